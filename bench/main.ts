@@ -1,0 +1,86 @@
+/**
+ * `npm run bench` (scripts/bench.sh builds, then runs `node dist/bench/main.js`): measures direct
+ * TCP, a stunnel mTLS pair and a weft ztunnel pair side by side with the same load generators,
+ * prints the comparison table and writes docs/benchmarks.md.
+ *
+ * Peers run one after another (never concurrently: the machine's CPUs are shared by the client,
+ * the server and the proxies). Everything started is stopped after each peer, and on Ctrl-C or a
+ * crash by `proc.ts`'s hooks. A peer that cannot start (e.g. ztunnel not built yet) is reported
+ * with its error and the others are still measured. Exit status: 0 when every selected peer
+ * produced every figure, 1 otherwise, 2 for bad settings.
+ */
+import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { loadConfig, type PeerName } from "./config.js";
+import { machineInfo } from "./machine.js";
+import { directPeer } from "./peers/direct.js";
+import type { Peer } from "./peers/peer.js";
+import { stunnelPeer } from "./peers/stunnel.js";
+import { ztunnelPeer } from "./peers/ztunnel.js";
+import { installCleanupHooks, openFileLimit } from "./proc.js";
+import { buildTable, renderText, type PeerResult } from "./report.js";
+import { renderBenchmarksDoc } from "./report-markdown.js";
+import { runPhases } from "./run-peer.js";
+
+const PEERS: Record<PeerName, Peer> = { direct: directPeer, stunnel: stunnelPeer, ztunnel: ztunnelPeer };
+
+async function main(): Promise<number> {
+  const cfgR = loadConfig(process.env);
+  if (!cfgR.ok) {
+    console.error(cfgR.error.message);
+    return 2;
+  }
+  const cfg = cfgR.value;
+  installCleanupHooks();
+  const say = (msg: string): void => console.log(msg);
+
+  // The memory phase holds N client sockets here, and a proxy pair holds two per connection.
+  const limit = openFileLimit();
+  const needed = cfg.openConnections * 2 + 1024;
+  if (limit < needed) {
+    console.error(`bench: open-file limit is ${limit}, the memory phase needs about ${needed} (BENCH_OPEN_CONNS=${cfg.openConnections}); run through scripts/bench.sh (raises ulimit -n) or lower BENCH_OPEN_CONNS`);
+    return 2;
+  }
+
+  const started = Date.now();
+  const results: PeerResult[] = [];
+  for (const name of cfg.peers) {
+    const peer = PEERS[name];
+    say(`== ${name}`);
+    const running = await peer.start();
+    if (!running.ok) {
+      say(`  not measured: ${running.error.message}`);
+      results.push({ peer: name, description: "not started", throughput: null, latency: null, connectRate: null, memory: null, errors: [`start: ${running.error.message}`] });
+      continue;
+    }
+    const result: PeerResult = { peer: name, description: running.value.description, throughput: null, latency: null, connectRate: null, memory: null, errors: [] };
+    results.push(result);
+    say(`  ${running.value.description}`);
+    try {
+      await runPhases(running.value, result, cfg, say);
+    } finally {
+      await running.value.stop();
+    }
+    for (const e of result.errors) say(`  !! ${e}`);
+  }
+
+  const table = buildTable(results);
+  const elapsed = (Date.now() - started) / 1000;
+  console.log(`\n${renderText(table)}\n`);
+  console.log(`(${elapsed.toFixed(0)} s; ratios "x direct" are value / direct TCP's value)`);
+  if (cfg.out !== "-") {
+    const path = resolve(cfg.out);
+    writeFileSync(path, renderBenchmarksDoc({ table, results, cfg, machine: machineInfo(), elapsedSeconds: elapsed }));
+    console.log(`wrote ${path}`);
+  }
+  const complete = results.every((r) => r.errors.length === 0);
+  return complete ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error("bench: failed:", e);
+    process.exit(1);
+  },
+);

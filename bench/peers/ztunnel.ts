@@ -1,0 +1,135 @@
+/**
+ * weft's path: two ztunnel processes, one per "node", carrying the client's connection over
+ * HBONE (HTTP/2 CONNECT over mutual TLS) without any capture:
+ *
+ *   client 127.0.50.21 (workload "client", node-a)
+ *     -> ztunnel A outbound listener 127.0.50.100:80 (service VIP of echo.default)
+ *     -> HBONE to 127.0.50.22:15008 (ztunnel B, bound on its local workload's address)
+ *     -> plaintext to the server 127.0.50.22:5201 (workload "server", node-b)
+ *
+ * Both ztunnels read the same static config (only `node` and `bindAddress` differ) and share a
+ * CA directory made with `weft ca init`, from which each signs its local workloads' certs. This
+ * is the only file of the bench that knows how a ztunnel is started and configured.
+ */
+import { existsSync, writeFileSync } from "node:fs";
+import { get } from "node:http";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { stringify } from "yaml";
+import { err, ok, type Result } from "../../src/common/result.js";
+import { makeTempDir, removeTempDir, runSync, spawnChild, stopChild, type Child } from "../proc.js";
+import type { Peer, RunningPeer } from "./peer.js";
+
+const CLIENT = "127.0.50.21";
+const SERVER = "127.0.50.22";
+const VIP = "127.0.50.100";
+const NODES = [
+  { node: "node-a", bindAddress: "127.0.50.11" },
+  { node: "node-b", bindAddress: "127.0.50.12" },
+] as const;
+const READY_PORT = 15021;
+const READY_TIMEOUT_MS = 20_000;
+
+/** dist/bench/peers -> dist/src/cli/main.js */
+const WEFT_MAIN = resolve(__dirname, "..", "..", "src", "cli", "main.js");
+
+export function ztunnelConfig(node: string, bindAddress: string, caDir: string): Record<string, unknown> {
+  return {
+    node,
+    trustDomain: "cluster.local",
+    caDir,
+    bindAddress,
+    outboundListeners: [`${VIP}:80`],
+    workloads: [
+      { uid: "cluster1//Pod/default/client", name: "client", namespace: "default", serviceAccount: "client", node: "node-a", addresses: [CLIENT], tunnelProtocol: "HBONE" },
+      {
+        uid: "cluster1//Pod/default/server",
+        name: "server",
+        namespace: "default",
+        serviceAccount: "server",
+        node: "node-b",
+        addresses: [SERVER],
+        tunnelProtocol: "HBONE",
+        services: { "default/echo.default.svc.cluster.local": [{ servicePort: 80, targetPort: 5201 }] },
+      },
+    ],
+    services: [{ name: "echo", namespace: "default", hostname: "echo.default.svc.cluster.local", addresses: [VIP], ports: [{ servicePort: 80, targetPort: 5201 }] }],
+  };
+}
+
+export const ztunnelPeer: Peer = {
+  name: "ztunnel",
+  async start(): Promise<Result<RunningPeer>> {
+    if (!existsSync(WEFT_MAIN)) return err(new Error(`ztunnel: ${WEFT_MAIN} not found (the weft command is not built yet)`));
+    const dir = makeTempDir("ztunnel");
+    const children: Child[] = [];
+    const stop = async (): Promise<void> => {
+      await Promise.all(children.map((c) => stopChild(c, 5000)));
+      children.length = 0;
+      removeTempDir(dir);
+    };
+    const caDir = join(dir, "ca");
+    const ca = runSync(process.execPath, [WEFT_MAIN, "ca", "init", "--dir", caDir]);
+    if (!ca.ok) {
+      await stop();
+      return err(new Error(`ztunnel: weft ca init: ${ca.error.message}`));
+    }
+    for (const n of NODES) {
+      const file = join(dir, `${n.node}.yaml`);
+      writeFileSync(file, stringify(ztunnelConfig(n.node, n.bindAddress, caDir)));
+      // Per-connection info logs would be 10k lines in the memory phase and real CPU in the
+      // connection-rate phase; warnings still show in the error output.
+      const child = spawnChild(`ztunnel ${n.node}`, process.execPath, [WEFT_MAIN, "ztunnel", "--config", file], { env: { ...process.env, WEFT_LOG: process.env.WEFT_LOG ?? "warn" } });
+      if (!child.ok) {
+        await stop();
+        return child;
+      }
+      children.push(child.value);
+    }
+    for (const [i, n] of NODES.entries()) {
+      const ready = await waitReady(n.bindAddress, children[i]!);
+      if (!ready.ok) {
+        await stop();
+        return ready;
+      }
+    }
+    const [a, b] = children as [Child, Child];
+    return ok({
+      target: { host: VIP, port: 80 },
+      clientAddress: CLIENT,
+      upstream: { host: SERVER, port: 5201 },
+      proxies: [
+        { role: "ztunnel node-a (client side)", pid: a.pid },
+        { role: "ztunnel node-b (server side)", pid: b.pid },
+      ],
+      description: `weft ztunnel pair (node ${process.version}), HBONE over TLS 1.3 mutual auth, ECDSA P-256`,
+      check: () => {
+        for (const c of [a, b]) {
+          if (c.exited() != null) return err(new Error(`${c.name} exited (${c.exited()}): ${c.output().trim().slice(-800)}`));
+        }
+        return ok(undefined);
+      },
+      stop,
+    });
+  },
+};
+
+async function waitReady(host: string, child: Child): Promise<Result<void>> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    if (child.exited() != null) return err(new Error(`${child.name} exited (${child.exited()}) before ready: ${child.output().trim().slice(-1500)}`));
+    const status = await new Promise<number | string>((resolve) => {
+      const req = get({ host, port: READY_PORT, path: "/healthz/ready", timeout: 1000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? "no status");
+      });
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", (e) => resolve(e.message));
+    });
+    if (status === 200) return ok(undefined);
+    last = String(status);
+    await sleep(100);
+  }
+  return err(new Error(`${child.name}: not ready at http://${host}:${READY_PORT}/healthz/ready after ${READY_TIMEOUT_MS} ms (last: ${last}): ${child.output().trim().slice(-1500)}`));
+}
