@@ -1,0 +1,53 @@
+/**
+ * The kinds the control plane watches in a Kubernetes cluster, and how to reach each one's
+ * collection. Built-in kinds always exist; CRD kinds (Istio, Gateway API) may not be installed:
+ * the source treats their absence as "empty for now" and keeps checking.
+ */
+
+export interface WatchedKind {
+  /** API group, "" for the core group. */
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+  /** Plural resource name used in URLs. */
+  readonly resource: string;
+  /** Served by a CustomResourceDefinition that may be missing. */
+  readonly optional: boolean;
+}
+
+export const builtinKinds: readonly WatchedKind[] = [
+  { group: "", version: "v1", kind: "Namespace", resource: "namespaces", optional: false },
+  { group: "", version: "v1", kind: "Node", resource: "nodes", optional: false },
+  { group: "", version: "v1", kind: "ServiceAccount", resource: "serviceaccounts", optional: false },
+  { group: "", version: "v1", kind: "Service", resource: "services", optional: false },
+  { group: "", version: "v1", kind: "Pod", resource: "pods", optional: false },
+  { group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", resource: "endpointslices", optional: false },
+];
+
+export const meshKinds: readonly WatchedKind[] = [
+  { group: "security.istio.io", version: "v1", kind: "AuthorizationPolicy", resource: "authorizationpolicies", optional: true },
+  { group: "security.istio.io", version: "v1", kind: "PeerAuthentication", resource: "peerauthentications", optional: true },
+  { group: "security.istio.io", version: "v1", kind: "RequestAuthentication", resource: "requestauthentications", optional: true },
+  { group: "networking.istio.io", version: "v1", kind: "DestinationRule", resource: "destinationrules", optional: true },
+  { group: "networking.istio.io", version: "v1", kind: "ServiceEntry", resource: "serviceentries", optional: true },
+  { group: "networking.istio.io", version: "v1", kind: "VirtualService", resource: "virtualservices", optional: true },
+  { group: "gateway.networking.k8s.io", version: "v1", kind: "Gateway", resource: "gateways", optional: true },
+  { group: "gateway.networking.k8s.io", version: "v1", kind: "HTTPRoute", resource: "httproutes", optional: true },
+  { group: "gateway.networking.k8s.io", version: "v1", kind: "GRPCRoute", resource: "grpcroutes", optional: true },
+];
+
+export const defaultKinds: readonly WatchedKind[] = [...builtinKinds, ...meshKinds];
+
+export function apiVersionOf(k: WatchedKind): string {
+  return k.group === "" ? k.version : `${k.group}/${k.version}`;
+}
+
+/** Cluster-wide collection path, e.g. `/apis/discovery.k8s.io/v1/endpointslices`. */
+export function collectionPath(k: WatchedKind): string {
+  return k.group === "" ? `/api/${k.version}/${k.resource}` : `/apis/${k.group}/${k.version}/${k.resource}`;
+}
+
+/** Human name for logs and errors: `EndpointSlice.discovery.k8s.io/v1`. */
+export function kindName(k: WatchedKind): string {
+  return k.group === "" ? `${k.kind}/${k.version}` : `${k.kind}.${k.group}/${k.version}`;
+}
