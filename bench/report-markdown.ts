@@ -14,6 +14,8 @@ export interface DocInput {
   readonly cfg: BenchConfig;
   readonly machine: MachineInfo;
   readonly elapsedSeconds: number;
+  /** Deviations of this run from the requested settings, said in the document. */
+  readonly notes: readonly string[];
 }
 
 export function renderBenchmarksDoc(d: DocInput): string {
@@ -31,6 +33,7 @@ export function renderBenchmarksDoc(d: DocInput): string {
     "",
     renderMarkdown(d.table),
     "",
+    ...d.notes.flatMap((n) => [`Note: ${n}`, ""]),
     "`(N.NNx)` after a figure is that figure divided by direct TCP's; `ztunnel/stunnel` divides",
     "ztunnel's figure by stunnel's. The targets are the project's goals for ztunnel (issue 2); they",
     "are printed, not asserted, and a missing figure never counts as met.",

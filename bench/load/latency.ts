@@ -12,10 +12,11 @@
  * visible instead of silently inflating or deflating the figures. The first `warmupSeconds` are
  * sent but not recorded.
  */
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { err, ok, type Result } from "../../src/common/result.js";
 import { summarize, type LatencySummary } from "../stats.js";
 import type { HostPort } from "../peers/peer.js";
+import { dial } from "./dial.js";
 
 export interface LatencyOptions {
   readonly target: HostPort;
@@ -144,19 +145,5 @@ export async function measureLatency(o: LatencyOptions): Promise<Result<LatencyR
 }
 
 function openConn(target: HostPort, localAddress: string): Promise<Result<Socket>> {
-  return new Promise((resolve) => {
-    const sock = connect({ host: target.host, port: target.port, localAddress, noDelay: true });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      resolve(err(new Error("connect timed out after 5 s")));
-    }, 5000);
-    sock.once("connect", () => {
-      clearTimeout(timer);
-      resolve(ok(sock));
-    });
-    sock.once("error", (e) => {
-      clearTimeout(timer);
-      resolve(err(e));
-    });
-  });
+  return dial(target, localAddress, 5000);
 }
