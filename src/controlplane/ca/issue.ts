@@ -7,20 +7,8 @@ import type { Identity } from "../../common/spiffe.js";
 import { generateKeyAndCsr } from "../../common/tls/csr.js";
 import type { WorkloadCertificate } from "../../common/tls/types.js";
 import { parseCertificate, validity } from "../../common/tls/verify.js";
+import { toWorkloadCertificate } from "../../common/tls/workload-cert.js";
 import type { CertificateAuthority } from "./ca.js";
-
-/** Splits a cert_chain (leaf first, root last) into the chain peers are sent and the roots. */
-export function toWorkloadCertificate(
-  identity: Identity,
-  keyPem: string,
-  certChain: readonly string[],
-  rootsPem: readonly string[],
-  window: { notBefore: Date; notAfter: Date },
-): WorkloadCertificate {
-  const last = certChain[certChain.length - 1];
-  const chainPem = certChain.length > 1 && last !== undefined && rootsPem.includes(last) ? certChain.slice(0, -1) : [...certChain];
-  return { identity, keyPem, chainPem, rootsPem: [...rootsPem], notBefore: window.notBefore, notAfter: window.notAfter };
-}
 
 /**
  * Issues a certificate for `identity` from `ca`. Throws only on programming errors (an identity

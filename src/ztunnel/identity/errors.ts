@@ -1,0 +1,26 @@
+/**
+ * Error family of ztunnel's certificate manager. Stable codes; lowercase colon-chained
+ * messages; the CA's or verifier's error is the `cause`.
+ */
+export type IdentityErrorCode =
+  /** The CA call failed (transport error or the CA refused). */
+  | "IDENTITY_FETCH"
+  /** The CA returned a certificate for another identity or another key. */
+  | "IDENTITY_MISMATCH"
+  /** The returned chain does not verify against the configured roots. */
+  | "IDENTITY_CHAIN"
+  /** The identity was forgotten while its certificate was being fetched. */
+  | "IDENTITY_FORGOTTEN"
+  /** The manager is closed. */
+  | "IDENTITY_CLOSED";
+
+export class IdentityError extends Error {
+  override readonly name = "IdentityError";
+  constructor(
+    readonly code: IdentityErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
