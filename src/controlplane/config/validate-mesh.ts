@@ -1,0 +1,129 @@
+/**
+ * Schemas of the mesh kinds (Istio networking, Gateway API) and of apps/v1 Deployment, at
+ * envelope level plus the spec's top-level shape: unknown top-level spec fields are rejected,
+ * deeper subtrees are accepted as they are until a translator reads them.
+ *
+ * security.istio.io kinds are validated in depth by the authorization translator (another
+ * module); here their spec only has to be an object. See `extraSpecValidators` in validate.ts
+ * for how that deeper check plugs in.
+ */
+import type { Problem, Schema } from "./validate-schema.js";
+import { any, arr, bool, int, isPlainObject, obj, req, str, dns1123Subdomain } from "./validate-schema.js";
+import { labelSelector, objectMeta, templateMeta, workloadSelector } from "./validate-meta.js";
+import { podSpec } from "./validate-core.js";
+
+const envelopeFields = { apiVersion: req(str()), kind: req(str()), metadata: req(objectMeta) };
+
+/** Deployment: the template's labels must satisfy the selector's matchLabels (as the API server demands). */
+function deploymentCheck(spec: Record<string, unknown>): Problem | undefined {
+  const sel = isPlainObject(spec.selector) && isPlainObject(spec.selector.matchLabels) ? spec.selector.matchLabels : {};
+  const tmeta = isPlainObject(spec.template) && isPlainObject(spec.template.metadata) ? spec.template.metadata : {};
+  const tl = isPlainObject(tmeta.labels) ? tmeta.labels : {};
+  for (const [k, v] of Object.entries(sel)) {
+    if (tl[k] !== v) return { field: "template.metadata.labels", reason: `selector does not match template labels: needs ${k}=${String(v)}` };
+  }
+  if (Object.keys(sel).length === 0 && !(isPlainObject(spec.selector) && Array.isArray(spec.selector.matchExpressions))) {
+    return { field: "selector", reason: "empty selector: it must select the template's labels" };
+  }
+  return undefined;
+}
+
+export const deploymentSpec: Schema = obj(
+  {
+    replicas: int({ min: 0 }),
+    selector: req(labelSelector),
+    template: req(obj({ metadata: templateMeta, spec: req(podSpec) })),
+    strategy: any(),
+    minReadySeconds: int({ min: 0 }),
+    revisionHistoryLimit: int({ min: 0 }),
+    paused: bool(),
+    progressDeadlineSeconds: int({ min: 0 }),
+  },
+  { check: deploymentCheck },
+);
+
+const hostnames = arr(str());
+const parentRefs = arr(
+  obj({ group: str(), kind: str(), namespace: str(), name: req(str()), sectionName: str(), port: int({ min: 1, max: 65535 }) }),
+);
+
+const listener = obj({
+  name: req(str({ check: dns1123Subdomain })),
+  hostname: str(),
+  port: req(int({ min: 1, max: 65535 })),
+  protocol: req(str()),
+  tls: any(),
+  allowedRoutes: any(),
+});
+
+function uniqueListenerNames(spec: Record<string, unknown>): Problem | undefined {
+  const seen = new Set<unknown>();
+  const ls = Array.isArray(spec.listeners) ? spec.listeners : [];
+  for (const [i, l] of ls.entries()) {
+    const n = isPlainObject(l) ? l.name : undefined;
+    if (seen.has(n)) return { field: `listeners[${i}].name`, reason: `duplicate listener name ${JSON.stringify(n)}` };
+    seen.add(n);
+  }
+  return undefined;
+}
+
+const openSpec = obj({}, { open: true });
+
+export const meshSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>([
+  ["apps/Deployment", obj({ ...envelopeFields, spec: req(deploymentSpec), status: any() })],
+  // Deep validation of these three belongs to the authorization translator.
+  ["security.istio.io/AuthorizationPolicy", obj({ ...envelopeFields, spec: openSpec, status: any() })],
+  ["security.istio.io/PeerAuthentication", obj({ ...envelopeFields, spec: openSpec, status: any() })],
+  ["security.istio.io/RequestAuthentication", obj({ ...envelopeFields, spec: openSpec, status: any() })],
+  [
+    "networking.istio.io/DestinationRule",
+    obj({
+      ...envelopeFields,
+      spec: req(obj({ host: req(str()), trafficPolicy: any(), subsets: arr(obj({ name: req(str()), labels: any(), trafficPolicy: any() })), exportTo: arr(str()), workloadSelector })),
+      status: any(),
+    }),
+  ],
+  [
+    "networking.istio.io/ServiceEntry",
+    obj({
+      ...envelopeFields,
+      spec: req(
+        obj({
+          hosts: req(arr(str(), 1)),
+          addresses: arr(str()),
+          ports: arr(obj({ number: req(int({ min: 1, max: 65535 })), protocol: str(), name: req(str()), targetPort: int({ min: 0, max: 65535 }) })),
+          location: str({ enum: ["MESH_EXTERNAL", "MESH_INTERNAL"] }),
+          resolution: str({ enum: ["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"] }),
+          endpoints: arr(any()),
+          workloadSelector: obj({ labels: any() }),
+          exportTo: arr(str()),
+          subjectAltNames: arr(str()),
+        }),
+      ),
+      status: any(),
+    }),
+  ],
+  [
+    "networking.istio.io/VirtualService",
+    obj({
+      ...envelopeFields,
+      spec: req(obj({ hosts: arr(str()), gateways: arr(str()), http: arr(any()), tls: arr(any()), tcp: arr(any()), exportTo: arr(str()) })),
+      status: any(),
+    }),
+  ],
+  [
+    "gateway.networking.k8s.io/Gateway",
+    obj({
+      ...envelopeFields,
+      spec: req(
+        obj(
+          { gatewayClassName: req(str()), listeners: req(arr(listener, 1)), addresses: arr(obj({ type: str(), value: req(str()) })), infrastructure: any(), backendTLS: any(), allowedListeners: any() },
+          { check: uniqueListenerNames },
+        ),
+      ),
+      status: any(),
+    }),
+  ],
+  ["gateway.networking.k8s.io/HTTPRoute", obj({ ...envelopeFields, spec: req(obj({ parentRefs, hostnames, rules: arr(any()) })), status: any() })],
+  ["gateway.networking.k8s.io/GRPCRoute", obj({ ...envelopeFields, spec: req(obj({ parentRefs, hostnames, rules: arr(any()) })), status: any() })],
+]);
