@@ -1,0 +1,188 @@
+/**
+ * Compiled form of an `Authorization` for the admission hot path: CIDRs parsed to integer
+ * words, string matches turned into closures, empty fields left out so a match only runs the
+ * checks it has. Compilation happens once per policy object (cached by identity in a WeakMap:
+ * state replaces, never mutates, a policy), evaluation compares integers and strings.
+ *
+ * Semantics (istio.security.Authorization, as ztunnel evaluates it):
+ * - a policy matches if any rule matches; a rule with no clauses matches everything;
+ * - a rule matches if all its clauses match; a clause matches if any of its matches does (so
+ *   a clause with no matches never matches);
+ * - a match holds if every non-empty field holds; values of one field are ORed;
+ * - peers without an identity (plaintext) have no principal, namespace or service account:
+ *   they fail every positive field of those kinds and pass every `not*` one.
+ * Pure.
+ */
+import type { AddressMatch, Authorization, Match, ServiceAccountMatch, StringMatch } from "../../common/model/authorization.js";
+import { authorizationKey } from "../../common/model/authorization.js";
+import { type Cidr, type IpAddress, cidrContains, parseCidr, parseIp, unmapV4 } from "../../common/net/ip.js";
+import { type Identity, toPrincipal } from "../../common/spiffe.js";
+
+/** What L4 authorization sees of a connection. `sourceIdentity` is undefined for plaintext peers. */
+export interface AuthzConnection {
+  readonly sourceIp: string;
+  readonly sourcePort?: number;
+  readonly destinationIp: string;
+  readonly destinationPort: number;
+  readonly sourceIdentity?: Identity;
+}
+
+/** A connection prepared once per evaluation. */
+export interface Peer {
+  readonly sourceIp: IpAddress | undefined;
+  readonly destinationIp: IpAddress | undefined;
+  readonly destinationPort: number;
+  /** `td/ns/N/sa/S`, undefined for plaintext. */
+  readonly principal: string | undefined;
+  readonly namespace: string | undefined;
+  readonly serviceAccount: string | undefined;
+}
+
+export function peerOf(conn: AuthzConnection): Peer {
+  const src = parseIp(conn.sourceIp);
+  const dst = parseIp(conn.destinationIp);
+  const id = conn.sourceIdentity;
+  return {
+    sourceIp: src && unmapV4(src),
+    destinationIp: dst && unmapV4(dst),
+    destinationPort: conn.destinationPort,
+    principal: id && toPrincipal(id),
+    namespace: id?.namespace,
+    serviceAccount: id?.serviceAccount,
+  };
+}
+
+/** The name of a Match field, as reported when it is the one that failed. */
+export type MatchField = keyof Match;
+
+interface FieldCheck {
+  readonly field: MatchField;
+  readonly test: (p: Peer) => boolean;
+}
+
+export interface CompiledMatch {
+  readonly checks: readonly FieldCheck[];
+}
+export interface CompiledClause {
+  readonly matches: readonly CompiledMatch[];
+}
+export interface CompiledRule {
+  readonly clauses: readonly CompiledClause[];
+}
+export interface CompiledPolicy {
+  readonly source: Authorization;
+  /** `namespace/name` */
+  readonly key: string;
+  readonly rules: readonly CompiledRule[];
+  /**
+   * Set when the policy cannot be compiled (a bad address that escaped validation at the xDS
+   * edge). Evaluation fails closed on such a policy instead of guessing which way is safe.
+   */
+  readonly invalid?: string;
+}
+
+function stringTest(m: StringMatch): (s: string) => boolean {
+  if ("exact" in m) { const v = m.exact; return (s) => s === v; }
+  if ("prefix" in m) { const v = m.prefix; return (s) => s.startsWith(v); }
+  if ("suffix" in m) { const v = m.suffix; return (s) => s.endsWith(v); }
+  return (s) => s.length > 0;
+}
+
+function anyString(ms: readonly StringMatch[]): (s: string) => boolean {
+  const tests = ms.map(stringTest);
+  if (tests.length === 1) return tests[0]!;
+  return (s) => { for (const t of tests) if (t(s)) return true; return false; };
+}
+
+function cidrs(as: readonly AddressMatch[]): Cidr[] {
+  return as.map((a) => {
+    const c = parseCidr(`${a.address}/${a.length}`);
+    // Caught in compile(): dropping the entry instead could widen an ALLOW or narrow a DENY.
+    if (!c.ok) throw new InvalidPolicyError(`invalid address ${a.address}/${a.length}: ${c.error.message}`);
+    return c.value;
+  });
+}
+
+function anyCidr(cs: readonly Cidr[], ip: IpAddress): boolean {
+  for (const c of cs) if (cidrContains(c, ip)) return true;
+  return false;
+}
+
+function anySa(sas: readonly ServiceAccountMatch[], p: Peer): boolean {
+  for (const s of sas) if (s.namespace === p.namespace && s.serviceAccount === p.serviceAccount) return true;
+  return false;
+}
+
+type Getter = (p: Peer) => string | undefined;
+const principalOf: Getter = (p) => p.principal;
+const namespaceOf: Getter = (p) => p.namespace;
+
+function compileMatch(m: Match): CompiledMatch {
+  const checks: FieldCheck[] = [];
+  const strings = (field: MatchField, ms: readonly StringMatch[], get: Getter, negate: boolean) => {
+    if (ms.length === 0) return;
+    const t = anyString(ms);
+    checks.push({ field, test: negate ? (p) => { const v = get(p); return v === undefined || !t(v); } : (p) => { const v = get(p); return v !== undefined && t(v); } });
+  };
+  const ips = (field: MatchField, as: readonly AddressMatch[], which: "sourceIp" | "destinationIp", negate: boolean) => {
+    if (as.length === 0) return;
+    const cs = cidrs(as);
+    checks.push({ field, test: negate ? (p) => { const ip = p[which]; return ip === undefined || !anyCidr(cs, ip); } : (p) => { const ip = p[which]; return ip !== undefined && anyCidr(cs, ip); } });
+  };
+  strings("namespaces", m.namespaces, namespaceOf, false);
+  strings("notNamespaces", m.notNamespaces, namespaceOf, true);
+  strings("principals", m.principals, principalOf, false);
+  strings("notPrincipals", m.notPrincipals, principalOf, true);
+  ips("sourceIps", m.sourceIps, "sourceIp", false);
+  ips("notSourceIps", m.notSourceIps, "sourceIp", true);
+  ips("destinationIps", m.destinationIps, "destinationIp", false);
+  ips("notDestinationIps", m.notDestinationIps, "destinationIp", true);
+  if (m.destinationPorts.length > 0) { const ps = new Set(m.destinationPorts); checks.push({ field: "destinationPorts", test: (p) => ps.has(p.destinationPort) }); }
+  if (m.notDestinationPorts.length > 0) { const ps = new Set(m.notDestinationPorts); checks.push({ field: "notDestinationPorts", test: (p) => !ps.has(p.destinationPort) }); }
+  if (m.serviceAccounts.length > 0) { const sas = m.serviceAccounts; checks.push({ field: "serviceAccounts", test: (p) => p.namespace !== undefined && anySa(sas, p) }); }
+  if (m.notServiceAccounts.length > 0) { const sas = m.notServiceAccounts; checks.push({ field: "notServiceAccounts", test: (p) => p.namespace === undefined || !anySa(sas, p) }); }
+  return { checks };
+}
+
+class InvalidPolicyError extends Error {}
+
+const cache = new WeakMap<Authorization, CompiledPolicy>();
+
+/** The compiled form of a policy, built on first use and cached for the object's lifetime. */
+export function compile(a: Authorization): CompiledPolicy {
+  let c = cache.get(a);
+  if (!c) {
+    const key = authorizationKey(a);
+    try {
+      c = { source: a, key, rules: a.rules.map((r) => ({ clauses: r.clauses.map((cl) => ({ matches: cl.matches.map(compileMatch) })) })) };
+    } catch (e) {
+      if (!(e instanceof InvalidPolicyError)) throw e;
+      c = { source: a, key, rules: [], invalid: e.message };
+    }
+    cache.set(a, c);
+  }
+  return c;
+}
+
+/** The first field of `m` that fails for `p`, or undefined when the match holds. */
+export function failingField(m: CompiledMatch, p: Peer): MatchField | undefined {
+  for (const c of m.checks) if (!c.test(p)) return c.field;
+  return undefined;
+}
+
+export function clauseMatches(c: CompiledClause, p: Peer): boolean {
+  for (const m of c.matches) if (failingField(m, p) === undefined) return true;
+  return false;
+}
+
+export function ruleMatches(r: CompiledRule, p: Peer): boolean {
+  for (const c of r.clauses) if (!clauseMatches(c, p)) return false;
+  return true;
+}
+
+/** Index of the first matching rule, or -1. */
+export function firstMatchingRule(policy: CompiledPolicy, p: Peer): number {
+  const rules = policy.rules;
+  for (let i = 0; i < rules.length; i++) if (ruleMatches(rules[i]!, p)) return i;
+  return -1;
+}
