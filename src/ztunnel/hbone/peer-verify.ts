@@ -1,0 +1,60 @@
+/**
+ * Verifies the certificate chain a TLS peer presented, from the socket's own view of it
+ * (`getPeerCertificate(true)`), with the mesh's chain rules (src/common/tls/verify.ts: signature
+ * path to the roots, validity windows, CA flags). Needed on the server side: Node only rejects
+ * a *missing* client certificate by itself when a TLSSocket is created outside a tls.Server,
+ * so chain verification has to be done here before a single HTTP/2 byte is read.
+ */
+import { X509Certificate } from "node:crypto";
+import type { PeerCertificate, TLSSocket } from "node:tls";
+import { type Result, ok, err } from "../../common/result.js";
+import type { WorkloadCertificate } from "../../common/tls/types.js";
+import { parseCertificate, verifyPath } from "../../common/tls/verify.js";
+import { HboneError } from "./errors.js";
+
+const rootsCache = new WeakMap<WorkloadCertificate, X509Certificate[]>();
+
+function rootsOf(cert: WorkloadCertificate): Result<X509Certificate[], HboneError> {
+  let roots = rootsCache.get(cert);
+  if (!roots) {
+    roots = [];
+    for (const [i, pem] of cert.rootsPem.entries()) {
+      const c = parseCertificate(pem, `roots[${i}]`);
+      if (!c.ok) return err(new HboneError("HBONE_TLS", `hbone: local trust bundle: ${c.error.message}`, { cause: c.error }));
+      roots.push(c.value);
+    }
+    rootsCache.set(cert, roots);
+  }
+  return ok(roots);
+}
+
+/** The peer's chain, leaf first, as Node assembled it (may end with the root). */
+export function peerChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  let c: PeerCertificate | undefined = socket.getPeerCertificate(true);
+  const seen = new Set<PeerCertificate>();
+  while (c && c.raw && !seen.has(c)) {
+    seen.add(c);
+    chain.push(new X509Certificate(c.raw));
+    const next: PeerCertificate | undefined = (c as { issuerCertificate?: PeerCertificate }).issuerCertificate;
+    if (!next || next === c) break;
+    c = next;
+  }
+  return chain;
+}
+
+/** Checks the peer's chain against the roots of the certificate we presented. */
+export function verifyPeerChain(socket: TLSSocket, local: WorkloadCertificate, now = new Date()): Result<void, HboneError> {
+  const roots = rootsOf(local);
+  if (!roots.ok) return roots;
+  let chain: X509Certificate[];
+  try {
+    chain = peerChain(socket);
+  } catch (e) {
+    return err(new HboneError("HBONE_TLS", `hbone: peer certificate: ${(e as Error).message}`, { cause: e }));
+  }
+  if (chain.length === 0) return err(new HboneError("HBONE_TLS", "hbone: peer presented no certificate"));
+  const path = verifyPath(chain, roots.value, now);
+  if (!path.ok) return err(new HboneError("HBONE_TLS", `hbone: peer certificate: ${path.error.message}`, { cause: path.error }));
+  return ok(undefined);
+}

@@ -1,0 +1,309 @@
+/**
+ * The HBONE connection pool: tunnels to the same (source identity, destination identity set,
+ * destination address, source IP) share HTTP/2 connections, up to `poolMaxStreamsPerConnection`
+ * streams each (or fewer if the server says so); past that another connection is opened.
+ *
+ * Invariants:
+ * - at most one dial in flight per key: concurrent first requests wait for it, and share its
+ *   failure instead of each dialling a failing destination;
+ * - a stream slot is reserved synchronously before any await, so a connection never carries
+ *   more than its limit;
+ * - a connection leaves the pool when its session closes for any reason (GOAWAY, ping timeout,
+ *   reset, error) and takes no new streams once it received GOAWAY;
+ * - a connection with no streams for `poolIdleTimeoutMs` is closed; every timer is unref'd.
+ */
+import type http2 from "node:http2";
+import { logger } from "../../common/log.js";
+import { type Result, ok, err } from "../../common/result.js";
+import { type Identity, toUri } from "../../common/spiffe.js";
+import type { WorkloadCertificate } from "../../common/tls/types.js";
+import { type SocketAddress, formatAddress } from "../../common/net/addr.js";
+import { type HboneConnection, dialHbone, openTunnel } from "./client.js";
+import { HboneError } from "./errors.js";
+import type { TunnelRequest } from "./headers.js";
+import { startKeepalive } from "./keepalive.js";
+import { type ConnectionLoad, pickConnection, poolKey, streamLimit } from "./pool-key.js";
+import { type HboneSettings, HBONE_PORT, settingsOrThrow } from "./settings.js";
+
+const log = logger("ztunnel.hbone.pool");
+
+/** Where and as whom to tunnel. */
+export interface PoolTarget {
+  /** Certificate of the source workload (its identity is part of the key). */
+  readonly source: WorkloadCertificate;
+  /** Identities the server may present. */
+  readonly expected: readonly Identity[];
+  /** HBONE address; port defaults to 15008. */
+  readonly destination: { readonly ip: string; readonly port?: number };
+  /** Source IP to bind, if any. */
+  readonly sourceIp?: string;
+}
+
+export interface ConnectionInfo {
+  readonly key: string;
+  readonly localAddress: SocketAddress;
+  readonly remoteAddress: SocketAddress;
+  readonly peerIdentity: Identity;
+}
+
+/** Hooks for the ztunnel's metrics; all optional, called synchronously, must not throw. */
+export interface PoolObserver {
+  connectionOpened?(c: ConnectionInfo): void;
+  connectionClosed?(c: ConnectionInfo, error?: Error): void;
+  connectFailed?(key: string, error: HboneError): void;
+  streamOpened?(c: ConnectionInfo): void;
+  streamClosed?(c: ConnectionInfo): void;
+}
+
+export interface PoolStats {
+  readonly connections: number;
+  readonly streamsActive: number;
+  readonly connectionsOpened: number;
+  readonly connectionsClosed: number;
+  readonly connectFailures: number;
+  readonly streamsOpened: number;
+}
+
+export interface PoolDumpEntry {
+  readonly sourceIdentity: string;
+  readonly destinationIdentities: readonly string[];
+  readonly destination: string;
+  readonly sourceIp?: string;
+  readonly connections: readonly {
+    readonly id: number;
+    readonly local: string;
+    readonly peerIdentity: string;
+    readonly activeStreams: number;
+    readonly streamLimit: number;
+    readonly totalStreams: number;
+    readonly draining: boolean;
+    readonly openedAt: string;
+    readonly idleSince?: string;
+  }[];
+}
+
+class Pooled implements ConnectionLoad {
+  active = 0;
+  total = 0;
+  draining = false;
+  idleSince: number | undefined = Date.now();
+  idleTimer: NodeJS.Timeout | undefined;
+  readonly openedAt = Date.now();
+  constructor(
+    readonly id: number,
+    readonly conn: HboneConnection,
+    readonly info: ConnectionInfo,
+    private readonly poolMax: number,
+  ) {}
+  get session(): http2.ClientHttp2Session {
+    return this.conn.session;
+  }
+  get limit(): number {
+    if (this.session.destroyed || this.session.closed) return 0;
+    return streamLimit(this.poolMax, this.session.remoteSettings?.maxConcurrentStreams);
+  }
+}
+
+interface Entry {
+  readonly target: Omit<PoolTarget, "source">;
+  readonly conns: Pooled[];
+  dialing?: Promise<Result<Pooled, HboneError>>;
+}
+
+export class HbonePool {
+  private readonly settings: HboneSettings;
+  private readonly entries = new Map<string, Entry>();
+  private nextId = 1;
+  private closed = false;
+  private opened = 0;
+  private closedCount = 0;
+  private failures = 0;
+  private streamsOpened = 0;
+
+  constructor(settings?: Partial<HboneSettings>, private readonly observer: PoolObserver = {}) {
+    this.settings = settingsOrThrow(settings);
+  }
+
+  /** Opens a tunnel: a stream on a pooled (or new) connection, answered 200 by the server. */
+  async connect(target: PoolTarget, req: TunnelRequest, signal?: AbortSignal): Promise<Result<http2.ClientHttp2Stream, HboneError>> {
+    const destination = { ip: target.destination.ip, port: target.destination.port ?? HBONE_PORT };
+    const key = poolKey({
+      sourceIdentity: target.source.identity,
+      destinationIdentities: target.expected,
+      destination,
+      ...(target.sourceIp !== undefined ? { sourceIp: target.sourceIp } : {}),
+    });
+    const slot = await this.acquire(key, { ...target, destination });
+    if (!slot.ok) return slot;
+    const c = slot.value;
+    const r = await openTunnel(c.session, req, signal);
+    if (!r.ok) {
+      this.release(c);
+      return r;
+    }
+    this.streamsOpened++;
+    this.observer.streamOpened?.(c.info);
+    r.value.once("close", () => {
+      this.release(c);
+      this.observer.streamClosed?.(c.info);
+    });
+    return r;
+  }
+
+  /** Reserves a stream slot on a connection for `key`, dialling one if none has room. */
+  private async acquire(key: string, target: PoolTarget & { destination: SocketAddress }): Promise<Result<Pooled, HboneError>> {
+    for (;;) {
+      if (this.closed) return err(new HboneError("HBONE_CLOSED", "hbone: pool is closed"));
+      let entry = this.entries.get(key);
+      if (!entry) {
+        const { source: _source, ...rest } = target;
+        entry = { target: rest, conns: [] };
+        this.entries.set(key, entry);
+      }
+      const picked = pickConnection(entry.conns);
+      if (picked) {
+        this.reserve(picked);
+        return ok(picked);
+      }
+      if (entry.dialing) {
+        const shared = await entry.dialing;
+        if (!shared.ok) return shared;
+        continue;
+      }
+      const dialing = this.dial(key, entry, target);
+      entry.dialing = dialing;
+      const r = await dialing;
+      entry.dialing = undefined;
+      if (!r.ok && entry.conns.length === 0) this.entries.delete(key);
+      return r;
+    }
+  }
+
+  /** Dials and adds a connection with one slot already reserved for the dialler. */
+  private async dial(key: string, entry: Entry, target: PoolTarget & { destination: SocketAddress }): Promise<Result<Pooled, HboneError>> {
+    const r = await dialHbone({
+      destination: target.destination,
+      source: target.source,
+      expected: target.expected,
+      settings: this.settings,
+      ...(target.sourceIp !== undefined ? { localAddress: target.sourceIp } : {}),
+    });
+    if (!r.ok) {
+      this.failures++;
+      this.observer.connectFailed?.(key, r.error);
+      log.info({ err: r.error, destination: formatAddress(target.destination) }, "hbone: connect failed");
+      return r;
+    }
+    if (this.closed) {
+      r.value.session.destroy();
+      return err(new HboneError("HBONE_CLOSED", "hbone: pool is closed"));
+    }
+    const conn = r.value;
+    const info: ConnectionInfo = { key, localAddress: conn.localAddress, remoteAddress: conn.remoteAddress, peerIdentity: conn.peerIdentity };
+    const p = new Pooled(this.nextId++, conn, info, this.settings.poolMaxStreamsPerConnection);
+    entry.conns.push(p);
+    this.opened++;
+    this.observer.connectionOpened?.(info);
+    let closeError: Error | undefined;
+    conn.session.on("error", (e) => (closeError ??= e));
+    conn.session.once("goaway", () => (p.draining = true));
+    conn.session.once("close", () => this.evict(key, entry, p, closeError));
+    startKeepalive(conn.session, {
+      intervalMs: this.settings.pingIntervalMs,
+      timeoutMs: this.settings.pingTimeoutMs,
+      onTimeout: () => log.info({ destination: formatAddress(target.destination) }, "hbone: server stopped answering pings, dropping connection"),
+    });
+    this.reserve(p);
+    return ok(p);
+  }
+
+  private reserve(p: Pooled): void {
+    p.active++;
+    p.total++;
+    p.idleSince = undefined;
+    if (p.idleTimer) clearTimeout(p.idleTimer);
+    p.idleTimer = undefined;
+  }
+
+  private release(p: Pooled): void {
+    p.active--;
+    if (p.active > 0 || p.draining) return;
+    p.idleSince = Date.now();
+    p.idleTimer = setTimeout(() => {
+      if (p.active === 0) {
+        p.draining = true;
+        p.session.close();
+      }
+    }, this.settings.poolIdleTimeoutMs);
+    p.idleTimer.unref();
+  }
+
+  private evict(key: string, entry: Entry, p: Pooled, error?: Error): void {
+    p.draining = true;
+    if (p.idleTimer) clearTimeout(p.idleTimer);
+    const i = entry.conns.indexOf(p);
+    if (i >= 0) entry.conns.splice(i, 1);
+    if (entry.conns.length === 0 && !entry.dialing && this.entries.get(key) === entry) this.entries.delete(key);
+    this.closedCount++;
+    this.observer.connectionClosed?.(p.info, error);
+  }
+
+  stats(): PoolStats {
+    let connections = 0;
+    let streamsActive = 0;
+    for (const e of this.entries.values()) {
+      connections += e.conns.length;
+      for (const c of e.conns) streamsActive += c.active;
+    }
+    return {
+      connections,
+      streamsActive,
+      connectionsOpened: this.opened,
+      connectionsClosed: this.closedCount,
+      connectFailures: this.failures,
+      streamsOpened: this.streamsOpened,
+    };
+  }
+
+  /** For the admin config dump; no key material. */
+  dump(): PoolDumpEntry[] {
+    const iso = (t: number) => new Date(t).toISOString();
+    return [...this.entries.entries()].map(([key, e]) => {
+      const [sourceIdentity = ""] = key.split("|");
+      return {
+        sourceIdentity,
+        destinationIdentities: e.target.expected.map(toUri),
+        destination: formatAddress(e.target.destination as SocketAddress),
+        ...(e.target.sourceIp !== undefined ? { sourceIp: e.target.sourceIp } : {}),
+        connections: e.conns.map((c) => ({
+          id: c.id,
+          local: formatAddress(c.conn.localAddress),
+          peerIdentity: toUri(c.conn.peerIdentity),
+          activeStreams: c.active,
+          streamLimit: c.limit,
+          totalStreams: c.total,
+          draining: c.draining,
+          openedAt: iso(c.openedAt),
+          ...(c.idleSince !== undefined ? { idleSince: iso(c.idleSince) } : {}),
+        })),
+      };
+    });
+  }
+
+  /**
+   * Shutdown: no new tunnels; GOAWAY on every connection so open tunnels finish; after
+   * `deadlineMs` whatever is left is destroyed. Resolves when every connection is closed.
+   */
+  async close(deadlineMs = 5_000): Promise<void> {
+    this.closed = true;
+    const all = [...this.entries.values()].flatMap((e) => e.conns);
+    for (const c of all) {
+      c.draining = true;
+      if (c.idleTimer) clearTimeout(c.idleTimer);
+      if (!c.session.closed) c.session.close();
+    }
+    const started = Date.now();
+    while (all.some((c) => !c.session.destroyed) && Date.now() - started < deadlineMs) await new Promise((r) => setTimeout(r, 20));
+    for (const c of all) c.session.destroy();
+  }
+}

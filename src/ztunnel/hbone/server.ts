@@ -1,0 +1,298 @@
+/**
+ * The HBONE server (port 15008): TCP in, mutual TLS, HTTP/2, one CONNECT per tunnel.
+ *
+ * Certificate selection has no SNI: the certificate is the one of the workload that owns the
+ * LOCAL address of the accepted socket (the workload IP the client dialled; with capture the
+ * kernel keeps that address), looked up per connection so rotation needs no restart. A socket
+ * with no certificate for its local address is closed before TLS.
+ *
+ * Invariants: no HTTP/2 byte is processed before the client chain verified to our roots and its
+ * SPIFFE trust domain is accepted; 200 is sent only after the handler returned a connected
+ * upstream; every accepted socket, session and stream is tracked until closed (`stats()` is
+ * what tests use to prove nothing leaks); malformed peers cost only their own connection.
+ */
+import http2 from "node:http2";
+import net from "node:net";
+import tls from "node:tls";
+import type { Duplex } from "node:stream";
+import { logger } from "../../common/log.js";
+import type { Identity } from "../../common/spiffe.js";
+import type { WorkloadCertificate } from "../../common/tls/types.js";
+import { type SocketAddress, canonicalIp } from "../../common/net/addr.js";
+import { type ForwardedInfo, headerValue, parseAuthority, parseForwarded } from "./headers.js";
+import { startKeepalive } from "./keepalive.js";
+import { verifyPeerChain } from "./peer-verify.js";
+import { type HboneSettings, h2Settings, settingsOrThrow } from "./settings.js";
+import { type SpliceOutcome, resetDuplex, spliceStream } from "./splice.js";
+import { acceptClient, serverTlsOptions } from "./tls-context.js";
+
+const log = logger("ztunnel.hbone.server");
+
+/** One CONNECT, as the handler sees it. */
+export interface HboneStreamRequest {
+  readonly method: string;
+  /** The raw `:authority`. */
+  readonly authority: string;
+  /** `:authority` parsed (always a literal ip:port; anything else was already answered 400). */
+  readonly target: SocketAddress;
+  readonly headers: http2.IncomingHttpHeaders;
+  /** The `forwarded` header's first element (original client, service host), if present. */
+  readonly forwarded: ForwardedInfo;
+  /** The verified SPIFFE identity of the client certificate. */
+  readonly peerIdentity: Identity;
+  /** Local address of the TLS connection: the workload address the peer dialled. */
+  readonly localAddress: SocketAddress;
+  /** The client's address (a ztunnel, or a waypoint). */
+  readonly remoteAddress: SocketAddress;
+  readonly stream: http2.ServerHttp2Stream;
+  /** Aborted if the client resets the stream or the connection drops before a decision. */
+  readonly signal: AbortSignal;
+}
+
+export type HboneDecision =
+  /** Answer `status` and end the stream. */
+  | { readonly kind: "reject"; readonly status: 400 | 401 | 503; readonly reason: string }
+  /** Answer 200 and splice the stream with `upstream` (already connected, half-open allowed). */
+  | { readonly kind: "tunnel"; readonly upstream: Duplex; readonly onClose?: (outcome: SpliceOutcome) => void };
+
+export type HboneHandler = (req: HboneStreamRequest) => Promise<HboneDecision>;
+
+export interface HboneServerOptions {
+  /** Certificate for the workload owning a local IP; undefined closes the connection. */
+  readonly certificateFor: (localIp: string) => WorkloadCertificate | undefined;
+  /** SPIFFE trust domains accepted from clients (the mesh's own). */
+  readonly trustDomains: readonly string[];
+  readonly handler: HboneHandler;
+  readonly settings?: Partial<HboneSettings>;
+}
+
+export interface HboneServerStats {
+  /** Sockets currently open (handshaking or serving). */
+  readonly connections: number;
+  /** HTTP/2 sessions currently open. */
+  readonly sessions: number;
+  /** Streams currently open (deciding or tunnelling). */
+  readonly streams: number;
+  readonly connectionsAccepted: number;
+  /** Closed before HTTP/2: no certificate for the local address, TLS or identity failure, timeout. */
+  readonly connectionsRejected: number;
+  readonly streamsTotal: number;
+  /** Streams answered with a non-200 status, by status. */
+  readonly streamsRejected: Readonly<Record<number, number>>;
+}
+
+interface Conn {
+  readonly peer: Identity;
+  readonly local: SocketAddress;
+  readonly remote: SocketAddress;
+}
+
+function addressOf(ip: string | undefined, port: number | undefined): SocketAddress {
+  return { ip: canonicalIp(ip) ?? ip ?? "", port: port ?? 0 };
+}
+
+export class HboneServer {
+  private readonly settings: HboneSettings;
+  private readonly h2: http2.Http2Server;
+  private readonly listeners = new Set<net.Server>();
+  private readonly sockets = new Set<net.Socket>();
+  private readonly sessions = new Map<http2.ServerHttp2Session, Conn>();
+  private adopting: Conn | undefined;
+  private closing = false;
+  private openStreams = 0;
+  private accepted = 0;
+  private rejected = 0;
+  private streamsTotal = 0;
+  private readonly rejectedByStatus: Record<number, number> = {};
+
+  constructor(private readonly opts: HboneServerOptions) {
+    if (opts.trustDomains.length === 0) throw new Error("hbone server: trustDomains: at least one trust domain is required");
+    this.settings = settingsOrThrow(opts.settings);
+    this.h2 = http2.createServer({
+      settings: h2Settings(this.settings, true),
+      maxSessionMemory: this.settings.maxSessionMemoryMb,
+    });
+    this.h2.on("session", (s) => this.onSession(s));
+    this.h2.on("stream", (stream, headers) => this.onStream(stream, headers));
+    this.h2.on("sessionError", (e) => log.debug({ err: e }, "hbone session error"));
+  }
+
+  /** Binds a listener; resolves with the bound address (port 0 picks one). */
+  listen(host: string, port: number): Promise<SocketAddress> {
+    const server = net.createServer({ allowHalfOpen: false, noDelay: true }, (s) => this.adopt(s));
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host, port }, () => {
+        server.off("error", reject);
+        server.on("error", (e) => log.error({ err: e }, "hbone listener error"));
+        this.listeners.add(server);
+        const a = server.address() as net.AddressInfo;
+        resolve(addressOf(a.address, a.port));
+      });
+    });
+  }
+
+  /** Takes over an already accepted TCP socket (a listener the ztunnel bound itself). */
+  adopt(socket: net.Socket): void {
+    socket.on("error", (e) => log.debug({ err: e }, "hbone socket error"));
+    if (this.closing || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    this.accepted++;
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+    const local = addressOf(socket.localAddress, socket.localPort);
+    const remote = addressOf(socket.remoteAddress, socket.remotePort);
+    const cert = this.opts.certificateFor(local.ip);
+    if (!cert) {
+      this.rejected++;
+      log.warn({ local: local.ip, remote: remote.ip }, "hbone: no workload certificate for local address, closing connection");
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const tlsSocket = new tls.TLSSocket(socket, serverTlsOptions(cert));
+    tlsSocket.on("error", (e) => log.debug({ err: e, remote: remote.ip }, "hbone tls error"));
+    const fail = (why: string) => {
+      this.rejected++;
+      log.info({ local: local.ip, remote: remote.ip, reason: why }, "hbone: connection refused");
+      tlsSocket.destroy();
+      socket.destroy();
+    };
+    const timer = setTimeout(() => fail(`tls handshake not done within ${this.settings.handshakeTimeoutMs} ms`), this.settings.handshakeTimeoutMs);
+    timer.unref();
+    tlsSocket.once("close", () => clearTimeout(timer));
+    tlsSocket.once("secure", () => {
+      clearTimeout(timer);
+      if (tlsSocket.alpnProtocol !== "h2") return fail(`alpn ${JSON.stringify(tlsSocket.alpnProtocol)}, want h2`);
+      const chain = verifyPeerChain(tlsSocket, cert);
+      if (!chain.ok) return fail(chain.error.message);
+      const peer = acceptClient(tlsSocket.getPeerCertificate(), { trustDomains: this.opts.trustDomains });
+      if (!peer.ok) return fail(peer.error.message);
+      if (this.closing) return fail("server shutting down");
+      // 'session' fires synchronously inside emit('connection'); it picks up `adopting`.
+      this.adopting = { peer: peer.value, local, remote };
+      try {
+        this.h2.emit("connection", tlsSocket);
+      } finally {
+        this.adopting = undefined;
+      }
+    });
+  }
+
+  private onSession(session: http2.ServerHttp2Session): void {
+    const conn = this.adopting;
+    if (!conn) {
+      session.destroy();
+      return;
+    }
+    this.sessions.set(session, conn);
+    session.on("error", (e) => log.debug({ err: e, remote: conn.remote.ip }, "hbone session error"));
+    session.once("close", () => this.sessions.delete(session));
+    session.once("localSettings", () => {
+      try {
+        session.setLocalWindowSize(this.settings.connectionWindowBytes);
+      } catch (e) {
+        log.debug({ err: e }, "hbone: could not raise connection window");
+      }
+    });
+    startKeepalive(session, {
+      intervalMs: this.settings.pingIntervalMs,
+      timeoutMs: this.settings.pingTimeoutMs,
+      onTimeout: () => log.info({ remote: conn.remote.ip }, "hbone: client stopped answering pings, dropping connection"),
+    });
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    const conn = this.sessions.get(stream.session as http2.ServerHttp2Session);
+    stream.on("error", (e) => log.debug({ err: e }, "hbone stream error"));
+    this.streamsTotal++;
+    this.openStreams++;
+    stream.once("close", () => this.openStreams--);
+    if (!conn) return this.reply(stream, 503, "unknown connection");
+    const method = headerValue(headers, ":method") ?? "";
+    if (method !== "CONNECT") return this.reply(stream, 400, `method ${method} not allowed, only CONNECT`);
+    const authority = headerValue(headers, ":authority") ?? "";
+    const target = parseAuthority(authority);
+    if (!target.ok) return this.reply(stream, 400, target.error.message);
+    void this.decide(stream, {
+      method, authority, target: target.value, headers,
+      forwarded: parseForwarded(headers["forwarded"]),
+      peerIdentity: conn.peer, localAddress: conn.local, remoteAddress: conn.remote, stream,
+    });
+  }
+
+  private async decide(stream: http2.ServerHttp2Stream, base: Omit<HboneStreamRequest, "signal">): Promise<void> {
+    const abort = new AbortController();
+    const onEarlyClose = () => abort.abort(new Error("hbone: stream closed before the tunnel was established"));
+    stream.once("close", onEarlyClose);
+    let decision: HboneDecision;
+    try {
+      decision = await this.opts.handler({ ...base, signal: abort.signal });
+    } catch (e) {
+      log.warn({ err: e, authority: base.authority }, "hbone handler failed");
+      decision = { kind: "reject", status: 503, reason: `handler failed: ${(e as Error).message}` };
+    }
+    stream.off("close", onEarlyClose);
+    if (decision.kind === "reject") return this.reply(stream, decision.status, decision.reason);
+    const { upstream, onClose } = decision;
+    if (stream.destroyed || stream.closed) {
+      resetDuplex(upstream);
+      onClose?.({ error: new Error("hbone: stream closed before the tunnel was established") });
+      return;
+    }
+    try {
+      stream.respond({ ":status": 200 }, { endStream: false });
+    } catch (e) {
+      resetDuplex(upstream);
+      onClose?.({ error: e as Error });
+      return;
+    }
+    const outcome = await spliceStream(stream, upstream);
+    onClose?.(outcome);
+  }
+
+  /** Answers a status without a body and releases the stream, even if the client keeps sending. */
+  private reply(stream: http2.ServerHttp2Stream, status: number, reason: string): void {
+    this.rejectedByStatus[status] = (this.rejectedByStatus[status] ?? 0) + 1;
+    log.debug({ status, reason }, "hbone: stream rejected");
+    if (stream.destroyed || stream.closed) return;
+    try {
+      stream.respond({ ":status": status }, { endStream: true });
+    } catch {
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    stream.resume();
+    // Sent after the response (close waits for the writable side to finish).
+    if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  }
+
+  stats(): HboneServerStats {
+    return {
+      connections: this.sockets.size,
+      sessions: this.sessions.size,
+      streams: this.openStreams,
+      connectionsAccepted: this.accepted,
+      connectionsRejected: this.rejected,
+      streamsTotal: this.streamsTotal,
+      streamsRejected: { ...this.rejectedByStatus },
+    };
+  }
+
+  /**
+   * Stops accepting, sends GOAWAY so clients open new tunnels elsewhere, lets open tunnels
+   * finish until `deadlineMs`, then destroys what is left. Idempotent.
+   */
+  async close(deadlineMs = 5_000): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.listeners].map((l) => new Promise<void>((r) => l.close(() => r()))));
+    this.listeners.clear();
+    for (const s of this.sessions.keys()) if (!s.closed) s.close();
+    const started = Date.now();
+    while (this.sockets.size > 0 && Date.now() - started < deadlineMs) await new Promise((r) => setTimeout(r, 20));
+    for (const s of this.sessions.keys()) s.destroy();
+    for (const s of this.sockets) s.destroy();
+  }
+}
