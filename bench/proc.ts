@@ -166,6 +166,43 @@ export function readRssKb(pid: number): Result<number> {
   return ok(Number(m[1]));
 }
 
+/** CPU time (user + system) a process has used so far, in milliseconds; null if it is gone. */
+export function readCpuMs(pid: number): number | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+  // Fields after the parenthesised command name (which may contain spaces): state is field 3,
+  // utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) * 10 : null;
+}
+
+/**
+ * Waits until every process in `pids` is quiet (under `busyPercent` of one CPU over two
+ * consecutive 250 ms windows), or `maxMs` passes. Used after closing thousands of connections,
+ * so their teardown (stunnel joins a thread per connection) is not measured as the next phase's
+ * latency. Returns how long it waited.
+ */
+export async function waitQuiet(pids: readonly number[], maxMs: number, busyPercent = 5): Promise<number> {
+  const t0 = Date.now();
+  const windowMs = 250;
+  let prev = pids.map(readCpuMs);
+  let quietWindows = 0;
+  while (Date.now() - t0 < maxMs && quietWindows < 2) {
+    await sleep(windowMs);
+    const cur = pids.map(readCpuMs);
+    const busy = cur.some((c, i) => c !== null && prev[i] != null && ((c - prev[i]!) / windowMs) * 100 > busyPercent);
+    quietWindows = busy ? 0 : quietWindows + 1;
+    prev = cur;
+  }
+  return Date.now() - t0;
+}
+
 /** The soft limit on open files of this process (from /proc/self/limits). */
 export function openFileLimit(): number {
   const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync("/proc/self/limits", "utf8"));

@@ -14,7 +14,7 @@ import { measureLatency } from "./load/latency.js";
 import { openConnections } from "./load/open-conns.js";
 import { measureThroughput } from "./load/throughput.js";
 import type { RunningPeer } from "./peers/peer.js";
-import { readRssKb, spawnChild, stopChild, waitForOutput, type Child } from "./proc.js";
+import { readRssKb, spawnChild, stopChild, waitForOutput, waitQuiet, type Child } from "./proc.js";
 import type { PeerResult, ProxyMemory } from "./report.js";
 
 const ECHO_SERVER = join(__dirname, "load", "echo-server.js");
@@ -25,9 +25,12 @@ export async function runPhases(peer: RunningPeer, result: PeerResult, cfg: Benc
     if (!c.ok) result.errors.push(`proxy died: ${c.error.message}`);
     return c.ok;
   };
+  // Each timed phase starts with the proxies idle, so one phase's tail is not the next's cost.
+  const quiet = (): Promise<number> => waitQuiet(peer.proxies.map((p) => p.pid), 10_000);
   const rss = (): (number | null)[] => peer.proxies.map((p) => { const r = readRssKb(p.pid); return r.ok ? r.value : null; });
 
   await sleep(cfg.settleSeconds * 1000);
+  await waitQuiet(peer.proxies.map((p) => p.pid), 10_000);
   const idle = rss();
 
   const echo = await startEcho(peer);
@@ -44,7 +47,7 @@ export async function runPhases(peer: RunningPeer, result: PeerResult, cfg: Benc
         count: cfg.openConnections,
         ratePerSecond: cfg.openRate,
         maxPending: 128,
-        deadlineMs: Math.max(30_000, (cfg.openConnections / cfg.openRate) * 3000),
+        deadlineMs: Math.max(90_000, (cfg.openConnections / cfg.openRate) * 3000),
       });
       await sleep(cfg.settleSeconds * 1000);
       const loaded = rss();
@@ -53,13 +56,15 @@ export async function runPhases(peer: RunningPeer, result: PeerResult, cfg: Benc
       result.memory = { proxies, requested: cfg.openConnections, opened: set.opened, failed: set.failed, firstError: set.firstError, openSeconds: set.seconds };
       if (set.opened < cfg.openConnections) result.errors.push(`memory: only ${set.opened} of ${cfg.openConnections} connections opened (${set.failed} failed: ${set.firstError ?? "deadline"})`);
       say(`  memory: ${set.opened} open in ${set.seconds.toFixed(1)} s, RSS ${fmtKb(idle)} idle -> ${fmtKb(loaded)}`);
-      // Let the proxies see the closes before timing anything.
-      await sleep(1000);
+      // Let the proxies finish tearing the connections down before timing anything.
+      const waited = await waitQuiet(peer.proxies.map((p) => p.pid), 60_000);
+      if (waited > 2000) say(`  memory: proxies busy closing connections for ${(waited / 1000).toFixed(1)} s`);
     } else {
       result.memory = { proxies: peer.proxies.map((p, i) => ({ role: p.role, idleKb: idle[i] ?? null, loadedKb: null })), requested: 0, opened: 0, failed: 0, firstError: null, openSeconds: 0 };
     }
     if (!alive()) return;
 
+    await quiet();
     say(`  latency: ${cfg.rps} req/s of ${cfg.messageBytes} B over ${cfg.latencyConnections} conns, ${cfg.warmupSeconds}+${cfg.seconds} s`);
     const lat = await measureLatency({
       target: peer.target,
@@ -76,6 +81,7 @@ export async function runPhases(peer: RunningPeer, result: PeerResult, cfg: Benc
     } else result.errors.push(lat.error.message);
     if (!alive()) return;
 
+    await quiet();
     say(`  connection rate: ${cfg.connectWorkers} workers, ${cfg.seconds} s`);
     const cr = await measureConnectRate({ target: peer.target, clientAddress: peer.clientAddress, workers: cfg.connectWorkers, seconds: cfg.seconds });
     if (cr.ok) {
@@ -88,6 +94,7 @@ export async function runPhases(peer: RunningPeer, result: PeerResult, cfg: Benc
     await stopChild(echo.value);
   }
 
+  await quiet();
   say(`  throughput: iperf3, 1 connection, ${cfg.seconds} s`);
   const tp = await measureThroughput({ target: peer.target, clientAddress: peer.clientAddress, upstream: peer.upstream, seconds: cfg.seconds });
   if (tp.ok) {
