@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* weft capture, tc INGRESS on a pod's host-side veth: packets leaving the pod, and to-pod
+ * packets that capture_to_pod.c bounced back here (they carry mark_loop).
+ *
+ * Order of decisions (docs/capture.md, "Decisions"):
+ *  1. the packet belongs to an existing socket of the node namespace -> that socket;
+ *  2. bounced to-pod packet: HBONE port -> ztunnel 15008, anything else -> ztunnel 15006;
+ *  3. the source pod is enrolled -> ztunnel 15001;
+ *  4. otherwise the packet passes untouched.
+ * A capture without a listener drops (fail closed).
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include "config.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/capture.h"
+
+SEC("tc")
+int weft_from_pod(struct __sk_buff *skb)
+{
+	const struct weft_config *cfg;
+	struct weft_flow f;
+	int looped;
+
+	if (!weft_parse_tcp4(skb, &f))
+		return TC_ACT_OK;
+	cfg = weft_get_config();
+	if (!cfg)
+		/* Not configured (yet): traffic of an enrolled pod must not leave in clear. */
+		return weft_is_enrolled(f.saddr) || weft_is_enrolled(f.daddr) ? TC_ACT_SHOT : TC_ACT_OK;
+
+	looped = (skb->mark & cfg->mark_mask) == (cfg->mark_loop & cfg->mark_mask);
+	if (looped)
+		weft_set_mark(skb, cfg, 0);
+
+	if (weft_assign_established(skb, cfg, &f))
+		return TC_ACT_OK;
+
+	if (looped) {
+		if (!weft_is_enrolled(f.daddr))
+			return TC_ACT_SHOT; /* only to-pod programs of enrolled pods bounce packets */
+		if (f.dport == bpf_htons(cfg->port_hbone))
+			return weft_assign_listener(skb, cfg, &f, cfg->port_hbone);
+		return weft_assign_listener(skb, cfg, &f, cfg->port_inbound);
+	}
+	if (weft_is_enrolled(f.saddr))
+		return weft_assign_listener(skb, cfg, &f, cfg->port_outbound);
+	return TC_ACT_OK;
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";

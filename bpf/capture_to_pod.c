@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* weft capture, tc EGRESS on an enrolled pod's host-side veth: packets about to enter the pod.
+ *
+ * bpf_sk_assign only works at tc ingress, so a packet that must reach ztunnel instead of the
+ * pod is bounced to this veth's own ingress (bpf_redirect with BPF_F_INGRESS) with mark_loop
+ * set, where capture_from_pod.c assigns it. This covers every source alike (other pods,
+ * enrolled or not, the uplink, node processes), and replies to ztunnel's transparent upstream
+ * sockets that use this pod's IP as their source.
+ *
+ * ztunnel's own packets (SO_MARK = mark_ztunnel on all its sockets) enter the pod untouched.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include "config.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/capture.h"
+
+/* Makes the frame look as if the pod sent it (destination MAC = the veth's own), otherwise the
+ * stack would see PACKET_OTHERHOST on ingress and drop it. */
+static __always_inline int weft_swap_macs(struct __sk_buff *skb)
+{
+	__u8 macs[2 * ETH_ALEN];
+	__u8 swapped[2 * ETH_ALEN];
+
+	if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) < 0)
+		return -1;
+	__builtin_memcpy(swapped, macs + ETH_ALEN, ETH_ALEN);
+	__builtin_memcpy(swapped + ETH_ALEN, macs, ETH_ALEN);
+	return bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0);
+}
+
+SEC("tc")
+int weft_to_pod(struct __sk_buff *skb)
+{
+	const struct weft_config *cfg;
+	struct weft_flow f;
+
+	if (!weft_parse_tcp4(skb, &f))
+		return TC_ACT_OK;
+	cfg = weft_get_config();
+	if (!cfg)
+		return weft_is_enrolled(f.daddr) ? TC_ACT_SHOT : TC_ACT_OK;
+	if (!weft_is_enrolled(f.daddr))
+		return TC_ACT_OK;
+	if ((skb->mark & cfg->mark_mask) == (cfg->mark_ztunnel & cfg->mark_mask))
+		return TC_ACT_OK;
+	if (weft_swap_macs(skb) < 0)
+		return TC_ACT_SHOT;
+	weft_set_mark(skb, cfg, cfg->mark_loop);
+	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";

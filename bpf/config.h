@@ -1,0 +1,33 @@
+/* weft capture: the one configuration header for every BPF program.
+ *
+ * Compile-time constants (map sizes, flag bits) live here; run-time values (ports, marks) are in
+ * the weft_config array map, written by the node agent before any program is attached. Keep the
+ * struct layouts in sync with src/cni/redirect/ebpf-maps.ts (the TS encoder of these maps).
+ */
+#ifndef WEFT_CONFIG_H
+#define WEFT_CONFIG_H
+
+#include <linux/types.h>
+
+/* How many pod IPs one node can enroll. */
+#define WEFT_MAX_ENROLLED 16384
+
+/* weft_enrolled value bits. */
+#define WEFT_POD_ENROLLED 0x1
+
+/* weft_config.flags bits. */
+#define WEFT_CFG_READY 0x1 /* the agent finished writing this entry; until then enrolled traffic is dropped */
+
+/* Value of the single weft_config entry (key 0). 24 bytes, little-endian as the host writes it. */
+struct weft_config {
+	__u32 mark_capture; /* set on captured packets: the fwmark rule routes them to the local table */
+	__u32 mark_ztunnel; /* SO_MARK of every ztunnel socket: packets carrying it are never captured */
+	__u32 mark_loop;    /* internal: a to-pod packet bounced to the veth's ingress for capture */
+	__u32 mark_mask;    /* the skb->mark bits weft owns; the others are preserved */
+	__u16 port_outbound;  /* 15001: connections leaving an enrolled pod */
+	__u16 port_inbound;   /* 15006: plaintext connections into an enrolled pod */
+	__u16 port_hbone;     /* 15008: HBONE to an enrolled pod's IP */
+	__u16 flags;          /* WEFT_CFG_* */
+};
+
+#endif

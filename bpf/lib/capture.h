@@ -1,0 +1,80 @@
+/* weft capture: handing a packet to a local socket (bpf_sk_assign at tc ingress).
+ *
+ * Invariants:
+ *  - a packet that belongs to an existing non-listening socket of the node namespace (ztunnel's
+ *    accepted or transparent upstream sockets) is assigned to it, whoever sent it;
+ *  - a packet to capture is assigned to ztunnel's listener, or DROPPED when there is none
+ *    (ztunnel down): enrolled traffic never bypasses ztunnel in clear (fail closed);
+ *  - every assigned packet gets mark_capture, which the policy rule routes to a table holding
+ *    `local 0.0.0.0/0 dev lo`, so the kernel delivers it locally even for a foreign address.
+ */
+#ifndef WEFT_LIB_CAPTURE_H
+#define WEFT_LIB_CAPTURE_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include "../config.h"
+#include "parse.h"
+
+#ifndef BPF_F_CURRENT_NETNS
+#define BPF_F_CURRENT_NETNS (-1L)
+#endif
+
+static __always_inline void weft_set_mark(struct __sk_buff *skb, const struct weft_config *cfg, __u32 mark)
+{
+	skb->mark = (skb->mark & ~cfg->mark_mask) | (mark & cfg->mark_mask);
+}
+
+static __always_inline void weft_tuple(struct bpf_sock_tuple *t, const struct weft_flow *f, __u16 dport)
+{
+	t->ipv4.saddr = f->saddr;
+	t->ipv4.daddr = f->daddr;
+	t->ipv4.sport = f->sport;
+	t->ipv4.dport = dport;
+}
+
+/* 1 if the packet was assigned to an existing connection's socket, 0 otherwise. */
+static __always_inline int weft_assign_established(struct __sk_buff *skb, const struct weft_config *cfg,
+						   const struct weft_flow *f)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	int assigned = 0;
+
+	weft_tuple(&t, f, f->dport);
+	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	/* A listener is a new connection's business; a TIME_WAIT socket must not swallow a new SYN. */
+	if (sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT) {
+		if (bpf_sk_assign(skb, sk, 0) == 0) {
+			weft_set_mark(skb, cfg, cfg->mark_capture);
+			assigned = 1;
+		}
+	}
+	bpf_sk_release(sk);
+	return assigned;
+}
+
+/* Assigns the packet to ztunnel's listener on `port` (host order). TC_ACT_OK or TC_ACT_SHOT. */
+static __always_inline int weft_assign_listener(struct __sk_buff *skb, const struct weft_config *cfg,
+						const struct weft_flow *f, __u16 port)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	int verdict = TC_ACT_SHOT;
+
+	weft_tuple(&t, f, bpf_htons(port));
+	sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return TC_ACT_SHOT; /* ztunnel is not listening: fail closed */
+	if (sk->state == BPF_TCP_LISTEN && bpf_sk_assign(skb, sk, 0) == 0) {
+		weft_set_mark(skb, cfg, cfg->mark_capture);
+		verdict = TC_ACT_OK;
+	}
+	bpf_sk_release(sk);
+	return verdict;
+}
+
+#endif

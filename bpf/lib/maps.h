@@ -1,0 +1,45 @@
+/* weft capture: the maps shared by the programs. Both are pinned by the loader (bpftool
+ * pinmaps / map ... pinned) under <pin root>/<instance>/maps/, so every program and the node
+ * agent see the same instances.
+ */
+#ifndef WEFT_LIB_MAPS_H
+#define WEFT_LIB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "../config.h"
+
+/* Enrolled pod IPv4 addresses (network byte order) -> WEFT_POD_* flags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WEFT_MAX_ENROLLED);
+	__type(key, __u32);
+	__type(value, __u32);
+} weft_enrolled SEC(".maps");
+
+/* One entry (key 0): struct weft_config. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct weft_config);
+} weft_config SEC(".maps");
+
+static __always_inline const struct weft_config *weft_get_config(void)
+{
+	__u32 zero = 0;
+	const struct weft_config *cfg = bpf_map_lookup_elem(&weft_config, &zero);
+
+	if (!cfg || !(cfg->flags & WEFT_CFG_READY))
+		return 0;
+	return cfg;
+}
+
+static __always_inline int weft_is_enrolled(__u32 ip)
+{
+	const __u32 *flags = bpf_map_lookup_elem(&weft_enrolled, &ip);
+
+	return flags && (*flags & WEFT_POD_ENROLLED);
+}
+
+#endif

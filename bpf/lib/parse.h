@@ -1,0 +1,46 @@
+/* weft capture: packet parsing. Only Ethernet + IPv4 + TCP is interesting to capture; anything
+ * else is reported as "not TCP/IPv4" and the programs let it pass untouched.
+ */
+#ifndef WEFT_LIB_PARSE_H
+#define WEFT_LIB_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
+
+struct weft_flow {
+	__u32 saddr, daddr; /* network byte order */
+	__u16 sport, dport; /* network byte order */
+};
+
+/* Returns 1 and fills *flow for an IPv4 TCP packet whose headers are in the linear data. */
+static __always_inline int weft_parse_tcp4(struct __sk_buff *skb, struct weft_flow *flow)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+	struct tcphdr *tcp;
+
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return 0;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP || ip->ihl < 5)
+		return 0;
+	/* Fragments other than the first carry no TCP header. */
+	if (ip->frag_off & bpf_htons(0x1fff))
+		return 0;
+	tcp = (void *)ip + ip->ihl * 4;
+	if ((void *)(tcp + 1) > end)
+		return 0;
+	flow->saddr = ip->saddr;
+	flow->daddr = ip->daddr;
+	flow->sport = tcp->source;
+	flow->dport = tcp->dest;
+	return 1;
+}
+
+#endif
