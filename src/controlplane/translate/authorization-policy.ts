@@ -221,7 +221,8 @@ function translateOperation(ctx: RuleContext, raw: unknown, path: string, l7: st
   const ports = portList(r, op.ports, `${path}.operation.ports`);
   const notPorts = portList(r, op.notPorts, `${path}.operation.notPorts`);
   const present = L7_OPERATION_FIELDS.filter((f) => (lists[f]?.length ?? 0) > 0);
-  if (present.length === 0 && !ports?.length && !notPorts?.length) return r.fail(`${path}.operation`, "must not be empty");
+  // Judged on what was written, so an invalid port does not also read as an empty operation.
+  if (OPERATION_FIELDS.every((f) => !Array.isArray(op[f]) || (op[f] as unknown[]).length === 0)) return r.fail(`${path}.operation`, "must not be empty");
   for (const f of present) l7.push(`${path.slice(path.indexOf(".") + 1)}.operation.${f}`);
   return { ...emptyMatch, destinationPorts: ports ?? [], notDestinationPorts: notPorts ?? [] };
 }
@@ -235,7 +236,7 @@ function translateSource(ctx: RuleContext, raw: unknown, path: string, l7: strin
   const src = r.object(from.source, p, SOURCE_FIELDS);
   if (!src) return r.fail(p, "must be set");
   const v = Object.fromEntries(SOURCE_FIELDS.map((f) => [f, r.strings(src[f], `${p}.${f}`) ?? []])) as Record<(typeof SOURCE_FIELDS)[number], string[]>;
-  if (SOURCE_FIELDS.every((f) => v[f].length === 0)) return r.fail(p, "must not be empty");
+  if (SOURCE_FIELDS.every((f) => !Array.isArray(src[f]) || (src[f] as unknown[]).length === 0)) return r.fail(p, "must not be empty");
   if (v.principals.length + v.notPrincipals.length + v.namespaces.length + v.notNamespaces.length > 0 && v.serviceAccounts.length + v.notServiceAccounts.length > 0) {
     return r.fail(`${p}.serviceAccounts`, "cannot be combined with principals or namespaces in one source");
   }
