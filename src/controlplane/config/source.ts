@@ -27,6 +27,12 @@ export interface ConfigSink {
   onInvalid(problem: InvalidObject): void;
   /** The source has delivered its initial snapshot. */
   synced(): void;
+  /**
+   * Optional: problems reported earlier whose `origin.source` starts with `prefix` are no longer
+   * current (the file was fixed or removed). The folder source calls it before re-reporting a
+   * file's problems, so the invalid list shows what is wrong now, not what once was.
+   */
+  clearInvalid?(prefix: string): void;
 }
 
 export interface ConfigSource {

@@ -1,0 +1,254 @@
+/**
+ * ConfigSource over a folder (recursive) of `.yaml`, `.yml` and `.json` files.
+ *
+ * IO only: the rules (parse, validate, keep-previous-on-error, first-definition-wins, diff)
+ * live in file-index.ts. A scan stats every config file, re-reads those whose (inode, size,
+ * mtime) changed, and delivers the difference to what the sink holds as one batch.
+ *
+ * Change detection: fs.watch (recursive) triggers a scan after a short debounce, so an editor's
+ * write-to-temp-then-rename, or `kubectl`-style bursts of files, become one batch; a periodic
+ * rescan covers what watches miss (network filesystems, a replaced root folder, inotify limits,
+ * ConfigMap mounts whose `..data` symlink is swapped). Hidden entries (`.foo`, `..data`) are not
+ * walked, but top-level symlinks into them are followed, which is how ConfigMap volumes look.
+ *
+ * Invariants: scans never overlap (a trigger during a scan schedules one more); nothing reaches
+ * the sink after stop() resolves; a scan that cannot read the root folder changes nothing.
+ */
+import { watch, type FSWatcher } from "node:fs";
+import { readdir, readFile as readText, realpath, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "../../common/log.js";
+import { logger } from "../../common/log.js";
+import type { ConfigSink, ConfigSource, InvalidObject } from "./source.js";
+import type { Entry, FileObjects, Validate } from "./file-index.js";
+import { canonicalJson, diffEffective, emptyFile, readFile, resolveFolder } from "./file-index.js";
+import { isConfigFileName } from "./yaml-documents.js";
+import { objectValidator } from "./validate.js";
+
+export interface FileSourceOptions {
+  /** The folder to read, recursively. */
+  readonly dir: string;
+  /** Validation of each object; default: validateObject with no extra spec validators. */
+  readonly validate?: Validate;
+  /** Namespace given to namespaced objects that have none (kubectl's behaviour); default `default`. */
+  readonly defaultNamespace?: string;
+  /** Quiet time after a watch event before scanning; default 50 ms. */
+  readonly debounceMs?: number;
+  /** Periodic rescan interval; 0 disables; default 2000 ms. */
+  readonly rescanMs?: number;
+  /** Source name for logs; default `file:<dir>`. */
+  readonly name?: string;
+}
+
+interface FileState {
+  readonly signature: string;
+  readonly textJson: string;
+  readonly objects: FileObjects;
+  readonly problems: readonly InvalidObject[];
+}
+
+export interface FileSourceStats {
+  scans: number;
+  filesRead: number;
+  batches: number;
+  events: number;
+  watchErrors: number;
+}
+
+export class FileSource implements ConfigSource {
+  readonly name: string;
+  readonly stats: FileSourceStats = { scans: 0, filesRead: 0, batches: 0, events: 0, watchErrors: 0 };
+  private readonly dir: string;
+  private readonly validate: Validate;
+  private readonly defaultNamespace: string;
+  private readonly debounceMs: number;
+  private readonly rescanMs: number;
+  private readonly log: Logger = logger("controlplane.config.file");
+  private sink?: ConfigSink;
+  private files = new Map<string, FileState>();
+  private emitted: ReadonlyMap<string, Entry> = new Map();
+  /** Last problem list reported per file (canonical JSON), to report only changes. */
+  private reported = new Map<string, string>();
+  private watcher?: FSWatcher;
+  private debounceTimer?: NodeJS.Timeout;
+  private rescanTimer?: NodeJS.Timeout;
+  private scanning?: Promise<void>;
+  private again = false;
+  private stopped = false;
+
+  constructor(opts: FileSourceOptions) {
+    this.dir = opts.dir;
+    this.name = opts.name ?? `file:${opts.dir}`;
+    this.validate = opts.validate ?? objectValidator();
+    this.defaultNamespace = opts.defaultNamespace ?? "default";
+    this.debounceMs = opts.debounceMs ?? 50;
+    this.rescanMs = opts.rescanMs ?? 2000;
+  }
+
+  /** Reads the folder, delivers it and `synced()`, then watches. Rejects if the folder cannot be read. */
+  async start(sink: ConfigSink): Promise<void> {
+    if (this.sink) throw new Error("FileSource.start called twice");
+    const st = await stat(this.dir).catch((e: NodeJS.ErrnoException) => {
+      throw new Error(`config folder ${this.dir}: ${e.code ?? e.message}`, { cause: e });
+    });
+    if (!st.isDirectory()) throw new Error(`config folder ${this.dir}: not a directory`);
+    this.sink = sink;
+    await this.rescan();
+    sink.synced();
+    this.startWatch();
+    if (this.rescanMs > 0) {
+      this.rescanTimer = setInterval(() => void this.rescan(), this.rescanMs);
+      this.rescanTimer.unref();
+    }
+    this.log.info({ dir: this.dir, files: this.files.size, objects: this.emitted.size }, "config folder loaded");
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.close();
+    this.watcher = undefined;
+    clearTimeout(this.debounceTimer);
+    clearInterval(this.rescanTimer);
+    await this.scanning;
+    this.sink = undefined;
+  }
+
+  /** Scans now (coalesced with a scan in progress); resolves when the folder state is delivered. */
+  rescan(): Promise<void> {
+    if (this.scanning) {
+      this.again = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.scanOnce();
+        } while (this.again && !this.stopped);
+      } finally {
+        this.scanning = undefined;
+      }
+    })();
+    return this.scanning;
+  }
+
+  private startWatch(): void {
+    if (this.stopped || this.watcher) return;
+    try {
+      this.watcher = watch(this.dir, { recursive: true, persistent: false }, () => this.trigger());
+      this.watcher.on("error", (e) => {
+        this.stats.watchErrors++;
+        this.log.warn({ err: e.message }, "config folder watch failed; relying on the periodic rescan");
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (e) {
+      this.stats.watchErrors++;
+      this.log.warn({ err: (e as Error).message }, "cannot watch the config folder; relying on the periodic rescan");
+    }
+  }
+
+  private trigger(): void {
+    if (this.stopped) return;
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => void this.rescan(), this.debounceMs);
+  }
+
+  /** All config files under the root with a change signature; undefined if the root is unreadable. */
+  private async listFiles(): Promise<Map<string, string> | undefined> {
+    const out = new Map<string, string>();
+    const seenDirs = new Set<string>();
+    const walk = async (dir: string, isRoot: boolean): Promise<boolean> => {
+      let real: string;
+      try {
+        real = await realpath(dir);
+      } catch {
+        return !isRoot;
+      }
+      if (seenDirs.has(real)) return true; // a symlink loop
+      seenDirs.add(real);
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch (e) {
+        if (isRoot) this.log.error({ dir, err: (e as Error).message }, "cannot read the config folder; keeping the current config");
+        return !isRoot;
+      }
+      for (const n of names.sort()) {
+        if (n.startsWith(".")) continue;
+        const p = join(dir, n);
+        const st = await stat(p).catch(() => undefined); // follows symlinks; vanished entries are skipped
+        if (!st) continue;
+        if (st.isDirectory()) await walk(p, false);
+        else if (st.isFile() && isConfigFileName(n)) out.set(p, `${st.ino}:${st.size}:${st.mtimeMs}`);
+      }
+      return true;
+    };
+    return (await walk(this.dir, true)) ? out : undefined;
+  }
+
+  private async scanOnce(): Promise<void> {
+    this.stats.scans++;
+    const listed = await this.listFiles();
+    if (!listed || this.stopped) return;
+    const changed = new Set<string>();
+    for (const file of this.files.keys()) {
+      if (!listed.has(file)) {
+        this.files.delete(file);
+        changed.add(file);
+      }
+    }
+    for (const [file, signature] of listed) {
+      const prev = this.files.get(file);
+      if (prev?.signature === signature) continue;
+      let text: string;
+      try {
+        text = await readText(file, "utf8");
+      } catch (e) {
+        // Vanished between stat and read: the next scan sees it gone.
+        this.log.debug({ file, err: (e as Error).message }, "config file unreadable this scan");
+        continue;
+      }
+      this.stats.filesRead++;
+      const textJson = JSON.stringify(text);
+      if (prev && prev.textJson === textJson) {
+        this.files.set(file, { ...prev, signature });
+        continue;
+      }
+      const r = readFile(file, text, prev?.objects ?? emptyFile, this.validate, this.defaultNamespace);
+      this.files.set(file, { signature, textJson, objects: r.state, problems: r.problems });
+      changed.add(file);
+    }
+    if (changed.size === 0 || this.stopped) return;
+    this.deliver();
+  }
+
+  private deliver(): void {
+    const sink = this.sink;
+    if (!sink) return;
+    const objects = new Map([...this.files].map(([f, s]) => [f, s.objects]));
+    const { effective, conflicts } = resolveFolder(objects);
+    const prev = this.emitted;
+    const events = diffEffective(prev, effective, (key) => ({ source: `${prev.get(key)?.origin.source ?? this.dir} (removed)` }));
+    this.emitted = effective;
+    if (events.length > 0) {
+      this.stats.batches++;
+      this.stats.events += events.length;
+      sink.apply(events);
+    }
+    // Problems: report per file, only when that file's list changed.
+    const files = new Set([...this.files.keys(), ...this.reported.keys()]);
+    for (const file of [...files].sort()) {
+      const problems = [...(this.files.get(file)?.problems ?? []), ...(conflicts.get(file) ?? [])];
+      const json = canonicalJson(problems);
+      if ((this.reported.get(file) ?? "[]") === json) continue;
+      sink.clearInvalid?.(`${file}:`);
+      if (problems.length === 0) this.reported.delete(file);
+      else this.reported.set(file, json);
+      for (const p of problems) {
+        this.log.warn({ origin: p.origin.source, object: p.object, field: p.field }, `invalid config: ${p.reason}`);
+        sink.onInvalid(p);
+      }
+    }
+  }
+}
