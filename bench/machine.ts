@@ -3,7 +3,7 @@
  * peers and tools, and the git commit of the tree. Every probe is best-effort ("unknown" when a
  * tool is missing); none of them fails the run.
  */
-import { cpus, release, totalmem } from "node:os";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import { readFileSync } from "node:fs";
 import { runSync } from "./proc.js";
 
@@ -19,6 +19,8 @@ export interface MachineInfo {
   readonly openssl: string;
   readonly iperf3: string;
   readonly commit: string;
+  /** 1-minute load average when the run started: a busy machine makes every figure noisier. */
+  readonly loadAtStart: number;
 }
 
 function firstLine(cmd: string, args: string[], pattern?: RegExp): string {
@@ -53,6 +55,7 @@ export function machineInfo(): MachineInfo {
     stunnel: firstLine("stunnel4", ["-version"], /^stunnel \d/).replace(/ on .*/, ""),
     openssl: firstLine("openssl", ["version"]),
     iperf3: firstLine("iperf3", ["--version"]).replace(/ \(cJSON.*\)/, ""),
+    loadAtStart: Math.round((loadavg()[0] ?? 0) * 100) / 100,
     commit: commit.ok ? `${commit.value.trim()}${dirty.ok && dirty.value.trim() !== "" ? " (with uncommitted changes)" : ""}` : "unknown",
   };
 }

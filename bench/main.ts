@@ -50,7 +50,9 @@ async function main(): Promise<number> {
   }
   for (const n of notes) say(`note: ${n}`);
 
+  const machine = machineInfo();
   const started = Date.now();
+  say(`machine: ${machine.cpu}, ${machine.cpuCount} CPUs, load average ${machine.loadAtStart}${machine.loadAtStart > machine.cpuCount ? " (busy: expect noisy figures)" : ""}`);
   const results: PeerResult[] = [];
   for (const name of cfg.peers) {
     const peer = PEERS[name];
@@ -78,7 +80,7 @@ async function main(): Promise<number> {
   console.log(`(${elapsed.toFixed(0)} s; ratios "x direct" are value / direct TCP's value)`);
   if (cfg.out !== "-") {
     const path = resolve(cfg.out);
-    writeFileSync(path, renderBenchmarksDoc({ table, results, cfg, machine: machineInfo(), elapsedSeconds: elapsed, notes }));
+    writeFileSync(path, renderBenchmarksDoc({ table, results, cfg, machine, elapsedSeconds: elapsed, notes }));
     console.log(`wrote ${path}`);
   }
   const complete = results.every((r) => r.errors.length === 0);

@@ -2,8 +2,9 @@
  * docs/benchmarks.md, generated whole by each run: the figures, what they were measured on, the
  * errors of the run, and the prose that says how the figures are produced and how to read them.
  * The prose lives here (not in a hand-edited file) so a rerun never leaves stale text beside new
- * numbers. Pure: returns the document as a string.
+ * numbers. Returns the document as a string (reads only the current load average).
  */
+import { loadavg } from "node:os";
 import type { BenchConfig } from "./config.js";
 import type { MachineInfo } from "./machine.js";
 import { perConnectionKb, renderMarkdown, type PeerResult, type Table } from "./report.js";
@@ -65,6 +66,7 @@ export function renderBenchmarksDoc(d: DocInput): string {
     `- CPU: ${m.cpu}, ${m.cpuCount} logical CPUs; memory ${m.memoryGb} GiB`,
     `- OS: ${m.os}, kernel ${m.kernel}`,
     `- Node.js ${m.node}; ${m.stunnel}; ${m.openssl}; ${m.iperf3}`,
+    `- 1-minute load average: ${m.loadAtStart} at the start of the run, ${loadavg()[0]?.toFixed(2) ?? "?"} at the end (on ${m.cpuCount} CPUs)`,
     "",
     "Client, server and both proxies share these CPUs, so every figure includes the load",
     "generator's own cost; the comparison between peers is the point, not the absolute numbers.",
