@@ -11,4 +11,4 @@ if [ "$(id -u)" != 0 ]; then
   echo "!! NOT ROOT: network-namespace, eBPF and nftables tests will SKIP (they say so one by one)." >&2
 fi
 mapfile -t files < <(find dist/src dist/test -name '*.test.js' | sort)
-node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec "${files[@]}"

@@ -1,0 +1,114 @@
+/**
+ * ztunnel's three small HTTP servers, as upstream lays them out:
+ * - admin (localhost:15000): GET /config_dump, GET|POST /logging?level=, POST /quitquitquit
+ * - metrics (15020): GET /metrics and /stats/prometheus
+ * - readiness (15021): GET /healthz/ready (200 once every readiness gate is open, else 503)
+ * Each listener is bound before the ztunnel reports itself started, so a taken port fails loudly.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Registry } from "prom-client";
+import { rootLogger, logger } from "../common/log.js";
+
+const log = logger("ztunnel.admin");
+
+export interface AdminHooks {
+  /** The full config dump (JSON-serialisable). */
+  configDump(): unknown;
+  /** Names of readiness gates still closed; empty when ready. */
+  pendingReadiness(): string[];
+  /** Graceful shutdown requested. */
+  shutdown(): void;
+  registry: Registry;
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void | Promise<void>;
+
+function send(res: http.ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8"): void {
+  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function serve(routes: Record<string, Handler>): http.Server {
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const h = routes[url.pathname];
+    if (!h) return send(res, 404, `no route ${url.pathname}\n`);
+    Promise.resolve(h(req, res, url)).catch((e: unknown) => {
+      log.error({ err: e, path: url.pathname }, "admin handler failed");
+      if (!res.headersSent) send(res, 500, `${(e as Error).message}\n`);
+      else res.destroy();
+    });
+  });
+}
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+export function adminRoutes(hooks: AdminHooks): Record<string, Handler> {
+  return {
+    "/config_dump": (_req, res) => send(res, 200, JSON.stringify(hooks.configDump(), replacer, 2) + "\n", "application/json"),
+    "/logging": (req, res, url) => {
+      const level = url.searchParams.get("level");
+      if (level !== null) {
+        if (req.method !== "POST") return send(res, 405, "use POST to change the level\n");
+        if (!LOG_LEVELS.includes(level)) return send(res, 400, `unknown level ${JSON.stringify(level)}; one of ${LOG_LEVELS.join(", ")}\n`);
+        rootLogger.level = level;
+        log.info({ level }, "log level changed");
+      }
+      send(res, 200, `current log level is ${rootLogger.level}\n`);
+    },
+    "/quitquitquit": (req, res) => {
+      if (req.method !== "POST") return send(res, 405, "use POST\n");
+      send(res, 200, "shutting down\n");
+      setImmediate(() => hooks.shutdown());
+    },
+  };
+}
+
+export function metricsRoutes(registry: Registry): Record<string, Handler> {
+  const h: Handler = async (_req, res) => send(res, 200, await registry.metrics(), registry.contentType);
+  return { "/metrics": h, "/stats/prometheus": h };
+}
+
+export function readinessRoutes(hooks: Pick<AdminHooks, "pendingReadiness">): Record<string, Handler> {
+  return {
+    "/healthz/ready": (_req, res) => {
+      const pending = hooks.pendingReadiness();
+      if (pending.length === 0) send(res, 200, "ready\n");
+      else send(res, 503, `not ready: waiting for ${pending.join(", ")}\n`);
+    },
+  };
+}
+
+/** Maps become objects and Dates ISO strings in dumps. */
+function replacer(_key: string, value: unknown): unknown {
+  if (value instanceof Map) return Object.fromEntries(value);
+  if (value instanceof Set) return [...value];
+  return value;
+}
+
+export class AdminServers {
+  private readonly servers: http.Server[] = [];
+
+  async listen(hooks: AdminHooks, host: string, ports: { admin: number; metrics: number; readiness: number }): Promise<void> {
+    const plan: Array<[string, number, Record<string, Handler>]> = [
+      ["admin", ports.admin, adminRoutes(hooks)],
+      ["metrics", ports.metrics, metricsRoutes(hooks.registry)],
+      ["readiness", ports.readiness, readinessRoutes(hooks)],
+    ];
+    for (const [name, port, routes] of plan) {
+      const server = serve(routes);
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", (e) => reject(new Error(`ztunnel: ${name} listener ${host}:${port}: ${e.message}`, { cause: e })));
+        server.listen(port, host, () => resolve());
+      });
+      this.servers.push(server);
+      log.info({ name, address: `${host}:${(server.address() as AddressInfo).port}` }, "listening");
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
+    this.servers.length = 0;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Copies bytes both ways between two duplex streams (a client socket and an HBONE stream, or an
+ * HBONE stream and an upstream socket), the way a TCP proxy must:
+ * - backpressure: `pipe` pauses the reader while the writer's buffer is full;
+ * - half-close: when one side ends (FIN / END_STREAM), the other side's writable end is ended,
+ *   while the opposite direction keeps flowing;
+ * - errors and resets: if either side fails or is destroyed, both are destroyed, so nothing leaks;
+ *   a TCP socket on the other side is reset (RST), not closed cleanly, so the peer sees the failure.
+ * Resolves once both sides are closed. Sockets passed here must allow half-open connections.
+ */
+import type { Duplex } from "node:stream";
+import type { Socket } from "node:net";
+
+export interface SpliceResult {
+  /** The first error seen on either side, if any (a reset, a timeout). */
+  readonly error?: Error;
+}
+
+export function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
+  return new Promise((resolve) => {
+    let error: Error | undefined;
+    let closed = 0;
+    const fail = (e: Error) => {
+      error ??= e;
+      abort(a);
+      abort(b);
+    };
+    const onClose = (self: Duplex, other: Duplex) => () => {
+      // A side that closed without a clean end in both directions takes the other one down.
+      if (!(self.readableEnded && self.writableFinished) && !other.destroyed) abort(other);
+      if (++closed === 2) resolve(error ? { error } : {});
+    };
+    a.on("error", fail);
+    b.on("error", fail);
+    a.once("close", onClose(a, b));
+    b.once("close", onClose(b, a));
+    a.pipe(b);
+    b.pipe(a);
+  });
+}
+
+/** Destroys a stream; a TCP socket is reset so its peer learns the connection failed. */
+function abort(s: Duplex): void {
+  if (s.destroyed) return;
+  const reset = (s as Partial<Socket>).resetAndDestroy;
+  if (typeof reset === "function" && (s as Socket).readyState !== "opening") reset.call(s);
+  else s.destroy();
+}
