@@ -236,12 +236,14 @@ export class FileSource implements ConfigSource {
       this.stats.events += events.length;
       sink.apply(events);
     }
-    // Problems: report per file, only when that file's list changed.
+    // Problems: report per file when that file's list changed, or after any batch (the store
+    // forgets an object's problems when a valid version of it arrives; a conflict or a kept
+    // previous version is still a problem, so it is said again).
     const files = new Set([...this.files.keys(), ...this.reported.keys()]);
     for (const file of [...files].sort()) {
       const problems = [...(this.files.get(file)?.problems ?? []), ...(conflicts.get(file) ?? [])];
       const json = canonicalJson(problems);
-      if ((this.reported.get(file) ?? "[]") === json) continue;
+      if ((this.reported.get(file) ?? "[]") === json && (events.length === 0 || problems.length === 0)) continue;
       sink.clearInvalid?.(`${file}:`);
       if (problems.length === 0) this.reported.delete(file);
       else this.reported.set(file, json);
