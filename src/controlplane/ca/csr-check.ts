@@ -1,23 +1,28 @@
 /**
- * Admission of a certificate signing request: parse, key type, self-signature. The CA signs
- * only what passes. The CSR's own subject and SANs are reported but never copied into the
+ * Admission of a certificate signing request: parse, key type, self-signature (checked with
+ * Node's crypto over the DER parts, see der.ts). The CA signs
+ * only what passes. The CSR's own subject and SANs are never read, never copied into the
  * certificate: like istiod (which builds the SAN from the authenticated caller's identities and
  * ignores the CSR's), the SAN comes from the authorised identity the caller passes to `sign`.
  * A CSR can therefore ask for anything and still only get what its caller may have.
  */
-import { createPublicKey, type KeyObject } from "node:crypto";
+import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { type Result, ok, err } from "../../common/result.js";
 import { splitPem } from "../../common/tls/pem.js";
-import { x509 } from "../../common/tls/x509.js";
+import { pkcs10Parts } from "../../common/tls/der.js";
 import { CaError } from "./errors.js";
+
+/** ecdsa-with-SHA256 (1.2.840.10045.4.3.2) and ecdsa-with-SHA384 (.3), OID content bytes in hex. */
+const ECDSA_SIGNATURE_OIDS = new Map([
+  ["2a8648ce3d040302", "sha256"],
+  ["2a8648ce3d040303", "sha384"],
+]);
 
 export interface CheckedCsr {
   /** The requester's public key, to be certified. */
   readonly publicKey: KeyObject;
   /** SubjectPublicKeyInfo DER of that key. */
   readonly spki: Buffer;
-  /** URI SANs the CSR asked for (informational: compared with the granted identity for logs). */
-  readonly requestedUris: readonly string[];
 }
 
 /** Accepts exactly one PEM "CERTIFICATE REQUEST" with an ECDSA P-256 key and a valid signature. */
@@ -32,18 +37,12 @@ export async function checkCsr(csrPem: string): Promise<Result<CheckedCsr, CaErr
     return err(new CaError("CA_BAD_CSR", `csr: pem block ${JSON.stringify(block.label)}, want CERTIFICATE REQUEST`));
   }
 
-  let csr: InstanceType<typeof x509.Pkcs10CertificateRequest>;
-  let spki: Buffer;
-  try {
-    csr = new x509.Pkcs10CertificateRequest(block.der);
-    spki = Buffer.from(csr.publicKey.rawData);
-  } catch (e) {
-    return err(new CaError("CA_BAD_CSR", `csr: not a pkcs#10 request: ${(e as Error).message}`, { cause: e }));
-  }
+  const parts = pkcs10Parts(block.der);
+  if (!parts) return err(new CaError("CA_BAD_CSR", "csr: not a der-encoded pkcs#10 request"));
 
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: spki, format: "der", type: "spki" });
+    publicKey = createPublicKey({ key: parts.spki, format: "der", type: "spki" });
   } catch (e) {
     return err(new CaError("CA_BAD_KEY", `csr: unsupported public key: ${(e as Error).message}`, { cause: e }));
   }
@@ -54,22 +53,14 @@ export async function checkCsr(csrPem: string): Promise<Result<CheckedCsr, CaErr
     return err(new CaError("CA_BAD_KEY", `csr: public key is ${what}, want ecdsa p-256`));
   }
 
+  const hash = ECDSA_SIGNATURE_OIDS.get(parts.signatureOid.toString("hex"));
+  if (!hash) return err(new CaError("CA_BAD_CSR", `csr: signature algorithm oid ${parts.signatureOid.toString("hex")} is not ecdsa-with-sha256/384`));
   let valid: boolean;
   try {
-    valid = await csr.verify();
+    valid = verify(hash, parts.tbs, publicKey, parts.signature);
   } catch (e) {
     return err(new CaError("CA_BAD_CSR", `csr: signature check failed: ${(e as Error).message}`, { cause: e }));
   }
   if (!valid) return err(new CaError("CA_BAD_CSR", "csr: signature does not verify with the request's own key"));
-
-  const requestedUris: string[] = [];
-  try {
-    const san = csr.getExtension("2.5.29.17");
-    if (san instanceof x509.SubjectAlternativeNameExtension) {
-      for (const n of san.names.items) if (n.type === "url") requestedUris.push(n.value);
-    }
-  } catch {
-    // An unparsable SAN in the request is harmless: it is never copied into the certificate.
-  }
-  return ok({ publicKey, spki, requestedUris });
+  return ok({ publicKey, spki: Buffer.from(parts.spki) });
 }
