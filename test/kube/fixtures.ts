@@ -28,7 +28,8 @@ export class RecordingSink implements ConfigSink {
       if (e.type === "upsert") {
         const key = keyOf(e.object);
         this.state.set(key, e.object);
-        this.log.push(`+${key}@${labelsOf(e.object)}`);
+        const terminating = e.object.metadata && (e.object.metadata as { deletionTimestamp?: string }).deletionTimestamp ? " terminating" : "";
+        this.log.push(`+${key}@${labelsOf(e.object)}${terminating}`);
       } else {
         this.state.delete(e.key);
         this.log.push(`-${e.key}`);
@@ -65,7 +66,7 @@ export async function waitUntil(what: string, pred: () => boolean | Promise<bool
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await pred()) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
   }
   assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }

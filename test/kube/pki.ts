@@ -4,9 +4,7 @@
  * memory, with @peculiar/x509 on WebCrypto; nothing here is meant for anything but tests.
  */
 import { webcrypto } from "node:crypto";
-import * as x509 from "@peculiar/x509";
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+import { x509 } from "../../src/common/tls/x509.js";
 
 const ecdsa = { name: "ECDSA", namedCurve: "P-256" } as const;
 const signing = { name: "ECDSA", hash: "SHA-256" } as const;

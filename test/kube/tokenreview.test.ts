@@ -13,7 +13,7 @@ import { parseAllDocuments } from "yaml";
 import { TokenReviewAuthenticator } from "../../src/controlplane/auth/tokenreview.js";
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
-import { create, pod, remove } from "./fixtures.js";
+import { create, pod, remove, waitUntil } from "./fixtures.js";
 
 let cluster: KubeCluster | undefined;
 let skipReason = "";
@@ -123,9 +123,15 @@ void describe("TokenReviewAuthenticator against a real kube-apiserver", () => {
     });
     assert.ok((await n.a.authenticate(token)).ok, "valid while the pod exists");
     await remove(n.c.admin, { apiVersion: "v1", resource: "pods", namespace: "istio-system", name: "short-lived" });
-    const r = await n.a.authenticate(token);
-    assert.ok(!r.ok);
-    assert.match(r.error.message, /token rejected by the API server|uid/);
+    await waitUntil("pod gone", async () => !(await n.c.admin.request("GET", "/api/v1/namespaces/istio-system/pods/short-lived")).ok);
+    // The API server caches successful token authentications for a few seconds, so the
+    // rejection may lag the deletion; it must come.
+    const t0 = Date.now();
+    let last: Awaited<ReturnType<TokenReviewAuthenticator["authenticate"]>> | undefined;
+    await waitUntil("token of the deleted pod rejected", async () => !(last = await n.a.authenticate(token)).ok, 30_000);
+    assert.ok(last && !last.ok);
+    assert.match(last.error.message, /token rejected by the API server/);
+    console.log(`tokenreview: token of a deleted pod rejected ${Date.now() - t0} ms after the deletion`);
   });
 
   void test("an unreachable API server is an error value, not a throw", async (t) => {

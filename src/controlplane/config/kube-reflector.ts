@@ -224,7 +224,10 @@ export class KubeReflector {
   private failed(what: string, e: KubeError | string): void {
     this.stats.errors++;
     const message = typeof e === "string" ? e : e.message;
-    this.log.warn({ kind: kindName(this.kind), attempt: this.failures }, `${what} failed: ${message}`);
+    // A server that stays down would otherwise log on every retry: warn on the first failure
+    // of a streak and every 10th after it, the rest at debug.
+    const level = this.failures % 10 === 0 ? "warn" : "debug";
+    this.log[level]({ kind: kindName(this.kind), attempt: this.failures }, `${what} failed: ${message}`);
   }
 
   private async backoff(signal: AbortSignal): Promise<void> {

@@ -13,6 +13,7 @@
  * src/controlplane/config/validate*.ts (another module); the control plane passes them here.
  * Without one, only the envelope this source depends on is checked (`envelopeValidator`).
  */
+import { setMaxListeners } from "node:events";
 import type { Logger } from "../../common/log.js";
 import { logger } from "../../common/log.js";
 import type { Result } from "../../common/result.js";
@@ -109,6 +110,8 @@ export class KubeSource implements ConfigSource {
         ),
     );
     const signal = this.abort.signal;
+    // Every reflector waits on this one signal (sleep, watch), a few listeners each.
+    setMaxListeners(10 + 4 * this.kinds.length, signal);
     this.runs = this.reflectors.map((r) => r.run(signal));
   }
 
