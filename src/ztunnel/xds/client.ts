@@ -1,0 +1,185 @@
+/**
+ * ztunnel's delta xDS client: one ADS stream to the control plane, wildcard subscriptions to
+ * Address and Authorization, every resource decoded and validated at this edge and handed to
+ * the XdsHandler (the state mutator), ACK or NACK per response (see apply-response.ts).
+ *
+ * Resilience: when the stream fails or the control plane goes away, the state applied so far
+ * stays in force (nothing is cleared), and the client reconnects with exponential backoff and
+ * jitter; the new stream's first request per type carries initial_resource_versions (what was
+ * applied), so the control plane sends only what changed meanwhile, including removals.
+ * `synced()` resolves once the first response of every type was applied (readiness).
+ */
+import { Client, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import { logger } from "../../common/log.js";
+import { type DeltaRequest, type IncomingDeltaResponse, deltaAdsClientMethod } from "../../common/xds/delta-wire.js";
+import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from "../../common/xds/proto.js";
+import { applyResponse, nackDetail } from "./apply-response.js";
+import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs } from "./backoff.js";
+import { CHANNEL_OPTIONS, type ControlPlaneTarget, authMetadata, controlPlaneCredentials } from "./channel.js";
+import type { XdsHandler } from "./handler.js";
+
+const log = logger("ztunnel.xds");
+
+export const ZTUNNEL_TYPE_URLS = [ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL] as const;
+
+export interface XdsClientOptions {
+  readonly target: ControlPlaneTarget;
+  /** `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.cluster.local` (see controlplane/xds/node-id.ts). */
+  readonly nodeId: string;
+  /** Sent as node.metadata (e.g. NAMESPACE, NODE_NAME, CLUSTER_ID as ztunnel does). */
+  readonly nodeMetadata?: Readonly<Record<string, string>>;
+  readonly handler: XdsHandler;
+  readonly backoff?: BackoffPolicy;
+  readonly random?: () => number;
+}
+
+export interface XdsClientStatus {
+  readonly connected: boolean;
+  readonly synced: boolean;
+  readonly reconnects: number;
+  readonly acks: number;
+  readonly nacks: number;
+  readonly known: Record<string, number>;
+  readonly lastError?: string;
+}
+
+type Stream = ClientDuplexStream<DeltaRequest, IncomingDeltaResponse>;
+
+export class XdsClient {
+  private readonly client: Client;
+  private stream: Stream | undefined;
+  private readonly known = new Map<string, Map<string, string>>(ZTUNNEL_TYPE_URLS.map((t) => [t, new Map()]));
+  private readonly seen = new Set<string>();
+  private attempt = 0;
+  private reconnects = 0;
+  private acks = 0;
+  private nacks = 0;
+  private lastError: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private connected = false;
+  private syncedResolve!: () => void;
+  private readonly syncedPromise = new Promise<void>((r) => (this.syncedResolve = r));
+  private isSynced = false;
+
+  constructor(private readonly opts: XdsClientOptions) {
+    this.client = new Client(opts.target.address, controlPlaneCredentials(opts.target), CHANNEL_OPTIONS);
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  /** Resolves when the first response of every subscribed type has been applied. */
+  synced(): Promise<void> {
+    return this.syncedPromise;
+  }
+
+  status(): XdsClientStatus {
+    return {
+      connected: this.connected,
+      synced: this.isSynced,
+      reconnects: this.reconnects,
+      acks: this.acks,
+      nacks: this.nacks,
+      known: Object.fromEntries([...this.known].map(([t, m]) => [t, m.size])),
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.stream?.cancel();
+    this.client.close();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    let md;
+    try {
+      md = await authMetadata(this.opts.target);
+    } catch (e) {
+      this.retry(`token: ${(e as Error).message}`);
+      return;
+    }
+    if (this.closed) return;
+    const stream = this.client.makeBidiStreamRequest(
+      deltaAdsClientMethod.path,
+      deltaAdsClientMethod.requestSerialize,
+      deltaAdsClientMethod.responseDeserialize,
+      md,
+    ) as Stream;
+    this.stream = stream;
+    let done = false;
+    const finish = (why: string) => {
+      if (done) return;
+      done = true;
+      this.connected = false;
+      if (this.stream === stream) this.stream = undefined;
+      this.retry(why);
+    };
+    stream.on("data", (resp: IncomingDeltaResponse) => this.onResponse(stream, resp));
+    stream.on("error", (e: ServiceError) => finish(e.details || e.message));
+    stream.on("end", () => finish("stream ended by the control plane"));
+    for (const typeUrl of ZTUNNEL_TYPE_URLS) {
+      stream.write({
+        node: { id: this.opts.nodeId, cluster: "", metadata: this.opts.nodeMetadata ?? {} },
+        typeUrl,
+        subscribe: ["*"],
+        unsubscribe: [],
+        initialVersions: Object.fromEntries(this.known.get(typeUrl)!),
+        responseNonce: "",
+      });
+    }
+  }
+
+  private onResponse(stream: Stream, resp: IncomingDeltaResponse): void {
+    this.connected = true;
+    this.attempt = 0;
+    const known = this.known.get(resp.typeUrl);
+    let outcome;
+    if (!known) {
+      outcome = { errors: [{ resource: "*", field: "type_url", reason: `not subscribed to ${resp.typeUrl}` }], applied: 0, removed: 0 };
+    } else {
+      try {
+        outcome = applyResponse(resp, this.opts.handler, known);
+      } catch (e) {
+        // A throwing handler is a bug; NACK rather than kill the stream, and keep going.
+        log.error({ err: e, typeUrl: resp.typeUrl }, "xds handler threw");
+        outcome = { errors: [{ resource: "*", field: "(handler)", reason: (e as Error).message }], applied: 0, removed: 0 };
+      }
+    }
+    const ack: DeltaRequest = {
+      typeUrl: resp.typeUrl,
+      subscribe: [],
+      unsubscribe: [],
+      initialVersions: {},
+      responseNonce: resp.nonce,
+      ...(outcome.errors.length ? { errorDetail: nackDetail(outcome.errors) } : {}),
+    };
+    if (outcome.errors.length) {
+      this.nacks++;
+      log.warn({ typeUrl: resp.typeUrl, nonce: resp.nonce, rejected: outcome.errors.slice(0, 20) }, "rejected xds resources (NACK); keeping previous versions");
+    } else {
+      this.acks++;
+    }
+    log.debug({ typeUrl: resp.typeUrl, applied: outcome.applied, removed: outcome.removed, nonce: resp.nonce }, "xds response applied");
+    if (this.stream === stream) stream.write(ack);
+    this.seen.add(resp.typeUrl);
+    if (!this.isSynced && ZTUNNEL_TYPE_URLS.every((t) => this.seen.has(t))) {
+      this.isSynced = true;
+      log.info({ known: this.status().known }, "xds initial sync complete");
+      this.syncedResolve();
+    }
+  }
+
+  private retry(why: string): void {
+    if (this.closed) return;
+    this.lastError = why;
+    const delay = backoffDelayMs(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, (this.opts.random ?? Math.random)());
+    this.reconnects++;
+    log.warn({ reason: why, retryInMs: delay }, "xds stream lost; keeping current state and reconnecting");
+    this.timer = setTimeout(() => void this.connect(), delay);
+  }
+}
