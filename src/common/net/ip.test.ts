@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cidrContains, formatCidr, formatIp, ipFromBytes, ipToBytes, parseCidr, parseIp, unmapV4 } from "./ip.js";
 
-test("parseIp accepts literal addresses and formats them canonically", () => {
+void test("parseIp accepts literal addresses and formats them canonically", () => {
   const cases: [string, string][] = [
     ["10.0.0.1", "10.0.0.1"],
     ["0.0.0.0", "0.0.0.0"],
@@ -23,19 +23,19 @@ test("parseIp accepts literal addresses and formats them canonically", () => {
   }
 });
 
-test("parseIp rejects malformed addresses", () => {
+void test("parseIp rejects malformed addresses", () => {
   for (const bad of ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.-1", "a.b.c.d", ":::", "1:2:3:4:5:6:7:8:9", "1::2::3", "fe80::1%eth0", "12345::", "::g", "1:2:3:4:5:6:7", "localhost", " 1.2.3.4"]) {
     assert.equal(parseIp(bad), undefined, JSON.stringify(bad));
   }
 });
 
-test("unmapV4 folds IPv4-mapped IPv6 only", () => {
+void test("unmapV4 folds IPv4-mapped IPv6 only", () => {
   assert.equal(formatIp(unmapV4(parseIp("::ffff:10.1.2.3")!)), "10.1.2.3");
   assert.equal(formatIp(unmapV4(parseIp("::1")!)), "::1");
   assert.equal(formatIp(unmapV4(parseIp("10.1.2.3")!)), "10.1.2.3");
 });
 
-test("parseCidr masks host bits and reports them", () => {
+void test("parseCidr masks host bits and reports them", () => {
   const cases: [string, string, boolean][] = [
     ["10.0.0.0/8", "10.0.0.0/8", false],
     ["10.1.2.3/8", "10.0.0.0/8", true],
@@ -54,7 +54,7 @@ test("parseCidr masks host bits and reports them", () => {
   }
 });
 
-test("parseCidr rejects malformed blocks with a reason", () => {
+void test("parseCidr rejects malformed blocks with a reason", () => {
   for (const bad of ["10.0.0.0/33", "10.0.0.0/", "10.0.0.0/08", "10.0.0.0/-1", "::/129", "10.0.0/8", "x/8", "10.0.0.0/8/8"]) {
     const r = parseCidr(bad);
     assert.equal(r.ok, false, bad);
@@ -62,7 +62,7 @@ test("parseCidr rejects malformed blocks with a reason", () => {
   }
 });
 
-test("cidrContains compares prefixes of both families", () => {
+void test("cidrContains compares prefixes of both families", () => {
   const cases: [string, string, boolean][] = [
     ["10.0.0.0/8", "10.255.1.1", true],
     ["10.0.0.0/8", "11.0.0.1", false],
@@ -88,7 +88,7 @@ test("cidrContains compares prefixes of both families", () => {
   }
 });
 
-test("ipToBytes and ipFromBytes round-trip", () => {
+void test("ipToBytes and ipFromBytes round-trip", () => {
   for (const text of ["10.0.0.1", "255.0.128.7", "fd00::1", "2001:db8::ffff:1"]) {
     const ip = parseIp(text)!;
     const bytes = ipToBytes(ip);

@@ -24,20 +24,31 @@ export interface Cidr {
   readonly length: number;
 }
 
-const V4_OCTET = /^(0|[1-9]\d{0,2})$/;
 const V6_GROUP = /^[0-9a-fA-F]{1,4}$/;
 
+// Hand-rolled (no split/regex): connection addresses are parsed on every admission.
 function parseV4Word(text: string): number | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
   let word = 0;
-  for (const p of parts) {
-    if (!V4_OCTET.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    word = word * 256 + n;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return undefined;
+      word = word * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return undefined; // leading zero
+      octet = octet * 10 + (c - 48);
+      if (octet > 255) return undefined;
+      digits++;
+    } else return undefined;
   }
-  return word >>> 0;
+  if (dots !== 3 || digits === 0) return undefined;
+  return (word * 256 + octet) >>> 0;
 }
 
 function parseV6(text: string): Uint32Array | undefined {

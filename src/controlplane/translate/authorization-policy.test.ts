@@ -25,7 +25,7 @@ function okValue(obj: KubeObject, trustDomain?: string) {
   return r.value;
 }
 
-test("scope follows namespace and selector", () => {
+void test("scope follows namespace and selector", () => {
   const cases: [string, KubeObject, string][] = [
     ["root namespace without selector is GLOBAL", ap({}, { namespace: ROOT }), "GLOBAL"],
     ["namespace without selector is NAMESPACE", ap({}), "NAMESPACE"],
@@ -37,7 +37,7 @@ test("scope follows namespace and selector", () => {
   for (const [name, obj, scope] of cases) assert.equal(okValue(obj).authorization?.scope, scope, name);
 });
 
-test("allow-nothing and deny-all shapes", () => {
+void test("allow-nothing and deny-all shapes", () => {
   const allowNothing = okValue(ap({}));
   assert.equal(allowNothing.authorization?.action, "ALLOW");
   assert.deepEqual(allowNothing.authorization?.rules, []);
@@ -48,7 +48,7 @@ test("allow-nothing and deny-all shapes", () => {
   assert.deepEqual(denyAll.authorization?.rules, [{ clauses: [] }]);
 });
 
-test("from, to and when become clauses in Istio's order", () => {
+void test("from, to and when become clauses in Istio's order", () => {
   const v = okValue(ap({
     selector: { matchLabels: { app: "httpbin" } },
     rules: [{
@@ -70,19 +70,19 @@ test("from, to and when become clauses in Istio's order", () => {
   assert.deepEqual(rule.clauses[3]!.matches[0]!.destinationPorts, [80]);
 });
 
-test("principal wildcards map to presence, prefix, suffix and exact", () => {
+void test("principal wildcards map to presence, prefix, suffix and exact", () => {
   const v = okValue(ap({ rules: [{ from: [{ source: { principals: ["*", "cluster.local/ns/a/*", "*/sa/admin", "td/ns/a/sa/b"] } }] }] }));
   assert.deepEqual(v.authorization!.rules[0]!.clauses[0]!.matches[0]!.principals, [
     { presence: true }, { prefix: "cluster.local/ns/a/" }, { suffix: "/sa/admin" }, { exact: "td/ns/a/sa/b" },
   ]);
 });
 
-test("cluster.local in principals stands for the mesh trust domain", () => {
+void test("cluster.local in principals stands for the mesh trust domain", () => {
   const v = okValue(ap({ rules: [{ from: [{ source: { principals: ["cluster.local/ns/a/sa/b", "other.td/ns/a/sa/b"] } }] }] }), "example.org");
   assert.deepEqual(v.authorization!.rules[0]!.clauses[0]!.matches[0]!.principals, [{ exact: "example.org/ns/a/sa/b" }, { exact: "other.td/ns/a/sa/b" }]);
 });
 
-test("ipBlocks and remoteIpBlocks both constrain the peer IP (intersection)", () => {
+void test("ipBlocks and remoteIpBlocks both constrain the peer IP (intersection)", () => {
   const v = okValue(ap({ rules: [{ from: [{ source: { ipBlocks: ["10.0.0.0/8"], remoteIpBlocks: ["10.1.0.0/16", "172.16.0.0/12"], notRemoteIpBlocks: ["10.1.1.0/24"] } }] }] }));
   const m = v.authorization!.rules[0]!.clauses[0]!.matches[0]!;
   assert.deepEqual(m.sourceIps, [{ address: "10.1.0.0", length: 16 }]);
@@ -93,14 +93,14 @@ test("ipBlocks and remoteIpBlocks both constrain the peer IP (intersection)", ()
   assert.match(disjoint.warnings.join("\n"), /never matches/);
 });
 
-test("serviceAccounts default to the policy namespace", () => {
+void test("serviceAccounts default to the policy namespace", () => {
   const v = okValue(ap({ rules: [{ from: [{ source: { serviceAccounts: ["sleep", "bar/admin"] } }] }] }));
   assert.deepEqual(v.authorization!.rules[0]!.clauses[0]!.matches[0]!.serviceAccounts, [
     { namespace: "foo", serviceAccount: "sleep" }, { namespace: "bar", serviceAccount: "admin" },
   ]);
 });
 
-test("L7 attributes: ALLOW drops the rule, DENY keeps its L4 parts, both warn", () => {
+void test("L7 attributes: ALLOW drops the rule, DENY keeps its L4 parts, both warn", () => {
   const allow = okValue(ap({ rules: [{ to: [{ operation: { methods: ["GET"] } }] }, { from: [{ source: { namespaces: ["a"] } }] }] }, { name: "http-allow" }));
   assert.equal(allow.authorization!.rules.length, 1, "the HTTP rule is dropped, the L4 rule stays");
   assert.match(allow.warnings.join("\n"), /AuthorizationPolicy foo\/http-allow: spec\.rules\[0\]: HTTP attributes \(rules\[0\]\.to\[0\]\.operation\.methods\)/);
@@ -121,7 +121,7 @@ test("L7 attributes: ALLOW drops the rule, DENY keeps its L4 parts, both warn", 
   assert.deepEqual(reqPrincipal.authorization!.rules, []);
 });
 
-test("dry-run annotation and AUDIT", () => {
+void test("dry-run annotation and AUDIT", () => {
   assert.equal(okValue(ap({}, { annotations: { "istio.io/dry-run": "true" } })).authorization!.dryRun, true);
   assert.equal(okValue(ap({}, { annotations: { "istio.io/dry-run": "false" } })).authorization!.dryRun, false);
   assert.equal(okValue(ap({})).authorization!.dryRun, false);
@@ -131,7 +131,7 @@ test("dry-run annotation and AUDIT", () => {
   assert.match(audit.warnings.join("\n"), /AUDIT is accepted but only logged/);
 });
 
-test("connection.sni, source.serviceAccount and request.auth keys are L7", () => {
+void test("connection.sni, source.serviceAccount and request.auth keys are L7", () => {
   for (const key of ["connection.sni", "source.serviceAccount", "request.auth.claims[iss]", "request.auth.principal", "experimental.envoy.filters.network.mysql_proxy[db.table]"]) {
     const v = okValue(ap({ rules: [{ when: [{ key, values: ["x"] }] }] }));
     assert.deepEqual(v.authorization!.rules, [], key);
@@ -139,7 +139,7 @@ test("connection.sni, source.serviceAccount and request.auth keys are L7", () =>
   }
 });
 
-test("bad input is rejected with the object and field named", () => {
+void test("bad input is rejected with the object and field named", () => {
   const cases: [string, KubeObject, string, RegExp][] = [
     ["unknown source field", ap({ rules: [{ from: [{ source: { principalz: ["a"] } }] }] }), "spec.rules[0].from[0].source.principalz", /unknown field/],
     ["unknown spec field", ap({ rulez: [] }), "spec.rulez", /unknown field/],
@@ -197,7 +197,7 @@ test("bad input is rejected with the object and field named", () => {
   }
 });
 
-test("every problem of an object is reported at once", () => {
+void test("every problem of an object is reported at once", () => {
   const r = translate(ap({ action: "DENY", rules: [{ from: [{ source: { ipBlocks: ["bad"], principalz: [] } }], to: [{ operation: { ports: ["0"] } }] }] }));
   assert.equal(r.ok, false);
   if (!r.ok) assert.deepEqual(r.error.map((e) => e.field).sort(), [

@@ -32,7 +32,7 @@ const wlPermissivePortStrict = ok(pa("foo", "httpbin", { selector: { matchLabels
 const wlDisable = ok(pa("foo", "httpbin", { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "DISABLE" } }));
 const wlStrictAllPortsStrict = ok(pa("foo", "httpbin", { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "STRICT" }, portLevelMtls: { 80: { mode: "STRICT" } } }));
 
-test("levels and validation of good objects", () => {
+void test("levels and validation of good objects", () => {
   assert.equal(meshStrict.level, "MESH");
   assert.equal(nsPermissive.level, "NAMESPACE");
   assert.equal(wlUnsetPortPermissive.level, "WORKLOAD");
@@ -42,7 +42,7 @@ test("levels and validation of good objects", () => {
   assert.equal(ok(pa("foo", "b", {}, undefined, "security.istio.io/v1beta1")).level, "NAMESPACE");
 });
 
-test("inheritance: workload > namespace > mesh, UNSET inherits, default PERMISSIVE", () => {
+void test("inheritance: workload > namespace > mesh, UNSET inherits, default PERMISSIVE", () => {
   const cases: [string, PeerAuthenticationPolicy[], string, [number, string][]][] = [
     ["nothing set is PERMISSIVE", [], "PERMISSIVE", []],
     ["mesh STRICT applies", [meshStrict], "STRICT", []],
@@ -65,13 +65,13 @@ test("inheritance: workload > namespace > mesh, UNSET inherits, default PERMISSI
   assert.equal(effectivePeerAuthentication({ namespace: "foo", labels: { app: "other" } }, [meshPermissive, wlPermissivePortStrict], ROOT).from.workload, undefined, "selector must match");
 });
 
-test("oldest policy of a level wins", () => {
+void test("oldest policy of a level wins", () => {
   const newer = ok(pa("foo", "a-newer", { mtls: { mode: "STRICT" } }, "2026-02-01T00:00:00Z"));
   const older = ok(pa("foo", "z-older", { mtls: { mode: "PERMISSIVE" } }, "2026-01-01T00:00:00Z"));
   assert.equal(effectivePeerAuthentication(app, [newer, older], ROOT).mode, "PERMISSIVE");
 });
 
-test("selector policies in the root namespace are ignored with a warning", () => {
+void test("selector policies in the root namespace are ignored with a warning", () => {
   const p = ok(pa(ROOT, "wl", { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "STRICT" } }));
   assert.match(p.warnings.join(), /is ignored/);
   assert.equal(effectivePeerAuthentication(app, [p], ROOT).mode, "PERMISSIVE");
@@ -86,7 +86,7 @@ function decide(pas: PeerAuthenticationPolicy[], plaintext: boolean, port: numbe
   return evaluate(conn, sel, { namespace: "foo", name: "httpbin" });
 }
 
-test("STRICT rejects plaintext and admits mTLS, via istio_converted_static_strict", () => {
+void test("STRICT rejects plaintext and admits mTLS, via istio_converted_static_strict", () => {
   const d = decide([meshStrict], true, 8080);
   assert.equal(d.allowed, false);
   assert.equal(d.decidedBy?.policy, "istio-system/istio_converted_static_strict");
@@ -94,13 +94,13 @@ test("STRICT rejects plaintext and admits mTLS, via istio_converted_static_stric
   assert.deepEqual(effectivePeerAuthentication(app, [wlStrictAllPortsStrict], ROOT).authorizationPolicies, ["istio-system/istio_converted_static_strict"], "all-STRICT ports need no converted policy");
 });
 
-test("PERMISSIVE and DISABLE admit plaintext", () => {
+void test("PERMISSIVE and DISABLE admit plaintext", () => {
   assert.equal(decide([meshPermissive], true, 8080).allowed, true);
   assert.equal(decide([meshStrict, wlDisable], true, 8080).allowed, true);
   assert.deepEqual(effectivePeerAuthentication(app, [meshPermissive], ROOT).authorizationPolicies, []);
 });
 
-test("port-level exceptions use converted_peer_authentication_<name>", () => {
+void test("port-level exceptions use converted_peer_authentication_<name>", () => {
   const pas = [nsStrict, wlUnsetPortPermissive];
   assert.deepEqual(effectivePeerAuthentication(app, pas, ROOT).authorizationPolicies, ["foo/converted_peer_authentication_httpbin"]);
   assert.equal(decide(pas, true, 8080).allowed, true, "PERMISSIVE port admits plaintext");
@@ -114,7 +114,7 @@ test("port-level exceptions use converted_peer_authentication_<name>", () => {
   assert.equal(decide(strictPort, true, 8080).allowed, true, "the PERMISSIVE workload admits plaintext elsewhere");
 });
 
-test("PERMISSIVE still applies AuthorizationPolicy to plaintext peers", () => {
+void test("PERMISSIVE still applies AuthorizationPolicy to plaintext peers", () => {
   const r = translateAuthorizationPolicy({ apiVersion: "security.istio.io/v1", kind: "AuthorizationPolicy", metadata: { name: "deny-ip", namespace: "foo" }, spec: { action: "DENY", rules: [{ from: [{ source: { ipBlocks: ["10.0.1.0/24"] } }] }] } }, { rootNamespace: ROOT });
   assert.ok(r.ok && r.value.authorization);
   const d = decide([meshPermissive], true, 8080, [r.value.authorization]);
@@ -122,7 +122,7 @@ test("PERMISSIVE still applies AuthorizationPolicy to plaintext peers", () => {
   assert.equal(d.decidedBy?.policy, "foo/deny-ip");
 });
 
-test("bad PeerAuthentication input is rejected naming the field", () => {
+void test("bad PeerAuthentication input is rejected naming the field", () => {
   const cases: [string, KubeObject, string, RegExp][] = [
     ["unknown mode", pa("foo", "x", { mtls: { mode: "STRICTER" } }), "spec.mtls.mode", /unknown mode/],
     ["unknown field", pa("foo", "x", { mtls: { mode: "STRICT", strict: true } }), "spec.mtls.strict", /unknown field/],

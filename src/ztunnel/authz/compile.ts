@@ -103,8 +103,31 @@ function cidrs(as: readonly AddressMatch[]): Cidr[] {
   });
 }
 
-function anyCidr(cs: readonly Cidr[], ip: IpAddress): boolean {
-  for (const c of cs) if (cidrContains(c, ip)) return true;
+/** CIDRs split by family; IPv4 ones as (network, mask) integer pairs for a two-op test. */
+interface CidrSet {
+  readonly v4: Uint32Array; // [net0, mask0, net1, mask1, ...]
+  readonly v6: readonly Cidr[];
+}
+
+function cidrSet(cs: readonly Cidr[]): CidrSet {
+  const v4: number[] = [];
+  const v6: Cidr[] = [];
+  for (const c of cs) {
+    if (c.family === 4) v4.push(c.words[0]!, c.length === 0 ? 0 : (0xffffffff << (32 - c.length)) >>> 0);
+    else v6.push(c);
+  }
+  return { v4: Uint32Array.from(v4), v6 };
+}
+
+function anyCidr(cs: CidrSet, ip: IpAddress): boolean {
+  if (ip.family === 4) {
+    const w = ip.words[0]!;
+    const v4 = cs.v4;
+    for (let i = 0; i < v4.length; i += 2) if (((w & v4[i + 1]!) >>> 0) === v4[i]) return true;
+    return false;
+  }
+  const v6 = cs.v6;
+  for (let i = 0; i < v6.length; i++) if (cidrContains(v6[i]!, ip)) return true;
   return false;
 }
 
@@ -126,8 +149,9 @@ function compileMatch(m: Match): CompiledMatch {
   };
   const ips = (field: MatchField, as: readonly AddressMatch[], which: "sourceIp" | "destinationIp", negate: boolean) => {
     if (as.length === 0) return;
-    const cs = cidrs(as);
-    checks.push({ field, test: negate ? (p) => { const ip = p[which]; return ip === undefined || !anyCidr(cs, ip); } : (p) => { const ip = p[which]; return ip !== undefined && anyCidr(cs, ip); } });
+    const cs = cidrSet(cidrs(as));
+    const get = which === "sourceIp" ? (p: Peer) => p.sourceIp : (p: Peer) => p.destinationIp;
+    checks.push({ field, test: negate ? (p) => { const ip = get(p); return ip === undefined || !anyCidr(cs, ip); } : (p) => { const ip = get(p); return ip !== undefined && anyCidr(cs, ip); } });
   };
   strings("namespaces", m.namespaces, namespaceOf, false);
   strings("notNamespaces", m.notNamespaces, namespaceOf, true);
@@ -166,17 +190,20 @@ export function compile(a: Authorization): CompiledPolicy {
 
 /** The first field of `m` that fails for `p`, or undefined when the match holds. */
 export function failingField(m: CompiledMatch, p: Peer): MatchField | undefined {
-  for (const c of m.checks) if (!c.test(p)) return c.field;
+  const checks = m.checks;
+  for (let i = 0; i < checks.length; i++) if (!checks[i]!.test(p)) return checks[i]!.field;
   return undefined;
 }
 
 export function clauseMatches(c: CompiledClause, p: Peer): boolean {
-  for (const m of c.matches) if (failingField(m, p) === undefined) return true;
+  const ms = c.matches;
+  for (let i = 0; i < ms.length; i++) if (failingField(ms[i]!, p) === undefined) return true;
   return false;
 }
 
 export function ruleMatches(r: CompiledRule, p: Peer): boolean {
-  for (const c of r.clauses) if (!clauseMatches(c, p)) return false;
+  const cs = r.clauses;
+  for (let i = 0; i < cs.length; i++) if (!clauseMatches(cs[i]!, p)) return false;
   return true;
 }
 

@@ -109,7 +109,7 @@ const cases: Case[] = [
   { name: "principal prefix rejects others", policies: [allowPrefix], conn: conn({ id: sleep }), allowed: false },
 ];
 
-test("documented policy examples decide as Istio says", () => {
+void test("documented policy examples decide as Istio says", () => {
   for (const c of cases) {
     const d = evaluate(c.conn, c.policies, { namespace: "foo", name: "httpbin" });
     assert.equal(d.allowed, c.allowed, `${c.name}: ${d.reason}`);
@@ -118,7 +118,7 @@ test("documented policy examples decide as Istio says", () => {
   }
 });
 
-test("dry-run policies are reported, never enforced", () => {
+void test("dry-run policies are reported, never enforced", () => {
   const dryDeny = policy({ action: "DENY", rules: [{}] }, { name: "dry-deny", dryRun: true });
   const d = evaluate(conn({ id: sleep }), [dryDeny]);
   assert.equal(d.allowed, true);
@@ -136,7 +136,7 @@ test("dry-run policies are reported, never enforced", () => {
   assert.equal(enforcedDeny.dryRunWouldDeny?.length, 1);
 });
 
-test("fails closed on policies it cannot see or compile", () => {
+void test("fails closed on policies it cannot see or compile", () => {
   const d = evaluate(conn({ id: sleep }), { global: [], namespace: [], workload: [], missing: ["foo/not-yet"] });
   assert.equal(d.allowed, false);
   assert.match(d.reason, /foo\/not-yet .*not known yet/);
@@ -147,14 +147,14 @@ test("fails closed on policies it cannot see or compile", () => {
   assert.match(b.reason, /foo\/broken is invalid/);
 });
 
-test("a clause with no matches never matches; a rule with no clauses always does", () => {
+void test("a clause with no matches never matches; a rule with no clauses always does", () => {
   const never: Authorization = { name: "never", namespace: "foo", scope: "NAMESPACE", action: "DENY", dryRun: false, rules: [{ clauses: [{ matches: [] }] }] };
   assert.equal(evaluate(conn({ id: sleep }), [never]).allowed, true);
   const always: Authorization = { ...never, name: "always", rules: [{ clauses: [] }] };
   assert.equal(evaluate(conn({ id: sleep }), [always]).allowed, false);
 });
 
-test("selectPolicies picks global, namespace and bound workload policies", () => {
+void test("selectPolicies picks global, namespace and bound workload policies", () => {
   const other = policy({ action: "DENY", rules: [{}] }, { ns: "bar", name: "bar-deny" });
   const index = new PolicyIndex([allowSleep, denyDev, globalDeny, other, allowNothing]);
   const sel = selectPolicies(index, { namespace: "foo", authorizationPolicies: ["foo/allow-sleep", "foo/deny-dev", "foo/gone"] });
@@ -166,7 +166,7 @@ test("selectPolicies picks global, namespace and bound workload policies", () =>
   assert.deepEqual(selectPolicies(index, { namespace: "baz", authorizationPolicies: [] }), { global: [globalDeny], namespace: [], workload: [] });
 });
 
-test("PolicyIndexCache rebuilds only when the state version changes", () => {
+void test("PolicyIndexCache rebuilds only when the state version changes", () => {
   const cache = new PolicyIndexCache();
   let calls = 0;
   const state = { version: 1, policies: [allowSleep], authorizations() { calls++; return this.policies; } };
