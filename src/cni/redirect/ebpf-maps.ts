@@ -1,0 +1,57 @@
+/**
+ * Byte layouts of the eBPF backend's maps, kept in sync with bpf/config.h: keys and values as
+ * the kernel stores them, for the addon's bpf() calls. Pure.
+ */
+import { isIPv4 } from "node:net";
+import type { NodeCapture } from "./backend.js";
+
+export const CONFIG_VALUE_SIZE = 24;
+export const ENROLLED_KEY_SIZE = 4;
+export const ENROLLED_VALUE_SIZE = 4;
+export const POD_ENROLLED = 0x1;
+export const CFG_READY = 0x1;
+
+/** struct weft_config, host (little-endian) byte order, with WEFT_CFG_READY set. */
+export function encodeConfig(node: NodeCapture): Buffer {
+  const b = Buffer.alloc(CONFIG_VALUE_SIZE);
+  b.writeUInt32LE(node.marks.capture >>> 0, 0);
+  b.writeUInt32LE(node.marks.ztunnel >>> 0, 4);
+  b.writeUInt32LE(node.marks.loop >>> 0, 8);
+  b.writeUInt32LE(node.marks.mask >>> 0, 12);
+  b.writeUInt16LE(node.ports.outbound, 16);
+  b.writeUInt16LE(node.ports.inboundPlaintext, 18);
+  b.writeUInt16LE(node.ports.hbone, 20);
+  b.writeUInt16LE(CFG_READY, 22);
+  return b;
+}
+
+export interface DecodedConfig {
+  readonly marks: { capture: number; ztunnel: number; loop: number; mask: number };
+  readonly ports: { outbound: number; inboundPlaintext: number; hbone: number };
+  readonly ready: boolean;
+}
+
+export function decodeConfig(b: Buffer): DecodedConfig {
+  if (b.length !== CONFIG_VALUE_SIZE) throw new Error(`weft_config value: ${b.length} bytes, expected ${CONFIG_VALUE_SIZE}`);
+  return {
+    marks: { capture: b.readUInt32LE(0), ztunnel: b.readUInt32LE(4), loop: b.readUInt32LE(8), mask: b.readUInt32LE(12) },
+    ports: { outbound: b.readUInt16LE(16), inboundPlaintext: b.readUInt16LE(18), hbone: b.readUInt16LE(20) },
+    ready: (b.readUInt16LE(22) & CFG_READY) !== 0,
+  };
+}
+
+/** weft_enrolled key: the IPv4 address in network byte order. Throws on a non-IPv4 (validated earlier). */
+export function ipKey(ip: string): Buffer {
+  if (!isIPv4(ip)) throw new Error(`weft_enrolled key: ${JSON.stringify(ip)} is not an IPv4 address`);
+  return Buffer.from(ip.split(".").map(Number));
+}
+
+export function ipFromKey(key: Buffer): string {
+  return [...key.subarray(0, 4)].join(".");
+}
+
+export function enrolledValue(flags = POD_ENROLLED): Buffer {
+  const b = Buffer.alloc(ENROLLED_VALUE_SIZE);
+  b.writeUInt32LE(flags >>> 0, 0);
+  return b;
+}

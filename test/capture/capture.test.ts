@@ -1,0 +1,211 @@
+/**
+ * Transparent capture, end to end, against BOTH redirection backends with the same table of
+ * expectations (backend.ts contract): real namespaces, veths, kernel capture, and a ztunnel
+ * stand-in made of the addon's transparent listeners (ns-agent.ts). Needs root; skips loudly
+ * otherwise.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { nativeAvailable } from "../../src/common/native/native.js";
+import type { RedirectBackend } from "../../src/cni/redirect/backend.js";
+import { run } from "../../src/cni/redirect/exec.js";
+import { type BackendKind, createRedirectBackend } from "../../src/cni/redirect/index.js";
+import { isRoot, removeNetnsWithPrefix } from "../support/netns.js";
+import { GATEWAY, NS_PREFIX, type Pod, Topology } from "./topology.js";
+
+const PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 };
+const ZTUNNEL_MARK = 0x539;
+const skipReason = !isRoot() ? "needs root: network namespaces, tc/nft and bpf()" : !nativeAvailable().ok ? "native addon not built: run scripts/setup.sh" : undefined;
+if (skipReason) console.warn(`!! SKIPPING capture tests: ${skipReason}`);
+
+function cleanStalePins(): void {
+  if (!existsSync("/sys/fs/bpf")) return;
+  for (const d of readdirSync("/sys/fs/bpf")) if (d.startsWith(NS_PREFIX)) rmSync(`/sys/fs/bpf/${d}`, { recursive: true, force: true });
+}
+
+function must<T>(r: { ok: true; value: T } | { ok: false; error: Error }): T {
+  if (!r.ok) throw r.error;
+  return r.value;
+}
+
+for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
+  void describe(`capture with the ${kind} backend`, { skip: skipReason }, () => {
+    let topo: Topology;
+    let backend: RedirectBackend;
+    let a: Pod, b: Pod, c: Pod;
+    const pinRoot = () => `/sys/fs/bpf/${NS_PREFIX}${topo.id}`;
+    const make = (): RedirectBackend => must(createRedirectBackend(kind, { netns: topo.node.name, instance: "node", pinRoot: pinRoot(), ports: PORTS, marks: { ztunnel: ZTUNNEL_MARK } }));
+    const enroll = async (p: Pod) => must(await backend.enroll({ name: p.name, ips: [p.ip], hostVeth: p.hostVeth }));
+    const unenroll = async (p: Pod) => must(await backend.unenroll({ name: p.name, ips: [p.ip], hostVeth: p.hostVeth }));
+
+    before(async () => {
+      await removeNetnsWithPrefix(NS_PREFIX);
+      cleanStalePins();
+      topo = await Topology.create();
+      ({ a, b, c } = topo.pods);
+      for (const p of [a, b, c]) await p.agent.request("listen", { port: 80 });
+      await topo.nodeAgent.request("ztunnel", { ports: Object.values(PORTS), hbone: PORTS.hbone, mark: ZTUNNEL_MARK });
+      backend = make();
+      must(await backend.setup());
+    });
+    after(async () => {
+      if (backend) await backend.teardown();
+      if (topo) {
+        rmSync(pinRoot(), { recursive: true, force: true });
+        await topo.destroy();
+      }
+    });
+
+    void test("an enrolled pod's connection is accepted by the outbound listener with the original destination as local address", async () => {
+      await enroll(a);
+      try {
+        const r = await topo.connect(a, b.ip, 80);
+        assert.equal(r.ok, true, r.error);
+        assert.match(r.data ?? "", new RegExp(`^via ztunnel: b saw ${a.ip.replace(/\./g, "\\.")}:\\d+\\n$`), "relayed with the client's source IP");
+        const ev = await topo.captured();
+        assert.equal(ev.length, 1);
+        assert.equal(ev[0]!.listener, PORTS.outbound);
+        assert.equal(ev[0]!.local, `${b.ip}:80`);
+        assert.match(ev[0]!.remote, new RegExp(`^${a.ip}:`));
+      } finally {
+        await unenroll(a);
+      }
+    });
+
+    void test("plaintext into an enrolled pod from a non-enrolled pod arrives at the inbound listener", async () => {
+      await enroll(b);
+      try {
+        const r = await topo.connect(a, b.ip, 80);
+        assert.equal(r.ok, true, r.error);
+        assert.match(r.data ?? "", new RegExp(`^via ztunnel: b saw ${a.ip}:`));
+        const ev = await topo.captured();
+        assert.deepEqual(ev.map((e) => [e.listener, e.local]), [[PORTS.inboundPlaintext, `${b.ip}:80`]]);
+        assert.match(ev[0]!.remote, new RegExp(`^${a.ip}:`));
+      } finally {
+        await unenroll(b);
+      }
+    });
+
+    void test("a connection to an enrolled pod's IP on the HBONE port arrives at the HBONE listener", async () => {
+      await enroll(b);
+      try {
+        const r = await topo.connect(c, b.ip, PORTS.hbone);
+        assert.deepEqual(r, { ok: true, data: "hbone\n" });
+        const ev = await topo.captured();
+        assert.deepEqual(ev.map((e) => [e.listener, e.local]), [[PORTS.hbone, `${b.ip}:${PORTS.hbone}`]]);
+      } finally {
+        await unenroll(b);
+      }
+    });
+
+    void test("a node process's plaintext connection to an enrolled pod is captured too; ztunnel's own is not", async () => {
+      await enroll(b);
+      try {
+        const r = await topo.connect("node", b.ip, 80);
+        assert.equal(r.ok, true, r.error);
+        assert.match(r.data ?? "", new RegExp(`^via ztunnel: b saw ${GATEWAY}:`));
+        const ev = await topo.captured();
+        assert.deepEqual(ev.map((e) => e.listener), [PORTS.inboundPlaintext], "one capture: the relay (marked) went straight in");
+      } finally {
+        await unenroll(b);
+      }
+    });
+
+    void test("a non-enrolled pod's traffic is untouched", async () => {
+      await enroll(c); // enrolled bystander: its programs/set entry must not affect a -> b
+      try {
+        const r = await topo.connect(a, b.ip, 80);
+        assert.equal(r.ok, true, r.error);
+        assert.match(r.data ?? "", new RegExp(`^b saw ${a.ip}:`));
+        assert.deepEqual(await topo.captured(), []);
+      } finally {
+        await unenroll(c);
+      }
+    });
+
+    void test("with ztunnel down an enrolled pod's connections fail and nothing reaches the destination", async () => {
+      await enroll(a);
+      await enroll(b);
+      await topo.nodeAgent.request("ztunnelDown");
+      try {
+        await topo.served(c);
+        await topo.served(b);
+        const out = await topo.connect(a, c.ip, 80, 1000);
+        assert.equal(out.ok, false, "outbound must not bypass ztunnel");
+        const inb = await topo.connect(c, b.ip, 80, 1000);
+        assert.equal(inb.ok, false, "inbound must not bypass ztunnel");
+        assert.deepEqual(await topo.served(c), [], "nothing reached c in clear");
+        assert.deepEqual(await topo.served(b), [], "nothing reached b in clear");
+      } finally {
+        await topo.nodeAgent.request("ztunnel", { ports: Object.values(PORTS), hbone: PORTS.hbone, mark: ZTUNNEL_MARK });
+        await unenroll(a);
+        await unenroll(b);
+      }
+    });
+
+    void test("enroll and unenroll are idempotent, and unenroll restores direct traffic", async () => {
+      await enroll(a);
+      await enroll(a);
+      assert.deepEqual(must(await backend.dump()).enrolled, [a.ip]);
+      assert.equal((await topo.connect(a, b.ip, 80)).data?.startsWith("via ztunnel"), true);
+      await unenroll(a);
+      await unenroll(a);
+      await topo.captured();
+      const r = await topo.connect(a, b.ip, 80);
+      assert.match(r.data ?? "", new RegExp(`^b saw ${a.ip}:`));
+      assert.deepEqual(await topo.captured(), []);
+      assert.deepEqual(must(await backend.dump()).enrolled, []);
+    });
+
+    void test("a bad pod is rejected with the field named and nothing applied", async () => {
+      const v6 = await backend.enroll({ name: "default/v6", ips: ["fd00::1"], hostVeth: a.hostVeth });
+      assert.equal(v6.ok, false);
+      assert.match(String(!v6.ok && v6.error.message), /pod default\/v6: ips: fd00::1: IPv6/);
+      const noDev = await backend.enroll({ name: "default/ghost", ips: ["198.19.1.50"], hostVeth: "wcnosuchdev" });
+      if (kind === "ebpf") {
+        assert.equal(noDev.ok, false);
+        assert.match(String(!noDev.ok && noDev.error.message), /pod default\/ghost/);
+        assert.deepEqual(must(await backend.dump()).enrolled, []);
+      } else {
+        must(await backend.unenroll({ name: "default/ghost", ips: ["198.19.1.50"], hostVeth: "wcnosuchdev" }));
+      }
+    });
+
+    void test("teardown leaves no filter, pin, table or rule behind, and a stale setup is cleaned by cleanupStale", async () => {
+      await enroll(a);
+      must(await backend.teardown());
+      must(await backend.teardown());
+      await assertNothingLeft(topo, pinRoot(), [a, b, c]);
+      // A "crashed" run: set up and enroll, then drop the object without teardown.
+      const crashed = make();
+      must(await crashed.setup());
+      must(await crashed.enroll({ ips: [a.ip], hostVeth: a.hostVeth }));
+      const fresh = make();
+      const removed = must(await fresh.cleanupStale());
+      assert.ok(removed.length > 0, "cleanupStale reported what it removed");
+      await assertNothingLeft(topo, pinRoot(), [a, b, c]);
+      assert.deepEqual(must(await fresh.cleanupStale()), [], "nothing left to clean");
+      const r = await topo.connect(a, b.ip, 80);
+      assert.match(r.data ?? "", new RegExp(`^b saw ${a.ip}:`));
+      // Set up again for after()'s teardown symmetry.
+      backend = fresh;
+      must(await backend.setup());
+    });
+  });
+}
+
+async function assertNothingLeft(topo: Topology, pinRoot: string, pods: Pod[]): Promise<void> {
+  const ns = { netns: topo.node.name };
+  for (const p of pods) {
+    const q = await run("tc", ["qdisc", "show", "dev", p.hostVeth], ns);
+    assert.equal(q.ok && q.value.stdout.includes("clsact"), false, `clsact left on ${p.hostVeth}`);
+  }
+  const rules = await run("ip", ["-4", "rule", "show"], ns);
+  assert.equal(rules.ok && /lookup 133/.test(rules.value.stdout), false, "policy rule left");
+  const table = await run("ip", ["-4", "route", "show", "table", "133"], ns);
+  assert.equal(table.ok && table.value.stdout.trim() !== "", false, "local table left");
+  const nft = await run("nft", ["list", "tables"], ns);
+  assert.equal(nft.ok && /table ip weft/.test(nft.value.stdout), false, "nft table left");
+  assert.equal(existsSync(`${pinRoot}/node`), false, "pins left");
+}

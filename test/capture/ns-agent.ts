@@ -1,0 +1,144 @@
+/**
+ * A small process the capture tests start inside a network namespace (pod or node) and drive
+ * over JSON lines on stdin/stdout. In a pod it runs plain servers and clients; in the node it is
+ * the test's ztunnel: real transparent listeners from the addon on the capture ports, which
+ * record every accepted socket's local (= original destination) and remote address, and relay
+ * to the original destination over a transparent, ztunnel-marked socket that keeps the client's
+ * source IP (so the relay itself must not be captured again). Not a fake: the sockets and the
+ * kernel paths are the production ones; only the HBONE listener answers a fixed line.
+ *
+ * Requests:  {"id":1,"op":"listen","port":80}
+ *            {"id":2,"op":"connect","host":"198.19.1.3","port":80,"timeoutMs":1500}
+ *            {"id":3,"op":"ztunnel","ports":[15001,15006,15008],"hbone":15008,"mark":1337}
+ *            {"id":4,"op":"ztunnelDown"}      {"id":5,"op":"events"}
+ * Replies:   {"id":1,"ok":true,"value":...} | {"id":1,"ok":false,"error":"ECONNREFUSED: ..."}
+ */
+import * as net from "node:net";
+import * as readline from "node:readline";
+import { connectTransparent, listenTransparent } from "../../src/common/native/native.js";
+
+interface Event {
+  readonly kind: "accepted";
+  readonly listener: number;
+  readonly local: string;
+  readonly remote: string;
+}
+
+const name = process.argv[2] ?? "agent";
+const events: Event[] = [];
+const servers = new Map<number, net.Server>();
+let ztunnel: net.Server[] = [];
+
+const addr = (ip: string | undefined, port: number | undefined): string => `${(ip ?? "?").replace(/^::ffff:/, "")}:${port ?? 0}`;
+
+async function listen(port: number): Promise<void> {
+  if (servers.has(port)) return;
+  const server = net.createServer((s) => {
+    events.push({ kind: "accepted", listener: port, local: addr(s.localAddress, s.localPort), remote: addr(s.remoteAddress, s.remotePort) });
+    s.on("error", () => undefined);
+    s.end(`${name} saw ${addr(s.remoteAddress, s.remotePort)}\n`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ port, host: "0.0.0.0" }, resolve);
+  });
+  servers.set(port, server);
+}
+
+function connect(host: string, port: number, timeoutMs: number): Promise<{ ok: boolean; data?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const s = net.connect({ host, port });
+    const done = (r: { ok: boolean; data?: string; error?: string }): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ ok: false, error: "ETIMEDOUT" }), timeoutMs);
+    s.on("data", (d: Buffer) => chunks.push(d));
+    s.on("end", () => done({ ok: true, data: Buffer.concat(chunks).toString() }));
+    s.on("error", (e: NodeJS.ErrnoException) => done({ ok: false, error: e.code ?? e.message }));
+  });
+}
+
+/** The test's ztunnel: relays captured connections to their original destination. */
+function onCaptured(listener: number, hbone: number, mark: number, s: net.Socket): void {
+  const local = { ip: (s.localAddress ?? "").replace(/^::ffff:/, ""), port: s.localPort ?? 0 };
+  const remote = { ip: (s.remoteAddress ?? "").replace(/^::ffff:/, ""), port: s.remotePort ?? 0 };
+  events.push({ kind: "accepted", listener, local: addr(local.ip, local.port), remote: addr(remote.ip, remote.port) });
+  s.on("error", () => undefined);
+  if (listener === hbone) {
+    s.end("hbone\n");
+    return;
+  }
+  s.pause();
+  void connectTransparent({ source: { ip: remote.ip }, destination: local, mark, timeoutMs: 2000 }).then((up) => {
+    if (!up.ok) {
+      s.end(`relay failed: ${up.error.code}\n`);
+      return;
+    }
+    up.value.on("error", () => s.destroy());
+    s.write("via ztunnel: ");
+    up.value.pipe(s);
+    s.pipe(up.value);
+    s.resume();
+  });
+}
+
+async function startZtunnel(ports: number[], hbone: number, mark: number): Promise<void> {
+  if (ztunnel.length > 0) return;
+  for (const port of ports) {
+    const srv = await listenTransparent({ host: "0.0.0.0", port, mark }, (s) => onCaptured(port, hbone, mark, s));
+    if (!srv.ok) throw srv.error;
+    ztunnel.push(srv.value);
+  }
+}
+
+async function stopZtunnel(): Promise<void> {
+  await Promise.all(ztunnel.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  ztunnel = [];
+}
+
+interface Request {
+  id: number;
+  op: string;
+  port?: number;
+  host?: string;
+  timeoutMs?: number;
+  ports?: number[];
+  hbone?: number;
+  mark?: number;
+}
+
+async function handle(req: Request): Promise<unknown> {
+  switch (req.op) {
+    case "listen":
+      return listen(req.port!);
+    case "connect":
+      return connect(req.host!, req.port!, req.timeoutMs ?? 1500);
+    case "ztunnel":
+      return startZtunnel(req.ports!, req.hbone!, req.mark!);
+    case "ztunnelDown":
+      return stopZtunnel();
+    case "events":
+      return events.splice(0, events.length);
+    default:
+      throw new Error(`unknown op ${req.op}`);
+  }
+}
+
+const rl = readline.createInterface({ input: process.stdin });
+rl.on("line", (line) => {
+  let req: Request;
+  try {
+    req = JSON.parse(line) as Request;
+  } catch {
+    return;
+  }
+  handle(req).then(
+    (value) => process.stdout.write(`${JSON.stringify({ id: req.id, ok: true, value: value ?? null })}\n`),
+    (e: unknown) => process.stdout.write(`${JSON.stringify({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) })}\n`),
+  );
+});
+rl.on("close", () => process.exit(0));
+process.stdout.write(`${JSON.stringify({ id: 0, ok: true, value: "ready" })}\n`);

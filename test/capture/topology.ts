@@ -1,0 +1,130 @@
+/**
+ * The capture tests' topology: a "node" namespace and three "pod" namespaces wired like the
+ * ptp CNI plugin (pod /32 on eth0, host veth in the node with a /32 route), each with an
+ * ns-agent process, plus the agent in the node that plays ztunnel. Names start with
+ * `wefttest-cap-`, addresses are in 198.19.0.0/16 (RFC 2544 range).
+ */
+import type { ChildProcess } from "node:child_process";
+import * as path from "node:path";
+import * as readline from "node:readline";
+import { Netns, ptpPod, runId } from "../support/netns.js";
+
+export const NS_PREFIX = "wefttest-cap-";
+export const GATEWAY = "198.19.0.1";
+
+/** A running ns-agent: JSON-line requests with replies matched by id. */
+export class Agent {
+  private nextId = 1;
+  private readonly pending = new Map<number, (r: { ok: boolean; value?: unknown; error?: string }) => void>();
+  readonly ready: Promise<void>;
+
+  constructor(private readonly child: ChildProcess) {
+    const rl = readline.createInterface({ input: child.stdout! });
+    let resolveReady: () => void = () => undefined;
+    this.ready = new Promise((r) => (resolveReady = r));
+    rl.on("line", (line) => {
+      const msg = JSON.parse(line) as { id: number; ok: boolean; value?: unknown; error?: string };
+      if (msg.id === 0) return resolveReady();
+      this.pending.get(msg.id)?.(msg);
+      this.pending.delete(msg.id);
+    });
+  }
+
+  async request<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = this.nextId++;
+    const reply = new Promise<{ ok: boolean; value?: unknown; error?: string }>((r) => this.pending.set(id, r));
+    this.child.stdin!.write(`${JSON.stringify({ id, op, ...args })}\n`);
+    const r = await reply;
+    if (!r.ok) throw new Error(`agent ${op}: ${r.error}`);
+    return r.value as T;
+  }
+
+  stop(): void {
+    this.child.stdin?.end();
+    this.child.kill();
+  }
+}
+
+export interface Pod {
+  readonly name: string;
+  readonly ns: Netns;
+  readonly ip: string;
+  readonly hostVeth: string;
+  readonly agent: Agent;
+}
+
+export interface ConnectResult {
+  readonly ok: boolean;
+  readonly data?: string;
+  readonly error?: string;
+}
+
+export interface CapturedEvent {
+  readonly listener: number;
+  readonly local: string;
+  readonly remote: string;
+}
+
+export class Topology {
+  private constructor(
+    readonly id: string,
+    readonly node: Netns,
+    readonly nodeAgent: Agent,
+    readonly pods: Record<"a" | "b" | "c", Pod>,
+    private readonly all: Netns[],
+    private readonly agents: Agent[],
+  ) {}
+
+  /** Builds everything; on a failure half-way, removes what it created and rethrows. */
+  static async create(): Promise<Topology> {
+    const id = runId();
+    const created: Netns[] = [];
+    const agents: Agent[] = [];
+    const agentScript = path.join(__dirname, "ns-agent.js");
+    const start = async (ns: Netns, name: string): Promise<Agent> => {
+      const a = new Agent(ns.spawn(process.execPath, [agentScript, name]));
+      agents.push(a);
+      await a.ready;
+      return a;
+    };
+    try {
+      const node = await Netns.create(`${NS_PREFIX}${id}-node`);
+      created.push(node);
+      const pods = {} as Record<"a" | "b" | "c", Pod>;
+      const names = ["a", "b", "c"] as const;
+      for (const [i, name] of names.entries()) {
+        const ns = await Netns.create(`${NS_PREFIX}${id}-${name}`);
+        created.push(ns);
+        const pod = { ip: `198.19.1.${i + 2}`, hostVeth: `wc${id}${name}` };
+        await ptpPod(node, ns, { podIp: pod.ip, gatewayIp: GATEWAY, hostVeth: pod.hostVeth });
+        pods[name] = { name, ns, ...pod, agent: await start(ns, name) };
+      }
+      const nodeAgent = await start(node, "node");
+      return new Topology(id, node, nodeAgent, pods, created, agents);
+    } catch (e) {
+      for (const a of agents) a.stop();
+      for (const ns of created) await ns.destroy();
+      throw e;
+    }
+  }
+
+  connect(from: Pod | "node", host: string, port: number, timeoutMs = 1500): Promise<ConnectResult> {
+    const agent = from === "node" ? this.nodeAgent : from.agent;
+    return agent.request<ConnectResult>("connect", { host, port, timeoutMs });
+  }
+
+  /** What ztunnel's listeners accepted since the last call. */
+  captured(): Promise<CapturedEvent[]> {
+    return this.nodeAgent.request<CapturedEvent[]>("events");
+  }
+
+  /** What a pod's plain servers accepted since the last call. */
+  served(pod: Pod): Promise<CapturedEvent[]> {
+    return pod.agent.request<CapturedEvent[]>("events");
+  }
+
+  async destroy(): Promise<void> {
+    for (const a of this.agents) a.stop();
+    for (const ns of this.all) await ns.destroy();
+  }
+}
