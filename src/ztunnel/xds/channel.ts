@@ -5,7 +5,7 @@
  * or a DNS name). The bearer token goes in per-call metadata, fetched fresh for every call so a
  * rotated token is picked up.
  */
-import { ChannelCredentials, Metadata, credentials } from "@grpc/grpc-js";
+import { type ChannelCredentials, Metadata, credentials } from "@grpc/grpc-js";
 import type { PeerCertificate } from "node:tls";
 import { parseSubjectAltName } from "../../common/tls/san.js";
 
