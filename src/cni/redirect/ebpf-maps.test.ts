@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { CONFIG_VALUE_SIZE, decodeConfig, encodeConfig, enrolledValue, ipFromKey, ipKey } from "./ebpf-maps.js";
+import { validateNode } from "./node-config.js";
+
+void test("weft_config: encodes struct weft_config byte for byte and decodes back", () => {
+  const node = validateNode({ instance: "n", ports: { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 }, marks: { capture: 0x111, ztunnel: 0x539, loop: 0x222, mask: 0xfff } });
+  assert.equal(node.ok, true);
+  if (!node.ok) return;
+  const b = encodeConfig(node.value);
+  assert.equal(b.length, CONFIG_VALUE_SIZE);
+  assert.equal(b.toString("hex"), "11010000" + "39050000" + "22020000" + "ff0f0000" + "993a" + "9e3a" + "a03a" + "0100");
+  assert.deepEqual(decodeConfig(b), { marks: node.value.marks, ports: node.value.ports, ready: true });
+});
+
+void test("weft_enrolled: keys are IPv4 in network order, values little-endian flags", () => {
+  assert.deepEqual([...ipKey("198.19.1.2")], [198, 19, 1, 2]);
+  assert.equal(ipFromKey(ipKey("10.0.0.255")), "10.0.0.255");
+  assert.deepEqual([...enrolledValue()], [1, 0, 0, 0]);
+  assert.throws(() => ipKey("fd00::1"), /not an IPv4 address/);
+});

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { validateNode } from "./node-config.js";
+import { parseSetElements, renderReplaceScript, renderRuleset } from "./nftables-ruleset.js";
+
+const node = (() => {
+  const r = validateNode({ instance: "n" });
+  if (!r.ok) throw r.error;
+  return r.value;
+})();
+
+void test("nftables ruleset: ztunnel's packets pass first, then existing transparent sockets, then TPROXY each followed by a drop", () => {
+  const lines = renderRuleset(node).split("\n").map((l) => l.trim());
+  const pre = lines.slice(lines.indexOf("chain prerouting {"), lines.indexOf("chain output {"));
+  const order = [
+    "meta mark & 0xfff == 0x539 accept",
+    "socket transparent 1 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip saddr @enrolled meta l4proto tcp tproxy to :15001 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip saddr @enrolled drop",
+    "ip daddr @enrolled tcp dport 15008 tproxy to :15008 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip daddr @enrolled tcp dport 15008 drop",
+    "ip daddr @enrolled meta l4proto tcp tproxy to :15006 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip daddr @enrolled drop",
+  ];
+  const at = order.map((l) => pre.indexOf(l));
+  assert.ok(at.every((i) => i >= 0), `missing rule: ${order[at.indexOf(-1)]}`);
+  assert.deepEqual(at, [...at].sort((x, y) => x - y), "rules in fail-closed order");
+  assert.ok(lines.includes("ip daddr @enrolled meta mark set meta mark & 0xfffff000 | 0x111"), "node processes rerouted through lo");
+});
+
+void test("nftables ruleset: the replace script recreates the table with the current members", () => {
+  const s = renderReplaceScript(node, ["198.19.1.2", "198.19.1.3"]);
+  assert.match(s, /^table ip weft\ndelete table ip weft\ntable ip weft \{/);
+  assert.match(s, /elements = \{ 198\.19\.1\.2, 198\.19\.1\.3 \}/);
+  assert.doesNotMatch(renderRuleset(node), /elements/);
+});
+
+void test("nftables set listing: elements are read from nft's JSON", () => {
+  const json = JSON.stringify({ nftables: [{ metainfo: {} }, { set: { name: "enrolled", elem: ["198.19.1.3", "198.19.1.2"] } }] });
+  assert.deepEqual(parseSetElements(json), ["198.19.1.2", "198.19.1.3"]);
+  assert.deepEqual(parseSetElements(JSON.stringify({ nftables: [{ set: { name: "enrolled" } }] })), []);
+});
