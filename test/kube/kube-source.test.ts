@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { err } from "../../src/common/result.js";
 import { KubeClient } from "../../src/controlplane/config/kube-client.js";
 import type { KubeObject } from "../../src/controlplane/config/object.js";
-import { envelopeValidator, KubeSource, type KubeSourceOptions } from "../../src/controlplane/config/kube-source.js";
+import { KubeSource, type KubeSourceOptions } from "../../src/controlplane/config/kube-source.js";
+import { objectValidator } from "../../src/controlplane/config/validate.js";
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
 import { applyCrds, create, list, patch, pod, RecordingSink, remove, service, waitUntil } from "./fixtures.js";
@@ -87,6 +88,8 @@ void describe("KubeSource against a real kube-apiserver", () => {
     const { source, sink } = await startSource(t, c);
     await source.waitSynced();
     assert.equal(sink.syncedCalls, 1);
+    // Objects as a real API server serves them pass the default (strict) validation.
+    assert.deepEqual(sink.invalid, []);
     // Everything listed was applied before synced() (page size 2 forces pagination).
     assert.equal(sink.stateAtSync, sink.state.size);
     for (const key of ["/Namespace//shop", "/Node//node-a", "/ServiceAccount/shop/cart", "/Service/shop/cart", "/Pod/shop/cart-1", "/Pod/shop/cart-3", "discovery.k8s.io/EndpointSlice/shop/cart-abc"]) {
@@ -116,7 +119,7 @@ void describe("KubeSource against a real kube-apiserver", () => {
       ["networking.istio.io/v1", "destinationrules", "DestinationRule", { host: "cart.shop.svc.cluster.local" }],
       ["networking.istio.io/v1", "serviceentries", "ServiceEntry", { hosts: ["example.test"] }],
       ["networking.istio.io/v1", "virtualservices", "VirtualService", { hosts: ["cart"] }],
-      ["gateway.networking.k8s.io/v1", "gateways", "Gateway", { gatewayClassName: "istio-waypoint", listeners: [] }],
+      ["gateway.networking.k8s.io/v1", "gateways", "Gateway", { gatewayClassName: "istio-waypoint", listeners: [{ name: "mesh", port: 15008, protocol: "HBONE" }] }],
       ["gateway.networking.k8s.io/v1", "httproutes", "HTTPRoute", { rules: [] }],
       ["gateway.networking.k8s.io/v1", "grpcroutes", "GRPCRoute", { rules: [] }],
     ];
@@ -129,6 +132,7 @@ void describe("KubeSource against a real kube-apiserver", () => {
       assert.deepEqual(sink.state.get(key)?.spec, spec);
     }
     await waitUntil("CRD kinds no longer absent", () => Object.values(source.stats()).every((s) => !s.absent));
+    assert.deepEqual(sink.invalid, []);
   });
 
   void test("adds, changes and deletes of Pods and Services arrive as events, in order", async (t) => {
@@ -159,9 +163,10 @@ void describe("KubeSource against a real kube-apiserver", () => {
   void test("an object the validator rejects goes to onInvalid and is not applied", async (t) => {
     const c = need(t);
     if (!c) return;
+    const strict = objectValidator();
     const { source, sink } = await startSource(t, c, {
       validate: (o: KubeObject, origin) =>
-        o.metadata.labels?.["weft.test/bad"] ? err({ origin, object: `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, field: "metadata.labels", reason: "bad on purpose" }) : envelopeValidator(o, origin),
+        o.metadata.labels?.["weft.test/bad"] ? err({ origin, object: `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, field: "metadata.labels", reason: "bad on purpose" }) : strict(o, origin),
     });
     await source.waitSynced();
     await create(c.admin, { apiVersion: "v1", resource: "pods", namespace: "shop" }, pod("shop", "bad-1", { labels: { "weft.test/bad": "yes" } }));

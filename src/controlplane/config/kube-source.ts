@@ -9,15 +9,14 @@
  * `stop()` resolves. Batches are flushed on the next turn of the event loop, so a list and
  * the watch events that arrive with it become a few batches rather than thousands.
  *
- * Validation hook: `KubeSourceOptions.validate`. The kind-specific validators live in
- * src/controlplane/config/validate*.ts (another module); the control plane passes them here.
- * Without one, only the envelope this source depends on is checked (`envelopeValidator`).
+ * Validation hook: `KubeSourceOptions.validate`, by default `objectValidator()` from
+ * validate.ts (envelope and strict per-kind schemas); the control plane passes its own to add
+ * deeper spec validators (e.g. the authorization translator's).
  */
 import { setMaxListeners } from "node:events";
 import type { Logger } from "../../common/log.js";
 import { logger } from "../../common/log.js";
 import type { Result } from "../../common/result.js";
-import { ok, err } from "../../common/result.js";
 import type { KubeObject, Origin } from "./object.js";
 import type { ConfigEvent, ConfigSink, ConfigSource, InvalidObject } from "./source.js";
 import type { KubeClientConfig } from "./kube-config.js";
@@ -28,6 +27,7 @@ import { KubeClient } from "./kube-client.js";
 import { collectionPath, defaultKinds, kindName } from "./kube-kinds.js";
 import { KubeReflector } from "./kube-reflector.js";
 import { defaultBackoff } from "./kube-backoff.js";
+import { objectValidator } from "./validate.js";
 
 /** Checks one object before it may enter the store; the error names object and field. */
 export type ObjectValidator = (object: KubeObject, origin: Origin) => Result<KubeObject, InvalidObject>;
@@ -37,7 +37,7 @@ export interface KubeSourceOptions {
   readonly config: KubeClientConfig;
   /** Kinds to watch; default: core kinds plus the Istio and Gateway API kinds. */
   readonly kinds?: readonly WatchedKind[];
-  /** Kind-specific validation (validate*.ts); default: envelope only. */
+  /** Validation before delivery; default: `objectValidator()` of validate.ts (envelope + strict kind schemas). */
   readonly validate?: ObjectValidator;
   readonly reflector?: Partial<ReflectorOptions>;
   /** Source name for logs and origins; default `kubernetes`. */
@@ -50,20 +50,6 @@ export const defaultReflectorOptions: ReflectorOptions = {
   watchTimeoutSeconds: 300,
   absentRecheckMs: 30_000,
   requestTimeoutMs: 30_000,
-};
-
-/** The minimum this source relies on: a non-empty metadata.name and namespace, if any, as strings. */
-export const envelopeValidator: ObjectValidator = (o, origin) => {
-  const meta = o.metadata as unknown;
-  const label = `${o.kind} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata?.name ?? "?"}`;
-  if (typeof meta !== "object" || meta === null) return err({ origin, object: label, field: "metadata", reason: "missing" });
-  if (typeof o.metadata.name !== "string" || o.metadata.name === "") {
-    return err({ origin, object: label, field: "metadata.name", reason: "must be a non-empty string" });
-  }
-  if (o.metadata.namespace !== undefined && typeof o.metadata.namespace !== "string") {
-    return err({ origin, object: label, field: "metadata.namespace", reason: "must be a string" });
-  }
-  return ok(o);
 };
 
 export class KubeSource implements ConfigSource {
@@ -87,7 +73,7 @@ export class KubeSource implements ConfigSource {
     this.name = opts.name ?? "kubernetes";
     this.client = new KubeClient(opts.config);
     this.kinds = opts.kinds ?? defaultKinds;
-    this.validate = opts.validate ?? envelopeValidator;
+    this.validate = opts.validate ?? objectValidator();
     this.reflectorOptions = { ...defaultReflectorOptions, ...opts.reflector };
   }
 
