@@ -39,8 +39,17 @@ export interface ServiceSpecView {
   readonly trafficDistribution?: string;
 }
 
+// Store objects are never mutated (an update is a new object), so views can be cached by identity.
+const specCache = new WeakMap<KubeObject, ServiceSpecView>();
+
 /** The parts of a (validated) Service spec translation reads. */
 export function serviceSpec(svc: KubeObject): ServiceSpecView {
+  let v = specCache.get(svc);
+  if (!v) specCache.set(svc, (v = readServiceSpec(svc)));
+  return v;
+}
+
+function readServiceSpec(svc: KubeObject): ServiceSpecView {
   const s = isPlainObject(svc.spec) ? svc.spec : {};
   const cips = Array.isArray(s.clusterIPs) && s.clusterIPs.length > 0 ? (s.clusterIPs as string[]) : typeof s.clusterIP === "string" ? [s.clusterIP] : [];
   return {

@@ -49,7 +49,8 @@ export function modelJson(v: unknown): string {
 
 interface Out<T> {
   readonly value: T;
-  readonly json: string;
+  /** modelJson(value), computed when first needed (a first full translation needs none). */
+  json?: string;
 }
 
 /** Default policy binding: selector AuthorizationPolicies of the namespace and the root namespace. */
@@ -200,7 +201,8 @@ export class Translator {
         const labels = pod.metadata.labels ?? {};
         const services = reverse ? (reverse.get(key) ?? []) : svcs.filter((s) => selectorMatches(serviceSpec(s).selector, labels));
         const nodeName = isPlainObject(pod.spec) && typeof pod.spec.nodeName === "string" ? pod.spec.nodeName : "";
-        const policyKey = `${ns}\u0000${JSON.stringify(Object.entries(labels).sort())}`;
+        let policyKey = ns;
+        for (const k of Object.keys(labels).sort()) policyKey += `\u0000${k}=${labels[k]}`;
         let policies = policyCache.get(policyKey);
         if (!policies) {
           policies = this.cfg.policiesFor ? this.cfg.policiesFor(store, ns, labels) : selectorPolicies(store, this.cfg.rootNamespace, ns, labels);
@@ -246,9 +248,14 @@ export class Translator {
       }
       return;
     }
-    const json = modelJson(next);
-    if (prev?.json === json) return;
-    out.set(key, { value: next, json });
+    if (prev) {
+      const json = modelJson(next);
+      prev.json ??= modelJson(prev.value);
+      if (prev.json === json) return;
+      out.set(key, { value: next, json });
+    } else {
+      out.set(key, { value: next });
+    }
     up.push(next);
   }
 }

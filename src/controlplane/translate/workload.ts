@@ -36,7 +36,16 @@ interface PodView {
   readonly containerPorts: ReadonlyMap<string, number>;
 }
 
+// Store objects are never mutated, so a pod's view is cached by identity.
+const viewCache = new WeakMap<KubeObject, PodView>();
+
 function podView(pod: KubeObject): PodView {
+  let v = viewCache.get(pod);
+  if (!v) viewCache.set(pod, (v = readPodView(pod)));
+  return v;
+}
+
+function readPodView(pod: KubeObject): PodView {
   const spec = isPlainObject(pod.spec) ? pod.spec : {};
   const status = isPlainObject(pod.status) ? pod.status : {};
   const ips: string[] = [];
@@ -112,7 +121,8 @@ export function translatePod(cfg: TranslateConfig, pod: KubeObject, ctx: PodCont
   const labels = pod.metadata.labels ?? {};
   const nsLabels = ctx.namespace?.metadata.labels ?? {};
   const services = new Map<string, PortMapping[]>();
-  for (const svc of [...ctx.services].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+  const ordered = ctx.services.length > 1 ? [...ctx.services].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1)) : ctx.services;
+  for (const svc of ordered) {
     if (serviceSpec(svc).type === "ExternalName") continue;
     services.set(`${ns}/${serviceHostname(cfg, ns, svc.metadata.name)}`, portMappings(svc, v.containerPorts));
   }
