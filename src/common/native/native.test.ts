@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { after, test } from "node:test";
+import { ensureBpffs } from "../../cni/redirect/ebpf.js";
 import { PinnedMap, connectTransparent, fdOf, listenTransparent, nativeAvailable, setMark, setTransparent, socketOptions } from "./native.js";
 
 const missing = nativeAvailable();
@@ -129,7 +130,9 @@ void test("a transparent connection to a closed port is an ECONNREFUSED result",
 const pin = `/sys/fs/bpf/wefttest-cap-unit-${process.pid}`;
 after(() => rmSync(pin, { force: true }));
 
-void test("pinned map: update, lookup, keys and delete through bpf()", { skip: skip ?? (existsSync("/sys/fs/bpf") ? undefined : "no BPF filesystem") }, () => {
+void test("pinned map: update, lookup, keys and delete through bpf()", { skip: skip ?? (existsSync("/sys/fs/bpf") ? undefined : "no BPF filesystem") }, async () => {
+  const fs = await ensureBpffs();
+  assert.equal(fs.ok, true, !fs.ok ? fs.error.message : "");
   execFileSync("bpftool", ["map", "create", pin, "type", "hash", "key", "4", "value", "4", "entries", "16", "name", "wefttest_unit"]);
   const m = PinnedMap.open(pin, 4, 4);
   assert.equal(m.ok, true);
