@@ -5,7 +5,9 @@
  * live in file-index.ts. A scan stats every config file, re-reads those whose (inode, size,
  * mtime) changed, and delivers the difference to what the sink holds as one batch.
  *
- * Change detection: fs.watch (recursive) triggers a scan after a short debounce, so an editor's
+ * Change detection: one fs.watch per directory (Node 20's `recursive` mode on Linux loses a
+ * file after it is renamed over, which is how editors save) triggers a scan after a short
+ * debounce, so an editor's
  * write-to-temp-then-rename, or `kubectl`-style bursts of files, become one batch; a periodic
  * rescan covers what watches miss (network filesystems, a replaced root folder, inotify limits,
  * ConfigMap mounts whose `..data` symlink is swapped). Hidden entries (`.foo`, `..data`) are not
@@ -69,7 +71,8 @@ export class FileSource implements ConfigSource {
   private emitted: ReadonlyMap<string, Entry> = new Map();
   /** Last problem list reported per file (canonical JSON), to report only changes. */
   private reported = new Map<string, string>();
-  private watcher?: FSWatcher;
+  /** One watcher per directory walked by the last scan. */
+  private watchers = new Map<string, FSWatcher>();
   private debounceTimer?: NodeJS.Timeout;
   private rescanTimer?: NodeJS.Timeout;
   private scanning?: Promise<void>;
@@ -95,7 +98,6 @@ export class FileSource implements ConfigSource {
     this.sink = sink;
     await this.rescan();
     sink.synced();
-    this.startWatch();
     if (this.rescanMs > 0) {
       this.rescanTimer = setInterval(() => void this.rescan(), this.rescanMs);
       this.rescanTimer.unref();
@@ -105,8 +107,8 @@ export class FileSource implements ConfigSource {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.watcher?.close();
-    this.watcher = undefined;
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
     clearTimeout(this.debounceTimer);
     clearInterval(this.rescanTimer);
     await this.scanning;
@@ -132,19 +134,32 @@ export class FileSource implements ConfigSource {
     return this.scanning;
   }
 
-  private startWatch(): void {
-    if (this.stopped || this.watcher) return;
-    try {
-      this.watcher = watch(this.dir, { recursive: true, persistent: false }, () => this.trigger());
-      this.watcher.on("error", (e) => {
+  /** Watches exactly the directories of the last scan. */
+  private syncWatchers(dirs: ReadonlySet<string>): void {
+    if (this.stopped) return;
+    for (const [d, w] of this.watchers) {
+      if (!dirs.has(d)) {
+        w.close();
+        this.watchers.delete(d);
+      }
+    }
+    for (const d of dirs) {
+      if (this.watchers.has(d)) continue;
+      try {
+        const w = watch(d, { persistent: false }, () => this.trigger());
+        w.on("error", (e) => {
+          // The directory went away or the watch limit was hit: the next scan re-syncs.
+          this.stats.watchErrors++;
+          this.log.debug({ dir: d, err: e.message }, "directory watch failed");
+          w.close();
+          if (this.watchers.get(d) === w) this.watchers.delete(d);
+          this.trigger();
+        });
+        this.watchers.set(d, w);
+      } catch (e) {
         this.stats.watchErrors++;
-        this.log.warn({ err: e.message }, "config folder watch failed; relying on the periodic rescan");
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (e) {
-      this.stats.watchErrors++;
-      this.log.warn({ err: (e as Error).message }, "cannot watch the config folder; relying on the periodic rescan");
+        this.log.warn({ dir: d, err: (e as Error).message }, "cannot watch a config directory; relying on the periodic rescan");
+      }
     }
   }
 
@@ -154,9 +169,10 @@ export class FileSource implements ConfigSource {
     this.debounceTimer = setTimeout(() => void this.rescan(), this.debounceMs);
   }
 
-  /** All config files under the root with a change signature; undefined if the root is unreadable. */
-  private async listFiles(): Promise<Map<string, string> | undefined> {
+  /** All config files under the root with a change signature, and the directories walked; undefined if the root is unreadable. */
+  private async listFiles(): Promise<{ files: Map<string, string>; dirs: Set<string> } | undefined> {
     const out = new Map<string, string>();
+    const dirs = new Set<string>();
     const seenDirs = new Set<string>();
     const walk = async (dir: string, isRoot: boolean): Promise<boolean> => {
       let real: string;
@@ -167,6 +183,7 @@ export class FileSource implements ConfigSource {
       }
       if (seenDirs.has(real)) return true; // a symlink loop
       seenDirs.add(real);
+      dirs.add(dir);
       let names: string[];
       try {
         names = await readdir(dir);
@@ -184,13 +201,15 @@ export class FileSource implements ConfigSource {
       }
       return true;
     };
-    return (await walk(this.dir, true)) ? out : undefined;
+    return (await walk(this.dir, true)) ? { files: out, dirs } : undefined;
   }
 
   private async scanOnce(): Promise<void> {
     this.stats.scans++;
-    const listed = await this.listFiles();
-    if (!listed || this.stopped) return;
+    const found = await this.listFiles();
+    if (!found || this.stopped) return;
+    this.syncWatchers(found.dirs);
+    const listed = found.files;
     const changed = new Set<string>();
     for (const file of this.files.keys()) {
       if (!listed.has(file)) {
