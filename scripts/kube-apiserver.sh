@@ -30,7 +30,8 @@ if [ -f "$OUT/ready" ] && [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/etcd" ]; th
   exit 0
 fi
 
-command -v go >/dev/null || { echo "kube-apiserver.sh: 'go' not found on PATH (Go >= 1.25 needed)" >&2; exit 2; }
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
+command -v go >/dev/null || { echo "kube-apiserver.sh: 'go' not found on PATH or in /usr/local/go (Go >= 1.25 needed)" >&2; exit 2; }
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -mod=mod"
 
 # One builder at a time (tests may call this concurrently).

@@ -35,7 +35,8 @@ export interface ApiserverOptions {
 export interface Apiserver {
   readonly port: number;
   readonly url: string;
-  stop(): Promise<void>;
+  /** Graceful stop (SIGTERM), or `{ crash: true }` for SIGKILL: connections reset mid-stream. */
+  stop(opts?: { crash?: boolean }): Promise<void>;
 }
 
 export interface KubeCluster {
@@ -50,8 +51,8 @@ export interface KubeCluster {
   readonly kubeconfigPath: string;
   /** Starts another apiserver on the same etcd (new port unless given). */
   startApiserver(opts?: ApiserverOptions): Promise<Apiserver>;
-  /** Stops the first apiserver and starts it again on the same port once `during` has run. */
-  restartApiserver(during?: () => Promise<void>, opts?: ApiserverOptions): Promise<void>;
+  /** Stops the first apiserver (killed if `crash`) and starts it again on the same port once `during` has run. */
+  restartApiserver(during?: () => Promise<void>, opts?: ApiserverOptions & { crash?: boolean }): Promise<void>;
   /** Compacts etcd's history up to its current revision (old watch RVs answer 410 Gone). */
   compactEtcd(): Promise<number>;
   stop(): Promise<void>;
@@ -126,10 +127,11 @@ function launch(bin: string, args: string[], logFile: string): ChildProcess {
   return child;
 }
 
+/** SIGTERM and up to `graceMs` for a clean exit, then SIGKILL; graceMs 0 kills at once (a crash). */
 async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
+  child.kill(graceMs === 0 ? "SIGKILL" : "SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
   await exited;
   clearTimeout(timer);
@@ -170,8 +172,16 @@ export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster>
     c.once("exit", () => children.delete(c));
     return c;
   };
+  // A test process that exits without stop() (failed before hook, runner timeout) still takes
+  // its servers down; only a SIGKILLed one leaves them for reapStaleRuns().
+  const killAllOnExit = (): void => {
+    for (const c of children) c.kill("SIGKILL");
+  };
+  process.once("exit", killAllOnExit);
   const cleanup = async (): Promise<void> => {
-    await Promise.all([...children].map((c) => stopChild(c)));
+    process.removeListener("exit", killAllOnExit);
+    // Everything is thrown away: no need for graceful exits.
+    await Promise.all([...children].map((c) => stopChild(c, 0)));
     rmSync(dir, { recursive: true, force: true });
     rmSync(recordFile, { force: true });
   };
@@ -265,7 +275,7 @@ export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster>
       } finally {
         probe.close();
       }
-      return { port, url, stop: () => stopChild(child) };
+      return { port, url, stop: (o = {}) => stopChild(child, o.crash ? 0 : 5000) };
     };
 
     let first = await startApiserver();
@@ -297,9 +307,9 @@ export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster>
       kubeconfigPath,
       startApiserver,
       async restartApiserver(during, opts = {}) {
-        await first.stop();
+        await first.stop({ crash: opts.crash === true });
         if (during) await during();
-        first = await startApiserver({ ...opts, port: first.port });
+        first = await startApiserver({ ...(opts.watchCache !== undefined ? { watchCache: opts.watchCache } : {}), port: first.port });
       },
       async compactEtcd() {
         // etcd's JSON gateway: read the current revision, then compact (physically) up to it.

@@ -201,7 +201,7 @@ void describe("KubeSource against a real kube-apiserver", () => {
         await remove(b, { apiVersion: "v1", resource: "pods", namespace: "shop", name: "doomed" });
       } finally {
         b.close();
-        await other.stop();
+        await other.stop({ crash: true });
       }
     }, { watchCache: false });
 
@@ -234,10 +234,10 @@ void describe("KubeSource against a real kube-apiserver", () => {
         await patch(b, { apiVersion: "v1", resource: "services", namespace: "shop", name: "stays" }, { metadata: { labels: { touched: "yes" } } });
       } finally {
         b.close();
-        await other.stop();
+        await other.stop({ crash: true });
       }
       await c.compactEtcd(); // the source's resourceVersion is now history
-    }, { watchCache: false });
+    }, { watchCache: false, crash: true }); // killed: the watch connection resets mid-stream
 
     await waitUntil("missed changes delivered by the re-list", () =>
       !sink.state.has("/Service/shop/gone-soon") && sink.state.has("/Service/shop/new-while-down") && sink.state.get("/Service/shop/stays")?.metadata.labels?.touched === "yes",
