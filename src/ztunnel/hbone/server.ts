@@ -172,6 +172,10 @@ export class HboneServer {
       if (!peer.ok) return fail(peer.error.message);
       if (this.closing) return fail("server shutting down");
       // 'session' fires synchronously inside emit('connection'); it picks up `adopting`.
+      // Hazard: tls.Server clears `secureConnecting` when the handshake is done; a TLSSocket made
+      // by hand keeps it true, and the HTTP/2 session would then wait for a 'secureConnect'
+      // that a server socket never emits. Do what tls.Server does.
+      (tlsSocket as unknown as { secureConnecting: boolean }).secureConnecting = false;
       this.adopting = { peer: peer.value, local, remote };
       try {
         this.h2.emit("connection", tlsSocket);
