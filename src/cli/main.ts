@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+/**
+ * The `weft` command: one binary, one subcommand per component.
+ */
+import { runZtunnel } from "./ztunnel.js";
+import { runCa } from "./ca.js";
+import pkg from "../../package.json";
+
+const USAGE = `usage: weft <command> [flags]
+
+commands:
+  ztunnel        run a node's ztunnel (HBONE data plane)
+  ca init|show   create or inspect a local mesh CA directory (Istio cacerts layout)
+  version        print the version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case "ztunnel":
+      return runZtunnel(rest);
+    case "ca":
+      return runCa(rest);
+    case "version":
+      console.log(`weft ${pkg.version}`);
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`weft: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    console.error(`weft: ${(e as Error).stack ?? String(e)}`);
+    process.exitCode = 1;
+  },
+);

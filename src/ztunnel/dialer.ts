@@ -1,0 +1,54 @@
+/**
+ * How ztunnel opens plain TCP connections to workloads (inbound upstreams) and to destinations
+ * outside the mesh (passthrough). One interface, so the capture mode decides the mechanics:
+ * without capture a plain `net.connect` (optionally bound to a local source address: on
+ * loopback any 127.x address is local, which the tests use to keep client IPs); with capture a
+ * transparent, marked socket (native addon) so the pod sees the original client address and
+ * the redirection does not capture ztunnel's own packets again.
+ */
+import net from "node:net";
+import { type Result, ok, err } from "../common/result.js";
+import { type SocketAddress, formatAddress } from "../common/net/addr.js";
+
+export interface DialRequest {
+  readonly target: SocketAddress;
+  /** Source IP to use if possible (the original client's), else the kernel chooses. */
+  readonly sourceIp?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface Dialer {
+  dial(req: DialRequest): Promise<Result<net.Socket>>;
+}
+
+/** Plain sockets; `bindSource` keeps the client's IP when it is local (loopback set-ups). */
+export class PlainDialer implements Dialer {
+  constructor(private readonly opts: { bindSource: boolean; timeoutMs: number } = { bindSource: false, timeoutMs: 10_000 }) {}
+
+  dial(req: DialRequest): Promise<Result<net.Socket>> {
+    const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
+    return new Promise((resolve) => {
+      const socket = net.connect({
+        host: req.target.ip,
+        port: req.target.port,
+        allowHalfOpen: true,
+        noDelay: true,
+        ...(this.opts.bindSource && req.sourceIp ? { localAddress: req.sourceIp } : {}),
+      });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve(err(new Error(`connect ${formatAddress(req.target)}: timed out after ${timeoutMs} ms`)));
+      }, timeoutMs);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        socket.removeAllListeners("error");
+        resolve(ok(socket));
+      });
+      socket.once("error", (e) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(err(new Error(`connect ${formatAddress(req.target)}: ${e.message}`, { cause: e })));
+      });
+    });
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Assembles a ztunnel from its parts and owns their lifecycle: state (static file or xDS),
+ * certificates, the HBONE server and pool, inbound, outbound, SOCKS5, admin/metrics/readiness.
+ * Start-up binds every listener before reporting ready, so a taken port fails loudly; shutdown
+ * stops accepting, lets open connections drain until the deadline, then closes everything.
+ */
+import net from "node:net";
+import { logger } from "../common/log.js";
+import { type Identity, parseUri, toUri } from "../common/spiffe.js";
+import { workloadIdentityUri, type Workload } from "../common/model/workload.js";
+import type { WorkloadCertificate } from "../common/tls/types.js";
+import { type Result, ok, err } from "../common/result.js";
+import { formatAddress } from "../common/net/addr.js";
+import type { ZtunnelConfig } from "./config.js";
+import { ProxyState } from "./state/state.js";
+import { StateMutator } from "./state/mutator.js";
+import { CertificateManager } from "./identity/manager.js";
+import type { CaClient } from "./identity/ca-client.js";
+import { HboneServer } from "./hbone/server.js";
+import { HbonePool } from "./hbone/pool.js";
+import type { HboneSettings } from "./hbone/settings.js";
+import { ZtunnelMetrics } from "./metrics.js";
+import { AdminServers } from "./admin.js";
+import { Outbound } from "./outbound.js";
+import { Inbound } from "./inbound.js";
+import { Socks5Server } from "./socks5-server.js";
+import { ConnectionRegistry } from "./connections.js";
+import { PerWorkloadHboneListeners } from "./hbone-listeners.js";
+import { type Dialer, PlainDialer } from "./dialer.js";
+import { stateAuthorizer } from "./authorizer.js";
+import type { Authorize } from "./inbound-admission.js";
+
+const log = logger("ztunnel");
+
+export interface ZtunnelRuntime {
+  /** Signs local workloads' certificates. */
+  readonly caClient: CaClient;
+  /** Mesh trust anchors. */
+  readonly rootsPem: readonly string[];
+  /** Overrides for tests (short timers). */
+  readonly hboneSettings?: Partial<HboneSettings>;
+  /** Plain TCP dialer; defaults to a PlainDialer keeping source IPs on loopback. */
+  readonly dialer?: Dialer;
+}
+
+export class Ztunnel {
+  readonly state = new ProxyState();
+  readonly mutator = new StateMutator(this.state);
+  readonly metrics = new ZtunnelMetrics();
+  readonly connections = new ConnectionRegistry();
+  readonly certs: CertificateManager;
+  readonly pool: HbonePool;
+  readonly hbone: HboneServer;
+  readonly outbound: Outbound;
+  readonly inbound: Inbound;
+  private readonly authorize: Authorize;
+  private readonly socks: Socks5Server;
+  private readonly admin = new AdminServers();
+  private readonly hboneListeners: PerWorkloadHboneListeners;
+  private readonly outboundServers: net.Server[] = [];
+  /** Current certificate per identity URI, for synchronous selection at TLS accept. */
+  private readonly certByIdentity = new Map<string, WorkloadCertificate>();
+  private readonly gates = new Set<string>(["listeners", "config", "certificates"]);
+  private stopping: Promise<void> | undefined;
+  private markStopped!: () => void;
+  /** Resolves once the ztunnel has stopped, however the stop was requested (signal, /quitquitquit). */
+  readonly stopped: Promise<void> = new Promise((r) => (this.markStopped = r));
+  private syncing: Promise<void> = Promise.resolve();
+
+  constructor(readonly config: ZtunnelConfig, private readonly runtime: ZtunnelRuntime) {
+    this.certs = new CertificateManager(runtime.caClient, { rootsPem: runtime.rootsPem, ttlSeconds: config.certTtlSeconds });
+    this.certs.onCertificate((cert) => this.certByIdentity.set(toUri(cert.identity), cert));
+    this.pool = new HbonePool(runtime.hboneSettings);
+    this.authorize = stateAuthorizer(this.state);
+    const dialer = runtime.dialer ?? new PlainDialer({ bindSource: true, timeoutMs: 10_000 });
+    this.hbone = new HboneServer({
+      certificateFor: (ip) => this.certificateFor(ip),
+      trustDomains: [config.trustDomain],
+      handler: (req) => this.inbound.hbone(req),
+      ...(runtime.hboneSettings ? { settings: runtime.hboneSettings } : {}),
+    });
+    const ctx = { state: this.state, node: config.node, network: config.network, authorize: this.authorize };
+    this.inbound = new Inbound({ ctx, dialer, metrics: this.metrics, connections: this.connections });
+    this.outbound = new Outbound({ state: this.state, node: config.node, network: config.network, certs: this.certs, pool: this.pool, dialer, metrics: this.metrics });
+    this.socks = new Socks5Server(this.outbound, this.state, config.network);
+    this.hboneListeners = new PerWorkloadHboneListeners(this.hbone, config.ports.hbone);
+    this.mutator.onChange((change) => {
+      this.syncing = this.syncing.then(() => this.syncLocalWorkloads());
+      if (change.authorizations.length || change.workloads.length) {
+        const closed = this.connections.reevaluate((uid) => this.state.workloadByUid(uid), this.authorize);
+        if (closed) log.info({ closed }, "closed open connections denied after a policy change");
+      }
+    });
+  }
+
+  /** Binds every listener, loads the static config if any, and prefetches local certificates. */
+  async start(): Promise<Result<void>> {
+    const c = this.config;
+    try {
+      await this.admin.listen(
+        { configDump: () => this.configDump(), pendingReadiness: () => [...this.gates], shutdown: () => void this.stop(), registry: this.metrics.registry },
+        c.bindAddress,
+        c.ports,
+      );
+      const socks = await this.socks.listen(c.bindAddress, c.ports.socks5);
+      log.info({ address: `${socks.address}:${socks.port}` }, "socks5 listening");
+      for (const target of c.outboundListeners) {
+        const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => void this.outbound.handle(s, target));
+        await new Promise<void>((resolve, reject) => {
+          server.once("error", (e) => reject(new Error(`ztunnel: outbound listener ${formatAddress(target)}: ${e.message}`, { cause: e })));
+          server.listen({ host: target.ip, port: target.port }, () => resolve());
+        });
+        this.outboundServers.push(server);
+      }
+      if (c.capture === "transparent") {
+        return err(new Error("ztunnel: capture mode transparent needs the capture listeners (native addon), started by the node runtime"));
+      }
+    } catch (e) {
+      await this.stop();
+      return err(e as Error);
+    }
+    this.gates.delete("listeners");
+    if (c.static) {
+      const r = this.mutator.applyAddresses(
+        [...c.static.workloads.map((value) => ({ kind: "workload" as const, value })), ...c.static.services.map((value) => ({ kind: "service" as const, value }))],
+        [],
+      );
+      if (!r.ok) return err(new Error(`ztunnel: static config: ${r.error.map((e) => `${e.resource} ${e.field}: ${e.reason}`).join("; ")}`));
+      this.gates.delete("config");
+    }
+    await this.syncing;
+    log.info({ node: c.node, workloads: this.state._workloads.size, services: this.state._services.size }, "ztunnel started");
+    return ok(undefined);
+  }
+
+  /** Marks the initial configuration as received (xDS mode calls this after the first full push). */
+  configSynced(): void {
+    this.gates.delete("config");
+  }
+
+  /** Local workloads drive HBONE listeners and certificate prefetch. */
+  private async syncLocalWorkloads(): Promise<void> {
+    const local = [...this.state.workloads()].filter((w) => w.node === this.config.node && w.tunnelProtocol === "HBONE");
+    const ids = new Map<string, Identity>();
+    for (const w of local) {
+      const id = parseUri(workloadIdentityUri(w));
+      if (id.ok) ids.set(toUri(id.value), id.value);
+    }
+    for (const uri of [...this.certByIdentity.keys()]) {
+      if (!ids.has(uri)) {
+        this.certByIdentity.delete(uri);
+        const id = parseUri(uri);
+        if (id.ok) this.certs.forget(id.value);
+      }
+    }
+    const results = await Promise.all([...ids.values()].map((id) => this.certs.get(id)));
+    results.forEach((r) => {
+      if (!r.ok) log.warn({ err: r.error.message }, "certificate prefetch failed; retrying in the background");
+    });
+    if (this.config.capture === "none") await this.hboneListeners.sync(new Set(local.flatMap((w: Workload) => w.addresses)));
+    this.gates.delete("certificates");
+  }
+
+  private certificateFor(localIp: string): WorkloadCertificate | undefined {
+    const w = this.state.workloadByAddress(this.config.network, localIp);
+    if (!w || w.node !== this.config.node) return undefined;
+    return this.certByIdentity.get(workloadIdentityUri(w));
+  }
+
+  configDump(): unknown {
+    const c = this.config;
+    return {
+      config: { node: c.node, trustDomain: c.trustDomain, network: c.network, clusterId: c.clusterId, capture: c.capture, bindAddress: c.bindAddress, ports: c.ports, xdsAddress: c.xdsAddress, staticFile: c.staticFile },
+      ready: this.gates.size === 0,
+      pendingReadiness: [...this.gates],
+      workloads: [...this.state.workloads()].sort((a, b) => a.uid.localeCompare(b.uid)),
+      services: [...this.state.services()].sort((a, b) => a.hostname.localeCompare(b.hostname)),
+      policies: [...this.state.authorizations()],
+      certificates: this.certs.dump(),
+      hboneListeners: this.hboneListeners.bound,
+      pool: this.pool.dump(),
+      inbound: { ...this.hbone.stats(), trackedConnections: this.connections.size },
+    };
+  }
+
+  /** Stops accepting, drains open connections up to the deadline, then closes everything. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      log.info({ drainSeconds: this.config.drainSeconds }, "ztunnel stopping");
+      this.hboneListeners.close();
+      for (const s of this.outboundServers) s.close();
+      const deadline = this.config.drainSeconds * 1000;
+      await Promise.allSettled([this.socks.close(), this.hbone.close(deadline), this.pool.close(deadline)]);
+      this.certs.close();
+      await this.admin.close();
+      log.info("ztunnel stopped");
+      this.markStopped();
+    })();
+    return this.stopping;
+  }
+}

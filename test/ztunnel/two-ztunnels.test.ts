@@ -1,0 +1,135 @@
+/**
+ * Two ztunnels in one process on loopback addresses (127.0.60.0/24), a real client through
+ * SOCKS5 on node-a and a real server behind node-b: the connection crosses over HBONE with
+ * verified SPIFFE identities. Needs no root: every 127.x address is local.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { once } from "node:events";
+import { CertificateAuthority } from "../../src/controlplane/ca/ca.js";
+import { LocalCaClient } from "../../src/ztunnel/identity/ca-client.js";
+import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
+import { DEFAULT_PORTS, type ZtunnelConfig } from "../../src/ztunnel/config.js";
+import type { Authorization } from "../../src/common/model/authorization.js";
+import { service, workload } from "../support/model.js";
+import { socksConnect, SocksError } from "../support/socks.js";
+
+const SVC = "default/echo.default.svc.cluster.local";
+const workloads = [
+  workload({ name: "sleep", addresses: ["127.0.60.11"], node: "node-a", serviceAccount: "sleep" }),
+  workload({ name: "echo", addresses: ["127.0.60.21"], node: "node-b", serviceAccount: "echo", services: { [SVC]: [{ servicePort: 80, targetPort: 8080 }] } }),
+];
+const services = [service({ name: "echo", vips: ["127.0.60.100"], ports: [{ servicePort: 80, targetPort: 8080 }] })];
+
+function config(node: string, bindAddress: string): ZtunnelConfig {
+  return { node, trustDomain: "cluster.local", network: "", clusterId: "cluster1", bindAddress, ports: DEFAULT_PORTS, capture: "none", outboundListeners: [{ ip: "127.0.60.100", port: 80 }].filter(() => node === "node-a"), certTtlSeconds: 3600, drainSeconds: 1, static: { settings: {}, workloads, services } };
+}
+
+let za: Ztunnel, zb: Ztunnel;
+let echo: net.Server;
+const seenPeers: string[] = [];
+
+before(async () => {
+  const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
+  assert.ok(ca.ok);
+  const client = new LocalCaClient(ca.value);
+  za = new Ztunnel(config("node-a", "127.0.60.1"), { caClient: client, rootsPem: client.rootsPem });
+  zb = new Ztunnel(config("node-b", "127.0.60.2"), { caClient: client, rootsPem: client.rootsPem });
+  for (const z of [za, zb]) {
+    const r = await z.start();
+    assert.ok(r.ok, !r.ok ? r.error.message : "");
+  }
+  echo = net.createServer({ allowHalfOpen: true }, (s) => {
+    seenPeers.push(String(s.remoteAddress));
+    s.pipe(s);
+  });
+  echo.listen(8080, "127.0.60.21");
+  await once(echo, "listening");
+});
+
+after(async () => {
+  echo.close();
+  await Promise.all([za.stop(), zb.stop()]);
+});
+
+async function roundTrip(s: net.Socket, payload: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  s.on("data", (d: Buffer) => chunks.push(d));
+  s.end(payload);
+  await once(s, "end");
+  s.destroy();
+  return Buffer.concat(chunks).toString();
+}
+
+const proxy = { host: "127.0.60.1", port: 15080 };
+
+test("two ztunnels: a SOCKS5 client reaches a service over HBONE and the server sees the client's IP", async () => {
+  const s = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } });
+  assert.equal(await roundTrip(s, "hello mesh"), "hello mesh");
+  assert.equal(seenPeers.at(-1), "127.0.60.11", "the upstream connection keeps the client's source address");
+});
+
+test("two ztunnels: service hostnames resolve through SOCKS5, pod IPs work directly", async () => {
+  const byName = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "echo.default.svc.cluster.local", port: 80 } });
+  assert.equal(await roundTrip(byName, "by name"), "by name");
+  const byPod = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.21", port: 8080 } });
+  assert.equal(await roundTrip(byPod, "by pod"), "by pod");
+});
+
+test("two ztunnels: the outbound listener routes by its own address as original destination", async () => {
+  const s = net.connect({ host: "127.0.60.100", port: 80, localAddress: "127.0.60.11", allowHalfOpen: true });
+  await once(s, "connect");
+  assert.equal(await roundTrip(s, "captured-style"), "captured-style");
+});
+
+test("two ztunnels: metrics carry both SPIFFE identities and mutual_tls", async () => {
+  const text = await zb.metrics.registry.metrics();
+  const line = text.split("\n").find((l) => l.startsWith("istio_tcp_connections_opened_total{") && l.includes('reporter="destination"'));
+  assert.ok(line, text);
+  assert.match(line, /source_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/sleep"/);
+  assert.match(line, /destination_principal="spiffe:\/\/cluster.local\/ns\/default\/sa\/echo"/);
+  assert.match(line, /connection_security_policy="mutual_tls"/);
+  const received = text.split("\n").find((l) => l.startsWith("istio_tcp_received_bytes_total{") && l.includes('reporter="destination"'));
+  assert.ok(received && Number(received.split(" ").at(-1)) >= "hello mesh".length, received);
+});
+
+test("two ztunnels: a client that is not a local workload is refused", async () => {
+  await assert.rejects(socksConnect({ proxy, localAddress: "127.0.60.99", target: { host: "127.0.60.100", port: 80 } }), (e: unknown) => e instanceof SocksError && e.reply === 2);
+});
+
+test("two ztunnels: a service port that does not exist is unreachable", async () => {
+  await assert.rejects(socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 81 } }), (e: unknown) => e instanceof SocksError && e.reply === 4);
+});
+
+test("two ztunnels: readiness, config dump and admin endpoints", async () => {
+  const ready = await fetch("http://127.0.60.2:15021/healthz/ready");
+  assert.equal(ready.status, 200);
+  const dump = (await (await fetch("http://127.0.60.2:15000/config_dump")).json()) as { certificates: Array<{ identity: string; state: string }>; hboneListeners: string[] };
+  assert.deepEqual(dump.certificates.map((c) => `${c.identity} ${c.state}`), ["spiffe://cluster.local/ns/default/sa/echo available"]);
+  assert.deepEqual(dump.hboneListeners, ["127.0.60.21"]);
+  assert.doesNotMatch(JSON.stringify(dump), /PRIVATE KEY/, "keys never appear in dumps");
+  assert.equal((await fetch("http://127.0.60.2:15000/logging?level=loud", { method: "POST" })).status, 400);
+  assert.equal((await fetch("http://127.0.60.2:15020/stats/prometheus")).status, 200);
+});
+
+test("two ztunnels: an authorization policy denies new connections and closes open ones", async () => {
+  const open = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } });
+  open.write("ping");
+  await once(open, "data");
+  const deny: Authorization = {
+    name: "deny-sleep",
+    namespace: "default",
+    scope: "NAMESPACE",
+    action: "DENY",
+    dryRun: false,
+    rules: [{ clauses: [{ matches: [{ namespaces: [], notNamespaces: [], principals: [{ exact: "cluster.local/ns/default/sa/sleep" }], notPrincipals: [], sourceIps: [], notSourceIps: [], destinationIps: [], notDestinationIps: [], destinationPorts: [], notDestinationPorts: [], serviceAccounts: [], notServiceAccounts: [] }] }] }],
+  };
+  const closed = once(open, "close");
+  assert.ok(zb.mutator.applyAuthorizations([deny], []).ok);
+  await closed;
+  await assert.rejects(socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } }), (e: unknown) => e instanceof SocksError && e.reply === 2);
+  assert.ok(zb.mutator.applyAuthorizations([], ["default/deny-sleep"]).ok);
+  const again = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } });
+  assert.equal(await roundTrip(again, "allowed again"), "allowed again");
+});
