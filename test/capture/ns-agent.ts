@@ -72,7 +72,7 @@ function onCaptured(listener: number, hbone: number, mark: number, s: net.Socket
     return;
   }
   s.pause();
-  void connectTransparent({ source: { ip: remote.ip }, destination: local, mark, timeoutMs: 2000 }).then((up) => {
+  void connectTransparent({ source: { ip: remote.ip }, destination: local, mark, timeoutMs: 2000, allowHalfOpen: true }).then((up) => {
     if (!up.ok) {
       s.end(`relay failed: ${up.error.code}\n`);
       return;
@@ -88,7 +88,7 @@ function onCaptured(listener: number, hbone: number, mark: number, s: net.Socket
 async function startZtunnel(ports: number[], hbone: number, mark: number): Promise<void> {
   if (ztunnel.length > 0) return;
   for (const port of ports) {
-    const srv = await listenTransparent({ host: "0.0.0.0", port, mark }, (s) => onCaptured(port, hbone, mark, s));
+    const srv = await listenTransparent({ host: "0.0.0.0", port, mark, allowHalfOpen: true }, (s) => onCaptured(port, hbone, mark, s));
     if (!srv.ok) throw srv.error;
     ztunnel.push(srv.value);
   }
@@ -97,6 +97,75 @@ async function startZtunnel(ports: number[], hbone: number, mark: number): Promi
 async function stopZtunnel(): Promise<void> {
   await Promise.all(ztunnel.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   ztunnel = [];
+}
+
+/** Bench support: a server that counts bytes and answers the count when the client ends. */
+async function sink(port: number): Promise<void> {
+  // allowHalfOpen: the count is written after the client's FIN.
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    let n = 0;
+    s.on("data", (d: Buffer) => (n += d.length));
+    s.on("end", () => s.end(`${n}\n`));
+    s.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ port, host: "0.0.0.0" }, resolve);
+  });
+  servers.set(port, server);
+}
+
+/** Bench support: an explicit (non-capturing) relay to a fixed target, the userspace baseline. */
+async function proxy(port: number, host: string, targetPort: number): Promise<void> {
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    const up = net.connect({ host, port: targetPort, allowHalfOpen: true });
+    s.pipe(up).pipe(s);
+    up.on("error", () => s.destroy());
+    s.on("error", () => up.destroy());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ port, host: "0.0.0.0" }, resolve);
+  });
+  servers.set(port, server);
+}
+
+/** Bench support: `count` sequential connections, each until the server's greeting ends; ms each. */
+async function rtt(host: string, port: number, count: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = await connect(host, port, 3000);
+    if (!r.ok) throw new Error(`rtt: ${r.error}`);
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return out;
+}
+
+/** Bench support: sends `bytes` on one connection, waits for the sink's count; returns ms. */
+function bulk(host: string, port: number, bytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const chunk = Buffer.alloc(256 * 1024, 0x61);
+    const t0 = process.hrtime.bigint();
+    const s = net.connect({ host, port });
+    let sent = 0;
+    let reply = "";
+    const pump = (): void => {
+      while (sent < bytes) {
+        sent += chunk.length;
+        if (!s.write(chunk)) return void s.once("drain", pump);
+      }
+      s.end();
+    };
+    s.on("connect", pump);
+    s.on("data", (d: Buffer) => (reply += d.toString()));
+    s.on("end", () => {
+      const n = Number(/(\d+)\n$/.exec(reply)?.[1]);
+      if (n !== sent) reject(new Error(`bulk: sink counted ${n} (${JSON.stringify(reply.slice(-80))}), sent ${sent}`));
+      else resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+    });
+    s.on("error", reject);
+  });
 }
 
 interface Request {
@@ -108,6 +177,9 @@ interface Request {
   ports?: number[];
   hbone?: number;
   mark?: number;
+  targetPort?: number;
+  count?: number;
+  bytes?: number;
 }
 
 async function handle(req: Request): Promise<unknown> {
@@ -120,6 +192,14 @@ async function handle(req: Request): Promise<unknown> {
       return startZtunnel(req.ports!, req.hbone!, req.mark!);
     case "ztunnelDown":
       return stopZtunnel();
+    case "sink":
+      return sink(req.port!);
+    case "proxy":
+      return proxy(req.port!, req.host!, req.targetPort!);
+    case "rtt":
+      return rtt(req.host!, req.port!, req.count!);
+    case "bulk":
+      return bulk(req.host!, req.port!, req.bytes!);
     case "events":
       return events.splice(0, events.length);
     default:

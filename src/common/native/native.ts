@@ -106,6 +106,8 @@ export interface TransparentListenOptions {
   readonly backlog?: number;
   /** SO_MARK for the listener and every socket it accepts (0: none). */
   readonly mark?: number;
+  /** Keep accepted sockets writable after the peer's FIN (a proxy propagating half-close). */
+  readonly allowHalfOpen?: boolean;
 }
 
 /**
@@ -117,7 +119,7 @@ export interface TransparentListenOptions {
 export async function listenTransparent(opts: TransparentListenOptions, onConnection?: (s: net.Socket) => void): Promise<Result<net.Server, NativeError>> {
   const fd = call(`listen transparent ${opts.host}:${opts.port}`, (a) => a.listenTransparent(opts.host, opts.port, opts.backlog ?? 511, (opts.mark ?? 0) >>> 0));
   if (!fd.ok) return fd;
-  const server = net.createServer({ pauseOnConnect: false }, onConnection);
+  const server = net.createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, onConnection);
   return new Promise((resolve) => {
     const fail = (e: Error): void => {
       server.close();
@@ -138,6 +140,8 @@ export interface TransparentConnectOptions {
   /** SO_MARK of the socket (ztunnel's mark, so capture leaves its packets alone). */
   readonly mark?: number;
   readonly timeoutMs?: number;
+  /** Keep the socket writable after the peer's FIN (a proxy propagating half-close). */
+  readonly allowHalfOpen?: boolean;
 }
 
 /**
@@ -156,7 +160,7 @@ export async function connectTransparent(opts: TransparentConnectOptions): Promi
     return err(wrap(what, e));
   }
   try {
-    return ok(new net.Socket({ fd, readable: true, writable: true }));
+    return ok(new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: opts.allowHalfOpen ?? false }));
   } catch (e) {
     a.value.closeFd(fd);
     return err(wrap(what, e));
