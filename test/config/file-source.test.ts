@@ -170,3 +170,79 @@ void describe("folder -> store -> mesh model", () => {
     mesh.stop();
   });
 });
+
+void describe("ordinary manifests", () => {
+  void it("load: Deployment, Service, ConfigMap and a namespace without a namespace field", async () => {
+    const manifests = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: bookinfo
+  labels:
+    istio.io/dataplane-mode: ambient
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: reviews
+  namespace: bookinfo
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: reviews
+  namespace: bookinfo
+  labels: {app: reviews, service: reviews}
+spec:
+  ports:
+  - port: 9080
+    name: http
+  selector:
+    app: reviews
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: reviews-v1
+  namespace: bookinfo
+  labels: {app: reviews, version: v1}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: reviews, version: v1}
+  template:
+    metadata:
+      labels: {app: reviews, version: v1}
+    spec:
+      serviceAccountName: reviews
+      containers:
+      - name: reviews
+        image: docker.io/istio/examples-bookinfo-reviews-v1:1.20.2
+        imagePullPolicy: IfNotPresent
+        env:
+        - name: LOG_DIR
+          value: "/tmp/logs"
+        ports:
+        - containerPort: 9080
+        volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        securityContext:
+          runAsUser: 1000
+      volumes:
+      - name: tmp
+        emptyDir: {}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  a: "1"
+`;
+    const r = await rig("manifests", { "bookinfo.yaml": manifests });
+    assert.deepEqual(r.store.invalid(), []);
+    assert.ok(has(r.store, "apps/Deployment/bookinfo/reviews-v1"));
+    assert.ok(has(r.store, "/Service/bookinfo/reviews"));
+    assert.ok(has(r.store, "/ConfigMap/default/settings"), "kubectl's default namespace");
+  });
+});

@@ -18,7 +18,7 @@ import type { Result } from "../../common/result.js";
 import type { RawObject } from "./yaml-documents.js";
 import { describePosition, parseConfigText } from "./yaml-documents.js";
 import { isPlainObject } from "./validate-schema.js";
-import { kindInfo, objectLabel } from "./validate.js";
+import { isNamespacedKind, objectLabel } from "./validate.js";
 
 export type Validate = (o: KubeObject, origin: Origin) => Result<KubeObject, InvalidObject>;
 
@@ -57,7 +57,7 @@ export function withDefaultNamespace(raw: unknown, defaultNamespace: string): un
   if (!isPlainObject(raw) || !isPlainObject(raw.metadata) || typeof raw.apiVersion !== "string" || typeof raw.kind !== "string") return raw;
   const ns = raw.metadata.namespace;
   if (ns !== undefined && ns !== null && ns !== "") return raw;
-  if (!kindInfo(raw.apiVersion, raw.kind)?.namespaced) return raw;
+  if (isNamespacedKind(raw.apiVersion, raw.kind) !== true) return raw;
   return { ...raw, metadata: { ...raw.metadata, namespace: defaultNamespace } };
 }
 

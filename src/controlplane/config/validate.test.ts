@@ -83,6 +83,8 @@ void describe("validateObject rejects, naming object and field", () => {
     ["a deployment with negative replicas", deployment({ replicas: -1 }), "Deployment shop/web", "spec.replicas", />= 0/],
     ["a gateway without listeners", { apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", metadata: { name: "g", namespace: "x" }, spec: { gatewayClassName: "c" } }, "Gateway x/g", "spec.listeners", /missing/],
     ["an unknown DestinationRule spec field", { apiVersion: "networking.istio.io/v1", kind: "DestinationRule", metadata: { name: "d", namespace: "x" }, spec: { host: "a", trafficPolicyy: {} } }, "DestinationRule x/d", "spec.trafficPolicyy", /unknown field/],
+    ["a ConfigMap without namespace", { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c" } }, "ConfigMap c", "metadata.namespace", /namespaced/],
+    ["a ClusterRole with a namespace", { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "c", namespace: "x" } }, "ClusterRole x/c", "metadata.namespace", /cluster-scoped/],
     ["an EndpointSlice with a bad addressType", { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", metadata: { name: "e", namespace: "x" }, addressType: "IPv5" }, "EndpointSlice x/e", "addressType", /unsupported value/],
   ];
   for (const [name, o, object, field, reason] of cases) {

@@ -49,6 +49,23 @@ export const knownKinds: readonly KindInfo[] = [
 ];
 
 const kindIndex = new Map(knownKinds.map((i) => [`${i.group}/${i.kind}`, i]));
+
+/**
+ * Scope of common kinds weft does not interpret, keyed `group/Kind`, so a folder of ordinary
+ * manifests gets kubectl's namespace defaulting and scope checks for them too.
+ */
+const otherKindScopes: ReadonlyMap<string, "namespaced" | "cluster"> = new Map([
+  ...["/ConfigMap", "/Secret", "/PersistentVolumeClaim", "/Endpoints", "/LimitRange", "/ResourceQuota", "apps/StatefulSet", "apps/DaemonSet", "apps/ReplicaSet", "batch/Job", "batch/CronJob", "networking.k8s.io/NetworkPolicy", "networking.k8s.io/Ingress", "policy/PodDisruptionBudget", "autoscaling/HorizontalPodAutoscaler", "rbac.authorization.k8s.io/Role", "rbac.authorization.k8s.io/RoleBinding", "networking.istio.io/WorkloadEntry", "networking.istio.io/Sidecar", "telemetry.istio.io/Telemetry", "gateway.networking.k8s.io/ReferenceGrant", "gateway.networking.k8s.io/TCPRoute", "gateway.networking.k8s.io/TLSRoute"].map((k) => [k, "namespaced"] as const),
+  ...["/PersistentVolume", "storage.k8s.io/StorageClass", "rbac.authorization.k8s.io/ClusterRole", "rbac.authorization.k8s.io/ClusterRoleBinding", "apiextensions.k8s.io/CustomResourceDefinition", "gateway.networking.k8s.io/GatewayClass", "admissionregistration.k8s.io/MutatingWebhookConfiguration", "admissionregistration.k8s.io/ValidatingWebhookConfiguration"].map((k) => [k, "cluster"] as const),
+]);
+
+/** Whether objects of this kind live in a namespace; undefined for kinds weft knows nothing about. */
+export function isNamespacedKind(apiVersion: string, kind: string): boolean | undefined {
+  const info = kindInfo(apiVersion, kind);
+  if (info) return info.namespaced;
+  const other = otherKindScopes.get(`${groupOf(apiVersion)}/${kind}`);
+  return other === undefined ? undefined : other === "namespaced";
+}
 const schemas = new Map<string, Schema>([...coreSchemas, ...meshSchemas]);
 
 /** A deeper check of one kind's object (e.g. AuthorizationPolicy rules); paths are from the object root. */
@@ -101,6 +118,9 @@ export function validateObject(o: unknown, origin: Origin, opts: ValidateOptions
   if (!info) {
     const r = dns1123Subdomain(meta.name);
     if (r) return fail("metadata.name", r);
+    const namespaced = isNamespacedKind(o.apiVersion, o.kind);
+    if (namespaced === true && ns === undefined) return fail("metadata.namespace", `required: ${o.kind} is namespaced`);
+    if (namespaced === false && ns !== undefined) return fail("metadata.namespace", `must not be set: ${o.kind} is cluster-scoped`);
     return ok(o as KubeObject);
   }
   const version = o.apiVersion.slice(o.apiVersion.indexOf("/") + 1);
