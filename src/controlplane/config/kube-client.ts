@@ -204,10 +204,17 @@ export class KubeClient {
 function readAll(res: http.IncomingMessage, signal?: AbortSignal): Promise<{ status?: number; text: string }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
+    // The signal is long-lived (a whole source): drop the listener once this body is read.
+    const onAbort = (): void => void res.destroy();
+    const done = (r: { status?: number; text: string }): void => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(r);
+    };
     res.on("data", (c: Buffer) => chunks.push(c));
-    res.on("end", () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString("utf8") }));
-    res.on("error", (e) => resolve({ text: e.message }));
-    signal?.addEventListener("abort", () => res.destroy(), { once: true });
+    res.on("end", () => done({ status: res.statusCode, text: Buffer.concat(chunks).toString("utf8") }));
+    res.on("error", (e) => done({ text: e.message }));
+    res.on("aborted", () => done({ text: "connection aborted" }));
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 
