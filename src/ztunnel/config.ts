@@ -51,6 +51,8 @@ export interface ZtunnelConfig {
   readonly certTtlSeconds: number;
   /** How long open connections may finish on shutdown before they are closed. */
   readonly drainSeconds: number;
+  /** SO_MARK on ztunnel's capture listeners and upstream sockets, so capture never takes them again (Istio: 0x539). */
+  readonly ztunnelMark: number;
   /** The static config file's workloads and services, when one was given. */
   readonly static?: StaticConfig;
   readonly staticFile?: string;
@@ -69,6 +71,7 @@ const FLAGS = {
   "token-file": { type: "string" }, // WEFT_TOKEN_FILE
   "cert-ttl": { type: "string" }, // WEFT_CERT_TTL_SECONDS, default 86400
   "drain-seconds": { type: "string" }, // WEFT_DRAIN_SECONDS, default 5
+  "ztunnel-mark": { type: "string" }, // WEFT_ZTUNNEL_MARK, default 0x539 (1337)
 } as const;
 
 export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Result<ZtunnelConfig> {
@@ -113,6 +116,8 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   if (!ttl.ok) return ttl;
   const drain = num("drain seconds", values["drain-seconds"] ?? env.WEFT_DRAIN_SECONDS, 5, 0);
   if (!drain.ok) return drain;
+  const mark = num("ztunnel mark", values["ztunnel-mark"] ?? env.WEFT_ZTUNNEL_MARK, 0x539, 1);
+  if (!mark.ok) return mark;
   const caDir = values["ca-dir"] ?? env.WEFT_CA_DIR ?? s?.caDir;
   const xdsAddress = values["xds-address"] ?? env.XDS_ADDRESS ?? s?.xdsAddress;
   if (!caDir && !xdsAddress) return err(new Error("ztunnel: no certificate source: give a local CA (--ca-dir) or a control plane (--xds-address)"));
@@ -128,6 +133,7 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
     outboundListeners,
     certTtlSeconds: ttl.value,
     drainSeconds: drain.value,
+    ztunnelMark: mark.value,
     ...(caDir ? { caDir } : {}),
     ...(xdsAddress ? { xdsAddress } : {}),
     ...(tokenFile ? { tokenFile } : {}),

@@ -9,6 +9,7 @@
 import net from "node:net";
 import { type Result, ok, err } from "../common/result.js";
 import { type SocketAddress, formatAddress } from "../common/net/addr.js";
+import { connectTransparent } from "../common/native/native.js";
 
 export interface DialRequest {
   readonly target: SocketAddress;
@@ -50,5 +51,27 @@ export class PlainDialer implements Dialer {
         resolve(err(new Error(`connect ${formatAddress(req.target)}: ${e.message}`, { cause: e })));
       });
     });
+  }
+}
+
+/**
+ * Capture mode: transparent, marked sockets (native addon). With `spoofSource`, the upstream
+ * connection leaves from the original client's IP, so the workload sees who called it; the
+ * replies come back through the node, where the redirection hands them to this socket.
+ */
+export class TransparentDialer implements Dialer {
+  constructor(private readonly opts: { mark: number; timeoutMs: number; spoofSource: boolean }) {}
+
+  async dial(req: DialRequest): Promise<Result<net.Socket>> {
+    const r = await connectTransparent({
+      source: { ip: this.opts.spoofSource && req.sourceIp ? req.sourceIp : "0.0.0.0" },
+      destination: req.target,
+      mark: this.opts.mark,
+      timeoutMs: req.timeoutMs ?? this.opts.timeoutMs,
+      allowHalfOpen: true,
+    });
+    if (!r.ok) return err(new Error(`connect ${formatAddress(req.target)}: ${r.error.message}`, { cause: r.error }));
+    r.value.setNoDelay(true);
+    return ok(r.value);
   }
 }

@@ -10,7 +10,8 @@ import { type Identity, parseUri, toUri } from "../common/spiffe.js";
 import { workloadIdentityUri, type Workload } from "../common/model/workload.js";
 import type { WorkloadCertificate } from "../common/tls/types.js";
 import { type Result, ok, err } from "../common/result.js";
-import { formatAddress } from "../common/net/addr.js";
+import { canonicalIp, formatAddress } from "../common/net/addr.js";
+import { listenTransparent } from "../common/native/native.js";
 import type { ZtunnelConfig } from "./config.js";
 import { ProxyState } from "./state/state.js";
 import { StateMutator } from "./state/mutator.js";
@@ -26,7 +27,7 @@ import { Inbound } from "./inbound.js";
 import { Socks5Server } from "./socks5-server.js";
 import { ConnectionRegistry } from "./connections.js";
 import { PerWorkloadHboneListeners } from "./hbone-listeners.js";
-import { type Dialer, PlainDialer } from "./dialer.js";
+import { type Dialer, PlainDialer, TransparentDialer } from "./dialer.js";
 import { stateAuthorizer } from "./authorizer.js";
 import type { Authorize } from "./inbound-admission.js";
 
@@ -72,7 +73,11 @@ export class Ztunnel {
     this.certs.onCertificate((cert) => this.certByIdentity.set(toUri(cert.identity), cert));
     this.pool = new HbonePool(runtime.hboneSettings);
     this.authorize = stateAuthorizer(this.state);
-    const dialer = runtime.dialer ?? new PlainDialer({ bindSource: true, timeoutMs: 10_000 });
+    const dialer =
+      runtime.dialer ??
+      (config.capture === "transparent"
+        ? new TransparentDialer({ mark: config.ztunnelMark, timeoutMs: 10_000, spoofSource: true })
+        : new PlainDialer({ bindSource: true, timeoutMs: 10_000 }));
     this.hbone = new HboneServer({
       certificateFor: (ip) => this.certificateFor(ip),
       trustDomains: [config.trustDomain],
@@ -112,9 +117,7 @@ export class Ztunnel {
         });
         this.outboundServers.push(server);
       }
-      if (c.capture === "transparent") {
-        return err(new Error("ztunnel: capture mode transparent needs the capture listeners (native addon), started by the node runtime"));
-      }
+      if (c.capture === "transparent") await this.listenCapture();
     } catch (e) {
       await this.stop();
       return err(e as Error);
@@ -131,6 +134,25 @@ export class Ztunnel {
     await this.syncing;
     log.info({ node: c.node, workloads: this.state._workloads.size, services: this.state._services.size }, "ztunnel started");
     return ok(undefined);
+  }
+
+  /**
+   * Capture mode: IP_TRANSPARENT, marked wildcard listeners that the redirection (eBPF or
+   * nftables) feeds. Each accepted socket's local address is the original destination.
+   */
+  private async listenCapture(): Promise<void> {
+    const c = this.config;
+    const plan: Array<[string, number, (s: net.Socket) => void]> = [
+      ["outbound", c.ports.outbound, (s) => void this.outbound.handle(s, { ip: canonicalIp(s.localAddress) ?? "", port: s.localPort ?? 0 })],
+      ["inbound plaintext", c.ports.inbound, (s) => void this.inbound.plaintext(s)],
+      ["hbone", c.ports.hbone, (s) => this.hbone.adopt(s)],
+    ];
+    for (const [name, port, handler] of plan) {
+      const r = await listenTransparent({ host: "0.0.0.0", port, mark: c.ztunnelMark, allowHalfOpen: name !== "hbone" }, handler);
+      if (!r.ok) throw new Error(`ztunnel: ${name} capture listener 0.0.0.0:${port}: ${r.error.message} (capture mode needs root and the native addon: scripts/setup.sh)`, { cause: r.error });
+      this.outboundServers.push(r.value);
+      log.info({ name, port }, "capture listener bound (transparent)");
+    }
   }
 
   /** Marks the initial configuration as received (xDS mode calls this after the first full push). */
