@@ -131,9 +131,8 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       try {
         await topo.served(c);
         await topo.served(b);
-        const out = await topo.connect(a, c.ip, 80, 1000);
+        const [out, inb] = await Promise.all([topo.connect(a, c.ip, 80, 1000), topo.connect(c, b.ip, 80, 1000)]);
         assert.equal(out.ok, false, "outbound must not bypass ztunnel");
-        const inb = await topo.connect(c, b.ip, 80, 1000);
         assert.equal(inb.ok, false, "inbound must not bypass ztunnel");
         assert.deepEqual(await topo.served(c), [], "nothing reached c in clear");
         assert.deepEqual(await topo.served(b), [], "nothing reached b in clear");
@@ -156,6 +155,15 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       assert.match(r.data ?? "", new RegExp(`^b saw ${a.ip}:`));
       assert.deepEqual(await topo.captured(), []);
       assert.deepEqual(must(await backend.dump()).enrolled, []);
+    });
+
+    void test("concurrent enrolls and unenrolls of several pods all apply", async () => {
+      await Promise.all([a, b, c].map((p) => enroll(p)));
+      assert.deepEqual(must(await backend.dump()).enrolled, [a.ip, b.ip, c.ip]);
+      if (kind === "ebpf") assert.deepEqual(must(await backend.dump()).attached.map((x) => x.dev).sort(), [a, b, c].map((p) => p.hostVeth).sort());
+      await Promise.all([a, b, c].map((p) => unenroll(p)));
+      const d = must(await backend.dump());
+      assert.deepEqual([d.enrolled, d.attached], [[], []]);
     });
 
     void test("a bad pod is rejected with the field named and nothing applied", async () => {

@@ -23,6 +23,7 @@ import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "./ba
 import { CONFIG_VALUE_SIZE, ENROLLED_KEY_SIZE, ENROLLED_VALUE_SIZE, encodeConfig, enrolledValue, ipFromKey, ipKey } from "./ebpf-maps.js";
 import { run } from "./exec.js";
 import { validatePod } from "./node-config.js";
+import { Serial } from "./serial.js";
 import { installCaptureRouting, removeCaptureRouting, showCaptureRouting } from "./routing.js";
 
 const log = logger("cni.redirect.ebpf");
@@ -38,6 +39,7 @@ export const defaultObjectDir = path.resolve(__dirname, __dirname.includes(`${pa
 export class EbpfBackend implements RedirectBackend {
   readonly kind = "ebpf" as const;
   private enrolledMap: PinnedMap | undefined;
+  private readonly serial = new Serial();
 
   constructor(
     readonly node: NodeCapture,
@@ -53,7 +55,11 @@ export class EbpfBackend implements RedirectBackend {
     return this.node.netns ? { netns: this.node.netns } : {};
   }
 
-  async setup(): Promise<Result<void>> {
+  setup(): Promise<Result<void>> {
+    return this.serial.run(() => this.setupNow());
+  }
+
+  private async setupNow(): Promise<Result<void>> {
     const fs = await ensureBpffs();
     if (!fs.ok) return fs;
     const objs = [PROG_FROM_POD, PROG_TO_POD].map((p) => path.join(this.objectDir, p === PROG_FROM_POD ? "capture_from_pod.o" : "capture_to_pod.o"));
@@ -106,7 +112,11 @@ export class EbpfBackend implements RedirectBackend {
     return ok(this.enrolledMap);
   }
 
-  async enroll(pod: PodCapture): Promise<Result<void>> {
+  enroll(pod: PodCapture): Promise<Result<void>> {
+    return this.serial.run(() => this.enrollNow(pod));
+  }
+
+  private async enrollNow(pod: PodCapture): Promise<Result<void>> {
     const v = validatePod(pod);
     if (!v.ok) return v;
     const m = this.map();
@@ -148,7 +158,11 @@ export class EbpfBackend implements RedirectBackend {
     return added.ok ? ok(undefined) : err(added.error);
   }
 
-  async unenroll(pod: PodCapture): Promise<Result<void>> {
+  unenroll(pod: PodCapture): Promise<Result<void>> {
+    return this.serial.run(() => this.unenrollNow(pod));
+  }
+
+  private async unenrollNow(pod: PodCapture): Promise<Result<void>> {
     const v = validatePod(pod);
     if (!v.ok) return v;
     const m = this.map();
@@ -185,12 +199,20 @@ export class EbpfBackend implements RedirectBackend {
     return ok(removed);
   }
 
-  async teardown(): Promise<Result<void>> {
-    const r = await this.cleanupStale();
+  teardown(): Promise<Result<void>> {
+    return this.serial.run(() => this.teardownNow());
+  }
+
+  private async teardownNow(): Promise<Result<void>> {
+    const r = await this.cleanupNow();
     return r.ok ? ok(undefined) : r;
   }
 
-  async cleanupStale(): Promise<Result<string[]>> {
+  cleanupStale(): Promise<Result<string[]>> {
+    return this.serial.run(() => this.cleanupNow());
+  }
+
+  private async cleanupNow(): Promise<Result<string[]>> {
     this.enrolledMap?.close();
     this.enrolledMap = undefined;
     const removed: string[] = [];
@@ -216,7 +238,11 @@ export class EbpfBackend implements RedirectBackend {
     return ok(removed);
   }
 
-  async dump(): Promise<Result<CaptureDump>> {
+  dump(): Promise<Result<CaptureDump>> {
+    return this.serial.run(() => this.dumpNow());
+  }
+
+  private async dumpNow(): Promise<Result<CaptureDump>> {
     const enrolled: string[] = [];
     const ready = existsSync(path.join(this.pinDir, "from_pod"));
     if (ready) {

@@ -12,6 +12,7 @@ import { type Result, ok, err } from "../../common/result.js";
 import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "./backend.js";
 import { run } from "./exec.js";
 import { validatePod } from "./node-config.js";
+import { Serial } from "./serial.js";
 import { NFT_SET, NFT_TABLE, parseSetElements, renderReplaceScript } from "./nftables-ruleset.js";
 import { installCaptureRouting, removeCaptureRouting, showCaptureRouting } from "./routing.js";
 
@@ -19,6 +20,7 @@ const log = logger("cni.redirect.nftables");
 
 export class NftablesBackend implements RedirectBackend {
   readonly kind = "nftables" as const;
+  private readonly serial = new Serial();
 
   constructor(readonly node: NodeCapture) {}
 
@@ -37,7 +39,11 @@ export class NftablesBackend implements RedirectBackend {
     }
   }
 
-  async setup(): Promise<Result<void>> {
+  setup(): Promise<Result<void>> {
+    return this.serial.run(() => this.setupNow());
+  }
+
+  private async setupNow(): Promise<Result<void>> {
     // Re-running setup keeps the pods enrolled so far: the table is replaced with them in it.
     const current = await this.elements();
     if (!current.ok) return current;
@@ -52,7 +58,11 @@ export class NftablesBackend implements RedirectBackend {
     return ok(undefined);
   }
 
-  async enroll(pod: PodCapture): Promise<Result<void>> {
+  enroll(pod: PodCapture): Promise<Result<void>> {
+    return this.serial.run(() => this.enrollNow(pod));
+  }
+
+  private async enrollNow(pod: PodCapture): Promise<Result<void>> {
     const v = validatePod(pod);
     if (!v.ok) return v;
     // One nft command for all IPs: all are added or none.
@@ -62,7 +72,11 @@ export class NftablesBackend implements RedirectBackend {
     return ok(undefined);
   }
 
-  async unenroll(pod: PodCapture): Promise<Result<void>> {
+  unenroll(pod: PodCapture): Promise<Result<void>> {
+    return this.serial.run(() => this.unenrollNow(pod));
+  }
+
+  private async unenrollNow(pod: PodCapture): Promise<Result<void>> {
     const v = validatePod(pod);
     if (!v.ok) return v;
     const current = await this.elements();
@@ -75,12 +89,20 @@ export class NftablesBackend implements RedirectBackend {
     return ok(undefined);
   }
 
-  async teardown(): Promise<Result<void>> {
-    const r = await this.cleanupStale();
+  teardown(): Promise<Result<void>> {
+    return this.serial.run(() => this.teardownNow());
+  }
+
+  private async teardownNow(): Promise<Result<void>> {
+    const r = await this.cleanupNow();
     return r.ok ? ok(undefined) : r;
   }
 
-  async cleanupStale(): Promise<Result<string[]>> {
+  cleanupStale(): Promise<Result<string[]>> {
+    return this.serial.run(() => this.cleanupNow());
+  }
+
+  private async cleanupNow(): Promise<Result<string[]>> {
     const removed: string[] = [];
     const current = await this.elements();
     if (!current.ok) return current;
@@ -96,7 +118,11 @@ export class NftablesBackend implements RedirectBackend {
     return ok(removed);
   }
 
-  async dump(): Promise<Result<CaptureDump>> {
+  dump(): Promise<Result<CaptureDump>> {
+    return this.serial.run(() => this.dumpNow());
+  }
+
+  private async dumpNow(): Promise<Result<CaptureDump>> {
     const current = await this.elements();
     if (!current.ok) return current;
     const table = current.value !== undefined ? await run("nft", ["list", "table", "ip", NFT_TABLE], this.ns) : undefined;
