@@ -37,6 +37,15 @@ void describe("readFile", () => {
     assert.match(r.problems[0]!.reason, /previous version stays in force/);
   });
 
+  void it("keeps the whole file when a document cannot be identified", () => {
+    const first = readFile("/c/a.yaml", `${ns("shop")}---\n${sa("web", "shop")}`, emptyFile, validate, "default");
+    const r = readFile("/c/a.yaml", `${ns("shop")}---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  namespace: shop\n`, first.state, validate, "default");
+    assert.equal(r.parseFailed, true);
+    assert.equal(r.state, first.state);
+    assert.equal(r.problems[0]?.field, "metadata.name");
+    assert.match(r.problems[0]!.reason, /cannot be identified/);
+  });
+
   void it("drops an invalid new object and reports it", () => {
     const r = readFile("/c/a.yaml", sa("Bad_Name", "shop"), emptyFile, validate, "default");
     assert.equal(r.state.entries.size, 0);

@@ -6,7 +6,8 @@
  * - A file that fails to parse keeps its previous good objects in force; the problem names the
  *   file, document and line.
  * - An object that fails validation keeps its previous good version (from the same file) in
- *   force; the others in the file apply.
+ *   force; the others in the file apply. A document without a readable identity (apiVersion,
+ *   kind, metadata.name) fails the whole file, like a parse error.
  * - An object defined twice (in two files, or twice in one file) is taken from the first
  *   definition in path order, then document order; every later one is reported as a conflict.
  * - Namespaced kinds without `metadata.namespace` get the default namespace, as kubectl does.
@@ -80,6 +81,15 @@ export function readFile(file: string, text: string, previous: FileObjects, vali
   const entries = new Map<string, Entry>();
   const problems: InvalidObject[] = [];
   const firstOrigin = new Map<string, string>();
+  // A document whose identity cannot be read could be any of the file's previous objects:
+  // dropping them all would half-apply an edit, so the whole file keeps its previous state.
+  for (const raw of parsed.value as RawObject[]) {
+    if (rawKey(withDefaultNamespace(raw.value, defaultNamespace)) !== undefined) continue;
+    const origin = { source: describePosition(file, raw) };
+    const v = validate(raw.value as KubeObject, origin);
+    const e = v.ok ? { origin, field: "metadata.name", reason: "required field is missing" } : v.error;
+    return { state: previous, parseFailed: true, problems: [{ ...e, reason: `${e.reason}; the object cannot be identified, so the file's previous objects stay in force` }] };
+  }
   for (const raw of parsed.value as RawObject[]) {
     const value = withDefaultNamespace(raw.value, defaultNamespace);
     const origin: Origin = { source: describePosition(file, raw) };

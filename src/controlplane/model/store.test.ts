@@ -98,6 +98,13 @@ void describe("ConfigStore", () => {
     assert.deepEqual(s.invalid().map((p) => p.reason), ["y"]);
   });
 
+  void it("lists a repeatedly rejected object once", () => {
+    const s = new ConfigStore();
+    for (const rv of ["1", "2", "3"]) s.onInvalid({ origin: { source: `kubernetes:/api/v1/pods/shop/a@${rv}` }, object: "Pod shop/a", field: "spec.x", reason: `bad at ${rv}` });
+    s.onInvalid({ origin: { source: "kubernetes:/api/v1/pods/shop/b@1" }, object: "Pod shop/b", field: "spec.x", reason: "b" });
+    assert.deepEqual(s.invalid().map((p) => p.reason), ["bad at 3", "b"]);
+  });
+
   void it("survives a failing subscriber", () => {
     const s = new ConfigStore();
     let called = false;

@@ -51,6 +51,14 @@ export function kindKey(apiVersion: string, kind: string): string {
   return `${i < 0 ? "" : apiVersion.slice(0, i)}/${kind}`;
 }
 
+const MAX_INVALID = 10_000;
+
+/** Same object, same source (a file path, or a source name such as `kubernetes`), same field. */
+function problemId(p: InvalidObject): string {
+  const source = p.origin.source.split(/[:@]/)[0] ?? "";
+  return p.object === undefined ? p.origin.source : `${p.object}\u0000${source}\u0000${p.field}`;
+}
+
 function labelOfKey(key: string): string {
   const p = parseKey(key);
   return `${p.kind} ${p.namespace ? `${p.namespace}/` : ""}${p.name}`;
@@ -117,8 +125,16 @@ export class ConfigStore implements ConfigSink, ReadStore {
     }
   }
 
+  /**
+   * Records a problem. A newer problem of the same object from the same source replaces the
+   * older one (a Kubernetes object rejected at every resourceVersion is listed once), and the
+   * list is bounded (oldest dropped) so a flood of bad input cannot grow it without limit.
+   */
   onInvalid(problem: InvalidObject): void {
+    const id = problemId(problem);
+    if (problem.object !== undefined) this.dropInvalid((p) => problemId(p) === id);
     this.invalidList.push(problem);
+    if (this.invalidList.length > MAX_INVALID) this.invalidList = this.invalidList.slice(-MAX_INVALID);
   }
 
   clearInvalid(prefix: string): void {
