@@ -25,7 +25,9 @@ int weft_from_pod(struct __sk_buff *skb)
 	int looped;
 
 	if (!weft_parse_tcp4(skb, &f))
-		return TC_ACT_OK;
+		/* These programs sit only on enrolled pods' veths: their IPv6 TCP is not captured
+		 * (IPv4-only data path), so it must not pass in clear either. */
+		return weft_is_tcp6(skb) ? TC_ACT_SHOT : TC_ACT_OK;
 	cfg = weft_get_config();
 	if (!cfg)
 		/* Not configured (yet): traffic of an enrolled pod must not leave in clear. */

@@ -43,4 +43,21 @@ static __always_inline int weft_parse_tcp4(struct __sk_buff *skb, struct weft_fl
 	return 1;
 }
 
+/* 1 for an IPv6 packet carrying TCP directly (no extension headers); capture is IPv4-only, so
+ * the programs drop these on an enrolled pod's veth rather than let them pass in clear. */
+static __always_inline int weft_is_tcp6(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u8 *nexthdr;
+
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return 0;
+	nexthdr = (__u8 *)(eth + 1) + 6; /* struct ipv6hdr.nexthdr */
+	if ((void *)(nexthdr + 1) > end)
+		return 0;
+	return *nexthdr == IPPROTO_TCP;
+}
+
 #endif
