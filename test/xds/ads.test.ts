@@ -166,3 +166,38 @@ void describe("delta ADS server", () => {
     assert.equal((await other.failure()).code, status.PERMISSION_DENIED);
   });
 });
+
+void describe("delta ADS flow control", () => {
+  void it("splits a large push and writes the next part only after the previous one is answered", async () => {
+    const bed = await startBed({ host: "127.0.30.6", maxResponseBytes: 1 });
+    const c = new RawAdsClient(bed);
+    try {
+      bed.store.setAll(ADDRESS_TYPE_URL, [w("a", "10.0.0.1"), w("b", "10.0.0.2"), w("c", "10.0.0.3")]);
+      c.send({ typeUrl: ADDRESS_TYPE_URL });
+      const seen: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await c.next();
+        assert.equal(r.resources.length, 1);
+        seen.push(r.resources[0]!.name);
+        await c.quiet(50);
+        c.ack(r);
+      }
+      assert.deepEqual(seen.sort(), [uid("a"), uid("b"), uid("c")]);
+      // Changes made while a response is unanswered are coalesced into one update.
+      bed.store.update(ADDRESS_TYPE_URL, [w("a", "10.0.0.11")]);
+      const first = await c.next();
+      bed.store.update(ADDRESS_TYPE_URL, [w("b", "10.0.0.12")]);
+      bed.store.update(ADDRESS_TYPE_URL, [w("b", "10.0.0.13")]);
+      await c.quiet(80);
+      c.ack(first);
+      const coalesced = await c.next();
+      assert.deepEqual(names(coalesced), [uid("b")]);
+      const d = decodeAddress(coalesced.resources[0]!.resource!.value);
+      assert.ok(d.ok && d.value.kind === "workload");
+      assert.deepEqual(d.value.value.addresses, ["10.0.0.13"]);
+    } finally {
+      c.close();
+      await bed.close();
+    }
+  });
+});

@@ -43,14 +43,16 @@ export function sharedPki(): Promise<TestPki> {
   return (pkiPromise ??= makeTestPki());
 }
 
-export async function startBed(opts: { host?: string; port?: number; store?: ResourceStore; debounceMs?: number; pods?: Record<string, string[]> } = {}): Promise<Bed> {
+export async function startBed(
+  opts: { host?: string; port?: number; store?: ResourceStore; debounceMs?: number; maxResponseBytes?: number; pods?: Record<string, string[]> } = {},
+): Promise<Bed> {
   const pki = await sharedPki();
   const store = opts.store ?? new ResourceStore([addressKind, authorizationKind]);
   const authenticator = new BootstrapTokenAuthenticator([
     { token: TOKEN_A, node: "node-a", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
     { token: TOKEN_B, node: "node-b", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
   ]);
-  const ads = new AdsServer({ store, authenticator, debounceMs: opts.debounceMs ?? 10 });
+  const ads = new AdsServer({ store, authenticator, debounceMs: opts.debounceMs ?? 10, ...(opts.maxResponseBytes ? { maxResponseBytes: opts.maxResponseBytes } : {}) });
   const cert = await issueWorkloadCertificate(pki.ca, identity("cluster.local", "istio-system", "istiod"), 3600);
   const ca = new CaService({ authenticator, nodeAuthorizer: new FakeNodeAuthorizer(opts.pods ?? {}), signer: pki.ca });
   const host = opts.host ?? "127.0.30.1";

@@ -30,6 +30,8 @@ export interface OutgoingDeltaResponse {
   readonly systemVersionInfo: string;
   readonly removed: readonly string[];
   readonly resourceFields: readonly Uint8Array[];
+  /** The wire bytes, when already encoded (one encoding shared by every client sent the same delta). */
+  readonly encoded?: Buffer;
 }
 
 export interface WireResource {
@@ -103,6 +105,7 @@ export function decodeDeltaRequest(buf: Buffer): DeltaRequest {
 }
 
 export function encodeDeltaResponse(r: OutgoingDeltaResponse): Buffer {
+  if (r.encoded) return r.encoded;
   const head = protoTypes()
     .DeltaDiscoveryResponse.encode({ systemVersionInfo: r.systemVersionInfo, typeUrl: r.typeUrl, nonce: r.nonce, removedResources: [...r.removed] })
     .finish();

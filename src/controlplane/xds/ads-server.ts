@@ -12,6 +12,10 @@
  * (a burst of updates becomes one response per client; latency stays bounded). Each client is
  * sent only the changed names it subscribes to and does not already hold at that version.
  *
+ * Flow control: at most one response per type is in flight on a stream; the next is written when
+ * the client ACKs or NACKs it. Large deltas are split into responses of at most
+ * `maxResponseBytes`. Changes that arrive while a client is busy are coalesced.
+ *
  * NACK: logged with the client id, nonce, the resources of that response and the client's
  * error; the client's state is not rolled back and nothing is resent, so a client that rejects
  * a version is not sent it again in a loop. The next change of a resource is sent normally.
@@ -20,7 +24,7 @@ import { type ServerDuplexStream, status } from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
 import { logger } from "../../common/log.js";
 import { parseUri } from "../../common/spiffe.js";
-import type { DeltaRequest, OutgoingDeltaResponse } from "../../common/xds/delta-wire.js";
+import { type DeltaRequest, type OutgoingDeltaResponse, encodeDeltaResponse } from "../../common/xds/delta-wire.js";
 import type { Authenticator, Caller } from "../auth/authenticator.js";
 import { authenticateCall, callError } from "./caller-auth.js";
 import { type XdsMetrics, noXdsMetrics } from "./metrics.js";
@@ -35,7 +39,10 @@ export interface AdsServerOptions {
   readonly authenticator: Authenticator;
   /** Upper bound on the delay between a store change and its push. Default 50 ms. */
   readonly debounceMs?: number;
-  /** Split responses above this size (grpc-js clients refuse > 4 MiB by default). Default 4 MiB. */
+  /**
+   * Split responses above this size (grpc-js clients refuse > 4 MiB by default); with one
+   * response in flight per type this also bounds what a stream buffers. Default 1 MiB.
+   */
   readonly maxResponseBytes?: number;
   readonly metrics?: XdsMetrics;
 }
@@ -54,9 +61,39 @@ interface TypeState {
   /** Names per outstanding nonce (for NACK logs); bounded. */
   readonly nonces: Map<string, string[]>;
   nacks: number;
+  /** Nonce of the response awaiting ACK/NACK; at most one in flight per type (flow control). */
+  inFlight: string | undefined;
+  /** Encoded responses waiting for the in-flight one to be answered (chunks of one delta). */
+  readonly queue: EncodedResponse[];
+  /** Names changed in the store while the client was busy; their delta is computed when it is ready. */
+  readonly dirty: Set<string>;
 }
 
 const MAX_TRACKED_NONCES = 64;
+
+interface EncodedResponse {
+  readonly nonce: string;
+  /** Names upserted or removed by this response (for NACK logs). */
+  readonly names: string[];
+  readonly resources: number;
+  readonly removals: number;
+  readonly response: OutgoingDeltaResponse;
+}
+
+/** Encoded responses shared by the clients of one flush (or one store revision). */
+interface SharedEncodings {
+  readonly noncePrefix: string;
+  readonly map: Map<string, EncodedResponse[]>;
+  seq: number;
+}
+
+function deltaKey(d: Delta): string {
+  let k = "";
+  for (const e of d.upserts) k += `${e.name}@${e.version}\n`;
+  k += "|";
+  for (const n of d.removals) k += `${n}\n`;
+  return k;
+}
 
 class AdsConnection {
   private readonly types = new Map<string, TypeState>();
@@ -103,7 +140,7 @@ class AdsConnection {
     let ts = this.types.get(req.typeUrl);
     const first = !ts;
     if (!ts) {
-      ts = { sub: newSubscription(), nonces: new Map(), nacks: 0 };
+      ts = { sub: newSubscription(), nonces: new Map(), nacks: 0, inFlight: undefined, queue: [], dirty: new Set() };
       this.types.set(req.typeUrl, ts);
     }
     if (req.responseNonce) {
@@ -117,53 +154,75 @@ class AdsConnection {
           "client rejected resources (NACK): keeping its last state, not resending that version",
         );
       }
+      if (req.responseNonce === ts.inFlight) {
+        ts.inFlight = undefined;
+        this.pump(req.typeUrl, ts);
+      }
     }
     const changesSubscription = first || req.subscribe.length > 0 || req.unsubscribe.length > 0;
     if (!changesSubscription) return true;
     applyRequest(ts.sub, { subscribe: req.subscribe, unsubscribe: req.unsubscribe, initialVersions: req.initialVersions }, first);
+    const fresh = first && ts.sub.wildcard && ts.sub.names.size === 0 && ts.sub.known.size === 0;
     const delta = fullDelta(ts.sub, this.server.store.all(req.typeUrl));
-    this.send(req.typeUrl, ts, delta, first);
+    // A fresh wildcard subscriber gets exactly the whole store: share that encoding between all
+    // of them until the store changes (a fleet reconnecting after a control-plane restart).
+    if (fresh) this.send(req.typeUrl, ts, delta, true, this.server.fullPushEncodings(req.typeUrl), "full");
+    else this.send(req.typeUrl, ts, delta, first);
     return true;
   }
 
   /** A store push: only `changed` names are considered. */
-  push(typeUrl: string, changed: Set<string>): void {
+  push(typeUrl: string, changed: Set<string>, shared: SharedEncodings): void {
     const ts = this.types.get(typeUrl);
     if (!ts || this.closed) return;
-    this.send(typeUrl, ts, changedDelta(ts.sub, this.server.store.all(typeUrl), changed), false);
+    if (ts.inFlight || ts.queue.length) {
+      // Busy: remember what changed; the delta is computed against what the client has when
+      // it answers, so a slow client gets one coalesced update instead of a backlog.
+      for (const n of changed) ts.dirty.add(n);
+      return;
+    }
+    this.send(typeUrl, ts, changedDelta(ts.sub, this.server.store.all(typeUrl), changed), false, shared);
   }
 
-  private send(typeUrl: string, ts: TypeState, delta: Delta, always: boolean): void {
-    if (this.closed || (!always && delta.upserts.length === 0 && delta.removals.length === 0)) return;
-    const limit = this.server.maxResponseBytes;
-    const chunks: StoreEntry[][] = [[]];
-    let size = 0;
-    for (const e of delta.upserts) {
-      if (size + e.resourceField.length > limit && chunks[chunks.length - 1]!.length > 0) {
-        chunks.push([]);
-        size = 0;
-      }
-      chunks[chunks.length - 1]!.push(e);
-      size += e.resourceField.length;
-    }
-    chunks.forEach((chunk, i) => {
-      const last = i === chunks.length - 1;
-      const nonce = `${this.noncePrefix}-${++this.nonceSeq}`;
-      const removed = last ? delta.removals : [];
-      const resp: OutgoingDeltaResponse = {
-        typeUrl,
-        nonce,
-        systemVersionInfo: String(this.server.generation),
-        removed,
-        resourceFields: chunk.map((e) => e.resourceField),
-      };
-      ts.nonces.set(nonce, [...chunk.map((e) => e.name), ...removed]);
+  /** Writes the next queued response if none is in flight; then any coalesced changes. */
+  private pump(typeUrl: string, ts: TypeState): void {
+    if (this.closed || ts.inFlight) return;
+    const r = ts.queue.shift();
+    if (r) {
+      ts.inFlight = r.nonce;
+      ts.nonces.set(r.nonce, r.names);
       if (ts.nonces.size > MAX_TRACKED_NONCES) ts.nonces.delete(ts.nonces.keys().next().value!);
-      const bytes = chunk.reduce((n, e) => n + e.resourceField.length, 0);
-      this.stream.write(resp);
-      this.server.metrics.pushed(typeUrl, chunk.length, removed.length, bytes);
-    });
+      this.stream.write(r.response);
+      this.server.metrics.pushed(typeUrl, r.resources, r.removals, r.response.encoded!.length);
+      return;
+    }
+    if (ts.dirty.size) {
+      const changed = [...ts.dirty];
+      ts.dirty.clear();
+      this.send(typeUrl, ts, changedDelta(ts.sub, this.server.store.all(typeUrl), changed), false);
+    }
+  }
+
+  private send(typeUrl: string, ts: TypeState, delta: Delta, always: boolean, shared?: SharedEncodings, sharedKey?: string): void {
+    if (this.closed || (!always && delta.upserts.length === 0 && delta.removals.length === 0)) return;
+    let responses: EncodedResponse[];
+    if (shared) {
+      // Clients sent the same delta in the same flush share one encoding (and its nonce:
+      // nonces only need to be unique within a stream).
+      const key = sharedKey ?? deltaKey(delta);
+      let hit = shared.map.get(key);
+      if (!hit) {
+        hit = this.server.encodeDelta(typeUrl, delta, () => `${shared.noncePrefix}-${shared.map.size}-${++shared.seq}`);
+        shared.map.set(key, hit);
+      }
+      responses = hit;
+    } else {
+      responses = this.server.encodeDelta(typeUrl, delta, () => `${this.noncePrefix}-${++this.nonceSeq}`);
+    }
+    // Recorded as sent now: the queue is written in order, and a NACK does not roll back anyway.
     recordSent(ts.sub, delta);
+    ts.queue.push(...responses);
+    this.pump(typeUrl, ts);
   }
 
   fail(code: status, details: string): false {
@@ -184,12 +243,14 @@ export class AdsServer {
   private readonly debounceMs: number;
   private timer: NodeJS.Timeout | undefined;
   private seq = 0;
+  private readonly noncePrefix = randomBytes(4).toString("hex");
+  private readonly fullPush = new Map<string, { revision: number; shared: SharedEncodings }>();
 
   constructor(private readonly opts: AdsServerOptions) {
     this.store = opts.store;
     this.metrics = opts.metrics ?? noXdsMetrics;
     this.debounceMs = opts.debounceMs ?? 50;
-    this.maxResponseBytes = opts.maxResponseBytes ?? 4 * 1024 * 1024;
+    this.maxResponseBytes = opts.maxResponseBytes ?? 1024 * 1024;
     this.store.onChange(() => this.schedule());
   }
 
@@ -233,6 +294,41 @@ export class AdsServer {
     });
   };
 
+  /** Splits `delta` into responses below maxResponseBytes (removals in the last) and encodes them. */
+  encodeDelta(typeUrl: string, delta: Delta, nonce: () => string): EncodedResponse[] {
+    const chunks: StoreEntry[][] = [[]];
+    let size = 0;
+    for (const e of delta.upserts) {
+      if (size + e.resourceField.length > this.maxResponseBytes && chunks[chunks.length - 1]!.length > 0) {
+        chunks.push([]);
+        size = 0;
+      }
+      chunks[chunks.length - 1]!.push(e);
+      size += e.resourceField.length;
+    }
+    return chunks.map((chunk, i) => {
+      const removed = i === chunks.length - 1 ? delta.removals : [];
+      const base = { typeUrl, nonce: nonce(), systemVersionInfo: String(this.generation), removed, resourceFields: chunk.map((e) => e.resourceField) };
+      return {
+        nonce: base.nonce,
+        names: [...chunk.map((e) => e.name), ...removed],
+        resources: chunk.length,
+        removals: removed.length,
+        response: { ...base, resourceFields: [], encoded: encodeDeltaResponse(base) },
+      };
+    });
+  }
+
+  /** The shared encodings of a full push of `typeUrl` at the store's current revision. */
+  fullPushEncodings(typeUrl: string): SharedEncodings {
+    const rev = this.store.revision(typeUrl);
+    const cached = this.fullPush.get(typeUrl);
+    if (cached && cached.revision === rev) return cached.shared;
+    const shared: SharedEncodings = { noncePrefix: `${this.noncePrefix}-full-${rev}`, map: new Map(), seq: 0 };
+    this.fullPush.set(typeUrl, { revision: rev, shared });
+    return shared;
+  }
+
   clients(): AdsClientInfo[] {
     return [...this.conns].map((c) => c.info());
   }
@@ -244,10 +340,12 @@ export class AdsServer {
     const changes = this.store.takeChanges();
     if (changes.size === 0) return;
     this.generation++;
+    const shared = new Map<string, SharedEncodings>();
+    for (const typeUrl of changes.keys()) shared.set(typeUrl, { noncePrefix: `${this.noncePrefix}-g${this.generation}-${shared.size}`, map: new Map(), seq: 0 });
     for (const conn of this.conns) {
       for (const [typeUrl, names] of changes) {
         try {
-          conn.push(typeUrl, names);
+          conn.push(typeUrl, names, shared.get(typeUrl)!);
         } catch (e) {
           log.error({ err: e, client: conn.id }, "push failed");
         }

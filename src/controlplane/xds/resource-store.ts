@@ -42,6 +42,7 @@ export class ResourceStore {
   private readonly entries = new Map<string, Map<string, StoreEntry>>();
   private readonly changed = new Map<string, Set<string>>();
   private readonly listeners: ChangeListener[] = [];
+  private readonly revisions = new Map<string, number>();
 
   constructor(kinds: ReadonlyArray<ResourceKind<never>>) {
     for (const k of kinds) {
@@ -98,7 +99,10 @@ export class ResourceStore {
       changed.add(e.name);
       out.push(e.name);
     }
-    if (out.length) for (const l of this.listeners) l(typeUrl);
+    if (out.length) {
+      this.revisions.set(typeUrl, (this.revisions.get(typeUrl) ?? 0) + 1);
+      for (const l of this.listeners) l(typeUrl);
+    }
     return out;
   }
 
@@ -109,6 +113,11 @@ export class ResourceStore {
     const keep = new Set(list.map((v) => kind.name(v)));
     const removals = [...this.table(typeUrl).keys()].filter((n) => !keep.has(n));
     return this.update(typeUrl, list, removals);
+  }
+
+  /** Bumped on every change of the type: keys caches of encoded responses. */
+  revision(typeUrl: string): number {
+    return this.revisions.get(typeUrl) ?? 0;
   }
 
   /** Drains the names changed since the last call, per type URL (types without changes omitted). */
