@@ -68,8 +68,12 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Checks `value` against `schema`; `path` is the printed path of `value`. */
-export function check(schema: Schema, value: unknown, path: string): Problem | undefined {
+/**
+ * Checks `value` against `schema`; `path` is the printed path of `value`. With
+ * `allowUnknown`, fields a schema does not list are accepted (objects an API server already
+ * validated may carry fields newer than weft's tables).
+ */
+export function check(schema: Schema, value: unknown, path: string, allowUnknown = false): Problem | undefined {
   switch (schema.t) {
     case "any":
       return undefined;
@@ -102,7 +106,7 @@ export function check(schema: Schema, value: unknown, path: string): Problem | u
       if (!Array.isArray(value)) return { field: path, reason: `expected array, got ${typeName(value)}` };
       if (schema.minItems !== undefined && value.length < schema.minItems) return { field: path, reason: `must have at least ${schema.minItems} item(s)` };
       for (let i = 0; i < value.length; i++) {
-        const p = check(schema.items, value[i], joinPath(path, i));
+        const p = check(schema.items, value[i], joinPath(path, i), allowUnknown);
         if (p) return p;
       }
       return undefined;
@@ -112,7 +116,7 @@ export function check(schema: Schema, value: unknown, path: string): Problem | u
       for (const [k, v] of Object.entries(value)) {
         const kr = schema.keyCheck?.(k);
         if (kr) return { field: joinPath(path, k), reason: kr };
-        const p = check(schema.values, v, joinPath(path, k));
+        const p = check(schema.values, v, joinPath(path, k), allowUnknown);
         if (p) return p;
       }
       return undefined;
@@ -125,10 +129,10 @@ export function check(schema: Schema, value: unknown, path: string): Problem | u
           if (f.required) return { field: joinPath(path, name), reason: "required field is missing" };
           continue;
         }
-        const p = check(f, v, joinPath(path, name));
+        const p = check(f, v, joinPath(path, name), allowUnknown);
         if (p) return p;
       }
-      if (!schema.open) {
+      if (!schema.open && !allowUnknown) {
         for (const name of Object.keys(value)) {
           if (!(name in schema.fields)) return { field: joinPath(path, name), reason: "unknown field" };
         }

@@ -100,6 +100,17 @@ void describe("validateObject rejects, naming object and field", () => {
   }
 });
 
+void describe("non-strict mode (objects from an API server)", () => {
+  void it("accepts fields newer than weft's tables but still checks types", () => {
+    const newer = pod({ hostnameOverride: "x" }, { status: { phase: "Running", podIP: "10.0.0.5", futureField: 1 } });
+    assert.equal(validateObject(newer, origin).ok, false);
+    assert.equal(validateObject(newer, origin, { strict: false }).ok, true);
+    const r = validateObject(pod({ hostnameOverride: "x", hostNetwork: "yes" }), origin, { strict: false });
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.equal(r.error.field, "spec.hostNetwork");
+  });
+});
+
 void describe("extra spec validators", () => {
   void it("run after the schema and report their field", () => {
     const extra = new Map([["security.istio.io/AuthorizationPolicy", () => ({ field: "spec.action", reason: "unknown action" })]]);

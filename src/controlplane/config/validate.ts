@@ -74,6 +74,13 @@ export type SpecValidator = (object: KubeObject) => Problem | undefined;
 export interface ValidateOptions {
   /** Keyed `group/Kind`, e.g. `security.istio.io/AuthorizationPolicy`. */
   readonly extraSpecValidators?: ReadonlyMap<string, SpecValidator>;
+  /**
+   * Reject fields the schemas do not know (`kubectl --validate=strict`); default true. The
+   * Kubernetes source may turn it off: the API server has validated its objects already, and a
+   * newer server can return fields weft's tables do not list yet. Types and values are still
+   * checked.
+   */
+  readonly strict?: boolean;
 }
 
 export function groupOf(apiVersion: string): string {
@@ -135,7 +142,7 @@ export function validateObject(o: unknown, origin: Origin, opts: ValidateOptions
   const key = `${info.group}/${info.kind}`;
   const schema = schemas.get(key);
   if (schema) {
-    const p = check(schema, o, "");
+    const p = check(schema, o, "", opts.strict === false);
     if (p) return fail(p.field, p.reason);
   }
   const extra = opts.extraSpecValidators?.get(key);
