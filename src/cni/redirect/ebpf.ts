@@ -130,20 +130,20 @@ export class EbpfBackend implements RedirectBackend {
     ];
     const q = await this.ensureClsact(dev);
     if (!q.ok) return err(new Error(`${who}: ${q.error.message}`, { cause: q.error }));
+    // On any failure the pod is rolled back to "not enrolled" as a whole (map entries and
+    // filters), never left with map entries but no programs or the reverse.
+    const rollback = async (e: Error): Promise<Result<void>> => {
+      for (const ip of pod.ips) m.value.delete(ipKey(ip));
+      await this.detach(dev);
+      return err(new Error(`${who}: ${e.message}`, { cause: e }));
+    };
     for (const [cmd, args] of steps) {
       const r = await run(cmd, args, this.ns);
-      if (!r.ok) {
-        await this.detach(dev);
-        return err(new Error(`${who}: ${r.error.message}`, { cause: r.error }));
-      }
+      if (!r.ok) return rollback(r.error);
     }
     for (const ip of pod.ips) {
       const u = m.value.update(ipKey(ip), enrolledValue());
-      if (!u.ok) {
-        for (const done of pod.ips) m.value.delete(ipKey(done));
-        await this.detach(dev);
-        return err(new Error(`${who}: ${u.error.message}`, { cause: u.error }));
-      }
+      if (!u.ok) return rollback(u.error);
     }
     log.info({ pod: pod.name, ips: pod.ips, dev }, "enrolled");
     return ok(undefined);
