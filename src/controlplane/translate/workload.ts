@@ -106,10 +106,10 @@ export function portMappings(svc: KubeObject, containerPorts: ReadonlyMap<string
 }
 
 export interface PodContext {
-  readonly namespace?: KubeObject;
+  readonly namespace: KubeObject | undefined;
   /** Services of the pod's namespace whose selector matches the pod. */
   readonly services: readonly KubeObject[];
-  readonly node?: KubeObject;
+  readonly node: KubeObject | undefined;
   readonly waypoints: WaypointIndex;
   readonly policies: readonly string[];
 }
@@ -133,7 +133,7 @@ export function translatePod(cfg: TranslateConfig, pod: KubeObject, ctx: PodCont
   const region = nodeLabels["topology.kubernetes.io/region"] ?? "";
   const zone = nodeLabels["topology.kubernetes.io/zone"] ?? "";
   const subzone = nodeLabels["topology.istio.io/subzone"] ?? "";
-  return {
+  const w: { -readonly [K in keyof Workload]: Workload[K] } = {
     uid: podUid(cfg, ns, pod.metadata.name),
     name: pod.metadata.name,
     namespace: ns,
@@ -142,7 +142,6 @@ export function translatePod(cfg: TranslateConfig, pod: KubeObject, ctx: PodCont
     tunnelProtocol: isEnrolled(labels, pod.metadata.annotations ?? {}, nsLabels) ? "HBONE" : "NONE",
     trustDomain: cfg.trustDomain,
     serviceAccount: v.serviceAccount,
-    ...(waypoint ? { waypoint } : {}),
     node: v.nodeName,
     canonicalName: canonical.name,
     canonicalRevision: canonical.revision,
@@ -152,7 +151,10 @@ export function translatePod(cfg: TranslateConfig, pod: KubeObject, ctx: PodCont
     authorizationPolicies: [...ctx.policies],
     status: v.ready ? "HEALTHY" : "UNHEALTHY",
     clusterId: cfg.clusterId,
-    ...(region || zone || subzone ? { locality: { region, zone, subzone } } : {}),
     networkMode: "STANDARD",
   };
+  // Optional fields are absent rather than undefined, so equal workloads compare equal.
+  if (waypoint) w.waypoint = waypoint;
+  if (region || zone || subzone) w.locality = { region, zone, subzone };
+  return w;
 }
