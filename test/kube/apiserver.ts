@@ -221,6 +221,9 @@ export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster>
           `--initial-advertise-peer-urls=${peerUrl}`,
           `--initial-cluster=weft-test=${peerUrl}`,
           "--log-level=warn",
+          // Like production etcds: lets the apiserver's watch caches advance (and send bookmarks) when
+          // their kind is idle.
+          "--watch-progress-notify-interval=2s",
           "--unsafe-no-fsync", // test data only: skip fsync for speed
         ],
         etcdLog,

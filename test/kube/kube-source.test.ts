@@ -11,6 +11,7 @@ import { KubeClient } from "../../src/controlplane/config/kube-client.js";
 import type { KubeObject } from "../../src/controlplane/config/object.js";
 import { KubeSource, type KubeSourceOptions } from "../../src/controlplane/config/kube-source.js";
 import { objectValidator } from "../../src/controlplane/config/validate.js";
+import { builtinKinds } from "../../src/controlplane/config/kube-kinds.js";
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
 import { applyCrds, create, list, patch, pod, RecordingSink, remove, service, waitUntil } from "./fixtures.js";
@@ -177,6 +178,21 @@ void describe("KubeSource against a real kube-apiserver", () => {
     assert.equal(sink.invalid[0]?.object, "Pod shop/bad-1");
     assert.equal(sink.invalid[0]?.field, "metadata.labels");
     assert.match(sink.invalid[0]?.origin.source ?? "", /\/api\/v1\/pods\/shop\/bad-1@/);
+  });
+
+  void test("bookmarks move an idle kind's resourceVersion forward", async (t) => {
+    const c = need(t);
+    if (!c) return;
+    // Only Pods are watched; other kinds change, so etcd's revision moves on without Pod events.
+    const { source } = await startSource(t, c, { kinds: builtinKinds.filter((k) => k.kind === "Pod"), reflector: { watchTimeoutSeconds: 5 } });
+    await source.waitSynced();
+    const listed = source.stats()["Pod/v1"]!.resourceVersion;
+    for (let i = 0; i < 3; i++) await create(c.admin, { apiVersion: "v1", resource: "serviceaccounts", namespace: "shop" }, { metadata: { name: `idle-${i}` } });
+    await waitUntil("a bookmark with a newer resourceVersion", () => {
+      const s = source.stats()["Pod/v1"]!;
+      return s.bookmarks > 0 && s.resourceVersion !== listed;
+    }, 15_000);
+    assert.equal(source.stats()["Pod/v1"]!.events, 0, "no Pod changed");
   });
 
   void test("a watch broken by an apiserver restart resumes from its resourceVersion without losing events", async (t) => {
