@@ -7,12 +7,13 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { nativeAvailable } from "../../src/common/native/native.js";
+import { PinnedMap, nativeAvailable } from "../../src/common/native/native.js";
+import { CONFIG_VALUE_SIZE } from "../../src/cni/redirect/ebpf-maps.js";
 import type { RedirectBackend } from "../../src/cni/redirect/backend.js";
 import { run } from "../../src/cni/redirect/exec.js";
 import { type BackendKind, createRedirectBackend } from "../../src/cni/redirect/index.js";
 import { isRoot, removeNetnsWithPrefix } from "../support/netns.js";
-import { GATEWAY, NS_PREFIX, type Pod, Topology } from "./topology.js";
+import { GATEWAY, NS_PREFIX, type Pod, REMOTE, Topology } from "./topology.js";
 
 const PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 };
 const ZTUNNEL_MARK = 0x539;
@@ -45,6 +46,7 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       topo = await Topology.create();
       ({ a, b, c } = topo.pods);
       for (const p of [a, b, c]) await p.agent.request("listen", { port: 80 });
+      await topo.remoteAgent.request("listen", { port: 80 });
       await topo.nodeAgent.request("ztunnel", { ports: Object.values(PORTS), hbone: PORTS.hbone, mark: ZTUNNEL_MARK });
       backend = make();
       must(await backend.setup());
@@ -112,6 +114,27 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       }
     });
 
+    void test("across the uplink: an enrolled pod reaches a remote host through ztunnel, and remote HBONE and plaintext to it are captured", async () => {
+      await enroll(a);
+      try {
+        const out = await topo.connect(a, REMOTE, 80);
+        assert.equal(out.ok, true, out.error);
+        assert.match(out.data ?? "", new RegExp(`^via ztunnel: remote saw ${a.ip}:`), "replies to the transparent upstream socket came back through the uplink");
+        const inPlain = await topo.connect("remote", a.ip, 80);
+        assert.match(inPlain.data ?? "", new RegExp(`^via ztunnel: a saw ${REMOTE}:`));
+        const inHbone = await topo.connect("remote", a.ip, PORTS.hbone);
+        assert.deepEqual(inHbone, { ok: true, data: "hbone\n" });
+        const ev = await topo.captured();
+        assert.deepEqual(ev.map((e) => [e.listener, e.local]), [
+          [PORTS.outbound, `${REMOTE}:80`],
+          [PORTS.inboundPlaintext, `${a.ip}:80`],
+          [PORTS.hbone, `${a.ip}:${PORTS.hbone}`],
+        ]);
+      } finally {
+        await unenroll(a);
+      }
+    });
+
     void test("a non-enrolled pod's traffic is untouched", async () => {
       await enroll(c); // enrolled bystander: its programs/set entry must not affect a -> b
       try {
@@ -140,6 +163,27 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
         await topo.nodeAgent.request("ztunnel", { ports: Object.values(PORTS), hbone: PORTS.hbone, mark: ZTUNNEL_MARK });
         await unenroll(a);
         await unenroll(b);
+      }
+    });
+
+    void test("eBPF: until the config map is marked ready, enrolled traffic is dropped, not passed", { skip: kind !== "ebpf" && "eBPF only" }, async () => {
+      await enroll(a);
+      const cfg = must(PinnedMap.open(`${pinRoot()}/node/maps/weft_config`, 4, CONFIG_VALUE_SIZE));
+      try {
+        const ready = must(cfg.lookup(Buffer.alloc(4)))!;
+        const notReady = Buffer.from(ready);
+        notReady.writeUInt16LE(0, 22);
+        must(cfg.update(Buffer.alloc(4), notReady));
+        await topo.served(b);
+        const r = await topo.connect(a, b.ip, 80, 800);
+        assert.equal(r.ok, false);
+        assert.deepEqual(await topo.served(b), [], "nothing reached b in clear");
+        must(await backend.setup()); // rewrites the config: capture works again
+        assert.match((await topo.connect(a, b.ip, 80)).data ?? "", /^via ztunnel: /);
+        await topo.captured();
+      } finally {
+        cfg.close();
+        await unenroll(a);
       }
     });
 

@@ -1,16 +1,20 @@
 /**
  * The capture tests' topology: a "node" namespace and three "pod" namespaces wired like the
  * ptp CNI plugin (pod /32 on eth0, host veth in the node with a /32 route), each with an
- * ns-agent process, plus the agent in the node that plays ztunnel. Names start with
+ * ns-agent process, plus the agent in the node that plays ztunnel, and a "remote" namespace
+ * behind an uplink veth (198.19.2.0/24) standing for another node or an outside host. Names start with
  * `wefttest-cap-`, addresses are in 198.19.0.0/16 (RFC 2544 range).
  */
 import type { ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import { Netns, ptpPod, runId } from "../support/netns.js";
+import { Netns, ptpPod, runId, vethPair } from "../support/netns.js";
 
 export const NS_PREFIX = "wefttest-cap-";
 export const GATEWAY = "198.19.0.1";
+/** The node's and the remote host's addresses on the uplink. */
+export const UPLINK_NODE = "198.19.2.1";
+export const REMOTE = "198.19.2.2";
 
 /** A running ns-agent: JSON-line requests with replies matched by id. */
 export class Agent {
@@ -71,6 +75,7 @@ export class Topology {
     readonly node: Netns,
     readonly nodeAgent: Agent,
     readonly pods: Record<"a" | "b" | "c", Pod>,
+    readonly remoteAgent: Agent,
     private readonly all: Netns[],
     private readonly agents: Agent[],
   ) {}
@@ -99,8 +104,15 @@ export class Topology {
         await ptpPod(node, ns, { podIp: pod.ip, gatewayIp: GATEWAY, hostVeth: pod.hostVeth });
         pods[name] = { name, ns, ...pod, agent: await start(ns, name) };
       }
+      const remote = await Netns.create(`${NS_PREFIX}${id}-remote`);
+      created.push(remote);
+      await vethPair({ ns: node, ifname: `wc${id}u` }, { ns: remote, ifname: "eth0" });
+      await node.exec("ip", ["addr", "add", `${UPLINK_NODE}/24`, "dev", `wc${id}u`]);
+      await remote.exec("ip", ["addr", "add", `${REMOTE}/24`, "dev", "eth0"]);
+      await remote.exec("ip", ["route", "add", "default", "via", UPLINK_NODE]);
+      const remoteAgent = await start(remote, "remote");
       const nodeAgent = await start(node, "node");
-      return new Topology(id, node, nodeAgent, pods, created, agents);
+      return new Topology(id, node, nodeAgent, pods, remoteAgent, created, agents);
     } catch (e) {
       for (const a of agents) a.stop();
       for (const ns of created) await ns.destroy();
@@ -108,8 +120,8 @@ export class Topology {
     }
   }
 
-  connect(from: Pod | "node", host: string, port: number, timeoutMs = 1500): Promise<ConnectResult> {
-    const agent = from === "node" ? this.nodeAgent : from.agent;
+  connect(from: Pod | "node" | "remote", host: string, port: number, timeoutMs = 1500): Promise<ConnectResult> {
+    const agent = from === "node" ? this.nodeAgent : from === "remote" ? this.remoteAgent : from.agent;
     return agent.request<ConnectResult>("connect", { host, port, timeoutMs });
   }
 
