@@ -5,8 +5,8 @@
  * - half-close: END_STREAM ends the socket's writable side (FIN) and FIN ends the stream
  *   (END_STREAM), each direction independently;
  * - failure: an error or abort on either side tears both down: the HTTP/2 stream is reset
- *   (RST_STREAM) and a TCP socket is reset (RST) rather than closed cleanly, so the far end
- *   sees a reset, not a truncated-but-clean stream.
+ *   (RST_STREAM, so the far end sees a reset, not a truncated-but-clean stream) and the socket
+ *   is destroyed.
  * Resolves once both sides are closed; never rejects. No per-chunk work on the hot path.
  */
 import { Socket } from "node:net";
@@ -19,18 +19,15 @@ export interface SpliceOutcome {
   readonly error?: Error;
 }
 
-/** Resets a TCP socket (RST) when possible, else destroys it. */
+/**
+ * Tears a Duplex down after the other side failed. Deliberately `destroy()`, not
+ * `resetAndDestroy()`: on Node 20 resetting a socket that a pipe is still writing to was seen to
+ * leave the event loop spinning at full CPU after the tunnel closed (reproduced in
+ * test/hbone/tunnel.test.ts under the test runner). The kernel still answers RST when unread
+ * data is pending, which is the case that matters for a reset tunnel.
+ */
 export function resetDuplex(d: Duplex): void {
-  if (d.destroyed) return;
-  if (d instanceof Socket && !d.connecting && typeof d.resetAndDestroy === "function") {
-    try {
-      d.resetAndDestroy();
-      return;
-    } catch {
-      // Not a TCP handle (e.g. a TLS or pipe socket): fall through to destroy.
-    }
-  }
-  d.destroy();
+  if (!d.destroyed) d.destroy();
 }
 
 function cleanlyDone(d: Duplex): boolean {
