@@ -4,12 +4,14 @@
  */
 import { runZtunnel } from "./ztunnel.js";
 import { runCa } from "./ca.js";
+import { runControlPlane } from "./controlplane.js";
 import pkg from "../../package.json";
 
 const USAGE = `usage: weft <command> [flags]
 
 commands:
   ztunnel        run a node's ztunnel (HBONE data plane)
+  controlplane   serve ztunnels (delta xDS + CA) from a folder of YAML or Kubernetes
   ca init|show   create or inspect a local mesh CA directory (Istio cacerts layout)
   version        print the version
 `;
@@ -21,6 +23,8 @@ async function main(argv: string[]): Promise<number> {
       return runZtunnel(rest);
     case "ca":
       return runCa(rest);
+    case "controlplane":
+      return runControlPlane(rest);
     case "version":
       console.log(`weft ${pkg.version}`);
       return 0;

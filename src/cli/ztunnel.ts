@@ -1,12 +1,9 @@
 /**
  * `weft ztunnel`: runs a node's ztunnel until SIGTERM/SIGINT (or POST /quitquitquit), then
- * drains. Certificates come from a local CA directory (`--ca-dir`, created by `weft ca init`)
- * or from the control plane's CA service.
+ * drains. See src/ztunnel/config.ts for flags; src/ztunnel/bootstrap.ts for the modes.
  */
-import { CertificateAuthority } from "../controlplane/ca/ca.js";
-import { LocalCaClient } from "../ztunnel/identity/ca-client.js";
 import { loadZtunnelConfig } from "../ztunnel/config.js";
-import { Ztunnel } from "../ztunnel/ztunnel.js";
+import { startZtunnel } from "../ztunnel/bootstrap.js";
 import { logger } from "../common/log.js";
 
 const log = logger("cli.ztunnel");
@@ -19,29 +16,17 @@ export async function runZtunnel(argv: string[]): Promise<number> {
   }
   const config = cfg.value;
   log.info({ config: { ...config, static: config.static ? { workloads: config.static.workloads.length, services: config.static.services.length } : undefined } }, "configuration");
-  if (!config.caDir) {
-    console.error("ztunnel: the control-plane CA client is wired by `weft ztunnel --xds-address` once the control plane is available; use --ca-dir for now");
-    return 2;
-  }
-  const ca = await CertificateAuthority.loadCacerts(config.caDir, { trustDomain: config.trustDomain });
-  if (!ca.ok) {
-    console.error(`ztunnel: local CA ${config.caDir}: ${ca.error.message} (create one with: weft ca init --dir ${config.caDir})`);
-    return 2;
-  }
-  const client = new LocalCaClient(ca.value);
-  const zt = new Ztunnel(config, { caClient: client, rootsPem: client.rootsPem });
-  const started = await zt.start();
-  if (!started.ok) {
-    console.error(started.error.message);
-    await zt.stop();
+  const running = await startZtunnel(config);
+  if (!running.ok) {
+    console.error(running.error.message);
     return 1;
   }
   const stop = (signal: string) => {
     log.info({ signal }, "shutdown requested");
-    void zt.stop();
+    void running.value.stop();
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
-  await zt.stopped;
+  await running.value.ztunnel.stopped;
   return 0;
 }

@@ -48,6 +48,10 @@ export interface ZtunnelConfig {
   readonly xdsAddress?: string;
   /** File holding the bearer token presented to the control plane. */
   readonly tokenFile?: string;
+  /** PEM file of the mesh root(s), to verify the control plane (xDS mode). */
+  readonly rootCertFile?: string;
+  /** SAN the control plane's certificate must carry; default istiod's SPIFFE id. */
+  readonly xdsSan: string;
   readonly certTtlSeconds: number;
   /** How long open connections may finish on shutdown before they are closed. */
   readonly drainSeconds: number;
@@ -69,6 +73,8 @@ const FLAGS = {
   "ca-dir": { type: "string" }, // WEFT_CA_DIR
   "xds-address": { type: "string" }, // XDS_ADDRESS
   "token-file": { type: "string" }, // WEFT_TOKEN_FILE
+  "root-cert": { type: "string" }, // WEFT_ROOT_CERT: mesh root PEM (xDS mode)
+  "xds-san": { type: "string" }, // WEFT_XDS_SAN, default spiffe://<td>/ns/istio-system/sa/istiod
   "cert-ttl": { type: "string" }, // WEFT_CERT_TTL_SECONDS, default 86400
   "drain-seconds": { type: "string" }, // WEFT_DRAIN_SECONDS, default 5
   "ztunnel-mark": { type: "string" }, // WEFT_ZTUNNEL_MARK, default 0x539 (1337)
@@ -122,9 +128,13 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const xdsAddress = values["xds-address"] ?? env.XDS_ADDRESS ?? s?.xdsAddress;
   if (!caDir && !xdsAddress) return err(new Error("ztunnel: no certificate source: give a local CA (--ca-dir) or a control plane (--xds-address)"));
   const tokenFile = values["token-file"] ?? env.WEFT_TOKEN_FILE;
+  const rootCertFile = values["root-cert"] ?? env.WEFT_ROOT_CERT;
+  if (xdsAddress && !caDir && (!tokenFile || !rootCertFile)) return err(new Error("ztunnel: xDS mode needs --token-file (bootstrap token) and --root-cert (mesh root PEM)"));
+  const trustDomain = values["trust-domain"] ?? env.TRUST_DOMAIN ?? s?.trustDomain ?? "cluster.local";
   const config: ZtunnelConfig = {
     node,
-    trustDomain: values["trust-domain"] ?? env.TRUST_DOMAIN ?? s?.trustDomain ?? "cluster.local",
+    trustDomain,
+    xdsSan: values["xds-san"] ?? env.WEFT_XDS_SAN ?? `spiffe://${trustDomain}/ns/istio-system/sa/istiod`,
     network: values.network ?? env.NETWORK ?? s?.network ?? "",
     clusterId: values["cluster-id"] ?? env.CLUSTER_ID ?? s?.clusterId ?? "Kubernetes",
     bindAddress,
@@ -137,6 +147,7 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
     ...(caDir ? { caDir } : {}),
     ...(xdsAddress ? { xdsAddress } : {}),
     ...(tokenFile ? { tokenFile } : {}),
+    ...(rootCertFile ? { rootCertFile } : {}),
     ...(stat ? { static: stat } : {}),
     ...(staticFile ? { staticFile } : {}),
   };

@@ -21,7 +21,7 @@ import { HboneServer } from "./hbone/server.js";
 import { HbonePool } from "./hbone/pool.js";
 import type { HboneSettings } from "./hbone/settings.js";
 import { ZtunnelMetrics } from "./metrics.js";
-import { AdminServers } from "./admin.js";
+import { AdminServers } from "../common/admin/servers.js";
 import { Outbound } from "./outbound.js";
 import { Inbound } from "./inbound.js";
 import { Socks5Server } from "./socks5-server.js";
@@ -67,6 +67,7 @@ export class Ztunnel {
   /** Resolves once the ztunnel has stopped, however the stop was requested (signal, /quitquitquit). */
   readonly stopped: Promise<void> = new Promise((r) => (this.markStopped = r));
   private syncing: Promise<void> = Promise.resolve();
+  private readonly extraDumps = new Map<string, () => unknown>();
 
   constructor(readonly config: ZtunnelConfig, private readonly runtime: ZtunnelRuntime) {
     this.certs = new CertificateManager(runtime.caClient, { rootsPem: runtime.rootsPem, ttlSeconds: config.certTtlSeconds });
@@ -189,9 +190,15 @@ export class Ztunnel {
     return this.certByIdentity.get(workloadIdentityUri(w));
   }
 
+  /** Adds a section to the config dump (e.g. the xDS client's status). */
+  addDump(name: string, f: () => unknown): void {
+    this.extraDumps.set(name, f);
+  }
+
   configDump(): unknown {
     const c = this.config;
     return {
+      ...Object.fromEntries([...this.extraDumps].map(([k, f]) => [k, f()])),
       config: { node: c.node, trustDomain: c.trustDomain, network: c.network, clusterId: c.clusterId, capture: c.capture, bindAddress: c.bindAddress, ports: c.ports, xdsAddress: c.xdsAddress, staticFile: c.staticFile },
       ready: this.gates.size === 0,
       pendingReadiness: [...this.gates],

@@ -23,7 +23,7 @@ const workloads = [
 const services = [service({ name: "echo", vips: ["127.0.60.100"], ports: [{ servicePort: 80, targetPort: 8080 }] })];
 
 function config(node: string, bindAddress: string): ZtunnelConfig {
-  return { node, trustDomain: "cluster.local", network: "", clusterId: "cluster1", bindAddress, ports: DEFAULT_PORTS, capture: "none", outboundListeners: [{ ip: "127.0.60.100", port: 80 }].filter(() => node === "node-a"), certTtlSeconds: 3600, drainSeconds: 1, ztunnelMark: 0x539, static: { settings: {}, workloads, services } };
+  return { node, trustDomain: "cluster.local", network: "", clusterId: "cluster1", bindAddress, ports: DEFAULT_PORTS, capture: "none", outboundListeners: [{ ip: "127.0.60.100", port: 80 }].filter(() => node === "node-a"), certTtlSeconds: 3600, drainSeconds: 1, ztunnelMark: 0x539, xdsSan: "spiffe://cluster.local/ns/istio-system/sa/istiod", static: { settings: {}, workloads, services } };
 }
 
 let za: Ztunnel, zb: Ztunnel;

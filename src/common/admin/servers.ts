@@ -1,16 +1,18 @@
 /**
- * ztunnel's three small HTTP servers, as upstream lays them out:
+ * The small HTTP servers every long-running weft component exposes. ztunnel lays them out as
+ * upstream does:
  * - admin (localhost:15000): GET /config_dump, GET|POST /logging?level=, POST /quitquitquit
  * - metrics (15020): GET /metrics and /stats/prometheus
  * - readiness (15021): GET /healthz/ready (200 once every readiness gate is open, else 503)
- * Each listener is bound before the ztunnel reports itself started, so a taken port fails loudly.
+ * The control plane serves the same routes on one monitoring port. Each listener is bound
+ * before the component reports itself started, so a taken port fails loudly.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
-import { rootLogger, logger } from "../common/log.js";
+import { rootLogger, logger } from "../log.js";
 
-const log = logger("ztunnel.admin");
+const log = logger("admin");
 
 export interface AdminHooks {
   /** The full config dump (JSON-serialisable). */
@@ -22,7 +24,7 @@ export interface AdminHooks {
   registry: Registry;
 }
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void | Promise<void>;
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void | Promise<void>;
 
 function send(res: http.ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8"): void {
   res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
@@ -90,21 +92,24 @@ function replacer(_key: string, value: unknown): unknown {
 export class AdminServers {
   private readonly servers: http.Server[] = [];
 
+  /** Binds one server for `routes`; rejects with the listener named if the port is taken. */
+  async add(name: string, host: string, port: number, routes: Record<string, Handler>): Promise<AddressInfo> {
+    const server = serve(routes);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (e) => reject(new Error(`${name} listener ${host}:${port}: ${e.message}`, { cause: e })));
+      server.listen(port, host, () => resolve());
+    });
+    this.servers.push(server);
+    const address = server.address() as AddressInfo;
+    log.info({ name, address: `${host}:${address.port}` }, "listening");
+    return address;
+  }
+
+  /** ztunnel's layout: admin, metrics and readiness on their own ports. */
   async listen(hooks: AdminHooks, host: string, ports: { admin: number; metrics: number; readiness: number }): Promise<void> {
-    const plan: Array<[string, number, Record<string, Handler>]> = [
-      ["admin", ports.admin, adminRoutes(hooks)],
-      ["metrics", ports.metrics, metricsRoutes(hooks.registry)],
-      ["readiness", ports.readiness, readinessRoutes(hooks)],
-    ];
-    for (const [name, port, routes] of plan) {
-      const server = serve(routes);
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", (e) => reject(new Error(`ztunnel: ${name} listener ${host}:${port}: ${e.message}`, { cause: e })));
-        server.listen(port, host, () => resolve());
-      });
-      this.servers.push(server);
-      log.info({ name, address: `${host}:${(server.address() as AddressInfo).port}` }, "listening");
-    }
+    await this.add("admin", host, ports.admin, adminRoutes(hooks));
+    await this.add("metrics", host, ports.metrics, metricsRoutes(hooks.registry));
+    await this.add("readiness", host, ports.readiness, readinessRoutes(hooks));
   }
 
   async close(): Promise<void> {

@@ -45,7 +45,8 @@ export async function authMetadata(t: ControlPlaneTarget, extra: Record<string, 
 }
 
 export const CHANNEL_OPTIONS = {
-  "grpc.max_receive_message_length": 64 * 1024 * 1024,
+  // The initial state of a type arrives as one message (about 180 B per workload).
+  "grpc.max_receive_message_length": 256 * 1024 * 1024,
   "grpc.keepalive_time_ms": 30_000,
   "grpc.keepalive_timeout_ms": 10_000,
 } as const;

@@ -1,0 +1,122 @@
+/**
+ * The control plane's configuration: the only reader of its flags and environment, defaults
+ * beside each name, validated and frozen once.
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { parse as parseYaml } from "yaml";
+import { type Result, ok, err } from "../common/result.js";
+import type { BootstrapToken } from "./xds/bootstrap-tokens.js";
+
+export interface ControlPlaneConfig {
+  /** Folder of Kubernetes YAML (local mode), watched; or undefined with `kubeconfig`. */
+  readonly configDir?: string;
+  /** Kubernetes mode: a kubeconfig file (or in-cluster when "in-cluster"). */
+  readonly kubeconfig?: string;
+  /** gRPC (xDS + CA) listen address; default 0.0.0.0:15012. */
+  readonly listenHost: string;
+  readonly listenPort: number;
+  /** Monitoring: /ready, /metrics, /debug/config_dump; default 127.0.0.1:15014 (istiod's port). */
+  readonly monitorHost: string;
+  readonly monitorPort: number;
+  /** The CA directory: cacerts layout; a self-signed root is created there if none exists. */
+  readonly caDir: string;
+  /** Local mode: per-node bootstrap tokens (YAML/JSON list of {token, node, identity}). */
+  readonly bootstrapTokens: readonly BootstrapToken[];
+  readonly trustDomain: string;
+  readonly clusterId: string;
+  readonly clusterDomain: string;
+  readonly rootNamespace: string;
+  /** Push debounce; default 20 ms. */
+  readonly debounceMs: number;
+  /** Maximum workload certificate TTL; default 24 h. */
+  readonly maxCertTtlSeconds: number;
+}
+
+const FLAGS = {
+  "config-dir": { type: "string" }, // WEFT_CONFIG_DIR
+  kubeconfig: { type: "string" }, // KUBECONFIG
+  listen: { type: "string" }, // WEFT_XDS_LISTEN, default 0.0.0.0:15012
+  monitor: { type: "string" }, // WEFT_MONITOR_LISTEN, default 127.0.0.1:15014
+  "ca-dir": { type: "string" }, // WEFT_CA_DIR (required)
+  tokens: { type: "string" }, // WEFT_BOOTSTRAP_TOKENS
+  "trust-domain": { type: "string" }, // TRUST_DOMAIN, default cluster.local
+  "cluster-id": { type: "string" }, // CLUSTER_ID, default Kubernetes
+  "cluster-domain": { type: "string" }, // CLUSTER_DOMAIN, default cluster.local
+  "root-namespace": { type: "string" }, // WEFT_ROOT_NAMESPACE, default istio-system
+  "debounce-ms": { type: "string" }, // WEFT_DEBOUNCE_MS, default 20
+} as const;
+
+function hostPort(text: string, what: string): Result<{ host: string; port: number }> {
+  const i = text.lastIndexOf(":");
+  const port = Number(text.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) return err(new Error(`controlplane: ${what} ${JSON.stringify(text)}: expected host:port`));
+  return ok({ host: text.slice(0, i).replace(/^\[|\]$/g, ""), port });
+}
+
+export function loadTokens(file: string): Result<BootstrapToken[]> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, "utf8"));
+  } catch (e) {
+    return err(new Error(`controlplane: tokens file ${file}: ${(e as Error).message}`));
+  }
+  if (!Array.isArray(doc)) return err(new Error(`controlplane: tokens file ${file}: expected a list of {token, node, identity}`));
+  const out: BootstrapToken[] = [];
+  for (const [i, t] of doc.entries()) {
+    const o = t as Record<string, unknown>;
+    for (const f of ["token", "node", "identity"]) {
+      if (typeof o?.[f] !== "string") return err(new Error(`controlplane: tokens file ${file}: [${i}].${f}: required string`));
+    }
+    const extra = Object.keys(o).filter((k) => !["token", "node", "identity"].includes(k));
+    if (extra.length) return err(new Error(`controlplane: tokens file ${file}: [${i}].${extra[0]}: unknown field`));
+    out.push({ token: o.token as string, node: o.node as string, identity: o.identity as string });
+  }
+  return ok(out);
+}
+
+export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Result<ControlPlaneConfig> {
+  let v: Record<string, string | undefined>;
+  try {
+    v = parseArgs({ args: [...argv], options: FLAGS, strict: true }).values as Record<string, string | undefined>;
+  } catch (e) {
+    return err(new Error(`controlplane: ${(e as Error).message}`));
+  }
+  const configDir = v["config-dir"] ?? env.WEFT_CONFIG_DIR;
+  const kubeconfig = v.kubeconfig ?? (configDir ? undefined : env.KUBECONFIG);
+  if (!configDir && !kubeconfig) return err(new Error("controlplane: a config source is required: --config-dir DIR (folder of YAML) or --kubeconfig FILE"));
+  if (configDir && kubeconfig) return err(new Error("controlplane: --config-dir and --kubeconfig are exclusive"));
+  const caDir = v["ca-dir"] ?? env.WEFT_CA_DIR;
+  if (!caDir) return err(new Error("controlplane: --ca-dir DIR is required (the mesh CA; a self-signed root is created there when empty)"));
+  const listen = hostPort(v.listen ?? env.WEFT_XDS_LISTEN ?? "0.0.0.0:15012", "listen");
+  if (!listen.ok) return listen;
+  const monitor = hostPort(v.monitor ?? env.WEFT_MONITOR_LISTEN ?? "127.0.0.1:15014", "monitor");
+  if (!monitor.ok) return monitor;
+  const tokensFile = v.tokens ?? env.WEFT_BOOTSTRAP_TOKENS;
+  let tokens: BootstrapToken[] = [];
+  if (tokensFile) {
+    const t = loadTokens(tokensFile);
+    if (!t.ok) return t;
+    tokens = t.value;
+  }
+  const debounce = Number(v["debounce-ms"] ?? env.WEFT_DEBOUNCE_MS ?? 20);
+  if (!Number.isFinite(debounce) || debounce < 0) return err(new Error("controlplane: --debounce-ms must be a number >= 0"));
+  return ok(
+    Object.freeze({
+      ...(configDir ? { configDir } : {}),
+      ...(kubeconfig ? { kubeconfig } : {}),
+      listenHost: listen.value.host,
+      listenPort: listen.value.port,
+      monitorHost: monitor.value.host,
+      monitorPort: monitor.value.port,
+      caDir,
+      bootstrapTokens: tokens,
+      trustDomain: v["trust-domain"] ?? env.TRUST_DOMAIN ?? "cluster.local",
+      clusterId: v["cluster-id"] ?? env.CLUSTER_ID ?? "Kubernetes",
+      clusterDomain: v["cluster-domain"] ?? env.CLUSTER_DOMAIN ?? "cluster.local",
+      rootNamespace: v["root-namespace"] ?? env.WEFT_ROOT_NAMESPACE ?? "istio-system",
+      debounceMs: debounce,
+      maxCertTtlSeconds: 24 * 3600,
+    }),
+  );
+}
