@@ -22,7 +22,7 @@ import { join } from "node:path";
 import type { Logger } from "../../common/log.js";
 import { logger } from "../../common/log.js";
 import type { ConfigSink, ConfigSource, InvalidObject } from "./source.js";
-import type { Entry, FileObjects, Validate } from "./file-index.js";
+import type { Entry, FileObjects, FileRead, Validate } from "./file-index.js";
 import { canonicalJson, diffEffective, emptyFile, readFile, resolveFolder } from "./file-index.js";
 import { isConfigFileName } from "./yaml-documents.js";
 import { objectValidator } from "./validate.js";
@@ -127,6 +127,9 @@ export class FileSource implements ConfigSource {
           this.again = false;
           await this.scanOnce();
         } while (this.again && !this.stopped);
+      } catch (e) {
+        // Timers call rescan(); an escaped error would be an unhandled rejection.
+        this.log.error({ err: (e as Error).message }, "config folder scan failed; keeping the current config");
       } finally {
         this.scanning = undefined;
       }
@@ -234,7 +237,14 @@ export class FileSource implements ConfigSource {
         this.files.set(file, { ...prev, signature });
         continue;
       }
-      const r = readFile(file, text, prev?.objects ?? emptyFile, this.validate, this.defaultNamespace);
+      let r: FileRead;
+      try {
+        r = readFile(file, text, prev?.objects ?? emptyFile, this.validate, this.defaultNamespace);
+      } catch (e) {
+        // A bug in parsing or validation must not stop the source: treat it as a broken file.
+        this.log.error({ file, err: (e as Error).message }, "reading a config file failed");
+        r = { state: prev?.objects ?? emptyFile, parseFailed: true, problems: [{ origin: { source: `${file}:1 (document 0)` }, field: "", reason: `internal error reading the file: ${(e as Error).message}; the file's previous objects stay in force` }] };
+      }
       this.files.set(file, { signature, textJson, objects: r.state, problems: r.problems });
       changed.add(file);
     }

@@ -44,6 +44,12 @@ void describe("parseConfigText", () => {
     });
   }
 
+  void it("refuses a recursive alias", () => {
+    const r = parseConfigText("kind: A\nmetadata: &m\n  name: a\n  labels:\n    x: *m\n");
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.match(r.error.reason, /cycle/);
+  });
+
   void it("refuses alias bombs", () => {
     const text = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n";
     const r = parseConfigText(text);

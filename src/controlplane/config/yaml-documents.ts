@@ -63,6 +63,7 @@ export function parseConfigText(text: string): Result<RawObject[], ParseProblem>
       return err({ document: i, line, reason: `invalid YAML: ${(x as Error).message.split("\n")[0]}` });
     }
     if (value === null || value === undefined) continue; // empty document, comments only
+    if (isCyclic(value)) return err({ document: i, line, reason: "invalid config: an alias refers to a node that contains it (a cycle)" });
     if (isList(value)) {
       const items = value.items;
       const seq = doc.contents && "get" in doc.contents ? (doc.contents as { get(k: string, keep: true): unknown }).get("items", true) : undefined;
@@ -76,6 +77,17 @@ export function parseConfigText(text: string): Result<RawObject[], ParseProblem>
     out.push({ value, document: i, line });
   }
   return ok(out);
+}
+
+/** Whether a value from YAML contains itself (a recursive alias); such a value cannot be an object. */
+function isCyclic(v: unknown, ancestors = new Set<object>()): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  if (ancestors.has(v)) return true;
+  ancestors.add(v);
+  const children = Array.isArray(v) ? v : v instanceof Map ? [...v.values()] : Object.values(v);
+  for (const c of children) if (isCyclic(c, ancestors)) return true;
+  ancestors.delete(v);
+  return false;
 }
 
 /** Config file names the folder source reads; editor droppings and hidden files are skipped. */
