@@ -33,13 +33,15 @@ const READY_TIMEOUT_MS = 20_000;
 /** dist/bench/peers -> dist/src/cli/main.js */
 const WEFT_MAIN = resolve(__dirname, "..", "..", "src", "cli", "main.js");
 
+/** The static config of one node's ztunnel. Only the client's node (node-a) has the outbound
+ * listener on the VIP: two processes cannot bind the same address, and node-b only serves HBONE. */
 export function ztunnelConfig(node: string, bindAddress: string, caDir: string): Record<string, unknown> {
   return {
     node,
     trustDomain: "cluster.local",
     caDir,
     bindAddress,
-    outboundListeners: [`${VIP}:80`],
+    outboundListeners: node === "node-a" ? [`${VIP}:80`] : [],
     workloads: [
       { uid: "cluster1//Pod/default/client", name: "client", namespace: "default", serviceAccount: "client", node: "node-a", addresses: [CLIENT], tunnelProtocol: "HBONE" },
       {
