@@ -168,21 +168,26 @@ void describe("delta ADS server", () => {
 });
 
 void describe("delta ADS flow control", () => {
-  void it("splits a large push and writes the next part only after the previous one is answered", async () => {
+  void it("sends the initial state whole, splits a large later delta and writes each part only after the previous one is answered", async () => {
     const bed = await startBed({ host: "127.0.30.6", maxResponseBytes: 1 });
     const c = new RawAdsClient(bed);
     try {
-      bed.store.setAll(ADDRESS_TYPE_URL, [w("a", "10.0.0.1"), w("b", "10.0.0.2"), w("c", "10.0.0.3")]);
+      bed.store.setAll(ADDRESS_TYPE_URL, [w("x", "10.0.0.9")]);
       c.send({ typeUrl: ADDRESS_TYPE_URL });
+      const initial = await c.next();
+      assert.deepEqual(names(initial), [uid("x")]);
+      c.ack(initial);
+      bed.store.setAll(ADDRESS_TYPE_URL, [w("a", "10.0.0.1"), w("b", "10.0.0.2"), w("c", "10.0.0.3")]);
       const seen: string[] = [];
       for (let i = 0; i < 3; i++) {
         const r = await c.next();
-        assert.equal(r.resources.length, 1);
+        assert.equal(r.resources.length, 1, JSON.stringify({ n: names(r), rm: r.removed }));
         seen.push(r.resources[0]!.name);
         await c.quiet(50);
         c.ack(r);
       }
       assert.deepEqual(seen.sort(), [uid("a"), uid("b"), uid("c")]);
+      // (the removal of x travelled with the last part)
       // Changes made while a response is unanswered are coalesced into one update.
       bed.store.update(ADDRESS_TYPE_URL, [w("a", "10.0.0.11")]);
       const first = await c.next();
@@ -197,6 +202,30 @@ void describe("delta ADS flow control", () => {
       assert.deepEqual(d.value.value.addresses, ["10.0.0.13"]);
     } finally {
       c.close();
+      await bed.close();
+    }
+  });
+
+  void it("lets only maxConcurrentInitialPushes initial responses be unanswered at once", async () => {
+    const bed = await startBed({ host: "127.0.30.7", maxConcurrentInitialPushes: 1 });
+    const c1 = new RawAdsClient(bed);
+    const c2 = new RawAdsClient(bed);
+    try {
+      bed.store.setAll(ADDRESS_TYPE_URL, [w("a", "10.0.0.1")]);
+      c1.send({ typeUrl: ADDRESS_TYPE_URL });
+      const r1 = await c1.next();
+      c2.send({ typeUrl: ADDRESS_TYPE_URL });
+      await c2.quiet(100);
+      // A change while c2 waits is part of its initial state, not a separate update.
+      bed.store.update(ADDRESS_TYPE_URL, [w("b", "10.0.0.2")]);
+      c1.ack(r1);
+      const r2 = await c2.next();
+      assert.deepEqual(names(r2), [uid("a"), uid("b")]);
+      c2.ack(r2);
+      await c2.quiet(60);
+    } finally {
+      c1.close();
+      c2.close();
       await bed.close();
     }
   });

@@ -44,7 +44,7 @@ export function sharedPki(): Promise<TestPki> {
 }
 
 export async function startBed(
-  opts: { host?: string; port?: number; store?: ResourceStore; debounceMs?: number; maxResponseBytes?: number; pods?: Record<string, string[]> } = {},
+  opts: { host?: string; port?: number; store?: ResourceStore; debounceMs?: number; maxResponseBytes?: number; maxConcurrentInitialPushes?: number; pods?: Record<string, string[]> } = {},
 ): Promise<Bed> {
   const pki = await sharedPki();
   const store = opts.store ?? new ResourceStore([addressKind, authorizationKind]);
@@ -52,7 +52,9 @@ export async function startBed(
     { token: TOKEN_A, node: "node-a", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
     { token: TOKEN_B, node: "node-b", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
   ]);
-  const ads = new AdsServer({ store, authenticator, debounceMs: opts.debounceMs ?? 10, ...(opts.maxResponseBytes ? { maxResponseBytes: opts.maxResponseBytes } : {}) });
+  const ads = new AdsServer({ store, authenticator, debounceMs: opts.debounceMs ?? 10, ...(opts.maxResponseBytes ? { maxResponseBytes: opts.maxResponseBytes } : {}),
+    ...(opts.maxConcurrentInitialPushes ? { maxConcurrentInitialPushes: opts.maxConcurrentInitialPushes } : {}),
+  });
   const cert = await issueWorkloadCertificate(pki.ca, identity("cluster.local", "istio-system", "istiod"), 3600);
   const ca = new CaService({ authenticator, nodeAuthorizer: new FakeNodeAuthorizer(opts.pods ?? {}), signer: pki.ca });
   const host = opts.host ?? "127.0.30.1";

@@ -13,7 +13,7 @@
  * sent only the changed names it subscribes to and does not already hold at that version.
  *
  * Flow control: at most one response per type is in flight on a stream; the next is written when
- * the client ACKs or NACKs it. Large deltas are split into responses of at most
+ * the client ACKs or NACKs it. Large later deltas are split into responses of at most
  * `maxResponseBytes`. Changes that arrive while a client is busy are coalesced.
  *
  * NACK: logged with the client id, nonce, the resources of that response and the client's
@@ -40,11 +40,18 @@ export interface AdsServerOptions {
   /** Upper bound on the delay between a store change and its push. Default 50 ms. */
   readonly debounceMs?: number;
   /**
-   * Split responses above this size (grpc-js clients refuse > 4 MiB by default); with one
-   * response in flight per type this also bounds what a stream buffers. Default 1 MiB.
+   * Split later deltas above this size (grpc-js clients refuse > 4 MiB by default). The answer
+   * to a type's first request is never split (it must be the complete initial state), so
+   * clients must accept messages as large as the whole store. Default 4 MiB.
    */
   readonly maxResponseBytes?: number;
   readonly metrics?: XdsMetrics;
+  /**
+   * How many streams may have their initial response of a type unanswered at once; others
+   * wait their turn. Bounds the memory of a fleet reconnecting together (each initial response
+   * is the whole store, buffered per stream until written). Default 16.
+   */
+  readonly maxConcurrentInitialPushes?: number;
 }
 
 export interface AdsClientInfo {
@@ -67,6 +74,10 @@ interface TypeState {
   readonly queue: EncodedResponse[];
   /** Names changed in the store while the client was busy; their delta is computed when it is ready. */
   readonly dirty: Set<string>;
+  /** The first response of this type waits for an initial-push slot (see AdsServer.acquireSlot). */
+  awaitingSlot: boolean;
+  /** Nonce of the initial response holding a slot, released when it is answered. */
+  slotNonce: string | undefined;
 }
 
 const MAX_TRACKED_NONCES = 64;
@@ -140,7 +151,7 @@ class AdsConnection {
     let ts = this.types.get(req.typeUrl);
     const first = !ts;
     if (!ts) {
-      ts = { sub: newSubscription(), nonces: new Map(), nacks: 0, inFlight: undefined, queue: [], dirty: new Set() };
+      ts = { sub: newSubscription(), nonces: new Map(), nacks: 0, inFlight: undefined, queue: [], dirty: new Set(), awaitingSlot: false, slotNonce: undefined };
       this.types.set(req.typeUrl, ts);
     }
     if (req.responseNonce) {
@@ -154,6 +165,10 @@ class AdsConnection {
           "client rejected resources (NACK): keeping its last state, not resending that version",
         );
       }
+      if (req.responseNonce === ts.slotNonce) {
+        ts.slotNonce = undefined;
+        this.server.releaseSlot();
+      }
       if (req.responseNonce === ts.inFlight) {
         ts.inFlight = undefined;
         this.pump(req.typeUrl, ts);
@@ -162,20 +177,54 @@ class AdsConnection {
     const changesSubscription = first || req.subscribe.length > 0 || req.unsubscribe.length > 0;
     if (!changesSubscription) return true;
     applyRequest(ts.sub, { subscribe: req.subscribe, unsubscribe: req.unsubscribe, initialVersions: req.initialVersions }, first);
+    if (ts.awaitingSlot) return true; // the initial response, computed later, covers this change
+    if (first && !this.server.acquireSlot(this, req.typeUrl)) {
+      ts.awaitingSlot = true;
+      return true;
+    }
+    this.sendInitialOrDelta(req.typeUrl, ts, first);
+    return true;
+  }
+
+  /** Called by the server when an initial-push slot was granted to this waiting type. */
+  slotGranted(typeUrl: string): void {
+    const ts = this.types.get(typeUrl);
+    if (!ts || this.closed) {
+      this.server.releaseSlot();
+      return;
+    }
+    ts.awaitingSlot = false;
+    ts.dirty.clear();
+    this.sendInitialOrDelta(typeUrl, ts, true);
+  }
+
+  /** Releases the slots this connection holds (stream closed). */
+  releaseSlots(): void {
+    for (const ts of this.types.values()) {
+      if (ts.slotNonce !== undefined) {
+        ts.slotNonce = undefined;
+        this.server.releaseSlot();
+      }
+    }
+  }
+
+  private sendInitialOrDelta(typeUrl: string, ts: TypeState, first: boolean): void {
     const fresh = first && ts.sub.wildcard && ts.sub.names.size === 0 && ts.sub.known.size === 0;
-    const delta = fullDelta(ts.sub, this.server.store.all(req.typeUrl));
+    const delta = fullDelta(ts.sub, this.server.store.all(typeUrl));
     // A fresh wildcard subscriber gets exactly the whole store: share that encoding between all
     // of them until the store changes (a fleet reconnecting after a control-plane restart).
-    if (fresh) this.send(req.typeUrl, ts, delta, true, this.server.fullPushEncodings(req.typeUrl), "full");
-    else this.send(req.typeUrl, ts, delta, first);
-    return true;
+    // The answer to a type's first request is never split: clients (upstream ztunnel included)
+    // take the first response as the complete initial state.
+    if (fresh) this.send(typeUrl, ts, delta, true, this.server.fullPushEncodings(typeUrl), "full", first);
+    else this.send(typeUrl, ts, delta, first, undefined, undefined, first);
+    if (first) ts.slotNonce = ts.inFlight;
   }
 
   /** A store push: only `changed` names are considered. */
   push(typeUrl: string, changed: Set<string>, shared: SharedEncodings): void {
     const ts = this.types.get(typeUrl);
     if (!ts || this.closed) return;
-    if (ts.inFlight || ts.queue.length) {
+    if (ts.awaitingSlot || ts.inFlight || ts.queue.length) {
       // Busy: remember what changed; the delta is computed against what the client has when
       // it answers, so a slow client gets one coalesced update instead of a backlog.
       for (const n of changed) ts.dirty.add(n);
@@ -203,7 +252,7 @@ class AdsConnection {
     }
   }
 
-  private send(typeUrl: string, ts: TypeState, delta: Delta, always: boolean, shared?: SharedEncodings, sharedKey?: string): void {
+  private send(typeUrl: string, ts: TypeState, delta: Delta, always: boolean, shared?: SharedEncodings, sharedKey?: string, whole = false): void {
     if (this.closed || (!always && delta.upserts.length === 0 && delta.removals.length === 0)) return;
     let responses: EncodedResponse[];
     if (shared) {
@@ -212,12 +261,12 @@ class AdsConnection {
       const key = sharedKey ?? deltaKey(delta);
       let hit = shared.map.get(key);
       if (!hit) {
-        hit = this.server.encodeDelta(typeUrl, delta, () => `${shared.noncePrefix}-${shared.map.size}-${++shared.seq}`);
+        hit = this.server.encodeDelta(typeUrl, delta, () => `${shared.noncePrefix}-${shared.map.size}-${++shared.seq}`, whole);
         shared.map.set(key, hit);
       }
       responses = hit;
     } else {
-      responses = this.server.encodeDelta(typeUrl, delta, () => `${this.noncePrefix}-${++this.nonceSeq}`);
+      responses = this.server.encodeDelta(typeUrl, delta, () => `${this.noncePrefix}-${++this.nonceSeq}`, whole);
     }
     // Recorded as sent now: the queue is written in order, and a NACK does not roll back anyway.
     recordSent(ts.sub, delta);
@@ -245,12 +294,16 @@ export class AdsServer {
   private seq = 0;
   private readonly noncePrefix = randomBytes(4).toString("hex");
   private readonly fullPush = new Map<string, { revision: number; shared: SharedEncodings }>();
+  private readonly maxInitialPushes: number;
+  private slotsInUse = 0;
+  private readonly waiting: Array<{ conn: AdsConnection; typeUrl: string }> = [];
 
   constructor(private readonly opts: AdsServerOptions) {
     this.store = opts.store;
     this.metrics = opts.metrics ?? noXdsMetrics;
     this.debounceMs = opts.debounceMs ?? 50;
-    this.maxResponseBytes = opts.maxResponseBytes ?? 1024 * 1024;
+    this.maxResponseBytes = opts.maxResponseBytes ?? 4 * 1024 * 1024;
+    this.maxInitialPushes = opts.maxConcurrentInitialPushes ?? 16;
     this.store.onChange(() => this.schedule());
   }
 
@@ -269,6 +322,7 @@ export class AdsServer {
       ended = true;
       if (conn && this.conns.delete(conn)) {
         conn.closed = true;
+        conn.releaseSlots();
         this.metrics.clientDisconnected();
         log.info({ client: conn.id }, "xds client disconnected");
       }
@@ -295,11 +349,11 @@ export class AdsServer {
   };
 
   /** Splits `delta` into responses below maxResponseBytes (removals in the last) and encodes them. */
-  encodeDelta(typeUrl: string, delta: Delta, nonce: () => string): EncodedResponse[] {
+  encodeDelta(typeUrl: string, delta: Delta, nonce: () => string, whole = false): EncodedResponse[] {
     const chunks: StoreEntry[][] = [[]];
     let size = 0;
     for (const e of delta.upserts) {
-      if (size + e.resourceField.length > this.maxResponseBytes && chunks[chunks.length - 1]!.length > 0) {
+      if (!whole && size + e.resourceField.length > this.maxResponseBytes && chunks[chunks.length - 1]!.length > 0) {
         chunks.push([]);
         size = 0;
       }
@@ -317,6 +371,26 @@ export class AdsServer {
         response: { ...base, resourceFields: [], encoded: encodeDeltaResponse(base) },
       };
     });
+  }
+
+  /** Takes an initial-push slot, or queues `conn` to be called back with slotGranted. */
+  acquireSlot(conn: AdsConnection, typeUrl: string): boolean {
+    if (this.slotsInUse < this.maxInitialPushes) {
+      this.slotsInUse++;
+      return true;
+    }
+    this.waiting.push({ conn, typeUrl });
+    return false;
+  }
+
+  releaseSlot(): void {
+    this.slotsInUse--;
+    while (this.waiting.length && this.slotsInUse < this.maxInitialPushes) {
+      const next = this.waiting.shift()!;
+      if (next.conn.closed) continue;
+      this.slotsInUse++;
+      next.conn.slotGranted(next.typeUrl);
+    }
   }
 
   /** The shared encodings of a full push of `typeUrl` at the store's current revision. */
