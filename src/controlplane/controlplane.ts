@@ -5,6 +5,7 @@
  * pushes to ztunnels; the CA service signs workload certificates for pods on the caller's
  * node. Monitoring (ready, metrics, config dump) on one port.
  */
+import type { AddressInfo } from "node:net";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { logger } from "../common/log.js";
 import { identity, parseUri, toUri } from "../common/spiffe.js";
@@ -51,17 +52,18 @@ export class ControlPlane {
   private readonly settings: PolicySettings;
   private readonly admin = new AdminServers();
   private server: ControlPlaneServer | undefined;
+  private monitor: AddressInfo | undefined;
   private ca: CertificateAuthority | undefined;
   private stopped = false;
 
   constructor(readonly config: ControlPlaneConfig, private readonly authenticator: Authenticator) {
     collectDefaultMetrics({ register: this.registry, prefix: "weft_controlplane_" });
     this.settings = { rootNamespace: config.rootNamespace, trustDomain: config.trustDomain };
-    const validate = policyValidator(this.settings, objectValidator());
     this.store = new ConfigStore();
+    // The folder is strict about unknown fields; an API server may be newer than our schemas.
     this.source = config.configDir
-      ? new FileSource({ dir: config.configDir, validate })
-      : new KubeSource({ config: kubeClientConfig(config.kubeconfig!), validate });
+      ? new FileSource({ dir: config.configDir, validate: policyValidator(this.settings, objectValidator()) })
+      : new KubeSource({ config: kubeClientConfig(config.kubeconfig!), validate: policyValidator(this.settings, objectValidator({ strict: false })) });
     this.mesh = new MeshModel(
       this.store,
       translateConfig({
@@ -105,7 +107,7 @@ export class ControlPlane {
     });
     try {
       this.server = await startControlPlaneServer({ host: c.listenHost, port: c.listenPort, tls: serving.value, ads: this.ads, ca: caService });
-      await this.admin.add("monitor", c.monitorHost, c.monitorPort, {
+      this.monitor = await this.admin.add("monitor", c.monitorHost, c.monitorPort, {
         ...metricsRoutes(this.registry),
         ...adminRoutes({ configDump: () => this.configDump(), pendingReadiness: () => [], shutdown: () => void this.stop(), registry: this.registry }),
         "/ready": (_req, res) => {
@@ -123,6 +125,11 @@ export class ControlPlane {
 
   get port(): number {
     return this.server?.port ?? 0;
+  }
+
+  /** Bound monitoring port (ready, metrics, config dump). */
+  get monitorPort(): number {
+    return this.monitor?.port ?? 0;
   }
 
   get rootsPem(): readonly string[] {

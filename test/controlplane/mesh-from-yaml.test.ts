@@ -1,0 +1,160 @@
+/**
+ * The whole control loop in one process, on loopback (127.0.70.0/24): a control plane serving
+ * from a folder of ordinary Kubernetes YAML, two ztunnels in xDS mode getting state and
+ * certificates from it (bootstrap tokens, real TLS), and a real client and server. A pod added
+ * to the folder becomes reachable through the mesh; removed, it stops being reachable; a policy
+ * added to the folder is enforced; an invalid policy is rejected and the previous one stays.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { once } from "node:events";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ControlPlane, authenticatorFor } from "../../src/controlplane/controlplane.js";
+import { loadControlPlaneConfig } from "../../src/controlplane/config.js";
+import { loadZtunnelConfig } from "../../src/ztunnel/config.js";
+import { startZtunnel, type RunningZtunnel } from "../../src/ztunnel/bootstrap.js";
+import { socksConnect, SocksError } from "../support/socks.js";
+
+const dir = mkdtempSync(path.join(tmpdir(), "weft-cp-"));
+const configDir = path.join(dir, "config");
+const caDir = path.join(dir, "ca");
+let cp: ControlPlane;
+const zts: RunningZtunnel[] = [];
+let echo: net.Server;
+
+function pod(name: string, node: string, ip: string, labels: Record<string, string>, sa: string): string {
+  return `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: demo, labels: ${JSON.stringify(labels)} }
+spec:
+  nodeName: ${node}
+  serviceAccountName: ${sa}
+  containers: [{ name: app, image: local, ports: [{ containerPort: 8080, name: http }] }]
+status:
+  phase: Running
+  podIP: ${ip}
+  podIPs: [{ ip: ${ip} }]
+  conditions: [{ type: Ready, status: "True" }]
+`;
+}
+
+const write = (name: string, text: string) => writeFileSync(path.join(configDir, name), text);
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function call(payload: string): Promise<string> {
+  const s = await socksConnect({ proxy: { host: "127.0.70.2", port: 15080 }, localAddress: "127.0.70.11", target: { host: "echo.demo.svc.cluster.local", port: 80 } });
+  const chunks: Buffer[] = [];
+  s.on("data", (d: Buffer) => chunks.push(d));
+  s.end(payload);
+  await once(s, "end");
+  s.destroy();
+  return Buffer.concat(chunks).toString();
+}
+
+before(async () => {
+  mkdirSync(configDir, { recursive: true });
+  write("namespace.yaml", `apiVersion: v1\nkind: Namespace\nmetadata: { name: demo, labels: { istio.io/dataplane-mode: ambient } }\n`);
+  write("sleep.yaml", pod("sleep", "node-a", "127.0.70.11", { app: "sleep" }, "sleep"));
+  write("service.yaml", `apiVersion: v1
+kind: Service
+metadata: { name: echo, namespace: demo }
+spec:
+  clusterIP: 127.0.70.100
+  selector: { app: echo }
+  ports: [{ name: http, port: 80, targetPort: 8080 }]
+`);
+  const tokens = [
+    { token: "token-node-a-0123456789", node: "node-a", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
+    { token: "token-node-b-0123456789", node: "node-b", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
+  ];
+  writeFileSync(path.join(dir, "tokens.yaml"), JSON.stringify(tokens));
+  const cfg = loadControlPlaneConfig(["--config-dir", configDir, "--ca-dir", caDir, "--listen", "127.0.70.1:0", "--monitor", "127.0.70.1:0", "--tokens", path.join(dir, "tokens.yaml"), "--root-namespace", "istio-system"], {});
+  assert.ok(cfg.ok, !cfg.ok ? cfg.error.message : "");
+  cp = new ControlPlane(cfg.value, authenticatorFor(cfg.value));
+  const started = await cp.start();
+  assert.ok(started.ok, !started.ok ? started.error.message : "");
+  writeFileSync(path.join(dir, "root.pem"), cp.rootsPem.join(""));
+  for (const [i, node] of ["node-a", "node-b"].entries()) {
+    writeFileSync(path.join(dir, `${node}.token`), tokens[i]!.token);
+    const zc = loadZtunnelConfig(["--node", node, "--bind-address", `127.0.70.${2 + i}`, "--xds-address", `127.0.70.1:${cp.port}`, "--token-file", path.join(dir, `${node}.token`), "--root-cert", path.join(dir, "root.pem"), "--drain-seconds", "0"], {});
+    assert.ok(zc.ok, !zc.ok ? zc.error.message : "");
+    const z = await startZtunnel(zc.value);
+    assert.ok(z.ok, !z.ok ? z.error.message : "");
+    zts.push(z.value);
+  }
+  echo = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on("error", () => {});
+    s.pipe(s);
+  });
+  echo.listen(8080, "127.0.70.21");
+  await once(echo, "listening");
+  for (const bind of ["127.0.70.2", "127.0.70.3"]) {
+    await until(`${bind} ready`, async () => ((await fetch(`http://${bind}:15021/healthz/ready`)).status === 200 ? true : undefined));
+  }
+});
+
+after(async () => {
+  echo?.close();
+  await Promise.all(zts.map((z) => z.stop()));
+  await cp?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("control plane: a service without endpoints is unreachable", async () => {
+  await assert.rejects(call("x"), (e: unknown) => e instanceof SocksError && e.reply === 4);
+});
+
+test("control plane: a pod added to the folder becomes reachable through the mesh with certificates from the CA service", async () => {
+  write("echo.yaml", pod("echo", "node-b", "127.0.70.21", { app: "echo" }, "echo"));
+  assert.equal(await until("echo reachable", () => call("hello").catch(() => undefined)), "hello");
+  const dump = (await (await fetch("http://127.0.70.3:15000/config_dump")).json()) as { certificates: Array<{ identity: string; state: string }>; xds: { synced: boolean } };
+  assert.deepEqual(dump.certificates.map((c) => `${c.identity} ${c.state}`), ["spiffe://cluster.local/ns/demo/sa/echo available"]);
+  assert.equal(dump.xds.synced, true);
+});
+
+test("control plane: an AuthorizationPolicy in the folder is enforced; an invalid edit keeps the previous one", async () => {
+  write("deny.yaml", `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: deny-sleep, namespace: demo }
+spec:
+  action: DENY
+  rules: [{ from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"] } }] }]
+`);
+  await until("deny enforced", () => call("x").then(() => undefined, (e: unknown) => (e instanceof SocksError && e.reply === 2 ? true : undefined)));
+  write("deny.yaml", `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: deny-sleep, namespace: demo }
+spec:
+  action: DENY
+  rules: [{ from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"], ipBlocks: ["10.0.0.300/8"] } }] }]
+`);
+  await until("invalid policy reported", async () => {
+    const dump = (await (await fetch(`http://127.0.70.1:${cp.monitorPort}/config_dump`)).json()) as { invalidObjects: Array<{ field: string }> };
+    return dump.invalidObjects.some((p) => p.field.includes("ipBlocks")) ? true : undefined;
+  });
+  await assert.rejects(call("x"), (e: unknown) => e instanceof SocksError && e.reply === 2, "the previous good policy is still enforced");
+  unlinkSync(path.join(configDir, "deny.yaml"));
+  assert.equal(await until("deny lifted", () => call("again").catch(() => undefined)), "again");
+});
+
+test("control plane: a pod removed from the folder stops being reachable", async () => {
+  unlinkSync(path.join(configDir, "echo.yaml"));
+  await until("echo gone", () => call("x").then(() => undefined, (e: unknown) => (e instanceof SocksError ? true : undefined)));
+});
