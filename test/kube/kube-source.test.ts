@@ -136,6 +136,19 @@ void describe("KubeSource against a real kube-apiserver", () => {
     assert.deepEqual(sink.invalid, []);
   });
 
+  void test("a CRD removed later: its objects are deleted and the kind counts as absent again", async (t) => {
+    const c = need(t);
+    if (!c) return;
+    const { source, sink } = await startSource(t, c);
+    await source.waitSynced();
+    const key = "gateway.networking.k8s.io/GRPCRoute/shop/my-grpcroutes";
+    await waitUntil("GRPCRoute present", () => sink.state.has(key));
+    await remove(c.admin, { apiVersion: "apiextensions.k8s.io/v1", resource: "customresourcedefinitions", name: "grpcroutes.gateway.networking.k8s.io" });
+    await waitUntil("GRPCRoute deleted and kind absent", () => !sink.state.has(key) && source.stats()["GRPCRoute.gateway.networking.k8s.io/v1"]?.absent === true, 30_000);
+    assert.equal(sink.history(key).at(-1), `-${key}`);
+    assert.ok(sink.state.has("gateway.networking.k8s.io/HTTPRoute/shop/my-httproutes"), "other kinds untouched");
+  });
+
   void test("adds, changes and deletes of Pods and Services arrive as events, in order", async (t) => {
     const c = need(t);
     if (!c) return;

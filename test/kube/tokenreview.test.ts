@@ -13,12 +13,14 @@ import { parseAllDocuments } from "yaml";
 import { TokenReviewAuthenticator } from "../../src/controlplane/auth/tokenreview.js";
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
-import { create, pod, remove, waitUntil } from "./fixtures.js";
+import { create, pod, RecordingSink, remove, waitUntil } from "./fixtures.js";
+import { KubeSource } from "../../src/controlplane/config/kube-source.js";
 
 let cluster: KubeCluster | undefined;
 let skipReason = "";
 let authn: TokenReviewAuthenticator | undefined;
 let ztunnelPodUid = "";
+let controlPlaneToken = "";
 
 function need(t: TestContext): { c: KubeCluster; a: TokenReviewAuthenticator } | undefined {
   if (!cluster || !authn) {
@@ -61,8 +63,8 @@ before(async () => {
     const resource = o.kind === "ClusterRole" ? "clusterroles" : o.kind === "ClusterRoleBinding" ? "clusterrolebindings" : undefined;
     if (resource) await create(a, { apiVersion: "rbac.authorization.k8s.io/v1", resource }, o);
   }
-  const cpToken = await requestToken(c, "weft-system", "weft-controlplane", {});
-  authn = new TokenReviewAuthenticator({ config: { ...c.config, token: cpToken } });
+  controlPlaneToken = await requestToken(c, "weft-system", "weft-controlplane", {});
+  authn = new TokenReviewAuthenticator({ config: { ...c.config, token: controlPlaneToken } });
 });
 
 after(async () => {
@@ -144,6 +146,21 @@ void describe("TokenReviewAuthenticator against a real kube-apiserver", () => {
       assert.match(r.error.message, /token review failed: .*ECONNREFUSED/);
     } finally {
       down.close();
+    }
+  });
+
+  void test("the control plane's RBAC also suffices for KubeSource to list and watch every kind", async (t) => {
+    const n = need(t);
+    if (!n) return;
+    const source = new KubeSource({ config: { ...n.c.config, token: controlPlaneToken }, reflector: { absentRecheckMs: 60_000 } });
+    const sink = new RecordingSink();
+    await source.start(sink);
+    try {
+      await source.waitSynced();
+      assert.ok(sink.state.has("/Pod/istio-system/ztunnel-abc"));
+      for (const [kind, s] of Object.entries(source.stats())) assert.equal(s.errors, 0, `${kind}: ${JSON.stringify(s)}`);
+    } finally {
+      await source.stop();
     }
   });
 });
