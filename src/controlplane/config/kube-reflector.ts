@@ -9,7 +9,8 @@
  *   the exact difference (see kube-relist.ts), so no event is lost across a reconnect.
  * - An optional (CRD) kind whose collection answers 404 counts as synced and empty; any objects
  *   delivered before are deleted; the reflector checks again every `absentRecheckMs`.
- * - Failures back off exponentially with jitter; a watch that ran for a while resets the backoff.
+ * - Failures back off exponentially with jitter; only a watch that delivered events or stayed
+ *   open for a second resets the streak (so repeated immediate 410s or closes back off too).
  */
 import type { Logger } from "../../common/log.js";
 import type { KubeObject } from "./object.js";
@@ -97,7 +98,8 @@ export class KubeReflector {
         synced = true;
         this.onSynced(this.kind);
       }
-      this.failures = 0;
+      // The failure streak is reset by a watch that works, not by the list: a server that
+      // answers every fresh watch with 410 must not be re-listed in a tight loop.
       await this.watchFrom(listed.resourceVersion, signal);
     }
   }
@@ -188,9 +190,12 @@ export class KubeReflector {
       );
       signal.removeEventListener("abort", onOuterAbort);
       if (signal.aborted) return;
+      const healthy = delivered > 0 || Date.now() - started >= 1000;
+      if (healthy) this.failures = 0;
       if (gone || (!res.ok && isGone(res.error))) {
         this.stats.gone++;
         this.log.info({ kind: kindName(this.kind), resourceVersion }, "watch resourceVersion too old (410 Gone): re-listing");
+        if (!healthy) await this.backoff(signal);
         return;
       }
       if (failure) {
@@ -205,8 +210,7 @@ export class KubeReflector {
         continue; // resume from the last resourceVersion seen
       }
       // The server closed the stream (timeoutSeconds elapsed, or it is shutting down).
-      if (delivered === 0 && Date.now() - started < 1000) await this.backoff(signal);
-      else this.failures = 0;
+      if (!healthy) await this.backoff(signal);
     }
   }
 
