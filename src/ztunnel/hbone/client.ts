@@ -79,10 +79,13 @@ function tlsConnect(socket: net.Socket, opts: DialOptions, target: string): Prom
       resolve(err(tlsError(target, e)));
     };
     const timer = setTimeout(() => fail(new Error(`handshake not done within ${opts.settings.handshakeTimeoutMs} ms`)), opts.settings.handshakeTimeoutMs);
+    const onClose = () => fail(new Error("connection closed during the handshake"));
     t.once("error", fail);
+    t.once("close", onClose);
     t.once("secureConnect", () => {
       clearTimeout(timer);
       t.off("error", fail);
+      t.off("close", onClose);
       t.on("error", (e) => log.debug({ err: e, target }, "hbone tls error"));
       if (t.alpnProtocol !== "h2") {
         t.destroy();
@@ -118,9 +121,14 @@ export async function dialHbone(opts: DialOptions): Promise<Result<HboneConnecti
       session.destroy();
       resolve(err(new HboneError("HBONE_STREAM", `hbone: ${target}: http/2 session failed: ${e.message}`, { cause: e })));
     };
+    // The server verifies our certificate after TLS 1.3 completes on our side, so a refusal
+    // shows up here as the connection closing.
+    const onClose = () => onError(new Error("connection closed by the server (was our certificate refused?)"));
     session.once("error", onError);
+    session.once("close", onClose);
     session.once("connect", () => {
       session.off("error", onError);
+      session.off("close", onClose);
       session.on("error", (e) => log.debug({ err: e, target }, "hbone session error"));
       try {
         session.setLocalWindowSize(opts.settings.connectionWindowBytes);

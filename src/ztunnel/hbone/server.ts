@@ -153,18 +153,26 @@ export class HboneServer {
     }
     socket.setNoDelay(true);
     const tlsSocket = new tls.TLSSocket(socket, serverTlsOptions(cert));
-    tlsSocket.on("error", (e) => log.debug({ err: e, remote: remote.ip }, "hbone tls error"));
+    let settled = false;
     const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
       this.rejected++;
       log.info({ local: local.ip, remote: remote.ip, reason: why }, "hbone: connection refused");
       tlsSocket.destroy();
       socket.destroy();
     };
+    tlsSocket.on("error", (e) => {
+      if (!settled) fail(`tls: ${e.message}`);
+      else log.debug({ err: e, remote: remote.ip }, "hbone tls error");
+    });
+    tlsSocket.once("close", () => fail("closed during the tls handshake"));
     const timer = setTimeout(() => fail(`tls handshake not done within ${this.settings.handshakeTimeoutMs} ms`), this.settings.handshakeTimeoutMs);
     timer.unref();
     tlsSocket.once("close", () => clearTimeout(timer));
     tlsSocket.once("secure", () => {
       clearTimeout(timer);
+      if (settled) return;
       if (tlsSocket.alpnProtocol !== "h2") return fail(`alpn ${JSON.stringify(tlsSocket.alpnProtocol)}, want h2`);
       const chain = verifyPeerChain(tlsSocket, cert);
       if (!chain.ok) return fail(chain.error.message);
@@ -176,6 +184,7 @@ export class HboneServer {
       // by hand keeps it true, and the HTTP/2 session would then wait for a 'secureConnect'
       // that a server socket never emits. Do what tls.Server does.
       (tlsSocket as unknown as { secureConnecting: boolean }).secureConnecting = false;
+      settled = true;
       this.adopting = { peer: peer.value, local, remote };
       try {
         this.h2.emit("connection", tlsSocket);
