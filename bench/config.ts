@@ -9,8 +9,11 @@ export const PEER_NAMES = ["direct", "stunnel", "ztunnel"] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export interface BenchConfig {
-  /** BENCH_SECONDS (5): length of each timed phase (throughput, latency, connection rate). */
+  /** BENCH_SECONDS (5): measured length of each timed phase (throughput, latency, connection
+   * rate) per peer, summed over its rounds. */
   readonly seconds: number;
+  /** BENCH_ROUNDS (3): each timed phase is split into this many rounds that alternate the peers. */
+  readonly rounds: number;
   /** BENCH_PEERS (direct,stunnel,ztunnel): which paths to measure, in this order. */
   readonly peers: readonly PeerName[];
   /** BENCH_RPS (1000): request rate of the latency phase. */
@@ -56,6 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Result<BenchConfig> {
   const cfg: BenchConfig = {
     seconds: num("BENCH_SECONDS", 5, 1, 600, false),
     peers,
+    rounds: num("BENCH_ROUNDS", 3, 1, 100),
     rps: num("BENCH_RPS", 1000, 1, 100_000),
     latencyConnections: num("BENCH_LATENCY_CONNS", 4, 1, 1000),
     messageBytes: num("BENCH_MESSAGE_BYTES", 1024, 1, 1 << 20),

@@ -3,9 +3,9 @@
  * TCP, a stunnel mTLS pair and a weft ztunnel pair side by side with the same load generators,
  * prints the comparison table and writes docs/benchmarks.md.
  *
- * Peers run one after another (never concurrently: the machine's CPUs are shared by the client,
- * the server and the proxies). Everything started is stopped after each peer, and on Ctrl-C or a
- * crash by `proc.ts`'s hooks. A peer that cannot start (e.g. ztunnel not built yet) is reported
+ * All peers are started together, but load is only ever applied to one at a time (the machine's
+ * CPUs are shared by the client, the server and the proxies); `run.ts` alternates them in rounds.
+ * Everything started is stopped at the end, and on Ctrl-C or a crash by `proc.ts`'s hooks. A peer that cannot start (e.g. ztunnel not built yet) is reported
  * with its error and the others are still measured. Exit status: 0 when every selected peer
  * produced every figure, 1 otherwise, 2 for bad settings.
  */
@@ -20,7 +20,7 @@ import { ztunnelPeer } from "./peers/ztunnel.js";
 import { installCleanupHooks, openFileLimit } from "./proc.js";
 import { buildTable, renderText, type PeerResult } from "./report.js";
 import { renderBenchmarksDoc } from "./report-markdown.js";
-import { runPhases } from "./run-peer.js";
+import { runSchedule, type Entry } from "./run.js";
 
 const PEERS: Record<PeerName, Peer> = { direct: directPeer, stunnel: stunnelPeer, ztunnel: ztunnelPeer };
 
@@ -54,25 +54,25 @@ async function main(): Promise<number> {
   const started = Date.now();
   say(`machine: ${machine.cpu}, ${machine.cpuCount} CPUs, load average ${machine.loadAtStart}${machine.loadAtStart > machine.cpuCount ? " (busy: expect noisy figures)" : ""}`);
   const results: PeerResult[] = [];
-  for (const name of cfg.peers) {
-    const peer = PEERS[name];
-    say(`== ${name}`);
-    const running = await peer.start();
-    if (!running.ok) {
-      say(`  not measured: ${running.error.message}`);
-      results.push({ peer: name, description: "not started", throughput: null, latency: null, connectRate: null, memory: null, errors: [`start: ${running.error.message}`] });
-      continue;
+  const entries: Entry[] = [];
+  try {
+    for (const name of cfg.peers) {
+      const running = await PEERS[name].start();
+      if (!running.ok) {
+        say(`${name}: not measured: ${running.error.message}`);
+        results.push({ peer: name, description: "not started", throughput: null, latency: null, connectRate: null, memory: null, errors: [`start: ${running.error.message}`] });
+        continue;
+      }
+      say(`${name}: ${running.value.description}`);
+      const result: PeerResult = { peer: name, description: running.value.description, throughput: null, latency: null, connectRate: null, memory: null, errors: [] };
+      results.push(result);
+      entries.push({ peer: running.value, result, echo: null, dead: false });
     }
-    const result: PeerResult = { peer: name, description: running.value.description, throughput: null, latency: null, connectRate: null, memory: null, errors: [] };
-    results.push(result);
-    say(`  ${running.value.description}`);
-    try {
-      await runPhases(running.value, result, cfg, say);
-    } finally {
-      await running.value.stop();
-    }
-    for (const e of result.errors) say(`  !! ${e}`);
+    await runSchedule(entries, cfg, say);
+  } finally {
+    await Promise.all(entries.map((e) => e.peer.stop()));
   }
+  for (const r of results) for (const e of r.errors) say(`!! ${r.peer}: ${e}`);
 
   const table = buildTable(results);
   const elapsed = (Date.now() - started) / 1000;

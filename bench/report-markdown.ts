@@ -53,10 +53,10 @@ export function renderBenchmarksDoc(d: DocInput): string {
     if (r.memory && r.memory.requested > 0) out.push(`  Memory phase: ${r.memory.opened} of ${r.memory.requested} connections open in ${r.memory.openSeconds.toFixed(1)} s (${r.memory.failed} failed).`);
     if (r.latency) {
       const l = r.latency;
-      out.push(`  Latency: ${l.completed} of ${l.sent} recorded requests answered (${l.achievedRps.toFixed(0)}/s), p90 ${l.fromSend.p90Us.toFixed(0)} us, max ${l.fromSend.maxUs.toFixed(0)} us, client schedule lag p99 ${l.lagP99Us.toFixed(0)} us.`);
+      out.push(`  Latency: ${l.completed} of ${l.sent} recorded requests answered (${l.achievedRps.toFixed(0)}/s), p90 ${l.fromSend.p90Us.toFixed(0)} us, max ${l.fromSend.maxUs.toFixed(0)} us, client schedule lag p99 ${l.lagP99Us.toFixed(0)} us; p99 of each round: ${l.roundP99Us.map((x) => x.toFixed(0)).join(", ")} us.`);
     }
-    if (r.connectRate) out.push(`  Connection rate: ${r.connectRate.completed} connections, ${r.connectRate.failed} failed.`);
-    if (r.throughput) out.push(`  Throughput: ${r.throughput.retransmits} retransmits.`);
+    if (r.connectRate) out.push(`  Connection rate: ${r.connectRate.completed} connections in ${r.connectRate.seconds.toFixed(1)} s, ${r.connectRate.failed} failed.`);
+    if (r.throughput) out.push(`  Throughput of each round: ${r.throughput.roundBitsPerSecond.map((b) => (b / 1e9).toFixed(2)).join(", ")} Gbit/s; ${r.throughput.retransmits} retransmits.`);
     for (const e of r.errors) out.push(`  - error: ${e.replace(/\s+/g, " ").slice(0, 400)}`);
   }
   out.push(
@@ -73,7 +73,7 @@ export function renderBenchmarksDoc(d: DocInput): string {
     "",
     "## Settings of this run",
     "",
-    `BENCH_SECONDS=${c.seconds} BENCH_RPS=${c.rps} BENCH_LATENCY_CONNS=${c.latencyConnections} BENCH_MESSAGE_BYTES=${c.messageBytes}`,
+    `BENCH_SECONDS=${c.seconds} BENCH_ROUNDS=${c.rounds} BENCH_RPS=${c.rps} BENCH_LATENCY_CONNS=${c.latencyConnections} BENCH_MESSAGE_BYTES=${c.messageBytes}`,
     `BENCH_WARMUP_SECONDS=${c.warmupSeconds} BENCH_CONNECT_WORKERS=${c.connectWorkers} BENCH_OPEN_CONNS=${c.openConnections}`,
     `BENCH_OPEN_RATE=${c.openRate} BENCH_SETTLE_SECONDS=${c.settleSeconds} BENCH_PEERS=${c.peers.join(",")}`,
     "",
@@ -117,7 +117,15 @@ const PROSE = [
   "   CONNECT over mutual TLS, SPIFFE identities) to B on 127.0.50.22:15008, and B connects to",
   "   the server on 127.0.50.22:5201.",
   "",
-  "Phases, per path:",
+  "All three paths are started together on their own addresses, but load is applied to one at a",
+  "time. The memory phase runs path by path; each timed phase is split into BENCH_ROUNDS rounds",
+  "that visit the paths in turn (direct, stunnel, ztunnel, direct, ...), and each path's rounds",
+  "are pooled, so that other load on the machine falls on every path alike. Before every",
+  "measurement the bench waits until all proxy processes are idle (under 5% of a CPU), so one",
+  "measurement's tail, like stunnel joining 10k threads, is not charged to the next. The",
+  "per-round figures are listed under Details: their spread shows how noisy the run was.",
+  "",
+  "Phases:",
   "",
   "- **Memory**: RSS (VmRSS of /proc/PID/status) of each proxy process after start-up and a",
   "  settle pause, before any traffic (idle); then BENCH_OPEN_CONNS connections are opened at no",
@@ -127,7 +135,7 @@ const PROSE = [
   "  tunneled connection costs the mesh in all.",
   "- **Latency**: BENCH_RPS requests per second of BENCH_MESSAGE_BYTES each, spread round-robin",
   "  over BENCH_LATENCY_CONNS connections to a raw TCP echo server, for a warm-up plus",
-  "  BENCH_SECONDS. The schedule is open loop: each request is sent when due, whether or not",
+  "  BENCH_SECONDS / BENCH_ROUNDS per round. The schedule is open loop: each request is sent when due, whether or not",
   "  earlier answers have arrived, so a slow answer cannot hold back the requests behind it",
   "  (coordinated omission). p50/p99/p99.9 are exact nearest-rank percentiles of the time from",
   "  writing a request to receiving its whole echo. \"p99 from schedule\" measures from the time",
@@ -135,11 +143,12 @@ const PROSE = [
   "  millisecond granularity), so it is larger for every path alike, but it would expose a",
   "  client that fell behind. \"added p99\" is a path's p99 minus direct TCP's p99.",
   "- **New connections/s**: BENCH_CONNECT_WORKERS concurrent loops of connect, send 1 byte,",
-  "  read the 1-byte echo, close, for BENCH_SECONDS; only connections completed in the window",
+  "  read the 1-byte echo, close, for BENCH_SECONDS in all; only connections completed in the window",
   "  count. Every connection goes through the proxies' full set-up (TLS handshake for stunnel;",
   "  for ztunnel, a CONNECT stream on a pooled or new HBONE connection).",
   "- **Throughput**: iperf3 (C on both ends, so the generator is not the bottleneck), one TCP",
-  "  connection for 1 + BENCH_SECONDS seconds, first second omitted; the receiver's rate.",
+  "  connection per round for 1 + BENCH_SECONDS / BENCH_ROUNDS seconds (rounded, at least 1),",
+  "  first second omitted; the mean of the rounds' receiver rates.",
   "",
   "## How to read the figures",
   "",

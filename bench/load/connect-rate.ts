@@ -19,6 +19,7 @@ export interface ConnectRateOptions {
 
 export interface ConnectRateResult {
   readonly perSecond: number;
+  readonly seconds: number;
   readonly completed: number;
   readonly failed: number;
   readonly firstError: string | null;
@@ -49,5 +50,18 @@ export async function measureConnectRate(o: ConnectRateOptions): Promise<Result<
   await Promise.all(Array.from({ length: o.workers }, worker));
   const elapsed = (Math.min(performance.now(), endMs) - startMs) / 1000;
   if (completed === 0) return err(new Error(`connect rate: no connection completed: ${firstError ?? "unknown"}`));
-  return ok({ perSecond: completed / elapsed, completed, failed, firstError });
+  return ok({ perSecond: completed / elapsed, seconds: elapsed, completed, failed, firstError });
+}
+
+/** Pools rounds: total completed over total time. */
+export function mergeConnectRate(rounds: readonly ConnectRateResult[]): ConnectRateResult {
+  const completed = rounds.reduce((a, r) => a + r.completed, 0);
+  const seconds = rounds.reduce((a, r) => a + r.seconds, 0);
+  return {
+    perSecond: seconds > 0 ? completed / seconds : 0,
+    seconds,
+    completed,
+    failed: rounds.reduce((a, r) => a + r.failed, 0),
+    firstError: rounds.find((r) => r.firstError !== null)?.firstError ?? null,
+  };
 }

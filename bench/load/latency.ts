@@ -28,6 +28,16 @@ export interface LatencyOptions {
   readonly seconds: number;
 }
 
+/** The raw record of one run (one round), in microseconds; `mergeLatency` summarises rounds. */
+export interface LatencySamples {
+  readonly fromSend: readonly number[];
+  readonly fromSchedule: readonly number[];
+  readonly lags: readonly number[];
+  /** Requests due in the recorded window. */
+  readonly sent: number;
+  readonly seconds: number;
+}
+
 export interface LatencyResult {
   /** Latency from write to complete echo, recorded requests only. */
   readonly fromSend: LatencySummary;
@@ -41,6 +51,26 @@ export interface LatencyResult {
   readonly lost: number;
   /** Completed requests per second over the recorded window. */
   readonly achievedRps: number;
+  /** p99 from send of each round alone, to show how much the figure moved during the run. */
+  readonly roundP99Us: readonly number[];
+}
+
+/** Pools the samples of several rounds (percentiles over all of them) into one result. */
+export function mergeLatency(rounds: readonly LatencySamples[]): LatencyResult {
+  const all = (f: (r: LatencySamples) => readonly number[]): number[] => rounds.flatMap((r) => [...f(r)]);
+  const fromSend = all((r) => r.fromSend);
+  const sent = rounds.reduce((a, r) => a + r.sent, 0);
+  const seconds = rounds.reduce((a, r) => a + r.seconds, 0);
+  return {
+    fromSend: summarize(fromSend),
+    fromSchedule: summarize(all((r) => r.fromSchedule)),
+    lagP99Us: summarize(all((r) => r.lags)).p99Us,
+    sent,
+    completed: fromSend.length,
+    lost: sent - fromSend.length,
+    achievedRps: seconds > 0 ? fromSend.length / seconds : 0,
+    roundP99Us: rounds.map((r) => summarize(r.fromSend).p99Us),
+  };
 }
 
 interface Conn {
@@ -54,7 +84,7 @@ interface Conn {
 
 const DRAIN_MS = 2000;
 
-export async function measureLatency(o: LatencyOptions): Promise<Result<LatencyResult>> {
+export async function measureLatency(o: LatencyOptions): Promise<Result<LatencySamples>> {
   const opened = await Promise.all(Array.from({ length: o.connections }, () => openConn(o.target, o.clientAddress)));
   const failed = opened.find((r) => !r.ok);
   if (failed && !failed.ok) {
@@ -71,7 +101,6 @@ export async function measureLatency(o: LatencyOptions): Promise<Result<LatencyR
   const fromSend: number[] = [];
   const fromSchedule: number[] = [];
   const lags: number[] = [];
-  let completed = 0;
   let socketError: Error | null = null;
   let outstanding = 0;
 
@@ -88,7 +117,6 @@ export async function measureLatency(o: LatencyOptions): Promise<Result<LatencyR
         if (due >= recordFrom) {
           fromSend.push(Number(now - sentAt) / 1000);
           fromSchedule.push(Number(now - due) / 1000);
-          completed++;
         }
       }
     });
@@ -132,16 +160,7 @@ export async function measureLatency(o: LatencyOptions): Promise<Result<LatencyR
   }
   if (socketError) return err(new Error(`latency: ${(socketError as Error).message} after ${next} of ${total} requests`));
   if (fromSend.length === 0) return err(new Error("latency: no request completed in the recorded window"));
-  const recordedSent = lags.length;
-  return ok({
-    fromSend: summarize(fromSend),
-    fromSchedule: summarize(fromSchedule),
-    lagP99Us: summarize(lags).p99Us,
-    sent: recordedSent,
-    completed,
-    lost: recordedSent - completed,
-    achievedRps: completed / o.seconds,
-  });
+  return ok({ fromSend, fromSchedule, lags, sent: lags.length, seconds: o.seconds });
 }
 
 function openConn(target: HostPort, localAddress: string): Promise<Result<Socket>> {

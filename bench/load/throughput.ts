@@ -14,6 +14,18 @@ export interface ThroughputResult {
   readonly bitsPerSecond: number;
   /** Sender retransmits reported by iperf3 (loopback: normally 0). */
   readonly retransmits: number;
+  /** Each round's rate, to show how much the figure moved during the run. */
+  readonly roundBitsPerSecond: readonly number[];
+}
+
+/** Pools rounds of equal length: the mean rate. */
+export function mergeThroughput(rounds: readonly ThroughputResult[]): ThroughputResult {
+  const rates = rounds.flatMap((r) => r.roundBitsPerSecond);
+  return {
+    bitsPerSecond: rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : 0,
+    retransmits: rounds.reduce((a, r) => a + r.retransmits, 0),
+    roundBitsPerSecond: rates,
+  };
 }
 
 export interface ThroughputOptions {
@@ -53,5 +65,5 @@ export function parseIperfJson(stdout: string, tail: string): Result<ThroughputR
   if (typeof d.error === "string") return err(new Error(`throughput: iperf3: ${d.error}`));
   const bps = d.end?.sum_received?.bits_per_second;
   if (typeof bps !== "number" || !(bps > 0)) return err(new Error("throughput: iperf3 JSON has no end.sum_received.bits_per_second"));
-  return ok({ bitsPerSecond: bps, retransmits: d.end?.sum_sent?.retransmits ?? 0 });
+  return ok({ bitsPerSecond: bps, retransmits: d.end?.sum_sent?.retransmits ?? 0, roundBitsPerSecond: [bps] });
 }
