@@ -9,7 +9,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
-import http2 from "node:http2";
+import type http2 from "node:http2";
 import { identity } from "../../src/common/spiffe.js";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
 import { dialHbone, openTunnel } from "../../src/ztunnel/hbone/client.js";
