@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== lint"; npx eslint --max-warnings 0 src test bench
 echo "== build (tsc, strict)"; npx tsc -p tsconfig.json
+echo "== kube-apiserver + etcd for the Kubernetes source tests (built once from the Go module proxy, then cached)"
+t0=$(date +%s)
+bash scripts/kube-apiserver.sh | tail -n 1
+echo "   ($(( $(date +%s) - t0 )) s)"
 echo "== tests"
 if [ "$(id -u)" != 0 ]; then
   echo "!! NOT ROOT: network-namespace, eBPF and nftables tests will SKIP (they say so one by one)." >&2
