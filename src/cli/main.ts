@@ -5,6 +5,7 @@
 import { runZtunnel } from "./ztunnel.js";
 import { runCa } from "./ca.js";
 import { runControlPlane } from "./controlplane.js";
+import { runAuthz } from "./authz.js";
 import pkg from "../../package.json";
 
 const USAGE = `usage: weft <command> [flags]
@@ -12,6 +13,7 @@ const USAGE = `usage: weft <command> [flags]
 commands:
   ztunnel        run a node's ztunnel (HBONE data plane)
   controlplane   serve ztunnels (delta xDS + CA) from a folder of YAML or Kubernetes
+  authz explain  would a connection be allowed, and which policy decides (asks the ztunnel)
   ca init|show   create or inspect a local mesh CA directory (Istio cacerts layout)
   version        print the version
 `;
@@ -25,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       return runCa(rest);
     case "controlplane":
       return runControlPlane(rest);
+    case "authz":
+      return runAuthz(rest);
     case "version":
       console.log(`weft ${pkg.version}`);
       return 0;

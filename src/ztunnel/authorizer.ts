@@ -6,6 +6,10 @@
 import type { Workload } from "../common/model/workload.js";
 import { logger } from "../common/log.js";
 import { evaluate } from "./authz/evaluate.js";
+import { explain, formatExplanation } from "./authz/explain.js";
+import { parsePrincipal } from "../common/spiffe.js";
+import { canonicalIp } from "../common/net/addr.js";
+import { type Result, ok, err } from "../common/result.js";
 import { PolicyIndexCache, selectPolicies } from "./authz/select.js";
 import type { Authorize } from "./inbound-admission.js";
 import type { ProxyState } from "./state/state.js";
@@ -25,4 +29,36 @@ export function stateAuthorizer(state: ProxyState): Authorize {
     }
     return { allowed: d.allowed, reason: d.reason, ...(d.decidedBy ? { policy: d.decidedBy.policy } : {}) };
   };
+}
+
+export interface ExplainQuery {
+  /** Source IP of the connection. */
+  readonly sourceIp: string;
+  /** Source principal without the scheme (`td/ns/N/sa/S`), absent for a plaintext peer. */
+  readonly principal?: string;
+  readonly destinationIp: string;
+  readonly destinationPort: number;
+}
+
+/**
+ * "Would source S reach destination D on port P, and which policy decides?" answered from the
+ * live state: the destination must be a workload this ztunnel knows.
+ */
+export function explainFromState(state: ProxyState, network: string, q: ExplainQuery): Result<string> {
+  const src = canonicalIp(q.sourceIp);
+  const dst = canonicalIp(q.destinationIp);
+  if (!src) return err(new Error(`source ${JSON.stringify(q.sourceIp)} is not an IP address`));
+  if (!dst) return err(new Error(`destination ${JSON.stringify(q.destinationIp)} is not an IP address`));
+  if (!Number.isInteger(q.destinationPort) || q.destinationPort < 1 || q.destinationPort > 65535) return err(new Error(`port ${q.destinationPort} out of range 1-65535`));
+  let sourceIdentity;
+  if (q.principal) {
+    const id = parsePrincipal(q.principal.replace(/^spiffe:\/\//, ""));
+    if (!id.ok) return err(id.error);
+    sourceIdentity = id.value;
+  }
+  const w = state.workloadByAddress(network, dst);
+  if (!w) return err(new Error(`no workload has address ${dst}`));
+  const conn = { sourceIp: src, destinationIp: dst, destinationPort: q.destinationPort, ...(sourceIdentity ? { sourceIdentity } : {}) };
+  const e = explain(conn, selectPolicies(new PolicyIndexCache().get(state), w), w);
+  return ok(`${formatExplanation(e)}\ndecision: ${e.decision.allowed ? "ALLOW" : "DENY"}: ${e.decision.reason}\n`);
 }

@@ -21,14 +21,15 @@ import { HboneServer } from "./hbone/server.js";
 import { HbonePool } from "./hbone/pool.js";
 import type { HboneSettings } from "./hbone/settings.js";
 import { ZtunnelMetrics } from "./metrics.js";
-import { AdminServers } from "../common/admin/servers.js";
+import type { ServerResponse } from "node:http";
+import { AdminServers, adminRoutes, metricsRoutes, readinessRoutes } from "../common/admin/servers.js";
 import { Outbound } from "./outbound.js";
 import { Inbound } from "./inbound.js";
 import { Socks5Server } from "./socks5-server.js";
 import { ConnectionRegistry } from "./connections.js";
 import { PerWorkloadHboneListeners } from "./hbone-listeners.js";
 import { type Dialer, PlainDialer, TransparentDialer } from "./dialer.js";
-import { stateAuthorizer } from "./authorizer.js";
+import { explainFromState, stateAuthorizer } from "./authorizer.js";
 import type { Authorize } from "./inbound-admission.js";
 
 const log = logger("ztunnel");
@@ -103,11 +104,10 @@ export class Ztunnel {
   async start(): Promise<Result<void>> {
     const c = this.config;
     try {
-      await this.admin.listen(
-        { configDump: () => this.configDump(), pendingReadiness: () => [...this.gates], shutdown: () => void this.stop(), registry: this.metrics.registry },
-        c.bindAddress,
-        c.ports,
-      );
+      const hooks = { configDump: () => this.configDump(), pendingReadiness: () => [...this.gates], shutdown: () => void this.stop(), registry: this.metrics.registry };
+      await this.admin.add("admin", c.bindAddress, c.ports.admin, { ...adminRoutes(hooks), "/authz/explain": (_req, res, url) => this.explainRoute(res, url) });
+      await this.admin.add("metrics", c.bindAddress, c.ports.metrics, metricsRoutes(this.metrics.registry));
+      await this.admin.add("readiness", c.bindAddress, c.ports.readiness, readinessRoutes(hooks));
       const socks = await this.socks.listen(c.bindAddress, c.ports.socks5);
       log.info({ address: `${socks.address}:${socks.port}` }, "socks5 listening");
       for (const target of c.outboundListeners) {
@@ -188,6 +188,20 @@ export class Ztunnel {
     const w = this.state.workloadByAddress(this.config.network, localIp);
     if (!w || w.node !== this.config.node) return undefined;
     return this.certByIdentity.get(workloadIdentityUri(w));
+  }
+
+  /** GET /authz/explain?src=IP&principal=td/ns/N/sa/S&dst=IP&port=N (principal omitted: plaintext). */
+  private explainRoute(res: ServerResponse, url: URL): void {
+    const q = url.searchParams;
+    const r = explainFromState(this.state, this.config.network, {
+      sourceIp: q.get("src") ?? "",
+      ...(q.get("principal") ? { principal: q.get("principal")! } : {}),
+      destinationIp: q.get("dst") ?? "",
+      destinationPort: Number(q.get("port") ?? ""),
+    });
+    const body = r.ok ? r.value : `explain: ${r.error.message}\nusage: /authz/explain?src=IP&principal=TD/ns/NS/sa/SA&dst=IP&port=PORT\n`;
+    res.writeHead(r.ok ? 200 : 400, { "content-type": "text/plain; charset=utf-8" });
+    res.end(body);
   }
 
   /** Adds a section to the config dump (e.g. the xDS client's status). */

@@ -130,6 +130,14 @@ test("two ztunnels: an authorization policy denies new connections and closes op
   assert.ok(zb.mutator.applyAuthorizations([deny], []).ok);
   await closed;
   await assert.rejects(socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } }), (e: unknown) => e instanceof SocksError && e.reply === 2);
+  const explained = await fetch("http://127.0.60.2:15000/authz/explain?src=127.0.60.11&principal=cluster.local/ns/default/sa/sleep&dst=127.0.60.21&port=8080");
+  assert.equal(explained.status, 200);
+  const text = await explained.text();
+  assert.match(text, /policy default\/deny-sleep \[DENY, NAMESPACE\]: MATCHED by rule 0/);
+  assert.match(text, /decision: DENY/);
+  const plaintext = await (await fetch("http://127.0.60.2:15000/authz/explain?src=127.0.60.11&dst=127.0.60.21&port=8080")).text();
+  assert.match(plaintext, /decision: ALLOW/, "a peer without the principal does not match the DENY");
+  assert.equal((await fetch("http://127.0.60.2:15000/authz/explain?src=x&dst=127.0.60.21&port=8080")).status, 400);
   assert.ok(zb.mutator.applyAuthorizations([], ["default/deny-sleep"]).ok);
   const again = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } });
   assert.equal(await roundTrip(again, "allowed again"), "allowed again");
