@@ -49,12 +49,14 @@ export async function startServer(opts: {
   trustDomains?: readonly string[];
   settings?: Partial<HboneSettings>;
   ip?: string;
+  /** Overrides the default "opts.cert on `ip`, nothing elsewhere" certificate lookup. */
+  certificateFor?: (localIp: string) => WorkloadCertificate | undefined;
 }): Promise<ServerFixture> {
   const ip = opts.ip ?? SERVER_IP;
   const calls: HboneStreamRequest[] = [];
   let handler: HboneHandler = connectToTarget;
   const server = new HboneServer({
-    certificateFor: (local) => (local === ip ? opts.cert : undefined),
+    certificateFor: opts.certificateFor ?? ((local) => (local === ip ? opts.cert : undefined)),
     trustDomains: opts.trustDomains ?? ["cluster.local"],
     handler: (req) => {
       calls.push(req);

@@ -66,6 +66,10 @@ describe("hbone pool", () => {
       assert.equal(pool.stats().streamsActive, 10);
       assert.equal(pool.stats().connectionsOpened, 1, "ten simultaneous first requests, one dial");
       assert.equal(f.server.stats().sessions, 1);
+      const inbound = f.server.dump();
+      assert.equal(inbound.length, 1);
+      assert.equal(inbound[0]!.peerIdentity, "spiffe://cluster.local/ns/default/sa/client");
+      assert.equal(inbound[0]!.activeStreams, 10);
       await Promise.all(streams.map(finish));
       const more = await open(pool);
       await finish(more);

@@ -126,8 +126,7 @@ describe("hbone peer authentication", () => {
 
   test("the certificate is chosen per connection: a rotated certificate is used without a restart", async () => {
     let current = serverCert;
-    const g = await startServer({ cert: serverCert, ip: "127.0.20.9" });
-    // Swap the callback's answer by wrapping the server's certificateFor through the fixture.
+    const g = await startServer({ cert: serverCert, ip: "127.0.20.9", certificateFor: () => current });
     const rotated = await pki.certFor("default", "server");
     const seen: string[] = [];
     const probe = (): Promise<void> => new Promise((resolve, reject) => {
@@ -139,7 +138,6 @@ describe("hbone peer authentication", () => {
       s.once("error", reject);
     });
     try {
-      (g.server as unknown as { opts: { certificateFor: (ip: string) => WorkloadCertificate } }).opts.certificateFor = () => current;
       await probe();
       current = rotated;
       await probe();

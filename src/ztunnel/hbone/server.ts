@@ -16,9 +16,9 @@ import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import { logger } from "../../common/log.js";
-import type { Identity } from "../../common/spiffe.js";
+import { type Identity, toUri } from "../../common/spiffe.js";
 import type { WorkloadCertificate } from "../../common/tls/types.js";
-import { type SocketAddress, canonicalIp } from "../../common/net/addr.js";
+import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net/addr.js";
 import { type ForwardedInfo, headerValue, parseAuthority, parseForwarded } from "./headers.js";
 import { startKeepalive } from "./keepalive.js";
 import { verifyPeerChain } from "./peer-verify.js";
@@ -85,6 +85,18 @@ interface Conn {
   readonly peer: Identity;
   readonly local: SocketAddress;
   readonly remote: SocketAddress;
+  readonly openedAt: number;
+  /** Streams open on this connection. */
+  streams: number;
+}
+
+/** One inbound HBONE connection, for the admin config dump. */
+export interface HboneServerConnectionDump {
+  readonly peerIdentity: string;
+  readonly local: string;
+  readonly remote: string;
+  readonly activeStreams: number;
+  readonly openedAt: string;
 }
 
 function addressOf(ip: string | undefined, port: number | undefined): SocketAddress {
@@ -185,7 +197,7 @@ export class HboneServer {
       // that a server socket never emits. Do what tls.Server does.
       (tlsSocket as unknown as { secureConnecting: boolean }).secureConnecting = false;
       settled = true;
-      this.adopting = { peer: peer.value, local, remote };
+      this.adopting = { peer: peer.value, local, remote, openedAt: Date.now(), streams: 0 };
       try {
         this.h2.emit("connection", tlsSocket);
       } finally {
@@ -222,8 +234,15 @@ export class HboneServer {
     stream.on("error", (e) => log.debug({ err: e }, "hbone stream error"));
     this.streamsTotal++;
     this.openStreams++;
-    stream.once("close", () => this.openStreams--);
-    if (!conn) return this.reply(stream, 503, "unknown connection");
+    if (!conn) {
+      stream.once("close", () => this.openStreams--);
+      return this.reply(stream, 503, "unknown connection");
+    }
+    conn.streams++;
+    stream.once("close", () => {
+      this.openStreams--;
+      conn.streams--;
+    });
     const method = headerValue(headers, ":method") ?? "";
     if (method !== "CONNECT") return this.reply(stream, 400, `method ${method} not allowed, only CONNECT`);
     const authority = headerValue(headers, ":authority") ?? "";
@@ -292,6 +311,17 @@ export class HboneServer {
       streamsTotal: this.streamsTotal,
       streamsRejected: { ...this.rejectedByStatus },
     };
+  }
+
+  /** Open inbound connections (admin config dump); no key material. */
+  dump(): HboneServerConnectionDump[] {
+    return [...this.sessions.values()].map((c) => ({
+      peerIdentity: toUri(c.peer),
+      local: formatAddress(c.local),
+      remote: formatAddress(c.remote),
+      activeStreams: c.streams,
+      openedAt: new Date(c.openedAt).toISOString(),
+    }));
   }
 
   /**
