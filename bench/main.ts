@@ -60,11 +60,11 @@ async function main(): Promise<number> {
       const running = await PEERS[name].start();
       if (!running.ok) {
         say(`${name}: not measured: ${running.error.message}`);
-        results.push({ peer: name, description: "not started", throughput: null, latency: null, connectRate: null, memory: null, errors: [`start: ${running.error.message}`] });
+        results.push({ peer: name, description: "not started", throughput: null, latency: null, connectRate: null, memory: null, notes: [], errors: [`start: ${running.error.message}`] });
         continue;
       }
       say(`${name}: ${running.value.description}`);
-      const result: PeerResult = { peer: name, description: running.value.description, throughput: null, latency: null, connectRate: null, memory: null, errors: [] };
+      const result: PeerResult = { peer: name, description: running.value.description, throughput: null, latency: null, connectRate: null, memory: null, notes: [], errors: [] };
       results.push(result);
       entries.push({ peer: running.value, result, echo: null, dead: false });
     }

@@ -149,7 +149,12 @@ export async function waitChild(child: Child, timeoutMs: number): Promise<boolea
 export function runSync(cmd: string, args: readonly string[], timeoutMs = 30_000): Result<string> {
   const r = spawnSync(cmd, args, { encoding: "utf8", timeout: timeoutMs, stdio: ["ignore", "pipe", "pipe"] });
   if (r.error) return err(new Error(`${cmd}: ${r.error.message}`, { cause: r.error }));
-  if (r.status !== 0) return err(new Error(`${cmd} ${args.join(" ")}: exit ${r.status ?? r.signal}: ${r.stderr.trim().slice(-500)}`));
+  if (r.status !== 0) {
+    // Both ends of stderr: the error line of a Node stack trace is at the top, a tool's summary at the bottom.
+    const e = r.stderr.trim();
+    const shown = e.length <= 800 ? e : `${e.slice(0, 400)} ... ${e.slice(-400)}`;
+    return err(new Error(`${cmd} ${args.join(" ")}: exit ${r.status ?? r.signal}: ${shown}`));
+  }
   return ok(r.stdout);
 }
 

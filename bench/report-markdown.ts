@@ -57,6 +57,7 @@ export function renderBenchmarksDoc(d: DocInput): string {
     }
     if (r.connectRate) out.push(`  Connection rate: ${r.connectRate.completed} connections in ${r.connectRate.seconds.toFixed(1)} s, ${r.connectRate.failed} failed.`);
     if (r.throughput) out.push(`  Throughput of each round: ${r.throughput.roundBitsPerSecond.map((b) => (b / 1e9).toFixed(2)).join(", ")} Gbit/s; ${r.throughput.retransmits} retransmits.`);
+    for (const n of r.notes) out.push(`  ${n}.`);
     for (const e of r.errors) out.push(`  - error: ${e.replace(/\s+/g, " ").slice(0, 400)}`);
   }
   out.push(

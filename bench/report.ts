@@ -32,6 +32,8 @@ export interface PeerResult {
   latency: LatencyResult | null;
   connectRate: ConnectRateResult | null;
   memory: MemoryResult | null;
+  /** Facts about the path established during the run (e.g. proxy metrics), for the report. */
+  readonly notes: string[];
   /** "phase: message" for every phase that failed, and a start failure. */
   readonly errors: string[];
 }

@@ -110,7 +110,14 @@ export async function runSchedule(entries: readonly Entry[], cfg: BenchConfig, s
     const t = (e.result.throughput = mergeThroughput(rounds));
     say(`  ${e.result.peer}: ${(t.bitsPerSecond / 1e9).toFixed(2)} Gbit/s (rounds: ${t.roundBitsPerSecond.map((b) => (b / 1e9).toFixed(2)).join(", ")})`);
   }
-  live();
+  for (const e of live()) {
+    if (!e.peer.verify) continue;
+    const v = await e.peer.verify();
+    if (v.ok) {
+      e.result.notes.push(v.value);
+      say(`  ${e.result.peer}: ${v.value}`);
+    } else e.result.errors.push(`verify: ${v.error.message}`);
+  }
 }
 
 /** Holds `cfg.openConnections` verified connections through one peer and reads its proxies' RSS. */

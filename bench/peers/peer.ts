@@ -34,6 +34,12 @@ export interface RunningPeer {
    * that has died, so a crash is reported instead of being measured as a slow peer.
    */
   check(): Result<void>;
+  /**
+   * After the run, evidence from the proxies themselves that the traffic took the intended path
+   * (e.g. a mutual-TLS connection counter), as a sentence for the report; an error when the
+   * evidence contradicts it. Absent for paths with nothing to ask.
+   */
+  verify?(): Promise<Result<string>>;
   /** Stops every process of the peer and removes its files. Idempotent. */
   stop(): Promise<void>;
 }

@@ -111,10 +111,43 @@ export const ztunnelPeer: Peer = {
         }
         return ok(undefined);
       },
+      verify: () => countMutualTls(NODES[0].bindAddress),
       stop,
     });
   },
 };
+
+const METRICS_PORT = 15020;
+
+/**
+ * Sums ztunnel A's `istio_tcp_connections_opened_total{reporter="source"}` by
+ * connection_security_policy: every bench connection must have been opened as mutual_tls.
+ */
+async function countMutualTls(host: string): Promise<Result<string>> {
+  const body = await new Promise<Result<string>>((resolve) => {
+    const req = get({ host, port: METRICS_PORT, path: "/metrics", timeout: 5000 }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => resolve(res.statusCode === 200 ? ok(text) : err(new Error(`metrics: HTTP ${res.statusCode}`))));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (e) => resolve(err(new Error(`metrics: ${e.message}`))));
+  });
+  if (!body.ok) return body;
+  const byPolicy = new Map<string, number>();
+  for (const line of body.value.split("\n")) {
+    if (!line.startsWith("istio_tcp_connections_opened_total{") || !line.includes('reporter="source"')) continue;
+    const policy = /connection_security_policy="([^"]*)"/.exec(line)?.[1] ?? "unknown";
+    const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+    if (Number.isFinite(value)) byPolicy.set(policy, (byPolicy.get(policy) ?? 0) + value);
+  }
+  const mtls = byPolicy.get("mutual_tls") ?? 0;
+  const other = [...byPolicy].filter(([k]) => k !== "mutual_tls");
+  if (mtls === 0) return err(new Error("ztunnel node-a reports no mutual_tls connection opened: the traffic did not go through HBONE"));
+  if (other.length) return err(new Error(`ztunnel node-a opened connections without mutual TLS: ${other.map(([k, v]) => `${k}=${v}`).join(", ")}`));
+  return ok(`ztunnel node-a metrics: ${mtls} connections opened, all with connection_security_policy="mutual_tls"`);
+}
 
 async function waitReady(host: string, child: Child): Promise<Result<void>> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
