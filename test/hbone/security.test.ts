@@ -66,6 +66,28 @@ async function assertWorks(): Promise<void> {
 describe("hbone peer authentication", () => {
   test("a mesh client reaches the upstream (baseline)", assertWorks);
 
+  test("both ends use TLS 1.3, ALPN h2 and the HBONE HTTP/2 settings", async () => {
+    const d = await dialHbone({ destination: f.address, source: clientCert, expected: [serverCert.identity], settings: DEFAULT_HBONE_SETTINGS });
+    assert.ok(d.ok);
+    const session = d.value.session;
+    try {
+      await new Promise<void>((r) => (session.remoteSettings.maxConcurrentStreams === 200 ? r() : session.once("remoteSettings", () => r())));
+      const sock = session.socket as unknown as tls.TLSSocket;
+      assert.equal(sock.getProtocol(), "TLSv1.3");
+      assert.equal(sock.alpnProtocol, "h2");
+      assert.match(sock.getCipher().name, /^TLS_AES_(128|256)_GCM_SHA(256|384)$/);
+      assert.equal(sock.isSessionReused(), false);
+      assert.equal(session.remoteSettings.maxConcurrentStreams, 200);
+      assert.equal(session.remoteSettings.initialWindowSize, 4 * 1024 * 1024);
+      assert.equal(session.remoteSettings.maxFrameSize, 1024 * 1024);
+      assert.equal(session.remoteSettings.enablePush, false);
+      assert.equal(session.state.effectiveLocalWindowSize, 16 * 1024 * 1024);
+      assert.deepEqual(d.value.peerIdentity, serverCert.identity);
+    } finally {
+      session.destroy();
+    }
+  });
+
   test("client refuses a server whose SPIFFE identity is not in the expected set", async () => {
     const r = await tryTunnel(clientCert, [identity("cluster.local", "default", "someone-else")]);
     assert.ok(!r.ok);
