@@ -18,7 +18,7 @@ import type { Peer } from "./peers/peer.js";
 import { stunnelPeer } from "./peers/stunnel.js";
 import { ztunnelPeer } from "./peers/ztunnel.js";
 import { installCleanupHooks, openFileLimit } from "./proc.js";
-import { buildTable, renderText, type PeerResult } from "./report.js";
+import { buildTable, renderText, runCaveats, type PeerResult } from "./report.js";
 import { renderBenchmarksDoc } from "./report-markdown.js";
 import { runSchedule, type Entry } from "./run.js";
 
@@ -45,10 +45,10 @@ async function main(): Promise<number> {
       console.error(`bench: open-file limit is ${limit}, too low for the memory phase; run through scripts/bench.sh (raises ulimit -n) or set BENCH_OPEN_CONNS=0`);
       return 2;
     }
-    notes.push(`The memory phase held ${fit} connections instead of ${cfg.openConnections}: the open-file limit here is ${limit} and cannot be raised (a stunnel process holds two sockets per connection and admits at most limit * 125 / 256 clients).`);
+    notes.push(`Note: the memory phase held ${fit} connections instead of ${cfg.openConnections}: the open-file limit here is ${limit} and cannot be raised (a stunnel process holds two sockets per connection and admits at most limit * 125 / 256 clients).`);
     cfg = { ...cfg, openConnections: fit };
   }
-  for (const n of notes) say(`note: ${n}`);
+  for (const n of notes) say(n);
 
   const machine = machineInfo();
   const started = Date.now();
@@ -75,12 +75,14 @@ async function main(): Promise<number> {
   for (const r of results) for (const e of r.errors) say(`!! ${r.peer}: ${e}`);
 
   const table = buildTable(results);
+  const caveats = runCaveats(results);
   const elapsed = (Date.now() - started) / 1000;
   console.log(`\n${renderText(table)}\n`);
   console.log(`(${elapsed.toFixed(0)} s; ratios "x direct" are value / direct TCP's value)`);
+  for (const c of caveats) console.log(`caveat: ${c}`);
   if (cfg.out !== "-") {
     const path = resolve(cfg.out);
-    writeFileSync(path, renderBenchmarksDoc({ table, results, cfg, machine, elapsedSeconds: elapsed, notes }));
+    writeFileSync(path, renderBenchmarksDoc({ table, results, cfg, machine, elapsedSeconds: elapsed, notes: [...notes, ...caveats.map((c) => `Caveat: ${c}.`)] }));
     console.log(`wrote ${path}`);
   }
   const complete = results.every((r) => r.errors.length === 0);

@@ -34,7 +34,7 @@ export function renderBenchmarksDoc(d: DocInput): string {
     "",
     renderMarkdown(d.table),
     "",
-    ...d.notes.flatMap((n) => [`Note: ${n}`, ""]),
+    ...d.notes.flatMap((n) => [n, ""]),
     "`(N.NNx)` after a figure is that figure divided by direct TCP's; `ztunnel/stunnel` divides",
     "ztunnel's figure by stunnel's. The targets are the project's goals for ztunnel (issue 2); they",
     "are printed, not asserted, and a missing figure never counts as met.",

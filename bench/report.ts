@@ -151,3 +151,20 @@ export function renderMarkdown(t: Table): string {
     ...t.rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
   ].join("\n");
 }
+
+/** Client timer lag (p99, us) above which latency tails say more about the machine than the path. */
+export const NOISY_LAG_US = 1000;
+
+/**
+ * Warnings about this run's figures that a reader must see next to them: a load generator that
+ * could not keep its own schedule (a busy machine) makes p99 and p99.9 mostly scheduling noise.
+ */
+export function runCaveats(results: readonly PeerResult[]): string[] {
+  const out: string[] = [];
+  const lagged = results.filter((r) => r.latency && r.latency.lagP99Us > NOISY_LAG_US);
+  if (lagged.length > 0) {
+    const list = lagged.map((r) => `${r.peer} ${(r.latency!.lagP99Us / 1000).toFixed(1)} ms`).join(", ");
+    out.push(`the load generator itself ran late (timer lag p99: ${list}): the machine was busy, so the latency tails (p99, p99.9) are dominated by CPU scheduling and only roughly comparable; p50 and the other figures are more reliable`);
+  }
+  return out;
+}
