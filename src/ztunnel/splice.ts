@@ -4,12 +4,12 @@
  * - backpressure: `pipe` pauses the reader while the writer's buffer is full;
  * - half-close: when one side ends (FIN / END_STREAM), the other side's writable end is ended,
  *   while the opposite direction keeps flowing;
- * - errors and resets: if either side fails or is destroyed, both are destroyed, so nothing leaks;
- *   a TCP socket on the other side is reset (RST), not closed cleanly, so the peer sees the failure.
+ * - errors and resets: if either side fails or is destroyed, both are torn down with the same
+ *   `resetDuplex` the HBONE splice uses (see there why it destroys rather than resets).
  * Resolves once both sides are closed. Sockets passed here must allow half-open connections.
  */
 import type { Duplex } from "node:stream";
-import type { Socket } from "node:net";
+import { resetDuplex as abort } from "./hbone/splice.js";
 
 export interface SpliceResult {
   /** The first error seen on either side, if any (a reset, a timeout). */
@@ -39,10 +39,3 @@ export function splice(a: Duplex, b: Duplex): Promise<SpliceResult> {
   });
 }
 
-/** Destroys a stream; a TCP socket is reset so its peer learns the connection failed. */
-function abort(s: Duplex): void {
-  if (s.destroyed) return;
-  const reset = (s as Partial<Socket>).resetAndDestroy;
-  if (typeof reset === "function" && (s as Socket).readyState !== "opening") reset.call(s);
-  else s.destroy();
-}
