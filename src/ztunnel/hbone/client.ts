@@ -17,7 +17,7 @@ import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net
 import { HboneError, connectError, connectTimeout, tlsError } from "./errors.js";
 import { type TunnelRequest, connectHeaders } from "./headers.js";
 import { type HboneSettings, h2Settings } from "./settings.js";
-import { acceptServer, clientTlsOptions } from "./tls-context.js";
+import { clientTlsOptions } from "./tls-context.js";
 
 const log = logger("ztunnel.hbone.client");
 
@@ -71,7 +71,8 @@ function tcpConnect(opts: DialOptions, target: string): Promise<Result<net.Socke
 function tlsConnect(socket: net.Socket, opts: DialOptions, target: string): Promise<Result<{ tls: tls.TLSSocket; peer: Identity }, HboneError>> {
   const policy = { expected: opts.expected };
   return new Promise((resolve) => {
-    const t = tls.connect({ socket, ...clientTlsOptions(opts.source, policy) });
+    let accepted: Identity | undefined;
+    const t = tls.connect({ socket, ...clientTlsOptions(opts.source, policy, (id) => (accepted = id)) });
     const fail = (e: unknown) => {
       clearTimeout(timer);
       t.destroy();
@@ -91,13 +92,12 @@ function tlsConnect(socket: net.Socket, opts: DialOptions, target: string): Prom
         t.destroy();
         return resolve(err(new HboneError("HBONE_ALPN", `hbone: ${target}: server negotiated alpn ${JSON.stringify(t.alpnProtocol)}, want h2`)));
       }
-      // checkServerIdentity already enforced this; recomputed to learn which identity it was.
-      const peer = acceptServer(t.getPeerCertificate(), policy);
-      if (!peer.ok) {
+      // checkServerIdentity ran (rejectUnauthorized) and recorded the accepted identity.
+      if (!accepted) {
         t.destroy();
-        return resolve(peer);
+        return resolve(err(new HboneError("HBONE_IDENTITY", `hbone: ${target}: server identity was not checked`)));
       }
-      resolve(ok({ tls: t, peer: peer.value }));
+      resolve(ok({ tls: t, peer: accepted }));
     });
   });
 }

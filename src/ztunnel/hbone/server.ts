@@ -188,7 +188,7 @@ export class HboneServer {
       if (tlsSocket.alpnProtocol !== "h2") return fail(`alpn ${JSON.stringify(tlsSocket.alpnProtocol)}, want h2`);
       const chain = verifyPeerChain(tlsSocket, cert);
       if (!chain.ok) return fail(chain.error.message);
-      const peer = acceptClient(tlsSocket.getPeerCertificate(), { trustDomains: this.opts.trustDomains });
+      const peer = acceptClient(chain.value, { trustDomains: this.opts.trustDomains });
       if (!peer.ok) return fail(peer.error.message);
       if (this.closing) return fail("server shutting down");
       // 'session' fires synchronously inside emit('connection'); it picks up `adopting`.

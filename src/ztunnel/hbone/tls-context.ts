@@ -7,7 +7,7 @@
  * object, so the next connection picks it up and open connections keep theirs; nothing
  * restarts. The peer checks are pure functions so they are tested without sockets.
  */
-import { constants as cryptoConstants } from "node:crypto";
+import { X509Certificate, constants as cryptoConstants } from "node:crypto";
 import tls from "node:tls";
 import { type Result, err } from "../../common/result.js";
 import { type Identity, toUri } from "../../common/spiffe.js";
@@ -51,9 +51,17 @@ export interface ServerPolicy {
   readonly expected: readonly Identity[];
 }
 
+/** A peer certificate as a socket reports it: `getPeerX509Certificate()` or `getPeerCertificate()`. */
+export type PeerCert = X509Certificate | tls.PeerCertificate;
+
+// tls reports "no certificate" as undefined (X509 form) or as an empty object (legacy form).
+function noCertificate(c: PeerCert | undefined): c is undefined {
+  return !c || (!(c instanceof X509Certificate) && Object.keys(c).length === 0);
+}
+
 /** Server side: the verified peer certificate's SPIFFE identity, if its trust domain is ours. */
-export function acceptClient(peerCert: tls.PeerCertificate | undefined, policy: ClientPolicy): Result<Identity, HboneError> {
-  if (!peerCert || Object.keys(peerCert).length === 0) {
+export function acceptClient(peerCert: PeerCert | undefined, policy: ClientPolicy): Result<Identity, HboneError> {
+  if (noCertificate(peerCert)) {
     return err(new HboneError("HBONE_TLS", "hbone: client presented no certificate"));
   }
   const id = spiffeIdentityOfCert(peerCert);
@@ -66,8 +74,8 @@ export function acceptClient(peerCert: tls.PeerCertificate | undefined, policy: 
 }
 
 /** Client side: the server certificate's SPIFFE identity, if it is one of the expected ones. */
-export function acceptServer(peerCert: tls.PeerCertificate | undefined, policy: ServerPolicy): Result<Identity, HboneError> {
-  if (!peerCert || Object.keys(peerCert).length === 0) {
+export function acceptServer(peerCert: PeerCert | undefined, policy: ServerPolicy): Result<Identity, HboneError> {
+  if (noCertificate(peerCert)) {
     return err(new HboneError("HBONE_TLS", "hbone: server presented no certificate"));
   }
   const id = spiffeIdentityOfCert(peerCert);
@@ -86,7 +94,12 @@ export function identitySetKey(ids: readonly Identity[]): string {
 }
 
 /** Options for the client TLS socket (over an already connected TCP socket). */
-export function clientTlsOptions(source: WorkloadCertificate, policy: ServerPolicy): tls.ConnectionOptions {
+export function clientTlsOptions(
+  source: WorkloadCertificate,
+  policy: ServerPolicy,
+  /** Receives the server's identity once accepted (saves re-reading the certificate). */
+  onAccepted?: (id: Identity) => void,
+): tls.ConnectionOptions {
   return {
     secureContext: secureContextFor(source),
     ALPNProtocols: [HBONE_ALPN],
@@ -96,7 +109,9 @@ export function clientTlsOptions(source: WorkloadCertificate, policy: ServerPoli
     // Hostname checks off; SPIFFE identity checked instead. Called only after the chain verified.
     checkServerIdentity: (_host, cert) => {
       const r = acceptServer(cert, policy);
-      return r.ok ? undefined : r.error;
+      if (!r.ok) return r.error;
+      onAccepted?.(r.value);
+      return undefined;
     },
   };
 }
