@@ -16,7 +16,7 @@ import { ControlPlane, authenticatorFor } from "../../src/controlplane/controlpl
 import { loadControlPlaneConfig } from "../../src/controlplane/config.js";
 import { loadZtunnelConfig } from "../../src/ztunnel/config.js";
 import { startZtunnel, type RunningZtunnel } from "../../src/ztunnel/bootstrap.js";
-import { socksConnect, SocksError } from "../support/socks.js";
+import { exchange, socksConnect, SocksError } from "../support/socks.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "weft-cp-"));
 const configDir = path.join(dir, "config");
@@ -60,12 +60,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs
 
 async function call(payload: string): Promise<string> {
   const s = await socksConnect({ proxy: { host: "127.0.70.2", port: 15080 }, localAddress: "127.0.70.11", target: { host: "echo.demo.svc.cluster.local", port: 80 } });
-  const chunks: Buffer[] = [];
-  s.on("data", (d: Buffer) => chunks.push(d));
-  s.end(payload);
-  await once(s, "end");
-  s.destroy();
-  return Buffer.concat(chunks).toString();
+  return exchange(s, payload);
 }
 
 before(async () => {

@@ -4,6 +4,7 @@
  * connected socket, or rejects with the SOCKS reply code.
  */
 import net from "node:net";
+import { once } from "node:events";
 
 export class SocksError extends Error {
   constructor(readonly reply: number) {
@@ -45,4 +46,14 @@ export function socksConnect(opts: { proxy: { host: string; port: number }; loca
     s.on("data", onData);
     s.once("end", () => { if (phase < 2) fail(new Error("socks5: connection closed during handshake")); });
   });
+}
+
+/** Sends `payload`, half-closes, and returns everything the peer sent until it closed its side. */
+export async function exchange(s: net.Socket, payload: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  s.on("data", (d: Buffer) => chunks.push(d));
+  s.end(payload);
+  await once(s, "end");
+  s.destroy();
+  return Buffer.concat(chunks).toString();
 }

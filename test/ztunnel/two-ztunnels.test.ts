@@ -13,7 +13,7 @@ import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import { DEFAULT_PORTS, type ZtunnelConfig } from "../../src/ztunnel/config.js";
 import type { Authorization } from "../../src/common/model/authorization.js";
 import { service, workload } from "../support/model.js";
-import { socksConnect, SocksError } from "../support/socks.js";
+import { exchange, socksConnect, SocksError } from "../support/socks.js";
 
 const SVC = "default/echo.default.svc.cluster.local";
 const workloads = [
@@ -54,34 +54,25 @@ after(async () => {
   await Promise.all([za.stop(), zb.stop()]);
 });
 
-async function roundTrip(s: net.Socket, payload: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  s.on("data", (d: Buffer) => chunks.push(d));
-  s.end(payload);
-  await once(s, "end");
-  s.destroy();
-  return Buffer.concat(chunks).toString();
-}
-
 const proxy = { host: "127.0.60.1", port: 15080 };
 
 test("two ztunnels: a SOCKS5 client reaches a service over HBONE and the server sees the client's IP", async () => {
   const s = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } });
-  assert.equal(await roundTrip(s, "hello mesh"), "hello mesh");
+  assert.equal(await exchange(s, "hello mesh"), "hello mesh");
   assert.equal(seenPeers.at(-1), "127.0.60.11", "the upstream connection keeps the client's source address");
 });
 
 test("two ztunnels: service hostnames resolve through SOCKS5, pod IPs work directly", async () => {
   const byName = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "echo.default.svc.cluster.local", port: 80 } });
-  assert.equal(await roundTrip(byName, "by name"), "by name");
+  assert.equal(await exchange(byName, "by name"), "by name");
   const byPod = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.21", port: 8080 } });
-  assert.equal(await roundTrip(byPod, "by pod"), "by pod");
+  assert.equal(await exchange(byPod, "by pod"), "by pod");
 });
 
 test("two ztunnels: the outbound listener routes by its own address as original destination", async () => {
   const s = net.connect({ host: "127.0.60.100", port: 80, localAddress: "127.0.60.11", allowHalfOpen: true });
   await once(s, "connect");
-  assert.equal(await roundTrip(s, "captured-style"), "captured-style");
+  assert.equal(await exchange(s, "captured-style"), "captured-style");
 });
 
 test("two ztunnels: metrics carry both SPIFFE identities and mutual_tls", async () => {
@@ -140,5 +131,5 @@ test("two ztunnels: an authorization policy denies new connections and closes op
   assert.equal((await fetch("http://127.0.60.2:15000/authz/explain?src=x&dst=127.0.60.21&port=8080")).status, 400);
   assert.ok(zb.mutator.applyAuthorizations([], ["default/deny-sleep"]).ok);
   const again = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } });
-  assert.equal(await roundTrip(again, "allowed again"), "allowed again");
+  assert.equal(await exchange(again, "allowed again"), "allowed again");
 });
