@@ -5,6 +5,9 @@
 import { runZtunnel } from "./ztunnel.js";
 import { runCa } from "./ca.js";
 import { runControlPlane } from "./controlplane.js";
+import { runCniAgent } from "../cni/agent/cli.js";
+import { runCniPlugin } from "../cni/plugin/main.js";
+import { runLocal } from "../local/cli.js";
 import { runAuthz } from "./authz.js";
 import pkg from "../../package.json";
 
@@ -15,6 +18,9 @@ commands:
   controlplane   serve ztunnels (delta xDS + CA) from a folder of YAML or Kubernetes
   authz explain  would a connection be allowed, and which policy decides (asks the ztunnel)
   ca init|show   create or inspect a local mesh CA directory (Istio cacerts layout)
+  cni-agent      run a node's CNI agent (enrolls pods into capture by their labels)
+  cni            the chained CNI plugin (CNI_COMMAND etc. in the environment, config on stdin)
+  local          up|down|status|label: a multi-node local cluster on network namespaces
   version        print the version
 `;
 
@@ -29,6 +35,12 @@ async function main(argv: string[]): Promise<number> {
       return runControlPlane(rest);
     case "authz":
       return runAuthz(rest);
+    case "cni-agent":
+      return runCniAgent(rest);
+    case "cni":
+      return runCniPlugin();
+    case "local":
+      return runLocal(rest);
     case "version":
       console.log(`weft ${pkg.version}`);
       return 0;

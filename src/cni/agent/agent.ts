@@ -1,0 +1,261 @@
+/**
+ * The node agent: keeps the pods of its node (CNI events on a Unix socket, Pod and Namespace
+ * objects from a ConfigSource) and makes the redirection backend hold exactly the captures
+ * enrollment.ts decides, live: a label change re-plans, no pod restart is involved.
+ *
+ * Lifecycle: start() removes what a crashed agent left (backend.cleanupStale), sets the backend
+ * up, restores the sandboxes it knew (state file; sandboxes whose netns is gone are dropped),
+ * starts the config source and the socket, and reconciles once the source has synced. stop()
+ * leaves the captures in place unless asked to tear down: an agent restart must not open a
+ * window where enrolled pods talk in clear.
+ *
+ * Invariants: reconciles never overlap (one chain); a failed enroll leaves the pod out of
+ * `applied`, so the next reconcile (at the latest the periodic one) retries it; the state file
+ * is written atomically after each CNI change.
+ */
+import * as http from "node:http";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import * as path from "node:path";
+import { logger } from "../../common/log.js";
+import { type Result, ok, err } from "../../common/result.js";
+import type { ConfigSink, ConfigSource } from "../../controlplane/config/source.js";
+import type { RedirectBackend } from "../redirect/backend.js";
+import { AGENT_PATH, type AgentReply, type PodEvent } from "../plugin/event.js";
+import { type Capture, plan } from "./enrollment.js";
+import { PodTable, type PodStatusLine, type SandboxRecord } from "./pod-table.js";
+
+const log = logger("cni.agent");
+
+export interface NodeAgentOptions {
+  readonly node: string;
+  readonly socketPath: string;
+  readonly stateFile: string;
+  readonly backend: RedirectBackend;
+  readonly source: ConfigSource;
+  /** Periodic reconcile (retries failed enrolls); default 5000 ms; 0 disables. */
+  readonly resyncMs?: number;
+  /** How long a CNI ADD waits for the first config sync; default 4000 ms. */
+  readonly syncWaitMs?: number;
+}
+
+export interface AgentStatus {
+  readonly node: string;
+  readonly backend: string;
+  readonly synced: boolean;
+  readonly pods: readonly (PodStatusLine & { readonly applied: boolean })[];
+  readonly lastError?: string;
+}
+
+export class NodeAgent {
+  readonly table: PodTable;
+  private readonly applied = new Map<string, Capture>();
+  private server?: http.Server;
+  private chain: Promise<void> = Promise.resolve();
+  private timer?: NodeJS.Timeout;
+  private synced = false;
+  private syncWaiters: (() => void)[] = [];
+  private lastError?: string;
+  private stopped = false;
+
+  constructor(private readonly opts: NodeAgentOptions) {
+    this.table = new PodTable(opts.node);
+  }
+
+  async start(): Promise<Result<void>> {
+    const stale = await this.opts.backend.cleanupStale();
+    if (!stale.ok) return err(new Error(`cni-agent: cleaning a previous run's capture state: ${stale.error.message}`, { cause: stale.error }));
+    if (stale.value.length) log.info({ removed: stale.value }, "removed stale capture state");
+    const setup = await this.opts.backend.setup();
+    if (!setup.ok) return err(new Error(`cni-agent: backend ${this.opts.backend.kind} setup: ${setup.error.message}`, { cause: setup.error }));
+    this.table.restore(await this.loadState());
+    const listening = await this.listen();
+    if (!listening.ok) return listening;
+    const sink: ConfigSink = {
+      apply: (events) => {
+        this.table.applyConfig(events);
+        if (this.synced) void this.reconcile();
+      },
+      onInvalid: (p) => log.warn({ origin: p.origin.source, object: p.object, field: p.field }, `invalid object ignored: ${p.reason}`),
+      synced: () => {
+        if (this.synced) return;
+        this.synced = true;
+        for (const w of this.syncWaiters.splice(0)) w();
+        void this.reconcile();
+      },
+    };
+    await this.opts.source.start(sink);
+    const every = this.opts.resyncMs ?? 5000;
+    if (every > 0) this.timer = setInterval(() => void this.reconcile(), every).unref();
+    log.info({ node: this.opts.node, socket: this.opts.socketPath, backend: this.opts.backend.kind }, "node agent started");
+    return ok(undefined);
+  }
+
+  /** Stops serving; with `teardown`, also removes every capture (used by `weft local down`). */
+  async stop(opts: { teardown?: boolean } = {}): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server?.closeAllConnections();
+    await this.opts.source.stop();
+    await this.chain;
+    if (opts.teardown) {
+      const t = await this.opts.backend.teardown();
+      if (!t.ok) log.warn({ error: t.error.message }, "teardown failed");
+    }
+    await rm(this.opts.socketPath, { force: true });
+  }
+
+  /** Makes the backend match the table; serialised. Resolves when this round is done. */
+  reconcile(): Promise<void> {
+    this.chain = this.chain.then(() => this.reconcileOnce()).catch((e: unknown) => {
+      this.lastError = (e as Error).message;
+      log.error({ error: this.lastError }, "reconcile failed");
+    });
+    return this.chain;
+  }
+
+  status(): AgentStatus {
+    return {
+      node: this.opts.node,
+      backend: this.opts.backend.kind,
+      synced: this.synced,
+      pods: this.table.decisions().map((d) => ({ ...d, applied: this.applied.has(d.key) })),
+      ...(this.lastError ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  private async reconcileOnce(): Promise<void> {
+    if (this.stopped || !this.synced) return;
+    const p = plan(this.table.desired(), this.applied);
+    let failure: string | undefined;
+    for (const c of p.unenroll) {
+      const r = await this.opts.backend.unenroll({ name: c.key, hostVeth: c.hostVeth, ips: c.ips });
+      if (r.ok) {
+        this.applied.delete(c.key);
+        log.info({ pod: c.key, veth: c.hostVeth }, "pod released from capture");
+      } else failure = `unenroll ${c.key}: ${r.error.message}`;
+    }
+    for (const c of p.enroll) {
+      const r = await this.opts.backend.enroll({ name: c.key, hostVeth: c.hostVeth, ips: c.ips });
+      if (r.ok) {
+        this.applied.set(c.key, c);
+        log.info({ pod: c.key, veth: c.hostVeth, ips: c.ips }, "pod enrolled");
+      } else failure = `enroll ${c.key}: ${r.error.message}`;
+    }
+    if (failure) {
+      this.lastError = failure;
+      log.warn({ error: failure }, "reconcile incomplete; will retry");
+    } else this.lastError = undefined;
+  }
+
+  private waitSynced(ms: number): Promise<boolean> {
+    if (this.synced) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), ms);
+      this.syncWaiters.push(() => {
+        clearTimeout(t);
+        resolve(true);
+      });
+    });
+  }
+
+  private async handleCni(ev: PodEvent): Promise<{ status: number; reply: AgentReply }> {
+    if (ev.command === "CHECK") {
+      const known = this.table.hasSandbox(ev.containerId);
+      return known ? { status: 200, reply: { enrolled: this.applied.has(`${ev.namespace}/${ev.name}`) } } : { status: 404, reply: { error: `container ${ev.containerId} unknown to the node agent` } };
+    }
+    if (ev.command === "ADD" && !(await this.waitSynced(this.opts.syncWaitMs ?? 4000))) {
+      return { status: 503, reply: { error: "node agent has not synced its config source yet" } };
+    }
+    const changed = this.table.applyCni(ev);
+    if (changed) await this.saveState();
+    await this.reconcile();
+    const key = `${ev.namespace}/${ev.name}`;
+    const want = this.table.desired().has(key);
+    if (ev.command === "ADD" && want && !this.applied.has(key)) {
+      // Fail closed: the runtime retries the sandbox rather than starting a pod uncaptured.
+      return { status: 500, reply: { error: `pod ${key} must be enrolled but capture failed: ${this.lastError ?? "unknown"}` } };
+    }
+    log.info({ command: ev.command, pod: key, container: ev.containerId, enrolled: this.applied.has(key) }, "cni event");
+    return { status: 200, reply: { enrolled: this.applied.has(key) } };
+  }
+
+  private async listen(): Promise<Result<void>> {
+    await mkdir(path.dirname(this.opts.socketPath), { recursive: true });
+    await rm(this.opts.socketPath, { force: true });
+    const server = http.createServer((req, res) => {
+      const send = (status: number, body: unknown): void => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method === "GET" && req.url === "/v1/status") return send(200, this.status());
+      if (req.method !== "POST" || req.url !== AGENT_PATH) return send(404, { error: `no route ${req.method} ${req.url}` });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on("data", (d: Buffer) => {
+        size += d.length;
+        if (size > 64 * 1024) req.destroy();
+        else chunks.push(d);
+      });
+      req.on("end", () => {
+        const ev = parseEvent(Buffer.concat(chunks).toString());
+        if (!ev.ok) return send(400, { error: ev.error.message });
+        this.handleCni(ev.value).then(
+          (r) => send(r.status, r.reply),
+          (e: unknown) => send(500, { error: (e as Error).message }),
+        );
+      });
+    });
+    return new Promise((resolve) => {
+      server.once("error", (e) => resolve(err(new Error(`cni-agent: listening on ${this.opts.socketPath}: ${e.message}`))));
+      server.listen(this.opts.socketPath, () => {
+        this.server = server;
+        resolve(ok(undefined));
+      });
+    });
+  }
+
+  private async loadState(): Promise<SandboxRecord[]> {
+    let text: string;
+    try {
+      text = await readFile(this.opts.stateFile, "utf8");
+    } catch {
+      return [];
+    }
+    try {
+      const records = (JSON.parse(text) as { sandboxes?: SandboxRecord[] }).sandboxes ?? [];
+      // A sandbox whose namespace is gone was deleted while the agent was down.
+      return records.filter((r) => typeof r?.containerId === "string" && (!r.netns || existsSync(r.netns)));
+    } catch (e) {
+      log.warn({ file: this.opts.stateFile, error: (e as Error).message }, "state file unreadable; starting empty");
+      return [];
+    }
+  }
+
+  private async saveState(): Promise<void> {
+    const tmp = `${this.opts.stateFile}.tmp`;
+    await mkdir(path.dirname(this.opts.stateFile), { recursive: true });
+    await writeFile(tmp, JSON.stringify({ node: this.opts.node, sandboxes: this.table.sandboxRecords() }, null, 1));
+    await rename(tmp, this.opts.stateFile);
+  }
+}
+
+/** Validates a plugin event at the socket edge. */
+export function parseEvent(text: string): Result<PodEvent> {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return err(new Error("cni event: not JSON"));
+  }
+  if (typeof o !== "object" || o === null) return err(new Error("cni event: must be an object"));
+  if (o.command !== "ADD" && o.command !== "DEL" && o.command !== "CHECK") return err(new Error(`cni event: command: ${JSON.stringify(o.command)} is not ADD, DEL or CHECK`));
+  for (const f of ["containerId", "netns", "ifname", "namespace", "name"]) {
+    if (typeof o[f] !== "string") return err(new Error(`cni event: ${f}: required string`));
+  }
+  if (o.containerId === "") return err(new Error("cni event: containerId: must not be empty"));
+  if (!Array.isArray(o.ips) || !o.ips.every((ip) => typeof ip === "string")) return err(new Error("cni event: ips: must be a list of strings"));
+  if (o.hostInterface !== undefined && typeof o.hostInterface !== "string") return err(new Error("cni event: hostInterface: must be a string"));
+  return ok(o as unknown as PodEvent);
+}

@@ -1,0 +1,385 @@
+/**
+ * `weft local up|down|status|label|process`: a multi-node cluster of network namespaces on this
+ * host (docs/local-cluster.md). `up` validates the manifests before touching anything, removes
+ * what a crashed previous run left, builds the network, starts the control plane, the ztunnels
+ * and the CNI agents under a detached supervisor, wires each pod with the real CNI plugins
+ * (ptp + host-local, weft's plugin chained after them), reports the pods into the control
+ * plane's folder as a kubelet reports to the API server, and starts the pods' processes.
+ * Any failure on the way tears down everything that was created.
+ *
+ * STATE layout: cluster.json (what exists), config/ (the control plane's and agents' folder:
+ * namespaces/, pods/, objects.yaml), ca/, tokens*, cni/ (conflists, bin/weft-cni), ipam/,
+ * run/<node>/cni.sock, procs/ pids/ logs/ (supervisor.ts).
+ */
+import { spawn } from "node:child_process";
+import { randomBytes, createHash } from "node:crypto";
+import { existsSync, openSync, closeSync } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import * as http from "node:http";
+import * as path from "node:path";
+import { stringify as toYaml } from "yaml";
+import { type Result, ok, err } from "../common/result.js";
+import { installPlugin, PLUGIN_TYPE } from "../cni/plugin/install.js";
+import { nodeCaptureDefaults } from "../cni/redirect/node-config.js";
+import type { AgentStatus } from "../cni/agent/agent.js";
+import { type ConfList, type CniResult, cniAdd, cniDel } from "./cni-runtime.js";
+import { type LocalPod, type ManifestFile, applyLabelEdits, namespaceObject, podObject, readManifests } from "./manifests.js";
+import { buildNetwork, createNetns, destroyNetwork, applyNft, httpGetIn } from "./network.js";
+import { type ClusterPlan, type NodePlan, type PlanOptions, makePlan, podNetns } from "./plan.js";
+import { renderServiceNat, vipRules } from "./service-nat.js";
+import { type ProcSpec, type PidRecord, isAlive, readPids, readSpecs, signalRecord, writeSpec, processStart } from "./supervisor.js";
+
+export interface UpOptions {
+  readonly dir: string;
+  readonly plan: PlanOptions;
+  readonly backend: "ebpf" | "nftables";
+  readonly files: readonly ManifestFile[];
+  /** Progress lines for the user. */
+  readonly say?: (line: string) => void;
+  readonly readyTimeoutMs?: number;
+}
+
+export interface PodRecord {
+  readonly namespace: string;
+  readonly name: string;
+  readonly node: string;
+  readonly netns: string;
+  readonly containerId: string;
+  readonly ip: string;
+  readonly hostVeth: string;
+  readonly result: CniResult;
+}
+
+export interface ClusterState {
+  readonly plan: PlanOptions;
+  readonly backend: "ebpf" | "nftables";
+  readonly controlPlane: string;
+  readonly nodes: readonly { readonly name: string; readonly netns: string; readonly ip: string; readonly podCidr: string }[];
+  readonly pods: readonly PodRecord[];
+  readonly services: readonly { readonly name: string; readonly vip?: string }[];
+}
+
+const MAIN_JS = path.join(__dirname, "..", "cli", "main.js");
+const ZTUNNEL_IDENTITY = "spiffe://cluster.local/ns/istio-system/sa/ztunnel";
+
+const p = (dir: string) => ({
+  cluster: path.join(dir, "cluster.json"),
+  config: path.join(dir, "config"),
+  namespaces: path.join(dir, "config", "namespaces"),
+  pods: path.join(dir, "config", "pods"),
+  ca: path.join(dir, "ca"),
+  tokens: path.join(dir, "tokens.yaml"),
+  cniBin: path.join(dir, "cni", "bin"),
+  cni: path.join(dir, "cni"),
+  ipam: path.join(dir, "ipam"),
+  run: path.join(dir, "run"),
+  supervisor: path.join(dir, "supervisor.json"),
+  logs: path.join(dir, "logs"),
+});
+
+export const agentSocket = (dir: string, node: string): string => path.join(p(dir).run, node, "cni.sock");
+
+async function writeAtomic(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
+async function until(what: string, timeoutMs: number, f: () => Promise<boolean>): Promise<Result<void>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await f().catch(() => false)) return ok(undefined);
+    if (Date.now() > deadline) return err(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export function getAgentStatus(socketPath: string): Promise<Result<AgentStatus>> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: "/v1/status", timeout: 2000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (d: Buffer) => chunks.push(d));
+      res.on("end", () => {
+        try {
+          resolve(ok(JSON.parse(Buffer.concat(chunks).toString()) as AgentStatus));
+        } catch (e) {
+          resolve(err(e as Error));
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (e) => resolve(err(e)));
+  });
+}
+
+function conflist(dir: string, n: NodePlan): ConfList {
+  return {
+    cniVersion: "1.0.0",
+    name: "weft-local",
+    plugins: [
+      { type: "ptp", ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: n.podCidr, gateway: n.podGateway }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: path.join(p(dir).ipam, n.name) } },
+      { type: PLUGIN_TYPE, agentSocket: agentSocket(dir, n.name), agentTimeoutMs: 5000 },
+    ],
+  };
+}
+
+function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSpec[] {
+  const node = process.execPath;
+  const env = { WEFT_LOG: process.env.WEFT_LOG ?? "info" };
+  const cp = plan.controlPlaneIp;
+  const specs: ProcSpec[] = [
+    {
+      name: "controlplane",
+      argv: [node, MAIN_JS, "controlplane", "--config-dir", p(dir).config, "--ca-dir", p(dir).ca, "--tokens", p(dir).tokens, "--listen", `${cp}:15012`, "--monitor", `${cp}:15014`],
+      netns: plan.underlayNetns,
+      enter: "nsenter",
+      env,
+      enabled: true,
+    },
+  ];
+  for (const n of plan.nodes) {
+    specs.push({
+      name: `ztunnel-${n.name}`,
+      argv: [node, MAIN_JS, "ztunnel", "--node", n.name, "--capture", "transparent", "--bind-address", n.underlayIp, "--xds-address", `${cp}:15012`, "--token-file", path.join(dir, `token-${n.name}`), "--root-cert", path.join(p(dir).ca, "root-cert.pem"), "--drain-seconds", "0"],
+      netns: n.netns,
+      enter: "nsenter",
+      env,
+      enabled: true,
+    });
+    specs.push({
+      name: `cni-agent-${n.name}`,
+      argv: [node, MAIN_JS, "cni-agent", "--node", n.name, "--socket", agentSocket(dir, n.name), "--backend", backend, "--config-dir", p(dir).config, "--instance", n.instance, "--pin-root", plan.options.pinRoot],
+      netns: n.netns,
+      enter: "nsenter",
+      env,
+      enabled: true,
+    });
+  }
+  return specs;
+}
+
+function podSpecs(pod: LocalPod, netns: string, ip: string): ProcSpec[] {
+  return pod.containers.map((c) => ({
+    name: `pod-${pod.namespace}-${pod.name}-${c.name}`,
+    argv: c.argv,
+    netns,
+    enter: "ip-netns",
+    env: { ...c.env, POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, POD_IP: ip, NODE_NAME: pod.node },
+    cwd: pod.dir,
+    enabled: true,
+  }));
+}
+
+const podFile = (dir: string, pod: { namespace: string; name: string }): string => path.join(p(dir).pods, `${pod.namespace}.${pod.name}.yaml`);
+
+export async function up(o: UpOptions): Promise<Result<ClusterState>> {
+  const say = o.say ?? (() => undefined);
+  const planned = makePlan(o.plan);
+  if (!planned.ok) return planned;
+  const plan = planned.value;
+  if (!existsSync(MAIN_JS)) return err(new Error(`local up: ${MAIN_JS} not found: build first (npx tsc -p tsconfig.json)`));
+  const manifests = readManifests(o.files, plan.nodes.map((n) => n.name));
+  if (!manifests.ok) return manifests;
+  const m = manifests.value;
+  const cleaned = await down(o.dir, o.plan);
+  if (cleaned.length) say(`cleaned up a previous run: ${cleaned.length} objects`);
+  const dirs = p(o.dir);
+  const result = await (async (): Promise<Result<ClusterState>> => {
+    for (const d of [dirs.namespaces, dirs.pods, dirs.cniBin, dirs.ipam, dirs.run, dirs.logs]) await mkdir(d, { recursive: true });
+    // Mesh CA (Istio cacerts layout), bootstrap tokens, the CNI plugin and conflists.
+    const ca = await runNode(["ca", "init", "--dir", dirs.ca]);
+    if (!ca.ok) return ca;
+    const tokens = plan.nodes.map((n) => ({ token: randomBytes(24).toString("hex"), node: n.name, identity: ZTUNNEL_IDENTITY }));
+    await writeFile(dirs.tokens, JSON.stringify(tokens), { mode: 0o600 });
+    for (const t of tokens) await writeFile(path.join(o.dir, `token-${t.node}`), t.token, { mode: 0o600 });
+    await installPlugin(dirs.cniBin);
+    for (const n of plan.nodes) await writeAtomic(path.join(dirs.cni, `${n.name}.conflist`), JSON.stringify(conflist(o.dir, n), null, 1));
+    // The API server's view: namespaces and the user's objects first, pods as they are created.
+    for (const [name, labels] of m.namespaces) await writeAtomic(path.join(dirs.namespaces, `${name}.yaml`), toYaml(namespaceObject(name, labels)));
+    await writeAtomic(path.join(dirs.config, "objects.yaml"), m.passthrough.map((x) => toYaml(x)).join("---\n"));
+    say(`network: underlay ${plan.underlayCidr} in netns ${plan.underlayNetns}, ${plan.nodes.length} nodes`);
+    const net = await buildNetwork(plan);
+    if (!net.ok) return net;
+    for (const s of componentSpecs(o.dir, plan, o.backend)) await writeSpec(o.dir, s);
+    const sup = await startSupervisor(o.dir);
+    if (!sup.ok) return sup;
+    say(`control plane on ${plan.controlPlaneIp}:15012; ztunnel and cni-agent (${o.backend}) on every node`);
+    const wait = o.readyTimeoutMs ?? 30_000;
+    const cpReady = await until("control plane ready", wait, async () => (await httpGetIn(plan.underlayNetns, `http://${plan.controlPlaneIp}:15014/ready`, 1)).ok);
+    if (!cpReady.ok) return cpReady;
+    for (const n of plan.nodes) {
+      const a = await until(`cni-agent on ${n.name}`, wait, async () => {
+        const s = await getAgentStatus(agentSocket(o.dir, n.name));
+        return s.ok && s.value.synced;
+      });
+      if (!a.ok) return a;
+    }
+    const pods: PodRecord[] = [];
+    for (const pod of m.pods) {
+      const rec = await startPod(o.dir, plan, pod);
+      if (!rec.ok) return err(new Error(`pod ${pod.namespace}/${pod.name}: ${rec.error.message}`, { cause: rec.error }));
+      pods.push(rec.value);
+      say(`pod ${pod.namespace}/${pod.name} on ${pod.node}: ${rec.value.ip} (veth ${rec.value.hostVeth})`);
+    }
+    const ips = new Map(pods.map((x) => [`${x.namespace}/${x.name}`, x.ip]));
+    const nat = renderServiceNat(vipRules(m.services, m.pods, ips), nodeCaptureDefaults.marks.capture, nodeCaptureDefaults.marks.mask);
+    for (const n of plan.nodes) {
+      const r = await applyNft(n.netns, nat);
+      if (!r.ok) return err(new Error(`service NAT on ${n.name}: ${r.error.message}`));
+    }
+    for (const n of plan.nodes) {
+      const z = await until(`ztunnel on ${n.name} ready`, wait, async () => (await httpGetIn(n.netns, `http://${n.underlayIp}:15021/healthz/ready`, 1)).ok);
+      if (!z.ok) return z;
+    }
+    const state: ClusterState = {
+      plan: o.plan,
+      backend: o.backend,
+      controlPlane: `${plan.controlPlaneIp}:15012`,
+      nodes: plan.nodes.map((n) => ({ name: n.name, netns: n.netns, ip: n.underlayIp, podCidr: n.podCidr })),
+      pods,
+      services: m.services.map((s) => ({ name: `${s.namespace}/${s.name}`, ...(s.clusterIP ? { vip: s.clusterIP } : {}) })),
+    };
+    await writeAtomic(dirs.cluster, JSON.stringify(state, null, 1));
+    return ok(state);
+  })().catch((e: unknown) => err(e as Error));
+  if (!result.ok) {
+    // Keep the failed run's state file for down() to find, then remove everything.
+    await writeAtomic(dirs.cluster, JSON.stringify({ plan: o.plan, backend: o.backend, pods: [], nodes: [], services: [], controlPlane: "" }));
+    await down(o.dir, o.plan);
+  }
+  return result;
+}
+
+async function startPod(dir: string, plan: ClusterPlan, pod: LocalPod): Promise<Result<PodRecord>> {
+  const node = plan.nodes.find((n) => n.name === pod.node)!;
+  const netns = podNetns(plan, pod.namespace, pod.name);
+  await writeAtomic(podFile(dir, pod), toYaml(podObject(pod)));
+  const made = await createNetns(netns);
+  if (!made.ok) return made;
+  const containerId = createHash("sha256").update(`${pod.namespace}/${pod.name}/${Date.now()}/${randomBytes(4).toString("hex")}`).digest("hex").slice(0, 32);
+  const args = { containerId, netns: `/run/netns/${netns}`, ifname: "eth0", args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name, K8S_POD_INFRA_CONTAINER_ID: containerId }, cniPath: [p(dir).cniBin, "/usr/lib/cni"], hostNetns: node.netns };
+  const res = await cniAdd(conflist(dir, node), args);
+  if (!res.ok) return res;
+  const ip = res.value.ips?.[0]?.address.split("/")[0];
+  const hostVeth = res.value.interfaces?.find((i) => !i.sandbox)?.name;
+  if (!ip || !hostVeth) return err(new Error(`cni ADD result has no IP or host interface: ${JSON.stringify(res.value)}`));
+  await writeAtomic(podFile(dir, pod), toYaml(podObject(pod, { podIP: ip, ready: true })));
+  for (const s of podSpecs(pod, netns, ip)) await writeSpec(dir, s);
+  return ok({ namespace: pod.namespace, name: pod.name, node: pod.node, netns, containerId, ip, hostVeth, result: res.value });
+}
+
+function runNode(args: readonly string[]): Promise<Result<void>> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [MAIN_JS, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    c.on("exit", (code) => resolve(code === 0 ? ok(undefined) : err(new Error(`weft ${args.join(" ")}: exit ${code}: ${stderr.trim()}`))));
+  });
+}
+
+async function startSupervisor(dir: string): Promise<Result<void>> {
+  const log = openSync(path.join(p(dir).logs, "supervisor.log"), "a");
+  const c = spawn(process.execPath, [MAIN_JS, "local", "supervise", "--dir", dir], { detached: true, stdio: ["ignore", log, log] });
+  closeSync(log);
+  c.unref();
+  const start = c.pid ? processStart(c.pid) : undefined;
+  if (!c.pid || !start) return err(new Error("local up: the supervisor did not start (see logs/supervisor.log)"));
+  const rec: PidRecord = { pid: c.pid, start, restarts: 0, startedAt: new Date().toISOString() };
+  await writeAtomic(p(dir).supervisor, JSON.stringify(rec));
+  return ok(undefined);
+}
+
+async function readState(dir: string): Promise<ClusterState | undefined> {
+  try {
+    return JSON.parse(await readFile(p(dir).cluster, "utf8")) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops every process of the cluster in STATE (supervisor first, so nothing restarts), runs
+ * CNI DEL for its pods, deletes its namespaces and pins. Also cleans a crashed run. `fallback`
+ * names the cluster when STATE has no record. Returns what it removed.
+ */
+export async function down(dir: string, fallback?: PlanOptions): Promise<string[]> {
+  const removed: string[] = [];
+  const state = await readState(dir);
+  const sup = await readFile(p(dir).supervisor, "utf8").then((t) => JSON.parse(t) as PidRecord, () => undefined);
+  if (sup && signalRecord(sup, "SIGTERM")) {
+    removed.push(`supervisor ${sup.pid}`);
+    const deadline = Date.now() + 6000;
+    while (isAlive(sup) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    signalRecord(sup, "SIGKILL");
+  }
+  for (const [name, rec] of await readPids(dir)) if (signalRecord(rec, "SIGKILL")) removed.push(`process ${name} ${rec.pid}`);
+  const planned = makePlan(state?.plan ?? fallback ?? { ...defaultPlanOptions() });
+  if (planned.ok) {
+    for (const pod of state?.pods ?? []) {
+      const node = planned.value.nodes.find((n) => n.name === pod.node);
+      if (!node) continue;
+      await cniDel(conflist(dir, node), { containerId: pod.containerId, netns: `/run/netns/${pod.netns}`, ifname: "eth0", args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name }, cniPath: [p(dir).cniBin, "/usr/lib/cni"], hostNetns: node.netns }, pod.result);
+    }
+    removed.push(...(await destroyNetwork(planned.value)));
+  }
+  for (const f of [p(dir).cluster, p(dir).supervisor, p(dir).run, p(dir).ipam, p(dir).config, path.join(dir, "procs"), path.join(dir, "pids")]) await rm(f, { recursive: true, force: true });
+  return removed;
+}
+
+export function defaultPlanOptions(): PlanOptions {
+  return { prefix: "weft-", cluster: "local", nodes: 2, underlay: "198.18.0.0", podBase: "198.18.10.0", pinRoot: "/sys/fs/bpf/weft" };
+}
+
+/** `weft local label namespace NAME k=v k-`: edits the namespace object in the config folder. */
+export async function labelNamespace(dir: string, name: string, edits: readonly string[]): Promise<Result<Record<string, string>>> {
+  const file = path.join(p(dir).namespaces, `${name}.yaml`);
+  let labels: Record<string, string> = {};
+  try {
+    const { parse } = await import("yaml");
+    labels = ((parse(await readFile(file, "utf8")) as { metadata?: { labels?: Record<string, string> } }).metadata?.labels ?? {}) as Record<string, string>;
+  } catch {
+    if (!existsSync(p(dir).namespaces)) return err(new Error(`local label: no cluster in ${dir}`));
+  }
+  const next = applyLabelEdits(labels, edits);
+  if (!next.ok) return next;
+  await writeAtomic(file, toYaml(namespaceObject(name, next.value)));
+  return ok(next.value);
+}
+
+/** `weft local process stop|start NAME`: disables or re-enables one supervised process. */
+export async function setProcessEnabled(dir: string, name: string, enabled: boolean): Promise<Result<void>> {
+  const spec = (await readSpecs(dir)).get(name);
+  if (!spec) return err(new Error(`local process: no process ${JSON.stringify(name)} (known: ${[...(await readSpecs(dir)).keys()].join(", ")})`));
+  await writeSpec(dir, { ...spec, enabled });
+  return ok(undefined);
+}
+
+export async function status(dir: string): Promise<Result<string>> {
+  const state = await readState(dir);
+  if (!state) return err(new Error(`local status: no cluster in ${dir} (run weft local up)`));
+  const lines: string[] = [`cluster ${state.plan.cluster}: control plane ${state.controlPlane}, backend ${state.backend}`, "", "NODE      NETNS                          UNDERLAY        POD CIDR"];
+  for (const n of state.nodes) lines.push(`${n.name.padEnd(9)} ${n.netns.padEnd(30)} ${n.ip.padEnd(15)} ${n.podCidr}`);
+  const enrolled = new Map<string, string>();
+  for (const n of state.nodes) {
+    const s = await getAgentStatus(agentSocket(dir, n.name));
+    if (!s.ok) {
+      lines.push(`(cni-agent on ${n.name} unreachable: ${s.error.message})`);
+      continue;
+    }
+    for (const pod of s.value.pods) enrolled.set(pod.key, `${pod.applied ? "enrolled" : "not enrolled"} (${pod.decision.reason})`);
+  }
+  lines.push("", "POD                              NODE      IP              CAPTURE");
+  for (const pod of state.pods) lines.push(`${`${pod.namespace}/${pod.name}`.padEnd(32)} ${pod.node.padEnd(9)} ${pod.ip.padEnd(15)} ${enrolled.get(`${pod.namespace}/${pod.name}`) ?? "unknown"}`);
+  lines.push("", "SERVICE                          VIP");
+  for (const s of state.services) lines.push(`${s.name.padEnd(32)} ${s.vip ?? "-"}`);
+  lines.push("", "PROCESS                          PID      RESTARTS");
+  const pids = await readPids(dir);
+  for (const [name, spec] of await readSpecs(dir)) {
+    const rec = pids.get(name);
+    lines.push(`${name.padEnd(32)} ${(!spec.enabled ? "stopped" : rec && isAlive(rec) ? String(rec.pid) : "down").padEnd(8)} ${rec?.restarts ?? 0}`);
+  }
+  return ok(`${lines.join("\n")}\n`);
+}
+
+export { readState };
