@@ -3,13 +3,14 @@
  * (`getPeerCertificate(true)`), with the mesh's chain rules (src/common/tls/verify.ts: signature
  * path to the roots, validity windows, CA flags). Needed on the server side: Node only rejects
  * a *missing* client certificate by itself when a TLSSocket is created outside a tls.Server,
- * so chain verification has to be done here before a single HTTP/2 byte is read.
+ * so chain verification has to be done here before a single HTTP/2 byte is read. Successful
+ * verifications are cached per chain (see below) so reconnecting peers cost a lookup.
  */
 import type { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import { type Result, ok, err } from "../../common/result.js";
 import type { WorkloadCertificate } from "../../common/tls/types.js";
-import { parseCertificate, verifyPath } from "../../common/tls/verify.js";
+import { parseCertificate, validity, verifyPath } from "../../common/tls/verify.js";
 import { HboneError } from "./errors.js";
 
 const rootsCache = new WeakMap<WorkloadCertificate, X509Certificate[]>();
@@ -45,6 +46,31 @@ export function peerChain(socket: TLSSocket): X509Certificate[] {
   return chain;
 }
 
+/**
+ * Chains that already verified against one local certificate's roots, by the chain's
+ * fingerprints, with the intersection of the validity windows of every element and the anchor.
+ * Everything verifyPath checks except time is a pure function of (chain, roots), so a hit only
+ * re-checks the window. Bounded: cleared when full (peers reconnect with the same chain, so the
+ * working set is the number of peer identities, not connections).
+ */
+interface VerifiedWindow {
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+const VERIFIED_MAX = 4096;
+const verifiedCache = new WeakMap<WorkloadCertificate, Map<string, VerifiedWindow>>();
+
+function windowOf(certs: readonly X509Certificate[]): VerifiedWindow {
+  let notBefore = -Infinity;
+  let notAfter = Infinity;
+  for (const c of certs) {
+    const w = validity(c);
+    notBefore = Math.max(notBefore, w.notBefore.getTime());
+    notAfter = Math.min(notAfter, w.notAfter.getTime());
+  }
+  return { notBefore, notAfter };
+}
+
 /** Checks the peer's chain against the roots of the certificate we presented; returns the leaf. */
 export function verifyPeerChain(socket: TLSSocket, local: WorkloadCertificate, now = new Date()): Result<X509Certificate, HboneError> {
   const roots = rootsOf(local);
@@ -56,7 +82,15 @@ export function verifyPeerChain(socket: TLSSocket, local: WorkloadCertificate, n
     return err(new HboneError("HBONE_TLS", `hbone: peer certificate: ${(e as Error).message}`, { cause: e }));
   }
   if (chain.length === 0) return err(new HboneError("HBONE_TLS", "hbone: peer presented no certificate"));
+  let cache = verifiedCache.get(local);
+  if (!cache) verifiedCache.set(local, (cache = new Map()));
+  const key = chain.map((c) => c.fingerprint256).join("/");
+  const hit = cache.get(key);
+  const t = now.getTime();
+  if (hit && t >= hit.notBefore && t <= hit.notAfter) return ok(chain[0]!);
   const path = verifyPath(chain, roots.value, now);
   if (!path.ok) return err(new HboneError("HBONE_TLS", `hbone: peer certificate: ${path.error.message}`, { cause: path.error }));
+  if (cache.size >= VERIFIED_MAX) cache.clear();
+  cache.set(key, windowOf([...chain, path.value]));
   return ok(chain[0]!);
 }
