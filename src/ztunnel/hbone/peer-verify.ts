@@ -33,8 +33,17 @@ function rootsOf(cert: WorkloadCertificate): Result<X509Certificate[], HboneErro
  * The peer's chain, leaf first, as OpenSSL received it (it may end with the root). Read through
  * `getPeerX509Certificate().issuerCertificate`: native objects, several times cheaper per
  * connection than `getPeerCertificate(true)`, which converts every certificate to a JS object.
+ *
+ * Hazard (Node 20, server side): every call to getPeerX509Certificate / getPeerCertificate on a
+ * socket returns one issuer less than the call before (the first gives leaf + intermediates,
+ * the next the leaf alone). So the chain is read once per socket and remembered, and it must
+ * be read before anything else asks the socket for its peer certificate.
  */
+const chains = new WeakMap<TLSSocket, X509Certificate[]>();
+
 export function peerChain(socket: TLSSocket): X509Certificate[] {
+  const known = chains.get(socket);
+  if (known) return known;
   const chain: X509Certificate[] = [];
   let c: X509Certificate | undefined = socket.getPeerX509Certificate();
   while (c && chain.length < 10) {
@@ -43,6 +52,7 @@ export function peerChain(socket: TLSSocket): X509Certificate[] {
     if (!next || next.raw.equals(c.raw)) break;
     c = next;
   }
+  chains.set(socket, chain);
   return chain;
 }
 
