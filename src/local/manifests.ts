@@ -92,7 +92,7 @@ function containersOf(spec: Obj, where: string): Result<LocalContainer[]> {
     if (argv.length === 0) return err(new Error(`${where}: ${f}.command: required: a local pod has no image, its container runs command + args`));
     const env: Record<string, string> = {};
     for (const [j, e] of (Array.isArray(c.env) ? c.env : []).entries()) {
-      if (!isObj(e) || typeof e.name !== "string" || (e.value !== undefined && typeof e.value !== "string")) {
+      if (!isObj(e) || typeof e.name !== "string" || e.valueFrom !== undefined || (e.value !== undefined && typeof e.value !== "string")) {
         return err(new Error(`${where}: ${f}.env[${j}]: needs name and a string value (valueFrom is not supported locally)`));
       }
       env[e.name] = (e.value as string | undefined) ?? "";
