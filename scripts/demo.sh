@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# weft's demo (`sudo npm run demo`): a two-node local cluster on network namespaces with a small
+# multi-service app (examples/demo), first outside the mesh, then enrolled LIVE by labelling its
+# namespace: the same pods, no restart, now mutual TLS with SPIFFE identities.
+# Stays up until Ctrl-C and tears everything down on exit (also on error).
+#   DEMO_NONINTERACTIVE=1   run the steps and exit (used by test/e2e/demo.test.ts)
+#   WEFT_BACKEND=nftables   use the nftables redirection instead of eBPF
+#   WEFT_DEMO_DIR=DIR       state directory (default /run/weft-demo)
+#   WEFT_DEMO_SKIP_BUILD=1  do not run scripts/setup.sh and tsc (already built)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATE=${WEFT_DEMO_DIR:-/run/weft-demo}
+BACKEND=${WEFT_BACKEND:-ebpf}
+NAME=${WEFT_DEMO_CLUSTER:-demo}
+NS_PREFIX="weft-${NAME}"
+MARKER="weft-demo-payload"
+bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() { printf '   %s\n' "$*"; }
+die() { printf '\n\033[31mdemo failed: %s\033[0m\n' "$*" >&2; exit 1; }
+weft() { node dist/src/cli/main.js "$@"; }
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, eBPF, nftables): sudo npm run demo"
+
+if [ "${WEFT_DEMO_SKIP_BUILD:-}" != 1 ]; then
+  bold "build (scripts/setup.sh, tsc)"
+  bash scripts/setup.sh
+  npx tsc -p tsconfig.json
+fi
+
+cleanup() {
+  trap - EXIT INT TERM
+  bold "tear down"
+  weft local down --dir "$STATE" --name "$NAME" | cut -c1-200
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+in_pod() { ip netns exec "${NS_PREFIX}-pod-demo-$1" "${@:2}"; }
+call() { in_pod client curl -sS --max-time 5 http://198.19.0.10/; }
+pod_pids() { cat "$STATE"/pids/pod-*.json 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(s.split("}").filter(Boolean).map(x=>JSON.parse(x+"}").pid).sort().join(" ")))'; }
+
+# capture SECONDS: tcpdump on the underlay bridge while the client makes a few calls.
+capture() {
+  local out=$1
+  ip netns exec "${NS_PREFIX}-underlay" tcpdump -i br0 -U -s 0 -w "$out" tcp >/dev/null 2>&1 &
+  local tp=$!
+  sleep 1
+  for _ in 1 2 3; do call >/dev/null || true; done
+  sleep 1
+  kill "$tp" 2>/dev/null || true
+  wait "$tp" 2>/dev/null || true
+}
+
+bold "1. two nodes, the sample app, NOT in the mesh (backend: $BACKEND)"
+weft local up --dir "$STATE" --name "$NAME" --backend "$BACKEND" examples/demo
+weft local status --dir "$STATE"
+
+bold "2. a call from the client pod (node-1) to the frontend VIP (node-0): plaintext"
+call | sed 's/^/   /' || die "the call failed without the mesh"
+capture "$STATE/plain.pcap"
+hits=$(tcpdump -r "$STATE/plain.pcap" -A 2>/dev/null | grep -c "$MARKER" || true)
+say "tcpdump on the underlay bridge: the payload marker '$MARKER' seen $hits times in clear:"
+tcpdump -r "$STATE/plain.pcap" -A 2>/dev/null | grep "$MARKER" | head -3 | sed 's/^/     /'
+[ "$hits" -gt 0 ] || die "expected the plaintext payload on the underlay"
+before=$(pod_pids)
+say "pod process ids: $before"
+
+bold "3. label the namespace: kubectl label namespace demo istio.io/dataplane-mode=ambient"
+weft local label namespace demo istio.io/dataplane-mode=ambient --dir "$STATE"
+for _ in $(seq 1 50); do
+  n=$(weft local status --dir "$STATE" | grep -c "^demo/.* enrolled (" || true)
+  [ "$n" -ge 5 ] && break
+  sleep 0.2
+done
+weft local status --dir "$STATE" | sed -n '/^POD/,/^$/p'
+[ "$n" -ge 5 ] || die "pods were not enrolled"
+
+bold "4. the same calls now go through ztunnel over HBONE (mTLS, port 15008)"
+ok=0
+for _ in $(seq 1 20); do if call >/dev/null 2>&1; then ok=1; break; fi; sleep 0.5; done
+[ "$ok" = 1 ] || die "calls fail after enrollment"
+call | sed 's/^/   /'
+capture "$STATE/mesh.pcap"
+hits=$(tcpdump -r "$STATE/mesh.pcap" -A 2>/dev/null | grep -c "$MARKER" || true)
+say "tcpdump on the underlay: payload marker seen $hits times; connections seen:"
+tcpdump -nr "$STATE/mesh.pcap" 2>/dev/null | awk '{ sub(/:$/, "", $5); print $3" > "$5 }' \
+  | sed -E 's/\.(1500[0-9]|15012)( |$)/:\1\2/g; s/\.[0-9]+( |$)/\1/g' | sort | uniq -c | sort -rn | head -6 | sed 's/^/     /'
+[ "$hits" = 0 ] || die "payload seen in clear on the underlay after enrollment"
+other=$(tcpdump -nr "$STATE/mesh.pcap" 'not port 15008 and not port 15012' 2>/dev/null | wc -l)
+[ "$other" = 0 ] || die "$other packets on the underlay that are not HBONE (15008) or control plane (15012)"
+after=$(pod_pids)
+say "pod process ids: $after"
+[ "$before" = "$after" ] || die "pod processes changed: enrollment must not restart pods"
+say "=> no payload in clear, only HBONE on 15008; no pod was restarted"
+
+bold "5. ztunnel metrics on node-1 (the client's node): SPIFFE identities, mutual_tls"
+ip netns exec "${NS_PREFIX}-node1" curl -sS --max-time 3 http://198.18.0.12:15020/metrics \
+  | grep '^istio_tcp_connections_opened_total' | grep 'reporter="source"' \
+  | grep -o 'source_principal="[^"]*"\|destination_principal="[^"]*"\|destination_service="[^"]*"\|connection_security_policy="[^"]*"' \
+  | paste -sd' ' | sed 's/ source_principal/\n   source_principal/g; s/^/   /'
+ip netns exec "${NS_PREFIX}-node1" curl -sS --max-time 3 http://198.18.0.12:15020/metrics | grep -q 'connection_security_policy="mutual_tls"' \
+  || die "no mutual_tls connection in ztunnel's metrics"
+say "node-0 ztunnel's certificates (config dump):"
+ip netns exec "${NS_PREFIX}-node0" curl -sS --max-time 3 http://198.18.0.11:15000/config_dump \
+  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const c of JSON.parse(s).certificates??[])console.log(`     ${c.identity} ${c.state}`)})'
+
+bold "done: the demo namespace is in the mesh"
+if [ "${DEMO_NONINTERACTIVE:-}" = 1 ]; then exit 0; fi
+say "try: sudo ip netns exec ${NS_PREFIX}-pod-demo-client curl -s http://198.19.0.10/"
+say "     sudo node dist/src/cli/main.js local status --dir $STATE"
+say "     sudo node dist/src/cli/main.js local label namespace demo istio.io/dataplane-mode- --dir $STATE"
+say "Ctrl-C tears everything down."
+while true; do sleep 3600 & wait $!; done
