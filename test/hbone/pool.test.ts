@@ -193,6 +193,28 @@ describe("hbone pool", () => {
     }
   });
 
+  test("after the server's GOAWAY the connection takes no new tunnels, while open ones finish", async () => {
+    const g = await startServer({ cert: serverCert, ip: "127.0.20.13" });
+    const events: string[] = [];
+    const pool = newPool({}, events);
+    try {
+      const t = target(clientCert, g.address.port);
+      const s = await open(pool, { ...t, destination: { ip: g.address.ip, port: g.address.port } });
+      const shutdown = g.server.close(3_000);
+      assert.ok(await eventually(() => pool.dump()[0]?.connections[0]?.draining === true), "GOAWAY should mark the connection draining");
+      // Not reused: the pool dials again, and the closed listener refuses.
+      const r = await pool.connect({ ...t, destination: { ip: g.address.ip, port: g.address.port } }, { target: echoUp.address });
+      assert.ok(!r.ok);
+      assert.equal(r.error.code, "HBONE_CONNECT_FAILED");
+      await finish(s);
+      await shutdown;
+      assert.ok(await eventually(() => pool.stats().connections === 0));
+    } finally {
+      await pool.close(200);
+      await g.server.close(100);
+    }
+  });
+
   test("close() drains open tunnels and refuses new ones", async () => {
     const pool = newPool();
     const s = await open(pool);

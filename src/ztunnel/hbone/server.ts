@@ -330,12 +330,25 @@ export class HboneServer {
    */
   async close(deadlineMs = 5_000): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.listeners].map((l) => new Promise<void>((r) => l.close(() => r()))));
+    // close() stops accepting at once; its callback only fires once every accepted socket is
+    // gone, so it is awaited at the end, not before the GOAWAYs.
+    const listenersClosed = Promise.all([...this.listeners].map((l) => new Promise<void>((r) => l.close(() => r()))));
     this.listeners.clear();
-    for (const s of this.sessions.keys()) if (!s.closed) s.close();
+    for (const s of this.sessions.keys()) {
+      if (s.closed || s.destroyed) continue;
+      // GOAWAY now (nghttp2 lowers the last stream id to the last one we received), so clients
+      // stop opening streams here at once; close() alone sends it only when streams are done.
+      try {
+        s.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+      } catch (e) {
+        log.debug({ err: e }, "hbone: goaway failed");
+      }
+      s.close();
+    }
     const started = Date.now();
     while (this.sockets.size > 0 && Date.now() - started < deadlineMs) await new Promise((r) => setTimeout(r, 20));
     for (const s of this.sessions.keys()) s.destroy();
     for (const s of this.sockets) s.destroy();
+    await listenersClosed;
   }
 }
