@@ -56,3 +56,19 @@ test("inbound admission: plaintext peers are authorized without an identity", ()
   assert.ok(d.ok);
   assert.equal(sawIdentity, undefined);
 });
+
+test("inbound: the forwarded source address is believed only for the peer's own workloads", async () => {
+  const { trustedClientAddress } = await import("./inbound.js");
+  const c = ctx();
+  const remote = { ip: "10.0.2.100", port: 40000 };
+  const cases: Array<[string, string, string]> = [
+    ["a peer speaking for a workload with its own identity", "10.0.1.2", "10.0.1.2"],
+    ["a peer claiming another identity's workload address", "10.0.2.2", remote.ip],
+    ["a peer claiming an address the mesh does not know", "192.0.2.1", remote.ip],
+  ];
+  for (const [name, claimed, want] of cases) {
+    const got = trustedClientAddress(c, { forwarded: { for: { ip: claimed, port: 1 } }, remoteAddress: remote, peerIdentity: identity("cluster.local", "default", "echo") });
+    assert.equal(got.ip, want, name);
+  }
+  assert.equal(trustedClientAddress(c, { forwarded: {}, remoteAddress: remote, peerIdentity: peer }).ip, remote.ip);
+});

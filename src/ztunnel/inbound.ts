@@ -30,7 +30,7 @@ export class Inbound {
   /** The HboneServer handler. */
   readonly hbone: HboneHandler = async (req: HboneStreamRequest): Promise<HboneDecision> => {
     const { ctx, metrics } = this.d;
-    const client = req.forwarded.for ?? req.remoteAddress;
+    const client = trustedClientAddress(ctx, req);
     const decision = admitHbone(ctx, {
       method: req.method,
       authority: req.authority,
@@ -103,4 +103,21 @@ export class Inbound {
     untrack();
     done();
   }
+}
+
+/**
+ * The source address authorization and the upstream connection use. The `forwarded: for=`
+ * header is written by the peer, so it is believed only when it names a workload whose
+ * identity is the peer's own (a ztunnel speaking for its local pod); otherwise a peer could
+ * claim any source IP and slip past `ipBlocks` rules. Anything else falls back to the TCP
+ * connection's remote address. (A waypoint forwarding another workload's address is not
+ * believed yet: the waypoint's own address is used.)
+ */
+export function trustedClientAddress(ctx: InboundContext, req: Pick<HboneStreamRequest, "forwarded" | "remoteAddress" | "peerIdentity">): SocketAddress {
+  const claimed = req.forwarded.for;
+  if (!claimed) return req.remoteAddress;
+  const w = ctx.state.workloadByAddress(ctx.network, claimed.ip);
+  const id = req.peerIdentity;
+  if (w && w.trustDomain === id.trustDomain && w.namespace === id.namespace && w.serviceAccount === id.serviceAccount) return claimed;
+  return req.remoteAddress;
 }
