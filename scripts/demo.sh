@@ -7,13 +7,17 @@
 #   WEFT_BACKEND=nftables   use the nftables redirection instead of eBPF
 #   WEFT_DEMO_DIR=DIR       state directory (default /run/weft-demo)
 #   WEFT_DEMO_SKIP_BUILD=1  do not run scripts/setup.sh and tsc (already built)
+#   WEFT_DEMO_PREFIX, WEFT_DEMO_CLUSTER, WEFT_DEMO_PIN_ROOT: namespace prefix, cluster name and
+#                           BPF pin root (tests use their own so they never touch a user's cluster)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 STATE=${WEFT_DEMO_DIR:-/run/weft-demo}
 BACKEND=${WEFT_BACKEND:-ebpf}
 NAME=${WEFT_DEMO_CLUSTER:-demo}
-NS_PREFIX="weft-${NAME}"
+PREFIX=${WEFT_DEMO_PREFIX:-weft-}          # tests: wefttest-loc-
+PIN_ROOT=${WEFT_DEMO_PIN_ROOT:-/sys/fs/bpf/weft}
+NS_PREFIX="${PREFIX}${NAME}"
 MARKER="weft-demo-payload"
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
@@ -31,7 +35,7 @@ fi
 cleanup() {
   trap - EXIT INT TERM
   bold "tear down"
-  weft local down --dir "$STATE" --name "$NAME" | cut -c1-200
+  weft local down --dir "$STATE" --name "$NAME" --prefix "$PREFIX" --pin-root "$PIN_ROOT" | cut -c1-200
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -53,7 +57,7 @@ capture() {
 }
 
 bold "1. two nodes, the sample app, NOT in the mesh (backend: $BACKEND)"
-weft local up --dir "$STATE" --name "$NAME" --backend "$BACKEND" examples/demo
+weft local up --dir "$STATE" --name "$NAME" --prefix "$PREFIX" --pin-root "$PIN_ROOT" --backend "$BACKEND" examples/demo
 weft local status --dir "$STATE"
 
 bold "2. a call from the client pod (node-1) to the frontend VIP (node-0): plaintext"

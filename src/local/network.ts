@@ -5,7 +5,7 @@
  * and removal of all of it. Only namespaces named by the plan are created or changed; no route
  * leads out of them (the underlay bridge has no uplink and nothing is NATed outwards).
  */
-import { readdir, rm } from "node:fs/promises";
+import { readdir, rm, rmdir } from "node:fs/promises";
 import * as path from "node:path";
 import { type Result, ok, err } from "../common/result.js";
 import { run, runAll } from "../cni/redirect/exec.js";
@@ -110,6 +110,8 @@ export async function destroyNetwork(plan: ClusterPlan): Promise<string[]> {
       /* not there */
     }
   }
+  // The pin root itself when it is empty (rmdir refuses otherwise: other clusters' pins stay).
+  await rmdir(plan.options.pinRoot).catch(() => undefined);
   return removed;
 }
 

@@ -1,0 +1,144 @@
+/**
+ * The e2e tests' local cluster: `weft local up` in-process (the same code as the command) with
+ * test-only names and addresses: namespaces `wefttest-loc-*`, underlay 198.19.200.0/24, pod
+ * CIDRs 198.19.201.0/24 (node-0) and 198.19.202.0/24 (node-1), VIPs 198.19.207.0/24, pins under
+ * /sys/fs/bpf/wefttest-loc-*. The app: an echo server (server.js, written next to the YAML) that
+ * answers with a marker naming its namespace, so an underlay capture can tell clear from TLS.
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import * as path from "node:path";
+import { down, readState, status, up, getAgentStatus, agentSocket, setProcessEnabled, type ClusterState } from "../../src/local/cluster.js";
+import type { PlanOptions } from "../../src/local/plan.js";
+
+export const PREFIX = "wefttest-loc-";
+
+export function planFor(cluster: string): PlanOptions {
+  return { prefix: PREFIX, cluster, nodes: 2, underlay: "198.19.200.0", podBase: "198.19.201.0", pinRoot: `/sys/fs/bpf/${PREFIX}${cluster}` };
+}
+
+const SERVER = `"use strict";
+// e2e echo server: answers "e2e-payload-<namespace>-<pod>: <request body>".
+const http = require("node:http");
+http.createServer((req, res) => {
+  let body = "";
+  req.on("data", (d) => (body += d));
+  req.on("end", () => res.end("e2e-payload-" + process.env.POD_NAMESPACE + "-" + process.env.POD_NAME + ": " + body + "\\n"));
+}).listen(8080, "0.0.0.0");
+`;
+
+function app(ns: string, vip: string): string {
+  const pod = (name: string, node: string, labels: string, cmd: string) => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: ${ns}, labels: { ${labels} } }
+spec:
+  nodeName: ${node}
+  serviceAccountName: ${name}
+  containers: [{ name: c, command: ${cmd}, ports: [{ name: http, containerPort: 8080 }] }]
+---
+`;
+  return `apiVersion: v1
+kind: Namespace
+metadata: { name: ${ns} }
+---
+${pod("client", "node-0", "app: client", '["sleep", "infinity"]')}${pod("local", "node-0", "app: echo", '["node", "server.js"]')}${pod("remote", "node-1", "app: echo", '["node", "server.js"]')}apiVersion: v1
+kind: Service
+metadata: { name: echo, namespace: ${ns} }
+spec: { clusterIP: ${vip}, selector: { app: echo }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
+`;
+}
+
+export interface Cluster {
+  readonly dir: string;
+  readonly plan: PlanOptions;
+  state: ClusterState;
+}
+
+export async function startCluster(dir: string, cluster: string, backend: "ebpf" | "nftables"): Promise<Cluster> {
+  const appDir = path.join(dir, "app");
+  mkdirSync(appDir, { recursive: true });
+  writeFileSync(path.join(appDir, "server.js"), SERVER);
+  const files = [
+    { path: path.join(appDir, "mesh.yaml"), text: app("mesh", "198.19.207.10") },
+    { path: path.join(appDir, "plain.yaml"), text: app("plain", "198.19.207.20") },
+  ];
+  const plan = planFor(cluster);
+  const r = await up({ dir: path.join(dir, "state"), plan, backend, files, readyTimeoutMs: 30_000 });
+  if (!r.ok) throw r.error;
+  return { dir: path.join(dir, "state"), plan, state: r.value };
+}
+
+export function sh(cmd: string, args: readonly string[], timeoutMs = 10_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 32 << 20 }, (e, stdout, stderr) => resolve({ code: e ? (typeof e.code === "number" ? e.code : 1) : 0, stdout, stderr }));
+  });
+}
+
+export const podNetns = (c: Cluster, ns: string, name: string): string => `${PREFIX}${c.plan.cluster}-pod-${ns}-${name}`;
+export const podIp = (c: Cluster, ns: string, name: string): string => c.state.pods.find((p) => p.namespace === ns && p.name === name)!.ip;
+
+/** curl from a pod (as `kubectl exec`), POSTing a body; resolves with the response or the failure. */
+export async function call(c: Cluster, fromNs: string, url: string, body: string, timeoutS = 3): Promise<{ ok: boolean; text: string }> {
+  const r = await sh("ip", ["netns", "exec", podNetns(c, fromNs, "client"), "curl", "-sS", "--max-time", String(timeoutS), "-d", body, url], (timeoutS + 3) * 1000);
+  return { ok: r.code === 0, text: r.code === 0 ? r.stdout : r.stderr };
+}
+
+/** Runs `f` while tcpdump writes the underlay bridge's TCP packets to a file; returns the file's text. */
+export async function captureUnderlay(c: Cluster, file: string, f: () => Promise<void>): Promise<string> {
+  const { spawn } = await import("node:child_process");
+  const td = spawn("ip", ["netns", "exec", `${PREFIX}${c.plan.cluster}-underlay`, "tcpdump", "-i", "br0", "-U", "-s", "0", "-w", file, "tcp"], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 700));
+  try {
+    await f();
+  } finally {
+    await new Promise((r) => setTimeout(r, 300));
+    td.kill("SIGTERM");
+    await new Promise((r) => td.once("exit", r));
+  }
+  const { readFileSync } = await import("node:fs");
+  return existsSync(file) ? readFileSync(file).toString("latin1") : "";
+}
+
+export async function enrolled(c: Cluster): Promise<Map<string, boolean>> {
+  const out = new Map<string, boolean>();
+  for (const n of c.state.nodes) {
+    const s = await getAgentStatus(agentSocket(c.dir, n.name));
+    if (s.ok) for (const p of s.value.pods) out.set(p.key, p.applied);
+  }
+  return out;
+}
+
+export async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Pids of the pod processes (to show that enrollment restarts nothing). */
+export async function podPids(c: Cluster): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const dir = path.join(c.dir, "pids");
+  const out: string[] = [];
+  for (const f of readdirSync(dir).filter((x) => x.startsWith("pod-")).sort()) out.push(`${f}:${(JSON.parse(await readFile(path.join(dir, f), "utf8")) as { pid: number }).pid}`);
+  return out.join(" ");
+}
+
+/** What of this cluster exists on the machine: namespaces, pins, live processes. */
+export async function leftovers(c: { dir: string; plan: PlanOptions }): Promise<string[]> {
+  const out: string[] = [];
+  try {
+    out.push(...readdirSync("/run/netns").filter((n) => n.startsWith(`${PREFIX}${c.plan.cluster}-`)));
+  } catch {
+    /* no namespaces at all */
+  }
+  if (existsSync(c.plan.pinRoot)) out.push(`pin root ${c.plan.pinRoot}: [${readdirSync(c.plan.pinRoot).join(",")}]`);
+  const ps = await sh("ps", ["-eo", "pid,args"]);
+  for (const line of ps.stdout.split("\n")) if (line.includes(c.dir) && !line.includes("ps -eo")) out.push(`process: ${line.trim()}`);
+  return out;
+}
+
+export { down, readState, status, setProcessEnabled };
