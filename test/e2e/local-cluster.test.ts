@@ -4,7 +4,8 @@
  * (enrolled live during the test) and the same app in namespace `plain` (never enrolled).
  * Covers: same-node, cross-node and service VIP calls without and with the mesh; an underlay
  * capture sees the payload in clear only for the non-enrolled namespace; labelling enrolls
- * running pods without restart and unlabelling releases them; ztunnel down makes enrolled pods'
+ * running pods without restart and unlabelling releases them; a killed cni-agent comes back
+ * with its captures; ztunnel down makes enrolled pods'
  * connections fail (nothing in clear) and its restart restores service; nothing is left after
  * `down`, and a killed run (supervisor SIGKILLed) is cleaned by the next `up`.
  * Root only; about 40 s per backend.
@@ -101,6 +102,23 @@ for (const backend of ["ebpf", "nftables"] as const) {
       assert.ok(pcap.includes(`${MARK("plain")}remote: req-plain-cross`), "the non-enrolled namespace still crosses in clear");
       const m = await metricsMtls(c, 0);
       assert.match(m, /istio_tcp_connections_opened_total\{reporter="source",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/client"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/remote"[^}]*connection_security_policy="mutual_tls"/);
+    });
+
+    await t.test("a crashed cni-agent is restarted and re-applies the captures from its state file", async () => {
+      const old = (await readPids(c.dir)).get("cni-agent-node-0");
+      assert.ok(old);
+      process.kill(old.pid, "SIGKILL");
+      await until("agent restarted and pods enrolled again", async () => {
+        const rec = (await readPids(c.dir)).get("cni-agent-node-0");
+        if (!rec || rec.pid === old.pid) return undefined;
+        const e = await enrolled(c);
+        return ["mesh/client", "mesh/local"].every((k) => e.get(k) === true) ? true : undefined;
+      }, 20_000);
+      const r = await until("mesh call after agent restart", async () => {
+        const x = await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "req-mesh-agent");
+        return x.ok ? x : undefined;
+      });
+      assert.ok(r.text.startsWith(`${MARK("mesh")}remote: req-mesh-agent`));
     });
 
     await t.test("ztunnel down on the client's node: enrolled connections fail, nothing in clear; restart restores service", async () => {
