@@ -1,13 +1,21 @@
 /**
- * Joins an HBONE stream and a TCP-like Duplex into one bidirectional byte pipe:
- * - backpressure: `pipe` pauses a reader while the other side's writable buffer is full; the
- *   HTTP/2 layer then stops returning WINDOW_UPDATEs, so the remote sender stalls too;
+ * Joins two byte streams (an HBONE stream and a TCP socket, or two sockets) into one
+ * bidirectional pipe, the way a TCP proxy must:
+ * - backpressure: a reader is paused while the other side's writable buffer is full and resumed
+ *   on its 'drain'; for an HTTP/2 stream the paused reader stops returning WINDOW_UPDATEs, so the
+ *   remote sender stalls too;
  * - half-close: END_STREAM ends the socket's writable side (FIN) and FIN ends the stream
  *   (END_STREAM), each direction independently;
- * - failure: an error or abort on either side tears both down: the HTTP/2 stream is reset
- *   (RST_STREAM, so the far end sees a reset, not a truncated-but-clean stream) and the socket
- *   is destroyed.
- * Resolves once both sides are closed; never rejects. No per-chunk work on the hot path.
+ * - failure: an error, a reset or an unclean close on either side tears both down: an HTTP/2
+ *   stream is reset (RST_STREAM CANCEL, so the far end sees a reset, not a truncated-but-clean
+ *   stream) and a socket is destroyed.
+ * Resolves once both sides are closed; never rejects.
+ *
+ * Deliberately not `stream.pipe()`: a pipe pair costs ~20 closures, `once` wrappers and grown
+ * listener arrays per connection (measured ~3 KB of heap per tunnel, see docs/hbone.md
+ * "Performance"). Here every listener is one module-level function that finds its peer and its
+ * splice through two symbols, so a spliced connection costs one small state object. No
+ * per-chunk work beyond the write itself.
  */
 import { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -21,7 +29,7 @@ export interface SpliceOutcome {
 
 /**
  * Tears a Duplex down after the other side failed. Deliberately `destroy()`, not
- * `resetAndDestroy()`: on Node 20 resetting a socket that a pipe is still writing to was seen to
+ * `resetAndDestroy()`: on Node 20 resetting a socket that is still being written to was seen to
  * leave the event loop spinning at full CPU after the tunnel closed (reproduced in
  * test/hbone/tunnel.test.ts under the test runner). The kernel still answers RST when unread
  * data is pending, which is the case that matters for a reset tunnel.
@@ -30,55 +38,108 @@ export function resetDuplex(d: Duplex): void {
   if (!d.destroyed) d.destroy();
 }
 
-function cleanlyDone(d: Duplex): boolean {
-  return d.readableEnded && d.writableFinished;
+const kPeer = Symbol("weft.splice.peer");
+const kSplice = Symbol("weft.splice.state");
+
+interface Side extends Duplex {
+  [kPeer]?: Side;
+  [kSplice]?: SpliceState;
 }
 
-export function spliceStream(stream: Http2Stream, upstream: Duplex): Promise<SpliceOutcome> {
-  // A TCP upstream must keep its writable side open after the peer's FIN (half-close).
-  if (upstream instanceof Socket) upstream.allowHalfOpen = true;
+interface SpliceState {
+  error: Error | undefined;
+  /** An HBONE splice reports an unclean close as an error; a plain one only tears down. */
+  readonly hbone: boolean;
+  closed: number;
+  resolve: (outcome: SpliceOutcome) => void;
+}
+
+// node:http2 exports no Http2Stream value to test against; these getters are its own.
+function isH2(d: Duplex): d is Http2Stream & Side {
+  return "rstCode" in d && "session" in d;
+}
+
+/** An HTTP/2 stream is reset (RST_STREAM CANCEL); anything else destroyed. */
+function teardown(d: Side): void {
+  if (isH2(d)) {
+    if (!d.destroyed) d.close(h2.NGHTTP2_CANCEL);
+  } else resetDuplex(d);
+}
+
+function cleanlyDone(d: Duplex): boolean {
+  if (!(d.readableEnded && d.writableFinished)) return false;
+  // An HTTP/2 stream that ended both ways can still have been closed with a reset code.
+  return !isH2(d) || d.rstCode === undefined || d.rstCode === h2.NGHTTP2_NO_ERROR;
+}
+
+function onData(this: Side, chunk: Buffer): void {
+  const peer = this[kPeer];
+  if (peer && !peer.destroyed && !peer.write(chunk)) this.pause();
+}
+
+// 'drain' on the writer resumes the reader that feeds it: its peer.
+function onDrain(this: Side): void {
+  const peer = this[kPeer];
+  if (peer && !peer.destroyed) peer.resume();
+}
+
+function onEnd(this: Side): void {
+  const peer = this[kPeer];
+  if (peer && !peer.destroyed && !peer.writableEnded) peer.end();
+}
+
+function onError(this: Side, e: Error): void {
+  const s = this[kSplice];
+  if (!s || s.closed === 2) return; // late errors after both closed are irrelevant
+  s.error ??= e;
+  const peer = this[kPeer];
+  if (peer) teardown(peer);
+}
+
+function onClose(this: Side): void {
+  const s = this[kSplice];
+  const peer = this[kPeer];
+  if (!s || !peer) return;
+  if (!cleanlyDone(this)) {
+    if (s.hbone) {
+      s.error ??= isH2(this)
+        ? new Error(`hbone: stream closed before both directions ended (rst code ${this.rstCode ?? "none"})`)
+        : new Error("hbone: upstream closed before both directions ended");
+    }
+    teardown(peer);
+  }
+  if (++s.closed === 2) {
+    this.removeListener("data", onData);
+    peer.removeListener("data", onData);
+    s.resolve(s.error ? { error: s.error } : {});
+  }
+}
+
+/** Splices `a` and `b`; resolves when both are closed. Sockets must allow half-open. */
+export function spliceDuplexes(a: Duplex, b: Duplex): Promise<SpliceOutcome> {
+  // A TCP side must keep its writable side open after the peer's FIN (half-close).
+  if (a instanceof Socket) a.allowHalfOpen = true;
+  if (b instanceof Socket) b.allowHalfOpen = true;
   return new Promise((resolve) => {
-    let error: Error | undefined;
-    let closed = 0;
-    const failStream = () => {
-      if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
-    };
-    const onUpstreamError = (e: Error) => {
-      error ??= e;
-      failStream();
-    };
-    const onStreamError = (e: Error) => {
-      error ??= e;
-      resetDuplex(upstream);
-    };
-    const done = () => {
-      if (++closed === 2) {
-        stream.off("error", onStreamError);
-        upstream.off("error", onUpstreamError);
-        // Late errors after both closed are irrelevant but must not be unhandled.
-        stream.on("error", () => {});
-        upstream.on("error", () => {});
-        resolve(error ? { error } : {});
-      }
-    };
-    stream.on("error", onStreamError);
-    upstream.on("error", onUpstreamError);
-    stream.once("close", () => {
-      // RST_STREAM from the peer, session loss, or our own reset: the socket must not linger.
-      if (!cleanlyDone(stream) || stream.rstCode !== h2.NGHTTP2_NO_ERROR) {
-        error ??= new Error(`hbone: stream closed before both directions ended (rst code ${stream.rstCode ?? "none"})`);
-        resetDuplex(upstream);
-      }
-      done();
-    });
-    upstream.once("close", () => {
-      if (!cleanlyDone(upstream)) {
-        error ??= new Error("hbone: upstream closed before both directions ended");
-        failStream();
-      }
-      done();
-    });
-    stream.pipe(upstream);
-    upstream.pipe(stream);
+    const state: SpliceState = { error: undefined, hbone: isH2(a) || isH2(b), closed: 0, resolve };
+    const x = a as Side;
+    const y = b as Side;
+    x[kPeer] = y;
+    y[kPeer] = x;
+    x[kSplice] = state;
+    y[kSplice] = state;
+    for (const d of [x, y]) {
+      d.on("error", onError);
+      d.on("close", onClose);
+      d.on("end", onEnd);
+      d.on("drain", onDrain);
+    }
+    x.on("data", onData);
+    y.on("data", onData);
   });
+}
+
+/** The HBONE stream and its plaintext side (client socket or upstream socket). */
+export function spliceStream(stream: Http2Stream, upstream: Duplex): Promise<SpliceOutcome> {
+  return spliceDuplexes(stream, upstream);
 }
