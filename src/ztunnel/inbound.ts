@@ -5,6 +5,7 @@
  * connection so a policy change can close it.
  */
 import type net from "node:net";
+import type { Duplex } from "node:stream";
 import { canonicalIp, formatAddress, type SocketAddress } from "../common/net/addr.js";
 import { logger } from "../common/log.js";
 import { admitHbone, admitPlaintext, type ConnectionFacts, type InboundContext } from "./inbound-admission.js";
@@ -58,10 +59,8 @@ export class Inbound {
       get bytesRead() { return upstream.bytesWritten; },
       get bytesWritten() { return upstream.bytesRead; },
     });
-    const untrack = this.d.connections.track(facts, decision.workload, () => {
-      if (!req.stream.destroyed) req.stream.close();
-      resetDuplex(upstream);
-    });
+    // The closures below are kept for the tunnel's lifetime: they must not capture `req`.
+    const untrack = this.d.connections.track(facts, decision.workload, closeTunnel.bind(null, req.stream, upstream));
     return {
       kind: "tunnel",
       upstream,
@@ -120,4 +119,10 @@ export function trustedClientAddress(ctx: InboundContext, req: Pick<HboneStreamR
   const id = req.peerIdentity;
   if (w && w.trustDomain === id.trustDomain && w.namespace === id.namespace && w.serviceAccount === id.serviceAccount) return claimed;
   return req.remoteAddress;
+}
+
+/** Closes an admitted tunnel that policy now denies: the HBONE stream and its upstream. */
+function closeTunnel(stream: HboneStreamRequest["stream"], upstream: Duplex): void {
+  if (!stream.destroyed) stream.close();
+  resetDuplex(upstream);
 }

@@ -88,6 +88,8 @@ export interface ByteSource {
   readonly bytesWritten: number;
 }
 
+const INTERN_LIMIT = 10_000;
+
 interface Tracked {
   labels: TcpLabels;
   source: ByteSource;
@@ -102,6 +104,7 @@ export class ZtunnelMetrics {
   private readonly received: Counter<string>;
   private readonly sent: Counter<string>;
   private readonly open = new Set<Tracked>();
+  private readonly labelSets = new Map<string, TcpLabels>();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const labelNames = [...TCP_LABELS];
@@ -115,17 +118,35 @@ export class ZtunnelMetrics {
 
   /** Counts an opened connection; call the returned function exactly once when it closes. */
   connectionOpened(labels: TcpLabels, bytes: ByteSource): () => void {
-    this.opened.inc(labels);
-    const t: Tracked = { labels, source: bytes, reportedRead: 0, reportedWritten: 0 };
+    const t: Tracked = { labels: this.intern(labels), source: bytes, reportedRead: 0, reportedWritten: 0 };
+    this.opened.inc(t.labels);
     this.open.add(t);
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.flush(t);
-      this.open.delete(t);
-      this.closed.inc(labels);
-    };
+    return () => this.closeTracked(t);
+  }
+
+  // Idempotent: the function connectionOpened returned may be called more than once.
+  private closeTracked(t: Tracked): void {
+    if (!this.open.delete(t)) return;
+    this.flush(t);
+    this.closed.inc(t.labels);
+  }
+
+  /**
+   * The one shared object for a label set: an open connection keeps a reference to its labels
+   * for its lifetime, and 10k connections between the same workloads then share one object
+   * instead of each holding 23 properties (docs/hbone.md "Performance"). prom-client keeps an
+   * entry per label set anyway, so this grows no faster than the counters; it is reset if it
+   * ever holds more than INTERN_LIMIT sets.
+   */
+  private intern(labels: TcpLabels): TcpLabels {
+    let key = "";
+    for (const name of TCP_LABELS) key += labels[name] + "\u0000";
+    const known = this.labelSets.get(key);
+    if (known) return known;
+    if (this.labelSets.size >= INTERN_LIMIT) this.labelSets.clear();
+    const frozen = Object.freeze({ ...labels });
+    this.labelSets.set(key, frozen);
+    return frozen;
   }
 
   /** Connections refused before they carried data (e.g. denied by policy): opened and closed at once. */

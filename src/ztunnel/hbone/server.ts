@@ -248,22 +248,28 @@ export class HboneServer {
     const authority = headerValue(headers, ":authority") ?? "";
     const target = parseAuthority(authority);
     if (!target.ok) return this.reply(stream, 400, target.error.message);
-    void this.decide(stream, {
+    const abort = new AbortController();
+    void this.decide(stream, abort, {
       method, authority, target: target.value, headers,
       forwarded: parseForwarded(headers["forwarded"]),
       peerIdentity: conn.peer, localAddress: conn.local, remoteAddress: conn.remote, stream,
+      signal: abort.signal,
     });
   }
 
-  private async decide(stream: http2.ServerHttp2Stream, base: Omit<HboneStreamRequest, "signal">): Promise<void> {
-    const abort = new AbortController();
+  /**
+   * Asks the handler, answers, and hands an accepted tunnel to the splice. Returns once the
+   * tunnel is spliced (not when it ends), so the request and this frame are not kept alive for
+   * the tunnel's lifetime (per-connection memory, docs/hbone.md "Performance").
+   */
+  private async decide(stream: http2.ServerHttp2Stream, abort: AbortController, req: HboneStreamRequest): Promise<void> {
     const onEarlyClose = () => abort.abort(new Error("hbone: stream closed before the tunnel was established"));
     stream.once("close", onEarlyClose);
     let decision: HboneDecision;
     try {
-      decision = await this.opts.handler({ ...base, signal: abort.signal });
+      decision = await this.opts.handler(req);
     } catch (e) {
-      log.warn({ err: e, authority: base.authority }, "hbone handler failed");
+      log.warn({ err: e, authority: req.authority }, "hbone handler failed");
       decision = { kind: "reject", status: 503, reason: `handler failed: ${(e as Error).message}` };
     }
     stream.off("close", onEarlyClose);
@@ -281,8 +287,8 @@ export class HboneServer {
       onClose?.({ error: e as Error });
       return;
     }
-    const outcome = await spliceStream(stream, upstream);
-    onClose?.(outcome);
+    const spliced = spliceStream(stream, upstream);
+    if (onClose) void spliced.then(onClose);
   }
 
   /** Answers a status without a body and releases the stream, even if the client keeps sending. */
