@@ -140,6 +140,10 @@ export async function dialHbone(opts: DialOptions): Promise<Result<HboneConnecti
   });
 }
 
+function onTunnelError(this: http2.ClientHttp2Stream, e: Error): void {
+  log.debug({ err: e, stream: this.id }, "hbone stream error");
+}
+
 /**
  * Sends CONNECT for `req` on an established session; resolves with the tunnel stream after a
  * 200, or an HBONE_STATUS error carrying the status for any other answer (the stream is then
@@ -159,8 +163,10 @@ export function openTunnel(
   } catch (e) {
     return Promise.resolve(err(new HboneError("HBONE_STREAM", `hbone: connect ${target}: cannot open stream: ${(e as Error).message}`, { cause: e })));
   }
-  // Permanent: later errors surface through 'close' to whoever splices the tunnel.
-  stream.on("error", (e) => log.debug({ err: e, target }, "hbone stream error"));
+  // Permanent: later errors surface through 'close' to whoever splices the tunnel. A module
+  // function, not a closure: a closure here would keep this call's scope (signal, request)
+  // alive for the tunnel's lifetime.
+  stream.on("error", onTunnelError);
   return new Promise((resolve) => {
     let settled = false;
     const settle = (r: Result<http2.ClientHttp2Stream, HboneError>) => {
