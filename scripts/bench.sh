@@ -50,7 +50,8 @@ section "L4 authorization: evaluation cost (decisions/s)" node dist/bench/authz-
 section "L4 authorization: connection admission through two ztunnels" node dist/bench/authz-admission.js
 if [ "$(id -u)" = 0 ]; then
   section "Capture: eBPF vs nftables vs no capture (pod to pod in network namespaces)" node dist/bench/capture-cost.js
+  section "Local cluster: pod to pod across nodes, no mesh vs mesh, per backend" node dist/bench/local-capture.js
 else
-  echo "!! SKIPPING the capture benchmark: it needs root (network namespaces, tc, nftables)" >&2
+  echo "!! SKIPPING the capture and local-cluster benchmarks: they need root (network namespaces, tc, nftables)" >&2
 fi
 exit "$status"
