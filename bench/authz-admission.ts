@@ -10,8 +10,8 @@
  */
 import net from "node:net";
 import { once } from "node:events";
-import { CertificateAuthority } from "../src/controlplane/ca/ca.js";
-import { LocalCaClient } from "../src/ztunnel/identity/ca-client.js";
+import { CertificateAuthority } from "../src/ca/ca.js";
+import { LocalCaClient } from "../src/proxy/identity/ca-client.js";
 import { Ztunnel } from "../src/ztunnel/ztunnel.js";
 import { DEFAULT_PORTS, type ZtunnelConfig } from "../src/ztunnel/config.js";
 import type { Authorization, Match } from "../src/common/model/authorization.js";

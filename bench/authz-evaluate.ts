@@ -8,8 +8,8 @@
 import type { Authorization } from "../src/common/model/authorization.js";
 import { identity } from "../src/common/spiffe.js";
 import { match } from "../src/controlplane/translate/authorization-policy-match.js";
-import { evaluate } from "../src/ztunnel/authz/evaluate.js";
-import { PolicyIndex, selectPolicies } from "../src/ztunnel/authz/select.js";
+import { evaluate } from "../src/proxy/authz/evaluate.js";
+import { PolicyIndex, selectPolicies } from "../src/proxy/authz/select.js";
 
 function makePolicies(n: number, sameNamespace: boolean): Authorization[] {
   const out: Authorization[] = [];

@@ -17,8 +17,8 @@ import { identity, toUri } from "../src/common/spiffe.js";
 import { generateKeyAndCsr } from "../src/common/tls/csr.js";
 import { verifyChain } from "../src/common/tls/verify.js";
 import { generateP256 } from "../src/common/tls/x509.js";
-import { CertificateAuthority } from "../src/controlplane/ca/ca.js";
-import { checkCsr } from "../src/controlplane/ca/csr-check.js";
+import { CertificateAuthority } from "../src/ca/ca.js";
+import { checkCsr } from "../src/ca/csr-check.js";
 
 const n = Math.min(1000, Math.max(1, Number(process.argv[2] ?? 50)));
 const id = identity("cluster.local", "default", "bench");

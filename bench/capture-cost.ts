@@ -10,8 +10,8 @@
  * a few hundred connections and a few hundred MB per mode, about 20 s in all.
  */
 import { rmSync } from "node:fs";
-import { createRedirectBackend } from "../src/cni/redirect/index.js";
-import type { RedirectBackend } from "../src/cni/redirect/backend.js";
+import { createRedirectBackend } from "../src/capture/index.js";
+import type { RedirectBackend } from "../src/capture/backend.js";
 import { GATEWAY, Topology } from "../test/capture/topology.js";
 
 const CONNS = Math.min(Number(process.env.BENCH_CAPTURE_CONNS ?? 300), 5000);

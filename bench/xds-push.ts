@@ -24,18 +24,18 @@ import { type AddressResource, decodeAddress, encodeAddress } from "../src/commo
 import protobuf from "protobufjs";
 import { type DeltaRequest, deltaAdsClientMethod } from "../src/common/xds/delta-wire.js";
 import { ADDRESS_TYPE_URL } from "../src/common/xds/proto.js";
-import { CertificateAuthority } from "../src/controlplane/ca/ca.js";
-import { issueWorkloadCertificate } from "../src/controlplane/ca/issue.js";
+import { CertificateAuthority } from "../src/ca/ca.js";
+import { issueWorkloadCertificate } from "../src/ca/issue.js";
 import { AdsServer } from "../src/controlplane/xds/ads-server.js";
 import { BootstrapTokenAuthenticator } from "../src/controlplane/xds/bootstrap-tokens.js";
 import { startControlPlaneServer } from "../src/controlplane/xds/grpc-server.js";
 import type { XdsMetrics } from "../src/controlplane/xds/metrics.js";
 import { ResourceStore } from "../src/controlplane/xds/resource-store.js";
 import { addressKind, authorizationKind } from "../src/controlplane/xds/resource-kind.js";
-import { ProxyState } from "../src/ztunnel/state/state.js";
-import { StateMutator } from "../src/ztunnel/state/mutator.js";
-import { checkControlPlaneSan } from "../src/ztunnel/xds/channel.js";
-import { XdsClient } from "../src/ztunnel/xds/client.js";
+import { ProxyState } from "../src/proxy/state/state.js";
+import { StateMutator } from "../src/proxy/state/mutator.js";
+import { checkControlPlaneSan } from "../src/proxy/xds/channel.js";
+import { XdsClient } from "../src/proxy/xds/client.js";
 
 const HOST = "127.0.30.20";
 const TOKEN = "bench-token-0123456789";

@@ -4,7 +4,7 @@
  * `weft ca show --dir DIR`: prints the root's fingerprint and validity.
  */
 import { parseArgs } from "node:util";
-import { CertificateAuthority } from "../controlplane/ca/ca.js";
+import { CertificateAuthority } from "../ca/ca.js";
 
 export async function runCa(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;

@@ -5,9 +5,9 @@
 import { runZtunnel } from "./ztunnel.js";
 import { runCa } from "./ca.js";
 import { runControlPlane } from "./controlplane.js";
-import { runCniAgent } from "../cni/agent/cli.js";
-import { runCniPlugin } from "../cni/plugin/main.js";
-import { runLocal } from "../local/cli.js";
+import { runCniAgent } from "./cni-agent.js";
+import { runCniPlugin } from "./cni-plugin.js";
+import { runLocal } from "./local.js";
 import { runAuthz } from "./authz.js";
 import pkg from "../../package.json";
 

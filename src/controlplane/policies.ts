@@ -12,8 +12,8 @@
  *   that applies to the workload (STRICT as a DENY of peers without an identity).
  */
 import type { Authorization } from "../common/model/authorization.js";
-import type { KubeObject, Origin } from "./config/object.js";
-import type { InvalidObject } from "./config/source.js";
+import type { KubeObject, Origin } from "../kube/object.js";
+import type { InvalidObject } from "../kube/source.js";
 import type { ReadStore, StoreValidator } from "./model/store.js";
 import { type Result, ok, err } from "../common/result.js";
 import { logger } from "../common/log.js";

@@ -15,7 +15,7 @@ import { execFile } from "node:child_process";
 import { access, constants } from "node:fs/promises";
 import * as path from "node:path";
 import { type Result, ok, err } from "../common/result.js";
-import { netnsPath } from "../cni/redirect/exec.js";
+import { netnsPath } from "../common/exec.js";
 
 export interface ConfList {
   readonly cniVersion: string;

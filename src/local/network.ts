@@ -8,7 +8,7 @@
 import { readdir, rm, rmdir } from "node:fs/promises";
 import * as path from "node:path";
 import { type Result, ok, err } from "../common/result.js";
-import { run, runAll } from "../cni/redirect/exec.js";
+import { run, runAll } from "../common/exec.js";
 import type { ClusterPlan, NodePlan } from "./plan.js";
 import { netnsPrefix } from "./plan.js";
 

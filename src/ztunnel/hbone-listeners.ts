@@ -6,7 +6,7 @@
  */
 import net from "node:net";
 import { logger } from "../common/log.js";
-import type { HboneServer } from "./hbone/server.js";
+import type { HboneServer } from "../proxy/hbone/server.js";
 
 const log = logger("ztunnel.hbone-listeners");
 

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { PinnedMap, nativeAvailable } from "../../src/common/native/native.js";
-import { CONFIG_VALUE_SIZE } from "../../src/cni/redirect/ebpf-maps.js";
-import type { RedirectBackend } from "../../src/cni/redirect/backend.js";
-import { run } from "../../src/cni/redirect/exec.js";
-import { type BackendKind, createRedirectBackend } from "../../src/cni/redirect/index.js";
+import { CONFIG_VALUE_SIZE } from "../../src/capture/ebpf-maps.js";
+import type { RedirectBackend } from "../../src/capture/backend.js";
+import { run } from "../../src/common/exec.js";
+import { type BackendKind, createRedirectBackend } from "../../src/capture/index.js";
 import { isRoot, removeNetnsWithPrefix } from "../support/netns.js";
 import { GATEWAY, NS_PREFIX, type Pod, REMOTE, Topology } from "./topology.js";
 

@@ -7,11 +7,11 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileSource } from "../../src/controlplane/config/file-source.js";
+import { FileSource } from "../../src/kube/folder/file-source.js";
 import { ConfigStore } from "../../src/controlplane/model/store.js";
 import { MeshModel } from "../../src/controlplane/model/mesh.js";
 import { translateConfig } from "../../src/controlplane/translate/translate-config.js";
-import { objectValidator } from "../../src/controlplane/config/validate.js";
+import { objectValidator } from "../../src/kube/validate/validate.js";
 
 const nsYaml = (name: string, labels = "") => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n${labels ? `  labels:\n${labels}` : ""}`;
 const saYaml = (name: string, ns = "shop", extra = "") => `apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ${name}\n  namespace: ${ns}\n${extra}`;

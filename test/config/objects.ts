@@ -2,7 +2,7 @@
  * Builders for Kubernetes objects in config tests: a complete, valid object from a few fields,
  * so tables stay readable. Defaults: namespace `shop`, a Running and Ready pod on node-a.
  */
-import type { KubeObject } from "../../src/controlplane/config/object.js";
+import type { KubeObject } from "../../src/kube/object.js";
 
 export function namespace(name: string, labels: Record<string, string> = {}): KubeObject {
   return { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } };

@@ -9,8 +9,8 @@ import type { Duplex } from "node:stream";
 import { makeTestPki, type TestPki } from "../support/pki.js";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
 import type { SocketAddress } from "../../src/common/net/addr.js";
-import { type HboneDecision, type HboneHandler, type HboneStreamRequest, HboneServer } from "../../src/ztunnel/hbone/server.js";
-import type { HboneSettings } from "../../src/ztunnel/hbone/settings.js";
+import { type HboneDecision, type HboneHandler, type HboneStreamRequest, HboneServer } from "../../src/proxy/hbone/server.js";
+import type { HboneSettings } from "../../src/proxy/hbone/settings.js";
 
 export const SERVER_IP = "127.0.20.1";
 export const UPSTREAM_IP = "127.0.20.2";

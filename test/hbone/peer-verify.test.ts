@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
-import { verifyPeerChain } from "../../src/ztunnel/hbone/peer-verify.js";
-import { clientTlsOptions, serverTlsOptions } from "../../src/ztunnel/hbone/tls-context.js";
+import { verifyPeerChain } from "../../src/proxy/hbone/peer-verify.js";
+import { clientTlsOptions, serverTlsOptions } from "../../src/proxy/hbone/tls-context.js";
 import { SERVER_IP, testPki } from "./fixture.js";
 
 /** Runs `check` on the server side of one mTLS connection from `client` to `server`. */

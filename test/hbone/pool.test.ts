@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import type { ClientHttp2Stream } from "node:http2";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
-import { type ConnectionInfo, HbonePool, type PoolTarget } from "../../src/ztunnel/hbone/pool.js";
-import type { HboneSettings } from "../../src/ztunnel/hbone/settings.js";
+import { type ConnectionInfo, HbonePool, type PoolTarget } from "../../src/proxy/hbone/pool.js";
+import type { HboneSettings } from "../../src/proxy/hbone/settings.js";
 import { echo, eventually, readAll, startServer, startTcp, testPki, type ServerFixture } from "./fixture.js";
 
 let serverCert: WorkloadCertificate;

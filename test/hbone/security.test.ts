@@ -12,10 +12,10 @@ import tls from "node:tls";
 import type http2 from "node:http2";
 import { identity } from "../../src/common/spiffe.js";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
-import { dialHbone, openTunnel } from "../../src/ztunnel/hbone/client.js";
-import { DEFAULT_HBONE_SETTINGS } from "../../src/ztunnel/hbone/settings.js";
-import { clientTlsOptions } from "../../src/ztunnel/hbone/tls-context.js";
-import type { HboneError } from "../../src/ztunnel/hbone/errors.js";
+import { dialHbone, openTunnel } from "../../src/proxy/hbone/client.js";
+import { DEFAULT_HBONE_SETTINGS } from "../../src/proxy/hbone/settings.js";
+import { clientTlsOptions } from "../../src/proxy/hbone/tls-context.js";
+import type { HboneError } from "../../src/proxy/hbone/errors.js";
 import { echo, eventually, readAll, startServer, startTcp, testPki, type ServerFixture } from "./fixture.js";
 import type { TestPki } from "../support/pki.js";
 

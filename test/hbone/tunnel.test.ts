@@ -10,8 +10,8 @@ import { createHash, randomBytes } from "node:crypto";
 import type net from "node:net";
 import type { ClientHttp2Stream } from "node:http2";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
-import { HbonePool, type PoolTarget } from "../../src/ztunnel/hbone/pool.js";
-import { type TunnelRequest } from "../../src/ztunnel/hbone/headers.js";
+import { HbonePool, type PoolTarget } from "../../src/proxy/hbone/pool.js";
+import { type TunnelRequest } from "../../src/proxy/hbone/headers.js";
 import { connectToTarget, echo, eventually, readAll, startServer, startTcp, testPki, type ServerFixture, UPSTREAM_IP } from "./fixture.js";
 
 let serverCert: WorkloadCertificate;

@@ -16,8 +16,8 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { KubeClientConfig } from "../../src/controlplane/config/kube-config.js";
-import { KubeClient } from "../../src/controlplane/config/kube-client.js";
+import type { KubeClientConfig } from "../../src/kube/client/kube-config.js";
+import { KubeClient } from "../../src/kube/client/kube-client.js";
 import type { KubeBinaries } from "./binaries.js";
 import { makeTestPki } from "./pki.js";
 

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
-import type { KubeObject } from "../../src/controlplane/config/object.js";
-import type { ConfigEvent, ConfigSink, InvalidObject } from "../../src/controlplane/config/source.js";
-import type { KubeClient } from "../../src/controlplane/config/kube-client.js";
+import type { KubeObject } from "../../src/kube/object.js";
+import type { ConfigEvent, ConfigSink, InvalidObject } from "../../src/kube/source.js";
+import type { KubeClient } from "../../src/kube/client/kube-client.js";
 
 /** Records batches and keeps the resulting state, like the config store would. */
 export class RecordingSink implements ConfigSink {

@@ -7,11 +7,11 @@
 import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { err } from "../../src/common/result.js";
-import { KubeClient } from "../../src/controlplane/config/kube-client.js";
-import type { KubeObject } from "../../src/controlplane/config/object.js";
-import { KubeSource, type KubeSourceOptions } from "../../src/controlplane/config/kube-source.js";
-import { objectValidator } from "../../src/controlplane/config/validate.js";
-import { builtinKinds } from "../../src/controlplane/config/kube-kinds.js";
+import { KubeClient } from "../../src/kube/client/kube-client.js";
+import type { KubeObject } from "../../src/kube/object.js";
+import { KubeSource, type KubeSourceOptions } from "../../src/kube/client/kube-source.js";
+import { objectValidator } from "../../src/kube/validate/validate.js";
+import { builtinKinds } from "../../src/kube/client/kube-kinds.js";
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
 import { applyCrds, create, list, patch, pod, RecordingSink, remove, service, waitUntil } from "./fixtures.js";

@@ -14,7 +14,7 @@ import { TokenReviewAuthenticator } from "../../src/controlplane/auth/tokenrevie
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
 import { create, pod, RecordingSink, remove, waitUntil } from "./fixtures.js";
-import { KubeSource } from "../../src/controlplane/config/kube-source.js";
+import { KubeSource } from "../../src/kube/client/kube-source.js";
 
 let cluster: KubeCluster | undefined;
 let skipReason = "";

@@ -11,8 +11,8 @@ import * as http from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { installPlugin } from "../../src/cni/plugin/install.js";
-import type { PodEvent } from "../../src/cni/plugin/event.js";
+import { installPlugin } from "../../src/capture/plugin-install.js";
+import type { PodEvent } from "../../src/capture/agent-api.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "weft-cni-"));
 const socket = path.join(dir, "agent.sock");

@@ -11,12 +11,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from "nod
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { type Result, ok, err } from "../../src/common/result.js";
-import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "../../src/cni/redirect/backend.js";
-import { validateNode } from "../../src/cni/redirect/node-config.js";
-import { FileSource } from "../../src/controlplane/config/file-source.js";
+import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "../../src/capture/backend.js";
+import { validateNode } from "../../src/capture/node-config.js";
+import { FileSource } from "../../src/kube/folder/file-source.js";
 import { NodeAgent } from "../../src/cni/agent/agent.js";
 import { sendToAgent } from "../../src/cni/plugin/plugin.js";
-import type { PodEvent } from "../../src/cni/plugin/event.js";
+import type { PodEvent } from "../../src/capture/agent-api.js";
 
 class FakeBackend implements RedirectBackend {
   readonly kind = "ebpf" as const;

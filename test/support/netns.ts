@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
-import { run, netnsPath } from "../../src/cni/redirect/exec.js";
+import { run, netnsPath } from "../../src/common/exec.js";
 
 /** Throws with the command's stderr: test set-up failures should fail the test loudly. */
 export async function sh(cmd: string, args: readonly string[], netns?: string): Promise<string> {

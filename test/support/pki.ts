@@ -10,9 +10,9 @@
  */
 import { type Identity, identity } from "../../src/common/spiffe.js";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
-import { CertificateAuthority } from "../../src/controlplane/ca/ca.js";
-import { issueWorkloadCertificate } from "../../src/controlplane/ca/issue.js";
-import { type SigningMaterial, createSelfSignedRoot, materialFromPem, randomSerial } from "../../src/controlplane/ca/material.js";
+import { CertificateAuthority } from "../../src/ca/ca.js";
+import { issueWorkloadCertificate } from "../../src/ca/issue.js";
+import { type SigningMaterial, createSelfSignedRoot, materialFromPem, randomSerial } from "../../src/ca/material.js";
 import { ECDSA_P256, generateP256, privateKeyPem, x509 } from "../../src/common/tls/x509.js";
 
 export interface TestPkiOptions {

@@ -10,7 +10,7 @@ import { identity } from "../../src/common/spiffe.js";
 import { generateKeyAndCsr } from "../../src/common/tls/csr.js";
 import { spiffeIdentityOfCert } from "../../src/common/tls/san.js";
 import { createCertificateMethod, type CertificateResponse } from "../../src/common/xds/ca-wire.js";
-import { GrpcCaClient } from "../../src/ztunnel/ca-client/grpc-ca-client.js";
+import { GrpcCaClient } from "../../src/proxy/identity/grpc-ca-client.js";
 import { type Bed, CP_SAN, TOKEN_A, TOKEN_B, startBed, tlsCredentials } from "./support.js";
 
 const SLEEP = identity("cluster.local", "default", "sleep");

@@ -11,9 +11,9 @@ import { type AddressResource, encodeAddress } from "../../src/common/xds/addres
 import { protoTypes, ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from "../../src/common/xds/proto.js";
 import { ResourceStore } from "../../src/controlplane/xds/resource-store.js";
 import { type ResourceKind, addressKind, authorizationKind } from "../../src/controlplane/xds/resource-kind.js";
-import { ProxyState } from "../../src/ztunnel/state/state.js";
-import { StateMutator } from "../../src/ztunnel/state/mutator.js";
-import { XdsClient } from "../../src/ztunnel/xds/client.js";
+import { ProxyState } from "../../src/proxy/state/state.js";
+import { StateMutator } from "../../src/proxy/state/mutator.js";
+import { XdsClient } from "../../src/proxy/xds/client.js";
 import { type Bed, CP_SAN, NODE_ID_A, TOKEN_A, startBed } from "./support.js";
 
 const w = (name: string, ip: string, extra: object = {}): AddressResource => ({ kind: "workload", value: workload({ name, addresses: [ip], ...extra }) });

@@ -6,7 +6,7 @@
  */
 import { Client, Metadata, type ClientDuplexStream, type ServiceError, credentials } from "@grpc/grpc-js";
 import { identity } from "../../src/common/spiffe.js";
-import { issueWorkloadCertificate } from "../../src/controlplane/ca/issue.js";
+import { issueWorkloadCertificate } from "../../src/ca/issue.js";
 import { type DeltaRequest, type IncomingDeltaResponse, deltaAdsClientMethod } from "../../src/common/xds/delta-wire.js";
 import { AdsServer } from "../../src/controlplane/xds/ads-server.js";
 import { BootstrapTokenAuthenticator } from "../../src/controlplane/xds/bootstrap-tokens.js";
@@ -14,7 +14,7 @@ import { type ControlPlaneServer, startControlPlaneServer } from "../../src/cont
 import { ResourceStore } from "../../src/controlplane/xds/resource-store.js";
 import { addressKind, authorizationKind } from "../../src/controlplane/xds/resource-kind.js";
 import { CaService, type NodeAuthorizer } from "../../src/controlplane/ca-service/ca-service.js";
-import { checkControlPlaneSan } from "../../src/ztunnel/xds/channel.js";
+import { checkControlPlaneSan } from "../../src/proxy/xds/channel.js";
 import { type TestPki, makeTestPki } from "../support/pki.js";
 
 export const CP_SAN = "spiffe://cluster.local/ns/istio-system/sa/istiod";

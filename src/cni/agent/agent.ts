@@ -19,11 +19,11 @@ import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { logger } from "../../common/log.js";
 import { type Result, ok, err } from "../../common/result.js";
-import type { ConfigSink, ConfigSource } from "../../controlplane/config/source.js";
-import type { RedirectBackend } from "../redirect/backend.js";
-import { AGENT_PATH, type AgentReply, type PodEvent } from "../plugin/event.js";
+import type { ConfigSink, ConfigSource } from "../../kube/source.js";
+import type { RedirectBackend } from "../../capture/backend.js";
+import { AGENT_PATH, type AgentReply, type AgentStatus, type PodEvent } from "../../capture/agent-api.js";
 import { type Capture, plan } from "./enrollment.js";
-import { PodTable, type PodStatusLine, type SandboxRecord } from "./pod-table.js";
+import { PodTable, type SandboxRecord } from "./pod-table.js";
 
 const log = logger("cni.agent");
 
@@ -39,13 +39,6 @@ export interface NodeAgentOptions {
   readonly syncWaitMs?: number;
 }
 
-export interface AgentStatus {
-  readonly node: string;
-  readonly backend: string;
-  readonly synced: boolean;
-  readonly pods: readonly (PodStatusLine & { readonly applied: boolean })[];
-  readonly lastError?: string;
-}
 
 export class NodeAgent {
   readonly table: PodTable;

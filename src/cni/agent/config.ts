@@ -5,7 +5,7 @@
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { type Result, ok, err } from "../../common/result.js";
-import type { BackendKind } from "../redirect/index.js";
+import type { BackendKind } from "../../capture/index.js";
 
 export interface AgentConfig {
   readonly node: string;

@@ -14,6 +14,7 @@
  * alone and the decision is revisited when the object arrives.
  */
 import { isIPv4, isIPv6 } from "node:net";
+import type { Decision } from "../../capture/agent-api.js";
 
 export const DATAPLANE_MODE = "istio.io/dataplane-mode";
 export const SIDECAR_STATUS = "sidecar.istio.io/status";
@@ -33,9 +34,7 @@ export interface PodFacts {
   readonly object?: { readonly labels: Labels; readonly annotations: Labels; readonly nodeName?: string };
 }
 
-export type Decision =
-  | { readonly enroll: true; readonly reason: string }
-  | { readonly enroll: false; readonly reason: string };
+export type { Decision };
 
 export function decide(pod: PodFacts, namespaceLabels: Labels | undefined, node: string): Decision {
   const no = (reason: string): Decision => ({ enroll: false, reason });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { ConfigEvent } from "../../controlplane/config/source.js";
+import type { ConfigEvent } from "../../kube/source.js";
 import { PodTable } from "./pod-table.js";
 
 const origin = { source: "test" };

@@ -8,10 +8,10 @@
  * replaces the older sandbox; a DEL for a container id that is not current is ignored (the
  * runtime may delete an old sandbox after the new one was added).
  */
-import type { KubeObject } from "../../controlplane/config/object.js";
-import type { ConfigEvent } from "../../controlplane/config/source.js";
-import type { PodEvent } from "../plugin/event.js";
-import { type Capture, type Decision, type PodFacts, decide } from "./enrollment.js";
+import type { KubeObject } from "../../kube/object.js";
+import type { ConfigEvent } from "../../kube/source.js";
+import type { PodEvent, PodStatusLine } from "../../capture/agent-api.js";
+import { type Capture, type PodFacts, decide } from "./enrollment.js";
 
 type Labels = Readonly<Record<string, string>>;
 type CniFacts = NonNullable<PodFacts["cni"]>;
@@ -21,13 +21,6 @@ type ObjectFacts = NonNullable<PodFacts["object"]>;
 export interface SandboxRecord extends CniFacts {
   readonly namespace: string;
   readonly name: string;
-}
-
-export interface PodStatusLine {
-  readonly key: string;
-  readonly ips: readonly string[];
-  readonly hostInterface?: string;
-  readonly decision: Decision;
 }
 
 export class PodTable {

@@ -12,7 +12,7 @@
  */
 import * as http from "node:http";
 import { type Result, ok, err } from "../../common/result.js";
-import { AGENT_PATH, type AgentReply, type PodEvent } from "./event.js";
+import { AGENT_PATH, type AgentReply, type PodEvent } from "../../capture/agent-api.js";
 import { CniCode, CniError, errorDocument, mayStartWithoutAgent, parseEnv, parseNetConf, podEvent, versionDocument } from "./protocol.js";
 
 export interface PluginOutput {

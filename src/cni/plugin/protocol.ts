@@ -10,7 +10,7 @@
  */
 import { isIP } from "node:net";
 import { type Result, ok, err } from "../../common/result.js";
-import type { PodEvent } from "./event.js";
+import type { PodEvent } from "../../capture/agent-api.js";
 
 /** The versions this plugin speaks (VERSION prints them). */
 export const SUPPORTED_VERSIONS = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"] as const;

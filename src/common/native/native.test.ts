@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { after, test } from "node:test";
-import { ensureBpffs } from "../../cni/redirect/ebpf.js";
+import { ensureBpffs } from "../../capture/ebpf.js";
 import { PinnedMap, connectTransparent, fdOf, listenTransparent, nativeAvailable, setMark, setTransparent, socketOptions } from "./native.js";
 
 const missing = nativeAvailable();

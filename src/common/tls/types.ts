@@ -1,5 +1,5 @@
 /**
- * Certificate material a workload identity carries. Produced by the CA (src/controlplane/ca),
+ * Certificate material a workload identity carries. Produced by the CA (src/ca),
  * fetched and renewed by ztunnel's certificate manager, consumed by the HBONE client and server.
  */
 import type { Identity } from "../spiffe.js";

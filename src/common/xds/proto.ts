@@ -8,7 +8,7 @@
  * (see docs/xds.md for the measured 10k-resource numbers). Loading is synchronous and done once.
  *
  * Invariant: nothing outside src/common/xds, src/controlplane/xds, src/controlplane/ca-service,
- * src/ztunnel/xds and src/ztunnel/ca-client sees a protobufjs message.
+ * src/proxy/xds and src/ztunnel/ca-client sees a protobufjs message.
  */
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";

@@ -1,6 +1,6 @@
 /**
  * A rejected xDS resource: which one, which field, why. Structurally the same as ztunnel's
- * state ResourceError (src/ztunnel/state/mutator.ts), so both the codec's and the state's
+ * state ResourceError (src/proxy/state/mutator.ts), so both the codec's and the state's
  * rejections travel together in one NACK. Pure.
  */
 export interface ResourceError {

@@ -15,8 +15,8 @@
 import type { Result } from "../../common/result.js";
 import { ok, err } from "../../common/result.js";
 import { DEFAULT_TRUST_DOMAIN, identity as makeIdentity, toUri } from "../../common/spiffe.js";
-import type { KubeClientConfig } from "../config/kube-config.js";
-import { KubeClient } from "../config/kube-client.js";
+import type { KubeClientConfig } from "../../kube/client/kube-config.js";
+import { KubeClient } from "../../kube/client/kube-client.js";
 import type { Authenticator, Caller } from "./authenticator.js";
 
 export const ISTIO_CA_AUDIENCE = "istio-ca";

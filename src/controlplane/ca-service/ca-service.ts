@@ -5,7 +5,7 @@
  * `metadata.ImpersonatedIdentity` it asks for a pod's identity, granted only if the caller's
  * node is known and the NodeAuthorizer says a pod with that identity runs on that node (the
  * control plane answers from its pod model); without it, the caller gets its own identity.
- * The CSR's own SAN is ignored: the CA writes the granted identity (src/controlplane/ca).
+ * The CSR's own SAN is ignored: the CA writes the granted identity (src/ca).
  *
  * Status mapping, in one place: no/bad token UNAUTHENTICATED; identity not allowed
  * PERMISSION_DENIED; malformed identity, CSR, or TTL INVALID_ARGUMENT; CA failure INTERNAL.
@@ -16,7 +16,7 @@ import { type Result, ok, err } from "../../common/result.js";
 import { type Identity, parseUri, toUri } from "../../common/spiffe.js";
 import { IMPERSONATED_IDENTITY, type CertificateRequest, type CertificateResponse } from "../../common/xds/ca-wire.js";
 import type { Authenticator, Caller } from "../auth/authenticator.js";
-import { CaError, isCallerError } from "../ca/errors.js";
+import { CaError, isCallerError } from "../../ca/errors.js";
 import { type CallError, authenticateCall, callError } from "../xds/caller-auth.js";
 
 const log = logger("controlplane.ca-service");
@@ -26,7 +26,7 @@ export interface NodeAuthorizer {
   mayIssue(node: string, identity: string): boolean;
 }
 
-/** What signs: CertificateAuthority from src/controlplane/ca satisfies this. */
+/** What signs: CertificateAuthority from src/ca satisfies this. */
 export interface CertificateSigner {
   sign(csrPem: string, req: { identity: Identity; ttlSeconds?: number }): Promise<Result<string[], Error>>;
 }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ConfigStore } from "./store.js";
 import { MeshModel, addressResources, type MeshDelta } from "./mesh.js";
 import { translateConfig } from "../translate/translate-config.js";
-import { objectKey, type KubeObject } from "../config/object.js";
+import { objectKey, type KubeObject } from "../../kube/object.js";
 import { namespace, pod, service } from "../../../test/config/objects.js";
 
 const origin = { source: "test" };

@@ -1,9 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigStore, parseKey, type StoreChange } from "./store.js";
-import type { KubeObject } from "../config/object.js";
-import type { ConfigEvent } from "../config/source.js";
-import { objectValidator } from "../config/validate.js";
+import type { KubeObject } from "../../kube/object.js";
+import type { ConfigEvent } from "../../kube/source.js";
+import { objectValidator } from "../../kube/validate/validate.js";
 
 const origin = { source: "/c/a.yaml:1 (document 0)" };
 const pod = (name: string, labels: Record<string, string>, namespace = "shop"): KubeObject => ({

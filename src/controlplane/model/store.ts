@@ -16,9 +16,9 @@
  */
 import type { Logger } from "../../common/log.js";
 import { logger } from "../../common/log.js";
-import type { KubeObject, Origin } from "../config/object.js";
-import { objectKey } from "../config/object.js";
-import type { ConfigEvent, ConfigSink, InvalidObject } from "../config/source.js";
+import type { KubeObject, Origin } from "../../kube/object.js";
+import { objectKey } from "../../kube/object.js";
+import type { ConfigEvent, ConfigSink, InvalidObject } from "../../kube/source.js";
 import type { Result } from "../../common/result.js";
 
 export type StoreValidator = (o: KubeObject, origin: Origin) => Result<KubeObject, InvalidObject>;

@@ -1,7 +1,7 @@
 /**
  * Which selector-bound policies apply to which workload: the control plane fills each
  * Workload's `authorizationPolicies` (keys `namespace/name`) from this, and ztunnel looks the
- * keys up (src/ztunnel/authz/select.ts). NAMESPACE and GLOBAL policies are not listed: ztunnel
+ * keys up (src/proxy/authz/select.ts). NAMESPACE and GLOBAL policies are not listed: ztunnel
  * applies those by scope.
  *
  * Rules (Istio's): a selector matches when every `matchLabels` pair is among the pod's labels;

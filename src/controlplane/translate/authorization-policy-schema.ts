@@ -7,7 +7,7 @@
  * sees every mistake at once. Translators only produce output when the reader stayed clean:
  * nothing of an invalid object is ever half-applied. Pure; no IO.
  */
-import type { KubeObject } from "../config/object.js";
+import type { KubeObject } from "../../kube/object.js";
 
 /** One problem with one field of one object. */
 export interface ValidationError {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { KubeObject } from "../config/object.js";
+import type { KubeObject } from "../../kube/object.js";
 import { translateAuthorizationPolicy } from "./authorization-policy.js";
 import { emptyMatch } from "./authorization-policy-match.js";
 

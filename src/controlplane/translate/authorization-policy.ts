@@ -19,7 +19,7 @@
 import type { AddressMatch, Authorization, AuthorizationAction, AuthorizationScope, Clause, Match, Rule } from "../../common/model/authorization.js";
 import { authorizationKey } from "../../common/model/authorization.js";
 import { type Result, ok, err } from "../../common/result.js";
-import type { KubeObject } from "../config/object.js";
+import type { KubeObject } from "../../kube/object.js";
 import { type Json, type ValidationError, Reader, objectName, parseBoolAnnotation, readEnvelope } from "./authorization-policy-schema.js";
 import { addressMatch, convertAll, namespaceMatch, portList, principalMatch, serviceAccountMatch } from "./authorization-policy-values.js";
 import { emptyMatch, intersectAddresses } from "./authorization-policy-match.js";

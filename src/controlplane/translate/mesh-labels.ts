@@ -5,7 +5,7 @@
  * pkg/kube/labels, pkg/config/kube ConvertProtocol); differences are listed in docs/config.md.
  */
 import type { AppProtocol } from "../../common/model/workload.js";
-import type { KubeObject } from "../config/object.js";
+import type { KubeObject } from "../../kube/object.js";
 
 export const DATAPLANE_MODE = "istio.io/dataplane-mode";
 export const USE_WAYPOINT = "istio.io/use-waypoint";

@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { KubeObject } from "../config/object.js";
+import type { KubeObject } from "../../kube/object.js";
 import type { Authorization } from "../../common/model/authorization.js";
 import { identity } from "../../common/spiffe.js";
-import { evaluate } from "../../ztunnel/authz/evaluate.js";
-import { PolicyIndex, selectPolicies } from "../../ztunnel/authz/select.js";
+import { evaluate } from "../../proxy/authz/evaluate.js";
+import { PolicyIndex, selectPolicies } from "../../proxy/authz/select.js";
 import { type PeerAuthenticationPolicy, translatePeerAuthentication } from "./peer-authentication.js";
 import { effectivePeerAuthentication, modeForPort, peerAuthenticationAuthorizations } from "./peer-authentication-effective.js";
 import { translateAuthorizationPolicy } from "./authorization-policy.js";

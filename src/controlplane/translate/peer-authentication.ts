@@ -13,7 +13,7 @@
  * captured plaintext. Pure; no IO.
  */
 import { type Result, ok, err } from "../../common/result.js";
-import type { KubeObject } from "../config/object.js";
+import type { KubeObject } from "../../kube/object.js";
 import { type ValidationError, Reader, creationTimestamp, describe, isPlainObject, objectName, readEnvelope } from "./authorization-policy-schema.js";
 import { portValue } from "./authorization-policy-values.js";
 

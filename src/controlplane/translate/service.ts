@@ -12,8 +12,8 @@
  * ExternalName services are not translated (ztunnel has nothing to program for them).
  */
 import type { Service, ServicePort } from "../../common/model/service.js";
-import type { KubeObject } from "../config/object.js";
-import { isPlainObject } from "../config/validate-schema.js";
+import type { KubeObject } from "../../kube/object.js";
+import { isPlainObject } from "../../kube/validate/validate-schema.js";
 import type { TranslateConfig } from "./translate-config.js";
 import { serviceHostname } from "./translate-config.js";
 import { appProtocolOf } from "./mesh-labels.js";

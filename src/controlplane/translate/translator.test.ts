@@ -1,8 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigStore } from "../model/store.js";
-import type { KubeObject } from "../config/object.js";
-import { objectKey } from "../config/object.js";
+import type { KubeObject } from "../../kube/object.js";
+import { objectKey } from "../../kube/object.js";
 import { Translator } from "./translator.js";
 import { translateConfig } from "./translate-config.js";
 import { namespace, node, pod, service, waypointGateway } from "../../../test/config/objects.js";

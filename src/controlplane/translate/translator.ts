@@ -16,10 +16,10 @@
  */
 import type { Service } from "../../common/model/service.js";
 import type { Workload } from "../../common/model/workload.js";
-import type { KubeObject } from "../config/object.js";
+import type { KubeObject } from "../../kube/object.js";
 import type { ReadStore } from "../model/store.js";
 import { parseKey } from "../model/store.js";
-import { isPlainObject } from "../config/validate-schema.js";
+import { isPlainObject } from "../../kube/validate/validate-schema.js";
 import type { TranslateConfig } from "./translate-config.js";
 import { podUid, serviceHostname } from "./translate-config.js";
 import { GATEWAY_KIND, WaypointIndex } from "./waypoint.js";

@@ -10,8 +10,8 @@
  * `<gateway>.<ns>.svc.<domain>` at once, since the folder source has no status writer.
  */
 import type { GatewayAddress } from "../../common/model/workload.js";
-import type { KubeObject } from "../config/object.js";
-import { isPlainObject } from "../config/validate-schema.js";
+import type { KubeObject } from "../../kube/object.js";
+import { isPlainObject } from "../../kube/validate/validate-schema.js";
 import type { ReadStore } from "../model/store.js";
 import type { TranslateConfig } from "./translate-config.js";
 import { serviceHostname } from "./translate-config.js";

@@ -16,8 +16,8 @@
  * - locality from the Node's topology labels.
  */
 import type { PortMapping, Workload } from "../../common/model/workload.js";
-import type { KubeObject } from "../config/object.js";
-import { isIp, isPlainObject } from "../config/validate-schema.js";
+import type { KubeObject } from "../../kube/object.js";
+import { isIp, isPlainObject } from "../../kube/validate/validate-schema.js";
 import type { TranslateConfig } from "./translate-config.js";
 import { podUid, serviceHostname } from "./translate-config.js";
 import { appProtocolOf, canonicalService, isEnrolled, workloadNameAndType } from "./mesh-labels.js";

@@ -28,7 +28,7 @@ import { type DeltaRequest, type OutgoingDeltaResponse, encodeDeltaResponse } fr
 import type { Authenticator, Caller } from "../auth/authenticator.js";
 import { authenticateCall, callError } from "./caller-auth.js";
 import { type XdsMetrics, noXdsMetrics } from "./metrics.js";
-import { type NodeId, parseNodeId } from "./node-id.js";
+import { type NodeId, parseNodeId } from "../../common/xds/node-id.js";
 import type { ResourceStore, StoreEntry } from "./resource-store.js";
 import { type Delta, type Subscription, applyRequest, changedDelta, fullDelta, newSubscription, recordSent } from "./subscription.js";
 

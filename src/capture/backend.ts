@@ -1,0 +1,93 @@
+/**
+ * The redirection backend interface: how the node agent turns "this pod is enrolled" into
+ * kernel state that hands the pod's TCP connections to ztunnel (docs/capture.md).
+ *
+ * Two implementations keep the same contract (ebpf.ts, nftables.ts):
+ *  - outbound: a connection from an enrolled pod is accepted by ztunnel's 15001 listener, the
+ *    accepted socket's local address being the original destination;
+ *  - inbound: a plaintext connection to an enrolled pod from anything but ztunnel is accepted by
+ *    the 15006 listener, and one to the pod's IP on the HBONE port by the 15008 listener;
+ *  - ztunnel's own sockets carry `marks.ztunnel` (SO_MARK) and are never captured;
+ *  - fail closed: with no listener, captured connections fail; they never pass in clear;
+ *  - every operation is idempotent and all-or-nothing; teardown() and cleanupStale() remove
+ *    everything the backend ever created in the node namespace (and its BPF pins).
+ */
+import type { Result } from "../common/result.js";
+
+export interface CapturePorts {
+  /** Outbound capture listener (Istio: 15001). */
+  readonly outbound: number;
+  /** Inbound plaintext capture listener (Istio: 15006). */
+  readonly inboundPlaintext: number;
+  /** HBONE listener (Istio: 15008). */
+  readonly hbone: number;
+}
+
+export interface CaptureMarks {
+  /** Set on captured packets; the fwmark rule routes them to a local table. */
+  readonly capture: number;
+  /** SO_MARK on every ztunnel socket (listeners and upstream): its packets are never captured. */
+  readonly ztunnel: number;
+  /** eBPF only: marks a to-pod packet bounced to the veth's ingress for capture. */
+  readonly loop: number;
+  /** The skb mark bits weft owns; other bits are left as they are. */
+  readonly mask: number;
+}
+
+/** The node-level capture configuration (validated and frozen by validateNode in node-config.ts). */
+export interface NodeCapture {
+  /** Node network namespace (name in /run/netns or absolute path); undefined: this process's. */
+  readonly netns?: string;
+  /** Name of this node's instance: the BPF pins live in <pinRoot>/<instance>/. */
+  readonly instance: string;
+  readonly ports: CapturePorts;
+  readonly marks: CaptureMarks;
+  /** Routing table holding `local 0.0.0.0/0 dev lo`. */
+  readonly routeTable: number;
+  /** Priority of the `fwmark capture/mask lookup routeTable` rule. */
+  readonly rulePriority: number;
+  /** eBPF: root folder of pins on the BPF filesystem (default /sys/fs/bpf/weft). */
+  readonly pinRoot: string;
+}
+
+/** One pod as the node agent knows it. */
+export interface PodCapture {
+  /** For messages only (namespace/name). */
+  readonly name?: string;
+  /** The pod's IPv4 addresses. */
+  readonly ips: readonly string[];
+  /** Host-side veth of the pod, in the node namespace. */
+  readonly hostVeth: string;
+  /** The pod's own network namespace: unused by both backends, which act in the node namespace. */
+  readonly netns?: string;
+}
+
+export interface CaptureDump {
+  readonly backend: "ebpf" | "nftables";
+  readonly node: NodeCapture;
+  readonly ready: boolean;
+  /** Enrolled IPs as the kernel holds them (map or nft set), sorted. */
+  readonly enrolled: readonly string[];
+  /** eBPF: devices with weft's filters attached. */
+  readonly attached: readonly { readonly dev: string; readonly ingress: boolean; readonly egress: boolean }[];
+  /** Policy rules and the local table as `ip` prints them. */
+  readonly routing: string;
+  /** nftables: the `weft` table as `nft list table` prints it. */
+  readonly ruleset?: string;
+}
+
+export interface RedirectBackend {
+  readonly kind: "ebpf" | "nftables";
+  readonly node: NodeCapture;
+  /** Installs node-level state (programs/maps or table, routing). Idempotent. */
+  setup(): Promise<Result<void>>;
+  /** Starts capturing the pod's connections. Idempotent; on error nothing of it stays applied. */
+  enroll(pod: PodCapture): Promise<Result<void>>;
+  /** Stops capturing the pod's new connections. Idempotent; a vanished veth is not an error. */
+  unenroll(pod: PodCapture): Promise<Result<void>>;
+  /** Removes everything the backend created. Idempotent. */
+  teardown(): Promise<Result<void>>;
+  /** Removes what a crashed run of this node instance left behind; returns what it removed. */
+  cleanupStale(): Promise<Result<string[]>>;
+  dump(): Promise<Result<CaptureDump>>;
+}

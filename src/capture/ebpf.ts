@@ -1,0 +1,289 @@
+/**
+ * The eBPF redirection backend (docs/capture.md, "eBPF backend").
+ *
+ * setup(): loads bpf/build/capture_{from,to}_pod.o with bpftool, pinning programs and maps under
+ * <pinRoot>/<instance>/ (one folder per node instance), writes the config map, installs the
+ * capture routing and turns off TCP early demux in the node namespace (an early-demuxed packet
+ * of a foreign-address socket would otherwise be dropped by ip_forward before it reaches the
+ * pod veth where capture happens).
+ * enroll(): attaches capture_from_pod at tc ingress and capture_to_pod at tc egress of the pod's
+ * host veth (fixed preference FILTER_PREF, `tc filter replace`, so re-enrolling is a no-op),
+ * allows local source addresses on that veth (node processes' bounced packets), then puts the
+ * pod IPs into weft_enrolled through the addon: the map update is what turns capture on.
+ * teardown() and cleanupStale(): remove weft's filters from every device of the node namespace,
+ * the routing, and the pin folder, whether or not this process created them.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import * as path from "node:path";
+import { logger } from "../common/log.js";
+import { PinnedMap } from "../common/native/native.js";
+import { type Result, ok, err } from "../common/result.js";
+import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "./backend.js";
+import { CONFIG_VALUE_SIZE, ENROLLED_KEY_SIZE, ENROLLED_VALUE_SIZE, encodeConfig, enrolledValue, ipFromKey, ipKey } from "./ebpf-maps.js";
+import { run } from "../common/exec.js";
+import { validatePod } from "./node-config.js";
+import { Serial } from "./serial.js";
+import { installCaptureRouting, removeCaptureRouting, showCaptureRouting } from "./routing.js";
+
+const log = logger("cni.redirect.ebpf");
+
+/** tc filter preference of weft's filters: how they are found again, also after a crash. */
+export const FILTER_PREF = 21000;
+const PROG_FROM_POD = "weft_from_pod";
+const PROG_TO_POD = "weft_to_pod";
+
+/** Default folder of the built objects: <repo>/bpf/build. */
+export const defaultObjectDir = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? "../../../bpf/build" : "../../bpf/build");
+
+export class EbpfBackend implements RedirectBackend {
+  readonly kind = "ebpf" as const;
+  private enrolledMap: PinnedMap | undefined;
+  private readonly serial = new Serial();
+
+  constructor(
+    readonly node: NodeCapture,
+    private readonly objectDir = defaultObjectDir,
+  ) {}
+
+  /** <pinRoot>/<instance>: everything pinned for this node instance. */
+  get pinDir(): string {
+    return path.join(this.node.pinRoot, this.node.instance);
+  }
+
+  private get ns(): { netns?: string } {
+    return this.node.netns ? { netns: this.node.netns } : {};
+  }
+
+  setup(): Promise<Result<void>> {
+    return this.serial.run(() => this.setupNow());
+  }
+
+  private async setupNow(): Promise<Result<void>> {
+    const fs = await ensureBpffs();
+    if (!fs.ok) return fs;
+    const objs = [PROG_FROM_POD, PROG_TO_POD].map((p) => path.join(this.objectDir, p === PROG_FROM_POD ? "capture_from_pod.o" : "capture_to_pod.o"));
+    for (const o of objs) {
+      if (!existsSync(o)) return err(new Error(`ebpf capture: ${o} is missing: run scripts/setup.sh (make -C bpf)`));
+    }
+    const loaded = await this.loadPrograms(objs[0]!, objs[1]!);
+    if (!loaded.ok) return loaded;
+    const cfg = PinnedMap.open(path.join(this.pinDir, "maps", "weft_config"), 4, CONFIG_VALUE_SIZE);
+    if (!cfg.ok) return cfg;
+    const written = cfg.value.update(Buffer.alloc(4), encodeConfig(this.node));
+    cfg.value.close();
+    if (!written.ok) return written;
+    const routing = await installCaptureRouting(this.node);
+    if (!routing.ok) return routing;
+    const demux = await run("sysctl", ["-qw", "net.ipv4.tcp_early_demux=0"], this.ns);
+    if (!demux.ok) return err(demux.error);
+    log.info({ pinDir: this.pinDir, netns: this.node.netns }, "ebpf capture ready");
+    return ok(undefined);
+  }
+
+  /** Loads and pins both programs unless a complete set is already pinned (idempotent). */
+  private async loadPrograms(fromObj: string, toObj: string): Promise<Result<void>> {
+    const d = this.pinDir;
+    const pins = ["from_pod", "to_pod", "maps/weft_enrolled", "maps/weft_config"].map((p) => path.join(d, p));
+    if (pins.every((p) => existsSync(p))) return ok(undefined);
+    await rm(d, { recursive: true, force: true });
+    await mkdir(path.join(d, "maps"), { recursive: true });
+    const from = await run("bpftool", ["prog", "load", fromObj, path.join(d, "from_pod"), "type", "classifier", "pinmaps", path.join(d, "maps")]);
+    const to = from.ok
+      ? await run("bpftool", [
+          "prog", "load", toObj, path.join(d, "to_pod"), "type", "classifier",
+          "map", "name", "weft_enrolled", "pinned", path.join(d, "maps", "weft_enrolled"),
+          "map", "name", "weft_config", "pinned", path.join(d, "maps", "weft_config"),
+        ])
+      : from;
+    if (!to.ok) {
+      await rm(d, { recursive: true, force: true });
+      return err(new Error(`ebpf capture: loading programs: ${to.error.message}`, { cause: to.error }));
+    }
+    return ok(undefined);
+  }
+
+  private map(): Result<PinnedMap> {
+    if (!this.enrolledMap) {
+      const m = PinnedMap.open(path.join(this.pinDir, "maps", "weft_enrolled"), ENROLLED_KEY_SIZE, ENROLLED_VALUE_SIZE);
+      if (!m.ok) return err(new Error(`ebpf capture: not set up (${m.error.message})`, { cause: m.error }));
+      this.enrolledMap = m.value;
+    }
+    return ok(this.enrolledMap);
+  }
+
+  enroll(pod: PodCapture): Promise<Result<void>> {
+    return this.serial.run(() => this.enrollNow(pod));
+  }
+
+  private async enrollNow(pod: PodCapture): Promise<Result<void>> {
+    const v = validatePod(pod);
+    if (!v.ok) return v;
+    const m = this.map();
+    if (!m.ok) return m;
+    const dev = pod.hostVeth;
+    const who = `pod ${pod.name ?? dev}`;
+    const steps: Array<[string, string[]]> = [
+      ["sysctl", ["-qw", `net.ipv4.conf.${dev}.accept_local=1`]],
+      ["tc", ["filter", "replace", "dev", dev, "ingress", "pref", String(FILTER_PREF), "handle", "1", "bpf", "da", "object-pinned", path.join(this.pinDir, "from_pod")]],
+      ["tc", ["filter", "replace", "dev", dev, "egress", "pref", String(FILTER_PREF), "handle", "1", "bpf", "da", "object-pinned", path.join(this.pinDir, "to_pod")]],
+    ];
+    const q = await this.ensureClsact(dev);
+    if (!q.ok) return err(new Error(`${who}: ${q.error.message}`, { cause: q.error }));
+    // On any failure the pod is rolled back to "not enrolled" as a whole (map entries and
+    // filters), never left with map entries but no programs or the reverse.
+    const rollback = async (e: Error): Promise<Result<void>> => {
+      for (const ip of pod.ips) m.value.delete(ipKey(ip));
+      await this.detach(dev);
+      return err(new Error(`${who}: ${e.message}`, { cause: e }));
+    };
+    for (const [cmd, args] of steps) {
+      const r = await run(cmd, args, this.ns);
+      if (!r.ok) return rollback(r.error);
+    }
+    for (const ip of pod.ips) {
+      const u = m.value.update(ipKey(ip), enrolledValue());
+      if (!u.ok) return rollback(u.error);
+    }
+    log.info({ pod: pod.name, ips: pod.ips, dev }, "enrolled");
+    return ok(undefined);
+  }
+
+  /** Adds the clsact qdisc unless the device has it already (tc refuses a second one). */
+  private async ensureClsact(dev: string): Promise<Result<void>> {
+    const shown = await run("tc", ["qdisc", "show", "dev", dev], this.ns);
+    if (!shown.ok) return err(shown.error);
+    if (/qdisc clsact /.test(shown.value.stdout)) return ok(undefined);
+    const added = await run("tc", ["qdisc", "add", "dev", dev, "clsact"], this.ns);
+    return added.ok ? ok(undefined) : err(added.error);
+  }
+
+  unenroll(pod: PodCapture): Promise<Result<void>> {
+    return this.serial.run(() => this.unenrollNow(pod));
+  }
+
+  private async unenrollNow(pod: PodCapture): Promise<Result<void>> {
+    const v = validatePod(pod);
+    if (!v.ok) return v;
+    const m = this.map();
+    if (!m.ok) return m;
+    for (const ip of pod.ips) {
+      const d = m.value.delete(ipKey(ip));
+      if (!d.ok) return err(new Error(`pod ${pod.name ?? pod.hostVeth}: ${d.error.message}`, { cause: d.error }));
+    }
+    const detached = await this.detach(pod.hostVeth);
+    if (!detached.ok) return detached;
+    log.info({ pod: pod.name, ips: pod.ips }, "unenrolled");
+    return ok(undefined);
+  }
+
+  /** Removes weft's filters from a device, and its clsact qdisc if nothing else uses it. */
+  private async detach(dev: string): Promise<Result<boolean>> {
+    let removed = false;
+    for (const dir of ["ingress", "egress"]) {
+      const shown = await run("tc", ["filter", "show", "dev", dev, dir], this.ns);
+      if (!shown.ok) {
+        if (/cannot find device|no such device/i.test(shown.error.stderr)) return ok(false);
+        if (/invalid argument|no such file/i.test(shown.error.stderr)) continue; // no clsact qdisc
+        return err(shown.error);
+      }
+      if (!isWeftFilter(shown.value.stdout)) continue;
+      const d = await run("tc", ["filter", "del", "dev", dev, dir, "pref", String(FILTER_PREF)], this.ns);
+      if (!d.ok) return err(d.error);
+      removed = true;
+    }
+    const rest = await Promise.all(["ingress", "egress"].map((dir) => run("tc", ["filter", "show", "dev", dev, dir], this.ns)));
+    if (removed && rest.every((r) => r.ok && r.value.stdout.trim() === "")) {
+      await run("tc", ["qdisc", "del", "dev", dev, "clsact"], this.ns);
+    }
+    return ok(removed);
+  }
+
+  teardown(): Promise<Result<void>> {
+    return this.serial.run(() => this.teardownNow());
+  }
+
+  private async teardownNow(): Promise<Result<void>> {
+    const r = await this.cleanupNow();
+    return r.ok ? ok(undefined) : r;
+  }
+
+  cleanupStale(): Promise<Result<string[]>> {
+    return this.serial.run(() => this.cleanupNow());
+  }
+
+  private async cleanupNow(): Promise<Result<string[]>> {
+    this.enrolledMap?.close();
+    this.enrolledMap = undefined;
+    const removed: string[] = [];
+    const links = await run("ip", ["-o", "link", "show"], this.ns);
+    if (!links.ok) return err(links.error);
+    for (const dev of parseLinkNames(links.value.stdout)) {
+      const d = await this.detach(dev);
+      if (!d.ok) return d;
+      if (d.value) removed.push(`tc filters on ${dev}`);
+    }
+    const routing = await removeCaptureRouting(this.node);
+    if (!routing.ok) return routing;
+    removed.push(...routing.value);
+    if (existsSync(this.pinDir)) {
+      await rm(this.pinDir, { recursive: true, force: true });
+      removed.push(`pins ${this.pinDir}`);
+    }
+    if (removed.length > 0) {
+      // Early demux is a performance feature with kernel default 1; weft only ever turns it off.
+      await run("sysctl", ["-qw", "net.ipv4.tcp_early_demux=1"], this.ns);
+      log.info({ removed }, "removed ebpf capture state");
+    }
+    return ok(removed);
+  }
+
+  dump(): Promise<Result<CaptureDump>> {
+    return this.serial.run(() => this.dumpNow());
+  }
+
+  private async dumpNow(): Promise<Result<CaptureDump>> {
+    const enrolled: string[] = [];
+    const ready = existsSync(path.join(this.pinDir, "from_pod"));
+    if (ready) {
+      const m = this.map();
+      if (!m.ok) return m;
+      const keys = m.value.keys();
+      if (!keys.ok) return keys;
+      enrolled.push(...keys.value.map(ipFromKey).sort());
+    }
+    const attached: { dev: string; ingress: boolean; egress: boolean }[] = [];
+    const links = await run("ip", ["-o", "link", "show"], this.ns);
+    if (!links.ok) return err(links.error);
+    for (const dev of parseLinkNames(links.value.stdout)) {
+      const [i, e] = await Promise.all(["ingress", "egress"].map((dir) => run("tc", ["filter", "show", "dev", dev, dir], this.ns)));
+      const ingress = !!i?.ok && isWeftFilter(i.value.stdout);
+      const egress = !!e?.ok && isWeftFilter(e.value.stdout);
+      if (ingress || egress) attached.push({ dev, ingress, egress });
+    }
+    return ok({ backend: this.kind, node: this.node, ready, enrolled, attached, routing: await showCaptureRouting(this.node) });
+  }
+}
+
+/** True if `tc filter show` output holds weft's filter (our preference and program name). */
+export function isWeftFilter(tcOutput: string): boolean {
+  return tcOutput.split("\n").some((l) => l.includes(`pref ${FILTER_PREF} `) && /name weft_(from|to)_pod/.test(l));
+}
+
+/** Interface names from `ip -o link show` (the `@peer` suffix removed). */
+export function parseLinkNames(out: string): string[] {
+  const names: string[] = [];
+  for (const line of out.split("\n")) {
+    const m = /^\d+:\s+([^:@\s]+)(@[^:]+)?:/.exec(line);
+    if (m) names.push(m[1]!);
+  }
+  return names;
+}
+
+/** Mounts the BPF filesystem on /sys/fs/bpf if it is not there yet (pins need it). */
+export async function ensureBpffs(): Promise<Result<void>> {
+  const mounts = await readFile("/proc/self/mounts", "utf8").catch(() => "");
+  if (mounts.split("\n").some((l) => l.split(" ")[1] === "/sys/fs/bpf" && l.split(" ")[2] === "bpf")) return ok(undefined);
+  const r = await run("mount", ["-t", "bpf", "bpf", "/sys/fs/bpf"]);
+  return r.ok ? ok(undefined) : err(new Error(`ebpf capture: cannot mount the BPF filesystem on /sys/fs/bpf: ${r.error.message}`, { cause: r.error }));
+}

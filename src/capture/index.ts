@@ -1,0 +1,26 @@
+/**
+ * Choosing a redirection backend: `createRedirectBackend("ebpf" | "nftables", config)` validates
+ * the node configuration (node-config.ts) and returns the backend, not yet set up.
+ */
+import { type Result, ok, err } from "../common/result.js";
+import type { RedirectBackend } from "./backend.js";
+import { EbpfBackend } from "./ebpf.js";
+import { NftablesBackend } from "./nftables.js";
+import { type NodeCaptureInput, validateNode } from "./node-config.js";
+
+export type BackendKind = "ebpf" | "nftables";
+
+export function createRedirectBackend(kind: BackendKind, config: NodeCaptureInput, opts: { bpfObjectDir?: string } = {}): Result<RedirectBackend> {
+  const node = validateNode(config);
+  if (!node.ok) return node;
+  switch (kind) {
+    case "ebpf":
+      return ok(new EbpfBackend(node.value, opts.bpfObjectDir));
+    case "nftables":
+      return ok(new NftablesBackend(node.value));
+    default:
+      return err(new Error(`capture config: backend: ${JSON.stringify(kind)} is not one of ebpf, nftables`));
+  }
+}
+
+export type { RedirectBackend, NodeCapture, PodCapture, CaptureDump } from "./backend.js";

@@ -1,0 +1,59 @@
+/**
+ * `weft cni-agent`: runs the node agent in the current network namespace (the node's) until
+ * SIGTERM/SIGINT. See agent.ts and docs/cni.md.
+ */
+import { logger } from "../common/log.js";
+import { FileSource } from "../kube/folder/file-source.js";
+import { KubeSource } from "../kube/client/kube-source.js";
+import { builtinKinds } from "../kube/client/kube-kinds.js";
+import { inClusterConfig, loadKubeconfig } from "../kube/client/kube-config.js";
+import { objectValidator } from "../kube/validate/validate.js";
+import type { ConfigSource } from "../kube/source.js";
+import { createRedirectBackend } from "../capture/index.js";
+import { NodeAgent } from "../cni/agent/agent.js";
+import { loadAgentConfig } from "../cni/agent/config.js";
+
+const log = logger("cli.cni-agent");
+
+export async function runCniAgent(argv: string[]): Promise<number> {
+  const cfg = loadAgentConfig(argv, process.env);
+  if (!cfg.ok) {
+    console.error(cfg.error.message);
+    return 2;
+  }
+  const c = cfg.value;
+  log.info({ config: c }, "cni-agent config");
+  const backend = createRedirectBackend(c.backend, { instance: c.instance, pinRoot: c.pinRoot });
+  if (!backend.ok) {
+    console.error(backend.error.message);
+    return 2;
+  }
+  let source: ConfigSource;
+  if (c.configDir) {
+    source = new FileSource({ dir: c.configDir, rescanMs: 1000, name: `cni-agent:${c.configDir}` });
+  } else {
+    const kc = c.kubeconfig === "in-cluster" ? inClusterConfig() : loadKubeconfig(c.kubeconfig!);
+    if (!kc.ok) {
+      console.error(`cni-agent: kubeconfig ${c.kubeconfig}: ${kc.error.message}`);
+      return 2;
+    }
+    const kinds = builtinKinds.filter((k) => k.group === "" && (k.kind === "Pod" || k.kind === "Namespace"));
+    source = new KubeSource({ config: kc.value, kinds, validate: objectValidator({ strict: false }), name: "cni-agent:kubernetes" });
+  }
+  const agent = new NodeAgent({ node: c.node, socketPath: c.socket, stateFile: c.stateFile, backend: backend.value, source });
+  const started = await agent.start();
+  if (!started.ok) {
+    console.error(started.error.message);
+    await agent.stop().catch(() => undefined);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal, teardown: c.teardownOnExit }, "shutdown requested");
+      void agent.stop({ teardown: c.teardownOnExit }).then(resolve);
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+  return 0;
+}

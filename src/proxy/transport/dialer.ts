@@ -1,0 +1,104 @@
+/**
+ * How ztunnel opens plain TCP connections to workloads (inbound upstreams) and to destinations
+ * outside the mesh (passthrough). One interface, so the capture mode decides the mechanics:
+ * without capture a plain `net.connect` (optionally bound to a local source address: on
+ * loopback any 127.x address is local, which the tests use to keep client IPs); with capture a
+ * transparent, marked socket (native addon) so the pod sees the original client address and
+ * the redirection does not capture ztunnel's own packets again.
+ */
+import net from "node:net";
+import { type Result, ok, err } from "../../common/result.js";
+import { type SocketAddress, formatAddress } from "../../common/net/addr.js";
+import { connectTransparent } from "../../common/native/native.js";
+import { PortCursor } from "./source-ports.js";
+
+export interface DialRequest {
+  readonly target: SocketAddress;
+  /** Source IP to use if possible (the original client's), else the kernel chooses. */
+  readonly sourceIp?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface Dialer {
+  dial(req: DialRequest): Promise<Result<net.Socket>>;
+}
+
+/** Bind-before-connect attempts on explicit ports before leaving the choice to the kernel. */
+const EXPLICIT_PORT_ATTEMPTS = 8;
+
+/**
+ * Plain sockets; `bindSource` keeps the client's IP when it is local (loopback set-ups). A
+ * bound source gets its port from a round-robin cursor (see source-ports.ts: the kernel's own
+ * choice slows to ~100 connects/s once thousands of TIME_WAIT ports exist on that IP); a port
+ * in use (EADDRINUSE, EADDRNOTAVAIL) is skipped, and after a few the kernel chooses.
+ */
+export class PlainDialer implements Dialer {
+  private readonly ports = new PortCursor();
+
+  constructor(private readonly opts: { bindSource: boolean; timeoutMs: number } = { bindSource: false, timeoutMs: 10_000 }) {}
+
+  async dial(req: DialRequest): Promise<Result<net.Socket>> {
+    const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
+    const sourceIp = this.opts.bindSource ? req.sourceIp : undefined;
+    if (!sourceIp) return connectOnce(req, timeoutMs);
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < EXPLICIT_PORT_ATTEMPTS; i++) {
+      const r = await connectOnce(req, Math.max(1, deadline - Date.now()), sourceIp, this.ports.take());
+      if (r.ok || !portTaken(r.error)) return r;
+    }
+    return connectOnce(req, Math.max(1, deadline - Date.now()), sourceIp, 0);
+  }
+}
+
+function portTaken(e: Error): boolean {
+  const code = (e.cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === "EADDRINUSE" || code === "EADDRNOTAVAIL";
+}
+
+function connectOnce(req: DialRequest, timeoutMs: number, localAddress?: string, localPort?: number): Promise<Result<net.Socket>> {
+  return new Promise((resolve) => {
+    const socket = net.connect({
+      host: req.target.ip,
+      port: req.target.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      ...(localAddress ? { localAddress, ...(localPort ? { localPort } : {}) } : {}),
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(err(new Error(`connect ${formatAddress(req.target)}: timed out after ${timeoutMs} ms`)));
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(ok(socket));
+    });
+    socket.once("error", (e) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(err(new Error(`connect ${formatAddress(req.target)}: ${e.message}`, { cause: e })));
+    });
+  });
+}
+
+/**
+ * Capture mode: transparent, marked sockets (native addon). With `spoofSource`, the upstream
+ * connection leaves from the original client's IP, so the workload sees who called it; the
+ * replies come back through the node, where the redirection hands them to this socket.
+ */
+export class TransparentDialer implements Dialer {
+  constructor(private readonly opts: { mark: number; timeoutMs: number; spoofSource: boolean }) {}
+
+  async dial(req: DialRequest): Promise<Result<net.Socket>> {
+    const r = await connectTransparent({
+      source: { ip: this.opts.spoofSource && req.sourceIp ? req.sourceIp : "0.0.0.0" },
+      destination: req.target,
+      mark: this.opts.mark,
+      timeoutMs: req.timeoutMs ?? this.opts.timeoutMs,
+      allowHalfOpen: true,
+    });
+    if (!r.ok) return err(new Error(`connect ${formatAddress(req.target)}: ${r.error.message}`, { cause: r.error }));
+    r.value.setNoDelay(true);
+    return ok(r.value);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Inbound: HBONE streams arriving on 15008 and captured plaintext arriving on 15006, both
+ * ending at a workload on this node. Admission (status codes, authorization) is the pure
+ * `inbound-admission.ts`; this file connects the upstream, answers, counts and tracks the
+ * connection so a policy change can close it.
+ */
+import type net from "node:net";
+import type { Duplex } from "node:stream";
+import { canonicalIp, formatAddress, type SocketAddress } from "../../common/net/addr.js";
+import { logger } from "../../common/log.js";
+import { admitHbone, admitPlaintext, type ConnectionFacts, type InboundContext } from "./inbound-admission.js";
+import type { HboneDecision, HboneHandler, HboneStreamRequest } from "../../proxy/hbone/server.js";
+import type { Dialer } from "../../proxy/transport/dialer.js";
+import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
+import type { ConnectionRegistry } from "./connections.js";
+import { resetDuplex } from "../../proxy/hbone/splice.js";
+import { splice } from "../../proxy/transport/splice.js";
+
+const log = logger("ztunnel.inbound");
+
+export interface InboundDeps {
+  readonly ctx: InboundContext;
+  readonly dialer: Dialer;
+  readonly metrics: ZtunnelMetrics;
+  readonly connections: ConnectionRegistry;
+}
+
+export class Inbound {
+  constructor(private readonly d: InboundDeps) {}
+
+  /** The HboneServer handler. */
+  readonly hbone: HboneHandler = async (req: HboneStreamRequest): Promise<HboneDecision> => {
+    const { ctx, metrics } = this.d;
+    const client = trustedClientAddress(ctx, req);
+    const decision = admitHbone(ctx, {
+      method: req.method,
+      authority: req.authority,
+      connectionDestinationIp: req.localAddress.ip,
+      sourceIp: client.ip,
+      sourcePort: client.port,
+      peer: req.peerIdentity,
+    });
+    const source = ctx.state.workloadByAddress(ctx.network, client.ip);
+    if (!decision.ok) {
+      log.info({ peer: req.peerIdentity, src: formatAddress(client), authority: req.authority, status: decision.status, reason: decision.reason }, "inbound HBONE rejected");
+      metrics.connectionRejected(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), sourceIdentity: req.peerIdentity, ...(decision.workload ? { destination: decision.workload } : {}), mtls: true, responseFlags: decision.status === 401 ? "DENY" : "CONNECT" }));
+      return { kind: "reject", status: decision.status, reason: decision.reason };
+    }
+    const up = await this.d.dialer.dial({ target: decision.upstream, sourceIp: client.ip });
+    if (!up.ok) {
+      log.info({ dst: formatAddress(decision.upstream), err: up.error.message }, "inbound upstream connect failed");
+      metrics.connectionRejected(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), sourceIdentity: req.peerIdentity, destination: decision.workload, mtls: true, responseFlags: "CONNECT" }));
+      return { kind: "reject", status: 503, reason: up.error.message };
+    }
+    const upstream = up.value;
+    const facts: ConnectionFacts = { sourceIp: client.ip, sourcePort: client.port, destinationIp: decision.upstream.ip, destinationPort: decision.upstream.port, sourceIdentity: req.peerIdentity };
+    const done = metrics.connectionOpened(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), sourceIdentity: req.peerIdentity, destination: decision.workload, mtls: true }), {
+      // Seen from the client side of the tunnel: what reaches the app was received from the client.
+      get bytesRead() { return upstream.bytesWritten; },
+      get bytesWritten() { return upstream.bytesRead; },
+    });
+    // The closures below are kept for the tunnel's lifetime: they must not capture `req`.
+    const untrack = this.d.connections.track(facts, decision.workload, closeTunnel.bind(null, req.stream, upstream));
+    return {
+      kind: "tunnel",
+      upstream,
+      onClose: () => {
+        untrack();
+        done();
+      },
+    };
+  };
+
+  /** Captured plaintext (15006): the accepted socket's local address is the destination. */
+  async plaintext(client: net.Socket): Promise<void> {
+    const { ctx, metrics } = this.d;
+    client.allowHalfOpen = true;
+    client.on("error", () => {});
+    const destination: SocketAddress = { ip: canonicalIp(client.localAddress) ?? "", port: client.localPort ?? 0 };
+    const from = { ip: canonicalIp(client.remoteAddress) ?? "", port: client.remotePort ?? 0 };
+    const decision = admitPlaintext(ctx, destination, from);
+    const source = ctx.state.workloadByAddress(ctx.network, from.ip);
+    if (!decision.ok) {
+      log.info({ src: formatAddress(from), dst: formatAddress(destination), reason: decision.reason }, "inbound plaintext rejected");
+      metrics.connectionRejected(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), ...(decision.workload ? { destination: decision.workload } : {}), mtls: false, responseFlags: decision.status === 401 ? "DENY" : "CONNECT" }));
+      client.resetAndDestroy();
+      return;
+    }
+    const up = await this.d.dialer.dial({ target: decision.upstream, sourceIp: from.ip });
+    if (!up.ok || client.destroyed) {
+      if (up.ok) up.value.destroy();
+      if (!client.destroyed) client.resetAndDestroy();
+      return;
+    }
+    const upstream = up.value;
+    const done = metrics.connectionOpened(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), destination: decision.workload, mtls: false }), client);
+    const untrack = this.d.connections.track({ sourceIp: from.ip, sourcePort: from.port, destinationIp: destination.ip, destinationPort: destination.port }, decision.workload, () => {
+      resetDuplex(client);
+      resetDuplex(upstream);
+    });
+    await splice(client, upstream);
+    untrack();
+    done();
+  }
+}
+
+/**
+ * The source address authorization and the upstream connection use. The `forwarded: for=`
+ * header is written by the peer, so it is believed only when it names a workload whose
+ * identity is the peer's own (a ztunnel speaking for its local pod); otherwise a peer could
+ * claim any source IP and slip past `ipBlocks` rules. Anything else falls back to the TCP
+ * connection's remote address. (A waypoint forwarding another workload's address is not
+ * believed yet: the waypoint's own address is used.)
+ */
+export function trustedClientAddress(ctx: InboundContext, req: Pick<HboneStreamRequest, "forwarded" | "remoteAddress" | "peerIdentity">): SocketAddress {
+  const claimed = req.forwarded.for;
+  if (!claimed) return req.remoteAddress;
+  const w = ctx.state.workloadByAddress(ctx.network, claimed.ip);
+  const id = req.peerIdentity;
+  if (w && w.trustDomain === id.trustDomain && w.namespace === id.namespace && w.serviceAccount === id.serviceAccount) return claimed;
+  return req.remoteAddress;
+}
+
+/** Closes an admitted tunnel that policy now denies: the HBONE stream and its upstream. */
+function closeTunnel(stream: HboneStreamRequest["stream"], upstream: Duplex): void {
+  if (!stream.destroyed) stream.close();
+  resetDuplex(upstream);
+}

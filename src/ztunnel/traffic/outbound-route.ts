@@ -1,0 +1,170 @@
+/**
+ * Outbound routing as a pure function of state (like upstream ztunnel's `build_request`):
+ * given the source workload and the original destination a client dialled, decide the next hop.
+ *
+ * - A service VIP: pick a healthy endpoint (load balancing with routing preference), map the
+ *   service port to the endpoint's target port, then route as for that workload.
+ * - A waypoint in front of the service or workload: HBONE to the waypoint, keeping the original
+ *   destination as the HBONE target, expecting the waypoint's identity.
+ * - A mesh workload (tunnel HBONE): HBONE to `<workload IP>:15008`, authority
+ *   `<workload IP>:<target port>`, expecting the workload's SPIFFE identity.
+ * - A workload without a tunnel, or an address the mesh does not know: direct TCP (passthrough).
+ * No IO here; `pick` is injected so balancing is deterministic in tests.
+ */
+import type { GatewayAddress, Workload } from "../../common/model/workload.js";
+import { type Service, serviceKey } from "../../common/model/service.js";
+import { workloadIdentityUri } from "../../common/model/workload.js";
+import type { SocketAddress } from "../../common/net/addr.js";
+import type { StateView } from "../../proxy/state/state.js";
+
+export const HBONE_PORT = 15008;
+
+export type OutboundRoute =
+  | {
+      readonly kind: "hbone";
+      /** Where the TLS/HTTP2 connection goes: the destination (or waypoint) workload IP, port 15008. */
+      readonly hboneAddress: SocketAddress;
+      /** The CONNECT target (`:authority`): endpoint IP and target port, or the original VIP for a waypoint. */
+      readonly authority: SocketAddress;
+      /** SPIFFE URIs the server certificate may carry. */
+      readonly expectedIdentities: readonly string[];
+      /** The workload the stream terminates at (the waypoint's when `viaWaypoint`). */
+      readonly destination: Workload;
+      /** The service the client addressed, if it dialled a VIP. */
+      readonly service?: Service;
+      readonly viaWaypoint: boolean;
+    }
+  | {
+      readonly kind: "direct";
+      readonly address: SocketAddress;
+      readonly destination?: Workload;
+      readonly service?: Service;
+      /** Why there is no tunnel: the destination is outside the mesh, or not HBONE-capable. */
+      readonly reason: "passthrough" | "no-tunnel";
+    }
+  | { readonly kind: "reject"; readonly reason: string; readonly service?: Service };
+
+/** Chooses an index in [0, n). Production uses Math.random; tests inject a fixed choice. */
+export type Pick = (n: number) => number;
+export const randomPick: Pick = (n) => Math.floor(Math.random() * n);
+
+export function buildOutboundRoute(state: StateView, source: Workload, target: SocketAddress, pick: Pick = randomPick): OutboundRoute {
+  const service = state.serviceByVip(source.network, target.ip);
+  if (service) return routeToService(state, source, service, target, pick);
+  const workload = state.workloadByAddress(source.network, target.ip);
+  if (workload) return routeToWorkload(state, source, workload, target.port, target, undefined);
+  return { kind: "direct", address: target, reason: "passthrough" };
+}
+
+function routeToService(state: StateView, source: Workload, service: Service, target: SocketAddress, pick: Pick): OutboundRoute {
+  const port = service.ports.find((p) => p.servicePort === target.port);
+  if (!port) return { kind: "reject", reason: `service ${service.hostname} has no port ${target.port}`, service };
+
+  // A service waypoint sees the traffic first, unless the source is that waypoint itself.
+  if (service.waypoint) {
+    const wp = resolveWaypoint(state, source, service.waypoint);
+    if (wp && wp.uid !== source.uid) return waypointRoute(wp, service.waypoint.hboneMtlsPort, target, service);
+    if (!wp) return { kind: "reject", reason: `waypoint of service ${service.hostname} has no healthy endpoint`, service };
+  }
+
+  const key = serviceKey(service);
+  const candidates = selectEndpoints(state.endpointsOf(key), source, service);
+  if (candidates.length === 0) return { kind: "reject", reason: `service ${service.hostname} has no healthy endpoints`, service };
+  const endpoint = candidates[pick(candidates.length)] ?? candidates[0]!;
+
+  const mapping = endpoint.services.get(key)?.find((m) => m.servicePort === target.port);
+  const targetPort = mapping?.targetPort || port.targetPort || port.servicePort;
+  return routeToWorkload(state, source, endpoint, targetPort, target, service);
+}
+
+/**
+ * Endpoint filtering: healthy only (unless the policy allows all), then routing preference:
+ * STRICT keeps only endpoints that share every listed scope with the source; FAILOVER prefers
+ * the closest non-empty tier.
+ */
+export function selectEndpoints(endpoints: readonly Workload[], source: Workload, service: Service): Workload[] {
+  const lb = service.loadBalancing;
+  const healthy = lb?.healthPolicy === "ALLOW_ALL" ? [...endpoints] : endpoints.filter((w) => w.status === "HEALTHY");
+  if (!lb || lb.routingPreference.length === 0 || lb.mode === "PASSTHROUGH" || lb.mode === "UNSPECIFIED_MODE") return healthy;
+  const scopes = lb.routingPreference;
+  const rank = (w: Workload): number => {
+    let matched = 0;
+    for (const s of scopes) {
+      if (!sameScope(s, w, source)) break;
+      matched++;
+    }
+    return matched;
+  };
+  if (lb.mode === "STRICT") return healthy.filter((w) => rank(w) === scopes.length);
+  const best = Math.max(-1, ...healthy.map(rank));
+  return healthy.filter((w) => rank(w) === best);
+}
+
+function sameScope(scope: string, a: Workload, b: Workload): boolean {
+  switch (scope) {
+    case "REGION":
+      return a.locality?.region === b.locality?.region;
+    case "ZONE":
+      return a.locality?.zone === b.locality?.zone;
+    case "SUBZONE":
+      return a.locality?.subzone === b.locality?.subzone;
+    case "NODE":
+      return a.node === b.node;
+    case "CLUSTER":
+      return a.clusterId === b.clusterId;
+    case "NETWORK":
+      return a.network === b.network;
+    default:
+      return true;
+  }
+}
+
+function routeToWorkload(
+  state: StateView,
+  source: Workload,
+  w: Workload,
+  targetPort: number,
+  original: SocketAddress,
+  service: Service | undefined,
+): OutboundRoute {
+  const ip = w.addresses[0];
+  if (!ip) return { kind: "reject", reason: `workload ${w.namespace}/${w.name} has no address`, service };
+  // A workload-level waypoint applies when the client addressed the workload directly.
+  if (!service && w.waypoint) {
+    const wp = resolveWaypoint(state, source, w.waypoint);
+    if (wp && wp.uid !== source.uid) return waypointRoute(wp, w.waypoint.hboneMtlsPort, original, undefined);
+  }
+  if (w.tunnelProtocol !== "HBONE") {
+    return { kind: "direct", address: { ip, port: targetPort }, destination: w, reason: "no-tunnel", ...(service ? { service } : {}) };
+  }
+  return {
+    kind: "hbone",
+    hboneAddress: { ip, port: HBONE_PORT },
+    authority: { ip, port: targetPort },
+    expectedIdentities: [workloadIdentityUri(w), ...(service?.subjectAltNames ?? [])],
+    destination: w,
+    viaWaypoint: false,
+    ...(service ? { service } : {}),
+  };
+}
+
+function waypointRoute(wp: Workload, port: number, original: SocketAddress, service: Service | undefined): OutboundRoute {
+  return {
+    kind: "hbone",
+    hboneAddress: { ip: wp.addresses[0]!, port: port || HBONE_PORT },
+    authority: original,
+    expectedIdentities: [workloadIdentityUri(wp)],
+    destination: wp,
+    viaWaypoint: true,
+    ...(service ? { service } : {}),
+  };
+}
+
+/** A waypoint given by hostname resolves to one healthy endpoint of that service; by address, to that workload. */
+function resolveWaypoint(state: StateView, source: Workload, gw: GatewayAddress): Workload | undefined {
+  if (gw.kind === "address") return state.workloadByAddress(gw.network, gw.address);
+  const svc = state.serviceByKey(`${gw.namespace}/${gw.hostname}`);
+  if (!svc) return undefined;
+  const eps = selectEndpoints(state.endpointsOf(serviceKey(svc)), source, svc);
+  return eps.find((w) => w.node === source.node) ?? eps[0];
+}

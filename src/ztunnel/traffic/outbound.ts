@@ -1,0 +1,156 @@
+/**
+ * Outbound: a local workload's connection (captured on 15001, an explicit outbound listener,
+ * or SOCKS5) to its original destination. The decision is `buildOutboundRoute` (pure); this
+ * file does the IO: find the source workload by the client's address, fetch its certificate,
+ * open an HBONE stream through the pool (or a direct socket for passthrough), count it, and
+ * splice. Fail closed: a source ztunnel does not know, or a route it cannot serve, is refused;
+ * mesh traffic never falls back to plaintext.
+ */
+import type net from "node:net";
+import type { Duplex } from "node:stream";
+import type { ClientHttp2Stream } from "node:http2";
+import type { Workload } from "../../common/model/workload.js";
+import { workloadIdentityUri } from "../../common/model/workload.js";
+import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net/addr.js";
+import { type Result, ok, err } from "../../common/result.js";
+import { type Identity, parseUri } from "../../common/spiffe.js";
+import { logger } from "../../common/log.js";
+import type { StateView } from "../../proxy/state/state.js";
+import { buildOutboundRoute, type OutboundRoute } from "./outbound-route.js";
+import type { HbonePool } from "../../proxy/hbone/pool.js";
+import type { CertificateManager } from "../../proxy/identity/manager.js";
+import type { Dialer } from "../../proxy/transport/dialer.js";
+import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
+import { spliceStream } from "../../proxy/hbone/splice.js";
+import { splice } from "../../proxy/transport/splice.js";
+
+const log = logger("ztunnel.outbound");
+
+export interface OutboundDeps {
+  readonly state: StateView;
+  readonly node: string;
+  readonly network: string;
+  readonly certs: CertificateManager;
+  readonly pool: HbonePool;
+  readonly dialer: Dialer;
+  readonly metrics: ZtunnelMetrics;
+}
+
+/** Why an outbound connection was refused; `socksReply` is the SOCKS5 code that says it best. */
+export interface OutboundFailure {
+  readonly reason: string;
+  readonly socksReply: number;
+}
+
+export interface Established {
+  readonly upstream: Duplex;
+  readonly route: OutboundRoute;
+  readonly source: Workload;
+  /** Splices the client with the upstream and accounts the connection; resolves when both closed. */
+  run(client: net.Socket): Promise<void>;
+}
+
+export class Outbound {
+  constructor(private readonly d: OutboundDeps) {}
+
+  /** The local workload behind a client address, if ztunnel serves it. */
+  sourceWorkload(ip: string | undefined): Workload | undefined {
+    const canonical = canonicalIp(ip);
+    if (!canonical) return undefined;
+    const w = this.d.state.workloadByAddress(this.d.network, canonical);
+    return w && w.node === this.d.node ? w : undefined;
+  }
+
+  /** Opens the upstream side for a client at `client` going to `target`. */
+  async connect(client: SocketAddress, target: SocketAddress, signal?: AbortSignal): Promise<Result<Established, OutboundFailure>> {
+    const source = this.sourceWorkload(client.ip);
+    if (!source) {
+      return err({ reason: `source ${client.ip} is not a workload on node ${this.d.node}`, socksReply: 0x02 });
+    }
+    const route = buildOutboundRoute(this.d.state, source, target);
+    if (route.kind === "reject") return err({ reason: route.reason, socksReply: 0x04 });
+    if (route.kind === "direct") {
+      const s = await this.d.dialer.dial({ target: route.address });
+      if (!s.ok) return err({ reason: `passthrough ${s.error.message}`, socksReply: 0x05 });
+      const sock = s.value;
+      return ok(this.established(source, route, sock, false));
+    }
+    const sourceId = identityOf(source);
+    if (!sourceId.ok) return err({ reason: sourceId.error.message, socksReply: 0x01 });
+    const cert = await this.d.certs.get(sourceId.value);
+    if (!cert.ok) return err({ reason: `no certificate for ${workloadIdentityUri(source)}: ${cert.error.message}`, socksReply: 0x01 });
+    const expected: Identity[] = [];
+    for (const uri of route.expectedIdentities) {
+      const id = parseUri(uri);
+      if (id.ok) expected.push(id.value);
+    }
+    const stream = await this.d.pool.connect(
+      { source: cert.value, expected, destination: route.hboneAddress },
+      {
+        target: route.authority,
+        forwardedFor: client,
+        ...(route.service ? { host: route.service.hostname } : {}),
+      },
+      signal,
+    );
+    if (!stream.ok) {
+      const refused = stream.error.status === 401 ? 0x02 : stream.error.status === 503 ? 0x04 : 0x05;
+      return err({ reason: stream.error.message, socksReply: refused });
+    }
+    const h2 = stream.value;
+    return ok(this.established(source, route, h2, true));
+  }
+
+  private established(source: Workload, route: OutboundRoute, upstream: Duplex, mtls: boolean): Established {
+    const metrics = this.d.metrics;
+    return {
+      upstream,
+      route,
+      source,
+      // Not async, and the completion is a bound module function: nothing of this connection
+      // but what the splice needs stays referenced while it runs (docs/hbone.md "Performance").
+      run: (client: net.Socket) => {
+        const done = metrics.connectionOpened(tcpLabels({
+          reporter: "source",
+          source,
+          ...(route.kind !== "reject" && route.destination ? { destination: route.destination } : {}),
+          ...(route.kind !== "reject" && route.service ? { service: route.service } : {}),
+          mtls,
+        }), client);
+        const spliced = mtls ? spliceStream(upstream as ClientHttp2Stream, client) : splice(client, upstream);
+        return spliced.then(finished.bind(null, done, source.name));
+      },
+    };
+  }
+
+  /** For listeners whose accepted socket's local address is the original destination. */
+  async handle(client: net.Socket, target: SocketAddress): Promise<void> {
+    client.allowHalfOpen = true;
+    const from = { ip: canonicalIp(client.remoteAddress) ?? "", port: client.remotePort ?? 0 };
+    const abort = new AbortController();
+    const onClose = () => abort.abort();
+    client.once("close", onClose);
+    client.on("error", () => {});
+    const r = await this.connect(from, target, abort.signal);
+    client.off("close", onClose);
+    if (!r.ok) {
+      log.info({ src: formatAddress(from), dst: formatAddress(target), reason: r.error.reason }, "outbound connection refused");
+      if (!client.destroyed) client.resetAndDestroy();
+      return;
+    }
+    if (client.destroyed) {
+      r.value.upstream.destroy();
+      return;
+    }
+    return r.value.run(client);
+  }
+}
+
+function finished(done: () => void, source: string, outcome: { readonly error?: Error }): void {
+  done();
+  if (outcome.error) log.debug({ err: outcome.error.message, source }, "outbound connection ended with an error");
+}
+
+function identityOf(w: Workload): Result<Identity> {
+  return parseUri(workloadIdentityUri(w));
+}
