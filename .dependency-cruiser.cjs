@@ -8,7 +8,13 @@ const SHARED = "common|proxy|kube|ca|capture";
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
-    { name: "no-circular", severity: "error", comment: "import cycles make load order and layering unclear", from: {}, to: { circular: true } },
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "import cycles make load order and layering unclear",
+      from: {},
+      to: { circular: true },
+    },
     {
       name: "component-imports-component",
       severity: "error",

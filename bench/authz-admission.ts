@@ -22,16 +22,44 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const WORKERS = 4;
 const SVC = "default/echo.default.svc.cluster.local";
 
-const emptyMatch: Match = { namespaces: [], notNamespaces: [], principals: [], notPrincipals: [], sourceIps: [], notSourceIps: [], destinationIps: [], notDestinationIps: [], destinationPorts: [], notDestinationPorts: [], serviceAccounts: [], notServiceAccounts: [] };
+const emptyMatch: Match = {
+  namespaces: [],
+  notNamespaces: [],
+  principals: [],
+  notPrincipals: [],
+  sourceIps: [],
+  notSourceIps: [],
+  destinationIps: [],
+  notDestinationIps: [],
+  destinationPorts: [],
+  notDestinationPorts: [],
+  serviceAccounts: [],
+  notServiceAccounts: [],
+};
 
 function policy(name: string, namespace: string, action: "ALLOW" | "DENY", principal: string): Authorization {
-  return { name, namespace, scope: "NAMESPACE", action, dryRun: false, rules: [{ clauses: [{ matches: [{ ...emptyMatch, principals: [{ exact: principal }], sourceIps: [{ address: "10.0.0.0", length: 8 }] }] }] }] };
+  return {
+    name,
+    namespace,
+    scope: "NAMESPACE",
+    action,
+    dryRun: false,
+    rules: [
+      { clauses: [{ matches: [{ ...emptyMatch, principals: [{ exact: principal }], sourceIps: [{ address: "10.0.0.0", length: 8 }] }] }] },
+    ],
+  };
 }
 
 function cases(): Array<[string, Authorization[]]> {
   const ten = Array.from({ length: 10 }, (_, i) => policy(`deny-${i}`, "default", "DENY", `cluster.local/ns/other/sa/sa-${i}`));
-  const thousand = Array.from({ length: 1000 }, (_, i) => policy(`p-${i}`, i < 10 ? "default" : `ns-${i % 100}`, "DENY", `cluster.local/ns/other/sa/sa-${i}`));
-  return [["0 policies", []], ["10 policies", ten], ["1000 policies", thousand]];
+  const thousand = Array.from({ length: 1000 }, (_, i) =>
+    policy(`p-${i}`, i < 10 ? "default" : `ns-${i % 100}`, "DENY", `cluster.local/ns/other/sa/sa-${i}`),
+  );
+  return [
+    ["0 policies", []],
+    ["10 policies", ten],
+    ["1000 policies", thousand],
+  ];
 }
 
 async function rate(seconds: number): Promise<number> {
@@ -39,7 +67,11 @@ async function rate(seconds: number): Promise<number> {
   let n = 0;
   const worker = async () => {
     while (Date.now() < deadline) {
-      const s = await socksConnect({ proxy: { host: "127.0.80.1", port: 15080 }, localAddress: "127.0.80.11", target: { host: "127.0.80.100", port: 80 } });
+      const s = await socksConnect({
+        proxy: { host: "127.0.80.1", port: 15080 },
+        localAddress: "127.0.80.11",
+        target: { host: "127.0.80.100", port: 80 },
+      });
       s.end("x");
       await once(s, "data");
       s.destroy();
@@ -53,10 +85,30 @@ async function rate(seconds: number): Promise<number> {
 async function main(): Promise<void> {
   const workloads = [
     workload({ name: "sleep", addresses: ["127.0.80.11"], node: "node-a", serviceAccount: "sleep" }),
-    workload({ name: "echo", addresses: ["127.0.80.21"], node: "node-b", serviceAccount: "echo", services: { [SVC]: [{ servicePort: 80, targetPort: 8080 }] } }),
+    workload({
+      name: "echo",
+      addresses: ["127.0.80.21"],
+      node: "node-b",
+      serviceAccount: "echo",
+      services: { [SVC]: [{ servicePort: 80, targetPort: 8080 }] },
+    }),
   ];
   const services = [service({ name: "echo", vips: ["127.0.80.100"], ports: [{ servicePort: 80, targetPort: 8080 }] })];
-  const config = (node: string, bindAddress: string): ZtunnelConfig => ({ node, trustDomain: "cluster.local", network: "", clusterId: "c1", bindAddress, ports: DEFAULT_PORTS, capture: "none", outboundListeners: [], certTtlSeconds: 3600, drainSeconds: 0, ztunnelMark: 0x539, xdsSan: "", static: { settings: {}, workloads, services } });
+  const config = (node: string, bindAddress: string): ZtunnelConfig => ({
+    node,
+    trustDomain: "cluster.local",
+    network: "",
+    clusterId: "c1",
+    bindAddress,
+    ports: DEFAULT_PORTS,
+    capture: "none",
+    outboundListeners: [],
+    certTtlSeconds: 3600,
+    drainSeconds: 0,
+    ztunnelMark: 0x539,
+    xdsSan: "",
+    static: { settings: {}, workloads, services },
+  });
   const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
   if (!ca.ok) throw ca.error;
   const client = new LocalCaClient(ca.value);
@@ -81,14 +133,19 @@ async function main(): Promise<void> {
     let previous: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, policies] of all) {
-        zb.mutator.applyAuthorizations(policies, previous.filter((k) => !policies.some((p) => `${p.namespace}/${p.name}` === k)));
+        zb.mutator.applyAuthorizations(
+          policies,
+          previous.filter((k) => !policies.some((p) => `${p.namespace}/${p.name}` === k)),
+        );
         previous = policies.map((p) => `${p.namespace}/${p.name}`);
         totals.set(name, totals.get(name)! + (await rate(SECONDS / ROUNDS)) / ROUNDS);
       }
     }
     const rows: Array<[string, number]> = [...totals];
     const base = rows[0]![1];
-    console.log(`\nconnection admission through two ztunnels (new connections/s, ${WORKERS} workers, ${SECONDS} s each in 3 alternating rounds)`);
+    console.log(
+      `\nconnection admission through two ztunnels (new connections/s, ${WORKERS} workers, ${SECONDS} s each in 3 alternating rounds)`,
+    );
     console.log("| policies in force | conn/s | ratio to 0 policies |\n| --- | ---: | ---: |");
     for (const [name, r] of rows) console.log(`| ${name} | ${r.toFixed(0)} | ${(r / base).toFixed(2)} |`);
   } finally {

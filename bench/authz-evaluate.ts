@@ -23,22 +23,64 @@ function makePolicies(n: number, sameNamespace: boolean): Authorization[] {
       action: deny ? "DENY" : "ALLOW",
       dryRun: false,
       rules: deny
-        ? [{ clauses: [{ matches: [match({ sourceIps: [{ address: `192.0.${i % 250}.0`, length: 24 }, { address: "2001:db8::", length: 32 }] })] }] }]
+        ? [
+            {
+              clauses: [
+                {
+                  matches: [
+                    match({
+                      sourceIps: [
+                        { address: `192.0.${i % 250}.0`, length: 24 },
+                        { address: "2001:db8::", length: 32 },
+                      ],
+                    }),
+                  ],
+                },
+              ],
+            },
+          ]
         : [
-            { clauses: [{ matches: [match({ principals: [{ exact: `cluster.local/ns/client-${i}/sa/app` }, { prefix: `cluster.local/ns/team-${i}/` }] })] }, { matches: [match({ destinationPorts: [8080, 9090] })] }] },
-            { clauses: [{ matches: [match({ namespaces: [{ exact: `other-${i}` }], notSourceIps: [{ address: "10.9.0.0", length: 16 }] })] }] },
+            {
+              clauses: [
+                {
+                  matches: [
+                    match({ principals: [{ exact: `cluster.local/ns/client-${i}/sa/app` }, { prefix: `cluster.local/ns/team-${i}/` }] }),
+                  ],
+                },
+                { matches: [match({ destinationPorts: [8080, 9090] })] },
+              ],
+            },
+            {
+              clauses: [
+                { matches: [match({ namespaces: [{ exact: `other-${i}` }], notSourceIps: [{ address: "10.9.0.0", length: 16 }] })] },
+              ],
+            },
           ],
     });
   }
   // One ALLOW that lets the benchmark client in, so every decision walks all DENYs first.
-  if (n > 0) out.push({ name: "allow-client", namespace: "ns-0", scope: "NAMESPACE", action: "ALLOW", dryRun: false, rules: [{ clauses: [{ matches: [match({ namespaces: [{ exact: "client" }] })] }] }] });
+  if (n > 0)
+    out.push({
+      name: "allow-client",
+      namespace: "ns-0",
+      scope: "NAMESPACE",
+      action: "ALLOW",
+      dryRun: false,
+      rules: [{ clauses: [{ matches: [match({ namespaces: [{ exact: "client" }] })] }] }],
+    });
   return out;
 }
 
 function run(label: string, n: number, sameNamespace: boolean): void {
   const index = new PolicyIndex(makePolicies(n, sameNamespace));
   const dest = { namespace: "ns-0", name: "server", authorizationPolicies: [] as string[] };
-  const conn = { sourceIp: "10.0.1.5", sourcePort: 40000, destinationIp: "10.0.0.10", destinationPort: 8080, sourceIdentity: identity("cluster.local", "client", "app") };
+  const conn = {
+    sourceIp: "10.0.1.5",
+    sourcePort: 40000,
+    destinationIp: "10.0.0.10",
+    destinationPort: 8080,
+    sourceIdentity: identity("cluster.local", "client", "app"),
+  };
   let allowed = 0;
   const deadline = process.hrtime.bigint() + 500_000_000n;
   let iterations = 0;
@@ -50,7 +92,13 @@ function run(label: string, n: number, sameNamespace: boolean): void {
   }
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   const applied = selectPolicies(index, dest).namespace.length;
-  console.log(`${label.padEnd(34)} ${String(applied).padStart(5)} applied  ${Math.round(iterations / secs).toLocaleString("en-US").padStart(12)} decisions/s  ${((secs / iterations) * 1e6).toFixed(2)} us/decision  (${allowed === iterations ? "all allowed" : "UNEXPECTED DENY"})`);
+  console.log(
+    `${label.padEnd(34)} ${String(applied).padStart(5)} applied  ${Math.round(iterations / secs)
+      .toLocaleString("en-US")
+      .padStart(
+        12,
+      )} decisions/s  ${((secs / iterations) * 1e6).toFixed(2)} us/decision  (${allowed === iterations ? "all allowed" : "UNEXPECTED DENY"})`,
+  );
 }
 
 console.log("authz admission (selectPolicies + evaluate), one core:");

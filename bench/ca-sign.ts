@@ -56,12 +56,53 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, "ca.pem"), ca.rootsPem[0]!);
     const p = await ca.persist(dir);
     if (!p.ok) throw p.error;
-    writeFileSync(join(dir, "ext.cnf"), `[v3]\nsubjectAltName=critical,URI:${toUri(id)}\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=critical,CA:FALSE\n`);
+    writeFileSync(
+      join(dir, "ext.cnf"),
+      `[v3]\nsubjectAltName=critical,URI:${toUri(id)}\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=critical,CA:FALSE\n`,
+    );
     await time("openssl CLI: req (key + CSR) + x509 -req (sign)", () => {
-      execFileSync("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/",
-        "-keyout", join(dir, "k.pem"), "-out", join(dir, "r.csr")], { stdio: "ignore" });
-      execFileSync("openssl", ["x509", "-req", "-in", join(dir, "r.csr"), "-CA", join(dir, "ca-cert.pem"), "-CAkey", join(dir, "ca-key.pem"),
-        "-CAcreateserial", "-days", "1", "-extfile", join(dir, "ext.cnf"), "-extensions", "v3", "-out", join(dir, "c.pem")], { stdio: "ignore" });
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-new",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:P-256",
+          "-nodes",
+          "-subj",
+          "/",
+          "-keyout",
+          join(dir, "k.pem"),
+          "-out",
+          join(dir, "r.csr"),
+        ],
+        { stdio: "ignore" },
+      );
+      execFileSync(
+        "openssl",
+        [
+          "x509",
+          "-req",
+          "-in",
+          join(dir, "r.csr"),
+          "-CA",
+          join(dir, "ca-cert.pem"),
+          "-CAkey",
+          join(dir, "ca-key.pem"),
+          "-CAcreateserial",
+          "-days",
+          "1",
+          "-extfile",
+          join(dir, "ext.cnf"),
+          "-extensions",
+          "v3",
+          "-out",
+          join(dir, "c.pem"),
+        ],
+        { stdio: "ignore" },
+      );
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -60,7 +60,8 @@ async function main(): Promise<void> {
       const made = createRedirectBackend(kind, { netns: topo.node.name, instance: "bench", pinRoot, ports: PORTS });
       if (!made.ok) throw made.error;
       backend = made.value;
-      for (const r of [await backend.setup(), await backend.enroll({ ips: [topo.pods.a.ip], hostVeth: topo.pods.a.hostVeth })]) if (!r.ok) throw r.error;
+      for (const r of [await backend.setup(), await backend.enroll({ ips: [topo.pods.a.ip], hostVeth: topo.pods.a.hostVeth })])
+        if (!r.ok) throw r.error;
       rows.push(await measure(topo, `${kind} capture + relay`, b.ip, 80, 81));
       const t = await backend.teardown();
       if (!t.ok) throw t.error;
@@ -75,7 +76,8 @@ async function main(): Promise<void> {
   console.log(`capture cost: ${CONNS} sequential connections (connect + greeting), ${MB} MB on one connection`);
   console.log("| mode | connect p50 ms | connect p99 ms | throughput Gbit/s | p50 vs relay |");
   console.log("| --- | --- | --- | --- | --- |");
-  for (const r of rows) console.log(`| ${r.mode} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.gbps.toFixed(2)} | ${(r.p50 / base.p50).toFixed(2)}x |`);
+  for (const r of rows)
+    console.log(`| ${r.mode} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.gbps.toFixed(2)} | ${(r.p50 / base.p50).toFixed(2)}x |`);
 }
 
 main().catch((e: unknown) => {

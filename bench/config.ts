@@ -50,7 +50,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Result<BenchConfig> {
   };
   const peersRaw = env.BENCH_PEERS ?? PEER_NAMES.join(",");
   const peers: PeerName[] = [];
-  for (const p of peersRaw.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+  for (const p of peersRaw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")) {
     if ((PEER_NAMES as readonly string[]).includes(p)) {
       if (!peers.includes(p as PeerName)) peers.push(p as PeerName);
     } else errors.push(`BENCH_PEERS: unknown peer ${JSON.stringify(p)} (known: ${PEER_NAMES.join(", ")})`);

@@ -34,10 +34,20 @@ const req = (body) => new Promise((res, rej) => {
 })().catch((e) => { console.error(e.message); process.exit(1); });
 `;
 
-interface Row { backend: string; mode: string; p50: number; p99: number; gbps: number }
+interface Row {
+  backend: string;
+  mode: string;
+  p50: number;
+  p99: number;
+  gbps: number;
+}
 
 async function measure(c: Cluster, backend: string, mode: string): Promise<Row> {
-  const r = await sh("ip", ["netns", "exec", podNetns(c, "mesh", "client"), "node", "-e", CLIENT, podIp(c, "mesh", "remote"), String(REQUESTS), String(MB)], 120_000);
+  const r = await sh(
+    "ip",
+    ["netns", "exec", podNetns(c, "mesh", "client"), "node", "-e", CLIENT, podIp(c, "mesh", "remote"), String(REQUESTS), String(MB)],
+    120_000,
+  );
   if (r.code !== 0) throw new Error(`${backend} ${mode}: ${r.stderr.trim()}`);
   return { backend, mode, ...(JSON.parse(r.stdout) as { p50: number; p99: number; gbps: number }) };
 }
@@ -56,8 +66,30 @@ async function main(): Promise<number> {
       rows.push(await measure(c, backend, "no mesh"));
       const l = await labelNamespace(c.dir, "mesh", ["istio.io/dataplane-mode=ambient"]);
       if (!l.ok) throw l.error;
-      await until("mesh pods enrolled", async () => ([...(await enrolled(c))].filter(([k, v]) => k.startsWith("mesh/") && v).length === 3 ? true : undefined), 30_000);
-      await until("mesh calls work", async () => ((await sh("ip", ["netns", "exec", podNetns(c, "mesh", "client"), "curl", "-sS", "--max-time", "2", `http://${podIp(c, "mesh", "remote")}:8080/`])).code === 0 ? true : undefined), 20_000);
+      await until(
+        "mesh pods enrolled",
+        async () => ([...(await enrolled(c))].filter(([k, v]) => k.startsWith("mesh/") && v).length === 3 ? true : undefined),
+        30_000,
+      );
+      await until(
+        "mesh calls work",
+        async () =>
+          (
+            await sh("ip", [
+              "netns",
+              "exec",
+              podNetns(c, "mesh", "client"),
+              "curl",
+              "-sS",
+              "--max-time",
+              "2",
+              `http://${podIp(c, "mesh", "remote")}:8080/`,
+            ])
+          ).code === 0
+            ? true
+            : undefined,
+        20_000,
+      );
       rows.push(await measure(c, backend, "mesh (capture + 2 ztunnels, HBONE)"));
     } finally {
       await down(path.join(work, "state"), planFor(cluster));
@@ -65,15 +97,22 @@ async function main(): Promise<number> {
     }
   }
   console.log(`pod to pod across nodes on the local cluster: ${REQUESTS} sequential 1 KB requests, one ${MB} MB upload`);
-  console.log("| backend | mode | p50 ms | p99 ms | Gbit/s | p50 vs no mesh | throughput vs no mesh |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+  console.log(
+    "| backend | mode | p50 ms | p99 ms | Gbit/s | p50 vs no mesh | throughput vs no mesh |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+  );
   for (const r of rows) {
     const base = rows.find((b) => b.backend === r.backend && b.mode === "no mesh")!;
-    console.log(`| ${r.backend} | ${r.mode} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.gbps.toFixed(2)} | ${(r.p50 / base.p50).toFixed(2)}x | ${(r.gbps / base.gbps).toFixed(2)}x |`);
+    console.log(
+      `| ${r.backend} | ${r.mode} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.gbps.toFixed(2)} | ${(r.p50 / base.p50).toFixed(2)}x | ${(r.gbps / base.gbps).toFixed(2)}x |`,
+    );
   }
   return 0;
 }
 
-main().then((code) => process.exit(code), (e: unknown) => {
-  console.error(`local-capture: ${(e as Error).stack ?? String(e)}`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`local-capture: ${(e as Error).stack ?? String(e)}`);
+    process.exit(1);
+  },
+);

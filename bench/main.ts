@@ -42,17 +42,23 @@ async function main(): Promise<number> {
   const fit = Math.floor((limit * 0.48) / 100) * 100;
   if (cfg.openConnections > fit) {
     if (fit < 100) {
-      console.error(`bench: open-file limit is ${limit}, too low for the memory phase; run through scripts/bench.sh (raises ulimit -n) or set BENCH_OPEN_CONNS=0`);
+      console.error(
+        `bench: open-file limit is ${limit}, too low for the memory phase; run through scripts/bench.sh (raises ulimit -n) or set BENCH_OPEN_CONNS=0`,
+      );
       return 2;
     }
-    notes.push(`Note: the memory phase held ${fit} connections instead of ${cfg.openConnections}: the open-file limit here is ${limit} and cannot be raised (a stunnel process holds two sockets per connection and admits at most limit * 125 / 256 clients).`);
+    notes.push(
+      `Note: the memory phase held ${fit} connections instead of ${cfg.openConnections}: the open-file limit here is ${limit} and cannot be raised (a stunnel process holds two sockets per connection and admits at most limit * 125 / 256 clients).`,
+    );
     cfg = { ...cfg, openConnections: fit };
   }
   for (const n of notes) say(n);
 
   const machine = machineInfo();
   const started = Date.now();
-  say(`machine: ${machine.cpu}, ${machine.cpuCount} CPUs, load average ${machine.loadAtStart}${machine.loadAtStart > machine.cpuCount ? " (busy: expect noisy figures)" : ""}`);
+  say(
+    `machine: ${machine.cpu}, ${machine.cpuCount} CPUs, load average ${machine.loadAtStart}${machine.loadAtStart > machine.cpuCount ? " (busy: expect noisy figures)" : ""}`,
+  );
   const results: PeerResult[] = [];
   const entries: Entry[] = [];
   try {
@@ -60,11 +66,29 @@ async function main(): Promise<number> {
       const running = await PEERS[name].start();
       if (!running.ok) {
         say(`${name}: not measured: ${running.error.message}`);
-        results.push({ peer: name, description: "not started", throughput: null, latency: null, connectRate: null, memory: null, notes: [], errors: [`start: ${running.error.message}`] });
+        results.push({
+          peer: name,
+          description: "not started",
+          throughput: null,
+          latency: null,
+          connectRate: null,
+          memory: null,
+          notes: [],
+          errors: [`start: ${running.error.message}`],
+        });
         continue;
       }
       say(`${name}: ${running.value.description}`);
-      const result: PeerResult = { peer: name, description: running.value.description, throughput: null, latency: null, connectRate: null, memory: null, notes: [], errors: [] };
+      const result: PeerResult = {
+        peer: name,
+        description: running.value.description,
+        throughput: null,
+        latency: null,
+        connectRate: null,
+        memory: null,
+        notes: [],
+        errors: [],
+      };
       results.push(result);
       entries.push({ peer: running.value, result, echo: null, dead: false });
     }
@@ -82,7 +106,17 @@ async function main(): Promise<number> {
   for (const c of caveats) console.log(`caveat: ${c}`);
   if (cfg.out !== "-") {
     const path = resolve(cfg.out);
-    writeFileSync(path, renderBenchmarksDoc({ table, results, cfg, machine, elapsedSeconds: elapsed, notes: [...notes, ...caveats.map((c) => `Caveat: ${c}.`)] }));
+    writeFileSync(
+      path,
+      renderBenchmarksDoc({
+        table,
+        results,
+        cfg,
+        machine,
+        elapsedSeconds: elapsed,
+        notes: [...notes, ...caveats.map((c) => `Caveat: ${c}.`)],
+      }),
+    );
     console.log(`wrote ${path}`);
   }
   const complete = results.every((r) => r.errors.length === 0);

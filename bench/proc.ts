@@ -45,7 +45,12 @@ export function removeTempDir(dir: string): void {
 }
 
 /** Spawns `cmd args` in a new process group with stdin closed; output is kept (tail) for errors. */
-export function spawnChild(name: string, cmd: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; keepStdout?: boolean } = {}): Result<Child> {
+export function spawnChild(
+  name: string,
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; keepStdout?: boolean } = {},
+): Result<Child> {
   let proc: ChildProcess;
   try {
     proc = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
@@ -230,7 +235,10 @@ export async function waitForOutput(child: Child, pattern: RegExp, timeoutMs = 1
 export async function waitForPort(host: string, port: number, child: Child | null, timeoutMs = 10_000): Promise<Result<void>> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child?.exited() != null) return err(new Error(`${child.name} exited (${child.exited()}) before listening on ${host}:${port}: ${child.output().trim().slice(-1500)}`));
+    if (child?.exited() != null)
+      return err(
+        new Error(`${child.name} exited (${child.exited()}) before listening on ${host}:${port}: ${child.output().trim().slice(-1500)}`),
+      );
     const up = await new Promise<boolean>((resolve) => {
       const s = connect({ host, port });
       s.once("connect", () => {
@@ -242,5 +250,9 @@ export async function waitForPort(host: string, port: number, child: Child | nul
     if (up) return ok(undefined);
     await sleep(50);
   }
-  return err(new Error(`${child?.name ?? "peer"}: nothing listening on ${host}:${port} after ${timeoutMs} ms${child ? `: ${child.output().trim().slice(-1500)}` : ""}`));
+  return err(
+    new Error(
+      `${child?.name ?? "peer"}: nothing listening on ${host}:${port} after ${timeoutMs} ms${child ? `: ${child.output().trim().slice(-1500)}` : ""}`,
+    ),
+  );
 }

@@ -40,7 +40,12 @@ export function renderBenchmarksDoc(d: DocInput): string {
     "are printed, not asserted, and a missing figure never counts as met.",
     "",
   );
-  out.push("### Per proxy process", "", "| peer | process | idle RSS (MB) | RSS with open conns (MB) | KB per open conn |", "| --- | --- | ---: | ---: | ---: |");
+  out.push(
+    "### Per proxy process",
+    "",
+    "| peer | process | idle RSS (MB) | RSS with open conns (MB) | KB per open conn |",
+    "| --- | --- | ---: | ---: | ---: |",
+  );
   for (const r of d.results) {
     for (const p of r.memory?.proxies ?? []) {
       const per = perConnectionKb(p, r.memory?.opened ?? 0);
@@ -50,13 +55,24 @@ export function renderBenchmarksDoc(d: DocInput): string {
   out.push("", "### Details", "");
   for (const r of d.results) {
     out.push(`- **${r.peer}**: ${r.description}.`);
-    if (r.memory && r.memory.requested > 0) out.push(`  Memory phase: ${r.memory.opened} of ${r.memory.requested} connections open in ${r.memory.openSeconds.toFixed(1)} s (${r.memory.failed} failed).`);
+    if (r.memory && r.memory.requested > 0)
+      out.push(
+        `  Memory phase: ${r.memory.opened} of ${r.memory.requested} connections open in ${r.memory.openSeconds.toFixed(1)} s (${r.memory.failed} failed).`,
+      );
     if (r.latency) {
       const l = r.latency;
-      out.push(`  Latency: ${l.completed} of ${l.sent} recorded requests answered (${l.achievedRps.toFixed(0)}/s), p90 ${l.fromSend.p90Us.toFixed(0)} us, max ${l.fromSend.maxUs.toFixed(0)} us, client schedule lag p99 ${l.lagP99Us.toFixed(0)} us; p99 of each round: ${l.roundP99Us.map((x) => x.toFixed(0)).join(", ")} us.`);
+      out.push(
+        `  Latency: ${l.completed} of ${l.sent} recorded requests answered (${l.achievedRps.toFixed(0)}/s), p90 ${l.fromSend.p90Us.toFixed(0)} us, max ${l.fromSend.maxUs.toFixed(0)} us, client schedule lag p99 ${l.lagP99Us.toFixed(0)} us; p99 of each round: ${l.roundP99Us.map((x) => x.toFixed(0)).join(", ")} us.`,
+      );
     }
-    if (r.connectRate) out.push(`  Connection rate: ${r.connectRate.completed} connections in ${r.connectRate.seconds.toFixed(1)} s, ${r.connectRate.failed} failed.`);
-    if (r.throughput) out.push(`  Throughput of each round: ${r.throughput.roundBitsPerSecond.map((b) => (b / 1e9).toFixed(2)).join(", ")} Gbit/s; ${r.throughput.retransmits} retransmits.`);
+    if (r.connectRate)
+      out.push(
+        `  Connection rate: ${r.connectRate.completed} connections in ${r.connectRate.seconds.toFixed(1)} s, ${r.connectRate.failed} failed.`,
+      );
+    if (r.throughput)
+      out.push(
+        `  Throughput of each round: ${r.throughput.roundBitsPerSecond.map((b) => (b / 1e9).toFixed(2)).join(", ")} Gbit/s; ${r.throughput.retransmits} retransmits.`,
+      );
     for (const n of r.notes) out.push(`  ${n}.`);
     for (const e of r.errors) out.push(`  - error: ${e.replace(/\s+/g, " ").slice(0, 400)}`);
   }
@@ -134,17 +150,17 @@ const PROSE = [
   "  settle pause, before any traffic (idle); then BENCH_OPEN_CONNS connections are opened at",
   "  no more than BENCH_OPEN_RATE per second, each verified end to end by a 1-byte echo, held,",
   "  and RSS is read again after the settle pause. KB per open connection = (RSS with N open -",
-  "  idle RSS) / N, per process; \"both proxies\" adds the two processes of a pair, i.e. what one",
+  '  idle RSS) / N, per process; "both proxies" adds the two processes of a pair, i.e. what one',
   "  tunneled connection costs the mesh in all.",
   "- **Latency**: BENCH_RPS requests per second of BENCH_MESSAGE_BYTES each, spread round-robin",
   "  over BENCH_LATENCY_CONNS connections to a raw TCP echo server, for a warm-up plus",
   "  BENCH_SECONDS / BENCH_ROUNDS per round. The schedule is open loop: each request is sent",
   "  when due, whether or not earlier answers have arrived, so a slow answer cannot hold back",
   "  the requests behind it (coordinated omission). p50/p99/p99.9 are exact nearest-rank",
-  "  percentiles of the time from writing a request to receiving its whole echo. \"p99 from",
+  '  percentiles of the time from writing a request to receiving its whole echo. "p99 from',
   "  schedule\" measures from the time the request was due instead; it adds the client's own",
   "  timer lag (Node timers have millisecond granularity), so it is larger for every path",
-  "  alike, but it would expose a client that fell behind. \"added p99\" is a path's p99 minus",
+  '  alike, but it would expose a client that fell behind. "added p99" is a path\'s p99 minus',
   "  direct TCP's p99.",
   "- **New connections/s**: BENCH_CONNECT_WORKERS concurrent loops of connect, send 1 byte,",
   "  read the 1-byte echo, close, for BENCH_SECONDS in all; only connections completed in the",
@@ -169,6 +185,6 @@ const PROSE = [
   "- Every client connection binds the path's client address (the mesh identifies the client",
   "  workload by it) with a source port chosen by the bench: a kernel-chosen port after bind()",
   "  cannot reuse TIME_WAIT ports and made connection rates collapse tenfold in a first version.",
-  "- A row with \"-\" had no figure: the path failed to start or the phase failed; the error is",
+  '- A row with "-" had no figure: the path failed to start or the phase failed; the error is',
   "  listed under Details.",
 ];

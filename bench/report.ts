@@ -62,7 +62,8 @@ export function perConnectionKb(p: ProxyMemory, opened: number): Num {
 }
 
 const maxOf = (xs: readonly Num[]): Num => (xs.length === 0 || xs.some((x) => x === null) ? null : Math.max(...(xs as number[])));
-const sumOf = (xs: readonly Num[]): Num => (xs.length === 0 || xs.some((x) => x === null) ? null : (xs as number[]).reduce((a, b) => a + b, 0));
+const sumOf = (xs: readonly Num[]): Num =>
+  xs.length === 0 || xs.some((x) => x === null) ? null : (xs as number[]).reduce((a, b) => a + b, 0);
 
 function verdict(met: boolean | null, text: string): { text: string; met: boolean | null } {
   return { text: `${text}: ${met === null ? "n/a" : met ? "met" : "MISSED"}`, met };
@@ -91,24 +92,36 @@ export function metrics(directP99: Num): readonly Metric[] {
     { name: "new connections/s", value: (r) => r.connectRate?.perSecond ?? null, format: (v) => v.toFixed(0) },
     {
       name: "idle RSS, largest proxy (MB)",
-      value: (r) => { const m = mem(r); return m ? maxOf(m.map((p) => p.idleKb)) : null; },
+      value: (r) => {
+        const m = mem(r);
+        return m ? maxOf(m.map((p) => p.idleKb)) : null;
+      },
       format: (v) => (v / KB_PER_MB).toFixed(1),
       target: (z) => verdict(z === null ? null : z < 80 * KB_PER_MB, "< 80 MB"),
     },
     {
       name: "RSS with open conns, sum (MB)",
-      value: (r) => { const m = mem(r); return m ? sumOf(m.map((p) => p.loadedKb)) : null; },
+      value: (r) => {
+        const m = mem(r);
+        return m ? sumOf(m.map((p) => p.loadedKb)) : null;
+      },
       format: (v) => (v / KB_PER_MB).toFixed(1),
     },
     {
       name: "KB per open conn, largest proxy",
-      value: (r) => { const m = mem(r); return m && r.memory ? maxOf(m.map((p) => perConnectionKb(p, r.memory!.opened))) : null; },
+      value: (r) => {
+        const m = mem(r);
+        return m && r.memory ? maxOf(m.map((p) => perConnectionKb(p, r.memory!.opened))) : null;
+      },
       format: (v) => v.toFixed(1),
       target: (z) => verdict(z === null ? null : z < 10, "< 10 KB"),
     },
     {
       name: "KB per open conn, both proxies",
-      value: (r) => { const m = mem(r); return m && r.memory ? sumOf(m.map((p) => perConnectionKb(p, r.memory!.opened))) : null; },
+      value: (r) => {
+        const m = mem(r);
+        return m && r.memory ? sumOf(m.map((p) => perConnectionKb(p, r.memory!.opened))) : null;
+      },
       format: (v) => v.toFixed(1),
     },
   ];
@@ -129,7 +142,8 @@ export function buildTable(results: readonly PeerResult[]): Table {
     const dv = v(d);
     const sv = v(s);
     const zv = v(z);
-    const cell = (x: Num, withRatio: boolean): string => (x === null ? "-" : withRatio && dv !== null && dv !== 0 ? `${m.format(x)} (${ratio(x, dv)})` : m.format(x));
+    const cell = (x: Num, withRatio: boolean): string =>
+      x === null ? "-" : withRatio && dv !== null && dv !== 0 ? `${m.format(x)} (${ratio(x, dv)})` : m.format(x);
     rows.push([m.name, cell(dv, false), cell(sv, true), cell(zv, true), ratio(zv, sv), m.target ? m.target(zv, sv, dv).text : ""]);
   }
   return { headers: ["metric", "direct", "stunnel (x direct)", "ztunnel (x direct)", "ztunnel/stunnel", "ztunnel target"], rows };
@@ -138,7 +152,11 @@ export function buildTable(results: readonly PeerResult[]): Table {
 /** Fixed-width text rendering for the terminal. */
 export function renderText(t: Table): string {
   const widths = t.headers.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd();
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(t.headers), widths.map((w) => "-".repeat(w)).join("  "), ...t.rows.map(line)].join("\n");
 }
 
@@ -164,7 +182,9 @@ export function runCaveats(results: readonly PeerResult[]): string[] {
   const lagged = results.filter((r) => r.latency && r.latency.lagP99Us > NOISY_LAG_US);
   if (lagged.length > 0) {
     const list = lagged.map((r) => `${r.peer} ${(r.latency!.lagP99Us / 1000).toFixed(1)} ms`).join(", ");
-    out.push(`the load generator itself ran late (timer lag p99: ${list}): the machine was busy, so the latency tails (p99, p99.9) are dominated by CPU scheduling and only roughly comparable; p50 and the other figures are more reliable`);
+    out.push(
+      `the load generator itself ran late (timer lag p99: ${list}): the machine was busy, so the latency tails (p99, p99.9) are dominated by CPU scheduling and only roughly comparable; p50 and the other figures are more reliable`,
+    );
   }
   return out;
 }

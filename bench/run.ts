@@ -58,11 +58,21 @@ export async function runSchedule(entries: readonly Entry[], cfg: BenchConfig, s
     const roundSeconds = cfg.seconds / cfg.rounds;
     const latency = new Map<Entry, LatencySamples[]>();
     const connect = new Map<Entry, ConnectRateResult[]>();
-    say(`latency: ${cfg.rps} req/s of ${cfg.messageBytes} B over ${cfg.latencyConnections} conns; ${cfg.rounds} rounds of ${cfg.warmupSeconds} + ${roundSeconds.toFixed(2)} s per peer`);
+    say(
+      `latency: ${cfg.rps} req/s of ${cfg.messageBytes} B over ${cfg.latencyConnections} conns; ${cfg.rounds} rounds of ${cfg.warmupSeconds} + ${roundSeconds.toFixed(2)} s per peer`,
+    );
     for (let round = 0; round < cfg.rounds; round++) {
       for (const e of live()) {
         await quiet();
-        const r = await measureLatency({ target: e.peer.target, clientAddress: e.peer.clientAddress, rps: cfg.rps, connections: cfg.latencyConnections, messageBytes: cfg.messageBytes, warmupSeconds: cfg.warmupSeconds, seconds: roundSeconds });
+        const r = await measureLatency({
+          target: e.peer.target,
+          clientAddress: e.peer.clientAddress,
+          rps: cfg.rps,
+          connections: cfg.latencyConnections,
+          messageBytes: cfg.messageBytes,
+          warmupSeconds: cfg.warmupSeconds,
+          seconds: roundSeconds,
+        });
         if (r.ok) push(latency, e, r.value);
         else e.result.errors.push(`latency round ${round + 1}: ${r.error.message}`);
       }
@@ -70,21 +80,30 @@ export async function runSchedule(entries: readonly Entry[], cfg: BenchConfig, s
     for (const [e, rounds] of latency) {
       e.result.latency = mergeLatency(rounds);
       const l = e.result.latency;
-      say(`  ${e.result.peer}: p50 ${l.fromSend.p50Us.toFixed(0)} us, p99 ${l.fromSend.p99Us.toFixed(0)} us (rounds: ${l.roundP99Us.map((x) => x.toFixed(0)).join(", ")}), lost ${l.lost}`);
+      say(
+        `  ${e.result.peer}: p50 ${l.fromSend.p50Us.toFixed(0)} us, p99 ${l.fromSend.p99Us.toFixed(0)} us (rounds: ${l.roundP99Us.map((x) => x.toFixed(0)).join(", ")}), lost ${l.lost}`,
+      );
     }
 
     say(`connection rate: ${cfg.connectWorkers} workers; ${cfg.rounds} rounds of ${roundSeconds.toFixed(2)} s per peer`);
     for (let round = 0; round < cfg.rounds; round++) {
       for (const e of live()) {
         await quiet();
-        const r = await measureConnectRate({ target: e.peer.target, clientAddress: e.peer.clientAddress, workers: cfg.connectWorkers, seconds: roundSeconds });
+        const r = await measureConnectRate({
+          target: e.peer.target,
+          clientAddress: e.peer.clientAddress,
+          workers: cfg.connectWorkers,
+          seconds: roundSeconds,
+        });
         if (r.ok) push(connect, e, r.value);
         else e.result.errors.push(`connect rate round ${round + 1}: ${r.error.message}`);
       }
     }
     for (const [e, rounds] of connect) {
       const c = (e.result.connectRate = mergeConnectRate(rounds));
-      say(`  ${e.result.peer}: ${c.perSecond.toFixed(0)}/s (rounds: ${rounds.map((r) => r.perSecond.toFixed(0)).join(", ")}), ${c.failed} failed`);
+      say(
+        `  ${e.result.peer}: ${c.perSecond.toFixed(0)}/s (rounds: ${rounds.map((r) => r.perSecond.toFixed(0)).join(", ")}), ${c.failed} failed`,
+      );
       if (c.failed > 0) e.result.errors.push(`connect rate: ${c.failed} connections failed, first: ${c.firstError ?? "?"}`);
     }
   } finally {
@@ -101,14 +120,21 @@ export async function runSchedule(entries: readonly Entry[], cfg: BenchConfig, s
   for (let round = 0; round < cfg.rounds; round++) {
     for (const e of live()) {
       await quiet();
-      const r = await measureThroughput({ target: e.peer.target, clientAddress: e.peer.clientAddress, upstream: e.peer.upstream, seconds: tpSeconds });
+      const r = await measureThroughput({
+        target: e.peer.target,
+        clientAddress: e.peer.clientAddress,
+        upstream: e.peer.upstream,
+        seconds: tpSeconds,
+      });
       if (r.ok) push(throughput, e, r.value);
       else e.result.errors.push(`throughput round ${round + 1}: ${r.error.message}`);
     }
   }
   for (const [e, rounds] of throughput) {
     const t = (e.result.throughput = mergeThroughput(rounds));
-    say(`  ${e.result.peer}: ${(t.bitsPerSecond / 1e9).toFixed(2)} Gbit/s (rounds: ${t.roundBitsPerSecond.map((b) => (b / 1e9).toFixed(2)).join(", ")})`);
+    say(
+      `  ${e.result.peer}: ${(t.bitsPerSecond / 1e9).toFixed(2)} Gbit/s (rounds: ${t.roundBitsPerSecond.map((b) => (b / 1e9).toFixed(2)).join(", ")})`,
+    );
   }
   for (const e of live()) {
     if (!e.peer.verify) continue;
@@ -124,7 +150,14 @@ export async function runSchedule(entries: readonly Entry[], cfg: BenchConfig, s
 async function memoryPhase(e: Entry, idle: readonly (number | null)[], cfg: BenchConfig, say: Say): Promise<void> {
   const { peer, result } = e;
   if (cfg.openConnections === 0 || peer.proxies.length === 0) {
-    result.memory = { proxies: peer.proxies.map((p, i) => ({ role: p.role, idleKb: idle[i] ?? null, loadedKb: null })), requested: 0, opened: 0, failed: 0, firstError: null, openSeconds: 0 };
+    result.memory = {
+      proxies: peer.proxies.map((p, i) => ({ role: p.role, idleKb: idle[i] ?? null, loadedKb: null })),
+      requested: 0,
+      opened: 0,
+      failed: 0,
+      firstError: null,
+      openSeconds: 0,
+    };
     return;
   }
   say(`memory: ${result.peer}: opening ${cfg.openConnections} connections (<= ${cfg.openRate}/s)`);
@@ -140,11 +173,24 @@ async function memoryPhase(e: Entry, idle: readonly (number | null)[], cfg: Benc
   const loaded = rss(e);
   set.close();
   const proxies: ProxyMemory[] = peer.proxies.map((p, i) => ({ role: p.role, idleKb: idle[i] ?? null, loadedKb: loaded[i] ?? null }));
-  result.memory = { proxies, requested: cfg.openConnections, opened: set.opened, failed: set.failed, firstError: set.firstError, openSeconds: set.seconds };
-  if (set.opened < cfg.openConnections) result.errors.push(`memory: only ${set.opened} of ${cfg.openConnections} connections opened (${set.failed} failed: ${set.firstError ?? "deadline"})`);
+  result.memory = {
+    proxies,
+    requested: cfg.openConnections,
+    opened: set.opened,
+    failed: set.failed,
+    firstError: set.firstError,
+    openSeconds: set.seconds,
+  };
+  if (set.opened < cfg.openConnections)
+    result.errors.push(
+      `memory: only ${set.opened} of ${cfg.openConnections} connections opened (${set.failed} failed: ${set.firstError ?? "deadline"})`,
+    );
   say(`  ${set.opened} open in ${set.seconds.toFixed(1)} s, RSS ${fmtKb(idle)} idle -> ${fmtKb(loaded)}`);
   // Teardown of thousands of connections (stunnel joins a thread each) must not be timed later.
-  const waited = await waitQuiet(peer.proxies.map((p) => p.pid), 60_000);
+  const waited = await waitQuiet(
+    peer.proxies.map((p) => p.pid),
+    60_000,
+  );
   if (waited > 2000) say(`  proxies busy closing connections for ${(waited / 1000).toFixed(1)} s`);
 }
 

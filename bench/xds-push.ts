@@ -132,9 +132,13 @@ async function runClients(address: string, rootsPem: string, n: number, total: n
   const t0 = wallNow();
   const streams: Array<ClientDuplexStream<DeltaRequest, LightResponse>> = [];
   for (let c = 0; c < n; c++) {
-    const client = new Client(address, credentials.createSsl(Buffer.from(rootsPem), null, null, { checkServerIdentity: (_h, cert) => checkControlPlaneSan(SAN, cert) }), {
-      "grpc.max_receive_message_length": 64 * 1024 * 1024,
-    });
+    const client = new Client(
+      address,
+      credentials.createSsl(Buffer.from(rootsPem), null, null, { checkServerIdentity: (_h, cert) => checkControlPlaneSan(SAN, cert) }),
+      {
+        "grpc.max_receive_message_length": 64 * 1024 * 1024,
+      },
+    );
     const md = new Metadata();
     md.set("authorization", `Bearer ${TOKEN}`);
     const s = client.makeBidiStreamRequest(deltaAdsClientMethod.path, deltaAdsClientMethod.requestSerialize, lightDecode, md);
@@ -157,7 +161,14 @@ async function runClients(address: string, rootsPem: string, n: number, total: n
       }
     });
     s.on("error", (e) => send({ type: "error", message: String(e) }));
-    s.write({ node: { id: NODE_ID, cluster: "" }, typeUrl: ADDRESS_TYPE_URL, subscribe: ["*"], unsubscribe: [], initialVersions: {}, responseNonce: "" });
+    s.write({
+      node: { id: NODE_ID, cluster: "" },
+      typeUrl: ADDRESS_TYPE_URL,
+      subscribe: ["*"],
+      unsubscribe: [],
+      initialVersions: {},
+      responseNonce: "",
+    });
     streams.push(s);
   }
   process.on("message", (m: { cmd: string; name?: string }) => {
@@ -188,12 +199,9 @@ function waitFor<T extends { type: string }>(child: ChildProcess, type: string, 
 }
 
 async function main(): Promise<void> {
-  const [nw, ns, nc, changes] = [10000, 1000, 100, 20].map((d, i) => Math.max(1, Math.min(Number(process.argv[2 + i] ?? d), [100000, 20000, 500, 200][i]!))) as [
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [nw, ns, nc, changes] = [10000, 1000, 100, 20].map((d, i) =>
+    Math.max(1, Math.min(Number(process.argv[2 + i] ?? d), [100000, 20000, 500, 200][i]!)),
+  ) as [number, number, number, number];
   const debounceMs = Number(process.env.XDS_BENCH_DEBOUNCE_MS ?? 10);
   const rows: Array<[string, string, string]> = [];
   const resources = mesh(nw, ns);
@@ -208,7 +216,11 @@ async function main(): Promise<void> {
   for (const b of encoded) if (!decodeAddress(b).ok) throw new Error("bench: decode failed");
   const decMs = performance.now() - t;
   const bytes = encoded.reduce((n, b) => n + b.length, 0);
-  rows.push([`encode ${total} Address resources`, `${encMs.toFixed(1)} ms`, `${(bytes / 1024).toFixed(0)} KiB total, ${(bytes / total).toFixed(0)} B each`]);
+  rows.push([
+    `encode ${total} Address resources`,
+    `${encMs.toFixed(1)} ms`,
+    `${(bytes / 1024).toFixed(0)} KiB total, ${(bytes / total).toFixed(0)} B each`,
+  ]);
   rows.push([`decode+validate ${total} Address resources`, `${decMs.toFixed(1)} ms`, ""]);
 
   // Control plane
@@ -227,7 +239,9 @@ async function main(): Promise<void> {
       lastPushAt = wallNow();
     },
   };
-  const authenticator = new BootstrapTokenAuthenticator([{ token: TOKEN, node: "node-0", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" }]);
+  const authenticator = new BootstrapTokenAuthenticator([
+    { token: TOKEN, node: "node-0", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
+  ]);
   const ads = new AdsServer({ store, authenticator, debounceMs, metrics });
   const server = await startControlPlaneServer({ host: HOST, port: 0, tls: { keyPem: cert.keyPem, chainPem: cert.chainPem }, ads });
   const address = `${HOST}:${server.port}`;
@@ -238,15 +252,22 @@ async function main(): Promise<void> {
 
   // One real ztunnel client: full push, decode, validate, apply.
   const state = new ProxyState();
-  const zt = new XdsClient({ target: { address, rootsPem: ca.value.rootsPem, expectedSan: SAN, token: () => TOKEN }, nodeId: NODE_ID, handler: new StateMutator(state) });
+  const zt = new XdsClient({
+    target: { address, rootsPem: ca.value.rootsPem, expectedSan: SAN, token: () => TOKEN },
+    nodeId: NODE_ID,
+    handler: new StateMutator(state),
+  });
   t = performance.now();
   zt.start();
-  await Promise.race([zt.synced(), new Promise((_r, rej) => setTimeout(() => rej(new Error("bench: ztunnel client did not sync in 30 s")), 30_000))]);
+  await Promise.race([
+    zt.synced(),
+    new Promise((_r, rej) => setTimeout(() => rej(new Error("bench: ztunnel client did not sync in 30 s")), 30_000)),
+  ]);
   const firstPush = performance.now() - t;
   zt.close();
   if ([...state.workloads()].length !== nw) throw new Error("bench: ztunnel state incomplete");
   rows.push([`first full push to one ztunnel client (${total} resources, applied)`, `${firstPush.toFixed(0)} ms`, "target < 1000 ms"]);
-  
+
   const rssOne = process.memoryUsage().rss;
   rows.push([`control plane RSS after serving one client`, `${(rssOne / 1048576).toFixed(0)} MiB`, ""]);
 
@@ -275,11 +296,23 @@ async function main(): Promise<void> {
   }
   rows.push([`one pod change reaches all ${nc} clients, p50`, `${pct(lat, 50).toFixed(1)} ms`, `debounce ${debounceMs} ms`]);
   rows.push([`one pod change reaches all ${nc} clients, p99`, `${pct(lat, 99).toFixed(1)} ms`, "target < 100 ms"]);
-  rows.push([`  of which server side (change -> last write queued), p99`, `${pct(serverSide, 99).toFixed(1)} ms`, `p50 ${pct(serverSide, 50).toFixed(1)} ms`]);
-  rows.push([`bytes sent per change (all ${nc} clients)`, `${pct(perChange, 50)} B`, `${(pct(perChange, 50) / nc).toFixed(0)} B per client`]);
+  rows.push([
+    `  of which server side (change -> last write queued), p99`,
+    `${pct(serverSide, 99).toFixed(1)} ms`,
+    `p50 ${pct(serverSide, 50).toFixed(1)} ms`,
+  ]);
+  rows.push([
+    `bytes sent per change (all ${nc} clients)`,
+    `${pct(perChange, 50)} B`,
+    `${(pct(perChange, 50) / nc).toFixed(0)} B per client`,
+  ]);
   const mb = (x: number) => `${(x / 1048576).toFixed(0)} MiB`;
   let mem = process.memoryUsage();
-  rows.push([`control plane RSS (${total} resources, ${nc + 1} streams served)`, mb(mem.rss), `heap ${mb(mem.heapUsed)}, buffers ${mb(mem.arrayBuffers)}; target < 500 MiB`]);
+  rows.push([
+    `control plane RSS (${total} resources, ${nc + 1} streams served)`,
+    mb(mem.rss),
+    `heap ${mb(mem.heapUsed)}, buffers ${mb(mem.arrayBuffers)}; target < 500 MiB`,
+  ]);
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc) {
     gc();
@@ -292,8 +325,12 @@ async function main(): Promise<void> {
   child.send({ cmd: "exit" });
   await server.close(100);
   const w = Math.max(...rows.map((r) => r[0].length));
-  const load = loadavg().map((x) => x.toFixed(1)).join(" ");
-  console.log(`\nxds push benchmark: ${nw} workloads, ${ns} services, ${nc} clients, ${changes} changes; node ${process.version}, ${cpus().length} CPUs, load ${load}\n`);
+  const load = loadavg()
+    .map((x) => x.toFixed(1))
+    .join(" ");
+  console.log(
+    `\nxds push benchmark: ${nw} workloads, ${ns} services, ${nc} clients, ${changes} changes; node ${process.version}, ${cpus().length} CPUs, load ${load}\n`,
+  );
   for (const [a, b, c] of rows) console.log(`${a.padEnd(w)}  ${b.padStart(10)}  ${c}`);
   process.exit(0);
 }

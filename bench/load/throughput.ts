@@ -42,7 +42,21 @@ export async function measureThroughput(o: ThroughputOptions): Promise<Result<Th
     // Not a TCP probe: with -1 iperf3 would take the probe for its one client and exit.
     const up = await waitForOutput(server.value, /Server listening on/);
     if (!up.ok) return up;
-    const args = ["-c", o.target.host, "-p", String(o.target.port), "-B", o.clientAddress, "-t", String(o.seconds + 1), "-O", "1", "-J", "--connect-timeout", "5000"];
+    const args = [
+      "-c",
+      o.target.host,
+      "-p",
+      String(o.target.port),
+      "-B",
+      o.clientAddress,
+      "-t",
+      String(o.seconds + 1),
+      "-O",
+      "1",
+      "-J",
+      "--connect-timeout",
+      "5000",
+    ];
     const client = spawnChild("iperf3 client", "iperf3", args, { keepStdout: true });
     if (!client.ok) return client;
     const inTime = await waitChild(client.value, (o.seconds + 20) * 1000);

@@ -29,8 +29,27 @@ export function makeBenchPki(dir: string): Result<BenchPki> {
   const caCert = join(dir, "ca.crt");
   const steps: [string, string[]][] = [
     ["openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", caKey]],
-    ["openssl", ["req", "-x509", "-new", "-key", caKey, "-sha256", "-days", "1", "-subj", "/O=weft-bench/CN=weft bench root",
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", caCert]],
+    [
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        caKey,
+        "-sha256",
+        "-days",
+        "1",
+        "-subj",
+        "/O=weft-bench/CN=weft bench root",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        caCert,
+      ],
+    ],
   ];
   for (const [cmd, args] of steps) {
     const r = runSync(cmd, args);
@@ -62,7 +81,27 @@ function makeLeaf(dir: string, name: string, caCert: string, caKey: string, san:
   const steps: [string, string[]][] = [
     ["openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]],
     ["openssl", ["req", "-new", "-key", key, "-subj", "/O=weft-bench", "-out", csr]],
-    ["openssl", ["x509", "-req", "-in", csr, "-CA", caCert, "-CAkey", caKey, "-CAcreateserial", "-sha256", "-days", "1", "-extfile", ext, "-out", cert]],
+    [
+      "openssl",
+      [
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        caCert,
+        "-CAkey",
+        caKey,
+        "-CAcreateserial",
+        "-sha256",
+        "-days",
+        "1",
+        "-extfile",
+        ext,
+        "-out",
+        cert,
+      ],
+    ],
   ];
   for (const [cmd, args] of steps) {
     const r = runSync(cmd, args);

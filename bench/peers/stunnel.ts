@@ -28,7 +28,8 @@ export const stunnelPeer: Peer = {
   async start(): Promise<Result<RunningPeer>> {
     const version = runSync(STUNNEL_BIN, ["-version"]);
     // stunnel -version prints to stderr and exits 0 on 5.x; a failure here means it is missing.
-    if (!version.ok && /ENOENT/.test(version.error.message)) return err(new Error("stunnel: stunnel4 is not installed (scripts/setup.sh installs it)"));
+    if (!version.ok && /ENOENT/.test(version.error.message))
+      return err(new Error("stunnel: stunnel4 is not installed (scripts/setup.sh installs it)"));
     const dir = makeTempDir("stunnel");
     const pki = makeBenchPki(dir);
     if (!pki.ok) {

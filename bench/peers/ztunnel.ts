@@ -43,7 +43,15 @@ export function ztunnelConfig(node: string, bindAddress: string, caDir: string):
     bindAddress,
     outboundListeners: node === "node-a" ? [`${VIP}:80`] : [],
     workloads: [
-      { uid: "cluster1//Pod/default/client", name: "client", namespace: "default", serviceAccount: "client", node: "node-a", addresses: [CLIENT], tunnelProtocol: "HBONE" },
+      {
+        uid: "cluster1//Pod/default/client",
+        name: "client",
+        namespace: "default",
+        serviceAccount: "client",
+        node: "node-a",
+        addresses: [CLIENT],
+        tunnelProtocol: "HBONE",
+      },
       {
         uid: "cluster1//Pod/default/server",
         name: "server",
@@ -55,7 +63,15 @@ export function ztunnelConfig(node: string, bindAddress: string, caDir: string):
         services: { "default/echo.default.svc.cluster.local": [{ servicePort: 80, targetPort: 5201 }] },
       },
     ],
-    services: [{ name: "echo", namespace: "default", hostname: "echo.default.svc.cluster.local", addresses: [VIP], ports: [{ servicePort: 80, targetPort: 5201 }] }],
+    services: [
+      {
+        name: "echo",
+        namespace: "default",
+        hostname: "echo.default.svc.cluster.local",
+        addresses: [VIP],
+        ports: [{ servicePort: 80, targetPort: 5201 }],
+      },
+    ],
   };
 }
 
@@ -81,7 +97,9 @@ export const ztunnelPeer: Peer = {
       writeFileSync(file, stringify(ztunnelConfig(n.node, n.bindAddress, caDir)));
       // Per-connection info logs would be 10k lines in the memory phase and real CPU in the
       // connection-rate phase; warnings still show in the error output.
-      const child = spawnChild(`ztunnel ${n.node}`, process.execPath, [WEFT_MAIN, "ztunnel", "--config", file], { env: { ...process.env, WEFT_LOG: process.env.WEFT_LOG ?? "warn" } });
+      const child = spawnChild(`ztunnel ${n.node}`, process.execPath, [WEFT_MAIN, "ztunnel", "--config", file], {
+        env: { ...process.env, WEFT_LOG: process.env.WEFT_LOG ?? "warn" },
+      });
       if (!child.ok) {
         await stop();
         return child;
@@ -145,7 +163,8 @@ async function countMutualTls(host: string): Promise<Result<string>> {
   const mtls = byPolicy.get("mutual_tls") ?? 0;
   const other = [...byPolicy].filter(([k]) => k !== "mutual_tls");
   if (mtls === 0) return err(new Error("ztunnel node-a reports no mutual_tls connection opened: the traffic did not go through HBONE"));
-  if (other.length) return err(new Error(`ztunnel node-a opened connections without mutual TLS: ${other.map(([k, v]) => `${k}=${v}`).join(", ")}`));
+  if (other.length)
+    return err(new Error(`ztunnel node-a opened connections without mutual TLS: ${other.map(([k, v]) => `${k}=${v}`).join(", ")}`));
   return ok(`ztunnel node-a metrics: ${mtls} connections opened, all with connection_security_policy="mutual_tls"`);
 }
 
@@ -153,7 +172,8 @@ async function waitReady(host: string, child: Child): Promise<Result<void>> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = "no answer";
   while (Date.now() < deadline) {
-    if (child.exited() != null) return err(new Error(`${child.name} exited (${child.exited()}) before ready: ${child.output().trim().slice(-1500)}`));
+    if (child.exited() != null)
+      return err(new Error(`${child.name} exited (${child.exited()}) before ready: ${child.output().trim().slice(-1500)}`));
     const status = await new Promise<number | string>((resolve) => {
       const req = get({ host, port: READY_PORT, path: "/healthz/ready", timeout: 1000 }, (res) => {
         res.resume();
@@ -166,5 +186,9 @@ async function waitReady(host: string, child: Child): Promise<Result<void>> {
     last = String(status);
     await sleep(100);
   }
-  return err(new Error(`${child.name}: not ready at http://${host}:${READY_PORT}/healthz/ready after ${READY_TIMEOUT_MS} ms (last: ${last}): ${child.output().trim().slice(-1500)}`));
+  return err(
+    new Error(
+      `${child.name}: not ready at http://${host}:${READY_PORT}/healthz/ready after ${READY_TIMEOUT_MS} ms (last: ${last}): ${child.output().trim().slice(-1500)}`,
+    ),
+  );
 }

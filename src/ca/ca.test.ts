@@ -26,9 +26,10 @@ function codeOf(r: { ok: boolean; error?: CaError }): string | undefined {
 
 /** A CSR for `id` signed with an RSA or P-384 key, built like any other client would. */
 async function csrWithKey(kind: "rsa" | "p384"): Promise<string> {
-  const alg = kind === "rsa"
-    ? { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 }
-    : { name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" };
+  const alg =
+    kind === "rsa"
+      ? { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 }
+      : { name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" };
   const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ keys, signingAlgorithm: alg });
   return csr.toString("pem");
@@ -70,7 +71,8 @@ void describe("CertificateAuthority.sign", () => {
 
   void it("uses a random serial for every certificate", async () => {
     const serials = new Set<string>();
-    for (let i = 0; i < 5; i++) serials.add(new X509Certificate(unwrap(await ca.sign(csrPem, { identity: sleep, ttlSeconds: 60 }))[0]!).serialNumber);
+    for (let i = 0; i < 5; i++)
+      serials.add(new X509Certificate(unwrap(await ca.sign(csrPem, { identity: sleep, ttlSeconds: 60 }))[0]!).serialNumber);
     assert.equal(serials.size, 5);
   });
 
@@ -85,7 +87,11 @@ void describe("CertificateAuthority.sign", () => {
     ["an empty string", async () => "", "CA_BAD_CSR"],
     ["a certificate instead of a CSR", async () => ca.rootsPem[0]!, "CA_BAD_CSR"],
     ["two CSRs", async () => csrPem + csrPem, "CA_BAD_CSR"],
-    ["a PEM block with junk DER", async () => "-----BEGIN CERTIFICATE REQUEST-----\nMAMCAQA=\n-----END CERTIFICATE REQUEST-----\n", "CA_BAD_CSR"],
+    [
+      "a PEM block with junk DER",
+      async () => "-----BEGIN CERTIFICATE REQUEST-----\nMAMCAQA=\n-----END CERTIFICATE REQUEST-----\n",
+      "CA_BAD_CSR",
+    ],
     ["a CSR whose signature does not verify", async () => tamperSignature(csrPem), "CA_BAD_CSR"],
     ["an RSA key", () => csrWithKey("rsa"), "CA_BAD_KEY"],
     ["a P-384 key", () => csrWithKey("p384"), "CA_BAD_KEY"],
@@ -149,15 +155,56 @@ void describe("CertificateAuthority persistence and cacerts", () => {
     }
     const d = join(dir, "cacerts");
     const ossl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    await writeFile(join(dir, "ext.cnf"), "[inter]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\n");
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "root-key.pem", "-out", "root-cert.pem", "-days", "30", "-subj", "/O=Istio/CN=Root CA",
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+    await writeFile(
+      join(dir, "ext.cnf"),
+      "[inter]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\n",
+    );
+    ossl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "root-key.pem",
+      "-out",
+      "root-cert.pem",
+      "-days",
+      "30",
+      "-subj",
+      "/O=Istio/CN=Root CA",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    );
     ossl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.csr", "-subj", "/O=Istio/CN=Intermediate CA");
-    ossl("x509", "-req", "-in", "ca.csr", "-CA", "root-cert.pem", "-CAkey", "root-key.pem", "-CAcreateserial", "-days", "20", "-out", "ca-cert.pem", "-extfile", "ext.cnf", "-extensions", "inter");
+    ossl(
+      "x509",
+      "-req",
+      "-in",
+      "ca.csr",
+      "-CA",
+      "root-cert.pem",
+      "-CAkey",
+      "root-key.pem",
+      "-CAcreateserial",
+      "-days",
+      "20",
+      "-out",
+      "ca-cert.pem",
+      "-extfile",
+      "ext.cnf",
+      "-extensions",
+      "inter",
+    );
     ossl("rsa", "-in", "ca-key.pem", "-out", "ca-key.pem", "-traditional"); // PKCS#1, as older Istio samples
     execFileSync("mkdir", ["-p", d]);
     for (const f of ["ca-cert.pem", "ca-key.pem", "root-cert.pem"]) await writeFile(join(d, f), await readFile(join(dir, f)));
-    await writeFile(join(d, "cert-chain.pem"), (await readFile(join(dir, "ca-cert.pem"), "utf8")) + (await readFile(join(dir, "root-cert.pem"), "utf8")));
+    await writeFile(
+      join(d, "cert-chain.pem"),
+      (await readFile(join(dir, "ca-cert.pem"), "utf8")) + (await readFile(join(dir, "root-cert.pem"), "utf8")),
+    );
 
     const ca = unwrap(await CertificateAuthority.loadCacerts(d));
     const { csrPem } = await generateKeyAndCsr(sleep);
@@ -176,20 +223,35 @@ void describe("CertificateAuthority persistence and cacerts", () => {
 
   const loadFailures: [string, (d: string, good: Record<string, string>) => Promise<void>, RegExp][] = [
     ["a missing directory", async () => {}, /ca-cert\.pem: ENOENT/],
-    ["a key that does not match ca-cert.pem", async (d, good) => {
-      await writeGood(d, good);
-      await writeFile(join(d, "ca-key.pem"), generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }));
-    }, /private key does not match/],
-    ["a root that did not sign ca-cert.pem", async (d, good) => {
-      await writeGood(d, good);
-      const other = unwrap(await CertificateAuthority.createSelfSigned());
-      await writeFile(join(d, "root-cert.pem"), other.rootsPem[0]!);
-      await writeFile(join(d, "cert-chain.pem"), "");
-    }, /not signed by any trusted root/],
-    ["a private key in root-cert.pem", async (d, good) => {
-      await writeGood(d, good);
-      await writeFile(join(d, "root-cert.pem"), good["ca-key.pem"]!);
-    }, /root-cert\.pem: unexpected PEM block "PRIVATE KEY"/],
+    [
+      "a key that does not match ca-cert.pem",
+      async (d, good) => {
+        await writeGood(d, good);
+        await writeFile(
+          join(d, "ca-key.pem"),
+          generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }),
+        );
+      },
+      /private key does not match/,
+    ],
+    [
+      "a root that did not sign ca-cert.pem",
+      async (d, good) => {
+        await writeGood(d, good);
+        const other = unwrap(await CertificateAuthority.createSelfSigned());
+        await writeFile(join(d, "root-cert.pem"), other.rootsPem[0]!);
+        await writeFile(join(d, "cert-chain.pem"), "");
+      },
+      /not signed by any trusted root/,
+    ],
+    [
+      "a private key in root-cert.pem",
+      async (d, good) => {
+        await writeGood(d, good);
+        await writeFile(join(d, "root-cert.pem"), good["ca-key.pem"]!);
+      },
+      /root-cert\.pem: unexpected PEM block "PRIVATE KEY"/,
+    ],
   ];
   async function writeGood(d: string, good: Record<string, string>): Promise<void> {
     execFileSync("mkdir", ["-p", d]);

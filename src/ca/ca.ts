@@ -111,7 +111,10 @@ export class CertificateAuthority {
    * Self-signed mode with persistence: reuse the root stored in `dir`, or create one and store
    * it there, so a control-plane restart keeps the mesh's trust anchor.
    */
-  static async loadOrCreateSelfSigned(dir: string, options: CaOptions & { rootTtlSeconds?: number } = {}): Promise<Result<CertificateAuthority, CaError>> {
+  static async loadOrCreateSelfSigned(
+    dir: string,
+    options: CaOptions & { rootTtlSeconds?: number } = {},
+  ): Promise<Result<CertificateAuthority, CaError>> {
     if (await hasCacerts(dir)) return CertificateAuthority.loadCacerts(dir, options);
     const ca = await CertificateAuthority.createSelfSigned(options);
     if (!ca.ok) return ca;
@@ -153,7 +156,12 @@ export class CertificateAuthority {
   async sign(csrPem: string, req: SignRequest): Promise<Result<string[], CaError>> {
     const { identity } = req;
     if (identity.trustDomain !== this.opts.trustDomain) {
-      return err(new CaError("CA_IDENTITY", `sign ${toUri(identity)}: trust domain ${JSON.stringify(identity.trustDomain)} is not this ca's ${JSON.stringify(this.opts.trustDomain)}`));
+      return err(
+        new CaError(
+          "CA_IDENTITY",
+          `sign ${toUri(identity)}: trust domain ${JSON.stringify(identity.trustDomain)} is not this ca's ${JSON.stringify(this.opts.trustDomain)}`,
+        ),
+      );
     }
     const ttl = req.ttlSeconds === undefined || req.ttlSeconds === 0 ? this.opts.defaultTtlSeconds : req.ttlSeconds;
     if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0) {
@@ -171,7 +179,10 @@ export class CertificateAuthority {
     const notBefore = new Date(Math.max(now - this.opts.clockSkewSeconds * 1000, signer.notBefore.getTime()));
     let notAfter = new Date(now + Math.floor(ttl * 1000));
     if (notAfter.getTime() > signer.notAfter.getTime()) {
-      log.warn({ identity: uri, signerNotAfter: signer.notAfter.toISOString() }, "leaf lifetime capped at the signing certificate's expiry");
+      log.warn(
+        { identity: uri, signerNotAfter: signer.notAfter.toISOString() },
+        "leaf lifetime capped at the signing certificate's expiry",
+      );
       notAfter = signer.notAfter;
     }
     if (notAfter.getTime() <= now) {

@@ -54,7 +54,10 @@ export async function checkCsr(csrPem: string): Promise<Result<CheckedCsr, CaErr
   }
 
   const hash = ECDSA_SIGNATURE_OIDS.get(parts.signatureOid.toString("hex"));
-  if (!hash) return err(new CaError("CA_BAD_CSR", `csr: signature algorithm oid ${parts.signatureOid.toString("hex")} is not ecdsa-with-sha256/384`));
+  if (!hash)
+    return err(
+      new CaError("CA_BAD_CSR", `csr: signature algorithm oid ${parts.signatureOid.toString("hex")} is not ecdsa-with-sha256/384`),
+    );
   let valid: boolean;
   try {
     valid = verify(hash, parts.tbs, publicKey, parts.signature);

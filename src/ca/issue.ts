@@ -14,7 +14,11 @@ import type { CertificateAuthority } from "./ca.js";
  * Issues a certificate for `identity` from `ca`. Throws only on programming errors (an identity
  * outside the CA's trust domain, a TTL above its maximum): in-process callers choose both.
  */
-export async function issueWorkloadCertificate(ca: CertificateAuthority, identity: Identity, ttlSeconds?: number): Promise<WorkloadCertificate> {
+export async function issueWorkloadCertificate(
+  ca: CertificateAuthority,
+  identity: Identity,
+  ttlSeconds?: number,
+): Promise<WorkloadCertificate> {
   const { keyPem, csrPem } = await generateKeyAndCsr(identity);
   const signed = await ca.sign(csrPem, { identity, ttlSeconds });
   if (!signed.ok) throw signed.error;

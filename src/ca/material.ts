@@ -19,8 +19,7 @@ import { CaError } from "./errors.js";
 
 /** Signature algorithm usable with WebCrypto for a given CA key. */
 export type SigningAlgorithm =
-  | { name: "ECDSA"; namedCurve: "P-256" | "P-384"; hash: "SHA-256" | "SHA-384" }
-  | { name: "RSASSA-PKCS1-v1_5"; hash: "SHA-256" };
+  { name: "ECDSA"; namedCurve: "P-256" | "P-384"; hash: "SHA-256" | "SHA-384" } | { name: "RSASSA-PKCS1-v1_5"; hash: "SHA-256" };
 
 export interface SigningMaterial {
   /** PEM of the certificate leaves are issued by. */
@@ -65,7 +64,9 @@ function algorithmFor(key: KeyObject): Result<SigningAlgorithm, string> {
 }
 
 /** Imports a CA key in any PEM form openssl writes (PKCS#8, SEC1 "EC PRIVATE KEY", PKCS#1). */
-async function importCaKey(keyPem: string): Promise<Result<{ key: KeyObject; signingKey: CryptoKey; algorithm: SigningAlgorithm; pkcs8Pem: string }, CaError>> {
+async function importCaKey(
+  keyPem: string,
+): Promise<Result<{ key: KeyObject; signingKey: CryptoKey; algorithm: SigningAlgorithm; pkcs8Pem: string }, CaError>> {
   let key: KeyObject;
   try {
     key = createPrivateKey(keyPem);
@@ -89,7 +90,8 @@ export async function createSelfSignedRoot(opts: {
   const now = opts.now ?? new Date();
   const ttl = opts.ttlSeconds ?? DEFAULT_ROOT_TTL_SECONDS;
   if (!Number.isFinite(ttl) || ttl <= 0) return err(new CaError("CA_TTL", `root: ttl ${ttl}s must be a positive number`));
-  if (!/^[A-Za-z0-9._-]+$/.test(opts.trustDomain)) return err(new CaError("CA_LOAD", `root: invalid trust domain ${JSON.stringify(opts.trustDomain)}`));
+  if (!/^[A-Za-z0-9._-]+$/.test(opts.trustDomain))
+    return err(new CaError("CA_LOAD", `root: invalid trust domain ${JSON.stringify(opts.trustDomain)}`));
   const keys = await generateP256();
   const skew = (opts.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS) * 1000;
   let cert;
@@ -103,7 +105,10 @@ export async function createSelfSignedRoot(opts: {
       signingAlgorithm: ECDSA_P256,
       extensions: [
         new x509.BasicConstraintsExtension(true, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature,
+          true,
+        ),
         await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ],
     });

@@ -32,9 +32,7 @@ export interface AgentReply {
 }
 
 /** The agent's enrollment decision for one pod (src/cni/agent/enrollment.ts decides it). */
-export type Decision =
-  | { readonly enroll: true; readonly reason: string }
-  | { readonly enroll: false; readonly reason: string };
+export type Decision = { readonly enroll: true; readonly reason: string } | { readonly enroll: false; readonly reason: string };
 
 export interface PodStatusLine {
   readonly key: string;

@@ -4,7 +4,11 @@ import { CONFIG_VALUE_SIZE, decodeConfig, encodeConfig, enrolledValue, ipFromKey
 import { validateNode } from "./node-config.js";
 
 void test("weft_config: encodes struct weft_config byte for byte and decodes back", () => {
-  const node = validateNode({ instance: "n", ports: { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 }, marks: { capture: 0x111, ztunnel: 0x539, loop: 0x222, mask: 0xfff } });
+  const node = validateNode({
+    instance: "n",
+    ports: { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 },
+    marks: { capture: 0x111, ztunnel: 0x539, loop: 0x222, mask: 0xfff },
+  });
   assert.equal(node.ok, true);
   if (!node.ok) return;
   const b = encodeConfig(node.value);

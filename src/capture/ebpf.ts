@@ -34,7 +34,10 @@ const PROG_FROM_POD = "weft_from_pod";
 const PROG_TO_POD = "weft_to_pod";
 
 /** Default folder of the built objects: <repo>/bpf/build. */
-export const defaultObjectDir = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? "../../../bpf/build" : "../../bpf/build");
+export const defaultObjectDir = path.resolve(
+  __dirname,
+  __dirname.includes(`${path.sep}dist${path.sep}`) ? "../../../bpf/build" : "../../bpf/build",
+);
 
 export class EbpfBackend implements RedirectBackend {
   readonly kind = "ebpf" as const;
@@ -62,7 +65,9 @@ export class EbpfBackend implements RedirectBackend {
   private async setupNow(): Promise<Result<void>> {
     const fs = await ensureBpffs();
     if (!fs.ok) return fs;
-    const objs = [PROG_FROM_POD, PROG_TO_POD].map((p) => path.join(this.objectDir, p === PROG_FROM_POD ? "capture_from_pod.o" : "capture_to_pod.o"));
+    const objs = [PROG_FROM_POD, PROG_TO_POD].map((p) =>
+      path.join(this.objectDir, p === PROG_FROM_POD ? "capture_from_pod.o" : "capture_to_pod.o"),
+    );
     for (const o of objs) {
       if (!existsSync(o)) return err(new Error(`ebpf capture: ${o} is missing: run scripts/setup.sh (make -C bpf)`));
     }
@@ -88,12 +93,34 @@ export class EbpfBackend implements RedirectBackend {
     if (pins.every((p) => existsSync(p))) return ok(undefined);
     await rm(d, { recursive: true, force: true });
     await mkdir(path.join(d, "maps"), { recursive: true });
-    const from = await run("bpftool", ["prog", "load", fromObj, path.join(d, "from_pod"), "type", "classifier", "pinmaps", path.join(d, "maps")]);
+    const from = await run("bpftool", [
+      "prog",
+      "load",
+      fromObj,
+      path.join(d, "from_pod"),
+      "type",
+      "classifier",
+      "pinmaps",
+      path.join(d, "maps"),
+    ]);
     const to = from.ok
       ? await run("bpftool", [
-          "prog", "load", toObj, path.join(d, "to_pod"), "type", "classifier",
-          "map", "name", "weft_enrolled", "pinned", path.join(d, "maps", "weft_enrolled"),
-          "map", "name", "weft_config", "pinned", path.join(d, "maps", "weft_config"),
+          "prog",
+          "load",
+          toObj,
+          path.join(d, "to_pod"),
+          "type",
+          "classifier",
+          "map",
+          "name",
+          "weft_enrolled",
+          "pinned",
+          path.join(d, "maps", "weft_enrolled"),
+          "map",
+          "name",
+          "weft_config",
+          "pinned",
+          path.join(d, "maps", "weft_config"),
         ])
       : from;
     if (!to.ok) {
@@ -125,8 +152,42 @@ export class EbpfBackend implements RedirectBackend {
     const who = `pod ${pod.name ?? dev}`;
     const steps: Array<[string, string[]]> = [
       ["sysctl", ["-qw", `net.ipv4.conf.${dev}.accept_local=1`]],
-      ["tc", ["filter", "replace", "dev", dev, "ingress", "pref", String(FILTER_PREF), "handle", "1", "bpf", "da", "object-pinned", path.join(this.pinDir, "from_pod")]],
-      ["tc", ["filter", "replace", "dev", dev, "egress", "pref", String(FILTER_PREF), "handle", "1", "bpf", "da", "object-pinned", path.join(this.pinDir, "to_pod")]],
+      [
+        "tc",
+        [
+          "filter",
+          "replace",
+          "dev",
+          dev,
+          "ingress",
+          "pref",
+          String(FILTER_PREF),
+          "handle",
+          "1",
+          "bpf",
+          "da",
+          "object-pinned",
+          path.join(this.pinDir, "from_pod"),
+        ],
+      ],
+      [
+        "tc",
+        [
+          "filter",
+          "replace",
+          "dev",
+          dev,
+          "egress",
+          "pref",
+          String(FILTER_PREF),
+          "handle",
+          "1",
+          "bpf",
+          "da",
+          "object-pinned",
+          path.join(this.pinDir, "to_pod"),
+        ],
+      ],
     ];
     const q = await this.ensureClsact(dev);
     if (!q.ok) return err(new Error(`${who}: ${q.error.message}`, { cause: q.error }));
@@ -285,5 +346,7 @@ export async function ensureBpffs(): Promise<Result<void>> {
   const mounts = await readFile("/proc/self/mounts", "utf8").catch(() => "");
   if (mounts.split("\n").some((l) => l.split(" ")[1] === "/sys/fs/bpf" && l.split(" ")[2] === "bpf")) return ok(undefined);
   const r = await run("mount", ["-t", "bpf", "bpf", "/sys/fs/bpf"]);
-  return r.ok ? ok(undefined) : err(new Error(`ebpf capture: cannot mount the BPF filesystem on /sys/fs/bpf: ${r.error.message}`, { cause: r.error }));
+  return r.ok
+    ? ok(undefined)
+    : err(new Error(`ebpf capture: cannot mount the BPF filesystem on /sys/fs/bpf: ${r.error.message}`, { cause: r.error }));
 }

@@ -10,7 +10,11 @@ import { type NodeCaptureInput, validateNode } from "./node-config.js";
 
 export type BackendKind = "ebpf" | "nftables";
 
-export function createRedirectBackend(kind: BackendKind, config: NodeCaptureInput, opts: { bpfObjectDir?: string } = {}): Result<RedirectBackend> {
+export function createRedirectBackend(
+  kind: BackendKind,
+  config: NodeCaptureInput,
+  opts: { bpfObjectDir?: string } = {},
+): Result<RedirectBackend> {
   const node = validateNode(config);
   if (!node.ok) return node;
   switch (kind) {

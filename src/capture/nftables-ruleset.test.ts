@@ -10,7 +10,9 @@ const node = (() => {
 })();
 
 void test("nftables ruleset: ztunnel's packets pass first, then existing transparent sockets, then TPROXY each followed by a drop", () => {
-  const lines = renderRuleset(node).split("\n").map((l) => l.trim());
+  const lines = renderRuleset(node)
+    .split("\n")
+    .map((l) => l.trim());
   const pre = lines.slice(lines.indexOf("chain prerouting {"), lines.indexOf("chain output {"));
   const order = [
     "meta mark & 0xfff == 0x539 accept",
@@ -23,8 +25,15 @@ void test("nftables ruleset: ztunnel's packets pass first, then existing transpa
     "ip daddr @enrolled drop",
   ];
   const at = order.map((l) => pre.indexOf(l));
-  assert.ok(at.every((i) => i >= 0), `missing rule: ${order[at.indexOf(-1)]}`);
-  assert.deepEqual(at, [...at].sort((x, y) => x - y), "rules in fail-closed order");
+  assert.ok(
+    at.every((i) => i >= 0),
+    `missing rule: ${order[at.indexOf(-1)]}`,
+  );
+  assert.deepEqual(
+    at,
+    [...at].sort((x, y) => x - y),
+    "rules in fail-closed order",
+  );
   assert.ok(lines.includes("ip daddr @enrolled meta mark set meta mark & 0xfffff000 | 0x111"), "node processes rerouted through lo");
 });
 

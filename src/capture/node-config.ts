@@ -38,7 +38,8 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
   }
   for (const k of ["capture", "ztunnel", "loop"] as const) {
     const v = marks[k];
-    if (v === 0 || (v & marks.mask) !== v) return bad(`marks.${k}`, `0x${v.toString(16)} must be non-zero and inside mask 0x${marks.mask.toString(16)}`);
+    if (v === 0 || (v & marks.mask) !== v)
+      return bad(`marks.${k}`, `0x${v.toString(16)} must be non-zero and inside mask 0x${marks.mask.toString(16)}`);
   }
   if (new Set([marks.capture, marks.ztunnel, marks.loop]).size !== 3) return bad("marks", "capture, ztunnel and loop must differ");
   const routeTable = input.routeTable ?? nodeCaptureDefaults.routeTable;
@@ -50,7 +51,8 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
     return bad("rulePriority", `${rulePriority} must be 1-32765 (before the main table's rule)`);
   }
   const pinRoot = input.pinRoot ?? nodeCaptureDefaults.pinRoot;
-  if (!pinRoot.startsWith("/sys/fs/bpf/") || pinRoot.includes("..")) return bad("pinRoot", `${JSON.stringify(pinRoot)} must be a folder under /sys/fs/bpf/`);
+  if (!pinRoot.startsWith("/sys/fs/bpf/") || pinRoot.includes(".."))
+    return bad("pinRoot", `${JSON.stringify(pinRoot)} must be a folder under /sys/fs/bpf/`);
   if (input.netns !== undefined && (input.netns === "" || (!input.netns.startsWith("/") && !NAME.test(input.netns)))) {
     return bad("netns", `${JSON.stringify(input.netns)} is not a namespace name or path`);
   }

@@ -33,11 +33,25 @@ export async function installCaptureRouting(node: NodeCapture): Promise<Result<v
   const cleared = await removeCaptureRouting(node);
   if (!cleared.ok) return cleared;
   const m = node.marks;
-  const route = await run("ip", ["-4", "route", "replace", "local", "0.0.0.0/0", "dev", "lo", "table", String(node.routeTable)], opts(node));
+  const route = await run(
+    "ip",
+    ["-4", "route", "replace", "local", "0.0.0.0/0", "dev", "lo", "table", String(node.routeTable)],
+    opts(node),
+  );
   if (!route.ok) return err(route.error);
   const rule = await run(
     "ip",
-    ["-4", "rule", "add", "pref", String(node.rulePriority), "fwmark", `0x${m.capture.toString(16)}/0x${m.mask.toString(16)}`, "lookup", String(node.routeTable)],
+    [
+      "-4",
+      "rule",
+      "add",
+      "pref",
+      String(node.rulePriority),
+      "fwmark",
+      `0x${m.capture.toString(16)}/0x${m.mask.toString(16)}`,
+      "lookup",
+      String(node.routeTable),
+    ],
     opts(node),
   );
   if (!rule.ok) {

@@ -10,7 +10,11 @@ export async function runAuthz(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   let v: { from?: string; principal?: string; to?: string; ztunnel?: string };
   try {
-    v = parseArgs({ args: rest, options: { from: { type: "string" }, principal: { type: "string" }, to: { type: "string" }, ztunnel: { type: "string" } }, strict: true }).values;
+    v = parseArgs({
+      args: rest,
+      options: { from: { type: "string" }, principal: { type: "string" }, to: { type: "string" }, ztunnel: { type: "string" } },
+      strict: true,
+    }).values;
   } catch (e) {
     console.error(`authz: ${(e as Error).message}`);
     return 2;
@@ -24,7 +28,12 @@ export async function runAuthz(argv: string[]): Promise<number> {
     console.error(`authz: --to: ${to.error.message}`);
     return 2;
   }
-  const q = new URLSearchParams({ src: v.from, dst: to.value.ip, port: String(to.value.port), ...(v.principal ? { principal: v.principal } : {}) });
+  const q = new URLSearchParams({
+    src: v.from,
+    dst: to.value.ip,
+    port: String(to.value.port),
+    ...(v.principal ? { principal: v.principal } : {}),
+  });
   const admin = v.ztunnel ?? "127.0.0.1:15000";
   try {
     const res = await fetch(`http://${admin}/authz/explain?${q.toString()}`);

@@ -20,12 +20,17 @@ export async function runCa(argv: string[]): Promise<number> {
     return 2;
   }
   const trustDomain = values["trust-domain"] ?? "cluster.local";
-  const ca = verb === "init" ? await CertificateAuthority.loadOrCreateSelfSigned(values.dir, { trustDomain }) : await CertificateAuthority.loadCacerts(values.dir, { trustDomain });
+  const ca =
+    verb === "init"
+      ? await CertificateAuthority.loadOrCreateSelfSigned(values.dir, { trustDomain })
+      : await CertificateAuthority.loadCacerts(values.dir, { trustDomain });
   if (!ca.ok) {
     console.error(`ca: ${values.dir}: ${ca.error.message}`);
     return 1;
   }
   const c = ca.value.signingCertificate;
-  console.log(`trust domain ${ca.value.trustDomain}\nsubject ${c.subject}\nfingerprint ${c.fingerprint256}\nvalid ${c.validFrom} - ${c.validTo}\ndirectory ${values.dir}`);
+  console.log(
+    `trust domain ${ca.value.trustDomain}\nsubject ${c.subject}\nfingerprint ${c.fingerprint256}\nvalid ${c.validFrom} - ${c.validTo}\ndirectory ${values.dir}`,
+  );
   return 0;
 }

@@ -31,7 +31,8 @@ async function manifestFiles(args: readonly string[]): Promise<ManifestFile[]> {
   for (const a of args) {
     const abs = path.resolve(a);
     if ((await stat(abs)).isDirectory()) {
-      for (const f of (await readdir(abs)).sort()) if (/\.(ya?ml|json)$/.test(f)) out.push({ path: path.join(abs, f), text: await readFile(path.join(abs, f), "utf8") });
+      for (const f of (await readdir(abs)).sort())
+        if (/\.(ya?ml|json)$/.test(f)) out.push({ path: path.join(abs, f), text: await readFile(path.join(abs, f), "utf8") });
     } else out.push({ path: abs, text: await readFile(abs, "utf8") });
   }
   return out;

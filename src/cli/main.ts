@@ -57,7 +57,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (e: unknown) => {
     console.error(`weft: ${(e as Error).stack ?? String(e)}`);
     process.exitCode = 1;

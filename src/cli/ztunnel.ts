@@ -15,7 +15,15 @@ export async function runZtunnel(argv: string[]): Promise<number> {
     return 2;
   }
   const config = cfg.value;
-  log.info({ config: { ...config, static: config.static ? { workloads: config.static.workloads.length, services: config.static.services.length } : undefined } }, "configuration");
+  log.info(
+    {
+      config: {
+        ...config,
+        static: config.static ? { workloads: config.static.workloads.length, services: config.static.services.length } : undefined,
+      },
+    },
+    "configuration",
+  );
   const running = await startZtunnel(config);
   if (!running.ok) {
     console.error(running.error.message);

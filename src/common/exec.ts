@@ -55,7 +55,10 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
 }
 
 /** Runs each command in order, stopping at the first failure. */
-export async function runAll(cmds: ReadonlyArray<readonly [string, readonly string[]]>, opts: RunOptions = {}): Promise<Result<void, CommandError>> {
+export async function runAll(
+  cmds: ReadonlyArray<readonly [string, readonly string[]]>,
+  opts: RunOptions = {},
+): Promise<Result<void, CommandError>> {
   for (const [cmd, args] of cmds) {
     const r = await run(cmd, args, opts);
     if (!r.ok) return r;

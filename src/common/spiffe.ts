@@ -18,7 +18,11 @@ export interface Identity {
 const SEGMENT = /^[A-Za-z0-9._-]+$/;
 
 export function identity(trustDomain: string, namespace: string, serviceAccount: string): Identity {
-  for (const [field, v] of [["trust domain", trustDomain], ["namespace", namespace], ["service account", serviceAccount]]) {
+  for (const [field, v] of [
+    ["trust domain", trustDomain],
+    ["namespace", namespace],
+    ["service account", serviceAccount],
+  ]) {
     if (!v || !SEGMENT.test(v!)) throw new Error(`spiffe: invalid ${field} ${JSON.stringify(v)}`);
   }
   return { trustDomain, namespace, serviceAccount };

@@ -50,7 +50,8 @@ const FLAGS = {
 function hostPort(text: string, what: string): Result<{ host: string; port: number }> {
   const i = text.lastIndexOf(":");
   const port = Number(text.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) return err(new Error(`controlplane: ${what} ${JSON.stringify(text)}: expected host:port`));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535)
+    return err(new Error(`controlplane: ${what} ${JSON.stringify(text)}: expected host:port`));
   return ok({ host: text.slice(0, i).replace(/^\[|\]$/g, ""), port });
 }
 
@@ -84,7 +85,8 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
   }
   const configDir = v["config-dir"] ?? env.WEFT_CONFIG_DIR;
   const kubeconfig = v.kubeconfig ?? (configDir ? undefined : env.KUBECONFIG);
-  if (!configDir && !kubeconfig) return err(new Error("controlplane: a config source is required: --config-dir DIR (folder of YAML) or --kubeconfig FILE"));
+  if (!configDir && !kubeconfig)
+    return err(new Error("controlplane: a config source is required: --config-dir DIR (folder of YAML) or --kubeconfig FILE"));
   if (configDir && kubeconfig) return err(new Error("controlplane: --config-dir and --kubeconfig are exclusive"));
   const caDir = v["ca-dir"] ?? env.WEFT_CA_DIR;
   if (!caDir) return err(new Error("controlplane: --ca-dir DIR is required (the mesh CA; a self-signed root is created there when empty)"));

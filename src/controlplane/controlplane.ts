@@ -56,14 +56,20 @@ export class ControlPlane {
   private ca: CertificateAuthority | undefined;
   private stopped = false;
 
-  constructor(readonly config: ControlPlaneConfig, private readonly authenticator: Authenticator) {
+  constructor(
+    readonly config: ControlPlaneConfig,
+    private readonly authenticator: Authenticator,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: "weft_controlplane_" });
     this.settings = { rootNamespace: config.rootNamespace, trustDomain: config.trustDomain };
     this.store = new ConfigStore();
     // The folder is strict about unknown fields; an API server may be newer than our schemas.
     this.source = config.configDir
       ? new FileSource({ dir: config.configDir, validate: policyValidator(this.settings, objectValidator()) })
-      : new KubeSource({ config: kubeClientConfig(config.kubeconfig!), validate: policyValidator(this.settings, objectValidator({ strict: false })) });
+      : new KubeSource({
+          config: kubeClientConfig(config.kubeconfig!),
+          validate: policyValidator(this.settings, objectValidator({ strict: false })),
+        });
     this.mesh = new MeshModel(
       this.store,
       translateConfig({
@@ -74,19 +80,30 @@ export class ControlPlane {
         policiesFor: policyBinder(this.settings),
       }),
     );
-    this.ads = new AdsServer({ store: this.resources, authenticator, debounceMs: config.debounceMs, metrics: promXdsMetrics(this.registry) });
+    this.ads = new AdsServer({
+      store: this.resources,
+      authenticator,
+      debounceMs: config.debounceMs,
+      metrics: promXdsMetrics(this.registry),
+    });
   }
 
   /** Loads the CA, starts the source and waits for its first sync, then serves. */
   async start(): Promise<Result<void>> {
     const c = this.config;
-    const ca = await CertificateAuthority.loadOrCreateSelfSigned(c.caDir, { trustDomain: c.trustDomain, maxTtlSeconds: c.maxCertTtlSeconds });
+    const ca = await CertificateAuthority.loadOrCreateSelfSigned(c.caDir, {
+      trustDomain: c.trustDomain,
+      maxTtlSeconds: c.maxCertTtlSeconds,
+    });
     if (!ca.ok) return err(new Error(`controlplane: CA ${c.caDir}: ${ca.error.message}`));
     this.ca = ca.value;
 
     // Resources follow the model; the first full translation happens at mesh.start().
     this.mesh.subscribe((d) => {
-      const upserts: AddressResource[] = [...d.workloads.upserted.map((value) => ({ kind: "workload" as const, value })), ...d.services.upserted.map((value) => ({ kind: "service" as const, value }))];
+      const upserts: AddressResource[] = [
+        ...d.workloads.upserted.map((value) => ({ kind: "workload" as const, value })),
+        ...d.services.upserted.map((value) => ({ kind: "service" as const, value })),
+      ];
       this.resources.update(ADDRESS_TYPE_URL, upserts, [...d.workloads.removed, ...d.services.removed]);
     });
     this.store.subscribe((change) => {
@@ -96,7 +113,8 @@ export class ControlPlane {
     await this.store.waitSynced();
     this.mesh.start();
     this.syncAuthorizations();
-    for (const p of this.store.invalid()) log.warn({ origin: p.origin.source, object: p.object, field: p.field }, `invalid object rejected: ${p.reason}`);
+    for (const p of this.store.invalid())
+      log.warn({ origin: p.origin.source, object: p.object, field: p.field }, `invalid object rejected: ${p.reason}`);
 
     const serving = await this.servingTls();
     if (!serving.ok) return serving;
@@ -106,10 +124,21 @@ export class ControlPlane {
       nodeAuthorizer: { mayIssue: (node, uri) => this.mesh.podsOnNode(node).some((id) => toUri(id) === uri) },
     });
     try {
-      this.server = await startControlPlaneServer({ host: c.listenHost, port: c.listenPort, tls: serving.value, ads: this.ads, ca: caService });
+      this.server = await startControlPlaneServer({
+        host: c.listenHost,
+        port: c.listenPort,
+        tls: serving.value,
+        ads: this.ads,
+        ca: caService,
+      });
       this.monitor = await this.admin.add("monitor", c.monitorHost, c.monitorPort, {
         ...metricsRoutes(this.registry),
-        ...adminRoutes({ configDump: () => this.configDump(), pendingReadiness: () => [], shutdown: () => void this.stop(), registry: this.registry }),
+        ...adminRoutes({
+          configDump: () => this.configDump(),
+          pendingReadiness: () => [],
+          shutdown: () => void this.stop(),
+          registry: this.registry,
+        }),
         "/ready": (_req, res) => {
           res.writeHead(200, { "content-type": "text/plain" });
           res.end("ready\n");
@@ -119,7 +148,15 @@ export class ControlPlane {
       await this.stop();
       return err(e as Error);
     }
-    log.info({ workloads: this.mesh.workloads.size, services: this.mesh.services.size, authorizations: this.resources.all(AUTHORIZATION_TYPE_URL).size, port: this.server.port }, "control plane serving");
+    log.info(
+      {
+        workloads: this.mesh.workloads.size,
+        services: this.mesh.services.size,
+        authorizations: this.resources.all(AUTHORIZATION_TYPE_URL).size,
+        port: this.server.port,
+      },
+      "control plane serving",
+    );
     return ok(undefined);
   }
 
@@ -181,6 +218,7 @@ function kubeClientConfig(kubeconfig: string) {
 
 /** Local mode authenticates ztunnels with bootstrap tokens; Kubernetes mode with TokenReview. */
 export function authenticatorFor(config: ControlPlaneConfig): Authenticator {
-  if (config.kubeconfig) return new TokenReviewAuthenticator({ config: kubeClientConfig(config.kubeconfig), trustDomain: config.trustDomain });
+  if (config.kubeconfig)
+    return new TokenReviewAuthenticator({ config: kubeClientConfig(config.kubeconfig), trustDomain: config.trustDomain });
   return new BootstrapTokenAuthenticator(config.bootstrapTokens);
 }

@@ -50,7 +50,13 @@ export function policyValidator(s: PolicySettings, next?: StoreValidator): Store
         : ok(undefined);
     if (errors.ok) return ok(o);
     const first = errors.error[0]!;
-    const more = errors.error.length > 1 ? ` (and ${errors.error.length - 1} more: ${errors.error.slice(1).map((e) => `${e.field}: ${e.reason}`).join("; ")})` : "";
+    const more =
+      errors.error.length > 1
+        ? ` (and ${errors.error.length - 1} more: ${errors.error
+            .slice(1)
+            .map((e) => `${e.field}: ${e.reason}`)
+            .join("; ")})`
+        : "";
     return err({ origin, object: first.object, field: first.field, reason: first.reason + more });
   };
 }
@@ -59,7 +65,10 @@ export function policyValidator(s: PolicySettings, next?: StoreValidator): Store
  * Translated policies per store version: binding asks once per workload, and a full translation
  * of 10k pods must not translate every policy 10k times.
  */
-const memo = new WeakMap<ReadStore, { version: number; settings: PolicySettings; authz: TranslatedAuthorizationPolicy[]; peer: PeerAuthenticationPolicy[] }>();
+const memo = new WeakMap<
+  ReadStore,
+  { version: number; settings: PolicySettings; authz: TranslatedAuthorizationPolicy[]; peer: PeerAuthenticationPolicy[] }
+>();
 
 function translatedAll(store: ReadStore, s: PolicySettings): { authz: TranslatedAuthorizationPolicy[]; peer: PeerAuthenticationPolicy[] } {
   const m = memo.get(store);
@@ -101,7 +110,9 @@ export function authorizations(store: ReadStore, s: PolicySettings): Authorizati
 }
 
 /** The translator hook: names of the policies bound to a workload with these labels. */
-export function policyBinder(s: PolicySettings): (store: ReadStore, namespace: string, labels: Readonly<Record<string, string>>) => string[] {
+export function policyBinder(
+  s: PolicySettings,
+): (store: ReadStore, namespace: string, labels: Readonly<Record<string, string>>) => string[] {
   return (store, namespace, labels) => {
     const names = new Set<string>();
     for (const t of translatedAuthorizationPolicies(store, s)) {
@@ -110,7 +121,9 @@ export function policyBinder(s: PolicySettings): (store: ReadStore, namespace: s
       if (ns !== namespace && ns !== s.rootNamespace) continue;
       if (selectorMatches(t.selector, labels)) names.add(t.key);
     }
-    for (const n of effectivePeerAuthentication({ namespace, labels }, peerAuthentications(store, s), s.rootNamespace).authorizationPolicies) names.add(n);
+    for (const n of effectivePeerAuthentication({ namespace, labels }, peerAuthentications(store, s), s.rootNamespace)
+      .authorizationPolicies)
+      names.add(n);
     return [...names].sort();
   };
 }

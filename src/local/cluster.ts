@@ -118,7 +118,16 @@ function conflist(dir: string, n: NodePlan): ConfList {
     cniVersion: "1.0.0",
     name: "weft-local",
     plugins: [
-      { type: "ptp", ipMasq: false, ipam: { type: "host-local", ranges: [[{ subnet: n.podCidr, gateway: n.podGateway }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: path.join(p(dir).ipam, n.name) } },
+      {
+        type: "ptp",
+        ipMasq: false,
+        ipam: {
+          type: "host-local",
+          ranges: [[{ subnet: n.podCidr, gateway: n.podGateway }]],
+          routes: [{ dst: "0.0.0.0/0" }],
+          dataDir: path.join(p(dir).ipam, n.name),
+        },
+      },
       { type: PLUGIN_TYPE, agentSocket: agentSocket(dir, n.name), agentTimeoutMs: 5000 },
     ],
   };
@@ -131,7 +140,21 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSp
   const specs: ProcSpec[] = [
     {
       name: "controlplane",
-      argv: [node, MAIN_JS, "controlplane", "--config-dir", p(dir).config, "--ca-dir", p(dir).ca, "--tokens", p(dir).tokens, "--listen", `${cp}:15012`, "--monitor", `${cp}:15014`],
+      argv: [
+        node,
+        MAIN_JS,
+        "controlplane",
+        "--config-dir",
+        p(dir).config,
+        "--ca-dir",
+        p(dir).ca,
+        "--tokens",
+        p(dir).tokens,
+        "--listen",
+        `${cp}:15012`,
+        "--monitor",
+        `${cp}:15014`,
+      ],
       netns: plan.underlayNetns,
       enter: "nsenter",
       env,
@@ -141,7 +164,25 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSp
   for (const n of plan.nodes) {
     specs.push({
       name: `ztunnel-${n.name}`,
-      argv: [node, MAIN_JS, "ztunnel", "--node", n.name, "--capture", "transparent", "--bind-address", n.underlayIp, "--xds-address", `${cp}:15012`, "--token-file", path.join(dir, `token-${n.name}`), "--root-cert", path.join(p(dir).ca, "root-cert.pem"), "--drain-seconds", "0"],
+      argv: [
+        node,
+        MAIN_JS,
+        "ztunnel",
+        "--node",
+        n.name,
+        "--capture",
+        "transparent",
+        "--bind-address",
+        n.underlayIp,
+        "--xds-address",
+        `${cp}:15012`,
+        "--token-file",
+        path.join(dir, `token-${n.name}`),
+        "--root-cert",
+        path.join(p(dir).ca, "root-cert.pem"),
+        "--drain-seconds",
+        "0",
+      ],
       netns: n.netns,
       enter: "nsenter",
       env,
@@ -149,7 +190,23 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSp
     });
     specs.push({
       name: `cni-agent-${n.name}`,
-      argv: [node, MAIN_JS, "cni-agent", "--node", n.name, "--socket", agentSocket(dir, n.name), "--backend", backend, "--config-dir", p(dir).config, "--instance", n.instance, "--pin-root", plan.options.pinRoot],
+      argv: [
+        node,
+        MAIN_JS,
+        "cni-agent",
+        "--node",
+        n.name,
+        "--socket",
+        agentSocket(dir, n.name),
+        "--backend",
+        backend,
+        "--config-dir",
+        p(dir).config,
+        "--instance",
+        n.instance,
+        "--pin-root",
+        plan.options.pinRoot,
+      ],
       netns: n.netns,
       enter: "nsenter",
       env,
@@ -171,7 +228,8 @@ function podSpecs(pod: LocalPod, netns: string, ip: string): ProcSpec[] {
   }));
 }
 
-const podFile = (dir: string, pod: { namespace: string; name: string }): string => path.join(p(dir).pods, `${pod.namespace}.${pod.name}.yaml`);
+const podFile = (dir: string, pod: { namespace: string; name: string }): string =>
+  path.join(p(dir).pods, `${pod.namespace}.${pod.name}.yaml`);
 
 export async function up(o: UpOptions): Promise<Result<ClusterState>> {
   const say = o.say ?? (() => undefined);
@@ -179,7 +237,10 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
   if (!planned.ok) return planned;
   const plan = planned.value;
   if (!existsSync(MAIN_JS)) return err(new Error(`local up: ${MAIN_JS} not found: build first (npx tsc -p tsconfig.json)`));
-  const manifests = readManifests(o.files, plan.nodes.map((n) => n.name));
+  const manifests = readManifests(
+    o.files,
+    plan.nodes.map((n) => n.name),
+  );
   if (!manifests.ok) return manifests;
   const m = manifests.value;
   const cleaned = await down(o.dir, o.plan);
@@ -196,7 +257,8 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
     await installPlugin(dirs.cniBin);
     for (const n of plan.nodes) await writeAtomic(path.join(dirs.cni, `${n.name}.conflist`), JSON.stringify(conflist(o.dir, n), null, 1));
     // The API server's view: namespaces and the user's objects first, pods as they are created.
-    for (const [name, labels] of m.namespaces) await writeAtomic(path.join(dirs.namespaces, `${name}.yaml`), toYaml(namespaceObject(name, labels)));
+    for (const [name, labels] of m.namespaces)
+      await writeAtomic(path.join(dirs.namespaces, `${name}.yaml`), toYaml(namespaceObject(name, labels)));
     await writeAtomic(path.join(dirs.config, "objects.yaml"), m.passthrough.map((x) => toYaml(x)).join("---\n"));
     say(`network: underlay ${plan.underlayCidr} in netns ${plan.underlayNetns}, ${plan.nodes.length} nodes`);
     const net = await buildNetwork(plan);
@@ -206,7 +268,11 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
     if (!sup.ok) return sup;
     say(`control plane on ${plan.controlPlaneIp}:15012; ztunnel and cni-agent (${o.backend}) on every node`);
     const wait = o.readyTimeoutMs ?? 30_000;
-    const cpReady = await until("control plane ready", wait, async () => (await httpGetIn(plan.underlayNetns, `http://${plan.controlPlaneIp}:15014/ready`, 1)).ok);
+    const cpReady = await until(
+      "control plane ready",
+      wait,
+      async () => (await httpGetIn(plan.underlayNetns, `http://${plan.controlPlaneIp}:15014/ready`, 1)).ok,
+    );
     if (!cpReady.ok) return cpReady;
     for (const n of plan.nodes) {
       const a = await until(`cni-agent on ${n.name}`, wait, async () => {
@@ -229,7 +295,11 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
       if (!r.ok) return err(new Error(`service NAT on ${n.name}: ${r.error.message}`));
     }
     for (const n of plan.nodes) {
-      const z = await until(`ztunnel on ${n.name} ready`, wait, async () => (await httpGetIn(n.netns, `http://${n.underlayIp}:15021/healthz/ready`, 1)).ok);
+      const z = await until(
+        `ztunnel on ${n.name} ready`,
+        wait,
+        async () => (await httpGetIn(n.netns, `http://${n.underlayIp}:15021/healthz/ready`, 1)).ok,
+      );
       if (!z.ok) return z;
     }
     const state: ClusterState = {
@@ -245,7 +315,10 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
   })().catch((e: unknown) => err(e as Error));
   if (!result.ok) {
     // Keep the failed run's state file for down() to find, then remove everything.
-    await writeAtomic(dirs.cluster, JSON.stringify({ plan: o.plan, backend: o.backend, pods: [], nodes: [], services: [], controlPlane: "" }));
+    await writeAtomic(
+      dirs.cluster,
+      JSON.stringify({ plan: o.plan, backend: o.backend, pods: [], nodes: [], services: [], controlPlane: "" }),
+    );
     await down(o.dir, o.plan);
   }
   return result;
@@ -257,8 +330,18 @@ async function startPod(dir: string, plan: ClusterPlan, pod: LocalPod): Promise<
   await writeAtomic(podFile(dir, pod), toYaml(podObject(pod)));
   const made = await createNetns(netns);
   if (!made.ok) return made;
-  const containerId = createHash("sha256").update(`${pod.namespace}/${pod.name}/${Date.now()}/${randomBytes(4).toString("hex")}`).digest("hex").slice(0, 32);
-  const args = { containerId, netns: `/run/netns/${netns}`, ifname: "eth0", args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name, K8S_POD_INFRA_CONTAINER_ID: containerId }, cniPath: [p(dir).cniBin, "/usr/lib/cni"], hostNetns: node.netns };
+  const containerId = createHash("sha256")
+    .update(`${pod.namespace}/${pod.name}/${Date.now()}/${randomBytes(4).toString("hex")}`)
+    .digest("hex")
+    .slice(0, 32);
+  const args = {
+    containerId,
+    netns: `/run/netns/${netns}`,
+    ifname: "eth0",
+    args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name, K8S_POD_INFRA_CONTAINER_ID: containerId },
+    cniPath: [p(dir).cniBin, "/usr/lib/cni"],
+    hostNetns: node.netns,
+  };
   const res = await cniAdd(conflist(dir, node), args);
   if (!res.ok) return res;
   const ip = res.value.ips?.[0]?.address.split("/")[0];
@@ -306,7 +389,10 @@ async function readState(dir: string): Promise<ClusterState | undefined> {
 export async function down(dir: string, fallback?: PlanOptions): Promise<string[]> {
   const removed: string[] = [];
   const state = await readState(dir);
-  const sup = await readFile(p(dir).supervisor, "utf8").then((t) => JSON.parse(t) as PidRecord, () => undefined);
+  const sup = await readFile(p(dir).supervisor, "utf8").then(
+    (t) => JSON.parse(t) as PidRecord,
+    () => undefined,
+  );
   if (sup && signalRecord(sup, "SIGTERM")) {
     removed.push(`supervisor ${sup.pid}`);
     const deadline = Date.now() + 6000;
@@ -319,11 +405,31 @@ export async function down(dir: string, fallback?: PlanOptions): Promise<string[
     for (const pod of state?.pods ?? []) {
       const node = planned.value.nodes.find((n) => n.name === pod.node);
       if (!node) continue;
-      await cniDel(conflist(dir, node), { containerId: pod.containerId, netns: `/run/netns/${pod.netns}`, ifname: "eth0", args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name }, cniPath: [p(dir).cniBin, "/usr/lib/cni"], hostNetns: node.netns }, pod.result);
+      await cniDel(
+        conflist(dir, node),
+        {
+          containerId: pod.containerId,
+          netns: `/run/netns/${pod.netns}`,
+          ifname: "eth0",
+          args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name },
+          cniPath: [p(dir).cniBin, "/usr/lib/cni"],
+          hostNetns: node.netns,
+        },
+        pod.result,
+      );
     }
     removed.push(...(await destroyNetwork(planned.value)));
   }
-  for (const f of [p(dir).cluster, p(dir).supervisor, p(dir).run, p(dir).ipam, p(dir).config, path.join(dir, "procs"), path.join(dir, "pids")]) await rm(f, { recursive: true, force: true });
+  for (const f of [
+    p(dir).cluster,
+    p(dir).supervisor,
+    p(dir).run,
+    p(dir).ipam,
+    p(dir).config,
+    path.join(dir, "procs"),
+    path.join(dir, "pids"),
+  ])
+    await rm(f, { recursive: true, force: true });
   return removed;
 }
 
@@ -337,7 +443,10 @@ export async function labelNamespace(dir: string, name: string, edits: readonly 
   let labels: Record<string, string> = {};
   try {
     const { parse } = await import("yaml");
-    labels = ((parse(await readFile(file, "utf8")) as { metadata?: { labels?: Record<string, string> } }).metadata?.labels ?? {}) as Record<string, string>;
+    labels = ((parse(await readFile(file, "utf8")) as { metadata?: { labels?: Record<string, string> } }).metadata?.labels ?? {}) as Record<
+      string,
+      string
+    >;
   } catch {
     if (!existsSync(p(dir).namespaces)) return err(new Error(`local label: no cluster in ${dir}`));
   }
@@ -350,7 +459,8 @@ export async function labelNamespace(dir: string, name: string, edits: readonly 
 /** `weft local process stop|start NAME`: disables or re-enables one supervised process. */
 export async function setProcessEnabled(dir: string, name: string, enabled: boolean): Promise<Result<void>> {
   const spec = (await readSpecs(dir)).get(name);
-  if (!spec) return err(new Error(`local process: no process ${JSON.stringify(name)} (known: ${[...(await readSpecs(dir)).keys()].join(", ")})`));
+  if (!spec)
+    return err(new Error(`local process: no process ${JSON.stringify(name)} (known: ${[...(await readSpecs(dir)).keys()].join(", ")})`));
   await writeSpec(dir, { ...spec, enabled });
   return ok(undefined);
 }
@@ -358,7 +468,11 @@ export async function setProcessEnabled(dir: string, name: string, enabled: bool
 export async function status(dir: string): Promise<Result<string>> {
   const state = await readState(dir);
   if (!state) return err(new Error(`local status: no cluster in ${dir} (run weft local up)`));
-  const lines: string[] = [`cluster ${state.plan.cluster}: control plane ${state.controlPlane}, backend ${state.backend}`, "", "NODE      NETNS                          UNDERLAY        POD CIDR"];
+  const lines: string[] = [
+    `cluster ${state.plan.cluster}: control plane ${state.controlPlane}, backend ${state.backend}`,
+    "",
+    "NODE      NETNS                          UNDERLAY        POD CIDR",
+  ];
   for (const n of state.nodes) lines.push(`${n.name.padEnd(9)} ${n.netns.padEnd(30)} ${n.ip.padEnd(15)} ${n.podCidr}`);
   const enrolled = new Map<string, string>();
   for (const n of state.nodes) {
@@ -370,14 +484,19 @@ export async function status(dir: string): Promise<Result<string>> {
     for (const pod of s.value.pods) enrolled.set(pod.key, `${pod.applied ? "enrolled" : "not enrolled"} (${pod.decision.reason})`);
   }
   lines.push("", "POD                              NODE      IP              CAPTURE");
-  for (const pod of state.pods) lines.push(`${`${pod.namespace}/${pod.name}`.padEnd(32)} ${pod.node.padEnd(9)} ${pod.ip.padEnd(15)} ${enrolled.get(`${pod.namespace}/${pod.name}`) ?? "unknown"}`);
+  for (const pod of state.pods)
+    lines.push(
+      `${`${pod.namespace}/${pod.name}`.padEnd(32)} ${pod.node.padEnd(9)} ${pod.ip.padEnd(15)} ${enrolled.get(`${pod.namespace}/${pod.name}`) ?? "unknown"}`,
+    );
   lines.push("", "SERVICE                          VIP");
   for (const s of state.services) lines.push(`${s.name.padEnd(32)} ${s.vip ?? "-"}`);
   lines.push("", "PROCESS                          PID      RESTARTS");
   const pids = await readPids(dir);
   for (const [name, spec] of await readSpecs(dir)) {
     const rec = pids.get(name);
-    lines.push(`${name.padEnd(32)} ${(!spec.enabled ? "stopped" : rec && isAlive(rec) ? String(rec.pid) : "down").padEnd(8)} ${rec?.restarts ?? 0}`);
+    lines.push(
+      `${name.padEnd(32)} ${(!spec.enabled ? "stopped" : rec && isAlive(rec) ? String(rec.pid) : "down").padEnd(8)} ${rec?.restarts ?? 0}`,
+    );
   }
   return ok(`${lines.join("\n")}\n`);
 }

@@ -68,17 +68,22 @@ function exec(command: string, conf: Record<string, unknown>, binary: string, a:
     CNI_PATH: a.cniPath.join(":"),
   };
   return new Promise((resolve) => {
-    const child = execFile("nsenter", [`--net=${netnsPath(a.hostNetns)}`, "--", binary], { env, timeout: 30_000, maxBuffer: 4 << 20 }, (e, stdout, stderr) => {
-      if (!e) return resolve(ok(stdout));
-      let msg = stderr.trim() || e.message;
-      try {
-        const doc = JSON.parse(stdout) as { code?: number; msg?: string; details?: string };
-        if (doc.msg) msg = `code ${doc.code}: ${doc.msg}${doc.details ? ` (${doc.details})` : ""}`;
-      } catch {
-        /* not an error document */
-      }
-      resolve(err(new Error(`cni ${command} ${conf.type as string}: ${msg}`)));
-    });
+    const child = execFile(
+      "nsenter",
+      [`--net=${netnsPath(a.hostNetns)}`, "--", binary],
+      { env, timeout: 30_000, maxBuffer: 4 << 20 },
+      (e, stdout, stderr) => {
+        if (!e) return resolve(ok(stdout));
+        let msg = stderr.trim() || e.message;
+        try {
+          const doc = JSON.parse(stdout) as { code?: number; msg?: string; details?: string };
+          if (doc.msg) msg = `code ${doc.code}: ${doc.msg}${doc.details ? ` (${doc.details})` : ""}`;
+        } catch {
+          /* not an error document */
+        }
+        resolve(err(new Error(`cni ${command} ${conf.type as string}: ${msg}`)));
+      },
+    );
     child.stdin?.end(JSON.stringify(conf));
   });
 }

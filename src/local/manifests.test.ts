@@ -20,13 +20,22 @@ test("manifests: a Deployment becomes replicas with the ReplicaSet owner and tem
   assert.ok(r.ok, !r.ok ? r.error.message : "");
   const pods = r.value.pods;
   assert.equal(pods.length, 3);
-  assert.deepEqual(pods.map((p) => p.node), ["node-0", "node-1", "node-0"]);
+  assert.deepEqual(
+    pods.map((p) => p.node),
+    ["node-0", "node-1", "node-0"],
+  );
   const hash = pods[0]!.labels["pod-template-hash"]!;
   assert.match(pods[0]!.name, new RegExp(`^web-${hash}-0$`));
   assert.deepEqual(pods[0]!.containers[0]!.argv, ["node", "app.js", "--port", "8080"]);
   assert.equal(pods[0]!.dir, "/x");
-  const o = podObject(pods[0]!, { podIP: "198.19.201.2", ready: true }) as { metadata: { ownerReferences: { kind: string; name: string }[] }; status: { podIP: string; phase: string } };
-  assert.deepEqual(o.metadata.ownerReferences.map((x) => `${x.kind}/${x.name}`), [`ReplicaSet/web-${hash}`]);
+  const o = podObject(pods[0]!, { podIP: "198.19.201.2", ready: true }) as {
+    metadata: { ownerReferences: { kind: string; name: string }[] };
+    status: { podIP: string; phase: string };
+  };
+  assert.deepEqual(
+    o.metadata.ownerReferences.map((x) => `${x.kind}/${x.name}`),
+    [`ReplicaSet/web-${hash}`],
+  );
   assert.equal(o.status.podIP, "198.19.201.2");
   assert.ok(r.value.namespaces.has("demo"), "referenced namespaces exist");
   assert.equal(r.value.passthrough.length, 1, "the Deployment also goes to the control plane");
@@ -56,8 +65,17 @@ spec: {}
   assert.ok(r.ok, !r.ok ? r.error.message : "");
   assert.deepEqual(r.value.namespaces.get("demo"), { "istio.io/dataplane-mode": "ambient" });
   assert.equal(r.value.pods[0]!.node, "node-1");
-  assert.deepEqual(r.value.services[0], { namespace: "demo", name: "one", clusterIP: "198.19.207.1", selector: { app: "one" }, ports: [{ port: 80, targetPort: "web", protocol: "TCP" }] });
-  assert.deepEqual(r.value.passthrough.map((o) => o.kind), ["Service", "AuthorizationPolicy"]);
+  assert.deepEqual(r.value.services[0], {
+    namespace: "demo",
+    name: "one",
+    clusterIP: "198.19.207.1",
+    selector: { app: "one" },
+    ports: [{ port: 80, targetPort: "web", protocol: "TCP" }],
+  });
+  assert.deepEqual(
+    r.value.passthrough.map((o) => o.kind),
+    ["Service", "AuthorizationPolicy"],
+  );
 });
 
 test("manifests: bad documents are rejected with file, document and field", () => {

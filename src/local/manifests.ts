@@ -86,10 +86,13 @@ function containersOf(spec: Obj, where: string): Result<LocalContainer[]> {
     if (!isObj(c) || typeof c.name !== "string") return err(new Error(`${where}: ${f}.name: required string`));
     const cmd = c.command ?? [];
     const args = c.args ?? [];
-    if (!Array.isArray(cmd) || !cmd.every((x) => typeof x === "string")) return err(new Error(`${where}: ${f}.command: must be a list of strings`));
-    if (!Array.isArray(args) || !args.every((x) => typeof x === "string")) return err(new Error(`${where}: ${f}.args: must be a list of strings`));
+    if (!Array.isArray(cmd) || !cmd.every((x) => typeof x === "string"))
+      return err(new Error(`${where}: ${f}.command: must be a list of strings`));
+    if (!Array.isArray(args) || !args.every((x) => typeof x === "string"))
+      return err(new Error(`${where}: ${f}.args: must be a list of strings`));
     const argv = [...(cmd as string[]), ...(args as string[])];
-    if (argv.length === 0) return err(new Error(`${where}: ${f}.command: required: a local pod has no image, its container runs command + args`));
+    if (argv.length === 0)
+      return err(new Error(`${where}: ${f}.command: required: a local pod has no image, its container runs command + args`));
     const env: Record<string, string> = {};
     for (const [j, e] of (Array.isArray(c.env) ? c.env : []).entries()) {
       if (!isObj(e) || typeof e.name !== "string" || e.valueFrom !== undefined || (e.value !== undefined && typeof e.value !== "string")) {
@@ -99,7 +102,8 @@ function containersOf(spec: Obj, where: string): Result<LocalContainer[]> {
     }
     const ports: { name?: string; containerPort: number }[] = [];
     for (const [j, p] of (Array.isArray(c.ports) ? c.ports : []).entries()) {
-      if (!isObj(p) || !Number.isInteger(p.containerPort)) return err(new Error(`${where}: ${f}.ports[${j}].containerPort: required integer`));
+      if (!isObj(p) || !Number.isInteger(p.containerPort))
+        return err(new Error(`${where}: ${f}.ports[${j}].containerPort: required integer`));
       ports.push({ ...(typeof p.name === "string" ? { name: p.name } : {}), containerPort: p.containerPort as number });
     }
     out.push({ name: c.name, argv, env, ports });
@@ -127,7 +131,16 @@ function podTemplate(meta: Obj, spec: Obj, namespace: string, name: string, wher
   if (!containers.ok) return containers;
   const sa = spec.serviceAccountName ?? "default";
   if (typeof sa !== "string") return err(new Error(`${where}: spec.serviceAccountName: must be a string`));
-  return ok({ namespace, name, labels: labels.value, annotations: annotations.value, serviceAccount: sa, ...(typeof spec.nodeName === "string" ? { nodeName: spec.nodeName } : {}), containers: containers.value, dir });
+  return ok({
+    namespace,
+    name,
+    labels: labels.value,
+    annotations: annotations.value,
+    serviceAccount: sa,
+    ...(typeof spec.nodeName === "string" ? { nodeName: spec.nodeName } : {}),
+    containers: containers.value,
+    dir,
+  });
 }
 
 /** Parses every document of every file; any error rejects the whole set. */
@@ -144,7 +157,13 @@ export function readManifests(files: readonly ManifestFile[], nodes: readonly st
       if (doc.errors.length) return err(new Error(`${where}: ${doc.errors[0]!.message}`));
       const o = doc.toJS() as unknown;
       if (o === null || o === undefined) continue;
-      if (!isObj(o) || typeof o.kind !== "string" || typeof o.apiVersion !== "string" || !isObj(o.metadata) || typeof o.metadata.name !== "string") {
+      if (
+        !isObj(o) ||
+        typeof o.kind !== "string" ||
+        typeof o.apiVersion !== "string" ||
+        !isObj(o.metadata) ||
+        typeof o.metadata.name !== "string"
+      ) {
         return err(new Error(`${where}: not a Kubernetes object (apiVersion, kind, metadata.name required)`));
       }
       const meta = o.metadata;
@@ -169,15 +188,21 @@ export function readManifests(files: readonly ManifestFile[], nodes: readonly st
       }
       if (o.kind === "Deployment" && o.apiVersion === "apps/v1") {
         const spec = o.spec;
-        if (!isObj(spec) || !isObj(spec.template) || !isObj(spec.template.spec)) return err(new Error(`${w}: spec.template.spec: required`));
+        if (!isObj(spec) || !isObj(spec.template) || !isObj(spec.template.spec))
+          return err(new Error(`${w}: spec.template.spec: required`));
         const replicas = spec.replicas ?? 1;
-        if (!Number.isInteger(replicas) || (replicas as number) < 0 || (replicas as number) > 32) return err(new Error(`${w}: spec.replicas: must be 0-32 locally`));
+        if (!Number.isInteger(replicas) || (replicas as number) < 0 || (replicas as number) > 32)
+          return err(new Error(`${w}: spec.replicas: must be 0-32 locally`));
         const tmeta = isObj(spec.template.metadata) ? spec.template.metadata : {};
         const hash = createHash("sha256").update(JSON.stringify(spec.template)).digest("hex").slice(0, 8);
         for (let r = 0; r < (replicas as number); r++) {
           const t = podTemplate(tmeta, spec.template.spec, ns, `${name}-${hash}-${r}`, w, dirname(file.path));
           if (!t.ok) return t;
-          templates.push({ ...t.value, labels: { ...t.value.labels, "pod-template-hash": hash }, owner: { replicaSet: `${name}-${hash}`, hash } });
+          templates.push({
+            ...t.value,
+            labels: { ...t.value.labels, "pod-template-hash": hash },
+            owner: { replicaSet: `${name}-${hash}`, hash },
+          });
         }
         passthrough.push(o);
         continue;
@@ -187,16 +212,31 @@ export function readManifests(files: readonly ManifestFile[], nodes: readonly st
         const selector = strMap(spec.selector, "spec.selector", w);
         if (!selector.ok) return selector;
         if (spec.clusterIP !== undefined && spec.clusterIP !== "None" && !(typeof spec.clusterIP === "string" && isIPv4(spec.clusterIP))) {
-          return err(new Error(`${w}: spec.clusterIP: ${JSON.stringify(spec.clusterIP)} is not an IPv4 address (the local cluster assigns none itself)`));
+          return err(
+            new Error(
+              `${w}: spec.clusterIP: ${JSON.stringify(spec.clusterIP)} is not an IPv4 address (the local cluster assigns none itself)`,
+            ),
+          );
         }
         const ports: { port: number; targetPort: number | string; protocol: string }[] = [];
         for (const [j, p] of (Array.isArray(spec.ports) ? spec.ports : []).entries()) {
           if (!isObj(p) || !Number.isInteger(p.port)) return err(new Error(`${w}: spec.ports[${j}].port: required integer`));
           const target = p.targetPort ?? p.port;
-          if (typeof target !== "string" && !Number.isInteger(target)) return err(new Error(`${w}: spec.ports[${j}].targetPort: must be a port number or name`));
-          ports.push({ port: p.port as number, targetPort: target as number | string, protocol: typeof p.protocol === "string" ? p.protocol : "TCP" });
+          if (typeof target !== "string" && !Number.isInteger(target))
+            return err(new Error(`${w}: spec.ports[${j}].targetPort: must be a port number or name`));
+          ports.push({
+            port: p.port as number,
+            targetPort: target as number | string,
+            protocol: typeof p.protocol === "string" ? p.protocol : "TCP",
+          });
         }
-        services.push({ namespace: ns, name, ...(typeof spec.clusterIP === "string" && spec.clusterIP !== "None" ? { clusterIP: spec.clusterIP } : {}), selector: selector.value, ports });
+        services.push({
+          namespace: ns,
+          name,
+          ...(typeof spec.clusterIP === "string" && spec.clusterIP !== "None" ? { clusterIP: spec.clusterIP } : {}),
+          selector: selector.value,
+          ports,
+        });
         passthrough.push(o);
         continue;
       }
@@ -208,11 +248,24 @@ export function readManifests(files: readonly ManifestFile[], nodes: readonly st
   for (const t of templates) {
     let node: string;
     if (t.nodeName !== undefined) {
-      if (!nodes.includes(t.nodeName)) return err(new Error(`pod ${t.namespace}/${t.name}: spec.nodeName: ${t.nodeName} is not a node of this cluster (${nodes.join(", ")})`));
+      if (!nodes.includes(t.nodeName))
+        return err(
+          new Error(`pod ${t.namespace}/${t.name}: spec.nodeName: ${t.nodeName} is not a node of this cluster (${nodes.join(", ")})`),
+        );
       node = t.nodeName;
     } else node = nodes[next++ % nodes.length]!;
     if (!namespaces.has(t.namespace)) namespaces.set(t.namespace, {});
-    pods.push({ namespace: t.namespace, name: t.name, labels: t.labels, annotations: t.annotations, serviceAccount: t.serviceAccount, node, containers: t.containers, dir: t.dir, ...(t.owner ? { owner: t.owner } : {}) });
+    pods.push({
+      namespace: t.namespace,
+      name: t.name,
+      labels: t.labels,
+      annotations: t.annotations,
+      serviceAccount: t.serviceAccount,
+      node,
+      containers: t.containers,
+      dir: t.dir,
+      ...(t.owner ? { owner: t.owner } : {}),
+    });
   }
   return ok({ namespaces, pods, services, passthrough });
 }
@@ -232,7 +285,13 @@ export function podObject(p: LocalPod, status?: PodStatus): Record<string, unkno
       namespace: p.namespace,
       labels: p.labels,
       ...(Object.keys(p.annotations).length ? { annotations: p.annotations } : {}),
-      ...(p.owner ? { ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: p.owner.replicaSet, controller: true, uid: `local-${p.owner.replicaSet}` }] } : {}),
+      ...(p.owner
+        ? {
+            ownerReferences: [
+              { apiVersion: "apps/v1", kind: "ReplicaSet", name: p.owner.replicaSet, controller: true, uid: `local-${p.owner.replicaSet}` },
+            ],
+          }
+        : {}),
     },
     spec: {
       nodeName: p.node,
@@ -240,7 +299,12 @@ export function podObject(p: LocalPod, status?: PodStatus): Record<string, unkno
       containers: p.containers.map((c) => ({ name: c.name, image: "local", ...(c.ports.length ? { ports: c.ports } : {}) })),
     },
     status: status
-      ? { phase: "Running", podIP: status.podIP, podIPs: [{ ip: status.podIP }], conditions: [{ type: "Ready", status: status.ready ? "True" : "False" }] }
+      ? {
+          phase: "Running",
+          podIP: status.podIP,
+          podIPs: [{ ip: status.podIP }],
+          conditions: [{ type: "Ready", status: status.ready ? "True" : "False" }],
+        }
       : { phase: "Pending" },
   };
 }

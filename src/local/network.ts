@@ -60,7 +60,9 @@ async function buildNode(plan: ClusterPlan, n: NodePlan): Promise<Result<void>> 
     u,
   );
   if (!ur.ok) return ur;
-  const routes: Cmd[] = plan.nodes.filter((m) => m.index !== n.index).map((m) => ["ip", ["route", "add", m.podCidr, "via", m.underlayIp, "dev", "eth0"]] as const);
+  const routes: Cmd[] = plan.nodes
+    .filter((m) => m.index !== n.index)
+    .map((m) => ["ip", ["route", "add", m.podCidr, "via", m.underlayIp, "dev", "eth0"]] as const);
   return cmds(
     [
       ["ip", ["addr", "add", `${n.underlayIp}/24`, "dev", "eth0"]],

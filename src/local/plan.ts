@@ -76,10 +76,14 @@ function toIp(n: number): string {
 
 export function makePlan(o: PlanOptions): Result<ClusterPlan> {
   const bad = (field: string, why: string): Result<ClusterPlan> => err(new Error(`local cluster: ${field}: ${why}`));
-  if (!/^[a-z][a-z0-9-]{0,15}$/.test(o.prefix)) return bad("prefix", `${JSON.stringify(o.prefix)} must be lowercase letters, digits and dashes`);
+  if (!/^[a-z][a-z0-9-]{0,15}$/.test(o.prefix))
+    return bad("prefix", `${JSON.stringify(o.prefix)} must be lowercase letters, digits and dashes`);
   if (!NAME.test(o.cluster)) return bad("cluster", `${JSON.stringify(o.cluster)} must be a DNS label of at most 32 characters`);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 16) return bad("nodes", `${o.nodes} must be 1-16`);
-  for (const [f, v] of [["underlay", o.underlay], ["podBase", o.podBase]] as const) {
+  for (const [f, v] of [
+    ["underlay", o.underlay],
+    ["podBase", o.podBase],
+  ] as const) {
     if (!isIPv4(v) || !v.endsWith(".0")) return bad(f, `${JSON.stringify(v)} must be the network address of a /24 (a.b.c.0)`);
   }
   const u = toInt(o.underlay);
@@ -100,7 +104,14 @@ export function makePlan(o: PlanOptions): Result<ClusterPlan> {
       instance: `${o.cluster}-node-${n}`,
     });
   }
-  return ok({ options: o, underlayNetns: `${base}-underlay`, bridge: "br0", underlayCidr: `${o.underlay}/24`, controlPlaneIp: toIp(u + 1), nodes });
+  return ok({
+    options: o,
+    underlayNetns: `${base}-underlay`,
+    bridge: "br0",
+    underlayCidr: `${o.underlay}/24`,
+    controlPlaneIp: toIp(u + 1),
+    nodes,
+  });
 }
 
 /** A pod's network namespace name. */

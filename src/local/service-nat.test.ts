@@ -13,19 +13,48 @@ const pod = (name: string, labels: Record<string, string>): LocalPod => ({
   dir: "/",
   containers: [{ name: "c", argv: ["x"], env: {}, ports: [{ name: "http", containerPort: 8080 }] }],
 });
-const svc: LocalService = { namespace: "demo", name: "web", clusterIP: "198.19.207.1", selector: { app: "web" }, ports: [{ port: 80, targetPort: "http", protocol: "TCP" }, { port: 53, targetPort: 53, protocol: "UDP" }] };
+const svc: LocalService = {
+  namespace: "demo",
+  name: "web",
+  clusterIP: "198.19.207.1",
+  selector: { app: "web" },
+  ports: [
+    { port: 80, targetPort: "http", protocol: "TCP" },
+    { port: 53, targetPort: 53, protocol: "UDP" },
+  ],
+};
 
 test("vipRules: endpoints are selected pods with an IP, named target ports resolved; UDP skipped", () => {
   const pods = [pod("a", { app: "web" }), pod("b", { app: "web" }), pod("c", { app: "db" }), pod("d", { app: "web" })];
-  const ips = new Map([["demo/a", "198.19.201.2"], ["demo/b", "198.19.202.2"], ["demo/c", "198.19.201.3"]]);
-  assert.deepEqual(vipRules([svc], pods, ips), [{ vip: "198.19.207.1", port: 80, endpoints: [{ ip: "198.19.201.2", port: 8080 }, { ip: "198.19.202.2", port: 8080 }] }]);
+  const ips = new Map([
+    ["demo/a", "198.19.201.2"],
+    ["demo/b", "198.19.202.2"],
+    ["demo/c", "198.19.201.3"],
+  ]);
+  assert.deepEqual(vipRules([svc], pods, ips), [
+    {
+      vip: "198.19.207.1",
+      port: 80,
+      endpoints: [
+        { ip: "198.19.201.2", port: 8080 },
+        { ip: "198.19.202.2", port: 8080 },
+      ],
+    },
+  ]);
   assert.deepEqual(vipRules([{ ...svc, clusterIP: undefined }], pods, ips), [], "headless services get no rule");
 });
 
 test("renderServiceNat: skips captured packets first, then one random choice per VIP", () => {
   const text = renderServiceNat(
     [
-      { vip: "198.19.207.1", port: 80, endpoints: [{ ip: "198.19.201.2", port: 8080 }, { ip: "198.19.202.2", port: 8080 }] },
+      {
+        vip: "198.19.207.1",
+        port: 80,
+        endpoints: [
+          { ip: "198.19.201.2", port: 8080 },
+          { ip: "198.19.202.2", port: 8080 },
+        ],
+      },
       { vip: "198.19.207.2", port: 80, endpoints: [{ ip: "198.19.201.3", port: 9090 }] },
       { vip: "198.19.207.3", port: 80, endpoints: [] },
     ],

@@ -34,7 +34,10 @@ export function vipRules(services: readonly LocalService[], pods: readonly Local
       for (const p of members) {
         const ip = ips.get(`${p.namespace}/${p.name}`);
         if (!ip) continue;
-        const target = typeof port.targetPort === "number" ? port.targetPort : p.containers.flatMap((c) => c.ports).find((cp) => cp.name === port.targetPort)?.containerPort;
+        const target =
+          typeof port.targetPort === "number"
+            ? port.targetPort
+            : p.containers.flatMap((c) => c.ports).find((cp) => cp.name === port.targetPort)?.containerPort;
         if (target !== undefined) endpoints.push({ ip, port: target });
       }
       out.push({ vip: s.clusterIP, port: port.port, endpoints });
@@ -64,7 +67,8 @@ export function renderServiceNat(rules: readonly VipRule[], captureMark: number,
         ? [`    meta l4proto tcp dnat to ${r.endpoints[0]!.ip}:${r.endpoints[0]!.port}`]
         : [`    numgen random mod ${r.endpoints.length} vmap { ${r.endpoints.map((_, j) => `${j} : jump ${chain}e${j}`).join(", ")} }`];
     chains.push(`  chain ${chain} {`, ...body, "  }");
-    if (r.endpoints.length > 1) r.endpoints.forEach((e, j) => chains.push(`  chain ${chain}e${j} {`, `    meta l4proto tcp dnat to ${e.ip}:${e.port}`, "  }"));
+    if (r.endpoints.length > 1)
+      r.endpoints.forEach((e, j) => chains.push(`  chain ${chain}e${j} {`, `    meta l4proto tcp dnat to ${e.ip}:${e.port}`, "  }"));
   });
   lines.push("  }", ...chains, "}");
   return `${lines.join("\n")}\n`;

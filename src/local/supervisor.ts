@@ -188,9 +188,18 @@ export class Supervisor {
 
   private async start(r: Running): Promise<void> {
     const s = r.spec;
-    const argv = s.netns ? (s.enter === "ip-netns" ? ["ip", "netns", "exec", s.netns, ...s.argv] : ["nsenter", `--net=/run/netns/${s.netns}`, "--", ...s.argv]) : [...s.argv];
+    const argv = s.netns
+      ? s.enter === "ip-netns"
+        ? ["ip", "netns", "exec", s.netns, ...s.argv]
+        : ["nsenter", `--net=/run/netns/${s.netns}`, "--", ...s.argv]
+      : [...s.argv];
     const out = openSync(path.join(dirs(this.state).logs, `${s.name}.log`), "a");
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", out, out], env: { ...process.env, ...s.env }, ...(s.cwd ? { cwd: s.cwd } : {}) });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      detached: true,
+      stdio: ["ignore", out, out],
+      env: { ...process.env, ...s.env },
+      ...(s.cwd ? { cwd: s.cwd } : {}),
+    });
     closeSync(out);
     r.child = child;
     r.startedAt = Date.now();

@@ -53,8 +53,13 @@ export function tcpLabels(p: {
 }): TcpLabels {
   const s = p.source;
   const d = p.destination;
-  const sourcePrincipal = p.sourceIdentity ? toUri(p.sourceIdentity) : s ? `spiffe://${s.trustDomain}/ns/${s.namespace}/sa/${s.serviceAccount}` : UNKNOWN;
-  const destinationPrincipal = p.destinationIdentity ?? (d ? `spiffe://${d.trustDomain}/ns/${d.namespace}/sa/${d.serviceAccount}` : UNKNOWN);
+  const sourcePrincipal = p.sourceIdentity
+    ? toUri(p.sourceIdentity)
+    : s
+      ? `spiffe://${s.trustDomain}/ns/${s.namespace}/sa/${s.serviceAccount}`
+      : UNKNOWN;
+  const destinationPrincipal =
+    p.destinationIdentity ?? (d ? `spiffe://${d.trustDomain}/ns/${d.namespace}/sa/${d.serviceAccount}` : UNKNOWN);
   return {
     reporter: p.reporter,
     source_workload: s?.workloadName ?? UNKNOWN,
@@ -109,10 +114,32 @@ export class ZtunnelMetrics {
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const labelNames = [...TCP_LABELS];
     const flush = () => this.flushAll();
-    this.opened = new Counter({ name: "istio_tcp_connections_opened_total", help: "Total TCP connections opened", labelNames, registers: [this.registry] });
-    this.closed = new Counter({ name: "istio_tcp_connections_closed_total", help: "Total TCP connections closed", labelNames, registers: [this.registry] });
-    this.received = new Counter({ name: "istio_tcp_received_bytes_total", help: "Bytes received by the proxy from the connection's client side", labelNames, registers: [this.registry], collect: flush });
-    this.sent = new Counter({ name: "istio_tcp_sent_bytes_total", help: "Bytes sent by the proxy to the connection's client side", labelNames, registers: [this.registry], collect: flush });
+    this.opened = new Counter({
+      name: "istio_tcp_connections_opened_total",
+      help: "Total TCP connections opened",
+      labelNames,
+      registers: [this.registry],
+    });
+    this.closed = new Counter({
+      name: "istio_tcp_connections_closed_total",
+      help: "Total TCP connections closed",
+      labelNames,
+      registers: [this.registry],
+    });
+    this.received = new Counter({
+      name: "istio_tcp_received_bytes_total",
+      help: "Bytes received by the proxy from the connection's client side",
+      labelNames,
+      registers: [this.registry],
+      collect: flush,
+    });
+    this.sent = new Counter({
+      name: "istio_tcp_sent_bytes_total",
+      help: "Bytes sent by the proxy to the connection's client side",
+      labelNames,
+      registers: [this.registry],
+      collect: flush,
+    });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "weft_ztunnel_" });
   }
 

@@ -82,7 +82,10 @@ export async function startZtunnel(config: ZtunnelConfig, overrides: Partial<Ztu
     xds.start();
     closers.push(() => xds.close());
     void xds.synced().then(() => {
-      log.info({ workloads: zt.state._workloads.size, services: zt.state._services.size }, "initial configuration received from the control plane");
+      log.info(
+        { workloads: zt.state._workloads.size, services: zt.state._services.size },
+        "initial configuration received from the control plane",
+      );
       zt.configSynced();
     });
     zt.addDump("xds", () => xds.status());
@@ -99,6 +102,7 @@ export async function startZtunnel(config: ZtunnelConfig, overrides: Partial<Ztu
 async function localCa(config: ZtunnelConfig): Promise<Result<LocalCaClient>> {
   if (!config.caDir) return err(new Error("ztunnel: no certificate source: give --ca-dir or --xds-address"));
   const ca = await CertificateAuthority.loadCacerts(config.caDir, { trustDomain: config.trustDomain });
-  if (!ca.ok) return err(new Error(`ztunnel: local CA ${config.caDir}: ${ca.error.message} (create one with: weft ca init --dir ${config.caDir})`));
+  if (!ca.ok)
+    return err(new Error(`ztunnel: local CA ${config.caDir}: ${ca.error.message} (create one with: weft ca init --dir ${config.caDir})`));
   return ok(new LocalCaClient(ca.value));
 }

@@ -20,7 +20,15 @@ export interface ZtunnelPorts {
   readonly hbone: number; // 15008: HBONE (mTLS HTTP/2 CONNECT)
 }
 
-export const DEFAULT_PORTS: ZtunnelPorts = { admin: 15000, metrics: 15020, readiness: 15021, socks5: 15080, outbound: 15001, inbound: 15006, hbone: 15008 };
+export const DEFAULT_PORTS: ZtunnelPorts = {
+  admin: 15000,
+  metrics: 15020,
+  readiness: 15021,
+  socks5: 15080,
+  outbound: 15001,
+  inbound: 15006,
+  hbone: 15008,
+};
 
 /**
  * How connections reach ztunnel:
@@ -83,7 +91,10 @@ const FLAGS = {
 export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Result<ZtunnelConfig> {
   let values: Record<string, string | undefined>;
   try {
-    values = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }).values as Record<string, string | undefined>;
+    values = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | undefined
+    >;
   } catch (e) {
     return err(new Error(`ztunnel: ${(e as Error).message}`));
   }
@@ -97,7 +108,8 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
       return err(new Error(`ztunnel: config file ${staticFile}: ${(e as Error).message}`));
     }
     const parsed = parseStaticConfig(doc);
-    if (!parsed.ok) return err(new Error(`ztunnel: config file ${staticFile}: ${parsed.error.map((f) => `${f.field}: ${f.reason}`).join("; ")}`));
+    if (!parsed.ok)
+      return err(new Error(`ztunnel: config file ${staticFile}: ${parsed.error.map((f) => `${f.field}: ${f.reason}`).join("; ")}`));
     stat = parsed.value;
   }
   const s = stat?.settings;
@@ -106,7 +118,8 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const bindAddress = canonicalIp(values["bind-address"] ?? env.WEFT_BIND_ADDRESS ?? s?.bindAddress ?? "127.0.0.1");
   if (!bindAddress) return err(new Error("ztunnel: bind address must be an IP address"));
   const capture = values.capture ?? env.WEFT_CAPTURE ?? "none";
-  if (capture !== "none" && capture !== "transparent") return err(new Error(`ztunnel: capture must be none or transparent, not ${JSON.stringify(capture)}`));
+  if (capture !== "none" && capture !== "transparent")
+    return err(new Error(`ztunnel: capture must be none or transparent, not ${JSON.stringify(capture)}`));
   const outboundListeners: SocketAddress[] = [];
   for (const text of s?.outboundListeners ?? []) {
     const a = parseAddress(text);
@@ -116,7 +129,9 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const num = (name: string, text: string | undefined, dflt: number, min: number): Result<number> => {
     if (text === undefined) return ok(dflt);
     const n = Number(text);
-    return Number.isFinite(n) && n >= min ? ok(n) : err(new Error(`ztunnel: ${name} must be a number >= ${min}, not ${JSON.stringify(text)}`));
+    return Number.isFinite(n) && n >= min
+      ? ok(n)
+      : err(new Error(`ztunnel: ${name} must be a number >= ${min}, not ${JSON.stringify(text)}`));
   };
   const ttl = num("cert TTL", values["cert-ttl"] ?? env.WEFT_CERT_TTL_SECONDS, 86400, 60);
   if (!ttl.ok) return ttl;
@@ -126,10 +141,12 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   if (!mark.ok) return mark;
   const caDir = values["ca-dir"] ?? env.WEFT_CA_DIR ?? s?.caDir;
   const xdsAddress = values["xds-address"] ?? env.XDS_ADDRESS ?? s?.xdsAddress;
-  if (!caDir && !xdsAddress) return err(new Error("ztunnel: no certificate source: give a local CA (--ca-dir) or a control plane (--xds-address)"));
+  if (!caDir && !xdsAddress)
+    return err(new Error("ztunnel: no certificate source: give a local CA (--ca-dir) or a control plane (--xds-address)"));
   const tokenFile = values["token-file"] ?? env.WEFT_TOKEN_FILE;
   const rootCertFile = values["root-cert"] ?? env.WEFT_ROOT_CERT;
-  if (xdsAddress && !caDir && (!tokenFile || !rootCertFile)) return err(new Error("ztunnel: xDS mode needs --token-file (bootstrap token) and --root-cert (mesh root PEM)"));
+  if (xdsAddress && !caDir && (!tokenFile || !rootCertFile))
+    return err(new Error("ztunnel: xDS mode needs --token-file (bootstrap token) and --root-cert (mesh root PEM)"));
   const trustDomain = values["trust-domain"] ?? env.TRUST_DOMAIN ?? s?.trustDomain ?? "cluster.local";
   const config: ZtunnelConfig = {
     node,

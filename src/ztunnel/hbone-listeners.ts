@@ -13,7 +13,10 @@ const log = logger("ztunnel.hbone-listeners");
 export class PerWorkloadHboneListeners {
   private readonly servers = new Map<string, net.Server>();
 
-  constructor(private readonly hbone: HboneServer, private readonly port: number) {}
+  constructor(
+    private readonly hbone: HboneServer,
+    private readonly port: number,
+  ) {}
 
   /** Makes the bound set equal `ips`: binds new addresses, closes vanished ones. Bind failures are logged and retried on the next sync. */
   async sync(ips: ReadonlySet<string>): Promise<void> {
@@ -25,24 +28,29 @@ export class PerWorkloadHboneListeners {
       }
     }
     await Promise.all(
-      [...ips].filter((ip) => !this.servers.has(ip)).map(async (ip) => {
-        const server = net.createServer({ allowHalfOpen: false, noDelay: true }, (s) => this.hbone.adopt(s));
-        this.servers.set(ip, server);
-        try {
-          await new Promise<void>((resolve, reject) => {
-            server.once("error", reject);
-            server.listen({ host: ip, port: this.port }, () => {
-              server.off("error", reject);
-              resolve();
+      [...ips]
+        .filter((ip) => !this.servers.has(ip))
+        .map(async (ip) => {
+          const server = net.createServer({ allowHalfOpen: false, noDelay: true }, (s) => this.hbone.adopt(s));
+          this.servers.set(ip, server);
+          try {
+            await new Promise<void>((resolve, reject) => {
+              server.once("error", reject);
+              server.listen({ host: ip, port: this.port }, () => {
+                server.off("error", reject);
+                resolve();
+              });
             });
-          });
-          server.on("error", (e) => log.error({ err: e, ip }, "hbone listener error"));
-          log.info({ address: `${ip}:${this.port}` }, "hbone listener bound");
-        } catch (e) {
-          this.servers.delete(ip);
-          log.error({ err: (e as Error).message, address: `${ip}:${this.port}` }, "cannot bind hbone listener for a local workload (is the address configured on this host?)");
-        }
-      }),
+            server.on("error", (e) => log.error({ err: e, ip }, "hbone listener error"));
+            log.info({ address: `${ip}:${this.port}` }, "hbone listener bound");
+          } catch (e) {
+            this.servers.delete(ip);
+            log.error(
+              { err: (e as Error).message, address: `${ip}:${this.port}` },
+              "cannot bind hbone listener for a local workload (is the address configured on this host?)",
+            );
+          }
+        }),
     );
   }
 

@@ -35,7 +35,10 @@ test("static config: a complete file parses into domain objects with defaults", 
   assert.equal(workloads[0]!.uid, "Kubernetes//Pod/default/client");
   assert.equal(workloads[0]!.trustDomain, "example.org");
   assert.equal(workloads[1]!.addresses[0], "127.0.2.1", "addresses are canonical");
-  assert.deepEqual([...workloads[1]!.services.entries()], [["apps/echo.apps.svc.cluster.local", [{ servicePort: 80, targetPort: 8080, appProtocol: "UNKNOWN" }]]]);
+  assert.deepEqual(
+    [...workloads[1]!.services.entries()],
+    [["apps/echo.apps.svc.cluster.local", [{ servicePort: 80, targetPort: 8080, appProtocol: "UNKNOWN" }]]],
+  );
   assert.equal(services[0]!.hostname, "echo.apps.svc.cluster.local");
   assert.equal(services[0]!.ports[0]!.appProtocol, "HTTP11");
 });
@@ -58,6 +61,10 @@ test("static config: every error names its field, and nothing is returned", () =
   for (const [yaml, fields] of cases) {
     const r = parseStaticConfig(parse(yaml));
     assert.ok(!r.ok, yaml);
-    assert.deepEqual(r.error.map((e) => e.field), fields, yaml);
+    assert.deepEqual(
+      r.error.map((e) => e.field),
+      fields,
+      yaml,
+    );
   }
 });

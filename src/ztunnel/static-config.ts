@@ -54,7 +54,8 @@ class Checker {
   object(v: unknown, field: string, allowed: readonly string[]): Record<string, unknown> | undefined {
     if (typeof v !== "object" || v === null || Array.isArray(v)) return this.fail(field || "<root>", "must be a mapping");
     const o = v as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail(field ? `${field}.${k}` : k, `unknown field (known: ${allowed.join(", ")})`);
+    for (const k of Object.keys(o))
+      if (!allowed.includes(k)) this.fail(field ? `${field}.${k}` : k, `unknown field (known: ${allowed.join(", ")})`);
     return o;
   }
   string(v: unknown, field: string, required = false): string | undefined {
@@ -69,7 +70,8 @@ class Checker {
     return ip ?? this.fail(field, `${JSON.stringify(s)} is not an IP address`);
   }
   port(v: unknown, field: string, allowZero = false): number | undefined {
-    if (typeof v !== "number" || !Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 65535) return this.fail(field, `must be a port number ${allowZero ? 0 : 1}-65535`);
+    if (typeof v !== "number" || !Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 65535)
+      return this.fail(field, `must be a port number ${allowZero ? 0 : 1}-65535`);
     return v;
   }
   array(v: unknown, field: string): unknown[] {
@@ -94,9 +96,30 @@ function portMapping(c: Checker, v: unknown, field: string): PortMapping | undef
   return { servicePort, targetPort, appProtocol };
 }
 
-const WORKLOAD_FIELDS = ["uid", "name", "namespace", "serviceAccount", "node", "addresses", "tunnelProtocol", "network", "trustDomain", "services", "status", "canonicalName", "canonicalRevision", "workloadName", "clusterId"];
+const WORKLOAD_FIELDS = [
+  "uid",
+  "name",
+  "namespace",
+  "serviceAccount",
+  "node",
+  "addresses",
+  "tunnelProtocol",
+  "network",
+  "trustDomain",
+  "services",
+  "status",
+  "canonicalName",
+  "canonicalRevision",
+  "workloadName",
+  "clusterId",
+];
 
-function parseWorkload(c: Checker, v: unknown, field: string, defaults: { trustDomain: string; clusterId: string; network: string }): Workload | undefined {
+function parseWorkload(
+  c: Checker,
+  v: unknown,
+  field: string,
+  defaults: { trustDomain: string; clusterId: string; network: string },
+): Workload | undefined {
   const o = c.object(v, field, WORKLOAD_FIELDS);
   if (!o) return undefined;
   const name = c.string(o.name, `${field}.name`, true);
@@ -109,7 +132,13 @@ function parseWorkload(c: Checker, v: unknown, field: string, defaults: { trustD
     const svcs = c.object(o.services, `${field}.services`, Object.keys(o.services ?? {}));
     for (const [key, list] of Object.entries(svcs ?? {})) {
       if (!/^[^/\s]+\/[^/\s]+$/.test(key)) c.fail(`${field}.services[${key}]`, "key must be namespace/hostname");
-      services.set(key, c.array(list, `${field}.services[${key}]`).map((p, i) => portMapping(c, p, `${field}.services[${key}][${i}]`)).filter((p): p is PortMapping => !!p));
+      services.set(
+        key,
+        c
+          .array(list, `${field}.services[${key}]`)
+          .map((p, i) => portMapping(c, p, `${field}.services[${key}][${i}]`))
+          .filter((p): p is PortMapping => !!p),
+      );
     }
   }
   const clusterId = c.string(o.clusterId, `${field}.clusterId`) ?? defaults.clusterId;
@@ -151,14 +180,30 @@ function parseService(c: Checker, v: unknown, field: string, defaults: { network
     namespace,
     hostname,
     addresses: (addresses as string[]).map((address) => ({ network: defaults.network, address })),
-    ports: (ports as PortMapping[]).map((p) => ({ servicePort: p.servicePort, targetPort: p.targetPort, appProtocol: p.appProtocol ?? "UNKNOWN" })),
+    ports: (ports as PortMapping[]).map((p) => ({
+      servicePort: p.servicePort,
+      targetPort: p.targetPort,
+      appProtocol: p.appProtocol ?? "UNKNOWN",
+    })),
     subjectAltNames: sans as string[],
   };
 }
 
 export function parseStaticConfig(doc: unknown): Result<StaticConfig, FieldError[]> {
   const c = new Checker();
-  const o = c.object(doc ?? {}, "", ["node", "trustDomain", "network", "clusterId", "caDir", "bindAddress", "outboundListeners", "xdsAddress", "ports", "workloads", "services"]);
+  const o = c.object(doc ?? {}, "", [
+    "node",
+    "trustDomain",
+    "network",
+    "clusterId",
+    "caDir",
+    "bindAddress",
+    "outboundListeners",
+    "xdsAddress",
+    "ports",
+    "workloads",
+    "services",
+  ]);
   if (!o) return err(c.errors);
   const ports: Record<string, number> = {};
   if (o.ports !== undefined) {
@@ -179,7 +224,11 @@ export function parseStaticConfig(doc: unknown): Result<StaticConfig, FieldError
     xdsAddress: c.string(o.xdsAddress, "xdsAddress"),
     ports,
   };
-  const defaults = { trustDomain: settings.trustDomain ?? "cluster.local", clusterId: settings.clusterId ?? "Kubernetes", network: settings.network ?? "" };
+  const defaults = {
+    trustDomain: settings.trustDomain ?? "cluster.local",
+    clusterId: settings.clusterId ?? "Kubernetes",
+    network: settings.network ?? "",
+  };
   const workloads = c.array(o.workloads, "workloads").map((w, i) => parseWorkload(c, w, `workloads[${i}]`, defaults));
   const services = c.array(o.services, "services").map((s, i) => parseService(c, s, `services[${i}]`, defaults));
   const seen = new Map<string, string>();

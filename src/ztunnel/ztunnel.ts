@@ -70,7 +70,10 @@ export class Ztunnel {
   private syncing: Promise<void> = Promise.resolve();
   private readonly extraDumps = new Map<string, () => unknown>();
 
-  constructor(readonly config: ZtunnelConfig, private readonly runtime: ZtunnelRuntime) {
+  constructor(
+    readonly config: ZtunnelConfig,
+    private readonly runtime: ZtunnelRuntime,
+  ) {
     this.certs = new CertificateManager(runtime.caClient, { rootsPem: runtime.rootsPem, ttlSeconds: config.certTtlSeconds });
     this.certs.onCertificate((cert) => this.certByIdentity.set(toUri(cert.identity), cert));
     this.pool = new HbonePool(runtime.hboneSettings);
@@ -88,7 +91,15 @@ export class Ztunnel {
     });
     const ctx = { state: this.state, node: config.node, network: config.network, authorize: this.authorize };
     this.inbound = new Inbound({ ctx, dialer, metrics: this.metrics, connections: this.connections });
-    this.outbound = new Outbound({ state: this.state, node: config.node, network: config.network, certs: this.certs, pool: this.pool, dialer, metrics: this.metrics });
+    this.outbound = new Outbound({
+      state: this.state,
+      node: config.node,
+      network: config.network,
+      certs: this.certs,
+      pool: this.pool,
+      dialer,
+      metrics: this.metrics,
+    });
     this.socks = new Socks5Server(this.outbound, this.state, config.network);
     this.hboneListeners = new PerWorkloadHboneListeners(this.hbone, config.ports.hbone);
     this.mutator.onChange((change) => {
@@ -104,8 +115,16 @@ export class Ztunnel {
   async start(): Promise<Result<void>> {
     const c = this.config;
     try {
-      const hooks = { configDump: () => this.configDump(), pendingReadiness: () => [...this.gates], shutdown: () => void this.stop(), registry: this.metrics.registry };
-      await this.admin.add("admin", c.bindAddress, c.ports.admin, { ...adminRoutes(hooks), "/authz/explain": (_req, res, url) => this.explainRoute(res, url) });
+      const hooks = {
+        configDump: () => this.configDump(),
+        pendingReadiness: () => [...this.gates],
+        shutdown: () => void this.stop(),
+        registry: this.metrics.registry,
+      };
+      await this.admin.add("admin", c.bindAddress, c.ports.admin, {
+        ...adminRoutes(hooks),
+        "/authz/explain": (_req, res, url) => this.explainRoute(res, url),
+      });
       await this.admin.add("metrics", c.bindAddress, c.ports.metrics, metricsRoutes(this.metrics.registry));
       await this.admin.add("readiness", c.bindAddress, c.ports.readiness, readinessRoutes(hooks));
       const socks = await this.socks.listen(c.bindAddress, c.ports.socks5);
@@ -126,7 +145,10 @@ export class Ztunnel {
     this.gates.delete("listeners");
     if (c.static) {
       const r = this.mutator.applyAddresses(
-        [...c.static.workloads.map((value) => ({ kind: "workload" as const, value })), ...c.static.services.map((value) => ({ kind: "service" as const, value }))],
+        [
+          ...c.static.workloads.map((value) => ({ kind: "workload" as const, value })),
+          ...c.static.services.map((value) => ({ kind: "service" as const, value })),
+        ],
         [],
       );
       if (!r.ok) return err(new Error(`ztunnel: static config: ${r.error.map((e) => `${e.resource} ${e.field}: ${e.reason}`).join("; ")}`));
@@ -144,13 +166,21 @@ export class Ztunnel {
   private async listenCapture(): Promise<void> {
     const c = this.config;
     const plan: Array<[string, number, (s: net.Socket) => void]> = [
-      ["outbound", c.ports.outbound, (s) => void this.outbound.handle(s, { ip: canonicalIp(s.localAddress) ?? "", port: s.localPort ?? 0 })],
+      [
+        "outbound",
+        c.ports.outbound,
+        (s) => void this.outbound.handle(s, { ip: canonicalIp(s.localAddress) ?? "", port: s.localPort ?? 0 }),
+      ],
       ["inbound plaintext", c.ports.inbound, (s) => void this.inbound.plaintext(s)],
       ["hbone", c.ports.hbone, (s) => this.hbone.adopt(s)],
     ];
     for (const [name, port, handler] of plan) {
       const r = await listenTransparent({ host: "0.0.0.0", port, mark: c.ztunnelMark, allowHalfOpen: name !== "hbone" }, handler);
-      if (!r.ok) throw new Error(`ztunnel: ${name} capture listener 0.0.0.0:${port}: ${r.error.message} (capture mode needs root and the native addon: scripts/setup.sh)`, { cause: r.error });
+      if (!r.ok)
+        throw new Error(
+          `ztunnel: ${name} capture listener 0.0.0.0:${port}: ${r.error.message} (capture mode needs root and the native addon: scripts/setup.sh)`,
+          { cause: r.error },
+        );
       this.outboundServers.push(r.value);
       log.info({ name, port }, "capture listener bound (transparent)");
     }
@@ -213,7 +243,17 @@ export class Ztunnel {
     const c = this.config;
     return {
       ...Object.fromEntries([...this.extraDumps].map(([k, f]) => [k, f()])),
-      config: { node: c.node, trustDomain: c.trustDomain, network: c.network, clusterId: c.clusterId, capture: c.capture, bindAddress: c.bindAddress, ports: c.ports, xdsAddress: c.xdsAddress, staticFile: c.staticFile },
+      config: {
+        node: c.node,
+        trustDomain: c.trustDomain,
+        network: c.network,
+        clusterId: c.clusterId,
+        capture: c.capture,
+        bindAddress: c.bindAddress,
+        ports: c.ports,
+        xdsAddress: c.xdsAddress,
+        staticFile: c.staticFile,
+      },
       ready: this.gates.size === 0,
       pendingReadiness: [...this.gates],
       workloads: [...this.state.workloads()].sort((a, b) => a.uid.localeCompare(b.uid)),

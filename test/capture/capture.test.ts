@@ -17,7 +17,11 @@ import { GATEWAY, NS_PREFIX, type Pod, REMOTE, Topology } from "./topology.js";
 
 const PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 };
 const ZTUNNEL_MARK = 0x539;
-const skipReason = !isRoot() ? "needs root: network namespaces, tc/nft and bpf()" : !nativeAvailable().ok ? "native addon not built: run scripts/setup.sh" : undefined;
+const skipReason = !isRoot()
+  ? "needs root: network namespaces, tc/nft and bpf()"
+  : !nativeAvailable().ok
+    ? "native addon not built: run scripts/setup.sh"
+    : undefined;
 if (skipReason) console.warn(`!! SKIPPING capture tests: ${skipReason}`);
 
 function cleanStalePins(): void {
@@ -36,7 +40,16 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
     let backend: RedirectBackend;
     let a: Pod, b: Pod, c: Pod;
     const pinRoot = () => `/sys/fs/bpf/${NS_PREFIX}${topo.id}`;
-    const make = (): RedirectBackend => must(createRedirectBackend(kind, { netns: topo.node.name, instance: "node", pinRoot: pinRoot(), ports: PORTS, marks: { ztunnel: ZTUNNEL_MARK } }));
+    const make = (): RedirectBackend =>
+      must(
+        createRedirectBackend(kind, {
+          netns: topo.node.name,
+          instance: "node",
+          pinRoot: pinRoot(),
+          ports: PORTS,
+          marks: { ztunnel: ZTUNNEL_MARK },
+        }),
+      );
     const enroll = async (p: Pod) => must(await backend.enroll({ name: p.name, ips: [p.ip], hostVeth: p.hostVeth }));
     const unenroll = async (p: Pod) => must(await backend.unenroll({ name: p.name, ips: [p.ip], hostVeth: p.hostVeth }));
 
@@ -64,7 +77,11 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       try {
         const r = await topo.connect(a, b.ip, 80);
         assert.equal(r.ok, true, r.error);
-        assert.match(r.data ?? "", new RegExp(`^via ztunnel: b saw ${a.ip.replace(/\./g, "\\.")}:\\d+\\n$`), "relayed with the client's source IP");
+        assert.match(
+          r.data ?? "",
+          new RegExp(`^via ztunnel: b saw ${a.ip.replace(/\./g, "\\.")}:\\d+\\n$`),
+          "relayed with the client's source IP",
+        );
         const ev = await topo.captured();
         assert.equal(ev.length, 1);
         assert.equal(ev[0]!.listener, PORTS.outbound);
@@ -82,7 +99,10 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
         assert.equal(r.ok, true, r.error);
         assert.match(r.data ?? "", new RegExp(`^via ztunnel: b saw ${a.ip}:`));
         const ev = await topo.captured();
-        assert.deepEqual(ev.map((e) => [e.listener, e.local]), [[PORTS.inboundPlaintext, `${b.ip}:80`]]);
+        assert.deepEqual(
+          ev.map((e) => [e.listener, e.local]),
+          [[PORTS.inboundPlaintext, `${b.ip}:80`]],
+        );
         assert.match(ev[0]!.remote, new RegExp(`^${a.ip}:`));
       } finally {
         await unenroll(b);
@@ -95,7 +115,10 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
         const r = await topo.connect(c, b.ip, PORTS.hbone);
         assert.deepEqual(r, { ok: true, data: "hbone\n" });
         const ev = await topo.captured();
-        assert.deepEqual(ev.map((e) => [e.listener, e.local]), [[PORTS.hbone, `${b.ip}:${PORTS.hbone}`]]);
+        assert.deepEqual(
+          ev.map((e) => [e.listener, e.local]),
+          [[PORTS.hbone, `${b.ip}:${PORTS.hbone}`]],
+        );
       } finally {
         await unenroll(b);
       }
@@ -108,7 +131,11 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
         assert.equal(r.ok, true, r.error);
         assert.match(r.data ?? "", new RegExp(`^via ztunnel: b saw ${GATEWAY}:`));
         const ev = await topo.captured();
-        assert.deepEqual(ev.map((e) => e.listener), [PORTS.inboundPlaintext], "one capture: the relay (marked) went straight in");
+        assert.deepEqual(
+          ev.map((e) => e.listener),
+          [PORTS.inboundPlaintext],
+          "one capture: the relay (marked) went straight in",
+        );
       } finally {
         await unenroll(b);
       }
@@ -119,17 +146,24 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       try {
         const out = await topo.connect(a, REMOTE, 80);
         assert.equal(out.ok, true, out.error);
-        assert.match(out.data ?? "", new RegExp(`^via ztunnel: remote saw ${a.ip}:`), "replies to the transparent upstream socket came back through the uplink");
+        assert.match(
+          out.data ?? "",
+          new RegExp(`^via ztunnel: remote saw ${a.ip}:`),
+          "replies to the transparent upstream socket came back through the uplink",
+        );
         const inPlain = await topo.connect("remote", a.ip, 80);
         assert.match(inPlain.data ?? "", new RegExp(`^via ztunnel: a saw ${REMOTE}:`));
         const inHbone = await topo.connect("remote", a.ip, PORTS.hbone);
         assert.deepEqual(inHbone, { ok: true, data: "hbone\n" });
         const ev = await topo.captured();
-        assert.deepEqual(ev.map((e) => [e.listener, e.local]), [
-          [PORTS.outbound, `${REMOTE}:80`],
-          [PORTS.inboundPlaintext, `${a.ip}:80`],
-          [PORTS.hbone, `${a.ip}:${PORTS.hbone}`],
-        ]);
+        assert.deepEqual(
+          ev.map((e) => [e.listener, e.local]),
+          [
+            [PORTS.outbound, `${REMOTE}:80`],
+            [PORTS.inboundPlaintext, `${a.ip}:80`],
+            [PORTS.hbone, `${a.ip}:${PORTS.hbone}`],
+          ],
+        );
       } finally {
         await unenroll(a);
       }
@@ -166,26 +200,30 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       }
     });
 
-    void test("eBPF: until the config map is marked ready, enrolled traffic is dropped, not passed", { skip: kind !== "ebpf" && "eBPF only" }, async () => {
-      await enroll(a);
-      const cfg = must(PinnedMap.open(`${pinRoot()}/node/maps/weft_config`, 4, CONFIG_VALUE_SIZE));
-      try {
-        const ready = must(cfg.lookup(Buffer.alloc(4)))!;
-        const notReady = Buffer.from(ready);
-        notReady.writeUInt16LE(0, 22);
-        must(cfg.update(Buffer.alloc(4), notReady));
-        await topo.served(b);
-        const r = await topo.connect(a, b.ip, 80, 800);
-        assert.equal(r.ok, false);
-        assert.deepEqual(await topo.served(b), [], "nothing reached b in clear");
-        must(await backend.setup()); // rewrites the config: capture works again
-        assert.match((await topo.connect(a, b.ip, 80)).data ?? "", /^via ztunnel: /);
-        await topo.captured();
-      } finally {
-        cfg.close();
-        await unenroll(a);
-      }
-    });
+    void test(
+      "eBPF: until the config map is marked ready, enrolled traffic is dropped, not passed",
+      { skip: kind !== "ebpf" && "eBPF only" },
+      async () => {
+        await enroll(a);
+        const cfg = must(PinnedMap.open(`${pinRoot()}/node/maps/weft_config`, 4, CONFIG_VALUE_SIZE));
+        try {
+          const ready = must(cfg.lookup(Buffer.alloc(4)))!;
+          const notReady = Buffer.from(ready);
+          notReady.writeUInt16LE(0, 22);
+          must(cfg.update(Buffer.alloc(4), notReady));
+          await topo.served(b);
+          const r = await topo.connect(a, b.ip, 80, 800);
+          assert.equal(r.ok, false);
+          assert.deepEqual(await topo.served(b), [], "nothing reached b in clear");
+          must(await backend.setup()); // rewrites the config: capture works again
+          assert.match((await topo.connect(a, b.ip, 80)).data ?? "", /^via ztunnel: /);
+          await topo.captured();
+        } finally {
+          cfg.close();
+          await unenroll(a);
+        }
+      },
+    );
 
     void test("enroll and unenroll are idempotent, and unenroll restores direct traffic", async () => {
       await enroll(a);
@@ -204,7 +242,13 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
     void test("concurrent enrolls and unenrolls of several pods all apply", async () => {
       await Promise.all([a, b, c].map((p) => enroll(p)));
       assert.deepEqual(must(await backend.dump()).enrolled, [a.ip, b.ip, c.ip]);
-      if (kind === "ebpf") assert.deepEqual(must(await backend.dump()).attached.map((x) => x.dev).sort(), [a, b, c].map((p) => p.hostVeth).sort());
+      if (kind === "ebpf")
+        assert.deepEqual(
+          must(await backend.dump())
+            .attached.map((x) => x.dev)
+            .sort(),
+          [a, b, c].map((p) => p.hostVeth).sort(),
+        );
       await Promise.all([a, b, c].map((p) => unenroll(p)));
       const d = must(await backend.dump());
       assert.deepEqual([d.enrolled, d.attached], [[], []]);

@@ -34,7 +34,12 @@ const addr = (ip: string | undefined, port: number | undefined): string => `${(i
 async function listen(port: number): Promise<void> {
   if (servers.has(port)) return;
   const server = net.createServer((s) => {
-    events.push({ kind: "accepted", listener: port, local: addr(s.localAddress, s.localPort), remote: addr(s.remoteAddress, s.remotePort) });
+    events.push({
+      kind: "accepted",
+      listener: port,
+      local: addr(s.localAddress, s.localPort),
+      remote: addr(s.remoteAddress, s.remotePort),
+    });
     s.on("error", () => undefined);
     s.end(`${name} saw ${addr(s.remoteAddress, s.remotePort)}\n`);
   });
@@ -217,7 +222,8 @@ rl.on("line", (line) => {
   }
   handle(req).then(
     (value) => process.stdout.write(`${JSON.stringify({ id: req.id, ok: true, value: value ?? null })}\n`),
-    (e: unknown) => process.stdout.write(`${JSON.stringify({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) })}\n`),
+    (e: unknown) =>
+      process.stdout.write(`${JSON.stringify({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) })}\n`),
   );
 });
 rl.on("close", () => process.exit(0));

@@ -13,8 +13,10 @@ import { MeshModel } from "../../src/controlplane/model/mesh.js";
 import { translateConfig } from "../../src/controlplane/translate/translate-config.js";
 import { objectValidator } from "../../src/kube/validate/validate.js";
 
-const nsYaml = (name: string, labels = "") => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n${labels ? `  labels:\n${labels}` : ""}`;
-const saYaml = (name: string, ns = "shop", extra = "") => `apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ${name}\n  namespace: ${ns}\n${extra}`;
+const nsYaml = (name: string, labels = "") =>
+  `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n${labels ? `  labels:\n${labels}` : ""}`;
+const saYaml = (name: string, ns = "shop", extra = "") =>
+  `apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: ${name}\n  namespace: ${ns}\n${extra}`;
 const podYaml = (name: string, ip: string) => `apiVersion: v1
 kind: Pod
 metadata:
@@ -78,8 +80,18 @@ const has = (s: ConfigStore, key: string) => s.get(key) !== undefined;
 
 void describe("FileSource", () => {
   void it("loads nested folders, multi-document files and Lists, then reports synced", async () => {
-    const list = JSON.stringify({ apiVersion: "v1", kind: "List", items: [JSON.parse(JSON.stringify({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "from-list", namespace: "shop" } }))] });
-    const r = await rig("load", { "a.yaml": `${nsYaml("shop")}---\n${saYaml("web")}`, "sub/deeper/b.yml": saYaml("db"), "c.json": list, "notes.txt": "ignored", ".hidden.yaml": saYaml("hidden") });
+    const list = JSON.stringify({
+      apiVersion: "v1",
+      kind: "List",
+      items: [JSON.parse(JSON.stringify({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "from-list", namespace: "shop" } }))],
+    });
+    const r = await rig("load", {
+      "a.yaml": `${nsYaml("shop")}---\n${saYaml("web")}`,
+      "sub/deeper/b.yml": saYaml("db"),
+      "c.json": list,
+      "notes.txt": "ignored",
+      ".hidden.yaml": saYaml("hidden"),
+    });
     assert.ok(r.store.isSynced);
     assert.deepEqual([...r.store.list("/ServiceAccount").map((o) => o.metadata.name)].sort(), ["db", "from-list", "web"]);
     assert.ok(has(r.store, "/Namespace//shop"));
@@ -128,7 +140,10 @@ void describe("FileSource", () => {
   });
 
   void it("keeps the first of two conflicting definitions by path, and hands over when it goes", async () => {
-    const r = await rig("conflict", { "a.yaml": saYaml("web", "shop", "automountServiceAccountToken: true\n"), "b.yaml": saYaml("web", "shop", "automountServiceAccountToken: false\n") });
+    const r = await rig("conflict", {
+      "a.yaml": saYaml("web", "shop", "automountServiceAccountToken: true\n"),
+      "b.yaml": saYaml("web", "shop", "automountServiceAccountToken: false\n"),
+    });
     assert.equal(r.store.get("/ServiceAccount/shop/web")?.automountServiceAccountToken, true);
     assert.equal(r.store.invalid().length, 1);
     assert.match(r.store.invalid()[0]!.origin.source, /b\.yaml:1/);
@@ -163,7 +178,10 @@ void describe("folder -> store -> mesh model", () => {
     await until("workload", () => mesh.workloads.has("Kubernetes//Pod/shop/web-1"));
     const w = mesh.workloads.get("Kubernetes//Pod/shop/web-1")!;
     assert.deepEqual([w.tunnelProtocol, w.serviceAccount, w.addresses[0], w.status], ["HBONE", "web", "10.1.0.5", "HEALTHY"]);
-    assert.deepEqual(mesh.podsOnNode("node-a").map((i) => i.serviceAccount), ["web"]);
+    assert.deepEqual(
+      mesh.podsOnNode("node-a").map((i) => i.serviceAccount),
+      ["web"],
+    );
     await unlink(join(r.dir, "pod.yaml"));
     await until("workload removed", () => !mesh.workloads.has("Kubernetes//Pod/shop/web-1"));
     assert.deepEqual(mesh.podsOnNode("node-a"), []);

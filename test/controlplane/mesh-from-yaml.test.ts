@@ -59,7 +59,11 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs
 }
 
 async function call(payload: string): Promise<string> {
-  const s = await socksConnect({ proxy: { host: "127.0.70.2", port: 15080 }, localAddress: "127.0.70.11", target: { host: "echo.demo.svc.cluster.local", port: 80 } });
+  const s = await socksConnect({
+    proxy: { host: "127.0.70.2", port: 15080 },
+    localAddress: "127.0.70.11",
+    target: { host: "echo.demo.svc.cluster.local", port: 80 },
+  });
   return exchange(s, payload);
 }
 
@@ -67,20 +71,39 @@ before(async () => {
   mkdirSync(configDir, { recursive: true });
   write("namespace.yaml", `apiVersion: v1\nkind: Namespace\nmetadata: { name: demo, labels: { istio.io/dataplane-mode: ambient } }\n`);
   write("sleep.yaml", pod("sleep", "node-a", "127.0.70.11", { app: "sleep" }, "sleep"));
-  write("service.yaml", `apiVersion: v1
+  write(
+    "service.yaml",
+    `apiVersion: v1
 kind: Service
 metadata: { name: echo, namespace: demo }
 spec:
   clusterIP: 127.0.70.100
   selector: { app: echo }
   ports: [{ name: http, port: 80, targetPort: 8080 }]
-`);
+`,
+  );
   const tokens = [
     { token: "token-node-a-0123456789", node: "node-a", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
     { token: "token-node-b-0123456789", node: "node-b", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
   ];
   writeFileSync(path.join(dir, "tokens.yaml"), JSON.stringify(tokens));
-  const cfg = loadControlPlaneConfig(["--config-dir", configDir, "--ca-dir", caDir, "--listen", "127.0.70.1:0", "--monitor", "127.0.70.1:0", "--tokens", path.join(dir, "tokens.yaml"), "--root-namespace", "istio-system"], {});
+  const cfg = loadControlPlaneConfig(
+    [
+      "--config-dir",
+      configDir,
+      "--ca-dir",
+      caDir,
+      "--listen",
+      "127.0.70.1:0",
+      "--monitor",
+      "127.0.70.1:0",
+      "--tokens",
+      path.join(dir, "tokens.yaml"),
+      "--root-namespace",
+      "istio-system",
+    ],
+    {},
+  );
   assert.ok(cfg.ok, !cfg.ok ? cfg.error.message : "");
   cp = new ControlPlane(cfg.value, authenticatorFor(cfg.value));
   const started = await cp.start();
@@ -88,7 +111,23 @@ spec:
   writeFileSync(path.join(dir, "root.pem"), cp.rootsPem.join(""));
   for (const [i, node] of ["node-a", "node-b"].entries()) {
     writeFileSync(path.join(dir, `${node}.token`), tokens[i]!.token);
-    const zc = loadZtunnelConfig(["--node", node, "--bind-address", `127.0.70.${2 + i}`, "--xds-address", `127.0.70.1:${cp.port}`, "--token-file", path.join(dir, `${node}.token`), "--root-cert", path.join(dir, "root.pem"), "--drain-seconds", "0"], {});
+    const zc = loadZtunnelConfig(
+      [
+        "--node",
+        node,
+        "--bind-address",
+        `127.0.70.${2 + i}`,
+        "--xds-address",
+        `127.0.70.1:${cp.port}`,
+        "--token-file",
+        path.join(dir, `${node}.token`),
+        "--root-cert",
+        path.join(dir, "root.pem"),
+        "--drain-seconds",
+        "0",
+      ],
+      {},
+    );
     assert.ok(zc.ok, !zc.ok ? zc.error.message : "");
     const z = await startZtunnel(zc.value);
     assert.ok(z.ok, !z.ok ? z.error.message : "");
@@ -119,29 +158,48 @@ test("control plane: a service without endpoints is unreachable", async () => {
 test("control plane: a pod added to the folder becomes reachable through the mesh with certificates from the CA service", async () => {
   write("echo.yaml", pod("echo", "node-b", "127.0.70.21", { app: "echo" }, "echo"));
   assert.equal(await until("echo reachable", () => call("hello").catch(() => undefined)), "hello");
-  const dump = (await (await fetch("http://127.0.70.3:15000/config_dump")).json()) as { certificates: Array<{ identity: string; state: string }>; xds: { synced: boolean } };
-  assert.deepEqual(dump.certificates.map((c) => `${c.identity} ${c.state}`), ["spiffe://cluster.local/ns/demo/sa/echo available"]);
+  const dump = (await (await fetch("http://127.0.70.3:15000/config_dump")).json()) as {
+    certificates: Array<{ identity: string; state: string }>;
+    xds: { synced: boolean };
+  };
+  assert.deepEqual(
+    dump.certificates.map((c) => `${c.identity} ${c.state}`),
+    ["spiffe://cluster.local/ns/demo/sa/echo available"],
+  );
   assert.equal(dump.xds.synced, true);
 });
 
 test("control plane: an AuthorizationPolicy in the folder is enforced; an invalid edit keeps the previous one", async () => {
-  write("deny.yaml", `apiVersion: security.istio.io/v1
+  write(
+    "deny.yaml",
+    `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: deny-sleep, namespace: demo }
 spec:
   action: DENY
   rules: [{ from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"] } }] }]
-`);
-  await until("deny enforced", () => call("x").then(() => undefined, (e: unknown) => (e instanceof SocksError && e.reply === 2 ? true : undefined)));
-  write("deny.yaml", `apiVersion: security.istio.io/v1
+`,
+  );
+  await until("deny enforced", () =>
+    call("x").then(
+      () => undefined,
+      (e: unknown) => (e instanceof SocksError && e.reply === 2 ? true : undefined),
+    ),
+  );
+  write(
+    "deny.yaml",
+    `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: deny-sleep, namespace: demo }
 spec:
   action: DENY
   rules: [{ from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"], ipBlocks: ["10.0.0.300/8"] } }] }]
-`);
+`,
+  );
   await until("invalid policy reported", async () => {
-    const dump = (await (await fetch(`http://127.0.70.1:${cp.monitorPort}/config_dump`)).json()) as { invalidObjects: Array<{ field: string }> };
+    const dump = (await (await fetch(`http://127.0.70.1:${cp.monitorPort}/config_dump`)).json()) as {
+      invalidObjects: Array<{ field: string }>;
+    };
     return dump.invalidObjects.some((p) => p.field.includes("ipBlocks")) ? true : undefined;
   });
   await assert.rejects(call("x"), (e: unknown) => e instanceof SocksError && e.reply === 2, "the previous good policy is still enforced");
@@ -151,5 +209,10 @@ spec:
 
 test("control plane: a pod removed from the folder stops being reachable", async () => {
   unlinkSync(path.join(configDir, "echo.yaml"));
-  await until("echo gone", () => call("x").then(() => undefined, (e: unknown) => (e instanceof SocksError ? true : undefined)));
+  await until("echo gone", () =>
+    call("x").then(
+      () => undefined,
+      (e: unknown) => (e instanceof SocksError ? true : undefined),
+    ),
+  );
 });

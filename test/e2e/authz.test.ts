@@ -47,15 +47,21 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
   const c = await startCluster(work, cluster, "ebpf");
   const labelled = await labelNamespace(c.dir, "mesh", ["istio.io/dataplane-mode=ambient"]);
   assert.ok(labelled.ok);
-  await until("mesh pods enrolled", async () => {
-    const e = await enrolled(c);
-    return [...e].filter(([k, v]) => k.startsWith("mesh/") && v).length === 3 ? true : undefined;
-  }, 30_000);
+  await until(
+    "mesh pods enrolled",
+    async () => {
+      const e = await enrolled(c);
+      return [...e].filter(([k, v]) => k.startsWith("mesh/") && v).length === 3 ? true : undefined;
+    },
+    30_000,
+  );
   const remote = `http://${podIp(c, "mesh", "remote")}:8080/`;
   const fromMesh = () => call(c, "mesh", remote, "from-mesh");
   const fromPlain = () => call(c, "plain", remote, "from-plain");
-  const allowed = async (what: string, f: () => Promise<{ ok: boolean; text: string }>) => until(`${what}: allowed`, async () => ((await f()).ok ? true : undefined), 20_000);
-  const denied = async (what: string, f: () => Promise<{ ok: boolean; text: string }>) => until(`${what}: denied`, async () => ((await f()).ok ? undefined : true), 20_000);
+  const allowed = async (what: string, f: () => Promise<{ ok: boolean; text: string }>) =>
+    until(`${what}: allowed`, async () => ((await f()).ok ? true : undefined), 20_000);
+  const denied = async (what: string, f: () => Promise<{ ok: boolean; text: string }>) =>
+    until(`${what}: denied`, async () => ((await f()).ok ? undefined : true), 20_000);
 
   await t.test("default: no policy allows mesh and plaintext clients", async () => {
     await allowed("mesh client", fromMesh);
@@ -71,9 +77,16 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
   });
 
   await t.test("allow by principal admits only the named identity", async () => {
-    const p = policy(c, "allow", authz("allow", '  action: ALLOW\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/mesh/sa/somebody-else"] } }] }]'));
+    const p = policy(
+      c,
+      "allow",
+      authz("allow", '  action: ALLOW\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/mesh/sa/somebody-else"] } }] }]'),
+    );
     await denied("mesh client not named", fromMesh);
-    writeFileSync(path.join(c.dir, "config", "test-allow.yaml"), authz("allow", '  action: ALLOW\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/mesh/sa/client"] } }] }]'));
+    writeFileSync(
+      path.join(c.dir, "config", "test-allow.yaml"),
+      authz("allow", '  action: ALLOW\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/mesh/sa/client"] } }] }]'),
+    );
     await allowed("mesh client named", fromMesh);
     await denied("plaintext client has no principal", fromPlain);
     p.remove();
@@ -88,7 +101,8 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
   });
 
   await t.test("PeerAuthentication STRICT rejects the plaintext client, PERMISSIVE admits it", async () => {
-    const pa = (mode: string) => `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: default, namespace: mesh }\nspec: { mtls: { mode: ${mode} } }\n`;
+    const pa = (mode: string) =>
+      `apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: { name: default, namespace: mesh }\nspec: { mtls: { mode: ${mode} } }\n`;
     const p = policy(c, "peer-authn", pa("STRICT"));
     await denied("plain client under STRICT", fromPlain);
     await allowed("mesh client under STRICT", fromMesh);
@@ -101,13 +115,19 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
     // A client in the mesh pod holds a connection open (request body never finished).
     const script = `const s=require("net").connect(8080, ${JSON.stringify(podIp(c, "mesh", "remote"))}, () => { s.write("POST / HTTP/1.1\\r\\nhost: x\\r\\ncontent-length: 100\\r\\n\\r\\npartial"); console.log("open"); });
 s.on("close", () => { console.log("closed"); process.exit(0); }); s.on("error", () => {}); setTimeout(() => { console.log("still-open"); process.exit(1); }, 30000);`;
-    const child = spawn("ip", ["netns", "exec", podNetns(c, "mesh", "client"), "node", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn("ip", ["netns", "exec", podNetns(c, "mesh", "client"), "node", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     await until("connection open", async () => (out.includes("open") ? true : undefined), 10_000);
     await new Promise((r) => setTimeout(r, 500));
     assert.doesNotMatch(out, /closed/, "the connection stays open before the policy");
-    const p = policy(c, "deny-open", authz("deny-open", '  action: DENY\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/mesh/sa/client"] } }] }]'));
+    const p = policy(
+      c,
+      "deny-open",
+      authz("deny-open", '  action: DENY\n  rules: [{ from: [{ source: { principals: ["cluster.local/ns/mesh/sa/client"] } }] }]'),
+    );
     const code = await new Promise<number | null>((r) => child.once("exit", r));
     assert.equal(code, 0, `the open connection was closed by the new policy (output: ${out.trim()})`);
     p.remove();

@@ -23,7 +23,15 @@ test("demo: scripts/demo.sh runs its steps, proves its claims and tears down", {
   }
   const dir = mkdtempSync(path.join(tmpdir(), "weft-demo-"));
   const repo = path.join(__dirname, "..", "..", "..");
-  const env = { ...process.env, DEMO_NONINTERACTIVE: "1", WEFT_DEMO_SKIP_BUILD: "1", WEFT_DEMO_DIR: path.join(dir, "state"), WEFT_DEMO_PREFIX: "wefttest-loc-", WEFT_DEMO_CLUSTER: "demo", WEFT_DEMO_PIN_ROOT: "/sys/fs/bpf/wefttest-loc-demo" };
+  const env = {
+    ...process.env,
+    DEMO_NONINTERACTIVE: "1",
+    WEFT_DEMO_SKIP_BUILD: "1",
+    WEFT_DEMO_DIR: path.join(dir, "state"),
+    WEFT_DEMO_PREFIX: "wefttest-loc-",
+    WEFT_DEMO_CLUSTER: "demo",
+    WEFT_DEMO_PIN_ROOT: "/sys/fs/bpf/wefttest-loc-demo",
+  };
   let out = "";
   const code = await new Promise<number | null>((resolve) => {
     const c = spawn("bash", [path.join(repo, "scripts", "demo.sh")], { env, cwd: repo });

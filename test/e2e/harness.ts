@@ -14,7 +14,14 @@ import type { PlanOptions } from "../../src/local/plan.js";
 export const PREFIX = "wefttest-loc-";
 
 export function planFor(cluster: string): PlanOptions {
-  return { prefix: PREFIX, cluster, nodes: 2, underlay: "198.19.200.0", podBase: "198.19.201.0", pinRoot: `/sys/fs/bpf/${PREFIX}${cluster}` };
+  return {
+    prefix: PREFIX,
+    cluster,
+    nodes: 2,
+    underlay: "198.19.200.0",
+    podBase: "198.19.201.0",
+    pinRoot: `/sys/fs/bpf/${PREFIX}${cluster}`,
+  };
 }
 
 const SERVER = `"use strict";
@@ -70,7 +77,9 @@ export async function startCluster(dir: string, cluster: string, backend: "ebpf"
 
 export function sh(cmd: string, args: readonly string[], timeoutMs = 10_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 32 << 20 }, (e, stdout, stderr) => resolve({ code: e ? (typeof e.code === "number" ? e.code : 1) : 0, stdout, stderr }));
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 32 << 20 }, (e, stdout, stderr) =>
+      resolve({ code: e ? (typeof e.code === "number" ? e.code : 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -79,14 +88,22 @@ export const podIp = (c: Cluster, ns: string, name: string): string => c.state.p
 
 /** curl from a pod (as `kubectl exec`), POSTing a body; resolves with the response or the failure. */
 export async function call(c: Cluster, fromNs: string, url: string, body: string, timeoutS = 3): Promise<{ ok: boolean; text: string }> {
-  const r = await sh("ip", ["netns", "exec", podNetns(c, fromNs, "client"), "curl", "-sS", "--max-time", String(timeoutS), "-d", body, url], (timeoutS + 3) * 1000);
+  const r = await sh(
+    "ip",
+    ["netns", "exec", podNetns(c, fromNs, "client"), "curl", "-sS", "--max-time", String(timeoutS), "-d", body, url],
+    (timeoutS + 3) * 1000,
+  );
   return { ok: r.code === 0, text: r.code === 0 ? r.stdout : r.stderr };
 }
 
 /** Runs `f` while tcpdump writes the underlay bridge's TCP packets to a file; returns the file's text. */
 export async function captureUnderlay(c: Cluster, file: string, f: () => Promise<void>): Promise<string> {
   const { spawn } = await import("node:child_process");
-  const td = spawn("ip", ["netns", "exec", `${PREFIX}${c.plan.cluster}-underlay`, "tcpdump", "-i", "br0", "-U", "-s", "0", "-w", file, "tcp"], { stdio: "ignore" });
+  const td = spawn(
+    "ip",
+    ["netns", "exec", `${PREFIX}${c.plan.cluster}-underlay`, "tcpdump", "-i", "br0", "-U", "-s", "0", "-w", file, "tcp"],
+    { stdio: "ignore" },
+  );
   await new Promise((r) => setTimeout(r, 700));
   try {
     await f();
@@ -123,7 +140,10 @@ export async function podPids(c: Cluster): Promise<string> {
   const { readFile } = await import("node:fs/promises");
   const dir = path.join(c.dir, "pids");
   const out: string[] = [];
-  for (const f of readdirSync(dir).filter((x) => x.startsWith("pod-")).sort()) out.push(`${f}:${(JSON.parse(await readFile(path.join(dir, f), "utf8")) as { pid: number }).pid}`);
+  for (const f of readdirSync(dir)
+    .filter((x) => x.startsWith("pod-"))
+    .sort())
+    out.push(`${f}:${(JSON.parse(await readFile(path.join(dir, f), "utf8")) as { pid: number }).pid}`);
   return out.join(" ");
 }
 

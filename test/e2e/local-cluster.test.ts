@@ -17,7 +17,21 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { labelNamespace } from "../../src/local/cluster.js";
 import { isAlive, readPids, type PidRecord } from "../../src/local/supervisor.js";
-import { type Cluster, PREFIX, call, captureUnderlay, down, enrolled, leftovers, planFor, podIp, podPids, setProcessEnabled, startCluster, until } from "./harness.js";
+import {
+  type Cluster,
+  PREFIX,
+  call,
+  captureUnderlay,
+  down,
+  enrolled,
+  leftovers,
+  planFor,
+  podIp,
+  podPids,
+  setProcessEnabled,
+  startCluster,
+  until,
+} from "./harness.js";
 
 const root = process.getuid?.() === 0;
 const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-"));
@@ -44,8 +58,14 @@ async function callsFrom(c: Cluster, ns: string): Promise<Record<string, { ok: b
 }
 
 function assertServed(calls: Record<string, { ok: boolean; text: string }>, ns: string): void {
-  assert.ok(calls.sameNode!.ok && calls.sameNode!.text.startsWith(`${MARK(ns)}local: req-${ns}-same`), `same node: ${calls.sameNode!.text}`);
-  assert.ok(calls.crossNode!.ok && calls.crossNode!.text.startsWith(`${MARK(ns)}remote: req-${ns}-cross`), `cross node: ${calls.crossNode!.text}`);
+  assert.ok(
+    calls.sameNode!.ok && calls.sameNode!.text.startsWith(`${MARK(ns)}local: req-${ns}-same`),
+    `same node: ${calls.sameNode!.text}`,
+  );
+  assert.ok(
+    calls.crossNode!.ok && calls.crossNode!.text.startsWith(`${MARK(ns)}remote: req-${ns}-cross`),
+    `cross node: ${calls.crossNode!.text}`,
+  );
   assert.ok(calls.service!.ok && calls.service!.text.startsWith(MARK(ns)), `service: ${calls.service!.text}`);
 }
 
@@ -84,12 +104,17 @@ for (const backend of ["ebpf", "nftables"] as const) {
         return ["mesh/client", "mesh/local", "mesh/remote"].every((k) => e.get(k) === true) ? true : undefined;
       });
       const e = await enrolled(c);
-      assert.deepEqual(["plain/client", "plain/local", "plain/remote"].map((k) => e.get(k)), [false, false, false]);
+      assert.deepEqual(
+        ["plain/client", "plain/local", "plain/remote"].map((k) => e.get(k)),
+        [false, false, false],
+      );
       assert.equal(await podPids(c), pidsBefore, "no pod process was restarted");
     });
 
     await t.test("in the mesh: the same calls work over mTLS and no payload crosses the underlay in clear", async () => {
-      await until("mesh calls served", async () => ((await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "warmup")).ok ? true : undefined));
+      await until("mesh calls served", async () =>
+        (await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "warmup")).ok ? true : undefined,
+      );
       let mesh: Record<string, { ok: boolean; text: string }> = {};
       let plain: Record<string, { ok: boolean; text: string }> = {};
       const pcap = await captureUnderlay(c, path.join(work, `p${pcapN++}.pcap`), async () => {
@@ -101,19 +126,26 @@ for (const backend of ["ebpf", "nftables"] as const) {
       assert.ok(!pcap.includes(MARK("mesh")) && !pcap.includes("req-mesh-"), "no enrolled payload in clear on the underlay");
       assert.ok(pcap.includes(`${MARK("plain")}remote: req-plain-cross`), "the non-enrolled namespace still crosses in clear");
       const m = await metricsMtls(c, 0);
-      assert.match(m, /istio_tcp_connections_opened_total\{reporter="source",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/client"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/remote"[^}]*connection_security_policy="mutual_tls"/);
+      assert.match(
+        m,
+        /istio_tcp_connections_opened_total\{reporter="source",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/client"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/remote"[^}]*connection_security_policy="mutual_tls"/,
+      );
     });
 
     await t.test("a crashed cni-agent is restarted and re-applies the captures from its state file", async () => {
       const old = (await readPids(c.dir)).get("cni-agent-node-0");
       assert.ok(old);
       process.kill(old.pid, "SIGKILL");
-      await until("agent restarted and pods enrolled again", async () => {
-        const rec = (await readPids(c.dir)).get("cni-agent-node-0");
-        if (!rec || rec.pid === old.pid) return undefined;
-        const e = await enrolled(c);
-        return ["mesh/client", "mesh/local"].every((k) => e.get(k) === true) ? true : undefined;
-      }, 20_000);
+      await until(
+        "agent restarted and pods enrolled again",
+        async () => {
+          const rec = (await readPids(c.dir)).get("cni-agent-node-0");
+          if (!rec || rec.pid === old.pid) return undefined;
+          const e = await enrolled(c);
+          return ["mesh/client", "mesh/local"].every((k) => e.get(k) === true) ? true : undefined;
+        },
+        20_000,
+      );
       const r = await until("mesh call after agent restart", async () => {
         const x = await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "req-mesh-agent");
         return x.ok ? x : undefined;
@@ -140,10 +172,14 @@ for (const backend of ["ebpf", "nftables"] as const) {
       assert.ok(!pcap.includes("req-mesh-down"), "fail closed: nothing in clear");
       assert.ok((await call(c, "plain", `http://${podIp(c, "plain", "remote")}:8080/`, "x")).ok, "non-enrolled pods are unaffected");
       assert.ok((await setProcessEnabled(c.dir, "ztunnel-node-0", true)).ok);
-      const back = await until("service restored", async () => {
-        const x = await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "req-mesh-back", 2);
-        return x.ok ? x : undefined;
-      }, 30_000);
+      const back = await until(
+        "service restored",
+        async () => {
+          const x = await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "req-mesh-back", 2);
+          return x.ok ? x : undefined;
+        },
+        30_000,
+      );
       assert.ok(back.text.startsWith(`${MARK("mesh")}remote: req-mesh-back`));
     });
 
@@ -153,7 +189,9 @@ for (const backend of ["ebpf", "nftables"] as const) {
         const e = await enrolled(c);
         return ["mesh/client", "mesh/local", "mesh/remote"].every((k) => e.get(k) === false) ? true : undefined;
       });
-      await until("plaintext calls", async () => ((await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "x")).ok ? true : undefined));
+      await until("plaintext calls", async () =>
+        (await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "x")).ok ? true : undefined,
+      );
       let calls: Record<string, { ok: boolean; text: string }> = {};
       const pcap = await captureUnderlay(c, path.join(work, `p${pcapN++}.pcap`), async () => {
         calls = await callsFrom(c, "mesh");
@@ -175,7 +213,11 @@ for (const backend of ["ebpf", "nftables"] as const) {
     await t.test("down leaves nothing behind (namespaces, pins, processes), including the killed run's", async () => {
       await down(c.dir, c.plan);
       assert.deepEqual(await leftovers(c), []);
-      assert.deepEqual([...pids, ...killedRunPids].filter((p) => isAlive(p)).map((p) => p.pid), [], "every recorded process is gone, the killed run's too");
+      assert.deepEqual(
+        [...pids, ...killedRunPids].filter((p) => isAlive(p)).map((p) => p.pid),
+        [],
+        "every recorded process is gone, the killed run's too",
+      );
     });
   });
 }

@@ -69,7 +69,9 @@ export async function startServer(opts: {
 }
 
 /** A TCP server on UPSTREAM_IP running `onSocket` per connection (half-open allowed). */
-export async function startTcp(onSocket: (s: net.Socket) => void): Promise<{ address: SocketAddress; close(): Promise<void>; sockets: Set<net.Socket> }> {
+export async function startTcp(
+  onSocket: (s: net.Socket) => void,
+): Promise<{ address: SocketAddress; close(): Promise<void>; sockets: Set<net.Socket> }> {
   const sockets = new Set<net.Socket>();
   const srv = net.createServer({ allowHalfOpen: true }, (s) => {
     sockets.add(s);

@@ -109,7 +109,13 @@ describe("hbone pool", () => {
         "opened spiffe://cluster.local/ns/default/sa/client",
         "opened spiffe://cluster.local/ns/default/sa/client-b",
       ]);
-      assert.deepEqual(f.calls.slice(-2).map((c) => c.peerIdentity.serviceAccount).sort(), ["client", "client-b"]);
+      assert.deepEqual(
+        f.calls
+          .slice(-2)
+          .map((c) => c.peerIdentity.serviceAccount)
+          .sort(),
+        ["client", "client-b"],
+      );
       await Promise.all([finish(a), finish(b)]);
     } finally {
       await pool.close(500);

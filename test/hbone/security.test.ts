@@ -34,8 +34,10 @@ before(async () => {
 });
 
 afterEach(async () => {
-  assert.ok(await eventually(() => f.server.stats().connections === 0 && f.server.stats().streams === 0),
-    `server leaked: ${JSON.stringify(f.server.stats())}`);
+  assert.ok(
+    await eventually(() => f.server.stats().connections === 0 && f.server.stats().streams === 0),
+    `server leaked: ${JSON.stringify(f.server.stats())}`,
+  );
 });
 
 after(async () => {
@@ -44,7 +46,12 @@ after(async () => {
 });
 
 /** Dials and opens one tunnel; any failure along the way is returned as the HboneError. */
-async function tryTunnel(source: WorkloadCertificate, expected = [serverCert.identity], port = f.address.port, ip = f.address.ip): Promise<{ ok: true } | { ok: false; error: HboneError }> {
+async function tryTunnel(
+  source: WorkloadCertificate,
+  expected = [serverCert.identity],
+  port = f.address.port,
+  ip = f.address.ip,
+): Promise<{ ok: true } | { ok: false; error: HboneError }> {
   const d = await dialHbone({ destination: { ip, port }, source, expected, settings: DEFAULT_HBONE_SETTINGS });
   if (!d.ok) return d;
   try {
@@ -67,11 +74,18 @@ describe("hbone peer authentication", () => {
   test("a mesh client reaches the upstream (baseline)", assertWorks);
 
   test("both ends use TLS 1.3, ALPN h2 and the HBONE HTTP/2 settings", async () => {
-    const d = await dialHbone({ destination: f.address, source: clientCert, expected: [serverCert.identity], settings: DEFAULT_HBONE_SETTINGS });
+    const d = await dialHbone({
+      destination: f.address,
+      source: clientCert,
+      expected: [serverCert.identity],
+      settings: DEFAULT_HBONE_SETTINGS,
+    });
     assert.ok(d.ok);
     const session = d.value.session;
     try {
-      await new Promise<void>((r) => (session.remoteSettings.maxConcurrentStreams === 200 ? r() : session.once("remoteSettings", () => r())));
+      await new Promise<void>((r) =>
+        session.remoteSettings.maxConcurrentStreams === 200 ? r() : session.once("remoteSettings", () => r()),
+      );
       const sock = session.socket as unknown as tls.TLSSocket;
       assert.equal(sock.getProtocol(), "TLSv1.3");
       assert.equal(sock.alpnProtocol, "h2");
@@ -151,14 +165,18 @@ describe("hbone peer authentication", () => {
     const g = await startServer({ cert: serverCert, ip: "127.0.20.9", certificateFor: () => current });
     const rotated = await pki.certFor("default", "server");
     const seen: string[] = [];
-    const probe = (): Promise<void> => new Promise((resolve, reject) => {
-      const s = tls.connect({ host: g.address.ip, port: g.address.port, ...clientTlsOptions(clientCert, { expected: [serverCert.identity] }) }, () => {
-        seen.push(s.getPeerX509Certificate()!.serialNumber);
-        s.destroy();
-        resolve();
+    const probe = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const s = tls.connect(
+          { host: g.address.ip, port: g.address.port, ...clientTlsOptions(clientCert, { expected: [serverCert.identity] }) },
+          () => {
+            seen.push(s.getPeerX509Certificate()!.serialNumber);
+            s.destroy();
+            resolve();
+          },
+        );
+        s.once("error", reject);
       });
-      s.once("error", reject);
-    });
     try {
       await probe();
       current = rotated;
@@ -172,7 +190,12 @@ describe("hbone peer authentication", () => {
 
 describe("hbone malformed requests and garbage", () => {
   async function rawSession(): Promise<http2.ClientHttp2Session> {
-    const d = await dialHbone({ destination: f.address, source: clientCert, expected: [serverCert.identity], settings: DEFAULT_HBONE_SETTINGS });
+    const d = await dialHbone({
+      destination: f.address,
+      source: clientCert,
+      expected: [serverCert.identity],
+      settings: DEFAULT_HBONE_SETTINGS,
+    });
     if (!d.ok) throw d.error;
     return d.value.session;
   }
@@ -216,7 +239,11 @@ describe("hbone malformed requests and garbage", () => {
   });
 
   test("garbage on an established HTTP/2 session closes it; the server keeps serving", async () => {
-    const s = tls.connect({ host: f.address.ip, port: f.address.port, ...clientTlsOptions(clientCert, { expected: [serverCert.identity] }) });
+    const s = tls.connect({
+      host: f.address.ip,
+      port: f.address.port,
+      ...clientTlsOptions(clientCert, { expected: [serverCert.identity] }),
+    });
     s.on("error", () => {});
     await new Promise((r) => s.once("secureConnect", r));
     s.resume(); // read the server's SETTINGS and GOAWAY, then its close

@@ -203,11 +203,28 @@ describe("hbone tunnel data path", () => {
 });
 
 describe("hbone CONNECT answers", () => {
-  const cases: { name: string; status: number; handler?: ServerFixture["setHandler"] extends (h: infer H) => void ? H : never; target?: () => { ip: string; port: number } }[] = [
+  const cases: {
+    name: string;
+    status: number;
+    handler?: ServerFixture["setHandler"] extends (h: infer H) => void ? H : never;
+    target?: () => { ip: string; port: number };
+  }[] = [
     { name: "503 when the upstream refuses the connection", status: 503, target: () => ({ ip: UPSTREAM_IP, port: 1 }) },
-    { name: "503 when the handler does not know the target", status: 503, handler: () => Promise.resolve({ kind: "reject", status: 503, reason: "unknown workload" }) },
-    { name: "401 when authorization denies", status: 401, handler: () => Promise.resolve({ kind: "reject", status: 401, reason: "denied by policy" }) },
-    { name: "400 when the handler finds the target mismatched", status: 400, handler: () => Promise.resolve({ kind: "reject", status: 400, reason: "target mismatch" }) },
+    {
+      name: "503 when the handler does not know the target",
+      status: 503,
+      handler: () => Promise.resolve({ kind: "reject", status: 503, reason: "unknown workload" }),
+    },
+    {
+      name: "401 when authorization denies",
+      status: 401,
+      handler: () => Promise.resolve({ kind: "reject", status: 401, reason: "denied by policy" }),
+    },
+    {
+      name: "400 when the handler finds the target mismatched",
+      status: 400,
+      handler: () => Promise.resolve({ kind: "reject", status: 400, reason: "target mismatch" }),
+    },
     { name: "503 when the handler throws", status: 503, handler: () => Promise.reject(new Error("boom")) },
   ];
   for (const c of cases) {
@@ -238,12 +255,15 @@ describe("hbone CONNECT answers", () => {
 
   test("the handler sees an abort when the client gives up before the decision", async () => {
     let aborted = false;
-    f.setHandler((req) => new Promise((resolve) => {
-      req.signal.addEventListener("abort", () => {
-        aborted = true;
-        resolve({ kind: "reject", status: 503, reason: "gone" });
-      });
-    }));
+    f.setHandler(
+      (req) =>
+        new Promise((resolve) => {
+          req.signal.addEventListener("abort", () => {
+            aborted = true;
+            resolve({ kind: "reject", status: 503, reason: "gone" });
+          });
+        }),
+    );
     const ac = new AbortController();
     const pending = pool.connect(target(), { target: echoUp.address }, ac.signal);
     await eventually(() => f.server.stats().streams === 1);

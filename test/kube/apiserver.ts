@@ -137,7 +137,13 @@ async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
   clearTimeout(timer);
 }
 
-async function waitFor(what: string, child: ChildProcess, logFile: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+async function waitFor(
+  what: string,
+  child: ChildProcess,
+  logFile: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
@@ -321,7 +327,10 @@ export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster>
           body: JSON.stringify({ key: Buffer.from("/").toString("base64"), count_only: true }),
         });
         const rev = Number(((await range.json()) as { header: { revision: string } }).header.revision);
-        const c = await fetch(`${etcdUrl}/v3/kv/compaction`, { method: "POST", body: JSON.stringify({ revision: String(rev), physical: true }) });
+        const c = await fetch(`${etcdUrl}/v3/kv/compaction`, {
+          method: "POST",
+          body: JSON.stringify({ revision: String(rev), physical: true }),
+        });
         if (!c.ok) throw new Error(`etcd compaction failed: ${c.status} ${await c.text()}`);
         return rev;
       },

@@ -39,7 +39,8 @@ export function kubeBinaries(): { ok: true; value: KubeBinaries } | { ok: false;
   );
   const build = spawnSync("bash", [script], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
   const secs = Math.round((Date.now() - t0) / 1000);
-  if (build.status !== 0) return { ok: false, reason: `building kube-apiserver failed after ${secs}s (exit ${build.status}); see the output above` };
+  if (build.status !== 0)
+    return { ok: false, reason: `building kube-apiserver failed after ${secs}s (exit ${build.status}); see the output above` };
   console.warn(`!! kube tests: build finished in ${secs}s`);
   const built = cached(dir);
   return built ? { ok: true, value: built } : { ok: false, reason: `build ended but ${dir} has no binaries` };

@@ -28,7 +28,8 @@ export class RecordingSink implements ConfigSink {
       if (e.type === "upsert") {
         const key = keyOf(e.object);
         this.state.set(key, e.object);
-        const terminating = e.object.metadata && (e.object.metadata as { deletionTimestamp?: string }).deletionTimestamp ? " terminating" : "";
+        const terminating =
+          e.object.metadata && (e.object.metadata as { deletionTimestamp?: string }).deletionTimestamp ? " terminating" : "";
         this.log.push(`+${key}@${labelsOf(e.object)}${terminating}`);
       } else {
         this.state.delete(e.key);
@@ -97,7 +98,9 @@ export async function patch(c: KubeClient, ref: Ref, mergePatch: Record<string, 
 }
 
 export async function remove(c: KubeClient, ref: Ref): Promise<void> {
-  const r = await c.request<unknown>("DELETE", `${collection(ref.apiVersion, ref.resource, ref.namespace)}/${ref.name}`, { gracePeriodSeconds: 0 });
+  const r = await c.request<unknown>("DELETE", `${collection(ref.apiVersion, ref.resource, ref.namespace)}/${ref.name}`, {
+    gracePeriodSeconds: 0,
+  });
   if (!r.ok) assert.fail(`delete ${ref.resource} ${ref.name}: ${r.error.message}`);
 }
 
@@ -107,7 +110,11 @@ export async function list(c: KubeClient, apiVersion: string, resource: string):
   return r.value.items;
 }
 
-export const pod = (ns: string, name: string, extra: { labels?: Record<string, string>; nodeName?: string; serviceAccountName?: string } = {}) => ({
+export const pod = (
+  ns: string,
+  name: string,
+  extra: { labels?: Record<string, string>; nodeName?: string; serviceAccountName?: string } = {},
+) => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: { name, namespace: ns, ...(extra.labels ? { labels: extra.labels } : {}) },
@@ -129,7 +136,9 @@ export const service = (ns: string, name: string, port = 80) => ({
 export async function applyCrds(c: KubeClient): Promise<string[]> {
   const dir = path.resolve(__dirname, "../../../test/kube/crds");
   const names: string[] = [];
-  for (const f of readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()) {
     for (const doc of parseAllDocuments(readFileSync(path.join(dir, f), "utf8"))) {
       const crd = doc.toJS() as { metadata: { name: string } };
       await create(c, { apiVersion: "apiextensions.k8s.io/v1", resource: "customresourcedefinitions" }, crd);
@@ -139,7 +148,9 @@ export async function applyCrds(c: KubeClient): Promise<string[]> {
   await waitUntil("CRDs established", async () => {
     const all = await list(c, "apiextensions.k8s.io/v1", "customresourcedefinitions");
     const established = all.filter((crd) =>
-      ((crd.status as { conditions?: { type: string; status: string }[] })?.conditions ?? []).some((x) => x.type === "Established" && x.status === "True"),
+      ((crd.status as { conditions?: { type: string; status: string }[] })?.conditions ?? []).some(
+        (x) => x.type === "Established" && x.status === "True",
+      ),
     );
     return names.every((n) => established.some((e) => e.metadata.name === n));
   });

@@ -28,7 +28,11 @@ function need(t: TestContext): KubeCluster | undefined {
   return cluster;
 }
 
-async function startSource(t: TestContext, c: KubeCluster, extra: Partial<KubeSourceOptions> = {}): Promise<{ source: KubeSource; sink: RecordingSink }> {
+async function startSource(
+  t: TestContext,
+  c: KubeCluster,
+  extra: Partial<KubeSourceOptions> = {},
+): Promise<{ source: KubeSource; sink: RecordingSink }> {
   const source = new KubeSource({
     config: c.config,
     reflector: { absentRecheckMs: 300, backoff: { initialMs: 50, maxMs: 500 }, watchTimeoutSeconds: 60, pageSize: 2 },
@@ -44,12 +48,21 @@ async function startSource(t: TestContext, c: KubeCluster, extra: Partial<KubeSo
 /** The source's view of a kind equals the API server's, object by object (resourceVersion included). */
 async function assertMirrors(c: KubeCluster, sink: RecordingSink, apiVersion: string, kind: string, resource: string): Promise<void> {
   const group = apiVersion.includes("/") ? apiVersion.split("/")[0] : "";
-  const want = new Map((await list(c.admin, apiVersion, resource)).map((o) => [`${group}/${kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`, o.metadata.resourceVersion]));
+  const want = new Map(
+    (await list(c.admin, apiVersion, resource)).map((o) => [
+      `${group}/${kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`,
+      o.metadata.resourceVersion,
+    ]),
+  );
   const got = new Map([...sink.state].filter(([k]) => k.startsWith(`${group}/${kind}/`)).map(([k, o]) => [k, o.metadata.resourceVersion]));
   assert.deepEqual(got, want, `${kind}: source state differs from the API server`);
 }
 
-const ns = (name: string, labels?: Record<string, string>) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name, ...(labels ? { labels } : {}) } });
+const ns = (name: string, labels?: Record<string, string>) => ({
+  apiVersion: "v1",
+  kind: "Namespace",
+  metadata: { name, ...(labels ? { labels } : {}) },
+});
 
 before(async () => {
   const bins = kubeBinaries();
@@ -77,14 +90,22 @@ void describe("KubeSource against a real kube-apiserver", () => {
     await create(a, { apiVersion: "v1", resource: "serviceaccounts", namespace: "shop" }, { metadata: { name: "cart" } });
     await create(a, { apiVersion: "v1", resource: "services", namespace: "shop" }, service("shop", "cart"));
     for (const n of ["cart-1", "cart-2", "cart-3"]) {
-      await create(a, { apiVersion: "v1", resource: "pods", namespace: "shop" }, pod("shop", n, { labels: { app: "cart" }, nodeName: "node-a", serviceAccountName: "cart" }));
+      await create(
+        a,
+        { apiVersion: "v1", resource: "pods", namespace: "shop" },
+        pod("shop", n, { labels: { app: "cart" }, nodeName: "node-a", serviceAccountName: "cart" }),
+      );
     }
-    await create(a, { apiVersion: "discovery.k8s.io/v1", resource: "endpointslices", namespace: "shop" }, {
-      metadata: { name: "cart-abc", namespace: "shop", labels: { "kubernetes.io/service-name": "cart" } },
-      addressType: "IPv4",
-      endpoints: [{ addresses: ["198.19.0.5"], conditions: { ready: true } }],
-      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
-    });
+    await create(
+      a,
+      { apiVersion: "discovery.k8s.io/v1", resource: "endpointslices", namespace: "shop" },
+      {
+        metadata: { name: "cart-abc", namespace: "shop", labels: { "kubernetes.io/service-name": "cart" } },
+        addressType: "IPv4",
+        endpoints: [{ addresses: ["198.19.0.5"], conditions: { ready: true } }],
+        ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+      },
+    );
 
     const { source, sink } = await startSource(t, c);
     await source.waitSynced();
@@ -93,7 +114,15 @@ void describe("KubeSource against a real kube-apiserver", () => {
     assert.deepEqual(sink.invalid, []);
     // Everything listed was applied before synced() (page size 2 forces pagination).
     assert.equal(sink.stateAtSync, sink.state.size);
-    for (const key of ["/Namespace//shop", "/Node//node-a", "/ServiceAccount/shop/cart", "/Service/shop/cart", "/Pod/shop/cart-1", "/Pod/shop/cart-3", "discovery.k8s.io/EndpointSlice/shop/cart-abc"]) {
+    for (const key of [
+      "/Namespace//shop",
+      "/Node//node-a",
+      "/ServiceAccount/shop/cart",
+      "/Service/shop/cart",
+      "/Pod/shop/cart-1",
+      "/Pod/shop/cart-3",
+      "discovery.k8s.io/EndpointSlice/shop/cart-abc",
+    ]) {
       assert.ok(sink.state.has(key), `missing ${key}`);
     }
     const upsertedPod = sink.state.get("/Pod/shop/cart-2");
@@ -120,12 +149,21 @@ void describe("KubeSource against a real kube-apiserver", () => {
       ["networking.istio.io/v1", "destinationrules", "DestinationRule", { host: "cart.shop.svc.cluster.local" }],
       ["networking.istio.io/v1", "serviceentries", "ServiceEntry", { hosts: ["example.test"] }],
       ["networking.istio.io/v1", "virtualservices", "VirtualService", { hosts: ["cart"] }],
-      ["gateway.networking.k8s.io/v1", "gateways", "Gateway", { gatewayClassName: "istio-waypoint", listeners: [{ name: "mesh", port: 15008, protocol: "HBONE" }] }],
+      [
+        "gateway.networking.k8s.io/v1",
+        "gateways",
+        "Gateway",
+        { gatewayClassName: "istio-waypoint", listeners: [{ name: "mesh", port: 15008, protocol: "HBONE" }] },
+      ],
       ["gateway.networking.k8s.io/v1", "httproutes", "HTTPRoute", { rules: [] }],
       ["gateway.networking.k8s.io/v1", "grpcroutes", "GRPCRoute", { rules: [] }],
     ];
     for (const [apiVersion, resource, kind, spec] of objects) {
-      await create(c.admin, { apiVersion, resource, namespace: "shop" }, { apiVersion, kind, metadata: { name: `my-${resource}`, namespace: "shop" }, spec });
+      await create(
+        c.admin,
+        { apiVersion, resource, namespace: "shop" },
+        { apiVersion, kind, metadata: { name: `my-${resource}`, namespace: "shop" }, spec },
+      );
     }
     for (const [apiVersion, resource, kind, spec] of objects) {
       const key = `${apiVersion.split("/")[0]}/${kind}/shop/my-${resource}`;
@@ -143,8 +181,16 @@ void describe("KubeSource against a real kube-apiserver", () => {
     await source.waitSynced();
     const key = "gateway.networking.k8s.io/GRPCRoute/shop/my-grpcroutes";
     await waitUntil("GRPCRoute present", () => sink.state.has(key));
-    await remove(c.admin, { apiVersion: "apiextensions.k8s.io/v1", resource: "customresourcedefinitions", name: "grpcroutes.gateway.networking.k8s.io" });
-    await waitUntil("GRPCRoute deleted and kind absent", () => !sink.state.has(key) && source.stats()["GRPCRoute.gateway.networking.k8s.io/v1"]?.absent === true, 30_000);
+    await remove(c.admin, {
+      apiVersion: "apiextensions.k8s.io/v1",
+      resource: "customresourcedefinitions",
+      name: "grpcroutes.gateway.networking.k8s.io",
+    });
+    await waitUntil(
+      "GRPCRoute deleted and kind absent",
+      () => !sink.state.has(key) && source.stats()["GRPCRoute.gateway.networking.k8s.io/v1"]?.absent === true,
+      30_000,
+    );
     assert.equal(sink.history(key).at(-1), `-${key}`);
     assert.ok(sink.state.has("gateway.networking.k8s.io/HTTPRoute/shop/my-httproutes"), "other kinds untouched");
   });
@@ -162,7 +208,11 @@ void describe("KubeSource against a real kube-apiserver", () => {
     await patch(c.admin, svcRef, { spec: { ports: [{ name: "http", port: 8080, targetPort: 8080 }] } });
     await remove(c.admin, podRef);
     await remove(c.admin, svcRef);
-    await waitUntil("pod and service deleted", () => sink.history("/Service/shop/web").at(-1) === "-/Service/shop/web" && sink.history("/Pod/shop/web-1").at(-1) === "-/Pod/shop/web-1");
+    await waitUntil(
+      "pod and service deleted",
+      () =>
+        sink.history("/Service/shop/web").at(-1) === "-/Service/shop/web" && sink.history("/Pod/shop/web-1").at(-1) === "-/Pod/shop/web-1",
+    );
     // Pod deletion is graceful: the API server may first set deletionTimestamp (an update).
     const podHistory = sink.history("/Pod/shop/web-1").filter((l) => !l.endsWith(" terminating"));
     assert.deepEqual(podHistory, ["+/Pod/shop/web-1@app=web", "+/Pod/shop/web-1@app=web,version=v2", "-/Pod/shop/web-1"]);
@@ -180,10 +230,21 @@ void describe("KubeSource against a real kube-apiserver", () => {
     const strict = objectValidator();
     const { source, sink } = await startSource(t, c, {
       validate: (o: KubeObject, origin) =>
-        o.metadata.labels?.["weft.test/bad"] ? err({ origin, object: `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`, field: "metadata.labels", reason: "bad on purpose" }) : strict(o, origin),
+        o.metadata.labels?.["weft.test/bad"]
+          ? err({
+              origin,
+              object: `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`,
+              field: "metadata.labels",
+              reason: "bad on purpose",
+            })
+          : strict(o, origin),
     });
     await source.waitSynced();
-    await create(c.admin, { apiVersion: "v1", resource: "pods", namespace: "shop" }, pod("shop", "bad-1", { labels: { "weft.test/bad": "yes" } }));
+    await create(
+      c.admin,
+      { apiVersion: "v1", resource: "pods", namespace: "shop" },
+      pod("shop", "bad-1", { labels: { "weft.test/bad": "yes" } }),
+    );
     await create(c.admin, { apiVersion: "v1", resource: "pods", namespace: "shop" }, pod("shop", "good-1"));
     await waitUntil("good pod delivered", () => sink.state.has("/Pod/shop/good-1"));
     await waitUntil("bad pod reported", () => sink.invalid.length === 1);
@@ -197,14 +258,22 @@ void describe("KubeSource against a real kube-apiserver", () => {
     const c = need(t);
     if (!c) return;
     // Only Pods are watched; other kinds change, so etcd's revision moves on without Pod events.
-    const { source } = await startSource(t, c, { kinds: builtinKinds.filter((k) => k.kind === "Pod"), reflector: { watchTimeoutSeconds: 5 } });
+    const { source } = await startSource(t, c, {
+      kinds: builtinKinds.filter((k) => k.kind === "Pod"),
+      reflector: { watchTimeoutSeconds: 5 },
+    });
     await source.waitSynced();
     const listed = source.stats()["Pod/v1"]!.resourceVersion;
-    for (let i = 0; i < 3; i++) await create(c.admin, { apiVersion: "v1", resource: "serviceaccounts", namespace: "shop" }, { metadata: { name: `idle-${i}` } });
-    await waitUntil("a bookmark with a newer resourceVersion", () => {
-      const s = source.stats()["Pod/v1"]!;
-      return s.bookmarks > 0 && s.resourceVersion !== listed;
-    }, 15_000);
+    for (let i = 0; i < 3; i++)
+      await create(c.admin, { apiVersion: "v1", resource: "serviceaccounts", namespace: "shop" }, { metadata: { name: `idle-${i}` } });
+    await waitUntil(
+      "a bookmark with a newer resourceVersion",
+      () => {
+        const s = source.stats()["Pod/v1"]!;
+        return s.bookmarks > 0 && s.resourceVersion !== listed;
+      },
+      15_000,
+    );
     assert.equal(source.stats()["Pod/v1"]!.events, 0, "no Pod changed");
   });
 
@@ -221,22 +290,34 @@ void describe("KubeSource against a real kube-apiserver", () => {
     await waitUntil("pods listed", () => sink.state.has("/Pod/shop/doomed") && sink.state.has("/Pod/shop/changes"));
     const before = source.stats()["Pod/v1"]!;
 
-    await c.restartApiserver(async () => {
-      const other = await c.startApiserver();
-      const b = new KubeClient({ ...c.config, server: other.url });
-      try {
-        await create(b, { apiVersion: "v1", resource: "pods", namespace: "shop" }, pod("shop", "born-while-down"));
-        await patch(b, { apiVersion: "v1", resource: "pods", namespace: "shop", name: "changes" }, { metadata: { labels: { changed: "while-down" } } });
-        await remove(b, { apiVersion: "v1", resource: "pods", namespace: "shop", name: "doomed" });
-      } finally {
-        b.close();
-        await other.stop({ crash: true });
-      }
-    }, { watchCache: false });
+    await c.restartApiserver(
+      async () => {
+        const other = await c.startApiserver();
+        const b = new KubeClient({ ...c.config, server: other.url });
+        try {
+          await create(b, { apiVersion: "v1", resource: "pods", namespace: "shop" }, pod("shop", "born-while-down"));
+          await patch(
+            b,
+            { apiVersion: "v1", resource: "pods", namespace: "shop", name: "changes" },
+            { metadata: { labels: { changed: "while-down" } } },
+          );
+          await remove(b, { apiVersion: "v1", resource: "pods", namespace: "shop", name: "doomed" });
+        } finally {
+          b.close();
+          await other.stop({ crash: true });
+        }
+      },
+      { watchCache: false },
+    );
 
-    await waitUntil("changes made while the apiserver was down delivered", () =>
-      sink.state.has("/Pod/shop/born-while-down") && !sink.state.has("/Pod/shop/doomed") && sink.state.get("/Pod/shop/changes")?.metadata.labels?.changed === "while-down",
-    30_000);
+    await waitUntil(
+      "changes made while the apiserver was down delivered",
+      () =>
+        sink.state.has("/Pod/shop/born-while-down") &&
+        !sink.state.has("/Pod/shop/doomed") &&
+        sink.state.get("/Pod/shop/changes")?.metadata.labels?.changed === "while-down",
+      30_000,
+    );
     const afterStats = source.stats()["Pod/v1"]!;
     assert.equal(afterStats.gone, before.gone, "resumed by watch, not by a 410 re-list");
     assert.equal(afterStats.lists, before.lists, "no re-list was needed");
@@ -254,23 +335,35 @@ void describe("KubeSource against a real kube-apiserver", () => {
     await source.waitSynced();
     const before = source.stats()["Service/v1"]!;
 
-    await c.restartApiserver(async () => {
-      const other = await c.startApiserver();
-      const b = new KubeClient({ ...c.config, server: other.url });
-      try {
-        await remove(b, { apiVersion: "v1", resource: "services", namespace: "shop", name: "gone-soon" });
-        await create(b, { apiVersion: "v1", resource: "services", namespace: "shop" }, service("shop", "new-while-down"));
-        await patch(b, { apiVersion: "v1", resource: "services", namespace: "shop", name: "stays" }, { metadata: { labels: { touched: "yes" } } });
-      } finally {
-        b.close();
-        await other.stop({ crash: true });
-      }
-      await c.compactEtcd(); // the source's resourceVersion is now history
-    }, { watchCache: false, crash: true }); // killed: the watch connection resets mid-stream
+    await c.restartApiserver(
+      async () => {
+        const other = await c.startApiserver();
+        const b = new KubeClient({ ...c.config, server: other.url });
+        try {
+          await remove(b, { apiVersion: "v1", resource: "services", namespace: "shop", name: "gone-soon" });
+          await create(b, { apiVersion: "v1", resource: "services", namespace: "shop" }, service("shop", "new-while-down"));
+          await patch(
+            b,
+            { apiVersion: "v1", resource: "services", namespace: "shop", name: "stays" },
+            { metadata: { labels: { touched: "yes" } } },
+          );
+        } finally {
+          b.close();
+          await other.stop({ crash: true });
+        }
+        await c.compactEtcd(); // the source's resourceVersion is now history
+      },
+      { watchCache: false, crash: true },
+    ); // killed: the watch connection resets mid-stream
 
-    await waitUntil("missed changes delivered by the re-list", () =>
-      !sink.state.has("/Service/shop/gone-soon") && sink.state.has("/Service/shop/new-while-down") && sink.state.get("/Service/shop/stays")?.metadata.labels?.touched === "yes",
-    30_000);
+    await waitUntil(
+      "missed changes delivered by the re-list",
+      () =>
+        !sink.state.has("/Service/shop/gone-soon") &&
+        sink.state.has("/Service/shop/new-while-down") &&
+        sink.state.get("/Service/shop/stays")?.metadata.labels?.touched === "yes",
+      30_000,
+    );
     const afterStats = source.stats()["Service/v1"]!;
     assert.ok(afterStats.gone > before.gone, `expected a 410 Gone (stats ${JSON.stringify(afterStats)})`);
     assert.ok(afterStats.lists > before.lists, "a re-list followed the 410");
@@ -287,18 +380,25 @@ void describe("KubeSource against a real kube-apiserver", () => {
     const { source, sink } = await startSource(t, c);
     await source.waitSynced();
     const before = source.stats()["Service/v1"]!;
-    await c.restartApiserver(async () => {
-      const other = await c.startApiserver();
-      const b = new KubeClient({ ...c.config, server: other.url });
-      try {
-        await remove(b, { apiVersion: "v1", resource: "services", namespace: "shop", name: "cached-gone" });
-        await create(b, { apiVersion: "v1", resource: "services", namespace: "shop" }, service("shop", "cached-new"));
-      } finally {
-        b.close();
-        await other.stop({ crash: true });
-      }
-    }, { watchCache: true, crash: true });
-    await waitUntil("changes made while down delivered", () => !sink.state.has("/Service/shop/cached-gone") && sink.state.has("/Service/shop/cached-new"), 30_000);
+    await c.restartApiserver(
+      async () => {
+        const other = await c.startApiserver();
+        const b = new KubeClient({ ...c.config, server: other.url });
+        try {
+          await remove(b, { apiVersion: "v1", resource: "services", namespace: "shop", name: "cached-gone" });
+          await create(b, { apiVersion: "v1", resource: "services", namespace: "shop" }, service("shop", "cached-new"));
+        } finally {
+          b.close();
+          await other.stop({ crash: true });
+        }
+      },
+      { watchCache: true, crash: true },
+    );
+    await waitUntil(
+      "changes made while down delivered",
+      () => !sink.state.has("/Service/shop/cached-gone") && sink.state.has("/Service/shop/cached-new"),
+      30_000,
+    );
     const s = source.stats()["Service/v1"]!;
     // A fresh watch cache may serve the old resourceVersion or answer 410; both must converge.
     console.log(`kube: after a restart with watch cache, Service watch ${s.gone > before.gone ? "re-listed after 410 Gone" : "resumed"}`);

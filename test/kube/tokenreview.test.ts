@@ -53,7 +53,11 @@ before(async () => {
   await create(a, { apiVersion: "v1", resource: "nodes" }, { metadata: { name: "node-a" } });
   await create(a, { apiVersion: "v1", resource: "serviceaccounts", namespace: "istio-system" }, { metadata: { name: "ztunnel" } });
   await create(a, { apiVersion: "v1", resource: "serviceaccounts", namespace: "weft-system" }, { metadata: { name: "weft-controlplane" } });
-  const zt = await create(a, { apiVersion: "v1", resource: "pods", namespace: "istio-system" }, pod("istio-system", "ztunnel-abc", { nodeName: "node-a", serviceAccountName: "ztunnel" }));
+  const zt = await create(
+    a,
+    { apiVersion: "v1", resource: "pods", namespace: "istio-system" },
+    pod("istio-system", "ztunnel-abc", { nodeName: "node-a", serviceAccountName: "ztunnel" }),
+  );
   ztunnelPodUid = zt.metadata.uid ?? "";
 
   // The control plane's own RBAC, from deploy/, bound to its service account.
@@ -118,7 +122,11 @@ void describe("TokenReviewAuthenticator against a real kube-apiserver", () => {
   void test("a token bound to a pod that was deleted is rejected", async (t) => {
     const n = need(t);
     if (!n) return;
-    const p = await create(n.c.admin, { apiVersion: "v1", resource: "pods", namespace: "istio-system" }, pod("istio-system", "short-lived", { nodeName: "node-a", serviceAccountName: "ztunnel" }));
+    const p = await create(
+      n.c.admin,
+      { apiVersion: "v1", resource: "pods", namespace: "istio-system" },
+      pod("istio-system", "short-lived", { nodeName: "node-a", serviceAccountName: "ztunnel" }),
+    );
     const token = await requestToken(n.c, "istio-system", "ztunnel", {
       audiences: ["istio-ca"],
       boundObjectRef: { kind: "Pod", apiVersion: "v1", name: "short-lived", uid: p.metadata.uid },

@@ -42,7 +42,10 @@ const agent = new FakeAgent();
 
 const prevResult = {
   cniVersion: "1.0.0",
-  interfaces: [{ name: "vethabc", mac: "aa:bb:cc:dd:ee:ff" }, { name: "eth0", sandbox: "/run/netns/x" }],
+  interfaces: [
+    { name: "vethabc", mac: "aa:bb:cc:dd:ee:ff" },
+    { name: "eth0", sandbox: "/run/netns/x" },
+  ],
   ips: [{ address: "198.19.201.7/24", interface: 1, gateway: "198.19.201.1" }],
   routes: [{ dst: "0.0.0.0/0" }],
   dns: {},
@@ -65,12 +68,22 @@ function runPlugin(command: string, conf: Record<string, unknown> | string, ns =
     CNI_PATH: path.dirname(bin),
   };
   return new Promise((resolve) => {
-    const c = execFile(bin, [], { env }, (e, stdout, stderr) => resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    const c = execFile(bin, [], { env }, (e, stdout, stderr) =>
+      resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
     c.stdin!.end(typeof conf === "string" ? conf : JSON.stringify(conf));
   });
 }
 
-const conf = (extra: Record<string, unknown> = {}) => ({ cniVersion: "1.0.0", name: "weft-local", type: "weft-cni", agentSocket: socket, agentTimeoutMs: 2000, prevResult, ...extra });
+const conf = (extra: Record<string, unknown> = {}) => ({
+  cniVersion: "1.0.0",
+  name: "weft-local",
+  type: "weft-cni",
+  agentSocket: socket,
+  agentTimeoutMs: 2000,
+  prevResult,
+  ...extra,
+});
 
 before(async () => {
   bin = await installPlugin(path.join(dir, "bin"));
@@ -93,7 +106,18 @@ test("cni ADD: forwards the pod to the agent and passes prevResult through uncha
   const r = await runPlugin("ADD", conf());
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), prevResult);
-  assert.deepEqual(agent.events, [{ command: "ADD", containerId: "abc123", netns: "/run/netns/x", ifname: "eth0", namespace: "demo", name: "web-0", ips: ["198.19.201.7"], hostInterface: "vethabc" }]);
+  assert.deepEqual(agent.events, [
+    {
+      command: "ADD",
+      containerId: "abc123",
+      netns: "/run/netns/x",
+      ifname: "eth0",
+      namespace: "demo",
+      name: "web-0",
+      ips: ["198.19.201.7"],
+      hostInterface: "vethabc",
+    },
+  ]);
 });
 
 test("cni CHECK and DEL: forwarded; success prints nothing", async () => {
@@ -103,7 +127,10 @@ test("cni CHECK and DEL: forwarded; success prints nothing", async () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "");
   }
-  assert.deepEqual(agent.events.map((e) => e.command), ["CHECK", "DEL"]);
+  assert.deepEqual(
+    agent.events.map((e) => e.command),
+    ["CHECK", "DEL"],
+  );
 });
 
 test("cni ADD: the agent refusing (capture failed) fails the ADD with a spec error document", async () => {

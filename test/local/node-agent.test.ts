@@ -64,8 +64,18 @@ const backend = new FakeBackend();
 let agent: NodeAgent;
 
 const nsYaml = (labels: string) => `apiVersion: v1\nkind: Namespace\nmetadata: { name: demo, labels: { ${labels} } }\n`;
-const podYaml = (name: string, labels = "") => `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: demo, labels: { ${labels} } }\nspec: { nodeName: node-0, containers: [{ name: c, image: x }] }\n`;
-const ev = (command: PodEvent["command"], name: string, veth: string, ip: string, containerId = `c-${name}`): PodEvent => ({ command, containerId, netns: "", ifname: "eth0", namespace: "demo", name, ips: [ip], hostInterface: veth });
+const podYaml = (name: string, labels = "") =>
+  `apiVersion: v1\nkind: Pod\nmetadata: { name: ${name}, namespace: demo, labels: { ${labels} } }\nspec: { nodeName: node-0, containers: [{ name: c, image: x }] }\n`;
+const ev = (command: PodEvent["command"], name: string, veth: string, ip: string, containerId = `c-${name}`): PodEvent => ({
+  command,
+  containerId,
+  netns: "",
+  ifname: "eth0",
+  namespace: "demo",
+  name,
+  ips: [ip],
+  hostInterface: veth,
+});
 
 async function until(what: string, f: () => boolean, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -76,7 +86,14 @@ async function until(what: string, f: () => boolean, ms = 5000): Promise<void> {
 }
 
 function startAgent(): Promise<Result<void>> {
-  agent = new NodeAgent({ node: "node-0", socketPath: socket, stateFile, backend, source: new FileSource({ dir: config, debounceMs: 10, rescanMs: 200 }), resyncMs: 200 });
+  agent = new NodeAgent({
+    node: "node-0",
+    socketPath: socket,
+    stateFile,
+    backend,
+    source: new FileSource({ dir: config, debounceMs: 10, rescanMs: 200 }),
+    resyncMs: 200,
+  });
   return agent.start();
 }
 
@@ -108,7 +125,10 @@ test("agent: labelling the namespace enrolls running pods live, except pods labe
   assert.deepEqual([...backend.captured.keys()], ["vweb"]);
   assert.deepEqual(backend.captured.get("vweb")!.ips, ["198.19.201.2"]);
   const st = agent.status();
-  assert.deepEqual(st.pods.map((p) => `${p.key}:${p.applied}`), ["demo/db:false", "demo/web:true"]);
+  assert.deepEqual(
+    st.pods.map((p) => `${p.key}:${p.applied}`),
+    ["demo/db:false", "demo/web:true"],
+  );
 });
 
 test("agent: an ADD whose capture fails is refused (the runtime retries), and the retry loop enrolls it later", async () => {

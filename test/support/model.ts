@@ -34,7 +34,11 @@ export function workload(
 }
 
 export function service(
-  fields: Partial<Omit<Service, "addresses" | "ports">> & { name: string; vips?: string[]; ports?: Array<Partial<ServicePort> & { servicePort: number }> },
+  fields: Partial<Omit<Service, "addresses" | "ports">> & {
+    name: string;
+    vips?: string[];
+    ports?: Array<Partial<ServicePort> & { servicePort: number }>;
+  },
 ): Service {
   const namespace = fields.namespace ?? "default";
   return {
@@ -42,7 +46,11 @@ export function service(
     namespace,
     hostname: fields.hostname ?? `${fields.name}.${namespace}.svc.cluster.local`,
     addresses: (fields.vips ?? []).map((address) => ({ network: "", address })),
-    ports: (fields.ports ?? []).map((p) => ({ servicePort: p.servicePort, targetPort: p.targetPort ?? 0, appProtocol: p.appProtocol ?? "UNKNOWN" })),
+    ports: (fields.ports ?? []).map((p) => ({
+      servicePort: p.servicePort,
+      targetPort: p.targetPort ?? 0,
+      appProtocol: p.appProtocol ?? "UNKNOWN",
+    })),
     subjectAltNames: fields.subjectAltNames ?? [],
     ...(fields.waypoint ? { waypoint: fields.waypoint } : {}),
     ...(fields.loadBalancing ? { loadBalancing: fields.loadBalancing } : {}),

@@ -103,7 +103,9 @@ export async function makeTestPki(opts: TestPkiOptions = {}): Promise<TestPki> {
   const main = opts.intermediate
     ? await intermediateUnder(rootMaterial, trustDomain, past)
     : unwrap(CertificateAuthority.fromMaterial(rootMaterial, { trustDomain, maxTtlSeconds: 30 * DAY }));
-  const other = unwrap(await CertificateAuthority.createSelfSigned({ trustDomain: opts.otherTrustDomain ?? "other.local", maxTtlSeconds: 30 * DAY }));
+  const other = unwrap(
+    await CertificateAuthority.createSelfSigned({ trustDomain: opts.otherTrustDomain ?? "other.local", maxTtlSeconds: 30 * DAY }),
+  );
   const impostor = unwrap(await CertificateAuthority.createSelfSigned({ trustDomain, maxTtlSeconds: 30 * DAY }));
   return {
     ...testCa(main, ttl),
@@ -112,11 +114,19 @@ export async function makeTestPki(opts: TestPkiOptions = {}): Promise<TestPki> {
     expiredCertFor: (ns, sa, ago = 3600) => {
       // Issued 2*ago seconds ago with a lifetime of `ago`, so it expired `ago` seconds ago.
       const then = new Date(Date.now() - 2 * ago * 1000);
-      return issueWorkloadCertificate(main.withClock(() => then), identity(trustDomain, ns, sa), ago);
+      return issueWorkloadCertificate(
+        main.withClock(() => then),
+        identity(trustDomain, ns, sa),
+        ago,
+      );
     },
     notYetValidCertFor: (ns, sa, inSeconds = 3600) => {
       const then = new Date(Date.now() + inSeconds * 1000);
-      return issueWorkloadCertificate(main.withClock(() => then), identity(trustDomain, ns, sa), ttl);
+      return issueWorkloadCertificate(
+        main.withClock(() => then),
+        identity(trustDomain, ns, sa),
+        ttl,
+      );
     },
   };
 }

@@ -12,17 +12,31 @@ export class SocksError extends Error {
   }
 }
 
-export function socksConnect(opts: { proxy: { host: string; port: number }; localAddress?: string; target: { host: string; port: number } }): Promise<net.Socket> {
+export function socksConnect(opts: {
+  proxy: { host: string; port: number };
+  localAddress?: string;
+  target: { host: string; port: number };
+}): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: opts.proxy.host, port: opts.proxy.port, allowHalfOpen: true, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
+    const s = net.connect({
+      host: opts.proxy.host,
+      port: opts.proxy.port,
+      allowHalfOpen: true,
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+    });
     let buf = Buffer.alloc(0);
     let phase = 0;
-    const fail = (e: Error) => { s.destroy(); reject(e); };
+    const fail = (e: Error) => {
+      s.destroy();
+      reject(e);
+    };
     s.once("error", fail);
     s.once("connect", () => {
       const t = opts.target;
       const isV4 = net.isIPv4(t.host);
-      const addr = isV4 ? Buffer.from([1, ...t.host.split(".").map(Number)]) : Buffer.concat([Buffer.from([3, Buffer.byteLength(t.host)]), Buffer.from(t.host)]);
+      const addr = isV4
+        ? Buffer.from([1, ...t.host.split(".").map(Number)])
+        : Buffer.concat([Buffer.from([3, Buffer.byteLength(t.host)]), Buffer.from(t.host)]);
       const port = Buffer.alloc(2);
       port.writeUInt16BE(t.port);
       s.write(Buffer.concat([Buffer.from([5, 1, 0]), Buffer.from([5, 1, 0]), addr, port]));
@@ -44,7 +58,9 @@ export function socksConnect(opts: { proxy: { host: string; port: number }; loca
       }
     };
     s.on("data", onData);
-    s.once("end", () => { if (phase < 2) fail(new Error("socks5: connection closed during handshake")); });
+    s.once("end", () => {
+      if (phase < 2) fail(new Error("socks5: connection closed during handshake"));
+    });
   });
 }
 

@@ -31,7 +31,12 @@ void describe("delta ADS server", () => {
 
   before(async () => {
     bed = await startBed();
-    bed.store.setAll(ADDRESS_TYPE_URL, [w("a", "10.0.0.1"), w("b", "10.0.0.2"), w("c", "10.0.0.3"), { kind: "service", value: service({ name: "s", vips: ["10.96.0.1"] }) }]);
+    bed.store.setAll(ADDRESS_TYPE_URL, [
+      w("a", "10.0.0.1"),
+      w("b", "10.0.0.2"),
+      w("c", "10.0.0.3"),
+      { kind: "service", value: service({ name: "s", vips: ["10.96.0.1"] }) },
+    ]);
     bed.ads.flush();
   });
   after(async () => {

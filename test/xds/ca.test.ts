@@ -69,7 +69,10 @@ void describe("CA gRPC service", () => {
     const { csrPem } = await generateKeyAndCsr(HTTPBIN);
     const r = await caClient(TOKEN_A).createCertificate(csrPem, HTTPBIN, 3600);
     assert.ok(!r.ok);
-    assert.match(r.error.message, /PERMISSION_DENIED: no pod with identity spiffe:\/\/cluster.local\/ns\/default\/sa\/httpbin runs on node node-a/);
+    assert.match(
+      r.error.message,
+      /PERMISSION_DENIED: no pod with identity spiffe:\/\/cluster.local\/ns\/default\/sa\/httpbin runs on node node-a/,
+    );
     const ok = await caClient(TOKEN_B).createCertificate(csrPem, HTTPBIN, 3600);
     assert.ok(ok.ok, "node-b may have it");
   });
@@ -84,10 +87,38 @@ void describe("CA gRPC service", () => {
   });
 
   const refusals: Array<[string, string | null, () => Promise<string>, Record<string, string>, status, RegExp]> = [
-    ["a missing token", null, async () => (await generateKeyAndCsr(SLEEP)).csrPem, { ImpersonatedIdentity: "spiffe://cluster.local/ns/default/sa/sleep" }, status.UNAUTHENTICATED, /missing authorization/],
-    ["an unknown token", "nope-nope-nope-nope", async () => (await generateKeyAndCsr(SLEEP)).csrPem, {}, status.UNAUTHENTICATED, /unknown bootstrap token/],
-    ["a CSR that is not PEM", TOKEN_A, async () => "garbage", { ImpersonatedIdentity: "spiffe://cluster.local/ns/default/sa/sleep" }, status.INVALID_ARGUMENT, /csr/],
-    ["a malformed impersonated identity", TOKEN_A, async () => (await generateKeyAndCsr(SLEEP)).csrPem, { ImpersonatedIdentity: "sleep" }, status.INVALID_ARGUMENT, /ImpersonatedIdentity/],
+    [
+      "a missing token",
+      null,
+      async () => (await generateKeyAndCsr(SLEEP)).csrPem,
+      { ImpersonatedIdentity: "spiffe://cluster.local/ns/default/sa/sleep" },
+      status.UNAUTHENTICATED,
+      /missing authorization/,
+    ],
+    [
+      "an unknown token",
+      "nope-nope-nope-nope",
+      async () => (await generateKeyAndCsr(SLEEP)).csrPem,
+      {},
+      status.UNAUTHENTICATED,
+      /unknown bootstrap token/,
+    ],
+    [
+      "a CSR that is not PEM",
+      TOKEN_A,
+      async () => "garbage",
+      { ImpersonatedIdentity: "spiffe://cluster.local/ns/default/sa/sleep" },
+      status.INVALID_ARGUMENT,
+      /csr/,
+    ],
+    [
+      "a malformed impersonated identity",
+      TOKEN_A,
+      async () => (await generateKeyAndCsr(SLEEP)).csrPem,
+      { ImpersonatedIdentity: "sleep" },
+      status.INVALID_ARGUMENT,
+      /ImpersonatedIdentity/,
+    ],
   ];
   for (const [what, token, csr, meta, code, msg] of refusals) {
     void it(`answers ${what} with ${status[code]}`, async () => {

@@ -16,16 +16,30 @@ import { StateMutator } from "../../src/proxy/state/mutator.js";
 import { XdsClient } from "../../src/proxy/xds/client.js";
 import { type Bed, CP_SAN, NODE_ID_A, TOKEN_A, startBed } from "./support.js";
 
-const w = (name: string, ip: string, extra: object = {}): AddressResource => ({ kind: "workload", value: workload({ name, addresses: [ip], ...extra }) });
+const w = (name: string, ip: string, extra: object = {}): AddressResource => ({
+  kind: "workload",
+  value: workload({ name, addresses: [ip], ...extra }),
+});
 const uid = (name: string) => `cluster1//Pod/default/${name}`;
-const policy = (name: string): Authorization => ({ name, namespace: "default", scope: "NAMESPACE", action: "DENY", rules: [], dryRun: false });
+const policy = (name: string): Authorization => ({
+  name,
+  namespace: "default",
+  scope: "NAMESPACE",
+  action: "DENY",
+  rules: [],
+  dryRun: false,
+});
 
 /** Encodes workloads named "corrupt-*" with a 5-byte IP, as a broken control plane would. */
 const FakeCorruptingAddressKind: ResourceKind<AddressResource> = {
   ...addressKind,
   encode: (r) =>
     r.kind === "workload" && r.value.name.startsWith("corrupt-")
-      ? protoTypes().Address.encode({ workload: { uid: r.value.uid, name: r.value.name, namespace: r.value.namespace, addresses: [Buffer.alloc(5)] } }).finish()
+      ? protoTypes()
+          .Address.encode({
+            workload: { uid: r.value.uid, name: r.value.name, namespace: r.value.namespace, addresses: [Buffer.alloc(5)] },
+          })
+          .finish()
       : encodeAddress(r),
 };
 
@@ -57,7 +71,11 @@ void describe("ztunnel xDS client", () => {
   void it("converges on the control plane's workloads, services and policies, then follows changes", async () => {
     const bed = await startBed({ host: "127.0.30.3" });
     cleanups.push(() => bed.close());
-    bed.store.setAll(ADDRESS_TYPE_URL, [w("a", "10.0.0.1"), w("b", "10.0.0.2"), { kind: "service", value: service({ name: "s", vips: ["10.96.0.1"] }) }]);
+    bed.store.setAll(ADDRESS_TYPE_URL, [
+      w("a", "10.0.0.1"),
+      w("b", "10.0.0.2"),
+      { kind: "service", value: service({ name: "s", vips: ["10.96.0.1"] }) },
+    ]);
     bed.store.setAll(AUTHORIZATION_TYPE_URL, [policy("deny-all")]);
     const state = new ProxyState();
     const c = client(bed, state);
@@ -67,7 +85,10 @@ void describe("ztunnel xDS client", () => {
     assert.ok(state.authorization("default/deny-all"));
     bed.store.update(ADDRESS_TYPE_URL, [w("c", "10.0.0.3")], [uid("a")]);
     bed.store.update(AUTHORIZATION_TYPE_URL, [], ["default/deny-all"]);
-    await until("change applied", () => !!state.workloadByUid(uid("c")) && !state.workloadByUid(uid("a")) && !state.authorization("default/deny-all"));
+    await until(
+      "change applied",
+      () => !!state.workloadByUid(uid("c")) && !state.workloadByUid(uid("a")) && !state.authorization("default/deny-all"),
+    );
     assert.equal(c.status().nacks, 0);
   });
 
@@ -108,7 +129,11 @@ void describe("ztunnel xDS client", () => {
     store2.setAll(ADDRESS_TYPE_URL, [w("a", "10.0.2.1"), w("b", "10.0.2.22"), w("d", "10.0.2.4")]);
     const bed2 = await startBed({ host: "127.0.30.5", port, store: store2 });
     cleanups.push(() => bed2.close());
-    await until("resynced", () => state.workloadByAddress("", "10.0.2.22")?.uid === uid("b") && !!state.workloadByUid(uid("d")) && !state.workloadByUid(uid("c")), 5000);
+    await until(
+      "resynced",
+      () => state.workloadByAddress("", "10.0.2.22")?.uid === uid("b") && !!state.workloadByUid(uid("d")) && !state.workloadByUid(uid("c")),
+      5000,
+    );
     assert.ok(state.workloadByUid(uid("a")));
     assert.ok(c.status().reconnects >= 1);
   });

@@ -44,7 +44,15 @@ export function sharedPki(): Promise<TestPki> {
 }
 
 export async function startBed(
-  opts: { host?: string; port?: number; store?: ResourceStore; debounceMs?: number; maxResponseBytes?: number; maxConcurrentInitialPushes?: number; pods?: Record<string, string[]> } = {},
+  opts: {
+    host?: string;
+    port?: number;
+    store?: ResourceStore;
+    debounceMs?: number;
+    maxResponseBytes?: number;
+    maxConcurrentInitialPushes?: number;
+    pods?: Record<string, string[]>;
+  } = {},
 ): Promise<Bed> {
   const pki = await sharedPki();
   const store = opts.store ?? new ResourceStore([addressKind, authorizationKind]);
@@ -52,18 +60,30 @@ export async function startBed(
     { token: TOKEN_A, node: "node-a", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
     { token: TOKEN_B, node: "node-b", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
   ]);
-  const ads = new AdsServer({ store, authenticator, debounceMs: opts.debounceMs ?? 10, ...(opts.maxResponseBytes ? { maxResponseBytes: opts.maxResponseBytes } : {}),
+  const ads = new AdsServer({
+    store,
+    authenticator,
+    debounceMs: opts.debounceMs ?? 10,
+    ...(opts.maxResponseBytes ? { maxResponseBytes: opts.maxResponseBytes } : {}),
     ...(opts.maxConcurrentInitialPushes ? { maxConcurrentInitialPushes: opts.maxConcurrentInitialPushes } : {}),
   });
   const cert = await issueWorkloadCertificate(pki.ca, identity("cluster.local", "istio-system", "istiod"), 3600);
   const ca = new CaService({ authenticator, nodeAuthorizer: new FakeNodeAuthorizer(opts.pods ?? {}), signer: pki.ca });
   const host = opts.host ?? "127.0.30.1";
-  const server = await startControlPlaneServer({ host, port: opts.port ?? 0, tls: { keyPem: cert.keyPem, chainPem: cert.chainPem }, ads, ca });
+  const server = await startControlPlaneServer({
+    host,
+    port: opts.port ?? 0,
+    tls: { keyPem: cert.keyPem, chainPem: cert.chainPem },
+    ads,
+    ca,
+  });
   return { pki, store, ads, server, address: `${host}:${server.port}`, close: () => server.close(50) };
 }
 
 export function tlsCredentials(pki: TestPki) {
-  return credentials.createSsl(Buffer.from(pki.rootsPem.join("")), null, null, { checkServerIdentity: (_h, c) => checkControlPlaneSan(CP_SAN, c) });
+  return credentials.createSsl(Buffer.from(pki.rootsPem.join("")), null, null, {
+    checkServerIdentity: (_h, c) => checkControlPlaneSan(CP_SAN, c),
+  });
 }
 
 /** A delta ADS stream that records responses; `next()` waits for the next one. */
@@ -79,7 +99,12 @@ export class RawAdsClient {
     this.client = new Client(bed.address, tlsCredentials(bed.pki));
     const md = new Metadata();
     if (token !== null) md.set("authorization", `Bearer ${token}`);
-    this.stream = this.client.makeBidiStreamRequest(deltaAdsClientMethod.path, deltaAdsClientMethod.requestSerialize, deltaAdsClientMethod.responseDeserialize, md);
+    this.stream = this.client.makeBidiStreamRequest(
+      deltaAdsClientMethod.path,
+      deltaAdsClientMethod.requestSerialize,
+      deltaAdsClientMethod.responseDeserialize,
+      md,
+    );
     this.stream.on("data", (r: IncomingDeltaResponse) => {
       this.queue.push(r);
       this.waiter?.();
@@ -124,7 +149,10 @@ export class RawAdsClient {
   /** Asserts that nothing arrives within `ms`. */
   async quiet(ms = 150): Promise<void> {
     await new Promise((r) => setTimeout(r, ms));
-    if (this.queue.length) throw new Error(`unexpected xds response: ${JSON.stringify(this.queue.map((q) => ({ n: q.resources.map((r) => r.name), rm: q.removed })))}`);
+    if (this.queue.length)
+      throw new Error(
+        `unexpected xds response: ${JSON.stringify(this.queue.map((q) => ({ n: q.resources.map((r) => r.name), rm: q.removed })))}`,
+      );
   }
 
   /** Waits for the stream's error status. */

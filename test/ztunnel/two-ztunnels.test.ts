@@ -18,12 +18,32 @@ import { exchange, socksConnect, SocksError } from "../support/socks.js";
 const SVC = "default/echo.default.svc.cluster.local";
 const workloads = [
   workload({ name: "sleep", addresses: ["127.0.60.11"], node: "node-a", serviceAccount: "sleep" }),
-  workload({ name: "echo", addresses: ["127.0.60.21"], node: "node-b", serviceAccount: "echo", services: { [SVC]: [{ servicePort: 80, targetPort: 8080 }] } }),
+  workload({
+    name: "echo",
+    addresses: ["127.0.60.21"],
+    node: "node-b",
+    serviceAccount: "echo",
+    services: { [SVC]: [{ servicePort: 80, targetPort: 8080 }] },
+  }),
 ];
 const services = [service({ name: "echo", vips: ["127.0.60.100"], ports: [{ servicePort: 80, targetPort: 8080 }] })];
 
 function config(node: string, bindAddress: string): ZtunnelConfig {
-  return { node, trustDomain: "cluster.local", network: "", clusterId: "cluster1", bindAddress, ports: DEFAULT_PORTS, capture: "none", outboundListeners: [{ ip: "127.0.60.100", port: 80 }].filter(() => node === "node-a"), certTtlSeconds: 3600, drainSeconds: 1, ztunnelMark: 0x539, xdsSan: "spiffe://cluster.local/ns/istio-system/sa/istiod", static: { settings: {}, workloads, services } };
+  return {
+    node,
+    trustDomain: "cluster.local",
+    network: "",
+    clusterId: "cluster1",
+    bindAddress,
+    ports: DEFAULT_PORTS,
+    capture: "none",
+    outboundListeners: [{ ip: "127.0.60.100", port: 80 }].filter(() => node === "node-a"),
+    certTtlSeconds: 3600,
+    drainSeconds: 1,
+    ztunnelMark: 0x539,
+    xdsSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
+    static: { settings: {}, workloads, services },
+  };
 }
 
 let za: Ztunnel, zb: Ztunnel;
@@ -87,18 +107,30 @@ test("two ztunnels: metrics carry both SPIFFE identities and mutual_tls", async 
 });
 
 test("two ztunnels: a client that is not a local workload is refused", async () => {
-  await assert.rejects(socksConnect({ proxy, localAddress: "127.0.60.99", target: { host: "127.0.60.100", port: 80 } }), (e: unknown) => e instanceof SocksError && e.reply === 2);
+  await assert.rejects(
+    socksConnect({ proxy, localAddress: "127.0.60.99", target: { host: "127.0.60.100", port: 80 } }),
+    (e: unknown) => e instanceof SocksError && e.reply === 2,
+  );
 });
 
 test("two ztunnels: a service port that does not exist is unreachable", async () => {
-  await assert.rejects(socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 81 } }), (e: unknown) => e instanceof SocksError && e.reply === 4);
+  await assert.rejects(
+    socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 81 } }),
+    (e: unknown) => e instanceof SocksError && e.reply === 4,
+  );
 });
 
 test("two ztunnels: readiness, config dump and admin endpoints", async () => {
   const ready = await fetch("http://127.0.60.2:15021/healthz/ready");
   assert.equal(ready.status, 200);
-  const dump = (await (await fetch("http://127.0.60.2:15000/config_dump")).json()) as { certificates: Array<{ identity: string; state: string }>; hboneListeners: string[] };
-  assert.deepEqual(dump.certificates.map((c) => `${c.identity} ${c.state}`), ["spiffe://cluster.local/ns/default/sa/echo available"]);
+  const dump = (await (await fetch("http://127.0.60.2:15000/config_dump")).json()) as {
+    certificates: Array<{ identity: string; state: string }>;
+    hboneListeners: string[];
+  };
+  assert.deepEqual(
+    dump.certificates.map((c) => `${c.identity} ${c.state}`),
+    ["spiffe://cluster.local/ns/default/sa/echo available"],
+  );
   assert.deepEqual(dump.hboneListeners, ["127.0.60.21"]);
   assert.doesNotMatch(JSON.stringify(dump), /PRIVATE KEY/, "keys never appear in dumps");
   assert.equal((await fetch("http://127.0.60.2:15000/logging?level=loud", { method: "POST" })).status, 400);
@@ -115,13 +147,41 @@ test("two ztunnels: an authorization policy denies new connections and closes op
     scope: "NAMESPACE",
     action: "DENY",
     dryRun: false,
-    rules: [{ clauses: [{ matches: [{ namespaces: [], notNamespaces: [], principals: [{ exact: "cluster.local/ns/default/sa/sleep" }], notPrincipals: [], sourceIps: [], notSourceIps: [], destinationIps: [], notDestinationIps: [], destinationPorts: [], notDestinationPorts: [], serviceAccounts: [], notServiceAccounts: [] }] }] }],
+    rules: [
+      {
+        clauses: [
+          {
+            matches: [
+              {
+                namespaces: [],
+                notNamespaces: [],
+                principals: [{ exact: "cluster.local/ns/default/sa/sleep" }],
+                notPrincipals: [],
+                sourceIps: [],
+                notSourceIps: [],
+                destinationIps: [],
+                notDestinationIps: [],
+                destinationPorts: [],
+                notDestinationPorts: [],
+                serviceAccounts: [],
+                notServiceAccounts: [],
+              },
+            ],
+          },
+        ],
+      },
+    ],
   };
   const closed = once(open, "close");
   assert.ok(zb.mutator.applyAuthorizations([deny], []).ok);
   await closed;
-  await assert.rejects(socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } }), (e: unknown) => e instanceof SocksError && e.reply === 2);
-  const explained = await fetch("http://127.0.60.2:15000/authz/explain?src=127.0.60.11&principal=cluster.local/ns/default/sa/sleep&dst=127.0.60.21&port=8080");
+  await assert.rejects(
+    socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } }),
+    (e: unknown) => e instanceof SocksError && e.reply === 2,
+  );
+  const explained = await fetch(
+    "http://127.0.60.2:15000/authz/explain?src=127.0.60.11&principal=cluster.local/ns/default/sa/sleep&dst=127.0.60.21&port=8080",
+  );
   assert.equal(explained.status, 200);
   const text = await explained.text();
   assert.match(text, /policy default\/deny-sleep \[DENY, NAMESPACE\]: MATCHED by rule 0/);

@@ -39,7 +39,6 @@ export interface NodeAgentOptions {
   readonly syncWaitMs?: number;
 }
 
-
 export class NodeAgent {
   readonly table: PodTable;
   private readonly applied = new Map<string, Capture>();
@@ -57,10 +56,12 @@ export class NodeAgent {
 
   async start(): Promise<Result<void>> {
     const stale = await this.opts.backend.cleanupStale();
-    if (!stale.ok) return err(new Error(`cni-agent: cleaning a previous run's capture state: ${stale.error.message}`, { cause: stale.error }));
+    if (!stale.ok)
+      return err(new Error(`cni-agent: cleaning a previous run's capture state: ${stale.error.message}`, { cause: stale.error }));
     if (stale.value.length) log.info({ removed: stale.value }, "removed stale capture state");
     const setup = await this.opts.backend.setup();
-    if (!setup.ok) return err(new Error(`cni-agent: backend ${this.opts.backend.kind} setup: ${setup.error.message}`, { cause: setup.error }));
+    if (!setup.ok)
+      return err(new Error(`cni-agent: backend ${this.opts.backend.kind} setup: ${setup.error.message}`, { cause: setup.error }));
     this.table.restore(await this.loadState());
     const listening = await this.listen();
     if (!listening.ok) return listening;
@@ -101,10 +102,12 @@ export class NodeAgent {
 
   /** Makes the backend match the table; serialised. Resolves when this round is done. */
   reconcile(): Promise<void> {
-    this.chain = this.chain.then(() => this.reconcileOnce()).catch((e: unknown) => {
-      this.lastError = (e as Error).message;
-      log.error({ error: this.lastError }, "reconcile failed");
-    });
+    this.chain = this.chain
+      .then(() => this.reconcileOnce())
+      .catch((e: unknown) => {
+        this.lastError = (e as Error).message;
+        log.error({ error: this.lastError }, "reconcile failed");
+      });
     return this.chain;
   }
 
@@ -156,7 +159,9 @@ export class NodeAgent {
   private async handleCni(ev: PodEvent): Promise<{ status: number; reply: AgentReply }> {
     if (ev.command === "CHECK") {
       const known = this.table.hasSandbox(ev.containerId);
-      return known ? { status: 200, reply: { enrolled: this.applied.has(`${ev.namespace}/${ev.name}`) } } : { status: 404, reply: { error: `container ${ev.containerId} unknown to the node agent` } };
+      return known
+        ? { status: 200, reply: { enrolled: this.applied.has(`${ev.namespace}/${ev.name}`) } }
+        : { status: 404, reply: { error: `container ${ev.containerId} unknown to the node agent` } };
     }
     if (ev.command === "ADD" && !(await this.waitSynced(this.opts.syncWaitMs ?? 4000))) {
       return { status: 503, reply: { error: "node agent has not synced its config source yet" } };
@@ -243,12 +248,15 @@ export function parseEvent(text: string): Result<PodEvent> {
     return err(new Error("cni event: not JSON"));
   }
   if (typeof o !== "object" || o === null) return err(new Error("cni event: must be an object"));
-  if (o.command !== "ADD" && o.command !== "DEL" && o.command !== "CHECK") return err(new Error(`cni event: command: ${JSON.stringify(o.command)} is not ADD, DEL or CHECK`));
+  if (o.command !== "ADD" && o.command !== "DEL" && o.command !== "CHECK")
+    return err(new Error(`cni event: command: ${JSON.stringify(o.command)} is not ADD, DEL or CHECK`));
   for (const f of ["containerId", "netns", "ifname", "namespace", "name"]) {
     if (typeof o[f] !== "string") return err(new Error(`cni event: ${f}: required string`));
   }
   if (o.containerId === "") return err(new Error("cni event: containerId: must not be empty"));
-  if (!Array.isArray(o.ips) || !o.ips.every((ip) => typeof ip === "string")) return err(new Error("cni event: ips: must be a list of strings"));
-  if (o.hostInterface !== undefined && typeof o.hostInterface !== "string") return err(new Error("cni event: hostInterface: must be a string"));
+  if (!Array.isArray(o.ips) || !o.ips.every((ip) => typeof ip === "string"))
+    return err(new Error("cni event: ips: must be a list of strings"));
+  if (o.hostInterface !== undefined && typeof o.hostInterface !== "string")
+    return err(new Error("cni event: hostInterface: must be a string"));
   return ok(o as unknown as PodEvent);
 }

@@ -47,7 +47,8 @@ export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const node = s("node") ?? env.NODE_NAME;
   if (!node) return err(new Error("cni-agent: --node NAME is required"));
   const backend = s("backend") ?? env.WEFT_CAPTURE_BACKEND ?? "ebpf";
-  if (backend !== "ebpf" && backend !== "nftables") return err(new Error(`cni-agent: --backend: ${JSON.stringify(backend)} is not ebpf or nftables`));
+  if (backend !== "ebpf" && backend !== "nftables")
+    return err(new Error(`cni-agent: --backend: ${JSON.stringify(backend)} is not ebpf or nftables`));
   const configDir = s("config-dir") ?? env.WEFT_CONFIG_DIR;
   const kubeconfig = s("kubeconfig") ?? (configDir ? undefined : env.KUBECONFIG);
   if (!configDir && !kubeconfig) return err(new Error("cni-agent: a config source is required: --config-dir DIR or --kubeconfig FILE"));

@@ -4,9 +4,26 @@ import type { ConfigEvent } from "../../kube/source.js";
 import { PodTable } from "./pod-table.js";
 
 const origin = { source: "test" };
-const ns = (name: string, labels: Record<string, string> = {}): ConfigEvent => ({ type: "upsert", origin, object: { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } } });
-const podObj = (name: string, labels: Record<string, string> = {}, nodeName = "node-0"): ConfigEvent => ({ type: "upsert", origin, object: { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "demo", labels }, spec: { nodeName } } });
-const add = (name: string, containerId: string, veth: string, ip: string) => ({ command: "ADD" as const, containerId, netns: "/run/netns/x", ifname: "eth0", namespace: "demo", name, ips: [ip], hostInterface: veth });
+const ns = (name: string, labels: Record<string, string> = {}): ConfigEvent => ({
+  type: "upsert",
+  origin,
+  object: { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } },
+});
+const podObj = (name: string, labels: Record<string, string> = {}, nodeName = "node-0"): ConfigEvent => ({
+  type: "upsert",
+  origin,
+  object: { apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "demo", labels }, spec: { nodeName } },
+});
+const add = (name: string, containerId: string, veth: string, ip: string) => ({
+  command: "ADD" as const,
+  containerId,
+  netns: "/run/netns/x",
+  ifname: "eth0",
+  namespace: "demo",
+  name,
+  ips: [ip],
+  hostInterface: veth,
+});
 
 test("pod table: a namespace label change flips the desired captures of running pods", () => {
   const t = new PodTable("node-0");

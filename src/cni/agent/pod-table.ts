@@ -89,8 +89,19 @@ export class PodTable {
   decisions(): PodStatusLine[] {
     const out: PodStatusLine[] = [];
     for (const [key, s] of this.sandboxes) {
-      const facts: PodFacts = { key, namespace: s.namespace, name: s.name, cni: s, ...(this.objects.has(key) ? { object: this.objects.get(key)! } : {}) };
-      out.push({ key, ips: s.ips, ...(s.hostInterface ? { hostInterface: s.hostInterface } : {}), decision: decide(facts, this.namespaces.get(s.namespace), this.node) });
+      const facts: PodFacts = {
+        key,
+        namespace: s.namespace,
+        name: s.name,
+        cni: s,
+        ...(this.objects.has(key) ? { object: this.objects.get(key)! } : {}),
+      };
+      out.push({
+        key,
+        ips: s.ips,
+        ...(s.hostInterface ? { hostInterface: s.hostInterface } : {}),
+        decision: decide(facts, this.namespaces.get(s.namespace), this.node),
+      });
     }
     return out.sort((a, b) => a.key.localeCompare(b.key));
   }

@@ -27,7 +27,13 @@ export function sendToAgent(socketPath: string, ev: PodEvent, timeoutMs: number)
   const body = JSON.stringify(ev);
   return new Promise((resolve) => {
     const req = http.request(
-      { socketPath, path: AGENT_PATH, method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) }, timeout: timeoutMs },
+      {
+        socketPath,
+        path: AGENT_PATH,
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        timeout: timeoutMs,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (d: Buffer) => chunks.push(d));
@@ -39,20 +45,27 @@ export function sendToAgent(socketPath: string, ev: PodEvent, timeoutMs: number)
           } catch {
             reply = { error: text.slice(0, 200) };
           }
-          if ((res.statusCode ?? 500) >= 300) resolve(err(new Error(`node agent answered ${res.statusCode}: ${reply.error ?? "no reason"}`)));
+          if ((res.statusCode ?? 500) >= 300)
+            resolve(err(new Error(`node agent answered ${res.statusCode}: ${reply.error ?? "no reason"}`)));
           else resolve(ok(reply));
         });
         res.on("error", (e) => resolve(err(e)));
       },
     );
     req.on("timeout", () => req.destroy(new Error(`node agent at ${socketPath} did not answer within ${timeoutMs} ms`)));
-    req.on("error", (e: NodeJS.ErrnoException) => resolve(err(new Error(`node agent at ${socketPath} unreachable: ${e.code ?? e.message}`))));
+    req.on("error", (e: NodeJS.ErrnoException) =>
+      resolve(err(new Error(`node agent at ${socketPath} unreachable: ${e.code ?? e.message}`))),
+    );
     req.end(body);
   });
 }
 
 export async function runPlugin(env: Readonly<Record<string, string | undefined>>, stdin: string): Promise<PluginOutput> {
-  const fail = (version: string, e: CniError, stderr = ""): PluginOutput => ({ stdout: errorDocument(version, e), exitCode: 1, stderr: stderr || `weft-cni: ${e.message}` });
+  const fail = (version: string, e: CniError, stderr = ""): PluginOutput => ({
+    stdout: errorDocument(version, e),
+    exitCode: 1,
+    stderr: stderr || `weft-cni: ${e.message}`,
+  });
   const inv = parseEnv(env);
   if (!inv.ok) return fail("1.0.0", inv.error);
   if (inv.value.command === "VERSION") {
@@ -75,14 +88,29 @@ export async function runPlugin(env: Readonly<Record<string, string | undefined>
   switch (ev.value.command) {
     case "ADD":
       if (!sent.ok && !mayStartWithoutAgent(ev.value, conf.value)) {
-        return fail(version, new CniError(CniCode.tryAgainLater, `weft: pod ${ev.value.namespace}/${ev.value.name}: cannot register with the node agent`, sent.error.message));
+        return fail(
+          version,
+          new CniError(
+            CniCode.tryAgainLater,
+            `weft: pod ${ev.value.namespace}/${ev.value.name}: cannot register with the node agent`,
+            sent.error.message,
+          ),
+        );
       }
       // Chained plugin: the previous result goes through unchanged.
-      return { stdout: JSON.stringify(conf.value.prevResult), exitCode: 0, stderr: sent.ok ? "" : `weft-cni: ${sent.error.message} (excluded namespace, pod started anyway)` };
+      return {
+        stdout: JSON.stringify(conf.value.prevResult),
+        exitCode: 0,
+        stderr: sent.ok ? "" : `weft-cni: ${sent.error.message} (excluded namespace, pod started anyway)`,
+      };
     case "DEL":
       return { stdout: "", exitCode: 0, stderr: sent.ok ? "" : `weft-cni: DEL not delivered: ${sent.error.message}` };
     case "CHECK":
-      if (!sent.ok) return fail(version, new CniError(CniCode.tryAgainLater, `weft: pod ${ev.value.namespace}/${ev.value.name}: check failed`, sent.error.message));
+      if (!sent.ok)
+        return fail(
+          version,
+          new CniError(CniCode.tryAgainLater, `weft: pod ${ev.value.namespace}/${ev.value.name}: check failed`, sent.error.message),
+        );
       return { stdout: "", exitCode: 0, stderr: "" };
   }
 }

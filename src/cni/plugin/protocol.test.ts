@@ -2,13 +2,21 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CniCode, mayStartWithoutAgent, parseEnv, parseNetConf, podEvent } from "./protocol.js";
 
-const env = { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c1", CNI_NETNS: "/run/netns/p", CNI_IFNAME: "eth0", CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=web", CNI_PATH: "/opt/cni/bin" };
+const env = {
+  CNI_COMMAND: "ADD",
+  CNI_CONTAINERID: "c1",
+  CNI_NETNS: "/run/netns/p",
+  CNI_IFNAME: "eth0",
+  CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=web",
+  CNI_PATH: "/opt/cni/bin",
+};
 const prevResult = {
   cniVersion: "1.0.0",
   interfaces: [{ name: "veth1234" }, { name: "eth0", sandbox: "/run/netns/p" }],
   ips: [{ address: "198.19.200.5/24", interface: 1, gateway: "198.19.200.1" }],
 };
-const conf = (extra: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: "1.0.0", name: "net", type: "weft-cni", agentSocket: "/run/weft/n/cni.sock", prevResult, ...extra });
+const conf = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ cniVersion: "1.0.0", name: "net", type: "weft-cni", agentSocket: "/run/weft/n/cni.sock", prevResult, ...extra });
 
 test("parseEnv: reads the CNI variables and splits CNI_ARGS", () => {
   const r = parseEnv(env);
@@ -67,7 +75,16 @@ test("podEvent: takes the IPs and the host-side interface (no sandbox) from prev
   assert.ok(inv.ok && c.ok);
   const ev = podEvent(inv.value, c.value);
   assert.ok(ev.ok);
-  assert.deepEqual(ev.value, { command: "ADD", containerId: "c1", netns: "/run/netns/p", ifname: "eth0", namespace: "demo", name: "web", ips: ["198.19.200.5"], hostInterface: "veth1234" });
+  assert.deepEqual(ev.value, {
+    command: "ADD",
+    containerId: "c1",
+    netns: "/run/netns/p",
+    ifname: "eth0",
+    namespace: "demo",
+    name: "web",
+    ips: ["198.19.200.5"],
+    hostInterface: "veth1234",
+  });
 });
 
 test("podEvent: an ADD without addresses or with a malformed one is refused", () => {

@@ -86,7 +86,14 @@ export function parseEnv(env: Readonly<Record<string, string | undefined>>): Res
     if (i <= 0) return bad(CniCode.invalidEnv, `CNI_ARGS: ${JSON.stringify(part)} is not KEY=VALUE`);
     args[part.slice(0, i)] = part.slice(i + 1);
   }
-  const inv: CniInvocation = { command, containerId: env.CNI_CONTAINERID ?? "", netns: env.CNI_NETNS ?? "", ifname: env.CNI_IFNAME ?? "", args, path: env.CNI_PATH ?? "" };
+  const inv: CniInvocation = {
+    command,
+    containerId: env.CNI_CONTAINERID ?? "",
+    netns: env.CNI_NETNS ?? "",
+    ifname: env.CNI_IFNAME ?? "",
+    args,
+    path: env.CNI_PATH ?? "",
+  };
   if (command === "VERSION") return ok(inv);
   if (!inv.containerId) return bad(CniCode.invalidEnv, "CNI_CONTAINERID: required");
   if (!inv.ifname) return bad(CniCode.invalidEnv, "CNI_IFNAME: required");
@@ -102,23 +109,35 @@ export function parseNetConf(stdin: string, command: CniCommand): Result<WeftNet
   } catch (e) {
     return bad(CniCode.decodeFailure, "network configuration: not JSON", (e as Error).message);
   }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return bad(CniCode.decodeFailure, "network configuration: must be a JSON object");
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    return bad(CniCode.decodeFailure, "network configuration: must be a JSON object");
   const o = doc as Record<string, unknown>;
   const version = o.cniVersion;
   if (typeof version !== "string" || !(SUPPORTED_VERSIONS as readonly string[]).includes(version)) {
-    return bad(CniCode.incompatibleVersion, `network configuration: cniVersion: ${JSON.stringify(version)} is not supported`, `supported: ${SUPPORTED_VERSIONS.join(", ")}`);
+    return bad(
+      CniCode.incompatibleVersion,
+      `network configuration: cniVersion: ${JSON.stringify(version)} is not supported`,
+      `supported: ${SUPPORTED_VERSIONS.join(", ")}`,
+    );
   }
   if (typeof o.name !== "string" || o.name === "") return bad(CniCode.invalidConfig, "network configuration: name: required string");
   if (typeof o.type !== "string" || o.type === "") return bad(CniCode.invalidConfig, "network configuration: type: required string");
-  if (typeof o.agentSocket !== "string" || !o.agentSocket.startsWith("/")) return bad(CniCode.invalidConfig, "network configuration: agentSocket: required absolute path of the node agent's socket");
+  if (typeof o.agentSocket !== "string" || !o.agentSocket.startsWith("/"))
+    return bad(CniCode.invalidConfig, "network configuration: agentSocket: required absolute path of the node agent's socket");
   const exclude = o.excludeNamespaces ?? ["kube-system", "istio-system"];
-  if (!Array.isArray(exclude) || !exclude.every((n) => typeof n === "string")) return bad(CniCode.invalidConfig, "network configuration: excludeNamespaces: must be a list of namespace names");
+  if (!Array.isArray(exclude) || !exclude.every((n) => typeof n === "string"))
+    return bad(CniCode.invalidConfig, "network configuration: excludeNamespaces: must be a list of namespace names");
   const timeout = o.agentTimeoutMs ?? 5000;
-  if (typeof timeout !== "number" || !(timeout > 0 && timeout <= 60_000)) return bad(CniCode.invalidConfig, "network configuration: agentTimeoutMs: must be 1-60000");
+  if (typeof timeout !== "number" || !(timeout > 0 && timeout <= 60_000))
+    return bad(CniCode.invalidConfig, "network configuration: agentTimeoutMs: must be 1-60000");
   const prev = o.prevResult;
-  if (prev !== undefined && (typeof prev !== "object" || prev === null || Array.isArray(prev))) return bad(CniCode.invalidConfig, "network configuration: prevResult: must be an object");
+  if (prev !== undefined && (typeof prev !== "object" || prev === null || Array.isArray(prev)))
+    return bad(CniCode.invalidConfig, "network configuration: prevResult: must be an object");
   if ((command === "ADD" || command === "CHECK") && prev === undefined) {
-    return bad(CniCode.invalidConfig, `network configuration: prevResult: required for ${command}: weft is a chained plugin and must come after the interface plugin`);
+    return bad(
+      CniCode.invalidConfig,
+      `network configuration: prevResult: required for ${command}: weft is a chained plugin and must come after the interface plugin`,
+    );
   }
   return ok({
     cniVersion: version,
@@ -142,11 +161,16 @@ export function podEvent(inv: CniInvocation, conf: WeftNetConf): Result<PodEvent
   const ips: string[] = [];
   for (const [i, entry] of (prev?.ips ?? []).entries()) {
     const ip = typeof entry?.address === "string" ? entry.address.split("/")[0]! : "";
-    if (!isIP(ip)) return bad(CniCode.invalidConfig, `network configuration: prevResult.ips[${i}].address: ${JSON.stringify(entry?.address)} is not an IP/prefix`);
+    if (!isIP(ip))
+      return bad(
+        CniCode.invalidConfig,
+        `network configuration: prevResult.ips[${i}].address: ${JSON.stringify(entry?.address)} is not an IP/prefix`,
+      );
     ips.push(ip);
   }
   const host = (prev?.interfaces ?? []).find((itf) => typeof itf?.name === "string" && !itf.sandbox);
-  if (inv.command === "ADD" && ips.length === 0) return bad(CniCode.invalidConfig, "network configuration: prevResult.ips: the previous plugin assigned no address");
+  if (inv.command === "ADD" && ips.length === 0)
+    return bad(CniCode.invalidConfig, "network configuration: prevResult.ips: the previous plugin assigned no address");
   return ok({
     command: inv.command === "VERSION" ? "CHECK" : inv.command,
     containerId: inv.containerId,

@@ -5,10 +5,7 @@
  */
 
 export type StringMatch =
-  | { readonly exact: string }
-  | { readonly prefix: string }
-  | { readonly suffix: string }
-  | { readonly presence: true };
+  { readonly exact: string } | { readonly prefix: string } | { readonly suffix: string } | { readonly presence: true };
 
 /** An IP or CIDR; `length` is the prefix length (32/128 for a single address). */
 export interface AddressMatch {

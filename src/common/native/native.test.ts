@@ -9,20 +9,40 @@ import { existsSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { after, test } from "node:test";
 import { ensureBpffs } from "../../capture/ebpf.js";
-import { PinnedMap, connectTransparent, fdOf, listenTransparent, nativeAvailable, setMark, setTransparent, socketOptions } from "./native.js";
+import {
+  PinnedMap,
+  connectTransparent,
+  fdOf,
+  listenTransparent,
+  nativeAvailable,
+  setMark,
+  setTransparent,
+  socketOptions,
+} from "./native.js";
 
 const missing = nativeAvailable();
 const root = process.getuid?.() === 0;
-const skip = !missing.ok ? `native addon not built: ${missing.error.message}` : !root ? "needs root: IP_TRANSPARENT, SO_MARK and bpf() need CAP_NET_ADMIN" : undefined;
+const skip = !missing.ok
+  ? `native addon not built: ${missing.error.message}`
+  : !root
+    ? "needs root: IP_TRANSPARENT, SO_MARK and bpf() need CAP_NET_ADMIN"
+    : undefined;
 if (skip) console.warn(`!! SKIPPING native addon tests: ${skip}`);
 
 const listening = (s: net.Server): Promise<void> => new Promise((r) => s.listen({ host: "127.0.0.1", port: 0 }, r));
 const closed = (s: net.Server): Promise<void> => new Promise((r) => s.close(() => r()));
 
 void test("a missing addon is reported with a hint to build it", () => {
-  const out = execFileSync(process.execPath, ["-e", `const n=require(${JSON.stringify(require.resolve("./native.js"))});const r=n.nativeAvailable();console.log(JSON.stringify({ok:r.ok,code:r.error&&r.error.code,msg:r.error&&r.error.message}))`], {
-    env: { ...process.env, WEFT_NATIVE_ADDON: "/nonexistent/weft_native.node" },
-  }).toString();
+  const out = execFileSync(
+    process.execPath,
+    [
+      "-e",
+      `const n=require(${JSON.stringify(require.resolve("./native.js"))});const r=n.nativeAvailable();console.log(JSON.stringify({ok:r.ok,code:r.error&&r.error.code,msg:r.error&&r.error.message}))`,
+    ],
+    {
+      env: { ...process.env, WEFT_NATIVE_ADDON: "/nonexistent/weft_native.node" },
+    },
+  ).toString();
   const r = JSON.parse(out) as { ok: boolean; code: string; msg: string };
   assert.equal(r.ok, false);
   assert.equal(r.code, "ENOADDON");
@@ -100,7 +120,12 @@ void test("a transparent connection binds the chosen source, carries the mark, a
   await listening(server);
   try {
     const port = (server.address() as net.AddressInfo).port;
-    const r = await connectTransparent({ source: { ip: "127.0.0.7" }, destination: { ip: "127.0.0.1", port }, mark: 0x539, timeoutMs: 2000 });
+    const r = await connectTransparent({
+      source: { ip: "127.0.0.7" },
+      destination: { ip: "127.0.0.1", port },
+      mark: 0x539,
+      timeoutMs: 2000,
+    });
     assert.equal(r.ok, true, !r.ok ? r.error.message : "");
     if (!r.ok) return;
     const sock = r.value;
@@ -130,33 +155,37 @@ void test("a transparent connection to a closed port is an ECONNREFUSED result",
 const pin = `/sys/fs/bpf/wefttest-cap-unit-${process.pid}`;
 after(() => rmSync(pin, { force: true }));
 
-void test("pinned map: update, lookup, keys and delete through bpf()", { skip: skip ?? (existsSync("/sys/fs/bpf") ? undefined : "no BPF filesystem") }, async () => {
-  const fs = await ensureBpffs();
-  assert.equal(fs.ok, true, !fs.ok ? fs.error.message : "");
-  execFileSync("bpftool", ["map", "create", pin, "type", "hash", "key", "4", "value", "4", "entries", "16", "name", "wefttest_unit"]);
-  const m = PinnedMap.open(pin, 4, 4);
-  assert.equal(m.ok, true);
-  if (!m.ok) return;
-  try {
-    const k1 = Buffer.from([198, 19, 1, 2]);
-    const k2 = Buffer.from([198, 19, 1, 3]);
-    assert.deepEqual(m.value.lookup(k1), { ok: true, value: undefined });
-    assert.equal(m.value.update(k1, Buffer.from([1, 0, 0, 0])).ok, true);
-    assert.equal(m.value.update(k2, Buffer.from([2, 0, 0, 0])).ok, true);
-    assert.deepEqual(m.value.lookup(k1), { ok: true, value: Buffer.from([1, 0, 0, 0]) });
-    const keys = m.value.keys();
-    assert.equal(keys.ok, true);
-    assert.deepEqual((keys.ok ? keys.value : []).map((k) => k.toString("hex")).sort(), [k1, k2].map((k) => k.toString("hex")).sort());
-    const noexist = m.value.update(k1, Buffer.from([3, 0, 0, 0]), 1);
-    assert.equal(!noexist.ok && noexist.error.code, "EEXIST");
-    assert.deepEqual(m.value.delete(k1), { ok: true, value: true });
-    assert.deepEqual(m.value.delete(k1), { ok: true, value: false });
-    const badKey = m.value.update(Buffer.from([1]), Buffer.from([1, 0, 0, 0]));
-    assert.equal(!badKey.ok && badKey.error.code, "EINVAL");
-  } finally {
-    m.value.close();
-  }
-});
+void test(
+  "pinned map: update, lookup, keys and delete through bpf()",
+  { skip: skip ?? (existsSync("/sys/fs/bpf") ? undefined : "no BPF filesystem") },
+  async () => {
+    const fs = await ensureBpffs();
+    assert.equal(fs.ok, true, !fs.ok ? fs.error.message : "");
+    execFileSync("bpftool", ["map", "create", pin, "type", "hash", "key", "4", "value", "4", "entries", "16", "name", "wefttest_unit"]);
+    const m = PinnedMap.open(pin, 4, 4);
+    assert.equal(m.ok, true);
+    if (!m.ok) return;
+    try {
+      const k1 = Buffer.from([198, 19, 1, 2]);
+      const k2 = Buffer.from([198, 19, 1, 3]);
+      assert.deepEqual(m.value.lookup(k1), { ok: true, value: undefined });
+      assert.equal(m.value.update(k1, Buffer.from([1, 0, 0, 0])).ok, true);
+      assert.equal(m.value.update(k2, Buffer.from([2, 0, 0, 0])).ok, true);
+      assert.deepEqual(m.value.lookup(k1), { ok: true, value: Buffer.from([1, 0, 0, 0]) });
+      const keys = m.value.keys();
+      assert.equal(keys.ok, true);
+      assert.deepEqual((keys.ok ? keys.value : []).map((k) => k.toString("hex")).sort(), [k1, k2].map((k) => k.toString("hex")).sort());
+      const noexist = m.value.update(k1, Buffer.from([3, 0, 0, 0]), 1);
+      assert.equal(!noexist.ok && noexist.error.code, "EEXIST");
+      assert.deepEqual(m.value.delete(k1), { ok: true, value: true });
+      assert.deepEqual(m.value.delete(k1), { ok: true, value: false });
+      const badKey = m.value.update(Buffer.from([1]), Buffer.from([1, 0, 0, 0]));
+      assert.equal(!badKey.ok && badKey.error.code, "EINVAL");
+    } finally {
+      m.value.close();
+    }
+  },
+);
 
 void test("opening a pin that does not exist is an ENOENT result", { skip }, () => {
   const r = PinnedMap.open("/sys/fs/bpf/wefttest-cap-unit-missing", 4, 4);

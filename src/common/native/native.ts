@@ -116,8 +116,13 @@ export interface TransparentListenOptions {
  * the original destination. Node cannot set the option before its own bind, hence the addon
  * creates, binds and listens, and Node adopts the fd with listen({ fd }).
  */
-export async function listenTransparent(opts: TransparentListenOptions, onConnection?: (s: net.Socket) => void): Promise<Result<net.Server, NativeError>> {
-  const fd = call(`listen transparent ${opts.host}:${opts.port}`, (a) => a.listenTransparent(opts.host, opts.port, opts.backlog ?? 511, (opts.mark ?? 0) >>> 0));
+export async function listenTransparent(
+  opts: TransparentListenOptions,
+  onConnection?: (s: net.Socket) => void,
+): Promise<Result<net.Server, NativeError>> {
+  const fd = call(`listen transparent ${opts.host}:${opts.port}`, (a) =>
+    a.listenTransparent(opts.host, opts.port, opts.backlog ?? 511, (opts.mark ?? 0) >>> 0),
+  );
   if (!fd.ok) return fd;
   const server = net.createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, onConnection);
   return new Promise((resolve) => {
@@ -155,7 +160,14 @@ export async function connectTransparent(opts: TransparentConnectOptions): Promi
   const what = `connect transparent ${opts.source.ip}:${opts.source.port ?? 0} -> ${opts.destination.ip}:${opts.destination.port}`;
   let fd: number;
   try {
-    fd = await a.value.connectTransparent(opts.source.ip, opts.source.port ?? 0, opts.destination.ip, opts.destination.port, (opts.mark ?? 0) >>> 0, opts.timeoutMs ?? 10_000);
+    fd = await a.value.connectTransparent(
+      opts.source.ip,
+      opts.source.port ?? 0,
+      opts.destination.ip,
+      opts.destination.port,
+      (opts.mark ?? 0) >>> 0,
+      opts.timeoutMs ?? 10_000,
+    );
   } catch (e) {
     return err(wrap(what, e));
   }
@@ -182,7 +194,9 @@ export class PinnedMap {
   }
 
   private check(what: string, buf: Buffer, size: number): NativeError | undefined {
-    return buf.length === size ? undefined : new NativeError(`map ${this.path}: ${what} is ${buf.length} bytes, expected ${size}`, "EINVAL");
+    return buf.length === size
+      ? undefined
+      : new NativeError(`map ${this.path}: ${what} is ${buf.length} bytes, expected ${size}`, "EINVAL");
   }
 
   /** flags: 0 any, 1 BPF_NOEXIST, 2 BPF_EXIST. */

@@ -46,7 +46,8 @@ export function parseAddress(text: string): Result<SocketAddress> {
     if (host.includes(":")) return err(new Error(`address ${JSON.stringify(text)}: IPv6 must be bracketed`));
   }
   const ip = canonicalIp(host);
-  if (!ip || (text.startsWith("[") && isIP(host) !== 6)) return err(new Error(`address ${JSON.stringify(text)}: ${JSON.stringify(host)} is not an IP address`));
+  if (!ip || (text.startsWith("[") && isIP(host) !== 6))
+    return err(new Error(`address ${JSON.stringify(text)}: ${JSON.stringify(host)} is not an IP address`));
   if (!/^\d{1,5}$/.test(portText)) return err(new Error(`address ${JSON.stringify(text)}: invalid port ${JSON.stringify(portText)}`));
   const port = Number(portText);
   if (port < 1 || port > 65535) return err(new Error(`address ${JSON.stringify(text)}: port ${port} out of range 1-65535`));

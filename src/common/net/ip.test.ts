@@ -24,7 +24,24 @@ void test("parseIp accepts literal addresses and formats them canonically", () =
 });
 
 void test("parseIp rejects malformed addresses", () => {
-  for (const bad of ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1.2.3.-1", "a.b.c.d", ":::", "1:2:3:4:5:6:7:8:9", "1::2::3", "fe80::1%eth0", "12345::", "::g", "1:2:3:4:5:6:7", "localhost", " 1.2.3.4"]) {
+  for (const bad of [
+    "",
+    "1.2.3",
+    "1.2.3.4.5",
+    "256.1.1.1",
+    "01.2.3.4",
+    "1.2.3.-1",
+    "a.b.c.d",
+    ":::",
+    "1:2:3:4:5:6:7:8:9",
+    "1::2::3",
+    "fe80::1%eth0",
+    "12345::",
+    "::g",
+    "1:2:3:4:5:6:7",
+    "localhost",
+    " 1.2.3.4",
+  ]) {
     assert.equal(parseIp(bad), undefined, JSON.stringify(bad));
   }
 });

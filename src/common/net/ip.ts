@@ -138,7 +138,7 @@ export function cidrContains(cidr: Cidr, ip: IpAddress): boolean {
   for (let i = 0; i < n; i++) {
     const bits = cidr.length - i * 32;
     if (bits <= 0) return true;
-    if (((ip.words[i]! & maskWord(bits)) >>> 0) !== cidr.words[i]) return false;
+    if ((ip.words[i]! & maskWord(bits)) >>> 0 !== cidr.words[i]) return false;
   }
   return true;
 }
@@ -153,11 +153,17 @@ export function formatIp(ip: IpAddress): string {
   for (const w of ip.words) groups.push(w >>> 16, w & 0xffff);
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue; }
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(":");

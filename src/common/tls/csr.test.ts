@@ -21,7 +21,10 @@ void describe("generateKeyAndCsr", () => {
     assert.ok(csrKey.export({ type: "spki", format: "der" }).equals(createPublicKey(key).export({ type: "spki", format: "der" })));
     const san = csr.getExtension("2.5.29.17");
     assert.ok(san instanceof x509.SubjectAlternativeNameExtension);
-    assert.deepEqual(san.names.items.map((n) => [n.type, n.value]), [["url", toUri(id)]]);
+    assert.deepEqual(
+      san.names.items.map((n) => [n.type, n.value]),
+      [["url", toUri(id)]],
+    );
   });
 
   void it("uses a new key every time", async () => {

@@ -9,7 +9,10 @@ void describe("splitPem", () => {
     const long = "A".repeat(100);
     const r = splitPem(`subject=CN=x\n${block("CERTIFICATE", long)}junk\r\n${block("CERTIFICATE", "QUJD")}`);
     assert.ok(r.ok);
-    assert.deepEqual(r.value.map((b) => b.label), ["CERTIFICATE", "CERTIFICATE"]);
+    assert.deepEqual(
+      r.value.map((b) => b.label),
+      ["CERTIFICATE", "CERTIFICATE"],
+    );
     assert.equal(r.value[0]!.pem, block("CERTIFICATE", `${"A".repeat(64)}\n${"A".repeat(36)}`));
     assert.equal(r.value[1]!.der.toString(), "ABC");
   });
@@ -27,7 +30,8 @@ void describe("splitCertificates", () => {
     ["no block at all", "hello", false],
     ["a private key among certificates", block("CERTIFICATE", "QUJD") + block("PRIVATE KEY", "QUJD"), false],
   ];
-  for (const [name, text, good] of cases) void it(`${good ? "accepts" : "rejects"} ${name}`, () => assert.equal(splitCertificates(text, "bundle").ok, good));
+  for (const [name, text, good] of cases)
+    void it(`${good ? "accepts" : "rejects"} ${name}`, () => assert.equal(splitCertificates(text, "bundle").ok, good));
 
   void it("names the file in its error", () => {
     const r = splitCertificates("", "root-cert.pem");

@@ -8,15 +8,23 @@ import { makeTestPki, type TestPki } from "../../../test/support/pki.js";
 void describe("parseSubjectAltName", () => {
   const cases: [string, string, { type: string; value: string }[] | null][] = [
     ["one uri", "URI:spiffe://td/ns/a/sa/b", [{ type: "URI", value: "spiffe://td/ns/a/sa/b" }]],
-    ["mixed types keep order", "DNS:x.example, URI:spiffe://td/ns/a/sa/b, IP Address:10.0.0.1", [
-      { type: "DNS", value: "x.example" },
-      { type: "URI", value: "spiffe://td/ns/a/sa/b" },
-      { type: "IP Address", value: "10.0.0.1" },
-    ]],
-    ["quoted value with a separator inside", 'URI:"spiffe://td/ns/a, b/sa/c", DNS:y', [
-      { type: "URI", value: "spiffe://td/ns/a, b/sa/c" },
-      { type: "DNS", value: "y" },
-    ]],
+    [
+      "mixed types keep order",
+      "DNS:x.example, URI:spiffe://td/ns/a/sa/b, IP Address:10.0.0.1",
+      [
+        { type: "DNS", value: "x.example" },
+        { type: "URI", value: "spiffe://td/ns/a/sa/b" },
+        { type: "IP Address", value: "10.0.0.1" },
+      ],
+    ],
+    [
+      "quoted value with a separator inside",
+      'URI:"spiffe://td/ns/a, b/sa/c", DNS:y',
+      [
+        { type: "URI", value: "spiffe://td/ns/a, b/sa/c" },
+        { type: "DNS", value: "y" },
+      ],
+    ],
     ["unterminated quote is unparsable", 'URI:"spiffe://td', null],
     ["no type is unparsable", "spiffe", null],
     ["empty text has no entries", "", []],

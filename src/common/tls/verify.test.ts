@@ -50,17 +50,37 @@ void describe("verifyChain", () => {
   });
 
   const failures: [string, () => Promise<[string[], readonly string[], Date?]>, string][] = [
-    ["an expired leaf", async () => {
-      const c = await pki.expiredCertFor("default", "sleep");
-      return [[...c.chainPem], pki.rootsPem];
-    }, "CERT_EXPIRED"],
-    ["a leaf that is not valid yet", async () => {
-      const c = await pki.notYetValidCertFor("default", "sleep");
-      return [[...c.chainPem], pki.rootsPem];
-    }, "CERT_NOT_YET_VALID"],
-    ["a valid leaf checked at a time after its notAfter", async () => [[...leaf.chainPem], pki.rootsPem, new Date(leaf.notAfter.getTime() + 1000)], "CERT_EXPIRED"],
-    ["a leaf from another trust domain's root", async () => [[...(await pki.other.certFor("default", "sleep")).chainPem], pki.rootsPem], "CERT_UNTRUSTED"],
-    ["a leaf from a different root of the same trust domain", async () => [[...(await pki.impostor.certFor("default", "sleep")).chainPem], pki.rootsPem], "CERT_UNTRUSTED"],
+    [
+      "an expired leaf",
+      async () => {
+        const c = await pki.expiredCertFor("default", "sleep");
+        return [[...c.chainPem], pki.rootsPem];
+      },
+      "CERT_EXPIRED",
+    ],
+    [
+      "a leaf that is not valid yet",
+      async () => {
+        const c = await pki.notYetValidCertFor("default", "sleep");
+        return [[...c.chainPem], pki.rootsPem];
+      },
+      "CERT_NOT_YET_VALID",
+    ],
+    [
+      "a valid leaf checked at a time after its notAfter",
+      async () => [[...leaf.chainPem], pki.rootsPem, new Date(leaf.notAfter.getTime() + 1000)],
+      "CERT_EXPIRED",
+    ],
+    [
+      "a leaf from another trust domain's root",
+      async () => [[...(await pki.other.certFor("default", "sleep")).chainPem], pki.rootsPem],
+      "CERT_UNTRUSTED",
+    ],
+    [
+      "a leaf from a different root of the same trust domain",
+      async () => [[...(await pki.impostor.certFor("default", "sleep")).chainPem], pki.rootsPem],
+      "CERT_UNTRUSTED",
+    ],
     ["a leaf whose intermediate is missing", async () => [[interLeaf.chainPem[0]!], inter.rootsPem], "CERT_UNTRUSTED"],
     ["a chain in the wrong order", async () => [[interLeaf.chainPem[1]!, interLeaf.chainPem[0]!], inter.rootsPem], "CERT_CHAIN"],
     ["a CA certificate presented as the leaf", async () => [[interLeaf.chainPem[1]!], inter.rootsPem], "CERT_USAGE"],

@@ -192,7 +192,9 @@ export function addressName(r: AddressResource): string {
 
 /** Alias names (`network/IP`) of an address, as upstream sends in Resource.aliases. */
 export function addressAliases(r: AddressResource): string[] {
-  return r.kind === "workload" ? r.value.addresses.map((a) => `${r.value.network}/${a}`) : r.value.addresses.map((a) => `${a.network}/${a.address}`);
+  return r.kind === "workload"
+    ? r.value.addresses.map((a) => `${r.value.network}/${a}`)
+    : r.value.addresses.map((a) => `${a.network}/${a.address}`);
 }
 
 function decodeGateway(g: WireGateway, field: string, p: Problems): GatewayAddress | undefined {
@@ -206,7 +208,12 @@ function decodeGateway(g: WireGateway, field: string, p: Problems): GatewayAddre
     };
   }
   if (g.address) {
-    return { kind: "address", network: g.address.network ?? "", address: p.ip(g.address.address, `${field}.address.address`), hboneMtlsPort: port };
+    return {
+      kind: "address",
+      network: g.address.network ?? "",
+      address: p.ip(g.address.address, `${field}.address.address`),
+      hboneMtlsPort: port,
+    };
   }
   p.add(field, "destination (hostname or address) required");
   return undefined;
@@ -229,7 +236,10 @@ function decodeWorkload(w: WireWorkload, p: Problems): Workload {
   const services = new Map<string, PortMapping[]>();
   for (const [key, list] of Object.entries(w.services ?? {})) {
     if (!/^[^/]+\/[^/]+$/.test(key)) p.add(`workload.services[${key}]`, "key must be namespace/hostname");
-    services.set(key, (list.ports ?? []).map((port, i) => decodePort(port, `workload.services[${key}].ports[${i}]`, p)));
+    services.set(
+      key,
+      (list.ports ?? []).map((port, i) => decodePort(port, `workload.services[${key}].ports[${i}]`, p)),
+    );
   }
   const waypoint = w.waypoint ? decodeGateway(w.waypoint, "workload.waypoint", p) : undefined;
   return {
@@ -252,7 +262,9 @@ function decodeWorkload(w: WireWorkload, p: Problems): Workload {
     authorizationPolicies: [...(w.authorizationPolicies ?? [])],
     status: p.enumValue(STATUS, w.status, "workload.status"),
     clusterId: w.clusterId ?? "",
-    ...(w.locality ? { locality: { region: w.locality.region ?? "", zone: w.locality.zone ?? "", subzone: w.locality.subzone ?? "" } } : {}),
+    ...(w.locality
+      ? { locality: { region: w.locality.region ?? "", zone: w.locality.zone ?? "", subzone: w.locality.subzone ?? "" } }
+      : {}),
     networkMode: p.enumValue(NETWORK_MODE, w.networkMode, "workload.network_mode"),
   };
 }
@@ -264,14 +276,19 @@ function decodeService(s: WireService, p: Problems): Service {
     name: p.required(s.name, "service.name"),
     namespace: p.required(s.namespace, "service.namespace"),
     hostname: p.required(s.hostname, "service.hostname"),
-    addresses: (s.addresses ?? []).map((a, i) => ({ network: a.network ?? "", address: p.ip(a.address, `service.addresses[${i}].address`) })),
+    addresses: (s.addresses ?? []).map((a, i) => ({
+      network: a.network ?? "",
+      address: p.ip(a.address, `service.addresses[${i}].address`),
+    })),
     ports: (s.ports ?? []).map((port, i) => decodePort(port, `service.ports[${i}]`, p)),
     subjectAltNames: [...(s.subjectAltNames ?? [])],
     ...(waypoint ? { waypoint } : {}),
     ...(lb
       ? {
           loadBalancing: {
-            routingPreference: (lb.routingPreference ?? []).map((x, i) => p.enumValue(LB_SCOPE, x, `service.load_balancing.routing_preference[${i}]`) as LoadBalancingScope),
+            routingPreference: (lb.routingPreference ?? []).map(
+              (x, i) => p.enumValue(LB_SCOPE, x, `service.load_balancing.routing_preference[${i}]`) as LoadBalancingScope,
+            ),
             mode: p.enumValue(LB_MODE, lb.mode, "service.load_balancing.mode") as LoadBalancingMode,
             healthPolicy: p.enumValue(HEALTH_POLICY, lb.healthPolicy, "service.load_balancing.health_policy"),
           },

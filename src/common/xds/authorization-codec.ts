@@ -96,7 +96,9 @@ export function encodeAuthorization(a: Authorization): Uint8Array {
     scope: SCOPE.indexOf(a.scope),
     action: ACTION.indexOf(a.action),
     rules: a.rules.map((r, ri) => ({
-      clauses: r.clauses.map((c, ci) => ({ matches: c.matches.map((m, mi) => encodeMatch(m, `authorization ${key} rules[${ri}].clauses[${ci}].matches[${mi}]`)) })),
+      clauses: r.clauses.map((c, ci) => ({
+        matches: c.matches.map((m, mi) => encodeMatch(m, `authorization ${key} rules[${ri}].clauses[${ci}].matches[${mi}]`)),
+      })),
     })),
     dryRun: a.dryRun,
   };
@@ -115,7 +117,13 @@ function decodeStringMatches(list: WireStringMatch[] | undefined, field: string,
       return { exact: "" };
     }
     const k = set[0]!;
-    return k === "presence" ? { presence: true } : k === "exact" ? { exact: m.exact! } : k === "prefix" ? { prefix: m.prefix! } : { suffix: m.suffix! };
+    return k === "presence"
+      ? { presence: true }
+      : k === "exact"
+        ? { exact: m.exact! }
+        : k === "prefix"
+          ? { prefix: m.prefix! }
+          : { suffix: m.suffix! };
   });
 }
 
@@ -189,9 +197,9 @@ export function decodeAuthorization(bytes: Uint8Array, name = "(unnamed)"): Resu
   const action = ACTION[msg.action ?? 0];
   if (action === undefined) add("action", `unknown enum value ${msg.action}`);
   const rules: Rule[] = (msg.rules ?? []).map((r, ri) => ({
-    clauses: (r.clauses ?? []).map(
-      (c, ci): Clause => ({ matches: (c.matches ?? []).map((m, mi) => decodeMatch(m, `rules[${ri}].clauses[${ci}].matches[${mi}]`, add)) }),
-    ),
+    clauses: (r.clauses ?? []).map((c, ci): Clause => ({
+      matches: (c.matches ?? []).map((m, mi) => decodeMatch(m, `rules[${ri}].clauses[${ci}].matches[${mi}]`, add)),
+    })),
   }));
   if (errors.length === 0 && name !== "(unnamed)" && resource !== name) {
     add("name", `resource named ${JSON.stringify(name)} holds ${JSON.stringify(resource)}`);

@@ -31,7 +31,9 @@ interface WireRequest {
 
 export function encodeCertificateRequest(r: CertificateRequest): Buffer {
   return Buffer.from(
-    protoTypes().IstioCertificateRequest.encode({ csr: r.csr, validityDuration: r.validityDuration, metadata: stringStruct({ ...r.metadata }) }).finish(),
+    protoTypes()
+      .IstioCertificateRequest.encode({ csr: r.csr, validityDuration: r.validityDuration, metadata: stringStruct({ ...r.metadata }) })
+      .finish(),
   );
 }
 
@@ -42,7 +44,11 @@ export function decodeCertificateRequest(buf: Buffer): CertificateRequest {
 }
 
 export function encodeCertificateResponse(r: CertificateResponse): Buffer {
-  return Buffer.from(protoTypes().IstioCertificateResponse.encode({ certChain: [...r.certChain] }).finish());
+  return Buffer.from(
+    protoTypes()
+      .IstioCertificateResponse.encode({ certChain: [...r.certChain] })
+      .finish(),
+  );
 }
 
 export function decodeCertificateResponse(buf: Buffer): CertificateResponse {

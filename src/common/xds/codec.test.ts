@@ -8,8 +8,18 @@ import { ipFromBytes, ipToBytes } from "./ip-bytes.js";
 import { protoTypes } from "./proto.js";
 
 const emptyMatch: Match = {
-  namespaces: [], notNamespaces: [], principals: [], notPrincipals: [], sourceIps: [], notSourceIps: [],
-  destinationIps: [], notDestinationIps: [], destinationPorts: [], notDestinationPorts: [], serviceAccounts: [], notServiceAccounts: [],
+  namespaces: [],
+  notNamespaces: [],
+  principals: [],
+  notPrincipals: [],
+  sourceIps: [],
+  notSourceIps: [],
+  destinationIps: [],
+  notDestinationIps: [],
+  destinationPorts: [],
+  notDestinationPorts: [],
+  serviceAccounts: [],
+  notServiceAccounts: [],
 };
 
 void describe("ip bytes", () => {
@@ -62,7 +72,13 @@ void describe("address codec round trips", () => {
         }),
       },
     ],
-    ["a service", { kind: "service", value: service({ name: "s", vips: ["10.96.0.1", "fd00::96"], ports: [{ servicePort: 80, targetPort: 8080, appProtocol: "TCP" }] }) }],
+    [
+      "a service",
+      {
+        kind: "service",
+        value: service({ name: "s", vips: ["10.96.0.1", "fd00::96"], ports: [{ servicePort: 80, targetPort: 8080, appProtocol: "TCP" }] }),
+      },
+    ],
     [
       "a service with waypoint address and load balancing",
       {
@@ -82,9 +98,12 @@ void describe("address codec round trips", () => {
       const got = decodeAddress(encodeAddress(r), addressName(r));
       assert.ok(got.ok, JSON.stringify(!got.ok && got.error));
       // PortMapping.appProtocol is optional in the domain; the wire always carries it.
-      const norm = (x: AddressResource) => JSON.parse(JSON.stringify(x, (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v)));
+      const norm = (x: AddressResource) =>
+        JSON.parse(JSON.stringify(x, (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v)));
       const want = norm(r);
-      if (r.kind === "workload") for (const ports of Object.values(want.value.services) as Array<Array<{ appProtocol?: string }>>) for (const p of ports) p.appProtocol ??= "UNKNOWN";
+      if (r.kind === "workload")
+        for (const ports of Object.values(want.value.services) as Array<Array<{ appProtocol?: string }>>)
+          for (const p of ports) p.appProtocol ??= "UNKNOWN";
       assert.deepEqual(norm(got.value), want);
     });
   }
@@ -95,7 +114,9 @@ void describe("address codec round trips", () => {
     assert.equal(addressName({ kind: "service", value: service({ name: "s" }) }), "default/s.default.svc.cluster.local");
   });
   void it("applies upstream defaults for elided trust domain and service account", () => {
-    const bytes = protoTypes().Address.encode({ workload: { uid: "u1", name: "n", namespace: "ns" } }).finish();
+    const bytes = protoTypes()
+      .Address.encode({ workload: { uid: "u1", name: "n", namespace: "ns" } })
+      .finish();
     const got = decodeAddress(bytes, "u1");
     assert.ok(got.ok && got.value.kind === "workload");
     assert.equal(got.value.value.trustDomain, "cluster.local");
@@ -104,20 +125,50 @@ void describe("address codec round trips", () => {
 });
 
 void describe("address codec rejects", () => {
-  const wl = (over: object) => protoTypes().Address.encode({ workload: { uid: "u1", name: "n", namespace: "ns", ...over } }).finish();
-  const svc = (over: object) => protoTypes().Address.encode({ service: { name: "s", namespace: "ns", hostname: "s.ns.svc", ...over } }).finish();
+  const wl = (over: object) =>
+    protoTypes()
+      .Address.encode({ workload: { uid: "u1", name: "n", namespace: "ns", ...over } })
+      .finish();
+  const svc = (over: object) =>
+    protoTypes()
+      .Address.encode({ service: { name: "s", namespace: "ns", hostname: "s.ns.svc", ...over } })
+      .finish();
   const table: Array<[string, Uint8Array, string, string, string]> = [
     ["a workload IP of 5 bytes", wl({ addresses: [Buffer.from([10, 0, 0, 1]), Buffer.alloc(5)] }), "u1", "u1", "workload.addresses[1]"],
     ["a workload without uid", wl({ uid: "" }), "x", "x", "workload.uid"],
     ["a workload without namespace", wl({ namespace: "" }), "u1", "u1", "workload.namespace"],
-    ["a service port of 0", svc({ ports: [{ servicePort: 0, targetPort: 80 }] }), "ns/s.ns.svc", "ns/s.ns.svc", "service.ports[0].service_port"],
-    ["a target port above 65535", wl({ services: { "ns/s": { ports: [{ servicePort: 80, targetPort: 70000 }] } } }), "u1", "u1", "workload.services[ns/s].ports[0].target_port"],
+    [
+      "a service port of 0",
+      svc({ ports: [{ servicePort: 0, targetPort: 80 }] }),
+      "ns/s.ns.svc",
+      "ns/s.ns.svc",
+      "service.ports[0].service_port",
+    ],
+    [
+      "a target port above 65535",
+      wl({ services: { "ns/s": { ports: [{ servicePort: 80, targetPort: 70000 }] } } }),
+      "u1",
+      "u1",
+      "workload.services[ns/s].ports[0].target_port",
+    ],
     ["a services key without namespace", wl({ services: { s: { ports: [] } } }), "u1", "u1", "workload.services[s]"],
     ["an unknown workload status", wl({ status: 7 }), "u1", "u1", "workload.status"],
     ["a legacy tunnel protocol", wl({ tunnelProtocol: 2 }), "u1", "u1", "workload.tunnel_protocol"],
     ["a waypoint without destination", wl({ waypoint: { hboneMtlsPort: 15008 } }), "u1", "u1", "workload.waypoint"],
-    ["a waypoint without port", wl({ waypoint: { address: { address: Buffer.from([1, 2, 3, 4]) } } }), "u1", "u1", "workload.waypoint.hbone_mtls_port"],
-    ["a service VIP of 3 bytes", svc({ addresses: [{ address: Buffer.alloc(3) }] }), "ns/s.ns.svc", "ns/s.ns.svc", "service.addresses[0].address"],
+    [
+      "a waypoint without port",
+      wl({ waypoint: { address: { address: Buffer.from([1, 2, 3, 4]) } } }),
+      "u1",
+      "u1",
+      "workload.waypoint.hbone_mtls_port",
+    ],
+    [
+      "a service VIP of 3 bytes",
+      svc({ addresses: [{ address: Buffer.alloc(3) }] }),
+      "ns/s.ns.svc",
+      "ns/s.ns.svc",
+      "service.addresses[0].address",
+    ],
     ["a service without hostname", svc({ hostname: "" }), "ns/x", "ns/x", "service.hostname"],
     ["an empty Address", protoTypes().Address.encode({}).finish(), "r", "r", "type"],
     ["garbage bytes", Buffer.from([0xff, 0xff, 0xff]), "r", "r", "(wire)"],
@@ -181,16 +232,31 @@ void describe("authorization codec", () => {
     ["a policy without name", A.encode({ namespace: "ns" }).finish(), "name"],
     ["an unknown action", A.encode({ name: "p", namespace: "ns", action: 5 }).finish(), "action"],
     ["an empty string match", match({ principals: [{}] }), "rules[0].clauses[0].matches[0].principals[0]"],
-    ["a source IP of 2 bytes", match({ sourceIps: [{ address: Buffer.alloc(2), length: 8 }] }), "rules[0].clauses[0].matches[0].source_ips[0].address"],
-    ["a prefix longer than the address", match({ destinationIps: [{ address: Buffer.from([1, 2, 3, 4]), length: 33 }] }), "rules[0].clauses[0].matches[0].destination_ips[0].length"],
+    [
+      "a source IP of 2 bytes",
+      match({ sourceIps: [{ address: Buffer.alloc(2), length: 8 }] }),
+      "rules[0].clauses[0].matches[0].source_ips[0].address",
+    ],
+    [
+      "a prefix longer than the address",
+      match({ destinationIps: [{ address: Buffer.from([1, 2, 3, 4]), length: 33 }] }),
+      "rules[0].clauses[0].matches[0].destination_ips[0].length",
+    ],
     ["a destination port of 0", match({ destinationPorts: [0] }), "rules[0].clauses[0].matches[0].destination_ports[0]"],
-    ["a service account match without namespace", match({ serviceAccounts: [{ serviceAccount: "x" }] }), "rules[0].clauses[0].matches[0].service_accounts[0].namespace"],
+    [
+      "a service account match without namespace",
+      match({ serviceAccounts: [{ serviceAccount: "x" }] }),
+      "rules[0].clauses[0].matches[0].service_accounts[0].namespace",
+    ],
   ];
   for (const [what, bytes, field] of table) {
     void it(`rejects ${what}, naming the field`, () => {
       const got = decodeAuthorization(bytes, "ns/p");
       assert.ok(!got.ok);
-      assert.ok(got.error.some((e) => e.field === field && e.resource === "ns/p"), JSON.stringify(got.error));
+      assert.ok(
+        got.error.some((e) => e.field === field && e.resource === "ns/p"),
+        JSON.stringify(got.error),
+      );
     });
   }
   void it("rejects a policy filed under another name", () => {

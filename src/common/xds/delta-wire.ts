@@ -58,7 +58,8 @@ interface ProtoStruct {
 /** String-valued entries of a google.protobuf.Struct (other kinds are ignored). */
 export function structStrings(s: ProtoStruct | null | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(s?.fields ?? {})) if (typeof v.stringValue === "string" && Object.hasOwn(v, "stringValue")) out[k] = v.stringValue;
+  for (const [k, v] of Object.entries(s?.fields ?? {}))
+    if (typeof v.stringValue === "string" && Object.hasOwn(v, "stringValue")) out[k] = v.stringValue;
   return out;
 }
 
@@ -69,7 +70,9 @@ export function stringStruct(values: Record<string, string>): { fields: Record<s
 
 export function encodeDeltaRequest(r: DeltaRequest): Buffer {
   const msg = {
-    ...(r.node ? { node: { id: r.node.id, cluster: r.node.cluster, ...(r.node.metadata ? { metadata: stringStruct(r.node.metadata) } : {}) } } : {}),
+    ...(r.node
+      ? { node: { id: r.node.id, cluster: r.node.cluster, ...(r.node.metadata ? { metadata: stringStruct(r.node.metadata) } : {}) } }
+      : {}),
     typeUrl: r.typeUrl,
     resourceNamesSubscribe: [...r.subscribe],
     resourceNamesUnsubscribe: [...r.unsubscribe],
@@ -107,7 +110,12 @@ export function decodeDeltaRequest(buf: Buffer): DeltaRequest {
 export function encodeDeltaResponse(r: OutgoingDeltaResponse): Buffer {
   if (r.encoded) return r.encoded;
   const head = protoTypes()
-    .DeltaDiscoveryResponse.encode({ systemVersionInfo: r.systemVersionInfo, typeUrl: r.typeUrl, nonce: r.nonce, removedResources: [...r.removed] })
+    .DeltaDiscoveryResponse.encode({
+      systemVersionInfo: r.systemVersionInfo,
+      typeUrl: r.typeUrl,
+      nonce: r.nonce,
+      removedResources: [...r.removed],
+    })
     .finish();
   // Protobuf fields may come in any order: the header fields, then the pre-encoded resources.
   return Buffer.concat([head, ...r.resourceFields]);
@@ -118,7 +126,12 @@ interface WireResponse {
   typeUrl?: string;
   nonce?: string;
   removedResources?: string[];
-  resources?: Array<{ name?: string; version?: string; aliases?: string[]; resource?: { typeUrl?: string; type_url?: string; value?: Uint8Array } | null }>;
+  resources?: Array<{
+    name?: string;
+    version?: string;
+    aliases?: string[];
+    resource?: { typeUrl?: string; type_url?: string; value?: Uint8Array } | null;
+  }>;
 }
 
 export function decodeDeltaResponse(buf: Buffer): IncomingDeltaResponse {
@@ -132,7 +145,9 @@ export function decodeDeltaResponse(buf: Buffer): IncomingDeltaResponse {
       name: r.name ?? "",
       version: r.version ?? "",
       aliases: r.aliases ?? [],
-      ...(r.resource ? { resource: { typeUrl: r.resource.typeUrl ?? r.resource.type_url ?? "", value: r.resource.value ?? new Uint8Array() } } : {}),
+      ...(r.resource
+        ? { resource: { typeUrl: r.resource.typeUrl ?? r.resource.type_url ?? "", value: r.resource.value ?? new Uint8Array() } }
+        : {}),
     })),
   };
 }

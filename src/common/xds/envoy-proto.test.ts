@@ -6,7 +6,13 @@ test("envoy types load from the shipped protos and round-trip a RouteConfigurati
   const { RouteConfiguration } = envoyTypes();
   const rc = {
     name: "inbound-vip|9080|http|reviews.default.svc.cluster.local",
-    virtualHosts: [{ name: "reviews", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "outbound|9080|v1|reviews.default.svc.cluster.local" } }] }],
+    virtualHosts: [
+      {
+        name: "reviews",
+        domains: ["*"],
+        routes: [{ match: { prefix: "/" }, route: { cluster: "outbound|9080|v1|reviews.default.svc.cluster.local" } }],
+      },
+    ],
   };
   const bytes = RouteConfiguration.encode(RouteConfiguration.fromObject(rc)).finish();
   const back = RouteConfiguration.toObject(RouteConfiguration.decode(bytes)) as typeof rc;

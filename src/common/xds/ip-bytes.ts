@@ -16,7 +16,7 @@ export function ipFromBytes(b: Uint8Array): string | undefined {
   // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on a tie.
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -43,7 +43,10 @@ export function ipToBytes(text: string): Uint8Array | undefined {
   let v4tail: number[] = [];
   const lastColon = text.lastIndexOf(":");
   if (text.slice(lastColon + 1).includes(".")) {
-    v4tail = text.slice(lastColon + 1).split(".").map(Number);
+    v4tail = text
+      .slice(lastColon + 1)
+      .split(".")
+      .map(Number);
     head = `${text.slice(0, lastColon + 1)}0:0`;
   }
   const [left, right] = head.includes("::") ? (head.split("::") as [string, string]) : [head, undefined];

@@ -10,7 +10,13 @@ void describe("node id", () => {
     const id = "ztunnel~10.0.0.5~ztunnel-x7.istio-system~istio-system.svc.cluster.local";
     const p = parseNodeId(id);
     assert.ok(p.ok);
-    assert.deepEqual(p.value, { type: "ztunnel", ip: "10.0.0.5", pod: "ztunnel-x7", namespace: "istio-system", domain: "istio-system.svc.cluster.local" });
+    assert.deepEqual(p.value, {
+      type: "ztunnel",
+      ip: "10.0.0.5",
+      pod: "ztunnel-x7",
+      namespace: "istio-system",
+      domain: "istio-system.svc.cluster.local",
+    });
     assert.equal(formatNodeId({ ip: "10.0.0.5", pod: "ztunnel-x7", namespace: "istio-system" }), id);
   });
   const bad: Array<[string, RegExp]> = [
@@ -30,7 +36,9 @@ void describe("node id", () => {
 });
 
 void describe("bootstrap token authenticator", () => {
-  const auth = new BootstrapTokenAuthenticator([{ token: "0123456789abcdef-a", node: "node-a", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" }]);
+  const auth = new BootstrapTokenAuthenticator([
+    { token: "0123456789abcdef-a", node: "node-a", identity: "spiffe://cluster.local/ns/istio-system/sa/ztunnel" },
+  ]);
   void it("maps a known token to its node and identity", async () => {
     const r = await auth.authenticate("0123456789abcdef-a");
     assert.ok(r.ok);
@@ -43,7 +51,14 @@ void describe("bootstrap token authenticator", () => {
   void it("refuses a table with short, duplicate or identity-less tokens", () => {
     const id = "spiffe://cluster.local/ns/a/sa/b";
     assert.throws(() => new BootstrapTokenAuthenticator([{ token: "short", node: "n", identity: id }]), /shorter than 16/);
-    assert.throws(() => new BootstrapTokenAuthenticator([{ token: "0123456789abcdef", node: "n", identity: id }, { token: "0123456789abcdef", node: "m", identity: id }]), /duplicate/);
+    assert.throws(
+      () =>
+        new BootstrapTokenAuthenticator([
+          { token: "0123456789abcdef", node: "n", identity: id },
+          { token: "0123456789abcdef", node: "m", identity: id },
+        ]),
+      /duplicate/,
+    );
     assert.throws(() => new BootstrapTokenAuthenticator([{ token: "0123456789abcdef", node: "n", identity: "b" }]), /identity/);
   });
   void it("reads only a well-formed Bearer authorization header", () => {

@@ -23,9 +23,11 @@ export function parseNodeId(id: string): Result<NodeId> {
   if (!type) return err(new Error(`node id ${JSON.stringify(id)}: empty proxy type`));
   if (!isIP(ip)) return err(new Error(`node id ${JSON.stringify(id)}: ${JSON.stringify(ip)} is not an IP address`));
   const dot = podNs.lastIndexOf(".");
-  if (dot <= 0 || dot === podNs.length - 1) return err(new Error(`node id ${JSON.stringify(id)}: expected <pod>.<namespace> in the third part`));
+  if (dot <= 0 || dot === podNs.length - 1)
+    return err(new Error(`node id ${JSON.stringify(id)}: expected <pod>.<namespace> in the third part`));
   const namespace = podNs.slice(dot + 1);
-  if (!domain.startsWith(`${namespace}.`)) return err(new Error(`node id ${JSON.stringify(id)}: domain ${JSON.stringify(domain)} is not in namespace ${namespace}`));
+  if (!domain.startsWith(`${namespace}.`))
+    return err(new Error(`node id ${JSON.stringify(id)}: domain ${JSON.stringify(domain)} is not in namespace ${namespace}`));
   return ok({ type, ip, pod: podNs.slice(0, dot), namespace, domain });
 }
 

@@ -18,7 +18,11 @@ void test("tokenreview: accepts service-account tokens for the audience and read
     ],
     [
       "pod-bound token with node name",
-      sa({ "authentication.kubernetes.io/pod-name": ["zt-1"], "authentication.kubernetes.io/pod-uid": ["u1"], "authentication.kubernetes.io/node-name": ["node-a"] }),
+      sa({
+        "authentication.kubernetes.io/pod-name": ["zt-1"],
+        "authentication.kubernetes.io/pod-uid": ["u1"],
+        "authentication.kubernetes.io/node-name": ["node-a"],
+      }),
       { namespace: "istio-system", serviceAccount: "ztunnel", pod: { namespace: "istio-system", name: "zt-1", uid: "u1" }, node: "node-a" },
     ],
     ["one of several audiences suffices", sa(undefined, ["other", "istio-ca"]), { namespace: "istio-system", serviceAccount: "ztunnel" }],
@@ -36,7 +40,11 @@ void test("tokenreview: rejects with a reason", () => {
     ["not authenticated", { authenticated: false, error: "invalid bearer token" }, /rejected by the API server: invalid bearer token/],
     ["wrong audience", sa(undefined, ["kubernetes.default.svc"]), /not valid for audience istio-ca \(valid for: kubernetes.default.svc\)/],
     ["no audience echoed", sa(undefined, []), /none reported/],
-    ["a user, not a service account", { authenticated: true, audiences: ["istio-ca"], user: { username: "admin" } }, /does not belong to a service account/],
+    [
+      "a user, not a service account",
+      { authenticated: true, audiences: ["istio-ca"], user: { username: "admin" } },
+      /does not belong to a service account/,
+    ],
     ["pod name without uid", sa({ "authentication.kubernetes.io/pod-name": ["zt-1"] }), /names a pod without its uid/],
   ];
   for (const [name, status, why] of cases) {

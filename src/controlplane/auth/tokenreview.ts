@@ -143,9 +143,12 @@ export class TokenReviewAuthenticator implements Authenticator {
   private async nodeOfPod(pod: { namespace: string; name: string; uid: string }): Promise<Result<string | undefined>> {
     const path = `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}`;
     const res = await this.client.request<PodAnswer>("GET", path, undefined, { timeoutMs: this.timeoutMs });
-    if (!res.ok) return err(new Error(`looking up pod ${pod.namespace}/${pod.name} of the token: ${res.error.message}`, { cause: res.error }));
+    if (!res.ok)
+      return err(new Error(`looking up pod ${pod.namespace}/${pod.name} of the token: ${res.error.message}`, { cause: res.error }));
     if (res.value.metadata?.uid !== pod.uid) {
-      return err(new Error(`pod ${pod.namespace}/${pod.name} has uid ${res.value.metadata?.uid ?? "?"}, the token was issued for ${pod.uid}`));
+      return err(
+        new Error(`pod ${pod.namespace}/${pod.name} has uid ${res.value.metadata?.uid ?? "?"}, the token was issued for ${pod.uid}`),
+      );
     }
     return ok(res.value.spec?.nodeName || undefined);
   }

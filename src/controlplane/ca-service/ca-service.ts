@@ -38,7 +38,11 @@ export interface CaServiceOptions {
 }
 
 /** Which identity the caller gets, or the status to refuse with. Pure. */
-export function decideIdentity(caller: Caller, metadata: Readonly<Record<string, string>>, authz: NodeAuthorizer): Result<Identity, CallError> {
+export function decideIdentity(
+  caller: Caller,
+  metadata: Readonly<Record<string, string>>,
+  authz: NodeAuthorizer,
+): Result<Identity, CallError> {
   const requested = metadata[IMPERSONATED_IDENTITY];
   if (requested === undefined || requested === "") {
     const own = parseUri(caller.identity);
@@ -48,7 +52,8 @@ export function decideIdentity(caller: Caller, metadata: Readonly<Record<string,
   const id = parseUri(requested);
   if (!id.ok) return err(callError(status.INVALID_ARGUMENT, `metadata.${IMPERSONATED_IDENTITY}: ${id.error.message}`));
   const uri = toUri(id.value);
-  if (!caller.node) return err(callError(status.PERMISSION_DENIED, `caller ${caller.identity} is not bound to a node and may not impersonate ${uri}`));
+  if (!caller.node)
+    return err(callError(status.PERMISSION_DENIED, `caller ${caller.identity} is not bound to a node and may not impersonate ${uri}`));
   if (!authz.mayIssue(caller.node, uri)) {
     return err(callError(status.PERMISSION_DENIED, `no pod with identity ${uri} runs on node ${caller.node} of caller ${caller.identity}`));
   }
@@ -59,7 +64,10 @@ export class CaService {
   constructor(private readonly opts: CaServiceOptions) {}
 
   /** The grpc-js handler for CreateCertificate. */
-  readonly handler = (call: ServerUnaryCall<CertificateRequest, CertificateResponse>, callback: sendUnaryData<CertificateResponse>): void => {
+  readonly handler = (
+    call: ServerUnaryCall<CertificateRequest, CertificateResponse>,
+    callback: sendUnaryData<CertificateResponse>,
+  ): void => {
     this.create(call.request, call).then(
       (r) => (r.ok ? callback(null, r.value) : callback(r.error)),
       (e: unknown) => {
@@ -69,7 +77,10 @@ export class CaService {
     );
   };
 
-  private async create(req: CertificateRequest, call: ServerUnaryCall<CertificateRequest, CertificateResponse>): Promise<Result<CertificateResponse, CallError>> {
+  private async create(
+    req: CertificateRequest,
+    call: ServerUnaryCall<CertificateRequest, CertificateResponse>,
+  ): Promise<Result<CertificateResponse, CallError>> {
     const caller = await authenticateCall(this.opts.authenticator, call.metadata);
     if (!caller.ok) {
       log.warn({ peer: call.getPeer(), details: caller.error.details }, "certificate request unauthenticated");

@@ -7,7 +7,8 @@ import { objectKey, type KubeObject } from "../../kube/object.js";
 import { namespace, pod, service } from "../../../test/config/objects.js";
 
 const origin = { source: "test" };
-const upsert = (s: ConfigStore, ...objects: KubeObject[]) => s.apply(objects.map((object) => ({ type: "upsert" as const, object, origin })));
+const upsert = (s: ConfigStore, ...objects: KubeObject[]) =>
+  s.apply(objects.map((object) => ({ type: "upsert" as const, object, origin })));
 const remove = (s: ConfigStore, o: KubeObject) => s.apply([{ type: "delete", key: objectKey(o), origin }]);
 const AMBIENT = { "istio.io/dataplane-mode": "ambient" };
 
@@ -28,8 +29,15 @@ void describe("MeshModel", () => {
     assert.equal(deltas.length, 1);
     upsert(s, service({ name: "web", selector: { app: "web" } }));
     assert.equal(deltas.length, 2);
-    assert.deepEqual(deltas[1]!.services.upserted.map((x) => x.hostname), ["web.shop.svc.cluster.local"]);
-    assert.deepEqual(deltas[1]!.workloads.upserted.map((w) => w.name), ["a"], "the pod now backs the service");
+    assert.deepEqual(
+      deltas[1]!.services.upserted.map((x) => x.hostname),
+      ["web.shop.svc.cluster.local"],
+    );
+    assert.deepEqual(
+      deltas[1]!.workloads.upserted.map((w) => w.name),
+      ["a"],
+      "the pod now backs the service",
+    );
     assert.equal(deltas[1]!.version, s.version);
     remove(s, pod({ name: "a" }));
     assert.deepEqual(deltas[2]!.workloads.removed, ["Kubernetes//Pod/shop/a"]);
@@ -55,7 +63,11 @@ void describe("MeshModel", () => {
     );
     const m = new MeshModel(s, translateConfig({ trustDomain: "td" }));
     m.start();
-    const ids = (n: string) => m.podsOnNode(n).map((i) => `${i.trustDomain}/${i.namespace}/${i.serviceAccount}`).sort();
+    const ids = (n: string) =>
+      m
+        .podsOnNode(n)
+        .map((i) => `${i.trustDomain}/${i.namespace}/${i.serviceAccount}`)
+        .sort();
     assert.deepEqual(ids("n1"), ["td/shop/db", "td/shop/web"]);
     assert.deepEqual(ids("n2"), ["td/shop/web"]);
     // A pod moving off a node (recreated elsewhere) leaves the node's list.
@@ -72,7 +84,10 @@ void describe("MeshModel", () => {
     m.subscribe((d) => (first ??= d));
     m.start();
     const r = addressResources(first!);
-    assert.deepEqual(r.upserts.map((u) => u.name), ["Kubernetes//Pod/shop/a", "shop/web.shop.svc.cluster.local"]);
+    assert.deepEqual(
+      r.upserts.map((u) => u.name),
+      ["Kubernetes//Pod/shop/a", "shop/web.shop.svc.cluster.local"],
+    );
     assert.deepEqual(r.removals, []);
   });
 });

@@ -35,7 +35,10 @@ export type AddressResource = { readonly name: string; readonly workload: Worklo
 
 export function addressResources(delta: TranslationDelta): { upserts: AddressResource[]; removals: string[] } {
   return {
-    upserts: [...delta.workloads.upserted.map((w) => ({ name: w.uid, workload: w })), ...delta.services.upserted.map((s) => ({ name: serviceKey(s), service: s }))],
+    upserts: [
+      ...delta.workloads.upserted.map((w) => ({ name: w.uid, workload: w })),
+      ...delta.services.upserted.map((s) => ({ name: serviceKey(s), service: s })),
+    ],
     removals: [...delta.workloads.removed, ...delta.services.removed],
   };
 }
@@ -64,7 +67,10 @@ export class MeshModel {
   start(): void {
     if (this.unsubscribe) return;
     this.unsubscribe = this.store.subscribe((c) => this.onChange(c));
-    this.applyDelta(this.timed(() => this.translator.full(this.store)), this.store.version);
+    this.applyDelta(
+      this.timed(() => this.translator.full(this.store)),
+      this.store.version,
+    );
   }
 
   stop(): void {
@@ -86,7 +92,11 @@ export class MeshModel {
     for (const uid of this.byNode.get(node) ?? []) {
       const w = this.workloadMap.get(uid);
       if (!w || w.tunnelProtocol !== "HBONE") continue;
-      out.set(`${w.namespace}/${w.serviceAccount}`, { trustDomain: w.trustDomain, namespace: w.namespace, serviceAccount: w.serviceAccount });
+      out.set(`${w.namespace}/${w.serviceAccount}`, {
+        trustDomain: w.trustDomain,
+        namespace: w.namespace,
+        serviceAccount: w.serviceAccount,
+      });
     }
     return [...out.values()];
   }
@@ -135,7 +145,17 @@ export class MeshModel {
     this.version = version;
     const empty = d.workloads.upserted.length + d.workloads.removed.length + d.services.upserted.length + d.services.removed.length === 0;
     if (empty) return;
-    this.log.debug({ version, workloads: d.workloads.upserted.length, removedWorkloads: d.workloads.removed.length, services: d.services.upserted.length, removedServices: d.services.removed.length, ms: this.lastTranslateMs }, "mesh model updated");
+    this.log.debug(
+      {
+        version,
+        workloads: d.workloads.upserted.length,
+        removedWorkloads: d.workloads.removed.length,
+        services: d.services.upserted.length,
+        removedServices: d.services.removed.length,
+        ms: this.lastTranslateMs,
+      },
+      "mesh model updated",
+    );
     const delta: MeshDelta = { ...d, version };
     for (const l of [...this.listeners]) {
       try {

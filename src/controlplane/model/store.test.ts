@@ -41,9 +41,21 @@ void describe("ConfigStore", () => {
   void it("indexes by kind and namespace", () => {
     const s = new ConfigStore();
     s.apply([up(pod("a", {})), up(pod("b", {}, "other")), up({ apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } })]);
-    assert.deepEqual(s.list("/Pod").map((o) => o.metadata.name).sort(), ["a", "b"]);
-    assert.deepEqual(s.list("/Pod", "other").map((o) => o.metadata.name), ["b"]);
-    assert.deepEqual(s.list("/Namespace").map((o) => o.metadata.name), ["shop"]);
+    assert.deepEqual(
+      s
+        .list("/Pod")
+        .map((o) => o.metadata.name)
+        .sort(),
+      ["a", "b"],
+    );
+    assert.deepEqual(
+      s.list("/Pod", "other").map((o) => o.metadata.name),
+      ["b"],
+    );
+    assert.deepEqual(
+      s.list("/Namespace").map((o) => o.metadata.name),
+      ["shop"],
+    );
     assert.deepEqual(s.list("apps/Deployment"), []);
   });
 
@@ -56,8 +68,19 @@ void describe("ConfigStore", () => {
   for (const [name, sel, want] of selectCases) {
     void it(`selects by ${name}`, () => {
       const s = new ConfigStore();
-      s.apply([up(pod("a", { app: "web", version: "v1" })), up(pod("b", { app: "web", version: "v2" })), up(pod("c", { app: "db" })), up(pod("d", { app: "web" }, "other"))]);
-      assert.deepEqual(s.select("/Pod", "shop", sel).map((o) => o.metadata.name).sort(), want);
+      s.apply([
+        up(pod("a", { app: "web", version: "v1" })),
+        up(pod("b", { app: "web", version: "v2" })),
+        up(pod("c", { app: "db" })),
+        up(pod("d", { app: "web" }, "other")),
+      ]);
+      assert.deepEqual(
+        s
+          .select("/Pod", "shop", sel)
+          .map((o) => o.metadata.name)
+          .sort(),
+        want,
+      );
     });
   }
 
@@ -93,16 +116,31 @@ void describe("ConfigStore", () => {
     s.onInvalid({ origin: { source: "/c/ab.yaml:3 (document 1)" }, field: "", reason: "y" });
     s.onInvalid({ origin: { source: "k8s" }, object: "Pod shop/z", field: "spec", reason: "z" });
     s.clearInvalid("/c/a.yaml:");
-    assert.deepEqual(s.invalid().map((p) => p.reason), ["y", "z"]);
+    assert.deepEqual(
+      s.invalid().map((p) => p.reason),
+      ["y", "z"],
+    );
     s.apply([del("/Pod/shop/z")]);
-    assert.deepEqual(s.invalid().map((p) => p.reason), ["y"]);
+    assert.deepEqual(
+      s.invalid().map((p) => p.reason),
+      ["y"],
+    );
   });
 
   void it("lists a repeatedly rejected object once", () => {
     const s = new ConfigStore();
-    for (const rv of ["1", "2", "3"]) s.onInvalid({ origin: { source: `kubernetes:/api/v1/pods/shop/a@${rv}` }, object: "Pod shop/a", field: "spec.x", reason: `bad at ${rv}` });
+    for (const rv of ["1", "2", "3"])
+      s.onInvalid({
+        origin: { source: `kubernetes:/api/v1/pods/shop/a@${rv}` },
+        object: "Pod shop/a",
+        field: "spec.x",
+        reason: `bad at ${rv}`,
+      });
     s.onInvalid({ origin: { source: "kubernetes:/api/v1/pods/shop/b@1" }, object: "Pod shop/b", field: "spec.x", reason: "b" });
-    assert.deepEqual(s.invalid().map((p) => p.reason), ["bad at 3", "b"]);
+    assert.deepEqual(
+      s.invalid().map((p) => p.reason),
+      ["bad at 3", "b"],
+    );
   });
 
   void it("survives a failing subscriber", () => {
@@ -124,5 +162,11 @@ void describe("ConfigStore", () => {
     assert.ok(s.isSynced);
   });
 
-  void it("parses keys", () => assert.deepEqual(parseKey("discovery.k8s.io/EndpointSlice/shop/web-x"), { group: "discovery.k8s.io", kind: "EndpointSlice", namespace: "shop", name: "web-x" }));
+  void it("parses keys", () =>
+    assert.deepEqual(parseKey("discovery.k8s.io/EndpointSlice/shop/web-x"), {
+      group: "discovery.k8s.io",
+      kind: "EndpointSlice",
+      namespace: "shop",
+      name: "web-x",
+    }));
 });

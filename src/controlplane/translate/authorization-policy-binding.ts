@@ -41,7 +41,10 @@ export function bindingOf(t: TranslatedAuthorizationPolicy): PolicyBinding | und
 export class BindingIndex {
   private readonly byNamespace = new Map<string, PolicyBinding[]>();
 
-  constructor(bindings: Iterable<PolicyBinding>, private readonly rootNamespace: string) {
+  constructor(
+    bindings: Iterable<PolicyBinding>,
+    private readonly rootNamespace: string,
+  ) {
     for (const b of bindings) {
       let l = this.byNamespace.get(b.namespace);
       if (!l) this.byNamespace.set(b.namespace, (l = []));
@@ -60,7 +63,11 @@ export class BindingIndex {
 }
 
 /** For each workload uid, the policy keys to put in its `authorizationPolicies`. */
-export function bindWorkloadPolicies(workloads: Iterable<LabelledWorkload>, bindings: Iterable<PolicyBinding>, rootNamespace: string): Map<string, string[]> {
+export function bindWorkloadPolicies(
+  workloads: Iterable<LabelledWorkload>,
+  bindings: Iterable<PolicyBinding>,
+  rootNamespace: string,
+): Map<string, string[]> {
   const index = new BindingIndex(bindings, rootNamespace);
   const out = new Map<string, string[]>();
   for (const w of workloads) out.set(w.uid, index.policiesFor(w));

@@ -37,7 +37,11 @@ export function principalMatch(r: Reader, value: string, path: string, trustDoma
   if (!m) return undefined;
   if ("exact" in m) {
     const id = parsePrincipal(m.exact);
-    if (!id.ok) return r.fail(path, `${JSON.stringify(value)} is not a principal: expected <trust-domain>/ns/<namespace>/sa/<service-account> or a wildcard form`);
+    if (!id.ok)
+      return r.fail(
+        path,
+        `${JSON.stringify(value)} is not a principal: expected <trust-domain>/ns/<namespace>/sa/<service-account> or a wildcard form`,
+      );
     return { exact: rewriteTrustDomain(m.exact, trustDomain) };
   }
   if ("prefix" in m) return { prefix: rewriteTrustDomain(m.prefix, trustDomain) };

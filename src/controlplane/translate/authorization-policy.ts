@@ -16,7 +16,15 @@
  *   X-Forwarded-For, so the remote address is the peer address.
  * Pure; no IO.
  */
-import type { AddressMatch, Authorization, AuthorizationAction, AuthorizationScope, Clause, Match, Rule } from "../../common/model/authorization.js";
+import type {
+  AddressMatch,
+  Authorization,
+  AuthorizationAction,
+  AuthorizationScope,
+  Clause,
+  Match,
+  Rule,
+} from "../../common/model/authorization.js";
 import { authorizationKey } from "../../common/model/authorization.js";
 import { type Result, ok, err } from "../../common/result.js";
 import type { KubeObject } from "../../kube/object.js";
@@ -58,8 +66,18 @@ export interface TranslatedAuthorizationPolicy {
 const SPEC_FIELDS = ["selector", "targetRef", "targetRefs", "rules", "action", "provider"] as const;
 const RULE_FIELDS = ["from", "to", "when"] as const;
 const SOURCE_FIELDS = [
-  "principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals", "namespaces", "notNamespaces",
-  "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks", "serviceAccounts", "notServiceAccounts",
+  "principals",
+  "notPrincipals",
+  "requestPrincipals",
+  "notRequestPrincipals",
+  "namespaces",
+  "notNamespaces",
+  "ipBlocks",
+  "notIpBlocks",
+  "remoteIpBlocks",
+  "notRemoteIpBlocks",
+  "serviceAccounts",
+  "notServiceAccounts",
 ] as const;
 const OPERATION_FIELDS = ["hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"] as const;
 const L7_SOURCE_FIELDS = ["requestPrincipals", "notRequestPrincipals"];
@@ -71,7 +89,13 @@ const L4_WHEN_KEYS = new Set(["source.ip", "remote.ip", "source.namespace", "sou
  * Keys Istio defines that need a waypoint. `connection.sni` is here too: HBONE carries no SNI
  * and ztunnel does not parse the tunnelled bytes; `source.serviceAccount` follows upstream.
  */
-const L7_WHEN_EXACT = new Set(["request.auth.principal", "request.auth.audiences", "request.auth.presenter", "source.serviceAccount", "connection.sni"]);
+const L7_WHEN_EXACT = new Set([
+  "request.auth.principal",
+  "request.auth.audiences",
+  "request.auth.presenter",
+  "source.serviceAccount",
+  "connection.sni",
+]);
 const L7_WHEN_PATTERN = /^(request\.headers\[[^\]]+\]|request\.auth\.claims\[.+\]|experimental\.envoy\.filters\..+)$/;
 
 interface RuleContext {
@@ -82,7 +106,10 @@ interface RuleContext {
   readonly warnings: string[];
 }
 
-export function translateAuthorizationPolicy(obj: KubeObject, opts: TranslateOptions): Result<TranslatedAuthorizationPolicy, ValidationError[]> {
+export function translateAuthorizationPolicy(
+  obj: KubeObject,
+  opts: TranslateOptions,
+): Result<TranslatedAuthorizationPolicy, ValidationError[]> {
   const r = new Reader(objectName(obj, "AuthorizationPolicy"));
   const env = readEnvelope(r, obj, "AuthorizationPolicy");
   const spec = r.object(obj.spec, "spec", SPEC_FIELDS) ?? {};
@@ -92,7 +119,8 @@ export function translateAuthorizationPolicy(obj: KubeObject, opts: TranslateOpt
   let dryRun = false;
   if (dryRunText !== undefined) {
     const b = parseBoolAnnotation(dryRunText);
-    if (b === undefined) r.fail(`metadata.annotations["${DRY_RUN_ANNOTATION}"]`, `${JSON.stringify(dryRunText)} is not a boolean ("true" or "false")`);
+    if (b === undefined)
+      r.fail(`metadata.annotations["${DRY_RUN_ANNOTATION}"]`, `${JSON.stringify(dryRunText)} is not a boolean ("true" or "false")`);
     else dryRun = b;
   }
 
@@ -124,7 +152,8 @@ export function translateAuthorizationPolicy(obj: KubeObject, opts: TranslateOpt
     warnings.push(`${name}: spec.action: AUDIT is accepted but only logged; ztunnel has no audit sink, so it does not affect traffic`);
     return ok(base);
   }
-  const scope: AuthorizationScope = selector || targetRefs ? "WORKLOAD_SELECTOR" : env.namespace === opts.rootNamespace ? "GLOBAL" : "NAMESPACE";
+  const scope: AuthorizationScope =
+    selector || targetRefs ? "WORKLOAD_SELECTOR" : env.namespace === opts.rootNamespace ? "GLOBAL" : "NAMESPACE";
   return ok({ ...base, authorization: { name: env.name, namespace: env.namespace, scope, action, rules, dryRun } });
 }
 
@@ -137,7 +166,10 @@ function readAction(r: Reader, spec: Json): "ALLOW" | "DENY" | "AUDIT" | undefin
     case "AUDIT":
       return a;
     case "CUSTOM":
-      return r.fail("spec.action", "CUSTOM is not supported at L4: ztunnel cannot call an external authorizer; bind the policy to a waypoint with targetRefs");
+      return r.fail(
+        "spec.action",
+        "CUSTOM is not supported at L4: ztunnel cannot call an external authorizer; bind the policy to a waypoint with targetRefs",
+      );
     case undefined:
       return undefined;
     default:
@@ -162,7 +194,10 @@ function readTargetRefs(r: Reader, spec: Json, namespace: string | undefined): P
   const out: PolicyTargetRef[] = [];
   for (const [raw, path] of raws) {
     const t = r.object(raw, path, ["group", "kind", "name", "namespace"]);
-    if (!t) { if (raw === null) r.fail(path, "must not be null"); continue; }
+    if (!t) {
+      if (raw === null) r.fail(path, "must not be null");
+      continue;
+    }
     const kind = r.string(t.kind, `${path}.kind`);
     const name = r.string(t.name, `${path}.name`);
     const group = r.string(t.group, `${path}.group`) ?? "";
@@ -204,10 +239,14 @@ function translateRule(ctx: RuleContext, raw: unknown, path: string, name: strin
   if (l7.length === 0) return { clauses };
   const fields = l7.join(", ");
   if (ctx.action === "ALLOW") {
-    ctx.warnings.push(`${name}: ${path}: HTTP attributes (${fields}) need a waypoint; ztunnel drops this ALLOW rule, so it allows nothing at L4`);
+    ctx.warnings.push(
+      `${name}: ${path}: HTTP attributes (${fields}) need a waypoint; ztunnel drops this ALLOW rule, so it allows nothing at L4`,
+    );
     return undefined;
   }
-  ctx.warnings.push(`${name}: ${path}: HTTP attributes (${fields}) need a waypoint; ztunnel enforces this DENY rule on its L4 parts only, so it denies every matching connection, not just the HTTP requests described`);
+  ctx.warnings.push(
+    `${name}: ${path}: HTTP attributes (${fields}) need a waypoint; ztunnel enforces this DENY rule on its L4 parts only, so it denies every matching connection, not just the HTTP requests described`,
+  );
   return { clauses };
 }
 
@@ -222,7 +261,8 @@ function translateOperation(ctx: RuleContext, raw: unknown, path: string, l7: st
   const notPorts = portList(r, op.notPorts, `${path}.operation.notPorts`);
   const present = L7_OPERATION_FIELDS.filter((f) => (lists[f]?.length ?? 0) > 0);
   // Judged on what was written, so an invalid port does not also read as an empty operation.
-  if (OPERATION_FIELDS.every((f) => !Array.isArray(op[f]) || (op[f] as unknown[]).length === 0)) return r.fail(`${path}.operation`, "must not be empty");
+  if (OPERATION_FIELDS.every((f) => !Array.isArray(op[f]) || (op[f] as unknown[]).length === 0))
+    return r.fail(`${path}.operation`, "must not be empty");
   for (const f of present) l7.push(`${path.slice(path.indexOf(".") + 1)}.operation.${f}`);
   return { ...emptyMatch, destinationPorts: ports ?? [], notDestinationPorts: notPorts ?? [] };
 }
@@ -235,9 +275,15 @@ function translateSource(ctx: RuleContext, raw: unknown, path: string, l7: strin
   const p = `${path}.source`;
   const src = r.object(from.source, p, SOURCE_FIELDS);
   if (!src) return r.fail(p, "must be set");
-  const v = Object.fromEntries(SOURCE_FIELDS.map((f) => [f, r.strings(src[f], `${p}.${f}`) ?? []])) as Record<(typeof SOURCE_FIELDS)[number], string[]>;
+  const v = Object.fromEntries(SOURCE_FIELDS.map((f) => [f, r.strings(src[f], `${p}.${f}`) ?? []])) as Record<
+    (typeof SOURCE_FIELDS)[number],
+    string[]
+  >;
   if (SOURCE_FIELDS.every((f) => !Array.isArray(src[f]) || (src[f] as unknown[]).length === 0)) return r.fail(p, "must not be empty");
-  if (v.principals.length + v.notPrincipals.length + v.namespaces.length + v.notNamespaces.length > 0 && v.serviceAccounts.length + v.notServiceAccounts.length > 0) {
+  if (
+    v.principals.length + v.notPrincipals.length + v.namespaces.length + v.notNamespaces.length > 0 &&
+    v.serviceAccounts.length + v.notServiceAccounts.length > 0
+  ) {
     return r.fail(`${p}.serviceAccounts`, "cannot be combined with principals or namespaces in one source");
   }
   for (const f of L7_SOURCE_FIELDS) if (v[f as keyof typeof v].length > 0) l7.push(`${p.slice(p.indexOf(".") + 1)}.${f}`);
@@ -250,7 +296,9 @@ function translateSource(ctx: RuleContext, raw: unknown, path: string, l7: strin
     // Both name the peer IP at L4 and are ANDed: only their intersection can match.
     sourceIps = intersectAddresses(ipBlocks, remoteIpBlocks);
     if (sourceIps.length === 0) {
-      ctx.warnings.push(`${r.subject}: ${p}: ipBlocks and remoteIpBlocks do not overlap; both test the peer IP at L4, so this source never matches`);
+      ctx.warnings.push(
+        `${r.subject}: ${p}: ipBlocks and remoteIpBlocks do not overlap; both test the peer IP at L4, so this source never matches`,
+      );
       return null;
     }
   }

@@ -8,19 +8,46 @@ void describe("isEnrolled", () => {
     ["a pod in an ambient namespace", {}, {}, { "istio.io/dataplane-mode": "ambient" }, true],
     ["a pod in a plain namespace", {}, {}, {}, false],
     ["a pod labelled ambient in a plain namespace", { "istio.io/dataplane-mode": "ambient" }, {}, {}, true],
-    ["a pod opting out with none in an ambient namespace", { "istio.io/dataplane-mode": "none" }, {}, { "istio.io/dataplane-mode": "ambient" }, false],
-    ["a pod with a sidecar in an ambient namespace", {}, { "sidecar.istio.io/status": "{}" }, { "istio.io/dataplane-mode": "ambient" }, false],
+    [
+      "a pod opting out with none in an ambient namespace",
+      { "istio.io/dataplane-mode": "none" },
+      {},
+      { "istio.io/dataplane-mode": "ambient" },
+      false,
+    ],
+    [
+      "a pod with a sidecar in an ambient namespace",
+      {},
+      { "sidecar.istio.io/status": "{}" },
+      { "istio.io/dataplane-mode": "ambient" },
+      false,
+    ],
     ["a pod the CNI marked as redirected", {}, { "ambient.istio.io/redirection": "enabled" }, {}, true],
     ["a waypoint pod that tunnels natively", { "networking.istio.io/tunnel": "http" }, {}, {}, true],
     ["a namespace with another mode", {}, {}, { "istio.io/dataplane-mode": "sidecar" }, false],
   ];
-  for (const [name, labels, ann, nsLabels, want] of cases) void it(`${name}: ${want ? "HBONE" : "NONE"}`, () => assert.equal(isEnrolled(labels, ann, nsLabels), want));
+  for (const [name, labels, ann, nsLabels, want] of cases)
+    void it(`${name}: ${want ? "HBONE" : "NONE"}`, () => assert.equal(isEnrolled(labels, ann, nsLabels), want));
 });
 
 void describe("canonicalService", () => {
   const cases: Array<[string, Record<string, string>, { name: string; revision: string }]> = [
-    ["the istio labels first", { "service.istio.io/canonical-name": "cn", "app.kubernetes.io/name": "k", app: "a", "service.istio.io/canonical-revision": "r1", version: "v1" }, { name: "cn", revision: "r1" }],
-    ["app.kubernetes.io labels before app/version", { "app.kubernetes.io/name": "k", app: "a", "app.kubernetes.io/version": "2", version: "v1" }, { name: "k", revision: "2" }],
+    [
+      "the istio labels first",
+      {
+        "service.istio.io/canonical-name": "cn",
+        "app.kubernetes.io/name": "k",
+        app: "a",
+        "service.istio.io/canonical-revision": "r1",
+        version: "v1",
+      },
+      { name: "cn", revision: "r1" },
+    ],
+    [
+      "app.kubernetes.io labels before app/version",
+      { "app.kubernetes.io/name": "k", app: "a", "app.kubernetes.io/version": "2", version: "v1" },
+      { name: "k", revision: "2" },
+    ],
     ["app and version", { app: "a", version: "v1" }, { name: "a", revision: "v1" }],
     ["the workload name and latest without labels", {}, { name: "reviews", revision: "latest" }],
   ];
@@ -29,9 +56,21 @@ void describe("canonicalService", () => {
 
 void describe("workloadNameAndType", () => {
   const cases: Array<[string, Parameters<typeof pod>[0], { name: string; type: string }]> = [
-    ["a Deployment from its ReplicaSet and pod-template-hash", { name: "reviews-5d7f-abcde", labels: { "pod-template-hash": "5d7f" }, owner: { kind: "ReplicaSet", name: "reviews-5d7f" } }, { name: "reviews", type: "DEPLOYMENT" }],
-    ["a ReplicaSet without the hash label as the pod", { name: "rs-x-1", owner: { kind: "ReplicaSet", name: "rs-x" } }, { name: "rs-x-1", type: "POD" }],
-    ["a CronJob from its Job's timestamp suffix", { name: "backup-28000000-x", owner: { kind: "Job", name: "backup-28000000" } }, { name: "backup", type: "CRONJOB" }],
+    [
+      "a Deployment from its ReplicaSet and pod-template-hash",
+      { name: "reviews-5d7f-abcde", labels: { "pod-template-hash": "5d7f" }, owner: { kind: "ReplicaSet", name: "reviews-5d7f" } },
+      { name: "reviews", type: "DEPLOYMENT" },
+    ],
+    [
+      "a ReplicaSet without the hash label as the pod",
+      { name: "rs-x-1", owner: { kind: "ReplicaSet", name: "rs-x" } },
+      { name: "rs-x-1", type: "POD" },
+    ],
+    [
+      "a CronJob from its Job's timestamp suffix",
+      { name: "backup-28000000-x", owner: { kind: "Job", name: "backup-28000000" } },
+      { name: "backup", type: "CRONJOB" },
+    ],
     ["a Job", { name: "migrate-x", owner: { kind: "Job", name: "migrate" } }, { name: "migrate", type: "JOB" }],
     ["a StatefulSet pod as the pod", { name: "db-0", owner: { kind: "StatefulSet", name: "db" } }, { name: "db-0", type: "POD" }],
     ["a bare pod", { name: "debug" }, { name: "debug", type: "POD" }],

@@ -106,7 +106,10 @@ export function appProtocolOf(port: { name?: string; protocol?: string; appProto
  * The waypoint named by a `use-waypoint` label: `name` (in `defaultNamespace`) or `ns/name`;
  * `none` (also `~` and `<ns>/none`) opts out explicitly. Malformed values count as no label.
  */
-export function parseUseWaypoint(labels: Labels, defaultNamespace: string): { kind: "none" } | { kind: "named"; namespace: string; name: string } | undefined {
+export function parseUseWaypoint(
+  labels: Labels,
+  defaultNamespace: string,
+): { kind: "none" } | { kind: "named"; namespace: string; name: string } | undefined {
   const v = labels[USE_WAYPOINT];
   if (v === undefined) return undefined;
   if (v === "none" || v === "~" || v.endsWith("/none")) return { kind: "none" };

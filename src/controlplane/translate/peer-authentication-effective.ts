@@ -51,7 +51,10 @@ export function modeForPort(e: EffectivePeerAuthentication, port: number): Resol
 function oldest(ps: readonly PeerAuthenticationPolicy[]): PeerAuthenticationPolicy | undefined {
   let best: PeerAuthenticationPolicy | undefined;
   for (const p of ps) {
-    if (!best) { best = p; continue; }
+    if (!best) {
+      best = p;
+      continue;
+    }
     const a = p.creationTimestamp ?? "\uffff";
     const b = best.creationTimestamp ?? "\uffff";
     if (a < b || (a === b && p.name < best.name)) best = p;
@@ -93,7 +96,10 @@ function resolveWorkloadPolicy(w: PeerAuthenticationPolicy, parent: ResolvedMtls
 /** Ports whose strictness differs from the workload's mode, sorted. */
 function exceptions(r: Resolved): number[] {
   const strict = requiresMtls(r.mode);
-  return [...r.ports].filter(([, m]) => requiresMtls(m) !== strict).map(([p]) => p).sort((a, b) => a - b);
+  return [...r.ports]
+    .filter(([, m]) => requiresMtls(m) !== strict)
+    .map(([p]) => p)
+    .sort((a, b) => a - b);
 }
 
 export function staticStrictAuthorization(rootNamespace: string): Authorization {
@@ -112,7 +118,11 @@ export function convertedName(p: Pick<PeerAuthenticationPolicy, "name">): string
 }
 
 /** The converted DENY for a workload policy with port exceptions, or undefined if it needs none. */
-export function convertPeerAuthentication(w: PeerAuthenticationPolicy, all: readonly PeerAuthenticationPolicy[], rootNamespace: string): Authorization | undefined {
+export function convertPeerAuthentication(
+  w: PeerAuthenticationPolicy,
+  all: readonly PeerAuthenticationPolicy[],
+  rootNamespace: string,
+): Authorization | undefined {
   if (w.level !== "WORKLOAD" || w.namespace === rootNamespace || w.portLevelMtls.size === 0) return undefined;
   const r = resolveWorkloadPolicy(w, parentMode(all, w.namespace, rootNamespace));
   const ports = exceptions(r);
@@ -141,12 +151,22 @@ export function effectivePeerAuthentication(
 ): EffectivePeerAuthentication {
   const mesh = meshPolicy(all, rootNamespace);
   const nsp = namespacePolicy(all, workload.namespace, rootNamespace);
-  const wp = workload.namespace === rootNamespace
-    ? undefined
-    : oldest(all.filter((p) => p.level === "WORKLOAD" && p.namespace === workload.namespace && p.selector && selectorMatches(p.selector, workload.labels)));
+  const wp =
+    workload.namespace === rootNamespace
+      ? undefined
+      : oldest(
+          all.filter(
+            (p) =>
+              p.level === "WORKLOAD" && p.namespace === workload.namespace && p.selector && selectorMatches(p.selector, workload.labels),
+          ),
+        );
   const parent = parentMode(all, workload.namespace, rootNamespace);
   const r: Resolved = wp ? resolveWorkloadPolicy(wp, parent) : { mode: parent, ports: new Map() };
-  const from = { ...(mesh ? { mesh: keyOf(mesh) } : {}), ...(nsp ? { namespace: keyOf(nsp) } : {}), ...(wp ? { workload: keyOf(wp) } : {}) };
+  const from = {
+    ...(mesh ? { mesh: keyOf(mesh) } : {}),
+    ...(nsp ? { namespace: keyOf(nsp) } : {}),
+    ...(wp ? { workload: keyOf(wp) } : {}),
+  };
   let bound: string[] = [];
   if (wp && exceptions(r).length > 0) bound = [`${wp.namespace}/${convertedName(wp)}`];
   else if (requiresMtls(r.mode)) bound = [authorizationKey(staticStrictAuthorization(rootNamespace))];

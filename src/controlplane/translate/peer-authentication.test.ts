@@ -12,7 +12,12 @@ import { translateAuthorizationPolicy } from "./authorization-policy.js";
 const ROOT = "istio-system";
 
 function pa(ns: string, name: string, spec: unknown, created?: string, apiVersion = "security.istio.io/v1"): KubeObject {
-  return { apiVersion, kind: "PeerAuthentication", metadata: { name, namespace: ns, ...(created ? { creationTimestamp: created } : {}) } as KubeObject["metadata"], spec };
+  return {
+    apiVersion,
+    kind: "PeerAuthentication",
+    metadata: { name, namespace: ns, ...(created ? { creationTimestamp: created } : {}) } as KubeObject["metadata"],
+    spec,
+  };
 }
 
 function ok(obj: KubeObject): PeerAuthenticationPolicy {
@@ -27,10 +32,24 @@ const meshPermissive = ok(pa(ROOT, "default", { mtls: { mode: "PERMISSIVE" } }))
 const nsPermissive = ok(pa("foo", "default", { mtls: { mode: "PERMISSIVE" } }));
 const nsStrict = ok(pa("foo", "default", { mtls: { mode: "STRICT" } }));
 const nsUnset = ok(pa("foo", "default", {}));
-const wlUnsetPortPermissive = ok(pa("foo", "httpbin", { selector: { matchLabels: { app: "httpbin" } }, portLevelMtls: { "8080": { mode: "PERMISSIVE" } } }));
-const wlPermissivePortStrict = ok(pa("foo", "httpbin", { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "PERMISSIVE" }, portLevelMtls: { 9000: { mode: "STRICT" } } }));
+const wlUnsetPortPermissive = ok(
+  pa("foo", "httpbin", { selector: { matchLabels: { app: "httpbin" } }, portLevelMtls: { "8080": { mode: "PERMISSIVE" } } }),
+);
+const wlPermissivePortStrict = ok(
+  pa("foo", "httpbin", {
+    selector: { matchLabels: { app: "httpbin" } },
+    mtls: { mode: "PERMISSIVE" },
+    portLevelMtls: { 9000: { mode: "STRICT" } },
+  }),
+);
 const wlDisable = ok(pa("foo", "httpbin", { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "DISABLE" } }));
-const wlStrictAllPortsStrict = ok(pa("foo", "httpbin", { selector: { matchLabels: { app: "httpbin" } }, mtls: { mode: "STRICT" }, portLevelMtls: { 80: { mode: "STRICT" } } }));
+const wlStrictAllPortsStrict = ok(
+  pa("foo", "httpbin", {
+    selector: { matchLabels: { app: "httpbin" } },
+    mtls: { mode: "STRICT" },
+    portLevelMtls: { 80: { mode: "STRICT" } },
+  }),
+);
 
 void test("levels and validation of good objects", () => {
   assert.equal(meshStrict.level, "MESH");
@@ -50,7 +69,12 @@ void test("inheritance: workload > namespace > mesh, UNSET inherits, default PER
     ["namespace UNSET inherits mesh STRICT", [meshStrict, nsUnset], "STRICT", []],
     ["namespace STRICT overrides mesh PERMISSIVE", [meshPermissive, nsStrict], "STRICT", []],
     ["workload DISABLE overrides namespace STRICT", [nsStrict, wlDisable], "DISABLE", []],
-    ["workload UNSET inherits namespace STRICT, port override PERMISSIVE", [nsStrict, wlUnsetPortPermissive], "STRICT", [[8080, "PERMISSIVE"]]],
+    [
+      "workload UNSET inherits namespace STRICT, port override PERMISSIVE",
+      [nsStrict, wlUnsetPortPermissive],
+      "STRICT",
+      [[8080, "PERMISSIVE"]],
+    ],
     ["workload PERMISSIVE with a STRICT port", [meshStrict, wlPermissivePortStrict], "PERMISSIVE", [[9000, "STRICT"]]],
   ];
   for (const [name, policies, mode, ports] of cases) {
@@ -62,7 +86,12 @@ void test("inheritance: workload > namespace > mesh, UNSET inherits, default PER
   assert.equal(modeForPort(e, 8080), "PERMISSIVE");
   assert.equal(modeForPort(e, 9090), "STRICT");
   assert.deepEqual(e.from, { namespace: "foo/default", workload: "foo/httpbin" });
-  assert.equal(effectivePeerAuthentication({ namespace: "foo", labels: { app: "other" } }, [meshPermissive, wlPermissivePortStrict], ROOT).from.workload, undefined, "selector must match");
+  assert.equal(
+    effectivePeerAuthentication({ namespace: "foo", labels: { app: "other" } }, [meshPermissive, wlPermissivePortStrict], ROOT).from
+      .workload,
+    undefined,
+    "selector must match",
+  );
 });
 
 void test("oldest policy of a level wins", () => {
@@ -82,7 +111,12 @@ function decide(pas: PeerAuthenticationPolicy[], plaintext: boolean, port: numbe
   const index = new PolicyIndex([...peerAuthenticationAuthorizations(pas, ROOT), ...extra]);
   const eff = effectivePeerAuthentication(app, pas, ROOT);
   const sel = selectPolicies(index, { namespace: "foo", authorizationPolicies: [...eff.authorizationPolicies, ...extraKeys] });
-  const conn = { sourceIp: "10.0.1.5", destinationIp: "10.0.0.10", destinationPort: port, ...(plaintext ? {} : { sourceIdentity: identity("cluster.local", "default", "sleep") }) };
+  const conn = {
+    sourceIp: "10.0.1.5",
+    destinationIp: "10.0.0.10",
+    destinationPort: port,
+    ...(plaintext ? {} : { sourceIdentity: identity("cluster.local", "default", "sleep") }),
+  };
   return evaluate(conn, sel, { namespace: "foo", name: "httpbin" });
 }
 
@@ -91,7 +125,11 @@ void test("STRICT rejects plaintext and admits mTLS, via istio_converted_static_
   assert.equal(d.allowed, false);
   assert.equal(d.decidedBy?.policy, "istio-system/istio_converted_static_strict");
   assert.equal(decide([meshStrict], false, 8080).allowed, true);
-  assert.deepEqual(effectivePeerAuthentication(app, [wlStrictAllPortsStrict], ROOT).authorizationPolicies, ["istio-system/istio_converted_static_strict"], "all-STRICT ports need no converted policy");
+  assert.deepEqual(
+    effectivePeerAuthentication(app, [wlStrictAllPortsStrict], ROOT).authorizationPolicies,
+    ["istio-system/istio_converted_static_strict"],
+    "all-STRICT ports need no converted policy",
+  );
 });
 
 void test("PERMISSIVE and DISABLE admit plaintext", () => {
@@ -115,7 +153,15 @@ void test("port-level exceptions use converted_peer_authentication_<name>", () =
 });
 
 void test("PERMISSIVE still applies AuthorizationPolicy to plaintext peers", () => {
-  const r = translateAuthorizationPolicy({ apiVersion: "security.istio.io/v1", kind: "AuthorizationPolicy", metadata: { name: "deny-ip", namespace: "foo" }, spec: { action: "DENY", rules: [{ from: [{ source: { ipBlocks: ["10.0.1.0/24"] } }] }] } }, { rootNamespace: ROOT });
+  const r = translateAuthorizationPolicy(
+    {
+      apiVersion: "security.istio.io/v1",
+      kind: "AuthorizationPolicy",
+      metadata: { name: "deny-ip", namespace: "foo" },
+      spec: { action: "DENY", rules: [{ from: [{ source: { ipBlocks: ["10.0.1.0/24"] } }] }] },
+    },
+    { rootNamespace: ROOT },
+  );
   assert.ok(r.ok && r.value.authorization);
   const d = decide([meshPermissive], true, 8080, [r.value.authorization]);
   assert.equal(d.allowed, false);
@@ -128,10 +174,30 @@ void test("bad PeerAuthentication input is rejected naming the field", () => {
     ["unknown field", pa("foo", "x", { mtls: { mode: "STRICT", strict: true } }), "spec.mtls.strict", /unknown field/],
     ["unknown spec field", pa("foo", "x", { mTLS: {} }), "spec.mTLS", /unknown field/],
     ["port level without selector", pa("foo", "x", { portLevelMtls: { 80: { mode: "STRICT" } } }), "spec.portLevelMtls", /add a selector/],
-    ["port out of range", pa("foo", "x", { selector: { matchLabels: { a: "b" } }, portLevelMtls: { 70000: { mode: "STRICT" } } }), "spec.portLevelMtls.70000", /out of range/],
-    ["port not a number", pa("foo", "x", { selector: { matchLabels: { a: "b" } }, portLevelMtls: { http: { mode: "STRICT" } } }), "spec.portLevelMtls.http", /not a port/],
-    ["empty port level", pa("foo", "x", { selector: { matchLabels: { a: "b" } }, portLevelMtls: {} }), "spec.portLevelMtls", /at least one port/],
-    ["bad port mode", pa("foo", "x", { selector: { matchLabels: { a: "b" } }, portLevelMtls: { 80: { mode: 1 } } }), "spec.portLevelMtls.80.mode", /must be a string/],
+    [
+      "port out of range",
+      pa("foo", "x", { selector: { matchLabels: { a: "b" } }, portLevelMtls: { 70000: { mode: "STRICT" } } }),
+      "spec.portLevelMtls.70000",
+      /out of range/,
+    ],
+    [
+      "port not a number",
+      pa("foo", "x", { selector: { matchLabels: { a: "b" } }, portLevelMtls: { http: { mode: "STRICT" } } }),
+      "spec.portLevelMtls.http",
+      /not a port/,
+    ],
+    [
+      "empty port level",
+      pa("foo", "x", { selector: { matchLabels: { a: "b" } }, portLevelMtls: {} }),
+      "spec.portLevelMtls",
+      /at least one port/,
+    ],
+    [
+      "bad port mode",
+      pa("foo", "x", { selector: { matchLabels: { a: "b" } }, portLevelMtls: { 80: { mode: 1 } } }),
+      "spec.portLevelMtls.80.mode",
+      /must be a string/,
+    ],
     ["mtls not an object", pa("foo", "x", { mtls: "STRICT" }), "spec.mtls", /must be an object/],
     ["wrong kind apiVersion", pa("foo", "x", {}, undefined, "security.istio.io/v2"), "apiVersion", /not supported/],
   ];

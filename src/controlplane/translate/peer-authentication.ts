@@ -14,7 +14,15 @@
  */
 import { type Result, ok, err } from "../../common/result.js";
 import type { KubeObject } from "../../kube/object.js";
-import { type ValidationError, Reader, creationTimestamp, describe, isPlainObject, objectName, readEnvelope } from "./authorization-policy-schema.js";
+import {
+  type ValidationError,
+  Reader,
+  creationTimestamp,
+  describe,
+  isPlainObject,
+  objectName,
+  readEnvelope,
+} from "./authorization-policy-schema.js";
 import { portValue } from "./authorization-policy-values.js";
 
 export type MtlsMode = "UNSET" | "DISABLE" | "PERMISSIVE" | "STRICT";
@@ -42,7 +50,10 @@ export interface PeerAuthenticationOptions {
   readonly rootNamespace: string;
 }
 
-export function translatePeerAuthentication(obj: KubeObject, opts: PeerAuthenticationOptions): Result<PeerAuthenticationPolicy, ValidationError[]> {
+export function translatePeerAuthentication(
+  obj: KubeObject,
+  opts: PeerAuthenticationOptions,
+): Result<PeerAuthenticationPolicy, ValidationError[]> {
   const r = new Reader(objectName(obj, "PeerAuthentication"));
   const env = readEnvelope(r, obj, "PeerAuthentication");
   const spec = r.object(obj.spec, "spec", ["selector", "mtls", "portLevelMtls"]) ?? {};
@@ -60,7 +71,8 @@ export function translatePeerAuthentication(obj: KubeObject, opts: PeerAuthentic
     else {
       const entries = Object.entries(rawPlm);
       if (entries.length === 0) r.fail("spec.portLevelMtls", "must have at least one port when set");
-      if (!selector) r.fail("spec.portLevelMtls", "mesh- and namespace-wide PeerAuthentication cannot have port-level mTLS; add a selector");
+      if (!selector)
+        r.fail("spec.portLevelMtls", "mesh- and namespace-wide PeerAuthentication cannot have port-level mTLS; add a selector");
       for (const [k, v] of entries) {
         const port = portValue(r, k, `spec.portLevelMtls.${k}`);
         const m = readMode(r, v, `spec.portLevelMtls.${k}`);
@@ -74,11 +86,15 @@ export function translatePeerAuthentication(obj: KubeObject, opts: PeerAuthentic
   let level: PeerAuthenticationLevel = selector ? "WORKLOAD" : env.namespace === opts.rootNamespace ? "MESH" : "NAMESPACE";
   if (selector && env.namespace === opts.rootNamespace) {
     // Istio ignores workload-level policies in the root namespace; say so instead of silently.
-    warnings.push(`${name}: spec.selector: a PeerAuthentication with a selector in the root namespace ${opts.rootNamespace} is ignored (as in Istio); put it in the workload's namespace`);
+    warnings.push(
+      `${name}: spec.selector: a PeerAuthentication with a selector in the root namespace ${opts.rootNamespace} is ignored (as in Istio); put it in the workload's namespace`,
+    );
     level = "WORKLOAD";
   }
   if (mode === "DISABLE" || [...portLevelMtls.values()].includes("DISABLE")) {
-    warnings.push(`${name}: DISABLE behaves like PERMISSIVE in ambient mode: ztunnel still carries mesh traffic over mTLS and accepts plaintext`);
+    warnings.push(
+      `${name}: DISABLE behaves like PERMISSIVE in ambient mode: ztunnel still carries mesh traffic over mTLS and accepts plaintext`,
+    );
   }
   const ts = creationTimestamp(obj);
   return ok({
@@ -99,6 +115,7 @@ function readMode(r: Reader, v: unknown, path: string): MtlsMode | undefined {
   if (!m || m.mode === undefined || m.mode === null) return "UNSET";
   const mode = r.string(m.mode, `${path}.mode`);
   if (mode === undefined) return undefined;
-  if (!(MODES as readonly string[]).includes(mode)) return r.fail(`${path}.mode`, `unknown mode ${JSON.stringify(mode)} (allowed: ${MODES.join(", ")})`);
+  if (!(MODES as readonly string[]).includes(mode))
+    return r.fail(`${path}.mode`, `unknown mode ${JSON.stringify(mode)} (allowed: ${MODES.join(", ")})`);
   return mode as MtlsMode;
 }

@@ -51,7 +51,12 @@ export function serviceSpec(svc: KubeObject): ServiceSpecView {
 
 function readServiceSpec(svc: KubeObject): ServiceSpecView {
   const s = isPlainObject(svc.spec) ? svc.spec : {};
-  const cips = Array.isArray(s.clusterIPs) && s.clusterIPs.length > 0 ? (s.clusterIPs as string[]) : typeof s.clusterIP === "string" ? [s.clusterIP] : [];
+  const cips =
+    Array.isArray(s.clusterIPs) && s.clusterIPs.length > 0
+      ? (s.clusterIPs as string[])
+      : typeof s.clusterIP === "string"
+        ? [s.clusterIP]
+        : [];
   return {
     ...(isPlainObject(s.selector) ? { selector: s.selector as Record<string, string> } : {}),
     ports: Array.isArray(s.ports) ? (s.ports as RawServicePort[]) : [],
@@ -62,7 +67,12 @@ function readServiceSpec(svc: KubeObject): ServiceSpecView {
   };
 }
 
-export function translateService(cfg: TranslateConfig, svc: KubeObject, nsLabels: Readonly<Record<string, string>>, waypoints: WaypointIndex): Service | undefined {
+export function translateService(
+  cfg: TranslateConfig,
+  svc: KubeObject,
+  nsLabels: Readonly<Record<string, string>>,
+  waypoints: WaypointIndex,
+): Service | undefined {
   const spec = serviceSpec(svc);
   if (spec.type === "ExternalName") return undefined;
   const ns = svc.metadata.namespace ?? "";
@@ -84,6 +94,8 @@ export function translateService(cfg: TranslateConfig, svc: KubeObject, nsLabels
     ports,
     subjectAltNames: [],
     ...(waypoint ? { waypoint } : {}),
-    ...(preferClose ? { loadBalancing: { routingPreference: ["NETWORK", "REGION", "ZONE", "SUBZONE"], mode: "FAILOVER", healthPolicy: "ONLY_HEALTHY" } } : {}),
+    ...(preferClose
+      ? { loadBalancing: { routingPreference: ["NETWORK", "REGION", "ZONE", "SUBZONE"], mode: "FAILOVER", healthPolicy: "ONLY_HEALTHY" } }
+      : {}),
   };
 }

@@ -25,31 +25,77 @@ function workloadsOf(objects: KubeObject[]): Map<string, Workload> {
 }
 
 void describe("pods become workloads", () => {
-  const cases: Array<[string, KubeObject[], string, ((w: Workload | undefined) => void)]> = [
-    ["an enrolled running pod, with every field", [namespace("shop", AMBIENT), pod({ name: "web-1", serviceAccount: "web", node: "node-b", ips: ["10.0.0.5", "fd00::5"] })], "web-1", (w) => {
-      assert.ok(w);
-      assert.equal(w.uid, "c1//Pod/shop/web-1");
-      assert.deepEqual(w.addresses, ["10.0.0.5", "fd00::5"]);
-      assert.equal(w.tunnelProtocol, "HBONE");
-      assert.equal(w.trustDomain, "td.local");
-      assert.equal(w.serviceAccount, "web");
-      assert.equal(w.node, "node-b");
-      assert.equal(w.status, "HEALTHY");
-      assert.equal(w.clusterId, "c1");
-      assert.equal(w.workloadType, "POD");
-      assert.equal(w.networkMode, "STANDARD");
-    }],
-    ["a pod in a plain namespace, with tunnel NONE", [namespace("shop"), pod({ name: "web-1" })], "web-1", (w) => assert.equal(w?.tunnelProtocol, "NONE")],
-    ["a pod without a Namespace object, with tunnel NONE", [pod({ name: "web-1" })], "web-1", (w) => assert.equal(w?.tunnelProtocol, "NONE")],
-    ["a pod labelled ambient in a plain namespace", [namespace("shop"), pod({ name: "web-1", labels: AMBIENT })], "web-1", (w) => assert.equal(w?.tunnelProtocol, "HBONE")],
-    ["a pod opting out, with tunnel NONE", [namespace("shop", AMBIENT), pod({ name: "web-1", labels: { "istio.io/dataplane-mode": "none" } })], "web-1", (w) => assert.equal(w?.tunnelProtocol, "NONE")],
+  const cases: Array<[string, KubeObject[], string, (w: Workload | undefined) => void]> = [
+    [
+      "an enrolled running pod, with every field",
+      [namespace("shop", AMBIENT), pod({ name: "web-1", serviceAccount: "web", node: "node-b", ips: ["10.0.0.5", "fd00::5"] })],
+      "web-1",
+      (w) => {
+        assert.ok(w);
+        assert.equal(w.uid, "c1//Pod/shop/web-1");
+        assert.deepEqual(w.addresses, ["10.0.0.5", "fd00::5"]);
+        assert.equal(w.tunnelProtocol, "HBONE");
+        assert.equal(w.trustDomain, "td.local");
+        assert.equal(w.serviceAccount, "web");
+        assert.equal(w.node, "node-b");
+        assert.equal(w.status, "HEALTHY");
+        assert.equal(w.clusterId, "c1");
+        assert.equal(w.workloadType, "POD");
+        assert.equal(w.networkMode, "STANDARD");
+      },
+    ],
+    [
+      "a pod in a plain namespace, with tunnel NONE",
+      [namespace("shop"), pod({ name: "web-1" })],
+      "web-1",
+      (w) => assert.equal(w?.tunnelProtocol, "NONE"),
+    ],
+    [
+      "a pod without a Namespace object, with tunnel NONE",
+      [pod({ name: "web-1" })],
+      "web-1",
+      (w) => assert.equal(w?.tunnelProtocol, "NONE"),
+    ],
+    [
+      "a pod labelled ambient in a plain namespace",
+      [namespace("shop"), pod({ name: "web-1", labels: AMBIENT })],
+      "web-1",
+      (w) => assert.equal(w?.tunnelProtocol, "HBONE"),
+    ],
+    [
+      "a pod opting out, with tunnel NONE",
+      [namespace("shop", AMBIENT), pod({ name: "web-1", labels: { "istio.io/dataplane-mode": "none" } })],
+      "web-1",
+      (w) => assert.equal(w?.tunnelProtocol, "NONE"),
+    ],
     ["a not-ready pod, UNHEALTHY", [pod({ name: "web-1", ready: false })], "web-1", (w) => assert.equal(w?.status, "UNHEALTHY")],
-    ["a pending pod with an IP (init containers running)", [pod({ name: "web-1", phase: "Pending", ready: false })], "web-1", (w) => assert.equal(w?.status, "UNHEALTHY")],
+    [
+      "a pending pod with an IP (init containers running)",
+      [pod({ name: "web-1", phase: "Pending", ready: false })],
+      "web-1",
+      (w) => assert.equal(w?.status, "UNHEALTHY"),
+    ],
     ["the default service account", [pod({ name: "web-1" })], "web-1", (w) => assert.equal(w?.serviceAccount, "default")],
-    ["locality from the node's labels", [node("node-a", { "topology.kubernetes.io/region": "r", "topology.kubernetes.io/zone": "z" }), pod({ name: "web-1" })], "web-1", (w) => assert.deepEqual(w?.locality, { region: "r", zone: "z", subzone: "" })],
-    ["a deployment's name and canonical labels", [pod({ name: "web-5d-x", labels: { "pod-template-hash": "5d", app: "web", version: "v2" }, owner: { kind: "ReplicaSet", name: "web-5d" } })], "web-5d-x", (w) => {
-      assert.deepEqual([w?.workloadName, w?.workloadType, w?.canonicalName, w?.canonicalRevision], ["web", "DEPLOYMENT", "web", "v2"]);
-    }],
+    [
+      "locality from the node's labels",
+      [node("node-a", { "topology.kubernetes.io/region": "r", "topology.kubernetes.io/zone": "z" }), pod({ name: "web-1" })],
+      "web-1",
+      (w) => assert.deepEqual(w?.locality, { region: "r", zone: "z", subzone: "" }),
+    ],
+    [
+      "a deployment's name and canonical labels",
+      [
+        pod({
+          name: "web-5d-x",
+          labels: { "pod-template-hash": "5d", app: "web", version: "v2" },
+          owner: { kind: "ReplicaSet", name: "web-5d" },
+        }),
+      ],
+      "web-5d-x",
+      (w) => {
+        assert.deepEqual([w?.workloadName, w?.workloadType, w?.canonicalName, w?.canonicalRevision], ["web", "DEPLOYMENT", "web", "v2"]);
+      },
+    ],
   ];
   for (const [name, objects, podName, check] of cases) void it(name, () => check(workloadsOf(objects).get(podName)));
 
@@ -65,8 +111,23 @@ void describe("pods become workloads", () => {
 void describe("services of a workload", () => {
   void it("maps every selecting service's ports, resolving named target ports", () => {
     const w = workloadsOf([
-      pod({ name: "web-1", labels: { app: "web" }, ports: [{ name: "http", containerPort: 8080 }, { name: "metrics", containerPort: 9090 }] }),
-      service({ name: "web", selector: { app: "web" }, ports: [{ name: "http", port: 80, targetPort: "http" }, { name: "grpc-api", port: 90, targetPort: 9000 }, { name: "admin", port: 99, targetPort: "admin" }] }),
+      pod({
+        name: "web-1",
+        labels: { app: "web" },
+        ports: [
+          { name: "http", containerPort: 8080 },
+          { name: "metrics", containerPort: 9090 },
+        ],
+      }),
+      service({
+        name: "web",
+        selector: { app: "web" },
+        ports: [
+          { name: "http", port: 80, targetPort: "http" },
+          { name: "grpc-api", port: 90, targetPort: 9000 },
+          { name: "admin", port: 99, targetPort: "admin" },
+        ],
+      }),
       service({ name: "metrics", selector: { app: "web" }, ports: [{ name: "tcp", port: 9090 }] }),
       service({ name: "other", selector: { app: "db" } }),
       service({ name: "noselector" }),
@@ -82,8 +143,20 @@ void describe("services of a workload", () => {
   });
 
   void it("lists selector AuthorizationPolicies of the namespace and the root namespace", () => {
-    const ap = (name: string, ns: string, matchLabels?: Record<string, string>): KubeObject => ({ apiVersion: "security.istio.io/v1", kind: "AuthorizationPolicy", metadata: { name, namespace: ns }, spec: matchLabels ? { selector: { matchLabels } } : {} });
-    const w = workloadsOf([pod({ name: "web-1", labels: { app: "web" } }), ap("b", "shop", { app: "web" }), ap("a", "istio-system", { app: "web" }), ap("ns-wide", "shop"), ap("other", "shop", { app: "db" }), ap("elsewhere", "x", { app: "web" })]).get("web-1");
+    const ap = (name: string, ns: string, matchLabels?: Record<string, string>): KubeObject => ({
+      apiVersion: "security.istio.io/v1",
+      kind: "AuthorizationPolicy",
+      metadata: { name, namespace: ns },
+      spec: matchLabels ? { selector: { matchLabels } } : {},
+    });
+    const w = workloadsOf([
+      pod({ name: "web-1", labels: { app: "web" } }),
+      ap("b", "shop", { app: "web" }),
+      ap("a", "istio-system", { app: "web" }),
+      ap("ns-wide", "shop"),
+      ap("other", "shop", { app: "db" }),
+      ap("elsewhere", "x", { app: "web" }),
+    ]).get("web-1");
     assert.deepEqual(w?.authorizationPolicies, ["istio-system/a", "shop/b"]);
   });
 });
@@ -91,11 +164,31 @@ void describe("services of a workload", () => {
 void describe("waypoints", () => {
   const wp = { kind: "hostname", namespace: "shop", hostname: "wp.shop.svc.cluster.local", hboneMtlsPort: 15008 };
   const cases: Array<[string, KubeObject[], unknown, unknown]> = [
-    ["namespace label, waypoint for services: only the service gets it", [namespace("shop", { "istio.io/use-waypoint": "wp" }), waypointGateway("wp")], undefined, wp],
-    ["namespace label, waypoint for all: both", [namespace("shop", { "istio.io/use-waypoint": "wp" }), waypointGateway("wp", "shop", "all")], wp, wp],
-    ["namespace label, waypoint for workloads: only the pod", [namespace("shop", { "istio.io/use-waypoint": "wp" }), waypointGateway("wp", "shop", "workload")], wp, undefined],
+    [
+      "namespace label, waypoint for services: only the service gets it",
+      [namespace("shop", { "istio.io/use-waypoint": "wp" }), waypointGateway("wp")],
+      undefined,
+      wp,
+    ],
+    [
+      "namespace label, waypoint for all: both",
+      [namespace("shop", { "istio.io/use-waypoint": "wp" }), waypointGateway("wp", "shop", "all")],
+      wp,
+      wp,
+    ],
+    [
+      "namespace label, waypoint for workloads: only the pod",
+      [namespace("shop", { "istio.io/use-waypoint": "wp" }), waypointGateway("wp", "shop", "workload")],
+      wp,
+      undefined,
+    ],
     ["a missing gateway: none", [namespace("shop", { "istio.io/use-waypoint": "wp" })], undefined, undefined],
-    ["a gateway of another class: none", [namespace("shop", { "istio.io/use-waypoint": "wp" }), waypointGateway("wp", "shop", "all", "nginx")], undefined, undefined],
+    [
+      "a gateway of another class: none",
+      [namespace("shop", { "istio.io/use-waypoint": "wp" }), waypointGateway("wp", "shop", "all", "nginx")],
+      undefined,
+      undefined,
+    ],
   ];
   for (const [name, objects, podWp, svcWp] of cases) {
     void it(name, () => {
@@ -108,14 +201,16 @@ void describe("waypoints", () => {
 
   void it("pod and service labels override the namespace, and none opts out", () => {
     const t = new Translator(cfg);
-    t.full(storeOf([
-      namespace("shop", { "istio.io/use-waypoint": "wp" }),
-      waypointGateway("wp", "shop", "all"),
-      waypointGateway("special", "infra", "all"),
-      pod({ name: "a", labels: { "istio.io/use-waypoint": "infra/special" } }),
-      pod({ name: "b", labels: { "istio.io/use-waypoint": "none" } }),
-      service({ name: "web", labels: { "istio.io/use-waypoint": "none" } }),
-    ]));
+    t.full(
+      storeOf([
+        namespace("shop", { "istio.io/use-waypoint": "wp" }),
+        waypointGateway("wp", "shop", "all"),
+        waypointGateway("special", "infra", "all"),
+        pod({ name: "a", labels: { "istio.io/use-waypoint": "infra/special" } }),
+        pod({ name: "b", labels: { "istio.io/use-waypoint": "none" } }),
+        service({ name: "web", labels: { "istio.io/use-waypoint": "none" } }),
+      ]),
+    );
     assert.equal((t.workloads.get("c1//Pod/shop/a")?.waypoint as { hostname: string }).hostname, "special.infra.svc.cluster.local");
     assert.equal(t.workloads.get("c1//Pod/shop/b")?.waypoint, undefined);
     assert.equal(t.services.get("shop/web.shop.svc.cluster.local")?.waypoint, undefined);
@@ -124,19 +219,43 @@ void describe("waypoints", () => {
 
 void describe("services", () => {
   const cases: Array<[string, Parameters<typeof service>[0], (s: ReturnType<Translator["services"]["get"]>) => void]> = [
-    ["a ClusterIP service", { name: "web", clusterIP: "10.96.0.10", ports: [{ name: "http-web", port: 80, targetPort: 8080 }, { name: "x", port: 81, targetPort: "named" }, { name: "dns", port: 53, protocol: "UDP" }] }, (s) => {
-      assert.ok(s);
-      assert.equal(s.hostname, "web.shop.svc.cluster.local");
-      assert.deepEqual(s.addresses, [{ network: "", address: "10.96.0.10" }]);
-      assert.deepEqual(s.ports, [
-        { servicePort: 80, targetPort: 8080, appProtocol: "HTTP11" },
-        { servicePort: 81, targetPort: 0, appProtocol: "UNKNOWN" },
-      ]);
-    }],
+    [
+      "a ClusterIP service",
+      {
+        name: "web",
+        clusterIP: "10.96.0.10",
+        ports: [
+          { name: "http-web", port: 80, targetPort: 8080 },
+          { name: "x", port: 81, targetPort: "named" },
+          { name: "dns", port: 53, protocol: "UDP" },
+        ],
+      },
+      (s) => {
+        assert.ok(s);
+        assert.equal(s.hostname, "web.shop.svc.cluster.local");
+        assert.deepEqual(s.addresses, [{ network: "", address: "10.96.0.10" }]);
+        assert.deepEqual(s.ports, [
+          { servicePort: 80, targetPort: 8080, appProtocol: "HTTP11" },
+          { servicePort: 81, targetPort: 0, appProtocol: "UNKNOWN" },
+        ]);
+      },
+    ],
     ["a headless service without VIPs", { name: "db", clusterIP: "None" }, (s) => assert.deepEqual(s?.addresses, [])],
-    ["a dual-stack service", { name: "web", clusterIP: "10.96.0.10", clusterIPs: ["10.96.0.10", "fd00::a"] }, (s) => assert.deepEqual(s?.addresses.map((a) => a.address), ["10.96.0.10", "fd00::a"])],
+    [
+      "a dual-stack service",
+      { name: "web", clusterIP: "10.96.0.10", clusterIPs: ["10.96.0.10", "fd00::a"] },
+      (s) =>
+        assert.deepEqual(
+          s?.addresses.map((a) => a.address),
+          ["10.96.0.10", "fd00::a"],
+        ),
+    ],
     ["an ExternalName service is not translated", { name: "ext", type: "ExternalName" }, (s) => assert.equal(s, undefined)],
-    ["a port without targetPort targets the same port", { name: "web", ports: [{ port: 80 }] }, (s) => assert.equal(s?.ports[0]?.targetPort, 80)],
+    [
+      "a port without targetPort targets the same port",
+      { name: "web", ports: [{ port: 80 }] },
+      (s) => assert.equal(s?.ports[0]?.targetPort, 80),
+    ],
   ];
   for (const [name, f, check] of cases) {
     void it(name, () => {
@@ -168,7 +287,10 @@ void describe("incremental translation", () => {
     const t = new Translator(cfg);
     t.full(s);
     let d = t.update(s, up(s, pod({ name: "a" })));
-    assert.deepEqual(d.workloads.upserted.map((w) => w.uid), ["c1//Pod/shop/a"]);
+    assert.deepEqual(
+      d.workloads.upserted.map((w) => w.uid),
+      ["c1//Pod/shop/a"],
+    );
     d = t.update(s, up(s, pod({ name: "a" })));
     assert.equal(d.workloads.upserted.length, 0, "identical pod: no delta");
     d = t.update(s, up(s, pod({ name: "a", ready: false })));
@@ -178,7 +300,11 @@ void describe("incremental translation", () => {
   });
 
   void it("re-translates the pods a service's old and new selectors match", () => {
-    const s = storeOf([pod({ name: "a", labels: { app: "a" } }), pod({ name: "b", labels: { app: "b" } }), service({ name: "web", selector: { app: "a" } })]);
+    const s = storeOf([
+      pod({ name: "a", labels: { app: "a" } }),
+      pod({ name: "b", labels: { app: "b" } }),
+      service({ name: "web", selector: { app: "a" } }),
+    ]);
     const t = new Translator(cfg);
     t.full(s);
     assert.equal(t.workloads.get("c1//Pod/shop/a")?.services.size, 1);
@@ -188,7 +314,10 @@ void describe("incremental translation", () => {
     assert.equal(t.workloads.get("c1//Pod/shop/b")?.services.size, 1);
     const d2 = t.update(s, del(s, service({ name: "web" })));
     assert.deepEqual(d2.services.removed, ["shop/web.shop.svc.cluster.local"]);
-    assert.deepEqual(d2.workloads.upserted.map((w) => w.name), ["b"]);
+    assert.deepEqual(
+      d2.workloads.upserted.map((w) => w.name),
+      ["b"],
+    );
   });
 
   void it("enrolls running pods live when the namespace gets the ambient label", () => {
@@ -196,7 +325,10 @@ void describe("incremental translation", () => {
     const t = new Translator(cfg);
     t.full(s);
     const d = t.update(s, up(s, namespace("shop", AMBIENT)));
-    assert.deepEqual(d.workloads.upserted.map((w) => [w.name, w.tunnelProtocol]), [["a", "HBONE"]]);
+    assert.deepEqual(
+      d.workloads.upserted.map((w) => [w.name, w.tunnelProtocol]),
+      [["a", "HBONE"]],
+    );
   });
 
   void it("follows a node's locality change for the pods on it", () => {
@@ -204,7 +336,10 @@ void describe("incremental translation", () => {
     const t = new Translator(cfg);
     t.full(s);
     const d = t.update(s, up(s, node("node-a", { "topology.kubernetes.io/zone": "z9" })));
-    assert.deepEqual(d.workloads.upserted.map((w) => [w.name, w.locality?.zone]), [["a", "z9"]]);
+    assert.deepEqual(
+      d.workloads.upserted.map((w) => [w.name, w.locality?.zone]),
+      [["a", "z9"]],
+    );
   });
 
   void it("gives the same result incrementally as a full translation", () => {
@@ -233,10 +368,21 @@ void describe("translation cost", () => {
   void it("a full translation of 10k pods and 1k services stays within budget", () => {
     const objects: KubeObject[] = [];
     for (let n = 0; n < 10; n++) objects.push(namespace(`ns-${n}`, AMBIENT));
-    for (let i = 0; i < 1000; i++) objects.push(service({ name: `svc-${i}`, namespace: `ns-${i % 10}`, selector: { app: `app-${i}` }, clusterIP: `10.96.${i >> 8}.${i & 255}` }));
+    for (let i = 0; i < 1000; i++)
+      objects.push(
+        service({ name: `svc-${i}`, namespace: `ns-${i % 10}`, selector: { app: `app-${i}` }, clusterIP: `10.96.${i >> 8}.${i & 255}` }),
+      );
     for (let i = 0; i < 10_000; i++) {
       const app = i % 1000;
-      objects.push(pod({ name: `pod-${i}`, namespace: `ns-${app % 10}`, labels: { app: `app-${app}` }, ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, node: `node-${i % 20}` }));
+      objects.push(
+        pod({
+          name: `pod-${i}`,
+          namespace: `ns-${app % 10}`,
+          labels: { app: `app-${app}` },
+          ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+          node: `node-${i % 20}`,
+        }),
+      );
     }
     const s = storeOf(objects);
     const measure = () => {
@@ -251,7 +397,9 @@ void describe("translation cost", () => {
     const { t, d, wall, cpu } = measure();
     assert.equal(d.workloads.upserted.length, 10_000);
     assert.equal(d.services.upserted.length, 1000);
-    console.log(`full translation, 10k pods, 1k services: cold ${cold.cpu.toFixed(0)} ms CPU (${cold.wall.toFixed(0)} ms wall), warm ${cpu.toFixed(0)} ms CPU (${wall.toFixed(0)} ms wall)`);
+    console.log(
+      `full translation, 10k pods, 1k services: cold ${cold.cpu.toFixed(0)} ms CPU (${cold.wall.toFixed(0)} ms wall), warm ${cpu.toFixed(0)} ms CPU (${wall.toFixed(0)} ms wall)`,
+    );
     const ms = cpu;
     const t1 = performance.now();
     t.update(s, new Set(["/Pod/ns-3/pod-3"]));

@@ -44,7 +44,9 @@ const PEERAUTHN_KIND = "security.istio.io/PeerAuthentication";
 
 /** JSON of a model object with Maps as sorted entry lists: equal content, equal string. */
 export function modelJson(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) => (val instanceof Map ? [...(val as Map<string, unknown>).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : val));
+  return JSON.stringify(v, (_k, val: unknown) =>
+    val instanceof Map ? [...(val as Map<string, unknown>).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : val,
+  );
 }
 
 interface Out<T> {
@@ -54,12 +56,20 @@ interface Out<T> {
 }
 
 /** Default policy binding: selector AuthorizationPolicies of the namespace and the root namespace. */
-export function selectorPolicies(store: ReadStore, rootNamespace: string, namespace: string, labels: Readonly<Record<string, string>>): string[] {
+export function selectorPolicies(
+  store: ReadStore,
+  rootNamespace: string,
+  namespace: string,
+  labels: Readonly<Record<string, string>>,
+): string[] {
   const out: string[] = [];
   for (const ns of namespace === rootNamespace ? [namespace] : [namespace, rootNamespace]) {
     for (const p of store.list(AUTHZ_KIND, ns)) {
       const spec = isPlainObject(p.spec) ? p.spec : {};
-      const sel = isPlainObject(spec.selector) && isPlainObject(spec.selector.matchLabels) ? (spec.selector.matchLabels as Record<string, string>) : undefined;
+      const sel =
+        isPlainObject(spec.selector) && isPlainObject(spec.selector.matchLabels)
+          ? (spec.selector.matchLabels as Record<string, string>)
+          : undefined;
       if (selectorMatches(sel, labels)) out.push(`${ns}/${p.metadata.name}`);
     }
   }
@@ -205,7 +215,9 @@ export class Translator {
         for (const k of Object.keys(labels).sort()) policyKey += `\u0000${k}=${labels[k]}`;
         let policies = policyCache.get(policyKey);
         if (!policies) {
-          policies = this.cfg.policiesFor ? this.cfg.policiesFor(store, ns, labels) : selectorPolicies(store, this.cfg.rootNamespace, ns, labels);
+          policies = this.cfg.policiesFor
+            ? this.cfg.policiesFor(store, ns, labels)
+            : selectorPolicies(store, this.cfg.rootNamespace, ns, labels);
           policyCache.set(policyKey, policies);
         }
         // A plain literal: conditional spreads here cost a third of a full translation.

@@ -68,7 +68,12 @@ export class WaypointIndex {
    * The waypoint for an object with these labels in `namespace` (labels `nsLabels`), serving
    * `want` traffic; undefined if none applies.
    */
-  resolve(labels: Readonly<Record<string, string>>, namespace: string, nsLabels: Readonly<Record<string, string>>, want: "service" | "workload"): GatewayAddress | undefined {
+  resolve(
+    labels: Readonly<Record<string, string>>,
+    namespace: string,
+    nsLabels: Readonly<Record<string, string>>,
+    want: "service" | "workload",
+  ): GatewayAddress | undefined {
     if (labels[MANAGED_GATEWAY] === MESH_CONTROLLER) return undefined; // a waypoint has no waypoint
     const own = parseUseWaypoint(labels, namespace);
     if (own?.kind === "none") return undefined;

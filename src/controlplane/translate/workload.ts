@@ -50,14 +50,24 @@ function readPodView(pod: KubeObject): PodView {
   const status = isPlainObject(pod.status) ? pod.status : {};
   const ips: string[] = [];
   if (typeof status.podIP === "string") ips.push(status.podIP);
-  if (Array.isArray(status.podIPs)) for (const p of status.podIPs) if (isPlainObject(p) && typeof p.ip === "string" && !ips.includes(p.ip)) ips.push(p.ip);
+  if (Array.isArray(status.podIPs))
+    for (const p of status.podIPs) if (isPlainObject(p) && typeof p.ip === "string" && !ips.includes(p.ip)) ips.push(p.ip);
   const conditions = Array.isArray(status.conditions) ? status.conditions : [];
   const ready = conditions.some((c) => isPlainObject(c) && c.type === "Ready" && c.status === "True");
   const containerPorts = new Map<string, number>();
-  for (const c of [...(Array.isArray(spec.containers) ? spec.containers : []), ...(Array.isArray(spec.initContainers) ? spec.initContainers : [])]) {
+  for (const c of [
+    ...(Array.isArray(spec.containers) ? spec.containers : []),
+    ...(Array.isArray(spec.initContainers) ? spec.initContainers : []),
+  ]) {
     if (!isPlainObject(c) || !Array.isArray(c.ports)) continue;
     for (const p of c.ports) {
-      if (isPlainObject(p) && typeof p.name === "string" && typeof p.containerPort === "number" && (p.protocol ?? "TCP") === "TCP" && !containerPorts.has(p.name)) {
+      if (
+        isPlainObject(p) &&
+        typeof p.name === "string" &&
+        typeof p.containerPort === "number" &&
+        (p.protocol ?? "TCP") === "TCP" &&
+        !containerPorts.has(p.name)
+      ) {
         containerPorts.set(p.name, p.containerPort);
       }
     }
@@ -68,7 +78,12 @@ function readPodView(pod: KubeObject): PodView {
     ready,
     hostNetwork: spec.hostNetwork === true,
     nodeName: typeof spec.nodeName === "string" ? spec.nodeName : "",
-    serviceAccount: typeof spec.serviceAccountName === "string" && spec.serviceAccountName !== "" ? spec.serviceAccountName : typeof spec.serviceAccount === "string" && spec.serviceAccount !== "" ? spec.serviceAccount : "default",
+    serviceAccount:
+      typeof spec.serviceAccountName === "string" && spec.serviceAccountName !== ""
+        ? spec.serviceAccountName
+        : typeof spec.serviceAccount === "string" && spec.serviceAccount !== ""
+          ? spec.serviceAccount
+          : "default",
     containerPorts,
   };
 }

@@ -125,7 +125,8 @@ class AdsConnection {
 
   info(): AdsClientInfo {
     const types: AdsClientInfo["types"] = {};
-    for (const [t, s] of this.types) types[t] = { wildcard: s.sub.wildcard, names: s.sub.names.size, known: s.sub.known.size, nacks: s.nacks };
+    for (const [t, s] of this.types)
+      types[t] = { wildcard: s.sub.wildcard, names: s.sub.names.size, known: s.sub.known.size, nacks: s.nacks };
     return { id: this.id, node: this.caller.node ?? "", identity: this.caller.identity, types };
   }
 
@@ -138,7 +139,10 @@ class AdsConnection {
       if (!parsed.ok) return this.fail(status.INVALID_ARGUMENT, parsed.error.message);
       const ident = parseUri(this.caller.identity);
       if (!ident.ok || ident.value.namespace !== parsed.value.namespace) {
-        return this.fail(status.PERMISSION_DENIED, `node id ${id} is in namespace ${parsed.value.namespace}, caller ${this.caller.identity} is not`);
+        return this.fail(
+          status.PERMISSION_DENIED,
+          `node id ${id} is in namespace ${parsed.value.namespace}, caller ${this.caller.identity} is not`,
+        );
       }
       this.node = parsed.value;
       this.id = `${id}/${this.id}`;
@@ -151,7 +155,16 @@ class AdsConnection {
     let ts = this.types.get(req.typeUrl);
     const first = !ts;
     if (!ts) {
-      ts = { sub: newSubscription(), nonces: new Map(), nacks: 0, inFlight: undefined, queue: [], dirty: new Set(), awaitingSlot: false, slotNonce: undefined };
+      ts = {
+        sub: newSubscription(),
+        nonces: new Map(),
+        nacks: 0,
+        inFlight: undefined,
+        queue: [],
+        dirty: new Set(),
+        awaitingSlot: false,
+        slotNonce: undefined,
+      };
       this.types.set(req.typeUrl, ts);
     }
     if (req.responseNonce) {
@@ -161,7 +174,13 @@ class AdsConnection {
         ts.nacks++;
         this.server.metrics.nacked(req.typeUrl);
         log.warn(
-          { client: this.id, typeUrl: req.typeUrl, nonce: req.responseNonce, resources: names?.slice(0, 20), error: req.errorDetail.message },
+          {
+            client: this.id,
+            typeUrl: req.typeUrl,
+            nonce: req.responseNonce,
+            resources: names?.slice(0, 20),
+            error: req.errorDetail.message,
+          },
           "client rejected resources (NACK): keeping its last state, not resending that version",
         );
       }
@@ -252,7 +271,15 @@ class AdsConnection {
     }
   }
 
-  private send(typeUrl: string, ts: TypeState, delta: Delta, always: boolean, shared?: SharedEncodings, sharedKey?: string, whole = false): void {
+  private send(
+    typeUrl: string,
+    ts: TypeState,
+    delta: Delta,
+    always: boolean,
+    shared?: SharedEncodings,
+    sharedKey?: string,
+    whole = false,
+  ): void {
     if (this.closed || (!always && delta.upserts.length === 0 && delta.removals.length === 0)) return;
     let responses: EncodedResponse[];
     if (shared) {
@@ -362,7 +389,13 @@ export class AdsServer {
     }
     return chunks.map((chunk, i) => {
       const removed = i === chunks.length - 1 ? delta.removals : [];
-      const base = { typeUrl, nonce: nonce(), systemVersionInfo: String(this.generation), removed, resourceFields: chunk.map((e) => e.resourceField) };
+      const base = {
+        typeUrl,
+        nonce: nonce(),
+        systemVersionInfo: String(this.generation),
+        removed,
+        resourceFields: chunk.map((e) => e.resourceField),
+      };
       return {
         nonce: base.nonce,
         names: [...chunk.map((e) => e.name), ...removed],
@@ -415,7 +448,8 @@ export class AdsServer {
     if (changes.size === 0) return;
     this.generation++;
     const shared = new Map<string, SharedEncodings>();
-    for (const typeUrl of changes.keys()) shared.set(typeUrl, { noncePrefix: `${this.noncePrefix}-g${this.generation}-${shared.size}`, map: new Map(), seq: 0 });
+    for (const typeUrl of changes.keys())
+      shared.set(typeUrl, { noncePrefix: `${this.noncePrefix}-g${this.generation}-${shared.size}`, map: new Map(), seq: 0 });
     for (const conn of this.conns) {
       for (const [typeUrl, names] of changes) {
         try {

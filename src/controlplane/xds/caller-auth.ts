@@ -16,11 +16,11 @@ export function callError(code: status, details: string): CallError {
 /** The token of `authorization: Bearer <token>`, or an error saying what is missing. */
 export function bearerToken(md: Metadata): Result<string, string> {
   const values = md.get("authorization");
-  if (values.length === 0) return err("missing authorization metadata (want \"Bearer <token>\")");
+  if (values.length === 0) return err('missing authorization metadata (want "Bearer <token>")');
   if (values.length > 1) return err("more than one authorization metadata value");
   const v = String(values[0]);
   const m = /^Bearer\s+(\S+)$/i.exec(v.trim());
-  if (!m) return err("authorization metadata is not \"Bearer <token>\"");
+  if (!m) return err('authorization metadata is not "Bearer <token>"');
   return ok(m[1]!);
 }
 

@@ -48,12 +48,19 @@ export async function startControlPlaneServer(o: ControlPlaneServerOptions): Pro
     server.addService(caDef, { CreateCertificate: o.ca.handler } as UntypedServiceImplementation);
   }
   const creds = o.tls
-    ? ServerCredentials.createSsl(null, [{ private_key: Buffer.from(o.tls.keyPem), cert_chain: Buffer.from(o.tls.chainPem.join("")) }], false)
+    ? ServerCredentials.createSsl(
+        null,
+        [{ private_key: Buffer.from(o.tls.keyPem), cert_chain: Buffer.from(o.tls.chainPem.join("")) }],
+        false,
+      )
     : ServerCredentials.createInsecure();
   const host = o.host ?? "0.0.0.0";
   const address = host.includes(":") ? `[${host}]:${o.port ?? DEFAULT_XDS_PORT}` : `${host}:${o.port ?? DEFAULT_XDS_PORT}`;
   const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, creds, (e, p) => (e ? reject(e) : resolve(p))));
-  log.info({ address: `${host}:${port}`, tls: !!o.tls, services: [ADS_SERVICE, ...(o.ca ? ["istio.v1.auth.IstioCertificateService"] : [])] }, "control plane grpc listening");
+  log.info(
+    { address: `${host}:${port}`, tls: !!o.tls, services: [ADS_SERVICE, ...(o.ca ? ["istio.v1.auth.IstioCertificateService"] : [])] },
+    "control plane grpc listening",
+  );
   return {
     port,
     close: (graceMs = 1000) =>

@@ -24,8 +24,18 @@ const shortType = (t: string) => t.slice(t.lastIndexOf("/") + 1);
 export function promXdsMetrics(registry: Registry): XdsMetrics {
   const clients = new Gauge({ name: "pilot_xds", help: "Connected xDS clients", registers: [registry] });
   const pushes = new Counter({ name: "pilot_xds_pushes", help: "xDS responses sent", labelNames: ["type"], registers: [registry] });
-  const bytes = new Counter({ name: "weft_xds_sent_bytes_total", help: "Bytes of xDS responses sent", labelNames: ["type"], registers: [registry] });
-  const resources = new Counter({ name: "weft_xds_sent_resources_total", help: "Resources sent (upserts and removals)", labelNames: ["type"], registers: [registry] });
+  const bytes = new Counter({
+    name: "weft_xds_sent_bytes_total",
+    help: "Bytes of xDS responses sent",
+    labelNames: ["type"],
+    registers: [registry],
+  });
+  const resources = new Counter({
+    name: "weft_xds_sent_resources_total",
+    help: "Resources sent (upserts and removals)",
+    labelNames: ["type"],
+    registers: [registry],
+  });
   const rejects = new Counter({ name: "pilot_total_xds_rejects", help: "NACKs received", labelNames: ["type"], registers: [registry] });
   return {
     clientConnected: () => clients.inc(),

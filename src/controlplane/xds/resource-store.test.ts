@@ -18,7 +18,10 @@ void describe("resource store", () => {
     b.update(ADDRESS_TYPE_URL, [w("x", "10.0.0.1")]);
     assert.equal(a.get(ADDRESS_TYPE_URL, "cluster1//Pod/default/x")?.version, b.get(ADDRESS_TYPE_URL, "cluster1//Pod/default/x")?.version);
     a.update(ADDRESS_TYPE_URL, [w("x", "10.0.0.2")]);
-    assert.notEqual(a.get(ADDRESS_TYPE_URL, "cluster1//Pod/default/x")?.version, b.get(ADDRESS_TYPE_URL, "cluster1//Pod/default/x")?.version);
+    assert.notEqual(
+      a.get(ADDRESS_TYPE_URL, "cluster1//Pod/default/x")?.version,
+      b.get(ADDRESS_TYPE_URL, "cluster1//Pod/default/x")?.version,
+    );
   });
 
   void it("pre-encodes each entry as a DeltaDiscoveryResponse.resources field with name, version, aliases and Any", () => {

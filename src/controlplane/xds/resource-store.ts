@@ -24,7 +24,13 @@ export interface StoreEntry {
 }
 
 /** Encodes one `Resource { version=1, resource=2 Any{type_url=1,value=2}, name=3, aliases=4 }` as field 2 of a response. */
-export function encodeResourceField(typeUrl: string, name: string, version: string, aliases: readonly string[], value: Uint8Array): Uint8Array {
+export function encodeResourceField(
+  typeUrl: string,
+  name: string,
+  version: string,
+  aliases: readonly string[],
+  value: Uint8Array,
+): Uint8Array {
   const w = protobuf.Writer.create();
   w.uint32(18).fork(); // DeltaDiscoveryResponse.resources (2, length-delimited)
   w.uint32(10).string(version);

@@ -5,8 +5,15 @@ import { applyRequest, changedDelta, fullDelta, newSubscription, recordSent } fr
 
 const entry = (name: string, version: string): StoreEntry => ({ name, version, resourceField: new Uint8Array() });
 const store = (...es: Array<[string, string]>) => new Map(es.map(([n, v]) => [n, entry(n, v)]));
-const req = (subscribe: string[] = [], unsubscribe: string[] = [], initialVersions: Record<string, string> = {}) => ({ subscribe, unsubscribe, initialVersions });
-const summary = (d: { upserts: StoreEntry[]; removals: string[] }) => ({ up: d.upserts.map((e) => e.name).sort(), rm: [...d.removals].sort() });
+const req = (subscribe: string[] = [], unsubscribe: string[] = [], initialVersions: Record<string, string> = {}) => ({
+  subscribe,
+  unsubscribe,
+  initialVersions,
+});
+const summary = (d: { upserts: StoreEntry[]; removals: string[] }) => ({
+  up: d.upserts.map((e) => e.name).sort(),
+  rm: [...d.removals].sort(),
+});
 
 void describe("subscription decisions", () => {
   const all = store(["a", "1"], ["b", "1"], ["c", "1"]);
@@ -14,9 +21,20 @@ void describe("subscription decisions", () => {
     ["an empty first subscribe is a wildcard", [[req(), true]], { up: ["a", "b", "c"], rm: [] }],
     ["* on the first request is a wildcard", [[req(["*"]), true]], { up: ["a", "b", "c"], rm: [] }],
     ["explicit names get only those, unknown ones as removed", [[req(["a", "zz"]), true]], { up: ["a"], rm: ["zz"] }],
-    ["initial versions suppress what the client has and remove what is gone", [[req(["*"], [], { a: "1", b: "0", gone: "1" }), true]], { up: ["b", "c"], rm: ["gone"] }],
+    [
+      "initial versions suppress what the client has and remove what is gone",
+      [[req(["*"], [], { a: "1", b: "0", gone: "1" }), true]],
+      { up: ["b", "c"], rm: ["gone"] },
+    ],
     ["subscribe and unsubscribe * first is on-demand: nothing until names come", [[req(["*"], ["*"]), true]], { up: [], rm: [] }],
-    ["on-demand then a name", [[req(["*"], ["*"]), true], [req(["b"]), false]], { up: ["b"], rm: [] }],
+    [
+      "on-demand then a name",
+      [
+        [req(["*"], ["*"]), true],
+        [req(["b"]), false],
+      ],
+      { up: ["b"], rm: [] },
+    ],
   ];
   for (const [what, steps, want] of cases) {
     void it(what, () => {

@@ -14,7 +14,8 @@ void test("kube-backoff: delays double per attempt, stay within [ceiling/2, ceil
     [50, 0, 500], // huge attempts do not overflow
     [-3, 1, 100], // negative attempts count as the first
   ];
-  for (const [attempt, random, want] of cases) assert.equal(backoffDelay(attempt, policy, random), want, `attempt ${attempt} random ${random}`);
+  for (const [attempt, random, want] of cases)
+    assert.equal(backoffDelay(attempt, policy, random), want, `attempt ${attempt} random ${random}`);
 });
 
 void test("kube-backoff: sleep ends early when aborted", async () => {

@@ -19,7 +19,8 @@ async function withServer(handler: http.RequestListener, fn: (c: KubeClient) => 
   }
 }
 
-const ev = (type: string, name: string, rv: string): string => JSON.stringify({ type, object: { metadata: { name, resourceVersion: rv } } });
+const ev = (type: string, name: string, rv: string): string =>
+  JSON.stringify({ type, object: { metadata: { name, resourceVersion: rv } } });
 
 void test("kube-client: watch events split across chunks are reassembled line by line", async () => {
   const stream = `${ev("ADDED", "a", "1")}\n${ev("MODIFIED", "a", "2")}\n\n${ev("BOOKMARK", "", "3")}\n${ev("DELETED", "a", "4")}\n`;
@@ -40,7 +41,11 @@ void test("kube-client: watch events split across chunks are reassembled line by
     },
     async (c) => {
       const seen: string[] = [];
-      const r = await c.watch("/api/v1/pods?watch=1", (e: WatchEvent) => seen.push(`${e.type}@${(e.object.metadata as { resourceVersion: string }).resourceVersion}`), new AbortController().signal);
+      const r = await c.watch(
+        "/api/v1/pods?watch=1",
+        (e: WatchEvent) => seen.push(`${e.type}@${(e.object.metadata as { resourceVersion: string }).resourceVersion}`),
+        new AbortController().signal,
+      );
       assert.ok(r.ok);
       assert.deepEqual(seen, ["ADDED@1", "MODIFIED@2", "BOOKMARK@3", "DELETED@4"]);
     },
@@ -48,7 +53,11 @@ void test("kube-client: watch events split across chunks are reassembled line by
 });
 
 void test("kube-client: broken streams and error answers become KubeError values", async () => {
-  const cases: Array<{ name: string; handler: http.RequestListener; want: { code: string; httpStatus?: number; reason?: string; message: RegExp } }> = [
+  const cases: Array<{
+    name: string;
+    handler: http.RequestListener;
+    want: { code: string; httpStatus?: number; reason?: string; message: RegExp };
+  }> = [
     {
       name: "a line that is not JSON ends the watch with decode",
       handler: (_q, res) => {
@@ -113,7 +122,8 @@ void test("kube-client: requests decode JSON, map refusals and aborts, and watch
       assert.equal(okr.value.kind, "PodList");
       // A source's signal lives as long as the source: finished requests leave no listener on it.
       const longLived = new AbortController().signal;
-      for (let i = 0; i < 20; i++) assert.ok((await c.request("GET", i % 2 ? "/ok" : "/forbidden", undefined, { signal: longLived })).ok === (i % 2 === 1));
+      for (let i = 0; i < 20; i++)
+        assert.ok((await c.request("GET", i % 2 ? "/ok" : "/forbidden", undefined, { signal: longLived })).ok === (i % 2 === 1));
       assert.equal(getEventListeners(longLived, "abort").length, 0);
       const html = await c.request("GET", "/html");
       assert.ok(!html.ok);
@@ -125,10 +135,14 @@ void test("kube-client: requests decode JSON, map refusals and aborts, and watch
 
       const ac = new AbortController();
       const seen: string[] = [];
-      const w = c.watch("/watch", (e) => {
-        seen.push(e.type);
-        ac.abort();
-      }, ac.signal);
+      const w = c.watch(
+        "/watch",
+        (e) => {
+          seen.push(e.type);
+          ac.abort();
+        },
+        ac.signal,
+      );
       const r = await w;
       assert.ok(!r.ok);
       assert.equal(r.error.code, "aborted");

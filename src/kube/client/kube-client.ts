@@ -157,12 +157,7 @@ export class KubeClient {
     return this.tokenCache.token;
   }
 
-  private send(
-    method: string,
-    path: string,
-    body: unknown,
-    opts: RequestOptions,
-  ): Promise<Result<http.IncomingMessage, KubeError>> {
+  private send(method: string, path: string, body: unknown, opts: RequestOptions): Promise<Result<http.IncomingMessage, KubeError>> {
     return new Promise((resolve) => {
       let token: string | undefined;
       try {
@@ -194,7 +189,9 @@ export class KubeClient {
       req.on("response", (res) => settle(ok(res)));
       req.on("error", (e) => {
         const aborted = opts.signal?.aborted === true;
-        settle(err(new KubeError(aborted ? "aborted" : "transport", `${method} ${path}: ${e.message}`, undefined, undefined, { cause: e })));
+        settle(
+          err(new KubeError(aborted ? "aborted" : "transport", `${method} ${path}: ${e.message}`, undefined, undefined, { cause: e })),
+        );
       });
       req.end(payload);
     });

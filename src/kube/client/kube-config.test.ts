@@ -6,7 +6,10 @@ import path from "node:path";
 import { inClusterConfig, loadKubeconfig, parseKubeconfig } from "./kube-config.js";
 
 const b64 = (s: string): string => Buffer.from(s).toString("base64");
-const kubeconfig = (user: string, cluster = `server: https://127.0.40.1:6443\n    certificate-authority-data: ${b64("CA PEM")}`): string => `
+const kubeconfig = (
+  user: string,
+  cluster = `server: https://127.0.40.1:6443\n    certificate-authority-data: ${b64("CA PEM")}`,
+): string => `
 apiVersion: v1
 kind: Config
 current-context: test
@@ -27,7 +30,10 @@ void test("kube-config: parses server, inline CA and the user's credentials", ()
   const r = parseKubeconfig(kubeconfig("token: abc"));
   assert.ok(r.ok, r.ok ? "" : r.error.message);
   assert.deepEqual(r.value, { server: "https://127.0.40.1:6443", insecureSkipTlsVerify: false, ca: { data: "CA PEM" }, token: "abc" });
-  const files = parseKubeconfig(kubeconfig("client-certificate: c.pem\n    client-key: /abs/k.pem", "server: https://x:1\n    certificate-authority: ca.pem"), { baseDir: "/etc/kube" });
+  const files = parseKubeconfig(
+    kubeconfig("client-certificate: c.pem\n    client-key: /abs/k.pem", "server: https://x:1\n    certificate-authority: ca.pem"),
+    { baseDir: "/etc/kube" },
+  );
   assert.ok(files.ok);
   assert.deepEqual(files.value.ca, { file: "/etc/kube/ca.pem" });
   assert.deepEqual(files.value.cert, { file: "/etc/kube/c.pem" });

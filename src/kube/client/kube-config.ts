@@ -103,7 +103,8 @@ export function parseKubeconfig(text: string, opts: { context?: string; baseDir?
   }
   const where = `users[${String(userName)}]`;
   for (const unsupported of ["exec", "auth-provider", "username", "password"]) {
-    if (user[unsupported] !== undefined) return err(new Error(`kubeconfig: ${where}.${unsupported} is not supported (use a token or client certificate)`));
+    if (user[unsupported] !== undefined)
+      return err(new Error(`kubeconfig: ${where}.${unsupported} is not supported (use a token or client certificate)`));
   }
   const cert = ref(user, "client-certificate", where, baseDir);
   if (!cert.ok) return cert;

@@ -55,7 +55,16 @@ interface ListAnswer {
 export type Emit = (kind: WatchedKind, changes: Change[]) => void;
 
 export class KubeReflector {
-  readonly stats: ReflectorStats = { lists: 0, watches: 0, gone: 0, errors: 0, bookmarks: 0, events: 0, absent: false, resourceVersion: "" };
+  readonly stats: ReflectorStats = {
+    lists: 0,
+    watches: 0,
+    gone: 0,
+    errors: 0,
+    bookmarks: 0,
+    events: 0,
+    absent: false,
+    resourceVersion: "",
+  };
   private readonly known: Known = new Map();
   private failures = 0;
 
@@ -75,7 +84,8 @@ export class KubeReflector {
       const listed = await this.list(signal);
       if (signal.aborted) return;
       if (listed === "absent") {
-        if (!this.stats.absent) this.log.warn({ kind: kindName(this.kind) }, "kind not served (CRD not installed?): treated as empty, checking again later");
+        if (!this.stats.absent)
+          this.log.warn({ kind: kindName(this.kind) }, "kind not served (CRD not installed?): treated as empty, checking again later");
         this.stats.absent = true;
         const drops = dropAll(this.known);
         if (drops.length > 0) this.emit(this.kind, drops);

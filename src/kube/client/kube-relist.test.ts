@@ -13,12 +13,34 @@ const summary = (cs: ReturnType<typeof diffList>): string[] =>
 
 void test("kube-relist: a re-list emits exactly the difference to what was delivered", () => {
   const cases: Array<{ name: string; known: Array<[string, string]>; listed: KubeObject[]; want: string[]; after: string[] }> = [
-    { name: "first list upserts everything", known: [], listed: [pod("a", "1"), pod("b", "2")], want: ["+a@1", "+b@2"], after: ["/Pod/default/a", "/Pod/default/b"] },
-    { name: "unchanged objects are not re-sent", known: [["/Pod/default/a", "1"]], listed: [pod("a", "1")], want: [], after: ["/Pod/default/a"] },
-    { name: "changed resourceVersion is an upsert", known: [["/Pod/default/a", "1"]], listed: [pod("a", "5")], want: ["+a@5"], after: ["/Pod/default/a"] },
+    {
+      name: "first list upserts everything",
+      known: [],
+      listed: [pod("a", "1"), pod("b", "2")],
+      want: ["+a@1", "+b@2"],
+      after: ["/Pod/default/a", "/Pod/default/b"],
+    },
+    {
+      name: "unchanged objects are not re-sent",
+      known: [["/Pod/default/a", "1"]],
+      listed: [pod("a", "1")],
+      want: [],
+      after: ["/Pod/default/a"],
+    },
+    {
+      name: "changed resourceVersion is an upsert",
+      known: [["/Pod/default/a", "1"]],
+      listed: [pod("a", "5")],
+      want: ["+a@5"],
+      after: ["/Pod/default/a"],
+    },
     {
       name: "objects gone meanwhile are deleted, deletes first",
-      known: [["/Pod/default/a", "1"], ["/Pod/default/b", "2"], ["/Pod/other/c", "3"]],
+      known: [
+        ["/Pod/default/a", "1"],
+        ["/Pod/default/b", "2"],
+        ["/Pod/other/c", "3"],
+      ],
       listed: [pod("b", "2"), pod("d", "9")],
       want: ["-/Pod/default/a", "-/Pod/other/c", "+d@9"],
       after: ["/Pod/default/b", "/Pod/default/d"],
@@ -50,7 +72,10 @@ void test("kube-relist: watch events update the known set and skip replays", () 
 });
 
 void test("kube-relist: dropAll deletes every known object when a kind disappears", () => {
-  const known: Known = new Map([["x/K/ns/b", "1"], ["x/K/ns/a", "2"]]);
+  const known: Known = new Map([
+    ["x/K/ns/b", "1"],
+    ["x/K/ns/a", "2"],
+  ]);
   assert.deepEqual(summary(dropAll(known)), ["-x/K/ns/a", "-x/K/ns/b"]);
   assert.equal(known.size, 0);
 });

@@ -128,7 +128,9 @@ export class KubeSource implements ConfigSource {
         continue;
       }
       const m = c.object.metadata;
-      const origin: Origin = { source: `${this.name}:${collectionPath(kind)}/${m.namespace ? `${m.namespace}/` : ""}${m.name}@${m.resourceVersion ?? ""}` };
+      const origin: Origin = {
+        source: `${this.name}:${collectionPath(kind)}/${m.namespace ? `${m.namespace}/` : ""}${m.name}@${m.resourceVersion ?? ""}`,
+      };
       const v = this.validate(c.object, origin);
       if (!v.ok) {
         this.log.warn({ object: v.error.object, field: v.error.field }, `invalid object: ${v.error.reason}`);

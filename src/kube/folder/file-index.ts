@@ -49,7 +49,11 @@ export const emptyFile: FileObjects = { entries: new Map() };
 export function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_k, val: unknown) => {
     if (!isPlainObject(val)) return val;
-    return Object.fromEntries(Object.keys(val).sort().map((k) => [k, val[k]]));
+    return Object.fromEntries(
+      Object.keys(val)
+        .sort()
+        .map((k) => [k, val[k]]),
+    );
   });
 }
 
@@ -76,7 +80,11 @@ export function readFile(file: string, text: string, previous: FileObjects, vali
   if (!parsed.ok) {
     const p = parsed.error;
     const origin = { source: describePosition(file, p) };
-    return { state: previous, parseFailed: true, problems: [{ origin, field: "", reason: `${p.reason}; the file's previous objects stay in force` }] };
+    return {
+      state: previous,
+      parseFailed: true,
+      problems: [{ origin, field: "", reason: `${p.reason}; the file's previous objects stay in force` }],
+    };
   }
   const entries = new Map<string, Entry>();
   const problems: InvalidObject[] = [];
@@ -88,14 +96,23 @@ export function readFile(file: string, text: string, previous: FileObjects, vali
     const origin = { source: describePosition(file, raw) };
     const v = validate(raw.value as KubeObject, origin);
     const e = v.ok ? { origin, field: "metadata.name", reason: "required field is missing" } : v.error;
-    return { state: previous, parseFailed: true, problems: [{ ...e, reason: `${e.reason}; the object cannot be identified, so the file's previous objects stay in force` }] };
+    return {
+      state: previous,
+      parseFailed: true,
+      problems: [{ ...e, reason: `${e.reason}; the object cannot be identified, so the file's previous objects stay in force` }],
+    };
   }
   for (const raw of parsed.value as RawObject[]) {
     const value = withDefaultNamespace(raw.value, defaultNamespace);
     const origin: Origin = { source: describePosition(file, raw) };
     const key = rawKey(value);
     if (key !== undefined && firstOrigin.has(key)) {
-      problems.push({ origin, ...objLabel(value), field: "metadata.name", reason: `duplicate definition: already defined at ${firstOrigin.get(key)}; keeping the first` });
+      problems.push({
+        origin,
+        ...objLabel(value),
+        field: "metadata.name",
+        reason: `duplicate definition: already defined at ${firstOrigin.get(key)}; keeping the first`,
+      });
       continue;
     }
     if (key !== undefined) firstOrigin.set(key, origin.source);
@@ -133,7 +150,12 @@ export function resolveFolder(files: ReadonlyMap<string, FileObjects>): Resolved
       const first = effective.get(key);
       if (first) {
         const list = conflicts.get(file) ?? [];
-        list.push({ origin: e.origin, ...objLabel(e.object), field: "metadata.name", reason: `conflicting definition: also defined at ${first.origin.source} (${owner.get(key)} comes first and is kept)` });
+        list.push({
+          origin: e.origin,
+          ...objLabel(e.object),
+          field: "metadata.name",
+          reason: `conflicting definition: also defined at ${first.origin.source} (${owner.get(key)} comes first and is kept)`,
+        });
         conflicts.set(file, list);
         continue;
       }
@@ -145,7 +167,11 @@ export function resolveFolder(files: ReadonlyMap<string, FileObjects>): Resolved
 }
 
 /** Deletes (in key order) then upserts (in key order) that turn `prev` into `next`. */
-export function diffEffective(prev: ReadonlyMap<string, Entry>, next: ReadonlyMap<string, Entry>, removedOrigin: (key: string) => Origin): ConfigEvent[] {
+export function diffEffective(
+  prev: ReadonlyMap<string, Entry>,
+  next: ReadonlyMap<string, Entry>,
+  removedOrigin: (key: string) => Origin,
+): ConfigEvent[] {
   const deletes: ConfigEvent[] = [];
   const upserts: ConfigEvent[] = [];
   for (const key of [...prev.keys()].sort()) {

@@ -243,7 +243,17 @@ export class FileSource implements ConfigSource {
       } catch (e) {
         // A bug in parsing or validation must not stop the source: treat it as a broken file.
         this.log.error({ file, err: (e as Error).message }, "reading a config file failed");
-        r = { state: prev?.objects ?? emptyFile, parseFailed: true, problems: [{ origin: { source: `${file}:1 (document 0)` }, field: "", reason: `internal error reading the file: ${(e as Error).message}; the file's previous objects stay in force` }] };
+        r = {
+          state: prev?.objects ?? emptyFile,
+          parseFailed: true,
+          problems: [
+            {
+              origin: { source: `${file}:1 (document 0)` },
+              field: "",
+              reason: `internal error reading the file: ${(e as Error).message}; the file's previous objects stay in force`,
+            },
+          ],
+        };
       }
       this.files.set(file, { signature, textJson, objects: r.state, problems: r.problems });
       changed.add(file);

@@ -6,26 +6,35 @@ void describe("parseConfigText", () => {
   void it("reads every document with its index and starting line, skipping empty ones", () => {
     const r = parseConfigText("# header\na: 1\n---\n---\n# only a comment\n---\nb: 2\n");
     assert.ok(r.ok);
-    assert.deepEqual(r.value.map((o) => [o.value, o.document, o.line]), [
-      [{ a: 1 }, 0, 2],
-      [{ b: 2 }, 3, 7],
-    ]);
+    assert.deepEqual(
+      r.value.map((o) => [o.value, o.document, o.line]),
+      [
+        [{ a: 1 }, 0, 2],
+        [{ b: 2 }, 3, 7],
+      ],
+    );
   });
 
   void it("expands a List into its items, each with its own line", () => {
     const text = "apiVersion: v1\nkind: List\nitems:\n- kind: A\n  n: 1\n- kind: B\n";
     const r = parseConfigText(text);
     assert.ok(r.ok);
-    assert.deepEqual(r.value.map((o) => [o.value, o.item, o.line]), [
-      [{ kind: "A", n: 1 }, "items[0]", 4],
-      [{ kind: "B" }, "items[1]", 6],
-    ]);
+    assert.deepEqual(
+      r.value.map((o) => [o.value, o.item, o.line]),
+      [
+        [{ kind: "A", n: 1 }, "items[0]", 4],
+        [{ kind: "B" }, "items[1]", 6],
+      ],
+    );
   });
 
   void it("reads JSON", () => {
     const r = parseConfigText('{"kind": "PodList", "items": [{"kind": "Pod"}]}');
     assert.ok(r.ok);
-    assert.deepEqual(r.value.map((o) => o.value), [{ kind: "Pod" }]);
+    assert.deepEqual(
+      r.value.map((o) => o.value),
+      [{ kind: "Pod" }],
+    );
   });
 
   const broken: Array<[string, string, number, number, RegExp]> = [
@@ -51,14 +60,26 @@ void describe("parseConfigText", () => {
   });
 
   void it("refuses alias bombs", () => {
-    const text = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n";
+    const text =
+      "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n";
     const r = parseConfigText(text);
     assert.equal(r.ok, false);
   });
 });
 
 void describe("file names and positions", () => {
-  const names: Array<[string, boolean]> = [["a.yaml", true], ["b.yml", true], ["c.json", true], ["C.YAML", true], [".a.yaml.swp", false], [".hidden.yaml", false], ["a.yaml~", false], ["4913", false], ["notes.txt", false]];
+  const names: Array<[string, boolean]> = [
+    ["a.yaml", true],
+    ["b.yml", true],
+    ["c.json", true],
+    ["C.YAML", true],
+    [".a.yaml.swp", false],
+    [".hidden.yaml", false],
+    ["a.yaml~", false],
+    ["4913", false],
+    ["notes.txt", false],
+  ];
   for (const [n, want] of names) void it(`${n} is ${want ? "" : "not "}a config file`, () => assert.equal(isConfigFileName(n), want));
-  void it("describes a position", () => assert.equal(describePosition("/c/a.yaml", { document: 2, line: 9, item: "items[1]" }), "/c/a.yaml:9 (document 2, items[1])"));
+  void it("describes a position", () =>
+    assert.equal(describePosition("/c/a.yaml", { document: 2, line: 9, item: "items[1]" }), "/c/a.yaml:9 (document 2, items[1])"));
 });

@@ -66,8 +66,12 @@ export function parseConfigText(text: string): Result<RawObject[], ParseProblem>
     if (isCyclic(value)) return err({ document: i, line, reason: "invalid config: an alias refers to a node that contains it (a cycle)" });
     if (isList(value)) {
       const items = value.items;
-      const seq = doc.contents && "get" in doc.contents ? (doc.contents as { get(k: string, keep: true): unknown }).get("items", true) : undefined;
-      const nodes = seq && typeof seq === "object" && "items" in seq ? (seq as { items: Array<{ range?: [number, number, number] } | null> }).items : [];
+      const seq =
+        doc.contents && "get" in doc.contents ? (doc.contents as { get(k: string, keep: true): unknown }).get("items", true) : undefined;
+      const nodes =
+        seq && typeof seq === "object" && "items" in seq
+          ? (seq as { items: Array<{ range?: [number, number, number] } | null> }).items
+          : [];
       items.forEach((item, j) => {
         const r = nodes[j]?.range;
         out.push({ value: item, document: i, line: r ? lc.linePos(r[0]).line : line, item: `items[${j}]` });

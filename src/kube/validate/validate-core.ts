@@ -148,7 +148,8 @@ const servicePort: Schema = obj({
 function serviceSpecCheck(spec: Record<string, unknown>): Problem | undefined {
   const ports = Array.isArray(spec.ports) ? spec.ports : [];
   const type = spec.type ?? "ClusterIP";
-  if (type !== "ExternalName" && ports.length === 0 && spec.clusterIP !== "None") return { field: "ports", reason: "required: a service needs at least one port" };
+  if (type !== "ExternalName" && ports.length === 0 && spec.clusterIP !== "None")
+    return { field: "ports", reason: "required: a service needs at least one port" };
   if (ports.length > 1) {
     const names = new Set<string>();
     for (const [i, p] of ports.entries()) {
@@ -162,7 +163,8 @@ function serviceSpecCheck(spec: Record<string, unknown>): Problem | undefined {
   if (Array.isArray(cips) && typeof spec.clusterIP === "string" && cips.length > 0 && cips[0] !== spec.clusterIP) {
     return { field: "clusterIPs[0]", reason: `must equal clusterIP ${JSON.stringify(spec.clusterIP)}` };
   }
-  if (type === "ExternalName" && typeof spec.externalName !== "string") return { field: "externalName", reason: "required for type ExternalName" };
+  if (type === "ExternalName" && typeof spec.externalName !== "string")
+    return { field: "externalName", reason: "required for type ExternalName" };
   return undefined;
 }
 
@@ -201,10 +203,7 @@ export const coreSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
   ["/Namespace", obj({ ...envelopeFields, spec: obj({ finalizers: arr(str()) }), status: any() })],
   ["/Pod", obj({ ...envelopeFields, spec: req(podSpec), status: podStatus })],
   ["/Service", obj({ ...envelopeFields, spec: req(serviceSpec), status: any() })],
-  [
-    "/ServiceAccount",
-    obj({ ...envelopeFields, secrets: any(), imagePullSecrets: any(), automountServiceAccountToken: bool() }),
-  ],
+  ["/ServiceAccount", obj({ ...envelopeFields, secrets: any(), imagePullSecrets: any(), automountServiceAccountToken: bool() })],
   [
     "/Node",
     obj({
@@ -218,10 +217,7 @@ export const coreSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
         configSource: any(),
         externalID: str(),
       }),
-      status: obj(
-        { addresses: arr(obj({ type: req(str()), address: req(str()) })) },
-        { open: true },
-      ),
+      status: obj({ addresses: arr(obj({ type: req(str()), address: req(str()) })) }, { open: true }),
     }),
   ],
   [
@@ -234,7 +230,15 @@ export const coreSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
           addresses: req(arr(str(), 1)),
           conditions: obj({ ready: bool(), serving: bool(), terminating: bool() }),
           hostname: str(),
-          targetRef: obj({ kind: str(), namespace: str(), name: str(), uid: str(), apiVersion: str(), resourceVersion: str(), fieldPath: str() }),
+          targetRef: obj({
+            kind: str(),
+            namespace: str(),
+            name: str(),
+            uid: str(),
+            apiVersion: str(),
+            resourceVersion: str(),
+            fieldPath: str(),
+          }),
           nodeName: str(),
           zone: str(),
           hints: any(),

@@ -20,7 +20,8 @@ function deploymentCheck(spec: Record<string, unknown>): Problem | undefined {
   const tmeta = isPlainObject(spec.template) && isPlainObject(spec.template.metadata) ? spec.template.metadata : {};
   const tl = isPlainObject(tmeta.labels) ? tmeta.labels : {};
   for (const [k, v] of Object.entries(sel)) {
-    if (tl[k] !== v) return { field: "template.metadata.labels", reason: `selector does not match template labels: needs ${k}=${String(v)}` };
+    if (tl[k] !== v)
+      return { field: "template.metadata.labels", reason: `selector does not match template labels: needs ${k}=${String(v)}` };
   }
   if (Object.keys(sel).length === 0 && !(isPlainObject(spec.selector) && Array.isArray(spec.selector.matchExpressions))) {
     return { field: "selector", reason: "empty selector: it must select the template's labels" };
@@ -79,7 +80,15 @@ export const meshSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
     "networking.istio.io/DestinationRule",
     obj({
       ...envelopeFields,
-      spec: req(obj({ host: req(str()), trafficPolicy: any(), subsets: arr(obj({ name: req(str()), labels: any(), trafficPolicy: any() })), exportTo: arr(str()), workloadSelector })),
+      spec: req(
+        obj({
+          host: req(str()),
+          trafficPolicy: any(),
+          subsets: arr(obj({ name: req(str()), labels: any(), trafficPolicy: any() })),
+          exportTo: arr(str()),
+          workloadSelector,
+        }),
+      ),
       status: any(),
     }),
   ],
@@ -91,7 +100,9 @@ export const meshSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
         obj({
           hosts: req(arr(str(), 1)),
           addresses: arr(str()),
-          ports: arr(obj({ number: req(int({ min: 1, max: 65535 })), protocol: str(), name: req(str()), targetPort: int({ min: 0, max: 65535 }) })),
+          ports: arr(
+            obj({ number: req(int({ min: 1, max: 65535 })), protocol: str(), name: req(str()), targetPort: int({ min: 0, max: 65535 }) }),
+          ),
           location: str({ enum: ["MESH_EXTERNAL", "MESH_INTERNAL"] }),
           resolution: str({ enum: ["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"] }),
           endpoints: arr(any()),
@@ -117,13 +128,26 @@ export const meshSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
       ...envelopeFields,
       spec: req(
         obj(
-          { gatewayClassName: req(str()), listeners: req(arr(listener, 1)), addresses: arr(obj({ type: str(), value: req(str()) })), infrastructure: any(), backendTLS: any(), allowedListeners: any() },
+          {
+            gatewayClassName: req(str()),
+            listeners: req(arr(listener, 1)),
+            addresses: arr(obj({ type: str(), value: req(str()) })),
+            infrastructure: any(),
+            backendTLS: any(),
+            allowedListeners: any(),
+          },
           { check: uniqueListenerNames },
         ),
       ),
       status: any(),
     }),
   ],
-  ["gateway.networking.k8s.io/HTTPRoute", obj({ ...envelopeFields, spec: req(obj({ parentRefs, hostnames, rules: arr(any()) })), status: any() })],
-  ["gateway.networking.k8s.io/GRPCRoute", obj({ ...envelopeFields, spec: req(obj({ parentRefs, hostnames, rules: arr(any()) })), status: any() })],
+  [
+    "gateway.networking.k8s.io/HTTPRoute",
+    obj({ ...envelopeFields, spec: req(obj({ parentRefs, hostnames, rules: arr(any()) })), status: any() }),
+  ],
+  [
+    "gateway.networking.k8s.io/GRPCRoute",
+    obj({ ...envelopeFields, spec: req(obj({ parentRefs, hostnames, rules: arr(any()) })), status: any() }),
+  ],
 ]);

@@ -18,7 +18,12 @@ export type Schema =
   | { readonly t: "bool" }
   | { readonly t: "intOrString"; readonly check?: (v: number | string) => string | undefined }
   | { readonly t: "any" }
-  | { readonly t: "object"; readonly fields: Readonly<Record<string, Field>>; readonly open?: boolean; readonly check?: (v: Record<string, unknown>) => Problem | undefined }
+  | {
+      readonly t: "object";
+      readonly fields: Readonly<Record<string, Field>>;
+      readonly open?: boolean;
+      readonly check?: (v: Record<string, unknown>) => Problem | undefined;
+    }
   | { readonly t: "map"; readonly values: Schema; readonly keyCheck?: (k: string) => string | undefined }
   | { readonly t: "array"; readonly items: Schema; readonly minItems?: number };
 
@@ -31,15 +36,28 @@ export interface Problem {
 }
 
 // Builders: keep the kind tables in validate-*.ts short and readable.
-export const str = (opts: { enum?: readonly string[]; check?: (v: string) => string | undefined } = {}): Schema => ({ t: "string", ...opts });
+export const str = (opts: { enum?: readonly string[]; check?: (v: string) => string | undefined } = {}): Schema => ({
+  t: "string",
+  ...opts,
+});
 export const int = (opts: { min?: number; max?: number } = {}): Schema => ({ t: "int", ...opts });
 export const num = (): Schema => ({ t: "number" });
 export const bool = (): Schema => ({ t: "bool" });
-export const intOrString = (check?: (v: number | string) => string | undefined): Schema => ({ t: "intOrString", ...(check ? { check } : {}) });
+export const intOrString = (check?: (v: number | string) => string | undefined): Schema => ({
+  t: "intOrString",
+  ...(check ? { check } : {}),
+});
 /** A subtree the mesh does not read: any JSON value is accepted. */
 export const any = (): Schema => ({ t: "any" });
-export const obj = (fields: Record<string, Field>, opts: { open?: boolean; check?: (v: Record<string, unknown>) => Problem | undefined } = {}): Schema => ({ t: "object", fields, ...opts });
-export const map = (values: Schema, keyCheck?: (k: string) => string | undefined): Schema => ({ t: "map", values, ...(keyCheck ? { keyCheck } : {}) });
+export const obj = (
+  fields: Record<string, Field>,
+  opts: { open?: boolean; check?: (v: Record<string, unknown>) => Problem | undefined } = {},
+): Schema => ({ t: "object", fields, ...opts });
+export const map = (values: Schema, keyCheck?: (k: string) => string | undefined): Schema => ({
+  t: "map",
+  values,
+  ...(keyCheck ? { keyCheck } : {}),
+});
 export const arr = (items: Schema, minItems?: number): Schema => ({ t: "array", items, ...(minItems !== undefined ? { minItems } : {}) });
 export const req = (s: Schema): Field => ({ ...s, required: true });
 
@@ -80,21 +98,29 @@ export function check(schema: Schema, value: unknown, path: string, allowUnknown
     case "string": {
       if (typeof value !== "string") return { field: path, reason: `expected string, got ${typeName(value)}` };
       if (schema.enum && !schema.enum.includes(value)) {
-        return { field: path, reason: `unsupported value ${JSON.stringify(value)}: expected one of ${schema.enum.map((e) => JSON.stringify(e)).join(", ")}` };
+        return {
+          field: path,
+          reason: `unsupported value ${JSON.stringify(value)}: expected one of ${schema.enum.map((e) => JSON.stringify(e)).join(", ")}`,
+        };
       }
       const r = schema.check?.(value);
       return r ? { field: path, reason: r } : undefined;
     }
     case "int": {
-      if (typeof value !== "number" || !Number.isInteger(value)) return { field: path, reason: `expected integer, got ${typeName(value)} ${JSON.stringify(value)}` };
+      if (typeof value !== "number" || !Number.isInteger(value))
+        return { field: path, reason: `expected integer, got ${typeName(value)} ${JSON.stringify(value)}` };
       if (schema.min !== undefined && value < schema.min) return { field: path, reason: `must be >= ${schema.min}, got ${value}` };
       if (schema.max !== undefined && value > schema.max) return { field: path, reason: `must be <= ${schema.max}, got ${value}` };
       return undefined;
     }
     case "number":
-      return typeof value === "number" && Number.isFinite(value) ? undefined : { field: path, reason: `expected number, got ${typeName(value)}` };
+      return typeof value === "number" && Number.isFinite(value)
+        ? undefined
+        : { field: path, reason: `expected number, got ${typeName(value)}` };
     case "bool":
-      return typeof value === "boolean" ? undefined : { field: path, reason: `expected boolean, got ${typeName(value)} ${JSON.stringify(value)}` };
+      return typeof value === "boolean"
+        ? undefined
+        : { field: path, reason: `expected boolean, got ${typeName(value)} ${JSON.stringify(value)}` };
     case "intOrString": {
       if (typeof value === "string" || (typeof value === "number" && Number.isInteger(value))) {
         const r = schema.check?.(value);
@@ -104,7 +130,8 @@ export function check(schema: Schema, value: unknown, path: string, allowUnknown
     }
     case "array": {
       if (!Array.isArray(value)) return { field: path, reason: `expected array, got ${typeName(value)}` };
-      if (schema.minItems !== undefined && value.length < schema.minItems) return { field: path, reason: `must have at least ${schema.minItems} item(s)` };
+      if (schema.minItems !== undefined && value.length < schema.minItems)
+        return { field: path, reason: `must have at least ${schema.minItems} item(s)` };
       for (let i = 0; i < value.length; i++) {
         const p = check(schema.items, value[i], joinPath(path, i), allowUnknown);
         if (p) return p;
@@ -153,17 +180,23 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 export function dns1123Label(v: string): string | undefined {
   if (v.length > 63) return `${JSON.stringify(v)} must be no more than 63 characters`;
-  return DNS1123_LABEL.test(v) ? undefined : `${JSON.stringify(v)} is not a DNS-1123 label (lower case alphanumerics and '-', starting and ending alphanumeric)`;
+  return DNS1123_LABEL.test(v)
+    ? undefined
+    : `${JSON.stringify(v)} is not a DNS-1123 label (lower case alphanumerics and '-', starting and ending alphanumeric)`;
 }
 
 export function dns1123Subdomain(v: string): string | undefined {
   if (v.length > 253) return `${JSON.stringify(v)} must be no more than 253 characters`;
-  return DNS1123_SUBDOMAIN.test(v) ? undefined : `${JSON.stringify(v)} is not a DNS-1123 subdomain (lower case alphanumerics, '-' and '.', starting and ending alphanumeric)`;
+  return DNS1123_SUBDOMAIN.test(v)
+    ? undefined
+    : `${JSON.stringify(v)} is not a DNS-1123 subdomain (lower case alphanumerics, '-' and '.', starting and ending alphanumeric)`;
 }
 
 export function dns1035Label(v: string): string | undefined {
   if (v.length > 63) return `${JSON.stringify(v)} must be no more than 63 characters`;
-  return DNS1035_LABEL.test(v) ? undefined : `${JSON.stringify(v)} is not a DNS-1035 label (lower case alphanumerics and '-', starting with a letter)`;
+  return DNS1035_LABEL.test(v)
+    ? undefined
+    : `${JSON.stringify(v)} is not a DNS-1035 label (lower case alphanumerics and '-', starting with a letter)`;
 }
 
 /** Label and annotation keys: `[prefix/]name`, prefix a DNS subdomain, name <= 63 chars. */
@@ -182,7 +215,8 @@ export function qualifiedName(k: string): string | undefined {
 }
 
 export function labelValue(v: string): string | undefined {
-  if (v.length > 63 || !LABEL_VALUE.test(v)) return `label value ${JSON.stringify(v)} must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric`;
+  if (v.length > 63 || !LABEL_VALUE.test(v))
+    return `label value ${JSON.stringify(v)} must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric`;
   return undefined;
 }
 

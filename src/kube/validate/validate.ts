@@ -27,7 +27,13 @@ export interface KindInfo {
   readonly nameRule: (v: string) => string | undefined;
 }
 
-const k = (group: string, kind: string, versions: string[], namespaced = true, nameRule = dns1123Subdomain): KindInfo => ({ group, kind, versions, namespaced, nameRule });
+const k = (group: string, kind: string, versions: string[], namespaced = true, nameRule = dns1123Subdomain): KindInfo => ({
+  group,
+  kind,
+  versions,
+  namespaced,
+  nameRule,
+});
 
 export const knownKinds: readonly KindInfo[] = [
   k("", "Namespace", ["v1"], false, dns1123Label),
@@ -55,8 +61,41 @@ const kindIndex = new Map(knownKinds.map((i) => [`${i.group}/${i.kind}`, i]));
  * manifests gets kubectl's namespace defaulting and scope checks for them too.
  */
 const otherKindScopes: ReadonlyMap<string, "namespaced" | "cluster"> = new Map([
-  ...["/ConfigMap", "/Secret", "/PersistentVolumeClaim", "/Endpoints", "/LimitRange", "/ResourceQuota", "apps/StatefulSet", "apps/DaemonSet", "apps/ReplicaSet", "batch/Job", "batch/CronJob", "networking.k8s.io/NetworkPolicy", "networking.k8s.io/Ingress", "policy/PodDisruptionBudget", "autoscaling/HorizontalPodAutoscaler", "rbac.authorization.k8s.io/Role", "rbac.authorization.k8s.io/RoleBinding", "networking.istio.io/WorkloadEntry", "networking.istio.io/Sidecar", "telemetry.istio.io/Telemetry", "gateway.networking.k8s.io/ReferenceGrant", "gateway.networking.k8s.io/TCPRoute", "gateway.networking.k8s.io/TLSRoute"].map((k) => [k, "namespaced"] as const),
-  ...["/PersistentVolume", "storage.k8s.io/StorageClass", "rbac.authorization.k8s.io/ClusterRole", "rbac.authorization.k8s.io/ClusterRoleBinding", "apiextensions.k8s.io/CustomResourceDefinition", "gateway.networking.k8s.io/GatewayClass", "admissionregistration.k8s.io/MutatingWebhookConfiguration", "admissionregistration.k8s.io/ValidatingWebhookConfiguration"].map((k) => [k, "cluster"] as const),
+  ...[
+    "/ConfigMap",
+    "/Secret",
+    "/PersistentVolumeClaim",
+    "/Endpoints",
+    "/LimitRange",
+    "/ResourceQuota",
+    "apps/StatefulSet",
+    "apps/DaemonSet",
+    "apps/ReplicaSet",
+    "batch/Job",
+    "batch/CronJob",
+    "networking.k8s.io/NetworkPolicy",
+    "networking.k8s.io/Ingress",
+    "policy/PodDisruptionBudget",
+    "autoscaling/HorizontalPodAutoscaler",
+    "rbac.authorization.k8s.io/Role",
+    "rbac.authorization.k8s.io/RoleBinding",
+    "networking.istio.io/WorkloadEntry",
+    "networking.istio.io/Sidecar",
+    "telemetry.istio.io/Telemetry",
+    "gateway.networking.k8s.io/ReferenceGrant",
+    "gateway.networking.k8s.io/TCPRoute",
+    "gateway.networking.k8s.io/TLSRoute",
+  ].map((k) => [k, "namespaced"] as const),
+  ...[
+    "/PersistentVolume",
+    "storage.k8s.io/StorageClass",
+    "rbac.authorization.k8s.io/ClusterRole",
+    "rbac.authorization.k8s.io/ClusterRoleBinding",
+    "apiextensions.k8s.io/CustomResourceDefinition",
+    "gateway.networking.k8s.io/GatewayClass",
+    "admissionregistration.k8s.io/MutatingWebhookConfiguration",
+    "admissionregistration.k8s.io/ValidatingWebhookConfiguration",
+  ].map((k) => [k, "cluster"] as const),
 ]);
 
 /** Whether objects of this kind live in a namespace; undefined for kinds weft knows nothing about. */
@@ -114,7 +153,8 @@ export function validateObject(o: unknown, origin: Origin, opts: ValidateOptions
   if (!isPlainObject(o.metadata)) return fail("metadata", "required field is missing");
   const meta = o.metadata;
   if (typeof meta.name !== "string" || meta.name === "") return fail("metadata.name", "required field is missing");
-  if (meta.namespace !== undefined && meta.namespace !== null && typeof meta.namespace !== "string") return fail("metadata.namespace", "expected string");
+  if (meta.namespace !== undefined && meta.namespace !== null && typeof meta.namespace !== "string")
+    return fail("metadata.namespace", "expected string");
   const ns = typeof meta.namespace === "string" && meta.namespace !== "" ? meta.namespace : undefined;
   if (ns !== undefined) {
     const r = dns1123Label(ns);
@@ -132,7 +172,10 @@ export function validateObject(o: unknown, origin: Origin, opts: ValidateOptions
   }
   const version = o.apiVersion.slice(o.apiVersion.indexOf("/") + 1);
   if (!info.versions.includes(version)) {
-    return fail("apiVersion", `unsupported version ${JSON.stringify(o.apiVersion)} of ${o.kind}: expected ${info.versions.map((v) => (info.group ? `${info.group}/${v}` : v)).join(" or ")}`);
+    return fail(
+      "apiVersion",
+      `unsupported version ${JSON.stringify(o.apiVersion)} of ${o.kind}: expected ${info.versions.map((v) => (info.group ? `${info.group}/${v}` : v)).join(" or ")}`,
+    );
   }
   const nameProblem = info.nameRule(meta.name);
   if (nameProblem) return fail("metadata.name", nameProblem);

@@ -82,16 +82,28 @@ export interface CompiledPolicy {
 }
 
 function stringTest(m: StringMatch): (s: string) => boolean {
-  if ("exact" in m) { const v = m.exact; return (s) => s === v; }
-  if ("prefix" in m) { const v = m.prefix; return (s) => s.startsWith(v); }
-  if ("suffix" in m) { const v = m.suffix; return (s) => s.endsWith(v); }
+  if ("exact" in m) {
+    const v = m.exact;
+    return (s) => s === v;
+  }
+  if ("prefix" in m) {
+    const v = m.prefix;
+    return (s) => s.startsWith(v);
+  }
+  if ("suffix" in m) {
+    const v = m.suffix;
+    return (s) => s.endsWith(v);
+  }
   return (s) => s.length > 0;
 }
 
 function anyString(ms: readonly StringMatch[]): (s: string) => boolean {
   const tests = ms.map(stringTest);
   if (tests.length === 1) return tests[0]!;
-  return (s) => { for (const t of tests) if (t(s)) return true; return false; };
+  return (s) => {
+    for (const t of tests) if (t(s)) return true;
+    return false;
+  };
 }
 
 function cidrs(as: readonly AddressMatch[]): Cidr[] {
@@ -123,7 +135,7 @@ function anyCidr(cs: CidrSet, ip: IpAddress): boolean {
   if (ip.family === 4) {
     const w = ip.words[0]!;
     const v4 = cs.v4;
-    for (let i = 0; i < v4.length; i += 2) if (((w & v4[i + 1]!) >>> 0) === v4[i]) return true;
+    for (let i = 0; i < v4.length; i += 2) if ((w & v4[i + 1]!) >>> 0 === v4[i]) return true;
     return false;
   }
   const v6 = cs.v6;
@@ -145,13 +157,35 @@ function compileMatch(m: Match): CompiledMatch {
   const strings = (field: MatchField, ms: readonly StringMatch[], get: Getter, negate: boolean) => {
     if (ms.length === 0) return;
     const t = anyString(ms);
-    checks.push({ field, test: negate ? (p) => { const v = get(p); return v === undefined || !t(v); } : (p) => { const v = get(p); return v !== undefined && t(v); } });
+    checks.push({
+      field,
+      test: negate
+        ? (p) => {
+            const v = get(p);
+            return v === undefined || !t(v);
+          }
+        : (p) => {
+            const v = get(p);
+            return v !== undefined && t(v);
+          },
+    });
   };
   const ips = (field: MatchField, as: readonly AddressMatch[], which: "sourceIp" | "destinationIp", negate: boolean) => {
     if (as.length === 0) return;
     const cs = cidrSet(cidrs(as));
     const get = which === "sourceIp" ? (p: Peer) => p.sourceIp : (p: Peer) => p.destinationIp;
-    checks.push({ field, test: negate ? (p) => { const ip = get(p); return ip === undefined || !anyCidr(cs, ip); } : (p) => { const ip = get(p); return ip !== undefined && anyCidr(cs, ip); } });
+    checks.push({
+      field,
+      test: negate
+        ? (p) => {
+            const ip = get(p);
+            return ip === undefined || !anyCidr(cs, ip);
+          }
+        : (p) => {
+            const ip = get(p);
+            return ip !== undefined && anyCidr(cs, ip);
+          },
+    });
   };
   strings("namespaces", m.namespaces, namespaceOf, false);
   strings("notNamespaces", m.notNamespaces, namespaceOf, true);
@@ -161,10 +195,22 @@ function compileMatch(m: Match): CompiledMatch {
   ips("notSourceIps", m.notSourceIps, "sourceIp", true);
   ips("destinationIps", m.destinationIps, "destinationIp", false);
   ips("notDestinationIps", m.notDestinationIps, "destinationIp", true);
-  if (m.destinationPorts.length > 0) { const ps = new Set(m.destinationPorts); checks.push({ field: "destinationPorts", test: (p) => ps.has(p.destinationPort) }); }
-  if (m.notDestinationPorts.length > 0) { const ps = new Set(m.notDestinationPorts); checks.push({ field: "notDestinationPorts", test: (p) => !ps.has(p.destinationPort) }); }
-  if (m.serviceAccounts.length > 0) { const sas = m.serviceAccounts; checks.push({ field: "serviceAccounts", test: (p) => p.namespace !== undefined && anySa(sas, p) }); }
-  if (m.notServiceAccounts.length > 0) { const sas = m.notServiceAccounts; checks.push({ field: "notServiceAccounts", test: (p) => p.namespace === undefined || !anySa(sas, p) }); }
+  if (m.destinationPorts.length > 0) {
+    const ps = new Set(m.destinationPorts);
+    checks.push({ field: "destinationPorts", test: (p) => ps.has(p.destinationPort) });
+  }
+  if (m.notDestinationPorts.length > 0) {
+    const ps = new Set(m.notDestinationPorts);
+    checks.push({ field: "notDestinationPorts", test: (p) => !ps.has(p.destinationPort) });
+  }
+  if (m.serviceAccounts.length > 0) {
+    const sas = m.serviceAccounts;
+    checks.push({ field: "serviceAccounts", test: (p) => p.namespace !== undefined && anySa(sas, p) });
+  }
+  if (m.notServiceAccounts.length > 0) {
+    const sas = m.notServiceAccounts;
+    checks.push({ field: "notServiceAccounts", test: (p) => p.namespace === undefined || !anySa(sas, p) });
+  }
   return { checks };
 }
 

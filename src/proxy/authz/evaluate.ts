@@ -65,11 +65,18 @@ function isList(p: ApplicablePolicies | readonly Authorization[]): p is readonly
 }
 
 function names(ps: readonly CompiledPolicy[]): string {
-  const shown = ps.slice(0, 5).map((p) => p.key).join(", ");
+  const shown = ps
+    .slice(0, 5)
+    .map((p) => p.key)
+    .join(", ");
   return ps.length > 5 ? `${shown} and ${ps.length - 5} more` : shown;
 }
 
-export function evaluate(conn: AuthzConnection, policies: ApplicablePolicies | readonly Authorization[], destination?: DestinationRef): AuthzDecision {
+export function evaluate(
+  conn: AuthzConnection,
+  policies: ApplicablePolicies | readonly Authorization[],
+  destination?: DestinationRef,
+): AuthzDecision {
   const dest = destination ? `${destination.namespace}/${destination.name}` : `${conn.destinationIp}:${conn.destinationPort}`;
   const missing = isList(policies) ? undefined : policies.missing;
   const list = flatten(policies);
@@ -94,7 +101,8 @@ export function evaluate(conn: AuthzConnection, policies: ApplicablePolicies | r
     if (a.dryRun) {
       const i = firstMatchingRule(p, peer);
       if (a.action === "DENY") {
-        if (i >= 0) (findings ??= []).push({ policy: p.key, action: "DENY", ruleIndex: i, reason: `dry-run DENY ${p.key} rule ${i} matches` });
+        if (i >= 0)
+          (findings ??= []).push({ policy: p.key, action: "DENY", ruleIndex: i, reason: `dry-run DENY ${p.key} rule ${i} matches` });
       } else {
         (dryAllows ??= []).push(p);
         if (i >= 0) dryAllowMatched = true;
@@ -122,7 +130,12 @@ export function evaluate(conn: AuthzConnection, policies: ApplicablePolicies | r
   const dry = findings ? { dryRunWouldDeny: findings } : {};
 
   if (invalid) {
-    return { allowed: false, decidedBy: { policy: invalid.key, action: invalid.source.action }, ...dry, reason: `policy ${invalid.key} is invalid (${invalid.invalid}); failing closed` };
+    return {
+      allowed: false,
+      decidedBy: { policy: invalid.key, action: invalid.source.action },
+      ...dry,
+      reason: `policy ${invalid.key} is invalid (${invalid.invalid}); failing closed`,
+    };
   }
   if (deny) return { allowed: false, decidedBy: deny, ...dry, reason: `denied by DENY policy ${deny.policy} rule ${deny.ruleIndex}` };
   if (allows.length === 0) return { allowed: true, ...dry, reason: `no ALLOW policy applies to ${dest}; allowed by default` };

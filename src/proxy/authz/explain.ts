@@ -6,7 +6,16 @@
  * the same compiled matchers without short-circuiting across policies. Pure.
  */
 import type { Authorization } from "../../common/model/authorization.js";
-import { type AuthzConnection, type CompiledPolicy, type MatchField, type Peer, clauseMatches, compile, failingField, peerOf } from "./compile.js";
+import {
+  type AuthzConnection,
+  type CompiledPolicy,
+  type MatchField,
+  type Peer,
+  clauseMatches,
+  compile,
+  failingField,
+  peerOf,
+} from "./compile.js";
 import { type ApplicablePolicies, type AuthzDecision, type DestinationRef, evaluate, flatten } from "./evaluate.js";
 import { formatIp } from "../../common/net/ip.js";
 
@@ -61,7 +70,10 @@ function traceRule(p: Peer, rule: CompiledPolicy["rules"][number], index: number
   const clauses: ClauseTrace[] = [];
   for (let i = 0; i < rule.clauses.length; i++) {
     const c = rule.clauses[i]!;
-    if (clauseMatches(c, p)) { clauses.push({ index: i, matched: true, failedFields: [] }); continue; }
+    if (clauseMatches(c, p)) {
+      clauses.push({ index: i, matched: true, failedFields: [] });
+      continue;
+    }
     clauses.push({ index: i, matched: false, failedFields: c.matches.map((m) => failingField(m, p)!) });
     return { index, matched: false, clauses };
   }
@@ -77,7 +89,11 @@ function tracePolicy(a: Authorization, p: Peer): PolicyTrace {
   return { ...base, rules, ...(hit ? { matchedRule: hit.index } : {}) };
 }
 
-export function explain(conn: AuthzConnection, policies: ApplicablePolicies | readonly Authorization[], destination?: DestinationRef): Explanation {
+export function explain(
+  conn: AuthzConnection,
+  policies: ApplicablePolicies | readonly Authorization[],
+  destination?: DestinationRef,
+): Explanation {
   const peer = peerOf(conn);
   const list = flatten(policies);
   const src = peer.sourceIp ? formatIp(peer.sourceIp) : conn.sourceIp;
@@ -98,13 +114,23 @@ export function formatExplanation(e: Explanation): string {
   for (const m of e.missing) out.push(`policy ${m}: bound to the workload but not known yet (fails closed)`);
   for (const p of e.policies) {
     const tag = `${p.action}${p.dryRun ? " (dry-run)" : ""}, ${p.scope}`;
-    if (p.invalid !== undefined) { out.push(`policy ${p.policy} [${tag}]: INVALID: ${p.invalid}`); continue; }
-    if (p.rules.length === 0) { out.push(`policy ${p.policy} [${tag}]: no rules, never matches`); continue; }
+    if (p.invalid !== undefined) {
+      out.push(`policy ${p.policy} [${tag}]: INVALID: ${p.invalid}`);
+      continue;
+    }
+    if (p.rules.length === 0) {
+      out.push(`policy ${p.policy} [${tag}]: no rules, never matches`);
+      continue;
+    }
     out.push(`policy ${p.policy} [${tag}]: ${p.matchedRule !== undefined ? `MATCHED by rule ${p.matchedRule}` : "no rule matches"}`);
     for (const r of p.rules) {
-      if (r.matched) { out.push(`  rule ${r.index}: matches${r.clauses.length === 0 ? " (empty rule matches everything)" : ""}`); continue; }
+      if (r.matched) {
+        out.push(`  rule ${r.index}: matches${r.clauses.length === 0 ? " (empty rule matches everything)" : ""}`);
+        continue;
+      }
       const failed = r.clauses[r.clauses.length - 1]!;
-      const why = failed.failedFields.length === 0 ? "clause has no satisfiable match" : failed.failedFields.map((f) => FIELD_TEXT[f]).join("; or ");
+      const why =
+        failed.failedFields.length === 0 ? "clause has no satisfiable match" : failed.failedFields.map((f) => FIELD_TEXT[f]).join("; or ");
       out.push(`  rule ${r.index}: clause ${failed.index} fails: ${why}`);
     }
   }

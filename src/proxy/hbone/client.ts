@@ -68,7 +68,11 @@ function tcpConnect(opts: DialOptions, target: string): Promise<Result<net.Socke
   });
 }
 
-function tlsConnect(socket: net.Socket, opts: DialOptions, target: string): Promise<Result<{ tls: tls.TLSSocket; peer: Identity }, HboneError>> {
+function tlsConnect(
+  socket: net.Socket,
+  opts: DialOptions,
+  target: string,
+): Promise<Result<{ tls: tls.TLSSocket; peer: Identity }, HboneError>> {
   const policy = { expected: opts.expected };
   return new Promise((resolve) => {
     let accepted: Identity | undefined;
@@ -79,7 +83,10 @@ function tlsConnect(socket: net.Socket, opts: DialOptions, target: string): Prom
       socket.destroy();
       resolve(err(tlsError(target, e)));
     };
-    const timer = setTimeout(() => fail(new Error(`handshake not done within ${opts.settings.handshakeTimeoutMs} ms`)), opts.settings.handshakeTimeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`handshake not done within ${opts.settings.handshakeTimeoutMs} ms`)),
+      opts.settings.handshakeTimeoutMs,
+    );
     const onClose = () => fail(new Error("connection closed during the handshake"));
     t.once("error", fail);
     t.once("close", onClose);
@@ -90,7 +97,9 @@ function tlsConnect(socket: net.Socket, opts: DialOptions, target: string): Prom
       t.on("error", (e) => log.debug({ err: e, target }, "hbone tls error"));
       if (t.alpnProtocol !== "h2") {
         t.destroy();
-        return resolve(err(new HboneError("HBONE_ALPN", `hbone: ${target}: server negotiated alpn ${JSON.stringify(t.alpnProtocol)}, want h2`)));
+        return resolve(
+          err(new HboneError("HBONE_ALPN", `hbone: ${target}: server negotiated alpn ${JSON.stringify(t.alpnProtocol)}, want h2`)),
+        );
       }
       // checkServerIdentity ran (rejectUnauthorized) and recorded the accepted identity.
       if (!accepted) {
@@ -161,7 +170,9 @@ export function openTunnel(
   try {
     stream = session.request(headers.value, { endStream: false });
   } catch (e) {
-    return Promise.resolve(err(new HboneError("HBONE_STREAM", `hbone: connect ${target}: cannot open stream: ${(e as Error).message}`, { cause: e })));
+    return Promise.resolve(
+      err(new HboneError("HBONE_STREAM", `hbone: connect ${target}: cannot open stream: ${(e as Error).message}`, { cause: e })),
+    );
   }
   // Permanent: later errors surface through 'close' to whoever splices the tunnel. A module
   // function, not a closure: a closure here would keep this call's scope (signal, request)
@@ -181,7 +192,14 @@ export function openTunnel(
       settle(err(new HboneError("HBONE_STREAM", `hbone: connect ${target}: aborted`, { cause: signal?.reason })));
     };
     const onClose = () =>
-      settle(err(new HboneError("HBONE_STREAM", `hbone: connect ${target}: stream closed before a response (rst code ${stream.rstCode ?? "none"})`)));
+      settle(
+        err(
+          new HboneError(
+            "HBONE_STREAM",
+            `hbone: connect ${target}: stream closed before a response (rst code ${stream.rstCode ?? "none"})`,
+          ),
+        ),
+      );
     if (signal?.aborted) return onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
     stream.once("close", onClose);

@@ -34,7 +34,10 @@ describe("parseAuthority", () => {
 describe("forwarded header", () => {
   test("formats for= quoted, and host as a token or quoted", () => {
     assert.equal(formatForwarded({ ip: "10.0.0.1", port: 4000 }), 'for="10.0.0.1:4000"');
-    assert.equal(formatForwarded({ ip: "fd00::1", port: 4000 }, "svc.ns.svc.cluster.local"), 'for="[fd00::1]:4000";host=svc.ns.svc.cluster.local');
+    assert.equal(
+      formatForwarded({ ip: "fd00::1", port: 4000 }, "svc.ns.svc.cluster.local"),
+      'for="[fd00::1]:4000";host=svc.ns.svc.cluster.local',
+    );
     assert.equal(formatForwarded({ ip: "10.0.0.1", port: 1 }, 'a b"c'), 'for="10.0.0.1:1";host="a b\\"c"');
   });
 
@@ -45,7 +48,7 @@ describe("forwarded header", () => {
     { in: 'For="10.0.0.1:1";HOST="x y", for="10.0.0.2:2"', want: { for: { ip: "10.0.0.1", port: 1 }, host: "x y" } },
     { in: "for=unknown;host=h", want: { host: "h" } },
     { in: "for=10.0.0.1", want: {} },
-    { in: ["for=\"10.0.0.3:3\"", "for=\"10.0.0.4:4\""], want: { for: { ip: "10.0.0.3", port: 3 } } },
+    { in: ['for="10.0.0.3:3"', 'for="10.0.0.4:4"'], want: { for: { ip: "10.0.0.3", port: 3 } } },
     { in: "garbage;;=;", want: {} },
   ];
   for (const c of parses) {

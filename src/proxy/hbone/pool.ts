@@ -120,7 +120,10 @@ export class HbonePool {
   private failures = 0;
   private streamsOpened = 0;
 
-  constructor(settings?: Partial<HboneSettings>, private readonly observer: PoolObserver = {}) {
+  constructor(
+    settings?: Partial<HboneSettings>,
+    private readonly observer: PoolObserver = {},
+  ) {
     this.settings = settingsOrThrow(settings);
   }
 
@@ -199,7 +202,12 @@ export class HbonePool {
       return err(new HboneError("HBONE_CLOSED", "hbone: pool is closed"));
     }
     const conn = r.value;
-    const info: ConnectionInfo = { key, localAddress: conn.localAddress, remoteAddress: conn.remoteAddress, peerIdentity: conn.peerIdentity };
+    const info: ConnectionInfo = {
+      key,
+      localAddress: conn.localAddress,
+      remoteAddress: conn.remoteAddress,
+      peerIdentity: conn.peerIdentity,
+    };
     const p = new Pooled(this.nextId++, conn, info, this.settings.poolMaxStreamsPerConnection);
     entry.conns.push(p);
     this.opened++;
@@ -211,7 +219,8 @@ export class HbonePool {
     startKeepalive(conn.session, {
       intervalMs: this.settings.pingIntervalMs,
       timeoutMs: this.settings.pingTimeoutMs,
-      onTimeout: () => log.info({ destination: formatAddress(target.destination) }, "hbone: server stopped answering pings, dropping connection"),
+      onTimeout: () =>
+        log.info({ destination: formatAddress(target.destination) }, "hbone: server stopped answering pings, dropping connection"),
     });
     this.reserve(p);
     return ok(p);

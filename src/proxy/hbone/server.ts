@@ -179,7 +179,10 @@ export class HboneServer {
       else log.debug({ err: e, remote: remote.ip }, "hbone tls error");
     });
     tlsSocket.once("close", () => fail("closed during the tls handshake"));
-    const timer = setTimeout(() => fail(`tls handshake not done within ${this.settings.handshakeTimeoutMs} ms`), this.settings.handshakeTimeoutMs);
+    const timer = setTimeout(
+      () => fail(`tls handshake not done within ${this.settings.handshakeTimeoutMs} ms`),
+      this.settings.handshakeTimeoutMs,
+    );
     timer.unref();
     tlsSocket.once("close", () => clearTimeout(timer));
     tlsSocket.once("secure", () => {
@@ -250,9 +253,15 @@ export class HboneServer {
     if (!target.ok) return this.reply(stream, 400, target.error.message);
     const abort = new AbortController();
     void this.decide(stream, abort, {
-      method, authority, target: target.value, headers,
+      method,
+      authority,
+      target: target.value,
+      headers,
       forwarded: parseForwarded(headers["forwarded"]),
-      peerIdentity: conn.peer, localAddress: conn.local, remoteAddress: conn.remote, stream,
+      peerIdentity: conn.peer,
+      localAddress: conn.local,
+      remoteAddress: conn.remote,
+      stream,
       signal: abort.signal,
     });
   }

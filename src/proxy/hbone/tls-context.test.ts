@@ -18,7 +18,11 @@ describe("acceptServer", () => {
     { name: "accepts any identity of the expected set", san: "URI:spiffe://cluster.local/ns/default/sa/waypoint" },
     { name: "refuses an identity outside the set", san: "URI:spiffe://cluster.local/ns/default/sa/other", code: "HBONE_IDENTITY" },
     { name: "refuses the same name in another trust domain", san: "URI:spiffe://evil.local/ns/default/sa/server", code: "HBONE_IDENTITY" },
-    { name: "refuses a certificate with two URI SANs", san: "URI:spiffe://cluster.local/ns/default/sa/server, URI:spiffe://cluster.local/ns/default/sa/x", code: "HBONE_IDENTITY" },
+    {
+      name: "refuses a certificate with two URI SANs",
+      san: "URI:spiffe://cluster.local/ns/default/sa/server, URI:spiffe://cluster.local/ns/default/sa/x",
+      code: "HBONE_IDENTITY",
+    },
     { name: "refuses a certificate with only a DNS SAN", san: "DNS:server.default.svc", code: "HBONE_IDENTITY" },
     { name: "refuses a certificate without SANs", san: undefined, code: "HBONE_IDENTITY" },
   ];

@@ -67,8 +67,12 @@ export function acceptClient(peerCert: PeerCert | undefined, policy: ClientPolic
   const id = spiffeIdentityOfCert(peerCert);
   if (!id.ok) return err(new HboneError("HBONE_IDENTITY", `hbone: client certificate: ${id.error.message}`, { cause: id.error }));
   if (!policy.trustDomains.includes(id.value.trustDomain)) {
-    return err(new HboneError("HBONE_IDENTITY",
-      `hbone: client ${toUri(id.value)}: trust domain ${JSON.stringify(id.value.trustDomain)} is not accepted (want ${policy.trustDomains.join(" or ")})`));
+    return err(
+      new HboneError(
+        "HBONE_IDENTITY",
+        `hbone: client ${toUri(id.value)}: trust domain ${JSON.stringify(id.value.trustDomain)} is not accepted (want ${policy.trustDomains.join(" or ")})`,
+      ),
+    );
   }
   return id;
 }

@@ -48,7 +48,8 @@ export class GrpcCaClient implements CaClient {
         (e, v) => resolve(e || !v ? err(e ?? ({ code: status.INTERNAL, details: "empty response" } as ServiceError)) : ok(v)),
       );
     });
-    if (!resp.ok) return err(new Error(`ca: ${uri}: ${status[resp.error.code] ?? resp.error.code}: ${resp.error.details}`, { cause: resp.error }));
+    if (!resp.ok)
+      return err(new Error(`ca: ${uri}: ${status[resp.error.code] ?? resp.error.code}: ${resp.error.details}`, { cause: resp.error }));
     const chain = resp.value.certChain;
     if (chain.length === 0) return err(new Error(`ca: ${uri}: empty cert_chain`));
     const bad = chain.findIndex((c) => !c.includes("-----BEGIN CERTIFICATE-----"));

@@ -209,7 +209,11 @@ void describe("CertificateManager", () => {
         const r = await m.get({ trustDomain: "cluster.local", namespace: "a", serviceAccount: "b" });
         console.log(r.ok ? "issued" : r.error.message);
       })();`;
-    const res = spawnSync(process.execPath, ["-e", script], { timeout: 10_000, encoding: "utf8", env: { ...process.env, WEFT_LOG: "warn" } });
+    const res = spawnSync(process.execPath, ["-e", script], {
+      timeout: 10_000,
+      encoding: "utf8",
+      env: { ...process.env, WEFT_LOG: "warn" },
+    });
     assert.equal(res.signal, null, "child had to be killed: a timer kept it alive");
     assert.equal(res.status, 0, res.stderr);
     assert.equal(res.stdout.trim(), "issued");

@@ -209,7 +209,10 @@ export class CertificateManager {
       entry.failures = 0;
       entry.lastError = undefined;
       this.schedule(entry, renewalDelayMs(r.value.notBefore, r.value.notAfter, now, this.policy, this.random()));
-      log.info({ identity: uri, serial: entry.serial, notAfter: r.value.notAfter.toISOString(), rotated: previous !== undefined }, "certificate issued");
+      log.info(
+        { identity: uri, serial: entry.serial, notAfter: r.value.notAfter.toISOString(), rotated: previous !== undefined },
+        "certificate issued",
+      );
       for (const l of [...this.listeners]) {
         try {
           l(r.value, previous);
@@ -225,7 +228,10 @@ export class CertificateManager {
     const delay = retryDelayMs(entry.failures, this.policy, this.random(), valid?.notAfter.getTime(), now);
     this.schedule(entry, delay);
     if (valid) {
-      log.warn({ identity: uri, err: r.error.message, retryMs: Math.round(delay), keepsUntil: valid.notAfter.toISOString() }, "certificate renewal failed; serving the current certificate");
+      log.warn(
+        { identity: uri, err: r.error.message, retryMs: Math.round(delay), keepsUntil: valid.notAfter.toISOString() },
+        "certificate renewal failed; serving the current certificate",
+      );
       return ok(valid);
     }
     entry.cert = undefined;

@@ -60,7 +60,8 @@ export function validateService(s: Service): ResourceError[] {
   if (!s.namespace) e("namespace", "required");
   if (!s.hostname) e("hostname", "required");
   s.addresses.forEach((a, i) => {
-    if (!isIP(a.address) || canonicalIp(a.address) !== a.address) e(`addresses[${i}]`, `${JSON.stringify(a.address)} is not a canonical IP address`);
+    if (!isIP(a.address) || canonicalIp(a.address) !== a.address)
+      e(`addresses[${i}]`, `${JSON.stringify(a.address)} is not a canonical IP address`);
   });
   s.ports.forEach((p, i) => {
     if (!checkPort(p.servicePort) || p.servicePort === 0) e(`ports[${i}].servicePort`, `invalid port ${p.servicePort}`);

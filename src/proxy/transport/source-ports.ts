@@ -38,9 +38,12 @@ export function systemPortRange(): PortRange {
 /** Round-robin port cursor over a range, starting at a random offset (two processes rarely collide). */
 export class PortCursor {
   private next: number;
-  constructor(private readonly range: PortRange = systemPortRange(), start = Math.random()) {
+  constructor(
+    private readonly range: PortRange = systemPortRange(),
+    start = Math.random(),
+  ) {
     const size = range.last - range.first + 1;
-    this.next = range.first + Math.floor(start * size) % size;
+    this.next = range.first + (Math.floor(start * size) % size);
   }
 
   take(): number {

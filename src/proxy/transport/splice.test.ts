@@ -21,7 +21,10 @@ async function relay(serverHandler: (s: net.Socket) => void) {
   return {
     connect: () => net.connect({ port, host: "127.0.0.1", allowHalfOpen: true }),
     results,
-    close: () => { server.close(); proxy.close(); },
+    close: () => {
+      server.close();
+      proxy.close();
+    },
   };
 }
 
@@ -35,7 +38,10 @@ test("splice: a large transfer arrives intact both ways with backpressure", asyn
     const c = r.connect();
     const hash = createHash("sha256");
     let received = 0;
-    c.on("data", (d: Buffer) => { hash.update(d); received += d.length; });
+    c.on("data", (d: Buffer) => {
+      hash.update(d);
+      received += d.length;
+    });
     c.end(payload);
     await once(c, "end");
     assert.equal(received, payload.length);
@@ -53,7 +59,9 @@ test("splice: half-close keeps the other direction open", async () => {
     // server reads until client FIN, then answers, then closes
     const chunks: Buffer[] = [];
     s.on("data", (d: Buffer) => chunks.push(d));
-    s.on("end", () => { setTimeout(() => s.end(`got ${Buffer.concat(chunks).toString()}`), 20); });
+    s.on("end", () => {
+      setTimeout(() => s.end(`got ${Buffer.concat(chunks).toString()}`), 20);
+    });
   });
   try {
     const c = r.connect();
@@ -69,7 +77,9 @@ test("splice: half-close keeps the other direction open", async () => {
 
 test("splice: a reset on one side destroys the other", async () => {
   let serverSide: net.Socket | undefined;
-  const r = await relay((s) => { serverSide = s; });
+  const r = await relay((s) => {
+    serverSide = s;
+  });
   try {
     const c = r.connect();
     await once(c, "connect");

@@ -160,7 +160,10 @@ export class XdsClient {
     };
     if (outcome.errors.length) {
       this.nacks++;
-      log.warn({ typeUrl: resp.typeUrl, nonce: resp.nonce, rejected: outcome.errors.slice(0, 20) }, "rejected xds resources (NACK); keeping previous versions");
+      log.warn(
+        { typeUrl: resp.typeUrl, nonce: resp.nonce, rejected: outcome.errors.slice(0, 20) },
+        "rejected xds resources (NACK); keeping previous versions",
+      );
     } else {
       this.acks++;
     }

@@ -22,10 +22,26 @@ export function stateAuthorizer(state: ProxyState): Authorize {
     const policies = selectPolicies(cache.get(state), destination);
     const d = evaluate(conn, policies, destination);
     for (const f of d.dryRunWouldDeny ?? []) {
-      log.info({ policy: f.policy, rule: f.ruleIndex, src: conn.sourceIp, dst: `${conn.destinationIp}:${conn.destinationPort}`, reason: f.reason }, "dry-run policy would deny");
+      log.info(
+        { policy: f.policy, rule: f.ruleIndex, src: conn.sourceIp, dst: `${conn.destinationIp}:${conn.destinationPort}`, reason: f.reason },
+        "dry-run policy would deny",
+      );
     }
     if (!d.allowed) {
-      log.info({ policy: d.decidedBy?.policy, rule: d.decidedBy?.ruleIndex, src: conn.sourceIp, principal: conn.sourceIdentity ? `${conn.sourceIdentity.trustDomain}/ns/${conn.sourceIdentity.namespace}/sa/${conn.sourceIdentity.serviceAccount}` : undefined, dst: `${conn.destinationIp}:${conn.destinationPort}`, workload: `${destination.namespace}/${destination.name}`, reason: d.reason }, "connection denied");
+      log.info(
+        {
+          policy: d.decidedBy?.policy,
+          rule: d.decidedBy?.ruleIndex,
+          src: conn.sourceIp,
+          principal: conn.sourceIdentity
+            ? `${conn.sourceIdentity.trustDomain}/ns/${conn.sourceIdentity.namespace}/sa/${conn.sourceIdentity.serviceAccount}`
+            : undefined,
+          dst: `${conn.destinationIp}:${conn.destinationPort}`,
+          workload: `${destination.namespace}/${destination.name}`,
+          reason: d.reason,
+        },
+        "connection denied",
+      );
     }
     return { allowed: d.allowed, reason: d.reason, ...(d.decidedBy ? { policy: d.decidedBy.policy } : {}) };
   };
@@ -49,7 +65,8 @@ export function explainFromState(state: ProxyState, network: string, q: ExplainQ
   const dst = canonicalIp(q.destinationIp);
   if (!src) return err(new Error(`source ${JSON.stringify(q.sourceIp)} is not an IP address`));
   if (!dst) return err(new Error(`destination ${JSON.stringify(q.destinationIp)} is not an IP address`));
-  if (!Number.isInteger(q.destinationPort) || q.destinationPort < 1 || q.destinationPort > 65535) return err(new Error(`port ${q.destinationPort} out of range 1-65535`));
+  if (!Number.isInteger(q.destinationPort) || q.destinationPort < 1 || q.destinationPort > 65535)
+    return err(new Error(`port ${q.destinationPort} out of range 1-65535`));
   let sourceIdentity;
   if (q.principal) {
     const id = parsePrincipal(q.principal.replace(/^spiffe:\/\//, ""));

@@ -38,7 +38,10 @@ export class ConnectionRegistry {
       if (decision.allowed) continue;
       this.open.delete(c);
       closed++;
-      log.info({ src: c.facts.sourceIp, dst: `${c.facts.destinationIp}:${c.facts.destinationPort}`, reason: decision.reason }, "closing connection denied by the new policy");
+      log.info(
+        { src: c.facts.sourceIp, dst: `${c.facts.destinationIp}:${c.facts.destinationPort}`, reason: decision.reason },
+        "closing connection denied by the new policy",
+      );
       c.close(decision.reason);
     }
     return closed;

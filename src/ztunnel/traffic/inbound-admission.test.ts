@@ -32,7 +32,13 @@ test("inbound admission: HBONE requests get upstream's status codes", () => {
     ["a workload outside the mesh is unavailable", "CONNECT", "10.0.1.9:80", undefined, "503"],
   ];
   for (const [name, method, authority, dialled, want] of cases) {
-    const d = admitHbone(ctx(), { method, authority, ...(dialled ? { connectionDestinationIp: dialled } : {}), sourceIp: "10.0.2.1", peer });
+    const d = admitHbone(ctx(), {
+      method,
+      authority,
+      ...(dialled ? { connectionDestinationIp: dialled } : {}),
+      sourceIp: "10.0.2.1",
+      peer,
+    });
     assert.equal(d.ok ? `ok ${d.upstream.ip}:${d.upstream.port}` : String(d.status), want, name);
   }
 });
@@ -47,12 +53,18 @@ test("inbound admission: authorization sees the peer and denies with 401", () =>
   assert.ok(!d.ok);
   assert.equal(d.status, 401);
   assert.match(d.reason, /default\/deny-all/);
-  assert.deepEqual(seen, [{ sourceIp: "10.0.2.1", sourcePort: 5555, destinationIp: "10.0.1.2", destinationPort: 8080, sourceIdentity: peer, dest: "echo" }]);
+  assert.deepEqual(seen, [
+    { sourceIp: "10.0.2.1", sourcePort: 5555, destinationIp: "10.0.1.2", destinationPort: 8080, sourceIdentity: peer, dest: "echo" },
+  ]);
 });
 
 test("inbound admission: plaintext peers are authorized without an identity", () => {
   let sawIdentity: unknown = "unset";
-  const d = admitPlaintext(ctx((c) => ((sawIdentity = c.sourceIdentity), { allowed: true, reason: "" })), { ip: "10.0.1.2", port: 80 }, { ip: "10.0.3.3" });
+  const d = admitPlaintext(
+    ctx((c) => ((sawIdentity = c.sourceIdentity), { allowed: true, reason: "" })),
+    { ip: "10.0.1.2", port: 80 },
+    { ip: "10.0.3.3" },
+  );
   assert.ok(d.ok);
   assert.equal(sawIdentity, undefined);
 });
@@ -67,7 +79,11 @@ test("inbound: the forwarded source address is believed only for the peer's own 
     ["a peer claiming an address the mesh does not know", "192.0.2.1", remote.ip],
   ];
   for (const [name, claimed, want] of cases) {
-    const got = trustedClientAddress(c, { forwarded: { for: { ip: claimed, port: 1 } }, remoteAddress: remote, peerIdentity: identity("cluster.local", "default", "echo") });
+    const got = trustedClientAddress(c, {
+      forwarded: { for: { ip: claimed, port: 1 } },
+      remoteAddress: remote,
+      peerIdentity: identity("cluster.local", "default", "echo"),
+    });
     assert.equal(got.ip, want, name);
   }
   assert.equal(trustedClientAddress(c, { forwarded: {}, remoteAddress: remote, peerIdentity: peer }).ip, remote.ip);

@@ -32,7 +32,13 @@ export type Authorize = (conn: ConnectionFacts, destination: Workload) => Author
 
 export type InboundDecision =
   | { readonly ok: true; readonly workload: Workload; readonly upstream: SocketAddress; readonly authz: AuthorizationDecision }
-  | { readonly ok: false; readonly status: 400 | 401 | 503; readonly reason: string; readonly workload?: Workload; readonly authz?: AuthorizationDecision };
+  | {
+      readonly ok: false;
+      readonly status: 400 | 401 | 503;
+      readonly reason: string;
+      readonly workload?: Workload;
+      readonly authz?: AuthorizationDecision;
+    };
 
 export interface HboneRequestFacts {
   readonly method: string;
@@ -58,7 +64,11 @@ export function admitHbone(ctx: InboundContext, req: HboneRequestFacts): Inbound
   const target = parseAddress(req.authority);
   if (!target.ok) return { ok: false, status: 400, reason: `bad authority: ${target.error.message}` };
   if (req.connectionDestinationIp !== undefined && req.connectionDestinationIp !== target.value.ip) {
-    return { ok: false, status: 400, reason: `target ${req.authority} does not match the connection's destination ${req.connectionDestinationIp}` };
+    return {
+      ok: false,
+      status: 400,
+      reason: `target ${req.authority} does not match the connection's destination ${req.connectionDestinationIp}`,
+    };
   }
   return admitLocal(ctx, target.value, {
     sourceIp: req.sourceIp,
@@ -83,7 +93,12 @@ function admitLocal(ctx: InboundContext, target: SocketAddress, conn: Connection
   const workload = ctx.state.workloadByAddress(ctx.network, target.ip);
   if (!workload) return { ok: false, status: 503, reason: `unknown target ${target.ip}: no workload has this address` };
   if (workload.node !== ctx.node) {
-    return { ok: false, status: 503, reason: `target ${target.ip} (${workload.namespace}/${workload.name}) runs on node ${workload.node}, not on ${ctx.node}`, workload };
+    return {
+      ok: false,
+      status: 503,
+      reason: `target ${target.ip} (${workload.namespace}/${workload.name}) runs on node ${workload.node}, not on ${ctx.node}`,
+      workload,
+    };
   }
   if (workload.tunnelProtocol !== "HBONE") {
     return { ok: false, status: 503, reason: `target ${workload.namespace}/${workload.name} is not enrolled in the mesh`, workload };

@@ -42,23 +42,63 @@ export class Inbound {
     });
     const source = ctx.state.workloadByAddress(ctx.network, client.ip);
     if (!decision.ok) {
-      log.info({ peer: req.peerIdentity, src: formatAddress(client), authority: req.authority, status: decision.status, reason: decision.reason }, "inbound HBONE rejected");
-      metrics.connectionRejected(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), sourceIdentity: req.peerIdentity, ...(decision.workload ? { destination: decision.workload } : {}), mtls: true, responseFlags: decision.status === 401 ? "DENY" : "CONNECT" }));
+      log.info(
+        { peer: req.peerIdentity, src: formatAddress(client), authority: req.authority, status: decision.status, reason: decision.reason },
+        "inbound HBONE rejected",
+      );
+      metrics.connectionRejected(
+        tcpLabels({
+          reporter: "destination",
+          ...(source ? { source } : {}),
+          sourceIdentity: req.peerIdentity,
+          ...(decision.workload ? { destination: decision.workload } : {}),
+          mtls: true,
+          responseFlags: decision.status === 401 ? "DENY" : "CONNECT",
+        }),
+      );
       return { kind: "reject", status: decision.status, reason: decision.reason };
     }
     const up = await this.d.dialer.dial({ target: decision.upstream, sourceIp: client.ip });
     if (!up.ok) {
       log.info({ dst: formatAddress(decision.upstream), err: up.error.message }, "inbound upstream connect failed");
-      metrics.connectionRejected(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), sourceIdentity: req.peerIdentity, destination: decision.workload, mtls: true, responseFlags: "CONNECT" }));
+      metrics.connectionRejected(
+        tcpLabels({
+          reporter: "destination",
+          ...(source ? { source } : {}),
+          sourceIdentity: req.peerIdentity,
+          destination: decision.workload,
+          mtls: true,
+          responseFlags: "CONNECT",
+        }),
+      );
       return { kind: "reject", status: 503, reason: up.error.message };
     }
     const upstream = up.value;
-    const facts: ConnectionFacts = { sourceIp: client.ip, sourcePort: client.port, destinationIp: decision.upstream.ip, destinationPort: decision.upstream.port, sourceIdentity: req.peerIdentity };
-    const done = metrics.connectionOpened(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), sourceIdentity: req.peerIdentity, destination: decision.workload, mtls: true }), {
-      // Seen from the client side of the tunnel: what reaches the app was received from the client.
-      get bytesRead() { return upstream.bytesWritten; },
-      get bytesWritten() { return upstream.bytesRead; },
-    });
+    const facts: ConnectionFacts = {
+      sourceIp: client.ip,
+      sourcePort: client.port,
+      destinationIp: decision.upstream.ip,
+      destinationPort: decision.upstream.port,
+      sourceIdentity: req.peerIdentity,
+    };
+    const done = metrics.connectionOpened(
+      tcpLabels({
+        reporter: "destination",
+        ...(source ? { source } : {}),
+        sourceIdentity: req.peerIdentity,
+        destination: decision.workload,
+        mtls: true,
+      }),
+      {
+        // Seen from the client side of the tunnel: what reaches the app was received from the client.
+        get bytesRead() {
+          return upstream.bytesWritten;
+        },
+        get bytesWritten() {
+          return upstream.bytesRead;
+        },
+      },
+    );
     // The closures below are kept for the tunnel's lifetime: they must not capture `req`.
     const untrack = this.d.connections.track(facts, decision.workload, closeTunnel.bind(null, req.stream, upstream));
     return {
@@ -82,7 +122,15 @@ export class Inbound {
     const source = ctx.state.workloadByAddress(ctx.network, from.ip);
     if (!decision.ok) {
       log.info({ src: formatAddress(from), dst: formatAddress(destination), reason: decision.reason }, "inbound plaintext rejected");
-      metrics.connectionRejected(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), ...(decision.workload ? { destination: decision.workload } : {}), mtls: false, responseFlags: decision.status === 401 ? "DENY" : "CONNECT" }));
+      metrics.connectionRejected(
+        tcpLabels({
+          reporter: "destination",
+          ...(source ? { source } : {}),
+          ...(decision.workload ? { destination: decision.workload } : {}),
+          mtls: false,
+          responseFlags: decision.status === 401 ? "DENY" : "CONNECT",
+        }),
+      );
       client.resetAndDestroy();
       return;
     }
@@ -93,11 +141,18 @@ export class Inbound {
       return;
     }
     const upstream = up.value;
-    const done = metrics.connectionOpened(tcpLabels({ reporter: "destination", ...(source ? { source } : {}), destination: decision.workload, mtls: false }), client);
-    const untrack = this.d.connections.track({ sourceIp: from.ip, sourcePort: from.port, destinationIp: destination.ip, destinationPort: destination.port }, decision.workload, () => {
-      resetDuplex(client);
-      resetDuplex(upstream);
-    });
+    const done = metrics.connectionOpened(
+      tcpLabels({ reporter: "destination", ...(source ? { source } : {}), destination: decision.workload, mtls: false }),
+      client,
+    );
+    const untrack = this.d.connections.track(
+      { sourceIp: from.ip, sourcePort: from.port, destinationIp: destination.ip, destinationPort: destination.port },
+      decision.workload,
+      () => {
+        resetDuplex(client);
+        resetDuplex(upstream);
+      },
+    );
     await splice(client, upstream);
     untrack();
     done();
@@ -112,7 +167,10 @@ export class Inbound {
  * connection's remote address. (A waypoint forwarding another workload's address is not
  * believed yet: the waypoint's own address is used.)
  */
-export function trustedClientAddress(ctx: InboundContext, req: Pick<HboneStreamRequest, "forwarded" | "remoteAddress" | "peerIdentity">): SocketAddress {
+export function trustedClientAddress(
+  ctx: InboundContext,
+  req: Pick<HboneStreamRequest, "forwarded" | "remoteAddress" | "peerIdentity">,
+): SocketAddress {
   const claimed = req.forwarded.for;
   if (!claimed) return req.remoteAddress;
   const w = ctx.state.workloadByAddress(ctx.network, claimed.ip);

@@ -110,13 +110,16 @@ export class Outbound {
       // Not async, and the completion is a bound module function: nothing of this connection
       // but what the splice needs stays referenced while it runs (docs/hbone.md "Performance").
       run: (client: net.Socket) => {
-        const done = metrics.connectionOpened(tcpLabels({
-          reporter: "source",
-          source,
-          ...(route.kind !== "reject" && route.destination ? { destination: route.destination } : {}),
-          ...(route.kind !== "reject" && route.service ? { service: route.service } : {}),
-          mtls,
-        }), client);
+        const done = metrics.connectionOpened(
+          tcpLabels({
+            reporter: "source",
+            source,
+            ...(route.kind !== "reject" && route.destination ? { destination: route.destination } : {}),
+            ...(route.kind !== "reject" && route.service ? { service: route.service } : {}),
+            mtls,
+          }),
+          client,
+        );
         const spliced = mtls ? spliceStream(upstream as ClientHttp2Stream, client) : splice(client, upstream);
         return spliced.then(finished.bind(null, done, source.name));
       },

@@ -19,7 +19,11 @@ export class Socks5Server {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
 
-  constructor(private readonly outbound: Outbound, private readonly state: StateView, private readonly network: string) {
+  constructor(
+    private readonly outbound: Outbound,
+    private readonly state: StateView,
+    private readonly network: string,
+  ) {
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.accept(s));
   }
 

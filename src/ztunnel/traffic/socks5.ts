@@ -36,13 +36,16 @@ export function parseGreeting(buf: Buffer): Parse<{ methods: number[] }> {
   return { state: "done", value: { methods }, consumed: 2 + n };
 }
 
-export type SocksTarget = { readonly kind: "ip"; readonly ip: string; readonly port: number } | { readonly kind: "domain"; readonly host: string; readonly port: number };
+export type SocksTarget =
+  | { readonly kind: "ip"; readonly ip: string; readonly port: number }
+  | { readonly kind: "domain"; readonly host: string; readonly port: number };
 
 /** Request: VER CMD RSV ATYP DST.ADDR DST.PORT. */
 export function parseRequest(buf: Buffer): Parse<SocksTarget> {
   if (buf.length < 4) return MORE;
   if (buf[0] !== SOCKS_VERSION) return { state: "error", reason: `socks: unsupported version ${buf[0]}`, reply: Reply.GENERAL_FAILURE };
-  if (buf[1] !== 1) return { state: "error", reason: `socks: command ${buf[1]} not supported (only CONNECT)`, reply: Reply.COMMAND_NOT_SUPPORTED };
+  if (buf[1] !== 1)
+    return { state: "error", reason: `socks: command ${buf[1]} not supported (only CONNECT)`, reply: Reply.COMMAND_NOT_SUPPORTED };
   const atyp = buf[3];
   let offset = 4;
   let target: SocksTarget;
@@ -63,7 +66,8 @@ export function parseRequest(buf: Buffer): Parse<SocksTarget> {
     if (len === 0) return { state: "error", reason: "socks: empty domain name", reply: Reply.GENERAL_FAILURE };
     if (buf.length < offset + 1 + len + 2) return MORE;
     const host = buf.subarray(offset + 1, offset + 1 + len).toString("latin1");
-    if (!/^[A-Za-z0-9._-]+$/.test(host)) return { state: "error", reason: `socks: invalid domain name ${JSON.stringify(host)}`, reply: Reply.HOST_UNREACHABLE };
+    if (!/^[A-Za-z0-9._-]+$/.test(host))
+      return { state: "error", reason: `socks: invalid domain name ${JSON.stringify(host)}`, reply: Reply.HOST_UNREACHABLE };
     offset += 1 + len;
     target = { kind: "domain", host: host.toLowerCase(), port: buf.readUInt16BE(offset) };
   } else {
@@ -86,12 +90,19 @@ export function requestReply(code: number): Buffer {
 
 function compressIpv6(groups: string[]): string {
   // Longest run of zero groups (length >= 2) becomes "::", as RFC 5952 asks.
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < groups.length; ) {
-    if (groups[i] !== "0") { i++; continue; }
+  let best = -1,
+    bestLen = 0;
+  for (let i = 0; i < groups.length;) {
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < groups.length && groups[j] === "0") j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (bestLen < 2) return groups.join(":");
