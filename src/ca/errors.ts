@@ -4,6 +4,7 @@
  * INVALID_ARGUMENT; CA_LOAD/CA_PERSIST/CA_SIGN are ours, INTERNAL). Messages are lowercase
  * and colon-chained; the underlying error, when there is one, is the `cause`.
  */
+import { CodedError } from "../common/coded-error.js";
 export type CaErrorCode =
   /** The CSR is not a parsable PKCS#10 request or its self-signature does not verify. */
   | "CA_BAD_CSR"
@@ -20,15 +21,8 @@ export type CaErrorCode =
   /** The crypto provider failed while signing (should not happen with valid material). */
   | "CA_SIGN";
 
-export class CaError extends Error {
+export class CaError extends CodedError<CaErrorCode> {
   override readonly name = "CaError";
-  constructor(
-    readonly code: CaErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** Whether the error is the requester's fault (maps to INVALID_ARGUMENT) rather than the CA's. */

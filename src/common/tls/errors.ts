@@ -3,6 +3,7 @@
  * and meant for programs (metrics labels, tests); messages are lowercase, colon-chained, for
  * operators.
  */
+import { CodedError } from "../coded-error.js";
 export type CertErrorCode =
   /** Not a parsable X.509 certificate / PEM. */
   | "CERT_PARSE"
@@ -19,13 +20,6 @@ export type CertErrorCode =
   /** Basic constraints / key usage wrong for the position (CA flag on a leaf, none on an issuer). */
   | "CERT_USAGE";
 
-export class CertError extends Error {
+export class CertError extends CodedError<CertErrorCode> {
   override readonly name = "CertError";
-  constructor(
-    readonly code: CertErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

@@ -3,6 +3,7 @@
  * colon-chained messages for operators, the transport error chained as `cause`. Transport
  * failures are mapped to codes here and nowhere else.
  */
+import { CodedError } from "../../common/coded-error.js";
 export type HboneErrorCode =
   /** TCP connect did not finish within the connect timeout. */
   | "HBONE_CONNECT_TIMEOUT"
@@ -21,14 +22,10 @@ export type HboneErrorCode =
   /** The pool or server is shut down. */
   | "HBONE_CLOSED";
 
-export class HboneError extends Error {
+export class HboneError extends CodedError<HboneErrorCode> {
   override readonly name = "HboneError";
-  constructor(
-    readonly code: HboneErrorCode,
-    message: string,
-    options?: { cause?: unknown; status?: number },
-  ) {
-    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+  constructor(code: HboneErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(code, message, options);
     if (options?.status !== undefined) this.status = options.status;
   }
   /** HTTP status of an HBONE_STATUS failure. */

@@ -2,6 +2,7 @@
  * Error family of ztunnel's certificate manager. Stable codes; lowercase colon-chained
  * messages; the CA's or verifier's error is the `cause`.
  */
+import { CodedError } from "../../common/coded-error.js";
 export type IdentityErrorCode =
   /** The CA call failed (transport error or the CA refused). */
   | "IDENTITY_FETCH"
@@ -14,13 +15,6 @@ export type IdentityErrorCode =
   /** The manager is closed. */
   | "IDENTITY_CLOSED";
 
-export class IdentityError extends Error {
+export class IdentityError extends CodedError<IdentityErrorCode> {
   override readonly name = "IdentityError";
-  constructor(
-    readonly code: IdentityErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
