@@ -31,6 +31,10 @@ export interface ControlPlaneConfig {
   readonly debounceMs: number;
   /** Maximum workload certificate TTL; default 24 h. */
   readonly maxCertTtlSeconds: number;
+  /** How ztunnel policies read attributes it cannot check: "istio" (default, as istiod) or "strict" (docs/authorization.md). */
+  readonly authzL4Mode: "istio" | "strict";
+  /** Istio revision (`istio.io/rev`) whose policies this control plane reads; "" reads all. */
+  readonly revision: string;
 }
 
 const FLAGS = {
@@ -45,6 +49,8 @@ const FLAGS = {
   "cluster-domain": { type: "string" }, // CLUSTER_DOMAIN, default cluster.local
   "root-namespace": { type: "string" }, // WEFT_ROOT_NAMESPACE, default istio-system
   "debounce-ms": { type: "string" }, // WEFT_DEBOUNCE_MS, default 20
+  "authz-l4-mode": { type: "string" }, // WEFT_AUTHZ_L4_MODE, default istio
+  revision: { type: "string" }, // REVISION (istiod's), default "" (all)
 } as const;
 
 function hostPort(text: string, what: string): Result<{ host: string; port: number }> {
@@ -103,6 +109,9 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
   }
   const debounce = Number(v["debounce-ms"] ?? env.WEFT_DEBOUNCE_MS ?? 20);
   if (!Number.isFinite(debounce) || debounce < 0) return err(new Error("controlplane: --debounce-ms must be a number >= 0"));
+  const authzL4Mode = v["authz-l4-mode"] ?? env.WEFT_AUTHZ_L4_MODE ?? "istio";
+  if (authzL4Mode !== "istio" && authzL4Mode !== "strict")
+    return err(new Error(`controlplane: --authz-l4-mode ${JSON.stringify(authzL4Mode)}: expected istio or strict`));
   return ok(
     Object.freeze({
       ...(configDir ? { configDir } : {}),
@@ -119,6 +128,8 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
       rootNamespace: v["root-namespace"] ?? env.WEFT_ROOT_NAMESPACE ?? "istio-system",
       debounceMs: debounce,
       maxCertTtlSeconds: 24 * 3600,
+      authzL4Mode,
+      revision: v.revision ?? env.REVISION ?? "",
     }),
   );
 }

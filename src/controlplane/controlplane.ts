@@ -33,7 +33,15 @@ import { AdsServer } from "./xds/ads-server.js";
 import { promXdsMetrics } from "./xds/metrics.js";
 import { type ControlPlaneServer, startControlPlaneServer } from "./xds/grpc-server.js";
 import { CaService } from "./ca-service/ca-service.js";
-import { AUTHZ_KIND, PEERAUTHN_KIND, authorizations, policyBinder, policyValidator, type PolicySettings } from "./policies.js";
+import {
+  AUTHZ_KIND,
+  PEERAUTHN_KIND,
+  authorizations,
+  policyBinder,
+  policyErrors,
+  policyValidator,
+  type PolicySettings,
+} from "./policies.js";
 
 const log = logger("controlplane");
 
@@ -61,7 +69,12 @@ export class ControlPlane {
     private readonly authenticator: Authenticator,
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: "weft_controlplane_" });
-    this.settings = { rootNamespace: config.rootNamespace, trustDomain: config.trustDomain };
+    this.settings = {
+      rootNamespace: config.rootNamespace,
+      trustDomain: config.trustDomain,
+      l4Mode: config.authzL4Mode,
+      revision: config.revision,
+    };
     this.store = new ConfigStore();
     // The folder is strict about unknown fields; an API server may be newer than our schemas.
     this.source = config.configDir
@@ -193,6 +206,8 @@ export class ControlPlane {
     return {
       config: { ...this.config, bootstrapTokens: this.config.bootstrapTokens.map((t) => ({ node: t.node, identity: t.identity })) },
       invalidObjects: this.store.invalid(),
+      /** Malformed AuthorizationPolicy/PeerAuthentication: in force as fail-closed policies. */
+      policyErrors: policyErrors(this.store, this.settings),
       workloads: [...this.mesh.workloads.values()],
       services: [...this.mesh.services.values()],
       authorizations: [...this.resources.all(AUTHORIZATION_TYPE_URL).keys()],

@@ -3,8 +3,12 @@
  * the config store become `istio.security.Authorization` resources, and each workload learns
  * the names of the selector-bound policies that apply to it.
  *
- * - `policyValidator` rejects an invalid policy at the edge (the store then keeps the previous
- *   good version), so nothing below ever sees one.
+ * - A malformed policy is never refused or dropped (that would widen access to its targets):
+ *   it enters the store and translates to a fail-closed DENY (AuthorizationPolicy) or STRICT
+ *   (PeerAuthentication), logged as an error naming each field on every recomputation.
+ *   `policyValidator` only refuses what cannot name a target at all (no namespace or name).
+ * - Revisions (Istio's `istio.io/rev`): with `revision` set, policies labelled for another
+ *   revision are ignored; unlabelled ones always apply (istio pkg/config `LabelsInRevision`).
  * - `authorizations(store)` is a pure recomputation of every Authorization (policies are few
  *   next to pods; recomputing all of them on a policy change is cheap and obviously right).
  * - `policiesFor` replaces the translator's default binding: selector AuthorizationPolicies
@@ -17,10 +21,11 @@ import type { InvalidObject } from "../kube/source.js";
 import type { ReadStore, StoreValidator } from "./model/store.js";
 import { type Result, ok, err } from "../common/result.js";
 import { logger } from "../common/log.js";
-import { translateAuthorizationPolicy, type TranslatedAuthorizationPolicy } from "./translate/authorization-policy.js";
+import { type AuthzL4Mode, translateAuthorizationPolicy, type TranslatedAuthorizationPolicy } from "./translate/authorization-policy.js";
 import { translatePeerAuthentication, type PeerAuthenticationPolicy } from "./translate/peer-authentication.js";
 import { effectivePeerAuthentication, peerAuthenticationAuthorizations } from "./translate/peer-authentication-effective.js";
 import { selectorMatches } from "./translate/authorization-policy-binding.js";
+import type { ValidationError } from "./translate/authorization-policy-schema.js";
 
 const log = logger("controlplane.policies");
 
@@ -30,13 +35,25 @@ export const PEERAUTHN_KIND = "security.istio.io/PeerAuthentication";
 export interface PolicySettings {
   readonly rootNamespace: string;
   readonly trustDomain: string;
+  /** How attributes ztunnel cannot check are read (translate/authorization-policy.ts); default "istio". */
+  readonly l4Mode?: AuthzL4Mode;
+  /** This control plane's revision; "" or undefined reads every policy. */
+  readonly revision?: string;
+}
+
+export const REVISION_LABEL = "istio.io/rev";
+
+/** Istio's `LabelsInRevision`: unlabelled objects belong to every revision. */
+export function inRevision(o: KubeObject, revision: string | undefined): boolean {
+  const rev = o.metadata?.labels?.[REVISION_LABEL];
+  return rev === undefined || !revision || rev === revision;
 }
 
 function isKind(o: KubeObject, kind: string): boolean {
   return o.apiVersion.startsWith("security.istio.io/") && o.kind === kind;
 }
 
-/** Chains after the envelope validator: security kinds must translate, or they are refused whole. */
+/** Chains after the envelope validator: security kinds are refused only when they cannot name a target. */
 export function policyValidator(s: PolicySettings, next?: StoreValidator): StoreValidator {
   return (o: KubeObject, origin: Origin): Result<KubeObject, InvalidObject> => {
     if (next) {
@@ -75,11 +92,13 @@ function translatedAll(store: ReadStore, s: PolicySettings): { authz: Translated
   if (m && m.version === store.version && m.settings === s) return m;
   const authz: TranslatedAuthorizationPolicy[] = [];
   for (const o of store.list(AUTHZ_KIND)) {
+    if (!inRevision(o, s.revision)) continue;
     const t = translateAuthorizationPolicy(o, s);
     if (t.ok) authz.push(t.value);
   }
   const peer: PeerAuthenticationPolicy[] = [];
   for (const o of store.list(PEERAUTHN_KIND)) {
+    if (!inRevision(o, s.revision)) continue;
     const t = translatePeerAuthentication(o, { rootNamespace: s.rootNamespace });
     if (t.ok) peer.push(t.value);
   }
@@ -96,15 +115,24 @@ export function peerAuthentications(store: ReadStore, s: PolicySettings): PeerAu
   return translatedAll(store, s).peer;
 }
 
+/** Every error of every malformed policy in force (each one failing closed), for the config dump. */
+export function policyErrors(store: ReadStore, s: PolicySettings): ValidationError[] {
+  return [...translatedAuthorizationPolicies(store, s).flatMap((t) => t.errors), ...peerAuthentications(store, s).flatMap((p) => p.errors)];
+}
+
 /** Every Authorization resource the store implies, warnings logged once per recomputation. */
 export function authorizations(store: ReadStore, s: PolicySettings): Authorization[] {
   const out: Authorization[] = [];
   for (const t of translatedAuthorizationPolicies(store, s)) {
-    for (const w of t.warnings) log.warn({ policy: t.key }, w);
+    const level = t.errors.length > 0 ? "error" : "warn";
+    for (const w of t.warnings) log[level]({ policy: t.key, kind: "AuthorizationPolicy" }, w);
     if (t.authorization && !t.targetRefs) out.push(t.authorization);
   }
   const pas = peerAuthentications(store, s);
-  for (const p of pas) for (const w of p.warnings) log.warn({ policy: `${p.namespace}/${p.name}` }, w);
+  for (const p of pas) {
+    const level = p.errors.length > 0 ? "error" : "warn";
+    for (const w of p.warnings) log[level]({ policy: `${p.namespace}/${p.name}`, kind: "PeerAuthentication" }, w);
+  }
   out.push(...peerAuthenticationAuthorizations(pas, s.rootNamespace));
   return out;
 }

@@ -3,7 +3,7 @@
  * from a folder of ordinary Kubernetes YAML, two ztunnels in xDS mode getting state and
  * certificates from it (bootstrap tokens, real TLS), and a real client and server. A pod added
  * to the folder becomes reachable through the mesh; removed, it stops being reachable; a policy
- * added to the folder is enforced; an invalid policy is rejected and the previous one stays.
+ * added to the folder is enforced; a malformed ALLOW is not dropped but denies its targets.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -169,7 +169,7 @@ test("control plane: a pod added to the folder becomes reachable through the mes
   assert.equal(dump.xds.synced, true);
 });
 
-test("control plane: an AuthorizationPolicy in the folder is enforced; an invalid edit keeps the previous one", async () => {
+test("control plane: an AuthorizationPolicy in the folder is enforced; a malformed one fails closed", async () => {
   write(
     "deny.yaml",
     `apiVersion: security.istio.io/v1
@@ -180,31 +180,51 @@ spec:
   rules: [{ from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"] } }] }]
 `,
   );
-  await until("deny enforced", () =>
+  const denied = () =>
     call("x").then(
       () => undefined,
       (e: unknown) => (e instanceof SocksError && e.reply === 2 ? true : undefined),
-    ),
-  );
-  write(
-    "deny.yaml",
-    `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: { name: deny-sleep, namespace: demo }
-spec:
-  action: DENY
-  rules: [{ from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"], ipBlocks: ["10.0.0.300/8"] } }] }]
-`,
-  );
-  await until("invalid policy reported", async () => {
-    const dump = (await (await fetch(`http://127.0.70.1:${cp.monitorPort}/config_dump`)).json()) as {
-      invalidObjects: Array<{ field: string }>;
-    };
-    return dump.invalidObjects.some((p) => p.field.includes("ipBlocks")) ? true : undefined;
-  });
-  await assert.rejects(call("x"), (e: unknown) => e instanceof SocksError && e.reply === 2, "the previous good policy is still enforced");
+    );
+  await until("deny enforced", denied);
   unlinkSync(path.join(configDir, "deny.yaml"));
   assert.equal(await until("deny lifted", () => call("again").catch(() => undefined)), "again");
+  // An ALLOW that admits the client; then the same ALLOW made malformed (a named port, which
+  // Istio's webhook rejects): dropping it would fall back to allow-all; instead it denies.
+  write(
+    "allow.yaml",
+    `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: allow-sleep, namespace: demo }
+spec:
+  rules: [{ from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"] } }] }]
+`,
+  );
+  await until("allow applied", async () => {
+    const d = (await (await fetch(`http://127.0.70.1:${cp.monitorPort}/config_dump`)).json()) as { authorizations: string[] };
+    return d.authorizations.includes("demo/allow-sleep") ? true : undefined;
+  });
+  assert.equal(await until("allowed by the ALLOW", () => call("allowed").catch(() => undefined)), "allowed");
+  write(
+    "allow.yaml",
+    `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: allow-sleep, namespace: demo }
+spec:
+  rules: [{ from: [{ source: { principals: ["cluster.local/ns/demo/sa/sleep"] } }], to: [{ operation: { ports: ["http"] } }] }]
+`,
+  );
+  await until("malformed ALLOW fails closed", denied);
+  const dump = (await (await fetch(`http://127.0.70.1:${cp.monitorPort}/config_dump`)).json()) as {
+    policyErrors: Array<{ object: string; field: string }>;
+    authorizations: string[];
+  };
+  assert.deepEqual(
+    dump.policyErrors.map((e) => `${e.object} ${e.field}`),
+    ["AuthorizationPolicy demo/allow-sleep spec.rules[0].to[0].operation.ports[0]"],
+  );
+  assert.ok(dump.authorizations.includes("demo/allow-sleep"));
+  unlinkSync(path.join(configDir, "allow.yaml"));
+  assert.equal(await until("fail-closed policy lifted", () => call("again").catch(() => undefined)), "again");
 });
 
 test("control plane: a pod removed from the folder stops being reachable", async () => {

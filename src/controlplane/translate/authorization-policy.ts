@@ -1,361 +1,319 @@
 /**
- * AuthorizationPolicy (`security.istio.io/v1`, `v1beta1`) -> the L4 `Authorization` ztunnel
- * enforces.
+ * AuthorizationPolicy -> the L4 `istio.security.Authorization` ztunnel enforces, converted as
+ * Istio's ambient control plane converts it (pilot/pkg/serviceregistry/ambient/authorization.go
+ * `convertAuthorizationPolicy`, `handleRule`), with Istio's status messages as warnings.
  *
  * Invariants:
- * - Strict: unknown fields, malformed values and unsupported actions are errors naming the
- *   dotted field path; an invalid policy yields no output at all (never a partial policy and
- *   never an allow-all).
- * - Structure follows Istio's ambient conversion: per rule one clause for `to` (its entries
- *   ORed), one for `from`, one per `when` condition; clauses are ANDed, rules ORed.
- * - L7 attributes (HTTP operations, requestPrincipals, non-L4 `when` keys): in an ALLOW the
- *   whole rule is dropped (it can only allow through a waypoint); in a DENY the L7 parts are
- *   dropped and the rule denies on its L4 parts alone, which denies more than written. Both
- *   produce a warning naming the policy and fields (docs/authorization.md).
- * - ipBlocks and remoteIpBlocks both test the connection's source IP: at L4 there is no
- *   X-Forwarded-For, so the remote address is the peer address.
+ * - Parsing and validation live in authorization-policy-parse.ts; this module only lowers a
+ *   parsed policy. A malformed policy is never dropped: it becomes a DENY of everything in the
+ *   scope it was written for (fail closed), named like the policy so selector binding finds it,
+ *   and its errors are returned (`errors`) for the operator.
+ * - The wire meaning is upstream ztunnel's (src/proxy/authz/compile.ts): per rule one clause
+ *   for `to`, one for `from`, one per `when` condition; an empty match `{}` never matches.
+ * - Attributes ztunnel cannot check (HTTP operations, requestPrincipals, remoteIpBlocks,
+ *   non-L4 `when` keys), in mode "istio" (the default): an ALLOW rule that has them is
+ *   dropped; in a DENY they are left out of their match, which then may be `{}` and never
+ *   match (so an HTTP-only DENY does nothing at ztunnel). `trustDomains` are ignored, as
+ *   Istio's converter ignores them.
+ * - Mode "strict" (opt-in, `--authz-l4-mode=strict`): such attributes never make a policy
+ *   weaker than written. A DENY (and a CUSTOM, enforced as a DENY) reads them as matching, so
+ *   it is enforced on its L4 parts alone; `trustDomains` count among them.
+ * - Policies with targetRefs are for waypoints: parsed and returned, never sent to ztunnel.
  * Pure; no IO.
  */
-import type {
-  AddressMatch,
-  Authorization,
-  AuthorizationAction,
-  AuthorizationScope,
-  Clause,
-  Match,
-  Rule,
-} from "../../common/model/authorization.js";
+import type { Authorization, AuthorizationAction, AuthorizationScope, Clause, Match, Rule } from "../../common/model/authorization.js";
 import { authorizationKey } from "../../common/model/authorization.js";
 import { type Result, ok, err } from "../../common/result.js";
 import type { KubeObject } from "../../kube/object.js";
-import { type Json, type ValidationError, Reader, objectName, parseBoolAnnotation, readEnvelope } from "./authorization-policy-schema.js";
-import { addressMatch, convertAll, namespaceMatch, portList, principalMatch, serviceAccountMatch } from "./authorization-policy-values.js";
-import { emptyMatch, intersectAddresses } from "./authorization-policy-match.js";
+import type { ValidationError } from "./authorization-policy-schema.js";
+import { formatValidationError } from "./authorization-policy-schema.js";
+import {
+  type ParsedAuthorizationPolicy,
+  type ParsedCondition,
+  type ParsedOperation,
+  type ParsedRule,
+  type ParsedSource,
+  type PolicyAction,
+  type PolicyTargetRef,
+  L4_WHEN_KEYS,
+  parseAuthorizationPolicy,
+} from "./authorization-policy-parse.js";
+import { addressOf, portsOf, serviceAccountOf, stringMatch } from "./authorization-policy-values.js";
+import { emptyMatch } from "./authorization-policy-match.js";
 
-export const DRY_RUN_ANNOTATION = "istio.io/dry-run";
+export { DRY_RUN_ANNOTATION, type PolicyTargetRef } from "./authorization-policy-parse.js";
+
+/** How attributes ztunnel cannot check are read; see the module header and docs/authorization.md. */
+export type AuthzL4Mode = "istio" | "strict";
 
 export interface TranslateOptions {
   /** Istio's root namespace (istio-system by default): selector-less policies there are mesh-wide. */
   readonly rootNamespace: string;
-  /** Mesh trust domain; `cluster.local` in principals is rewritten to it. */
+  /** Mesh trust domain; only used to warn about `cluster.local` principals, which ambient does not rewrite. */
   readonly trustDomain?: string;
-}
-
-/** A Gateway API policy attachment (`targetRefs`): the policy is for a waypoint or gateway. */
-export interface PolicyTargetRef {
-  readonly group: string;
-  readonly kind: string;
-  readonly name: string;
+  /** Default "istio". */
+  readonly l4Mode?: AuthzL4Mode;
 }
 
 export interface TranslatedAuthorizationPolicy {
   /** `namespace/name`: the xDS resource name and the name workloads list in `authorizationPolicies`. */
   readonly key: string;
-  /** The action as written; AUDIT policies have no `authorization` (ztunnel has no audit sink). */
-  readonly action: "ALLOW" | "DENY" | "AUDIT";
-  /** What ztunnel enforces; undefined for AUDIT. */
+  /** The action as written (for a malformed policy, as far as readable). */
+  readonly action: PolicyAction;
+  /** What ztunnel enforces; undefined when nothing is sent to ztunnel (AUDIT, CUSTOM, targetRefs). */
   readonly authorization?: Authorization;
   /** `matchLabels` of a WORKLOAD_SELECTOR policy bound by selector (see authorization-policy-binding.ts). */
   readonly selector?: Readonly<Record<string, string>>;
   /** Set when the policy attaches to waypoints/gateways instead of pods by selector. */
   readonly targetRefs?: readonly PolicyTargetRef[];
-  /** Accepted-with-warning conditions, each naming the policy and field. */
+  /** The validated policy, every attribute included, for a waypoint to lower; undefined when malformed. */
+  readonly policy?: ParsedAuthorizationPolicy;
+  /** Non-empty when the policy is malformed: `authorization` is then the fail-closed DENY. */
+  readonly errors: readonly ValidationError[];
+  /** Accepted-with-warning conditions (Istio's status messages among them), each naming the policy. */
   readonly warnings: readonly string[];
 }
 
-const SPEC_FIELDS = ["selector", "targetRef", "targetRefs", "rules", "action", "provider"] as const;
-const RULE_FIELDS = ["from", "to", "when"] as const;
-const SOURCE_FIELDS = [
-  "principals",
-  "notPrincipals",
-  "requestPrincipals",
-  "notRequestPrincipals",
-  "namespaces",
-  "notNamespaces",
-  "ipBlocks",
-  "notIpBlocks",
-  "remoteIpBlocks",
-  "notRemoteIpBlocks",
-  "serviceAccounts",
-  "notServiceAccounts",
-] as const;
-const OPERATION_FIELDS = ["hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths", "notPaths"] as const;
-const L7_SOURCE_FIELDS = ["requestPrincipals", "notRequestPrincipals"];
-const L7_OPERATION_FIELDS = ["hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"];
-
-/** `when` keys ztunnel evaluates, and what they compare. `remote.ip` is the peer IP at L4. */
-const L4_WHEN_KEYS = new Set(["source.ip", "remote.ip", "source.namespace", "source.principal", "destination.ip", "destination.port"]);
 /**
- * Keys Istio defines that need a waypoint. `connection.sni` is here too: HBONE carries no SNI
- * and ztunnel does not parse the tunnelled bytes; `source.serviceAccount` follows upstream.
+ * Translates one AuthorizationPolicy. `err` only when not even its namespace and name can be
+ * read (then nothing can be targeted); every other problem yields a fail-closed result.
  */
-const L7_WHEN_EXACT = new Set([
-  "request.auth.principal",
-  "request.auth.audiences",
-  "request.auth.presenter",
-  "source.serviceAccount",
-  "connection.sni",
-]);
-const L7_WHEN_PATTERN = /^(request\.headers\[[^\]]+\]|request\.auth\.claims\[.+\]|experimental\.envoy\.filters\..+)$/;
-
-interface RuleContext {
-  readonly r: Reader;
-  readonly action: AuthorizationAction;
-  readonly namespace: string;
-  readonly trustDomain: string | undefined;
-  readonly warnings: string[];
-}
-
 export function translateAuthorizationPolicy(
   obj: KubeObject,
   opts: TranslateOptions,
 ): Result<TranslatedAuthorizationPolicy, ValidationError[]> {
-  const r = new Reader(objectName(obj, "AuthorizationPolicy"));
-  const env = readEnvelope(r, obj, "AuthorizationPolicy");
-  const spec = r.object(obj.spec, "spec", SPEC_FIELDS) ?? {};
-  const warnings: string[] = [];
-
-  const dryRunText = obj.metadata?.annotations?.[DRY_RUN_ANNOTATION];
-  let dryRun = false;
-  if (dryRunText !== undefined) {
-    const b = parseBoolAnnotation(dryRunText);
-    if (b === undefined)
-      r.fail(`metadata.annotations["${DRY_RUN_ANNOTATION}"]`, `${JSON.stringify(dryRunText)} is not a boolean ("true" or "false")`);
-    else dryRun = b;
-  }
-
-  const action = readAction(r, spec);
-  const selector = readSelector(r, spec.selector);
-  const targetRefs = readTargetRefs(r, spec, env?.namespace);
-  if (selector && targetRefs) r.fail("spec.selector", "only one of selector or targetRefs can be set");
-
-  const rulesRaw = r.list(spec.rules, "spec.rules");
-  if (action === "DENY" && (rulesRaw === undefined || rulesRaw.length === 0)) {
-    r.fail("spec.rules", "a DENY policy without rules never matches; add an empty rule `{}` to deny everything in scope");
-  }
-  const name = env ? `AuthorizationPolicy ${env.namespace}/${env.name}` : r.subject;
-  const enforced: AuthorizationAction = action === "DENY" ? "DENY" : "ALLOW";
-  const ctx: RuleContext = { r, action: enforced, namespace: env?.namespace ?? "", trustDomain: opts.trustDomain, warnings };
-  const rules: Rule[] = [];
-  (rulesRaw ?? []).forEach((raw, i) => {
-    const rule = translateRule(ctx, raw, `spec.rules[${i}]`, name);
-    if (rule) rules.push(rule);
-  });
-
-  if (!r.clean || !env || !action) return err(r.errors);
-  if (action === "ALLOW" && (rulesRaw ?? []).length === 0) {
-    warnings.push(`${name}: spec.rules: an ALLOW policy without rules allows nothing; every connection in its scope is denied`);
-  }
+  const parsed = parseAuthorizationPolicy(obj);
+  const env = parsed.envelope;
+  if (!env) return err([...parsed.errors]);
   const key = authorizationKey(env);
-  const base = { key, action, warnings, ...(selector ? { selector } : {}), ...(targetRefs ? { targetRefs } : {}) };
-  if (action === "AUDIT") {
-    warnings.push(`${name}: spec.action: AUDIT is accepted but only logged; ztunnel has no audit sink, so it does not affect traffic`);
+  const name = `AuthorizationPolicy ${key}`;
+  const warnings = [...parsed.warnings];
+  if (!parsed.policy) return ok(failClosed(obj, parsed.reach, env, key, name, parsed.errors, warnings, opts));
+
+  const p = parsed.policy;
+  const base = {
+    key,
+    action: p.action,
+    errors: [],
+    warnings,
+    policy: p,
+    ...(p.selector ? { selector: p.selector } : {}),
+    ...(p.targetRefs ? { targetRefs: p.targetRefs } : {}),
+  };
+  if (p.targetRefs) return ok(base);
+  const mode = opts.l4Mode ?? "istio";
+  let action: AuthorizationAction;
+  if (p.action === "ALLOW" || p.action === "DENY") action = p.action;
+  else if (p.action === "CUSTOM" && mode === "strict") {
+    action = "DENY";
+    warnings.push(
+      `${name}: spec.action: ztunnel cannot call the external authorizer ${JSON.stringify(p.provider)}; with --authz-l4-mode=strict this CUSTOM policy is enforced as a DENY of everything its rules match`,
+    );
+  } else {
+    // Istio: "ztunnel does not support the <action> action"; nothing is sent to ztunnel.
+    warnings.push(
+      `${name}: spec.action: ztunnel does not support the ${p.action} action; ${p.action === "CUSTOM" ? "bind it to a waypoint with targetRefs to enforce it (or use --authz-l4-mode=strict to deny what it matches)" : "it has no effect on traffic"}`,
+    );
     return ok(base);
   }
-  const scope: AuthorizationScope =
-    selector || targetRefs ? "WORKLOAD_SELECTOR" : env.namespace === opts.rootNamespace ? "GLOBAL" : "NAMESPACE";
-  return ok({ ...base, authorization: { name: env.name, namespace: env.namespace, scope, action, rules, dryRun } });
-}
 
-function readAction(r: Reader, spec: Json): "ALLOW" | "DENY" | "AUDIT" | undefined {
-  const a = spec.action === undefined || spec.action === null ? "ALLOW" : r.string(spec.action, "spec.action");
-  if (spec.provider !== undefined && spec.provider !== null && a !== "CUSTOM") r.fail("spec.provider", "only valid with action CUSTOM");
-  switch (a) {
-    case "ALLOW":
-    case "DENY":
-    case "AUDIT":
-      return a;
-    case "CUSTOM":
-      return r.fail(
-        "spec.action",
-        "CUSTOM is not supported at L4: ztunnel cannot call an external authorizer; bind the policy to a waypoint with targetRefs",
-      );
-    case undefined:
-      return undefined;
-    default:
-      return r.fail("spec.action", `unknown action ${JSON.stringify(a)} (allowed: ALLOW, DENY, AUDIT, CUSTOM)`);
+  const unchecked = new Set<string>();
+  const rules: Rule[] = [];
+  for (const rule of p.rules ?? []) {
+    const lowered = lowerRule(rule, action, p.namespace, mode, unchecked, warnings, name);
+    if (lowered) rules.push(lowered);
   }
-}
-
-/** `selector.matchLabels`; an empty selector selects the whole namespace, like no selector. */
-function readSelector(r: Reader, v: unknown): Record<string, string> | undefined {
-  const sel = r.object(v, "spec.selector", ["matchLabels"]);
-  if (!sel) return undefined;
-  const labels = r.labels(sel.matchLabels, "spec.selector.matchLabels");
-  return labels && Object.keys(labels).length > 0 ? labels : undefined;
-}
-
-function readTargetRefs(r: Reader, spec: Json, namespace: string | undefined): PolicyTargetRef[] | undefined {
-  const raws: [unknown, string][] = [];
-  if (spec.targetRef !== undefined && spec.targetRef !== null) raws.push([spec.targetRef, "spec.targetRef"]);
-  (r.list(spec.targetRefs, "spec.targetRefs") ?? []).forEach((t, i) => raws.push([t, `spec.targetRefs[${i}]`]));
-  if (raws.length > 1 && raws[0]![1] === "spec.targetRef") r.fail("spec.targetRef", "only one of targetRef or targetRefs can be set");
-  if (raws.length === 0) return undefined;
-  const out: PolicyTargetRef[] = [];
-  for (const [raw, path] of raws) {
-    const t = r.object(raw, path, ["group", "kind", "name", "namespace"]);
-    if (!t) {
-      if (raw === null) r.fail(path, "must not be null");
-      continue;
-    }
-    const kind = r.string(t.kind, `${path}.kind`);
-    const name = r.string(t.name, `${path}.name`);
-    const group = r.string(t.group, `${path}.group`) ?? "";
-    const ns = r.string(t.namespace, `${path}.namespace`);
-    if (!kind) r.fail(`${path}.kind`, "must be set");
-    if (!name) r.fail(`${path}.name`, "must be set");
-    if (ns !== undefined && ns !== namespace) r.fail(`${path}.namespace`, "cross-namespace policy targets are not allowed");
-    if (kind && name) out.push({ group, kind, name });
+  if (action === "ALLOW" && !p.rules) {
+    warnings.push(`${name}: spec.rules: an ALLOW policy without rules allows nothing; every connection in its scope is denied`);
   }
-  return out;
-}
-
-function translateRule(ctx: RuleContext, raw: unknown, path: string, name: string): Rule | undefined {
-  const { r } = ctx;
-  if (raw === null) return r.fail(path, "must not be null");
-  const rule = r.object(raw, path, RULE_FIELDS);
-  if (!rule) return undefined;
-  const l7: string[] = [];
-  const clauses: Clause[] = [];
-
-  const to = r.list(rule.to, `${path}.to`);
-  if (to && to.length === 0) r.fail(`${path}.to`, "must not be empty when set");
-  if (to && to.length > 0) {
-    const matches = to.map((t, i) => translateOperation(ctx, t, `${path}.to[${i}]`, l7)).filter((m): m is Match => m !== undefined);
-    clauses.push({ matches });
-  }
-  const from = r.list(rule.from, `${path}.from`);
-  if (from && from.length === 0) r.fail(`${path}.from`, "must not be empty when set");
-  if (from && from.length > 0) {
-    const matches = from.map((f, i) => translateSource(ctx, f, `${path}.from[${i}]`, l7)).filter((m): m is Match | null => m !== undefined);
-    // null marks a source that can never match (disjoint ipBlocks and remoteIpBlocks).
-    clauses.push({ matches: matches.filter((m): m is Match => m !== null) });
-  }
-  (r.list(rule.when, `${path}.when`) ?? []).forEach((c, i) => {
-    const clause = translateCondition(ctx, c, `${path}.when[${i}]`, l7);
-    if (clause) clauses.push(clause);
+  if (unchecked.size > 0) warnings.push(uncheckedMessage(name, action, mode, [...unchecked].sort(), rules));
+  trustDomainWarnings(p, opts, warnings, name);
+  return ok({
+    ...base,
+    authorization: { name: p.name, namespace: p.namespace, scope: scopeOf(p.selector, p.namespace, opts), action, rules, dryRun: p.dryRun },
   });
+}
 
-  if (l7.length === 0) return { clauses };
-  const fields = l7.join(", ");
-  if (ctx.action === "ALLOW") {
-    ctx.warnings.push(
-      `${name}: ${path}: HTTP attributes (${fields}) need a waypoint; ztunnel drops this ALLOW rule, so it allows nothing at L4`,
-    );
-    return undefined;
+function scopeOf(selector: unknown, namespace: string, opts: TranslateOptions): AuthorizationScope {
+  return selector ? "WORKLOAD_SELECTOR" : namespace === opts.rootNamespace ? "GLOBAL" : "NAMESPACE";
+}
+
+/** A malformed policy: DENY everything it could have applied to, so it never widens access. */
+function failClosed(
+  obj: KubeObject,
+  reach: ReturnType<typeof parseAuthorizationPolicy>["reach"],
+  env: { namespace: string; name: string },
+  key: string,
+  name: string,
+  errors: readonly ValidationError[],
+  warnings: string[],
+  opts: TranslateOptions,
+): TranslatedAuthorizationPolicy {
+  const spec = (obj.spec ?? {}) as Record<string, unknown>;
+  const action: PolicyAction = ["DENY", "AUDIT", "CUSTOM"].includes(spec.action as string) ? (spec.action as PolicyAction) : "ALLOW";
+  const problems = errors.map(formatValidationError).join("; ");
+  const base = { key, action, errors, warnings };
+  if (reach.targetRefs) {
+    warnings.push(`${name}: malformed (${problems}); it targets waypoints, so nothing is sent to ztunnel; its waypoints must deny`);
+    return base;
   }
-  ctx.warnings.push(
-    `${name}: ${path}: HTTP attributes (${fields}) need a waypoint; ztunnel enforces this DENY rule on its L4 parts only, so it denies every matching connection, not just the HTTP requests described`,
+  if (action === "AUDIT") {
+    warnings.push(`${name}: malformed (${problems}); an AUDIT policy never affects traffic, so nothing is enforced`);
+    return base;
+  }
+  const selector = reach.selector === "unreadable" ? undefined : reach.selector;
+  const scope = scopeOf(selector, env.namespace, opts);
+  const where =
+    scope === "WORKLOAD_SELECTOR"
+      ? "the workloads its selector matches"
+      : scope === "GLOBAL"
+        ? "every workload in the mesh"
+        : `every workload in namespace ${env.namespace}`;
+  warnings.push(
+    `${name}: malformed, failing closed: connections to ${where} are denied${reach.dryRun ? " (dry-run: only logged)" : ""} until it is fixed: ${problems}`,
   );
-  return { clauses };
-}
-
-function translateOperation(ctx: RuleContext, raw: unknown, path: string, l7: string[]): Match | undefined {
-  const { r } = ctx;
-  const to = r.object(raw, path, ["operation"]);
-  if (!to) return r.fail(path, "must be an object with `operation`");
-  const op = r.object(to.operation, `${path}.operation`, OPERATION_FIELDS);
-  if (!op) return r.fail(`${path}.operation`, "must be set");
-  const lists = Object.fromEntries(L7_OPERATION_FIELDS.map((f) => [f, r.strings(op[f], `${path}.operation.${f}`)]));
-  const ports = portList(r, op.ports, `${path}.operation.ports`);
-  const notPorts = portList(r, op.notPorts, `${path}.operation.notPorts`);
-  const present = L7_OPERATION_FIELDS.filter((f) => (lists[f]?.length ?? 0) > 0);
-  // Judged on what was written, so an invalid port does not also read as an empty operation.
-  if (OPERATION_FIELDS.every((f) => !Array.isArray(op[f]) || (op[f] as unknown[]).length === 0))
-    return r.fail(`${path}.operation`, "must not be empty");
-  for (const f of present) l7.push(`${path.slice(path.indexOf(".") + 1)}.operation.${f}`);
-  return { ...emptyMatch, destinationPorts: ports ?? [], notDestinationPorts: notPorts ?? [] };
-}
-
-/** A Match, `null` for a source that can never match, or undefined on error. */
-function translateSource(ctx: RuleContext, raw: unknown, path: string, l7: string[]): Match | null | undefined {
-  const { r } = ctx;
-  const from = r.object(raw, path, ["source"]);
-  if (!from) return r.fail(path, "must be an object with `source`");
-  const p = `${path}.source`;
-  const src = r.object(from.source, p, SOURCE_FIELDS);
-  if (!src) return r.fail(p, "must be set");
-  const v = Object.fromEntries(SOURCE_FIELDS.map((f) => [f, r.strings(src[f], `${p}.${f}`) ?? []])) as Record<
-    (typeof SOURCE_FIELDS)[number],
-    string[]
-  >;
-  if (SOURCE_FIELDS.every((f) => !Array.isArray(src[f]) || (src[f] as unknown[]).length === 0)) return r.fail(p, "must not be empty");
-  if (
-    v.principals.length + v.notPrincipals.length + v.namespaces.length + v.notNamespaces.length > 0 &&
-    v.serviceAccounts.length + v.notServiceAccounts.length > 0
-  ) {
-    return r.fail(`${p}.serviceAccounts`, "cannot be combined with principals or namespaces in one source");
-  }
-  for (const f of L7_SOURCE_FIELDS) if (v[f as keyof typeof v].length > 0) l7.push(`${p.slice(p.indexOf(".") + 1)}.${f}`);
-  const td = ctx.trustDomain;
-  const addr = (f: keyof typeof v): AddressMatch[] => convertAll(v[f], `${p}.${f}`, (s, q) => addressMatch(r, s, q, ctx.warnings));
-  const ipBlocks = addr("ipBlocks");
-  const remoteIpBlocks = addr("remoteIpBlocks");
-  let sourceIps = ipBlocks.length > 0 ? ipBlocks : remoteIpBlocks;
-  if (ipBlocks.length > 0 && remoteIpBlocks.length > 0) {
-    // Both name the peer IP at L4 and are ANDed: only their intersection can match.
-    sourceIps = intersectAddresses(ipBlocks, remoteIpBlocks);
-    if (sourceIps.length === 0) {
-      ctx.warnings.push(
-        `${r.subject}: ${p}: ipBlocks and remoteIpBlocks do not overlap; both test the peer IP at L4, so this source never matches`,
-      );
-      return null;
-    }
-  }
   return {
-    namespaces: convertAll(v.namespaces, `${p}.namespaces`, (s, q) => namespaceMatch(r, s, q)),
-    notNamespaces: convertAll(v.notNamespaces, `${p}.notNamespaces`, (s, q) => namespaceMatch(r, s, q)),
-    principals: convertAll(v.principals, `${p}.principals`, (s, q) => principalMatch(r, s, q, td)),
-    notPrincipals: convertAll(v.notPrincipals, `${p}.notPrincipals`, (s, q) => principalMatch(r, s, q, td)),
-    sourceIps,
-    notSourceIps: [...addr("notIpBlocks"), ...addr("notRemoteIpBlocks")],
-    destinationIps: [],
-    notDestinationIps: [],
-    destinationPorts: [],
-    notDestinationPorts: [],
-    serviceAccounts: convertAll(v.serviceAccounts, `${p}.serviceAccounts`, (s, q) => serviceAccountMatch(r, s, q, ctx.namespace)),
-    notServiceAccounts: convertAll(v.notServiceAccounts, `${p}.notServiceAccounts`, (s, q) => serviceAccountMatch(r, s, q, ctx.namespace)),
+    ...base,
+    ...(selector ? { selector } : {}),
+    authorization: { name: env.name, namespace: env.namespace, scope, action: "DENY", rules: [{ clauses: [] }], dryRun: reach.dryRun },
   };
 }
 
-/** One `when` condition -> one clause; undefined for an L7 key (recorded in `l7`) or on error. */
-function translateCondition(ctx: RuleContext, raw: unknown, path: string, l7: string[]): Clause | undefined {
-  const { r } = ctx;
-  const c = r.object(raw, path, ["key", "values", "notValues"]);
-  if (!c) return r.fail(path, "must be an object with `key` and `values` or `notValues`");
-  const key = r.string(c.key, `${path}.key`);
-  const values = r.strings(c.values, `${path}.values`) ?? [];
-  const notValues = r.strings(c.notValues, `${path}.notValues`) ?? [];
-  if (!key) return r.fail(`${path}.key`, "must be set");
-  if (values.length === 0 && notValues.length === 0) return r.fail(path, `at least one of values or notValues must be set for key ${key}`);
-  if (!L4_WHEN_KEYS.has(key)) {
-    if (L7_WHEN_EXACT.has(key) || L7_WHEN_PATTERN.test(key)) {
-      l7.push(`${path.slice(path.indexOf(".") + 1)} ${key}`);
-      return undefined;
-    }
-    return r.fail(`${path}.key`, `unknown attribute ${JSON.stringify(key)}`);
+/** Fields of a source or operation that ztunnel cannot check (Istio's `httpSources`/`httpOperations`). */
+const HTTP_SOURCE_FIELDS = ["remoteIpBlocks", "notRemoteIpBlocks", "requestPrincipals", "notRequestPrincipals"] as const;
+const HTTP_OPERATION_FIELDS = ["hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"] as const;
+const TRUST_DOMAIN_FIELDS = ["trustDomains", "notTrustDomains"] as const;
+
+interface Lowered {
+  readonly match: Match;
+  /** The entry had attributes ztunnel cannot check, left out of `match`. */
+  readonly partial: boolean;
+}
+
+/** Istio's `handleRule`, plus the strict reading. `undefined` drops the rule. */
+function lowerRule(
+  rule: ParsedRule,
+  action: AuthorizationAction,
+  namespace: string,
+  mode: AuthzL4Mode,
+  unchecked: Set<string>,
+  warnings: string[],
+  name: string,
+): Rule | undefined {
+  const clauses: Lowered[][] = [];
+  if (rule.to) clauses.push(rule.to.map((op) => lowerOperation(op, unchecked)));
+  if (rule.from) clauses.push(rule.from.map((s) => lowerSource(s, namespace, mode, unchecked, warnings, name)));
+  for (const c of rule.when) clauses.push([lowerCondition(c, unchecked)]);
+  const partial = clauses.some((cl) => cl.some((m) => m.partial));
+  if (action === "ALLOW" && partial) return undefined;
+  const out: Clause[] = [];
+  for (const cl of clauses) {
+    // Strict DENY: an entry with no checkable part reads as matching, so the clause always holds.
+    if (mode === "strict" && cl.some((m) => m.partial && isEmpty(m.match))) continue;
+    out.push({ matches: cl.map((m) => m.match) });
+  }
+  return { clauses: out };
+}
+
+function lowerOperation(op: ParsedOperation, unchecked: Set<string>): Lowered {
+  const found = HTTP_OPERATION_FIELDS.filter((f) => op[f].length > 0);
+  for (const f of found) unchecked.add(f);
+  return {
+    match: { ...emptyMatch, destinationPorts: portsOf(op.ports), notDestinationPorts: portsOf(op.notPorts) },
+    partial: found.length > 0,
+  };
+}
+
+function lowerSource(
+  s: ParsedSource,
+  namespace: string,
+  mode: AuthzL4Mode,
+  unchecked: Set<string>,
+  warnings: string[],
+  name: string,
+): Lowered {
+  const found: string[] = HTTP_SOURCE_FIELDS.filter((f) => s[f].length > 0);
+  const tds = TRUST_DOMAIN_FIELDS.filter((f) => s[f].length > 0);
+  if (mode === "strict") found.push(...tds);
+  else if (tds.length > 0)
+    warnings.push(
+      `${name}: ${tds.join(", ")}: not checked by ztunnel (Istio's ambient conversion ignores them), so this source matches peers of any trust domain; use --authz-l4-mode=strict to treat them as unenforceable instead`,
+    );
+  for (const f of found) unchecked.add(f);
+  return {
+    match: {
+      ...emptyMatch,
+      sourceIps: s.ipBlocks.map(addressOf),
+      notSourceIps: s.notIpBlocks.map(addressOf),
+      namespaces: s.namespaces.map(stringMatch),
+      notNamespaces: s.notNamespaces.map(stringMatch),
+      serviceAccounts: s.serviceAccounts.map((v) => serviceAccountOf(v, namespace)),
+      notServiceAccounts: s.notServiceAccounts.map((v) => serviceAccountOf(v, namespace)),
+      principals: s.principals.map(stringMatch),
+      notPrincipals: s.notPrincipals.map(stringMatch),
+    },
+    partial: found.length > 0,
+  };
+}
+
+/** One `when` condition -> one match; an L7 key gives the empty match (Istio's `whenMatch`). */
+function lowerCondition(c: ParsedCondition, unchecked: Set<string>): Lowered {
+  if (!L4_WHEN_KEYS.has(c.key)) {
+    unchecked.add(c.key);
+    return { match: emptyMatch, partial: true };
   }
   const m: { -readonly [K in keyof Match]: Match[K] } = { ...emptyMatch };
-  const conv = <T>(list: string[], which: string, f: (s: string, q: string) => T | undefined) => convertAll(list, `${path}.${which}`, f);
-  const both = <T>(f: (s: string, q: string) => T | undefined): [T[], T[]] => [conv(values, "values", f), conv(notValues, "notValues", f)];
-  switch (key) {
+  switch (c.key) {
     case "source.ip":
-    case "remote.ip":
-      [m.sourceIps, m.notSourceIps] = both((s, q) => addressMatch(r, s, q, ctx.warnings));
+      [m.sourceIps, m.notSourceIps] = [c.values.map(addressOf), c.notValues.map(addressOf)];
       break;
     case "destination.ip":
-      [m.destinationIps, m.notDestinationIps] = both((s, q) => addressMatch(r, s, q, ctx.warnings));
+      [m.destinationIps, m.notDestinationIps] = [c.values.map(addressOf), c.notValues.map(addressOf)];
       break;
     case "destination.port":
-      m.destinationPorts = portList(r, values, `${path}.values`) ?? [];
-      m.notDestinationPorts = portList(r, notValues, `${path}.notValues`) ?? [];
+      [m.destinationPorts, m.notDestinationPorts] = [portsOf(c.values), portsOf(c.notValues)];
       break;
     case "source.namespace":
-      [m.namespaces, m.notNamespaces] = both((s, q) => namespaceMatch(r, s, q));
+      [m.namespaces, m.notNamespaces] = [c.values.map(stringMatch), c.notValues.map(stringMatch)];
       break;
     case "source.principal":
-      [m.principals, m.notPrincipals] = both((s, q) => principalMatch(r, s, q, ctx.trustDomain));
+      [m.principals, m.notPrincipals] = [c.values.map(stringMatch), c.notValues.map(stringMatch)];
       break;
   }
-  return { matches: [m] };
+  return { match: m, partial: false };
+}
+
+function isEmpty(m: Match): boolean {
+  return Object.values(m).every((v) => (v as unknown[]).length === 0);
+}
+
+/** Istio's `hasEffectiveRules`: some rule has no clauses, or a non-empty match in every clause. */
+export function hasEffectiveRules(rules: readonly Rule[]): boolean {
+  return rules.some((r) => r.clauses.every((c) => c.matches.length === 0 || c.matches.some((m) => !isEmpty(m))));
+}
+
+/** Istio's status message for rules with HTTP attributes, or weft's for the strict reading. */
+function uncheckedMessage(name: string, action: AuthorizationAction, mode: AuthzL4Mode, found: string[], rules: readonly Rule[]): string {
+  const head = `${name}: ztunnel does not support HTTP attributes (found: ${found.join(", ")}). In ambient mode you must use a waypoint proxy to enforce HTTP rules.`;
+  if (action === "ALLOW")
+    return `${head} Within an ALLOW policy, rules matching HTTP attributes are omitted. This will be more restrictive than requested.`;
+  if (mode === "strict")
+    return `${head} With --authz-l4-mode=strict this DENY is enforced on the L4 parts of its rules alone (the HTTP parts read as matching), so it denies every connection those parts match.`;
+  if (!hasEffectiveRules(rules))
+    return `${head} After omitting unsupported HTTP attributes, this DENY policy has no enforceable rules at ztunnel and will have no effect. Deploy a waypoint proxy and use a targetRef to enforce this policy.`;
+  return `${head} DENY policy with HTTP attributes is enforced without the HTTP rules. This will be more restrictive than requested.`;
+}
+
+/** Istio's sidecars read `cluster.local/` as the local trust domain; its ambient conversion does not. */
+function trustDomainWarnings(p: ParsedAuthorizationPolicy, opts: TranslateOptions, warnings: string[], name: string): void {
+  const td = opts.trustDomain;
+  if (!td || td === "cluster.local") return;
+  const values = (p.rules ?? []).flatMap((r) => [
+    ...(r.from ?? []).flatMap((s) => [...s.principals, ...s.notPrincipals]),
+    ...r.when.filter((c) => c.key === "source.principal").flatMap((c) => [...c.values, ...c.notValues]),
+  ]);
+  if (values.some((v) => v.startsWith("cluster.local/")))
+    warnings.push(
+      `${name}: principals under cluster.local/ are compared as written; the mesh trust domain is ${td}, so they only match peers of trust domain cluster.local (as in Istio ambient)`,
+    );
 }

@@ -168,7 +168,7 @@ void test("PERMISSIVE still applies AuthorizationPolicy to plaintext peers", () 
   assert.equal(d.decidedBy?.policy, "foo/deny-ip");
 });
 
-void test("bad PeerAuthentication input is rejected naming the field", () => {
+void test("bad PeerAuthentication input fails closed (STRICT) naming the field", () => {
   const cases: [string, KubeObject, string, RegExp][] = [
     ["unknown mode", pa("foo", "x", { mtls: { mode: "STRICTER" } }), "spec.mtls.mode", /unknown mode/],
     ["unknown field", pa("foo", "x", { mtls: { mode: "STRICT", strict: true } }), "spec.mtls.strict", /unknown field/],
@@ -203,11 +203,29 @@ void test("bad PeerAuthentication input is rejected naming the field", () => {
   ];
   for (const [name, obj, field, reason] of cases) {
     const r = translatePeerAuthentication(obj, { rootNamespace: ROOT });
-    assert.equal(r.ok, false, name);
-    if (r.ok) continue;
-    const hit = r.error.find((e) => e.field === field);
-    assert.ok(hit, `${name}: expected an error on ${field}, got ${JSON.stringify(r.error)}`);
+    if (!r.ok) assert.fail(`${name}: a named object must translate (fail closed), got ${JSON.stringify(r.error)}`);
+    const hit = r.value.errors.find((e) => e.field === field);
+    assert.ok(hit, `${name}: expected an error on ${field}, got ${JSON.stringify(r.value.errors)}`);
     assert.match(hit.reason, reason, name);
     assert.equal(hit.object, "PeerAuthentication foo/x", name);
+    assert.equal(r.value.mode, "STRICT", `${name}: a malformed policy reads as STRICT`);
+    assert.equal(r.value.portLevelMtls.size, 0, name);
+    assert.match(r.value.warnings.join("\n"), /malformed, failing closed/, name);
   }
+  // End to end through inheritance: a malformed namespace PERMISSIVE policy makes the namespace STRICT.
+  const bad = translatePeerAuthentication(pa("foo", "x", { mtls: { mode: "PERMISIVE" } }), { rootNamespace: ROOT });
+  assert.ok(bad.ok);
+  if (bad.ok) {
+    assert.equal(bad.value.level, "NAMESPACE");
+    const e = effectivePeerAuthentication({ namespace: "foo", labels: {} }, [bad.value], ROOT);
+    assert.equal(e.mode, "STRICT");
+    assert.deepEqual(e.authorizationPolicies, [`${ROOT}/istio_converted_static_strict`]);
+  }
+  const sel = translatePeerAuthentication(pa("foo", "x", { selector: { matchLabels: { app: "db" } }, mtls: { mode: 3 } }), {
+    rootNamespace: ROOT,
+  });
+  assert.ok(
+    sel.ok && sel.value.level === "WORKLOAD" && sel.value.selector?.app === "db",
+    "a readable selector keeps the fail-closed policy to its workloads",
+  );
 });

@@ -2,7 +2,8 @@
  * PeerAuthentication (`security.istio.io/v1`, `v1beta1`) for ambient workloads.
  *
  * `translatePeerAuthentication` validates one object strictly (unknown fields, bad modes and
- * ports are errors naming the field). `effectivePeerAuthentication` (peer-authentication-effective.ts)
+ * ports are errors naming the field); a malformed object is not dropped but fails closed: it
+ * reads as STRICT, without port exceptions, at the level it was written for. `effectivePeerAuthentication` (peer-authentication-effective.ts)
  * resolves, for one workload, which policies apply (workload > namespace > mesh; UNSET
  * inherits; oldest wins among peers of one level, as Istio does) and the mode of each port.
  * `peerAuthenticationAuthorizations` produces the `Authorization` resources that enforce STRICT
@@ -43,6 +44,8 @@ export interface PeerAuthenticationPolicy {
   readonly portLevelMtls: ReadonlyMap<number, MtlsMode>;
   /** For "oldest wins" among policies of one level; absent sorts last, then by name. */
   readonly creationTimestamp?: string;
+  /** Non-empty when the object is malformed: it then fails closed, as STRICT without port overrides. */
+  readonly errors: readonly ValidationError[];
   readonly warnings: readonly string[];
 }
 
@@ -59,9 +62,11 @@ export function translatePeerAuthentication(
   const spec = r.object(obj.spec, "spec", ["selector", "mtls", "portLevelMtls"]) ?? {};
   const warnings: string[] = [];
 
+  const before = r.errors.length;
   const sel = r.object(spec.selector, "spec.selector", ["matchLabels"]);
   const labels = sel ? r.labels(sel.matchLabels, "spec.selector.matchLabels") : undefined;
   const selector = labels && Object.keys(labels).length > 0 ? labels : undefined;
+  const selectorBroken = r.errors.length > before;
   const mode = readMode(r, spec.mtls, "spec.mtls");
 
   const portLevelMtls = new Map<number, MtlsMode>();
@@ -81,8 +86,28 @@ export function translatePeerAuthentication(
     }
   }
 
-  if (!r.clean || !env || mode === undefined) return err(r.errors);
+  if (!env) return err(r.errors);
   const name = `PeerAuthentication ${env.namespace}/${env.name}`;
+  const ts = creationTimestamp(obj);
+  if (!r.clean || mode === undefined) {
+    // Never widen access: a malformed policy reads as STRICT for everything it could select
+    // (the whole namespace when its selector is unreadable).
+    const sel2 = selectorBroken ? undefined : selector;
+    const level: PeerAuthenticationLevel = sel2 ? "WORKLOAD" : env.namespace === opts.rootNamespace ? "MESH" : "NAMESPACE";
+    const where = sel2 ? "the workloads its selector matches" : level === "MESH" ? "the whole mesh" : `namespace ${env.namespace}`;
+    const problems = r.errors.map((e) => `${e.field}: ${e.reason}`).join("; ");
+    return ok({
+      name: env.name,
+      namespace: env.namespace,
+      level,
+      ...(sel2 ? { selector: sel2 } : {}),
+      mode: "STRICT",
+      portLevelMtls: new Map(),
+      ...(ts ? { creationTimestamp: ts } : {}),
+      errors: r.errors,
+      warnings: [`${name}: malformed, failing closed: treated as STRICT for ${where} until it is fixed: ${problems}`],
+    });
+  }
   let level: PeerAuthenticationLevel = selector ? "WORKLOAD" : env.namespace === opts.rootNamespace ? "MESH" : "NAMESPACE";
   if (selector && env.namespace === opts.rootNamespace) {
     // Istio ignores workload-level policies in the root namespace; say so instead of silently.
@@ -96,7 +121,6 @@ export function translatePeerAuthentication(
       `${name}: DISABLE behaves like PERMISSIVE in ambient mode: ztunnel still carries mesh traffic over mTLS and accepts plaintext`,
     );
   }
-  const ts = creationTimestamp(obj);
   return ok({
     name: env.name,
     namespace: env.namespace,
@@ -105,6 +129,7 @@ export function translatePeerAuthentication(
     mode,
     portLevelMtls,
     ...(ts ? { creationTimestamp: ts } : {}),
+    errors: [],
     warnings,
   });
 }

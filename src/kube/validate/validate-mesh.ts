@@ -70,11 +70,22 @@ function uniqueListenerNames(spec: Record<string, unknown>): Problem | undefined
 
 const openSpec = obj({}, { open: true });
 
+/**
+ * AuthorizationPolicy and PeerAuthentication: only what names the object is checked here.
+ * Refusing one of these whole would drop it, and a dropped ALLOW widens access to its targets;
+ * so any deeper problem (spec, labels, annotations) is left to the policy translator, which
+ * fails closed on it and names the field (controlplane/translate/authorization-policy*.ts).
+ */
+const securityPolicy = obj(
+  { apiVersion: req(str()), kind: req(str()), metadata: req(obj({ name: str(), namespace: str() }, { open: true })) },
+  { open: true },
+);
+
 export const meshSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>([
   ["apps/Deployment", obj({ ...envelopeFields, spec: req(deploymentSpec), status: any() })],
   // Deep validation of these three belongs to the authorization translator.
-  ["security.istio.io/AuthorizationPolicy", obj({ ...envelopeFields, spec: openSpec, status: any() })],
-  ["security.istio.io/PeerAuthentication", obj({ ...envelopeFields, spec: openSpec, status: any() })],
+  ["security.istio.io/AuthorizationPolicy", securityPolicy],
+  ["security.istio.io/PeerAuthentication", securityPolicy],
   ["security.istio.io/RequestAuthentication", obj({ ...envelopeFields, spec: openSpec, status: any() })],
   [
     "networking.istio.io/DestinationRule",

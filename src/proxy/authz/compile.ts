@@ -4,13 +4,17 @@
  * checks it has. Compilation happens once per policy object (cached by identity in a WeakMap:
  * state replaces, never mutates, a policy), evaluation compares integers and strings.
  *
- * Semantics (istio.security.Authorization, as ztunnel evaluates it):
- * - a policy matches if any rule matches; a rule with no clauses matches everything;
- * - a rule matches if all its clauses match; a clause matches if any of its matches does (so
- *   a clause with no matches never matches);
- * - a match holds if every non-empty field holds; values of one field are ORed;
- * - peers without an identity (plaintext) have no principal, namespace or service account:
- *   they fail every positive field of those kinds and pass every `not*` one.
+ * Semantics: exactly upstream ztunnel's (`src/rbac.rs`, `Authorization::matches`), so that one
+ * resource means the same on weft's ztunnel and on Istio's:
+ * - a policy without rules matches nothing; a policy matches if any rule matches;
+ * - a rule matches if all its clauses match, so a rule with no clauses matches everything;
+ * - a clause with no matches matches everything; otherwise it matches if any of its matches
+ *   does, and an empty match `{}` (no field set) is skipped: it never matches;
+ * - a match holds if every non-empty field holds; values of one field are ORed; a `not*`
+ *   field holds when none of its values match;
+ * - a plaintext peer (no identity) has the namespace "" and no principal or service account:
+ *   a principal or service-account value never matches it (so the `not*` forms always hold);
+ *   namespace values are tested against "" (so `*` and any non-empty value never match it).
  * Pure.
  */
 import type { AddressMatch, Authorization, Match, ServiceAccountMatch, StringMatch } from "../../common/model/authorization.js";
@@ -34,7 +38,8 @@ export interface Peer {
   readonly destinationPort: number;
   /** `td/ns/N/sa/S`, undefined for plaintext. */
   readonly principal: string | undefined;
-  readonly namespace: string | undefined;
+  /** The peer's namespace; "" for plaintext, as upstream ztunnel compares it. */
+  readonly namespace: string;
   readonly serviceAccount: string | undefined;
 }
 
@@ -47,7 +52,7 @@ export function peerOf(conn: AuthzConnection): Peer {
     destinationIp: dst && unmapV4(dst),
     destinationPort: conn.destinationPort,
     principal: id && toPrincipal(id),
-    namespace: id?.namespace,
+    namespace: id?.namespace ?? "",
     serviceAccount: id?.serviceAccount,
   };
 }
@@ -61,6 +66,7 @@ interface FieldCheck {
 }
 
 export interface CompiledMatch {
+  /** Empty for an empty match `{}`, which never matches (upstream skips it). */
   readonly checks: readonly FieldCheck[];
 }
 export interface CompiledClause {
@@ -152,6 +158,9 @@ type Getter = (p: Peer) => string | undefined;
 const principalOf: Getter = (p) => p.principal;
 const namespaceOf: Getter = (p) => p.namespace;
 
+/** Reported for an empty match `{}`: upstream ztunnel skips it, so it never matches. */
+export const EMPTY_MATCH = "empty";
+
 function compileMatch(m: Match): CompiledMatch {
   const checks: FieldCheck[] = [];
   const strings = (field: MatchField, ms: readonly StringMatch[], get: Getter, negate: boolean) => {
@@ -205,11 +214,11 @@ function compileMatch(m: Match): CompiledMatch {
   }
   if (m.serviceAccounts.length > 0) {
     const sas = m.serviceAccounts;
-    checks.push({ field: "serviceAccounts", test: (p) => p.namespace !== undefined && anySa(sas, p) });
+    checks.push({ field: "serviceAccounts", test: (p) => p.serviceAccount !== undefined && anySa(sas, p) });
   }
   if (m.notServiceAccounts.length > 0) {
     const sas = m.notServiceAccounts;
-    checks.push({ field: "notServiceAccounts", test: (p) => p.namespace === undefined || !anySa(sas, p) });
+    checks.push({ field: "notServiceAccounts", test: (p) => p.serviceAccount === undefined || !anySa(sas, p) });
   }
   return { checks };
 }
@@ -234,15 +243,17 @@ export function compile(a: Authorization): CompiledPolicy {
   return c;
 }
 
-/** The first field of `m` that fails for `p`, or undefined when the match holds. */
-export function failingField(m: CompiledMatch, p: Peer): MatchField | undefined {
+/** The first field of `m` that fails for `p` (`EMPTY_MATCH` for `{}`), or undefined when the match holds. */
+export function failingField(m: CompiledMatch, p: Peer): MatchField | typeof EMPTY_MATCH | undefined {
   const checks = m.checks;
+  if (checks.length === 0) return EMPTY_MATCH;
   for (let i = 0; i < checks.length; i++) if (!checks[i]!.test(p)) return checks[i]!.field;
   return undefined;
 }
 
 export function clauseMatches(c: CompiledClause, p: Peer): boolean {
   const ms = c.matches;
+  if (ms.length === 0) return true;
   for (let i = 0; i < ms.length; i++) if (failingField(ms[i]!, p) === undefined) return true;
   return false;
 }

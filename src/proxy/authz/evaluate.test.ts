@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Authorization } from "../../common/model/authorization.js";
+import type { Authorization, Match, StringMatch } from "../../common/model/authorization.js";
 import { identity } from "../../common/spiffe.js";
 import { translateAuthorizationPolicy } from "../../controlplane/translate/authorization-policy.js";
 import { type AuthzConnection, evaluate } from "./evaluate.js";
@@ -14,7 +14,7 @@ import { match } from "../../controlplane/translate/authorization-policy-match.j
 
 const ROOT = "istio-system";
 
-function policy(spec: unknown, meta: { ns?: string; name?: string; dryRun?: boolean } = {}): Authorization {
+function policy(spec: unknown, meta: { ns?: string; name?: string; dryRun?: boolean; strict?: boolean } = {}): Authorization {
   const r = translateAuthorizationPolicy(
     {
       apiVersion: "security.istio.io/v1",
@@ -26,9 +26,9 @@ function policy(spec: unknown, meta: { ns?: string; name?: string; dryRun?: bool
       },
       spec,
     },
-    { rootNamespace: ROOT },
+    { rootNamespace: ROOT, ...(meta.strict ? { l4Mode: "strict" as const } : {}) },
   );
-  if (!r.ok || !r.value.authorization) throw new Error(`test policy did not translate: ${JSON.stringify(r)}`);
+  if (!r.ok || !r.value.authorization || r.value.errors.length > 0) throw new Error(`test policy did not translate: ${JSON.stringify(r)}`);
   return r.value.authorization;
 }
 
@@ -88,10 +88,42 @@ const allowWhen = policy(
   { name: "allow-when" },
 );
 const allowGetOnly = policy({ rules: [{ to: [{ operation: { methods: ["GET"] } }] }] }, { name: "allow-get" });
-const denyAdminPath = policy(
-  { action: "DENY", rules: [{ from: [{ source: { namespaces: ["dev"] } }], to: [{ operation: { paths: ["/admin"] } }] }] },
-  { name: "deny-admin" },
+const denyAdminSpec = {
+  action: "DENY",
+  rules: [{ from: [{ source: { namespaces: ["dev"] } }], to: [{ operation: { paths: ["/admin"] } }] }],
+};
+const denyAdminPath = policy(denyAdminSpec, { name: "deny-admin" });
+const denyAdminStrict = policy(denyAdminSpec, { name: "deny-admin", strict: true });
+const denyHttpOnly = policy({ action: "DENY", rules: [{ to: [{ operation: { methods: ["POST"] } }] }] }, { name: "deny-post" });
+const denyHttpOnlyStrict = policy(
+  { action: "DENY", rules: [{ to: [{ operation: { methods: ["POST"] } }] }] },
+  { name: "deny-post", strict: true },
 );
+const denyPortAndPath = policy(
+  { action: "DENY", rules: [{ to: [{ operation: { ports: ["8080"], paths: ["/admin"] } }] }] },
+  { name: "deny-8080-admin" },
+);
+const allowRemoteIp = policy({ rules: [{ from: [{ source: { remoteIpBlocks: ["10.0.1.0/24"] } }] }] }, { name: "allow-remote" });
+const allowTrustDomain = policy(
+  { rules: [{ from: [{ source: { namespaces: ["foo"], trustDomains: ["other.td"] } }] }] },
+  { name: "allow-td" },
+);
+const malformedAllow = (() => {
+  const r = translateAuthorizationPolicy(
+    {
+      apiVersion: "security.istio.io/v1",
+      kind: "AuthorizationPolicy",
+      metadata: { name: "typo", namespace: "foo" },
+      spec: {
+        selector: { matchLabels: { app: "httpbin" } },
+        rules: [{ from: [{ source: { principals: ["cluster.local/ns/default/sa/sleep"] } }], to: [{ operation: { ports: ["http"] } }] }],
+      },
+    },
+    { rootNamespace: ROOT },
+  );
+  if (!r.ok || r.value.errors.length === 0 || !r.value.authorization) throw new Error("expected a fail-closed translation");
+  return r.value.authorization;
+})();
 const denyPlaintextOnPort = policy(
   { action: "DENY", rules: [{ from: [{ source: { notPrincipals: ["*"] } }], to: [{ operation: { ports: ["8080"] } }] }] },
   { name: "deny-plaintext-8080" },
@@ -171,13 +203,55 @@ const cases: Case[] = [
     by: "foo/allow-sleep",
   },
   {
-    name: "L7 DENY denies its L4 part at L4 (all paths)",
+    name: "Istio: DENY from a namespace to a path has no effect at ztunnel",
     policies: [denyAdminPath],
+    conn: conn({ id: devApp }),
+    allowed: true,
+  },
+  { name: "Istio: an HTTP-only DENY has no effect at ztunnel", policies: [denyHttpOnly], conn: conn({ id: sleep }), allowed: true },
+  {
+    name: "Istio: DENY to a port and a path denies the whole port",
+    policies: [denyPortAndPath],
+    conn: conn({ id: sleep }, 8080),
+    allowed: false,
+    by: "foo/deny-8080-admin",
+  },
+  { name: "Istio: ... and leaves other ports alone", policies: [denyPortAndPath], conn: conn({ id: sleep }, 9090), allowed: true },
+  {
+    name: "strict: DENY from a namespace to a path denies the namespace",
+    policies: [denyAdminStrict],
     conn: conn({ id: devApp }),
     allowed: false,
     by: "foo/deny-admin",
   },
-  { name: "L7 DENY leaves other namespaces alone", policies: [denyAdminPath], conn: conn({ id: sleep }), allowed: true },
+  { name: "strict: ... and leaves other namespaces alone", policies: [denyAdminStrict], conn: conn({ id: sleep }), allowed: true },
+  {
+    name: "strict: an HTTP-only DENY denies everything",
+    policies: [denyHttpOnlyStrict],
+    conn: conn({ id: sleep }),
+    allowed: false,
+    by: "foo/deny-post",
+  },
+  {
+    name: "remoteIpBlocks in an ALLOW are HTTP: the rule allows nothing",
+    policies: [allowRemoteIp],
+    conn: conn({ ip: "10.0.1.5" }),
+    allowed: false,
+  },
+  { name: "trustDomains are not checked at ztunnel (as Istio)", policies: [allowTrustDomain], conn: conn({ id: fooApp }), allowed: true },
+  {
+    name: "a malformed ALLOW denies its targets (fail closed)",
+    policies: [malformedAllow],
+    conn: conn({ id: sleep }),
+    allowed: false,
+    by: "foo/typo",
+  },
+  {
+    name: "a malformed ALLOW denies even what it meant to allow",
+    policies: [malformedAllow, allowSleep],
+    conn: conn({ id: sleep }),
+    allowed: false,
+  },
   { name: "notPrincipals * denies plaintext on a port", policies: [denyPlaintextOnPort], conn: conn({}, 8080), allowed: false },
   { name: "notPrincipals * admits mTLS on that port", policies: [denyPlaintextOnPort], conn: conn({ id: sleep }, 8080), allowed: true },
   { name: "notPrincipals * admits plaintext on other ports", policies: [denyPlaintextOnPort], conn: conn({}, 9090), allowed: true },
@@ -249,18 +323,119 @@ void test("fails closed on policies it cannot see or compile", () => {
   assert.match(b.reason, /foo\/broken is invalid/);
 });
 
-void test("a clause with no matches never matches; a rule with no clauses always does", () => {
-  const never: Authorization = {
-    name: "never",
-    namespace: "foo",
-    scope: "NAMESPACE",
-    action: "DENY",
+/**
+ * Upstream ztunnel's evaluator tests (src/rbac.rs `mod tests`), restated: the same wire
+ * resource must decide the same on either ztunnel. Three connections as upstream's:
+ * plaintext 127.0.0.1 -> 127.0.0.2:8080, td/namespace/account from 127.0.0.1 -> 127.0.0.2:8080,
+ * td-alt/ns-alt/sa=alt from 127.0.0.3 -> 127.0.0.4:9090.
+ */
+const plaintext: AuthzConnection = { sourceIp: "127.0.0.1", sourcePort: 1234, destinationIp: "127.0.0.2", destinationPort: 8080 };
+const tls: AuthzConnection = { ...plaintext, sourceIdentity: identity("td", "namespace", "account") };
+const tlsAlt: AuthzConnection = {
+  sourceIp: "127.0.0.3",
+  sourcePort: 1234,
+  destinationIp: "127.0.0.4",
+  destinationPort: 9090,
+  sourceIdentity: { trustDomain: "td-alt", namespace: "ns-alt", serviceAccount: "sa=alt" },
+};
+
+function wire(rules: Match[][][]): Authorization {
+  return {
+    name: "p",
+    namespace: "namespace",
+    scope: "GLOBAL",
+    action: "ALLOW",
     dryRun: false,
-    rules: [{ clauses: [{ matches: [] }] }],
+    rules: rules.map((r) => ({ clauses: r.map((matches) => ({ matches })) })),
   };
-  assert.equal(evaluate(conn({ id: sleep }), [never]).allowed, true);
-  const always: Authorization = { ...never, name: "always", rules: [{ clauses: [] }] };
-  assert.equal(evaluate(conn({ id: sleep }), [always]).allowed, false);
+}
+
+function matches(a: Authorization, c: AuthzConnection): boolean {
+  // An ALLOW policy allows exactly when it matches.
+  return evaluate(c, [a]).allowed;
+}
+
+void test("upstream rbac.rs: empty policy, clause and match", () => {
+  assert.equal(matches(wire([[[match({})]]]), plaintext), false, "a clause holding only {} never matches");
+  assert.equal(matches(wire([[[]]]), plaintext), true, "a clause with no matches matches");
+  assert.equal(matches(wire([[]]), plaintext), true, "a rule with no clauses matches");
+  assert.equal(matches(wire([]), plaintext), false, "a policy with no rules matches nothing");
+  assert.equal(matches(wire([[[match({}), match({ destinationPorts: [8080] })]]]), tls), true, "{} is skipped, the next match decides");
+});
+
+void test("upstream rbac.rs: nesting and multiple rules", () => {
+  const nested = wire([
+    [[match({ namespaces: [{ exact: "a" }] }), match({ namespaces: [{ exact: "b" }] })], [match({ destinationPorts: [80] })]],
+  ]);
+  const from = (ns: string, port: number): AuthzConnection => ({
+    ...plaintext,
+    destinationPort: port,
+    sourceIdentity: identity("td", ns, "account"),
+  });
+  assert.equal(matches(nested, from("a", 80)), true);
+  assert.equal(matches(nested, from("b", 80)), true);
+  assert.equal(matches(nested, from("bad", 80)), false, "wrong namespace");
+  assert.equal(matches(nested, from("b", 12345)), false, "wrong port");
+  const multi = wire([[[match({ namespaces: [{ exact: "a" }] })]], [[match({ namespaces: [{ exact: "b" }] })]]]);
+  assert.equal(matches(multi, from("a", 80)), true);
+  assert.equal(matches(multi, from("b", 80)), true);
+  assert.equal(matches(multi, from("bad", 80)), false);
+});
+
+void test("upstream rbac.rs: each field against plaintext, tls and tls-alt", () => {
+  const v4 = (a: string, length = 32) => ({ address: a, length });
+  const sa = { namespace: "namespace", serviceAccount: "account" };
+  const cases: [string, Partial<Match>, [boolean, boolean, boolean]][] = [
+    ["namespaces", { namespaces: [{ exact: "namespace" }] }, [false, true, false]],
+    ["notNamespaces", { notNamespaces: [{ exact: "namespace" }] }, [true, false, true]],
+    ["serviceAccounts", { serviceAccounts: [sa] }, [false, true, false]],
+    ["notServiceAccounts", { notServiceAccounts: [sa] }, [true, false, true]],
+    ["principals", { principals: [{ exact: "td/ns/namespace/sa/account" }] }, [false, true, false]],
+    ["notPrincipals", { notPrincipals: [{ exact: "td/ns/namespace/sa/account" }] }, [true, false, true]],
+    ["sourceIps", { sourceIps: [v4("127.0.0.1")] }, [true, true, false]],
+    ["notSourceIps", { notSourceIps: [v4("127.0.0.1")] }, [false, false, true]],
+    ["destinationIps", { destinationIps: [v4("127.0.0.2")] }, [true, true, false]],
+    ["notDestinationIps", { notDestinationIps: [v4("127.0.0.2")] }, [false, false, true]],
+    ["cidr range", { destinationIps: [v4("127.0.0.0", 24)] }, [true, true, true]],
+    ["destinationPorts", { destinationPorts: [8080] }, [true, true, false]],
+    ["notDestinationPorts", { notDestinationPorts: [8080] }, [false, false, true]],
+    // Beyond upstream's table, following its code: plaintext has the namespace "".
+    ["namespace presence", { namespaces: [{ presence: true }] }, [false, true, true]],
+    ["notNamespaces presence", { notNamespaces: [{ presence: true }] }, [true, false, false]],
+    ["empty exact namespace", { namespaces: [{ exact: "" }] }, [true, false, false]],
+    ["principal presence", { principals: [{ presence: true }] }, [false, true, true]],
+  ];
+  for (const [name, fields, expect] of cases) {
+    const a = wire([[[match(fields)]]]);
+    assert.deepEqual(
+      [plaintext, tls, tlsAlt].map((c) => matches(a, c)),
+      expect,
+      name,
+    );
+  }
+});
+
+void test("upstream rbac.rs: string matches", () => {
+  const nsMatch = (m: StringMatch, v: string) =>
+    matches(wire([[[match({ namespaces: [m] })]]]), { ...plaintext, sourceIdentity: identity("td", v, "a") });
+  const cases: [StringMatch, string, boolean][] = [
+    [{ exact: "foo" }, "foo", true],
+    [{ exact: "foo" }, "not", false],
+    [{ prefix: "foo" }, "foobar", true],
+    [{ prefix: "foo" }, "notfoo", false],
+    [{ suffix: "foo" }, "barfoo", true],
+    [{ suffix: "foo" }, "foonot", false],
+    [{ presence: true }, "foo", true],
+  ];
+  for (const [m, v, expect] of cases) assert.equal(nsMatch(m, v), expect, `${JSON.stringify(m)} ${v}`);
+  // The empty-string cases of upstream's table, through the plaintext peer's namespace "".
+  const pt = (m: StringMatch) => matches(wire([[[match({ namespaces: [m] })]]]), plaintext);
+  assert.deepEqual([{ exact: "foo" }, { prefix: "foo" }, { suffix: "foo" }, { presence: true as const }].map(pt), [
+    false,
+    false,
+    false,
+    false,
+  ]);
 });
 
 void test("selectPolicies picks global, namespace and bound workload policies", () => {

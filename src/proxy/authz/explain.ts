@@ -11,6 +11,7 @@ import {
   type CompiledPolicy,
   type MatchField,
   type Peer,
+  type EMPTY_MATCH,
   clauseMatches,
   compile,
   failingField,
@@ -22,8 +23,8 @@ import { formatIp } from "../../common/net/ip.js";
 export interface ClauseTrace {
   readonly index: number;
   readonly matched: boolean;
-  /** For each match of a failed clause, the field that failed. */
-  readonly failedFields: readonly MatchField[];
+  /** For each match of a failed clause, the field that failed (`empty` for a match `{}`). */
+  readonly failedFields: readonly (MatchField | typeof EMPTY_MATCH)[];
 }
 
 export interface RuleTrace {
@@ -51,7 +52,8 @@ export interface Explanation {
   readonly missing: readonly string[];
 }
 
-const FIELD_TEXT: Record<MatchField, string> = {
+const FIELD_TEXT: Record<MatchField | typeof EMPTY_MATCH, string> = {
+  empty: "empty match {} never matches",
   namespaces: "source namespace not in namespaces",
   notNamespaces: "source namespace is in notNamespaces",
   principals: "source principal not in principals",
