@@ -4,7 +4,8 @@
  * enforce it. Namespace `mesh` is enrolled; `plain` is not (its client is a plaintext peer).
  * Cases: default allow; namespace-wide deny; allow by principal; deny by source namespace;
  * STRICT rejects a plaintext client from the non-enrolled namespace while PERMISSIVE admits it;
- * a policy applied while a connection is open closes it. Root only; about a minute.
+ * a malformed ALLOW fails closed; a policy applied while a connection is open closes it.
+ * Root only; about a minute.
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -90,6 +91,21 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
     await allowed("mesh client named", fromMesh);
     await denied("plaintext client has no principal", fromPlain);
     p.remove();
+  });
+
+  await t.test("a malformed ALLOW denies its targets (fail closed), fixed it allows", async () => {
+    // A named port is rejected by Istio's webhook; weft used to refuse the object, which
+    // dropped it and left the workload open to everyone.
+    const spec = (port: string) =>
+      `  rules: [{ from: [{ source: { principals: ["cluster.local/ns/mesh/sa/client"] } }], to: [{ operation: { ports: ["${port}"] } }] }]`;
+    const p = policy(c, "allow-typo", authz("allow-typo", spec("http")));
+    await denied("mesh client the malformed ALLOW meant to admit", fromMesh);
+    await denied("plain client", fromPlain);
+    writeFileSync(path.join(c.dir, "config", "test-allow-typo.yaml"), authz("allow-typo", spec("8080")));
+    await allowed("mesh client once the policy is fixed", fromMesh);
+    await denied("plain client still not admitted", fromPlain);
+    p.remove();
+    await allowed("plain client after removal", fromPlain);
   });
 
   await t.test("deny by source namespace", async () => {
