@@ -2,7 +2,7 @@
  * Codec for `istio.security.Authorization`, the xDS edge of src/common/model/authorization.ts.
  * Decoding validates: name and namespace required; scope/action known enum values; every
  * StringMatch has exactly one of exact/prefix/suffix/presence; every Address is 4 or 16 bytes
- * with a prefix length that fits (<= 32 / <= 128); ports are 1..65535. Every problem of the
+ * with a prefix length that fits (<= 32 / <= 128); ports are 0..65535 (as upstream ztunnel). Every problem of the
  * resource is returned at once, naming the resource (`namespace/name`) and the proto field.
  * Pure: no IO, no logging.
  */
@@ -146,7 +146,8 @@ function decodeAddresses(list: WireAddress[] | undefined, field: string, add: Ad
 
 function decodePorts(list: number[] | undefined, field: string, add: Add): number[] {
   return (list ?? []).map((p, i) => {
-    if (p < 1 || p > 65535) add(`${field}[${i}]`, `invalid port ${p}`);
+    // 0 is accepted as upstream ztunnel does (istiod emits it for `ports: ["0"]`); it never matches.
+    if (p > 65535) add(`${field}[${i}]`, `invalid port ${p}`);
     return p;
   });
 }

@@ -242,7 +242,7 @@ void describe("authorization codec", () => {
       match({ destinationIps: [{ address: Buffer.from([1, 2, 3, 4]), length: 33 }] }),
       "rules[0].clauses[0].matches[0].destination_ips[0].length",
     ],
-    ["a destination port of 0", match({ destinationPorts: [0] }), "rules[0].clauses[0].matches[0].destination_ports[0]"],
+    ["a destination port above 65535", match({ destinationPorts: [65536] }), "rules[0].clauses[0].matches[0].destination_ports[0]"],
     [
       "a service account match without namespace",
       match({ serviceAccounts: [{ serviceAccount: "x" }] }),
@@ -259,6 +259,11 @@ void describe("authorization codec", () => {
       );
     });
   }
+  void it('accepts destination port 0, as upstream ztunnel does (istiod sends it for ports: ["0"])', () => {
+    const got = decodeAuthorization(match({ destinationPorts: [0] }), "ns/p");
+    assert.ok(got.ok, JSON.stringify(!got.ok && got.error));
+    assert.deepEqual(got.value.rules[0]!.clauses[0]!.matches[0]!.destinationPorts, [0]);
+  });
   void it("rejects a policy filed under another name", () => {
     const got = decodeAuthorization(encodeAuthorization(policy), "ns/q");
     assert.ok(!got.ok);
