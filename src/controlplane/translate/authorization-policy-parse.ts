@@ -310,9 +310,9 @@ function readOperation(r: Reader, raw: unknown, path: string, warnings: string[]
   const op = r.object(to.operation, p, OPERATION_FIELDS);
   if (!op) return r.fail(p, "must be set");
   // Ports may be written as YAML integers; the CRD types them as strings.
-  const asText = (x: unknown) => (op[x as string] as unknown[] | undefined)?.map((e) => (typeof e === "number" ? String(e) : e));
+  const asText = (v: unknown) => (Array.isArray(v) ? v.map((e) => (typeof e === "number" ? String(e) : e)) : v);
   const v = Object.fromEntries(
-    OPERATION_FIELDS.map((f) => [f, r.strings(f === "ports" || f === "notPorts" ? asText(f) : op[f], `${p}.${f}`) ?? []]),
+    OPERATION_FIELDS.map((f) => [f, r.strings(f === "ports" || f === "notPorts" ? asText(op[f]) : op[f], `${p}.${f}`) ?? []]),
   ) as Record<(typeof OPERATION_FIELDS)[number], string[]>;
   if (OPERATION_FIELDS.every((f) => !Array.isArray(op[f]) || (op[f] as unknown[]).length === 0)) return r.fail(p, "must not be empty");
   checkPorts(r, v.ports, `${p}.ports`, warnings, name);

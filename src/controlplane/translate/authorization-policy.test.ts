@@ -495,6 +495,21 @@ const malformed: [string, KubeObject, string, RegExp][] = [
   ["empty from", ap({ rules: [{ from: [] }] }), "spec.rules[0].from", /must not be empty/],
   ["empty source", ap({ rules: [{ from: [{ source: {} }] }] }), "spec.rules[0].from[0].source", /must not be empty/],
   ["missing source", ap({ rules: [{ from: [{}] }] }), "spec.rules[0].from[0].source", /must be set/],
+  ["ports not a list", ap({ rules: [{ to: [{ operation: { ports: "80" } }] }] }), "spec.rules[0].to[0].operation.ports", /must be a list/],
+  [
+    "source field not a list",
+    ap({ rules: [{ from: [{ source: { principals: "x" } }] }] }),
+    "spec.rules[0].from[0].source.principals",
+    /must be a list/,
+  ],
+  [
+    "when values not a list",
+    ap({ rules: [{ when: [{ key: "source.ip", values: "1.2.3.4" }] }] }),
+    "spec.rules[0].when[0].values",
+    /must be a list/,
+  ],
+  ["targetRefs not a list", ap({ targetRefs: { kind: "Service", name: "s" } }), "spec.targetRefs", /must be a list/],
+  ["selector not an object", ap({ selector: "app=db" }), "spec.selector", /must be an object/],
   ["empty operation", ap({ rules: [{ to: [{ operation: {} }] }] }), "spec.rules[0].to[0].operation", /must not be empty/],
   ["null rule", ap({ rules: [null] }), "spec.rules[0]", /must not be null/],
   ["when without values", ap({ rules: [{ when: [{ key: "source.ip" }] }] }), "spec.rules[0].when[0]", /values or notValues/],
@@ -590,4 +605,33 @@ void test("every problem of an object is reported at once; an unnamed object is 
   );
   assert.equal(r.ok, false);
   if (!r.ok) assert.equal(r.error[0]!.field, "metadata.namespace");
+});
+
+/** Replaces one node of a JSON tree (chosen by `pick`) with `junk`. */
+function mutate(v: unknown, pick: () => number, junk: unknown): unknown {
+  if (pick() < 0.15) return junk;
+  if (Array.isArray(v)) return v.map((e) => mutate(e, pick, junk));
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, mutate(e, pick, junk)]));
+  return v;
+}
+
+void test("no input makes the translator throw or drop a policy that could narrow access", () => {
+  let seed = 42;
+  const pick = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const junks: unknown[] = [null, 3, "x", "", [], {}, [null], [3], { a: 1 }, true, "*", "a/b/c", "10.0.0.0/99", "70000"];
+  const specs = [...conversions.map(([, s]) => s), ...statuses.map(([, s]) => s), ...malformed.map(([, o]) => o.spec)];
+  let n = 0;
+  for (let round = 0; round < 20; round++)
+    for (const spec of specs)
+      for (const junk of junks) {
+        const obj = ap(mutate(spec, pick, junk));
+        const v = translate(obj);
+        n++;
+        const s = (obj.spec ?? {}) as Record<string, unknown>;
+        const waypoint = s.targetRefs !== undefined || s.targetRef !== undefined;
+        // Only AUDIT, CUSTOM (not enforceable at ztunnel, as Istio) and waypoint policies send nothing.
+        if (!v.authorization) assert.ok(waypoint || v.action === "AUDIT" || v.action === "CUSTOM", JSON.stringify(obj.spec));
+        if (v.errors.length > 0 && v.authorization) assert.deepEqual(v.authorization.rules, [{ clauses: [] }]);
+      }
+  assert.ok(n > 5000);
 });
