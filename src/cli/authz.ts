@@ -1,46 +1,83 @@
 /**
- * `weft authz explain --from IP [--principal TD/ns/NS/sa/SA] --to IP:PORT [--ztunnel HOST:PORT]`:
- * asks the ztunnel that serves the destination (its admin port, default 127.0.0.1:15000)
- * whether the connection would be allowed and which policy and rule decide, from live state.
+ * `weft authz explain --from SRC --to DST:PORT [--principal TD/ns/NS/sa/SA] [-n NS]`: asks the
+ * ztunnel that serves the destination whether the connection would be allowed, and which
+ * policy and rule decide, from its live state (GET /authz/explain). SRC and DST are IPs or pod
+ * names; a source pod that is in the mesh presents its own identity unless --principal says
+ * otherwise (--plaintext: as a client outside the mesh).
  */
-import { parseArgs } from "node:util";
-import { parseAddress } from "../common/net/addr.js";
+import type { Command } from "commander";
+import { type Result, err } from "../common/result.js";
+import { CliError, EXIT_OK, EXIT_USAGE, action, examples, subcommand } from "./command.js";
+import { type Endpoint, type TargetOptions, httpGet, httpGetJson, targetOptions, ztunnelEndpoints } from "./targets.js";
+import { type DumpedWorkload, findWorkload, parseWorkloadRef, workloadPrincipal } from "./workload-ref.js";
 
-export async function runAuthz(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  let v: { from?: string; principal?: string; to?: string; ztunnel?: string };
-  try {
-    v = parseArgs({
-      args: rest,
-      options: { from: { type: "string" }, principal: { type: "string" }, to: { type: "string" }, ztunnel: { type: "string" } },
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`authz: ${(e as Error).message}`);
-    return 2;
-  }
-  if (verb !== "explain" || !v.from || !v.to) {
-    console.error("usage: weft authz explain --from SRC_IP [--principal TD/ns/NS/sa/SA] --to DST_IP:PORT [--ztunnel ADMIN_HOST:PORT]");
-    return 2;
-  }
-  const to = parseAddress(v.to);
-  if (!to.ok) {
-    console.error(`authz: --to: ${to.error.message}`);
-    return 2;
-  }
-  const q = new URLSearchParams({
-    src: v.from,
-    dst: to.value.ip,
-    port: String(to.value.port),
-    ...(v.principal ? { principal: v.principal } : {}),
-  });
-  const admin = v.ztunnel ?? "127.0.0.1:15000";
-  try {
-    const res = await fetch(`http://${admin}/authz/explain?${q.toString()}`);
-    process.stdout.write(await res.text());
-    return res.ok ? 0 : 1;
-  } catch (e) {
-    console.error(`authz: cannot reach the ztunnel admin port at ${admin}: ${(e as Error).message}`);
-    return 1;
-  }
+interface ExplainOptions extends TargetOptions {
+  from: string;
+  to: string;
+  principal?: string;
+  plaintext?: boolean;
+  namespace?: string;
+}
+
+export const DEFAULT_NAMESPACE = "default";
+
+export function registerAuthz(program: Command): void {
+  const authz = subcommand(program, "authz", "authorization tools: explain a decision");
+  const explain = subcommand(
+    authz,
+    "explain",
+    "would a connection be allowed, and which policy and rule decide (asks the destination's ztunnel)",
+  )
+    .requiredOption("--from <src>", "source: IP, POD or NAMESPACE/POD")
+    .requiredOption("--to <dst:port>", "destination: IP:PORT, POD:PORT or NAMESPACE/POD:PORT")
+    .option("--principal <td/ns/NS/sa/SA>", "source identity (default: the source pod's own when it is in the mesh)")
+    .option("--plaintext", "the source connects without mTLS (no identity)")
+    .option("-n, --namespace <ns>", `namespace of bare pod names (default ${DEFAULT_NAMESPACE})`);
+  targetOptions(explain, { ztunnel: true });
+  examples(explain, [
+    "weft authz explain --from demo/client --to demo/server-0:8080",
+    "weft authz explain -n demo --from client --to 198.19.0.10:80",
+    "weft authz explain --from 10.0.0.5 --principal cluster.local/ns/demo/sa/client --to 10.0.1.7:8080 --ztunnel 127.0.0.1:15000",
+  ]);
+  action(explain, (o: ExplainOptions) => runExplain(o));
+}
+
+async function runExplain(o: ExplainOptions): Promise<number> {
+  const ns = o.namespace ?? DEFAULT_NAMESPACE;
+  const from = parseWorkloadRef(o.from, ns, false);
+  if (!from.ok) throw new CliError(`--from: ${from.error.message}`, EXIT_USAGE);
+  const to = parseWorkloadRef(o.to, ns, true);
+  if (!to.ok) throw new CliError(`--to: ${to.error.message}`, EXIT_USAGE);
+  if (o.principal && o.plaintext) throw new CliError("--principal and --plaintext are exclusive", EXIT_USAGE);
+  const ztunnels = await ztunnelEndpoints(o);
+  const workloads = await dumpedWorkloads(ztunnels[0]!);
+  if (!workloads.ok) throw new CliError(workloads.error.message);
+  const src = findWorkload(from.value, workloads.value);
+  if (!src.ok) throw new CliError(`--from: ${src.error.message}`);
+  const dst = findWorkload(to.value, workloads.value);
+  if (!dst.ok) throw new CliError(`--to: ${dst.error.message}`);
+  const srcIp = from.value.kind === "ip" ? from.value.ip : src.value!.addresses[0]!;
+  const dstIp = to.value.kind === "ip" ? to.value.ip : dst.value!.addresses[0]!;
+  if (!dst.value) throw new CliError(`--to: no workload has address ${dstIp}`);
+  const principal = o.plaintext
+    ? undefined
+    : (o.principal ?? (src.value?.tunnelProtocol === "HBONE" ? workloadPrincipal(src.value) : undefined));
+  // The destination's own ztunnel decides; with one explicit --ztunnel, that one.
+  const zt = ztunnels.find((z) => z.name === dst.value!.node) ?? ztunnels[0]!;
+  const q = new URLSearchParams({ src: srcIp, dst: dstIp, port: String(to.value.port), ...(principal ? { principal } : {}) });
+  const r = await httpGet(zt, `/authz/explain?${q.toString()}`);
+  if (!r.ok) throw new CliError(r.error.message);
+  const who = `${src.value ? `${src.value.namespace}/${src.value.name} ` : ""}${srcIp} (${principal ? `spiffe://${principal.replace(/^spiffe:\/\//, "")}` : "plaintext"})`;
+  process.stdout.write(
+    `from ${who} to ${dst.value.namespace}/${dst.value.name} ${dstIp}:${to.value.port}, decided by the ztunnel on ${zt.name}\n${r.value}`,
+  );
+  return EXIT_OK;
+}
+
+export async function dumpedWorkloads(ep: Endpoint): Promise<Result<DumpedWorkload[]>> {
+  const dump = await httpGetJson<{ workloads?: DumpedWorkload[] }>(ep, "/config_dump");
+  if (!dump.ok) return dump;
+  return Array.isArray(dump.value.workloads)
+    ? { ok: true, value: dump.value.workloads }
+    : err(new Error(`${ep.name}: config dump has no workloads`));
 }

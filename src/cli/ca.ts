@@ -3,34 +3,34 @@
  * cacerts layout (or keeps the one already there), for local mode, tests and benchmarks.
  * `weft ca show --dir DIR`: prints the root's fingerprint and validity.
  */
-import { parseArgs } from "node:util";
+import type { Command } from "commander";
 import { CertificateAuthority } from "../ca/ca.js";
+import { CliError, EXIT_OK, action, examples, subcommand } from "./command.js";
 
-export async function runCa(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  let values: { dir?: string; "trust-domain"?: string };
-  try {
-    values = parseArgs({ args: rest, options: { dir: { type: "string" }, "trust-domain": { type: "string" } }, strict: true }).values;
-  } catch (e) {
-    console.error(`ca: ${(e as Error).message}`);
-    return 2;
-  }
-  if (!values.dir || (verb !== "init" && verb !== "show")) {
-    console.error("usage: weft ca init --dir DIR [--trust-domain TD] | weft ca show --dir DIR");
-    return 2;
-  }
-  const trustDomain = values["trust-domain"] ?? "cluster.local";
-  const ca =
-    verb === "init"
-      ? await CertificateAuthority.loadOrCreateSelfSigned(values.dir, { trustDomain })
-      : await CertificateAuthority.loadCacerts(values.dir, { trustDomain });
-  if (!ca.ok) {
-    console.error(`ca: ${values.dir}: ${ca.error.message}`);
-    return 1;
-  }
+export const DEFAULT_CA_TRUST_DOMAIN = "cluster.local";
+
+export function registerCa(program: Command): void {
+  const ca = subcommand(program, "ca", "create or inspect a local mesh CA directory (Istio cacerts layout)");
+  const init = subcommand(ca, "init", "create a self-signed mesh root in DIR (kept if one is there)")
+    .requiredOption("--dir <dir>", "CA directory (cacerts layout: ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)")
+    .option("--trust-domain <td>", "trust domain", DEFAULT_CA_TRUST_DOMAIN);
+  examples(init, ["weft ca init --dir ./ca", "weft ca init --dir ./ca --trust-domain example.org"]);
+  action(init, (o: { dir: string; trustDomain: string }) => show(o.dir, o.trustDomain, true));
+  const sh = subcommand(ca, "show", "print the CA's trust domain, subject, fingerprint and validity")
+    .requiredOption("--dir <dir>", "CA directory")
+    .option("--trust-domain <td>", "trust domain", DEFAULT_CA_TRUST_DOMAIN);
+  examples(sh, ["weft ca show --dir /run/weft-local/ca"]);
+  action(sh, (o: { dir: string; trustDomain: string }) => show(o.dir, o.trustDomain, false));
+}
+
+async function show(dir: string, trustDomain: string, create: boolean): Promise<number> {
+  const ca = create
+    ? await CertificateAuthority.loadOrCreateSelfSigned(dir, { trustDomain })
+    : await CertificateAuthority.loadCacerts(dir, { trustDomain });
+  if (!ca.ok) throw new CliError(`${dir}: ${ca.error.message}`);
   const c = ca.value.signingCertificate;
-  console.log(
-    `trust domain ${ca.value.trustDomain}\nsubject ${c.subject}\nfingerprint ${c.fingerprint256}\nvalid ${c.validFrom} - ${c.validTo}\ndirectory ${values.dir}`,
+  process.stdout.write(
+    `trust domain ${ca.value.trustDomain}\nsubject ${c.subject}\nfingerprint ${c.fingerprint256}\nvalid ${c.validFrom} - ${c.validTo}\ndirectory ${dir}\n`,
   );
-  return 0;
+  return EXIT_OK;
 }

@@ -11,41 +11,47 @@ import { objectValidator } from "../kube/validate/validate.js";
 import type { ConfigSource } from "../kube/source.js";
 import { createRedirectBackend } from "../capture/index.js";
 import { NodeAgent } from "../cni/agent/agent.js";
-import { loadAgentConfig } from "../cni/agent/config.js";
+import type { Command } from "commander";
+import { AGENT_FLAGS, loadAgentConfig } from "../cni/agent/config.js";
+import { EXIT_FAILED, EXIT_USAGE, action, componentError, declareFlags, examples, flagsToArgv, subcommand } from "./command.js";
 
 const log = logger("cli.cni-agent");
 
-export async function runCniAgent(argv: string[]): Promise<number> {
+export function registerCniAgent(program: Command): void {
+  const cmd = subcommand(program, "cni-agent", "run a node's CNI agent (enrolls pods into capture by their labels)");
+  declareFlags(cmd, AGENT_FLAGS);
+  examples(cmd, [
+    "weft cni-agent --node node-0 --config-dir ./mesh --backend nftables",
+    "weft cni-agent --node $NODE_NAME --kubeconfig in-cluster",
+  ]);
+  action(cmd, (opts: Record<string, unknown>) => runCniAgent(cmd, flagsToArgv(AGENT_FLAGS, opts)));
+}
+
+async function runCniAgent(cmd: Command, argv: string[]): Promise<number> {
+  const fail = (message: string, code: number): number => {
+    process.stderr.write(componentError(cmd, message));
+    return code;
+  };
   const cfg = loadAgentConfig(argv, process.env);
-  if (!cfg.ok) {
-    console.error(cfg.error.message);
-    return 2;
-  }
+  if (!cfg.ok) return fail(cfg.error.message, EXIT_USAGE);
   const c = cfg.value;
   log.info({ config: c }, "cni-agent config");
   const backend = createRedirectBackend(c.backend, { instance: c.instance, pinRoot: c.pinRoot });
-  if (!backend.ok) {
-    console.error(backend.error.message);
-    return 2;
-  }
+  if (!backend.ok) return fail(backend.error.message, EXIT_USAGE);
   let source: ConfigSource;
   if (c.configDir) {
     source = new FileSource({ dir: c.configDir, rescanMs: 1000, name: `cni-agent:${c.configDir}` });
   } else {
     const kc = c.kubeconfig === "in-cluster" ? inClusterConfig() : loadKubeconfig(c.kubeconfig!);
-    if (!kc.ok) {
-      console.error(`cni-agent: kubeconfig ${c.kubeconfig}: ${kc.error.message}`);
-      return 2;
-    }
+    if (!kc.ok) return fail(`kubeconfig ${c.kubeconfig}: ${kc.error.message}`, EXIT_USAGE);
     const kinds = builtinKinds.filter((k) => k.group === "" && (k.kind === "Pod" || k.kind === "Namespace"));
     source = new KubeSource({ config: kc.value, kinds, validate: objectValidator({ strict: false }), name: "cni-agent:kubernetes" });
   }
   const agent = new NodeAgent({ node: c.node, socketPath: c.socket, stateFile: c.stateFile, backend: backend.value, source });
   const started = await agent.start();
   if (!started.ok) {
-    console.error(started.error.message);
     await agent.stop().catch(() => undefined);
-    return 1;
+    return fail(started.error.message, EXIT_FAILED);
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {

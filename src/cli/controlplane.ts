@@ -1,30 +1,43 @@
 /**
  * `weft controlplane`: serves ztunnels over delta xDS and signs their workloads' certificates,
- * from a folder of YAML (`--config-dir`) or the Kubernetes API (`--kubeconfig`).
+ * from a folder of YAML (`--config-dir`) or the Kubernetes API (`--kubeconfig`). Flags are
+ * src/controlplane/config.ts's table.
  */
-import { loadControlPlaneConfig } from "../controlplane/config.js";
+import type { Command } from "commander";
+import { CONTROLPLANE_FLAGS, loadControlPlaneConfig } from "../controlplane/config.js";
 import { ControlPlane, authenticatorFor } from "../controlplane/controlplane.js";
 import { logger } from "../common/log.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, action, componentError, declareFlags, examples, flagsToArgv, subcommand } from "./command.js";
 
 const log = logger("cli.controlplane");
 
-export async function runControlPlane(argv: string[]): Promise<number> {
+export function registerControlPlane(program: Command): void {
+  const cmd = subcommand(program, "controlplane", "serve ztunnels (delta xDS + CA) from a folder of YAML or Kubernetes");
+  declareFlags(cmd, CONTROLPLANE_FLAGS);
+  examples(cmd, [
+    "weft controlplane --config-dir ./mesh --ca-dir ./ca --tokens tokens.yaml",
+    "weft controlplane --kubeconfig ~/.kube/config --ca-dir /etc/cacerts",
+  ]);
+  action(cmd, (opts: Record<string, unknown>) => runControlPlane(cmd, flagsToArgv(CONTROLPLANE_FLAGS, opts)));
+}
+
+async function runControlPlane(cmd: Command, argv: string[]): Promise<number> {
   const cfg = loadControlPlaneConfig(argv, process.env);
   if (!cfg.ok) {
-    console.error(cfg.error.message);
-    return 2;
+    process.stderr.write(componentError(cmd, cfg.error.message));
+    return EXIT_USAGE;
   }
   let cp: ControlPlane;
   try {
     cp = new ControlPlane(cfg.value, authenticatorFor(cfg.value));
   } catch (e) {
-    console.error((e as Error).message);
-    return 2;
+    process.stderr.write(componentError(cmd, (e as Error).message));
+    return EXIT_USAGE;
   }
   const started = await cp.start();
   if (!started.ok) {
-    console.error(started.error.message);
-    return 1;
+    process.stderr.write(componentError(cmd, started.error.message));
+    return EXIT_FAILED;
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -34,5 +47,5 @@ export async function runControlPlane(argv: string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
-  return 0;
+  return EXIT_OK;
 }

@@ -1,36 +1,42 @@
 /**
- * `weft local ...` argument handling; the work is in cluster.ts and supervisor.ts.
+ * `weft local ...` argument handling; the work is in src/local/cluster.ts and supervisor.ts.
  *
  *   weft local up [--nodes 2] [--backend ebpf|nftables] [--dir STATE] [--name local] FILES|DIRS...
- *   weft local down [--dir STATE]
- *   weft local status [--dir STATE]
+ *   weft local down|status [--dir STATE]
  *   weft local label namespace NAME key=value|key- ...
  *   weft local process stop|start NAME
- *   weft local supervise --dir STATE          (started by up; not for users)
+ *   weft local supervise --dir STATE          (started by up; hidden)
  * Addresses and prefixes can be changed for tests: --prefix, --underlay, --pod-base, --pin-root.
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
+import { Argument, Command, Option } from "commander";
 import { defaultPlanOptions, down, labelNamespace, setProcessEnabled, status, up } from "../local/cluster.js";
 import type { ManifestFile } from "../local/manifests.js";
 import { Supervisor } from "../local/supervisor.js";
+import { CliError, EXIT_OK, EXIT_USAGE, action, examples, subcommand } from "./command.js";
+import { DEFAULT_LOCAL_DIR, localDir } from "./targets.js";
 
-const USAGE = `usage:
-  weft local up [--nodes N] [--backend ebpf|nftables] [--dir STATE] [--name CLUSTER] FILES|DIRS...
-  weft local down [--dir STATE]
-  weft local status [--dir STATE]
-  weft local label namespace NAME key=value|key- ... [--dir STATE]
-  weft local process stop|start NAME [--dir STATE]
-`;
+export const DEFAULT_BACKEND = "ebpf";
 
-const DEFAULT_DIR = "/run/weft-local";
+interface LocalOptions {
+  dir?: string;
+  nodes?: string;
+  backend?: string;
+  name?: string;
+  prefix?: string;
+  underlay?: string;
+  podBase?: string;
+  pinRoot?: string;
+}
 
 async function manifestFiles(args: readonly string[]): Promise<ManifestFile[]> {
   const out: ManifestFile[] = [];
   for (const a of args) {
     const abs = path.resolve(a);
-    if ((await stat(abs)).isDirectory()) {
+    const st = await stat(abs).catch(() => undefined);
+    if (!st) throw new CliError(`${a}: no such file or directory`, EXIT_USAGE);
+    if (st.isDirectory()) {
       for (const f of (await readdir(abs)).sort())
         if (/\.(ya?ml|json)$/.test(f)) out.push({ path: path.join(abs, f), text: await readFile(path.join(abs, f), "utf8") });
     } else out.push({ path: abs, text: await readFile(abs, "utf8") });
@@ -38,107 +44,116 @@ async function manifestFiles(args: readonly string[]): Promise<ManifestFile[]> {
   return out;
 }
 
-export async function runLocal(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; args: string[] }>>;
-  const OPTIONS = {
-    dir: { type: "string" },
-    nodes: { type: "string" },
-    backend: { type: "string" },
-    name: { type: "string" },
-    prefix: { type: "string" },
-    underlay: { type: "string" },
-    "pod-base": { type: "string" },
-    "pin-root": { type: "string" },
-  } as const;
-  try {
-    parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true });
-  } catch (e) {
-    process.stderr.write(`weft local: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  const v = parsed.values;
-  const dir = path.resolve(v.dir ?? process.env.WEFT_LOCAL_DIR ?? DEFAULT_DIR);
+function plan(v: LocalOptions) {
   const d = defaultPlanOptions();
-  const plan = {
+  const nodes = Number(v.nodes ?? d.nodes);
+  if (!Number.isInteger(nodes) || nodes < 1)
+    throw new CliError(`--nodes: ${JSON.stringify(v.nodes)} is not a whole number >= 1`, EXIT_USAGE);
+  return {
     prefix: v.prefix ?? d.prefix,
     cluster: v.name ?? d.cluster,
-    nodes: Number(v.nodes ?? d.nodes),
+    nodes,
     underlay: v.underlay ?? d.underlay,
-    podBase: v["pod-base"] ?? d.podBase,
-    pinRoot: v["pin-root"] ?? d.pinRoot,
+    podBase: v.podBase ?? d.podBase,
+    pinRoot: v.pinRoot ?? d.pinRoot,
   };
-  const pos = parsed.positionals;
-  switch (verb) {
-    case "up": {
-      if (process.getuid?.() !== 0) {
-        process.stderr.write("weft local up: needs root (network namespaces, eBPF, nftables)\n");
-        return 1;
-      }
-      const backend = v.backend ?? "ebpf";
-      if (backend !== "ebpf" && backend !== "nftables") {
-        process.stderr.write(`weft local up: --backend: ${backend} is not ebpf or nftables\n`);
-        return 2;
-      }
-      let files: ManifestFile[];
-      try {
-        files = await manifestFiles(pos);
-      } catch (e) {
-        process.stderr.write(`weft local up: ${(e as Error).message}\n`);
-        return 2;
-      }
-      const r = await up({ dir, plan, backend, files, say: (l) => process.stdout.write(`${l}\n`) });
-      if (!r.ok) {
-        process.stderr.write(`weft local up: ${r.error.message}\n(logs in ${dir}/logs; everything created was removed)\n`);
-        return 1;
-      }
-      process.stdout.write(`cluster up: ${r.value.nodes.length} nodes, ${r.value.pods.length} pods; state in ${dir}\n`);
-      return 0;
-    }
-    case "down": {
-      const removed = await down(dir, plan);
-      process.stdout.write(`removed: ${removed.length ? removed.join(", ") : "nothing"}\n`);
-      return 0;
-    }
-    case "status": {
-      const r = await status(dir);
-      if (!r.ok) {
-        process.stderr.write(`${r.error.message}\n`);
-        return 1;
-      }
-      process.stdout.write(r.value);
-      return 0;
-    }
-    case "label": {
-      if (pos[0] !== "namespace" || !pos[1] || pos.length < 3) {
-        process.stderr.write(USAGE);
-        return 2;
-      }
-      const r = await labelNamespace(dir, pos[1], pos.slice(2));
-      if (!r.ok) {
-        process.stderr.write(`${r.error.message}\n`);
-        return 1;
-      }
-      process.stdout.write(`namespace/${pos[1]} labels: ${JSON.stringify(r.value)}\n`);
-      return 0;
-    }
-    case "process": {
-      if ((pos[0] !== "stop" && pos[0] !== "start") || !pos[1]) {
-        process.stderr.write(USAGE);
-        return 2;
-      }
-      const r = await setProcessEnabled(dir, pos[1], pos[0] === "start");
-      if (!r.ok) {
-        process.stderr.write(`${r.error.message}\n`);
-        return 1;
-      }
-      return 0;
-    }
-    case "supervise":
-      await new Supervisor(dir).run();
-      return 0;
-    default:
-      process.stderr.write(USAGE);
-      return 2;
-  }
+}
+
+const dirOption = () => new Option("--dir <state>", `state folder (env WEFT_LOCAL_DIR, default ${DEFAULT_LOCAL_DIR})`);
+const dirOf = (v: LocalOptions): string => path.resolve(localDir(v));
+
+function testOptions(cmd: Command): Command {
+  const d = defaultPlanOptions();
+  for (const [flag, help] of [
+    ["--prefix <prefix>", `network namespace name prefix (default ${d.prefix})`],
+    ["--underlay <ip>", `underlay network address (default ${d.underlay})`],
+    ["--pod-base <ip>", `first node's pod network (default ${d.podBase})`],
+    ["--pin-root <dir>", `BPF pin root (default ${d.pinRoot})`],
+  ] as const)
+    cmd.addOption(new Option(flag, help).hideHelp(process.env.WEFT_HELP_ALL === undefined));
+  return cmd;
+}
+
+export function registerLocal(program: Command): void {
+  const d = defaultPlanOptions();
+  const local = subcommand(program, "local", "up|down|status|label|process: a multi-node local cluster on network namespaces");
+  examples(local, ["sudo weft local up examples/demo", "sudo weft local status", "sudo weft local down"]);
+
+  const upCmd = subcommand(local, "up", "create the cluster and run the manifests' pods (root)")
+    .argument("<files...>", "YAML files or folders of them (Namespace, Pod, Deployment, Service, mesh config)")
+    .option("--nodes <n>", "number of nodes", String(d.nodes))
+    .addOption(new Option("--backend <backend>", "capture backend").choices(["ebpf", "nftables"]).default(DEFAULT_BACKEND))
+    .option("--name <cluster>", "cluster name", d.cluster)
+    .addOption(dirOption());
+  testOptions(upCmd);
+  examples(upCmd, ["sudo weft local up examples/demo", "sudo weft local up --nodes 3 --backend nftables app.yaml policies/"]);
+  action(upCmd, async (v: LocalOptions) => {
+    if (process.getuid?.() !== 0) throw new CliError("needs root (network namespaces, eBPF, nftables)");
+    const dir = dirOf(v);
+    const files = await manifestFiles(upCmd.args);
+    const r = await up({
+      dir,
+      plan: plan(v),
+      backend: (v.backend ?? DEFAULT_BACKEND) as "ebpf" | "nftables",
+      files,
+      say: (l) => process.stdout.write(`${l}\n`),
+    });
+    if (!r.ok) throw new CliError(`${r.error.message}\n(logs in ${dir}/logs; everything created was removed)`);
+    process.stdout.write(`cluster up: ${r.value.nodes.length} nodes, ${r.value.pods.length} pods; state in ${dir}\n`);
+    return EXIT_OK;
+  });
+
+  const downCmd = subcommand(local, "down", "stop every process and remove the namespaces, captures and pins").addOption(dirOption());
+  testOptions(downCmd);
+  action(downCmd, async (v: LocalOptions) => {
+    const removed = await down(dirOf(v), plan(v));
+    process.stdout.write(`removed: ${removed.length ? removed.join(", ") : "nothing"}\n`);
+    return EXIT_OK;
+  });
+
+  const statusCmd = subcommand(local, "status", "nodes, pods with their capture state, services and processes").addOption(dirOption());
+  action(statusCmd, async (v: LocalOptions) => {
+    const r = await status(dirOf(v));
+    if (!r.ok) throw new CliError(r.error.message);
+    process.stdout.write(r.value);
+    return EXIT_OK;
+  });
+
+  const label = subcommand(local, "label", "change a namespace's labels (enrollment is live)")
+    .argument("<kind>", "namespace")
+    .argument("<name>", "namespace name")
+    .argument("<edits...>", "key=value to set, key- to remove")
+    .addOption(dirOption());
+  examples(label, [
+    "sudo weft local label namespace demo istio.io/dataplane-mode=ambient",
+    "sudo weft local label namespace demo istio.io/dataplane-mode-",
+  ]);
+  action(label, async (v: LocalOptions) => {
+    const [kind, name, ...edits] = label.args;
+    if (kind !== "namespace") throw new CliError(`only namespaces can be labelled, not ${JSON.stringify(kind)}`, EXIT_USAGE);
+    const r = await labelNamespace(dirOf(v), name!, edits);
+    if (!r.ok) throw new CliError(r.error.message);
+    process.stdout.write(`namespace/${name} labels: ${JSON.stringify(r.value)}\n`);
+    return EXIT_OK;
+  });
+
+  const proc = subcommand(local, "process", "stop or start one of the cluster's processes (the supervisor stops restarting it)")
+    .addArgument(new Argument("<verb>", "stop or start").choices(["stop", "start"]))
+    .argument("<name>", "process name, e.g. ztunnel-node-0 (see weft local status)")
+    .addOption(dirOption());
+  examples(proc, ["sudo weft local process stop ztunnel-node-1", "sudo weft local process start ztunnel-node-1"]);
+  action(proc, async (v: LocalOptions) => {
+    const [verb, name] = proc.args;
+    const r = await setProcessEnabled(dirOf(v), name!, verb === "start");
+    if (!r.ok) throw new CliError(r.error.message);
+    return EXIT_OK;
+  });
+
+  const sup = new Command("supervise");
+  local.addCommand(sup, { hidden: true });
+  sup.addOption(dirOption()).exitOverride();
+  action(sup, async (v: LocalOptions) => {
+    await new Supervisor(dirOf(v)).run();
+    return EXIT_OK;
+  });
 }

@@ -1,67 +1,107 @@
 #!/usr/bin/env node
 /**
- * The `weft` command: one binary, one subcommand per component.
+ * The `weft` command: one binary, one subcommand per component and per operator verb, declared
+ * with commander (src/cli/command.ts has the conventions). `weft waypoint` is two commands in
+ * one: its operator verbs (apply|list|delete|status, waypoint-admin.ts) and, for anything else,
+ * the waypoint proxy process (waypoint.ts), so `weft waypoint --name ...` runs the proxy.
  */
-import { runZtunnel } from "./ztunnel.js";
-import { runCa } from "./ca.js";
-import { runControlPlane } from "./controlplane.js";
-import { runCniAgent } from "./cni-agent.js";
-import { runCniPlugin } from "./cni-plugin.js";
-import { runLocal } from "./local.js";
-import { runAuthz } from "./authz.js";
+import type { Command } from "commander";
+import { CommanderError } from "commander";
 import pkg from "../../package.json";
+import { EXIT_FAILED, EXIT_OK, rootCommand, subcommand } from "./command.js";
+import { registerZtunnel } from "./ztunnel.js";
+import { registerControlPlane } from "./controlplane.js";
+import { registerCniAgent } from "./cni-agent.js";
+import { registerCa } from "./ca.js";
+import { registerLocal } from "./local.js";
+import { registerAuthz } from "./authz.js";
+import { registerProxyStatus } from "./proxy-status.js";
+import { registerZtunnelConfig } from "./ztunnel-config.js";
+import { registerAnalyze } from "./analyze.js";
+import { WAYPOINT_ADMIN_VERBS, registerWaypointAdmin } from "./waypoint-admin.js";
+import { runCniPlugin } from "./cni-plugin.js";
 
-const USAGE = `usage: weft <command> [flags]
-
-commands:
-  ztunnel        run a node's ztunnel (HBONE data plane)
-  controlplane   serve ztunnels (delta xDS + CA) from a folder of YAML or Kubernetes
-  authz explain  would a connection be allowed, and which policy decides (asks the ztunnel)
-  ca init|show   create or inspect a local mesh CA directory (Istio cacerts layout)
-  cni-agent      run a node's CNI agent (enrolls pods into capture by their labels)
-  cni            the chained CNI plugin (CNI_COMMAND etc. in the environment, config on stdin)
-  local          up|down|status|label: a multi-node local cluster on network namespaces
-  version        print the version
-`;
-
-async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case "ztunnel":
-      return runZtunnel(rest);
-    case "ca":
-      return runCa(rest);
-    case "controlplane":
-      return runControlPlane(rest);
-    case "authz":
-      return runAuthz(rest);
-    case "cni-agent":
-      return runCniAgent(rest);
-    case "cni":
-      return runCniPlugin();
-    case "local":
-      return runLocal(rest);
-    case "version":
-      console.log(`weft ${pkg.version}`);
-      return 0;
-    case undefined:
-    case "help":
-    case "--help":
-    case "-h":
-      process.stdout.write(USAGE);
-      return cmd === undefined ? 2 : 0;
-    default:
-      process.stderr.write(`weft: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
-      return 2;
-  }
+export function buildProgram(): Command {
+  const program = rootCommand("weft")
+    .description("weft: an ambient-style service mesh (ztunnel, control plane, CNI, waypoints) and its operator tools")
+    .version(`weft ${pkg.version}`, "-v, --version", "print the version")
+    .enablePositionalOptions();
+  program.addHelpText("after", "\nRun 'weft <command> --help' for a command's flags, defaults and examples. Docs: docs/cli.md\n");
+  registerControlPlane(program);
+  registerZtunnel(program);
+  registerCniAgent(program);
+  subcommand(program, "cni", "the chained CNI plugin (CNI_COMMAND etc. in the environment, config on stdin)")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async () => {
+      process.exitCode = await runCniPlugin();
+    });
+  registerWaypointAdmin(program);
+  registerProxyStatus(program);
+  registerZtunnelConfig(program);
+  registerAnalyze(program);
+  registerAuthz(program);
+  registerCa(program);
+  registerLocal(program);
+  subcommand(program, "version", "print the version").action(() => {
+    process.stdout.write(`weft ${pkg.version}\n`);
+  });
+  return program;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    console.error(`weft: ${(e as Error).stack ?? String(e)}`);
-    process.exitCode = 1;
-  },
-);
+/** `weft waypoint ARGS` runs the proxy unless ARGS start with an operator verb or ask for help. */
+export function isWaypointProxy(argv: readonly string[]): boolean {
+  if (argv[0] !== "waypoint") return false;
+  const first = argv[1];
+  return first !== undefined && !WAYPOINT_ADMIN_VERBS.includes(first) && !["--help", "-h", "help"].includes(first);
+}
+
+/**
+ * The waypoint proxy's command (src/cli/waypoint.ts, `runWaypoint(argv)`) is built separately;
+ * it is loaded by path so this entry point builds and runs with or without it.
+ */
+async function runWaypointProxy(argv: string[]): Promise<number> {
+  let mod: { runWaypoint?: (argv: string[]) => Promise<number> };
+  try {
+    mod = require(require("node:path").join(__dirname, "waypoint.js")) as typeof mod;
+  } catch {
+    process.stderr.write(
+      "weft waypoint: the waypoint proxy is not part of this build; operator verbs: weft waypoint apply|list|delete|status\n",
+    );
+    return EXIT_FAILED;
+  }
+  if (typeof mod.runWaypoint !== "function") {
+    process.stderr.write("weft waypoint: src/cli/waypoint.ts exports no runWaypoint(argv)\n");
+    return EXIT_FAILED;
+  }
+  return mod.runWaypoint(argv);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (isWaypointProxy(argv)) return runWaypointProxy(argv.slice(1));
+  const program = buildProgram();
+  if (argv.length === 0) {
+    process.stdout.write(program.helpInformation());
+    return 2;
+  }
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT_OK : 2;
+    throw e;
+  }
+  return typeof process.exitCode === "number" ? process.exitCode : EXIT_OK;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`weft: ${e instanceof Error ? e.message : String(e)}\n`);
+      if (process.env.WEFT_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+      process.exitCode = EXIT_FAILED;
+    },
+  );
+}

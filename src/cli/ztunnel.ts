@@ -1,18 +1,30 @@
 /**
  * `weft ztunnel`: runs a node's ztunnel until SIGTERM/SIGINT (or POST /quitquitquit), then
- * drains. See src/ztunnel/config.ts for flags; src/ztunnel/bootstrap.ts for the modes.
+ * drains. Flags are src/ztunnel/config.ts's table; src/ztunnel/bootstrap.ts has the modes.
  */
-import { loadZtunnelConfig } from "../ztunnel/config.js";
+import type { Command } from "commander";
+import { ZTUNNEL_FLAGS, loadZtunnelConfig } from "../ztunnel/config.js";
 import { startZtunnel } from "../ztunnel/bootstrap.js";
 import { logger } from "../common/log.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, action, componentError, declareFlags, examples, flagsToArgv, subcommand } from "./command.js";
 
 const log = logger("cli.ztunnel");
 
-export async function runZtunnel(argv: string[]): Promise<number> {
+export function registerZtunnel(program: Command): void {
+  const cmd = subcommand(program, "ztunnel", "run a node's ztunnel (HBONE data plane)");
+  declareFlags(cmd, ZTUNNEL_FLAGS);
+  examples(cmd, [
+    "weft ca init --dir ./ca && weft ztunnel --node node-0 --config static.yaml --ca-dir ./ca",
+    "weft ztunnel --node node-0 --xds-address 10.0.0.1:15012 --token-file token --root-cert root-cert.pem --capture transparent",
+  ]);
+  action(cmd, (opts: Record<string, unknown>) => runZtunnel(cmd, flagsToArgv(ZTUNNEL_FLAGS, opts)));
+}
+
+async function runZtunnel(cmd: Command, argv: string[]): Promise<number> {
   const cfg = loadZtunnelConfig(argv, process.env);
   if (!cfg.ok) {
-    console.error(cfg.error.message);
-    return 2;
+    process.stderr.write(componentError(cmd, cfg.error.message));
+    return EXIT_USAGE;
   }
   const config = cfg.value;
   log.info(
@@ -26,8 +38,8 @@ export async function runZtunnel(argv: string[]): Promise<number> {
   );
   const running = await startZtunnel(config);
   if (!running.ok) {
-    console.error(running.error.message);
-    return 1;
+    process.stderr.write(componentError(cmd, running.error.message));
+    return EXIT_FAILED;
   }
   const stop = (signal: string) => {
     log.info({ signal }, "shutdown requested");
@@ -36,5 +48,5 @@ export async function runZtunnel(argv: string[]): Promise<number> {
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
   await running.value.ztunnel.stopped;
-  return 0;
+  return EXIT_OK;
 }

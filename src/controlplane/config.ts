@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { type Result, ok, err } from "../common/result.js";
+import { type FlagSpec, parseArgsOptions, shortParseError } from "../common/flags.js";
 import type { BootstrapToken } from "./xds/bootstrap-tokens.js";
 
 export interface ControlPlaneConfig {
@@ -37,21 +38,74 @@ export interface ControlPlaneConfig {
   readonly revision: string;
 }
 
-const FLAGS = {
-  "config-dir": { type: "string" }, // WEFT_CONFIG_DIR
-  kubeconfig: { type: "string" }, // KUBECONFIG
-  listen: { type: "string" }, // WEFT_XDS_LISTEN, default 0.0.0.0:15012
-  monitor: { type: "string" }, // WEFT_MONITOR_LISTEN, default 127.0.0.1:15014
-  "ca-dir": { type: "string" }, // WEFT_CA_DIR (required)
-  tokens: { type: "string" }, // WEFT_BOOTSTRAP_TOKENS
-  "trust-domain": { type: "string" }, // TRUST_DOMAIN, default cluster.local
-  "cluster-id": { type: "string" }, // CLUSTER_ID, default Kubernetes
-  "cluster-domain": { type: "string" }, // CLUSTER_DOMAIN, default cluster.local
-  "root-namespace": { type: "string" }, // WEFT_ROOT_NAMESPACE, default istio-system
-  "debounce-ms": { type: "string" }, // WEFT_DEBOUNCE_MS, default 20
-  "authz-l4-mode": { type: "string" }, // WEFT_AUTHZ_L4_MODE, default istio
-  revision: { type: "string" }, // REVISION (istiod's), default "" (all)
-} as const;
+export const DEFAULT_LISTEN = "0.0.0.0:15012";
+/** istiod's monitoring port. */
+export const DEFAULT_MONITOR = "127.0.0.1:15014";
+export const DEFAULT_TRUST_DOMAIN = "cluster.local";
+export const DEFAULT_CLUSTER_ID = "Kubernetes";
+export const DEFAULT_CLUSTER_DOMAIN = "cluster.local";
+export const DEFAULT_ROOT_NAMESPACE = "istio-system";
+export const DEFAULT_DEBOUNCE_MS = 20;
+export const DEFAULT_MAX_CERT_TTL_SECONDS = 24 * 3600;
+export const DEFAULT_AUTHZ_L4_MODE = "istio";
+
+/** Every flag of `weft controlplane`; its `--help` is made from this table. */
+export const CONTROLPLANE_FLAGS: readonly FlagSpec[] = [
+  { name: "config-dir", arg: "DIR", env: "WEFT_CONFIG_DIR", description: "folder of Kubernetes YAML to serve (local mode), watched" },
+  { name: "kubeconfig", arg: "FILE", env: "KUBECONFIG", description: "Kubernetes mode: kubeconfig file, or in-cluster" },
+  { name: "listen", arg: "HOST:PORT", env: "WEFT_XDS_LISTEN", default: DEFAULT_LISTEN, description: "gRPC (xDS + CA) listen address" },
+  {
+    name: "monitor",
+    arg: "HOST:PORT",
+    env: "WEFT_MONITOR_LISTEN",
+    default: DEFAULT_MONITOR,
+    description: "monitoring: /ready, /metrics, /config_dump, /debug/adsz",
+  },
+  { name: "ca-dir", arg: "DIR", env: "WEFT_CA_DIR", description: "mesh CA directory, cacerts layout; created when empty (required)" },
+  {
+    name: "tokens",
+    arg: "FILE",
+    env: "WEFT_BOOTSTRAP_TOKENS",
+    description: "local mode: bootstrap tokens, a YAML list of {token, node, identity}",
+  },
+  { name: "trust-domain", arg: "TD", env: "TRUST_DOMAIN", default: DEFAULT_TRUST_DOMAIN, description: "mesh trust domain" },
+  { name: "cluster-id", arg: "ID", env: "CLUSTER_ID", default: DEFAULT_CLUSTER_ID, description: "cluster id" },
+  {
+    name: "cluster-domain",
+    arg: "DOMAIN",
+    env: "CLUSTER_DOMAIN",
+    default: DEFAULT_CLUSTER_DOMAIN,
+    description: "DNS suffix of service hostnames",
+  },
+  {
+    name: "root-namespace",
+    arg: "NS",
+    env: "WEFT_ROOT_NAMESPACE",
+    default: DEFAULT_ROOT_NAMESPACE,
+    description: "policies here apply mesh-wide",
+  },
+  {
+    name: "debounce-ms",
+    arg: "MS",
+    env: "WEFT_DEBOUNCE_MS",
+    default: String(DEFAULT_DEBOUNCE_MS),
+    description: "upper bound on the delay between a change and its push",
+  },
+  {
+    name: "authz-l4-mode",
+    arg: "istio|strict",
+    env: "WEFT_AUTHZ_L4_MODE",
+    default: DEFAULT_AUTHZ_L4_MODE,
+    description: "how ztunnel policies read attributes it cannot check (docs/authorization.md)",
+  },
+  {
+    name: "revision",
+    arg: "REV",
+    env: "REVISION",
+    default: '"" (all)',
+    description: "Istio revision (istio.io/rev) whose policies are read",
+  },
+];
 
 function hostPort(text: string, what: string): Result<{ host: string; port: number }> {
   const i = text.lastIndexOf(":");
@@ -85,9 +139,12 @@ export function loadTokens(file: string): Result<BootstrapToken[]> {
 export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Result<ControlPlaneConfig> {
   let v: Record<string, string | undefined>;
   try {
-    v = parseArgs({ args: [...argv], options: FLAGS, strict: true }).values as Record<string, string | undefined>;
+    v = parseArgs({ args: [...argv], options: parseArgsOptions(CONTROLPLANE_FLAGS), strict: true }).values as Record<
+      string,
+      string | undefined
+    >;
   } catch (e) {
-    return err(new Error(`controlplane: ${(e as Error).message}`));
+    return err(new Error(`controlplane: ${shortParseError(e)}`));
   }
   const configDir = v["config-dir"] ?? env.WEFT_CONFIG_DIR;
   const kubeconfig = v.kubeconfig ?? (configDir ? undefined : env.KUBECONFIG);
@@ -96,9 +153,9 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
   if (configDir && kubeconfig) return err(new Error("controlplane: --config-dir and --kubeconfig are exclusive"));
   const caDir = v["ca-dir"] ?? env.WEFT_CA_DIR;
   if (!caDir) return err(new Error("controlplane: --ca-dir DIR is required (the mesh CA; a self-signed root is created there when empty)"));
-  const listen = hostPort(v.listen ?? env.WEFT_XDS_LISTEN ?? "0.0.0.0:15012", "listen");
+  const listen = hostPort(v.listen ?? env.WEFT_XDS_LISTEN ?? DEFAULT_LISTEN, "listen");
   if (!listen.ok) return listen;
-  const monitor = hostPort(v.monitor ?? env.WEFT_MONITOR_LISTEN ?? "127.0.0.1:15014", "monitor");
+  const monitor = hostPort(v.monitor ?? env.WEFT_MONITOR_LISTEN ?? DEFAULT_MONITOR, "monitor");
   if (!monitor.ok) return monitor;
   const tokensFile = v.tokens ?? env.WEFT_BOOTSTRAP_TOKENS;
   let tokens: BootstrapToken[] = [];
@@ -107,9 +164,9 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
     if (!t.ok) return t;
     tokens = t.value;
   }
-  const debounce = Number(v["debounce-ms"] ?? env.WEFT_DEBOUNCE_MS ?? 20);
+  const debounce = Number(v["debounce-ms"] ?? env.WEFT_DEBOUNCE_MS ?? DEFAULT_DEBOUNCE_MS);
   if (!Number.isFinite(debounce) || debounce < 0) return err(new Error("controlplane: --debounce-ms must be a number >= 0"));
-  const authzL4Mode = v["authz-l4-mode"] ?? env.WEFT_AUTHZ_L4_MODE ?? "istio";
+  const authzL4Mode = v["authz-l4-mode"] ?? env.WEFT_AUTHZ_L4_MODE ?? DEFAULT_AUTHZ_L4_MODE;
   if (authzL4Mode !== "istio" && authzL4Mode !== "strict")
     return err(new Error(`controlplane: --authz-l4-mode ${JSON.stringify(authzL4Mode)}: expected istio or strict`));
   return ok(
@@ -122,12 +179,12 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
       monitorPort: monitor.value.port,
       caDir,
       bootstrapTokens: tokens,
-      trustDomain: v["trust-domain"] ?? env.TRUST_DOMAIN ?? "cluster.local",
-      clusterId: v["cluster-id"] ?? env.CLUSTER_ID ?? "Kubernetes",
-      clusterDomain: v["cluster-domain"] ?? env.CLUSTER_DOMAIN ?? "cluster.local",
-      rootNamespace: v["root-namespace"] ?? env.WEFT_ROOT_NAMESPACE ?? "istio-system",
+      trustDomain: v["trust-domain"] ?? env.TRUST_DOMAIN ?? DEFAULT_TRUST_DOMAIN,
+      clusterId: v["cluster-id"] ?? env.CLUSTER_ID ?? DEFAULT_CLUSTER_ID,
+      clusterDomain: v["cluster-domain"] ?? env.CLUSTER_DOMAIN ?? DEFAULT_CLUSTER_DOMAIN,
+      rootNamespace: v["root-namespace"] ?? env.WEFT_ROOT_NAMESPACE ?? DEFAULT_ROOT_NAMESPACE,
       debounceMs: debounce,
-      maxCertTtlSeconds: 24 * 3600,
+      maxCertTtlSeconds: DEFAULT_MAX_CERT_TTL_SECONDS,
       authzL4Mode,
       revision: v.revision ?? env.REVISION ?? "",
     }),

@@ -152,6 +152,12 @@ export class ControlPlane {
           shutdown: () => void this.stop(),
           registry: this.registry,
         }),
+        // istiod's name: every xDS stream with its subscriptions, last ACK/NACK per type (`weft proxy-status`).
+        "/debug/adsz": (_req, res) => {
+          const body = JSON.stringify({ generation: this.ads.generation, clients: this.ads.clients() }, null, 2) + "\n";
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(body);
+        },
         "/ready": (_req, res) => {
           res.writeHead(200, { "content-type": "text/plain" });
           res.end("ready\n");

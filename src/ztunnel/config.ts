@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { canonicalIp, parseAddress, type SocketAddress } from "../common/net/addr.js";
 import { type Result, ok, err } from "../common/result.js";
+import { type FlagSpec, parseArgsOptions, shortParseError } from "../common/flags.js";
 import { parseStaticConfig, type StaticConfig } from "./static-config.js";
 
 export interface ZtunnelPorts {
@@ -70,33 +71,79 @@ export interface ZtunnelConfig {
   readonly staticFile?: string;
 }
 
-const FLAGS = {
-  config: { type: "string" }, // static config file (settings + workloads + services)
-  node: { type: "string" }, // NODE_NAME
-  "trust-domain": { type: "string" }, // TRUST_DOMAIN, default cluster.local
-  network: { type: "string" }, // NETWORK, default ""
-  "cluster-id": { type: "string" }, // CLUSTER_ID, default Kubernetes
-  "bind-address": { type: "string" }, // WEFT_BIND_ADDRESS, default 127.0.0.1
-  capture: { type: "string" }, // WEFT_CAPTURE, default none
-  "ca-dir": { type: "string" }, // WEFT_CA_DIR
-  "xds-address": { type: "string" }, // XDS_ADDRESS
-  "token-file": { type: "string" }, // WEFT_TOKEN_FILE
-  "root-cert": { type: "string" }, // WEFT_ROOT_CERT: mesh root PEM (xDS mode)
-  "xds-san": { type: "string" }, // WEFT_XDS_SAN, default spiffe://<td>/ns/istio-system/sa/istiod
-  "cert-ttl": { type: "string" }, // WEFT_CERT_TTL_SECONDS, default 86400
-  "drain-seconds": { type: "string" }, // WEFT_DRAIN_SECONDS, default 5
-  "ztunnel-mark": { type: "string" }, // WEFT_ZTUNNEL_MARK, default 0x539 (1337)
-} as const;
+export const DEFAULT_TRUST_DOMAIN = "cluster.local";
+export const DEFAULT_CLUSTER_ID = "Kubernetes";
+export const DEFAULT_BIND_ADDRESS = "127.0.0.1";
+export const DEFAULT_CAPTURE: CaptureMode = "none";
+export const DEFAULT_CERT_TTL_SECONDS = 86400;
+export const DEFAULT_DRAIN_SECONDS = 5;
+/** Istio's ztunnel mark (1337). */
+export const DEFAULT_ZTUNNEL_MARK = 0x539;
+/** Where `--xds-san` defaults to: istiod's identity in the trust domain. */
+export const defaultXdsSan = (trustDomain: string): string => `spiffe://${trustDomain}/ns/istio-system/sa/istiod`;
+
+/** Every flag of `weft ztunnel`; `weft ztunnel --help` is made from this table. */
+export const ZTUNNEL_FLAGS: readonly FlagSpec[] = [
+  { name: "config", arg: "FILE", env: "WEFT_ZTUNNEL_CONFIG", description: "static config file: settings, workloads and services" },
+  { name: "node", arg: "NAME", env: "NODE_NAME", description: "this node's name (required)" },
+  { name: "trust-domain", arg: "TD", env: "TRUST_DOMAIN", default: DEFAULT_TRUST_DOMAIN, description: "mesh trust domain" },
+  { name: "network", arg: "NAME", env: "NETWORK", default: '""', description: "network of this node's workloads" },
+  { name: "cluster-id", arg: "ID", env: "CLUSTER_ID", default: DEFAULT_CLUSTER_ID, description: "cluster id of this node" },
+  {
+    name: "bind-address",
+    arg: "IP",
+    env: "WEFT_BIND_ADDRESS",
+    default: DEFAULT_BIND_ADDRESS,
+    description: "address of the admin, metrics, readiness and SOCKS5 listeners",
+  },
+  {
+    name: "capture",
+    arg: "none|transparent",
+    env: "WEFT_CAPTURE",
+    default: DEFAULT_CAPTURE,
+    description: "how connections reach ztunnel: transparent needs root and the native addon",
+  },
+  { name: "ca-dir", arg: "DIR", env: "WEFT_CA_DIR", description: "local CA directory (in-process signing), from `weft ca init`" },
+  { name: "xds-address", arg: "HOST:PORT", env: "XDS_ADDRESS", description: "control plane address (xDS and CA)" },
+  { name: "token-file", arg: "FILE", env: "WEFT_TOKEN_FILE", description: "bearer token presented to the control plane (xDS mode)" },
+  { name: "root-cert", arg: "FILE", env: "WEFT_ROOT_CERT", description: "mesh root PEM to verify the control plane (xDS mode)" },
+  {
+    name: "xds-san",
+    arg: "URI",
+    env: "WEFT_XDS_SAN",
+    default: defaultXdsSan("<trust-domain>"),
+    description: "SAN the control plane's certificate must carry",
+  },
+  {
+    name: "cert-ttl",
+    arg: "SECONDS",
+    env: "WEFT_CERT_TTL_SECONDS",
+    default: String(DEFAULT_CERT_TTL_SECONDS),
+    description: "requested workload certificate lifetime",
+  },
+  {
+    name: "drain-seconds",
+    arg: "SECONDS",
+    env: "WEFT_DRAIN_SECONDS",
+    default: String(DEFAULT_DRAIN_SECONDS),
+    description: "how long open connections may finish on shutdown",
+  },
+  {
+    name: "ztunnel-mark",
+    arg: "MARK",
+    env: "WEFT_ZTUNNEL_MARK",
+    default: `0x${DEFAULT_ZTUNNEL_MARK.toString(16)}`,
+    description: "SO_MARK on capture listeners and upstream sockets",
+  },
+];
 
 export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Result<ZtunnelConfig> {
   let values: Record<string, string | undefined>;
   try {
-    values = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }).values as Record<
-      string,
-      string | undefined
-    >;
+    values = parseArgs({ args: [...argv], options: parseArgsOptions(ZTUNNEL_FLAGS), strict: true, allowPositionals: false })
+      .values as Record<string, string | undefined>;
   } catch (e) {
-    return err(new Error(`ztunnel: ${(e as Error).message}`));
+    return err(new Error(`ztunnel: ${shortParseError(e)}`));
   }
   let stat: StaticConfig | undefined;
   const staticFile = values.config ?? env.WEFT_ZTUNNEL_CONFIG;
@@ -115,9 +162,9 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const s = stat?.settings;
   const node = values.node ?? env.NODE_NAME ?? s?.node;
   if (!node) return err(new Error("ztunnel: node name required (--node, NODE_NAME or `node:` in the config file)"));
-  const bindAddress = canonicalIp(values["bind-address"] ?? env.WEFT_BIND_ADDRESS ?? s?.bindAddress ?? "127.0.0.1");
+  const bindAddress = canonicalIp(values["bind-address"] ?? env.WEFT_BIND_ADDRESS ?? s?.bindAddress ?? DEFAULT_BIND_ADDRESS);
   if (!bindAddress) return err(new Error("ztunnel: bind address must be an IP address"));
-  const capture = values.capture ?? env.WEFT_CAPTURE ?? "none";
+  const capture = values.capture ?? env.WEFT_CAPTURE ?? DEFAULT_CAPTURE;
   if (capture !== "none" && capture !== "transparent")
     return err(new Error(`ztunnel: capture must be none or transparent, not ${JSON.stringify(capture)}`));
   const outboundListeners: SocketAddress[] = [];
@@ -133,11 +180,11 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
       ? ok(n)
       : err(new Error(`ztunnel: ${name} must be a number >= ${min}, not ${JSON.stringify(text)}`));
   };
-  const ttl = num("cert TTL", values["cert-ttl"] ?? env.WEFT_CERT_TTL_SECONDS, 86400, 60);
+  const ttl = num("cert TTL", values["cert-ttl"] ?? env.WEFT_CERT_TTL_SECONDS, DEFAULT_CERT_TTL_SECONDS, 60);
   if (!ttl.ok) return ttl;
-  const drain = num("drain seconds", values["drain-seconds"] ?? env.WEFT_DRAIN_SECONDS, 5, 0);
+  const drain = num("drain seconds", values["drain-seconds"] ?? env.WEFT_DRAIN_SECONDS, DEFAULT_DRAIN_SECONDS, 0);
   if (!drain.ok) return drain;
-  const mark = num("ztunnel mark", values["ztunnel-mark"] ?? env.WEFT_ZTUNNEL_MARK, 0x539, 1);
+  const mark = num("ztunnel mark", values["ztunnel-mark"] ?? env.WEFT_ZTUNNEL_MARK, DEFAULT_ZTUNNEL_MARK, 1);
   if (!mark.ok) return mark;
   const caDir = values["ca-dir"] ?? env.WEFT_CA_DIR ?? s?.caDir;
   const xdsAddress = values["xds-address"] ?? env.XDS_ADDRESS ?? s?.xdsAddress;
@@ -147,13 +194,13 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const rootCertFile = values["root-cert"] ?? env.WEFT_ROOT_CERT;
   if (xdsAddress && !caDir && (!tokenFile || !rootCertFile))
     return err(new Error("ztunnel: xDS mode needs --token-file (bootstrap token) and --root-cert (mesh root PEM)"));
-  const trustDomain = values["trust-domain"] ?? env.TRUST_DOMAIN ?? s?.trustDomain ?? "cluster.local";
+  const trustDomain = values["trust-domain"] ?? env.TRUST_DOMAIN ?? s?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const config: ZtunnelConfig = {
     node,
     trustDomain,
-    xdsSan: values["xds-san"] ?? env.WEFT_XDS_SAN ?? `spiffe://${trustDomain}/ns/istio-system/sa/istiod`,
+    xdsSan: values["xds-san"] ?? env.WEFT_XDS_SAN ?? defaultXdsSan(trustDomain),
     network: values.network ?? env.NETWORK ?? s?.network ?? "",
-    clusterId: values["cluster-id"] ?? env.CLUSTER_ID ?? s?.clusterId ?? "Kubernetes",
+    clusterId: values["cluster-id"] ?? env.CLUSTER_ID ?? s?.clusterId ?? DEFAULT_CLUSTER_ID,
     bindAddress,
     ports: { ...DEFAULT_PORTS, ...(s?.ports ?? {}) },
     capture,

@@ -58,7 +58,26 @@ export interface AdsClientInfo {
   readonly id: string;
   readonly node: string;
   readonly identity: string;
-  readonly types: Record<string, { wildcard: boolean; names: number; known: number; nacks: number }>;
+  /** When the stream was accepted (ISO time); `peer` is its remote address. For `weft proxy-status`. */
+  readonly connectedAt?: string;
+  readonly peer?: string;
+  readonly types: Record<string, AdsTypeInfo>;
+}
+
+/** One type URL on one stream, as `/debug/adsz` shows it. */
+export interface AdsTypeInfo {
+  wildcard: boolean;
+  names: number;
+  known: number;
+  nacks: number;
+  /** The last response written, the last one ACKed, the last one NACKed (with the client's error). */
+  lastSent?: { nonce: string; at: string };
+  lastAck?: { nonce: string; at: string };
+  lastNack?: { nonce: string; at: string; error: string };
+  /** A response awaits its ACK (`inFlight`), more are queued, or changes wait for the client. */
+  inFlight?: string;
+  queued: number;
+  dirty: number;
 }
 
 type Stream = ServerDuplexStream<DeltaRequest, OutgoingDeltaResponse>;
@@ -78,6 +97,10 @@ interface TypeState {
   awaitingSlot: boolean;
   /** Nonce of the initial response holding a slot, released when it is answered. */
   slotNonce: string | undefined;
+  /** For `/debug/adsz`: the last response written, ACKed and NACKed. */
+  lastSent?: { nonce: string; at: string };
+  lastAck?: { nonce: string; at: string };
+  lastNack?: { nonce: string; at: string; error: string };
 }
 
 const MAX_TRACKED_NONCES = 64;
@@ -113,6 +136,7 @@ class AdsConnection {
   private readonly noncePrefix = randomBytes(4).toString("hex");
   id: string;
   closed = false;
+  readonly connectedAt = new Date().toISOString();
 
   constructor(
     private readonly server: AdsServer,
@@ -126,8 +150,26 @@ class AdsConnection {
   info(): AdsClientInfo {
     const types: AdsClientInfo["types"] = {};
     for (const [t, s] of this.types)
-      types[t] = { wildcard: s.sub.wildcard, names: s.sub.names.size, known: s.sub.known.size, nacks: s.nacks };
-    return { id: this.id, node: this.caller.node ?? "", identity: this.caller.identity, types };
+      types[t] = {
+        wildcard: s.sub.wildcard,
+        names: s.sub.names.size,
+        known: s.sub.known.size,
+        nacks: s.nacks,
+        ...(s.lastSent ? { lastSent: s.lastSent } : {}),
+        ...(s.lastAck ? { lastAck: s.lastAck } : {}),
+        ...(s.lastNack ? { lastNack: s.lastNack } : {}),
+        ...(s.inFlight ? { inFlight: s.inFlight } : {}),
+        queued: s.queue.length,
+        dirty: s.dirty.size + (s.awaitingSlot ? 1 : 0),
+      };
+    return {
+      id: this.id,
+      node: this.caller.node ?? "",
+      identity: this.caller.identity,
+      connectedAt: this.connectedAt,
+      peer: this.stream.getPeer(),
+      types,
+    };
   }
 
   /** Handles one request; returns false if the stream was failed. */
@@ -170,6 +212,9 @@ class AdsConnection {
     if (req.responseNonce) {
       const names = ts.nonces.get(req.responseNonce);
       ts.nonces.delete(req.responseNonce);
+      const at = new Date().toISOString();
+      if (req.errorDetail) ts.lastNack = { nonce: req.responseNonce, at, error: req.errorDetail.message };
+      else ts.lastAck = { nonce: req.responseNonce, at };
       if (req.errorDetail) {
         ts.nacks++;
         this.server.metrics.nacked(req.typeUrl);
@@ -261,6 +306,7 @@ class AdsConnection {
       ts.nonces.set(r.nonce, r.names);
       if (ts.nonces.size > MAX_TRACKED_NONCES) ts.nonces.delete(ts.nonces.keys().next().value!);
       this.stream.write(r.response);
+      ts.lastSent = { nonce: r.nonce, at: new Date().toISOString() };
       this.server.metrics.pushed(typeUrl, r.resources, r.removals, r.response.encoded!.length);
       return;
     }

@@ -1,0 +1,85 @@
+/**
+ * The `weft` command as a user meets it: every subcommand answers --help with usage, flags and
+ * examples; wrong flags and missing files give one line without a stack trace or Node warning;
+ * --version. Runs the built entry point (no sockets, no root).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+import { buildProgram, isWaypointProxy } from "./main.js";
+import type { Command } from "commander";
+
+const MAIN = path.join(__dirname, "main.js");
+const weft = (...args: string[]) =>
+  spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", env: { ...process.env, WEFT_LOCAL_DIR: "/nonexistent-weft" } });
+
+function leaves(c: Command, prefix: string[] = []): string[][] {
+  const subs = c.commands.filter((s) => s.name() !== "help" && !(s as unknown as { _hidden?: boolean })._hidden);
+  if (!subs.length) return [prefix];
+  return [prefix, ...subs.flatMap((s) => leaves(s, [...prefix, s.name()]))];
+}
+
+test("every subcommand has help with usage and options; the commands with flags list examples", () => {
+  const program = buildProgram();
+  const all = leaves(program).filter((p) => p.length);
+  assert.ok(all.length >= 20, `found ${all.length} commands`);
+  const find = (p: string[]): Command => p.reduce((c, n) => c.commands.find((s) => s.name() === n)!, program);
+  for (const p of all)
+    assert.match(find(p).helpInformation(), new RegExp(`^Usage: weft ${p.join(" ")}[^]*Options:[^]*-h, --help`), p.join(" "));
+  for (const p of [
+    ["ztunnel"],
+    ["controlplane"],
+    ["proxy-status"],
+    ["ztunnel-config"],
+    ["analyze"],
+    ["authz", "explain"],
+    ["waypoint", "apply"],
+  ]) {
+    const help = weft(...p, "--help");
+    assert.equal(help.status, 0, `${p.join(" ")} --help: ${help.stderr}`);
+    assert.equal(help.stderr, "");
+    assert.match(help.stdout, /Examples:\n {2}\S/, `${p.join(" ")} has examples`);
+  }
+  assert.match(find(["ztunnel"]).helpInformation(), /--drain-seconds <SECONDS>\s+how long[^]*default 5\)/);
+});
+
+test("--version and version print the package version", () => {
+  const v = weft("--version");
+  assert.equal(v.status, 0);
+  assert.match(v.stdout, /^weft \d+\.\d+\.\d+\n$/);
+  assert.equal(weft("version").stdout, v.stdout);
+});
+
+test("wrong flags, commands and files give one clear line, exit 2, no stack, no Node warning", () => {
+  for (const [args, want] of [
+    [["ztunnel", "--nod", "x"], /^weft ztunnel: unknown option '--nod' \(Did you mean --node\?\) \(see 'weft ztunnel --help'\)\n$/],
+    [["frobnicate"], /^weft: unknown command 'frobnicate' \(see 'weft --help'\)\n$/],
+    [["ztunnel"], /^weft ztunnel: node name required/],
+    [["controlplane", "--config-dir", "x"], /^weft controlplane: --ca-dir DIR is required/],
+    [["analyze", "/nonexistent-weft.yaml"], /^weft analyze: \/nonexistent-weft.yaml: no such file or directory\n$/],
+    [["proxy-status", "-o", "xml"], /^weft proxy-status: option '-o, --output <format>' argument 'xml' is invalid/],
+    [["ca", "show"], /^weft ca show: required option '--dir <dir>' not specified/],
+  ] as const) {
+    const r = weft(...args);
+    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, want, args.join(" "));
+    assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /    at |DeprecationWarning|weft: weft|ztunnel: ztunnel/);
+  }
+  const missing = weft("proxy-status");
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /^weft proxy-status: no local cluster in \/nonexistent-weft/);
+});
+
+test("weft waypoint: operator verbs and help go to the verbs, anything else to the proxy", () => {
+  for (const [argv, proxy] of [
+    [["waypoint", "apply"], false],
+    [["waypoint", "status", "-n", "x"], false],
+    [["waypoint", "--help"], false],
+    [["waypoint"], false],
+    [["waypoint", "--name", "wp", "--namespace", "demo"], true],
+    [["ztunnel", "--name"], false],
+  ] as const)
+    assert.equal(isWaypointProxy(argv), proxy, argv.join(" "));
+});

@@ -1,0 +1,112 @@
+/**
+ * Where the inspection verbs find the mesh's components:
+ * - explicit addresses (`--controlplane HOST:PORT`, `--ztunnel HOST:PORT`): any deployment,
+ *   e.g. a Kubernetes cluster through `kubectl port-forward` (istiod 15014, ztunnel 15000);
+ * - otherwise the local cluster in `--dir` (default /run/weft-local, env WEFT_LOCAL_DIR): its
+ *   state file names the control plane and each node; their admin ports live in network
+ *   namespaces, so requests run `curl` inside the right one (root, like `weft local`).
+ */
+import type { Command } from "commander";
+import { readState } from "../local/cluster.js";
+import { httpGetIn } from "../local/network.js";
+import { makePlan } from "../local/plan.js";
+import { type Result, ok, err } from "../common/result.js";
+import { CliError, EXIT_USAGE } from "./command.js";
+
+export const DEFAULT_LOCAL_DIR = "/run/weft-local";
+/** istiod's monitoring port, where weft's control plane serves /debug/adsz and /config_dump. */
+export const DEFAULT_CONTROLPLANE_MONITOR_PORT = 15014;
+/** ztunnel's admin port. */
+export const DEFAULT_ZTUNNEL_ADMIN_PORT = 15000;
+
+/** An HTTP base address, reached directly or from inside a network namespace. */
+export interface Endpoint {
+  readonly name: string;
+  readonly base: string;
+  readonly netns?: string;
+}
+
+export interface TargetOptions {
+  dir?: string;
+  controlplane?: string;
+  ztunnel?: string;
+}
+
+export function targetOptions(cmd: Command, what: { controlplane?: boolean; ztunnel?: boolean }): Command {
+  cmd.option("--dir <state>", `local cluster state folder (env WEFT_LOCAL_DIR, default ${DEFAULT_LOCAL_DIR})`);
+  if (what.controlplane)
+    cmd.option(
+      "--controlplane <host:port>",
+      `control plane monitoring address instead of the local cluster's (port ${DEFAULT_CONTROLPLANE_MONITOR_PORT})`,
+    );
+  if (what.ztunnel)
+    cmd.option("--ztunnel <host:port>", `one ztunnel's admin address instead of the local cluster's (port ${DEFAULT_ZTUNNEL_ADMIN_PORT})`);
+  return cmd;
+}
+
+export function localDir(o: TargetOptions): string {
+  return o.dir ?? process.env.WEFT_LOCAL_DIR ?? DEFAULT_LOCAL_DIR;
+}
+
+function hostPortBase(text: string, flag: string): string {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(text))
+    throw new CliError(`${flag}: ${JSON.stringify(text)} is not HOST:PORT`, EXIT_USAGE);
+  return `http://${text}`;
+}
+
+async function localState(o: TargetOptions) {
+  const dir = localDir(o);
+  const state = await readState(dir);
+  if (!state || state.nodes.length === 0)
+    throw new CliError(
+      `no local cluster in ${dir} (start one with weft local up, give --dir, or give the component's address: see --help)`,
+    );
+  return state;
+}
+
+export async function controlPlaneEndpoint(o: TargetOptions): Promise<Endpoint> {
+  if (o.controlplane) return { name: "controlplane", base: hostPortBase(o.controlplane, "--controlplane") };
+  const state = await localState(o);
+  const plan = makePlan(state.plan);
+  if (!plan.ok) throw new CliError(`local cluster state in ${localDir(o)}: ${plan.error.message}`);
+  return {
+    name: "controlplane",
+    base: `http://${plan.value.controlPlaneIp}:${DEFAULT_CONTROLPLANE_MONITOR_PORT}`,
+    netns: plan.value.underlayNetns,
+  };
+}
+
+/** Every node's ztunnel admin endpoint (named by node), or the one given. */
+export async function ztunnelEndpoints(o: TargetOptions): Promise<Endpoint[]> {
+  if (o.ztunnel) return [{ name: o.ztunnel, base: hostPortBase(o.ztunnel, "--ztunnel") }];
+  const state = await localState(o);
+  return state.nodes.map((n) => ({ name: n.name, base: `http://${n.ip}:${DEFAULT_ZTUNNEL_ADMIN_PORT}`, netns: n.netns }));
+}
+
+export async function httpGet(ep: Endpoint, path: string, timeoutS = 3): Promise<Result<string>> {
+  const url = `${ep.base}${path}`;
+  if (ep.netns) {
+    if (process.getuid?.() !== 0)
+      return err(new Error(`${ep.name}: reaching the local cluster needs root (its components live in network namespaces)`));
+    const r = await httpGetIn(ep.netns, url, timeoutS);
+    return r.ok ? r : err(new Error(`${ep.name} at ${url}: ${r.error.message.split("\n")[0]}`));
+  }
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutS * 1000) });
+    const text = await res.text();
+    return res.ok ? ok(text) : err(new Error(`${ep.name} at ${url}: HTTP ${res.status}: ${text.trim().split("\n")[0]}`));
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    return err(new Error(`${ep.name} at ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`));
+  }
+}
+
+export async function httpGetJson<T>(ep: Endpoint, path: string): Promise<Result<T>> {
+  const r = await httpGet(ep, path);
+  if (!r.ok) return r;
+  try {
+    return ok(JSON.parse(r.value) as T);
+  } catch {
+    return err(new Error(`${ep.name} ${path}: answer is not JSON`));
+  }
+}
