@@ -68,7 +68,7 @@ export class ControlPlane {
     readonly config: ControlPlaneConfig,
     private readonly authenticator: Authenticator,
   ) {
-    collectDefaultMetrics({ register: this.registry, prefix: "weft_controlplane_" });
+    collectDefaultMetrics({ register: this.registry });
     this.settings = {
       rootNamespace: config.rootNamespace,
       trustDomain: config.trustDomain,

@@ -4,7 +4,10 @@
  * connection is tracked, and its socket byte counts are folded into the counters when it closes
  * and at every scrape (prom-client `collect`), so long-lived connections show traffic live.
  */
-import { Counter, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import pkg from "../../package.json";
+import type { Baggage } from "./hbone/baggage.js";
+import { type ConnectionInfo, logComplete, logOpened } from "./access-log.js";
 import type { Workload } from "../common/model/workload.js";
 import type { Service } from "../common/model/service.js";
 import type { Identity } from "../common/spiffe.js";
@@ -50,8 +53,11 @@ export function tcpLabels(p: {
   service?: Service;
   mtls: boolean;
   responseFlags?: string;
+  /** Inbound: what the peer's `baggage` says of an unknown source (never its principal). */
+  derivedSource?: Baggage;
 }): TcpLabels {
   const s = p.source;
+  const b = s ? undefined : p.derivedSource;
   const d = p.destination;
   const sourcePrincipal = p.sourceIdentity
     ? toUri(p.sourceIdentity)
@@ -62,14 +68,14 @@ export function tcpLabels(p: {
     p.destinationIdentity ?? (d ? `spiffe://${d.trustDomain}/ns/${d.namespace}/sa/${d.serviceAccount}` : UNKNOWN);
   return {
     reporter: p.reporter,
-    source_workload: s?.workloadName ?? UNKNOWN,
-    source_workload_namespace: s?.namespace ?? p.sourceIdentity?.namespace ?? UNKNOWN,
+    source_workload: s?.workloadName ?? b?.workloadName ?? UNKNOWN,
+    source_workload_namespace: s?.namespace ?? b?.namespace ?? p.sourceIdentity?.namespace ?? UNKNOWN,
     source_principal: sourcePrincipal,
-    source_app: s?.canonicalName ?? UNKNOWN,
-    source_version: s?.canonicalRevision ?? UNKNOWN,
-    source_canonical_service: s?.canonicalName ?? UNKNOWN,
-    source_canonical_revision: s?.canonicalRevision ?? UNKNOWN,
-    source_cluster: s?.clusterId ?? UNKNOWN,
+    source_app: s?.canonicalName ?? b?.serviceName ?? UNKNOWN,
+    source_version: s?.canonicalRevision ?? b?.revision ?? UNKNOWN,
+    source_canonical_service: s?.canonicalName ?? b?.serviceName ?? UNKNOWN,
+    source_canonical_revision: s?.canonicalRevision ?? b?.revision ?? UNKNOWN,
+    source_cluster: s?.clusterId ?? b?.clusterId ?? UNKNOWN,
     destination_service: p.service?.hostname ?? UNKNOWN,
     destination_service_namespace: p.service?.namespace ?? UNKNOWN,
     destination_service_name: p.service?.name ?? UNKNOWN,
@@ -100,7 +106,35 @@ interface Tracked {
   source: ByteSource;
   reportedRead: number;
   reportedWritten: number;
+  /** For the access log and `/connections`; absent when the caller gave no addresses. */
+  info?: ConnectionInfo;
+  startedAt: number;
 }
+
+/** One open connection as ztunnel's `/connections` lists it (`weft ztunnel-config connections`). */
+export interface OpenConnection {
+  readonly direction: "inbound" | "outbound";
+  readonly src: string;
+  readonly dst: string;
+  readonly hboneAddr?: string;
+  readonly srcWorkload?: string;
+  readonly srcNamespace: string;
+  readonly srcIdentity: string;
+  readonly dstWorkload?: string;
+  readonly dstNamespace: string;
+  readonly dstIdentity: string;
+  readonly dstService: string;
+  readonly security: string;
+  readonly startedAt: string;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+}
+
+/** Why an xDS stream ended (upstream ztunnel's `istio_xds_connection_terminations_total{reason}`). */
+export type XdsTerminationReason = "ConnectionError" | "Error" | "Reconnect" | "Complete";
+
+/** Upstream's component tag in `istio_build`. */
+export const BUILD_COMPONENT = "ztunnel";
 
 export class ZtunnelMetrics {
   readonly registry = new Registry();
@@ -110,6 +144,9 @@ export class ZtunnelMetrics {
   private readonly sent: Counter<string>;
   private readonly open = new Set<Tracked>();
   private readonly labelSets = new Map<string, TcpLabels>();
+  private readonly failed: Counter<string>;
+  private readonly xdsTerminations: Counter<string>;
+  private certificates: () => ReadonlyArray<{ identity: string; notAfter?: string }> = () => [];
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const labelNames = [...TCP_LABELS];
@@ -140,12 +177,90 @@ export class ZtunnelMetrics {
       registers: [this.registry],
       collect: flush,
     });
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "weft_ztunnel_" });
+    this.failed = new Counter({
+      name: "istio_tcp_connections_failed_total",
+      help: "Total TCP connections that failed: denied by policy or their upstream could not be reached",
+      labelNames,
+      registers: [this.registry],
+    });
+    new Gauge({ name: "istio_build", help: "Istio component build info", labelNames: ["component", "tag"], registers: [this.registry] })
+      .labels(BUILD_COMPONENT, `weft-${pkg.version}`)
+      .set(1);
+    this.xdsTerminations = new Counter({
+      name: "istio_xds_connection_terminations_total",
+      help: "The total number of completed connections to xds server",
+      labelNames: ["reason"],
+      registers: [this.registry],
+    });
+    const self = this;
+    new Gauge({
+      name: "weft_workload_cert_expiry_timestamp_seconds",
+      help: "When each local identity's current certificate expires (Unix seconds)",
+      labelNames: ["identity"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of self.certificates()) if (c.notAfter) this.labels(c.identity).set(Math.floor(Date.parse(c.notAfter) / 1000));
+      },
+    });
+    // Conventional names (process_*, nodejs_*), as every Prometheus client exports them.
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where the xDS-state and certificate gauges read from (set by the assembly). */
+  observe(p: { xdsConnected?: () => boolean; certificates?: () => ReadonlyArray<{ identity: string; notAfter?: string }> }): void {
+    const connected = p.xdsConnected;
+    if (connected && !this.registry.getSingleMetric("weft_xds_connected"))
+      new Gauge({
+        name: "weft_xds_connected",
+        help: "1 while the xDS stream to the control plane is up, 0 while it is down",
+        registers: [this.registry],
+        collect() {
+          this.set(connected() ? 1 : 0);
+        },
+      });
+    if (p.certificates) this.certificates = p.certificates;
+  }
+
+  xdsTerminated(reason: XdsTerminationReason): void {
+    this.xdsTerminations.inc({ reason });
+  }
+
+  /** The open connections that were given addresses, oldest first. */
+  connections(): OpenConnection[] {
+    const out: OpenConnection[] = [];
+    for (const t of this.open) {
+      if (!t.info) continue;
+      const l = t.labels;
+      const k = (v: string) => (v === "unknown" ? "" : v);
+      out.push({
+        direction: l.reporter === "source" ? "outbound" : "inbound",
+        src: t.info.src,
+        dst: t.info.dst,
+        ...(t.info.hboneAddr ? { hboneAddr: t.info.hboneAddr } : {}),
+        ...(t.info.srcName ? { srcWorkload: t.info.srcName } : {}),
+        srcNamespace: k(l.source_workload_namespace),
+        srcIdentity: k(l.source_principal),
+        ...(t.info.dstName ? { dstWorkload: t.info.dstName } : {}),
+        dstNamespace: k(l.destination_workload_namespace),
+        dstIdentity: k(l.destination_principal),
+        dstService: k(l.destination_service),
+        security: l.connection_security_policy,
+        startedAt: new Date(t.startedAt).toISOString(),
+        bytesSent: t.source.bytesRead,
+        bytesReceived: t.source.bytesWritten,
+      });
+    }
+    return out;
   }
 
   /** Counts an opened connection; call the returned function exactly once when it closes. */
-  connectionOpened(labels: TcpLabels, bytes: ByteSource): () => void {
-    const t: Tracked = { labels: this.intern(labels), source: bytes, reportedRead: 0, reportedWritten: 0 };
+  connectionOpened(labels: TcpLabels, bytes: ByteSource, info?: ConnectionInfo): () => void {
+    const t: Tracked = { labels: this.intern(labels), source: bytes, reportedRead: 0, reportedWritten: 0, startedAt: Date.now() };
+    if (info) {
+      t.info = info;
+      logOpened(t.labels, info);
+    }
     this.opened.inc(t.labels);
     this.open.add(t);
     return () => this.closeTracked(t);
@@ -156,6 +271,12 @@ export class ZtunnelMetrics {
     if (!this.open.delete(t)) return;
     this.flush(t);
     this.closed.inc(t.labels);
+    if (t.info)
+      logComplete(t.labels, t.info, {
+        bytesRead: t.source.bytesRead,
+        bytesWritten: t.source.bytesWritten,
+        durationMs: Date.now() - t.startedAt,
+      });
   }
 
   /**
@@ -177,9 +298,11 @@ export class ZtunnelMetrics {
   }
 
   /** Connections refused before they carried data (e.g. denied by policy): opened and closed at once. */
-  connectionRejected(labels: TcpLabels): void {
+  connectionRejected(labels: TcpLabels, info?: ConnectionInfo, error?: string): void {
     this.opened.inc(labels);
     this.closed.inc(labels);
+    this.failed.inc(labels);
+    if (info) logComplete(labels, info, { bytesRead: 0, bytesWritten: 0, durationMs: 0, error: error ?? labels.response_flags });
   }
 
   get openConnections(): number {

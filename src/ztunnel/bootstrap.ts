@@ -78,7 +78,9 @@ export async function startZtunnel(config: ZtunnelConfig, overrides: Partial<Ztu
       nodeId: formatNodeId({ type: "ztunnel", ip: config.bindAddress, pod: `ztunnel-${config.node}`, namespace: "istio-system" }),
       nodeMetadata: { NODE_NAME: config.node, CLUSTER_ID: config.clusterId, NAMESPACE: "istio-system" },
       handler: zt.mutator,
+      onTermination: (reason) => zt.metrics.xdsTerminated(reason),
     });
+    zt.metrics.observe({ xdsConnected: () => xds.status().connected });
     xds.start();
     closers.push(() => xds.close());
     void xds.synced().then(() => {

@@ -77,6 +77,7 @@ export class Ztunnel {
     this.certs = new CertificateManager(runtime.caClient, { rootsPem: runtime.rootsPem, ttlSeconds: config.certTtlSeconds });
     this.certs.onCertificate((cert) => this.certByIdentity.set(toUri(cert.identity), cert));
     this.pool = new HbonePool(runtime.hboneSettings);
+    this.metrics.observe({ certificates: () => this.certs.dump() });
     this.authorize = stateAuthorizer(this.state);
     const dialer =
       runtime.dialer ??
@@ -124,6 +125,12 @@ export class Ztunnel {
       await this.admin.add("admin", c.bindAddress, c.ports.admin, {
         ...adminRoutes(hooks),
         "/authz/explain": (_req, res, url) => this.explainRoute(res, url),
+        // Open connections with addresses, identities and bytes (`weft ztunnel-config connections`).
+        "/connections": (_req, res) => {
+          const body = JSON.stringify({ connections: this.metrics.connections() }, null, 2) + "\n";
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(body);
+        },
       });
       await this.admin.add("metrics", c.bindAddress, c.ports.metrics, metricsRoutes(this.metrics.registry));
       await this.admin.add("readiness", c.bindAddress, c.ports.readiness, readinessRoutes(hooks));

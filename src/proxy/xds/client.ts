@@ -31,6 +31,8 @@ export interface XdsClientOptions {
   readonly handler: XdsHandler;
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
+  /** Called when a stream ends: `ConnectionError` before any response, `Error` after (upstream ztunnel's reasons). */
+  readonly onTermination?: (reason: "ConnectionError" | "Error" | "Complete") => void;
 }
 
 export interface XdsClientStatus {
@@ -112,16 +114,19 @@ export class XdsClient {
     ) as Stream;
     this.stream = stream;
     let done = false;
-    const finish = (why: string) => {
+    let answered = false;
+    stream.once("data", () => (answered = true));
+    const finish = (why: string, complete = false) => {
       if (done) return;
       done = true;
+      this.opts.onTermination?.(complete ? "Complete" : answered ? "Error" : "ConnectionError");
       this.connected = false;
       if (this.stream === stream) this.stream = undefined;
       this.retry(why);
     };
     stream.on("data", (resp: IncomingDeltaResponse) => this.onResponse(stream, resp));
     stream.on("error", (e: ServiceError) => finish(e.details || e.message));
-    stream.on("end", () => finish("stream ended by the control plane"));
+    stream.on("end", () => finish("stream ended by the control plane", true));
     for (const typeUrl of ZTUNNEL_TYPE_URLS) {
       stream.write({
         node: { id: this.opts.nodeId, cluster: "", metadata: this.opts.nodeMetadata ?? {} },

@@ -15,6 +15,10 @@ import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import type { ConnectionRegistry } from "./connections.js";
 import { resetDuplex } from "../../proxy/hbone/splice.js";
 import { splice } from "../../proxy/transport/splice.js";
+import { parseBaggage } from "../../proxy/hbone/baggage.js";
+import { headerValue } from "../../proxy/hbone/headers.js";
+import type { ConnectionInfo } from "../../proxy/access-log.js";
+import { guessInboundService } from "./inbound-service.js";
 
 const log = logger("ztunnel.inbound");
 
@@ -41,6 +45,23 @@ export class Inbound {
       peer: req.peerIdentity,
     });
     const source = ctx.state.workloadByAddress(ctx.network, client.ip);
+    const derivedSource = source ? undefined : parseBaggage(req.headers["baggage"]);
+    // Plain data, no closure: nothing kept for the tunnel's lifetime may capture `req`.
+    const base: ConnectionInfo = {
+      src: formatAddress(client),
+      dst: formatAddress(req.localAddress),
+      hboneAddr: req.authority,
+      ...(source ? { srcName: source.name } : {}),
+      ...(decision.workload ? { dstName: decision.workload.name } : {}),
+    };
+    const service = decision.workload
+      ? guessInboundService(
+          (k) => ctx.state.serviceByKey(k),
+          decision.workload,
+          req.target.port,
+          req.forwarded.host ?? headerValue(req.headers, "host"),
+        )
+      : undefined;
     if (!decision.ok) {
       log.info(
         { peer: req.peerIdentity, src: formatAddress(client), authority: req.authority, status: decision.status, reason: decision.reason },
@@ -52,9 +73,13 @@ export class Inbound {
           ...(source ? { source } : {}),
           sourceIdentity: req.peerIdentity,
           ...(decision.workload ? { destination: decision.workload } : {}),
+          ...(service ? { service } : {}),
+          ...(derivedSource ? { derivedSource } : {}),
           mtls: true,
           responseFlags: decision.status === 401 ? "DENY" : "CONNECT",
         }),
+        decision.status === 401 ? { ...base, policy: `deny: ${decision.reason}` } : base,
+        `${decision.status === 401 ? "connection closed due to policy rejection" : `rejected with ${decision.status}`}: ${decision.reason}`,
       );
       return { kind: "reject", status: decision.status, reason: decision.reason };
     }
@@ -67,9 +92,13 @@ export class Inbound {
           ...(source ? { source } : {}),
           sourceIdentity: req.peerIdentity,
           destination: decision.workload,
+          ...(service ? { service } : {}),
+          ...(derivedSource ? { derivedSource } : {}),
           mtls: true,
           responseFlags: "CONNECT",
         }),
+        { ...base, policy: "allow" },
+        `upstream connect failed: ${up.error.message}`,
       );
       return { kind: "reject", status: 503, reason: up.error.message };
     }
@@ -87,6 +116,8 @@ export class Inbound {
         ...(source ? { source } : {}),
         sourceIdentity: req.peerIdentity,
         destination: decision.workload,
+        ...(service ? { service } : {}),
+        ...(derivedSource ? { derivedSource } : {}),
         mtls: true,
       }),
       {
@@ -98,6 +129,7 @@ export class Inbound {
           return upstream.bytesRead;
         },
       },
+      { ...base, policy: "allow" },
     );
     // The closures below are kept for the tunnel's lifetime: they must not capture `req`.
     const untrack = this.d.connections.track(facts, decision.workload, closeTunnel.bind(null, req.stream, upstream));
@@ -120,6 +152,16 @@ export class Inbound {
     const from = { ip: canonicalIp(client.remoteAddress) ?? "", port: client.remotePort ?? 0 };
     const decision = admitPlaintext(ctx, destination, from);
     const source = ctx.state.workloadByAddress(ctx.network, from.ip);
+    const service = decision.workload
+      ? guessInboundService((k) => ctx.state.serviceByKey(k), decision.workload, destination.port)
+      : undefined;
+    const info = (policy: string): ConnectionInfo => ({
+      src: formatAddress(from),
+      dst: formatAddress(destination),
+      ...(source ? { srcName: source.name } : {}),
+      ...(decision.workload ? { dstName: decision.workload.name } : {}),
+      policy,
+    });
     if (!decision.ok) {
       log.info({ src: formatAddress(from), dst: formatAddress(destination), reason: decision.reason }, "inbound plaintext rejected");
       metrics.connectionRejected(
@@ -127,9 +169,12 @@ export class Inbound {
           reporter: "destination",
           ...(source ? { source } : {}),
           ...(decision.workload ? { destination: decision.workload } : {}),
+          ...(service ? { service } : {}),
           mtls: false,
           responseFlags: decision.status === 401 ? "DENY" : "CONNECT",
         }),
+        info(decision.status === 401 ? `deny: ${decision.reason}` : "-"),
+        `${decision.status === 401 ? "connection closed due to policy rejection" : "rejected"}: ${decision.reason}`,
       );
       client.resetAndDestroy();
       return;
@@ -142,8 +187,15 @@ export class Inbound {
     }
     const upstream = up.value;
     const done = metrics.connectionOpened(
-      tcpLabels({ reporter: "destination", ...(source ? { source } : {}), destination: decision.workload, mtls: false }),
+      tcpLabels({
+        reporter: "destination",
+        ...(source ? { source } : {}),
+        destination: decision.workload,
+        ...(service ? { service } : {}),
+        mtls: false,
+      }),
       client,
+      info("allow"),
     );
     const untrack = this.d.connections.track(
       { sourceIp: from.ip, sourcePort: from.port, destinationIp: destination.ip, destinationPort: destination.port },

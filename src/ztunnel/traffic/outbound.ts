@@ -23,6 +23,8 @@ import type { Dialer } from "../../proxy/transport/dialer.js";
 import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import { spliceStream } from "../../proxy/hbone/splice.js";
 import { splice } from "../../proxy/transport/splice.js";
+import { baggageHeader } from "../../proxy/hbone/baggage.js";
+import type { ConnectionInfo } from "../../proxy/access-log.js";
 
 const log = logger("ztunnel.outbound");
 
@@ -73,7 +75,7 @@ export class Outbound {
       const s = await this.d.dialer.dial({ target: route.address });
       if (!s.ok) return err({ reason: `passthrough ${s.error.message}`, socksReply: 0x05 });
       const sock = s.value;
-      return ok(this.established(source, route, sock, false));
+      return ok(this.established(source, route, sock, false, connectionInfo(client, target, source, route)));
     }
     const sourceId = identityOf(source);
     if (!sourceId.ok) return err({ reason: sourceId.error.message, socksReply: 0x01 });
@@ -90,18 +92,32 @@ export class Outbound {
         target: route.authority,
         forwardedFor: client,
         ...(route.service ? { host: route.service.hostname } : {}),
+        // Upstream ztunnel's baggage, so the receiving side can label a source it does not know.
+        baggage: baggageHeader(source),
       },
       signal,
     );
     if (!stream.ok) {
       const refused = stream.error.status === 401 ? 0x02 : stream.error.status === 503 ? 0x04 : 0x05;
+      this.d.metrics.connectionRejected(
+        tcpLabels({
+          reporter: "source",
+          source,
+          ...(route.destination ? { destination: route.destination } : {}),
+          ...(route.service ? { service: route.service } : {}),
+          mtls: true,
+          responseFlags: stream.error.status === 401 ? "DENY" : "CONNECT",
+        }),
+        connectionInfo(client, target, source, route),
+        stream.error.message,
+      );
       return err({ reason: stream.error.message, socksReply: refused });
     }
     const h2 = stream.value;
-    return ok(this.established(source, route, h2, true));
+    return ok(this.established(source, route, h2, true, connectionInfo(client, target, source, route)));
   }
 
-  private established(source: Workload, route: OutboundRoute, upstream: Duplex, mtls: boolean): Established {
+  private established(source: Workload, route: OutboundRoute, upstream: Duplex, mtls: boolean, info: ConnectionInfo): Established {
     const metrics = this.d.metrics;
     return {
       upstream,
@@ -119,6 +135,7 @@ export class Outbound {
             mtls,
           }),
           client,
+          info,
         );
         const spliced = mtls ? spliceStream(upstream as ClientHttp2Stream, client) : splice(client, upstream);
         return spliced.then(finished.bind(null, done, source.name));
@@ -152,6 +169,16 @@ export class Outbound {
 function finished(done: () => void, source: string, outcome: { readonly error?: Error }): void {
   done();
   if (outcome.error) log.debug({ err: outcome.error.message, source }, "outbound connection ended with an error");
+}
+
+function connectionInfo(client: SocketAddress, target: SocketAddress, source: Workload, route: OutboundRoute): ConnectionInfo {
+  return {
+    src: formatAddress(client),
+    dst: formatAddress(target),
+    srcName: source.name,
+    ...(route.kind === "hbone" ? { hboneAddr: formatAddress(route.authority) } : {}),
+    ...(route.kind !== "reject" && route.destination ? { dstName: route.destination.name } : {}),
+  };
 }
 
 function identityOf(w: Workload): Result<Identity> {
