@@ -110,9 +110,10 @@ export function namespaceOptions(cmd: Command, allDefault = false): Command {
  * anything else is a bug and is printed the same way (with the stack only when WEFT_DEBUG is set).
  */
 export function action<O>(cmd: Command, f: (opts: O, cmd: Command) => Promise<number>): Command {
-  return cmd.action(async (opts: O) => {
+  // commander passes declared arguments before the options: read the options from the command.
+  return cmd.action(async () => {
     try {
-      process.exitCode = await f(opts, cmd);
+      process.exitCode = await f(cmd.opts<O & object>(), cmd);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       process.stderr.write(`${commandPath(cmd)}: ${msg}\n`);

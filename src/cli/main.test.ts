@@ -65,7 +65,7 @@ test("wrong flags, commands and files give one clear line, exit 2, no stack, no 
     assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, want, args.join(" "));
     assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
-    assert.doesNotMatch(r.stderr, /    at |DeprecationWarning|weft: weft|ztunnel: ztunnel/);
+    assert.doesNotMatch(r.stderr, / {4}at |DeprecationWarning|weft: weft|ztunnel: ztunnel/);
   }
   const missing = weft("proxy-status");
   assert.equal(missing.status, 1);

@@ -5,6 +5,7 @@
  * one: its operator verbs (apply|list|delete|status, waypoint-admin.ts) and, for anything else,
  * the waypoint proxy process (waypoint.ts), so `weft waypoint --name ...` runs the proxy.
  */
+import * as path from "node:path";
 import type { Command } from "commander";
 import { CommanderError } from "commander";
 import pkg from "../../package.json";
@@ -63,7 +64,7 @@ export function isWaypointProxy(argv: readonly string[]): boolean {
 async function runWaypointProxy(argv: string[]): Promise<number> {
   let mod: { runWaypoint?: (argv: string[]) => Promise<number> };
   try {
-    mod = require(require("node:path").join(__dirname, "waypoint.js")) as typeof mod;
+    mod = (await import(path.join(__dirname, "waypoint.js"))) as typeof mod;
   } catch {
     process.stderr.write(
       "weft waypoint: the waypoint proxy is not part of this build; operator verbs: weft waypoint apply|list|delete|status\n",

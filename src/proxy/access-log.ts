@@ -8,7 +8,22 @@
  * the log does not). Pure, except `logAccess` which writes the line.
  */
 import { logger } from "../common/log.js";
-import type { TcpLabels } from "./metrics.js";
+
+/** The metric labels the log reads (a TcpLabels from metrics.ts fits). */
+export type TcpLabels = Readonly<
+  Record<
+    | "reporter"
+    | "source_canonical_service"
+    | "source_workload_namespace"
+    | "source_principal"
+    | "destination_service"
+    | "destination_canonical_service"
+    | "destination_workload_namespace"
+    | "destination_principal"
+    | "connection_security_policy",
+    string
+  >
+>;
 
 const log = logger("access");
 

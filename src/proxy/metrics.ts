@@ -192,7 +192,7 @@ export class ZtunnelMetrics {
       labelNames: ["reason"],
       registers: [this.registry],
     });
-    const self = this;
+    const certificates = () => this.certificates();
     new Gauge({
       name: "weft_workload_cert_expiry_timestamp_seconds",
       help: "When each local identity's current certificate expires (Unix seconds)",
@@ -200,7 +200,7 @@ export class ZtunnelMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const c of self.certificates()) if (c.notAfter) this.labels(c.identity).set(Math.floor(Date.parse(c.notAfter) / 1000));
+        for (const c of certificates()) if (c.notAfter) this.labels(c.identity).set(Math.floor(Date.parse(c.notAfter) / 1000));
       },
     });
     // Conventional names (process_*, nodejs_*), as every Prometheus client exports them.
