@@ -13,18 +13,24 @@ import { createRedirectBackend } from "../capture/index.js";
 import { NodeAgent } from "../cni/agent/agent.js";
 import type { Command } from "commander";
 import { AGENT_FLAGS, loadAgentConfig } from "../cni/agent/config.js";
-import { EXIT_FAILED, EXIT_USAGE, action, componentError, declareFlags, examples, flagsToArgv, subcommand } from "./command.js";
+import { EXIT_FAILED, EXIT_USAGE, componentCommand, componentError } from "./command.js";
 
 const log = logger("cli.cni-agent");
 
 export function registerCniAgent(program: Command): void {
-  const cmd = subcommand(program, "cni-agent", "run a node's CNI agent (enrolls pods into capture by their labels)");
-  declareFlags(cmd, AGENT_FLAGS);
-  examples(cmd, [
-    "weft cni-agent --node node-0 --config-dir ./mesh --backend nftables",
-    "weft cni-agent --node $NODE_NAME --kubeconfig in-cluster",
-  ]);
-  action(cmd, (opts: Record<string, unknown>) => runCniAgent(cmd, flagsToArgv(AGENT_FLAGS, opts)));
+  componentCommand(
+    program,
+    {
+      name: "cni-agent",
+      summary: "run a node's CNI agent (enrolls pods into capture by their labels)",
+      flags: AGENT_FLAGS,
+      examples: [
+        "weft cni-agent --node node-0 --config-dir ./mesh --backend nftables",
+        "weft cni-agent --node $NODE_NAME --kubeconfig in-cluster",
+      ],
+    },
+    runCniAgent,
+  );
 }
 
 async function runCniAgent(cmd: Command, argv: string[]): Promise<number> {

@@ -129,3 +129,17 @@ export function componentError(cmd: Command, message: string): string {
   const own = `${cmd.name()}: `;
   return `${path}: ${message.startsWith(own) ? message.slice(own.length) : message}\n`;
 }
+
+/**
+ * A component's process command: its flag table declared, examples, and `run` called with the
+ * validated flags as argv for the component's own loader.
+ */
+export function componentCommand(
+  program: Command,
+  c: { name: string; summary: string; flags: readonly FlagSpec[]; examples: readonly string[] },
+  run: (cmd: Command, argv: string[]) => Promise<number>,
+): Command {
+  const cmd = declareFlags(subcommand(program, c.name, c.summary), c.flags);
+  examples(cmd, c.examples);
+  return action(cmd, (opts: Record<string, unknown>) => run(cmd, flagsToArgv(c.flags, opts)));
+}

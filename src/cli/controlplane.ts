@@ -7,18 +7,24 @@ import type { Command } from "commander";
 import { CONTROLPLANE_FLAGS, loadControlPlaneConfig } from "../controlplane/config.js";
 import { ControlPlane, authenticatorFor } from "../controlplane/controlplane.js";
 import { logger } from "../common/log.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, action, componentError, declareFlags, examples, flagsToArgv, subcommand } from "./command.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, componentCommand, componentError } from "./command.js";
 
 const log = logger("cli.controlplane");
 
 export function registerControlPlane(program: Command): void {
-  const cmd = subcommand(program, "controlplane", "serve ztunnels (delta xDS + CA) from a folder of YAML or Kubernetes");
-  declareFlags(cmd, CONTROLPLANE_FLAGS);
-  examples(cmd, [
-    "weft controlplane --config-dir ./mesh --ca-dir ./ca --tokens tokens.yaml",
-    "weft controlplane --kubeconfig ~/.kube/config --ca-dir /etc/cacerts",
-  ]);
-  action(cmd, (opts: Record<string, unknown>) => runControlPlane(cmd, flagsToArgv(CONTROLPLANE_FLAGS, opts)));
+  componentCommand(
+    program,
+    {
+      name: "controlplane",
+      summary: "serve ztunnels (delta xDS + CA) from a folder of YAML or Kubernetes",
+      flags: CONTROLPLANE_FLAGS,
+      examples: [
+        "weft controlplane --config-dir ./mesh --ca-dir ./ca --tokens tokens.yaml",
+        "weft controlplane --kubeconfig ~/.kube/config --ca-dir /etc/cacerts",
+      ],
+    },
+    runControlPlane,
+  );
 }
 
 async function runControlPlane(cmd: Command, argv: string[]): Promise<number> {

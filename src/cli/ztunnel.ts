@@ -6,18 +6,24 @@ import type { Command } from "commander";
 import { ZTUNNEL_FLAGS, loadZtunnelConfig } from "../ztunnel/config.js";
 import { startZtunnel } from "../ztunnel/bootstrap.js";
 import { logger } from "../common/log.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, action, componentError, declareFlags, examples, flagsToArgv, subcommand } from "./command.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, componentCommand, componentError } from "./command.js";
 
 const log = logger("cli.ztunnel");
 
 export function registerZtunnel(program: Command): void {
-  const cmd = subcommand(program, "ztunnel", "run a node's ztunnel (HBONE data plane)");
-  declareFlags(cmd, ZTUNNEL_FLAGS);
-  examples(cmd, [
-    "weft ca init --dir ./ca && weft ztunnel --node node-0 --config static.yaml --ca-dir ./ca",
-    "weft ztunnel --node node-0 --xds-address 10.0.0.1:15012 --token-file token --root-cert root-cert.pem --capture transparent",
-  ]);
-  action(cmd, (opts: Record<string, unknown>) => runZtunnel(cmd, flagsToArgv(ZTUNNEL_FLAGS, opts)));
+  componentCommand(
+    program,
+    {
+      name: "ztunnel",
+      summary: "run a node's ztunnel (HBONE data plane)",
+      flags: ZTUNNEL_FLAGS,
+      examples: [
+        "weft ca init --dir ./ca && weft ztunnel --node node-0 --config static.yaml --ca-dir ./ca",
+        "weft ztunnel --node node-0 --xds-address 10.0.0.1:15012 --token-file token --root-cert root-cert.pem --capture transparent",
+      ],
+    },
+    runZtunnel,
+  );
 }
 
 async function runZtunnel(cmd: Command, argv: string[]): Promise<number> {

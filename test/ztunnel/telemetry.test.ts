@@ -14,7 +14,7 @@ import { once } from "node:events";
 import { CertificateAuthority } from "../../src/ca/ca.js";
 import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
-import { DEFAULT_PORTS, type ZtunnelConfig } from "../../src/ztunnel/config.js";
+import { staticZtunnelConfig } from "../support/ztunnel-config.js";
 import type { Authorization } from "../../src/common/model/authorization.js";
 import { TCP_LABELS } from "../../src/proxy/metrics.js";
 import { service, workload } from "../support/model.js";
@@ -31,23 +31,8 @@ const echoW = workload({
 });
 const services = [service({ name: "echo", vips: ["127.0.61.100"], ports: [{ servicePort: 80, targetPort: 8080 }] })];
 
-function config(node: string, bindAddress: string, workloads: ReturnType<typeof workload>[]): ZtunnelConfig {
-  return {
-    node,
-    trustDomain: "cluster.local",
-    network: "",
-    clusterId: node === "node-a" ? "cluster-a" : "cluster-b",
-    bindAddress,
-    ports: DEFAULT_PORTS,
-    capture: "none",
-    outboundListeners: [],
-    certTtlSeconds: 3600,
-    drainSeconds: 1,
-    ztunnelMark: 0x539,
-    xdsSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
-    static: { settings: {}, workloads, services },
-  };
-}
+const config = (node: string, bindAddress: string, workloads: ReturnType<typeof workload>[]) =>
+  staticZtunnelConfig(node, bindAddress, { workloads, services }, { clusterId: node === "node-a" ? "cluster-a" : "cluster-b" });
 
 let za: Ztunnel, zb: Ztunnel;
 let echo: net.Server;

@@ -10,7 +10,8 @@ import { once } from "node:events";
 import { CertificateAuthority } from "../../src/ca/ca.js";
 import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
-import { DEFAULT_PORTS, type ZtunnelConfig } from "../../src/ztunnel/config.js";
+import type { ZtunnelConfig } from "../../src/ztunnel/config.js";
+import { staticZtunnelConfig } from "../support/ztunnel-config.js";
 import type { Authorization } from "../../src/common/model/authorization.js";
 import { service, workload } from "../support/model.js";
 import { exchange, socksConnect, SocksError } from "../support/socks.js";
@@ -29,21 +30,12 @@ const workloads = [
 const services = [service({ name: "echo", vips: ["127.0.60.100"], ports: [{ servicePort: 80, targetPort: 8080 }] })];
 
 function config(node: string, bindAddress: string): ZtunnelConfig {
-  return {
+  return staticZtunnelConfig(
     node,
-    trustDomain: "cluster.local",
-    network: "",
-    clusterId: "cluster1",
     bindAddress,
-    ports: DEFAULT_PORTS,
-    capture: "none",
-    outboundListeners: [{ ip: "127.0.60.100", port: 80 }].filter(() => node === "node-a"),
-    certTtlSeconds: 3600,
-    drainSeconds: 1,
-    ztunnelMark: 0x539,
-    xdsSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
-    static: { settings: {}, workloads, services },
-  };
+    { workloads, services },
+    { outboundListeners: [{ ip: "127.0.60.100", port: 80 }].filter(() => node === "node-a") },
+  );
 }
 
 let za: Ztunnel, zb: Ztunnel;
