@@ -12,8 +12,11 @@ import { type FileObjects, emptyFile, readFile as readConfigFile, resolveFolder 
 import { isConfigFileName } from "../kube/folder/yaml-documents.js";
 import { objectValidator } from "../kube/validate/validate.js";
 import type { InvalidObject } from "../kube/source.js";
-import { policyValidator } from "../controlplane/policies.js";
-import { DEFAULT_CLUSTER_DOMAIN, DEFAULT_ROOT_NAMESPACE, DEFAULT_TRUST_DOMAIN } from "../controlplane/config.js";
+import { type PolicySettings, policyValidator } from "../controlplane/policies.js";
+import { translateAuthorizationPolicy } from "../controlplane/translate/authorization-policy.js";
+import { translatePeerAuthentication } from "../controlplane/translate/peer-authentication.js";
+import type { KubeObject } from "../kube/object.js";
+import { DEFAULT_AUTHZ_L4_MODE, DEFAULT_CLUSTER_DOMAIN, DEFAULT_ROOT_NAMESPACE, DEFAULT_TRUST_DOMAIN } from "../controlplane/config.js";
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, action, examples, outputFormat, outputOption, subcommand } from "./command.js";
 import { type Finding, analyzeMesh, formatFinding } from "./analyze-mesh.js";
 import { localDir } from "./targets.js";
@@ -25,6 +28,7 @@ interface Options {
   rootNamespace: string;
   trustDomain: string;
   clusterDomain: string;
+  authzL4Mode: string;
 }
 
 async function configFiles(paths: readonly string[]): Promise<string[]> {
@@ -51,9 +55,46 @@ export function invalidToFinding(p: InvalidObject): Finding {
   };
 }
 
+/**
+ * The control plane's own translation of each security policy: a malformed one is not
+ * rejected but enforced as a DENY of everything in its scope (fail closed), and Istio's
+ * status conditions become warnings. Both are what the control plane logs.
+ */
+export function policyFindings(objs: ReadonlyArray<{ object: KubeObject; origin: string }>, s: PolicySettings): Finding[] {
+  const out: Finding[] = [];
+  for (const { object: o, origin } of objs) {
+    if (!o.apiVersion.startsWith("security.istio.io/")) continue;
+    const t =
+      o.kind === "AuthorizationPolicy"
+        ? translateAuthorizationPolicy(o, s)
+        : o.kind === "PeerAuthentication"
+          ? translatePeerAuthentication(o, s)
+          : undefined;
+    if (!t?.ok) continue; // refused by the validator already
+    const object = `${o.kind} ${o.metadata.namespace ?? "default"}/${o.metadata.name}`;
+    // The control plane's own words for what a malformed policy does, once per error.
+    const closed = t.value.warnings.map((w) => /failing closed: (.*?) until it is fixed/.exec(w)?.[1]).find((x) => x);
+    for (const e of t.value.errors)
+      out.push({
+        level: "Error",
+        code: "PolicyFailsClosed",
+        object,
+        field: e.field,
+        origin,
+        message: `${e.reason}: the policy fails closed (${closed ?? "a DENY of everything in its scope"})`,
+      });
+    for (const w of t.value.warnings)
+      if (!/malformed, failing closed/.test(w))
+        out.push({ level: "Warning", code: "PolicyWarning", object, field: "-", origin, message: w });
+  }
+  return out;
+}
+
 /** Every finding for the files: validation problems first (by file), then mesh-level ones. */
 export async function analyzePaths(paths: readonly string[], o: Omit<Options, "dir" | "output">): Promise<Finding[]> {
-  const settings = { rootNamespace: o.rootNamespace, trustDomain: o.trustDomain };
+  if (o.authzL4Mode !== "istio" && o.authzL4Mode !== "strict")
+    throw new CliError(`--authz-l4-mode: ${o.authzL4Mode} is not istio or strict`, EXIT_USAGE);
+  const settings = { rootNamespace: o.rootNamespace, trustDomain: o.trustDomain, l4Mode: o.authzL4Mode as "istio" | "strict" };
   const validate = policyValidator(settings, objectValidator());
   const files = new Map<string, FileObjects>();
   const findings: Finding[] = [];
@@ -65,6 +106,7 @@ export async function analyzePaths(paths: readonly string[], o: Omit<Options, "d
   const resolved = resolveFolder(files);
   for (const list of resolved.conflicts.values()) findings.push(...list.map(invalidToFinding));
   const objs = [...resolved.effective.values()].map((e) => ({ object: e.object, origin: e.origin.source }));
+  findings.push(...policyFindings(objs, settings));
   findings.push(...analyzeMesh(objs, { rootNamespace: o.rootNamespace, clusterDomain: o.clusterDomain }));
   return findings;
 }
@@ -75,7 +117,8 @@ export function registerAnalyze(program: Command): void {
     .option("--dir <state>", "local cluster state folder whose config is analyzed when no path is given")
     .option("--root-namespace <ns>", "mesh root namespace", DEFAULT_ROOT_NAMESPACE)
     .option("--trust-domain <td>", "trust domain", DEFAULT_TRUST_DOMAIN)
-    .option("--cluster-domain <domain>", "DNS suffix of service hostnames", DEFAULT_CLUSTER_DOMAIN);
+    .option("--cluster-domain <domain>", "DNS suffix of service hostnames", DEFAULT_CLUSTER_DOMAIN)
+    .option("--authz-l4-mode <mode>", "as the control plane's: istio or strict (docs/authorization.md)", DEFAULT_AUTHZ_L4_MODE);
   outputOption(cmd);
   examples(cmd, [
     "weft analyze examples/demo",

@@ -194,7 +194,9 @@ spec: { action: DENI }
         assert.match(r.stdout, new RegExp(`Error \\[UseWaypointNotFound\\] \\(Service mesh/extra\\) ${file}:8 \\(document 1\\)`));
         assert.match(
           r.stdout,
-          new RegExp(`Error \\[SchemaValidationError\\] \\(AuthorizationPolicy mesh/typo\\) ${file}:13 \\(document 2\\): spec\\.action: `),
+          new RegExp(
+            `Error \\[PolicyFailsClosed\\] \\(AuthorizationPolicy mesh/typo\\) ${file}:13 \\(document 2\\): spec\\.action: unknown action "DENI".*fails closed`,
+          ),
         );
       } finally {
         unlinkSync(file);
