@@ -103,7 +103,11 @@ export function registerLocal(program: Command): void {
     return EXIT_OK;
   });
 
-  const downCmd = subcommand(local, "down", "stop every process and remove the namespaces, captures and pins").addOption(dirOption());
+  // The plan options matter when the state is gone (a crashed run): they name what to remove.
+  const downCmd = subcommand(local, "down", "stop every process and remove the namespaces, captures and pins")
+    .option("--name <cluster>", "cluster name, when the state folder is lost", d.cluster)
+    .option("--nodes <n>", "number of nodes, when the state folder is lost", String(d.nodes))
+    .addOption(dirOption());
   testOptions(downCmd);
   action(downCmd, async (v: LocalOptions) => {
     const removed = await down(dirOf(v), plan(v));
