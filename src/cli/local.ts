@@ -3,7 +3,9 @@
  *
  *   weft local up [--nodes 2] [--backend ebpf|nftables] [--dir STATE] [--name local] FILES|DIRS...
  *   weft local down|status [--dir STATE]
- *   weft local label namespace NAME key=value|key- ...
+ *   weft local label namespace NAME | service NS/NAME | pod NS/NAME  key=value|key- ...
+ *   weft local apply|delete FILES|DIRS...    add/replace or remove config objects (routes, waypoint Gateways)
+ *   weft local echo [--port 8080] [--service NAME]   the echo backend, run as a pod's container
  *   weft local process stop|start NAME
  *   weft local supervise --dir STATE          (started by up; hidden)
  * Addresses and prefixes can be changed for tests: --prefix, --underlay, --pod-base, --pin-root.
@@ -11,7 +13,9 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { Argument, Command, Option } from "commander";
-import { defaultPlanOptions, down, labelNamespace, setProcessEnabled, status, up } from "../local/cluster.js";
+import { defaultPlanOptions, down, labelNamespace, labelObject, setProcessEnabled, status, up } from "../local/cluster.js";
+import { apply, remove } from "../local/apply.js";
+import { startEcho } from "../local/echo.js";
 import type { ManifestFile } from "../local/manifests.js";
 import { Supervisor } from "../local/supervisor.js";
 import { CliError, EXIT_OK, EXIT_USAGE, action, examples, subcommand } from "./command.js";
@@ -21,6 +25,9 @@ export const DEFAULT_BACKEND = "ebpf";
 
 interface LocalOptions {
   dir?: string;
+  port?: string;
+  host?: string;
+  service?: string;
   nodes?: string;
   backend?: string;
   name?: string;
@@ -76,7 +83,11 @@ function testOptions(cmd: Command): Command {
 
 export function registerLocal(program: Command): void {
   const d = defaultPlanOptions();
-  const local = subcommand(program, "local", "up|down|status|label|process: a multi-node local cluster on network namespaces");
+  const local = subcommand(
+    program,
+    "local",
+    "up|down|status|label|apply|delete|process|echo: a multi-node local cluster on network namespaces",
+  );
   examples(local, ["sudo weft local up examples/demo", "sudo weft local status", "sudo weft local down"]);
 
   const upCmd = subcommand(local, "up", "create the cluster and run the manifests' pods (root)")
@@ -123,21 +134,78 @@ export function registerLocal(program: Command): void {
     return EXIT_OK;
   });
 
-  const label = subcommand(local, "label", "change a namespace's labels (enrollment is live)")
-    .argument("<kind>", "namespace")
-    .argument("<name>", "namespace name")
+  const label = subcommand(local, "label", "change a namespace's, service's or pod's labels (live, as kubectl label)")
+    .addArgument(new Argument("<kind>", "what to label").choices(["namespace", "service", "pod"]))
+    .argument("<name>", "namespace name, or NAMESPACE/NAME of a service or pod")
     .argument("<edits...>", "key=value to set, key- to remove")
     .addOption(dirOption());
   examples(label, [
     "sudo weft local label namespace demo istio.io/dataplane-mode=ambient",
     "sudo weft local label namespace demo istio.io/dataplane-mode-",
+    "sudo weft local label service bookinfo/reviews istio.io/use-waypoint=waypoint",
   ]);
   action(label, async (v: LocalOptions) => {
     const [kind, name, ...edits] = label.args;
-    if (kind !== "namespace") throw new CliError(`only namespaces can be labelled, not ${JSON.stringify(kind)}`, EXIT_USAGE);
-    const r = await labelNamespace(dirOf(v), name!, edits);
+    const r =
+      kind === "namespace"
+        ? await labelNamespace(dirOf(v), name!, edits)
+        : await labelObject(dirOf(v), kind as "service" | "pod", name!, edits);
     if (!r.ok) throw new CliError(r.error.message);
-    process.stdout.write(`namespace/${name} labels: ${JSON.stringify(r.value)}\n`);
+    process.stdout.write(`${kind}/${name} labels: ${JSON.stringify(r.value)}\n`);
+    return EXIT_OK;
+  });
+
+  for (const verb of ["apply", "delete"] as const) {
+    const cmd = subcommand(
+      local,
+      verb,
+      verb === "apply"
+        ? "add or replace config objects of a running cluster (routes, policies, waypoint Gateways: their pods start)"
+        : "remove config objects of a running cluster (a waypoint Gateway's pod and Service go with it)",
+    )
+      .argument("<files...>", "YAML files or folders of them")
+      .addOption(dirOption());
+    examples(cmd, [
+      `sudo weft local ${verb} examples/bookinfo-waypoint/waypoint`,
+      `sudo weft local ${verb} examples/bookinfo-waypoint/httproute`,
+    ]);
+    action(cmd, async (v: LocalOptions) => {
+      if (process.getuid?.() !== 0) throw new CliError("needs root (pod network namespaces)");
+      const files = await manifestFiles(cmd.args);
+      const r = verb === "apply" ? await apply(dirOf(v), files) : await remove(dirOf(v), files);
+      if (!r.ok) throw new CliError(r.error.message);
+      for (const l of r.value.lines) process.stdout.write(`${l}\n`);
+      return EXIT_OK;
+    });
+  }
+
+  const echo = subcommand(local, "echo", "the echo backend (a pod's container): JSON of its pod and the request, HTTP/1.1, h2c, gRPC")
+    .option("--port <port>", "port (env PORT)", process.env.PORT ?? "8080")
+    .option("--host <ip>", "address to listen on", "0.0.0.0")
+    .option("--service <name>", "service name to report (env SERVICE_NAME)");
+  examples(echo, ["weft local echo --port 9080 --service reviews"]);
+  action(echo, async (v: LocalOptions) => {
+    const port = Number(v.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw new CliError(`--port: ${JSON.stringify(v.port)} is not a port`, EXIT_USAGE);
+    const env = process.env;
+    const host = v.host ?? "0.0.0.0";
+    const s = await startEcho({
+      host,
+      port,
+      pod: env.POD_NAME ?? "",
+      namespace: env.POD_NAMESPACE ?? "",
+      node: env.NODE_NAME ?? "",
+      service: v.service ?? env.SERVICE_NAME ?? "",
+      log: (l) => process.stdout.write(`${l}\n`),
+    });
+    if (!s.ok) throw new CliError(s.error.message);
+    process.stdout.write(`echo listening on ${host}:${s.value.port} (HTTP/1.1, h2c, gRPC)\n`);
+    await new Promise<void>((resolve) => {
+      process.once("SIGTERM", resolve);
+      process.once("SIGINT", resolve);
+    });
+    await s.value.close();
     return EXIT_OK;
   });
 

@@ -7,9 +7,13 @@
  * plane's folder as a kubelet reports to the API server, and starts the pods' processes.
  * Any failure on the way tears down everything that was created.
  *
+ * Each Gateway of class istio-waypoint gets a waypoint pod and Service (waypoints.ts); `apply`
+ * and `delete` (apply.ts) change config objects and waypoints of a running cluster.
+ *
  * STATE layout: cluster.json (what exists), config/ (the control plane's and agents' folder:
- * namespaces/, pods/, objects.yaml), ca/, tokens*, cni/ (conflists, bin/weft-cni), ipam/,
- * run/<node>/cni.sock, procs/ pids/ logs/ (supervisor.ts).
+ * namespaces/, pods/, objects/ one file per object), ca/, tokens.yaml + token-<node> +
+ * tokens/<ns>.<gateway>, cni/ (conflists, bin/weft-cni), ipam/, run/<node>/cni.sock,
+ * procs/ pids/ logs/ (supervisor.ts).
  */
 import { spawn } from "node:child_process";
 import { randomBytes, createHash } from "node:crypto";
@@ -19,15 +23,17 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { stringify as toYaml } from "yaml";
 import { type Result, ok, err } from "../common/result.js";
+import { run } from "../common/exec.js";
 import { installPlugin, PLUGIN_TYPE } from "../capture/plugin-install.js";
 import { nodeCaptureDefaults } from "../capture/node-config.js";
 import type { AgentStatus } from "../capture/agent-api.js";
 import { type ConfList, type CniResult, cniAdd, cniDel } from "./cni-runtime.js";
-import { type LocalPod, type ManifestFile, applyLabelEdits, namespaceObject, podObject, readManifests } from "./manifests.js";
+import { type LocalPod, type ManifestFile, applyLabelEdits, expandVars, namespaceObject, podObject, readManifests } from "./manifests.js";
 import { buildNetwork, createNetns, destroyNetwork, applyNft, httpGetIn } from "./network.js";
 import { type ClusterPlan, type NodePlan, type PlanOptions, makePlan, podNetns } from "./plan.js";
 import { renderServiceNat, vipRules } from "./service-nat.js";
 import { type ProcSpec, type PidRecord, isAlive, readPids, readSpecs, signalRecord, writeSpec, processStart } from "./supervisor.js";
+import { type WaypointContext, type WaypointPlan, planWaypoints, STATUS_PORT } from "./waypoints.js";
 
 export interface UpOptions {
   readonly dir: string;
@@ -57,14 +63,30 @@ export interface ClusterState {
   readonly nodes: readonly { readonly name: string; readonly netns: string; readonly ip: string; readonly podCidr: string }[];
   readonly pods: readonly PodRecord[];
   readonly services: readonly { readonly name: string; readonly vip?: string }[];
+  /** Waypoint Gateways (`ns/name`) and their pods (absent in state files of older versions). */
+  readonly waypoints?: readonly WaypointRecord[];
 }
 
-const MAIN_JS = path.join(__dirname, "..", "cli", "main.js");
+export interface WaypointRecord {
+  readonly gateway: string;
+  readonly namespace: string;
+  readonly pod: string;
+  readonly token: string;
+}
+
+/** A bootstrap token entry of the control plane's --tokens file (node: a ztunnel; none: a workload). */
+export type TokenEntry =
+  | { readonly token: string; readonly node: string; readonly identity: string }
+  | { readonly token: string; readonly identity: string; readonly namespace: string; readonly serviceAccount: string };
+
+export const MAIN_JS = path.join(__dirname, "..", "cli", "main.js");
 const ZTUNNEL_IDENTITY = "spiffe://cluster.local/ns/istio-system/sa/ztunnel";
 
-const p = (dir: string) => ({
+export const p = (dir: string) => ({
   cluster: path.join(dir, "cluster.json"),
   config: path.join(dir, "config"),
+  objects: path.join(dir, "config", "objects"),
+  waypointTokens: path.join(dir, "tokens"),
   namespaces: path.join(dir, "config", "namespaces"),
   pods: path.join(dir, "config", "pods"),
   ca: path.join(dir, "ca"),
@@ -77,16 +99,23 @@ const p = (dir: string) => ({
   logs: path.join(dir, "logs"),
 });
 
+export const namespaceFile = (dir: string, name: string): string => path.join(p(dir).namespaces, `${name}.yaml`);
+
+/** Waits until GET url (from inside netns) answers 2xx. */
+export function httpReady(netns: string, url: string, timeoutMs: number, what: string): Promise<Result<void>> {
+  return until(what, timeoutMs, async () => (await httpGetIn(netns, url, 1)).ok);
+}
+
 export const agentSocket = (dir: string, node: string): string => path.join(p(dir).run, node, "cni.sock");
 
-async function writeAtomic(file: string, text: string): Promise<void> {
+export async function writeAtomic(file: string, text: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
   await writeFile(tmp, text);
   await rename(tmp, file);
 }
 
-async function until(what: string, timeoutMs: number, f: () => Promise<boolean>): Promise<Result<void>> {
+export async function until(what: string, timeoutMs: number, f: () => Promise<boolean>): Promise<Result<void>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await f().catch(() => false)) return ok(undefined);
@@ -133,34 +162,75 @@ function conflist(dir: string, n: NodePlan): ConfList {
   };
 }
 
+/** The file of one config object in config/objects/ (one per object: `apply` replaces it). */
+export function objectFile(dir: string, o: Record<string, unknown>): string {
+  const meta = o.metadata as { name: string; namespace?: string };
+  const group = String(o.apiVersion).includes("/") ? String(o.apiVersion).split("/")[0] : "core";
+  const ns = o.kind === "Namespace" ? "_" : (meta.namespace ?? "default");
+  return path.join(p(dir).objects, `${group}_${String(o.kind).toLowerCase()}_${ns}_${meta.name}.yaml`);
+}
+
+export function waypointContext(dir: string, plan: ClusterPlan): WaypointContext {
+  return {
+    nodes: plan.nodes.map((n) => n.name),
+    xdsAddress: `${plan.controlPlaneIp}:15012`,
+    rootCert: path.join(p(dir).ca, "root-cert.pem"),
+    stateDir: dir,
+    trustDomain: "cluster.local",
+  };
+}
+
+/** Writes the waypoint's token file and returns its token entry. */
+export async function waypointToken(dir: string, w: WaypointPlan): Promise<TokenEntry> {
+  const token = randomBytes(24).toString("hex");
+  await mkdir(p(dir).waypointTokens, { recursive: true });
+  await writeFile(path.join(dir, w.tokenFile), token, { mode: 0o600 });
+  return { token, identity: w.identity, namespace: w.gateway.namespace, serviceAccount: w.gateway.serviceAccount };
+}
+
+/** A waypoint is ready when its readiness endpoint answers 200 (asked from its node's namespace). */
+export async function waitWaypointReady(plan: ClusterPlan, pod: PodRecord, timeoutMs: number): Promise<Result<void>> {
+  const node = plan.nodes.find((n) => n.name === pod.node)!;
+  const r = await until(
+    `waypoint ${pod.namespace}/${pod.name} ready (http://${pod.ip}:${STATUS_PORT}/healthz/ready)`,
+    timeoutMs,
+    async () => (await httpGetIn(node.netns, `http://${pod.ip}:${STATUS_PORT}/healthz/ready`, 1)).ok,
+  );
+  return r.ok ? r : err(new Error(`${r.error.message}; see logs/pod-${pod.namespace}-${pod.name}-istio-proxy.log`));
+}
+
+/** The control plane's process; `tokensRev` changes when the token file does (it is read at start). */
+export function controlPlaneSpec(dir: string, plan: ClusterPlan, tokensRev = 0): ProcSpec {
+  const cp = plan.controlPlaneIp;
+  return {
+    name: "controlplane",
+    argv: [
+      process.execPath,
+      MAIN_JS,
+      "controlplane",
+      "--config-dir",
+      p(dir).config,
+      "--ca-dir",
+      p(dir).ca,
+      "--tokens",
+      p(dir).tokens,
+      "--listen",
+      `${cp}:15012`,
+      "--monitor",
+      `${cp}:15014`,
+    ],
+    netns: plan.underlayNetns,
+    enter: "nsenter",
+    env: { WEFT_LOG: process.env.WEFT_LOG ?? "info", ...(tokensRev ? { WEFT_LOCAL_TOKENS_REV: String(tokensRev) } : {}) },
+    enabled: true,
+  };
+}
+
 function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSpec[] {
   const node = process.execPath;
   const env = { WEFT_LOG: process.env.WEFT_LOG ?? "info" };
   const cp = plan.controlPlaneIp;
-  const specs: ProcSpec[] = [
-    {
-      name: "controlplane",
-      argv: [
-        node,
-        MAIN_JS,
-        "controlplane",
-        "--config-dir",
-        p(dir).config,
-        "--ca-dir",
-        p(dir).ca,
-        "--tokens",
-        p(dir).tokens,
-        "--listen",
-        `${cp}:15012`,
-        "--monitor",
-        `${cp}:15014`,
-      ],
-      netns: plan.underlayNetns,
-      enter: "nsenter",
-      env,
-      enabled: true,
-    },
-  ];
+  const specs: ProcSpec[] = [controlPlaneSpec(dir, plan)];
   for (const n of plan.nodes) {
     specs.push({
       name: `ztunnel-${n.name}`,
@@ -216,16 +286,29 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSp
   return specs;
 }
 
-function podSpecs(pod: LocalPod, netns: string, ip: string): ProcSpec[] {
-  return pod.containers.map((c) => ({
-    name: `pod-${pod.namespace}-${pod.name}-${c.name}`,
-    argv: c.argv,
-    netns,
-    enter: "ip-netns",
-    env: { ...c.env, POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, POD_IP: ip, NODE_NAME: pod.node },
-    cwd: pod.dir,
-    enabled: true,
-  }));
+/**
+ * A pod's container processes. The program `weft` is this weft (node + main.js), so manifests
+ * can run weft's own apps (`weft local echo`, `weft waypoint`); `$(VAR)` in command, args and
+ * env values expands as in Kubernetes, over the container's env and POD_NAME, POD_NAMESPACE,
+ * POD_IP, NODE_NAME.
+ */
+export function podSpecs(pod: LocalPod, netns: string, ip: string): ProcSpec[] {
+  const downward = { POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, POD_IP: ip, NODE_NAME: pod.node };
+  return pod.containers.map((c) => {
+    const env: Record<string, string> = { ...downward };
+    for (const [k, v] of Object.entries(c.env)) env[k] = expandVars(v, env);
+    Object.assign(env, downward);
+    const argv = c.argv.map((a) => expandVars(a, env));
+    return {
+      name: `pod-${pod.namespace}-${pod.name}-${c.name}`,
+      argv: argv[0] === "weft" ? [process.execPath, MAIN_JS, ...argv.slice(1)] : argv,
+      netns,
+      enter: "ip-netns",
+      env,
+      cwd: pod.dir,
+      enabled: true,
+    };
+  });
 }
 
 const podFile = (dir: string, pod: { namespace: string; name: string }): string =>
@@ -243,6 +326,8 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
   );
   if (!manifests.ok) return manifests;
   const m = manifests.value;
+  const waypoints = planWaypoints(m.passthrough, waypointContext(o.dir, plan), new Set(m.services.map((s) => `${s.namespace}/${s.name}`)));
+  if (!waypoints.ok) return waypoints;
   const cleaned = await down(o.dir, o.plan);
   if (cleaned.length) say(`cleaned up a previous run: ${cleaned.length} objects`);
   const dirs = p(o.dir);
@@ -251,15 +336,20 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
     // Mesh CA (Istio cacerts layout), bootstrap tokens, the CNI plugin and conflists.
     const ca = await runNode(["ca", "init", "--dir", dirs.ca]);
     if (!ca.ok) return ca;
-    const tokens = plan.nodes.map((n) => ({ token: randomBytes(24).toString("hex"), node: n.name, identity: ZTUNNEL_IDENTITY }));
+    const tokens: TokenEntry[] = [];
+    for (const n of plan.nodes) {
+      const token = randomBytes(24).toString("hex");
+      tokens.push({ token, node: n.name, identity: ZTUNNEL_IDENTITY });
+      await writeFile(path.join(o.dir, `token-${n.name}`), token, { mode: 0o600 });
+    }
+    for (const w of waypoints.value) tokens.push(await waypointToken(o.dir, w));
     await writeFile(dirs.tokens, JSON.stringify(tokens), { mode: 0o600 });
-    for (const t of tokens) await writeFile(path.join(o.dir, `token-${t.node}`), t.token, { mode: 0o600 });
     await installPlugin(dirs.cniBin);
     for (const n of plan.nodes) await writeAtomic(path.join(dirs.cni, `${n.name}.conflist`), JSON.stringify(conflist(o.dir, n), null, 1));
     // The API server's view: namespaces and the user's objects first, pods as they are created.
     for (const [name, labels] of m.namespaces)
       await writeAtomic(path.join(dirs.namespaces, `${name}.yaml`), toYaml(namespaceObject(name, labels)));
-    await writeAtomic(path.join(dirs.config, "objects.yaml"), m.passthrough.map((x) => toYaml(x)).join("---\n"));
+    for (const x of [...m.passthrough, ...waypoints.value.map((w) => w.serviceObject)]) await writeAtomic(objectFile(o.dir, x), toYaml(x));
     say(`network: underlay ${plan.underlayCidr} in netns ${plan.underlayNetns}, ${plan.nodes.length} nodes`);
     const net = await buildNetwork(plan);
     if (!net.ok) return net;
@@ -288,6 +378,19 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
       pods.push(rec.value);
       say(`pod ${pod.namespace}/${pod.name} on ${pod.node}: ${rec.value.ip} (veth ${rec.value.hostVeth})`);
     }
+    const wpRecords: WaypointRecord[] = [];
+    for (const w of waypoints.value) {
+      const rec = await startPod(o.dir, plan, w.pod);
+      if (!rec.ok) return err(new Error(`waypoint pod ${w.pod.namespace}/${w.pod.name}: ${rec.error.message}`, { cause: rec.error }));
+      pods.push(rec.value);
+      wpRecords.push({
+        gateway: `${w.gateway.namespace}/${w.gateway.name}`,
+        namespace: w.pod.namespace,
+        pod: w.pod.name,
+        token: w.tokenFile,
+      });
+      say(`waypoint ${w.gateway.namespace}/${w.gateway.name}: pod ${w.pod.name} on ${w.pod.node}: ${rec.value.ip} (${w.identity})`);
+    }
     const ips = new Map(pods.map((x) => [`${x.namespace}/${x.name}`, x.ip]));
     const nat = renderServiceNat(vipRules(m.services, m.pods, ips), nodeCaptureDefaults.marks.capture, nodeCaptureDefaults.marks.mask);
     for (const n of plan.nodes) {
@@ -302,13 +405,25 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
       );
       if (!z.ok) return z;
     }
+    for (const w of wpRecords) {
+      const ready = await waitWaypointReady(
+        plan,
+        pods.find((x) => x.namespace === w.namespace && x.name === w.pod)!,
+        wait,
+      );
+      if (!ready.ok) return ready;
+    }
     const state: ClusterState = {
       plan: o.plan,
       backend: o.backend,
       controlPlane: `${plan.controlPlaneIp}:15012`,
       nodes: plan.nodes.map((n) => ({ name: n.name, netns: n.netns, ip: n.underlayIp, podCidr: n.podCidr })),
       pods,
-      services: m.services.map((s) => ({ name: `${s.namespace}/${s.name}`, ...(s.clusterIP ? { vip: s.clusterIP } : {}) })),
+      services: [
+        ...m.services.map((s) => ({ name: `${s.namespace}/${s.name}`, ...(s.clusterIP ? { vip: s.clusterIP } : {}) })),
+        ...waypoints.value.map((w) => ({ name: `${w.service.namespace}/${w.service.name}` })),
+      ],
+      waypoints: wpRecords,
     };
     await writeAtomic(dirs.cluster, JSON.stringify(state, null, 1));
     return ok(state);
@@ -324,7 +439,7 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
   return result;
 }
 
-async function startPod(dir: string, plan: ClusterPlan, pod: LocalPod): Promise<Result<PodRecord>> {
+export async function startPod(dir: string, plan: ClusterPlan, pod: LocalPod): Promise<Result<PodRecord>> {
   const node = plan.nodes.find((n) => n.name === pod.node)!;
   const netns = podNetns(plan, pod.namespace, pod.name);
   await writeAtomic(podFile(dir, pod), toYaml(podObject(pod)));
@@ -381,6 +496,41 @@ async function readState(dir: string): Promise<ClusterState | undefined> {
   }
 }
 
+async function cniDelPod(dir: string, plan: ClusterPlan, pod: PodRecord): Promise<void> {
+  const node = plan.nodes.find((n) => n.name === pod.node);
+  if (!node) return;
+  await cniDel(
+    conflist(dir, node),
+    {
+      containerId: pod.containerId,
+      netns: `/run/netns/${pod.netns}`,
+      ifname: "eth0",
+      args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name },
+      cniPath: [p(dir).cniBin, "/usr/lib/cni"],
+      hostNetns: node.netns,
+    },
+    pod.result,
+  );
+}
+
+/** Stops one pod of a running cluster: its processes, CNI DEL, its namespace and Pod object. */
+export async function stopPod(dir: string, plan: ClusterPlan, pod: PodRecord): Promise<void> {
+  const prefix = `pod-${pod.namespace}-${pod.name}-`;
+  for (const name of (await readSpecs(dir)).keys())
+    if (name.startsWith(prefix)) await rm(path.join(dir, "procs", `${name}.json`), { force: true });
+  const deadline = Date.now() + 5000;
+  const alive = async (): Promise<boolean> => [...(await readPids(dir))].some(([n, r]) => n.startsWith(prefix) && isAlive(r));
+  while ((await alive()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  for (const [n, r] of await readPids(dir)) if (n.startsWith(prefix)) signalRecord(r, "SIGKILL");
+  await rm(podFile(dir, pod), { force: true });
+  await cniDelPod(dir, plan, pod);
+  await run("ip", ["netns", "del", pod.netns]);
+}
+
+export async function writeState(dir: string, state: ClusterState): Promise<void> {
+  await writeAtomic(p(dir).cluster, JSON.stringify(state, null, 1));
+}
+
 /**
  * Stops every process of the cluster in STATE (supervisor first, so nothing restarts), runs
  * CNI DEL for its pods, deletes its namespaces and pins. Also cleans a crashed run. `fallback`
@@ -402,22 +552,7 @@ export async function down(dir: string, fallback?: PlanOptions): Promise<string[
   for (const [name, rec] of await readPids(dir)) if (signalRecord(rec, "SIGKILL")) removed.push(`process ${name} ${rec.pid}`);
   const planned = makePlan(state?.plan ?? fallback ?? { ...defaultPlanOptions() });
   if (planned.ok) {
-    for (const pod of state?.pods ?? []) {
-      const node = planned.value.nodes.find((n) => n.name === pod.node);
-      if (!node) continue;
-      await cniDel(
-        conflist(dir, node),
-        {
-          containerId: pod.containerId,
-          netns: `/run/netns/${pod.netns}`,
-          ifname: "eth0",
-          args: { IgnoreUnknown: "1", K8S_POD_NAMESPACE: pod.namespace, K8S_POD_NAME: pod.name },
-          cniPath: [p(dir).cniBin, "/usr/lib/cni"],
-          hostNetns: node.netns,
-        },
-        pod.result,
-      );
-    }
+    for (const pod of state?.pods ?? []) await cniDelPod(dir, planned.value, pod);
     removed.push(...(await destroyNetwork(planned.value)));
   }
   for (const f of [
@@ -426,6 +561,7 @@ export async function down(dir: string, fallback?: PlanOptions): Promise<string[
     p(dir).run,
     p(dir).ipam,
     p(dir).config,
+    p(dir).waypointTokens,
     path.join(dir, "procs"),
     path.join(dir, "pids"),
   ])
@@ -439,7 +575,7 @@ export function defaultPlanOptions(): PlanOptions {
 
 /** `weft local label namespace NAME k=v k-`: edits the namespace object in the config folder. */
 export async function labelNamespace(dir: string, name: string, edits: readonly string[]): Promise<Result<Record<string, string>>> {
-  const file = path.join(p(dir).namespaces, `${name}.yaml`);
+  const file = namespaceFile(dir, name);
   let labels: Record<string, string> = {};
   try {
     const { parse } = await import("yaml");
@@ -453,6 +589,36 @@ export async function labelNamespace(dir: string, name: string, edits: readonly 
   const next = applyLabelEdits(labels, edits);
   if (!next.ok) return next;
   await writeAtomic(file, toYaml(namespaceObject(name, next.value)));
+  return ok(next.value);
+}
+
+/**
+ * `weft local label service|pod NS/NAME k=v k-`: edits the labels of a Service (config/objects)
+ * or a Pod (config/pods) as `kubectl label` does; the object must exist.
+ */
+export async function labelObject(
+  dir: string,
+  kind: "service" | "pod",
+  ref: string,
+  edits: readonly string[],
+): Promise<Result<Record<string, string>>> {
+  const [ns, name, extra] = ref.split("/");
+  if (!ns || !name || extra !== undefined) return err(new Error(`local label ${kind}: ${JSON.stringify(ref)}: expected NAMESPACE/NAME`));
+  const file =
+    kind === "pod"
+      ? podFile(dir, { namespace: ns, name })
+      : objectFile(dir, { apiVersion: "v1", kind: "Service", metadata: { name, namespace: ns } });
+  const { parse } = await import("yaml");
+  let obj: { metadata: { labels?: Record<string, string> } };
+  try {
+    obj = parse(await readFile(file, "utf8")) as typeof obj;
+  } catch {
+    return err(new Error(`local label ${kind}: ${ns}/${name}: no such ${kind === "pod" ? "Pod" : "Service"} in ${dir}`));
+  }
+  const next = applyLabelEdits(obj.metadata.labels ?? {}, edits);
+  if (!next.ok) return next;
+  obj.metadata.labels = next.value;
+  await writeAtomic(file, toYaml(obj));
   return ok(next.value);
 }
 

@@ -324,3 +324,13 @@ export function applyLabelEdits(labels: Readonly<Labels>, edits: readonly string
   }
   return ok(out);
 }
+
+/**
+ * Kubernetes' `$(VAR)` expansion of command and args: a reference to a defined variable is
+ * replaced by its value, `$$` is a literal `$`, an undefined reference stays as written.
+ */
+export function expandVars(s: string, env: Readonly<Record<string, string>>): string {
+  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string | undefined) =>
+    m === "$$" ? "$" : name !== undefined && name in env ? env[name]! : m,
+  );
+}
