@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # weft's demo (`sudo npm run demo`): a two-node local cluster on network namespaces with a small
 # multi-service app (examples/demo), first outside the mesh, then enrolled LIVE by labelling its
-# namespace: the same pods, no restart, now mutual TLS with SPIFFE identities.
+# namespace: the same pods, no restart, now mutual TLS with SPIFFE identities. Then L7: a
+# waypoint for bookinfo's reviews (examples/bookinfo-waypoint, echo pods), a 90/10 canary split
+# and a header-based route, in the HTTPRoute form and the VirtualService form.
 # Stays up until Ctrl-C and tears everything down on exit (also on error).
 #   DEMO_NONINTERACTIVE=1   run the steps and exit (used by test/e2e/demo.test.ts)
 #   WEFT_BACKEND=nftables   use the nftables redirection instead of eBPF
@@ -57,7 +59,7 @@ capture() {
 }
 
 bold "1. two nodes, the sample app, NOT in the mesh (backend: $BACKEND)"
-weft local up --dir "$STATE" --name "$NAME" --prefix "$PREFIX" --pin-root "$PIN_ROOT" --backend "$BACKEND" examples/demo
+weft local up --dir "$STATE" --name "$NAME" --prefix "$PREFIX" --pin-root "$PIN_ROOT" --backend "$BACKEND" examples/demo examples/bookinfo-waypoint/app
 weft local status --dir "$STATE"
 
 bold "2. a call from the client pod (node-1) to the frontend VIP (node-0): plaintext"
@@ -111,9 +113,86 @@ say "node-0 ztunnel's certificates (config dump):"
 ip netns exec "${NS_PREFIX}-node0" curl -sS --max-time 3 http://198.18.0.11:15000/config_dump \
   | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const c of JSON.parse(s).certificates??[])console.log(`     ${c.identity} ${c.state}`)})'
 
-bold "done: the demo namespace is in the mesh"
+# L7 through a waypoint. `count N [curl args]`: N requests from bookinfo's client to reviews on
+# one keep-alive connection (the waypoint routes each request, not each connection); prints how
+# many answers each pod gave (the echo backend names its pod in its JSON answer).
+BI=198.19.1.10:9080
+in_bi() { ip netns exec "${NS_PREFIX}-pod-bookinfo-client" "$@"; }
+count() {
+  in_bi node -e '
+const http = require("node:http");
+const [n, host, port, ...hv] = process.argv.slice(1);
+const headers = Object.fromEntries(hv.map((h) => [h.slice(0, h.indexOf(":")), h.slice(h.indexOf(":") + 1).trim()]));
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const one = () => new Promise((res) => {
+  const r = http.get({ host, port, path: "/reviews/0", headers, agent, timeout: 5000 }, (resp) => {
+    let s = ""; resp.on("data", (d) => (s += d)); resp.on("end", () => { try { res(JSON.parse(s).pod.replace(/-[0-9a-f]{8}-\d+$/, "")); } catch { res(`HTTP ${resp.statusCode}`); } });
+  });
+  r.on("timeout", () => r.destroy(new Error("timeout"))); r.on("error", (e) => res(`error ${e.code || e.message}`));
+});
+(async () => { const c = {}; for (let i = 0; i < Number(n); i++) { const k = await one(); c[k] = (c[k] || 0) + 1; }
+  agent.destroy(); console.log(Object.entries(c).sort().map(([k, v]) => `${k}=${v}`).join(" ")); })();' "$@"
+}
+of() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$2" | grep . || echo 0; }
+
+bold "6. L7: a waypoint for bookinfo (istioctl waypoint apply -n bookinfo)"
+for _ in $(seq 1 50); do in_bi curl -sS --max-time 2 "http://$BI/" >/dev/null 2>&1 && break; sleep 0.2; done
+say "without a waypoint, L4 balances connections: 30 requests on one connection all reach one pod: $(count 30 $BI)"
+weft local apply --dir "$STATE" examples/bookinfo-waypoint/waypoint | sed 's/^/   /' || die "the waypoint did not start"
+weft local label namespace bookinfo istio.io/use-waypoint=waypoint --dir "$STATE" | sed 's/^/   /'
+weft local status --dir "$STATE" | grep -E '^(POD|bookinfo/waypoint)' | sed 's/^/   /' || true
+
+bold "7. canary: HTTPRoute reviews -> 90% v1, 10% v2 (examples/bookinfo-waypoint/httproute)"
+weft local apply --dir "$STATE" examples/bookinfo-waypoint/httproute | sed 's/^/   /'
+canary=""
+for _ in $(seq 1 40); do
+  probe=$(count 20 $BI)
+  [ "$(of reviews-v3 "$probe")" = 0 ] && [[ "$probe" != *HTTP* && "$probe" != *error* ]] && canary=1 && break
+  sleep 0.5
+done
+[ -n "$canary" ] || die "the route did not take effect: $probe"
+split=$(count 400 $BI)
+say "400 requests on one connection: $split"
+v1=$(of reviews-v1 "$split"); v2=$(of reviews-v2 "$split")
+# Binomial(400, 0.1): mean 40, sd 6; 4 sd either side.
+[ "$((v1 + v2))" = 400 ] && [ "$v2" -ge 16 ] && [ "$v2" -le 64 ] || die "not a 90/10 split: $split"
+say "=> canary split 90/10 within 4 standard deviations (v2: $v2 of 400, expected 40 +- 24)"
+
+bold "8. header route: end-user: jason -> v2"
+jason=$(count 50 $BI "end-user: jason")
+say "50 requests with 'end-user: jason': $jason"
+[ "$(of reviews-v2 "$jason")" = 50 ] || die "jason's requests did not all go to v2: $jason"
+say "one answer as the backend saw it (its pod, and the headers the waypoint added):"
+in_bi curl -sS --max-time 3 -H "end-user: jason" "http://$BI/reviews/0?q=1" \
+  | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(JSON.stringify({pod:r.pod,service:r.service,path:r.path,query:r.query,proto:r.proto,headers:r.headers},null,1))})' \
+  | sed 's/^/     /' || true
+
+bold "9. the same routing in Istio's API: VirtualService + DestinationRule subsets"
+weft local delete --dir "$STATE" examples/bookinfo-waypoint/httproute | sed 's/^/   /'
+weft local apply --dir "$STATE" examples/bookinfo-waypoint/virtualservice | sed 's/^/   /'
+vs=""
+for _ in $(seq 1 40); do
+  probe=$(count 20 $BI "end-user: jason")
+  [ "$(of reviews-v2 "$probe")" = 20 ] && vs=1 && break
+  sleep 0.5
+done
+[ -n "$vs" ] || die "the VirtualService did not take effect: $probe"
+say "20 requests with 'end-user: jason': $probe"
+split=$(count 200 $BI)
+say "200 requests without: $split"
+[ "$(of reviews-v3 "$split")" = 0 ] && [ "$(of reviews-v1 "$split")" -ge 150 ] || die "not a 90/10 split: $split"
+wp=$(weft local status --dir "$STATE" | awk '$1 ~ /^bookinfo\/waypoint-/ {print $3; exit}')
+if [ -n "$wp" ]; then
+  say "waypoint metrics (reporter=waypoint):"
+  ip netns exec "${NS_PREFIX}-node0" curl -sS --max-time 3 "http://$wp:15020/metrics" 2>/dev/null \
+    | grep '^istio_requests_total' | grep -o 'destination_workload="[^"]*"\|response_code="[^"]*"\|} [0-9]*' | paste -sd' ' \
+    | sed 's/} /= /g; s/ destination_workload/\n     destination_workload/g; s/^/     /' || true
+fi
+
+bold "done: the demo namespace is in the mesh, bookinfo's reviews is routed by a waypoint"
 if [ "${DEMO_NONINTERACTIVE:-}" = 1 ]; then exit 0; fi
 say "try: sudo ip netns exec ${NS_PREFIX}-pod-demo-client curl -s http://198.19.0.10/"
+say "     sudo ip netns exec ${NS_PREFIX}-pod-bookinfo-client curl -s -H 'end-user: jason' http://$BI/"
 say "     sudo node dist/src/cli/main.js local status --dir $STATE"
 say "     sudo node dist/src/cli/main.js local label namespace demo istio.io/dataplane-mode- --dir $STATE"
 say "Ctrl-C tears everything down."

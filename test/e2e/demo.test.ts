@@ -3,8 +3,9 @@
  * already built) with test names (namespaces `wefttest-loc-demo-*`, pins under
  * /sys/fs/bpf/wefttest-loc-demo). The script checks its own claims (payload in clear before,
  * none after enrollment, only HBONE on the underlay, no pod restart, mutual_tls in metrics) and
- * exits non-zero when one fails; this test also checks that its trap left nothing behind.
- * Root only; about 25 s.
+ * exits non-zero when one fails, and the waypoint part (90/10 canary within 4 standard
+ * deviations, header route, VirtualService form); this test also checks that its trap left
+ * nothing behind. Root only; about 60 s.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,7 +16,7 @@ import * as path from "node:path";
 
 const root = process.getuid?.() === 0;
 
-test("demo: scripts/demo.sh runs its steps, proves its claims and tears down", { timeout: 120_000 }, async (t) => {
+test("demo: scripts/demo.sh runs its steps, proves its claims and tears down", { timeout: 240_000 }, async (t) => {
   if (!root) {
     console.warn("!! SKIPPED demo e2e: needs root (network namespaces, eBPF, nftables)");
     t.skip("needs root: network namespaces, eBPF, nftables");
@@ -45,6 +46,9 @@ test("demo: scripts/demo.sh runs its steps, proves its claims and tears down", {
     assert.match(out, /payload marker seen 0 times/);
     assert.match(out, /connection_security_policy="mutual_tls"/);
     assert.match(out, /spiffe:\/\/cluster\.local\/ns\/demo\/sa\/frontend available/);
+    assert.match(out, /waypoint bookinfo\/waypoint: pod waypoint-\w{5} on node-\d \S+ ready \(spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/waypoint\)/);
+    assert.match(out, /canary split 90\/10 within 4 standard deviations/);
+    assert.match(out, /50 requests with 'end-user: jason': reviews-v2=50\n/);
     const left = existsSync("/run/netns") ? readdirSync("/run/netns").filter((n) => n.startsWith("wefttest-loc-demo-")) : [];
     assert.deepEqual(left, [], "the demo's trap removed its namespaces");
     assert.equal(existsSync("/sys/fs/bpf/wefttest-loc-demo"), false, "and its pins");
