@@ -46,7 +46,10 @@ test("demo: scripts/demo.sh runs its steps, proves its claims and tears down", {
     assert.match(out, /payload marker seen 0 times/);
     assert.match(out, /connection_security_policy="mutual_tls"/);
     assert.match(out, /spiffe:\/\/cluster\.local\/ns\/demo\/sa\/frontend available/);
-    assert.match(out, /waypoint bookinfo\/waypoint: pod waypoint-\w{5} on node-\d \S+ ready \(spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/waypoint\)/);
+    assert.match(
+      out,
+      /waypoint bookinfo\/waypoint: pod waypoint-\w{5} on node-\d \S+ ready \(spiffe:\/\/cluster\.local\/ns\/bookinfo\/sa\/waypoint\)/,
+    );
     assert.match(out, /canary split 90\/10 within 4 standard deviations/);
     assert.match(out, /50 requests with 'end-user: jason': reviews-v2=50\n/);
     const left = existsSync("/run/netns") ? readdirSync("/run/netns").filter((n) => n.startsWith("wefttest-loc-demo-")) : [];

@@ -1,0 +1,374 @@
+/**
+ * Waypoints end to end on a two-node `weft local` cluster (test names and addresses, see
+ * harness.ts): namespace `wp` in the mesh with echo pods v1 (node-0) and v2 (node-1), a mirror
+ * pod and a client (node-1); a service waypoint `waypoint` and a workload waypoint `wl-waypoint`
+ * (Gateways of class istio-waypoint: weft local runs their pods); namespace `consumer` with its
+ * own client. The echo backend (`weft local echo`) answers with JSON naming its pod and what it
+ * saw (path, headers, and `remote`: the source address, a waypoint's own IP when the request
+ * came through it, since the destination ztunnel believes only the waypoint's identity).
+ *
+ * Covers: use-waypoint on service, namespace and pod, `none`, a missing waypoint reported by the
+ * control plane; HTTPRoute header/path/method/query matches, redirect, rewrite, mirroring,
+ * request and response header modifiers, a 90/10 split within 4 standard deviations of
+ * Binomial(400, 0.1); consumer vs producer routes; the VirtualService + DestinationRule form;
+ * an invalid route rejected with its object and field named while the previous route keeps
+ * routing; the destination ztunnel sees the waypoint's identity. Root only; ~2 minutes.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { labelNamespace, labelObject, up } from "../../src/local/cluster.js";
+import { apply, remove } from "../../src/local/apply.js";
+import type { ManifestFile } from "../../src/local/manifests.js";
+import { type Cluster, down, planFor, podIp, podNetns, sh, until } from "./harness.js";
+
+const root = process.getuid?.() === 0;
+const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-wp-"));
+const cluster = `w${process.pid % 100000}`;
+const stateDir = path.join(work, "state");
+const VIP = { echo: "198.19.207.40", v1: "198.19.207.41", v2: "198.19.207.42", mirror: "198.19.207.43" };
+
+after(async () => {
+  if (!root) return;
+  await down(stateDir, planFor(cluster));
+  rmSync(work, { recursive: true, force: true });
+});
+
+const pod = (ns: string, name: string, node: string, labels: string, cmd: string) => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: ${ns}, labels: { ${labels} } }
+spec:
+  nodeName: ${node}
+  serviceAccountName: ${name}
+  containers: [{ name: c, command: ${cmd}, ports: [{ containerPort: 8080 }] }]
+---
+`;
+const echo = (svc: string) => `["weft", "local", "echo", "--port", "8080", "--service", "${svc}"]`;
+const service = (name: string, vip: string, selector: string) => `apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: wp }
+spec: { clusterIP: ${vip}, selector: { ${selector} }, ports: [{ name: http, port: 80, targetPort: 8080 }] }
+---
+`;
+const gateway = (name: string, node: string, forWhat: string) => `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: ${name}, namespace: wp, labels: { istio.io/waypoint-for: ${forWhat} }, annotations: { local.weft.io/node-name: ${node} } }
+spec: { gatewayClassName: istio-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }
+---
+`;
+
+const APP = `apiVersion: v1
+kind: Namespace
+metadata: { name: wp, labels: { istio.io/dataplane-mode: ambient } }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: consumer, labels: { istio.io/dataplane-mode: ambient } }
+---
+${pod("wp", "echo-v1", "node-0", "app: echo, version: v1", echo("echo"))}${pod("wp", "echo-v2", "node-1", "app: echo, version: v2", echo("echo"))}${pod("wp", "mirror", "node-0", "app: mirror", echo("mirror"))}${pod("wp", "client", "node-1", "app: client", '["sleep", "infinity"]')}${pod("consumer", "client", "node-1", "app: client", '["sleep", "infinity"]')}${service("echo", VIP.echo, "app: echo")}${service("echo-v1", VIP.v1, "app: echo, version: v1")}${service("echo-v2", VIP.v2, "app: echo, version: v2")}${service("mirror", VIP.mirror, "app: mirror")}${gateway("waypoint", "node-0", "service")}${gateway("wl-waypoint", "node-1", "workload")}`;
+
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: { pod?: string; path?: string; host?: string; remote?: string; headers?: Record<string, string>; proto?: string };
+  raw: string;
+}
+
+/** curl from a client pod; `-i` output split into status, headers and the echo's JSON. */
+async function curl(c: Cluster, ns: string, url: string, args: readonly string[] = []): Promise<Answer> {
+  const r = await sh("ip", ["netns", "exec", podNetns(c, ns, "client"), "curl", "-sS", "-i", "--max-time", "5", ...args, url], 10_000);
+  if (r.code !== 0) return { status: 0, headers: {}, body: {}, raw: r.stderr };
+  const [head = "", ...rest] = r.stdout.split("\r\n\r\n");
+  const lines = head.split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
+  let body = {};
+  try {
+    body = JSON.parse(rest.join("\r\n\r\n")) as Answer["body"];
+  } catch {
+    /* not the echo's JSON (a redirect, an error) */
+  }
+  return { status: Number(lines[0]?.split(" ")[1] ?? 0), headers, body, raw: r.stdout };
+}
+
+const COUNT = `"use strict";
+// N requests on one keep-alive connection; prints {pod: count}.
+const http = require("node:http");
+const [host, n, ...hv] = process.argv.slice(2);
+const headers = Object.fromEntries(hv.map((h) => h.split(/:\\s*/)));
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const one = () => new Promise((res) => {
+  const r = http.get({ host, port: 80, path: "/", headers, agent, timeout: 5000 }, (resp) => {
+    let s = ""; resp.on("data", (d) => (s += d)); resp.on("end", () => { try { res(JSON.parse(s).pod); } catch { res("status-" + resp.statusCode); } });
+  });
+  r.on("timeout", () => r.destroy(new Error("timeout"))); r.on("error", (e) => res("error-" + (e.code || e.message)));
+});
+(async () => { const c = {}; for (let i = 0; i < Number(n); i++) { const k = await one(); c[k] = (c[k] || 0) + 1; } agent.destroy(); console.log(JSON.stringify(c)); })();
+`;
+
+async function countByPod(c: Cluster, vip: string, n: number, headers: readonly string[] = []): Promise<Record<string, number>> {
+  const r = await sh(
+    "ip",
+    ["netns", "exec", podNetns(c, "wp", "client"), "node", path.join(work, "count.js"), vip, String(n), ...headers],
+    120_000,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Record<string, number>;
+}
+
+function yamlFile(name: string, text: string): ManifestFile {
+  const file = path.join(work, "yaml", name);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, text);
+  return { path: file, text };
+}
+
+async function applyYaml(c: Cluster, name: string, text: string): Promise<void> {
+  const r = await apply(c.dir, [yamlFile(name, text)]);
+  assert.ok(r.ok, !r.ok ? r.error.message : "");
+}
+
+async function configDump(c: Cluster): Promise<string> {
+  const underlay = `${c.plan.prefix}${c.plan.cluster}-underlay`;
+  const r = await sh("ip", ["netns", "exec", underlay, "curl", "-sS", "--max-time", "3", "http://198.19.200.1:15014/debug/config_dump"]);
+  return r.stdout;
+}
+
+const cpLog = (c: Cluster): string => readFileSync(path.join(c.dir, "logs", "controlplane.log"), "utf8");
+const waypointIp = (c: Cluster, name: string): string =>
+  c.state.pods.find((p) => p.namespace === "wp" && p.name.startsWith(`${name}-`) && p.name.length === name.length + 6)!.ip;
+
+/** Polls until `f` returns true (route changes take a push to arrive). */
+async function eventually(what: string, f: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  await until(what, async () => ((await f()) ? true : undefined), timeoutMs);
+}
+
+const ROUTES = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: echo, namespace: wp }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: echo, port: 80 }]
+  rules:
+    - matches: [{ headers: [{ name: x-route, value: v2 }] }, { path: { type: PathPrefix, value: /v2 } }, { method: DELETE }, { queryParams: [{ name: ver, value: "2" }] }]
+      backendRefs: [{ name: echo-v2, port: 80 }]
+    - matches: [{ path: { type: Exact, value: /old } }]
+      filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplaceFullPath, replaceFullPath: /new }, statusCode: 301 } }]
+    - matches: [{ path: { type: PathPrefix, value: /rewrite } }]
+      filters: [{ type: URLRewrite, urlRewrite: { hostname: rewritten.example, path: { type: ReplacePrefixMatch, replacePrefixMatch: /re } } }]
+      backendRefs: [{ name: echo-v1, port: 80 }]
+    - matches: [{ path: { type: PathPrefix, value: /mirror } }]
+      filters: [{ type: RequestMirror, requestMirror: { backendRef: { name: mirror, port: 80 } } }]
+      backendRefs: [{ name: echo-v1, port: 80 }]
+    - matches: [{ path: { type: PathPrefix, value: /headers } }]
+      filters:
+        - type: RequestHeaderModifier
+          requestHeaderModifier: { add: [{ name: x-added, value: by-waypoint }], set: [{ name: x-set, value: fixed }], remove: [x-remove-me] }
+        - type: ResponseHeaderModifier
+          responseHeaderModifier: { set: [{ name: x-resp, value: from-route }] }
+      backendRefs: [{ name: echo-v1, port: 80 }]
+    - backendRefs: [{ name: echo-v1, port: 80 }]
+`;
+
+const SPLIT = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: echo, namespace: wp }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: echo, port: 80 }]
+  rules:
+    - backendRefs: [{ name: echo-v1, port: 80, weight: 90 }, { name: echo-v2, port: 80, weight: 10 }]
+`;
+
+test("e2e waypoint: attachment, Gateway API and Istio routing, reports, identity", { timeout: 600_000 }, async (t) => {
+  if (!root) {
+    console.warn("!! SKIPPED e2e waypoint: needs root (network namespaces, eBPF, nftables)");
+    t.skip("needs root: network namespaces, eBPF, nftables");
+    return;
+  }
+  mkdirSync(path.join(work, "app"), { recursive: true });
+  writeFileSync(path.join(work, "count.js"), COUNT);
+  const files = [yamlFile("app/app.yaml", APP)];
+  const r = await up({ dir: stateDir, plan: planFor(cluster), backend: "ebpf", files, readyTimeoutMs: 60_000 });
+  assert.ok(r.ok, !r.ok ? r.error.message : "");
+  const c: Cluster = { dir: stateDir, plan: planFor(cluster), state: r.value };
+  const client = podIp(c, "wp", "client");
+  const wp = waypointIp(c, "waypoint");
+  const wlwp = waypointIp(c, "wl-waypoint");
+  assert.deepEqual(
+    r.value.waypoints?.map((w) => w.gateway),
+    ["wp/waypoint", "wp/wl-waypoint"],
+  );
+  await eventually("echo answers", async () => (await curl(c, "wp", `http://${VIP.echo}/`)).status === 200, 30_000);
+
+  const via = async (url: string, args: readonly string[] = []) => (await curl(c, "wp", url, args)).body.remote;
+
+  await t.test("without use-waypoint: L4 only, the backend sees the client", async () => {
+    assert.equal(await via(`http://${VIP.echo}/`), client);
+  });
+
+  await t.test("use-waypoint on a service: that service goes through the waypoint, others do not", async () => {
+    assert.ok((await labelObject(c.dir, "service", "wp/echo", ["istio.io/use-waypoint=waypoint"])).ok);
+    await eventually("echo via waypoint", async () => (await via(`http://${VIP.echo}/`)) === wp);
+    assert.equal(await via(`http://${VIP.v1}/`), client);
+  });
+
+  await t.test("use-waypoint on the namespace: every service; `none` on a service opts it out", async () => {
+    assert.ok((await labelObject(c.dir, "service", "wp/echo", ["istio.io/use-waypoint-"])).ok);
+    assert.ok((await labelNamespace(c.dir, "wp", ["istio.io/dataplane-mode=ambient", "istio.io/use-waypoint=waypoint"])).ok);
+    await eventually("echo-v1 via waypoint", async () => (await via(`http://${VIP.v1}/`)) === wp);
+    assert.equal(await via(`http://${VIP.echo}/`), wp);
+    assert.ok((await labelObject(c.dir, "service", "wp/echo-v1", ["istio.io/use-waypoint=none"])).ok);
+    await eventually("echo-v1 direct", async () => (await via(`http://${VIP.v1}/`)) === client);
+    assert.equal(await via(`http://${VIP.echo}/`), wp, "the namespace's other services still use it");
+    assert.ok((await labelObject(c.dir, "service", "wp/echo-v1", ["istio.io/use-waypoint-"])).ok);
+  });
+
+  await t.test("use-waypoint on a pod: a workload waypoint for calls to the pod's address", async () => {
+    assert.ok((await labelObject(c.dir, "pod", "wp/echo-v2", ["istio.io/use-waypoint=wl-waypoint"])).ok);
+    await eventually("pod via workload waypoint", async () => (await via(`http://${podIp(c, "wp", "echo-v2")}:8080/`)) === wlwp);
+    assert.ok((await labelObject(c.dir, "pod", "wp/echo-v2", ["istio.io/use-waypoint-"])).ok);
+  });
+
+  await t.test("a use-waypoint label naming no waypoint is reported by the control plane", async () => {
+    assert.ok((await labelObject(c.dir, "service", "wp/mirror", ["istio.io/use-waypoint=missing"])).ok);
+    await eventually("warning in the control plane's log", async () =>
+      /missing/.test(
+        cpLog(c)
+          .split("\n")
+          .filter((l) => l.includes("wp/mirror") || l.includes("mirror.wp"))
+          .join("\n"),
+      ),
+    );
+    assert.match(await configDump(c), /missing/);
+    assert.ok((await labelObject(c.dir, "service", "wp/mirror", ["istio.io/use-waypoint-"])).ok);
+  });
+
+  await t.test("HTTPRoute matches: header, path, method, query; the rest to v1", async () => {
+    await applyYaml(c, "routes.yaml", ROUTES);
+    await eventually(
+      "route applied",
+      async () => (await curl(c, "wp", `http://${VIP.echo}/`, ["-H", "x-route: v2"])).body.pod === "echo-v2",
+    );
+    for (let i = 0; i < 4; i++) assert.equal((await curl(c, "wp", `http://${VIP.echo}/plain`)).body.pod, "echo-v1");
+    assert.equal((await curl(c, "wp", `http://${VIP.echo}/v2/x`)).body.pod, "echo-v2", "path prefix");
+    assert.equal((await curl(c, "wp", `http://${VIP.echo}/v2x`)).body.pod, "echo-v1", "PathPrefix matches whole segments");
+    assert.equal((await curl(c, "wp", `http://${VIP.echo}/`, ["-X", "DELETE"])).body.pod, "echo-v2", "method");
+    assert.equal((await curl(c, "wp", `http://${VIP.echo}/?ver=2`)).body.pod, "echo-v2", "query param");
+    assert.equal((await curl(c, "wp", `http://${VIP.echo}/?ver=3`)).body.pod, "echo-v1");
+  });
+
+  await t.test("redirect, rewrite, header modifiers", async () => {
+    const red = await curl(c, "wp", `http://${VIP.echo}/old`);
+    assert.equal(red.status, 301);
+    assert.match(red.headers.location ?? "", /\/new$/);
+    const rw = await curl(c, "wp", `http://${VIP.echo}/rewrite/page`);
+    assert.deepEqual([rw.body.pod, rw.body.path, rw.body.host], ["echo-v1", "/re/page", "rewritten.example"]);
+    const h = await curl(c, "wp", `http://${VIP.echo}/headers`, ["-H", "x-remove-me: 1", "-H", "x-set: client"]);
+    assert.equal(h.body.headers?.["x-added"], "by-waypoint");
+    assert.equal(h.body.headers?.["x-set"], "fixed");
+    assert.equal(h.body.headers?.["x-remove-me"], undefined);
+    assert.equal(h.headers["x-resp"], "from-route");
+    assert.equal(h.body.headers?.["x-forwarded-proto"], "http", "the waypoint adds x-forwarded-proto");
+    assert.ok(h.body.headers?.["x-request-id"], "and x-request-id");
+  });
+
+  await t.test("request mirroring: the mirror sees the request, the client gets the primary's answer", async () => {
+    const tag = `/mirror/${Date.now()}`;
+    const m = await curl(c, "wp", `http://${VIP.echo}${tag}`);
+    assert.equal(m.body.pod, "echo-v1");
+    const log = path.join(c.dir, "logs", "pod-wp-mirror-c.log");
+    await eventually("mirror got it", async () => readFileSync(log, "utf8").includes(tag), 10_000);
+  });
+
+  await t.test("the destination ztunnel sees the waypoint's identity", async () => {
+    const n = c.state.nodes[0]!;
+    const m = await sh("ip", ["netns", "exec", n.netns, "curl", "-sS", "--max-time", "3", `http://${n.ip}:15020/metrics`]);
+    const lines = m.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("istio_tcp_connections_opened_total") && l.includes('reporter="destination"'));
+    assert.ok(
+      lines.some(
+        (l) => l.includes('source_principal="spiffe://cluster.local/ns/wp/sa/waypoint"') && l.includes('destination_workload="echo-v1"'),
+      ),
+      lines.join("\n"),
+    );
+  });
+
+  await t.test("an invalid route is rejected naming object and field; the previous route keeps routing", async () => {
+    await applyYaml(c, "routes.yaml", ROUTES.replace("{ name: x-route, value: v2 }", "{ name: x-route, value: v2, type: Bogus }"));
+    await eventually("invalid route reported", async () => {
+      const dump = await configDump(c);
+      return /HTTPRoute[^"]*wp\/echo/.test(dump) && /matches\[0\]\.headers\[0\]\.type/.test(dump);
+    });
+    assert.match(cpLog(c), /invalid object rejected/);
+    for (let i = 0; i < 3; i++) assert.equal((await curl(c, "wp", `http://${VIP.echo}/`, ["-H", "x-route: v2"])).body.pod, "echo-v2");
+  });
+
+  await t.test("90/10 split: v2's share of 400 requests within 4 sd of Binomial(400, 0.1)", async () => {
+    await applyYaml(c, "routes.yaml", SPLIT);
+    await eventually("header route gone", async () => {
+      const k = await countByPod(c, VIP.echo, 20, ["x-route: v2"]);
+      return (k["echo-v1"] ?? 0) > 0;
+    });
+    const k = await countByPod(c, VIP.echo, 400);
+    const v2 = k["echo-v2"] ?? 0;
+    assert.equal((k["echo-v1"] ?? 0) + v2, 400, JSON.stringify(k));
+    // mean 40, sd sqrt(400 * 0.1 * 0.9) = 6
+    assert.ok(Math.abs(v2 - 40) <= 24, `v2 got ${v2} of 400: ${JSON.stringify(k)}`);
+  });
+
+  await t.test("consumer route (another namespace) does not apply at the producer's waypoint and is reported", async () => {
+    await applyYaml(
+      c,
+      "consumer.yaml",
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: to-v2, namespace: consumer }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: echo, namespace: wp, port: 80 }]
+  rules: [{ backendRefs: [{ name: echo-v2, namespace: wp, port: 80 }] }]
+`,
+    );
+    await eventually("consumer route reported", async () => /consumer\/to-v2/.test(await configDump(c)));
+    const k = await countByPod(c, VIP.echo, 50);
+    assert.ok((k["echo-v1"] ?? 0) > 25, `producer route still applies: ${JSON.stringify(k)}`);
+    assert.ok((await remove(c.dir, [yamlFile("consumer.yaml", readFileSync(path.join(work, "yaml", "consumer.yaml"), "utf8"))])).ok);
+  });
+
+  await t.test("VirtualService + DestinationRule form: header to subset v2, first match wins", async () => {
+    assert.ok((await remove(c.dir, [yamlFile("routes.yaml", SPLIT)])).ok);
+    await applyYaml(
+      c,
+      "vs.yaml",
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: echo, namespace: wp }
+spec: { host: echo, subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }] }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: echo, namespace: wp }
+spec:
+  hosts: [echo.wp.svc.cluster.local]
+  http:
+    - match: [{ headers: { end-user: { exact: jason } } }]
+      route: [{ destination: { host: echo, subset: v2 } }]
+    - match: [{ uri: { prefix: / } }]
+      route: [{ destination: { host: echo, subset: v1 } }]
+`,
+    );
+    await eventually("VirtualService applied", async () => {
+      const k = await countByPod(c, VIP.echo, 10, ["end-user: jason"]);
+      return k["echo-v2"] === 10;
+    });
+    const k = await countByPod(c, VIP.echo, 20);
+    assert.deepEqual(k, { "echo-v1": 20 });
+  });
+
+  await t.test("HTTP/2 prior knowledge through the waypoint", async () => {
+    const a = await curl(c, "wp", `http://${VIP.echo}/h2`, ["--http2-prior-knowledge", "-H", "end-user: jason"]);
+    assert.equal(a.status, 200, a.raw);
+    assert.equal(a.body.pod, "echo-v2");
+  });
+});
