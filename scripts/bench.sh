@@ -51,7 +51,8 @@ section "L4 authorization: connection admission through two ztunnels" node dist/
 if [ "$(id -u)" = 0 ]; then
   section "Capture: eBPF vs nftables vs no capture (pod to pod in network namespaces)" node dist/bench/capture-cost.js
   section "Local cluster: pod to pod across nodes, no mesh vs mesh, per backend" node dist/bench/local-capture.js
+  section "Waypoint (L7): one HTTP hop vs nginx and haproxy, L4-only and direct, HTTP/1.1 and HTTP/2" node dist/bench/waypoint.js
 else
-  echo "!! SKIPPING the capture and local-cluster benchmarks: they need root (network namespaces, tc, nftables)" >&2
+  echo "!! SKIPPING the capture, local-cluster and waypoint benchmarks: they need root (network namespaces, tc, nftables)" >&2
 fi
 exit "$status"
