@@ -1,7 +1,7 @@
 /**
  * The local cluster's network namespaces, IO: the underlay (a bridge in its own namespace,
- * never in the root namespace), the node namespaces attached to it with host-gw routes to each
- * other's pod CIDRs, empty pod namespaces for the CNI plugins to wire, the service NAT table,
+ * never in the root namespace, with routes to every node's pod CIDR so pods reach the control
+ * plane), the node namespaces attached to it with host-gw routes to each other's pod CIDRs, empty pod namespaces for the CNI plugins to wire, the service NAT table,
  * and removal of all of it. Only namespaces named by the plan are created or changed; no route
  * leads out of them (the underlay bridge has no uplink and nothing is NATed outwards).
  */
@@ -43,7 +43,12 @@ export async function buildNetwork(plan: ClusterPlan): Promise<Result<void>> {
     const nr = await buildNode(plan, n);
     if (!nr.ok) return nr;
   }
-  return ok(undefined);
+  // Pods reach the control plane (a waypoint asks it for config and its certificate), as pods
+  // reach istiod in Kubernetes: the underlay routes each pod CIDR to its node.
+  return cmds(
+    plan.nodes.map((n) => ["ip", ["route", "add", n.podCidr, "via", n.underlayIp, "dev", plan.bridge]] as const),
+    u,
+  );
 }
 
 async function buildNode(plan: ClusterPlan, n: NodePlan): Promise<Result<void>> {
