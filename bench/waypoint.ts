@@ -323,6 +323,16 @@ async function main(): Promise<number> {
     }
     if (!withWaypoint) rows.push({ path: "waypoint", error: "`weft waypoint` is not in this build (issue 8, waypoint-dp)" });
     console.log(`\n${renderRows(rows)}\n`);
+    console.log(
+      [
+        "How to read: every path is one request/response of 3 bytes from a client pod on node-1 to an nginx backend on node-0.",
+        "req/s: HTTP/1.1 keep-alive (wrk, 32 connections) and HTTP/2 h2c (h2load, 4 connections x 16 streams), mean of the rounds.",
+        "p50/p99: latency at concurrency 1 (h2load per-request log); (+N) is the latency the path adds to direct, in microseconds.",
+        "Ratios: this path's req/s over nginx's / haproxy's / direct's in this run. nginx and haproxy: one worker/thread, TLS to the",
+        "backend with verification and kept-alive connections; waypoint: one Node process, mTLS (HBONE) on every hop, plus two ztunnels.",
+        "",
+      ].join("\n"),
+    );
     console.log("requests per CPU-second of the L7 proxy process (h1 + h2 throughput phases):");
     for (const r of rows) {
       const pc = perCore(r);
