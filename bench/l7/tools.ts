@@ -11,9 +11,9 @@ import { type LatencySummary, summarize } from "../stats.js";
 /** Ports every backend and proxy pod of the bench uses. */
 export const PORTS = { backendH1: 8080, backendH2c: 8082, backendTls: 8443, proxyH1: 8081, proxyH2c: 8083 } as const;
 
-/** The backend: nginx answering a fixed 3-byte body on HTTP/1.1, h2c and TLS (HTTP/1.1 or h2 by ALPN). */
-export function nginxBackendConf(dir: string, name: string, tls: { cert: string; key: string }): string {
-  return `# weft bench backend (${name})
+/** One nginx process with one worker, no access log, long keep-alive; the `http {` block is left open. */
+function nginxHead(dir: string, name: string, what: string): string {
+  return `# weft bench nginx: ${what}
 user root;
 worker_processes 1;
 pid ${dir}/${name}.pid;
@@ -23,7 +23,12 @@ http {
   access_log off;
   keepalive_requests 10000000;
   keepalive_timeout 300s;
-  client_body_temp_path ${dir}/${name}-body;
+  client_body_temp_path ${dir}/${name}-body;`;
+}
+
+/** The backend: nginx answering a fixed 3-byte body on HTTP/1.1, h2c and TLS (HTTP/1.1 or h2 by ALPN). */
+export function nginxBackendConf(dir: string, name: string, tls: { cert: string; key: string }): string {
+  return `${nginxHead(dir, name, `backend (${name})`)}
   server {
     listen ${PORTS.backendH1} reuseport;
     listen ${PORTS.backendH2c} http2;
@@ -46,17 +51,7 @@ export interface UpstreamTls {
 
 /** nginx as a one-hop L7 proxy: plaintext HTTP/1.1 and h2c in, HTTP/1.1 over verified TLS to the backend, kept alive. */
 export function nginxProxyConf(dir: string, up: UpstreamTls): string {
-  return `# weft bench: nginx L7 hop
-user root;
-worker_processes 1;
-pid ${dir}/nginx-proxy.pid;
-error_log stderr warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  client_body_temp_path ${dir}/nginx-proxy-body;
+  return `${nginxHead(dir, "nginx-proxy", "L7 hop")}
   proxy_temp_path ${dir}/nginx-proxy-temp;
   upstream backend { server ${up.address}; keepalive 128; keepalive_requests 10000000; }
   server {
