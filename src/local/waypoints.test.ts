@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { expandVars } from "./manifests.js";
-import { podSpecs, MAIN_JS } from "./cluster.js";
+import { objectFile, podSpecs, MAIN_JS } from "./cluster.js";
 import { type WaypointContext, planWaypoints, waypointGateways, waypointPodName } from "./waypoints.js";
 
 const ctx: WaypointContext = {
@@ -139,4 +139,17 @@ test("pods: $(VAR) expands as in Kubernetes and `weft` runs this weft", () => {
   assert.equal(spec.env.INSTANCE_IP, "198.18.10.7");
   assert.equal(spec.env.POD_NAMESPACE, "bookinfo");
   assert.equal(spec.name, `pod-bookinfo-${w.value[0]!.pod.name}-istio-proxy`);
+});
+
+test("config objects: one file per kind, namespace and name; API groups kept apart", () => {
+  const f = (apiVersion: string, kind: string, ns?: string) =>
+    objectFile("/s", { apiVersion, kind, metadata: { name: "x", ...(ns ? { namespace: ns } : {}) } });
+  assert.equal(f("gateway.networking.k8s.io/v1", "Gateway", "a"), "/s/config/objects/gateway.networking.k8s.io_gateway_a_x.yaml");
+  assert.notEqual(f("gateway.networking.k8s.io/v1", "Gateway", "a"), f("networking.istio.io/v1", "Gateway", "a"));
+  assert.equal(f("v1", "Service"), "/s/config/objects/core_service_default_x.yaml", "kubectl's default namespace");
+  assert.equal(
+    f("gateway.networking.k8s.io/v1beta1", "HTTPRoute", "a"),
+    f("gateway.networking.k8s.io/v1", "HTTPRoute", "a"),
+    "versions are one object",
+  );
 });
