@@ -12,11 +12,12 @@
  * request and response header modifiers, a 90/10 split within 4 standard deviations of
  * Binomial(400, 0.1); consumer vs producer routes; the VirtualService + DestinationRule form;
  * an invalid route rejected with its object and field named while the previous route keeps
- * routing; the destination ztunnel sees the waypoint's identity. Root only; ~2 minutes.
+ * routing; the destination ztunnel sees the waypoint's identity. Root only; ~2 minutes. The
+ * cluster's logs are kept in $TMPDIR/weft-e2e-waypoint-logs.
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { labelNamespace, labelObject, up } from "../../src/local/cluster.js";
@@ -30,9 +31,14 @@ const cluster = `w${process.pid % 100000}`;
 const stateDir = path.join(work, "state");
 const VIP = { echo: "198.19.207.40", v1: "198.19.207.41", v2: "198.19.207.42", mirror: "198.19.207.43" };
 
+// The cluster's logs outlive the run (a failure is read there); everything else is removed.
+const KEEP_LOGS = path.join(tmpdir(), "weft-e2e-waypoint-logs");
+
 after(async () => {
   if (!root) return;
   await down(stateDir, planFor(cluster));
+  rmSync(KEEP_LOGS, { recursive: true, force: true });
+  if (existsSync(path.join(stateDir, "logs"))) cpSync(path.join(stateDir, "logs"), KEEP_LOGS, { recursive: true });
   rmSync(work, { recursive: true, force: true });
 });
 
