@@ -117,6 +117,8 @@ ip netns exec "${NS_PREFIX}-node0" curl -sS --max-time 3 http://198.18.0.11:1500
 # one keep-alive connection (the waypoint routes each request, not each connection); prints how
 # many answers each pod gave (the echo backend names its pod in its JSON answer).
 BI=198.19.1.10:9080
+BIH=198.19.1.10
+BIP=9080
 in_bi() { ip netns exec "${NS_PREFIX}-pod-bookinfo-client" "$@"; }
 count() {
   in_bi node -e '
@@ -138,7 +140,7 @@ of() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$2" | grep . || echo 0; }
 l7_part() {
   bold "6. L7: a waypoint for bookinfo (istioctl waypoint apply -n bookinfo)"
   for _ in $(seq 1 50); do in_bi curl -sS --max-time 2 "http://$BI/" >/dev/null 2>&1 && break; sleep 0.2; done
-  say "without a waypoint, L4 balances connections: 30 requests on one connection all reach one pod: $(count 30 $BI)"
+  say "without a waypoint, L4 balances connections: 30 requests on one connection all reach one pod: $(count 30 $BIH $BIP)"
   weft local apply --dir "$STATE" examples/bookinfo-waypoint/waypoint | sed 's/^/   /' || die "the waypoint did not start"
   weft local label namespace bookinfo istio.io/use-waypoint=waypoint --dir "$STATE" | sed 's/^/   /'
   weft local status --dir "$STATE" | grep -E '^(POD|bookinfo/waypoint)' | sed 's/^/   /' || true
@@ -147,12 +149,12 @@ l7_part() {
   weft local apply --dir "$STATE" examples/bookinfo-waypoint/httproute | sed 's/^/   /'
   canary=""
   for _ in $(seq 1 40); do
-    probe=$(count 20 $BI)
+    probe=$(count 20 $BIH $BIP)
     [ "$(of reviews-v3 "$probe")" = 0 ] && [[ "$probe" != *HTTP* && "$probe" != *error* ]] && canary=1 && break
     sleep 0.5
   done
   [ -n "$canary" ] || die "the route did not take effect: $probe"
-  split=$(count 400 $BI)
+  split=$(count 400 $BIH $BIP)
   say "400 requests on one connection: $split"
   v1=$(of reviews-v1 "$split"); v2=$(of reviews-v2 "$split")
   # Binomial(400, 0.1): mean 40, sd 6; 4 sd either side.
@@ -160,7 +162,7 @@ l7_part() {
   say "=> canary split 90/10 within 4 standard deviations (v2: $v2 of 400, expected 40 +- 24)"
 
   bold "8. header route: end-user: jason -> v2"
-  jason=$(count 50 $BI "end-user: jason")
+  jason=$(count 50 $BIH $BIP "end-user: jason")
   say "50 requests with 'end-user: jason': $jason"
   [ "$(of reviews-v2 "$jason")" = 50 ] || die "jason's requests did not all go to v2: $jason"
   say "one answer as the backend saw it (its pod, and the headers the waypoint added):"
@@ -173,13 +175,13 @@ l7_part() {
   weft local apply --dir "$STATE" examples/bookinfo-waypoint/virtualservice | sed 's/^/   /'
   vs=""
   for _ in $(seq 1 40); do
-    probe=$(count 20 $BI "end-user: jason")
+    probe=$(count 20 $BIH $BIP "end-user: jason")
     [ "$(of reviews-v2 "$probe")" = 20 ] && vs=1 && break
     sleep 0.5
   done
   [ -n "$vs" ] || die "the VirtualService did not take effect: $probe"
   say "20 requests with 'end-user: jason': $probe"
-  split=$(count 200 $BI)
+  split=$(count 200 $BIH $BIP)
   say "200 requests without: $split"
   [ "$(of reviews-v3 "$split")" = 0 ] && [ "$(of reviews-v1 "$split")" -ge 150 ] || die "not a 90/10 split: $split"
   wp=$(weft local status --dir "$STATE" | awk '$1 ~ /^bookinfo\/waypoint-/ {print $3; exit}')

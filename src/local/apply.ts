@@ -27,6 +27,7 @@ import {
   readState,
   startPod,
   stopPod,
+  until,
   waitWaypointReady,
   waypointContext,
   waypointToken,
@@ -35,7 +36,7 @@ import {
 } from "./cluster.js";
 import { type ManifestFile, namespaceObject, readManifests } from "./manifests.js";
 import { makePlan } from "./plan.js";
-import { writeSpec } from "./supervisor.js";
+import { isAlive, readPids, writeSpec } from "./supervisor.js";
 import { planWaypoints, waypointGateways } from "./waypoints.js";
 
 export interface ApplyResult {
@@ -68,7 +69,7 @@ const describe = (o: Record<string, unknown>): string => {
   return o.kind === "Namespace" ? `Namespace ${meta.name}` : `${String(o.kind)} ${meta.namespace ?? "default"}/${meta.name}`;
 };
 
-export async function apply(dir: string, files: readonly ManifestFile[], timeoutMs = 30_000): Promise<Result<ApplyResult>> {
+export async function apply(dir: string, files: readonly ManifestFile[], timeoutMs = 60_000): Promise<Result<ApplyResult>> {
   const loaded = await load(dir, files);
   if (!loaded.ok) return loaded;
   const { state, plan, m } = loaded.value;
@@ -86,8 +87,15 @@ export async function apply(dir: string, files: readonly ManifestFile[], timeout
     const tokens = JSON.parse(await readFile(p(dir).tokens, "utf8")) as TokenEntry[];
     for (const w of fresh) tokens.push(await waypointToken(dir, w));
     await writeFile(p(dir).tokens, JSON.stringify(tokens), { mode: 0o600 });
-    // The control plane reads its tokens at start: restart it (a changed spec restarts it).
+    // The control plane reads its tokens at start: restart it (a changed spec restarts it), and
+    // wait for the NEW process to be ready (the old one answers /ready until it is stopped).
+    const before = (await readPids(dir)).get("controlplane")?.pid;
     await writeSpec(dir, controlPlaneSpec(dir, plan, Date.now()));
+    const restarted = await until("control plane restart", timeoutMs, async () => {
+      const now = (await readPids(dir)).get("controlplane");
+      return now !== undefined && now.pid !== before && isAlive(now);
+    });
+    if (!restarted.ok) return restarted;
     const cp = await httpReady(plan.underlayNetns, `http://${plan.controlPlaneIp}:15014/ready`, timeoutMs, "control plane ready");
     if (!cp.ok) return cp;
   }
