@@ -193,8 +193,8 @@ l7_part() {
   fi
 }
 
-# The waypoint is a separate piece (`weft waypoint`); a build without it says so and skips L7.
-if weft waypoint --help 2>&1 | grep -q 'unknown command'; then
+# The waypoint proxy is a separate piece (dist/src/cli/waypoint.js); a build without it skips L7, loudly.
+if [ ! -f dist/src/cli/waypoint.js ]; then
   bold "6-9. L7 part SKIPPED: this build has no \`weft waypoint\`"
   L7="skipped (no weft waypoint in this build)"
 else

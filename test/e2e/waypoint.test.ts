@@ -20,7 +20,6 @@ import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
 import { MAIN_JS, labelNamespace, labelObject, up } from "../../src/local/cluster.js";
 import { apply, remove } from "../../src/local/apply.js";
 import type { ManifestFile } from "../../src/local/manifests.js";
@@ -193,8 +192,7 @@ test("e2e waypoint: attachment, Gateway API and Istio routing, reports, identity
     t.skip("needs root: network namespaces, eBPF, nftables");
     return;
   }
-  const probe = spawnSync(process.execPath, [MAIN_JS, "waypoint", "--help"], { encoding: "utf8", timeout: 10_000 });
-  if (/unknown command/.test(probe.stderr)) {
+  if (!existsSync(path.join(path.dirname(MAIN_JS), "waypoint.js"))) {
     console.warn("!! SKIPPED e2e waypoint: this build has no `weft waypoint` (issue 8's data plane)");
     t.skip("this build has no `weft waypoint`");
     return;
