@@ -1,15 +1,16 @@
 /**
- * Schemas of the mesh kinds (Istio networking, Gateway API) and of apps/v1 Deployment, at
- * envelope level plus the spec's top-level shape: unknown top-level spec fields are rejected,
- * deeper subtrees are accepted as they are until a translator reads them.
+ * Schemas of apps/v1 Deployment, ServiceEntry and the security.istio.io kinds, at envelope level
+ * plus the spec's top-level shape. The routing kinds have their own files, in depth:
+ * validate-gateway-api.ts (Gateway, HTTPRoute, GRPCRoute) and validate-istio-networking.ts
+ * (VirtualService, DestinationRule).
  *
  * security.istio.io kinds are validated in depth by the authorization translator (another
  * module); here their spec only has to be an object. See `extraSpecValidators` in validate.ts
  * for how that deeper check plugs in.
  */
 import type { Problem, Schema } from "./validate-schema.js";
-import { any, arr, bool, int, isPlainObject, obj, req, str, dns1123Subdomain } from "./validate-schema.js";
-import { labelSelector, objectMeta, templateMeta, workloadSelector } from "./validate-meta.js";
+import { any, arr, bool, int, isPlainObject, obj, req, str } from "./validate-schema.js";
+import { labelSelector, objectMeta, templateMeta } from "./validate-meta.js";
 import { podSpec } from "./validate-core.js";
 
 const envelopeFields = { apiVersion: req(str()), kind: req(str()), metadata: req(objectMeta) };
@@ -43,31 +44,6 @@ export const deploymentSpec: Schema = obj(
   { check: deploymentCheck },
 );
 
-const hostnames = arr(str());
-const parentRefs = arr(
-  obj({ group: str(), kind: str(), namespace: str(), name: req(str()), sectionName: str(), port: int({ min: 1, max: 65535 }) }),
-);
-
-const listener = obj({
-  name: req(str({ check: dns1123Subdomain })),
-  hostname: str(),
-  port: req(int({ min: 1, max: 65535 })),
-  protocol: req(str()),
-  tls: any(),
-  allowedRoutes: any(),
-});
-
-function uniqueListenerNames(spec: Record<string, unknown>): Problem | undefined {
-  const seen = new Set<unknown>();
-  const ls = Array.isArray(spec.listeners) ? spec.listeners : [];
-  for (const [i, l] of ls.entries()) {
-    const n = isPlainObject(l) ? l.name : undefined;
-    if (seen.has(n)) return { field: `listeners[${i}].name`, reason: `duplicate listener name ${JSON.stringify(n)}` };
-    seen.add(n);
-  }
-  return undefined;
-}
-
 const openSpec = obj({}, { open: true });
 
 /**
@@ -87,22 +63,6 @@ export const meshSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
   ["security.istio.io/AuthorizationPolicy", securityPolicy],
   ["security.istio.io/PeerAuthentication", securityPolicy],
   ["security.istio.io/RequestAuthentication", obj({ ...envelopeFields, spec: openSpec, status: any() })],
-  [
-    "networking.istio.io/DestinationRule",
-    obj({
-      ...envelopeFields,
-      spec: req(
-        obj({
-          host: req(str()),
-          trafficPolicy: any(),
-          subsets: arr(obj({ name: req(str()), labels: any(), trafficPolicy: any() })),
-          exportTo: arr(str()),
-          workloadSelector,
-        }),
-      ),
-      status: any(),
-    }),
-  ],
   [
     "networking.istio.io/ServiceEntry",
     obj({
@@ -124,41 +84,5 @@ export const meshSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
       ),
       status: any(),
     }),
-  ],
-  [
-    "networking.istio.io/VirtualService",
-    obj({
-      ...envelopeFields,
-      spec: req(obj({ hosts: arr(str()), gateways: arr(str()), http: arr(any()), tls: arr(any()), tcp: arr(any()), exportTo: arr(str()) })),
-      status: any(),
-    }),
-  ],
-  [
-    "gateway.networking.k8s.io/Gateway",
-    obj({
-      ...envelopeFields,
-      spec: req(
-        obj(
-          {
-            gatewayClassName: req(str()),
-            listeners: req(arr(listener, 1)),
-            addresses: arr(obj({ type: str(), value: req(str()) })),
-            infrastructure: any(),
-            backendTLS: any(),
-            allowedListeners: any(),
-          },
-          { check: uniqueListenerNames },
-        ),
-      ),
-      status: any(),
-    }),
-  ],
-  [
-    "gateway.networking.k8s.io/HTTPRoute",
-    obj({ ...envelopeFields, spec: req(obj({ parentRefs, hostnames, rules: arr(any()) })), status: any() }),
-  ],
-  [
-    "gateway.networking.k8s.io/GRPCRoute",
-    obj({ ...envelopeFields, spec: req(obj({ parentRefs, hostnames, rules: arr(any()) })), status: any() }),
   ],
 ]);

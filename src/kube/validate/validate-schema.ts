@@ -25,7 +25,7 @@ export type Schema =
       readonly check?: (v: Record<string, unknown>) => Problem | undefined;
     }
   | { readonly t: "map"; readonly values: Schema; readonly keyCheck?: (k: string) => string | undefined }
-  | { readonly t: "array"; readonly items: Schema; readonly minItems?: number };
+  | { readonly t: "array"; readonly items: Schema; readonly minItems?: number; readonly maxItems?: number };
 
 export type Field = Schema & { readonly required?: boolean };
 
@@ -58,7 +58,12 @@ export const map = (values: Schema, keyCheck?: (k: string) => string | undefined
   values,
   ...(keyCheck ? { keyCheck } : {}),
 });
-export const arr = (items: Schema, minItems?: number): Schema => ({ t: "array", items, ...(minItems !== undefined ? { minItems } : {}) });
+export const arr = (items: Schema, minItems?: number, maxItems?: number): Schema => ({
+  t: "array",
+  items,
+  ...(minItems !== undefined ? { minItems } : {}),
+  ...(maxItems !== undefined ? { maxItems } : {}),
+});
 export const req = (s: Schema): Field => ({ ...s, required: true });
 
 /** `a.b`, `a[0]`, `a["weird.key"]`: how kubectl prints paths. */
@@ -132,6 +137,8 @@ export function check(schema: Schema, value: unknown, path: string, allowUnknown
       if (!Array.isArray(value)) return { field: path, reason: `expected array, got ${typeName(value)}` };
       if (schema.minItems !== undefined && value.length < schema.minItems)
         return { field: path, reason: `must have at least ${schema.minItems} item(s)` };
+      if (schema.maxItems !== undefined && value.length > schema.maxItems)
+        return { field: path, reason: `must have at most ${schema.maxItems} item(s), got ${value.length}` };
       for (let i = 0; i < value.length; i++) {
         const p = check(schema.items, value[i], joinPath(path, i), allowUnknown);
         if (p) return p;

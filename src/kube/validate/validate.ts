@@ -2,7 +2,7 @@
  * Validation at the edge: every object from any config source passes here before it may enter
  * the store. Checks the envelope (apiVersion, kind, metadata.name format, namespace present for
  * namespaced kinds and absent for cluster-scoped ones), then the kind's strict schema
- * (validate-core.ts, validate-mesh.ts), then any deeper spec validator registered for the kind
+ * (validate-core.ts, validate-mesh.ts, validate-gateway-api.ts, validate-istio-networking.ts), then any deeper spec validator registered for the kind
  * (the authorization translator plugs its own in through `extraSpecValidators`).
  *
  * Pure. Errors name the object (`Kind ns/name`), the field path and the reason. Kinds weft does
@@ -17,6 +17,8 @@ import type { Problem, Schema } from "./validate-schema.js";
 import { check, dns1035Label, dns1123Label, dns1123Subdomain, isPlainObject } from "./validate-schema.js";
 import { coreSchemas } from "./validate-core.js";
 import { meshSchemas } from "./validate-mesh.js";
+import { gatewayApiSchemas } from "./validate-gateway-api.js";
+import { istioNetworkingSchemas } from "./validate-istio-networking.js";
 
 /** Facts about a kind weft interprets: accepted versions, scope, name rule. */
 export interface KindInfo {
@@ -105,7 +107,7 @@ export function isNamespacedKind(apiVersion: string, kind: string): boolean | un
   const other = otherKindScopes.get(`${groupOf(apiVersion)}/${kind}`);
   return other === undefined ? undefined : other === "namespaced";
 }
-const schemas = new Map<string, Schema>([...coreSchemas, ...meshSchemas]);
+const schemas = new Map<string, Schema>([...coreSchemas, ...meshSchemas, ...gatewayApiSchemas, ...istioNetworkingSchemas]);
 
 /** A deeper check of one kind's object (e.g. AuthorizationPolicy rules); paths are from the object root. */
 export type SpecValidator = (object: KubeObject) => Problem | undefined;
