@@ -1,0 +1,87 @@
+/**
+ * Clusters and their endpoints (ClusterLoadAssignment) for the clusters a waypoint needs, from
+ * the mesh model: a service port's endpoints are the HEALTHY workloads that list the service in
+ * their `services` map with that port, at their first address and mapped target port, grouped
+ * by locality. A DestinationRule subset's cluster keeps the endpoints whose pod labels include
+ * every label of the subset (Istio's subset semantics). Pure.
+ *
+ * DestinationRules apply to a host when their `host` (short names resolved in the rule's
+ * namespace) is the service hostname; of several, the oldest applies (Istio merges several
+ * only in narrow cases; weft reports the others, see docs/routing.md).
+ */
+import type { Workload } from "../../../common/model/workload.js";
+import type { KubeObject } from "../../../kube/object.js";
+import { isPlainObject } from "../../../kube/validate/validate-schema.js";
+import type { ReadStore } from "../../model/store.js";
+import type { ClusterRef } from "./context.js";
+import type { Cluster, ClusterLoadAssignment, LbEndpoint } from "./envoy-types.js";
+import { objectOrder, resolveHost } from "./names.js";
+
+export const DESTINATION_RULE_KIND = "networking.istio.io/DestinationRule";
+
+export interface SubsetView {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** The DestinationRules for `hostname`, oldest first (the first one applies). */
+export function destinationRulesFor(store: ReadStore, hostname: string, clusterDomain: string): KubeObject[] {
+  return store
+    .list(DESTINATION_RULE_KIND)
+    .filter((d) => isPlainObject(d.spec) && resolveHost(String(d.spec.host), d.metadata.namespace ?? "", clusterDomain) === hostname)
+    .sort(objectOrder);
+}
+
+export function subsetsOf(dr: KubeObject | undefined): SubsetView[] {
+  const spec = dr && isPlainObject(dr.spec) ? dr.spec : {};
+  return (Array.isArray(spec.subsets) ? spec.subsets : []).filter(isPlainObject).map((s) => ({
+    name: String(s.name),
+    labels: isPlainObject(s.labels) ? (s.labels as Record<string, string>) : {},
+  }));
+}
+
+export function buildCluster(name: string, ref: ClusterRef): Cluster {
+  return {
+    name,
+    connectTimeout: { seconds: 10 },
+    lbPolicy: "ROUND_ROBIN",
+    services: [{ host: ref.hostname, name: ref.service, namespace: ref.namespace }],
+    subset: ref.subset,
+  };
+}
+
+/** Pod labels of a workload (its uid is `<cluster>//Pod/<ns>/<name>`). */
+function podLabels(store: ReadStore, w: Workload): Readonly<Record<string, string>> {
+  return store.get(`/Pod/${w.namespace}/${w.name}`)?.metadata.labels ?? {};
+}
+
+export function buildLoadAssignment(
+  name: string,
+  ref: ClusterRef,
+  workloads: ReadonlyMap<string, Workload>,
+  store: ReadStore,
+  subset: SubsetView | undefined,
+): ClusterLoadAssignment {
+  const key = `${ref.namespace}/${ref.hostname}`;
+  const byLocality = new Map<string, { locality: { region: string; zone: string; subZone: string }; endpoints: LbEndpoint[] }>();
+  for (const w of [...workloads.values()].sort((a, b) => (a.uid < b.uid ? -1 : 1))) {
+    if (w.status !== "HEALTHY" || w.addresses.length === 0) continue;
+    const mapping = w.services.get(key)?.find((p) => p.servicePort === ref.port);
+    if (!mapping) continue;
+    if (subset) {
+      const labels = podLabels(store, w);
+      if (!Object.entries(subset.labels).every(([k, v]) => labels[k] === v)) continue;
+    }
+    const loc = { region: w.locality?.region ?? "", zone: w.locality?.zone ?? "", subZone: w.locality?.subzone ?? "" };
+    const lk = `${loc.region}/${loc.zone}/${loc.subZone}`;
+    let entry = byLocality.get(lk);
+    if (!entry) byLocality.set(lk, (entry = { locality: loc, endpoints: [] }));
+    entry.endpoints.push({
+      address: { address: w.addresses[0]!, portValue: mapping.targetPort },
+      weight: 1,
+      workload: `${w.workloadName};${w.namespace};${w.canonicalName};${w.canonicalRevision};${w.clusterId}`,
+      uid: w.uid,
+    });
+  }
+  return { clusterName: name, localities: [...byLocality.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v) };
+}

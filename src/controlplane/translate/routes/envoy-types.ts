@@ -1,0 +1,177 @@
+/**
+ * The subset of Envoy's xDS v3 resources the control plane produces for waypoints, as plain
+ * typed objects. Field names are those of protobufjs' JSON form of Envoy's own protos (camelCase
+ * of the .proto names), so an encoder can hand them to `Type.fromObject` unchanged
+ * (src/controlplane/xds/envoy-kinds.ts) and a reader of Envoy's docs recognises every field.
+ * Semantics are Envoy's exactly: routes are evaluated in order, first match wins; a weighted
+ * cluster's weight is relative to the sum; a HeaderMatcher on `:method` matches the method.
+ *
+ * No protobuf here: translation builds these, encoders turn them into bytes.
+ */
+
+export interface StringMatcher {
+  readonly exact?: string;
+  readonly prefix?: string;
+  readonly suffix?: string;
+  readonly contains?: string;
+  readonly safeRegex?: { readonly regex: string };
+  readonly ignoreCase?: boolean;
+}
+
+export interface HeaderMatcher {
+  readonly name: string;
+  readonly stringMatch?: StringMatcher;
+  readonly presentMatch?: boolean;
+  readonly invertMatch?: boolean;
+}
+
+export interface QueryParameterMatcher {
+  readonly name: string;
+  readonly stringMatch?: StringMatcher;
+  readonly presentMatch?: boolean;
+}
+
+export interface RouteMatch {
+  readonly prefix?: string;
+  readonly path?: string;
+  readonly safeRegex?: { readonly regex: string };
+  /** Matches `/p` and `/p/...` but not `/px` (Gateway API PathPrefix semantics). */
+  readonly pathSeparatedPrefix?: string;
+  /** Envoy's default is true; set false only for VirtualService `ignoreUriCase`. */
+  readonly caseSensitive?: { readonly value: boolean };
+  readonly headers?: readonly HeaderMatcher[];
+  readonly queryParameters?: readonly QueryParameterMatcher[];
+  /** Only gRPC requests (content-type application/grpc) match. */
+  readonly grpc?: Record<string, never>;
+}
+
+export interface HeaderValueOption {
+  readonly header: { readonly key: string; readonly value: string };
+  /** APPEND_IF_EXISTS_OR_ADD (add) or OVERWRITE_IF_EXISTS_OR_ADD (set). */
+  readonly appendAction: "APPEND_IF_EXISTS_OR_ADD" | "OVERWRITE_IF_EXISTS_OR_ADD";
+}
+
+export interface Duration {
+  readonly seconds: number;
+  readonly nanos?: number;
+}
+
+export interface FractionalPercent {
+  readonly numerator: number;
+  readonly denominator: "HUNDRED" | "TEN_THOUSAND" | "MILLION";
+}
+
+export interface RouteAction {
+  readonly cluster?: string;
+  readonly weightedClusters?: { readonly clusters: readonly { readonly name: string; readonly weight: { readonly value: number } }[] };
+  /** Replaces the matched prefix (`prefix` or `path_separated_prefix` match). */
+  readonly prefixRewrite?: string;
+  readonly regexRewrite?: { readonly pattern: { readonly regex: string }; readonly substitution: string };
+  readonly hostRewriteLiteral?: string;
+  readonly requestMirrorPolicies?: readonly {
+    readonly cluster: string;
+    readonly runtimeFraction?: { readonly defaultValue: FractionalPercent };
+  }[];
+  readonly timeout?: Duration;
+  readonly retryPolicy?: { readonly retryOn: string; readonly numRetries: { readonly value: number }; readonly perTryTimeout?: Duration };
+  /** Status to answer when the cluster is unknown/absent: 500 for Gateway API's invalid backends. */
+  readonly clusterNotFoundResponseCode?: "SERVICE_UNAVAILABLE" | "NOT_FOUND" | "INTERNAL_SERVER_ERROR";
+}
+
+export interface RedirectAction {
+  readonly schemeRedirect?: string;
+  readonly hostRedirect?: string;
+  readonly portRedirect?: number;
+  readonly pathRedirect?: string;
+  readonly prefixRewrite?: string;
+  readonly regexRewrite?: { readonly pattern: { readonly regex: string }; readonly substitution: string };
+  /** MOVED_PERMANENTLY (301), FOUND (302), SEE_OTHER (303), TEMPORARY_REDIRECT (307), PERMANENT_REDIRECT (308). */
+  readonly responseCode?: "MOVED_PERMANENTLY" | "FOUND" | "SEE_OTHER" | "TEMPORARY_REDIRECT" | "PERMANENT_REDIRECT";
+}
+
+export interface Route {
+  /** `<kind>/<ns>/<name>/<rule>[/<match>]` or `default` (contract). */
+  readonly name: string;
+  readonly match: RouteMatch;
+  readonly route?: RouteAction;
+  readonly redirect?: RedirectAction;
+  readonly directResponse?: { readonly status: number; readonly body?: { readonly inlineString: string } };
+  readonly requestHeadersToAdd?: readonly HeaderValueOption[];
+  readonly requestHeadersToRemove?: readonly string[];
+  readonly responseHeadersToAdd?: readonly HeaderValueOption[];
+  readonly responseHeadersToRemove?: readonly string[];
+}
+
+export interface VirtualHost {
+  readonly name: string;
+  readonly domains: readonly string[];
+  readonly routes: readonly Route[];
+}
+
+export interface RouteConfiguration {
+  readonly name: string;
+  readonly virtualHosts: readonly VirtualHost[];
+}
+
+export interface SocketAddress {
+  readonly address: string;
+  readonly portValue: number;
+}
+
+export type ListenerFilter =
+  | {
+      readonly kind: "http";
+      readonly statPrefix: string;
+      readonly codecType: "AUTO" | "HTTP1" | "HTTP2";
+      readonly routeConfigName: string;
+    }
+  | { readonly kind: "tcp"; readonly statPrefix: string; readonly cluster: string };
+
+/** A Listener; its one filter is kept as a tagged union and expanded into typed_config by the encoder. */
+export interface Listener {
+  readonly name: string;
+  readonly address: SocketAddress;
+  readonly additionalAddresses: readonly SocketAddress[];
+  readonly filter: ListenerFilter;
+}
+
+export interface ClusterServiceRef {
+  readonly host: string;
+  readonly name: string;
+  readonly namespace: string;
+}
+
+export interface Cluster {
+  readonly name: string;
+  readonly connectTimeout: Duration;
+  readonly lbPolicy: "ROUND_ROBIN";
+  /** `metadata.filter_metadata["istio"].services` (telemetry). */
+  readonly services: readonly ClusterServiceRef[];
+  /** Subset name for DestinationRule subsets ("" for the whole service). */
+  readonly subset: string;
+}
+
+export interface LbEndpoint {
+  readonly address: SocketAddress;
+  readonly weight: number;
+  /** `<name>;<ns>;<canonical-name>;<revision>;<cluster>` (metadata.filter_metadata["istio"].workload). */
+  readonly workload: string;
+  readonly uid: string;
+}
+
+export interface ClusterLoadAssignment {
+  readonly clusterName: string;
+  /** One entry per locality (region/zone/subzone). */
+  readonly localities: readonly {
+    readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
+    readonly endpoints: readonly LbEndpoint[];
+  }[];
+}
+
+/** Everything one waypoint is sent. */
+export interface WaypointResources {
+  readonly listeners: readonly Listener[];
+  readonly routes: readonly RouteConfiguration[];
+  readonly clusters: readonly Cluster[];
+  readonly endpoints: readonly ClusterLoadAssignment[];
+}

@@ -1,0 +1,221 @@
+/**
+ * Everything each waypoint is sent (WAYPOINT-CONTRACT.md "Resource naming and shape"): for each
+ * service bound to the waypoint (its `waypoint` in the mesh model names the waypoint's service
+ * hostname) and each TCP port of it, a Listener on the service VIPs, for HTTP ports a
+ * RouteConfiguration, and the Clusters and ClusterLoadAssignments every route names.
+ *
+ * Which routes a service port gets (attachment and precedence):
+ * - Gateway API routes whose parentRef is the Service (gateway-rule.ts attachesTo): producer
+ *   routes (in the service's namespace) always; consumer routes (another namespace) only at a
+ *   waypoint in the route's own namespace. That is Istio ambient's behaviour: a route is visible
+ *   to proxies of its namespace (exportTo), the service's waypoint lives with the producer, so
+ *   a consumer route from elsewhere does not apply there (docs/routing.md).
+ * - GRPCRoute matches first, then HTTPRoute matches, each sorted by Gateway API precedence.
+ * - Else the oldest VirtualService for the hostname, in its own order. When both kinds target
+ *   the service, the Gateway API routes apply and the VirtualService is reported (Istio: mixing
+ *   them "is not supported and leads to undefined behavior"; weft picks Gateway API, Istio's
+ *   recommended API for waypoints, and says so).
+ * - Else one `default` route to the service's own cluster.
+ *
+ * Never drops what routed before on a translation failure: a route object whose translation
+ * throws keeps its last good result for that port (and the failure is reported).
+ */
+import type { Service } from "../../../common/model/service.js";
+import type { Workload } from "../../../common/model/workload.js";
+import type { KubeObject } from "../../../kube/object.js";
+import { objectKey } from "../../../kube/object.js";
+import type { ReadStore } from "../../model/store.js";
+import type { TranslateConfig } from "../translate-config.js";
+import { serviceHostname } from "../translate-config.js";
+import { SERVICE_KIND, serviceSpec } from "../service.js";
+import { GATEWAY_KIND, type Waypoint, waypointOf } from "../waypoint.js";
+import { type ClusterRef, type Problem, RouteContext } from "./context.js";
+import type { Cluster, ClusterLoadAssignment, Listener, Route, RouteConfiguration, WaypointResources } from "./envoy-types.js";
+import { attachesTo } from "./gateway-rule.js";
+import { translateGrpcRoute } from "./grpcroute.js";
+import { translateHttpRoute } from "./httproute.js";
+import { buildCluster, buildLoadAssignment, destinationRulesFor, subsetsOf } from "./clusters.js";
+import { listenerName, objectName, objectOrder, portProtocol } from "./names.js";
+import { byPrecedence, compareGrpc, compareHttp } from "./precedence.js";
+import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
+
+export const HTTPROUTE_KIND = "gateway.networking.k8s.io/HTTPRoute";
+export const GRPCROUTE_KIND = "gateway.networking.k8s.io/GRPCRoute";
+export const VIRTUAL_SERVICE_KIND = "networking.istio.io/VirtualService";
+
+export interface WaypointInputs {
+  readonly cfg: TranslateConfig;
+  readonly store: ReadStore;
+  readonly services: ReadonlyMap<string, Service>;
+  readonly workloads: ReadonlyMap<string, Workload>;
+}
+
+export interface WaypointTranslation {
+  /** `ns/gateway` -> its resources. */
+  readonly waypoints: ReadonlyMap<string, WaypointResources>;
+  readonly problems: readonly Problem[];
+}
+
+/** Keeps each route object's last good translation per listener (see header). */
+export class WaypointTranslator {
+  private readonly lastGood = new Map<string, readonly unknown[]>();
+
+  translate(inputs: WaypointInputs): WaypointTranslation {
+    const { cfg, store } = inputs;
+    const problems: Problem[] = [];
+    const byHost = new Map<string, Waypoint>();
+    for (const gw of store.list(GATEWAY_KIND)) {
+      const w = waypointOf(cfg, gw);
+      if (w) byHost.set(serviceHostname(cfg, w.namespace, w.name), w);
+    }
+    const out = new Map<string, { listeners: Listener[]; routes: RouteConfiguration[]; clusters: Map<string, ClusterRef> }>();
+    for (const w of byHost.values()) out.set(`${w.namespace}/${w.name}`, { listeners: [], routes: [], clusters: new Map() });
+    const httpRoutes = store.list(HTTPROUTE_KIND);
+    const grpcRoutes = store.list(GRPCROUTE_KIND);
+    const virtualServices = store.list(VIRTUAL_SERVICE_KIND).sort(objectOrder);
+
+    for (const svc of [...inputs.services.values()].sort((a, b) => (a.hostname < b.hostname ? -1 : 1))) {
+      if (svc.waypoint?.kind !== "hostname") continue;
+      const w = byHost.get(svc.waypoint.hostname);
+      if (!w) continue;
+      const acc = out.get(`${w.namespace}/${w.name}`)!;
+      const kube = store.get(`${SERVICE_KIND}/${svc.namespace}/${svc.name}`);
+      if (!kube || svc.addresses.length === 0) continue;
+      const portNames = new Map(serviceSpec(kube).ports.map((p) => [p.port, p.name ?? ""]));
+      for (const port of svc.ports) {
+        const proto = portProtocol(port.appProtocol);
+        const name = listenerName(port.servicePort, proto.kind, svc.hostname);
+        const ctx = new RouteContext(
+          cfg,
+          store,
+          {
+            namespace: svc.namespace,
+            service: svc.name,
+            hostname: svc.hostname,
+            port: port.servicePort,
+            portName: portNames.get(port.servicePort) ?? "",
+          },
+          w.namespace,
+        );
+        const own = ctx.cluster(kube, port.servicePort);
+        const [first, ...rest] = svc.addresses.map((a) => ({ address: a.address, portValue: port.servicePort }));
+        if (proto.kind === "tcp") {
+          acc.listeners.push({ name, address: first!, additionalAddresses: rest, filter: { kind: "tcp", statPrefix: name, cluster: own } });
+        } else {
+          acc.listeners.push({
+            name,
+            address: first!,
+            additionalAddresses: rest,
+            filter: { kind: "http", statPrefix: name, codecType: proto.codec, routeConfigName: name },
+          });
+          const routes = this.routesFor(ctx, name, svc, httpRoutes, grpcRoutes, virtualServices, problems);
+          acc.routes.push({
+            name,
+            virtualHosts: [
+              {
+                name: `${svc.hostname}:${port.servicePort}`,
+                domains: ["*"],
+                routes: routes ?? [{ name: "default", match: { prefix: "/" }, route: { cluster: own } }],
+              },
+            ],
+          });
+        }
+        // DestinationRule subsets of a bound service get clusters on every port (Istio builds them all).
+        for (const s of subsetsOf(destinationRulesFor(store, svc.hostname, cfg.clusterDomain)[0]))
+          ctx.cluster(kube, port.servicePort, s.name);
+        for (const [k, v] of ctx.clusters) acc.clusters.set(k, v);
+        problems.push(...ctx.warnings);
+      }
+    }
+
+    const waypoints = new Map<string, WaypointResources>();
+    for (const [key, acc] of out) {
+      const clusters: Cluster[] = [];
+      const endpoints: ClusterLoadAssignment[] = [];
+      for (const [name, ref] of [...acc.clusters].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        const drs = destinationRulesFor(store, ref.hostname, cfg.clusterDomain);
+        const subset = ref.subset ? subsetsOf(drs[0]).find((s) => s.name === ref.subset) : undefined;
+        if (ref.subset && !subset) {
+          problems.push({
+            object: drs[0] ? objectName(drs[0]) : `Service ${ref.namespace}/${ref.service}`,
+            field: "spec.subsets",
+            reason: `no subset ${ref.subset} for ${ref.hostname}: requests routed to it get 503`,
+          });
+          continue;
+        }
+        clusters.push(buildCluster(name, ref));
+        endpoints.push(buildLoadAssignment(name, ref, inputs.workloads, store, subset));
+      }
+      waypoints.set(key, { listeners: acc.listeners, routes: acc.routes, clusters, endpoints });
+    }
+    return { waypoints, problems };
+  }
+
+  /** The ordered routes of one HTTP service port, or undefined for the default route. */
+  private routesFor(
+    ctx: RouteContext,
+    listener: string,
+    svc: Service,
+    httpRoutes: readonly KubeObject[],
+    grpcRoutes: readonly KubeObject[],
+    virtualServices: readonly KubeObject[],
+    problems: Problem[],
+  ): Route[] | undefined {
+    const visible = (r: KubeObject) =>
+      attachesTo(r, ctx) && ((r.metadata.namespace ?? "") === svc.namespace || r.metadata.namespace === ctx.waypointNamespace);
+    const grpc = grpcRoutes.filter(visible);
+    const http = httpRoutes.filter(visible);
+    for (const r of [...grpcRoutes, ...httpRoutes]) {
+      if (attachesTo(r, ctx) && !visible(r))
+        problems.push({
+          object: objectName(r),
+          field: "spec.parentRefs",
+          reason: `consumer route for ${svc.hostname} does not apply at its waypoint in namespace ${ctx.waypointNamespace} (Istio ambient: only producer routes and routes of the waypoint's namespace)`,
+        });
+    }
+    const vs = virtualServices.filter((v) => virtualServiceApplies(v, svc.hostname, ctx.cfg.clusterDomain));
+    if (grpc.length + http.length > 0) {
+      for (const v of vs)
+        problems.push({
+          object: objectName(v),
+          field: "spec.hosts",
+          reason: `ignored for ${svc.hostname}: ${objectName([...grpc, ...http][0]!)} also targets it, and Gateway API routes take precedence (Istio: mixing both is unsupported)`,
+        });
+      const g = byPrecedence(
+        grpc.flatMap((r) => this.guard(r, listener, ctx, problems, () => translateGrpcRoute(r, ctx))),
+        compareGrpc,
+      );
+      const h = byPrecedence(
+        http.flatMap((r) => this.guard(r, listener, ctx, problems, () => translateHttpRoute(r, ctx))),
+        compareHttp,
+      );
+      return [...g, ...h].map((x) => x.envoy);
+    }
+    if (vs.length === 0) return undefined;
+    for (const v of vs.slice(1))
+      problems.push({
+        object: objectName(v),
+        field: "spec.hosts",
+        reason: `ignored for ${svc.hostname}: ${objectName(vs[0]!)} is older and applies (one VirtualService per host)`,
+      });
+    return this.guard(vs[0]!, listener, ctx, problems, () => translateVirtualService(vs[0]!, ctx).map((envoy) => ({ envoy }))).map(
+      (x) => x.envoy,
+    );
+  }
+
+  private guard<T extends { envoy: Route }>(o: KubeObject, listener: string, ctx: RouteContext, problems: Problem[], f: () => T[]): T[] {
+    const key = `${objectKey(o)}|${listener}`;
+    try {
+      const r = f();
+      this.lastGood.set(key, r);
+      return r;
+    } catch (e) {
+      problems.push({
+        object: objectName(o),
+        field: "spec",
+        reason: `translation failed (${(e as Error).message}); keeping its last good routes`,
+      });
+      return [...((this.lastGood.get(key) ?? []) as T[])];
+    }
+  }
+}
