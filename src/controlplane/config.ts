@@ -22,7 +22,7 @@ export interface ControlPlaneConfig {
   readonly monitorPort: number;
   /** The CA directory: cacerts layout; a self-signed root is created there if none exists. */
   readonly caDir: string;
-  /** Local mode: per-node bootstrap tokens (YAML/JSON list of {token, node, identity}). */
+  /** Local mode: bootstrap tokens (YAML/JSON list of {token, node, identity} for ztunnels, {token, identity} for workloads). */
   readonly bootstrapTokens: readonly BootstrapToken[];
   readonly trustDomain: string;
   readonly clusterId: string;
@@ -122,16 +122,32 @@ export function loadTokens(file: string): Result<BootstrapToken[]> {
   } catch (e) {
     return err(new Error(`controlplane: tokens file ${file}: ${(e as Error).message}`));
   }
-  if (!Array.isArray(doc)) return err(new Error(`controlplane: tokens file ${file}: expected a list of {token, node, identity}`));
+  if (!Array.isArray(doc))
+    return err(
+      new Error(
+        `controlplane: tokens file ${file}: expected a list of {token, node, identity} or {token, identity, namespace?, serviceAccount?}`,
+      ),
+    );
   const out: BootstrapToken[] = [];
+  const fields = ["token", "node", "identity", "namespace", "serviceAccount"];
   for (const [i, t] of doc.entries()) {
-    const o = t as Record<string, unknown>;
-    for (const f of ["token", "node", "identity"]) {
-      if (typeof o?.[f] !== "string") return err(new Error(`controlplane: tokens file ${file}: [${i}].${f}: required string`));
+    const o = (t ?? {}) as Record<string, unknown>;
+    for (const f of ["token", "identity"]) {
+      if (typeof o[f] !== "string") return err(new Error(`controlplane: tokens file ${file}: [${i}].${f}: required string`));
     }
-    const extra = Object.keys(o).filter((k) => !["token", "node", "identity"].includes(k));
+    for (const f of ["node", "namespace", "serviceAccount"]) {
+      if (o[f] !== undefined && typeof o[f] !== "string")
+        return err(new Error(`controlplane: tokens file ${file}: [${i}].${f}: expected string`));
+    }
+    const extra = Object.keys(o).filter((k) => !fields.includes(k));
     if (extra.length) return err(new Error(`controlplane: tokens file ${file}: [${i}].${extra[0]}: unknown field`));
-    out.push({ token: o.token as string, node: o.node as string, identity: o.identity as string });
+    out.push({
+      token: o.token as string,
+      identity: o.identity as string,
+      ...(o.node !== undefined ? { node: o.node as string } : {}),
+      ...(o.namespace !== undefined ? { namespace: o.namespace as string } : {}),
+      ...(o.serviceAccount !== undefined ? { serviceAccount: o.serviceAccount as string } : {}),
+    });
   }
   return ok(out);
 }

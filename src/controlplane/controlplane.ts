@@ -1,9 +1,10 @@
 /**
  * Assembles the control plane: a config source (folder of YAML or the Kubernetes API) feeds
  * the config store; the mesh model translates it into Workloads and Services, the policy
- * pipeline into Authorizations; both land in the xDS resource store that the delta ADS server
- * pushes to ztunnels; the CA service signs workload certificates for pods on the caller's
- * node. Monitoring (ready, metrics, config dump) on one port.
+ * pipeline into Authorizations, the waypoint pipeline into each waypoint's Envoy resources; all
+ * land in the xDS resource store that the delta ADS server pushes to ztunnels and waypoints;
+ * the CA service signs workload certificates for pods on the caller's node, and a workload
+ * caller's own. Monitoring (ready, metrics, config dump) on one port.
  */
 import type { AddressInfo } from "node:net";
 import { Registry, collectDefaultMetrics } from "prom-client";
@@ -29,6 +30,8 @@ import type { Authenticator } from "./auth/authenticator.js";
 import { BootstrapTokenAuthenticator } from "./xds/bootstrap-tokens.js";
 import { ResourceStore } from "./xds/resource-store.js";
 import { addressKind, authorizationKind } from "./xds/resource-kind.js";
+import { envoyKinds } from "./xds/envoy-kinds.js";
+import { WaypointPipeline } from "./waypoints.js";
 import { AdsServer } from "./xds/ads-server.js";
 import { promXdsMetrics } from "./xds/metrics.js";
 import { type ControlPlaneServer, startControlPlaneServer } from "./xds/grpc-server.js";
@@ -54,8 +57,13 @@ export class ControlPlane {
   readonly registry = new Registry();
   readonly store: ConfigStore;
   readonly mesh: MeshModel;
-  readonly resources = new ResourceStore([addressKind as never, authorizationKind as never]);
+  readonly resources = new ResourceStore([
+    addressKind as never,
+    authorizationKind as never,
+    ...(envoyKinds as unknown as readonly never[]),
+  ]);
   readonly ads: AdsServer;
+  readonly waypoints: WaypointPipeline;
   private readonly source: ConfigSource;
   private readonly settings: PolicySettings;
   private readonly admin = new AdminServers();
@@ -83,19 +91,19 @@ export class ControlPlane {
           config: kubeClientConfig(config.kubeconfig!),
           validate: policyValidator(this.settings, objectValidator({ strict: false })),
         });
-    this.mesh = new MeshModel(
-      this.store,
-      translateConfig({
-        clusterId: config.clusterId,
-        trustDomain: config.trustDomain,
-        clusterDomain: config.clusterDomain,
-        rootNamespace: config.rootNamespace,
-        policiesFor: policyBinder(this.settings),
-      }),
-    );
+    const tcfg = translateConfig({
+      clusterId: config.clusterId,
+      trustDomain: config.trustDomain,
+      clusterDomain: config.clusterDomain,
+      rootNamespace: config.rootNamespace,
+      policiesFor: policyBinder(this.settings),
+    });
+    this.mesh = new MeshModel(this.store, tcfg);
+    this.waypoints = new WaypointPipeline(tcfg, this.store, this.mesh, this.resources);
     this.ads = new AdsServer({
       store: this.resources,
       authenticator,
+      waypoints: this.waypoints,
       debounceMs: config.debounceMs,
       metrics: promXdsMetrics(this.registry),
     });
@@ -126,6 +134,7 @@ export class ControlPlane {
     await this.store.waitSynced();
     this.mesh.start();
     this.syncAuthorizations();
+    this.waypoints.start();
     for (const p of this.store.invalid())
       log.warn({ origin: p.origin.source, object: p.object, field: p.field }, `invalid object rejected: ${p.reason}`);
 
@@ -135,6 +144,8 @@ export class ControlPlane {
       authenticator: this.authenticator,
       signer: this.ca,
       nodeAuthorizer: { mayIssue: (node, uri) => this.mesh.podsOnNode(node).some((id) => toUri(id) === uri) },
+      // Istio's CA_TRUSTED_NODE_ACCOUNTS default: only ztunnel may ask for its pods' identities.
+      trustedNodeAccounts: [`${c.rootNamespace}/ztunnel`],
     });
     try {
       this.server = await startControlPlaneServer({
@@ -214,6 +225,7 @@ export class ControlPlane {
       invalidObjects: this.store.invalid(),
       /** Malformed AuthorizationPolicy/PeerAuthentication: in force as fail-closed policies. */
       policyErrors: policyErrors(this.store, this.settings),
+      waypointProblems: this.waypoints.problems(),
       workloads: [...this.mesh.workloads.values()],
       services: [...this.mesh.services.values()],
       authorizations: [...this.resources.all(AUTHORIZATION_TYPE_URL).keys()],
@@ -225,6 +237,7 @@ export class ControlPlane {
     if (this.stopped) return;
     this.stopped = true;
     await this.source.stop();
+    this.waypoints.stop();
     this.mesh.stop();
     await this.server?.close(1000);
     await this.admin.close();

@@ -76,12 +76,23 @@ export function service(f: ServiceFields): KubeObject {
   };
 }
 
-export function waypointGateway(name: string, namespace = "shop", waypointFor?: string, className = "istio-waypoint"): KubeObject {
+export function waypointGateway(
+  name: string,
+  namespace = "shop",
+  waypointFor?: string,
+  className = "istio-waypoint",
+  allowedFrom?: "All" | "Same" | "Selector",
+): KubeObject {
   return {
     apiVersion: "gateway.networking.k8s.io/v1",
     kind: "Gateway",
     metadata: { name, namespace, labels: waypointFor ? { "istio.io/waypoint-for": waypointFor } : {} },
-    spec: { gatewayClassName: className, listeners: [{ name: "mesh", port: 15008, protocol: "HBONE" }] },
+    spec: {
+      gatewayClassName: className,
+      listeners: [
+        { name: "mesh", port: 15008, protocol: "HBONE", ...(allowedFrom ? { allowedRoutes: { namespaces: { from: allowedFrom } } } : {}) },
+      ],
+    },
   };
 }
 

@@ -2,9 +2,11 @@
  * istio.v1.auth.IstioCertificateService/CreateCertificate on the control plane's gRPC server.
  *
  * Decision (pure, `decideIdentity`): the caller is authenticated from its bearer token; with
- * `metadata.ImpersonatedIdentity` it asks for a pod's identity, granted only if the caller's
+ * `metadata.ImpersonatedIdentity` it asks for a pod's identity, granted only if the caller is a
+ * trusted node account (Istio's CA_TRUSTED_NODE_ACCOUNTS, default `<root ns>/ztunnel`), its
  * node is known and the NodeAuthorizer says a pod with that identity runs on that node (the
- * control plane answers from its pod model); without it, the caller gets its own identity.
+ * control plane answers from its pod model); without it, the caller gets its own identity:
+ * that is how a workload caller (a waypoint) gets its certificate, and all it can get.
  * The CSR's own SAN is ignored: the CA writes the granted identity (src/ca).
  *
  * Status mapping, in one place: no/bad token UNAUTHENTICATED; identity not allowed
@@ -35,6 +37,13 @@ export interface CaServiceOptions {
   readonly authenticator: Authenticator;
   readonly nodeAuthorizer: NodeAuthorizer;
   readonly signer: CertificateSigner;
+  /**
+   * `namespace/serviceAccount` of the callers that may impersonate pods on their node (node
+   * proxies). Default: any caller bound to a node (bootstrap node tokens are only ever given to
+   * ztunnels); the control plane passes `<root ns>/ztunnel`, as istiod does, so that a
+   * pod-bound TokenReview token of an ordinary pod never impersonates its neighbours.
+   */
+  readonly trustedNodeAccounts?: readonly string[];
 }
 
 /** Which identity the caller gets, or the status to refuse with. Pure. */
@@ -42,6 +51,7 @@ export function decideIdentity(
   caller: Caller,
   metadata: Readonly<Record<string, string>>,
   authz: NodeAuthorizer,
+  trustedNodeAccounts?: readonly string[],
 ): Result<Identity, CallError> {
   const requested = metadata[IMPERSONATED_IDENTITY];
   if (requested === undefined || requested === "") {
@@ -54,6 +64,13 @@ export function decideIdentity(
   const uri = toUri(id.value);
   if (!caller.node)
     return err(callError(status.PERMISSION_DENIED, `caller ${caller.identity} is not bound to a node and may not impersonate ${uri}`));
+  if (trustedNodeAccounts) {
+    const own = parseUri(caller.identity);
+    if (!own.ok || !trustedNodeAccounts.includes(`${own.value.namespace}/${own.value.serviceAccount}`))
+      return err(
+        callError(status.PERMISSION_DENIED, `caller ${caller.identity} is not a trusted node account and may not impersonate ${uri}`),
+      );
+  }
   if (!authz.mayIssue(caller.node, uri)) {
     return err(callError(status.PERMISSION_DENIED, `no pod with identity ${uri} runs on node ${caller.node} of caller ${caller.identity}`));
   }
@@ -86,7 +103,7 @@ export class CaService {
       log.warn({ peer: call.getPeer(), details: caller.error.details }, "certificate request unauthenticated");
       return caller;
     }
-    const id = decideIdentity(caller.value, req.metadata, this.opts.nodeAuthorizer);
+    const id = decideIdentity(caller.value, req.metadata, this.opts.nodeAuthorizer, this.opts.trustedNodeAccounts);
     if (!id.ok) {
       log.warn({ caller: caller.value.identity, node: caller.value.node, details: id.error.details }, "certificate request refused");
       return id;

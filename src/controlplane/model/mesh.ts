@@ -22,6 +22,7 @@ import type { ConfigStore, StoreChange } from "./store.js";
 import type { TranslateConfig } from "../translate/translate-config.js";
 import type { TranslationDelta } from "../translate/translator.js";
 import { Translator } from "../translate/translator.js";
+import type { WaypointProblem } from "../translate/waypoint.js";
 
 export interface MeshDelta extends TranslationDelta {
   /** Store version this delta brings the model to. */
@@ -84,6 +85,11 @@ export class MeshModel {
 
   get services(): ReadonlyMap<string, Service> {
     return this.serviceMap;
+  }
+
+  /** use-waypoint labels that bind nothing (no such waypoint, wrong traffic type, not allowed). */
+  waypointProblems(): WaypointProblem[] {
+    return this.translator.waypointProblems();
   }
 
   /** Identities of the enrolled workloads scheduled on `node`, without duplicates. */

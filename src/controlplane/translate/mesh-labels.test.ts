@@ -107,6 +107,10 @@ void describe("parseUseWaypoint", () => {
     [{ "istio.io/use-waypoint": "none" }, { kind: "none" }],
     [{ "istio.io/use-waypoint": "infra/none" }, { kind: "none" }],
     [{ "istio.io/use-waypoint": "a/b/c" }, undefined],
+    [
+      { "istio.io/use-waypoint": "wp", "istio.io/use-waypoint-namespace": "infra" },
+      { kind: "named", namespace: "infra", name: "wp" },
+    ],
   ];
   for (const [labels, want] of cases) void it(`${JSON.stringify(labels)}`, () => assert.deepEqual(parseUseWaypoint(labels, "shop"), want));
 });

@@ -9,6 +9,8 @@ import type { KubeObject } from "../../kube/object.js";
 
 export const DATAPLANE_MODE = "istio.io/dataplane-mode";
 export const USE_WAYPOINT = "istio.io/use-waypoint";
+/** The namespace of the waypoint `use-waypoint` names, when it is not the object's own. */
+export const USE_WAYPOINT_NAMESPACE = "istio.io/use-waypoint-namespace";
 export const WAYPOINT_FOR = "istio.io/waypoint-for";
 /** Set by the CNI agent on pods it captured; Istio keys tunnel protocol HBONE on it. */
 export const REDIRECTION_ANNOTATION = "ambient.istio.io/redirection";
@@ -103,8 +105,10 @@ export function appProtocolOf(port: { name?: string; protocol?: string; appProto
 }
 
 /**
- * The waypoint named by a `use-waypoint` label: `name` (in `defaultNamespace`) or `ns/name`;
- * `none` (also `~` and `<ns>/none`) opts out explicitly. Malformed values count as no label.
+ * The waypoint named by a `use-waypoint` label: `name`, in the namespace of the
+ * `use-waypoint-namespace` label if present (Istio 1.23+), else in `defaultNamespace`; also
+ * `ns/name`. `none` (also `~` and `<ns>/none`) opts out explicitly. Malformed values count as
+ * no label.
  */
 export function parseUseWaypoint(
   labels: Labels,
@@ -114,7 +118,9 @@ export function parseUseWaypoint(
   if (v === undefined) return undefined;
   if (v === "none" || v === "~" || v.endsWith("/none")) return { kind: "none" };
   const parts = v.split("/");
-  if (parts.length === 1 && parts[0]) return { kind: "named", namespace: defaultNamespace, name: parts[0] };
+  const ns = labels[USE_WAYPOINT_NAMESPACE];
+  if (parts.length === 1 && parts[0])
+    return { kind: "named", namespace: ns !== undefined && ns !== "" ? ns : defaultNamespace, name: parts[0] };
   if (parts.length === 2 && parts[0] && parts[1]) return { kind: "named", namespace: parts[0], name: parts[1] };
   return undefined;
 }

@@ -84,7 +84,7 @@ export function translateService(
       appProtocol: appProtocolOf(p),
     }));
   const addresses = [...new Set([...spec.clusterIPs, ...spec.externalIPs])].map((address) => ({ network: cfg.network, address }));
-  const waypoint = waypoints.resolve(svc.metadata.labels ?? {}, ns, nsLabels, "service");
+  const waypoint = waypoints.resolve(svc.metadata.labels ?? {}, ns, nsLabels, "service", `Service ${ns}/${svc.metadata.name}`);
   const preferClose = spec.trafficDistribution === "PreferClose" || svc.metadata.annotations?.[TRAFFIC_DISTRIBUTION] === "PreferClose";
   return {
     name: svc.metadata.name,

@@ -205,7 +205,7 @@ void describe("waypoints", () => {
       storeOf([
         namespace("shop", { "istio.io/use-waypoint": "wp" }),
         waypointGateway("wp", "shop", "all"),
-        waypointGateway("special", "infra", "all"),
+        waypointGateway("special", "infra", "all", "istio-waypoint", "All"),
         pod({ name: "a", labels: { "istio.io/use-waypoint": "infra/special" } }),
         pod({ name: "b", labels: { "istio.io/use-waypoint": "none" } }),
         service({ name: "web", labels: { "istio.io/use-waypoint": "none" } }),
@@ -214,6 +214,36 @@ void describe("waypoints", () => {
     assert.equal((t.workloads.get("c1//Pod/shop/a")?.waypoint as { hostname: string }).hostname, "special.infra.svc.cluster.local");
     assert.equal(t.workloads.get("c1//Pod/shop/b")?.waypoint, undefined);
     assert.equal(t.services.get("shop/web.shop.svc.cluster.local")?.waypoint, undefined);
+    assert.deepEqual(t.waypointProblems(), []);
+  });
+
+  // Istio ambient "Cross-namespace waypoint use": the waypoint's HBONE listener must allow the
+  // namespace (allowedRoutes.namespaces.from, default Same); use-waypoint-namespace names it.
+  void it("a waypoint in another namespace needs allowedRoutes; a missing one binds nothing; both are reported", () => {
+    const t = new Translator(cfg);
+    t.full(
+      storeOf([
+        namespace("shop"),
+        waypointGateway("same", "infra", "all"),
+        waypointGateway("open", "infra", "all", "istio-waypoint", "All"),
+        pod({ name: "a", labels: { "istio.io/use-waypoint": "same", "istio.io/use-waypoint-namespace": "infra" } }),
+        pod({ name: "b", labels: { "istio.io/use-waypoint": "open", "istio.io/use-waypoint-namespace": "infra" } }),
+        service({ name: "web", labels: { "istio.io/use-waypoint": "nosuch" } }),
+      ]),
+    );
+    assert.equal(t.workloads.get("c1//Pod/shop/a")?.waypoint, undefined);
+    assert.equal((t.workloads.get("c1//Pod/shop/b")?.waypoint as { hostname: string }).hostname, "open.infra.svc.cluster.local");
+    assert.equal(t.services.get("shop/web.shop.svc.cluster.local")?.waypoint, undefined);
+    const problems = t.waypointProblems();
+    assert.deepEqual(
+      problems.map((p) => [p.object, p.label, p.value]),
+      [
+        ["Pod shop/a", "istio.io/use-waypoint", "same"],
+        ["Service shop/web", "istio.io/use-waypoint", "nosuch"],
+      ],
+    );
+    assert.match(problems[0]!.reason, /does not allow namespace shop/);
+    assert.match(problems[1]!.reason, /no Gateway shop\/nosuch/);
   });
 });
 

@@ -22,7 +22,7 @@ import { parseKey } from "../model/store.js";
 import { isPlainObject } from "../../kube/validate/validate-schema.js";
 import type { TranslateConfig } from "./translate-config.js";
 import { podUid, serviceHostname } from "./translate-config.js";
-import { GATEWAY_KIND, WaypointIndex } from "./waypoint.js";
+import { GATEWAY_KIND, WaypointIndex, type WaypointProblem } from "./waypoint.js";
 import { SERVICE_KIND, serviceSpec, translateService } from "./service.js";
 import { POD_KIND, selectorMatches, translatePod } from "./workload.js";
 
@@ -84,8 +84,15 @@ export class Translator {
   /** Node name -> pod store keys last translated onto it. */
   private readonly podsByNode = new Map<string, Set<string>>();
   private readonly nodeOfPod = new Map<string, string>();
+  /** use-waypoint labels that bind nothing, keyed by the object resolved (`Service ns/name`, `Pod ns/name`). */
+  private readonly problems = new Map<string, WaypointProblem>();
 
   constructor(readonly cfg: TranslateConfig) {}
+
+  /** Current use-waypoint problems, sorted by object. */
+  waypointProblems(): WaypointProblem[] {
+    return [...this.problems.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, p]) => p);
+  }
 
   get workloads(): ReadonlyMap<string, Workload> {
     return new Map([...this.workloadOut].map(([k, o]) => [k, o.value]));
@@ -161,6 +168,7 @@ export class Translator {
     for (const key of [...serviceKeys].sort()) {
       const p = parseKey(key);
       const outKey = `${p.namespace}/${serviceHostname(this.cfg, p.namespace, p.name)}`;
+      this.problems.delete(`Service ${p.namespace}/${p.name}`);
       const obj = store.get(key);
       const sel = obj ? serviceSpec(obj).selector : undefined;
       if (sel && Object.keys(sel).length > 0) this.selectors.set(key, sel);
@@ -202,6 +210,7 @@ export class Translator {
       for (const key of keys.sort()) {
         const p = parseKey(key);
         const uid = podUid(this.cfg, p.namespace, p.name);
+        this.problems.delete(`Pod ${p.namespace}/${p.name}`);
         const pod = store.get(key);
         this.trackNode(key, pod);
         if (!pod) {
@@ -231,6 +240,7 @@ export class Translator {
         this.diff(this.workloadOut, uid, next, wlUp, wlRemoved);
       }
     }
+    for (const [k, v] of waypoints.problems) this.problems.set(k, v);
     return { workloads: { upserted: wlUp, removed: wlRemoved }, services: { upserted: svcUp, removed: svcRemoved } };
   }
 

@@ -1,9 +1,16 @@
 /**
  * Waypoints: Gateway API Gateways of a waypoint class, and the rule that picks the waypoint of
  * a pod or service (its own `istio.io/use-waypoint` label, else its namespace's; `none` opts
- * out). A waypoint serves `service` traffic unless its `istio.io/waypoint-for` label says
- * `workload`, `all` or `none`; a pod only gets a waypoint that serves workloads, a service only
- * one that serves services (Istio's fetchWaypointForWorkload / ForService).
+ * out; `istio.io/use-waypoint-namespace` names another namespace). A waypoint serves `service`
+ * traffic unless its `istio.io/waypoint-for` label says `workload`, `all` or `none`; a pod only
+ * gets a waypoint that serves workloads, a service only one that serves services (Istio's
+ * fetchWaypointForWorkload / ForService). A waypoint in another namespace must allow it on its
+ * HBONE listener: `allowedRoutes.namespaces.from` All, or Selector matching the user's namespace
+ * labels (default Same), as Istio checks.
+ *
+ * A label that names no such waypoint, one of the wrong traffic type, or one that does not
+ * allow the namespace, binds nothing (Istio's behaviour: the traffic goes direct) and is
+ * recorded as a problem naming the object and the label, for the control plane to report.
  *
  * Difference from Istio: Istio waits for the Gateway's status address (its deployment
  * controller's doing); weft addresses the waypoint by its service hostname
@@ -15,10 +22,12 @@ import { isPlainObject } from "../../kube/validate/validate-schema.js";
 import type { ReadStore } from "../model/store.js";
 import type { TranslateConfig } from "./translate-config.js";
 import { serviceHostname } from "./translate-config.js";
-import { MANAGED_GATEWAY, MESH_CONTROLLER, WAYPOINT_FOR, parseUseWaypoint } from "./mesh-labels.js";
+import { MANAGED_GATEWAY, MESH_CONTROLLER, USE_WAYPOINT, WAYPOINT_FOR, parseUseWaypoint } from "./mesh-labels.js";
 
 export const GATEWAY_KIND = "gateway.networking.k8s.io/Gateway";
 export const HBONE_PORT = 15008;
+/** Istio's annotation naming the service account of a Gateway's deployment (default: the Gateway's name). */
+export const SERVICE_ACCOUNT_ANNOTATION = "gateway.istio.io/service-account";
 
 export type TrafficType = "service" | "workload" | "all" | "none";
 
@@ -27,6 +36,19 @@ export interface Waypoint {
   readonly name: string;
   readonly trafficType: TrafficType;
   readonly address: GatewayAddress;
+  /** The service account its pods run as (its xDS and CA identity). */
+  readonly serviceAccount: string;
+  /** allowedRoutes of the HBONE listener: who may use the waypoint from another namespace. */
+  readonly allowed: { readonly from: "All" | "Same" | "Selector"; readonly selector?: Readonly<Record<string, string>> };
+}
+
+/** A use-waypoint label that binds nothing, for the control plane's warnings and debug output. */
+export interface WaypointProblem {
+  /** `Service ns/name`, `Pod ns/name` or `Namespace name` (whichever carries the label). */
+  readonly object: string;
+  readonly label: string;
+  readonly value: string;
+  readonly reason: string;
 }
 
 /** The waypoint a Gateway object describes, or undefined if it is not of a waypoint class. */
@@ -39,17 +61,33 @@ export function waypointOf(cfg: TranslateConfig, gw: KubeObject): Waypoint | und
   const port = hbone && isPlainObject(hbone) ? (hbone.port as number) : HBONE_PORT;
   const tt = gw.metadata.labels?.[WAYPOINT_FOR];
   const trafficType: TrafficType = tt === "workload" || tt === "all" || tt === "none" ? tt : "service";
+  const ar = hbone && isPlainObject(hbone) && isPlainObject(hbone.allowedRoutes) ? hbone.allowedRoutes : {};
+  const nsr = isPlainObject(ar.namespaces) ? ar.namespaces : {};
+  const from = nsr.from === "All" || nsr.from === "Selector" ? nsr.from : "Same";
+  const sel =
+    isPlainObject(nsr.selector) && isPlainObject(nsr.selector.matchLabels) ? (nsr.selector.matchLabels as Record<string, string>) : {};
   return {
     namespace: ns,
     name: gw.metadata.name,
     trafficType,
     address: { kind: "hostname", namespace: ns, hostname: serviceHostname(cfg, ns, gw.metadata.name), hboneMtlsPort: port },
+    serviceAccount: gw.metadata.annotations?.[SERVICE_ACCOUNT_ANNOTATION] ?? gw.metadata.name,
+    allowed: from === "Selector" ? { from, selector: sel } : { from },
   };
+}
+
+function allows(w: Waypoint, namespace: string, nsLabels: Readonly<Record<string, string>>): boolean {
+  if (namespace === w.namespace || w.allowed.from === "All") return true;
+  if (w.allowed.from === "Same") return false;
+  return Object.entries(w.allowed.selector ?? {}).every(([k, v]) => nsLabels[k] === v);
 }
 
 /** Looks waypoints up by `ns/name`, building each at most once per translation pass. */
 export class WaypointIndex {
   private readonly cache = new Map<string, Waypoint | undefined>();
+  /** Problems found by `resolve` in this pass, keyed by the resolved object's label. */
+  readonly problems = new Map<string, WaypointProblem>();
+
   constructor(
     private readonly cfg: TranslateConfig,
     private readonly store: ReadStore,
@@ -58,29 +96,49 @@ export class WaypointIndex {
   get(namespace: string, name: string): Waypoint | undefined {
     const k = `${namespace}/${name}`;
     if (this.cache.has(k)) return this.cache.get(k);
-    const gw = this.store.get(`gateway.networking.k8s.io/Gateway/${namespace}/${name}`);
+    const gw = this.store.get(`${GATEWAY_KIND}/${namespace}/${name}`);
     const w = gw ? waypointOf(this.cfg, gw) : undefined;
     this.cache.set(k, w);
     return w;
   }
 
   /**
-   * The waypoint for an object with these labels in `namespace` (labels `nsLabels`), serving
-   * `want` traffic; undefined if none applies.
+   * The waypoint for an object (`object`, e.g. `Service shop/web`) with these labels in
+   * `namespace` (labels `nsLabels`), serving `want` traffic; undefined if none applies.
    */
   resolve(
     labels: Readonly<Record<string, string>>,
     namespace: string,
     nsLabels: Readonly<Record<string, string>>,
     want: "service" | "workload",
+    object = "",
   ): GatewayAddress | undefined {
     if (labels[MANAGED_GATEWAY] === MESH_CONTROLLER) return undefined; // a waypoint has no waypoint
     const own = parseUseWaypoint(labels, namespace);
     if (own?.kind === "none") return undefined;
     const ref = own ?? parseUseWaypoint(nsLabels, namespace);
     if (!ref || ref.kind === "none") return undefined;
+    const carrier = own ? object : `Namespace ${namespace}`;
+    const value = (own ? labels : nsLabels)[USE_WAYPOINT] ?? "";
+    const problem = (reason: string) => {
+      if (object) this.problems.set(object, { object: carrier, label: USE_WAYPOINT, value, reason: `${object}: ${reason}` });
+      return undefined;
+    };
     const w = this.get(ref.namespace, ref.name);
-    if (!w) return undefined;
-    return w.trafficType === want || w.trafficType === "all" ? w.address : undefined;
+    if (!w)
+      return problem(
+        `no Gateway ${ref.namespace}/${ref.name} of class ${this.cfg.waypointClasses.join("/")}: traffic goes direct, without a waypoint`,
+      );
+    if (w.trafficType !== want && w.trafficType !== "all") {
+      // Namespace-wide labels reach both kinds; only an explicit label on the wrong kind is a mistake.
+      return own
+        ? problem(`waypoint ${ref.namespace}/${ref.name} is for ${w.trafficType} traffic (istio.io/waypoint-for), not ${want}`)
+        : undefined;
+    }
+    if (!allows(w, namespace, nsLabels))
+      return problem(
+        `waypoint ${ref.namespace}/${ref.name} does not allow namespace ${namespace} (allowedRoutes.namespaces.from: ${w.allowed.from})`,
+      );
+    return w.address;
   }
 }

@@ -143,7 +143,7 @@ export function translatePod(cfg: TranslateConfig, pod: KubeObject, ctx: PodCont
   }
   const { name: workloadName, type: workloadType } = workloadNameAndType(pod);
   const canonical = canonicalService(labels, workloadName);
-  const waypoint = ctx.waypoints.resolve(labels, ns, nsLabels, "workload");
+  const waypoint = ctx.waypoints.resolve(labels, ns, nsLabels, "workload", `Pod ${ns}/${pod.metadata.name}`);
   const nodeLabels = ctx.node?.metadata.labels ?? {};
   const region = nodeLabels["topology.kubernetes.io/region"] ?? "";
   const zone = nodeLabels["topology.kubernetes.io/zone"] ?? "";

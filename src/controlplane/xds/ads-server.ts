@@ -4,7 +4,10 @@
  *
  * Lifecycle of a stream: authenticate the bearer token (UNAUTHENTICATED otherwise) -> the first
  * request must carry a well-formed node id whose namespace is the caller's (INVALID_ARGUMENT /
- * PERMISSION_DENIED) -> per type URL, the first request sets up the subscription (wildcard,
+ * PERMISSION_DENIED); a waypoint (node type `router`, metadata `WAYPOINT=<ns>/<gateway>`) must
+ * be that Gateway's service account in that namespace (PERMISSION_DENIED otherwise) and is then
+ * scoped to it: of the scoped kinds (the Envoy types) it sees only its Gateway's resources, and
+ * other callers see none -> per type URL, the first request sets up the subscription (wildcard,
  * names, initial_resource_versions) and is always answered, even with nothing, so the client
  * knows it is in sync -> later requests are ACKs, NACKs, or subscription changes.
  *
@@ -29,7 +32,7 @@ import type { Authenticator, Caller } from "../auth/authenticator.js";
 import { authenticateCall, callError } from "./caller-auth.js";
 import { type XdsMetrics, noXdsMetrics } from "./metrics.js";
 import { type NodeId, parseNodeId } from "../../common/xds/node-id.js";
-import type { ResourceStore, StoreEntry } from "./resource-store.js";
+import { type ResourceStore, type StoreEntry, visibleTo } from "./resource-store.js";
 import { type Delta, type Subscription, applyRequest, changedDelta, fullDelta, newSubscription, recordSent } from "./subscription.js";
 
 const log = logger("controlplane.xds");
@@ -52,12 +55,24 @@ export interface AdsServerOptions {
    * is the whole store, buffered per stream until written). Default 16.
    */
   readonly maxConcurrentInitialPushes?: number;
+  /** Waypoint Gateways, to admit and scope waypoint callers; without it, waypoint callers are refused. */
+  readonly waypoints?: WaypointDirectory;
+}
+
+/** Node metadata key naming the waypoint a caller is (`<ns>/<gateway>`), as Istio's waypoints send it. */
+export const WAYPOINT_METADATA = "WAYPOINT";
+
+export interface WaypointDirectory {
+  /** The service account the waypoint `namespace/name` runs as, or undefined if no such waypoint Gateway exists. */
+  serviceAccountOf(namespace: string, name: string): string | undefined;
 }
 
 export interface AdsClientInfo {
   readonly id: string;
   readonly node: string;
   readonly identity: string;
+  /** `ns/gateway` for a waypoint caller. */
+  readonly waypoint?: string;
   /** When the stream was accepted (ISO time); `peer` is its remote address. For `weft proxy-status`. */
   readonly connectedAt?: string;
   readonly peer?: string;
@@ -132,6 +147,9 @@ function deltaKey(d: Delta): string {
 class AdsConnection {
   private readonly types = new Map<string, TypeState>();
   private node: NodeId | undefined;
+  /** The waypoint (`ns/gateway`) this caller is, scoping what it sees; undefined for ztunnels. */
+  private scope: string | undefined;
+  private readonly visible = (e: StoreEntry) => visibleTo(e, this.scope);
   private nonceSeq = 0;
   private readonly noncePrefix = randomBytes(4).toString("hex");
   id: string;
@@ -168,6 +186,7 @@ class AdsConnection {
       identity: this.caller.identity,
       connectedAt: this.connectedAt,
       peer: this.stream.getPeer(),
+      ...(this.scope ? { waypoint: this.scope } : {}),
       types,
     };
   }
@@ -185,6 +204,12 @@ class AdsConnection {
           status.PERMISSION_DENIED,
           `node id ${id} is in namespace ${parsed.value.namespace}, caller ${this.caller.identity} is not`,
         );
+      }
+      const wp = req.node?.metadata?.[WAYPOINT_METADATA];
+      if (parsed.value.type === "router" || wp !== undefined) {
+        const scope = this.admitWaypoint(wp, ident.value);
+        if (scope === false) return false;
+        this.scope = scope;
       }
       this.node = parsed.value;
       this.id = `${id}/${this.id}`;
@@ -250,6 +275,21 @@ class AdsConnection {
     return true;
   }
 
+  /** The waypoint scope of a `router` caller, or false after failing the stream. */
+  private admitWaypoint(wp: string | undefined, ident: { namespace: string; serviceAccount: string }): string | false {
+    const deny = (why: string): false => this.fail(status.PERMISSION_DENIED, why);
+    if (!wp) return deny(`waypoint node without ${WAYPOINT_METADATA} metadata (want "<namespace>/<gateway>")`);
+    const parts = wp.split("/");
+    if (parts.length !== 2 || !parts[0] || !parts[1])
+      return deny(`${WAYPOINT_METADATA} metadata ${JSON.stringify(wp)}: want "<namespace>/<gateway>"`);
+    const [ns, name] = parts as [string, string];
+    if (ns !== ident.namespace) return deny(`waypoint ${wp}: caller ${this.caller.identity} is not in namespace ${ns}`);
+    const sa = this.server.waypoints?.serviceAccountOf(ns, name);
+    if (sa === undefined) return deny(`waypoint ${wp}: no Gateway ${ns}/${name} of a waypoint class`);
+    if (sa !== ident.serviceAccount) return deny(`waypoint ${wp} runs as service account ${sa}; caller ${this.caller.identity} is not it`);
+    return wp;
+  }
+
   /** Called by the server when an initial-push slot was granted to this waiting type. */
   slotGranted(typeUrl: string): void {
     const ts = this.types.get(typeUrl);
@@ -273,8 +313,9 @@ class AdsConnection {
   }
 
   private sendInitialOrDelta(typeUrl: string, ts: TypeState, first: boolean): void {
-    const fresh = first && ts.sub.wildcard && ts.sub.names.size === 0 && ts.sub.known.size === 0;
-    const delta = fullDelta(ts.sub, this.server.store.all(typeUrl));
+    // Scoped kinds differ per waypoint, so only unscoped ones share the whole-store encoding.
+    const fresh = first && ts.sub.wildcard && ts.sub.names.size === 0 && ts.sub.known.size === 0 && !this.server.store.scoped(typeUrl);
+    const delta = fullDelta(ts.sub, this.server.store.all(typeUrl), this.visible);
     // A fresh wildcard subscriber gets exactly the whole store: share that encoding between all
     // of them until the store changes (a fleet reconnecting after a control-plane restart).
     // The answer to a type's first request is never split: clients (upstream ztunnel included)
@@ -294,7 +335,7 @@ class AdsConnection {
       for (const n of changed) ts.dirty.add(n);
       return;
     }
-    this.send(typeUrl, ts, changedDelta(ts.sub, this.server.store.all(typeUrl), changed), false, shared);
+    this.send(typeUrl, ts, changedDelta(ts.sub, this.server.store.all(typeUrl), changed, this.visible), false, shared);
   }
 
   /** Writes the next queued response if none is in flight; then any coalesced changes. */
@@ -313,7 +354,7 @@ class AdsConnection {
     if (ts.dirty.size) {
       const changed = [...ts.dirty];
       ts.dirty.clear();
-      this.send(typeUrl, ts, changedDelta(ts.sub, this.server.store.all(typeUrl), changed), false);
+      this.send(typeUrl, ts, changedDelta(ts.sub, this.server.store.all(typeUrl), changed, this.visible), false);
     }
   }
 
@@ -359,6 +400,7 @@ export class AdsServer {
   readonly store: ResourceStore;
   readonly metrics: XdsMetrics;
   readonly maxResponseBytes: number;
+  readonly waypoints: WaypointDirectory | undefined;
   /** Incremented on every flush; sent as system_version_info (debugging only). */
   generation = 0;
   private readonly conns = new Set<AdsConnection>();
@@ -377,6 +419,7 @@ export class AdsServer {
     this.debounceMs = opts.debounceMs ?? 50;
     this.maxResponseBytes = opts.maxResponseBytes ?? 4 * 1024 * 1024;
     this.maxInitialPushes = opts.maxConcurrentInitialPushes ?? 16;
+    this.waypoints = opts.waypoints;
     this.store.onChange(() => this.schedule());
   }
 

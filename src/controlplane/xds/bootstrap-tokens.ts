@@ -1,6 +1,9 @@
 /**
- * Local-mode Authenticator: a fixed map of bootstrap tokens, one per node, each naming the
- * node and the identity its ztunnel runs as (`weft local up` writes one per node namespace).
+ * Local-mode Authenticator: a fixed map of bootstrap tokens. A node entry names the node and
+ * the identity its ztunnel runs as (`weft local up` writes one per node namespace); a workload
+ * entry (no node: a waypoint, or any pod process) names only the identity it runs as, and may
+ * repeat it as `namespace`/`serviceAccount` (checked against the identity). A workload caller
+ * is not bound to a node, so it can only ever obtain its own identity (ca-service.ts).
  * Tokens are compared by SHA-256 digest in constant time, so neither timing nor the map's
  * iteration order reveals a valid token. The Kubernetes counterpart is TokenReview
  * (src/controlplane/auth/tokenreview.ts).
@@ -12,8 +15,12 @@ import type { Authenticator, Caller } from "../auth/authenticator.js";
 
 export interface BootstrapToken {
   readonly token: string;
-  /** Node the holder runs on. */
-  readonly node: string;
+  /** Node the holder runs on (a ztunnel); absent for a workload caller. */
+  readonly node?: string;
+  /** Optional, for a workload entry: must equal the identity's namespace. */
+  readonly namespace?: string;
+  /** Optional, for a workload entry: must equal the identity's service account. */
+  readonly serviceAccount?: string;
   /** SPIFFE URI the holder authenticates as (the node's ztunnel service account). */
   readonly identity: string;
 }
@@ -27,13 +34,21 @@ export class BootstrapTokenAuthenticator implements Authenticator {
   constructor(tokens: readonly BootstrapToken[]) {
     const seen = new Set<string>();
     this.entries = tokens.map((t, i) => {
-      if (t.token.length < 16) throw new Error(`bootstrap tokens[${i}] (node ${t.node}): token shorter than 16 characters`);
-      if (!t.node) throw new Error(`bootstrap tokens[${i}]: node required`);
+      const who = t.node !== undefined ? `node ${t.node}` : `identity ${t.identity}`;
+      if (t.token.length < 16) throw new Error(`bootstrap tokens[${i}] (${who}): token shorter than 16 characters`);
+      if (t.node !== undefined && t.node === "")
+        throw new Error(`bootstrap tokens[${i}]: node must not be empty (leave it out for a workload caller)`);
       const id = parseUri(t.identity);
-      if (!id.ok) throw new Error(`bootstrap tokens[${i}] (node ${t.node}): identity: ${id.error.message}`);
-      if (seen.has(t.token)) throw new Error(`bootstrap tokens[${i}] (node ${t.node}): duplicate token`);
+      if (!id.ok) throw new Error(`bootstrap tokens[${i}] (${who}): identity: ${id.error.message}`);
+      if (t.namespace !== undefined && t.namespace !== id.value.namespace)
+        throw new Error(`bootstrap tokens[${i}] (${who}): namespace ${t.namespace} differs from the identity's ${id.value.namespace}`);
+      if (t.serviceAccount !== undefined && t.serviceAccount !== id.value.serviceAccount)
+        throw new Error(
+          `bootstrap tokens[${i}] (${who}): serviceAccount ${t.serviceAccount} differs from the identity's ${id.value.serviceAccount}`,
+        );
+      if (seen.has(t.token)) throw new Error(`bootstrap tokens[${i}] (${who}): duplicate token`);
       seen.add(t.token);
-      return { digest: digest(t.token), caller: { identity: t.identity, node: t.node } };
+      return { digest: digest(t.token), caller: t.node !== undefined ? { identity: t.identity, node: t.node } : { identity: t.identity } };
     });
   }
 

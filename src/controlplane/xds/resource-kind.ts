@@ -1,8 +1,8 @@
 /**
  * What the delta ADS server needs to know about a resource type: its type URL, how a domain
- * object is named, aliased and encoded. The server is generic over these; the two ztunnel
- * types (Address, Authorization) are defined here, the waypoint's L7 types can be added later
- * without touching the server.
+ * object is named, aliased, encoded and scoped. The server is generic over these; the two
+ * ztunnel types (Address, Authorization) are defined here, the waypoint's Envoy types in
+ * envoy-kinds.ts.
  */
 import type { Authorization } from "../../common/model/authorization.js";
 import { authorizationKey } from "../../common/model/authorization.js";
@@ -18,6 +18,12 @@ export interface ResourceKind<T> {
   aliases(value: T): string[];
   /** The wire bytes of the resource (the `value` of its google.protobuf.Any). */
   encode(value: T): Uint8Array;
+  /**
+   * The waypoints (`ns/gateway`) a resource is for. A kind with scopes is served only to
+   * waypoint callers, and to each only the resources that name its Gateway; kinds without
+   * (Address, Authorization) go to every caller.
+   */
+  scopes?(value: T): readonly string[];
 }
 
 export const addressKind: ResourceKind<AddressResource> = {

@@ -21,6 +21,13 @@ export interface StoreEntry {
   readonly version: string;
   /** Wire bytes of the `resources` field (tag 2) carrying this resource, including the tag. */
   readonly resourceField: Uint8Array;
+  /** Waypoints (`ns/gateway`) the resource is for; absent for kinds every caller sees. */
+  readonly scopes?: ReadonlySet<string>;
+}
+
+/** Whether a caller with `scope` (its waypoint, or undefined for a ztunnel) may see `e`. */
+export function visibleTo(e: StoreEntry, scope: string | undefined): boolean {
+  return e.scopes === undefined || (scope !== undefined && e.scopes.has(scope));
 }
 
 /** Encodes one `Resource { version=1, resource=2 Any{type_url=1,value=2}, name=3, aliases=4 }` as field 2 of a response. */
@@ -66,6 +73,11 @@ export class ResourceStore {
     return this.kinds.has(typeUrl);
   }
 
+  /** Whether resources of the type are scoped to waypoints (see ResourceKind.scopes). */
+  scoped(typeUrl: string): boolean {
+    return this.kinds.get(typeUrl)?.scopes !== undefined;
+  }
+
   /** Called (synchronously) after every update that changed something. */
   onChange(l: ChangeListener): void {
     this.listeners.push(l);
@@ -100,7 +112,8 @@ export class ResourceStore {
       }
     }
     for (const e of prepared) {
-      if (table.get(e.name)?.version === e.version) continue;
+      const old = table.get(e.name);
+      if (old?.version === e.version && sameScopes(old.scopes, e.scopes)) continue;
       table.set(e.name, e);
       changed.add(e.name);
       out.push(e.name);
@@ -142,7 +155,8 @@ export class ResourceStore {
     if (!name) throw new Error(`xds store: ${kind.typeUrl}: resource without a name`);
     const value = kind.encode(v);
     const version = createHash("sha256").update(value).digest("hex").slice(0, 16);
-    return { name, version, resourceField: encodeResourceField(kind.typeUrl, name, version, kind.aliases(v), value) };
+    const resourceField = encodeResourceField(kind.typeUrl, name, version, kind.aliases(v), value);
+    return kind.scopes ? { name, version, resourceField, scopes: new Set(kind.scopes(v)) } : { name, version, resourceField };
   }
 
   private kind(typeUrl: string): ResourceKind<unknown> {
@@ -156,4 +170,9 @@ export class ResourceStore {
     if (!t) throw new Error(`xds store: unknown type url ${typeUrl}`);
     return t;
   }
+}
+
+function sameScopes(a: ReadonlySet<string> | undefined, b: ReadonlySet<string> | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.size === b.size && [...a].every((s) => b.has(s));
 }

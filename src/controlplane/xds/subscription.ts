@@ -17,6 +17,10 @@
  */
 import type { StoreEntry } from "./resource-store.js";
 
+/** Which entries this client may see (waypoint scoping); every entry when absent. */
+export type Visible = (e: StoreEntry) => boolean;
+const everything: Visible = () => true;
+
 export interface Subscription {
   wildcard: boolean;
   readonly names: Set<string>;
@@ -73,30 +77,40 @@ function wants(sub: Subscription, name: string): boolean {
 }
 
 /** Everything the client lacks or holds stale, scanning the whole store (first request, subscription change). */
-export function fullDelta(sub: Subscription, all: ReadonlyMap<string, StoreEntry>): Delta {
+export function fullDelta(sub: Subscription, all: ReadonlyMap<string, StoreEntry>, visible: Visible = everything): Delta {
   const upserts: StoreEntry[] = [];
   const removals: string[] = [];
+  const get = (name: string) => {
+    const e = all.get(name);
+    return e && visible(e) ? e : undefined;
+  };
   if (sub.wildcard) {
-    for (const e of all.values()) if (sub.known.get(e.name) !== e.version) upserts.push(e);
+    for (const e of all.values()) if (visible(e) && sub.known.get(e.name) !== e.version) upserts.push(e);
   }
   for (const name of sub.names) {
-    if (sub.wildcard && all.has(name)) continue;
-    const e = all.get(name);
+    if (sub.wildcard && get(name)) continue;
+    const e = get(name);
     if (e && sub.known.get(name) !== e.version) upserts.push(e);
     else if (!e && sub.forced.has(name)) removals.push(name);
   }
-  for (const name of sub.known.keys()) if (wants(sub, name) && !all.has(name) && !sub.forced.has(name)) removals.push(name);
+  for (const name of sub.known.keys()) if (wants(sub, name) && !get(name) && !sub.forced.has(name)) removals.push(name);
   sub.forced.clear();
   return { upserts, removals };
 }
 
 /** The delta for a set of changed names only (a store push): O(changed), not O(store). */
-export function changedDelta(sub: Subscription, all: ReadonlyMap<string, StoreEntry>, changed: Iterable<string>): Delta {
+export function changedDelta(
+  sub: Subscription,
+  all: ReadonlyMap<string, StoreEntry>,
+  changed: Iterable<string>,
+  visible: Visible = everything,
+): Delta {
   const upserts: StoreEntry[] = [];
   const removals: string[] = [];
   for (const name of changed) {
     if (!wants(sub, name)) continue;
-    const e = all.get(name);
+    const found = all.get(name);
+    const e = found && visible(found) ? found : undefined;
     if (e) {
       if (sub.known.get(name) !== e.version) upserts.push(e);
     } else if (sub.known.has(name)) {

@@ -42,7 +42,13 @@ export type OutboundRoute =
       /** Why there is no tunnel: the destination is outside the mesh, or not HBONE-capable. */
       readonly reason: "passthrough" | "no-tunnel";
     }
-  | { readonly kind: "reject"; readonly reason: string; readonly service?: Service };
+  | {
+      readonly kind: "reject";
+      readonly reason: string;
+      readonly service?: Service;
+      /** Set when the refusal is a waypoint without a healthy endpoint (the caller logs it at warn). */
+      readonly waypoint?: GatewayAddress;
+    };
 
 /** Chooses an index in [0, n). Production uses Math.random; tests inject a fixed choice. */
 export type Pick = (n: number) => number;
@@ -64,7 +70,13 @@ function routeToService(state: StateView, source: Workload, service: Service, ta
   if (service.waypoint) {
     const wp = resolveWaypoint(state, source, service.waypoint);
     if (wp && wp.uid !== source.uid) return waypointRoute(wp, service.waypoint.hboneMtlsPort, target, service);
-    if (!wp) return { kind: "reject", reason: `waypoint of service ${service.hostname} has no healthy endpoint`, service };
+    if (!wp)
+      return {
+        kind: "reject",
+        reason: `waypoint of service ${service.hostname} has no healthy endpoint`,
+        service,
+        waypoint: service.waypoint,
+      };
   }
 
   const key = serviceKey(service);

@@ -70,7 +70,19 @@ export class Outbound {
       return err({ reason: `source ${client.ip} is not a workload on node ${this.d.node}`, socksReply: 0x02 });
     }
     const route = buildOutboundRoute(this.d.state, source, target);
-    if (route.kind === "reject") return err({ reason: route.reason, socksReply: 0x04 });
+    if (route.kind === "reject") {
+      // A waypoint nothing serves would otherwise blackhole a whole namespace quietly (issue 8).
+      if (route.waypoint)
+        log.warn(
+          {
+            service: route.service?.hostname,
+            waypoint: route.waypoint.kind === "hostname" ? route.waypoint.hostname : route.waypoint.address,
+            src: formatAddress(client),
+          },
+          "connection refused: the service's waypoint has no healthy endpoint",
+        );
+      return err({ reason: route.reason, socksReply: 0x04 });
+    }
     if (route.kind === "direct") {
       const s = await this.d.dialer.dial({ target: route.address });
       if (!s.ok) return err({ reason: `passthrough ${s.error.message}`, socksReply: 0x05 });

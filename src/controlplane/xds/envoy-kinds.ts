@@ -1,0 +1,163 @@
+/**
+ * ResourceKinds (and encoders) of the four Envoy types the control plane serves waypoints:
+ * Listener, RouteConfiguration, Cluster, ClusterLoadAssignment, from the plain objects
+ * translation builds (src/controlplane/translate/routes/envoy-types.ts), encoded with Envoy's
+ * own protos (src/common/xds/envoy-proto.ts). Each resource carries the waypoints it is for
+ * (`scopes`, `ns/gateway`); the ADS server shows a waypoint only its own.
+ *
+ * Shapes exactly as WAYPOINT-CONTRACT.md says: listener filter typed_config is an
+ * HttpConnectionManager (RDS over ADS, one router filter) or a TcpProxy; clusters are EDS over
+ * ADS with `metadata.filter_metadata.istio.services`; endpoints carry
+ * `metadata.filter_metadata.istio.{workload,uid}` and HEALTHY status.
+ */
+import {
+  CLUSTER_TYPE_URL,
+  ENDPOINT_TYPE_URL,
+  HCM_TYPE_URL,
+  LISTENER_TYPE_URL,
+  ROUTE_TYPE_URL,
+  ROUTER_TYPE_URL,
+  TCP_PROXY_TYPE_URL,
+  envoyTypes,
+} from "../../common/xds/envoy-proto.js";
+import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from "../translate/routes/envoy-types.js";
+import type { ResourceKind } from "./resource-kind.js";
+
+/** An Envoy resource and the waypoints (`ns/gateway`) it is sent to. */
+export interface Scoped<T> {
+  readonly value: T;
+  readonly scopes: readonly string[];
+}
+
+type Json = Record<string, unknown>;
+
+const str = (s: string) => ({ stringValue: s });
+const struct = (o: Record<string, unknown>): Json => ({ fields: Object.fromEntries(Object.entries(o).map(([k, v]) => [k, toValue(v)])) });
+function toValue(v: unknown): Json {
+  if (typeof v === "string") return str(v);
+  if (typeof v === "number") return { numberValue: v };
+  if (typeof v === "boolean") return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
+  if (v && typeof v === "object") return { structValue: struct(v as Record<string, unknown>) };
+  return { nullValue: "NULL_VALUE" };
+}
+
+function any(typeUrl: string, bytes: Uint8Array): Json {
+  return { type_url: typeUrl, value: bytes };
+}
+
+export function listenerJson(l: Listener): Json {
+  const t = envoyTypes();
+  const f = l.filter;
+  const filter =
+    f.kind === "http"
+      ? {
+          name: "envoy.filters.network.http_connection_manager",
+          typedConfig: any(
+            HCM_TYPE_URL,
+            t.HttpConnectionManager.encode(
+              t.HttpConnectionManager.fromObject({
+                statPrefix: f.statPrefix,
+                codecType: f.codecType,
+                rds: { routeConfigName: f.routeConfigName, configSource: { ads: {}, resourceApiVersion: "V3" } },
+                httpFilters: [
+                  {
+                    name: "envoy.filters.http.router",
+                    typedConfig: any(ROUTER_TYPE_URL, t.Router.encode(t.Router.fromObject({})).finish()),
+                  },
+                ],
+              }),
+            ).finish(),
+          ),
+        }
+      : {
+          name: "envoy.filters.network.tcp_proxy",
+          typedConfig: any(
+            TCP_PROXY_TYPE_URL,
+            t.TcpProxy.encode(t.TcpProxy.fromObject({ statPrefix: f.statPrefix, cluster: f.cluster })).finish(),
+          ),
+        };
+  return {
+    name: l.name,
+    address: { socketAddress: { address: l.address.address, portValue: l.address.portValue } },
+    additionalAddresses: l.additionalAddresses.map((a) => ({ address: { socketAddress: { address: a.address, portValue: a.portValue } } })),
+    filterChains: [{ filters: [filter] }],
+    trafficDirection: "INBOUND",
+  };
+}
+
+export function clusterJson(c: Cluster): Json {
+  return {
+    name: c.name,
+    type: "EDS",
+    edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: "V3" }, serviceName: c.name },
+    connectTimeout: c.connectTimeout,
+    lbPolicy: c.lbPolicy,
+    metadata: {
+      filterMetadata: {
+        istio: struct({
+          services: c.services.map((s) => ({ host: s.host, name: s.name, namespace: s.namespace })),
+          ...(c.subset ? { subset: c.subset } : {}),
+        }),
+      },
+    },
+  };
+}
+
+export function loadAssignmentJson(a: ClusterLoadAssignment): Json {
+  return {
+    clusterName: a.clusterName,
+    endpoints: a.localities.map((l) => ({
+      locality: l.locality,
+      lbEndpoints: l.endpoints.map((e) => ({
+        endpoint: { address: { socketAddress: { address: e.address.address, portValue: e.address.portValue } } },
+        healthStatus: "HEALTHY",
+        loadBalancingWeight: { value: e.weight },
+        metadata: { filterMetadata: { istio: struct({ workload: e.workload, uid: e.uid }) } },
+      })),
+    })),
+  };
+}
+
+function encoder(type: () => import("protobufjs").Type, json: (v: never) => Json) {
+  return (s: Scoped<never>): Uint8Array => {
+    const t = type();
+    const msg = t.fromObject(json(s.value));
+    return t.encode(msg).finish();
+  };
+}
+
+export const listenerKind: ResourceKind<Scoped<Listener>> = {
+  typeUrl: LISTENER_TYPE_URL,
+  name: (s) => s.value.name,
+  aliases: () => [],
+  scopes: (s) => s.scopes,
+  encode: encoder(() => envoyTypes().Listener, listenerJson as (v: never) => Json),
+};
+
+export const routeKind: ResourceKind<Scoped<RouteConfiguration>> = {
+  typeUrl: ROUTE_TYPE_URL,
+  name: (s) => s.value.name,
+  aliases: () => [],
+  scopes: (s) => s.scopes,
+  // Route objects are already in protobufjs JSON form (envoy-types.ts).
+  encode: encoder(() => envoyTypes().RouteConfiguration, ((v: RouteConfiguration) => v as unknown as Json) as (v: never) => Json),
+};
+
+export const clusterKind: ResourceKind<Scoped<Cluster>> = {
+  typeUrl: CLUSTER_TYPE_URL,
+  name: (s) => s.value.name,
+  aliases: () => [],
+  scopes: (s) => s.scopes,
+  encode: encoder(() => envoyTypes().Cluster, clusterJson as (v: never) => Json),
+};
+
+export const endpointKind: ResourceKind<Scoped<ClusterLoadAssignment>> = {
+  typeUrl: ENDPOINT_TYPE_URL,
+  name: (s) => s.value.clusterName,
+  aliases: () => [],
+  scopes: (s) => s.scopes,
+  encode: encoder(() => envoyTypes().ClusterLoadAssignment, loadAssignmentJson as (v: never) => Json),
+};
+
+export const envoyKinds = [listenerKind, routeKind, clusterKind, endpointKind] as const;
