@@ -18,6 +18,7 @@ import { translateConfig } from "../../src/controlplane/translate/translate-conf
 import { WaypointTranslator } from "../../src/controlplane/translate/routes/waypoint-resources.js";
 import { clusterKind, endpointKind, listenerKind, routeKind } from "../../src/controlplane/xds/envoy-kinds.js";
 import { envoyTypes } from "../../src/common/xds/envoy-proto.js";
+import type protobuf from "protobufjs";
 
 const fixtures = path.join(__dirname, "../../../test/controlplane/fixtures/bookinfo");
 const H = "reviews.bookinfo.svc.cluster.local";
@@ -43,7 +44,7 @@ function translate(files: string[], extra: KubeObject[] = []) {
   return { t, wp: t.waypoints.get("bookinfo/waypoint")!, store, mesh };
 }
 
-const decode = <T>(kind: { encode(v: never): Uint8Array }, type: import("protobufjs").Type, value: T) =>
+const decode = <T>(kind: { encode(v: never): Uint8Array }, type: protobuf.Type, value: T) =>
   type.toObject(type.decode(kind.encode({ value, scopes: ["bookinfo/waypoint"] } as never)), {
     enums: String,
     longs: Number,

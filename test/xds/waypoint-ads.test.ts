@@ -25,6 +25,7 @@ import { IMPERSONATED_IDENTITY, createCertificateMethod, type CertificateRespons
 import { generateKeyAndCsr } from "../../src/common/tls/csr.js";
 import { identity } from "../../src/common/spiffe.js";
 import { checkControlPlaneSan } from "../../src/proxy/xds/channel.js";
+import type protobuf from "protobufjs";
 
 const HOST = "127.0.71.1";
 const CP_SAN = "spiffe://cluster.local/ns/istio-system/sa/istiod";
@@ -129,7 +130,7 @@ const connect = (token: string, node: { id: string; metadata?: Record<string, st
 };
 const waypointNode = { id: WAYPOINT_NODE, metadata: { WAYPOINT: "bookinfo/waypoint" } };
 
-function decodeAll(r: IncomingDeltaResponse, type: import("protobufjs").Type): Record<string, Record<string, unknown>> {
+function decodeAll(r: IncomingDeltaResponse, type: protobuf.Type): Record<string, Record<string, unknown>> {
   return Object.fromEntries(
     r.resources.map((x) => [
       x.name,

@@ -22,6 +22,7 @@ import {
 } from "../../common/xds/envoy-proto.js";
 import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from "../translate/routes/envoy-types.js";
 import type { ResourceKind } from "./resource-kind.js";
+import type protobuf from "protobufjs";
 
 /** An Envoy resource and the waypoints (`ns/gateway`) it is sent to. */
 export interface Scoped<T> {
@@ -119,7 +120,7 @@ export function loadAssignmentJson(a: ClusterLoadAssignment): Json {
   };
 }
 
-function encoder(type: () => import("protobufjs").Type, json: (v: never) => Json) {
+function encoder(type: () => protobuf.Type, json: (v: never) => Json) {
   return (s: Scoped<never>): Uint8Array => {
     const t = type();
     const msg = t.fromObject(json(s.value));

@@ -34,6 +34,8 @@ export const meshKinds: readonly WatchedKind[] = [
   { group: "gateway.networking.k8s.io", version: "v1", kind: "Gateway", resource: "gateways", optional: true },
   { group: "gateway.networking.k8s.io", version: "v1", kind: "HTTPRoute", resource: "httproutes", optional: true },
   { group: "gateway.networking.k8s.io", version: "v1", kind: "GRPCRoute", resource: "grpcroutes", optional: true },
+  // Cross-namespace backendRefs of routes need a ReferenceGrant (Gateway API).
+  { group: "gateway.networking.k8s.io", version: "v1beta1", kind: "ReferenceGrant", resource: "referencegrants", optional: true },
 ];
 
 export const defaultKinds: readonly WatchedKind[] = [...builtinKinds, ...meshKinds];
