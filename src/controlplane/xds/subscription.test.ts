@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { StoreEntry } from "./resource-store.js";
+import { type StoreEntry, visibleTo } from "./resource-store.js";
 import { applyRequest, changedDelta, fullDelta, newSubscription, recordSent } from "./subscription.js";
 
 const entry = (name: string, version: string): StoreEntry => ({ name, version, resourceField: new Uint8Array() });
@@ -81,5 +81,37 @@ void describe("subscription decisions", () => {
     applyRequest(sub, req([], ["a"]), false);
     assert.equal(sub.known.has("a"), false);
     assert.deepEqual(summary(changedDelta(sub, store(["a", "9"]), ["a"])), { up: [], rm: [] });
+  });
+});
+
+void describe("waypoint scoping (visible entries only)", () => {
+  const scoped = (name: string, version: string, scopes: string[]): StoreEntry => ({ ...entry(name, version), scopes: new Set(scopes) });
+  const all = new Map([
+    ["mine", scoped("mine", "1", ["ns/wp"])],
+    ["shared", scoped("shared", "1", ["ns/wp", "other/wp"])],
+    ["theirs", scoped("theirs", "1", ["other/wp"])],
+  ]);
+  const mine = (e: StoreEntry) => visibleTo(e, "ns/wp");
+
+  void it("a wildcard subscriber gets only the entries of its scope", () => {
+    const sub = newSubscription();
+    applyRequest(sub, req(), true);
+    assert.deepEqual(summary(fullDelta(sub, all, mine)), { up: ["mine", "shared"], rm: [] });
+  });
+
+  void it("an entry leaving the caller's scope is removed from it, one joining is sent", () => {
+    const sub = newSubscription();
+    applyRequest(sub, req(), true);
+    recordSent(sub, fullDelta(sub, all, mine));
+    const moved = new Map(all);
+    moved.set("mine", scoped("mine", "1", ["other/wp"]));
+    moved.set("theirs", scoped("theirs", "1", ["ns/wp"]));
+    assert.deepEqual(summary(changedDelta(sub, moved, ["mine", "theirs"], mine)), { up: ["theirs"], rm: ["mine"] });
+  });
+
+  void it("a caller without a scope (a ztunnel) sees no scoped entry, and every unscoped one", () => {
+    assert.equal(visibleTo(scoped("x", "1", ["ns/wp"]), undefined), false);
+    assert.equal(visibleTo(entry("x", "1"), undefined), true);
+    assert.equal(visibleTo(entry("x", "1"), "ns/wp"), true);
   });
 });
