@@ -17,12 +17,12 @@ import type { KubeObject } from "../../../kube/object.js";
 import { isPlainObject } from "../../../kube/validate/validate-schema.js";
 import type { FractionalPercent, HeaderValueOption, Route, RouteAction } from "./envoy-types.js";
 import type { RouteContext } from "./context.js";
+import { objs } from "./names.js";
 
 /** Cluster name no waypoint is ever sent: Envoy answers cluster_not_found_response_code (500 here). */
-export const INVALID_BACKEND_CLUSTER = "invalid-backend|";
-
 type Obj = Record<string, unknown>;
-const objs = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isPlainObject) : []);
+
+export const INVALID_BACKEND_CLUSTER = "invalid-backend|";
 
 /** Whether one of the route's parentRefs attaches it to the context's target port. */
 export function attachesTo(route: KubeObject, ctx: RouteContext): boolean {

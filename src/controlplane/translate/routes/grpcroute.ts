@@ -14,16 +14,11 @@ import type { HeaderMatcher, Route, RouteMatch } from "./envoy-types.js";
 import type { RouteContext } from "./context.js";
 import type { GrpcMatchView, RankedRoute } from "./precedence.js";
 import { type FilterEffects, backendAction, sharedFilter, withEffects } from "./gateway-rule.js";
-import { routeName } from "./names.js";
-
-type Obj = Record<string, unknown>;
-const objs = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isPlainObject) : []);
-
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
+import { routeName, objs, escapeRegex } from "./names.js";
 
 /** The Envoy match of one GRPCRoute match. */
+type Obj = Record<string, unknown>;
+
 export function grpcMatch(m: Obj): RouteMatch {
   const method = isPlainObject(m.method) ? m.method : undefined;
   const headers: HeaderMatcher[] = objs(m.headers).map((h) => ({

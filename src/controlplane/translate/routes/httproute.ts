@@ -21,18 +21,7 @@ import type { HeaderMatcher, QueryParameterMatcher, RedirectAction, Route, Route
 import type { RouteContext } from "./context.js";
 import type { HttpMatchView, RankedRoute } from "./precedence.js";
 import { type FilterEffects, backendAction, sharedFilter, withEffects } from "./gateway-rule.js";
-import { parseDuration, routeName } from "./names.js";
-
-type Obj = Record<string, unknown>;
-const objs = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isPlainObject) : []);
-
-const REDIRECT_CODES = {
-  301: "MOVED_PERMANENTLY",
-  302: "FOUND",
-  303: "SEE_OTHER",
-  307: "TEMPORARY_REDIRECT",
-  308: "PERMANENT_REDIRECT",
-} as const;
+import { parseDuration, routeName, objs, escapeRegex, REDIRECT_CODES } from "./names.js";
 
 function stringMatch(type: unknown, value: string): { exact: string } | { safeRegex: { regex: string } } {
   return type === "RegularExpression" ? { safeRegex: { regex: value } } : { exact: value };
@@ -50,6 +39,8 @@ function pathOf(m: Obj): PathView {
 }
 
 /** The Envoy match of one HTTPRoute match. */
+type Obj = Record<string, unknown>;
+
 export function httpMatch(m: Obj): RouteMatch {
   const path = pathOf(m);
   const headers: HeaderMatcher[] = objs(m.headers).map((h) => ({
@@ -71,10 +62,6 @@ export function httpMatch(m: Obj): RouteMatch {
   return { ...base, ...(headers.length ? { headers } : {}), ...(queryParameters.length ? { queryParameters } : {}) };
 }
 
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
 /** Gateway API ReplacePrefixMatch on a PathPrefix match, as an Envoy rewrite (see header). */
 export function prefixRewrite(matchPrefix: string, replacement: string): Pick<RouteAction, "prefixRewrite" | "regexRewrite"> {
   const prefix = matchPrefix.length > 1 ? matchPrefix.replace(/\/+$/, "") : "/";
@@ -88,7 +75,7 @@ function redirectAction(r: Obj, path: PathView): RedirectAction {
   const code = typeof r.statusCode === "number" ? r.statusCode : 302;
   const p = isPlainObject(r.path) ? r.path : undefined;
   const out: { -readonly [K in keyof RedirectAction]: RedirectAction[K] } & { regexRewrite?: RouteAction["regexRewrite"] } = {
-    responseCode: REDIRECT_CODES[code as keyof typeof REDIRECT_CODES] ?? "FOUND",
+    responseCode: REDIRECT_CODES[code as number] ?? "FOUND",
   };
   if (typeof r.scheme === "string") out.schemeRedirect = r.scheme;
   if (typeof r.hostname === "string") out.hostRedirect = r.hostname;

@@ -6,6 +6,27 @@
  */
 import type { AppProtocol } from "../../../common/model/workload.js";
 import type { KubeObject } from "../../../kube/object.js";
+import { isPlainObject } from "../../../kube/validate/validate-schema.js";
+import type { RedirectAction } from "./envoy-types.js";
+
+/** The object elements of a (validated) list field. */
+export function objs(v: unknown): Record<string, unknown>[] {
+  return Array.isArray(v) ? v.filter(isPlainObject) : [];
+}
+
+/** `s` as a literal inside an RE2 regular expression. */
+export function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** HTTP redirect status -> Envoy RedirectResponseCode. */
+export const REDIRECT_CODES: Readonly<Record<number, NonNullable<RedirectAction["responseCode"]>>> = {
+  301: "MOVED_PERMANENTLY",
+  302: "FOUND",
+  303: "SEE_OTHER",
+  307: "TEMPORARY_REDIRECT",
+  308: "PERMANENT_REDIRECT",
+};
 
 export type PortKind = "http" | "tcp";
 

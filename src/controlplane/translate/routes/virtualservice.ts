@@ -36,19 +36,10 @@ import type {
   StringMatcher,
 } from "./envoy-types.js";
 import type { RouteContext } from "./context.js";
-import { hostMatches, parseDuration, resolveHost, routeName } from "./names.js";
-
-type Obj = Record<string, unknown>;
-const objs = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isPlainObject) : []);
-const REDIRECT_CODES: Readonly<Record<number, RedirectAction["responseCode"]>> = {
-  301: "MOVED_PERMANENTLY",
-  302: "FOUND",
-  303: "SEE_OTHER",
-  307: "TEMPORARY_REDIRECT",
-  308: "PERMANENT_REDIRECT",
-};
-
+import { hostMatches, parseDuration, resolveHost, routeName, objs, REDIRECT_CODES } from "./names.js";
 /** Whether a VirtualService is for the context's service at a waypoint (hosts and gateways). */
+type Obj = Record<string, unknown>;
+
 export function virtualServiceApplies(vs: KubeObject, hostname: string, clusterDomain: string): boolean {
   const spec = isPlainObject(vs.spec) ? vs.spec : {};
   const gateways = Array.isArray(spec.gateways) ? spec.gateways : [];
