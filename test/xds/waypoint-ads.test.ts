@@ -267,6 +267,33 @@ void describe("control plane -> waypoint over delta ADS", () => {
     assert.match((await noSuch.failure()).details, /no Gateway bookinfo\/nosuch/);
   });
 
+  void it("use-waypoint naming no waypoint, or one without a ready endpoint, is reported (config dump)", async () => {
+    writeFileSync(
+      path.join(configDir, "labels.yaml"),
+      `apiVersion: v1
+kind: Service
+metadata: { name: ratings, namespace: bookinfo, labels: { istio.io/use-waypoint: nosuch } }
+spec: { clusterIP: 198.19.1.20, selector: { app: ratings }, ports: [{ name: http, port: 9080 }] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: idle, namespace: bookinfo }
+spec: { gatewayClassName: istio-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: details, namespace: bookinfo, labels: { istio.io/use-waypoint: idle } }
+spec: { clusterIP: 198.19.1.21, selector: { app: details }, ports: [{ name: http, port: 9080 }] }
+`,
+    );
+    const dump = () => (cp.configDump() as { waypointProblems: { object: string; field: string; reason: string }[] }).waypointProblems;
+    const missing = await until("the missing waypoint report", () => dump().find((p) => p.object === "Service bookinfo/ratings"));
+    assert.equal(missing.field, 'metadata.labels["istio.io/use-waypoint"]');
+    assert.match(missing.reason, /no Gateway bookinfo\/nosuch/);
+    const idle = await until("the unready waypoint report", () => dump().find((p) => p.object === "Service bookinfo/details"));
+    assert.match(idle.reason, /idle\.bookinfo\.svc\.cluster\.local has no ready endpoint/);
+  });
+
   void it("a ztunnel sees no Envoy resources", async () => {
     const z = connect(TOKENS.ztunnel, { id: "ztunnel~127.0.71.10~ztunnel-a.istio-system~istio-system.svc.cluster.local" });
     z.subscribe(LISTENER_TYPE_URL);

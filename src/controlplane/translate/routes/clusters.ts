@@ -55,17 +55,30 @@ function podLabels(store: ReadStore, w: Workload): Readonly<Record<string, strin
   return store.get(`/Pod/${w.namespace}/${w.name}`)?.metadata.labels ?? {};
 }
 
+/** Healthy workloads with an address, per service key (`ns/hostname`), sorted by uid: one pass over the mesh. */
+export function endpointIndex(workloads: ReadonlyMap<string, Workload>): ReadonlyMap<string, readonly Workload[]> {
+  const out = new Map<string, Workload[]>();
+  for (const w of [...workloads.values()].sort((a, b) => (a.uid < b.uid ? -1 : 1))) {
+    if (w.status !== "HEALTHY" || w.addresses.length === 0) continue;
+    for (const k of w.services.keys()) {
+      const l = out.get(k);
+      if (l) l.push(w);
+      else out.set(k, [w]);
+    }
+  }
+  return out;
+}
+
 export function buildLoadAssignment(
   name: string,
   ref: ClusterRef,
-  workloads: ReadonlyMap<string, Workload>,
+  index: ReadonlyMap<string, readonly Workload[]>,
   store: ReadStore,
   subset: SubsetView | undefined,
 ): ClusterLoadAssignment {
   const key = `${ref.namespace}/${ref.hostname}`;
   const byLocality = new Map<string, { locality: { region: string; zone: string; subZone: string }; endpoints: LbEndpoint[] }>();
-  for (const w of [...workloads.values()].sort((a, b) => (a.uid < b.uid ? -1 : 1))) {
-    if (w.status !== "HEALTHY" || w.addresses.length === 0) continue;
+  for (const w of index.get(key) ?? []) {
     const mapping = w.services.get(key)?.find((p) => p.servicePort === ref.port);
     if (!mapping) continue;
     if (subset) {

@@ -24,6 +24,7 @@ import type { Service } from "../../../common/model/service.js";
 import type { Workload } from "../../../common/model/workload.js";
 import type { KubeObject } from "../../../kube/object.js";
 import { objectKey } from "../../../kube/object.js";
+import { isPlainObject } from "../../../kube/validate/validate-schema.js";
 import type { ReadStore } from "../../model/store.js";
 import type { TranslateConfig } from "../translate-config.js";
 import { serviceHostname } from "../translate-config.js";
@@ -34,7 +35,7 @@ import type { Cluster, ClusterLoadAssignment, Listener, Route, RouteConfiguratio
 import { attachesTo } from "./gateway-rule.js";
 import { translateGrpcRoute } from "./grpcroute.js";
 import { translateHttpRoute } from "./httproute.js";
-import { buildCluster, buildLoadAssignment, destinationRulesFor, subsetsOf } from "./clusters.js";
+import { buildCluster, buildLoadAssignment, destinationRulesFor, endpointIndex, subsetsOf } from "./clusters.js";
 import { listenerName, objectName, objectOrder, portProtocol } from "./names.js";
 import { byPrecedence, compareGrpc, compareHttp } from "./precedence.js";
 import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
@@ -73,6 +74,24 @@ export class WaypointTranslator {
     const httpRoutes = store.list(HTTPROUTE_KIND);
     const grpcRoutes = store.list(GRPCROUTE_KIND);
     const virtualServices = store.list(VIRTUAL_SERVICE_KIND).sort(objectOrder);
+    for (const r of [...httpRoutes, ...grpcRoutes]) {
+      const spec = isPlainObject(r.spec) ? r.spec : {};
+      for (const [i, p] of (Array.isArray(spec.parentRefs) ? spec.parentRefs : []).entries()) {
+        if (
+          !isPlainObject(p) ||
+          (p.kind ?? "Gateway") !== "Gateway" ||
+          (p.group ?? "gateway.networking.k8s.io") !== "gateway.networking.k8s.io"
+        )
+          continue;
+        const ns = typeof p.namespace === "string" ? p.namespace : (r.metadata.namespace ?? "");
+        if (byHost.has(serviceHostname(cfg, ns, String(p.name))))
+          problems.push({
+            object: objectName(r),
+            field: `spec.parentRefs[${i}]`,
+            reason: `routes attached to the waypoint Gateway ${ns}/${String(p.name)} itself are not supported yet: attach them to the Service (parentRefs kind Service)`,
+          });
+      }
+    }
 
     for (const svc of [...inputs.services.values()].sort((a, b) => (a.hostname < b.hostname ? -1 : 1))) {
       if (svc.waypoint?.kind !== "hostname") continue;
@@ -129,6 +148,7 @@ export class WaypointTranslator {
     }
 
     const waypoints = new Map<string, WaypointResources>();
+    const index = out.size ? endpointIndex(inputs.workloads) : new Map();
     for (const [key, acc] of out) {
       const clusters: Cluster[] = [];
       const endpoints: ClusterLoadAssignment[] = [];
@@ -144,7 +164,7 @@ export class WaypointTranslator {
           continue;
         }
         clusters.push(buildCluster(name, ref));
-        endpoints.push(buildLoadAssignment(name, ref, inputs.workloads, store, subset));
+        endpoints.push(buildLoadAssignment(name, ref, index, store, subset));
       }
       waypoints.set(key, { listeners: acc.listeners, routes: acc.routes, clusters, endpoints });
     }
