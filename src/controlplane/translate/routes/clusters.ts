@@ -15,7 +15,7 @@ import { isPlainObject } from "../../../kube/validate/validate-schema.js";
 import type { ReadStore } from "../../model/store.js";
 import type { ClusterRef } from "./context.js";
 import type { Cluster, ClusterLoadAssignment, LbEndpoint } from "./envoy-types.js";
-import { objectOrder, resolveHost } from "./names.js";
+import { exportedTo, objectOrder, resolveHost } from "./names.js";
 
 export const DESTINATION_RULE_KIND = "networking.istio.io/DestinationRule";
 
@@ -24,11 +24,12 @@ export interface SubsetView {
   readonly labels: Readonly<Record<string, string>>;
 }
 
-/** The DestinationRules for `hostname`, oldest first (the first one applies). */
-export function destinationRulesFor(store: ReadStore, hostname: string, clusterDomain: string): KubeObject[] {
+/** The DestinationRules for `hostname` exported to `namespace` (default: all), oldest first (the first one applies). */
+export function destinationRulesFor(store: ReadStore, hostname: string, clusterDomain: string, namespace?: string): KubeObject[] {
   return store
     .list(DESTINATION_RULE_KIND)
     .filter((d) => isPlainObject(d.spec) && resolveHost(String(d.spec.host), d.metadata.namespace ?? "", clusterDomain) === hostname)
+    .filter((d) => namespace === undefined || exportedTo(d, namespace))
     .sort(objectOrder);
 }
 

@@ -19,9 +19,9 @@ import type { FractionalPercent, HeaderValueOption, Route, RouteAction } from ".
 import type { RouteContext } from "./context.js";
 import { objs } from "./names.js";
 
-/** Cluster name no waypoint is ever sent: Envoy answers cluster_not_found_response_code (500 here). */
 type Obj = Record<string, unknown>;
 
+/** Cluster name no waypoint is ever sent: Envoy answers cluster_not_found_response_code (500 here). */
 export const INVALID_BACKEND_CLUSTER = "invalid-backend|";
 
 /** Whether one of the route's parentRefs attaches it to the context's target port. */

@@ -16,9 +16,9 @@ import type { GrpcMatchView, RankedRoute } from "./precedence.js";
 import { type FilterEffects, backendAction, sharedFilter, withEffects } from "./gateway-rule.js";
 import { routeName, objs, escapeRegex } from "./names.js";
 
-/** The Envoy match of one GRPCRoute match. */
 type Obj = Record<string, unknown>;
 
+/** The Envoy match of one GRPCRoute match. */
 export function grpcMatch(m: Obj): RouteMatch {
   const method = isPlainObject(m.method) ? m.method : undefined;
   const headers: HeaderMatcher[] = objs(m.headers).map((h) => ({

@@ -23,6 +23,8 @@ import type { HttpMatchView, RankedRoute } from "./precedence.js";
 import { type FilterEffects, backendAction, sharedFilter, withEffects } from "./gateway-rule.js";
 import { parseDuration, routeName, objs, escapeRegex, REDIRECT_CODES } from "./names.js";
 
+type Obj = Record<string, unknown>;
+
 function stringMatch(type: unknown, value: string): { exact: string } | { safeRegex: { regex: string } } {
   return type === "RegularExpression" ? { safeRegex: { regex: value } } : { exact: value };
 }
@@ -39,8 +41,6 @@ function pathOf(m: Obj): PathView {
 }
 
 /** The Envoy match of one HTTPRoute match. */
-type Obj = Record<string, unknown>;
-
 export function httpMatch(m: Obj): RouteMatch {
   const path = pathOf(m);
   const headers: HeaderMatcher[] = objs(m.headers).map((h) => ({

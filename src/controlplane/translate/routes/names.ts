@@ -14,6 +14,14 @@ export function objs(v: unknown): Record<string, unknown>[] {
   return Array.isArray(v) ? v.filter(isPlainObject) : [];
 }
 
+/** Whether `exportTo` (empty = `*`, Istio's default) makes an Istio config visible to proxies of `namespace`. */
+export function exportedTo(o: KubeObject, namespace: string): boolean {
+  const spec = isPlainObject(o.spec) ? o.spec : {};
+  const to = Array.isArray(spec.exportTo) ? spec.exportTo : [];
+  if (to.length === 0 || to.includes("*")) return true;
+  return to.includes(namespace) || (to.includes(".") && o.metadata.namespace === namespace);
+}
+
 /** `s` as a literal inside an RE2 regular expression. */
 export function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

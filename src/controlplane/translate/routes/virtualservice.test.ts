@@ -60,6 +60,23 @@ void describe("VirtualService hosts and gateways (which services it is for)", ()
     void it(name, () => assert.equal(virtualServiceApplies(vs([], extra), "reviews.default.svc.cluster.local", "cluster.local"), want));
 });
 
+void describe("VirtualService exportTo (Istio: used only by the proxies it is exported to)", () => {
+  const cases: Array<[string, string[] | undefined, string, boolean]> = [
+    ["default: everywhere", undefined, "infra", true],
+    ['"." : its own namespace only', ["."], "default", true],
+    ['"." at a waypoint elsewhere', ["."], "infra", false],
+    ["a named namespace", ["infra"], "infra", true],
+    ['"*"', ["*"], "infra", true],
+  ];
+  for (const [name, exportTo, waypointNs, want] of cases)
+    void it(name, () =>
+      assert.equal(
+        virtualServiceApplies(vs([], exportTo ? { exportTo } : {}), "reviews.default.svc.cluster.local", "cluster.local", waypointNs),
+        want,
+      ),
+    );
+});
+
 void describe("VirtualService http rules -> Envoy routes", () => {
   void it("rules keep their order (first match wins) and each match becomes a route", () => {
     const { routes } = run([

@@ -4,8 +4,8 @@
  * unmatched request gets 404 as in Istio). Semantics from istio/api networking/v1alpha3:
  *
  * - A VirtualService applies to a service when one of its `hosts` (short names resolved in the
- *   VirtualService's namespace) is, or covers, the service hostname and `gateways` is empty or
- *   names `mesh`. Of several, the oldest applies (Istio merges only for gateways) and the others
+ *   VirtualService's namespace) is, or covers, the service hostname, `gateways` is empty or
+ *   names `mesh`, and `exportTo` includes the waypoint's namespace (default `*`). Of several, the oldest applies (Istio merges only for gateways) and the others
  *   are reported.
  * - match (one Envoy route per match; all fields of one match AND): uri exact/prefix/regex ->
  *   path/prefix/safe_regex (ignoreUriCase -> case_sensitive false); headers, withoutHeaders
@@ -36,14 +36,19 @@ import type {
   StringMatcher,
 } from "./envoy-types.js";
 import type { RouteContext } from "./context.js";
-import { hostMatches, parseDuration, resolveHost, routeName, objs, REDIRECT_CODES } from "./names.js";
-/** Whether a VirtualService is for the context's service at a waypoint (hosts and gateways). */
+import { exportedTo, hostMatches, parseDuration, resolveHost, routeName, objs, REDIRECT_CODES } from "./names.js";
+
 type Obj = Record<string, unknown>;
 
-export function virtualServiceApplies(vs: KubeObject, hostname: string, clusterDomain: string): boolean {
+/**
+ * Whether a VirtualService is for the service at a waypoint of `waypointNamespace`: hosts,
+ * gateways, and exportTo (Istio: a config is used by the proxies it is exported to).
+ */
+export function virtualServiceApplies(vs: KubeObject, hostname: string, clusterDomain: string, waypointNamespace?: string): boolean {
   const spec = isPlainObject(vs.spec) ? vs.spec : {};
   const gateways = Array.isArray(spec.gateways) ? spec.gateways : [];
   if (gateways.length > 0 && !gateways.includes("mesh")) return false;
+  if (waypointNamespace !== undefined && !exportedTo(vs, waypointNamespace)) return false;
   const ns = vs.metadata.namespace ?? "";
   return (Array.isArray(spec.hosts) ? spec.hosts : []).some(
     (h) => typeof h === "string" && hostMatches(resolveHost(h, ns, clusterDomain), hostname),

@@ -140,7 +140,7 @@ export class WaypointTranslator {
           });
         }
         // DestinationRule subsets of a bound service get clusters on every port (Istio builds them all).
-        for (const s of subsetsOf(destinationRulesFor(store, svc.hostname, cfg.clusterDomain)[0]))
+        for (const s of subsetsOf(destinationRulesFor(store, svc.hostname, cfg.clusterDomain, w.namespace)[0]))
           ctx.cluster(kube, port.servicePort, s.name);
         for (const [k, v] of ctx.clusters) acc.clusters.set(k, v);
         problems.push(...ctx.warnings);
@@ -153,7 +153,7 @@ export class WaypointTranslator {
       const clusters: Cluster[] = [];
       const endpoints: ClusterLoadAssignment[] = [];
       for (const [name, ref] of [...acc.clusters].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        const drs = destinationRulesFor(store, ref.hostname, cfg.clusterDomain);
+        const drs = destinationRulesFor(store, ref.hostname, cfg.clusterDomain, key.split("/")[0]);
         const subset = ref.subset ? subsetsOf(drs[0]).find((s) => s.name === ref.subset) : undefined;
         if (ref.subset && !subset) {
           problems.push({
@@ -193,7 +193,7 @@ export class WaypointTranslator {
           reason: `consumer route for ${svc.hostname} does not apply at its waypoint in namespace ${ctx.waypointNamespace} (Istio ambient: only producer routes and routes of the waypoint's namespace)`,
         });
     }
-    const vs = virtualServices.filter((v) => virtualServiceApplies(v, svc.hostname, ctx.cfg.clusterDomain));
+    const vs = virtualServices.filter((v) => virtualServiceApplies(v, svc.hostname, ctx.cfg.clusterDomain, ctx.waypointNamespace));
     if (grpc.length + http.length > 0) {
       for (const v of vs)
         problems.push({
