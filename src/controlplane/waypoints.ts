@@ -33,6 +33,8 @@ export interface ReportedProblem {
 
 export class WaypointPipeline implements WaypointDirectory {
   private readonly translator = new WaypointTranslator();
+  /** Per type URL: resource name -> JSON of what was last published (encoding is the costly part). */
+  private readonly published = new Map<string, Map<string, string>>();
   private current: ReportedProblem[] = [];
   private pending = false;
   private readonly unsubscribe: Array<() => void> = [];
@@ -126,6 +128,23 @@ export class WaypointPipeline implements WaypointDirectory {
     ];
     if (changed.length) log.info({ waypoints: t.waypoints.size, changed: changed.length }, "waypoint resources updated");
     this.report([...t.problems, ...this.bindingProblems(), ...this.readinessProblems()]);
+  }
+
+  /** Hands the resource store only what differs from the last publication (it encodes each upsert). */
+  private publish<T>(typeUrl: string, items: Scoped<T>[], name: (v: T) => string): string[] {
+    const before = this.published.get(typeUrl) ?? new Map<string, string>();
+    const now = new Map<string, string>();
+    const upserts: Scoped<T>[] = [];
+    for (const it of items) {
+      const n = name(it.value);
+      const json = JSON.stringify(it);
+      now.set(n, json);
+      if (before.get(n) !== json) upserts.push(it);
+    }
+    const removals = [...before.keys()].filter((n) => !now.has(n));
+    const changed = this.resources.update(typeUrl, upserts, removals);
+    this.published.set(typeUrl, now); // only once the store took it (update throws on an encoding bug)
+    return changed;
   }
 
   private bindingProblems(): ReportedProblem[] {

@@ -73,6 +73,9 @@ export class WaypointTranslator {
     for (const w of byHost.values()) out.set(`${w.namespace}/${w.name}`, { listeners: [], routes: [], clusters: new Map() });
     const httpRoutes = store.list(HTTPROUTE_KIND);
     const grpcRoutes = store.list(GRPCROUTE_KIND);
+    // Routes by the Service (`ns/name`) a parentRef names: each service port looks at its own only.
+    const httpByParent = byParentService(httpRoutes);
+    const grpcByParent = byParentService(grpcRoutes);
     const virtualServices = store.list(VIRTUAL_SERVICE_KIND).sort(objectOrder);
     for (const r of [...httpRoutes, ...grpcRoutes]) {
       const spec = isPlainObject(r.spec) ? r.spec : {};
@@ -127,7 +130,16 @@ export class WaypointTranslator {
             additionalAddresses: rest,
             filter: { kind: "http", statPrefix: name, codecType: proto.codec, routeConfigName: name },
           });
-          const routes = this.routesFor(ctx, name, svc, httpRoutes, grpcRoutes, virtualServices, problems);
+          const key = `${svc.namespace}/${svc.name}`;
+          const routes = this.routesFor(
+            ctx,
+            name,
+            svc,
+            httpByParent.get(key) ?? [],
+            grpcByParent.get(key) ?? [],
+            virtualServices,
+            problems,
+          );
           acc.routes.push({
             name,
             virtualHosts: [
@@ -238,4 +250,23 @@ export class WaypointTranslator {
       return [...((this.lastGood.get(key) ?? []) as T[])];
     }
   }
+}
+
+/** Routes indexed by every Service (`ns/name`) one of their parentRefs names (attachesTo decides the port). */
+function byParentService(routes: readonly KubeObject[]): Map<string, KubeObject[]> {
+  const out = new Map<string, KubeObject[]>();
+  for (const r of routes) {
+    const spec = isPlainObject(r.spec) ? r.spec : {};
+    const keys = new Set<string>();
+    for (const p of Array.isArray(spec.parentRefs) ? spec.parentRefs : []) {
+      if (isPlainObject(p) && p.kind === "Service")
+        keys.add(`${typeof p.namespace === "string" ? p.namespace : (r.metadata.namespace ?? "")}/${String(p.name)}`);
+    }
+    for (const k of keys) {
+      const l = out.get(k);
+      if (l) l.push(r);
+      else out.set(k, [r]);
+    }
+  }
+  return out;
 }
