@@ -20,6 +20,13 @@ void describe("decideIdentity", () => {
   const cases: Array<[string, Caller, Record<string, string>, readonly string[] | undefined, string | number]> = [
     ["a workload caller gets its own identity", { identity: WAYPOINT }, {}, trusted, WAYPOINT],
     ["a workload caller may not impersonate", { identity: WAYPOINT }, { ImpersonatedIdentity: POD }, trusted, status.PERMISSION_DENIED],
+    [
+      "a workload caller naming its own identity gets it (no impersonation)",
+      { identity: WAYPOINT },
+      { ImpersonatedIdentity: WAYPOINT },
+      trusted,
+      WAYPOINT,
+    ],
     ["ztunnel impersonates a pod on its node", { identity: ZTUNNEL, node: "node-a" }, { ImpersonatedIdentity: POD }, trusted, POD],
     [
       "ztunnel may not impersonate a pod elsewhere",

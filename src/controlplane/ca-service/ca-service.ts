@@ -6,7 +6,8 @@
  * trusted node account (Istio's CA_TRUSTED_NODE_ACCOUNTS, default `<root ns>/ztunnel`), its
  * node is known and the NodeAuthorizer says a pod with that identity runs on that node (the
  * control plane answers from its pod model); without it, the caller gets its own identity:
- * that is how a workload caller (a waypoint) gets its certificate, and all it can get.
+ * that is how a workload caller (a waypoint) gets its certificate, and all it can get (an
+ * ImpersonatedIdentity equal to the caller's own identity counts as none).
  * The CSR's own SAN is ignored: the CA writes the granted identity (src/ca).
  *
  * Status mapping, in one place: no/bad token UNAUTHENTICATED; identity not allowed
@@ -54,7 +55,9 @@ export function decideIdentity(
   trustedNodeAccounts?: readonly string[],
 ): Result<Identity, CallError> {
   const requested = metadata[IMPERSONATED_IDENTITY];
-  if (requested === undefined || requested === "") {
+  // Asking to "impersonate" oneself is no impersonation: the shared identity manager always
+  // names the identity it wants, so a waypoint's request carries its own.
+  if (requested === undefined || requested === "" || requested === caller.identity) {
     const own = parseUri(caller.identity);
     if (!own.ok) return err(callError(status.PERMISSION_DENIED, `caller identity ${JSON.stringify(caller.identity)} is not a spiffe id`));
     return ok(own.value);
