@@ -52,6 +52,8 @@ export async function startBed(
     maxResponseBytes?: number;
     maxConcurrentInitialPushes?: number;
     pods?: Record<string, string[]>;
+    /** The server's certificate; default: the mesh CA's istiod certificate (1 h). */
+    serverCert?: (pki: TestPki) => Promise<{ keyPem: string; chainPem: readonly string[] }>;
   } = {},
 ): Promise<Bed> {
   const pki = await sharedPki();
@@ -67,7 +69,9 @@ export async function startBed(
     ...(opts.maxResponseBytes ? { maxResponseBytes: opts.maxResponseBytes } : {}),
     ...(opts.maxConcurrentInitialPushes ? { maxConcurrentInitialPushes: opts.maxConcurrentInitialPushes } : {}),
   });
-  const cert = await issueWorkloadCertificate(pki.ca, identity("cluster.local", "istio-system", "istiod"), 3600);
+  const cert = opts.serverCert
+    ? await opts.serverCert(pki)
+    : await issueWorkloadCertificate(pki.ca, identity("cluster.local", "istio-system", "istiod"), 3600);
   const ca = new CaService({ authenticator, nodeAuthorizer: new FakeNodeAuthorizer(opts.pods ?? {}), signer: pki.ca });
   const host = opts.host ?? "127.0.30.1";
   const server = await startControlPlaneServer({
