@@ -15,6 +15,7 @@ import type { WorkloadCertificate } from "../../src/common/tls/types.js";
 import { dialHbone, openTunnel } from "../../src/proxy/hbone/client.js";
 import { DEFAULT_HBONE_SETTINGS } from "../../src/proxy/hbone/settings.js";
 import { clientTlsOptions } from "../../src/proxy/hbone/tls-context.js";
+import { isMutualTls, sessionSecurity } from "../../src/proxy/hbone/connection-security.js";
 import type { HboneError } from "../../src/proxy/hbone/errors.js";
 import { echo, eventually, readAll, startServer, startTcp, testPki, type ServerFixture } from "./fixture.js";
 import type { TestPki } from "../support/pki.js";
@@ -99,6 +100,32 @@ describe("hbone peer authentication", () => {
       assert.deepEqual(d.value.peerIdentity, serverCert.identity);
     } finally {
       session.destroy();
+    }
+  });
+
+  test("both ends record the connection's real TLS state: protocol from the socket, the peer identity they verified", async () => {
+    const before = f.calls.length;
+    const d = await dialHbone({
+      destination: f.address,
+      source: clientCert,
+      expected: [serverCert.identity],
+      settings: DEFAULT_HBONE_SETTINGS,
+    });
+    assert.ok(d.ok);
+    try {
+      assert.deepEqual(d.value.security, { protocol: "TLSv1.3", peerIdentity: serverCert.identity });
+      assert.equal(sessionSecurity(d.value.session), d.value.security, "the session carries the record for the tunnel's users");
+      assert.ok(isMutualTls(d.value.security));
+      const t = await openTunnel(d.value.session, { target: echoUp.address });
+      assert.ok(t.ok);
+      t.value.end("x");
+      await readAll(t.value);
+      const req = f.calls[before];
+      assert.ok(req);
+      assert.deepEqual(req.security, { protocol: "TLSv1.3", peerIdentity: clientCert.identity });
+      assert.deepEqual(req.peerIdentity, clientCert.identity, "the source principal is the client certificate's");
+    } finally {
+      d.value.session.destroy();
     }
   });
 

@@ -18,6 +18,7 @@ import { HboneError, connectError, connectTimeout, tlsError } from "./errors.js"
 import { type TunnelRequest, connectHeaders } from "./headers.js";
 import { type HboneSettings, h2Settings } from "./settings.js";
 import { clientTlsOptions } from "./tls-context.js";
+import { type ConnectionSecurity, recordSessionSecurity, securityOf } from "./connection-security.js";
 
 const log = logger("ztunnel.hbone.client");
 
@@ -38,6 +39,8 @@ export interface HboneConnection {
   readonly session: http2.ClientHttp2Session;
   /** The server's verified SPIFFE identity. */
   readonly peerIdentity: Identity;
+  /** The connection's TLS state (also readable from the session: `sessionSecurity`). */
+  readonly security: ConnectionSecurity;
   readonly localAddress: SocketAddress;
   readonly remoteAddress: SocketAddress;
 }
@@ -120,6 +123,7 @@ export async function dialHbone(opts: DialOptions): Promise<Result<HboneConnecti
   const secured = await tlsConnect(tcp.value, opts, target);
   if (!secured.ok) return secured;
   const { tls: t, peer } = secured.value;
+  const security = securityOf(t, peer);
   return new Promise((resolve) => {
     const session = http2.connect(`http://${target}`, {
       createConnection: () => t,
@@ -144,7 +148,8 @@ export async function dialHbone(opts: DialOptions): Promise<Result<HboneConnecti
       } catch (e) {
         log.debug({ err: e }, "hbone: could not raise connection window");
       }
-      resolve(ok({ session, peerIdentity: peer, localAddress, remoteAddress: opts.destination }));
+      recordSessionSecurity(session, security);
+      resolve(ok({ session, peerIdentity: peer, security, localAddress, remoteAddress: opts.destination }));
     });
   });
 }

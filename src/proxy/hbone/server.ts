@@ -22,6 +22,7 @@ import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net
 import { type ForwardedInfo, headerValue, parseAuthority, parseForwarded } from "./headers.js";
 import { startKeepalive } from "./keepalive.js";
 import { verifyPeerChain } from "./peer-verify.js";
+import { type ConnectionSecurity, securityOf } from "./connection-security.js";
 import { type HboneSettings, h2Settings, settingsOrThrow } from "./settings.js";
 import { type SpliceOutcome, resetDuplex, spliceStream } from "./splice.js";
 import { acceptClient, serverTlsOptions } from "./tls-context.js";
@@ -40,6 +41,8 @@ export interface HboneStreamRequest {
   readonly forwarded: ForwardedInfo;
   /** The verified SPIFFE identity of the client certificate. */
   readonly peerIdentity: Identity;
+  /** The connection's TLS state, as the socket reports it after the handshake and our peer check. */
+  readonly security: ConnectionSecurity;
   /** Local address of the TLS connection: the workload address the peer dialled. */
   readonly localAddress: SocketAddress;
   /** The client's address (a ztunnel, or a waypoint). */
@@ -83,6 +86,7 @@ export interface HboneServerStats {
 
 interface Conn {
   readonly peer: Identity;
+  readonly security: ConnectionSecurity;
   readonly local: SocketAddress;
   readonly remote: SocketAddress;
   readonly openedAt: number;
@@ -200,7 +204,7 @@ export class HboneServer {
       // that a server socket never emits. Do what tls.Server does.
       (tlsSocket as unknown as { secureConnecting: boolean }).secureConnecting = false;
       settled = true;
-      this.adopting = { peer: peer.value, local, remote, openedAt: Date.now(), streams: 0 };
+      this.adopting = { peer: peer.value, security: securityOf(tlsSocket, peer.value), local, remote, openedAt: Date.now(), streams: 0 };
       try {
         this.h2.emit("connection", tlsSocket);
       } finally {
@@ -259,6 +263,7 @@ export class HboneServer {
       headers,
       forwarded: parseForwarded(headers["forwarded"]),
       peerIdentity: conn.peer,
+      security: conn.security,
       localAddress: conn.local,
       remoteAddress: conn.remote,
       stream,

@@ -14,6 +14,7 @@ import type { Dialer } from "../../proxy/transport/dialer.js";
 import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import type { ConnectionRegistry } from "./connections.js";
 import { resetDuplex } from "../../proxy/hbone/splice.js";
+import { isMutualTls } from "../../proxy/hbone/connection-security.js";
 import { splice } from "../../proxy/transport/splice.js";
 import { parseBaggage } from "../../proxy/hbone/baggage.js";
 import { headerValue } from "../../proxy/hbone/headers.js";
@@ -75,7 +76,7 @@ export class Inbound {
           ...(decision.workload ? { destination: decision.workload } : {}),
           ...(service ? { service } : {}),
           ...(derivedSource ? { derivedSource } : {}),
-          mtls: true,
+          mtls: isMutualTls(req.security),
           responseFlags: decision.status === 401 ? "DENY" : "CONNECT",
         }),
         decision.status === 401 ? { ...base, policy: `deny: ${decision.reason}` } : base,
@@ -94,7 +95,7 @@ export class Inbound {
           destination: decision.workload,
           ...(service ? { service } : {}),
           ...(derivedSource ? { derivedSource } : {}),
-          mtls: true,
+          mtls: isMutualTls(req.security),
           responseFlags: "CONNECT",
         }),
         { ...base, policy: "allow" },
@@ -118,7 +119,7 @@ export class Inbound {
         destination: decision.workload,
         ...(service ? { service } : {}),
         ...(derivedSource ? { derivedSource } : {}),
-        mtls: true,
+        mtls: isMutualTls(req.security),
       }),
       {
         // Seen from the client side of the tunnel: what reaches the app was received from the client.

@@ -22,6 +22,7 @@ import type { CertificateManager } from "../../proxy/identity/manager.js";
 import type { Dialer } from "../../proxy/transport/dialer.js";
 import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import { spliceStream } from "../../proxy/hbone/splice.js";
+import { isMutualTls, sessionSecurity } from "../../proxy/hbone/connection-security.js";
 import { splice } from "../../proxy/transport/splice.js";
 import { baggageHeader } from "../../proxy/hbone/baggage.js";
 import type { ConnectionInfo } from "../../proxy/access-log.js";
@@ -126,7 +127,7 @@ export class Outbound {
       return err({ reason: stream.error.message, socksReply: refused });
     }
     const h2 = stream.value;
-    return ok(this.established(source, route, h2, true, connectionInfo(client, target, source, route)));
+    return ok(this.established(source, route, h2, isMutualTls(sessionSecurity(h2.session)), connectionInfo(client, target, source, route)));
   }
 
   private established(source: Workload, route: OutboundRoute, upstream: Duplex, mtls: boolean, info: ConnectionInfo): Established {
@@ -149,7 +150,7 @@ export class Outbound {
           client,
           info,
         );
-        const spliced = mtls ? spliceStream(upstream as ClientHttp2Stream, client) : splice(client, upstream);
+        const spliced = route.kind === "hbone" ? spliceStream(upstream as ClientHttp2Stream, client) : splice(client, upstream);
         return spliced.then(finished.bind(null, done, source.name));
       },
     };
