@@ -1,23 +1,17 @@
 /**
  * Which pods of this node the redirection must capture: the node agent's one decision, pure.
  *
- * The rules follow Istio's CNI node agent (cni/pkg/util PodRedirectionEnabled) and weft's
- * control plane (src/controlplane/translate/mesh-labels.ts isEnrolled), so that ztunnel treats
- * exactly the captured pods as HBONE workloads:
- *  1. pod label `istio.io/dataplane-mode=none` opts the pod out;
- *  2. a pod with an injected sidecar (`sidecar.istio.io/status`) is never captured;
- *  3. pod label `istio.io/dataplane-mode=ambient` opts the pod in;
- *  4. otherwise the namespace label `istio.io/dataplane-mode=ambient` decides.
- * A pod is only capturable with a host interface and at least one IPv4 address (capture is
- * IPv4-only; a dual-stack pod is refused, docs/capture.md), and only once it is on this node.
+ * The labels and the address rule are the ones the control plane publishes tunnel protocols
+ * with (src/capture/enrollment-rule.ts, shared), so that ztunnel treats exactly the captured
+ * pods as HBONE workloads (test/controlplane/enrollment-agreement.test.ts pins the two). Here
+ * in addition: a pod is only capturable with a host interface, and only once it is on this node.
  * When the Pod object has not been seen yet (the CNI event came first), the namespace decides
  * alone and the decision is revisited when the object arrives.
  */
-import { isIPv4, isIPv6 } from "node:net";
 import type { Decision } from "../../capture/agent-api.js";
+import { ambientByLabels, capturableAddresses } from "../../capture/enrollment-rule.js";
 
-export const DATAPLANE_MODE = "istio.io/dataplane-mode";
-export const SIDECAR_STATUS = "sidecar.istio.io/status";
+export { DATAPLANE_MODE, SIDECAR_STATUS } from "../../capture/enrollment-rule.js";
 export const REDIRECTION_ANNOTATION = "ambient.istio.io/redirection";
 
 type Labels = Readonly<Record<string, string>>;
@@ -40,18 +34,12 @@ export function decide(pod: PodFacts, namespaceLabels: Labels | undefined, node:
   const no = (reason: string): Decision => ({ enroll: false, reason });
   if (!pod.cni) return no("no sandbox on this node");
   if (pod.object?.nodeName !== undefined && pod.object.nodeName !== node) return no(`scheduled on node ${pod.object.nodeName}`);
-  const labels = pod.object?.labels ?? {};
-  const mode = labels[DATAPLANE_MODE];
-  if (mode === "none") return no(`pod label ${DATAPLANE_MODE}=none`);
-  if (pod.object?.annotations[SIDECAR_STATUS] !== undefined) return no("pod has a sidecar");
-  let why: string;
-  if (mode === "ambient") why = `pod label ${DATAPLANE_MODE}=ambient`;
-  else if (namespaceLabels?.[DATAPLANE_MODE] === "ambient") why = `namespace label ${DATAPLANE_MODE}=ambient`;
-  else return no(namespaceLabels ? "namespace not labelled ambient" : "namespace unknown");
+  const byLabels = ambientByLabels(pod.object?.labels ?? {}, pod.object?.annotations ?? {}, namespaceLabels);
+  if (!byLabels.enroll) return no(byLabels.reason);
   if (!pod.cni.hostInterface) return no("no host interface in the CNI result");
-  if (pod.cni.ips.some((ip) => isIPv6(ip))) return no("dual-stack or IPv6 pod: capture is IPv4-only");
-  if (!pod.cni.ips.some((ip) => isIPv4(ip))) return no("no IPv4 address");
-  return { enroll: true, reason: why };
+  const addresses = capturableAddresses(pod.cni.ips);
+  if (!addresses.enroll) return no(addresses.reason);
+  return { enroll: true, reason: byLabels.reason };
 }
 
 /** The redirection state of one pod as the backend needs it. */

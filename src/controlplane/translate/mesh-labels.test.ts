@@ -27,7 +27,18 @@ void describe("isEnrolled", () => {
     ["a namespace with another mode", {}, {}, { "istio.io/dataplane-mode": "sidecar" }, false],
   ];
   for (const [name, labels, ann, nsLabels, want] of cases)
-    void it(`${name}: ${want ? "HBONE" : "NONE"}`, () => assert.equal(isEnrolled(labels, ann, nsLabels), want));
+    void it(`${name}: ${want ? "HBONE" : "NONE"}`, () => assert.equal(isEnrolled(labels, ann, nsLabels, ["10.0.0.5"]), want));
+  const AMBIENT = { "istio.io/dataplane-mode": "ambient" };
+  const byAddress: Array<[string, string[], Record<string, string>, Record<string, string>, boolean]> = [
+    ["an enrolled IPv4 pod", ["10.0.0.5"], {}, {}, true],
+    ["an enrolled dual-stack pod (the CNI cannot capture it)", ["10.0.0.5", "fd00::5"], {}, {}, false],
+    ["an enrolled IPv6-only pod", ["fd00::5"], {}, {}, false],
+    ["a pod without addresses", [], {}, {}, false],
+    ["a dual-stack pod the CNI marked as redirected", ["10.0.0.5", "fd00::5"], { "ambient.istio.io/redirection": "enabled" }, {}, true],
+    ["a dual-stack waypoint that tunnels natively", ["10.0.0.5", "fd00::5"], {}, { "networking.istio.io/tunnel": "http" }, true],
+  ];
+  for (const [name, ips, ann, labels, want] of byAddress)
+    void it(`${name}: ${want ? "HBONE" : "NONE"}`, () => assert.equal(isEnrolled(labels, ann, AMBIENT, ips), want));
 });
 
 void describe("canonicalService", () => {

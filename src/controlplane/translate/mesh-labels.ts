@@ -6,8 +6,9 @@
  */
 import type { AppProtocol } from "../../common/model/workload.js";
 import type { KubeObject } from "../../kube/object.js";
+import { ambientByLabels, capturableAddresses } from "../../capture/enrollment-rule.js";
 
-export const DATAPLANE_MODE = "istio.io/dataplane-mode";
+export { DATAPLANE_MODE, SIDECAR_STATUS } from "../../capture/enrollment-rule.js";
 export const USE_WAYPOINT = "istio.io/use-waypoint";
 /** The namespace of the waypoint `use-waypoint` names, when it is not the object's own. */
 export const USE_WAYPOINT_NAMESPACE = "istio.io/use-waypoint-namespace";
@@ -16,8 +17,6 @@ export const WAYPOINT_FOR = "istio.io/waypoint-for";
 export const REDIRECTION_ANNOTATION = "ambient.istio.io/redirection";
 /** Pods that speak HBONE themselves (waypoints). */
 export const TUNNEL_LABEL = "networking.istio.io/tunnel";
-/** Present on pods with an injected sidecar: those are never captured by ztunnel. */
-export const SIDECAR_STATUS = "sidecar.istio.io/status";
 export const MANAGED_GATEWAY = "gateway.istio.io/managed";
 export const MESH_CONTROLLER = "istio.io-mesh-controller";
 
@@ -25,18 +24,14 @@ type Labels = Readonly<Record<string, string>>;
 
 /**
  * Whether ztunnel captures the pod's traffic (tunnel HBONE) or only reaches it in plaintext.
- * Order: a pod label `none` opts out; a sidecar opts out; then the pod label, then the
- * namespace label `ambient`; the CNI's redirection annotation and the native-tunnel label say
- * HBONE whatever the labels.
+ * The CNI's redirection annotation and the native-tunnel label (waypoints) say HBONE whatever
+ * the labels; otherwise the rule the CNI agent captures by (src/capture/enrollment-rule.ts):
+ * the labels in Istio's order, and addresses the capture can redirect (IPv4 only).
  */
-export function isEnrolled(podLabels: Labels, podAnnotations: Labels, namespaceLabels: Labels): boolean {
+export function isEnrolled(podLabels: Labels, podAnnotations: Labels, namespaceLabels: Labels, podIps: readonly string[]): boolean {
   if (podAnnotations[REDIRECTION_ANNOTATION] === "enabled") return true;
   if (podLabels[TUNNEL_LABEL] === "http") return true;
-  const podMode = podLabels[DATAPLANE_MODE];
-  if (podMode === "none") return false;
-  if (podAnnotations[SIDECAR_STATUS] !== undefined) return false;
-  if (podMode === "ambient") return true;
-  return namespaceLabels[DATAPLANE_MODE] === "ambient";
+  return ambientByLabels(podLabels, podAnnotations, namespaceLabels).enroll && capturableAddresses(podIps).enroll;
 }
 
 /** Istio's canonical service name and revision (pkg/kube/labels CanonicalService). */

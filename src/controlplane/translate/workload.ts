@@ -154,7 +154,7 @@ export function translatePod(cfg: TranslateConfig, pod: KubeObject, ctx: PodCont
     namespace: ns,
     addresses: v.podIPs.filter(isIp),
     network: cfg.network,
-    tunnelProtocol: isEnrolled(labels, pod.metadata.annotations ?? {}, nsLabels) ? "HBONE" : "NONE",
+    tunnelProtocol: isEnrolled(labels, pod.metadata.annotations ?? {}, nsLabels, v.podIPs.filter(isIp)) ? "HBONE" : "NONE",
     trustDomain: cfg.trustDomain,
     serviceAccount: v.serviceAccount,
     node: v.nodeName,
