@@ -1,8 +1,10 @@
-import { test } from "node:test";
+import { describe, it, test } from "node:test";
 import assert from "node:assert/strict";
+import type { Service } from "../../common/model/service.js";
+import type { Workload } from "../../common/model/workload.js";
 import { ProxyState } from "../../proxy/state/state.js";
 import { StateMutator } from "../../proxy/state/mutator.js";
-import { buildOutboundRoute, type OutboundRoute } from "./outbound-route.js";
+import { buildOutboundRoute, selectEndpoints, type OutboundRoute } from "./outbound-route.js";
 import { service, workload } from "../../../test/support/model.js";
 
 const svcKey = "default/echo.default.svc.cluster.local";
@@ -215,4 +217,182 @@ test("state mutator: invalid resources are rejected by name and field, previous 
     state.endpointsOf(svcKey).map((w) => w.name),
     ["echo-a"],
   );
+});
+
+void describe("endpoint selection: health policy, locality preferences and failover", () => {
+  // Source: region r1, zone z1, subzone s1, node-a, cluster1, network "".
+  const loc = (region: string, zone: string, subzone: string) => ({ region, zone, subzone });
+  const source = workload({ name: "src", node: "node-a", locality: loc("r1", "z1", "s1") });
+  const eps = [
+    workload({ name: "same-node", node: "node-a", locality: loc("r1", "z1", "s1") }),
+    workload({ name: "same-node-sick", node: "node-a", locality: loc("r1", "z1", "s1"), status: "UNHEALTHY" }),
+    workload({ name: "same-subzone", node: "node-b", locality: loc("r1", "z1", "s1") }),
+    workload({ name: "same-zone", node: "node-c", locality: loc("r1", "z1", "s2") }),
+    workload({ name: "same-region", node: "node-d", locality: loc("r1", "z2", "s1") }),
+    workload({ name: "far", node: "node-e", locality: loc("r2", "z1", "s1") }),
+    workload({ name: "other-cluster", node: "node-f", locality: loc("r1", "z1", "s1"), clusterId: "cluster2" }),
+    workload({ name: "other-network", node: "node-g", locality: loc("r1", "z1", "s1"), network: "net2" }),
+  ];
+  type Lb = NonNullable<Service["loadBalancing"]>;
+  const svc = (loadBalancing?: Lb) => service({ name: "echo", vips: ["10.96.0.10"], ...(loadBalancing ? { loadBalancing } : {}) });
+  const lb = (mode: Lb["mode"], routingPreference: Lb["routingPreference"], healthPolicy: Lb["healthPolicy"] = "ONLY_HEALTHY"): Lb => ({
+    mode,
+    routingPreference,
+    healthPolicy,
+  });
+  const healthy = eps.filter((w) => w.status === "HEALTHY").map((w) => w.name);
+  const cases: Array<[string, Service, readonly Workload[], string[]]> = [
+    ["no load balancing: every healthy endpoint", svc(), eps, healthy],
+    ["ALLOW_ALL keeps unhealthy endpoints", svc(lb("UNSPECIFIED_MODE", [], "ALLOW_ALL")), eps, eps.map((w) => w.name)],
+    ["FAILOVER [NODE] prefers the source's node", svc(lb("FAILOVER", ["NODE"])), eps, ["same-node"]],
+    [
+      "FAILOVER [NODE] with ALLOW_ALL includes the unhealthy one there",
+      svc(lb("FAILOVER", ["NODE"], "ALLOW_ALL")),
+      eps,
+      ["same-node", "same-node-sick"],
+    ],
+    [
+      "FAILOVER [REGION, ZONE, SUBZONE] picks the closest tier",
+      svc(lb("FAILOVER", ["REGION", "ZONE", "SUBZONE"])),
+      eps,
+      ["same-node", "same-subzone", "other-cluster", "other-network"],
+    ],
+    [
+      "FAILOVER [REGION, ZONE, SUBZONE] falls back a tier when the closest is empty",
+      svc(lb("FAILOVER", ["REGION", "ZONE", "SUBZONE"])),
+      eps.filter((w) => ["same-zone", "same-region", "far"].includes(w.name)),
+      ["same-zone"],
+    ],
+    [
+      "FAILOVER [REGION] falls back to another region when none is left in ours",
+      svc(lb("FAILOVER", ["REGION"])),
+      eps.filter((w) => w.name === "far"),
+      ["far"],
+    ],
+    ["STRICT [REGION] never leaves the region", svc(lb("STRICT", ["REGION"])), eps.filter((w) => w.name === "far"), []],
+    [
+      "STRICT [REGION, ZONE] keeps exact matches only",
+      svc(lb("STRICT", ["REGION", "ZONE"])),
+      eps,
+      ["same-node", "same-subzone", "same-zone", "other-cluster", "other-network"],
+    ],
+    [
+      "FAILOVER [CLUSTER] prefers the source's cluster",
+      svc(lb("FAILOVER", ["CLUSTER"])),
+      eps,
+      healthy.filter((n) => n !== "other-cluster"),
+    ],
+    [
+      "FAILOVER [NETWORK] prefers the source's network",
+      svc(lb("FAILOVER", ["NETWORK"])),
+      eps,
+      healthy.filter((n) => n !== "other-network"),
+    ],
+    ["STRICT [NETWORK, NODE] is the source's node on its network", svc(lb("STRICT", ["NETWORK", "NODE"])), eps, ["same-node"]],
+    ["PASSTHROUGH ignores the preference", svc(lb("PASSTHROUGH", ["NODE"])), eps, healthy],
+  ];
+  for (const [name, s, endpoints, want] of cases)
+    void it(name, () =>
+      assert.deepEqual(
+        selectEndpoints(endpoints, source, s).map((w) => w.name),
+        want,
+      ),
+    );
+});
+
+void describe("outbound routing: waypoints, expected identities and unusable endpoints", () => {
+  const missingWp = { kind: "hostname" as const, namespace: "default", hostname: "gone.default.svc.cluster.local", hboneMtlsPort: 15008 };
+  function state(extra: Parameters<StateMutator["applyAddresses"]>[0]) {
+    const s = mesh();
+    const r = new StateMutator(s).applyAddresses(extra, []);
+    assert.ok(r.ok, JSON.stringify(!r.ok && r.error));
+    return s;
+  }
+  const wpService = (name: string, ip: string) =>
+    workload({
+      name,
+      addresses: [ip],
+      serviceAccount: "waypoint",
+      services: { "default/waypoint.default.svc.cluster.local": [{ servicePort: 15008, targetPort: 15008 }] },
+    });
+
+  void it("a service whose waypoint cannot be resolved is rejected, never sent around it", () => {
+    const s = state([
+      { kind: "service", value: service({ name: "ratings", vips: ["10.96.0.20"], ports: [{ servicePort: 80 }], waypoint: missingWp }) },
+    ]);
+    const r = buildOutboundRoute(s, s.workloadByAddress("", "10.0.1.1")!, { ip: "10.96.0.20", port: 80 }, () => 0);
+    assert.equal(summary(r), "reject: waypoint of service ratings.default.svc.cluster.local has no healthy endpoint");
+  });
+
+  void it("a workload whose waypoint cannot be resolved is rejected, never reached around it", () => {
+    const s = state([{ kind: "workload", value: workload({ name: "guarded", addresses: ["10.0.2.30"], waypoint: missingWp }) }]);
+    const r = buildOutboundRoute(s, s.workloadByAddress("", "10.0.1.1")!, { ip: "10.0.2.30", port: 80 }, () => 0);
+    assert.equal(r.kind, "reject", `fails closed: ${summary(r)}`);
+    assert.match(summary(r), /waypoint/);
+  });
+
+  void it("the service's waypoint, as the source, goes to the endpoints (no loop through itself)", () => {
+    const s = mesh();
+    const wp = s.workloadByAddress("", "10.0.3.1")!;
+    const r = buildOutboundRoute(s, wp, { ip: "10.96.0.13", port: 9080 }, () => 0);
+    assert.notEqual(r.kind === "hbone" && r.viaWaypoint, true, summary(r));
+  });
+
+  void it("another replica of the same waypoint, as the source, is not sent to the waypoint either", () => {
+    const s = state([{ kind: "workload", value: wpService("wp-2", "10.0.3.2") }]);
+    const replica = s.workloadByAddress("", "10.0.3.2")!;
+    for (let i = 0; i < 2; i++) {
+      const viaService = buildOutboundRoute(s, replica, { ip: "10.96.0.13", port: 9080 }, () => i);
+      assert.notEqual(viaService.kind === "hbone" && viaService.viaWaypoint, true, `service: ${summary(viaService)}`);
+      const viaWorkload = buildOutboundRoute(s, replica, { ip: "10.0.2.7", port: 80 }, () => i);
+      assert.equal(
+        summary(viaWorkload),
+        "hbone 10.0.2.7:15008 -> 10.0.2.7:80 as spiffe://cluster.local/ns/default/sa/behind-wp",
+        "workload",
+      );
+    }
+  });
+
+  void it("a service's SANs are accepted identities besides the endpoint's own", () => {
+    const s = state([
+      {
+        kind: "service",
+        value: service({
+          name: "echo",
+          vips: ["10.96.0.10"],
+          ports: [{ servicePort: 80, targetPort: 8080 }],
+          subjectAltNames: ["spiffe://cluster.local/ns/default/sa/echo-canary"],
+        }),
+      },
+    ]);
+    const r = buildOutboundRoute(s, s.workloadByAddress("", "10.0.1.1")!, { ip: "10.96.0.10", port: 80 }, () => 0);
+    assert.ok(r.kind === "hbone");
+    assert.deepEqual(r.expectedIdentities, [
+      "spiffe://cluster.local/ns/default/sa/echo",
+      "spiffe://cluster.local/ns/default/sa/echo-canary",
+    ]);
+    const direct = buildOutboundRoute(s, s.workloadByAddress("", "10.0.1.1")!, { ip: "10.0.1.2", port: 8080 }, () => 0);
+    assert.ok(direct.kind === "hbone");
+    assert.deepEqual(
+      direct.expectedIdentities,
+      ["spiffe://cluster.local/ns/default/sa/echo"],
+      "the pod IP dialled directly expects only the pod's identity",
+    );
+  });
+
+  void it("a service endpoint without an address is rejected, not dialled", () => {
+    const s = state([
+      {
+        kind: "workload",
+        value: workload({
+          name: "no-ip",
+          addresses: [],
+          services: { "default/lonely.default.svc.cluster.local": [{ servicePort: 80, targetPort: 80 }] },
+        }),
+      },
+      { kind: "service", value: service({ name: "lonely", vips: ["10.96.0.21"], ports: [{ servicePort: 80 }] }) },
+    ]);
+    const r = buildOutboundRoute(s, s.workloadByAddress("", "10.0.1.1")!, { ip: "10.96.0.21", port: 80 }, () => 0);
+    assert.equal(summary(r), "reject: workload default/no-ip has no address");
+  });
 });

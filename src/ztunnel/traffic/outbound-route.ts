@@ -5,7 +5,8 @@
  * - A service VIP: pick a healthy endpoint (load balancing with routing preference), map the
  *   service port to the endpoint's target port, then route as for that workload.
  * - A waypoint in front of the service or workload: HBONE to the waypoint, keeping the original
- *   destination as the HBONE target, expecting the waypoint's identity.
+ *   destination as the HBONE target, expecting the waypoint's identity; a waypoint that cannot
+ *   be resolved rejects (fail closed); traffic from the waypoint itself goes on to the target.
  * - A mesh workload (tunnel HBONE): HBONE to `<workload IP>:15008`, authority
  *   `<workload IP>:<target port>`, expecting the workload's SPIFFE identity.
  * - A workload without a tunnel, or an address the mesh does not know: direct TCP (passthrough).
@@ -66,10 +67,10 @@ function routeToService(state: StateView, source: Workload, service: Service, ta
   const port = service.ports.find((p) => p.servicePort === target.port);
   if (!port) return { kind: "reject", reason: `service ${service.hostname} has no port ${target.port}`, service };
 
-  // A service waypoint sees the traffic first, unless the source is that waypoint itself.
-  if (service.waypoint) {
+  // A service waypoint sees the traffic first, unless the source is (a replica of) that waypoint.
+  // Fail closed: an unresolvable waypoint rejects, it is never bypassed.
+  if (service.waypoint && !isFromWaypoint(state, source, service.waypoint)) {
     const wp = resolveWaypoint(state, source, service.waypoint);
-    if (wp && wp.uid !== source.uid) return waypointRoute(wp, service.waypoint.hboneMtlsPort, target, service);
     if (!wp)
       return {
         kind: "reject",
@@ -77,6 +78,7 @@ function routeToService(state: StateView, source: Workload, service: Service, ta
         service,
         waypoint: service.waypoint,
       };
+    return waypointRoute(wp, service.waypoint.hboneMtlsPort, target, service);
   }
 
   const key = serviceKey(service);
@@ -141,10 +143,14 @@ function routeToWorkload(
 ): OutboundRoute {
   const ip = w.addresses[0];
   if (!ip) return { kind: "reject", reason: `workload ${w.namespace}/${w.name} has no address`, service };
-  // A workload-level waypoint applies when the client addressed the workload directly.
-  if (!service && w.waypoint) {
+  // A workload-level waypoint applies when the client addressed the workload directly, unless
+  // the source is (a replica of) that waypoint. Fail closed, as upstream ztunnel
+  // (UnknownWaypoint): a waypoint that cannot be resolved rejects the connection rather than
+  // letting it reach the workload around the waypoint's policy.
+  if (!service && w.waypoint && !isFromWaypoint(state, source, w.waypoint)) {
     const wp = resolveWaypoint(state, source, w.waypoint);
-    if (wp && wp.uid !== source.uid) return waypointRoute(wp, w.waypoint.hboneMtlsPort, original, undefined);
+    if (!wp) return { kind: "reject", reason: `waypoint of workload ${w.namespace}/${w.name} has no healthy endpoint` };
+    return waypointRoute(wp, w.waypoint.hboneMtlsPort, original, undefined);
   }
   if (w.tunnelProtocol !== "HBONE") {
     return { kind: "direct", address: { ip, port: targetPort }, destination: w, reason: "no-tunnel", ...(service ? { service } : {}) };
@@ -170,6 +176,25 @@ function waypointRoute(wp: Workload, port: number, original: SocketAddress, serv
     viaWaypoint: true,
     ...(service ? { service } : {}),
   };
+}
+
+/**
+ * Whether the source is one of the workloads that make up the waypoint (any replica, healthy or
+ * not): it has that workload's identity and one of its addresses (upstream ztunnel's
+ * check_from_waypoint). Such traffic has been through the waypoint already; sending it back
+ * would loop between replicas.
+ */
+function isFromWaypoint(state: StateView, source: Workload, gw: GatewayAddress): boolean {
+  let members: readonly Workload[];
+  if (gw.kind === "address") {
+    const w = state.workloadByAddress(gw.network, gw.address);
+    members = w ? [w] : [];
+  } else {
+    const svc = state.serviceByKey(`${gw.namespace}/${gw.hostname}`);
+    members = svc ? state.endpointsOf(serviceKey(svc)) : [];
+  }
+  const id = workloadIdentityUri(source);
+  return members.some((w) => workloadIdentityUri(w) === id && w.addresses.some((a) => source.addresses.includes(a)));
 }
 
 /** A waypoint given by hostname resolves to one healthy endpoint of that service; by address, to that workload. */
