@@ -69,6 +69,29 @@ test("inbound admission: plaintext peers are authorized without an identity", ()
   assert.equal(sawIdentity, undefined);
 });
 
+test("inbound admission: captured plaintext is refused for policy, other nodes, and pods outside the mesh", () => {
+  const denyPlain: Authorize = (c) =>
+    c.sourceIdentity
+      ? { allowed: true, reason: "" }
+      : { allowed: false, reason: "denied by DENY policy default/no-plain rule 0", policy: "default/no-plain" };
+  const cases: Array<[string, Authorize | undefined, string, string]> = [
+    ["admitted to a local mesh workload", undefined, "10.0.1.2", "ok 10.0.1.2:80"],
+    ["a policy denial is 401 and names the policy", denyPlain, "10.0.1.2", "401 denied: denied by DENY policy default/no-plain rule 0"],
+    ["a pod on another node is 503", undefined, "10.0.2.2", "503 target 10.0.2.2 (default/remote) runs on node node-b, not on node-a"],
+    ["a pod outside the mesh is 503", undefined, "10.0.1.9", "503 target default/legacy is not enrolled in the mesh"],
+    ["an unknown address is 503", undefined, "10.9.9.9", "503 unknown target 10.9.9.9: no workload has this address"],
+  ];
+  for (const [name, authorize, ip, want] of cases) {
+    const d = admitPlaintext(ctx(authorize), { ip, port: 80 }, { ip: "10.0.3.3", port: 4444 });
+    assert.equal(d.ok ? `ok ${d.upstream.ip}:${d.upstream.port}` : `${d.status} ${d.reason}`, want, name);
+  }
+  // Nothing outside the mesh or on another node ever reaches the authorizer (it cannot allow them).
+  let asked = 0;
+  const count: Authorize = () => (asked++, { allowed: true, reason: "" });
+  for (const ip of ["10.0.2.2", "10.0.1.9", "10.9.9.9"]) assert.ok(!admitPlaintext(ctx(count), { ip, port: 80 }, { ip: "10.0.3.3" }).ok);
+  assert.equal(asked, 0);
+});
+
 test("inbound: the forwarded source address is believed only for the peer's own workloads", async () => {
   const { trustedClientAddress } = await import("./inbound.js");
   const c = ctx();
