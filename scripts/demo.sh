@@ -49,7 +49,8 @@ pod_pids() { cat "$STATE"/pids/pod-*.json 2>/dev/null | node -e 'let s="";proces
 # capture SECONDS: tcpdump on the underlay bridge while the client makes a few calls.
 capture() {
   local out=$1
-  ip netns exec "${NS_PREFIX}-underlay" tcpdump -i br0 -U -s 0 -w "$out" tcp >/dev/null 2>&1 &
+  # --immediate-mode: otherwise libpcap hands packets over in blocks and the last ones are lost.
+  ip netns exec "${NS_PREFIX}-underlay" tcpdump -i br0 --immediate-mode -U -s 0 -w "$out" tcp >/dev/null 2>&1 &
   local tp=$!
   sleep 1
   for _ in 1 2 3; do call >/dev/null || true; done
@@ -94,6 +95,9 @@ say "tcpdump on the underlay: payload marker seen $hits times; connections seen:
 tcpdump -nr "$STATE/mesh.pcap" 2>/dev/null | awk '{ sub(/:$/, "", $5); print $3" > "$5 }' \
   | sed -E 's/\.(1500[0-9]|15012)( |$)/:\1\2/g; s/\.[0-9]+( |$)/\1/g' | sort | uniq -c | sort -rn | head -6 | sed 's/^/     /' || true
 [ "$hits" = 0 ] || die "payload seen in clear on the underlay after enrollment"
+# Positive control: an absence means something only if the capture saw the calls, as HBONE.
+hbone=$(tcpdump -nr "$STATE/mesh.pcap" 'port 15008' 2>/dev/null | wc -l)
+[ "$hbone" -gt 0 ] || die "the capture holds no HBONE packet: it did not see the calls, so their absence in clear proves nothing"
 other=$(tcpdump -nr "$STATE/mesh.pcap" 'not port 15008 and not port 15012' 2>/dev/null | wc -l)
 [ "$other" = 0 ] || die "$other packets on the underlay that are not HBONE (15008) or control plane (15012)"
 after=$(pod_pids)

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(clang llvm libbpf-dev bpftool nftables iproute2 containernetworking-plugins tcpdump
+PKGS=(clang llvm libbpf-dev bpftool nftables iproute2 containernetworking-plugins tcpdump tshark
       stunnel4 nginx-light haproxy etcd-server iperf3 wrk nghttp2-client make gcc g++ python3 openssl)
 missing=()
 for p in "${PKGS[@]}"; do

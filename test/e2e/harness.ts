@@ -6,7 +6,7 @@
  * answers with a marker naming its namespace, so an underlay capture can tell clear from TLS.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
 import * as path from "node:path";
 import { down, readState, status, up, getAgentStatus, agentSocket, setProcessEnabled, type ClusterState } from "../../src/local/cluster.js";
 import type { PlanOptions } from "../../src/local/plan.js";
@@ -87,24 +87,88 @@ export const podNetns = (c: Cluster, ns: string, name: string): string => `${PRE
 export const podIp = (c: Cluster, ns: string, name: string): string => c.state.pods.find((p) => p.namespace === ns && p.name === name)!.ip;
 
 /** curl from a pod (as `kubectl exec`), POSTing a body; resolves with the response or the failure. */
-export async function call(c: Cluster, fromNs: string, url: string, body: string, timeoutS = 3): Promise<{ ok: boolean; text: string }> {
+export async function call(
+  c: Cluster,
+  fromNs: string,
+  url: string,
+  body: string,
+  timeoutS = 3,
+): Promise<{
+  ok: boolean;
+  text: string;
+  /** curl's exit code: 0, 28 timeout, 7 refused, 52/55/56 reset or closed by the peer. */ code: number;
+}> {
   const r = await sh(
     "ip",
     ["netns", "exec", podNetns(c, fromNs, "client"), "curl", "-sS", "--max-time", String(timeoutS), "-d", body, url],
     (timeoutS + 3) * 1000,
   );
-  return { ok: r.code === 0, text: r.code === 0 ? r.stdout : r.stderr };
+  return { ok: r.code === 0, text: r.code === 0 ? r.stdout : r.stderr, code: r.code };
 }
 
-/** Runs `f` while tcpdump writes the underlay bridge's TCP packets to a file; returns the file's text. */
+/** A ztunnel's Prometheus text, scraped from inside its node. */
+export async function ztunnelMetrics(c: Cluster, node: number): Promise<string> {
+  const n = c.state.nodes[node]!;
+  const r = await sh("ip", ["netns", "exec", n.netns, "curl", "-sS", "--max-time", "3", `http://${n.ip}:15020/metrics`]);
+  if (r.code !== 0) throw new Error(`metrics of ztunnel on ${n.name}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Sum of a counter's samples whose label set contains every `labels` pair. */
+export function counterSum(text: string, name: string, labels: Readonly<Record<string, string>>): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const set = line.slice(name.length + 1, line.lastIndexOf("}"));
+    if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
+/** A component's log (STATE/logs/NAME.log): its size now, and what was written after an offset. */
+export function componentLog(c: Cluster, name: string): { size(): number; since(offset: number): string } {
+  const file = path.join(c.dir, "logs", `${name}.log`);
+  return {
+    size: () => (existsSync(file) ? statSync(file).size : 0),
+    since: (offset) => (existsSync(file) ? readFileSync(file).subarray(offset).toString("utf8") : ""),
+  };
+}
+
+/**
+ * Runs `f` while tcpdump writes the underlay bridge's TCP packets to `file`; returns the file's
+ * bytes as latin1 text. Throws when the capture holds no packet at all (see test/e2e/wire.ts for
+ * filtered counts and decryption).
+ */
 export async function captureUnderlay(c: Cluster, file: string, f: () => Promise<void>): Promise<string> {
   const { spawn } = await import("node:child_process");
   const td = spawn(
     "ip",
-    ["netns", "exec", `${PREFIX}${c.plan.cluster}-underlay`, "tcpdump", "-i", "br0", "-U", "-s", "0", "-w", file, "tcp"],
-    { stdio: "ignore" },
+    ["netns", "exec", `${PREFIX}${c.plan.cluster}-underlay`, "tcpdump", "-i", "br0", "--immediate-mode", "-U", "-s", "0", "-w", file, "tcp"],
+    { stdio: ["ignore", "ignore", "pipe"] },
   );
-  await new Promise((r) => setTimeout(r, 700));
+  // Start only once tcpdump says it is capturing: on a loaded machine a fixed delay is not
+  // enough, and packets sent before it listens would make an absence check pass for nothing.
+  // --immediate-mode: without it libpcap hands packets over in ring blocks, and the packets of
+  // the last second or so before SIGTERM were never written (found by the empty-capture check).
+  let said = "";
+  const listening = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 15_000);
+    td.stderr.on("data", (d: Buffer) => {
+      said += d.toString();
+      if (said.includes("listening on")) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    td.once("exit", () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  if (!listening) {
+    td.kill("SIGTERM");
+    throw new Error(`tcpdump on the underlay did not start capturing: ${said.trim()}`);
+  }
   try {
     await f();
   } finally {
@@ -112,8 +176,11 @@ export async function captureUnderlay(c: Cluster, file: string, f: () => Promise
     td.kill("SIGTERM");
     await new Promise((r) => td.once("exit", r));
   }
-  const { readFileSync } = await import("node:fs");
-  return existsSync(file) ? readFileSync(file).toString("latin1") : "";
+  // An empty capture proves nothing about what crossed the wire: it is a failure, never a pass.
+  if (!existsSync(file)) throw new Error(`underlay capture ${file} was not written (tcpdump failed to start?)`);
+  const n = await sh("tcpdump", ["-nn", "-r", file]);
+  if (n.code !== 0 || !n.stdout.trim()) throw new Error(`underlay capture ${file} holds no packets: the capture saw no traffic at all`);
+  return readFileSync(file).toString("latin1");
 }
 
 export async function enrolled(c: Cluster): Promise<Map<string, boolean>> {

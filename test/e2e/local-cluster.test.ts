@@ -32,12 +32,21 @@ import {
   startCluster,
   until,
 } from "./harness.js";
+import { hboneConnections, packets } from "./wire.js";
 
 const root = process.getuid?.() === 0;
 const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-"));
 const cluster = `e${process.pid % 100000}`;
 const stateDir = path.join(work, "state");
 let pcapN = 0;
+/**
+ * The TLS key log of every Node process of the cluster (written by Node itself, not by weft), so
+ * tshark can decrypt the HBONE handshakes the underlay capture sees. Test-only: it is set in this
+ * test process's environment, which `weft local up` passes down to the cluster's processes.
+ */
+const keylog = path.join(work, "tls-keys.log");
+if (root) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --tls-keylog=${keylog}`.trim();
+const MESH = (sa: string) => `spiffe://cluster.local/ns/mesh/sa/${sa}`;
 /** Processes of the run that is killed (ebpf), checked after the next run's down. */
 let killedRunPids: PidRecord[] = [];
 
@@ -112,23 +121,50 @@ for (const backend of ["ebpf", "nftables"] as const) {
     });
 
     await t.test("in the mesh: the same calls work over mTLS and no payload crosses the underlay in clear", async () => {
-      await until("mesh calls served", async () =>
-        (await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "warmup")).ok ? true : undefined,
-      );
       let mesh: Record<string, { ok: boolean; text: string }> = {};
       let plain: Record<string, { ok: boolean; text: string }> = {};
-      const pcap = await captureUnderlay(c, path.join(work, `p${pcapN++}.pcap`), async () => {
+      const remote = podIp(c, "mesh", "remote");
+      // The capture starts before the first mesh call, so it holds the HBONE handshakes.
+      const file = path.join(work, `p${pcapN++}.pcap`);
+      const pcap = await captureUnderlay(c, file, async () => {
+        await until("mesh calls served", async () => ((await call(c, "mesh", `http://${remote}:8080/`, "warmup")).ok ? true : undefined));
         mesh = await callsFrom(c, "mesh");
         plain = await callsFrom(c, "plain");
       });
       assertServed(mesh, "mesh");
       assertServed(plain, "plain");
-      assert.ok(!pcap.includes(MARK("mesh")) && !pcap.includes("req-mesh-"), "no enrolled payload in clear on the underlay");
+      // Positive control first: the capture sees this window's traffic (the plaintext namespace).
       assert.ok(pcap.includes(`${MARK("plain")}remote: req-plain-cross`), "the non-enrolled namespace still crosses in clear");
+      assert.ok(!pcap.includes(MARK("mesh")) && !pcap.includes("req-mesh-"), "no enrolled payload in clear on the underlay");
+      assert.equal(
+        await packets(file, `tcp and host ${remote} and port 8080`),
+        0,
+        "nothing reached the mesh pod's app port over the underlay",
+      );
+      assert.ok((await packets(file, `tcp and host ${remote} and port 15008`)) > 0, "the mesh pod was reached on 15008");
+
+      // From the wire, decrypted with Node's key log: TLS 1.3, both certificates, the CONNECT.
+      const conns = await hboneConnections(file, keylog);
+      const toRemote = conns.filter((x) => x.connects.includes(`${remote}:8080`));
+      assert.ok(toRemote.length > 0, `a decrypted HBONE CONNECT to ${remote}:8080 on the wire: ${JSON.stringify(conns)}`);
+      for (const x of toRemote) {
+        assert.equal(x.version, "0x0304", `TLS 1.3 negotiated: ${JSON.stringify(x)}`);
+        assert.deepEqual(x.clientCertUris, [MESH("client")], `the client certificate is the source workload's: ${JSON.stringify(x)}`);
+        assert.deepEqual(x.serverCertUris, [MESH("remote")], `the server certificate is the destination's: ${JSON.stringify(x)}`);
+      }
+      for (const x of conns.filter((y) => y.version !== "")) {
+        assert.equal(x.version, "0x0304", `every HBONE connection is TLS 1.3: ${JSON.stringify(x)}`);
+        assert.ok(x.clientCertUris.length > 0, `every HBONE connection is mutual (client certificate sent): ${JSON.stringify(x)}`);
+      }
       const m = await metricsMtls(c, 0);
       assert.match(
         m,
         /istio_tcp_connections_opened_total\{reporter="source",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/client"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/remote"[^}]*connection_security_policy="mutual_tls"/,
+      );
+      const m1 = await metricsMtls(c, 1);
+      assert.match(
+        m1,
+        /istio_tcp_connections_opened_total\{reporter="destination",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/client"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/remote"[^}]*connection_security_policy="mutual_tls"/,
       );
     });
 
@@ -146,11 +182,21 @@ for (const backend of ["ebpf", "nftables"] as const) {
         },
         20_000,
       );
-      const r = await until("mesh call after agent restart", async () => {
-        const x = await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "req-mesh-agent");
-        return x.ok ? x : undefined;
+      // Re-captured, not merely reachable: without the capture the call would still succeed, in
+      // plaintext. So the call must cross the underlay as HBONE and never to the app port.
+      const remote = podIp(c, "mesh", "remote");
+      let r = { ok: false, text: "" };
+      const file = path.join(work, `p${pcapN++}.pcap`);
+      const pcap = await captureUnderlay(c, file, async () => {
+        r = await until("mesh call after agent restart", async () => {
+          const x = await call(c, "mesh", `http://${remote}:8080/`, "req-mesh-agent");
+          return x.ok ? x : undefined;
+        });
       });
       assert.ok(r.text.startsWith(`${MARK("mesh")}remote: req-mesh-agent`));
+      assert.ok(!pcap.includes("req-mesh-agent"), "the call did not cross the underlay in clear");
+      assert.equal(await packets(file, `tcp and host ${remote} and port 8080`), 0, "nothing went to the app port in clear");
+      assert.ok((await packets(file, `tcp and host ${remote} and port 15008`)) > 0, "the call crossed as HBONE (port 15008)");
     });
 
     await t.test("ztunnel down on the client's node: enrolled connections fail, nothing in clear; restart restores service", async () => {
@@ -165,22 +211,37 @@ for (const backend of ["ebpf", "nftables"] as const) {
         r = {
           cross: await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "req-mesh-down", 2),
           same: await call(c, "mesh", `http://${podIp(c, "mesh", "local")}:8080/`, "req-mesh-down", 2),
+          plain: await call(c, "plain", `http://${podIp(c, "plain", "remote")}:8080/`, "req-plain-down"),
         };
       });
       assert.equal(r.cross!.ok, false, `cross-node call must fail: ${r.cross!.text}`);
       assert.equal(r.same!.ok, false, `same-node call must fail: ${r.same!.text}`);
+      assert.ok(r.plain!.ok, "non-enrolled pods are unaffected");
+      // Positive control: the same capture window shows the plaintext namespace's call in clear.
+      assert.ok(pcap.includes("req-plain-down"), "the capture sees this window's traffic");
       assert.ok(!pcap.includes("req-mesh-down"), "fail closed: nothing in clear");
-      assert.ok((await call(c, "plain", `http://${podIp(c, "plain", "remote")}:8080/`, "x")).ok, "non-enrolled pods are unaffected");
       assert.ok((await setProcessEnabled(c.dir, "ztunnel-node-0", true)).ok);
-      const back = await until(
-        "service restored",
-        async () => {
-          const x = await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8080/`, "req-mesh-back", 2);
-          return x.ok ? x : undefined;
-        },
-        30_000,
-      );
+      const remote = podIp(c, "mesh", "remote");
+      let back = { ok: false, text: "" };
+      const file = path.join(work, `p${pcapN++}.pcap`);
+      const pcapBack = await captureUnderlay(c, file, async () => {
+        back = await until(
+          "service restored",
+          async () => {
+            const x = await call(c, "mesh", `http://${remote}:8080/`, "req-mesh-back", 2);
+            return x.ok ? x : undefined;
+          },
+          30_000,
+        );
+      });
       assert.ok(back.text.startsWith(`${MARK("mesh")}remote: req-mesh-back`));
+      // Restored over HBONE, not in plaintext: the new ztunnel's handshake is on the wire.
+      assert.ok(!pcapBack.includes("req-mesh-back"), "the restored call did not cross in clear");
+      const conns = (await hboneConnections(file, keylog)).filter((x) => x.connects.includes(`${remote}:8080`));
+      assert.ok(
+        conns.some((x) => x.version === "0x0304" && x.clientCertUris.includes(MESH("client"))),
+        `the restarted ztunnel carried the call over mTLS 1.3: ${JSON.stringify(conns)}`,
+      );
     });
 
     await t.test("removing the label releases the pods; calls work in plaintext again", async () => {
