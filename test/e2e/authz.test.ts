@@ -14,7 +14,20 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { labelNamespace } from "../../src/local/cluster.js";
-import { type Cluster, call, down, enrolled, planFor, podIp, podNetns, startCluster, until } from "./harness.js";
+import {
+  type Cluster,
+  call,
+  componentLog,
+  counterSum,
+  down,
+  enrolled,
+  planFor,
+  podIp,
+  podNetns,
+  startCluster,
+  until,
+  ztunnelMetrics,
+} from "./harness.js";
 
 const root = process.getuid?.() === 0;
 const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-authz-"));
@@ -61,18 +74,78 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
   const fromPlain = () => call(c, "plain", remote, "from-plain");
   const allowed = async (what: string, f: () => Promise<{ ok: boolean; text: string }>) =>
     until(`${what}: allowed`, async () => ((await f()).ok ? true : undefined), 20_000);
-  const denied = async (what: string, f: () => Promise<{ ok: boolean; text: string }>) =>
-    until(`${what}: denied`, async () => ((await f()).ok ? undefined : true), 20_000);
+  // A failed call is not yet a denial: a dead pod, a timeout or a broken tunnel fail too. A
+  // denial must carry the policy's signature: the destination ztunnel (node-1, where `remote`
+  // runs) counts the connection with response_flags="DENY" and logs "connection denied" (naming
+  // the DENY policy, when one decided); the source ztunnel, for a mesh client, was answered
+  // HBONE 401; and the client saw its connection reset by the proxy, not a timeout.
+  const dstLog = componentLog(c, "ztunnel-node-1");
+  const srcLog = componentLog(c, "ztunnel-node-0");
+  const deniedCount = async (sourceNs: string) =>
+    counterSum(await ztunnelMetrics(c, 1), "istio_tcp_connections_opened_total", {
+      reporter: "destination",
+      response_flags: "DENY",
+      destination_workload: "remote",
+      destination_workload_namespace: "mesh",
+      source_workload_namespace: sourceNs,
+    });
+  const denied = async (what: string, f: () => Promise<{ ok: boolean; text: string; code: number }>, policy?: string) => {
+    const sourceNs = f === fromMesh ? "mesh" : "plain";
+    let last = "";
+    await until(
+      `${what}: denied by policy`,
+      async () => {
+        const before = await deniedCount(sourceNs);
+        const [dstAt, srcAt] = [dstLog.size(), srcLog.size()];
+        const r = await f();
+        if (r.ok) return ((last = "call succeeded"), undefined);
+        const after = await deniedCount(sourceNs);
+        const dst = dstLog.since(dstAt);
+        const src = srcLog.since(srcAt);
+        const denyLines = dst.split("\n").filter((l) => l.includes('"connection denied"'));
+        last = `curl exit ${r.code} (${r.text.trim()}); DENY count ${before} -> ${after}; deny log: ${denyLines.join(" ") || "none"}`;
+        if (after !== before + 1) return undefined;
+        if (!denyLines.some((l) => !policy || l.includes(policy))) return undefined;
+        if (sourceNs === "mesh" && !/server answered 401/.test(src)) return ((last += "; no HBONE 401 at the source"), undefined);
+        assert.ok([52, 55, 56].includes(r.code), `the client's connection was reset or closed by the proxy, not timed out: ${last}`);
+        return true;
+      },
+      20_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; last attempt: ${last}`);
+    });
+  };
 
   await t.test("default: no policy allows mesh and plaintext clients", async () => {
     await allowed("mesh client", fromMesh);
     await allowed("plain client", fromPlain);
   });
 
+  await t.test("a failure that is not a denial (nothing listening on the port) does not carry the DENY signature", async () => {
+    const before = await deniedCount("mesh");
+    const refusedBefore = counterSum(await ztunnelMetrics(c, 1), "istio_tcp_connections_opened_total", {
+      reporter: "destination",
+      response_flags: "CONNECT",
+      destination_workload: "remote",
+    });
+    const r = await call(c, "mesh", `http://${podIp(c, "mesh", "remote")}:8081/`, "to-a-closed-port");
+    assert.equal(r.ok, false);
+    const m = await ztunnelMetrics(c, 1);
+    assert.equal(await deniedCount("mesh"), before, "not counted as DENY");
+    assert.ok(
+      counterSum(m, "istio_tcp_connections_opened_total", {
+        reporter: "destination",
+        response_flags: "CONNECT",
+        destination_workload: "remote",
+      }) > refusedBefore,
+      "counted as an upstream connect failure",
+    );
+  });
+
   await t.test("namespace-wide deny (rules: [{}]) denies everyone", async () => {
     const p = policy(c, "deny-all", authz("deny-all", "  action: DENY\n  rules: [{}]"));
-    await denied("mesh client", fromMesh);
-    await denied("plain client", fromPlain);
+    await denied("mesh client", fromMesh, "mesh/deny-all");
+    await denied("plain client", fromPlain, "mesh/deny-all");
     p.remove();
     await allowed("mesh client after removal", fromMesh);
   });
@@ -110,7 +183,7 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
 
   await t.test("deny by source namespace", async () => {
     const p = policy(c, "deny-ns", authz("deny-ns", '  action: DENY\n  rules: [{ from: [{ source: { namespaces: ["mesh"] } }] }]'));
-    await denied("mesh client", fromMesh);
+    await denied("mesh client", fromMesh, "mesh/deny-ns");
     await allowed("plaintext client has no namespace, so it is not matched", fromPlain);
     p.remove();
     await allowed("mesh client after removal", fromMesh);

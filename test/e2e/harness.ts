@@ -143,7 +143,21 @@ export async function captureUnderlay(c: Cluster, file: string, f: () => Promise
   const { spawn } = await import("node:child_process");
   const td = spawn(
     "ip",
-    ["netns", "exec", `${PREFIX}${c.plan.cluster}-underlay`, "tcpdump", "-i", "br0", "--immediate-mode", "-U", "-s", "0", "-w", file, "tcp"],
+    [
+      "netns",
+      "exec",
+      `${PREFIX}${c.plan.cluster}-underlay`,
+      "tcpdump",
+      "-i",
+      "br0",
+      "--immediate-mode",
+      "-U",
+      "-s",
+      "0",
+      "-w",
+      file,
+      "tcp",
+    ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   // Start only once tcpdump says it is capturing: on a loaded machine a fixed delay is not

@@ -31,6 +31,7 @@ import {
   setProcessEnabled,
   startCluster,
   until,
+  ztunnelMetrics,
 } from "./harness.js";
 import { hboneConnections, packets } from "./wire.js";
 
@@ -76,13 +77,6 @@ function assertServed(calls: Record<string, { ok: boolean; text: string }>, ns: 
     `cross node: ${calls.crossNode!.text}`,
   );
   assert.ok(calls.service!.ok && calls.service!.text.startsWith(MARK(ns)), `service: ${calls.service!.text}`);
-}
-
-async function metricsMtls(c: Cluster, node: number): Promise<string> {
-  const { sh } = await import("./harness.js");
-  const n = c.state.nodes[node]!;
-  const r = await sh("ip", ["netns", "exec", n.netns, "curl", "-sS", "--max-time", "3", `http://${n.ip}:15020/metrics`]);
-  return r.stdout;
 }
 
 for (const backend of ["ebpf", "nftables"] as const) {
@@ -156,12 +150,12 @@ for (const backend of ["ebpf", "nftables"] as const) {
         assert.equal(x.version, "0x0304", `every HBONE connection is TLS 1.3: ${JSON.stringify(x)}`);
         assert.ok(x.clientCertUris.length > 0, `every HBONE connection is mutual (client certificate sent): ${JSON.stringify(x)}`);
       }
-      const m = await metricsMtls(c, 0);
+      const m = await ztunnelMetrics(c, 0);
       assert.match(
         m,
         /istio_tcp_connections_opened_total\{reporter="source",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/client"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/remote"[^}]*connection_security_policy="mutual_tls"/,
       );
-      const m1 = await metricsMtls(c, 1);
+      const m1 = await ztunnelMetrics(c, 1);
       assert.match(
         m1,
         /istio_tcp_connections_opened_total\{reporter="destination",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/client"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/remote"[^}]*connection_security_policy="mutual_tls"/,

@@ -129,6 +129,29 @@ test("two ztunnels: readiness, config dump and admin endpoints", async () => {
   assert.equal((await fetch("http://127.0.60.2:15020/stats/prometheus")).status, 200);
 });
 
+/** Destination-side connections from sleep to echo with these response flags. */
+async function destinationCount(flags: string): Promise<number> {
+  let n = 0;
+  for (const line of (await zb.metrics.registry.metrics()).split("\n")) {
+    if (!line.startsWith("istio_tcp_connections_opened_total{") || !line.includes('reporter="destination"')) continue;
+    if (!line.includes(`response_flags="${flags}"`) || !line.includes('source_principal="spiffe://cluster.local/ns/default/sa/sleep"'))
+      continue;
+    n += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return n;
+}
+
+test("two ztunnels: a failure that is not a denial (nothing listening) is not reported as one", async () => {
+  const [denied, refused] = [await destinationCount("DENY"), await destinationCount("CONNECT")];
+  await assert.rejects(
+    socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.21", port: 8081 } }),
+    (e: unknown) => e instanceof SocksError && e.reply === 4,
+    "HBONE 503 (upstream connect failed) is SOCKS reply 4, not 2",
+  );
+  assert.equal(await destinationCount("DENY"), denied, "not counted as DENY");
+  assert.equal(await destinationCount("CONNECT"), refused + 1, "counted as an upstream connect failure");
+});
+
 test("two ztunnels: an authorization policy denies new connections and closes open ones", async () => {
   const open = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } });
   open.write("ping");
@@ -167,10 +190,14 @@ test("two ztunnels: an authorization policy denies new connections and closes op
   const closed = once(open, "close");
   assert.ok(zb.mutator.applyAuthorizations([deny], []).ok);
   await closed;
+  const deniedBefore = await destinationCount("DENY");
   await assert.rejects(
     socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } }),
     (e: unknown) => e instanceof SocksError && e.reply === 2,
   );
+  // The denial's signature, not just a failure: the destination counted it as DENY (HBONE 401
+  // became SOCKS reply 2, "not allowed by ruleset").
+  assert.equal(await destinationCount("DENY"), deniedBefore + 1, "the destination ztunnel counted the denial");
   const explained = await fetch(
     "http://127.0.60.2:15000/authz/explain?src=127.0.60.11&principal=cluster.local/ns/default/sa/sleep&dst=127.0.60.21&port=8080",
   );
