@@ -17,6 +17,10 @@ import { loadControlPlaneConfig } from "../../src/controlplane/config.js";
 import { loadZtunnelConfig } from "../../src/ztunnel/config.js";
 import { startZtunnel, type RunningZtunnel } from "../../src/ztunnel/bootstrap.js";
 import { exchange, socksConnect, SocksError } from "../support/socks.js";
+import { GrpcCaClient } from "../../src/proxy/identity/grpc-ca-client.js";
+import { identity } from "../../src/common/spiffe.js";
+import { generateKeyAndCsr } from "../../src/common/tls/csr.js";
+import { spiffeIdentityOfCert } from "../../src/common/tls/san.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "weft-cp-"));
 const configDir = path.join(dir, "config");
@@ -235,4 +239,52 @@ test("control plane: a pod removed from the folder stops being reachable", async
       (e: unknown) => (e instanceof SocksError ? true : undefined),
     ),
   );
+});
+
+test("control plane CA: a node's ztunnel gets only the identities of enrolled pods on its node (the real pod model decides)", async () => {
+  // The pod that must be refused is written first, so that once the later ones are granted the
+  // model has seen it too (a refusal before the model knows a pod would prove nothing).
+  write("opted-out.yaml", pod("opted-out", "node-a", "127.0.70.12", { app: "x", "istio.io/dataplane-mode": "none" }, "opted-out"));
+  write("sleep.yaml", pod("sleep", "node-a", "127.0.70.11", { app: "sleep" }, "sleep"));
+  write("echo.yaml", pod("echo", "node-b", "127.0.70.21", { app: "echo" }, "echo"));
+  const ca = (token: string) =>
+    new GrpcCaClient({
+      target: {
+        address: `127.0.70.1:${cp.port}`,
+        rootsPem: cp.rootsPem,
+        expectedSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
+        token: () => token,
+      },
+      timeoutMs: 3000,
+    });
+  const [a, b] = [ca("token-node-a-0123456789"), ca("token-node-b-0123456789")];
+  try {
+    const ask = async (client: GrpcCaClient, sa: string) => {
+      const id = identity("cluster.local", "demo", sa);
+      const r = await client.createCertificate((await generateKeyAndCsr(id)).csrPem, id, 3600);
+      if (!r.ok) return r.error.message;
+      const leaf = spiffeIdentityOfCert(r.value[0]!);
+      return leaf.ok ? `granted ${leaf.value.serviceAccount}` : leaf.error.message;
+    };
+    // Positive controls first: each node gets its own enrolled pod's identity once the model has it.
+    await until("sleep issued to node-a", async () => ((await ask(a, "sleep")) === "granted sleep" ? true : undefined));
+    await until("echo issued to node-b", async () => ((await ask(b, "echo")) === "granted echo" ? true : undefined));
+    assert.match(
+      await ask(a, "echo"),
+      /PERMISSION_DENIED: no pod with identity spiffe:\/\/cluster\.local\/ns\/demo\/sa\/echo runs on node node-a/,
+    );
+    assert.match(await ask(b, "sleep"), /PERMISSION_DENIED/);
+    assert.match(await ask(a, "opted-out"), /PERMISSION_DENIED/, "a pod on the node that is not in the mesh gets no certificate");
+    assert.match(await ask(a, "nobody"), /PERMISSION_DENIED/, "an identity no pod has");
+    // The model follows the folder: once sleep moves to node-b, node-a loses it.
+    write("sleep.yaml", pod("sleep", "node-b", "127.0.70.11", { app: "sleep" }, "sleep"));
+    await until("sleep moved", async () => (/PERMISSION_DENIED/.test(await ask(a, "sleep")) ? true : undefined));
+    assert.equal(await ask(b, "sleep"), "granted sleep");
+  } finally {
+    a.close();
+    b.close();
+    write("sleep.yaml", pod("sleep", "node-a", "127.0.70.11", { app: "sleep" }, "sleep"));
+    unlinkSync(path.join(configDir, "opted-out.yaml"));
+    unlinkSync(path.join(configDir, "echo.yaml"));
+  }
 });
