@@ -50,6 +50,20 @@ describe("acceptClient", () => {
     assert.ok(!r.ok);
     assert.match(r.error.message, /trust domain "other.local" is not accepted \(want cluster.local\)/);
   });
+  // Found by the mutation run: without these a client certificate lacking a usable SPIFFE SAN
+  // was never checked on the server side.
+  for (const [what, san] of [
+    ["no SANs", undefined],
+    ["only a DNS SAN", "DNS:client.default.svc"],
+    ["two URI SANs", "URI:spiffe://cluster.local/ns/a/sa/b, URI:spiffe://cluster.local/ns/a/sa/c"],
+    ["a URI SAN that is not SPIFFE", "URI:https://cluster.local/ns/a/sa/b"],
+  ] as const) {
+    test(`refuses a client certificate with ${what}`, () => {
+      const r = acceptClient(peer(san), { trustDomains: ["cluster.local"] });
+      assert.ok(!r.ok && r.error.code === "HBONE_IDENTITY", r.ok ? "accepted" : r.error.message);
+      assert.match(r.error.message, /^hbone: client certificate: /);
+    });
+  }
   test("refuses a client without a certificate", () => {
     const r = acceptClient(undefined, { trustDomains: ["cluster.local"] });
     assert.ok(!r.ok && r.error.code === "HBONE_TLS");

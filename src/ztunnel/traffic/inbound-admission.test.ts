@@ -31,6 +31,12 @@ test("inbound admission: HBONE requests get upstream's status codes", () => {
     ["a workload on another node is unavailable", "CONNECT", "10.0.2.2:80", undefined, "503"],
     ["a workload outside the mesh is unavailable", "CONNECT", "10.0.1.9:80", undefined, "503"],
   ];
+  const reasons: Record<string, RegExp> = {
+    "a non-CONNECT method is a bad request": /^method GET not allowed, only CONNECT$/,
+    "an unparsable authority is a bad request": /^bad authority: /,
+    "a target other than the dialled workload is a bad request":
+      /^target 10\.0\.1\.9:80 does not match the connection's destination 10\.0\.1\.2$/,
+  };
   for (const [name, method, authority, dialled, want] of cases) {
     const d = admitHbone(ctx(), {
       method,
@@ -40,6 +46,7 @@ test("inbound admission: HBONE requests get upstream's status codes", () => {
       peer,
     });
     assert.equal(d.ok ? `ok ${d.upstream.ip}:${d.upstream.port}` : String(d.status), want, name);
+    if (!d.ok && reasons[name]) assert.match(d.reason, reasons[name], name);
   }
 });
 
@@ -85,6 +92,17 @@ test("inbound admission: captured plaintext is refused for policy, other nodes, 
     const d = admitPlaintext(ctx(authorize), { ip, port: 80 }, { ip: "10.0.3.3", port: 4444 });
     assert.equal(d.ok ? `ok ${d.upstream.ip}:${d.upstream.port}` : `${d.status} ${d.reason}`, want, name);
   }
+  // The authorizer sees exactly the connection's facts, no identity for plaintext.
+  const seen: unknown[] = [];
+  const record: Authorize = (c) => (seen.push(c), { allowed: true, reason: "" });
+  assert.ok(admitPlaintext(ctx(record), { ip: "10.0.1.2", port: 80 }, { ip: "10.0.3.3", port: 4444 }).ok);
+  assert.ok(admitPlaintext(ctx(record), { ip: "10.0.1.2", port: 81 }, { ip: "10.0.3.3" }).ok);
+  assert.ok(admitHbone(ctx(record), { method: "CONNECT", authority: "10.0.1.2:82", sourceIp: "10.0.2.1", peer }).ok);
+  assert.deepStrictEqual(seen, [
+    { sourceIp: "10.0.3.3", sourcePort: 4444, destinationIp: "10.0.1.2", destinationPort: 80 },
+    { sourceIp: "10.0.3.3", destinationIp: "10.0.1.2", destinationPort: 81 },
+    { sourceIp: "10.0.2.1", destinationIp: "10.0.1.2", destinationPort: 82, sourceIdentity: peer },
+  ]);
   // Nothing outside the mesh or on another node ever reaches the authorizer (it cannot allow them).
   let asked = 0;
   const count: Authorize = () => (asked++, { allowed: true, reason: "" });
