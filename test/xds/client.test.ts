@@ -14,7 +14,7 @@ import { type ResourceKind, addressKind, authorizationKind } from "../../src/con
 import { ProxyState } from "../../src/proxy/state/state.js";
 import { StateMutator } from "../../src/proxy/state/mutator.js";
 import { XdsClient } from "../../src/proxy/xds/client.js";
-import { type Bed, CP_SAN, NODE_ID_A, TOKEN_A, startBed } from "./support.js";
+import { type Bed, CP_SAN, NODE_ID_A, TOKEN_A, startBed, until } from "./support.js";
 
 const w = (name: string, ip: string, extra: object = {}): AddressResource => ({
   kind: "workload",
@@ -42,14 +42,6 @@ const FakeCorruptingAddressKind: ResourceKind<AddressResource> = {
           .finish()
       : encodeAddress(r),
 };
-
-async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 void describe("ztunnel xDS client", () => {
   const cleanups: Array<() => Promise<void> | void> = [];

@@ -84,6 +84,15 @@ export async function startBed(
   return { pki, store, ads, server, address: `${host}:${server.port}`, close: () => server.close(50) };
 }
 
+/** Polls `cond` every 10 ms until it holds; throws naming `what` after `ms`. */
+export async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 export function tlsCredentials(pki: TestPki) {
   return credentials.createSsl(Buffer.from(pki.rootsPem.join("")), null, null, {
     checkServerIdentity: (_h, c) => checkControlPlaneSan(CP_SAN, c),

@@ -22,7 +22,7 @@ import { XdsClient } from "../../src/proxy/xds/client.js";
 import { GrpcCaClient } from "../../src/proxy/identity/grpc-ca-client.js";
 import type { TestPki } from "../support/pki.js";
 import { workload } from "../support/model.js";
-import { type Bed, CP_SAN, NODE_ID_A, TOKEN_A, startBed } from "./support.js";
+import { type Bed, CP_SAN, NODE_ID_A, TOKEN_A, startBed, until } from "./support.js";
 
 const ISTIOD = identity("cluster.local", "istio-system", "istiod");
 const SLEEP = identity("cluster.local", "default", "sleep");
@@ -53,14 +53,6 @@ const UNTRUSTED: Array<[string, ServerCert, RegExp]> = [
 ];
 
 const GOOD: ServerCert = (pki) => issueWorkloadCertificate(pki.ca, ISTIOD, 3600);
-
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 void describe("ztunnel refuses an untrusted control plane", () => {
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -113,7 +105,7 @@ void describe("ztunnel refuses an untrusted control plane", () => {
       const b = await bed(h, cert);
       const state = new ProxyState();
       const c = xdsClient(b, state);
-      await until("several refused attempts", () => c.status().reconnects >= 3);
+      await until("several refused attempts", () => c.status().reconnects >= 3, 5000);
       const s = c.status();
       assert.match(s.lastError ?? "", why, `lastError: ${s.lastError}`);
       assert.equal(s.synced, false);
