@@ -75,3 +75,65 @@ test("plan: enrolls new, releases removed, and re-enrolls a pod whose veth or IP
   );
   assert.deepEqual(plan(desired, desired), { enroll: [], unenroll: [] });
 });
+
+test("plan: an IP change re-enrolls with the old capture removed and the new one added", () => {
+  const cap = (key: string, veth: string, ips: string[]): Capture => ({ key, hostVeth: veth, ips });
+  const cases: Array<[string, Capture | undefined, Capture | undefined, string[], string[]]> = [
+    ["same veth, new IP", cap("a", "v1", ["10.0.0.1"]), cap("a", "v1", ["10.0.0.9"]), ["a:v1:10.0.0.1"], ["a:v1:10.0.0.9"]],
+    ["new veth and new IP", cap("a", "v1", ["10.0.0.1"]), cap("a", "v2", ["10.0.0.9"]), ["a:v1:10.0.0.1"], ["a:v2:10.0.0.9"]],
+    [
+      "an address added",
+      cap("a", "v1", ["10.0.0.1"]),
+      cap("a", "v1", ["10.0.0.1", "10.0.0.2"]),
+      ["a:v1:10.0.0.1"],
+      ["a:v1:10.0.0.1,10.0.0.2"],
+    ],
+    [
+      "an address removed",
+      cap("a", "v1", ["10.0.0.1", "10.0.0.2"]),
+      cap("a", "v1", ["10.0.0.2"]),
+      ["a:v1:10.0.0.1,10.0.0.2"],
+      ["a:v1:10.0.0.2"],
+    ],
+    ["unchanged", cap("a", "v1", ["10.0.0.1"]), cap("a", "v1", ["10.0.0.1"]), [], []],
+    ["only applied: released", cap("a", "v1", ["10.0.0.1"]), undefined, ["a:v1:10.0.0.1"], []],
+    ["only desired: enrolled", undefined, cap("a", "v1", ["10.0.0.1"]), [], ["a:v1:10.0.0.1"]],
+  ];
+  const show = (xs: readonly Capture[]) => xs.map((x) => `${x.key}:${x.hostVeth}:${x.ips.join(",")}`);
+  for (const [name, applied, desired, unenroll, enroll] of cases) {
+    const p = plan(new Map(desired ? [["a", desired]] : []), new Map(applied ? [["a", applied]] : []));
+    // The unenroll carries the APPLIED capture, so the backend removes the old addresses' entries.
+    assert.deepEqual(show(p.unenroll), unenroll, `${name}: unenroll`);
+    assert.deepEqual(show(p.enroll), enroll, `${name}: enroll`);
+  }
+});
+
+test("plan: applying a plan always yields exactly the desired captures (all combinations of three pods)", () => {
+  const variants: Array<Capture | undefined> = [undefined];
+  for (const veth of ["v1", "v2"]) for (const ip of ["10.0.0.1", "10.0.0.2"]) variants.push({ key: "", hostVeth: veth, ips: [ip] });
+  const keys = ["a", "b", "c"];
+  const show = (m: ReadonlyMap<string, Capture>) => JSON.stringify([...m].sort(([x], [y]) => x.localeCompare(y)));
+  let combos = 0;
+  const pick = (n: number) => keys.map((k, i) => [k, variants[Math.floor(n / variants.length ** i) % variants.length]] as const);
+  const total = variants.length ** keys.length;
+  for (let a = 0; a < total; a++)
+    for (let d = 0; d < total; d++) {
+      const applied = new Map(pick(a).flatMap(([k, v]) => (v ? [[k, { ...v, key: k }] as const] : [])));
+      const desired = new Map(pick(d).flatMap(([k, v]) => (v ? [[k, { ...v, key: k }] as const] : [])));
+      const p = plan(desired, applied);
+      const after = new Map(applied);
+      for (const u of p.unenroll) {
+        assert.equal(after.get(u.key), applied.get(u.key), "unenroll removes what is applied");
+        after.delete(u.key);
+      }
+      for (const e of p.enroll) {
+        assert.ok(!after.has(e.key), "enroll never stacks on a live capture");
+        after.set(e.key, e);
+      }
+      assert.equal(show(after), show(desired));
+      // Nothing is touched that needs no change.
+      for (const u of p.unenroll) assert.notEqual(JSON.stringify(desired.get(u.key)), JSON.stringify(applied.get(u.key)));
+      combos++;
+    }
+  assert.equal(combos, total * total);
+});
