@@ -11,7 +11,7 @@ import type { AddressResource } from "../../src/common/xds/address-codec.js";
 import { decodeAddress } from "../../src/common/xds/address-codec.js";
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from "../../src/common/xds/proto.js";
 import type { IncomingDeltaResponse } from "../../src/common/xds/delta-wire.js";
-import { type Bed, RawAdsClient, startBed, TOKEN_A } from "./support.js";
+import { type Bed, FakePushCounter, RawAdsClient, startBed, TOKEN_A } from "./support.js";
 
 const w = (name: string, ip: string, extra: Parameters<typeof workload>[0] | object = {}): AddressResource => ({
   kind: "workload",
@@ -232,6 +232,48 @@ void describe("delta ADS flow control", () => {
       c1.close();
       c2.close();
       await bed.close();
+    }
+  });
+
+  void it("push and no-resend shown by counting the responses the server sent, not by quiet windows", async () => {
+    const counter = new FakePushCounter();
+    const own = await startBed({ host: "127.0.30.49", metrics: counter });
+    const c = new RawAdsClient(own);
+    try {
+      own.store.setAll(ADDRESS_TYPE_URL, [w("a", "10.0.0.1"), w("b", "10.0.0.2")]);
+      c.send({ typeUrl: ADDRESS_TYPE_URL, subscribe: ["*"] });
+      c.ack(await c.next());
+      assert.equal(counter.count(ADDRESS_TYPE_URL), 1, "one initial response");
+
+      // A burst of 20 changes and 5 re-upserts of unchanged objects is one response with 20.
+      const burst = Array.from({ length: 20 }, (_, i) => w(`p${i}`, `10.0.1.${i + 1}`));
+      for (const x of burst) own.store.update(ADDRESS_TYPE_URL, [x]);
+      for (let i = 0; i < 5; i++) own.store.update(ADDRESS_TYPE_URL, [w("a", "10.0.0.1")]);
+      const delta = await c.next();
+      assert.equal(delta.resources.length, 20);
+      c.ack(delta);
+      assert.equal(counter.count(ADDRESS_TYPE_URL), 2, "the burst was one response");
+      assert.equal(counter.resources.get(ADDRESS_TYPE_URL), 2 + 20, "nothing unchanged was resent");
+
+      // An unchanged re-upsert alone sends nothing: the next response is the next real change.
+      own.store.update(ADDRESS_TYPE_URL, [w("b", "10.0.0.2")]);
+      own.ads.flush();
+      own.store.update(ADDRESS_TYPE_URL, [w("b", "10.0.0.22")]);
+      const change = await c.next();
+      assert.deepEqual(names(change), [uid("b")]);
+      assert.equal(counter.count(ADDRESS_TYPE_URL), 3);
+
+      // A NACKed version is not resent: after the NACK the next response is the next change.
+      c.ack(change, { code: 3, message: `${uid("b")}: rejected by test` });
+      own.ads.flush();
+      own.store.update(ADDRESS_TYPE_URL, [w("a", "10.0.0.11")]);
+      const after = await c.next();
+      assert.deepEqual(names(after), [uid("a")]);
+      c.ack(after);
+      assert.equal(counter.count(ADDRESS_TYPE_URL), 4, "exactly one response per real change, none for the NACK");
+    } finally {
+      c.close();
+      await own.close();
     }
   });
 });

@@ -2,13 +2,15 @@
  * Test bed for the xDS and CA integration tests: a control plane gRPC server over TLS on
  * 127.0.30.x with a certificate from a real test PKI, a raw delta ADS client that records every
  * response (to check exactly what goes on the wire), and builders. No fakes of the code under
- * test; the only fake is `FakeNodeAuthorizer` (a table instead of the control plane's pod model).
+ * test; the fakes are `FakeNodeAuthorizer` (a table instead of the control plane's pod model) and
+ * `FakePushCounter` (records what the server reports sending).
  */
 import { Client, Metadata, type ClientDuplexStream, type ServiceError, credentials } from "@grpc/grpc-js";
 import { identity } from "../../src/common/spiffe.js";
 import { issueWorkloadCertificate } from "../../src/ca/issue.js";
 import { type DeltaRequest, type IncomingDeltaResponse, deltaAdsClientMethod } from "../../src/common/xds/delta-wire.js";
 import { AdsServer } from "../../src/controlplane/xds/ads-server.js";
+import type { XdsMetrics } from "../../src/controlplane/xds/metrics.js";
 import { BootstrapTokenAuthenticator } from "../../src/controlplane/xds/bootstrap-tokens.js";
 import { type ControlPlaneServer, startControlPlaneServer } from "../../src/controlplane/xds/grpc-server.js";
 import { ResourceStore } from "../../src/controlplane/xds/resource-store.js";
@@ -21,6 +23,22 @@ export const CP_SAN = "spiffe://cluster.local/ns/istio-system/sa/istiod";
 export const TOKEN_A = "token-node-a-0123456789";
 export const TOKEN_B = "token-node-b-0123456789";
 export const NODE_ID_A = "ztunnel~127.0.30.10~ztunnel-a.istio-system~istio-system.svc.cluster.local";
+
+/** A recorder of the ADS server's metrics hooks: counts the responses it actually sent, per type URL. */
+export class FakePushCounter implements XdsMetrics {
+  readonly pushes = new Map<string, number>();
+  readonly resources = new Map<string, number>();
+  clientConnected(): void {}
+  clientDisconnected(): void {}
+  pushed(typeUrl: string, resources: number, removals: number): void {
+    this.pushes.set(typeUrl, (this.pushes.get(typeUrl) ?? 0) + 1);
+    this.resources.set(typeUrl, (this.resources.get(typeUrl) ?? 0) + resources + removals);
+  }
+  nacked(): void {}
+  count(typeUrl: string): number {
+    return this.pushes.get(typeUrl) ?? 0;
+  }
+}
 
 export class FakeNodeAuthorizer implements NodeAuthorizer {
   constructor(private readonly pods: Record<string, string[]>) {}
@@ -52,6 +70,8 @@ export async function startBed(
     maxResponseBytes?: number;
     maxConcurrentInitialPushes?: number;
     pods?: Record<string, string[]>;
+    /** Hooks the ADS server reports every response to (e.g. a FakePushCounter). */
+    metrics?: XdsMetrics;
     /** The server's certificate; default: the mesh CA's istiod certificate (1 h). */
     serverCert?: (pki: TestPki) => Promise<{ keyPem: string; chainPem: readonly string[] }>;
   } = {},
@@ -68,6 +88,7 @@ export async function startBed(
     debounceMs: opts.debounceMs ?? 10,
     ...(opts.maxResponseBytes ? { maxResponseBytes: opts.maxResponseBytes } : {}),
     ...(opts.maxConcurrentInitialPushes ? { maxConcurrentInitialPushes: opts.maxConcurrentInitialPushes } : {}),
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
   });
   const cert = opts.serverCert
     ? await opts.serverCert(pki)
