@@ -1,5 +1,5 @@
 /**
- * ztunnel's handling of one DeltaDiscoveryResponse, as upstream ztunnel does it
+ * Handling of one DeltaDiscoveryResponse (ztunnel's and the waypoint's), as upstream ztunnel does it
  * (src/xds/client.rs + src/xds.rs): every resource is decoded and validated on its own; the
  * valid ones and all removals are applied through the handler; the ones that fail (in the
  * codec, or refused by the state) are reported together in one NACK while the client keeps its
@@ -7,13 +7,10 @@
  * reconnect) records only what was applied, so a rejected resource is asked for again after a
  * reconnect. Pure except for the handler call it is given.
  */
-import type { Authorization } from "../../common/model/authorization.js";
-import { type AddressResource, decodeAddress } from "../../common/xds/address-codec.js";
-import { decodeAuthorization } from "../../common/xds/authorization-codec.js";
 import type { IncomingDeltaResponse } from "../../common/xds/delta-wire.js";
-import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from "../../common/xds/proto.js";
 import { type ResourceError, formatResourceErrors } from "../../common/xds/resource-error.js";
 import type { XdsHandler } from "./handler.js";
+import { type Named, type XdsSubscription, ztunnelSubscriptions } from "./subscription.js";
 
 export interface ApplyOutcome {
   /** Rejected resources; empty means ACK. */
@@ -27,11 +24,18 @@ export function nackDetail(errors: readonly ResourceError[]): { code: number; me
   return { code: 3, message: formatResourceErrors(errors) };
 }
 
+/** ztunnel's form: the response applied through its handler (Address or Authorization by type URL). */
 export function applyResponse(resp: IncomingDeltaResponse, handler: XdsHandler, known: Map<string, string>): ApplyOutcome {
+  const sub = ztunnelSubscriptions(handler).find((s) => s.typeUrl === resp.typeUrl) as XdsSubscription | undefined;
+  if (!sub) return { errors: [{ resource: "*", field: "type_url", reason: `unexpected type ${resp.typeUrl}` }], applied: 0, removed: 0 };
+  return applyDelta(resp, sub, known);
+}
+
+/** One response of `sub`'s type: decode each resource, apply the valid ones and all removals, NACK the rest. */
+export function applyDelta(resp: IncomingDeltaResponse, sub: XdsSubscription, known: Map<string, string>): ApplyOutcome {
   const errors: ResourceError[] = [];
   const versions = new Map<string, string>();
-  const addresses: AddressResource[] = [];
-  const policies: Authorization[] = [];
+  const upserts: Named<unknown>[] = [];
   for (const r of resp.resources) {
     if (!r.resource) {
       errors.push({ resource: r.name, field: "resource", reason: "missing (ttl heartbeats are not supported)" });
@@ -41,28 +45,16 @@ export function applyResponse(resp: IncomingDeltaResponse, handler: XdsHandler, 
       errors.push({ resource: r.name, field: "resource.type_url", reason: `${r.resource.typeUrl} in a ${resp.typeUrl} response` });
       continue;
     }
-    if (resp.typeUrl === ADDRESS_TYPE_URL) {
-      const d = decodeAddress(r.resource.value, r.name);
-      if (!d.ok) {
-        errors.push(...d.error);
-        continue;
-      }
-      addresses.push(d.value);
-    } else {
-      const d = decodeAuthorization(r.resource.value, r.name);
-      if (!d.ok) {
-        errors.push(...d.error);
-        continue;
-      }
-      policies.push(d.value);
+    const d = sub.decode(r.resource.value, r.name);
+    if (!d.ok) {
+      errors.push(...d.error);
+      continue;
     }
+    upserts.push({ name: r.name, value: d.value });
     versions.set(r.name, r.version);
   }
   const removals = [...resp.removed];
-  let result;
-  if (resp.typeUrl === ADDRESS_TYPE_URL) result = handler.applyAddresses(addresses, removals);
-  else if (resp.typeUrl === AUTHORIZATION_TYPE_URL) result = handler.applyAuthorizations(policies, removals);
-  else return { errors: [{ resource: "*", field: "type_url", reason: `unexpected type ${resp.typeUrl}` }], applied: 0, removed: 0 };
+  const result = sub.apply(upserts, removals);
   if (!result.ok) errors.push(...result.error);
   // Decoded resources are named by their xDS name (the codec checks it), so the state's
   // rejections can be matched to versions by name.

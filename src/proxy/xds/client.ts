@@ -1,7 +1,8 @@
 /**
- * ztunnel's delta xDS client: one ADS stream to the control plane, wildcard subscriptions to
- * Address and Authorization, every resource decoded and validated at this edge and handed to
- * the XdsHandler (the state mutator), ACK or NACK per response (see apply-response.ts).
+ * The data plane's delta xDS client: one ADS stream to the control plane, a wildcard
+ * subscription per type (ztunnel: Address and Authorization; the waypoint adds Envoy's Listener,
+ * RouteConfiguration, Cluster and ClusterLoadAssignment), every resource decoded and validated
+ * at this edge and handed to that type's mutator, ACK or NACK per response (apply-response.ts).
  *
  * Resilience: when the stream fails or the control plane goes away, the state applied so far
  * stays in force (nothing is cleared), and the client reconnects with exponential backoff and
@@ -13,12 +14,13 @@ import { Client, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-j
 import { logger } from "../../common/log.js";
 import { type DeltaRequest, type IncomingDeltaResponse, deltaAdsClientMethod } from "../../common/xds/delta-wire.js";
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from "../../common/xds/proto.js";
-import { applyResponse, nackDetail } from "./apply-response.js";
+import { applyDelta, nackDetail } from "./apply-response.js";
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs } from "./backoff.js";
 import { CHANNEL_OPTIONS, type ControlPlaneTarget, authMetadata, controlPlaneCredentials } from "./channel.js";
 import type { XdsHandler } from "./handler.js";
+import { type XdsSubscription, ztunnelSubscriptions } from "./subscription.js";
 
-const log = logger("ztunnel.xds");
+const defaultLog = logger("ztunnel.xds");
 
 export const ZTUNNEL_TYPE_URLS = [ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL] as const;
 
@@ -28,8 +30,13 @@ export interface XdsClientOptions {
   readonly nodeId: string;
   /** Sent as node.metadata (e.g. NAMESPACE, NODE_NAME, CLUSTER_ID as ztunnel does). */
   readonly nodeMetadata?: Readonly<Record<string, string>>;
-  readonly handler: XdsHandler;
+  /** ztunnel's form: Address and Authorization applied through this handler. */
+  readonly handler?: XdsHandler;
+  /** Any set of types (the waypoint's); subscribed in this order. Takes precedence over `handler`. */
+  readonly subscriptions?: readonly XdsSubscription[];
   readonly backoff?: BackoffPolicy;
+  /** Log component (default "ztunnel.xds"). */
+  readonly logComponent?: string;
   readonly random?: () => number;
   /** Called when a stream ends: `ConnectionError` before any response, `Error` after (upstream ztunnel's reasons). */
   readonly onTermination?: (reason: "ConnectionError" | "Error" | "Complete") => void;
@@ -50,7 +57,9 @@ type Stream = ClientDuplexStream<DeltaRequest, IncomingDeltaResponse>;
 export class XdsClient {
   private readonly client: Client;
   private stream: Stream | undefined;
-  private readonly known = new Map<string, Map<string, string>>(ZTUNNEL_TYPE_URLS.map((t) => [t, new Map()]));
+  private readonly log: typeof defaultLog;
+  private readonly subs: ReadonlyMap<string, XdsSubscription>;
+  private readonly known: Map<string, Map<string, string>>;
   private readonly seen = new Set<string>();
   private attempt = 0;
   private reconnects = 0;
@@ -65,6 +74,11 @@ export class XdsClient {
   private isSynced = false;
 
   constructor(private readonly opts: XdsClientOptions) {
+    this.log = opts.logComponent ? logger(opts.logComponent) : defaultLog;
+    const subs = opts.subscriptions ?? (opts.handler ? ztunnelSubscriptions(opts.handler) : []);
+    if (subs.length === 0) throw new Error("xds client: subscriptions: at least one type is required");
+    this.subs = new Map(subs.map((s) => [s.typeUrl, s]));
+    this.known = new Map(subs.map((s) => [s.typeUrl, new Map()]));
     this.client = new Client(opts.target.address, controlPlaneCredentials(opts.target), CHANNEL_OPTIONS);
   }
 
@@ -127,7 +141,7 @@ export class XdsClient {
     stream.on("data", (resp: IncomingDeltaResponse) => this.onResponse(stream, resp));
     stream.on("error", (e: ServiceError) => finish(e.details || e.message));
     stream.on("end", () => finish("stream ended by the control plane", true));
-    for (const typeUrl of ZTUNNEL_TYPE_URLS) {
+    for (const typeUrl of this.subs.keys()) {
       stream.write({
         node: { id: this.opts.nodeId, cluster: "", metadata: this.opts.nodeMetadata ?? {} },
         typeUrl,
@@ -143,15 +157,16 @@ export class XdsClient {
     this.connected = true;
     this.attempt = 0;
     const known = this.known.get(resp.typeUrl);
+    const sub = this.subs.get(resp.typeUrl);
     let outcome;
-    if (!known) {
+    if (!known || !sub) {
       outcome = { errors: [{ resource: "*", field: "type_url", reason: `not subscribed to ${resp.typeUrl}` }], applied: 0, removed: 0 };
     } else {
       try {
-        outcome = applyResponse(resp, this.opts.handler, known);
+        outcome = applyDelta(resp, sub, known);
       } catch (e) {
         // A throwing handler is a bug; NACK rather than kill the stream, and keep going.
-        log.error({ err: e, typeUrl: resp.typeUrl }, "xds handler threw");
+        this.log.error({ err: e, typeUrl: resp.typeUrl }, "xds handler threw");
         outcome = { errors: [{ resource: "*", field: "(handler)", reason: (e as Error).message }], applied: 0, removed: 0 };
       }
     }
@@ -165,19 +180,22 @@ export class XdsClient {
     };
     if (outcome.errors.length) {
       this.nacks++;
-      log.warn(
+      this.log.warn(
         { typeUrl: resp.typeUrl, nonce: resp.nonce, rejected: outcome.errors.slice(0, 20) },
         "rejected xds resources (NACK); keeping previous versions",
       );
     } else {
       this.acks++;
     }
-    log.debug({ typeUrl: resp.typeUrl, applied: outcome.applied, removed: outcome.removed, nonce: resp.nonce }, "xds response applied");
+    this.log.debug(
+      { typeUrl: resp.typeUrl, applied: outcome.applied, removed: outcome.removed, nonce: resp.nonce },
+      "xds response applied",
+    );
     if (this.stream === stream) stream.write(ack);
     this.seen.add(resp.typeUrl);
-    if (!this.isSynced && ZTUNNEL_TYPE_URLS.every((t) => this.seen.has(t))) {
+    if (!this.isSynced && [...this.subs.keys()].every((t) => this.seen.has(t))) {
       this.isSynced = true;
-      log.info({ known: this.status().known }, "xds initial sync complete");
+      this.log.info({ known: this.status().known }, "xds initial sync complete");
       this.syncedResolve();
     }
   }
@@ -187,7 +205,7 @@ export class XdsClient {
     this.lastError = why;
     const delay = backoffDelayMs(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, (this.opts.random ?? Math.random)());
     this.reconnects++;
-    log.warn({ reason: why, retryInMs: delay }, "xds stream lost; keeping current state and reconnecting");
+    this.log.warn({ reason: why, retryInMs: delay }, "xds stream lost; keeping current state and reconnecting");
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 }
