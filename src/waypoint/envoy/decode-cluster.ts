@@ -1,0 +1,112 @@
+/**
+ * Decodes Envoy's Cluster (EDS or STATIC with an inline load_assignment, round robin) and
+ * ClusterLoadAssignment (endpoints with health, weight and Istio's workload metadata) into the
+ * waypoint's Cluster and ClusterEndpoints. Pure.
+ */
+import { type Result, ok, err } from "../../common/result.js";
+import { canonicalIp } from "../../common/net/addr.js";
+import type { ResourceError } from "../../common/xds/resource-error.js";
+import { Decoding, type Obj, arr, durationMs, join, num, obj, str, wrapped } from "./fields.js";
+import type { Cluster, ClusterEndpoints, Endpoint, IstioServiceRef } from "./types.js";
+
+/** Envoy's default connect_timeout (5 s). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+export function decodeCluster(o: Obj, resource: string): Result<Cluster, ResourceError[]> {
+  const d = new Decoding(resource);
+  d.only(
+    o,
+    "",
+    ["name", "type", "edsClusterConfig", "connectTimeout", "lbPolicy", "metadata", "loadAssignment"],
+    ["altStatName", "commonLbConfig"],
+  );
+  if (str(o.name) !== resource) d.fail("name", `${JSON.stringify(o.name)} differs from the resource name`);
+  const type = str(o.type) ?? "STATIC";
+  const lb = str(o.lbPolicy) ?? "ROUND_ROBIN";
+  if (lb !== "ROUND_ROBIN") d.fail("lb_policy", `${lb} is not supported yet (ROUND_ROBIN; more in issue 9)`);
+  let endpointsFrom: Cluster["endpointsFrom"] | undefined;
+  if (type === "EDS") {
+    const eds = obj(o.edsClusterConfig) ?? {};
+    d.only(eds, "eds_cluster_config", ["edsConfig", "serviceName"]);
+    const cs = obj(eds.edsConfig);
+    if (cs && cs.ads === undefined) d.fail("eds_cluster_config.eds_config", "only ads {} is supported");
+    if (o.loadAssignment !== undefined) d.fail("load_assignment", "an EDS cluster gets its endpoints from EDS");
+    endpointsFrom = { kind: "eds", serviceName: str(eds.serviceName) || resource };
+  } else if (type === "STATIC") {
+    const la = obj(o.loadAssignment);
+    if (!la) d.fail("load_assignment", "a STATIC cluster needs its endpoints inline");
+    else endpointsFrom = { kind: "static", endpoints: assignment(d, la, "load_assignment", resource) };
+  } else d.fail("type", `${type} is not supported (EDS, STATIC)`);
+  const service = istioService(d, o.metadata);
+  if (d.errors.length || !endpointsFrom) return err(d.errors);
+  return ok({
+    name: resource,
+    endpointsFrom,
+    connectTimeoutMs: durationMs(o.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    lbPolicy: "ROUND_ROBIN",
+    ...(service ? { service } : {}),
+  });
+}
+
+export function decodeClusterLoadAssignment(o: Obj, resource: string): Result<ClusterEndpoints, ResourceError[]> {
+  const d = new Decoding(resource);
+  const cla = assignment(d, o, "", resource);
+  if (str(o.clusterName) !== resource) d.fail("cluster_name", `${JSON.stringify(o.clusterName)} differs from the resource name`);
+  return d.errors.length ? err(d.errors) : ok(cla);
+}
+
+function assignment(d: Decoding, o: Obj, path: string, resource: string): ClusterEndpoints {
+  d.only(o, path, ["clusterName", "endpoints"], ["policy"]);
+  const endpoints: Endpoint[] = [];
+  arr(o.endpoints).forEach((loc, i) => {
+    const lp = `${join(path, "endpoints")}[${i}]`;
+    d.only(loc, lp, ["lbEndpoints", "locality", "loadBalancingWeight"], ["metadata"]);
+    if ((num(loc.priority) ?? 0) !== 0) d.fail(join(lp, "priority"), "priorities are not supported yet");
+    arr(loc.lbEndpoints).forEach((e, j) => {
+      const ep = `${join(lp, "lb_endpoints")}[${j}]`;
+      d.only(e, ep, ["endpoint", "healthStatus", "loadBalancingWeight", "metadata"]);
+      const inner = obj(e.endpoint) ?? {};
+      d.only(inner, join(ep, "endpoint"), ["address"], ["hostname", "healthCheckConfig"]);
+      const sa = obj(obj(inner.address)?.socketAddress) ?? {};
+      const ip = canonicalIp(str(sa.address) ?? "");
+      const port = num(sa.portValue) ?? 0;
+      if (!ip) return d.fail(join(ep, "endpoint.address.socket_address.address"), `${JSON.stringify(sa.address)} is not an IP address`);
+      if (port < 1 || port > 65535) return d.fail(join(ep, "endpoint.address.socket_address.port_value"), `${port} is not a port`);
+      const health = str(e.healthStatus) ?? "UNKNOWN";
+      const workload = istioWorkload(e.metadata);
+      endpoints.push({
+        ip,
+        port,
+        weight: wrapped<number>(e.loadBalancingWeight, 1) ?? 1,
+        // Envoy routes to UNKNOWN, HEALTHY and DEGRADED hosts.
+        healthy: health === "UNKNOWN" || health === "HEALTHY" || health === "DEGRADED",
+        ...(workload ? { workload } : {}),
+      });
+    });
+  });
+  return { clusterName: resource, endpoints };
+}
+
+/** `metadata.filter_metadata.istio` as protobufjs decodes a Struct: { fields: { k: { stringValue | listValue | structValue } } }. */
+function istioStruct(v: unknown): Obj | undefined {
+  const fm = obj(obj(v)?.filterMetadata);
+  return obj(obj(fm?.istio)?.fields);
+}
+
+function istioService(d: Decoding, v: unknown): IstioServiceRef | undefined {
+  const f = istioStruct(v);
+  const list = arr(obj(obj(f?.services)?.listValue)?.values);
+  const s = obj(obj(list[0]?.structValue)?.fields);
+  if (!s) return undefined;
+  const get = (k: string) => str(obj(s[k])?.stringValue) ?? "";
+  const ref = { host: get("host"), name: get("name"), namespace: get("namespace") };
+  if (!ref.host) d.fail("metadata.filter_metadata.istio.services[0].host", "required");
+  return ref;
+}
+
+function istioWorkload(v: unknown): Endpoint["workload"] | undefined {
+  const text = str(obj(istioStruct(v)?.workload)?.stringValue);
+  if (!text) return undefined;
+  const [name = "", namespace = "", canonicalName = "", revision = "", cluster = ""] = text.split(";");
+  return { name, namespace, canonicalName, revision, cluster };
+}

@@ -1,0 +1,193 @@
+/**
+ * The waypoint's domain form of the Envoy resources it is programmed with (Listener,
+ * RouteConfiguration, Cluster, ClusterLoadAssignment). The decoders in this folder produce
+ * these from Envoy's protos (xDS or a static bootstrap file) and validate them; nothing deeper
+ * than the decoders sees a wire object. Field comments give the Envoy field each one comes from.
+ */
+import type { CompiledRegex } from "../route/regex.js";
+
+/** A string matcher (envoy.type.matcher.v3.StringMatcher). `regex` is compiled once at decode time. */
+export type StringMatch =
+  | { readonly kind: "exact" | "prefix" | "suffix" | "contains"; readonly value: string; readonly ignoreCase: boolean }
+  | { readonly kind: "regex"; readonly regex: CompiledRegex };
+
+/** A header matcher (config.route.v3.HeaderMatcher); `:method`, `:authority`, `:path`, `:scheme` are pseudo-headers. */
+export interface HeaderMatch {
+  /** Lower-cased header name. */
+  readonly name: string;
+  /** `string_match` (or the deprecated exact/prefix/... forms), or `present_match` (match = present). */
+  readonly match: StringMatch | { readonly kind: "present"; readonly present: boolean };
+  /** `invert_match`: the result is negated; a missing header still fails (Envoy), except for present_match. */
+  readonly invert: boolean;
+  /** `treat_missing_header_as_empty`. */
+  readonly missingAsEmpty: boolean;
+}
+
+/** A query parameter matcher (config.route.v3.QueryParameterMatcher). */
+export interface QueryMatch {
+  readonly name: string;
+  /** `string_match`, or `present_match` (true only). */
+  readonly match: StringMatch | { readonly kind: "present" };
+}
+
+/** RouteMatch: the path specifier plus headers, query parameters and `grpc`. */
+export interface RouteMatch {
+  readonly path:
+    | { readonly kind: "prefix" | "exact" | "path_separated_prefix"; readonly value: string }
+    | { readonly kind: "regex"; readonly regex: CompiledRegex };
+  /** `case_sensitive` (default true) for prefix/path/path_separated_prefix. */
+  readonly caseSensitive: boolean;
+  readonly headers: readonly HeaderMatch[];
+  readonly queryParameters: readonly QueryMatch[];
+  /** `grpc {}`: only requests with content-type application/grpc(+...). */
+  readonly grpc: boolean;
+}
+
+/** `header_value_option` after decoding: `append_action` folded to add/set semantics. */
+export interface HeaderAdd {
+  readonly name: string;
+  readonly value: string;
+  /** APPEND_IF_EXISTS_OR_ADD (append) or OVERWRITE_IF_EXISTS_OR_ADD (set) or ADD_IF_ABSENT. */
+  readonly action: "append" | "overwrite" | "add_if_absent";
+}
+
+export interface HeaderMutations {
+  readonly requestAdd: readonly HeaderAdd[];
+  readonly requestRemove: readonly string[];
+  readonly responseAdd: readonly HeaderAdd[];
+  readonly responseRemove: readonly string[];
+}
+
+export interface WeightedCluster {
+  readonly name: string;
+  readonly weight: number;
+  /** Per-cluster header mutations (`weighted_clusters.clusters[].request_headers_to_add` ...). */
+  readonly headers: HeaderMutations;
+}
+
+export interface MirrorPolicy {
+  readonly cluster: string;
+  /** `runtime_fraction.default_value` as a fraction in [0, 1] (absent: 1). */
+  readonly fraction: number;
+}
+
+/** RouteAction: where a matched request goes and how it is rewritten on the way. */
+export interface ForwardAction {
+  readonly kind: "forward";
+  /** `cluster`, or `weighted_clusters` (one entry of weight 1 for `cluster`). */
+  readonly clusters: readonly WeightedCluster[];
+  readonly prefixRewrite?: string;
+  readonly regexRewrite?: { readonly regex: CompiledRegex; readonly substitution: string };
+  readonly hostRewrite?: string;
+  readonly mirrors: readonly MirrorPolicy[];
+  /** `timeout` in ms (Envoy's default 15 s; 0 disables). */
+  readonly timeoutMs: number;
+}
+
+/** RedirectAction. */
+export interface RedirectAction {
+  readonly kind: "redirect";
+  readonly scheme?: string;
+  readonly host?: string;
+  readonly port?: number;
+  /** `path_redirect` (replaces the path, keeps the query unless the value has one and strip_query). */
+  readonly path?: string;
+  readonly prefixRewrite?: string;
+  readonly regexRewrite?: { readonly regex: CompiledRegex; readonly substitution: string };
+  /** 301 MOVED_PERMANENTLY (default), 302 FOUND, 303 SEE_OTHER, 307 TEMPORARY_REDIRECT, 308 PERMANENT_REDIRECT. */
+  readonly status: 301 | 302 | 303 | 307 | 308;
+  readonly stripQuery: boolean;
+}
+
+export interface DirectResponseAction {
+  readonly kind: "direct_response";
+  readonly status: number;
+  readonly body?: string;
+}
+
+export interface Route {
+  /** `name` (Istio/weft: `HTTPRoute/ns/name/rule[/match]`); "" when unnamed. */
+  readonly name: string;
+  readonly match: RouteMatch;
+  readonly action: ForwardAction | RedirectAction | DirectResponseAction;
+  readonly headers: HeaderMutations;
+}
+
+export interface VirtualHost {
+  readonly name: string;
+  /** Lower-cased `domains` (`*`, `*.suffix`, `prefix.*`, exact, each optionally with `:port`). */
+  readonly domains: readonly string[];
+  readonly routes: readonly Route[];
+  readonly headers: HeaderMutations;
+}
+
+export interface RouteTable {
+  readonly name: string;
+  readonly virtualHosts: readonly VirtualHost[];
+  /** RouteConfiguration-level header mutations (applied last on requests, outermost). */
+  readonly headers: HeaderMutations;
+}
+
+/** HCM `codec_type`. */
+export type Codec = "AUTO" | "HTTP1" | "HTTP2";
+
+export type ListenerFilter =
+  | {
+      readonly kind: "http";
+      readonly statPrefix: string;
+      readonly codec: Codec;
+      /** `rds.route_config_name`, or the inline `route_config`. */
+      readonly routes: { readonly kind: "rds"; readonly name: string } | { readonly kind: "inline"; readonly table: RouteTable };
+    }
+  | { readonly kind: "tcp"; readonly statPrefix: string; readonly cluster: string };
+
+export interface ListenerAddress {
+  readonly ip: string;
+  readonly port: number;
+}
+
+export interface Listener {
+  readonly name: string;
+  /** `address` and `additional_addresses`: the service VIP:port pairs this listener serves. */
+  readonly addresses: readonly ListenerAddress[];
+  readonly filter: ListenerFilter;
+}
+
+export interface IstioServiceRef {
+  readonly host: string;
+  readonly name: string;
+  readonly namespace: string;
+}
+
+export interface Cluster {
+  readonly name: string;
+  /** EDS service name (`eds_cluster_config.service_name`, default: the cluster name), or inline endpoints (STATIC). */
+  readonly endpointsFrom:
+    { readonly kind: "eds"; readonly serviceName: string } | { readonly kind: "static"; readonly endpoints: ClusterEndpoints };
+  readonly connectTimeoutMs: number;
+  readonly lbPolicy: "ROUND_ROBIN";
+  /** `metadata.filter_metadata.istio.services[0]`, for destination_service labels. */
+  readonly service?: IstioServiceRef;
+}
+
+export interface Endpoint {
+  readonly ip: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly healthy: boolean;
+  /** `metadata.filter_metadata.istio.workload` (`name;ns;canonical;revision;cluster`) parsed. */
+  readonly workload?: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly canonicalName: string;
+    readonly revision: string;
+    readonly cluster: string;
+  };
+}
+
+export interface ClusterEndpoints {
+  readonly clusterName: string;
+  readonly endpoints: readonly Endpoint[];
+}
+
+export const NO_HEADER_MUTATIONS: HeaderMutations = { requestAdd: [], requestRemove: [], responseAdd: [], responseRemove: [] };
