@@ -15,6 +15,9 @@ import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import type { ConnectionRegistry } from "./connections.js";
 import { resetDuplex } from "../../proxy/hbone/splice.js";
 import { isMutualTls } from "../../proxy/hbone/connection-security.js";
+import { trustedClientAddress } from "../../proxy/hbone/client-address.js";
+
+export { trustedClientAddress };
 import { splice } from "../../proxy/transport/splice.js";
 import { parseBaggage } from "../../proxy/hbone/baggage.js";
 import { headerValue } from "../../proxy/hbone/headers.js";
@@ -210,26 +213,6 @@ export class Inbound {
     untrack();
     done();
   }
-}
-
-/**
- * The source address authorization and the upstream connection use. The `forwarded: for=`
- * header is written by the peer, so it is believed only when it names a workload whose
- * identity is the peer's own (a ztunnel speaking for its local pod); otherwise a peer could
- * claim any source IP and slip past `ipBlocks` rules. Anything else falls back to the TCP
- * connection's remote address. (A waypoint forwarding another workload's address is not
- * believed yet: the waypoint's own address is used.)
- */
-export function trustedClientAddress(
-  ctx: InboundContext,
-  req: Pick<HboneStreamRequest, "forwarded" | "remoteAddress" | "peerIdentity">,
-): SocketAddress {
-  const claimed = req.forwarded.for;
-  if (!claimed) return req.remoteAddress;
-  const w = ctx.state.workloadByAddress(ctx.network, claimed.ip);
-  const id = req.peerIdentity;
-  if (w && w.trustDomain === id.trustDomain && w.namespace === id.namespace && w.serviceAccount === id.serviceAccount) return claimed;
-  return req.remoteAddress;
 }
 
 /** Closes an admitted tunnel that policy now denies: the HBONE stream and its upstream. */
