@@ -56,7 +56,12 @@ export type HboneDecision =
   /** Answer `status` and end the stream. */
   | { readonly kind: "reject"; readonly status: 400 | 401 | 503; readonly reason: string }
   /** Answer 200 and splice the stream with `upstream` (already connected, half-open allowed). */
-  | { readonly kind: "tunnel"; readonly upstream: Duplex; readonly onClose?: (outcome: SpliceOutcome) => void };
+  | { readonly kind: "tunnel"; readonly upstream: Duplex; readonly onClose?: (outcome: SpliceOutcome) => void }
+  /**
+   * Answer 200 and hand the stream itself to `serve` (the waypoint terminates the tunnel and
+   * speaks HTTP inside it); `serve` owns the stream from then on.
+   */
+  | { readonly kind: "terminate"; readonly serve: (stream: http2.ServerHttp2Stream) => void };
 
 export type HboneHandler = (req: HboneStreamRequest) => Promise<HboneDecision>;
 
@@ -288,6 +293,17 @@ export class HboneServer {
     }
     stream.off("close", onEarlyClose);
     if (decision.kind === "reject") return this.reply(stream, decision.status, decision.reason);
+    if (decision.kind === "terminate") {
+      if (stream.destroyed || stream.closed) return;
+      try {
+        stream.respond({ ":status": 200 }, { endStream: false });
+      } catch {
+        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      }
+      decision.serve(stream);
+      return;
+    }
     const { upstream, onClose } = decision;
     if (stream.destroyed || stream.closed) {
       resetDuplex(upstream);
