@@ -53,6 +53,10 @@ export class L7Store implements L7View {
     return c.endpointsFrom.kind === "static" ? c.endpointsFrom.endpoints : this.endpoints.get(c.endpointsFrom.serviceName);
   }
 
+  clusterNames(): string[] {
+    return [...this.clusters.keys()];
+  }
+
   onChange(f: (kind: EnvoyKind) => void): void {
     this.changeListeners.add(f);
   }
@@ -120,10 +124,12 @@ export class L7Store implements L7View {
 
   dump(): unknown {
     const sorted = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, v]) => v);
+    // Compiled regexes dump as their RE2 source only.
+    const plain = (v: unknown) => JSON.parse(JSON.stringify(v, (_k, x: unknown) => (x instanceof RegExp ? undefined : x))) as unknown;
     return {
       version: this.version,
-      listeners: sorted(this.listeners),
-      routeConfigs: sorted(this.routes),
+      listeners: plain(sorted(this.listeners)),
+      routeConfigs: plain(sorted(this.routes)),
       clusters: sorted(this.clusters),
       endpoints: sorted(this.endpoints),
     };

@@ -1,0 +1,49 @@
+/**
+ * What the request path needs, shared by the HTTP/1.1, HTTP/2, upgrade and TCP handlers: the
+ * per-tunnel facts (which listener, who the client is) and the waypoint's runtime handles.
+ */
+import type { Duplex } from "node:stream";
+import type { Workload } from "../../common/model/workload.js";
+import type { SocketAddress } from "../../common/net/addr.js";
+import type { Result } from "../../common/result.js";
+import type { Identity } from "../../common/spiffe.js";
+import type { StateView } from "../../proxy/state/state.js";
+import type { DecodedListener } from "../envoy/decode.js";
+import type { L7View } from "../envoy/store.js";
+import type { Endpoint } from "../envoy/types.js";
+import type { RoundRobin } from "../route/endpoint.js";
+import type { AccessLogSink } from "../telemetry/access-log.js";
+import type { WaypointMetrics } from "../telemetry/metrics.js";
+import type { TraceIds } from "./trace.js";
+import type { UpstreamConnections } from "./upstream.js";
+
+/** One HBONE tunnel from a client ztunnel. */
+export interface TunnelContext {
+  readonly listener: DecodedListener;
+  /** The CONNECT target: the service VIP:port the client dialled. */
+  readonly target: SocketAddress;
+  /** The client workload's verified identity (HBONE peer certificate). */
+  readonly peer: Identity;
+  /** The client's address (forwarded for=, believed only for the peer's own workload). */
+  readonly client: SocketAddress;
+  readonly source?: Workload;
+}
+
+export interface ProxyRuntime {
+  readonly l7: L7View;
+  readonly state: StateView;
+  readonly network: string;
+  readonly roundRobin: RoundRobin;
+  readonly random: () => number;
+  readonly ids: TraceIds;
+  readonly upstreams: UpstreamConnections;
+  /** A byte stream to `endpoint` for `client` (HBONE to its ztunnel, or TCP if it is not in the mesh). */
+  openTunnel(
+    endpoint: Endpoint,
+    workload: Workload | undefined,
+    client: SocketAddress,
+    serviceHost?: string,
+  ): Promise<Result<Duplex, Error>>;
+  readonly metrics: WaypointMetrics;
+  readonly accessLog: AccessLogSink;
+}

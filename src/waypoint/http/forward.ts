@@ -1,0 +1,385 @@
+/**
+ * One HTTP request through the waypoint, for HTTP/1.1 and HTTP/2 downstreams alike (Node's
+ * HTTP/2 compatibility API gives both the same shape): decide (route/decide.ts), then answer
+ * locally or forward to the chosen endpoint over a reused upstream connection of the same
+ * protocol as the downstream, streaming both bodies and relaying trailers (gRPC); fire the
+ * mirrors; record one access log entry and Istio's metrics when the exchange is over.
+ * Failures map to statuses and response flags only through errors.ts.
+ */
+import http from "node:http";
+import type http2 from "node:http2";
+import { logger } from "../../common/log.js";
+import { formatAddress } from "../../common/net/addr.js";
+import { toUri } from "../../common/spiffe.js";
+import { workloadIdentityUri } from "../../common/model/workload.js";
+import type { HeaderMutations, RouteTable } from "../envoy/types.js";
+import { type Decision, type Upstream, decide } from "../route/decide.js";
+import { isGrpc } from "../route/match.js";
+import type { RequestFacts } from "../route/request.js";
+import { type HeaderMap, mutateHeaders } from "../route/rewrite.js";
+import { httpLabels } from "../telemetry/labels.js";
+import type { ProxyRuntime, TunnelContext } from "./context.js";
+import { type ProxyFailure, classifyUpstreamError, failureResponse } from "./errors.js";
+import { endToEnd, headerBytes } from "./hop.js";
+import { propagate } from "./trace.js";
+import { ConnectFailure } from "./upstream.js";
+
+const log = logger("waypoint.forward");
+
+export type DownstreamRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type DownstreamResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** Mirrors get at most this much request body; a longer body stops the mirror (best effort). */
+export const MIRROR_BODY_LIMIT = 1 << 20;
+
+export function routeTableOf(rt: ProxyRuntime, ctx: TunnelContext): RouteTable | undefined {
+  const f = ctx.listener.filter;
+  if (f.kind !== "http") return undefined;
+  return f.routes.kind === "inline" ? f.routes.table : rt.l7.routeTable(f.routes.name);
+}
+
+export function requestFacts(req: DownstreamRequest): RequestFacts {
+  const h = req.headers as Record<string, string | string[] | undefined>;
+  return {
+    method: req.method ?? "GET",
+    authority: String(h[":authority"] ?? h["host"] ?? ""),
+    path: req.url ?? "/",
+    scheme: "http",
+    headers: h,
+  };
+}
+
+/** Per-request bookkeeping for telemetry (also used by upgrade.ts). */
+export class Exchange {
+  readonly start = Date.now();
+  requestBytes = 0;
+  responseBytes = 0;
+  status = 0;
+  flags = "";
+  details = "via_upstream";
+  grpcStatus: string | undefined;
+  upstream: Upstream | undefined;
+  upstreamPath: string | undefined;
+  upstreamStart = 0;
+  upstreamTime: number | undefined;
+  requestId = "";
+  traceparent: string | undefined;
+  routeName = "";
+  /** The decided route's header mutation levels (innermost first). */
+  levels: readonly HeaderMutations[] = [];
+  private done = false;
+
+  constructor(
+    readonly rt: ProxyRuntime,
+    readonly ctx: TunnelContext,
+    readonly facts: RequestFacts,
+    readonly protocol: string,
+  ) {}
+
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    const rt = this.rt;
+    const ep = this.upstream?.endpoint;
+    const destination = ep ? rt.state.workloadByAddress(rt.network, ep.ip) : undefined;
+    const grpc = isGrpc(String(this.facts.headers["content-type"] ?? ""));
+    const labels = httpLabels({
+      ...(this.ctx.source ? { source: this.ctx.source } : {}),
+      sourceIdentity: this.ctx.peer,
+      ...(this.upstream ? { cluster: this.upstream.cluster, endpoint: this.upstream.endpoint } : {}),
+      ...(destination ? { destination } : {}),
+      protocol: grpc ? "grpc" : "http",
+      status: this.status,
+      ...(this.grpcStatus !== undefined ? { grpcStatus: this.grpcStatus } : {}),
+      flags: this.flags,
+    });
+    const duration = Date.now() - this.start;
+    rt.metrics.request(labels, duration, this.requestBytes, this.responseBytes);
+    const ua = this.facts.headers["user-agent"];
+    rt.accessLog({
+      start_time: new Date(this.start).toISOString(),
+      method: this.facts.method,
+      path: this.facts.path,
+      ...(this.upstreamPath !== undefined ? { upstream_path: this.upstreamPath } : {}),
+      protocol: this.protocol,
+      response_code: this.status,
+      response_flags: this.flags || "-",
+      response_code_details: this.details,
+      bytes_received: this.requestBytes,
+      bytes_sent: this.responseBytes,
+      duration,
+      ...(this.upstreamTime !== undefined ? { upstream_service_time: this.upstreamTime } : {}),
+      ...(typeof ua === "string" ? { user_agent: ua } : {}),
+      request_id: this.requestId,
+      authority: this.facts.authority,
+      ...(ep ? { upstream_host: formatAddress(ep), upstream_cluster: this.upstream!.cluster.name } : {}),
+      route_name: this.routeName,
+      downstream_local_address: formatAddress(this.ctx.target),
+      downstream_remote_address: formatAddress(this.ctx.client),
+      downstream_peer_principal: toUri(this.ctx.peer),
+      ...(destination ? { upstream_peer_principal: workloadIdentityUri(destination) } : {}),
+      ...(this.grpcStatus !== undefined ? { grpc_status: this.grpcStatus } : {}),
+      ...(this.traceparent ? { traceparent: this.traceparent } : {}),
+    });
+  }
+}
+
+/** Handles one request; never throws (every failure becomes a response or a reset). */
+export async function handleRequest(
+  rt: ProxyRuntime,
+  ctx: TunnelContext,
+  req: DownstreamRequest,
+  res: DownstreamResponse,
+  h2: boolean,
+): Promise<void> {
+  const facts = requestFacts(req);
+  const x = new Exchange(rt, ctx, facts, h2 ? "HTTP/2" : `HTTP/${req.httpVersion}`);
+  x.requestBytes = headerBytes(req.headers as Record<string, string>);
+  req.on("data", (c: Buffer) => (x.requestBytes += c.length));
+  res.once("close", () => {
+    if (!res.writableFinished && x.status === 0) {
+      x.flags ||= "DC";
+      x.details = "downstream_remote_disconnect";
+    }
+    x.finish();
+  });
+  const d = decide({ view: rt.l7, roundRobin: rt.roundRobin, random: rt.random }, routeTableOf(rt, ctx), facts);
+  x.routeName = d.routeName;
+  x.requestId = String(facts.headers["x-request-id"] ?? "");
+  if (d.kind === "respond") return respondLocally(x, req, res, d);
+  await forward(x, req, res, d, h2);
+}
+
+function respondLocally(x: Exchange, req: DownstreamRequest, res: DownstreamResponse, d: Extract<Decision, { kind: "respond" }>): void {
+  const f = d.flags ? failureResponse(d.flags as ProxyFailure, d.reason) : undefined;
+  const body = d.body ?? f?.body ?? "";
+  const headers = mutateHeaders(
+    {
+      ...(d.location ? { location: d.location } : {}),
+      ...(body ? { "content-type": "text/plain" } : {}),
+      "content-length": String(Buffer.byteLength(body)),
+    },
+    d.responseLevels,
+    "response",
+  );
+  x.status = d.status;
+  x.flags = d.flags;
+  x.details = f?.details ?? (d.location ? "redirect" : "direct_response");
+  if (d.cluster && !x.upstream) log.debug({ cluster: d.cluster.name, reason: d.reason }, "local reply");
+  req.resume();
+  sendHead(res, d.status, headers);
+  x.responseBytes = headerBytes(headers) + Buffer.byteLength(body);
+  res.end(body);
+}
+
+function sendHead(res: DownstreamResponse, status: number, headers: HeaderMap): void {
+  (res as http.ServerResponse).writeHead(status, headers);
+}
+
+function failLate(x: Exchange, req: DownstreamRequest, res: DownstreamResponse, kind: ProxyFailure, reason: string): void {
+  const f = failureResponse(kind, reason);
+  x.flags = f.flags;
+  x.details = f.details;
+  log.info(
+    { route: x.routeName, upstream: x.upstream && formatAddress(x.upstream.endpoint), flags: f.flags, reason },
+    "upstream request failed",
+  );
+  if (res.headersSent) {
+    x.status ||= f.status;
+    res.destroy();
+    return;
+  }
+  x.status = f.status;
+  req.resume();
+  const headers = { "content-type": "text/plain", "content-length": String(Buffer.byteLength(f.body)) };
+  sendHead(res, f.status, headers);
+  x.responseBytes = headerBytes(headers) + Buffer.byteLength(f.body);
+  res.end(f.body);
+}
+
+async function forward(
+  x: Exchange,
+  req: DownstreamRequest,
+  res: DownstreamResponse,
+  d: Extract<Decision, { kind: "forward" }>,
+  h2: boolean,
+): Promise<void> {
+  const { rt, ctx } = x;
+  x.upstream = d.upstream;
+  x.upstreamPath = d.path;
+  x.levels = d.levels;
+  const traced = propagate(mutateHeaders(endToEnd(req.headers), d.levels, "request"), rt.ids);
+  const headers = traced.headers;
+  headers["x-forwarded-proto"] ??= "http";
+  x.requestId = traced.requestId;
+  if (traced.traceparent) x.traceparent = traced.traceparent;
+  for (const m of d.mirrors) mirror(rt, ctx, req, m, d, headers, h2);
+  const ep = d.upstream.endpoint;
+  const workload = rt.state.workloadByAddress(rt.network, ep.ip);
+  const key = `${d.upstream.cluster.name}|${formatAddress(ep)}|${ctx.client.ip}`;
+  const host = d.upstream.cluster.service?.host;
+  const open = () => rt.openTunnel(ep, workload, ctx.client, host);
+  let timer: NodeJS.Timeout | undefined;
+  let abort: () => void = () => {};
+  const armTimeout = () => {
+    if (d.timeoutMs <= 0 || timer) return;
+    timer = setTimeout(() => {
+      abort();
+      failLate(x, req, res, "UT", `no complete response within ${d.timeoutMs} ms`);
+    }, d.timeoutMs);
+    timer.unref();
+  };
+  // Envoy's route timeout runs from the end of the downstream request.
+  if (req.readableEnded) armTimeout();
+  else req.once("end", armTimeout);
+  res.once("close", () => {
+    if (timer) clearTimeout(timer);
+    abort();
+  });
+  x.upstreamStart = Date.now();
+  if (h2) {
+    const s = await rt.upstreams.session(key, open);
+    if (!s.ok) return failLate(x, req, res, "UF", s.error.message);
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = s.value.request({
+        ...headers,
+        ":method": req.method ?? "GET",
+        ":path": d.path,
+        ":authority": d.authority,
+        ":scheme": "http",
+      });
+    } catch (e) {
+      return failLate(x, req, res, "UC", (e as Error).message);
+    }
+    abort = () => {
+      if (!stream.closed) stream.close(0x8);
+    };
+    req.pipe(stream);
+    let trailers: HeaderMap | undefined;
+    stream.once("response", (h) => {
+      x.upstreamTime = Date.now() - x.upstreamStart;
+      relayHead(x, res, Number(h[":status"]), h);
+    });
+    stream.once("trailers", (t) => {
+      trailers = endToEnd(t);
+      if (t["grpc-status"] !== undefined) x.grpcStatus = String(t["grpc-status"]);
+    });
+    stream.on("data", (c: Buffer) => {
+      x.responseBytes += c.length;
+      if (!(res as http.ServerResponse).write(c)) {
+        stream.pause();
+        res.once("drain", () => stream.resume());
+      }
+    });
+    stream.once("end", () => {
+      if (timer) clearTimeout(timer);
+      if (trailers && Object.keys(trailers).length) (res as http2.Http2ServerResponse).addTrailers(trailers);
+      res.end();
+    });
+    stream.once("error", (e) => failLate(x, req, res, classifyUpstreamError(e), e.message));
+    stream.once("close", () => {
+      if (!stream.readableEnded && !res.writableEnded) failLate(x, req, res, "UR", `upstream stream reset (code ${stream.rstCode})`);
+    });
+    return;
+  }
+  const agent = rt.upstreams.agent(key, open);
+  const up = http.request({ agent, method: req.method, path: d.path, headers: { ...headers, host: d.authority }, setHost: false });
+  abort = () => up.destroy();
+  up.once("response", (r) => {
+    x.upstreamTime = Date.now() - x.upstreamStart;
+    relayHead(x, res, r.statusCode ?? 502, r.headers);
+    r.on("data", (c: Buffer) => {
+      x.responseBytes += c.length;
+      if (!(res as http.ServerResponse).write(c)) {
+        r.pause();
+        res.once("drain", () => r.resume());
+      }
+    });
+    r.once("end", () => {
+      if (timer) clearTimeout(timer);
+      res.end();
+    });
+    r.once("aborted", () => failLate(x, req, res, "UR", "upstream closed mid-response"));
+  });
+  up.once("error", (e: Error & { code?: string }) =>
+    failLate(x, req, res, e instanceof ConnectFailure ? "UF" : classifyUpstreamError(e), e.message),
+  );
+  req.pipe(up);
+}
+
+function relayHead(x: Exchange, res: DownstreamResponse, status: number, upstreamHeaders: Record<string, unknown>): void {
+  const decided = x.upstream;
+  if (res.headersSent || res.writableEnded || !decided) return;
+  const h = mutateHeaders(endToEnd(upstreamHeaders as Record<string, string>), x.levels, "response");
+  if (h["grpc-status"] !== undefined) x.grpcStatus = String(h["grpc-status"]);
+  x.status = status;
+  x.responseBytes += headerBytes(h);
+  sendHead(res, status, h);
+}
+
+/** Request mirroring: a copy to the mirror cluster with `-shadow` on the authority; its response is discarded. */
+function mirror(
+  rt: ProxyRuntime,
+  ctx: TunnelContext,
+  req: DownstreamRequest,
+  m: Upstream,
+  d: Extract<Decision, { kind: "forward" }>,
+  headers: HeaderMap,
+  h2: boolean,
+): void {
+  const ep = m.endpoint;
+  const workload = rt.state.workloadByAddress(rt.network, ep.ip);
+  const key = `${m.cluster.name}|${formatAddress(ep)}|${ctx.client.ip}`;
+  const open = () => rt.openTunnel(ep, workload, ctx.client, m.cluster.service?.host);
+  const authority = shadowAuthority(d.authority);
+  const feed = (w: NodeJS.WritableStream & { writableLength: number; destroy(): void }) => {
+    const onData = (c: Buffer) => {
+      if (w.writableLength > MIRROR_BODY_LIMIT) {
+        req.off("data", onData);
+        w.destroy();
+        return;
+      }
+      w.write(c);
+    };
+    req.on("data", onData);
+    if (req.readableEnded) w.end();
+    else req.once("end", () => w.end());
+  };
+  if (h2) {
+    void rt.upstreams.session(key, open).then((s) => {
+      if (!s.ok) return log.debug({ err: s.error.message, cluster: m.cluster.name }, "mirror connect failed");
+      try {
+        const st = s.value.request({
+          ...headers,
+          ":method": req.method ?? "GET",
+          ":path": d.path,
+          ":authority": authority,
+          ":scheme": "http",
+        });
+        st.on("error", () => {});
+        st.resume();
+        feed(st);
+      } catch (e) {
+        log.debug({ err: e }, "mirror request failed");
+      }
+    });
+    return;
+  }
+  const up = http.request({
+    agent: rt.upstreams.agent(key, open),
+    method: req.method,
+    path: d.path,
+    headers: { ...headers, host: authority },
+    setHost: false,
+  });
+  up.on("response", (r) => r.resume());
+  up.on("error", (e) => log.debug({ err: e.message, cluster: m.cluster.name }, "mirror request failed"));
+  feed(up);
+}
+
+/** Envoy's shadow host: `-shadow` appended to the host, before any port. */
+export function shadowAuthority(authority: string): string {
+  const m = /^(.*?)(:\d+)?$/.exec(authority);
+  return `${m?.[1] ?? authority}-shadow${m?.[2] ?? ""}`;
+}

@@ -1,0 +1,39 @@
+/**
+ * tcp_proxy listeners: the tunnel is passed through byte for byte to an endpoint of the
+ * listener's cluster (round robin), over HBONE or TCP like HTTP requests; the HBONE server
+ * splices the two. No L7 decisions, as Envoy's TCP proxy.
+ */
+import { logger } from "../../common/log.js";
+import { formatAddress } from "../../common/net/addr.js";
+import type { HboneDecision } from "../../proxy/hbone/server.js";
+import type { ProxyRuntime, TunnelContext } from "./context.js";
+
+const log = logger("waypoint.tcp");
+
+export async function tcpPassthrough(rt: ProxyRuntime, ctx: TunnelContext, clusterName: string): Promise<HboneDecision> {
+  const cluster = rt.l7.cluster(clusterName);
+  if (!cluster) return { kind: "reject", status: 503, reason: `tcp_proxy: cluster ${clusterName} not found (NC)` };
+  const set = rt.l7.endpointsOf(cluster);
+  const ep = set ? rt.roundRobin.pick(set) : undefined;
+  if (!ep) return { kind: "reject", status: 503, reason: `tcp_proxy: cluster ${clusterName} has no healthy endpoint (UH)` };
+  const workload = rt.state.workloadByAddress(rt.network, ep.ip);
+  const up = await rt.openTunnel(ep, workload, ctx.client, cluster.service?.host);
+  if (!up.ok) return { kind: "reject", status: 503, reason: `tcp_proxy: ${up.error.message} (UF)` };
+  const started = Date.now();
+  return {
+    kind: "tunnel",
+    upstream: up.value,
+    onClose: (o) =>
+      log.info(
+        {
+          listener: ctx.listener.name,
+          cluster: clusterName,
+          upstream: formatAddress(ep),
+          client: formatAddress(ctx.client),
+          durationMs: Date.now() - started,
+          error: o.error?.message,
+        },
+        "tcp_proxy connection closed",
+      ),
+  };
+}
