@@ -13,6 +13,7 @@ import { logger } from "../../common/log.js";
 import type { ProxyRuntime, TunnelContext } from "./context.js";
 import { handleRequest } from "./forward.js";
 import { handleUpgrade } from "./upgrade.js";
+import { buffersOnly } from "./buffers-only.js";
 
 const log = logger("waypoint.downstream");
 
@@ -62,6 +63,7 @@ export class Downstream {
   /** Serves HTTP on a terminated tunnel stream. */
   serve(stream: Duplex, ctx: TunnelContext): void {
     if (ctx.listener.filter.kind !== "http") return void stream.destroy();
+    buffersOnly(stream);
     this.open.add(stream);
     stream.once("close", () => this.open.delete(stream));
     stream.on("error", (e) => log.debug({ err: e }, "tunnel stream error"));

@@ -7,7 +7,7 @@
  * Failures map to statuses and response flags only through errors.ts.
  */
 import http from "node:http";
-import type http2 from "node:http2";
+import http2 from "node:http2";
 import { logger } from "../../common/log.js";
 import { formatAddress } from "../../common/net/addr.js";
 import { toUri } from "../../common/spiffe.js";
@@ -136,7 +136,10 @@ export async function handleRequest(
   const x = new Exchange(rt, ctx, facts, h2 ? "HTTP/2" : `HTTP/${req.httpVersion}`);
   x.requestBytes = headerBytes(req.headers as Record<string, string>);
   req.on("data", (c: Buffer) => (x.requestBytes += c.length));
+  // No body byte may flow before the upstream (or a mirror) is attached: pipe() resumes.
+  req.pause();
   res.once("close", () => {
+    if (x.status === 0 && res.writableFinished) x.status = res.statusCode;
     if (!res.writableFinished && x.status === 0) {
       x.flags ||= "DC";
       x.details = "downstream_remote_disconnect";
@@ -257,8 +260,21 @@ async function forward(
     };
     req.pipe(stream);
     let trailers: HeaderMap | undefined;
-    stream.once("response", (h) => {
+    let trailersOnly = false;
+    stream.once("response", (h, flags) => {
       x.upstreamTime = Date.now() - x.upstreamStart;
+      // A trailers-only answer (gRPC errors: grpc-status in the only HEADERS, with END_STREAM)
+      // must stay one: a client reads no status from headers followed by an empty DATA frame.
+      if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM && !res.headersSent) {
+        trailersOnly = true;
+        const out = mutateHeaders(endToEnd(h), x.levels, "response");
+        if (out["grpc-status"] !== undefined) x.grpcStatus = String(out["grpc-status"]);
+        x.status = Number(h[":status"]);
+        x.responseBytes += headerBytes(out);
+        (res as http2.Http2ServerResponse).stream.respond({ ...out, ":status": x.status }, { endStream: true });
+        if (timer) clearTimeout(timer);
+        return;
+      }
       relayHead(x, res, Number(h[":status"]), h);
     });
     stream.once("trailers", (t) => {
@@ -274,12 +290,14 @@ async function forward(
     });
     stream.once("end", () => {
       if (timer) clearTimeout(timer);
+      if (trailersOnly) return;
       if (trailers && Object.keys(trailers).length) (res as http2.Http2ServerResponse).addTrailers(trailers);
       res.end();
     });
     stream.once("error", (e) => failLate(x, req, res, classifyUpstreamError(e), e.message));
     stream.once("close", () => {
-      if (!stream.readableEnded && !res.writableEnded) failLate(x, req, res, "UR", `upstream stream reset (code ${stream.rstCode})`);
+      if (!trailersOnly && !stream.readableEnded && !res.writableEnded)
+        failLate(x, req, res, "UR", `upstream stream reset (code ${stream.rstCode})`);
     });
     return;
   }

@@ -5,7 +5,6 @@
  * byte until either closes. Each upgrade gets its own upstream connection (never pooled).
  */
 import http from "node:http";
-import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { logger } from "../../common/log.js";
 import { formatAddress } from "../../common/net/addr.js";
@@ -16,6 +15,7 @@ import { failureResponse } from "./errors.js";
 import { Exchange, requestFacts, routeTableOf } from "./forward.js";
 import { endToEnd } from "./hop.js";
 import { propagate } from "./trace.js";
+import { socketLike } from "./upstream.js";
 
 const log = logger("waypoint.upgrade");
 
@@ -78,7 +78,7 @@ export async function handleUpgrade(
   const traced = propagate(mutateHeaders(endToEnd(req.headers), d.levels, "request"), rt.ids);
   x.requestId = traced.requestId;
   const up = http.request({
-    createConnection: () => tunnel.value as unknown as Socket,
+    createConnection: () => socketLike(tunnel.value),
     method: req.method,
     path: d.path,
     headers: { ...traced.headers, host: d.authority, connection: "Upgrade", upgrade: String(req.headers.upgrade) },

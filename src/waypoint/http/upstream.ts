@@ -15,6 +15,7 @@ import type { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { logger } from "../../common/log.js";
 import type { Result } from "../../common/result.js";
+import { buffersOnly } from "./buffers-only.js";
 
 const log = logger("waypoint.upstream");
 
@@ -32,8 +33,8 @@ export class ConnectFailure extends Error {
  * http.Agent calls these on pooled sockets; an HTTP/2 stream (the HBONE tunnel) has no
  * keep-alive, Nagle or ref counting of its own (the HBONE session has), so they are no-ops.
  */
-function socketLike(d: Duplex): Socket {
-  const s = d as Duplex & Partial<Socket>;
+export function socketLike(d: Duplex): Socket {
+  const s = buffersOnly(d) as Duplex & Partial<Socket>;
   s.setKeepAlive ??= () => s as Socket;
   s.setNoDelay ??= () => s as Socket;
   s.ref ??= () => s as Socket;
