@@ -8,35 +8,11 @@
 import type { Workload } from "../../common/model/workload.js";
 import type { Identity } from "../../common/spiffe.js";
 import { toUri } from "../../common/spiffe.js";
+import { TCP_LABELS } from "../../proxy/metrics.js";
 import type { Cluster, Endpoint } from "../envoy/types.js";
 
-export const HTTP_LABELS = [
-  "reporter",
-  "source_workload",
-  "source_workload_namespace",
-  "source_principal",
-  "source_app",
-  "source_version",
-  "source_canonical_service",
-  "source_canonical_revision",
-  "source_cluster",
-  "destination_service",
-  "destination_service_namespace",
-  "destination_service_name",
-  "destination_workload",
-  "destination_workload_namespace",
-  "destination_principal",
-  "destination_app",
-  "destination_version",
-  "destination_canonical_service",
-  "destination_canonical_revision",
-  "destination_cluster",
-  "request_protocol",
-  "response_code",
-  "grpc_response_status",
-  "response_flags",
-  "connection_security_policy",
-] as const;
+/** Istio's HTTP label set: the TCP one (src/proxy/metrics.ts) plus response_code and grpc_response_status. */
+export const HTTP_LABELS = [...TCP_LABELS, "response_code", "grpc_response_status"] as const;
 
 export type HttpLabels = Record<(typeof HTTP_LABELS)[number], string>;
 
