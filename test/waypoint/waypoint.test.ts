@@ -17,7 +17,8 @@ import * as grpc from "@grpc/grpc-js";
 import { CertificateAuthority } from "../../src/ca/ca.js";
 import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
-import { DEFAULT_PORTS, type ZtunnelConfig } from "../../src/ztunnel/config.js";
+import type { ZtunnelConfig } from "../../src/ztunnel/config.js";
+import { staticZtunnelConfig } from "../support/ztunnel-config.js";
 import { Waypoint } from "../../src/waypoint/waypoint.js";
 import type { WaypointConfig } from "../../src/waypoint/config.js";
 import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
@@ -26,28 +27,15 @@ import { ECHO_SERVICE, EchoServer, grpcServer, sourceBoundRelay, tcpEcho, wsFram
 import { C, IP, services, staticFile, workloads } from "./fixture.js";
 
 function ztConfig(node: string, bindAddress: string): ZtunnelConfig {
-  return {
-    node,
-    trustDomain: "cluster.local",
-    network: "",
-    clusterId: "cluster1",
-    bindAddress,
-    ports: DEFAULT_PORTS,
-    capture: "none",
-    outboundListeners:
-      node === "node-a"
-        ? [
-            { ip: IP.echoVip, port: 80 },
-            { ip: IP.echoVip, port: 9000 },
-            { ip: IP.grpcVip, port: 50051 },
-          ]
-        : [],
-    certTtlSeconds: 3600,
-    drainSeconds: 1,
-    ztunnelMark: 0x539,
-    xdsSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
-    static: { settings: {}, workloads, services },
-  };
+  const outboundListeners =
+    node === "node-a"
+      ? [
+          { ip: IP.echoVip, port: 80 },
+          { ip: IP.echoVip, port: 9000 },
+          { ip: IP.grpcVip, port: 50051 },
+        ]
+      : [];
+  return staticZtunnelConfig(node, bindAddress, { workloads, services }, { outboundListeners });
 }
 
 const parsed = parseStaticWaypointConfig(staticFile);
