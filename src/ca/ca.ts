@@ -8,8 +8,10 @@
  *
  * Leaf profile: empty subject, critical SAN with the SPIFFE URI, keyUsage digitalSignature +
  * keyEncipherment (critical), extKeyUsage serverAuth + clientAuth, basicConstraints CA:FALSE
- * (critical), authority key id of the signer, random 128-bit serial, notBefore backdated by the
- * clock-skew allowance, notAfter = now + ttl but never past the signing certificate's notAfter.
+ * (critical), authority key id of the signer, random 128-bit serial, notBefore backdated by
+ * `leafBackdateSeconds` (default 5 s: enough for peers' clocks a little behind ours, small against
+ * the shortest TTL, so renewal at half-life is not skewed; docs/identity.md), notAfter = now + ttl
+ * but never past the signing certificate's notAfter.
  */
 import type { X509Certificate } from "node:crypto";
 import { type Result, ok, err } from "../common/result.js";
@@ -25,6 +27,8 @@ import { hasCacerts, loadCacerts, persistCacerts } from "./store.js";
 const log = logger("controlplane.ca");
 
 export const DEFAULT_MAX_TTL_SECONDS = 24 * 3600;
+/** How far a leaf's notBefore is set before the signing time. */
+export const DEFAULT_LEAF_BACKDATE_SECONDS = 5;
 
 export interface CaOptions {
   /** Trust domain of the identities this CA certifies; others are refused. Default cluster.local. */
@@ -33,8 +37,10 @@ export interface CaOptions {
   maxTtlSeconds?: number;
   /** TTL used when the request says 0 / nothing. Default min(24 h, max). */
   defaultTtlSeconds?: number;
-  /** How far notBefore is backdated. Default 60 s. */
+  /** How far a self-signed root's notBefore is backdated. Default 60 s. */
   clockSkewSeconds?: number;
+  /** How far a leaf's notBefore is backdated. Default 5 s; at most the TTL. */
+  leafBackdateSeconds?: number;
   /** Clock, injectable for tests. */
   now?: () => Date;
 }
@@ -51,6 +57,7 @@ interface ResolvedOptions {
   maxTtlSeconds: number;
   defaultTtlSeconds: number;
   clockSkewSeconds: number;
+  leafBackdateSeconds: number;
   now: () => Date;
 }
 
@@ -67,8 +74,12 @@ function resolve(o: CaOptions): Result<ResolvedOptions, CaError> {
   if (!Number.isFinite(clockSkewSeconds) || clockSkewSeconds < 0) {
     return err(new CaError("CA_TTL", `ca options: clockSkewSeconds ${clockSkewSeconds} must be >= 0`));
   }
+  const leafBackdateSeconds = o.leafBackdateSeconds ?? DEFAULT_LEAF_BACKDATE_SECONDS;
+  if (!Number.isFinite(leafBackdateSeconds) || leafBackdateSeconds < 0) {
+    return err(new CaError("CA_TTL", `ca options: leafBackdateSeconds ${leafBackdateSeconds} must be >= 0`));
+  }
   const trustDomain = o.trustDomain ?? "cluster.local";
-  return ok({ trustDomain, maxTtlSeconds, defaultTtlSeconds, clockSkewSeconds, now: o.now ?? (() => new Date()) });
+  return ok({ trustDomain, maxTtlSeconds, defaultTtlSeconds, clockSkewSeconds, leafBackdateSeconds, now: o.now ?? (() => new Date()) });
 }
 
 export class CertificateAuthority {
@@ -176,7 +187,8 @@ export class CertificateAuthority {
 
     const now = this.opts.now().getTime();
     const signer = validity(this.material.cert);
-    const notBefore = new Date(Math.max(now - this.opts.clockSkewSeconds * 1000, signer.notBefore.getTime()));
+    const backdateMs = Math.min(this.opts.leafBackdateSeconds, ttl) * 1000;
+    const notBefore = new Date(Math.max(now - backdateMs, signer.notBefore.getTime()));
     let notAfter = new Date(now + Math.floor(ttl * 1000));
     if (notAfter.getTime() > signer.notAfter.getTime()) {
       log.warn(

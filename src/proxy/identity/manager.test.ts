@@ -97,6 +97,22 @@ void describe("CertificateManager", () => {
     assert.ok(rs.every((r) => r.ok && r.value === (rs[0] as { value: unknown }).value));
   });
 
+  void it("a short TTL from a CA with default backdating renews at half of the real lifetime, not in a hot loop", async () => {
+    // Issue 14: notBefore backdated 60 s made a 60 s certificate look half-expired on arrival,
+    // so it was re-requested every minDelayMs forever. Here: a 4 s TTL from the CA's defaults.
+    const r = await CertificateAuthority.createSelfSigned({});
+    assert.ok(r.ok);
+    const client = new CountingCa(new LocalCaClient(r.value));
+    const m = new CertificateManager(client, { rootsPem: r.value.rootsPem, ttlSeconds: 4, refresh: fast });
+    managers.push(m);
+    const got = await m.get(sleep);
+    assert.ok(got.ok);
+    const backdate = got.value.notAfter.getTime() - got.value.notBefore.getTime() - 4000;
+    assert.ok(backdate <= 5_000, `notBefore backdated ${backdate} ms, want at most the 5 s default`);
+    await new Promise((res) => setTimeout(res, 1200));
+    assert.equal(client.calls, 1, `renewed ${client.calls - 1} times within 1.2 s of a 4 s certificate`);
+  });
+
   void it("renews at half-life and tells listeners, old certificate first served, new one after", async () => {
     const client = new CountingCa(new LocalCaClient(ca));
     const m = manager(client, { ttlSeconds: 2 });

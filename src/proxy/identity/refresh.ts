@@ -1,12 +1,17 @@
 /**
  * When to renew a workload certificate and how long to wait after a failed attempt. Pure.
  *
- * Follows upstream ztunnel's SecretManager: renew at half of the certificate's lifetime
- * (notBefore + (notAfter - notBefore) / 2); after a failure retry with exponential backoff
+ * Follows upstream ztunnel's SecretManager: renew at half of the certificate's lifetime; after a
+ * failure retry with exponential backoff
  * (start 1 s, x2, +-20 % jitter, capped at 150 s), never later than the current certificate's
  * expiry while one is still valid. One deviation: the renewal point is pulled earlier by up to
  * `refreshJitter` of the lifetime (default 5 %), so identities issued together at start-up do
  * not all renew in the same instant (ztunnel smooths that with a fetch concurrency limit).
+ *
+ * The lifetime is the certificate's REAL validity from the moment it arrived: from
+ * max(notBefore, receivedAt) to notAfter. A CA backdates notBefore for clock skew; counting the
+ * backdated part as lifetime would put the half-life in the past for short TTLs (a 60 s TTL with
+ * 60 s of backdating renewed every 0.5 s forever, issue 14).
  */
 
 export interface RefreshPolicy {
@@ -35,11 +40,22 @@ export const DEFAULT_REFRESH_POLICY: RefreshPolicy = Object.freeze({
   backoffMaxMs: 150_000,
 });
 
-/** Milliseconds from `nowMs` until a certificate valid [notBefore, notAfter] should be renewed. */
-export function renewalDelayMs(notBefore: Date, notAfter: Date, nowMs: number, p: RefreshPolicy, random: number): number {
-  const lifetime = Math.max(0, notAfter.getTime() - notBefore.getTime());
+/**
+ * Milliseconds from `nowMs` until a certificate valid [notBefore, notAfter], received at
+ * `receivedAtMs` (default `nowMs`), should be renewed.
+ */
+export function renewalDelayMs(
+  notBefore: Date,
+  notAfter: Date,
+  nowMs: number,
+  p: RefreshPolicy,
+  random: number,
+  receivedAtMs: number = nowMs,
+): number {
+  const start = Math.min(notAfter.getTime(), Math.max(notBefore.getTime(), receivedAtMs));
+  const lifetime = Math.max(0, notAfter.getTime() - start);
   const fraction = Math.max(0, p.refreshFraction - p.refreshJitter * random);
-  const at = notBefore.getTime() + lifetime * fraction;
+  const at = start + lifetime * fraction;
   return Math.max(p.minDelayMs, at - nowMs);
 }
 
