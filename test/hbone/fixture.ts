@@ -51,6 +51,7 @@ export async function startServer(opts: {
   ip?: string;
   /** Overrides the default "opts.cert on `ip`, nothing elsewhere" certificate lookup. */
   certificateFor?: (localIp: string) => WorkloadCertificate | undefined;
+  illegalPorts?: readonly number[];
 }): Promise<ServerFixture> {
   const ip = opts.ip ?? SERVER_IP;
   const calls: HboneStreamRequest[] = [];
@@ -63,6 +64,7 @@ export async function startServer(opts: {
       return handler(req);
     },
     ...(opts.settings ? { settings: opts.settings } : {}),
+    ...(opts.illegalPorts ? { illegalPorts: opts.illegalPorts } : {}),
   });
   const address = await server.listen(ip, 0);
   return { server, address, cert: opts.cert, calls, setHandler: (h) => (handler = h) };

@@ -17,6 +17,7 @@ import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net
 import { HboneError, connectError, connectTimeout, tlsError } from "./errors.js";
 import { type TunnelRequest, connectHeaders } from "./headers.js";
 import { type HboneSettings, h2Settings } from "./settings.js";
+import { guardSession } from "./session-guard.js";
 import { clientTlsOptions } from "./tls-context.js";
 import { type ConnectionSecurity, recordSessionSecurity, securityOf } from "./connection-security.js";
 
@@ -139,6 +140,7 @@ export async function dialHbone(opts: DialOptions): Promise<Result<HboneConnecti
     const onClose = () => onError(new Error("connection closed by the server (was our certificate refused?)"));
     session.once("error", onError);
     session.once("close", onClose);
+    guardSession(session, { probeTimeoutMs: opts.settings.protocolProbeTimeoutMs });
     session.once("connect", () => {
       session.off("error", onError);
       session.off("close", onClose);

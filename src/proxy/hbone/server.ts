@@ -10,6 +10,12 @@
  * SPIFFE trust domain is accepted; 200 is sent only after the handler returned a connected
  * upstream; every accepted socket, session and stream is tracked until closed (`stats()` is
  * what tests use to prove nothing leaks); malformed peers cost only their own connection.
+ *
+ * Edge hardening (docs/hbone.md "Hostile peers"): a CONNECT to one of the proxy's own listener
+ * ports is refused (400, ztunnel's SelfCall) so tunnels cannot nest; each connection has a
+ * budget of upstream dials (token bucket; past it the stream gets REFUSED_STREAM, no dial) and
+ * of streams reset before their answer (rapid reset; past it the connection is closed with
+ * GOAWAY(ENHANCE_YOUR_CALM)); Node's library-error handling is corrected by session-guard.ts.
  */
 import http2 from "node:http2";
 import net from "node:net";
@@ -20,7 +26,9 @@ import { type Identity, toUri } from "../../common/spiffe.js";
 import type { WorkloadCertificate } from "../../common/tls/types.js";
 import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net/addr.js";
 import { type ForwardedInfo, headerValue, parseAuthority, parseForwarded } from "./headers.js";
+import { TokenBucket } from "./budget.js";
 import { startKeepalive } from "./keepalive.js";
+import { guardSession } from "./session-guard.js";
 import { verifyPeerChain } from "./peer-verify.js";
 import { type ConnectionSecurity, securityOf } from "./connection-security.js";
 import { type HboneSettings, h2Settings, settingsOrThrow } from "./settings.js";
@@ -72,6 +80,12 @@ export interface HboneServerOptions {
   readonly trustDomains: readonly string[];
   readonly handler: HboneHandler;
   readonly settings?: Partial<HboneSettings>;
+  /**
+   * Ports of the proxy's own listeners (ztunnel: 15001, 15006, 15008, 15080); a CONNECT to one
+   * of them is refused with 400. The port of the connection's own local address (the HBONE
+   * port the client dialled) is always refused.
+   */
+  readonly illegalPorts?: readonly number[];
 }
 
 export interface HboneServerStats {
@@ -87,6 +101,14 @@ export interface HboneServerStats {
   readonly streamsTotal: number;
   /** Streams answered with a non-200 status, by status. */
   readonly streamsRejected: Readonly<Record<number, number>>;
+  /** Streams reset with REFUSED_STREAM because the connection's dial budget was spent. */
+  readonly streamsRefused: number;
+  /** Streams the client reset before their answer. */
+  readonly streamsResetEarly: number;
+  /** Connections closed with GOAWAY(ENHANCE_YOUR_CALM) for resetting too many streams early. */
+  readonly connectionsCalmed: number;
+  /** Peer protocol errors answered by nghttp2 without closing the connection at once. */
+  readonly protocolErrorsKept: number;
 }
 
 interface Conn {
@@ -97,6 +119,12 @@ interface Conn {
   readonly openedAt: number;
   /** Streams open on this connection. */
   streams: number;
+  readonly dials: TokenBucket;
+  readonly earlyResets: TokenBucket;
+  /** Closed with GOAWAY(ENHANCE_YOUR_CALM); no further streams are served. */
+  calmed: boolean;
+  /** Set when the HTTP/2 session starts (a closed stream no longer knows its session). */
+  session?: http2.ServerHttp2Session;
 }
 
 /** One inbound HBONE connection, for the admin config dump. */
@@ -124,11 +152,17 @@ export class HboneServer {
   private accepted = 0;
   private rejected = 0;
   private streamsTotal = 0;
+  private refused = 0;
+  private resetEarly = 0;
+  private calmed = 0;
+  private protocolErrorsKept = 0;
   private readonly rejectedByStatus: Record<number, number> = {};
+  private readonly illegalPorts: ReadonlySet<number>;
 
   constructor(private readonly opts: HboneServerOptions) {
     if (opts.trustDomains.length === 0) throw new Error("hbone server: trustDomains: at least one trust domain is required");
     this.settings = settingsOrThrow(opts.settings);
+    this.illegalPorts = new Set(opts.illegalPorts ?? []);
     this.h2 = http2.createServer({
       settings: h2Settings(this.settings, true),
       maxSessionMemory: this.settings.maxSessionMemoryMb,
@@ -209,7 +243,19 @@ export class HboneServer {
       // that a server socket never emits. Do what tls.Server does.
       (tlsSocket as unknown as { secureConnecting: boolean }).secureConnecting = false;
       settled = true;
-      this.adopting = { peer: peer.value, security: securityOf(tlsSocket, peer.value), local, remote, openedAt: Date.now(), streams: 0 };
+      const now = Date.now();
+      const st = this.settings;
+      this.adopting = {
+        peer: peer.value,
+        security: securityOf(tlsSocket, peer.value),
+        local,
+        remote,
+        openedAt: now,
+        streams: 0,
+        dials: new TokenBucket(st.connectBurst, st.connectsPerSecond, now),
+        earlyResets: new TokenBucket(st.earlyResetBurst, st.earlyResetsPerSecond, now),
+        calmed: false,
+      };
       try {
         this.h2.emit("connection", tlsSocket);
       } finally {
@@ -225,6 +271,8 @@ export class HboneServer {
       return;
     }
     this.sessions.set(session, conn);
+    conn.session = session;
+    guardSession(session, { probeTimeoutMs: this.settings.protocolProbeTimeoutMs, onKept: () => this.protocolErrorsKept++ });
     session.on("error", (e) => log.debug({ err: e, remote: conn.remote.ip }, "hbone session error"));
     session.once("close", () => this.sessions.delete(session));
     session.once("localSettings", () => {
@@ -260,8 +308,13 @@ export class HboneServer {
     const authority = headerValue(headers, ":authority") ?? "";
     const target = parseAuthority(authority);
     if (!target.ok) return this.reply(stream, 400, target.error.message);
-    const abort = new AbortController();
-    void this.decide(stream, abort, {
+    const port = target.value.port;
+    if (port === conn.local.port || this.illegalPorts.has(port)) {
+      log.info({ peer: toUri(conn.peer), authority }, "hbone: CONNECT to a proxy listener port refused (self call)");
+      return this.reply(stream, 400, `CONNECT ${authority}: port ${port} is a proxy listener (self call)`);
+    }
+    if (conn.calmed) return this.refuse(stream);
+    const req: HboneStreamRequest = {
       method,
       authority,
       target: target.value,
@@ -272,8 +325,24 @@ export class HboneServer {
       localAddress: conn.local,
       remoteAddress: conn.remote,
       stream,
-      signal: abort.signal,
-    });
+      signal: new AbortController().signal,
+    };
+    // One turn of the event loop before any upstream dial: a RST_STREAM that arrived in the same
+    // read as the HEADERS (rapid reset, CVE-2023-44487) has closed the stream by then, so it
+    // costs no dial at all.
+    setImmediate(() => this.admit(stream, conn, req));
+  }
+
+  /** One turn after the stream arrived: spend the dial budget and ask the handler. */
+  private admit(stream: http2.ServerHttp2Stream, conn: Conn, req: HboneStreamRequest): void {
+    if (stream.closed || stream.destroyed) return this.onEarlyReset(conn);
+    if (conn.calmed) return this.refuse(stream);
+    if (!conn.dials.take(Date.now())) {
+      log.info({ peer: toUri(conn.peer), remote: conn.remote.ip }, "hbone: connection's upstream dial budget spent, stream refused");
+      return this.refuse(stream);
+    }
+    const abort = new AbortController();
+    void this.decide(stream, conn, abort, { ...req, signal: abort.signal });
   }
 
   /**
@@ -281,8 +350,11 @@ export class HboneServer {
    * tunnel is spliced (not when it ends), so the request and this frame are not kept alive for
    * the tunnel's lifetime (per-connection memory, docs/hbone.md "Performance").
    */
-  private async decide(stream: http2.ServerHttp2Stream, abort: AbortController, req: HboneStreamRequest): Promise<void> {
-    const onEarlyClose = () => abort.abort(new Error("hbone: stream closed before the tunnel was established"));
+  private async decide(stream: http2.ServerHttp2Stream, conn: Conn, abort: AbortController, req: HboneStreamRequest): Promise<void> {
+    const onEarlyClose = () => {
+      abort.abort(new Error("hbone: stream closed before the tunnel was established"));
+      this.onEarlyReset(conn);
+    };
     stream.once("close", onEarlyClose);
     let decision: HboneDecision;
     try {
@@ -321,6 +393,33 @@ export class HboneServer {
     if (onClose) void spliced.then(onClose);
   }
 
+  /** RST_STREAM(REFUSED_STREAM): the client may retry the stream elsewhere (RFC 9113 §8.7). */
+  private refuse(stream: http2.ServerHttp2Stream): void {
+    this.refused++;
+    if (!stream.destroyed && !stream.closed) stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+  }
+
+  /**
+   * A stream the client reset before its answer (rapid reset). Past the connection's budget the
+   * connection is closed with GOAWAY(ENHANCE_YOUR_CALM): a client that keeps doing this is
+   * attacking (CVE-2023-44487) or broken, and every such stream cost an upstream dial.
+   */
+  private onEarlyReset(conn: Conn): void {
+    this.resetEarly++;
+    if (conn.calmed || conn.earlyResets.take(Date.now())) return;
+    conn.calmed = true;
+    this.calmed++;
+    log.warn(
+      { peer: toUri(conn.peer), remote: conn.remote.ip },
+      "hbone: client resets streams before their answer too often, closing the connection",
+    );
+    // destroy(error, code) sends GOAWAY(code) and flushes it before the socket closes.
+    const session = conn.session;
+    if (session && !session.destroyed) {
+      session.destroy(new Error("hbone: too many streams reset before their answer"), http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+  }
+
   /** Answers a status without a body and releases the stream, even if the client keeps sending. */
   private reply(stream: http2.ServerHttp2Stream, status: number, reason: string): void {
     this.rejectedByStatus[status] = (this.rejectedByStatus[status] ?? 0) + 1;
@@ -346,6 +445,10 @@ export class HboneServer {
       connectionsRejected: this.rejected,
       streamsTotal: this.streamsTotal,
       streamsRejected: { ...this.rejectedByStatus },
+      streamsRefused: this.refused,
+      streamsResetEarly: this.resetEarly,
+      connectionsCalmed: this.calmed,
+      protocolErrorsKept: this.protocolErrorsKept,
     };
   }
 

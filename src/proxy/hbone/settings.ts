@@ -32,6 +32,16 @@ export interface HboneSettings {
   readonly handshakeTimeoutMs: number;
   /** Node's per-session memory cap (MB); must exceed the connection window or big windows stall. */
   readonly maxSessionMemoryMb: number;
+  /** Server: upstream dials one client connection may cause at once (token bucket capacity). */
+  readonly connectBurst: number;
+  /** Server: sustained upstream dials per second per client connection; past it, REFUSED_STREAM. */
+  readonly connectsPerSecond: number;
+  /** Server: streams a client may reset before their answer, at once (rapid reset, CVE-2023-44487). */
+  readonly earlyResetBurst: number;
+  /** Server: sustained such resets per second; past it, GOAWAY(ENHANCE_YOUR_CALM). */
+  readonly earlyResetsPerSecond: number;
+  /** Both: how long a session has to answer a PING after a peer protocol error (session-guard.ts). */
+  readonly protocolProbeTimeoutMs: number;
 }
 
 export const DEFAULT_HBONE_SETTINGS: HboneSettings = Object.freeze({
@@ -46,6 +56,11 @@ export const DEFAULT_HBONE_SETTINGS: HboneSettings = Object.freeze({
   connectTimeoutMs: 10_000,
   handshakeTimeoutMs: 10_000,
   maxSessionMemoryMb: 64,
+  connectBurst: 1000,
+  connectsPerSecond: 1000,
+  earlyResetBurst: 100,
+  earlyResetsPerSecond: 10,
+  protocolProbeTimeoutMs: 2000,
 });
 
 // HTTP/2 bounds (RFC 9113 section 6.5.2) and sane positive ranges for the timers.
@@ -61,6 +76,11 @@ const BOUNDS: { readonly [K in keyof HboneSettings]: readonly [number, number] }
   connectTimeoutMs: [1, 2 ** 31 - 1],
   handshakeTimeoutMs: [1, 2 ** 31 - 1],
   maxSessionMemoryMb: [1, 4096],
+  connectBurst: [1, 2 ** 31 - 1],
+  connectsPerSecond: [1, 2 ** 31 - 1],
+  earlyResetBurst: [1, 2 ** 31 - 1],
+  earlyResetsPerSecond: [0, 2 ** 31 - 1],
+  protocolProbeTimeoutMs: [1, 2 ** 31 - 1],
 };
 
 /** Defaults overlaid with `overrides`; every field checked to be an integer in range. */
