@@ -88,6 +88,8 @@ export class Ztunnel {
       certificateFor: (ip) => this.certificateFor(ip),
       trustDomains: [config.trustDomain],
       handler: (req) => this.inbound.hbone(req),
+      // ztunnel's illegal_ports: a tunnel into ztunnel's own listeners would nest (SelfCall).
+      illegalPorts: [config.ports.outbound, config.ports.inbound, config.ports.hbone, config.ports.socks5],
       ...(runtime.hboneSettings ? { settings: runtime.hboneSettings } : {}),
     });
     const ctx = { state: this.state, node: config.node, network: config.network, authorize: this.authorize };

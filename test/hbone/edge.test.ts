@@ -11,7 +11,8 @@ import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
 import { CODE, FRAME, RawH2, connectHeaders, data, errorCode, ping, rstStream, settings, staticStatus, windowUpdate } from "./h2-raw.js";
-import { echo, eventually, startServer, startTcp, testPki, type ServerFixture } from "./fixture.js";
+import { connectToTarget, echo, eventually, startServer, startTcp, testPki, type ServerFixture } from "./fixture.js";
+import { PlainDialer } from "../../src/proxy/transport/dialer.js";
 
 let serverCert: WorkloadCertificate;
 let clientCert: WorkloadCertificate;
@@ -161,6 +162,33 @@ describe("hbone edge: rapid reset and dial budgets", () => {
       const dials = upConnects - before;
       assert.ok(dials <= 5, `${dials} upstream dials for 2000 reset streams`);
     } finally {
+      r.destroy();
+    }
+  });
+
+  test("a stream reset while its upstream dial is pending leaves no upstream connection (the dial is abandoned)", async () => {
+    const dialer = new PlainDialer({ bindSource: false, timeoutMs: 5_000 });
+    let dialled: Promise<unknown> | undefined;
+    f.setHandler(async (req) => {
+      await new Promise((res) => setTimeout(res, 100)); // e.g. waiting on policy or a slow SYN
+      const p = dialer.dial({ target: req.target, signal: req.signal });
+      dialled = p;
+      const up = await p;
+      return up.ok ? { kind: "tunnel", upstream: up.value } : { kind: "reject", status: 503, reason: up.error.message };
+    });
+    const r = await connect();
+    const before = upConnects;
+    try {
+      r.send(connectHeaders(1, upstream()));
+      await eventually(() => f.server.stats().streams === 1);
+      await new Promise((res) => setTimeout(res, 50));
+      r.send(rstStream(1, CODE.CANCEL));
+      await eventually(() => dialled !== undefined, 1_000);
+      await dialled;
+      await new Promise((res) => setTimeout(res, 100));
+      assert.equal(upConnects - before, 0, "no upstream connection for a stream reset before its dial");
+    } finally {
+      f.setHandler(connectToTarget);
       r.destroy();
     }
   });

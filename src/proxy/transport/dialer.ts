@@ -17,6 +17,8 @@ export interface DialRequest {
   /** Source IP to use if possible (the original client's), else the kernel chooses. */
   readonly sourceIp?: string;
   readonly timeoutMs?: number;
+  /** Abandons the dial (the HBONE stream asking for it was reset): the socket is destroyed. */
+  readonly signal?: AbortSignal;
 }
 
 export interface Dialer {
@@ -56,7 +58,15 @@ function portTaken(e: Error): boolean {
 }
 
 function connectOnce(req: DialRequest, timeoutMs: number, localAddress?: string, localPort?: number): Promise<Result<net.Socket>> {
+  const signal = req.signal;
+  if (signal?.aborted) return Promise.resolve(err(new Error(`connect ${formatAddress(req.target)}: aborted`)));
   return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(err(new Error(`connect ${formatAddress(req.target)}: aborted`)));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
     const socket = net.connect({
       host: req.target.ip,
       port: req.target.port,
@@ -70,11 +80,13 @@ function connectOnce(req: DialRequest, timeoutMs: number, localAddress?: string,
     }, timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
       socket.removeAllListeners("error");
       resolve(ok(socket));
     });
     socket.once("error", (e) => {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
       socket.destroy();
       resolve(err(new Error(`connect ${formatAddress(req.target)}: ${e.message}`, { cause: e })));
     });

@@ -87,7 +87,7 @@ export class Inbound {
       );
       return { kind: "reject", status: decision.status, reason: decision.reason };
     }
-    const up = await this.d.dialer.dial({ target: decision.upstream, sourceIp: client.ip });
+    const up = await this.d.dialer.dial({ target: decision.upstream, sourceIp: client.ip, signal: req.signal });
     if (!up.ok) {
       log.info({ dst: formatAddress(decision.upstream), err: up.error.message }, "inbound upstream connect failed");
       metrics.connectionRejected(
