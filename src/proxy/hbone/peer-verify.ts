@@ -11,6 +11,7 @@ import type { TLSSocket } from "node:tls";
 import { type Result, ok, err } from "../../common/result.js";
 import type { WorkloadCertificate } from "../../common/tls/types.js";
 import { parseCertificate, validity, verifyPath } from "../../common/tls/verify.js";
+import { x509 } from "../../common/tls/x509.js";
 import { HboneError } from "./errors.js";
 
 const rootsCache = new WeakMap<WorkloadCertificate, X509Certificate[]>();
@@ -81,6 +82,30 @@ function windowOf(certs: readonly X509Certificate[]): VerifiedWindow {
   return { notBefore, notAfter };
 }
 
+const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+
+/**
+ * The client leaf must be fit for a TLS client (RFC 5280 §4.2.1.3, 4.2.1.9, 4.2.1.12): not a CA,
+ * keyUsage (when present) with digitalSignature (TLS 1.3 CertificateVerify), extendedKeyUsage
+ * (when present) with clientAuth. Istio's CA issues exactly such leaves; anything else chaining
+ * to the mesh root is a CA or a key issued for another purpose.
+ */
+export function checkClientLeafProfile(leaf: X509Certificate): Result<void, HboneError> {
+  const fail = (why: string) => err(new HboneError("HBONE_TLS", `hbone: client certificate ${leaf.serialNumber}: ${why}`));
+  let c: InstanceType<typeof x509.X509Certificate>;
+  try {
+    c = new x509.X509Certificate(leaf.raw);
+  } catch (e) {
+    return fail(`unreadable: ${(e as Error).message}`);
+  }
+  if (leaf.ca || c.getExtension(x509.BasicConstraintsExtension)?.ca) return fail("basicConstraints CA:TRUE (a CA, not a workload)");
+  const ku = c.getExtension(x509.KeyUsagesExtension);
+  if (ku && (ku.usages & x509.KeyUsageFlags.digitalSignature) === 0) return fail("keyUsage lacks digitalSignature");
+  const eku = c.getExtension(x509.ExtendedKeyUsageExtension);
+  if (eku && !eku.usages.map(String).includes(CLIENT_AUTH)) return fail("extendedKeyUsage lacks clientAuth");
+  return ok(undefined);
+}
+
 /** Checks the peer's chain against the roots of the certificate we presented; returns the leaf. */
 export function verifyPeerChain(socket: TLSSocket, local: WorkloadCertificate, now = new Date()): Result<X509Certificate, HboneError> {
   const roots = rootsOf(local);
@@ -100,6 +125,8 @@ export function verifyPeerChain(socket: TLSSocket, local: WorkloadCertificate, n
   if (hit && t >= hit.notBefore && t <= hit.notAfter) return ok(chain[0]!);
   const path = verifyPath(chain, roots.value, now);
   if (!path.ok) return err(new HboneError("HBONE_TLS", `hbone: peer certificate: ${path.error.message}`, { cause: path.error }));
+  const profile = checkClientLeafProfile(chain[0]!);
+  if (!profile.ok) return profile;
   if (cache.size >= VERIFIED_MAX) cache.clear();
   cache.set(key, windowOf([...chain, path.value]));
   return ok(chain[0]!);
