@@ -227,6 +227,10 @@ spec:
     ["AuthorizationPolicy demo/allow-sleep spec.rules[0].to[0].operation.ports[0]"],
   );
   assert.ok(dump.authorizations.includes("demo/allow-sleep"));
+  // istiod's path for the same dump (issue 14).
+  const debugDump = await fetch(`http://127.0.70.1:${cp.monitorPort}/debug/config_dump`);
+  assert.equal(debugDump.status, 200);
+  assert.deepEqual(((await debugDump.json()) as { authorizations: string[] }).authorizations, dump.authorizations);
   unlinkSync(path.join(configDir, "allow.yaml"));
   assert.equal(await until("fail-closed policy lifted", () => call("again").catch(() => undefined)), "again");
 });

@@ -47,8 +47,11 @@ function serve(routes: Record<string, Handler>): http.Server {
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
 export function adminRoutes(hooks: AdminHooks): Record<string, Handler> {
+  const dump: Handler = (_req, res) => send(res, 200, JSON.stringify(hooks.configDump(), replacer, 2) + "\n", "application/json");
   return {
-    "/config_dump": (_req, res) => send(res, 200, JSON.stringify(hooks.configDump(), replacer, 2) + "\n", "application/json"),
+    "/config_dump": dump,
+    // istiod serves its dump at /debug/config_dump on the monitoring port; tools ask there.
+    "/debug/config_dump": dump,
     "/logging": (req, res, url) => {
       const level = url.searchParams.get("level");
       if (level !== null) {
