@@ -70,7 +70,7 @@ void describe("bookinfo reviews through the waypoint", () => {
       enums: String,
     });
     assert.equal((hcm.rds as { routeConfigName: string }).routeConfigName, L);
-    assert.equal(hcm.codecType, "HTTP1");
+    assert.equal(hcm.codecType, "AUTO");
 
     const rc = decode(
       routeKind,

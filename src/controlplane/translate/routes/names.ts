@@ -41,7 +41,11 @@ export type PortKind = "http" | "tcp";
 /** How the waypoint handles a service port: HTTP (with a codec) or TCP passthrough. */
 export interface PortProtocol {
   readonly kind: PortKind;
-  /** HTTP codec: HTTP1 for `http`, HTTP2 for `http2`/`grpc`, AUTO (sniffing) when unknown. */
+  /**
+   * HTTP codec: HTTP2 for `http2`/`grpc`; AUTO (HTTP/1.1, or HTTP/2 when the client opens with
+   * the h2 preface) for `http` and unknown ports, as Istio's inbound HTTP listeners are, so a
+   * client speaking h2c with prior knowledge to an `http` port is served, not cut off.
+   */
   readonly codec: "AUTO" | "HTTP1" | "HTTP2";
 }
 
@@ -53,7 +57,7 @@ export interface PortProtocol {
 export function portProtocol(p: AppProtocol): PortProtocol {
   switch (p) {
     case "HTTP11":
-      return { kind: "http", codec: "HTTP1" };
+      return { kind: "http", codec: "AUTO" };
     case "HTTP2":
     case "GRPC":
       return { kind: "http", codec: "HTTP2" };
