@@ -68,6 +68,7 @@ void describe("bookinfo reviews through the waypoint", () => {
     assert.equal(chain.filters[0]!.name, "envoy.filters.network.http_connection_manager");
     const hcm = types.HttpConnectionManager.toObject(types.HttpConnectionManager.decode(chain.filters[0]!.typedConfig.value), {
       enums: String,
+      defaults: true, // AUTO is enum value 0, which proto3 leaves off the wire
     });
     assert.equal((hcm.rds as { routeConfigName: string }).routeConfigName, L);
     assert.equal(hcm.codecType, "AUTO");
