@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-echo "== lint"; npx eslint --max-warnings 0 src test bench
-echo "== format (prettier --check)"; npx prettier --check --log-level warn .
-echo "== layers and import cycles (dependency-cruiser, .dependency-cruiser.cjs)"; npx depcruise src test bench --config .dependency-cruiser.cjs
+# One definition of the checks, package.json's "lint": eslint, prettier --check (formatting) and
+# dependency-cruiser (.dependency-cruiser.cjs: layers and import cycles).
+echo "== lint, format, layers and import cycles (npm run lint)"; npm run --silent lint
 echo "== build (tsc, strict)"; npx tsc -p tsconfig.json
 echo "== kube-apiserver + etcd for the Kubernetes source tests (built once from the Go module proxy, then cached)"
 t0=$(date +%s)
