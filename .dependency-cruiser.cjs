@@ -1,8 +1,8 @@
 // The layering of src/ (docs/architecture.md "Layers"), checked by `npm test` (scripts/test.sh):
-// a component (ztunnel, waypoint, controlplane, cni, local) imports shared layers (common, proxy,
+// a component (ztunnel, waypoint, controlplane, cni, local, dashboard) imports shared layers (common, proxy,
 // kube, ca, capture) and never another component; shared layers import no component; only
 // src/cli (the entry points) composes components. No import cycles anywhere.
-const COMPONENTS = "ztunnel|waypoint|controlplane|cni|local";
+const COMPONENTS = "ztunnel|waypoint|controlplane|cni|local|dashboard";
 const SHARED = "common|proxy|kube|ca|capture";
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(clang llvm libbpf-dev bpftool nftables iproute2 containernetworking-plugins tcpdump tshark
-      stunnel4 nginx-light haproxy etcd-server iperf3 wrk nghttp2-client make gcc g++ python3 openssl)
+      stunnel4 nginx-light haproxy etcd-server iperf3 wrk nghttp2-client make gcc g++ python3 openssl
+      chromium prometheus)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,6 +19,7 @@ import { registerAuthz } from "./authz.js";
 import { registerProxyStatus } from "./proxy-status.js";
 import { registerZtunnelConfig } from "./ztunnel-config.js";
 import { registerAnalyze } from "./analyze.js";
+import { registerDashboard } from "./dashboard.js";
 import { WAYPOINT_ADMIN_VERBS, registerWaypointAdmin } from "./waypoint-admin.js";
 import { runCniPlugin } from "./cni-plugin.js";
 
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerProxyStatus(program);
   registerZtunnelConfig(program);
   registerAnalyze(program);
+  registerDashboard(program);
   registerAuthz(program);
   registerCa(program);
   registerLocal(program);
