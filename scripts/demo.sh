@@ -3,12 +3,16 @@
 # multi-service app (examples/demo), first outside the mesh, then enrolled LIVE by labelling its
 # namespace: the same pods, no restart, now mutual TLS with SPIFFE identities. Then L7: a
 # waypoint for bookinfo's reviews (examples/bookinfo-waypoint, echo pods), a 90/10 canary split
-# and a header-based route, in the HTTPRoute form and the VirtualService form.
-# Stays up until Ctrl-C and tears everything down on exit (also on error).
+# and a header-based route, in the HTTPRoute form and the VirtualService form. On the way: an
+# AuthorizationPolicy denies a call and `weft authz explain` names it; `weft dashboard` draws the
+# live graph (its address is printed).
+# Stays up until Ctrl-C and tears everything down on exit (also on error): namespaces, pins,
+# processes, and the state's secrets (CA key, tokens) and packet captures; the logs stay.
 #   DEMO_NONINTERACTIVE=1   run the steps and exit (used by test/e2e/demo.test.ts)
 #   WEFT_BACKEND=nftables   use the nftables redirection instead of eBPF
 #   WEFT_DEMO_DIR=DIR       state directory (default /run/weft-demo)
 #   WEFT_DEMO_SKIP_BUILD=1  do not run scripts/setup.sh and tsc (already built)
+#   WEFT_DEMO_DASHBOARD=HOST:PORT  where `weft dashboard` listens (default 127.0.0.1:20001; "off": none)
 #   WEFT_DEMO_PREFIX, WEFT_DEMO_CLUSTER, WEFT_DEMO_PIN_ROOT: namespace prefix, cluster name and
 #                           BPF pin root (tests use their own so they never touch a user's cluster)
 set -euo pipefail
@@ -25,11 +29,26 @@ bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
 die() { printf '\n\033[31mdemo failed: %s\033[0m\n' "$*" >&2; exit 1; }
 weft() { node dist/src/cli/main.js "$@"; }
+DASHBOARD=${WEFT_DEMO_DASHBOARD:-127.0.0.1:20001}
+DASH_PID=""
+# wait_for WHAT SECONDS CMD...: runs CMD every 0.25 s until it succeeds, printing a dot per second.
+wait_for() {
+  local what=$1 secs=$2 i
+  shift 2
+  printf '   waiting for %s (up to %s s) ' "$what" "$secs"
+  for i in $(seq 1 $((secs * 4))); do
+    if "$@" >/dev/null 2>&1; then printf ' ok\n'; return 0; fi
+    [ $((i % 4)) = 0 ] && printf '.'
+    sleep 0.25
+  done
+  printf ' gave up\n'
+  return 1
+}
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, eBPF, nftables): sudo npm run demo"
 
 if [ "${WEFT_DEMO_SKIP_BUILD:-}" != 1 ]; then
-  bold "build (scripts/setup.sh, tsc)"
+  bold "build (scripts/setup.sh, tsc: about a minute on a fresh clone, seconds after)"
   bash scripts/setup.sh
   npx tsc -p tsconfig.json
 fi
@@ -37,7 +56,11 @@ fi
 cleanup() {
   trap - EXIT INT TERM
   bold "tear down"
+  if [ -n "$DASH_PID" ]; then kill "$DASH_PID" 2>/dev/null || true; fi
   weft local down --dir "$STATE" --name "$NAME" --prefix "$PREFIX" --pin-root "$PIN_ROOT" | cut -c1-200
+  # The demo's secrets and captures go with it; its logs stay for reading.
+  rm -rf "$STATE/ca" "$STATE"/tokens.yaml "$STATE"/token-* "$STATE"/*.pcap "$STATE"/*.keylog
+  say "removed the demo's CA key, tokens and packet captures; logs stay in $STATE/logs"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -60,6 +83,7 @@ capture() {
 }
 
 bold "1. two nodes, the sample app, NOT in the mesh (backend: $BACKEND)"
+say "starting the control plane, two ztunnels and CNI agents, then the pods (about 10 s)"
 weft local up --dir "$STATE" --name "$NAME" --prefix "$PREFIX" --pin-root "$PIN_ROOT" --backend "$BACKEND" examples/demo examples/bookinfo-waypoint/app
 weft local status --dir "$STATE"
 
@@ -76,18 +100,14 @@ say "pod process ids: $before"
 
 bold "3. label the namespace: kubectl label namespace demo istio.io/dataplane-mode=ambient"
 weft local label namespace demo istio.io/dataplane-mode=ambient --dir "$STATE"
-for _ in $(seq 1 50); do
-  n=$(weft local status --dir "$STATE" | grep -c "^demo/.* enrolled (" || true)
-  [ "$n" -ge 5 ] && break
-  sleep 0.2
-done
+enrolled5() { [ "$(weft local status --dir "$STATE" | grep -c "^demo/.* enrolled (" || true)" -ge 5 ]; }
+wait_for "the 5 demo pods to be enrolled" 10 enrolled5 || true
+n=$(weft local status --dir "$STATE" | grep -c "^demo/.* enrolled (" || true)
 weft local status --dir "$STATE" | sed -n '/^POD/,/^$/p'
 [ "$n" -ge 5 ] || die "pods were not enrolled"
 
 bold "4. the same calls now go through ztunnel over HBONE (mTLS, port 15008)"
-ok=0
-for _ in $(seq 1 20); do if call >/dev/null 2>&1; then ok=1; break; fi; sleep 0.5; done
-[ "$ok" = 1 ] || die "calls fail after enrollment"
+wait_for "a call through the mesh" 10 call || die "calls fail after enrollment"
 call | sed 's/^/   /'
 capture "$STATE/mesh.pcap"
 hits=$(tcpdump -r "$STATE/mesh.pcap" -A 2>/dev/null | grep -c "$MARKER" || true)
@@ -117,6 +137,27 @@ say "node-0 ztunnel's certificates (config dump):"
 ip netns exec "${NS_PREFIX}-node0" curl -sS --max-time 3 http://198.18.0.11:15000/config_dump \
   | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const c of JSON.parse(s).certificates??[])console.log(`     ${c.identity} ${c.state}`)})'
 
+if [ "$DASHBOARD" != off ]; then
+  bold "5b. the live service graph: weft dashboard"
+  weft dashboard --dir "$STATE" --listen "$DASHBOARD" --interval 2 >"$STATE/logs/dashboard.log" 2>&1 &
+  DASH_PID=$!
+  wait_for "the dashboard" 10 curl -sSf --max-time 1 "http://$DASHBOARD/healthz" || die "weft dashboard did not start (see $STATE/logs/dashboard.log)"
+  say "open http://$DASHBOARD/ : workloads, services, rates, mTLS and denies, refreshed every 2 s"
+fi
+
+bold "5c. zero trust: an AuthorizationPolicy denies the client (examples/demo-policy)"
+weft local apply --dir "$STATE" examples/demo-policy | sed 's/^/   /'
+denied() { ! call; }
+wait_for "the policy to reach the ztunnels" 10 denied || die "the DENY policy did not take effect"
+say "the call now fails: $(call 2>&1 | head -1 || true)"
+frontend=$(weft local status --dir "$STATE" | awk '$1 ~ /^demo\/frontend-/ {print $1; exit}')
+say "weft authz explain --from demo/client --to $frontend:8080"
+weft authz explain --dir "$STATE" --from demo/client --to "$frontend:8080" | sed 's/^/     /' || true
+weft authz explain --dir "$STATE" --from demo/client --to "$frontend:8080" | grep -q "deny-client" \
+  || die "authz explain did not name the denying policy"
+weft local delete --dir "$STATE" examples/demo-policy | sed 's/^/   /'
+wait_for "the call to be allowed again" 10 call || die "the call stays denied after the policy was deleted"
+
 # L7 through a waypoint. `count N [curl args]`: N requests from bookinfo's client to reviews on
 # one keep-alive connection (the waypoint routes each request, not each connection); prints how
 # many answers each pod gave (the echo backend names its pod in its JSON answer).
@@ -143,7 +184,7 @@ of() { sed -n "s/.*$1=\([0-9]*\).*/\1/p" <<<"$2" | grep . || echo 0; }
 
 l7_part() {
   bold "6. L7: a waypoint for bookinfo (istioctl waypoint apply -n bookinfo)"
-  for _ in $(seq 1 50); do in_bi curl -sS --max-time 2 "http://$BI/" >/dev/null 2>&1 && break; sleep 0.2; done
+  wait_for "bookinfo's reviews to answer" 10 in_bi curl -sS --max-time 2 "http://$BI/" || true
   say "without a waypoint, L4 balances connections: 30 requests on one connection all reach one pod: $(count 30 $BIH $BIP)"
   weft local apply --dir "$STATE" examples/bookinfo-waypoint/waypoint | sed 's/^/   /' || die "the waypoint did not start"
   weft local label namespace bookinfo istio.io/use-waypoint=waypoint --dir "$STATE" | sed 's/^/   /'
@@ -151,6 +192,7 @@ l7_part() {
 
   bold "7. canary: HTTPRoute reviews -> 90% v1, 10% v2 (examples/bookinfo-waypoint/httproute)"
   weft local apply --dir "$STATE" examples/bookinfo-waypoint/httproute | sed 's/^/   /'
+  say "waiting for the route to reach the waypoint (up to 20 s)"
   canary=""
   for _ in $(seq 1 40); do
     probe=$(count 20 $BIH $BIP)
@@ -158,6 +200,7 @@ l7_part() {
     sleep 0.5
   done
   [ -n "$canary" ] || die "the route did not take effect: $probe"
+  say "sending 400 requests (a few seconds)"
   split=$(count 400 $BIH $BIP)
   say "400 requests on one connection: $split"
   v1=$(of reviews-v1 "$split"); v2=$(of reviews-v2 "$split")
@@ -211,6 +254,7 @@ if [ "${DEMO_NONINTERACTIVE:-}" = 1 ]; then exit 0; fi
 say "try: sudo ip netns exec ${NS_PREFIX}-pod-demo-client curl -s http://198.19.0.10/"
 say "     sudo ip netns exec ${NS_PREFIX}-pod-bookinfo-client curl -s -H 'end-user: jason' http://$BI/"
 say "     sudo node dist/src/cli/main.js local status --dir $STATE"
+if [ -n "$DASH_PID" ]; then say "     the live graph: http://$DASHBOARD/"; fi
 say "     sudo node dist/src/cli/main.js local label namespace demo istio.io/dataplane-mode- --dir $STATE"
 say "Ctrl-C tears everything down."
 while true; do sleep 3600 & wait $!; done

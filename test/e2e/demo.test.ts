@@ -35,6 +35,7 @@ test("demo: scripts/demo.sh runs its steps, proves its claims and tears down", {
     WEFT_DEMO_PREFIX: "wefttest-loc-",
     WEFT_DEMO_CLUSTER: "demo",
     WEFT_DEMO_PIN_ROOT: "/sys/fs/bpf/wefttest-loc-demo",
+    WEFT_DEMO_DASHBOARD: "127.0.0.1:20091",
   };
   let out = "";
   const code = await new Promise<number | null>((resolve) => {
@@ -49,6 +50,12 @@ test("demo: scripts/demo.sh runs its steps, proves its claims and tears down", {
     assert.match(out, /payload marker seen 0 times/);
     assert.match(out, /connection_security_policy="mutual_tls"/);
     assert.match(out, /spiffe:\/\/cluster\.local\/ns\/demo\/sa\/frontend available/);
+    assert.match(out, /open http:\/\/127\.0\.0\.1:20091\/ : workloads, services/);
+    assert.match(out, /waiting for the policy to reach the ztunnels \(up to 10 s\) \.* ?ok/);
+    assert.match(out, /decision: DENY[^]*deny-client|deny-client[^]*decision: DENY/, "authz explain names the denying policy");
+    assert.equal((out.match(/decision: DENY: denied by DENY policy demo\/deny-client rule 0/g) ?? []).length, 1, "one decision line");
+    assert.match(out, /waiting for the call to be allowed again \(up to 10 s\) \.* ?ok/);
+    assert.match(out, /removed the demo's CA key, tokens and packet captures/);
     if (hasWaypoint()) {
       assert.match(
         out,
@@ -63,6 +70,8 @@ test("demo: scripts/demo.sh runs its steps, proves its claims and tears down", {
     const left = existsSync("/run/netns") ? readdirSync("/run/netns").filter((n) => n.startsWith("wefttest-loc-demo-")) : [];
     assert.deepEqual(left, [], "the demo's trap removed its namespaces");
     assert.equal(existsSync("/sys/fs/bpf/wefttest-loc-demo"), false, "and its pins");
+    for (const secret of ["ca", "tokens.yaml", "plain.pcap", "mesh.pcap"])
+      assert.equal(existsSync(path.join(dir, "state", secret)), false, `the demo removed ${secret} from its state`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -77,5 +77,5 @@ export function explainFromState(state: ProxyState, network: string, q: ExplainQ
   if (!w) return err(new Error(`no workload has address ${dst}`));
   const conn = { sourceIp: src, destinationIp: dst, destinationPort: q.destinationPort, ...(sourceIdentity ? { sourceIdentity } : {}) };
   const e = explain(conn, selectPolicies(new PolicyIndexCache().get(state), w), w);
-  return ok(`${formatExplanation(e)}\ndecision: ${e.decision.allowed ? "ALLOW" : "DENY"}: ${e.decision.reason}\n`);
+  return ok(`${formatExplanation(e)}\n`);
 }
