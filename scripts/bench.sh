@@ -4,6 +4,7 @@
 # Settings are BENCH_* environment variables (bench/config.ts); a full run takes 2-3 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/node-env.sh   # the pinned Node.js runtime first on PATH (installed by scripts/setup.sh)
 
 for tool in stunnel4 iperf3 openssl; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing; run scripts/setup.sh as root" >&2; exit 2; }
@@ -16,6 +17,8 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
   ulimit -Hn "$want" 2>/dev/null || echo "bench: cannot raise the hard open-file limit ($(ulimit -Hn)) as $(id -un)" >&2
 fi
 ulimit -Sn "$( [ "$(ulimit -Hn)" = unlimited ] && echo "$want" || echo $(( $(ulimit -Hn) < want ? $(ulimit -Hn) : want )) )"
+
+weft_node_check || exit 2
 
 echo "== build (tsc)"
 # tsc exits non-zero on type errors anywhere in the tree but still emits; the bench only needs

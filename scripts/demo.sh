@@ -17,6 +17,7 @@
 #                           BPF pin root (tests use their own so they never touch a user's cluster)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/node-env.sh   # the pinned Node.js runtime first on PATH (installed by scripts/setup.sh)
 
 STATE=${WEFT_DEMO_DIR:-/run/weft-demo}
 BACKEND=${WEFT_BACKEND:-ebpf}
@@ -52,6 +53,7 @@ if [ "${WEFT_DEMO_SKIP_BUILD:-}" != 1 ]; then
   bash scripts/setup.sh
   npx tsc -p tsconfig.json
 fi
+weft_node_check || die "the pinned Node.js runtime is missing: bash scripts/setup.sh"
 
 cleanup() {
   trap - EXIT INT TERM

@@ -3,6 +3,7 @@
 # Unit tests sit beside the code (src/**/*.test.ts); integration and end-to-end tests live in test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/node-env.sh   # the pinned Node.js runtime first on PATH (installed by scripts/setup.sh)
 bash scripts/setup.sh
 # One definition of the checks, package.json's "lint": eslint, prettier --check (formatting) and
 # dependency-cruiser (.dependency-cruiser.cjs: layers and import cycles).
