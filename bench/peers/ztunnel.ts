@@ -16,6 +16,7 @@ import { get } from "node:http";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
+import { WEFT_NODE_FLAGS } from "../../src/common/node-flags.js";
 import { err, ok, type Result } from "../../src/common/result.js";
 import { makeTempDir, removeTempDir, runSync, spawnChild, stopChild, type Child } from "../proc.js";
 import type { Peer, RunningPeer } from "./peer.js";
@@ -97,7 +98,8 @@ export const ztunnelPeer: Peer = {
       writeFileSync(file, stringify(ztunnelConfig(n.node, n.bindAddress, caDir)));
       // Per-connection info logs would be 10k lines in the memory phase and real CPU in the
       // connection-rate phase; warnings still show in the error output.
-      const child = spawnChild(`ztunnel ${n.node}`, process.execPath, [WEFT_MAIN, "ztunnel", "--config", file], {
+      // weft's V8 flags, as every weft launcher passes them (src/common/node-flags.ts).
+      const child = spawnChild(`ztunnel ${n.node}`, process.execPath, [...WEFT_NODE_FLAGS, WEFT_MAIN, "ztunnel", "--config", file], {
         env: { ...process.env, WEFT_LOG: process.env.WEFT_LOG ?? "warn" },
       });
       if (!child.ok) {

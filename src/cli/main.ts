@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
 /**
  * The `weft` command: one binary, one subcommand per component and per operator verb, declared
  * with commander (src/cli/command.ts has the conventions). `weft waypoint` is two commands in

@@ -32,6 +32,7 @@ import { type LocalPod, type ManifestFile, applyLabelEdits, expandVars, namespac
 import { buildNetwork, createNetns, destroyNetwork, applyNft, httpGetIn } from "./network.js";
 import { type ClusterPlan, type NodePlan, type PlanOptions, makePlan, podNetns } from "./plan.js";
 import { renderServiceNat, vipRules } from "./service-nat.js";
+import { WEFT_NODE_FLAGS } from "../common/node-flags.js";
 import { type ProcSpec, type PidRecord, isAlive, readPids, readSpecs, signalRecord, writeSpec, processStart } from "./supervisor.js";
 import { type WaypointContext, type WaypointPlan, planWaypoints, STATUS_PORT } from "./waypoints.js";
 
@@ -206,6 +207,7 @@ export function controlPlaneSpec(dir: string, plan: ClusterPlan, tokensRev = 0):
     name: "controlplane",
     argv: [
       process.execPath,
+      ...WEFT_NODE_FLAGS,
       MAIN_JS,
       "controlplane",
       "--config-dir",
@@ -236,6 +238,7 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSp
       name: `ztunnel-${n.name}`,
       argv: [
         node,
+        ...WEFT_NODE_FLAGS,
         MAIN_JS,
         "ztunnel",
         "--node",
@@ -262,6 +265,7 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSp
       name: `cni-agent-${n.name}`,
       argv: [
         node,
+        ...WEFT_NODE_FLAGS,
         MAIN_JS,
         "cni-agent",
         "--node",
@@ -301,7 +305,7 @@ export function podSpecs(pod: LocalPod, netns: string, ip: string): ProcSpec[] {
     const argv = c.argv.map((a) => expandVars(a, env));
     return {
       name: `pod-${pod.namespace}-${pod.name}-${c.name}`,
-      argv: argv[0] === "weft" ? [process.execPath, MAIN_JS, ...argv.slice(1)] : argv,
+      argv: argv[0] === "weft" ? [process.execPath, ...WEFT_NODE_FLAGS, MAIN_JS, ...argv.slice(1)] : argv,
       netns,
       enter: "ip-netns",
       env,
