@@ -10,8 +10,3 @@
  * in the bench's memory phase and no throughput or CPU per GB (docs/hbone.md, Performance).
  */
 export const WEFT_NODE_FLAGS: readonly string[] = Object.freeze(["--max-semi-space-size=16"]);
-
-/** argv for `node <flags> <script> <args...>`, with `node` the running executable. */
-export function nodeCommand(script: string, args: readonly string[], node = process.execPath): string[] {
-  return [node, ...WEFT_NODE_FLAGS, script, ...args];
-}
