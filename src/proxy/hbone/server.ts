@@ -136,6 +136,13 @@ export interface HboneServerConnectionDump {
   readonly openedAt: string;
 }
 
+/**
+ * Streams Node may refuse in a row before it fails the session. Each refusal answers a HEADERS
+ * frame the client sent (>= 40 bytes in, 13 out), so this bounds the answer to one burst
+ * (about 400 KB of input), not a queue the client can grow.
+ */
+const NODE_REJECTED_STREAMS_IN_A_ROW = 10_000;
+
 function addressOf(ip: string | undefined, port: number | undefined): SocketAddress {
   return { ip: canonicalIp(ip) ?? ip ?? "", port: port ?? 0 };
 }
@@ -166,6 +173,13 @@ export class HboneServer {
     this.h2 = http2.createServer({
       settings: h2Settings(this.settings, true),
       maxSessionMemory: this.settings.maxSessionMemoryMb,
+      // Node refuses a stream itself (RST_STREAM(ENHANCE_YOUR_CALM), no 'stream' event) while its
+      // native stream table is full, and past this many refusals in a row fails the session from
+      // inside the read, with no GOAWAY (default 100). Node 24 keeps a stream the client reset in
+      // that table until a later event-loop turn, so one read of HEADERS+RST_STREAM pairs fills
+      // it (SETTINGS_MAX_CONCURRENT_STREAMS); the refusals cost no dial, and the early-reset
+      // budget then closes the connection with GOAWAY(ENHANCE_YOUR_CALM) one turn later.
+      maxSessionRejectedStreams: NODE_REJECTED_STREAMS_IN_A_ROW,
     });
     this.h2.on("session", (s) => this.onSession(s));
     this.h2.on("stream", (stream, headers) => this.onStream(stream, headers));
