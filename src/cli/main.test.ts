@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
+import { readFileSync } from "node:fs";
 import { buildProgram, isWaypointProxy } from "./main.js";
 import type { Command } from "commander";
 
@@ -44,11 +45,26 @@ test("every subcommand has help with usage and options; the commands with flags 
   assert.match(find(["ztunnel"]).helpInformation(), /--drain-seconds <SECONDS>\s+how long[^]*default 5\)/);
 });
 
-test("--version and version print the package version", () => {
+test("--version and version print the package version and the Node.js runtime", () => {
   const v = weft("--version");
   assert.equal(v.status, 0);
-  assert.match(v.stdout, /^weft \d+\.\d+\.\d+\n$/);
+  assert.match(v.stdout, /^weft \d+\.\d+\.\d+ \(node v\d+\.\d+\.\d+\)\n$/);
   assert.equal(weft("version").stdout, v.stdout);
+});
+
+test("the installed command (bin/weft) runs on the pinned Node.js even when PATH finds another node first", (t) => {
+  const root = path.join(__dirname, "..", "..", "..");
+  const pinned = /^WEFT_NODE_VERSION=(\S+)$/m.exec(readFileSync(path.join(root, "scripts", "node-env.sh"), "utf8"))?.[1];
+  assert.ok(pinned, "scripts/node-env.sh pins WEFT_NODE_VERSION");
+  const ready = spawnSync("bash", ["-c", ". scripts/node-env.sh && weft_node_ready"], { cwd: root });
+  if (ready.status !== 0) {
+    t.skip("SKIP: the pinned Node.js runtime is not installed (bash scripts/setup.sh)");
+    return;
+  }
+  // PATH as sudo leaves it: Debian's node (if any) is the only one on it.
+  const r = spawnSync(path.join(root, "bin", "weft"), ["--version"], { encoding: "utf8", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`^weft \\S+ \\(node v${pinned.replace(/\./g, "\\.")}\\)\n$`));
 });
 
 test("wrong flags, commands and files give one clear line, exit 2, no stack, no Node warning", () => {

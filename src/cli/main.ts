@@ -26,7 +26,7 @@ import { runCniPlugin } from "./cni-plugin.js";
 export function buildProgram(): Command {
   const program = rootCommand("weft")
     .description("weft: an ambient-style service mesh (ztunnel, control plane, CNI, waypoints) and its operator tools")
-    .version(`weft ${pkg.version}`, "-v, --version", "print the version")
+    .version(versionLine(), "-v, --version", "print the version")
     .enablePositionalOptions();
   program.addHelpText("after", "\nRun 'weft <command> --help' for a command's flags, defaults and examples. Docs: docs/cli.md\n");
   registerControlPlane(program);
@@ -47,9 +47,14 @@ export function buildProgram(): Command {
   registerCa(program);
   registerLocal(program);
   subcommand(program, "version", "print the version").action(() => {
-    process.stdout.write(`weft ${pkg.version}\n`);
+    process.stdout.write(`${versionLine()}\n`);
   });
   return program;
+}
+
+/** weft's version and the Node.js runtime it runs on (the pinned one, see bin/weft). */
+function versionLine(): string {
+  return `weft ${pkg.version} (node ${process.version})`;
 }
 
 /** `weft waypoint ARGS` runs the proxy unless ARGS start with an operator verb or ask for help. */
