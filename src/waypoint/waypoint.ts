@@ -28,7 +28,7 @@ import { trustedClientAddress } from "../proxy/hbone/client-address.js";
 import type { WaypointConfig } from "./config.js";
 import { L7Store } from "./envoy/store.js";
 import type { Endpoint } from "./envoy/types.js";
-import { RoundRobin } from "./route/endpoint.js";
+import { ClusterPolicies } from "./upstream/cluster-policies.js";
 import type { ProxyRuntime, TunnelContext } from "./http/context.js";
 import { Downstream } from "./http/downstream.js";
 import { tcpPassthrough } from "./http/tcp.js";
@@ -58,6 +58,8 @@ export class Waypoint {
   readonly pool: HbonePool;
   readonly hbone: HboneServer;
   readonly upstreams = new UpstreamConnections();
+  /** Per-cluster load balancing, circuit breakers and outlier detection (config dump `clusterPolicies`). */
+  readonly clusters: ClusterPolicies;
   private readonly downstream: Downstream;
   private readonly rt: ProxyRuntime;
   private readonly admin = new AdminServers();
@@ -79,16 +81,21 @@ export class Waypoint {
       if (toUri(c.identity) === toUri(this.identity)) this.cert = c;
     });
     this.pool = new HbonePool(runtime.hboneSettings);
-    const roundRobin = new RoundRobin();
+    const random = runtime.random ?? Math.random;
+    const clusters = new ClusterPolicies(random, Date.now, {
+      ejected: (cluster, e) => log.warn({ cluster, host: e.host, reason: e.reason, durationMs: e.durationMs }, "outlier detection ejected a host"),
+      overflow: (cluster, limit) => log.debug({ cluster, limit }, "circuit breaker overflow"),
+    });
+    this.clusters = clusters;
     this.l7.onChange((kind) => {
-      if (kind === "cluster" || kind === "endpoints") roundRobin.retain(new Set(this.l7.clusterNames()));
+      if (kind === "cluster" || kind === "endpoints") clusters.retain(new Set(this.l7.clusterNames()));
     });
     this.rt = {
       l7: this.l7,
       state: this.state,
       network: config.network,
-      roundRobin,
-      random: runtime.random ?? Math.random,
+      clusters,
+      random,
       ids: { randomHex: (n) => randomBytes(n).toString("hex"), uuid: randomUUID },
       upstreams: this.upstreams,
       openTunnel: (ep, w, client, host) => this.openTunnel(ep, w, client, host),
@@ -213,6 +220,7 @@ export class Waypoint {
       inbound: { ...this.hbone.stats(), httpTunnels: this.downstream.connections },
       pool: this.pool.dump(),
       upstreams: this.upstreams.stats(),
+      clusterPolicies: this.clusters.dump(),
     };
   }
 

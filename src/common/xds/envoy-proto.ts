@@ -22,6 +22,7 @@ export const ENDPOINT_TYPE_URL = "type.googleapis.com/envoy.config.endpoint.v3.C
 export const HCM_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 export const TCP_PROXY_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 export const ROUTER_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+export const HTTP_PROTOCOL_OPTIONS_TYPE_URL = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 const FILES = [
   "envoy/config/listener/v3/listener.proto",
@@ -31,6 +32,7 @@ const FILES = [
   "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
   "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
   "envoy/extensions/filters/http/router/v3/router.proto",
+  "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
 ];
 
 const INCLUDE_DIRS = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"];
@@ -44,6 +46,7 @@ export interface EnvoyTypes {
   readonly HttpConnectionManager: protobuf.Type;
   readonly TcpProxy: protobuf.Type;
   readonly Router: protobuf.Type;
+  readonly HttpProtocolOptions: protobuf.Type;
 }
 
 /** The folder of the .proto files shipped by @grpc/grpc-js-xds. */
@@ -87,6 +90,7 @@ export function envoyTypes(): EnvoyTypes {
     HttpConnectionManager: t("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"),
     TcpProxy: t("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"),
     Router: t("envoy.extensions.filters.http.router.v3.Router"),
+    HttpProtocolOptions: t("envoy.extensions.upstreams.http.v3.HttpProtocolOptions"),
   };
   return cached;
 }

@@ -1,6 +1,7 @@
 /**
- * Decodes Envoy's Cluster (EDS or STATIC with an inline load_assignment, round robin) and
- * ClusterLoadAssignment (endpoints with health, weight and Istio's workload metadata) into the
+ * Decodes Envoy's Cluster (EDS or STATIC with an inline load_assignment; its load balancing,
+ * circuit breaking and outlier detection in decode-cluster-policy.ts) and ClusterLoadAssignment
+ * (endpoints with health, weight, locality, priority and Istio's workload metadata) into the
  * waypoint's Cluster and ClusterEndpoints. Pure.
  */
 import { type Result, ok, err } from "../../common/result.js";
@@ -8,6 +9,14 @@ import { canonicalIp } from "../../common/net/addr.js";
 import type { ResourceError } from "../../common/xds/resource-error.js";
 import { Decoding, type Obj, arr, durationMs, join, num, obj, str, wrapped } from "./fields.js";
 import type { Cluster, ClusterEndpoints, Endpoint, IstioServiceRef } from "./types.js";
+import {
+  POLICY_FIELDS,
+  decodeCircuitBreakers,
+  decodeHttpOptions,
+  decodeLbPolicy,
+  decodeLbSettings,
+  decodeOutlierDetection,
+} from "./decode-cluster-policy.js";
 
 /** Envoy's default connect_timeout (5 s). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -17,13 +26,16 @@ export function decodeCluster(o: Obj, resource: string): Result<Cluster, Resourc
   d.only(
     o,
     "",
-    ["name", "type", "edsClusterConfig", "connectTimeout", "lbPolicy", "metadata", "loadAssignment"],
-    ["altStatName", "commonLbConfig"],
+    ["name", "type", "edsClusterConfig", "connectTimeout", "metadata", "loadAssignment", ...POLICY_FIELDS],
+    ["altStatName"],
   );
   if (str(o.name) !== resource) d.fail("name", `${JSON.stringify(o.name)} differs from the resource name`);
   const type = str(o.type) ?? "STATIC";
-  const lb = str(o.lbPolicy) ?? "ROUND_ROBIN";
-  if (lb !== "ROUND_ROBIN") d.fail("lb_policy", `${lb} is not supported yet (ROUND_ROBIN; more in issue 9)`);
+  const lbPolicy = decodeLbPolicy(d, o);
+  const lb = decodeLbSettings(d, o, lbPolicy);
+  const circuitBreakers = decodeCircuitBreakers(d, o.circuitBreakers);
+  const outlierDetection = decodeOutlierDetection(d, o.outlierDetection);
+  const httpOptions = decodeHttpOptions(d, o.typedExtensionProtocolOptions);
   let endpointsFrom: Cluster["endpointsFrom"] | undefined;
   if (type === "EDS") {
     const eds = obj(o.edsClusterConfig) ?? {};
@@ -36,14 +48,19 @@ export function decodeCluster(o: Obj, resource: string): Result<Cluster, Resourc
     const la = obj(o.loadAssignment);
     if (!la) d.fail("load_assignment", "a STATIC cluster needs its endpoints inline");
     else endpointsFrom = { kind: "static", endpoints: assignment(d, la, "load_assignment", resource) };
-  } else d.fail("type", `${type} is not supported (EDS, STATIC)`);
+  } else if (type === "ORIGINAL_DST") d.fail("type", "ORIGINAL_DST (Istio's PASSTHROUGH load balancer) is not supported by the weft waypoint");
+  else d.fail("type", `${type} is not supported (EDS, STATIC)`);
   const service = istioService(d, o.metadata);
   if (d.errors.length || !endpointsFrom) return err(d.errors);
   return ok({
     name: resource,
     endpointsFrom,
     connectTimeoutMs: durationMs(o.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT_MS,
-    lbPolicy: "ROUND_ROBIN",
+    lbPolicy,
+    lb,
+    circuitBreakers,
+    ...(outlierDetection ? { outlierDetection } : {}),
+    httpOptions,
     ...(service ? { service } : {}),
   });
 }
@@ -56,12 +73,19 @@ export function decodeClusterLoadAssignment(o: Obj, resource: string): Result<Cl
 }
 
 function assignment(d: Decoding, o: Obj, path: string, resource: string): ClusterEndpoints {
-  d.only(o, path, ["clusterName", "endpoints"], ["policy"]);
+  d.only(o, path, ["clusterName", "endpoints", "policy"]);
+  const policy = obj(o.policy) ?? {};
+  d.only(policy, join(path, "policy"), ["overprovisioningFactor"], ["endpointStaleAfter"]);
+  if (policy.dropOverloads !== undefined) d.fail(join(path, "policy.drop_overloads"), "not supported by the weft waypoint");
   const endpoints: Endpoint[] = [];
   arr(o.endpoints).forEach((loc, i) => {
     const lp = `${join(path, "endpoints")}[${i}]`;
-    d.only(loc, lp, ["lbEndpoints", "locality", "loadBalancingWeight"], ["metadata"]);
-    if ((num(loc.priority) ?? 0) !== 0) d.fail(join(lp, "priority"), "priorities are not supported yet");
+    d.only(loc, lp, ["lbEndpoints", "locality", "loadBalancingWeight", "priority"], ["metadata"]);
+    const priority = num(loc.priority) ?? 0;
+    if (priority > 127) d.fail(join(lp, "priority"), `${priority} is above 127 (Envoy's limit)`);
+    const l = obj(loc.locality) ?? {};
+    const locality = [str(l.region) ?? "", str(l.zone) ?? "", str(l.subZone) ?? ""].join("/");
+    const localityWeight = wrapped<number>(loc.loadBalancingWeight, 0) ?? 0;
     arr(loc.lbEndpoints).forEach((e, j) => {
       const ep = `${join(lp, "lb_endpoints")}[${j}]`;
       d.only(e, ep, ["endpoint", "healthStatus", "loadBalancingWeight", "metadata"]);
@@ -80,11 +104,15 @@ function assignment(d: Decoding, o: Obj, path: string, resource: string): Cluste
         weight: wrapped<number>(e.loadBalancingWeight, 1) ?? 1,
         // Envoy routes to UNKNOWN, HEALTHY and DEGRADED hosts.
         healthy: health === "UNKNOWN" || health === "HEALTHY" || health === "DEGRADED",
+        priority,
+        locality,
+        localityWeight,
         ...(workload ? { workload } : {}),
       });
     });
   });
-  return { clusterName: resource, endpoints };
+  const factor = wrapped<number>(policy.overprovisioningFactor, 0);
+  return { clusterName: resource, endpoints, ...(factor !== undefined ? { overprovisioningFactor: factor } : {}) };
 }
 
 /** `metadata.filter_metadata.istio` as protobufjs decodes a Struct: { fields: { k: { stringValue | listValue | structValue } } }. */

@@ -6,6 +6,7 @@
 import { type Result, ok, err } from "../../common/result.js";
 import type { ResourceError } from "../../common/xds/resource-error.js";
 import { compileRe2 } from "../route/regex.js";
+import { decodeHashPolicy } from "./decode-hash-policy.js";
 import { decodeRouteMatch } from "./decode-match.js";
 import { Decoding, type Obj, arr, durationMs, headerNames, join, num, obj, str, wrapped } from "./fields.js";
 import type {
@@ -118,6 +119,7 @@ function forward(d: Decoding, o: Obj, path: string): ForwardAction {
       "requestMirrorPolicies",
       "timeout",
       "retryPolicy",
+      "hashPolicy",
     ],
     ["clusterNotFoundResponseCode"],
   );
@@ -168,9 +170,11 @@ function forward(d: Decoding, o: Obj, path: string): ForwardAction {
       [],
       ["retryOn", "numRetries", "perTryTimeout", "retryHostPredicate", "hostSelectionRetryMaxAttempts", "retriableStatusCodes"],
     );
+  const hashPolicy = decodeHashPolicy(d, o.hashPolicy, join(path, "hash_policy"));
   return {
     kind: "forward",
     clusters,
+    ...(hashPolicy.length ? { hashPolicy } : {}),
     ...(str(o.prefixRewrite) !== undefined ? { prefixRewrite: str(o.prefixRewrite)! } : {}),
     ...(regexRewrite ? { regexRewrite } : {}),
     ...(str(o.hostRewriteLiteral) ? { hostRewrite: str(o.hostRewriteLiteral)! } : {}),

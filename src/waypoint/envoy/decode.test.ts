@@ -189,12 +189,17 @@ test("decode: what the waypoint cannot honour is rejected, naming the resource a
       /request_headers_to_add\[0\]\.header\.key: :path cannot be modified/,
     ],
     [
-      "a non-round-robin cluster",
+      "a load balancer weft does not implement",
       CLUSTER_TYPE_URL,
-      { name: "c", type: "EDS", eds_cluster_config: { eds_config: { ads: {} } }, lb_policy: "RING_HASH" },
-      /lb_policy: RING_HASH is not supported/,
+      { name: "c", type: "EDS", eds_cluster_config: { eds_config: { ads: {} } }, lb_policy: "CLUSTER_PROVIDED" },
+      /lb_policy: CLUSTER_PROVIDED is not supported/,
     ],
-    ["circuit breakers", CLUSTER_TYPE_URL, { name: "c", type: "EDS", circuit_breakers: {} }, /c: circuit_breakers: not supported/],
+    [
+      "per-host circuit breakers",
+      CLUSTER_TYPE_URL,
+      { name: "c", type: "EDS", circuit_breakers: { per_host_thresholds: [{ max_connections: 1 }] } },
+      /c: circuit_breakers.per_host_thresholds: not supported/,
+    ],
     [
       "a bad endpoint address",
       ENDPOINT_TYPE_URL,
@@ -232,6 +237,17 @@ test("decode: clusters and endpoints with Istio's metadata", () => {
     endpointsFrom: { kind: "eds", serviceName: "outbound|9080|v1|reviews.default.svc.cluster.local" },
     connectTimeoutMs: 2500,
     lbPolicy: "ROUND_ROBIN",
+    lb: {
+      choiceCount: 2,
+      activeRequestBias: 1,
+      minRingSize: 1024,
+      maxRingSize: 8 * 1024 * 1024,
+      maglevTableSize: 65537,
+      panicThresholdPercent: 50,
+      localityWeighted: false,
+    },
+    circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
+    httpOptions: {},
     service: { host: "reviews.default.svc.cluster.local", name: "reviews", namespace: "default" },
   });
   const e = decodeFromJson(
@@ -263,9 +279,12 @@ test("decode: clusters and endpoints with Istio's metadata", () => {
         port: 9080,
         weight: 3,
         healthy: true,
+        priority: 0,
+        locality: "//",
+        localityWeight: 0,
         workload: { name: "reviews-v1", namespace: "default", canonicalName: "reviews", revision: "v1", cluster: "Kubernetes" },
       },
-      { ip: "10.0.0.6", port: 9080, weight: 1, healthy: false },
+      { ip: "10.0.0.6", port: 9080, weight: 1, healthy: false, priority: 0, locality: "//", localityWeight: 0 },
     ],
   });
 });

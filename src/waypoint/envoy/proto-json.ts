@@ -18,6 +18,8 @@ const WRAPPERS = new Set(
 );
 
 const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+// protobufjs keeps an underscore before a digit (`consecutive_5xx`, `enforcingConsecutive_5xx`).
+const pbCamel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 class JsonError extends Error {}
 
@@ -41,7 +43,7 @@ function adapt(type: protobuf.Type, json: unknown, path: string): Record<string,
   if (json === null || typeof json !== "object" || Array.isArray(json)) throw new JsonError(`${path}: ${name} must be an object`);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
-    const field = type.fields[camel(key)];
+    const field = type.fields[camel(key)] ?? type.fields[pbCamel(key)];
     const fp = path ? `${path}.${key}` : key;
     if (!field) throw new JsonError(`${fp}: unknown field of ${name}`);
     field.resolve();

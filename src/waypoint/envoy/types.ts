@@ -82,7 +82,21 @@ export interface ForwardAction {
   readonly mirrors: readonly MirrorPolicy[];
   /** `timeout` in ms (Envoy's default 15 s; 0 disables). */
   readonly timeoutMs: number;
+  /** `hash_policy` (consistent hashing for RING_HASH / MAGLEV clusters); empty: none. */
+  readonly hashPolicy?: readonly HashPolicy[];
 }
+
+/** RouteAction.HashPolicy: what a request's hash is computed from (upstream/hash.ts). */
+export type HashPolicy = (
+  | { readonly kind: "header"; readonly name: string }
+  /** `ttlMs` set: Envoy generates the cookie when absent (Set-Cookie on the response). */
+  | { readonly kind: "cookie"; readonly name: string; readonly ttlMs?: number; readonly path?: string }
+  | { readonly kind: "source_ip" }
+  | { readonly kind: "query_parameter"; readonly name: string }
+) & {
+  /** `terminal`: when this policy produced a hash, later ones are skipped. */
+  readonly terminal: boolean;
+};
 
 /** RedirectAction. */
 export interface RedirectAction {
@@ -165,9 +179,83 @@ export interface Cluster {
   readonly endpointsFrom:
     { readonly kind: "eds"; readonly serviceName: string } | { readonly kind: "static"; readonly endpoints: ClusterEndpoints };
   readonly connectTimeoutMs: number;
-  readonly lbPolicy: "ROUND_ROBIN";
+  readonly lbPolicy: LbPolicy;
+  readonly lb: LbSettings;
+  /** `circuit_breakers.thresholds` of priority DEFAULT (Envoy's defaults when absent). */
+  readonly circuitBreakers: CircuitThresholds;
+  /** `outlier_detection`; absent: no outlier detection (Envoy). */
+  readonly outlierDetection?: OutlierDetection;
+  /** `typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].common_http_protocol_options`. */
+  readonly httpOptions: UpstreamHttpOptions;
   /** `metadata.filter_metadata.istio.services[0]`, for destination_service labels. */
   readonly service?: IstioServiceRef;
+}
+
+/** Cluster `lb_policy` (CLUSTER_PROVIDED / ORIGINAL_DST are refused at decode). */
+export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
+
+export interface LbSettings {
+  /** `least_request_lb_config.choice_count` (Envoy's default 2). */
+  readonly choiceCount: number;
+  /** `least_request_lb_config.active_request_bias` (default 1.0). */
+  readonly activeRequestBias: number;
+  /** `ring_hash_lb_config.{minimum,maximum}_ring_size` (1024, 8M). */
+  readonly minRingSize: number;
+  readonly maxRingSize: number;
+  /** `maglev_lb_config.table_size` (65537, a prime). */
+  readonly maglevTableSize: number;
+  /** `{round_robin,least_request}_lb_config.slow_start_config` (Istio warmup). */
+  readonly slowStart?: SlowStart;
+  /** `common_lb_config.healthy_panic_threshold` in percent (Envoy's default 50; 0 disables panic). */
+  readonly panicThresholdPercent: number;
+  /** `common_lb_config.locality_weighted_lb_config` set: localities are chosen by their weight. */
+  readonly localityWeighted: boolean;
+}
+
+export interface SlowStart {
+  readonly windowMs: number;
+  /** `aggression.default_value` (1.0 = linear). */
+  readonly aggression: number;
+  /** `min_weight_percent` (default 10). */
+  readonly minWeightPercent: number;
+}
+
+/** CircuitBreakers.Thresholds (priority DEFAULT). Envoy's defaults: 1024, 1024, 1024, 3. */
+export interface CircuitThresholds {
+  readonly maxConnections: number;
+  readonly maxPendingRequests: number;
+  readonly maxRequests: number;
+  readonly maxRetries: number;
+}
+
+/** Cluster OutlierDetection, Envoy's defaults filled in. */
+export interface OutlierDetection {
+  /** `consecutive_5xx` (5) and `enforcing_consecutive_5xx` (100). */
+  readonly consecutive5xx: number;
+  readonly enforcingConsecutive5xx: number;
+  /** `consecutive_gateway_failure` (5) and `enforcing_consecutive_gateway_failure` (0). */
+  readonly consecutiveGatewayFailure: number;
+  readonly enforcingConsecutiveGatewayFailure: number;
+  /** `split_external_local_origin_errors` (false: connect failures, resets and timeouts count as 5xx/gateway errors). */
+  readonly splitExternalLocalOriginErrors: boolean;
+  /** `consecutive_local_origin_failure` (5) / `enforcing_consecutive_local_origin_failure` (100), only when split. */
+  readonly consecutiveLocalOriginFailure: number;
+  readonly enforcingConsecutiveLocalOriginFailure: number;
+  /** `interval` (10 s): ejections end, and ejection multipliers decay, at these ticks. */
+  readonly intervalMs: number;
+  /** `base_ejection_time` (30 s), multiplied by the host's ejection count, capped at `max_ejection_time` (300 s). */
+  readonly baseEjectionTimeMs: number;
+  readonly maxEjectionTimeMs: number;
+  /** `max_ejection_percent` (10); at least one host can always be ejected (Envoy). */
+  readonly maxEjectionPercent: number;
+}
+
+/** Upstream HTTP connection options (HttpProtocolOptions.common_http_protocol_options). */
+export interface UpstreamHttpOptions {
+  /** `idle_timeout` (Envoy: 1 h; weft's pool sweeps at its own IDLE_MS when absent). */
+  readonly idleTimeoutMs?: number;
+  /** `max_requests_per_connection` (absent: unlimited). */
+  readonly maxRequestsPerConnection?: number;
 }
 
 export interface Endpoint {
@@ -175,6 +263,11 @@ export interface Endpoint {
   readonly port: number;
   readonly weight: number;
   readonly healthy: boolean;
+  /** The LocalityLbEndpoints `priority` (0 = highest). */
+  readonly priority: number;
+  /** The LocalityLbEndpoints `locality` ("/"-joined region/zone/sub_zone) and its `load_balancing_weight` (0 = unset). */
+  readonly locality: string;
+  readonly localityWeight: number;
   /** `metadata.filter_metadata.istio.workload` (`name;ns;canonical;revision;cluster`) parsed. */
   readonly workload?: {
     readonly name: string;
@@ -188,6 +281,8 @@ export interface Endpoint {
 export interface ClusterEndpoints {
   readonly clusterName: string;
   readonly endpoints: readonly Endpoint[];
+  /** `policy.overprovisioning_factor` in percent (Envoy's default 140): priority spill-over (upstream/priority.ts). */
+  readonly overprovisioningFactor?: number;
 }
 
 export const NO_HEADER_MUTATIONS: HeaderMutations = { requestAdd: [], requestRemove: [], responseAdd: [], responseRemove: [] };

@@ -11,7 +11,7 @@ import type { StateView } from "../../proxy/state/state.js";
 import type { DecodedListener } from "../envoy/decode.js";
 import type { L7View } from "../envoy/store.js";
 import type { Endpoint } from "../envoy/types.js";
-import type { RoundRobin } from "../route/endpoint.js";
+import type { ClusterPolicies } from "../upstream/cluster-policies.js";
 import type { AccessLogSink } from "../telemetry/access-log.js";
 import type { WaypointMetrics } from "../telemetry/metrics.js";
 import type { TraceIds } from "./trace.js";
@@ -33,7 +33,8 @@ export interface ProxyRuntime {
   readonly l7: L7View;
   readonly state: StateView;
   readonly network: string;
-  readonly roundRobin: RoundRobin;
+  /** Per-cluster endpoint choice, circuit breaking and outlier detection. */
+  readonly clusters: ClusterPolicies;
   readonly random: () => number;
   readonly ids: TraceIds;
   readonly upstreams: UpstreamConnections;

@@ -3,10 +3,11 @@
  * Envoy response flag the client and the telemetry see (Envoy's own mapping):
  * NR 404 no route, NC 503 cluster not found, UH 503 no healthy upstream, UF 503 upstream
  * connection failure (HBONE or TCP connect), UR/UC 503 upstream reset or closed before the
- * response headers, UPE 502 an upstream protocol error, UT 504 route timeout, DC (downstream
+ * response headers, UPE 502 an upstream protocol error, UT 504 route timeout, UO 503 circuit
+ * breaker overflow (the cluster's max_requests / max_pending_requests), DC (downstream
  * closed, logged only), and local "upgrade_failed" 403 for an upgrade the listener does not allow.
  */
-export type ProxyFailure = "NR" | "NC" | "UH" | "UF" | "UR" | "UC" | "UPE" | "UT" | "DC" | "UPGRADE";
+export type ProxyFailure = "NR" | "NC" | "UH" | "UF" | "UR" | "UC" | "UPE" | "UT" | "UO" | "DC" | "UPGRADE";
 
 export interface FailureResponse {
   readonly status: number;
@@ -48,6 +49,13 @@ export function failureResponse(kind: ProxyFailure, reason: string): FailureResp
       return { status: 502, flags: "UPE", body: "upstream protocol error", details: "upstream_protocol_error" };
     case "UT":
       return { status: 504, flags: "UT", body: "upstream request timeout", details: "upstream_response_timeout" };
+    case "UO":
+      return {
+        status: 503,
+        flags: "UO",
+        body: "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+        details: "upstream_reset_before_response_started{overflow}",
+      };
     case "DC":
       return { status: 0, flags: "DC", body: "", details: "downstream_remote_disconnect" };
     case "UPGRADE":

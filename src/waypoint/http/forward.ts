@@ -23,6 +23,8 @@ import { type ProxyFailure, classifyUpstreamError, failureResponse } from "./err
 import { endToEnd, headerBytes } from "./hop.js";
 import { propagate } from "./trace.js";
 import { ConnectFailure } from "./upstream.js";
+import { admitUpstream, outcomeOf } from "./admission.js";
+import type { Outcome } from "../upstream/cluster-policies.js";
 
 const log = logger("waypoint.forward");
 
@@ -67,6 +69,10 @@ export class Exchange {
   routeName = "";
   /** The decided route's header mutation levels (innermost first). */
   levels: readonly HeaderMutations[] = [];
+  /** A generated hash-policy cookie for the response. */
+  setCookie: string | undefined;
+  /** Ends the upstream attempt in the cluster's policies (circuit breaker slot, outlier outcome). */
+  upstreamDone: ((o: Outcome | undefined) => void) | undefined;
   private done = false;
 
   constructor(
@@ -79,6 +85,7 @@ export class Exchange {
   finish(): void {
     if (this.done) return;
     this.done = true;
+    this.upstreamDone?.(outcomeOf(this.status, this.flags));
     const rt = this.rt;
     const ep = this.upstream?.endpoint;
     const destination = ep ? rt.state.workloadByAddress(rt.network, ep.ip) : undefined;
@@ -132,7 +139,7 @@ export async function handleRequest(
   res: DownstreamResponse,
   h2: boolean,
 ): Promise<void> {
-  const facts = requestFacts(req);
+  const facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
   const x = new Exchange(rt, ctx, facts, h2 ? "HTTP/2" : `HTTP/${req.httpVersion}`);
   x.requestBytes = headerBytes(req.headers as Record<string, string>);
   req.on("data", (c: Buffer) => (x.requestBytes += c.length));
@@ -146,7 +153,7 @@ export async function handleRequest(
     }
     x.finish();
   });
-  const d = decide({ view: rt.l7, roundRobin: rt.roundRobin, random: rt.random }, routeTableOf(rt, ctx), facts);
+  const d = decide({ view: rt.l7, endpoints: rt.clusters, random: rt.random }, routeTableOf(rt, ctx), facts);
   x.routeName = d.routeName;
   x.requestId = String(facts.headers["x-request-id"] ?? "");
   if (d.kind === "respond") return respondLocally(x, req, res, d);
@@ -211,6 +218,10 @@ async function forward(
   x.upstream = d.upstream;
   x.upstreamPath = d.path;
   x.levels = d.levels;
+  x.setCookie = d.setCookie;
+  const admitted = await admitUpstream(rt, d.upstream, !h2, closedPromise(res));
+  if (!admitted.ok) return failLate(x, req, res, "UO", admitted.reason);
+  x.upstreamDone = admitted.done;
   const traced = propagate(mutateHeaders(endToEnd(req.headers), d.levels, "request"), rt.ids);
   const headers = traced.headers;
   headers["x-forwarded-proto"] ??= "http";
@@ -330,10 +341,19 @@ function relayHead(x: Exchange, res: DownstreamResponse, status: number, upstrea
   const decided = x.upstream;
   if (res.headersSent || res.writableEnded || !decided) return;
   const h = mutateHeaders(endToEnd(upstreamHeaders as Record<string, string>), x.levels, "response");
+  if (x.setCookie) h["set-cookie"] = [...toList(h["set-cookie"]), x.setCookie];
   if (h["grpc-status"] !== undefined) x.grpcStatus = String(h["grpc-status"]);
   x.status = status;
   x.responseBytes += headerBytes(h);
   sendHead(res, status, h);
+}
+
+function toList(v: string | readonly string[] | undefined): string[] {
+  return v === undefined ? [] : typeof v === "string" ? [v] : [...v];
+}
+
+function closedPromise(res: DownstreamResponse): Promise<void> {
+  return res.closed ? Promise.resolve() : new Promise((r) => res.once("close", () => r()));
 }
 
 /** Request mirroring: a copy to the mirror cluster with `-shadow` on the authority; its response is discarded. */

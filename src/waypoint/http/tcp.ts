@@ -1,6 +1,6 @@
 /**
  * tcp_proxy listeners: the tunnel is passed through byte for byte to an endpoint of the
- * listener's cluster (round robin), over HBONE or TCP like HTTP requests; the HBONE server
+ * listener's cluster (the cluster's load balancer, without a hash), over HBONE or TCP like HTTP requests; the HBONE server
  * splices the two. No L7 decisions, as Envoy's TCP proxy.
  */
 import { logger } from "../../common/log.js";
@@ -14,7 +14,7 @@ export async function tcpPassthrough(rt: ProxyRuntime, ctx: TunnelContext, clust
   const cluster = rt.l7.cluster(clusterName);
   if (!cluster) return { kind: "reject", status: 503, reason: `tcp_proxy: cluster ${clusterName} not found (NC)` };
   const set = rt.l7.endpointsOf(cluster);
-  const ep = set ? rt.roundRobin.pick(set) : undefined;
+  const ep = set ? rt.clusters.pick(cluster, set) : undefined;
   if (!ep) return { kind: "reject", status: 503, reason: `tcp_proxy: cluster ${clusterName} has no healthy endpoint (UH)` };
   const workload = rt.state.workloadByAddress(rt.network, ep.ip);
   const up = await rt.openTunnel(ep, workload, ctx.client, cluster.service?.host);

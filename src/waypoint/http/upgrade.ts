@@ -51,7 +51,7 @@ export async function handleUpgrade(
     const f = failureResponse("UPGRADE", type);
     return reply(f.status, f.flags, f.details, f.body);
   }
-  const d = decide({ view: rt.l7, roundRobin: rt.roundRobin, random: rt.random }, routeTableOf(rt, ctx), facts);
+  const d = decide({ view: rt.l7, endpoints: rt.clusters, random: rt.random }, routeTableOf(rt, ctx), facts);
   x.routeName = d.routeName;
   if (d.kind === "respond") {
     const f = d.flags ? failureResponse(d.flags as "NR", d.reason) : undefined;

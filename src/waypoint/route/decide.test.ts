@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { decide } from "./decide.js";
-import { RoundRobin } from "./endpoint.js";
+import { ClusterPolicies } from "../upstream/cluster-policies.js";
 import { clusterFromJson, endpointsFromJson, request, tableOf } from "./testing.js";
 import type { L7View } from "../envoy/store.js";
 import type { Cluster, ClusterEndpoints } from "../envoy/types.js";
@@ -31,7 +31,7 @@ const view: L7View = {
   cluster: (n) => clusters.get(n),
   endpointsOf: (c) => endpoints.get(c.name),
 };
-const deps = (random = () => 0) => ({ view, roundRobin: new RoundRobin(), random });
+const deps = (random = () => 0) => ({ view, endpoints: new ClusterPolicies(random), random });
 
 test("decide: forward picks cluster then endpoint and applies the rewrites", () => {
   const t = tableOf([

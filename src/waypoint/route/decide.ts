@@ -4,12 +4,14 @@
  * direct_response, 404 NR) or pick the cluster (backend.ts) and its endpoint (endpoint.ts), with
  * the rewritten path/authority, the header mutation levels to apply, and the mirrors to fire.
  * Failures carry Envoy's response flags: NR no route, NC no cluster, UH no healthy upstream.
- * `random` and the round robin are injected; no IO.
+ * A route's hash policy hashes the request (upstream/hash.ts) for consistent-hash clusters.
+ * `random` and the endpoint picker are injected; no IO.
  */
 import type { Cluster, Endpoint, ForwardAction, HeaderMutations, Route, RouteTable, VirtualHost } from "../envoy/types.js";
 import type { L7View } from "../envoy/store.js";
 import { pickCluster } from "./backend.js";
-import type { RoundRobin } from "./endpoint.js";
+import type { EndpointPicker } from "./endpoint.js";
+import { requestHash } from "../upstream/hash.js";
 import { selectRoute } from "./match.js";
 import { redirectLocation } from "./redirect.js";
 import type { RequestFacts } from "./request.js";
@@ -47,12 +49,16 @@ export type Decision =
       readonly levels: readonly HeaderMutations[];
       readonly mirrors: readonly Upstream[];
       readonly timeoutMs: number;
+      /** A generated hash-policy cookie to set on the response (`Set-Cookie` value). */
+      readonly setCookie?: string;
     };
 
 export interface DecideDeps {
   readonly view: L7View;
-  readonly roundRobin: RoundRobin;
+  readonly endpoints: EndpointPicker;
   readonly random: () => number;
+  /** A fresh value for a generated hash-policy cookie. */
+  readonly newCookie?: () => string;
 }
 
 export function decide(deps: DecideDeps, table: RouteTable | undefined, req: RequestFacts): Decision {
@@ -112,7 +118,8 @@ function forward(
     ...(cluster ? { cluster } : {}),
   });
   if (!wc) return fail(503, "NC", "no cluster with weight");
-  const up = upstreamOf(deps, wc.name);
+  const hashed = a.hashPolicy ? requestHash(a.hashPolicy, req, req.sourceIp, deps.newCookie ?? (() => deps.random().toString(16).slice(2))) : {};
+  const up = upstreamOf(deps, wc.name, hashed.hash);
   if (!up.ok) return fail(503, up.flags, up.reason, up.cluster);
   const mirrors: Upstream[] = [];
   for (const m of a.mirrors) {
@@ -129,16 +136,17 @@ function forward(
     levels: [wc.headers, ...outer],
     mirrors,
     timeoutMs: a.timeoutMs,
+    ...(hashed.setCookie !== undefined ? { setCookie: hashed.setCookie } : {}),
   };
 }
 
 type UpstreamResult = { ok: true; value: Upstream } | { ok: false; flags: string; reason: string; cluster?: Cluster };
 
-function upstreamOf(deps: DecideDeps, clusterName: string): UpstreamResult {
+function upstreamOf(deps: DecideDeps, clusterName: string, hash?: number): UpstreamResult {
   const cluster = deps.view.cluster(clusterName);
   if (!cluster) return { ok: false, flags: "NC", reason: `cluster ${clusterName} not found` };
   const set = deps.view.endpointsOf(cluster);
-  const endpoint = set ? deps.roundRobin.pick(set) : undefined;
+  const endpoint = set ? deps.endpoints.pick(cluster, set, hash !== undefined ? { hash } : {}) : undefined;
   if (!endpoint) return { ok: false, flags: "UH", reason: `cluster ${clusterName} has no healthy endpoint`, cluster };
   return { ok: true, value: { cluster, endpoint } };
 }

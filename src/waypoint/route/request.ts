@@ -12,6 +12,8 @@ export interface RequestFacts {
   readonly scheme: string;
   /** Lower-case name -> values (Node gives arrays for repeated headers, set-cookie aside). */
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  /** The downstream client's IP (hash_policy connection_properties.source_ip). */
+  readonly sourceIp?: string;
 }
 
 /** The header as Envoy's HeaderMatcher sees it; pseudo-headers from the request line. */

@@ -1,0 +1,43 @@
+/**
+ * The request path's hook into the upstream policies (upstream/cluster-policies.ts): admit a
+ * request through the cluster's circuit breaker before it is sent (waiting while it is a
+ * pending request), and turn the exchange's end (status and response flags) into the outcome
+ * outlier detection counts. An overflow is the caller's 503 UO.
+ */
+import type { Upstream } from "../route/decide.js";
+import type { Outcome } from "../upstream/cluster-policies.js";
+import type { ProxyRuntime } from "./context.js";
+
+export type UpstreamAdmission = { readonly ok: true; readonly done: (o: Outcome | undefined) => void } | { readonly ok: false; readonly reason: string };
+
+/** `closed` resolves when the downstream goes away: a pending request then gives up its place. */
+export async function admitUpstream(rt: ProxyRuntime, up: Upstream, h1: boolean, closed: Promise<void>): Promise<UpstreamAdmission> {
+  const a = rt.clusters.admit(up.cluster, up.endpoint, h1);
+  if (!a.ok) return a;
+  if (!a.pending) return { ok: true, done: a.done };
+  const gone = await Promise.race([a.pending.then(() => false), closed.then(() => true)]);
+  if (gone) {
+    a.done(undefined);
+    return { ok: false, reason: "downstream closed while pending" };
+  }
+  return { ok: true, done: a.done };
+}
+
+/** What outlier detection sees of a finished exchange; undefined when it says nothing about the upstream. */
+export function outcomeOf(status: number, flags: string): Outcome | undefined {
+  switch (flags) {
+    case "UF":
+      return { kind: "local", failure: "connect" };
+    case "UR":
+    case "UC":
+      return { kind: "local", failure: "reset" };
+    case "UT":
+      return { kind: "local", failure: "timeout" };
+    case "UPE":
+      return { kind: "status", status: 502 };
+    case "DC":
+    case "UO":
+      return undefined;
+  }
+  return status > 0 ? { kind: "status", status } : undefined;
+}
