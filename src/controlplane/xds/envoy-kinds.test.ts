@@ -127,6 +127,7 @@ void describe("Envoy encoders", () => {
       name: "outbound|80|v1|h",
       connectTimeout: { seconds: 10 },
       lbPolicy: "ROUND_ROBIN",
+      traffic: { circuitBreakers: { thresholds: [] } },
       services: [{ host: "h", name: "web", namespace: "ns" }],
       subset: "v1",
     };

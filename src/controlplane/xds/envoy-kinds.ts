@@ -7,13 +7,16 @@
  *
  * Shapes exactly as WAYPOINT-CONTRACT.md says: listener filter typed_config is an
  * HttpConnectionManager (RDS over ADS, one router filter) or a TcpProxy; clusters are EDS over
- * ADS with `metadata.filter_metadata.istio.services`; endpoints carry
+ * ADS with `metadata.filter_metadata.istio.services` and the traffic-policy fields (load balancer
+ * configs, circuit breakers, outlier detection; upstream HTTP options packed as
+ * typed_extension_protocol_options); endpoints carry locality priorities/weights and
  * `metadata.filter_metadata.istio.{workload,uid}` and HEALTHY status.
  */
 import {
   CLUSTER_TYPE_URL,
   ENDPOINT_TYPE_URL,
   HCM_TYPE_URL,
+  HTTP_PROTOCOL_OPTIONS_TYPE_URL,
   LISTENER_TYPE_URL,
   ROUTE_TYPE_URL,
   ROUTER_TYPE_URL,
@@ -88,12 +91,27 @@ export function listenerJson(l: Listener): Json {
 }
 
 export function clusterJson(c: Cluster): Json {
+  const t = envoyTypes();
+  const { httpProtocolOptions, ...traffic } = c.traffic;
   return {
     name: c.name,
     type: "EDS",
     edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: "V3" }, serviceName: c.name },
     connectTimeout: c.connectTimeout,
     lbPolicy: c.lbPolicy,
+    ...traffic,
+    ...(httpProtocolOptions
+      ? {
+          typedExtensionProtocolOptions: {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": any(
+              HTTP_PROTOCOL_OPTIONS_TYPE_URL,
+              t.HttpProtocolOptions.encode(
+                t.HttpProtocolOptions.fromObject({ ...httpProtocolOptions, useDownstreamProtocolConfig: {} }),
+              ).finish(),
+            ),
+          },
+        }
+      : {}),
     metadata: {
       filterMetadata: {
         istio: struct({
@@ -110,6 +128,8 @@ export function loadAssignmentJson(a: ClusterLoadAssignment): Json {
     clusterName: a.clusterName,
     endpoints: a.localities.map((l) => ({
       locality: l.locality,
+      ...(l.priority ? { priority: l.priority } : {}),
+      ...(l.weight !== undefined ? { loadBalancingWeight: { value: l.weight } } : {}),
       lbEndpoints: l.endpoints.map((e) => ({
         endpoint: { address: { socketAddress: { address: e.address.address, portValue: e.address.portValue } } },
         healthStatus: "HEALTHY",

@@ -6,13 +6,15 @@
  * regex compiles, a destination names a host, weights are non-negative, a redirect and a
  * route (or direct response) never share a rule, subset names are unique.
  *
- * `tls`, `tcp`, fault injection, CORS, delegate and traffic policies are `any()`: weft does
- * not translate them yet (routing warns where they are set; docs/routing.md).
+ * `tls`, `tcp`, fault injection, CORS and delegate are `any()`: weft does not translate them
+ * yet (routing warns where they are set; docs/routing.md). DestinationRule traffic policies
+ * are checked by validate-traffic-policy.ts.
  */
 import type { Problem, Schema } from "./validate-schema.js";
 import { any, arr, bool, int, isPlainObject, map, num, obj, req, str } from "./validate-schema.js";
 import { labels, objectMeta, workloadSelector } from "./validate-meta.js";
 import { headerName, regex } from "./validate-gateway-api.js";
+import { trafficPolicy } from "./validate-traffic-policy.js";
 
 const envelopeFields = { apiVersion: req(str()), kind: req(str()), metadata: req(objectMeta) };
 const PORT = { min: 1, max: 65535 };
@@ -156,7 +158,7 @@ export const istioNetworkingSchemas: ReadonlyMap<string, Schema> = new Map<strin
         obj(
           {
             host: req(str()),
-            trafficPolicy: any(),
+            trafficPolicy,
             subsets: arr(
               obj({
                 name: req(
@@ -166,7 +168,7 @@ export const istioNetworkingSchemas: ReadonlyMap<string, Schema> = new Map<strin
                   }),
                 ),
                 labels,
-                trafficPolicy: any(),
+                trafficPolicy,
               }),
             ),
             exportTo: arr(str()),

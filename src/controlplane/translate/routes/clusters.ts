@@ -14,6 +14,7 @@ import type { KubeObject } from "../../../kube/object.js";
 import { isPlainObject } from "../../../kube/validate/validate-schema.js";
 import type { ReadStore } from "../../model/store.js";
 import type { ClusterRef } from "./context.js";
+import type { ClusterPolicyResult } from "./cluster-policy.js";
 import type { Cluster, ClusterLoadAssignment, LbEndpoint } from "./envoy-types.js";
 import { exportedTo, objectOrder, resolveHost } from "./names.js";
 
@@ -41,11 +42,13 @@ export function subsetsOf(dr: KubeObject | undefined): SubsetView[] {
   }));
 }
 
-export function buildCluster(name: string, ref: ClusterRef): Cluster {
+/** The Cluster of a ClusterRef, with its DestinationRule traffic policy translated (cluster-policy.ts). */
+export function buildCluster(name: string, ref: ClusterRef, policy: ClusterPolicyResult): Cluster {
   return {
     name,
-    connectTimeout: { seconds: 10 },
-    lbPolicy: "ROUND_ROBIN",
+    connectTimeout: policy.connectTimeout,
+    lbPolicy: policy.lbPolicy,
+    traffic: policy.traffic,
     services: [{ host: ref.hostname, name: ref.service, namespace: ref.namespace }],
     subset: ref.subset,
   };
@@ -54,6 +57,19 @@ export function buildCluster(name: string, ref: ClusterRef): Cluster {
 /** Pod labels of a workload (its uid is `<cluster>//Pod/<ns>/<name>`). */
 function podLabels(store: ReadStore, w: Workload): Readonly<Record<string, string>> {
   return store.get(`/Pod/${w.namespace}/${w.name}`)?.metadata.labels ?? {};
+}
+
+/** Pod labels plus the topology labels Istio adds to endpoints and proxies (AugmentLabels), for failoverPriority. */
+export function topologyLabels(store: ReadStore, w: Workload): Record<string, string> {
+  const l = w.locality;
+  return {
+    ...podLabels(store, w),
+    ...(l?.region ? { "topology.kubernetes.io/region": l.region } : {}),
+    ...(l?.zone ? { "topology.kubernetes.io/zone": l.zone } : {}),
+    ...(l?.subzone ? { "topology.istio.io/subzone": l.subzone } : {}),
+    ...(w.node ? { "kubernetes.io/hostname": w.node } : {}),
+    "topology.istio.io/network": w.network,
+  };
 }
 
 /** Healthy workloads with an address, per service key (`ns/hostname`), sorted by uid: one pass over the mesh. */
@@ -95,6 +111,7 @@ export function buildLoadAssignment(
       weight: 1,
       workload: `${w.workloadName};${w.namespace};${w.canonicalName};${w.canonicalRevision};${w.clusterId}`,
       uid: w.uid,
+      labels: topologyLabels(store, w),
     });
   }
   return { clusterName: name, localities: [...byLocality.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v) };

@@ -74,9 +74,18 @@ export interface RouteAction {
   }[];
   readonly timeout?: Duration;
   readonly retryPolicy?: { readonly retryOn: string; readonly numRetries: { readonly value: number }; readonly perTryTimeout?: Duration };
+  /** From the destinations' DestinationRule consistentHash (hash-policy.ts), in destination order. */
+  readonly hashPolicy?: readonly HashPolicy[];
   /** Status to answer when the cluster is unknown/absent: 500 for Gateway API's invalid backends. */
   readonly clusterNotFoundResponseCode?: "SERVICE_UNAVAILABLE" | "NOT_FOUND" | "INTERNAL_SERVER_ERROR";
 }
+
+/** RouteAction.HashPolicy (protobufjs JSON form). */
+export type HashPolicy =
+  | { readonly header: { readonly headerName: string } }
+  | { readonly cookie: { readonly name: string; readonly ttl?: Duration; readonly path?: string } }
+  | { readonly connectionProperties: { readonly sourceIp: boolean } }
+  | { readonly queryParameter: { readonly name: string } };
 
 export interface RedirectAction {
   readonly schemeRedirect?: string;
@@ -141,10 +150,64 @@ export interface ClusterServiceRef {
   readonly namespace: string;
 }
 
+export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RANDOM" | "RING_HASH" | "MAGLEV";
+
+/** google.protobuf.UInt32Value / UInt64Value. */
+export interface U32 {
+  readonly value: number;
+}
+
+export interface SlowStartConfig {
+  readonly slowStartWindow: Duration;
+  readonly aggression?: { readonly defaultValue: number; readonly runtimeKey: string };
+  readonly minWeightPercent?: { readonly value: number };
+}
+
+/** Cluster.OutlierDetection as Istio fills it (protobufjs field names: `consecutive_5xx` keeps its underscore). */
+export interface OutlierDetectionJson {
+  readonly enforcingSuccessRate: U32;
+  readonly consecutive_5xx?: U32;
+  readonly enforcingConsecutive_5xx?: U32;
+  readonly consecutiveGatewayFailure?: U32;
+  readonly enforcingConsecutiveGatewayFailure?: U32;
+  readonly interval?: Duration;
+  readonly baseEjectionTime?: Duration;
+  readonly maxEjectionPercent?: U32;
+  readonly splitExternalLocalOriginErrors?: boolean;
+  readonly consecutiveLocalOriginFailure?: U32;
+  readonly enforcingConsecutiveLocalOriginFailure?: U32;
+  readonly enforcingLocalOriginSuccessRate?: U32;
+}
+
+/** The traffic-policy fields of a Cluster (cluster-policy.ts), in protobufjs JSON form. */
+export interface ClusterTraffic {
+  readonly ringHashLbConfig?: { readonly minimumRingSize: U32 };
+  readonly maglevLbConfig?: { readonly tableSize: U32 };
+  readonly leastRequestLbConfig?: { readonly slowStartConfig: SlowStartConfig };
+  readonly roundRobinLbConfig?: { readonly slowStartConfig: SlowStartConfig };
+  readonly commonLbConfig?: { readonly healthyPanicThreshold?: { readonly value: number }; readonly localityWeightedLbConfig?: Record<string, never> };
+  readonly circuitBreakers: {
+    readonly thresholds: readonly {
+      readonly maxConnections: U32;
+      readonly maxPendingRequests: U32;
+      readonly maxRequests: U32;
+      readonly maxRetries: U32;
+      readonly trackRemaining: boolean;
+    }[];
+  };
+  readonly outlierDetection?: OutlierDetectionJson;
+  /** Packed by the encoder as typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]. */
+  readonly httpProtocolOptions?: {
+    readonly commonHttpProtocolOptions: { readonly idleTimeout?: Duration; readonly maxRequestsPerConnection?: U32 };
+  };
+}
+
 export interface Cluster {
   readonly name: string;
   readonly connectTimeout: Duration;
-  readonly lbPolicy: "ROUND_ROBIN";
+  readonly lbPolicy: LbPolicy;
+  /** Load balancer configs, circuit breakers, outlier detection, upstream HTTP options. */
+  readonly traffic: ClusterTraffic;
   /** `metadata.filter_metadata["istio"].services` (telemetry). */
   readonly services: readonly ClusterServiceRef[];
   /** Subset name for DestinationRule subsets ("" for the whole service). */
@@ -157,15 +220,23 @@ export interface LbEndpoint {
   /** `<name>;<ns>;<canonical-name>;<revision>;<cluster>` (metadata.filter_metadata["istio"].workload). */
   readonly workload: string;
   readonly uid: string;
+  /** The endpoint's labels with Istio's topology labels (failoverPriority; not sent). */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export interface ClusterLoadAssignment {
   readonly clusterName: string;
-  /** One entry per locality (region/zone/subzone). */
-  readonly localities: readonly {
-    readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
-    readonly endpoints: readonly LbEndpoint[];
-  }[];
+  /** One entry per locality (region/zone/subzone) and priority. */
+  readonly localities: readonly LocalityEndpoints[];
+}
+
+export interface LocalityEndpoints {
+  readonly locality: { readonly region: string; readonly zone: string; readonly subZone: string };
+  readonly endpoints: readonly LbEndpoint[];
+  /** Locality failover (locality-lb.ts); absent = 0. */
+  readonly priority?: number;
+  /** `load_balancing_weight` of the locality (Istio's `distribute`); absent = unset. */
+  readonly weight?: number;
 }
 
 /** Everything one waypoint is sent. */

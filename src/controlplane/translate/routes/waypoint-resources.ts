@@ -35,7 +35,11 @@ import type { Cluster, ClusterLoadAssignment, Listener, Route, RouteConfiguratio
 import { attachesTo } from "./gateway-rule.js";
 import { translateGrpcRoute } from "./grpcroute.js";
 import { translateHttpRoute } from "./httproute.js";
-import { buildCluster, buildLoadAssignment, destinationRulesFor, endpointIndex, subsetsOf } from "./clusters.js";
+import { buildCluster, buildLoadAssignment, destinationRulesFor, endpointIndex, subsetsOf, topologyLabels } from "./clusters.js";
+import { clusterPolicy } from "./cluster-policy.js";
+import { withHashPolicies } from "./hash-policy.js";
+import { type ProxyPlace, applyLocalityLb } from "./locality-lb.js";
+import { consistentHashFor, effectivePolicy } from "./traffic-policy.js";
 import { listenerName, objectName, objectOrder, portProtocol } from "./names.js";
 import { byPrecedence, compareGrpc, compareHttp } from "./precedence.js";
 import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
@@ -69,8 +73,8 @@ export class WaypointTranslator {
       const w = waypointOf(cfg, gw);
       if (w) byHost.set(serviceHostname(cfg, w.namespace, w.name), w);
     }
-    const out = new Map<string, { listeners: Listener[]; routes: RouteConfiguration[]; clusters: Map<string, ClusterRef> }>();
-    for (const w of byHost.values()) out.set(`${w.namespace}/${w.name}`, { listeners: [], routes: [], clusters: new Map() });
+    const out = new Map<string, { waypoint: Waypoint; listeners: Listener[]; routes: RouteConfiguration[]; clusters: Map<string, ClusterRef> }>();
+    for (const w of byHost.values()) out.set(`${w.namespace}/${w.name}`, { waypoint: w, listeners: [], routes: [], clusters: new Map() });
     const httpRoutes = store.list(HTTPROUTE_KIND);
     const grpcRoutes = store.list(GRPCROUTE_KIND);
     // Routes by the Service (`ns/name`) a parentRef names: each service port looks at its own only.
@@ -140,13 +144,19 @@ export class WaypointTranslator {
             virtualServices,
             problems,
           );
+          // DestinationRule consistentHash -> each route's hash_policy, per destination (Istio's LookupHash).
+          const hashFor = (cluster: string) => {
+            const ref = ctx.clusters.get(cluster);
+            const dr = ref ? destinationRulesFor(store, ref.hostname, cfg.clusterDomain, w.namespace)[0] : undefined;
+            return ref && dr && isPlainObject(dr.spec) ? consistentHashFor(dr.spec, ref.port, ref.subset) : undefined;
+          };
           acc.routes.push({
             name,
             virtualHosts: [
               {
                 name: `${svc.hostname}:${port.servicePort}`,
                 domains: ["*"],
-                routes: routes ?? [{ name: "default", match: { prefix: "/" }, route: { cluster: own } }],
+                routes: withHashPolicies(routes ?? [{ name: "default", match: { prefix: "/" }, route: { cluster: own } }], hashFor),
               },
             ],
           });
@@ -161,7 +171,18 @@ export class WaypointTranslator {
 
     const waypoints = new Map<string, WaypointResources>();
     const index = out.size ? endpointIndex(inputs.workloads) : new Map();
+    const reported = new Set<string>();
+    const report = (p: Problem) => {
+      const k = `${p.object}|${p.field}|${p.reason}`;
+      if (!reported.has(k)) problems.push(p);
+      reported.add(k);
+    };
+    // Locality-relative endpoint assignments (failover priorities) and the plain ones, to undo
+    // them for a cluster that waypoints in different localities share (one resource per name).
+    const plain = new Map<string, ClusterLoadAssignment>();
+    const relative = new Map<string, Set<string>>();
     for (const [key, acc] of out) {
+      const place = waypointPlace(inputs, acc.waypoint, report);
       const clusters: Cluster[] = [];
       const endpoints: ClusterLoadAssignment[] = [];
       for (const [name, ref] of [...acc.clusters].sort(([a], [b]) => (a < b ? -1 : 1))) {
@@ -175,10 +196,39 @@ export class WaypointTranslator {
           });
           continue;
         }
-        clusters.push(buildCluster(name, ref));
-        endpoints.push(buildLoadAssignment(name, ref, index, store, subset));
+        const parts = effectivePolicy(drs[0] && isPlainObject(drs[0].spec) ? drs[0].spec : undefined, ref.port, ref.subset);
+        const policy = clusterPolicy(parts);
+        for (const u of policy.unsupported)
+          report({
+            object: objectName(drs[0]!),
+            field: `spec.trafficPolicy.${u.field}`,
+            reason: `${u.reason} (cluster ${name}; the subset's and the port's settings included)`,
+          });
+        clusters.push(buildCluster(name, ref, policy));
+        const cla = buildLoadAssignment(name, ref, index, store, subset);
+        plain.set(name, cla);
+        const lb = parts?.loadBalancer;
+        const localized = place
+          ? applyLocalityLb(cla, place, isPlainObject(lb?.localityLbSetting) ? lb.localityLbSetting : undefined, policy.outlierDetection)
+          : cla;
+        if (localized !== cla) {
+          const seen = relative.get(name) ?? new Set<string>();
+          seen.add(JSON.stringify(localized));
+          relative.set(name, seen);
+        }
+        endpoints.push(localized);
       }
       waypoints.set(key, { listeners: acc.listeners, routes: acc.routes, clusters, endpoints });
+    }
+    for (const [name, variants] of relative) {
+      if (variants.size < 2) continue;
+      report({
+        object: `Cluster ${name}`,
+        field: "localityLbSetting",
+        reason: "waypoints in different localities share this cluster: locality failover is not applied to it (weft sends one assignment per cluster)",
+      });
+      for (const [k, r] of waypoints)
+        waypoints.set(k, { ...r, endpoints: r.endpoints.map((e) => (e.clusterName === name ? plain.get(name)! : e)) });
     }
     return { waypoints, problems };
   }
@@ -250,6 +300,28 @@ export class WaypointTranslator {
       return [...((this.lastGood.get(key) ?? []) as T[])];
     }
   }
+}
+
+/**
+ * Where a waypoint runs (its pods: the workloads of its own service), for locality load
+ * balancing. Pods in several localities cannot share one relative assignment: reported, and
+ * no locality is used (Istio computes one per pod; weft serves one per waypoint).
+ */
+function waypointPlace(inputs: WaypointInputs, w: Waypoint, report: (p: Problem) => void): ProxyPlace | undefined {
+  const key = `${w.namespace}/${serviceHostname(inputs.cfg, w.namespace, w.name)}`;
+  const pods = [...inputs.workloads.values()].filter((x) => x.services.has(key)).sort((a, b) => (a.uid < b.uid ? -1 : 1));
+  if (pods.length === 0) return undefined;
+  const loc = (x: Workload) => ({ region: x.locality?.region ?? "", zone: x.locality?.zone ?? "", subZone: x.locality?.subzone ?? "" });
+  const places = new Set(pods.map((x) => JSON.stringify(loc(x))));
+  if (places.size > 1) {
+    report({
+      object: `Gateway ${w.namespace}/${w.name}`,
+      field: "pods",
+      reason: `waypoint pods run in ${places.size} localities: locality load balancing is not applied for this waypoint`,
+    });
+    return undefined;
+  }
+  return { locality: loc(pods[0]!), labels: topologyLabels(inputs.store, pods[0]!) };
 }
 
 /** Routes indexed by every Service (`ns/name`) one of their parentRefs names (attachesTo decides the port). */
