@@ -33,14 +33,16 @@ export interface HashResult {
   readonly setCookie?: string;
 }
 
-/** Cookie value by name from the Cookie header(s). */
+/** Cookie value by name from the Cookie header(s), surrounding quotes removed (Envoy's parseCookieValue). */
 export function cookieValue(req: RequestFacts, name: string): string | undefined {
   const raw = headerValue(req, "cookie");
   if (raw === undefined) return undefined;
   for (const part of raw.split(/[;,]/)) {
     const eq = part.indexOf("=");
     if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (part.slice(0, eq).trim() !== name) continue;
+    const v = part.slice(eq + 1).trim();
+    return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
   }
   return undefined;
 }
