@@ -83,7 +83,8 @@ export class Waypoint {
     this.pool = new HbonePool(runtime.hboneSettings);
     const random = runtime.random ?? Math.random;
     const clusters = new ClusterPolicies(random, Date.now, {
-      ejected: (cluster, e) => log.warn({ cluster, host: e.host, reason: e.reason, durationMs: e.durationMs }, "outlier detection ejected a host"),
+      ejected: (cluster, e) =>
+        log.warn({ cluster, host: e.host, reason: e.reason, durationMs: e.durationMs }, "outlier detection ejected a host"),
       overflow: (cluster, limit) => log.debug({ cluster, limit }, "circuit breaker overflow"),
     });
     this.clusters = clusters;

@@ -28,7 +28,11 @@ const L = `inbound-vip|9080|http|${H}`;
 const yaml = (text: string) => parseAllDocuments(text).map((d) => d.toJS() as KubeObject);
 const app = yaml(readFileSync(path.join(fixtures, "app.yaml"), "utf8"));
 const node = (name: string, zone: string) =>
-  ({ apiVersion: "v1", kind: "Node", metadata: { name, labels: { "topology.kubernetes.io/region": "r1", "topology.kubernetes.io/zone": zone } } }) as KubeObject;
+  ({
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: { name, labels: { "topology.kubernetes.io/region": "r1", "topology.kubernetes.io/zone": zone } },
+  }) as KubeObject;
 const remotePod = yaml(`
 apiVersion: v1
 kind: Pod
@@ -91,7 +95,12 @@ void describe("DestinationRule traffic policy at the waypoint", () => {
   const { t, wp } = translate([...app, node("node-a", "z1"), node("node-b", "z2"), ...remotePod, ...policy]);
   const cluster = (subset: string) => {
     const name = `outbound|9080|${subset}|${H}`;
-    return roundTrip<Cluster>(clusterKind, CLUSTER_TYPE_URL, wp.clusters.find((c) => c.name === name)!, name);
+    return roundTrip<Cluster>(
+      clusterKind,
+      CLUSTER_TYPE_URL,
+      wp.clusters.find((c) => c.name === name)!,
+      name,
+    );
   };
 
   void it("is translated without problems", () => assert.deepEqual(t.problems, []));
@@ -119,7 +128,12 @@ void describe("DestinationRule traffic policy at the waypoint", () => {
   });
 
   void it("the route to the consistent-hash subset hashes on the header; the other route has no hash policy", () => {
-    const rt = roundTrip<RouteTable>(routeKind, ROUTE_TYPE_URL, wp.routes.find((r) => r.name === L)!, L);
+    const rt = roundTrip<RouteTable>(
+      routeKind,
+      ROUTE_TYPE_URL,
+      wp.routes.find((r) => r.name === L)!,
+      L,
+    );
     const actions = rt.virtualHosts[0]!.routes.map((r) => r.action as ForwardAction);
     assert.deepEqual(actions[0]!.hashPolicy, [{ kind: "header", name: "x-user", terminal: false }]);
     assert.equal(actions[1]!.hashPolicy, undefined);
@@ -127,7 +141,12 @@ void describe("DestinationRule traffic policy at the waypoint", () => {
 
   void it("with outlier detection, endpoints in another zone than the waypoint's are the failover priority", () => {
     const name = `outbound|9080|v1|${H}`;
-    const cla = roundTrip<ClusterEndpoints>(endpointKind, ENDPOINT_TYPE_URL, wp.endpoints.find((e) => e.clusterName === name)!, name);
+    const cla = roundTrip<ClusterEndpoints>(
+      endpointKind,
+      ENDPOINT_TYPE_URL,
+      wp.endpoints.find((e) => e.clusterName === name)!,
+      name,
+    );
     assert.deepEqual(
       cla.endpoints.map((e) => [e.ip, e.locality, e.priority]),
       [
@@ -140,7 +159,12 @@ void describe("DestinationRule traffic policy at the waypoint", () => {
   void it("without a DestinationRule: LEAST_REQUEST, unlimited circuit breakers, no outlier detection, no priorities", () => {
     const bare = translate([...app, node("node-a", "z1"), node("node-b", "z2"), ...remotePod]).wp;
     const name = `outbound|9080||${H}`;
-    const c = roundTrip<Cluster>(clusterKind, CLUSTER_TYPE_URL, bare.clusters.find((x) => x.name === name)!, name);
+    const c = roundTrip<Cluster>(
+      clusterKind,
+      CLUSTER_TYPE_URL,
+      bare.clusters.find((x) => x.name === name)!,
+      name,
+    );
     assert.equal(c.lbPolicy, "LEAST_REQUEST");
     assert.equal(c.circuitBreakers.maxRequests, 4294967295);
     assert.equal(c.outlierDetection, undefined);

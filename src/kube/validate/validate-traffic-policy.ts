@@ -114,7 +114,10 @@ const connectionPool = obj(
       maxConcurrentStreams: int({ min: 0 }),
     }),
   },
-  { check: (o) => (o.tcp === undefined && o.http === undefined ? { field: "", reason: "connection pool must have at least one field" } : undefined) },
+  {
+    check: (o) =>
+      o.tcp === undefined && o.http === undefined ? { field: "", reason: "connection pool must have at least one field" } : undefined,
+  },
 );
 
 const outlierDetection = obj({

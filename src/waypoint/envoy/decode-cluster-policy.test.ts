@@ -72,9 +72,21 @@ test("decode policy: ring hash and maglev sizes; Envoy's defaults", () => {
 
 test("decode policy: what weft cannot honour is refused with the field", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
-    ["maglev table not prime", { lb_policy: "MAGLEV", maglev_lb_config: { table_size: 1000 } }, /maglev_lb_config.table_size: 1000 must be a prime/],
-    ["config for another policy", { lb_policy: "ROUND_ROBIN", ring_hash_lb_config: {} }, /ring_hash_lb_config: set, but lb_policy is ROUND_ROBIN/],
-    ["success-rate ejection left on", { outlier_detection: { consecutive_5xx: 5 } }, /outlier_detection.enforcing_success_rate: success-rate ejection/],
+    [
+      "maglev table not prime",
+      { lb_policy: "MAGLEV", maglev_lb_config: { table_size: 1000 } },
+      /maglev_lb_config.table_size: 1000 must be a prime/,
+    ],
+    [
+      "config for another policy",
+      { lb_policy: "ROUND_ROBIN", ring_hash_lb_config: {} },
+      /ring_hash_lb_config: set, but lb_policy is ROUND_ROBIN/,
+    ],
+    [
+      "success-rate ejection left on",
+      { outlier_detection: { consecutive_5xx: 5 } },
+      /outlier_detection.enforcing_success_rate: success-rate ejection/,
+    ],
     ["passthrough", { type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED" }, /type: ORIGINAL_DST/],
     ["retry budget", { circuit_breakers: { thresholds: [{ retry_budget: {} }] } }, /circuit_breakers.thresholds\[0\].retry_budget/],
     ["zone aware", { common_lb_config: { zone_aware_lb_config: {} } }, /common_lb_config.zone_aware_lb_config/],
@@ -124,7 +136,10 @@ test("decode policy: route hash policies (Istio's consistentHash) and their erro
   const route = (hash_policy: unknown[]) =>
     decodeFromJson(
       ROUTE_TYPE_URL,
-      { name: "rt", virtual_hosts: [{ name: "v", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "c", hash_policy } }] }] },
+      {
+        name: "rt",
+        virtual_hosts: [{ name: "v", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "c", hash_policy } }] }],
+      },
       "rt",
     );
   const ok = route([

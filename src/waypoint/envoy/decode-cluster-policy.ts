@@ -54,7 +54,11 @@ export function decodeLbSettings(d: Decoding, o: Obj, policy: LbPolicy): LbSetti
     roundRobinLbConfig: "ROUND_ROBIN",
   };
   for (const [k, p] of Object.entries(configFor))
-    if (o[k] !== undefined && p !== policy) d.fail(k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), `set, but lb_policy is ${policy}`);
+    if (o[k] !== undefined && p !== policy)
+      d.fail(
+        k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+        `set, but lb_policy is ${policy}`,
+      );
   const ring = obj(o.ringHashLbConfig) ?? {};
   d.only(ring, "ring_hash_lb_config", ["minimumRingSize", "maximumRingSize", "hashFunction"]);
   if (ring.hashFunction !== undefined && ring.hashFunction !== "XX_HASH")
@@ -162,13 +166,26 @@ export function decodeOutlierDetection(d: Decoding, v: unknown): OutlierDetectio
   );
   // Success-rate and failure-percentage ejection are not implemented: accepted only when disabled.
   // Envoy's local-origin success rate only runs with split_external_local_origin_errors.
-  const successRate = o.splitExternalLocalOriginErrors === true ? ["enforcingSuccessRate", "enforcingLocalOriginSuccessRate"] : ["enforcingSuccessRate"];
+  const successRate =
+    o.splitExternalLocalOriginErrors === true ? ["enforcingSuccessRate", "enforcingLocalOriginSuccessRate"] : ["enforcingSuccessRate"];
   for (const k of successRate)
     if ((wrappedNum(o[k]) ?? 100) !== 0)
-      d.fail(join(p, k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)), "success-rate ejection is not supported: set it to 0 (Istio does)");
+      d.fail(
+        join(
+          p,
+          k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+        ),
+        "success-rate ejection is not supported: set it to 0 (Istio does)",
+      );
   for (const k of ["enforcingFailurePercentage", "enforcingFailurePercentageLocalOrigin"] as const)
     if ((wrappedNum(o[k]) ?? 0) !== 0)
-      d.fail(join(p, k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)), "failure-percentage ejection is not supported");
+      d.fail(
+        join(
+          p,
+          k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+        ),
+        "failure-percentage ejection is not supported",
+      );
   const out: OutlierDetection = {
     consecutive5xx: wrappedNum(o.consecutive_5xx) ?? 5,
     enforcingConsecutive5xx: wrappedNum(o.enforcingConsecutive_5xx) ?? 100,

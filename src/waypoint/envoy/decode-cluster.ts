@@ -23,12 +23,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 export function decodeCluster(o: Obj, resource: string): Result<Cluster, ResourceError[]> {
   const d = new Decoding(resource);
-  d.only(
-    o,
-    "",
-    ["name", "type", "edsClusterConfig", "connectTimeout", "metadata", "loadAssignment", ...POLICY_FIELDS],
-    ["altStatName"],
-  );
+  d.only(o, "", ["name", "type", "edsClusterConfig", "connectTimeout", "metadata", "loadAssignment", ...POLICY_FIELDS], ["altStatName"]);
   if (str(o.name) !== resource) d.fail("name", `${JSON.stringify(o.name)} differs from the resource name`);
   const type = str(o.type) ?? "STATIC";
   const lbPolicy = decodeLbPolicy(d, o);
@@ -48,7 +43,8 @@ export function decodeCluster(o: Obj, resource: string): Result<Cluster, Resourc
     const la = obj(o.loadAssignment);
     if (!la) d.fail("load_assignment", "a STATIC cluster needs its endpoints inline");
     else endpointsFrom = { kind: "static", endpoints: assignment(d, la, "load_assignment", resource) };
-  } else if (type === "ORIGINAL_DST") d.fail("type", "ORIGINAL_DST (Istio's PASSTHROUGH load balancer) is not supported by the weft waypoint");
+  } else if (type === "ORIGINAL_DST")
+    d.fail("type", "ORIGINAL_DST (Istio's PASSTHROUGH load balancer) is not supported by the weft waypoint");
   else d.fail("type", `${type} is not supported (EDS, STATIC)`);
   const service = istioService(d, o.metadata);
   if (d.errors.length || !endpointsFrom) return err(d.errors);

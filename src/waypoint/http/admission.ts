@@ -8,7 +8,8 @@ import type { Upstream } from "../route/decide.js";
 import type { Outcome } from "../upstream/cluster-policies.js";
 import type { ProxyRuntime } from "./context.js";
 
-export type UpstreamAdmission = { readonly ok: true; readonly done: (o: Outcome | undefined) => void } | { readonly ok: false; readonly reason: string };
+export type UpstreamAdmission =
+  { readonly ok: true; readonly done: (o: Outcome | undefined) => void } | { readonly ok: false; readonly reason: string };
 
 /** `closed` resolves when the downstream goes away: a pending request then gives up its place. */
 export async function admitUpstream(rt: ProxyRuntime, up: Upstream, h1: boolean, closed: Promise<void>): Promise<UpstreamAdmission> {

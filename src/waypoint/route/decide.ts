@@ -118,7 +118,9 @@ function forward(
     ...(cluster ? { cluster } : {}),
   });
   if (!wc) return fail(503, "NC", "no cluster with weight");
-  const hashed = a.hashPolicy ? requestHash(a.hashPolicy, req, req.sourceIp, deps.newCookie ?? (() => deps.random().toString(16).slice(2))) : {};
+  const hashed = a.hashPolicy
+    ? requestHash(a.hashPolicy, req, req.sourceIp, deps.newCookie ?? (() => deps.random().toString(16).slice(2)))
+    : {};
   const up = upstreamOf(deps, wc.name, hashed.hash);
   if (!up.ok) return fail(503, up.flags, up.reason, up.cluster);
   const mirrors: Upstream[] = [];

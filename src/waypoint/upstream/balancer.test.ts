@@ -60,8 +60,20 @@ test("balancer: least request with unequal weights divides weight by (active + 1
 test("balancer: random follows the draw over weights", () => {
   const r = lb("RANDOM");
   const hosts = [ep("a", { weight: 3 }), ep("b", { weight: 1 })];
-  assert.equal(r.pick(hosts, ctx(() => 0.74)).ip, "a");
-  assert.equal(r.pick(hosts, ctx(() => 0.76)).ip, "b");
+  assert.equal(
+    r.pick(
+      hosts,
+      ctx(() => 0.74),
+    ).ip,
+    "a",
+  );
+  assert.equal(
+    r.pick(
+      hosts,
+      ctx(() => 0.76),
+    ).ip,
+    "b",
+  );
 });
 
 for (const policy of ["RING_HASH", "MAGLEV"] as const) {
@@ -71,16 +83,34 @@ for (const policy of ["RING_HASH", "MAGLEV"] as const) {
     const four = [...three, ep("10.0.0.4")];
     const rnd = seeded(7);
     const keys = Array.from({ length: 3000 }, () => Math.floor(rnd() * 2 ** 32));
-    const before = keys.map((k) => b.pick(three, ctx(() => 0, k)).ip);
+    const before = keys.map(
+      (k) =>
+        b.pick(
+          three,
+          ctx(() => 0, k),
+        ).ip,
+    );
     assert.deepEqual(
-      keys.map((k) => b.pick(three, ctx(() => 0.99, k)).ip),
+      keys.map(
+        (k) =>
+          b.pick(
+            three,
+            ctx(() => 0.99, k),
+          ).ip,
+      ),
       before,
       "the same hash always lands on the same host (randomness unused)",
     );
     const counts = new Map<string, number>();
     for (const h of before) counts.set(h, (counts.get(h) ?? 0) + 1);
     for (const [h, n] of counts) assert.ok(n > 700 && n < 1300, `${h} got ${n} of 3000`);
-    const after = keys.map((k) => b.pick(four, ctx(() => 0, k)).ip);
+    const after = keys.map(
+      (k) =>
+        b.pick(
+          four,
+          ctx(() => 0, k),
+        ).ip,
+    );
     const moved = after.filter((h, i) => h !== before[i]).length / keys.length;
     assert.ok(moved > 0.15 && moved < 0.4, `moved ${moved} (ideal 0.25)`);
     // Most moved keys go to the new host; some move between old ones (Envoy's too: with the
@@ -93,8 +123,20 @@ for (const policy of ["RING_HASH", "MAGLEV"] as const) {
 test("balancer: a hash-based cluster without a request hash picks at random", () => {
   const b = lb("RING_HASH");
   const hosts = [ep("a"), ep("b")];
-  assert.equal(b.pick(hosts, ctx(() => 0)).ip, "a");
-  assert.equal(b.pick(hosts, ctx(() => 0.9)).ip, "b");
+  assert.equal(
+    b.pick(
+      hosts,
+      ctx(() => 0),
+    ).ip,
+    "a",
+  );
+  assert.equal(
+    b.pick(
+      hosts,
+      ctx(() => 0.9),
+    ).ip,
+    "b",
+  );
 });
 
 test("balancer: slow start scales a new host's weight up over the window (hosts of the first update are not new)", () => {

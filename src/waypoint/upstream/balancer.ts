@@ -128,7 +128,9 @@ export class ClusterBalancer {
     if (this.table?.key === key) return this.table.table;
     const hh = hosts.map((e) => ({ key: endpointKey(e), weight: e.weight }));
     const table =
-      this.policy === "MAGLEV" ? buildMaglev(hh, this.settings.maglevTableSize) : buildRing(hh, this.settings.minRingSize, this.settings.maxRingSize);
+      this.policy === "MAGLEV"
+        ? buildMaglev(hh, this.settings.maglevTableSize)
+        : buildRing(hh, this.settings.minRingSize, this.settings.maxRingSize);
     this.table = { key, table };
     return table;
   }

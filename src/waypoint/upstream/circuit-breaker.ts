@@ -91,7 +91,13 @@ export class CircuitBreaker {
   }
 
   counts(): BreakerCounts {
-    return { requests: this.requests, connections: this.connections, pending: this.queue.length, retries: this.retries, overflows: this.overflows };
+    return {
+      requests: this.requests,
+      connections: this.connections,
+      pending: this.queue.length,
+      retries: this.retries,
+      overflows: this.overflows,
+    };
   }
 
   private overflow(limit: "max_requests" | "max_pending_requests"): Admission {

@@ -74,10 +74,7 @@ export class ClusterPolicies implements EndpointPicker {
     const c = candidates({
       endpoints: set.endpoints,
       usable: (e) =>
-        e.healthy &&
-        e.weight > 0 &&
-        !(p.outlier?.isEjected(endpointKey(e), now) ?? false) &&
-        !(hint.exclude?.has(endpointKey(e)) ?? false),
+        e.healthy && e.weight > 0 && !(p.outlier?.isEjected(endpointKey(e), now) ?? false) && !(hint.exclude?.has(endpointKey(e)) ?? false),
       panicThresholdPercent: cluster.lb.panicThresholdPercent,
       overprovisioningFactor: set.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING,
       localityWeighted: cluster.lb.localityWeighted,

@@ -50,7 +50,10 @@ test("outlier: gateway failures eject only when enforced (Istio sets enforcing 1
   off.report("a", s(503), 3, 0);
   off.report("a", s(503), 3, 0);
   assert.equal(off.isEjected("a", 0), false);
-  const on = new OutlierDetector(config({ consecutive5xx: 100, consecutiveGatewayFailure: 2, enforcingConsecutiveGatewayFailure: 100 }), () => 0);
+  const on = new OutlierDetector(
+    config({ consecutive5xx: 100, consecutiveGatewayFailure: 2, enforcingConsecutiveGatewayFailure: 100 }),
+    () => 0,
+  );
   on.report("a", s(500), 3, 0);
   on.report("a", s(503), 3, 0);
   assert.equal(on.isEjected("a", 0), false, "500 is 5xx but not a gateway error");

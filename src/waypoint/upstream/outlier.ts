@@ -17,7 +17,8 @@
 import type { OutlierDetection } from "../envoy/types.js";
 
 /** What one upstream attempt ended with. */
-export type Outcome = { readonly kind: "status"; readonly status: number } | { readonly kind: "local"; readonly failure: "connect" | "reset" | "timeout" };
+export type Outcome =
+  { readonly kind: "status"; readonly status: number } | { readonly kind: "local"; readonly failure: "connect" | "reset" | "timeout" };
 
 interface HostState {
   consecutive5xx: number;
@@ -100,7 +101,13 @@ export class OutlierDetector {
     return [...this.hosts.values()].filter((h) => h.ejectedAt !== undefined).length;
   }
 
-  dump(now: number): { ejectionsTotal: number; hosts: Record<string, { ejected: boolean; ejections: number; ejectedUntil?: string; consecutive5xx: number; consecutiveGateway: number }> } {
+  dump(now: number): {
+    ejectionsTotal: number;
+    hosts: Record<
+      string,
+      { ejected: boolean; ejections: number; ejectedUntil?: string; consecutive5xx: number; consecutiveGateway: number }
+    >;
+  } {
     this.advance(now);
     const hosts: ReturnType<OutlierDetector["dump"]>["hosts"] = {};
     for (const [k, h] of this.hosts)

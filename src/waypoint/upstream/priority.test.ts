@@ -59,7 +59,8 @@ test("priority: locality weights choose the locality in proportion to weight tim
     ep("a2", { locality: "r/a/", localityWeight: 80 }),
     ep("b1", { locality: "r/b/", localityWeight: 20 }),
   ];
-  const pick = (draw: number, hs = hosts) => candidates(input(hs, { localityWeighted: true, random: sequence(draw) })).hosts.map((e) => e.ip);
+  const pick = (draw: number, hs = hosts) =>
+    candidates(input(hs, { localityWeighted: true, random: sequence(draw) })).hosts.map((e) => e.ip);
   assert.deepEqual(pick(0.79), ["a1", "a2"]);
   assert.deepEqual(pick(0.81), ["b1"]);
   // a2 down: zone a is 1/2 available * 1.4 = 0.7 -> effective 56 vs 20.

@@ -39,7 +39,10 @@ export interface Candidates {
 /** Per-priority load in percent (index = priority), Envoy's healthy priority load. */
 export function priorityLoad(healthy: readonly number[], total: readonly number[], overprovisioningFactor: number): number[] {
   const health = total.map((t, p) => (t === 0 ? 0 : Math.min(100, ((overprovisioningFactor / 100) * healthy[p]! * 100) / t)));
-  const sum = Math.min(100, health.reduce((s, h) => s + h, 0));
+  const sum = Math.min(
+    100,
+    health.reduce((s, h) => s + h, 0),
+  );
   if (sum === 0) return total.map((_, p) => (p === 0 ? 100 : 0));
   const load: number[] = [];
   let left = 100;

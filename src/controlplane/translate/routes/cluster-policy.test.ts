@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { clusterPolicy } from "./cluster-policy.js";
 
 const MAX = 4294967295;
-const unlimited = { maxConnections: { value: MAX }, maxPendingRequests: { value: MAX }, maxRequests: { value: MAX }, maxRetries: { value: MAX }, trackRemaining: true };
+const unlimited = {
+  maxConnections: { value: MAX },
+  maxPendingRequests: { value: MAX },
+  maxRequests: { value: MAX },
+  maxRetries: { value: MAX },
+  trackRemaining: true,
+};
 
 test("cluster policy: load balancer kinds as istiod writes them", () => {
   const cases: [string, unknown, string, Record<string, unknown>][] = [
@@ -11,17 +17,50 @@ test("cluster policy: load balancer kinds as istiod writes them", () => {
     ["LEAST_CONN is LEAST_REQUEST", { simple: "LEAST_CONN" }, "LEAST_REQUEST", {}],
     ["ROUND_ROBIN", { simple: "ROUND_ROBIN" }, "ROUND_ROBIN", {}],
     ["RANDOM", { simple: "RANDOM" }, "RANDOM", {}],
-    ["consistent hash: ring hash of 1024", { consistentHash: { httpHeaderName: "x" } }, "RING_HASH", { ringHashLbConfig: { minimumRingSize: { value: 1024 } } }],
-    ["deprecated minimumRingSize", { consistentHash: { useSourceIp: true, minimumRingSize: 64 } }, "RING_HASH", { ringHashLbConfig: { minimumRingSize: { value: 64 } } }],
-    ["ringHash", { consistentHash: { useSourceIp: true, ringHash: { minimumRingSize: 2048 } } }, "RING_HASH", { ringHashLbConfig: { minimumRingSize: { value: 2048 } } }],
-    ["maglev", { consistentHash: { httpQueryParameterName: "u", maglev: { tableSize: 251 } } }, "MAGLEV", { maglevLbConfig: { tableSize: { value: 251 } } }],
+    [
+      "consistent hash: ring hash of 1024",
+      { consistentHash: { httpHeaderName: "x" } },
+      "RING_HASH",
+      { ringHashLbConfig: { minimumRingSize: { value: 1024 } } },
+    ],
+    [
+      "deprecated minimumRingSize",
+      { consistentHash: { useSourceIp: true, minimumRingSize: 64 } },
+      "RING_HASH",
+      { ringHashLbConfig: { minimumRingSize: { value: 64 } } },
+    ],
+    [
+      "ringHash",
+      { consistentHash: { useSourceIp: true, ringHash: { minimumRingSize: 2048 } } },
+      "RING_HASH",
+      { ringHashLbConfig: { minimumRingSize: { value: 2048 } } },
+    ],
+    [
+      "maglev",
+      { consistentHash: { httpQueryParameterName: "u", maglev: { tableSize: 251 } } },
+      "MAGLEV",
+      { maglevLbConfig: { tableSize: { value: 251 } } },
+    ],
     ["maglev default size", { consistentHash: { httpQueryParameterName: "u", maglev: {} } }, "MAGLEV", {}],
-    ["warmupDurationSecs on round robin", { simple: "ROUND_ROBIN", warmupDurationSecs: "30s" }, "ROUND_ROBIN", { roundRobinLbConfig: { slowStartConfig: { slowStartWindow: { seconds: 30, nanos: 0 } } } }],
+    [
+      "warmupDurationSecs on round robin",
+      { simple: "ROUND_ROBIN", warmupDurationSecs: "30s" },
+      "ROUND_ROBIN",
+      { roundRobinLbConfig: { slowStartConfig: { slowStartWindow: { seconds: 30, nanos: 0 } } } },
+    ],
     [
       "warmup on the default",
       { warmup: { duration: "10s", aggression: 2 } },
       "LEAST_REQUEST",
-      { leastRequestLbConfig: { slowStartConfig: { slowStartWindow: { seconds: 10, nanos: 0 }, aggression: { defaultValue: 2, runtimeKey: "(" }, minWeightPercent: { value: 10 } } } },
+      {
+        leastRequestLbConfig: {
+          slowStartConfig: {
+            slowStartWindow: { seconds: 10, nanos: 0 },
+            aggression: { defaultValue: 2, runtimeKey: "(" },
+            minWeightPercent: { value: 10 },
+          },
+        },
+      },
     ],
   ];
   for (const [name, lb, policy, fields] of cases) {
@@ -51,15 +90,26 @@ test("cluster policy: connection pool -> circuit breakers, connect timeout, HTTP
   assert.deepEqual(r.traffic.httpProtocolOptions, {
     commonHttpProtocolOptions: { idleTimeout: { seconds: 3600, nanos: 0 }, maxRequestsPerConnection: { value: 10 } },
   });
-  assert.deepEqual(clusterPolicy({ connectionPool: { http: { idleTimeout: "5s" }, tcp: { idleTimeout: "1h" } } }).traffic.httpProtocolOptions, {
-    commonHttpProtocolOptions: { idleTimeout: { seconds: 5, nanos: 0 } },
-  }, "http.idleTimeout wins over tcp.idleTimeout");
+  assert.deepEqual(
+    clusterPolicy({ connectionPool: { http: { idleTimeout: "5s" }, tcp: { idleTimeout: "1h" } } }).traffic.httpProtocolOptions,
+    {
+      commonHttpProtocolOptions: { idleTimeout: { seconds: 5, nanos: 0 } },
+    },
+    "http.idleTimeout wins over tcp.idleTimeout",
+  );
   assert.deepEqual(clusterPolicy(undefined).connectTimeout, { seconds: 10 }, "mesh default 10s");
 });
 
 test("cluster policy: outlier detection as Istio writes it; minHealthPercent is the panic threshold", () => {
   const r = clusterPolicy({
-    outlierDetection: { consecutive5xxErrors: 7, consecutiveGatewayErrors: 0, interval: "5m", baseEjectionTime: "15m", maxEjectionPercent: 30, minHealthPercent: 20 },
+    outlierDetection: {
+      consecutive5xxErrors: 7,
+      consecutiveGatewayErrors: 0,
+      interval: "5m",
+      baseEjectionTime: "15m",
+      maxEjectionPercent: 30,
+      minHealthPercent: 20,
+    },
   });
   assert.deepEqual(r.traffic.outlierDetection, {
     enforcingSuccessRate: { value: 0 },
@@ -73,7 +123,8 @@ test("cluster policy: outlier detection as Istio writes it; minHealthPercent is 
   });
   assert.deepEqual(r.traffic.commonLbConfig, { healthyPanicThreshold: { value: 20 } });
   assert.equal(r.outlierDetection, true);
-  const split = clusterPolicy({ outlierDetection: { splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2 } }).traffic.outlierDetection;
+  const split = clusterPolicy({ outlierDetection: { splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2 } }).traffic
+    .outlierDetection;
   assert.deepEqual(split, {
     enforcingSuccessRate: { value: 0 },
     splitExternalLocalOriginErrors: true,
@@ -103,7 +154,13 @@ test("cluster policy: what the waypoint cannot honour is reported by field, not 
   });
   assert.deepEqual(
     r.unsupported.map((u) => u.field),
-    ["tls", "loadBalancer.simple", "connectionPool.tcp.tcpKeepalive", "connectionPool.http.h2UpgradePolicy", "outlierDetection.consecutiveErrors"],
+    [
+      "tls",
+      "loadBalancer.simple",
+      "connectionPool.tcp.tcpKeepalive",
+      "connectionPool.http.h2UpgradePolicy",
+      "outlierDetection.consecutiveErrors",
+    ],
   );
   assert.equal(r.lbPolicy, "LEAST_REQUEST");
 });

@@ -53,9 +53,14 @@ export function clusterPolicy(parts: PolicyParts | undefined): ClusterPolicyResu
   const { lbPolicy, lbFields } = loadBalancer(lb, unsupported);
   const tcp = obj(pool?.tcp);
   const http = obj(pool?.http);
-  for (const k of ["tcpKeepalive", "maxConnectionDuration"]) if (tcp?.[k] !== undefined) unsupported.push({ field: `connectionPool.tcp.${k}`, reason: "not translated yet" });
+  for (const k of ["tcpKeepalive", "maxConnectionDuration"])
+    if (tcp?.[k] !== undefined) unsupported.push({ field: `connectionPool.tcp.${k}`, reason: "not translated yet" });
   for (const k of ["h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams"])
-    if (http?.[k] !== undefined) unsupported.push({ field: `connectionPool.http.${k}`, reason: "not translated: the waypoint's upstream protocol follows the downstream's" });
+    if (http?.[k] !== undefined)
+      unsupported.push({
+        field: `connectionPool.http.${k}`,
+        reason: "not translated: the waypoint's upstream protocol follows the downstream's",
+      });
   const limit = (v: unknown) => ({ value: int(v) ? int(v)! : MAX });
   const idle = dur(http?.idleTimeout) ?? dur(tcp?.idleTimeout);
   const perConnection = int(http?.maxRequestsPerConnection);
@@ -63,7 +68,9 @@ export function clusterPolicy(parts: PolicyParts | undefined): ClusterPolicyResu
   const locality = obj(lb?.localityLbSetting);
   const localityWeighted =
     (Array.isArray(locality?.distribute) && locality.distribute.length > 0) ||
-    (outlier !== undefined && ((Array.isArray(locality?.failover) && locality.failover.length > 0) || (Array.isArray(locality?.failoverPriority) && locality.failoverPriority.length > 0)));
+    (outlier !== undefined &&
+      ((Array.isArray(locality?.failover) && locality.failover.length > 0) ||
+        (Array.isArray(locality?.failoverPriority) && locality.failoverPriority.length > 0)));
   const panic = od ? { healthyPanicThreshold: { value: int(od.minHealthPercent) ?? 0 } } : {};
   const traffic: ClusterTraffic = {
     ...lbFields,
@@ -83,21 +90,34 @@ export function clusterPolicy(parts: PolicyParts | undefined): ClusterPolicyResu
     ...(idle || perConnection
       ? {
           httpProtocolOptions: {
-            commonHttpProtocolOptions: { ...(idle ? { idleTimeout: idle } : {}), ...(perConnection ? { maxRequestsPerConnection: { value: perConnection } } : {}) },
+            commonHttpProtocolOptions: {
+              ...(idle ? { idleTimeout: idle } : {}),
+              ...(perConnection ? { maxRequestsPerConnection: { value: perConnection } } : {}),
+            },
           },
         }
       : {}),
   };
-  return { lbPolicy, connectTimeout: dur(tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT, traffic, outlierDetection: outlier !== undefined, unsupported };
+  return {
+    lbPolicy,
+    connectTimeout: dur(tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT,
+    traffic,
+    outlierDetection: outlier !== undefined,
+    unsupported,
+  };
 }
 
-function loadBalancer(lb: Obj | undefined, unsupported: { field: string; reason: string }[]): { lbPolicy: LbPolicy; lbFields: Partial<ClusterTraffic> } {
+function loadBalancer(
+  lb: Obj | undefined,
+  unsupported: { field: string; reason: string }[],
+): { lbPolicy: LbPolicy; lbFields: Partial<ClusterTraffic> } {
   const simple = typeof lb?.simple === "string" ? lb.simple : "UNSPECIFIED";
   const slowStart = warmup(lb);
   const ch = obj(lb?.consistentHash);
   if (obj(lb?.zoneAwareLbSetting)) unsupported.push({ field: "loadBalancer.zoneAwareLbSetting", reason: "not translated yet" });
   if (ch) {
-    if (Array.isArray(obj(ch.httpCookie)?.attributes)) unsupported.push({ field: "loadBalancer.consistentHash.httpCookie.attributes", reason: "not translated yet" });
+    if (Array.isArray(obj(ch.httpCookie)?.attributes))
+      unsupported.push({ field: "loadBalancer.consistentHash.httpCookie.attributes", reason: "not translated yet" });
     const maglev = obj(ch.maglev);
     if (maglev) {
       const size = int(maglev.tableSize);
@@ -116,7 +136,10 @@ function loadBalancer(lb: Obj | undefined, unsupported: { field: string; reason:
     case "ROUND_ROBIN":
       return { lbPolicy: "ROUND_ROBIN", lbFields: slowStart ? { roundRobinLbConfig: { slowStartConfig: slowStart } } : {} };
     case "PASSTHROUGH":
-      unsupported.push({ field: "loadBalancer.simple", reason: "PASSTHROUGH (ORIGINAL_DST) is not supported at the waypoint: the service's default (LEAST_REQUEST) applies" });
+      unsupported.push({
+        field: "loadBalancer.simple",
+        reason: "PASSTHROUGH (ORIGINAL_DST) is not supported at the waypoint: the service's default (LEAST_REQUEST) applies",
+      });
   }
   // UNSPECIFIED, LEAST_CONN, LEAST_REQUEST (and the refused PASSTHROUGH): Istio's default.
   return { lbPolicy: "LEAST_REQUEST", lbFields: slowStart ? { leastRequestLbConfig: { slowStartConfig: slowStart } } : {} };
@@ -139,7 +162,10 @@ function warmup(lb: Obj | undefined): SlowStartConfig | undefined {
 
 function outlierDetection(od: Obj, unsupported: { field: string; reason: string }[]): OutlierDetectionJson {
   if (od.consecutiveErrors !== undefined)
-    unsupported.push({ field: "outlierDetection.consecutiveErrors", reason: "deprecated and ignored (as in Istio): use consecutive5xxErrors" });
+    unsupported.push({
+      field: "outlierDetection.consecutiveErrors",
+      reason: "deprecated and ignored (as in Istio): use consecutive5xxErrors",
+    });
   const c5 = int(od.consecutive5xxErrors);
   const gw = int(od.consecutiveGatewayErrors);
   const split = od.splitExternalLocalOriginErrors === true;
@@ -150,7 +176,9 @@ function outlierDetection(od: Obj, unsupported: { field: string; reason: string 
   return {
     enforcingSuccessRate: { value: 0 },
     ...(c5 !== undefined ? { consecutive_5xx: { value: c5 }, enforcingConsecutive_5xx: { value: c5 > 0 ? 100 : 0 } } : {}),
-    ...(gw !== undefined ? { consecutiveGatewayFailure: { value: gw }, enforcingConsecutiveGatewayFailure: { value: gw > 0 ? 100 : 0 } } : {}),
+    ...(gw !== undefined
+      ? { consecutiveGatewayFailure: { value: gw }, enforcingConsecutiveGatewayFailure: { value: gw > 0 ? 100 : 0 } }
+      : {}),
     ...(interval ? { interval } : {}),
     ...(base ? { baseEjectionTime: base } : {}),
     ...(maxPercent ? { maxEjectionPercent: { value: maxPercent } } : {}),

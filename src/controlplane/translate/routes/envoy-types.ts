@@ -185,7 +185,10 @@ export interface ClusterTraffic {
   readonly maglevLbConfig?: { readonly tableSize: U32 };
   readonly leastRequestLbConfig?: { readonly slowStartConfig: SlowStartConfig };
   readonly roundRobinLbConfig?: { readonly slowStartConfig: SlowStartConfig };
-  readonly commonLbConfig?: { readonly healthyPanicThreshold?: { readonly value: number }; readonly localityWeightedLbConfig?: Record<string, never> };
+  readonly commonLbConfig?: {
+    readonly healthyPanicThreshold?: { readonly value: number };
+    readonly localityWeightedLbConfig?: Record<string, never>;
+  };
   readonly circuitBreakers: {
     readonly thresholds: readonly {
       readonly maxConnections: U32;

@@ -16,7 +16,18 @@ test("hash policy: each consistentHash key as istiod's ConsistentHashToHashPolic
 
 test("hash policy: one entry per destination with a consistent hash, in destination order; other routes unchanged", () => {
   const routes: Route[] = [
-    { name: "a", match: { prefix: "/" }, route: { weightedClusters: { clusters: [{ name: "c1", weight: { value: 50 } }, { name: "c2", weight: { value: 50 } }] } } },
+    {
+      name: "a",
+      match: { prefix: "/" },
+      route: {
+        weightedClusters: {
+          clusters: [
+            { name: "c1", weight: { value: 50 } },
+            { name: "c2", weight: { value: 50 } },
+          ],
+        },
+      },
+    },
     { name: "b", match: { prefix: "/b" }, route: { cluster: "plain" } },
     { name: "c", match: { prefix: "/c" }, directResponse: { status: 200 } },
   ];

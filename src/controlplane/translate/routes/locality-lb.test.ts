@@ -58,13 +58,23 @@ test("locality: distribute sets locality weights and drops unmatched localities"
       [undefined, 0],
     ],
   );
-  assert.equal(applyLocalityLb(cla, { ...proxy, locality: loc("r9") }, { distribute: [{ from: "r1/*", to: { "r1/*": 100 } }] }, false).localities[4]!.endpoints.length, 1, "no matching from: unchanged");
+  assert.equal(
+    applyLocalityLb(cla, { ...proxy, locality: loc("r9") }, { distribute: [{ from: "r1/*", to: { "r1/*": 100 } }] }, false).localities[4]!
+      .endpoints.length,
+    1,
+    "no matching from: unchanged",
+  );
 });
 
 test("locality: failoverPriority labels split localities by agreement with the waypoint's labels", () => {
   const c: ClusterLoadAssignment = {
     clusterName: "c",
-    localities: [{ locality: loc("r1"), endpoints: [ep("a", { zone: "z1", rack: "k1" }), ep("b", { zone: "z1", rack: "k2" }), ep("c", { zone: "z2", rack: "k1" })] }],
+    localities: [
+      {
+        locality: loc("r1"),
+        endpoints: [ep("a", { zone: "z1", rack: "k1" }), ep("b", { zone: "z1", rack: "k2" }), ep("c", { zone: "z2", rack: "k1" })],
+      },
+    ],
   };
   const out = applyLocalityLb(c, { locality: loc("r1"), labels: { zone: "z1", rack: "k1" } }, { failoverPriority: ["zone", "rack"] }, true);
   assert.deepEqual(
@@ -75,7 +85,12 @@ test("locality: failoverPriority labels split localities by agreement with the w
       [2, ["c"], 1],
     ],
   );
-  const overridden = applyLocalityLb(c, { locality: loc("r1"), labels: { zone: "z1", rack: "k1" } }, { failoverPriority: ["zone=z2"] }, true);
+  const overridden = applyLocalityLb(
+    c,
+    { locality: loc("r1"), labels: { zone: "z1", rack: "k1" } },
+    { failoverPriority: ["zone=z2"] },
+    true,
+  );
   assert.deepEqual(
     overridden.localities.map((l) => [l.priority ?? 0, l.endpoints.map((e) => e.address.address)]),
     [

@@ -85,9 +85,7 @@ function localityWeights(localities: readonly LocalityEndpoints[], proxy: Locali
       if (share > 0) weights.set(i, Math.ceil(share));
     }
   }
-  return localities.map((l, i) =>
-    unmatched.has(i) ? { ...l, endpoints: [] } : weights.has(i) ? { ...l, weight: weights.get(i)! } : l,
-  );
+  return localities.map((l, i) => (unmatched.has(i) ? { ...l, endpoints: [] } : weights.has(i) ? { ...l, weight: weights.get(i)! } : l));
 }
 
 function localityFailover(localities: readonly LocalityEndpoints[], proxy: Locality, failover: Obj[]): LocalityEndpoints[] {

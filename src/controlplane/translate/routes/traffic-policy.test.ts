@@ -17,7 +17,10 @@ const spec = {
   },
   subsets: [
     { name: "lb", trafficPolicy: { loadBalancer: hash("x-sub") } },
-    { name: "portsub", trafficPolicy: { connectionPool: pool(7), portLevelSettings: [{ port: { number: 80 }, loadBalancer: hash("x-sub-port") }] } },
+    {
+      name: "portsub",
+      trafficPolicy: { connectionPool: pool(7), portLevelSettings: [{ port: { number: 80 }, loadBalancer: hash("x-sub-port") }] },
+    },
     { name: "plain" },
   ],
 };
@@ -26,11 +29,31 @@ test("traffic policy: Istio's merge of top level, port level and subset", () => 
   const cases: [string, number, string, unknown][] = [
     ["top level", 80, "", { connectionPool: pool(1), loadBalancer: rr, outlierDetection: { consecutive5xxErrors: 3 } }],
     ["a port entry replaces the top level wholesale (no inheritance)", 9090, "", { loadBalancer: random }],
-    ["a subset part overrides, the rest is inherited", 80, "lb", { connectionPool: pool(1), loadBalancer: hash("x-sub"), outlierDetection: { consecutive5xxErrors: 3 } }],
-    ["a subset without a policy: the rule's", 80, "plain", { connectionPool: pool(1), loadBalancer: rr, outlierDetection: { consecutive5xxErrors: 3 } }],
+    [
+      "a subset part overrides, the rest is inherited",
+      80,
+      "lb",
+      { connectionPool: pool(1), loadBalancer: hash("x-sub"), outlierDetection: { consecutive5xxErrors: 3 } },
+    ],
+    [
+      "a subset without a policy: the rule's",
+      80,
+      "plain",
+      { connectionPool: pool(1), loadBalancer: rr, outlierDetection: { consecutive5xxErrors: 3 } },
+    ],
     ["a subset's port entry replaces all four parts", 80, "portsub", { loadBalancer: hash("x-sub-port") }],
-    ["the subset's top level on another port, over the rule's port entry", 9090, "portsub", { loadBalancer: random, connectionPool: pool(7) }],
-    ["an unknown subset: the rule's", 80, "nope", { connectionPool: pool(1), loadBalancer: rr, outlierDetection: { consecutive5xxErrors: 3 } }],
+    [
+      "the subset's top level on another port, over the rule's port entry",
+      9090,
+      "portsub",
+      { loadBalancer: random, connectionPool: pool(7) },
+    ],
+    [
+      "an unknown subset: the rule's",
+      80,
+      "nope",
+      { connectionPool: pool(1), loadBalancer: rr, outlierDetection: { consecutive5xxErrors: 3 } },
+    ],
   ];
   for (const [name, port, subset, want] of cases) assert.deepEqual(effectivePolicy(spec, port, subset), want, name);
   assert.equal(effectivePolicy(undefined, 80, ""), undefined);

@@ -73,7 +73,10 @@ export class WaypointTranslator {
       const w = waypointOf(cfg, gw);
       if (w) byHost.set(serviceHostname(cfg, w.namespace, w.name), w);
     }
-    const out = new Map<string, { waypoint: Waypoint; listeners: Listener[]; routes: RouteConfiguration[]; clusters: Map<string, ClusterRef> }>();
+    const out = new Map<
+      string,
+      { waypoint: Waypoint; listeners: Listener[]; routes: RouteConfiguration[]; clusters: Map<string, ClusterRef> }
+    >();
     for (const w of byHost.values()) out.set(`${w.namespace}/${w.name}`, { waypoint: w, listeners: [], routes: [], clusters: new Map() });
     const httpRoutes = store.list(HTTPROUTE_KIND);
     const grpcRoutes = store.list(GRPCROUTE_KIND);
@@ -225,7 +228,8 @@ export class WaypointTranslator {
       report({
         object: `Cluster ${name}`,
         field: "localityLbSetting",
-        reason: "waypoints in different localities share this cluster: locality failover is not applied to it (weft sends one assignment per cluster)",
+        reason:
+          "waypoints in different localities share this cluster: locality failover is not applied to it (weft sends one assignment per cluster)",
       });
       for (const [k, r] of waypoints)
         waypoints.set(k, { ...r, endpoints: r.endpoints.map((e) => (e.clusterName === name ? plain.get(name)! : e)) });
