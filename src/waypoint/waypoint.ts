@@ -83,10 +83,16 @@ export class Waypoint {
     this.pool = new HbonePool(runtime.hboneSettings);
     const random = runtime.random ?? Math.random;
     const clusters = new ClusterPolicies(random, Date.now, {
-      ejected: (cluster, e) =>
-        log.warn({ cluster, host: e.host, reason: e.reason, durationMs: e.durationMs }, "outlier detection ejected a host"),
-      overflow: (cluster, limit) => log.debug({ cluster, limit }, "circuit breaker overflow"),
+      ejected: (cluster, e) => {
+        this.metrics.outlierEjection(cluster);
+        log.warn({ cluster, host: e.host, reason: e.reason, durationMs: e.durationMs }, "outlier detection ejected a host");
+      },
+      overflow: (cluster, limit) => {
+        this.metrics.clusterOverflow(cluster, limit);
+        log.debug({ cluster, limit }, "circuit breaker overflow");
+      },
     });
+    this.metrics.ejectedHosts = () => clusters.ejectedByCluster();
     this.clusters = clusters;
     this.l7.onChange((kind) => {
       if (kind === "cluster" || kind === "endpoints") clusters.retain(new Set(this.l7.clusterNames()));

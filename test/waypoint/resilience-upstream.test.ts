@@ -30,12 +30,15 @@ const backendIp = (i: number) => `127.0.64.${21 + i}`;
 /** A backend that counts requests and answers per its current mode. */
 class Backend {
   count = 0;
+  /** Client ports seen (one per upstream connection). */
+  readonly connections = new Set<number>();
   status = 200;
   delayMs = 0;
   private readonly server: http.Server;
   constructor(readonly name: string) {
     this.server = http.createServer((req, res) => {
       this.count++;
+      this.connections.add(req.socket.remotePort ?? 0);
       req.resume();
       const answer = () => {
         res.writeHead(this.status, { "content-type": "text/plain", "x-backend": name });
@@ -102,6 +105,7 @@ const staticFile = stringify({
                           route("/outlier", "outlier"),
                           route("/alone", "alone"),
                           route("/cb", "cb"),
+                          route("/twice", "twice"),
                         ],
                       },
                     ],
@@ -129,6 +133,14 @@ const staticFile = stringify({
         common_lb_config: { healthy_panic_threshold: { value: 0 } },
       }),
       cluster("alone", [8], { outlier_detection: outlier, common_lb_config: { healthy_panic_threshold: { value: 0 } } }),
+      cluster("twice", [2], {
+        typed_extension_protocol_options: {
+          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            common_http_protocol_options: { max_requests_per_connection: 2 },
+          },
+        },
+      }),
       cluster("cb", [4], {
         circuit_breakers: { thresholds: [{ max_connections: 1, max_pending_requests: 1, max_requests: 100, max_retries: 3 }] },
       }),
@@ -320,6 +332,9 @@ test("outlier detection: a failing backend is ejected after 2 consecutive 5xx, a
     clusterPolicies: Record<string, { outlierDetection: { hosts: Record<string, { ejected: boolean }> } }>;
   };
   assert.equal(dump.clusterPolicies.outlier!.outlierDetection.hosts[`${backendIp(7)}:8080`]!.ejected, true);
+  const prom = await (await fetch(`http://${IP.waypoint}:15020/stats/prometheus`)).text();
+  assert.match(prom, /envoy_cluster_outlier_detection_ejections_active\{cluster_name="outlier"\} 1/);
+  assert.match(prom, /envoy_cluster_outlier_detection_ejections_enforced_total\{cluster_name="outlier"\} 1/);
   backends[7]!.status = 200;
   await sleep(1_300); // base_ejection_time 1s, ended at the next 0.2s tick
   for (let i = 0; i < 9; i++) await get("/outlier");
@@ -357,4 +372,13 @@ test("circuit breaker: 1 connection + 1 pending; of 6 concurrent requests 2 pass
   assert.equal(flags.filter((f) => f === "UO").length, 4);
   const prom = await (await fetch(`http://${IP.waypoint}:15020/stats/prometheus`)).text();
   assert.match(prom, /istio_requests_total\{[^}]*response_code="503"[^}]*response_flags="UO"[^}]*\} 4/);
+  assert.match(prom, /envoy_cluster_upstream_rq_pending_overflow\{cluster_name="cb"\} 4/);
+});
+
+test("max_requests_per_connection 2: six sequential requests use three upstream connections", async () => {
+  reset();
+  backends[2]!.connections.clear();
+  for (let i = 0; i < 6; i++) assert.equal((await get("/twice")).status, 200);
+  assert.equal(backends[2]!.count, 6);
+  assert.equal(backends[2]!.connections.size, 3);
 });

@@ -252,7 +252,7 @@ async function forward(
   });
   x.upstreamStart = Date.now();
   if (h2) {
-    const s = await rt.upstreams.session(key, open);
+    const s = await rt.upstreams.session(key, open, d.upstream.cluster);
     if (!s.ok) return failLate(x, req, res, "UF", s.error.message);
     let stream: http2.ClientHttp2Stream;
     try {
@@ -312,8 +312,9 @@ async function forward(
     });
     return;
   }
-  const agent = rt.upstreams.agent(key, open);
+  const agent = rt.upstreams.agent(key, open, d.upstream.cluster);
   const up = http.request({ agent, method: req.method, path: d.path, headers: { ...headers, host: d.authority }, setHost: false });
+  rt.upstreams.limit(up, d.upstream.cluster);
   abort = () => up.destroy();
   up.once("response", (r) => {
     x.upstreamTime = Date.now() - x.upstreamStart;
@@ -385,7 +386,7 @@ function mirror(
     else req.once("end", () => w.end());
   };
   if (h2) {
-    void rt.upstreams.session(key, open).then((s) => {
+    void rt.upstreams.session(key, open, m.cluster).then((s) => {
       if (!s.ok) return log.debug({ err: s.error.message, cluster: m.cluster.name }, "mirror connect failed");
       try {
         const st = s.value.request({
@@ -405,7 +406,7 @@ function mirror(
     return;
   }
   const up = http.request({
-    agent: rt.upstreams.agent(key, open),
+    agent: rt.upstreams.agent(key, open, m.cluster),
     method: req.method,
     path: d.path,
     headers: { ...headers, host: authority },

@@ -1,7 +1,9 @@
 /**
  * tcp_proxy listeners: the tunnel is passed through byte for byte to an endpoint of the
  * listener's cluster (the cluster's load balancer, without a hash), over HBONE or TCP like HTTP requests; the HBONE server
- * splices the two. No L7 decisions, as Envoy's TCP proxy.
+ * splices the two. No L7 decisions, as Envoy's TCP proxy. Each connection holds one of the
+ * cluster's max_connections (overflow: refused, UO); a failed connect counts for outlier
+ * detection.
  */
 import { logger } from "../../common/log.js";
 import { formatAddress } from "../../common/net/addr.js";
@@ -16,14 +18,21 @@ export async function tcpPassthrough(rt: ProxyRuntime, ctx: TunnelContext, clust
   const set = rt.l7.endpointsOf(cluster);
   const ep = set ? rt.clusters.pick(cluster, set) : undefined;
   if (!ep) return { kind: "reject", status: 503, reason: `tcp_proxy: cluster ${clusterName} has no healthy endpoint (UH)` };
+  // Envoy's tcp_proxy has no pending queue: a connection over max_connections is refused.
+  const admitted = rt.clusters.admit(cluster, ep, true, false);
+  if (!admitted.ok) return { kind: "reject", status: 503, reason: `tcp_proxy: ${admitted.reason} (UO)` };
   const workload = rt.state.workloadByAddress(rt.network, ep.ip);
   const up = await rt.openTunnel(ep, workload, ctx.client, cluster.service?.host);
-  if (!up.ok) return { kind: "reject", status: 503, reason: `tcp_proxy: ${up.error.message} (UF)` };
+  if (!up.ok) {
+    admitted.done({ kind: "local", failure: "connect" });
+    return { kind: "reject", status: 503, reason: `tcp_proxy: ${up.error.message} (UF)` };
+  }
   const started = Date.now();
   return {
     kind: "tunnel",
     upstream: up.value,
-    onClose: (o) =>
+    onClose: (o) => {
+      admitted.done(undefined);
       log.info(
         {
           listener: ctx.listener.name,
@@ -34,6 +43,7 @@ export async function tcpPassthrough(rt: ProxyRuntime, ctx: TunnelContext, clust
           error: o.error?.message,
         },
         "tcp_proxy connection closed",
-      ),
+      );
+    },
   };
 }

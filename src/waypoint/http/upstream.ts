@@ -5,9 +5,15 @@
  * workload that is not in the mesh). The client is part of the key because the HBONE CONNECT
  * carries `forwarded: for=<client>` (Istio), which is per connection.
  *
+ * The cluster's connection settings apply per key: `connect_timeout` bounds each tunnel dial,
+ * `max_requests_per_connection` retires a connection after that many requests (HTTP/1.1: the
+ * last one is sent without keep-alive; HTTP/2: the session leaves the cache and closes once its
+ * streams end), `idle_timeout` replaces IDLE_MS for idle keep-alive connections.
+ *
  * Invariants: at most one HTTP/2 session dial in flight per key; a session leaves the cache
  * when it closes or receives GOAWAY; agents and sessions idle for IDLE_MS are released; a
- * failed tunnel is an error tagged "UF" (connect failure) for errors.ts.
+ * failed tunnel (or one slower than the connect timeout) is an error tagged "UF" (connect
+ * failure) for errors.ts.
  */
 import http from "node:http";
 import http2 from "node:http2";
@@ -15,11 +21,14 @@ import type { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { logger } from "../../common/log.js";
 import type { Result } from "../../common/result.js";
+import type { Cluster } from "../envoy/types.js";
 import { buffersOnly } from "./buffers-only.js";
 
 const log = logger("waypoint.upstream");
 
 export const IDLE_MS = 60_000;
+/** How often idle entries are looked for (a cluster's idle_timeout is honoured to this precision). */
+const SWEEP_MS = 5_000;
 
 /** Opens a byte stream to the endpoint (HBONE tunnel or TCP), for one upstream connection. */
 export type TunnelOpener = () => Promise<Result<Duplex, Error>>;
@@ -27,6 +36,29 @@ export type TunnelOpener = () => Promise<Result<Duplex, Error>>;
 /** An error the upstream connect produced (before any request byte was sent). */
 export class ConnectFailure extends Error {
   readonly failure = "UF" as const;
+}
+
+/** The cluster settings that shape its upstream connections. */
+export type ConnectionSettings = Pick<Cluster, "connectTimeoutMs" | "httpOptions">;
+
+/** `open` bounded by the connect timeout; a tunnel that arrives too late is closed. */
+export function dialWithTimeout(open: TunnelOpener, timeoutMs: number): Promise<Result<Duplex, Error>> {
+  if (!(timeoutMs > 0)) return open();
+  return new Promise((resolve) => {
+    let done = false;
+    const timer = setTimeout(() => {
+      done = true;
+      resolve({ ok: false, error: new Error(`connect timeout after ${timeoutMs} ms (cluster connect_timeout)`) });
+    }, timeoutMs);
+    void open().then((r) => {
+      if (!done) {
+        clearTimeout(timer);
+        done = true;
+        return resolve(r);
+      }
+      if (r.ok) r.value.destroy();
+    });
+  });
 }
 
 /**
@@ -45,24 +77,29 @@ export function socketLike(d: Duplex): Socket {
 interface Entry {
   agent?: http.Agent;
   session?: http2.ClientHttp2Session;
+  /** Streams started on `session` (max_requests_per_connection). */
+  sessionStreams: number;
   dialing?: Promise<Result<http2.ClientHttp2Session, Error>>;
   lastUsed: number;
+  idleMs: number;
 }
 
 export class UpstreamConnections {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
   private opened = 0;
+  /** Requests sent per HTTP/1.1 connection (max_requests_per_connection). */
+  private readonly perSocket = new WeakMap<object, number>();
 
   constructor() {
-    this.sweeper = setInterval(() => this.sweep(), IDLE_MS);
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
   }
 
-  private entry(key: string): Entry {
+  private entry(key: string, settings?: ConnectionSettings): Entry {
     let e = this.entries.get(key);
     if (!e) {
-      e = { lastUsed: Date.now() };
+      e = { lastUsed: Date.now(), sessionStreams: 0, idleMs: settings?.httpOptions.idleTimeoutMs ?? IDLE_MS };
       this.entries.set(key, e);
     }
     e.lastUsed = Date.now();
@@ -70,16 +107,16 @@ export class UpstreamConnections {
   }
 
   /** A keep-alive agent whose connections are tunnels from `open`. */
-  agent(key: string, open: TunnelOpener): http.Agent {
-    const e = this.entry(key);
+  agent(key: string, open: TunnelOpener, settings?: ConnectionSettings): http.Agent {
+    const e = this.entry(key, settings);
     if (e.agent) return e.agent;
-    const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64, timeout: IDLE_MS, scheduling: "lifo" });
+    const agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64, timeout: e.idleMs, scheduling: "lifo" });
     // Node's Agent accepts an asynchronous createConnection through its callback form.
     (agent as unknown as { createConnection: (o: unknown, cb: (e: Error | null, s?: Socket) => void) => undefined }).createConnection = (
       _o,
       cb,
     ) => {
-      void open().then((r) => {
+      void dialWithTimeout(open, settings?.connectTimeoutMs ?? 0).then((r) => {
         if (!r.ok) return cb(new ConnectFailure(r.error.message, { cause: r.error }));
         this.opened++;
         cb(null, socketLike(r.value));
@@ -90,13 +127,41 @@ export class UpstreamConnections {
     return agent;
   }
 
-  /** An HTTP/2 session (prior knowledge) over a tunnel from `open`, shared by concurrent requests. */
-  async session(key: string, open: TunnelOpener): Promise<Result<http2.ClientHttp2Session, Error>> {
-    const e = this.entry(key);
+  /** Counts one HTTP/1.1 request on its connection; the connection's last allowed request goes without keep-alive. */
+  limit(req: http.ClientRequest, settings?: ConnectionSettings): void {
+    const max = settings?.httpOptions.maxRequestsPerConnection;
+    if (!max) return;
+    req.once("socket", (s) => {
+      const n = (this.perSocket.get(s) ?? 0) + 1;
+      this.perSocket.set(s, n);
+      // Before the head is stored: `connection: close`; after: the socket is closed at the response end.
+      if (n >= max) req.shouldKeepAlive = false;
+    });
+  }
+
+  /** An HTTP/2 session (prior knowledge) over a tunnel from `open`, shared by concurrent requests; call once per stream. */
+  async session(key: string, open: TunnelOpener, settings?: ConnectionSettings): Promise<Result<http2.ClientHttp2Session, Error>> {
+    const e = this.entry(key, settings);
+    const r = await this.sessionOf(e, key, open, settings);
+    const max = settings?.httpOptions.maxRequestsPerConnection;
+    if (r.ok && max && ++e.sessionStreams >= max && e.session === r.value) {
+      // The caller opens its stream synchronously after this resolves; then no new ones.
+      e.session = undefined;
+      setImmediate(() => r.value.close());
+    }
+    return r;
+  }
+
+  private async sessionOf(
+    e: Entry,
+    key: string,
+    open: TunnelOpener,
+    settings?: ConnectionSettings,
+  ): Promise<Result<http2.ClientHttp2Session, Error>> {
     if (e.session && !e.session.closed && !e.session.destroyed) return { ok: true, value: e.session };
     if (e.dialing) return e.dialing;
     e.dialing = (async (): Promise<Result<http2.ClientHttp2Session, Error>> => {
-      const t = await open();
+      const t = await dialWithTimeout(open, settings?.connectTimeoutMs ?? 0);
       if (!t.ok) return { ok: false, error: new ConnectFailure(t.error.message, { cause: t.error }) };
       this.opened++;
       const session = http2.connect("http://upstream", { createConnection: () => socketLike(t.value) });
@@ -107,6 +172,7 @@ export class UpstreamConnections {
       session.once("close", drop);
       session.once("goaway", drop);
       e.session = session;
+      e.sessionStreams = 0;
       return { ok: true, value: session };
     })();
     try {
@@ -123,7 +189,7 @@ export class UpstreamConnections {
   private sweep(): void {
     const now = Date.now();
     for (const [k, e] of this.entries) {
-      if (now - e.lastUsed < IDLE_MS) continue;
+      if (now - e.lastUsed < e.idleMs) continue;
       const agentBusy = e.agent && (Object.keys(e.agent.sockets).length > 0 || Object.keys(e.agent.requests).length > 0);
       if (agentBusy) continue;
       e.agent?.destroy();

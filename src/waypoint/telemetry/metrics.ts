@@ -1,9 +1,11 @@
 /**
  * The waypoint's Prometheus metrics with Istio's names, labels and buckets:
  * istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
- * istio_response_bytes (histograms), all with reporter="waypoint", on the metrics port.
+ * istio_response_bytes (histograms), all with reporter="waypoint", on the metrics port; and
+ * Envoy's cluster circuit-breaker and outlier-detection stats under the names Envoy's
+ * Prometheus output gives them (label cluster_name, as Istio's stats tags extract it).
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { HTTP_LABELS, type HttpLabels } from "./labels.js";
 
 /** Istio's (proxy) default buckets. */
@@ -16,6 +18,10 @@ export class WaypointMetrics {
   private readonly duration: Histogram<(typeof HTTP_LABELS)[number]>;
   private readonly requestBytes: Histogram<(typeof HTTP_LABELS)[number]>;
   private readonly responseBytes: Histogram<(typeof HTTP_LABELS)[number]>;
+  private readonly overflow: Record<"pending" | "cx" | "retry", Counter<"cluster_name">>;
+  private readonly ejections: Counter<"cluster_name">;
+  /** Set by the assembly: ejected hosts per cluster, read at scrape time. */
+  ejectedHosts: () => ReadonlyMap<string, number> = () => new Map();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const labelNames = [...HTTP_LABELS];
@@ -42,7 +48,38 @@ export class WaypointMetrics {
       registers,
       buckets: BYTE_BUCKETS,
     });
+    const cluster = (name: string, help: string) => new Counter({ name, help, labelNames: ["cluster_name"], registers });
+    this.overflow = {
+      pending: cluster(
+        "envoy_cluster_upstream_rq_pending_overflow",
+        "Requests that overflowed max_requests or max_pending_requests (503 UO)",
+      ),
+      cx: cluster("envoy_cluster_upstream_cx_overflow", "Connections refused by max_connections (tcp_proxy)"),
+      retry: cluster("envoy_cluster_upstream_rq_retry_overflow", "Retries not attempted because of max_retries"),
+    };
+    this.ejections = cluster("envoy_cluster_outlier_detection_ejections_enforced_total", "Enforced outlier ejections");
+    const ejected = () => this.ejectedHosts();
+    new Gauge({
+      name: "envoy_cluster_outlier_detection_ejections_active",
+      help: "Hosts currently ejected by outlier detection",
+      labelNames: ["cluster_name"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [c, n] of ejected()) this.set({ cluster_name: c }, n);
+      },
+    });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: "weft_waypoint_" });
+  }
+
+  /** A circuit-breaker overflow of `limit` (max_requests, max_pending_requests, max_connections, max_retries). */
+  clusterOverflow(cluster: string, limit: string): void {
+    const kind = limit === "max_retries" ? "retry" : limit === "max_connections" ? "cx" : "pending";
+    this.overflow[kind].inc({ cluster_name: cluster });
+  }
+
+  outlierEjection(cluster: string): void {
+    this.ejections.inc({ cluster_name: cluster });
   }
 
   /** Records one finished request. */

@@ -68,3 +68,9 @@ test("circuit breaker: max_retries bounds concurrent retries; raised limits drai
   await p.granted;
   assert.equal(p.ticket.state, "active");
 });
+
+test("circuit breaker: without a queue (tcp_proxy) a missing connection slot is a max_connections overflow", () => {
+  const cb = new CircuitBreaker(limits);
+  assert.equal(cb.admit(true, false).kind, "ok");
+  assert.deepEqual(cb.admit(true, false), { kind: "overflow", limit: "max_connections" });
+});

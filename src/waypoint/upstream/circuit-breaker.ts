@@ -25,7 +25,7 @@ export interface Ticket {
 export type Admission =
   | { readonly kind: "ok"; readonly ticket: Ticket }
   | { readonly kind: "pending"; readonly ticket: Ticket; readonly granted: Promise<void> }
-  | { readonly kind: "overflow"; readonly limit: "max_requests" | "max_pending_requests" };
+  | { readonly kind: "overflow"; readonly limit: "max_requests" | "max_pending_requests" | "max_connections" };
 
 export interface BreakerCounts {
   readonly requests: number;
@@ -49,14 +49,18 @@ export class CircuitBreaker {
     this.drain();
   }
 
-  /** Asks to start one request; `h1` requests need a connection of their own. */
-  admit(h1: boolean): Admission {
+  /**
+   * Asks to start one request; `h1` requests need a connection of their own. `queue` false (a
+   * tcp_proxy connection): no pending state, a missing connection slot is an overflow.
+   */
+  admit(h1: boolean, queue = true): Admission {
     if (this.requests >= this.limits.maxRequests) return this.overflow("max_requests");
     if (!h1 || (this.connections < this.limits.maxConnections && this.queue.length === 0)) {
       this.requests++;
       if (h1) this.connections++;
       return { kind: "ok", ticket: { h1, state: "active" } };
     }
+    if (!queue) return this.overflow("max_connections");
     if (this.queue.length >= this.limits.maxPendingRequests) return this.overflow("max_pending_requests");
     this.requests++;
     const ticket: Ticket = { h1, state: "pending" };
@@ -100,7 +104,7 @@ export class CircuitBreaker {
     };
   }
 
-  private overflow(limit: "max_requests" | "max_pending_requests"): Admission {
+  private overflow(limit: "max_requests" | "max_pending_requests" | "max_connections"): Admission {
     this.overflows++;
     return { kind: "overflow", limit };
   }

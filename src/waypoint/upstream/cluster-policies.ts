@@ -84,10 +84,10 @@ export class ClusterPolicies implements EndpointPicker {
     return p.balancer.pick(c.hosts, { ...(hint.hash !== undefined ? { hash: hint.hash } : {}), random: this.random, now });
   }
 
-  /** Asks the circuit breaker to start a request to `endpoint` (`h1`: it holds a connection). */
-  admit(cluster: Cluster, endpoint: Endpoint, h1: boolean): Admitted {
+  /** Asks the circuit breaker to start a request to `endpoint` (`h1`: it holds a connection; `queue` false: tcp_proxy). */
+  admit(cluster: Cluster, endpoint: Endpoint, h1: boolean, queue = true): Admitted {
     const p = this.policy(cluster);
-    const a = p.breaker.admit(h1);
+    const a = p.breaker.admit(h1, queue);
     if (a.kind === "overflow") {
       this.events.overflow?.(cluster.name, a.limit);
       return { ok: false, reason: `cluster ${cluster.name}: ${a.limit} (${limitOf(cluster, a.limit)}) reached` };
@@ -139,14 +139,22 @@ export class ClusterPolicies implements EndpointPicker {
     return out;
   }
 
-  ejectedHosts(): number {
-    let n = 0;
-    for (const p of this.byName.values()) n += p.outlier?.ejectedCount() ?? 0;
-    return n;
+  /** Ejected hosts per cluster with outlier detection (Envoy's ejections_active). */
+  ejectedByCluster(): Map<string, number> {
+    const now = this.now();
+    const out = new Map<string, number>();
+    for (const [k, p] of this.byName) if (p.outlier) out.set(k, p.outlier.ejectedCount(now));
+    return out;
   }
 }
 
 function limitOf(c: Cluster, limit: string): number {
   const t = c.circuitBreakers;
-  return limit === "max_requests" ? t.maxRequests : limit === "max_pending_requests" ? t.maxPendingRequests : t.maxRetries;
+  const by: Record<string, number> = {
+    max_requests: t.maxRequests,
+    max_pending_requests: t.maxPendingRequests,
+    max_connections: t.maxConnections,
+    max_retries: t.maxRetries,
+  };
+  return by[limit] ?? 0;
 }

@@ -97,7 +97,9 @@ export class OutlierDetector {
     return undefined;
   }
 
-  ejectedCount(): number {
+  /** Hosts ejected now (`now` runs the interval ticks first). */
+  ejectedCount(now?: number): number {
+    if (now !== undefined) this.advance(now);
     return [...this.hosts.values()].filter((h) => h.ejectedAt !== undefined).length;
   }
 
