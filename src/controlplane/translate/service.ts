@@ -11,6 +11,7 @@
  *   `networking.istio.io/traffic-distribution`) asks for locality failover, as Istio does.
  * ExternalName services are not translated (ztunnel has nothing to program for them).
  */
+import { serviceLoadBalancing } from "./service-load-balancing.js";
 import type { Service, ServicePort } from "../../common/model/service.js";
 import type { KubeObject } from "../../kube/object.js";
 import { isPlainObject } from "../../kube/validate/validate-schema.js";
@@ -20,7 +21,6 @@ import { appProtocolOf } from "./mesh-labels.js";
 import type { WaypointIndex } from "./waypoint.js";
 
 export const SERVICE_KIND = "/Service";
-const TRAFFIC_DISTRIBUTION = "networking.istio.io/traffic-distribution";
 
 export interface RawServicePort {
   readonly name?: string;
@@ -37,6 +37,8 @@ export interface ServiceSpecView {
   readonly clusterIPs: readonly string[];
   readonly externalIPs: readonly string[];
   readonly trafficDistribution?: string;
+  readonly internalTrafficPolicy?: string;
+  readonly publishNotReadyAddresses?: boolean;
 }
 
 // Store objects are never mutated (an update is a new object), so views can be cached by identity.
@@ -64,6 +66,8 @@ function readServiceSpec(svc: KubeObject): ServiceSpecView {
     clusterIPs: cips.filter((ip) => ip !== "None" && ip !== ""),
     externalIPs: Array.isArray(s.externalIPs) ? (s.externalIPs as string[]) : [],
     ...(typeof s.trafficDistribution === "string" ? { trafficDistribution: s.trafficDistribution } : {}),
+    ...(typeof s.internalTrafficPolicy === "string" ? { internalTrafficPolicy: s.internalTrafficPolicy } : {}),
+    ...(s.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
   };
 }
 
@@ -72,6 +76,8 @@ export function translateService(
   svc: KubeObject,
   nsLabels: Readonly<Record<string, string>>,
   waypoints: WaypointIndex,
+  /** The namespace's annotations (traffic distribution is inherited from them, as in Istio). */
+  nsAnnotations: Readonly<Record<string, string>> = {},
 ): Service | undefined {
   const spec = serviceSpec(svc);
   if (spec.type === "ExternalName") return undefined;
@@ -85,7 +91,11 @@ export function translateService(
     }));
   const addresses = [...new Set([...spec.clusterIPs, ...spec.externalIPs])].map((address) => ({ network: cfg.network, address }));
   const waypoint = waypoints.resolve(svc.metadata.labels ?? {}, ns, nsLabels, "service", `Service ${ns}/${svc.metadata.name}`);
-  const preferClose = spec.trafficDistribution === "PreferClose" || svc.metadata.annotations?.[TRAFFIC_DISTRIBUTION] === "PreferClose";
+  const { loadBalancing } = serviceLoadBalancing({
+    ...spec,
+    serviceAnnotations: svc.metadata.annotations ?? {},
+    namespaceAnnotations: nsAnnotations,
+  });
   return {
     name: svc.metadata.name,
     namespace: ns,
@@ -94,8 +104,6 @@ export function translateService(
     ports,
     subjectAltNames: [],
     ...(waypoint ? { waypoint } : {}),
-    ...(preferClose
-      ? { loadBalancing: { routingPreference: ["NETWORK", "REGION", "ZONE", "SUBZONE"], mode: "FAILOVER", healthPolicy: "ONLY_HEALTHY" } }
-      : {}),
+    ...(loadBalancing ? { loadBalancing } : {}),
   };
 }

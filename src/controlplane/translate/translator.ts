@@ -173,7 +173,8 @@ export class Translator {
       const sel = obj ? serviceSpec(obj).selector : undefined;
       if (sel && Object.keys(sel).length > 0) this.selectors.set(key, sel);
       else this.selectors.delete(key);
-      const next = obj ? translateService(this.cfg, obj, nsLabels(p.namespace), waypoints) : undefined;
+      const nsAnnotations = store.get(`${NAMESPACE_KIND}//${p.namespace}`)?.metadata.annotations ?? {};
+      const next = obj ? translateService(this.cfg, obj, nsLabels(p.namespace), waypoints, nsAnnotations) : undefined;
       this.diff(this.serviceOut, outKey, next, svcUp, svcRemoved);
     }
 
