@@ -390,4 +390,28 @@ spec:
     assert.equal(a.status, 200, a.raw);
     assert.equal(a.body.pod, "echo-v2");
   });
+  await t.test("DestinationRule consistentHash (issue 9): each x-user value sticks to one pod", async () => {
+    assert.ok((await remove(c.dir, [yamlFile("vs.yaml", readFileSync(path.join(work, "yaml", "vs.yaml"), "utf8"))])).ok);
+    await applyYaml(
+      c,
+      "dr-hash.yaml",
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: echo, namespace: wp }
+spec: { host: echo, trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: x-user } } } }
+`,
+    );
+    // The service's default route again (the VirtualService is gone), now with a header hash.
+    await eventually("hash policy applied", async () => {
+      const k = await countByPod(c, VIP.echo, 20, ["x-user: probe"]);
+      return Object.keys(k).length === 1 && (k["echo-v1"] ?? k["echo-v2"]) === 20;
+    });
+    const pods = new Set<string>();
+    for (let u = 0; u < 8; u++) {
+      const k = await countByPod(c, VIP.echo, 15, [`x-user: user-${u}`]);
+      assert.equal(Object.keys(k).length, 1, `user-${u} spread: ${JSON.stringify(k)}`);
+      pods.add(Object.keys(k)[0]!);
+    }
+    assert.equal(pods.size, 2, "eight users land on both pods");
+  });
 });

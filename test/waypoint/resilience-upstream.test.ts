@@ -17,8 +17,8 @@ import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import { staticZtunnelConfig } from "../support/ztunnel-config.js";
 import { service, workload } from "../support/model.js";
+import { staticWaypointConfig } from "../support/waypoint-config.js";
 import { Waypoint } from "../../src/waypoint/waypoint.js";
-import type { WaypointConfig } from "../../src/waypoint/config.js";
 import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 
@@ -177,28 +177,10 @@ before(async () => {
   });
   const z = await zt.start();
   assert.ok(z.ok, !z.ok ? z.error.message : "");
-  const cfg: WaypointConfig = {
-    name: "waypoint",
-    namespace: "default",
-    serviceAccount: "waypoint",
-    trustDomain: "cluster.local",
-    clusterId: "cluster1",
-    network: "",
-    node: "node-w",
+  const cfg = staticWaypointConfig(IP.waypoint, parsed.ok ? parsed.value : undefined, {
     podName: "waypoint-0",
-    podIp: IP.waypoint,
-    listen: IP.waypoint,
-    hbonePort: 15008,
-    admin: { ip: IP.waypoint, port: 15000 },
-    metrics: { ip: IP.waypoint, port: 15020 },
-    readiness: { ip: IP.waypoint, port: 15021 },
-    controlPlaneSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
-    caDir: "(in-process CA)",
-    certTtlSeconds: 3600,
-    drainSeconds: 1,
     staticFile: "resilience-upstream.test.ts",
-    ...(parsed.ok ? { static: parsed.value } : {}),
-  };
+  });
   wp = new Waypoint(cfg, { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e) });
   const addrs = wp.mutator.applyAddresses(
     [

@@ -19,8 +19,8 @@ import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import type { ZtunnelConfig } from "../../src/ztunnel/config.js";
 import { staticZtunnelConfig } from "../support/ztunnel-config.js";
+import { staticWaypointConfig } from "../support/waypoint-config.js";
 import { Waypoint } from "../../src/waypoint/waypoint.js";
-import type { WaypointConfig } from "../../src/waypoint/config.js";
 import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 import { ECHO_SERVICE, EchoServer, grpcServer, sourceBoundRelay, tcpEcho, wsFrame, wsParse } from "./backend.js";
@@ -39,28 +39,7 @@ function ztConfig(node: string, bindAddress: string): ZtunnelConfig {
 }
 
 const parsed = parseStaticWaypointConfig(staticFile);
-const wpConfig: WaypointConfig = {
-  name: "waypoint",
-  namespace: "default",
-  serviceAccount: "waypoint",
-  trustDomain: "cluster.local",
-  clusterId: "cluster1",
-  network: "",
-  node: "node-w",
-  podName: "waypoint-abcde",
-  podIp: IP.waypoint,
-  listen: IP.waypoint,
-  hbonePort: 15008,
-  admin: { ip: IP.waypoint, port: 15000 },
-  metrics: { ip: IP.waypoint, port: 15020 },
-  readiness: { ip: IP.waypoint, port: 15021 },
-  controlPlaneSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
-  caDir: "(in-process CA)",
-  certTtlSeconds: 3600,
-  drainSeconds: 1,
-  staticFile: "fixture.ts",
-  ...(parsed.ok ? { static: parsed.value } : {}),
-};
+const wpConfig = staticWaypointConfig(IP.waypoint, parsed.ok ? parsed.value : undefined);
 
 let za: Ztunnel, zb: Ztunnel, wp: Waypoint;
 const echo = { v1: new EchoServer("echo-v1"), v2: new EchoServer("echo-v2"), shadow: new EchoServer("shadow") };
