@@ -2,14 +2,17 @@
  * The request path's hook into the upstream policies (upstream/cluster-policies.ts): admit a
  * request through the cluster's circuit breaker before it is sent (waiting while it is a
  * pending request), and turn the exchange's end (status and response flags) into the outcome
- * outlier detection counts. An overflow is the caller's 503 UO.
+ * outlier detection counts. An overflow is the caller's 503 UO. The route timeout starts after
+ * admission (time spent pending is not counted; Envoy counts it).
  */
 import type { Upstream } from "../route/decide.js";
 import type { Outcome } from "../upstream/cluster-policies.js";
 import type { ProxyRuntime } from "./context.js";
 
 export type UpstreamAdmission =
-  { readonly ok: true; readonly done: (o: Outcome | undefined) => void } | { readonly ok: false; readonly reason: string };
+  | { readonly ok: true; readonly done: (o: Outcome | undefined) => void }
+  /** `gone`: the downstream closed while the request was pending (no answer to send). */
+  | { readonly ok: false; readonly reason: string; readonly gone?: boolean };
 
 /** `closed` resolves when the downstream goes away: a pending request then gives up its place. */
 export async function admitUpstream(rt: ProxyRuntime, up: Upstream, h1: boolean, closed: Promise<void>): Promise<UpstreamAdmission> {
@@ -19,7 +22,7 @@ export async function admitUpstream(rt: ProxyRuntime, up: Upstream, h1: boolean,
   const gone = await Promise.race([a.pending.then(() => false), closed.then(() => true)]);
   if (gone) {
     a.done(undefined);
-    return { ok: false, reason: "downstream closed while pending" };
+    return { ok: false, reason: "downstream closed while pending", gone: true };
   }
   return { ok: true, done: a.done };
 }

@@ -220,7 +220,8 @@ async function forward(
   x.levels = d.levels;
   x.setCookie = d.setCookie;
   const admitted = await admitUpstream(rt, d.upstream, !h2, closedPromise(res));
-  if (!admitted.ok) return failLate(x, req, res, "UO", admitted.reason);
+  // A client that left while its request was pending is logged as DC by the close handler.
+  if (!admitted.ok) return admitted.gone ? undefined : failLate(x, req, res, "UO", admitted.reason);
   x.upstreamDone = admitted.done;
   const traced = propagate(mutateHeaders(endToEnd(req.headers), d.levels, "request"), rt.ids);
   const headers = traced.headers;
