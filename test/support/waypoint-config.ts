@@ -1,9 +1,14 @@
 /**
  * A WaypointConfig for in-process tests: pod `waypoint` in `default`, every port on `ip`, the
- * Envoy resources from a parsed static file, no control plane.
+ * Envoy resources from a parsed static file, no control plane; and starting such a waypoint
+ * with the Address state the test's ztunnels use.
  */
+import assert from "node:assert/strict";
+import type { Service } from "../../src/common/model/service.js";
+import type { Workload } from "../../src/common/model/workload.js";
 import type { WaypointConfig } from "../../src/waypoint/config.js";
 import type { StaticWaypointConfig } from "../../src/waypoint/static-config.js";
+import type { Waypoint } from "../../src/waypoint/waypoint.js";
 
 export function staticWaypointConfig(
   ip: string,
@@ -33,4 +38,18 @@ export function staticWaypointConfig(
     ...(resources ? { static: resources } : {}),
     ...over,
   };
+}
+
+/** Gives the waypoint the workloads and services (as xDS would) and starts it; asserts both. */
+export async function startWithAddresses(wp: Waypoint, workloads: readonly Workload[], services: readonly Service[]): Promise<void> {
+  const addrs = wp.mutator.applyAddresses(
+    [
+      ...workloads.map((value) => ({ kind: "workload" as const, value })),
+      ...services.map((value) => ({ kind: "service" as const, value })),
+    ],
+    [],
+  );
+  assert.ok(addrs.ok);
+  const started = await wp.start();
+  assert.ok(started.ok, !started.ok ? started.error.message : "");
 }

@@ -17,7 +17,7 @@ import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import { staticZtunnelConfig } from "../support/ztunnel-config.js";
 import { service, workload } from "../support/model.js";
-import { staticWaypointConfig } from "../support/waypoint-config.js";
+import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
 import { Waypoint } from "../../src/waypoint/waypoint.js";
 import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
@@ -182,16 +182,7 @@ before(async () => {
     staticFile: "resilience-upstream.test.ts",
   });
   wp = new Waypoint(cfg, { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e) });
-  const addrs = wp.mutator.applyAddresses(
-    [
-      ...workloads.map((value) => ({ kind: "workload" as const, value })),
-      ...services.map((value) => ({ kind: "service" as const, value })),
-    ],
-    [],
-  );
-  assert.ok(addrs.ok);
-  const started = await wp.start();
-  assert.ok(started.ok, !started.ok ? started.error.message : "");
+  await startWithAddresses(wp, workloads, services);
   for (const [i, b] of backends.entries()) await b.listen(backendIp(i));
 });
 

@@ -19,7 +19,7 @@ import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import type { ZtunnelConfig } from "../../src/ztunnel/config.js";
 import { staticZtunnelConfig } from "../support/ztunnel-config.js";
-import { staticWaypointConfig } from "../support/waypoint-config.js";
+import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
 import { Waypoint } from "../../src/waypoint/waypoint.js";
 import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
@@ -66,16 +66,7 @@ before(async () => {
     random: () => (draw++ % 100) / 100,
     accessLog: (e) => access.push(e),
   });
-  const addrs = wp.mutator.applyAddresses(
-    [
-      ...workloads.map((value) => ({ kind: "workload" as const, value })),
-      ...services.map((value) => ({ kind: "service" as const, value })),
-    ],
-    [],
-  );
-  assert.ok(addrs.ok);
-  const started = await wp.start();
-  assert.ok(started.ok, !started.ok ? started.error.message : "");
+  await startWithAddresses(wp, workloads, services);
   await echo.v1.listen(IP.v1, 8080);
   await echo.v2.listen(IP.v2, 8080);
   await echo.shadow.listen(IP.shadow, 8080);
