@@ -88,14 +88,14 @@ test("config: a static file of Envoy resources is decoded like xDS, or rejected 
   const bad = parseStaticWaypointConfig(
     stringify({
       static_resources: {
-        clusters: [{ name: "c", type: "STATIC", lb_policy: "MAGLEV", load_assignment: { cluster_name: "c" } }],
+        clusters: [{ name: "c", type: "STATIC", lb_policy: "CLUSTER_PROVIDED", load_assignment: { cluster_name: "c" } }],
         secrets: [],
       },
     }),
   );
   assert.ok(!bad.ok);
   const text = bad.error.map((e) => `${e.resource}: ${e.field}: ${e.reason}`).join("; ");
-  assert.match(text, /c: static_resources\.clusters\[0\]\.lb_policy: MAGLEV is not supported/);
+  assert.match(text, /c: static_resources\.clusters\[0\]\.lb_policy: CLUSTER_PROVIDED is not supported/);
   assert.match(text, /static_resources\.secrets: unknown field/);
   const dup = parseStaticWaypointConfig(
     stringify({ static_resources: { clusters: [good.static_resources.clusters[0], good.static_resources.clusters[0]] } }),
