@@ -13,6 +13,10 @@ echo "== kube-apiserver + etcd for the Kubernetes source tests (built once from 
 t0=$(date +%s)
 bash scripts/kube-apiserver.sh | tail -n 1
 echo "   ($(( $(date +%s) - t0 )) s)"
+echo "== OpenTelemetry Collector for the tracing tests (built once from the Go module proxy, then cached)"
+t0=$(date +%s)
+bash scripts/otelcol.sh | tail -n 1
+echo "   ($(( $(date +%s) - t0 )) s)"
 echo "== tests"
 if [ "$(id -u)" != 0 ]; then
   echo "!! NOT ROOT: network-namespace, eBPF and nftables tests will SKIP (they say so one by one)." >&2

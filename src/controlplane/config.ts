@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { type Result, ok, err } from "../common/result.js";
 import { type FlagSpec, parseArgsOptions, shortParseError } from "../common/flags.js";
 import type { BootstrapToken } from "./xds/bootstrap-tokens.js";
+import { DEFAULT_MESH_CONFIG, type MeshConfig, parseMeshConfig } from "./mesh-config.js";
 
 export interface ControlPlaneConfig {
   /** Folder of Kubernetes YAML (local mode), watched; or undefined with `kubeconfig`. */
@@ -36,6 +37,8 @@ export interface ControlPlaneConfig {
   readonly authzL4Mode: "istio" | "strict";
   /** Istio revision (`istio.io/rev`) whose policies this control plane reads; "" reads all. */
   readonly revision: string;
+  /** Istio's MeshConfig from --mesh-config (istiod's --meshConfig); default: Istio's defaults. */
+  readonly mesh: MeshConfig;
 }
 
 export const DEFAULT_LISTEN = "0.0.0.0:15012";
@@ -104,6 +107,12 @@ export const CONTROLPLANE_FLAGS: readonly FlagSpec[] = [
     env: "REVISION",
     default: '"" (all)',
     description: "Istio revision (istio.io/rev) whose policies are read",
+  },
+  {
+    name: "mesh-config",
+    arg: "FILE",
+    env: "MESH_CONFIG",
+    description: "Istio MeshConfig YAML (the istio ConfigMap's `mesh` key, istiod's --meshConfig): tracing providers; read at start",
   },
 ];
 
@@ -185,8 +194,22 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
   const authzL4Mode = v["authz-l4-mode"] ?? env.WEFT_AUTHZ_L4_MODE ?? DEFAULT_AUTHZ_L4_MODE;
   if (authzL4Mode !== "istio" && authzL4Mode !== "strict")
     return err(new Error(`controlplane: --authz-l4-mode ${JSON.stringify(authzL4Mode)}: expected istio or strict`));
+  const meshFile = v["mesh-config"] ?? env.MESH_CONFIG;
+  let mesh = DEFAULT_MESH_CONFIG;
+  if (meshFile) {
+    let text: string;
+    try {
+      text = readFileSync(meshFile, "utf8");
+    } catch (e) {
+      return err(new Error(`controlplane: --mesh-config ${meshFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
+    }
+    const m = parseMeshConfig(text, meshFile);
+    if (!m.ok) return err(new Error(`controlplane: ${m.error.message}`));
+    mesh = m.value;
+  }
   return ok(
     Object.freeze({
+      mesh,
       ...(configDir ? { configDir } : {}),
       ...(kubeconfig ? { kubeconfig } : {}),
       listenHost: listen.value.host,

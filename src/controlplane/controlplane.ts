@@ -96,6 +96,7 @@ export class ControlPlane {
       trustDomain: config.trustDomain,
       clusterDomain: config.clusterDomain,
       rootNamespace: config.rootNamespace,
+      mesh: config.mesh,
       policiesFor: policyBinder(this.settings),
     });
     this.mesh = new MeshModel(this.store, tcfg);

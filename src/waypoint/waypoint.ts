@@ -35,6 +35,7 @@ import { tcpPassthrough } from "./http/tcp.js";
 import { UpstreamConnections } from "./http/upstream.js";
 import { type AccessLogSink, pinoAccessLog } from "./telemetry/access-log.js";
 import { WaypointMetrics } from "./telemetry/metrics.js";
+import { OtlpSpanSink } from "./telemetry/tracer.js";
 
 const log = logger("waypoint");
 
@@ -60,6 +61,7 @@ export class Waypoint {
   readonly upstreams = new UpstreamConnections();
   /** Per-cluster load balancing, circuit breakers and outlier detection (config dump `clusterPolicies`). */
   readonly clusters: ClusterPolicies;
+  private readonly spans = new OtlpSpanSink(this.l7);
   private readonly downstream: Downstream;
   private readonly rt: ProxyRuntime;
   private readonly admin = new AdminServers();
@@ -108,6 +110,8 @@ export class Waypoint {
       openTunnel: (ep, w, client, host) => this.openTunnel(ep, w, client, host),
       metrics: this.metrics,
       accessLog: runtime.accessLog ?? pinoAccessLog,
+      spans: this.spans,
+      self: { name: config.name, namespace: config.namespace },
     };
     this.downstream = new Downstream(this.rt);
     this.hbone = new HboneServer({
@@ -240,6 +244,7 @@ export class Waypoint {
       await this.pool.close(deadline);
       this.certs.close();
       await this.admin.close();
+      await this.spans.close(); // flushes the spans still queued
       log.info("waypoint stopped");
       this.markStopped();
     })();

@@ -23,6 +23,8 @@ export const HCM_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.networ
 export const TCP_PROXY_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 export const ROUTER_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 export const HTTP_PROTOCOL_OPTIONS_TYPE_URL = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+export const OTEL_TRACER_TYPE_URL = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig";
+export const OTEL_TRACER_NAME = "envoy.tracers.opentelemetry";
 
 const FILES = [
   "envoy/config/listener/v3/listener.proto",
@@ -33,6 +35,7 @@ const FILES = [
   "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
+  "envoy/config/trace/v3/opentelemetry.proto",
 ];
 
 const INCLUDE_DIRS = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"];
@@ -47,6 +50,7 @@ export interface EnvoyTypes {
   readonly TcpProxy: protobuf.Type;
   readonly Router: protobuf.Type;
   readonly HttpProtocolOptions: protobuf.Type;
+  readonly OpenTelemetryConfig: protobuf.Type;
 }
 
 /** The folder of the .proto files shipped by @grpc/grpc-js-xds. */
@@ -91,6 +95,7 @@ export function envoyTypes(): EnvoyTypes {
     TcpProxy: t("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"),
     Router: t("envoy.extensions.filters.http.router.v3.Router"),
     HttpProtocolOptions: t("envoy.extensions.upstreams.http.v3.HttpProtocolOptions"),
+    OpenTelemetryConfig: t("envoy.config.trace.v3.OpenTelemetryConfig"),
   };
   return cached;
 }

@@ -3,6 +3,7 @@
  * Frozen once; the control plane's config.ts fills it from flags and environment.
  */
 import type { ReadStore } from "../model/store.js";
+import { DEFAULT_MESH_CONFIG, type MeshConfig } from "../mesh-config.js";
 
 export interface TranslateConfig {
   /** Cluster id in workload uids (`<clusterId>//Pod/<ns>/<name>`); default `Kubernetes` (Istio's). */
@@ -17,6 +18,8 @@ export interface TranslateConfig {
   readonly rootNamespace: string;
   /** Gateway classes whose Gateways are waypoints; default `istio-waypoint`. */
   readonly waypointClasses: readonly string[];
+  /** Istio's MeshConfig (`--mesh-config`); default: none of its providers, Istio's defaults. */
+  readonly mesh: MeshConfig;
   /**
    * Names (`ns/name`) of the policies bound to a workload with these labels. Default: the
    * AuthorizationPolicies with a `selector.matchLabels` in the workload's namespace or the root
@@ -33,6 +36,7 @@ export const defaultTranslateConfig: TranslateConfig = Object.freeze({
   network: "",
   rootNamespace: "istio-system",
   waypointClasses: Object.freeze(["istio-waypoint"]),
+  mesh: DEFAULT_MESH_CONFIG,
 });
 
 export function translateConfig(overrides: Partial<TranslateConfig> = {}): TranslateConfig {

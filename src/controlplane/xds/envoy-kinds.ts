@@ -20,10 +20,12 @@ import {
   LISTENER_TYPE_URL,
   ROUTE_TYPE_URL,
   ROUTER_TYPE_URL,
+  OTEL_TRACER_NAME,
+  OTEL_TRACER_TYPE_URL,
   TCP_PROXY_TYPE_URL,
   envoyTypes,
 } from "../../common/xds/envoy-proto.js";
-import type { Cluster, ClusterLoadAssignment, Listener, RouteConfiguration } from "../translate/routes/envoy-types.js";
+import type { Cluster, ClusterLoadAssignment, Listener, ListenerTracing, RouteConfiguration } from "../translate/routes/envoy-types.js";
 import type { ResourceKind } from "./resource-kind.js";
 import type protobuf from "protobufjs";
 
@@ -50,6 +52,30 @@ function any(typeUrl: string, bytes: Uint8Array): Json {
   return { type_url: typeUrl, value: bytes };
 }
 
+/** HttpConnectionManager.tracing: Envoy's OpenTelemetry tracer, as istiod writes it. */
+function tracingJson(tr: ListenerTracing): Json {
+  const t = envoyTypes();
+  const c = tr.collector;
+  const ms = (v: number) => ({ seconds: Math.floor(v / 1000), nanos: (v % 1000) * 1e6 });
+  const cfg =
+    c.kind === "grpc"
+      ? { grpcService: { envoyGrpc: { clusterName: c.cluster, authority: c.authority } }, serviceName: tr.serviceName }
+      : {
+          httpService: {
+            httpUri: { uri: c.uri, cluster: c.cluster, timeout: ms(c.timeoutMs) },
+            requestHeadersToAdd: Object.entries(c.headers).map(([key, value]) => ({ header: { key, value } })),
+          },
+          serviceName: tr.serviceName,
+        };
+  return {
+    provider: {
+      name: OTEL_TRACER_NAME,
+      typedConfig: any(OTEL_TRACER_TYPE_URL, t.OpenTelemetryConfig.encode(t.OpenTelemetryConfig.fromObject(cfg)).finish()),
+    },
+    randomSampling: { value: tr.samplingPercent },
+  };
+}
+
 export function listenerJson(l: Listener): Json {
   const t = envoyTypes();
   const f = l.filter;
@@ -70,6 +96,7 @@ export function listenerJson(l: Listener): Json {
                     typedConfig: any(ROUTER_TYPE_URL, t.Router.encode(t.Router.fromObject({})).finish()),
                   },
                 ],
+                ...(f.tracing ? { tracing: tracingJson(f.tracing) } : {}),
               }),
             ).finish(),
           ),

@@ -28,6 +28,7 @@ export const meshKinds: readonly WatchedKind[] = [
   { group: "security.istio.io", version: "v1", kind: "AuthorizationPolicy", resource: "authorizationpolicies", optional: true },
   { group: "security.istio.io", version: "v1", kind: "PeerAuthentication", resource: "peerauthentications", optional: true },
   { group: "security.istio.io", version: "v1", kind: "RequestAuthentication", resource: "requestauthentications", optional: true },
+  { group: "telemetry.istio.io", version: "v1", kind: "Telemetry", resource: "telemetries", optional: true },
   { group: "networking.istio.io", version: "v1", kind: "DestinationRule", resource: "destinationrules", optional: true },
   { group: "networking.istio.io", version: "v1", kind: "ServiceEntry", resource: "serviceentries", optional: true },
   { group: "networking.istio.io", version: "v1", kind: "VirtualService", resource: "virtualservices", optional: true },

@@ -63,6 +63,7 @@ export const meshSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
   ["security.istio.io/AuthorizationPolicy", securityPolicy],
   ["security.istio.io/PeerAuthentication", securityPolicy],
   ["security.istio.io/RequestAuthentication", obj({ ...envelopeFields, spec: openSpec, status: any() })],
+  ["telemetry.istio.io/Telemetry", obj({ ...envelopeFields, spec: openSpec, status: any() })],
   [
     "networking.istio.io/ServiceEntry",
     obj({

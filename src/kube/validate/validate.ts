@@ -48,6 +48,7 @@ export const knownKinds: readonly KindInfo[] = [
   k("security.istio.io", "AuthorizationPolicy", ["v1", "v1beta1"]),
   k("security.istio.io", "PeerAuthentication", ["v1", "v1beta1"]),
   k("security.istio.io", "RequestAuthentication", ["v1", "v1beta1"]),
+  k("telemetry.istio.io", "Telemetry", ["v1", "v1alpha1"]),
   k("networking.istio.io", "DestinationRule", ["v1", "v1beta1", "v1alpha3"]),
   k("networking.istio.io", "ServiceEntry", ["v1", "v1beta1", "v1alpha3"]),
   k("networking.istio.io", "VirtualService", ["v1", "v1beta1", "v1alpha3"]),

@@ -9,6 +9,7 @@ import { canonicalIp } from "../../common/net/addr.js";
 import type { ResourceError } from "../../common/xds/resource-error.js";
 import { HCM_TYPE_URL, ROUTER_TYPE_URL, TCP_PROXY_TYPE_URL } from "../../common/xds/envoy-proto.js";
 import { routeTable } from "./decode-route.js";
+import { decodeTracing } from "./decode-tracing.js";
 import { Decoding, type Obj, arr, join, num, obj, str } from "./fields.js";
 import { unpackAny } from "./any.js";
 import type { Codec, Listener, ListenerAddress, ListenerFilter } from "./types.js";
@@ -90,8 +91,8 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
   d.only(
     o,
     path,
-    ["statPrefix", "codecType", "rds", "routeConfig", "httpFilters", "upgradeConfigs"],
-    ["useRemoteAddress", "xffNumTrustedHops", "generateRequestId", "accessLog", "tracing", "normalizePath", "mergeSlashes", "serverName"],
+    ["statPrefix", "codecType", "rds", "routeConfig", "httpFilters", "upgradeConfigs", "tracing"],
+    ["useRemoteAddress", "xffNumTrustedHops", "generateRequestId", "accessLog", "normalizePath", "mergeSlashes", "serverName"],
   );
   const codec = CODECS[str(o.codecType) ?? "AUTO"];
   if (!codec) d.fail(join(path, "codec_type"), `${String(o.codecType)} is not supported (AUTO, HTTP1, HTTP2)`);
@@ -124,6 +125,7 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
     const enabled = obj(u.enabled) ? (obj(u.enabled)!.value ?? false) : true;
     if (enabled && str(u.upgradeType)) upgrades.push(str(u.upgradeType)!.toLowerCase());
   });
+  const tracing = o.tracing !== undefined ? decodeTracing(d, obj(o.tracing) ?? {}, join(path, "tracing")) : undefined;
   if (!codec || !routes) return undefined;
-  return { kind: "http", statPrefix: str(o.statPrefix) ?? "", codec, routes, upgrades };
+  return { kind: "http", statPrefix: str(o.statPrefix) ?? "", codec, routes, upgrades, ...(tracing ? { tracing } : {}) };
 }

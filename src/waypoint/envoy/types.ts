@@ -142,6 +142,21 @@ export interface RouteTable {
   readonly headers: HeaderMutations;
 }
 
+/** HCM `tracing` with the OpenTelemetry tracer (decode-tracing.ts). */
+export interface TracingConfig {
+  readonly serviceName: string;
+  readonly samplingPercent: number;
+  readonly collector:
+    | { readonly kind: "grpc"; readonly cluster: string; readonly authority: string }
+    | {
+        readonly kind: "http";
+        readonly cluster: string;
+        readonly path: string;
+        readonly timeoutMs: number;
+        readonly headers: Readonly<Record<string, string>>;
+      };
+}
+
 /** HCM `codec_type`. */
 export type Codec = "AUTO" | "HTTP1" | "HTTP2";
 
@@ -152,6 +167,7 @@ export type ListenerFilter =
       readonly codec: Codec;
       /** `rds.route_config_name`, or the inline `route_config`. */
       readonly routes: { readonly kind: "rds"; readonly name: string } | { readonly kind: "inline"; readonly table: RouteTable };
+      readonly tracing?: TracingConfig;
     }
   | { readonly kind: "tcp"; readonly statPrefix: string; readonly cluster: string };
 

@@ -3,6 +3,7 @@
  * per-tunnel facts (which listener, who the client is) and the waypoint's runtime handles.
  */
 import type { Duplex } from "node:stream";
+import type { SpanSink } from "../telemetry/tracer.js";
 import type { Workload } from "../../common/model/workload.js";
 import type { SocketAddress } from "../../common/net/addr.js";
 import type { Result } from "../../common/result.js";
@@ -47,4 +48,8 @@ export interface ProxyRuntime {
   ): Promise<Result<Duplex, Error>>;
   readonly metrics: WaypointMetrics;
   readonly accessLog: AccessLogSink;
+  /** Where sampled spans go (listeners with tracing); none: no spans. */
+  readonly spans?: SpanSink;
+  /** The waypoint's own name and namespace (span attributes). */
+  readonly self?: { readonly name: string; readonly namespace: string };
 }

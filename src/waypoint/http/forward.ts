@@ -22,6 +22,7 @@ import type { ProxyRuntime, TunnelContext } from "./context.js";
 import { type ProxyFailure, classifyUpstreamError, failureResponse } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
 import { propagate } from "./trace.js";
+import { spanOf } from "../telemetry/span.js";
 import { ConnectFailure } from "./upstream.js";
 import { admitUpstream, outcomeOf } from "./admission.js";
 import type { Outcome } from "../upstream/cluster-policies.js";
@@ -66,6 +67,7 @@ export class Exchange {
   upstreamTime: number | undefined;
   requestId = "";
   traceparent: string | undefined;
+  parentSpanId: string | undefined;
   routeName = "";
   /** The decided route's header mutation levels (innermost first). */
   levels: readonly HeaderMutations[] = [];
@@ -102,6 +104,7 @@ export class Exchange {
     });
     const duration = Date.now() - this.start;
     rt.metrics.request(labels, duration, this.requestBytes, this.responseBytes);
+    reportSpanOf(this, duration);
     const ua = this.facts.headers["user-agent"];
     rt.accessLog({
       start_time: new Date(this.start).toISOString(),
@@ -129,6 +132,37 @@ export class Exchange {
       ...(this.traceparent ? { traceparent: this.traceparent } : {}),
     });
   }
+}
+
+/** Sends the hop's span when the listener traces and the hop was sampled (telemetry/span.ts). */
+function reportSpanOf(x: Exchange, duration: number): void {
+  const tracing = x.ctx.listener.filter.kind === "http" ? x.ctx.listener.filter.tracing : undefined;
+  if (!tracing || !x.rt.spans) return;
+  const ua = x.facts.headers["user-agent"];
+  const ep = x.upstream?.endpoint;
+  const span = spanOf({
+    traceparent: x.traceparent,
+    ...(x.parentSpanId ? { parentSpanId: x.parentSpanId } : {}),
+    method: x.facts.method,
+    authority: x.facts.authority,
+    path: x.facts.path,
+    protocol: x.protocol,
+    status: x.status,
+    ...(x.grpcStatus !== undefined ? { grpcStatus: x.grpcStatus } : {}),
+    flags: x.flags,
+    requestId: x.requestId,
+    startMs: x.start,
+    endMs: x.start + duration,
+    ...(x.upstream ? { upstreamCluster: x.upstream.cluster.name } : {}),
+    ...(ep ? { upstreamHost: formatAddress(ep) } : {}),
+    peerAddress: x.ctx.client.ip,
+    ...(typeof ua === "string" ? { userAgent: ua } : {}),
+    canonicalService: x.rt.self?.name ?? "",
+    namespace: x.rt.self?.namespace ?? "",
+    requestBytes: x.requestBytes,
+    responseBytes: x.responseBytes,
+  });
+  if (span) x.rt.spans.record(span, tracing);
 }
 
 /** Handles one request; never throws (every failure becomes a response or a reset). */
@@ -223,11 +257,14 @@ async function forward(
   // A client that left while its request was pending is logged as DC by the close handler.
   if (!admitted.ok) return admitted.gone ? undefined : failLate(x, req, res, "UO", admitted.reason);
   x.upstreamDone = admitted.done;
-  const traced = propagate(mutateHeaders(endToEnd(req.headers), d.levels, "request"), rt.ids);
+  const tracing = ctx.listener.filter.kind === "http" ? ctx.listener.filter.tracing : undefined;
+  const start = tracing ? { sampled: rt.random() * 100 < tracing.samplingPercent } : undefined;
+  const traced = propagate(mutateHeaders(endToEnd(req.headers), d.levels, "request"), rt.ids, start);
   const headers = traced.headers;
   headers["x-forwarded-proto"] ??= "http";
   x.requestId = traced.requestId;
   if (traced.traceparent) x.traceparent = traced.traceparent;
+  if (traced.parentSpanId) x.parentSpanId = traced.parentSpanId;
   for (const m of d.mirrors) mirror(rt, ctx, req, m, d, headers, h2);
   const ep = d.upstream.endpoint;
   const workload = rt.state.workloadByAddress(rt.network, ep.ip);

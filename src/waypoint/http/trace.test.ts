@@ -37,3 +37,14 @@ test("trace: B3 multi and single headers get a new span, the old one becomes the
   assert.equal(s.headers["b3"], "80f198ee56343ba864fe8b2a57d3eff7-abababababababab-1-e457b5a2e4d86bd1");
   assert.equal(propagate({ b3: "0" }, ids).headers["b3"], "0", "a sampling-only b3 passes unchanged");
 });
+
+test("with tracing on, a request without context starts a trace sampled as decided; a client's context wins", () => {
+  const started = propagate({}, ids, { sampled: true });
+  assert.match(started.traceparent ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  assert.equal(started.parentSpanId, undefined);
+  assert.match(propagate({}, ids, { sampled: false }).traceparent ?? "", /-00$/);
+  const kept = propagate({ traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00" }, ids, { sampled: true });
+  assert.match(kept.traceparent ?? "", /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-00$/, "the client's decision stands");
+  assert.equal(kept.parentSpanId, "00f067aa0ba902b7");
+  assert.equal(propagate({}, ids).traceparent, undefined, "tracing off: none started");
+});

@@ -6,8 +6,9 @@
  *   dropped (the W3C rule: restart rather than propagate garbage).
  * - B3 (multi-header `x-b3-*` and single `b3`): same trace id and sampling, `x-b3-spanid` new,
  *   `x-b3-parentspanid` = the client's span id.
- * When the client sent no trace context, none is started (no tracing provider configured, as
- * Istio's default); docs/waypoint.md.
+ * When the client sent no trace context, none is started unless the listener traces
+ * (`start`: a tracing provider is configured): then a new W3C trace begins here, sampled as
+ * `start.sampled` says (Envoy's random_sampling); docs/waypoint.md.
  */
 import type { HeaderMap } from "../route/rewrite.js";
 
@@ -26,21 +27,36 @@ function one(v: string | string[] | undefined): string | undefined {
 }
 
 /** Returns the headers to send upstream and the ids for the access log. */
-export function propagate(headers: HeaderMap, ids: TraceIds): { headers: HeaderMap; requestId: string; traceparent?: string } {
+export interface Propagated {
+  readonly headers: HeaderMap;
+  readonly requestId: string;
+  /** The waypoint hop's W3C context, sent upstream. */
+  readonly traceparent?: string;
+  /** The client's span id (the hop's parent), when the client sent one. */
+  readonly parentSpanId?: string;
+}
+
+export function propagate(headers: HeaderMap, ids: TraceIds, start?: { readonly sampled: boolean }): Propagated {
   const out: HeaderMap = { ...headers };
   const requestId = one(out["x-request-id"]) || ids.uuid();
   out["x-request-id"] = requestId;
   let traceparent: string | undefined;
+  let parentSpanId: string | undefined;
   const tp = one(out["traceparent"]);
   if (tp !== undefined) {
     const m = TRACEPARENT.exec(tp.trim().toLowerCase());
     if (m && m[1] !== "ff" && m[2] !== ZERO_TRACE && m[3] !== ZERO_SPAN) {
       traceparent = `00-${m[2]}-${ids.randomHex(8)}-${m[4]}`;
+      parentSpanId = m[3];
       out["traceparent"] = traceparent;
     } else {
       delete out["traceparent"];
       delete out["tracestate"];
     }
+  }
+  if (!traceparent && start) {
+    traceparent = `00-${ids.randomHex(16)}-${ids.randomHex(8)}-${start.sampled ? "01" : "00"}`;
+    out["traceparent"] = traceparent;
   }
   const b3trace = one(out["x-b3-traceid"]);
   const b3span = one(out["x-b3-spanid"]);
@@ -53,5 +69,5 @@ export function propagate(headers: HeaderMap, ids: TraceIds): { headers: HeaderM
     const [trace, span, sampled] = single.split("-");
     if (trace && span && /^[0-9a-f]{16}$/i.test(span)) out["b3"] = [trace, ids.randomHex(8), sampled ?? "1", span].join("-");
   }
-  return { headers: out, requestId, ...(traceparent ? { traceparent } : {}) };
+  return { headers: out, requestId, ...(traceparent ? { traceparent } : {}), ...(parentSpanId ? { parentSpanId } : {}) };
 }

@@ -127,12 +127,28 @@ export interface SocketAddress {
   readonly portValue: number;
 }
 
+/** HttpConnectionManager.tracing with the OpenTelemetry tracer (routes/tracing.ts). */
+export interface ListenerTracing {
+  readonly serviceName: string;
+  readonly samplingPercent: number;
+  readonly collector:
+    | { readonly kind: "grpc"; readonly cluster: string; readonly authority: string }
+    | {
+        readonly kind: "http";
+        readonly cluster: string;
+        readonly uri: string;
+        readonly timeoutMs: number;
+        readonly headers: Readonly<Record<string, string>>;
+      };
+}
+
 export type ListenerFilter =
   | {
       readonly kind: "http";
       readonly statPrefix: string;
       readonly codecType: "AUTO" | "HTTP1" | "HTTP2";
       readonly routeConfigName: string;
+      readonly tracing?: ListenerTracing;
     }
   | { readonly kind: "tcp"; readonly statPrefix: string; readonly cluster: string };
 

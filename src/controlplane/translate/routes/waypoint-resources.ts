@@ -43,6 +43,8 @@ import { consistentHashFor, effectivePolicy } from "./traffic-policy.js";
 import { listenerName, objectName, objectOrder, portProtocol } from "./names.js";
 import { byPrecedence, compareGrpc, compareHttp } from "./precedence.js";
 import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
+import { TELEMETRY_KIND, tracingFor } from "../telemetry.js";
+import { listenerTracing } from "./tracing.js";
 
 export const HTTPROUTE_KIND = "gateway.networking.k8s.io/HTTPRoute";
 export const GRPCROUTE_KIND = "gateway.networking.k8s.io/GRPCRoute";
@@ -78,6 +80,15 @@ export class WaypointTranslator {
       { waypoint: Waypoint; listeners: Listener[]; routes: RouteConfiguration[]; clusters: Map<string, ClusterRef> }
     >();
     for (const w of byHost.values()) out.set(`${w.namespace}/${w.name}`, { waypoint: w, listeners: [], routes: [], clusters: new Map() });
+    // Tracing per waypoint (Telemetry + mesh config): on each HTTP listener, with its collector's cluster.
+    const telemetries = store.list(TELEMETRY_KIND);
+    const tracing = new Map<string, ReturnType<typeof listenerTracing>>();
+    for (const w of byHost.values()) {
+      const t = tracingFor(cfg.mesh, telemetries, cfg.rootNamespace, w, problems);
+      const lt = t ? listenerTracing(cfg, store, t, problems) : undefined;
+      tracing.set(`${w.namespace}/${w.name}`, lt);
+      if (lt) out.get(`${w.namespace}/${w.name}`)!.clusters.set(lt.cluster[0], lt.cluster[1]);
+    }
     const httpRoutes = store.list(HTTPROUTE_KIND);
     const grpcRoutes = store.list(GRPCROUTE_KIND);
     // Routes by the Service (`ns/name`) a parentRef names: each service port looks at its own only.
@@ -135,7 +146,13 @@ export class WaypointTranslator {
             name,
             address: first!,
             additionalAddresses: rest,
-            filter: { kind: "http", statPrefix: name, codecType: proto.codec, routeConfigName: name },
+            filter: {
+              kind: "http",
+              statPrefix: name,
+              codecType: proto.codec,
+              routeConfigName: name,
+              ...(tracing.get(`${w.namespace}/${w.name}`) ? { tracing: tracing.get(`${w.namespace}/${w.name}`)!.tracing } : {}),
+            },
           });
           const key = `${svc.namespace}/${svc.name}`;
           const routes = this.routesFor(

@@ -1,0 +1,92 @@
+/**
+ * Span export for the waypoint, with OpenTelemetry's own SDK pieces: a BatchSpanProcessor per
+ * collector (bounded queue, batches on a timer, drops rather than blocks when the collector is
+ * slow) and the OTLP exporter the listener's tracing names (gRPC, or HTTP/protobuf with its
+ * path and headers). The collector's address is its Envoy cluster's first endpoint, as the
+ * control plane sent it (routes/tracing.ts there), reached directly over TCP.
+ * A span is built by span.ts; this only turns it into the SDK's ReadableSpan and hands it on.
+ */
+import { SpanKind, SpanStatusCode, TraceFlags, type HrTime } from "@opentelemetry/api";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { OTLPTraceExporter as GrpcExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
+import { OTLPTraceExporter as HttpExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { logger } from "../../common/log.js";
+import type { L7View } from "../envoy/store.js";
+import type { TracingConfig } from "../envoy/types.js";
+import type { SpanRecord } from "./span.js";
+
+const log = logger("waypoint.tracing");
+
+export interface SpanSink {
+  record(span: SpanRecord, tracing: TracingConfig): void;
+  close(): Promise<void>;
+}
+
+const SCOPE = { name: "weft-waypoint", version: "1" };
+
+const hr = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+
+export function readableSpan(s: SpanRecord, serviceName: string): ReadableSpan {
+  const ctx = { traceId: s.traceId, spanId: s.spanId, traceFlags: TraceFlags.SAMPLED };
+  return {
+    name: s.name,
+    kind: SpanKind.SERVER,
+    spanContext: () => ctx,
+    ...(s.parentSpanId
+      ? { parentSpanContext: { traceId: s.traceId, spanId: s.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } }
+      : {}),
+    startTime: hr(s.startMs),
+    endTime: hr(s.endMs),
+    duration: hr(Math.max(0, s.endMs - s.startMs)),
+    status: { code: s.error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET },
+    attributes: { ...s.attributes },
+    links: [],
+    events: [],
+    ended: true,
+    resource: resourceFromAttributes({ "service.name": serviceName }),
+    instrumentationScope: SCOPE,
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
+}
+
+export class OtlpSpanSink implements SpanSink {
+  private readonly processors = new Map<string, BatchSpanProcessor>();
+
+  constructor(
+    private readonly l7: L7View,
+    private readonly batch = { scheduledDelayMillis: 1000, maxQueueSize: 2048, maxExportBatchSize: 512 },
+  ) {}
+
+  record(span: SpanRecord, tracing: TracingConfig): void {
+    const p = this.processorFor(tracing);
+    if (p) p.onEnd(readableSpan(span, tracing.serviceName));
+  }
+
+  private processorFor(t: TracingConfig): BatchSpanProcessor | undefined {
+    const cluster = this.l7.cluster(t.collector.cluster);
+    const ep = cluster ? this.l7.endpointsOf(cluster)?.endpoints[0] : undefined;
+    if (!ep) return undefined;
+    const host = ep.ip.includes(":") ? `[${ep.ip}]` : ep.ip;
+    const c = t.collector;
+    const key = `${c.kind}|${host}:${ep.port}|${c.kind === "http" ? c.path : c.authority}|${t.serviceName}`;
+    let p = this.processors.get(key);
+    if (!p) {
+      const exporter: SpanExporter =
+        c.kind === "grpc"
+          ? new GrpcExporter({ url: `http://${host}:${ep.port}` })
+          : new HttpExporter({ url: `http://${host}:${ep.port}${c.path}`, headers: { ...c.headers }, timeoutMillis: c.timeoutMs });
+      p = new BatchSpanProcessor(exporter, this.batch);
+      this.processors.set(key, p);
+      log.info({ collector: `${c.kind} ${host}:${ep.port}`, cluster: c.cluster }, "exporting spans");
+    }
+    return p;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.processors.values()].map((p) => p.shutdown().catch(() => undefined)));
+    this.processors.clear();
+  }
+}
