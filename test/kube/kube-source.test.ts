@@ -157,6 +157,7 @@ void describe("KubeSource against a real kube-apiserver", () => {
       ],
       ["gateway.networking.k8s.io/v1", "httproutes", "HTTPRoute", { rules: [] }],
       ["gateway.networking.k8s.io/v1", "grpcroutes", "GRPCRoute", { rules: [] }],
+      ["telemetry.istio.io/v1", "telemetries", "Telemetry", { tracing: [{ randomSamplingPercentage: 10 }] }],
     ];
     for (const [apiVersion, resource, kind, spec] of objects) {
       await create(
