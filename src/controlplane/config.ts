@@ -39,6 +39,8 @@ export interface ControlPlaneConfig {
   readonly revision: string;
   /** Istio's MeshConfig from --mesh-config (istiod's --meshConfig); default: Istio's defaults. */
   readonly mesh: MeshConfig;
+  /** Istio's PILOT_AUTO_ALLOW_WAYPOINT_POLICY; default false (as Istio). */
+  readonly autoAllowWaypointPolicy: boolean;
 }
 
 export const DEFAULT_LISTEN = "0.0.0.0:15012";
@@ -100,6 +102,13 @@ export const CONTROLPLANE_FLAGS: readonly FlagSpec[] = [
     env: "WEFT_AUTHZ_L4_MODE",
     default: DEFAULT_AUTHZ_L4_MODE,
     description: "how ztunnel policies read attributes it cannot check (docs/authorization.md)",
+  },
+  {
+    name: "auto-allow-waypoint-policy",
+    arg: "true|false",
+    env: "PILOT_AUTO_ALLOW_WAYPOINT_POLICY",
+    default: "false",
+    description: "ztunnel implicitly allows each workload's waypoint (Istio's flag of the same name)",
   },
   {
     name: "revision",
@@ -207,6 +216,9 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
     if (!m.ok) return err(new Error(`controlplane: ${m.error.message}`));
     mesh = m.value;
   }
+  const autoAllow = v["auto-allow-waypoint-policy"] ?? env.PILOT_AUTO_ALLOW_WAYPOINT_POLICY ?? "false";
+  if (!["true", "false"].includes(autoAllow))
+    return err(new Error(`controlplane: --auto-allow-waypoint-policy ${JSON.stringify(autoAllow)}: expected true or false`));
   return ok(
     Object.freeze({
       mesh,
@@ -226,6 +238,7 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
       maxCertTtlSeconds: DEFAULT_MAX_CERT_TTL_SECONDS,
       authzL4Mode,
       revision: v.revision ?? env.REVISION ?? "",
+      autoAllowWaypointPolicy: autoAllow === "true",
     }),
   );
 }

@@ -32,6 +32,8 @@ import { ResourceStore } from "./xds/resource-store.js";
 import { addressKind, authorizationKind } from "./xds/resource-kind.js";
 import { envoyKinds } from "./xds/envoy-kinds.js";
 import { WaypointPipeline } from "./waypoints.js";
+import { WaypointAuthz } from "./waypoint-authz.js";
+import { JwksResolver } from "./jwks-resolver.js";
 import { AdsServer } from "./xds/ads-server.js";
 import { promXdsMetrics } from "./xds/metrics.js";
 import { type ControlPlaneServer, startControlPlaneServer } from "./xds/grpc-server.js";
@@ -66,6 +68,8 @@ export class ControlPlane {
   readonly waypoints: WaypointPipeline;
   private readonly source: ConfigSource;
   private readonly settings: PolicySettings;
+  /** RequestAuthentication jwksUri keys, fetched by the control plane (istiod's default). */
+  private readonly jwks = new JwksResolver();
   private readonly admin = new AdminServers();
   private server: ControlPlaneServer | undefined;
   private monitor: AddressInfo | undefined;
@@ -82,6 +86,7 @@ export class ControlPlane {
       trustDomain: config.trustDomain,
       l4Mode: config.authzL4Mode,
       revision: config.revision,
+      autoAllowWaypoint: config.autoAllowWaypointPolicy,
     };
     this.store = new ConfigStore();
     // The folder is strict about unknown fields; an API server may be newer than our schemas.
@@ -98,9 +103,11 @@ export class ControlPlane {
       rootNamespace: config.rootNamespace,
       mesh: config.mesh,
       policiesFor: policyBinder(this.settings),
+      autoAllowWaypointPolicy: config.autoAllowWaypointPolicy,
     });
     this.mesh = new MeshModel(this.store, tcfg);
-    this.waypoints = new WaypointPipeline(tcfg, this.store, this.mesh, this.resources);
+    const authz = new WaypointAuthz(this.settings, this.jwks.lookup, (f) => this.jwks.onChange(f));
+    this.waypoints = new WaypointPipeline(tcfg, this.store, this.mesh, this.resources, authz);
     this.ads = new AdsServer({
       store: this.resources,
       authenticator,
@@ -239,6 +246,7 @@ export class ControlPlane {
     this.stopped = true;
     await this.source.stop();
     this.waypoints.stop();
+    this.jwks.stop();
     this.mesh.stop();
     await this.server?.close(1000);
     await this.admin.close();

@@ -26,6 +26,9 @@ import { translatePeerAuthentication, type PeerAuthenticationPolicy } from "./tr
 import { effectivePeerAuthentication, peerAuthenticationAuthorizations } from "./translate/peer-authentication-effective.js";
 import { selectorMatches } from "./translate/authorization-policy-binding.js";
 import type { ValidationError } from "./translate/authorization-policy-schema.js";
+import { translateConfig } from "./translate/translate-config.js";
+import { GATEWAY_KIND, waypointOf } from "./translate/waypoint.js";
+import { implicitWaypointAuthorization } from "./translate/waypoint-implicit-allow.js";
 
 const log = logger("controlplane.policies");
 
@@ -39,6 +42,8 @@ export interface PolicySettings {
   readonly l4Mode?: AuthzL4Mode;
   /** This control plane's revision; "" or undefined reads every policy. */
   readonly revision?: string;
+  /** Istio's PILOT_AUTO_ALLOW_WAYPOINT_POLICY (default false): send each waypoint's implicit ALLOW. */
+  readonly autoAllowWaypoint?: boolean;
 }
 
 export const REVISION_LABEL = "istio.io/rev";
@@ -134,6 +139,13 @@ export function authorizations(store: ReadStore, s: PolicySettings): Authorizati
     for (const w of p.warnings) log[level]({ policy: `${p.namespace}/${p.name}`, kind: "PeerAuthentication" }, w);
   }
   out.push(...peerAuthenticationAuthorizations(pas, s.rootNamespace));
+  if (s.autoAllowWaypoint) {
+    const cfg = translateConfig({ rootNamespace: s.rootNamespace, trustDomain: s.trustDomain });
+    for (const gw of store.list(GATEWAY_KIND)) {
+      const w = waypointOf(cfg, gw);
+      if (w) out.push(implicitWaypointAuthorization(w, s.trustDomain));
+    }
+  }
   return out;
 }
 

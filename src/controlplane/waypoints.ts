@@ -19,6 +19,7 @@ import type { TranslateConfig } from "./translate/translate-config.js";
 import { GATEWAY_KIND, waypointOf } from "./translate/waypoint.js";
 import { type WaypointTranslation, WaypointTranslator } from "./translate/routes/waypoint-resources.js";
 import type { WaypointResources } from "./translate/routes/envoy-types.js";
+import type { WaypointAuthz } from "./waypoint-authz.js";
 import type { Scoped } from "./xds/envoy-kinds.js";
 import type { WaypointDirectory } from "./xds/ads-server.js";
 import type { ResourceStore } from "./xds/resource-store.js";
@@ -45,10 +46,13 @@ export class WaypointPipeline implements WaypointDirectory {
     private readonly store: ConfigStore,
     private readonly mesh: MeshModel,
     private readonly resources: ResourceStore,
+    /** AuthorizationPolicy / RequestAuthentication at waypoints (HTTP filters); none: no filters. */
+    private readonly authz?: WaypointAuthz,
   ) {}
 
   start(): void {
     this.unsubscribe.push(this.store.subscribe(() => this.schedule()));
+    if (this.authz) this.unsubscribe.push(this.authz.onKeysChanged(() => this.schedule()));
     this.unsubscribe.push(this.mesh.subscribe(() => this.schedule()));
     this.sync();
   }
@@ -79,7 +83,14 @@ export class WaypointPipeline implements WaypointDirectory {
   sync(): void {
     let t: WaypointTranslation;
     try {
-      t = this.translator.translate({ cfg: this.cfg, store: this.store, services: this.mesh.services, workloads: this.mesh.workloads });
+      this.authz?.refresh(this.store);
+      t = this.translator.translate({
+        cfg: this.cfg,
+        store: this.store,
+        services: this.mesh.services,
+        workloads: this.mesh.workloads,
+        ...(this.authz ? { httpFilters: this.authz.filtersFor } : {}),
+      });
     } catch (e) {
       log.error({ err: (e as Error).message }, "waypoint translation failed; keeping the previous resources");
       return;
@@ -127,7 +138,7 @@ export class WaypointPipeline implements WaypointDirectory {
       ),
     ];
     if (changed.length) log.info({ waypoints: t.waypoints.size, changed: changed.length }, "waypoint resources updated");
-    this.report([...t.problems, ...this.bindingProblems(), ...this.readinessProblems()]);
+    this.report([...t.problems, ...(this.authz?.problems ?? []), ...this.bindingProblems(), ...this.readinessProblems()]);
   }
 
   /** Hands the resource store only what differs from the last publication (it encodes each upsert). */

@@ -12,7 +12,8 @@
  * request and response header modifiers, a 90/10 split within 4 standard deviations of
  * Binomial(400, 0.1); consumer vs producer routes; the VirtualService + DestinationRule form;
  * an invalid route rejected with its object and field named while the previous route keeps
- * routing; the destination ztunnel sees the waypoint's identity. Root only; ~2 minutes. The
+ * routing; the destination ztunnel sees the waypoint's identity; an L7 AuthorizationPolicy and a
+ * RequestAuthentication targeting the waypoint (403/401). Root only; ~2 minutes. The
  * cluster's logs are kept in $TMPDIR/weft-e2e-waypoint-logs.
  */
 import { test, after } from "node:test";
@@ -23,6 +24,7 @@ import * as path from "node:path";
 import { MAIN_JS, labelNamespace, labelObject, up } from "../../src/local/cluster.js";
 import { apply, remove } from "../../src/local/apply.js";
 import type { ManifestFile } from "../../src/local/manifests.js";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { type Cluster, down, planFor, podIp, podNetns, sh, until } from "./harness.js";
 
 const root = process.getuid?.() === 0;
@@ -413,5 +415,55 @@ spec: { host: echo, trafficPolicy: { loadBalancer: { consistentHash: { httpHeade
       pods.add(Object.keys(k)[0]!);
     }
     assert.equal(pods.size, 2, "eight users land on both pods");
+  });
+
+  await t.test("L7 AuthorizationPolicy and RequestAuthentication at the waypoint (targetRefs)", async () => {
+    const keys = await generateKeyPair("ES256");
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(keys.publicKey)), kid: "e2e", alg: "ES256" }] });
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: "ES256", kid: "e2e" })
+      .setIssuer("https://e2e.weft.test")
+      .setSubject("alice")
+      .setExpirationTime("10m")
+      .sign(keys.privateKey);
+    const policy = yamlFile(
+      "authz.yaml",
+      `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: echo-l7, namespace: wp }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: waypoint }]
+  rules:
+    - from: [{ source: { principals: [cluster.local/ns/wp/sa/client] } }]
+      to: [{ operation: { methods: [GET], paths: ["/allowed*"] } }]
+    - from: [{ source: { requestPrincipals: ["https://e2e.weft.test/*"] } }]
+      to: [{ operation: { paths: ["/jwt*"] } }]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: echo-jwt, namespace: wp }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: waypoint }]
+  jwtRules: [{ issuer: "https://e2e.weft.test", jwks: '${jwks}' }]
+`,
+    );
+    assert.ok((await apply(c.dir, [policy])).ok);
+    try {
+      await eventually("policy enforced", async () => (await curl(c, "wp", `http://${VIP.echo}/forbidden`)).status === 403);
+      const denied = await curl(c, "wp", `http://${VIP.echo}/forbidden`);
+      assert.match(denied.raw, /RBAC: access denied$/);
+      assert.equal((await curl(c, "wp", `http://${VIP.echo}/allowed/x`)).status, 200);
+      assert.equal((await curl(c, "wp", `http://${VIP.echo}/allowed/x`, ["-X", "POST"])).status, 403, "method");
+      assert.equal((await curl(c, "consumer", `http://${VIP.echo}/allowed/x`)).status, 403, "principal");
+      const ok = await curl(c, "consumer", `http://${VIP.echo}/jwt/a`, ["-H", `authorization: Bearer ${token}`]);
+      assert.equal(ok.status, 200, ok.raw);
+      assert.equal(ok.body.headers?.["authorization"], undefined, "the token is not forwarded");
+      const bad = await curl(c, "consumer", `http://${VIP.echo}/jwt/a`, ["-H", `authorization: Bearer ${token.slice(0, -4)}AAAA`]);
+      assert.equal(bad.status, 401, bad.raw);
+      assert.equal((await curl(c, "consumer", `http://${VIP.echo}/jwt/a`)).status, 403, "no token: no requestPrincipal");
+    } finally {
+      assert.ok((await remove(c.dir, [policy])).ok);
+    }
+    await eventually("policy removed", async () => (await curl(c, "wp", `http://${VIP.echo}/forbidden`)).status === 200);
   });
 });

@@ -25,6 +25,10 @@ export const ROUTER_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.htt
 export const HTTP_PROTOCOL_OPTIONS_TYPE_URL = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 export const OTEL_TRACER_TYPE_URL = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig";
 export const OTEL_TRACER_NAME = "envoy.tracers.opentelemetry";
+export const RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
+export const NETWORK_RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC";
+export const JWT_AUTHN_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
+export const URI_TEMPLATE_TYPE_URL = "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig";
 
 const FILES = [
   "envoy/config/listener/v3/listener.proto",
@@ -36,6 +40,10 @@ const FILES = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/config/trace/v3/opentelemetry.proto",
+  "envoy/extensions/filters/http/rbac/v3/rbac.proto",
+  "envoy/extensions/filters/network/rbac/v3/rbac.proto",
+  "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
+  "envoy/extensions/path/match/uri_template/v3/uri_template_match.proto",
 ];
 
 const INCLUDE_DIRS = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"];
@@ -51,6 +59,9 @@ export interface EnvoyTypes {
   readonly Router: protobuf.Type;
   readonly HttpProtocolOptions: protobuf.Type;
   readonly OpenTelemetryConfig: protobuf.Type;
+  readonly Rbac: protobuf.Type;
+  readonly JwtAuthentication: protobuf.Type;
+  readonly UriTemplateMatchConfig: protobuf.Type;
 }
 
 /** The folder of the .proto files shipped by @grpc/grpc-js-xds. */
@@ -96,6 +107,9 @@ export function envoyTypes(): EnvoyTypes {
     Router: t("envoy.extensions.filters.http.router.v3.Router"),
     HttpProtocolOptions: t("envoy.extensions.upstreams.http.v3.HttpProtocolOptions"),
     OpenTelemetryConfig: t("envoy.config.trace.v3.OpenTelemetryConfig"),
+    Rbac: t("envoy.extensions.filters.http.rbac.v3.RBAC"),
+    JwtAuthentication: t("envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"),
+    UriTemplateMatchConfig: t("envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig"),
   };
   return cached;
 }

@@ -231,7 +231,7 @@ function readSelector(r: Reader, v: unknown, name: string, warnings: string[]): 
   return undefined;
 }
 
-function readTargetRefs(r: Reader, spec: Json, namespace: string | undefined): PolicyTargetRef[] | undefined {
+export function readTargetRefs(r: Reader, spec: Json, namespace: string | undefined): PolicyTargetRef[] | undefined {
   const raws: [unknown, string][] = [];
   if (present(spec.targetRef)) raws.push([spec.targetRef, "spec.targetRef"]);
   (r.list(spec.targetRefs, "spec.targetRefs") ?? []).forEach((t, i) => raws.push([t, `spec.targetRefs[${i}]`]));

@@ -26,6 +26,11 @@ export interface TranslateConfig {
    * namespace whose labels all match. The authorization translator may replace it (to leave out
    * policies it rejected, or to add converted PeerAuthentications).
    */
+  /**
+   * Istio's PILOT_AUTO_ALLOW_WAYPOINT_POLICY: workloads behind a waypoint also list the synthetic
+   * ALLOW of the waypoint's identity (waypoint-implicit-allow.ts). Default false, as in Istio.
+   */
+  readonly autoAllowWaypointPolicy?: boolean;
   readonly policiesFor?: (store: ReadStore, namespace: string, labels: Readonly<Record<string, string>>) => string[];
 }
 

@@ -15,7 +15,7 @@
  * - waypoint: the pod's `istio.io/use-waypoint`, else the namespace's, if it serves workloads.
  * - locality from the Node's topology labels.
  */
-import type { PortMapping, Workload } from "../../common/model/workload.js";
+import type { GatewayAddress, PortMapping, Workload } from "../../common/model/workload.js";
 import type { KubeObject } from "../../kube/object.js";
 import { isIp, isPlainObject } from "../../kube/validate/validate-schema.js";
 import type { TranslateConfig } from "./translate-config.js";
@@ -23,6 +23,7 @@ import { podUid, serviceHostname } from "./translate-config.js";
 import { appProtocolOf, canonicalService, isEnrolled, workloadNameAndType } from "./mesh-labels.js";
 import type { WaypointIndex } from "./waypoint.js";
 import { serviceSpec } from "./service.js";
+import { implicitWaypointPolicyNames } from "./waypoint-implicit-allow.js";
 
 export const POD_KIND = "/Pod";
 
@@ -129,6 +130,18 @@ export interface PodContext {
   readonly policies: readonly string[];
 }
 
+/** The bound policies plus the implicit allows of the waypoints this pod is reached through. */
+function withImplicitWaypointAllow(
+  ctx: PodContext,
+  services: readonly KubeObject[],
+  ns: string,
+  nsLabels: Readonly<Record<string, string>>,
+  own: GatewayAddress | undefined,
+): string[] {
+  const viaServices = services.map((s) => ctx.waypoints.resolve(s.metadata.labels ?? {}, ns, nsLabels, "service"));
+  return [...new Set([...ctx.policies, ...implicitWaypointPolicyNames(own, viaServices)])].sort();
+}
+
 export function translatePod(cfg: TranslateConfig, pod: KubeObject, ctx: PodContext): Workload | undefined {
   if (!isWorkloadPod(pod)) return undefined;
   const v = podView(pod);
@@ -163,7 +176,9 @@ export function translatePod(cfg: TranslateConfig, pod: KubeObject, ctx: PodCont
     workloadType,
     workloadName,
     services,
-    authorizationPolicies: [...ctx.policies],
+    authorizationPolicies: cfg.autoAllowWaypointPolicy
+      ? withImplicitWaypointAllow(ctx, ordered, ns, nsLabels, waypoint)
+      : [...ctx.policies],
     status: v.ready ? "HEALTHY" : "UNHEALTHY",
     clusterId: cfg.clusterId,
     networkMode: "STANDARD",

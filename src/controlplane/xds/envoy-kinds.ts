@@ -25,7 +25,14 @@ import {
   TCP_PROXY_TYPE_URL,
   envoyTypes,
 } from "../../common/xds/envoy-proto.js";
-import type { Cluster, ClusterLoadAssignment, Listener, ListenerTracing, RouteConfiguration } from "../translate/routes/envoy-types.js";
+import type {
+  Cluster,
+  ClusterLoadAssignment,
+  HttpFilterConfig,
+  Listener,
+  ListenerTracing,
+  RouteConfiguration,
+} from "../translate/routes/envoy-types.js";
 import type { ResourceKind } from "./resource-kind.js";
 import type protobuf from "protobufjs";
 
@@ -76,6 +83,12 @@ function tracingJson(tr: ListenerTracing): Json {
   };
 }
 
+/** An HTTP or network filter with its config packed as the Envoy message its type URL names. */
+function typedFilter(h: HttpFilterConfig): Json {
+  const type = envoyTypes().root.lookupType(h.typeUrl.slice(h.typeUrl.lastIndexOf("/") + 1));
+  return { name: h.name, typedConfig: any(h.typeUrl, type.encode(type.fromObject(h.config)).finish()) };
+}
+
 export function listenerJson(l: Listener): Json {
   const t = envoyTypes();
   const f = l.filter;
@@ -91,6 +104,7 @@ export function listenerJson(l: Listener): Json {
                 codecType: f.codecType,
                 rds: { routeConfigName: f.routeConfigName, configSource: { ads: {}, resourceApiVersion: "V3" } },
                 httpFilters: [
+                  ...(f.httpFilters ?? []).map(typedFilter),
                   {
                     name: "envoy.filters.http.router",
                     typedConfig: any(ROUTER_TYPE_URL, t.Router.encode(t.Router.fromObject({})).finish()),
@@ -108,11 +122,12 @@ export function listenerJson(l: Listener): Json {
             t.TcpProxy.encode(t.TcpProxy.fromObject({ statPrefix: f.statPrefix, cluster: f.cluster })).finish(),
           ),
         };
+  const before = f.kind === "tcp" ? (f.networkFilters ?? []).map(typedFilter) : [];
   return {
     name: l.name,
     address: { socketAddress: { address: l.address.address, portValue: l.address.portValue } },
     additionalAddresses: l.additionalAddresses.map((a) => ({ address: { socketAddress: { address: a.address, portValue: a.portValue } } })),
-    filterChains: [{ filters: [filter] }],
+    filterChains: [{ filters: [...before, filter] }],
     trafficDirection: "INBOUND",
   };
 }

@@ -50,6 +50,7 @@ test("decode: an HTTP listener in the contract's shape", () => {
     codec: "AUTO",
     routes: { kind: "rds", name: NAME },
     upgrades: ["websocket"],
+    authz: [],
   });
 });
 
@@ -81,6 +82,7 @@ test("decode: a TCP proxy listener", () => {
     kind: "tcp",
     statPrefix: "db",
     cluster: "outbound|5432||db.default.svc.cluster.local",
+    authz: [],
   });
 });
 

@@ -19,6 +19,7 @@ import type { RequestFacts } from "../route/request.js";
 import { type HeaderMap, mutateHeaders } from "../route/rewrite.js";
 import { httpLabels } from "../telemetry/labels.js";
 import type { ProxyRuntime, TunnelContext } from "./context.js";
+import { type AuthzStep, authorizeRequest, authzLogFields } from "./authz-step.js";
 import { type ProxyFailure, classifyUpstreamError, failureResponse } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
 import { propagate } from "./trace.js";
@@ -69,6 +70,8 @@ export class Exchange {
   traceparent: string | undefined;
   parentSpanId: string | undefined;
   routeName = "";
+  /** The HTTP filters' (JWT, RBAC) report, for the access log. */
+  authz: AuthzStep | undefined;
   /** The decided route's header mutation levels (innermost first). */
   levels: readonly HeaderMutations[] = [];
   /** A generated hash-policy cookie for the response. */
@@ -130,6 +133,7 @@ export class Exchange {
       ...(destination ? { upstream_peer_principal: workloadIdentityUri(destination) } : {}),
       ...(this.grpcStatus !== undefined ? { grpc_status: this.grpcStatus } : {}),
       ...(this.traceparent ? { traceparent: this.traceparent } : {}),
+      ...authzLogFields(this.authz && "report" in this.authz ? this.authz.report : undefined),
     });
   }
 }
@@ -173,7 +177,7 @@ export async function handleRequest(
   res: DownstreamResponse,
   h2: boolean,
 ): Promise<void> {
-  const facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
+  let facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
   const x = new Exchange(rt, ctx, facts, h2 ? "HTTP/2" : `HTTP/${req.httpVersion}`);
   x.requestBytes = headerBytes(req.headers as Record<string, string>);
   req.on("data", (c: Buffer) => (x.requestBytes += c.length));
@@ -187,6 +191,10 @@ export async function handleRequest(
     }
     x.finish();
   });
+  // The HTTP filters before the router (JWT, RBAC) may answer, or change headers routing sees.
+  x.authz = await authorizeRequest(rt, ctx, facts, req.headers as Record<string, string | string[] | undefined>);
+  if (x.authz.kind === "deny") return respondDenied(x, req, res, x.authz);
+  facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
   const d = decide({ view: rt.l7, endpoints: rt.clusters, random: rt.random }, routeTableOf(rt, ctx), facts);
   x.routeName = d.routeName;
   x.requestId = String(facts.headers["x-request-id"] ?? "");
@@ -214,6 +222,40 @@ function respondLocally(x: Exchange, req: DownstreamRequest, res: DownstreamResp
   sendHead(res, d.status, headers);
   x.responseBytes = headerBytes(headers) + Buffer.byteLength(body);
   res.end(body);
+}
+
+/**
+ * A 401/403 from the HTTP filters: Envoy's body and details, no response flag (Envoy sets none).
+ * A gRPC request gets Envoy's gRPC local reply: trailers-only, 200, grpc-status 16 (401) or 7 (403).
+ */
+function respondDenied(x: Exchange, req: DownstreamRequest, res: DownstreamResponse, a: Extract<AuthzStep, { kind: "deny" }>): void {
+  x.details = a.details;
+  req.resume();
+  if (isGrpc(String(x.facts.headers["content-type"] ?? "")) && "stream" in res) {
+    const headers = {
+      "content-type": "application/grpc",
+      "grpc-status": a.status === 401 ? "16" : "7",
+      "grpc-message": grpcMessage(a.body),
+      ...a.headers,
+    };
+    x.status = 200;
+    x.grpcStatus = headers["grpc-status"];
+    x.responseBytes = headerBytes(headers);
+    res.stream.respond({ ":status": 200, ...headers }, { endStream: true });
+    return;
+  }
+  const headers = { ...a.headers, "content-type": "text/plain", "content-length": String(Buffer.byteLength(a.body)) };
+  x.status = a.status;
+  sendHead(res, a.status, headers);
+  x.responseBytes = headerBytes(headers) + Buffer.byteLength(a.body);
+  res.end(a.body);
+}
+
+/** gRPC's grpc-message encoding: percent-encode `%` and bytes outside printable ASCII. */
+function grpcMessage(text: string): string {
+  return [...Buffer.from(text)]
+    .map((b) => (b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(b)))
+    .join("");
 }
 
 function sendHead(res: DownstreamResponse, status: number, headers: HeaderMap): void {

@@ -3,16 +3,27 @@
  * listener's cluster (the cluster's load balancer, without a hash), over HBONE or TCP like HTTP requests; the HBONE server
  * splices the two. No L7 decisions, as Envoy's TCP proxy. Each connection holds one of the
  * cluster's max_connections (overflow: refused, UO); a failed connect counts for outlier
- * detection.
+ * detection. The listener's network RBAC filters (the L4 parts of its AuthorizationPolicies)
+ * decide first.
  */
 import { logger } from "../../common/log.js";
 import { formatAddress } from "../../common/net/addr.js";
 import type { HboneDecision } from "../../proxy/hbone/server.js";
+import { toUri } from "../../common/spiffe.js";
+import { authorizeConnection } from "./authz-step.js";
 import type { ProxyRuntime, TunnelContext } from "./context.js";
 
 const log = logger("waypoint.tcp");
 
 export async function tcpPassthrough(rt: ProxyRuntime, ctx: TunnelContext, clusterName: string): Promise<HboneDecision> {
+  const denied = authorizeConnection(rt, ctx);
+  if (denied) {
+    log.info(
+      { listener: ctx.listener.name, client: formatAddress(ctx.client), peer: toUri(ctx.peer), details: denied },
+      "tcp connection denied",
+    );
+    return { kind: "reject", status: 401, reason: `tcp_proxy: ${denied}` }; // as ztunnel refuses an HBONE tunnel by policy
+  }
   const cluster = rt.l7.cluster(clusterName);
   if (!cluster) return { kind: "reject", status: 503, reason: `tcp_proxy: cluster ${clusterName} not found (NC)` };
   const set = rt.l7.endpointsOf(cluster);

@@ -12,6 +12,7 @@ import { decide } from "../route/decide.js";
 import { mutateHeaders } from "../route/rewrite.js";
 import type { ProxyRuntime, TunnelContext } from "./context.js";
 import { failureResponse } from "./errors.js";
+import { authorizeRequest } from "./authz-step.js";
 import { Exchange, requestFacts, routeTableOf } from "./forward.js";
 import { endToEnd } from "./hop.js";
 import { propagate } from "./trace.js";
@@ -35,7 +36,7 @@ export async function handleUpgrade(
   socket: Duplex,
   head: Buffer,
 ): Promise<void> {
-  const facts = requestFacts(req);
+  let facts = requestFacts(req);
   const x = new Exchange(rt, ctx, facts, `HTTP/${req.httpVersion}`);
   socket.on("error", () => socket.destroy());
   socket.once("close", () => x.finish());
@@ -51,6 +52,16 @@ export async function handleUpgrade(
     const f = failureResponse("UPGRADE", type);
     return reply(f.status, f.flags, f.details, f.body);
   }
+  x.authz = await authorizeRequest(rt, ctx, facts, req.headers as Record<string, string | string[] | undefined>);
+  if (x.authz.kind === "deny") {
+    const a = x.authz;
+    x.status = a.status;
+    x.details = a.details;
+    return void socket.end(
+      rawResponse(a.status, { ...a.headers, "content-length": Buffer.byteLength(a.body), connection: "close" }, a.body),
+    );
+  }
+  facts = requestFacts(req);
   const d = decide({ view: rt.l7, endpoints: rt.clusters, random: rt.random }, routeTableOf(rt, ctx), facts);
   x.routeName = d.routeName;
   if (d.kind === "respond") {

@@ -100,7 +100,7 @@ export function stringMatches(m: StringMatch, value: string): boolean {
 }
 
 /** Envoy: a missing header fails every matcher (even inverted ones, unless present_match is inverted or treat_missing_header_as_empty). */
-function headerMatches(h: HeaderMatch, req: RequestFacts): boolean {
+export function headerMatches(h: HeaderMatch, req: RequestFacts): boolean {
   let value = headerValue(req, h.name);
   if (value === undefined && h.missingAsEmpty) value = "";
   if (h.match.kind === "present") {

@@ -32,6 +32,11 @@ export interface AccessLogEntry {
   readonly upstream_peer_principal?: string;
   readonly grpc_status?: string;
   readonly traceparent?: string;
+  /** Authorization (http/authz-step.ts): the RBAC policy that admitted or denied, dry-run and AUDIT results, JWT principals. */
+  readonly authz_policy?: string;
+  readonly authz_dry_run?: readonly { readonly result: "allowed" | "denied"; readonly policy?: string }[];
+  readonly authz_audit?: readonly string[];
+  readonly request_principal?: string;
 }
 
 export type AccessLogSink = (e: AccessLogEntry) => void;

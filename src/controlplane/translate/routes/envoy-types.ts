@@ -142,6 +142,13 @@ export interface ListenerTracing {
       };
 }
 
+/** An HTTP filter before the router (jwt_authn, rbac); `config` is protobufjs JSON of `typeUrl`'s message. */
+export interface HttpFilterConfig {
+  readonly name: string;
+  readonly typeUrl: string;
+  readonly config: Readonly<Record<string, unknown>>;
+}
+
 export type ListenerFilter =
   | {
       readonly kind: "http";
@@ -149,8 +156,16 @@ export type ListenerFilter =
       readonly codecType: "AUTO" | "HTTP1" | "HTTP2";
       readonly routeConfigName: string;
       readonly tracing?: ListenerTracing;
+      /** In order, before the router (authorization; see translate/waypoint-rbac.ts). */
+      readonly httpFilters?: readonly HttpFilterConfig[];
     }
-  | { readonly kind: "tcp"; readonly statPrefix: string; readonly cluster: string };
+  | {
+      readonly kind: "tcp";
+      readonly statPrefix: string;
+      readonly cluster: string;
+      /** Network filters before tcp_proxy (envoy.filters.network.rbac; see translate/waypoint-rbac.ts). */
+      readonly networkFilters?: readonly HttpFilterConfig[];
+    };
 
 /** A Listener; its one filter is kept as a tagged union and expanded into typed_config by the encoder. */
 export interface Listener {

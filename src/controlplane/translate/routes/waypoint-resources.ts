@@ -31,7 +31,16 @@ import { serviceHostname } from "../translate-config.js";
 import { SERVICE_KIND, serviceSpec } from "../service.js";
 import { GATEWAY_KIND, type Waypoint, waypointOf } from "../waypoint.js";
 import { type ClusterRef, type Problem, RouteContext } from "./context.js";
-import type { Cluster, ClusterLoadAssignment, Listener, Route, RouteConfiguration, WaypointResources } from "./envoy-types.js";
+import type { WaypointTarget } from "../waypoint-rbac.js";
+import type {
+  Cluster,
+  ClusterLoadAssignment,
+  HttpFilterConfig,
+  Listener,
+  Route,
+  RouteConfiguration,
+  WaypointResources,
+} from "./envoy-types.js";
 import { attachesTo } from "./gateway-rule.js";
 import { translateGrpcRoute } from "./grpcroute.js";
 import { translateHttpRoute } from "./httproute.js";
@@ -55,6 +64,8 @@ export interface WaypointInputs {
   readonly store: ReadStore;
   readonly services: ReadonlyMap<string, Service>;
   readonly workloads: ReadonlyMap<string, Workload>;
+  /** Authorization filters for one listener of a service at a waypoint (HTTP filters, or network filters for TCP); none when absent. */
+  readonly httpFilters?: (target: WaypointTarget, protocol?: "http" | "tcp") => readonly HttpFilterConfig[];
 }
 
 export interface WaypointTranslation {
@@ -140,7 +151,14 @@ export class WaypointTranslator {
         const own = ctx.cluster(kube, port.servicePort);
         const [first, ...rest] = svc.addresses.map((a) => ({ address: a.address, portValue: port.servicePort }));
         if (proto.kind === "tcp") {
-          acc.listeners.push({ name, address: first!, additionalAddresses: rest, filter: { kind: "tcp", statPrefix: name, cluster: own } });
+          const target = { waypointNamespace: w.namespace, waypointName: w.name, serviceNamespace: svc.namespace, serviceName: svc.name };
+          const networkFilters = inputs.httpFilters?.({ ...target, registry: "Kubernetes" }, "tcp") ?? [];
+          acc.listeners.push({
+            name,
+            address: first!,
+            additionalAddresses: rest,
+            filter: { kind: "tcp", statPrefix: name, cluster: own, ...(networkFilters.length ? { networkFilters } : {}) },
+          });
         } else {
           acc.listeners.push({
             name,
@@ -152,6 +170,12 @@ export class WaypointTranslator {
               codecType: proto.codec,
               routeConfigName: name,
               ...(tracing.get(`${w.namespace}/${w.name}`) ? { tracing: tracing.get(`${w.namespace}/${w.name}`)!.tracing } : {}),
+              ...authzFilters(inputs, {
+                waypointNamespace: w.namespace,
+                waypointName: w.name,
+                serviceNamespace: svc.namespace,
+                serviceName: svc.name,
+              }),
             },
           });
           const key = `${svc.namespace}/${svc.name}`;
@@ -343,6 +367,12 @@ function waypointPlace(inputs: WaypointInputs, w: Waypoint, report: (p: Problem)
     return undefined;
   }
   return { locality: loc(pods[0]!), labels: topologyLabels(inputs.store, pods[0]!) };
+}
+
+/** The listener's HTTP filters from the authorization hook, left out when there are none. */
+function authzFilters(inputs: WaypointInputs, t: Omit<WaypointTarget, "registry">): { httpFilters?: readonly HttpFilterConfig[] } {
+  const f = inputs.httpFilters?.({ ...t, registry: "Kubernetes" }) ?? [];
+  return f.length ? { httpFilters: f } : {};
 }
 
 /** Routes indexed by every Service (`ns/name`) one of their parentRefs names (attachesTo decides the port). */

@@ -1,0 +1,158 @@
+/**
+ * The HTTP filters before the router, run in their listener order exactly as Envoy's filter
+ * chain does: jwt_authn (may answer 401; adds dynamic metadata and header changes that later
+ * filters and the upstream see), then each RBAC filter (may answer 403 `RBAC: access denied`).
+ * Returns the verdict and what to report (deciding policy, dry-run results, audit matches);
+ * the caller (http/forward.ts) applies it. Pure apart from jose's async crypto.
+ */
+import type { RequestFacts } from "../route/request.js";
+import { authenticate } from "./jwt.js";
+import type { JwtFilter } from "./jwt-types.js";
+import { type RbacRequest, evaluateFilter } from "./rbac.js";
+import type { RbacFilter } from "./types.js";
+
+export type AuthzHttpFilter = RbacFilter | JwtFilter;
+
+export interface ChainInput {
+  readonly facts: RequestFacts;
+  readonly peerPrincipal: string | undefined;
+  readonly clientIp: string;
+  readonly destinationIp: string;
+  readonly destinationPort: number;
+  readonly nowSeconds: number;
+}
+
+/** What the access log gets (Envoy: response_code_details, dynamic metadata). */
+export interface AuthzReport {
+  /** The RBAC policy that decided a deny, or the ALLOW policy that admitted the request. */
+  readonly policies: readonly string[];
+  /** Dry-run (shadow) results per filter: `allowed`/`denied` and the effective policy. */
+  readonly dryRun: readonly { readonly result: "allowed" | "denied"; readonly policy?: string }[];
+  /** AUDIT (LOG) policies that matched. */
+  readonly audit: readonly string[];
+  /** `iss/sub` of verified JWTs. */
+  readonly requestPrincipals: readonly string[];
+}
+
+export type ChainVerdict =
+  | {
+      readonly kind: "continue";
+      readonly setHeaders: Readonly<Record<string, string>>;
+      readonly removeHeaders: readonly string[];
+      readonly report: AuthzReport;
+    }
+  | {
+      readonly kind: "deny";
+      readonly status: 401 | 403;
+      readonly body: string;
+      readonly headers: Readonly<Record<string, string>>;
+      readonly details: string;
+      readonly report: AuthzReport;
+    };
+
+export const RBAC_DENIED_BODY = "RBAC: access denied";
+
+export async function runChain(filters: readonly AuthzHttpFilter[], input: ChainInput): Promise<ChainVerdict> {
+  const metadata = new Map<string, Readonly<Record<string, unknown>>>();
+  const setHeaders: Record<string, string> = {};
+  const removeHeaders = new Set<string>();
+  const policies: string[] = [];
+  const dryRun: { result: "allowed" | "denied"; policy?: string }[] = [];
+  const audit: string[] = [];
+  const requestPrincipals: string[] = [];
+  const report = (): AuthzReport => ({ policies, dryRun, audit, requestPrincipals });
+  let facts = input.facts;
+  for (const f of filters) {
+    if (f.kind === "jwt_authn") {
+      const r = await authenticate(f, facts, input.nowSeconds);
+      if (r.kind === "deny")
+        return {
+          kind: "deny",
+          status: 401,
+          body: r.body,
+          headers: { "www-authenticate": r.wwwAuthenticate },
+          details: r.details,
+          report: report(),
+        };
+      for (const [k, v] of Object.entries(r.metadata)) metadata.set(k, { ...(metadata.get(k) ?? {}), ...(v as Record<string, unknown>) });
+      requestPrincipals.push(...r.principals);
+      for (const h of r.removeHeaders) {
+        removeHeaders.add(h);
+        delete setHeaders[h];
+      }
+      for (const [k, v] of Object.entries(r.setHeaders)) {
+        setHeaders[k] = v;
+        removeHeaders.delete(k);
+      }
+      facts = withHeaders(facts, r.setHeaders, r.removeHeaders);
+      continue;
+    }
+    const req: RbacRequest = {
+      http: facts,
+      peerPrincipal: input.peerPrincipal,
+      directRemoteIp: input.clientIp,
+      remoteIp: input.clientIp,
+      destinationIp: input.destinationIp,
+      destinationPort: input.destinationPort,
+      sni: "",
+      metadata,
+    };
+    const r = evaluateFilter(f, req);
+    if (r.shadow) dryRun.push({ result: r.shadow.allowed ? "allowed" : "denied", ...(r.shadow.policy ? { policy: r.shadow.policy } : {}) });
+    if (r.logged) audit.push(r.logged);
+    if (r.policy && f.rules?.action !== "LOG") policies.push(r.policy);
+    if (!r.allowed)
+      return {
+        kind: "deny",
+        status: 403,
+        body: RBAC_DENIED_BODY,
+        headers: {},
+        details: `rbac_access_denied_matched_policy[${r.policy ?? "none"}]`,
+        report: report(),
+      };
+  }
+  return { kind: "continue", setHeaders, removeHeaders: [...removeHeaders], report: report() };
+}
+
+/**
+ * The network RBAC filters of a TCP listener, in order, for one connection (Envoy's
+ * envoy.filters.network.rbac: decided once, when the connection is accepted). Returns the
+ * denying policy (`none` when no ALLOW matched), or undefined when the connection may pass.
+ */
+export function runNetworkChain(
+  filters: readonly RbacFilter[],
+  input: Omit<ChainInput, "facts" | "nowSeconds">,
+): { denied?: string; report: AuthzReport } {
+  const req: RbacRequest = {
+    peerPrincipal: input.peerPrincipal,
+    directRemoteIp: input.clientIp,
+    remoteIp: input.clientIp,
+    destinationIp: input.destinationIp,
+    destinationPort: input.destinationPort,
+    sni: "",
+    metadata: new Map(),
+  };
+  const report = {
+    policies: [] as string[],
+    dryRun: [] as { result: "allowed" | "denied"; policy?: string }[],
+    audit: [] as string[],
+    requestPrincipals: [],
+  };
+  for (const f of filters) {
+    const r = evaluateFilter(f, req);
+    if (r.shadow)
+      report.dryRun.push({ result: r.shadow.allowed ? "allowed" : "denied", ...(r.shadow.policy ? { policy: r.shadow.policy } : {}) });
+    if (r.logged) report.audit.push(r.logged);
+    if (r.policy && f.rules?.action !== "LOG") report.policies.push(r.policy);
+    if (!r.allowed) return { denied: r.policy ?? "none", report };
+  }
+  return { report };
+}
+
+function withHeaders(facts: RequestFacts, set: Readonly<Record<string, string>>, remove: readonly string[]): RequestFacts {
+  if (!remove.length && !Object.keys(set).length) return facts;
+  const headers: Record<string, string | readonly string[] | undefined> = { ...facts.headers };
+  for (const h of remove) delete headers[h];
+  Object.assign(headers, set);
+  return { ...facts, headers };
+}
