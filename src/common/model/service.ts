@@ -36,6 +36,8 @@ export interface Service {
     readonly mode: LoadBalancingMode;
     readonly healthPolicy: "ONLY_HEALTHY" | "ALLOW_ALL";
   };
+  /** Who may resolve and reach it: every namespace (default) or only its own (ServiceEntry `exportTo: ["."]`). */
+  readonly visibility?: "PUBLIC" | "NAMESPACE";
 }
 
 /** The xDS resource name and state key of a service. */

@@ -54,6 +54,8 @@ export interface Workload {
   readonly clusterId: string;
   readonly locality?: { readonly region: string; readonly zone: string; readonly subzone: string };
   readonly networkMode: "STANDARD" | "HOST_NETWORK";
+  /** Relative load-balancing weight (WorkloadEntry `weight`); absent means 1. */
+  readonly capacity?: number;
 }
 
 /** `spiffe://` identity parts of a workload, for certificate requests and SAN checks. */

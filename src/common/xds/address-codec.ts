@@ -27,6 +27,7 @@ const TUNNEL = ["NONE", "HBONE", "LEGACY_ISTIO_MTLS"] as const;
 const WORKLOAD_TYPE = ["DEPLOYMENT", "CRONJOB", "POD", "JOB"] as const;
 const STATUS = ["HEALTHY", "UNHEALTHY"] as const;
 const NETWORK_MODE = ["STANDARD", "HOST_NETWORK"] as const;
+const VISIBILITY = ["PUBLIC", "NAMESPACE"] as const;
 const APP_PROTOCOL = ["UNKNOWN", "HTTP11", "HTTP2", "GRPC", "TCP", "TLS"] as const;
 const LB_SCOPE = ["UNSPECIFIED_SCOPE", "REGION", "ZONE", "SUBZONE", "NODE", "CLUSTER", "NETWORK"] as const;
 const LB_MODE = ["UNSPECIFIED_MODE", "STRICT", "FAILOVER", "PASSTHROUGH"] as const;
@@ -69,6 +70,7 @@ interface WireWorkload {
   clusterId?: string;
   locality?: { region?: string; zone?: string; subzone?: string } | null;
   networkMode?: number;
+  capacity?: { value?: number } | null;
 }
 interface WireService {
   name?: string;
@@ -79,6 +81,7 @@ interface WireService {
   subjectAltNames?: string[];
   waypoint?: WireGateway | null;
   loadBalancing?: { routingPreference?: number[]; mode?: number; healthPolicy?: number } | null;
+  visibility?: number;
 }
 
 /** Collects the problems of one resource while it is decoded. */
@@ -154,6 +157,7 @@ function workloadToWire(w: Workload): object {
     clusterId: w.clusterId,
     ...(w.locality ? { locality: w.locality } : {}),
     networkMode: NETWORK_MODE.indexOf(w.networkMode),
+    ...(w.capacity !== undefined ? { capacity: { value: w.capacity } } : {}),
   };
 }
 
@@ -176,6 +180,7 @@ function serviceToWire(s: Service): object {
           },
         }
       : {}),
+    ...(s.visibility === "NAMESPACE" ? { visibility: VISIBILITY.indexOf(s.visibility) } : {}),
   };
 }
 
@@ -266,6 +271,7 @@ function decodeWorkload(w: WireWorkload, p: Problems): Workload {
       ? { locality: { region: w.locality.region ?? "", zone: w.locality.zone ?? "", subzone: w.locality.subzone ?? "" } }
       : {}),
     networkMode: p.enumValue(NETWORK_MODE, w.networkMode, "workload.network_mode"),
+    ...(w.capacity && typeof w.capacity.value === "number" ? { capacity: w.capacity.value } : {}),
   };
 }
 
@@ -294,6 +300,7 @@ function decodeService(s: WireService, p: Problems): Service {
           },
         }
       : {}),
+    ...(s.visibility ? { visibility: p.enumValue(VISIBILITY, s.visibility, "service.visibility") } : {}),
   };
 }
 

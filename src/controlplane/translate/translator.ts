@@ -10,7 +10,10 @@
  * - a Node: the pods last seen on it (locality);
  * - an AuthorizationPolicy or PeerAuthentication: the pods of its namespace (all pods when it
  *   lives in the root namespace);
- * - a Gateway: everything (a waypoint may be used from any namespace; gateways change rarely).
+ * - a Gateway: everything (a waypoint may be used from any namespace; gateways change rarely);
+ * - a ServiceEntry, WorkloadEntry or EndpointSlice (and a Service, Namespace or policy): the
+ *   whole mesh edge (mesh-edge.ts), the pods an entry's old or new workloadSelector matches and
+ *   the pods selector-less Services' slices name.
  *
  * No IO; the only state is the previous output, kept to compute deltas.
  */
@@ -25,6 +28,7 @@ import { podUid, serviceHostname } from "./translate-config.js";
 import { GATEWAY_KIND, WaypointIndex, type WaypointProblem } from "./waypoint.js";
 import { SERVICE_KIND, serviceSpec, translateService } from "./service.js";
 import { POD_KIND, selectorMatches, translatePod } from "./workload.js";
+import { ENDPOINT_SLICE_KIND, MeshEdge, SERVICE_ENTRY_KIND, WORKLOAD_ENTRY_KIND } from "./mesh-edge.js";
 
 export interface Delta<T> {
   readonly upserted: readonly T[];
@@ -86,8 +90,20 @@ export class Translator {
   private readonly nodeOfPod = new Map<string, string>();
   /** use-waypoint labels that bind nothing, keyed by the object resolved (`Service ns/name`, `Pod ns/name`). */
   private readonly problems = new Map<string, WaypointProblem>();
+  private readonly edge: MeshEdge;
+  /** Keys of serviceOut / workloadOut the edge produced last. */
+  private edgeServiceKeys = new Set<string>();
+  private edgeWorkloadUids = new Set<string>();
+  private edgeConflictList: readonly string[] = [];
 
-  constructor(readonly cfg: TranslateConfig) {}
+  constructor(readonly cfg: TranslateConfig) {
+    this.edge = new MeshEdge(cfg);
+  }
+
+  /** ServiceEntry hosts left out because another Service or entry defines them. */
+  edgeConflicts(): readonly string[] {
+    return this.edgeConflictList;
+  }
 
   /** Current use-waypoint problems, sorted by object. */
   waypointProblems(): WaypointProblem[] {
@@ -110,17 +126,19 @@ export class Translator {
     const services = new Set(store.list(SERVICE_KIND).map((o) => `${SERVICE_KIND}/${o.metadata.namespace ?? ""}/${o.metadata.name}`));
     for (const k of this.selectors.keys()) services.add(k);
     for (const k of this.serviceOut.keys()) {
+      if (this.edgeServiceKeys.has(k)) continue;
       // ns/hostname -> store key
       const [ns = "", host = ""] = k.split("/");
       services.add(`${SERVICE_KIND}/${ns}/${host.split(".")[0] ?? ""}`);
     }
-    return this.recompute(store, pods, services);
+    return this.recompute(store, pods, services, true);
   }
 
   /** Recomputes what `changed` (store keys) can reach. */
   update(store: ReadStore, changed: ReadonlySet<string>): TranslationDelta {
     const pods = new Set<string>();
     const services = new Set<string>();
+    let edgeDirty = false;
     const addPods = (list: readonly KubeObject[]) => {
       for (const o of list) pods.add(`${POD_KIND}/${o.metadata.namespace ?? ""}/${o.metadata.name}`);
     };
@@ -133,6 +151,7 @@ export class Translator {
           break;
         case SERVICE_KIND: {
           services.add(key);
+          edgeDirty = true;
           const old = this.selectors.get(key);
           if (old) addPods(store.select(POD_KIND, p.namespace, old));
           const now = store.get(key);
@@ -141,6 +160,7 @@ export class Translator {
           break;
         }
         case NAMESPACE_KIND:
+          edgeDirty = true;
           addPods(store.list(POD_KIND, p.name));
           for (const s of store.list(SERVICE_KIND, p.name)) services.add(`${SERVICE_KIND}/${p.name}/${s.metadata.name}`);
           break;
@@ -149,18 +169,33 @@ export class Translator {
           break;
         case AUTHZ_KIND:
         case PEERAUTHN_KIND:
+          edgeDirty = true;
           addPods(p.namespace === this.cfg.rootNamespace ? store.list(POD_KIND) : store.list(POD_KIND, p.namespace));
           break;
         case GATEWAY_KIND:
           return this.full(store);
+        case SERVICE_ENTRY_KIND: {
+          edgeDirty = true;
+          const now = store.get(key);
+          const sel =
+            now && isPlainObject(now.spec) && isPlainObject(now.spec.workloadSelector) ? now.spec.workloadSelector.labels : undefined;
+          for (const k of MeshEdge.selectedPods(store, p.namespace, this.edge.selectors.get(key))) pods.add(k);
+          for (const k of MeshEdge.selectedPods(store, p.namespace, isPlainObject(sel) ? (sel as Record<string, string>) : undefined))
+            pods.add(k);
+          break;
+        }
+        case WORKLOAD_ENTRY_KIND:
+        case ENDPOINT_SLICE_KIND:
+          edgeDirty = true;
+          break;
         default:
           break;
       }
     }
-    return this.recompute(store, pods, services);
+    return this.recompute(store, pods, services, edgeDirty);
   }
 
-  private recompute(store: ReadStore, podKeys: ReadonlySet<string>, serviceKeys: ReadonlySet<string>): TranslationDelta {
+  private recompute(store: ReadStore, pods: ReadonlySet<string>, serviceKeys: ReadonlySet<string>, edgeDirty: boolean): TranslationDelta {
     const waypoints = new WaypointIndex(this.cfg, store);
     const nsLabels = (ns: string) => store.get(`${NAMESPACE_KIND}//${ns}`)?.metadata.labels ?? {};
     const svcUp: Service[] = [];
@@ -178,6 +213,11 @@ export class Translator {
       this.diff(this.serviceOut, outKey, next, svcUp, svcRemoved);
     }
 
+    const podKeys = new Set(pods);
+    const wlUp: Workload[] = [];
+    const wlRemoved: string[] = [];
+    if (edgeDirty) this.recomputeEdge(store, waypoints, podKeys, svcUp, svcRemoved, wlUp, wlRemoved);
+
     // Services selecting each pod, per namespace: direct checks for a few pods, a reverse
     // selection (one label-index lookup per service) when many pods of a namespace changed.
     const byNs = new Map<string, string[]>();
@@ -187,8 +227,6 @@ export class Translator {
       if (l) l.push(key);
       else byNs.set(ns, [key]);
     }
-    const wlUp: Workload[] = [];
-    const wlRemoved: string[] = [];
     const policyCache = new Map<string, string[]>();
     for (const [ns, keys] of [...byNs].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const svcs = store.list(SERVICE_KIND, ns).filter((s) => {
@@ -237,12 +275,48 @@ export class Translator {
           node: nodeName ? store.get(`${NODE_KIND}//${nodeName}`) : undefined,
           waypoints,
           policies,
+          edgeServices: this.edge.podServices(store, pod),
         });
         this.diff(this.workloadOut, uid, next, wlUp, wlRemoved);
       }
     }
     for (const [k, v] of waypoints.problems) this.problems.set(k, v);
-    return { workloads: { upserted: wlUp, removed: wlRemoved }, services: { upserted: svcUp, removed: svcRemoved } };
+    // A key removed and upserted in one pass (a Service gave way to a ServiceEntry host) is an upsert.
+    const up = new Set(svcUp.map((s) => `${s.namespace}/${s.hostname}`));
+    return {
+      workloads: { upserted: wlUp, removed: wlRemoved },
+      services: { upserted: svcUp, removed: svcRemoved.filter((k) => !up.has(k)) },
+    };
+  }
+
+  /** The edge's services and workloads into the outputs; the pods its slices name (before and after) into `podKeys`. */
+  private recomputeEdge(
+    store: ReadStore,
+    waypoints: WaypointIndex,
+    podKeys: Set<string>,
+    svcUp: Service[],
+    svcRemoved: string[],
+    wlUp: Workload[],
+    wlRemoved: string[],
+  ): void {
+    for (const k of [...this.problems.keys()]) if (k.startsWith("ServiceEntry ") || k.startsWith("WorkloadEntry ")) this.problems.delete(k);
+    const before = [...this.edge.slicePodKeys()];
+    const policies =
+      this.cfg.policiesFor ??
+      ((s: ReadStore, ns: string, l: Readonly<Record<string, string>>) => selectorPolicies(s, this.cfg.rootNamespace, ns, l));
+    const out = this.edge.compute(store, waypoints, policies);
+    this.edgeConflictList = out.conflicts;
+    for (const k of [...before, ...this.edge.slicePodKeys()]) {
+      const [ns = "", name = ""] = k.split("/");
+      podKeys.add(`${POD_KIND}/${ns}/${name}`);
+    }
+    for (const k of this.edgeServiceKeys)
+      if (!out.services.has(k) && !this.edge.isKubeServiceKey(store, k)) this.diff(this.serviceOut, k, undefined, svcUp, svcRemoved);
+    for (const [k, s] of out.services) this.diff(this.serviceOut, k, s, svcUp, svcRemoved);
+    this.edgeServiceKeys = new Set(out.services.keys());
+    for (const uid of this.edgeWorkloadUids) if (!out.workloads.has(uid)) this.diff(this.workloadOut, uid, undefined, wlUp, wlRemoved);
+    for (const [uid, w] of out.workloads) this.diff(this.workloadOut, uid, w, wlUp, wlRemoved);
+    this.edgeWorkloadUids = new Set(out.workloads.keys());
   }
 
   private trackNode(key: string, pod: KubeObject | undefined): void {

@@ -89,6 +89,11 @@ function readPodView(pod: KubeObject): PodView {
   };
 }
 
+/** A pod's named TCP container ports. */
+export function podContainerPorts(pod: KubeObject): ReadonlyMap<string, number> {
+  return podView(pod).containerPorts;
+}
+
 /** Whether the pod is a workload at all (before enrollment is considered). */
 export function isWorkloadPod(pod: KubeObject): boolean {
   const v = podView(pod);
@@ -128,6 +133,8 @@ export interface PodContext {
   readonly node: KubeObject | undefined;
   readonly waypoints: WaypointIndex;
   readonly policies: readonly string[];
+  /** Services the pod gets beyond its selecting Services (ServiceEntry selectors, EndpointSlices: mesh-edge.ts). */
+  readonly edgeServices?: ReadonlyMap<string, readonly PortMapping[]>;
 }
 
 /** The bound policies plus the implicit allows of the waypoints this pod is reached through. */
@@ -154,6 +161,7 @@ export function translatePod(cfg: TranslateConfig, pod: KubeObject, ctx: PodCont
     if (serviceSpec(svc).type === "ExternalName") continue;
     services.set(`${ns}/${serviceHostname(cfg, ns, svc.metadata.name)}`, portMappings(svc, v.containerPorts));
   }
+  if (ctx.edgeServices) for (const [k, ports] of ctx.edgeServices) if (!services.has(k)) services.set(k, [...ports]);
   const { name: workloadName, type: workloadType } = workloadNameAndType(pod);
   const canonical = canonicalService(labels, workloadName);
   const waypoint = ctx.waypoints.resolve(labels, ns, nsLabels, "workload", `Pod ${ns}/${pod.metadata.name}`);

@@ -32,6 +32,7 @@ export const meshKinds: readonly WatchedKind[] = [
   { group: "networking.istio.io", version: "v1", kind: "DestinationRule", resource: "destinationrules", optional: true },
   { group: "networking.istio.io", version: "v1", kind: "ServiceEntry", resource: "serviceentries", optional: true },
   { group: "networking.istio.io", version: "v1", kind: "VirtualService", resource: "virtualservices", optional: true },
+  { group: "networking.istio.io", version: "v1", kind: "WorkloadEntry", resource: "workloadentries", optional: true },
   { group: "gateway.networking.k8s.io", version: "v1", kind: "Gateway", resource: "gateways", optional: true },
   { group: "gateway.networking.k8s.io", version: "v1", kind: "HTTPRoute", resource: "httproutes", optional: true },
   { group: "gateway.networking.k8s.io", version: "v1", kind: "GRPCRoute", resource: "grpcroutes", optional: true },

@@ -1,15 +1,15 @@
 /**
- * Schemas of apps/v1 Deployment, ServiceEntry and the security.istio.io kinds, at envelope level
+ * Schemas of apps/v1 Deployment and the security.istio.io kinds, at envelope level
  * plus the spec's top-level shape. The routing kinds have their own files, in depth:
  * validate-gateway-api.ts (Gateway, HTTPRoute, GRPCRoute) and validate-istio-networking.ts
- * (VirtualService, DestinationRule).
+ * (VirtualService, DestinationRule), validate-serviceentry.ts (ServiceEntry, WorkloadEntry).
  *
  * security.istio.io kinds are validated in depth by the authorization translator (another
  * module); here their spec only has to be an object. See `extraSpecValidators` in validate.ts
  * for how that deeper check plugs in.
  */
 import type { Problem, Schema } from "./validate-schema.js";
-import { any, arr, bool, int, isPlainObject, obj, req, str } from "./validate-schema.js";
+import { any, bool, int, isPlainObject, obj, req, str } from "./validate-schema.js";
 import { labelSelector, objectMeta, templateMeta } from "./validate-meta.js";
 import { podSpec } from "./validate-core.js";
 
@@ -64,26 +64,4 @@ export const meshSchemas: ReadonlyMap<string, Schema> = new Map<string, Schema>(
   ["security.istio.io/PeerAuthentication", securityPolicy],
   ["security.istio.io/RequestAuthentication", obj({ ...envelopeFields, spec: openSpec, status: any() })],
   ["telemetry.istio.io/Telemetry", obj({ ...envelopeFields, spec: openSpec, status: any() })],
-  [
-    "networking.istio.io/ServiceEntry",
-    obj({
-      ...envelopeFields,
-      spec: req(
-        obj({
-          hosts: req(arr(str(), 1)),
-          addresses: arr(str()),
-          ports: arr(
-            obj({ number: req(int({ min: 1, max: 65535 })), protocol: str(), name: req(str()), targetPort: int({ min: 0, max: 65535 }) }),
-          ),
-          location: str({ enum: ["MESH_EXTERNAL", "MESH_INTERNAL"] }),
-          resolution: str({ enum: ["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"] }),
-          endpoints: arr(any()),
-          workloadSelector: obj({ labels: any() }),
-          exportTo: arr(str()),
-          subjectAltNames: arr(str()),
-        }),
-      ),
-      status: any(),
-    }),
-  ],
 ]);

@@ -2,7 +2,7 @@
  * Validation at the edge: every object from any config source passes here before it may enter
  * the store. Checks the envelope (apiVersion, kind, metadata.name format, namespace present for
  * namespaced kinds and absent for cluster-scoped ones), then the kind's strict schema
- * (validate-core.ts, validate-mesh.ts, validate-gateway-api.ts, validate-istio-networking.ts), then any deeper spec validator registered for the kind
+ * (validate-core.ts, validate-mesh.ts, validate-gateway-api.ts, validate-istio-networking.ts, validate-serviceentry.ts), then any deeper spec validator registered for the kind
  * (the authorization translator plugs its own in through `extraSpecValidators`).
  *
  * Pure. Errors name the object (`Kind ns/name`), the field path and the reason. Kinds weft does
@@ -19,6 +19,7 @@ import { coreSchemas } from "./validate-core.js";
 import { meshSchemas } from "./validate-mesh.js";
 import { gatewayApiSchemas } from "./validate-gateway-api.js";
 import { istioNetworkingSchemas } from "./validate-istio-networking.js";
+import { serviceEntrySchemas } from "./validate-serviceentry.js";
 
 /** Facts about a kind weft interprets: accepted versions, scope, name rule. */
 export interface KindInfo {
@@ -52,6 +53,7 @@ export const knownKinds: readonly KindInfo[] = [
   k("networking.istio.io", "DestinationRule", ["v1", "v1beta1", "v1alpha3"]),
   k("networking.istio.io", "ServiceEntry", ["v1", "v1beta1", "v1alpha3"]),
   k("networking.istio.io", "VirtualService", ["v1", "v1beta1", "v1alpha3"]),
+  k("networking.istio.io", "WorkloadEntry", ["v1", "v1beta1", "v1alpha3"]),
   k("gateway.networking.k8s.io", "Gateway", ["v1", "v1beta1"]),
   k("gateway.networking.k8s.io", "HTTPRoute", ["v1", "v1beta1"]),
   k("gateway.networking.k8s.io", "GRPCRoute", ["v1", "v1alpha2"]),
@@ -82,7 +84,6 @@ const otherKindScopes: ReadonlyMap<string, "namespaced" | "cluster"> = new Map([
     "autoscaling/HorizontalPodAutoscaler",
     "rbac.authorization.k8s.io/Role",
     "rbac.authorization.k8s.io/RoleBinding",
-    "networking.istio.io/WorkloadEntry",
     "networking.istio.io/Sidecar",
     "telemetry.istio.io/Telemetry",
     "gateway.networking.k8s.io/ReferenceGrant",
@@ -108,7 +109,7 @@ export function isNamespacedKind(apiVersion: string, kind: string): boolean | un
   const other = otherKindScopes.get(`${groupOf(apiVersion)}/${kind}`);
   return other === undefined ? undefined : other === "namespaced";
 }
-const schemas = new Map<string, Schema>([...coreSchemas, ...meshSchemas, ...gatewayApiSchemas, ...istioNetworkingSchemas]);
+const schemas = new Map<string, Schema>([...coreSchemas, ...meshSchemas, ...gatewayApiSchemas, ...istioNetworkingSchemas, ...serviceEntrySchemas]);
 
 /** A deeper check of one kind's object (e.g. AuthorizationPolicy rules); paths are from the object root. */
 export type SpecValidator = (object: KubeObject) => Problem | undefined;
