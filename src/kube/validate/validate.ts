@@ -109,7 +109,13 @@ export function isNamespacedKind(apiVersion: string, kind: string): boolean | un
   const other = otherKindScopes.get(`${groupOf(apiVersion)}/${kind}`);
   return other === undefined ? undefined : other === "namespaced";
 }
-const schemas = new Map<string, Schema>([...coreSchemas, ...meshSchemas, ...gatewayApiSchemas, ...istioNetworkingSchemas, ...serviceEntrySchemas]);
+const schemas = new Map<string, Schema>([
+  ...coreSchemas,
+  ...meshSchemas,
+  ...gatewayApiSchemas,
+  ...istioNetworkingSchemas,
+  ...serviceEntrySchemas,
+]);
 
 /** A deeper check of one kind's object (e.g. AuthorizationPolicy rules); paths are from the object root. */
 export type SpecValidator = (object: KubeObject) => Problem | undefined;
