@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/node-env.sh
 
 PKGS=(clang llvm libbpf-dev bpftool nftables iproute2 containernetworking-plugins tcpdump tshark
-      stunnel4 nginx-light haproxy etcd-server iperf3 wrk nghttp2-client make gcc g++ python3 openssl
+      stunnel4 nginx-light haproxy etcd-server iperf3 wrk nghttp2-client bind9-dnsutils make gcc g++ python3 openssl
       chromium prometheus)
 missing=()
 for p in "${PKGS[@]}"; do

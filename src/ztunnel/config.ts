@@ -10,6 +10,7 @@ import { canonicalIp, parseAddress, type SocketAddress } from "../common/net/add
 import { type Result, ok, err } from "../common/result.js";
 import { type FlagSpec, parseArgsOptions, shortParseError } from "../common/flags.js";
 import { parseStaticConfig, type StaticConfig } from "./static-config.js";
+import { systemUpstreams } from "./dns/forwarder.js";
 
 export interface ZtunnelPorts {
   readonly admin: number; // 15000, localhost: config dump, logging, quitquitquit
@@ -19,6 +20,7 @@ export interface ZtunnelPorts {
   readonly outbound: number; // 15001: captured outbound
   readonly inbound: number; // 15006: captured inbound plaintext
   readonly hbone: number; // 15008: HBONE (mTLS HTTP/2 CONNECT)
+  readonly dns: number; // 15053: DNS proxy (UDP+TCP), with --dns-proxy
 }
 
 export const DEFAULT_PORTS: ZtunnelPorts = {
@@ -29,7 +31,11 @@ export const DEFAULT_PORTS: ZtunnelPorts = {
   outbound: 15001,
   inbound: 15006,
   hbone: 15008,
+  dns: 15053,
 };
+
+/** Istio's mesh config `outboundTrafficPolicy.mode`: may workloads reach destinations the mesh does not know? */
+export type OutboundTrafficPolicy = "ALLOW_ANY" | "REGISTRY_ONLY";
 
 /**
  * How connections reach ztunnel:
@@ -69,6 +75,14 @@ export interface ZtunnelConfig {
   /** The static config file's workloads and services, when one was given. */
   readonly static?: StaticConfig;
   readonly staticFile?: string;
+  /** Serve DNS on `ports.dns` (upstream ztunnel's DNS_PROXY); captured port 53 goes there. */
+  readonly dnsProxy?: boolean;
+  /** Where unknown names are forwarded; default the nameservers of ztunnel's /etc/resolv.conf. */
+  readonly dnsUpstreams?: readonly SocketAddress[];
+  /** Kubernetes cluster domain, for DNS search-domain handling. */
+  readonly clusterDomain?: string;
+  /** Default ALLOW_ANY. */
+  readonly outboundTrafficPolicy?: OutboundTrafficPolicy;
 }
 
 export const DEFAULT_TRUST_DOMAIN = "cluster.local";
@@ -127,6 +141,28 @@ export const ZTUNNEL_FLAGS: readonly FlagSpec[] = [
     env: "WEFT_DRAIN_SECONDS",
     default: String(DEFAULT_DRAIN_SECONDS),
     description: "how long open connections may finish on shutdown",
+  },
+  {
+    name: "dns-proxy",
+    arg: "true|false",
+    env: "DNS_PROXY",
+    default: "false",
+    description: "answer DNS for services and ServiceEntry hosts on the dns port (15053); captured port 53 goes there",
+  },
+  {
+    name: "dns-upstream",
+    arg: "IP[:PORT],...",
+    env: "WEFT_DNS_UPSTREAM",
+    default: "/etc/resolv.conf nameservers",
+    description: "resolvers for names ztunnel does not know",
+  },
+  { name: "cluster-domain", arg: "DOMAIN", env: "CLUSTER_DOMAIN", default: "cluster.local", description: "Kubernetes cluster domain" },
+  {
+    name: "outbound-traffic-policy",
+    arg: "ALLOW_ANY|REGISTRY_ONLY",
+    env: "WEFT_OUTBOUND_TRAFFIC_POLICY",
+    default: "ALLOW_ANY",
+    description: "REGISTRY_ONLY refuses destinations that are no service, ServiceEntry or workload",
   },
   {
     name: "ztunnel-mark",
@@ -194,6 +230,21 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const rootCertFile = values["root-cert"] ?? env.WEFT_ROOT_CERT;
   if (xdsAddress && !caDir && (!tokenFile || !rootCertFile))
     return err(new Error("ztunnel: xDS mode needs --token-file (bootstrap token) and --root-cert (mesh root PEM)"));
+  const dnsProxyText = values["dns-proxy"] ?? env.DNS_PROXY ?? "false";
+  if (dnsProxyText !== "true" && dnsProxyText !== "false")
+    return err(new Error(`ztunnel: dns-proxy must be true or false, not ${JSON.stringify(dnsProxyText)}`));
+  const dnsUpstreams: SocketAddress[] = [];
+  const upText = values["dns-upstream"] ?? env.WEFT_DNS_UPSTREAM;
+  if (upText !== undefined) {
+    for (const part of upText.split(",").filter((x) => x !== "")) {
+      const a = parseAddress(part.includes(":") ? part : `${part}:53`);
+      if (!a.ok) return err(new Error(`ztunnel: dns-upstream: ${a.error.message}`));
+      dnsUpstreams.push(a.value);
+    }
+  } else dnsUpstreams.push(...systemUpstreams());
+  const policy = values["outbound-traffic-policy"] ?? env.WEFT_OUTBOUND_TRAFFIC_POLICY ?? "ALLOW_ANY";
+  if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY")
+    return err(new Error(`ztunnel: outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, not ${JSON.stringify(policy)}`));
   const trustDomain = values["trust-domain"] ?? env.TRUST_DOMAIN ?? s?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const config: ZtunnelConfig = {
     node,
@@ -208,6 +259,10 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
     certTtlSeconds: ttl.value,
     drainSeconds: drain.value,
     ztunnelMark: mark.value,
+    dnsProxy: dnsProxyText === "true",
+    dnsUpstreams,
+    clusterDomain: values["cluster-domain"] ?? env.CLUSTER_DOMAIN ?? "cluster.local",
+    outboundTrafficPolicy: policy,
     ...(caDir ? { caDir } : {}),
     ...(xdsAddress ? { xdsAddress } : {}),
     ...(tokenFile ? { tokenFile } : {}),

@@ -43,7 +43,7 @@ export interface FieldError {
 }
 
 const APP_PROTOCOLS: readonly AppProtocol[] = ["UNKNOWN", "HTTP11", "HTTP2", "GRPC", "TCP", "TLS"];
-const PORT_NAMES = ["admin", "metrics", "readiness", "socks5", "outbound", "inbound", "hbone"];
+const PORT_NAMES = ["admin", "metrics", "readiness", "socks5", "outbound", "inbound", "hbone", "dns"];
 
 class Checker {
   readonly errors: FieldError[] = [];

@@ -31,6 +31,8 @@ import { PerWorkloadHboneListeners } from "./hbone-listeners.js";
 import { type Dialer, PlainDialer, TransparentDialer } from "../proxy/transport/dialer.js";
 import { explainFromState, stateAuthorizer } from "./traffic/authorizer.js";
 import type { Authorize } from "./traffic/inbound-admission.js";
+import { DnsForwarder } from "./dns/forwarder.js";
+import { DnsServer } from "./dns/server.js";
 
 const log = logger("ztunnel");
 
@@ -55,6 +57,9 @@ export class Ztunnel {
   readonly hbone: HboneServer;
   readonly outbound: Outbound;
   readonly inbound: Inbound;
+  /** The DNS proxy, when `dnsProxy` is on. */
+  readonly dns?: DnsServer;
+  readonly dnsForwarder: DnsForwarder;
   private readonly authorize: Authorize;
   private readonly socks: Socks5Server;
   private readonly admin = new AdminServers();
@@ -94,7 +99,21 @@ export class Ztunnel {
     });
     const ctx = { state: this.state, node: config.node, network: config.network, authorize: this.authorize };
     this.inbound = new Inbound({ ctx, dialer, metrics: this.metrics, connections: this.connections });
+    this.dnsForwarder = new DnsForwarder(config.dnsUpstreams ?? []);
+    if (config.dnsProxy)
+      this.dns = new DnsServer({
+        state: this.state,
+        node: config.node,
+        network: config.network,
+        clusterDomain: config.clusterDomain ?? "cluster.local",
+        forwarder: this.dnsForwarder,
+        registry: this.metrics.registry,
+      });
+    const dns = this.dns;
     this.outbound = new Outbound({
+      outboundTrafficPolicy: config.outboundTrafficPolicy ?? "ALLOW_ANY",
+      resolveHost: (host) => this.dnsForwarder.resolve(host),
+      ...(dns ? { dnsTcp: (s: net.Socket) => dns.handleTcp(s) } : {}),
       state: this.state,
       node: config.node,
       network: config.network,
@@ -147,6 +166,11 @@ export class Ztunnel {
         this.outboundServers.push(server);
       }
       if (c.capture === "transparent") await this.listenCapture();
+      if (this.dns) {
+        // Capture redirects pods' port 53 to the node's dns port: bind the wildcard address then.
+        const r = await this.dns.listen(c.capture === "transparent" ? "0.0.0.0" : c.bindAddress, c.ports.dns);
+        if (!r.ok) throw r.error;
+      }
     } catch (e) {
       await this.stop();
       return err(e as Error);
@@ -282,7 +306,7 @@ export class Ztunnel {
       this.hboneListeners.close();
       for (const s of this.outboundServers) s.close();
       const deadline = this.config.drainSeconds * 1000;
-      await Promise.allSettled([this.socks.close(), this.hbone.close(deadline), this.pool.close(deadline)]);
+      await Promise.allSettled([this.dns?.close(), this.socks.close(), this.hbone.close(deadline), this.pool.close(deadline)]);
       this.certs.close();
       await this.admin.close();
       log.info("ztunnel stopped");

@@ -30,6 +30,8 @@ export function workload(
     networkMode: fields.networkMode ?? "STANDARD",
     ...(fields.waypoint ? { waypoint: fields.waypoint } : {}),
     ...(fields.locality ? { locality: fields.locality } : {}),
+    ...(fields.hostname ? { hostname: fields.hostname } : {}),
+    ...(fields.capacity !== undefined ? { capacity: fields.capacity } : {}),
   };
 }
 
@@ -54,5 +56,6 @@ export function service(
     subjectAltNames: fields.subjectAltNames ?? [],
     ...(fields.waypoint ? { waypoint: fields.waypoint } : {}),
     ...(fields.loadBalancing ? { loadBalancing: fields.loadBalancing } : {}),
+    ...(fields.visibility ? { visibility: fields.visibility } : {}),
   };
 }

@@ -396,3 +396,127 @@ void describe("outbound routing: waypoints, expected identities and unusable end
     assert.equal(summary(r), "reject: workload default/no-ip has no address");
   });
 });
+
+void describe("mesh edge routing (ServiceEntry, WorkloadEntry, REGISTRY_ONLY)", () => {
+  const seKey = "ext/api.example.com";
+  function edge() {
+    const state = new ProxyState();
+    const r = new StateMutator(state).applyAddresses(
+      [
+        { kind: "workload", value: workload({ name: "client", addresses: ["10.0.1.1"], node: "node-a" }) },
+        {
+          kind: "service",
+          value: service({
+            name: "ext",
+            namespace: "ext",
+            hostname: "api.example.com",
+            vips: ["240.240.1.1"],
+            ports: [{ servicePort: 443, targetPort: 443 }],
+          }),
+        },
+        {
+          kind: "workload",
+          value: workload({
+            name: "ext",
+            namespace: "ext",
+            uid: "c/networking.istio.io/ServiceEntry/ext/ext/api.example.com",
+            hostname: "api.example.com",
+            tunnelProtocol: "NONE",
+            services: { [seKey]: [{ servicePort: 443, targetPort: 8443 }] },
+          }),
+        },
+        {
+          kind: "service",
+          value: {
+            ...service({
+              name: "pass",
+              namespace: "ext",
+              hostname: "pass.example.com",
+              vips: ["203.0.113.7"],
+              ports: [{ servicePort: 80, targetPort: 80 }],
+            }),
+            loadBalancing: { routingPreference: [], mode: "PASSTHROUGH", healthPolicy: "ALLOW_ALL" },
+          },
+        },
+        {
+          kind: "service",
+          value: service({
+            name: "vm",
+            namespace: "ext",
+            hostname: "vm.internal",
+            vips: ["240.240.2.2"],
+            ports: [{ servicePort: 80, targetPort: 80 }],
+          }),
+        },
+        {
+          kind: "workload",
+          value: workload({
+            name: "vm-1",
+            namespace: "ext",
+            addresses: ["10.5.0.1"],
+            tunnelProtocol: "NONE",
+            capacity: 3,
+            services: { "ext/vm.internal": [{ servicePort: 80, targetPort: 80 }] },
+          }),
+        },
+        {
+          kind: "workload",
+          value: workload({
+            name: "vm-2",
+            namespace: "ext",
+            addresses: ["10.5.0.2"],
+            tunnelProtocol: "NONE",
+            services: { "ext/vm.internal": [{ servicePort: 80, targetPort: 80 }] },
+          }),
+        },
+      ],
+      [],
+    );
+    assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.error));
+    return { state, client: state.workloadByAddress("", "10.0.1.1")! };
+  }
+  void it("a hostname endpoint: direct to the name at the mapped port", () => {
+    const { state, client } = edge();
+    const r = buildOutboundRoute(state, client, { ip: "240.240.1.1", port: 443 }, () => 0);
+    assert.equal(r.kind, "direct");
+    if (r.kind === "direct") {
+      assert.equal(r.hostname, "api.example.com");
+      assert.equal(r.address.port, 8443);
+      assert.equal(r.service?.hostname, "api.example.com");
+    }
+  });
+  void it("PASSTHROUGH (resolution NONE): direct to the dialled address, also under REGISTRY_ONLY", () => {
+    const { state, client } = edge();
+    const r = buildOutboundRoute(state, client, { ip: "203.0.113.7", port: 80 }, () => 0, { outboundTrafficPolicy: "REGISTRY_ONLY" });
+    assert.deepEqual(r.kind === "direct" && [r.address, r.reason, r.service?.hostname], [
+      { ip: "203.0.113.7", port: 80 },
+      "passthrough",
+      "pass.example.com",
+    ]);
+  });
+  void it("an unknown destination: passthrough under ALLOW_ANY, refused with the reason under REGISTRY_ONLY", () => {
+    const { state, client } = edge();
+    assert.equal(buildOutboundRoute(state, client, { ip: "198.51.100.9", port: 443 }).kind, "direct");
+    const r = buildOutboundRoute(state, client, { ip: "198.51.100.9", port: 443 }, () => 0, { outboundTrafficPolicy: "REGISTRY_ONLY" });
+    assert.equal(r.kind, "reject");
+    if (r.kind === "reject") {
+      assert.equal(r.registryOnly, true);
+      assert.match(r.reason, /198\.51\.100\.9:443 is not in the mesh registry \(outboundTrafficPolicy REGISTRY_ONLY\)/);
+    }
+  });
+  void it("a known workload address is in the registry", () => {
+    const { state, client } = edge();
+    assert.equal(
+      buildOutboundRoute(state, client, { ip: "10.5.0.2", port: 80 }, () => 0, { outboundTrafficPolicy: "REGISTRY_ONLY" }).kind,
+      "direct",
+    );
+  });
+  void it("capacity weights endpoints: weight 3 takes picks 0..2, weight 1 pick 3", () => {
+    const { state, client } = edge();
+    const dest = (n: number) => {
+      const r = buildOutboundRoute(state, client, { ip: "240.240.2.2", port: 80 }, () => n);
+      return r.kind === "direct" ? r.destination?.name : undefined;
+    };
+    assert.deepEqual([0, 1, 2, 3].map(dest).sort(), ["vm-1", "vm-1", "vm-1", "vm-2"]);
+  });
+});

@@ -9,7 +9,13 @@
  *   be resolved rejects (fail closed); traffic from the waypoint itself goes on to the target.
  * - A mesh workload (tunnel HBONE): HBONE to `<workload IP>:15008`, authority
  *   `<workload IP>:<target port>`, expecting the workload's SPIFFE identity.
- * - A workload without a tunnel, or an address the mesh does not know: direct TCP (passthrough).
+ * - A workload without a tunnel: direct TCP to it; a hostname workload (ServiceEntry resolution
+ *   DNS, a WorkloadEntry with a DNS address) is direct TCP to that name, resolved by the caller.
+ * - A service whose load balancing is PASSTHROUGH (ServiceEntry resolution NONE): direct TCP to
+ *   the address the client dialled.
+ * - An address the mesh does not know: direct TCP (passthrough) under ALLOW_ANY; refused under
+ *   REGISTRY_ONLY (Istio's outboundTrafficPolicy), naming the destination.
+ * - Endpoints with a capacity (WorkloadEntry weight) are picked in proportion to it.
  * No IO here; `pick` is injected so balancing is deterministic in tests.
  */
 import type { GatewayAddress, Workload } from "../../common/model/workload.js";
@@ -38,6 +44,8 @@ export type OutboundRoute =
   | {
       readonly kind: "direct";
       readonly address: SocketAddress;
+      /** Set for a hostname workload: connect to this name (resolved upstream) at `address.port`; `address.ip` is "". */
+      readonly hostname?: string;
       readonly destination?: Workload;
       readonly service?: Service;
       /** Why there is no tunnel: the destination is outside the mesh, or not HBONE-capable. */
@@ -49,18 +57,49 @@ export type OutboundRoute =
       readonly service?: Service;
       /** Set when the refusal is a waypoint without a healthy endpoint (the caller logs it at warn). */
       readonly waypoint?: GatewayAddress;
+      /** Set when REGISTRY_ONLY refused a destination outside the registry. */
+      readonly registryOnly?: true;
     };
 
 /** Chooses an index in [0, n). Production uses Math.random; tests inject a fixed choice. */
 export type Pick = (n: number) => number;
 export const randomPick: Pick = (n) => Math.floor(Math.random() * n);
 
-export function buildOutboundRoute(state: StateView, source: Workload, target: SocketAddress, pick: Pick = randomPick): OutboundRoute {
+export interface RouteOptions {
+  /** Istio's outboundTrafficPolicy mode; default ALLOW_ANY. */
+  readonly outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
+}
+
+export function buildOutboundRoute(
+  state: StateView,
+  source: Workload,
+  target: SocketAddress,
+  pick: Pick = randomPick,
+  opts: RouteOptions = {},
+): OutboundRoute {
   const service = state.serviceByVip(source.network, target.ip);
   if (service) return routeToService(state, source, service, target, pick);
   const workload = state.workloadByAddress(source.network, target.ip);
   if (workload) return routeToWorkload(state, source, workload, target.port, target, undefined);
+  if (opts.outboundTrafficPolicy === "REGISTRY_ONLY")
+    return {
+      kind: "reject",
+      reason: `destination ${target.ip}:${target.port} is not in the mesh registry (outboundTrafficPolicy REGISTRY_ONLY): add a ServiceEntry for it`,
+      registryOnly: true,
+    };
   return { kind: "direct", address: target, reason: "passthrough" };
+}
+
+/** An index in [0, candidates) drawn in proportion to each endpoint's capacity (default 1). */
+function weightedPick(candidates: readonly Workload[], pick: Pick): number {
+  if (!candidates.some((w) => w.capacity !== undefined)) return pick(candidates.length);
+  const total = candidates.reduce((n, w) => n + (w.capacity ?? 1), 0);
+  let r = pick(total);
+  for (let i = 0; i < candidates.length; i++) {
+    r -= candidates[i]!.capacity ?? 1;
+    if (r < 0) return i;
+  }
+  return candidates.length - 1;
 }
 
 function routeToService(state: StateView, source: Workload, service: Service, target: SocketAddress, pick: Pick): OutboundRoute {
@@ -81,10 +120,13 @@ function routeToService(state: StateView, source: Workload, service: Service, ta
     return waypointRoute(wp, service.waypoint.hboneMtlsPort, target, service);
   }
 
+  // Resolution NONE: the client dialled the real address; go there.
+  if (service.loadBalancing?.mode === "PASSTHROUGH") return { kind: "direct", address: target, reason: "passthrough", service };
+
   const key = serviceKey(service);
   const candidates = selectEndpoints(state.endpointsOf(key), source, service);
   if (candidates.length === 0) return { kind: "reject", reason: `service ${service.hostname} has no healthy endpoints`, service };
-  const endpoint = candidates[pick(candidates.length)] ?? candidates[0]!;
+  const endpoint = candidates[weightedPick(candidates, pick)] ?? candidates[0]!;
 
   const mapping = endpoint.services.get(key)?.find((m) => m.servicePort === target.port);
   const targetPort = mapping?.targetPort || port.targetPort || port.servicePort;
@@ -142,7 +184,23 @@ function routeToWorkload(
   service: Service | undefined,
 ): OutboundRoute {
   const ip = w.addresses[0];
-  if (!ip) return { kind: "reject", reason: `workload ${w.namespace}/${w.name} has no address`, service };
+  if (!ip && w.hostname && w.tunnelProtocol !== "HBONE")
+    return {
+      kind: "direct",
+      address: { ip: "", port: targetPort },
+      hostname: w.hostname,
+      destination: w,
+      reason: "no-tunnel",
+      ...(service ? { service } : {}),
+    };
+  if (!ip)
+    return {
+      kind: "reject",
+      reason: w.hostname
+        ? `workload ${w.namespace}/${w.name} is a hostname (${w.hostname}) with tunnel HBONE: weft does not tunnel to hostnames`
+        : `workload ${w.namespace}/${w.name} has no address`,
+      service,
+    };
   // A workload-level waypoint applies when the client addressed the workload directly, unless
   // the source is (a replica of) that waypoint. Fail closed, as upstream ztunnel
   // (UnknownWaypoint): a waypoint that cannot be resolved rejects the connection rather than

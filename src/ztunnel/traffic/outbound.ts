@@ -37,6 +37,12 @@ export interface OutboundDeps {
   readonly pool: HbonePool;
   readonly dialer: Dialer;
   readonly metrics: ZtunnelMetrics;
+  /** Istio's outboundTrafficPolicy; default ALLOW_ANY. */
+  readonly outboundTrafficPolicy?: "ALLOW_ANY" | "REGISTRY_ONLY";
+  /** Resolves hostname workloads (upstream DNS); without it they are refused. */
+  readonly resolveHost?: (host: string) => Promise<Result<string[]>>;
+  /** Serves captured TCP DNS (destination port 53) when the DNS proxy is on. */
+  readonly dnsTcp?: (client: net.Socket) => void;
 }
 
 /** Why an outbound connection was refused; `socksReply` is the SOCKS5 code that says it best. */
@@ -70,7 +76,9 @@ export class Outbound {
     if (!source) {
       return err({ reason: `source ${client.ip} is not a workload on node ${this.d.node}`, socksReply: 0x02 });
     }
-    const route = buildOutboundRoute(this.d.state, source, target);
+    const route = buildOutboundRoute(this.d.state, source, target, undefined, {
+      outboundTrafficPolicy: this.d.outboundTrafficPolicy ?? "ALLOW_ANY",
+    });
     if (route.kind === "reject") {
       // A waypoint nothing serves would otherwise blackhole a whole namespace quietly (issue 8).
       if (route.waypoint)
@@ -82,10 +90,17 @@ export class Outbound {
           },
           "connection refused: the service's waypoint has no healthy endpoint",
         );
-      return err({ reason: route.reason, socksReply: 0x04 });
+      // SOCKS5 "not allowed by ruleset" for a registry refusal, "host unreachable" otherwise.
+      return err({ reason: route.reason, socksReply: route.registryOnly ? 0x02 : 0x04 });
     }
     if (route.kind === "direct") {
-      const s = await this.d.dialer.dial({ target: route.address });
+      let address = route.address;
+      if (route.hostname !== undefined) {
+        const ips = this.d.resolveHost ? await this.d.resolveHost(route.hostname) : err(new Error("no DNS resolver configured"));
+        if (!ips.ok) return err({ reason: `cannot resolve ${route.hostname}: ${ips.error.message}`, socksReply: 0x04 });
+        address = { ip: ips.value[Math.floor(Math.random() * ips.value.length)]!, port: route.address.port };
+      }
+      const s = await this.d.dialer.dial({ target: address });
       if (!s.ok) return err({ reason: `passthrough ${s.error.message}`, socksReply: 0x05 });
       const sock = s.value;
       return ok(this.established(source, route, sock, false, connectionInfo(client, target, source, route)));
@@ -164,6 +179,12 @@ export class Outbound {
     const onClose = () => abort.abort();
     client.once("close", onClose);
     client.on("error", () => {});
+    // Captured TCP DNS of a local workload goes to the DNS proxy (as upstream's in-pod redirect to 15053).
+    if (target.port === 53 && this.d.dnsTcp && this.sourceWorkload(from.ip)) {
+      client.off("close", onClose);
+      this.d.dnsTcp(client);
+      return;
+    }
     const r = await this.connect(from, target, abort.signal);
     client.off("close", onClose);
     if (!r.ok) {
