@@ -7,6 +7,8 @@
  *  2. bounced to-pod packet: HBONE port -> ztunnel 15008, anything else -> ztunnel 15006;
  *  3. the source pod is enrolled -> ztunnel 15001;
  *  4. otherwise the packet passes untouched.
+ * UDP: with WEFT_CFG_DNS, an enrolled pod's query to port 53 goes to ztunnel's DNS proxy; other
+ * UDP passes.
  * A capture without a listener drops (fail closed).
  */
 #include <linux/bpf.h>
@@ -22,8 +24,15 @@ int weft_from_pod(struct __sk_buff *skb)
 {
 	const struct weft_config *cfg;
 	struct weft_flow f;
+	__u32 l4off;
 	int looped;
 
+	if (weft_parse_udp4(skb, &f, &l4off)) {
+		cfg = weft_get_config();
+		if (cfg && (cfg->flags & WEFT_CFG_DNS) && f.dport == bpf_htons(53) && weft_is_enrolled(f.saddr))
+			return weft_assign_dns(skb, cfg, &f);
+		return TC_ACT_OK;
+	}
 	if (!weft_parse_tcp4(skb, &f))
 		/* These programs sit only on enrolled pods' veths: their IPv6 TCP is not captured
 		 * (IPv4-only data path), so it must not pass in clear either. */

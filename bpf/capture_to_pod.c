@@ -8,10 +8,17 @@
  * sockets that use this pod's IP as their source.
  *
  * ztunnel's own packets (SO_MARK = mark_ztunnel on all its sockets) enter the pod untouched.
+ *
+ * DNS capture: ztunnel's UDP reply (source port port_dns) to a pod query remembered by
+ * capture_from_pod.c gets the asked nameserver's address and port 53 as its source, checksums
+ * fixed, so the pod's resolver accepts it.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <stddef.h>
 #include <bpf/bpf_helpers.h>
 #include "config.h"
 #include "lib/maps.h"
@@ -32,12 +39,40 @@ static __always_inline int weft_swap_macs(struct __sk_buff *skb)
 	return bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0);
 }
 
+static __always_inline int weft_dns_reply(struct __sk_buff *skb, const struct weft_flow *f, __u32 l4off)
+{
+	struct weft_dns_key key = { .pod = f->daddr, .port = f->dport };
+	const __u32 *nameserver = bpf_map_lookup_elem(&weft_dns_nat, &key);
+	__u32 old_ip = f->saddr, new_ip;
+	__u16 old_port = f->sport, new_port = bpf_htons(53);
+
+	if (!nameserver)
+		return TC_ACT_OK; /* not a reply to a captured query */
+	new_ip = *nameserver;
+	if (bpf_l4_csum_replace(skb, l4off + offsetof(struct udphdr, check), old_ip, new_ip,
+				BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | sizeof(new_ip)) < 0 ||
+	    bpf_l4_csum_replace(skb, l4off + offsetof(struct udphdr, check), old_port, new_port,
+				BPF_F_MARK_MANGLED_0 | sizeof(new_port)) < 0 ||
+	    bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), old_ip, new_ip, sizeof(new_ip)) < 0 ||
+	    bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, saddr), &new_ip, sizeof(new_ip), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, l4off + offsetof(struct udphdr, source), &new_port, sizeof(new_port), 0) < 0)
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int weft_to_pod(struct __sk_buff *skb)
 {
 	const struct weft_config *cfg;
 	struct weft_flow f;
+	__u32 l4off;
 
+	if (weft_parse_udp4(skb, &f, &l4off)) {
+		cfg = weft_get_config();
+		if (cfg && (cfg->flags & WEFT_CFG_DNS) && f.sport == bpf_htons(cfg->port_dns) && weft_is_enrolled(f.daddr))
+			return weft_dns_reply(skb, &f, l4off);
+		return TC_ACT_OK;
+	}
 	if (!weft_parse_tcp4(skb, &f))
 		/* These programs sit only on enrolled pods' veths: their IPv6 TCP is not captured
 		 * (IPv4-only data path), so it must not pass in clear either. */

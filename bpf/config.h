@@ -17,8 +17,12 @@
 
 /* weft_config.flags bits. */
 #define WEFT_CFG_READY 0x1 /* the agent finished writing this entry; until then enrolled traffic is dropped */
+#define WEFT_CFG_DNS 0x2   /* capture enrolled pods' UDP port 53 to ztunnel's DNS proxy (port_dns) */
 
-/* Value of the single weft_config entry (key 0). 24 bytes, little-endian as the host writes it. */
+/* Entries of the DNS reply-rewrite table (one per in-flight query of a pod). */
+#define WEFT_MAX_DNS_FLOWS 8192
+
+/* Value of the single weft_config entry (key 0). 28 bytes, little-endian as the host writes it. */
 struct weft_config {
 	__u32 mark_capture; /* set on captured packets: the fwmark rule routes them to the local table */
 	__u32 mark_ztunnel; /* SO_MARK of every ztunnel socket: packets carrying it are never captured */
@@ -28,6 +32,15 @@ struct weft_config {
 	__u16 port_inbound;   /* 15006: plaintext connections into an enrolled pod */
 	__u16 port_hbone;     /* 15008: HBONE to an enrolled pod's IP */
 	__u16 flags;          /* WEFT_CFG_* */
+	__u16 port_dns;       /* 15053: ztunnel's DNS proxy (UDP), with WEFT_CFG_DNS */
+	__u16 pad;
+};
+
+/* weft_dns_nat key: a pod's query source (network byte order). */
+struct weft_dns_key {
+	__u32 pod;
+	__u16 port;
+	__u16 pad;
 };
 
 #endif

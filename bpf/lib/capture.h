@@ -16,6 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include "../config.h"
 #include "parse.h"
+#include "maps.h"
 
 #ifndef BPF_F_CURRENT_NETNS
 #define BPF_F_CURRENT_NETNS (-1L)
@@ -70,6 +71,30 @@ static __always_inline int weft_assign_listener(struct __sk_buff *skb, const str
 	if (!sk)
 		return TC_ACT_SHOT; /* ztunnel is not listening: fail closed */
 	if (sk->state == BPF_TCP_LISTEN && bpf_sk_assign(skb, sk, 0) == 0) {
+		weft_set_mark(skb, cfg, cfg->mark_capture);
+		verdict = TC_ACT_OK;
+	}
+	bpf_sk_release(sk);
+	return verdict;
+}
+
+/* DNS capture: a pod's UDP query to any nameserver on port 53 is assigned to ztunnel's DNS
+ * socket (port_dns, bound to the wildcard address); the nameserver it asked is remembered so
+ * that capture_to_pod.c can make the reply come from there. No socket: dropped (fail closed). */
+static __always_inline int weft_assign_dns(struct __sk_buff *skb, const struct weft_config *cfg, const struct weft_flow *f)
+{
+	struct bpf_sock_tuple t = {};
+	struct weft_dns_key key = { .pod = f->saddr, .port = f->sport };
+	__u32 nameserver = f->daddr;
+	struct bpf_sock *sk;
+	int verdict = TC_ACT_SHOT;
+
+	weft_tuple(&t, f, bpf_htons(cfg->port_dns));
+	sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return TC_ACT_SHOT;
+	if (bpf_sk_assign(skb, sk, 0) == 0) {
+		bpf_map_update_elem(&weft_dns_nat, &key, &nameserver, BPF_ANY);
 		weft_set_mark(skb, cfg, cfg->mark_capture);
 		verdict = TC_ACT_OK;
 	}

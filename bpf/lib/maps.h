@@ -25,6 +25,15 @@ struct {
 	__type(value, struct weft_config);
 } weft_config SEC(".maps");
 
+/* DNS capture: a pod's query source -> the nameserver address it asked (network byte order), so
+ * ztunnel's reply can be given that address back as its source. LRU: abandoned queries age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WEFT_MAX_DNS_FLOWS);
+	__type(key, struct weft_dns_key);
+	__type(value, __u32);
+} weft_dns_nat SEC(".maps");
+
 static __always_inline const struct weft_config *weft_get_config(void)
 {
 	__u32 zero = 0;

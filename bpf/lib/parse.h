@@ -9,6 +9,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 
 struct weft_flow {
@@ -40,6 +41,34 @@ static __always_inline int weft_parse_tcp4(struct __sk_buff *skb, struct weft_fl
 	flow->daddr = ip->daddr;
 	flow->sport = tcp->source;
 	flow->dport = tcp->dest;
+	return 1;
+}
+
+/* Returns 1 and fills *flow and *l4off (offset of the UDP header) for an unfragmented IPv4 UDP
+ * packet whose headers are in the linear data. */
+static __always_inline int weft_parse_udp4(struct __sk_buff *skb, struct weft_flow *flow, __u32 *l4off)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+	struct udphdr *udp;
+
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return 0;
+	ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP || ip->ihl < 5)
+		return 0;
+	if (ip->frag_off & bpf_htons(0x3fff))
+		return 0;
+	udp = (void *)ip + ip->ihl * 4;
+	if ((void *)(udp + 1) > end)
+		return 0;
+	flow->saddr = ip->saddr;
+	flow->daddr = ip->daddr;
+	flow->sport = udp->source;
+	flow->dport = udp->dest;
+	*l4off = sizeof(*eth) + ip->ihl * 4;
 	return 1;
 }
 

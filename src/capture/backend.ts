@@ -48,6 +48,12 @@ export interface NodeCapture {
   readonly rulePriority: number;
   /** eBPF: root folder of pins on the BPF filesystem (default /sys/fs/bpf/weft). */
   readonly pinRoot: string;
+  /**
+   * DNS capture (Istio ambient's DNS proxying): when set, enrolled pods' UDP to port 53 goes to
+   * ztunnel's DNS proxy on this port, and its replies come back from the nameserver the pod
+   * asked. (TCP port 53 is captured like any TCP, to the outbound port.) Off when absent.
+   */
+  readonly dns?: { readonly port: number };
 }
 
 /** One pod as the node agent knows it. */

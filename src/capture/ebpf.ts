@@ -89,7 +89,7 @@ export class EbpfBackend implements RedirectBackend {
   /** Loads and pins both programs unless a complete set is already pinned (idempotent). */
   private async loadPrograms(fromObj: string, toObj: string): Promise<Result<void>> {
     const d = this.pinDir;
-    const pins = ["from_pod", "to_pod", "maps/weft_enrolled", "maps/weft_config"].map((p) => path.join(d, p));
+    const pins = ["from_pod", "to_pod", "maps/weft_enrolled", "maps/weft_config", "maps/weft_dns_nat"].map((p) => path.join(d, p));
     if (pins.every((p) => existsSync(p))) return ok(undefined);
     await rm(d, { recursive: true, force: true });
     await mkdir(path.join(d, "maps"), { recursive: true });
@@ -121,6 +121,11 @@ export class EbpfBackend implements RedirectBackend {
           "weft_config",
           "pinned",
           path.join(d, "maps", "weft_config"),
+          "map",
+          "name",
+          "weft_dns_nat",
+          "pinned",
+          path.join(d, "maps", "weft_dns_nat"),
         ])
       : from;
     if (!to.ok) {

@@ -9,6 +9,9 @@
  *    listener the rule does not match and the next rule drops: fail closed.
  *  - output (route hook): node processes' TCP to an enrolled pod (not ztunnel's, by its socket
  *    mark) gets the capture mark, so it is rerouted through lo and captured by prerouting.
+ *  - dns (nat, dstnat priority), with DNS capture: an enrolled pod's UDP to port 53 is
+ *    redirected to ztunnel's DNS port on the address of the interface it came in on (the pod's
+ *    host veth); conntrack gives the replies the asked nameserver's address back.
  */
 import type { NodeCapture } from "./backend.js";
 
@@ -40,7 +43,15 @@ export function renderRuleset(node: NodeCapture, enrolled: readonly string[] = [
     ip daddr @${NFT_SET} meta l4proto tcp tproxy to :${p.inboundPlaintext} ${setMark} accept
     ip daddr @${NFT_SET} drop
   }
-  chain output {
+${
+  node.dns
+    ? `  chain dns {
+    type nat hook prerouting priority dstnat; policy accept;
+    ip saddr @${NFT_SET} udp dport 53 redirect to :${node.dns.port}
+  }
+`
+    : ""
+}  chain output {
     type route hook output priority mangle; policy accept;
     meta l4proto != tcp accept
     ${fromZtunnel} accept

@@ -53,6 +53,10 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
   const pinRoot = input.pinRoot ?? nodeCaptureDefaults.pinRoot;
   if (!pinRoot.startsWith("/sys/fs/bpf/") || pinRoot.includes(".."))
     return bad("pinRoot", `${JSON.stringify(pinRoot)} must be a folder under /sys/fs/bpf/`);
+  if (input.dns !== undefined && (!Number.isInteger(input.dns.port) || input.dns.port < 1 || input.dns.port > 65535))
+    return bad("dns.port", `${input.dns.port} is not a port 1-65535`);
+  if (input.dns !== undefined && Object.values(ports).includes(input.dns.port))
+    return bad("dns.port", `${input.dns.port} is one of the TCP capture ports`);
   if (input.netns !== undefined && (input.netns === "" || (!input.netns.startsWith("/") && !NAME.test(input.netns)))) {
     return bad("netns", `${JSON.stringify(input.netns)} is not a namespace name or path`);
   }
@@ -65,6 +69,7 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
       routeTable,
       rulePriority,
       pinRoot: pinRoot.replace(/\/+$/, ""),
+      ...(input.dns !== undefined ? { dns: Object.freeze({ port: input.dns.port }) } : {}),
     }),
   );
 }

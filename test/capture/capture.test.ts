@@ -17,6 +17,9 @@ import { GATEWAY, NS_PREFIX, type Pod, REMOTE, Topology } from "./topology.js";
 
 const PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 };
 const ZTUNNEL_MARK = 0x539;
+const DNS_PORT = 15053;
+/** A nameserver address nothing in the topology has: only the capture can answer for it. */
+const NAMESERVER = "198.19.7.53";
 const skipReason = !isRoot()
   ? "needs root: network namespaces, tc/nft and bpf()"
   : !nativeAvailable().ok
@@ -48,6 +51,7 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
           pinRoot: pinRoot(),
           ports: PORTS,
           marks: { ztunnel: ZTUNNEL_MARK },
+          dns: { port: DNS_PORT },
         }),
       );
     const enroll = async (p: Pod) => must(await backend.enroll({ name: p.name, ips: [p.ip], hostVeth: p.hostVeth }));
@@ -61,6 +65,7 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       for (const p of [a, b, c]) await p.agent.request("listen", { port: 80 });
       await topo.remoteAgent.request("listen", { port: 80 });
       await topo.nodeAgent.request("ztunnel", { ports: Object.values(PORTS), hbone: PORTS.hbone, mark: ZTUNNEL_MARK });
+      await topo.nodeAgent.request("dnsServer", { port: DNS_PORT });
       backend = make();
       must(await backend.setup());
     });
@@ -69,6 +74,31 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       if (topo) {
         rmSync(pinRoot(), { recursive: true, force: true });
         await topo.destroy();
+      }
+    });
+
+    void test("DNS capture: an enrolled pod's UDP query to its nameserver reaches the DNS port; the answer comes back from the nameserver", async () => {
+      await enroll(a);
+      try {
+        const r = await a.agent.request<{ ok: boolean; addresses?: string[]; error?: string }>("resolve", {
+          host: NAMESERVER,
+          name: "svc.test",
+        });
+        assert.deepEqual(
+          r,
+          { ok: true, addresses: ["198.19.9.9"] },
+          "Node's resolver accepted the reply: it came from the nameserver's address",
+        );
+        const ev = (await topo.captured()).filter((e) => e.listener === DNS_PORT);
+        assert.equal(ev.length, 1);
+        assert.equal(ev[0]!.local, "dns:svc.test");
+        assert.ok(ev[0]!.remote.startsWith(`${a.ip}:`), `the DNS proxy sees the pod's address, saw ${ev[0]!.remote}`);
+        // A pod that is not enrolled is not captured: nothing answers for that address.
+        const plain = await b.agent.request<{ ok: boolean }>("resolve", { host: NAMESERVER, name: "svc.test", timeoutMs: 700 });
+        assert.equal(plain.ok, false);
+        assert.equal((await topo.captured()).filter((e) => e.listener === DNS_PORT).length, 0);
+      } finally {
+        await unenroll(a);
       }
     });
 

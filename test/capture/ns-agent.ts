@@ -11,10 +11,16 @@
  *            {"id":2,"op":"connect","host":"198.19.1.3","port":80,"timeoutMs":1500}
  *            {"id":3,"op":"ztunnel","ports":[15001,15006,15008],"hbone":15008,"mark":1337}
  *            {"id":4,"op":"ztunnelDown"}      {"id":5,"op":"events"}
+ *            {"id":6,"op":"dnsServer","port":15053}   (node: answers every A query with 198.19.9.9)
+ *            {"id":7,"op":"resolve","host":"198.19.7.53","name":"svc.test","timeoutMs":1500}
+ *              (pod: Node's resolver asking that nameserver; it accepts only answers from there)
  * Replies:   {"id":1,"ok":true,"value":...} | {"id":1,"ok":false,"error":"ECONNREFUSED: ..."}
  */
 import * as net from "node:net";
 import * as readline from "node:readline";
+import * as dgram from "node:dgram";
+import { Resolver } from "node:dns/promises";
+import dnsPacket from "dns-packet";
 import { connectTransparent, listenTransparent } from "../../src/common/native/native.js";
 
 interface Event {
@@ -185,6 +191,36 @@ interface Request {
   targetPort?: number;
   count?: number;
   bytes?: number;
+  name?: string;
+}
+
+/** The node's DNS stand-in for ztunnel's proxy: a real UDP DNS server; records each query's source. */
+async function dnsServer(port: number): Promise<void> {
+  const sock = dgram.createSocket("udp4");
+  sock.on("message", (msg, rinfo) => {
+    const q = dnsPacket.decode(msg);
+    const question = q.questions![0]!;
+    events.push({ kind: "accepted", listener: port, local: `dns:${question.name}`, remote: addr(rinfo.address, rinfo.port) });
+    const reply = dnsPacket.encode({
+      type: "response",
+      id: q.id ?? 0,
+      flags: dnsPacket.AUTHORITATIVE_ANSWER,
+      questions: [question],
+      answers: [{ type: "A", name: question.name, ttl: 5, data: "198.19.9.9" }],
+    });
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => sock.bind(port, "0.0.0.0", () => resolve()));
+}
+
+async function resolveName(host: string, name: string, timeoutMs: number): Promise<{ ok: boolean; addresses?: string[]; error?: string }> {
+  const r = new Resolver({ timeout: timeoutMs, tries: 1 });
+  r.setServers([host]);
+  try {
+    return { ok: true, addresses: await r.resolve4(name) };
+  } catch (e) {
+    return { ok: false, error: (e as NodeJS.ErrnoException).code ?? String(e) };
+  }
 }
 
 async function handle(req: Request): Promise<unknown> {
@@ -207,6 +243,10 @@ async function handle(req: Request): Promise<unknown> {
       return bulk(req.host!, req.port!, req.bytes!);
     case "events":
       return events.splice(0, events.length);
+    case "dnsServer":
+      return dnsServer(req.port!);
+    case "resolve":
+      return resolveName(req.host!, req.name!, req.timeoutMs ?? 1500);
     default:
       throw new Error(`unknown op ${req.op}`);
   }
