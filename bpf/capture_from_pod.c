@@ -30,7 +30,7 @@ int weft_from_pod(struct __sk_buff *skb)
 	if (weft_parse_udp4(skb, &f, &l4off)) {
 		cfg = weft_get_config();
 		if (cfg && (cfg->flags & WEFT_CFG_DNS) && f.dport == bpf_htons(53) && weft_is_enrolled(f.saddr))
-			return weft_assign_dns(skb, cfg, &f);
+			return weft_capture_dns(skb, cfg, &f, l4off);
 		return TC_ACT_OK;
 	}
 	if (!weft_parse_tcp4(skb, &f))

@@ -11,7 +11,7 @@
  *
  * DNS capture: ztunnel's UDP reply (source port port_dns) to a pod query remembered by
  * capture_from_pod.c gets the asked nameserver's address and port 53 as its source, checksums
- * fixed, so the pod's resolver accepts it.
+ * fixed, so the pod's resolver accepts it. (The query was rewritten to dns_addr:port_dns.)
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -43,19 +43,11 @@ static __always_inline int weft_dns_reply(struct __sk_buff *skb, const struct we
 {
 	struct weft_dns_key key = { .pod = f->daddr, .port = f->dport };
 	const __u32 *nameserver = bpf_map_lookup_elem(&weft_dns_nat, &key);
-	__u32 old_ip = f->saddr, new_ip;
-	__u16 old_port = f->sport, new_port = bpf_htons(53);
 
 	if (!nameserver)
 		return TC_ACT_OK; /* not a reply to a captured query */
-	new_ip = *nameserver;
-	if (bpf_l4_csum_replace(skb, l4off + offsetof(struct udphdr, check), old_ip, new_ip,
-				BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | sizeof(new_ip)) < 0 ||
-	    bpf_l4_csum_replace(skb, l4off + offsetof(struct udphdr, check), old_port, new_port,
-				BPF_F_MARK_MANGLED_0 | sizeof(new_port)) < 0 ||
-	    bpf_l3_csum_replace(skb, ETH_HLEN + offsetof(struct iphdr, check), old_ip, new_ip, sizeof(new_ip)) < 0 ||
-	    bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, saddr), &new_ip, sizeof(new_ip), 0) < 0 ||
-	    bpf_skb_store_bytes(skb, l4off + offsetof(struct udphdr, source), &new_port, sizeof(new_port), 0) < 0)
+	if (weft_udp_rewrite(skb, l4off, ETH_HLEN + offsetof(struct iphdr, saddr), f->saddr, *nameserver,
+			     l4off + offsetof(struct udphdr, source), f->sport, bpf_htons(53)) < 0)
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }
@@ -69,6 +61,8 @@ int weft_to_pod(struct __sk_buff *skb)
 
 	if (weft_parse_udp4(skb, &f, &l4off)) {
 		cfg = weft_get_config();
+		/* ztunnel's reply may leave from any of the node's addresses (it answers from a wildcard
+		 * socket): the remembered query, not the source address, identifies it. */
 		if (cfg && (cfg->flags & WEFT_CFG_DNS) && f.sport == bpf_htons(cfg->port_dns) && weft_is_enrolled(f.daddr))
 			return weft_dns_reply(skb, &f, l4off);
 		return TC_ACT_OK;

@@ -22,7 +22,8 @@
 /* Entries of the DNS reply-rewrite table (one per in-flight query of a pod). */
 #define WEFT_MAX_DNS_FLOWS 8192
 
-/* Value of the single weft_config entry (key 0). 28 bytes, little-endian as the host writes it. */
+/* Value of the single weft_config entry (key 0). 32 bytes, little-endian as the host writes it
+ * (dns_addr: network byte order). */
 struct weft_config {
 	__u32 mark_capture; /* set on captured packets: the fwmark rule routes them to the local table */
 	__u32 mark_ztunnel; /* SO_MARK of every ztunnel socket: packets carrying it are never captured */
@@ -34,6 +35,7 @@ struct weft_config {
 	__u16 flags;          /* WEFT_CFG_* */
 	__u16 port_dns;       /* 15053: ztunnel's DNS proxy (UDP), with WEFT_CFG_DNS */
 	__u16 pad;
+	__u32 dns_addr;       /* a local address of the node where ztunnel's DNS socket receives */
 };
 
 /* weft_dns_nat key: a pod's query source (network byte order). */

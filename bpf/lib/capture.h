@@ -78,28 +78,37 @@ static __always_inline int weft_assign_listener(struct __sk_buff *skb, const str
 	return verdict;
 }
 
-/* DNS capture: a pod's UDP query to any nameserver on port 53 is assigned to ztunnel's DNS
- * socket (port_dns, bound to the wildcard address); the nameserver it asked is remembered so
- * that capture_to_pod.c can make the reply come from there. No socket: dropped (fail closed). */
-static __always_inline int weft_assign_dns(struct __sk_buff *skb, const struct weft_config *cfg, const struct weft_flow *f)
+/* Rewrites a 4-byte address and a port of an IPv4 UDP packet, fixing both checksums. */
+static __always_inline int weft_udp_rewrite(struct __sk_buff *skb, __u32 l4off, __u32 addr_off, __u32 old_ip, __u32 new_ip,
+					    __u32 port_off, __u16 old_port, __u16 new_port)
 {
-	struct bpf_sock_tuple t = {};
+	if (bpf_l4_csum_replace(skb, l4off + 6, old_ip, new_ip, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | sizeof(new_ip)) < 0 ||
+	    bpf_l4_csum_replace(skb, l4off + 6, old_port, new_port, BPF_F_MARK_MANGLED_0 | sizeof(new_port)) < 0 ||
+	    bpf_l3_csum_replace(skb, 14 + 10, old_ip, new_ip, sizeof(new_ip)) < 0 ||
+	    bpf_skb_store_bytes(skb, addr_off, &new_ip, sizeof(new_ip), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) < 0)
+		return -1;
+	return 0;
+}
+
+/* DNS capture: a pod's UDP query to any nameserver on port 53 is rewritten to go to ztunnel's
+ * DNS socket (dns_addr:port_dns, a local address of the node), and the nameserver it asked is
+ * remembered so that capture_to_pod.c can give the reply that address back. Stateless in the
+ * kernel's eyes (no conntrack NAT, no socket assignment: both are undone by netfilter NAT hooks
+ * in the node namespace, which the local cluster's service NAT has). */
+static __always_inline int weft_capture_dns(struct __sk_buff *skb, const struct weft_config *cfg, const struct weft_flow *f,
+					    __u32 l4off)
+{
 	struct weft_dns_key key = { .pod = f->saddr, .port = f->sport };
 	__u32 nameserver = f->daddr;
-	struct bpf_sock *sk;
-	int verdict = TC_ACT_SHOT;
 
-	weft_tuple(&t, f, bpf_htons(cfg->port_dns));
-	sk = bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
-	if (!sk)
+	if (!cfg->dns_addr)
 		return TC_ACT_SHOT;
-	if (bpf_sk_assign(skb, sk, 0) == 0) {
-		bpf_map_update_elem(&weft_dns_nat, &key, &nameserver, BPF_ANY);
-		weft_set_mark(skb, cfg, cfg->mark_capture);
-		verdict = TC_ACT_OK;
-	}
-	bpf_sk_release(sk);
-	return verdict;
+	if (bpf_map_update_elem(&weft_dns_nat, &key, &nameserver, BPF_ANY) < 0)
+		return TC_ACT_SHOT;
+	if (weft_udp_rewrite(skb, l4off, 14 + 16, f->daddr, cfg->dns_addr, l4off + 2, f->dport, bpf_htons(cfg->port_dns)) < 0)
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
 }
 
 #endif

@@ -52,8 +52,11 @@ export interface NodeCapture {
    * DNS capture (Istio ambient's DNS proxying): when set, enrolled pods' UDP to port 53 goes to
    * ztunnel's DNS proxy on this port, and its replies come back from the nameserver the pod
    * asked. (TCP port 53 is captured like any TCP, to the outbound port.) Off when absent.
+   * `address`: a local IPv4 address of the node where ztunnel's DNS socket receives; the eBPF
+   * backend needs it (it rewrites the destination), nftables redirects to the address of the
+   * pod's host veth instead.
    */
-  readonly dns?: { readonly port: number };
+  readonly dns?: { readonly port: number; readonly address?: string };
 }
 
 /** One pod as the node agent knows it. */

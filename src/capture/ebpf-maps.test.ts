@@ -13,17 +13,21 @@ void test("weft_config: encodes struct weft_config byte for byte and decodes bac
   if (!node.ok) return;
   const b = encodeConfig(node.value);
   assert.equal(b.length, CONFIG_VALUE_SIZE);
-  assert.equal(b.toString("hex"), "11010000" + "39050000" + "22020000" + "ff0f0000" + "993a" + "9e3a" + "a03a" + "0100" + "0000" + "0000");
+  assert.equal(
+    b.toString("hex"),
+    "11010000" + "39050000" + "22020000" + "ff0f0000" + "993a" + "9e3a" + "a03a" + "0100" + "0000" + "0000" + "00000000",
+  );
   assert.deepEqual(decodeConfig(b), { marks: node.value.marks, ports: node.value.ports, ready: true });
 });
 
 void test("weft_config with DNS capture: flag WEFT_CFG_DNS and port_dns", () => {
-  const node = validateNode({ instance: "n", dns: { port: 15053 } });
+  const node = validateNode({ instance: "n", dns: { port: 15053, address: "198.19.0.11" } });
   assert.ok(node.ok);
   if (!node.ok) return;
   const b = encodeConfig(node.value);
-  assert.equal(b.subarray(22).toString("hex"), "0300" + "cd3a" + "0000");
+  assert.equal(b.subarray(22).toString("hex"), "0300" + "cd3a" + "0000" + "c613000b");
   assert.equal(decodeConfig(b).dnsPort, 15053);
+  assert.equal(decodeConfig(b).dnsAddress, "198.19.0.11");
   const bad = validateNode({ instance: "n", dns: { port: 15001 } });
   assert.ok(!bad.ok && /dns\.port: 15001 is one of the TCP capture ports/.test(bad.error.message));
 });

@@ -5,7 +5,7 @@
 import { isIPv4 } from "node:net";
 import type { NodeCapture } from "./backend.js";
 
-export const CONFIG_VALUE_SIZE = 28;
+export const CONFIG_VALUE_SIZE = 32;
 export const ENROLLED_KEY_SIZE = 4;
 export const ENROLLED_VALUE_SIZE = 4;
 export const POD_ENROLLED = 0x1;
@@ -24,6 +24,7 @@ export function encodeConfig(node: NodeCapture): Buffer {
   b.writeUInt16LE(node.ports.hbone, 20);
   b.writeUInt16LE(CFG_READY | (node.dns ? CFG_DNS : 0), 22);
   b.writeUInt16LE(node.dns?.port ?? 0, 24);
+  if (node.dns?.address) ipKey(node.dns.address).copy(b, 28);
   return b;
 }
 
@@ -31,8 +32,9 @@ export interface DecodedConfig {
   readonly marks: { capture: number; ztunnel: number; loop: number; mask: number };
   readonly ports: { outbound: number; inboundPlaintext: number; hbone: number };
   readonly ready: boolean;
-  /** The DNS capture port, when DNS capture is on. */
+  /** The DNS capture port and address, when DNS capture is on. */
   readonly dnsPort?: number;
+  readonly dnsAddress?: string;
 }
 
 export function decodeConfig(b: Buffer): DecodedConfig {
@@ -41,7 +43,7 @@ export function decodeConfig(b: Buffer): DecodedConfig {
     marks: { capture: b.readUInt32LE(0), ztunnel: b.readUInt32LE(4), loop: b.readUInt32LE(8), mask: b.readUInt32LE(12) },
     ports: { outbound: b.readUInt16LE(16), inboundPlaintext: b.readUInt16LE(18), hbone: b.readUInt16LE(20) },
     ready: (b.readUInt16LE(22) & CFG_READY) !== 0,
-    ...((b.readUInt16LE(22) & CFG_DNS) !== 0 ? { dnsPort: b.readUInt16LE(24) } : {}),
+    ...((b.readUInt16LE(22) & CFG_DNS) !== 0 ? { dnsPort: b.readUInt16LE(24), dnsAddress: [...b.subarray(28, 32)].join(".") } : {}),
   };
 }
 

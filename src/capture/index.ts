@@ -17,6 +17,10 @@ export function createRedirectBackend(
 ): Result<RedirectBackend> {
   const node = validateNode(config);
   if (!node.ok) return node;
+  if (kind === "ebpf" && node.value.dns && !node.value.dns.address)
+    return err(
+      new Error("capture config: dns.address: required by the eBPF backend (a local IPv4 address of the node for ztunnel's DNS socket)"),
+    );
   switch (kind) {
     case "ebpf":
       return ok(new EbpfBackend(node.value, opts.bpfObjectDir));

@@ -57,6 +57,8 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
     return bad("dns.port", `${input.dns.port} is not a port 1-65535`);
   if (input.dns !== undefined && Object.values(ports).includes(input.dns.port))
     return bad("dns.port", `${input.dns.port} is one of the TCP capture ports`);
+  if (input.dns?.address !== undefined && !isIPv4(input.dns.address))
+    return bad("dns.address", `${JSON.stringify(input.dns.address)} is not an IPv4 address`);
   if (input.netns !== undefined && (input.netns === "" || (!input.netns.startsWith("/") && !NAME.test(input.netns)))) {
     return bad("netns", `${JSON.stringify(input.netns)} is not a namespace name or path`);
   }
@@ -69,7 +71,9 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
       routeTable,
       rulePriority,
       pinRoot: pinRoot.replace(/\/+$/, ""),
-      ...(input.dns !== undefined ? { dns: Object.freeze({ port: input.dns.port }) } : {}),
+      ...(input.dns !== undefined
+        ? { dns: Object.freeze({ port: input.dns.port, ...(input.dns.address !== undefined ? { address: input.dns.address } : {}) }) }
+        : {}),
     }),
   );
 }

@@ -42,7 +42,11 @@ async function runCniAgent(cmd: Command, argv: string[]): Promise<number> {
   if (!cfg.ok) return fail(cfg.error.message, EXIT_USAGE);
   const c = cfg.value;
   log.info({ config: c }, "cni-agent config");
-  const backend = createRedirectBackend(c.backend, { instance: c.instance, pinRoot: c.pinRoot });
+  const backend = createRedirectBackend(c.backend, {
+    instance: c.instance,
+    pinRoot: c.pinRoot,
+    ...(c.dnsPort !== undefined ? { dns: { port: c.dnsPort, ...(c.dnsAddress ? { address: c.dnsAddress } : {}) } } : {}),
+  });
   if (!backend.ok) return fail(backend.error.message, EXIT_USAGE);
   let source: ConfigSource;
   if (c.configDir) {

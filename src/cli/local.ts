@@ -16,6 +16,7 @@ import { Argument, Command, Option } from "commander";
 import { defaultPlanOptions, down, labelNamespace, labelObject, setProcessEnabled, status, up } from "../local/cluster.js";
 import { apply, remove } from "../local/apply.js";
 import { startEcho } from "../local/echo.js";
+import { startClusterDns } from "../local/cluster-dns.js";
 import type { ManifestFile } from "../local/manifests.js";
 import { Supervisor } from "../local/supervisor.js";
 import { CliError, EXIT_OK, EXIT_USAGE, action, examples, subcommand } from "./command.js";
@@ -86,7 +87,7 @@ export function registerLocal(program: Command): void {
   const local = subcommand(
     program,
     "local",
-    "up|down|status|label|apply|delete|process|echo: a multi-node local cluster on network namespaces",
+    "up|down|status|label|apply|delete|process|echo|dns: a multi-node local cluster on network namespaces",
   );
   examples(local, ["sudo weft local up examples/demo", "sudo weft local status", "sudo weft local down"]);
 
@@ -201,6 +202,26 @@ export function registerLocal(program: Command): void {
     });
     if (!s.ok) throw new CliError(s.error.message);
     process.stdout.write(`echo listening on ${host}:${s.value.port} (HTTP/1.1, h2c, gRPC)\n`);
+    await new Promise<void>((resolve) => {
+      process.once("SIGTERM", resolve);
+      process.once("SIGINT", resolve);
+    });
+    await s.value.close();
+    return EXIT_OK;
+  });
+
+  const dns = subcommand(local, "dns", "the cluster DNS (a pod's nameserver): A records of the Services, NXDOMAIN otherwise")
+    .requiredOption("--listen <ip:port>", "address to serve on (UDP and TCP)")
+    .requiredOption("--zone <file>", "JSON: name -> IPv4 addresses");
+  action(dns, async (v: { listen: string; zone: string }) => {
+    const i = v.listen.lastIndexOf(":");
+    const port = Number(v.listen.slice(i + 1));
+    if (i < 0 || !Number.isInteger(port) || port < 1 || port > 65535)
+      throw new CliError(`--listen: ${v.listen} is not IP:PORT`, EXIT_USAGE);
+    const zone = JSON.parse(await readFile(v.zone, "utf8")) as Record<string, string[]>;
+    const s = await startClusterDns(v.listen.slice(0, i), port, zone);
+    if (!s.ok) throw new CliError(s.error.message);
+    process.stdout.write(`cluster dns on ${v.listen}: ${Object.keys(zone).length} names\n`);
     await new Promise<void>((resolve) => {
       process.once("SIGTERM", resolve);
       process.once("SIGINT", resolve);

@@ -30,7 +30,9 @@ import type { AgentStatus } from "../capture/agent-api.js";
 import { type ConfList, type CniResult, cniAdd, cniDel } from "./cni-runtime.js";
 import { type LocalPod, type ManifestFile, applyLabelEdits, expandVars, namespaceObject, podObject, readManifests } from "./manifests.js";
 import { buildNetwork, createNetns, destroyNetwork, applyNft, httpGetIn } from "./network.js";
-import { type ClusterPlan, type NodePlan, type PlanOptions, makePlan, podNetns } from "./plan.js";
+import { type ClusterPlan, type NodePlan, type PlanOptions, makePlan, netnsPrefix, podNetns } from "./plan.js";
+import { clusterZone, removeResolvConfs, writePodResolvConf } from "./cluster-dns.js";
+import { type LocalMeshConfig, meshConfigOf } from "./mesh-config.js";
 import { renderServiceNat, vipRules } from "./service-nat.js";
 import { WEFT_NODE_FLAGS } from "../common/node-flags.js";
 import { type ProcSpec, type PidRecord, isAlive, readPids, readSpecs, signalRecord, writeSpec, processStart } from "./supervisor.js";
@@ -228,11 +230,23 @@ export function controlPlaneSpec(dir: string, plan: ClusterPlan, tokensRev = 0):
   };
 }
 
-function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSpec[] {
+/** ztunnel's DNS proxy port; the agents redirect pods' UDP port 53 there (docs/mesh-edge.md). */
+const DNS_PROXY_PORT = "15053";
+
+function componentSpecs(dir: string, plan: ClusterPlan, backend: string, mesh: LocalMeshConfig): ProcSpec[] {
   const node = process.execPath;
   const env = { WEFT_LOG: process.env.WEFT_LOG ?? "info" };
   const cp = plan.controlPlaneIp;
   const specs: ProcSpec[] = [controlPlaneSpec(dir, plan)];
+  // The cluster DNS (CoreDNS's part): pods' resolv.conf names it; ztunnels forward to it.
+  specs.push({
+    name: "cluster-dns",
+    argv: [node, MAIN_JS, "local", "dns", "--listen", `${cp}:53`, "--zone", path.join(dir, "dns-zone.json")],
+    netns: plan.underlayNetns,
+    enter: "nsenter",
+    env,
+    enabled: true,
+  });
   for (const n of plan.nodes) {
     specs.push({
       name: `ztunnel-${n.name}`,
@@ -255,6 +269,12 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSp
         path.join(p(dir).ca, "root-cert.pem"),
         "--drain-seconds",
         "0",
+        "--dns-proxy",
+        "true",
+        "--dns-upstream",
+        `${cp}:53`,
+        "--outbound-traffic-policy",
+        mesh.outboundTrafficPolicy,
       ],
       netns: n.netns,
       enter: "nsenter",
@@ -280,6 +300,10 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string): ProcSp
         n.instance,
         "--pin-root",
         plan.options.pinRoot,
+        "--dns-capture-port",
+        DNS_PROXY_PORT,
+        "--dns-capture-address",
+        n.underlayIp,
       ],
       netns: n.netns,
       enter: "nsenter",
@@ -332,6 +356,8 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
   const m = manifests.value;
   const waypoints = planWaypoints(m.passthrough, waypointContext(o.dir, plan), new Set(m.services.map((s) => `${s.namespace}/${s.name}`)));
   if (!waypoints.ok) return waypoints;
+  const mesh = meshConfigOf(m.passthrough);
+  if (!mesh.ok) return mesh;
   const cleaned = await down(o.dir, o.plan);
   if (cleaned.length) say(`cleaned up a previous run: ${cleaned.length} objects`);
   const dirs = p(o.dir);
@@ -357,7 +383,8 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
     say(`network: underlay ${plan.underlayCidr} in netns ${plan.underlayNetns}, ${plan.nodes.length} nodes`);
     const net = await buildNetwork(plan);
     if (!net.ok) return net;
-    for (const s of componentSpecs(o.dir, plan, o.backend)) await writeSpec(o.dir, s);
+    await writeAtomic(path.join(o.dir, "dns-zone.json"), JSON.stringify(clusterZone(m.services)));
+    for (const s of componentSpecs(o.dir, plan, o.backend, mesh.value)) await writeSpec(o.dir, s);
     const sup = await startSupervisor(o.dir);
     if (!sup.ok) return sup;
     say(`control plane on ${plan.controlPlaneIp}:15012; ztunnel and cni-agent (${o.backend}) on every node`);
@@ -467,6 +494,7 @@ export async function startPod(dir: string, plan: ClusterPlan, pod: LocalPod): P
   const hostVeth = res.value.interfaces?.find((i) => !i.sandbox)?.name;
   if (!ip || !hostVeth) return err(new Error(`cni ADD result has no IP or host interface: ${JSON.stringify(res.value)}`));
   await writeAtomic(podFile(dir, pod), toYaml(podObject(pod, { podIP: ip, ready: true })));
+  await writePodResolvConf(netns, pod.namespace, plan.controlPlaneIp);
   for (const s of podSpecs(pod, netns, ip)) await writeSpec(dir, s);
   return ok({ namespace: pod.namespace, name: pod.name, node: pod.node, netns, containerId, ip, hostVeth, result: res.value });
 }
@@ -558,6 +586,7 @@ export async function down(dir: string, fallback?: PlanOptions): Promise<string[
   if (planned.ok) {
     for (const pod of state?.pods ?? []) await cniDelPod(dir, planned.value, pod);
     removed.push(...(await destroyNetwork(planned.value)));
+    removed.push(...(await removeResolvConfs(netnsPrefix(planned.value))));
   }
   for (const f of [
     p(dir).cluster,

@@ -51,7 +51,7 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
           pinRoot: pinRoot(),
           ports: PORTS,
           marks: { ztunnel: ZTUNNEL_MARK },
-          dns: { port: DNS_PORT },
+          dns: { port: DNS_PORT, address: GATEWAY },
         }),
       );
     const enroll = async (p: Pod) => must(await backend.enroll({ name: p.name, ips: [p.ip], hostVeth: p.hostVeth }));

@@ -23,6 +23,10 @@ export interface AgentConfig {
   readonly pinRoot: string;
   /** Remove all captures when stopped (local cluster teardown); default false. */
   readonly teardownOnExit: boolean;
+  /** DNS capture to ztunnel's DNS proxy on this port (Istio ambient's DNS capture); off when absent. */
+  readonly dnsPort?: number;
+  /** eBPF DNS capture: the node address ztunnel's DNS socket receives on. */
+  readonly dnsAddress?: string;
 }
 
 export const DEFAULT_BACKEND: BackendKind = "ebpf";
@@ -52,6 +56,18 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   { name: "instance", arg: "NAME", env: "WEFT_CAPTURE_INSTANCE", default: "<node>", description: "BPF pin folder name under the pin root" },
   { name: "pin-root", arg: "DIR", env: "WEFT_PIN_ROOT", default: DEFAULT_PIN_ROOT, description: "BPF filesystem folder for pins" },
   { name: "teardown-on-exit", description: "remove every capture when stopped (local cluster teardown)" },
+  {
+    name: "dns-capture-port",
+    arg: "PORT",
+    env: "WEFT_DNS_CAPTURE_PORT",
+    description: "redirect enrolled pods' UDP port 53 to ztunnel's DNS proxy on this port (15053; ztunnel --dns-proxy true)",
+  },
+  {
+    name: "dns-capture-address",
+    arg: "IP",
+    env: "WEFT_DNS_CAPTURE_ADDRESS",
+    description: "eBPF DNS capture: a local IPv4 address of the node where ztunnel's DNS port receives",
+  },
 ];
 
 export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Result<AgentConfig> {
@@ -76,6 +92,10 @@ export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (configDir && kubeconfig) return err(new Error("cni-agent: --config-dir and --kubeconfig are exclusive"));
   const socket = s("socket") ?? env.WEFT_CNI_SOCKET ?? defaultSocket(node);
   if (!path.isAbsolute(socket)) return err(new Error(`cni-agent: --socket: ${socket} must be an absolute path`));
+  const dnsText = s("dns-capture-port") ?? env.WEFT_DNS_CAPTURE_PORT;
+  const dnsPort = dnsText === undefined ? undefined : Number(dnsText);
+  if (dnsPort !== undefined && (!Number.isInteger(dnsPort) || dnsPort < 1 || dnsPort > 65535))
+    return err(new Error(`cni-agent: --dns-capture-port: ${JSON.stringify(dnsText)} is not a port`));
   return ok(
     Object.freeze({
       node,
@@ -87,6 +107,10 @@ export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
       instance: s("instance") ?? env.WEFT_CAPTURE_INSTANCE ?? node,
       pinRoot: s("pin-root") ?? env.WEFT_PIN_ROOT ?? DEFAULT_PIN_ROOT,
       teardownOnExit: v["teardown-on-exit"] === true,
+      ...(dnsPort !== undefined ? { dnsPort } : {}),
+      ...((s("dns-capture-address") ?? env.WEFT_DNS_CAPTURE_ADDRESS)
+        ? { dnsAddress: s("dns-capture-address") ?? env.WEFT_DNS_CAPTURE_ADDRESS }
+        : {}),
     }),
   );
 }
