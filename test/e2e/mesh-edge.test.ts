@@ -153,3 +153,54 @@ test(
     assert.notEqual(refused.code, 28, "refused at once (reset), not a timeout");
   },
 );
+
+test(
+  "mesh edge: a ServiceEntry labelled istio.io/use-waypoint sends egress through the waypoint (L7 metrics)",
+  { skip: !root, timeout: 120_000 },
+  async () => {
+    const dir = path.join(work, "app");
+    const gw = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: egress, namespace: shop, labels: { istio.io/waypoint-for: service }, annotations: { local.weft.io/node-name: node-0 } }
+spec: { gatewayClassName: istio-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }
+`;
+    const g = await apply(stateDir, [{ path: path.join(dir, "gw.yaml"), text: gw }], 90_000);
+    if (!g.ok) throw g.error;
+    const se = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: outside-api, namespace: shop, labels: { istio.io/use-waypoint: egress } }
+spec:
+  hosts: [api.outside.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
+  endpoints: [{ address: ${podIp(c, "outside", "api")} }]
+`;
+    const a = await apply(stateDir, [{ path: path.join(dir, "se.yaml"), text: se }]);
+    if (!a.ok) throw a.error;
+    const { readState } = await import("./harness.js");
+    const st = await readState(stateDir);
+    const wp = st!.pods.find((x) => x.namespace === "shop" && x.name.startsWith("egress-"))!;
+    let last = "";
+    const requests = await until(
+      "a request to api.outside.test counted by the waypoint",
+      async () => {
+        const r = await inPod("shop", "client", "curl", ["-sS", "--max-time", "3", "http://api.outside.test/"]);
+        last = `curl: ${r.code} ${r.stdout} ${r.stderr}`;
+        if (r.stdout !== "edge-outside-api\n") return undefined;
+        const m = await inPod("shop", "client", "curl", ["-sS", "--max-time", "3", `http://${wp.ip}:15020/metrics`]);
+        last =
+          m.stdout
+            .split("\n")
+            .filter((l) => l.startsWith("istio_requests_total"))
+            .join(" | ") || `no istio_requests_total: ${m.stderr}`;
+        const n = counterSum(m.stdout, "istio_requests_total", { destination_service: "api.outside.test" });
+        return n > 0 ? n : undefined;
+      },
+      60_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; last: ${last}`);
+    });
+    assert.ok(requests > 0);
+  },
+);

@@ -399,3 +399,96 @@ void describe("VIP allocation", () => {
     for (const k of keys.slice(0, 10)) assert.equal(kept.get(k), m.get(k));
   });
 });
+
+void describe("edge cases of the edge translators", () => {
+  void it("WorkloadEntry: no address, skipped ports and services, waypoint, autoRegistrationGroup", () => {
+    const udp = service({
+      name: "dnsvc",
+      selector: { app: "vm" },
+      ports: [{ name: "dns", port: 53, protocol: "UDP" }, { name: "web", port: 80, targetPort: "missing" }, { port: 81 }],
+    });
+    const ext = {
+      ...service({ name: "xn", selector: { app: "vm" } }),
+      spec: { type: "ExternalName", externalName: "x.example.com", selector: { app: "vm" } },
+    } as KubeObject;
+    const hidden = se("hidden", {
+      hosts: ["hidden.internal"],
+      resolution: "STATIC",
+      exportTo: ["~"],
+      workloadSelector: { labels: { app: "vm" } },
+    });
+    const entry = {
+      ...we("vm-4", { address: "10.3.0.4", labels: { app: "vm" } }, { "istio.io/use-waypoint": "wp" }),
+      metadata: {
+        name: "vm-4",
+        namespace: "shop",
+        labels: { "istio.io/use-waypoint": "wp" },
+        annotations: { "istio.io/autoRegistrationGroup": "group-a" },
+      },
+    } as KubeObject;
+    const { wls } = run([
+      namespace("shop"),
+      waypointGateway("wp", "shop", "workload"),
+      udp,
+      ext,
+      hidden,
+      entry,
+      we("net-only", { network: "n2" }),
+    ]);
+    const w = wls.get("c1/networking.istio.io/WorkloadEntry/shop/vm-4");
+    assert.ok(w);
+    assert.equal(w.workloadName, "group-a");
+    assert.deepEqual(w.services.get("shop/dnsvc.shop.svc.cluster.local"), [{ servicePort: 81, targetPort: 81 }]);
+    assert.equal(w.services.has("shop/xn.shop.svc.cluster.local"), false);
+    assert.equal(w.services.has("shop/hidden.internal"), false);
+    assert.equal(w.waypoint?.kind, "hostname");
+    assert.equal(w.locality, undefined);
+    assert.equal(w.capacity, undefined);
+    assert.equal(wls.has("c1/networking.istio.io/WorkloadEntry/shop/net-only"), false);
+  });
+  void it("EndpointSlice: ports without a TCP name match, duplicate and non-IP addresses, ExternalName and selector services", () => {
+    const svc = service({ name: "legacy", ports: [{ name: "http", port: 80, targetPort: 9090 }] });
+    const withSel = service({ name: "sel", selector: { app: "x" }, ports: [{ name: "http", port: 80 }] });
+    const extName = { ...service({ name: "xn" }), spec: { type: "ExternalName", externalName: "x.example.com" } } as KubeObject;
+    const s1 = slice(
+      "legacy-1",
+      "legacy",
+      [{ addresses: ["10.4.1.1"] }, { addresses: ["10.4.1.1"] }, { addresses: [] }, { addresses: ["not-an-ip"] }, "junk"],
+      [{ name: "http", port: 9090, protocol: "UDP" }, { name: "other", port: 1 }, { name: "http", port: 0 }, { port: 7 }, "junk"],
+    );
+    const s2 = slice("sel-1", "sel", [{ addresses: ["10.4.2.1"] }, { addresses: ["10.0.0.5"], targetRef: { kind: "Pod", name: "p1" } }]);
+    const s3 = slice("xn-1", "xn", [{ addresses: ["10.4.3.1"] }]);
+    const bare = {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name: "bare", namespace: "shop", labels: { "kubernetes.io/service-name": "legacy" } },
+    } as unknown as KubeObject;
+    const { wls } = run([svc, withSel, extName, pod({ name: "p1", labels: { app: "x" } }), s1, s2, s3, bare]);
+    const ws = [...wls.values()].filter((w) => w.uid.includes("EndpointSlice"));
+    assert.deepEqual(ws.map((w) => w.uid).sort(), [
+      "c1/discovery.k8s.io/EndpointSlice/shop/legacy-1/10.4.1.1",
+      "c1/discovery.k8s.io/EndpointSlice/shop/sel-1/10.4.2.1",
+    ]);
+    assert.deepEqual(
+      wls.get("c1/discovery.k8s.io/EndpointSlice/shop/legacy-1/10.4.1.1")?.services.get("shop/legacy.shop.svc.cluster.local"),
+      [],
+    );
+    // A selector Service's slice gives its pod nothing extra (the selector did already).
+    assert.deepEqual([...wls.get("c1//Pod/shop/p1")!.services.keys()], ["shop/sel.shop.svc.cluster.local"]);
+  });
+  void it("ServiceEntry: odd specs read safely (no spec fields, selector without labels)", () => {
+    const { svcs, wls } = run([
+      {
+        apiVersion: "networking.istio.io/v1",
+        kind: "ServiceEntry",
+        metadata: { name: "bare", namespace: "shop" },
+        spec: {
+          hosts: ["bare.example.com"],
+          endpoints: [{ address: "10.6.0.1", ports: { x: "no" }, labels: { a: 1 } }, { address: "10.6.0.1" }, {}],
+        },
+      } as unknown as KubeObject,
+    ]);
+    assert.deepEqual(svcs.get("shop/bare.example.com")?.ports, []);
+    assert.equal([...wls.keys()].filter((k) => k.includes("/bare/")).length, 1);
+  });
+});
