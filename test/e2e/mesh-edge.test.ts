@@ -71,6 +71,22 @@ spec: { clusterIP: 198.19.207.30, selector: { app: echo }, ports: [{ name: http,
 const inPod = (ns: string, name: string, cmd: string, args: string[], timeoutMs = 8000) =>
   sh("ip", ["netns", "exec", podNetns(c, ns, name), cmd, ...args], timeoutMs);
 
+/** The ServiceEntry for the api pod (no addresses: an auto-allocated VIP), applied live; `meta` adds to its metadata. */
+async function applyServiceEntry(meta: string): Promise<void> {
+  const se = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: outside-api, namespace: shop${meta} }
+spec:
+  hosts: [api.outside.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
+  endpoints: [{ address: ${podIp(c, "outside", "api")} }]
+`;
+  const a = await apply(stateDir, [{ path: path.join(work, "app", "se.yaml"), text: se }]);
+  if (!a.ok) throw a.error;
+}
+
 before(async () => {
   if (!root) return;
   const appDir = path.join(work, "app");
@@ -85,18 +101,7 @@ before(async () => {
   });
   if (!r.ok) throw r.error;
   c = { dir: stateDir, plan: planFor(clusterName), state: r.value };
-  const se = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: outside-api, namespace: shop }
-spec:
-  hosts: [api.outside.test]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
-  endpoints: [{ address: ${podIp(c, "outside", "api")} }]
-`;
-  const a = await apply(stateDir, [{ path: path.join(appDir, "se.yaml"), text: se }]);
-  if (!a.ok) throw a.error;
+  await applyServiceEntry("");
 });
 
 after(async () => {
@@ -166,18 +171,7 @@ spec: { gatewayClassName: istio-waypoint, listeners: [{ name: mesh, port: 15008,
 `;
     const g = await apply(stateDir, [{ path: path.join(dir, "gw.yaml"), text: gw }], 90_000);
     if (!g.ok) throw g.error;
-    const se = `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: outside-api, namespace: shop, labels: { istio.io/use-waypoint: egress } }
-spec:
-  hosts: [api.outside.test]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
-  endpoints: [{ address: ${podIp(c, "outside", "api")} }]
-`;
-    const a = await apply(stateDir, [{ path: path.join(dir, "se.yaml"), text: se }]);
-    if (!a.ok) throw a.error;
+    await applyServiceEntry(", labels: { istio.io/use-waypoint: egress }");
     const { readState } = await import("./harness.js");
     const st = await readState(stateDir);
     const wp = st!.pods.find((x) => x.namespace === "shop" && x.name.startsWith("egress-"))!;
