@@ -149,6 +149,7 @@ void describe("KubeSource against a real kube-apiserver", () => {
       ["networking.istio.io/v1", "destinationrules", "DestinationRule", { host: "cart.shop.svc.cluster.local" }],
       ["networking.istio.io/v1", "serviceentries", "ServiceEntry", { hosts: ["example.test"] }],
       ["networking.istio.io/v1", "virtualservices", "VirtualService", { hosts: ["cart"] }],
+      ["networking.istio.io/v1", "workloadentries", "WorkloadEntry", { address: "10.9.0.1", labels: { app: "vm" } }],
       [
         "gateway.networking.k8s.io/v1",
         "gateways",
