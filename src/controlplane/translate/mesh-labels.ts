@@ -19,6 +19,8 @@ export const REDIRECTION_ANNOTATION = "ambient.istio.io/redirection";
 export const TUNNEL_LABEL = "networking.istio.io/tunnel";
 export const MANAGED_GATEWAY = "gateway.istio.io/managed";
 export const MESH_CONTROLLER = "istio.io-mesh-controller";
+/** Gateway API's label on a Gateway's pods: the Gateway they are an instance of. */
+export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
 
 type Labels = Readonly<Record<string, string>>;
 

@@ -22,24 +22,20 @@ import { isPlainObject } from "../../kube/validate/validate-schema.js";
 import type { ReadStore } from "../model/store.js";
 import type { TranslateConfig } from "./translate-config.js";
 import { serviceHostname } from "./translate-config.js";
-import { MANAGED_GATEWAY, MESH_CONTROLLER, USE_WAYPOINT, WAYPOINT_FOR, parseUseWaypoint } from "./mesh-labels.js";
+import { USE_WAYPOINT, WAYPOINT_FOR } from "./mesh-labels.js";
+import { type TrafficType, type WaypointFacts, attachWaypoint } from "./waypoint-attach.js";
 
 export const GATEWAY_KIND = "gateway.networking.k8s.io/Gateway";
 export const HBONE_PORT = 15008;
 /** Istio's annotation naming the service account of a Gateway's deployment (default: the Gateway's name). */
 export const SERVICE_ACCOUNT_ANNOTATION = "gateway.istio.io/service-account";
 
-export type TrafficType = "service" | "workload" | "all" | "none";
+export type { TrafficType } from "./waypoint-attach.js";
 
-export interface Waypoint {
-  readonly namespace: string;
-  readonly name: string;
-  readonly trafficType: TrafficType;
+export interface Waypoint extends WaypointFacts {
   readonly address: GatewayAddress;
   /** The service account its pods run as (its xDS and CA identity). */
   readonly serviceAccount: string;
-  /** allowedRoutes of the HBONE listener: who may use the waypoint from another namespace. */
-  readonly allowed: { readonly from: "All" | "Same" | "Selector"; readonly selector?: Readonly<Record<string, string>> };
 }
 
 /** A use-waypoint label that binds nothing, for the control plane's warnings and debug output. */
@@ -76,12 +72,6 @@ export function waypointOf(cfg: TranslateConfig, gw: KubeObject): Waypoint | und
   };
 }
 
-function allows(w: Waypoint, namespace: string, nsLabels: Readonly<Record<string, string>>): boolean {
-  if (namespace === w.namespace || w.allowed.from === "All") return true;
-  if (w.allowed.from === "Same") return false;
-  return Object.entries(w.allowed.selector ?? {}).every(([k, v]) => nsLabels[k] === v);
-}
-
 /** Looks waypoints up by `ns/name`, building each at most once per translation pass. */
 export class WaypointIndex {
   private readonly cache = new Map<string, Waypoint | undefined>();
@@ -113,32 +103,15 @@ export class WaypointIndex {
     want: "service" | "workload",
     object = "",
   ): GatewayAddress | undefined {
-    if (labels[MANAGED_GATEWAY] === MESH_CONTROLLER) return undefined; // a waypoint has no waypoint
-    const own = parseUseWaypoint(labels, namespace);
-    if (own?.kind === "none") return undefined;
-    const ref = own ?? parseUseWaypoint(nsLabels, namespace);
-    if (!ref || ref.kind === "none") return undefined;
-    const carrier = own ? object : `Namespace ${namespace}`;
-    const value = (own ? labels : nsLabels)[USE_WAYPOINT] ?? "";
-    const problem = (reason: string) => {
-      if (object) this.problems.set(object, { object: carrier, label: USE_WAYPOINT, value, reason: `${object}: ${reason}` });
-      return undefined;
-    };
-    const w = this.get(ref.namespace, ref.name);
-    if (!w)
-      return problem(
-        `no Gateway ${ref.namespace}/${ref.name} of class ${this.cfg.waypointClasses.join("/")}: traffic goes direct, without a waypoint`,
-      );
-    if (w.trafficType !== want && w.trafficType !== "all") {
-      // Namespace-wide labels reach both kinds; only an explicit label on the wrong kind is a mistake.
-      return own
-        ? problem(`waypoint ${ref.namespace}/${ref.name} is for ${w.trafficType} traffic (istio.io/waypoint-for), not ${want}`)
-        : undefined;
-    }
-    if (!allows(w, namespace, nsLabels))
-      return problem(
-        `waypoint ${ref.namespace}/${ref.name} does not allow namespace ${namespace} (allowedRoutes.namespaces.from: ${w.allowed.from})`,
-      );
-    return w.address;
+    const a = attachWaypoint({ labels, namespace, nsLabels, want, lookup: (ns, name) => this.get(ns, name) });
+    if (a.kind === "waypoint") return a.waypoint.address;
+    if (a.kind === "problem" && object)
+      this.problems.set(object, {
+        object: a.onNamespace ? `Namespace ${namespace}` : object,
+        label: USE_WAYPOINT,
+        value: a.value,
+        reason: `${object}: ${a.reason}`,
+      });
+    return undefined;
   }
 }
