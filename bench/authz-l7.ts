@@ -62,7 +62,8 @@ function filters(objects: KubeObject[], ra?: KubeObject): AuthzHttpFilter[] {
   });
   const types = envoyTypes();
   const d = decodeEnvoyResource(LISTENER_TYPE_URL, types.Listener.encode(types.Listener.fromObject(json)).finish(), name);
-  if (!d.ok || d.value.kind !== "listener" || d.value.value.filter.kind !== "http") throw new Error("waypoint NACK");
+  if (!d.ok || d.value.kind !== "listener" || !("filter" in d.value.value) || d.value.value.filter.kind !== "http")
+    throw new Error("waypoint NACK");
   return [...d.value.value.filter.authz];
 }
 

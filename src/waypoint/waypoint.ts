@@ -32,6 +32,7 @@ import { ClusterPolicies } from "./upstream/cluster-policies.js";
 import type { ProxyRuntime, TunnelContext } from "./http/context.js";
 import { Downstream } from "./http/downstream.js";
 import { tcpPassthrough } from "./http/tcp.js";
+import { serveOriginalDst } from "./http/direct.js";
 import { UpstreamConnections } from "./http/upstream.js";
 import { type AccessLogSink, pinoAccessLog } from "./telemetry/access-log.js";
 import { WaypointMetrics } from "./telemetry/metrics.js";
@@ -164,12 +165,25 @@ export class Waypoint {
 
   private async onTunnel(req: HboneStreamRequest): Promise<HboneDecision> {
     const listener = this.l7.listenerFor(req.target.ip, req.target.port);
-    if (!listener) return { kind: "reject", status: 503, reason: `no listener for ${req.authority} at this waypoint` };
     const client = trustedClientAddress({ state: this.state, network: this.config.network }, req);
     const source = this.state.workloadByAddress(this.config.network, client.ip);
-    const ctx: TunnelContext = { listener, target: req.target, peer: req.peerIdentity, client, ...(source ? { source } : {}) };
+    const tunnel = { target: req.target, peer: req.peerIdentity, client, ...(source ? { source } : {}) };
+    if (!listener) {
+      // Workload-addressed traffic: a use_original_dst listener with chains for this address.
+      const direct = this.l7.originalDstFor(req.target.ip, req.target.port);
+      if (!direct) return { kind: "reject", status: 503, reason: `no listener for ${req.authority} at this waypoint` };
+      if (this.isOwnAddress(req.target.ip))
+        return { kind: "reject", status: 400, reason: `${req.authority} is this waypoint: refusing a loop` };
+      return { kind: "terminate", serve: (stream) => serveOriginalDst(this.rt, this.downstream, stream, tunnel, direct.chains) };
+    }
+    const ctx: TunnelContext = { listener, ...tunnel };
     if (listener.filter.kind === "tcp") return tcpPassthrough(this.rt, ctx, listener.filter.cluster);
     return { kind: "terminate", serve: (stream) => this.downstream.serve(stream, ctx) };
+  }
+
+  /** Whether `ip` is one of this waypoint's own addresses (its pod IP, or the HBONE listen address). */
+  private isOwnAddress(ip: string): boolean {
+    return ip === this.config.podIp || ip === this.hboneAddress?.ip || ip === this.config.listen;
   }
 
   /**

@@ -16,7 +16,10 @@ import {
   policyTargets,
   rbacFilters,
 } from "../../src/controlplane/translate/waypoint-rbac.js";
-import type { Listener } from "../../src/controlplane/translate/routes/envoy-types.js";
+import type { Listener, ListenerFilter } from "../../src/controlplane/translate/routes/envoy-types.js";
+
+/** A service VIP listener: one filter chain with its filter. */
+export type VipListener = Listener & { readonly filter: ListenerFilter };
 import { listenerJson } from "../../src/controlplane/xds/envoy-kinds.js";
 import { type DecodedListener, decodeEnvoyResource } from "../../src/waypoint/envoy/decode.js";
 
@@ -41,7 +44,7 @@ export function controlPlaneListener(
     port?: number;
     tcp?: boolean;
   } = {},
-): { listener: Listener; problems: RbacProblem[] } {
+): { listener: VipListener; problems: RbacProblem[] } {
   const target = opts.target ?? TARGET;
   const problems: RbacProblem[] = [];
   const policies = objects
@@ -97,6 +100,6 @@ export function overTheWire(l: Listener): DecodedListener {
   const bytes = t.Listener.encode(t.Listener.fromObject(listenerJson(l))).finish();
   const d = decodeEnvoyResource(LISTENER_TYPE_URL, bytes, l.name);
   if (!d.ok) throw new Error(`waypoint NACK: ${JSON.stringify(d.error)}`);
-  if (d.value.kind !== "listener") throw new Error("not a listener");
+  if (d.value.kind !== "listener" || !("filter" in d.value.value)) throw new Error("not a VIP listener");
   return d.value.value;
 }

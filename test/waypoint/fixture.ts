@@ -92,12 +92,24 @@ const lb = (ip: string, port: number, workloadName: string, rev: string) => ({
   health_status: "HEALTHY",
   metadata: { filter_metadata: { istio: { workload: `${workloadName};default;echo;${rev};cluster1` } } },
 });
-const staticCluster = (name: string, host: string, svc: string, eps: unknown[]) => ({
+/** Cluster typed_extension_protocol_options: the upstream HTTP protocol (absent: HTTP/1.1, Envoy's default). */
+export const protocolOptions = (p: "h1" | "h2" | "downstream") => ({
+  typed_extension_protocol_options: {
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+      "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+      ...(p === "downstream"
+        ? { use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} } }
+        : { explicit_http_config: p === "h2" ? { http2_protocol_options: {} } : { http_protocol_options: {} } }),
+    },
+  },
+});
+const staticCluster = (name: string, host: string, svc: string, eps: unknown[], proto?: "h1" | "h2" | "downstream") => ({
   name,
   type: "STATIC",
   connect_timeout: "2s",
   metadata: meta(host, svc),
   load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: eps }] },
+  ...(proto ? protocolOptions(proto) : {}),
 });
 export const C = {
   v1: `outbound|80|v1|${ECHO}`,
@@ -105,12 +117,65 @@ export const C = {
   shadow: `outbound|80|shadow|${ECHO}`,
   grpc: `outbound|50051||${GRPC}`,
   tcp: `outbound|9000||${ECHO}`,
+  h2up: `outbound|80|h2up|${ECHO}`,
+  h1up: `outbound|80|h1up|${ECHO}`,
+};
+/** The waypoint's listener for workload-addressed traffic (what the control plane sends for bound pods). */
+export const DIRECT_LISTENER = "direct|waypoint.default.svc.cluster.local";
+const direct = {
+  name: DIRECT_LISTENER,
+  address: { socket_address: { address: "0.0.0.0", port_value: 15008 } },
+  use_original_dst: true,
+  listener_filters: [
+    {
+      name: "envoy.filters.listener.http_inspector",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector" },
+    },
+  ],
+  filter_chains: ["direct-http", "direct-tcp"].map((name) => ({
+    name,
+    filter_chain_match: {
+      prefix_ranges: [IP.v1, IP.v2].map((a) => ({ address_prefix: a, prefix_len: 32 })),
+      ...(name === "direct-http" ? { application_protocols: ["http/1.0", "http/1.1", "h2c"] } : {}),
+    },
+    filters: [
+      name === "direct-http"
+        ? {
+            name: "envoy.filters.network.http_connection_manager",
+            typed_config: {
+              "@type": HCM,
+              stat_prefix: name,
+              codec_type: "AUTO",
+              route_config: {
+                name: "encap",
+                virtual_hosts: [
+                  {
+                    name: "inbound|http|0",
+                    domains: ["*"],
+                    routes: [{ name: "default", match: { prefix: "/" }, route: { cluster: "encap", timeout: "0s" } }],
+                  },
+                ],
+              },
+              http_filters: [ROUTER],
+            },
+          }
+        : {
+            name: "envoy.filters.network.tcp_proxy",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+              stat_prefix: name,
+              cluster: "encap",
+            },
+          },
+    ],
+  })),
 };
 const HTTP_LISTENER = `inbound-vip|80|http|${ECHO}`;
 
 export const staticFile = stringify({
   static_resources: {
     listeners: [
+      direct,
       {
         name: HTTP_LISTENER,
         address: { socket_address: { address: IP.echoVip, port_value: 80 } },
@@ -246,6 +311,8 @@ export const staticFile = stringify({
                 route: { cluster: C.v1, regex_rewrite: { pattern: { regex: "^/re/(v[0-9]+)/(.*)$" }, substitution: "/\\2/\\1" } },
               },
               { name: "HTTPRoute/default/echo/8", match: { prefix: "/gone" }, route: { cluster: "outbound|80|nothing|echo" } },
+              { name: "HTTPRoute/default/echo/9", match: { prefix: "/proto/h2" }, route: { cluster: C.h2up } },
+              { name: "HTTPRoute/default/echo/10", match: { prefix: "/proto/h1" }, route: { cluster: C.h1up } },
               { name: "default", match: { prefix: "/" }, route: { cluster: C.v1 } },
             ],
           },
@@ -253,11 +320,22 @@ export const staticFile = stringify({
       },
     ],
     clusters: [
-      staticCluster(C.v1, ECHO, "echo", [lb(IP.v1, 8080, "echo-v1", "v1")]),
-      { name: C.v2, type: "EDS", eds_cluster_config: { eds_config: { ads: {} } }, connect_timeout: "2s", metadata: meta(ECHO, "echo") },
-      staticCluster(C.shadow, ECHO, "echo", [lb(IP.shadow, 8080, "shadow", "v1")]),
-      staticCluster(C.grpc, GRPC, "grpc", [lb(IP.v1, 50051, "echo-v1", "v1")]),
+      // The echo port's protocol is unknown (AUTO): Istio's clusters then use the downstream protocol.
+      staticCluster(C.v1, ECHO, "echo", [lb(IP.v1, 8080, "echo-v1", "v1")], "downstream"),
+      {
+        name: C.v2,
+        type: "EDS",
+        eds_cluster_config: { eds_config: { ads: {} } },
+        connect_timeout: "2s",
+        metadata: meta(ECHO, "echo"),
+        ...protocolOptions("downstream"),
+      },
+      staticCluster(C.shadow, ECHO, "echo", [lb(IP.shadow, 8080, "shadow", "v1")], "downstream"),
+      staticCluster(C.grpc, GRPC, "grpc", [lb(IP.v1, 50051, "echo-v1", "v1")], "h2"),
       staticCluster(C.tcp, ECHO, "echo", [lb(IP.v1, 9000, "echo-v1", "v1")]),
+      staticCluster(C.h2up, ECHO, "echo", [lb(IP.v1, 8080, "echo-v1", "v1")], "h2"),
+      staticCluster(C.h1up, ECHO, "echo", [lb(IP.v1, 8080, "echo-v1", "v1")]),
+      { name: "encap", type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED", connect_timeout: "2s", ...protocolOptions("downstream") },
     ],
     endpoints: [{ cluster_name: C.v2, endpoints: [{ lb_endpoints: [lb(IP.v2, 8080, "echo-v2", "v2")] }] }],
   },

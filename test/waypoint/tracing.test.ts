@@ -43,20 +43,24 @@ function tracedStaticFile(): string {
   const doc = parse(staticFile) as {
     static_resources: { listeners: Array<Record<string, unknown>>; clusters: Array<Record<string, unknown>> };
   };
-  const hcm = (i: number) =>
-    (doc.static_resources.listeners[i] as { filter_chains: [{ filters: [{ typed_config: Record<string, unknown> }] }] }).filter_chains[0]
-      .filters[0].typed_config;
+  // By name: the fixture's listener order is not the test's business (the direct listener comes first).
+  const hcm = (prefix: string) =>
+    (
+      doc.static_resources.listeners.find((l) => String(l.name).startsWith(prefix)) as {
+        filter_chains: [{ filters: [{ typed_config: Record<string, unknown> }] }];
+      }
+    ).filter_chains[0].filters[0].typed_config;
   const provider = (cfg: Record<string, unknown>) => ({
     name: OTEL_TRACER_NAME,
     typed_config: { "@type": OTEL_TRACER_TYPE_URL, service_name: "waypoint.default", ...cfg },
   });
-  hcm(0).tracing = {
+  hcm("inbound-vip|80|").tracing = {
     provider: provider({
       grpc_service: { envoy_grpc: { cluster_name: GRPC_CLUSTER, authority: "otel-collector.observability.svc.cluster.local" } },
     }),
     random_sampling: { value: 100 },
   };
-  hcm(1).tracing = {
+  hcm("inbound-vip|50051|").tracing = {
     provider: provider({
       http_service: {
         http_uri: { uri: "http://otel-collector.observability.svc.cluster.local:4318/v1/traces", cluster: HTTP_CLUSTER, timeout: "2s" },

@@ -25,6 +25,10 @@ import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 import { ECHO_SERVICE, EchoServer, grpcServer, sourceBoundRelay, tcpEcho, wsFrame, wsParse } from "./backend.js";
 import { C, IP, services, staticFile, workloads } from "./fixture.js";
+import { CertificateManager } from "../../src/proxy/identity/manager.js";
+import { HbonePool } from "../../src/proxy/hbone/pool.js";
+import { identity } from "../../src/common/spiffe.js";
+import { socketLike } from "../../src/waypoint/http/upstream.js";
 
 function ztConfig(node: string, bindAddress: string): ZtunnelConfig {
   const outboundListeners =
@@ -42,6 +46,7 @@ const parsed = parseStaticWaypointConfig(staticFile);
 const wpConfig = staticWaypointConfig(IP.waypoint, parsed.ok ? parsed.value : undefined);
 
 let za: Ztunnel, zb: Ztunnel, wp: Waypoint;
+let caClient: LocalCaClient;
 const echo = { v1: new EchoServer("echo-v1"), v2: new EchoServer("echo-v2"), shadow: new EchoServer("shadow") };
 let grpcSrv: grpc.Server;
 let tcp: net.Server;
@@ -53,6 +58,7 @@ before(async () => {
   const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
   assert.ok(ca.ok);
   const client = new LocalCaClient(ca.value);
+  caClient = client;
   za = new Ztunnel(ztConfig("node-a", IP.ztA), { caClient: client, rootsPem: client.rootsPem });
   zb = new Ztunnel(ztConfig("node-b", IP.ztB), { caClient: client, rootsPem: client.rootsPem });
   for (const z of [za, zb]) {
@@ -385,8 +391,8 @@ test("waypoint: readiness, config dump, metrics port", async () => {
     certificates: Array<{ identity: string; state: string }>;
   };
   assert.equal(dump.config.identity, "spiffe://cluster.local/ns/default/sa/waypoint");
-  assert.equal(dump.envoy.listeners.length, 3);
-  assert.equal(dump.envoy.clusters.length, 5);
+  assert.equal(dump.envoy.listeners.length, 4);
+  assert.equal(dump.envoy.clusters.length, 8);
   assert.deepEqual(
     dump.certificates.map((c) => `${c.identity} ${c.state}`),
     ["spiffe://cluster.local/ns/default/sa/waypoint available"],
@@ -394,4 +400,108 @@ test("waypoint: readiness, config dump, metrics port", async () => {
   assert.doesNotMatch(JSON.stringify(dump), /PRIVATE KEY/);
   const prom = await (await fetch(`http://${IP.waypoint}:15020/stats/prometheus`)).text();
   assert.match(prom, /istio_requests_total\{/);
+});
+
+test("waypoint: the upstream protocol is the cluster's (HttpProtocolOptions), not the downstream's", async () => {
+  // HTTP/1.1 client, cluster with explicit_http_config http2: the h2c backend port gets HTTP/2.
+  const up2 = await get("/proto/h2/x");
+  assert.equal(up2.status, 200, up2.body);
+  assert.equal(up2.json().proto, "HTTP/2");
+  // HTTP/2 client, cluster with explicit_http_config http_protocol_options: the backend gets HTTP/1.1.
+  const session = http2.connect(`http://${IP.echoVip}:80`, {
+    createConnection: () => net.connect({ host: IP.echoVip, port: 80, localAddress: IP.sleep }),
+  });
+  try {
+    const stream = session.request({ ":path": "/proto/h1/y" });
+    const [headers] = (await once(stream, "response")) as [http2.IncomingHttpHeaders];
+    let body = "";
+    stream.on("data", (c: Buffer) => (body += c.toString()));
+    await once(stream, "end");
+    assert.equal(headers[":status"], 200, body);
+    assert.equal((JSON.parse(body) as { proto: string }).proto, "HTTP/1.1");
+  } finally {
+    session.close();
+  }
+});
+
+/**
+ * What a client ztunnel does for a pod with a workload waypoint: HBONE to the waypoint with the
+ * pod's own address as authority (the in-process test cannot also capture a backend's own
+ * address, so the tunnel is opened here, as the client's ztunnel would, with its identity).
+ */
+async function tunnelToWaypoint(target: { ip: string; port: number }) {
+  const certs = new CertificateManager(caClient, { rootsPem: caClient.rootsPem });
+  const cert = await certs.get(identity("cluster.local", "default", "sleep"));
+  assert.ok(cert.ok);
+  const pool = new HbonePool();
+  const t = await pool.connect(
+    {
+      source: cert.value,
+      expected: [identity("cluster.local", "default", "waypoint")],
+      destination: { ip: IP.waypoint },
+      sourceIp: IP.sleep,
+    },
+    { target, forwardedFor: { ip: IP.sleep, port: 40000 } },
+  );
+  return {
+    t,
+    close: async () => {
+      certs.close();
+      await pool.close(0);
+    },
+  };
+}
+
+async function rawExchange(stream: NodeJS.ReadWriteStream, send: string, until: (s: string) => boolean): Promise<string> {
+  let got = "";
+  stream.write(send);
+  for await (const c of stream as AsyncIterable<Buffer>) {
+    got += c.toString();
+    if (until(got)) break;
+  }
+  return got;
+}
+
+test("waypoint: workload-addressed HTTP (direct-http chain) goes to the pod's own address through its ztunnel", async () => {
+  const { t, close } = await tunnelToWaypoint({ ip: IP.v2, port: 8080 });
+  try {
+    assert.ok(t.ok, !t.ok ? t.error.message : "");
+    const tunnel = t.value;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request({ createConnection: () => socketLike(tunnel), path: "/direct", headers: { host: "echo-v2:8080" } }, resolve);
+      req.on("error", reject);
+      req.end();
+    });
+    let text = "";
+    for await (const c of res) text += (c as Buffer).toString();
+    assert.equal(res.statusCode, 200, text);
+    const body = JSON.parse(text) as { pod: string; path: string; remote: string; headers: Record<string, string> };
+    assert.equal(body.pod, "echo-v2");
+    assert.equal(body.path, "/direct");
+    assert.ok(body.headers["x-request-id"], "L7 processing: the waypoint added x-request-id");
+    const entry = access.find((e) => e.path === "/direct");
+    assert.equal(entry?.upstream_cluster, "encap");
+    assert.equal(entry?.upstream_host, `${IP.v2}:8080`);
+  } finally {
+    if (t.ok) t.value.destroy();
+    await close();
+  }
+});
+
+test("waypoint: workload-addressed non-HTTP bytes take the direct-tcp chain; other addresses are refused", async () => {
+  const { t, close } = await tunnelToWaypoint({ ip: IP.v1, port: 9000 });
+  try {
+    assert.ok(t.ok, !t.ok ? t.error.message : "");
+    assert.equal(await rawExchange(t.value, "\x16raw bytes", (s) => s.length >= 10), "\x16raw bytes");
+  } finally {
+    if (t.ok) t.value.destroy();
+    await close();
+  }
+  const other = await tunnelToWaypoint({ ip: IP.shadow, port: 8080 });
+  try {
+    assert.ok(!other.t.ok, "an address bound to no chain gets no tunnel");
+    assert.match(other.t.error.message, /503/);
+  } finally {
+    await other.close();
+  }
 });

@@ -22,13 +22,16 @@ export const ENDPOINT_TYPE_URL = "type.googleapis.com/envoy.config.endpoint.v3.C
 export const HCM_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 export const TCP_PROXY_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 export const ROUTER_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
-export const HTTP_PROTOCOL_OPTIONS_TYPE_URL = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 export const OTEL_TRACER_TYPE_URL = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig";
 export const OTEL_TRACER_NAME = "envoy.tracers.opentelemetry";
 export const RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 export const NETWORK_RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC";
 export const JWT_AUTHN_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
 export const URI_TEMPLATE_TYPE_URL = "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig";
+export const HTTP_INSPECTOR_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
+/** The key of Cluster.typed_extension_protocol_options that carries HttpProtocolOptions (Envoy's extension name). */
+export const HTTP_PROTOCOL_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+export const HTTP_PROTOCOL_OPTIONS_TYPE_URL = `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS_KEY}`;
 
 const FILES = [
   "envoy/config/listener/v3/listener.proto",
@@ -44,6 +47,7 @@ const FILES = [
   "envoy/extensions/filters/network/rbac/v3/rbac.proto",
   "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
   "envoy/extensions/path/match/uri_template/v3/uri_template_match.proto",
+  "envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto",
 ];
 
 const INCLUDE_DIRS = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"];
@@ -62,6 +66,7 @@ export interface EnvoyTypes {
   readonly Rbac: protobuf.Type;
   readonly JwtAuthentication: protobuf.Type;
   readonly UriTemplateMatchConfig: protobuf.Type;
+  readonly HttpInspector: protobuf.Type;
 }
 
 /** The folder of the .proto files shipped by @grpc/grpc-js-xds. */
@@ -105,11 +110,12 @@ export function envoyTypes(): EnvoyTypes {
     HttpConnectionManager: t("envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"),
     TcpProxy: t("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"),
     Router: t("envoy.extensions.filters.http.router.v3.Router"),
-    HttpProtocolOptions: t("envoy.extensions.upstreams.http.v3.HttpProtocolOptions"),
+    HttpProtocolOptions: t(HTTP_PROTOCOL_OPTIONS_KEY),
     OpenTelemetryConfig: t("envoy.config.trace.v3.OpenTelemetryConfig"),
     Rbac: t("envoy.extensions.filters.http.rbac.v3.RBAC"),
     JwtAuthentication: t("envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"),
     UriTemplateMatchConfig: t("envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig"),
+    HttpInspector: t("envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"),
   };
   return cached;
 }

@@ -16,20 +16,24 @@ import {
   CLUSTER_TYPE_URL,
   ENDPOINT_TYPE_URL,
   HCM_TYPE_URL,
-  HTTP_PROTOCOL_OPTIONS_TYPE_URL,
   LISTENER_TYPE_URL,
   ROUTE_TYPE_URL,
   ROUTER_TYPE_URL,
   OTEL_TRACER_NAME,
   OTEL_TRACER_TYPE_URL,
   TCP_PROXY_TYPE_URL,
+  HTTP_INSPECTOR_TYPE_URL,
+  HTTP_PROTOCOL_OPTIONS_KEY,
+  HTTP_PROTOCOL_OPTIONS_TYPE_URL,
   envoyTypes,
 } from "../../common/xds/envoy-proto.js";
 import type {
   Cluster,
   ClusterLoadAssignment,
+  ClusterTraffic,
   HttpFilterConfig,
   Listener,
+  ListenerFilter,
   ListenerTracing,
   RouteConfiguration,
 } from "../translate/routes/envoy-types.js";
@@ -89,79 +93,124 @@ function typedFilter(h: HttpFilterConfig): Json {
   return { name: h.name, typedConfig: any(h.typeUrl, type.encode(type.fromObject(h.config)).finish()) };
 }
 
+/** One filter chain's network filters: a tcp_proxy after its network RBAC filters, or an HCM (its HTTP filters, then the router). */
+function networkFiltersJson(f: ListenerFilter): Json[] {
+  const t = envoyTypes();
+  if (f.kind === "tcp")
+    return [
+      ...(f.networkFilters ?? []).map(typedFilter),
+      {
+        name: "envoy.filters.network.tcp_proxy",
+        typedConfig: any(
+          TCP_PROXY_TYPE_URL,
+          t.TcpProxy.encode(t.TcpProxy.fromObject({ statPrefix: f.statPrefix, cluster: f.cluster })).finish(),
+        ),
+      },
+    ];
+  const routes = f.routeConfig
+    ? { routeConfig: f.routeConfig }
+    : { rds: { routeConfigName: f.routeConfigName, configSource: { ads: {}, resourceApiVersion: "V3" } } };
+  return [
+    {
+      name: "envoy.filters.network.http_connection_manager",
+      typedConfig: any(
+        HCM_TYPE_URL,
+        t.HttpConnectionManager.encode(
+          t.HttpConnectionManager.fromObject({
+            statPrefix: f.statPrefix,
+            codecType: f.codecType,
+            ...routes,
+            httpFilters: [
+              ...(f.httpFilters ?? []).map(typedFilter),
+              {
+                name: "envoy.filters.http.router",
+                typedConfig: any(ROUTER_TYPE_URL, t.Router.encode(t.Router.fromObject({})).finish()),
+              },
+            ],
+            ...(f.tracing ? { tracing: tracingJson(f.tracing) } : {}),
+          }),
+        ).finish(),
+      ),
+    },
+  ];
+}
+
+const socket = (a: { address: string; portValue: number }) => ({ socketAddress: { address: a.address, portValue: a.portValue } });
+
 export function listenerJson(l: Listener): Json {
   const t = envoyTypes();
-  const f = l.filter;
-  const filter =
-    f.kind === "http"
-      ? {
-          name: "envoy.filters.network.http_connection_manager",
-          typedConfig: any(
-            HCM_TYPE_URL,
-            t.HttpConnectionManager.encode(
-              t.HttpConnectionManager.fromObject({
-                statPrefix: f.statPrefix,
-                codecType: f.codecType,
-                rds: { routeConfigName: f.routeConfigName, configSource: { ads: {}, resourceApiVersion: "V3" } },
-                httpFilters: [
-                  ...(f.httpFilters ?? []).map(typedFilter),
-                  {
-                    name: "envoy.filters.http.router",
-                    typedConfig: any(ROUTER_TYPE_URL, t.Router.encode(t.Router.fromObject({})).finish()),
-                  },
-                ],
-                ...(f.tracing ? { tracing: tracingJson(f.tracing) } : {}),
-              }),
-            ).finish(),
-          ),
-        }
-      : {
-          name: "envoy.filters.network.tcp_proxy",
-          typedConfig: any(
-            TCP_PROXY_TYPE_URL,
-            t.TcpProxy.encode(t.TcpProxy.fromObject({ statPrefix: f.statPrefix, cluster: f.cluster })).finish(),
-          ),
-        };
-  const before = f.kind === "tcp" ? (f.networkFilters ?? []).map(typedFilter) : [];
+  const chains = l.chains
+    ? l.chains.map((c) => ({
+        name: c.name,
+        filterChainMatch: {
+          prefixRanges: c.prefixRanges.map((r) => ({ addressPrefix: r.addressPrefix, prefixLen: { value: r.prefixLen } })),
+          ...(c.applicationProtocols.length ? { applicationProtocols: c.applicationProtocols } : {}),
+        },
+        filters: networkFiltersJson(c.filter),
+      }))
+    : [{ filters: l.filter ? networkFiltersJson(l.filter) : [] }];
   return {
     name: l.name,
-    address: { socketAddress: { address: l.address.address, portValue: l.address.portValue } },
-    additionalAddresses: l.additionalAddresses.map((a) => ({ address: { socketAddress: { address: a.address, portValue: a.portValue } } })),
-    filterChains: [{ filters: [...before, filter] }],
+    address: socket(l.address),
+    additionalAddresses: l.additionalAddresses.map((a) => ({ address: socket(a) })),
+    filterChains: chains,
     trafficDirection: "INBOUND",
+    ...(l.chains
+      ? {
+          useOriginalDst: { value: true },
+          listenerFilters: [
+            {
+              name: "envoy.filters.listener.http_inspector",
+              typedConfig: any(HTTP_INSPECTOR_TYPE_URL, t.HttpInspector.encode(t.HttpInspector.fromObject({})).finish()),
+            },
+          ],
+        }
+      : {}),
   };
 }
 
-export function clusterJson(c: Cluster): Json {
+/**
+ * typed_extension_protocol_options: one HttpProtocolOptions with the cluster's upstream protocol
+ * (Istio's setUpstreamProtocol shapes; explicit HTTP/1.1 when only connection options are set,
+ * Envoy's default) and its common_http_protocol_options (DestinationRule idle timeout, max
+ * requests per connection). Neither: none sent.
+ */
+function protocolOptions(p: Cluster["upstreamProtocol"], common: ClusterTraffic["httpProtocolOptions"]): Json {
+  if (!p && !common) return {};
   const t = envoyTypes();
+  const choice =
+    p === "DOWNSTREAM"
+      ? { useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} } }
+      : { explicitHttpConfig: p === "HTTP2" ? { http2ProtocolOptions: {} } : { httpProtocolOptions: {} } };
+  const bytes = t.HttpProtocolOptions.encode(t.HttpProtocolOptions.fromObject({ ...common, ...choice })).finish();
+  return { typedExtensionProtocolOptions: { [HTTP_PROTOCOL_OPTIONS_KEY]: any(HTTP_PROTOCOL_OPTIONS_TYPE_URL, bytes) } };
+}
+
+export function clusterJson(c: Cluster): Json {
   const { httpProtocolOptions, ...traffic } = c.traffic;
+  const discovery =
+    c.type === "ORIGINAL_DST"
+      ? { type: "ORIGINAL_DST" }
+      : { type: "EDS", edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: "V3" }, serviceName: c.name } };
   return {
     name: c.name,
-    type: "EDS",
-    edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: "V3" }, serviceName: c.name },
+    ...discovery,
     connectTimeout: c.connectTimeout,
     lbPolicy: c.lbPolicy,
     ...traffic,
-    ...(httpProtocolOptions
+    ...protocolOptions(c.upstreamProtocol, httpProtocolOptions),
+    ...(c.services.length || c.subset
       ? {
-          typedExtensionProtocolOptions: {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": any(
-              HTTP_PROTOCOL_OPTIONS_TYPE_URL,
-              t.HttpProtocolOptions.encode(
-                t.HttpProtocolOptions.fromObject({ ...httpProtocolOptions, useDownstreamProtocolConfig: {} }),
-              ).finish(),
-            ),
+          metadata: {
+            filterMetadata: {
+              istio: struct({
+                services: c.services.map((s) => ({ host: s.host, name: s.name, namespace: s.namespace })),
+                ...(c.subset ? { subset: c.subset } : {}),
+              }),
+            },
           },
         }
       : {}),
-    metadata: {
-      filterMetadata: {
-        istio: struct({
-          services: c.services.map((s) => ({ host: s.host, name: s.name, namespace: s.namespace })),
-          ...(c.subset ? { subset: c.subset } : {}),
-        }),
-      },
-    },
   };
 }
 

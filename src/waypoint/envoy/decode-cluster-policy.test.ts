@@ -87,7 +87,11 @@ test("decode policy: what weft cannot honour is refused with the field", () => {
       { outlier_detection: { consecutive_5xx: 5 } },
       /outlier_detection.enforcing_success_rate: success-rate ejection/,
     ],
-    ["passthrough", { type: "ORIGINAL_DST", lb_policy: "CLUSTER_PROVIDED" }, /type: ORIGINAL_DST/],
+    [
+      "original destination balanced",
+      { type: "ORIGINAL_DST", lb_policy: "ROUND_ROBIN" },
+      /lb_policy: an ORIGINAL_DST cluster needs CLUSTER_PROVIDED/,
+    ],
     ["retry budget", { circuit_breakers: { thresholds: [{ retry_budget: {} }] } }, /circuit_breakers.thresholds\[0\].retry_budget/],
     ["zone aware", { common_lb_config: { zone_aware_lb_config: {} } }, /common_lb_config.zone_aware_lb_config/],
     ["choice count 1", { lb_policy: "LEAST_REQUEST", least_request_lb_config: { choice_count: 1 } }, /choice_count: 1 is below 2/],

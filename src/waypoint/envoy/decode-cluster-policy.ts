@@ -1,14 +1,22 @@
 /**
  * The resilience half of an Envoy Cluster: load balancer settings (lb_policy and its
  * ring_hash / maglev / least_request / round_robin configs, common_lb_config), circuit_breakers,
- * outlier_detection and the upstream HTTP protocol options Istio sets (idle timeout, requests
- * per connection). Envoy's defaults are filled in here so that nothing deeper needs to know
+ * outlier_detection and the upstream HttpProtocolOptions Istio sets (the protocol, idle timeout,
+ * requests per connection). Envoy's defaults are filled in here so that nothing deeper needs to know
  * them; a value weft cannot honour is an error naming the field (fail closed). Pure.
  */
-import { HTTP_PROTOCOL_OPTIONS_TYPE_URL } from "../../common/xds/envoy-proto.js";
+import { HTTP_PROTOCOL_OPTIONS_KEY, HTTP_PROTOCOL_OPTIONS_TYPE_URL } from "../../common/xds/envoy-proto.js";
 import { unpackAny } from "./any.js";
 import { type Decoding, type Obj, arr, durationMs, join, num, obj, str } from "./fields.js";
-import type { CircuitThresholds, LbPolicy, LbSettings, OutlierDetection, SlowStart, UpstreamHttpOptions } from "./types.js";
+import type {
+  CircuitThresholds,
+  LbPolicy,
+  LbSettings,
+  OutlierDetection,
+  SlowStart,
+  UpstreamHttpOptions,
+  UpstreamProtocol,
+} from "./types.js";
 
 export const LB_POLICIES: readonly LbPolicy[] = ["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV"];
 
@@ -210,28 +218,45 @@ export function decodeOutlierDetection(d: Decoding, v: unknown): OutlierDetectio
   return out;
 }
 
-/** `typed_extension_protocol_options`: only Envoy's upstream HttpProtocolOptions with common options Istio sets. */
-export function decodeHttpOptions(d: Decoding, v: unknown): UpstreamHttpOptions {
+/**
+ * `typed_extension_protocol_options`: only Envoy's upstream HttpProtocolOptions, under its own key.
+ * The protocol: `explicit_http_config` (HTTP/1.1 or HTTP/2) or `use_downstream_protocol_config`;
+ * absent, Envoy's default, HTTP/1.1. `auto_config` needs ALPN over TLS, which HBONE tunnels to a
+ * workload do not carry: refused. From common_http_protocol_options the options Istio sets (idle
+ * timeout, requests per connection); protocol tuning knobs are accepted and not applied.
+ */
+export function decodeHttpOptions(d: Decoding, v: unknown): { options: UpstreamHttpOptions; protocol: UpstreamProtocol } {
   const m = obj(v);
-  if (!m) return {};
-  let out: UpstreamHttpOptions = {};
+  let options: UpstreamHttpOptions = {};
+  let protocol: UpstreamProtocol = "HTTP1";
+  if (!m) return { options, protocol };
   for (const [k, a] of Object.entries(m)) {
     const p = `typed_extension_protocol_options[${JSON.stringify(k)}]`;
     const u = unpackAny(d, a, p);
     if (!u) continue;
-    if (u.typeUrl !== HTTP_PROTOCOL_OPTIONS_TYPE_URL) {
-      d.fail(p, `${u.typeUrl} is not supported (only ${HTTP_PROTOCOL_OPTIONS_TYPE_URL})`);
+    if (k !== HTTP_PROTOCOL_OPTIONS_KEY || u.typeUrl !== HTTP_PROTOCOL_OPTIONS_TYPE_URL) {
+      d.fail(p, `${k} (${u.typeUrl}) is not supported (only ${HTTP_PROTOCOL_OPTIONS_KEY})`);
       continue;
     }
-    // The protocol choice (explicit/auto/downstream) is the waypoint's own: it follows the downstream (docs/waypoint.md).
-    d.only(u.value, p, ["commonHttpProtocolOptions"], ["useDownstreamProtocolConfig", "explicitHttpConfig", "autoConfig"]);
+    d.only(u.value, p, ["commonHttpProtocolOptions", "explicitHttpConfig", "useDownstreamProtocolConfig"], ["upstreamHttpProtocolOptions"]);
+    const explicit = obj(u.value.explicitHttpConfig);
+    if (explicit) {
+      d.only(explicit, join(p, "explicit_http_config"), ["httpProtocolOptions", "http2ProtocolOptions"]);
+      protocol = explicit.http2ProtocolOptions !== undefined ? "HTTP2" : "HTTP1";
+    } else if (u.value.useDownstreamProtocolConfig !== undefined) {
+      d.only(obj(u.value.useDownstreamProtocolConfig) ?? {}, join(p, "use_downstream_protocol_config"), [
+        "httpProtocolOptions",
+        "http2ProtocolOptions",
+      ]);
+      protocol = "DOWNSTREAM";
+    }
     const c = obj(u.value.commonHttpProtocolOptions) ?? {};
     d.only(c, join(p, "common_http_protocol_options"), ["idleTimeout", "maxRequestsPerConnection"]);
     const idle = durationMs(c.idleTimeout);
     const perConn = wrappedNum(c.maxRequestsPerConnection);
-    out = { ...(idle !== undefined ? { idleTimeoutMs: idle } : {}), ...(perConn ? { maxRequestsPerConnection: perConn } : {}) };
+    options = { ...(idle !== undefined ? { idleTimeoutMs: idle } : {}), ...(perConn ? { maxRequestsPerConnection: perConn } : {}) };
   }
-  return out;
+  return { options, protocol };
 }
 
 function isPrime(n: number): boolean {

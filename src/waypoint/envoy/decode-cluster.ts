@@ -1,6 +1,7 @@
 /**
- * Decodes Envoy's Cluster (EDS or STATIC with an inline load_assignment; its load balancing,
- * circuit breaking and outlier detection in decode-cluster-policy.ts) and ClusterLoadAssignment
+ * Decodes Envoy's Cluster (EDS or STATIC with an inline load_assignment, or ORIGINAL_DST; its load
+ * balancing, circuit breaking, outlier detection and upstream HTTP protocol options in
+ * decode-cluster-policy.ts) and ClusterLoadAssignment
  * (endpoints with health, weight, locality, priority and Istio's workload metadata) into the
  * waypoint's Cluster and ClusterEndpoints. Pure.
  */
@@ -23,16 +24,34 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 export function decodeCluster(o: Obj, resource: string): Result<Cluster, ResourceError[]> {
   const d = new Decoding(resource);
-  d.only(o, "", ["name", "type", "edsClusterConfig", "connectTimeout", "metadata", "loadAssignment", ...POLICY_FIELDS], ["altStatName"]);
+  d.only(
+    o,
+    "",
+    ["name", "type", "edsClusterConfig", "connectTimeout", "metadata", "loadAssignment", ...POLICY_FIELDS],
+    ["altStatName", "cleanupInterval"],
+  );
   if (str(o.name) !== resource) d.fail("name", `${JSON.stringify(o.name)} differs from the resource name`);
   const type = str(o.type) ?? "STATIC";
-  const lbPolicy = decodeLbPolicy(d, o);
-  const lb = decodeLbSettings(d, o, lbPolicy);
+  let lbPolicy: Cluster["lbPolicy"];
+  let lb: Cluster["lb"];
+  if (type === "ORIGINAL_DST") {
+    // The endpoint is the connection's original destination: no load balancer to configure.
+    if (str(o.lbPolicy) !== "CLUSTER_PROVIDED")
+      d.fail("lb_policy", `an ORIGINAL_DST cluster needs CLUSTER_PROVIDED, got ${String(o.lbPolicy)}`);
+    lbPolicy = "CLUSTER_PROVIDED";
+    lb = decodeLbSettings(d, o, "ROUND_ROBIN");
+  } else {
+    lbPolicy = decodeLbPolicy(d, o);
+    lb = decodeLbSettings(d, o, lbPolicy);
+  }
   const circuitBreakers = decodeCircuitBreakers(d, o.circuitBreakers);
   const outlierDetection = decodeOutlierDetection(d, o.outlierDetection);
-  const httpOptions = decodeHttpOptions(d, o.typedExtensionProtocolOptions);
+  const { options: httpOptions, protocol: upstreamProtocol } = decodeHttpOptions(d, o.typedExtensionProtocolOptions);
   let endpointsFrom: Cluster["endpointsFrom"] | undefined;
-  if (type === "EDS") {
+  if (type === "ORIGINAL_DST") {
+    if (o.loadAssignment !== undefined) d.fail("load_assignment", "an ORIGINAL_DST cluster has no endpoints of its own");
+    endpointsFrom = { kind: "original_dst" };
+  } else if (type === "EDS") {
     const eds = obj(o.edsClusterConfig) ?? {};
     d.only(eds, "eds_cluster_config", ["edsConfig", "serviceName"]);
     const cs = obj(eds.edsConfig);
@@ -43,9 +62,7 @@ export function decodeCluster(o: Obj, resource: string): Result<Cluster, Resourc
     const la = obj(o.loadAssignment);
     if (!la) d.fail("load_assignment", "a STATIC cluster needs its endpoints inline");
     else endpointsFrom = { kind: "static", endpoints: assignment(d, la, "load_assignment", resource) };
-  } else if (type === "ORIGINAL_DST")
-    d.fail("type", "ORIGINAL_DST (Istio's PASSTHROUGH load balancer) is not supported by the weft waypoint");
-  else d.fail("type", `${type} is not supported (EDS, STATIC)`);
+  } else d.fail("type", `${type} is not supported (EDS, STATIC, ORIGINAL_DST)`);
   const service = istioService(d, o.metadata);
   if (d.errors.length || !endpointsFrom) return err(d.errors);
   return ok({
@@ -57,6 +74,7 @@ export function decodeCluster(o: Obj, resource: string): Result<Cluster, Resourc
     circuitBreakers,
     ...(outlierDetection ? { outlierDetection } : {}),
     httpOptions,
+    upstreamProtocol,
     ...(service ? { service } : {}),
   });
 }

@@ -1,15 +1,19 @@
 /**
  * Decodes an Envoy Listener into the waypoint's Listener: its VIP:port addresses and its one
- * network filter, an HTTP connection manager (codec, RDS name or inline route_config, HTTP
- * filters: jwt_authn and rbac in any order, then the router last; upgrade types) or a TCP proxy
- * (one cluster). The filters'
- * typed_config (google.protobuf.Any) is unpacked with Envoy's own types. Pure.
+ * network filter chain; or, with `use_original_dst`, an OriginalDstListener whose filter chains
+ * are matched per tunnel (`filter_chain_match` prefix_ranges / destination_port /
+ * application_protocols, with the HTTP inspector). A chain's filters are an HTTP connection
+ * manager (codec, RDS name or inline route_config, HTTP filters: jwt_authn and rbac in any
+ * order, then the router last; upgrade types) or network RBAC filters and a TCP proxy (one
+ * cluster). The filters' typed_config (google.protobuf.Any) is unpacked with Envoy's own types. Pure.
  */
 import { type Result, ok, err } from "../../common/result.js";
 import { canonicalIp } from "../../common/net/addr.js";
+import { parseCidr } from "../../common/net/ip.js";
 import type { ResourceError } from "../../common/xds/resource-error.js";
 import {
   HCM_TYPE_URL,
+  HTTP_INSPECTOR_TYPE_URL,
   JWT_AUTHN_TYPE_URL,
   NETWORK_RBAC_TYPE_URL,
   RBAC_TYPE_URL,
@@ -22,9 +26,9 @@ import { JWT_FILTER_NAME, decodeJwtFilter } from "../authz/decode-jwt.js";
 import { RBAC_FILTER_NAME, decodeRbacFilter } from "../authz/decode-rbac.js";
 import { routeTable } from "./decode-route.js";
 import { decodeTracing } from "./decode-tracing.js";
-import { Decoding, type Obj, arr, join, num, obj, str } from "./fields.js";
+import { Decoding, type Obj, arr, join, num, obj, str, wrapped } from "./fields.js";
 import { unpackAny } from "./any.js";
-import type { Codec, Listener, ListenerAddress, ListenerFilter } from "./types.js";
+import type { CidrRange, Codec, FilterChain, Listener, ListenerAddress, ListenerFilter, OriginalDstListener } from "./types.js";
 
 export const HCM_NAME = "envoy.filters.network.http_connection_manager";
 export const TCP_PROXY_NAME = "envoy.filters.network.tcp_proxy";
@@ -44,9 +48,24 @@ export type TcpFilter = Extract<ListenerFilter, { kind: "tcp" }> & { readonly au
 
 export const NETWORK_RBAC_NAME = "envoy.filters.network.rbac";
 
-export function decodeListener(o: Obj, resource: string): Result<Listener & { filter: HttpFilter | TcpFilter }, ResourceError[]> {
+export const HTTP_INSPECTOR_NAME = "envoy.filters.listener.http_inspector";
+/** What Envoy's HTTP inspector can report for plaintext (the only application protocols a chain may require). */
+const DETECTABLE = new Set(["http/1.0", "http/1.1", "h2c"]);
+
+type NetworkFilter = HttpFilter | TcpFilter;
+export type DecodedOriginalDst = OriginalDstListener<NetworkFilter>;
+
+export function decodeListener(
+  o: Obj,
+  resource: string,
+): Result<(Listener & { filter: NetworkFilter }) | DecodedOriginalDst, ResourceError[]> {
   const d = new Decoding(resource);
-  d.only(o, "", ["name", "address", "additionalAddresses", "filterChains"], ["trafficDirection", "statPrefix", "metadata"]);
+  d.only(
+    o,
+    "",
+    ["name", "address", "additionalAddresses", "filterChains", "useOriginalDst", "listenerFilters"],
+    ["trafficDirection", "statPrefix", "metadata"],
+  );
   if (str(o.name) !== resource) d.fail("name", `${JSON.stringify(o.name)} differs from the resource name`);
   const addresses: ListenerAddress[] = [];
   const first = socketAddress(d, o.address, "address");
@@ -57,24 +76,88 @@ export function decodeListener(o: Obj, resource: string): Result<Listener & { fi
     if (s) addresses.push(s);
   });
   const chains = arr(o.filterChains);
-  let filter: HttpFilter | TcpFilter | undefined;
+  if (wrapped<boolean>(o.useOriginalDst, false)) return originalDst(d, o, resource, addresses);
+  if (o.listenerFilters !== undefined && arr(o.listenerFilters).length)
+    d.fail("listener_filters", "only a use_original_dst listener may have listener filters");
+  let filter: NetworkFilter | undefined;
   if (chains.length !== 1) d.fail("filter_chains", `exactly one filter chain is supported, got ${chains.length}`);
   else {
     const chain = chains[0]!;
     d.only(chain, "filter_chains[0]", ["filters"], ["name", "metadata"]);
-    const filters = arr(chain.filters);
-    // Network RBAC filters may precede a tcp_proxy; the last filter is the terminal one.
-    const rbac = filters.slice(0, -1).map((f, i) => networkRbac(d, f, `filter_chains[0].filters[${i}]`));
-    if (filters.length === 0) d.fail("filter_chains[0].filters", "one network filter is required");
-    else {
-      const last = networkFilter(d, filters[filters.length - 1]!, `filter_chains[0].filters[${filters.length - 1}]`);
-      if (last?.kind === "http" && rbac.length)
-        d.fail("filter_chains[0].filters", "network filters before the HTTP connection manager are not supported");
-      filter = last?.kind === "tcp" ? { ...last, authz: rbac.filter((r): r is RbacFilter => r !== undefined) } : last;
-    }
+    filter = chainFilter(d, chain, "filter_chains[0]");
   }
   if (d.errors.length || !filter) return err(d.errors);
   return ok({ name: resource, addresses, filter });
+}
+
+/** A chain's filters: network RBAC filters may precede a tcp_proxy; the last filter is the terminal one. */
+function chainFilter(d: Decoding, chain: Obj, path: string): NetworkFilter | undefined {
+  const filters = arr(chain.filters);
+  const fp = join(path, "filters");
+  const rbac = filters.slice(0, -1).map((f, i) => networkRbac(d, f, `${fp}[${i}]`));
+  if (filters.length === 0) {
+    d.fail(fp, "one network filter is required");
+    return undefined;
+  }
+  const last = networkFilter(d, filters[filters.length - 1]!, `${fp}[${filters.length - 1}]`);
+  if (last?.kind === "http" && rbac.length) d.fail(fp, "network filters before the HTTP connection manager are not supported");
+  return last?.kind === "tcp" ? { ...last, authz: rbac.filter((x): x is RbacFilter => x !== undefined) } : last;
+}
+
+/** A `use_original_dst` listener: chains matched by the tunnel's original destination and detected protocol. */
+function originalDst(d: Decoding, o: Obj, resource: string, addresses: ListenerAddress[]): Result<DecodedOriginalDst, ResourceError[]> {
+  let httpInspector = false;
+  arr(o.listenerFilters).forEach((f, i) => {
+    const fp = `listener_filters[${i}]`;
+    d.only(f, fp, ["name", "typedConfig"]);
+    const tc = f.typedConfig !== undefined ? unpackAny(d, f.typedConfig, join(fp, "typed_config")) : undefined;
+    if (str(f.name) !== HTTP_INSPECTOR_NAME || (tc && tc.typeUrl !== HTTP_INSPECTOR_TYPE_URL))
+      return d.fail(fp, `listener filter ${JSON.stringify(f.name)} is not supported (only ${HTTP_INSPECTOR_NAME})`);
+    httpInspector = true;
+  });
+  const chains: FilterChain<NetworkFilter>[] = [];
+  const list = arr(o.filterChains);
+  if (list.length === 0) d.fail("filter_chains", "at least one filter chain is required");
+  list.forEach((c, i) => {
+    const cp = `filter_chains[${i}]`;
+    d.only(c, cp, ["filters", "filterChainMatch", "name"], ["metadata"]);
+    const m = obj(c.filterChainMatch) ?? {};
+    const mp = join(cp, "filter_chain_match");
+    d.only(m, mp, ["prefixRanges", "applicationProtocols", "destinationPort"], ["transportProtocol"]);
+    if (m.transportProtocol !== undefined && m.transportProtocol !== "raw_buffer")
+      d.fail(join(mp, "transport_protocol"), "only raw_buffer");
+    const prefixRanges: CidrRange[] = [];
+    arr(m.prefixRanges).forEach((r, j) => {
+      const rp = `${join(mp, "prefix_ranges")}[${j}]`;
+      d.only(r, rp, ["addressPrefix", "prefixLen"]);
+      const ip = canonicalIp(str(r.addressPrefix) ?? "");
+      const max = ip?.includes(":") ? 128 : 32;
+      const bits = wrapped<number>(r.prefixLen, 0) ?? 0;
+      if (!ip) return d.fail(join(rp, "address_prefix"), `${JSON.stringify(r.addressPrefix)} is not an IP address`);
+      if (bits < 0 || bits > max) return d.fail(join(rp, "prefix_len"), `${bits} is not a prefix length for ${ip}`);
+      const cidr = parseCidr(`${ip}/${bits}`);
+      if (!cidr.ok) return d.fail(rp, cidr.error.message);
+      prefixRanges.push(cidr.value);
+    });
+    // weft refuses a catch-all chain: the waypoint would relay to any address it is handed.
+    if (prefixRanges.length === 0) d.fail(join(mp, "prefix_ranges"), "required (a waypoint takes only the addresses bound to it)");
+    const protocols = Array.isArray(m.applicationProtocols) ? m.applicationProtocols.map(String) : [];
+    for (const p of protocols)
+      if (!DETECTABLE.has(p)) d.fail(join(mp, "application_protocols"), `${p} cannot be detected (http/1.0, http/1.1, h2c)`);
+    if (protocols.length && !httpInspector) d.fail(join(mp, "application_protocols"), `needs the ${HTTP_INSPECTOR_NAME} listener filter`);
+    const port = wrapped<number>(m.destinationPort, 0) ?? 0;
+    const filter = chainFilter(d, c, cp);
+    if (filter)
+      chains.push({
+        name: str(c.name) ?? `chain-${i}`,
+        prefixRanges,
+        ...(port ? { destinationPort: port } : {}),
+        applicationProtocols: protocols,
+        filter,
+      });
+  });
+  if (d.errors.length) return err(d.errors);
+  return ok({ kind: "original_dst", name: resource, addresses, httpInspector, chains });
 }
 
 function socketAddress(d: Decoding, v: unknown, path: string): ListenerAddress | undefined {

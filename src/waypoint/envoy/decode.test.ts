@@ -110,7 +110,12 @@ test("decode: what the waypoint cannot honour is rejected, naming the resource a
       /typed_config\.stream_idle_timeout: not supported/,
     ],
     ["a bad codec", LISTENER_TYPE_URL, listener({ codec_type: "HTTP3" }), /codec_type: HTTP3 is not supported/],
-    ["a listener field", LISTENER_TYPE_URL, listener({}, { listener_filters: [{ name: "x" }] }), /listener_filters: not supported/],
+    [
+      "a listener field",
+      LISTENER_TYPE_URL,
+      listener({}, { listener_filters: [{ name: "x" }] }),
+      /listener_filters: only a use_original_dst listener/,
+    ],
     [
       "a bad regex",
       ROUTE_TYPE_URL,
@@ -250,6 +255,7 @@ test("decode: clusters and endpoints with Istio's metadata", () => {
     },
     circuitBreakers: { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 },
     httpOptions: {},
+    upstreamProtocol: "HTTP1",
     service: { host: "reviews.default.svc.cluster.local", name: "reviews", namespace: "default" },
   });
   const e = decodeFromJson(

@@ -8,15 +8,16 @@ import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_TYPE_URL,
 import type { ResourceError } from "../../common/xds/resource-error.js";
 import { TO_OBJECT } from "./any.js";
 import { decodeCluster, decodeClusterLoadAssignment } from "./decode-cluster.js";
-import { type HttpFilter, type TcpFilter, decodeListener } from "./decode-listener.js";
+import { type DecodedOriginalDst, type HttpFilter, type TcpFilter, decodeListener } from "./decode-listener.js";
 import { decodeRouteConfiguration } from "./decode-route.js";
 import type { Obj } from "./fields.js";
 import type { Cluster, ClusterEndpoints, Listener, RouteTable } from "./types.js";
 
 export type DecodedListener = Listener & { readonly filter: HttpFilter | TcpFilter };
+export type { DecodedOriginalDst };
 
 export type EnvoyResource =
-  | { readonly kind: "listener"; readonly value: DecodedListener }
+  | { readonly kind: "listener"; readonly value: DecodedListener | DecodedOriginalDst }
   | { readonly kind: "route"; readonly value: RouteTable }
   | { readonly kind: "cluster"; readonly value: Cluster }
   | { readonly kind: "endpoints"; readonly value: ClusterEndpoints };

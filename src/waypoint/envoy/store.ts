@@ -12,7 +12,8 @@ import type { Result } from "../../common/result.js";
 import { ok, err } from "../../common/result.js";
 import type { ResourceError } from "../../common/xds/resource-error.js";
 import type { Named, XdsSubscription } from "../../proxy/xds/subscription.js";
-import { type DecodedListener, type EnvoyResource, decodeEnvoyResource } from "./decode.js";
+import { type DecodedListener, type DecodedOriginalDst, type EnvoyResource, decodeEnvoyResource } from "./decode.js";
+import { chainCandidates } from "./filter-chain.js";
 import type { Cluster, ClusterEndpoints, RouteTable } from "./types.js";
 import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_TYPE_URL } from "../../common/xds/envoy-proto.js";
 
@@ -21,6 +22,11 @@ export type EnvoyKind = EnvoyResource["kind"];
 /** Read-only lookups the request path uses. */
 export interface L7View {
   listenerFor(ip: string, port: number): DecodedListener | undefined;
+  /**
+   * For an authority no VIP listener serves: the first `use_original_dst` listener (by name)
+   * with filter chains for it, and those chains (filter-chain.ts decides among them).
+   */
+  originalDstFor(ip: string, port: number): { listener: DecodedOriginalDst; chains: DecodedOriginalDst["chains"] } | undefined;
   routeTable(name: string): RouteTable | undefined;
   cluster(name: string): Cluster | undefined;
   /** Endpoints of a cluster: its inline ones (STATIC) or the EDS set named by its service name. */
@@ -30,7 +36,8 @@ export interface L7View {
 const key = (ip: string, port: number) => (ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`);
 
 export class L7Store implements L7View {
-  private readonly listeners = new Map<string, DecodedListener>();
+  private readonly listeners = new Map<string, DecodedListener | DecodedOriginalDst>();
+  private originalDst: DecodedOriginalDst[] = [];
   private readonly byAddress = new Map<string, string>();
   private readonly routes = new Map<string, RouteTable>();
   private readonly clusters = new Map<string, Cluster>();
@@ -41,7 +48,15 @@ export class L7Store implements L7View {
 
   listenerFor(ip: string, port: number): DecodedListener | undefined {
     const n = this.byAddress.get(key(ip, port));
-    return n === undefined ? undefined : this.listeners.get(n);
+    const l = n === undefined ? undefined : this.listeners.get(n);
+    return l && !("kind" in l) ? l : undefined;
+  }
+  originalDstFor(ip: string, port: number): { listener: DecodedOriginalDst; chains: DecodedOriginalDst["chains"] } | undefined {
+    for (const listener of this.originalDst) {
+      const chains = chainCandidates(listener.chains, ip, port);
+      if (chains.length) return { listener, chains };
+    }
+    return undefined;
   }
   routeTable(name: string): RouteTable | undefined {
     return this.routes.get(name);
@@ -50,7 +65,8 @@ export class L7Store implements L7View {
     return this.clusters.get(name);
   }
   endpointsOf(c: Cluster): ClusterEndpoints | undefined {
-    return c.endpointsFrom.kind === "static" ? c.endpointsFrom.endpoints : this.endpoints.get(c.endpointsFrom.serviceName);
+    const f = c.endpointsFrom;
+    return f.kind === "static" ? f.endpoints : f.kind === "eds" ? this.endpoints.get(f.serviceName) : undefined;
   }
 
   clusterNames(): string[] {
@@ -67,8 +83,12 @@ export class L7Store implements L7View {
     for (const u of upserts) {
       if (u.value.kind !== kind) errors.push({ resource: u.name, field: "type_url", reason: `a ${u.value.kind} in a ${kind} update` });
     }
-    if (kind === "listener") this.applyListeners(upserts, removals, errors);
-    else {
+    if (kind === "listener") {
+      this.applyListeners(upserts, removals, errors);
+      this.originalDst = [...this.listeners.values()]
+        .filter((l): l is DecodedOriginalDst => "kind" in l)
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+    } else {
       const map: Map<string, unknown> = kind === "route" ? this.routes : kind === "cluster" ? this.clusters : this.endpoints;
       for (const n of removals) map.delete(n);
       for (const u of upserts) if (u.value.kind === kind) map.set(u.name, u.value.value);
@@ -83,6 +103,11 @@ export class L7Store implements L7View {
     for (const u of upserts) {
       if (u.value.kind !== "listener") continue;
       const l = u.value.value;
+      if ("kind" in l) {
+        this.dropListener(l.name);
+        this.listeners.set(l.name, l);
+        continue;
+      }
       const clash = l.addresses
         .map((a) => [a, this.byAddress.get(key(a.ip, a.port))] as const)
         .find(([, owner]) => owner !== undefined && owner !== l.name);
@@ -103,7 +128,8 @@ export class L7Store implements L7View {
   private dropListener(name: string): void {
     const old = this.listeners.get(name);
     if (!old) return;
-    for (const a of old.addresses) if (this.byAddress.get(key(a.ip, a.port)) === name) this.byAddress.delete(key(a.ip, a.port));
+    if (!("kind" in old))
+      for (const a of old.addresses) if (this.byAddress.get(key(a.ip, a.port)) === name) this.byAddress.delete(key(a.ip, a.port));
     this.listeners.delete(name);
   }
 

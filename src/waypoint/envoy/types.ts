@@ -4,6 +4,7 @@
  * these from Envoy's protos (xDS or a static bootstrap file) and validate them; nothing deeper
  * than the decoders sees a wire object. Field comments give the Envoy field each one comes from.
  */
+import type { Cidr } from "../../common/net/ip.js";
 import type { CompiledRegex } from "../route/regex.js";
 
 /** A string matcher (envoy.type.matcher.v3.StringMatcher). `regex` is compiled once at decode time. */
@@ -183,19 +184,63 @@ export interface Listener {
   readonly filter: ListenerFilter;
 }
 
+/** A CIDR of `filter_chain_match.prefix_ranges`, parsed (host bits cleared). */
+export type CidrRange = Cidr;
+
+/** A filter chain of a `use_original_dst` listener with its `filter_chain_match`. */
+export interface FilterChain<F = ListenerFilter> {
+  readonly name: string;
+  /** Original destination IPs it takes (`prefix_ranges`, required by weft: no catch-all). */
+  readonly prefixRanges: readonly CidrRange[];
+  /** `destination_port`, if set. */
+  readonly destinationPort?: number;
+  /** `application_protocols` the HTTP inspector must report; empty: any. */
+  readonly applicationProtocols: readonly string[];
+  readonly filter: F;
+}
+
+/**
+ * A listener with `use_original_dst`: tunnels whose CONNECT authority (the original
+ * destination) no VIP listener serves are matched against its filter chains (Envoy's
+ * filter_chain_match: destination port, longest prefix, application protocol).
+ */
+export interface OriginalDstListener<F = ListenerFilter> {
+  readonly kind: "original_dst";
+  readonly name: string;
+  /** Where the traffic arrives (the HBONE port); not matched against authorities. */
+  readonly addresses: readonly ListenerAddress[];
+  /** An `envoy.filters.listener.http_inspector` is configured (application protocols are detected). */
+  readonly httpInspector: boolean;
+  readonly chains: readonly FilterChain<F>[];
+}
+
 export interface IstioServiceRef {
   readonly host: string;
   readonly name: string;
   readonly namespace: string;
 }
 
+/**
+ * The upstream HTTP protocol (`typed_extension_protocol_options` HttpProtocolOptions):
+ * `explicit_http_config` HTTP/1.1 or HTTP/2, or `use_downstream_protocol_config`. Absent: HTTP/1.1
+ * (Envoy's default).
+ */
+export type UpstreamProtocol = "HTTP1" | "HTTP2" | "DOWNSTREAM";
+
 export interface Cluster {
   readonly name: string;
-  /** EDS service name (`eds_cluster_config.service_name`, default: the cluster name), or inline endpoints (STATIC). */
+  /**
+   * EDS service name (`eds_cluster_config.service_name`, default: the cluster name), inline
+   * endpoints (STATIC), or the connection's original destination (ORIGINAL_DST: the tunnel's
+   * CONNECT authority).
+   */
   readonly endpointsFrom:
-    { readonly kind: "eds"; readonly serviceName: string } | { readonly kind: "static"; readonly endpoints: ClusterEndpoints };
+    | { readonly kind: "eds"; readonly serviceName: string }
+    | { readonly kind: "static"; readonly endpoints: ClusterEndpoints }
+    | { readonly kind: "original_dst" };
   readonly connectTimeoutMs: number;
-  readonly lbPolicy: LbPolicy;
+  /** The load balancer; CLUSTER_PROVIDED for ORIGINAL_DST (the connection's original destination, no balancing). */
+  readonly lbPolicy: LbPolicy | "CLUSTER_PROVIDED";
   readonly lb: LbSettings;
   /** `circuit_breakers.thresholds` of priority DEFAULT (Envoy's defaults when absent). */
   readonly circuitBreakers: CircuitThresholds;
@@ -203,6 +248,8 @@ export interface Cluster {
   readonly outlierDetection?: OutlierDetection;
   /** `typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].common_http_protocol_options`. */
   readonly httpOptions: UpstreamHttpOptions;
+  /** The same HttpProtocolOptions' protocol choice. */
+  readonly upstreamProtocol: UpstreamProtocol;
   /** `metadata.filter_metadata.istio.services[0]`, for destination_service labels. */
   readonly service?: IstioServiceRef;
 }

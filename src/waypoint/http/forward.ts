@@ -1,9 +1,10 @@
 /**
  * One HTTP request through the waypoint, for HTTP/1.1 and HTTP/2 downstreams alike (Node's
  * HTTP/2 compatibility API gives both the same shape): decide (route/decide.ts), then answer
- * locally or forward to the chosen endpoint over a reused upstream connection of the same
- * protocol as the downstream, streaming both bodies and relaying trailers (gRPC); fire the
- * mirrors; record one access log entry and Istio's metrics when the exchange is over.
+ * locally or forward to the chosen endpoint over a reused upstream connection of the protocol
+ * the cluster's HttpProtocolOptions choose (HTTP/1.1 by default, HTTP/2, or the downstream's),
+ * streaming both bodies and relaying trailers (gRPC); fire the mirrors; record one access log
+ * entry and Istio's metrics when the exchange is over.
  * Failures map to statuses and response flags only through errors.ts.
  */
 import http from "node:http";
@@ -12,7 +13,7 @@ import { logger } from "../../common/log.js";
 import { formatAddress } from "../../common/net/addr.js";
 import { toUri } from "../../common/spiffe.js";
 import { workloadIdentityUri } from "../../common/model/workload.js";
-import type { HeaderMutations, RouteTable } from "../envoy/types.js";
+import type { Cluster, HeaderMutations, RouteTable } from "../envoy/types.js";
 import { type Decision, type Upstream, decide } from "../route/decide.js";
 import { isGrpc } from "../route/match.js";
 import type { RequestFacts } from "../route/request.js";
@@ -195,7 +196,11 @@ export async function handleRequest(
   x.authz = await authorizeRequest(rt, ctx, facts, req.headers as Record<string, string | string[] | undefined>);
   if (x.authz.kind === "deny") return respondDenied(x, req, res, x.authz);
   facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
-  const d = decide({ view: rt.l7, endpoints: rt.clusters, random: rt.random }, routeTableOf(rt, ctx), facts);
+  const d = decide(
+    { view: rt.l7, endpoints: rt.clusters, random: rt.random, originalDestination: ctx.target },
+    routeTableOf(rt, ctx),
+    facts,
+  );
   x.routeName = d.routeName;
   x.requestId = String(facts.headers["x-request-id"] ?? "");
   if (d.kind === "respond") return respondLocally(x, req, res, d);
@@ -331,7 +336,7 @@ async function forward(
     abort();
   });
   x.upstreamStart = Date.now();
-  if (h2) {
+  if (upstreamH2(d.upstream.cluster, h2)) {
     const s = await rt.upstreams.session(key, open, d.upstream.cluster);
     if (!s.ok) return failLate(x, req, res, "UF", s.error.message);
     let stream: http2.ClientHttp2Stream;
@@ -362,7 +367,11 @@ async function forward(
         if (out["grpc-status"] !== undefined) x.grpcStatus = String(out["grpc-status"]);
         x.status = Number(h[":status"]);
         x.responseBytes += headerBytes(out);
-        (res as http2.Http2ServerResponse).stream.respond({ ...out, ":status": x.status }, { endStream: true });
+        if (h2) (res as http2.Http2ServerResponse).stream.respond({ ...out, ":status": x.status }, { endStream: true });
+        else {
+          sendHead(res, x.status, out);
+          res.end();
+        }
         if (timer) clearTimeout(timer);
         return;
       }
@@ -465,7 +474,7 @@ function mirror(
     if (req.readableEnded) w.end();
     else req.once("end", () => w.end());
   };
-  if (h2) {
+  if (upstreamH2(m.cluster, h2)) {
     void rt.upstreams.session(key, open, m.cluster).then((s) => {
       if (!s.ok) return log.debug({ err: s.error.message, cluster: m.cluster.name }, "mirror connect failed");
       try {
@@ -495,6 +504,14 @@ function mirror(
   up.on("response", (r) => r.resume());
   up.on("error", (e) => log.debug({ err: e.message, cluster: m.cluster.name }, "mirror request failed"));
   feed(up);
+}
+
+/**
+ * Whether the upstream request is HTTP/2: the cluster's HttpProtocolOptions (explicit HTTP/2 or
+ * HTTP/1.1, Envoy's default) or, with use_downstream_protocol_config, the downstream's.
+ */
+export function upstreamH2(cluster: Cluster, downstreamH2: boolean): boolean {
+  return cluster.upstreamProtocol === "HTTP2" || (cluster.upstreamProtocol === "DOWNSTREAM" && downstreamH2);
 }
 
 /** Envoy's shadow host: `-shadow` appended to the host, before any port. */

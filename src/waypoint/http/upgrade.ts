@@ -62,7 +62,11 @@ export async function handleUpgrade(
     );
   }
   facts = requestFacts(req);
-  const d = decide({ view: rt.l7, endpoints: rt.clusters, random: rt.random }, routeTableOf(rt, ctx), facts);
+  const d = decide(
+    { view: rt.l7, endpoints: rt.clusters, random: rt.random, originalDestination: ctx.target },
+    routeTableOf(rt, ctx),
+    facts,
+  );
   x.routeName = d.routeName;
   if (d.kind === "respond") {
     const f = d.flags ? failureResponse(d.flags as "NR", d.reason) : undefined;

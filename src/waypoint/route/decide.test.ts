@@ -27,6 +27,7 @@ const endpoints = new Map([
 ]);
 const view: L7View = {
   listenerFor: () => undefined,
+  originalDstFor: () => undefined,
   routeTable: () => undefined,
   cluster: (n) => clusters.get(n),
   endpointsOf: (c) => endpoints.get(c.name),

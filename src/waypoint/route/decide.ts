@@ -10,7 +10,7 @@
 import type { Cluster, Endpoint, ForwardAction, HeaderMutations, Route, RouteTable, VirtualHost } from "../envoy/types.js";
 import type { L7View } from "../envoy/store.js";
 import { pickCluster } from "./backend.js";
-import type { EndpointPicker } from "./endpoint.js";
+import { type EndpointPicker, originalDstEndpoint } from "./endpoint.js";
 import { requestHash } from "../upstream/hash.js";
 import { selectRoute } from "./match.js";
 import { redirectLocation } from "./redirect.js";
@@ -59,6 +59,8 @@ export interface DecideDeps {
   readonly random: () => number;
   /** A fresh value for a generated hash-policy cookie. */
   readonly newCookie?: () => string;
+  /** The connection's original destination (the tunnel's CONNECT authority), for ORIGINAL_DST clusters. */
+  readonly originalDestination?: { readonly ip: string; readonly port: number };
 }
 
 export function decide(deps: DecideDeps, table: RouteTable | undefined, req: RequestFacts): Decision {
@@ -147,8 +149,12 @@ type UpstreamResult = { ok: true; value: Upstream } | { ok: false; flags: string
 function upstreamOf(deps: DecideDeps, clusterName: string, hash?: number): UpstreamResult {
   const cluster = deps.view.cluster(clusterName);
   if (!cluster) return { ok: false, flags: "NC", reason: `cluster ${clusterName} not found` };
-  const set = deps.view.endpointsOf(cluster);
-  const endpoint = set ? deps.endpoints.pick(cluster, set, hash !== undefined ? { hash } : {}) : undefined;
+  let endpoint: Endpoint | undefined;
+  if (cluster.endpointsFrom.kind === "original_dst") endpoint = originalDstEndpoint(deps.originalDestination);
+  else {
+    const set = deps.view.endpointsOf(cluster);
+    endpoint = set ? deps.endpoints.pick(cluster, set, hash !== undefined ? { hash } : {}) : undefined;
+  }
   if (!endpoint) return { ok: false, flags: "UH", reason: `cluster ${clusterName} has no healthy endpoint`, cluster };
   return { ok: true, value: { cluster, endpoint } };
 }

@@ -17,3 +17,8 @@ export interface EndpointPicker {
   /** One endpoint of `set`, or undefined when none can take traffic (503 UH). */
   pick(cluster: Cluster, set: ClusterEndpoints, hint?: PickHint): Endpoint | undefined;
 }
+
+/** An ORIGINAL_DST cluster's one endpoint: the connection's original destination (the HBONE CONNECT authority). */
+export function originalDstEndpoint(target: { readonly ip: string; readonly port: number } | undefined): Endpoint | undefined {
+  return target ? { ip: target.ip, port: target.port, weight: 1, healthy: true, priority: 0, locality: "", localityWeight: 0 } : undefined;
+}

@@ -50,7 +50,9 @@ export class ClusterPolicies implements EndpointPicker {
     let p = this.byName.get(cluster.name);
     if (p && p.cluster === cluster) return p;
     const sameLb = p && p.cluster.lbPolicy === cluster.lbPolicy && JSON.stringify(p.cluster.lb) === JSON.stringify(cluster.lb);
-    const balancer = sameLb ? p!.balancer : new ClusterBalancer(cluster.lbPolicy, cluster.lb);
+    // An ORIGINAL_DST cluster (CLUSTER_PROVIDED) picks no endpoint here; its balancer only counts requests.
+    const policy = cluster.lbPolicy === "CLUSTER_PROVIDED" ? "ROUND_ROBIN" : cluster.lbPolicy;
+    const balancer = sameLb ? p!.balancer : new ClusterBalancer(policy, cluster.lb);
     const breaker = p?.breaker ?? new CircuitBreaker(cluster.circuitBreakers);
     breaker.update(cluster.circuitBreakers);
     let outlier: OutlierDetector | undefined;

@@ -154,7 +154,9 @@ export type ListenerFilter =
       readonly kind: "http";
       readonly statPrefix: string;
       readonly codecType: "AUTO" | "HTTP1" | "HTTP2";
-      readonly routeConfigName: string;
+      /** RDS over ADS by this name, or the inline `route_config`. */
+      readonly routeConfigName?: string;
+      readonly routeConfig?: RouteConfiguration;
       readonly tracing?: ListenerTracing;
       /** In order, before the router (authorization; see translate/waypoint-rbac.ts). */
       readonly httpFilters?: readonly HttpFilterConfig[];
@@ -167,12 +169,33 @@ export type ListenerFilter =
       readonly networkFilters?: readonly HttpFilterConfig[];
     };
 
-/** A Listener; its one filter is kept as a tagged union and expanded into typed_config by the encoder. */
+/** An address range of a filter_chain_match (config.core.v3.CidrRange). */
+export interface CidrRange {
+  readonly addressPrefix: string;
+  readonly prefixLen: number;
+}
+
+/** One filter chain with its filter_chain_match (destination `prefix_ranges`, `application_protocols`). */
+export interface FilterChain {
+  readonly name: string;
+  readonly prefixRanges: readonly CidrRange[];
+  /** What the HTTP inspector must detect (`http/1.0`, `http/1.1`, `h2c`); empty matches any. */
+  readonly applicationProtocols: readonly string[];
+  readonly filter: ListenerFilter;
+}
+
 export interface Listener {
   readonly name: string;
   readonly address: SocketAddress;
   readonly additionalAddresses: readonly SocketAddress[];
-  readonly filter: ListenerFilter;
+  /** The one filter chain's one filter (service VIP listeners). */
+  readonly filter?: ListenerFilter;
+  /**
+   * Filter chains chosen per connection by its original destination (`use_original_dst`: the
+   * HBONE CONNECT authority) and the detected protocol (`envoy.filters.listener.http_inspector`):
+   * the waypoint's listener for workload-addressed traffic.
+   */
+  readonly chains?: readonly FilterChain[];
 }
 
 export interface ClusterServiceRef {
@@ -236,12 +259,24 @@ export interface ClusterTraffic {
   };
 }
 
+/**
+ * The upstream HTTP protocol (typed_extension_protocol_options
+ * `envoy.extensions.upstreams.http.v3.HttpProtocolOptions`): explicit HTTP/1.1 (Envoy's default
+ * when the option is absent), explicit HTTP/2, or the downstream's (use_downstream_protocol_config).
+ */
+export type UpstreamProtocol = "HTTP1" | "HTTP2" | "DOWNSTREAM";
+
 export interface Cluster {
   readonly name: string;
+  /** EDS (default) or ORIGINAL_DST (the connection's original destination; `lb_policy` CLUSTER_PROVIDED). */
+  readonly type?: "EDS" | "ORIGINAL_DST";
   readonly connectTimeout: Duration;
-  readonly lbPolicy: LbPolicy;
+  /** ROUND_ROBIN etc., or CLUSTER_PROVIDED for ORIGINAL_DST. */
+  readonly lbPolicy: LbPolicy | "CLUSTER_PROVIDED";
   /** Load balancer configs, circuit breakers, outlier detection, upstream HTTP options. */
   readonly traffic: ClusterTraffic;
+  /** Absent: no protocol choice is sent (Envoy then speaks HTTP/1.1 upstream). */
+  readonly upstreamProtocol?: UpstreamProtocol;
   /** `metadata.filter_metadata["istio"].services` (telemetry). */
   readonly services: readonly ClusterServiceRef[];
   /** Subset name for DestinationRule subsets ("" for the whole service). */

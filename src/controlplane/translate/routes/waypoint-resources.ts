@@ -54,6 +54,7 @@ import { byPrecedence, compareGrpc, compareHttp } from "./precedence.js";
 import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
 import { TELEMETRY_KIND, tracingFor } from "../telemetry.js";
 import { listenerTracing } from "./tracing.js";
+import { ENCAP, directListener, workloadsBoundTo } from "./workload-traffic.js";
 
 export const HTTPROUTE_KIND = "gateway.networking.k8s.io/HTTPRoute";
 export const GRPCROUTE_KIND = "gateway.networking.k8s.io/GRPCRoute";
@@ -213,6 +214,7 @@ export class WaypointTranslator {
       }
     }
 
+    const byWaypoint = new Map([...byHost.values()].map((w) => [`${w.namespace}/${w.name}`, w]));
     const waypoints = new Map<string, WaypointResources>();
     const index = out.size ? endpointIndex(inputs.workloads) : new Map();
     const reported = new Set<string>();
@@ -262,7 +264,11 @@ export class WaypointTranslator {
         }
         endpoints.push(localized);
       }
-      waypoints.set(key, { listeners: acc.listeners, routes: acc.routes, clusters, endpoints });
+      const w = byWaypoint.get(key)!;
+      const host = serviceHostname(cfg, w.namespace, w.name);
+      const direct = directListener(host, workloadsBoundTo(inputs.workloads.values(), w.namespace, host), w.address.hboneMtlsPort);
+      if (direct) clusters.push(ENCAP);
+      waypoints.set(key, { listeners: direct ? [...acc.listeners, direct] : acc.listeners, routes: acc.routes, clusters, endpoints });
     }
     for (const [name, variants] of relative) {
       if (variants.size < 2) continue;
