@@ -12,10 +12,7 @@ import path from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../../src/kube/object.js";
 import { objectValidator } from "../../src/kube/validate/validate.js";
-import { ConfigStore } from "../../src/controlplane/model/store.js";
-import { MeshModel } from "../../src/controlplane/model/mesh.js";
-import { translateConfig } from "../../src/controlplane/translate/translate-config.js";
-import { WaypointTranslator } from "../../src/controlplane/translate/routes/waypoint-resources.js";
+import { translateWaypoints } from "../support/waypoint-translate.js";
 import { clusterKind, endpointKind, routeKind } from "../../src/controlplane/xds/envoy-kinds.js";
 import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, ROUTE_TYPE_URL } from "../../src/common/xds/envoy-proto.js";
 import { decodeEnvoyResource } from "../../src/waypoint/envoy/decode.js";
@@ -73,14 +70,7 @@ spec:
 `);
 
 function translate(objects: KubeObject[]) {
-  const validate = objectValidator();
-  const store = new ConfigStore((o, origin) => validate(o, origin));
-  store.apply(objects.map((object) => ({ type: "upsert" as const, object, origin: { source: "test" } })));
-  assert.deepEqual(store.invalid(), []);
-  const cfg = translateConfig();
-  const mesh = new MeshModel(store, cfg);
-  mesh.start();
-  const t = new WaypointTranslator().translate({ cfg, store, services: mesh.services, workloads: mesh.workloads });
+  const { t } = translateWaypoints(objects);
   return { t, wp: t.waypoints.get("bookinfo/waypoint")! };
 }
 

@@ -237,20 +237,29 @@ test("e2e waypoint: attachment, Gateway API and Istio routing, reports, identity
     assert.ok((await labelObject(c.dir, "service", "wp/echo-v1", ["istio.io/use-waypoint-"])).ok);
   });
 
-  await t.test(
-    "use-waypoint on a pod: a workload waypoint for calls to the pod's address",
-    // Known gap (issue 8): the control plane builds no Envoy listeners for workload-addressed
-    // traffic (`istio.io/waypoint-for: workload`) yet, so the workload waypoint answers nothing.
-    { todo: "workload waypoints: no listeners for workload-addressed traffic yet (docs/routing.md)" },
-    async () => {
-      try {
-        assert.ok((await labelObject(c.dir, "pod", "wp/echo-v2", ["istio.io/use-waypoint=wl-waypoint"])).ok);
-        await eventually("pod via workload waypoint", async () => (await via(`http://${podIp(c, "wp", "echo-v2")}:8080/`)) === wlwp);
-      } finally {
-        assert.ok((await labelObject(c.dir, "pod", "wp/echo-v2", ["istio.io/use-waypoint-"])).ok);
-      }
-    },
-  );
+  await t.test("use-waypoint on a pod: a workload waypoint for calls to the pod's address, not for its services", async () => {
+    const podUrl = `http://${podIp(c, "wp", "echo-v2")}:8080/direct`;
+    try {
+      assert.equal(await via(podUrl), client, "direct before the label");
+      assert.ok((await labelObject(c.dir, "pod", "wp/echo-v2", ["istio.io/use-waypoint=wl-waypoint"])).ok);
+      await eventually("pod via workload waypoint", async () => (await via(podUrl)) === wlwp);
+      const a = await curl(c, "wp", podUrl);
+      assert.equal(a.body.pod, "echo-v2");
+      assert.equal(a.body.path, "/direct");
+      assert.ok(a.body.headers?.["x-request-id"], "the waypoint processed the request at L7");
+      // Service-addressed traffic to the same pod does not take its workload waypoint (Istio): the
+      // namespace's service waypoint (still labelled from the previous subtest) takes it.
+      assert.equal(await via(`http://${VIP.v2}/`), wp, "echo-v2's service goes through the service waypoint");
+      // The waypoint-for: workload waypoint never takes service traffic, even when a service names it.
+      assert.ok((await labelObject(c.dir, "service", "wp/echo-v1", ["istio.io/use-waypoint=wl-waypoint"])).ok);
+      await eventually("reported", async () => /wl-waypoint is for workload traffic/.test(cpLog(c)));
+      assert.equal(await via(`http://${VIP.v1}/`), client, "a label that binds nothing means no waypoint (no fallback to the namespace's)");
+    } finally {
+      assert.ok((await labelObject(c.dir, "service", "wp/echo-v1", ["istio.io/use-waypoint-"])).ok);
+      assert.ok((await labelObject(c.dir, "pod", "wp/echo-v2", ["istio.io/use-waypoint-"])).ok);
+    }
+    await eventually("pod direct again", async () => (await via(podUrl)) === client);
+  });
 
   await t.test("a use-waypoint label naming no waypoint is reported by the control plane", async () => {
     assert.ok((await labelObject(c.dir, "service", "wp/mirror", ["istio.io/use-waypoint=missing"])).ok);
@@ -387,10 +396,11 @@ spec:
     assert.deepEqual(k, { "echo-v1": 20 });
   });
 
-  await t.test("HTTP/2 prior knowledge through the waypoint", async () => {
+  await t.test("HTTP/2 prior knowledge through the waypoint; the `http` port's upstream is HTTP/1.1 (Istio)", async () => {
     const a = await curl(c, "wp", `http://${VIP.echo}/h2`, ["--http2-prior-knowledge", "-H", "end-user: jason"]);
     assert.equal(a.status, 200, a.raw);
     assert.equal(a.body.pod, "echo-v2");
+    assert.equal(a.body.proto, "HTTP/1.1", "a port named http gets no protocol options: Envoy speaks HTTP/1.1 upstream");
   });
   await t.test("DestinationRule consistentHash (issue 9): each x-user value sticks to one pod", async () => {
     assert.ok((await remove(c.dir, [yamlFile("vs.yaml", readFileSync(path.join(work, "yaml", "vs.yaml"), "utf8"))])).ok);

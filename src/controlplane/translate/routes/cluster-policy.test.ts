@@ -148,7 +148,7 @@ test("cluster policy: locality weighting for distribute, and for failover only w
 test("cluster policy: what the waypoint cannot honour is reported by field, not translated", () => {
   const r = clusterPolicy({
     loadBalancer: { simple: "PASSTHROUGH" },
-    connectionPool: { tcp: { tcpKeepalive: { time: "1s" } }, http: { h2UpgradePolicy: "UPGRADE" } },
+    connectionPool: { tcp: { tcpKeepalive: { time: "1s" } }, http: { h2UpgradePolicy: "UPGRADE", maxConcurrentStreams: 10 } },
     outlierDetection: { consecutiveErrors: 5 },
     tls: { mode: "ISTIO_MUTUAL" },
   });
@@ -158,7 +158,7 @@ test("cluster policy: what the waypoint cannot honour is reported by field, not 
       "tls",
       "loadBalancer.simple",
       "connectionPool.tcp.tcpKeepalive",
-      "connectionPool.http.h2UpgradePolicy",
+      "connectionPool.http.maxConcurrentStreams",
       "outlierDetection.consecutiveErrors",
     ],
   );

@@ -55,12 +55,9 @@ export function clusterPolicy(parts: PolicyParts | undefined): ClusterPolicyResu
   const http = obj(pool?.http);
   for (const k of ["tcpKeepalive", "maxConnectionDuration"])
     if (tcp?.[k] !== undefined) unsupported.push({ field: `connectionPool.tcp.${k}`, reason: "not translated yet" });
-  for (const k of ["h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams"])
-    if (http?.[k] !== undefined)
-      unsupported.push({
-        field: `connectionPool.http.${k}`,
-        reason: "not translated: the waypoint's upstream protocol follows the downstream's",
-      });
+  // h2UpgradePolicy and useClientProtocol choose the upstream protocol (upstream-protocol.ts).
+  if (http?.maxConcurrentStreams !== undefined)
+    unsupported.push({ field: "connectionPool.http.maxConcurrentStreams", reason: "not translated yet" });
   const limit = (v: unknown) => ({ value: int(v) ? int(v)! : MAX });
   const idle = dur(http?.idleTimeout) ?? dur(tcp?.idleTimeout);
   const perConnection = int(http?.maxRequestsPerConnection);

@@ -48,13 +48,14 @@ import { buildCluster, buildLoadAssignment, destinationRulesFor, endpointIndex, 
 import { clusterPolicy } from "./cluster-policy.js";
 import { withHashPolicies } from "./hash-policy.js";
 import { type ProxyPlace, applyLocalityLb } from "./locality-lb.js";
-import { consistentHashFor, effectivePolicy } from "./traffic-policy.js";
+import { type PolicyParts, consistentHashFor, effectivePolicy } from "./traffic-policy.js";
 import { listenerName, objectName, objectOrder, portProtocol } from "./names.js";
 import { byPrecedence, compareGrpc, compareHttp } from "./precedence.js";
 import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
 import { TELEMETRY_KIND, tracingFor } from "../telemetry.js";
 import { listenerTracing } from "./tracing.js";
 import { ENCAP, directListener, workloadsBoundTo } from "./workload-traffic.js";
+import { httpPoolOf, istioProtocol, upstreamProtocol } from "./upstream-protocol.js";
 
 export const HTTPROUTE_KIND = "gateway.networking.k8s.io/HTTPRoute";
 export const GRPCROUTE_KIND = "gateway.networking.k8s.io/GRPCRoute";
@@ -250,7 +251,7 @@ export class WaypointTranslator {
             field: `spec.trafficPolicy.${u.field}`,
             reason: `${u.reason} (cluster ${name}; the subset's and the port's settings included)`,
           });
-        clusters.push(buildCluster(name, ref, policy));
+        clusters.push(withUpstreamProtocol(buildCluster(name, ref, policy), ref, store, parts));
         const cla = buildLoadAssignment(name, ref, index, store, subset);
         plain.set(name, cla);
         const lb = parts?.loadBalancer;
@@ -379,6 +380,15 @@ function waypointPlace(inputs: WaypointInputs, w: Waypoint, report: (p: Problem)
 function authzFilters(inputs: WaypointInputs, t: Omit<WaypointTarget, "registry">): { httpFilters?: readonly HttpFilterConfig[] } {
   const f = inputs.httpFilters?.({ ...t, registry: "Kubernetes" }) ?? [];
   return f.length ? { httpFilters: f } : {};
+}
+
+/** The cluster with the upstream HTTP protocol istiod would give it (upstream-protocol.ts). */
+function withUpstreamProtocol(c: Cluster, ref: ClusterRef, store: ReadStore, parts: PolicyParts | undefined): Cluster {
+  const svc = store.get(`${SERVICE_KIND}/${ref.namespace}/${ref.service}`);
+  const port = svc ? serviceSpec(svc).ports.find((p) => p.port === ref.port && (p.protocol ?? "TCP") === "TCP") : undefined;
+  if (!port) return c;
+  const p = upstreamProtocol(istioProtocol(port), httpPoolOf(parts));
+  return p ? { ...c, upstreamProtocol: p } : c;
 }
 
 /** Routes indexed by every Service (`ns/name`) one of their parentRefs names (attachesTo decides the port). */
