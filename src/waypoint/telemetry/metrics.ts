@@ -1,53 +1,36 @@
 /**
  * The waypoint's Prometheus metrics with Istio's names, labels and buckets:
  * istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes,
- * istio_response_bytes (histograms), all with reporter="waypoint", on the metrics port; and
+ * istio_response_bytes (histograms), all with reporter="waypoint", on the metrics port (the
+ * per-request path aggregates in series.ts, one lookup for all four; prom-client renders); and
  * Envoy's cluster circuit-breaker and outlier-detection stats under the names Envoy's
  * Prometheus output gives them (label cluster_name, as Istio's stats tags extract it).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { HTTP_LABELS, type HttpLabels } from "./labels.js";
+import { RequestSeries } from "./series.js";
 
 /** Istio's (proxy) default buckets. */
-const DURATION_BUCKETS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000];
-const BYTE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000];
+export const DURATION_BUCKETS = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+];
+export const BYTE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000];
 
 export class WaypointMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<(typeof HTTP_LABELS)[number]>;
-  private readonly duration: Histogram<(typeof HTTP_LABELS)[number]>;
-  private readonly requestBytes: Histogram<(typeof HTTP_LABELS)[number]>;
-  private readonly responseBytes: Histogram<(typeof HTTP_LABELS)[number]>;
+  private readonly series = new RequestSeries(HTTP_LABELS, { name: "istio_requests_total", help: "Requests handled by the waypoint" }, [
+    { name: "istio_request_duration_milliseconds", help: "Request duration in milliseconds", buckets: DURATION_BUCKETS },
+    { name: "istio_request_bytes", help: "Request sizes (headers and body)", buckets: BYTE_BUCKETS },
+    { name: "istio_response_bytes", help: "Response sizes (headers and body)", buckets: BYTE_BUCKETS },
+  ]);
   private readonly overflow: Record<"pending" | "cx" | "retry", Counter<"cluster_name">>;
   private readonly ejections: Counter<"cluster_name">;
   /** Set by the assembly: ejected hosts per cluster, read at scrape time. */
   ejectedHosts: () => ReadonlyMap<string, number> = () => new Map();
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    const labelNames = [...HTTP_LABELS];
+    this.series.register(this.registry);
     const registers = [this.registry];
-    this.requests = new Counter({ name: "istio_requests_total", help: "Requests handled by the waypoint", labelNames, registers });
-    this.duration = new Histogram({
-      name: "istio_request_duration_milliseconds",
-      help: "Request duration in milliseconds",
-      labelNames,
-      registers,
-      buckets: DURATION_BUCKETS,
-    });
-    this.requestBytes = new Histogram({
-      name: "istio_request_bytes",
-      help: "Request sizes (headers and body)",
-      labelNames,
-      registers,
-      buckets: BYTE_BUCKETS,
-    });
-    this.responseBytes = new Histogram({
-      name: "istio_response_bytes",
-      help: "Response sizes (headers and body)",
-      labelNames,
-      registers,
-      buckets: BYTE_BUCKETS,
-    });
     const cluster = (name: string, help: string) => new Counter({ name, help, labelNames: ["cluster_name"], registers });
     this.overflow = {
       pending: cluster(
@@ -84,9 +67,6 @@ export class WaypointMetrics {
 
   /** Records one finished request. */
   request(labels: HttpLabels, durationMs: number, requestBytes: number, responseBytes: number): void {
-    this.requests.inc(labels);
-    this.duration.observe(labels, durationMs);
-    this.requestBytes.observe(labels, requestBytes);
-    this.responseBytes.observe(labels, responseBytes);
+    this.series.record(labels, [durationMs, requestBytes, responseBytes]);
   }
 }

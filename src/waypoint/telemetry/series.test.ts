@@ -1,0 +1,59 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Counter, Histogram, Registry } from "prom-client";
+import { HTTP_LABELS } from "./labels.js";
+import { BYTE_BUCKETS, DURATION_BUCKETS, WaypointMetrics } from "./metrics.js";
+
+const labels = (code: string, svc: string) =>
+  Object.fromEntries(HTTP_LABELS.map((k) => [k, k === "response_code" ? code : k === "destination_service" ? svc : `v-${k}`])) as never;
+
+const observations: Array<[string, string, number, number, number]> = [
+  ["200", "a", 3, 120, 500],
+  ["200", "a", 0.5, 1, 10_000_000],
+  ["503", "a", 4000, 0, 95],
+  ["200", "b", 7_000_000, 100_000_000, 100_000_001],
+  ["200", "a", 1, 10, 1000],
+];
+
+test("RequestSeries renders exactly what prom-client's own Counter and Histograms render", async () => {
+  const ours = new WaypointMetrics({ defaultMetrics: false });
+  const reference = new Registry();
+  const labelNames = [...HTTP_LABELS];
+  const c = new Counter({ name: "istio_requests_total", help: "Requests handled by the waypoint", labelNames, registers: [reference] });
+  const h = [
+    new Histogram({
+      name: "istio_request_duration_milliseconds",
+      help: "Request duration in milliseconds",
+      labelNames,
+      buckets: DURATION_BUCKETS,
+      registers: [reference],
+    }),
+    new Histogram({
+      name: "istio_request_bytes",
+      help: "Request sizes (headers and body)",
+      labelNames,
+      buckets: BYTE_BUCKETS,
+      registers: [reference],
+    }),
+    new Histogram({
+      name: "istio_response_bytes",
+      help: "Response sizes (headers and body)",
+      labelNames,
+      buckets: BYTE_BUCKETS,
+      registers: [reference],
+    }),
+  ];
+  for (const [code, svc, d, rq, rs] of observations) {
+    const l = labels(code, svc);
+    ours.request(l, d, rq, rs);
+    c.inc(l);
+    h[0]!.observe(l, d);
+    h[1]!.observe(l, rq);
+    h[2]!.observe(l, rs);
+  }
+  // The four Istio metrics (the registry also holds Envoy's cluster stats, which are not series).
+  for (const m of reference.getMetricsAsArray())
+    assert.equal(await ours.registry.getSingleMetricAsString(m.name), await reference.getSingleMetricAsString(m.name), m.name);
+  ours.registry.resetMetrics();
+  assert.doesNotMatch(await ours.registry.metrics(), /istio_requests_total\{/);
+});
