@@ -35,7 +35,7 @@ const ACCESS_LOG = process.env.WEFT_HOTPATH_ACCESS_LOG !== "off";
 
 /** Two connected in-memory Duplex ends (a fake socket pair: bytes written to one are read from the other). */
 function duplexPair(): [Duplex, Duplex] {
-  let a!: Duplex, b!: Duplex;
+  const ends: Duplex[] = [];
   const mk = (peer: () => Duplex) =>
     new Duplex({
       read() {},
@@ -48,11 +48,13 @@ function duplexPair(): [Duplex, Duplex] {
         cb();
       },
     });
-  a = mk(() => b);
-  b = mk(() => a);
+  ends.push(
+    mk(() => ends[1]!),
+    mk(() => ends[0]!),
+  );
   // Like an HTTP/2 stream (the tunnel this stands for), it has setTimeout; idle timers are not exercised here.
-  for (const d of [a, b]) (d as Duplex & { setTimeout: () => Duplex }).setTimeout = () => d;
-  return [a, b];
+  for (const d of ends) (d as Duplex & { setTimeout: () => Duplex }).setTimeout = () => d;
+  return [ends[0]!, ends[1]!];
 }
 
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
