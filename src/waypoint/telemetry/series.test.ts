@@ -4,8 +4,10 @@ import { Counter, Histogram, Registry } from "prom-client";
 import { HTTP_LABELS } from "./labels.js";
 import { BYTE_BUCKETS, DURATION_BUCKETS, WaypointMetrics } from "./metrics.js";
 
+// Keys in an order other than HTTP_LABELS' (as httpLabels builds them): rendering keeps the caller's order.
+const ORDER = [...HTTP_LABELS].reverse();
 const labels = (code: string, svc: string) =>
-  Object.fromEntries(HTTP_LABELS.map((k) => [k, k === "response_code" ? code : k === "destination_service" ? svc : `v-${k}`])) as never;
+  Object.fromEntries(ORDER.map((k) => [k, k === "response_code" ? code : k === "destination_service" ? svc : `v-${k}`])) as never;
 
 const observations: Array<[string, string, number, number, number]> = [
   ["200", "a", 3, 120, 500],

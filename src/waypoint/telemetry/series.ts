@@ -56,10 +56,9 @@ export class RequestSeries {
     for (const n of this.labelNames) key += `${labels[n] ?? ""}\u0001`;
     let s = this.series.get(key);
     if (!s) {
-      const own: Record<string, string> = {};
-      for (const n of this.labelNames) own[n] = labels[n] ?? "";
+      // The caller's key order, as prom-client keeps it (it renders labels in that order).
       s = {
-        labels: own,
+        labels: { ...labels },
         count: 0,
         sums: [0, 0, 0],
         buckets: [0, 1, 2].map((i) => new Array<number>(this.histograms[i]!.buckets.length + 1).fill(0)) as Series["buckets"],
