@@ -12,6 +12,9 @@ import assert from "node:assert/strict";
 import type { KubeObject } from "../../src/kube/object.js";
 import type { Cluster } from "../../src/waypoint/envoy/types.js";
 import { translateWaypoints } from "../support/waypoint-translate.js";
+import { TARGET, controlPlaneListener } from "../support/authz-pipeline.js";
+import { workload } from "../support/model.js";
+import { directListener } from "../../src/controlplane/translate/routes/workload-traffic.js";
 import { clusterKind, listenerKind } from "../../src/controlplane/xds/envoy-kinds.js";
 import { CLUSTER_TYPE_URL, LISTENER_TYPE_URL } from "../../src/common/xds/envoy-proto.js";
 import { decodeEnvoyResource } from "../../src/waypoint/envoy/decode.js";
@@ -146,5 +149,38 @@ void describe("service cluster upstream protocol (Istio's setUpstreamProtocol + 
       },
     };
     assert.deepEqual(protocols([dr]), { "80": "HTTP2", "81": "DOWNSTREAM", "82": "HTTP2", "9000": "DOWNSTREAM" });
+  });
+});
+
+void describe("workload waypoint authorization", () => {
+  void it("the direct chains carry the policies bound to the waypoint itself, decoded by the waypoint", () => {
+    const policy: KubeObject = {
+      apiVersion: "security.istio.io/v1",
+      kind: "AuthorizationPolicy",
+      metadata: { name: "only-sleep", namespace: "foo" },
+      spec: {
+        targetRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "waypoint" }],
+        rules: [{ from: [{ source: { principals: ["cluster.local/ns/foo/sa/sleep"] } }] }],
+      },
+    };
+    // What waypoint-resources.ts asks for: the waypoint as the target, no Service.
+    const self = { ...TARGET, serviceName: "" };
+    const http = controlPlaneListener([policy], { target: self }).listener.filter;
+    const tcp = controlPlaneListener([policy], { target: self, tcp: true }).listener.filter;
+    assert.ok(http.kind === "http" && http.httpFilters?.length && tcp.kind === "tcp" && tcp.networkFilters?.length);
+    const pod = workload({ name: "db-0", namespace: "foo", addresses: ["10.1.0.7"] });
+    const l = directListener("waypoint.foo.svc.cluster.local", [pod], 15008, { http: http.httpFilters, network: tcp.networkFilters });
+    const decoded = roundTrip(LISTENER_TYPE_URL, listenerKind, l!);
+    assert.ok("kind" in decoded && decoded.kind === "original_dst");
+    assert.deepEqual(
+      decoded.chains.map((c) => [c.name, c.filter.authz.length]),
+      [
+        ["direct-http", 1],
+        ["direct-tcp", 1],
+      ],
+    );
+    // Without policies the chains have none (the defaults).
+    const bare = roundTrip(LISTENER_TYPE_URL, listenerKind, directListener("waypoint.foo.svc.cluster.local", [pod], 15008)!);
+    assert.ok("kind" in bare && bare.chains.every((c) => c.filter.authz.length === 0));
   });
 });

@@ -17,11 +17,11 @@ import {
   rbacFilters,
 } from "../../src/controlplane/translate/waypoint-rbac.js";
 import type { Listener, ListenerFilter } from "../../src/controlplane/translate/routes/envoy-types.js";
+import { listenerJson } from "../../src/controlplane/xds/envoy-kinds.js";
+import { type DecodedListener, decodeEnvoyResource } from "../../src/waypoint/envoy/decode.js";
 
 /** A service VIP listener: one filter chain with its filter. */
 export type VipListener = Listener & { readonly filter: ListenerFilter };
-import { listenerJson } from "../../src/controlplane/xds/envoy-kinds.js";
-import { type DecodedListener, decodeEnvoyResource } from "../../src/waypoint/envoy/decode.js";
 
 export const ROOT = "istio-system";
 

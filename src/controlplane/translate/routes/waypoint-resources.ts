@@ -267,7 +267,13 @@ export class WaypointTranslator {
       }
       const w = byWaypoint.get(key)!;
       const host = serviceHostname(cfg, w.namespace, w.name);
-      const direct = directListener(host, workloadsBoundTo(inputs.workloads.values(), w.namespace, host), w.address.hboneMtlsPort);
+      // Workload-addressed traffic is authorized by the policies bound to the waypoint itself
+      // (Gateway / GatewayClass targetRefs): no Service is its target.
+      const self = { waypointNamespace: w.namespace, waypointName: w.name, serviceNamespace: w.namespace, serviceName: "" };
+      const direct = directListener(host, workloadsBoundTo(inputs.workloads.values(), w.namespace, host), w.address.hboneMtlsPort, {
+        http: inputs.httpFilters?.({ ...self, registry: "Kubernetes" }) ?? [],
+        network: inputs.httpFilters?.({ ...self, registry: "Kubernetes" }, "tcp") ?? [],
+      });
       if (direct) clusters.push(ENCAP);
       waypoints.set(key, { listeners: direct ? [...acc.listeners, direct] : acc.listeners, routes: acc.routes, clusters, endpoints });
     }

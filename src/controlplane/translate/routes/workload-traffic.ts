@@ -22,7 +22,7 @@
  * tracing headers, and the L7 policies of the waypoint's filters.
  */
 import type { Workload } from "../../../common/model/workload.js";
-import type { Cluster, FilterChain, Listener, RouteConfiguration } from "./envoy-types.js";
+import type { Cluster, FilterChain, HttpFilterConfig, Listener, RouteConfiguration } from "./envoy-types.js";
 import { clusterPolicy } from "./cluster-policy.js";
 
 export const ENCAP_CLUSTER = "encap";
@@ -64,11 +64,22 @@ export const ENCAP: Cluster = {
   subset: "",
 };
 
+/** The authorization filters of the direct chains: HTTP filters before the router, network RBAC before the tcp_proxy. */
+export interface DirectFilters {
+  readonly http: readonly HttpFilterConfig[];
+  readonly network: readonly HttpFilterConfig[];
+}
+
 /**
  * The waypoint's listener for the bound workloads' addresses, or undefined when none is bound
  * or none has an address. `hbonePort` is the waypoint's HBONE port (where the traffic arrives).
  */
-export function directListener(waypointHost: string, workloads: readonly Workload[], hbonePort: number): Listener | undefined {
+export function directListener(
+  waypointHost: string,
+  workloads: readonly Workload[],
+  hbonePort: number,
+  filters: DirectFilters = { http: [], network: [] },
+): Listener | undefined {
   const addresses = [...new Set(workloads.flatMap((w) => w.addresses))].sort();
   if (addresses.length === 0) return undefined;
   const prefixRanges = addresses.map((a) => ({ addressPrefix: a, prefixLen: a.includes(":") ? 128 : 32 }));
@@ -77,13 +88,24 @@ export function directListener(waypointHost: string, workloads: readonly Workloa
       name: "direct-http",
       prefixRanges,
       applicationProtocols: [...PLAINTEXT_HTTP_PROTOCOLS],
-      filter: { kind: "http", statPrefix: "direct-http", codecType: "AUTO", routeConfig: ENCAP_ROUTES },
+      filter: {
+        kind: "http",
+        statPrefix: "direct-http",
+        codecType: "AUTO",
+        routeConfig: ENCAP_ROUTES,
+        ...(filters.http.length ? { httpFilters: filters.http } : {}),
+      },
     },
     {
       name: "direct-tcp",
       prefixRanges,
       applicationProtocols: [],
-      filter: { kind: "tcp", statPrefix: "direct-tcp", cluster: ENCAP_CLUSTER },
+      filter: {
+        kind: "tcp",
+        statPrefix: "direct-tcp",
+        cluster: ENCAP_CLUSTER,
+        ...(filters.network.length ? { networkFilters: filters.network } : {}),
+      },
     },
   ];
   return { name: directListenerName(waypointHost), address: { address: "0.0.0.0", portValue: hbonePort }, additionalAddresses: [], chains };
