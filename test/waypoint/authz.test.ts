@@ -31,6 +31,7 @@ import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 import { workload } from "../support/model.js";
 import { staticZtunnelConfig } from "../support/ztunnel-config.js";
+import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
 import { controlPlaneListener, overTheWire } from "../support/authz-pipeline.js";
 import { ECHO_SERVICE, EchoServer, grpcServer, sourceBoundRelay, tcpEcho } from "./backend.js";
 import { C, IP, services, staticFile, workloads as baseWorkloads } from "./fixture.js";
@@ -138,28 +139,7 @@ async function waypointConfig(): Promise<WaypointConfig> {
     tcpListener(),
   ]);
   resources.set("route", [...(resources.get("route") ?? []), grpcRoutes.value]);
-  return {
-    name: "waypoint",
-    namespace: "default",
-    serviceAccount: "waypoint",
-    trustDomain: "cluster.local",
-    clusterId: "cluster1",
-    network: "",
-    node: "node-w",
-    podName: "waypoint-abcde",
-    podIp: IP.waypoint,
-    listen: IP.waypoint,
-    hbonePort: 15008,
-    admin: { ip: IP.waypoint, port: 15000 },
-    metrics: { ip: IP.waypoint, port: 15020 },
-    readiness: { ip: IP.waypoint, port: 15021 },
-    controlPlaneSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
-    caDir: "(in-process CA)",
-    certTtlSeconds: 3600,
-    drainSeconds: 1,
-    staticFile: "authz.test.ts",
-    static: { resources },
-  };
+  return staticWaypointConfig(IP.waypoint, { resources }, { staticFile: "authz.test.ts" });
 }
 
 let za: Ztunnel, zb: Ztunnel, wp: Waypoint;
@@ -201,17 +181,7 @@ before(async () => {
   zb = new Ztunnel(zt("node-b", IP.ztB), { caClient: client, rootsPem: client.rootsPem });
   for (const z of [za, zb]) assert.ok((await z.start()).ok);
   wp = new Waypoint(await waypointConfig(), { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e) });
-  assert.ok(
-    wp.mutator.applyAddresses(
-      [
-        ...workloads.map((value) => ({ kind: "workload" as const, value })),
-        ...services.map((value) => ({ kind: "service" as const, value })),
-      ],
-      [],
-    ).ok,
-  );
-  const started = await wp.start();
-  assert.ok(started.ok, !started.ok ? started.error.message : "");
+  await startWithAddresses(wp, workloads, services);
   await echo.listen(IP.v1, 8080);
   await echo2.listen(IP.v2, 8080);
   grpcSrv = await grpcServer("echo-v1", `${IP.v1}:50051`);

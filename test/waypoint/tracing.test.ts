@@ -30,7 +30,7 @@ import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import { OTEL_TRACER_NAME, OTEL_TRACER_TYPE_URL } from "../../src/common/xds/envoy-proto.js";
 import { ECHO_SERVICE, EchoServer, grpcServer, sourceBoundRelay } from "./backend.js";
 import { IP, services, staticFile, workloads } from "./fixture.js";
-import { staticWaypointConfig } from "../support/waypoint-config.js";
+import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
 
 const COLLECTOR_IP = "127.0.62.41";
 const GRPC_CLUSTER = "outbound|4317||otel-collector.observability.svc.cluster.local";
@@ -181,17 +181,7 @@ before(async () => {
   const config = staticWaypointConfig(IP.waypoint, parsed.value, { staticFile: "tracing.test.ts" });
 
   wp = new Waypoint(config, { caClient: client, rootsPem: client.rootsPem, random: () => 0.5, accessLog: () => undefined });
-  assert.ok(
-    wp.mutator.applyAddresses(
-      [
-        ...workloads.map((value) => ({ kind: "workload" as const, value })),
-        ...services.map((value) => ({ kind: "service" as const, value })),
-      ],
-      [],
-    ).ok,
-  );
-  const started = await wp.start();
-  assert.ok(started.ok, !started.ok ? started.error.message : "");
+  await startWithAddresses(wp, workloads, services);
   await echo.listen(IP.v1, 8080);
   await echo2.listen(IP.v2, 8080);
   grpcSrv = await grpcServer("echo-v1", `${IP.v1}:50051`);
