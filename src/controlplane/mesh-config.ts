@@ -10,6 +10,7 @@
  */
 import { parse } from "yaml";
 import { type Result, ok, err } from "../common/result.js";
+import { parseDuration } from "./translate/routes/names.js";
 
 export interface OtelProvider {
   readonly name: string;
@@ -37,12 +38,10 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** A MeshConfig duration (Istio's protobuf Duration text, e.g. `2s`) in milliseconds. */
 function durationMs(v: unknown): number | undefined {
-  if (typeof v !== "string") return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(v.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  return m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
+  const d = typeof v === "string" ? parseDuration(v.trim()) : undefined;
+  return d ? d.seconds * 1000 + d.nanos / 1e6 : undefined;
 }
 
 export function parseMeshConfig(text: string, file: string): Result<MeshConfig> {
