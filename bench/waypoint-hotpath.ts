@@ -22,6 +22,7 @@ import { CLUSTER_TYPE_URL, LISTENER_TYPE_URL } from "../src/common/xds/envoy-pro
 import { ClusterPolicies } from "../src/waypoint/upstream/cluster-policies.js";
 import { Downstream } from "../src/waypoint/http/downstream.js";
 import { UpstreamConnections, socketLike } from "../src/waypoint/http/upstream.js";
+import { RateLimiters } from "../src/waypoint/resilience/rate-limit.js";
 import type { ProxyRuntime, TunnelContext } from "../src/waypoint/http/context.js";
 import type { DecodedListener } from "../src/waypoint/envoy/decode.js";
 import { WaypointMetrics } from "../src/waypoint/telemetry/metrics.js";
@@ -135,6 +136,7 @@ async function main(): Promise<void> {
     random: Math.random,
     ids: { randomHex: (n) => randomBytes(n).toString("hex"), uuid: randomUUID },
     upstreams: new UpstreamConnections(),
+    rateLimits: new RateLimiters(),
     openTunnel: () => {
       const [a, b] = duplexPair();
       (H2 ? backendH2 : backendH1).emit("connection", b);

@@ -36,7 +36,8 @@ test("echo: reply splits path and query, lower-cases headers, drops pseudo-heade
 const baseView = { method: "GET", target: "/", host: "h", headers: {}, proto: "HTTP/1.1" as const, remote: "", bodyBytes: 0 };
 
 test("echo: knobs set status and response headers; bad knobs are errors naming the header", () => {
-  assert.deepEqual(echoKnobs({}), { ok: true, value: { status: 200, set: [] } });
+  assert.deepEqual(echoKnobs({}), { ok: true, value: { status: 200, set: [], delayMs: 0 } });
+  assert.deepEqual(echoKnobs({ "x-echo-delay-ms": "250" }), { ok: true, value: { status: 200, set: [], delayMs: 250 } });
   assert.deepEqual(echoKnobs({ "x-echo-status": "503", "x-echo-set-header": "X-A: 1, x-b: two words" }), {
     ok: true,
     value: {
@@ -45,12 +46,15 @@ test("echo: knobs set status and response headers; bad knobs are errors naming t
         ["x-a", "1"],
         ["x-b", "two words"],
       ],
+      delayMs: 0,
     },
   });
   for (const [h, v] of [
     ["x-echo-status", "99"],
     ["x-echo-status", "abc"],
     ["x-echo-set-header", "novalue"],
+    ["x-echo-delay-ms", "-1"],
+    ["x-echo-delay-ms", "1.5"],
   ] as const) {
     const r = echoKnobs({ [h]: v });
     assert.ok(!r.ok);

@@ -11,7 +11,8 @@
  *
  * Knobs a test can send (request headers, never needed for normal use):
  *   `x-echo-status: 503`        answer with that status (100-599 excluded 1xx);
- *   `x-echo-set-header: k: v`   add a response header (repeatable, comma separated pairs not split).
+ *   `x-echo-set-header: k: v`   add a response header (repeatable, comma separated pairs not split);
+ *   `x-echo-delay-ms: 250`      answer after that many milliseconds (0-60000; resilience tests).
  * Each answered request is also logged as one JSON line on stdout (what a mirrored request's
  * target shows in STATE/logs/).
  */
@@ -87,8 +88,15 @@ export function echoReply(id: EchoIdentity, r: RequestView): EchoReply {
 }
 
 /** Pure: the status and extra response headers a request asks for with the `x-echo-*` knobs. */
-export function echoKnobs(headers: Readonly<Record<string, string>>): Result<{ status: number; set: [string, string][] }> {
+export function echoKnobs(headers: Readonly<Record<string, string>>): Result<{ status: number; set: [string, string][]; delayMs: number }> {
   let status = 200;
+  let delayMs = 0;
+  const dl = headers["x-echo-delay-ms"];
+  if (dl !== undefined) {
+    const n = Number(dl);
+    if (!Number.isInteger(n) || n < 0 || n > 60_000) return err(new Error(`x-echo-delay-ms: ${JSON.stringify(dl)} is not 0-60000`));
+    delayMs = n;
+  }
   const s = headers["x-echo-status"];
   if (s !== undefined) {
     const n = Number(s);
@@ -101,7 +109,7 @@ export function echoKnobs(headers: Readonly<Record<string, string>>): Result<{ s
     if (i <= 0) return err(new Error(`x-echo-set-header: ${JSON.stringify(item)} is not "name: value"`));
     set.push([item.slice(0, i).trim().toLowerCase(), item.slice(i + 1).trim()]);
   }
-  return ok({ status, set });
+  return ok({ status, set, delayMs });
 }
 
 /** gRPC length-prefixed message framing (uncompressed). */
@@ -148,7 +156,9 @@ function answer(
   const headers: Record<string, string> = { "content-type": reply.grpc ? "application/grpc" : "application/json" };
   for (const [k, v] of knobs.value.set) headers[k] = v;
   const body = Buffer.from(`${JSON.stringify(reply)}\n`);
-  respond(knobs.value.status, headers, reply.grpc ? grpcFrame(body) : body, reply.grpc);
+  const send = () => respond(knobs.value.status, headers, reply.grpc ? grpcFrame(body) : body, reply.grpc);
+  if (knobs.value.delayMs > 0) setTimeout(send, knobs.value.delayMs);
+  else send();
 }
 
 export function startEcho(o: EchoOptions): Promise<Result<EchoServer>> {

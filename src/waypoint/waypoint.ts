@@ -29,6 +29,7 @@ import type { WaypointConfig } from "./config.js";
 import { L7Store } from "./envoy/store.js";
 import type { Endpoint } from "./envoy/types.js";
 import { ClusterPolicies } from "./upstream/cluster-policies.js";
+import { RateLimiters } from "./resilience/rate-limit.js";
 import type { ProxyRuntime, TunnelContext } from "./http/context.js";
 import { Downstream } from "./http/downstream.js";
 import { tcpPassthrough } from "./http/tcp.js";
@@ -108,6 +109,7 @@ export class Waypoint {
       random,
       ids: { randomHex: (n) => randomBytes(n).toString("hex"), uuid: randomUUID },
       upstreams: this.upstreams,
+      rateLimits: new RateLimiters(),
       openTunnel: (ep, w, client, host) => this.openTunnel(ep, w, client, host),
       metrics: this.metrics,
       accessLog: runtime.accessLog ?? pinoAccessLog,

@@ -19,6 +19,13 @@ import { WaypointTranslator } from "../../src/controlplane/translate/routes/wayp
 import { clusterKind, endpointKind, listenerKind, routeKind } from "../../src/controlplane/xds/envoy-kinds.js";
 import { envoyTypes } from "../../src/common/xds/envoy-proto.js";
 import type protobuf from "protobufjs";
+import { DEFAULT_RETRY_ON, DEFAULT_RETRY_POLICY } from "../../src/controlplane/translate/routes/resilience.js";
+
+/** A route action's routing fields (timeouts and retries checked on their own). */
+function routing(r: unknown): unknown {
+  const { timeout: _t, maxGrpcTimeout: _g, retryPolicy: _r, ...rest } = (r ?? {}) as Record<string, unknown>;
+  return rest;
+}
 
 const fixtures = path.join(__dirname, "../../../test/controlplane/fixtures/bookinfo");
 const H = "reviews.bookinfo.svc.cluster.local";
@@ -86,8 +93,10 @@ void describe("bookinfo reviews through the waypoint", () => {
       ["HTTPRoute/bookinfo/reviews/1", "HTTPRoute/bookinfo/reviews/0"],
     );
     assert.deepEqual(vh.routes[0]!.match, { prefix: "/", headers: [{ name: "end-user", stringMatch: { exact: "jason" } }] });
-    assert.deepEqual(vh.routes[0]!.route, { cluster: "outbound|9080||reviews-v2.bookinfo.svc.cluster.local" });
-    assert.deepEqual(vh.routes[1]!.route, {
+    assert.deepEqual(routing(vh.routes[0]!.route), { cluster: "outbound|9080||reviews-v2.bookinfo.svc.cluster.local" });
+    // Decoded from Envoy's protos: Istio's default retry policy on every route (0s timeouts are proto defaults, left off).
+    assert.equal((vh.routes[0]!.route as { retryPolicy?: { retryOn?: string } }).retryPolicy?.retryOn, DEFAULT_RETRY_ON);
+    assert.deepEqual(routing(vh.routes[1]!.route), {
       weightedClusters: {
         clusters: [
           { name: "outbound|9080||reviews-v1.bookinfo.svc.cluster.local", weight: { value: 90 } },
@@ -133,8 +142,9 @@ void describe("bookinfo reviews through the waypoint", () => {
       routes.map((r) => r.name),
       ["VirtualService/bookinfo/reviews/0", "VirtualService/bookinfo/reviews/1"],
     );
-    assert.deepEqual(routes[0]!.route, { cluster: `outbound|9080|v2|${H}` });
-    assert.deepEqual(routes[1]!.route, {
+    assert.deepEqual(routing(routes[0]!.route), { cluster: `outbound|9080|v2|${H}` });
+    assert.deepEqual(routes[1]!.route?.retryPolicy, DEFAULT_RETRY_POLICY);
+    assert.deepEqual(routing(routes[1]!.route), {
       weightedClusters: {
         clusters: [
           { name: `outbound|9080|v1|${H}`, weight: { value: 90 } },
@@ -163,7 +173,19 @@ void describe("bookinfo reviews through the waypoint", () => {
   void it("no route: one default route to the service's own cluster; the waypoint's own service is not bound to itself", () => {
     const { wp } = translate(["app.yaml"]);
     const rc = wp.routes.find((r) => r.name === L)!;
-    assert.deepEqual(rc.virtualHosts[0]!.routes, [{ name: "default", match: { prefix: "/" }, route: { cluster: `outbound|9080||${H}` } }]);
+    assert.deepEqual(rc.virtualHosts[0]!.routes, [
+      {
+        name: "default",
+        match: { prefix: "/" },
+        // Istio's default outbound route: no timeout, the default retry policy.
+        route: {
+          cluster: `outbound|9080||${H}`,
+          timeout: { seconds: 0 },
+          maxGrpcTimeout: { seconds: 0 },
+          retryPolicy: DEFAULT_RETRY_POLICY,
+        },
+      },
+    ]);
     assert.ok(!wp.listeners.some((l) => l.name.includes("waypoint.bookinfo")));
   });
 

@@ -136,7 +136,7 @@ void describe("KubeSource against a real kube-apiserver", () => {
     assert.ok((stats["Pod/v1"]?.lists ?? 0) >= 1);
   });
 
-  void test("CRDs installed later: Istio and Gateway API objects are delivered", async (t) => {
+  void test("CRDs installed later: Istio, Gateway API and weft objects are delivered", async (t) => {
     const c = need(t);
     if (!c) return;
     const { source, sink } = await startSource(t, c);
@@ -159,6 +159,12 @@ void describe("KubeSource against a real kube-apiserver", () => {
       ["gateway.networking.k8s.io/v1", "httproutes", "HTTPRoute", { rules: [] }],
       ["gateway.networking.k8s.io/v1", "grpcroutes", "GRPCRoute", { rules: [] }],
       ["telemetry.istio.io/v1", "telemetries", "Telemetry", { tracing: [{ randomSamplingPercentage: 10 }] }],
+      [
+        "networking.weft.io/v1alpha1",
+        "localratelimits",
+        "LocalRateLimit",
+        { targetRefs: [{ kind: "Service", name: "cart" }], tokenBucket: { maxTokens: 5, fillInterval: "1s" } },
+      ],
     ];
     for (const [apiVersion, resource, kind, spec] of objects) {
       await create(

@@ -16,6 +16,8 @@ import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 
 export interface Seen {
+  /** The request body, once it has been read. */
+  body?: string;
   pod: string;
   method: string;
   path: string;
@@ -23,6 +25,16 @@ export interface Seen {
   headers: Record<string, unknown>;
   proto: string;
   remote: string;
+}
+
+/** What a test asks a backend to do with one request instead of echoing at once (a test device). */
+export interface Misbehaviour {
+  readonly delayMs?: number;
+  /** Answer this status (plain text) instead of the echo. */
+  readonly status?: number;
+  /** Reset instead of answering: the HTTP/1.1 connection is destroyed, the HTTP/2 stream reset (REFUSED_STREAM when `refused`). */
+  readonly reset?: boolean;
+  readonly refused?: boolean;
 }
 
 const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -56,7 +68,11 @@ export class EchoServer {
   private readonly h1: http.Server;
   private readonly h2: http2.Http2Server;
 
-  constructor(readonly pod: string) {
+  constructor(
+    readonly pod: string,
+    /** Chaos on command (resilience tests): decides per request, after its body was read. */
+    private readonly misbehave?: (s: Seen) => Misbehaviour | undefined,
+  ) {
     const answer = (
       req: http.IncomingMessage | http2.Http2ServerRequest,
       res: http.ServerResponse | http2.Http2ServerResponse,
@@ -76,9 +92,25 @@ export class EchoServer {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        const body = JSON.stringify({ ...s, body: Buffer.concat(chunks).toString() });
-        (res as http.ServerResponse).writeHead(200, { "content-type": "application/json", "x-backend": pod });
-        res.end(body);
+        s.body = Buffer.concat(chunks).toString();
+        const echo = () => {
+          (res as http.ServerResponse).writeHead(200, { "content-type": "application/json", "x-backend": pod });
+          res.end(JSON.stringify(s));
+        };
+        const m = this.misbehave?.(s);
+        if (!m) return echo();
+        setTimeout(() => {
+          if (m.reset) {
+            if (proto === "HTTP/2")
+              (req as http2.Http2ServerRequest).stream.close(
+                m.refused ? http2.constants.NGHTTP2_REFUSED_STREAM : http2.constants.NGHTTP2_INTERNAL_ERROR,
+              );
+            else (req as http.IncomingMessage).socket.destroy();
+          } else if (m.status !== undefined) {
+            (res as http.ServerResponse).writeHead(m.status, { "content-type": "text/plain", "x-backend": pod });
+            res.end(`${pod} says ${m.status}`);
+          } else echo();
+        }, m.delayMs ?? 0);
       });
     };
     this.h1 = http.createServer((req, res) => answer(req, res, `HTTP/${req.httpVersion}`));

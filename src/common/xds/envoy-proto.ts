@@ -32,6 +32,8 @@ export const HTTP_INSPECTOR_TYPE_URL = "type.googleapis.com/envoy.extensions.fil
 /** The key of Cluster.typed_extension_protocol_options that carries HttpProtocolOptions (Envoy's extension name). */
 export const HTTP_PROTOCOL_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 export const HTTP_PROTOCOL_OPTIONS_TYPE_URL = `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS_KEY}`;
+export const FAULT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
+export const LOCAL_RATE_LIMIT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
 
 const FILES = [
   "envoy/config/listener/v3/listener.proto",
@@ -48,6 +50,10 @@ const FILES = [
   "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
   "envoy/extensions/path/match/uri_template/v3/uri_template_match.proto",
   "envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto",
+  "envoy/extensions/filters/http/fault/v3/fault.proto",
+  "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto",
+  "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
+  "envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto",
 ];
 
 const INCLUDE_DIRS = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"];
@@ -67,6 +73,8 @@ export interface EnvoyTypes {
   readonly JwtAuthentication: protobuf.Type;
   readonly UriTemplateMatchConfig: protobuf.Type;
   readonly HttpInspector: protobuf.Type;
+  readonly HTTPFault: protobuf.Type;
+  readonly LocalRateLimit: protobuf.Type;
 }
 
 /** The folder of the .proto files shipped by @grpc/grpc-js-xds. */
@@ -116,6 +124,8 @@ export function envoyTypes(): EnvoyTypes {
     JwtAuthentication: t("envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"),
     UriTemplateMatchConfig: t("envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig"),
     HttpInspector: t("envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"),
+    HTTPFault: t("envoy.extensions.filters.http.fault.v3.HTTPFault"),
+    LocalRateLimit: t("envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"),
   };
   return cached;
 }

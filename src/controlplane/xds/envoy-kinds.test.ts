@@ -110,7 +110,10 @@ void describe("Envoy encoders", () => {
     const hcm = decode(t.HttpConnectionManager, f.typedConfig.value);
     assert.deepEqual(hcm.rds, { configSource: { ads: {}, resourceApiVersion: "V3" }, routeConfigName: "L" });
     assert.equal(hcm.codecType, "HTTP2");
-    assert.equal((hcm.httpFilters as { name: string }[])[0]!.name, "envoy.filters.http.router");
+    assert.deepEqual(
+      (hcm.httpFilters as { name: string }[]).map((f) => f.name),
+      ["envoy.filters.http.fault", "envoy.filters.http.local_ratelimit", "envoy.filters.http.router"],
+    );
 
     const tcp = decode(
       t.Listener,

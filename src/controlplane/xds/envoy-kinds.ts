@@ -6,7 +6,7 @@
  * (`scopes`, `ns/gateway`); the ADS server shows a waypoint only its own.
  *
  * Shapes exactly as WAYPOINT-CONTRACT.md says: listener filter typed_config is an
- * HttpConnectionManager (RDS over ADS, one router filter) or a TcpProxy; clusters are EDS over
+ * HttpConnectionManager (RDS over ADS, the fault and local rate limit filters, then the router) or a TcpProxy; clusters are EDS over
  * ADS with `metadata.filter_metadata.istio.services` and the traffic-policy fields (load balancer
  * configs, circuit breakers, outlier detection; upstream HTTP options packed as
  * typed_extension_protocol_options); endpoints carry locality priorities/weights and
@@ -15,7 +15,9 @@
 import {
   CLUSTER_TYPE_URL,
   ENDPOINT_TYPE_URL,
+  FAULT_TYPE_URL,
   HCM_TYPE_URL,
+  LOCAL_RATE_LIMIT_TYPE_URL,
   LISTENER_TYPE_URL,
   ROUTE_TYPE_URL,
   ROUTER_TYPE_URL,
@@ -122,6 +124,19 @@ function networkFiltersJson(f: ListenerFilter): Json[] {
             ...routes,
             httpFilters: [
               ...(f.httpFilters ?? []).map(typedFilter),
+              // Istio's chain: the fault filter (its config is per route) after authn/authz, before the router.
+              {
+                name: "envoy.filters.http.fault",
+                typedConfig: any(FAULT_TYPE_URL, t.HTTPFault.encode(t.HTTPFault.fromObject({})).finish()),
+              },
+              // weft's LocalRateLimit: the buckets are per virtual host (typed_per_filter_config).
+              {
+                name: "envoy.filters.http.local_ratelimit",
+                typedConfig: any(
+                  LOCAL_RATE_LIMIT_TYPE_URL,
+                  t.LocalRateLimit.encode(t.LocalRateLimit.fromObject({ statPrefix: "http_local_rate_limiter" })).finish(),
+                ),
+              },
               {
                 name: "envoy.filters.http.router",
                 typedConfig: any(ROUTER_TYPE_URL, t.Router.encode(t.Router.fromObject({})).finish()),

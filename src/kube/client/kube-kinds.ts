@@ -38,6 +38,8 @@ export const meshKinds: readonly WatchedKind[] = [
   { group: "gateway.networking.k8s.io", version: "v1", kind: "GRPCRoute", resource: "grpcroutes", optional: true },
   // Cross-namespace backendRefs of routes need a ReferenceGrant (Gateway API).
   { group: "gateway.networking.k8s.io", version: "v1beta1", kind: "ReferenceGrant", resource: "referencegrants", optional: true },
+  // weft's extension kinds (docs/routing.md).
+  { group: "networking.weft.io", version: "v1alpha1", kind: "LocalRateLimit", resource: "localratelimits", optional: true },
 ];
 
 export const defaultKinds: readonly WatchedKind[] = [...builtinKinds, ...meshKinds];

@@ -249,7 +249,11 @@ const httpRule = obj(
     filters: arr(filterSchema(HTTP_FILTERS), undefined, 16),
     backendRefs: arr(httpBackendRef, undefined, 16),
     timeouts,
-    retry: any(),
+    retry: obj({
+      codes: arr(int({ min: 400, max: 599 })),
+      attempts: int({ min: 0 }),
+      backoff: str({ check: gatewayDuration }),
+    }),
     sessionPersistence: any(),
   },
   { check: httpRuleCheck },

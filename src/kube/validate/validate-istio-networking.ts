@@ -6,10 +6,12 @@
  * regex compiles, a destination names a host, weights are non-negative, a redirect and a
  * route (or direct response) never share a rule, subset names are unique.
  *
- * `tls`, `tcp`, fault injection, CORS and delegate are `any()`: weft does not translate them
- * yet (routing warns where they are set; docs/routing.md). DestinationRule traffic policies
- * are checked by validate-traffic-policy.ts.
+ * `tls`, `tcp`, CORS and delegate are `any()`: weft does not translate them yet (routing warns
+ * where they are set; docs/routing.md). Retries and faults are checked as istioctl checks them
+ * (retryOn conditions, attempts 0 with other fields, gRPC status names, no http2Error or
+ * exponentialDelay). DestinationRule traffic policies are checked by validate-traffic-policy.ts.
  */
+import { RETRY_ON } from "../../common/xds/envoy-retry-on.js";
 import type { Problem, Schema } from "./validate-schema.js";
 import { any, arr, bool, int, isPlainObject, map, num, obj, req, str } from "./validate-schema.js";
 import { labels, objectMeta, workloadSelector } from "./validate-meta.js";
@@ -85,14 +87,97 @@ const rewrite = obj(
 
 const routeDestination = obj({ destination: req(destination), weight: int({ min: 0 }), headers });
 
-const retries = obj({
-  attempts: int({ min: 0 }),
-  perTryTimeout: str({ check: istioDuration }),
-  retryOn: str(),
-  retryRemoteLocalities: bool(),
-  retryIgnorePreviousHosts: bool(),
-  backoff: str({ check: istioDuration }),
-});
+function retryOnCheck(v: string): string | undefined {
+  for (const raw of v.split(",")) {
+    const p = raw.trim();
+    if ((RETRY_ON as readonly string[]).includes(p)) continue;
+    if (/^[1-5][0-9][0-9]$/.test(p)) continue;
+    return `${JSON.stringify(p)} is not a valid retryOn policy (one of ${RETRY_ON.join(", ")}, or an HTTP status code)`;
+  }
+  return undefined;
+}
+
+const retries = obj(
+  {
+    attempts: int({ min: 0 }),
+    perTryTimeout: str({ check: istioDuration }),
+    retryOn: str({ check: retryOnCheck }),
+    retryRemoteLocalities: bool(),
+    retryIgnorePreviousHosts: bool(),
+    backoff: str({ check: istioDuration }),
+  },
+  {
+    // istioctl: "http retry policy configured when attempts are set to 0 (disabled)".
+    check: (r) =>
+      (r.attempts ?? 0) === 0 &&
+      (r.perTryTimeout !== undefined || (r.retryOn !== undefined && r.retryOn !== "") || r.retryRemoteLocalities !== undefined)
+        ? { field: "attempts", reason: "perTryTimeout, retryOn or retryRemoteLocalities are set while attempts is 0 (retries disabled)" }
+        : undefined,
+  },
+);
+
+/** gRPC status names (istio pkg/util/grpc SupportedGRPCStatus). */
+export const GRPC_STATUS_CODES: Readonly<Record<string, number>> = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+};
+
+const fault = obj(
+  {
+    delay: obj(
+      {
+        fixedDelay: str({ check: istioDuration }),
+        exponentialDelay: str({ check: istioDuration }),
+        percentage: percent,
+        percent: int({ min: 0, max: 100 }),
+      },
+      {
+        check: (d) =>
+          d.exponentialDelay !== undefined
+            ? { field: "exponentialDelay", reason: "exponentialDelay is not supported yet (Istio)" }
+            : undefined,
+      },
+    ),
+    abort: obj(
+      {
+        httpStatus: int({ min: 200, max: 599 }),
+        grpcStatus: str({ enum: Object.keys(GRPC_STATUS_CODES) }),
+        http2Error: str(),
+        percentage: percent,
+      },
+      {
+        check: (a) => {
+          if (a.http2Error !== undefined)
+            return { field: "http2Error", reason: "HTTP/2 abort fault injection is not supported yet (Istio)" };
+          if (a.httpStatus !== undefined && a.grpcStatus !== undefined)
+            return { field: "grpcStatus", reason: "only one of httpStatus, grpcStatus" };
+          return undefined;
+        },
+      },
+    ),
+  },
+  {
+    check: (f) =>
+      f.delay === undefined && f.abort === undefined
+        ? { field: "", reason: "HTTP fault injection must have an abort and/or a delay" }
+        : undefined,
+  },
+);
 
 function httpRouteCheck(r: Record<string, unknown>): Problem | undefined {
   const hasRoute = Array.isArray(r.route) && r.route.length > 0;
@@ -118,7 +203,7 @@ const httpRoute = obj(
     rewrite,
     timeout: str({ check: istioDuration }),
     retries,
-    fault: any(),
+    fault,
     mirror: destination,
     mirrorPercent: int({ min: 0, max: 100 }),
     mirrorPercentage: percent,

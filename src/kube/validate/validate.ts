@@ -2,7 +2,8 @@
  * Validation at the edge: every object from any config source passes here before it may enter
  * the store. Checks the envelope (apiVersion, kind, metadata.name format, namespace present for
  * namespaced kinds and absent for cluster-scoped ones), then the kind's strict schema
- * (validate-core.ts, validate-mesh.ts, validate-gateway-api.ts, validate-istio-networking.ts, validate-serviceentry.ts), then any deeper spec validator registered for the kind
+ * (validate-core.ts, validate-mesh.ts, validate-gateway-api.ts, validate-istio-networking.ts, validate-serviceentry.ts,
+ * validate-weft.ts), then any deeper spec validator registered for the kind
  * (the authorization translator plugs its own in through `extraSpecValidators`).
  *
  * Pure. Errors name the object (`Kind ns/name`), the field path and the reason. Kinds weft does
@@ -20,6 +21,7 @@ import { meshSchemas } from "./validate-mesh.js";
 import { gatewayApiSchemas } from "./validate-gateway-api.js";
 import { istioNetworkingSchemas } from "./validate-istio-networking.js";
 import { serviceEntrySchemas } from "./validate-serviceentry.js";
+import { weftSchemas } from "./validate-weft.js";
 
 /** Facts about a kind weft interprets: accepted versions, scope, name rule. */
 export interface KindInfo {
@@ -57,6 +59,7 @@ export const knownKinds: readonly KindInfo[] = [
   k("gateway.networking.k8s.io", "Gateway", ["v1", "v1beta1"]),
   k("gateway.networking.k8s.io", "HTTPRoute", ["v1", "v1beta1"]),
   k("gateway.networking.k8s.io", "GRPCRoute", ["v1", "v1alpha2"]),
+  k("networking.weft.io", "LocalRateLimit", ["v1alpha1"]),
 ];
 
 const kindIndex = new Map(knownKinds.map((i) => [`${i.group}/${i.kind}`, i]));
@@ -115,6 +118,7 @@ const schemas = new Map<string, Schema>([
   ...gatewayApiSchemas,
   ...istioNetworkingSchemas,
   ...serviceEntrySchemas,
+  ...weftSchemas,
 ]);
 
 /** A deeper check of one kind's object (e.g. AuthorizationPolicy rules); paths are from the object root. */

@@ -12,9 +12,11 @@ import { canonicalIp } from "../../common/net/addr.js";
 import { parseCidr } from "../../common/net/ip.js";
 import type { ResourceError } from "../../common/xds/resource-error.js";
 import {
+  FAULT_TYPE_URL,
   HCM_TYPE_URL,
   HTTP_INSPECTOR_TYPE_URL,
   JWT_AUTHN_TYPE_URL,
+  LOCAL_RATE_LIMIT_TYPE_URL,
   NETWORK_RBAC_TYPE_URL,
   RBAC_TYPE_URL,
   ROUTER_TYPE_URL,
@@ -33,14 +35,22 @@ import type { CidrRange, Codec, FilterChain, Listener, ListenerAddress, Listener
 export const HCM_NAME = "envoy.filters.network.http_connection_manager";
 export const TCP_PROXY_NAME = "envoy.filters.network.tcp_proxy";
 export const ROUTER_NAME = "envoy.filters.http.router";
+export const FAULT_NAME = "envoy.filters.http.fault";
+export const RATE_LIMIT_NAME = "envoy.filters.http.local_ratelimit";
 
 /**
  * A decoded HCM also carries the upgrade types it allows (`upgrade_configs`) and the HTTP
- * filters before the router, in order (`http_filters`).
+ * filters before the router, in order (`http_filters`): authn/authz, fault, local rate limit.
  */
 export type HttpFilter = Extract<ListenerFilter, { kind: "http" }> & {
   readonly upgrades: readonly string[];
   readonly authz: readonly AuthzHttpFilter[];
+  /** `envoy.filters.http.fault` is in the chain: routes' fault configs apply (Envoy ignores them otherwise). */
+  readonly faultFilter: boolean;
+  /** `envoy.filters.http.local_ratelimit` is in the chain: virtual hosts' rate limits apply. */
+  readonly rateLimitFilter: boolean;
+  /** The order of those two filters in the chain (each runs before the router, in this order). */
+  readonly filterOrder: readonly ("fault" | "rate_limit")[];
 };
 
 /** A decoded TCP proxy also carries the network RBAC filters before it (`envoy.filters.network.rbac`). */
@@ -222,6 +232,9 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
   if (!codec) d.fail(join(path, "codec_type"), `${String(o.codecType)} is not supported (AUTO, HTTP1, HTTP2)`);
   const filters = arr(o.httpFilters);
   const authz: AuthzHttpFilter[] = [];
+  let faultFilter = false;
+  let rateLimitFilter = false;
+  const order: ("fault" | "rate_limit")[] = [];
   filters.forEach((f, i) => {
     const fp = `${join(path, "http_filters")}[${i}]`;
     d.only(f, fp, ["name", "typedConfig"], ["isOptional", "disabled"]);
@@ -235,13 +248,23 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
     } else if (tc?.typeUrl === JWT_AUTHN_TYPE_URL || (!tc && name === JWT_FILTER_NAME)) {
       const j = decodeJwtFilter(d, name, tc?.value ?? {}, tcp);
       if (j) authz.push(j);
+    } else if (name === FAULT_NAME && (!tc || tc.typeUrl === FAULT_TYPE_URL)) {
+      // Istio's chain: an empty HTTPFault before the router; the faults themselves are per route.
+      if (tc) d.only(tc.value, tcp, []);
+      faultFilter = true;
+      order.push("fault");
+    } else if (name === RATE_LIMIT_NAME && tc?.typeUrl === LOCAL_RATE_LIMIT_TYPE_URL) {
+      // The buckets are per virtual host (typed_per_filter_config); a listener-wide one is not supported.
+      d.only(tc.value, tcp, ["statPrefix"]);
+      rateLimitFilter = true;
+      order.push("rate_limit");
     } else if (name === ROUTER_NAME && (!tc || tc.typeUrl === ROUTER_TYPE_URL)) {
       if (i !== filters.length - 1) d.fail(fp, "the router must be the last http filter");
       if (tc) d.only(tc.value, tcp, [], ["dynamicStats", "startChildSpan", "suppressEnvoyHeaders"]);
     } else
       return d.fail(
         fp,
-        `http filter ${JSON.stringify(f.name)} is not supported (only ${JWT_FILTER_NAME}, ${RBAC_FILTER_NAME}, then ${ROUTER_NAME})`,
+        `http filter ${JSON.stringify(f.name)} is not supported (only ${JWT_FILTER_NAME}, ${RBAC_FILTER_NAME}, ${FAULT_NAME}, ${RATE_LIMIT_NAME}, then ${ROUTER_NAME})`,
       );
   });
   if (filters.length && str(filters[filters.length - 1]!.name) !== ROUTER_NAME)
@@ -267,5 +290,16 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
   });
   const tracing = o.tracing !== undefined ? decodeTracing(d, obj(o.tracing) ?? {}, join(path, "tracing")) : undefined;
   if (!codec || !routes) return undefined;
-  return { kind: "http", statPrefix: str(o.statPrefix) ?? "", codec, routes, upgrades, authz, ...(tracing ? { tracing } : {}) };
+  return {
+    kind: "http",
+    statPrefix: str(o.statPrefix) ?? "",
+    codec,
+    routes,
+    upgrades,
+    authz,
+    faultFilter,
+    rateLimitFilter,
+    filterOrder: order,
+    ...(tracing ? { tracing } : {}),
+  };
 }

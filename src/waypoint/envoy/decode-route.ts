@@ -8,6 +8,7 @@ import type { ResourceError } from "../../common/xds/resource-error.js";
 import { compileRe2 } from "../route/regex.js";
 import { decodeHashPolicy } from "./decode-hash-policy.js";
 import { decodeRouteMatch } from "./decode-match.js";
+import { fractionOf, perFilterFault, perFilterRateLimit, retryPolicy } from "./decode-resilience.js";
 import { Decoding, type Obj, arr, durationMs, headerNames, join, num, obj, str, wrapped } from "./fields.js";
 import type {
   DirectResponseAction,
@@ -30,8 +31,6 @@ const REDIRECT_CODES: Record<string, RedirectAction["status"]> = {
   TEMPORARY_REDIRECT: 307,
   PERMANENT_REDIRECT: 308,
 };
-
-const DENOMINATORS: Record<string, number> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
 
 /** Decodes a RouteConfiguration (as protobufjs `toObject`); `resource` names it in errors. */
 export function decodeRouteConfiguration(o: Obj, resource: string): Result<RouteTable, ResourceError[]> {
@@ -61,9 +60,20 @@ function virtualHost(d: Decoding, o: Obj, path: string): VirtualHost {
   d.only(
     o,
     path,
-    ["name", "domains", "routes", "requestHeadersToAdd", "requestHeadersToRemove", "responseHeadersToAdd", "responseHeadersToRemove"],
+    [
+      "name",
+      "domains",
+      "routes",
+      "requestHeadersToAdd",
+      "requestHeadersToRemove",
+      "responseHeadersToAdd",
+      "responseHeadersToRemove",
+      "typedPerFilterConfig",
+    ],
     ["metadata"],
   );
+  const rateLimit =
+    o.typedPerFilterConfig !== undefined ? perFilterRateLimit(d, o.typedPerFilterConfig, join(path, "typed_per_filter_config")) : undefined;
   const domains = (Array.isArray(o.domains) ? o.domains : []).map((x) => String(x).toLowerCase());
   if (domains.length === 0) d.fail(join(path, "domains"), 'at least one domain is required (use "*")');
   return {
@@ -71,6 +81,7 @@ function virtualHost(d: Decoding, o: Obj, path: string): VirtualHost {
     domains,
     routes: arr(o.routes).map((r, i) => route(d, r, `${join(path, "routes")}[${i}]`)),
     headers: mutations(d, o, path),
+    ...(rateLimit ? { rateLimit } : {}),
   };
 }
 
@@ -88,6 +99,7 @@ function route(d: Decoding, o: Obj, path: string): Route {
       "requestHeadersToRemove",
       "responseHeadersToAdd",
       "responseHeadersToRemove",
+      "typedPerFilterConfig",
     ],
     ["metadata", "decorator"],
   );
@@ -98,8 +110,11 @@ function route(d: Decoding, o: Obj, path: string): Route {
   else if (o.directResponse !== undefined) action = direct(d, obj(o.directResponse) ?? {}, join(path, "direct_response"));
   else d.fail(path, "one of route, redirect, direct_response is required");
   const placeholder: DirectResponseAction = { kind: "direct_response", status: 500 };
+  const fault =
+    o.typedPerFilterConfig !== undefined ? perFilterFault(d, o.typedPerFilterConfig, join(path, "typed_per_filter_config")) : undefined;
   return {
     name: str(o.name) ?? "",
+    ...(fault && (fault.delay || fault.abort) ? { fault } : {}),
     match: match ?? { path: { kind: "prefix", value: "/" }, caseSensitive: true, headers: [], queryParameters: [], grpc: false },
     action: action ?? placeholder,
     headers: mutations(d, o, path),
@@ -120,6 +135,7 @@ function forward(d: Decoding, o: Obj, path: string): ForwardAction {
       "timeout",
       "retryPolicy",
       "hashPolicy",
+      "maxGrpcTimeout",
     ],
     ["clusterNotFoundResponseCode"],
   );
@@ -153,23 +169,13 @@ function forward(d: Decoding, o: Obj, path: string): ForwardAction {
     if (!cluster) d.fail(join(mpath, "cluster"), "required");
     let fraction = 1;
     const rf = obj(m.runtimeFraction);
-    if (rf) {
-      const dv = obj(rf.defaultValue) ?? {};
-      const den = DENOMINATORS[str(dv.denominator) ?? "HUNDRED"] ?? 100;
-      fraction = Math.min(1, (num(dv.numerator) ?? 0) / den);
-    }
+    if (rf) fraction = fractionOf(obj(rf.defaultValue) ?? {});
     return { cluster, fraction };
   });
   const regexRewrite = rewriteRegex(d, o.regexRewrite, join(path, "regex_rewrite"));
   if (regexRewrite && str(o.prefixRewrite) !== undefined) d.fail(join(path, "regex_rewrite"), "only one of prefix_rewrite, regex_rewrite");
-  const retry = obj(o.retryPolicy);
-  if (retry)
-    d.only(
-      retry,
-      join(path, "retry_policy"),
-      [],
-      ["retryOn", "numRetries", "perTryTimeout", "retryHostPredicate", "hostSelectionRetryMaxAttempts", "retriableStatusCodes"],
-    );
+  const retry = obj(o.retryPolicy) ? retryPolicy(d, obj(o.retryPolicy)!, join(path, "retry_policy")) : undefined;
+  const maxGrpcTimeoutMs = durationMs(o.maxGrpcTimeout);
   const hashPolicy = decodeHashPolicy(d, o.hashPolicy, join(path, "hash_policy"));
   return {
     kind: "forward",
@@ -180,6 +186,8 @@ function forward(d: Decoding, o: Obj, path: string): ForwardAction {
     ...(str(o.hostRewriteLiteral) ? { hostRewrite: str(o.hostRewriteLiteral)! } : {}),
     mirrors,
     timeoutMs: durationMs(o.timeout) ?? DEFAULT_ROUTE_TIMEOUT_MS,
+    ...(maxGrpcTimeoutMs !== undefined ? { maxGrpcTimeoutMs } : {}),
+    ...(retry && retry.numRetries > 0 ? { retry } : {}),
   };
 }
 

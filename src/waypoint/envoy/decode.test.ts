@@ -51,6 +51,9 @@ test("decode: an HTTP listener in the contract's shape", () => {
     routes: { kind: "rds", name: NAME },
     upgrades: ["websocket"],
     authz: [],
+    faultFilter: false,
+    rateLimitFilter: false,
+    filterOrder: [],
   });
 });
 
@@ -156,7 +159,7 @@ test("decode: what the waypoint cannot honour is rejected, naming the resource a
       /route\.cluster_header: not supported/,
     ],
     [
-      "a typed_per_filter_config",
+      "a typed_per_filter_config of the fault filter that is not an HTTPFault",
       ROUTE_TYPE_URL,
       {
         name: "rt",
@@ -176,7 +179,7 @@ test("decode: what the waypoint cannot honour is rejected, naming the resource a
           },
         ],
       },
-      /routes\[0\]\.typed_per_filter_config: not supported/,
+      /routes\[0\]\.typed_per_filter_config\["envoy\.filters\.http\.fault"\]: expected type\.googleapis\.com\/envoy\.extensions\.filters\.http\.fault\.v3\.HTTPFault/,
     ],
     [
       "header mutation of :path",

@@ -5,7 +5,10 @@
  * than the decoders sees a wire object. Field comments give the Envoy field each one comes from.
  */
 import type { Cidr } from "../../common/net/ip.js";
+import type { RetryOn } from "../../common/xds/envoy-retry-on.js";
 import type { CompiledRegex } from "../route/regex.js";
+
+export { RETRY_ON, type RetryOn } from "../../common/xds/envoy-retry-on.js";
 
 /** A string matcher (envoy.type.matcher.v3.StringMatcher). `regex` is compiled once at decode time. */
 export type StringMatch =
@@ -85,6 +88,37 @@ export interface ForwardAction {
   readonly timeoutMs: number;
   /** `hash_policy` (consistent hashing for RING_HASH / MAGLEV clusters); empty: none. */
   readonly hashPolicy?: readonly HashPolicy[];
+  /**
+   * `max_grpc_timeout` in ms, undefined when unset. When set, a gRPC request's timeout is its
+   * `grpc-timeout` header (absent: infinite) capped at this value (0: no cap), instead of `timeout`.
+   */
+  readonly maxGrpcTimeoutMs?: number;
+  /** `retry_policy`; undefined: no retries. */
+  readonly retry?: RetryPolicy;
+}
+
+/** RouteAction.retry_policy (config.route.v3.RetryPolicy). */
+export interface RetryPolicy {
+  readonly retryOn: ReadonlySet<RetryOn>;
+  /** `num_retries` (Envoy's default 1). */
+  readonly numRetries: number;
+  /** `per_try_timeout` in ms (0: none, the route timeout alone applies). */
+  readonly perTryTimeoutMs: number;
+  readonly retriableStatusCodes: readonly number[];
+  /** `retry_back_off` (Envoy's defaults: base 25 ms, max 10 x base). */
+  readonly backOff: { readonly baseMs: number; readonly maxMs: number };
+  /** `retry_host_predicate` has `envoy.retry_host_predicates.previous_hosts`. */
+  readonly previousHosts: boolean;
+  /** `host_selection_retry_max_attempts` (Envoy's default 1). */
+  readonly hostSelectionMaxAttempts: number;
+}
+
+/** The envoy.filters.http.fault filter's per-route HTTPFault (typed_per_filter_config). */
+export interface FaultPolicy {
+  /** `delay.fixed_delay`, applied to `fraction` of requests (FractionalPercent; unset: 0, Envoy's). */
+  readonly delay?: { readonly fixedMs: number; readonly fraction: number };
+  /** `abort.http_status` or `abort.grpc_status`, applied to `fraction` of requests. */
+  readonly abort?: { readonly httpStatus?: number; readonly grpcStatus?: number; readonly fraction: number };
 }
 
 /** RouteAction.HashPolicy: what a request's hash is computed from (upstream/hash.ts). */
@@ -126,6 +160,8 @@ export interface Route {
   readonly match: RouteMatch;
   readonly action: ForwardAction | RedirectAction | DirectResponseAction;
   readonly headers: HeaderMutations;
+  /** `typed_per_filter_config["envoy.filters.http.fault"]` (applied when the listener has the fault filter). */
+  readonly fault?: FaultPolicy;
 }
 
 export interface VirtualHost {
@@ -134,6 +170,23 @@ export interface VirtualHost {
   readonly domains: readonly string[];
   readonly routes: readonly Route[];
   readonly headers: HeaderMutations;
+  /** `typed_per_filter_config["envoy.filters.http.local_ratelimit"]`: one token bucket for the virtual host. */
+  readonly rateLimit?: RateLimitPolicy;
+}
+
+/** extensions.filters.http.local_ratelimit.v3.LocalRateLimit (the parts weft applies). */
+export interface RateLimitPolicy {
+  readonly maxTokens: number;
+  /** `token_bucket.tokens_per_fill` (default 1) every `fill_interval`. */
+  readonly tokensPerFill: number;
+  readonly fillIntervalMs: number;
+  /** `filter_enabled` / `filter_enforced` fractions (Envoy's default: 0, the filter does nothing). */
+  readonly enabled: number;
+  readonly enforced: number;
+  /** `status.code` (default 429). */
+  readonly status: number;
+  /** `enable_x_ratelimit_headers: DRAFT_VERSION_03`. */
+  readonly xRateLimitHeaders: boolean;
 }
 
 export interface RouteTable {

@@ -2,6 +2,8 @@
  * What the request path needs, shared by the HTTP/1.1, HTTP/2, upgrade and TCP handlers: the
  * per-tunnel facts (which listener, who the client is) and the waypoint's runtime handles.
  */
+import type http from "node:http";
+import type http2 from "node:http2";
 import type { Duplex } from "node:stream";
 import type { SpanSink } from "../telemetry/tracer.js";
 import type { Workload } from "../../common/model/workload.js";
@@ -13,10 +15,14 @@ import type { DecodedListener } from "../envoy/decode.js";
 import type { L7View } from "../envoy/store.js";
 import type { Endpoint } from "../envoy/types.js";
 import type { ClusterPolicies } from "../upstream/cluster-policies.js";
+import type { RateLimiters } from "../resilience/rate-limit.js";
 import type { AccessLogSink } from "../telemetry/access-log.js";
 import type { WaypointMetrics } from "../telemetry/metrics.js";
 import type { TraceIds } from "./trace.js";
 import type { UpstreamConnections } from "./upstream.js";
+
+export type DownstreamRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type DownstreamResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 /** One HBONE tunnel from a client ztunnel. */
 export interface TunnelContext {
@@ -39,6 +45,8 @@ export interface ProxyRuntime {
   readonly random: () => number;
   readonly ids: TraceIds;
   readonly upstreams: UpstreamConnections;
+  /** Local rate limit buckets (per decoded virtual host policy). */
+  readonly rateLimits: RateLimiters;
   /** A byte stream to `endpoint` for `client` (HBONE to its ztunnel, or TCP if it is not in the mesh). */
   openTunnel(
     endpoint: Endpoint,

@@ -64,7 +64,7 @@ export function failureResponse(kind: ProxyFailure, reason: string): FailureResp
 }
 
 /** Classifies an upstream error after the connection was up: reset vs closed vs malformed. */
-export function classifyUpstreamError(e: Error & { code?: string }): ProxyFailure {
+export function classifyUpstreamError(e: Error & { code?: string }): "UPE" | "UR" | "UC" {
   const code = e.code ?? "";
   if (code === "HPE_INVALID_CONSTANT" || code.startsWith("HPE_") || code === "ERR_HTTP2_PROTOCOL_ERROR") return "UPE";
   if (code === "ECONNRESET" || code === "ERR_HTTP2_STREAM_ERROR") return "UR";

@@ -8,31 +8,32 @@
  * Failures map to statuses and response flags only through errors.ts.
  */
 import http from "node:http";
-import http2 from "node:http2";
 import { logger } from "../../common/log.js";
 import { formatAddress } from "../../common/net/addr.js";
 import { toUri } from "../../common/spiffe.js";
 import { workloadIdentityUri } from "../../common/model/workload.js";
-import type { Cluster, HeaderMutations, RouteTable } from "../envoy/types.js";
+import type { HeaderMutations, RouteTable } from "../envoy/types.js";
 import { type Decision, type Upstream, decide } from "../route/decide.js";
 import { isGrpc } from "../route/match.js";
 import type { RequestFacts } from "../route/request.js";
 import { type HeaderMap, mutateHeaders } from "../route/rewrite.js";
 import { httpLabels } from "../telemetry/labels.js";
-import type { ProxyRuntime, TunnelContext } from "./context.js";
+import { FAULT_ABORT_BODY, decideFault, grpcLocalReply, grpcStatusOfHttp } from "../resilience/fault.js";
+import { RATE_LIMITED_BODY } from "../resilience/rate-limit.js";
+import { requestTimeouts } from "../resilience/timeout.js";
 import { type AuthzStep, authorizeRequest, authzLogFields } from "./authz-step.js";
-import { type ProxyFailure, classifyUpstreamError, failureResponse } from "./errors.js";
+import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext } from "./context.js";
+import { type ProxyFailure, failureResponse } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
 import { propagate } from "./trace.js";
 import { spanOf } from "../telemetry/span.js";
-import { ConnectFailure } from "./upstream.js";
 import { admitUpstream, outcomeOf } from "./admission.js";
 import type { Outcome } from "../upstream/cluster-policies.js";
+import { sendUpstream, upstreamH2 } from "./upstream-request.js";
 
 const log = logger("waypoint.forward");
 
-export type DownstreamRequest = http.IncomingMessage | http2.Http2ServerRequest;
-export type DownstreamResponse = http.ServerResponse | http2.Http2ServerResponse;
+export type { DownstreamRequest, DownstreamResponse } from "./context.js";
 
 /** Mirrors get at most this much request body; a longer body stops the mirror (best effort). */
 export const MIRROR_BODY_LIMIT = 1 << 20;
@@ -203,6 +204,33 @@ export async function handleRequest(
   );
   x.routeName = d.routeName;
   x.requestId = String(facts.headers["x-request-id"] ?? "");
+  // The listener's filters before the router, in its order (Istio's chain: fault first).
+  const chain = ctx.listener.filter.kind === "http" ? ctx.listener.filter.filterOrder : [];
+  for (const step of chain) {
+    if (step === "fault" && d.fault) {
+      const f = decideFault(d.fault, rt.random);
+      if (f.delayMs > 0) {
+        x.flags = "DI";
+        await new Promise((resolve) => setTimeout(resolve, f.delayMs).unref());
+        if (res.writableEnded || res.destroyed) return;
+      }
+      if (f.abort) {
+        x.flags = x.flags ? `${x.flags},FI` : "FI";
+        x.details = "fault_filter_abort";
+        req.resume();
+        return localReply(x, res, f.abort.httpStatus ?? 200, FAULT_ABORT_BODY, f.abort.grpcStatus);
+      }
+    }
+    if (step === "rate_limit" && d.rateLimit) {
+      const r = rt.rateLimits.decide(d.rateLimit, Date.now(), rt.random);
+      if (r.kind === "limit") {
+        x.flags = x.flags ? `${x.flags},RL` : "RL";
+        x.details = "local_rate_limited";
+        req.resume();
+        return localReply(x, res, r.status, RATE_LIMITED_BODY, undefined, r.headers);
+      }
+    }
+  }
   if (d.kind === "respond") return respondLocally(x, req, res, d);
   await forward(x, req, res, d, h2);
 }
@@ -220,7 +248,7 @@ function respondLocally(x: Exchange, req: DownstreamRequest, res: DownstreamResp
     "response",
   );
   x.status = d.status;
-  x.flags = d.flags;
+  x.flags = [x.flags, d.flags].filter(Boolean).join(",");
   x.details = f?.details ?? (d.location ? "redirect" : "direct_response");
   if (d.cluster && !x.upstream) log.debug({ cluster: d.cluster.name, reason: d.reason }, "local reply");
   req.resume();
@@ -269,7 +297,7 @@ function sendHead(res: DownstreamResponse, status: number, headers: HeaderMap): 
 
 function failLate(x: Exchange, req: DownstreamRequest, res: DownstreamResponse, kind: ProxyFailure, reason: string): void {
   const f = failureResponse(kind, reason);
-  x.flags = f.flags;
+  x.flags = x.flags ? `${x.flags},${f.flags}` : f.flags;
   x.details = f.details;
   log.info(
     { route: x.routeName, upstream: x.upstream && formatAddress(x.upstream.endpoint), flags: f.flags, reason },
@@ -280,12 +308,33 @@ function failLate(x: Exchange, req: DownstreamRequest, res: DownstreamResponse, 
     res.destroy();
     return;
   }
-  x.status = f.status;
   req.resume();
-  const headers = { "content-type": "text/plain", "content-length": String(Buffer.byteLength(f.body)) };
-  sendHead(res, f.status, headers);
-  x.responseBytes = headerBytes(headers) + Buffer.byteLength(f.body);
-  res.end(f.body);
+  localReply(x, res, f.status, f.body);
+}
+
+/** A local answer; to a gRPC request, Envoy's form: trailers-only, grpc-status from the HTTP status (or given). */
+function localReply(
+  x: Exchange,
+  res: DownstreamResponse,
+  status: number,
+  body: string,
+  grpcStatus?: number,
+  extra: Readonly<Record<string, string>> = {},
+): void {
+  if (isGrpc(String(x.facts.headers["content-type"] ?? "")) && "stream" in res) {
+    const g = grpcStatus ?? grpcStatusOfHttp(status);
+    const h = { ...grpcLocalReply(g, body), ...extra };
+    x.status = 200;
+    x.grpcStatus = String(g);
+    x.responseBytes = headerBytes(h as Record<string, string>);
+    res.stream.respond(h, { endStream: true });
+    return;
+  }
+  const headers = { ...extra, "content-type": "text/plain", "content-length": String(Buffer.byteLength(body)) };
+  x.status = status;
+  sendHead(res, status, headers);
+  x.responseBytes = headerBytes(headers) + Buffer.byteLength(body);
+  res.end(body);
 }
 
 async function forward(
@@ -313,133 +362,9 @@ async function forward(
   if (traced.traceparent) x.traceparent = traced.traceparent;
   if (traced.parentSpanId) x.parentSpanId = traced.parentSpanId;
   for (const m of d.mirrors) mirror(rt, ctx, req, m, d, headers, h2);
-  const ep = d.upstream.endpoint;
-  const workload = rt.state.workloadByAddress(rt.network, ep.ip);
-  const key = `${d.upstream.cluster.name}|${formatAddress(ep)}|${ctx.client.ip}`;
-  const host = d.upstream.cluster.service?.host;
-  const open = () => rt.openTunnel(ep, workload, ctx.client, host);
-  let timer: NodeJS.Timeout | undefined;
-  let abort: () => void = () => {};
-  const armTimeout = () => {
-    if (d.timeoutMs <= 0 || timer) return;
-    timer = setTimeout(() => {
-      abort();
-      failLate(x, req, res, "UT", `no complete response within ${d.timeoutMs} ms`);
-    }, d.timeoutMs);
-    timer.unref();
-  };
-  // Envoy's route timeout runs from the end of the downstream request.
-  if (req.readableEnded) armTimeout();
-  else req.once("end", armTimeout);
-  res.once("close", () => {
-    if (timer) clearTimeout(timer);
-    abort();
-  });
-  x.upstreamStart = Date.now();
-  if (upstreamH2(d.upstream.cluster, h2)) {
-    const s = await rt.upstreams.session(key, open, d.upstream.cluster);
-    if (!s.ok) return failLate(x, req, res, "UF", s.error.message);
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream = s.value.request({
-        ...headers,
-        ":method": req.method ?? "GET",
-        ":path": d.path,
-        ":authority": d.authority,
-        ":scheme": "http",
-      });
-    } catch (e) {
-      return failLate(x, req, res, "UC", (e as Error).message);
-    }
-    abort = () => {
-      if (!stream.closed) stream.close(0x8);
-    };
-    req.pipe(stream);
-    let trailers: HeaderMap | undefined;
-    let trailersOnly = false;
-    stream.once("response", (h, flags) => {
-      x.upstreamTime = Date.now() - x.upstreamStart;
-      // A trailers-only answer (gRPC errors: grpc-status in the only HEADERS, with END_STREAM)
-      // must stay one: a client reads no status from headers followed by an empty DATA frame.
-      if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM && !res.headersSent) {
-        trailersOnly = true;
-        const out = mutateHeaders(endToEnd(h), x.levels, "response");
-        if (out["grpc-status"] !== undefined) x.grpcStatus = String(out["grpc-status"]);
-        x.status = Number(h[":status"]);
-        x.responseBytes += headerBytes(out);
-        if (h2) (res as http2.Http2ServerResponse).stream.respond({ ...out, ":status": x.status }, { endStream: true });
-        else {
-          sendHead(res, x.status, out);
-          res.end();
-        }
-        if (timer) clearTimeout(timer);
-        return;
-      }
-      relayHead(x, res, Number(h[":status"]), h);
-    });
-    stream.once("trailers", (t) => {
-      trailers = endToEnd(t);
-      if (t["grpc-status"] !== undefined) x.grpcStatus = String(t["grpc-status"]);
-    });
-    stream.on("data", (c: Buffer) => {
-      x.responseBytes += c.length;
-      if (!(res as http.ServerResponse).write(c)) {
-        stream.pause();
-        res.once("drain", () => stream.resume());
-      }
-    });
-    stream.once("end", () => {
-      if (timer) clearTimeout(timer);
-      if (trailersOnly) return;
-      if (trailers && Object.keys(trailers).length) (res as http2.Http2ServerResponse).addTrailers(trailers);
-      res.end();
-    });
-    stream.once("error", (e) => failLate(x, req, res, classifyUpstreamError(e), e.message));
-    stream.once("close", () => {
-      if (!trailersOnly && !stream.readableEnded && !res.writableEnded)
-        failLate(x, req, res, "UR", `upstream stream reset (code ${stream.rstCode})`);
-    });
-    return;
-  }
-  const agent = rt.upstreams.agent(key, open, d.upstream.cluster);
-  const up = http.request({ agent, method: req.method, path: d.path, headers: { ...headers, host: d.authority }, setHost: false });
-  rt.upstreams.limit(up, d.upstream.cluster);
-  abort = () => up.destroy();
-  up.once("response", (r) => {
-    x.upstreamTime = Date.now() - x.upstreamStart;
-    relayHead(x, res, r.statusCode ?? 502, r.headers);
-    r.on("data", (c: Buffer) => {
-      x.responseBytes += c.length;
-      if (!(res as http.ServerResponse).write(c)) {
-        r.pause();
-        res.once("drain", () => r.resume());
-      }
-    });
-    r.once("end", () => {
-      if (timer) clearTimeout(timer);
-      res.end();
-    });
-    r.once("aborted", () => failLate(x, req, res, "UR", "upstream closed mid-response"));
-  });
-  up.once("error", (e: Error & { code?: string }) =>
-    failLate(x, req, res, e instanceof ConnectFailure ? "UF" : classifyUpstreamError(e), e.message),
-  );
-  req.pipe(up);
-}
-
-function relayHead(x: Exchange, res: DownstreamResponse, status: number, upstreamHeaders: Record<string, unknown>): void {
-  const decided = x.upstream;
-  if (res.headersSent || res.writableEnded || !decided) return;
-  const h = mutateHeaders(endToEnd(upstreamHeaders as Record<string, string>), x.levels, "response");
-  if (x.setCookie) h["set-cookie"] = [...toList(h["set-cookie"]), x.setCookie];
-  if (h["grpc-status"] !== undefined) x.grpcStatus = String(h["grpc-status"]);
-  x.status = status;
-  x.responseBytes += headerBytes(h);
-  sendHead(res, status, h);
-}
-
-function toList(v: string | readonly string[] | undefined): string[] {
-  return v === undefined ? [] : typeof v === "string" ? [v] : [...v];
+  const grpc = isGrpc(String(req.headers["content-type"] ?? ""));
+  const timeouts = requestTimeouts({ ...d, ...(d.retry ? { perTryTimeoutMs: d.retry.perTryTimeoutMs } : {}) }, grpc, req.headers);
+  await sendUpstream({ x, rt, ctx, req, res, h2, d, headers, timeouts, fail: (kind, reason) => failLate(x, req, res, kind, reason) });
 }
 
 function closedPromise(res: DownstreamResponse): Promise<void> {
@@ -504,14 +429,6 @@ function mirror(
   up.on("response", (r) => r.resume());
   up.on("error", (e) => log.debug({ err: e.message, cluster: m.cluster.name }, "mirror request failed"));
   feed(up);
-}
-
-/**
- * Whether the upstream request is HTTP/2: the cluster's HttpProtocolOptions (explicit HTTP/2 or
- * HTTP/1.1, Envoy's default) or, with use_downstream_protocol_config, the downstream's.
- */
-export function upstreamH2(cluster: Cluster, downstreamH2: boolean): boolean {
-  return cluster.upstreamProtocol === "HTTP2" || (cluster.upstreamProtocol === "DOWNSTREAM" && downstreamH2);
 }
 
 /** Envoy's shadow host: `-shadow` appended to the host, before any port. */

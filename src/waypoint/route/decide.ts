@@ -7,7 +7,18 @@
  * A route's hash policy hashes the request (upstream/hash.ts) for consistent-hash clusters.
  * `random` and the endpoint picker are injected; no IO.
  */
-import type { Cluster, Endpoint, ForwardAction, HeaderMutations, Route, RouteTable, VirtualHost } from "../envoy/types.js";
+import type {
+  Cluster,
+  Endpoint,
+  FaultPolicy,
+  ForwardAction,
+  HeaderMutations,
+  RateLimitPolicy,
+  RetryPolicy,
+  Route,
+  RouteTable,
+  VirtualHost,
+} from "../envoy/types.js";
 import type { L7View } from "../envoy/store.js";
 import { pickCluster } from "./backend.js";
 import { type EndpointPicker, originalDstEndpoint } from "./endpoint.js";
@@ -36,6 +47,10 @@ export type Decision =
       readonly responseLevels: readonly HeaderMutations[];
       /** The cluster that was chosen, if the failure came after that (for telemetry). */
       readonly cluster?: Cluster;
+      /** The matched route's fault filter config (the fault filter runs before the router). */
+      readonly fault?: FaultPolicy;
+      /** The matched virtual host's local rate limit. */
+      readonly rateLimit?: RateLimitPolicy;
     }
   | {
       readonly kind: "forward";
@@ -51,6 +66,11 @@ export type Decision =
       readonly timeoutMs: number;
       /** A generated hash-policy cookie to set on the response (`Set-Cookie` value). */
       readonly setCookie?: string;
+      /** RouteAction `max_grpc_timeout`, `retry_policy`; the route's fault filter config. */
+      readonly maxGrpcTimeoutMs?: number;
+      readonly retry?: RetryPolicy;
+      readonly fault?: FaultPolicy;
+      readonly rateLimit?: RateLimitPolicy;
     };
 
 export interface DecideDeps {
@@ -86,6 +106,8 @@ export function decide(deps: DecideDeps, table: RouteTable | undefined, req: Req
       routeName: route.name,
       reason: "direct response",
       responseLevels: outer,
+      ...(route.fault ? { fault: route.fault } : {}),
+      ...(virtualHost.rateLimit ? { rateLimit: virtualHost.rateLimit } : {}),
     };
   if (a.kind === "redirect")
     return {
@@ -96,6 +118,8 @@ export function decide(deps: DecideDeps, table: RouteTable | undefined, req: Req
       routeName: route.name,
       reason: "redirect",
       responseLevels: outer,
+      ...(route.fault ? { fault: route.fault } : {}),
+      ...(virtualHost.rateLimit ? { rateLimit: virtualHost.rateLimit } : {}),
     };
   return forward(deps, req, route, virtualHost, table, a, outer);
 }
@@ -104,7 +128,7 @@ function forward(
   deps: DecideDeps,
   req: RequestFacts,
   route: Route,
-  _vh: VirtualHost,
+  vh: VirtualHost,
   _table: RouteTable,
   a: ForwardAction,
   outer: HeaderMutations[],
@@ -118,6 +142,8 @@ function forward(
     reason,
     responseLevels: wc ? [wc.headers, ...outer] : outer,
     ...(cluster ? { cluster } : {}),
+    ...(route.fault ? { fault: route.fault } : {}),
+    ...(vh.rateLimit ? { rateLimit: vh.rateLimit } : {}),
   });
   if (!wc) return fail(503, "NC", "no cluster with weight");
   const hashed = a.hashPolicy
@@ -141,6 +167,10 @@ function forward(
     mirrors,
     timeoutMs: a.timeoutMs,
     ...(hashed.setCookie !== undefined ? { setCookie: hashed.setCookie } : {}),
+    ...(a.maxGrpcTimeoutMs !== undefined ? { maxGrpcTimeoutMs: a.maxGrpcTimeoutMs } : {}),
+    ...(a.retry ? { retry: a.retry } : {}),
+    ...(route.fault ? { fault: route.fault } : {}),
+    ...(vh.rateLimit ? { rateLimit: vh.rateLimit } : {}),
   };
 }
 

@@ -72,8 +72,11 @@ export interface RouteAction {
     readonly cluster: string;
     readonly runtimeFraction?: { readonly defaultValue: FractionalPercent };
   }[];
+  /** `0s` = none (Istio always sets it). */
   readonly timeout?: Duration;
-  readonly retryPolicy?: { readonly retryOn: string; readonly numRetries: { readonly value: number }; readonly perTryTimeout?: Duration };
+  /** Istio sets it to the timeout: a gRPC request's grpc-timeout applies, capped at it (0: uncapped). */
+  readonly maxGrpcTimeout?: Duration;
+  readonly retryPolicy?: RetryPolicy;
   /** From the destinations' DestinationRule consistentHash (hash-policy.ts), in destination order. */
   readonly hashPolicy?: readonly HashPolicy[];
   /** Status to answer when the cluster is unknown/absent: 500 for Gateway API's invalid backends. */
@@ -86,6 +89,29 @@ export type HashPolicy =
   | { readonly cookie: { readonly name: string; readonly ttl?: Duration; readonly path?: string } }
   | { readonly connectionProperties: { readonly sourceIp: boolean } }
   | { readonly queryParameter: { readonly name: string } };
+/** An Any in protobufjs JSON form: `@type` names the message, the other keys are its fields. */
+export interface TypedAny {
+  readonly "@type": string;
+  readonly [field: string]: unknown;
+}
+
+/** config.route.v3.RetryPolicy. */
+export interface RetryPolicy {
+  readonly retryOn: string;
+  readonly numRetries: { readonly value: number };
+  readonly perTryTimeout?: Duration;
+  readonly retriableStatusCodes?: readonly number[];
+  readonly retryHostPredicate?: readonly { readonly name: string; readonly typedConfig: TypedAny }[];
+  readonly hostSelectionRetryMaxAttempts?: number;
+  readonly retryPriority?: { readonly name: string; readonly typedConfig: TypedAny };
+  readonly retryBackOff?: { readonly baseInterval: Duration; readonly maxInterval?: Duration };
+}
+
+/** extensions.filters.http.fault.v3.HTTPFault (per-route config of envoy.filters.http.fault), as an Any. */
+export interface HttpFault extends TypedAny {
+  readonly delay?: { readonly fixedDelay: Duration; readonly percentage: FractionalPercent };
+  readonly abort?: { readonly httpStatus?: number; readonly grpcStatus?: number; readonly percentage?: FractionalPercent };
+}
 
 export interface RedirectAction {
   readonly schemeRedirect?: string;
@@ -109,12 +135,26 @@ export interface Route {
   readonly requestHeadersToRemove?: readonly string[];
   readonly responseHeadersToAdd?: readonly HeaderValueOption[];
   readonly responseHeadersToRemove?: readonly string[];
+  /** Only the fault filter's per-route HTTPFault. */
+  readonly typedPerFilterConfig?: { readonly "envoy.filters.http.fault"?: HttpFault };
 }
 
 export interface VirtualHost {
   readonly name: string;
   readonly domains: readonly string[];
   readonly routes: readonly Route[];
+  /** Only the local rate limit filter's per-virtual-host LocalRateLimit (weft's LocalRateLimit kind). */
+  readonly typedPerFilterConfig?: { readonly "envoy.filters.http.local_ratelimit"?: LocalRateLimit };
+}
+
+/** extensions.filters.http.local_ratelimit.v3.LocalRateLimit, as an Any. */
+export interface LocalRateLimit extends TypedAny {
+  readonly statPrefix: string;
+  readonly tokenBucket: { readonly maxTokens: number; readonly tokensPerFill: { readonly value: number }; readonly fillInterval: Duration };
+  readonly filterEnabled: { readonly defaultValue: FractionalPercent; readonly runtimeKey: string };
+  readonly filterEnforced: { readonly defaultValue: FractionalPercent; readonly runtimeKey: string };
+  readonly enableXRatelimitHeaders: "DRAFT_VERSION_03";
+  readonly status?: { readonly code: number };
 }
 
 export interface RouteConfiguration {

@@ -14,6 +14,7 @@ import type { HeaderMatcher, Route, RouteMatch } from "./envoy-types.js";
 import type { RouteContext } from "./context.js";
 import type { GrpcMatchView, RankedRoute } from "./precedence.js";
 import { type FilterEffects, backendAction, sharedFilter, withEffects } from "./gateway-rule.js";
+import { DEFAULT_RETRY_POLICY, timeoutFields } from "./resilience.js";
 import { routeName, objs, escapeRegex } from "./names.js";
 
 type Obj = Record<string, unknown>;
@@ -49,8 +50,9 @@ export function translateGrpcRoute(route: KubeObject, ctx: RouteContext): Ranked
       const method = isPlainObject(m.method) ? m.method : {};
       const name = routeName("GRPCRoute", route, ri, mi, list.length);
       const match = grpcMatch(m);
+      // GRPCRoute has no timeouts or retry: Istio's defaults (no timeout, the default retry policy).
       const r: Route = backend.route
-        ? { name, match, route: backend.route }
+        ? { name, match, route: { ...backend.route, ...timeoutFields(undefined), retryPolicy: DEFAULT_RETRY_POLICY } }
         : { name, match, directResponse: backend.directResponse ?? { status: 500 } };
       out.push({
         route,

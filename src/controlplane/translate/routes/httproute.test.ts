@@ -12,6 +12,10 @@ import { translateConfig } from "../translate-config.js";
 import { RouteContext } from "./context.js";
 import { httpMatch, prefixRewrite, translateHttpRoute } from "./httproute.js";
 import { grpcMatch, translateGrpcRoute } from "./grpcroute.js";
+import { DEFAULT_RETRY_POLICY } from "./resilience.js";
+
+/** What every Istio-translated route action carries unless configured: no timeout, the default retry policy. */
+const ISTIO_DEFAULTS = { timeout: { seconds: 0 }, maxGrpcTimeout: { seconds: 0 }, retryPolicy: DEFAULT_RETRY_POLICY };
 
 const svc = (name: string, ports = [{ name: "http", port: 80 }], ns = "default"): KubeObject => ({
   apiVersion: "v1",
@@ -119,6 +123,7 @@ void describe("HTTPRoute rules -> Envoy routes", () => {
       },
     ]);
     assert.deepEqual(routes[0]!.route, {
+      ...ISTIO_DEFAULTS,
       weightedClusters: {
         clusters: [
           { name: "outbound|80||v1.default.svc.cluster.local", weight: { value: 3 } },
@@ -159,11 +164,17 @@ void describe("HTTPRoute rules -> Envoy routes", () => {
     };
     const c = ctxWith([svc("web"), svc("other", [{ name: "http", port: 80 }], "elsewhere"), grant]);
     const out = translateHttpRoute(route([{ backendRefs: [{ name: "other", namespace: "elsewhere", port: 80 }] }]), c);
-    assert.deepEqual(out[0]!.envoy.route, { cluster: "outbound|80||other.elsewhere.svc.cluster.local" });
+    assert.deepEqual(out[0]!.envoy.route, {
+      ...ISTIO_DEFAULTS,
+      cluster: "outbound|80||other.elsewhere.svc.cluster.local",
+    });
   });
 
   void it("no backendRefs: the parent Service itself (GAMMA)", () => {
-    assert.deepEqual(one([{}]).routes[0]!.route, { cluster: "outbound|80||web.default.svc.cluster.local" });
+    assert.deepEqual(one([{}]).routes[0]!.route, {
+      ...ISTIO_DEFAULTS,
+      cluster: "outbound|80||web.default.svc.cluster.local",
+    });
   });
 
   void it("header modifiers: set overwrites, add appends, remove removes, on request and response", () => {
@@ -233,6 +244,7 @@ void describe("HTTPRoute rules -> Envoy routes", () => {
       },
     ]);
     assert.deepEqual(routes[0]!.route, {
+      ...ISTIO_DEFAULTS,
       cluster: "outbound|80||v1.default.svc.cluster.local",
       hostRewriteLiteral: "new.example",
       prefixRewrite: "/new",
@@ -260,6 +272,29 @@ void describe("HTTPRoute rules -> Envoy routes", () => {
       { cluster: m, runtimeFraction: { defaultValue: { numerator: 333333, denominator: "MILLION" } } },
       { cluster: m },
     ]);
+  });
+
+  void it("retry and timeouts.backendRequest -> retry_policy with per_try_timeout; no retry -> Istio's default policy", () => {
+    const { routes } = one([
+      {
+        matches: [{ path: { type: "Exact", value: "/a" } }],
+        retry: { attempts: 3, codes: [503], backoff: "50ms" },
+        timeouts: { request: "4s", backendRequest: "1s" },
+        backendRefs: [{ name: "v1", port: 80 }],
+      },
+      { backendRefs: [{ name: "v1", port: 80 }] },
+    ]);
+    assert.deepEqual(routes[0]!.route?.timeout, { seconds: 4, nanos: 0 });
+    assert.deepEqual(routes[0]!.route?.maxGrpcTimeout, { seconds: 4, nanos: 0 });
+    assert.deepEqual(routes[0]!.route?.retryPolicy, {
+      ...DEFAULT_RETRY_POLICY,
+      numRetries: { value: 3 },
+      retriableStatusCodes: [503],
+      perTryTimeout: { seconds: 1, nanos: 0 },
+      retryBackOff: { baseInterval: { seconds: 0, nanos: 50_000_000 } },
+    });
+    assert.deepEqual(routes[1]!.route?.retryPolicy, DEFAULT_RETRY_POLICY);
+    assert.deepEqual(routes[1]!.route?.timeout, { seconds: 0 });
   });
 
   void it("one Envoy route per match, named <kind>/<ns>/<name>/<rule>/<match>; a timeout applies to each", () => {
@@ -314,6 +349,9 @@ void describe("GRPCMethodMatch -> RouteMatch (Gateway API GRPCRoute: a method is
       c,
     );
     assert.equal(out[0]!.envoy.name, "GRPCRoute/default/r/0");
-    assert.deepEqual(out[0]!.envoy.route, { cluster: "outbound|80||v2.default.svc.cluster.local" });
+    assert.deepEqual(out[0]!.envoy.route, {
+      ...ISTIO_DEFAULTS,
+      cluster: "outbound|80||v2.default.svc.cluster.local",
+    });
   });
 });

@@ -13,7 +13,8 @@
  *   Gateway API's prefix semantics (`/foo` -> `/xyz` turns `/foo/bar` into `/xyz/bar`; `/foo` ->
  *   `/` turns `/foo/bar` into `/bar`, not `//bar`): prefix_rewrite when it is exact, else a
  *   regex_rewrite.
- * - timeouts.request -> route timeout (`0s` disables it, as in Envoy).
+ * - timeouts.request / backendRequest and retry {attempts, codes, backoff}: as Istio converts
+ *   them (resilience.ts); no retry stanza -> Istio's default retry policy.
  */
 import type { KubeObject } from "../../../kube/object.js";
 import { isPlainObject } from "../../../kube/validate/validate-schema.js";
@@ -21,6 +22,7 @@ import type { HeaderMatcher, QueryParameterMatcher, RedirectAction, Route, Route
 import type { RouteContext } from "./context.js";
 import type { HttpMatchView, RankedRoute } from "./precedence.js";
 import { type FilterEffects, backendAction, sharedFilter, withEffects } from "./gateway-rule.js";
+import { gatewayRetryAndTimeout, retryPolicy, timeoutFields } from "./resilience.js";
 import { parseDuration, routeName, objs, escapeRegex, REDIRECT_CODES } from "./names.js";
 
 type Obj = Record<string, unknown>;
@@ -102,10 +104,9 @@ export function translateHttpRoute(route: KubeObject, ctx: RouteContext): Ranked
       else if (f.type === "URLRewrite") rewrite = isPlainObject(f.urlRewrite) ? f.urlRewrite : {};
     }
     const backend = redirect ? {} : backendAction(route, "HTTPRoute", rule, rpath, ctx);
-    const timeouts = isPlainObject(rule.timeouts) ? rule.timeouts : {};
-    const timeout = typeof timeouts.request === "string" ? parseDuration(timeouts.request) : undefined;
-    if (timeouts.backendRequest !== undefined) ctx.warn(route, `${rpath}.timeouts.backendRequest`, "not supported yet and ignored");
-    if (rule.retry !== undefined) ctx.warn(route, `${rpath}.retry`, "not supported yet and ignored");
+    const rt = gatewayRetryAndTimeout(rule);
+    const retry = retryPolicy(rt.retries);
+    const resilience = { ...timeoutFields(rt.timeout ? parseDuration(rt.timeout) : undefined), ...(retry ? { retryPolicy: retry } : {}) };
     for (const [mi, m] of list.entries()) {
       const path = pathOf(m);
       const name = routeName("HTTPRoute", route, ri, mi, list.length);
@@ -113,7 +114,7 @@ export function translateHttpRoute(route: KubeObject, ctx: RouteContext): Ranked
       let r: Route;
       if (redirect) r = { name, match, redirect: redirectAction(redirect, path) };
       else if (backend.route) {
-        let action: RouteAction = { ...backend.route, ...(timeout ? { timeout } : {}) };
+        let action: RouteAction = { ...backend.route, ...resilience };
         if (rewrite) {
           const p = isPlainObject(rewrite.path) ? rewrite.path : undefined;
           if (typeof rewrite.hostname === "string") action = { ...action, hostRewriteLiteral: rewrite.hostname };

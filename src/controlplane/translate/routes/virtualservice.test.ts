@@ -10,6 +10,10 @@ import { ConfigStore } from "../../model/store.js";
 import { translateConfig } from "../translate-config.js";
 import { RouteContext } from "./context.js";
 import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
+import { DEFAULT_RETRY_POLICY } from "./resilience.js";
+
+/** What every Istio-translated route action carries unless configured: no timeout, the default retry policy. */
+const ISTIO_DEFAULTS = { timeout: { seconds: 0 }, maxGrpcTimeout: { seconds: 0 }, retryPolicy: DEFAULT_RETRY_POLICY };
 
 const svc = (name: string, ports = [{ name: "http", port: 9080 }]): KubeObject => ({
   apiVersion: "v1",
@@ -91,7 +95,10 @@ void describe("VirtualService http rules -> Envoy routes", () => {
         ["VirtualService/default/reviews/1", { prefix: "/" }],
       ],
     );
-    assert.deepEqual(routes[0]!.route, { cluster: "outbound|9080||ratings.default.svc.cluster.local" });
+    assert.deepEqual(routes[0]!.route, {
+      ...ISTIO_DEFAULTS,
+      cluster: "outbound|9080||ratings.default.svc.cluster.local",
+    });
   });
 
   void it("HTTPMatchRequest: headers, withoutHeaders, queryParams, method, authority, ignoreUriCase", () => {
@@ -148,6 +155,7 @@ void describe("VirtualService http rules -> Envoy routes", () => {
       },
     ]);
     assert.deepEqual(routes[0]!.route, {
+      ...ISTIO_DEFAULTS,
       weightedClusters: {
         clusters: [
           { name: "outbound|9080|v1|reviews.default.svc.cluster.local", weight: { value: 75 } },
@@ -176,7 +184,12 @@ void describe("VirtualService http rules -> Envoy routes", () => {
         route: [{ destination: { host: "reviews" } }],
       },
     ]);
-    assert.deepEqual(routes[0]!.route, { cluster: R, hostRewriteLiteral: "reviews.internal", prefixRewrite: "/new" });
+    assert.deepEqual(routes[0]!.route, {
+      ...ISTIO_DEFAULTS,
+      cluster: R,
+      hostRewriteLiteral: "reviews.internal",
+      prefixRewrite: "/new",
+    });
     assert.deepEqual(routes[1]!.route?.regexRewrite, { pattern: { regex: "^/v([0-9])/" }, substitution: "/version/\\1/" });
   });
 
@@ -223,6 +236,7 @@ void describe("VirtualService http rules -> Envoy routes", () => {
       },
     ]);
     assert.deepEqual(routes[0]!.route, {
+      ...ISTIO_DEFAULTS,
       cluster: R,
       requestMirrorPolicies: [
         {
@@ -231,11 +245,30 @@ void describe("VirtualService http rules -> Envoy routes", () => {
         },
       ],
       timeout: { seconds: 2, nanos: 0 },
+      maxGrpcTimeout: { seconds: 2, nanos: 0 },
       retryPolicy: {
-        retryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+        ...DEFAULT_RETRY_POLICY,
         numRetries: { value: 3 },
         perTryTimeout: { seconds: 0, nanos: 500_000_000 },
       },
     });
+  });
+});
+
+void describe("VirtualService resilience -> Envoy route fields", () => {
+  void it("no timeout/retries: 0s timeout and Istio's default retry policy; fault -> typed_per_filter_config", () => {
+    const { routes, warnings } = run([
+      { route: [{ destination: { host: "reviews" } }], fault: { abort: { httpStatus: 418, percentage: { value: 100 } } } },
+      { route: [{ destination: { host: "reviews" } }], retries: { attempts: 0 } },
+    ]);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(routes[0]!.route, { cluster: R, ...ISTIO_DEFAULTS });
+    assert.deepEqual(routes[0]!.typedPerFilterConfig, {
+      "envoy.filters.http.fault": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+        abort: { httpStatus: 418, percentage: { numerator: 1_000_000, denominator: "MILLION" } },
+      },
+    });
+    assert.equal(routes[1]!.route?.retryPolicy, undefined, "attempts: 0 disables retries");
   });
 });

@@ -19,8 +19,9 @@
  * - rewrite {uri (the matched prefix, or the whole path), uriRegexRewrite, authority}; redirect
  *   {uri, authority, port, scheme, redirectCode (default 301)}; directResponse; headers
  *   {request,response}{set,add,remove} (rule level, and a single destination's); mirror /
- *   mirrors with mirrorPercentage (default 100%); timeout; retries {attempts, perTryTimeout,
- *   retryOn}. fault, corsPolicy and delegate are reported as not supported and ignored.
+ *   mirrors with mirrorPercentage (default 100%); timeout, retries and fault (resilience.ts:
+ *   Istio's default retry policy when `retries` is absent). corsPolicy and delegate are reported
+ *   as not supported and ignored.
  */
 import type { KubeObject } from "../../../kube/object.js";
 import { isPlainObject } from "../../../kube/validate/validate-schema.js";
@@ -36,6 +37,7 @@ import type {
   StringMatcher,
 } from "./envoy-types.js";
 import type { RouteContext } from "./context.js";
+import { FAULT_FILTER, faultConfig, retryPolicy, timeoutFields } from "./resilience.js";
 import { exportedTo, hostMatches, parseDuration, resolveHost, routeName, objs, REDIRECT_CODES } from "./names.js";
 
 type Obj = Record<string, unknown>;
@@ -142,8 +144,10 @@ export function translateVirtualService(vs: KubeObject, ctx: RouteContext): Rout
   const out: Route[] = [];
   for (const [ri, rule] of objs(spec.http).entries()) {
     const rpath = `spec.http[${ri}]`;
-    for (const f of ["fault", "corsPolicy", "delegate"])
-      if (rule[f] !== undefined) ctx.warn(vs, `${rpath}.${f}`, "not supported yet and ignored");
+    for (const f of ["corsPolicy", "delegate"]) if (rule[f] !== undefined) ctx.warn(vs, `${rpath}.${f}`, "not supported yet and ignored");
+    const fault = isPlainObject(rule.fault)
+      ? faultConfig(rule.fault, (f, reason) => ctx.warn(vs, `${rpath}.fault.${f}`, reason))
+      : undefined;
     const matches = objs(rule.match);
     const list = matches.length ? matches : [{}];
     const headers = headerOps(isPlainObject(rule.headers) ? rule.headers.request : undefined);
@@ -210,21 +214,8 @@ export function translateVirtualService(vs: KubeObject, ctx: RouteContext): Rout
       });
       if (policies.length) action = { ...action, requestMirrorPolicies: policies };
       const timeout = typeof rule.timeout === "string" ? parseDuration(rule.timeout) : undefined;
-      if (timeout) action = { ...action, timeout };
-      if (isPlainObject(rule.retries) && typeof rule.retries.attempts === "number") {
-        const ptt = typeof rule.retries.perTryTimeout === "string" ? parseDuration(rule.retries.perTryTimeout) : undefined;
-        action = {
-          ...action,
-          retryPolicy: {
-            retryOn:
-              typeof rule.retries.retryOn === "string"
-                ? rule.retries.retryOn
-                : "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
-            numRetries: { value: rule.retries.attempts },
-            ...(ptt ? { perTryTimeout: ptt } : {}),
-          },
-        };
-      }
+      const retry = retryPolicy(isPlainObject(rule.retries) ? rule.retries : undefined);
+      action = { ...action, ...timeoutFields(timeout), ...(retry ? { retryPolicy: retry } : {}) };
     }
     const rw = isPlainObject(rule.rewrite) ? rule.rewrite : undefined;
     for (const [mi, m] of list.entries()) {
@@ -252,6 +243,7 @@ export function translateVirtualService(vs: KubeObject, ctx: RouteContext): Rout
       }
       out.push({
         ...r,
+        ...(fault ? { typedPerFilterConfig: { [FAULT_FILTER]: fault } } : {}),
         ...(headers.add.length ? { requestHeadersToAdd: headers.add } : {}),
         ...(headers.remove.length ? { requestHeadersToRemove: headers.remove } : {}),
         ...responseHeaders(rule, dests),

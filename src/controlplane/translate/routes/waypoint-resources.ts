@@ -49,6 +49,8 @@ import { clusterPolicy } from "./cluster-policy.js";
 import { withHashPolicies } from "./hash-policy.js";
 import { type ProxyPlace, applyLocalityLb } from "./locality-lb.js";
 import { type PolicyParts, consistentHashFor, effectivePolicy } from "./traffic-policy.js";
+import { DEFAULT_RETRY_POLICY, hashAwareRetry, timeoutFields } from "./resilience.js";
+import { LOCAL_RATE_LIMIT_KIND, RATE_LIMIT_FILTER, rateLimitFor } from "./ratelimit.js";
 import { listenerName, objectName, objectOrder, portProtocol } from "./names.js";
 import { byPrecedence, compareGrpc, compareHttp } from "./precedence.js";
 import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
@@ -108,6 +110,7 @@ export class WaypointTranslator {
     const httpByParent = byParentService(httpRoutes);
     const grpcByParent = byParentService(grpcRoutes);
     const virtualServices = store.list(VIRTUAL_SERVICE_KIND).sort(objectOrder);
+    const rateLimits = store.list(LOCAL_RATE_LIMIT_KIND);
     for (const r of [...httpRoutes, ...grpcRoutes]) {
       const spec = isPlainObject(r.spec) ? r.spec : {};
       for (const [i, p] of (Array.isArray(spec.parentRefs) ? spec.parentRefs : []).entries()) {
@@ -196,13 +199,25 @@ export class WaypointTranslator {
             const dr = ref ? destinationRulesFor(store, ref.hostname, cfg.clusterDomain, w.namespace)[0] : undefined;
             return ref && dr && isPlainObject(dr.spec) ? consistentHashFor(dr.spec, ref.port, ref.subset) : undefined;
           };
+          const limit = rateLimitFor(rateLimits, svc.namespace, svc.name, problems);
           acc.routes.push({
             name,
             virtualHosts: [
               {
                 name: `${svc.hostname}:${port.servicePort}`,
                 domains: ["*"],
-                routes: withHashPolicies(routes ?? [{ name: "default", match: { prefix: "/" }, route: { cluster: own } }], hashFor),
+                ...(limit ? { typedPerFilterConfig: { [RATE_LIMIT_FILTER]: limit } } : {}),
+                routes: withHashPolicies(
+                  routes ?? [
+                    // Istio's BuildDefaultHTTPOutboundRoute: no timeout, the default retry policy.
+                    {
+                      name: "default",
+                      match: { prefix: "/" },
+                      route: { cluster: own, ...timeoutFields(undefined), retryPolicy: DEFAULT_RETRY_POLICY },
+                    },
+                  ],
+                  hashFor,
+                ).map(hashAwareRetry),
               },
             ],
           });

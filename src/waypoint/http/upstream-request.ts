@@ -1,0 +1,341 @@
+/**
+ * The upstream side of one forwarded request, with Envoy's router semantics for timeouts and
+ * retries: each attempt goes to an endpoint over a reused connection of the downstream's
+ * protocol; its outcome (response head, or a failure before any response) is judged by the
+ * route's retry policy (resilience/retry.ts); a retriable outcome is discarded and the request
+ * sent again, after the back-off, to another endpoint when `previous_hosts` asks for it, as long
+ * as attempts are left, the body is replayable (resilience/replay-body.ts), nothing went
+ * downstream and the cluster's circuit breaker admits it (max_retries). Otherwise the outcome is committed:
+ * headers, body and trailers are relayed (gRPC trailers-only answers stay trailers-only).
+ *
+ * Timeouts (resilience/timeout.ts) start when the downstream request is complete: the global
+ * one covers every attempt and back-off and answers 504 UT; a per-try timeout ends one attempt
+ * (retriable under 5xx / gateway-error / reset). Exhausted retries add URX to the flags.
+ */
+import http from "node:http";
+import http2 from "node:http2";
+import { formatAddress } from "../../common/net/addr.js";
+import type { Cluster, Endpoint, HeaderMutations } from "../envoy/types.js";
+import type { Decision, Upstream } from "../route/decide.js";
+import { type HeaderMap, mutateHeaders } from "../route/rewrite.js";
+import { ReplayBody } from "../resilience/replay-body.js";
+import { type AttemptOutcome, backoffMs, isRetriable, retryEndpoint } from "../resilience/retry.js";
+import type { Timeouts } from "../resilience/timeout.js";
+import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext } from "./context.js";
+import { type ProxyFailure, classifyUpstreamError } from "./errors.js";
+import { endToEnd, headerBytes } from "./hop.js";
+import { ConnectFailure } from "./upstream.js";
+
+/** What the upstream side records for telemetry (forward.ts's Exchange). */
+export interface UpstreamRecord {
+  upstream: Upstream | undefined;
+  status: number;
+  flags: string;
+  details: string;
+  grpcStatus: string | undefined;
+  responseBytes: number;
+  upstreamStart: number;
+  upstreamTime: number | undefined;
+  readonly levels: readonly HeaderMutations[];
+  /** A generated hash-policy cookie for the response. */
+  readonly setCookie: string | undefined;
+}
+
+export interface UpstreamPlan {
+  readonly x: UpstreamRecord;
+  readonly rt: ProxyRuntime;
+  readonly ctx: TunnelContext;
+  readonly req: DownstreamRequest;
+  readonly res: DownstreamResponse;
+  /** The downstream is HTTP/2 (the upstream's protocol comes from the cluster: upstreamH2). */
+  readonly h2: boolean;
+  readonly d: Extract<Decision, { kind: "forward" }>;
+  /** End-to-end request headers to send (mutated, traced). */
+  readonly headers: HeaderMap;
+  readonly timeouts: Timeouts;
+  /** Answers the downstream with a proxy failure (forward.ts failLate). */
+  readonly fail: (kind: ProxyFailure, reason: string) => void;
+}
+
+type Head = { readonly status: number; readonly headers: http.IncomingHttpHeaders; readonly endStream: boolean };
+type Settled =
+  | { readonly ok: true; readonly head: Head }
+  | { readonly ok: false; readonly outcome: Extract<AttemptOutcome, { kind: "failure" }>; readonly reason: string };
+
+interface Attempt {
+  readonly settled: Promise<Settled>;
+  /** Relays the response (after its head) to the downstream. */
+  commit(): void;
+  /** Abandons the attempt (reset, or the response drained). */
+  discard(): void;
+}
+
+const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
+
+export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
+  const { x, rt, req, res, d, timeouts } = plan;
+  const policy = d.retry;
+  const body = new ReplayBody(req);
+  const tried: Endpoint[] = [];
+  let upstream = d.upstream;
+  let retriesLeft = policy?.numRetries ?? 0;
+  let retries = 0;
+  /** The exchange is answered (a failure) or gone: nothing more is sent or retried. */
+  let over = false;
+  let current: Attempt | undefined;
+  /** Releases the running retry's max_retries slot (the cluster's circuit breaker). */
+  let retrySlot: (() => void) | undefined;
+  const endRetry = () => {
+    const slot = retrySlot;
+    retrySlot = undefined;
+    slot?.();
+  };
+  let globalTimer: NodeJS.Timeout | undefined;
+  // Whatever reports first (a timeout, a reset mid-body, the downstream leaving) decides; later reports are consequences.
+  const p: UpstreamPlan = {
+    ...plan,
+    fail: (kind, reason) => {
+      if (over) return;
+      over = true;
+      if (globalTimer) clearTimeout(globalTimer);
+      plan.fail(kind, reason);
+    },
+  };
+  const whenComplete = (f: () => void) => (req.readableEnded ? f() : req.once("end", f));
+  // Envoy's route timeout spans from the end of the downstream request to the end of the response.
+  whenComplete(() => {
+    if (timeouts.globalMs <= 0 || over) return;
+    globalTimer = setTimeout(() => {
+      if (over) return;
+      p.fail("UT", `no complete response within ${timeouts.globalMs} ms`);
+      current?.discard();
+    }, timeouts.globalMs);
+    globalTimer.unref();
+  });
+  res.once("close", () => {
+    if (globalTimer) clearTimeout(globalTimer);
+    if (!over) current?.discard();
+    over = true;
+  });
+  const headers = timeouts.grpcTimeoutHeader ? { ...p.headers, "grpc-timeout": timeouts.grpcTimeoutHeader } : p.headers;
+  x.upstreamStart = Date.now();
+  for (;;) {
+    x.upstream = upstream;
+    tried.push(upstream.endpoint);
+    const a = attempt(p, upstream, headers, body);
+    current = a;
+    let perTry: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<Settled>((resolve) => {
+      if (timeouts.perTryMs <= 0) return;
+      whenComplete(() => {
+        perTry = setTimeout(
+          () => resolve({ ok: false, outcome: { kind: "failure", failure: "UT", refused: false }, reason: "per-try timeout" }),
+          timeouts.perTryMs,
+        );
+        perTry.unref();
+      });
+    });
+    const r = await Promise.race([a.settled, timedOut]);
+    if (perTry) clearTimeout(perTry);
+    endRetry();
+    if (over) return a.discard();
+    const outcome: AttemptOutcome = r.ok
+      ? {
+          kind: "response",
+          status: r.head.status,
+          ...(r.head.headers["grpc-status"] !== undefined ? { grpcStatus: Number(r.head.headers["grpc-status"]) } : {}),
+          headers: r.head.headers,
+        }
+      : r.outcome;
+    const retriable = policy !== undefined && isRetriable(policy, outcome);
+    const next = retriable && retriesLeft > 0 && body.replayable && !res.headersSent;
+    if (next && (retrySlot = rt.clusters.admitRetry(upstream.cluster))) {
+      a.discard();
+      body.detach();
+      retriesLeft--;
+      retries++;
+      await new Promise((resolve) => setTimeout(resolve, backoffMs(retries, policy!.backOff, rt.random)).unref());
+      if (over || !body.replayable) {
+        endRetry();
+        if (!over) p.fail(r.ok ? "UR" : r.outcome.failure, "the request body outgrew the retry buffer during the back-off");
+        return;
+      }
+      const set = rt.l7.endpointsOf(upstream.cluster);
+      const cluster = upstream.cluster;
+      const ep = retryEndpoint(policy!, tried, () => (set ? rt.clusters.pick(cluster, set) : undefined));
+      if (ep) upstream = { cluster: upstream.cluster, endpoint: ep };
+      continue;
+    }
+    body.release();
+    const exhausted = retriable && retriesLeft === 0 ? "URX" : "";
+    if (!r.ok) {
+      a.discard();
+      p.fail(r.outcome.failure, r.reason);
+      if (r.outcome.failure === "UT") x.details = "upstream_per_try_timeout";
+      if (exhausted) x.flags = x.flags ? `${x.flags},${exhausted}` : exhausted;
+      return;
+    }
+    if (exhausted) x.flags = x.flags ? `${x.flags},${exhausted}` : exhausted;
+    x.upstreamTime = Date.now() - x.upstreamStart;
+    a.commit();
+    return;
+  }
+}
+
+function tunnelOf(p: UpstreamPlan, u: Upstream) {
+  const ep = u.endpoint;
+  const workload = p.rt.state.workloadByAddress(p.rt.network, ep.ip);
+  const key = `${u.cluster.name}|${formatAddress(ep)}|${p.ctx.client.ip}`;
+  const open = () => p.rt.openTunnel(ep, workload, p.ctx.client, u.cluster.service?.host);
+  return { key, open };
+}
+
+function failure(failure: Extract<AttemptOutcome, { kind: "failure" }>["failure"], reason: string, refused = false): Settled {
+  return { ok: false, outcome: { kind: "failure", failure, refused }, reason };
+}
+
+function attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody): Attempt {
+  return upstreamH2(u.cluster, p.h2) ? h2Attempt(p, u, headers, body) : h1Attempt(p, u, headers, body);
+}
+
+function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody): Attempt {
+  const { rt, req, res, d } = p;
+  let stream: http2.ClientHttp2Stream | undefined;
+  let discarded = false;
+  let trailers: HeaderMap | undefined;
+  let head: Head | undefined;
+  const settled = (async (): Promise<Settled> => {
+    const { key, open } = tunnelOf(p, u);
+    const s = await rt.upstreams.session(key, open, u.cluster);
+    if (!s.ok) return failure("UF", s.error.message);
+    if (discarded) return failure("UC", "discarded");
+    try {
+      stream = s.value.request({
+        ...headers,
+        ":method": req.method ?? "GET",
+        ":path": d.path,
+        ":authority": d.authority,
+        ":scheme": "http",
+      });
+    } catch (e) {
+      return failure("UC", (e as Error).message);
+    }
+    const st = stream;
+    body.attach(st);
+    st.once("trailers", (t) => (trailers = endToEnd(t)));
+    return new Promise<Settled>((resolve) => {
+      st.once("response", (h, flags) => {
+        head = { status: Number(h[":status"]), headers: h, endStream: (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 };
+        resolve({ ok: true, head });
+      });
+      st.once("error", (e) => resolve(failure(classifyUpstreamError(e), e.message)));
+      st.once("close", () => resolve(failure("UR", `upstream stream reset (code ${st.rstCode})`, st.rstCode === REFUSED_STREAM)));
+    });
+  })();
+  return {
+    settled,
+    discard() {
+      discarded = true;
+      if (stream && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    },
+    commit() {
+      const st = stream!;
+      const h = head!;
+      const x = p.x;
+      // A trailers-only answer (gRPC errors: grpc-status in the only HEADERS, with END_STREAM)
+      // must stay one: a client reads no status from headers followed by an empty DATA frame.
+      if (h.endStream && !res.headersSent) {
+        const out = mutateHeaders(endToEnd(h.headers), x.levels, "response");
+        if (out["grpc-status"] !== undefined) x.grpcStatus = String(out["grpc-status"]);
+        x.status = h.status;
+        x.responseBytes += headerBytes(out);
+        if (p.h2) (res as http2.Http2ServerResponse).stream.respond({ ...out, ":status": h.status }, { endStream: true });
+        else {
+          (res as http.ServerResponse).writeHead(h.status, out);
+          res.end();
+        }
+        return;
+      }
+      relayHead(x, res, h.status, h.headers);
+      st.on("data", (c: Buffer) => {
+        x.responseBytes += c.length;
+        if (!(res as http.ServerResponse).write(c)) {
+          st.pause();
+          res.once("drain", () => st.resume());
+        }
+      });
+      st.once("end", () => {
+        if (trailers?.["grpc-status"] !== undefined) x.grpcStatus = String(trailers["grpc-status"]);
+        if (trailers && Object.keys(trailers).length) (res as http2.Http2ServerResponse).addTrailers(trailers);
+        res.end();
+      });
+      st.once("error", (e) => p.fail(classifyUpstreamError(e), e.message));
+      st.once("close", () => {
+        if (!st.readableEnded && !res.writableEnded) p.fail("UR", `upstream stream reset (code ${st.rstCode})`);
+      });
+    },
+  };
+}
+
+function h1Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody): Attempt {
+  const { rt, req, res, d } = p;
+  const { key, open } = tunnelOf(p, u);
+  const agent = rt.upstreams.agent(key, open, u.cluster);
+  const up = http.request({ agent, method: req.method, path: d.path, headers: { ...headers, host: d.authority }, setHost: false });
+  rt.upstreams.limit(up, u.cluster);
+  let response: http.IncomingMessage | undefined;
+  const settled = new Promise<Settled>((resolve) => {
+    up.once("response", (r) => {
+      response = r;
+      resolve({ ok: true, head: { status: r.statusCode ?? 502, headers: r.headers, endStream: false } });
+    });
+    up.once("error", (e: Error & { code?: string }) =>
+      resolve(failure(e instanceof ConnectFailure ? "UF" : classifyUpstreamError(e), e.message)),
+    );
+  });
+  body.attach(up);
+  return {
+    settled,
+    discard() {
+      if (response) response.destroy();
+      up.destroy();
+    },
+    commit() {
+      const r = response!;
+      const x = p.x;
+      relayHead(x, res, r.statusCode ?? 502, r.headers);
+      r.on("data", (c: Buffer) => {
+        x.responseBytes += c.length;
+        if (!(res as http.ServerResponse).write(c)) {
+          r.pause();
+          res.once("drain", () => r.resume());
+        }
+      });
+      r.once("end", () => res.end());
+      r.once("aborted", () => p.fail("UR", "upstream closed mid-response"));
+      up.on("error", (e) => p.fail(classifyUpstreamError(e), e.message));
+    },
+  };
+}
+
+function relayHead(x: UpstreamRecord, res: DownstreamResponse, status: number, upstreamHeaders: Record<string, unknown>): void {
+  if (res.headersSent || res.writableEnded || !x.upstream) return;
+  const h = mutateHeaders(endToEnd(upstreamHeaders as Record<string, string>), x.levels, "response");
+  if (x.setCookie) h["set-cookie"] = [...toList(h["set-cookie"]), x.setCookie];
+  if (h["grpc-status"] !== undefined) x.grpcStatus = String(h["grpc-status"]);
+  x.status = status;
+  x.responseBytes += headerBytes(h);
+  (res as http.ServerResponse).writeHead(status, h);
+}
+
+function toList(v: string | readonly string[] | undefined): string[] {
+  return v === undefined ? [] : typeof v === "string" ? [v] : [...v];
+}
+
+/**
+ * Whether the upstream request is HTTP/2: the cluster's HttpProtocolOptions (explicit HTTP/2 or
+ * HTTP/1.1, Envoy's default) or, with use_downstream_protocol_config, the downstream's.
+ */
+export function upstreamH2(cluster: Cluster, downstreamH2: boolean): boolean {
+  return cluster.upstreamProtocol === "HTTP2" || (cluster.upstreamProtocol === "DOWNSTREAM" && downstreamH2);
+}
