@@ -1,8 +1,12 @@
 /**
  * A ztunnel config for in-process tests: no capture, a static workload/service set, the
  * default ports on `bindAddress`, short drain. Fields the test cares about are overridden.
+ * And a started pair of them for waypoint tests.
  */
+import assert from "node:assert/strict";
+import type { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { DEFAULT_PORTS, type ZtunnelConfig } from "../../src/ztunnel/config.js";
+import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import type { StaticConfig } from "../../src/ztunnel/static-config.js";
 
 export function staticZtunnelConfig(
@@ -27,4 +31,26 @@ export function staticZtunnelConfig(
     static: { settings: {}, ...contents },
     ...over,
   };
+}
+
+/**
+ * Two in-process ztunnels for waypoint tests, started with the same CA: node-a (at `ips.a`,
+ * the client side, with the outbound listeners) and node-b (at `ips.b`, serving the backends).
+ */
+export async function startZtunnelPair(
+  ips: { readonly a: string; readonly b: string },
+  contents: Pick<StaticConfig, "workloads" | "services">,
+  outboundListeners: ZtunnelConfig["outboundListeners"],
+  client: LocalCaClient,
+): Promise<[Ztunnel, Ztunnel]> {
+  const za = new Ztunnel(staticZtunnelConfig("node-a", ips.a, contents, { outboundListeners }), {
+    caClient: client,
+    rootsPem: client.rootsPem,
+  });
+  const zb = new Ztunnel(staticZtunnelConfig("node-b", ips.b, contents), { caClient: client, rootsPem: client.rootsPem });
+  for (const z of [za, zb]) {
+    const r = await z.start();
+    assert.ok(r.ok, !r.ok ? r.error.message : "");
+  }
+  return [za, zb];
 }

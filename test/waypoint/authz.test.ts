@@ -21,7 +21,7 @@ import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { ROUTE_TYPE_URL } from "../../src/common/xds/envoy-proto.js";
 import type { KubeObject } from "../../src/kube/object.js";
 import { JwksResolver } from "../../src/controlplane/jwks-resolver.js";
-import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
+import type { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import { Waypoint } from "../../src/waypoint/waypoint.js";
 import type { WaypointConfig } from "../../src/waypoint/config.js";
 import { decodeFromJson } from "../../src/waypoint/envoy/from-json.js";
@@ -30,7 +30,7 @@ import type { EnvoyResource } from "../../src/waypoint/envoy/decode.js";
 import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 import { workload } from "../support/model.js";
-import { staticZtunnelConfig } from "../support/ztunnel-config.js";
+import { startZtunnelPair } from "../support/ztunnel-config.js";
 import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
 import { controlPlaneListener, overTheWire } from "../support/authz-pipeline.js";
 import { ECHO_SERVICE, EchoServer, grpcServer, sourceBoundRelay, tcpEcho } from "./backend.js";
@@ -161,25 +161,16 @@ before(async () => {
   const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
   assert.ok(ca.ok);
   const client = new LocalCaClient(ca.value);
-  const zt = (node: string, ip: string) =>
-    staticZtunnelConfig(
-      node,
-      ip,
-      { workloads, services },
-      {
-        outboundListeners:
-          node === "node-a"
-            ? [
-                { ip: IP.echoVip, port: 80 },
-                { ip: IP.echoVip, port: 9000 },
-                { ip: IP.grpcVip, port: 50051 },
-              ]
-            : [],
-      },
-    );
-  za = new Ztunnel(zt("node-a", IP.ztA), { caClient: client, rootsPem: client.rootsPem });
-  zb = new Ztunnel(zt("node-b", IP.ztB), { caClient: client, rootsPem: client.rootsPem });
-  for (const z of [za, zb]) assert.ok((await z.start()).ok);
+  [za, zb] = await startZtunnelPair(
+    { a: IP.ztA, b: IP.ztB },
+    { workloads, services },
+    [
+      { ip: IP.echoVip, port: 80 },
+      { ip: IP.echoVip, port: 9000 },
+      { ip: IP.grpcVip, port: 50051 },
+    ],
+    client,
+  );
   wp = new Waypoint(await waypointConfig(), { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e) });
   await startWithAddresses(wp, workloads, services);
   await echo.listen(IP.v1, 8080);

@@ -14,8 +14,8 @@ import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { CertificateAuthority } from "../../src/ca/ca.js";
 import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
-import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
-import { staticZtunnelConfig } from "../support/ztunnel-config.js";
+import type { Ztunnel } from "../../src/ztunnel/ztunnel.js";
+import { startZtunnelPair } from "../support/ztunnel-config.js";
 import { Waypoint } from "../../src/waypoint/waypoint.js";
 import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
@@ -82,28 +82,16 @@ before(async () => {
   const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
   assert.ok(ca.ok);
   const client = new LocalCaClient(ca.value);
-  const zt = (node: string, ip: string) =>
-    staticZtunnelConfig(
-      node,
-      ip,
-      { workloads, services },
-      {
-        outboundListeners:
-          node === "node-a"
-            ? [
-                { ip: IP.chaosVip, port: 80 },
-                { ip: IP.grpcVip, port: 50051 },
-                { ip: IP.limitedVip, port: 80 },
-              ]
-            : [],
-      },
-    );
-  za = new Ztunnel(zt("node-a", IP.ztA), { caClient: client, rootsPem: client.rootsPem });
-  zb = new Ztunnel(zt("node-b", IP.ztB), { caClient: client, rootsPem: client.rootsPem });
-  for (const z of [za, zb]) {
-    const r = await z.start();
-    assert.ok(r.ok, !r.ok ? r.error.message : "");
-  }
+  [za, zb] = await startZtunnelPair(
+    { a: IP.ztA, b: IP.ztB },
+    { workloads, services },
+    [
+      { ip: IP.chaosVip, port: 80 },
+      { ip: IP.grpcVip, port: 50051 },
+      { ip: IP.limitedVip, port: 80 },
+    ],
+    client,
+  );
   wp = new Waypoint(wpConfig, { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e) });
   await startWithAddresses(wp, workloads, services);
   await Promise.all(backends.map((b, i) => b.listen([IP.r1, IP.r2, IP.r3][i]!, 8080)));
