@@ -8,6 +8,8 @@
  *   haproxy   client -> haproxy (node-1, 1 thread) -> TLS -> backend   (bp)
  *   l4        client -> ztunnel -> HBONE -> ztunnel -> backend         (namespace bm, ambient)
  *   waypoint  client -> ztunnel -> waypoint (node-1) -> ztunnel -> backend   (bm, use-waypoint)
+ *   waypoint+resilience   the same waypoint, its service `wpr` with retries {attempts 3, retryOn
+ *             5xx,reset}, a 10 s timeout, outlierDetection and connectionPool limits (issue 9 item 9)
  *
  * The proxies verify the backend's certificate and keep connections to it; the mesh paths use
  * mutual TLS on every hop. Per path: HTTP/1.1 keep-alive throughput with wrk (1 thread, 32
@@ -16,7 +18,8 @@
  * "added" = path minus direct). Phases alternate the paths in rounds so background load falls on
  * all of them alike. Also: requests per CPU-second of each L7 proxy process, and the waypoint's
  * idle RSS. Targets (benchmark, not test): waypoint >= 0.5x nginx req/s, >= 4000 req/s per core
- * (Istio's published waypoint cost), idle RSS < 60 MB. Root only; bounded (~2 minutes).
+ * (Istio's published waypoint cost), idle RSS < 60 MB; and what the resilience features cost
+ * (waypoint+resilience over waypoint, same run). Root only; bounded (~2 minutes).
  * BENCH_L7_SECONDS (default 3) sets the length of each throughput measurement.
  */
 import { execFile } from "node:child_process";
@@ -46,7 +49,14 @@ import type { LatencySummary } from "./stats.js";
 const SECONDS = Number(process.env.BENCH_L7_SECONDS ?? 3);
 const LAT_SECONDS = 2;
 const ROUNDS = 2;
-const VIP = { backend: "198.19.207.61", nginx: "198.19.207.62", haproxy: "198.19.207.63", l4: "198.19.207.64", wp: "198.19.207.65" };
+const VIP = {
+  backend: "198.19.207.61",
+  nginx: "198.19.207.62",
+  haproxy: "198.19.207.63",
+  l4: "198.19.207.64",
+  wp: "198.19.207.65",
+  wpr: "198.19.207.66",
+};
 
 interface Path {
   readonly name: string;
@@ -62,6 +72,7 @@ const PATHS: readonly Path[] = [
   { name: "haproxy", ns: "bp", vip: VIP.haproxy, proxy: "pod-bp-haproxy-c" },
   { name: "l4 (ztunnel pair)", ns: "bm", vip: VIP.l4 },
   { name: "waypoint", ns: "bm", vip: VIP.wp, proxy: "waypoint" },
+  { name: "waypoint+resilience", ns: "bm", vip: VIP.wpr, proxy: "waypoint" },
 ];
 
 function manifests(dir: string, withWaypoint: boolean): string {
@@ -96,7 +107,7 @@ metadata: { name: bm, labels: { istio.io/dataplane-mode: ambient } }
 ---
 ${podYaml("bp", "client", "node-1", ["sleep", "infinity"])}${podYaml("bp", "backend", "node-0", nginx("backend-bp.conf"))}${podYaml("bp", "nginx", "node-1", nginx("nginx-proxy.conf"))}${podYaml("bp", "haproxy", "node-1", ["haproxy", "-db", "-f", path.join(dir, "haproxy.cfg")])}${podYaml("bm", "client", "node-1", ["sleep", "infinity"])}${podYaml("bm", "backend", "node-0", nginx("backend-bm.conf"))}${svc("bp", "backend", VIP.backend, "backend", [...be, ["https", 443, PORTS.backendTls]])}${svc("bp", "nginx", VIP.nginx, "nginx", l7)}${svc("bp", "haproxy", VIP.haproxy, "haproxy", l7)}${svc("bm", "l4", VIP.l4, "backend", be)}${svc("bm", "wp", VIP.wp, "backend", be, withWaypoint ? "{ istio.io/use-waypoint: waypoint }" : "{}")}${
     withWaypoint
-      ? `apiVersion: gateway.networking.k8s.io/v1
+      ? `${svc("bm", "wpr", VIP.wpr, "backend", be, "{ istio.io/use-waypoint: waypoint }")}${RESILIENCE}apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: { name: waypoint, namespace: bm, annotations: { local.weft.io/node-name: node-1 } }
 spec: { gatewayClassName: istio-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }
@@ -159,6 +170,28 @@ const sum = (xs: readonly LoadResult[]): LoadResult | undefined =>
         failed: xs.reduce((a, x) => a + x.failed, 0),
       }
     : undefined;
+
+/** The resilience features on the `wpr` service: every request passes their checks, none fires. */
+const RESILIENCE = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: wpr, namespace: bm }
+spec:
+  host: wpr
+  trafficPolicy:
+    connectionPool: { tcp: { maxConnections: 10000 }, http: { http1MaxPendingRequests: 10000, http2MaxRequests: 10000, maxRetries: 100 } }
+    outlierDetection: { consecutive5xxErrors: 5, interval: 10s, baseEjectionTime: 30s }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: wpr, namespace: bm }
+spec:
+  hosts: [wpr]
+  http:
+    - timeout: 10s
+      retries: { attempts: 3, retryOn: "5xx,reset,connect-failure", perTryTimeout: 5s }
+      route: [{ destination: { host: wpr } }]
+---
+`;
 
 async function main(): Promise<number> {
   if (process.getuid?.() !== 0) {
@@ -336,10 +369,10 @@ async function main(): Promise<number> {
     console.log("requests per CPU-second of the L7 proxy process (h1 + h2 throughput phases):");
     for (const r of rows) {
       const pc = perCore(r);
-      if (pc !== undefined) console.log(`  ${r.path.padEnd(10)} ${pc.toFixed(0)} req/s per core`);
+      if (pc !== undefined) console.log(`  ${r.path.padEnd(20)} ${pc.toFixed(0)} req/s per core`);
     }
     console.log("idle RSS of the L7 proxy process (tree):");
-    for (const [name, kb] of idleRss) if (kb) console.log(`  ${name.padEnd(10)} ${(kb / 1024).toFixed(1)} MB`);
+    for (const [name, kb] of idleRss) if (kb) console.log(`  ${name.padEnd(20)} ${(kb / 1024).toFixed(1)} MB`);
     const wp = rows.find((r) => r.path === "waypoint" && !r.error);
     const ng = rows.find((r) => r.path === "nginx");
     if (wp && ng) {
@@ -361,6 +394,14 @@ async function main(): Promise<number> {
       ];
       console.log("targets (benchmark, not test):");
       for (const [what, met] of checks) console.log(`  ${met ? "met    " : "MISSED "} ${what}`);
+    }
+    const wpr = rows.find((r) => r.path === "waypoint+resilience" && !r.error);
+    if (wp && wpr) {
+      const ratio = (a?: { perSecond: number }, b?: { perSecond: number }) => (a && b ? (a.perSecond / b.perSecond).toFixed(2) : "?");
+      const p99 = (a?: LatencySummary, b?: LatencySummary) => (a && b ? `${(a.p99Us - b.p99Us).toFixed(0)} us` : "?");
+      console.log("resilience cost (waypoint+resilience vs waypoint, same run):");
+      console.log(`  h1 req/s ${ratio(wpr.h1, wp.h1)}x, h2 req/s ${ratio(wpr.h2, wp.h2)}x`);
+      console.log(`  p99 at concurrency 1: h1 ${p99(wpr.h1Lat, wp.h1Lat)}, h2 ${p99(wpr.h2Lat, wp.h2Lat)} added`);
     }
     const load = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
     console.log(`(load average at the end: ${load}; the machine's CPUs are shared, so figures are noisy)`);

@@ -29,6 +29,7 @@ interface LocalOptions {
   port?: string;
   host?: string;
   service?: string;
+  failEvery?: string;
   nodes?: string;
   backend?: string;
   name?: string;
@@ -183,12 +184,16 @@ export function registerLocal(program: Command): void {
   const echo = subcommand(local, "echo", "the echo backend (a pod's container): JSON of its pod and the request, HTTP/1.1, h2c, gRPC")
     .option("--port <port>", "port (env PORT)", process.env.PORT ?? "8080")
     .option("--host <ip>", "address to listen on", "0.0.0.0")
-    .option("--service <name>", "service name to report (env SERVICE_NAME)");
-  examples(echo, ["weft local echo --port 9080 --service reviews"]);
+    .option("--service <name>", "service name to report (env SERVICE_NAME)")
+    .option("--fail-every <n>", "answer every nth request with 503 (a partly failing backend, for resilience tests)");
+  examples(echo, ["weft local echo --port 9080 --service reviews", "weft local echo --fail-every 2   # half the requests get 503"]);
   action(echo, async (v: LocalOptions) => {
     const port = Number(v.port);
     if (!Number.isInteger(port) || port < 1 || port > 65535)
       throw new CliError(`--port: ${JSON.stringify(v.port)} is not a port`, EXIT_USAGE);
+    const failEvery = v.failEvery === undefined ? undefined : Number(v.failEvery);
+    if (failEvery !== undefined && (!Number.isInteger(failEvery) || failEvery < 2))
+      throw new CliError(`--fail-every: ${JSON.stringify(v.failEvery)} is not an integer >= 2`, EXIT_USAGE);
     const env = process.env;
     const host = v.host ?? "0.0.0.0";
     const s = await startEcho({
@@ -199,6 +204,7 @@ export function registerLocal(program: Command): void {
       node: env.NODE_NAME ?? "",
       service: v.service ?? env.SERVICE_NAME ?? "",
       log: (l) => process.stdout.write(`${l}\n`),
+      ...(failEvery !== undefined ? { failEvery } : {}),
     });
     if (!s.ok) throw new CliError(s.error.message);
     process.stdout.write(`echo listening on ${host}:${s.value.port} (HTTP/1.1, h2c, gRPC)\n`);

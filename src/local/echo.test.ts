@@ -159,3 +159,17 @@ test("echo: one port serves HTTP/1.1 keep-alive, h2c prior knowledge and gRPC", 
     await s.value.close();
   }
 });
+
+test("echo --fail-every 2: every second request gets 503, whatever it asks for", async () => {
+  const s = await startEcho({ ...ID, host: "127.0.0.1", port: 0, failEvery: 2 });
+  assert.ok(s.ok);
+  try {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await h1Get(s.value.port, agent, `/f${i}`, { "x-echo-status": "201" })).status);
+    agent.destroy();
+    assert.deepEqual(statuses, [201, 503, 201, 503, 201, 503]);
+  } finally {
+    await s.value.close();
+  }
+});

@@ -13,6 +13,8 @@
  *   `x-echo-status: 503`        answer with that status (100-599 excluded 1xx);
  *   `x-echo-set-header: k: v`   add a response header (repeatable, comma separated pairs not split);
  *   `x-echo-delay-ms: 250`      answer after that many milliseconds (0-60000; resilience tests).
+ * And one flag: `--fail-every N` answers every Nth request with 503 on its own (a backend that
+ * fails a share of its requests whatever the client sends: outlier-detection tests).
  * Each answered request is also logged as one JSON line on stdout (what a mirrored request's
  * target shows in STATE/logs/).
  */
@@ -139,12 +141,15 @@ export interface EchoOptions extends EchoIdentity {
   readonly port: number;
   /** One JSON line per request (default: none). */
   readonly log?: (line: string) => void;
+  /** Answer every Nth request (N >= 2) with 503 whatever it asks for (default: never). */
+  readonly failEvery?: number;
 }
 
 function answer(
   o: EchoOptions,
   view: RequestView,
   respond: (status: number, headers: Record<string, string>, body: Buffer, grpc: boolean) => void,
+  failing: boolean,
 ): void {
   const reply = echoReply(o, view);
   o.log?.(JSON.stringify({ method: reply.method, path: reply.path, host: reply.host, proto: reply.proto, remote: reply.remote }));
@@ -156,12 +161,15 @@ function answer(
   const headers: Record<string, string> = { "content-type": reply.grpc ? "application/grpc" : "application/json" };
   for (const [k, v] of knobs.value.set) headers[k] = v;
   const body = Buffer.from(`${JSON.stringify(reply)}\n`);
-  const send = () => respond(knobs.value.status, headers, reply.grpc ? grpcFrame(body) : body, reply.grpc);
+  const status = failing ? 503 : knobs.value.status;
+  const send = () => respond(status, headers, reply.grpc ? grpcFrame(body) : body, reply.grpc);
   if (knobs.value.delayMs > 0) setTimeout(send, knobs.value.delayMs);
   else send();
 }
 
 export function startEcho(o: EchoOptions): Promise<Result<EchoServer>> {
+  let served = 0;
+  const failing = (): boolean => o.failEvery !== undefined && ++served % o.failEvery === 0;
   const h1 = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     let bytes = 0;
     req.on("data", (d: Buffer) => (bytes += d.length));
@@ -175,10 +183,15 @@ export function startEcho(o: EchoOptions): Promise<Result<EchoServer>> {
         remote: req.socket.remoteAddress ?? "",
         bodyBytes: bytes,
       };
-      answer(o, view, (status, headers, body) => {
-        res.writeHead(status, { ...headers, "content-length": String(body.length) });
-        res.end(body);
-      });
+      answer(
+        o,
+        view,
+        (status, headers, body) => {
+          res.writeHead(status, { ...headers, "content-length": String(body.length) });
+          res.end(body);
+        },
+        failing(),
+      );
     });
   });
   const h2 = http2.createServer();
@@ -196,20 +209,25 @@ export function startEcho(o: EchoOptions): Promise<Result<EchoServer>> {
         remote: stream.session?.socket?.remoteAddress ?? "",
         bodyBytes: bytes,
       };
-      answer(o, view, (status, headers, body, grpc) => {
-        if (stream.destroyed) return;
-        if (grpc) {
-          // gRPC: always HTTP 200; the status travels in the trailers.
-          stream.respond({ ":status": 200, ...headers }, { waitForTrailers: true });
-          stream.on("wantTrailers", () =>
-            stream.sendTrailers({
-              "grpc-status": status === 200 ? "0" : "2",
-              ...(status === 200 ? {} : { "grpc-message": `HTTP ${status}` }),
-            }),
-          );
-        } else stream.respond({ ":status": status, ...headers, "content-length": String(body.length) });
-        stream.end(body);
-      });
+      answer(
+        o,
+        view,
+        (status, headers, body, grpc) => {
+          if (stream.destroyed) return;
+          if (grpc) {
+            // gRPC: always HTTP 200; the status travels in the trailers.
+            stream.respond({ ":status": 200, ...headers }, { waitForTrailers: true });
+            stream.on("wantTrailers", () =>
+              stream.sendTrailers({
+                "grpc-status": status === 200 ? "0" : "2",
+                ...(status === 200 ? {} : { "grpc-message": `HTTP ${status}` }),
+              }),
+            );
+          } else stream.respond({ ":status": status, ...headers, "content-length": String(body.length) });
+          stream.end(body);
+        },
+        failing(),
+      );
     });
   });
   h2.on("sessionError", () => undefined);

@@ -12,7 +12,7 @@ import { logger } from "../../common/log.js";
 import { formatAddress } from "../../common/net/addr.js";
 import { toUri } from "../../common/spiffe.js";
 import { workloadIdentityUri } from "../../common/model/workload.js";
-import type { HeaderMutations, RouteTable } from "../envoy/types.js";
+import type { Endpoint, HeaderMutations, RouteTable } from "../envoy/types.js";
 import { type Decision, type Upstream, decide } from "../route/decide.js";
 import { isGrpc } from "../route/match.js";
 import type { RequestFacts } from "../route/request.js";
@@ -79,7 +79,7 @@ export class Exchange {
   /** A generated hash-policy cookie for the response. */
   setCookie: string | undefined;
   /** Ends the upstream attempt in the cluster's policies (circuit breaker slot, outlier outcome). */
-  upstreamDone: ((o: Outcome | undefined) => void) | undefined;
+  upstreamDone: ((o: Outcome | undefined, at?: Endpoint) => void) | undefined;
   private done = false;
 
   constructor(
@@ -92,7 +92,8 @@ export class Exchange {
   finish(): void {
     if (this.done) return;
     this.done = true;
-    this.upstreamDone?.(outcomeOf(this.status, this.flags));
+    // The outcome counts for the endpoint of the last attempt (retries may have moved on).
+    this.upstreamDone?.(outcomeOf(this.status, this.flags), this.upstream?.endpoint);
     const rt = this.rt;
     const ep = this.upstream?.endpoint;
     const destination = ep ? rt.state.workloadByAddress(rt.network, ep.ip) : undefined;

@@ -22,6 +22,7 @@ import { ReplayBody } from "../resilience/replay-body.js";
 import { type AttemptOutcome, backoffMs, isRetriable, retryEndpoint } from "../resilience/retry.js";
 import type { Timeouts } from "../resilience/timeout.js";
 import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext } from "./context.js";
+import { outcomeOf } from "./admission.js";
 import { type ProxyFailure, classifyUpstreamError } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
 import { ConnectFailure } from "./upstream.js";
@@ -150,6 +151,8 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
     const retriable = policy !== undefined && isRetriable(policy, outcome);
     const next = retriable && retriesLeft > 0 && body.replayable && !res.headersSent;
     if (next && (retrySlot = rt.clusters.admitRetry(upstream.cluster))) {
+      const counted = r.ok ? outcomeOf(r.head.status, "") : outcomeOf(0, r.outcome.failure);
+      if (counted) rt.clusters.report(upstream.cluster, upstream.endpoint, counted);
       a.discard();
       body.detach();
       retriesLeft--;

@@ -5,9 +5,10 @@
  * when the cluster's settings change and forgotten when the cluster goes.
  *
  * The request path uses it as: `pick` (in route/decide.ts, through the EndpointPicker
- * interface), then `admit` before the upstream request, then `done(outcome)` exactly once when
- * the attempt is over. A retry stage asks `admitRetry` before each retry and calls the returned
- * release when it ends, and may pass the endpoints already tried as `exclude`.
+ * interface), then `admit` before the upstream request, then `done(outcome, lastEndpoint)` exactly
+ * once when the request is over. A retry stage asks `admitRetry` before each retry and calls the
+ * returned release when it ends, reports each retried attempt's answer (`report`), and may pass
+ * the endpoints already tried as `exclude`.
  *
  * Time and randomness are injected; no sockets.
  */
@@ -29,7 +30,12 @@ interface ClusterPolicy {
 }
 
 export type Admitted =
-  | { readonly ok: true; readonly pending?: Promise<void>; readonly done: (o: Outcome | undefined) => void }
+  | {
+      readonly ok: true;
+      readonly pending?: Promise<void>;
+      /** Ends the request; its outcome counts for `at` (the endpoint of the last attempt; default the admitted one). */
+      readonly done: (o: Outcome | undefined, at?: Endpoint) => void;
+    }
   | { readonly ok: false; readonly reason: string };
 
 export interface PolicyEvents {
@@ -97,17 +103,26 @@ export class ClusterPolicies implements EndpointPicker {
     p.balancer.started(endpoint);
     const ticket: Ticket = a.ticket;
     let finished = false;
-    const done = (o: Outcome | undefined) => {
+    const done = (o: Outcome | undefined, at: Endpoint = endpoint) => {
       if (finished) return;
       finished = true;
       p.breaker.release(ticket);
       p.balancer.finished(endpoint);
-      if (o && p.outlier) {
-        const e = p.outlier.report(endpointKey(endpoint), o, p.endpoints?.length ?? 1, this.now());
-        if (e) this.events.ejected?.(cluster.name, e);
-      }
+      if (o) this.report(cluster, at, o);
     };
     return a.kind === "pending" ? { ok: true, pending: a.granted, done } : { ok: true, done };
+  }
+
+  /**
+   * Counts one upstream answer of `endpoint` in outlier detection. `done` reports the last
+   * attempt; a retry stage reports each attempt it retried (Envoy counts every answer, so a
+   * failing endpoint is ejected even when retries hide its failures from the client).
+   */
+  report(cluster: Cluster, endpoint: Endpoint, o: Outcome): void {
+    const p = this.policy(cluster);
+    if (!p.outlier) return;
+    const e = p.outlier.report(endpointKey(endpoint), o, p.endpoints?.length ?? 1, this.now());
+    if (e) this.events.ejected?.(cluster.name, e);
   }
 
   /** Asks to start one retry (max_retries); returns its release, or undefined on overflow. */
