@@ -102,3 +102,25 @@ test("outlier: enforcing percentages are drawn", () => {
   const e = new OutlierDetector(config({ consecutive5xx: 1, enforcingConsecutive5xx: 30 }), () => 0.1);
   assert.ok(e.report("a", s(500), 2, 0));
 });
+
+test("outlier: dump shows each host's counts and ejection end; retain forgets hosts that left; update changes the threshold", () => {
+  const d = new OutlierDetector(config({ consecutive5xx: 2 }), () => 0);
+  d.report("a", s(500), 3, 0);
+  d.report("a", s(500), 3, 0);
+  d.report("b", s(503), 3, 0);
+  assert.deepEqual(d.dump(0), {
+    ejectionsTotal: 1,
+    hosts: {
+      a: { ejected: true, ejections: 1, ejectedUntil: new Date(30_000).toISOString(), consecutive5xx: 0, consecutiveGateway: 0 },
+      b: { ejected: false, ejections: 0, consecutive5xx: 1, consecutiveGateway: 1 },
+    },
+  });
+  assert.equal(d.ejectedCount(), 1);
+  d.retain(new Set(["b"]));
+  assert.deepEqual(Object.keys(d.dump(0).hosts), ["b"]);
+  d.update(config({ consecutive5xx: 5 }));
+  // b's count goes on from 1: three more make 4 (below the new threshold), a fifth ejects.
+  for (let i = 0; i < 3; i++) d.report("b", s(500), 3, 0);
+  assert.equal(d.isEjected("b", 0), false);
+  assert.equal(d.report("b", s(500), 3, 0)?.reason, "consecutive_5xx");
+});
