@@ -3,7 +3,8 @@
  * control plane, ztunnels, CNI agents, pods as processes), with an app in namespace `mesh`
  * (enrolled live during the test) and the same app in namespace `plain` (never enrolled).
  * Covers: same-node, cross-node and service VIP calls without and with the mesh; an underlay
- * capture sees the payload in clear only for the non-enrolled namespace; labelling enrolls
+ * capture sees the payload in clear only for the non-enrolled namespace, and for an enrolled pod's
+ * passthrough to a pod outside the mesh (counted by its ztunnel); labelling enrolls
  * running pods without restart and unlabelling releases them; a killed cni-agent comes back
  * with its captures; ztunnel down makes enrolled pods'
  * connections fail (nothing in clear) and its restart restores service; nothing is left after
@@ -22,6 +23,7 @@ import {
   PREFIX,
   call,
   captureUnderlay,
+  counterSum,
   down,
   enrolled,
   leftovers,
@@ -159,6 +161,34 @@ for (const backend of ["ebpf", "nftables"] as const) {
       assert.match(
         m1,
         /istio_tcp_connections_opened_total\{reporter="destination",[^}]*source_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/client"[^}]*destination_principal="spiffe:\/\/cluster\.local\/ns\/mesh\/sa\/remote"[^}]*connection_security_policy="mutual_tls"/,
+      );
+    });
+
+    await t.test("passthrough: an enrolled pod reaches a pod outside the mesh through its ztunnel, in plaintext", async () => {
+      const before = counterSum(await ztunnelMetrics(c, 0), "istio_tcp_connections_opened_total", {
+        reporter: "source",
+        source_workload_namespace: "mesh",
+        destination_workload_namespace: "plain",
+      });
+      const file = path.join(work, `p${pcapN++}.pcap`);
+      let r: { ok: boolean; text: string } = { ok: false, text: "" };
+      const pcap = await captureUnderlay(c, file, async () => {
+        r = await call(c, "mesh", `http://${podIp(c, "plain", "remote")}:8080/`, "req-passthrough");
+      });
+      assert.ok(r.ok && r.text.startsWith(`${MARK("plain")}remote: req-passthrough`), `served by the plain pod: ${r.text}`);
+      // The destination has no ztunnel of its own to speak HBONE to: the payload crosses in clear...
+      assert.ok(pcap.includes("req-passthrough"), "the passthrough payload is plaintext on the underlay");
+      // ...and it was the client's ztunnel that carried it (not a capture bypass): it counted the connection.
+      const m = await ztunnelMetrics(c, 0);
+      const after = counterSum(m, "istio_tcp_connections_opened_total", {
+        reporter: "source",
+        source_workload_namespace: "mesh",
+        destination_workload_namespace: "plain",
+      });
+      assert.ok(after > before, `ztunnel on node-0 counted the passthrough connection (${before} -> ${after})`);
+      assert.match(
+        m,
+        /istio_tcp_connections_opened_total\{reporter="source",[^}]*source_workload_namespace="mesh"[^}]*destination_workload_namespace="plain"[^}]*connection_security_policy="unknown"/,
       );
     });
 
