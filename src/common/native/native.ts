@@ -124,7 +124,9 @@ export async function listenTransparent(
     a.listenTransparent(opts.host, opts.port, opts.backlog ?? 511, (opts.mark ?? 0) >>> 0),
   );
   if (!fd.ok) return fd;
-  const server = net.createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, onConnection);
+  // noDelay: a proxy relays small writes (HTTP/2 HEADERS, then DATA) as they come; with Nagle the
+  // second waits for the peer's delayed ACK (40 ms on Linux) at every request-response turn.
+  const server = net.createServer({ allowHalfOpen: opts.allowHalfOpen ?? false, noDelay: true }, onConnection);
   return new Promise((resolve) => {
     const fail = (e: Error): void => {
       server.close();
