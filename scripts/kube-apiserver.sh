@@ -4,10 +4,7 @@
 # modules; nothing is downloaded from anywhere else.
 #
 # How: a throwaway Go module under $WEFT_CACHE/kube/build-<version> requires k8s.io/kubernetes at
-# KUBE_VERSION. k8s.io/kubernetes points its staging modules (k8s.io/api, apimachinery, ...) at
-# ./staging/src through `replace` directives, which Go ignores for dependencies and which name the
-# placeholder version v0.0.0; so this module pins every staging module to the published v0.x.y of
-# the same release with its own `replace` lines, derived from kubernetes' own go.mod. etcd is
+# KUBE_VERSION (scripts/kube-module.sh writes it: staging modules pinned to their releases). etcd is
 # go.etcd.io/etcd/server/v3 at the version kubernetes itself requires (built in the same module,
 # so it shares the dependency graph and most of the compile work).
 #
@@ -19,6 +16,7 @@
 # Prints the binary directory as the last line of stdout.
 set -euo pipefail
 
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KUBE_VERSION="${KUBE_VERSION:-v1.35.4}"
 CACHE="${WEFT_CACHE:-$HOME/.cache/weft}/kube"
 OUT="$CACHE/$KUBE_VERSION"
@@ -39,49 +37,20 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/build.lock"
 flock 9
 if [ -f "$OUT/ready" ]; then echo "$OUT"; exit 0; fi
+# One Go build on the machine at a time (2 cores shared by several sessions).
+exec 8>/tmp/weft-go.lock
+flock 8
 
 start=$(date +%s)
 echo "kube-apiserver.sh: building kube-apiserver and etcd $KUBE_VERSION into $OUT (cold build: 10-20 min on 2 cores)" >&2
 mkdir -p "$BUILD" "$OUT"
 cd "$BUILD"
 
-# kubernetes' go.mod tells which staging modules exist and which etcd it needs.
-kmod=$(go list -m -f '{{.GoMod}}' "k8s.io/kubernetes@$KUBE_VERSION")
-staging_version="v0.${KUBE_VERSION#v1.}"
-mapfile -t staging < <(sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\) => \./staging/src/.*#\1#p' "$kmod")
-[ "${#staging[@]}" -gt 0 ] || { echo "kube-apiserver.sh: found no staging replaces in $kmod" >&2; exit 1; }
-etcd_version=$(sed -n 's#^[[:space:]]*go\.etcd\.io/etcd/server/v3 \(v[^[:space:]]*\).*#\1#p' "$kmod" | head -1)
-[ -n "$etcd_version" ] || { echo "kube-apiserver.sh: no go.etcd.io/etcd/server/v3 in $kmod" >&2; exit 1; }
-
-{
-  echo "module weft.local/kubebuild"
-  echo
-  echo "go $(go env GOVERSION | sed 's/^go\([0-9]*\.[0-9]*\).*/\1/')"
-  echo
-  echo "require ("
-  echo "	k8s.io/kubernetes $KUBE_VERSION"
-  echo "	go.etcd.io/etcd/server/v3 $etcd_version"
-  echo ")"
-  echo
-  echo "replace ("
-  for m in "${staging[@]}"; do echo "	$m => $m $staging_version"; done
-  echo ")"
-} > go.mod
-cat > tools.go <<'EOF'
-//go:build tools
-
-// Package tools only records which binaries this throwaway module builds.
-package tools
-
-import (
-	_ "go.etcd.io/etcd/server/v3"
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-)
-EOF
-
-echo "kube-apiserver.sh: resolving modules (staging $staging_version, etcd $etcd_version)" >&2
-go mod tidy -e >&2
-ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
+# shellcheck source=scripts/kube-module.sh
+. "$here/kube-module.sh"
+kube_write_module "$KUBE_VERSION" yes go.etcd.io/etcd/server/v3 k8s.io/kubernetes/cmd/kube-apiserver
+etcd_version=$KUBE_ETCD_VERSION
+ldflags=$(kube_ldflags "$KUBE_VERSION")
 echo "kube-apiserver.sh: go build kube-apiserver" >&2
 nice -n 10 go build -trimpath -ldflags="$ldflags" -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver >&2
 echo "kube-apiserver.sh: go build etcd" >&2
