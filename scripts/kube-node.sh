@@ -54,7 +54,9 @@ for b in "${BINS[@]}"; do
   echo "kube-node.sh: go build $b" >&2
   nice -n 10 go build -trimpath -ldflags="$ldflags" -o "$OUT/$b.tmp" "k8s.io/kubernetes/cmd/$b" >&2
 done
-for b in "${BINS[@]}"; do mv "$OUT/$b.tmp" "$OUT/$b"; "$OUT/$b" --version >&2; done
+for b in "${BINS[@]}"; do mv "$OUT/$b.tmp" "$OUT/$b"; done
+for b in kubelet kube-controller-manager kube-scheduler kube-proxy; do "$OUT/$b" --version >&2; done
+"$OUT/kubectl" version --client >&2
 echo "$KUBE_VERSION ${BINS[*]} built=$(date -u +%FT%TZ) seconds=$(( $(date +%s) - start ))" > "$OUT/ready-node"
 echo "kube-node.sh: done in $(( $(date +%s) - start ))s" >&2
 echo "$OUT"
