@@ -13,6 +13,14 @@ echo "== kube-apiserver + etcd for the Kubernetes source tests (built once from 
 t0=$(date +%s)
 bash scripts/kube-apiserver.sh | tail -n 1
 echo "   ($(( $(date +%s) - t0 )) s)"
+echo "== kubelet, controller-manager, scheduler, kube-proxy, kubectl for the Kubernetes test bed (Go module proxy, then cached)"
+t0=$(date +%s)
+bash scripts/kube-node.sh | tail -n 1
+echo "   ($(( $(date +%s) - t0 )) s)"
+echo "== images: weft, pause, sample-app as OCI archives (npm run images; the test bed imports them)"
+t0=$(date +%s)
+node dist/src/image/main.js
+echo "   ($(( $(date +%s) - t0 )) s)"
 echo "== OpenTelemetry Collector for the tracing tests (built once from the Go module proxy, then cached)"
 t0=$(date +%s)
 bash scripts/otelcol.sh | tail -n 1

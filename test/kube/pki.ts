@@ -27,7 +27,13 @@ async function newKeys(): Promise<webcrypto.CryptoKeyPair> {
   return await webcrypto.subtle.generateKey(ecdsa, true, ["sign", "verify"]);
 }
 
-export async function makeTestPki(ip: string): Promise<TestPki> {
+/** Extra subject alternative names of the serving certificate (the test bed's Service IP and names). */
+export interface ExtraSans {
+  readonly ips?: readonly string[];
+  readonly dns?: readonly string[];
+}
+
+export async function makeTestPki(ip: string, extra: ExtraSans = {}): Promise<TestPki> {
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + 24 * 3600_000);
   const caKeys = await newKeys();
@@ -59,6 +65,8 @@ export async function makeTestPki(ip: string): Promise<TestPki> {
         { type: "ip", value: ip },
         { type: "dns", value: "localhost" },
         { type: "dns", value: "kubernetes.default.svc" },
+        ...(extra.ips ?? []).map((value) => ({ type: "ip" as const, value })),
+        ...(extra.dns ?? []).map((value) => ({ type: "dns" as const, value })),
       ]),
     ],
   });
