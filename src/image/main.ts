@@ -4,7 +4,7 @@
  * one OCI archive per image and images.json (reference, file, manifest digest, sizes, Debian
  * packages). Needs a built tree (tsc, scripts/setup.sh's BPF objects and native addon) and gcc.
  *
- * Usage: node dist/src/image/main.js [--out DIR]
+ * Usage: node dist/src/image/main.js [--out DIR] [--repo DIR]
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from "node:fs";
@@ -12,7 +12,7 @@ import path from "node:path";
 import { buildImage } from "./oci.js";
 import { pauseImage, sampleAppImage, weftImage, type Inputs } from "./weft-images.js";
 
-const repo = path.resolve(__dirname, "../../..");
+const thisRepo = path.resolve(__dirname, "../../..");
 
 function need(file: string, hint: string): string {
   if (!existsSync(file)) throw new Error(`images: ${file} is missing: ${hint}`);
@@ -26,6 +26,9 @@ function compileStatic(src: string, out: string): string {
 }
 
 function main(): void {
+  const repoIdx = process.argv.indexOf("--repo");
+  // Another built worktree's product (e.g. a branch under review); the C programs are this one's.
+  const repo = repoIdx > 0 ? path.resolve(process.argv[repoIdx + 1]!) : thisRepo;
   const outIdx = process.argv.indexOf("--out");
   const out = path.resolve(outIdx > 0 ? process.argv[outIdx + 1]! : path.join(repo, "build/images"));
   const pkg = JSON.parse(readFileSync(path.join(repo, "package.json"), "utf8")) as { version: string };
@@ -36,8 +39,8 @@ function main(): void {
     repo,
     version: pkg.version,
     node: need(path.join(repo, `.runtime/node-v${nodeVersion}-linux-x64/bin/node`), "run scripts/setup.sh (it pins Node into .runtime/)"),
-    pause: compileStatic(path.join(repo, "images/pause.c"), path.join(binDir, "pause")),
-    echoServer: compileStatic(path.join(repo, "images/echo-server.c"), path.join(binDir, "echo-server")),
+    pause: compileStatic(path.join(thisRepo, "images/pause.c"), path.join(binDir, "pause")),
+    echoServer: compileStatic(path.join(thisRepo, "images/echo-server.c"), path.join(binDir, "echo-server")),
   };
   need(path.join(repo, "dist/src/cli/main.js"), "build first (npx tsc -p tsconfig.json)");
   need(path.join(repo, "native/build/Release/weft_native.node"), "run scripts/setup.sh (native addon)");

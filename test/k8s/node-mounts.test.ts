@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { nodeMountScript } from "./node-mounts.js";
 
-const host = new Set(["/", "/var", "/var/lib", "/var/log", "/etc", "/etc/cni", "/opt", "/run"]);
+const host = new Set(["/", "/var", "/var/lib", "/var/log", "/etc", "/etc/cni", "/etc/cni/net.d", "/opt", "/run"]);
 const exists = (p: string): boolean => host.has(p);
 const plan = {
   privatePaths: [
@@ -15,7 +15,10 @@ const plan = {
   ],
   sysctls: [{ key: "kernel/panic", file: "/s/sysctl/panic" }],
   stageDir: "/r/stage",
-  tmpfs: ["/run"],
+  fresh: [
+    { fstype: "tmpfs" as const, target: "/run" },
+    { fstype: "bpf" as const, target: "/sys/fs/bpf" },
+  ],
 };
 
 test("existing targets are bound directly; missing ones graft their parent once, without the host entries they replace", () => {
@@ -26,7 +29,10 @@ test("existing targets are bound directly; missing ones graft their parent once,
   assert.match(script, /mkdir '\/r\/stage\/kubelet'; mount --bind '\/s\/kubelet' '\/r\/stage\/kubelet'/);
   assert.match(script, /mount --move '\/r\/stage' '\/opt'/);
   assert.match(script, /mount --bind '\/s\/log' '\/var\/log'\n/);
-  assert.match(script, /mount --bind '\/s\/net.d' '\/etc\/cni\/net.d'\nmount -t tmpfs -o mode=0755 wtb-tmpfs '\/run'\n$/);
+  assert.match(
+    script,
+    /mount --bind '\/s\/net.d' '\/etc\/cni\/net.d'\nmount -t tmpfs -o mode=0755 wtb-tmpfs '\/run'\nmount -t bpf wtb-bpf '\/sys\/fs\/bpf'\n$/,
+  );
   assert.doesNotMatch(script, /mount --move '\/r\/stage' '\/etc/);
 });
 

@@ -9,6 +9,10 @@
  * path does not exist on the host, its parent is "grafted": a tmpfs that holds bind mounts of
  * every host entry of the parent plus the node's own entries, moved over the parent.
  *
+ * A fresh bpffs on /sys/fs/bpf gives each node its own BPF pin root (weft's CNI agent pins its
+ * programs there), and a fresh tmpfs on /run its own runtime directory (/var/run/netns, the
+ * containerd socket, /run/weft).
+ *
  * The kernel tunables kubelet wants to write (kernel.panic, vm.overcommit_memory, ...) are
  * masked by bind mounts of the node's own files over /proc/sys/..., so a kubelet never changes
  * the host's kernel settings.
@@ -28,8 +32,8 @@ export interface MountPlanInput {
   readonly sysctls: readonly { readonly key: string; readonly file: string }[];
   /** Empty host directory used as the graft staging mount point. */
   readonly stageDir: string;
-  /** Directories that become a fresh tmpfs of the node's own, mounted last (/run). */
-  readonly tmpfs: readonly string[];
+  /** Fresh file systems of the node's own, mounted last: tmpfs on /run, a bpffs on /sys/fs/bpf. */
+  readonly fresh: readonly { readonly fstype: "tmpfs" | "bpf"; readonly target: string }[];
 }
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -75,6 +79,7 @@ export function nodeMountScript(input: MountPlanInput, exists: (p: string) => bo
   // Direct binds last: a target below a grafted parent is then bound on the graft's view.
   for (const p of direct) lines.push(`mount --bind ${q(p.backing)} ${q(p.target)}`);
   // Last: the stage directory and the backings may live below these.
-  for (const t of input.tmpfs) lines.push(`mount -t tmpfs -o mode=0755 wtb-tmpfs ${q(t)}`);
+  for (const m of input.fresh)
+    lines.push(`mount -t ${m.fstype} ${m.fstype === "tmpfs" ? "-o mode=0755 " : ""}wtb-${m.fstype} ${q(m.target)}`);
   return lines.join("\n") + "\n";
 }

@@ -313,7 +313,18 @@ async function startNode(
   kubelets: Map<string, Daemon>,
 ): Promise<void> {
   const s = (...p: string[]): string => path.join(n.stateDir, ...p);
-  for (const d of ["kubelet", "containerd", "cni", "cni-ipam", "log", "libexec-kubernetes", "etc-cni/net.d", "opt-cni/bin", "sysctl"])
+  for (const d of [
+    "kubelet",
+    "containerd",
+    "cni",
+    "cni-ipam",
+    "log",
+    "libexec-kubernetes",
+    "etc-cni/net.d",
+    "opt-cni/bin",
+    "opt-weft",
+    "sysctl",
+  ])
     mkdirSync(s(d), { recursive: true });
   mkdirSync(path.join(n.runDir, "stage"), { recursive: true });
   for (const p of t.CNI_PLUGINS) copyFileSync(path.join(t.DEBIAN_CNI_DIR, p), s("opt-cni/bin", p));
@@ -341,10 +352,15 @@ async function startNode(
         { target: "/usr/libexec/kubernetes", backing: s("libexec-kubernetes") },
         { target: "/etc/cni", backing: s("etc-cni") },
         { target: "/opt/cni", backing: s("opt-cni") },
+        // weft's CNI agent copies its runtime there (deploy/weft.yaml hostPath).
+        { target: "/opt/weft", backing: s("opt-weft") },
       ],
       sysctls,
       stageDir: path.join(n.runDir, "stage"),
-      tmpfs: ["/run"],
+      fresh: [
+        { fstype: "tmpfs", target: "/run" },
+        { fstype: "bpf", target: "/sys/fs/bpf" },
+      ],
     },
     existsSync,
   );
