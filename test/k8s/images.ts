@@ -17,7 +17,10 @@ export interface TestbedImage {
   readonly file: string;
 }
 
+/** WEFT_TESTBED_IMAGES=DIR uses DIR's images as they are (e.g. built with main.js --repo from another worktree). */
 export function ensureImages(log: (l: string) => void): TestbedImage[] {
+  const given = process.env.WEFT_TESTBED_IMAGES;
+  if (given) return readIndex(path.join(given, "images.json"));
   const index = path.join(dir, "images.json");
   // Rebuilt when anything an image is made of is newer than the last build.
   const inputs = ["dist/src/cli/main.js", "dist/src/image/weft-images.js", "images/pause.c", "images/echo-server.c", "package-lock.json"];
@@ -28,6 +31,10 @@ export function ensureImages(log: (l: string) => void): TestbedImage[] {
     execFileSync(process.execPath, [path.join(repo, "dist/src/image/main.js"), "--out", dir], { stdio: ["ignore", "ignore", "inherit"] });
     log(`images built into ${dir} (${Date.now() - t0} ms)`);
   }
+  return readIndex(index);
+}
+
+function readIndex(index: string): TestbedImage[] {
   const list = JSON.parse(readFileSync(index, "utf8")) as { ref: string; file: string }[];
   return list.map((i) => ({ name: i.ref.split("/")[1]!.split(":")[0]!, ref: i.ref, file: i.file }));
 }

@@ -154,6 +154,22 @@ void describe("Kubernetes test bed: real pods", { skip }, () => {
     assert.match(await getFrom(pods[0]!, victim.status.podIP!, 8080), new RegExp(`host=${victim.metadata.name} `));
   });
 
+  test("a deleted pod is replaced by its Deployment and joins the Service", async () => {
+    const gone = pods[1]!;
+    await tb.kubectl(["delete", "pod", "-n", NS, gone.metadata.name, "--wait=true"]);
+    const now = await eventually("a replacement pod Ready", 90_000, async () => {
+      const p = await allReady();
+      return p?.every((x) => x.metadata.uid !== gone.metadata.uid) ? p : undefined;
+    });
+    const fresh = now.find((x) => x.metadata.uid !== pods[0]!.metadata.uid)!;
+    const ip = await serviceIp();
+    await eventually("the Service reaches the new pod", 30_000, async () => {
+      const out = await getFrom(pods[0]!, ip, 80);
+      return out.includes(`host=${fresh.metadata.name} `) ? true : undefined;
+    });
+    pods = now;
+  });
+
   test("a kubelet restart keeps the pods and their containers", async () => {
     const before = await podsNow();
     const node = before[0]!.spec.nodeName!;
