@@ -28,26 +28,22 @@ if [ -f "$OUT/ready" ] && [ -x "$OUT/kube-apiserver" ] && [ -x "$OUT/etcd" ]; th
   exit 0
 fi
 
-if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
-command -v go >/dev/null || { echo "kube-apiserver.sh: 'go' not found on PATH or in /usr/local/go (Go >= 1.25 needed)" >&2; exit 2; }
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -mod=mod"
+# shellcheck source=scripts/kube-module.sh
+. "$here/kube-module.sh"
+kube_go_env kube-apiserver.sh
 
 # One builder at a time (tests may call this concurrently).
 mkdir -p "$CACHE"
 exec 9>"$CACHE/build.lock"
 flock 9
 if [ -f "$OUT/ready" ]; then echo "$OUT"; exit 0; fi
-# One Go build on the machine at a time (2 cores shared by several sessions).
-exec 8>/tmp/weft-go.lock
-flock 8
+kube_go_lock
 
 start=$(date +%s)
 echo "kube-apiserver.sh: building kube-apiserver and etcd $KUBE_VERSION into $OUT (cold build: 10-20 min on 2 cores)" >&2
 mkdir -p "$BUILD" "$OUT"
 cd "$BUILD"
 
-# shellcheck source=scripts/kube-module.sh
-. "$here/kube-module.sh"
 kube_write_module "$KUBE_VERSION" yes go.etcd.io/etcd/server/v3 k8s.io/kubernetes/cmd/kube-apiserver
 etcd_version=$KUBE_ETCD_VERSION
 ldflags=$(kube_ldflags "$KUBE_VERSION")

@@ -6,6 +6,21 @@
 # version v0.0.0; so the module pins every staging module to the published v0.x.y of the same
 # release with its own `replace` lines, derived from kubernetes' own go.mod.
 #
+# kube_go_env NAME: Go on PATH (or /usr/local/go) and the build environment; NAME is for messages.
+kube_go_env() {
+  if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
+  command -v go >/dev/null || { echo "$1: 'go' not found on PATH or in /usr/local/go (Go >= 1.25 needed)" >&2; exit 2; }
+  # Kubernetes' binaries and etcd need no cgo on linux.
+  export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -mod=mod"
+}
+
+# kube_go_lock: one Go build on the machine at a time (2 cores shared by several sessions); held
+# on fd 8 until the script exits.
+kube_go_lock() {
+  exec 8>/tmp/weft-go.lock
+  flock 8
+}
+
 # kube_write_module KUBE_VERSION ETCD(yes|no) IMPORT...   (in the current directory)
 # Sets KUBE_ETCD_VERSION (the etcd server version kubernetes requires).
 kube_write_module() {

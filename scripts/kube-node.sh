@@ -27,25 +27,20 @@ built() {
 if [ "${1:-}" = "--print-dir" ]; then echo "$OUT"; exit 0; fi
 if built; then echo "$OUT"; exit 0; fi
 
-if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
-command -v go >/dev/null || { echo "kube-node.sh: 'go' not found on PATH or in /usr/local/go (Go >= 1.25 needed)" >&2; exit 2; }
-# kubelet needs no cgo on linux (its cadvisor and mount code are pure Go).
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--buildvcs=false} -mod=mod"
+# shellcheck source=scripts/kube-module.sh
+. "$here/kube-module.sh"
+kube_go_env kube-node.sh
 
 mkdir -p "$CACHE"
 exec 9>"$CACHE/build-node.lock"
 flock 9
 if built; then echo "$OUT"; exit 0; fi
-# One Go build on the machine at a time (2 cores shared by several sessions).
-exec 8>/tmp/weft-go.lock
-flock 8
+kube_go_lock
 
 start=$(date +%s)
 echo "kube-node.sh: building ${BINS[*]} $KUBE_VERSION into $OUT (cold build: 15-30 min on 2 cores)" >&2
 mkdir -p "$BUILD" "$OUT"
 cd "$BUILD"
-# shellcheck source=scripts/kube-module.sh
-. "$here/kube-module.sh"
 pkgs=()
 for b in "${BINS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
 kube_write_module "$KUBE_VERSION" no "${pkgs[@]}"
