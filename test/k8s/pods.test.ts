@@ -135,6 +135,32 @@ void describe("Kubernetes test bed: real pods", { skip }, () => {
     assert.deepEqual(seen, new Set(pods.map((p) => p.metadata.name)));
   });
 
+  test("cluster DNS: a pod resolves Services through kube-dns with its search path, and nothing outside", async () => {
+    const weft = tb.images.find((i) => i.name === "weft")!;
+    const script = [
+      "const dns = require('node:dns').promises;",
+      "const q = (n) => dns.lookup(n, { family: 4 }).then((r) => r.address, (e) => e.code);",
+      "Promise.all(['echo', 'echo.wtb-e2e.svc.cluster.local', 'kubernetes.default', 'example.com'].map(q)).then((r) => console.log(JSON.stringify(r)));",
+    ].join(" ");
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "dns-probe", namespace: NS },
+      spec: { restartPolicy: "Never", containers: [{ name: "probe", image: weft.ref, command: ["/usr/local/bin/node", "-e", script] }] },
+    };
+    await tb.kubectl(["apply", "-f", "-"], JSON.stringify(pod));
+    await eventually("the DNS probe pod finished", 90_000, async () => {
+      const p = await tb.kubectlJson<{ status: { phase: string } }>(["get", "pod", "-n", NS, "dns-probe"]);
+      if (p.status.phase === "Failed") throw new Error(await tb.kubectl(["logs", "-n", NS, "dns-probe"]));
+      return p.status.phase === "Succeeded" ? true : undefined;
+    });
+    const [short, full, kube, outside] = JSON.parse(await tb.kubectl(["logs", "-n", NS, "dns-probe"])) as string[];
+    const ip = await serviceIp();
+    assert.deepEqual([short, full, kube], [ip, ip, "10.252.0.1"]);
+    assert.match(outside!, /^E(NOTFOUND|AI_AGAIN)$/);
+    await tb.kubectl(["delete", "pod", "-n", NS, "dns-probe", "--wait=false"]);
+  });
+
   test("pods reach nothing outside the machine, and no node has a default route", async () => {
     await assert.rejects(getFrom(pods[0]!, "192.0.2.1", 80), /command terminated with exit code 3/);
     for (const n of tb.nodes)

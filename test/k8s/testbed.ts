@@ -109,6 +109,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
       ["controller-manager", token(), "system:kube-controller-manager"],
       ["scheduler", token(), "system:kube-scheduler"],
       ["kube-proxy", token(), "system:kube-proxy"],
+      ["cluster-dns", token(), "weft-testbed:cluster-dns"],
       ...nodes.map((n): [string, string, string, string] => [n.name, token(), `system:node:${n.name}`, "system:nodes"]),
     ];
     writeFileSync(
@@ -232,6 +233,36 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
       "--profiling=false",
       "--v=1",
     ]);
+    // Cluster DNS (cluster-dns.ts, the test bed's CoreDNS stand-in) behind kube-system/kube-dns.
+    writeFileSync(f("cluster-dns.token"), users.find(([n]) => n === "cluster-dns")![1], { mode: 0o600 });
+    await kubectl(["create", "clusterrolebinding", "weft-testbed:cluster-dns", "--clusterrole=view", "--user=weft-testbed:cluster-dns"]);
+    await kubectl(["apply", "-f", "-"], t.clusterDnsObjects());
+    const dns = cp("cluster-dns", [
+      process.execPath,
+      path.join(__dirname, "cluster-dns.js"),
+      "--listen",
+      t.APISERVER_IP,
+      "--server",
+      inner,
+      "--ca",
+      f("ca.pem"),
+      "--token-file",
+      f("cluster-dns.token"),
+      "--domain",
+      t.CLUSTER_DOMAIN,
+    ]);
+    await dns.waitUntil(
+      "serving",
+      30_000,
+      async () =>
+        (
+          await sh(
+            "dig",
+            ["+short", "+time=1", "+tries=1", `@${t.APISERVER_IP}`, `kubernetes.default.svc.${t.CLUSTER_DOMAIN}`],
+            t.UNDERLAY_NS,
+          )
+        ).trim() === t.KUBERNETES_SERVICE_IP,
+    );
     cp("kube-scheduler", [
       bins.scheduler,
       `--kubeconfig=${f("scheduler.kubeconfig")}`,

@@ -23,6 +23,8 @@ export const CLUSTER_CIDR = "10.251.0.0/16";
 export const SERVICE_CIDR = "10.252.0.0/16";
 export const KUBERNETES_SERVICE_IP = "10.252.0.1";
 export const CLUSTER_DOMAIN = "cluster.local";
+/** kube-system/kube-dns: a selector-less Service in front of cluster-dns.ts on the apiserver's address. */
+export const CLUSTER_DNS_IP = "10.252.0.10";
 /** The relay into wtb-net that the test process (root namespace) and its tools use. */
 export const HOST_API_ADDRESS = "127.0.0.1";
 export const HOST_API_PORT = 36443;
@@ -163,6 +165,7 @@ export function kubeletConfig(n: NodeLayout): string {
     "authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}",
     "authorization: {mode: AlwaysAllow}",
     `clusterDomain: ${CLUSTER_DOMAIN}`,
+    `clusterDNS: [${CLUSTER_DNS_IP}]`,
     'resolvConf: ""',
     "failSwapOn: false",
     "readOnlyPort: 0",
@@ -196,6 +199,34 @@ export function kubeProxyConfig(n: NodeLayout, kubeconfig: string): string {
     "nodePortAddresses: [primary]",
     "",
   ].join("\n");
+}
+
+/** The kube-dns Service and its EndpointSlice (to cluster-dns.ts in wtb-net), as a kubectl List. */
+export function clusterDnsObjects(): string {
+  const ports = [
+    { name: "dns", port: 53, protocol: "UDP" },
+    { name: "dns-tcp", port: 53, protocol: "TCP" },
+  ];
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "List",
+    items: [
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "kube-dns", namespace: "kube-system", labels: { "k8s-app": "kube-dns" } },
+        spec: { clusterIP: CLUSTER_DNS_IP, ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
+      },
+      {
+        apiVersion: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        metadata: { name: "kube-dns-testbed", namespace: "kube-system", labels: { "kubernetes.io/service-name": "kube-dns" } },
+        addressType: "IPv4",
+        endpoints: [{ addresses: [APISERVER_IP], conditions: { ready: true } }],
+        ports,
+      },
+    ],
+  });
 }
 
 export function kubeconfig(server: string, caFile: string, token: string): string {
