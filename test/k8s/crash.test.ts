@@ -35,6 +35,7 @@ void test("a SIGKILLed test bed is removed completely by the next start", { skip
     lines.on("line", (l) => l.startsWith("running") && resolve());
     cli.once("exit", (code) => reject(new Error(`testbed-cli exited with ${code} before it was up`)));
   });
+  await assert.rejects(reapTestbed(), new RegExp(`test bed: in use by pid ${cli.pid}`), "a live test bed is not another run's to remove");
   cli.kill("SIGKILL");
   await new Promise((r) => cli.once("exit", r));
   assert.notDeepEqual(leftovers(), [], "a killed run leaves its namespaces and cgroups (or this test proves nothing)");

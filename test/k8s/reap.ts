@@ -16,6 +16,20 @@ import { removeNetnsWithPrefix } from "../support/netns.js";
 import { PREFIX, RUN_ROOT, STATE_ROOT } from "./topology.js";
 
 export const RELAY_PID_FILE = path.join(RUN_ROOT, "relay.pid");
+/** The pid of the process that started the test bed: a live one is never reaped by another. */
+export const OWNER_PID_FILE = path.join(RUN_ROOT, "owner.pid");
+
+/** The live owner of a running test bed other than this process, if any. */
+export function liveOwner(): number | undefined {
+  try {
+    const pid = Number(readFileSync(OWNER_PID_FILE, "utf8"));
+    if (pid === process.pid || !Number.isInteger(pid)) return undefined;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
 /** "net:[4026532]" style links of the test bed's namespaces. */
@@ -102,6 +116,10 @@ function mountsBelow(roots: readonly string[]): string[] {
 
 /** Removes everything of the test bed. Returns what it found (empty after a clean stop). */
 export async function reapTestbed(): Promise<string[]> {
+  const owner = liveOwner();
+  if (owner !== undefined) {
+    throw new Error(`test bed: in use by pid ${owner} (${OWNER_PID_FILE}); run test bed tests under flock /tmp/weft-testbed.lock`);
+  }
   const found: string[] = [];
   for (let round = 0; round < 20; round++) {
     const pids = testbedPids();

@@ -19,7 +19,7 @@ import { makeTestPki } from "../kube/pki.js";
 import { kubeBinaries, nodeBinaries, type KubeBinaries, type NodeBinaries } from "../kube/binaries.js";
 import { Daemon, eventually } from "./daemon.js";
 import { nodeMountScript } from "./node-mounts.js";
-import { reapTestbed, RELAY_PID_FILE } from "./reap.js";
+import { OWNER_PID_FILE, reapTestbed, RELAY_PID_FILE } from "./reap.js";
 import { ensureImages, type TestbedImage } from "./images.js";
 import * as t from "./topology.js";
 
@@ -86,6 +86,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
   const kubelets = new Map<string, Daemon>();
   mkdirSync(t.RUN_ROOT, { recursive: true });
   mkdirSync(t.STATE_ROOT, { recursive: true });
+  writeFileSync(OWNER_PID_FILE, String(process.pid));
   // Credentials, configs and logs under the state root: the nodes see /var/lib, not the host's /run.
   const f = (name: string): string => path.join(t.STATE_ROOT, name);
   const stop = async (): Promise<void> => {
