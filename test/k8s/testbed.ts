@@ -131,6 +131,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     const underlay = await Netns.create(t.UNDERLAY_NS);
     await underlay.exec("ip", ["link", "add", t.BRIDGE, "type", "bridge"]);
     await underlay.exec("ip", ["addr", "add", `${t.APISERVER_IP}/24`, "dev", t.BRIDGE]);
+    await underlay.exec("ip", ["addr", "add", `${t.CLUSTER_DNS_SERVER}/24`, "dev", t.BRIDGE]);
     await underlay.exec("ip", ["link", "set", t.BRIDGE, "up"]);
     for (const n of nodes) {
       const ns = await Netns.create(n.netns);
@@ -242,7 +243,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
       process.execPath,
       path.join(__dirname, "cluster-dns.js"),
       "--listen",
-      t.APISERVER_IP,
+      t.CLUSTER_DNS_SERVER,
       "--server",
       inner,
       "--ca",
@@ -259,7 +260,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
         (
           await sh(
             "dig",
-            ["+short", "+time=1", "+tries=1", `@${t.APISERVER_IP}`, `kubernetes.default.svc.${t.CLUSTER_DOMAIN}`],
+            ["+short", "+time=1", "+tries=1", `@${t.CLUSTER_DNS_SERVER}`, `kubernetes.default.svc.${t.CLUSTER_DOMAIN}`],
             t.UNDERLAY_NS,
           )
         ).trim() === t.KUBERNETES_SERVICE_IP,

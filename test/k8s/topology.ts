@@ -23,8 +23,10 @@ export const CLUSTER_CIDR = "10.251.0.0/16";
 export const SERVICE_CIDR = "10.252.0.0/16";
 export const KUBERNETES_SERVICE_IP = "10.252.0.1";
 export const CLUSTER_DOMAIN = "cluster.local";
-/** kube-system/kube-dns: a selector-less Service in front of cluster-dns.ts on the apiserver's address. */
+/** kube-system/kube-dns: a selector-less Service in front of cluster-dns.ts. */
 export const CLUSTER_DNS_IP = "10.252.0.10";
+/** Where cluster-dns.ts listens in wtb-net: its own address, so no two Services share an endpoint IP. */
+export const CLUSTER_DNS_SERVER = "10.250.0.53";
 /** The relay into wtb-net that the test process (root namespace) and its tools use. */
 export const HOST_API_ADDRESS = "127.0.0.1";
 export const HOST_API_PORT = 36443;
@@ -222,7 +224,7 @@ export function clusterDnsObjects(): string {
         kind: "EndpointSlice",
         metadata: { name: "kube-dns-testbed", namespace: "kube-system", labels: { "kubernetes.io/service-name": "kube-dns" } },
         addressType: "IPv4",
-        endpoints: [{ addresses: [APISERVER_IP], conditions: { ready: true } }],
+        endpoints: [{ addresses: [CLUSTER_DNS_SERVER], conditions: { ready: true } }],
         ports,
       },
     ],
