@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { type Result, ok, err } from "../common/result.js";
 import { type FlagSpec, parseArgsOptions, shortParseError } from "../common/flags.js";
 import type { BootstrapToken } from "./xds/bootstrap-tokens.js";
+import pkg from "../../package.json";
 import { DEFAULT_MESH_CONFIG, type MeshConfig, parseMeshConfig } from "./mesh-config.js";
 
 export interface ControlPlaneConfig {
@@ -41,6 +42,14 @@ export interface ControlPlaneConfig {
   readonly mesh: MeshConfig;
   /** Istio's PILOT_AUTO_ALLOW_WAYPOINT_POLICY; default false (as Istio). */
   readonly autoAllowWaypointPolicy: boolean;
+  /** Kubernetes mode: create a waypoint Deployment + Service per istio-waypoint Gateway (istiod's deployment controller); default true. */
+  readonly manageWaypoints: boolean;
+  /** Kubernetes mode: write Gateway, GatewayClass and route status; default true. */
+  readonly gatewayStatus: boolean;
+  /** Image of the waypoint Deployments (entrypoint `weft`). */
+  readonly waypointImage: string;
+  /** The control plane's xDS + CA address as waypoint pods reach it; default istiod.<root-namespace>.svc:15012. */
+  readonly waypointXdsAddress: string;
 }
 
 export const DEFAULT_LISTEN = "0.0.0.0:15012";
@@ -53,6 +62,8 @@ export const DEFAULT_ROOT_NAMESPACE = "istio-system";
 export const DEFAULT_DEBOUNCE_MS = 20;
 export const DEFAULT_MAX_CERT_TTL_SECONDS = 24 * 3600;
 export const DEFAULT_AUTHZ_L4_MODE = "istio";
+/** The one image of every weft component (scripts/images.sh builds it). */
+export const DEFAULT_WAYPOINT_IMAGE = `weft.local/weft:${pkg.version}`;
 
 /** Every flag of `weft controlplane`; its `--help` is made from this table. */
 export const CONTROLPLANE_FLAGS: readonly FlagSpec[] = [
@@ -122,6 +133,34 @@ export const CONTROLPLANE_FLAGS: readonly FlagSpec[] = [
     arg: "FILE",
     env: "MESH_CONFIG",
     description: "Istio MeshConfig YAML (the istio ConfigMap's `mesh` key, istiod's --meshConfig): tracing providers; read at start",
+  },
+  {
+    name: "manage-waypoints",
+    arg: "true|false",
+    env: "PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER",
+    default: "true",
+    description: "Kubernetes mode: deploy a waypoint (Deployment, Service, ServiceAccount) for each istio-waypoint Gateway",
+  },
+  {
+    name: "gateway-status",
+    arg: "true|false",
+    env: "PILOT_ENABLE_GATEWAY_API_STATUS",
+    default: "true",
+    description: "Kubernetes mode: write Gateway, GatewayClass, HTTPRoute and GRPCRoute status",
+  },
+  {
+    name: "waypoint-image",
+    arg: "IMAGE",
+    env: "WEFT_WAYPOINT_IMAGE",
+    default: DEFAULT_WAYPOINT_IMAGE,
+    description: "image of the waypoint Deployments",
+  },
+  {
+    name: "waypoint-xds-address",
+    arg: "HOST:PORT",
+    env: "WEFT_WAYPOINT_XDS_ADDRESS",
+    default: "istiod.<root-namespace>.svc:15012",
+    description: "the control plane's xDS/CA address as waypoint pods reach it",
   },
 ];
 
@@ -219,6 +258,18 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
   const autoAllow = v["auto-allow-waypoint-policy"] ?? env.PILOT_AUTO_ALLOW_WAYPOINT_POLICY ?? "false";
   if (!["true", "false"].includes(autoAllow))
     return err(new Error(`controlplane: --auto-allow-waypoint-policy ${JSON.stringify(autoAllow)}: expected true or false`));
+  const bool = (flag: string, env?: string): Result<boolean> => {
+    const text = v[flag] ?? env ?? "true";
+    return text === "true" || text === "false" ? ok(text === "true") : err(new Error(`controlplane: --${flag} ${JSON.stringify(text)}: expected true or false`));
+  };
+  const manageWaypoints = bool("manage-waypoints", env.PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER);
+  if (!manageWaypoints.ok) return manageWaypoints;
+  const gatewayStatus = bool("gateway-status", env.PILOT_ENABLE_GATEWAY_API_STATUS);
+  if (!gatewayStatus.ok) return gatewayStatus;
+  const rootNamespace = v["root-namespace"] ?? env.WEFT_ROOT_NAMESPACE ?? DEFAULT_ROOT_NAMESPACE;
+  const waypointXds = v["waypoint-xds-address"] ?? env.WEFT_WAYPOINT_XDS_ADDRESS ?? `istiod.${rootNamespace}.svc:15012`;
+  if (!hostPort(waypointXds, "waypoint-xds-address").ok)
+    return err(new Error(`controlplane: --waypoint-xds-address ${JSON.stringify(waypointXds)}: expected host:port`));
   return ok(
     Object.freeze({
       mesh,
@@ -233,12 +284,16 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
       trustDomain: v["trust-domain"] ?? env.TRUST_DOMAIN ?? DEFAULT_TRUST_DOMAIN,
       clusterId: v["cluster-id"] ?? env.CLUSTER_ID ?? DEFAULT_CLUSTER_ID,
       clusterDomain: v["cluster-domain"] ?? env.CLUSTER_DOMAIN ?? DEFAULT_CLUSTER_DOMAIN,
-      rootNamespace: v["root-namespace"] ?? env.WEFT_ROOT_NAMESPACE ?? DEFAULT_ROOT_NAMESPACE,
+      rootNamespace,
       debounceMs: debounce,
       maxCertTtlSeconds: DEFAULT_MAX_CERT_TTL_SECONDS,
       authzL4Mode,
       revision: v.revision ?? env.REVISION ?? "",
       autoAllowWaypointPolicy: autoAllow === "true",
+      manageWaypoints: manageWaypoints.value,
+      gatewayStatus: gatewayStatus.value,
+      waypointImage: v["waypoint-image"] ?? env.WEFT_WAYPOINT_IMAGE ?? DEFAULT_WAYPOINT_IMAGE,
+      waypointXdsAddress: waypointXds,
     }),
   );
 }

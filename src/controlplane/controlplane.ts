@@ -19,7 +19,7 @@ import type { ControlPlaneConfig } from "./config.js";
 import { CertificateAuthority } from "../ca/ca.js";
 import { ConfigStore } from "./model/store.js";
 import { MeshModel } from "./model/mesh.js";
-import { translateConfig } from "./translate/translate-config.js";
+import { type TranslateConfig, translateConfig } from "./translate/translate-config.js";
 import type { ConfigSource } from "../kube/source.js";
 import { FileSource } from "../kube/folder/file-source.js";
 import { KubeSource } from "../kube/client/kube-source.js";
@@ -38,6 +38,7 @@ import { AdsServer } from "./xds/ads-server.js";
 import { promXdsMetrics } from "./xds/metrics.js";
 import { type ControlPlaneServer, startControlPlaneServer } from "./xds/grpc-server.js";
 import { CaService } from "./ca-service/ca-service.js";
+import { gatewayControllerFor, type GatewayController } from "./gateway/wiring.js";
 import {
   AUTHZ_KIND,
   PEERAUTHN_KIND,
@@ -68,12 +69,15 @@ export class ControlPlane {
   readonly waypoints: WaypointPipeline;
   private readonly source: ConfigSource;
   private readonly settings: PolicySettings;
+  private readonly tcfg: TranslateConfig;
   /** RequestAuthentication jwksUri keys, fetched by the control plane (istiod's default). */
   private readonly jwks = new JwksResolver();
   private readonly admin = new AdminServers();
   private server: ControlPlaneServer | undefined;
   private monitor: AddressInfo | undefined;
   private ca: CertificateAuthority | undefined;
+  /** Kubernetes mode: waypoint Deployments and Gateway API status (gateway/). */
+  gateways: GatewayController | undefined;
   private stopped = false;
 
   constructor(
@@ -105,6 +109,7 @@ export class ControlPlane {
       policiesFor: policyBinder(this.settings),
       autoAllowWaypointPolicy: config.autoAllowWaypointPolicy,
     });
+    this.tcfg = tcfg;
     this.mesh = new MeshModel(this.store, tcfg);
     const authz = new WaypointAuthz(this.settings, this.jwks.lookup, (f) => this.jwks.onChange(f));
     this.waypoints = new WaypointPipeline(tcfg, this.store, this.mesh, this.resources, authz);
@@ -143,6 +148,8 @@ export class ControlPlane {
     this.mesh.start();
     this.syncAuthorizations();
     this.waypoints.start();
+    this.gateways = gatewayControllerFor(c, this.store, this.tcfg, () => this.rootsPem);
+    this.gateways?.start();
     for (const p of this.store.invalid())
       log.warn({ origin: p.origin.source, object: p.object, field: p.field }, `invalid object rejected: ${p.reason}`);
 
@@ -244,6 +251,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.gateways?.stop();
     await this.source.stop();
     this.waypoints.stop();
     this.jwks.stop();

@@ -83,25 +83,29 @@ export class RouteContext {
     return serviceSpec(svc).ports.some((p) => p.port === port && (p.protocol ?? "TCP") === "TCP");
   }
 
-  /**
-   * Whether a ReferenceGrant in `toNamespace` lets routes of `fromKind` in `fromNamespace`
-   * refer to the Service `name` (Gateway API ReferenceGrant; `to[].name` empty = every Service).
-   */
+  /** See `referenceGranted` below. */
   referenceGranted(fromKind: string, fromNamespace: string, toNamespace: string, name: string): boolean {
-    if (fromNamespace === toNamespace) return true;
-    for (const g of this.store.list("gateway.networking.k8s.io/ReferenceGrant", toNamespace)) {
-      const spec = isPlainObject(g.spec) ? g.spec : {};
-      const from = Array.isArray(spec.from) ? spec.from : [];
-      const to = Array.isArray(spec.to) ? spec.to : [];
-      const fromOk = from.some(
-        (f) => isPlainObject(f) && f.group === "gateway.networking.k8s.io" && f.kind === fromKind && f.namespace === fromNamespace,
-      );
-      const toOk = to.some(
-        (t) =>
-          isPlainObject(t) && (t.group ?? "") === "" && t.kind === "Service" && (t.name === undefined || t.name === "" || t.name === name),
-      );
-      if (fromOk && toOk) return true;
-    }
-    return false;
+    return referenceGranted(this.store, fromKind, fromNamespace, toNamespace, name);
   }
+}
+
+/**
+ * Whether a ReferenceGrant in `toNamespace` lets routes of `fromKind` in `fromNamespace`
+ * refer to the Service `name` (Gateway API ReferenceGrant; `to[].name` empty = every Service).
+ */
+export function referenceGranted(store: ReadStore, fromKind: string, fromNamespace: string, toNamespace: string, name: string): boolean {
+  if (fromNamespace === toNamespace) return true;
+  for (const g of store.list("gateway.networking.k8s.io/ReferenceGrant", toNamespace)) {
+    const spec = isPlainObject(g.spec) ? g.spec : {};
+    const from = Array.isArray(spec.from) ? spec.from : [];
+    const to = Array.isArray(spec.to) ? spec.to : [];
+    const fromOk = from.some(
+      (f) => isPlainObject(f) && f.group === "gateway.networking.k8s.io" && f.kind === fromKind && f.namespace === fromNamespace,
+    );
+    const toOk = to.some(
+      (t) => isPlainObject(t) && (t.group ?? "") === "" && t.kind === "Service" && (t.name === undefined || t.name === "" || t.name === name),
+    );
+    if (fromOk && toOk) return true;
+  }
+  return false;
 }
