@@ -148,7 +148,7 @@ export class ControlPlane {
     this.mesh.start();
     this.syncAuthorizations();
     this.waypoints.start();
-    this.gateways = gatewayControllerFor(c, this.store, this.tcfg, () => this.rootsPem);
+    this.gateways = await gatewayControllerFor(c, this.store, this.tcfg, () => this.rootsPem);
     this.gateways?.start();
     for (const p of this.store.invalid())
       log.warn({ origin: p.origin.source, object: p.object, field: p.field }, `invalid object rejected: ${p.reason}`);

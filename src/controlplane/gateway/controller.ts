@@ -29,7 +29,7 @@ import { GRPCROUTE_KIND, HTTPROUTE_KIND } from "../translate/routes/waypoint-res
 import { kubeTime, sameJson } from "./conditions.js";
 import { gatewayClassStatus, gatewayStatus } from "./gateway-status.js";
 import type { KubeWriter, StatusTarget } from "./kube-writer.js";
-import { MANAGED_LABEL, MESH_CONTROLLER, WAYPOINT_CLASS } from "./labels.js";
+import { MANAGED_LABEL, MANAGED_VALUE, MESH_CONTROLLER, WAYPOINT_CLASS } from "./labels.js";
 import { routeParents } from "./route-status.js";
 import { ROOT_CERT_CONFIGMAP, ROOT_CERT_KEY, type WaypointDeploymentSettings, renderWaypoint } from "./waypoint-deployment.js";
 
@@ -68,6 +68,7 @@ export class GatewayController {
   private unsubscribe: (() => void) | undefined;
   private timers = new Set<NodeJS.Timeout>();
   private running: Promise<void> | undefined;
+  private retry: NodeJS.Timeout | undefined;
   private again = false;
   private stopped = false;
   private classChecked = false;
@@ -120,12 +121,16 @@ export class GatewayController {
     })();
   }
 
+  /** One retry pass at a time, however many writes failed. */
   private retryLater(): void {
+    if (this.retry || this.stopped) return;
     const t = setTimeout(() => {
       this.timers.delete(t);
+      this.retry = undefined;
       this.schedule();
     }, this.o.retryMs ?? 5000);
     t.unref();
+    this.retry = t;
     this.timers.add(t);
   }
 
@@ -254,7 +259,7 @@ export class GatewayController {
       {
         apiVersion: "v1",
         kind: "ConfigMap",
-        metadata: { name: ROOT_CERT_CONFIGMAP, namespace, labels: { "istio.io/config": "true", [MANAGED_LABEL]: MESH_CONTROLLER } },
+        metadata: { name: ROOT_CERT_CONFIGMAP, namespace, labels: { "istio.io/config": "true", [MANAGED_LABEL]: MANAGED_VALUE } },
         data: { [ROOT_CERT_KEY]: roots.join("") },
       },
       `${namespace}/*`,

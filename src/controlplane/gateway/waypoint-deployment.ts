@@ -19,6 +19,9 @@
  *   token and the `istio-ca-root-cert` ConfigMap, Istio's probes on 15021, ports 15008 (HBONE),
  *   15020 (metrics), 15021 (readiness), uid/gid 1337, read-only root, no capabilities.
  *
+ * Every object carries `gateway.istio.io/managed` (istiod puts it on the Deployment only): the
+ * controller never takes over an existing object without it, so it must be on all three.
+ *
  * Not honoured (reported, see docs/waypoint.md "Kubernetes"): `gateway.istio.io/name-override`
  * (weft addresses a waypoint by `<gateway>.<ns>.svc`), `spec.infrastructure.parametersRef`.
  */
@@ -231,7 +234,7 @@ export function renderWaypoint(gw: KubeObject, s: WaypointDeploymentSettings): W
   const service: ManagedObject = {
     apiVersion: "v1",
     kind: "Service",
-    metadata: meta(name, { ...labels, ...gatewayLabels }, { "networking.istio.io/traffic-distribution": "PreferClose" }),
+    metadata: meta(name, managed, { "networking.istio.io/traffic-distribution": "PreferClose" }),
     spec: {
       ipFamilyPolicy: "PreferDualStack",
       ports: servicePorts(gw),

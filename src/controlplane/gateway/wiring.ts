@@ -2,14 +2,14 @@
  * Whether and how the control plane runs its Gateway controller: only with the Kubernetes
  * source (the local cluster's folder source runs its own waypoints, src/local), and only when
  * `--manage-waypoints` or `--gateway-status` is on. The controller's settings come from the
- * control plane's configuration, in one place.
+ * control plane's configuration, in one place. @kubernetes/client-node is loaded only then, so
+ * other `weft` commands (ztunnel, waypoint) do not pay for it.
  */
 import type { ControlPlaneConfig } from "../config.js";
 import type { ConfigStore } from "../model/store.js";
 import type { TranslateConfig } from "../translate/translate-config.js";
 import { identity, toUri } from "../../common/spiffe.js";
 import { GatewayController } from "./controller.js";
-import { KubeWriter, kubeConfigFor } from "./kube-writer.js";
 import type { WaypointDeploymentSettings } from "./waypoint-deployment.js";
 
 export { GatewayController } from "./controller.js";
@@ -28,13 +28,14 @@ export function deploymentSettings(c: ControlPlaneConfig): WaypointDeploymentSet
   };
 }
 
-export function gatewayControllerFor(
+export async function gatewayControllerFor(
   c: ControlPlaneConfig,
   store: ConfigStore,
   tcfg: TranslateConfig,
   rootsPem: () => readonly string[],
-): GatewayController | undefined {
+): Promise<GatewayController | undefined> {
   if (!c.kubeconfig || (!c.manageWaypoints && !c.gatewayStatus)) return undefined;
+  const { KubeWriter, kubeConfigFor } = await import("./kube-writer.js");
   const kc = kubeConfigFor(c.kubeconfig);
   if (!kc.ok) throw new Error(`controlplane: ${kc.error.message}`);
   return new GatewayController({
