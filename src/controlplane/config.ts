@@ -260,7 +260,9 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
     return err(new Error(`controlplane: --auto-allow-waypoint-policy ${JSON.stringify(autoAllow)}: expected true or false`));
   const bool = (flag: string, env?: string): Result<boolean> => {
     const text = v[flag] ?? env ?? "true";
-    return text === "true" || text === "false" ? ok(text === "true") : err(new Error(`controlplane: --${flag} ${JSON.stringify(text)}: expected true or false`));
+    return text === "true" || text === "false"
+      ? ok(text === "true")
+      : err(new Error(`controlplane: --${flag} ${JSON.stringify(text)}: expected true or false`));
   };
   const manageWaypoints = bool("manage-waypoints", env.PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER);
   if (!manageWaypoints.ok) return manageWaypoints;

@@ -202,4 +202,21 @@ void describe("bookinfo reviews through the waypoint", () => {
     assert.equal(wp.routes.find((r) => r.name === L)!.virtualHosts[0]!.routes[0]!.name, "default");
     assert.ok(t.problems.some((p) => p.object === "HTTPRoute frontend/consumer" && /consumer route/.test(p.reason)));
   });
+
+  void it("a route parented to the waypoint Gateway itself does not apply (Istio: the HBONE listener takes no routes), and says so", () => {
+    const r = load("httproute.yaml")[0]!;
+    const onGateway: KubeObject = {
+      ...r,
+      metadata: { ...r.metadata, name: "on-gateway" },
+      spec: { ...(r.spec as object), parentRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "waypoint" }] },
+    };
+    const { t, wp } = translate(["app.yaml"], [onGateway]);
+    assert.deepEqual(
+      wp.routes.find((x) => x.name === L)!.virtualHosts[0]!.routes.map((x) => x.name),
+      ["default"],
+    );
+    const p = t.problems.find((x) => x.object === "HTTPRoute bookinfo/on-gateway");
+    assert.equal(p?.field, "spec.parentRefs[0]");
+    assert.match(p!.reason, /NotAllowedByListeners.*attach them to the Service/);
+  });
 });

@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { KubeObject } from "../../src/kube/object.js";
 import { loadControlPlaneConfig } from "../../src/controlplane/config.js";
 import { ControlPlane, authenticatorFor } from "../../src/controlplane/controlplane.js";
 import { kubeBinaries } from "./binaries.js";
@@ -106,11 +105,20 @@ before(async () => {
     ["quiet", {}],
     ["statusonly", {}],
   ] as const)
-    await create(cluster.admin, { apiVersion: "v1", resource: "namespaces" }, { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } });
+    await create(
+      cluster.admin,
+      { apiVersion: "v1", resource: "namespaces" },
+      { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } },
+    );
   await create(
     cluster.admin,
     { apiVersion: "v1", resource: "services", namespace: "shop" },
-    { apiVersion: "v1", kind: "Service", metadata: { name: "reviews", namespace: "shop" }, spec: { ports: [{ name: "http", port: 9080 }] } },
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "reviews", namespace: "shop" },
+      spec: { ports: [{ name: "http", port: 9080 }] },
+    },
   );
 });
 
@@ -131,7 +139,10 @@ void describe("gateway controller (real kube-apiserver)", { concurrency: false }
     const gw = await create(c.admin, { ...GW, namespace: "shop" }, waypoint("shop"));
     gatewayUid = gw.metadata.uid!;
     const p = objectPaths("shop");
-    await waitUntil("waypoint objects", async () => !!(await get(c, p.sa)) && !!(await get(c, p.deployment)) && !!(await get(c, p.service)));
+    await waitUntil(
+      "waypoint objects",
+      async () => !!(await get(c, p.sa)) && !!(await get(c, p.deployment)) && !!(await get(c, p.service)),
+    );
     const owner = [{ apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", name: "waypoint", uid: gatewayUid }];
     for (const key of ["sa", "deployment", "service"] as const) {
       const o: Obj = (await get(c, p[key]))!;
@@ -167,7 +178,11 @@ void describe("gateway controller (real kube-apiserver)", { concurrency: false }
   void test("status: Gateway programmed with the Service's address, GatewayClass accepted, routes' parents", async (t) => {
     const c = need(t);
     if (!c || !cp) return;
-    await create(c.admin, { ...ROUTES, namespace: "shop" }, route("to-svc", [{ group: "", kind: "Service", name: "reviews" }], [{ name: "gone", port: 9080 }]));
+    await create(
+      c.admin,
+      { ...ROUTES, namespace: "shop" },
+      route("to-svc", [{ group: "", kind: "Service", name: "reviews" }], [{ name: "gone", port: 9080 }]),
+    );
     await create(c.admin, { ...ROUTES, namespace: "shop" }, route("to-gw", [{ name: "waypoint" }], [{ name: "reviews", port: 9080 }]));
     const p = objectPaths("shop");
     await waitUntil("Gateway programmed", async () => cond((await get(c, p.gateway))?.status, "Programmed")?.status === "True");
@@ -182,7 +197,8 @@ void describe("gateway controller (real kube-apiserver)", { concurrency: false }
       const gc = await get(c, "/apis/gateway.networking.k8s.io/v1/gatewayclasses/istio-waypoint");
       return cond(gc?.status, "Accepted")?.message === "Handled by Istio controller";
     });
-    const parentOf = async (name: string) => ((await get(c, `/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/${name}`))?.status?.parents as Obj[] | undefined)?.[0];
+    const parentOf = async (name: string) =>
+      ((await get(c, `/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/${name}`))?.status?.parents as Obj[] | undefined)?.[0];
     await waitUntil("route status", async () => !!(await parentOf("to-svc")) && !!(await parentOf("to-gw")));
     const toSvc = (await parentOf("to-svc"))!;
     assert.deepEqual([cond(toSvc, "Accepted")!.status, cond(toSvc, "ResolvedRefs")!.reason], ["True", "BackendNotFound"]);
@@ -202,10 +218,14 @@ void describe("gateway controller (real kube-apiserver)", { concurrency: false }
     const c = need(t);
     if (!c || !cp) return;
     const p = objectPaths("shop");
-    await patch(c.admin, { ...GW, namespace: "shop", name: "waypoint" }, {
-      spec: { infrastructure: { labels: { team: "blue" } } },
-      metadata: { annotations: { "networking.istio.io/service-type": "NodePort" } },
-    });
+    await patch(
+      c.admin,
+      { ...GW, namespace: "shop", name: "waypoint" },
+      {
+        spec: { infrastructure: { labels: { team: "blue" } } },
+        metadata: { annotations: { "networking.istio.io/service-type": "NodePort" } },
+      },
+    );
     await waitUntil("Deployment relabelled", async () => (await get(c, p.deployment))?.metadata.labels.team === "blue");
     await waitUntil("Service type", async () => (await get(c, p.service))?.spec.type === "NodePort");
     const gen = (await get(c, p.gateway))!.metadata.generation as number;
@@ -249,7 +269,10 @@ void describe("gateway controller (real kube-apiserver)", { concurrency: false }
     if (!c || !cp) return;
     const p = objectPaths("shop");
     await remove(c.admin, { ...GW, namespace: "shop", name: "waypoint" });
-    await waitUntil("waypoint objects deleted", async () => !(await get(c, p.sa)) && !(await get(c, p.deployment)) && !(await get(c, p.service)));
+    await waitUntil(
+      "waypoint objects deleted",
+      async () => !(await get(c, p.sa)) && !(await get(c, p.deployment)) && !(await get(c, p.service)),
+    );
     await cp.stop();
     cp = undefined;
   });

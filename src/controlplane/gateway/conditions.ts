@@ -21,7 +21,12 @@ export interface Condition extends WantedCondition {
 }
 
 /** The conditions to write: `wanted` in order, each with its transition time carried over from `previous` when the status is the same. */
-export function conditions(wanted: readonly WantedCondition[], previous: unknown, generation: number | undefined, now: string): Condition[] {
+export function conditions(
+  wanted: readonly WantedCondition[],
+  previous: unknown,
+  generation: number | undefined,
+  now: string,
+): Condition[] {
   const prev = new Map<string, Record<string, unknown>>();
   for (const c of Array.isArray(previous) ? previous : []) if (isPlainObject(c) && typeof c.type === "string") prev.set(c.type, c);
   return wanted.map((w) => {

@@ -234,7 +234,9 @@ export class GatewayController {
     for (const [gateway, { serviceAccount, keys }] of [...this.owned]) {
       if (live.has(gateway) || this.o.store.get(`${GATEWAY_KIND}/${gateway}`)) continue;
       const [ns] = gateway.split("/");
-      const saShared = [...this.owned].some(([g, o]) => g !== gateway && live.has(g) && g.startsWith(`${ns}/`) && o.serviceAccount === serviceAccount);
+      const saShared = [...this.owned].some(
+        ([g, o]) => g !== gateway && live.has(g) && g.startsWith(`${ns}/`) && o.serviceAccount === serviceAccount,
+      );
       for (const key of keys) {
         const parts = key.split("/");
         const [name, namespace, kind] = [parts.pop()!, parts.pop()!, parts.pop()!];
@@ -294,7 +296,11 @@ export class GatewayController {
     const gc = r.value;
     this.classStatusDone = true;
     if (!gc || !isPlainObject(gc.spec) || gc.spec.controllerName !== MESH_CONTROLLER) return;
-    const ok = await this.writeStatus(gc, { group: GW_GROUP, version: "v1", plural: "gatewayclasses" }, gatewayClassStatus(gc, kubeTime(new Date())));
+    const ok = await this.writeStatus(
+      gc,
+      { group: GW_GROUP, version: "v1", plural: "gatewayclasses" },
+      gatewayClassStatus(gc, kubeTime(new Date())),
+    );
     if (!ok) this.classStatusDone = false;
   }
 

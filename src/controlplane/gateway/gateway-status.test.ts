@@ -94,14 +94,29 @@ void describe("gatewayStatus", () => {
     const first = gatewayStatus({ gateway: gateway(), service: undefined, clusterDomain: "cluster.local", now: T0 });
     const again = gatewayStatus({ gateway: gateway(undefined, first), service: undefined, clusterDomain: "cluster.local", now: T1 });
     assert.ok(sameJson(first, again));
-    const programmed = gatewayStatus({ gateway: gateway(undefined, first), service: service(["198.19.240.10"]), clusterDomain: "cluster.local", now: T1 });
+    const programmed = gatewayStatus({
+      gateway: gateway(undefined, first),
+      service: service(["198.19.240.10"]),
+      clusterDomain: "cluster.local",
+      now: T1,
+    });
     assert.equal(cond(programmed, "Programmed").lastTransitionTime, T1);
     assert.equal(cond(programmed, "Accepted").lastTransitionTime, T0);
     assert.equal((programmed.listeners as Obj[])[0]!.conditions[0].lastTransitionTime, T0);
   });
 
   void it("the CRD's default Pending conditions are replaced", () => {
-    const pending = { conditions: [{ type: "Accepted", status: "Unknown", reason: "Pending", message: "Waiting for controller", lastTransitionTime: "1970-01-01T00:00:00Z" }] };
+    const pending = {
+      conditions: [
+        {
+          type: "Accepted",
+          status: "Unknown",
+          reason: "Pending",
+          message: "Waiting for controller",
+          lastTransitionTime: "1970-01-01T00:00:00Z",
+        },
+      ],
+    };
     const s = gatewayStatus({ gateway: gateway(undefined, pending), service: undefined, clusterDomain: "cluster.local", now: T1 });
     assert.deepEqual([cond(s, "Accepted").status, cond(s, "Accepted").lastTransitionTime], ["True", T1]);
   });
@@ -109,10 +124,21 @@ void describe("gatewayStatus", () => {
 
 void describe("gatewayClassStatus and conditions", () => {
   void it("Accepted by Istio's message, stable", () => {
-    const gc: KubeObject = { apiVersion: "gateway.networking.k8s.io/v1", kind: "GatewayClass", metadata: { name: "istio-waypoint", generation: 1 } };
+    const gc: KubeObject = {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "GatewayClass",
+      metadata: { name: "istio-waypoint", generation: 1 },
+    };
     const s = gatewayClassStatus(gc, T0);
     assert.deepEqual(s.conditions, [
-      { type: "Accepted", status: "True", reason: "Accepted", message: "Handled by Istio controller", observedGeneration: 1, lastTransitionTime: T0 },
+      {
+        type: "Accepted",
+        status: "True",
+        reason: "Accepted",
+        message: "Handled by Istio controller",
+        observedGeneration: 1,
+        lastTransitionTime: T0,
+      },
     ]);
     assert.ok(sameJson(gatewayClassStatus({ ...gc, status: s }, T1), s));
   });

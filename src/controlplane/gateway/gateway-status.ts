@@ -92,5 +92,7 @@ export function gatewayStatus(input: GatewayStatusInput): Record<string, unknown
 
 export function gatewayClassStatus(gc: KubeObject, now: string): { conditions: Condition[] } {
   const prev = isPlainObject(gc.status) ? gc.status : {};
-  return { conditions: conditions([ok("Accepted", "Accepted", "Handled by Istio controller")], prev.conditions, gc.metadata.generation, now) };
+  return {
+    conditions: conditions([ok("Accepted", "Accepted", "Handled by Istio controller")], prev.conditions, gc.metadata.generation, now),
+  };
 }

@@ -82,7 +82,12 @@ export class KubeWriter {
   }
 
   /** The object, or undefined when it does not exist. */
-  async read(apiVersion: string, kind: string, namespace: string | undefined, name: string): Promise<Result<KubeObject | undefined, KubeWriteError>> {
+  async read(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<Result<KubeObject | undefined, KubeWriteError>> {
     try {
       const out = await this.objects.read({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } });
       return ok(out as unknown as KubeObject);
@@ -106,7 +111,14 @@ export class KubeWriter {
   /** Deletes the object (dependents in the background); a missing object is fine. */
   async delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<Result<void, KubeWriteError>> {
     try {
-      await this.objects.delete({ apiVersion, kind, metadata: { name, namespace } }, undefined, undefined, undefined, undefined, "Background");
+      await this.objects.delete(
+        { apiVersion, kind, metadata: { name, namespace } },
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        "Background",
+      );
       return ok(undefined);
     } catch (e) {
       if (e instanceof ApiException && e.code === 404) return ok(undefined);

@@ -15,7 +15,11 @@ const svc = (ns: string, name: string, ports: Array<[string, number]>, labels?: 
   metadata: { name, namespace: ns, ...(labels ? { labels } : {}) },
   spec: { ports: ports.map(([n, port]) => ({ name: n, port, protocol: "TCP" })) },
 });
-const namespace = (name: string, labels: Record<string, string> = {}): KubeObject => ({ apiVersion: "v1", kind: "Namespace", metadata: { name, labels } });
+const namespace = (name: string, labels: Record<string, string> = {}): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Namespace",
+  metadata: { name, labels },
+});
 const gw = (ns: string, name: string, cls: string): KubeObject => ({
   apiVersion: "gateway.networking.k8s.io/v1",
   kind: "Gateway",
@@ -47,7 +51,12 @@ const world = storeOf([
   },
 ]);
 
-function route(parentRefs: unknown[], backendRefs: unknown[] = [{ name: "reviews-v2", port: 9080 }], ns = "shop", status?: unknown): KubeObject {
+function route(
+  parentRefs: unknown[],
+  backendRefs: unknown[] = [{ name: "reviews-v2", port: 9080 }],
+  ns = "shop",
+  status?: unknown,
+): KubeObject {
   return {
     apiVersion: "gateway.networking.k8s.io/v1",
     kind: "HTTPRoute",
@@ -56,9 +65,11 @@ function route(parentRefs: unknown[], backendRefs: unknown[] = [{ name: "reviews
     ...(status ? { status } : {}),
   };
 }
-const parents = (r: KubeObject, now = T0) => routeParents({ route: r, store: world, clusterDomain: "cluster.local", waypointClasses: ["istio-waypoint"], now });
+const parents = (r: KubeObject, now = T0) =>
+  routeParents({ route: r, store: world, clusterDomain: "cluster.local", waypointClasses: ["istio-waypoint"], now });
 const cond = (p: Obj, type: string): Obj => (p.conditions as Obj[]).find((c) => c.type === type)!;
-const summary = (p: Obj) => `${cond(p, "Accepted").status}:${cond(p, "Accepted").reason} ${cond(p, "ResolvedRefs").status}:${cond(p, "ResolvedRefs").reason}`;
+const summary = (p: Obj) =>
+  `${cond(p, "Accepted").status}:${cond(p, "Accepted").reason} ${cond(p, "ResolvedRefs").status}:${cond(p, "ResolvedRefs").reason}`;
 
 const SVC = (name: string, extra: Obj = {}) => ({ group: "", kind: "Service", name, ...extra });
 
@@ -71,8 +82,16 @@ void describe("routeParents: Accepted per parent, ResolvedRefs per route", () =>
     ["sectionName it lacks", route([SVC("reviews", { sectionName: "grpc" })]), ["False:NoMatchingParent True:ResolvedRefs"]],
     ["backend Service missing", route([SVC("reviews")], [{ name: "gone", port: 9080 }]), ["True:Accepted False:BackendNotFound"]],
     ["backend port missing", route([SVC("reviews")], [{ name: "reviews-v2", port: 1 }]), ["True:Accepted False:BackendNotFound"]],
-    ["backend of another kind", route([SVC("reviews")], [{ group: "example.com", kind: "Backend", name: "x" }]), ["True:Accepted False:InvalidKind"]],
-    ["cross-namespace backend without grant", route([SVC("reviews")], [{ name: "far", namespace: "other", port: 80 }]), ["True:Accepted False:RefNotPermitted"]],
+    [
+      "backend of another kind",
+      route([SVC("reviews")], [{ group: "example.com", kind: "Backend", name: "x" }]),
+      ["True:Accepted False:InvalidKind"],
+    ],
+    [
+      "cross-namespace backend without grant",
+      route([SVC("reviews")], [{ name: "far", namespace: "other", port: 80 }]),
+      ["True:Accepted False:RefNotPermitted"],
+    ],
     [
       "cross-namespace backend with grant",
       route([SVC("web")], [{ name: "far", namespace: "other", port: 80 }], "plain"),

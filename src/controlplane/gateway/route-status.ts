@@ -58,7 +58,8 @@ function parentVerdict(p: Obj, routeNs: string, kind: string, input: RouteStatus
   const name = String(p.name ?? "");
   if (pkind === "Service" && (group === "" || group === "core")) {
     const svc = input.store.get(`/Service/${ns}/${name}`);
-    if (!svc) return { accepted: denied("NoMatchingParent", `parent service: ${JSON.stringify(name)} not found`), waypoints: "parent not found" };
+    if (!svc)
+      return { accepted: denied("NoMatchingParent", `parent service: ${JSON.stringify(name)} not found`), waypoints: "parent not found" };
     const ports = (isPlainObject(svc.spec) ? objs(svc.spec.ports) : []).filter((sp) => (sp.protocol ?? "TCP") === "TCP");
     const nsObj = input.store.get(`/Namespace//${ns}`);
     const waypoints =
@@ -139,9 +140,20 @@ export function routeParents(input: RouteStatusInput): Obj[] {
   const entry = (key: string): Obj => {
     const { ref, verdict } = ours.get(key)!;
     const prev = prevParents.find((e) => e.controllerName === GATEWAY_CONTROLLER && refKey(e.parentRef, routeNs) === key);
-    const acc = verdict.accepted.status === "True" && acceptedCount > 1 ? accepted(`Route was valid, bound to ${acceptedCount} parents`) : verdict.accepted;
-    const wanted = [acc, refs, { type: "ResolvedWaypoints", status: "True" as const, reason: "ResolvedWaypoints", message: verdict.waypoints }];
-    return { parentRef: ref, controllerName: GATEWAY_CONTROLLER, conditions: conditions(wanted, prev?.conditions, r.metadata.generation, input.now) };
+    const acc =
+      verdict.accepted.status === "True" && acceptedCount > 1
+        ? accepted(`Route was valid, bound to ${acceptedCount} parents`)
+        : verdict.accepted;
+    const wanted = [
+      acc,
+      refs,
+      { type: "ResolvedWaypoints", status: "True" as const, reason: "ResolvedWaypoints", message: verdict.waypoints },
+    ];
+    return {
+      parentRef: ref,
+      controllerName: GATEWAY_CONTROLLER,
+      conditions: conditions(wanted, prev?.conditions, r.metadata.generation, input.now),
+    };
   };
   const out: Obj[] = [];
   const placed = new Set<string>();

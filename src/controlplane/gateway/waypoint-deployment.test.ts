@@ -14,7 +14,9 @@ const settings: WaypointDeploymentSettings = {
   network: "",
 };
 
-function gateway(over: { labels?: Record<string, string>; annotations?: Record<string, string>; spec?: Record<string, unknown> } = {}): KubeObject {
+function gateway(
+  over: { labels?: Record<string, string>; annotations?: Record<string, string>; spec?: Record<string, unknown> } = {},
+): KubeObject {
   return {
     apiVersion: "gateway.networking.k8s.io/v1",
     kind: "Gateway",
@@ -49,7 +51,11 @@ void describe("renderWaypoint: which Gateways are managed", () => {
     ["two addresses", gateway({ spec: { addresses: [{ value: "10.0.0.1" }, { value: "10.0.0.2" }] } }), "more than one"],
     ["controller version 5", gateway({ annotations: { "gateway.istio.io/controller-version": "5" } }), undefined],
     ["controller version 6", gateway({ annotations: { "gateway.istio.io/controller-version": "6" } }), "another controller version"],
-    ["unparsable controller version", gateway({ annotations: { "gateway.istio.io/controller-version": "v2" } }), "another controller version"],
+    [
+      "unparsable controller version",
+      gateway({ annotations: { "gateway.istio.io/controller-version": "v2" } }),
+      "another controller version",
+    ],
   ];
   for (const [name, gw, reason] of rows)
     void it(name, () => {
@@ -66,7 +72,9 @@ void describe("renderWaypoint: objects", () => {
   void it("owns all three by the Gateway, with Istio's names and labels", () => {
     const { sa, dep, svc } = rendered(gateway());
     for (const o of [sa, dep, svc]) {
-      assert.deepEqual(o.metadata.ownerReferences, [{ apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", name: "waypoint", uid: "uid-1" }]);
+      assert.deepEqual(o.metadata.ownerReferences, [
+        { apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", name: "waypoint", uid: "uid-1" },
+      ]);
       assert.equal(o.metadata.namespace, "shop");
       assert.equal(o.metadata.labels["gateway.networking.k8s.io/gateway-name"], "waypoint");
       assert.equal(o.metadata.labels["gateway.networking.k8s.io/gateway-class-name"], "istio-waypoint");
@@ -144,7 +152,9 @@ void describe("renderWaypoint: objects", () => {
   });
 
   void it("service type annotation, revision label, network", () => {
-    const { svc, dep } = rendered(gateway({ annotations: { "networking.istio.io/service-type": "LoadBalancer" }, labels: { "istio.io/rev": "canary" } }));
+    const { svc, dep } = rendered(
+      gateway({ annotations: { "networking.istio.io/service-type": "LoadBalancer" }, labels: { "istio.io/rev": "canary" } }),
+    );
     assert.equal(svc.spec.type, "LoadBalancer");
     assert.equal(dep.spec.template.metadata.annotations["istio.io/rev"], "canary");
     const d = renderWaypoint(gateway(), { ...settings, network: "net1" });
@@ -166,7 +176,14 @@ void describe("renderWaypoint: objects", () => {
 
 void describe("servicePorts", () => {
   const rows: Array<[string, unknown[], Array<[string, number, string]>]> = [
-    ["HBONE listener", [{ name: "mesh", port: 15008, protocol: "HBONE" }], [["status-port", 15021, "tcp"], ["mesh", 15008, "hbone"]]],
+    [
+      "HBONE listener",
+      [{ name: "mesh", port: 15008, protocol: "HBONE" }],
+      [
+        ["status-port", 15021, "tcp"],
+        ["mesh", 15008, "hbone"],
+      ],
+    ],
     [
       "duplicate ports once, unnamed listener named by protocol and index",
       [
@@ -174,7 +191,11 @@ void describe("servicePorts", () => {
         { name: "again", port: 15008, protocol: "HBONE" },
         { port: 8080, protocol: "HTTP" },
       ],
-      [["status-port", 15021, "tcp"], ["mesh", 15008, "hbone"], ["http-2", 8080, "http"]],
+      [
+        ["status-port", 15021, "tcp"],
+        ["mesh", 15008, "hbone"],
+        ["http-2", 8080, "http"],
+      ],
     ],
     ["no listeners", [], [["status-port", 15021, "tcp"]]],
   ];

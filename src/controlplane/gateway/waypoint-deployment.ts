@@ -108,7 +108,12 @@ export function servicePorts(gw: KubeObject): Obj[] {
     if (!isPlainObject(l) || typeof l.port !== "number" || seen.has(l.port)) continue;
     seen.add(l.port);
     const protocol = String(l.protocol ?? "").toLowerCase();
-    ports.push({ name: typeof l.name === "string" && l.name ? l.name : `${protocol}-${i}`, port: l.port, protocol: "TCP", appProtocol: protocol });
+    ports.push({
+      name: typeof l.name === "string" && l.name ? l.name : `${protocol}-${i}`,
+      port: l.port,
+      protocol: "TCP",
+      appProtocol: protocol,
+    });
   }
   return ports;
 }

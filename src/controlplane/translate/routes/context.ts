@@ -103,7 +103,8 @@ export function referenceGranted(store: ReadStore, fromKind: string, fromNamespa
       (f) => isPlainObject(f) && f.group === "gateway.networking.k8s.io" && f.kind === fromKind && f.namespace === fromNamespace,
     );
     const toOk = to.some(
-      (t) => isPlainObject(t) && (t.group ?? "") === "" && t.kind === "Service" && (t.name === undefined || t.name === "" || t.name === name),
+      (t) =>
+        isPlainObject(t) && (t.group ?? "") === "" && t.kind === "Service" && (t.name === undefined || t.name === "" || t.name === name),
     );
     if (fromOk && toOk) return true;
   }

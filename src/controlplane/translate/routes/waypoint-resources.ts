@@ -125,7 +125,7 @@ export class WaypointTranslator {
           problems.push({
             object: objectName(r),
             field: `spec.parentRefs[${i}]`,
-            reason: `routes attached to the waypoint Gateway ${ns}/${String(p.name)} itself are not supported yet: attach them to the Service (parentRefs kind Service)`,
+            reason: `routes attached to the waypoint Gateway ${ns}/${String(p.name)} itself do not apply (Istio: its HBONE listener takes no routes; status NotAllowedByListeners): attach them to the Service (parentRefs kind Service)`,
           });
       }
     }
