@@ -31,7 +31,7 @@ test("existing targets are bound directly; missing ones graft their parent once,
   assert.match(script, /mount --bind '\/s\/log' '\/var\/log'\n/);
   assert.match(
     script,
-    /mount --bind '\/s\/net.d' '\/etc\/cni\/net.d'\nmount -t tmpfs -o mode=0755 wtb-tmpfs '\/run'\nmount -t bpf wtb-bpf '\/sys\/fs\/bpf'\n$/,
+    /mount --bind '\/s\/net.d' '\/etc\/cni\/net.d'\nmount -t tmpfs -o mode=0755 wtb-tmpfs '\/run'\nmount -t bpf wtb-bpf '\/sys\/fs\/bpf'\nmount --make-rshared \/\n$/,
   );
   assert.doesNotMatch(script, /mount --move '\/r\/stage' '\/etc/);
 });

@@ -13,6 +13,12 @@
  * programs there), and a fresh tmpfs on /run its own runtime directory (/var/run/netns, the
  * containerd socket, /run/weft).
  *
+ * Everything is then made shared within the node (like a systemd host's "/"), so pods may use
+ * mountPropagation; the host is never a peer (the namespace started private).
+ *
+ * Everything is then made shared within the node (like a systemd host's "/"), so pods may use
+ * mountPropagation; the host is never a peer (the namespace started private).
+ *
  * The kernel tunables kubelet wants to write (kernel.panic, vm.overcommit_memory, ...) are
  * masked by bind mounts of the node's own files over /proc/sys/..., so a kubelet never changes
  * the host's kernel settings.
@@ -81,5 +87,8 @@ export function nodeMountScript(input: MountPlanInput, exists: (p: string) => bo
   // Last: the stage directory and the backings may live below these.
   for (const m of input.fresh)
     lines.push(`mount -t ${m.fstype} ${m.fstype === "tmpfs" ? "-o mode=0755 " : ""}wtb-${m.fstype} ${q(m.target)}`);
+  // Shared inside the node, as on a systemd host: volumes with mountPropagation (HostToContainer,
+  // Bidirectional) need it. The namespace was made private first, so the host is never a peer.
+  lines.push("mount --make-rshared /");
   return lines.join("\n") + "\n";
 }
