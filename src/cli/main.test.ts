@@ -21,8 +21,8 @@ function leaves(c: Command, prefix: string[] = []): string[][] {
   return [prefix, ...subs.flatMap((s) => leaves(s, [...prefix, s.name()]))];
 }
 
-test("every subcommand has help with usage and options; the commands with flags list examples", () => {
-  const program = buildProgram();
+test("every subcommand has help with usage and options; the commands with flags list examples", async () => {
+  const program = await buildProgram();
   const all = leaves(program).filter((p) => p.length);
   assert.ok(all.length >= 20, `found ${all.length} commands`);
   const find = (p: string[]): Command => p.reduce((c, n) => c.commands.find((s) => s.name() === n)!, program);

@@ -27,8 +27,9 @@ import {
   waypointFor,
   waypointGateway,
 } from "./waypoint-gateway.js";
+import { WAYPOINT_ADMIN_VERBS } from "./waypoint-verbs.js";
 
-export const WAYPOINT_ADMIN_VERBS: readonly string[] = ["apply", "list", "delete", "status"];
+export { WAYPOINT_ADMIN_VERBS };
 export const DEFAULT_NAMESPACE = "default";
 const GATEWAYS = "/apis/gateway.networking.k8s.io/v1";
 
