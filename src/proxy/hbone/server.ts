@@ -143,6 +143,10 @@ export interface HboneServerConnectionDump {
  */
 const NODE_REJECTED_STREAMS_IN_A_ROW = 10_000;
 
+function onStreamError(e: Error): void {
+  log.debug({ err: e }, "hbone stream error");
+}
+
 function addressOf(ip: string | undefined, port: number | undefined): SocketAddress {
   return { ip: canonicalIp(ip) ?? ip ?? "", port: port ?? 0 };
 }
@@ -305,18 +309,14 @@ export class HboneServer {
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const conn = this.sessions.get(stream.session as http2.ServerHttp2Session);
-    stream.on("error", (e) => log.debug({ err: e }, "hbone stream error"));
+    // Module functions and a bound method, not arrows: the listeners live as long as the tunnel,
+    // and an arrow would keep this call's scope (the request, its headers) alive with them.
+    stream.on("error", onStreamError);
     this.streamsTotal++;
     this.openStreams++;
-    if (!conn) {
-      stream.once("close", () => this.openStreams--);
-      return this.reply(stream, 503, "unknown connection");
-    }
+    stream.once("close", this.streamClosed.bind(this, conn));
+    if (!conn) return this.reply(stream, 503, "unknown connection");
     conn.streams++;
-    stream.once("close", () => {
-      this.openStreams--;
-      conn.streams--;
-    });
     const method = headerValue(headers, ":method") ?? "";
     if (method !== "CONNECT") return this.reply(stream, 400, `method ${method} not allowed, only CONNECT`);
     const authority = headerValue(headers, ":authority") ?? "";
@@ -344,7 +344,12 @@ export class HboneServer {
     // One turn of the event loop before any upstream dial: a RST_STREAM that arrived in the same
     // read as the HEADERS (rapid reset, CVE-2023-44487) has closed the stream by then, so it
     // costs no dial at all.
-    setImmediate(() => this.admit(stream, conn, req));
+    setImmediate(this.admit.bind(this), stream, conn, req);
+  }
+
+  private streamClosed(conn: Conn | undefined): void {
+    this.openStreams--;
+    if (conn) conn.streams--;
   }
 
   /** One turn after the stream arrived: spend the dial budget and ask the handler. */

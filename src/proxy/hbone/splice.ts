@@ -38,6 +38,13 @@ export function resetDuplex(d: Duplex): void {
   if (!d.destroyed) d.destroy();
 }
 
+/**
+ * An 'error' listener that only keeps an error from throwing (it surfaces through 'close' to
+ * whoever splices the socket). One module function for every socket: an arrow at the call site
+ * would keep that call's whole scope alive for the connection's lifetime.
+ */
+export function ignoreError(): void {}
+
 const kPeer = Symbol("weft.splice.peer");
 const kSplice = Symbol("weft.splice.state");
 
