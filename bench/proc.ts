@@ -176,6 +176,38 @@ export function readRssKb(pid: number): Result<number> {
   return ok(Number(m[1]));
 }
 
+/**
+ * Where a process's resident memory is, in KiB: anonymous (heaps) against file-backed (the
+ * program's binary and libraries: clean pages, shared with every process running the same
+ * file), and PSS (each shared page divided among the processes mapping it). A Node.js
+ * process's RSS is half file-backed pages of the statically linked node binary.
+ */
+export interface MemorySplitKb {
+  readonly anonKb: number;
+  readonly fileKb: number;
+  readonly pssKb: number;
+}
+
+export function readMemorySplitKb(pid: number): Result<MemorySplitKb> {
+  let status: string;
+  let rollup: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+    rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  } catch (e) {
+    return err(new Error(`memory: pid ${pid}: ${(e as Error).message}`));
+  }
+  const field = (text: string, name: string): number | null => {
+    const m = new RegExp(`^${name}:\\s+(\\d+)\\s+kB$`, "m").exec(text);
+    return m ? Number(m[1]) : null;
+  };
+  const anonKb = field(status, "RssAnon");
+  const fileKb = field(status, "RssFile");
+  const pssKb = field(rollup, "Pss");
+  if (anonKb === null || fileKb === null || pssKb === null) return err(new Error(`memory: pid ${pid}: no RssAnon/RssFile/Pss line`));
+  return ok({ anonKb, fileKb, pssKb });
+}
+
 /** CPU time (user + system) a process has used so far, in milliseconds; null if it is gone. */
 export function readCpuMs(pid: number): number | null {
   let stat: string;

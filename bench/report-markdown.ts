@@ -36,20 +36,23 @@ export function renderBenchmarksDoc(d: DocInput): string {
     "",
     ...d.notes.flatMap((n) => [n, ""]),
     "`(N.NNx)` after a figure is that figure divided by direct TCP's; `ztunnel/stunnel` divides",
-    "ztunnel's figure by stunnel's. The targets are the project's goals for ztunnel (issue 2); they",
+    "ztunnel's figure by stunnel's. The targets are the project's goals for ztunnel (issues 2 and 14); they",
     "are printed, not asserted, and a missing figure never counts as met.",
     "",
   );
   out.push(
     "### Per proxy process",
     "",
-    "| peer | process | idle RSS (MB) | RSS with open conns (MB) | KB per open conn |",
-    "| --- | --- | ---: | ---: | ---: |",
+    "| peer | process | idle RSS (MB) | of it anon / file-backed (MB) | idle PSS (MB) | RSS with open conns (MB) | KB per open conn |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
   );
   for (const r of d.results) {
     for (const p of r.memory?.proxies ?? []) {
       const per = perConnectionKb(p, r.memory?.opened ?? 0);
-      out.push(`| ${r.peer} | ${p.role} | ${mb(p.idleKb)} | ${mb(p.loadedKb)} | ${per === null ? "-" : per.toFixed(1)} |`);
+      const split = p.idleSplit ? `${mb(p.idleSplit.anonKb)} / ${mb(p.idleSplit.fileKb)}` : "-";
+      out.push(
+        `| ${r.peer} | ${p.role} | ${mb(p.idleKb)} | ${split} | ${p.idleSplit ? mb(p.idleSplit.pssKb) : "-"} | ${mb(p.loadedKb)} | ${per === null ? "-" : per.toFixed(1)} |`,
+      );
     }
   }
   out.push("", "### Details", "");

@@ -8,10 +8,13 @@
 import type { ConnectRateResult } from "./load/connect-rate.js";
 import type { LatencyResult } from "./load/latency.js";
 import type { ThroughputResult } from "./load/throughput.js";
+import type { MemorySplitKb } from "./proc.js";
 
 export interface ProxyMemory {
   readonly role: string;
   readonly idleKb: number | null;
+  /** The idle RSS split into anonymous and file-backed pages, and the idle PSS (proc.ts). */
+  readonly idleSplit?: MemorySplitKb | null;
   /** RSS while `MemoryResult.opened` connections were held. */
   readonly loadedKb: number | null;
 }
@@ -97,7 +100,7 @@ export function metrics(directP99: Num): readonly Metric[] {
         return m ? maxOf(m.map((p) => p.idleKb)) : null;
       },
       format: (v) => (v / KB_PER_MB).toFixed(1),
-      target: (z) => verdict(z === null ? null : z < 80 * KB_PER_MB, "< 80 MB"),
+      target: (z) => verdict(z === null ? null : z < 40 * KB_PER_MB, "< 40 MB"),
     },
     {
       name: "RSS with open conns, sum (MB)",
@@ -114,7 +117,7 @@ export function metrics(directP99: Num): readonly Metric[] {
         return m && r.memory ? maxOf(m.map((p) => perConnectionKb(p, r.memory!.opened))) : null;
       },
       format: (v) => v.toFixed(1),
-      target: (z) => verdict(z === null ? null : z < 10, "< 10 KB"),
+      target: (z) => verdict(z === null ? null : z <= 6, "<= 6 KB"),
     },
     {
       name: "KB per open conn, both proxies",

@@ -20,7 +20,7 @@ import { measureLatency, mergeLatency, type LatencySamples } from "./load/latenc
 import { openConnections } from "./load/open-conns.js";
 import { measureThroughput, mergeThroughput, type ThroughputResult } from "./load/throughput.js";
 import type { RunningPeer } from "./peers/peer.js";
-import { readRssKb, spawnChild, stopChild, waitForOutput, waitQuiet, type Child } from "./proc.js";
+import { readMemorySplitKb, readRssKb, spawnChild, stopChild, waitForOutput, waitQuiet, type Child } from "./proc.js";
 import type { PeerResult, ProxyMemory } from "./report.js";
 
 const ECHO_SERVER = join(__dirname, "load", "echo-server.js");
@@ -43,6 +43,7 @@ export async function runSchedule(entries: readonly Entry[], cfg: BenchConfig, s
   await sleep(cfg.settleSeconds * 1000);
   await quiet();
   const idle = new Map(entries.map((e) => [e, rss(e)]));
+  const idleSplit = new Map(entries.map((e) => [e, e.peer.proxies.map((p) => readMemorySplitKb(p.pid))]));
 
   for (const e of entries) {
     const echo = await startEcho(e.peer);
@@ -54,6 +55,14 @@ export async function runSchedule(entries: readonly Entry[], cfg: BenchConfig, s
   }
   try {
     for (const e of live()) await memoryPhase(e, idle.get(e) ?? [], cfg, say);
+    for (const e of entries) {
+      const split = idleSplit.get(e) ?? [];
+      if (e.result.memory)
+        e.result.memory = {
+          ...e.result.memory,
+          proxies: e.result.memory.proxies.map((p, i) => ({ ...p, idleSplit: split[i]?.ok ? split[i].value : null })),
+        };
+    }
 
     const roundSeconds = cfg.seconds / cfg.rounds;
     const latency = new Map<Entry, LatencySamples[]>();
