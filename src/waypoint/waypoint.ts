@@ -27,6 +27,7 @@ import type { HboneSettings } from "../proxy/hbone/settings.js";
 import { trustedClientAddress } from "../proxy/hbone/client-address.js";
 import type { WaypointConfig } from "./config.js";
 import { L7Store } from "./envoy/store.js";
+import { DnsClusters, systemLookup } from "./upstream/dns-clusters.js";
 import type { Endpoint } from "./envoy/types.js";
 import { ClusterPolicies } from "./upstream/cluster-policies.js";
 import { RateLimiters } from "./resilience/rate-limit.js";
@@ -49,6 +50,8 @@ export interface WaypointRuntime {
   readonly random?: () => number;
   /** Where access log entries go (default: pino, component waypoint.access). */
   readonly accessLog?: AccessLogSink;
+  /** Nameservers for DNS clusters (`ip` or `ip:port`; default: /etc/resolv.conf's). */
+  readonly dnsServers?: readonly string[];
 }
 
 export class Waypoint {
@@ -63,6 +66,8 @@ export class Waypoint {
   readonly upstreams = new UpstreamConnections();
   /** Per-cluster load balancing, circuit breakers and outlier detection (config dump `clusterPolicies`). */
   readonly clusters: ClusterPolicies;
+  /** STRICT_DNS / LOGICAL_DNS clusters' resolution (ServiceEntry hosts with resolution DNS). */
+  private readonly dns: DnsClusters;
   private readonly spans = new OtlpSpanSink(this.l7);
   private readonly downstream: Downstream;
   private readonly rt: ProxyRuntime;
@@ -100,7 +105,11 @@ export class Waypoint {
     this.clusters = clusters;
     this.l7.onChange((kind) => {
       if (kind === "cluster" || kind === "endpoints") clusters.retain(new Set(this.l7.clusterNames()));
+      if (kind === "cluster") this.dns.sync(this.l7.allClusters());
     });
+    this.dns = new DnsClusters(systemLookup(runtime.dnsServers));
+    this.l7.useDnsHosts((name) => this.dns.endpointsOf(name));
+    this.extraDumps.set("dnsClusters", () => this.dns.dump());
     this.rt = {
       l7: this.l7,
       state: this.state,
@@ -257,6 +266,7 @@ export class Waypoint {
       await this.hbone.close(deadline);
       this.downstream.close();
       this.upstreams.close();
+      this.dns.stop();
       await this.pool.close(deadline);
       this.certs.close();
       await this.admin.close();

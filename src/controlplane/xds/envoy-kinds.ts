@@ -206,7 +206,13 @@ export function clusterJson(c: Cluster): Json {
   const discovery =
     c.type === "ORIGINAL_DST"
       ? { type: "ORIGINAL_DST" }
-      : { type: "EDS", edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: "V3" }, serviceName: c.name } };
+      : c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS"
+        ? {
+            type: c.type,
+            loadAssignment: loadAssignmentJson(c.loadAssignment ?? { clusterName: c.name, localities: [] }),
+            ...(c.dns ? { dnsLookupFamily: c.dns.lookupFamily, dnsRefreshRate: c.dns.refreshRate, respectDnsTtl: c.dns.respectTtl } : {}),
+          }
+        : { type: "EDS", edsClusterConfig: { edsConfig: { ads: {}, resourceApiVersion: "V3" }, serviceName: c.name } };
   return {
     name: c.name,
     ...discovery,

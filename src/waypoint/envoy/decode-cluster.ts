@@ -1,5 +1,6 @@
 /**
- * Decodes Envoy's Cluster (EDS or STATIC with an inline load_assignment, or ORIGINAL_DST; its load
+ * Decodes Envoy's Cluster (EDS or STATIC with an inline load_assignment, ORIGINAL_DST, or
+ * STRICT_DNS / LOGICAL_DNS in decode-dns-cluster.ts; its load
  * balancing, circuit breaking, outlier detection and upstream HTTP protocol options in
  * decode-cluster-policy.ts) and ClusterLoadAssignment
  * (endpoints with health, weight, locality, priority and Istio's workload metadata) into the
@@ -18,6 +19,7 @@ import {
   decodeLbSettings,
   decodeOutlierDetection,
 } from "./decode-cluster-policy.js";
+import { DNS_FIELDS, decodeDnsDiscovery, isDnsName } from "./decode-dns-cluster.js";
 
 /** Envoy's default connect_timeout (5 s). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -27,7 +29,7 @@ export function decodeCluster(o: Obj, resource: string): Result<Cluster, Resourc
   d.only(
     o,
     "",
-    ["name", "type", "edsClusterConfig", "connectTimeout", "metadata", "loadAssignment", ...POLICY_FIELDS],
+    ["name", "type", "edsClusterConfig", "connectTimeout", "metadata", "loadAssignment", ...POLICY_FIELDS, ...DNS_FIELDS],
     ["altStatName", "cleanupInterval"],
   );
   if (str(o.name) !== resource) d.fail("name", `${JSON.stringify(o.name)} differs from the resource name`);
@@ -62,7 +64,11 @@ export function decodeCluster(o: Obj, resource: string): Result<Cluster, Resourc
     const la = obj(o.loadAssignment);
     if (!la) d.fail("load_assignment", "a STATIC cluster needs its endpoints inline");
     else endpointsFrom = { kind: "static", endpoints: assignment(d, la, "load_assignment", resource) };
-  } else d.fail("type", `${type} is not supported (EDS, STATIC, ORIGINAL_DST)`);
+  } else if (type === "STRICT_DNS" || type === "LOGICAL_DNS") {
+    endpointsFrom = decodeDnsDiscovery(d, o, type, (la) => assignment(d, la, "load_assignment", resource, true));
+  } else d.fail("type", `${type} is not supported (EDS, STATIC, ORIGINAL_DST, STRICT_DNS, LOGICAL_DNS)`);
+  if (type !== "STRICT_DNS" && type !== "LOGICAL_DNS")
+    for (const f of DNS_FIELDS) if (o[f] !== undefined) d.fail(f, `only for DNS clusters, not ${type}`);
   const service = istioService(d, o.metadata);
   if (d.errors.length || !endpointsFrom) return err(d.errors);
   return ok({
@@ -86,7 +92,8 @@ export function decodeClusterLoadAssignment(o: Obj, resource: string): Result<Cl
   return d.errors.length ? err(d.errors) : ok(cla);
 }
 
-function assignment(d: Decoding, o: Obj, path: string, resource: string): ClusterEndpoints {
+/** An inline or EDS assignment; `hostnames`: addresses may be DNS names (a DNS cluster's `ip` is then the name). */
+function assignment(d: Decoding, o: Obj, path: string, resource: string, hostnames = false): ClusterEndpoints {
   d.only(o, path, ["clusterName", "endpoints", "policy"]);
   const policy = obj(o.policy) ?? {};
   d.only(policy, join(path, "policy"), ["overprovisioningFactor"], ["endpointStaleAfter"]);
@@ -106,9 +113,13 @@ function assignment(d: Decoding, o: Obj, path: string, resource: string): Cluste
       const inner = obj(e.endpoint) ?? {};
       d.only(inner, join(ep, "endpoint"), ["address"], ["hostname", "healthCheckConfig"]);
       const sa = obj(obj(inner.address)?.socketAddress) ?? {};
-      const ip = canonicalIp(str(sa.address) ?? "");
+      const ip = canonicalIp(str(sa.address) ?? "") ?? (hostnames && isDnsName(str(sa.address) ?? "") ? str(sa.address) : undefined);
       const port = num(sa.portValue) ?? 0;
-      if (!ip) return d.fail(join(ep, "endpoint.address.socket_address.address"), `${JSON.stringify(sa.address)} is not an IP address`);
+      if (!ip)
+        return d.fail(
+          join(ep, "endpoint.address.socket_address.address"),
+          `${JSON.stringify(sa.address)} is not an IP address${hostnames ? " or a DNS name" : ""}`,
+        );
       if (port < 1 || port > 65535) return d.fail(join(ep, "endpoint.address.socket_address.port_value"), `${port} is not a port`);
       const health = str(e.healthStatus) ?? "UNKNOWN";
       const workload = istioWorkload(e.metadata);

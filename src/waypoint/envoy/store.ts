@@ -29,7 +29,7 @@ export interface L7View {
   originalDstFor(ip: string, port: number): { listener: DecodedOriginalDst; chains: DecodedOriginalDst["chains"] } | undefined;
   routeTable(name: string): RouteTable | undefined;
   cluster(name: string): Cluster | undefined;
-  /** Endpoints of a cluster: its inline ones (STATIC) or the EDS set named by its service name. */
+  /** Endpoints of a cluster: its inline ones (STATIC), the EDS set named by its service name, or its resolved hosts (DNS). */
   endpointsOf(cluster: Cluster): ClusterEndpoints | undefined;
 }
 
@@ -43,6 +43,8 @@ export class L7Store implements L7View {
   private readonly clusters = new Map<string, Cluster>();
   private readonly endpoints = new Map<string, ClusterEndpoints>();
   private readonly changeListeners = new Set<(kind: EnvoyKind) => void>();
+  /** The resolved hosts of STRICT_DNS / LOGICAL_DNS clusters (upstream/dns-clusters.ts); none: such clusters have no hosts. */
+  private dnsHosts: (cluster: string) => ClusterEndpoints | undefined = () => undefined;
   /** Monotonic per applied update, for the config dump. */
   version = 0;
 
@@ -66,7 +68,18 @@ export class L7Store implements L7View {
   }
   endpointsOf(c: Cluster): ClusterEndpoints | undefined {
     const f = c.endpointsFrom;
+    if (f.kind === "dns") return this.dnsHosts(c.name);
     return f.kind === "static" ? f.endpoints : f.kind === "eds" ? this.endpoints.get(f.serviceName) : undefined;
+  }
+
+  /** Where DNS clusters' hosts come from. */
+  useDnsHosts(f: (cluster: string) => ClusterEndpoints | undefined): void {
+    this.dnsHosts = f;
+  }
+
+  /** Every cluster, for resolvers that follow them. */
+  allClusters(): Cluster[] {
+    return [...this.clusters.values()];
   }
 
   clusterNames(): string[] {

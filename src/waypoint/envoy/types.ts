@@ -285,12 +285,13 @@ export interface Cluster {
   /**
    * EDS service name (`eds_cluster_config.service_name`, default: the cluster name), inline
    * endpoints (STATIC), or the connection's original destination (ORIGINAL_DST: the tunnel's
-   * CONNECT authority).
+   * CONNECT authority), or hostnames the waypoint resolves itself (STRICT_DNS / LOGICAL_DNS).
    */
   readonly endpointsFrom:
     | { readonly kind: "eds"; readonly serviceName: string }
     | { readonly kind: "static"; readonly endpoints: ClusterEndpoints }
-    | { readonly kind: "original_dst" };
+    | { readonly kind: "original_dst" }
+    | { readonly kind: "dns"; readonly dns: DnsDiscovery };
   readonly connectTimeoutMs: number;
   /** The load balancer; CLUSTER_PROVIDED for ORIGINAL_DST (the connection's original destination, no balancing). */
   readonly lbPolicy: LbPolicy | "CLUSTER_PROVIDED";
@@ -392,6 +393,31 @@ export interface Endpoint {
     readonly revision: string;
     readonly cluster: string;
   };
+}
+
+/** An endpoint of a DNS cluster before resolution: a hostname (or IP) with the endpoint's other settings. */
+export interface DnsTarget extends Omit<Endpoint, "ip"> {
+  readonly hostname: string;
+}
+
+/** Envoy's DnsLookupFamily (V4_ONLY etc.). */
+export type DnsFamily = "AUTO" | "V4_ONLY" | "V6_ONLY" | "V4_PREFERRED" | "ALL";
+
+/**
+ * A STRICT_DNS or LOGICAL_DNS cluster's discovery: STRICT_DNS makes every resolved address of
+ * every target a host; LOGICAL_DNS uses the first address of the first target (Envoy).
+ */
+export interface DnsDiscovery {
+  readonly mode: "strict" | "logical";
+  readonly targets: readonly DnsTarget[];
+  readonly family: DnsFamily;
+  /** `dns_refresh_rate` (Envoy's default 5 s). */
+  readonly refreshMs: number;
+  /** `respect_dns_ttl`: the answer's TTL replaces the refresh rate (not below `dns_min_refresh_rate`, 5 s). */
+  readonly respectTtl: boolean;
+  /** `dns_min_refresh_rate` (default 5 s). */
+  readonly minRefreshMs: number;
+  readonly overprovisioningFactor?: number;
 }
 
 export interface ClusterEndpoints {

@@ -12,6 +12,8 @@ import type { TranslateConfig } from "../translate-config.js";
 import { serviceHostname } from "../translate-config.js";
 import { serviceSpec } from "../service.js";
 import { clusterName } from "./names.js";
+import { serviceEntrySpec } from "../serviceentry.js";
+import { externalHost, serviceEntryHasPort } from "./serviceentry-hosts.js";
 
 /** A cluster some route needs: the service's port, optionally one DestinationRule subset. */
 export interface ClusterRef {
@@ -37,6 +39,8 @@ export interface TargetPort {
   readonly port: number;
   /** The Service port's name (Gateway API sectionName of a Service parentRef). */
   readonly portName: string;
+  /** A ServiceEntry host (`service` names the entry): routes attach by parentRefs kind ServiceEntry. Absent: a Kubernetes Service. */
+  readonly registry?: "External";
 }
 
 export class RouteContext {
@@ -72,10 +76,45 @@ export class RouteContext {
   /** Records and names the cluster of a service port (and subset). */
   cluster(svc: KubeObject, port: number, subset = ""): string {
     const ns = svc.metadata.namespace ?? "";
-    const hostname = serviceHostname(this.cfg, ns, svc.metadata.name);
-    const name = clusterName(port, subset, hostname);
-    this.clusters.set(name, { namespace: ns, service: svc.metadata.name, hostname, port, subset });
+    return this.hostCluster({
+      namespace: ns,
+      service: svc.metadata.name,
+      hostname: serviceHostname(this.cfg, ns, svc.metadata.name),
+      port,
+      subset,
+    });
+  }
+
+  /** Records and names the cluster of any host (a ServiceEntry host: `service` is the entry's name). */
+  hostCluster(ref: ClusterRef): string {
+    const name = clusterName(ref.port, ref.subset, ref.hostname);
+    this.clusters.set(name, ref);
     return name;
+  }
+
+  /** The cluster of the port being translated (its own service or ServiceEntry host); undefined when the object is gone. */
+  targetCluster(subset = ""): string | undefined {
+    const t = this.target;
+    if (t.registry === "External")
+      return this.hostCluster({ namespace: t.namespace, service: t.service, hostname: t.hostname, port: t.port, subset });
+    const svc = this.service(t.namespace, t.service);
+    return svc ? this.cluster(svc, t.port, subset) : undefined;
+  }
+
+  /**
+   * The cluster of a ServiceEntry host named by config of `namespace` (serviceentry-hosts.ts
+   * externalHost), or a reason it has none.
+   */
+  externalCluster(host: string, port: number | undefined, subset: string, namespace: string): { cluster: string } | { reason: string } {
+    const se = externalHost(this.store, host, namespace);
+    if (!se) return { reason: `${host} is not a Service of this cluster nor a ServiceEntry host visible to namespace ${namespace}` };
+    const ports = serviceEntrySpec(se).ports.map((p) => p.number);
+    const p = port ?? (ports.length === 1 ? ports[0] : ports.includes(this.target.port) ? this.target.port : undefined);
+    if (p === undefined) return { reason: `${host} has several ports: name one` };
+    if (!serviceEntryHasPort(se, p)) return { reason: `${host} has no port ${p}` };
+    return {
+      cluster: this.hostCluster({ namespace: se.metadata.namespace ?? "", service: se.metadata.name, hostname: host, port: p, subset }),
+    };
   }
 
   /** Whether a Service has this port. */

@@ -308,8 +308,16 @@ export type UpstreamProtocol = "HTTP1" | "HTTP2" | "DOWNSTREAM";
 
 export interface Cluster {
   readonly name: string;
-  /** EDS (default) or ORIGINAL_DST (the connection's original destination; `lb_policy` CLUSTER_PROVIDED). */
-  readonly type?: "EDS" | "ORIGINAL_DST";
+  /**
+   * EDS (default), ORIGINAL_DST (the connection's original destination; `lb_policy`
+   * CLUSTER_PROVIDED), or STRICT_DNS / LOGICAL_DNS (ServiceEntry hosts with resolution DNS /
+   * DNS_ROUND_ROBIN: `loadAssignment` inline with DNS names, resolved by the waypoint).
+   */
+  readonly type?: "EDS" | "ORIGINAL_DST" | "STRICT_DNS" | "LOGICAL_DNS";
+  /** The inline endpoints of a DNS cluster. */
+  readonly loadAssignment?: ClusterLoadAssignment;
+  /** A DNS cluster's `dns_lookup_family`, `dns_refresh_rate`, `respect_dns_ttl`. */
+  readonly dns?: { readonly lookupFamily: "V4_ONLY" | "ALL"; readonly refreshRate: Duration; readonly respectTtl: boolean };
   readonly connectTimeout: Duration;
   /** ROUND_ROBIN etc., or CLUSTER_PROVIDED for ORIGINAL_DST. */
   readonly lbPolicy: LbPolicy | "CLUSTER_PROVIDED";

@@ -17,6 +17,7 @@ import type { KubeObject } from "../../../kube/object.js";
 import { isPlainObject } from "../../../kube/validate/validate-schema.js";
 import type { FractionalPercent, HeaderValueOption, Route, RouteAction } from "./envoy-types.js";
 import type { RouteContext } from "./context.js";
+import { SERVICE_ENTRY_GROUP } from "./serviceentry-hosts.js";
 import { objs } from "./names.js";
 
 type Obj = Record<string, unknown>;
@@ -30,7 +31,13 @@ export function attachesTo(route: KubeObject, ctx: RouteContext): boolean {
   const routeNs = route.metadata.namespace ?? "";
   return objs(spec.parentRefs).some((p) => {
     const group = p.group ?? "gateway.networking.k8s.io";
-    if (p.kind !== "Service" || (group !== "" && group !== "core")) return false;
+    // A ServiceEntry host takes routes whose parentRef is its entry (Istio: kind ServiceEntry, group networking.istio.io).
+    if (
+      ctx.target.registry === "External"
+        ? p.kind !== "ServiceEntry" || group !== SERVICE_ENTRY_GROUP
+        : p.kind !== "Service" || (group !== "" && group !== "core")
+    )
+      return false;
     if ((p.namespace ?? routeNs) !== ctx.target.namespace || p.name !== ctx.target.service) return false;
     if (typeof p.port === "number" && p.port !== ctx.target.port) return false;
     if (typeof p.sectionName === "string" && p.sectionName !== ctx.target.portName) return false;
@@ -48,9 +55,8 @@ export function backendAction(
 ): Pick<Route, "route" | "directResponse"> {
   const refs = objs(rule.backendRefs);
   if (refs.length === 0) {
-    const parent = ctx.service(ctx.target.namespace, ctx.target.service);
-    if (!parent) return { directResponse: { status: 500 } };
-    return { route: { cluster: ctx.cluster(parent, ctx.target.port) } };
+    const own = ctx.targetCluster();
+    return own ? { route: { cluster: own } } : { directResponse: { status: 500 } };
   }
   const routeNs = route.metadata.namespace ?? "";
   const clusters: { name: string; weight: { value: number } }[] = [];
@@ -64,7 +70,12 @@ export function backendAction(
     const ns = typeof b.namespace === "string" ? b.namespace : routeNs;
     const name = String(b.name);
     let cluster: string | undefined;
-    if (group !== "" || k !== "Service")
+    if (group === SERVICE_ENTRY_GROUP && k === "Hostname") {
+      // Istio's backend kind Hostname: a ServiceEntry host (port required).
+      const r = typeof b.port === "number" ? ctx.externalCluster(name, b.port, "", routeNs) : { reason: "a Hostname backend needs a port" };
+      if ("cluster" in r) cluster = r.cluster;
+      else ctx.warn(route, field, `${r.reason}: requests to it get 500`);
+    } else if (group !== "" || k !== "Service")
       ctx.warn(route, field, `unsupported backend kind ${group ? `${group}/` : ""}${k}: requests to it get 500`);
     else if (typeof b.port !== "number") ctx.warn(route, `${field}.port`, "required for a Service backend: requests to it get 500");
     else if (!ctx.referenceGranted(kind, routeNs, ns, name))

@@ -120,7 +120,11 @@ function destinationCluster(vs: KubeObject, d: Obj, field: string, ctx: RouteCon
   const host = resolveHost(String(d.host), vs.metadata.namespace ?? "", ctx.cfg.clusterDomain);
   const svc = ctx.serviceByHost(host);
   if (!svc) {
-    ctx.warn(vs, `${field}.host`, `${host} is not a Service of this cluster: requests to it get 503`);
+    // A ServiceEntry host (egress through a waypoint, serviceentry-hosts.ts).
+    const dp = isPlainObject(d.port) && typeof d.port.number === "number" ? d.port.number : undefined;
+    const r = ctx.externalCluster(host, dp, typeof d.subset === "string" ? d.subset : "", vs.metadata.namespace ?? "");
+    if ("cluster" in r) return r.cluster;
+    ctx.warn(vs, `${field}.host`, `${r.reason}: requests to it get 503`);
     return undefined;
   }
   const ports = (isPlainObject(svc.spec) && Array.isArray(svc.spec.ports) ? svc.spec.ports : []).filter(isPlainObject);

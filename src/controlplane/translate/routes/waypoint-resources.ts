@@ -58,6 +58,7 @@ import { TELEMETRY_KIND, tracingFor } from "../telemetry.js";
 import { listenerTracing } from "./tracing.js";
 import { ENCAP, directListener, workloadsBoundTo } from "./workload-traffic.js";
 import { httpPoolOf, istioProtocol, upstreamProtocol } from "./upstream-protocol.js";
+import { dnsCluster, parentKey, serviceOrigin, withServiceEntryProtocol } from "./serviceentry-hosts.js";
 
 export const HTTPROUTE_KIND = "gateway.networking.k8s.io/HTTPRoute";
 export const GRPCROUTE_KIND = "gateway.networking.k8s.io/GRPCRoute";
@@ -135,9 +136,10 @@ export class WaypointTranslator {
       const w = byHost.get(svc.waypoint.hostname);
       if (!w) continue;
       const acc = out.get(`${w.namespace}/${w.name}`)!;
-      const kube = store.get(`${SERVICE_KIND}/${svc.namespace}/${svc.name}`);
-      if (!kube || svc.addresses.length === 0) continue;
-      const portNames = new Map(serviceSpec(kube).ports.map((p) => [p.port, p.name ?? ""]));
+      // A Kubernetes Service or a ServiceEntry host (egress through a waypoint: serviceentry-hosts.ts).
+      const origin = serviceOrigin(cfg, store, svc);
+      if (!origin || svc.addresses.length === 0) continue;
+      const { registry, portNames } = origin;
       for (const port of svc.ports) {
         const proto = portProtocol(port.appProtocol);
         const name = listenerName(port.servicePort, proto.kind, svc.hostname);
@@ -150,14 +152,15 @@ export class WaypointTranslator {
             hostname: svc.hostname,
             port: port.servicePort,
             portName: portNames.get(port.servicePort) ?? "",
+            ...(registry === "External" ? { registry } : {}),
           },
           w.namespace,
         );
-        const own = ctx.cluster(kube, port.servicePort);
+        const own = ctx.targetCluster()!;
         const [first, ...rest] = svc.addresses.map((a) => ({ address: a.address, portValue: port.servicePort }));
         if (proto.kind === "tcp") {
           const target = { waypointNamespace: w.namespace, waypointName: w.name, serviceNamespace: svc.namespace, serviceName: svc.name };
-          const networkFilters = inputs.httpFilters?.({ ...target, registry: "Kubernetes" }, "tcp") ?? [];
+          const networkFilters = inputs.httpFilters?.({ ...target, registry }, "tcp") ?? [];
           acc.listeners.push({
             name,
             address: first!,
@@ -180,10 +183,11 @@ export class WaypointTranslator {
                 waypointName: w.name,
                 serviceNamespace: svc.namespace,
                 serviceName: svc.name,
+                registry,
               }),
             },
           });
-          const key = `${svc.namespace}/${svc.name}`;
+          const key = parentKey(registry, svc.namespace, svc.name);
           const routes = this.routesFor(
             ctx,
             name,
@@ -223,8 +227,7 @@ export class WaypointTranslator {
           });
         }
         // DestinationRule subsets of a bound service get clusters on every port (Istio builds them all).
-        for (const s of subsetsOf(destinationRulesFor(store, svc.hostname, cfg.clusterDomain, w.namespace)[0]))
-          ctx.cluster(kube, port.servicePort, s.name);
+        for (const s of subsetsOf(destinationRulesFor(store, svc.hostname, cfg.clusterDomain, w.namespace)[0])) ctx.targetCluster(s.name);
         for (const [k, v] of ctx.clusters) acc.clusters.set(k, v);
         problems.push(...ctx.warnings);
       }
@@ -266,7 +269,11 @@ export class WaypointTranslator {
             field: `spec.trafficPolicy.${u.field}`,
             reason: `${u.reason} (cluster ${name}; the subset's and the port's settings included)`,
           });
-        clusters.push(withUpstreamProtocol(buildCluster(name, ref, policy), ref, store, parts));
+        const built = withUpstreamProtocol(buildCluster(name, ref, policy), ref, store, parts);
+        // A ServiceEntry host with resolution DNS: a DNS cluster with its endpoints inline, no EDS.
+        const dns = dnsCluster(built, ref, store, inputs.workloads);
+        clusters.push(dns ?? built);
+        if (dns) continue;
         const cla = buildLoadAssignment(name, ref, index, store, subset);
         plain.set(name, cla);
         const lb = parts?.loadBalancer;
@@ -398,8 +405,8 @@ function waypointPlace(inputs: WaypointInputs, w: Waypoint, report: (p: Problem)
 }
 
 /** The listener's HTTP filters from the authorization hook, left out when there are none. */
-function authzFilters(inputs: WaypointInputs, t: Omit<WaypointTarget, "registry">): { httpFilters?: readonly HttpFilterConfig[] } {
-  const f = inputs.httpFilters?.({ ...t, registry: "Kubernetes" }) ?? [];
+function authzFilters(inputs: WaypointInputs, t: WaypointTarget): { httpFilters?: readonly HttpFilterConfig[] } {
+  const f = inputs.httpFilters?.(t) ?? [];
   return f.length ? { httpFilters: f } : {};
 }
 
@@ -407,7 +414,7 @@ function authzFilters(inputs: WaypointInputs, t: Omit<WaypointTarget, "registry"
 function withUpstreamProtocol(c: Cluster, ref: ClusterRef, store: ReadStore, parts: PolicyParts | undefined): Cluster {
   const svc = store.get(`${SERVICE_KIND}/${ref.namespace}/${ref.service}`);
   const port = svc ? serviceSpec(svc).ports.find((p) => p.port === ref.port && (p.protocol ?? "TCP") === "TCP") : undefined;
-  if (!port) return c;
+  if (!port) return withServiceEntryProtocol(c, ref, store);
   const p = upstreamProtocol(istioProtocol(port), httpPoolOf(parts));
   return p ? { ...c, upstreamProtocol: p } : c;
 }
@@ -419,8 +426,14 @@ function byParentService(routes: readonly KubeObject[]): Map<string, KubeObject[
     const spec = isPlainObject(r.spec) ? r.spec : {};
     const keys = new Set<string>();
     for (const p of Array.isArray(spec.parentRefs) ? spec.parentRefs : []) {
-      if (isPlainObject(p) && p.kind === "Service")
-        keys.add(`${typeof p.namespace === "string" ? p.namespace : (r.metadata.namespace ?? "")}/${String(p.name)}`);
+      if (isPlainObject(p) && (p.kind === "Service" || p.kind === "ServiceEntry"))
+        keys.add(
+          parentKey(
+            p.kind === "Service" ? "Kubernetes" : "External",
+            typeof p.namespace === "string" ? p.namespace : (r.metadata.namespace ?? ""),
+            String(p.name),
+          ),
+        );
     }
     for (const k of keys) {
       const l = out.get(k);
