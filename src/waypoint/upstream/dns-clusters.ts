@@ -87,7 +87,11 @@ export class DnsClusters {
       this.tracked.set(c.name, t);
       for (const name of new Set(dns.targets.map((x) => x.hostname))) void this.resolve(t, name);
     }
-    for (const [name, t] of this.tracked) if (!live.has(name)) (this.forget(t), this.tracked.delete(name));
+    for (const [name, t] of this.tracked) {
+      if (live.has(name)) continue;
+      this.forget(t);
+      this.tracked.delete(name);
+    }
   }
 
   /** The current hosts of a DNS cluster (empty until its first answer). */

@@ -24,11 +24,18 @@ import type { TranslateConfig } from "../translate-config.js";
 import { serviceHostname } from "../translate-config.js";
 import { SERVICE_KIND, serviceSpec } from "../service.js";
 import { SERVICE_ENTRY_KIND, seAppProtocol, serviceEntrySpec } from "../serviceentry.js";
-import type { ClusterRef } from "./context.js";
 import type { Cluster, ClusterLoadAssignment, LbEndpoint } from "./envoy-types.js";
 import { exportedTo, objectOrder } from "./names.js";
 
 export const SERVICE_ENTRY_GROUP = "networking.istio.io";
+
+/** The parts of a cluster reference (context.ts ClusterRef) these functions read. */
+interface HostRef {
+  readonly namespace: string;
+  readonly service: string;
+  readonly hostname: string;
+  readonly port: number;
+}
 
 export type Registry = "Kubernetes" | "External";
 
@@ -66,7 +73,7 @@ export function serviceEntryHasPort(se: KubeObject, port: number): boolean {
 }
 
 /** A ServiceEntry host's cluster with the upstream protocol its port implies (HTTP2 and GRPC: HTTP/2; else Envoy's HTTP/1.1). */
-export function withServiceEntryProtocol(c: Cluster, ref: ClusterRef, store: ReadStore): Cluster {
+export function withServiceEntryProtocol(c: Cluster, ref: HostRef, store: ReadStore): Cluster {
   const se = store.get(`${SERVICE_ENTRY_KIND}/${ref.namespace}/${ref.service}`);
   const p = se ? serviceEntrySpec(se).ports.find((x) => x.number === ref.port) : undefined;
   const proto = seAppProtocol(p?.protocol);
@@ -88,7 +95,7 @@ export const DNS_REFRESH = { seconds: 60 } as const;
  */
 export function dnsCluster(
   cluster: Cluster,
-  ref: ClusterRef,
+  ref: HostRef,
   store: ReadStore,
   workloads: ReadonlyMap<string, Workload>,
 ): Cluster | undefined {
