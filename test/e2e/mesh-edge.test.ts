@@ -85,18 +85,21 @@ spec: { clusterIP: 198.19.207.31, selector: { app: api }, ports: [{ name: http, 
 const inPod = (ns: string, name: string, cmd: string, args: string[], timeoutMs = 8000) =>
   sh("ip", ["netns", "exec", podNetns(c, ns, name), cmd, ...args], timeoutMs);
 
-/** The ServiceEntry for the api pod (no addresses: an auto-allocated VIP), applied live; `meta` adds to its metadata. */
-async function applyServiceEntry(meta: string): Promise<void> {
-  const se = `apiVersion: networking.istio.io/v1
+/** A STATIC ServiceEntry for `host` with the api pod as its endpoint (no addresses: an auto-allocated VIP); `meta` adds to its metadata. */
+const staticEntry = (name: string, ns: string, host: string, meta = "") => `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: { name: outside-api, namespace: shop${meta} }
+metadata: { name: ${name}, namespace: ${ns}${meta} }
 spec:
-  hosts: [api.outside.test]
+  hosts: [${host}]
   location: MESH_EXTERNAL
   resolution: STATIC
   ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
   endpoints: [{ address: ${podIp(c, "outside", "api")} }]
 `;
+
+/** The ServiceEntry `api.outside.test` in shop, applied live. */
+async function applyServiceEntry(meta: string): Promise<void> {
+  const se = staticEntry("outside-api", "shop", "api.outside.test", meta);
   const a = await apply(stateDir, [{ path: path.join(work, "app", "se.yaml"), text: se }]);
   if (!a.ok) throw a.error;
 }
@@ -199,16 +202,7 @@ spec:
   ports: [{ number: 80, name: http, protocol: HTTP }]
   endpoints: [{ address: api.outside.svc.cluster.local }]
 ---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: { name: direct-example, namespace: istio-egress, labels: { istio.io/use-waypoint: none } }
-spec:
-  hosts: [direct.example.test]
-  location: MESH_EXTERNAL
-  resolution: STATIC
-  ports: [{ number: 80, name: http, protocol: HTTP, targetPort: 8080 }]
-  endpoints: [{ address: ${podIp(c, "outside", "api")} }]
----
+${staticEntry("direct-example", "istio-egress", "direct.example.test", ", labels: { istio.io/use-waypoint: none }")}---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: { name: api-example-deny, namespace: istio-egress }
