@@ -149,8 +149,17 @@ test(
     // The cluster DNS itself does not know the host: a pod outside the mesh cannot resolve it.
     const outsideLookup = await inPod("outside", "api", "getent", ["ahostsv4", "api.outside.test"]);
     assert.notEqual(outsideLookup.code, 0, "only ztunnel answers for ServiceEntry hosts");
-    const viaSe = await inPod("shop", "client", "curl", ["-sS", "--max-time", "5", "http://api.outside.test/"]);
-    assert.equal(viaSe.stdout, "edge-outside-api\n", viaSe.stderr);
+    // The name resolving (the Service arrived) does not mean the entry's endpoint workload has
+    // reached ztunnel too (a separate Address resource; seen reset once under a loaded full run).
+    let lastSe = "";
+    const viaSe = await until("api.outside.test connects", async () => {
+      const r = await inPod("shop", "client", "curl", ["-sS", "--max-time", "5", "http://api.outside.test/"]);
+      lastSe = `curl ${r.code}: ${r.stderr}`;
+      return r.stdout === "edge-outside-api\n" ? r.stdout : undefined;
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}; last: ${lastSe}`);
+    });
+    assert.equal(viaSe, "edge-outside-api\n");
 
     // DNS over TCP (captured on the outbound port, handed to the DNS proxy).
     const dig = await sh("dig", ["-v"]);
