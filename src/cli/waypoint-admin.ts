@@ -12,7 +12,7 @@ import { type Command, Option } from "commander";
 import { stringify as toYaml } from "yaml";
 import type { KubeObject } from "../kube/object.js";
 import { parseConfigText, isConfigFileName } from "../kube/folder/yaml-documents.js";
-import { KubeClient } from "../kube/client/kube-client.js";
+import { kubeApi } from "../kube/client/kube-api.js";
 import { loadKubeconfig } from "../kube/client/kube-config.js";
 import { labelNamespace } from "../local/cluster.js";
 import { CliError, EXIT_OK, EXIT_USAGE, action, examples, namespaceOptions, outputFormat, outputOption, subcommand } from "./command.js";
@@ -115,7 +115,7 @@ function folderStore(dir: string, describe: string): GatewayStore {
 function kubeStore(kubeconfig: string, context?: string): GatewayStore {
   const cfg = loadKubeconfig(kubeconfig, context);
   if (!cfg.ok) throw new CliError(`--kubeconfig ${kubeconfig}: ${cfg.error.message}`, EXIT_USAGE);
-  const c = new KubeClient(cfg.value);
+  const c = kubeApi(cfg.value);
   const describe = `the Kubernetes API at ${c.server}`;
   const one = (ns: string, name?: string) => `${GATEWAYS}/namespaces/${ns}/gateways${name ? `/${name}` : ""}`;
   return {

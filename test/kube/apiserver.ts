@@ -16,8 +16,9 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { KubeClientConfig } from "../../src/kube/client/kube-config.js";
-import { KubeClient } from "../../src/kube/client/kube-client.js";
+import type { KubeClientConfig, KubeConfigParts } from "../../src/kube/client/kube-config.js";
+import { kubeConfigFromParts } from "../../src/kube/client/kube-config.js";
+import { kubeApi, type KubeApi } from "../../src/kube/client/kube-api.js";
 import type { KubeBinaries } from "./binaries.js";
 import { makeTestPki } from "./pki.js";
 
@@ -46,7 +47,11 @@ export interface KubeCluster {
   readonly apiserver: Apiserver;
   /** Admin (system:masters) connection to the first apiserver's address. */
   readonly config: KubeClientConfig;
-  readonly admin: KubeClient;
+  /** The admin's connection parts (server, CA, token), to derive other configs from. */
+  readonly parts: KubeConfigParts;
+  /** `config` with some parts replaced (another server, another user's token). */
+  configWith(parts: Partial<KubeConfigParts>): KubeClientConfig;
+  readonly admin: KubeApi;
   /** kubeconfig file for the admin, for tools. */
   readonly kubeconfigPath: string;
   /** Starts another apiserver on the same etcd (new port unless given). */
@@ -109,7 +114,8 @@ export function reapStaleRuns(): void {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A port on KUBE_TEST_IP that nothing listens on (just released). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once("error", reject);
@@ -163,7 +169,14 @@ function tail(file: string): string {
   }
 }
 
-export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster> {
+/** Another static bearer token the API server accepts (token-auth-file line), e.g. what a kubeconfig's exec plugin prints. */
+export interface StaticToken {
+  readonly token: string;
+  readonly user: string;
+  readonly groups?: readonly string[];
+}
+
+export async function startKubeCluster(bins: KubeBinaries, opts: { tokens?: readonly StaticToken[] } = {}): Promise<KubeCluster> {
   reapStaleRuns();
   const dir = mkdtempSync(path.join(tmpdir(), "weft-kube-"));
   const record: RunRecord = { owner: process.pid, dir, pids: [], binaries: [bins.apiserver, bins.etcd] };
@@ -208,7 +221,11 @@ export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster>
     writeFileSync(files.saKey, pki.saKeyPem, { mode: 0o600 });
     writeFileSync(files.saPub, pki.saPubPem);
     const adminToken = `weft-admin-${Math.random().toString(36).slice(2)}${Date.now()}`;
-    writeFileSync(files.tokens, `${adminToken},weft-admin,weft-admin-uid,"system:masters"\n`, { mode: 0o600 });
+    const tokenLines = [
+      `${adminToken},weft-admin,weft-admin-uid,"system:masters"`,
+      ...(opts.tokens ?? []).map((t) => `${t.token},${t.user},${t.user}-uid,"${(t.groups ?? []).join(",")}"`),
+    ];
+    writeFileSync(files.tokens, `${tokenLines.join("\n")}\n`, { mode: 0o600 });
 
     // etcd
     const [clientPort, peerPort] = [await freePort(), await freePort()];
@@ -275,21 +292,18 @@ export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster>
         ),
       );
       const url = `https://${KUBE_TEST_IP}:${port}`;
-      const probe = new KubeClient({ server: url, ca: pki.caPem, token: adminToken });
-      try {
-        await waitFor(`kube-apiserver (${url})`, child, log, 90_000, async () => {
-          const r = await probe.request<unknown>("GET", "/readyz", undefined, { timeoutMs: 2000 });
-          return r.ok || (r.error.code === "decode" && r.error.httpStatus === 200);
-        });
-      } finally {
-        probe.close();
-      }
+      const probe = kubeApi(kubeConfigFromParts({ server: url, ca: pki.caPem, token: adminToken }));
+      await waitFor(`kube-apiserver (${url})`, child, log, 90_000, async () => {
+        const r = await probe.request<unknown>("GET", "/readyz", undefined, { timeoutMs: 2000 });
+        return r.ok || (r.error.code === "decode" && r.error.httpStatus === 200);
+      });
       return { port, url, stop: (o = {}) => stopChild(child, o.crash ? 0 : 5000) };
     };
 
     let first = await startApiserver();
-    const config: KubeClientConfig = { server: first.url, ca: pki.caPem, token: adminToken };
-    const admin = new KubeClient(config);
+    const parts: KubeConfigParts = { server: first.url, ca: pki.caPem, token: adminToken };
+    const config = kubeConfigFromParts(parts);
+    const admin = kubeApi(config);
     const kubeconfigPath = path.join(dir, "kubeconfig");
     writeFileSync(
       kubeconfigPath,
@@ -312,6 +326,8 @@ export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster>
         return first;
       },
       config,
+      parts,
+      configWith: (p) => kubeConfigFromParts({ ...parts, ...p }),
       admin,
       kubeconfigPath,
       startApiserver,
@@ -335,7 +351,6 @@ export async function startKubeCluster(bins: KubeBinaries): Promise<KubeCluster>
         return rev;
       },
       async stop() {
-        admin.close();
         await cleanup();
       },
     };

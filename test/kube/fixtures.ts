@@ -9,7 +9,7 @@ import path from "node:path";
 import { parseAllDocuments } from "yaml";
 import type { KubeObject } from "../../src/kube/object.js";
 import type { ConfigEvent, ConfigSink, InvalidObject } from "../../src/kube/source.js";
-import type { KubeClient } from "../../src/kube/client/kube-client.js";
+import type { KubeApi } from "../../src/kube/client/kube-api.js";
 
 /** Records batches and keeps the resulting state, like the config store would. */
 export class RecordingSink implements ConfigSink {
@@ -85,26 +85,26 @@ export interface Ref {
 }
 
 /** Creates an object; fails the test on any error. Returns the created object. */
-export async function create(c: KubeClient, ref: Omit<Ref, "name">, body: Record<string, unknown>): Promise<KubeObject> {
+export async function create(c: KubeApi, ref: Omit<Ref, "name">, body: Record<string, unknown>): Promise<KubeObject> {
   const r = await c.request<KubeObject>("POST", collection(ref.apiVersion, ref.resource, ref.namespace), body);
   if (!r.ok) assert.fail(`create ${ref.resource}: ${r.error.message}`);
   return r.value;
 }
 
-export async function patch(c: KubeClient, ref: Ref, mergePatch: Record<string, unknown>): Promise<KubeObject> {
+export async function patch(c: KubeApi, ref: Ref, mergePatch: Record<string, unknown>): Promise<KubeObject> {
   const r = await c.request<KubeObject>("PATCH", `${collection(ref.apiVersion, ref.resource, ref.namespace)}/${ref.name}`, mergePatch);
   if (!r.ok) assert.fail(`patch ${ref.resource} ${ref.name}: ${r.error.message}`);
   return r.value;
 }
 
-export async function remove(c: KubeClient, ref: Ref): Promise<void> {
+export async function remove(c: KubeApi, ref: Ref): Promise<void> {
   const r = await c.request<unknown>("DELETE", `${collection(ref.apiVersion, ref.resource, ref.namespace)}/${ref.name}`, {
     gracePeriodSeconds: 0,
   });
   if (!r.ok) assert.fail(`delete ${ref.resource} ${ref.name}: ${r.error.message}`);
 }
 
-export async function list(c: KubeClient, apiVersion: string, resource: string): Promise<KubeObject[]> {
+export async function list(c: KubeApi, apiVersion: string, resource: string): Promise<KubeObject[]> {
   const r = await c.request<{ items: KubeObject[] }>("GET", collection(apiVersion, resource));
   if (!r.ok) assert.fail(`list ${resource}: ${r.error.message}`);
   return r.value.items;
@@ -133,7 +133,7 @@ export const service = (ns: string, name: string, port = 80) => ({
 });
 
 /** Applies every CRD in test/kube/crds and waits until each is Established. */
-export async function applyCrds(c: KubeClient): Promise<string[]> {
+export async function applyCrds(c: KubeApi): Promise<string[]> {
   const dir = path.resolve(__dirname, "../../../test/kube/crds");
   const names: string[] = [];
   for (const f of readdirSync(dir)

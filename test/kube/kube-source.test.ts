@@ -7,7 +7,7 @@
 import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { err } from "../../src/common/result.js";
-import { KubeClient } from "../../src/kube/client/kube-client.js";
+import { kubeApi } from "../../src/kube/client/kube-api.js";
 import type { KubeObject } from "../../src/kube/object.js";
 import { KubeSource, type KubeSourceOptions } from "../../src/kube/client/kube-source.js";
 import { objectValidator } from "../../src/kube/validate/validate.js";
@@ -301,7 +301,7 @@ void describe("KubeSource against a real kube-apiserver", () => {
     await c.restartApiserver(
       async () => {
         const other = await c.startApiserver();
-        const b = new KubeClient({ ...c.config, server: other.url });
+        const b = kubeApi(c.configWith({ server: other.url }));
         try {
           await create(b, { apiVersion: "v1", resource: "pods", namespace: "shop" }, pod("shop", "born-while-down"));
           await patch(
@@ -311,7 +311,6 @@ void describe("KubeSource against a real kube-apiserver", () => {
           );
           await remove(b, { apiVersion: "v1", resource: "pods", namespace: "shop", name: "doomed" });
         } finally {
-          b.close();
           await other.stop({ crash: true });
         }
       },
@@ -346,7 +345,7 @@ void describe("KubeSource against a real kube-apiserver", () => {
     await c.restartApiserver(
       async () => {
         const other = await c.startApiserver();
-        const b = new KubeClient({ ...c.config, server: other.url });
+        const b = kubeApi(c.configWith({ server: other.url }));
         try {
           await remove(b, { apiVersion: "v1", resource: "services", namespace: "shop", name: "gone-soon" });
           await create(b, { apiVersion: "v1", resource: "services", namespace: "shop" }, service("shop", "new-while-down"));
@@ -356,7 +355,6 @@ void describe("KubeSource against a real kube-apiserver", () => {
             { metadata: { labels: { touched: "yes" } } },
           );
         } finally {
-          b.close();
           await other.stop({ crash: true });
         }
         await c.compactEtcd(); // the source's resourceVersion is now history
@@ -391,12 +389,11 @@ void describe("KubeSource against a real kube-apiserver", () => {
     await c.restartApiserver(
       async () => {
         const other = await c.startApiserver();
-        const b = new KubeClient({ ...c.config, server: other.url });
+        const b = kubeApi(c.configWith({ server: other.url }));
         try {
           await remove(b, { apiVersion: "v1", resource: "services", namespace: "shop", name: "cached-gone" });
           await create(b, { apiVersion: "v1", resource: "services", namespace: "shop" }, service("shop", "cached-new"));
         } finally {
-          b.close();
           await other.stop({ crash: true });
         }
       },

@@ -12,7 +12,7 @@ import path from "node:path";
 import { parseAllDocuments } from "yaml";
 import { TokenReviewAuthenticator } from "../../src/controlplane/auth/tokenreview.js";
 import { kubeBinaries } from "./binaries.js";
-import { startKubeCluster, type KubeCluster } from "./apiserver.js";
+import { freePort, startKubeCluster, type KubeCluster } from "./apiserver.js";
 import { create, pod, RecordingSink, remove, waitUntil } from "./fixtures.js";
 import { KubeSource } from "../../src/kube/client/kube-source.js";
 
@@ -68,11 +68,10 @@ before(async () => {
     if (resource) await create(a, { apiVersion: "rbac.authorization.k8s.io/v1", resource }, o);
   }
   controlPlaneToken = await requestToken(c, "weft-system", "weft-controlplane", {});
-  authn = new TokenReviewAuthenticator({ config: { ...c.config, token: controlPlaneToken } });
+  authn = new TokenReviewAuthenticator({ config: c.configWith({ token: controlPlaneToken }) });
 });
 
 after(async () => {
-  authn?.close();
   await cluster?.stop();
 });
 
@@ -147,20 +146,19 @@ void describe("TokenReviewAuthenticator against a real kube-apiserver", () => {
   void test("an unreachable API server is an error value, not a throw", async (t) => {
     const n = need(t);
     if (!n) return;
-    const down = new TokenReviewAuthenticator({ config: { ...n.c.config, server: "https://127.0.40.1:1" }, timeoutMs: 2000 });
-    try {
-      const r = await down.authenticate("whatever");
-      assert.ok(!r.ok);
-      assert.match(r.error.message, /token review failed: .*ECONNREFUSED/);
-    } finally {
-      down.close();
-    }
+    const down = new TokenReviewAuthenticator({
+      config: n.c.configWith({ server: `https://127.0.40.1:${await freePort()}` }),
+      timeoutMs: 2000,
+    });
+    const r = await down.authenticate("whatever");
+    assert.ok(!r.ok);
+    assert.match(r.error.message, /token review failed: .*ECONNREFUSED/);
   });
 
   void test("the control plane's RBAC also suffices for KubeSource to list and watch every kind", async (t) => {
     const n = need(t);
     if (!n) return;
-    const source = new KubeSource({ config: { ...n.c.config, token: controlPlaneToken }, reflector: { absentRecheckMs: 60_000 } });
+    const source = new KubeSource({ config: n.c.configWith({ token: controlPlaneToken }), reflector: { absentRecheckMs: 60_000 } });
     const sink = new RecordingSink();
     await source.start(sink);
     try {

@@ -10,13 +10,17 @@
  * checking the pod still has the token's pod UID (a re-created pod with the same name is a
  * different caller). Tokens not bound to a pod or node authenticate without a node.
  *
- * `interpretTokenReview` is pure (the decision); `TokenReviewAuthenticator` does the IO.
+ * `interpretTokenReview` is pure (the decision); `TokenReviewAuthenticator` does the IO, through
+ * @kubernetes/client-node's typed `AuthenticationV1Api` and `CoreV1Api` (loaded on the first
+ * review, so merely importing this module costs nothing).
  */
 import type { Result } from "../../common/result.js";
 import { ok, err } from "../../common/result.js";
 import { DEFAULT_TRUST_DOMAIN, identity as makeIdentity, toUri } from "../../common/spiffe.js";
+import type { AuthenticationV1Api, ConfigurationOptions, CoreV1Api } from "@kubernetes/client-node";
 import type { KubeClientConfig } from "../../kube/client/kube-config.js";
-import { KubeClient } from "../../kube/client/kube-client.js";
+import { apiErrorMessage, kubeApi } from "../../kube/client/kube-api.js";
+import { clientNode } from "../../kube/client/kube-lib.js";
 import type { Authenticator, Caller } from "./authenticator.js";
 
 export const ISTIO_CA_AUDIENCE = "istio-ca";
@@ -91,19 +95,15 @@ export interface TokenReviewOptions {
   readonly timeoutMs?: number;
 }
 
-interface PodAnswer {
-  metadata?: { uid?: string };
-  spec?: { nodeName?: string };
-}
-
 export class TokenReviewAuthenticator implements Authenticator {
-  private readonly client: KubeClient;
+  private readonly config: KubeClientConfig;
+  private apis?: { auth: AuthenticationV1Api; core: CoreV1Api };
   private readonly audiences: readonly string[];
   private readonly trustDomain: string;
   private readonly timeoutMs: number;
 
   constructor(opts: TokenReviewOptions) {
-    this.client = new KubeClient(opts.config);
+    this.config = opts.config;
     this.audiences = opts.audiences ?? [ISTIO_CA_AUDIENCE];
     this.trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -111,14 +111,18 @@ export class TokenReviewAuthenticator implements Authenticator {
 
   async authenticate(token: string): Promise<Result<Caller>> {
     if (token.trim() === "") return err(new Error("empty bearer token"));
-    const review = await this.client.request<{ status?: TokenReviewStatus }>(
-      "POST",
-      "/apis/authentication.k8s.io/v1/tokenreviews",
-      { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: this.audiences } },
-      { timeoutMs: this.timeoutMs },
-    );
-    if (!review.ok) return err(new Error(`token review failed: ${review.error.message}`, { cause: review.error }));
-    const r = interpretTokenReview(review.value.status, this.audiences);
+    const { auth } = this.clients();
+    let status: TokenReviewStatus | undefined;
+    try {
+      const review = await auth.createTokenReview(
+        { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [...this.audiences] } } },
+        this.callOptions(),
+      );
+      status = review.status;
+    } catch (e) {
+      return err(new Error(`token review failed: ${apiErrorMessage("create TokenReview", e)}`, { cause: e }));
+    }
+    const r = interpretTokenReview(status, this.audiences);
     if (!r.ok) return r;
     let id: string;
     try {
@@ -136,20 +140,43 @@ export class TokenReviewAuthenticator implements Authenticator {
     return ok({ identity: id, ...(node ? { node } : {}), ...(pod ? { pod } : {}) });
   }
 
-  close(): void {
-    this.client.close();
+  private clients(): { auth: AuthenticationV1Api; core: CoreV1Api } {
+    if (!this.apis) {
+      const lib = clientNode();
+      const api = kubeApi(this.config);
+      this.apis = { auth: api.api(lib.AuthenticationV1Api), core: api.api(lib.CoreV1Api) };
+    }
+    return this.apis;
+  }
+
+  /** Per call: give up after `timeoutMs` (the typed clients have no timeout of their own). */
+  private callOptions(): ConfigurationOptions {
+    const ms = this.timeoutMs;
+    const { Observable } = clientNode();
+    return {
+      middlewareMergeStrategy: "append",
+      middleware: [
+        {
+          pre: (ctx) => {
+            ctx.setSignal(AbortSignal.timeout(ms));
+            return new Observable(Promise.resolve(ctx));
+          },
+          post: (res) => new Observable(Promise.resolve(res)),
+        },
+      ],
+    };
   }
 
   private async nodeOfPod(pod: { namespace: string; name: string; uid: string }): Promise<Result<string | undefined>> {
-    const path = `/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/pods/${encodeURIComponent(pod.name)}`;
-    const res = await this.client.request<PodAnswer>("GET", path, undefined, { timeoutMs: this.timeoutMs });
-    if (!res.ok)
-      return err(new Error(`looking up pod ${pod.namespace}/${pod.name} of the token: ${res.error.message}`, { cause: res.error }));
-    if (res.value.metadata?.uid !== pod.uid) {
-      return err(
-        new Error(`pod ${pod.namespace}/${pod.name} has uid ${res.value.metadata?.uid ?? "?"}, the token was issued for ${pod.uid}`),
-      );
+    let found: { metadata?: { uid?: string }; spec?: { nodeName?: string } };
+    try {
+      found = await this.clients().core.readNamespacedPod({ name: pod.name, namespace: pod.namespace }, this.callOptions());
+    } catch (e) {
+      return err(new Error(`looking up pod ${pod.namespace}/${pod.name} of the token: ${apiErrorMessage("get pod", e)}`, { cause: e }));
     }
-    return ok(res.value.spec?.nodeName || undefined);
+    if (found.metadata?.uid !== pod.uid) {
+      return err(new Error(`pod ${pod.namespace}/${pod.name} has uid ${found.metadata?.uid ?? "?"}, the token was issued for ${pod.uid}`));
+    }
+    return ok(found.spec?.nodeName || undefined);
   }
 }

@@ -1,10 +1,10 @@
 /**
- * ConfigSource backed by the Kubernetes API: one reflector (list+watch) per watched kind,
+ * ConfigSource backed by the Kubernetes API: one informer (list+watch, kube-informer.ts) per watched kind,
  * changes validated and delivered to the sink in batches, `synced()` once every kind has
  * completed its first list (a kind whose CRD is missing counts as an empty list).
  *
  * Invariants (see source.ts): events for one object reach the sink in the order the server
- * produced them (one reflector per kind, one FIFO buffer for all); an upsert that fails
+ * produced them (one informer per kind, one FIFO buffer for all); an upsert that fails
  * validation is reported through `onInvalid` and not applied; nothing reaches the sink after
  * `stop()` resolves. Batches are flushed on the next turn of the event loop, so a list and
  * the watch events that arrive with it become a few batches rather than thousands.
@@ -12,6 +12,8 @@
  * Validation hook: `KubeSourceOptions.validate`, by default `objectValidator()` from
  * validate.ts (envelope and strict per-kind schemas); the control plane passes its own to add
  * deeper spec validators (e.g. the authorization translator's).
+ *
+ * @kubernetes/client-node is loaded on `start()` (kube-lib.ts), not when this module is imported.
  */
 import { setMaxListeners } from "node:events";
 import type { Logger } from "../../common/log.js";
@@ -21,11 +23,11 @@ import type { KubeObject, Origin } from "../object.js";
 import type { ConfigEvent, ConfigSink, ConfigSource, InvalidObject } from "../source.js";
 import type { KubeClientConfig } from "./kube-config.js";
 import type { WatchedKind } from "./kube-kinds.js";
-import type { Change } from "./kube-relist.js";
-import type { ReflectorOptions, ReflectorStats } from "./kube-reflector.js";
-import { KubeClient } from "./kube-client.js";
+import type { Change, InformerOptions, InformerStats } from "./kube-informer.js";
+import { serverOf } from "./kube-config.js";
+import { kubeApi } from "./kube-api.js";
 import { collectionPath, defaultKinds, kindName } from "./kube-kinds.js";
-import { KubeReflector } from "./kube-reflector.js";
+import { KubeInformer } from "./kube-informer.js";
 import { defaultBackoff } from "./kube-backoff.js";
 import { objectValidator } from "../validate/validate.js";
 
@@ -33,18 +35,18 @@ import { objectValidator } from "../validate/validate.js";
 export type ObjectValidator = (object: KubeObject, origin: Origin) => Result<KubeObject, InvalidObject>;
 
 export interface KubeSourceOptions {
-  /** Connection to the API server (a KubeClient is created and owned by the source). */
+  /** Connection to the API server (kube-config.ts: kubeconfig file, in-cluster, or parts). */
   readonly config: KubeClientConfig;
   /** Kinds to watch; default: core kinds plus the Istio and Gateway API kinds. */
   readonly kinds?: readonly WatchedKind[];
   /** Validation before delivery; default: `objectValidator()` of validate.ts (envelope + strict kind schemas). */
   readonly validate?: ObjectValidator;
-  readonly reflector?: Partial<ReflectorOptions>;
+  readonly reflector?: Partial<InformerOptions>;
   /** Source name for logs and origins; default `kubernetes`. */
   readonly name?: string;
 }
 
-export const defaultReflectorOptions: ReflectorOptions = {
+export const defaultReflectorOptions: InformerOptions = {
   backoff: defaultBackoff,
   pageSize: 500,
   watchTimeoutSeconds: 300,
@@ -54,13 +56,12 @@ export const defaultReflectorOptions: ReflectorOptions = {
 
 export class KubeSource implements ConfigSource {
   readonly name: string;
-  private readonly client: KubeClient;
+  private readonly config: KubeClientConfig;
   private readonly kinds: readonly WatchedKind[];
   private readonly validate: ObjectValidator;
-  private readonly reflectorOptions: ReflectorOptions;
+  private readonly reflectorOptions: InformerOptions;
   private readonly log: Logger = logger("controlplane.config.kube");
-  private reflectors: KubeReflector[] = [];
-  private runs: Promise<void>[] = [];
+  private informers: KubeInformer[] = [];
   private abort?: AbortController;
   private sink?: ConfigSink;
   private pending: ConfigEvent[] = [];
@@ -71,34 +72,36 @@ export class KubeSource implements ConfigSource {
 
   constructor(opts: KubeSourceOptions) {
     this.name = opts.name ?? "kubernetes";
-    this.client = new KubeClient(opts.config);
+    this.config = opts.config;
     this.kinds = opts.kinds ?? defaultKinds;
     this.validate = opts.validate ?? objectValidator();
     this.reflectorOptions = { ...defaultReflectorOptions, ...opts.reflector };
   }
 
-  /** Starts watching; resolves at once (the API server may be down: reflectors retry). */
+  /** Starts watching; resolves at once (the API server may be down: informers retry). */
   async start(sink: ConfigSink): Promise<void> {
     if (this.abort) throw new Error("KubeSource.start called twice");
     this.sink = sink;
     this.abort = new AbortController();
     this.unsynced = new Set(this.kinds.map(kindName));
-    this.log.info({ server: this.client.server, kinds: this.kinds.length }, "watching the Kubernetes API");
-    this.reflectors = this.kinds.map(
+    const api = kubeApi(this.config);
+    this.log.info({ server: serverOf(this.config), kinds: this.kinds.length }, "watching the Kubernetes API");
+    const signal = this.abort.signal;
+    // Every informer waits on this one signal (sleeps, list requests), a few listeners each.
+    setMaxListeners(10 + 4 * this.kinds.length, signal);
+    this.informers = this.kinds.map(
       (k) =>
-        new KubeReflector(
-          this.client,
+        new KubeInformer(
+          api,
           k,
           (kind, changes) => this.enqueue(kind, changes),
           (kind) => this.kindSynced(kind),
           this.reflectorOptions,
           this.log,
+          signal,
         ),
     );
-    const signal = this.abort.signal;
-    // Every reflector waits on this one signal (sleep, watch), a few listeners each.
-    setMaxListeners(10 + 4 * this.kinds.length, signal);
-    this.runs = this.reflectors.map((r) => r.run(signal));
+    for (const i of this.informers) i.start();
   }
 
   /** Resolves once `synced()` has been delivered to the sink. */
@@ -108,16 +111,15 @@ export class KubeSource implements ConfigSource {
   }
 
   /** Per-kind counters (lists, watches, 410s, errors...), for metrics and tests. */
-  stats(): Record<string, Readonly<ReflectorStats>> {
-    return Object.fromEntries(this.reflectors.map((r) => [kindName(r.kind), { ...r.stats }]));
+  stats(): Record<string, Readonly<InformerStats>> {
+    return Object.fromEntries(this.informers.map((r) => [kindName(r.kind), { ...r.stats }]));
   }
 
   async stop(): Promise<void> {
     this.abort?.abort();
-    await Promise.all(this.runs);
+    await Promise.all(this.informers.map((i) => i.stop()));
     this.pending = [];
     this.sink = undefined;
-    this.client.close();
   }
 
   private enqueue(kind: WatchedKind, changes: Change[]): void {
