@@ -11,7 +11,7 @@
  * Raw answers are the API server's JSON as sent: the typed clients' models turn timestamps into
  * Dates and drop fields they do not know, which the store and validators must not see.
  */
-import type { ApiType, KubeConfig, KubernetesObjectApi } from "@kubernetes/client-node";
+import type { ApiConstructor, ApiType, KubeConfig, KubernetesObjectApi } from "@kubernetes/client-node";
 import type { Result } from "../../common/result.js";
 import { ok, err } from "../../common/result.js";
 import type { KubeClientConfig } from "./kube-config.js";
@@ -49,7 +49,7 @@ export interface KubeApi {
   /** The API server URL, for messages. */
   readonly server: string;
   /** A typed client, e.g. `api(k8s.AuthenticationV1Api)` (load the class with `clientNode()`). */
-  api<T extends ApiType>(ctor: new (config: never) => T): T;
+  api<T extends ApiType>(ctor: ApiConstructor<T>): T;
   /** Generic create/read/list/patch/replace/delete of any kind by apiVersion and kind. */
   readonly objects: KubernetesObjectApi;
   /** A raw JSON request; 2xx answers decode to T. */
@@ -63,7 +63,7 @@ export function kubeApi(config: KubeClientConfig): KubeApi {
   return {
     config,
     server,
-    api: (ctor) => config.makeApiClient(ctor as never),
+    api: (ctor) => config.makeApiClient(ctor),
     get objects() {
       objects ??= lib.KubernetesObjectApi.makeApiClient(config);
       return objects;

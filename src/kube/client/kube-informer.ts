@@ -19,7 +19,7 @@
  *   is listed again every `absentRecheckMs`;
  * - `onSynced` once, when the first list has been applied (the informer then opens its watch).
  */
-import type { KubernetesListObject, KubernetesObject, ListWatch } from "@kubernetes/client-node";
+import type { KubernetesListObject, KubernetesObject, ListWatch, Watch } from "@kubernetes/client-node";
 import type { Logger } from "../../common/log.js";
 import type { KubeObject } from "../object.js";
 import type { KubeApi } from "./kube-api.js";
@@ -180,7 +180,7 @@ export class KubeInformer {
     return { items: [], metadata: { resourceVersion: "" } };
   }
 
-  private makeWatch(): InstanceType<ReturnType<typeof clientNode>["Watch"]> {
+  private makeWatch(): Watch {
     const lib = clientNode();
     const self = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the subclass reports to this informer
     class InformerWatch extends lib.Watch {
