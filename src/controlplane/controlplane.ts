@@ -111,7 +111,10 @@ export class ControlPlane {
     });
     this.tcfg = tcfg;
     this.mesh = new MeshModel(this.store, tcfg);
-    const authz = new WaypointAuthz(this.settings, this.jwks.lookup, (f) => this.jwks.onChange(f));
+    const authz = new WaypointAuthz(this.settings, this.jwks.lookup, (f) => this.jwks.onChange(f), {
+      config: tcfg.mesh,
+      clusterDomain: tcfg.clusterDomain,
+    });
     this.waypoints = new WaypointPipeline(tcfg, this.store, this.mesh, this.resources, authz);
     this.ads = new AdsServer({
       store: this.resources,

@@ -6,11 +6,13 @@
  *
  * Read: `extensionProviders[]` with `opentelemetry` (service, port, `http` for OTLP/HTTP),
  * `defaultProviders.tracing`, `enableTracing` (default true), and
- * `defaultConfig.tracing.sampling` (percent, default 1, Istio's default).
+ * `defaultConfig.tracing.sampling` (percent, default 1, Istio's default); `envoyExtAuthzHttp` and
+ * `envoyExtAuthzGrpc` providers (mesh-config-ext-authz.ts; a bad one is kept with its errors).
  */
 import { parse } from "yaml";
 import { type Result, ok, err } from "../common/result.js";
 import { parseDuration } from "./translate/routes/names.js";
+import { type ExtAuthzProvider, parseExtAuthzProvider } from "./mesh-config-ext-authz.js";
 
 export interface OtelProvider {
   readonly name: string;
@@ -22,6 +24,8 @@ export interface OtelProvider {
 
 export interface MeshConfig {
   readonly extensionProviders: readonly OtelProvider[];
+  /** External authorization providers (CUSTOM AuthorizationPolicy). */
+  readonly extAuthzProviders: readonly ExtAuthzProvider[];
   readonly defaultTracingProviders: readonly string[];
   readonly enableTracing: boolean;
   /** Percent of new traces sampled when no Telemetry resource says (defaultConfig.tracing.sampling). */
@@ -30,6 +34,7 @@ export interface MeshConfig {
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({
   extensionProviders: [],
+  extAuthzProviders: [],
   defaultTracingProviders: [],
   enableTracing: true,
   defaultSamplingPercent: 1,
@@ -56,6 +61,7 @@ export function parseMeshConfig(text: string, file: string): Result<MeshConfig> 
   const problems: string[] = [];
   const bad = (field: string, why: string) => problems.push(`${field}: ${why}`);
   const providers: OtelProvider[] = [];
+  const extAuthz: ExtAuthzProvider[] = [];
   const seen = new Set<string>();
   const list = doc.extensionProviders ?? [];
   if (!Array.isArray(list)) bad("extensionProviders", "want a list");
@@ -65,7 +71,9 @@ export function parseMeshConfig(text: string, file: string): Result<MeshConfig> 
       if (!isObj(p) || typeof p.name !== "string" || p.name === "") return void bad(`${at}.name`, "want a non-empty string");
       if (seen.has(p.name)) return void bad(`${at}.name`, `${JSON.stringify(p.name)} is given twice`);
       seen.add(p.name);
-      if (p.opentelemetry === undefined) return; // other provider kinds (zipkin, envoyExtAuthz...) are not weft's concern here
+      const ea = parseExtAuthzProvider(p.name, p, at);
+      if (ea) return void extAuthz.push(ea);
+      if (p.opentelemetry === undefined) return; // other provider kinds (zipkin, ...) are not weft's concern here
       const o = p.opentelemetry;
       if (!isObj(o)) return void bad(`${at}.opentelemetry`, "want a mapping");
       if (typeof o.service !== "string" || o.service === "") return void bad(`${at}.opentelemetry.service`, "want a hostname");
@@ -112,6 +120,7 @@ export function parseMeshConfig(text: string, file: string): Result<MeshConfig> 
   return ok(
     Object.freeze({
       extensionProviders: providers,
+      extAuthzProviders: extAuthz,
       defaultTracingProviders: defaults,
       enableTracing: enableTracing as boolean,
       defaultSamplingPercent: sampling,

@@ -1,7 +1,8 @@
 /**
  * Authorization for waypoints, per store version: the AuthorizationPolicies (already translated
  * and revision-filtered by policies.ts) and RequestAuthentications attached to each waypoint
- * listener become its HTTP filters (jwt_authn first, then RBAC: CUSTOM, AUDIT, DENY, ALLOW), as
+ * listener become its HTTP filters (jwt_authn first, then CUSTOM (RBAC + ext_authz), then RBAC
+ * AUDIT, DENY, ALLOW), as
  * istiod's waypoint listeners have them. Problems (fail-closed policies, CUSTOM) are reported by
  * the waypoint pipeline with the routing problems.
  */
@@ -17,6 +18,8 @@ import {
   requestAuthnProblems,
 } from "./translate/request-authentication.js";
 import type { HttpFilterConfig } from "./translate/routes/envoy-types.js";
+import type { MeshConfig } from "./mesh-config.js";
+import { type ExtAuthzLookup, NO_EXT_AUTHZ, extAuthzLookup } from "./translate/waypoint-ext-authz.js";
 import { type RbacProblem, type WaypointTarget, attaches, policyTargets, rbacFilters } from "./translate/waypoint-rbac.js";
 
 export class WaypointAuthz {
@@ -31,7 +34,11 @@ export class WaypointAuthz {
     private readonly jwks: JwksLookup,
     /** Registers a callback for when resolved keys change (JwksResolver.onChange). */
     readonly onKeysChanged: (f: () => void) => () => void = () => () => {},
+    /** The mesh config's ext authz providers (CUSTOM) and the cluster domain their services are in. */
+    private readonly mesh?: { readonly config: MeshConfig; readonly clusterDomain: string },
   ) {}
+
+  private extAuthz: ExtAuthzLookup = NO_EXT_AUTHZ;
 
   /** Recomputes the inputs if the store changed; call once per pipeline pass. */
   refresh(store: ReadStore): void {
@@ -39,6 +46,7 @@ export class WaypointAuthz {
     this.problems = [];
     if (store.version === this.version) return;
     this.version = store.version;
+    if (this.mesh) this.extAuthz = extAuthzLookup(this.mesh.config, store, this.mesh.clusterDomain);
     const raw = (key: string): KubeObject | undefined => store.get(`${AUTHZ_KIND}/${key}`);
     this.policies = translatedAuthorizationPolicies(store, this.settings)
       .map((t) => ({ t, targets: policyTargets(t, raw(t.key)) }))
@@ -66,7 +74,7 @@ export class WaypointAuthz {
     const root = this.settings.rootNamespace;
     const attached = this.policies.filter((p) => attaches(p.t.key.split("/")[0]!, p.targets!, target, root)).map((p) => p.t);
     const problems: RbacProblem[] = [];
-    const rbac = rbacFilters(attached, problems, this.raw, protocol === "tcp");
+    const rbac = rbacFilters(attached, problems, this.raw, protocol === "tcp", this.extAuthz);
     if (protocol === "tcp") {
       this.addProblems(problems);
       this.cache.set(key, rbac);

@@ -39,6 +39,7 @@ import { UpstreamConnections } from "./http/upstream.js";
 import { type AccessLogSink, pinoAccessLog } from "./telemetry/access-log.js";
 import { WaypointMetrics } from "./telemetry/metrics.js";
 import { OtlpSpanSink } from "./telemetry/tracer.js";
+import { closeExtAuthz } from "./http/authz-step.js";
 
 const log = logger("waypoint");
 
@@ -271,6 +272,7 @@ export class Waypoint {
       this.certs.close();
       await this.admin.close();
       await this.spans.close(); // flushes the spans still queued
+      closeExtAuthz(this.l7);
       log.info("waypoint stopped");
       this.markStopped();
     })();

@@ -26,6 +26,7 @@ export const OTEL_TRACER_TYPE_URL = "type.googleapis.com/envoy.config.trace.v3.O
 export const OTEL_TRACER_NAME = "envoy.tracers.opentelemetry";
 export const RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 export const NETWORK_RBAC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC";
+export const EXT_AUTHZ_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
 export const JWT_AUTHN_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
 export const URI_TEMPLATE_TYPE_URL = "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig";
 export const HTTP_INSPECTOR_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
@@ -48,6 +49,8 @@ const FILES = [
   "envoy/extensions/filters/http/rbac/v3/rbac.proto",
   "envoy/extensions/filters/network/rbac/v3/rbac.proto",
   "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
+  "envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto",
+  "envoy/service/auth/v3/external_auth.proto",
   "envoy/extensions/path/match/uri_template/v3/uri_template_match.proto",
   "envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto",
   "envoy/extensions/filters/http/fault/v3/fault.proto",

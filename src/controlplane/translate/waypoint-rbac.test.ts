@@ -233,7 +233,10 @@ test("fail closed: malformed policy (also dry-run, also AUDIT), CUSTOM; problems
   const custom = build([ap({ action: "CUSTOM", provider: { name: "ext" }, rules: [{}] })]);
   assert.equal((custom.filters[0]!.config.rules as { action: string }).action, "DENY");
   assert.ok(!("shadowRulesStatPrefix" in custom.filters[0]!.config));
-  assert.match(custom.problems[0]!.reason, /not implemented/);
+  assert.match(custom.problems[0]!.reason, /no extension provider "ext" in the mesh config: requests its rules match are denied/);
+  assert.deepEqual(Object.keys((custom.filters[0]!.config.rules as { policies: object }).policies), [
+    "istio-ext-authz-ext-ns[foo]-policy[p]-rule[0]-deny-due-to-bad-CUSTOM-action",
+  ]);
 });
 
 test("policyTargets reads a malformed policy's targets leniently", () => {

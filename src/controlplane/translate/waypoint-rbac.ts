@@ -11,8 +11,15 @@
  * - a malformed policy (parser errors) becomes a DENY of everything for its targets (targets read
  *   leniently from the raw object; unreadable targets: every waypoint listener of its namespace,
  *   of the mesh in the root namespace); dry-run keeps it a shadow;
- * - CUSTOM (external authorization is not implemented): a DENY of what its rules match, placed
- *   first as istiod places CUSTOM, reported;
+ * CUSTOM (external authorization) as istiod's builder: per provider, an RBAC filter whose DENY
+ * `shadow_rules` (stat prefix `istio_ext_authz_`) hold the rules, named
+ * `istio-ext-authz-<provider>-ns[..]-policy[..]-rule[i]`, then the provider's ext_authz filter,
+ * gated on that shadow match (waypoint-ext-authz.ts). Placed first, as istiod places CUSTOM.
+ * Dry-run CUSTOM policies have no effect (reported).
+ * - a CUSTOM policy whose provider is missing or unusable, or two providers on one listener
+ *   (istiod without PILOT_ENABLE_MULTIPLE_CUSTOM_AUTHZ_PROVIDERS): its rules deny
+ *   (`...-deny-due-to-bad-CUSTOM-action`), reported; on a TCP port (no network ext_authz in
+ *   weft) a DENY of the rules' L4 parts;
  * - a rule that cannot be converted (a guard; the parser validates): the policy denies everything.
  * Each is reported as a problem naming the policy. Pure.
  */
@@ -23,6 +30,7 @@ import { DRY_RUN_ANNOTATION, type PolicyTargetRef, type TranslatedAuthorizationP
 import { parseBoolAnnotation } from "./authorization-policy-schema.js";
 import type { HttpFilterConfig } from "./routes/envoy-types.js";
 import { type Json, MATCH_ALL, MATCH_NEVER, rulePolicy, tcpRule } from "./waypoint-rbac-model.js";
+import { EXT_AUTHZ_MATCH_PREFIX, EXT_AUTHZ_SHADOW_PREFIX, type ExtAuthzLookup, NO_EXT_AUTHZ } from "./waypoint-ext-authz.js";
 
 export const WAYPOINT_GATEWAY_CLASS = "istio-waypoint";
 export const RBAC_FILTER = "envoy.filters.http.rbac";
@@ -86,9 +94,13 @@ export function attaches(
   });
 }
 
-export function policyName(namespace: string, name: string, rule: number): string {
-  return `ns[${namespace}]-policy[${name}]-rule[${rule}]`;
+export function policyName(namespace: string, name: string, rule: number, provider?: string): string {
+  const prefix = provider !== undefined ? `${EXT_AUTHZ_MATCH_PREFIX}-${provider}-` : "";
+  return `${prefix}ns[${namespace}]-policy[${name}]-rule[${rule}]`;
 }
+
+/** istiod's badCustomActionSuffix. */
+export const BAD_CUSTOM_SUFFIX = "-deny-due-to-bad-CUSTOM-action";
 
 interface RuleSet {
   enforced?: Record<string, Json>;
@@ -105,8 +117,12 @@ export function rbacFilters(
   raw: (key: string) => KubeObject | undefined = () => undefined,
   /** A TCP listener (tcp_proxy): network RBAC filters with the L4 parts of the rules (istiod's BuildTCP). */
   tcp = false,
+  /** The mesh config's ext authz providers (CUSTOM). */
+  extAuthz: ExtAuthzLookup = NO_EXT_AUTHZ,
 ): HttpFilterConfig[] {
   const sets: Record<"CUSTOM" | "AUDIT" | "DENY" | "ALLOW", RuleSet> = { CUSTOM: {}, AUDIT: {}, DENY: {}, ALLOW: {} };
+  /** HTTP CUSTOM rules per provider (enforced only; dry-run CUSTOM has no effect). */
+  const custom = new Map<string, { policies: Record<string, Json>; objects: string[] }>();
   for (const t of [...attached].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
     const [ns, name] = [t.key.slice(0, t.key.indexOf("/")), t.key.slice(t.key.indexOf("/") + 1)];
     const object = `AuthorizationPolicy ${t.key}`;
@@ -131,11 +147,12 @@ export function rbacFilters(
     try {
       const l4 = p.action === "ALLOW" ? "ALLOW" : "DENY";
       converted = {};
+      const provider = p.action === "CUSTOM" && !tcp ? (p.provider ?? "") : undefined;
       for (const [i, r] of (p.rules ?? []).entries()) {
         const rule = tcp ? tcpRule(r, l4) : r;
-        if (rule) converted[policyName(ns, name, i)] = rulePolicy(rule, ns);
+        if (rule) converted[policyName(ns, name, i, provider)] = rulePolicy(rule, ns);
       }
-      if (!p.rules?.length) converted = { [policyName(ns, name, 0)]: MATCH_NEVER };
+      if (!p.rules?.length) converted = { [policyName(ns, name, 0, provider)]: MATCH_NEVER };
     } catch (e) {
       problems.push({
         object,
@@ -145,16 +162,27 @@ export function rbacFilters(
       put("DENY", { [policyName(ns, name, 0)]: MATCH_ALL });
       continue;
     }
-    if (p.action === "CUSTOM") {
+    if (p.action === "CUSTOM" && dryRun) {
+      problems.push({
+        object,
+        field: "metadata.annotations",
+        reason: "dry-run CUSTOM policies have no effect (the external authorizer is not called)",
+      });
+    } else if (p.action === "CUSTOM" && tcp) {
       problems.push({
         object,
         field: "spec.action",
-        reason: `CUSTOM (provider ${JSON.stringify(p.provider)}): external authorization is not implemented by the weft waypoint; requests its rules match are denied (403), the rest continue to DENY/ALLOW`,
+        reason: `CUSTOM (provider ${JSON.stringify(p.provider)}) on a TCP port: the weft waypoint has no network ext_authz; connections its rules match are refused`,
       });
       put("CUSTOM", converted);
+    } else if (p.action === "CUSTOM") {
+      const c = custom.get(p.provider ?? "") ?? { policies: {}, objects: [] };
+      Object.assign(c.policies, converted);
+      c.objects.push(object);
+      custom.set(p.provider ?? "", c);
     } else put(p.action, converted);
   }
-  const out: HttpFilterConfig[] = [];
+  const out: HttpFilterConfig[] = customFilters(custom, extAuthz, problems);
   const order: [keyof typeof sets, string, string][] = [
     ["CUSTOM", "DENY", "istio_ext_authz_"],
     ["AUDIT", "LOG", ""],
@@ -175,6 +203,52 @@ export function rbacFilters(
         ...(key === "CUSTOM" || (key === "AUDIT" && s.shadow) ? {} : { shadowRulesStatPrefix: s.shadow ? prefix : "istio_dry_run_allow_" }),
       },
     });
+  }
+  return out;
+}
+
+/**
+ * The CUSTOM filters, per provider in name order (istiod's buildHTTP for the custom builder): the
+ * RBAC filter with the rules as DENY shadow rules, then the provider's ext_authz; for a provider
+ * that cannot be used, an RBAC filter that denies what the rules match.
+ */
+function customFilters(
+  custom: ReadonlyMap<string, { policies: Record<string, Json>; objects: string[] }>,
+  extAuthz: ExtAuthzLookup,
+  problems: RbacProblem[],
+): HttpFilterConfig[] {
+  const out: HttpFilterConfig[] = [];
+  const providers = [...custom.keys()].sort();
+  const deny = (policies: Record<string, Json>): HttpFilterConfig => ({
+    name: RBAC_FILTER,
+    typeUrl: RBAC_TYPE_URL,
+    config: {
+      rules: { action: "DENY", policies: Object.fromEntries(Object.entries(policies).map(([k, v]) => [k + BAD_CUSTOM_SUFFIX, v])) },
+    },
+  });
+  for (const provider of providers) {
+    const c = custom.get(provider)!;
+    const r =
+      providers.length > 1
+        ? {
+            ok: false as const,
+            error: `multiple CUSTOM providers on one waypoint listener are not supported (found ${JSON.stringify(providers)})`,
+          }
+        : extAuthz(provider);
+    if (!r.ok) {
+      for (const object of c.objects)
+        problems.push({ object, field: "spec.provider.name", reason: `${r.error}: requests its rules match are denied (403)` });
+      out.push(deny(c.policies));
+      continue;
+    }
+    out.push(
+      {
+        name: RBAC_FILTER,
+        typeUrl: RBAC_TYPE_URL,
+        config: { shadowRules: { action: "DENY", policies: c.policies }, shadowRulesStatPrefix: EXT_AUTHZ_SHADOW_PREFIX },
+      },
+      r.value.filter,
+    );
   }
   return out;
 }

@@ -3,15 +3,18 @@
  * chain does: jwt_authn (may answer 401; adds dynamic metadata and header changes that later
  * filters and the upstream see), then each RBAC filter (may answer 403 `RBAC: access denied`).
  * Returns the verdict and what to report (deciding policy, dry-run results, audit matches);
- * the caller (http/forward.ts) applies it. Pure apart from jose's async crypto.
+ * the caller (http/forward.ts) applies it. Pure apart from jose's async crypto and the check.
  */
 import type { RequestFacts } from "../route/request.js";
 import { authenticate } from "./jwt.js";
 import type { JwtFilter } from "./jwt-types.js";
 import { type RbacRequest, evaluateFilter } from "./rbac.js";
 import type { RbacFilter } from "./types.js";
+import { type CheckOutcome, type ExtAuthzFilter, extAuthzEnabled, verdictOf } from "./ext-authz.js";
 
-export type AuthzHttpFilter = RbacFilter | JwtFilter;
+export type AuthzHttpFilter = RbacFilter | JwtFilter | ExtAuthzFilter;
+
+export const RBAC_METADATA = "envoy.filters.http.rbac";
 
 export interface ChainInput {
   readonly facts: RequestFacts;
@@ -20,6 +23,8 @@ export interface ChainInput {
   readonly destinationIp: string;
   readonly destinationPort: number;
   readonly nowSeconds: number;
+  /** Calls the external authorizer of an ext_authz filter (absent: every check fails). */
+  readonly check?: (f: ExtAuthzFilter, facts: RequestFacts) => Promise<CheckOutcome>;
 }
 
 /** What the access log gets (Envoy: response_code_details, dynamic metadata). */
@@ -32,6 +37,8 @@ export interface AuthzReport {
   readonly audit: readonly string[];
   /** `iss/sub` of verified JWTs. */
   readonly requestPrincipals: readonly string[];
+  /** ext_authz results: `allowed`, `denied`, `error`, `failed_open`, with the CUSTOM policy that triggered it. */
+  readonly extAuthz?: readonly { readonly result: string; readonly policy?: string }[];
 }
 
 export type ChainVerdict =
@@ -43,7 +50,7 @@ export type ChainVerdict =
     }
   | {
       readonly kind: "deny";
-      readonly status: 401 | 403;
+      readonly status: number;
       readonly body: string;
       readonly headers: Readonly<Record<string, string>>;
       readonly details: string;
@@ -60,7 +67,8 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
   const dryRun: { result: "allowed" | "denied"; policy?: string }[] = [];
   const audit: string[] = [];
   const requestPrincipals: string[] = [];
-  const report = (): AuthzReport => ({ policies, dryRun, audit, requestPrincipals });
+  const extAuthz: { result: string; policy?: string }[] = [];
+  const report = (): AuthzReport => ({ policies, dryRun, audit, requestPrincipals, ...(extAuthz.length ? { extAuthz } : {}) });
   let facts = input.facts;
   for (const f of filters) {
     if (f.kind === "jwt_authn") {
@@ -87,6 +95,30 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
       facts = withHeaders(facts, r.setHeaders, r.removeHeaders);
       continue;
     }
+    if (f.kind === "ext_authz") {
+      if (!extAuthzEnabled(f, metadata)) continue;
+      const trigger = metadata.get(RBAC_METADATA)?.["istio_ext_authz_shadow_effective_policy_id"];
+      const outcome = input.check ? await input.check(f, facts) : { kind: "error" as const, reason: "no ext_authz client" };
+      const v = verdictOf(f, outcome);
+      const result = v.kind === "deny" ? (outcome.kind === "error" ? "error" : "denied") : v.failedOpen ? "failed_open" : "allowed";
+      extAuthz.push({ result, ...(typeof trigger === "string" ? { policy: trigger } : {}) });
+      if (v.kind === "deny") return { ...v, report: report() };
+      const set: Record<string, string> = { ...v.set };
+      for (const [k, val] of v.append) {
+        const cur = set[k] ?? facts.headers[k];
+        set[k] = cur === undefined ? val : `${typeof cur === "string" ? cur : cur.join(",")},${val}`;
+      }
+      for (const h of v.remove) {
+        removeHeaders.add(h);
+        delete setHeaders[h];
+      }
+      for (const [k, val] of Object.entries(set)) {
+        setHeaders[k] = val;
+        removeHeaders.delete(k);
+      }
+      facts = withHeaders(facts, set, v.remove);
+      continue;
+    }
     const req: RbacRequest = {
       http: facts,
       peerPrincipal: input.peerPrincipal,
@@ -98,7 +130,17 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
       metadata,
     };
     const r = evaluateFilter(f, req);
-    if (r.shadow) dryRun.push({ result: r.shadow.allowed ? "allowed" : "denied", ...(r.shadow.policy ? { policy: r.shadow.policy } : {}) });
+    if (r.shadow) {
+      // Envoy's RBAC filter: the shadow result as dynamic metadata, keys prefixed by the stat prefix.
+      const p = f.shadowRulesStatPrefix;
+      metadata.set(RBAC_METADATA, {
+        ...(metadata.get(RBAC_METADATA) ?? {}),
+        [`${p}shadow_engine_result`]: r.shadow.allowed ? "allowed" : "denied",
+        ...(r.shadow.policy ? { [`${p}shadow_effective_policy_id`]: r.shadow.policy } : {}),
+      });
+      if (p !== "istio_ext_authz_")
+        dryRun.push({ result: r.shadow.allowed ? "allowed" : "denied", ...(r.shadow.policy ? { policy: r.shadow.policy } : {}) });
+    }
     if (r.logged) audit.push(r.logged);
     if (r.policy && f.rules?.action !== "LOG") policies.push(r.policy);
     if (!r.allowed)

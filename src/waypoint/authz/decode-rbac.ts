@@ -209,7 +209,7 @@ function shared(d: Decoding, k: "any" | "header" | "urlPath" | "metadata", o: Ob
     const m = pathMatcher(d, obj(o.urlPath) ?? {}, p);
     return m ? { kind: "url_path", path: m } : undefined;
   }
-  const m = metadata(d, obj(o.metadata) ?? {}, p);
+  const m = decodeMetadataMatcher(d, obj(o.metadata) ?? {}, p);
   return m ? { kind: "metadata", metadata: m } : undefined;
 }
 
@@ -228,7 +228,7 @@ function cidr(d: Decoding, v: unknown, path: string) {
   return r.value;
 }
 
-function metadata(d: Decoding, o: Obj, path: string): MetadataMatch | undefined {
+export function decodeMetadataMatcher(d: Decoding, o: Obj, path: string): MetadataMatch | undefined {
   d.only(o, path, ["filter", "path", "value", "invert"]);
   const filter = str(o.filter) ?? "";
   if (!filter) return fail(d, join(path, "filter"), "required");

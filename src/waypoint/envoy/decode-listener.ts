@@ -15,6 +15,7 @@ import {
   FAULT_TYPE_URL,
   HCM_TYPE_URL,
   HTTP_INSPECTOR_TYPE_URL,
+  EXT_AUTHZ_TYPE_URL,
   JWT_AUTHN_TYPE_URL,
   LOCAL_RATE_LIMIT_TYPE_URL,
   NETWORK_RBAC_TYPE_URL,
@@ -26,6 +27,7 @@ import type { RbacFilter } from "../authz/types.js";
 import type { AuthzHttpFilter } from "../authz/chain.js";
 import { JWT_FILTER_NAME, decodeJwtFilter } from "../authz/decode-jwt.js";
 import { RBAC_FILTER_NAME, decodeRbacFilter } from "../authz/decode-rbac.js";
+import { EXT_AUTHZ_FILTER_NAME, decodeExtAuthzFilter } from "../authz/decode-ext-authz.js";
 import { routeTable } from "./decode-route.js";
 import { decodeTracing } from "./decode-tracing.js";
 import { Decoding, type Obj, arr, join, num, obj, str, wrapped } from "./fields.js";
@@ -248,6 +250,9 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
     } else if (tc?.typeUrl === JWT_AUTHN_TYPE_URL || (!tc && name === JWT_FILTER_NAME)) {
       const j = decodeJwtFilter(d, name, tc?.value ?? {}, tcp);
       if (j) authz.push(j);
+    } else if (tc?.typeUrl === EXT_AUTHZ_TYPE_URL) {
+      const e = decodeExtAuthzFilter(d, name, tc.value, tcp);
+      if (e) authz.push(e);
     } else if (name === FAULT_NAME && (!tc || tc.typeUrl === FAULT_TYPE_URL)) {
       // Istio's chain: an empty HTTPFault before the router; the faults themselves are per route.
       if (tc) d.only(tc.value, tcp, []);
@@ -264,7 +269,7 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
     } else
       return d.fail(
         fp,
-        `http filter ${JSON.stringify(f.name)} is not supported (only ${JWT_FILTER_NAME}, ${RBAC_FILTER_NAME}, ${FAULT_NAME}, ${RATE_LIMIT_NAME}, then ${ROUTER_NAME})`,
+        `http filter ${JSON.stringify(f.name)} is not supported (only ${JWT_FILTER_NAME}, ${RBAC_FILTER_NAME}, ${EXT_AUTHZ_FILTER_NAME}, ${FAULT_NAME}, ${RATE_LIMIT_NAME}, then ${ROUTER_NAME})`,
       );
   });
   if (filters.length && str(filters[filters.length - 1]!.name) !== ROUTER_NAME)

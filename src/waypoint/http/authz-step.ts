@@ -13,6 +13,21 @@ import { toUri } from "../../common/spiffe.js";
 import { type AuthzReport, runChain, runNetworkChain } from "../authz/chain.js";
 import type { RequestFacts } from "../route/request.js";
 import type { ProxyRuntime, TunnelContext } from "./context.js";
+import { ExtAuthzClient } from "./ext-authz-client.js";
+
+/** One ext authz client per waypoint view (its keep-alive agent and gRPC channels). */
+const clients = new WeakMap<ProxyRuntime["l7"], ExtAuthzClient>();
+const clientOf = (rt: ProxyRuntime): ExtAuthzClient => {
+  let c = clients.get(rt.l7);
+  if (!c) clients.set(rt.l7, (c = new ExtAuthzClient(rt.l7)));
+  return c;
+};
+
+/** Closes the ext authz connections of a waypoint view (at waypoint stop). */
+export function closeExtAuthz(l7: ProxyRuntime["l7"]): void {
+  clients.get(l7)?.close();
+  clients.delete(l7);
+}
 
 export type AuthzStep =
   | { readonly kind: "pass"; readonly report?: AuthzReport }
@@ -41,6 +56,13 @@ export async function authorizeRequest(
     destinationIp: ctx.target.ip,
     destinationPort: ctx.target.port,
     nowSeconds: Math.floor(now() / 1000),
+    check: (filter, facts) =>
+      clientOf(rt).check(filter, facts, {
+        clientIp: ctx.client.ip,
+        principal: toUri(ctx.peer),
+        destinationIp: ctx.target.ip,
+        destinationPort: ctx.target.port,
+      }),
   });
   if (v.kind === "deny") return v;
   for (const h of v.removeHeaders) delete headers[h];
@@ -72,5 +94,6 @@ export function authzLogFields(r: AuthzReport | undefined): Record<string, unkno
     ...(r.dryRun.length ? { authz_dry_run: r.dryRun } : {}),
     ...(r.audit.length ? { authz_audit: r.audit } : {}),
     ...(r.requestPrincipals.length ? { request_principal: r.requestPrincipals.join(",") } : {}),
+    ...(r.extAuthz?.length ? { ext_authz: r.extAuthz } : {}),
   };
 }

@@ -37,6 +37,8 @@ export interface AccessLogEntry {
   readonly authz_dry_run?: readonly { readonly result: "allowed" | "denied"; readonly policy?: string }[];
   readonly authz_audit?: readonly string[];
   readonly request_principal?: string;
+  /** ext_authz (CUSTOM) checks: `allowed`, `denied`, `error`, `failed_open`, with the CUSTOM rule that triggered each. */
+  readonly ext_authz?: readonly { readonly result: string; readonly policy?: string }[];
 }
 
 export type AccessLogSink = (e: AccessLogEntry) => void;

@@ -56,6 +56,7 @@ import { byPrecedence, compareGrpc, compareHttp } from "./precedence.js";
 import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
 import { TELEMETRY_KIND, tracingFor } from "../telemetry.js";
 import { listenerTracing } from "./tracing.js";
+import { addExtAuthzClusters } from "../waypoint-ext-authz.js";
 import { ENCAP, directListener, workloadsBoundTo } from "./workload-traffic.js";
 import { httpPoolOf, istioProtocol, upstreamProtocol } from "./upstream-protocol.js";
 import { dnsCluster, parentKey, serviceOrigin, withServiceEntryProtocol } from "./serviceentry-hosts.js";
@@ -248,6 +249,7 @@ export class WaypointTranslator {
     const relative = new Map<string, Set<string>>();
     for (const [key, acc] of out) {
       const place = waypointPlace(inputs, acc.waypoint, report);
+      for (const l of acc.listeners) if (l.filter?.kind === "http") addExtAuthzClusters(acc.clusters, l.filter.httpFilters, cfg.clusterDomain);
       const clusters: Cluster[] = [];
       const endpoints: ClusterLoadAssignment[] = [];
       for (const [name, ref] of [...acc.clusters].sort(([a], [b]) => (a < b ? -1 : 1))) {
