@@ -16,6 +16,7 @@ import {
   policyTargets,
   rbacFilters,
 } from "../../src/controlplane/translate/waypoint-rbac.js";
+import type { ExtAuthzLookup } from "../../src/controlplane/translate/waypoint-ext-authz.js";
 import type { Listener, ListenerFilter } from "../../src/controlplane/translate/routes/envoy-types.js";
 import { listenerJson } from "../../src/controlplane/xds/envoy-kinds.js";
 import { type DecodedListener, decodeEnvoyResource } from "../../src/waypoint/envoy/decode.js";
@@ -43,6 +44,8 @@ export function controlPlaneListener(
     ip?: string;
     port?: number;
     tcp?: boolean;
+    /** The mesh config's ext authz providers (CUSTOM). */
+    extAuthz?: ExtAuthzLookup;
   } = {},
 ): { listener: VipListener; problems: RbacProblem[] } {
   const target = opts.target ?? TARGET;
@@ -64,6 +67,7 @@ export function controlPlaneListener(
     problems,
     (k) => byKey.get(k),
     opts.tcp,
+    opts.extAuthz,
   );
   const name =
     opts.name ?? `inbound-vip|80|${opts.tcp ? "tcp" : "http"}|${target.serviceName}.${target.serviceNamespace}.svc.cluster.local`;

@@ -13,9 +13,11 @@ import { envoyTypes } from "../../common/xds/envoy-proto.js";
 import type { L7View } from "../envoy/store.js";
 import {
   type CheckOutcome,
+  type CheckResponseJson,
   type ExtAuthzFilter,
   type ExtAuthzGrpcService,
   checkHeaders,
+  fromCheckResponse,
   fromHttpResponse,
   httpCheckRequest,
 } from "../authz/ext-authz.js";
@@ -147,35 +149,3 @@ export class ExtAuthzClient {
 
 type protobufMessage =
   ReturnType<ReturnType<typeof envoyTypes>["root"]["lookupType"]> extends { fromObject(o: object): infer M } ? M : never;
-
-interface HeaderOption {
-  header?: { key?: string; value?: string };
-  append?: { value?: boolean };
-  appendAction?: number;
-}
-interface CheckResponseJson {
-  status?: { code?: number };
-  okResponse?: { headers?: HeaderOption[]; headersToRemove?: string[] };
-  deniedResponse?: { status?: { code?: number }; headers?: HeaderOption[]; body?: string };
-}
-
-/** A CheckResponse as an outcome: status OK allows with ok_response's header changes; else denied_response (403 by default). */
-export function fromCheckResponse(r: CheckResponseJson): CheckOutcome {
-  const pairs = (hs: HeaderOption[] | undefined, append: boolean) =>
-    (hs ?? [])
-      // Envoy: in a CheckResponse `append` defaults to false (override); append_action is read as override too.
-      .filter((h) => h.header?.key && (h.append?.value === true) === append)
-      .map((h) => [h.header!.key!.toLowerCase(), h.header!.value ?? ""] as const);
-  if ((r.status?.code ?? 0) === 0)
-    return {
-      kind: "ok",
-      set: pairs(r.okResponse?.headers, false),
-      append: pairs(r.okResponse?.headers, true),
-      remove: (r.okResponse?.headersToRemove ?? []).map((h) => h.toLowerCase()),
-    };
-  const d = r.deniedResponse;
-  const status = d?.status?.code && d.status.code >= 100 ? d.status.code : 403;
-  const headers: Record<string, string> = {};
-  for (const h of d?.headers ?? []) if (h.header?.key) headers[h.header.key.toLowerCase()] = h.header.value ?? "";
-  return { kind: "denied", status, body: d?.body ?? "", headers };
-}
