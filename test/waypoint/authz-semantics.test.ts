@@ -204,7 +204,7 @@ test("AUDIT never changes the decision and is reported", async () => {
   assert.deepEqual((await decide([audit], { path: "/public" })).report.audit, []);
 });
 
-test("filter order is istiod's: CUSTOM (fail-closed DENY), AUDIT, DENY, ALLOW", () => {
+test("filter order is istiod's: CUSTOM (here without a provider: fail-closed DENY), AUDIT, DENY, ALLOW", () => {
   const objs = [
     ap("a", { rules: [{}] }),
     ap("d", { action: "DENY", rules: [{ to: [{ operation: { paths: ["/x"] } }] }] }),
@@ -215,10 +215,10 @@ test("filter order is istiod's: CUSTOM (fail-closed DENY), AUDIT, DENY, ALLOW", 
   const actions =
     listener.filter.kind === "http" ? listener.filter.httpFilters?.map((f) => (f.config.rules as { action: string }).action) : [];
   assert.deepEqual(actions, ["DENY", "LOG", "DENY", "ALLOW"]);
-  assert.match(problems.map((p) => p.reason).join("\n"), /CUSTOM \(provider "ext"\): external authorization is not implemented/);
+  assert.match(problems.map((p) => p.reason).join("\n"), /no extension provider "ext" in the mesh config: requests its rules match are denied/);
 });
 
-test("CUSTOM without an implementation fails closed for what it matches", async () => {
+test("CUSTOM naming a provider the mesh config lacks fails closed for what it matches", async () => {
   const c = ap("c", { action: "CUSTOM", provider: { name: "ext" }, rules: [{ to: [{ operation: { paths: ["/admin/*"] } }] }] });
   assert.ok(!(await allowed([c], { path: "/admin/x" })));
   assert.ok(await allowed([c], { path: "/public" }));
