@@ -215,7 +215,10 @@ test("filter order is istiod's: CUSTOM (here without a provider: fail-closed DEN
   const actions =
     listener.filter.kind === "http" ? listener.filter.httpFilters?.map((f) => (f.config.rules as { action: string }).action) : [];
   assert.deepEqual(actions, ["DENY", "LOG", "DENY", "ALLOW"]);
-  assert.match(problems.map((p) => p.reason).join("\n"), /no extension provider "ext" in the mesh config: requests its rules match are denied/);
+  assert.match(
+    problems.map((p) => p.reason).join("\n"),
+    /no extension provider "ext" in the mesh config: requests its rules match are denied/,
+  );
 });
 
 test("CUSTOM naming a provider the mesh config lacks fails closed for what it matches", async () => {
