@@ -94,6 +94,12 @@ interface CheckSeen {
   headers: Record<string, string>;
 }
 
+interface CheckAttributes {
+  source?: { principal?: string };
+  destination?: { address?: { socketAddress?: { portValue?: number } } };
+  request?: { http?: { method?: string; path?: string; headers?: Record<string, string> } };
+}
+
 /** The test gRPC authz server: Check with Envoy's protos; OK for `x-ext-allow: yes` (adding x-ext-user), else denied 401. */
 async function testGrpcAuthzServer(seen: CheckSeen[]): Promise<{ server: grpc.Server; port: number }> {
   const root = envoyTypes().root;
@@ -113,9 +119,9 @@ async function testGrpcAuthzServer(seen: CheckSeen[]): Promise<{ server: grpc.Se
       },
     },
     {
-      Check: (call: grpc.ServerUnaryCall<Record<string, any>, object>, cb: grpc.sendUnaryData<object>) => {
+      Check: (call: grpc.ServerUnaryCall<{ attributes?: CheckAttributes }, object>, cb: grpc.sendUnaryData<object>) => {
         const a = call.request.attributes ?? {};
-        const h = (a.request?.http ?? {}) as { method?: string; path?: string; headers?: Record<string, string> };
+        const h = a.request?.http ?? {};
         seen.push({
           principal: a.source?.principal,
           destinationPort: a.destination?.address?.socketAddress?.portValue,

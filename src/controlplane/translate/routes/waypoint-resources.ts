@@ -249,7 +249,8 @@ export class WaypointTranslator {
     const relative = new Map<string, Set<string>>();
     for (const [key, acc] of out) {
       const place = waypointPlace(inputs, acc.waypoint, report);
-      for (const l of acc.listeners) if (l.filter?.kind === "http") addExtAuthzClusters(acc.clusters, l.filter.httpFilters, cfg.clusterDomain);
+      for (const l of acc.listeners)
+        if (l.filter?.kind === "http") addExtAuthzClusters(acc.clusters, l.filter.httpFilters, cfg.clusterDomain);
       const clusters: Cluster[] = [];
       const endpoints: ClusterLoadAssignment[] = [];
       for (const [name, ref] of [...acc.clusters].sort(([a], [b]) => (a < b ? -1 : 1))) {
