@@ -21,6 +21,15 @@ import type { Listener, ListenerFilter } from "../../src/controlplane/translate/
 import { listenerJson } from "../../src/controlplane/xds/envoy-kinds.js";
 import { type DecodedListener, decodeEnvoyResource } from "../../src/waypoint/envoy/decode.js";
 
+/** The in-process waypoint tests' echo service behind the waypoint default/waypoint (test/waypoint/fixture.ts). */
+export const ECHO_TARGET: WaypointTarget = {
+  waypointNamespace: "default",
+  waypointName: "waypoint",
+  serviceNamespace: "default",
+  serviceName: "echo",
+  registry: "Kubernetes",
+};
+
 /** A service VIP listener: one filter chain with its filter. */
 export type VipListener = Listener & { readonly filter: ListenerFilter };
 

@@ -31,7 +31,7 @@ import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 import { startZtunnelPair } from "../support/ztunnel-config.js";
 import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
-import { controlPlaneListener, overTheWire } from "../support/authz-pipeline.js";
+import { ECHO_TARGET, controlPlaneListener, overTheWire } from "../support/authz-pipeline.js";
 import { EchoServer } from "./backend.js";
 import { IP, services, staticFile, workloads } from "./fixture.js";
 
@@ -42,13 +42,7 @@ const AUTHZ_IP = "127.0.62.41";
 const HTTP_AUTHZ = "authz-http.default.svc.cluster.local";
 const GRPC_AUTHZ = "authz-grpc.default.svc.cluster.local";
 const DEAD_AUTHZ = "authz-dead.default.svc.cluster.local";
-const target = {
-  waypointNamespace: "default",
-  waypointName: "waypoint",
-  serviceNamespace: "default",
-  serviceName: "echo",
-  registry: "Kubernetes" as const,
-};
+const target = ECHO_TARGET;
 
 const svc = (name: string, port: number): KubeObject => ({
   apiVersion: "v1",

@@ -32,7 +32,7 @@ import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js"
 import { workload } from "../support/model.js";
 import { startZtunnelPair } from "../support/ztunnel-config.js";
 import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
-import { controlPlaneListener, overTheWire } from "../support/authz-pipeline.js";
+import { ECHO_TARGET, controlPlaneListener, overTheWire } from "../support/authz-pipeline.js";
 import { ECHO_SERVICE, EchoServer, grpcServer, sourceBoundRelay, tcpEcho } from "./backend.js";
 import { C, IP, services, staticFile, workloads as baseWorkloads } from "./fixture.js";
 
@@ -45,13 +45,7 @@ const GRPC_LISTENER = `inbound-vip|50051|http|${GRPC}`;
 const TCP_LISTENER = `inbound-vip|9000|tcp|${ECHO}`;
 const GW = { group: "gateway.networking.k8s.io", kind: "Gateway", name: "waypoint" };
 const ISS = "https://issuer.test";
-const echoTarget = {
-  waypointNamespace: "default",
-  waypointName: "waypoint",
-  serviceNamespace: "default",
-  serviceName: "echo",
-  registry: "Kubernetes" as const,
-};
+const echoTarget = ECHO_TARGET;
 const grpcTarget = { ...echoTarget, serviceName: "grpc" };
 
 const ap = (name: string, spec: Record<string, unknown>): KubeObject => ({

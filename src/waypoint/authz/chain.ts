@@ -9,7 +9,7 @@ import type { RequestFacts } from "../route/request.js";
 import { authenticate } from "./jwt.js";
 import type { JwtFilter } from "./jwt-types.js";
 import { type RbacRequest, evaluateFilter } from "./rbac.js";
-import type { RbacFilter } from "./types.js";
+import type { AuthzDenial, RbacFilter } from "./types.js";
 import { type CheckOutcome, type ExtAuthzFilter, extAuthzEnabled, verdictOf } from "./ext-authz.js";
 
 export type AuthzHttpFilter = RbacFilter | JwtFilter | ExtAuthzFilter;
@@ -48,14 +48,7 @@ export type ChainVerdict =
       readonly removeHeaders: readonly string[];
       readonly report: AuthzReport;
     }
-  | {
-      readonly kind: "deny";
-      readonly status: number;
-      readonly body: string;
-      readonly headers: Readonly<Record<string, string>>;
-      readonly details: string;
-      readonly report: AuthzReport;
-    };
+  | (AuthzDenial & { readonly report: AuthzReport });
 
 export const RBAC_DENIED_BODY = "RBAC: access denied";
 

@@ -22,7 +22,7 @@ import type { StringMatch } from "../envoy/types.js";
 import type { RequestFacts } from "../route/request.js";
 import type { DynamicMetadata } from "./rbac.js";
 import { metadataMatches } from "./rbac.js";
-import type { MetadataMatch } from "./types.js";
+import type { AuthzDenial, MetadataMatch } from "./types.js";
 
 export interface ExtAuthzHttpService {
   readonly kind: "http";
@@ -74,13 +74,7 @@ export type ExtAuthzVerdict =
       readonly remove: readonly string[];
       readonly failedOpen: boolean;
     }
-  | {
-      readonly kind: "deny";
-      readonly status: number;
-      readonly body: string;
-      readonly headers: Readonly<Record<string, string>>;
-      readonly details: string;
-    };
+  | AuthzDenial;
 
 export function extAuthzEnabled(f: ExtAuthzFilter, md: DynamicMetadata): boolean {
   return f.enabledMetadata ? metadataMatches(f.enabledMetadata, md) : true;

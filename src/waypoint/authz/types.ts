@@ -84,3 +84,13 @@ export interface RbacFilter {
   readonly shadowRulesStatPrefix: string;
   readonly rulesStatPrefix: string;
 }
+
+/** A filter's local reply (401 jwt_authn, 403 RBAC, ext_authz's answer): what the client gets. */
+export interface AuthzDenial {
+  readonly kind: "deny";
+  readonly status: number;
+  readonly body: string;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Envoy's response code details. */
+  readonly details: string;
+}

@@ -11,6 +11,7 @@
  */
 import { toUri } from "../../common/spiffe.js";
 import { type AuthzReport, runChain, runNetworkChain } from "../authz/chain.js";
+import type { AuthzDenial } from "../authz/types.js";
 import type { RequestFacts } from "../route/request.js";
 import type { ProxyRuntime, TunnelContext } from "./context.js";
 import { ExtAuthzClient } from "./ext-authz-client.js";
@@ -29,16 +30,7 @@ export function closeExtAuthz(l7: ProxyRuntime["l7"]): void {
   clients.delete(l7);
 }
 
-export type AuthzStep =
-  | { readonly kind: "pass"; readonly report?: AuthzReport }
-  | {
-      readonly kind: "deny";
-      readonly status: number;
-      readonly body: string;
-      readonly headers: Readonly<Record<string, string>>;
-      readonly details: string;
-      readonly report: AuthzReport;
-    };
+export type AuthzStep = { readonly kind: "pass"; readonly report?: AuthzReport } | (AuthzDenial & { readonly report: AuthzReport });
 
 export async function authorizeRequest(
   rt: ProxyRuntime,
