@@ -40,6 +40,7 @@ import { type AccessLogSink, pinoAccessLog } from "./telemetry/access-log.js";
 import { WaypointMetrics } from "./telemetry/metrics.js";
 import { OtlpSpanSink } from "./telemetry/tracer.js";
 import { closeExtAuthz } from "./http/authz-step.js";
+import { explainRoutes } from "./http/explain-route.js";
 
 const log = logger("waypoint");
 
@@ -146,7 +147,7 @@ export class Waypoint {
         shutdown: () => void this.stop(),
         registry: this.metrics.registry,
       };
-      await this.admin.add("admin", c.admin.ip, c.admin.port, adminRoutes(hooks));
+      await this.admin.add("admin", c.admin.ip, c.admin.port, { ...adminRoutes(hooks), ...explainRoutes(this.l7) });
       await this.admin.add("metrics", c.metrics.ip, c.metrics.port, metricsRoutes(this.metrics.registry));
       await this.admin.add("readiness", c.readiness.ip, c.readiness.port, readinessRoutes(hooks));
       this.hboneAddress = await this.hbone.listen(c.listen, c.hbonePort);

@@ -14,6 +14,9 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import { once } from "node:events";
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { SignJWT, exportJWK, generateKeyPair, type KeyLike } from "jose";
 import { CertificateAuthority } from "../../src/ca/ca.js";
@@ -332,4 +335,25 @@ test("TCP port: the waypoint's network RBAC admits sleep's identity and refuses 
     });
   assert.equal(await echoOnce(IP.sleep), "ping");
   assert.equal(await echoOnce(OTHER_IP), "", "refused: the connection closes without data");
+});
+
+/** `weft authz explain` with L7 flags, the real CLI in a subprocess, against this waypoint's admin endpoint. */
+async function explainL7(...args: string[]): Promise<string> {
+  const main = path.join(__dirname, "../../src/cli/main.js");
+  const base = ["authz", "explain", "--waypoint", `${IP.waypoint}:15000`, "--from", IP.sleep, "--to", `${IP.echoVip}:80`];
+  const { stdout } = await promisify(execFile)(process.execPath, [main, ...base, ...args], { timeout: 20_000 });
+  return stdout;
+}
+
+test("weft authz explain (L7) asks the waypoint and names the deciding policy and rule", async () => {
+  const sleep = ["--principal", "cluster.local/ns/default/sa/sleep"];
+  assert.match(await explainL7(...sleep, "--path", "/allowed/x"), /decision: ALLOW: default\/allow rule 0/);
+  assert.match(
+    await explainL7(...sleep, "--path", "/allowed/x", "--header", "x-deny:yes"),
+    /decision: DENY \(403 RBAC: access denied\): default\/deny-header rule 0/,
+  );
+  assert.match(await explainL7(...sleep, "--method", "POST", "--path", "/allowed/x"), /decision: DENY .*no ALLOW policy matches/);
+  const jwt = await explainL7("--plaintext", "--path", "/jwt/a", "--claim", `iss=${ISS}`, "--claim", "sub=alice");
+  assert.match(jwt, /requestPrincipal https:\/\/issuer.test\/alice/);
+  assert.match(jwt, /decision: ALLOW: default\/allow rule 1/);
 });

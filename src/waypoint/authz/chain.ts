@@ -8,13 +8,25 @@
 import type { RequestFacts } from "../route/request.js";
 import { authenticate } from "./jwt.js";
 import type { JwtFilter } from "./jwt-types.js";
-import { type RbacRequest, evaluateFilter } from "./rbac.js";
+import { type RbacRequest, type RulesResult, evaluateFilter } from "./rbac.js";
 import type { AuthzDenial, RbacFilter } from "./types.js";
 import { type CheckOutcome, type ExtAuthzFilter, extAuthzEnabled, verdictOf } from "./ext-authz.js";
 
 export type AuthzHttpFilter = RbacFilter | JwtFilter | ExtAuthzFilter;
 
 export const RBAC_METADATA = "envoy.filters.http.rbac";
+/** Istio's stat prefix of the CUSTOM RBAC filter's shadow rules. */
+export const EXT_AUTHZ_SHADOW_PREFIX = "istio_ext_authz_";
+
+/** Envoy's RBAC filter: the shadow result as dynamic metadata, keys prefixed by the stat prefix. */
+export function recordShadow(metadata: Map<string, Readonly<Record<string, unknown>>>, f: RbacFilter, shadow: RulesResult): void {
+  const p = f.shadowRulesStatPrefix;
+  metadata.set(RBAC_METADATA, {
+    ...(metadata.get(RBAC_METADATA) ?? {}),
+    [`${p}shadow_engine_result`]: shadow.allowed ? "allowed" : "denied",
+    ...(shadow.policy ? { [`${p}shadow_effective_policy_id`]: shadow.policy } : {}),
+  });
+}
 
 export interface ChainInput {
   readonly facts: RequestFacts;
@@ -90,7 +102,7 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
     }
     if (f.kind === "ext_authz") {
       if (!extAuthzEnabled(f, metadata)) continue;
-      const trigger = metadata.get(RBAC_METADATA)?.["istio_ext_authz_shadow_effective_policy_id"];
+      const trigger = metadata.get(RBAC_METADATA)?.[`${EXT_AUTHZ_SHADOW_PREFIX}shadow_effective_policy_id`];
       const outcome = input.check ? await input.check(f, facts) : { kind: "error" as const, reason: "no ext_authz client" };
       const v = verdictOf(f, outcome);
       const result = v.kind === "deny" ? (outcome.kind === "error" ? "error" : "denied") : v.failedOpen ? "failed_open" : "allowed";
@@ -124,14 +136,8 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
     };
     const r = evaluateFilter(f, req);
     if (r.shadow) {
-      // Envoy's RBAC filter: the shadow result as dynamic metadata, keys prefixed by the stat prefix.
-      const p = f.shadowRulesStatPrefix;
-      metadata.set(RBAC_METADATA, {
-        ...(metadata.get(RBAC_METADATA) ?? {}),
-        [`${p}shadow_engine_result`]: r.shadow.allowed ? "allowed" : "denied",
-        ...(r.shadow.policy ? { [`${p}shadow_effective_policy_id`]: r.shadow.policy } : {}),
-      });
-      if (p !== "istio_ext_authz_")
+      recordShadow(metadata, f, r.shadow);
+      if (f.shadowRulesStatPrefix !== EXT_AUTHZ_SHADOW_PREFIX)
         dryRun.push({ result: r.shadow.allowed ? "allowed" : "denied", ...(r.shadow.policy ? { policy: r.shadow.policy } : {}) });
     }
     if (r.logged) audit.push(r.logged);

@@ -264,7 +264,7 @@ function claim(payload: JWTPayload, name: string): string | undefined {
   return typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? String(v) : undefined;
 }
 
-function normalize(payload: JWTPayload, spaceDelimited: readonly string[]): Record<string, unknown> {
+export function normalize(payload: JWTPayload, spaceDelimited: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = { ...payload };
   for (const c of spaceDelimited) if (typeof out[c] === "string") out[c] = (out[c] as string).split(" ").filter(Boolean);
   return out;
