@@ -200,3 +200,37 @@ test("a malformed RequestAuthentication refuses every token at its targets", asy
   assert.ok(v.kind === "deny" && v.status === 401);
   assert.equal((await run([bad])).kind, "continue");
 });
+
+test("verified-token cache: a repeated token is still refused once expired, and audiences are checked per requirement", async () => {
+  const t = await token({ exp: NOW + 60 });
+  const objects = [ra([{ issuer: ISS, jwks: es.jwks, audiences: ["httpbin"] }])];
+  const l = overTheWire(controlPlaneListener(objects).listener);
+  if (l.filter.kind !== "http") throw new Error("not http");
+  const at = (now: number) =>
+    runChain(l.filter.authz, {
+      facts: { method: "GET", authority: "httpbin", path: "/", scheme: "http", headers: bearer(t) },
+      peerPrincipal: undefined,
+      clientIp: "10.1.0.5",
+      destinationIp: "10.0.0.10",
+      destinationPort: 80,
+      nowSeconds: now,
+    });
+  assert.equal((await at(NOW)).kind, "continue");
+  assert.equal((await at(NOW + 100)).kind, "continue", "cached; within the clock skew");
+  const expired = await at(NOW + 60 + 61); // past exp and Envoy's 60 s clock skew
+  assert.ok(expired.kind === "deny");
+  assert.equal(expired.body, "Jwt is expired");
+  // The same (verified, cached) token against a listener whose rule wants another audience.
+  const other = overTheWire(controlPlaneListener([ra([{ issuer: ISS, jwks: es.jwks, audiences: ["other"] }])]).listener);
+  if (other.filter.kind !== "http") throw new Error("not http");
+  const v = await runChain(other.filter.authz, {
+    facts: { method: "GET", authority: "httpbin", path: "/", scheme: "http", headers: bearer(t) },
+    peerPrincipal: undefined,
+    clientIp: "10.1.0.5",
+    destinationIp: "10.0.0.10",
+    destinationPort: 80,
+    nowSeconds: NOW,
+  });
+  assert.ok(v.kind === "deny");
+  assert.equal(v.body, "Audiences in Jwt are not allowed");
+});

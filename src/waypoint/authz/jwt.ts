@@ -200,7 +200,10 @@ async function verifyToken(token: string, p: JwtProvider, audiences: readonly st
   let keys = keySets.get(p);
   if (!keys) keySets.set(p, (keys = createLocalJWKSet(p.jwks)));
   try {
-    const { payload } = await jwtVerify(token, keys, { clockTolerance: p.clockSkewSeconds, currentDate: new Date(now * 1000) });
+    const hit = cachedPayload(p, token, now);
+    if (hit === "expired") return { ok: false, status: "Jwt is expired" };
+    const payload = hit ?? (await jwtVerify(token, keys, { clockTolerance: p.clockSkewSeconds, currentDate: new Date(now * 1000) })).payload;
+    if (!hit) remember(p, token, payload);
     if (p.requireExpiration && payload.exp === undefined) return { ok: false, status: "Jwt is missing exp claim" };
     if (audiences.length) {
       const aud = typeof payload.aud === "string" ? [payload.aud] : (payload.aud ?? []);
@@ -210,6 +213,33 @@ async function verifyToken(token: string, p: JwtProvider, audiences: readonly st
   } catch (e) {
     return { ok: false, status: statusOf(e) };
   }
+}
+
+/**
+ * Verified tokens per provider (Envoy's jwt_cache_config, here always on, 100 tokens per provider,
+ * least recently used dropped): a token whose signature and time checks passed is not verified
+ * again; its `exp` is checked on every hit (as jose checks it, with the provider's clock skew),
+ * audiences and `exp` presence are checked per request as without the cache. Keyed by the
+ * provider object: new keys (a new listener) start an empty cache.
+ */
+const JWT_CACHE_SIZE = 100;
+const verifiedTokens = new WeakMap<JwtProvider, Map<string, JWTPayload>>();
+
+function cachedPayload(p: JwtProvider, token: string, now: number): JWTPayload | "expired" | undefined {
+  const m = verifiedTokens.get(p);
+  const payload = m?.get(token);
+  if (!m || !payload) return undefined;
+  m.delete(token);
+  if (typeof payload.exp === "number" && payload.exp <= now - p.clockSkewSeconds) return "expired";
+  m.set(token, payload); // most recently used last
+  return payload;
+}
+
+function remember(p: JwtProvider, token: string, payload: JWTPayload): void {
+  let m = verifiedTokens.get(p);
+  if (!m) verifiedTokens.set(p, (m = new Map()));
+  m.set(token, payload);
+  if (m.size > JWT_CACHE_SIZE) m.delete(m.keys().next().value!);
 }
 
 /** Envoy (jwt_verify_lib) compares audiences without the scheme and a trailing slash. */
