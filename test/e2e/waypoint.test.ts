@@ -13,7 +13,9 @@
  * Binomial(400, 0.1); consumer vs producer routes; the VirtualService + DestinationRule form;
  * an invalid route rejected with its object and field named while the previous route keeps
  * routing; the destination ztunnel sees the waypoint's identity; an L7 AuthorizationPolicy and a
- * RequestAuthentication targeting the waypoint (403/401). Root only; ~2 minutes. The
+ * RequestAuthentication targeting the waypoint (403/401: a JWT-required route with valid,
+ * tampered, expired, wrong-issuer and missing tokens; a DENY winning over a matching ALLOW; a
+ * policy change applied to an open keep-alive connection's next request). Root only; ~2 minutes. The
  * cluster's logs are kept in $TMPDIR/weft-e2e-waypoint-logs.
  */
 import { test, after } from "node:test";
@@ -116,6 +118,26 @@ const one = () => new Promise((res) => {
 (async () => { const c = {}; for (let i = 0; i < Number(n); i++) { const k = await one(); c[k] = (c[k] || 0) + 1; } agent.destroy(); console.log(JSON.stringify(c)); })();
 `;
 
+const KEEP = `"use strict";
+// Two requests on one keep-alive connection, the second once the file argv[4] exists; prints statuses and reuse.
+const http = require("node:http");
+const fs = require("node:fs");
+const [host, reqPath, firstFile, goFile] = process.argv.slice(2);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const one = () => new Promise((res) => {
+  const r = http.get({ host, port: 80, path: reqPath, agent, timeout: 5000 }, (resp) => { resp.resume(); resp.on("end", () => res({ status: resp.statusCode, reused: r.reusedSocket })); });
+  r.on("timeout", () => r.destroy(new Error("timeout"))); r.on("error", (e) => res({ status: "error-" + (e.code || e.message) }));
+});
+(async () => {
+  const first = await one();
+  fs.writeFileSync(firstFile, JSON.stringify(first));
+  for (let i = 0; i < 600 && !fs.existsSync(goFile); i++) await new Promise((r) => setTimeout(r, 100));
+  const second = await one();
+  agent.destroy();
+  console.log(JSON.stringify({ first, second }));
+})();
+`;
+
 async function countByPod(c: Cluster, vip: string, n: number, headers: readonly string[] = []): Promise<Record<string, number>> {
   const r = await sh(
     "ip",
@@ -201,6 +223,7 @@ test("e2e waypoint: attachment, Gateway API and Istio routing, reports, identity
   }
   mkdirSync(path.join(work, "app"), { recursive: true });
   writeFileSync(path.join(work, "count.js"), COUNT);
+  writeFileSync(path.join(work, "keep.js"), KEEP);
   const files = [yamlFile("app/app.yaml", APP)];
   const r = await up({ dir: stateDir, plan: planFor(cluster), backend: "ebpf", files, readyTimeoutMs: 60_000 });
   assert.ok(r.ok, !r.ok ? r.error.message : "");
@@ -430,12 +453,17 @@ spec: { host: echo, trafficPolicy: { loadBalancer: { consistentHash: { httpHeade
   await t.test("L7 AuthorizationPolicy and RequestAuthentication at the waypoint (targetRefs)", async () => {
     const keys = await generateKeyPair("ES256");
     const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(keys.publicKey)), kid: "e2e", alg: "ES256" }] });
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: "ES256", kid: "e2e" })
-      .setIssuer("https://e2e.weft.test")
-      .setSubject("alice")
-      .setExpirationTime("10m")
-      .sign(keys.privateKey);
+    const sign = (iss: string, exp: string | number) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "ES256", kid: "e2e" })
+        .setIssuer(iss)
+        .setSubject("alice")
+        .setExpirationTime(exp)
+        .sign(keys.privateKey);
+    const token = await sign("https://e2e.weft.test", "10m");
+    // Past its exp by more than Envoy's 60 s clock skew.
+    const expired = await sign("https://e2e.weft.test", Math.floor(Date.now() / 1000) - 300);
+    const wrongIssuer = await sign("https://other.weft.test", "10m");
     const policy = yamlFile(
       "authz.yaml",
       `apiVersion: security.istio.io/v1
@@ -455,6 +483,25 @@ metadata: { name: echo-jwt, namespace: wp }
 spec:
   targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: waypoint }]
   jwtRules: [{ issuer: "https://e2e.weft.test", jwks: '${jwks}' }]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: echo-deny, namespace: wp }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: waypoint }]
+  action: DENY
+  rules: [{ when: [{ key: "request.headers[x-deny]", values: ["yes"] }] }]
+`,
+    );
+    const keepDeny = yamlFile(
+      "authz-keep.yaml",
+      `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: echo-deny-keep, namespace: wp }
+spec:
+  targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: waypoint }]
+  action: DENY
+  rules: [{ to: [{ operation: { paths: ["/allowed/keep"] } }] }]
 `,
     );
     assert.ok((await apply(c.dir, [policy])).ok);
@@ -471,6 +518,39 @@ spec:
       const bad = await curl(c, "consumer", `http://${VIP.echo}/jwt/a`, ["-H", `authorization: Bearer ${token.slice(0, -4)}AAAA`]);
       assert.equal(bad.status, 401, bad.raw);
       assert.equal((await curl(c, "consumer", `http://${VIP.echo}/jwt/a`)).status, 403, "no token: no requestPrincipal");
+      const old = await curl(c, "consumer", `http://${VIP.echo}/jwt/a`, ["-H", `authorization: Bearer ${expired}`]);
+      assert.equal(old.status, 401, old.raw);
+      assert.match(old.raw, /Jwt is expired$/);
+      const other = await curl(c, "consumer", `http://${VIP.echo}/jwt/a`, ["-H", `authorization: Bearer ${wrongIssuer}`]);
+      assert.equal(other.status, 401, other.raw);
+      assert.match(other.raw, /Jwt issuer is not configured$/);
+      // DENY wins over the ALLOW that matches the same request.
+      const deny = await curl(c, "wp", `http://${VIP.echo}/allowed/x`, ["-H", "x-deny: yes"]);
+      assert.equal(deny.status, 403, deny.raw);
+      // A policy change reaches an open keep-alive connection on its next request.
+      const first = path.join(work, "keep-first.json");
+      const go = path.join(work, "keep-go");
+      const keep = sh(
+        "ip",
+        ["netns", "exec", podNetns(c, "wp", "client"), "node", path.join(work, "keep.js"), VIP.echo, "/allowed/keep", first, go],
+        120_000,
+      );
+      await eventually("first keep-alive request answered", async () => existsSync(first));
+      assert.equal((JSON.parse(readFileSync(first, "utf8")) as { status: number }).status, 200);
+      assert.ok((await apply(c.dir, [keepDeny])).ok);
+      try {
+        await eventually(
+          "the new DENY applies to new connections",
+          async () => (await curl(c, "wp", `http://${VIP.echo}/allowed/keep`)).status === 403,
+        );
+        writeFileSync(go, "");
+        const r = await keep;
+        assert.equal(r.code, 0, r.stderr);
+        const out = JSON.parse(r.stdout) as { second: { status: number; reused: boolean } };
+        assert.deepEqual(out.second, { status: 403, reused: true }, "the same connection's next request is denied");
+      } finally {
+        assert.ok((await remove(c.dir, [keepDeny])).ok);
+      }
     } finally {
       assert.ok((await remove(c.dir, [policy])).ok);
     }
