@@ -70,6 +70,7 @@ class TestHttpAuthzServer {
           .end("denied by test authz");
     };
     if (req.headers["x-ext-slow"]) setTimeout(answer, 1000).unref();
+    else if (req.headers["x-ext-broken"]) res.writeHead(500).end("authz server bug");
     else answer();
   });
   port = 0;
@@ -320,7 +321,7 @@ test("HTTP authorizer denies: its status, body and the allowed headers reach the
   assert.equal(httpAuthz.seen.length, before);
 });
 
-test("timeout and unreachable authorizer fail closed (403, or statusOnError); failOpen lets the request through", async () => {
+test("timeout, a 5xx and an unreachable authorizer fail closed (403, or statusOnError); failOpen lets the request through", async () => {
   use("http-authz");
   const t0 = Date.now();
   const slow = await call("/ext/slow", { "x-ext-slow": "1", "x-ext-allow": "yes" });
@@ -328,6 +329,8 @@ test("timeout and unreachable authorizer fail closed (403, or statusOnError); fa
   assert.equal(slow.body, "");
   assert.ok(Date.now() - t0 < 900, "the 300ms timeout cut the check short");
   assert.equal(access.filter((e) => e.path === "/ext/slow").at(-1)?.response_code_details, "ext_authz_error");
+  const broken = await call("/ext/broken", { "x-ext-broken": "1" });
+  assert.deepEqual([broken.status, broken.body], [403, ""], "a 5xx from the authorizer is an error, not its answer");
   use("dead-closed");
   assert.equal((await call("/ext/c")).status, 503);
   use("dead-open");

@@ -109,7 +109,7 @@ test("check contents: HTTP sends the defaults, allowed_headers and headers_to_ad
   });
 });
 
-test("HTTP answers: 200 allows with allowed upstream headers only; anything else denies with its status, body, headers", () => {
+test("HTTP answers: 200 allows with allowed upstream headers only; a 5xx is an error; anything else denies with its status, body, headers", () => {
   const f = decode(HTTP).filter!;
   assert.ok(f.service.kind === "http");
   assert.deepEqual(fromHttpResponse(f.service, 200, { "x-user": "u", "x-other": "o" }, ""), {
@@ -118,9 +118,10 @@ test("HTTP answers: 200 allows with allowed upstream headers only; anything else
     append: [],
     remove: [],
   });
-  assert.deepEqual(fromHttpResponse(f.service, 500, { "x-why": "w", host: "h", "content-length": "2", connection: "close" }, "no"), {
+  assert.deepEqual(fromHttpResponse(f.service, 503, {}, "down"), { kind: "error", reason: "the authorizer answered 503" });
+  assert.deepEqual(fromHttpResponse(f.service, 429, { "x-why": "w", host: "h", "content-length": "2", connection: "close" }, "no"), {
     kind: "denied",
-    status: 500,
+    status: 429,
     body: "no",
     headers: { "x-why": "w" },
   });

@@ -10,7 +10,8 @@
  *   headers (`allowed_headers`; `Host`, `Method`, `Path`, `Content-Length` and `Authorization`
  *   always) plus `headers_to_add`, `Content-Length: 0`, no body. 200 allows; any other status
  *   denies with that status, body and the authorizer's headers (`allowed_client_headers` when
- *   set, plus Path, Status, Content-Length, WWW-Authenticate, Location; else all but Host).
+ *   set, plus Path, Status, Content-Length, WWW-Authenticate, Location; else all but Host); a 5xx
+ *   answer is an error, as a failed call.
  *   On allow, headers matching `allowed_upstream_headers` replace the request's.
  * - gRPC service: Check; OK allows with `ok_response` header changes; anything else denies with
  *   `denied_response` (status default 403).
@@ -117,6 +118,8 @@ export function fromHttpResponse(
   headers: Readonly<Record<string, string | readonly string[] | undefined>>,
   body: string,
 ): CheckOutcome {
+  // Envoy's HTTP client: a 5xx from the authorizer is an error (failure_mode_allow / status_on_error), not its denial.
+  if (status >= 500) return { kind: "error", reason: `the authorizer answered ${status}` };
   const list = Object.entries(headers).flatMap(([k, v]) => (joined(v) === undefined ? [] : [[k.toLowerCase(), joined(v)!] as const]));
   if (status === 200)
     return {
