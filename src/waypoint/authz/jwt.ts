@@ -202,7 +202,8 @@ async function verifyToken(token: string, p: JwtProvider, audiences: readonly st
   try {
     const hit = cachedPayload(p, token, now);
     if (hit === "expired") return { ok: false, status: "Jwt is expired" };
-    const payload = hit ?? (await jwtVerify(token, keys, { clockTolerance: p.clockSkewSeconds, currentDate: new Date(now * 1000) })).payload;
+    const payload =
+      hit ?? (await jwtVerify(token, keys, { clockTolerance: p.clockSkewSeconds, currentDate: new Date(now * 1000) })).payload;
     if (!hit) remember(p, token, payload);
     if (p.requireExpiration && payload.exp === undefined) return { ok: false, status: "Jwt is missing exp claim" };
     if (audiences.length) {
