@@ -270,3 +270,27 @@ test("mesh config: ext authz providers read with Istio's defaults; a bad one is 
     600_000,
   );
 });
+
+test("a minimal HTTP provider: no prefix, no header lists, Istio's defaults; only the ext_authz filters' clusters are collected", () => {
+  const { filters, problems } = build(
+    [custom("a", "/a")],
+    `extensionProviders: [{ name: default, envoyExtAuthzHttp: { service: ${HOST}, port: 9000, headersToDownstreamOnDeny: [x-reason] } }]`,
+  );
+  assert.deepEqual(problems, []);
+  assert.deepEqual(filters[1]!.config, {
+    filterEnabledMetadata: ENABLED,
+    httpService: {
+      serverUri: { cluster: CLUSTER, timeout: { seconds: 600, nanos: 0 }, uri: `http://${HOST}` },
+      authorizationResponse: { allowedClientHeaders: list(exact("x-reason")) },
+    },
+    transportApiVersion: "V3",
+  });
+  const clusters = new Map<string, ClusterRef>();
+  addExtAuthzClusters(
+    clusters,
+    [filters[0]!, { ...filters[1]!, config: { grpcService: { envoyGrpc: { clusterName: "outbound|1||x.example.com" } } } }],
+    "cluster.local",
+  );
+  addExtAuthzClusters(clusters, undefined, "cluster.local");
+  assert.deepEqual([...clusters.keys()], [], "an RBAC filter and a cluster outside the cluster domain add nothing");
+});
