@@ -8,7 +8,7 @@
 import type { RequestFacts } from "../route/request.js";
 import { authenticate } from "./jwt.js";
 import type { JwtFilter } from "./jwt-types.js";
-import { type RbacRequest, type RulesResult, evaluateFilter } from "./rbac.js";
+import { type DynamicMetadata, type RbacRequest, type RulesResult, evaluateFilter } from "./rbac.js";
 import type { AuthzDenial, RbacFilter } from "./types.js";
 import { type CheckOutcome, type ExtAuthzFilter, extAuthzEnabled, verdictOf } from "./ext-authz.js";
 
@@ -17,6 +17,24 @@ export type AuthzHttpFilter = RbacFilter | JwtFilter | ExtAuthzFilter;
 export const RBAC_METADATA = "envoy.filters.http.rbac";
 /** Istio's stat prefix of the CUSTOM RBAC filter's shadow rules. */
 export const EXT_AUTHZ_SHADOW_PREFIX = "istio_ext_authz_";
+
+/** What RBAC sees of a request on the tunnel (the client address is both direct and remote: no XFF hops are trusted). */
+export function rbacRequest(
+  c: Pick<ChainInput, "peerPrincipal" | "clientIp" | "destinationIp" | "destinationPort">,
+  facts: RequestFacts | undefined,
+  metadata: DynamicMetadata,
+): RbacRequest {
+  return {
+    ...(facts ? { http: facts } : {}),
+    peerPrincipal: c.peerPrincipal,
+    directRemoteIp: c.clientIp,
+    remoteIp: c.clientIp,
+    destinationIp: c.destinationIp,
+    destinationPort: c.destinationPort,
+    sni: "",
+    metadata,
+  };
+}
 
 /** Envoy's RBAC filter: the shadow result as dynamic metadata, keys prefixed by the stat prefix. */
 export function recordShadow(metadata: Map<string, Readonly<Record<string, unknown>>>, f: RbacFilter, shadow: RulesResult): void {
@@ -124,17 +142,7 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
       facts = withHeaders(facts, set, v.remove);
       continue;
     }
-    const req: RbacRequest = {
-      http: facts,
-      peerPrincipal: input.peerPrincipal,
-      directRemoteIp: input.clientIp,
-      remoteIp: input.clientIp,
-      destinationIp: input.destinationIp,
-      destinationPort: input.destinationPort,
-      sni: "",
-      metadata,
-    };
-    const r = evaluateFilter(f, req);
+    const r = evaluateFilter(f, rbacRequest(input, facts, metadata));
     if (r.shadow) {
       recordShadow(metadata, f, r.shadow);
       if (f.shadowRulesStatPrefix !== EXT_AUTHZ_SHADOW_PREFIX)
@@ -164,15 +172,7 @@ export function runNetworkChain(
   filters: readonly RbacFilter[],
   input: Omit<ChainInput, "facts" | "nowSeconds">,
 ): { denied?: string; report: AuthzReport } {
-  const req: RbacRequest = {
-    peerPrincipal: input.peerPrincipal,
-    directRemoteIp: input.clientIp,
-    remoteIp: input.clientIp,
-    destinationIp: input.destinationIp,
-    destinationPort: input.destinationPort,
-    sni: "",
-    metadata: new Map(),
-  };
+  const req = rbacRequest(input, undefined, new Map());
   const report = {
     policies: [] as string[],
     dryRun: [] as { result: "allowed" | "denied"; policy?: string }[],

@@ -11,7 +11,7 @@
  * authorizer decides: its answer is not asked for. Pure.
  */
 import type { RequestFacts } from "../route/request.js";
-import { EXT_AUTHZ_SHADOW_PREFIX, RBAC_METADATA, recordShadow, type AuthzHttpFilter } from "./chain.js";
+import { EXT_AUTHZ_SHADOW_PREFIX, RBAC_METADATA, rbacRequest, recordShadow, type AuthzHttpFilter } from "./chain.js";
 import { extAuthzEnabled } from "./ext-authz.js";
 import { normalize } from "./jwt.js";
 import { type RbacRequest, evaluateFilter, policyMatches } from "./rbac.js";
@@ -78,16 +78,7 @@ export function explainRequest(filters: readonly AuthzHttpFilter[], input: L7Exp
       );
       continue;
     }
-    const req: RbacRequest = {
-      http: input.facts,
-      peerPrincipal: input.peerPrincipal,
-      directRemoteIp: input.clientIp,
-      remoteIp: input.clientIp,
-      destinationIp: input.destinationIp,
-      destinationPort: input.destinationPort,
-      sni: "",
-      metadata,
-    };
+    const req = rbacRequest(input, input.facts, metadata);
     if (f.kind === "ext_authz") {
       if (!extAuthzEnabled(f, metadata)) {
         lines.push(`ext_authz (${f.service.kind} ${f.service.cluster}): not called (no CUSTOM rule matched)`);
