@@ -50,6 +50,13 @@ void describe("CertificateAuthority.sign", () => {
     csrPem = (await generateKeyAndCsr(identity("cluster.local", "evil", "admin"))).csrPem;
   });
 
+  void it("adds the serving DNS names the control plane asks for beside the URI (its own serving certificate)", async () => {
+    const chain = unwrap(await ca.sign(csrPem, { identity: sleep, dnsNames: ["istiod.istio-system.svc", "istiod"] }));
+    const leaf = new X509Certificate(chain[0]!);
+    assert.equal(leaf.subjectAltName, "URI:spiffe://cluster.local/ns/default/sa/sleep, DNS:istiod.istio-system.svc, DNS:istiod");
+    assert.equal(leaf.checkHost("istiod.istio-system.svc"), "istiod.istio-system.svc");
+  });
+
   void it("returns leaf then root, the leaf carrying the authorised identity (not the CSR's SAN) and the leaf profile", async () => {
     const before = Date.now();
     const chain = unwrap(await ca.sign(csrPem, { identity: sleep, ttlSeconds: 3600 }));

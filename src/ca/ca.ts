@@ -50,6 +50,11 @@ export interface SignRequest {
   identity: Identity;
   /** Requested lifetime in seconds; 0 or undefined means the default. */
   ttlSeconds?: number;
+  /**
+   * DNS SANs besides the URI: only for the control plane's own serving certificate (istiod's
+   * `istiod.<ns>.svc`), never taken from a caller's CSR.
+   */
+  dnsNames?: readonly string[];
 }
 
 interface ResolvedOptions {
@@ -221,7 +226,10 @@ export class CertificateAuthority {
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
           issuer.aki,
-          new x509.SubjectAlternativeNameExtension([{ type: "url", value: uri }], true),
+          new x509.SubjectAlternativeNameExtension(
+            [{ type: "url", value: uri }, ...(req.dnsNames ?? []).map((value) => ({ type: "dns" as const, value }))],
+            true,
+          ),
         ],
       });
       return ok([leaf.toString("pem") + "\n", ...this.material.chainPem]);

@@ -20,3 +20,19 @@ void test("authz L4 mode and revision: defaults, flags, environment, bad values"
   assert.equal(bad.ok, false);
   if (!bad.ok) assert.match(bad.error.message, /--authz-l4-mode "safe": expected istio or strict/);
 });
+
+void test("serving DNS names: istiod.<root-namespace>.svc by default, a comma list by flag or environment, bad names rejected", () => {
+  const d = loadControlPlaneConfig(base, {});
+  assert.ok(d.ok && d.value.servingDnsNames.join() === "istiod.istio-system.svc");
+  const r = loadControlPlaneConfig([...base, "--root-namespace", "mesh-root"], {});
+  assert.ok(r.ok && r.value.servingDnsNames.join() === "istiod.mesh-root.svc");
+  const f = loadControlPlaneConfig([...base, "--serving-dns-names", "istiod.istio-system.svc, istiod.istio-system.svc.cluster.local"], {});
+  assert.deepEqual(f.ok && f.value.servingDnsNames, ["istiod.istio-system.svc", "istiod.istio-system.svc.cluster.local"]);
+  const e = loadControlPlaneConfig(base, { WEFT_SERVING_DNS_NAMES: "cp.example" });
+  assert.deepEqual(e.ok && e.value.servingDnsNames, ["cp.example"]);
+  for (const badName of ["Istiod.svc", "a..b", "-a.b", "a_b.svc"]) {
+    const bad = loadControlPlaneConfig([...base, "--serving-dns-names", badName], {});
+    assert.equal(bad.ok, false, badName);
+    if (!bad.ok) assert.match(bad.error.message, /--serving-dns-names: ".*" is not a DNS name/);
+  }
+});

@@ -50,6 +50,8 @@ export interface ControlPlaneConfig {
   readonly waypointImage: string;
   /** The control plane's xDS + CA address as waypoint pods reach it; default istiod.<root-namespace>.svc:15012. */
   readonly waypointXdsAddress: string;
+  /** DNS SANs of the serving certificate besides istiod's SPIFFE id; default istiod.<root-namespace>.svc (as istiod). */
+  readonly servingDnsNames: readonly string[];
 }
 
 export const DEFAULT_LISTEN = "0.0.0.0:15012";
@@ -162,7 +164,27 @@ export const CONTROLPLANE_FLAGS: readonly FlagSpec[] = [
     default: "istiod.<root-namespace>.svc:15012",
     description: "the control plane's xDS/CA address as waypoint pods reach it",
   },
+  {
+    name: "serving-dns-names",
+    arg: "NAMES",
+    env: "WEFT_SERVING_DNS_NAMES",
+    default: "istiod.<root-namespace>.svc",
+    description: "comma-separated DNS SANs of the xDS/CA serving certificate (the Service names clients dial)",
+  },
 ];
+
+/** A DNS name as a certificate SAN: lower-case labels of letters, digits and '-', or a leading '*.' wildcard. */
+const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+export function parseDnsNames(text: string): Result<string[]> {
+  const names = text
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  const bad = names.find((n) => !DNS_NAME.test(n) || n.length > 253);
+  if (bad !== undefined) return err(new Error(`controlplane: --serving-dns-names: ${JSON.stringify(bad)} is not a DNS name`));
+  return ok(names);
+}
 
 function hostPort(text: string, what: string): Result<{ host: string; port: number }> {
   const i = text.lastIndexOf(":");
@@ -272,9 +294,12 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
   const waypointXds = v["waypoint-xds-address"] ?? env.WEFT_WAYPOINT_XDS_ADDRESS ?? `istiod.${rootNamespace}.svc:15012`;
   if (!hostPort(waypointXds, "waypoint-xds-address").ok)
     return err(new Error(`controlplane: --waypoint-xds-address ${JSON.stringify(waypointXds)}: expected host:port`));
+  const dnsNames = parseDnsNames(v["serving-dns-names"] ?? env.WEFT_SERVING_DNS_NAMES ?? `istiod.${rootNamespace}.svc`);
+  if (!dnsNames.ok) return dnsNames;
   return ok(
     Object.freeze({
       mesh,
+      servingDnsNames: dnsNames.value,
       ...(configDir ? { configDir } : {}),
       ...(kubeconfig ? { kubeconfig } : {}),
       listenHost: listen.value.host,

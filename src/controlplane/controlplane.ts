@@ -231,7 +231,11 @@ export class ControlPlane {
     const id = parseUri(controlPlaneIdentity(this.config.trustDomain, this.config.rootNamespace));
     if (!id.ok) return id;
     const { keyPem, csrPem } = await generateKeyAndCsr(id.value);
-    const chain = await this.ca!.sign(csrPem, { identity: id.value, ttlSeconds: this.config.maxCertTtlSeconds });
+    const chain = await this.ca!.sign(csrPem, {
+      identity: id.value,
+      ttlSeconds: this.config.maxCertTtlSeconds,
+      dnsNames: this.config.servingDnsNames,
+    });
     if (!chain.ok) return err(new Error(`controlplane: serving certificate: ${chain.error.message}`));
     // grpc-js wants the chain without the root (clients hold it).
     return ok({ keyPem, chainPem: chain.value.slice(0, -1).length ? chain.value.slice(0, -1) : chain.value });
