@@ -180,6 +180,7 @@ export class ControlPlane {
           pendingReadiness: () => [],
           shutdown: () => void this.stop(),
           registry: this.registry,
+          loopbackOnlyWrites: !isLoopbackHost(c.monitorHost),
         }),
         // istiod's name: every xDS stream with its subscriptions, last ACK/NACK per type (`weft proxy-status`).
         "/debug/adsz": (_req, res) => {
@@ -267,6 +268,8 @@ export class ControlPlane {
     await this.admin.close();
   }
 }
+
+const isLoopbackHost = (host: string): boolean => host === "localhost" || host === "::1" || host.startsWith("127.");
 
 function kubeClientConfig(kubeconfig: string) {
   const r = kubeconfig === "in-cluster" ? inClusterConfig() : loadKubeconfig(kubeconfig);

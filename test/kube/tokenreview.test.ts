@@ -7,14 +7,12 @@
  */
 import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { parseAllDocuments } from "yaml";
 import { TokenReviewAuthenticator } from "../../src/controlplane/auth/tokenreview.js";
 import { kubeBinaries } from "./binaries.js";
 import { freePort, startKubeCluster, type KubeCluster } from "./apiserver.js";
 import { create, pod, RecordingSink, remove, waitUntil } from "./fixtures.js";
 import { KubeSource } from "../../src/kube/client/kube-source.js";
+import { renderManifests } from "../../src/cli/install/manifests.js";
 
 let cluster: KubeCluster | undefined;
 let skipReason = "";
@@ -49,10 +47,14 @@ before(async () => {
   }
   const c = (cluster = await startKubeCluster(bins.value));
   const a = c.admin;
-  for (const n of ["istio-system", "weft-system"]) await create(a, { apiVersion: "v1", resource: "namespaces" }, { metadata: { name: n } });
+  for (const n of ["istio-system"]) await create(a, { apiVersion: "v1", resource: "namespaces" }, { metadata: { name: n } });
   await create(a, { apiVersion: "v1", resource: "nodes" }, { metadata: { name: "node-a" } });
   await create(a, { apiVersion: "v1", resource: "serviceaccounts", namespace: "istio-system" }, { metadata: { name: "ztunnel" } });
-  await create(a, { apiVersion: "v1", resource: "serviceaccounts", namespace: "weft-system" }, { metadata: { name: "weft-controlplane" } });
+  await create(
+    a,
+    { apiVersion: "v1", resource: "serviceaccounts", namespace: "istio-system" },
+    { metadata: { name: "weft-controlplane" } },
+  );
   const zt = await create(
     a,
     { apiVersion: "v1", resource: "pods", namespace: "istio-system" },
@@ -60,14 +62,12 @@ before(async () => {
   );
   ztunnelPodUid = zt.metadata.uid ?? "";
 
-  // The control plane's own RBAC, from deploy/, bound to its service account.
-  const rbacFile = path.resolve(__dirname, "../../../deploy/rbac.yaml");
-  for (const doc of parseAllDocuments(readFileSync(rbacFile, "utf8"))) {
-    const o = doc.toJS() as { kind: string; metadata: { namespace?: string } };
+  // The control plane's own RBAC, as deploy/weft.yaml renders it (src/cli/install/), bound to its service account.
+  for (const o of renderManifests().filter((m) => m.metadata.name === "weft-controlplane")) {
     const resource = o.kind === "ClusterRole" ? "clusterroles" : o.kind === "ClusterRoleBinding" ? "clusterrolebindings" : undefined;
     if (resource) await create(a, { apiVersion: "rbac.authorization.k8s.io/v1", resource }, o);
   }
-  controlPlaneToken = await requestToken(c, "weft-system", "weft-controlplane", {});
+  controlPlaneToken = await requestToken(c, "istio-system", "weft-controlplane", {});
   authn = new TokenReviewAuthenticator({ config: c.configWith({ token: controlPlaneToken }) });
 });
 

@@ -22,7 +22,16 @@ export interface AdminHooks {
   /** Graceful shutdown requested. */
   shutdown(): void;
   registry: Registry;
+  /**
+   * Refuse the state-changing routes (POST /logging, /quitquitquit) to callers not on loopback:
+   * for a monitoring port bound beyond loopback (the control plane in Kubernetes serves probes
+   * and Prometheus on 0.0.0.0:15014, and the cluster network must not be able to stop it).
+   */
+  loopbackOnlyWrites?: boolean;
 }
+
+const isLoopback = (addr: string | undefined): boolean =>
+  addr !== undefined && (addr === "::1" || addr.startsWith("127.") || addr.startsWith("::ffff:127."));
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => void | Promise<void>;
 
@@ -56,6 +65,7 @@ export function adminRoutes(hooks: AdminHooks): Record<string, Handler> {
       const level = url.searchParams.get("level");
       if (level !== null) {
         if (req.method !== "POST") return send(res, 405, "use POST to change the level\n");
+        if (hooks.loopbackOnlyWrites && !isLoopback(req.socket.remoteAddress)) return send(res, 403, "only from loopback\n");
         if (!LOG_LEVELS.includes(level)) return send(res, 400, `unknown level ${JSON.stringify(level)}; one of ${LOG_LEVELS.join(", ")}\n`);
         rootLogger.level = level;
         log.info({ level }, "log level changed");
@@ -64,6 +74,7 @@ export function adminRoutes(hooks: AdminHooks): Record<string, Handler> {
     },
     "/quitquitquit": (req, res) => {
       if (req.method !== "POST") return send(res, 405, "use POST\n");
+      if (hooks.loopbackOnlyWrites && !isLoopback(req.socket.remoteAddress)) return send(res, 403, "only from loopback\n");
       send(res, 200, "shutting down\n");
       setImmediate(() => hooks.shutdown());
     },

@@ -1,0 +1,77 @@
+/**
+ * A connection to the cluster of a kubeconfig (@kubernetes/client-node: its kubeconfig loader
+ * handles contexts, exec and OIDC auth), checked once with GET /version so a bad kubeconfig or
+ * an unreachable API server is one clear line before anything is changed.
+ */
+import { KubeConfig, KubernetesObjectApi, VersionApi } from "@kubernetes/client-node";
+import { type Result, ok, err } from "../../common/result.js";
+
+export interface KubeTarget {
+  /** A kubeconfig file; default $KUBECONFIG or ~/.kube/config (client-node's default loading). */
+  readonly kubeconfig?: string;
+  /** A context of that kubeconfig; default its current-context. */
+  readonly context?: string;
+}
+
+export interface KubeConnection {
+  readonly config: KubeConfig;
+  readonly objects: KubernetesObjectApi;
+  /** `context (server)`, for progress lines. */
+  readonly describe: string;
+  readonly serverVersion: string;
+}
+
+/** Loads the kubeconfig and asks the API server its version; every failure names the file, context or server. */
+export async function connect(t: KubeTarget): Promise<Result<KubeConnection>> {
+  const kc = new KubeConfig();
+  const where = t.kubeconfig ?? process.env.KUBECONFIG ?? "~/.kube/config";
+  try {
+    if (t.kubeconfig) kc.loadFromFile(t.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (e) {
+    return err(new Error(`kubeconfig ${where}: ${oneLine(e)}`));
+  }
+  if (t.context !== undefined) {
+    if (!kc.getContextObject(t.context)) {
+      const known = kc.getContexts().map((c) => c.name);
+      return err(new Error(`kubeconfig ${where}: no context ${JSON.stringify(t.context)} (contexts: ${known.join(", ") || "none"})`));
+    }
+    kc.setCurrentContext(t.context);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) return err(new Error(`kubeconfig ${where}: context ${JSON.stringify(kc.getCurrentContext())} names no cluster`));
+  const describe = `${kc.getCurrentContext()} (${cluster.server})`;
+  try {
+    const v = await kc.makeApiClient(VersionApi).getCode();
+    return ok({ config: kc, objects: KubernetesObjectApi.makeApiClient(kc), describe, serverVersion: v.gitVersion });
+  } catch (e) {
+    return err(new Error(`cluster ${describe}: ${oneLine(e)}`));
+  }
+}
+
+/** client-node errors carry the HTTP body and headers in the message: keep the first line, or the Status message. */
+export function oneLine(e: unknown): string {
+  const x = e as { code?: number; body?: unknown; message?: string; cause?: { code?: string; message?: string } };
+  if (typeof x.code === "number" && x.body !== undefined) {
+    const body = typeof x.body === "string" ? safeJson(x.body) : x.body;
+    const msg = (body as { message?: unknown } | undefined)?.message;
+    return `HTTP ${x.code}${typeof msg === "string" ? `: ${msg}` : ""}`;
+  }
+  const cause = x.cause?.code ?? x.cause?.message;
+  const first = String(x.message ?? e).split("\n")[0]!;
+  return cause && !first.includes(cause) ? `${first} (${cause})` : first;
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The HTTP status of a client-node error, if it is one. */
+export function httpStatus(e: unknown): number | undefined {
+  const c = (e as { code?: unknown }).code;
+  return typeof c === "number" ? c : undefined;
+}
