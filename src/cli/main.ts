@@ -33,6 +33,8 @@ const COMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Regist
   ["authz", async () => (await import("./authz.js")).registerAuthz],
   ["ca", async () => (await import("./ca.js")).registerCa],
   ["local", async () => (await import("./local.js")).registerLocal],
+  ["install", async () => (await import("./install/install.js")).registerInstall],
+  ["uninstall", async () => (await import("./install/install.js")).registerUninstall],
   ["version", async () => registerVersion],
 ];
 

@@ -23,6 +23,9 @@ const GATEWAY_API_EXTRA: Readonly<Record<string, readonly string[]>> = {
   HTTPRoute: ["v1beta1"],
 };
 
+const API_APPROVED = "api-approved.kubernetes.io";
+const UNAPPROVED = "unapproved, weft's minimal schema for clusters without the Gateway API CRDs (install those instead when you can)";
+
 const schema = {
   openAPIV3Schema: {
     type: "object",
@@ -45,10 +48,12 @@ export function renderCrds(): Manifest[] {
         schema,
         subresources: { status: {} },
       }));
+      const m = meta(`${k.resource}.${k.group}`, "crds");
       return {
         apiVersion: "apiextensions.k8s.io/v1",
         kind: "CustomResourceDefinition",
-        metadata: meta(`${k.resource}.${k.group}`, "crds"),
+        // *.k8s.io groups need this annotation; "unapproved" says honestly that these are not the Gateway API's own CRDs.
+        metadata: k.group.endsWith(".k8s.io") ? { ...m, annotations: { [API_APPROVED]: UNAPPROVED } } : m,
         spec: {
           group: k.group,
           scope: "Namespaced",

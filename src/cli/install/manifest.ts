@@ -27,10 +27,7 @@ export function meta(name: string, component: string, namespace?: string): Manif
   return { name, ...(namespace !== undefined ? { namespace } : {}), labels: labels(component) };
 }
 
-/** `Deployment istio-system/istiod`, `ClusterRole weft-controlplane`: how objects are named in messages. */
-export function refOf(m: Pick<Manifest, "kind" | "metadata">): string {
-  return `${m.kind} ${m.metadata.namespace ? `${m.metadata.namespace}/` : ""}${m.metadata.name}`;
-}
+export { refOf } from "../../kube/apply/ref.js";
 
 /** Apply order: what others depend on first (CRDs, the Namespace, identities and RBAC, then workloads). */
 const ORDER = [
