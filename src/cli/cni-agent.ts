@@ -14,6 +14,10 @@ import { NodeAgent } from "../cni/agent/agent.js";
 import type { Command } from "commander";
 import { AGENT_FLAGS, loadAgentConfig } from "../cni/agent/config.js";
 import { EXIT_FAILED, EXIT_USAGE, componentCommand, componentError } from "./command.js";
+import http from "node:http";
+import pkg from "../../package.json";
+import { HostChain, isUninstall } from "../cni/agent/host-chain.js";
+import { PLUGIN_TYPE } from "../capture/plugin-install.js";
 
 const log = logger("cli.cni-agent");
 
@@ -27,6 +31,7 @@ export function registerCniAgent(program: Command): void {
       examples: [
         "weft cni-agent --node node-0 --config-dir ./mesh --backend nftables",
         "weft cni-agent --node $NODE_NAME --kubeconfig in-cluster",
+        "weft cni-agent --node $NODE_NAME --kubeconfig in-cluster --cni-conf-dir /etc/cni/net.d --health 127.0.0.1:15022 --daemonset istio-system/weft-cni",
       ],
     },
     runCniAgent,
@@ -63,13 +68,58 @@ async function runCniAgent(cmd: Command, argv: string[]): Promise<number> {
     await agent.stop().catch(() => undefined);
     return fail(started.error.message, EXIT_FAILED);
   }
+  const chain = c.chain
+    ? new HostChain(c.chain, `${pkg.version}-${process.version}`, { type: PLUGIN_TYPE, agentSocket: c.socket })
+    : undefined;
+  await chain?.start();
+  const health = c.health ? await serveHealth(c.health, () => chain?.problem) : undefined;
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal, teardown: c.teardownOnExit }, "shutdown requested");
-      void agent.stop({ teardown: c.teardownOnExit }).then(resolve);
+      void (async () => {
+        const uninstall = c.daemonSet && c.kubeconfig ? await daemonSetGone(c.kubeconfig, c.daemonSet) : false;
+        await chain?.stop(uninstall);
+        health?.close();
+        await agent.stop({ teardown: c.teardownOnExit || uninstall });
+      })().then(resolve);
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
   return 0;
+}
+
+/** GET /ready: 200 once the plugin is chained (when this agent chains it), else 503 with why; /healthz: 200 while running. */
+function serveHealth(at: { host: string; port: number }, problem: () => string | undefined): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const p = req.url === "/ready" ? problem() : undefined;
+    const known = req.url === "/ready" || req.url === "/healthz";
+    res.writeHead(!known ? 404 : p ? 503 : 200, { "content-type": "text/plain" });
+    res.end(!known ? "not found\n" : p ? `${p}\n` : "ok\n");
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(at.port, at.host, () => resolve(server));
+  });
+}
+
+/** Is the agent's DaemonSet gone or being deleted (an uninstall)? Unknown (API unreachable) counts as no: the chain stays. */
+async function daemonSetGone(kubeconfig: string, ds: { namespace: string; name: string }): Promise<boolean> {
+  const { connect } = await import("../kube/apply/connect.js");
+  const { readObject } = await import("../kube/apply/apply.js");
+  const k = await connect({ kubeconfig });
+  if (!k.ok) {
+    log.warn({ error: k.error.message }, "cannot ask for the DaemonSet: keeping the CNI plugin chained");
+    return false;
+  }
+  const r = await readObject(k.value.objects, {
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: { name: ds.name, namespace: ds.namespace },
+  });
+  if (!r.ok) {
+    log.warn({ error: r.error.message }, "cannot read the DaemonSet: keeping the CNI plugin chained");
+    return false;
+  }
+  return isUninstall(r.value as { metadata?: { deletionTimestamp?: string } } | undefined);
 }

@@ -31,7 +31,7 @@ void test("serving DNS names: istiod.<root-namespace>.svc by default, a comma li
   const e = loadControlPlaneConfig(base, { WEFT_SERVING_DNS_NAMES: "cp.example" });
   assert.deepEqual(e.ok && e.value.servingDnsNames, ["cp.example"]);
   for (const badName of ["Istiod.svc", "a..b", "-a.b", "a_b.svc"]) {
-    const bad = loadControlPlaneConfig([...base, "--serving-dns-names", badName], {});
+    const bad = loadControlPlaneConfig([...base, `--serving-dns-names=${badName}`], {});
     assert.equal(bad.ok, false, badName);
     if (!bad.ok) assert.match(bad.error.message, /--serving-dns-names: ".*" is not a DNS name/);
   }

@@ -171,7 +171,7 @@ void describe("weft install / uninstall against a real kube-apiserver", () => {
     assert.ok((await applyObject(n.k.objects, stray as KubeObject, "weft-install")).ok);
     const third = await weft(["install", "--wait=false", "--image", "weft.local/weft:next", "--kubeconfig", n.c.kubeconfigPath]);
     assert.equal(third.code, 0, third.stderr);
-    const changed = third.stdout.split("\n").filter((l) => /^  .* (configured|pruned.*)$/.test(l));
+    const changed = third.stdout.split("\n").filter((l) => /^ {2}.* (configured|pruned.*)$/.test(l));
     assert.deepEqual(changed.sort(), [
       "  DaemonSet istio-system/weft-cni configured",
       "  DaemonSet istio-system/ztunnel configured",
@@ -203,8 +203,8 @@ void describe("weft install / uninstall against a real kube-apiserver", () => {
     assert.equal(r.code, 1);
     assert.doesNotMatch(r.stderr, /apply/);
     assert.match(r.stdout, /waiting for readiness \(timeout 3 s\)/);
-    assert.match(r.stdout, /  Deployment istio-system\/weft-controlplane: waiting for the deployment controller\n/);
-    assert.match(r.stdout, /  CustomResourceDefinition authorizationpolicies\.security\.istio\.io: established\n/);
+    assert.match(r.stdout, / {2}Deployment istio-system\/weft-controlplane: waiting for the deployment controller\n/);
+    assert.match(r.stdout, / {2}CustomResourceDefinition authorizationpolicies\.security\.istio\.io: established\n/);
     assert.equal(r.stderr.split("\n").length, 2, `one line: ${r.stderr}`);
     assert.match(
       r.stderr,
@@ -217,7 +217,7 @@ void describe("weft install / uninstall against a real kube-apiserver", () => {
     if (!n) return;
     const r = await weft(["uninstall", "--timeout", "30s", "--kubeconfig", n.c.kubeconfigPath]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /  DaemonSet istio-system\/weft-cni deleted\n/);
+    assert.match(r.stdout, / {2}DaemonSet istio-system\/weft-cni deleted\n/);
     assert.match(r.stdout, /CRDs kept \(weft uninstall --purge removes them\)/);
     // Without a namespace controller the Namespace stays Terminating here; on a cluster it goes with its contents.
     const crds = renderCrds()

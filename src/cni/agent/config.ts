@@ -27,6 +27,15 @@ export interface AgentConfig {
   readonly dnsPort?: number;
   /** eBPF DNS capture: the node address ztunnel's DNS socket receives on. */
   readonly dnsAddress?: string;
+  /**
+   * Kubernetes node mode: install the plugin and chain it into the primary network configuration
+   * of these host directories (mounted at the same paths), src/capture/chain-install.ts.
+   */
+  readonly chain?: { readonly confDir: string; readonly binDir: string; readonly hostDir: string };
+  /** GET /ready (200 once capture is set up and the plugin chained) and /healthz on this address. */
+  readonly health?: { readonly host: string; readonly port: number };
+  /** `namespace/name` of the agent's DaemonSet: on stop, its absence or deletion means uninstall. */
+  readonly daemonSet?: { readonly namespace: string; readonly name: string };
 }
 
 export const DEFAULT_BACKEND: BackendKind = "ebpf";
@@ -68,6 +77,33 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     env: "WEFT_DNS_CAPTURE_ADDRESS",
     description: "eBPF DNS capture: a local IPv4 address of the node where ztunnel's DNS port receives",
   },
+  {
+    name: "cni-conf-dir",
+    arg: "DIR",
+    env: "WEFT_CNI_CONF_DIR",
+    description: "chain the plugin into this host CNI conf dir's primary network (Kubernetes)",
+  },
+  {
+    name: "cni-bin-dir",
+    arg: "DIR",
+    env: "WEFT_CNI_BIN_DIR",
+    default: "/opt/cni/bin",
+    description: "host CNI plugin dir the weft-cni wrapper goes into",
+  },
+  {
+    name: "host-runtime-dir",
+    arg: "DIR",
+    env: "WEFT_HOST_RUNTIME_DIR",
+    default: "/opt/weft",
+    description: "host dir the plugin's Node runtime and modules are copied to",
+  },
+  { name: "health", arg: "HOST:PORT", env: "WEFT_CNI_HEALTH", description: "serve GET /ready and /healthz here" },
+  {
+    name: "daemonset",
+    arg: "NS/NAME",
+    env: "WEFT_CNI_DAEMONSET",
+    description: "this agent's DaemonSet: when it is gone or deleted at stop, remove the chained plugin (uninstall)",
+  },
 ];
 
 export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Result<AgentConfig> {
@@ -96,10 +132,36 @@ export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const dnsPort = dnsText === undefined ? undefined : Number(dnsText);
   if (dnsPort !== undefined && (!Number.isInteger(dnsPort) || dnsPort < 1 || dnsPort > 65535))
     return err(new Error(`cni-agent: --dns-capture-port: ${JSON.stringify(dnsText)} is not a port`));
+  const confDir = s("cni-conf-dir") ?? env.WEFT_CNI_CONF_DIR;
+  const binDir = s("cni-bin-dir") ?? env.WEFT_CNI_BIN_DIR ?? "/opt/cni/bin";
+  const hostDir = s("host-runtime-dir") ?? env.WEFT_HOST_RUNTIME_DIR ?? "/opt/weft";
+  for (const [flag, dir] of [
+    ["cni-conf-dir", confDir],
+    ["cni-bin-dir", binDir],
+    ["host-runtime-dir", hostDir],
+  ] as const)
+    if (dir !== undefined && !path.isAbsolute(dir)) return err(new Error(`cni-agent: --${flag}: ${dir} must be an absolute path`));
+  const healthText = s("health") ?? env.WEFT_CNI_HEALTH;
+  let health: { host: string; port: number } | undefined;
+  if (healthText !== undefined) {
+    const i = healthText.lastIndexOf(":");
+    const port = Number(healthText.slice(i + 1));
+    if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535)
+      return err(new Error(`cni-agent: --health: ${JSON.stringify(healthText)} is not HOST:PORT`));
+    health = { host: healthText.slice(0, i), port };
+  }
+  const dsText = s("daemonset") ?? env.WEFT_CNI_DAEMONSET;
+  const ds = dsText?.split("/");
+  if (dsText !== undefined && (ds?.length !== 2 || !ds[0] || !ds[1]))
+    return err(new Error(`cni-agent: --daemonset: ${JSON.stringify(dsText)} is not NAMESPACE/NAME`));
+  if (dsText !== undefined && !kubeconfig) return err(new Error("cni-agent: --daemonset needs --kubeconfig (it asks the API server)"));
   return ok(
     Object.freeze({
       node,
       socket,
+      ...(confDir ? { chain: { confDir, binDir, hostDir } } : {}),
+      ...(health ? { health } : {}),
+      ...(ds && dsText !== undefined ? { daemonSet: { namespace: ds[0]!, name: ds[1]! } } : {}),
       backend,
       ...(configDir ? { configDir } : {}),
       ...(kubeconfig ? { kubeconfig } : {}),

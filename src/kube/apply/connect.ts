@@ -7,7 +7,7 @@ import { KubeConfig, KubernetesObjectApi, VersionApi } from "@kubernetes/client-
 import { type Result, ok, err } from "../../common/result.js";
 
 export interface KubeTarget {
-  /** A kubeconfig file; default $KUBECONFIG or ~/.kube/config (client-node's default loading). */
+  /** A kubeconfig file, or "in-cluster" (the pod's service account); default $KUBECONFIG or ~/.kube/config. */
   readonly kubeconfig?: string;
   /** A context of that kubeconfig; default its current-context. */
   readonly context?: string;
@@ -26,7 +26,8 @@ export async function connect(t: KubeTarget): Promise<Result<KubeConnection>> {
   const kc = new KubeConfig();
   const where = t.kubeconfig ?? process.env.KUBECONFIG ?? "~/.kube/config";
   try {
-    if (t.kubeconfig) kc.loadFromFile(t.kubeconfig);
+    if (t.kubeconfig === "in-cluster") kc.loadFromCluster();
+    else if (t.kubeconfig) kc.loadFromFile(t.kubeconfig);
     else kc.loadFromDefault();
   } catch (e) {
     return err(new Error(`kubeconfig ${where}: ${oneLine(e)}`));
