@@ -52,8 +52,8 @@ export const ZTUNNEL = "ztunnel";
 export const CNI_AGENT = "weft-cni";
 export const CA_SECRET = "cacerts";
 export const ROOT_CONFIGMAP = "istio-ca-root-cert";
-/** Non-root user of the control plane (Istio's proxy uid). */
-const UID = 1337;
+/** Non-root user of the control plane: the image's default user (docs/kubernetes-testbed.md, "Images"). */
+const UID = 65532;
 
 const restricted = {
   allowPrivilegeEscalation: false,
@@ -257,6 +257,9 @@ function cniAgent(o: ManifestOptions): Manifest[] {
     ["weft-host", "/opt/weft", "DirectoryOrCreate"],
     ["bpffs", "/sys/fs/bpf", "Directory"],
   ];
+  // The pods' network namespaces (the agent checks a restored sandbox's netns still exists); read-only, and
+  // HostToContainer so namespaces the runtime creates after the agent started are visible.
+  const netns = { name: "netns", mountPath: "/var/run/netns", readOnly: true, mountPropagation: "HostToContainer" };
   const daemonSet: Manifest = {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
@@ -302,10 +305,13 @@ function cniAgent(o: ManifestOptions): Manifest[] {
                 capabilities: { drop: ["ALL"], add: ["NET_ADMIN", "BPF", "PERFMON", "SYS_ADMIN", "SYS_RESOURCE"] },
                 seccompProfile: { type: "Unconfined" },
               },
-              volumeMounts: hostDirs.map(([name, p]) => ({ name, mountPath: p })),
+              volumeMounts: [...hostDirs.map(([name, p]) => ({ name, mountPath: p })), netns],
             },
           ],
-          volumes: hostDirs.map(([name, p, type]) => ({ name, hostPath: { path: p, type } })),
+          volumes: [
+            ...hostDirs.map(([name, p, type]) => ({ name, hostPath: { path: p, type } })),
+            { name: "netns", hostPath: { path: "/var/run/netns", type: "DirectoryOrCreate" } },
+          ],
         },
       },
     },

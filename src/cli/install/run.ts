@@ -27,6 +27,7 @@ import { renderCrds } from "./crds.js";
 import { toYaml } from "./render.js";
 import { newCaSecret, rootConfigMap } from "./ca-objects.js";
 import { parseDurationMs, parseBool } from "./flags.js";
+import { rootLogger } from "../../common/log.js";
 
 export const FIELD_MANAGER = "weft-install";
 
@@ -91,6 +92,8 @@ const unwrap = <T>(r: { ok: true; value: T } | { ok: false; error: Error }): T =
 };
 
 export async function runInstall(o: InstallOpts): Promise<number> {
+  // The progress lines are the output; the libraries' info logs (the CA's "created a root") would interleave with them.
+  if (!process.env.WEFT_LOG) rootLogger.level = "warn";
   const { wait, timeoutMs } = waitSettings(o);
   const mo = manifestOptions(o);
   const objects = renderManifests(mo) as unknown as KubeObject[];
