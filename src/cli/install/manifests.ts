@@ -188,8 +188,8 @@ function ztunnel(o: ManifestOptions): Manifest[] {
         spec: {
           ...nodeScheduling,
           serviceAccountName: ZTUNNEL,
-          // Connections drain before exit (ztunnel --drain-seconds, default 30 s, plus margin).
-          terminationGracePeriodSeconds: 40,
+          // Connections drain before exit (ztunnel --drain-seconds, default 5 s), well within the grace period.
+          terminationGracePeriodSeconds: 30,
           containers: [
             {
               name: "ztunnel",
