@@ -7,7 +7,7 @@
 import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
@@ -234,5 +234,45 @@ void describe("weft install / uninstall against a real kube-apiserver", () => {
       metadata: { name: "gateways.gateway.networking.k8s.io" },
     });
     assert.ok(foreign.ok && foreign.value, "the CRD weft did not create is still there");
+  });
+});
+
+void describe("the committed plain manifests with kubectl (the path without weft install)", () => {
+  void test("kubectl apply --server-side of deploy/crds.yaml and deploy/weft.yaml succeeds; weft uninstall --purge removes it all", async (t) => {
+    const n = need(t);
+    if (!n) return;
+    // kubectl from the test bed's build (scripts/kube-node.sh) or the machine; CI may have neither.
+    const kubectl = [path.join(n.c.dir, "..", "..", "v1.35.4", "kubectl"), "/usr/bin/kubectl"].find((f) => existsSync(f));
+    const bins = kubeBinaries();
+    const local = bins.ok ? path.join(bins.value.dir, "kubectl") : undefined;
+    const exe = local && existsSync(local) ? local : kubectl;
+    if (!exe || !bins.ok) {
+      console.warn(`!! SKIPPED "${t.name}": no kubectl (build it with scripts/kube-node.sh)`);
+      t.skip("no kubectl");
+      return;
+    }
+    // A fresh API server: the first one's istio-system is still Terminating (no namespace controller here).
+    const c2 = await startKubeCluster(bins.value);
+    t.after(() => c2.stop());
+    const k = await connect({ kubeconfig: c2.kubeconfigPath });
+    assert.ok(k.ok);
+    const repo = path.resolve(__dirname, "../../..");
+    const kc = (args: string[]) =>
+      new Promise<{ code: number; out: string }>((resolve) =>
+        execFile(exe, ["--kubeconfig", c2.kubeconfigPath, ...args], { timeout: 60_000 }, (e, stdout, stderr) =>
+          resolve({ code: e ? 1 : 0, out: stdout + stderr }),
+        ),
+      );
+    const crds = await kc(["apply", "--server-side", "-f", path.join(repo, "deploy/crds.yaml")]);
+    assert.equal(crds.code, 0, crds.out);
+    const ns = await kc(["create", "namespace", "istio-system"]);
+    assert.equal(ns.code, 0, ns.out);
+    const all = await kc(["apply", "--server-side", "-f", path.join(repo, "deploy/weft.yaml")]);
+    assert.equal(all.code, 0, all.out);
+    const applied = (await installed(k.value)).length;
+    assert.equal(applied, expected().length - 2, "every object but the CA Secret and ConfigMap (made by hand or by weft install)");
+    const un = await weft(["uninstall", "--purge", "--kubeconfig", c2.kubeconfigPath]);
+    assert.equal(un.code, 0, un.stderr);
+    assert.deepEqual(await installed(k.value), ["Namespace istio-system (terminating)"]);
   });
 });
