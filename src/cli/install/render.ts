@@ -38,8 +38,8 @@ export function deployFiles(): DeployFile[] {
     {
       file: "deploy/crds.yaml",
       text: toYaml(renderCrds(), [
-        "CRDs of the Istio and Gateway API kinds weft serves, with weft's minimal structural schemas, for clusters",
-        "that have neither Istio's nor the Gateway API's own CRDs (skip this file when they do).",
+        "CRDs of the Istio and Gateway API kinds weft serves, with weft's minimal structural schemas, for clusters that",
+        "have neither Istio's nor the Gateway API's own CRDs (weft install keeps those), and weft's own LocalRateLimit.",
         GENERATED,
       ]),
     },
