@@ -171,83 +171,84 @@ const nodeScheduling = {
   dnsPolicy: "ClusterFirstWithHostNet",
 };
 
-function ztunnel(o: ManifestOptions): Manifest[] {
-  const ns = o.namespace;
-  const l = labels("ztunnel");
-  const selector = { "app.kubernetes.io/name": l["app.kubernetes.io/name"] };
-  const ready = { httpGet: { host: "127.0.0.1", path: "/healthz/ready", port: 15021 }, periodSeconds: 5, failureThreshold: 3 };
-  const daemonSet: Manifest = {
+/** A node component's DaemonSet: every node, one node at a time on updates, in the node's network namespace. */
+function nodeDaemonSet(name: string, component: string, ns: string, pod: { containers: unknown[]; volumes: unknown[] }): Manifest {
+  const l = labels(component);
+  return {
     apiVersion: "apps/v1",
     kind: "DaemonSet",
-    metadata: meta(ZTUNNEL, "ztunnel", ns),
+    metadata: meta(name, component, ns),
     spec: {
-      selector: { matchLabels: selector },
+      selector: { matchLabels: { "app.kubernetes.io/name": l["app.kubernetes.io/name"] } },
       updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
       template: {
         metadata: { labels: l },
-        spec: {
-          ...nodeScheduling,
-          serviceAccountName: ZTUNNEL,
-          // Connections drain before exit (ztunnel --drain-seconds, default 5 s), well within the grace period.
-          terminationGracePeriodSeconds: 30,
-          containers: [
-            {
-              name: "ztunnel",
-              image: o.image,
-              imagePullPolicy: o.imagePullPolicy,
-              args: [
-                "ztunnel",
-                "--node=$(NODE_NAME)",
-                "--capture=transparent",
-                `--xds-address=${CONTROLPLANE_SERVICE}.${ns}.svc:15012`,
-                "--token-file=/var/run/secrets/tokens/istio-token",
-                "--root-cert=/var/run/secrets/istio/root-cert.pem",
-                `--trust-domain=${o.trustDomain}`,
-                `--cluster-domain=${o.clusterDomain}`,
-              ],
-              env: [fieldEnv("NODE_NAME", "spec.nodeName")],
-              ports: [
-                { name: "hbone", containerPort: 15008, protocol: "TCP" },
-                { name: "http-monitoring", containerPort: 15020, protocol: "TCP" },
-              ],
-              readinessProbe: ready,
-              livenessProbe: { ...ready, periodSeconds: 10, failureThreshold: 6 },
-              resources: { requests: { cpu: "200m", memory: "256Mi" }, limits: { memory: "1Gi" } },
-              securityContext: {
-                // Root in the node's network namespace with one capability: NET_ADMIN for IP_TRANSPARENT
-                // (the accepted socket's local address is the original destination) and SO_MARK 0x539.
-                runAsUser: 0,
-                runAsNonRoot: false,
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                privileged: false,
-                capabilities: { drop: ["ALL"], add: ["NET_ADMIN"] },
-                seccompProfile: { type: "RuntimeDefault" },
-              },
-              volumeMounts: [
-                { name: "istio-token", mountPath: "/var/run/secrets/tokens", readOnly: true },
-                { name: "istiod-ca-cert", mountPath: "/var/run/secrets/istio", readOnly: true },
-              ],
-            },
-          ],
-          volumes: [
-            {
-              name: "istio-token",
-              projected: { sources: [{ serviceAccountToken: { audience: "istio-ca", expirationSeconds: 43200, path: "istio-token" } }] },
-            },
-            { name: "istiod-ca-cert", configMap: { name: ROOT_CONFIGMAP } },
-          ],
-        },
+        // ztunnel drains connections before exit (--drain-seconds, default 5 s), well within the grace period.
+        spec: { ...nodeScheduling, serviceAccountName: name, terminationGracePeriodSeconds: 30, ...pod },
       },
     },
   };
+}
+
+/** Root in the node's network namespace with exactly `caps`: no escalation, read-only root filesystem. */
+const nodeRoot = (caps: readonly string[], seccomp: "RuntimeDefault" | "Unconfined") => ({
+  runAsUser: 0,
+  runAsNonRoot: false,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  privileged: false,
+  capabilities: { drop: ["ALL"], add: caps },
+  seccompProfile: { type: seccomp },
+});
+
+function ztunnel(o: ManifestOptions): Manifest[] {
+  const ns = o.namespace;
+  const ready = { httpGet: { host: "127.0.0.1", path: "/healthz/ready", port: 15021 }, periodSeconds: 5, failureThreshold: 3 };
+  const daemonSet = nodeDaemonSet(ZTUNNEL, "ztunnel", ns, {
+    containers: [
+      {
+        name: "ztunnel",
+        image: o.image,
+        imagePullPolicy: o.imagePullPolicy,
+        args: [
+          "ztunnel",
+          "--node=$(NODE_NAME)",
+          "--capture=transparent",
+          `--xds-address=${CONTROLPLANE_SERVICE}.${ns}.svc:15012`,
+          "--token-file=/var/run/secrets/tokens/istio-token",
+          "--root-cert=/var/run/secrets/istio/root-cert.pem",
+          `--trust-domain=${o.trustDomain}`,
+          `--cluster-domain=${o.clusterDomain}`,
+        ],
+        env: [fieldEnv("NODE_NAME", "spec.nodeName")],
+        ports: [
+          { name: "hbone", containerPort: 15008, protocol: "TCP" },
+          { name: "http-monitoring", containerPort: 15020, protocol: "TCP" },
+        ],
+        readinessProbe: ready,
+        livenessProbe: { ...ready, periodSeconds: 10, failureThreshold: 6 },
+        resources: { requests: { cpu: "200m", memory: "256Mi" }, limits: { memory: "1Gi" } },
+        // NET_ADMIN only: IP_TRANSPARENT (the accepted socket's local address is the original destination) and SO_MARK 0x539.
+        securityContext: nodeRoot(["NET_ADMIN"], "RuntimeDefault"),
+        volumeMounts: [
+          { name: "istio-token", mountPath: "/var/run/secrets/tokens", readOnly: true },
+          { name: "istiod-ca-cert", mountPath: "/var/run/secrets/istio", readOnly: true },
+        ],
+      },
+    ],
+    volumes: [
+      {
+        name: "istio-token",
+        projected: { sources: [{ serviceAccountToken: { audience: "istio-ca", expirationSeconds: 43200, path: "istio-token" } }] },
+      },
+      { name: "istiod-ca-cert", configMap: { name: ROOT_CONFIGMAP } },
+    ],
+  });
   return [serviceAccount(ZTUNNEL, "ztunnel", ns, false), daemonSet];
 }
 
 function cniAgent(o: ManifestOptions): Manifest[] {
   const ns = o.namespace;
-  const l = labels("cni");
-  const selector = { "app.kubernetes.io/name": l["app.kubernetes.io/name"] };
   const ready = { httpGet: { host: "127.0.0.1", path: "/ready", port: 15022 }, periodSeconds: 5, failureThreshold: 3 };
   // Host paths mounted at the same path, so what the agent writes (the plugin wrapper, the conflist's socket path) is valid on the host.
   const hostDirs: [string, string, "Directory" | "DirectoryOrCreate"][] = [
@@ -260,62 +261,39 @@ function cniAgent(o: ManifestOptions): Manifest[] {
   // The pods' network namespaces (the agent checks a restored sandbox's netns still exists); read-only, and
   // HostToContainer so namespaces the runtime creates after the agent started are visible.
   const netns = { name: "netns", mountPath: "/var/run/netns", readOnly: true, mountPropagation: "HostToContainer" };
-  const daemonSet: Manifest = {
-    apiVersion: "apps/v1",
-    kind: "DaemonSet",
-    metadata: meta(CNI_AGENT, "cni", ns),
-    spec: {
-      selector: { matchLabels: selector },
-      updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
-      template: {
-        metadata: { labels: l },
-        spec: {
-          ...nodeScheduling,
-          serviceAccountName: CNI_AGENT,
-          terminationGracePeriodSeconds: 30,
-          containers: [
-            {
-              name: "cni-agent",
-              image: o.image,
-              imagePullPolicy: o.imagePullPolicy,
-              args: [
-                "cni-agent",
-                "--node=$(NODE_NAME)",
-                "--kubeconfig=in-cluster",
-                `--backend=${o.captureBackend}`,
-                `--cni-conf-dir=${o.cniConfDir}`,
-                `--cni-bin-dir=${o.cniBinDir}`,
-                "--host-runtime-dir=/opt/weft",
-                "--health=127.0.0.1:15022",
-                `--daemonset=${ns}/${CNI_AGENT}`,
-              ],
-              env: [fieldEnv("NODE_NAME", "spec.nodeName")],
-              readinessProbe: ready,
-              livenessProbe: { ...ready, periodSeconds: 10, failureThreshold: 6 },
-              resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
-              securityContext: {
-                // Root with what capture needs, nothing else (docs/kubernetes.md lists why each):
-                // NET_ADMIN (tc filters, ip rules/routes, nftables), BPF + PERFMON (load eBPF programs, maps),
-                // SYS_ADMIN (pin maps in bpffs; kernels without CAP_BPF), SYS_RESOURCE (memlock for maps).
-                runAsUser: 0,
-                runAsNonRoot: false,
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                privileged: false,
-                capabilities: { drop: ["ALL"], add: ["NET_ADMIN", "BPF", "PERFMON", "SYS_ADMIN", "SYS_RESOURCE"] },
-                seccompProfile: { type: "Unconfined" },
-              },
-              volumeMounts: [...hostDirs.map(([name, p]) => ({ name, mountPath: p })), netns],
-            },
-          ],
-          volumes: [
-            ...hostDirs.map(([name, p, type]) => ({ name, hostPath: { path: p, type } })),
-            { name: "netns", hostPath: { path: "/var/run/netns", type: "DirectoryOrCreate" } },
-          ],
-        },
+  const daemonSet = nodeDaemonSet(CNI_AGENT, "cni", ns, {
+    containers: [
+      {
+        name: "cni-agent",
+        image: o.image,
+        imagePullPolicy: o.imagePullPolicy,
+        args: [
+          "cni-agent",
+          "--node=$(NODE_NAME)",
+          "--kubeconfig=in-cluster",
+          `--backend=${o.captureBackend}`,
+          `--cni-conf-dir=${o.cniConfDir}`,
+          `--cni-bin-dir=${o.cniBinDir}`,
+          "--host-runtime-dir=/opt/weft",
+          "--health=127.0.0.1:15022",
+          `--daemonset=${ns}/${CNI_AGENT}`,
+        ],
+        env: [fieldEnv("NODE_NAME", "spec.nodeName")],
+        readinessProbe: ready,
+        livenessProbe: { ...ready, periodSeconds: 10, failureThreshold: 6 },
+        resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+        // What capture needs, nothing else (docs/kubernetes.md lists why each): NET_ADMIN (tc filters, ip rules and
+        // routes, nftables), BPF + PERFMON (eBPF programs, maps), SYS_ADMIN (pins in bpffs; kernels without CAP_BPF),
+        // SYS_RESOURCE (memlock for maps).
+        securityContext: nodeRoot(["NET_ADMIN", "BPF", "PERFMON", "SYS_ADMIN", "SYS_RESOURCE"], "Unconfined"),
+        volumeMounts: [...hostDirs.map(([name, p]) => ({ name, mountPath: p })), netns],
       },
-    },
-  };
+    ],
+    volumes: [
+      ...hostDirs.map(([name, p, type]) => ({ name, hostPath: { path: p, type } })),
+      { name: "netns", hostPath: { path: "/var/run/netns", type: "DirectoryOrCreate" } },
+    ],
+  });
   return [
     serviceAccount(CNI_AGENT, "cni", ns, true),
     clusterRole(CNI_AGENT, "cni", cniAgentRules()),
