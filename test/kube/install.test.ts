@@ -166,9 +166,20 @@ void describe("weft install / uninstall against a real kube-apiserver", () => {
     const stray = {
       apiVersion: "v1",
       kind: "ServiceAccount",
-      metadata: { name: "weft-old", namespace: "istio-system", labels: { "app.kubernetes.io/part-of": "weft" } },
+      metadata: {
+        name: "weft-old",
+        namespace: "istio-system",
+        labels: { "app.kubernetes.io/part-of": "weft", "app.kubernetes.io/managed-by": "weft-install" },
+      },
     };
     assert.ok((await applyObject(n.k.objects, stray as KubeObject, "weft-install")).ok);
+    // weft's, but not the install's (e.g. the waypoint deployer's): never pruned.
+    const other = {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: "waypoint-x", namespace: "istio-system", labels: { "app.kubernetes.io/part-of": "weft" } },
+    };
+    assert.ok((await applyObject(n.k.objects, other as KubeObject, "weft-controlplane")).ok);
     const third = await weft(["install", "--wait=false", "--image", "weft.local/weft:next", "--kubeconfig", n.c.kubeconfigPath]);
     assert.equal(third.code, 0, third.stderr);
     const changed = third.stdout.split("\n").filter((l) => /^ {2}.* (configured|pruned.*)$/.test(l));
@@ -190,6 +201,8 @@ void describe("weft install / uninstall against a real kube-apiserver", () => {
       "weft.local/weft:next",
     );
     assert.deepEqual(await installed(n.k), want);
+    const kept = await readObject(n.k.objects, other as KubeObject);
+    assert.ok(kept.ok && kept.value, "the deployer's object is still there");
 
     // The CA Secret is never replaced.
     const again = await weft(["install", "--wait=false", "--image", "weft.local/weft:next", "--kubeconfig", n.c.kubeconfigPath]);

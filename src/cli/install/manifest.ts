@@ -1,7 +1,9 @@
 /**
- * The shape of one rendered manifest and the labels every weft object carries. The label
- * `app.kubernetes.io/part-of=weft` is how `weft install` finds what it created before (pruning)
- * and how `weft uninstall` and the tests check that nothing is left.
+ * The shape of one rendered manifest and the labels every weft object carries. The labels
+ * `app.kubernetes.io/part-of=weft` and `app.kubernetes.io/managed-by=weft-install` are how
+ * `weft install` finds what it created before (pruning) and how `weft uninstall` and the tests
+ * check that nothing is left; objects other weft code creates (the waypoint deployer's) may be
+ * part-of weft but are not managed by the install, so install never prunes them.
  */
 export interface Manifest {
   readonly apiVersion: string;
@@ -17,10 +19,17 @@ export interface Manifest {
 
 export const PART_OF_LABEL = "app.kubernetes.io/part-of";
 export const PART_OF = "weft";
-export const INSTALL_SELECTOR = `${PART_OF_LABEL}=${PART_OF}`;
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+export const MANAGED_BY = "weft-install";
+export const INSTALL_SELECTOR = `${PART_OF_LABEL}=${PART_OF},${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
 export function labels(component: string): Record<string, string> {
-  return { "app.kubernetes.io/name": `weft-${component}`, "app.kubernetes.io/component": component, [PART_OF_LABEL]: PART_OF };
+  return {
+    "app.kubernetes.io/name": `weft-${component}`,
+    "app.kubernetes.io/component": component,
+    [PART_OF_LABEL]: PART_OF,
+    [MANAGED_BY_LABEL]: MANAGED_BY,
+  };
 }
 
 export function meta(name: string, component: string, namespace?: string): Manifest["metadata"] {

@@ -2,7 +2,7 @@
  * What `weft install` and `weft uninstall` do (flags: install.ts): the manifest set of manifests.ts (+ crds.ts) server-side applied to the cluster of a kubeconfig
  * with field manager `weft-install`, a progress line per object and per readiness change, and a
  * summary; a second run reports everything `unchanged`. Uninstall removes what install created
- * (found by label `app.kubernetes.io/part-of=weft`), the workloads first so the CNI node agent
+ * (found by the labels part-of=weft and managed-by=weft-install), the workloads first so the CNI node agent
  * can remove its chained plugin config while its RBAC still exists; CRDs only with --purge.
  * The decisions (what to apply, keep, prune, delete) are in plan.ts; this file does the IO.
  */
@@ -21,7 +21,7 @@ import {
 } from "../../kube/apply/apply.js";
 import { WAITED_KINDS } from "../../kube/apply/readiness.js";
 import { CliError, EXIT_OK } from "../command.js";
-import { INSTALL_SELECTOR, PART_OF, PART_OF_LABEL, inApplyOrder } from "./manifest.js";
+import { INSTALL_SELECTOR, MANAGED_BY, MANAGED_BY_LABEL, PART_OF, PART_OF_LABEL, inApplyOrder } from "./manifest.js";
 import { CA_SECRET, CNI_AGENT, type ManifestOptions, defaultManifestOptions, renderManifests } from "./manifests.js";
 import { renderCrds } from "./crds.js";
 import { toYaml } from "./render.js";
@@ -85,7 +85,8 @@ async function cluster(o: TargetOpts): Promise<KubeConnection> {
   return c.value;
 }
 
-const ours = (x: KubeObject | undefined): boolean => x?.metadata.labels?.[PART_OF_LABEL] === PART_OF;
+const ours = (x: KubeObject | undefined): boolean =>
+  x?.metadata.labels?.[PART_OF_LABEL] === PART_OF && x.metadata.labels[MANAGED_BY_LABEL] === MANAGED_BY;
 const unwrap = <T>(r: { ok: true; value: T } | { ok: false; error: Error }): T => {
   if (!r.ok) throw new CliError(r.error.message);
   return r.value;
