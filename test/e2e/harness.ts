@@ -6,9 +6,19 @@
  * answers with a marker naming its namespace, so an underlay capture can tell clear from TLS.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import * as path from "node:path";
-import { down, readState, status, up, getAgentStatus, agentSocket, setProcessEnabled, type ClusterState } from "../../src/local/cluster.js";
+import {
+  MAIN_JS,
+  down,
+  readState,
+  status,
+  up,
+  getAgentStatus,
+  agentSocket,
+  setProcessEnabled,
+  type ClusterState,
+} from "../../src/local/cluster.js";
 import type { PlanOptions } from "../../src/local/plan.js";
 
 export const PREFIX = "wefttest-loc-";
@@ -243,3 +253,39 @@ export async function leftovers(c: { dir: string; plan: PlanOptions }): Promise<
 }
 
 export { down, readState, status, setProcessEnabled };
+
+/**
+ * The waypoint e2e tests' preconditions: root (network namespaces, eBPF, nftables) and a build
+ * with `weft waypoint`. Skips `t` loudly and returns false when one is missing.
+ */
+export function waypointClusterRunnable(t: { skip(message: string): void }, name: string): boolean {
+  const why =
+    process.getuid?.() !== 0
+      ? "needs root (network namespaces, eBPF, nftables)"
+      : !existsSync(path.join(path.dirname(MAIN_JS), "waypoint.js"))
+        ? "this build has no `weft waypoint`"
+        : undefined;
+  if (!why) return true;
+  console.warn(`!! SKIPPED ${name}: ${why}`);
+  t.skip(why);
+  return false;
+}
+
+/** After a local-cluster test: down, keep a copy of the cluster's logs in `keepLogs`, remove `work`. */
+export async function downKeepingLogs(stateDir: string, cluster: string, keepLogs: string, work: string): Promise<void> {
+  await down(stateDir, planFor(cluster));
+  rmSync(keepLogs, { recursive: true, force: true });
+  if (existsSync(path.join(stateDir, "logs"))) cpSync(path.join(stateDir, "logs"), keepLogs, { recursive: true });
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** A pod of the local cluster pinned to `node`, its service account named after it, serving 8080. */
+export const podYaml = (ns: string, name: string, node: string, labels: string, cmd: string): string => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: ${ns}, labels: { ${labels} } }
+spec:
+  nodeName: ${node}
+  serviceAccountName: ${name}
+  containers: [{ name: c, command: ${cmd}, ports: [{ containerPort: 8080 }] }]
+---
+`;

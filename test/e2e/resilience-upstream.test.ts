@@ -16,12 +16,23 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { MAIN_JS, up } from "../../src/local/cluster.js";
+import { up } from "../../src/local/cluster.js";
 import { apply } from "../../src/local/apply.js";
-import { type Cluster, counterSum, down, planFor, podIp, podNetns, sh, until } from "./harness.js";
+import {
+  type Cluster,
+  counterSum,
+  planFor,
+  podIp,
+  podNetns,
+  sh,
+  until,
+  downKeepingLogs,
+  podYaml,
+  waypointClusterRunnable,
+} from "./harness.js";
 import type { LoadSpec, LoadSummary } from "./load.js";
 
 const root = process.getuid?.() === 0;
@@ -33,22 +44,10 @@ const KEEP_LOGS = path.join(tmpdir(), "weft-e2e-resilience-upstream-logs");
 const LOAD_JS = path.join(__dirname, "load.js");
 
 after(async () => {
-  if (!root) return;
-  await down(stateDir, planFor(cluster));
-  rmSync(KEEP_LOGS, { recursive: true, force: true });
-  if (existsSync(path.join(stateDir, "logs"))) cpSync(path.join(stateDir, "logs"), KEEP_LOGS, { recursive: true });
-  rmSync(work, { recursive: true, force: true });
+  if (root) await downKeepingLogs(stateDir, cluster, KEEP_LOGS, work);
 });
 
-const pod = (name: string, node: string, labels: string, cmd: string) => `apiVersion: v1
-kind: Pod
-metadata: { name: ${name}, namespace: ru, labels: { ${labels} } }
-spec:
-  nodeName: ${node}
-  serviceAccountName: ${name}
-  containers: [{ name: c, command: ${cmd}, ports: [{ containerPort: 8080 }] }]
----
-`;
+const pod = (name: string, node: string, labels: string, cmd: string) => podYaml("ru", name, node, labels, cmd);
 const echo = (extra = "") => `["weft", "local", "echo", "--port", "8080", "--service", "echo"${extra}]`;
 const service = (name: keyof typeof VIP, selector: string) => `apiVersion: v1
 kind: Service
@@ -109,16 +108,7 @@ ${pods.map((p) => `  - { addresses: ["${podIp(c, "ru", p)}"], conditions: { read
 `;
 
 test("e2e upstream resilience: outlier detection + retries, circuit breaking, consistent hash", { timeout: 600_000 }, async (t) => {
-  if (!root) {
-    console.warn("!! SKIPPED e2e upstream resilience: needs root (network namespaces, eBPF, nftables)");
-    t.skip("needs root: network namespaces, eBPF, nftables");
-    return;
-  }
-  if (!existsSync(path.join(path.dirname(MAIN_JS), "waypoint.js"))) {
-    console.warn("!! SKIPPED e2e upstream resilience: this build has no `weft waypoint`");
-    t.skip("this build has no `weft waypoint`");
-    return;
-  }
+  if (!waypointClusterRunnable(t, "e2e upstream resilience")) return;
   mkdirSync(path.join(work, "yaml"), { recursive: true });
   const file = path.join(work, "yaml", "app.yaml");
   writeFileSync(file, APP);

@@ -13,12 +13,12 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { MAIN_JS, up } from "../../src/local/cluster.js";
+import { up } from "../../src/local/cluster.js";
 import { apply } from "../../src/local/apply.js";
-import { type Cluster, down, planFor, podNetns, sh, until } from "./harness.js";
+import { type Cluster, planFor, podNetns, sh, until, downKeepingLogs, podYaml, waypointClusterRunnable } from "./harness.js";
 
 const root = process.getuid?.() === 0;
 const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-rs-"));
@@ -28,22 +28,10 @@ const VIP = "198.19.207.50";
 const KEEP_LOGS = path.join(tmpdir(), "weft-e2e-resilience-logs");
 
 after(async () => {
-  if (!root) return;
-  await down(stateDir, planFor(cluster));
-  rmSync(KEEP_LOGS, { recursive: true, force: true });
-  if (existsSync(path.join(stateDir, "logs"))) cpSync(path.join(stateDir, "logs"), KEEP_LOGS, { recursive: true });
-  rmSync(work, { recursive: true, force: true });
+  if (root) await downKeepingLogs(stateDir, cluster, KEEP_LOGS, work);
 });
 
-const pod = (name: string, node: string, labels: string, cmd: string) => `apiVersion: v1
-kind: Pod
-metadata: { name: ${name}, namespace: rs, labels: { ${labels} } }
-spec:
-  nodeName: ${node}
-  serviceAccountName: ${name}
-  containers: [{ name: c, command: ${cmd}, ports: [{ containerPort: 8080 }] }]
----
-`;
+const pod = (name: string, node: string, labels: string, cmd: string) => podYaml("rs", name, node, labels, cmd);
 const ECHO = `["weft", "local", "echo", "--port", "8080", "--service", "echo"]`;
 
 const APP = `apiVersion: v1
@@ -113,16 +101,7 @@ function served(c: Cluster, urlPath: string): Record<string, number> {
 }
 
 test("e2e resilience: VirtualService timeout, retries, default retry policy, fault abort and delay", { timeout: 600_000 }, async (t) => {
-  if (!root) {
-    console.warn("!! SKIPPED e2e resilience: needs root (network namespaces, eBPF, nftables)");
-    t.skip("needs root: network namespaces, eBPF, nftables");
-    return;
-  }
-  if (!existsSync(path.join(path.dirname(MAIN_JS), "waypoint.js"))) {
-    console.warn("!! SKIPPED e2e resilience: this build has no `weft waypoint`");
-    t.skip("this build has no `weft waypoint`");
-    return;
-  }
+  if (!waypointClusterRunnable(t, "e2e resilience")) return;
   const file = path.join(work, "yaml", "app.yaml");
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, APP);

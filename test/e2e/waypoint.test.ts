@@ -20,14 +20,14 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { MAIN_JS, labelNamespace, labelObject, up } from "../../src/local/cluster.js";
+import { labelNamespace, labelObject, up } from "../../src/local/cluster.js";
 import { apply, remove } from "../../src/local/apply.js";
 import type { ManifestFile } from "../../src/local/manifests.js";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
-import { type Cluster, down, planFor, podIp, podNetns, sh, until } from "./harness.js";
+import { type Cluster, planFor, podIp, podNetns, sh, until, downKeepingLogs, podYaml, waypointClusterRunnable } from "./harness.js";
 
 const root = process.getuid?.() === 0;
 const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-wp-"));
@@ -39,22 +39,10 @@ const VIP = { echo: "198.19.207.40", v1: "198.19.207.41", v2: "198.19.207.42", m
 const KEEP_LOGS = path.join(tmpdir(), "weft-e2e-waypoint-logs");
 
 after(async () => {
-  if (!root) return;
-  await down(stateDir, planFor(cluster));
-  rmSync(KEEP_LOGS, { recursive: true, force: true });
-  if (existsSync(path.join(stateDir, "logs"))) cpSync(path.join(stateDir, "logs"), KEEP_LOGS, { recursive: true });
-  rmSync(work, { recursive: true, force: true });
+  if (root) await downKeepingLogs(stateDir, cluster, KEEP_LOGS, work);
 });
 
-const pod = (ns: string, name: string, node: string, labels: string, cmd: string) => `apiVersion: v1
-kind: Pod
-metadata: { name: ${name}, namespace: ${ns}, labels: { ${labels} } }
-spec:
-  nodeName: ${node}
-  serviceAccountName: ${name}
-  containers: [{ name: c, command: ${cmd}, ports: [{ containerPort: 8080 }] }]
----
-`;
+const pod = podYaml;
 const echo = (svc: string) => `["weft", "local", "echo", "--port", "8080", "--service", "${svc}"]`;
 const service = (name: string, vip: string, selector: string) => `apiVersion: v1
 kind: Service
@@ -211,16 +199,7 @@ spec:
 `;
 
 test("e2e waypoint: attachment, Gateway API and Istio routing, reports, identity", { timeout: 600_000 }, async (t) => {
-  if (!root) {
-    console.warn("!! SKIPPED e2e waypoint: needs root (network namespaces, eBPF, nftables)");
-    t.skip("needs root: network namespaces, eBPF, nftables");
-    return;
-  }
-  if (!existsSync(path.join(path.dirname(MAIN_JS), "waypoint.js"))) {
-    console.warn("!! SKIPPED e2e waypoint: this build has no `weft waypoint` (issue 8's data plane)");
-    t.skip("this build has no `weft waypoint`");
-    return;
-  }
+  if (!waypointClusterRunnable(t, "e2e waypoint")) return;
   mkdirSync(path.join(work, "app"), { recursive: true });
   writeFileSync(path.join(work, "count.js"), COUNT);
   writeFileSync(path.join(work, "keep.js"), KEEP);
