@@ -94,11 +94,8 @@ function permission(d: Decoding, o: Obj, path: string): Permission | undefined {
       return shared(d, k, o, p);
     case "andRules":
     case "orRules": {
-      const set = obj(o[k]) ?? {};
-      d.only(set, p, ["rules"]);
-      const rules = arr(set.rules).map((r, i) => permission(d, r, `${join(p, "rules")}[${i}]`));
-      if (!rules.length) return fail(d, join(p, "rules"), "at least one rule is required (Envoy)");
-      return rules.every((r) => r) ? { kind: k === "andRules" ? "and" : "or", rules: rules as Permission[] } : undefined;
+      const rules = members(d, obj(o[k]) ?? {}, p, "rules", permission);
+      return rules ? { kind: k === "andRules" ? "and" : "or", rules } : undefined;
     }
     case "notRule": {
       const rule = permission(d, obj(o.notRule) ?? {}, p);
@@ -162,11 +159,8 @@ function principal(d: Decoding, o: Obj, path: string): Principal | undefined {
       return shared(d, k, o, p);
     case "andIds":
     case "orIds": {
-      const set = obj(o[k]) ?? {};
-      d.only(set, p, ["ids"]);
-      const ids = arr(set.ids).map((r, i) => principal(d, r, `${join(p, "ids")}[${i}]`));
-      if (!ids.length) return fail(d, join(p, "ids"), "at least one id is required (Envoy)");
-      return ids.every((r) => r) ? { kind: k === "andIds" ? "and" : "or", ids: ids as Principal[] } : undefined;
+      const ids = members(d, obj(o[k]) ?? {}, p, "ids", principal);
+      return ids ? { kind: k === "andIds" ? "and" : "or", ids } : undefined;
     }
     case "notId": {
       const id = principal(d, obj(o.notId) ?? {}, p);
@@ -280,6 +274,20 @@ function valueMatcher(d: Decoding, o: Obj, path: string): ValueMatch | undefined
     }
   }
   return undefined;
+}
+
+/** The members of an and/or set (Envoy's Permission.Set `rules`, Principal.Set `ids`): at least one, all valid. */
+function members<T>(
+  d: Decoding,
+  set: Obj,
+  path: string,
+  field: "rules" | "ids",
+  each: (d: Decoding, o: Obj, path: string) => T | undefined,
+): T[] | undefined {
+  d.only(set, path, [field]);
+  const decoded = arr(set[field]).map((r, i) => each(d, r, `${join(path, field)}[${i}]`));
+  if (!decoded.length) return fail(d, join(path, field), `at least one ${field === "rules" ? "rule" : "id"} is required (Envoy)`);
+  return decoded.every((r) => r !== undefined) ? (decoded as T[]) : undefined;
 }
 
 function fail(d: Decoding, path: string, reason: string): undefined {
