@@ -23,7 +23,7 @@
  * BENCH_L7_SECONDS (default 3) sets the length of each throughput measurement.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { MAIN_JS, up } from "../src/local/cluster.js";
@@ -38,6 +38,8 @@ import {
   haproxyConf,
   nginxBackendConf,
   nginxProxyConf,
+  accessLogOutcomes,
+  h2loadCounters,
   parseH2load,
   parseH2loadLog,
   parseWrk,
@@ -47,6 +49,10 @@ import {
 import type { LatencySummary } from "./stats.js";
 
 const SECONDS = Number(process.env.BENCH_L7_SECONDS ?? 3);
+/** BENCH_L7_PATHS: a comma-separated subset of the path names to measure (nginx is always kept, for the ratios). */
+const ONLY = process.env.BENCH_L7_PATHS?.split(",").map((s) => s.trim());
+/** BENCH_L7_KEEP_LOGS: a directory the cluster's logs are copied into before it goes down. */
+const KEEP_LOGS = process.env.BENCH_L7_KEEP_LOGS;
 const LAT_SECONDS = 2;
 const ROUNDS = 2;
 const VIP = {
@@ -232,7 +238,7 @@ async function main(): Promise<number> {
     });
     if (!r.ok) throw r.error;
     const c: Cluster = { dir: stateDir, plan, state: r.value };
-    const paths = PATHS.filter((p) => p.name !== "waypoint" || withWaypoint);
+    const paths = PATHS.filter((p) => (p.name !== "waypoint" || withWaypoint) && (!ONLY || p.name === "nginx" || ONLY.includes(p.name)));
     const pids = await readPids(stateDir);
     const wpPod = r.value.pods.find((p) => p.namespace === "bm" && p.name.startsWith("waypoint-"));
     const pidOf = (p: Path): number | undefined =>
@@ -282,6 +288,7 @@ async function main(): Promise<number> {
         const hr = parseH2load(h.out);
         if (hr.ok) a.h2.push(hr.value);
         else a.errors.push(`h2: ${hr.error.message}`);
+        if (hr.ok && hr.value.failed) console.log(`   ${p.name} h2load: ${h2loadCounters(h.out)}`);
         if (pid) a.cpuMs += cpuTreeMs(pid) - cpu0;
         for (const [proto, port, list] of [
           ["h1", 80, a.h1Lat],
@@ -354,6 +361,18 @@ async function main(): Promise<number> {
         }
       }
     }
+    if (wpPod) {
+      // The waypoint's own account of every request (warm-up, latency and wrk's cut-off ones included).
+      try {
+        const o = accessLogOutcomes(readFileSync(path.join(stateDir, "logs", `pod-bm-${wpPod.name}-istio-proxy.log`), "utf8"));
+        for (const [proto, v] of o)
+          console.log(
+            `   waypoint access log, ${proto}: ${v.requests} requests, not 200: ${[...v.other].map(([k, n]) => `${n} x ${k}`).join(", ") || "none"}`,
+          );
+      } catch {
+        /* no log */
+      }
+    }
     if (!withWaypoint) rows.push({ path: "waypoint", error: "`weft waypoint` is not in this build (issue 8, waypoint-dp)" });
     console.log(`\n${renderRows(rows)}\n`);
     console.log(
@@ -409,6 +428,7 @@ async function main(): Promise<number> {
     console.error(`bench waypoint: ${(e as Error).message}`);
     exit = 1;
   } finally {
+    if (KEEP_LOGS) cpSync(path.join(stateDir, "logs"), KEEP_LOGS, { recursive: true });
     await down(stateDir, plan);
     rmSync(work, { recursive: true, force: true });
   }

@@ -1,6 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { haproxyConf, nginxProxyConf, parseH2load, parseH2loadLog, parseWrk, perCore, renderRows } from "../../bench/l7/tools.js";
+import {
+  accessLogOutcomes,
+  haproxyConf,
+  nginxProxyConf,
+  parseH2load,
+  parseH2loadLog,
+  parseWrk,
+  perCore,
+  renderRows,
+} from "../../bench/l7/tools.js";
 
 const WRK = `Running 3s test @ http://198.19.207.60/
   1 threads and 32 connections
@@ -31,19 +40,49 @@ test("bench l7: wrk and h2load summaries parse, failures counted", () => {
   assert.deepEqual(w.value, { requests: 45678, perSecond: 15226, failed: 6, p50Us: 1980, p99Us: 4200 });
   const h = parseH2load(H2LOAD);
   assert.ok(h.ok);
-  assert.deepEqual(h.value, { requests: 24370, perSecond: 8123.45, failed: 20 });
+  assert.deepEqual(h.value, { requests: 24370, perSecond: 8123.45, failed: 10 });
   for (const bad of ["", "connection refused"]) {
     assert.ok(!parseWrk(bad).ok);
     assert.ok(!parseH2load(bad).ok);
   }
 });
 
+// h2load 1.52's summary from a waypoint run of bench/waypoint.ts (2026-12-02): 48 streams had
+// their response HEADERS in the warm-up and their end after it, so h2load counted them done and
+// succeeded with no status; the waypoint's access log had all 7139 HTTP/2 requests at 200, no flag.
+const H2LOAD_WARMUP_EDGE = `finished in 3.00s, 2379.67 req/s, 87.94KB/s
+requests: 7139 total, 7139 started, 7139 done, 7139 succeeded, 0 failed, 0 errored, 0 timeout
+status codes: 7091 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 263.83KB (270166) total, 66.95KB (68560) headers (space savings 91.78%), 24.95KB (25545) data
+`;
+
+test("bench l7: h2load failures are its failed (incl. errored) and timeout counters, not done minus 2xx", () => {
+  const cases: [string, string, number][] = [
+    ["statuses missed at the warm-up edge", H2LOAD_WARMUP_EDGE, 0],
+    [
+      "5xx, resets and timeouts",
+      `finished in 3.00s, 100.00 req/s, 1KB/s
+requests: 300 total, 300 started, 298 done, 288 succeeded, 10 failed, 4 errored, 2 timeout
+status codes: 288 2xx, 0 3xx, 0 4xx, 6 5xx
+`,
+      12,
+    ],
+  ];
+  for (const [name, out, failed] of cases) {
+    const r = parseH2load(out);
+    assert.ok(r.ok, name);
+    assert.equal(r.value.failed, failed, name);
+  }
+});
+
 test("bench l7: h2load's per-request log gives exact percentiles of 2xx answers", () => {
   const lines = Array.from({ length: 100 }, (_, i) => `1700000000${i}\t200\t${(i + 1) * 10}`);
-  lines.push("17000000009\t503\t5");
+  lines.push("17000000009\t503\t5", "17000000010\t-1\t7");
+  // Status 0: succeeded, its HEADERS in the warm-up (no status recorded): neither failed nor sampled.
+  lines.push("17000000011\t0\t900000");
   const r = parseH2loadLog(lines.join("\n") + "\n");
   assert.ok(r.ok);
-  assert.deepEqual([r.value.count, r.value.p50Us, r.value.p99Us, r.value.failed], [100, 500, 990, 1]);
+  assert.deepEqual([r.value.count, r.value.p50Us, r.value.p99Us, r.value.failed], [100, 500, 990, 2]);
   assert.ok(!parseH2loadLog("").ok);
   assert.ok(!parseH2loadLog("x\ty\n").ok);
 });
@@ -104,4 +143,22 @@ test("bench l7: the table shows ratios against nginx, haproxy and direct, and ad
     2000,
   );
   assert.equal(perCore({ path: "x" }), undefined);
+});
+
+test("bench l7: the waypoint's access log is counted per protocol, answers other than a plain 200 by code and flags", () => {
+  const line = (protocol: string, code: number, flags: string) =>
+    JSON.stringify({ level: 30, component: "waypoint.access", protocol, response_code: code, response_flags: flags, msg: "access" });
+  const text = [
+    line("HTTP/2", 200, "-"),
+    line("HTTP/2", 200, "-"),
+    line("HTTP/1.1", 0, "DC"),
+    '{"msg":"other"}',
+    "not json",
+    line("HTTP/2", 503, "UF"),
+  ].join("\n");
+  const o = accessLogOutcomes(text);
+  assert.deepEqual([...o.keys()].sort(), ["HTTP/1.1", "HTTP/2"]);
+  assert.equal(o.get("HTTP/2")!.requests, 3);
+  assert.deepEqual([...o.get("HTTP/2")!.other], [["503 UF", 1]]);
+  assert.deepEqual([...o.get("HTTP/1.1")!.other], [["0 DC", 1]]);
 });
