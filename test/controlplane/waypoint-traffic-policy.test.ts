@@ -2,7 +2,7 @@
  * DestinationRule traffic policies through the real config store, mesh model and waypoint
  * translator, encoded with Envoy's protos and decoded again by the waypoint's own decoder:
  * Istio's merge rules (a subset's load balancer over the rule's connection pool and outlier
- * detection), the cluster fields istiod writes, the route hash policy for a consistentHash
+ * detection), a subset's retry budget, the cluster fields istiod writes, the route hash policy for a consistentHash
  * subset, and locality failover priorities relative to the waypoint pod's node.
  */
 import { describe, it } from "node:test";
@@ -57,6 +57,7 @@ spec:
       labels: { version: v2 }
       trafficPolicy:
         loadBalancer: { consistentHash: { httpHeaderName: x-user } }
+        retryBudget: { percent: 25, minRetryConcurrency: 2 }
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -94,6 +95,13 @@ void describe("DestinationRule traffic policy at the waypoint", () => {
   };
 
   void it("is translated without problems", () => assert.deepEqual(t.problems, []));
+
+  void it("a subset's retryBudget reaches the waypoint as the threshold's retry_budget; the other subset has none", () => {
+    const c = cluster("v2");
+    assert.deepEqual(c.circuitBreakers.retryBudget, { budgetPercent: 25, minRetryConcurrency: 2 });
+    assert.equal(c.circuitBreakers.maxConnections, 1, "the rule's connection pool is inherited beside it");
+    assert.equal(cluster("v1").circuitBreakers.retryBudget, undefined);
+  });
 
   void it("the rule's connection pool and outlier detection, Istio's default LEAST_REQUEST", () => {
     const c = cluster("v1");

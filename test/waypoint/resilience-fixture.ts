@@ -98,6 +98,8 @@ export const C = {
   all: `outbound|80||${CHAOS}`,
   flaky: `outbound|80|flaky|${CHAOS}`,
   grpc: `outbound|50051||${GRPC}`,
+  budget: `outbound|80|budget|${CHAOS}`,
+  unbudgeted: `outbound|80|unbudgeted|${CHAOS}`,
 };
 
 const PREVIOUS_HOSTS = [
@@ -218,6 +220,21 @@ export const staticFile = stringify({
                 match: { prefix: "/budget" },
                 route: { ...ALL, retry_policy: retry("5xx", 2, { retry_back_off: { base_interval: "0.05s" } }) },
               },
+              // The retry-budget pair: the same retry policy on a cluster with a budget and on one without.
+              {
+                name: "retry-budget",
+                match: { prefix: "/rb/budget" },
+                route: { cluster: C.budget, timeout: "0s", retry_policy: retry("5xx", 2, { retry_back_off: { base_interval: "0.05s" } }) },
+              },
+              {
+                name: "retry-unbudgeted",
+                match: { prefix: "/rb/none" },
+                route: {
+                  cluster: C.unbudgeted,
+                  timeout: "0s",
+                  retry_policy: retry("5xx", 2, { retry_back_off: { base_interval: "0.05s" } }),
+                },
+              },
               {
                 name: "abort",
                 match: { prefix: "/abort" },
@@ -246,6 +263,20 @@ export const staticFile = stringify({
       cluster(C.all, CHAOS, [lb(IP.r1, 8080, "r1"), lb(IP.r2, 8080, "r2"), lb(IP.r3, 8080, "r3")]),
       cluster(C.flaky, CHAOS, [lb(IP.dead, 8080, "dead"), lb(IP.r1, 8080, "r1")]),
       cluster(C.grpc, GRPC, [lb(IP.r1, 50051, "r1")]),
+      // What the control plane writes for DestinationRule `retryBudget: {percent: 25, minRetryConcurrency: 2}`
+      // (with `maxRetries: 1`, which a budget makes Envoy ignore), and Istio's unlimited max_retries without one.
+      {
+        ...cluster(C.budget, CHAOS, [lb(IP.r1, 8080, "r1"), lb(IP.r2, 8080, "r2"), lb(IP.r3, 8080, "r3")]),
+        circuit_breakers: {
+          thresholds: [
+            { max_retries: 1, retry_budget: { budget_percent: { value: 25 }, min_retry_concurrency: 2 }, track_remaining: true },
+          ],
+        },
+      },
+      {
+        ...cluster(C.unbudgeted, CHAOS, [lb(IP.r1, 8080, "r1"), lb(IP.r2, 8080, "r2"), lb(IP.r3, 8080, "r3")]),
+        circuit_breakers: { thresholds: [{ max_retries: 4294967295, track_remaining: true }] },
+      },
     ],
   },
 });

@@ -2,7 +2,8 @@
  * Route-level resilience through ztunnel -> waypoint -> ztunnel in one process, with real
  * HTTP/1.1, HTTP/2 and gRPC clients and backends that fail, reset or stall on command: retries
  * (counted at the backends, each retry on another endpoint), retry conditions, body replay and
- * its bound, connect-failure retries, the retry budget, route and per-try timeouts (504 UT),
+ * its bound, connect-failure retries, max_retries and the cluster's retry budget (with a
+ * positive control), route and per-try timeouts (504 UT),
  * gRPC deadlines and status retries, and fault injection (abort, delay, gRPC trailers-only
  * abort). Response flags are checked in the access log and istio_requests_total. No root.
  */
@@ -21,7 +22,7 @@ import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 import { EchoServer, type Misbehaviour, type Seen } from "./backend.js";
-import { IP, services, staticFile, workloads } from "./resilience-fixture.js";
+import { C, IP, services, staticFile, workloads } from "./resilience-fixture.js";
 
 const parsed = parseStaticWaypointConfig(staticFile);
 const wpConfig = staticWaypointConfig(IP.waypoint, parsed.ok ? parsed.value : undefined);
@@ -32,12 +33,15 @@ const wpConfig = staticWaypointConfig(IP.waypoint, parsed.ok ? parsed.value : un
  * absent N: every attempt) misbehave.
  */
 const attempts = new Map<string, Seen[]>();
+/** When each attempt reached its backend (the chaos function runs once per attempt, after its body). */
+const startedAt = new Map<Seen, number>();
 function chaos(s: Seen): Misbehaviour | undefined {
   const id = String(s.headers["x-test-id"] ?? "");
   if (!id) return undefined;
   const list = attempts.get(id) ?? [];
   list.push(s);
   attempts.set(id, list);
+  startedAt.set(s, Date.now());
   const spec = String(s.headers["x-chaos"] ?? "");
   if (!spec) return undefined;
   const kv = new Map(
@@ -261,7 +265,7 @@ test("per-try timeout: the slow first attempt is abandoned and retried on anothe
   assert.equal(e.response_code_details, "upstream_per_try_timeout");
 });
 
-test("retry budget: concurrent failing requests cannot multiply the load past 3 outstanding retries", async () => {
+test("max_retries: concurrent failing requests cannot multiply the load past 3 outstanding retries", async () => {
   const ids = Array.from({ length: 10 }, () => newId());
   const rs = await Promise.all(ids.map((i) => send("/budget", H(i, "delay=150;status=503"))));
   assert.ok(rs.every((r) => r.status === 503));
@@ -270,6 +274,62 @@ test("retry budget: concurrent failing requests cannot multiply the load past 3 
   // held until its attempt ends, only 3 requests retry at a time.
   assert.ok(total >= 13 && total <= 16, `${total} attempts`);
   assert.ok(ids.filter((i) => seenBy(i).length === 1).length >= 7, "most requests were not retried");
+});
+
+/** The most retry attempts (the second or later attempt of a request) the backends held at once; each attempt lasts `ms`. */
+function retryOverlap(ids: readonly string[], ms: number): number {
+  const starts = ids
+    .flatMap((i) =>
+      seenBy(i)
+        .slice(1)
+        .map((s) => startedAt.get(s)!),
+    )
+    .sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0; i < starts.length; i++) most = Math.max(most, starts.filter((t) => t >= starts[i]! && t < starts[i]! + ms).length);
+  return most;
+}
+
+test("retry budget (25%, floor 2): 20 concurrent failing requests; retries stay within the budget, the rest answer at once with UO", async (t) => {
+  const N = 20;
+  const run = async (path: string) => {
+    const ids = Array.from({ length: N }, () => newId());
+    const rs = await Promise.all(ids.map((i) => send(path, H(i, "delay=150;status=503"))));
+    assert.ok(
+      rs.every((r) => r.status === 503 && /says 503/.test(r.body)),
+      "every client gets the upstream's own last answer",
+    );
+    return { ids, attempts: ids.reduce((n, i) => n + seenBy(i).length, 0), overlap: retryOverlap(ids, 150) };
+  };
+  // Positive control first: without a budget (Istio's unlimited max_retries) every request makes 1 + 2 attempts.
+  const none = await run("/rb/none");
+  assert.equal(none.attempts, N * 3, "no budget: retries triple the load");
+  assert.ok(none.overlap > 5, `no budget: ${none.overlap} retries ran at once`);
+
+  const b = await run("/rb/budget");
+  // At most max(2, 25% x 20 in flight) = 5 retries at once, whatever the load; never the 40 the policy asks for.
+  assert.ok(b.overlap <= 5, `budget: ${b.overlap} retries ran at once`);
+  assert.ok(b.overlap >= 2, `budget: ${b.overlap} retries ran at once: max_retries 1 is ignored once a budget is set`);
+  assert.ok(b.attempts <= N + 10, `budget: ${b.attempts} attempts for ${N} requests (no budget: ${none.attempts})`);
+  const flags = await Promise.all(b.ids.map(async (i) => (await entry(i)).response_flags));
+  const overflowed = flags.filter((f) => f === "UO").length;
+  t.diagnostic(
+    `no budget: ${none.attempts} attempts, ${none.overlap} retries at once; budget: ${b.attempts} attempts, ${b.overlap} at once, ${overflowed} UO`,
+  );
+  assert.ok(overflowed >= N - 10, `${overflowed} requests were answered without their retry (UO): ${flags.join(" ")}`);
+  assert.ok(
+    flags.every((f) => f === "UO" || f === "URX" || f === "-"),
+    flags.join(" "),
+  );
+  const metrics = await wp.metrics.registry.metrics();
+  const m = new RegExp(`envoy_cluster_upstream_rq_retry_overflow\\{cluster_name="${C.budget.replace(/\|/g, "\\|")}"\\} (\\d+)`).exec(
+    metrics,
+  );
+  assert.ok(m && Number(m[1]) >= overflowed, `retry overflow counted: ${m?.[0]}`);
+  assert.doesNotMatch(
+    metrics,
+    new RegExp(`envoy_cluster_upstream_rq_retry_overflow\\{cluster_name="${C.unbudgeted.replace(/\|/g, "\\|")}"\\} [1-9]`),
+  );
 });
 
 test("HTTP/2 downstream: a REFUSED_STREAM is retried under the retry policy", async () => {

@@ -25,6 +25,9 @@ test("traffic policy schema: Istio's task examples are accepted", () => {
       },
     },
     { portLevelSettings: [{ port: { number: 80 }, loadBalancer: { simple: "RANDOM" } }] },
+    { retryBudget: {} },
+    { retryBudget: { percent: 0.3, minRetryConcurrency: 4, budgetInterval: "10s" } },
+    { retryBudget: { percent: 100, budgetInterval: "0s" } },
   ];
   for (const p of ok) assert.equal(check(trafficPolicy, p, "spec.trafficPolicy"), undefined, JSON.stringify(p));
 });
@@ -57,6 +60,10 @@ test("traffic policy schema: istiod's validation errors, naming the field", () =
     [{ outlierDetection: { interval: "0s" } }, "spec.trafficPolicy.outlierDetection.interval", /shorter than 1ms/],
     [{ outlierDetection: { minHealthPercent: -1 } }, "spec.trafficPolicy.outlierDetection.minHealthPercent", /must be >= 0/],
     [{ connectionPool: {} }, "spec.trafficPolicy.connectionPool", /at least one field/],
+    [{ retryBudget: { percent: 101 } }, "spec.trafficPolicy.retryBudget.percent", /101 is not in \[0, 100\]/],
+    [{ retryBudget: { minRetryConcurrency: -1 } }, "spec.trafficPolicy.retryBudget.minRetryConcurrency", /must be >= 0/],
+    [{ retryBudget: { budgetInterval: "soon" } }, "spec.trafficPolicy.retryBudget.budgetInterval", /not a duration/],
+    [{ retryBudget: { budget: 5 } }, "spec.trafficPolicy.retryBudget.budget", /unknown/],
     [{ connectionPool: { http: { http2MaxRequests: -1 } } }, "spec.trafficPolicy.connectionPool.http.http2MaxRequests", /must be >= 0/],
     [{ connectionPool: { tcp: { connectTimeout: "ten" } } }, "spec.trafficPolicy.connectionPool.tcp.connectTimeout", /not a duration/],
     [

@@ -5,7 +5,7 @@
  * validateConnectionPool, validateOutlierDetection, validateLocalityLbSetting): a policy sets at
  * least one field; one load balancer kind; one consistent-hash key; ring hash xor maglev;
  * percentages in 0-100; durations at least 1 ms; distribute xor failover, failover regions
- * differ, each distribute `to` sums to 100. `tls`, `tunnel` and `proxyProtocol` are `any()`
+ * differ, each distribute `to` sums to 100; retryBudget percent in 0-100. `tls`, `tunnel` and `proxyProtocol` are `any()`
  * (the waypoint's upstream is HBONE; translation reports them).
  */
 import type { Problem, Schema } from "./validate-schema.js";
@@ -132,6 +132,21 @@ const outlierDetection = obj({
   minHealthPercent: int({ min: 0, max: 100 }),
 });
 
+/** TrafficPolicy.RetryBudget (top level only; CRD: percent 0-100, budgetInterval any duration, 0s included). */
+const retryBudget = obj(
+  {
+    percent: num(),
+    minRetryConcurrency: int(U32),
+    budgetInterval: str({ check: (v) => (/^0+(?:\.0+)?(?:ms|s|m|h)?$/.test(v) ? undefined : duration(v)) }),
+  },
+  {
+    check: (o) =>
+      typeof o.percent === "number" && !(o.percent >= 0 && o.percent <= 100)
+        ? { field: "percent", reason: `${o.percent} is not in [0, 100]` }
+        : undefined,
+  },
+);
+
 const portPolicy = obj({
   port: req(obj({ number: req(int({ min: 1, max: 65535 })) })),
   loadBalancer,
@@ -165,7 +180,7 @@ export const trafficPolicy: Schema = obj(
     portLevelSettings: arr(portPolicy),
     tunnel: any(),
     proxyProtocol: any(),
-    retryBudget: any(),
+    retryBudget,
   },
   { check: uniquePorts },
 );

@@ -61,6 +61,17 @@ test("decode policy: an Istio-shaped cluster (least request + warmup, circuit br
   assert.deepEqual(c.httpOptions, { idleTimeoutMs: 10_000, maxRequestsPerConnection: 1 });
 });
 
+test("decode policy: retry_budget as istiod writes it; an empty one is Envoy's 20% / 3; HIGH priority ignored", () => {
+  const thresholds = (t: Record<string, unknown>[]) => cluster({ circuit_breakers: { thresholds: t } }).circuitBreakers;
+  assert.deepEqual(
+    thresholds([{ max_retries: 10, retry_budget: { budget_percent: { value: 0.3 }, min_retry_concurrency: 4 } }]).retryBudget,
+    { budgetPercent: 0.3, minRetryConcurrency: 4 },
+  );
+  assert.deepEqual(thresholds([{ retry_budget: {} }]).retryBudget, { budgetPercent: 20, minRetryConcurrency: 3 });
+  assert.equal(thresholds([{ max_retries: 10 }]).retryBudget, undefined, "no message, no budget");
+  assert.equal(thresholds([{ priority: "HIGH", retry_budget: {} }]).retryBudget, undefined);
+});
+
 test("decode policy: ring hash and maglev sizes; Envoy's defaults", () => {
   assert.equal(cluster({ lb_policy: "RING_HASH", ring_hash_lb_config: { minimum_ring_size: 2048 } }).lb.minRingSize, 2048);
   assert.equal(cluster({ lb_policy: "MAGLEV", maglev_lb_config: { table_size: 251 } }).lb.maglevTableSize, 251);
@@ -92,7 +103,16 @@ test("decode policy: what weft cannot honour is refused with the field", () => {
       { type: "ORIGINAL_DST", lb_policy: "ROUND_ROBIN" },
       /lb_policy: an ORIGINAL_DST cluster needs CLUSTER_PROVIDED/,
     ],
-    ["retry budget", { circuit_breakers: { thresholds: [{ retry_budget: {} }] } }, /circuit_breakers.thresholds\[0\].retry_budget/],
+    [
+      "retry budget over 100%",
+      { circuit_breakers: { thresholds: [{ retry_budget: { budget_percent: { value: 150 } } }] } },
+      /circuit_breakers.thresholds\[0\].retry_budget.budget_percent: 150 is not in \[0, 100\]/,
+    ],
+    [
+      "per-host thresholds",
+      { circuit_breakers: { per_host_thresholds: [{ max_connections: 1 }] } },
+      /circuit_breakers.per_host_thresholds/,
+    ],
     ["zone aware", { common_lb_config: { zone_aware_lb_config: {} } }, /common_lb_config.zone_aware_lb_config/],
     ["choice count 1", { lb_policy: "LEAST_REQUEST", least_request_lb_config: { choice_count: 1 } }, /choice_count: 1 is below 2/],
   ];

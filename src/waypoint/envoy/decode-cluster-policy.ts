@@ -1,7 +1,7 @@
 /**
  * The resilience half of an Envoy Cluster: load balancer settings (lb_policy and its
  * ring_hash / maglev / least_request / round_robin configs, common_lb_config), circuit_breakers,
- * outlier_detection and the upstream HttpProtocolOptions Istio sets (the protocol, idle timeout,
+ * (with retry_budget), outlier_detection and the upstream HttpProtocolOptions Istio sets (the protocol, idle timeout,
  * requests per connection). Envoy's defaults are filled in here so that nothing deeper needs to know
  * them; a value weft cannot honour is an error naming the field (fail closed). Pure.
  */
@@ -13,6 +13,7 @@ import type {
   LbPolicy,
   LbSettings,
   OutlierDetection,
+  RetryBudget,
   SlowStart,
   UpstreamHttpOptions,
   UpstreamProtocol,
@@ -22,6 +23,10 @@ export const LB_POLICIES: readonly LbPolicy[] = ["ROUND_ROBIN", "LEAST_REQUEST",
 
 /** Envoy's CircuitBreakers.Thresholds defaults. */
 export const DEFAULT_THRESHOLDS: CircuitThresholds = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
+
+/** Envoy's RetryBudget defaults (Istio's applyRetryBudget writes the same numbers). */
+export const DEFAULT_BUDGET_PERCENT = 20;
+export const DEFAULT_MIN_RETRY_CONCURRENCY = 3;
 
 export const DEFAULT_MIN_RING_SIZE = 1024;
 export const DEFAULT_MAX_RING_SIZE = 8 * 1024 * 1024;
@@ -133,17 +138,32 @@ export function decodeCircuitBreakers(d: Decoding, v: unknown): CircuitThreshold
   let out = DEFAULT_THRESHOLDS;
   arr(cb.thresholds).forEach((t, i) => {
     const p = `circuit_breakers.thresholds[${i}]`;
-    d.only(t, p, ["priority", "maxConnections", "maxPendingRequests", "maxRequests", "maxRetries"], ["trackRemaining"]);
-    if (t.retryBudget !== undefined) d.fail(join(p, "retry_budget"), "not supported by the weft waypoint");
+    d.only(t, p, ["priority", "maxConnections", "maxPendingRequests", "maxRequests", "maxRetries", "retryBudget"], ["trackRemaining"]);
+    const retryBudget = decodeRetryBudget(d, t.retryBudget, join(p, "retry_budget"));
     if ((str(t.priority) ?? "DEFAULT") !== "DEFAULT") return; // HIGH-priority routes do not exist at the waypoint.
     out = {
       maxConnections: wrappedNum(t.maxConnections) ?? DEFAULT_THRESHOLDS.maxConnections,
       maxPendingRequests: wrappedNum(t.maxPendingRequests) ?? DEFAULT_THRESHOLDS.maxPendingRequests,
       maxRequests: wrappedNum(t.maxRequests) ?? DEFAULT_THRESHOLDS.maxRequests,
       maxRetries: wrappedNum(t.maxRetries) ?? DEFAULT_THRESHOLDS.maxRetries,
+      ...(retryBudget ? { retryBudget } : {}),
     };
   });
   return out;
+}
+
+/**
+ * Thresholds.RetryBudget: its presence turns the budget on (Envoy's cluster info reads both
+ * fields with their defaults, 20% and 3, only when the message is set); `budget_percent` is a
+ * Percent (0-100, Envoy's validation).
+ */
+function decodeRetryBudget(d: Decoding, v: unknown, path: string): RetryBudget | undefined {
+  const b = obj(v);
+  if (!b) return undefined;
+  d.only(b, path, ["budgetPercent", "minRetryConcurrency"]);
+  const budgetPercent = wrappedNum(b.budgetPercent) ?? DEFAULT_BUDGET_PERCENT;
+  if (!(budgetPercent >= 0 && budgetPercent <= 100)) d.fail(join(path, "budget_percent"), `${budgetPercent} is not in [0, 100]`);
+  return { budgetPercent, minRetryConcurrency: wrappedNum(b.minRetryConcurrency) ?? DEFAULT_MIN_RETRY_CONCURRENCY };
 }
 
 export function decodeOutlierDetection(d: Decoding, v: unknown): OutlierDetection | undefined {

@@ -342,7 +342,18 @@ export interface CircuitThresholds {
   readonly maxConnections: number;
   readonly maxPendingRequests: number;
   readonly maxRequests: number;
+  /** Retries running at once; ignored when `retryBudget` is set (Envoy). */
   readonly maxRetries: number;
+  /** `retry_budget`: a limit on running retries relative to the requests in flight (upstream/retry-budget.ts). */
+  readonly retryBudget?: RetryBudget;
+}
+
+/** CircuitBreakers.Thresholds.RetryBudget, Envoy's defaults filled in. */
+export interface RetryBudget {
+  /** `budget_percent` of active + pending requests (default 20). */
+  readonly budgetPercent: number;
+  /** `min_retry_concurrency`: the limit never goes below it (default 3). */
+  readonly minRetryConcurrency: number;
 }
 
 /** Cluster OutlierDetection, Envoy's defaults filled in. */

@@ -5,7 +5,8 @@
  * route's retry policy (resilience/retry.ts); a retriable outcome is discarded and the request
  * sent again, after the back-off, to another endpoint when `previous_hosts` asks for it, as long
  * as attempts are left, the body is replayable (resilience/replay-body.ts), nothing went
- * downstream and the cluster's circuit breaker admits it (max_retries). Otherwise the outcome is committed:
+ * downstream and the cluster's circuit breaker admits it (max_retries, or the retry budget; an
+ * overflow returns the outcome in hand flagged UO, as Envoy). Otherwise the outcome is committed:
  * headers, body and trailers are relayed (gRPC trailers-only answers stay trailers-only).
  *
  * Timeouts (resilience/timeout.ts) start when the downstream request is complete: the global
@@ -26,6 +27,7 @@ import { outcomeOf } from "./admission.js";
 import { type ProxyFailure, classifyUpstreamError } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
 import { ConnectFailure } from "./upstream.js";
+import type { RetryGrant } from "../upstream/circuit-breaker.js";
 
 /** What the upstream side records for telemetry (forward.ts's Exchange). */
 export interface UpstreamRecord {
@@ -84,12 +86,12 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
   /** The exchange is answered (a failure) or gone: nothing more is sent or retried. */
   let over = false;
   let current: Attempt | undefined;
-  /** Releases the running retry's max_retries slot (the cluster's circuit breaker). */
-  let retrySlot: (() => void) | undefined;
+  /** The running retry's grant (the cluster's max_retries or retry budget), held until its attempt's outcome is known. */
+  let retrySlot: RetryGrant | undefined;
   const endRetry = () => {
     const slot = retrySlot;
     retrySlot = undefined;
-    slot?.();
+    slot?.done();
   };
   let globalTimer: NodeJS.Timeout | undefined;
   // Whatever reports first (a timeout, a reset mid-body, the downstream leaving) decides; later reports are consequences.
@@ -123,6 +125,7 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
   for (;;) {
     x.upstream = upstream;
     tried.push(upstream.endpoint);
+    retrySlot?.attempting();
     const a = attempt(p, upstream, headers, body);
     current = a;
     let perTry: NodeJS.Timeout | undefined;
@@ -150,7 +153,10 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
       : r.outcome;
     const retriable = policy !== undefined && isRetriable(policy, outcome);
     const next = retriable && retriesLeft > 0 && body.replayable && !res.headersSent;
-    if (next && (retrySlot = rt.clusters.admitRetry(upstream.cluster))) {
+    if (next) retrySlot = rt.clusters.admitRetry(upstream.cluster);
+    // Envoy's RetryStatus::NoOverflow: the answer in hand is returned, flagged UO.
+    const overflowed = next && !retrySlot;
+    if (retrySlot) {
       const counted = r.ok ? outcomeOf(r.head.status, "") : outcomeOf(0, r.outcome.failure);
       if (counted) rt.clusters.report(upstream.cluster, upstream.endpoint, counted);
       a.discard();
@@ -170,15 +176,15 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
       continue;
     }
     body.release();
-    const exhausted = retriable && retriesLeft === 0 ? "URX" : "";
+    const retryFlag = retriable && retriesLeft === 0 ? "URX" : overflowed ? "UO" : "";
     if (!r.ok) {
       a.discard();
       p.fail(r.outcome.failure, r.reason);
       if (r.outcome.failure === "UT") x.details = "upstream_per_try_timeout";
-      if (exhausted) x.flags = x.flags ? `${x.flags},${exhausted}` : exhausted;
+      if (retryFlag) x.flags = x.flags ? `${x.flags},${retryFlag}` : retryFlag;
       return;
     }
-    if (exhausted) x.flags = x.flags ? `${x.flags},${exhausted}` : exhausted;
+    if (retryFlag) x.flags = x.flags ? `${x.flags},${retryFlag}` : retryFlag;
     x.upstreamTime = Date.now() - x.upstreamStart;
     a.commit();
     return;

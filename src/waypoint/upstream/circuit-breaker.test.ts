@@ -57,10 +57,13 @@ test("circuit breaker: max_requests bounds HTTP/2 streams; HTTP/2 needs no conne
 
 test("circuit breaker: max_retries bounds concurrent retries; raised limits drain the queue", async () => {
   const cb = new CircuitBreaker(limits);
-  assert.equal(cb.admitRetry(), true);
-  assert.equal(cb.admitRetry(), false);
-  cb.retryDone();
-  assert.equal(cb.admitRetry(), true);
+  const first = cb.admitRetry();
+  assert.ok(first);
+  assert.equal(cb.admitRetry(), undefined);
+  first.done();
+  first.done();
+  assert.equal(cb.counts().retries, 0, "done twice releases once");
+  assert.ok(cb.admitRetry());
   cb.admit(true);
   const p = cb.admit(true);
   assert.ok(p.kind === "pending");
@@ -73,4 +76,36 @@ test("circuit breaker: without a queue (tcp_proxy) a missing connection slot is 
   const cb = new CircuitBreaker(limits);
   assert.equal(cb.admit(true, false).kind, "ok");
   assert.deepEqual(cb.admit(true, false), { kind: "overflow", limit: "max_connections" });
+});
+
+test("circuit breaker: a retry budget is a share of the requests in flight, not counting those in back-off", () => {
+  // 20% with a floor of 2; max_retries 1 is ignored once a budget is set (Envoy).
+  const cb = new CircuitBreaker({
+    ...limits,
+    maxConnections: 100,
+    maxRetries: 1,
+    retryBudget: { budgetPercent: 20, minRetryConcurrency: 2 },
+  });
+  const tickets: Ticket[] = [];
+  for (let i = 0; i < 20; i++) {
+    const a = cb.admit(true);
+    assert.equal(a.kind, "ok");
+    if (a.kind === "ok") tickets.push(a.ticket);
+  }
+  // 20 in flight: limit 4. Each granted retry is in back-off, so the next sees one request fewer in flight.
+  const grants = [cb.admitRetry(), cb.admitRetry(), cb.admitRetry()];
+  assert.ok(
+    grants.every((g) => g !== undefined),
+    "20 -> 4, 19 -> 3, 18 -> 3: three grants",
+  );
+  assert.equal(cb.admitRetry(), undefined, "17 in flight allow 3, and 3 run");
+  for (const g of grants) g!.attempting();
+  assert.ok(cb.admitRetry(), "back in flight: 20 -> 4 > 3 running");
+  assert.equal(cb.counts().overflows, 1);
+  for (const t of tickets.slice(0, 15)) cb.release(t);
+  // 5 in flight (one of them in back-off): the floor 2 < 4 running.
+  assert.equal(cb.admitRetry(), undefined);
+  for (const g of grants) g!.done();
+  assert.equal(cb.counts().retries, 1);
+  assert.ok(cb.admitRetry(), "1 running, floor 2");
 });

@@ -6,7 +6,8 @@
  *   for its duration (no pipelining), so at most max_connections HTTP/1.1 requests run at
  *   once; the next ones wait as pending requests.
  * - max_pending_requests: requests waiting for a connection. Over it: overflow.
- * - max_retries: retries in flight (the retry stage asks before each retry).
+ * - max_retries: retries in flight (the retry stage asks before each retry); with a
+ *   retry_budget, a share of the requests in flight instead (retry-budget.ts).
  * An overflow is answered at once with 503 and flag UO (errors.ts); nothing is queued beyond
  * the limits. HTTP/2 requests multiplex on one session per endpoint and client, so they count
  * against max_requests only. Idle keep-alive connections are not counted (docs/waypoint.md).
@@ -15,6 +16,13 @@
  * granted when an earlier one is released, in arrival order.
  */
 import type { CircuitThresholds } from "../envoy/types.js";
+import { mayRetry } from "./retry-budget.js";
+
+/** One granted retry (`admitRetry`): `attempting` once its back-off is over, `done` once its attempt's outcome is known or the request ends. */
+export interface RetryGrant {
+  attempting(): void;
+  done(): void;
+}
 
 /** One admitted request; `release` it exactly once when it ends (or gives up while pending). */
 export interface Ticket {
@@ -39,6 +47,8 @@ export class CircuitBreaker {
   private requests = 0;
   private connections = 0;
   private retries = 0;
+  /** Granted retries still in their back-off: their requests have no upstream request in flight. */
+  private backingOff = 0;
   private overflows = 0;
   private readonly queue: { ticket: Ticket; resolve: () => void }[] = [];
 
@@ -80,18 +90,32 @@ export class CircuitBreaker {
     this.drain();
   }
 
-  /** Asks to start one retry; the caller calls `retryDone` when it ends. */
-  admitRetry(): boolean {
-    if (this.retries >= this.limits.maxRetries) {
+  /**
+   * Asks to start one retry (retry-budget.ts: max_retries, or the retry budget when set);
+   * undefined is an overflow. The grant counts as a running retry until `done`, and its
+   * request is out of the in-flight count the budget is a share of until `attempting`.
+   */
+  admitRetry(): RetryGrant | undefined {
+    if (!mayRetry(this.limits, { retries: this.retries, inFlight: this.requests - this.backingOff })) {
       this.overflows++;
-      return false;
+      return undefined;
     }
     this.retries++;
-    return true;
-  }
-
-  retryDone(): void {
-    this.retries = Math.max(0, this.retries - 1);
+    this.backingOff++;
+    let waiting = true;
+    let running = true;
+    const attempting = () => {
+      if (waiting) this.backingOff = Math.max(0, this.backingOff - 1);
+      waiting = false;
+    };
+    return {
+      attempting,
+      done: () => {
+        attempting();
+        if (running) this.retries = Math.max(0, this.retries - 1);
+        running = false;
+      },
+    };
   }
 
   counts(): BreakerCounts {

@@ -6,8 +6,8 @@
  *
  * The request path uses it as: `pick` (in route/decide.ts, through the EndpointPicker
  * interface), then `admit` before the upstream request, then `done(outcome, lastEndpoint)` exactly
- * once when the request is over. A retry stage asks `admitRetry` before each retry and calls the
- * returned release when it ends, reports each retried attempt's answer (`report`), and may pass
+ * once when the request is over. A retry stage asks `admitRetry` before each retry, tells the
+ * grant when the retried attempt starts and when its outcome is known, reports each retried attempt's answer (`report`), and may pass
  * the endpoints already tried as `exclude`.
  *
  * Time and randomness are injected; no sockets.
@@ -15,7 +15,7 @@
 import type { Cluster, ClusterEndpoints, Endpoint } from "../envoy/types.js";
 import type { EndpointPicker, PickHint } from "../route/endpoint.js";
 import { ClusterBalancer, endpointKey } from "./balancer.js";
-import { type BreakerCounts, CircuitBreaker, type Ticket } from "./circuit-breaker.js";
+import { type BreakerCounts, CircuitBreaker, type RetryGrant, type Ticket } from "./circuit-breaker.js";
 import { type EjectionEvent, type Outcome, OutlierDetector } from "./outlier.js";
 import { DEFAULT_OVERPROVISIONING, candidates } from "./priority.js";
 
@@ -125,18 +125,11 @@ export class ClusterPolicies implements EndpointPicker {
     if (e) this.events.ejected?.(cluster.name, e);
   }
 
-  /** Asks to start one retry (max_retries); returns its release, or undefined on overflow. */
-  admitRetry(cluster: Cluster): (() => void) | undefined {
-    const p = this.policy(cluster);
-    if (!p.breaker.admitRetry()) {
-      this.events.overflow?.(cluster.name, "max_retries");
-      return undefined;
-    }
-    let released = false;
-    return () => {
-      if (!released) p.breaker.retryDone();
-      released = true;
-    };
+  /** Asks to start one retry (max_retries or the retry budget); undefined on overflow (counted). */
+  admitRetry(cluster: Cluster): RetryGrant | undefined {
+    const grant = this.policy(cluster).breaker.admitRetry();
+    if (!grant) this.events.overflow?.(cluster.name, "max_retries");
+    return grant;
   }
 
   /** Forgets clusters that no longer exist. */

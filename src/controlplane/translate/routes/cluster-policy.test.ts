@@ -100,6 +100,58 @@ test("cluster policy: connection pool -> circuit breakers, connect timeout, HTTP
   assert.deepEqual(clusterPolicy(undefined).connectTimeout, { seconds: 10 }, "mesh default 10s");
 });
 
+test("cluster policy: retryBudget -> the threshold's retry_budget, with istiod's defaults (cluster_builder_test)", () => {
+  const cases: [string, Record<string, unknown>, unknown, string[]][] = [
+    ["empty: 20% and 3", {}, { budgetPercent: { value: 20 }, minRetryConcurrency: { value: 3 } }, []],
+    [
+      "set values kept (0.3 is a percent, as istiod passes it)",
+      { percent: 0.3, minRetryConcurrency: 4 },
+      { budgetPercent: { value: 0.3 }, minRetryConcurrency: { value: 4 } },
+      [],
+    ],
+    [
+      "minRetryConcurrency 0 is unset: 3",
+      { percent: 50, minRetryConcurrency: 0 },
+      { budgetPercent: { value: 50 }, minRetryConcurrency: { value: 3 } },
+      [],
+    ],
+    ["percent 0 is kept (a DoubleValue)", { percent: 0 }, { budgetPercent: { value: 0 }, minRetryConcurrency: { value: 3 } }, []],
+    [
+      "budgetInterval reported, the rest translated",
+      { budgetInterval: "10s" },
+      { budgetPercent: { value: 20 }, minRetryConcurrency: { value: 3 } },
+      ["retryBudget.budgetInterval"],
+    ],
+    [
+      "budgetInterval 0s is the default: nothing to report",
+      { budgetInterval: "0s" },
+      { budgetPercent: { value: 20 }, minRetryConcurrency: { value: 3 } },
+      [],
+    ],
+  ];
+  for (const [name, rb, want, reported] of cases) {
+    const r = clusterPolicy({ connectionPool: { http: { maxRetries: 10 } }, retryBudget: rb });
+    assert.deepEqual(r.traffic.circuitBreakers.thresholds[0], { ...unlimited, maxRetries: { value: 10 }, retryBudget: want }, name);
+    assert.deepEqual(
+      r.unsupported.map((u) => u.field),
+      reported,
+      name,
+    );
+  }
+  assert.deepEqual(
+    clusterPolicy({ retryBudget: {} }).traffic.circuitBreakers.thresholds[0]?.retryBudget,
+    {
+      budgetPercent: { value: 20 },
+      minRetryConcurrency: { value: 3 },
+    },
+    "without a connectionPool too (istiod defaults the pool)",
+  );
+  assert.equal(
+    clusterPolicy({ connectionPool: { http: { maxRetries: 1 } } }).traffic.circuitBreakers.thresholds[0]?.retryBudget,
+    undefined,
+  );
+});
+
 test("cluster policy: outlier detection as Istio writes it; minHealthPercent is the panic threshold", () => {
   const r = clusterPolicy({
     outlierDetection: {

@@ -290,6 +290,8 @@ export interface ClusterTraffic {
       readonly maxRequests: U32;
       readonly maxRetries: U32;
       readonly trackRemaining: boolean;
+      /** DestinationRule `retryBudget` (istiod's applyRetryBudget). */
+      readonly retryBudget?: { readonly budgetPercent: { readonly value: number }; readonly minRetryConcurrency: U32 };
     }[];
   };
   readonly outlierDetection?: OutlierDetectionJson;

@@ -60,6 +60,28 @@ test("traffic policy: Istio's merge of top level, port level and subset", () => 
   assert.equal(effectivePolicy({ host: "x" }, 80, ""), undefined);
 });
 
+test("traffic policy: retryBudget is top level only, and a subset's replaces the rule's when set (MergeTrafficPolicy)", () => {
+  const b = (n: number) => ({ minRetryConcurrency: n });
+  const dr = {
+    host: "reviews",
+    trafficPolicy: { retryBudget: b(1), portLevelSettings: [{ port: { number: 9090 }, loadBalancer: random }] },
+    subsets: [
+      { name: "own", trafficPolicy: { retryBudget: b(2) } },
+      { name: "none", trafficPolicy: { loadBalancer: rr } },
+      { name: "port", trafficPolicy: { retryBudget: b(3), portLevelSettings: [{ port: { number: 80 }, loadBalancer: rr }] } },
+    ],
+  };
+  const cases: [string, number, string, unknown][] = [
+    ["the rule's budget", 80, "", b(1)],
+    ["a port entry drops it (shadowCopyPortTrafficPolicy copies four parts)", 9090, "", undefined],
+    ["a subset's own budget wins", 80, "own", b(2)],
+    ["a subset without one inherits the rule's", 80, "none", b(1)],
+    ["a subset's port entry has none: the rule's stays (set-only override)", 80, "port", b(1)],
+    ["the subset's budget on a port the subset has no entry for, over the rule's port entry", 9090, "port", b(3)],
+  ];
+  for (const [name, port, subset, want] of cases) assert.deepEqual(effectivePolicy(dr, port, subset)?.retryBudget, want, name);
+});
+
 test("traffic policy: the consistent hash a route uses (subset port, subset, rule port, rule)", () => {
   const s = {
     host: "h",

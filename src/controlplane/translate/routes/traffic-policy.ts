@@ -6,6 +6,8 @@
  * 2. A subset's policy (itself replaced by its own port entry) overrides the result part by
  *    part: each of loadBalancer, connectionPool, outlierDetection, tls it sets wins; when the
  *    subset has a port entry for the port, all four come from that entry, set or not.
+ * 3. `retryBudget` exists at the top level of a policy only: a port entry drops it, and a
+ *    subset's (top-level) budget replaces the rule's only when set, port entry or not.
  * And the consistent-hash key a route to that cluster hashes on (route.go HashForHTTPDestination):
  * the subset's port entry, else the subset's, else the top-level port entry, else the top level.
  *
@@ -15,19 +17,23 @@ import { isPlainObject } from "../../../kube/validate/validate-schema.js";
 
 type Obj = Record<string, unknown>;
 
-/** The four parts of a TrafficPolicy translation reads (validated Istio JSON). */
+/** The parts of a TrafficPolicy translation reads (validated Istio JSON). */
 export interface PolicyParts {
   readonly loadBalancer?: Obj;
   readonly connectionPool?: Obj;
   readonly outlierDetection?: Obj;
   readonly tls?: unknown;
+  /** Top level only: a port entry has no retryBudget, and a subset's replaces it only when set (MergeTrafficPolicy). */
+  readonly retryBudget?: Obj;
 }
 
 const PARTS = ["loadBalancer", "connectionPool", "outlierDetection", "tls"] as const;
 
-function partsOf(o: Obj): PolicyParts {
+function partsOf(o: Obj, portEntry: boolean): PolicyParts {
   const out: Record<string, unknown> = {};
   for (const k of PARTS) if (o[k] !== undefined && o[k] !== null) out[k] = o[k];
+  // shadowCopyPortTrafficPolicy copies the four parts only: a port entry drops the budget.
+  if (!portEntry && isPlainObject(o.retryBudget)) out.retryBudget = o.retryBudget;
   return out as PolicyParts;
 }
 
@@ -35,8 +41,8 @@ function partsOf(o: Obj): PolicyParts {
 function atPort(policy: Obj | undefined, port: number): { parts: PolicyParts | undefined; portLevel: boolean } {
   if (!policy) return { parts: undefined, portLevel: false };
   for (const p of Array.isArray(policy.portLevelSettings) ? policy.portLevelSettings : [])
-    if (isPlainObject(p) && isPlainObject(p.port) && p.port.number === port) return { parts: partsOf(p), portLevel: true };
-  return { parts: partsOf(policy), portLevel: false };
+    if (isPlainObject(p) && isPlainObject(p.port) && p.port.number === port) return { parts: partsOf(p, true), portLevel: true };
+  return { parts: partsOf(policy, false), portLevel: false };
 }
 
 function subsetOf(spec: Obj, subset: string): Obj | undefined {
@@ -60,6 +66,7 @@ export function effectivePolicy(spec: Obj | undefined, port: number, subset: str
       else merged[k] = sub.parts[k];
     }
   }
+  if (sub.parts.retryBudget !== undefined) merged.retryBudget = sub.parts.retryBudget;
   return merged as PolicyParts;
 }
 
