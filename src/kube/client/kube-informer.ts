@@ -197,15 +197,29 @@ export class KubeInformer {
         }
         const started = Date.now();
         const query = { ...params, allowWatchBookmarks: true, timeoutSeconds: self.opts.watchTimeoutSeconds };
-        return super.watch(
-          path,
-          query,
-          (phase, obj, raw) => self.onEvent(phase, obj, raw, callback),
-          (e: unknown) => {
-            if (Date.now() - started >= 1000) self.failures = 0;
-            done(self.onDone(e));
-          },
-        );
+        // The library hands out the watch's controller only once the response has started: a
+        // stop() while the request is on its way could not abort it, and the watch (and its
+        // socket) would live on until its 30 s inactivity timeout. Abort it as soon as it is known.
+        let controller: AbortController | undefined;
+        const onAbort = (): void => controller?.abort();
+        self.signal.addEventListener("abort", onAbort, { once: true });
+        try {
+          controller = await super.watch(
+            path,
+            query,
+            (phase, obj, raw) => self.onEvent(phase, obj, raw, callback),
+            (e: unknown) => {
+              self.signal.removeEventListener("abort", onAbort);
+              if (Date.now() - started >= 1000) self.failures = 0;
+              done(self.onDone(e));
+            },
+          );
+        } catch (e) {
+          self.signal.removeEventListener("abort", onAbort);
+          throw e;
+        }
+        if (self.signal.aborted) controller.abort();
+        return controller;
       }
     }
     return new InformerWatch(this.api.config);
