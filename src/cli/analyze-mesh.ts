@@ -22,7 +22,7 @@ export interface Finding {
   readonly object: string;
   readonly field: string;
   readonly message: string;
-  /** `file:line (document n)`. */
+  /** `file:line (document n)`; empty for objects read from a cluster. */
   readonly origin: string;
 }
 
@@ -209,5 +209,5 @@ export function analyzeMesh(objs: readonly Located[], s: MeshSettings): Finding[
 }
 
 export function formatFinding(f: Finding): string {
-  return `${f.level} [${f.code}] (${f.object}) ${f.origin}: ${f.field}: ${f.message}`;
+  return `${f.level} [${f.code}] (${f.object})${f.origin ? ` ${f.origin}` : ""}: ${f.field}: ${f.message}`;
 }
