@@ -43,14 +43,16 @@ npx c8 check-coverage --per-file --lines 95 --branches 85 \
   --include 'dist/src/capture/enrollment-rule.js' --include 'dist/src/cni/agent/enrollment.js'
 # Translation of Kubernetes and Istio objects into the mesh model.
 npx c8 check-coverage --per-file --lines 95 --branches 75 --include 'dist/src/controlplane/translate/*.js' --exclude 'dist/src/**/*.test.js'
-# The waypoint's pure decisions: route matching and rewriting, retries/timeouts/faults/rate
-# limits, load balancing, circuit breaking, outlier detection, the RBAC engine.
+# The waypoint's pure decisions: route matching and rewriting, the per-request decision,
+# retries/timeouts/faults/rate limits, load balancing, circuit breaking, outlier detection, the
+# per-cluster composition of those, the RBAC engine.
 wp=dist/src/waypoint
 npx c8 check-coverage --per-file --lines 95 --branches 85 \
   --include "$wp/route/match.js" --include "$wp/route/rewrite.js" --include "$wp/route/redirect.js" --include "$wp/route/regex.js" \
   --include "$wp/resilience/fault.js" --include "$wp/resilience/retry.js" --include "$wp/resilience/timeout.js" --include "$wp/resilience/rate-limit.js" \
   --include "$wp/upstream/balancer.js" --include "$wp/upstream/circuit-breaker.js" --include "$wp/upstream/hash.js" --include "$wp/upstream/hash-table.js" \
-  --include "$wp/upstream/priority.js" --include "$wp/upstream/outlier.js" --include "$wp/authz/rbac.js" --include "$wp/authz/path-template.js"
+  --include "$wp/upstream/priority.js" --include "$wp/upstream/outlier.js" --include "$wp/authz/rbac.js" --include "$wp/authz/path-template.js" \
+  --include "$wp/route/decide.js" --include "$wp/upstream/cluster-policies.js"
 echo "   floors held (lines 95 %; branches 85 % for decisions and the waypoint's, 75 % for translation)"
 # Integration and end-to-end tests (test/).
 mapfile -t integration < <(find dist/test -name '*.test.js' | sort)

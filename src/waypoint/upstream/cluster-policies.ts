@@ -15,11 +15,13 @@
 import type { Cluster, ClusterEndpoints, Endpoint } from "../envoy/types.js";
 import type { EndpointPicker, PickHint } from "../route/endpoint.js";
 import { ClusterBalancer, endpointKey } from "./balancer.js";
-import { type BreakerCounts, CircuitBreaker, type RetryGrant, type Ticket } from "./circuit-breaker.js";
+import { type Admission, type BreakerCounts, CircuitBreaker, type RetryGrant, type Ticket } from "./circuit-breaker.js";
 import { type EjectionEvent, type Outcome, OutlierDetector } from "./outlier.js";
 import { DEFAULT_OVERPROVISIONING, candidates } from "./priority.js";
 
 export type { Outcome } from "./outlier.js";
+
+type OverflowLimit = Extract<Admission, { kind: "overflow" }>["limit"];
 
 interface ClusterPolicy {
   cluster: Cluster;
@@ -158,13 +160,13 @@ export class ClusterPolicies implements EndpointPicker {
   }
 }
 
-function limitOf(c: Cluster, limit: string): number {
+/** The threshold behind an admission overflow (retries overflow in admitRetry, without a message). */
+function limitOf(c: Cluster, limit: OverflowLimit): number {
   const t = c.circuitBreakers;
-  const by: Record<string, number> = {
+  const by: Record<OverflowLimit, number> = {
     max_requests: t.maxRequests,
     max_pending_requests: t.maxPendingRequests,
     max_connections: t.maxConnections,
-    max_retries: t.maxRetries,
   };
-  return by[limit] ?? 0;
+  return by[limit];
 }
