@@ -36,6 +36,26 @@ describe("acceptServer", () => {
   test("refuses a server that presented no certificate", () => {
     const r = acceptServer({} as PeerCertificate, { expected: [server] });
     assert.ok(!r.ok && r.error.code === "HBONE_TLS");
+    assert.equal(r.error.message, "hbone: server presented no certificate");
+  });
+  // The refusal is the reason in the source ztunnel's log line: it names the identity presented
+  // and every identity that was expected (or that none was).
+  test("a refusal names the server identity and the expected set, or says the set is empty", () => {
+    const other = peer("URI:spiffe://cluster.local/ns/default/sa/other");
+    const two = acceptServer(other, { expected: [server, waypoint] });
+    assert.ok(!two.ok);
+    assert.equal(
+      two.error.message,
+      "hbone: server identity spiffe://cluster.local/ns/default/sa/other is not among the expected identities " +
+        "spiffe://cluster.local/ns/default/sa/server, spiffe://cluster.local/ns/default/sa/waypoint",
+    );
+    const none = acceptServer(other, { expected: [] });
+    assert.ok(!none.ok);
+    assert.match(none.error.message, /not among the expected identities \(none\)$/);
+    const noSan = acceptServer(peer("DNS:x"), { expected: [server] });
+    assert.ok(!noSan.ok);
+    assert.match(noSan.error.message, /^hbone: server certificate: /);
+    assert.ok(noSan.error.cause instanceof Error, "the SAN error is chained as the cause");
   });
 });
 
@@ -45,10 +65,18 @@ describe("acceptClient", () => {
     assert.ok(r.ok);
     assert.deepEqual(r.value, identity("cluster.local", "a", "b"));
   });
-  test("refuses another trust domain, naming both", () => {
-    const r = acceptClient(peer("URI:spiffe://other.local/ns/a/sa/b"), { trustDomains: ["cluster.local"] });
+  test("refuses another trust domain, naming the client and every accepted trust domain", () => {
+    const r = acceptClient(peer("URI:spiffe://other.local/ns/a/sa/b"), { trustDomains: ["cluster.local", "federated.local"] });
     assert.ok(!r.ok);
-    assert.match(r.error.message, /trust domain "other.local" is not accepted \(want cluster.local\)/);
+    assert.equal(r.error.code, "HBONE_IDENTITY");
+    assert.equal(
+      r.error.message,
+      'hbone: client spiffe://other.local/ns/a/sa/b: trust domain "other.local" is not accepted (want cluster.local or federated.local)',
+    );
+  });
+  test("accepts a federated trust domain it lists", () => {
+    const r = acceptClient(peer("URI:spiffe://federated.local/ns/a/sa/b"), { trustDomains: ["cluster.local", "federated.local"] });
+    assert.ok(r.ok && r.value.trustDomain === "federated.local");
   });
   // Found by the mutation run: without these a client certificate lacking a usable SPIFFE SAN
   // was never checked on the server side.
@@ -62,15 +90,21 @@ describe("acceptClient", () => {
       const r = acceptClient(peer(san), { trustDomains: ["cluster.local"] });
       assert.ok(!r.ok && r.error.code === "HBONE_IDENTITY", r.ok ? "accepted" : r.error.message);
       assert.match(r.error.message, /^hbone: client certificate: /);
+      assert.ok(r.error.cause instanceof Error, "the SAN error is chained as the cause");
     });
   }
   test("refuses a client without a certificate", () => {
     const r = acceptClient(undefined, { trustDomains: ["cluster.local"] });
     assert.ok(!r.ok && r.error.code === "HBONE_TLS");
+    assert.equal(r.error.message, "hbone: client presented no certificate");
   });
 });
 
-test("identitySetKey is order- and duplicate-insensitive", () => {
+test("identitySetKey is order- and duplicate-insensitive, and lists each identity (pool keys and logs)", () => {
   assert.equal(identitySetKey([server, waypoint, server]), identitySetKey([waypoint, server]));
   assert.notEqual(identitySetKey([server]), identitySetKey([waypoint]));
+  assert.equal(
+    identitySetKey([waypoint, server]),
+    "spiffe://cluster.local/ns/default/sa/server,spiffe://cluster.local/ns/default/sa/waypoint",
+  );
 });

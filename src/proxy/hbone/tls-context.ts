@@ -1,7 +1,10 @@
 /**
  * TLS for HBONE: secure contexts built from a WorkloadCertificate and the rules for accepting
- * a peer. TLS 1.3 only, AES-GCM suites, ALPN h2, no SNI, no session resumption (no tickets, no
- * server-side session cache, clients never offer a session).
+ * a peer. TLS 1.3 only, AES-GCM suites, ALPN h2, no SNI, no session resumption: clients never
+ * offer a session, and a server resumes none (a resumed session would skip the client
+ * certificate). With SSL_OP_NO_TICKET OpenSSL's TLS 1.3 server still sends tickets, but
+ * stateful ones naming a session in a server cache Node does not keep (no 'newSession'
+ * handler), so a ticket offered back gets a full handshake (tls-context-handshake.test.ts).
  *
  * Contexts are cached per WorkloadCertificate object (WeakMap): a rotated certificate is a new
  * object, so the next connection picks it up and open connections keep theirs; nothing
@@ -31,8 +34,8 @@ export function secureContextFor(cert: WorkloadCertificate): tls.SecureContext {
       minVersion: "TLSv1.3",
       maxVersion: "TLSv1.3",
       ciphers: HBONE_CIPHERS,
-      // No stateless tickets; Node's server session cache has no store unless 'newSession' is
-      // handled, so nothing can be resumed either way.
+      // No stateless tickets (see the header). Without this a client offering back a stateless
+      // ticket fails the handshake: OpenSSL refuses to resume with no session id context.
       secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
     });
     contexts.set(cert, ctx);
@@ -109,7 +112,8 @@ export function clientTlsOptions(
     ALPNProtocols: [HBONE_ALPN],
     servername: "",
     rejectUnauthorized: true,
-    minVersion: "TLSv1.3",
+    // Versions and suites are the secure context's: tls.connect ignores minVersion and the
+    // like next to a secureContext (a TLS 1.2 server is refused by the context's minimum).
     // Hostname checks off; SPIFFE identity checked instead. Called only after the chain verified.
     checkServerIdentity: (_host, cert) => {
       const r = acceptServer(cert, policy);
