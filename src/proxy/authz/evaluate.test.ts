@@ -486,3 +486,136 @@ void test("PolicyIndexCache rebuilds only when the state version changes", () =>
   assert.equal(cache.get(state).size, 2);
   assert.equal(calls, 2);
 });
+
+// The decision's reason is the deny log's text and decidedBy its policy/rule labels (issue 13:
+// a denial proves its cause), so both are pinned here, not only `allowed`.
+void test("scoped policies are evaluated global, namespace, workload: the first matching DENY and ALLOW are the ones named", () => {
+  const denyRoot = policy({ action: "DENY", rules: [{}] }, { ns: ROOT, name: "deny-root" });
+  const denyNs = policy({ action: "DENY", rules: [{}] }, { name: "deny-ns" });
+  const allowNs = policy({ rules: [{}] }, { name: "allow-ns" });
+  const allowWl = policy({ rules: [{}] }, { name: "allow-wl" });
+  const dst = { namespace: "foo", name: "httpbin" };
+  const cases: Array<[string, Parameters<typeof evaluate>[1], boolean, DecidedByShape | undefined, string]> = [
+    [
+      "a global DENY decides before the namespace's",
+      { global: [denyRoot], namespace: [denyNs], workload: [allowWl] },
+      false,
+      { policy: "istio-system/deny-root", ruleIndex: 0, action: "DENY" },
+      "denied by DENY policy istio-system/deny-root rule 0",
+    ],
+    [
+      "a namespace DENY without global policies (no fast path may drop it)",
+      { global: [], namespace: [denyNs], workload: [allowWl] },
+      false,
+      { policy: "foo/deny-ns", ruleIndex: 0, action: "DENY" },
+      "denied by DENY policy foo/deny-ns rule 0",
+    ],
+    [
+      "a global DENY without namespace policies",
+      { global: [denyRoot], namespace: [], workload: [allowWl] },
+      false,
+      { policy: "istio-system/deny-root", ruleIndex: 0, action: "DENY" },
+      "denied by DENY policy istio-system/deny-root rule 0",
+    ],
+    [
+      "the namespace ALLOW is named before the workload's",
+      { global: [], namespace: [allowNs], workload: [allowWl] },
+      true,
+      { policy: "foo/allow-ns", ruleIndex: 0, action: "ALLOW" },
+      "allowed by ALLOW policy foo/allow-ns rule 0",
+    ],
+    [
+      "only workload policies",
+      { global: [], namespace: [], workload: [allowWl] },
+      true,
+      { policy: "foo/allow-wl", ruleIndex: 0, action: "ALLOW" },
+      "allowed by ALLOW policy foo/allow-wl rule 0",
+    ],
+    [
+      "an empty missing list is nothing missing",
+      { global: [], namespace: [], workload: [], missing: [] },
+      true,
+      undefined,
+      "no ALLOW policy applies to foo/httpbin; allowed by default",
+    ],
+    [
+      "two DENYs in one list: the first is named",
+      [denyNs, denyRoot],
+      false,
+      { policy: "foo/deny-ns", ruleIndex: 0, action: "DENY" },
+      "denied by DENY policy foo/deny-ns rule 0",
+    ],
+    [
+      "two ALLOWs in one list: the first is named",
+      [allowWl, allowNs],
+      true,
+      { policy: "foo/allow-wl", ruleIndex: 0, action: "ALLOW" },
+      "allowed by ALLOW policy foo/allow-wl rule 0",
+    ],
+  ];
+  for (const [name, policies, allowed, by, reason] of cases) {
+    const d = evaluate(conn({ id: sleep }), policies, dst);
+    assert.deepEqual([d.allowed, d.decidedBy, d.reason], [allowed, by, reason], name);
+  }
+});
+type DecidedByShape = { policy: string; ruleIndex?: number; action: string };
+
+void test("reasons name the destination, the policies and what failed", () => {
+  const none = (n: number) =>
+    Array.from({ length: n }, (_, i) => policy({ rules: [{ from: [{ source: { namespaces: ["x"] } }] }] }, { name: `a${i}` }));
+  const dst = { namespace: "foo", name: "httpbin" };
+  assert.equal(
+    evaluate(conn({ id: sleep }), none(5), dst).reason,
+    "no rule of the ALLOW policies applying to foo/httpbin matches (foo/a0, foo/a1, foo/a2, foo/a3, foo/a4)",
+  );
+  assert.equal(
+    evaluate(conn({ id: sleep }), none(7), dst).reason,
+    "no rule of the ALLOW policies applying to foo/httpbin matches (foo/a0, foo/a1, foo/a2, foo/a3, foo/a4 and 2 more)",
+    "at most five named, then a count",
+  );
+  assert.equal(
+    evaluate(conn({ id: sleep }), none(1)).reason,
+    "no rule of the ALLOW policies applying to 10.0.0.10:8080 matches (foo/a0)",
+    "without a destination name: its address",
+  );
+  assert.equal(
+    evaluate(conn({ id: sleep }), { global: [], namespace: [], workload: [], missing: ["foo/a", "foo/b"] }, dst).reason,
+    "policy foo/a, foo/b bound to foo/httpbin is not known yet; failing closed",
+  );
+  assert.equal(evaluate(conn({ id: sleep }), [], dst).reason, "no ALLOW policy applies to foo/httpbin; allowed by default");
+});
+
+void test("a policy that cannot be compiled is named with its action; a dry-run one is not enforced", () => {
+  const uncompilable = (action: "ALLOW" | "DENY", dryRun = false): Authorization => ({
+    name: "broken",
+    namespace: "foo",
+    scope: "NAMESPACE",
+    action,
+    dryRun,
+    rules: [{ clauses: [{ matches: [match({ sourceIps: [{ address: "10.0.0.300", length: 32 }] })] }] }],
+  });
+  for (const action of ["ALLOW", "DENY"] as const) {
+    const d = evaluate(conn({ id: sleep }), [uncompilable(action), allowSleep]);
+    assert.equal(d.allowed, false, action);
+    assert.deepEqual(d.decidedBy, { policy: "foo/broken", action }, action);
+    assert.match(d.reason, /^policy foo\/broken is invalid \(.+\); failing closed$/, action);
+  }
+  const dry = evaluate(conn({ id: sleep }), [uncompilable("DENY", true), allowSleep]);
+  assert.equal(dry.allowed, true, "a dry-run policy never decides, even when it cannot be compiled");
+  assert.equal(dry.decidedBy?.policy, "foo/allow-sleep");
+});
+
+void test("dry-run findings: only a matching dry-run DENY is reported, each with its reason", () => {
+  const dryDenyDev = policy(
+    { action: "DENY", rules: [{ from: [{ source: { namespaces: ["dev"] } }] }] },
+    { name: "dry-dev", dryRun: true },
+  );
+  assert.equal(evaluate(conn({ id: sleep }), [dryDenyDev]).dryRunWouldDeny, undefined, "not from dev: nothing would deny");
+  assert.deepEqual(evaluate(conn({ id: devApp }), [dryDenyDev]).dryRunWouldDeny, [
+    { policy: "foo/dry-dev", action: "DENY", ruleIndex: 0, reason: "dry-run DENY foo/dry-dev rule 0 matches" },
+  ]);
+  const dryAllowFoo = policy({ rules: [{ from: [{ source: { namespaces: ["foo"] } }] }] }, { name: "dry-foo", dryRun: true });
+  assert.deepEqual(evaluate(conn({ id: sleep }), [dryAllowFoo]).dryRunWouldDeny, [
+    { policy: "foo/dry-foo", action: "ALLOW", reason: "dry-run ALLOW foo/dry-foo: no rule matches" },
+  ]);
+});
