@@ -1,11 +1,14 @@
 /**
  * Chains forged to pass a name-only check: each names its issuer correctly (subject and key
  * identifier), so only the signature, the CA flag, keyCertSign or the path length can refuse
- * it. Written for the mutants of verify.ts that the mutation run (npm run mutation) left alive.
+ * it. Written for the mutants of verify.ts that the mutation run (npm run mutation) left alive;
+ * the later tests check the trust anchor itself (its validity, path length, key) and the signing
+ * CA's own chain (verifyPath with leafIsCa, as the CA checks cacerts at load time).
  */
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
-import { verifyChain } from "./verify.js";
+import { X509Certificate } from "node:crypto";
+import { verifyChain, verifyPath } from "./verify.js";
 import { type CryptoKey, ECDSA_P256, generateP256, x509 } from "./x509.js";
 import { createSelfSignedRoot, randomSerial } from "../../ca/material.js";
 
@@ -20,8 +23,10 @@ async function create(o: {
   issuerPublicKey: IssuerKey;
   signingKey: CryptoKey;
   keys: Keys;
-  ca?: { pathLength?: number; keyCertSign: boolean; flag?: boolean };
+  ca?: { pathLength?: number; keyCertSign: boolean; flag?: boolean; noKeyUsage?: boolean };
   san?: string;
+  notBefore?: Date;
+  notAfter?: Date;
 }): Promise<string> {
   const extensions: x509.Extension[] = [
     await x509.SubjectKeyIdentifierExtension.create(o.keys.publicKey),
@@ -30,7 +35,7 @@ async function create(o: {
   if (o.ca) {
     extensions.push(new x509.BasicConstraintsExtension(o.ca.flag ?? true, o.ca.pathLength, true));
     const usages = o.ca.keyCertSign ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign : x509.KeyUsageFlags.digitalSignature;
-    extensions.push(new x509.KeyUsagesExtension(usages, true));
+    if (!o.ca.noKeyUsage) extensions.push(new x509.KeyUsagesExtension(usages, true));
   } else {
     extensions.push(new x509.BasicConstraintsExtension(false, undefined, true));
     extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true));
@@ -43,8 +48,8 @@ async function create(o: {
     publicKey: o.keys.publicKey,
     signingKey: o.signingKey,
     signingAlgorithm: ECDSA_P256,
-    notBefore: new Date(Date.now() - HOUR),
-    notAfter: new Date(Date.now() + HOUR),
+    notBefore: o.notBefore ?? new Date(Date.now() - HOUR),
+    notAfter: o.notAfter ?? new Date(Date.now() + HOUR),
     extensions,
   });
   return cert.toString("pem");
@@ -101,8 +106,7 @@ void describe("verifyChain refuses chains that name the right issuer but are not
   });
 
   // OpenSSL's issuer check (X509.checkIssued) already refuses an issuer whose key usage lacks
-  // keyCertSign, so verify.ts's own keyCertSign check is a second line there (CERT_CHAIN or
-  // CERT_USAGE are both a refusal); the CA flag is verify.ts's alone.
+  // keyCertSign (CERT_CHAIN); verify.ts's CA check (Node's `ca`) refuses it too (CERT_USAGE).
   const badIntermediates: Array<[string, { pathLength?: number; keyCertSign: boolean; flag?: boolean }, RegExp]> = [
     ["an intermediate without the CA flag", { keyCertSign: true, flag: false }, /^CERT_USAGE: .*not a ca/],
     ["an intermediate whose key usage lacks keyCertSign", { keyCertSign: false }, /^CERT_(USAGE|CHAIN): /],
@@ -148,4 +152,142 @@ void describe("verifyChain refuses chains that name the right issuer but are not
     assert.equal(r.error.code, "CERT_USAGE", r.error.message);
     assert.match(r.error.message, /path length 0 forbids 1 intermediate/);
   });
+
+  void it("a leaf under a proper root without a SPIFFE URI SAN is refused as CERT_SAN, naming chain[0]", async () => {
+    for (const san of [undefined, "https://cluster.local/ns/default/sa/x"]) {
+      const leaf = await create({
+        subject: "",
+        issuer: root,
+        issuerPublicKey: root.publicKey,
+        signingKey: rootKey,
+        keys: await generateP256(),
+        ...(san ? { san } : {}),
+      });
+      const r = verifyChain([leaf], rootsPem);
+      assert.ok(!r.ok, `accepted a leaf with SAN ${san}`);
+      assert.equal(r.error.code, "CERT_SAN");
+      assert.match(r.error.message, /^chain\[0\]: /);
+    }
+  });
+});
+
+/** A self-signed CA certificate (a trust anchor) with these constraints and validity. */
+async function selfSigned(
+  subject: string,
+  ca: { pathLength?: number; keyCertSign: boolean },
+  validity: { notBefore?: Date; notAfter?: Date } = {},
+) {
+  const keys = await generateP256();
+  const pem = await create({
+    subject,
+    issuer: subject,
+    issuerPublicKey: keys.publicKey,
+    signingKey: keys.privateKey,
+    keys,
+    ca,
+    ...validity,
+  });
+  return { pem, keys };
+}
+
+void describe("verifyChain checks the trust anchor too", () => {
+  const SAN = "spiffe://cluster.local/ns/default/sa/x";
+  const under = async (
+    issuer: { keys: Keys },
+    issuerSubject: string,
+    o: { subject?: string; ca?: { pathLength?: number; keyCertSign: boolean } } = {},
+  ) => {
+    const keys = await generateP256();
+    const pem = await create({
+      subject: o.subject ?? "",
+      issuer: issuerSubject,
+      issuerPublicKey: issuer.keys.publicKey,
+      signingKey: issuer.keys.privateKey,
+      keys,
+      ...(o.ca ? { ca: o.ca } : { san: SAN }),
+    });
+    return { pem, keys };
+  };
+
+  void it("an expired root refuses the valid chains below it, naming the root", async () => {
+    const old = await selfSigned(
+      "CN=old root",
+      { keyCertSign: true },
+      { notBefore: new Date(Date.now() - 10 * HOUR), notAfter: new Date(Date.now() - HOUR) },
+    );
+    const leaf = await under(old, "CN=old root");
+    const r = verifyChain([leaf.pem], [old.pem]);
+    assert.ok(!r.ok, "accepted a chain to an expired root");
+    assert.equal(r.error.code, "CERT_EXPIRED");
+    assert.match(r.error.message, /^root \(CN=old root\): expired at /);
+  });
+
+  void it("a root's path length limits the intermediates below it (pathLen 0: none)", async () => {
+    const r0 = await selfSigned("CN=root pathlen 0", { pathLength: 0, keyCertSign: true });
+    const inter = await under(r0, "CN=root pathlen 0", { subject: "CN=inter", ca: { keyCertSign: true } });
+    const leaf = await under(inter, "CN=inter");
+    const r = verifyChain([leaf.pem, inter.pem], [r0.pem]);
+    assert.ok(!r.ok, "accepted an intermediate under a pathLen 0 root");
+    assert.equal(r.error.code, "CERT_USAGE");
+    assert.match(r.error.message, /^root \(CN=root pathlen 0\): path length 0 forbids 1 intermediate\(s\) below it$/);
+    assert.ok(verifyChain([(await under(r0, "CN=root pathlen 0")).pem], [r0.pem]).ok, "positive control: a leaf directly below it");
+  });
+
+  void it("a configured root whose public key cannot be decoded trusts nothing (a refusal, not a throw)", async () => {
+    const good = await selfSigned("CN=root", { keyCertSign: true });
+    const leaf = await under(good, "CN=root");
+    const der = Buffer.from(new X509Certificate(good.pem).raw);
+    const point = der.indexOf(Buffer.from([0x03, 0x42, 0x00, 0x04])); // the P-256 point's BIT STRING
+    assert.ok(point > 0);
+    der[point + 3] = 0x05; // not a point encoding
+    const broken = `-----BEGIN CERTIFICATE-----\n${der.toString("base64")}\n-----END CERTIFICATE-----\n`;
+    const r = verifyChain([leaf.pem], [broken]);
+    assert.ok(!r.ok);
+    assert.equal(r.error.code, "CERT_UNTRUSTED");
+    assert.ok(verifyChain([leaf.pem], [good.pem]).ok, "positive control: the intact root");
+  });
+});
+
+void describe("verifyPath with leafIsCa: a signing CA's own chain (cacerts at load time)", () => {
+  let root: { pem: string; keys: Keys };
+  let roots: X509Certificate[];
+  before(async () => {
+    root = await selfSigned("CN=mesh root", { keyCertSign: true });
+    roots = [new X509Certificate(root.pem)];
+  });
+  const signingCa = async (ca: { pathLength?: number; keyCertSign: boolean; flag?: boolean; noKeyUsage?: boolean }) =>
+    new X509Certificate(
+      await create({
+        subject: "CN=signing ca",
+        issuer: "CN=mesh root",
+        issuerPublicKey: root.keys.publicKey,
+        signingKey: root.keys.privateKey,
+        keys: await generateP256(),
+        ca,
+      }),
+    );
+  const cases: Array<[string, { pathLength?: number; keyCertSign: boolean; flag?: boolean; noKeyUsage?: boolean }, RegExp | undefined]> = [
+    ["a CA with keyCertSign and pathLen 0 may sign leaves", { pathLength: 0, keyCertSign: true }, undefined],
+    ["a CA without a key usage extension may sign (no key usage, no restriction)", { keyCertSign: true, noKeyUsage: true }, undefined],
+    [
+      "a CA whose key usage lacks keyCertSign may not (not a CA to OpenSSL either)",
+      { keyCertSign: false },
+      /^chain\[0\] \(CN=signing ca\): issues certificates but is not a ca \(needs basicConstraints CA:TRUE and, with key usage, keyCertSign\)$/,
+    ],
+    [
+      "a certificate without the CA flag may not",
+      { keyCertSign: true, flag: false },
+      /^chain\[0\] \(CN=signing ca\): issues certificates but is not a ca/,
+    ],
+  ];
+  for (const [name, ca, refusal] of cases)
+    void it(name, async () => {
+      const r = verifyPath([await signingCa(ca)], roots, new Date(), true);
+      if (!refusal) assert.ok(r.ok, !r.ok ? r.error.message : "");
+      else {
+        assert.ok(!r.ok, "accepted");
+        assert.equal(r.error.code, "CERT_USAGE");
+        assert.match(r.error.message, refusal);
+      }
+    });
 });

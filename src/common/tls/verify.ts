@@ -10,8 +10,9 @@
  *     (IstioCertificateResponse.cert_chain ends with the root) (CERT_CHAIN, CERT_UNTRUSTED);
  *  3. every certificate including the anchor is inside its validity window (CERT_EXPIRED,
  *     CERT_NOT_YET_VALID);
- *  4. issuers have CA:TRUE, keyCertSign when key usage is present, and a path length that
- *     allows the intermediates below them; the leaf has no CA flag (CERT_USAGE);
+ *  4. issuers are CAs (basicConstraints CA:TRUE and, when key usage is present, keyCertSign:
+ *     Node's `ca`, OpenSSL's X509_check_ca, requires both) with a path length that allows the
+ *     intermediates below them; the leaf has no CA flag (CERT_USAGE);
  *  5. the leaf has exactly one SPIFFE URI SAN (CERT_SAN).
  */
 import { X509Certificate } from "node:crypto";
@@ -54,38 +55,36 @@ function checkWindow(cert: X509Certificate, what: string, now: Date): Result<voi
 }
 
 /**
- * Issuer constraints Node's X509Certificate does not expose, parsed with @peculiar/x509 and
- * cached by fingerprint: the same few roots and intermediates are checked on every handshake,
- * and the ASN.1 parse costs milliseconds. Bounded; cleared wholesale when full.
+ * The path length constraint, which Node's X509Certificate does not expose, parsed with
+ * @peculiar/x509 and cached by fingerprint: the same few roots and intermediates are checked on
+ * every handshake, and the ASN.1 parse costs milliseconds. Bounded; cleared wholesale when full.
  */
-const issuerCache = new Map<string, { pathLength?: number; keyCertSign: boolean }>();
-const ISSUER_CACHE_MAX = 256;
+const pathLengthCache = new Map<string, number | undefined>();
+const PATH_LENGTH_CACHE_MAX = 256;
 
-function issuerConstraints(cert: X509Certificate): { pathLength?: number; keyCertSign: boolean } {
+function pathLengthOf(cert: X509Certificate): number | undefined {
   const key = cert.fingerprint256;
-  let c = issuerCache.get(key);
-  if (!c) {
-    const parsed = new x509.X509Certificate(cert.raw);
-    const ku = parsed.getExtension(x509.KeyUsagesExtension);
-    c = {
-      pathLength: parsed.getExtension(x509.BasicConstraintsExtension)?.pathLength,
-      keyCertSign: !ku || (ku.usages & x509.KeyUsageFlags.keyCertSign) !== 0,
-    };
-    if (issuerCache.size >= ISSUER_CACHE_MAX) issuerCache.clear();
-    issuerCache.set(key, c);
-  }
-  return c;
+  if (pathLengthCache.has(key)) return pathLengthCache.get(key);
+  // Called for CAs only: `cert.ca` implies a basicConstraints extension.
+  const pathLength = new x509.X509Certificate(cert.raw).getExtension(x509.BasicConstraintsExtension)?.pathLength;
+  if (pathLengthCache.size >= PATH_LENGTH_CACHE_MAX) pathLengthCache.clear();
+  pathLengthCache.set(key, pathLength);
+  return pathLength;
 }
 
-/** An issuer must be a CA, may sign certificates, and its pathLen must allow `below` intermediates. */
+/** An issuer must be a CA allowed to sign certificates, and its pathLen must allow `below` intermediates. */
 function checkIssuer(cert: X509Certificate, what: string, below: number): Result<void, CertError> {
-  if (!cert.ca) return err(new CertError("CERT_USAGE", `${what}: issues certificates but is not a ca (basicConstraints CA:FALSE)`));
-  const c = issuerConstraints(cert);
-  if (c.pathLength !== undefined && below > c.pathLength) {
-    return err(new CertError("CERT_USAGE", `${what}: path length ${c.pathLength} forbids ${below} intermediate(s) below it`));
+  if (!cert.ca) {
+    return err(
+      new CertError(
+        "CERT_USAGE",
+        `${what}: issues certificates but is not a ca (needs basicConstraints CA:TRUE and, with key usage, keyCertSign)`,
+      ),
+    );
   }
-  if (!c.keyCertSign) {
-    return err(new CertError("CERT_USAGE", `${what}: key usage lacks keyCertSign`));
+  const pathLength = pathLengthOf(cert);
+  if (below > (pathLength ?? Infinity)) {
+    return err(new CertError("CERT_USAGE", `${what}: path length ${pathLength} forbids ${below} intermediate(s) below it`));
   }
   return ok(undefined);
 }
