@@ -202,3 +202,146 @@ test("decoder NACKs what it cannot evaluate, naming the Envoy field", () => {
   assert.match(errs({ matcher: {} }), /matcher: not supported/);
   assert.equal(decode({ rules: { policies: { p: policy([{ destinationPort: 80 }]) } } }).errors.length, 0);
 });
+
+// Each matcher both ways (a request it matches and one it does not), and against a TCP
+// connection (network RBAC: no HTTP request), where HTTP matchers never match.
+test("every permission and principal matcher: a match, a miss, and no HTTP on a TCP connection", () => {
+  const tcp = req({ http: undefined } as Partial<RbacRequest>);
+  const xff = req({ directRemoteIp: "10.0.0.1", remoteIp: "192.0.2.9", sni: "reviews.default", headers: { "x-a": "1" } });
+  const md = new Map([["f", { k: "v" }]]);
+  const permit = (perm: Obj, r: RbacRequest) => evaluateFilter(decode(rules("ALLOW", { p: policy([perm]) })).filter!, r).allowed;
+  const admit = (princ: Obj, r: RbacRequest) => evaluateFilter(decode(rules("ALLOW", { p: policy([any], [princ]) })).filter!, r).allowed;
+  const hit = { destinationPort: 80 };
+  const miss = { destinationPort: 81 };
+  const tpl = (t: string) => ({
+    uriTemplate: {
+      name: "envoy.path.match.uri_template.uri_template_matcher",
+      typedConfig: { "@type": "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig", pathTemplate: t },
+    },
+  });
+  const permissions: Array<[string, Obj, RbacRequest, boolean]> = [
+    ["and: one rule missing", { andRules: { rules: [hit, miss] } }, xff, false],
+    ["or: one rule matching among misses", { orRules: { rules: [miss, hit] } }, xff, true],
+    ["header: another value", { header: { name: "x-a", stringMatch: { exact: "2" } } }, xff, false],
+    ["header: TCP", { header: { name: "x-a", presentMatch: true, invertMatch: true } }, tcp, false],
+    ["url_path: another path", { urlPath: { path: { exact: "/b" } } }, xff, false],
+    ["url_path: TCP", { urlPath: { path: { prefix: "" } } }, tcp, false],
+    ["uri_template: the path", tpl("/{x}"), xff, true],
+    ["uri_template: another path", tpl("/b/{x}"), xff, false],
+    ["uri_template: TCP", tpl("/**"), tcp, false],
+    ["port range: the start is in", { destinationPortRange: { start: 80, end: 81 } }, xff, true],
+    ["port range: the end is out", { destinationPortRange: { start: 70, end: 80 } }, xff, false],
+    [
+      "metadata: the value",
+      { metadata: { filter: "f", path: [{ key: "k" }], value: { stringMatch: { exact: "v" } } } },
+      req({ metadata: md }),
+      true,
+    ],
+    [
+      "metadata: another value",
+      { metadata: { filter: "f", path: [{ key: "k" }], value: { stringMatch: { exact: "w" } } } },
+      req({ metadata: md }),
+      false,
+    ],
+    ["requested_server_name: the SNI", { requestedServerName: { exact: "reviews.default" } }, xff, true],
+    ["requested_server_name: another SNI", { requestedServerName: { exact: "x" } }, xff, false],
+  ];
+  for (const [name, perm, r, want] of permissions) assert.equal(permit(perm, r), want, `permission ${name}`);
+  assert.equal(
+    evaluateFilter(decode(rules("ALLOW", { p: policy([miss, hit]) })).filter!, xff).allowed,
+    true,
+    "a policy matches with any one of its permissions",
+  );
+  const cidr = (ip: string, len: number) => ({ addressPrefix: ip, prefixLen: { value: len } });
+  const principals: Array<[string, Obj, RbacRequest, boolean]> = [
+    ["and: one id missing", { andIds: { ids: [any, { directRemoteIp: cidr("192.0.2.0", 24) }] } }, xff, false],
+    ["not: of a match", { notId: any }, xff, false],
+    ["not: of a miss", { notId: { directRemoteIp: cidr("192.0.2.0", 24) } }, xff, true],
+    ["authenticated: another name", { authenticated: { principalName: { exact: "spiffe://cluster.local/ns/foo/sa/other" } } }, xff, false],
+    ["authenticated: the name", { authenticated: { principalName: { exact: "spiffe://cluster.local/ns/foo/sa/sleep" } } }, xff, true],
+    [
+      "filter_state: plaintext (no peer)",
+      { filterState: { key: "io.istio.peer_principal", stringMatch: { prefix: "" } } },
+      req({ peerPrincipal: undefined }),
+      false,
+    ],
+    ["direct_remote_ip: the connection's peer, not XFF", { directRemoteIp: cidr("192.0.2.0", 24) }, xff, false],
+    ["remote_ip: the XFF-derived address", { remoteIp: cidr("192.0.2.0", 24) }, xff, true],
+    ["remote_ip: an address that is not an IP", { remoteIp: cidr("0.0.0.0", 0) }, req({ remoteIp: "" }), false],
+    ["header: another value", { header: { name: "x-a", stringMatch: { exact: "2" } } }, xff, false],
+    ["header: TCP", { header: { name: "x-a", presentMatch: true, invertMatch: true } }, tcp, false],
+    ["url_path: another path", { urlPath: { path: { exact: "/b" } } }, xff, false],
+    ["url_path: TCP", { urlPath: { path: { prefix: "" } } }, tcp, false],
+  ];
+  for (const [name, princ, r, want] of principals) assert.equal(admit(princ, r), want, `principal ${name}`);
+  assert.equal(
+    evaluateFilter(decode(rules("ALLOW", { p: policy([any], [{ notId: any }, any]) })).filter!, xff).allowed,
+    true,
+    "a policy matches with any one of its principals",
+  );
+});
+
+test("value matchers: types are not coerced, ranges are [start, end), lists and strings are not walked by key", () => {
+  const payload = { iss: "i", groups: ["a", "b"], n: 3, ok: true, no: false, z: null, s: "3" };
+  const md = new Map([["jwt", { payload }]]);
+  const m = (path: string[], value: Obj) =>
+    evaluateFilter(
+      decode(
+        rules("ALLOW", {
+          p: policy([any], [{ metadata: { filter: "jwt", path: [{ key: "payload" }, ...path.map((key) => ({ key }))], value } }]),
+        }),
+      ).filter!,
+      req({ metadata: md }),
+    ).allowed;
+  const cases: Array<[string, string[], Obj, boolean]> = [
+    ["a string that differs", ["iss"], { stringMatch: { exact: "j" } }, false],
+    ["a number is not a string", ["n"], { stringMatch: { exact: "3" } }, false],
+    ["a string is not a number", ["s"], { doubleMatch: { exact: 3 } }, false],
+    ["another number", ["n"], { doubleMatch: { exact: 4 } }, false],
+    ["range: the start is in", ["n"], { doubleMatch: { range: { start: 3, end: 4 } } }, true],
+    ["range: the end is out", ["n"], { doubleMatch: { range: { start: 1, end: 3 } } }, false],
+    ["bool false against true", ["ok"], { boolMatch: false }, false],
+    ["bool false", ["no"], { boolMatch: false }, true],
+    ["a string is not a bool", ["iss"], { boolMatch: true }, false],
+    ["null is not present", ["z"], { presentMatch: true }, false],
+    ["not present: null", ["z"], { presentMatch: false }, true],
+    ["a list is not walked by index", ["groups", "0"], { presentMatch: true }, false],
+    ["a string is not walked", ["iss", "length"], { presentMatch: true }, false],
+    ["nothing under null", ["z", "k"], { presentMatch: true }, false],
+    ["or: no matcher matches", ["iss"], { orMatch: { valueMatchers: [{ stringMatch: { exact: "x" } }, { boolMatch: true }] } }, false],
+  ];
+  for (const [name, path, value, want] of cases) assert.equal(m(path, value), want, name);
+});
+
+test("LOG rules record only a match; enforced and shadow rules are reported together", () => {
+  const none = decode(rules("LOG", { p: policy([{ destinationPort: 81 }]) })).filter!;
+  assert.deepEqual(evaluateFilter(none, req()), { allowed: true }, "nothing matched: nothing logged");
+  const both = decode({
+    rules: { action: "ALLOW", policies: { a: policy([any]) } },
+    shadowRules: { action: "DENY", policies: { s: policy([any]) } },
+  }).filter!;
+  assert.deepEqual(evaluateFilter(both, req()), { allowed: true, policy: "a", shadow: { allowed: false, policy: "s" } });
+});
+
+test("uri templates: operators are whole segments; {name} and {name=*} are one segment, {name=**} any", () => {
+  const t = (tpl: string) => {
+    const r = compilePathTemplate(tpl);
+    assert.ok(r.ok, tpl);
+    return r.value.regex;
+  };
+  assert.ok(t("/v/{id}").test("/v/a"));
+  assert.ok(!t("/v/{id}").test("/v/a/b"), "{id} is one segment");
+  assert.ok(!t("/v/{id=*}").test("/v/a/b"));
+  assert.ok(t("/v/{id=**}").test("/v/a/b"));
+  for (const [tpl, seg] of [
+    ["/a/x{id}", "x{id}"],
+    ["/a/{id}x", "{id}x"],
+  ]) {
+    const r = compilePathTemplate(tpl!);
+    assert.ok(!r.ok, `${tpl} accepted`);
+    assert.equal(
+      r.error.message,
+      `path template ${JSON.stringify(tpl)}: segment ${JSON.stringify(seg)} is neither a literal nor a whole-segment operator`,
+    );
+  }
+});
