@@ -167,6 +167,7 @@ void describe("verifyChain refuses chains that name the right issuer but are not
       assert.ok(!r.ok, `accepted a leaf with SAN ${san}`);
       assert.equal(r.error.code, "CERT_SAN");
       assert.match(r.error.message, /^chain\[0\]: /);
+      assert.ok(r.error.cause instanceof Error, "the SAN error is chained as the cause");
     }
   });
 });
@@ -233,6 +234,28 @@ void describe("verifyChain checks the trust anchor too", () => {
     assert.ok(verifyChain([(await under(r0, "CN=root pathlen 0")).pem], [r0.pem]).ok, "positive control: a leaf directly below it");
   });
 
+  // OpenSSL's issuer check already refuses an issuer whose key it cannot decode, so signedBy's
+  // catch is not reached here; the property is that this is a refusal, not an exception.
+  void it("a root's path length counts every intermediate below it (pathLen 1: one, not two)", async () => {
+    const r1 = await selfSigned("CN=root pathlen 1", { pathLength: 1, keyCertSign: true });
+    const a = await under(r1, "CN=root pathlen 1", { subject: "CN=a", ca: { keyCertSign: true } });
+    const b = await under(a, "CN=a", { subject: "CN=b", ca: { keyCertSign: true } });
+    const two = verifyChain([(await under(b, "CN=b")).pem, b.pem, a.pem], [r1.pem]);
+    assert.ok(!two.ok, "accepted two intermediates under a pathLen 1 root");
+    assert.match(two.error.message, /^root \(CN=root pathlen 1\): path length 1 forbids 2 intermediate\(s\) below it$/);
+    const one = verifyChain([(await under(a, "CN=a")).pem, a.pem], [r1.pem]);
+    assert.ok(one.ok, !one.ok ? one.error.message : "positive control: one intermediate");
+  });
+
+  void it("a certificate with neither subject nor SAN is named as such in a refusal", async () => {
+    const r = await selfSigned("CN=root", { keyCertSign: true });
+    const keys = await generateP256();
+    const bare = await create({ subject: "", issuer: "CN=root", issuerPublicKey: r.keys.publicKey, signingKey: r.keys.privateKey, keys });
+    const v = verifyChain([bare], [r.pem], new Date(Date.now() + 2 * HOUR));
+    assert.ok(!v.ok);
+    assert.match(v.error.message, /^chain\[0\] \(no subject\): expired at /);
+  });
+
   void it("a configured root whose public key cannot be decoded trusts nothing (a refusal, not a throw)", async () => {
     const good = await selfSigned("CN=root", { keyCertSign: true });
     const leaf = await under(good, "CN=root");
@@ -268,6 +291,7 @@ void describe("verifyPath with leafIsCa: a signing CA's own chain (cacerts at lo
     );
   const cases: Array<[string, { pathLength?: number; keyCertSign: boolean; flag?: boolean; noKeyUsage?: boolean }, RegExp | undefined]> = [
     ["a CA with keyCertSign and pathLen 0 may sign leaves", { pathLength: 0, keyCertSign: true }, undefined],
+    ["a CA without a path length may sign leaves", { keyCertSign: true }, undefined],
     ["a CA without a key usage extension may sign (no key usage, no restriction)", { keyCertSign: true, noKeyUsage: true }, undefined],
     [
       "a CA whose key usage lacks keyCertSign may not (not a CA to OpenSSL either)",
@@ -280,6 +304,12 @@ void describe("verifyPath with leafIsCa: a signing CA's own chain (cacerts at lo
       /^chain\[0\] \(CN=signing ca\): issues certificates but is not a ca/,
     ],
   ];
+  void it("a root with pathLen 0 may itself be the signing CA (it signs leaves only)", async () => {
+    const r0 = await selfSigned("CN=root pathlen 0", { pathLength: 0, keyCertSign: true });
+    const cert = new X509Certificate(r0.pem);
+    const r = verifyPath([cert], [cert], new Date(), true);
+    assert.ok(r.ok, !r.ok ? r.error.message : "");
+  });
   for (const [name, ca, refusal] of cases)
     void it(name, async () => {
       const r = verifyPath([await signingCa(ca)], roots, new Date(), true);

@@ -295,7 +295,9 @@ test("value matchers: types are not coerced, ranges are [start, end), lists and 
     ).allowed;
   const cases: Array<[string, string[], Obj, boolean]> = [
     ["a string that differs", ["iss"], { stringMatch: { exact: "j" } }, false],
-    ["a number is not a string", ["n"], { stringMatch: { exact: "3" } }, false],
+    ["a number is not a string", ["n"], { stringMatch: { prefix: "3" } }, false],
+    ["a string is not a number in a range", ["s"], { doubleMatch: { range: { start: 1, end: 4 } } }, false],
+    ["range: below the start", ["n"], { doubleMatch: { range: { start: 4, end: 10 } } }, false],
     ["a string is not a number", ["s"], { doubleMatch: { exact: 3 } }, false],
     ["another number", ["n"], { doubleMatch: { exact: 4 } }, false],
     ["range: the start is in", ["n"], { doubleMatch: { range: { start: 3, end: 4 } } }, true],
