@@ -10,6 +10,15 @@ import type { Readable, Writable } from "node:stream";
 /** Envoy's default per-connection buffer limit, which bounds what a retry can replay. */
 export const RETRY_BUFFER_LIMIT = 1 << 20;
 
+/**
+ * Ends `sink` unless it already is: an HTTP/2 client stream for a GET is ended by
+ * `session.request()` itself, and a second end() builds an ERR_STREAM_ALREADY_FINISHED (with its
+ * stack trace) that nobody reads, about 2% of the waypoint's CPU under load.
+ */
+function endOnce(sink: Writable | undefined): void {
+  if (sink && !sink.writableEnded && !sink.destroyed) sink.end();
+}
+
 export class ReplayBody {
   private chunks: Buffer[] = [];
   private size = 0;
@@ -24,7 +33,7 @@ export class ReplayBody {
     req.on("data", (c: Buffer) => this.onData(c));
     req.once("end", () => {
       this.ended = true;
-      this.sink?.end();
+      endOnce(this.sink);
     });
     this.ended = req.readableEnded;
   }
@@ -39,7 +48,7 @@ export class ReplayBody {
     this.sink = sink;
     sink.on("error", () => {});
     for (const c of this.chunks) sink.write(c);
-    if (this.ended) sink.end();
+    if (this.ended) endOnce(sink);
     else this.req.resume();
   }
 
