@@ -18,17 +18,27 @@ const HOP = new Set([
   "host",
 ]);
 
-/** End-to-end request or response headers of `h` (lower-case), without pseudo-headers. */
+/** Header names a `connection` header lists (lower-case), or undefined without one. */
+function connectionNamed(v: string | string[] | undefined): Set<string> | undefined {
+  if (v === undefined) return undefined;
+  const named = new Set<string>();
+  for (const t of String(v).split(",")) {
+    const n = t.trim().toLowerCase();
+    if (n) named.add(n);
+  }
+  return named;
+}
+
+/**
+ * End-to-end request or response headers of `h` (lower-case), without pseudo-headers. On the
+ * per-request path (twice per request): a plain loop, no Set unless `connection` names headers.
+ */
 export function endToEnd(h: IncomingHttpHeaders | Record<string, string | string[] | undefined>): HeaderMap {
-  const named = new Set(
-    String(h["connection"] ?? "")
-      .split(",")
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
+  const named = connectionNamed(h["connection"]);
   const out: HeaderMap = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined || k.startsWith(":") || HOP.has(k) || named.has(k)) continue;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || k.charCodeAt(0) === 58 /* ":" */ || HOP.has(k) || named?.has(k)) continue;
     if (k === "te") {
       if (String(v).toLowerCase().includes("trailers")) out[k] = "trailers";
       continue;
@@ -41,9 +51,11 @@ export function endToEnd(h: IncomingHttpHeaders | Record<string, string | string
 /** Request/response body size on the wire as Istio counts it (headers plus body, approximately). */
 export function headerBytes(h: Record<string, string | string[] | undefined | number>): number {
   let n = 0;
-  for (const [k, v] of Object.entries(h)) {
+  for (const k in h) {
+    const v = h[k];
     if (v === undefined) continue;
-    for (const x of Array.isArray(v) ? v : [v]) n += k.length + String(x).length + 4;
+    if (Array.isArray(v)) for (const x of v) n += k.length + String(x).length + 4;
+    else n += k.length + String(v).length + 4;
   }
   return n;
 }

@@ -1,0 +1,26 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { endToEnd, headerBytes } from "./hop.js";
+
+test("endToEnd drops hop-by-hop, pseudo and connection-named headers, keeps te only as trailers", () => {
+  const cases: [string, Record<string, string | string[] | undefined>, Record<string, string | string[]>][] = [
+    ["plain", { "content-type": "text/plain", "x-a": ["1", "2"] }, { "content-type": "text/plain", "x-a": ["1", "2"] }],
+    [
+      "hop-by-hop and host",
+      { connection: "keep-alive", "keep-alive": "timeout=5", "transfer-encoding": "chunked", host: "h", upgrade: "ws", "x-b": "b" },
+      { "x-b": "b" },
+    ],
+    ["pseudo-headers", { ":method": "GET", ":path": "/", ":authority": "a", accept: "*/*" }, { accept: "*/*" }],
+    ["named by connection", { connection: "X-Drop, , close", "x-drop": "1", "x-keep": "2" }, { "x-keep": "2" }],
+    ["te trailers", { te: "trailers, deflate" }, { te: "trailers" }],
+    ["te other", { te: "gzip" }, {}],
+    ["undefined values", { "x-u": undefined, "x-v": "v" }, { "x-v": "v" }],
+  ];
+  for (const [name, h, want] of cases) assert.deepEqual(endToEnd(h), want, name);
+});
+
+test("headerBytes counts name, value and 4 separator bytes per header line", () => {
+  assert.equal(headerBytes({}), 0);
+  assert.equal(headerBytes({ a: "bc" }), 1 + 2 + 4);
+  assert.equal(headerBytes({ a: ["b", "cd"], n: 200, u: undefined }), 1 + 1 + 4 + (1 + 2 + 4) + (1 + 3 + 4));
+});
