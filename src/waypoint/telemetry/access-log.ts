@@ -3,7 +3,8 @@
  * fields of Envoy's default access log format plus the route name, cluster, response flags and
  * both principals. The sink is injectable so tests can read the entries they caused.
  */
-import { logger } from "../../common/log.js";
+import pino from "pino";
+import { type Logger, rootLogger } from "../../common/log.js";
 
 export interface AccessLogEntry {
   readonly start_time: string;
@@ -43,6 +44,63 @@ export interface AccessLogEntry {
 
 export type AccessLogSink = (e: AccessLogEntry) => void;
 
-const log = logger("waypoint.access");
+/** Lines wait until this many characters collected... */
+const FLUSH_CHARS = 4096;
+/** ...or this long (Envoy's access_log_flush_interval default). */
+const FLUSH_MS = 1000;
 
-export const pinoAccessLog: AccessLogSink = (e) => log.info(e, "access");
+/**
+ * Access log lines formatted by a pino logger of the root logger's format (level, pid, ISO time,
+ * component) and handed to the root logger's stdout writer in batches, so stdout keeps one
+ * writer and whole lines. Writing each line as it came cost one write call per request, ~5% of
+ * the waypoint's CPU under load. Flushed on exit; a waypoint killed with SIGKILL loses up to a
+ * second of lines, as Envoy would.
+ */
+class BatchedLines {
+  private pending: string[] = [];
+  private size = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly out: { write(s: string): unknown; flushSync?(): void }) {
+    process.once("exit", () => {
+      this.flush();
+      try {
+        this.out.flushSync?.();
+      } catch {
+        /* stdout gone or not ready: nothing more to do at exit */
+      }
+    });
+  }
+
+  write(line: string): void {
+    this.pending.push(line);
+    this.size += line.length;
+    if (this.size >= FLUSH_CHARS) this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), FLUSH_MS);
+      this.timer.unref();
+    }
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    const text = this.pending.join("");
+    this.pending = [];
+    this.size = 0;
+    this.out.write(text);
+  }
+}
+
+function batchedAccessLog(): Logger {
+  const stdout = (rootLogger as unknown as Record<symbol, { write(s: string): unknown; flushSync?(): void }>)[pino.symbols.streamSym]!;
+  return pino(
+    { level: rootLogger.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
+    new BatchedLines(stdout),
+  ).child({ component: "waypoint.access" });
+}
+
+let log: Logger | undefined;
+
+export const pinoAccessLog: AccessLogSink = (e) => (log ??= batchedAccessLog()).info(e, "access");
