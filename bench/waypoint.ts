@@ -165,6 +165,8 @@ interface Acc {
   h1Lat: string[];
   h2Lat: string[];
   cpuMs: number;
+  /** CPU of both ztunnels during the throughput phases (mesh paths). */
+  ztCpuMs: number;
   errors: string[];
 }
 
@@ -264,8 +266,11 @@ async function main(): Promise<number> {
       if (!ok) console.log(`!! ${p.name}: no answer from http://${p.vip}/ before measuring`);
     }
     await new Promise((res) => setTimeout(res, 2000));
+    const ztunnelPids = ["ztunnel-node-0", "ztunnel-node-1"].map((n) => pids.get(n)?.pid).filter((x): x is number => x !== undefined);
     const idleRss = new Map(paths.map((p) => [p.name, pidOf(p) ? rssTreeKb(pidOf(p)!) : undefined]));
-    const acc = new Map<string, Acc>(paths.map((p) => [p.name, { h1: [], h2: [], h1Lat: [], h2Lat: [], cpuMs: 0, errors: [] }]));
+    const acc = new Map<string, Acc>(
+      paths.map((p) => [p.name, { h1: [], h2: [], h1Lat: [], h2Lat: [], cpuMs: 0, ztCpuMs: 0, errors: [] }]),
+    );
     console.log(
       `waypoint bench: ${paths.map((p) => p.name).join(", ")}; ${ROUNDS} rounds; throughput ${SECONDS} s per path and protocol, latency ${LAT_SECONDS} s at concurrency 1`,
     );
@@ -275,6 +280,8 @@ async function main(): Promise<number> {
         const ns = podNetns(c, p.ns, "client");
         const pid = pidOf(p);
         const cpu0 = pid ? cpuTreeMs(pid) : 0;
+        const ztPids = p.ns === "bm" ? ztunnelPids : [];
+        const zt0 = ztPids.reduce((t, z) => t + cpuTreeMs(z), 0);
         const w = await run(ns, "wrk", ["-t1", "-c32", `-d${SECONDS}s`, "--latency", `http://${p.vip}/`], (SECONDS + 20) * 1000);
         const wr = parseWrk(w.out);
         if (wr.ok) a.h1.push(wr.value);
@@ -290,6 +297,7 @@ async function main(): Promise<number> {
         else a.errors.push(`h2: ${hr.error.message}`);
         if (hr.ok && hr.value.failed) console.log(`   ${p.name} h2load: ${h2loadCounters(h.out)}`);
         if (pid) a.cpuMs += cpuTreeMs(pid) - cpu0;
+        a.ztCpuMs += ztPids.reduce((t, z) => t + cpuTreeMs(z), 0) - zt0;
         for (const [proto, port, list] of [
           ["h1", 80, a.h1Lat],
           ["h2", 82, a.h2Lat],
@@ -389,6 +397,14 @@ async function main(): Promise<number> {
     for (const r of rows) {
       const pc = perCore(r);
       if (pc !== undefined) console.log(`  ${r.path.padEnd(20)} ${pc.toFixed(0)} req/s per core`);
+    }
+    console.log("CPU microseconds per request on the mesh paths (h1 + h2 throughput phases; the path's share of the 2 CPUs):");
+    for (const r of rows) {
+      const a = acc.get(r.path);
+      const n = (r.h1?.requests ?? 0) + (r.h2?.requests ?? 0);
+      if (!a || !n || !paths.find((p) => p.name === r.path && p.ns === "bm")) continue;
+      const us = (ms: number) => ((ms * 1000) / n).toFixed(0);
+      console.log(`  ${r.path.padEnd(20)} L7 proxy ${r.proxyCpuS !== undefined ? us(a.cpuMs) : "-"} us, both ztunnels ${us(a.ztCpuMs)} us`);
     }
     console.log("idle RSS of the L7 proxy process (tree):");
     for (const [name, kb] of idleRss) if (kb) console.log(`  ${name.padEnd(20)} ${(kb / 1024).toFixed(1)} MB`);
