@@ -40,6 +40,10 @@ export interface ControlPlaneConfig {
   readonly revision: string;
   /** Istio's MeshConfig from --mesh-config (istiod's --meshConfig); default: Istio's defaults. */
   readonly mesh: MeshConfig;
+  /** The --mesh-config file, watched and read again on change (mesh-config-watch.ts). */
+  readonly meshConfigFile?: string;
+  /** The control plane's namespace (POD_NAMESPACE, else the root namespace): where its `istio` ConfigMap is. */
+  readonly namespace: string;
   /** Istio's PILOT_AUTO_ALLOW_WAYPOINT_POLICY; default false (as Istio). */
   readonly autoAllowWaypointPolicy: boolean;
   /** Kubernetes mode: create a waypoint Deployment + Service per istio-waypoint Gateway (istiod's deployment controller); default true. */
@@ -134,7 +138,8 @@ export const CONTROLPLANE_FLAGS: readonly FlagSpec[] = [
     name: "mesh-config",
     arg: "FILE",
     env: "MESH_CONFIG",
-    description: "Istio MeshConfig YAML (the istio ConfigMap's `mesh` key, istiod's --meshConfig): tracing providers; read at start",
+    description:
+      "Istio MeshConfig YAML (the istio ConfigMap's `mesh` key, istiod's --meshConfig): tracing and ext_authz providers; watched, applied on change. Kubernetes mode without it: the ConfigMap istio[-<revision>], key mesh, in the control plane's namespace",
   },
   {
     name: "manage-waypoints",
@@ -299,6 +304,8 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
   return ok(
     Object.freeze({
       mesh,
+      ...(meshFile ? { meshConfigFile: meshFile } : {}),
+      namespace: env.POD_NAMESPACE ?? rootNamespace,
       servingDnsNames: dnsNames.value,
       ...(configDir ? { configDir } : {}),
       ...(kubeconfig ? { kubeconfig } : {}),

@@ -34,6 +34,7 @@ import { envoyKinds } from "./xds/envoy-kinds.js";
 import { WaypointPipeline } from "./waypoints.js";
 import { WaypointAuthz } from "./waypoint-authz.js";
 import { JwksResolver } from "./jwks-resolver.js";
+import { MeshConfigWatcher, meshSourceFor } from "./mesh-config-watch.js";
 import { AdsServer } from "./xds/ads-server.js";
 import { promXdsMetrics } from "./xds/metrics.js";
 import { type ControlPlaneServer, startControlPlaneServer } from "./xds/grpc-server.js";
@@ -72,6 +73,8 @@ export class ControlPlane {
   private readonly tcfg: TranslateConfig;
   /** RequestAuthentication jwksUri keys, fetched by the control plane (istiod's default). */
   private readonly jwks = new JwksResolver();
+  /** The mesh config's source, watched: a change reaches the waypoints without a restart. */
+  readonly meshConfig: MeshConfigWatcher;
   private readonly admin = new AdminServers();
   private server: ControlPlaneServer | undefined;
   private monitor: AddressInfo | undefined;
@@ -116,6 +119,16 @@ export class ControlPlane {
       clusterDomain: tcfg.clusterDomain,
     });
     this.waypoints = new WaypointPipeline(tcfg, this.store, this.mesh, this.resources, authz);
+    this.meshConfig = new MeshConfigWatcher(
+      meshSourceFor({
+        meshConfigFile: config.meshConfigFile,
+        kube: config.kubeconfig && !config.configDir ? kubeClientConfig(config.kubeconfig) : undefined,
+        namespace: config.namespace,
+        revision: config.revision,
+      }),
+      config.mesh,
+      (m) => this.waypoints.setMeshConfig(m),
+    );
     this.ads = new AdsServer({
       store: this.resources,
       authenticator,
@@ -146,6 +159,7 @@ export class ControlPlane {
     this.store.subscribe((change) => {
       if ([...change.changed].some((k) => k.startsWith(`${AUTHZ_KIND}/`) || k.startsWith(`${PEERAUTHN_KIND}/`))) this.syncAuthorizations();
     });
+    await this.meshConfig.start();
     await this.source.start(this.store);
     await this.store.waitSynced();
     this.mesh.start();
@@ -246,6 +260,8 @@ export class ControlPlane {
     return {
       config: { ...this.config, bootstrapTokens: this.config.bootstrapTokens.map((t) => ({ node: t.node, identity: t.identity })) },
       invalidObjects: this.store.invalid(),
+      /** Where the mesh config comes from, and why its current content is not in force, if it is not. */
+      meshConfig: { ...this.meshConfig.status(), inForce: this.meshConfig.config },
       /** Malformed AuthorizationPolicy/PeerAuthentication: in force as fail-closed policies. */
       policyErrors: policyErrors(this.store, this.settings),
       waypointProblems: this.waypoints.problems(),
@@ -260,6 +276,7 @@ export class ControlPlane {
     if (this.stopped) return;
     this.stopped = true;
     await this.gateways?.stop();
+    await this.meshConfig.stop();
     await this.source.stop();
     this.waypoints.stop();
     this.jwks.stop();

@@ -35,8 +35,15 @@ export class WaypointAuthz {
     /** Registers a callback for when resolved keys change (JwksResolver.onChange). */
     readonly onKeysChanged: (f: () => void) => () => void = () => () => {},
     /** The mesh config's ext authz providers (CUSTOM) and the cluster domain their services are in. */
-    private readonly mesh?: { readonly config: MeshConfig; readonly clusterDomain: string },
+    private mesh?: { readonly config: MeshConfig; readonly clusterDomain: string },
   ) {}
+
+  /** A new mesh config: its ext authz providers are read again at the next refresh. */
+  setMeshConfig(config: MeshConfig): void {
+    if (!this.mesh) return;
+    this.mesh = { ...this.mesh, config };
+    this.version = -1;
+  }
 
   private extAuthz: ExtAuthzLookup = NO_EXT_AUTHZ;
 

@@ -14,6 +14,7 @@
 import { logger } from "../common/log.js";
 import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_TYPE_URL } from "../common/xds/envoy-proto.js";
 import type { MeshModel } from "./model/mesh.js";
+import type { MeshConfig } from "./mesh-config.js";
 import type { ConfigStore } from "./model/store.js";
 import type { TranslateConfig } from "./translate/translate-config.js";
 import { GATEWAY_KIND, waypointOf } from "./translate/waypoint.js";
@@ -41,8 +42,10 @@ export class WaypointPipeline implements WaypointDirectory {
   private readonly unsubscribe: Array<() => void> = [];
   waypointCount = 0;
 
+  private started = false;
+
   constructor(
-    private readonly cfg: TranslateConfig,
+    private cfg: TranslateConfig,
     private readonly store: ConfigStore,
     private readonly mesh: MeshModel,
     private readonly resources: ResourceStore,
@@ -51,6 +54,7 @@ export class WaypointPipeline implements WaypointDirectory {
   ) {}
 
   start(): void {
+    this.started = true;
     this.unsubscribe.push(this.store.subscribe(() => this.schedule()));
     if (this.authz) this.unsubscribe.push(this.authz.onKeysChanged(() => this.schedule()));
     this.unsubscribe.push(this.mesh.subscribe(() => this.schedule()));
@@ -59,6 +63,13 @@ export class WaypointPipeline implements WaypointDirectory {
 
   stop(): void {
     for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  /** A new mesh config (tracing and ext authz providers): every waypoint's resources are recomputed. */
+  setMeshConfig(mesh: MeshConfig): void {
+    this.cfg = Object.freeze({ ...this.cfg, mesh });
+    this.authz?.setMeshConfig(mesh);
+    if (this.started) this.schedule();
   }
 
   serviceAccountOf(namespace: string, name: string): string | undefined {

@@ -7,11 +7,13 @@
  * ClusterLoadAssignment, decodable with Envoy's protos; a caller that is not the Gateway's
  * service account gets PERMISSION_DENIED; a ztunnel sees no Envoy resources; an invalid HTTPRoute
  * edit is rejected naming the field and the waypoint keeps its routes, a valid edit is pushed;
- * the CA gives a workload caller its own certificate and nothing else.
+ * the CA gives a workload caller its own certificate and nothing else; the `--mesh-config` file
+ * is watched: an edit reaches the waypoint without a restart, an invalid one is refused naming
+ * the field and the last good config stays in force.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Client, Metadata, type ClientDuplexStream, type ServiceError, credentials, status } from "@grpc/grpc-js";
@@ -26,6 +28,7 @@ import { generateKeyAndCsr } from "../../src/common/tls/csr.js";
 import { identity } from "../../src/common/spiffe.js";
 import { checkControlPlaneSan } from "../../src/proxy/xds/channel.js";
 import type protobuf from "protobufjs";
+import { decodeEnvoyResource } from "../../src/waypoint/envoy/decode.js";
 
 const HOST = "127.0.71.1";
 const CP_SAN = "spiffe://cluster.local/ns/istio-system/sa/istiod";
@@ -120,6 +123,19 @@ class FakeWaypointXdsClient {
 
 const dir = mkdtempSync(path.join(tmpdir(), "weft-waypoint-cp-"));
 const configDir = path.join(dir, "config");
+const meshDir = path.join(dir, "mesh");
+const meshFile = path.join(meshDir, "mesh");
+const COLLECTOR = `apiVersion: v1
+kind: Service
+metadata: { name: otel-collector, namespace: observability }
+spec: { clusterIP: 198.19.9.9, selector: { app: otel }, ports: [{ name: grpc-otlp, port: 4317 }] }
+`;
+const meshWithSampling = (sampling: unknown) => `defaultProviders: { tracing: [otel] }
+extensionProviders:
+  - name: otel
+    opentelemetry: { service: otel-collector.observability.svc.cluster.local, port: 4317 }
+defaultConfig: { tracing: { sampling: ${JSON.stringify(sampling)} } }
+`;
 let cp: ControlPlane;
 let roots = "";
 const clients: FakeWaypointXdsClient[] = [];
@@ -152,6 +168,9 @@ async function until<T>(what: string, f: () => T | undefined, ms = 10_000): Prom
 before(async () => {
   mkdirSync(configDir);
   for (const f of ["app.yaml", "httproute.yaml"]) copyFileSync(path.join(fixtures, f), path.join(configDir, f));
+  writeFileSync(path.join(configDir, "collector.yaml"), COLLECTOR);
+  mkdirSync(meshDir);
+  writeFileSync(meshFile, "# Istio's defaults\n");
   writeFileSync(
     path.join(dir, "tokens.yaml"),
     JSON.stringify([
@@ -179,6 +198,8 @@ before(async () => {
       path.join(dir, "tokens.yaml"),
       "--debounce-ms",
       "10",
+      "--mesh-config",
+      meshFile,
     ],
     {},
   );
@@ -246,6 +267,50 @@ void describe("control plane -> waypoint over delta ADS", () => {
       split.route.weightedClusters.clusters.map((x) => x.weight.value),
       [50, 50],
     );
+  });
+
+  void it("the --mesh-config file is watched: an edit reaches the waypoint, an invalid one keeps the last good config", async () => {
+    const c = connect(TOKENS.waypoint, waypointNode);
+    c.subscribe(LISTENER_TYPE_URL);
+    const tracing = (r: IncomingDeltaResponse) => {
+      const x = r.resources.find((y) => y.name === L);
+      assert.ok(x?.resource, `listener ${L} in the push`);
+      const d = decodeEnvoyResource(LISTENER_TYPE_URL, x.resource.value, L);
+      assert.ok(d.ok, JSON.stringify(!d.ok && d.error));
+      return (d.value as { value: { filter: { tracing?: { samplingPercent: number; collector: { cluster: string } } } } }).value.filter
+        .tracing;
+    };
+    const first = await c.next(LISTENER_TYPE_URL);
+    assert.equal(tracing(first), undefined, "Istio's defaults: no tracing provider");
+    c.ack(first);
+    const status = () => (cp.configDump() as { meshConfig: { source: string; applied: number; error?: string } }).meshConfig;
+    assert.equal(status().source, `file ${meshFile}`);
+
+    // A provider and a default tracing provider: pushed without a restart.
+    writeFileSync(meshFile, meshWithSampling(10));
+    const traced = await c.next(LISTENER_TYPE_URL);
+    assert.equal(tracing(traced)?.samplingPercent, 10);
+    assert.match(tracing(traced)!.collector.cluster, /otel-collector\.observability/);
+    c.ack(traced);
+
+    // Invalid: refused naming the field; no push; the last good config stays in force.
+    writeFileSync(meshFile, meshWithSampling(200));
+    const error = await until("the mesh config error", () => status().error);
+    assert.match(error, new RegExp(`^mesh config ${meshFile}: defaultConfig\\.tracing\\.sampling: 200 is not a percentage`));
+    assert.match(error, /keeping the last good mesh config/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(c.pending(LISTENER_TYPE_URL), 0, "no listener push after an invalid mesh config");
+    assert.equal(
+      (cp.configDump() as { meshConfig: { inForce: { defaultSamplingPercent: number } } }).meshConfig.inForce.defaultSamplingPercent,
+      10,
+    );
+
+    // Replaced as a ConfigMap mount does (a new file renamed over the old one): applied, error cleared.
+    writeFileSync(`${meshFile}.new`, meshWithSampling(50));
+    renameSync(`${meshFile}.new`, meshFile);
+    const fixed = await c.next(LISTENER_TYPE_URL);
+    assert.equal(tracing(fixed)?.samplingPercent, 50);
+    assert.equal(status().error, undefined);
   });
 
   void it("a caller that is not the Gateway's service account is refused with PERMISSION_DENIED", async () => {

@@ -13,7 +13,16 @@
  */
 import pkg from "../../../package.json";
 import { type Manifest, labels, meta } from "./manifest.js";
-import { clusterRole, clusterRoleBinding, cniAgentNamespacedRules, cniAgentRules, controlPlaneRules, role, roleBinding } from "./rbac.js";
+import {
+  clusterRole,
+  clusterRoleBinding,
+  cniAgentNamespacedRules,
+  cniAgentRules,
+  controlPlaneNamespacedRules,
+  controlPlaneRules,
+  role,
+  roleBinding,
+} from "./rbac.js";
 
 export interface ManifestOptions {
   /** Where weft runs; also the mesh root namespace. Default istio-system. */
@@ -52,6 +61,8 @@ export const ZTUNNEL = "ztunnel";
 export const CNI_AGENT = "weft-cni";
 export const CA_SECRET = "cacerts";
 export const ROOT_CONFIGMAP = "istio-ca-root-cert";
+/** istiod's mesh config ConfigMap (key `mesh`), watched by the control plane. */
+export const MESH_CONFIGMAP = "istio";
 /** Non-root user of the control plane: the image's default user (docs/kubernetes-testbed.md, "Images"). */
 const UID = 65532;
 
@@ -146,6 +157,21 @@ function controlPlane(o: ManifestOptions): Manifest[] {
       ],
     },
   };
+  // As istiod's chart: the mesh config in ConfigMap `istio`, key `mesh` (edits apply without a restart).
+  const meshConfigMap: Manifest = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: meta(MESH_CONFIGMAP, "controlplane", ns),
+    data: {
+      mesh: [
+        "# Istio's MeshConfig, watched by weft's control plane: an edit reaches the waypoints without a restart,",
+        "# an invalid one is refused (the last good config stays; the error names the field). docs/config.md",
+        "enableTracing: true",
+        "extensionProviders: []",
+        "",
+      ].join("\n"),
+    },
+  };
   const pdb: Manifest = {
     apiVersion: "policy/v1",
     kind: "PodDisruptionBudget",
@@ -157,6 +183,9 @@ function controlPlane(o: ManifestOptions): Manifest[] {
     serviceAccount(CONTROLPLANE, "controlplane", ns, true),
     clusterRole(CONTROLPLANE, "controlplane", controlPlaneRules()),
     clusterRoleBinding(CONTROLPLANE, "controlplane", ns, CONTROLPLANE),
+    role(CONTROLPLANE, "controlplane", ns, controlPlaneNamespacedRules()),
+    roleBinding(CONTROLPLANE, "controlplane", ns, CONTROLPLANE),
+    meshConfigMap,
     service,
     deployment,
     pdb,

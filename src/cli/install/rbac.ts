@@ -40,6 +40,11 @@ export function controlPlaneRules(): Rule[] {
   ];
 }
 
+/** Namespaced: the control plane watches its mesh config, the ConfigMap `istio` (src/controlplane/mesh-config-watch.ts). */
+export function controlPlaneNamespacedRules(): Rule[] {
+  return [{ apiGroups: [""], resources: ["configmaps"], verbs: READ }];
+}
+
 export function cniAgentRules(): Rule[] {
   return [{ apiGroups: [""], resources: ["pods", "namespaces"], verbs: READ }];
 }

@@ -142,6 +142,7 @@ export class KubeInformer {
     do {
       const q = new URLSearchParams({ limit: String(this.opts.pageSize) });
       if (cont) q.set("continue", cont);
+      if (this.kind.fieldSelector) q.set("fieldSelector", this.kind.fieldSelector);
       const res = await this.api.request<{ metadata?: { resourceVersion?: string; continue?: string }; items?: unknown[] }>(
         "GET",
         `${collectionPath(this.kind)}?${q}`,
@@ -196,7 +197,12 @@ export class KubeInformer {
           return new AbortController();
         }
         const started = Date.now();
-        const query = { ...params, allowWatchBookmarks: true, timeoutSeconds: self.opts.watchTimeoutSeconds };
+        const query = {
+          ...params,
+          allowWatchBookmarks: true,
+          timeoutSeconds: self.opts.watchTimeoutSeconds,
+          ...(self.kind.fieldSelector ? { fieldSelector: self.kind.fieldSelector } : {}),
+        };
         // The library hands out the watch's controller only once the response has started: a
         // stop() while the request is on its way could not abort it, and the watch (and its
         // socket) would live on until its 30 s inactivity timeout. Abort it as soon as it is known.

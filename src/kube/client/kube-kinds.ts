@@ -13,6 +13,10 @@ export interface WatchedKind {
   readonly resource: string;
   /** Served by a CustomResourceDefinition that may be missing. */
   readonly optional: boolean;
+  /** Only this namespace's objects (a namespaced collection); default: every namespace. */
+  readonly namespace?: string;
+  /** A field selector for list and watch, e.g. `metadata.name=istio` (one object). */
+  readonly fieldSelector?: string;
 }
 
 export const builtinKinds: readonly WatchedKind[] = [
@@ -48,9 +52,10 @@ export function apiVersionOf(k: WatchedKind): string {
   return k.group === "" ? k.version : `${k.group}/${k.version}`;
 }
 
-/** Cluster-wide collection path, e.g. `/apis/discovery.k8s.io/v1/endpointslices`. */
+/** Collection path, e.g. `/apis/discovery.k8s.io/v1/endpointslices` (or `.../namespaces/NS/...` for a namespaced one). */
 export function collectionPath(k: WatchedKind): string {
-  return k.group === "" ? `/api/${k.version}/${k.resource}` : `/apis/${k.group}/${k.version}/${k.resource}`;
+  const ns = k.namespace ? `namespaces/${k.namespace}/` : "";
+  return k.group === "" ? `/api/${k.version}/${ns}${k.resource}` : `/apis/${k.group}/${k.version}/${ns}${k.resource}`;
 }
 
 /** Human name for logs and errors: `EndpointSlice.discovery.k8s.io/v1`. */
