@@ -5,15 +5,27 @@
  * names; a source pod that is in the mesh presents its own identity unless --principal says
  * otherwise (--plaintext: as a client outside the mesh).
  *
- * With `--waypoint HOST:PORT` (the waypoint's admin address) and the request's L7 attributes
- * (`--method`, `--path`, `--host`, `--header NAME:VALUE`, `--claim NAME=VALUE` for a JWT taken as
- * verified), it asks the waypoint instead: its HTTP filters for that request, per policy rule,
- * and the deciding policy and rule (GET /authz/explain on the waypoint; src/waypoint/authz/explain.ts).
+ * With `--l7` or the request's L7 attributes (`--method`, `--path`, `--host`, `--header
+ * NAME:VALUE`, `--claim NAME=VALUE` for a JWT taken as verified), it asks the waypoint that serves
+ * the destination instead (found from a ztunnel's state, waypoint-target.ts: the Service's or the
+ * workload's `waypoint`, then that waypoint's proxy pods; `--waypoint HOST:PORT` overrides): its
+ * HTTP filters for that request, per policy rule, and the deciding policy and rule (GET
+ * /authz/explain on the waypoint; src/waypoint/authz/explain.ts).
  */
 import type { Command } from "commander";
 import { type Result, err } from "../common/result.js";
 import { CliError, EXIT_OK, EXIT_USAGE, action, examples, subcommand } from "./command.js";
-import { type Endpoint, type TargetOptions, httpGet, httpGetJson, targetOptions, ztunnelEndpoints } from "./targets.js";
+import {
+  DEFAULT_WAYPOINT_ADMIN_PORT,
+  type Endpoint,
+  type TargetOptions,
+  httpGet,
+  httpGetJson,
+  localPodLoopback,
+  targetOptions,
+  ztunnelEndpoints,
+} from "./targets.js";
+import { type DumpedEndpoint, type DumpedService, waypointFor } from "./waypoint-target.js";
 import { type DumpedWorkload, findWorkload, parseWorkloadRef, workloadPrincipal } from "./workload-ref.js";
 
 interface ExplainOptions extends TargetOptions {
@@ -23,6 +35,7 @@ interface ExplainOptions extends TargetOptions {
   plaintext?: boolean;
   namespace?: string;
   waypoint?: string;
+  l7?: boolean;
   method?: string;
   path?: string;
   host?: string;
@@ -46,7 +59,8 @@ export function registerAuthz(program: Command): void {
     .option("--principal <td/ns/NS/sa/SA>", "source identity (default: the source pod's own when it is in the mesh)")
     .option("--plaintext", "the source connects without mTLS (no identity)")
     .option("-n, --namespace <ns>", `namespace of bare pod names (default ${DEFAULT_NAMESPACE})`)
-    .option("--waypoint <host:port>", "L7: ask this waypoint (its admin address) about an HTTP request to --to (a service VIP:PORT)")
+    .option("--l7", "L7: ask the waypoint that serves --to about an HTTP request (implied by the L7 flags below)")
+    .option("--waypoint <host:port>", "L7: ask this waypoint (its admin address) instead of the one found from the mesh's state")
     .option("--method <method>", "L7: the request's method (default GET)")
     .option("--path <path>", "L7: the request's path, with query (default /)")
     .option("--host <host>", "L7: the request's host (default DST:PORT)")
@@ -61,6 +75,7 @@ export function registerAuthz(program: Command): void {
     "weft authz explain --from demo/client --to demo/server-0:8080",
     "weft authz explain -n demo --from client --to 198.19.0.10:80",
     "weft authz explain --from 10.0.0.5 --principal cluster.local/ns/demo/sa/client --to 10.0.1.7:8080 --ztunnel 127.0.0.1:15000",
+    "weft authz explain -n demo --from client --to 198.19.0.10:80 --path /admin   # L7: the service's waypoint decides",
     "weft authz explain --waypoint 10.0.2.3:15000 --from 10.0.0.5 --principal cluster.local/ns/demo/sa/client --to 198.19.0.10:80 --method POST --path /admin --claim iss=https://issuer.example --claim sub=alice",
   ]);
   action(explain, (o: ExplainOptions) => runExplain(o));
@@ -84,28 +99,74 @@ export function l7ExplainQuery(o: ExplainOptions, src: string, dst: string, port
   return q;
 }
 
-const L7_FLAGS = ["method", "path", "host", "header", "claim"] as const;
+const L7_FLAGS = ["l7", "method", "path", "host", "header", "claim"] as const;
+
+/** The source and destination of an L7 question: IPs, or pods resolved through a ztunnel's workloads. */
+async function l7Endpoints(o: ExplainOptions, dump: () => Promise<ZtunnelDump>) {
+  const ns = o.namespace ?? DEFAULT_NAMESPACE;
+  const from = parseWorkloadRef(o.from, ns, false);
+  if (!from.ok) throw new CliError(`--from: ${from.error.message}`, EXIT_USAGE);
+  const to = parseWorkloadRef(o.to, ns, true);
+  if (!to.ok) throw new CliError(`--to: ${to.error.message}`, EXIT_USAGE);
+  const workloads = from.value.kind === "pod" || to.value.kind === "pod" ? (await dump()).workloads : [];
+  const src = findWorkload(from.value, workloads);
+  if (!src.ok) throw new CliError(`--from: ${src.error.message}`);
+  const dst = findWorkload(to.value, workloads);
+  if (!dst.ok) throw new CliError(`--to: ${dst.error.message}`);
+  const srcIp = from.value.kind === "ip" ? from.value.ip : src.value!.addresses[0]!;
+  const dstIp = to.value.kind === "ip" ? to.value.ip : dst.value!.addresses[0]!;
+  // A source pod in the mesh presents its own identity (as at L4); an IP is plaintext unless --principal.
+  const principal = o.plaintext
+    ? undefined
+    : (o.principal ?? (src.value?.tunnelProtocol === "HBONE" ? workloadPrincipal(src.value) : undefined));
+  const srcName = src.value && from.value.kind === "pod" ? `${src.value.namespace}/${src.value.name} ` : "";
+  return { srcIp, dstIp, port: to.value.port!, principal, srcName };
+}
+
+interface ZtunnelDump {
+  readonly workloads: DumpedEndpoint[];
+  readonly services: DumpedService[];
+}
+
+/** The admin endpoint of the waypoint that serves `dstIp` (its first healthy proxy), found from the mesh's state. */
+async function discoverWaypoint(o: ExplainOptions, dstIp: string, dump: ZtunnelDump): Promise<{ ep: Endpoint; what: string }> {
+  const t = waypointFor(dstIp, dump.services, dump.workloads);
+  if (!t.ok) throw new CliError(`--to: ${t.error.message}`);
+  const proxy = t.value.proxies[0]!;
+  const what = `waypoint ${t.value.waypoint.namespace}/${t.value.waypoint.name} (pod ${proxy.namespace}/${proxy.name}), serving ${t.value.destination}`;
+  const ep = await localPodLoopback(o, proxy.namespace, proxy.name, DEFAULT_WAYPOINT_ADMIN_PORT);
+  if (!ep)
+    throw new CliError(
+      `--to: served by ${what}, whose admin port is on the pod's loopback: give --waypoint HOST:PORT ` +
+        `(e.g. kubectl port-forward -n ${proxy.namespace} pod/${proxy.name} 15000)`,
+    );
+  return { ep: { ...ep, name: `waypoint ${t.value.waypoint.namespace}/${t.value.waypoint.name}` }, what };
+}
 
 async function runExplainL7(o: ExplainOptions): Promise<number> {
-  const ns = o.namespace ?? DEFAULT_NAMESPACE;
-  if (!o.waypoint)
-    throw new CliError(
-      "L7 flags (--method, --path, --host, --header, --claim) need --waypoint HOST:PORT (the waypoint's admin address)",
-      EXIT_USAGE,
-    );
-  const from = parseWorkloadRef(o.from, ns, false);
-  const to = parseWorkloadRef(o.to, ns, true);
-  if (!from.ok || from.value.kind !== "ip") throw new CliError("--from: with --waypoint, give the source IP", EXIT_USAGE);
-  if (!to.ok || to.value.kind !== "ip") throw new CliError("--to: with --waypoint, give the service VIP:PORT", EXIT_USAGE);
   if (o.principal && o.plaintext) throw new CliError("--principal and --plaintext are exclusive", EXIT_USAGE);
-  const q = l7ExplainQuery(o, from.value.ip, to.value.ip, to.value.port!, o.plaintext ? undefined : o.principal);
-  const ep = { name: `waypoint ${o.waypoint}`, base: `http://${o.waypoint}` };
-  const r = await httpGet(ep, `/authz/explain?${q.toString()}`);
+  // Validated before anything is asked, so usage errors exit 2.
+  l7ExplainQuery(o, "0.0.0.0", "0.0.0.0", 1, undefined);
+  let cached: ZtunnelDump | undefined;
+  const dump = async (): Promise<ZtunnelDump> => {
+    if (cached) return cached;
+    const z = await httpGetJson<{ workloads?: DumpedEndpoint[]; services?: DumpedService[] }>(
+      (await ztunnelEndpoints(o))[0]!,
+      "/config_dump",
+    );
+    if (!z.ok) throw new CliError(z.error.message);
+    cached = { workloads: z.value.workloads ?? [], services: z.value.services ?? [] };
+    return cached;
+  };
+  const e = await l7Endpoints(o, dump);
+  const q = l7ExplainQuery(o, e.srcIp, e.dstIp, e.port, e.principal);
+  const at = o.waypoint
+    ? { ep: { name: `waypoint ${o.waypoint}`, base: `http://${o.waypoint}` }, what: `the waypoint at ${o.waypoint}` }
+    : await discoverWaypoint(o, e.dstIp, await dump());
+  const r = await httpGet(at.ep, `/authz/explain?${q.toString()}`);
   if (!r.ok) throw new CliError(r.error.message);
-  const who = `${from.value.ip} (${o.principal && !o.plaintext ? `spiffe://${o.principal.replace(/^spiffe:\/\//, "")}` : "plaintext"})`;
-  process.stdout.write(
-    `${q.get("method")} ${q.get("path")} from ${who} to ${to.value.ip}:${to.value.port}, decided by the waypoint at ${o.waypoint}\n${r.value}`,
-  );
+  const who = `${e.srcName}${e.srcIp} (${e.principal ? `spiffe://${e.principal.replace(/^spiffe:\/\//, "")}` : "plaintext"})`;
+  process.stdout.write(`${q.get("method")} ${q.get("path")} from ${who} to ${e.dstIp}:${e.port}, decided by ${at.what}\n${r.value}`);
   return EXIT_OK;
 }
 

@@ -18,6 +18,8 @@ export const DEFAULT_LOCAL_DIR = "/run/weft-local";
 export const DEFAULT_CONTROLPLANE_MONITOR_PORT = 15014;
 /** ztunnel's admin port. */
 export const DEFAULT_ZTUNNEL_ADMIN_PORT = 15000;
+/** A waypoint's admin port, on the pod's loopback as Envoy's (src/waypoint/config.ts DEFAULT_ADMIN). */
+export const DEFAULT_WAYPOINT_ADMIN_PORT = 15000;
 
 /** An HTTP base address, reached directly or from inside a network namespace. */
 export interface Endpoint {
@@ -81,6 +83,16 @@ export async function ztunnelEndpoints(o: TargetOptions): Promise<Endpoint[]> {
   if (o.ztunnel) return [{ name: o.ztunnel, base: hostPortBase(o.ztunnel, "--ztunnel") }];
   const state = await localState(o);
   return state.nodes.map((n) => ({ name: n.name, base: `http://${n.ip}:${DEFAULT_ZTUNNEL_ADMIN_PORT}`, netns: n.netns }));
+}
+
+/**
+ * A local cluster pod's loopback port (a waypoint's admin), reached inside the pod's network
+ * namespace; undefined when the pod is not the local cluster's (or the target is not a local cluster).
+ */
+export async function localPodLoopback(o: TargetOptions, namespace: string, name: string, port: number): Promise<Endpoint | undefined> {
+  if (o.ztunnel) return undefined;
+  const pod = (await localState(o)).pods.find((p) => p.namespace === namespace && p.name === name);
+  return pod ? { name: `pod ${namespace}/${name}`, base: `http://127.0.0.1:${port}`, netns: pod.netns } : undefined;
 }
 
 export async function httpGet(ep: Endpoint, path: string, timeoutS = 3): Promise<Result<string>> {

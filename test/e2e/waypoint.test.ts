@@ -33,6 +33,7 @@ const root = process.getuid?.() === 0;
 const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-wp-"));
 const cluster = `w${process.pid % 100000}`;
 const stateDir = path.join(work, "state");
+const MAIN = path.join(__dirname, "..", "..", "src", "cli", "main.js");
 const VIP = { echo: "198.19.207.40", v1: "198.19.207.41", v2: "198.19.207.42", mirror: "198.19.207.43" };
 
 // The cluster's logs outlive the run (a failure is read there); everything else is removed.
@@ -506,6 +507,34 @@ spec:
       // DENY wins over the ALLOW that matches the same request.
       const deny = await curl(c, "wp", `http://${VIP.echo}/allowed/x`, ["-H", "x-deny: yes"]);
       assert.equal(deny.status, 403, deny.raw);
+      // `weft authz explain` at L7 finds the service's waypoint itself (no --waypoint) and names the deciding policy.
+      const explain = (...a: string[]) => sh(process.execPath, [MAIN, "authz", "explain", "--dir", stateDir, ...a], 20_000);
+      const allowed = await explain("-n", "wp", "--from", "client", "--to", `${VIP.echo}:80`, "--path", "/allowed/x");
+      assert.equal(allowed.code, 0, allowed.stderr);
+      assert.match(
+        allowed.stdout,
+        new RegExp(
+          `^GET /allowed/x from wp/client \\S+ \\(spiffe://cluster\\.local/ns/wp/sa/client\\) to ${VIP.echo}:80, decided by waypoint wp/waypoint \\(pod wp/\\S+\\), serving Service wp/echo\\n`,
+        ),
+      );
+      assert.match(allowed.stdout, /decision: ALLOW: wp\/echo-l7 rule 0/);
+      const headerDenied = await explain(
+        "-n",
+        "wp",
+        "--from",
+        "client",
+        "--to",
+        `${VIP.echo}:80`,
+        "--path",
+        "/allowed/x",
+        "--header",
+        "x-deny:yes",
+      );
+      assert.equal(headerDenied.code, 0, headerDenied.stderr);
+      assert.match(headerDenied.stdout, /decision: DENY \(403 RBAC: access denied\): wp\/echo-deny rule 0/);
+      const noWaypoint = await explain("--from", "wp/client", "--to", "consumer/client:80", "--l7");
+      assert.equal(noWaypoint.code, 1);
+      assert.match(noWaypoint.stderr, /^weft authz explain: --to: Pod consumer\/client \(\S+\) has no waypoint/);
       // A policy change reaches an open keep-alive connection on its next request.
       const first = path.join(work, "keep-first.json");
       const go = path.join(work, "keep-go");
