@@ -312,9 +312,9 @@ function cniAgent(o: ManifestOptions): Manifest[] {
         livenessProbe: { ...ready, periodSeconds: 10, failureThreshold: 6 },
         resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
         // What capture needs, nothing else (docs/kubernetes.md lists why each): NET_ADMIN (tc filters, ip rules and
-        // routes, nftables), BPF + PERFMON (eBPF programs, maps), SYS_ADMIN (pins in bpffs; kernels without CAP_BPF),
-        // SYS_RESOURCE (memlock for maps).
-        securityContext: nodeRoot(["NET_ADMIN", "BPF", "PERFMON", "SYS_ADMIN", "SYS_RESOURCE"], "Unconfined"),
+        // routes, nftables), BPF + PERFMON (eBPF programs, maps), SYS_ADMIN (pins in bpffs; kernels without CAP_BPF).
+        // No SYS_RESOURCE: since Linux 5.11 BPF memory is charged to the memory cgroup, RLIMIT_MEMLOCK does not apply.
+        securityContext: nodeRoot(["NET_ADMIN", "BPF", "PERFMON", "SYS_ADMIN"], "Unconfined"),
         volumeMounts: [...hostDirs.map(([name, p]) => ({ name, mountPath: p })), netns],
       },
     ],
