@@ -46,6 +46,12 @@ export interface NodeCapture {
   readonly routeTable: number;
   /** Priority of the `fwmark capture/mask lookup routeTable` rule. */
   readonly rulePriority: number;
+  /**
+   * Where the node namespace's /proc/sys is writable, when not at /proc/sys (a container's own is
+   * read-only: the CNI agent's DaemonSet mounts the node's /proc/sys/net at /host/proc/sys/net);
+   * undefined: the `sysctl` tool (sysctl.ts). Only without `netns`.
+   */
+  readonly procSysDir?: string;
   /** eBPF: root folder of pins on the BPF filesystem (default /sys/fs/bpf/weft). */
   readonly pinRoot: string;
   /**

@@ -24,6 +24,7 @@ import { CONFIG_VALUE_SIZE, ENROLLED_KEY_SIZE, ENROLLED_VALUE_SIZE, encodeConfig
 import { run } from "../common/exec.js";
 import { validatePod } from "./node-config.js";
 import { Serial } from "./serial.js";
+import { setSysctl } from "./sysctl.js";
 import { installCaptureRouting, removeCaptureRouting, showCaptureRouting } from "./routing.js";
 
 const log = logger("cni.redirect.ebpf");
@@ -80,8 +81,8 @@ export class EbpfBackend implements RedirectBackend {
     if (!written.ok) return written;
     const routing = await installCaptureRouting(this.node);
     if (!routing.ok) return routing;
-    const demux = await run("sysctl", ["-qw", "net.ipv4.tcp_early_demux=0"], this.ns);
-    if (!demux.ok) return err(demux.error);
+    const demux = await setSysctl(this.node, "net.ipv4.tcp_early_demux", 0);
+    if (!demux.ok) return demux;
     log.info({ pinDir: this.pinDir, netns: this.node.netns }, "ebpf capture ready");
     return ok(undefined);
   }
@@ -156,7 +157,6 @@ export class EbpfBackend implements RedirectBackend {
     const dev = pod.hostVeth;
     const who = `pod ${pod.name ?? dev}`;
     const steps: Array<[string, string[]]> = [
-      ["sysctl", ["-qw", `net.ipv4.conf.${dev}.accept_local=1`]],
       [
         "tc",
         [
@@ -203,6 +203,8 @@ export class EbpfBackend implements RedirectBackend {
       await this.detach(dev);
       return err(new Error(`${who}: ${e.message}`, { cause: e }));
     };
+    const local = await setSysctl(this.node, `net.ipv4.conf.${dev}.accept_local`, 1);
+    if (!local.ok) return rollback(local.error);
     for (const [cmd, args] of steps) {
       const r = await run(cmd, args, this.ns);
       if (!r.ok) return rollback(r.error);
@@ -298,7 +300,7 @@ export class EbpfBackend implements RedirectBackend {
     }
     if (removed.length > 0) {
       // Early demux is a performance feature with kernel default 1; weft only ever turns it off.
-      await run("sysctl", ["-qw", "net.ipv4.tcp_early_demux=1"], this.ns);
+      await setSysctl(this.node, "net.ipv4.tcp_early_demux", 1);
       log.info({ removed }, "removed ebpf capture state");
     }
     return ok(removed);

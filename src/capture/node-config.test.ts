@@ -10,6 +10,9 @@ void test("node capture config: defaults are Istio's ports and marks", () => {
   assert.deepEqual(r.value.marks, nodeCaptureDefaults.marks);
   assert.equal(r.value.pinRoot, "/sys/fs/bpf/weft");
   assert.equal(Object.isFrozen(r.value), true);
+  assert.equal(r.value.procSysDir, undefined, "sysctls through the sysctl tool by default");
+  const k = validateNode({ instance: "node-1", procSysDir: "/host/proc/sys/" });
+  assert.equal(k.ok && k.value.procSysDir, "/host/proc/sys");
 });
 
 void test("node capture config: bad fields are rejected with the field named", () => {
@@ -26,6 +29,10 @@ void test("node capture config: bad fields are rejected with the field named", (
     [{ instance: "n", pinRoot: "/tmp/x" }, /pinRoot/],
     [{ instance: "n", pinRoot: "/sys/fs/bpf/../x" }, /pinRoot/],
     [{ instance: "n", netns: "" }, /netns/],
+    [{ instance: "n", procSysDir: "host/proc/sys" }, /procSysDir: "host\/proc\/sys" must be an absolute path/],
+    [{ instance: "n", procSysDir: "/" }, /procSysDir/],
+    [{ instance: "n", procSysDir: "/host/../proc/sys" }, /procSysDir/],
+    [{ instance: "n", procSysDir: "/host/proc/sys", netns: "node-1" }, /procSysDir: only for an agent in the node's own network namespace/],
   ];
   for (const [input, want] of cases) {
     const r = validateNode(input);

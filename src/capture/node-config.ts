@@ -62,9 +62,16 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
   if (input.netns !== undefined && (input.netns === "" || (!input.netns.startsWith("/") && !NAME.test(input.netns)))) {
     return bad("netns", `${JSON.stringify(input.netns)} is not a namespace name or path`);
   }
+  const procSysDir = input.procSysDir?.replace(/\/+$/, "");
+  if (procSysDir !== undefined && (!procSysDir.startsWith("/") || procSysDir.split("/").includes("..")))
+    return bad("procSysDir", `${JSON.stringify(input.procSysDir)} must be an absolute path without ".."`);
+  // A net sysctl file acts on the writer's namespace: with another netns the write would hit the wrong one.
+  if (procSysDir !== undefined && input.netns !== undefined)
+    return bad("procSysDir", "only for an agent in the node's own network namespace (netns unset)");
   return ok(
     Object.freeze({
       ...(input.netns !== undefined ? { netns: input.netns } : {}),
+      ...(procSysDir !== undefined ? { procSysDir } : {}),
       instance: input.instance,
       ports: Object.freeze(ports),
       marks: Object.freeze(marks),

@@ -50,6 +50,7 @@ async function runCniAgent(cmd: Command, argv: string[]): Promise<number> {
   const backend = createRedirectBackend(c.backend, {
     instance: c.instance,
     pinRoot: c.pinRoot,
+    ...(c.procSysDir !== undefined ? { procSysDir: c.procSysDir } : {}),
     ...(c.dnsPort !== undefined ? { dns: { port: c.dnsPort, ...(c.dnsAddress ? { address: c.dnsAddress } : {}) } } : {}),
   });
   if (!backend.ok) return fail(backend.error.message, EXIT_USAGE);

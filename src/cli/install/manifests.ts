@@ -276,6 +276,8 @@ function ztunnel(o: ManifestOptions): Manifest[] {
   return [serviceAccount(ZTUNNEL, "ztunnel", ns, false), daemonSet];
 }
 
+const HOST_PROC_SYS = "/host/proc/sys";
+
 function cniAgent(o: ManifestOptions): Manifest[] {
   const ns = o.namespace;
   const ready = { httpGet: { host: "127.0.0.1", path: "/ready", port: 15022 }, periodSeconds: 5, failureThreshold: 3 };
@@ -284,12 +286,16 @@ function cniAgent(o: ManifestOptions): Manifest[] {
     ["cni-conf-dir", o.cniConfDir, "DirectoryOrCreate"],
     ["cni-bin-dir", o.cniBinDir, "DirectoryOrCreate"],
     ["weft-run", "/run/weft", "DirectoryOrCreate"],
-    ["weft-host", "/opt/weft", "DirectoryOrCreate"],
+    // Not /opt/weft itself: mounted there it would hide the image's own /opt/weft (its Node runtime and code).
+    ["weft-host", "/opt/weft/cni", "DirectoryOrCreate"],
     ["bpffs", "/sys/fs/bpf", "Directory"],
   ];
   // The pods' network namespaces (the agent checks a restored sandbox's netns still exists); read-only, and
   // HostToContainer so namespaces the runtime creates after the agent started are visible.
   const netns = { name: "netns", mountPath: "/var/run/netns", readOnly: true, mountPropagation: "HostToContainer" };
+  // The container's own /proc/sys is read-only (not privileged): the node's net sysctls (tcp_early_demux, a pod veth's
+  // accept_local) are written through this mount; a net sysctl file acts on the writer's (here the node's) namespace.
+  const procSysNet = { name: "proc-sys-net", mountPath: `${HOST_PROC_SYS}/net` };
   const daemonSet = nodeDaemonSet(CNI_AGENT, "cni", ns, {
     containers: [
       {
@@ -303,7 +309,8 @@ function cniAgent(o: ManifestOptions): Manifest[] {
           `--backend=${o.captureBackend}`,
           `--cni-conf-dir=${o.cniConfDir}`,
           `--cni-bin-dir=${o.cniBinDir}`,
-          "--host-runtime-dir=/opt/weft",
+          "--host-runtime-dir=/opt/weft/cni",
+          `--proc-sys-dir=${HOST_PROC_SYS}`,
           "--health=127.0.0.1:15022",
           `--daemonset=${ns}/${CNI_AGENT}`,
         ],
@@ -315,12 +322,13 @@ function cniAgent(o: ManifestOptions): Manifest[] {
         // routes, nftables), BPF + PERFMON (eBPF programs, maps), SYS_ADMIN (pins in bpffs; kernels without CAP_BPF).
         // No SYS_RESOURCE: since Linux 5.11 BPF memory is charged to the memory cgroup, RLIMIT_MEMLOCK does not apply.
         securityContext: nodeRoot(["NET_ADMIN", "BPF", "PERFMON", "SYS_ADMIN"], "Unconfined"),
-        volumeMounts: [...hostDirs.map(([name, p]) => ({ name, mountPath: p })), netns],
+        volumeMounts: [...hostDirs.map(([name, p]) => ({ name, mountPath: p })), netns, procSysNet],
       },
     ],
     volumes: [
       ...hostDirs.map(([name, p, type]) => ({ name, hostPath: { path: p, type } })),
       { name: "netns", hostPath: { path: "/var/run/netns", type: "DirectoryOrCreate" } },
+      { name: "proc-sys-net", hostPath: { path: "/proc/sys/net", type: "Directory" } },
     ],
   });
   return [

@@ -13,7 +13,7 @@ void test("chaining, health and DaemonSet flags: absent by default, parsed, bad 
     {},
   );
   assert.ok(f.ok);
-  assert.deepEqual(f.value.chain, { confDir: "/etc/cni/net.d", binDir: "/opt/cni/bin", hostDir: "/opt/weft" });
+  assert.deepEqual(f.value.chain, { confDir: "/etc/cni/net.d", binDir: "/opt/cni/bin", hostDir: "/opt/weft/cni" });
   assert.deepEqual(f.value.health, { host: "127.0.0.1", port: 15022 });
   assert.deepEqual(f.value.daemonSet, { namespace: "istio-system", name: "weft-cni" });
   const e = loadAgentConfig(base, { WEFT_CNI_CONF_DIR: "/c", WEFT_CNI_BIN_DIR: "/b", WEFT_HOST_RUNTIME_DIR: "/h" });

@@ -21,6 +21,8 @@ export interface AgentConfig {
   readonly instance: string;
   /** default /sys/fs/bpf/weft. */
   readonly pinRoot: string;
+  /** Where the node's /proc/sys is writable (capture/sysctl.ts); absent: the sysctl tool. */
+  readonly procSysDir?: string;
   /** Remove all captures when stopped (local cluster teardown); default false. */
   readonly teardownOnExit: boolean;
   /** DNS capture to ztunnel's DNS proxy on this port (Istio ambient's DNS capture); off when absent. */
@@ -64,6 +66,13 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   },
   { name: "instance", arg: "NAME", env: "WEFT_CAPTURE_INSTANCE", default: "<node>", description: "BPF pin folder name under the pin root" },
   { name: "pin-root", arg: "DIR", env: "WEFT_PIN_ROOT", default: DEFAULT_PIN_ROOT, description: "BPF filesystem folder for pins" },
+  {
+    name: "proc-sys-dir",
+    arg: "DIR",
+    env: "WEFT_PROC_SYS_DIR",
+    description:
+      "write the node's sysctls under DIR instead of with sysctl (a container's /proc/sys is read-only; Kubernetes: /host/proc/sys)",
+  },
   { name: "teardown-on-exit", description: "remove every capture when stopped (local cluster teardown)" },
   {
     name: "dns-capture-port",
@@ -94,8 +103,8 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
     name: "host-runtime-dir",
     arg: "DIR",
     env: "WEFT_HOST_RUNTIME_DIR",
-    default: "/opt/weft",
-    description: "host dir the plugin's Node runtime and modules are copied to",
+    default: "/opt/weft/cni",
+    description: "host dir the plugin's Node runtime and modules are copied to (not the image's own /opt/weft)",
   },
   { name: "health", arg: "HOST:PORT", env: "WEFT_CNI_HEALTH", description: "serve GET /ready and /healthz here" },
   {
@@ -134,7 +143,7 @@ export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
     return err(new Error(`cni-agent: --dns-capture-port: ${JSON.stringify(dnsText)} is not a port`));
   const confDir = s("cni-conf-dir") ?? env.WEFT_CNI_CONF_DIR;
   const binDir = s("cni-bin-dir") ?? env.WEFT_CNI_BIN_DIR ?? "/opt/cni/bin";
-  const hostDir = s("host-runtime-dir") ?? env.WEFT_HOST_RUNTIME_DIR ?? "/opt/weft";
+  const hostDir = s("host-runtime-dir") ?? env.WEFT_HOST_RUNTIME_DIR ?? "/opt/weft/cni";
   for (const [flag, dir] of [
     ["cni-conf-dir", confDir],
     ["cni-bin-dir", binDir],
@@ -168,6 +177,7 @@ export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
       stateFile: s("state-file") ?? env.WEFT_CNI_STATE ?? path.join(path.dirname(socket), "agent-state.json"),
       instance: s("instance") ?? env.WEFT_CAPTURE_INSTANCE ?? node,
       pinRoot: s("pin-root") ?? env.WEFT_PIN_ROOT ?? DEFAULT_PIN_ROOT,
+      ...((s("proc-sys-dir") ?? env.WEFT_PROC_SYS_DIR) ? { procSysDir: s("proc-sys-dir") ?? env.WEFT_PROC_SYS_DIR } : {}),
       teardownOnExit: v["teardown-on-exit"] === true,
       ...(dnsPort !== undefined ? { dnsPort } : {}),
       ...((s("dns-capture-address") ?? env.WEFT_DNS_CAPTURE_ADDRESS)
