@@ -155,6 +155,19 @@ void describe("weft install / uninstall against a real kube-apiserver", () => {
     assert.ok(cm.ok && cm.value);
     assert.match(String((cm.value as { data?: Record<string, string> }).data?.["root-cert.pem"]), /^-----BEGIN CERTIFICATE-----/);
 
+    // The CRDs keep their schema as rendered (x-kubernetes-preserve-unknown-fields once got lost in the client library's
+    // model serialization): a policy's spec survives, not pruned to {}.
+    const policy = {
+      apiVersion: "security.istio.io/v1",
+      kind: "AuthorizationPolicy",
+      metadata: { name: "schema-check", namespace: "istio-system" },
+      spec: { action: "DENY", rules: [{ from: [{ source: { namespaces: ["x"] } }] }] },
+    } as unknown as KubeObject;
+    assert.ok((await applyObject(n.k.objects, policy, "test")).ok);
+    const back = await readObject(n.k.objects, policy);
+    assert.deepEqual(back.ok && (back.value as { spec?: unknown } | undefined)?.spec, (policy as { spec?: unknown }).spec);
+    await n.k.objects.delete(policy);
+
     const second = await weft(["install", "--wait=false", "--kubeconfig", n.c.kubeconfigPath]);
     assert.equal(second.code, 0, second.stderr);
     const lines = second.stdout.split("\n").filter((l) => l.startsWith("  "));

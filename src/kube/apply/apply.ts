@@ -7,8 +7,8 @@
  * an `err` naming the object. A shared layer: `weft install`/`uninstall` use it, controllers may.
  */
 import type { KubernetesObject, KubernetesObjectApi } from "@kubernetes/client-node";
-import { PatchStrategy } from "@kubernetes/client-node";
 import { type Result, ok, err } from "../../common/result.js";
+import type { ApplyObjectApi } from "./object-api.js";
 import { httpStatus, oneLine } from "./connect.js";
 import { type Readiness, readiness } from "./readiness.js";
 import { refOf } from "./ref.js";
@@ -39,11 +39,12 @@ export async function readObject(api: KubernetesObjectApi, o: KubeObject): Promi
   }
 }
 
-export async function applyObject(api: KubernetesObjectApi, o: KubeObject, fieldManager: string): Promise<Result<ApplyAction>> {
+/** Server-side apply of `o` as given (ApplyObjectApi: not through the library's models, which drop fields they name differently). */
+export async function applyObject(api: ApplyObjectApi, o: KubeObject, fieldManager: string): Promise<Result<ApplyAction>> {
   const before = await readObject(api, o);
   if (!before.ok) return before;
   try {
-    const after = await api.patch(o, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply);
+    const after = await api.apply(o, fieldManager);
     if (!before.value) return ok("created");
     return ok(after.metadata?.resourceVersion === before.value.metadata.resourceVersion ? "unchanged" : "configured");
   } catch (e) {

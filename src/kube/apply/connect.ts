@@ -3,7 +3,8 @@
  * handles contexts, exec and OIDC auth), checked once with GET /version so a bad kubeconfig or
  * an unreachable API server is one clear line before anything is changed.
  */
-import { KubeConfig, KubernetesObjectApi, VersionApi } from "@kubernetes/client-node";
+import { KubeConfig, VersionApi } from "@kubernetes/client-node";
+import { ApplyObjectApi } from "./object-api.js";
 import { type Result, ok, err } from "../../common/result.js";
 
 export interface KubeTarget {
@@ -15,7 +16,7 @@ export interface KubeTarget {
 
 export interface KubeConnection {
   readonly config: KubeConfig;
-  readonly objects: KubernetesObjectApi;
+  readonly objects: ApplyObjectApi;
   /** `context (server)`, for progress lines. */
   readonly describe: string;
   readonly serverVersion: string;
@@ -44,7 +45,7 @@ export async function connect(t: KubeTarget): Promise<Result<KubeConnection>> {
   const describe = `${kc.getCurrentContext()} (${cluster.server})`;
   try {
     const v = await kc.makeApiClient(VersionApi).getCode();
-    return ok({ config: kc, objects: KubernetesObjectApi.makeApiClient(kc), describe, serverVersion: v.gitVersion });
+    return ok({ config: kc, objects: ApplyObjectApi.fromConfig(kc), describe, serverVersion: v.gitVersion });
   } catch (e) {
     return err(new Error(`cluster ${describe}: ${oneLine(e)}`));
   }
