@@ -20,8 +20,26 @@ const EXTRA_VERSIONS: Readonly<Record<string, readonly string[]>> = {
 
 const GATEWAY_API_EXTRA: Readonly<Record<string, readonly string[]>> = {
   Gateway: ["v1beta1"],
+  GatewayClass: ["v1beta1"],
   HTTPRoute: ["v1beta1"],
 };
+
+interface CrdKind {
+  readonly group: string;
+  readonly version: string;
+  readonly kind: string;
+  readonly resource: string;
+  readonly scope: "Namespaced" | "Cluster";
+}
+
+/**
+ * Kinds weft does not watch but writes: the waypoint deployer creates the istio-waypoint
+ * GatewayClass (as istiod does) and writes its status, so a cluster without the Gateway API
+ * CRDs needs this one too (its Gateways name the class).
+ */
+const WRITTEN_KINDS: readonly CrdKind[] = [
+  { group: "gateway.networking.k8s.io", version: "v1", kind: "GatewayClass", resource: "gatewayclasses", scope: "Cluster" },
+];
 
 const API_APPROVED = "api-approved.kubernetes.io";
 const UNAPPROVED = "unapproved, weft's minimal schema for clusters without the Gateway API CRDs (install those instead when you can)";
@@ -37,29 +55,28 @@ const schema = {
 };
 
 export function renderCrds(): Manifest[] {
-  return defaultKinds
-    .filter((k) => k.optional)
-    .map((k) => {
-      const extra = k.group === "gateway.networking.k8s.io" ? (GATEWAY_API_EXTRA[k.kind] ?? []) : (EXTRA_VERSIONS[k.group] ?? []);
-      const versions = [k.version, ...extra].map((name, i) => ({
-        name,
-        served: true,
-        storage: i === 0,
-        schema,
-        subresources: { status: {} },
-      }));
-      const m = meta(`${k.resource}.${k.group}`, "crds");
-      return {
-        apiVersion: "apiextensions.k8s.io/v1",
-        kind: "CustomResourceDefinition",
-        // *.k8s.io groups need this annotation; "unapproved" says honestly that these are not the Gateway API's own CRDs.
-        metadata: k.group.endsWith(".k8s.io") ? { ...m, annotations: { [API_APPROVED]: UNAPPROVED } } : m,
-        spec: {
-          group: k.group,
-          scope: "Namespaced",
-          names: { kind: k.kind, listKind: `${k.kind}List`, plural: k.resource, singular: k.kind.toLowerCase() },
-          versions,
-        },
-      };
-    });
+  const watched: CrdKind[] = defaultKinds.filter((k) => k.optional).map((k) => ({ ...k, scope: "Namespaced" }));
+  return [...watched, ...WRITTEN_KINDS].map((k) => {
+    const extra = k.group === "gateway.networking.k8s.io" ? (GATEWAY_API_EXTRA[k.kind] ?? []) : (EXTRA_VERSIONS[k.group] ?? []);
+    const versions = [k.version, ...extra].map((name, i) => ({
+      name,
+      served: true,
+      storage: i === 0,
+      schema,
+      subresources: { status: {} },
+    }));
+    const m = meta(`${k.resource}.${k.group}`, "crds");
+    return {
+      apiVersion: "apiextensions.k8s.io/v1",
+      kind: "CustomResourceDefinition",
+      // *.k8s.io groups need this annotation; "unapproved" says honestly that these are not the Gateway API's own CRDs.
+      metadata: k.group.endsWith(".k8s.io") ? { ...m, annotations: { [API_APPROVED]: UNAPPROVED } } : m,
+      spec: {
+        group: k.group,
+        scope: k.scope,
+        names: { kind: k.kind, listKind: `${k.kind}List`, plural: k.resource, singular: k.kind.toLowerCase() },
+        versions,
+      },
+    };
+  });
 }

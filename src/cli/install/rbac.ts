@@ -35,8 +35,17 @@ export function controlPlaneRules(): Rule[] {
     { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
     // The waypoint deployer (istiod's): a Deployment + Service per Gateway of class istio-waypoint, owned by the Gateway.
     { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "watch", "create", "update", "patch", "delete"] },
-    { apiGroups: [""], resources: ["services"], verbs: ["create", "update", "patch", "delete"] },
-    { apiGroups: ["gateway.networking.k8s.io"], resources: ["gateways/status"], verbs: ["get", "update", "patch"] },
+    { apiGroups: [""], resources: ["services", "serviceaccounts"], verbs: ["create", "update", "patch", "delete"] },
+    // istio-ca-root-cert in each namespace holding a waypoint (the pods mount it).
+    { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "create", "update", "patch", "delete"] },
+    // The istio-waypoint GatewayClass, created when absent (istiod's built-in classes), and the status of the class,
+    // the Gateways and the routes (--gateway-status).
+    { apiGroups: ["gateway.networking.k8s.io"], resources: ["gatewayclasses"], verbs: ["get", "create"] },
+    {
+      apiGroups: ["gateway.networking.k8s.io"],
+      resources: ["gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status"],
+      verbs: ["get", "update", "patch"],
+    },
   ];
 }
 

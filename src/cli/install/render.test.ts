@@ -28,18 +28,35 @@ void test("every object is labelled part-of=weft, named once, and namespaced obj
   for (const o of all) assert.equal(o.metadata.namespace, clusterScoped.has(o.kind) ? undefined : "istio-system", refOf(o));
 });
 
-void test("the control plane may read every watched kind; the CRD set covers every CRD kind weft watches", () => {
+void test("the control plane may read every watched kind; the CRD set covers every CRD kind weft watches, and the GatewayClass it writes", () => {
   const cr = renderManifests().find((o) => o.kind === "ClusterRole" && o.metadata.name === "weft-controlplane")!;
   const rules = cr.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
   for (const k of defaultKinds) {
     const ok = rules.some((r) => r.apiGroups.includes(k.group) && r.resources.includes(k.resource) && r.verbs.includes("watch"));
     assert.ok(ok, `watch ${k.resource}.${k.group || "core"}`);
   }
-  const crdNames = renderCrds().map((c) => c.metadata.name);
+  const crds = renderCrds();
   assert.deepEqual(
-    crdNames,
-    defaultKinds.filter((k) => k.optional).map((k) => `${k.resource}.${k.group}`),
+    crds.map((c) => c.metadata.name),
+    [...defaultKinds.filter((k) => k.optional).map((k) => `${k.resource}.${k.group}`), "gatewayclasses.gateway.networking.k8s.io"],
   );
+  const scopes = crds.map((c) => `${c.metadata.name} ${(c.spec as { scope: string }).scope}`);
+  assert.deepEqual(
+    scopes.filter((x) => x.endsWith(" Cluster")),
+    ["gatewayclasses.gateway.networking.k8s.io Cluster"],
+  );
+  // The waypoint deployer's writes (controlplane/gateway/controller.ts): the class, waypoint objects, status.
+  const may = (group: string, resource: string, verb: string): boolean =>
+    rules.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+  for (const [group, resource, verb] of [
+    ["gateway.networking.k8s.io", "gatewayclasses", "create"],
+    ["gateway.networking.k8s.io", "gatewayclasses/status", "patch"],
+    ["gateway.networking.k8s.io", "httproutes/status", "patch"],
+    ["", "serviceaccounts", "patch"],
+    ["", "configmaps", "patch"],
+    ["apps", "deployments", "patch"],
+  ] as const)
+    assert.ok(may(group, resource, verb), `${verb} ${resource}.${group || "core"}`);
 });
 
 void test("options reach the objects: image, namespace, CNI dirs, backend, and the serving SANs follow the namespace", () => {
