@@ -126,6 +126,8 @@ function controlPlane(o: ManifestOptions): Manifest[] {
                 `--trust-domain=${o.trustDomain}`,
                 `--cluster-domain=${o.clusterDomain}`,
                 `--serving-dns-names=${svcDns.join(",")}`,
+                // The waypoints it deploys run the same image (--image), not the built-in default.
+                `--waypoint-image=${o.image}`,
               ],
               ports: [
                 { name: "grpc-xds", containerPort: 15012, protocol: "TCP" },

@@ -73,6 +73,7 @@ void test("options reach the objects: image, namespace, CNI dirs, backend, and t
   assert.ok(!text.includes("weft.local/weft"), "every container uses the given image");
   const cp = objs.find((x) => x.kind === "Deployment")!;
   assert.match(JSON.stringify(cp), /--serving-dns-names=istiod\.mesh\.svc,istiod\.mesh\.svc\.cluster\.local,istiod\.mesh"/);
+  assert.match(JSON.stringify(cp), /"--waypoint-image=reg\.example\/weft:9"/, "waypoints run the given image too");
   const cni = objs.find((x) => x.kind === "DaemonSet" && x.metadata.name === "weft-cni")!;
   assert.match(JSON.stringify(cni), /--cni-conf-dir=\/etc\/k3s\/cni/);
   assert.match(JSON.stringify(cni), /--backend=nftables/);
