@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CniCode, mayStartWithoutAgent, parseEnv, parseNetConf, podEvent } from "./protocol.js";
+import { CniCode, hostInterface, mayStartWithoutAgent, parseEnv, parseNetConf, podEvent } from "./protocol.js";
 
 const env = {
   CNI_COMMAND: "ADD",
@@ -85,6 +85,19 @@ test("podEvent: takes the IPs and the host-side interface (no sandbox) from prev
     ips: ["198.19.200.5"],
     hostInterface: "veth1234",
   });
+});
+
+test("the host-side interface: the veth before the pod's interface, never the bridge", () => {
+  const pod = { name: "eth0", sandbox: "/run/netns/p" };
+  const cases: Array<[string, unknown, string | undefined]> = [
+    ["ptp", { interfaces: [{ name: "veth1" }, pod], ips: [{ address: "10.0.0.2/24", interface: 1 }] }, "veth1"],
+    ["bridge", { interfaces: [{ name: "cni0" }, { name: "veth2" }, pod], ips: [{ address: "10.0.0.2/24", interface: 2 }] }, "veth2"],
+    ["bridge, no interface index", { interfaces: [{ name: "cni0" }, { name: "veth3" }, pod], ips: [{ address: "10.0.0.2/24" }] }, "veth3"],
+    ["no sandbox interface listed", { interfaces: [{ name: "cni0" }, { name: "veth4" }], ips: [{ address: "10.0.0.2/24" }] }, "veth4"],
+    ["only the pod's interface (no host side)", { interfaces: [pod], ips: [{ address: "10.0.0.2/24", interface: 0 }] }, undefined],
+    ["no interfaces", { ips: [{ address: "10.0.0.2/24" }] }, undefined],
+  ];
+  for (const [name, prev, want] of cases) assert.equal(hostInterface(prev as never)?.name, want, name);
 });
 
 test("podEvent: an ADD without addresses or with a malformed one is refused", () => {

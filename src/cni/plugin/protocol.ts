@@ -151,8 +151,24 @@ export function parseNetConf(stdin: string, command: CniCommand): Result<WeftNet
 }
 
 /**
+ * The host side of the pod's veth in prevResult. The bridge plugin lists the bridge, then the
+ * host veth, then the pod's interface (the only one with a `sandbox`); ptp lists the host veth,
+ * then the pod's. So: the last interface without a sandbox listed before the pod's interface
+ * (the one the first address names, else the first with a sandbox); with no sandbox interface,
+ * the last one without. Never the bridge when a veth follows it.
+ */
+export function hostInterface(prev: WeftNetConf["prevResult"]): { name: string } | undefined {
+  const list = prev?.interfaces ?? [];
+  const named = (i: number): boolean => typeof list[i]?.name === "string" && !list[i]!.sandbox;
+  const idx = prev?.ips?.[0]?.interface;
+  const pod = typeof idx === "number" && list[idx]?.sandbox ? idx : list.findIndex((itf) => itf?.sandbox);
+  for (let i = (pod >= 0 ? pod : list.length) - 1; i >= 0; i--) if (named(i)) return list[i];
+  return undefined;
+}
+
+/**
  * The event for the agent: the pod's IPs from prevResult (addresses without prefix length) and
- * the host-side interface, which is the one prevResult lists without a `sandbox`.
+ * the host-side interface (hostInterface).
  */
 export function podEvent(inv: CniInvocation, conf: WeftNetConf): Result<PodEvent, CniError> {
   const namespace = inv.args.K8S_POD_NAMESPACE ?? "";
@@ -168,7 +184,7 @@ export function podEvent(inv: CniInvocation, conf: WeftNetConf): Result<PodEvent
       );
     ips.push(ip);
   }
-  const host = (prev?.interfaces ?? []).find((itf) => typeof itf?.name === "string" && !itf.sandbox);
+  const host = hostInterface(prev);
   if (inv.command === "ADD" && ips.length === 0)
     return bad(CniCode.invalidConfig, "network configuration: prevResult.ips: the previous plugin assigned no address");
   return ok({
