@@ -40,6 +40,17 @@ void test("chain appends weft's entry after the existing plugins; again is uncha
   assert.ok(u2.ok && u2.value.unchanged && u2.value.text === original);
 });
 
+void test("chain + unchain gives back the file's bytes, with or without a final newline", () => {
+  for (const original of [JSON.stringify(bridge, null, 2), JSON.stringify(bridge, null, 2) + "\n"]) {
+    const c = chain("10-bridge.conflist", original, entry);
+    assert.ok(c.ok);
+    assert.equal(c.value.text.endsWith("\n"), original.endsWith("\n"));
+    const u = unchain("10-bridge.conflist", c.value.text);
+    assert.ok(u.ok);
+    assert.equal(u.value.text, original);
+  }
+});
+
 void test("a single-plugin .conf becomes a list to be written as .conflist", () => {
   const c = chain("10-bridge.conf", JSON.stringify({ cniVersion: "0.4.0", name: "n", type: "bridge", bridge: "cni0" }), entry);
   assert.ok(c.ok && c.value.asConflist);

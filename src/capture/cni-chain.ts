@@ -50,6 +50,9 @@ function parse(file: string, text: string): Result<ConfList> {
   return err(new Error(`${file}: neither a conflist (plugins) nor a plugin configuration (type)`));
 }
 
+/** The file's own final newline (or none), kept so that chain + unchain of a 2-space-indented file gives back its bytes. */
+const eol = (text: string): string => (text.endsWith("\n") ? "\n" : "");
+
 /**
  * The conflist with weft's entry last (replacing an earlier weft entry in place of it), as the
  * text to write. `unchanged` when it is already exactly so. A single-plugin `.conf` comes back
@@ -60,7 +63,7 @@ export function chain(file: string, text: string, entry: ChainEntry): Result<{ t
   if (!c.ok) return c;
   const others = c.value.plugins.filter((p) => p.type !== PLUGIN_TYPE);
   if (!others.length) return err(new Error(`${file}: no interface plugin to chain after (only ${PLUGIN_TYPE})`));
-  const out = JSON.stringify({ ...c.value, plugins: [...others, { ...entry }] }, null, 2) + "\n";
+  const out = JSON.stringify({ ...c.value, plugins: [...others, { ...entry }] }, null, 2) + eol(text);
   return ok({ text: out, unchanged: out === text, asConflist: !file.endsWith(".conflist") });
 }
 
@@ -69,6 +72,6 @@ export function unchain(file: string, text: string): Result<{ text: string; unch
   const c = parse(file, text);
   if (!c.ok) return c;
   if (!c.value.plugins.some((p) => p.type === PLUGIN_TYPE)) return ok({ text, unchanged: true });
-  const out = JSON.stringify({ ...c.value, plugins: c.value.plugins.filter((p) => p.type !== PLUGIN_TYPE) }, null, 2) + "\n";
+  const out = JSON.stringify({ ...c.value, plugins: c.value.plugins.filter((p) => p.type !== PLUGIN_TYPE) }, null, 2) + eol(text);
   return ok({ text: out, unchanged: false });
 }
