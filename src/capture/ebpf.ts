@@ -14,7 +14,7 @@
  * the routing, and the pin folder, whether or not this process created them.
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, rmdir } from "node:fs/promises";
 import * as path from "node:path";
 import { logger } from "../common/log.js";
 import { PinnedMap } from "../common/native/native.js";
@@ -273,7 +273,10 @@ export class EbpfBackend implements RedirectBackend {
 
   private async teardownNow(): Promise<Result<void>> {
     const r = await this.cleanupNow();
-    return r.ok ? ok(undefined) : r;
+    if (!r.ok) return r;
+    // The pin root too once no other instance pins there (rmdir fails on a non-empty folder: kept then).
+    await rmdir(this.node.pinRoot).catch(() => undefined);
+    return ok(undefined);
   }
 
   cleanupStale(): Promise<Result<string[]>> {

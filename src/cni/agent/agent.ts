@@ -15,7 +15,7 @@
  */
 import * as http from "node:http";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { logger } from "../../common/log.js";
 import { type Result, ok, err } from "../../common/result.js";
@@ -96,8 +96,13 @@ export class NodeAgent {
     if (opts.teardown) {
       const t = await this.opts.backend.teardown();
       if (!t.ok) log.warn({ error: t.error.message }, "teardown failed");
+      // Nothing to restore any more: the sandboxes' state goes with the captures, and its folder when empty.
+      await rm(this.opts.stateFile, { force: true });
     }
     await rm(this.opts.socketPath, { force: true });
+    if (opts.teardown)
+      for (const dir of new Set([path.dirname(this.opts.stateFile), path.dirname(this.opts.socketPath)]))
+        await rmdir(dir).catch(() => undefined);
   }
 
   /** Makes the backend match the table; serialised. Resolves when this round is done. */
