@@ -35,6 +35,12 @@ void test("nftables ruleset: ztunnel's packets pass first, then existing transpa
     "rules in fail-closed order",
   );
   assert.ok(lines.includes("ip daddr @enrolled meta mark set meta mark & 0xfffff000 | 0x111"), "node processes rerouted through lo");
+  // Untracked before any NAT (raw priority): kube-proxy's DNAT must not turn a captured Service address into an endpoint.
+  const raw = lines.slice(lines.indexOf("chain raw {"), lines.indexOf("chain prerouting {"));
+  assert.deepEqual(raw.slice(1, 3), [
+    "type filter hook prerouting priority raw; policy accept;",
+    "ip saddr @enrolled meta l4proto tcp notrack",
+  ]);
 });
 
 void test("nftables ruleset: the replace script recreates the table with the current members", () => {

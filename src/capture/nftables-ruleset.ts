@@ -7,6 +7,11 @@
  *    packet from an enrolled pod is TPROXYed to the outbound port, one to an enrolled pod to the
  *    HBONE port (destination port = HBONE) or the inbound-plaintext port. If TPROXY finds no
  *    listener the rule does not match and the next rule drops: fail closed.
+ *  - raw (raw priority): an enrolled pod's TCP is not tracked, so no NAT applies to it: kube-proxy's
+ *    DNAT (nat prerouting) would otherwise rewrite a Service address to an endpoint after TPROXY
+ *    chose ztunnel, and ztunnel would see the endpoint (found by test/k8s/install.test.ts: the
+ *    connection was reset), where Istio's ztunnel sees the Service (its capture runs in the pod's
+ *    namespace, before kube-proxy). Replies to ztunnel's inbound connections are untracked too.
  *  - output (route hook): node processes' TCP to an enrolled pod (not ztunnel's, by its socket
  *    mark) gets the capture mark, so it is rerouted through lo and captured by prerouting.
  *  - dns (nat, dstnat priority), with DNS capture: an enrolled pod's UDP to port 53 is
@@ -30,6 +35,10 @@ export function renderRuleset(node: NodeCapture, enrolled: readonly string[] = [
   return `table ip ${NFT_TABLE} {
   set ${NFT_SET} {
     type ipv4_addr;${elements}
+  }
+  chain raw {
+    type filter hook prerouting priority raw; policy accept;
+    ip saddr @${NFT_SET} meta l4proto tcp notrack
   }
   chain prerouting {
     type filter hook prerouting priority mangle; policy accept;
