@@ -11,8 +11,9 @@
  * Listens on [::]:$PORT (default 8080, dual-stack). Exit on SIGTERM.
  *
  * Client mode, for traffic checks from inside a pod (the image has no shell or curl):
- *   echo-server get <ip> <port> [path]   prints the response (status line, headers, body);
- *   exit 0 on a 2xx answer, 1 otherwise, 3 if the connection fails (no name resolution: IPs only).
+ *   echo-server get <ip> <port> [path [header...]]   prints the response (status line, headers,
+ *   body); each further argument is a request header line ("x-version: v2"); exit 0 on a 2xx
+ *   answer, 1 otherwise, 3 if the connection fails (no name resolution: IPs only).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -76,7 +77,7 @@ static void on_term(int sig) {
   _exit(0);
 }
 
-static int get(const char *ip, const char *port_s, const char *path) {
+static int get(const char *ip, const char *port_s, const char *path, char **headers, int nheaders) {
   struct sockaddr_storage a = {0};
   socklen_t al;
   int port = atoi(port_s);
@@ -102,8 +103,14 @@ static int get(const char *ip, const char *port_s, const char *path) {
     perror("echo-server get: connect");
     return 3;
   }
-  char req[1024];
-  int rl = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n\r\n", path, ip, port_s);
+  char req[4096];
+  int rl = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\n", path, ip, port_s);
+  for (int i = 0; i < nheaders && rl > 0 && rl < (int)sizeof req; i++) rl += snprintf(req + rl, sizeof req - (size_t)rl, "%s\r\n", headers[i]);
+  if (rl > 0 && rl < (int)sizeof req) rl += snprintf(req + rl, sizeof req - (size_t)rl, "\r\n");
+  if (rl <= 0 || rl >= (int)sizeof req) {
+    fprintf(stderr, "echo-server get: request longer than %zu bytes\n", sizeof req);
+    return 2;
+  }
   if (write(s, req, (size_t)rl) != rl) {
     perror("echo-server get: write");
     return 3;
@@ -120,7 +127,7 @@ static int get(const char *ip, const char *port_s, const char *path) {
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 4 && strcmp(argv[1], "get") == 0) return get(argv[2], argv[3], argc > 4 ? argv[4] : "/");
+  if (argc >= 4 && strcmp(argv[1], "get") == 0) return get(argv[2], argv[3], argc > 4 ? argv[4] : "/", argv + 5, argc > 5 ? argc - 5 : 0);
   const char *port_s = getenv("PORT");
   int port = port_s ? atoi(port_s) : 8080;
   if (port <= 0 || port > 65535) {
