@@ -14,11 +14,12 @@ async function main(): Promise<void> {
     console.log(found.length > 0 ? `removed: ${found.join(", ")}` : "nothing to remove");
     return;
   }
-  if (cmd !== "up") throw new Error("usage: testbed-cli.js up [--nodes 1|2] | down");
+  if (cmd !== "up") throw new Error("usage: testbed-cli.js up [--nodes 1|2] [--ptp] | down");
   const skip = testbedSkipReason();
   if (skip) throw new Error(`test bed cannot run here: ${skip}`);
   const i = process.argv.indexOf("--nodes");
-  const tb = await startTestbed({ nodes: i > 0 ? Number(process.argv[i + 1]) : 2 });
+  const ptp = process.argv.includes("--ptp");
+  const tb = await startTestbed({ nodes: i > 0 ? Number(process.argv[i + 1]) : 2, ...(ptp ? { podNetwork: "ptp" as const } : {}) });
   console.log(`kubeconfig (this namespace): ${tb.kubeconfigPath}`);
   console.log(`kubeconfig (inside wtb-net):  ${tb.innerKubeconfigPath}`);
   console.log(`kubectl:                     ${tb.bins.kubectl} --kubeconfig=${tb.kubeconfigPath} get nodes`);

@@ -28,6 +28,8 @@ const execFileP = promisify(execFile);
 export interface TestbedOptions {
   /** 1 or 2 nodes (default 2). */
   readonly nodes?: number;
+  /** The primary CNI (topology.ts PodNetwork): bridge (default) or ptp. */
+  readonly podNetwork?: t.PodNetwork;
   readonly log?: (line: string) => void;
 }
 
@@ -275,7 +277,7 @@ export async function startTestbed(opts: TestbedOptions = {}): Promise<Testbed> 
     ]);
 
     // Nodes.
-    for (const n of nodes) await startNode(n, bins, images, f, daemons, kubelets);
+    for (const n of nodes) await startNode(n, bins, images, f, daemons, kubelets, opts.podNetwork ?? "bridge");
     const ready = async (): Promise<true | undefined> => {
       const list = JSON.parse(await kubectl(["get", "nodes", "-o", "json"])) as {
         items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[];
@@ -344,6 +346,7 @@ async function startNode(
   f: (name: string) => string,
   daemons: Daemon[],
   kubelets: Map<string, Daemon>,
+  podNetwork: t.PodNetwork,
 ): Promise<void> {
   const s = (...p: string[]): string => path.join(n.stateDir, ...p);
   for (const d of [
@@ -361,7 +364,7 @@ async function startNode(
     mkdirSync(s(d), { recursive: true });
   mkdirSync(path.join(n.runDir, "stage"), { recursive: true });
   for (const p of t.CNI_PLUGINS) copyFileSync(path.join(t.DEBIAN_CNI_DIR, p), s("opt-cni/bin", p));
-  writeFileSync(s("etc-cni/net.d/10-wtb-bridge.conflist"), t.podNetworkConflist(n));
+  writeFileSync(s("etc-cni/net.d/10-wtb-bridge.conflist"), t.podNetworkConflist(n, podNetwork));
   const sysctls = Object.entries(t.KUBELET_SYSCTLS).map(([key, value]) => {
     const file = s("sysctl", key.replace(/\//g, "."));
     writeFileSync(file, `${value}\n`);

@@ -37,7 +37,14 @@ export const NODE_CONTAINERD_SOCK = "/run/containerd/containerd.sock";
 export const NODE_CNI_CONF_DIR = "/etc/cni/net.d";
 export const NODE_CNI_BIN_DIR = "/opt/cni/bin";
 /** Debian's CNI plugins the pod network uses (copied into each node's bin dir). */
-export const CNI_PLUGINS = ["bridge", "host-local", "loopback", "portmap"] as const;
+export const CNI_PLUGINS = ["bridge", "ptp", "host-local", "loopback", "portmap"] as const;
+
+/**
+ * The primary pod network: `bridge` (bridge `wtb0`, the default) or `ptp` (one routed veth per
+ * pod, the node's end holding the pod range's gateway address). weft's capture needs `ptp`: on a
+ * bridge port the host veth's ingress goes to the bridge, not the node's IP stack (docs/kubernetes.md, "Known limits").
+ */
+export type PodNetwork = "bridge" | "ptp";
 export const DEBIAN_CNI_DIR = "/usr/lib/cni";
 /** The kernel tunables kubelet insists on (it writes them unless they already hold): masked per node. */
 export const KUBELET_SYSCTLS: Readonly<Record<string, string>> = {
@@ -97,28 +104,23 @@ export function nodeRoutes(n: NodeLayout, all: readonly NodeLayout[]): string[][
   ];
 }
 
-export function podNetworkConflist(n: NodeLayout): string {
+export function podNetworkConflist(n: NodeLayout, kind: PodNetwork = "bridge"): string {
+  const ipam = {
+    type: "host-local",
+    // Not /var/lib/cni: that directory is the host's.
+    dataDir: path.join(n.stateDir, "cni-ipam"),
+    ranges: [[{ subnet: n.podCidr, gateway: n.podGateway }]],
+    routes: [{ dst: "0.0.0.0/0" }],
+  };
+  const primary =
+    kind === "ptp"
+      ? { type: "ptp", ipMasq: false, ipam }
+      : { type: "bridge", bridge: "wtb0", isGateway: true, ipMasq: false, hairpinMode: true, ipam };
   return JSON.stringify(
     {
       cniVersion: "1.0.0",
       name: "wtb",
-      plugins: [
-        {
-          type: "bridge",
-          bridge: "wtb0",
-          isGateway: true,
-          ipMasq: false,
-          hairpinMode: true,
-          ipam: {
-            type: "host-local",
-            // Not /var/lib/cni: that directory is the host's.
-            dataDir: path.join(n.stateDir, "cni-ipam"),
-            ranges: [[{ subnet: n.podCidr, gateway: n.podGateway }]],
-            routes: [{ dst: "0.0.0.0/0" }],
-          },
-        },
-        { type: "portmap", capabilities: { portMappings: true } },
-      ],
+      plugins: [primary, { type: "portmap", capabilities: { portMappings: true } }],
     },
     null,
     2,
