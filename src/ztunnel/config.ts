@@ -83,6 +83,8 @@ export interface ZtunnelConfig {
   readonly clusterDomain?: string;
   /** Default ALLOW_ANY. */
   readonly outboundTrafficPolicy?: OutboundTrafficPolicy;
+  /** Plaintext from the node's own addresses: "skip" authorization (Istio's outcome, the default) or "enforce" it. */
+  readonly nodeTrafficAuthz?: "skip" | "enforce";
 }
 
 export const DEFAULT_TRUST_DOMAIN = "cluster.local";
@@ -165,6 +167,13 @@ export const ZTUNNEL_FLAGS: readonly FlagSpec[] = [
     description: "REGISTRY_ONLY refuses destinations that are no service, ServiceEntry or workload",
   },
   {
+    name: "node-traffic-authz",
+    arg: "skip|enforce",
+    env: "WEFT_NODE_TRAFFIC_AUTHZ",
+    default: "skip",
+    description: "plaintext from the node's own addresses (kubelet probes): skip L4 policy as Istio does, or enforce it",
+  },
+  {
     name: "ztunnel-mark",
     arg: "MARK",
     env: "WEFT_ZTUNNEL_MARK",
@@ -242,6 +251,9 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
       dnsUpstreams.push(a.value);
     }
   } else dnsUpstreams.push(...systemUpstreams());
+  const nodeAuthz = values["node-traffic-authz"] ?? env.WEFT_NODE_TRAFFIC_AUTHZ ?? "skip";
+  if (nodeAuthz !== "skip" && nodeAuthz !== "enforce")
+    return err(new Error(`ztunnel: node-traffic-authz must be skip or enforce, not ${JSON.stringify(nodeAuthz)}`));
   const policy = values["outbound-traffic-policy"] ?? env.WEFT_OUTBOUND_TRAFFIC_POLICY ?? "ALLOW_ANY";
   if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY")
     return err(new Error(`ztunnel: outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, not ${JSON.stringify(policy)}`));
@@ -263,6 +275,7 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
     dnsUpstreams,
     clusterDomain: values["cluster-domain"] ?? env.CLUSTER_DOMAIN ?? "cluster.local",
     outboundTrafficPolicy: policy,
+    nodeTrafficAuthz: nodeAuthz,
     ...(caDir ? { caDir } : {}),
     ...(xdsAddress ? { xdsAddress } : {}),
     ...(tokenFile ? { tokenFile } : {}),

@@ -33,6 +33,7 @@ import { explainFromState, stateAuthorizer } from "./traffic/authorizer.js";
 import type { Authorize } from "./traffic/inbound-admission.js";
 import { DnsForwarder } from "./dns/forwarder.js";
 import { DnsServer } from "./dns/server.js";
+import { nodeAddresses } from "./node-addresses.js";
 
 const log = logger("ztunnel");
 
@@ -97,7 +98,14 @@ export class Ztunnel {
       illegalPorts: [config.ports.outbound, config.ports.inbound, config.ports.hbone, config.ports.socks5],
       ...(runtime.hboneSettings ? { settings: runtime.hboneSettings } : {}),
     });
-    const ctx = { state: this.state, node: config.node, network: config.network, authorize: this.authorize };
+    const ctx = {
+      state: this.state,
+      node: config.node,
+      network: config.network,
+      authorize: this.authorize,
+      // Only with capture: without it, no node traffic reaches the inbound plaintext listener by itself.
+      ...(config.capture === "transparent" && config.nodeTrafficAuthz !== "enforce" ? { isNodeAddress: nodeAddresses() } : {}),
+    };
     this.inbound = new Inbound({ ctx, dialer, metrics: this.metrics, connections: this.connections });
     this.dnsForwarder = new DnsForwarder(config.dnsUpstreams ?? []);
     if (config.dnsProxy)

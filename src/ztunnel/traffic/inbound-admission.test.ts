@@ -129,3 +129,21 @@ test("inbound: the forwarded source address is believed only for the peer's own 
   }
   assert.equal(trustedClientAddress(c, { forwarded: {}, remoteAddress: remote, peerIdentity: peer }).ip, remote.ip);
 });
+
+test("inbound admission: plaintext from the node itself skips authorization (kubelet probes), other plaintext does not", () => {
+  const deny: Authorize = () => ({
+    allowed: false,
+    reason: "ALLOW policy default/only-client matched no rule",
+    policy: "default/only-client",
+  });
+  const withNode = { ...ctx(deny), isNodeAddress: (ip: string) => ip === "10.0.1.1" };
+  const dst = { ip: "10.0.1.2", port: 8080 };
+  const probe = admitPlaintext(withNode, dst, { ip: "10.0.1.1", port: 40000 });
+  assert.ok(probe.ok && probe.authz.allowed && /kubelet probes/.test(probe.authz.reason));
+  const other = admitPlaintext(withNode, dst, { ip: "10.0.1.7", port: 40000 });
+  assert.ok(!other.ok && other.status === 401, "another source is still authorized");
+  const enforced = admitPlaintext(ctx(deny), dst, { ip: "10.0.1.1", port: 40000 });
+  assert.ok(!enforced.ok && enforced.status === 401, "without isNodeAddress (enforce) the node is authorized too");
+  const unknown = admitPlaintext(withNode, { ip: "10.9.9.9", port: 80 }, { ip: "10.0.1.1" });
+  assert.ok(!unknown.ok && unknown.status === 503, "only to local enrolled workloads");
+});

@@ -57,7 +57,21 @@ export interface InboundContext {
   /** Network of this node's workloads. */
   readonly network: string;
   readonly authorize: Authorize;
+  /**
+   * Is this one of the node's own addresses? Plaintext from the node itself (the kubelet's
+   * health probes above all) is then admitted without authorization, as in Istio, whose capture
+   * never takes the node's traffic to a pod (istio-cni SNATs it to 169.254.7.127 and lets it
+   * pass): an ALLOW policy must not fail a pod's probes. Undefined: every source is authorized
+   * (ztunnel `--node-traffic-authz enforce`).
+   */
+  readonly isNodeAddress?: (ip: string) => boolean;
 }
+
+/** The authorization recorded for plaintext from the node itself (isNodeAddress). */
+export const NODE_TRAFFIC: AuthorizationDecision = Object.freeze({
+  allowed: true,
+  reason: "from the node itself (kubelet probes): not subject to policy, as in Istio",
+});
 
 export function admitHbone(ctx: InboundContext, req: HboneRequestFacts): InboundDecision {
   if (req.method !== "CONNECT") return { ok: false, status: 400, reason: `method ${req.method} not allowed, only CONNECT` };
@@ -81,7 +95,8 @@ export function admitHbone(ctx: InboundContext, req: HboneRequestFacts): Inbound
 
 /** Plaintext that capture delivered to the inbound (15006) listener: the peer has no identity. */
 export function admitPlaintext(ctx: InboundContext, destination: SocketAddress, source: { ip: string; port?: number }): InboundDecision {
-  return admitLocal(ctx, destination, {
+  const fromNode = ctx.isNodeAddress?.(source.ip) === true;
+  return admitLocal(fromNode ? { ...ctx, authorize: () => NODE_TRAFFIC } : ctx, destination, {
     sourceIp: source.ip,
     ...(source.port !== undefined ? { sourcePort: source.port } : {}),
     destinationIp: destination.ip,
