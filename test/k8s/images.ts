@@ -4,7 +4,7 @@
  * always runs the code under test.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 
 const repo = path.resolve(__dirname, "../../..");
@@ -22,9 +22,10 @@ export function ensureImages(log: (l: string) => void): TestbedImage[] {
   const given = process.env.WEFT_TESTBED_IMAGES;
   if (given) return readIndex(path.join(given, "images.json"));
   const index = path.join(dir, "images.json");
-  // Rebuilt when anything an image is made of is newer than the last build.
-  const inputs = ["dist/src/cli/main.js", "dist/src/image/weft-images.js", "images/pause.c", "images/echo-server.c", "package-lock.json"];
-  const newest = Math.max(...inputs.map((i) => statSync(path.join(repo, i)).mtimeMs));
+  // Rebuilt when anything an image is made of is newer than the last build: every compiled file (tsc is incremental and
+  // rewrites only what changed, so dist/src/cli/main.js alone missed a changed ztunnel or CNI agent), the C sources, the lock.
+  const inputs = ["images/pause.c", "images/echo-server.c", "package-lock.json"].map((i) => path.join(repo, i));
+  const newest = Math.max(newestIn(path.join(repo, "dist/src")), ...inputs.map((i) => statSync(i).mtimeMs));
   const stale = !existsSync(index) || statSync(index).mtimeMs < newest;
   if (stale) {
     const t0 = Date.now();
@@ -32,6 +33,14 @@ export function ensureImages(log: (l: string) => void): TestbedImage[] {
     log(`images built into ${dir} (${Date.now() - t0} ms)`);
   }
   return readIndex(index);
+}
+
+/** The newest mtime of the files under `dir`. */
+function newestIn(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) newest = Math.max(newest, statSync(path.join(e.parentPath, e.name)).mtimeMs);
+  return newest;
 }
 
 function readIndex(index: string): TestbedImage[] {
