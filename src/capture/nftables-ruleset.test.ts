@@ -16,7 +16,7 @@ void test("nftables ruleset: ztunnel's packets pass first, then existing transpa
   const pre = lines.slice(lines.indexOf("chain prerouting {"), lines.indexOf("chain output {"));
   const order = [
     "meta mark & 0xfff == 0x539 accept",
-    "socket transparent 1 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "socket transparent 1 socket wildcard 0 meta mark set meta mark & 0xfffff000 | 0x111 accept",
     "ip saddr @enrolled meta l4proto tcp tproxy to :15001 meta mark set meta mark & 0xfffff000 | 0x111 accept",
     "ip saddr @enrolled drop",
     "ip daddr @enrolled tcp dport 15008 tproxy to :15008 meta mark set meta mark & 0xfffff000 | 0x111 accept",

@@ -3,7 +3,9 @@
  *
  * One table, `ip weft`, in the NODE namespace only:
  *  - prerouting (mangle priority): packets from ztunnel's sockets pass; packets of an existing
- *    transparent socket (ztunnel's accepted and upstream sockets) get the capture mark; a TCP
+ *    transparent socket (ztunnel's accepted and upstream sockets; `socket wildcard 0`, Istio's
+ *    `--nowildcard`: not its listeners on 0.0.0.0, which would take any forwarded packet to
+ *    15001/15006/15008, e.g. HBONE to a waypoint pod on this node) get the capture mark; a TCP
  *    packet from an enrolled pod is TPROXYed to the outbound port, one to an enrolled pod to the
  *    HBONE port (destination port = HBONE) or the inbound-plaintext port. If TPROXY finds no
  *    listener the rule does not match and the next rule drops: fail closed.
@@ -44,7 +46,7 @@ export function renderRuleset(node: NodeCapture, enrolled: readonly string[] = [
     type filter hook prerouting priority mangle; policy accept;
     meta l4proto != tcp accept
     ${fromZtunnel} accept
-    socket transparent 1 ${setMark} accept
+    socket transparent 1 socket wildcard 0 ${setMark} accept
     ip saddr @${NFT_SET} meta l4proto tcp tproxy to :${p.outbound} ${setMark} accept
     ip saddr @${NFT_SET} drop
     ip daddr @${NFT_SET} tcp dport ${p.hbone} tproxy to :${p.hbone} ${setMark} accept
