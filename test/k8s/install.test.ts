@@ -119,7 +119,7 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
     return { out, pcap: await cap.stop(), file: cap.pcap, cap };
   };
   /** The HBONE proof: the call served, on the underlay only TLS 1.3 to 15008 and never the marker. */
-  const assertHbone = async (what: string): Promise<void> => {
+  const assertHbone = async (what: string, fresh = false): Promise<void> => {
     const m = marker(what);
     let last = "no attempt";
     const r = await eventually(`${what}: the call carried over HBONE`, 60_000, async () => {
@@ -136,10 +136,15 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
       assert.match(r.out.stdout, /^HTTP\/1\.1 200 OK/);
       assert.equal(await packets(r.file, "tcp port 8080"), 0, "no plaintext connection to the app port on the underlay");
       const conns = await hboneConnections(r.file, "/dev/null");
-      assert.ok(
-        conns.length > 0 && conns.every((x) => x.version === "0x0304"),
-        `TLS 1.3 on every 15008 connection: ${JSON.stringify(conns)}`,
-      );
+      assert.ok(conns.length > 0, "TLS records to 15008 on the underlay");
+      // A pooled HBONE connection opened before the capture shows no handshake; every handshake seen is TLS 1.3.
+      for (const c of conns)
+        assert.ok(c.version === "0x0304" || c.version === "", `TLS 1.3 on ${c.client} -> ${c.server}:15008: ${c.version}`);
+      if (fresh)
+        assert.ok(
+          conns.some((c) => c.version === "0x0304"),
+          `a TLS 1.3 handshake to 15008 captured: ${JSON.stringify(conns)}`,
+        );
     } finally {
       r.cap.remove();
     }
@@ -238,7 +243,7 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
   step("namespace labelled ambient: captured, carried over HBONE (TLS 1.3 on 15008), SPIFFE identities on both ends", async () => {
     const before = await opened(serverNode, "client", "echo");
     await tb.kubectl(["label", "namespace", MESH_NS, "istio.io/dataplane-mode=ambient"]);
-    await assertHbone("enrolled");
+    await assertHbone("enrolled", true);
     lap("HBONE");
     assert.ok(
       (await opened(serverNode, "client", "echo")) > before,
@@ -336,7 +341,7 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
       now.every((p) => !old.has(p.metadata.uid)),
       "every node agent is a new pod",
     );
-    await assertHbone("agents-restarted");
+    await assertHbone("agents-restarted", true);
     lap("agents restart");
   });
 
