@@ -7,7 +7,9 @@
  * RBAC shadow rules + ext_authz) through Envoy bytes into the waypoint's decoder. Covers allow
  * with upstream headers, deny with the authorizer's status/body/headers, requests the CUSTOM rules
  * do not match (never checked), check contents (prefix, allowed and added headers, gRPC
- * attributes), timeout and unreachable authorizer (fail closed, statusOnError), failOpen, and the
+ * attributes), timeout and unreachable authorizer (fail closed, statusOnError), failOpen, the
+ * request body in the check (includeRequestBodyInCheck: HTTP and gRPC, 413 over the limit, partial
+ * messages, the whole body still reaching the backend), headers for the client on allow, and the
  * access log. Loopback only (the fixture's 127.0.62.0/24; run under the shared lock).
  */
 import { test, before, after } from "node:test";
@@ -59,9 +61,21 @@ const customPolicy = (provider: string): KubeObject => ({
 
 /** The test HTTP authz server: allows `x-ext-allow: yes` (adding x-ext-user), delays `x-ext-slow`, else 403 with a reason. */
 class TestHttpAuthzServer {
-  readonly seen: { method: string; path: string; headers: http.IncomingHttpHeaders }[] = [];
+  readonly seen: { method: string; path: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
   readonly server = http.createServer((req, res) => {
-    this.seen.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers });
+    const seen = { method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: "" };
+    this.seen.push(seen);
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      seen.body = Buffer.concat(chunks).toString();
+      respond();
+    });
+    const respond = () => {
+      if (req.headers["x-ext-slow"]) setTimeout(answer, 1000).unref();
+      else if (req.headers["x-ext-broken"]) res.writeHead(500).end("authz server bug");
+      else answer();
+    };
     const answer = () => {
       if (req.headers["x-ext-allow"] === "yes") res.writeHead(200, { "x-ext-user": "alice", "x-not-forwarded": "1" }).end();
       else
@@ -69,9 +83,6 @@ class TestHttpAuthzServer {
           .writeHead(403, { "x-ext-reason": "no allow header", "x-not-for-client": "1", "content-type": "text/plain" })
           .end("denied by test authz");
     };
-    if (req.headers["x-ext-slow"]) setTimeout(answer, 1000).unref();
-    else if (req.headers["x-ext-broken"]) res.writeHead(500).end("authz server bug");
-    else answer();
   });
   port = 0;
   async listen(): Promise<void> {
@@ -87,12 +98,14 @@ interface CheckSeen {
   method?: string;
   path?: string;
   headers: Record<string, string>;
+  body?: string;
+  rawBody?: Buffer;
 }
 
 interface CheckAttributes {
   source?: { principal?: string };
   destination?: { address?: { socketAddress?: { portValue?: number } } };
-  request?: { http?: { method?: string; path?: string; headers?: Record<string, string> } };
+  request?: { http?: { method?: string; path?: string; headers?: Record<string, string>; body?: string; rawBody?: Buffer } };
 }
 
 /** The test gRPC authz server: Check with Envoy's protos; OK for `x-ext-allow: yes` (adding x-ext-user), else denied 401. */
@@ -123,11 +136,17 @@ async function testGrpcAuthzServer(seen: CheckSeen[]): Promise<{ server: grpc.Se
           method: h.method,
           path: h.path,
           headers: h.headers ?? {},
+          ...(h.body !== undefined ? { body: h.body } : {}),
+          ...(h.rawBody !== undefined ? { rawBody: Buffer.from(h.rawBody) } : {}),
         });
         if (h.headers?.["x-ext-allow"] === "yes")
           cb(null, {
             status: { code: 0 },
-            okResponse: { headers: [{ header: { key: "x-ext-user", value: "bob" } }], headersToRemove: ["x-remove-me"] },
+            okResponse: {
+              headers: [{ header: { key: "x-ext-user", value: "bob" } }],
+              headersToRemove: ["x-remove-me"],
+              responseHeadersToAdd: [{ header: { key: "x-ext-checked", value: "grpc" } }],
+            },
           });
         else
           cb(null, {
@@ -210,8 +229,28 @@ const HTTP_MESH = () => `extensionProviders:
       includeAdditionalHeadersInCheck: { x-added: from-mesh-config }
       headersToUpstreamOnAllow: [x-ext-user]
       headersToDownstreamOnDeny: [x-ext-reason]
+  - name: http-body
+    envoyExtAuthzHttp:
+      service: ${HTTP_AUTHZ}
+      port: 8000
+      includeRequestHeadersInCheck: [x-ext-*, x-envoy-auth-partial-body]
+      includeRequestBodyInCheck: { maxRequestBytes: 16 }
+      headersToUpstreamOnAllow: [x-ext-user]
+      headersToDownstreamOnAllow: [x-ext-*]
+  - name: http-partial
+    envoyExtAuthzHttp:
+      service: ${HTTP_AUTHZ}
+      port: 8000
+      includeRequestHeadersInCheck: [x-ext-*, x-envoy-auth-partial-body]
+      includeRequestBodyInCheck: { maxRequestBytes: 8, allowPartialMessage: true }
   - name: grpc-authz
     envoyExtAuthzGrpc: { service: ${GRPC_AUTHZ}, port: 9191, timeout: 2s }
+  - name: grpc-body
+    envoyExtAuthzGrpc:
+      service: ${GRPC_AUTHZ}
+      port: 9191
+      timeout: 2s
+      includeRequestBodyInCheck: { maxRequestBytes: 64, allowPartialMessage: true, packAsBytes: true }
   - name: dead-closed
     envoyExtAuthzGrpc: { service: ${DEAD_AUTHZ}, port: 9292, timeout: 300ms, statusOnError: "503" }
   - name: dead-open
@@ -266,15 +305,23 @@ after(async () => {
   await Promise.all([za.stop(), zb.stop(), wp.stop()]);
 });
 
-function call(path: string, headers: Record<string, string> = {}) {
+function call(path: string, headers: Record<string, string> = {}, body?: string | Buffer, chunked = false) {
   return new Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
-    const req = http.request({ host: IP.echoVip, port: 80, path, headers, localAddress: IP.sleep, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
-    });
+    const req = http.request(
+      { host: IP.echoVip, port: 80, path, headers, localAddress: IP.sleep, agent: false, method: body === undefined ? "GET" : "POST" },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+      },
+    );
     req.on("error", reject);
-    req.end();
+    if (body !== undefined && chunked) {
+      // Sent in pieces with transfer-encoding chunked: the body reaches the waypoint over several reads.
+      const b = Buffer.from(body);
+      for (let i = 0; i < b.length; i += 4096) req.write(b.subarray(i, i + 4096));
+      req.end();
+    } else req.end(body);
   });
 }
 
@@ -394,4 +441,67 @@ test("CUSTOM runs before DENY and ALLOW: an ALLOW after it still applies to what
   } finally {
     use("http-authz");
   }
+});
+
+test("includeRequestBodyInCheck: the HTTP authorizer gets the body, the backend gets it intact; over maxRequestBytes is 413 unchecked; headersToDownstreamOnAllow reach the client", async () => {
+  use("http-body");
+  const before = httpAuthz.seen.length;
+  const ok = await call("/ext/body", { "x-ext-allow": "yes" }, "hello, authz");
+  assert.equal(ok.status, 200, ok.body);
+  const seen = httpAuthz.seen.slice(before);
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.method, "POST");
+  assert.equal(seen[0]!.body, "hello, authz", "the check carries the body");
+  assert.equal(seen[0]!.headers["content-length"], "12");
+  assert.equal(seen[0]!.headers["x-envoy-auth-partial-body"], "false");
+  assert.equal(JSON.parse(ok.body).body, "hello, authz", "the backend gets the whole body after the check");
+  assert.equal(ok.headers["x-ext-user"], "alice", "headersToDownstreamOnAllow: the authorizer's x-ext-* header on the client's response");
+  assert.equal(ok.headers["x-not-forwarded"], undefined);
+  assert.equal(backendHeaders(ok.body)["x-ext-user"], "alice", "and upstream, per headersToUpstreamOnAllow");
+
+  const get = await call("/ext/nobody", { "x-ext-allow": "yes" });
+  assert.equal(get.status, 200);
+  const g = httpAuthz.seen.at(-1)!;
+  assert.deepEqual(
+    [g.body, g.headers["content-length"], g.headers["x-envoy-auth-partial-body"]],
+    ["", "0", undefined],
+    "no body: none sent, no partial header",
+  );
+
+  const n = httpAuthz.seen.length;
+  const big = await call("/ext/big", { "x-ext-allow": "yes" }, "x".repeat(17));
+  assert.equal(big.status, 413);
+  assert.equal(big.body, "Payload Too Large");
+  assert.equal(httpAuthz.seen.length, n, "over the limit the authorizer is not asked");
+  assert.equal(access.filter((e) => e.path === "/ext/big").at(-1)?.response_code_details, "request_payload_too_large");
+  const chunkedBig = await call("/ext/big2", { "x-ext-allow": "yes" }, "y".repeat(50_000), true);
+  assert.equal(chunkedBig.status, 413, "a chunked body over the limit too");
+});
+
+test("includeRequestBodyInCheck with allowPartialMessage: the first maxRequestBytes are checked (partial: true), the backend still gets all of a 200 KB body", async () => {
+  use("http-partial");
+  const body = Buffer.alloc(200_000, "z");
+  body.write("first8!!", 0);
+  const r = await call("/ext/partial", { "x-ext-allow": "yes" }, body, true);
+  assert.equal(r.status, 200, r.body.slice(0, 200));
+  const seen = httpAuthz.seen.at(-1)!;
+  assert.equal(seen.body, "first8!!");
+  assert.equal(seen.headers["x-envoy-auth-partial-body"], "true");
+  const echoed = JSON.parse(r.body) as { body: string };
+  assert.equal(echoed.body.length, body.length, "every byte reached the backend");
+  assert.equal(echoed.body, body.toString());
+  const denied = await call("/ext/partial", {}, body, true);
+  assert.equal(denied.status, 403, "a denial with a partly read body");
+});
+
+test("includeRequestBodyInCheck to a gRPC authorizer: raw_body (packAsBytes) and the partial header; response_headers_to_add reach the client", async () => {
+  use("grpc-body");
+  const r = await call("/ext/grpc-body", { "x-ext-allow": "yes" }, "binary \u00ff body");
+  assert.equal(r.status, 200, r.body);
+  const s = grpcSeen.at(-1)!;
+  assert.equal(s.body, undefined, "packAsBytes: not in body");
+  assert.deepEqual(s.rawBody, Buffer.from("binary \u00ff body"));
+  assert.equal(s.headers["x-envoy-auth-partial-body"], "false");
+  assert.equal(r.headers["x-ext-checked"], "grpc", "ok_response.response_headers_to_add on the client's response");
+  assert.equal(JSON.parse(r.body).body, "binary \u00ff body");
 });

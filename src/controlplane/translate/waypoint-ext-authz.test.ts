@@ -3,7 +3,7 @@
  * (pilot/pkg/security/authz/builder: extauthz.go, builder.go buildHTTP, and the goldens
  * testdata/http/custom-{http,grpc}-provider-out{1,2}.yaml, custom-bad-out.yaml, with
  * custom-simple-http-in.yaml as input), the mesh config's ext authz providers, and weft's
- * fail-closed cases (missing/bad provider, unsupported body, two providers, dry-run).
+ * fail-closed cases (missing/bad provider, a body limit of 0, two providers, dry-run).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -56,7 +56,7 @@ function build(objs: KubeObject[], meshYaml: string, services: KubeObject[] = [s
   return { filters, problems };
 }
 
-// istiod's builder_test meshConfigHTTP, without includeRequestBodyInCheck (weft refuses it, below).
+// istiod's builder_test meshConfigHTTP.
 const HTTP_MESH = `extensionProviders:
   - name: default
     envoyExtAuthzHttp:
@@ -69,13 +69,20 @@ const HTTP_MESH = `extensionProviders:
       includeRequestHeadersInCheck: [x-custom-id, x-prefix-*, "*-suffix"]
       includeHeadersInCheck: [should-not-include-when-IncludeRequestHeadersInCheck-is-set]
       includeAdditionalHeadersInCheck: { x-header-2: value-2, x-header-1: value-1 }
+      includeRequestBodyInCheck: { maxRequestBytes: 2048, allowPartialMessage: true, packAsBytes: true }
       headersToUpstreamOnAllow: [Authorization, x-prefix-*, "*-suffix"]
       headersToDownstreamOnDeny: [Set-cookie, x-prefix-*, "*-suffix"]
       headersToDownstreamOnAllow: [Set-cookie, x-prefix-*, "*-suffix"]
 `;
 const GRPC_MESH = `extensionProviders:
   - name: default
-    envoyExtAuthzGrpc: { service: foo/${HOST}, port: 9000, timeout: 0.002s, failOpen: true, statusOnError: "403" }
+    envoyExtAuthzGrpc:
+      service: foo/${HOST}
+      port: 9000
+      timeout: 0.002s
+      failOpen: true
+      statusOnError: "403"
+      includeRequestBodyInCheck: { maxRequestBytes: 4096, allowPartialMessage: true }
 `;
 const list = (...p: object[]) => ({ patterns: p });
 const exact = (v: string) => ({ exact: v, ignoreCase: true });
@@ -128,6 +135,7 @@ test("HTTP provider: RBAC shadow DENY rules named istio-ext-authz-<provider>-...
     },
     statusOnError: { code: 403 },
     transportApiVersion: "V3",
+    withRequestBody: { maxRequestBytes: 2048, allowPartialMessage: true, packAsBytes: true },
   });
   const clusters = new Map<string, ClusterRef>();
   addExtAuthzClusters(clusters, filters, "cluster.local");
@@ -146,6 +154,7 @@ test("gRPC provider: envoy_grpc to the provider's cluster with its authority and
     grpcService: { envoyGrpc: { authority: HOST, clusterName: CLUSTER }, timeout: { seconds: 0, nanos: 2_000_000 } },
     statusOnError: { code: 403 },
     transportApiVersion: "V3",
+    withRequestBody: { maxRequestBytes: 4096, allowPartialMessage: true },
   });
   // Defaults: fail closed (no failureModeAllow), Envoy's 403 (no statusOnError), Istio's 600 s timeout.
   const d = build([custom("a", "/a")], `extensionProviders: [{ name: default, envoyExtAuthzGrpc: { service: ${HOST}, port: 9000 } }]`);
@@ -174,8 +183,8 @@ test("a provider that cannot be used: the CUSTOM rules deny (istiod's -deny-due-
     [`extensionProviders: [{ name: default, envoyExtAuthzGrpc: { service: ${HOST}, port: 9001 } }]`, /has no port 9001/],
     [`extensionProviders: [{ name: default, envoyExtAuthzGrpc: { service: bar/${HOST}, port: 9000 } }]`, /is not a Service of the mesh/],
     [
-      `extensionProviders: [{ name: default, envoyExtAuthzGrpc: { service: ${HOST}, port: 9000, includeRequestBodyInCheck: { maxRequestBytes: 10 } } }]`,
-      /includeRequestBodyInCheck is not supported by the weft waypoint/,
+      `extensionProviders: [{ name: default, envoyExtAuthzGrpc: { service: ${HOST}, port: 9000, includeRequestBodyInCheck: { allowPartialMessage: true } } }]`,
+      /includeRequestBodyInCheck.maxRequestBytes must be greater than 0/,
     ],
     [
       `extensionProviders: [{ name: default, envoyExtAuthzHttp: { service: ${HOST}, port: 9000, includeRequestHeadersInCheck: ["*"] } }]`,
@@ -227,7 +236,10 @@ test("CUSTOM comes first, then DENY and ALLOW; a TCP port denies the CUSTOM rule
     filters.map((f) => [f.name, Object.keys(f.config).sort().join(",")]),
     [
       ["envoy.filters.http.rbac", "shadowRules,shadowRulesStatPrefix"],
-      ["envoy.filters.http.ext_authz", "failureModeAllow,filterEnabledMetadata,grpcService,statusOnError,transportApiVersion"],
+      [
+        "envoy.filters.http.ext_authz",
+        "failureModeAllow,filterEnabledMetadata,grpcService,statusOnError,transportApiVersion,withRequestBody",
+      ],
       ["envoy.filters.http.rbac", "rules,shadowRulesStatPrefix"],
     ],
   );

@@ -9,8 +9,9 @@
  * starting with `istio-ext-authz-<provider>`). The provider's Service becomes a waypoint cluster
  * (`outbound|<port>||<host>`), as istiod's LookupCluster finds it.
  *
+ * `includeRequestBodyInCheck` becomes `with_request_body` (istiod's withBodyRequest).
  * A provider that is missing, has errors, is not a Service of the mesh (or lacks the port), or
- * asks for what the weft waypoint cannot do (`includeRequestBodyInCheck`) resolves to an error:
+ * has `includeRequestBodyInCheck.maxRequestBytes: 0` (which Envoy refuses) resolves to an error:
  * the policies naming it deny what their rules match (waypoint-rbac.ts). Pure.
  */
 import { EXT_AUTHZ_TYPE_URL } from "../../common/xds/envoy-proto.js";
@@ -49,8 +50,10 @@ export function extAuthzLookup(mesh: MeshConfig, store: ReadStore, clusterDomain
       return err(`available providers are ${JSON.stringify(known)} but found ${JSON.stringify(name)}`);
     }
     if (p.errors.length) return err(`found errors in provider ${name}: ${p.errors.join("; ")}`);
-    if (p.includeRequestBodyInCheck)
-      return err(`provider ${name}: includeRequestBodyInCheck is not supported by the weft waypoint (the check is sent before the body)`);
+    // Envoy's BufferSettings.max_request_bytes must be > 0: istiod would send 0 and Envoy would
+    // refuse the whole listener; weft fails the provider's policies closed instead.
+    if (p.includeRequestBodyInCheck && p.includeRequestBodyInCheck.maxRequestBytes === 0)
+      return err(`provider ${name}: includeRequestBodyInCheck.maxRequestBytes must be greater than 0 (Envoy refuses 0)`);
     const svc = lookupService(p, store, clusterDomain);
     if (!svc.ok) return err(`provider ${name}: ${svc.error}`);
     const cluster = clusterName(p.port, "", svc.value.hostname);
@@ -107,11 +110,22 @@ export function filterEnabledMetadata(provider: string): Json {
 
 /** The ExtAuthz filter config istiod generates (generateHTTPConfig / generateGRPCConfig). */
 export function extAuthzConfig(p: ExtAuthzProvider, hostname: string, cluster: string): Json {
+  const b = p.includeRequestBodyInCheck;
   const common = {
     ...(p.statusOnError !== undefined ? { statusOnError: { code: p.statusOnError } } : {}),
     ...(p.failOpen ? { failureModeAllow: true } : {}),
     transportApiVersion: "V3",
     filterEnabledMetadata: filterEnabledMetadata(p.name),
+    // istiod's withBodyRequest: the three fields as given.
+    ...(b
+      ? {
+          withRequestBody: {
+            maxRequestBytes: b.maxRequestBytes,
+            ...(b.allowPartialMessage ? { allowPartialMessage: true } : {}),
+            ...(b.packAsBytes ? { packAsBytes: true } : {}),
+          },
+        }
+      : {}),
   };
   if (p.kind === "grpc")
     return {

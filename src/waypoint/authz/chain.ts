@@ -10,7 +10,7 @@ import { authenticate } from "./jwt.js";
 import type { JwtFilter } from "./jwt-types.js";
 import { type DynamicMetadata, type RbacRequest, type RulesResult, evaluateFilter } from "./rbac.js";
 import type { AuthzDenial, RbacFilter } from "./types.js";
-import { type CheckOutcome, type ExtAuthzFilter, extAuthzEnabled, verdictOf } from "./ext-authz.js";
+import { type CheckBody, type CheckOutcome, type ExtAuthzFilter, PAYLOAD_TOO_LARGE, extAuthzEnabled, verdictOf } from "./ext-authz.js";
 
 export type AuthzHttpFilter = RbacFilter | JwtFilter | ExtAuthzFilter;
 
@@ -54,8 +54,13 @@ export interface ChainInput {
   readonly destinationPort: number;
   readonly nowSeconds: number;
   /** Calls the external authorizer of an ext_authz filter (absent: every check fails). */
-  readonly check?: (f: ExtAuthzFilter, facts: RequestFacts) => Promise<CheckOutcome>;
+  readonly check?: (f: ExtAuthzFilter, facts: RequestFacts, body?: CheckBody) => Promise<CheckOutcome>;
+  /** Buffers the request body for an ext_authz filter with with_request_body (absent: no body is sent). */
+  readonly body?: (f: ExtAuthzFilter) => Promise<BodyRead>;
 }
+
+/** The request body as an ext_authz filter buffered it: none (headers only), the bytes, or over the limit (413). */
+export type BodyRead = { readonly kind: "none" } | { readonly kind: "body"; readonly body: CheckBody } | { readonly kind: "too_large" };
 
 /** What the access log gets (Envoy: response_code_details, dynamic metadata). */
 export interface AuthzReport {
@@ -76,6 +81,9 @@ export type ChainVerdict =
       readonly kind: "continue";
       readonly setHeaders: Readonly<Record<string, string>>;
       readonly removeHeaders: readonly string[];
+      /** For the client's response, from ext_authz allows: added as another value, then set (replacing). */
+      readonly responseAdd: readonly (readonly [string, string])[];
+      readonly responseSet: readonly (readonly [string, string])[];
       readonly report: AuthzReport;
     }
   | (AuthzDenial & { readonly report: AuthzReport });
@@ -91,6 +99,8 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
   const audit: string[] = [];
   const requestPrincipals: string[] = [];
   const extAuthz: { result: string; policy?: string }[] = [];
+  const responseAdd: (readonly [string, string])[] = [];
+  const responseSet: (readonly [string, string])[] = [];
   const report = (): AuthzReport => ({ policies, dryRun, audit, requestPrincipals, ...(extAuthz.length ? { extAuthz } : {}) });
   let facts = input.facts;
   for (const f of filters) {
@@ -121,7 +131,14 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
     if (f.kind === "ext_authz") {
       if (!extAuthzEnabled(f, metadata)) continue;
       const trigger = metadata.get(RBAC_METADATA)?.[`${EXT_AUTHZ_SHADOW_PREFIX}shadow_effective_policy_id`];
-      const outcome = input.check ? await input.check(f, facts) : { kind: "error" as const, reason: "no ext_authz client" };
+      // with_request_body: only a filter that runs buffers; over the limit is 413 before any check (Envoy).
+      let body: CheckBody | undefined;
+      if (f.withRequestBody && input.body) {
+        const b = await input.body(f);
+        if (b.kind === "too_large") return { ...PAYLOAD_TOO_LARGE, report: report() };
+        if (b.kind === "body") body = b.body;
+      }
+      const outcome = input.check ? await input.check(f, facts, body) : { kind: "error" as const, reason: "no ext_authz client" };
       const v = verdictOf(f, outcome);
       const result = v.kind === "deny" ? (outcome.kind === "error" ? "error" : "denied") : v.failedOpen ? "failed_open" : "allowed";
       extAuthz.push({ result, ...(typeof trigger === "string" ? { policy: trigger } : {}) });
@@ -140,6 +157,8 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
         removeHeaders.delete(k);
       }
       facts = withHeaders(facts, set, v.remove);
+      responseAdd.push(...v.responseAdd);
+      responseSet.push(...v.responseSet);
       continue;
     }
     const r = evaluateFilter(f, rbacRequest(input, facts, metadata));
@@ -160,7 +179,7 @@ export async function runChain(filters: readonly AuthzHttpFilter[], input: Chain
         report: report(),
       };
   }
-  return { kind: "continue", setHeaders, removeHeaders: [...removeHeaders], report: report() };
+  return { kind: "continue", setHeaders, removeHeaders: [...removeHeaders], responseAdd, responseSet, report: report() };
 }
 
 /**

@@ -2,16 +2,16 @@
  * Decodes envoy.extensions.filters.http.ext_authz.v3.ExtAuthz into the waypoint's ExtAuthzFilter
  * (authz/ext-authz.ts): the fields istiod writes (HTTP service with server_uri cluster and timeout,
  * path_prefix, authorization_request.headers_to_add, authorization_response allowed upstream /
- * client headers; or gRPC envoy_grpc cluster and authority; allowed_headers, failure_mode_allow,
- * status_on_error, filter_enabled_metadata, transport V3). `with_request_body` and anything else
- * that would change what is checked is NACKed, naming the field. Pure.
+ * client / client-on-success headers; or gRPC envoy_grpc cluster and authority; allowed_headers,
+ * failure_mode_allow, status_on_error, filter_enabled_metadata, with_request_body, transport V3).
+ * Anything else that would change what is checked is NACKed, naming the field. Pure.
  */
 import { envoyTypes } from "../../common/xds/envoy-proto.js";
 import { decodeStringMatcher } from "../envoy/decode-match.js";
 import type { StringMatch } from "../envoy/types.js";
 import { type Decoding, type Obj, arr, durationMs, join, obj, str } from "../envoy/fields.js";
 import { decodeMetadataMatcher } from "./decode-rbac.js";
-import type { ExtAuthzFilter, ExtAuthzGrpcService, ExtAuthzHttpService } from "./ext-authz.js";
+import type { ExtAuthzBodySettings, ExtAuthzFilter, ExtAuthzGrpcService, ExtAuthzHttpService } from "./ext-authz.js";
 
 export const EXT_AUTHZ_FILTER_NAME = "envoy.filters.http.ext_authz";
 /** Envoy's ext_authz default timeout (HttpUri.timeout is required; gRPC's default is 200 ms). */
@@ -21,7 +21,16 @@ export function decodeExtAuthzFilter(d: Decoding, name: string, o: Obj, path: st
   d.only(
     o,
     path,
-    ["httpService", "grpcService", "failureModeAllow", "statusOnError", "filterEnabledMetadata", "allowedHeaders", "transportApiVersion"],
+    [
+      "httpService",
+      "grpcService",
+      "failureModeAllow",
+      "statusOnError",
+      "filterEnabledMetadata",
+      "allowedHeaders",
+      "transportApiVersion",
+      "withRequestBody",
+    ],
     ["clearRouteCache", "includePeerCertificate", "statPrefix", "chargeClusterResponseStats"],
   );
   const before = d.errors.length;
@@ -50,6 +59,15 @@ export function decodeExtAuthzFilter(d: Decoding, name: string, o: Obj, path: st
       ? decodeMetadataMatcher(d, obj(o.filterEnabledMetadata) ?? {}, join(path, "filter_enabled_metadata"))
       : undefined;
   const allowedHeaders = o.allowedHeaders !== undefined ? list(d, o.allowedHeaders, join(path, "allowed_headers")) : undefined;
+  let withRequestBody: ExtAuthzBodySettings | undefined;
+  if (o.withRequestBody !== undefined) {
+    const b = obj(o.withRequestBody) ?? {};
+    const bp = join(path, "with_request_body");
+    d.only(b, bp, ["maxRequestBytes", "allowPartialMessage", "packAsBytes"]);
+    const max = typeof b.maxRequestBytes === "number" ? b.maxRequestBytes : 0;
+    if (!(max > 0)) d.fail(join(bp, "max_request_bytes"), `${max} must be greater than 0 (Envoy)`);
+    withRequestBody = { maxRequestBytes: max, allowPartialMessage: b.allowPartialMessage === true, packAsBytes: b.packAsBytes === true };
+  }
   if (d.errors.length > before || !service) return undefined;
   return {
     kind: "ext_authz",
@@ -58,6 +76,7 @@ export function decodeExtAuthzFilter(d: Decoding, name: string, o: Obj, path: st
     statusOnError,
     ...(enabledMetadata ? { enabledMetadata } : {}),
     ...(allowedHeaders ? { allowedHeaders } : {}),
+    ...(withRequestBody ? { withRequestBody } : {}),
     service,
   };
 }
@@ -90,8 +109,7 @@ function httpService(d: Decoding, o: Obj, path: string): ExtAuthzHttpService | u
   });
   const res = obj(o.authorizationResponse) ?? {};
   const rp = join(path, "authorization_response");
-  // allowed_client_headers_on_success (headers added to a successful response) is accepted and not applied (docs/authorization.md).
-  d.only(res, rp, ["allowedUpstreamHeaders", "allowedUpstreamHeadersToAppend", "allowedClientHeaders"], ["allowedClientHeadersOnSuccess"]);
+  d.only(res, rp, ["allowedUpstreamHeaders", "allowedUpstreamHeadersToAppend", "allowedClientHeaders", "allowedClientHeadersOnSuccess"]);
   const opt = (k: string, p: string) => (res[k] !== undefined ? { [k]: list(d, res[k], join(rp, p)) } : {});
   const pathPrefix = str(o.pathPrefix) ?? "";
   if (pathPrefix && !pathPrefix.startsWith("/")) d.fail(join(path, "path_prefix"), "must start with /");
@@ -105,6 +123,7 @@ function httpService(d: Decoding, o: Obj, path: string): ExtAuthzHttpService | u
     ...opt("allowedUpstreamHeaders", "allowed_upstream_headers"),
     ...opt("allowedUpstreamHeadersToAppend", "allowed_upstream_headers_to_append"),
     ...opt("allowedClientHeaders", "allowed_client_headers"),
+    ...opt("allowedClientHeadersOnSuccess", "allowed_client_headers_on_success"),
   };
 }
 

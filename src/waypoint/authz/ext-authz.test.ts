@@ -1,7 +1,8 @@
 /**
- * The waypoint's ext_authz filter, pure parts: the decoder (what istiod writes is accepted,
- * with_request_body and unknown services NACKed), which headers a check carries (HTTP defaults
- * and allowed_headers; gRPC everything), how HTTP and gRPC answers become outcomes, and the
+ * The waypoint's ext_authz filter, pure parts: the decoder (what istiod writes is accepted, a
+ * body limit of 0 and unknown services NACKed), which headers and body a check carries (HTTP
+ * defaults and allowed_headers; gRPC everything; with_request_body's cut and partial header), how
+ * HTTP and gRPC answers become outcomes (client headers on success included), and the
  * verdict (fail closed with status_on_error, failure_mode_allow).
  */
 import { test } from "node:test";
@@ -13,6 +14,7 @@ import type { RequestFacts } from "../route/request.js";
 import { decodeExtAuthzFilter } from "./decode-ext-authz.js";
 import {
   type ExtAuthzFilter,
+  checkBody,
   checkHeaders,
   extAuthzEnabled,
   fromCheckResponse,
@@ -76,8 +78,32 @@ test("decodes istiod's HTTP and gRPC configs; Envoy's defaults (403 on error, gR
   );
 });
 
-test("NACKs what would change what is checked: with_request_body, no service, another transport, a Google gRPC client", () => {
-  assert.match(decode({ ...HTTP, withRequestBody: { maxRequestBytes: 10 } }).errors.join(), /f\.with_request_body/);
+test("with_request_body and allowed_client_headers_on_success as istiod writes them", () => {
+  const h = decode({
+    ...HTTP,
+    withRequestBody: { maxRequestBytes: 2048, allowPartialMessage: true, packAsBytes: true },
+    httpService: {
+      ...HTTP.httpService,
+      authorizationResponse: { allowedClientHeadersOnSuccess: { patterns: [{ prefix: "x-ext-", ignoreCase: true }] } },
+    },
+  });
+  assert.deepEqual(h.errors, []);
+  assert.deepEqual(h.filter!.withRequestBody, { maxRequestBytes: 2048, allowPartialMessage: true, packAsBytes: true });
+  assert.deepEqual(h.filter!.service.kind === "http" && h.filter!.service.allowedClientHeadersOnSuccess, [
+    { kind: "prefix", value: "x-ext-", ignoreCase: true },
+  ]);
+  assert.deepEqual(decode({ ...HTTP, withRequestBody: { maxRequestBytes: 10 } }).filter!.withRequestBody, {
+    maxRequestBytes: 10,
+    allowPartialMessage: false,
+    packAsBytes: false,
+  });
+});
+
+test("NACKs what would change what is checked: a body limit of 0, no service, another transport, a Google gRPC client", () => {
+  assert.match(
+    decode({ ...HTTP, withRequestBody: { allowPartialMessage: true } }).errors.join(),
+    /f\.with_request_body\.max_request_bytes: 0 must be greater than 0/,
+  );
   assert.match(decode({}).errors.join(), /exactly one of http_service, grpc_service/);
   assert.match(decode({ ...HTTP, transportApiVersion: "V2" }).errors.join(), /V2 is not supported/);
   assert.match(decode({ grpcService: { googleGrpc: { targetUri: "x" } } }).errors.join(), /google_grpc/);
@@ -98,7 +124,14 @@ test("check contents: HTTP sends the defaults, allowed_headers and headers_to_ad
     method: "POST",
     path: "/check/a?b=1",
     headers: { "x-ext-a": "1", authorization: "Bearer t", "x-added": "v", host: "echo", "content-length": "0" },
+    body: Buffer.alloc(0),
   });
+  const spoofed = { ...facts, headers: { ...facts.headers, "x-envoy-auth-partial-body": "false" } };
+  assert.equal(
+    checkHeaders(decode({ grpcService: { envoyGrpc: { clusterName: "c" } } }).filter!, spoofed)["x-envoy-auth-partial-body"],
+    undefined,
+    "a client's own partial-body header is dropped",
+  );
   const g = decode({ grpcService: { envoyGrpc: { clusterName: "c" } } }).filter!;
   assert.deepEqual(checkHeaders(g, facts), {
     "x-ext-a": "1",
@@ -109,6 +142,30 @@ test("check contents: HTTP sends the defaults, allowed_headers and headers_to_ad
   });
 });
 
+test("check body (with_request_body): at most max_request_bytes, the partial header compares with what was buffered", () => {
+  const f = { ...decode(HTTP).filter!, withRequestBody: { maxRequestBytes: 4, allowPartialMessage: true, packAsBytes: false } };
+  const cases: [string, Buffer, { bytes: string; partialHeader: string }][] = [
+    ["shorter than the limit", Buffer.from("ab"), { bytes: "ab", partialHeader: "false" }],
+    ["exactly the limit (Envoy says false even if more was coming)", Buffer.from("abcd"), { bytes: "abcd", partialHeader: "false" }],
+    ["buffered past the limit: cut, partial", Buffer.from("abcdefgh"), { bytes: "abcd", partialHeader: "true" }],
+  ];
+  for (const [name, bytes, want] of cases) {
+    const b = checkBody(f, { bytes, complete: true });
+    assert.deepEqual(b && { bytes: b.bytes.toString(), partialHeader: b.partialHeader }, want, name);
+  }
+  assert.equal(checkBody(decode(HTTP).filter!, { bytes: Buffer.from("x"), complete: true }), undefined, "no with_request_body: no body");
+  assert.ok(f.service.kind === "http");
+  const r = httpCheckRequest(f.service, f, facts, { bytes: Buffer.from("hello"), complete: true });
+  assert.equal(r.body.toString(), "hell");
+  assert.equal(r.headers["content-length"], "4", "the check's own length");
+  assert.equal(r.headers["x-envoy-auth-partial-body"], undefined, "an HTTP check carries it only when allowed_headers match it");
+  const allowing = { ...f, allowedHeaders: [{ kind: "exact" as const, value: "x-envoy-auth-partial-body", ignoreCase: true }] };
+  assert.equal(
+    httpCheckRequest(f.service, allowing, facts, { bytes: Buffer.from("hello"), complete: true }).headers["x-envoy-auth-partial-body"],
+    "true",
+  );
+});
+
 test("HTTP answers: 200 allows with allowed upstream headers only; a 5xx is an error; anything else denies with its status, body, headers", () => {
   const f = decode(HTTP).filter!;
   assert.ok(f.service.kind === "http");
@@ -117,7 +174,14 @@ test("HTTP answers: 200 allows with allowed upstream headers only; a 5xx is an e
     set: [["x-user", "u"]],
     append: [],
     remove: [],
+    responseAdd: [],
   });
+  const onSuccess = { ...f.service, allowedClientHeadersOnSuccess: [{ kind: "prefix" as const, value: "x-", ignoreCase: true }] };
+  const ok = fromHttpResponse(onSuccess, 200, { "x-user": "u", "x-seen": "1", "content-length": "0", date: "d" }, "");
+  assert.deepEqual(ok.kind === "ok" && ok.responseAdd, [
+    ["x-user", "u"],
+    ["x-seen", "1"],
+  ]);
   assert.deepEqual(fromHttpResponse(f.service, 503, {}, "down"), { kind: "error", reason: "the authorizer answered 503" });
   assert.deepEqual(fromHttpResponse(f.service, 429, { "x-why": "w", host: "h", "content-length": "2", connection: "close" }, "no"), {
     kind: "denied",
@@ -139,8 +203,15 @@ test("gRPC answers: OK with ok_response header changes (append only when asked);
         headersToRemove: ["X-C"],
       },
     }),
-    { kind: "ok", set: [["x-a", "1"]], append: [["x-b", "2"]], remove: ["x-c"] },
+    { kind: "ok", set: [["x-a", "1"]], append: [["x-b", "2"]], remove: ["x-c"], responseAdd: [], responseSet: [] },
   );
+  const withClient = fromCheckResponse({
+    status: { code: 0 },
+    okResponse: {
+      responseHeadersToAdd: [{ header: { key: "X-R", value: "1" } }, { header: { key: "x-s", value: "2" }, append: { value: false } }],
+    },
+  });
+  assert.deepEqual(withClient.kind === "ok" && [withClient.responseAdd, withClient.responseSet], [[["x-r", "1"]], [["x-s", "2"]]]);
   assert.deepEqual(fromCheckResponse({ status: { code: 7 } }), { kind: "denied", status: 403, body: "", headers: {} });
   assert.deepEqual(
     fromCheckResponse({
@@ -170,6 +241,8 @@ test("verdict: errors fail closed with status_on_error (empty body), or pass wit
     set: {},
     append: [],
     remove: [],
+    responseAdd: [],
+    responseSet: [],
     failedOpen: true,
   });
   assert.equal(verdictOf(f, { kind: "denied", status: 403, body: "x", headers: {} }).kind, "deny");

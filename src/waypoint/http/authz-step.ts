@@ -3,7 +3,9 @@
  * before route selection: builds what the filters see from the tunnel (peer principal from the
  * HBONE certificate, client address, the VIP:port dialled), applies a passing verdict's header
  * changes to the request in place (so routing, the upstream and later filters see them), and
- * answers a failing one locally (401/403) with Envoy's body and details.
+ * answers a failing one locally (401/403, 413 for an ext_authz body over its limit) with Envoy's
+ * body and details. An ext_authz filter with with_request_body reads the body here first
+ * (request-body.ts); those bytes go back to the caller as the body's prefix.
  *
  * The filters are those of the listener in force now, not of the one the tunnel started on: a
  * policy change applies to the next request of an open keep-alive connection (Envoy would keep
@@ -13,7 +15,10 @@ import { toUri } from "../../common/spiffe.js";
 import { type AuthzReport, runChain, runNetworkChain } from "../authz/chain.js";
 import type { AuthzDenial } from "../authz/types.js";
 import type { RequestFacts } from "../route/request.js";
-import type { ProxyRuntime, TunnelContext } from "./context.js";
+import type { BodyRead } from "../authz/chain.js";
+import type { ExtAuthzFilter } from "../authz/ext-authz.js";
+import type { DownstreamRequest, ProxyRuntime, TunnelContext } from "./context.js";
+import { type BufferedBody, bufferRequestBody } from "./request-body.js";
 import { ExtAuthzClient } from "./ext-authz-client.js";
 
 /** One ext authz client per waypoint view (its keep-alive agent and gRPC channels). */
@@ -30,17 +35,40 @@ export function closeExtAuthz(l7: ProxyRuntime["l7"]): void {
   clients.delete(l7);
 }
 
-export type AuthzStep = { readonly kind: "pass"; readonly report?: AuthzReport } | (AuthzDenial & { readonly report: AuthzReport });
+export type AuthzStep =
+  | {
+      readonly kind: "pass";
+      readonly report?: AuthzReport;
+      /** Body bytes an ext_authz filter read off the request (with_request_body): the upstream and mirrors get them first. */
+      readonly bodyPrefix?: readonly Buffer[];
+      /** ext_authz headers for the client's response: added, then set. */
+      readonly responseAdd?: readonly (readonly [string, string])[];
+      readonly responseSet?: readonly (readonly [string, string])[];
+    }
+  | (AuthzDenial & { readonly report: AuthzReport });
 
 export async function authorizeRequest(
   rt: ProxyRuntime,
   ctx: TunnelContext,
   facts: RequestFacts,
-  headers: Record<string, string | string[] | undefined>,
-  now = Date.now,
+  req: DownstreamRequest,
+  opts: { readonly upgrade?: boolean; readonly now?: () => number } = {},
 ): Promise<AuthzStep> {
+  const now = opts.now ?? Date.now;
+  const headers = req.headers as Record<string, string | string[] | undefined>;
   const f = (rt.l7.listenerFor(ctx.target.ip, ctx.target.port) ?? ctx.listener).filter;
   if (f.kind !== "http" || f.authz.length === 0) return { kind: "pass" };
+  // One read of the body per request, however many ext_authz filters ask (the first one's limits).
+  let buffered: Promise<BufferedBody> | undefined;
+  const body = async (x: ExtAuthzFilter): Promise<BodyRead> => {
+    const s = x.withRequestBody!;
+    // Envoy never buffers an upgrade request (WebSocket, h2c): its bytes after the headers are the new protocol's.
+    if (opts.upgrade) return { kind: "none" };
+    const b = await (buffered ??= bufferRequestBody(req, s.maxRequestBytes, s.allowPartialMessage));
+    if (b.kind === "none") return b;
+    if (b.kind === "too_large") return b;
+    return { kind: "body", body: { bytes: Buffer.concat(b.chunks), complete: b.kind === "body" && b.complete } };
+  };
   const v = await runChain(f.authz, {
     facts,
     peerPrincipal: toUri(ctx.peer),
@@ -48,18 +76,43 @@ export async function authorizeRequest(
     destinationIp: ctx.target.ip,
     destinationPort: ctx.target.port,
     nowSeconds: Math.floor(now() / 1000),
-    check: (filter, facts) =>
-      clientOf(rt).check(filter, facts, {
-        clientIp: ctx.client.ip,
-        principal: toUri(ctx.peer),
-        destinationIp: ctx.target.ip,
-        destinationPort: ctx.target.port,
-      }),
+    check: (filter, facts, checkBody) =>
+      clientOf(rt).check(
+        filter,
+        facts,
+        {
+          clientIp: ctx.client.ip,
+          principal: toUri(ctx.peer),
+          destinationIp: ctx.target.ip,
+          destinationPort: ctx.target.port,
+        },
+        checkBody,
+      ),
+    body,
   });
   if (v.kind === "deny") return v;
   for (const h of v.removeHeaders) delete headers[h];
   Object.assign(headers, v.setHeaders);
-  return { kind: "pass", report: v.report };
+  const b = buffered ? await buffered : undefined;
+  return {
+    kind: "pass",
+    report: v.report,
+    ...(b && b.kind !== "none" && b.chunks.length ? { bodyPrefix: b.chunks } : {}),
+    ...(v.responseAdd.length ? { responseAdd: v.responseAdd } : {}),
+    ...(v.responseSet.length ? { responseSet: v.responseSet } : {}),
+  };
+}
+
+/** Envoy's ext_authz encodeHeaders: the allow's client headers, added as further values, then set. */
+export function withAuthzResponseHeaders<H extends Record<string, unknown>>(step: AuthzStep | undefined, h: H): H {
+  if (!step || step.kind !== "pass" || (!step.responseAdd && !step.responseSet)) return h;
+  const out: Record<string, unknown> = { ...h };
+  for (const [k, v] of step.responseAdd ?? []) {
+    const cur = out[k];
+    out[k] = cur === undefined ? v : [...(Array.isArray(cur) ? (cur as unknown[]) : [cur]), v];
+  }
+  for (const [k, v] of step.responseSet ?? []) out[k] = v;
+  return out as H;
 }
 
 /**

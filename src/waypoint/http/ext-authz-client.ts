@@ -1,7 +1,8 @@
 /**
  * The waypoint's calls to external authorizers (ext_authz filters, Istio's CUSTOM action): an
- * HTTP check (node:http, the client's method and prefixed path, the allowed headers, no body) or
- * gRPC `envoy.service.auth.v3.Authorization/Check` (@grpc/grpc-js with Envoy's own protos), to
+ * HTTP check (node:http, the client's method and prefixed path, the allowed headers, the buffered
+ * body under with_request_body) or gRPC `envoy.service.auth.v3.Authorization/Check` (@grpc/grpc-js
+ * with Envoy's own protos, the body in `body` or `raw_body`), to
  * the filter's cluster, each bounded by the filter's timeout. The authorizer's address is an
  * endpoint of that cluster as the control plane sent it (round robin), reached directly over
  * TCP, as the tracer reaches its collector. Every failure (no endpoint, connect error, timeout,
@@ -12,7 +13,10 @@ import * as grpc from "@grpc/grpc-js";
 import { envoyTypes } from "../../common/xds/envoy-proto.js";
 import type { L7View } from "../envoy/store.js";
 import {
+  type CheckBody,
   type CheckOutcome,
+  PARTIAL_BODY_HEADER,
+  checkBody,
   type CheckResponseJson,
   type ExtAuthzFilter,
   type ExtAuthzGrpcService,
@@ -41,18 +45,18 @@ export class ExtAuthzClient {
 
   constructor(private readonly l7: L7View) {}
 
-  check(f: ExtAuthzFilter, facts: RequestFacts, peer: CheckPeer): Promise<CheckOutcome> {
+  check(f: ExtAuthzFilter, facts: RequestFacts, peer: CheckPeer, body?: CheckBody): Promise<CheckOutcome> {
     const c = this.l7.cluster(f.service.cluster);
     const eps = c ? (this.l7.endpointsOf(c)?.endpoints ?? []) : [];
     if (!eps.length) return Promise.resolve({ kind: "error", reason: `no endpoint in cluster ${f.service.cluster}` });
     const ep = eps[this.next++ % eps.length]!;
-    return f.service.kind === "http" ? this.http(f, facts, ep) : this.grpc(f, f.service, facts, peer, ep);
+    return f.service.kind === "http" ? this.http(f, facts, ep, body) : this.grpc(f, f.service, facts, peer, ep, body);
   }
 
-  private http(f: ExtAuthzFilter, facts: RequestFacts, ep: { ip: string; port: number }): Promise<CheckOutcome> {
+  private http(f: ExtAuthzFilter, facts: RequestFacts, ep: { ip: string; port: number }, body?: CheckBody): Promise<CheckOutcome> {
     if (f.service.kind !== "http") throw new Error("unreachable");
     const s = f.service;
-    const r = httpCheckRequest(s, f, facts);
+    const r = httpCheckRequest(s, f, facts, body);
     return new Promise((resolve) => {
       const req = http.request(
         {
@@ -74,7 +78,7 @@ export class ExtAuthzClient {
       req.on("error", (e) =>
         resolve({ kind: "error", reason: e.name === "AbortError" || e.name === "TimeoutError" ? "timeout" : e.message }),
       );
-      req.end();
+      req.end(r.body);
     });
   }
 
@@ -94,12 +98,22 @@ export class ExtAuthzClient {
     facts: RequestFacts,
     peer: CheckPeer,
     ep: { ip: string; port: number },
+    body?: CheckBody,
   ): Promise<CheckOutcome> {
     const root = envoyTypes().root;
     const Req = root.lookupType("envoy.service.auth.v3.CheckRequest");
     const Res = root.lookupType("envoy.service.auth.v3.CheckResponse");
     const now = Date.now();
-    const headers = { ":authority": facts.authority, ":method": facts.method, ":path": facts.path, ...checkHeaders(f, facts) };
+    const b = checkBody(f, body);
+    const headers: Record<string, string> = {
+      ":authority": facts.authority,
+      ":method": facts.method,
+      ":path": facts.path,
+      ...checkHeaders(f, facts),
+      ...(b ? { [PARTIAL_BODY_HEADER]: b.partialHeader } : {}),
+    };
+    // Envoy: `body` holds the bytes as a string field, `raw_body` (pack_as_bytes) as bytes.
+    const bodyField = b ? (f.withRequestBody?.packAsBytes ? { rawBody: b.bytes } : { body: b.bytes.toString("utf8") }) : {};
     const q = facts.path.indexOf("?");
     const msg = Req.fromObject({
       attributes: {
@@ -119,6 +133,8 @@ export class ExtAuthzClient {
             scheme: facts.scheme,
             ...(q >= 0 ? { query: facts.path.slice(q + 1) } : {}),
             protocol: "HTTP/1.1",
+            ...(b ? { size: body!.bytes.length } : {}),
+            ...bodyField,
           },
         },
       },

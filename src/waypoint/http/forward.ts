@@ -21,7 +21,7 @@ import { httpLabels } from "../telemetry/labels.js";
 import { FAULT_ABORT_BODY, decideFault, grpcLocalReply, grpcStatusOfHttp } from "../resilience/fault.js";
 import { RATE_LIMITED_BODY } from "../resilience/rate-limit.js";
 import { requestTimeouts } from "../resilience/timeout.js";
-import { type AuthzStep, authorizeRequest, authzLogFields } from "./authz-step.js";
+import { type AuthzStep, authorizeRequest, authzLogFields, withAuthzResponseHeaders } from "./authz-step.js";
 import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext } from "./context.js";
 import { type ProxyFailure, failureResponse } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
@@ -195,7 +195,7 @@ export async function handleRequest(
     x.finish();
   });
   // The HTTP filters before the router (JWT, RBAC) may answer, or change headers routing sees.
-  x.authz = await authorizeRequest(rt, ctx, facts, req.headers as Record<string, string | string[] | undefined>);
+  x.authz = await authorizeRequest(rt, ctx, facts, req);
   if (x.authz.kind === "deny") return respondDenied(x, req, res, x.authz);
   facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
   const d = decide(
@@ -239,14 +239,17 @@ export async function handleRequest(
 function respondLocally(x: Exchange, req: DownstreamRequest, res: DownstreamResponse, d: Extract<Decision, { kind: "respond" }>): void {
   const f = d.flags ? failureResponse(d.flags as ProxyFailure, d.reason) : undefined;
   const body = d.body ?? f?.body ?? "";
-  const headers = mutateHeaders(
-    {
-      ...(d.location ? { location: d.location } : {}),
-      ...(body ? { "content-type": "text/plain" } : {}),
-      "content-length": String(Buffer.byteLength(body)),
-    },
-    d.responseLevels,
-    "response",
+  const headers = withAuthzResponseHeaders(
+    x.authz,
+    mutateHeaders(
+      {
+        ...(d.location ? { location: d.location } : {}),
+        ...(body ? { "content-type": "text/plain" } : {}),
+        "content-length": String(Buffer.byteLength(body)),
+      },
+      d.responseLevels,
+      "response",
+    ),
   );
   x.status = d.status;
   x.flags = [x.flags, d.flags].filter(Boolean).join(",");
@@ -266,9 +269,10 @@ function respondDenied(x: Exchange, req: DownstreamRequest, res: DownstreamRespo
   x.details = a.details;
   req.resume();
   if (isGrpc(String(x.facts.headers["content-type"] ?? "")) && "stream" in res) {
+    // Envoy's gRPC local reply maps the HTTP status: 401 -> 16, 403 -> 7, 413 -> 2, an authorizer's 429/503 -> 14, ...
     const headers = {
       "content-type": "application/grpc",
-      "grpc-status": a.status === 401 ? "16" : "7",
+      "grpc-status": String(grpcStatusOfHttp(a.status)),
       "grpc-message": grpcMessage(a.body),
       ...a.headers,
     };
@@ -324,14 +328,18 @@ function localReply(
 ): void {
   if (isGrpc(String(x.facts.headers["content-type"] ?? "")) && "stream" in res) {
     const g = grpcStatus ?? grpcStatusOfHttp(status);
-    const h = { ...grpcLocalReply(g, body), ...extra };
+    const h = withAuthzResponseHeaders(x.authz, { ...grpcLocalReply(g, body), ...extra });
     x.status = 200;
     x.grpcStatus = String(g);
     x.responseBytes = headerBytes(h as Record<string, string>);
     res.stream.respond(h, { endStream: true });
     return;
   }
-  const headers = { ...extra, "content-type": "text/plain", "content-length": String(Buffer.byteLength(body)) };
+  const headers = withAuthzResponseHeaders(x.authz, {
+    ...extra,
+    "content-type": "text/plain",
+    "content-length": String(Buffer.byteLength(body)),
+  });
   x.status = status;
   sendHead(res, status, headers);
   x.responseBytes = headerBytes(headers) + Buffer.byteLength(body);
@@ -362,10 +370,23 @@ async function forward(
   x.requestId = traced.requestId;
   if (traced.traceparent) x.traceparent = traced.traceparent;
   if (traced.parentSpanId) x.parentSpanId = traced.parentSpanId;
-  for (const m of d.mirrors) mirror(rt, ctx, req, m, d, headers, h2);
+  const bodyPrefix = x.authz?.kind === "pass" ? x.authz.bodyPrefix : undefined;
+  for (const m of d.mirrors) mirror(rt, ctx, req, m, d, headers, h2, bodyPrefix);
   const grpc = isGrpc(String(req.headers["content-type"] ?? ""));
   const timeouts = requestTimeouts({ ...d, ...(d.retry ? { perTryTimeoutMs: d.retry.perTryTimeoutMs } : {}) }, grpc, req.headers);
-  await sendUpstream({ x, rt, ctx, req, res, h2, d, headers, timeouts, fail: (kind, reason) => failLate(x, req, res, kind, reason) });
+  await sendUpstream({
+    x,
+    rt,
+    ctx,
+    req,
+    res,
+    h2,
+    d,
+    headers,
+    timeouts,
+    ...(bodyPrefix ? { bodyPrefix } : {}),
+    fail: (kind, reason) => failLate(x, req, res, kind, reason),
+  });
 }
 
 function closedPromise(res: DownstreamResponse): Promise<void> {
@@ -381,6 +402,7 @@ function mirror(
   d: Extract<Decision, { kind: "forward" }>,
   headers: HeaderMap,
   h2: boolean,
+  bodyPrefix: readonly Buffer[] = [],
 ): void {
   const ep = m.endpoint;
   const workload = rt.state.workloadByAddress(rt.network, ep.ip);
@@ -396,6 +418,7 @@ function mirror(
       }
       w.write(c);
     };
+    for (const c of bodyPrefix) w.write(c);
     req.on("data", onData);
     if (req.readableEnded) w.end();
     else req.once("end", () => w.end());

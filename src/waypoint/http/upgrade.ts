@@ -52,7 +52,7 @@ export async function handleUpgrade(
     const f = failureResponse("UPGRADE", type);
     return reply(f.status, f.flags, f.details, f.body);
   }
-  x.authz = await authorizeRequest(rt, ctx, facts, req.headers as Record<string, string | string[] | undefined>);
+  x.authz = await authorizeRequest(rt, ctx, facts, req, { upgrade: true });
   if (x.authz.kind === "deny") {
     const a = x.authz;
     x.status = a.status;

@@ -24,6 +24,7 @@ import { type AttemptOutcome, backoffMs, isRetriable, retryEndpoint } from "../r
 import type { Timeouts } from "../resilience/timeout.js";
 import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext } from "./context.js";
 import { outcomeOf } from "./admission.js";
+import { type AuthzStep, withAuthzResponseHeaders } from "./authz-step.js";
 import { type ProxyFailure, classifyUpstreamError } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
 import { ConnectFailure } from "./upstream.js";
@@ -42,6 +43,8 @@ export interface UpstreamRecord {
   readonly levels: readonly HeaderMutations[];
   /** A generated hash-policy cookie for the response. */
   readonly setCookie: string | undefined;
+  /** The HTTP filters' outcome: an ext_authz allow may add headers to the response. */
+  readonly authz?: AuthzStep | undefined;
 }
 
 export interface UpstreamPlan {
@@ -58,6 +61,8 @@ export interface UpstreamPlan {
   readonly timeouts: Timeouts;
   /** Answers the downstream with a proxy failure (forward.ts failLate). */
   readonly fail: (kind: ProxyFailure, reason: string) => void;
+  /** Body bytes an earlier filter read off `req` (ext_authz with_request_body): sent first. */
+  readonly bodyPrefix?: readonly Buffer[];
 }
 
 type Head = { readonly status: number; readonly headers: http.IncomingHttpHeaders; readonly endStream: boolean };
@@ -78,7 +83,7 @@ const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
 export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
   const { x, rt, req, res, d, timeouts } = plan;
   const policy = d.retry;
-  const body = new ReplayBody(req);
+  const body = new ReplayBody(req, undefined, plan.bodyPrefix);
   const tried: Endpoint[] = [];
   let upstream = d.upstream;
   let retriesLeft = policy?.numRetries ?? 0;
@@ -254,7 +259,7 @@ function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: Repla
       // A trailers-only answer (gRPC errors: grpc-status in the only HEADERS, with END_STREAM)
       // must stay one: a client reads no status from headers followed by an empty DATA frame.
       if (h.endStream && !res.headersSent) {
-        const out = mutateHeaders(endToEnd(h.headers), x.levels, "response");
+        const out = withAuthzResponseHeaders(x.authz, mutateHeaders(endToEnd(h.headers), x.levels, "response"));
         if (out["grpc-status"] !== undefined) x.grpcStatus = String(out["grpc-status"]);
         x.status = h.status;
         x.responseBytes += headerBytes(out);
@@ -329,7 +334,7 @@ function h1Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: Repla
 
 function relayHead(x: UpstreamRecord, res: DownstreamResponse, status: number, upstreamHeaders: Record<string, unknown>): void {
   if (res.headersSent || res.writableEnded || !x.upstream) return;
-  const h = mutateHeaders(endToEnd(upstreamHeaders as Record<string, string>), x.levels, "response");
+  const h = withAuthzResponseHeaders(x.authz, mutateHeaders(endToEnd(upstreamHeaders as Record<string, string>), x.levels, "response"));
   if (x.setCookie) h["set-cookie"] = [...toList(h["set-cookie"]), x.setCookie];
   if (h["grpc-status"] !== undefined) x.grpcStatus = String(h["grpc-status"]);
   x.status = status;

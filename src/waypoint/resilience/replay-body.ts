@@ -2,7 +2,9 @@
  * The downstream request body, streamed to the current upstream attempt while a copy is kept so
  * that a retry can send it again (Envoy buffers the request for retries the same way). The copy
  * is bounded: past `limit` bytes it is dropped and the request is no longer replayable (Envoy
- * disables retries once the body exceeds its buffer limit). Backpressure follows the attached
+ * disables retries once the body exceeds its buffer limit). A prefix already read off the request
+ * (an ext_authz body check) is part of the body: sent first, and kept for retries like the rest
+ * (past the limit, the first attempt still gets it). Backpressure follows the attached
  * attempt; with none attached (during a back-off) the downstream is paused.
  */
 import type { Readable, Writable } from "node:stream";
@@ -29,7 +31,11 @@ export class ReplayBody {
   constructor(
     private readonly req: Readable,
     private readonly limit = RETRY_BUFFER_LIMIT,
+    /** Bytes already read from `req` by an earlier filter (ext_authz's with_request_body): sent first. */
+    prefix: readonly Buffer[] = [],
   ) {
+    this.chunks = [...prefix];
+    this.size = prefix.reduce((n, c) => n + c.length, 0);
     req.on("data", (c: Buffer) => this.onData(c));
     req.once("end", () => {
       this.ended = true;
