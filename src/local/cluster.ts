@@ -203,8 +203,12 @@ export async function waitWaypointReady(plan: ClusterPlan, pod: PodRecord, timeo
 }
 
 /** The control plane's process; `tokensRev` changes when the token file does (it is read at start). */
+/** Where `up` writes the mesh config's YAML (the istio ConfigMap's `mesh`) for the control plane. */
+export const meshConfigFile = (dir: string): string => path.join(dir, "mesh-config.yaml");
+
 export function controlPlaneSpec(dir: string, plan: ClusterPlan, tokensRev = 0): ProcSpec {
   const cp = plan.controlPlaneIp;
+  const mesh = meshConfigFile(dir);
   return {
     name: "controlplane",
     argv: [
@@ -222,6 +226,7 @@ export function controlPlaneSpec(dir: string, plan: ClusterPlan, tokensRev = 0):
       `${cp}:15012`,
       "--monitor",
       `${cp}:15014`,
+      ...(existsSync(mesh) ? ["--mesh-config", mesh] : []),
     ],
     netns: plan.underlayNetns,
     enter: "nsenter",
@@ -384,6 +389,9 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
     const net = await buildNetwork(plan);
     if (!net.ok) return net;
     await writeAtomic(path.join(o.dir, "dns-zone.json"), JSON.stringify(clusterZone(m.services)));
+    // A previous run's file must not outlive its ConfigMap.
+    if (mesh.value.text !== undefined) await writeAtomic(meshConfigFile(o.dir), mesh.value.text);
+    else await rm(meshConfigFile(o.dir), { force: true });
     for (const s of componentSpecs(o.dir, plan, o.backend, mesh.value)) await writeSpec(o.dir, s);
     const sup = await startSupervisor(o.dir);
     if (!sup.ok) return sup;

@@ -125,7 +125,7 @@ export class Waypoint {
       metrics: this.metrics,
       accessLog: runtime.accessLog ?? pinoAccessLog,
       spans: this.spans,
-      self: { name: config.name, namespace: config.namespace },
+      self: { name: config.name, namespace: config.namespace, ...(config.podIp ? { ip: config.podIp } : {}) },
     };
     this.downstream = new Downstream(this.rt);
     this.hbone = new HboneServer({

@@ -123,6 +123,11 @@ const anyMatch = (ms: readonly StringMatch[] | undefined, name: string) => (ms ?
 const joined = (v: string | readonly string[] | undefined): string | undefined =>
   v === undefined ? undefined : typeof v === "string" ? v : v.join(",");
 
+/** Whether a request header goes into a gRPC check: every one without allowed_headers, else those it matches (pseudo-headers too, as Envoy's matcher sees them). */
+export function grpcHeaderAllowed(f: ExtAuthzFilter, name: string): boolean {
+  return !f.allowedHeaders || anyMatch(f.allowedHeaders, name);
+}
+
 /** The request headers of the check (lower-case names), for either service kind. */
 export function checkHeaders(f: ExtAuthzFilter, facts: RequestFacts): Record<string, string> {
   const out: Record<string, string> = {};

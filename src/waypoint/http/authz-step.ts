@@ -19,15 +19,32 @@ import type { BodyRead } from "../authz/chain.js";
 import type { ExtAuthzFilter } from "../authz/ext-authz.js";
 import type { DownstreamRequest, ProxyRuntime, TunnelContext } from "./context.js";
 import { type BufferedBody, bufferRequestBody } from "./request-body.js";
-import { ExtAuthzClient } from "./ext-authz-client.js";
+import { formatAddress } from "../../common/net/addr.js";
+import type { Cluster, Endpoint } from "../envoy/types.js";
+import { type ExtAuthzDialer, ExtAuthzClient } from "./ext-authz-client.js";
 
-/** One ext authz client per waypoint view (its keep-alive agent and gRPC channels). */
+/** One ext authz client per waypoint view. */
 const clients = new WeakMap<ProxyRuntime["l7"], ExtAuthzClient>();
 const clientOf = (rt: ProxyRuntime): ExtAuthzClient => {
   let c = clients.get(rt.l7);
-  if (!c) clients.set(rt.l7, (c = new ExtAuthzClient(rt.l7)));
+  if (!c) clients.set(rt.l7, (c = new ExtAuthzClient(rt.l7, dialerOf(rt))));
   return c;
 };
+
+/**
+ * The authorizer is an upstream of the waypoint like any other: its connections are the
+ * runtime's (HBONE with the waypoint's identity to a mesh workload, else TCP), keyed apart from
+ * the request path's, with the waypoint itself as the client.
+ */
+function dialerOf(rt: ProxyRuntime): ExtAuthzDialer {
+  const self = { ip: rt.self?.ip ?? "0.0.0.0", port: 0 };
+  const open = (c: Cluster, ep: Endpoint) => () => rt.openTunnel(ep, rt.state.workloadByAddress(rt.network, ep.ip), self, c.service?.host);
+  const key = (c: Cluster, ep: Endpoint) => `ext_authz|${c.name}|${formatAddress(ep)}`;
+  return {
+    agent: (c, ep) => rt.upstreams.agent(key(c, ep), open(c, ep), c),
+    session: (c, ep) => rt.upstreams.session(key(c, ep), open(c, ep), c),
+  };
+}
 
 /** Closes the ext authz connections of a waypoint view (at waypoint stop). */
 export function closeExtAuthz(l7: ProxyRuntime["l7"]): void {

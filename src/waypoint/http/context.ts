@@ -59,5 +59,5 @@ export interface ProxyRuntime {
   /** Where sampled spans go (listeners with tracing); none: no spans. */
   readonly spans?: SpanSink;
   /** The waypoint's own name and namespace (span attributes). */
-  readonly self?: { readonly name: string; readonly namespace: string };
+  readonly self?: { readonly name: string; readonly namespace: string; readonly ip?: string };
 }

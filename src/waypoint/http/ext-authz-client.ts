@@ -1,28 +1,36 @@
 /**
  * The waypoint's calls to external authorizers (ext_authz filters, Istio's CUSTOM action): an
- * HTTP check (node:http, the client's method and prefixed path, the allowed headers, the buffered
- * body under with_request_body) or gRPC `envoy.service.auth.v3.Authorization/Check` (@grpc/grpc-js
- * with Envoy's own protos, the body in `body` or `raw_body`), to
- * the filter's cluster, each bounded by the filter's timeout. The authorizer's address is an
- * endpoint of that cluster as the control plane sent it (round robin), reached directly over
- * TCP, as the tracer reaches its collector. Every failure (no endpoint, connect error, timeout,
- * a gRPC error) is an `error` outcome: the filter then fails closed unless `failure_mode_allow`.
+ * HTTP check (the client's method and prefixed path, the allowed headers, the buffered body under
+ * with_request_body) or gRPC `envoy.service.auth.v3.Authorization/Check` (Envoy's own protos; the
+ * body in `body` or `raw_body`), to an endpoint of the filter's cluster (round robin), each
+ * bounded by the filter's timeout.
+ *
+ * The authorizer is dialled like any upstream of the waypoint (`dialer`, http/upstream.ts
+ * connections over the runtime's tunnels): over HBONE, with the waypoint's identity, when the
+ * endpoint is a workload of the mesh (as Istio's waypoint reaches its provider cluster through
+ * its HBONE path), plaintext TCP otherwise. The gRPC call is one unary call on that HTTP/2
+ * connection (length-prefixed message, grpc-status from the trailers or a trailers-only answer).
+ * Every failure (no endpoint, connect error, timeout, a gRPC error) is an `error` outcome: the
+ * filter then fails closed unless `failure_mode_allow`.
  */
 import http from "node:http";
-import * as grpc from "@grpc/grpc-js";
+import http2 from "node:http2";
 import { envoyTypes } from "../../common/xds/envoy-proto.js";
+import type { Result } from "../../common/result.js";
+import type { Cluster, Endpoint } from "../envoy/types.js";
 import type { L7View } from "../envoy/store.js";
 import {
   type CheckBody,
   type CheckOutcome,
-  PARTIAL_BODY_HEADER,
-  checkBody,
   type CheckResponseJson,
   type ExtAuthzFilter,
   type ExtAuthzGrpcService,
+  PARTIAL_BODY_HEADER,
+  checkBody,
   checkHeaders,
   fromCheckResponse,
   fromHttpResponse,
+  grpcHeaderAllowed,
   httpCheckRequest,
 } from "../authz/ext-authz.js";
 import type { RequestFacts } from "../route/request.js";
@@ -35,25 +43,32 @@ export interface CheckPeer {
   readonly destinationPort: number;
 }
 
+/** Connections to an authorizer endpoint (the waypoint's upstream connections: HBONE or TCP). */
+export interface ExtAuthzDialer {
+  agent(cluster: Cluster, ep: Endpoint): http.Agent;
+  session(cluster: Cluster, ep: Endpoint): Promise<Result<http2.ClientHttp2Session, Error>>;
+}
+
 const CHECK_METHOD = "/envoy.service.auth.v3.Authorization/Check";
 const OBJ = { enums: Number, longs: Number, defaults: false, oneofs: false } as const;
 
 export class ExtAuthzClient {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  private readonly grpcClients = new Map<string, grpc.Client>();
   private next = 0;
 
-  constructor(private readonly l7: L7View) {}
+  constructor(
+    private readonly l7: L7View,
+    private readonly dialer: ExtAuthzDialer,
+  ) {}
 
   check(f: ExtAuthzFilter, facts: RequestFacts, peer: CheckPeer, body?: CheckBody): Promise<CheckOutcome> {
     const c = this.l7.cluster(f.service.cluster);
     const eps = c ? (this.l7.endpointsOf(c)?.endpoints ?? []) : [];
-    if (!eps.length) return Promise.resolve({ kind: "error", reason: `no endpoint in cluster ${f.service.cluster}` });
+    if (!c || !eps.length) return Promise.resolve({ kind: "error", reason: `no endpoint in cluster ${f.service.cluster}` });
     const ep = eps[this.next++ % eps.length]!;
-    return f.service.kind === "http" ? this.http(f, facts, ep, body) : this.grpc(f, f.service, facts, peer, ep, body);
+    return f.service.kind === "http" ? this.http(f, facts, c, ep, body) : this.grpc(f, f.service, facts, peer, c, ep, body);
   }
 
-  private http(f: ExtAuthzFilter, facts: RequestFacts, ep: { ip: string; port: number }, body?: CheckBody): Promise<CheckOutcome> {
+  private http(f: ExtAuthzFilter, facts: RequestFacts, c: Cluster, ep: Endpoint, body?: CheckBody): Promise<CheckOutcome> {
     if (f.service.kind !== "http") throw new Error("unreachable");
     const s = f.service;
     const r = httpCheckRequest(s, f, facts, body);
@@ -65,7 +80,8 @@ export class ExtAuthzClient {
           method: r.method,
           path: r.path,
           headers: r.headers,
-          agent: this.agent,
+          setHost: false,
+          agent: this.dialer.agent(c, ep),
           signal: AbortSignal.timeout(s.timeoutMs),
         },
         (res) => {
@@ -82,22 +98,13 @@ export class ExtAuthzClient {
     });
   }
 
-  private grpcClient(address: string, authority: string): grpc.Client {
-    const key = `${address}|${authority}`;
-    let c = this.grpcClients.get(key);
-    if (!c) {
-      c = new grpc.Client(address, grpc.credentials.createInsecure(), authority ? { "grpc.default_authority": authority } : {});
-      this.grpcClients.set(key, c);
-    }
-    return c;
-  }
-
-  private grpc(
+  private async grpc(
     f: ExtAuthzFilter,
     s: ExtAuthzGrpcService,
     facts: RequestFacts,
     peer: CheckPeer,
-    ep: { ip: string; port: number },
+    c: Cluster,
+    ep: Endpoint,
     body?: CheckBody,
   ): Promise<CheckOutcome> {
     const root = envoyTypes().root;
@@ -105,10 +112,11 @@ export class ExtAuthzClient {
     const Res = root.lookupType("envoy.service.auth.v3.CheckResponse");
     const now = Date.now();
     const b = checkBody(f, body);
+    const pseudo = Object.entries({ ":authority": facts.authority, ":method": facts.method, ":path": facts.path }).filter(([k]) =>
+      grpcHeaderAllowed(f, k),
+    );
     const headers: Record<string, string> = {
-      ":authority": facts.authority,
-      ":method": facts.method,
-      ":path": facts.path,
+      ...Object.fromEntries(pseudo),
       ...checkHeaders(f, facts),
       ...(b ? { [PARTIAL_BODY_HEADER]: b.partialHeader } : {}),
     };
@@ -139,29 +147,93 @@ export class ExtAuthzClient {
         },
       },
     });
-    const host = ep.ip.includes(":") ? `[${ep.ip}]` : ep.ip;
-    const client = this.grpcClient(`${host}:${ep.port}`, s.authority);
-    return new Promise((resolve) => {
-      client.makeUnaryRequest(
-        CHECK_METHOD,
-        (m: protobufMessage) => Buffer.from(Req.encode(m).finish()),
-        (b: Buffer) => Res.toObject(Res.decode(b), OBJ) as CheckResponseJson,
-        msg,
-        { deadline: new Date(now + s.timeoutMs) },
-        (e, r) => {
-          if (e || !r) return resolve({ kind: "error", reason: e ? `${grpc.status[e.code] ?? e.code}: ${e.details}` : "empty response" });
-          resolve(fromCheckResponse(r));
-        },
-      );
-    });
+    const session = await this.dialer.session(c, ep);
+    if (!session.ok) return { kind: "error", reason: session.error.message };
+    const r = await unaryCall(
+      session.value,
+      CHECK_METHOD,
+      s.authority || `${ep.ip}:${ep.port}`,
+      Buffer.from(Req.encode(msg).finish()),
+      s.timeoutMs,
+    );
+    if (!r.ok) return { kind: "error", reason: r.reason };
+    try {
+      return fromCheckResponse(Res.toObject(Res.decode(r.message), OBJ) as CheckResponseJson);
+    } catch (e) {
+      return { kind: "error", reason: `bad CheckResponse: ${(e as Error).message}` };
+    }
   }
 
-  close(): void {
-    this.agent.destroy();
-    for (const c of this.grpcClients.values()) c.close();
-    this.grpcClients.clear();
-  }
+  close(): void {}
 }
 
-type protobufMessage =
-  ReturnType<ReturnType<typeof envoyTypes>["root"]["lookupType"]> extends { fromObject(o: object): infer M } ? M : never;
+type Unary = { readonly ok: true; readonly message: Buffer } | { readonly ok: false; readonly reason: string };
+
+/**
+ * One gRPC unary call on an HTTP/2 session: POST with `application/grpc`, `te: trailers` and
+ * `grpc-timeout`, the request as one uncompressed length-prefixed message; the answer is OK
+ * only with grpc-status 0 (from the trailers, or the headers of a trailers-only answer) and one
+ * message.
+ */
+export function unaryCall(
+  session: http2.ClientHttp2Session,
+  method: string,
+  authority: string,
+  message: Buffer,
+  timeoutMs: number,
+): Promise<Unary> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (u: Unary) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (!st.closed) st.close(http2.constants.NGHTTP2_CANCEL);
+      resolve(u);
+    };
+    const frame = Buffer.alloc(5 + message.length);
+    frame.writeUInt8(0, 0);
+    frame.writeUInt32BE(message.length, 1);
+    message.copy(frame, 5);
+    let st: http2.ClientHttp2Stream;
+    try {
+      st = session.request({
+        ":method": "POST",
+        ":path": method,
+        ":authority": authority,
+        ":scheme": "http",
+        "content-type": "application/grpc",
+        te: "trailers",
+        "grpc-timeout": `${Math.max(1, Math.ceil(timeoutMs))}m`,
+      });
+    } catch (e) {
+      return resolve({ ok: false, reason: (e as Error).message });
+    }
+    const timer = setTimeout(() => done({ ok: false, reason: "timeout" }), timeoutMs);
+    const chunks: Buffer[] = [];
+    let status: string | undefined;
+    let details = "";
+    const statusOf = (h: http2.IncomingHttpHeaders) => {
+      if (h["grpc-status"] !== undefined) {
+        status = String(h["grpc-status"]);
+        details = decodeURIComponent(String(h["grpc-message"] ?? ""));
+      }
+    };
+    st.on("response", (h) => {
+      if (h[":status"] !== 200) return done({ ok: false, reason: `HTTP ${String(h[":status"])} from the gRPC authorizer` });
+      statusOf(h);
+    });
+    st.on("trailers", statusOf);
+    st.on("data", (c: Buffer) => chunks.push(c));
+    st.on("end", () => {
+      if (status !== "0") return done({ ok: false, reason: `grpc-status ${status ?? "missing"}${details ? `: ${details}` : ""}` });
+      const all = Buffer.concat(chunks);
+      if (all.length < 5 || all.readUInt8(0) !== 0 || all.readUInt32BE(1) !== all.length - 5)
+        return done({ ok: false, reason: "not one uncompressed gRPC message" });
+      done({ ok: true, message: all.subarray(5) });
+    });
+    st.on("error", (e) => done({ ok: false, reason: e.message }));
+    st.on("close", () => done({ ok: false, reason: `stream closed (code ${st.rstCode})` }));
+    st.end(frame);
+  });
+}
