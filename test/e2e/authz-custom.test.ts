@@ -18,7 +18,7 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { setProcessEnabled, up } from "../../src/local/cluster.js";
@@ -133,13 +133,9 @@ function yamlFile(name: string, text: string): ManifestFile {
 
 /** The checks the test authorizer logged (its pod's log, one JSON line per check). */
 function checks(c: Cluster): { kind: string; path?: string; body?: string; principal?: string; headers?: Record<string, string> }[] {
-  let text = "";
-  try {
-    text = readFileSync(path.join(c.dir, "logs", "pod-ea-ext-authz-c.log"), "utf8");
-  } catch {
-    return [];
-  }
-  return text
+  const file = path.join(c.dir, "logs", "pod-ea-ext-authz-c.log");
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
     .split("\n")
     .filter((l) => l.startsWith('{"check":true'))
     .map((l) => JSON.parse(l) as ReturnType<typeof checks>[number]);
