@@ -24,7 +24,7 @@ import * as path from "node:path";
 import { setProcessEnabled, up } from "../../src/local/cluster.js";
 import { apply } from "../../src/local/apply.js";
 import type { ManifestFile } from "../../src/local/manifests.js";
-import { type Cluster, downKeepingLogs, planFor, podIp, podNetns, podYaml, sh, until, waypointClusterRunnable } from "./harness.js";
+import { type Cluster, curlFrom, downKeepingLogs, planFor, podIp, podYaml, until, waypointClusterRunnable } from "./harness.js";
 
 const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-ea-"));
 const cluster = `x${process.pid % 100000}`;
@@ -114,15 +114,7 @@ interface Answer {
   body: string;
 }
 
-async function curl(c: Cluster, url: string, args: readonly string[] = [], ns = "ea"): Promise<Answer> {
-  const r = await sh("ip", ["netns", "exec", podNetns(c, ns, "client"), "curl", "-sS", "-i", "--max-time", "5", ...args, url], 10_000);
-  if (r.code !== 0) return { status: 0, headers: {}, body: r.stderr };
-  const [head = "", ...rest] = r.stdout.split("\r\n\r\n");
-  const lines = head.split("\r\n");
-  const headers: Record<string, string> = {};
-  for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
-  return { status: Number(lines[0]?.split(" ")[1] ?? 0), headers, body: rest.join("\r\n\r\n") };
-}
+const curl = (c: Cluster, url: string, args: readonly string[] = [], ns = "ea"): Promise<Answer> => curlFrom(c, ns, "client", url, args);
 
 function yamlFile(name: string, text: string): ManifestFile {
   const file = path.join(work, "yaml", name);

@@ -11,7 +11,7 @@
  */
 import http from "node:http";
 import * as grpc from "@grpc/grpc-js";
-import { envoyTypes } from "../../src/common/xds/envoy-proto.js";
+import { checkServiceDefinition } from "../support/ext-authz-check-service.js";
 
 const arg = (name: string): number => Number(process.argv[process.argv.indexOf(name) + 1]);
 const DENIED = "denied by ext_authz for not found header `x-ext-authz: allow` in the request";
@@ -31,43 +31,27 @@ const server = http.createServer((req, res) => {
 });
 server.listen(arg("--http"), "0.0.0.0");
 
-const root = envoyTypes().root;
-const Req = root.lookupType("envoy.service.auth.v3.CheckRequest");
-const Res = root.lookupType("envoy.service.auth.v3.CheckResponse");
 interface Attrs {
   source?: { principal?: string };
   request?: { http?: { path?: string; headers?: Record<string, string>; body?: string } };
 }
 const g = new grpc.Server();
-g.addService(
-  {
-    Check: {
-      path: "/envoy.service.auth.v3.Authorization/Check",
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (m: object) => Buffer.from(Req.encode(Req.fromObject(m)).finish()),
-      requestDeserialize: (b: Buffer) => Req.toObject(Req.decode(b), { longs: Number }),
-      responseSerialize: (m: object) => Buffer.from(Res.encode(Res.fromObject(m)).finish()),
-      responseDeserialize: (b: Buffer) => Res.toObject(Res.decode(b)),
-    },
+g.addService(checkServiceDefinition(), {
+  Check: (call: grpc.ServerUnaryCall<{ attributes?: Attrs }, object>, cb: grpc.sendUnaryData<object>) => {
+    const a = call.request.attributes ?? {};
+    const h = a.request?.http ?? {};
+    const allow = h.headers?.["x-ext-authz"] === "allow";
+    log({ kind: "grpc", path: h.path, principal: a.source?.principal, headers: h.headers, body: h.body ?? "", allow });
+    const header = (key: string, value: string) => ({ header: { key, value } });
+    if (allow)
+      cb(null, { status: { code: 0 }, okResponse: { headers: [header(RESULT, "allowed"), header("x-ext-authz-user", "e2e-user")] } });
+    else
+      cb(null, {
+        status: { code: 7 },
+        deniedResponse: { status: { code: 403 }, headers: [header(RESULT, "denied")], body: DENIED },
+      });
   },
-  {
-    Check: (call: grpc.ServerUnaryCall<{ attributes?: Attrs }, object>, cb: grpc.sendUnaryData<object>) => {
-      const a = call.request.attributes ?? {};
-      const h = a.request?.http ?? {};
-      const allow = h.headers?.["x-ext-authz"] === "allow";
-      log({ kind: "grpc", path: h.path, principal: a.source?.principal, headers: h.headers, body: h.body ?? "", allow });
-      const header = (key: string, value: string) => ({ header: { key, value } });
-      if (allow)
-        cb(null, { status: { code: 0 }, okResponse: { headers: [header(RESULT, "allowed"), header("x-ext-authz-user", "e2e-user")] } });
-      else
-        cb(null, {
-          status: { code: 7 },
-          deniedResponse: { status: { code: 403 }, headers: [header(RESULT, "denied")], body: DENIED },
-        });
-    },
-  },
-);
+});
 g.bindAsync(`0.0.0.0:${arg("--grpc")}`, grpc.ServerCredentials.createInsecure(), (e) => {
   if (e) throw e;
 });

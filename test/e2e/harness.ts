@@ -116,6 +116,23 @@ export async function call(
   return { ok: r.code === 0, text: r.code === 0 ? r.stdout : r.stderr, code: r.code };
 }
 
+/** `curl -i` from a pod: the status, the headers (lower-case names) and the body; status 0 when curl failed (its stderr as the body). */
+export async function curlFrom(
+  c: Cluster,
+  ns: string,
+  pod: string,
+  url: string,
+  args: readonly string[] = [],
+): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const r = await sh("ip", ["netns", "exec", podNetns(c, ns, pod), "curl", "-sS", "-i", "--max-time", "5", ...args, url], 10_000);
+  if (r.code !== 0) return { status: 0, headers: {}, body: r.stderr };
+  const [head = "", ...rest] = r.stdout.split("\r\n\r\n");
+  const lines = head.split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
+  return { status: Number(lines[0]?.split(" ")[1] ?? 0), headers, body: rest.join("\r\n\r\n") };
+}
+
 /** A ztunnel's Prometheus text, scraped from inside its node. */
 export async function ztunnelMetrics(c: Cluster, node: number): Promise<string> {
   const n = c.state.nodes[node]!;

@@ -27,7 +27,18 @@ import { labelNamespace, labelObject, up } from "../../src/local/cluster.js";
 import { apply, remove } from "../../src/local/apply.js";
 import type { ManifestFile } from "../../src/local/manifests.js";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
-import { type Cluster, planFor, podIp, podNetns, sh, until, downKeepingLogs, podYaml, waypointClusterRunnable } from "./harness.js";
+import {
+  type Cluster,
+  curlFrom,
+  planFor,
+  podIp,
+  podNetns,
+  sh,
+  until,
+  downKeepingLogs,
+  podYaml,
+  waypointClusterRunnable,
+} from "./harness.js";
 
 const root = process.getuid?.() === 0;
 const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-wp-"));
@@ -77,19 +88,14 @@ interface Answer {
 
 /** curl from a client pod; `-i` output split into status, headers and the echo's JSON. */
 async function curl(c: Cluster, ns: string, url: string, args: readonly string[] = []): Promise<Answer> {
-  const r = await sh("ip", ["netns", "exec", podNetns(c, ns, "client"), "curl", "-sS", "-i", "--max-time", "5", ...args, url], 10_000);
-  if (r.code !== 0) return { status: 0, headers: {}, body: {}, raw: r.stderr };
-  const [head = "", ...rest] = r.stdout.split("\r\n\r\n");
-  const lines = head.split("\r\n");
-  const headers: Record<string, string> = {};
-  for (const l of lines.slice(1)) headers[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
+  const r = await curlFrom(c, ns, "client", url, args);
   let body = {};
   try {
-    body = JSON.parse(rest.join("\r\n\r\n")) as Answer["body"];
+    body = JSON.parse(r.body) as Answer["body"];
   } catch {
     /* not the echo's JSON (a redirect, an error) */
   }
-  return { status: Number(lines[0]?.split(" ")[1] ?? 0), headers, body, raw: r.stdout };
+  return { status: r.status, headers: r.headers, body, raw: r.body };
 }
 
 const COUNT = `"use strict";

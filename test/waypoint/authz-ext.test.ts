@@ -19,7 +19,8 @@ import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { CertificateAuthority } from "../../src/ca/ca.js";
 import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
-import { CLUSTER_TYPE_URL, envoyTypes } from "../../src/common/xds/envoy-proto.js";
+import { CLUSTER_TYPE_URL } from "../../src/common/xds/envoy-proto.js";
+import { checkServiceDefinition } from "../support/ext-authz-check-service.js";
 import type { KubeObject } from "../../src/kube/object.js";
 import { ConfigStore } from "../../src/controlplane/model/store.js";
 import { parseMeshConfig } from "../../src/controlplane/mesh-config.js";
@@ -110,56 +111,40 @@ interface CheckAttributes {
 
 /** The test gRPC authz server: Check with Envoy's protos; OK for `x-ext-allow: yes` (adding x-ext-user), else denied 401. */
 async function testGrpcAuthzServer(seen: CheckSeen[]): Promise<{ server: grpc.Server; port: number }> {
-  const root = envoyTypes().root;
-  const Req = root.lookupType("envoy.service.auth.v3.CheckRequest");
-  const Res = root.lookupType("envoy.service.auth.v3.CheckResponse");
   const server = new grpc.Server();
-  server.addService(
-    {
-      Check: {
-        path: "/envoy.service.auth.v3.Authorization/Check",
-        requestStream: false,
-        responseStream: false,
-        requestSerialize: (m: object) => Buffer.from(Req.encode(Req.fromObject(m)).finish()),
-        requestDeserialize: (b: Buffer) => Req.toObject(Req.decode(b), { longs: Number }),
-        responseSerialize: (m: object) => Buffer.from(Res.encode(Res.fromObject(m)).finish()),
-        responseDeserialize: (b: Buffer) => Res.toObject(Res.decode(b)),
-      },
-    },
-    {
-      Check: (call: grpc.ServerUnaryCall<{ attributes?: CheckAttributes }, object>, cb: grpc.sendUnaryData<object>) => {
-        const a = call.request.attributes ?? {};
-        const h = a.request?.http ?? {};
-        seen.push({
-          principal: a.source?.principal,
-          destinationPort: a.destination?.address?.socketAddress?.portValue,
-          method: h.method,
-          path: h.path,
-          headers: h.headers ?? {},
-          ...(h.body !== undefined ? { body: h.body } : {}),
-          ...(h.rawBody !== undefined ? { rawBody: Buffer.from(h.rawBody) } : {}),
+  server.addService(checkServiceDefinition(), {
+    Check: (call: grpc.ServerUnaryCall<{ attributes?: CheckAttributes }, object>, cb: grpc.sendUnaryData<object>) => {
+      const a = call.request.attributes ?? {};
+      const h = a.request?.http ?? {};
+      seen.push({
+        principal: a.source?.principal,
+        destinationPort: a.destination?.address?.socketAddress?.portValue,
+        method: h.method,
+        path: h.path,
+        headers: h.headers ?? {},
+        ...(h.body !== undefined ? { body: h.body } : {}),
+        ...(h.rawBody !== undefined ? { rawBody: Buffer.from(h.rawBody) } : {}),
+      });
+      if (h.headers?.["x-ext-allow"] === "yes")
+        cb(null, {
+          status: { code: 0 },
+          okResponse: {
+            headers: [{ header: { key: "x-ext-user", value: "bob" } }],
+            headersToRemove: ["x-remove-me"],
+            responseHeadersToAdd: [{ header: { key: "x-ext-checked", value: "grpc" } }],
+          },
         });
-        if (h.headers?.["x-ext-allow"] === "yes")
-          cb(null, {
-            status: { code: 0 },
-            okResponse: {
-              headers: [{ header: { key: "x-ext-user", value: "bob" } }],
-              headersToRemove: ["x-remove-me"],
-              responseHeadersToAdd: [{ header: { key: "x-ext-checked", value: "grpc" } }],
-            },
-          });
-        else
-          cb(null, {
-            status: { code: 7 },
-            deniedResponse: {
-              status: { code: 401 },
-              headers: [{ header: { key: "x-ext-reason", value: "grpc says no" } }],
-              body: "no (grpc)",
-            },
-          });
-      },
+      else
+        cb(null, {
+          status: { code: 7 },
+          deniedResponse: {
+            status: { code: 401 },
+            headers: [{ header: { key: "x-ext-reason", value: "grpc says no" } }],
+            body: "no (grpc)",
+          },
+        });
     },
-  );
+  });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${AUTHZ_IP}:0`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
