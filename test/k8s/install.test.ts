@@ -197,9 +197,9 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
 
   step("weft install: the control plane, and a ztunnel and a CNI agent on every node, Ready", async () => {
     const weftImage = tb.images.find((i) => i.name === "weft")!.ref;
-    // nftables: only its ruleset keeps kube-proxy's DNAT off captured packets (notrack); the eBPF backend's tc programs
-    // also run before that DNAT (docs/kubernetes.md, "Known limits").
-    const r = await weft(["install", `--image=${weftImage}`, "--capture-backend=nftables", "--timeout=4m"]);
+    // The default capture backend (nftables): only its ruleset keeps kube-proxy's DNAT off captured packets (notrack);
+    // the eBPF backend's tc programs also run before that DNAT (docs/kubernetes.md, Prerequisites).
+    const r = await weft(["install", `--image=${weftImage}`, "--timeout=4m"]);
     assert.match(r.stdout, /weft installed and ready/);
     lap("installed");
     const pods = await podsOf(SYSTEM_NS, "app.kubernetes.io/part-of=weft");

@@ -47,7 +47,9 @@ export function defaultManifestOptions(): ManifestOptions {
     namespace: DEFAULT_NAMESPACE,
     image: DEFAULT_IMAGE,
     imagePullPolicy: "IfNotPresent",
-    captureBackend: "ebpf",
+    // nftables: its ruleset keeps captured TCP out of conntrack, so kube-proxy's DNAT cannot
+    // rewrite a Service address first; the eBPF programs have no such bypass yet (docs/kubernetes.md).
+    captureBackend: "nftables",
     cniConfDir: "/etc/cni/net.d",
     cniBinDir: "/opt/cni/bin",
     trustDomain: "cluster.local",
