@@ -12,8 +12,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { loadControlPlaneConfig } from "../../src/controlplane/config.js";
-import { ControlPlane, authenticatorFor } from "../../src/controlplane/controlplane.js";
+import type { ControlPlane } from "../../src/controlplane/controlplane.js";
+import { startKubeControlPlane } from "./controlplane.js";
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
 import { applyCrds, create, patch, remove, waitUntil } from "./fixtures.js";
@@ -47,27 +47,8 @@ async function get(c: KubeCluster, p: string): Promise<Obj | undefined> {
 async function startControlPlane(c: KubeCluster, extra: string[] = []): Promise<ControlPlane> {
   const dir = mkdtempSync(path.join(tmpdir(), "weft-gwctl-"));
   dirs.push(dir);
-  const cfg = loadControlPlaneConfig(
-    [
-      "--kubeconfig",
-      c.kubeconfigPath,
-      "--ca-dir",
-      path.join(dir, "ca"),
-      "--listen",
-      `${HOST}:0`,
-      "--monitor",
-      `${HOST}:0`,
-      "--waypoint-image",
-      "weft.local/weft:test",
-      ...extra,
-    ],
-    {},
-  );
-  assert.ok(cfg.ok, !cfg.ok ? cfg.error.message : "");
-  const cp = new ControlPlane(cfg.value, authenticatorFor(cfg.value));
+  const cp = await startKubeControlPlane(c, HOST, dir, ["--waypoint-image", "weft.local/weft:test", ...extra]);
   planes.push(cp);
-  const started = await cp.start();
-  assert.ok(started.ok, !started.ok ? started.error.message : "");
   return cp;
 }
 

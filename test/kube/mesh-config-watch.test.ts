@@ -13,8 +13,8 @@ import * as path from "node:path";
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
 import { create, patch, remove, waitUntil } from "./fixtures.js";
-import { ControlPlane, authenticatorFor } from "../../src/controlplane/controlplane.js";
-import { loadControlPlaneConfig } from "../../src/controlplane/config.js";
+import type { ControlPlane } from "../../src/controlplane/controlplane.js";
+import { startKubeControlPlane } from "./controlplane.js";
 import { MeshConfigWatcher } from "../../src/controlplane/mesh-config-watch.js";
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from "../../src/controlplane/mesh-config.js";
 
@@ -72,26 +72,8 @@ type Status = { source: string; applied: number; error?: string; inForce: MeshCo
 test("control plane in Kubernetes mode: ConfigMap istio-system/istio key mesh, read at start, edits applied, invalid kept out", async (t) => {
   const c = need(t);
   if (!c) return;
-  const cfg = loadControlPlaneConfig(
-    [
-      "--kubeconfig",
-      c.kubeconfigPath,
-      "--ca-dir",
-      path.join(dir, "ca"),
-      "--listen",
-      `${HOST}:0`,
-      "--monitor",
-      `${HOST}:0`,
-      "--manage-waypoints",
-      "false",
-    ],
-    {},
-  );
-  assert.ok(cfg.ok, !cfg.ok ? cfg.error.message : "");
-  const cp = new ControlPlane(cfg.value, authenticatorFor(cfg.value));
+  const cp = await startKubeControlPlane(c, HOST, dir, ["--manage-waypoints", "false"]);
   planes.push(cp);
-  const started = await cp.start();
-  assert.ok(started.ok, !started.ok ? started.error.message : "");
   const status = () => (cp.configDump() as { meshConfig: Status }).meshConfig;
   assert.equal(status().source, "ConfigMap istio-system/istio key mesh");
   // Read before the first translation: in force at start.
