@@ -35,7 +35,7 @@ function need(t: TestContext): { c: KubeCluster; k: KubeConnection } | undefined
 
 function weft(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { timeout: 60_000, env: { ...process.env, KUBECONFIG: "" } }, (e, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, ...args], { timeout: 120_000, env: { ...process.env, KUBECONFIG: "" } }, (e, stdout, stderr) => {
       const code = e ? (typeof e.code === "number" ? e.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -297,8 +297,9 @@ void describe("the committed plain manifests with kubectl (the path without weft
     assert.equal(all.code, 0, all.out);
     const applied = (await installed(k.value)).length;
     assert.equal(applied, expected().length - 2, "every object but the CA Secret and ConfigMap (made by hand or by weft install)");
+    const started = Date.now();
     const un = await weft(["uninstall", "--purge", "--kubeconfig", c2.kubeconfigPath]);
-    assert.equal(un.code, 0, un.stderr);
+    assert.equal(un.code, 0, `weft uninstall exited ${un.code} after ${Date.now() - started} ms: ${un.stderr}\n${un.stdout}`);
     assert.deepEqual(await installed(k.value), ["Namespace istio-system (terminating)"]);
   });
 });
