@@ -22,6 +22,7 @@ import { objectValidator } from "../kube/validate/validate.js";
 import { type PolicySettings, policyValidator } from "../controlplane/policies.js";
 import type { Finding, Located } from "./analyze-mesh.js";
 import { CliError, EXIT_FAILED, EXIT_USAGE } from "./command.js";
+import { kubeconfigPath } from "./kube-target-select.js";
 
 /** Which namespace's findings are shown: one, or every one (`all`). */
 export type NamespaceScope = { readonly all: true } | { readonly all: false; readonly namespace: string };
@@ -49,12 +50,7 @@ class SnapshotSink implements ConfigSink {
   synced(): void {}
 }
 
-/** The kubeconfig file kubectl would use: --kubeconfig, else $KUBECONFIG's first entry, else ~/.kube/config. */
-export function kubeconfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  if (flag) return flag;
-  const first = env.KUBECONFIG?.split(":").find((p) => p !== "");
-  return first ?? `${env.HOME ?? ""}/.kube/config`;
-}
+export { kubeconfigPath };
 
 export function clusterConfig(t: Pick<ClusterTarget, "kubeconfig" | "context">): KubeClientConfig {
   const file = kubeconfigPath(t.kubeconfig);

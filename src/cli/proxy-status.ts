@@ -11,7 +11,7 @@ import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_TYPE_URL 
 import { parseNodeId } from "../common/xds/node-id.js";
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, action, examples, outputFormat, outputOption, subcommand } from "./command.js";
 import { type Column, age, render } from "./output.js";
-import { type TargetOptions, controlPlaneEndpoint, httpGetJson, targetOptions } from "./targets.js";
+import { type TargetOptions, closeEndpoints, controlPlaneEndpoint, httpGetJson, targetOptions } from "./targets.js";
 
 /** How long a response may stay unanswered before it counts as stale. */
 export const DEFAULT_STALE_AFTER_MS = 5000;
@@ -122,14 +122,19 @@ export function registerProxyStatus(program: Command): void {
     "every ztunnel and waypoint connected to the control plane, and its xDS sync state",
   ).option("--stale-after <ms>", "an unanswered response older than this is STALE", String(DEFAULT_STALE_AFTER_MS));
   outputOption(cmd);
-  targetOptions(cmd, { controlplane: true });
-  examples(cmd, ["sudo weft proxy-status", "weft proxy-status --controlplane 127.0.0.1:15014 -o wide", "sudo weft proxy-status -o json"]);
+  targetOptions(cmd, { controlplane: true, kube: true });
+  examples(cmd, [
+    "sudo weft proxy-status",
+    "weft proxy-status --kubeconfig ~/.kube/config",
+    "weft proxy-status --controlplane 127.0.0.1:15014 -o wide",
+    "sudo weft proxy-status -o json",
+  ]);
   action(cmd, async (o: TargetOptions & { output?: string; staleAfter: string }) => {
     const staleAfter = Number(o.staleAfter);
     if (!Number.isFinite(staleAfter) || staleAfter < 0)
       throw new CliError(`--stale-after: ${o.staleAfter} is not a number of milliseconds`, EXIT_USAGE);
-    const cp = await controlPlaneEndpoint(o);
-    const adsz = await httpGetJson<{ clients: AdszClient[] }>(cp, "/debug/adsz");
+    const cp = await controlPlaneEndpoint(o, true);
+    const adsz = await httpGetJson<{ clients: AdszClient[] }>(cp, "/debug/adsz").finally(() => closeEndpoints([cp]));
     if (!adsz.ok) throw new CliError(adsz.error.message);
     const rows = proxyStatusRows(adsz.value.clients, Date.now(), staleAfter);
     process.stdout.write(render(outputFormat(o), rows, columns));

@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { CliError, EXIT_OK, EXIT_USAGE, action, examples, namespaceOptions, outputFormat, outputOption, subcommand } from "./command.js";
 import { type Column, age, render } from "./output.js";
-import { type Endpoint, type TargetOptions, httpGetJson, targetOptions, ztunnelEndpoints } from "./targets.js";
+import { type Endpoint, type TargetOptions, closeEndpoints, httpGetJson, targetOptions, ztunnelEndpoints } from "./targets.js";
 
 export const ZTUNNEL_CONFIG_KINDS = ["workloads", "services", "policies", "certificates", "connections"] as const;
 type Kind = (typeof ZTUNNEL_CONFIG_KINDS)[number];
@@ -114,6 +114,7 @@ export function registerZtunnelConfig(program: Command): void {
   examples(zc, [
     "sudo weft ztunnel-config workloads",
     "sudo weft ztunnel-config certificates --node node-1",
+    "weft ztunnel-config workloads --node node-1 --kubeconfig ~/.kube/config",
     "weft ztunnel-config connections --ztunnel 127.0.0.1:15000 -o json",
   ]);
   for (const kind of ZTUNNEL_CONFIG_KINDS) {
@@ -123,24 +124,29 @@ export function registerZtunnelConfig(program: Command): void {
     );
     if (kind !== "certificates") namespaceOptions(cmd, true);
     outputOption(cmd);
-    targetOptions(cmd, { ztunnel: true });
+    targetOptions(cmd, { ztunnel: true, kube: true });
     action(cmd, (o: Options) => run(kind, o));
   }
 }
 
 async function run(kind: Kind, o: Options): Promise<number> {
   if (o.namespace && o.allNamespaces) throw new CliError("-n and -A are exclusive", EXIT_USAGE);
-  let eps: Endpoint[] = await ztunnelEndpoints(o);
-  if (o.node) {
-    eps = eps.filter((e) => e.name === o.node);
-    if (!eps.length) throw new CliError(`--node: no node ${JSON.stringify(o.node)} in the local cluster`, EXIT_USAGE);
-  }
+  const all: Endpoint[] = await ztunnelEndpoints(o, true, o.node);
   const path = kind === "connections" ? "/connections" : "/config_dump";
   const rows: Row[] = [];
-  for (const ep of eps) {
-    const r = await httpGetJson<unknown>(ep, path);
-    if (!r.ok) throw new CliError(r.error.message);
-    rows.push(...rowsOf(kind, r.value, ep.name));
+  try {
+    let eps = all;
+    if (o.node) {
+      eps = eps.filter((e) => e.name === o.node);
+      if (!eps.length) throw new CliError(`--node: no node ${JSON.stringify(o.node)} in the local cluster`, EXIT_USAGE);
+    }
+    for (const ep of eps) {
+      const r = await httpGetJson<unknown>(ep, path);
+      if (!r.ok) throw new CliError(r.error.message);
+      rows.push(...rowsOf(kind, r.value, ep.name));
+    }
+  } finally {
+    await closeEndpoints(all);
   }
   const ns = o.namespace;
   const nsOf = (r: Row): string =>

@@ -6,6 +6,8 @@
  * - traffic captured and carried over HBONE: a tcpdump on node 1's underlay sees TLS 1.3 to
  *   port 15008 and not the request's marker in clear (the positive control: before enrollment
  *   the same capture does see it), and the destination ztunnel's metrics name both SPIFFE ids;
+ * - `weft proxy-status` and `weft ztunnel-config` finding the control plane and the ztunnels
+ *   through the API server (Service istiod, DaemonSet ztunnel, port-forwards);
  * - an AuthorizationPolicy enforced by ztunnel (the intruder's call closed, the client's served);
  * - a waypoint Deployment created by the control plane from a Gateway of class istio-waypoint,
  *   Ready, serving a header-based HTTPRoute for a Service labelled istio.io/use-waypoint;
@@ -253,6 +255,50 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
     const client = await readyPod("client");
     const out = await call("client", await serviceIp("echo"), 80, "/peer");
     assert.match(out.stdout, new RegExp(`peer=${client.status.podIP!.replace(/\./g, "\\.")}:`));
+  });
+
+  step("weft proxy-status and ztunnel-config find istiod's pod and each node's ztunnel through the API server", async () => {
+    // No address flags: the pods behind Service istiod and of DaemonSet ztunnel, each reached by a port-forward.
+    type Status = { name: string; type: string; node: string; types: Record<string, { status: string }> };
+    const status = await eventually("every ztunnel SYNCED in weft proxy-status", 30_000, async () => {
+      const rows = JSON.parse((await weft(["proxy-status", "-o", "json"])).stdout) as Status[];
+      const zt = rows.filter((r) => r.type === "ztunnel");
+      return zt.length === tb.nodes.length && zt.every((r) => r.types.ADDRESS!.status === "SYNCED" && r.types.AUTHZ!.status === "SYNCED")
+        ? zt
+        : undefined;
+    });
+    assert.deepEqual(
+      status.map((r) => r.node).sort(),
+      tb.nodes.map((n) => n.name),
+      "one ztunnel per node connected",
+    );
+    assert.match((await weft(["proxy-status"])).stdout, /^NAME\s+TYPE\s+NODE\s+ADDRESS\s+AUTHZ/);
+    const echo = await readyPod("echo");
+    type Workload = { name: string; namespace: string; node: string; tunnelProtocol: string; from: string };
+    const wl = JSON.parse(
+      (await weft(["ztunnel-config", "workloads", "--node", serverNode, "-n", MESH_NS, "-o", "json"])).stdout,
+    ) as Workload[];
+    const mine = wl.find((w) => w.name === echo.metadata.name);
+    assert.ok(mine, `the echo pod in ${serverNode}'s ztunnel: ${JSON.stringify(wl.map((w) => w.name))}`);
+    assert.equal(mine.tunnelProtocol, "HBONE");
+    assert.equal(mine.from, serverNode, "answered by the ztunnel on --node");
+    assert.match(
+      (await weft(["ztunnel-config", "workloads", "--node", serverNode, "-n", MESH_NS])).stdout,
+      new RegExp(`${echo.metadata.name}\\s.*HBONE`),
+    );
+    // Without --node every node's ztunnel answers (a port-forward to each): each holds its own certificates.
+    const certs = JSON.parse((await weft(["ztunnel-config", "certificates", "-o", "json"])).stdout) as { from: string }[];
+    assert.deepEqual(
+      [...new Set(certs.map((c) => c.from))].sort(),
+      tb.nodes.map((n) => n.name),
+    );
+    const none = await run(WEFT, ["ztunnel-config", "workloads", "--node", "no-such-node", `--kubeconfig=${tb.kubeconfigPath}`], 60_000);
+    assert.equal(none.code, 2);
+    assert.equal(
+      none.stderr,
+      `weft ztunnel-config workloads: DaemonSet ${SYSTEM_NS}/ztunnel: no Running ztunnel pod on node "no-such-node" (nodes: ${tb.nodes.map((n) => n.name).join(", ")})\n`,
+    );
+    lap("inspection verbs");
   });
 
   step("an AuthorizationPolicy: ztunnel closes the intruder's call, the client's is served", async () => {
