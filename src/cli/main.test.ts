@@ -86,6 +86,25 @@ test("wrong flags, commands and files give one clear line, exit 2, no stack, no 
   const missing = weft("proxy-status");
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /^weft proxy-status: no local cluster in \/nonexistent-weft/);
+  // Kubernetes targets: a missing kubeconfig and mixed kinds of target are command-line errors, one line each.
+  for (const [args, want] of [
+    [
+      ["proxy-status", "--kubeconfig", "/nonexistent-weft.kubeconfig"],
+      "weft proxy-status: --kubeconfig /nonexistent-weft.kubeconfig: no such file\n",
+    ],
+    [
+      ["ztunnel-config", "workloads", "--dir", "/x", "--context", "prod"],
+      "weft ztunnel-config workloads: --dir (the local cluster) and --kubeconfig/--context (Kubernetes) are exclusive\n",
+    ],
+    [
+      ["proxy-status", "--controlplane", "127.0.0.1:15014", "--kubeconfig", "/k"],
+      "weft proxy-status: an explicit address excludes --dir, --kubeconfig and --context\n",
+    ],
+  ] as const) {
+    const r = weft(...args);
+    assert.equal(r.status, 2, args.join(" "));
+    assert.equal(r.stderr, want);
+  }
 });
 
 test("weft waypoint: operator verbs and help go to the verbs, anything else to the proxy", () => {
