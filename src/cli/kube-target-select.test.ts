@@ -20,6 +20,7 @@ const facts = (over: Partial<ModeFacts> & { local?: string[]; files?: string[] }
 void test("targetMode: the documented rule, in order", () => {
   const cases: Array<[string, ModeInput, ModeFacts, unknown]> = [
     ["an address wins", { address: "127.0.0.1:15014" }, facts({ local: ["/run/weft-local"] }), { kind: "address" }],
+    ["an address wins over --dir", { address: "127.0.0.1:15014", dir: "/d" }, facts(), { kind: "address" }],
     ["--kubeconfig", { kubeconfig: "/k" }, facts({ local: ["/run/weft-local"] }), { kind: "kube", kubeconfig: "/k" }],
     [
       "--context alone: kubectl's kubeconfig",
@@ -59,7 +60,6 @@ void test("targetMode: the documented rule, in order", () => {
 void test("targetMode: two kinds of target at once are refused", () => {
   for (const input of [
     { address: "h:1", kubeconfig: "/k" },
-    { address: "h:1", dir: "/d" },
     { kubeconfig: "/k", dir: "/d" },
     { context: "c", dir: "/d" },
   ]) {

@@ -40,12 +40,12 @@ export function kubeconfigPath(flag: string | undefined, env: NodeJS.ProcessEnv 
  * The rule: an explicit address wins; `--kubeconfig`/`--context` mean Kubernetes; `--dir` or
  * WEFT_LOCAL_DIR mean the local cluster; otherwise the local cluster when its default state
  * exists, else Kubernetes when kubectl's kubeconfig ($KUBECONFIG, ~/.kube/config) exists, else the
- * local cluster (whose absence is then the error). Mixing two kinds of target is a usage error.
+ * local cluster (whose absence is then the error). An address with --kubeconfig/--context, or
+ * --dir with them, is a usage error (an address with --dir: the address, as before).
  */
 export function targetMode(o: ModeInput, f: ModeFacts): Result<TargetMode, Error> {
   const kube = o.kubeconfig !== undefined || o.context !== undefined;
-  if (o.address !== undefined && (kube || o.dir !== undefined))
-    return err(new Error("an explicit address excludes --dir, --kubeconfig and --context"));
+  if (o.address !== undefined && kube) return err(new Error("an explicit address excludes --kubeconfig and --context"));
   if (o.address !== undefined) return ok({ kind: "address" });
   if (kube && o.dir !== undefined) return err(new Error("--dir (the local cluster) and --kubeconfig/--context (Kubernetes) are exclusive"));
   const kubeMode = (): TargetMode => ({

@@ -98,7 +98,7 @@ test("wrong flags, commands and files give one clear line, exit 2, no stack, no 
     ],
     [
       ["proxy-status", "--controlplane", "127.0.0.1:15014", "--kubeconfig", "/k"],
-      "weft proxy-status: an explicit address excludes --dir, --kubeconfig and --context\n",
+      "weft proxy-status: an explicit address excludes --kubeconfig and --context\n",
     ],
   ] as const) {
     const r = weft(...args);
