@@ -298,6 +298,12 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
       none.stderr,
       `weft ztunnel-config workloads: DaemonSet ${SYSTEM_NS}/ztunnel: no Running ztunnel pod on node "no-such-node" (nodes: ${tb.nodes.map((n) => n.name).join(", ")})\n`,
     );
+    const wrongNs = await run(WEFT, ["proxy-status", "--istio-namespace", "no-such-ns", `--kubeconfig=${tb.kubeconfigPath}`], 60_000);
+    assert.equal(wrongNs.code, 1);
+    assert.match(
+      wrongNs.stderr,
+      /^weft proxy-status: Service no-such-ns\/istiod not found \(https:\/\/[^;]+; is weft or Istio installed\?\)\n$/,
+    );
     lap("inspection verbs");
   });
 
