@@ -409,7 +409,12 @@ function mirror(
   const key = `${m.cluster.name}|${formatAddress(ep)}|${ctx.client.ip}`;
   const open = () => rt.openTunnel(ep, workload, ctx.client, m.cluster.service?.host);
   const authority = shadowAuthority(d.authority);
-  const feed = (w: NodeJS.WritableStream & { writableLength: number; destroy(): void }) => {
+  const feed = (w: NodeJS.WritableStream & { writableLength: number; writableEnded: boolean; destroy(): void }) => {
+    // An HTTP/2 mirror stream for a bodiless request is ended by request() itself: a second end() would build an
+    // ERR_STREAM_ALREADY_FINISHED per mirrored request (the replay path's fix, resilience/replay-body.ts).
+    const end = () => {
+      if (!w.writableEnded) w.end();
+    };
     const onData = (c: Buffer) => {
       if (w.writableLength > MIRROR_BODY_LIMIT) {
         req.off("data", onData);
@@ -420,8 +425,8 @@ function mirror(
     };
     for (const c of bodyPrefix) w.write(c);
     req.on("data", onData);
-    if (req.readableEnded) w.end();
-    else req.once("end", () => w.end());
+    if (req.readableEnded) end();
+    else req.once("end", end);
   };
   if (upstreamH2(m.cluster, h2)) {
     void rt.upstreams.session(key, open, m.cluster).then((s) => {
