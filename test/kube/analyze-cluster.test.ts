@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { stringify } from "yaml";
 import { kubeBinaries } from "./binaries.js";
-import { freePort, startKubeCluster, type KubeCluster } from "./apiserver.js";
+import { freePort, startKubeCluster, type KubeCluster, needCluster } from "./apiserver.js";
 import { applyCrds, create, pod, service } from "./fixtures.js";
 import { analyzeCluster, analyzePaths } from "../../src/cli/analyze.js";
 import { formatFinding, type Finding } from "../../src/cli/analyze-mesh.js";
@@ -26,13 +26,7 @@ let cluster: KubeCluster | undefined;
 let skipReason = "";
 const tmp = mkdtempSync(path.join(tmpdir(), "weft-analyze-cluster-"));
 
-function need(t: TestContext): KubeCluster | undefined {
-  if (!cluster) {
-    console.warn(`!! SKIPPED kube integration test "${t.name}": ${skipReason}`);
-    t.skip(skipReason);
-  }
-  return cluster;
-}
+const need = (t: TestContext): KubeCluster | undefined => needCluster(t, cluster, skipReason);
 
 function weft(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

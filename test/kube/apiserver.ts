@@ -16,6 +16,7 @@ import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { TestContext } from "node:test";
 import type { KubeClientConfig, KubeConfigParts } from "../../src/kube/client/kube-config.js";
 import { kubeConfigFromParts } from "../../src/kube/client/kube-config.js";
 import { kubeApi, type KubeApi } from "../../src/kube/client/kube-api.js";
@@ -358,4 +359,16 @@ export async function startKubeCluster(bins: KubeBinaries, opts: { tokens?: read
     await cleanup();
     throw e;
   }
+}
+
+/**
+ * A test's cluster, or a loud skip of that test when the file could not start one (binaries not
+ * built, not root...): `const need = (t) => needCluster(t, cluster, skipReason)`.
+ */
+export function needCluster(t: TestContext, cluster: KubeCluster | undefined, skipReason: string): KubeCluster | undefined {
+  if (!cluster) {
+    console.warn(`!! SKIPPED kube integration test "${t.name}": ${skipReason}`);
+    t.skip(skipReason);
+  }
+  return cluster;
 }

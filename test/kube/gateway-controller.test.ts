@@ -15,7 +15,7 @@ import path from "node:path";
 import type { ControlPlane } from "../../src/controlplane/controlplane.js";
 import { startKubeControlPlane } from "./controlplane.js";
 import { kubeBinaries } from "./binaries.js";
-import { startKubeCluster, type KubeCluster } from "./apiserver.js";
+import { startKubeCluster, type KubeCluster, needCluster } from "./apiserver.js";
 import { applyCrds, create, patch, remove, waitUntil } from "./fixtures.js";
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -28,13 +28,7 @@ let skipReason = "";
 const dirs: string[] = [];
 const planes: ControlPlane[] = [];
 
-function need(t: TestContext): KubeCluster | undefined {
-  if (!cluster) {
-    console.warn(`!! SKIPPED kube integration test "${t.name}": ${skipReason}`);
-    t.skip(skipReason);
-  }
-  return cluster;
-}
+const need = (t: TestContext): KubeCluster | undefined => needCluster(t, cluster, skipReason);
 
 async function get(c: KubeCluster, p: string): Promise<Obj | undefined> {
   const r = await c.admin.request<Obj>("GET", p);

@@ -11,19 +11,13 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { kubeApi } from "../../src/kube/client/kube-api.js";
 import { clientNode } from "../../src/kube/client/kube-lib.js";
 import { kubeBinaries } from "./binaries.js";
-import { startKubeCluster, type KubeCluster } from "./apiserver.js";
+import { startKubeCluster, type KubeCluster, needCluster } from "./apiserver.js";
 import { applyCrds, create } from "./fixtures.js";
 
 let cluster: KubeCluster | undefined;
 let skipReason = "";
 
-function need(t: TestContext): KubeCluster | undefined {
-  if (!cluster) {
-    console.warn(`!! SKIPPED kube integration test "${t.name}": ${skipReason}`);
-    t.skip(skipReason);
-  }
-  return cluster;
-}
+const need = (t: TestContext): KubeCluster | undefined => needCluster(t, cluster, skipReason);
 
 before(async () => {
   const bins = kubeBinaries();

@@ -13,20 +13,14 @@ import { KubeSource, type KubeSourceOptions } from "../../src/kube/client/kube-s
 import { objectValidator } from "../../src/kube/validate/validate.js";
 import { builtinKinds } from "../../src/kube/client/kube-kinds.js";
 import { kubeBinaries } from "./binaries.js";
-import { startKubeCluster, type KubeCluster } from "./apiserver.js";
+import { startKubeCluster, type KubeCluster, needCluster } from "./apiserver.js";
 import { applyCrds, create, list, patch, pod, RecordingSink, remove, service, waitUntil } from "./fixtures.js";
 
 let cluster: KubeCluster | undefined;
 let skipReason = "";
 const sources: KubeSource[] = [];
 
-function need(t: TestContext): KubeCluster | undefined {
-  if (!cluster) {
-    console.warn(`!! SKIPPED kube integration test "${t.name}": ${skipReason}`);
-    t.skip(skipReason);
-  }
-  return cluster;
-}
+const need = (t: TestContext): KubeCluster | undefined => needCluster(t, cluster, skipReason);
 
 async function startSource(
   t: TestContext,

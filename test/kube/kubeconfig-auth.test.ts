@@ -19,7 +19,7 @@ import { clientNode } from "../../src/kube/client/kube-lib.js";
 import { KubeSource } from "../../src/kube/client/kube-source.js";
 import { builtinKinds } from "../../src/kube/client/kube-kinds.js";
 import { kubeBinaries } from "./binaries.js";
-import { KUBE_TEST_IP, startKubeCluster, type KubeCluster } from "./apiserver.js";
+import { KUBE_TEST_IP, startKubeCluster, type KubeCluster, needCluster } from "./apiserver.js";
 import { create, RecordingSink } from "./fixtures.js";
 
 const execToken = `exec-${Date.now()}-${Math.random().toString(36).slice(2)}`;
@@ -30,13 +30,7 @@ const idToken = `${b64url({ alg: "RS256", typ: "JWT" })}.${b64url({ iss: "https:
 let cluster: KubeCluster | undefined;
 let skipReason = "";
 
-function need(t: TestContext): KubeCluster | undefined {
-  if (!cluster) {
-    console.warn(`!! SKIPPED kube integration test "${t.name}": ${skipReason}`);
-    t.skip(skipReason);
-  }
-  return cluster;
-}
+const need = (t: TestContext): KubeCluster | undefined => needCluster(t, cluster, skipReason);
 
 /** Who the API server says the caller is. */
 async function whoAmI(config: KubeClientConfig): Promise<string> {

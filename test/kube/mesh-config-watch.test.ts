@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { kubeBinaries } from "./binaries.js";
-import { startKubeCluster, type KubeCluster } from "./apiserver.js";
+import { startKubeCluster, type KubeCluster, needCluster } from "./apiserver.js";
 import { create, patch, remove, waitUntil } from "./fixtures.js";
 import type { ControlPlane } from "../../src/controlplane/controlplane.js";
 import { startKubeControlPlane } from "./controlplane.js";
@@ -24,13 +24,7 @@ let skipReason = "";
 const dir = mkdtempSync(path.join(tmpdir(), "weft-meshcm-"));
 const planes: ControlPlane[] = [];
 
-function need(t: TestContext): KubeCluster | undefined {
-  if (!cluster) {
-    console.warn(`!! SKIPPED kube integration test "${t.name}": ${skipReason}`);
-    t.skip(skipReason);
-  }
-  return cluster;
-}
+const need = (t: TestContext): KubeCluster | undefined => needCluster(t, cluster, skipReason);
 
 const CM = { apiVersion: "v1", resource: "configmaps", namespace: "istio-system" };
 const mesh = (sampling: unknown) => `extensionProviders:
