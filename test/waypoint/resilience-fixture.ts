@@ -100,6 +100,7 @@ export const C = {
   grpc: `outbound|50051||${GRPC}`,
   budget: `outbound|80|budget|${CHAOS}`,
   unbudgeted: `outbound|80|unbudgeted|${CHAOS}`,
+  held: `outbound|80|held|${CHAOS}`,
 };
 
 const PREVIOUS_HOSTS = [
@@ -220,6 +221,16 @@ export const staticFile = stringify({
                 match: { prefix: "/budget" },
                 route: { ...ALL, retry_policy: retry("5xx", 2, { retry_back_off: { base_interval: "0.05s" } }) },
               },
+              // One request at a time (max_requests 1) and a long back-off: the back-off must not hold the slot.
+              {
+                name: "held",
+                match: { prefix: "/held" },
+                route: {
+                  cluster: C.held,
+                  timeout: "0s",
+                  retry_policy: retry("5xx", 1, { retry_back_off: { base_interval: "0.6s", max_interval: "0.6s" } }),
+                },
+              },
               // The retry-budget pair: the same retry policy on a cluster with a budget and on one without.
               {
                 name: "retry-budget",
@@ -272,6 +283,10 @@ export const staticFile = stringify({
             { max_retries: 1, retry_budget: { budget_percent: { value: 25 }, min_retry_concurrency: 2 }, track_remaining: true },
           ],
         },
+      },
+      {
+        ...cluster(C.held, CHAOS, [lb(IP.r1, 8080, "r1")]),
+        circuit_breakers: { thresholds: [{ max_requests: 1, max_pending_requests: 0, max_retries: 3, track_remaining: true }] },
       },
       {
         ...cluster(C.unbudgeted, CHAOS, [lb(IP.r1, 8080, "r1"), lb(IP.r2, 8080, "r2"), lb(IP.r3, 8080, "r3")]),

@@ -59,6 +59,8 @@ function chaos(s: Seen): Misbehaviour | undefined {
     ...(kv.has("refused") ? { reset: true, refused: true } : {}),
   };
 }
+/** The waypoint's random draws (back-off jitter, balancing); a test may pin it and must restore it. */
+let draw = Math.random;
 let testIds = 0;
 const newId = () => `t${++testIds}`;
 const seenBy = (id: string) => attempts.get(id) ?? [];
@@ -96,7 +98,7 @@ before(async () => {
     ],
     client,
   );
-  wp = new Waypoint(wpConfig, { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e) });
+  wp = new Waypoint(wpConfig, { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e), random: () => draw() });
   await startWithAddresses(wp, workloads, services);
   await Promise.all(backends.map((b, i) => b.listen([IP.r1, IP.r2, IP.r3][i]!, 8080)));
   grpcSrv = new grpc.Server();
@@ -330,6 +332,34 @@ test("retry budget (25%, floor 2): 20 concurrent failing requests; retries stay 
     metrics,
     new RegExp(`envoy_cluster_upstream_rq_retry_overflow\\{cluster_name="${C.unbudgeted.replace(/\|/g, "\\|")}"\\} [1-9]`),
   );
+});
+
+test("back-off frees max_requests: with max_requests 1, a request sent during another's retry back-off is served", async () => {
+  draw = () => 0.99; // the jittered back-off is 0.99 x 600 ms
+  try {
+    const a = newId();
+    const b = newId();
+    const first = send("/held", H(a, "fail=1;status=503"));
+    for (let i = 0; i < 200 && seenBy(a).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 150)); // a's 503 is back; its retry waits about 590 ms
+    const second = await send("/held", H(b));
+    assert.equal(second.status, 200, `b during a's back-off: ${second.status} ${second.body} (${(await entry(b)).response_flags})`);
+    assert.equal(seenBy(a).length, 1, "b was answered before a's retry started");
+    const r = await first;
+    assert.equal(r.status, 200, "a's retry is admitted again after the back-off");
+    assert.equal(seenBy(a).length, 2);
+    // The slot is really one: a request sent while a's retry is in flight overflows at once.
+    const c = newId();
+    const d = newId();
+    const slow = send("/held", H(c, "delay=300;status=200"));
+    for (let i = 0; i < 200 && seenBy(c).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    const over = await send("/held", H(d));
+    assert.equal(over.status, 503);
+    assert.equal((await entry(d)).response_flags, "UO");
+    assert.equal((await slow).status, 200);
+  } finally {
+    draw = Math.random;
+  }
 });
 
 test("HTTP/2 downstream: a REFUSED_STREAM is retried under the retry policy", async () => {

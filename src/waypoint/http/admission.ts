@@ -7,7 +7,7 @@
  */
 import type { Upstream } from "../route/decide.js";
 import type { Outcome } from "../upstream/cluster-policies.js";
-import type { ProxyRuntime } from "./context.js";
+import type { DownstreamResponse, ProxyRuntime } from "./context.js";
 
 export type UpstreamAdmission =
   | { readonly ok: true; readonly done: (o: Outcome | undefined) => void }
@@ -25,6 +25,11 @@ export async function admitUpstream(rt: ProxyRuntime, up: Upstream, h1: boolean,
     return { ok: false, reason: "downstream closed while pending", gone: true };
   }
   return { ok: true, done: a.done };
+}
+
+/** Resolves when the downstream response closes (a pending admission then gives up). */
+export function closedPromise(res: DownstreamResponse): Promise<void> {
+  return res.closed ? Promise.resolve() : new Promise((r) => res.once("close", () => r()));
 }
 
 /** What outlier detection sees of a finished exchange; undefined when it says nothing about the upstream. */

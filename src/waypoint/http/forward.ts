@@ -27,7 +27,7 @@ import { type ProxyFailure, failureResponse } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
 import { propagate } from "./trace.js";
 import { spanOf } from "../telemetry/span.js";
-import { admitUpstream, outcomeOf } from "./admission.js";
+import { admitUpstream, closedPromise, outcomeOf } from "./admission.js";
 import type { Outcome } from "../upstream/cluster-policies.js";
 import { sendUpstream, upstreamH2 } from "./upstream-request.js";
 
@@ -387,10 +387,6 @@ async function forward(
     ...(bodyPrefix ? { bodyPrefix } : {}),
     fail: (kind, reason) => failLate(x, req, res, kind, reason),
   });
-}
-
-function closedPromise(res: DownstreamResponse): Promise<void> {
-  return res.closed ? Promise.resolve() : new Promise((r) => res.once("close", () => r()));
 }
 
 /** Request mirroring: a copy to the mirror cluster with `-shadow` on the authority; its response is discarded. */

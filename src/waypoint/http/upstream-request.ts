@@ -6,7 +6,9 @@
  * sent again, after the back-off, to another endpoint when `previous_hosts` asks for it, as long
  * as attempts are left, the body is replayable (resilience/replay-body.ts), nothing went
  * downstream and the cluster's circuit breaker admits it (max_retries, or the retry budget; an
- * overflow returns the outcome in hand flagged UO, as Envoy). Otherwise the outcome is committed:
+ * overflow returns the outcome in hand flagged UO, as Envoy). During the back-off the request
+ * holds no max_requests slot; the retry is admitted again like a new request (503 UO on
+ * overflow, as Envoy's pool overflow). Otherwise the outcome is committed:
  * headers, body and trailers are relayed (gRPC trailers-only answers stay trailers-only).
  *
  * Timeouts (resilience/timeout.ts) start when the downstream request is complete: the global
@@ -23,16 +25,19 @@ import { ReplayBody } from "../resilience/replay-body.js";
 import { type AttemptOutcome, backoffMs, isRetriable, retryEndpoint } from "../resilience/retry.js";
 import type { Timeouts } from "../resilience/timeout.js";
 import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext } from "./context.js";
-import { outcomeOf } from "./admission.js";
+import { admitUpstream, closedPromise, outcomeOf } from "./admission.js";
 import { type AuthzStep, withAuthzResponseHeaders } from "./authz-step.js";
 import { type ProxyFailure, classifyUpstreamError } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
 import { ConnectFailure } from "./upstream.js";
 import type { RetryGrant } from "../upstream/circuit-breaker.js";
+import type { Outcome } from "../upstream/cluster-policies.js";
 
 /** What the upstream side records for telemetry (forward.ts's Exchange). */
 export interface UpstreamRecord {
   upstream: Upstream | undefined;
+  /** Ends the current attempt's admission (circuit breaker slot, outlier outcome); replaced on each retry. */
+  upstreamDone: ((o: Outcome | undefined, at?: Endpoint) => void) | undefined;
   status: number;
   flags: string;
   details: string;
@@ -168,6 +173,10 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
       body.detach();
       retriesLeft--;
       retries++;
+      // Envoy's router holds no upstream request during the back-off: the cluster's max_requests (and
+      // an HTTP/1.1 connection slot) is free until the retry is admitted again, below.
+      x.upstreamDone?.(undefined);
+      x.upstreamDone = undefined;
       await new Promise((resolve) => setTimeout(resolve, backoffMs(retries, policy!.backOff, rt.random)).unref());
       if (over || !body.replayable) {
         endRetry();
@@ -178,6 +187,15 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
       const cluster = upstream.cluster;
       const ep = retryEndpoint(policy!, tried, () => (set ? rt.clusters.pick(cluster, set) : undefined));
       if (ep) upstream = { cluster: upstream.cluster, endpoint: ep };
+      const admitted = await admitUpstream(rt, upstream, !p.h2, closedPromise(res));
+      if (over || !admitted.ok) {
+        if (admitted.ok) admitted.done(undefined);
+        endRetry();
+        // A retry the breaker refuses is Envoy's pool overflow: 503 UO (a client gone while it was pending is logged DC).
+        if (!over && !admitted.ok && !admitted.gone) p.fail("UO", admitted.reason);
+        return;
+      }
+      x.upstreamDone = admitted.done;
       continue;
     }
     body.release();
