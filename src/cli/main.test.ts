@@ -7,7 +7,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { buildProgram, isWaypointProxy } from "./main.js";
 import type { Command } from "commander";
 
@@ -105,6 +106,34 @@ test("wrong flags, commands and files give one clear line, exit 2, no stack, no 
     assert.equal(r.status, 2, args.join(" "));
     assert.equal(r.stderr, want);
   }
+});
+
+test("weft install --mesh-config: the control plane's reader checks the file first; a good one becomes ConfigMap istio's mesh", (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), "weft-mesh-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bad = path.join(dir, "bad.yaml");
+  writeFileSync(bad, "extensionProviders:\n- name: otel\n  opentelemetry: { service: otel.observability.svc, port: 99999 }\n");
+  for (const [file, want] of [
+    [path.join(dir, "missing.yaml"), `weft install: --mesh-config ${path.join(dir, "missing.yaml")}: no such file\n`],
+    [bad, `weft install: mesh config ${bad}: extensionProviders[0].opentelemetry.port: 99999 is not a port\n`],
+  ] as const) {
+    const r = weft("install", "--dry-run", "--mesh-config", file);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr, want);
+    assert.equal(r.stdout, "", "nothing rendered");
+  }
+  const good = path.join(dir, "mesh.yaml");
+  writeFileSync(
+    good,
+    "defaultConfig:\n  tracing: { sampling: 10 }\nextensionProviders:\n- name: otel\n  opentelemetry: { service: otel.observability.svc, port: 4317 }",
+  );
+  const r = weft("install", "--dry-run", "--mesh-config", good);
+  assert.equal(r.status, 0, r.stderr);
+  const cm = r.stdout.split(/^---$/m).find((d) => /kind: ConfigMap/.test(d) && /name: istio\n/.test(d));
+  assert.ok(cm, "ConfigMap istio rendered");
+  assert.match(cm, /service: otel\.observability\.svc, port: 4317 \}\n/, "the file's text, as given, with a final newline");
+  const plain = weft("install", "--dry-run");
+  assert.match(plain.stdout, /--mesh-config FILE/, "without a file: weft's default, which says how to keep edits");
 });
 
 test("weft waypoint: operator verbs and help go to the verbs, anything else to the proxy", () => {

@@ -34,6 +34,7 @@ export function registerInstall(program: Command): void {
     .option("--cni-conf-dir <dir>", "the nodes' CNI config dir (the container runtime's)", d.cniConfDir)
     .option("--cni-bin-dir <dir>", "the nodes' CNI plugin dir", d.cniBinDir)
     .option("--trust-domain <td>", "mesh trust domain", d.trustDomain)
+    .option("--mesh-config <file>", "MeshConfig YAML for the ConfigMap istio (key mesh), checked first; default: tracing on, no providers")
     .addOption(new Option("--crds <mode>", "auto: create the CRDs the cluster lacks; skip: none").choices(["auto", "skip"]).default("auto"))
     .option("--dry-run", "print the manifests instead of applying them");
   targetOptions(cmd);
@@ -42,6 +43,7 @@ export function registerInstall(program: Command): void {
     "weft install",
     "weft install --context kind-mesh --image registry.example/weft:0.1.0",
     "weft install --dry-run > weft.yaml",
+    "weft install --mesh-config mesh.yaml",
     "weft install --wait=false",
   ]);
   action(cmd, async (o: InstallOpts) => (await import("./run.js")).runInstall(o));

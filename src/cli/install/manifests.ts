@@ -37,9 +37,21 @@ export interface ManifestOptions {
   readonly cniBinDir: string;
   readonly trustDomain: string;
   readonly clusterDomain: string;
+  /** The ConfigMap `istio`'s `mesh` (MeshConfig YAML, validated by the caller); absent: weft's default. */
+  readonly meshConfig?: string;
 }
 
 export const DEFAULT_NAMESPACE = "istio-system";
+
+/** The `mesh` weft install writes without --mesh-config. */
+export const DEFAULT_MESH_TEXT = [
+  "# Istio's MeshConfig, watched by weft's control plane: an edit reaches the waypoints without a restart,",
+  "# an invalid one is refused (the last good config stays; the error names the field). docs/config.md",
+  "# weft install re-applies this ConfigMap: keep your mesh config in a file and pass --mesh-config FILE.",
+  "enableTracing: true",
+  "extensionProviders: []",
+  "",
+].join("\n");
 export const DEFAULT_IMAGE = `weft.local/weft:${pkg.version}`;
 
 export function defaultManifestOptions(): ManifestOptions {
@@ -166,15 +178,7 @@ function controlPlane(o: ManifestOptions): Manifest[] {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: meta(MESH_CONFIGMAP, "controlplane", ns),
-    data: {
-      mesh: [
-        "# Istio's MeshConfig, watched by weft's control plane: an edit reaches the waypoints without a restart,",
-        "# an invalid one is refused (the last good config stays; the error names the field). docs/config.md",
-        "enableTracing: true",
-        "extensionProviders: []",
-        "",
-      ].join("\n"),
-    },
+    data: { mesh: o.meshConfig ?? DEFAULT_MESH_TEXT },
   };
   const pdb: Manifest = {
     apiVersion: "policy/v1",

@@ -6,6 +6,7 @@
  * can remove its chained plugin config while its RBAC still exists; CRDs only with --purge.
  * The decisions (what to apply, keep, prune, delete) are in plan.ts; this file does the IO.
  */
+import { readFileSync } from "node:fs";
 import { connect, type KubeConnection } from "../../kube/apply/connect.js";
 import {
   type KubeObject,
@@ -28,6 +29,7 @@ import { toYaml } from "./render.js";
 import { newCaSecret, rootConfigMap } from "./ca-objects.js";
 import { parseDurationMs, parseBool } from "./flags.js";
 import { rootLogger } from "../../common/log.js";
+import { parseMeshConfig } from "../../controlplane/mesh-config.js";
 
 export const FIELD_MANAGER = "weft-install";
 
@@ -43,6 +45,7 @@ export interface InstallOpts extends TargetOpts {
   cniConfDir: string;
   cniBinDir: string;
   trustDomain: string;
+  meshConfig?: string;
   crds: "auto" | "skip";
   dryRun?: boolean;
   wait: string | boolean;
@@ -67,7 +70,24 @@ function manifestOptions(o: InstallOpts): ManifestOptions {
     cniConfDir: o.cniConfDir,
     cniBinDir: o.cniBinDir,
     trustDomain: o.trustDomain,
+    ...(o.meshConfig !== undefined ? { meshConfig: meshConfigText(o.meshConfig) } : {}),
   };
+}
+
+/** The --mesh-config file, checked with the control plane's own reader: a mesh config it would refuse is never applied. */
+function meshConfigText(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new CliError(
+      `--mesh-config ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`,
+      2,
+    );
+  }
+  const parsed = parseMeshConfig(text, file);
+  if (!parsed.ok) throw new CliError(parsed.error.message, 2);
+  return text.endsWith("\n") ? text : `${text}\n`;
 }
 
 function waitSettings(o: { wait: string | boolean; timeout: string }): { wait: boolean; timeoutMs: number } {
