@@ -11,6 +11,9 @@
  * workload's `waypoint`, then that waypoint's proxy pods; `--waypoint HOST:PORT` overrides): its
  * HTTP filters for that request, per policy rule, and the deciding policy and rule (GET
  * /authz/explain on the waypoint; src/waypoint/authz/explain.ts).
+ *
+ * The ztunnels and waypoints are found as for the other inspection verbs (targets.ts): the local
+ * cluster, or a Kubernetes cluster, where each is reached through a port-forward to its pod.
  */
 import type { Command } from "commander";
 import { type Result, err } from "../common/result.js";
@@ -19,9 +22,10 @@ import {
   DEFAULT_WAYPOINT_ADMIN_PORT,
   type Endpoint,
   type TargetOptions,
+  closeEndpoints,
   httpGet,
   httpGetJson,
-  localPodLoopback,
+  podEndpoint,
   targetOptions,
   ztunnelEndpoints,
 } from "./targets.js";
@@ -70,12 +74,13 @@ export function registerAuthz(program: Command): void {
       "L7: a claim of a JWT taken as verified, e.g. iss=https://issuer sub=alice (repeatable; JSON values read as JSON)",
       collect,
     );
-  targetOptions(explain, { ztunnel: true });
+  targetOptions(explain, { ztunnel: true, kube: true });
   examples(explain, [
     "weft authz explain --from demo/client --to demo/server-0:8080",
     "weft authz explain -n demo --from client --to 198.19.0.10:80",
     "weft authz explain --from 10.0.0.5 --principal cluster.local/ns/demo/sa/client --to 10.0.1.7:8080 --ztunnel 127.0.0.1:15000",
     "weft authz explain -n demo --from client --to 198.19.0.10:80 --path /admin   # L7: the service's waypoint decides",
+    "weft authz explain -n demo --from client --to server-0:8080 --kubeconfig ~/.kube/config   # Kubernetes: through port-forwards",
     "weft authz explain --waypoint 10.0.2.3:15000 --from 10.0.0.5 --principal cluster.local/ns/demo/sa/client --to 198.19.0.10:80 --method POST --path /admin --claim iss=https://issuer.example --claim sub=alice",
   ]);
   action(explain, (o: ExplainOptions) => runExplain(o));
@@ -128,13 +133,16 @@ interface ZtunnelDump {
   readonly services: DumpedService[];
 }
 
-/** The admin endpoint of the waypoint that serves `dstIp` (its first healthy proxy), found from the mesh's state. */
+/**
+ * The admin endpoint of the waypoint that serves `dstIp` (its first healthy proxy), found from the
+ * mesh's state: inside the local cluster's pod, or through a port-forward to the Kubernetes pod.
+ */
 async function discoverWaypoint(o: ExplainOptions, dstIp: string, dump: ZtunnelDump): Promise<{ ep: Endpoint; what: string }> {
   const t = waypointFor(dstIp, dump.services, dump.workloads);
   if (!t.ok) throw new CliError(`--to: ${t.error.message}`);
   const proxy = t.value.proxies[0]!;
   const what = `waypoint ${t.value.waypoint.namespace}/${t.value.waypoint.name} (pod ${proxy.namespace}/${proxy.name}), serving ${t.value.destination}`;
-  const ep = await localPodLoopback(o, proxy.namespace, proxy.name, DEFAULT_WAYPOINT_ADMIN_PORT);
+  const ep = await podEndpoint(o, proxy.namespace, proxy.name, DEFAULT_WAYPOINT_ADMIN_PORT, true);
   if (!ep)
     throw new CliError(
       `--to: served by ${what}, whose admin port is on the pod's loopback: give --waypoint HOST:PORT ` +
@@ -143,17 +151,26 @@ async function discoverWaypoint(o: ExplainOptions, dstIp: string, dump: ZtunnelD
   return { ep: { ...ep, name: `waypoint ${t.value.waypoint.namespace}/${t.value.waypoint.name}` }, what };
 }
 
-async function runExplainL7(o: ExplainOptions): Promise<number> {
+/** Runs `fn` with a list it adds endpoints to; their port-forwards are closed when it ends. */
+async function holding<T>(fn: (held: Endpoint[]) => Promise<T>): Promise<T> {
+  const held: Endpoint[] = [];
+  try {
+    return await fn(held);
+  } finally {
+    await closeEndpoints(held);
+  }
+}
+
+async function runExplainL7(o: ExplainOptions, held: Endpoint[]): Promise<number> {
   if (o.principal && o.plaintext) throw new CliError("--principal and --plaintext are exclusive", EXIT_USAGE);
   // Validated before anything is asked, so usage errors exit 2.
   l7ExplainQuery(o, "0.0.0.0", "0.0.0.0", 1, undefined);
   let cached: ZtunnelDump | undefined;
   const dump = async (): Promise<ZtunnelDump> => {
     if (cached) return cached;
-    const z = await httpGetJson<{ workloads?: DumpedEndpoint[]; services?: DumpedService[] }>(
-      (await ztunnelEndpoints(o))[0]!,
-      "/config_dump",
-    );
+    const zs = await ztunnelEndpoints(o, true);
+    held.push(...zs);
+    const z = await httpGetJson<{ workloads?: DumpedEndpoint[]; services?: DumpedService[] }>(zs[0]!, "/config_dump");
     if (!z.ok) throw new CliError(z.error.message);
     cached = { workloads: z.value.workloads ?? [], services: z.value.services ?? [] };
     return cached;
@@ -163,6 +180,7 @@ async function runExplainL7(o: ExplainOptions): Promise<number> {
   const at = o.waypoint
     ? { ep: { name: `waypoint ${o.waypoint}`, base: `http://${o.waypoint}` }, what: `the waypoint at ${o.waypoint}` }
     : await discoverWaypoint(o, e.dstIp, await dump());
+  held.push(at.ep);
   const r = await httpGet(at.ep, `/authz/explain?${q.toString()}`);
   if (!r.ok) throw new CliError(r.error.message);
   const who = `${e.srcName}${e.srcIp} (${e.principal ? `spiffe://${e.principal.replace(/^spiffe:\/\//, "")}` : "plaintext"})`;
@@ -170,15 +188,19 @@ async function runExplainL7(o: ExplainOptions): Promise<number> {
   return EXIT_OK;
 }
 
-async function runExplain(o: ExplainOptions): Promise<number> {
-  if (o.waypoint || L7_FLAGS.some((f) => o[f] !== undefined)) return runExplainL7(o);
+function runExplain(o: ExplainOptions): Promise<number> {
+  return holding((held) => (o.waypoint || L7_FLAGS.some((f) => o[f] !== undefined) ? runExplainL7(o, held) : runExplainL4(o, held)));
+}
+
+async function runExplainL4(o: ExplainOptions, held: Endpoint[]): Promise<number> {
   const ns = o.namespace ?? DEFAULT_NAMESPACE;
   const from = parseWorkloadRef(o.from, ns, false);
   if (!from.ok) throw new CliError(`--from: ${from.error.message}`, EXIT_USAGE);
   const to = parseWorkloadRef(o.to, ns, true);
   if (!to.ok) throw new CliError(`--to: ${to.error.message}`, EXIT_USAGE);
   if (o.principal && o.plaintext) throw new CliError("--principal and --plaintext are exclusive", EXIT_USAGE);
-  const ztunnels = await ztunnelEndpoints(o);
+  const ztunnels = await ztunnelEndpoints(o, true);
+  held.push(...ztunnels);
   const workloads = await dumpedWorkloads(ztunnels[0]!);
   if (!workloads.ok) throw new CliError(workloads.error.message);
   const src = findWorkload(from.value, workloads.value);

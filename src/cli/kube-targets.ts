@@ -74,6 +74,11 @@ async function forwarded(config: KubeClientConfig, ns: string, pod: string, port
   return { name, label: name, base: `http://127.0.0.1:${f.value.port}`, failure: () => f.value.lastError(), close: () => f.value.close() };
 }
 
+/** One pod's port (a waypoint's admin or metrics), named `pod NS/NAME`. */
+export async function kubePodEndpoint(t: KubeTarget, namespace: string, pod: string, port: number): Promise<ForwardedEndpoint> {
+  return forwarded(connect(t).config, namespace, pod, port, `pod ${namespace}/${pod} port ${port}`);
+}
+
 export async function kubeControlPlaneEndpoint(t: KubeTarget, port: number): Promise<ForwardedEndpoint> {
   const { api, config } = connect(t);
   const ns = t.namespace ?? DEFAULT_SYSTEM_NAMESPACE;

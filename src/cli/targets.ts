@@ -18,7 +18,7 @@ import { makePlan } from "../local/plan.js";
 import { type Result, ok, err } from "../common/result.js";
 import { CliError, EXIT_USAGE } from "./command.js";
 import { type TargetMode, targetMode } from "./kube-target-select.js";
-import { DEFAULT_SYSTEM_NAMESPACE, kubeControlPlaneEndpoint, kubeZtunnelEndpoints } from "./kube-targets.js";
+import { DEFAULT_SYSTEM_NAMESPACE, kubeControlPlaneEndpoint, kubePodEndpoint, kubeZtunnelEndpoints } from "./kube-targets.js";
 
 export const DEFAULT_LOCAL_DIR = "/run/weft-local";
 /** istiod's monitoring port, where weft's control plane serves /debug/adsz and /config_dump. */
@@ -123,23 +123,38 @@ export async function controlPlaneEndpoint(o: TargetOptions, kube = false): Prom
 }
 
 /**
- * Every node's ztunnel admin endpoint (named by node), or the one given. `kube`: the verb
- * supports Kubernetes discovery, where `node` picks the pod on that node before forwarding.
+ * Every node's ztunnel endpoint on `port` (default the admin port; named by node), or the one
+ * given. `kube`: the verb supports Kubernetes discovery, where `node` picks the pod on that node
+ * before forwarding.
  */
-export async function ztunnelEndpoints(o: TargetOptions, kube = false, node?: string): Promise<Endpoint[]> {
+export async function ztunnelEndpoints(
+  o: TargetOptions,
+  kube = false,
+  node?: string,
+  port = DEFAULT_ZTUNNEL_ADMIN_PORT,
+): Promise<Endpoint[]> {
   const mode = modeOf(o, o.ztunnel, kube);
   if (o.ztunnel) return [{ name: o.ztunnel, base: hostPortBase(o.ztunnel, "--ztunnel") }];
-  if (mode.kind === "kube") return kubeZtunnelEndpoints({ ...mode, namespace: o.istioNamespace }, DEFAULT_ZTUNNEL_ADMIN_PORT, node);
+  if (mode.kind === "kube") return kubeZtunnelEndpoints({ ...mode, namespace: o.istioNamespace }, port, node);
   const state = await localState(o);
-  return state.nodes.map((n) => ({ name: n.name, base: `http://${n.ip}:${DEFAULT_ZTUNNEL_ADMIN_PORT}`, netns: n.netns }));
+  return state.nodes.map((n) => ({ name: n.name, base: `http://${n.ip}:${port}`, netns: n.netns }));
 }
 
 /**
- * A local cluster pod's loopback port (a waypoint's admin), reached inside the pod's network
- * namespace; undefined when the pod is not the local cluster's (or the target is not a local cluster).
+ * A pod's port, also one it listens on only on its loopback (a waypoint's admin): in the local
+ * cluster reached inside the pod's network namespace, in Kubernetes through a port-forward (the
+ * caller closes it); undefined with an explicit --ztunnel, or when the local cluster has no such pod.
  */
-export async function localPodLoopback(o: TargetOptions, namespace: string, name: string, port: number): Promise<Endpoint | undefined> {
+export async function podEndpoint(
+  o: TargetOptions,
+  namespace: string,
+  name: string,
+  port: number,
+  kube = false,
+): Promise<Endpoint | undefined> {
   if (o.ztunnel) return undefined;
+  const mode = modeOf(o, undefined, kube);
+  if (mode.kind === "kube") return kubePodEndpoint(mode, namespace, name, port);
   const pod = (await localState(o)).pods.find((p) => p.namespace === namespace && p.name === name);
   return pod ? { name: `pod ${namespace}/${name}`, base: `http://127.0.0.1:${port}`, netns: pod.netns } : undefined;
 }

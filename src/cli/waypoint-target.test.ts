@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type DumpedEndpoint, type DumpedService, waypointFor } from "./waypoint-target.js";
+import { type DumpedEndpoint, type DumpedService, usedWaypoints, waypointFor } from "./waypoint-target.js";
 
 const svc = (name: string, vip: string, waypoint?: DumpedService["waypoint"]): DumpedService => ({
   namespace: "wp",
@@ -74,4 +74,27 @@ test("waypointFor: errors name the destination and why", () => {
   const none = waypointFor("198.19.0.10", services, workloads.slice(2));
   assert.ok(!none.ok);
   assert.equal(none.error.message, "Service wp/echo: waypoint wp/waypoint has no proxy pod");
+});
+
+test("usedWaypoints: each waypoint a service or workload uses once, with its proxies; unknown or proxy-less ones left out", () => {
+  const used = usedWaypoints(services, workloads);
+  assert.deepEqual(
+    used.map((u) => [u.waypoint.name, u.proxies.map((p) => p.name)]),
+    [
+      ["waypoint", ["waypoint-a", "waypoint-b"]],
+      ["wl-waypoint", ["wl-waypoint-a"]],
+    ],
+  );
+  // Nobody uses a waypoint: none; a used one without proxies: left out.
+  assert.deepEqual(
+    usedWaypoints(
+      services.filter((s) => !s.waypoint),
+      workloads.filter((w) => !w.waypoint),
+    ),
+    [],
+  );
+  assert.deepEqual(
+    usedWaypoints(services, workloads.slice(2)).map((u) => u.waypoint.name),
+    ["wl-waypoint"],
+  );
 });

@@ -41,6 +41,12 @@ function waypointService(g: DumpedGatewayAddress, services: readonly DumpedServi
     : services.find((s) => (s.addresses ?? []).some((a) => a.address === g.address));
 }
 
+/** The workloads backing a waypoint's Service, healthy ones first. */
+const proxiesOf = (waypoint: DumpedService, workloads: readonly DumpedEndpoint[]): DumpedEndpoint[] =>
+  workloads
+    .filter((w) => Object.hasOwn(w.services ?? {}, key(waypoint)))
+    .sort((a, b) => Number(b.status === "HEALTHY") - Number(a.status === "HEALTHY"));
+
 const describe = (g: DumpedGatewayAddress): string => (g.kind === "hostname" ? `${g.namespace}/${g.hostname}` : g.address);
 
 export function waypointFor(
@@ -62,9 +68,34 @@ export function waypointFor(
     );
   const waypoint = waypointService(g, services);
   if (!waypoint) return err(new Error(`${destination}: its waypoint ${describe(g)} is no service the mesh knows`));
-  const proxies = workloads
-    .filter((w) => Object.hasOwn(w.services ?? {}, key(waypoint)))
-    .sort((a, b) => Number(b.status === "HEALTHY") - Number(a.status === "HEALTHY"));
+  const proxies = proxiesOf(waypoint, workloads);
   if (proxies.length === 0) return err(new Error(`${destination}: waypoint ${waypoint.namespace}/${waypoint.name} has no proxy pod`));
   return ok({ destination, waypoint, proxies });
+}
+
+/** A waypoint the mesh uses and its proxies (healthy ones first). */
+export interface UsedWaypoint {
+  readonly waypoint: DumpedService;
+  readonly proxies: readonly DumpedEndpoint[];
+}
+
+/**
+ * Every waypoint some service or workload uses (`weft dashboard` scrapes their proxies), sorted
+ * by namespace and name; a waypoint the mesh does not know as a service, or without proxies, is
+ * left out (authz explain names those problems per destination).
+ */
+export function usedWaypoints(services: readonly DumpedService[], workloads: readonly DumpedEndpoint[]): UsedWaypoint[] {
+  const refs = [...services.map((s) => s.waypoint), ...workloads.map((w) => w.waypoint as DumpedGatewayAddress | undefined)];
+  const used = new Map<string, DumpedService>();
+  for (const g of refs) {
+    const s = g ? waypointService(g, services) : undefined;
+    if (s) used.set(key(s), s);
+  }
+  return [...used.values()]
+    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
+    .map((waypoint) => ({
+      waypoint,
+      proxies: proxiesOf(waypoint, workloads),
+    }))
+    .filter((u) => u.proxies.length > 0);
 }

@@ -26,24 +26,33 @@ export interface WindowSource {
 
 export const WINDOW_MS = 60_000;
 
+/** The endpoints to scrape: fixed, or asked before every scrape (they may be discovered again). */
+export type Targets = readonly string[] | (() => readonly string[]);
+
 export class ScrapeWindowSource implements WindowSource {
   private readonly ring = new ScrapeRing(WINDOW_MS);
-  readonly description: string;
 
   constructor(
-    private readonly targets: readonly string[],
+    private readonly targetList: Targets,
     private readonly get: Get,
     private readonly now: () => number = Date.now,
-  ) {
-    this.description = `scraping ${targets.length} metrics endpoint(s)`;
+  ) {}
+
+  private get targets(): readonly string[] {
+    return typeof this.targetList === "function" ? this.targetList() : this.targetList;
+  }
+
+  get description(): string {
+    return `scraping ${this.targets.length} metrics endpoint(s)`;
   }
 
   async next(): Promise<WindowResult> {
     const problems: string[] = [];
     const byEndpoint = new Map<string, Sample[]>();
     const at = this.now();
+    const targets = this.targets;
     await Promise.all(
-      this.targets.map(async (t) => {
+      targets.map(async (t) => {
         const r = await this.get(t, "/metrics");
         if (!r.ok) {
           problems.push(`${t}: ${r.error.message}`);
@@ -57,7 +66,7 @@ export class ScrapeWindowSource implements WindowSource {
     // An endpoint that did not answer keeps its previous samples, so its counters do not
     // look reset (and counted again) when it answers next time.
     const prev = this.ring.latest();
-    for (const t of this.targets) if (!byEndpoint.has(t) && prev?.byEndpoint.has(t)) byEndpoint.set(t, [...prev.byEndpoint.get(t)!]);
+    for (const t of targets) if (!byEndpoint.has(t) && prev?.byEndpoint.has(t)) byEndpoint.set(t, [...prev.byEndpoint.get(t)!]);
     this.ring.add({ at, byEndpoint });
     const window = this.ring.window();
     return window ? { window, problems } : { problems };

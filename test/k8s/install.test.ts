@@ -11,6 +11,8 @@
  * - an AuthorizationPolicy enforced by ztunnel (the intruder's call closed, the client's served);
  * - a waypoint Deployment created by the control plane from a Gateway of class istio-waypoint,
  *   Ready, serving a header-based HTTPRoute for a Service labelled istio.io/use-waypoint;
+ * - `weft authz explain` (L4 and L7) and `weft dashboard` through port-forwards, and the
+ *   port-forward's failures on a real kubelet (inspect-steps.ts);
  * - app pods restarted, and the nodes' ztunnel and CNI agent pods restarted: HBONE again;
  * - `weft uninstall --purge`: no weft object left, and every node's CNI config, BPF pins,
  *   nftables tables, ip rules and tc filters as they were before the install.
@@ -26,6 +28,7 @@ import { eventually } from "./daemon.js";
 import { allowOnlyClient, headerRoute, MESH_NS, sampleApp, spiffe, waypointGateway, WAYPOINT } from "./mesh-app.js";
 import { nodeSnapshot, UnderlayCapture, type NodeSnapshot } from "./node-watch.js";
 import { hboneConnections, packets } from "../e2e/wire.js";
+import { type InspectContext, authzExplainThroughKube, dashboardThroughKube, portForwardFailuresOnKubelet } from "./inspect-steps.js";
 
 const skip = testbedSkipReason();
 if (skip) console.warn(`!! SKIPPING the weft-on-Kubernetes end-to-end test: ${skip}`);
@@ -373,6 +376,18 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
     assert.ok((await opened(serverNode, WAYPOINT, "echo")) > 0, "connections from the waypoint's identity to the backends");
     lap("route");
   });
+
+  // The inspection verbs that reach ztunnels and waypoints through port-forwards (inspect-steps.ts).
+  const inspect = (): InspectContext => ({ tb, serverNode, weftBin: WEFT, weft, readyPod, serviceIp, call });
+  step("weft authz explain through the API server: the destination node's ztunnel, and the waypoint at L7", () =>
+    authzExplainThroughKube(inspect()),
+  );
+  step("weft dashboard through the API server: both ztunnels and the waypoint scraped, the client -> echo edge", () =>
+    dashboardThroughKube(inspect()),
+  );
+  step("port-forward failures on a real kubelet: a refused port, a deleted pod: one line each", () =>
+    portForwardFailuresOnKubelet(inspect()),
+  );
 
   step("app pods restarted: the new pods are enrolled again", async () => {
     const old = new Set((await podsOf(MESH_NS, "app")).map((p) => p.metadata.uid));
