@@ -147,3 +147,20 @@ test("weft waypoint: operator verbs and help go to the verbs, anything else to t
   ] as const)
     assert.equal(isWaypointProxy(argv), proxy, argv.join(" "));
 });
+
+test("log lines: on stderr for operator verbs (their stdout is output), on stdout for the components", () => {
+  const LOG = path.join(__dirname, "../common/log.js");
+  /** Runs main(argv), then logs one line at warn: what landed on stdout and stderr. */
+  const after = (argv: string[]) => {
+    const script = `require(${JSON.stringify(MAIN)}).main(${JSON.stringify(argv)}).then(() => require(${JSON.stringify(LOG)}).logger("t").warn("marker-line"))`;
+    return spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env: { ...process.env, WEFT_LOG: "info" } });
+  };
+  const verb = after(["version"]);
+  assert.match(verb.stdout, /^weft \S+ \(node v[\d.]+\)\n$/, "a verb's stdout is only its output");
+  assert.match(verb.stderr, /"component":"t".*"msg":"marker-line"/);
+  for (const c of ["ztunnel", "controlplane", "cni-agent"]) {
+    const comp = after([c, "--help"]);
+    assert.match(comp.stdout, /"msg":"marker-line"/, `${c}: logs on stdout (its container log)`);
+    assert.doesNotMatch(comp.stderr, /marker-line/, c);
+  }
+});

@@ -98,8 +98,16 @@ async function runWaypointProxy(argv: string[]): Promise<number> {
   return mod.runWaypoint(argv);
 }
 
+/**
+ * The mesh's long-running components: their logs are their output (stdout, as container logs).
+ * Every other command's stdout is its output (`-o json`, tables, the CNI plugin's result), so
+ * its logs go to stderr.
+ */
+export const COMPONENT_COMMANDS: readonly string[] = ["controlplane", "ztunnel", "cni-agent"];
+
 export async function main(argv: string[]): Promise<number> {
   if (isWaypointProxy(argv)) return runWaypointProxy(argv.slice(1));
+  if (!COMPONENT_COMMANDS.includes(argv[0] ?? "")) (await import("../common/log.js")).logToStderr();
   const program = await buildProgram(argv[0]);
   if (argv.length === 0) {
     process.stdout.write(program.helpInformation());

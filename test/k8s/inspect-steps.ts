@@ -58,23 +58,25 @@ export function denyAdminAtWaypoint(): string {
 
 export async function authzExplainThroughKube(c: InspectContext): Promise<void> {
   const echo = await c.readyPod("echo");
+  const intruder = (await c.readyPod("intruder")).metadata.name;
+  const client = (await c.readyPod("client")).metadata.name;
   await c.tb.kubectl(["apply", "-f", "-"], allowOnlyClient());
   try {
     const explain = (...a: string[]) => c.weft(["authz", "explain", "-n", MESH_NS, ...a]);
     // By pod name: the ztunnel on echo's node decides, through a port-forward to that node's ztunnel pod.
     const denied = await eventually("the intruder denied in authz explain", 30_000, async () => {
-      const r = await explain("--from", "intruder", "--to", `${echo.metadata.name}:8080`);
+      const r = await explain("--from", intruder, "--to", `${echo.metadata.name}:8080`);
       return /decision: DENY/.test(r.stdout) ? r : undefined;
     });
     assert.match(
       denied.stdout,
       new RegExp(
-        `^from ${MESH_NS}/intruder-\\S+ \\S+ \\(spiffe://${principal("intruder").replace(/\./g, "\\.")}\\) to ${MESH_NS}/${echo.metadata.name} \\S+:8080, decided by the ztunnel on ${c.serverNode}\\n`,
+        `^from ${MESH_NS}/${intruder} \\S+ \\(spiffe://${principal("intruder").replace(/\./g, "\\.")}\\) to ${MESH_NS}/${echo.metadata.name} \\S+:8080, decided by the ztunnel on ${c.serverNode}\\n`,
       ),
     );
     assert.match(denied.stdout, new RegExp(`policy ${MESH_NS}/echo-allow-client \\[ALLOW`));
     // By IP, and the client the policy allows.
-    const allowed = await explain("--from", "client", "--to", `${echo.status.podIP}:8080`);
+    const allowed = await explain("--from", client, "--to", `${echo.status.podIP}:8080`);
     assert.match(allowed.stdout, new RegExp(`decided by the ztunnel on ${c.serverNode}\\n`));
     assert.match(allowed.stdout, /decision: ALLOW/);
   } finally {
@@ -84,7 +86,7 @@ export async function authzExplainThroughKube(c: InspectContext): Promise<void> 
   await c.tb.kubectl(["apply", "-f", "-"], denyAdminAtWaypoint());
   try {
     const ip = await c.serviceIp("echo");
-    const l7 = (p: string) => c.weft(["authz", "explain", "-n", MESH_NS, "--from", "client", "--to", `${ip}:80`, "--path", p]);
+    const l7 = (p: string) => c.weft(["authz", "explain", "-n", MESH_NS, "--from", client, "--to", `${ip}:80`, "--path", p]);
     const admin = await eventually("the waypoint denies /admin in authz explain", 30_000, async () => {
       const r = await l7("/admin");
       return /decision: DENY/.test(r.stdout) ? r : undefined;

@@ -41,6 +41,21 @@ function wsMessage(e: unknown): string {
   return causeChain(e);
 }
 
+/**
+ * Pure: what the API server's refusal of the upgrade means (`ws` reports only the status:
+ * `Unexpected server response: 403`); other failures as they are.
+ */
+export function refusalMeaning(message: string, namespace: string, pod: string): string {
+  const status = Number(/^Unexpected server response: (\d{3})$/.exec(message)?.[1]);
+  if (!status) return message;
+  if (status === 401) return "unauthorized (HTTP 401): the API server did not accept the kubeconfig's credentials";
+  if (status === 403) return `forbidden (HTTP 403): RBAC must let the user create pods/portforward in ${namespace}`;
+  if (status === 404) return `pod ${namespace}/${pod} not found (HTTP 404)`;
+  if (status === 400) return `refused (HTTP 400): is pod ${namespace}/${pod} Running?`;
+  if (status >= 500) return `the API server could not reach the pod's node (HTTP ${status}): is its kubelet up and reachable?`;
+  return message;
+}
+
 export async function forwardPodPort(
   config: KubeClientConfig,
   namespace: string,
@@ -74,7 +89,8 @@ export async function forwardPodPort(
         });
       },
       (e: unknown) => {
-        last = `port-forward to ${target} through ${config.getCurrentCluster()?.server ?? "the API server"}: ${wsMessage(e)}`;
+        const why = refusalMeaning(wsMessage(e), namespace, pod);
+        last = `port-forward to ${target} through ${config.getCurrentCluster()?.server ?? "the API server"}: ${why}`;
         sock.destroy();
       },
     );
