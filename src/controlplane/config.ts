@@ -42,6 +42,8 @@ export interface ControlPlaneConfig {
   readonly mesh: MeshConfig;
   /** The --mesh-config file, watched and read again on change (mesh-config-watch.ts). */
   readonly meshConfigFile?: string;
+  /** SHARED_MESH_CONFIG: a ConfigMap whose mesh config is a layer under the revision's (Kubernetes mode). */
+  readonly sharedMeshConfig?: string;
   /** The control plane's namespace (POD_NAMESPACE, else the root namespace): where its `istio` ConfigMap is. */
   readonly namespace: string;
   /** Istio's PILOT_AUTO_ALLOW_WAYPOINT_POLICY; default false (as Istio). */
@@ -140,6 +142,13 @@ export const CONTROLPLANE_FLAGS: readonly FlagSpec[] = [
     env: "MESH_CONFIG",
     description:
       "Istio MeshConfig YAML (the istio ConfigMap's `mesh` key, istiod's --meshConfig): tracing and ext_authz providers; watched, applied on change. Kubernetes mode without it: the ConfigMap istio[-<revision>], key mesh, in the control plane's namespace",
+  },
+  {
+    name: "shared-mesh-config",
+    arg: "NAME",
+    env: "SHARED_MESH_CONFIG",
+    description:
+      "Kubernetes mode: a ConfigMap in the control plane's namespace whose `mesh` key is a layer under the mesh config (its fields lose to the revision's; istiod's SHARED_MESH_CONFIG); watched",
   },
   {
     name: "manage-waypoints",
@@ -282,6 +291,9 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
     if (!m.ok) return err(new Error(`controlplane: ${m.error.message}`));
     mesh = m.value;
   }
+  const sharedMesh = v["shared-mesh-config"] ?? env.SHARED_MESH_CONFIG;
+  if (sharedMesh !== undefined && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(sharedMesh))
+    return err(new Error(`controlplane: --shared-mesh-config ${JSON.stringify(sharedMesh)}: not a ConfigMap name`));
   const autoAllow = v["auto-allow-waypoint-policy"] ?? env.PILOT_AUTO_ALLOW_WAYPOINT_POLICY ?? "false";
   if (!["true", "false"].includes(autoAllow))
     return err(new Error(`controlplane: --auto-allow-waypoint-policy ${JSON.stringify(autoAllow)}: expected true or false`));
@@ -305,6 +317,7 @@ export function loadControlPlaneConfig(argv: readonly string[], env: NodeJS.Proc
     Object.freeze({
       mesh,
       ...(meshFile ? { meshConfigFile: meshFile } : {}),
+      ...(sharedMesh ? { sharedMeshConfig: sharedMesh } : {}),
       namespace: env.POD_NAMESPACE ?? rootNamespace,
       servingDnsNames: dnsNames.value,
       ...(configDir ? { configDir } : {}),

@@ -125,6 +125,7 @@ export class ControlPlane {
         kube: config.kubeconfig && !config.configDir ? kubeClientConfig(config.kubeconfig) : undefined,
         namespace: config.namespace,
         revision: config.revision,
+        ...(config.sharedMeshConfig ? { sharedConfigMap: config.sharedMeshConfig } : {}),
       }),
       config.mesh,
       (m) => this.waypoints.setMeshConfig(m),

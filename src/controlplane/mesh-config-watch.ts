@@ -8,6 +8,9 @@
  * 2. else, in Kubernetes mode, the ConfigMap `istio` (`istio-<revision>` for a revision) in the
  *    control plane's namespace, key `mesh`: watched through the API (list+watch of that one object);
  * 3. else Istio's defaults, fixed.
+ * With SHARED_MESH_CONFIG (`--shared-mesh-config NAME`) in Kubernetes mode, the ConfigMap NAME's
+ * `mesh` in the same namespace is a layer under the source above (the source's fields win; the
+ * merge rules are mesh-config-layers.ts), watched as well, as istiod does it.
  *
  * An update that does not parse keeps the last good config and is reported once, naming the
  * field (`meshConfigError`, logged at error and shown in the config dump); the next good one
@@ -18,12 +21,13 @@ import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { logger } from "../common/log.js";
-import { type Result, ok } from "../common/result.js";
+import { ok } from "../common/result.js";
 import type { KubeClientConfig } from "../kube/client/kube-config.js";
 import { KubeSource } from "../kube/client/kube-source.js";
 import type { KubeObject } from "../kube/object.js";
 import type { ConfigEvent, ConfigSink } from "../kube/source.js";
-import { DEFAULT_MESH_CONFIG, type MeshConfig, parseMeshConfig } from "./mesh-config.js";
+import type { MeshConfig } from "./mesh-config.js";
+import { layeredMeshConfig } from "./mesh-config-layers.js";
 
 const log = logger("controlplane.meshconfig");
 
@@ -35,38 +39,48 @@ export function meshConfigMapName(revision: string): string {
   return revision === "" || revision === "default" ? "istio" : `istio-${revision}`;
 }
 
+/** A ConfigMap holding a mesh config under key `mesh`. */
+export interface MeshConfigMapRef {
+  readonly config: KubeClientConfig;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** The shared layer (SHARED_MESH_CONFIG), under the file or the revision's ConfigMap. */
+type Shared = { readonly shared?: MeshConfigMapRef };
+
 export type MeshSourceSpec =
-  | { readonly kind: "file"; readonly file: string }
-  | { readonly kind: "configmap"; readonly config: KubeClientConfig; readonly namespace: string; readonly name: string }
+  | ({ readonly kind: "file"; readonly file: string } & Shared)
+  | ({ readonly kind: "configmap" } & MeshConfigMapRef & Shared)
   | { readonly kind: "default" };
 
-/** Which source istiod would use: the file when one is given, else the ConfigMap in Kubernetes mode, else defaults. */
+/**
+ * Which sources istiod would use: the file when one is given, else the ConfigMap in Kubernetes
+ * mode, else defaults; with `sharedConfigMap` in Kubernetes mode, that ConfigMap under either.
+ */
 export function meshSourceFor(c: {
   meshConfigFile?: string;
   kube?: KubeClientConfig;
   namespace: string;
   revision: string;
+  sharedConfigMap?: string;
 }): MeshSourceSpec {
-  if (c.meshConfigFile) return { kind: "file", file: c.meshConfigFile };
-  if (c.kube) return { kind: "configmap", config: c.kube, namespace: c.namespace, name: meshConfigMapName(c.revision) };
+  const shared = c.kube && c.sharedConfigMap ? { shared: { config: c.kube, namespace: c.namespace, name: c.sharedConfigMap } } : {};
+  if (c.meshConfigFile) return { kind: "file", file: c.meshConfigFile, ...shared };
+  if (c.kube) return { kind: "configmap", config: c.kube, namespace: c.namespace, name: meshConfigMapName(c.revision), ...shared };
   return { kind: "default" };
 }
 
-export function describeSource(s: MeshSourceSpec): string {
-  return s.kind === "file"
-    ? `file ${s.file}`
-    : s.kind === "configmap"
-      ? `ConfigMap ${s.namespace}/${s.name} key ${MESH_CONFIG_KEY}`
-      : "defaults";
+const describeConfigMap = (r: MeshConfigMapRef): string => `ConfigMap ${r.namespace}/${r.name} key ${MESH_CONFIG_KEY}`;
+
+/** The primary source alone (what its messages name). */
+function describePrimary(s: MeshSourceSpec): string {
+  return s.kind === "file" ? `file ${s.file}` : s.kind === "configmap" ? describeConfigMap(s) : "defaults";
 }
 
-/**
- * What a new text of the source means. Pure. `undefined` text: the source holds no mesh config
- * (ConfigMap gone or without the key): Istio's defaults.
- */
-export function nextMeshConfig(text: string | undefined, where: string): Result<MeshConfig> {
-  if (text === undefined) return ok(DEFAULT_MESH_CONFIG);
-  return parseMeshConfig(text, where);
+export function describeSource(s: MeshSourceSpec): string {
+  const shared = s.kind !== "default" && s.shared ? ` over ${describeConfigMap(s.shared)}` : "";
+  return `${describePrimary(s)}${shared}`;
 }
 
 export interface MeshConfigStatus {
@@ -77,13 +91,18 @@ export interface MeshConfigStatus {
   readonly error?: string;
 }
 
+/** The layers, lowest first: the shared ConfigMap (when configured), then the primary source. */
+const SHARED = 0;
+const PRIMARY = 1;
+
 export class MeshConfigWatcher {
   private current: MeshConfig;
-  private lastText: string | undefined | null = null;
+  /** Each layer's last text: null not read (yet), undefined no mesh config there. */
+  private readonly texts: Array<string | undefined | null>;
   private applied = 0;
   private error: string | undefined;
   private fsWatcher: FSWatcher | undefined;
-  private kube: KubeSource | undefined;
+  private readonly kube: KubeSource[] = [];
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private reading: Promise<void> = Promise.resolve();
@@ -96,6 +115,8 @@ export class MeshConfigWatcher {
     private readonly debounceMs = 100,
   ) {
     this.current = initial;
+    // No shared layer: it is "nothing there" from the start.
+    this.texts = [spec.kind !== "default" && spec.shared ? null : undefined, null];
   }
 
   get config(): MeshConfig {
@@ -109,38 +130,44 @@ export class MeshConfigWatcher {
   /** Reads the source once and starts watching it; resolves when the first content is applied. */
   async start(): Promise<void> {
     const s = this.spec;
+    if (s.kind === "default") return;
+    if (s.shared) await this.watchConfigMap(s.shared, SHARED);
     if (s.kind === "file") {
       // The folder, not the file: editors and ConfigMap mounts replace the file (rename, symlink swap).
       this.fsWatcher = watch(path.dirname(path.resolve(s.file)), () => this.scheduleRead());
       this.fsWatcher.on("error", (e) => log.error({ file: s.file, err: e.message }, "mesh config file watch failed"));
       await this.readFile(s.file);
-    } else if (s.kind === "configmap") {
-      this.kube = new KubeSource({
-        config: s.config,
-        kinds: [
-          {
-            group: "",
-            version: "v1",
-            kind: "ConfigMap",
-            resource: "configmaps",
-            optional: false,
-            namespace: s.namespace,
-            fieldSelector: `metadata.name=${s.name}`,
-          },
-        ],
-        validate: (o) => ok(o),
-        name: "meshconfig",
-      });
-      await this.kube.start(this.configMapSink(s.name));
-      await this.kube.waitSynced();
-    }
+    } else await this.watchConfigMap(s, PRIMARY);
+  }
+
+  /** list+watch of one ConfigMap; resolves once its first state (present or absent) is applied. */
+  private async watchConfigMap(ref: MeshConfigMapRef, layer: number): Promise<void> {
+    const source = new KubeSource({
+      config: ref.config,
+      kinds: [
+        {
+          group: "",
+          version: "v1",
+          kind: "ConfigMap",
+          resource: "configmaps",
+          optional: false,
+          namespace: ref.namespace,
+          fieldSelector: `metadata.name=${ref.name}`,
+        },
+      ],
+      validate: (o) => ok(o),
+      name: layer === SHARED ? "meshconfig-shared" : "meshconfig",
+    });
+    this.kube.push(source);
+    await source.start(this.configMapSink(ref.name, layer));
+    await source.waitSynced();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     this.fsWatcher?.close();
-    await this.kube?.stop();
+    await Promise.all(this.kube.map((k) => k.stop()));
     await this.reading;
   }
 
@@ -158,36 +185,44 @@ export class MeshConfigWatcher {
     try {
       text = await readFile(file, "utf8");
     } catch (e) {
-      this.lastText = null; // the same content, once readable again, applies (and clears the error)
+      this.texts[PRIMARY] = null; // the same content, once readable again, applies (and clears the error)
       return this.fail(
         `mesh config ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message} (keeping the last good mesh config)`,
       );
     }
-    this.update(text, file);
+    this.update(PRIMARY, text);
   }
 
-  private configMapSink(name: string): ConfigSink {
+  private configMapSink(name: string, layer: number): ConfigSink {
     let cm: KubeObject | undefined;
     return {
       apply: (events: readonly ConfigEvent[]) => {
         for (const e of events) cm = e.type === "upsert" && e.object.metadata.name === name ? e.object : undefined;
         const data = (cm as { data?: Record<string, unknown> } | undefined)?.data;
         const text = typeof data?.[MESH_CONFIG_KEY] === "string" ? (data[MESH_CONFIG_KEY] as string) : undefined;
-        this.update(text, describeSource(this.spec));
+        this.update(layer, text);
       },
       onInvalid: () => {},
       synced: () => {
-        // An absent ConfigMap: nothing was applied; Istio's defaults hold (the initial config).
-        if (this.lastText === null) this.update(undefined, describeSource(this.spec));
+        // An absent ConfigMap: it contributes nothing (Istio's defaults when no other layer says).
+        if (this.texts[layer] === null) this.update(layer, undefined);
       },
     };
   }
 
-  /** Applies a new content of the source, or keeps the last good config and reports why. */
-  private update(text: string | undefined, where: string): void {
-    if (this.stopped || text === this.lastText) return;
-    this.lastText = text;
-    const next = nextMeshConfig(text, where);
+  /**
+   * Applies a new content of a layer (once every layer was read), or keeps the last good config
+   * and reports why.
+   */
+  private update(layer: number, text: string | undefined): void {
+    if (this.stopped || text === this.texts[layer]) return;
+    this.texts[layer] = text;
+    if (this.texts.some((t) => t === null)) return;
+    const s = this.spec;
+    const next = layeredMeshConfig([
+      { text: this.texts[SHARED] ?? undefined, where: s.kind !== "default" && s.shared ? describeConfigMap(s.shared) : "" },
+      { text: this.texts[PRIMARY] ?? undefined, where: describePrimary(s) },
+    ]);
     if (!next.ok) return this.fail(`${next.error.message} (keeping the last good mesh config)`);
     this.error = undefined;
     this.current = next.value;

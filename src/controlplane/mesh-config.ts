@@ -40,7 +40,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({
   defaultSamplingPercent: 1,
 });
 
-type Obj = Record<string, unknown>;
+export type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** A MeshConfig duration (Istio's protobuf Duration text, e.g. `2s`) in milliseconds. */
@@ -50,14 +50,26 @@ function durationMs(v: unknown): number | undefined {
 }
 
 export function parseMeshConfig(text: string, file: string): Result<MeshConfig> {
+  const doc = meshConfigDoc(text, file);
+  if (!doc.ok) return doc;
+  return doc.value === undefined ? ok(DEFAULT_MESH_CONFIG) : meshConfigOf(doc.value, file);
+}
+
+/** The YAML mapping of a mesh config text; undefined for an empty text. */
+export function meshConfigDoc(text: string, file: string): Result<Obj | undefined> {
   let doc: unknown;
   try {
     doc = parse(text);
   } catch (e) {
     return err(new Error(`mesh config ${file}: not YAML: ${(e as Error).message.split("\n")[0]}`));
   }
-  if (doc === null || doc === undefined) return ok(DEFAULT_MESH_CONFIG);
+  if (doc === null || doc === undefined) return ok(undefined);
   if (!isObj(doc)) return err(new Error(`mesh config ${file}: want a mapping of MeshConfig fields`));
+  return ok(doc);
+}
+
+/** The MeshConfig a YAML mapping says, or its problems naming each field. */
+export function meshConfigOf(doc: Obj, file: string): Result<MeshConfig> {
   const problems: string[] = [];
   const bad = (field: string, why: string) => problems.push(`${field}: ${why}`);
   const providers: OtelProvider[] = [];

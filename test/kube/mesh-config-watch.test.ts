@@ -15,7 +15,7 @@ import { startKubeCluster, type KubeCluster, needCluster } from "./apiserver.js"
 import { create, patch, remove, waitUntil } from "./fixtures.js";
 import type { ControlPlane } from "../../src/controlplane/controlplane.js";
 import { startKubeControlPlane } from "./controlplane.js";
-import { MeshConfigWatcher } from "../../src/controlplane/mesh-config-watch.js";
+import { MeshConfigWatcher, meshSourceFor } from "../../src/controlplane/mesh-config-watch.js";
 import { DEFAULT_MESH_CONFIG, type MeshConfig } from "../../src/controlplane/mesh-config.js";
 
 const HOST = "127.0.40.1";
@@ -119,4 +119,94 @@ test("a revision reads ConfigMap istio-<revision> only", async (t) => {
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(w.config.defaultSamplingPercent, 77, "an edit of istio does not reach the canary");
   assert.equal(seen.at(-1)?.defaultSamplingPercent, 77);
+});
+
+test("SHARED_MESH_CONFIG: a shared ConfigMap under the revision's, merged as istiod does, both watched", async (t) => {
+  const c = need(t);
+  if (!c) return;
+  const shared = (service: string, sampling: unknown) => `extensionProviders:
+  - name: otel
+    opentelemetry: { service: ${service}, port: 4317 }
+  - name: shared-only
+    opentelemetry: { service: shared.observability.svc.cluster.local, port: 4317 }
+defaultProviders: { tracing: [otel] }
+defaultConfig: { tracing: { sampling: ${JSON.stringify(sampling)} } }
+`;
+  await create(c.admin, CM, configMap("shared-mesh", shared("a.observability.svc.cluster.local", 5)));
+  const w = new MeshConfigWatcher(
+    meshSourceFor({ kube: c.config, namespace: "istio-system", revision: "layered", sharedConfigMap: "shared-mesh" }),
+    DEFAULT_MESH_CONFIG,
+    () => {},
+  );
+  t.after(() => w.stop());
+  await w.start();
+  assert.equal(w.status().source, "ConfigMap istio-system/istio-layered key mesh over ConfigMap istio-system/shared-mesh key mesh");
+  // The revision's ConfigMap absent: the shared layer alone, read before start() resolved.
+  assert.equal(w.config.defaultSamplingPercent, 5);
+  assert.deepEqual(w.config.defaultTracingProviders, ["otel"]);
+
+  // The revision's layer: its fields win, providers merged by name.
+  await create(
+    c.admin,
+    CM,
+    configMap(
+      "istio-layered",
+      `extensionProviders:
+  - name: otel
+    opentelemetry: { service: rev.observability.svc.cluster.local, port: 4318 }
+defaultConfig: { tracing: { sampling: 40 } }
+`,
+    ),
+  );
+  await waitUntil("the revision's layer applied", () => w.config.defaultSamplingPercent === 40);
+  assert.deepEqual(
+    w.config.extensionProviders.map((p) => `${p.name}=${p.service}:${p.port}`),
+    ["otel=rev.observability.svc.cluster.local:4318", "shared-only=shared.observability.svc.cluster.local:4317"],
+  );
+  assert.deepEqual(w.config.defaultTracingProviders, ["otel"], "defaultProviders still from the shared layer");
+
+  // An edit of the shared layer is watched too; an invalid one names the shared ConfigMap and keeps the last good config.
+  await patch(
+    c.admin,
+    { ...CM, name: "shared-mesh" },
+    { data: { mesh: shared("a.observability.svc.cluster.local", 5) + "enableTracing: false\n" } },
+  );
+  await waitUntil("the shared edit applied", () => w.config.enableTracing === false);
+  await patch(c.admin, { ...CM, name: "shared-mesh" }, { data: { mesh: shared("a.observability.svc.cluster.local", "lots") } });
+  await waitUntil("the invalid shared edit reported", () => w.status().error !== undefined);
+  assert.match(
+    w.status().error!,
+    /^mesh config ConfigMap istio-system\/shared-mesh key mesh: defaultConfig\.tracing\.sampling: "lots" is not a percentage.*keeping the last good/,
+  );
+  assert.equal(w.config.enableTracing, false, "the last good config stays in force");
+
+  // The shared ConfigMap gone: the revision's layer alone.
+  await remove(c.admin, { ...CM, name: "shared-mesh" });
+  await waitUntil("the shared layer gone", () => w.config.extensionProviders.length === 1);
+  assert.equal(w.status().error, undefined);
+  assert.equal(w.config.defaultSamplingPercent, 40);
+  assert.deepEqual(w.config.defaultTracingProviders, [], "Istio's default: no tracing provider");
+  assert.equal(w.config.enableTracing, true);
+});
+
+test("SHARED_MESH_CONFIG reaches the control plane: --shared-mesh-config names the layer under ConfigMap istio", async (t) => {
+  const c = need(t);
+  if (!c) return;
+  await create(
+    c.admin,
+    CM,
+    configMap(
+      "shared-cp",
+      "extensionProviders:\n  - name: from-shared\n    opentelemetry: { service: s.observability.svc.cluster.local, port: 4317 }\n",
+    ),
+  );
+  const cp = await startKubeControlPlane(c, HOST, dir, ["--manage-waypoints", "false", "--shared-mesh-config", "shared-cp"]);
+  planes.push(cp);
+  const status = (cp.configDump() as { meshConfig: Status }).meshConfig;
+  assert.equal(status.source, "ConfigMap istio-system/istio key mesh over ConfigMap istio-system/shared-cp key mesh");
+  assert.deepEqual(
+    status.inForce.extensionProviders.map((p) => p.name),
+    ["from-shared", "otel"],
+    "the shared provider, then the revision's",
+  );
 });
