@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CONFIG_VALUE_SIZE, decodeConfig, encodeConfig, enrolledValue, ipFromKey, ipKey } from "./ebpf-maps.js";
+import { CONFIG_VALUE_SIZE, decodeConfig, encodeConfig, enrolledKey, enrolledValue, ip6Key, ipFromKey, ipKey } from "./ebpf-maps.js";
 import { validateNode } from "./node-config.js";
 
 void test("weft_config: encodes struct weft_config byte for byte and decodes back", () => {
@@ -37,4 +37,15 @@ void test("weft_enrolled: keys are IPv4 in network order, values little-endian f
   assert.equal(ipFromKey(ipKey("10.0.0.255")), "10.0.0.255");
   assert.deepEqual([...enrolledValue()], [1, 0, 0, 0]);
   assert.throws(() => ipKey("fd00::1"), /not an IPv4 address/);
+});
+
+void test("weft_enrolled6: IPv6 keys are the 16 address bytes in network order; each family has its map", () => {
+  assert.equal(ip6Key("fd00:19:1::2").toString("hex"), "fd000019000100000000000000000002");
+  assert.equal(ipFromKey(ip6Key("fd00:19:1::2")), "fd00:19:1::2");
+  assert.equal(ipFromKey(Buffer.from("fd000000000000000000000000000001", "hex")), "fd00::1");
+  assert.throws(() => ip6Key("198.19.1.2"), /weft_enrolled6 key: "198.19.1.2" is not an IPv6 address/);
+  assert.equal(enrolledKey("198.19.1.2").map, "weft_enrolled");
+  assert.deepEqual([...enrolledKey("198.19.1.2").key], [198, 19, 1, 2]);
+  assert.equal(enrolledKey("fd00::2").map, "weft_enrolled6");
+  assert.equal(enrolledKey("fd00::2").key.length, 16);
 });

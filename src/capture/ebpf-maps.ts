@@ -2,11 +2,14 @@
  * Byte layouts of the eBPF backend's maps, kept in sync with bpf/config.h: keys and values as
  * the kernel stores them, for the addon's bpf() calls. Pure.
  */
-import { isIPv4 } from "node:net";
+import { isIPv4, isIPv6 } from "node:net";
+import { formatIp, ipFromBytes, ipToBytes, parseIp } from "../common/net/ip.js";
 import type { NodeCapture } from "./backend.js";
 
 export const CONFIG_VALUE_SIZE = 32;
 export const ENROLLED_KEY_SIZE = 4;
+/** weft_enrolled6: IPv6 pod addresses (16 bytes, network order). */
+export const ENROLLED6_KEY_SIZE = 16;
 export const ENROLLED_VALUE_SIZE = 4;
 export const POD_ENROLLED = 0x1;
 export const CFG_READY = 0x1;
@@ -53,7 +56,21 @@ export function ipKey(ip: string): Buffer {
   return Buffer.from(ip.split(".").map(Number));
 }
 
+/** weft_enrolled6 key: the IPv6 address's 16 bytes in network order. Throws on a non-IPv6 (validated earlier). */
+export function ip6Key(ip: string): Buffer {
+  const parsed = isIPv6(ip) ? parseIp(ip) : undefined;
+  if (!parsed || parsed.family !== 6) throw new Error(`weft_enrolled6 key: ${JSON.stringify(ip)} is not an IPv6 address`);
+  return Buffer.from(ipToBytes(parsed));
+}
+
+/** The map a pod address is enrolled in (IPv4 or IPv6) and its key there. */
+export function enrolledKey(ip: string): { readonly map: "weft_enrolled" | "weft_enrolled6"; readonly key: Buffer } {
+  return isIPv6(ip) ? { map: "weft_enrolled6", key: ip6Key(ip) } : { map: "weft_enrolled", key: ipKey(ip) };
+}
+
+/** The address of a weft_enrolled (4-byte) or weft_enrolled6 (16-byte) key, canonical text. */
 export function ipFromKey(key: Buffer): string {
+  if (key.length === ENROLLED6_KEY_SIZE) return formatIp(ipFromBytes(key)!);
   return [...key.subarray(0, 4)].join(".");
 }
 

@@ -7,12 +7,13 @@
  *   controller): pod label `istio.io/dataplane-mode=none` opts out; an injected sidecar
  *   (`sidecar.istio.io/status`) opts out; pod label `ambient` opts in; else the namespace label
  *   `ambient` decides.
- * - `capturableAddresses`: what weft's redirection can capture: at least one IPv4 address and
- *   no IPv6 one (capture is IPv4-only, docs/capture.md). A dual-stack pod enrolled by its labels
- *   is therefore neither captured nor published as HBONE: otherwise peers would send HBONE to a
- *   pod whose traffic no ztunnel sees. (Upstream Istio captures dual-stack pods.)
+ * - `capturableAddresses`: what weft's redirection can capture: at least one address, every
+ *   one an IPv4 or IPv6 literal (both backends capture both families, docs/capture.md; IPv4-only,
+ *   IPv6-only and dual-stack pods are captured, as upstream Istio does). A pod with an address
+ *   that is not an IP is neither captured nor published as HBONE: peers must not tunnel to a pod
+ *   no ztunnel serves.
  */
-import { isIPv4, isIPv6 } from "node:net";
+import { isIP } from "node:net";
 
 export const DATAPLANE_MODE = "istio.io/dataplane-mode";
 /** Present on pods with an injected sidecar: those are never captured by ztunnel. */
@@ -38,7 +39,8 @@ export function ambientByLabels(podLabels: Labels, podAnnotations: Labels, names
 
 /** Whether redirection can capture a pod with these addresses. */
 export function capturableAddresses(ips: readonly string[]): RuleOutcome {
-  if (ips.some((ip) => isIPv6(ip))) return { enroll: false, reason: "dual-stack or IPv6 pod: capture is IPv4-only" };
-  if (!ips.some((ip) => isIPv4(ip))) return { enroll: false, reason: "no IPv4 address" };
+  if (ips.length === 0) return { enroll: false, reason: "no IP address" };
+  const bad = ips.find((ip) => isIP(ip) === 0);
+  if (bad !== undefined) return { enroll: false, reason: `${JSON.stringify(bad)} is not an IP address` };
   return { enroll: true, reason: "capturable" };
 }

@@ -42,13 +42,15 @@ void test("node capture config: bad fields are rejected with the field named", (
   }
 });
 
-void test("pods: IPv4 addresses and an interface name are required; IPv6 is refused clearly", () => {
+void test("pods: IPv4 and IPv6 addresses (canonical) and an interface name are required", () => {
   const cases: Array<[Parameters<typeof validatePod>[0], RegExp | undefined]> = [
     [{ name: "ns/p", ips: ["198.19.1.2"], hostVeth: "veth1" }, undefined],
     [{ name: "ns/p", ips: ["198.19.1.2", "198.19.1.3"], hostVeth: "veth1" }, undefined],
+    [{ name: "ns/p", ips: ["fd00::2"], hostVeth: "veth1" }, undefined],
+    [{ name: "ns/p", ips: ["198.19.1.2", "fd00::2"], hostVeth: "veth1" }, undefined],
     [{ name: "ns/p", ips: [], hostVeth: "veth1" }, /pod ns\/p: ips: at least one/],
-    [{ name: "ns/p", ips: ["fd00::2"], hostVeth: "veth1" }, /pod ns\/p: ips: fd00::2: IPv6 capture is not supported/],
-    [{ name: "ns/p", ips: ["300.1.1.1"], hostVeth: "veth1" }, /is not an IPv4 address/],
+    [{ name: "ns/p", ips: ["300.1.1.1"], hostVeth: "veth1" }, /"300.1.1.1" is not an IPv4 or IPv6 address/],
+    [{ name: "ns/p", ips: ["fd00::1%eth0"], hostVeth: "veth1" }, /is not an IPv4 or IPv6 address/],
     [{ name: "ns/p", ips: ["198.19.1.2"], hostVeth: "a-name-longer-than-15" }, /hostVeth/],
     [{ ips: ["198.19.1.2"], hostVeth: "bad name" }, /pod bad name: hostVeth/],
   ];
@@ -57,4 +59,10 @@ void test("pods: IPv4 addresses and an interface name are required; IPv6 is refu
     if (want) assert.match(!r.ok ? r.error.message : "(accepted)", want);
     else assert.equal(r.ok, true, JSON.stringify(pod));
   }
+});
+
+void test("pods: IPv6 addresses are handed to the backends in RFC 5952 form", () => {
+  const r = validatePod({ name: "ns/p", ips: ["198.19.1.2", "FD00:0:0::0002"], hostVeth: "veth1" });
+  assert.ok(r.ok);
+  assert.deepEqual(r.ok ? r.value.ips : [], ["198.19.1.2", "fd00::2"]);
 });

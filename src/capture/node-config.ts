@@ -2,9 +2,10 @@
  * Validation of the capture configuration and of pods handed to a backend. Pure: bad input gets
  * an error naming the field, and nothing is applied (backend.ts invariants).
  */
-import { isIPv4, isIPv6 } from "node:net";
+import { isIP, isIPv4 } from "node:net";
 import { type Result, ok, err } from "../common/result.js";
 import type { NodeCapture, PodCapture } from "./backend.js";
+import { canonicalIp } from "../common/net/addr.js";
 
 /** Istio's ports; marks follow Istio ambient's (0x539 ztunnel sockets, 0x111 tproxy). */
 export const nodeCaptureDefaults: Omit<NodeCapture, "instance"> = Object.freeze({
@@ -85,14 +86,20 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
   );
 }
 
-/** Checks a pod before anything is applied. Capture is IPv4-only (docs/capture.md). */
+/**
+ * Checks a pod before anything is applied: IPv4 and IPv6 addresses (dual-stack pods are captured
+ * in both families). Addresses are returned in canonical text (RFC 5952 for IPv6), the form the
+ * backends key their maps and sets by.
+ */
 export function validatePod(pod: PodCapture): Result<PodCapture> {
   const who = `pod ${pod.name ?? pod.hostVeth}`;
   if (!IFNAME.test(pod.hostVeth ?? "")) return err(new Error(`${who}: hostVeth: ${JSON.stringify(pod.hostVeth)} is not an interface name`));
-  if (!Array.isArray(pod.ips) || pod.ips.length === 0) return err(new Error(`${who}: ips: at least one IPv4 address is required`));
+  if (!Array.isArray(pod.ips) || pod.ips.length === 0) return err(new Error(`${who}: ips: at least one IP address is required`));
+  const ips: string[] = [];
   for (const ip of pod.ips) {
-    if (isIPv6(ip)) return err(new Error(`${who}: ips: ${ip}: IPv6 capture is not supported yet (IPv4 only)`));
-    if (!isIPv4(ip)) return err(new Error(`${who}: ips: ${JSON.stringify(ip)} is not an IPv4 address`));
+    const c = typeof ip === "string" && isIP(ip) !== 0 ? canonicalIp(ip) : undefined;
+    if (c === undefined) return err(new Error(`${who}: ips: ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`));
+    ips.push(c);
   }
-  return ok(pod);
+  return ok({ ...pod, ips });
 }

@@ -43,7 +43,10 @@ test("decide: namespace label, pod labels and sidecars as Istio's CNI agent deci
     ["object not seen yet: the namespace decides", pod({ object: undefined }), ambient, true, /namespace label/],
     ["no sandbox", pod({ cni: undefined }), ambient, false, /no sandbox/],
     ["no host interface", pod({ cni: { ...cni, hostInterface: undefined } }), ambient, false, /host interface/],
-    ["dual-stack refused", pod({ cni: { ...cni, ips: ["198.19.200.5", "fd00::5"] } }), ambient, false, /IPv4-only/],
+    ["dual-stack captured", pod({ cni: { ...cni, ips: ["198.19.200.5", "fd00::5"] } }), ambient, true, /namespace label/],
+    ["IPv6-only captured", pod({ cni: { ...cni, ips: ["fd00::5"] } }), ambient, true, /namespace label/],
+    ["no address refused", pod({ cni: { ...cni, ips: [] } }), ambient, false, /no IP address/],
+    ["a non-IP address refused", pod({ cni: { ...cni, ips: ["198.19.200.5", "pod.local"] } }), ambient, false, /"pod.local" is not an IP/],
   ];
   for (const [name, facts, ns, enroll, reason] of cases) {
     const d = decide(facts, ns, "node-0");

@@ -31,8 +31,8 @@ void describe("isEnrolled", () => {
   const AMBIENT = { "istio.io/dataplane-mode": "ambient" };
   const byAddress: Array<[string, string[], Record<string, string>, Record<string, string>, boolean]> = [
     ["an enrolled IPv4 pod", ["10.0.0.5"], {}, {}, true],
-    ["an enrolled dual-stack pod (the CNI cannot capture it)", ["10.0.0.5", "fd00::5"], {}, {}, false],
-    ["an enrolled IPv6-only pod", ["fd00::5"], {}, {}, false],
+    ["an enrolled dual-stack pod (captured in both families)", ["10.0.0.5", "fd00::5"], {}, {}, true],
+    ["an enrolled IPv6-only pod", ["fd00::5"], {}, {}, true],
     ["a pod without addresses", [], {}, {}, false],
     ["a dual-stack pod the CNI marked as redirected", ["10.0.0.5", "fd00::5"], { "ambient.istio.io/redirection": "enabled" }, {}, true],
     ["a dual-stack waypoint that tunnels natively", ["10.0.0.5", "fd00::5"], {}, { "networking.istio.io/tunnel": "http" }, true],

@@ -28,7 +28,7 @@ type Labels = Readonly<Record<string, string>>;
  * Whether ztunnel captures the pod's traffic (tunnel HBONE) or only reaches it in plaintext.
  * The CNI's redirection annotation and the native-tunnel label (waypoints) say HBONE whatever
  * the labels; otherwise the rule the CNI agent captures by (src/capture/enrollment-rule.ts):
- * the labels in Istio's order, and addresses the capture can redirect (IPv4 only).
+ * the labels in Istio's order, and addresses the capture can redirect (IPv4 and IPv6).
  */
 export function isEnrolled(podLabels: Labels, podAnnotations: Labels, namespaceLabels: Labels, podIps: readonly string[]): boolean {
   if (podAnnotations[REDIRECTION_ANNOTATION] === "enabled") return true;

@@ -45,14 +45,13 @@ void describe("pods become workloads", () => {
       },
     ],
     [
-      // The CNI agent refuses to capture it (capture is IPv4-only), so it must not be published as
-      // HBONE: peers would tunnel to a pod no ztunnel serves.
-      "an enrolled dual-stack pod: both addresses, tunnel NONE",
+      // Captured in both families by the CNI agent, as upstream Istio does: HBONE for both.
+      "an enrolled dual-stack pod: both addresses, tunnel HBONE",
       [namespace("shop", AMBIENT), pod({ name: "web-1", ips: ["10.0.0.5", "fd00::5"] })],
       "web-1",
       (w) => {
         assert.deepEqual(w?.addresses, ["10.0.0.5", "fd00::5"]);
-        assert.equal(w?.tunnelProtocol, "NONE");
+        assert.equal(w?.tunnelProtocol, "HBONE");
       },
     ],
     [

@@ -129,6 +129,13 @@ const denyPlaintextOnPort = policy(
   { name: "deny-plaintext-8080" },
 );
 const allowNotIp = policy({ rules: [{ from: [{ source: { notIpBlocks: ["10.0.1.0/24"] } }] }] }, { name: "allow-not-ip" });
+const allowNotIp6 = policy({ rules: [{ from: [{ source: { notIpBlocks: ["fd00:10:1::/48"] } }] }] }, { name: "allow-not-ip6" });
+const denyIp6Host = policy(
+  { action: "DENY", rules: [{ from: [{ source: { ipBlocks: ["fd00:10:1::5/128"] } }] }] },
+  { name: "deny-ip6-host" },
+);
+const allowAnyV6 = policy({ rules: [{ from: [{ source: { ipBlocks: ["::/0"] } }] }] }, { name: "allow-any-v6" });
+const allowDestIp6 = policy({ rules: [{ when: [{ key: "destination.ip", values: ["fd00:10::/64"] }] }] }, { name: "allow-dest-ip6" });
 const allowDestIp = policy({ rules: [{ when: [{ key: "destination.ip", values: ["10.0.0.0/24"] }] }] }, { name: "allow-dest-ip" });
 const globalDeny = policy(
   { action: "DENY", rules: [{ from: [{ source: { ipBlocks: ["192.0.2.0/24"] } }] }] },
@@ -178,6 +185,53 @@ const cases: Case[] = [
   { name: "ipBlocks admit IPv6 inside", policies: [allowIps], conn: conn({ ip: "2001:db8:1::9" }, 8080, "fd00::10"), allowed: true },
   { name: "ipBlocks reject an address outside", policies: [allowIps], conn: conn({ ip: "198.51.100.7" }), allowed: false },
   { name: "ipBlocks match IPv4-mapped peers", policies: [allowIps], conn: conn({ ip: "::ffff:203.0.113.9" }), allowed: true },
+  {
+    name: "IPv6 ipBlocks reject an IPv6 address outside",
+    policies: [allowIps],
+    conn: conn({ ip: "2001:db9::1" }, 8080, "fd00::10"),
+    allowed: false,
+  },
+  {
+    name: "an IPv4 block never matches an IPv6 peer",
+    policies: [allowNotIp],
+    conn: conn({ ip: "::a00:105" }, 8080, "fd00::10"),
+    allowed: true,
+  },
+  {
+    name: "IPv6 notIpBlocks exclude the block",
+    policies: [allowNotIp6],
+    conn: conn({ ip: "fd00:10:1::77" }, 8080, "fd00::10"),
+    allowed: false,
+  },
+  {
+    name: "IPv6 notIpBlocks admit other IPv6 peers",
+    policies: [allowNotIp6],
+    conn: conn({ ip: "fd00:10:2::77" }, 8080, "fd00::10"),
+    allowed: true,
+  },
+  { name: "IPv6 notIpBlocks admit IPv4 peers", policies: [allowNotIp6], conn: conn({ ip: "10.0.1.5" }), allowed: true },
+  {
+    name: "a DENY /128 block denies exactly that host (any text form)",
+    policies: [denyIp6Host],
+    conn: conn({ ip: "FD00:10:1:0:0:0:0:5" }, 8080, "fd00::10"),
+    allowed: false,
+    by: "foo/deny-ip6-host",
+  },
+  {
+    name: "a DENY /128 block spares its neighbour",
+    policies: [denyIp6Host],
+    conn: conn({ ip: "fd00:10:1::6" }, 8080, "fd00::10"),
+    allowed: true,
+  },
+  { name: "::/0 admits every IPv6 peer", policies: [allowAnyV6], conn: conn({ ip: "2001:db8::1" }, 8080, "fd00::10"), allowed: true },
+  { name: "::/0 does not admit IPv4 peers", policies: [allowAnyV6], conn: conn({ ip: "10.0.1.5" }), allowed: false },
+  { name: "when destination.ip matches an IPv6 destination", policies: [allowDestIp6], conn: conn({}, 80, "fd00:10::a"), allowed: true },
+  {
+    name: "when destination.ip rejects an IPv6 destination outside",
+    policies: [allowDestIp6],
+    conn: conn({}, 80, "fd00:11::a"),
+    allowed: false,
+  },
   { name: "notIpBlocks excludes the block", policies: [allowNotIp], conn: conn({ ip: "10.0.1.5" }), allowed: false },
   { name: "notIpBlocks admits others", policies: [allowNotIp], conn: conn({ ip: "10.0.2.5" }), allowed: true },
   { name: "ports admit the listed port", policies: [allowPort], conn: conn({}, 8080), allowed: true },

@@ -8,7 +8,7 @@
  */
 import net from "node:net";
 import { type Result, ok, err } from "../../common/result.js";
-import { type SocketAddress, formatAddress } from "../../common/net/addr.js";
+import { type SocketAddress, formatAddress, sameFamily, wildcardFor } from "../../common/net/addr.js";
 import { connectTransparent } from "../../common/native/native.js";
 import { PortCursor } from "./source-ports.js";
 
@@ -41,7 +41,8 @@ export class PlainDialer implements Dialer {
 
   async dial(req: DialRequest): Promise<Result<net.Socket>> {
     const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
-    const sourceIp = this.opts.bindSource ? req.sourceIp : undefined;
+    // A client of the other family (IPv4 client, IPv6 destination) cannot be kept as the source.
+    const sourceIp = this.opts.bindSource && req.sourceIp && sameFamily(req.sourceIp, req.target.ip) ? req.sourceIp : undefined;
     if (!sourceIp) return connectOnce(req, timeoutMs);
     const deadline = Date.now() + timeoutMs;
     for (let i = 0; i < EXPLICIT_PORT_ATTEMPTS; i++) {
@@ -103,7 +104,11 @@ export class TransparentDialer implements Dialer {
 
   async dial(req: DialRequest): Promise<Result<net.Socket>> {
     const r = await connectTransparent({
-      source: { ip: this.opts.spoofSource && req.sourceIp ? req.sourceIp : "0.0.0.0" },
+      // The client's IP is kept when it is of the destination's family (a dual-stack pod calling
+      // over IPv6 is seen by its IPv6 address); otherwise the kernel picks a node address.
+      source: {
+        ip: this.opts.spoofSource && req.sourceIp && sameFamily(req.sourceIp, req.target.ip) ? req.sourceIp : wildcardFor(req.target.ip),
+      },
       destination: req.target,
       mark: this.opts.mark,
       timeoutMs: req.timeoutMs ?? this.opts.timeoutMs,

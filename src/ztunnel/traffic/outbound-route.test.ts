@@ -4,7 +4,7 @@ import type { Service } from "../../common/model/service.js";
 import type { Workload } from "../../common/model/workload.js";
 import { ProxyState } from "../../proxy/state/state.js";
 import { StateMutator } from "../../proxy/state/mutator.js";
-import { buildOutboundRoute, selectEndpoints, type OutboundRoute } from "./outbound-route.js";
+import { buildOutboundRoute, selectEndpoints, workloadIp, type OutboundRoute } from "./outbound-route.js";
 import { service, workload } from "../../../test/support/model.js";
 
 const svcKey = "default/echo.default.svc.cluster.local";
@@ -63,6 +63,23 @@ function mesh() {
           waypoint: { kind: "hostname", namespace: "default", hostname: "waypoint.default.svc.cluster.local", hboneMtlsPort: 15008 },
         }),
       },
+      {
+        kind: "workload",
+        value: workload({
+          name: "dual",
+          addresses: ["10.0.2.20", "fd00:10:2::20"],
+          serviceAccount: "dual",
+          services: { "default/dual.default.svc.cluster.local": [{ servicePort: 80, targetPort: 8080 }] },
+        }),
+      },
+      {
+        kind: "workload",
+        value: workload({ name: "v6only", addresses: ["fd00:10:2::21"], serviceAccount: "v6only" }),
+      },
+      {
+        kind: "service",
+        value: service({ name: "dual", vips: ["10.96.0.20", "fd00:96::20"], ports: [{ servicePort: 80, targetPort: 8080 }] }),
+      },
       { kind: "service", value: service({ name: "echo", vips: ["10.96.0.10"], ports: [{ servicePort: 80, targetPort: 8080 }] }) },
       { kind: "service", value: service({ name: "sick", vips: ["10.96.0.11"], ports: [{ servicePort: 80 }] }) },
       { kind: "service", value: service({ name: "waypoint", vips: ["10.96.0.12"], ports: [{ servicePort: 15008 }] }) },
@@ -118,6 +135,42 @@ test("outbound routing: destinations resolve to the right next hop", () => {
       1,
       "hbone 10.0.2.2:15008 -> 10.0.2.2:8080 as spiffe://cluster.local/ns/default/sa/echo",
     ],
+    [
+      "a dual-stack workload dialled at its IPv6 address: HBONE to [v6]:15008, authority the v6 address",
+      "fd00:10:2::20",
+      8080,
+      0,
+      "hbone fd00:10:2::20:15008 -> fd00:10:2::20:8080 as spiffe://cluster.local/ns/default/sa/dual",
+    ],
+    [
+      "a dual-stack workload dialled at its IPv4 address stays on IPv4",
+      "10.0.2.20",
+      8080,
+      0,
+      "hbone 10.0.2.20:15008 -> 10.0.2.20:8080 as spiffe://cluster.local/ns/default/sa/dual",
+    ],
+    [
+      "an IPv6-only workload by its address",
+      "fd00:10:2::21",
+      80,
+      0,
+      "hbone fd00:10:2::21:15008 -> fd00:10:2::21:80 as spiffe://cluster.local/ns/default/sa/v6only",
+    ],
+    [
+      "an IPv6 service VIP goes to the endpoint's IPv6 address",
+      "fd00:96::20",
+      80,
+      0,
+      "hbone fd00:10:2::20:15008 -> fd00:10:2::20:8080 as spiffe://cluster.local/ns/default/sa/dual",
+    ],
+    [
+      "the IPv4 VIP of the same service goes to the endpoint's IPv4 address",
+      "10.96.0.20",
+      80,
+      0,
+      "hbone 10.0.2.20:15008 -> 10.0.2.20:8080 as spiffe://cluster.local/ns/default/sa/dual",
+    ],
+    ["unknown IPv6 address passes through in the clear", "2001:db8::1", 443, 0, "direct 2001:db8::1:443 (passthrough)"],
     ["unknown address passes through in the clear", "93.184.216.34", 443, 0, "direct 93.184.216.34:443 (passthrough)"],
     ["a workload without a tunnel is reached directly", "10.0.2.9", 80, 0, "direct 10.0.2.9:80 (no-tunnel)"],
     ["a VIP port the service lacks is rejected", "10.96.0.10", 81, 0, "reject: service echo.default.svc.cluster.local has no port 81"],
@@ -519,4 +572,19 @@ void describe("mesh edge routing (ServiceEntry, WorkloadEntry, REGISTRY_ONLY)", 
     };
     assert.deepEqual([0, 1, 2, 3].map(dest).sort(), ["vm-1", "vm-1", "vm-1", "vm-2"]);
   });
+});
+
+test("workloadIp: the dialled address, else the original destination's family, else the first", () => {
+  const cases: Array<[string[], string, string | undefined]> = [
+    [["10.0.0.1", "fd00::1"], "fd00::1", "fd00::1"],
+    [["10.0.0.1", "fd00::1"], "10.0.0.1", "10.0.0.1"],
+    [["10.0.0.1", "fd00::1"], "fd00:96::1", "fd00::1"],
+    [["10.0.0.1", "fd00::1"], "10.96.0.1", "10.0.0.1"],
+    [["fd00::1", "10.0.0.1"], "10.96.0.1", "10.0.0.1"],
+    [["10.0.0.1"], "fd00:96::1", "10.0.0.1"],
+    [["fd00::1"], "10.96.0.1", "fd00::1"],
+    [[], "10.96.0.1", undefined],
+  ];
+  for (const [addresses, original, want] of cases)
+    assert.equal(workloadIp(addresses, original), want, `${addresses.join(",")} via ${original}`);
 });

@@ -175,6 +175,18 @@ function sameScope(scope: string, a: Workload, b: Workload): boolean {
   }
 }
 
+/**
+ * Which of a (possibly dual-stack) workload's addresses to reach it by, as upstream ztunnel
+ * (`pick_workload_destination`): the address the client dialled if it is the workload's own;
+ * else the first of the original destination's family (a Service VIP of IPv6 goes to an IPv6
+ * endpoint address); else the first address. Undefined when the workload has none.
+ */
+export function workloadIp(addresses: readonly string[], originalIp: string): string | undefined {
+  if (addresses.includes(originalIp)) return originalIp;
+  const v6 = originalIp.includes(":");
+  return addresses.find((a) => a.includes(":") === v6) ?? addresses[0];
+}
+
 function routeToWorkload(
   state: StateView,
   source: Workload,
@@ -183,7 +195,7 @@ function routeToWorkload(
   original: SocketAddress,
   service: Service | undefined,
 ): OutboundRoute {
-  const ip = w.addresses[0];
+  const ip = workloadIp(w.addresses, original.ip);
   if (!ip && w.hostname && w.tunnelProtocol !== "HBONE")
     return {
       kind: "direct",
@@ -227,7 +239,7 @@ function routeToWorkload(
 function waypointRoute(wp: Workload, port: number, original: SocketAddress, service: Service | undefined): OutboundRoute {
   return {
     kind: "hbone",
-    hboneAddress: { ip: wp.addresses[0]!, port: port || HBONE_PORT },
+    hboneAddress: { ip: workloadIp(wp.addresses, original.ip) ?? wp.addresses[0]!, port: port || HBONE_PORT },
     authority: original,
     expectedIdentities: [workloadIdentityUri(wp)],
     destination: wp,
