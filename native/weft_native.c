@@ -6,6 +6,10 @@
  *  - sockets created, configured, bound and connected/listening here, whose fd is handed to
  *    net.Server.listen({ fd }) / new net.Socket({ fd }): IP_TRANSPARENT must be set BEFORE bind()
  *    for a foreign address, which Node's own bind gives no chance to do;
+ *  - both families: an IPv4 or IPv6 text address picks AF_INET or AF_INET6; IPv6 sockets get
+ *    IPV6_TRANSPARENT, and IPv6 listeners IPV6_V6ONLY, so `::` and `0.0.0.0` listeners on one
+ *    port coexist and each family's capture finds its own listener (as upstream ztunnel binds
+ *    separate IPv4 and IPv6 listeners);
  *  - bpf(2) on pinned maps (BPF_OBJ_GET, MAP_UPDATE/LOOKUP/DELETE/GET_NEXT_KEY), so the node
  *    agent does not shell out to bpftool per pod.
  *
@@ -32,6 +36,9 @@
 
 #ifndef IP_TRANSPARENT
 #define IP_TRANSPARENT 19
+#endif
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
 #endif
 
 #define CHECK(call)                                                      \
@@ -123,8 +130,8 @@ static int get_u32(napi_env env, napi_value v, const char *what, uint32_t *out)
 	return 0;
 }
 
-/* IPv4 only for now: the capture data path is IPv4 (docs/capture.md). */
-static int get_sockaddr(napi_env env, napi_value ipv, napi_value portv, struct sockaddr_in *sa)
+/* An IPv4 or IPv6 socket address; *len is the size of the family's sockaddr. */
+static int get_sockaddr(napi_env env, napi_value ipv, napi_value portv, struct sockaddr_storage *ss, socklen_t *len_out)
 {
 	char ip[64];
 	size_t len;
@@ -136,16 +143,36 @@ static int get_sockaddr(napi_env env, napi_value ipv, napi_value portv, struct s
 	}
 	if (get_i32(env, portv, "port", &port) < 0)
 		return -1;
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	if (port < 0 || port > 65535 || inet_pton(AF_INET, ip, &sa->sin_addr) != 1) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "weft_native: invalid IPv4 socket address %s:%d", ip, port);
-		napi_throw_type_error(env, "EINVAL", msg);
-		return -1;
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *sa = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)ss;
+	if (port >= 0 && port <= 65535 && inet_pton(AF_INET, ip, &sa->sin_addr) == 1) {
+		sa->sin_family = AF_INET;
+		sa->sin_port = htons((uint16_t)port);
+		*len_out = sizeof(*sa);
+		return 0;
 	}
-	sa->sin_port = htons((uint16_t)port);
-	return 0;
+	if (port >= 0 && port <= 65535 && inet_pton(AF_INET6, ip, &sa6->sin6_addr) == 1) {
+		sa6->sin6_family = AF_INET6;
+		sa6->sin6_port = htons((uint16_t)port);
+		*len_out = sizeof(*sa6);
+		return 0;
+	}
+	char msg[128];
+	snprintf(msg, sizeof(msg), "weft_native: invalid IPv4 or IPv6 socket address %s:%d", ip, port);
+	napi_throw_type_error(env, "EINVAL", msg);
+	return -1;
+}
+
+/* The address family of a socket fd (AF_INET when it cannot be read: the caller's call then fails). */
+static int fd_family(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return AF_INET;
+	return ss.ss_family;
 }
 
 static napi_value int_value(napi_env env, int32_t v)
@@ -166,6 +193,11 @@ static napi_value set_transparent(napi_env env, napi_callback_info info)
 		return NULL;
 	CHECK(napi_get_value_bool(env, argv[1], &on));
 	int v = on ? 1 : 0;
+	if (fd_family(fd) == AF_INET6) {
+		if (setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &v, sizeof(v)) < 0)
+			return throw_errno(env, "setsockopt(IPV6_TRANSPARENT)", errno);
+		return NULL;
+	}
 	if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &v, sizeof(v)) < 0)
 		return throw_errno(env, "setsockopt(IP_TRANSPARENT)", errno);
 	return NULL;
@@ -197,7 +229,10 @@ static napi_value get_sock_opts(napi_env env, napi_callback_info info)
 
 	if (get_args(env, info, 1, argv) < 0 || get_i32(env, argv[0], "fd", &fd) < 0)
 		return NULL;
-	if (getsockopt(fd, SOL_IP, IP_TRANSPARENT, &transparent, &len) < 0)
+	if (fd_family(fd) == AF_INET6) {
+		if (getsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &transparent, &len) < 0)
+			return throw_errno(env, "getsockopt(IPV6_TRANSPARENT)", errno);
+	} else if (getsockopt(fd, SOL_IP, IP_TRANSPARENT, &transparent, &len) < 0)
 		return throw_errno(env, "getsockopt(IP_TRANSPARENT)", errno);
 	len = sizeof(mark);
 	if (getsockopt(fd, SOL_SOCKET, SO_MARK, &mark, &len) < 0)
@@ -210,18 +245,20 @@ static napi_value get_sock_opts(napi_env env, napi_callback_info info)
 	return out;
 }
 
-/* A TCP socket with IP_TRANSPARENT (and SO_MARK when mark != 0), before bind. -errno on failure. */
-static int transparent_socket(uint32_t mark, const char **failed)
+/* A TCP socket of `family` with IP_TRANSPARENT / IPV6_TRANSPARENT (and SO_MARK when mark != 0),
+ * before bind. -errno on failure. */
+static int transparent_socket(int family, uint32_t mark, const char **failed)
 {
 	int one = 1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0) {
 		*failed = "socket";
 		return -errno;
 	}
-	if (setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0) {
-		*failed = "setsockopt(IP_TRANSPARENT)";
+	if (family == AF_INET6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) < 0
+			       : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0) {
+		*failed = family == AF_INET6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
 		goto fail;
 	}
 	if (mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) {
@@ -239,23 +276,29 @@ fail:;
 static napi_value listen_transparent(napi_env env, napi_callback_info info)
 {
 	napi_value argv[4];
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;
+	socklen_t salen;
 	int32_t backlog;
 	uint32_t mark;
 	const char *failed = NULL;
 	int one = 1;
 
-	if (get_args(env, info, 4, argv) < 0 || get_sockaddr(env, argv[0], argv[1], &sa) < 0 ||
+	if (get_args(env, info, 4, argv) < 0 || get_sockaddr(env, argv[0], argv[1], &sa, &salen) < 0 ||
 	    get_i32(env, argv[2], "backlog", &backlog) < 0 || get_u32(env, argv[3], "mark", &mark) < 0)
 		return NULL;
-	int fd = transparent_socket(mark, &failed);
+	int fd = transparent_socket(sa.ss_family, mark, &failed);
 	if (fd < 0)
 		return throw_errno(env, failed, -fd);
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
 		failed = "setsockopt(SO_REUSEADDR)";
 		goto fail;
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	/* IPv6 listeners take IPv6 only: the IPv4 listener of the same port takes IPv4. */
+	if (sa.ss_family == AF_INET6 && setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) {
+		failed = "setsockopt(IPV6_V6ONLY)";
+		goto fail;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
 		failed = "bind";
 		goto fail;
 	}
@@ -274,7 +317,8 @@ fail:;
 struct connect_work {
 	napi_async_work work;
 	napi_deferred deferred;
-	struct sockaddr_in src, dst;
+	struct sockaddr_storage src, dst;
+	socklen_t srclen, dstlen;
 	uint32_t mark;
 	int timeout_ms;
 	int fd;          /* result */
@@ -286,17 +330,17 @@ static void connect_execute(napi_env env, void *data)
 {
 	struct connect_work *w = data;
 	(void)env;
-	int fd = transparent_socket(w->mark, &w->failed);
+	int fd = transparent_socket(w->dst.ss_family, w->mark, &w->failed);
 
 	if (fd < 0) {
 		w->error = -fd;
 		return;
 	}
-	if (bind(fd, (struct sockaddr *)&w->src, sizeof(w->src)) < 0) {
+	if (bind(fd, (struct sockaddr *)&w->src, w->srclen) < 0) {
 		w->failed = "bind";
 		goto fail;
 	}
-	if (connect(fd, (struct sockaddr *)&w->dst, sizeof(w->dst)) < 0) {
+	if (connect(fd, (struct sockaddr *)&w->dst, w->dstlen) < 0) {
 		if (errno != EINPROGRESS) {
 			w->failed = "connect";
 			goto fail;
@@ -358,9 +402,14 @@ static napi_value connect_transparent(napi_env env, napi_callback_info info)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return throw_errno(env, "calloc", ENOMEM);
-	if (get_sockaddr(env, argv[0], argv[1], &w->src) < 0 || get_sockaddr(env, argv[2], argv[3], &w->dst) < 0 ||
+	if (get_sockaddr(env, argv[0], argv[1], &w->src, &w->srclen) < 0 || get_sockaddr(env, argv[2], argv[3], &w->dst, &w->dstlen) < 0 ||
 	    get_u32(env, argv[4], "mark", &w->mark) < 0 || get_i32(env, argv[5], "timeoutMs", &timeout) < 0) {
 		free(w);
+		return NULL;
+	}
+	if (w->src.ss_family != w->dst.ss_family) {
+		free(w);
+		napi_throw_type_error(env, "EINVAL", "weft_native: source and destination must be of one address family");
 		return NULL;
 	}
 	w->timeout_ms = timeout > 0 ? timeout : 10000;

@@ -152,6 +152,69 @@ void test("a transparent connection to a closed port is an ECONNREFUSED result",
   assert.equal(!r.ok && r.error.code, "ECONNREFUSED");
 });
 
+void test("IPv6: a transparent [::] listener (IPV6_V6ONLY) and a 0.0.0.0 one share a port, each taking its family", { skip }, async () => {
+  const seen: string[] = [];
+  const v4 = await listenTransparent({ host: "0.0.0.0", port: 0, mark: 0x539 }, (s) => {
+    seen.push(`v4 ${s.localAddress}`);
+    s.end("4\n");
+  });
+  assert.ok(v4.ok, !v4.ok ? v4.error.message : "");
+  if (!v4.ok) return;
+  const port = (v4.value.address() as net.AddressInfo).port;
+  const v6 = await listenTransparent({ host: "::", port, mark: 0x539 }, (s) => {
+    const o = socketOptions(fdOf(s)!);
+    seen.push(`v6 ${s.localAddress} ${o.ok ? `${o.value.transparent} ${o.value.mark}` : o.error.message}`);
+    s.end("6\n");
+  });
+  try {
+    assert.ok(v6.ok, !v6.ok ? v6.error.message : "");
+    if (!v6.ok) return;
+    assert.deepEqual(socketOptions(fdOf(v6.value)!), { ok: true, value: { transparent: true, mark: 0x539 } });
+    const get = (host: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const c = net.connect({ host, port });
+        let buf = "";
+        c.on("data", (d: Buffer) => (buf += d.toString()));
+        c.on("end", () => resolve(buf));
+        c.on("error", reject);
+      });
+    assert.equal(await get("::1"), "6\n");
+    assert.equal(await get("127.0.0.1"), "4\n");
+    assert.deepEqual(seen, [`v6 ::1 true ${0x539}`, "v4 127.0.0.1"]);
+  } finally {
+    if (v6.ok) await closed(v6.value);
+    await closed(v4.value);
+  }
+});
+
+void test("IPv6: a transparent connection is an IPv6 socket with IPV6_TRANSPARENT and the mark", { skip }, async () => {
+  let seen = "";
+  const server = net.createServer((s) => {
+    seen = `${s.remoteAddress}`;
+    s.pipe(s);
+  });
+  await new Promise<void>((r) => server.listen({ host: "::1", port: 0, ipv6Only: true }, r));
+  try {
+    const port = (server.address() as net.AddressInfo).port;
+    const r = await connectTransparent({ source: { ip: "::1" }, destination: { ip: "::1", port }, mark: 0x539, timeoutMs: 2000 });
+    assert.ok(r.ok, !r.ok ? r.error.message : "");
+    if (!r.ok) return;
+    assert.deepEqual(socketOptions(fdOf(r.value)!), { ok: true, value: { transparent: true, mark: 0x539 } });
+    const echoed = await new Promise<string>((resolve) => {
+      r.value.once("data", (d: Buffer) => resolve(d.toString()));
+      r.value.write("ping6");
+    });
+    r.value.destroy();
+    assert.equal(echoed, "ping6");
+    assert.equal(seen, "::1");
+    const mixed = await connectTransparent({ source: { ip: "127.0.0.1" }, destination: { ip: "::1", port }, timeoutMs: 2000 });
+    assert.equal(mixed.ok, false);
+    assert.match(!mixed.ok ? mixed.error.message : "", /one address family/);
+  } finally {
+    await closed(server);
+  }
+});
+
 const pin = `/sys/fs/bpf/wefttest-cap-unit-${process.pid}`;
 after(() => rmSync(pin, { force: true }));
 

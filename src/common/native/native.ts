@@ -100,7 +100,10 @@ export function socketOptions(fd: number): Result<{ transparent: boolean; mark: 
 }
 
 export interface TransparentListenOptions {
-  /** IPv4 address to bind; "0.0.0.0" to accept captured connections for any destination. */
+  /**
+   * IPv4 or IPv6 address to bind; "0.0.0.0" (or "::") to accept captured connections for any
+   * destination of that family. An IPv6 listener is IPV6_V6ONLY: bind both for dual stack.
+   */
   readonly host: string;
   readonly port: number;
   readonly backlog?: number;
@@ -141,7 +144,7 @@ export async function listenTransparent(
 }
 
 export interface TransparentConnectOptions {
-  /** Source address to bind; may be foreign (the original client's IP). Port 0: ephemeral. */
+  /** Source address to bind; may be foreign (the original client's IP). Port 0: ephemeral. Same family as `destination`. */
   readonly source: { readonly ip: string; readonly port?: number };
   readonly destination: { readonly ip: string; readonly port: number };
   /** SO_MARK of the socket (ztunnel's mark, so capture leaves its packets alone). */
