@@ -7,8 +7,10 @@
  *  2. bounced to-pod packet: HBONE port -> ztunnel 15008, anything else -> ztunnel 15006;
  *  3. the source pod is enrolled -> ztunnel 15001;
  *  4. otherwise the packet passes untouched.
- * UDP: with WEFT_CFG_DNS, an enrolled pod's query to port 53 goes to ztunnel's DNS proxy; other
- * UDP passes.
+ * IPv6 TCP takes the same decisions against weft_enrolled6 and ztunnel's IPv6 listeners
+ * (weft_from_pod6); an IPv6 packet with extension headers from or to an enrolled pod is dropped.
+ * UDP: with WEFT_CFG_DNS, an enrolled pod's IPv4 query to port 53 goes to ztunnel's DNS proxy;
+ * other UDP (IPv6 DNS included) passes.
  * A capture without a listener drops (fail closed).
  */
 #include <linux/bpf.h>
@@ -19,13 +21,40 @@
 #include "lib/parse.h"
 #include "lib/capture.h"
 
+/* The IPv6 form of the TCP decisions below. `parsed` is weft_parse_tcp6's result (1 or -1). */
+static __always_inline int weft_from_pod6(struct __sk_buff *skb, const struct weft_flow6 *f, int parsed)
+{
+	const struct weft_config *cfg = weft_get_config();
+	int looped;
+
+	if (!cfg || parsed < 0)
+		/* Not configured (yet), or TCP behind extension headers: fail closed for enrolled pods. */
+		return weft_is_enrolled6(&f->saddr) || weft_is_enrolled6(&f->daddr) ? TC_ACT_SHOT : TC_ACT_OK;
+	looped = (skb->mark & cfg->mark_mask) == (cfg->mark_loop & cfg->mark_mask);
+	if (looped)
+		weft_set_mark(skb, cfg, 0);
+	if (weft_assign_established6(skb, cfg, f))
+		return TC_ACT_OK;
+	if (looped) {
+		if (!weft_is_enrolled6(&f->daddr))
+			return TC_ACT_SHOT;
+		if (f->dport == bpf_htons(cfg->port_hbone))
+			return weft_assign_listener6(skb, cfg, f, cfg->port_hbone);
+		return weft_assign_listener6(skb, cfg, f, cfg->port_inbound);
+	}
+	if (weft_is_enrolled6(&f->saddr))
+		return weft_assign_listener6(skb, cfg, f, cfg->port_outbound);
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int weft_from_pod(struct __sk_buff *skb)
 {
 	const struct weft_config *cfg;
 	struct weft_flow f;
+	struct weft_flow6 f6;
 	__u32 l4off;
-	int looped;
+	int looped, v6;
 
 	if (weft_parse_udp4(skb, &f, &l4off)) {
 		cfg = weft_get_config();
@@ -33,10 +62,11 @@ int weft_from_pod(struct __sk_buff *skb)
 			return weft_capture_dns(skb, cfg, &f, l4off);
 		return TC_ACT_OK;
 	}
+	v6 = weft_parse_tcp6(skb, &f6);
+	if (v6 != 0)
+		return weft_from_pod6(skb, &f6, v6);
 	if (!weft_parse_tcp4(skb, &f))
-		/* These programs sit only on enrolled pods' veths: their IPv6 TCP is not captured
-		 * (IPv4-only data path), so it must not pass in clear either. */
-		return weft_is_tcp6(skb) ? TC_ACT_SHOT : TC_ACT_OK;
+		return TC_ACT_OK;
 	cfg = weft_get_config();
 	if (!cfg)
 		/* Not configured (yet): traffic of an enrolled pod must not leave in clear. */

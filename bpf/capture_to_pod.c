@@ -8,6 +8,7 @@
  * sockets that use this pod's IP as their source.
  *
  * ztunnel's own packets (SO_MARK = mark_ztunnel on all its sockets) enter the pod untouched.
+ * IPv6 TCP to a pod in weft_enrolled6 is bounced the same way (weft_to_pod6).
  *
  * DNS capture: ztunnel's UDP reply (source port port_dns) to a pod query remembered by
  * capture_from_pod.c gets the asked nameserver's address and port 53 as its source, checksums
@@ -52,12 +53,38 @@ static __always_inline int weft_dns_reply(struct __sk_buff *skb, const struct we
 	return TC_ACT_OK;
 }
 
+/* A to-pod packet to capture: bounced to this veth's ingress with mark_loop (both families). */
+static __always_inline int weft_bounce(struct __sk_buff *skb, const struct weft_config *cfg)
+{
+	if (weft_swap_macs(skb) < 0)
+		return TC_ACT_SHOT;
+	weft_set_mark(skb, cfg, cfg->mark_loop);
+	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+}
+
+/* IPv6 TCP to an enrolled pod: the same as IPv4 below, against weft_enrolled6. */
+static __always_inline int weft_to_pod6(struct __sk_buff *skb, const struct weft_flow6 *f, int parsed)
+{
+	const struct weft_config *cfg;
+
+	if (!weft_is_enrolled6(&f->daddr))
+		return TC_ACT_OK;
+	cfg = weft_get_config();
+	if (!cfg || parsed < 0)
+		return TC_ACT_SHOT; /* not configured, or TCP behind extension headers: fail closed */
+	if ((skb->mark & cfg->mark_mask) == (cfg->mark_ztunnel & cfg->mark_mask))
+		return TC_ACT_OK;
+	return weft_bounce(skb, cfg);
+}
+
 SEC("tc")
 int weft_to_pod(struct __sk_buff *skb)
 {
 	const struct weft_config *cfg;
 	struct weft_flow f;
+	struct weft_flow6 f6;
 	__u32 l4off;
+	int v6;
 
 	if (weft_parse_udp4(skb, &f, &l4off)) {
 		cfg = weft_get_config();
@@ -67,10 +94,11 @@ int weft_to_pod(struct __sk_buff *skb)
 			return weft_dns_reply(skb, &f, l4off);
 		return TC_ACT_OK;
 	}
+	v6 = weft_parse_tcp6(skb, &f6);
+	if (v6 != 0)
+		return weft_to_pod6(skb, &f6, v6);
 	if (!weft_parse_tcp4(skb, &f))
-		/* These programs sit only on enrolled pods' veths: their IPv6 TCP is not captured
-		 * (IPv4-only data path), so it must not pass in clear either. */
-		return weft_is_tcp6(skb) ? TC_ACT_SHOT : TC_ACT_OK;
+		return TC_ACT_OK;
 	cfg = weft_get_config();
 	if (!cfg)
 		return weft_is_enrolled(f.daddr) ? TC_ACT_SHOT : TC_ACT_OK;
@@ -78,10 +106,7 @@ int weft_to_pod(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if ((skb->mark & cfg->mark_mask) == (cfg->mark_ztunnel & cfg->mark_mask))
 		return TC_ACT_OK;
-	if (weft_swap_macs(skb) < 0)
-		return TC_ACT_SHOT;
-	weft_set_mark(skb, cfg, cfg->mark_loop);
-	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
+	return weft_bounce(skb, cfg);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

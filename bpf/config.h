@@ -38,6 +38,11 @@ struct weft_config {
 	__u32 dns_addr;       /* a local address of the node where ztunnel's DNS socket receives */
 };
 
+/* An IPv6 address, network byte order (weft_enrolled6 key). */
+struct weft_ip6 {
+	__u32 a[4];
+};
+
 /* weft_dns_nat key: a pod's query source (network byte order). */
 struct weft_dns_key {
 	__u32 pod;

@@ -71,6 +71,7 @@ static const char *errno_code(int e)
 	case EOPNOTSUPP: return "EOPNOTSUPP";
 	case ENOMEM: return "ENOMEM";
 	case EAGAIN: return "EAGAIN";
+	case EAFNOSUPPORT: return "EAFNOSUPPORT";
 	default: return "EUNKNOWN";
 	}
 }

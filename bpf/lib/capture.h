@@ -6,7 +6,10 @@
  *  - a packet to capture is assigned to ztunnel's listener, or DROPPED when there is none
  *    (ztunnel down): enrolled traffic never bypasses ztunnel in clear (fail closed);
  *  - every assigned packet gets mark_capture, which the policy rule routes to a table holding
- *    `local 0.0.0.0/0 dev lo`, so the kernel delivers it locally even for a foreign address.
+ *    `local 0.0.0.0/0 dev lo` (and `local ::/0 dev lo` for IPv6), so the kernel delivers it
+ *    locally even for a foreign address;
+ *  - IPv4 and IPv6 take the same decisions (weft_*6 are the IPv6 forms), each family finding
+ *    ztunnel's listener of its own family.
  */
 #ifndef WEFT_LIB_CAPTURE_H
 #define WEFT_LIB_CAPTURE_H
@@ -35,16 +38,22 @@ static __always_inline void weft_tuple(struct bpf_sock_tuple *t, const struct we
 	t->ipv4.dport = dport;
 }
 
-/* 1 if the packet was assigned to an existing connection's socket, 0 otherwise. */
-static __always_inline int weft_assign_established(struct __sk_buff *skb, const struct weft_config *cfg,
-						   const struct weft_flow *f)
+static __always_inline void weft_tuple6(struct bpf_sock_tuple *t, const struct weft_flow6 *f, __u16 dport)
 {
-	struct bpf_sock_tuple t = {};
+	__builtin_memcpy(t->ipv6.saddr, f->saddr.a, sizeof(t->ipv6.saddr));
+	__builtin_memcpy(t->ipv6.daddr, f->daddr.a, sizeof(t->ipv6.daddr));
+	t->ipv6.sport = f->sport;
+	t->ipv6.dport = dport;
+}
+
+/* Both families: `size` is sizeof(t->ipv4) or sizeof(t->ipv6), which tells the helpers which. */
+static __always_inline int weft_assign_established_t(struct __sk_buff *skb, const struct weft_config *cfg,
+						     struct bpf_sock_tuple *t, __u32 size)
+{
 	struct bpf_sock *sk;
 	int assigned = 0;
 
-	weft_tuple(&t, f, f->dport);
-	sk = bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	sk = bpf_skc_lookup_tcp(skb, t, size, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return 0;
 	/* A listener is a new connection's business; a TIME_WAIT socket must not swallow a new SYN. */
@@ -58,16 +67,32 @@ static __always_inline int weft_assign_established(struct __sk_buff *skb, const 
 	return assigned;
 }
 
-/* Assigns the packet to ztunnel's listener on `port` (host order). TC_ACT_OK or TC_ACT_SHOT. */
-static __always_inline int weft_assign_listener(struct __sk_buff *skb, const struct weft_config *cfg,
-						const struct weft_flow *f, __u16 port)
+/* 1 if the packet was assigned to an existing connection's socket, 0 otherwise. */
+static __always_inline int weft_assign_established(struct __sk_buff *skb, const struct weft_config *cfg,
+						   const struct weft_flow *f)
 {
 	struct bpf_sock_tuple t = {};
+
+	weft_tuple(&t, f, f->dport);
+	return weft_assign_established_t(skb, cfg, &t, sizeof(t.ipv4));
+}
+
+static __always_inline int weft_assign_established6(struct __sk_buff *skb, const struct weft_config *cfg,
+						    const struct weft_flow6 *f)
+{
+	struct bpf_sock_tuple t = {};
+
+	weft_tuple6(&t, f, f->dport);
+	return weft_assign_established_t(skb, cfg, &t, sizeof(t.ipv6));
+}
+
+static __always_inline int weft_assign_listener_t(struct __sk_buff *skb, const struct weft_config *cfg,
+						  struct bpf_sock_tuple *t, __u32 size)
+{
 	struct bpf_sock *sk;
 	int verdict = TC_ACT_SHOT;
 
-	weft_tuple(&t, f, bpf_htons(port));
-	sk = bpf_sk_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	sk = bpf_sk_lookup_tcp(skb, t, size, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return TC_ACT_SHOT; /* ztunnel is not listening: fail closed */
 	if (sk->state == BPF_TCP_LISTEN && bpf_sk_assign(skb, sk, 0) == 0) {
@@ -76,6 +101,26 @@ static __always_inline int weft_assign_listener(struct __sk_buff *skb, const str
 	}
 	bpf_sk_release(sk);
 	return verdict;
+}
+
+/* Assigns the packet to ztunnel's listener on `port` (host order). TC_ACT_OK or TC_ACT_SHOT. */
+static __always_inline int weft_assign_listener(struct __sk_buff *skb, const struct weft_config *cfg,
+						const struct weft_flow *f, __u16 port)
+{
+	struct bpf_sock_tuple t = {};
+
+	weft_tuple(&t, f, bpf_htons(port));
+	return weft_assign_listener_t(skb, cfg, &t, sizeof(t.ipv4));
+}
+
+/* IPv6: ztunnel's [::] listener on `port` (a v6-only socket; the IPv4 one is separate). */
+static __always_inline int weft_assign_listener6(struct __sk_buff *skb, const struct weft_config *cfg,
+						 const struct weft_flow6 *f, __u16 port)
+{
+	struct bpf_sock_tuple t = {};
+
+	weft_tuple6(&t, f, bpf_htons(port));
+	return weft_assign_listener_t(skb, cfg, &t, sizeof(t.ipv6));
 }
 
 /* Rewrites a 4-byte address and a port of an IPv4 UDP packet, fixing both checksums. */

@@ -9,13 +9,21 @@
 #include <bpf/bpf_helpers.h>
 #include "../config.h"
 
-/* Enrolled pod IPv4 addresses (network byte order) -> WEFT_POD_* flags. */
+/* Enrolled pod IPv4 addresses (network byte order) -> WEFT_POD_* flags. IPv6: weft_enrolled6. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, WEFT_MAX_ENROLLED);
 	__type(key, __u32);
 	__type(value, __u32);
 } weft_enrolled SEC(".maps");
+
+/* Enrolled pod IPv6 addresses (16 bytes, network byte order) -> WEFT_POD_* flags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WEFT_MAX_ENROLLED);
+	__type(key, struct weft_ip6);
+	__type(value, __u32);
+} weft_enrolled6 SEC(".maps");
 
 /* One entry (key 0): struct weft_config. */
 struct {
@@ -47,6 +55,14 @@ static __always_inline const struct weft_config *weft_get_config(void)
 static __always_inline int weft_is_enrolled(__u32 ip)
 {
 	const __u32 *flags = bpf_map_lookup_elem(&weft_enrolled, &ip);
+
+	return flags && (*flags & WEFT_POD_ENROLLED);
+}
+
+static __always_inline int weft_is_enrolled6(const struct weft_ip6 *ip)
+{
+	struct weft_ip6 key = *ip; /* map keys must be on the stack */
+	const __u32 *flags = bpf_map_lookup_elem(&weft_enrolled6, &key);
 
 	return flags && (*flags & WEFT_POD_ENROLLED);
 }

@@ -1,5 +1,5 @@
-/* weft capture: packet parsing. Only Ethernet + IPv4 + TCP is interesting to capture; anything
- * else is reported as "not TCP/IPv4" and the programs let it pass untouched.
+/* weft capture: packet parsing. Ethernet + IPv4 or IPv6 + TCP is captured (and IPv4 UDP for
+ * DNS); anything else is reported as "not TCP" and the programs let it pass untouched.
  */
 #ifndef WEFT_LIB_PARSE_H
 #define WEFT_LIB_PARSE_H
@@ -8,9 +8,11 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
+#include "../config.h"
 
 struct weft_flow {
 	__u32 saddr, daddr; /* network byte order */
@@ -72,21 +74,46 @@ static __always_inline int weft_parse_udp4(struct __sk_buff *skb, struct weft_fl
 	return 1;
 }
 
-/* 1 for an IPv6 packet carrying TCP directly (no extension headers); capture is IPv4-only, so
- * the programs drop these on an enrolled pod's veth rather than let them pass in clear. */
-static __always_inline int weft_is_tcp6(struct __sk_buff *skb)
+struct weft_flow6 {
+	struct weft_ip6 saddr, daddr; /* network byte order */
+	__u16 sport, dport;           /* network byte order */
+};
+
+/* IPv6 TCP: 1 and *flow filled when TCP follows the fixed header directly (the usual case);
+ * -1 for an IPv6 packet whose next header is an extension header (hop-by-hop, routing,
+ * fragment, destination options): it may carry TCP the programs cannot see, so the caller
+ * fails closed for enrolled pods; 0 for anything else (not IPv6, or another protocol: ICMPv6
+ * neighbour discovery must pass). */
+static __always_inline int weft_parse_tcp6(struct __sk_buff *skb, struct weft_flow6 *flow)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
-	__u8 *nexthdr;
+	struct ipv6hdr *ip6;
+	struct tcphdr *tcp;
+	__u8 nexthdr;
 
 	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IPV6))
 		return 0;
-	nexthdr = (__u8 *)(eth + 1) + 6; /* struct ipv6hdr.nexthdr */
-	if ((void *)(nexthdr + 1) > end)
+	ip6 = (void *)(eth + 1);
+	if ((void *)(ip6 + 1) > end)
 		return 0;
-	return *nexthdr == IPPROTO_TCP;
+	/* Addresses first: the caller needs them for the fail-closed decision of -1 too. */
+	__builtin_memcpy(&flow->saddr, &ip6->saddr, sizeof(flow->saddr));
+	__builtin_memcpy(&flow->daddr, &ip6->daddr, sizeof(flow->daddr));
+	flow->sport = 0;
+	flow->dport = 0;
+	nexthdr = ip6->nexthdr;
+	if (nexthdr == 0 || nexthdr == 43 || nexthdr == 44 || nexthdr == 60)
+		return -1;
+	if (nexthdr != IPPROTO_TCP)
+		return 0;
+	tcp = (void *)(ip6 + 1);
+	if ((void *)(tcp + 1) > end)
+		return -1;
+	flow->sport = tcp->source;
+	flow->dport = tcp->dest;
+	return 1;
 }
 
 #endif

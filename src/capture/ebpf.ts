@@ -9,7 +9,8 @@
  * enroll(): attaches capture_from_pod at tc ingress and capture_to_pod at tc egress of the pod's
  * host veth (fixed preference FILTER_PREF, `tc filter replace`, so re-enrolling is a no-op),
  * allows local source addresses on that veth (node processes' bounced packets), then puts the
- * pod IPs into weft_enrolled through the addon: the map update is what turns capture on.
+ * pod IPs into weft_enrolled (IPv4) and weft_enrolled6 (IPv6) through the addon: the map update
+ * is what turns capture on.
  * teardown() and cleanupStale(): remove weft's filters from every device of the node namespace,
  * the routing, and the pin folder, whether or not this process created them.
  */
@@ -20,7 +21,16 @@ import { logger } from "../common/log.js";
 import { PinnedMap } from "../common/native/native.js";
 import { type Result, ok, err } from "../common/result.js";
 import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "./backend.js";
-import { CONFIG_VALUE_SIZE, ENROLLED_KEY_SIZE, ENROLLED_VALUE_SIZE, encodeConfig, enrolledValue, ipFromKey, ipKey } from "./ebpf-maps.js";
+import {
+  CONFIG_VALUE_SIZE,
+  ENROLLED6_KEY_SIZE,
+  ENROLLED_KEY_SIZE,
+  ENROLLED_VALUE_SIZE,
+  encodeConfig,
+  enrolledKey,
+  enrolledValue,
+  ipFromKey,
+} from "./ebpf-maps.js";
 import { run } from "../common/exec.js";
 import { validatePod } from "./node-config.js";
 import { Serial } from "./serial.js";
@@ -33,6 +43,9 @@ const log = logger("cni.redirect.ebpf");
 export const FILTER_PREF = 21000;
 const PROG_FROM_POD = "weft_from_pod";
 const PROG_TO_POD = "weft_to_pod";
+/** Every map the programs share, pinned by the first load and reused by the second. */
+const PINNED_MAPS = ["weft_enrolled", "weft_enrolled6", "weft_config", "weft_dns_nat"] as const;
+type EnrolledMapName = "weft_enrolled" | "weft_enrolled6";
 
 /** Default folder of the built objects: <repo>/bpf/build. */
 export const defaultObjectDir = path.resolve(
@@ -42,7 +55,9 @@ export const defaultObjectDir = path.resolve(
 
 export class EbpfBackend implements RedirectBackend {
   readonly kind = "ebpf" as const;
-  private enrolledMap: PinnedMap | undefined;
+  private readonly enrolledMaps = new Map<EnrolledMapName, PinnedMap>();
+  /** False once setup found IPv6 disabled in the node namespace: IPv6 addresses are then refused. */
+  private ipv6 = true;
   private readonly serial = new Serial();
 
   constructor(
@@ -81,6 +96,7 @@ export class EbpfBackend implements RedirectBackend {
     if (!written.ok) return written;
     const routing = await installCaptureRouting(this.node);
     if (!routing.ok) return routing;
+    this.ipv6 = routing.value.ipv6;
     const demux = await setSysctl(this.node, "net.ipv4.tcp_early_demux", 0);
     if (!demux.ok) return demux;
     log.info({ pinDir: this.pinDir, netns: this.node.netns }, "ebpf capture ready");
@@ -90,7 +106,7 @@ export class EbpfBackend implements RedirectBackend {
   /** Loads and pins both programs unless a complete set is already pinned (idempotent). */
   private async loadPrograms(fromObj: string, toObj: string): Promise<Result<void>> {
     const d = this.pinDir;
-    const pins = ["from_pod", "to_pod", "maps/weft_enrolled", "maps/weft_config", "maps/weft_dns_nat"].map((p) => path.join(d, p));
+    const pins = ["from_pod", "to_pod", ...PINNED_MAPS.map((m) => `maps/${m}`)].map((p) => path.join(d, p));
     if (pins.every((p) => existsSync(p))) return ok(undefined);
     await rm(d, { recursive: true, force: true });
     await mkdir(path.join(d, "maps"), { recursive: true });
@@ -112,21 +128,7 @@ export class EbpfBackend implements RedirectBackend {
           path.join(d, "to_pod"),
           "type",
           "classifier",
-          "map",
-          "name",
-          "weft_enrolled",
-          "pinned",
-          path.join(d, "maps", "weft_enrolled"),
-          "map",
-          "name",
-          "weft_config",
-          "pinned",
-          path.join(d, "maps", "weft_config"),
-          "map",
-          "name",
-          "weft_dns_nat",
-          "pinned",
-          path.join(d, "maps", "weft_dns_nat"),
+          ...PINNED_MAPS.flatMap((m) => ["map", "name", m, "pinned", path.join(d, "maps", m)]),
         ])
       : from;
     if (!to.ok) {
@@ -136,23 +138,41 @@ export class EbpfBackend implements RedirectBackend {
     return ok(undefined);
   }
 
-  private map(): Result<PinnedMap> {
-    if (!this.enrolledMap) {
-      const m = PinnedMap.open(path.join(this.pinDir, "maps", "weft_enrolled"), ENROLLED_KEY_SIZE, ENROLLED_VALUE_SIZE);
+  private map(name: EnrolledMapName): Result<PinnedMap> {
+    let map = this.enrolledMaps.get(name);
+    if (!map) {
+      const keySize = name === "weft_enrolled6" ? ENROLLED6_KEY_SIZE : ENROLLED_KEY_SIZE;
+      const m = PinnedMap.open(path.join(this.pinDir, "maps", name), keySize, ENROLLED_VALUE_SIZE);
       if (!m.ok) return err(new Error(`ebpf capture: not set up (${m.error.message})`, { cause: m.error }));
-      this.enrolledMap = m.value;
+      map = m.value;
+      this.enrolledMaps.set(name, map);
     }
-    return ok(this.enrolledMap);
+    return ok(map);
+  }
+
+  /** The map entry of each pod address (IPv4 or IPv6 map), all opened before anything changes. */
+  private entries(pod: PodCapture): Result<Array<{ map: PinnedMap; key: Buffer }>> {
+    const out: Array<{ map: PinnedMap; key: Buffer }> = [];
+    for (const ip of pod.ips) {
+      const k = enrolledKey(ip);
+      if (k.map === "weft_enrolled6" && !this.ipv6)
+        return err(new Error(`pod ${pod.name ?? pod.hostVeth}: ips: ${ip}: IPv6 is disabled in the node namespace, cannot capture it`));
+      const m = this.map(k.map);
+      if (!m.ok) return m;
+      out.push({ map: m.value, key: k.key });
+    }
+    return ok(out);
   }
 
   enroll(pod: PodCapture): Promise<Result<void>> {
     return this.serial.run(() => this.enrollNow(pod));
   }
 
-  private async enrollNow(pod: PodCapture): Promise<Result<void>> {
-    const v = validatePod(pod);
+  private async enrollNow(input: PodCapture): Promise<Result<void>> {
+    const v = validatePod(input);
     if (!v.ok) return v;
-    const m = this.map();
+    const pod = v.value;
+    const m = this.entries(pod);
     if (!m.ok) return m;
     const dev = pod.hostVeth;
     const who = `pod ${pod.name ?? dev}`;
@@ -199,7 +219,7 @@ export class EbpfBackend implements RedirectBackend {
     // On any failure the pod is rolled back to "not enrolled" as a whole (map entries and
     // filters), never left with map entries but no programs or the reverse.
     const rollback = async (e: Error): Promise<Result<void>> => {
-      for (const ip of pod.ips) m.value.delete(ipKey(ip));
+      for (const e of m.value) e.map.delete(e.key);
       await this.detach(dev);
       return err(new Error(`${who}: ${e.message}`, { cause: e }));
     };
@@ -209,8 +229,8 @@ export class EbpfBackend implements RedirectBackend {
       const r = await run(cmd, args, this.ns);
       if (!r.ok) return rollback(r.error);
     }
-    for (const ip of pod.ips) {
-      const u = m.value.update(ipKey(ip), enrolledValue());
+    for (const e of m.value) {
+      const u = e.map.update(e.key, enrolledValue());
       if (!u.ok) return rollback(u.error);
     }
     log.info({ pod: pod.name, ips: pod.ips, dev }, "enrolled");
@@ -230,13 +250,14 @@ export class EbpfBackend implements RedirectBackend {
     return this.serial.run(() => this.unenrollNow(pod));
   }
 
-  private async unenrollNow(pod: PodCapture): Promise<Result<void>> {
-    const v = validatePod(pod);
+  private async unenrollNow(input: PodCapture): Promise<Result<void>> {
+    const v = validatePod(input);
     if (!v.ok) return v;
-    const m = this.map();
+    const pod = v.value;
+    const m = this.entries({ ...pod, ips: pod.ips.filter((ip) => this.ipv6 || !ip.includes(":")) });
     if (!m.ok) return m;
-    for (const ip of pod.ips) {
-      const d = m.value.delete(ipKey(ip));
+    for (const e of m.value) {
+      const d = e.map.delete(e.key);
       if (!d.ok) return err(new Error(`pod ${pod.name ?? pod.hostVeth}: ${d.error.message}`, { cause: d.error }));
     }
     const detached = await this.detach(pod.hostVeth);
@@ -284,8 +305,8 @@ export class EbpfBackend implements RedirectBackend {
   }
 
   private async cleanupNow(): Promise<Result<string[]>> {
-    this.enrolledMap?.close();
-    this.enrolledMap = undefined;
+    for (const m of this.enrolledMaps.values()) m.close();
+    this.enrolledMaps.clear();
     const removed: string[] = [];
     const links = await run("ip", ["-o", "link", "show"], this.ns);
     if (!links.ok) return err(links.error);
@@ -317,11 +338,14 @@ export class EbpfBackend implements RedirectBackend {
     const enrolled: string[] = [];
     const ready = existsSync(path.join(this.pinDir, "from_pod"));
     if (ready) {
-      const m = this.map();
-      if (!m.ok) return m;
-      const keys = m.value.keys();
-      if (!keys.ok) return keys;
-      enrolled.push(...keys.value.map(ipFromKey).sort());
+      for (const name of ["weft_enrolled", "weft_enrolled6"] as const) {
+        const m = this.map(name);
+        if (!m.ok) return m;
+        const keys = m.value.keys();
+        if (!keys.ok) return keys;
+        enrolled.push(...keys.value.map(ipFromKey));
+      }
+      enrolled.sort();
     }
     const attached: { dev: string; ingress: boolean; egress: boolean }[] = [];
     const links = await run("ip", ["-o", "link", "show"], this.ns);

@@ -17,12 +17,18 @@ void test("nftables ruleset: ztunnel's packets pass first, then existing transpa
   const order = [
     "meta mark & 0xfff == 0x539 accept",
     "socket transparent 1 socket wildcard 0 meta mark set meta mark & 0xfffff000 | 0x111 accept",
-    "ip saddr @enrolled meta l4proto tcp tproxy to :15001 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip saddr @enrolled meta l4proto tcp tproxy ip to :15001 meta mark set meta mark & 0xfffff000 | 0x111 accept",
     "ip saddr @enrolled drop",
-    "ip daddr @enrolled tcp dport 15008 tproxy to :15008 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip daddr @enrolled tcp dport 15008 tproxy ip to :15008 meta mark set meta mark & 0xfffff000 | 0x111 accept",
     "ip daddr @enrolled tcp dport 15008 drop",
-    "ip daddr @enrolled meta l4proto tcp tproxy to :15006 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip daddr @enrolled meta l4proto tcp tproxy ip to :15006 meta mark set meta mark & 0xfffff000 | 0x111 accept",
     "ip daddr @enrolled drop",
+    "ip6 saddr @enrolled6 meta l4proto tcp tproxy ip6 to :15001 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip6 saddr @enrolled6 drop",
+    "ip6 daddr @enrolled6 tcp dport 15008 tproxy ip6 to :15008 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip6 daddr @enrolled6 tcp dport 15008 drop",
+    "ip6 daddr @enrolled6 meta l4proto tcp tproxy ip6 to :15006 meta mark set meta mark & 0xfffff000 | 0x111 accept",
+    "ip6 daddr @enrolled6 drop",
   ];
   const at = order.map((l) => pre.indexOf(l));
   assert.ok(
@@ -35,18 +41,24 @@ void test("nftables ruleset: ztunnel's packets pass first, then existing transpa
     "rules in fail-closed order",
   );
   assert.ok(lines.includes("ip daddr @enrolled meta mark set meta mark & 0xfffff000 | 0x111"), "node processes rerouted through lo");
+  assert.ok(
+    lines.includes("ip6 daddr @enrolled6 meta mark set meta mark & 0xfffff000 | 0x111"),
+    "node processes rerouted through lo (IPv6)",
+  );
   // Untracked before any NAT (raw priority): kube-proxy's DNAT must not turn a captured Service address into an endpoint.
   const raw = lines.slice(lines.indexOf("chain raw {"), lines.indexOf("chain prerouting {"));
-  assert.deepEqual(raw.slice(1, 3), [
+  assert.deepEqual(raw.slice(1, 4), [
     "type filter hook prerouting priority raw; policy accept;",
     "ip saddr @enrolled meta l4proto tcp notrack",
+    "ip6 saddr @enrolled6 meta l4proto tcp notrack",
   ]);
 });
 
-void test("nftables ruleset: the replace script recreates the table with the current members", () => {
-  const s = renderReplaceScript(node, ["198.19.1.2", "198.19.1.3"]);
-  assert.match(s, /^table ip weft\ndelete table ip weft\ntable ip weft \{/);
-  assert.match(s, /elements = \{ 198\.19\.1\.2, 198\.19\.1\.3 \}/);
+void test("nftables ruleset: the replace script recreates the inet table with the current members, each in its family's set", () => {
+  const s = renderReplaceScript(node, ["198.19.1.2", "fd00:19:1::2", "198.19.1.3"]);
+  assert.match(s, /^table inet weft\ndelete table inet weft\ntable inet weft \{/);
+  assert.match(s, /set enrolled \{\n\s+type ipv4_addr;\n\s+elements = \{ 198\.19\.1\.2, 198\.19\.1\.3 \}/);
+  assert.match(s, /set enrolled6 \{\n\s+type ipv6_addr;\n\s+elements = \{ fd00:19:1::2 \}/);
   assert.doesNotMatch(renderRuleset(node), /elements/);
 });
 

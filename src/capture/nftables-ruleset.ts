@@ -1,7 +1,8 @@
 /**
  * The nftables backend's ruleset, rendered as an `nft -f` script. Pure.
  *
- * One table, `ip weft`, in the NODE namespace only:
+ * One table, `inet weft`, in the NODE namespace only, with the same rules for IPv4 (`ip`, set
+ * `enrolled`) and IPv6 (`ip6`, set `enrolled6`); DNS capture is IPv4 only:
  *  - prerouting (mangle priority): packets from ztunnel's sockets pass; packets of an existing
  *    transparent socket (ztunnel's accepted and upstream sockets; `socket wildcard 0`, Istio's
  *    `--nowildcard`: not its listeners on 0.0.0.0, which would take any forwarded packet to
@@ -23,9 +24,25 @@
 import type { NodeCapture } from "./backend.js";
 
 export const NFT_TABLE = "weft";
+/** The table's family: `inet`, one table for IPv4 and IPv6. */
+export const NFT_FAMILY = "inet";
+/** Set of enrolled IPv4 pod addresses. */
 export const NFT_SET = "enrolled";
+/** Set of enrolled IPv6 pod addresses. */
+export const NFT_SET6 = "enrolled6";
 
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+
+/** The set an address belongs to (the caller validated it as an IP). */
+export function setFor(ip: string): typeof NFT_SET | typeof NFT_SET6 {
+  return ip.includes(":") ? NFT_SET6 : NFT_SET;
+}
+
+/** One family's view of the rules: `ip` + @enrolled, or `ip6` + @enrolled6. */
+const FAMILIES = [
+  { l3: "ip", set: NFT_SET },
+  { l3: "ip6", set: NFT_SET6 },
+] as const;
 
 export function renderRuleset(node: NodeCapture, enrolled: readonly string[] = []): string {
   const m = node.marks;
@@ -33,26 +50,38 @@ export function renderRuleset(node: NodeCapture, enrolled: readonly string[] = [
   const keep = hex(~m.mask >>> 0);
   const setMark = `meta mark set meta mark & ${keep} | ${hex(m.capture)}`;
   const fromZtunnel = `meta mark & ${hex(m.mask)} == ${hex(m.ztunnel)}`;
-  const elements = enrolled.length > 0 ? `\n    elements = { ${enrolled.join(", ")} }` : "";
-  return `table ip ${NFT_TABLE} {
+  const elements = (set: string): string => {
+    const members = enrolled.filter((ip) => setFor(ip) === set);
+    return members.length > 0 ? `\n    elements = { ${members.join(", ")} }` : "";
+  };
+  const each = (f: (l3: string, set: string) => string[]): string =>
+    FAMILIES.flatMap(({ l3, set }) => f(l3, set))
+      .map((l) => `    ${l}`)
+      .join("\n");
+  return `table ${NFT_FAMILY} ${NFT_TABLE} {
   set ${NFT_SET} {
-    type ipv4_addr;${elements}
+    type ipv4_addr;${elements(NFT_SET)}
+  }
+  set ${NFT_SET6} {
+    type ipv6_addr;${elements(NFT_SET6)}
   }
   chain raw {
     type filter hook prerouting priority raw; policy accept;
-    ip saddr @${NFT_SET} meta l4proto tcp notrack
+${each((l3, set) => [`${l3} saddr @${set} meta l4proto tcp notrack`])}
   }
   chain prerouting {
     type filter hook prerouting priority mangle; policy accept;
     meta l4proto != tcp accept
     ${fromZtunnel} accept
     socket transparent 1 socket wildcard 0 ${setMark} accept
-    ip saddr @${NFT_SET} meta l4proto tcp tproxy to :${p.outbound} ${setMark} accept
-    ip saddr @${NFT_SET} drop
-    ip daddr @${NFT_SET} tcp dport ${p.hbone} tproxy to :${p.hbone} ${setMark} accept
-    ip daddr @${NFT_SET} tcp dport ${p.hbone} drop
-    ip daddr @${NFT_SET} meta l4proto tcp tproxy to :${p.inboundPlaintext} ${setMark} accept
-    ip daddr @${NFT_SET} drop
+${each((l3, set) => [
+  `${l3} saddr @${set} meta l4proto tcp tproxy ${l3} to :${p.outbound} ${setMark} accept`,
+  `${l3} saddr @${set} drop`,
+  `${l3} daddr @${set} tcp dport ${p.hbone} tproxy ${l3} to :${p.hbone} ${setMark} accept`,
+  `${l3} daddr @${set} tcp dport ${p.hbone} drop`,
+  `${l3} daddr @${set} meta l4proto tcp tproxy ${l3} to :${p.inboundPlaintext} ${setMark} accept`,
+  `${l3} daddr @${set} drop`,
+])}
   }
 ${
   node.dns
@@ -66,7 +95,7 @@ ${
     type route hook output priority mangle; policy accept;
     meta l4proto != tcp accept
     ${fromZtunnel} accept
-    ip daddr @${NFT_SET} ${setMark}
+${each((l3, set) => [`${l3} daddr @${set} ${setMark}`])}
   }
 }
 `;
@@ -74,7 +103,7 @@ ${
 
 /** A script that (re)creates the table atomically: nft applies a whole -f script or nothing. */
 export function renderReplaceScript(node: NodeCapture, enrolled: readonly string[] = []): string {
-  return `table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n${renderRuleset(node, enrolled)}`;
+  return `table ${NFT_FAMILY} ${NFT_TABLE}\ndelete table ${NFT_FAMILY} ${NFT_TABLE}\n${renderRuleset(node, enrolled)}`;
 }
 
 /** Elements of the enrolled set from `nft -j list set ip weft enrolled` output. */

@@ -2,7 +2,8 @@
  * The nftables redirection backend (docs/capture.md, "nftables backend"): TPROXY in the node
  * namespace for hosts where tc eBPF cannot be used. Same contract as the eBPF backend
  * (backend.ts); the ruleset is in nftables-ruleset.ts. Enrolling a pod adds its IPs to the
- * `enrolled` set: the host veth is not used, TPROXY works on every interface at once.
+ * `enrolled` (IPv4) and `enrolled6` (IPv6) sets: the host veth is not used, TPROXY works on
+ * every interface at once.
  *
  * Never touches the root namespace by itself: everything goes to `node.netns` when set, and the
  * table is removed whole on teardown/cleanupStale.
@@ -13,7 +14,7 @@ import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "./ba
 import { run } from "../common/exec.js";
 import { validatePod } from "./node-config.js";
 import { Serial } from "./serial.js";
-import { NFT_SET, NFT_TABLE, parseSetElements, renderReplaceScript } from "./nftables-ruleset.js";
+import { NFT_FAMILY, NFT_SET, NFT_SET6, NFT_TABLE, parseSetElements, renderReplaceScript, setFor } from "./nftables-ruleset.js";
 import { installCaptureRouting, removeCaptureRouting, showCaptureRouting } from "./routing.js";
 
 const log = logger("cni.redirect.nftables");
@@ -28,15 +29,33 @@ export class NftablesBackend implements RedirectBackend {
     return this.node.netns ? { netns: this.node.netns } : {};
   }
 
-  /** Current set elements, or undefined when the table does not exist. */
+  /** False once setup found IPv6 disabled in the node namespace: IPv6 addresses are then refused. */
+  private ipv6 = true;
+
+  /** Current elements of both sets, or undefined when the table does not exist. */
   private async elements(): Promise<Result<string[] | undefined>> {
-    const r = await run("nft", ["-j", "list", "set", "ip", NFT_TABLE, NFT_SET], this.ns);
-    if (!r.ok) return /no such file|does not exist/i.test(r.error.stderr) ? ok(undefined) : err(r.error);
-    try {
-      return ok(parseSetElements(r.value.stdout));
-    } catch (e) {
-      return err(new Error(`nftables capture: unreadable set listing: ${String(e)}`));
+    const out: string[] = [];
+    for (const set of [NFT_SET, NFT_SET6]) {
+      const r = await run("nft", ["-j", "list", "set", NFT_FAMILY, NFT_TABLE, set], this.ns);
+      if (!r.ok) return /no such file|does not exist/i.test(r.error.stderr) ? ok(undefined) : err(r.error);
+      try {
+        out.push(...parseSetElements(r.value.stdout));
+      } catch (e) {
+        return err(new Error(`nftables capture: unreadable set listing: ${String(e)}`));
+      }
     }
+    return ok(out.sort());
+  }
+
+  /** `nft add|delete element` for some addresses, one command per set (each all or nothing). */
+  private async changeElements(verb: "add" | "delete", pod: PodCapture, ips: readonly string[]): Promise<Result<void>> {
+    for (const set of [NFT_SET, NFT_SET6]) {
+      const members = ips.filter((ip) => setFor(ip) === set);
+      if (members.length === 0) continue;
+      const r = await run("nft", [verb, "element", NFT_FAMILY, NFT_TABLE, set, `{ ${members.join(", ")} }`], this.ns);
+      if (!r.ok) return err(new Error(`pod ${pod.name ?? pod.hostVeth}: ${r.error.message}`, { cause: r.error }));
+    }
+    return ok(undefined);
   }
 
   setup(): Promise<Result<void>> {
@@ -51,9 +70,10 @@ export class NftablesBackend implements RedirectBackend {
     if (!applied.ok) return err(new Error(`nftables capture: ${applied.error.message}`, { cause: applied.error }));
     const routing = await installCaptureRouting(this.node);
     if (!routing.ok) {
-      await run("nft", ["delete", "table", "ip", NFT_TABLE], this.ns);
+      await run("nft", ["delete", "table", NFT_FAMILY, NFT_TABLE], this.ns);
       return routing;
     }
+    this.ipv6 = routing.value.ipv6;
     log.info({ netns: this.node.netns }, "nftables capture ready");
     return ok(undefined);
   }
@@ -62,12 +82,23 @@ export class NftablesBackend implements RedirectBackend {
     return this.serial.run(() => this.enrollNow(pod));
   }
 
-  private async enrollNow(pod: PodCapture): Promise<Result<void>> {
-    const v = validatePod(pod);
+  private async enrollNow(input: PodCapture): Promise<Result<void>> {
+    const v = validatePod(input);
     if (!v.ok) return v;
-    // One nft command for all IPs: all are added or none.
-    const r = await run("nft", ["add", "element", "ip", NFT_TABLE, NFT_SET, `{ ${pod.ips.join(", ")} }`], this.ns);
-    if (!r.ok) return err(new Error(`pod ${pod.name ?? pod.hostVeth}: ${r.error.message}`, { cause: r.error }));
+    const pod = v.value;
+    const v6 = pod.ips.find((ip) => ip.includes(":"));
+    if (v6 !== undefined && !this.ipv6)
+      return err(new Error(`pod ${pod.name ?? pod.hostVeth}: ips: ${v6}: IPv6 is disabled in the node namespace, cannot capture it`));
+    // One nft command per set: a dual-stack pod whose IPv6 half fails is rolled back whole.
+    const added = await this.changeElements("add", pod, pod.ips);
+    if (!added.ok) {
+      await this.changeElements(
+        "delete",
+        pod,
+        pod.ips.filter((ip) => !ip.includes(":")),
+      );
+      return added;
+    }
     log.info({ pod: pod.name, ips: pod.ips }, "enrolled");
     return ok(undefined);
   }
@@ -76,15 +107,16 @@ export class NftablesBackend implements RedirectBackend {
     return this.serial.run(() => this.unenrollNow(pod));
   }
 
-  private async unenrollNow(pod: PodCapture): Promise<Result<void>> {
-    const v = validatePod(pod);
+  private async unenrollNow(input: PodCapture): Promise<Result<void>> {
+    const v = validatePod(input);
     if (!v.ok) return v;
+    const pod = v.value;
     const current = await this.elements();
     if (!current.ok) return current;
     const present = pod.ips.filter((ip) => current.value?.includes(ip));
     if (present.length === 0) return ok(undefined);
-    const r = await run("nft", ["delete", "element", "ip", NFT_TABLE, NFT_SET, `{ ${present.join(", ")} }`], this.ns);
-    if (!r.ok) return err(new Error(`pod ${pod.name ?? pod.hostVeth}: ${r.error.message}`, { cause: r.error }));
+    const r = await this.changeElements("delete", pod, present);
+    if (!r.ok) return r;
     log.info({ pod: pod.name, ips: pod.ips }, "unenrolled");
     return ok(undefined);
   }
@@ -107,10 +139,13 @@ export class NftablesBackend implements RedirectBackend {
     const current = await this.elements();
     if (!current.ok) return current;
     if (current.value !== undefined) {
-      const d = await run("nft", ["delete", "table", "ip", NFT_TABLE], this.ns);
+      const d = await run("nft", ["delete", "table", NFT_FAMILY, NFT_TABLE], this.ns);
       if (!d.ok) return err(d.error);
-      removed.push(`nft table ip ${NFT_TABLE}`);
+      removed.push(`nft table ${NFT_FAMILY} ${NFT_TABLE}`);
     }
+    // The IPv4-only table of earlier versions (`ip weft`), left by an agent before an upgrade.
+    const legacy = await run("nft", ["delete", "table", "ip", NFT_TABLE], this.ns);
+    if (legacy.ok) removed.push(`nft table ip ${NFT_TABLE}`);
     const routing = await removeCaptureRouting(this.node);
     if (!routing.ok) return routing;
     removed.push(...routing.value);
@@ -125,7 +160,7 @@ export class NftablesBackend implements RedirectBackend {
   private async dumpNow(): Promise<Result<CaptureDump>> {
     const current = await this.elements();
     if (!current.ok) return current;
-    const table = current.value !== undefined ? await run("nft", ["list", "table", "ip", NFT_TABLE], this.ns) : undefined;
+    const table = current.value !== undefined ? await run("nft", ["list", "table", NFT_FAMILY, NFT_TABLE], this.ns) : undefined;
     return ok({
       backend: this.kind,
       node: this.node,

@@ -13,7 +13,7 @@ import type { RedirectBackend } from "../../src/capture/backend.js";
 import { run } from "../../src/common/exec.js";
 import { type BackendKind, createRedirectBackend } from "../../src/capture/index.js";
 import { isRoot, removeNetnsWithPrefix } from "../support/netns.js";
-import { GATEWAY, NS_PREFIX, type Pod, REMOTE, Topology } from "./topology.js";
+import { GATEWAY, GATEWAY6, NS_PREFIX, type Pod, REMOTE, REMOTE6, Topology } from "./topology.js";
 
 const PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008 };
 const ZTUNNEL_MARK = 0x539;
@@ -56,6 +56,18 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       );
     const enroll = async (p: Pod) => must(await backend.enroll({ name: p.name, ips: [p.ip], hostVeth: p.hostVeth }));
     const unenroll = async (p: Pod) => must(await backend.unenroll({ name: p.name, ips: [p.ip], hostVeth: p.hostVeth }));
+    /** Both families of a dual-stack pod, as the CNI agent enrolls them. */
+    const dual = (p: Pod) => ({ name: p.name, ips: [p.ip, p.ip6!], hostVeth: p.hostVeth });
+    const enrollDual = async (p: Pod) => must(await backend.enroll(dual(p)));
+    const unenrollDual = async (p: Pod) => must(await backend.unenroll(dual(p)));
+    const v6 = (p: Pod | string, port: number): string => `[${typeof p === "string" ? p : p.ip6}]:${port}`;
+    const esc = (s: string): string => s.replace(/[.[\]]/g, "\\$&");
+    /** IPv6 tests need IPv6 in the created namespaces (checked when the topology is built). */
+    const needV6 = (): boolean => {
+      if (topo.ipv6) return true;
+      console.warn("!! SKIPPING an IPv6 capture test: IPv6 is disabled in the created namespaces");
+      return false;
+    };
 
     before(async () => {
       await removeNetnsWithPrefix(NS_PREFIX);
@@ -199,6 +211,92 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       }
     });
 
+    void test("IPv6: a dual-stack pod's connections to IPv6 addresses are captured like IPv4 ones (outbound, inbound, HBONE, node, uplink)", async () => {
+      if (!needV6()) return;
+      await enrollDual(a);
+      await enrollDual(b);
+      try {
+        const out = await topo.connect(a, c.ip6!, 80);
+        assert.match(out.data ?? "", new RegExp(`^via ztunnel: c saw \\[${esc(a.ip6!)}\\]:\\d+\\n$`), "outbound, client IPv6 kept");
+        const inb = await topo.connect(c, b.ip6!, 80);
+        assert.match(inb.data ?? "", new RegExp(`^via ztunnel: b saw \\[${esc(c.ip6!)}\\]:`), "inbound plaintext");
+        const hbone = await topo.connect(c, b.ip6!, PORTS.hbone);
+        assert.deepEqual(hbone, { ok: true, data: "hbone\n" });
+        const node = await topo.connect("node", b.ip6!, 80);
+        assert.match(node.data ?? "", new RegExp(`^via ztunnel: b saw \\[${esc(GATEWAY6)}\\]:`), "a node process is captured");
+        const remote = await topo.connect(a, REMOTE6, 80);
+        assert.match(remote.data ?? "", new RegExp(`^via ztunnel: remote saw \\[${esc(a.ip6!)}\\]:`), "across the uplink");
+        const fromRemote = await topo.connect("remote", a.ip6!, 80);
+        assert.match(fromRemote.data ?? "", new RegExp(`^via ztunnel: a saw \\[${esc(REMOTE6)}\\]:`));
+        const ev = await topo.captured();
+        assert.deepEqual(
+          ev.map((e) => [e.listener, e.local]),
+          [
+            [PORTS.outbound, v6(c, 80)],
+            [PORTS.inboundPlaintext, v6(b, 80)],
+            [PORTS.hbone, v6(b, PORTS.hbone)],
+            [PORTS.inboundPlaintext, v6(b, 80)],
+            [PORTS.outbound, v6(REMOTE6, 80)],
+            [PORTS.inboundPlaintext, v6(a, 80)],
+          ],
+        );
+        // a -> b: enrolled to enrolled, captured once at the source; the IPv4 half still works.
+        const both = await topo.connect(a, b.ip6!, 80);
+        assert.match(both.data ?? "", /^via ztunnel: b saw \[/);
+        const four = await topo.connect(a, b.ip, 80);
+        assert.match(four.data ?? "", new RegExp(`^via ztunnel: b saw ${esc(a.ip)}:`));
+        assert.deepEqual(
+          (await topo.captured()).map((e) => [e.listener, e.local]),
+          [
+            [PORTS.outbound, v6(b, 80)],
+            [PORTS.outbound, `${b.ip}:80`],
+          ],
+        );
+        assert.deepEqual(must(await backend.dump()).enrolled, [a.ip, b.ip, a.ip6!, b.ip6!].sort());
+      } finally {
+        await unenrollDual(a);
+        await unenrollDual(b);
+      }
+      const direct = await topo.connect(a, b.ip6!, 80);
+      assert.match(direct.data ?? "", new RegExp(`^b saw \\[${esc(a.ip6!)}\\]:`), "unenroll restores direct IPv6 traffic");
+      assert.deepEqual(await topo.captured(), []);
+    });
+
+    void test("IPv6: an IPv6-only enrollment captures IPv6 and leaves the pod's IPv4 alone", async () => {
+      if (!needV6()) return;
+      must(await backend.enroll({ name: a.name, ips: [a.ip6!], hostVeth: a.hostVeth }));
+      try {
+        assert.match((await topo.connect(a, b.ip6!, 80)).data ?? "", /^via ztunnel: /);
+        assert.match((await topo.connect(a, b.ip, 80)).data ?? "", new RegExp(`^b saw ${esc(a.ip)}:`));
+        assert.deepEqual(
+          (await topo.captured()).map((e) => e.listener),
+          [PORTS.outbound],
+        );
+      } finally {
+        must(await backend.unenroll({ name: a.name, ips: [a.ip6!], hostVeth: a.hostVeth }));
+      }
+    });
+
+    void test("IPv6: with ztunnel down a dual-stack pod's IPv6 connections fail and nothing arrives in clear", async () => {
+      if (!needV6()) return;
+      await enrollDual(a);
+      await enrollDual(b);
+      await topo.nodeAgent.request("ztunnelDown");
+      try {
+        await topo.served(c);
+        await topo.served(b);
+        const [out, inb] = await Promise.all([topo.connect(a, c.ip6!, 80, 1000), topo.connect(c, b.ip6!, 80, 1000)]);
+        assert.equal(out.ok, false, "outbound IPv6 must not bypass ztunnel");
+        assert.equal(inb.ok, false, "inbound IPv6 must not bypass ztunnel");
+        assert.deepEqual(await topo.served(c), [], "nothing reached c in clear");
+        assert.deepEqual(await topo.served(b), [], "nothing reached b in clear");
+      } finally {
+        await topo.nodeAgent.request("ztunnel", { ports: Object.values(PORTS), hbone: PORTS.hbone, mark: ZTUNNEL_MARK });
+        await unenrollDual(a);
+        await unenrollDual(b);
+      }
+    });
+
     void test("a non-enrolled pod's traffic is untouched", async () => {
       await enroll(c); // enrolled bystander: its programs/set entry must not affect a -> b
       try {
@@ -285,9 +383,10 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
     });
 
     void test("a bad pod is rejected with the field named and nothing applied", async () => {
-      const v6 = await backend.enroll({ name: "default/v6", ips: ["fd00::1"], hostVeth: a.hostVeth });
-      assert.equal(v6.ok, false);
-      assert.match(String(!v6.ok && v6.error.message), /pod default\/v6: ips: fd00::1: IPv6/);
+      const zoned = await backend.enroll({ name: "default/zoned", ips: ["198.19.1.2", "fe80::1%eth0"], hostVeth: a.hostVeth });
+      assert.equal(zoned.ok, false);
+      assert.match(String(!zoned.ok && zoned.error.message), /pod default\/zoned: ips: "fe80::1%eth0" is not an IPv4 or IPv6 address/);
+      assert.deepEqual(must(await backend.dump()).enrolled, [], "nothing applied");
       const noDev = await backend.enroll({ name: "default/ghost", ips: ["198.19.1.50"], hostVeth: "wcnosuchdev" });
       if (kind === "ebpf") {
         assert.equal(noDev.ok, false);
@@ -327,11 +426,13 @@ async function assertNothingLeft(topo: Topology, pinRoot: string, pods: Pod[]): 
     const q = await run("tc", ["qdisc", "show", "dev", p.hostVeth], ns);
     assert.equal(q.ok && q.value.stdout.includes("clsact"), false, `clsact left on ${p.hostVeth}`);
   }
-  const rules = await run("ip", ["-4", "rule", "show"], ns);
-  assert.equal(rules.ok && /lookup 133/.test(rules.value.stdout), false, "policy rule left");
-  const table = await run("ip", ["-4", "route", "show", "table", "133"], ns);
-  assert.equal(table.ok && table.value.stdout.trim() !== "", false, "local table left");
+  for (const f of ["-4", "-6"]) {
+    const rules = await run("ip", [f, "rule", "show"], ns);
+    assert.equal(rules.ok && /lookup 133/.test(rules.value.stdout), false, `policy rule left (ip ${f})`);
+    const table = await run("ip", [f, "route", "show", "table", "133"], ns);
+    assert.equal(table.ok && table.value.stdout.trim() !== "", false, `local table left (ip ${f})`);
+  }
   const nft = await run("nft", ["list", "tables"], ns);
-  assert.equal(nft.ok && /table ip weft/.test(nft.value.stdout), false, "nft table left");
+  assert.equal(nft.ok && /table (ip|inet) weft\b/.test(nft.value.stdout), false, "nft table left");
   assert.equal(existsSync(`${pinRoot}/node`), false, "pins left");
 }

@@ -35,7 +35,11 @@ const events: Event[] = [];
 const servers = new Map<number, net.Server>();
 let ztunnel: net.Server[] = [];
 
-const addr = (ip: string | undefined, port: number | undefined): string => `${(ip ?? "?").replace(/^::ffff:/, "")}:${port ?? 0}`;
+/** `ip:port`, `[ipv6]:port`; IPv4-mapped addresses of dual-stack servers folded to IPv4. */
+const addr = (ip: string | undefined, port: number | undefined): string => {
+  const a = (ip ?? "?").replace(/^::ffff:/, "");
+  return a.includes(":") ? `[${a}]:${port ?? 0}` : `${a}:${port ?? 0}`;
+};
 
 async function listen(port: number): Promise<void> {
   if (servers.has(port)) return;
@@ -49,10 +53,16 @@ async function listen(port: number): Promise<void> {
     s.on("error", () => undefined);
     s.end(`${name} saw ${addr(s.remoteAddress, s.remotePort)}\n`);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ port, host: "0.0.0.0" }, resolve);
+  // "::" takes both families (IPv4 peers appear as ::ffff:a.b.c.d); IPv4 only if IPv6 is off.
+  const v6 = await new Promise<boolean>((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen({ port, host: "::" }, () => resolve(true));
   });
+  if (!v6)
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port, host: "0.0.0.0" }, resolve);
+    });
   servers.set(port, server);
 }
 
@@ -98,10 +108,14 @@ function onCaptured(listener: number, hbone: number, mark: number, s: net.Socket
 
 async function startZtunnel(ports: number[], hbone: number, mark: number): Promise<void> {
   if (ztunnel.length > 0) return;
+  // As ztunnel: one IPv4 and one IPv6 (v6-only) listener per port; the IPv6 one only if the namespace has IPv6.
   for (const port of ports) {
     const srv = await listenTransparent({ host: "0.0.0.0", port, mark, allowHalfOpen: true }, (s) => onCaptured(port, hbone, mark, s));
     if (!srv.ok) throw srv.error;
     ztunnel.push(srv.value);
+    const srv6 = await listenTransparent({ host: "::", port, mark, allowHalfOpen: true }, (s) => onCaptured(port, hbone, mark, s));
+    if (srv6.ok) ztunnel.push(srv6.value);
+    else if (srv6.error.code !== "EAFNOSUPPORT" && srv6.error.code !== "EADDRNOTAVAIL") throw srv6.error;
   }
 }
 

@@ -3,18 +3,23 @@
  * ptp CNI plugin (pod /32 on eth0, host veth in the node with a /32 route), each with an
  * ns-agent process, plus the agent in the node that plays ztunnel, and a "remote" namespace
  * behind an uplink veth (198.19.2.0/24) standing for another node or an outside host. Names start with
- * `wefttest-cap-`, addresses are in 198.19.0.0/16 (RFC 2544 range).
+ * `wefttest-cap-`, addresses are in 198.19.0.0/16 (RFC 2544 range). Dual stack when IPv6 is
+ * enabled in the created namespaces: every pod also has a ULA address in fd00:19:1::/64 (gateway
+ * fd00:19::1 on each host veth, as ptp does), the uplink is fd00:19:2::/64.
  */
 import type { ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import { Netns, ptpPod, runId, vethPair } from "../support/netns.js";
+import { Netns, ipv6Enabled, ptpPod, runId, vethPair } from "../support/netns.js";
 
 export const NS_PREFIX = "wefttest-cap-";
 export const GATEWAY = "198.19.0.1";
 /** The node's and the remote host's addresses on the uplink. */
 export const UPLINK_NODE = "198.19.2.1";
 export const REMOTE = "198.19.2.2";
+export const GATEWAY6 = "fd00:19::1";
+export const UPLINK_NODE6 = "fd00:19:2::1";
+export const REMOTE6 = "fd00:19:2::2";
 
 /** A running ns-agent: JSON-line requests with replies matched by id. */
 export class Agent {
@@ -53,6 +58,8 @@ export interface Pod {
   readonly name: string;
   readonly ns: Netns;
   readonly ip: string;
+  /** The pod's IPv6 address (dual stack), undefined when the namespaces have IPv6 disabled. */
+  readonly ip6: string | undefined;
   readonly hostVeth: string;
   readonly agent: Agent;
 }
@@ -76,6 +83,8 @@ export class Topology {
     readonly nodeAgent: Agent,
     readonly pods: Record<"a" | "b" | "c", Pod>,
     readonly remoteAgent: Agent,
+    /** Whether the namespaces have IPv6 (pods are dual-stack then); tests needing it skip loudly otherwise. */
+    readonly ipv6: boolean,
     private readonly all: Netns[],
     private readonly agents: Agent[],
   ) {}
@@ -95,13 +104,20 @@ export class Topology {
     try {
       const node = await Netns.create(`${NS_PREFIX}${id}-node`);
       created.push(node);
+      const ipv6 = await ipv6Enabled(node);
+      if (!ipv6) console.warn("!! capture topology: IPv6 is disabled in the created namespaces: IPv4 only, IPv6 tests skip");
       const pods = {} as Record<"a" | "b" | "c", Pod>;
       const names = ["a", "b", "c"] as const;
       for (const [i, name] of names.entries()) {
         const ns = await Netns.create(`${NS_PREFIX}${id}-${name}`);
         created.push(ns);
-        const pod = { ip: `198.19.1.${i + 2}`, hostVeth: `wc${id}${name}` };
-        await ptpPod(node, ns, { podIp: pod.ip, gatewayIp: GATEWAY, hostVeth: pod.hostVeth });
+        const pod = { ip: `198.19.1.${i + 2}`, ip6: ipv6 ? `fd00:19:1::${i + 2}` : undefined, hostVeth: `wc${id}${name}` };
+        await ptpPod(node, ns, {
+          podIp: pod.ip,
+          gatewayIp: GATEWAY,
+          hostVeth: pod.hostVeth,
+          ...(pod.ip6 ? { ipv6: { podIp: pod.ip6, gatewayIp: GATEWAY6 } } : {}),
+        });
         pods[name] = { name, ns, ...pod, agent: await start(ns, name) };
       }
       const remote = await Netns.create(`${NS_PREFIX}${id}-remote`);
@@ -110,9 +126,14 @@ export class Topology {
       await node.exec("ip", ["addr", "add", `${UPLINK_NODE}/24`, "dev", `wc${id}u`]);
       await remote.exec("ip", ["addr", "add", `${REMOTE}/24`, "dev", "eth0"]);
       await remote.exec("ip", ["route", "add", "default", "via", UPLINK_NODE]);
+      if (ipv6) {
+        await node.exec("ip", ["-6", "addr", "add", `${UPLINK_NODE6}/64`, "dev", `wc${id}u`, "nodad"]);
+        await remote.exec("ip", ["-6", "addr", "add", `${REMOTE6}/64`, "dev", "eth0", "nodad"]);
+        await remote.exec("ip", ["-6", "route", "add", "default", "via", UPLINK_NODE6]);
+      }
       const remoteAgent = await start(remote, "remote");
       const nodeAgent = await start(node, "node");
-      return new Topology(id, node, nodeAgent, pods, remoteAgent, created, agents);
+      return new Topology(id, node, nodeAgent, pods, remoteAgent, ipv6, created, agents);
     } catch (e) {
       for (const a of agents) a.stop();
       for (const ns of created) await ns.destroy();

@@ -95,6 +95,8 @@ export interface PtpPodOptions {
   /** Host-side veth name in the node namespace (<= 15 chars). */
   readonly hostVeth: string;
   readonly podIfname?: string;
+  /** Dual stack: the pod's IPv6 address (a /128) and the node-side IPv6 gateway (a /128 on every host veth). */
+  readonly ipv6?: { readonly podIp: string; readonly gatewayIp: string };
 }
 
 /**
@@ -112,4 +114,22 @@ export async function ptpPod(node: Netns, pod: Netns, o: PtpPodOptions): Promise
   await node.exec("ip", ["addr", "add", `${o.gatewayIp}/32`, "dev", o.hostVeth]);
   await node.exec("ip", ["route", "add", `${o.podIp}/32`, "dev", o.hostVeth]);
   await node.sysctl("net.ipv4.ip_forward", 1);
+  if (o.ipv6) {
+    // nodad: the addresses are usable at once (duplicate detection would hold them "tentative").
+    await pod.exec("ip", ["-6", "addr", "add", `${o.ipv6.podIp}/128`, "dev", podIf, "nodad"]);
+    await pod.exec("ip", ["-6", "route", "add", o.ipv6.gatewayIp, "dev", podIf]);
+    await pod.exec("ip", ["-6", "route", "add", "default", "via", o.ipv6.gatewayIp, "dev", podIf]);
+    await node.exec("ip", ["-6", "addr", "add", `${o.ipv6.gatewayIp}/128`, "dev", o.hostVeth, "nodad"]);
+    await node.exec("ip", ["-6", "route", "add", `${o.ipv6.podIp}/128`, "dev", o.hostVeth]);
+    await node.sysctl("net.ipv6.conf.all.forwarding", 1);
+  }
+}
+
+/** Whether IPv6 is enabled in a namespace (new namespaces inherit the host's default; some hosts turn it off). */
+export async function ipv6Enabled(ns: Netns): Promise<boolean> {
+  try {
+    return (await ns.exec("sysctl", ["-n", "net.ipv6.conf.all.disable_ipv6"])).trim() === "0";
+  } catch {
+    return false;
+  }
 }
