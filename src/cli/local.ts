@@ -1,7 +1,7 @@
 /**
  * `weft local ...` argument handling; the work is in src/local/cluster.ts and supervisor.ts.
  *
- *   weft local up [--nodes 2] [--backend ebpf|nftables] [--dir STATE] [--name local] FILES|DIRS...
+ *   weft local up [--nodes 2] [--backend ebpf|nftables] [--ip-family ipv4|dual] [--dir STATE] [--name local] FILES|DIRS...
  *   weft local down|status [--dir STATE]
  *   weft local label namespace NAME | service NS/NAME | pod NS/NAME  key=value|key- ...
  *   weft local apply|delete FILES|DIRS...    add/replace or remove config objects (routes, waypoint Gateways)
@@ -37,6 +37,7 @@ interface LocalOptions {
   underlay?: string;
   podBase?: string;
   pinRoot?: string;
+  ipFamily?: string;
 }
 
 async function manifestFiles(args: readonly string[]): Promise<ManifestFile[]> {
@@ -65,6 +66,7 @@ function plan(v: LocalOptions) {
     underlay: v.underlay ?? d.underlay,
     podBase: v.podBase ?? d.podBase,
     pinRoot: v.pinRoot ?? d.pinRoot,
+    ...(v.ipFamily === "dual" ? { ipFamily: "dual" as const } : {}),
   };
 }
 
@@ -96,6 +98,11 @@ export function registerLocal(program: Command): void {
     .argument("<files...>", "YAML files or folders of them (Namespace, Pod, Deployment, Service, mesh config)")
     .option("--nodes <n>", "number of nodes", String(d.nodes))
     .addOption(new Option("--backend <backend>", "capture backend").choices(["ebpf", "nftables"]).default(DEFAULT_BACKEND))
+    .addOption(
+      new Option("--ip-family <family>", "pod addresses: ipv4, or dual (IPv4 and an IPv6 ULA address, captured in both)")
+        .choices(["ipv4", "dual"])
+        .default("ipv4"),
+    )
     .option("--name <cluster>", "cluster name", d.cluster)
     .addOption(dirOption());
   testOptions(upCmd);

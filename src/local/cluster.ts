@@ -55,6 +55,8 @@ export interface PodRecord {
   readonly netns: string;
   readonly containerId: string;
   readonly ip: string;
+  /** Every address of the pod, `ip` first (dual stack: IPv4 then IPv6). */
+  readonly ips?: readonly string[];
   readonly hostVeth: string;
   readonly result: CniResult;
 }
@@ -155,8 +157,12 @@ function conflist(dir: string, n: NodePlan): ConfList {
         ipMasq: false,
         ipam: {
           type: "host-local",
-          ranges: [[{ subnet: n.podCidr, gateway: n.podGateway }]],
-          routes: [{ dst: "0.0.0.0/0" }],
+          // Dual stack: one range per family, as a dual-stack Kubernetes node's host-local config.
+          ranges: [
+            [{ subnet: n.podCidr, gateway: n.podGateway }],
+            ...(n.ipv6 ? [[{ subnet: n.ipv6.podCidr, gateway: n.ipv6.podGateway }]] : []),
+          ],
+          routes: [{ dst: "0.0.0.0/0" }, ...(n.ipv6 ? [{ dst: "::/0" }] : [])],
           dataDir: path.join(p(dir).ipam, n.name),
         },
       },
@@ -498,13 +504,16 @@ export async function startPod(dir: string, plan: ClusterPlan, pod: LocalPod): P
   };
   const res = await cniAdd(conflist(dir, node), args);
   if (!res.ok) return res;
-  const ip = res.value.ips?.[0]?.address.split("/")[0];
+  // IPv4 first: status.podIP stays the IPv4 address on a dual-stack cluster, as kubelet orders
+  // podIPs by the cluster's primary family (IPv4 here).
+  const ips = (res.value.ips ?? []).map((x) => x.address.split("/")[0]!).sort((a, b) => Number(a.includes(":")) - Number(b.includes(":")));
+  const ip = ips[0];
   const hostVeth = res.value.interfaces?.find((i) => !i.sandbox)?.name;
   if (!ip || !hostVeth) return err(new Error(`cni ADD result has no IP or host interface: ${JSON.stringify(res.value)}`));
-  await writeAtomic(podFile(dir, pod), toYaml(podObject(pod, { podIP: ip, ready: true })));
+  await writeAtomic(podFile(dir, pod), toYaml(podObject(pod, { podIP: ip, podIPs: ips, ready: true })));
   await writePodResolvConf(netns, pod.namespace, plan.controlPlaneIp);
   for (const s of podSpecs(pod, netns, ip)) await writeSpec(dir, s);
-  return ok({ namespace: pod.namespace, name: pod.name, node: pod.node, netns, containerId, ip, hostVeth, result: res.value });
+  return ok({ namespace: pod.namespace, name: pod.name, node: pod.node, netns, containerId, ip, ips, hostVeth, result: res.value });
 }
 
 function runNode(args: readonly string[]): Promise<Result<void>> {

@@ -272,6 +272,8 @@ export function readManifests(files: readonly ManifestFile[], nodes: readonly st
 
 export interface PodStatus {
   readonly podIP: string;
+  /** Every address, podIP first (dual stack); just podIP when absent. */
+  readonly podIPs?: readonly string[];
   readonly ready: boolean;
 }
 
@@ -302,7 +304,7 @@ export function podObject(p: LocalPod, status?: PodStatus): Record<string, unkno
       ? {
           phase: "Running",
           podIP: status.podIP,
-          podIPs: [{ ip: status.podIP }],
+          podIPs: (status.podIPs ?? [status.podIP]).map((ip) => ({ ip })),
           conditions: [{ type: "Ready", status: status.ready ? "True" : "False" }],
         }
       : { phase: "Pending" },

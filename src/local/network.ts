@@ -30,10 +30,15 @@ export async function buildNetwork(plan: ClusterPlan): Promise<Result<void>> {
   const u = plan.underlayNetns;
   const made = await createNetns(u);
   if (!made.ok) return made;
+  if (plan.ipv6) {
+    const v6 = await requireIpv6(u);
+    if (!v6.ok) return v6;
+  }
   const r = await cmds(
     [
       ["ip", ["link", "add", plan.bridge, "type", "bridge"]],
       ["ip", ["addr", "add", `${plan.controlPlaneIp}/24`, "dev", plan.bridge]],
+      ...(plan.ipv6 ? [["ip", ["-6", "addr", "add", `${plan.ipv6.controlPlaneIp}/64`, "dev", plan.bridge, "nodad"]] as const] : []),
       ["ip", ["link", "set", plan.bridge, "up"]],
     ],
     u,
@@ -46,8 +51,26 @@ export async function buildNetwork(plan: ClusterPlan): Promise<Result<void>> {
   // Pods reach the control plane (a waypoint asks it for config and its certificate), as pods
   // reach istiod in Kubernetes: the underlay routes each pod CIDR to its node.
   return cmds(
-    plan.nodes.map((n) => ["ip", ["route", "add", n.podCidr, "via", n.underlayIp, "dev", plan.bridge]] as const),
+    plan.nodes.flatMap((n) => [
+      ["ip", ["route", "add", n.podCidr, "via", n.underlayIp, "dev", plan.bridge]] as const,
+      ...(n.ipv6 ? [["ip", ["-6", "route", "add", n.ipv6.podCidr, "via", n.ipv6.underlayIp, "dev", plan.bridge]] as const] : []),
+    ]),
     u,
+  );
+}
+
+/**
+ * Dual stack needs IPv6 in the namespaces the cluster creates. They inherit the host's default
+ * (`net.ipv6.conf.default.disable_ipv6`); weft never changes the root namespace, so a host that
+ * turns IPv6 off gets a clear error instead of a half-built cluster.
+ */
+async function requireIpv6(netns: string): Promise<Result<void>> {
+  const r = await run("sysctl", ["-n", "net.ipv6.conf.all.disable_ipv6"], { netns });
+  if (r.ok && r.value.stdout.trim() === "0") return ok(undefined);
+  return err(
+    new Error(
+      `local cluster: ipFamily dual: IPv6 is disabled in the cluster's namespaces (${r.ok ? `net.ipv6.conf.all.disable_ipv6=${r.value.stdout.trim()}` : r.error.message}); the host forbids it, use ipFamily ipv4`,
+    ),
   );
 }
 
@@ -67,7 +90,16 @@ async function buildNode(plan: ClusterPlan, n: NodePlan): Promise<Result<void>> 
   if (!ur.ok) return ur;
   const routes: Cmd[] = plan.nodes
     .filter((m) => m.index !== n.index)
-    .map((m) => ["ip", ["route", "add", m.podCidr, "via", m.underlayIp, "dev", "eth0"]] as const);
+    .flatMap((m) => [
+      ["ip", ["route", "add", m.podCidr, "via", m.underlayIp, "dev", "eth0"]] as const,
+      ...(m.ipv6 ? [["ip", ["-6", "route", "add", m.ipv6.podCidr, "via", m.ipv6.underlayIp, "dev", "eth0"]] as const] : []),
+    ]);
+  const v6: Cmd[] = n.ipv6
+    ? [
+        ["ip", ["-6", "addr", "add", `${n.ipv6.underlayIp}/64`, "dev", "eth0", "nodad"]],
+        ["sysctl", ["-qw", "net.ipv6.conf.all.forwarding=1"]],
+      ]
+    : [];
   return cmds(
     [
       ["ip", ["addr", "add", `${n.underlayIp}/24`, "dev", "eth0"]],
@@ -75,6 +107,7 @@ async function buildNode(plan: ClusterPlan, n: NodePlan): Promise<Result<void>> 
       ["sysctl", ["-qw", "net.ipv4.ip_forward=1"]],
       // A bounced or captured packet arrives on a veth with another pod's source (docs/capture.md).
       ["sysctl", ["-qw", "net.ipv4.conf.all.rp_filter=0"]],
+      ...v6,
       ...routes,
     ],
     n.netns,

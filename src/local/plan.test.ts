@@ -29,10 +29,34 @@ test("plan: rejects bad options naming the field", () => {
     [{ underlay: "198.18.0.5" }, /underlay/],
     [{ podBase: "198.18.0.0" }, /podBase.*overlap/],
     [{ pinRoot: "/tmp/pins" }, /pinRoot/],
+    [{ ipFamily: "ipv7" as never }, /ipFamily: "ipv7" must be one of ipv4, dual/],
+    [{ ipFamily: "dual", ula: "2001:db8:1" }, /ula: "2001:db8:1" must be a unique local \/48/],
+    [{ ipFamily: "dual", ula: "fd00::" }, /ula/],
   ];
   for (const [o, msg] of cases) {
     const r = makePlan({ ...planDefaults, ...o });
     assert.ok(!r.ok, JSON.stringify(o));
     assert.match(r.error.message, msg);
   }
+});
+
+test("plan: dual stack adds a ULA /64 underlay and a /64 of pods per node; IPv4-only plans have no IPv6 part", () => {
+  const r = makePlan({ ...planDefaults, nodes: 2, ipFamily: "dual" });
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.ipv6, { underlayCidr: "fd00:5745:4654::/64", controlPlaneIp: "fd00:5745:4654::1" });
+  assert.deepEqual(
+    r.value.nodes.map((n) => n.ipv6),
+    [
+      { underlayIp: "fd00:5745:4654::b", podCidr: "fd00:5745:4654:100::/64", podGateway: "fd00:5745:4654:100::1" },
+      { underlayIp: "fd00:5745:4654::c", podCidr: "fd00:5745:4654:101::/64", podGateway: "fd00:5745:4654:101::1" },
+    ],
+  );
+  assert.equal(r.value.nodes[0]!.podCidr, "198.18.10.0/24", "the IPv4 half is unchanged");
+  const custom = makePlan({ ...planDefaults, nodes: 1, ipFamily: "dual", ula: "fd12:3456:789a" });
+  assert.ok(custom.ok);
+  assert.equal(custom.value.nodes[0]!.ipv6?.podCidr, "fd12:3456:789a:100::/64");
+  const v4 = makePlan({ ...planDefaults });
+  assert.ok(v4.ok);
+  assert.equal(v4.value.ipv6, undefined);
+  assert.equal(v4.value.nodes[0]!.ipv6, undefined);
 });

@@ -12,6 +12,11 @@
  *  - pod: namespace `<prefix><cluster>-pod-<namespace>-<name>` (netns names are file names,
  *    not interface names, so no 15-character limit applies).
  * Every address is inside 198.18.0.0/15 (RFC 2544) unless the caller asks for others.
+ *
+ * Dual stack (`ipFamily: "dual"`): the same layout again in a ULA /48 (`ula`, default
+ * fd00:5745:4654::/48, "WEFT"): underlay `<ula>::/64` (control plane `::1`, node n
+ * `::<11+n hex>`), node n's pods `<ula>:<100+n hex>::/64` with gateway `::1`. Only ever
+ * inside the cluster's own namespaces.
  */
 import { isIPv4 } from "node:net";
 import { type Result, ok, err } from "../common/result.js";
@@ -28,6 +33,21 @@ export interface PlanOptions {
   readonly podBase: string;
   /** BPF pin root (pins go to <pinRoot>/<cluster>-<node>). */
   readonly pinRoot: string;
+  /** `ipv4` (default) or `dual`: pods also get an IPv6 ULA address (Kubernetes dual-stack). */
+  readonly ipFamily?: IpFamilyMode;
+  /** The ULA /48 of dual stack, as `fdXX:XXXX:XXXX` (three groups). */
+  readonly ula?: string;
+}
+
+export type IpFamilyMode = "ipv4" | "dual";
+export const IP_FAMILY_MODES: readonly IpFamilyMode[] = ["ipv4", "dual"];
+export const DEFAULT_ULA = "fd00:5745:4654";
+
+/** One node's IPv6 half (dual stack). */
+export interface NodePlan6 {
+  readonly underlayIp: string;
+  readonly podCidr: string;
+  readonly podGateway: string;
 }
 
 export const planDefaults = {
@@ -52,6 +72,8 @@ export interface NodePlan {
   readonly podGateway: string;
   /** Capture instance: pins under <pinRoot>/<instance>. */
   readonly instance: string;
+  /** Dual stack only. */
+  readonly ipv6?: NodePlan6;
 }
 
 export interface ClusterPlan {
@@ -62,6 +84,8 @@ export interface ClusterPlan {
   /** Bridge address; the control plane's. */
   readonly controlPlaneIp: string;
   readonly nodes: readonly NodePlan[];
+  /** Dual stack only: the underlay's IPv6 /64 and the bridge's (control plane's) IPv6 address. */
+  readonly ipv6?: { readonly underlayCidr: string; readonly controlPlaneIp: string };
 }
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
@@ -90,6 +114,11 @@ export function makePlan(o: PlanOptions): Result<ClusterPlan> {
   const p = toInt(o.podBase);
   if (p <= u && u < p + o.nodes * 256) return bad("podBase", "pod CIDRs overlap the underlay");
   if (!o.pinRoot.startsWith("/sys/fs/bpf/") || o.pinRoot.includes("..")) return bad("pinRoot", `${o.pinRoot} must be under /sys/fs/bpf/`);
+  const family = o.ipFamily ?? "ipv4";
+  if (!IP_FAMILY_MODES.includes(family)) return bad("ipFamily", `${JSON.stringify(o.ipFamily)} must be one of ${IP_FAMILY_MODES.join(", ")}`);
+  const ula = (o.ula ?? DEFAULT_ULA).toLowerCase();
+  if (!/^fd[0-9a-f]{2}(:[0-9a-f]{1,4}){2}$/.test(ula))
+    return bad("ula", `${JSON.stringify(o.ula)} must be a unique local /48 prefix as three groups (fdXX:XXXX:XXXX, inside fd00::/8)`);
   const base = `${o.prefix}${o.cluster}`;
   const nodes: NodePlan[] = [];
   for (let n = 0; n < o.nodes; n++) {
@@ -102,6 +131,15 @@ export function makePlan(o: PlanOptions): Result<ClusterPlan> {
       podCidr: `${toIp(p + n * 256)}/24`,
       podGateway: toIp(p + n * 256 + 1),
       instance: `${o.cluster}-node-${n}`,
+      ...(family === "dual"
+        ? {
+            ipv6: {
+              underlayIp: `${ula}::${(11 + n).toString(16)}`,
+              podCidr: `${ula}:${(0x100 + n).toString(16)}::/64`,
+              podGateway: `${ula}:${(0x100 + n).toString(16)}::1`,
+            },
+          }
+        : {}),
     });
   }
   return ok({
@@ -111,6 +149,7 @@ export function makePlan(o: PlanOptions): Result<ClusterPlan> {
     underlayCidr: `${o.underlay}/24`,
     controlPlaneIp: toIp(u + 1),
     nodes,
+    ...(family === "dual" ? { ipv6: { underlayCidr: `${ula}::/64`, controlPlaneIp: `${ula}::1` } } : {}),
   });
 }
 
