@@ -41,6 +41,9 @@ const FIELDS = [
   "x509ce.uniformResourceIdentifier",
   "http2.header.name",
   "http2.header.value",
+  // IPv6 connections carry their addresses here instead of ip.src/ip.dst.
+  "ipv6.src",
+  "ipv6.dst",
 ] as const;
 
 /** Decrypts the capture's port-15008 traffic with `keylog` and groups what it shows by connection. */
@@ -52,7 +55,7 @@ export async function hboneConnections(pcap: string, keylog: string, port = 1500
   const byStream = new Map<string, { client: string; server: string; version: string; c: string[]; s: string[]; connects: string[] }>();
   for (const line of r.stdout.split("\n")) {
     if (!line.trim()) continue;
-    const [stream, src, dst, , dport, types, versions, uris, names, values] = line.split("\t") as [
+    const [stream, src4, dst4, , dport, types, versions, uris, names, values, src6, dst6] = line.split("\t") as [
       string,
       string,
       string,
@@ -63,7 +66,11 @@ export async function hboneConnections(pcap: string, keylog: string, port = 1500
       string,
       string,
       string,
+      string | undefined,
+      string | undefined,
     ];
+    const src = src4 || src6 || "";
+    const dst = dst4 || dst6 || "";
     const toServer = dport === String(port);
     let c = byStream.get(stream);
     if (!c) {

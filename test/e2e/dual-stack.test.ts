@@ -1,0 +1,234 @@
+/**
+ * End to end, dual stack, for BOTH capture backends: a two-node `weft local up --ip-family dual` cluster
+ * whose pods have an IPv4 and a ULA IPv6 address (inside the cluster's own namespaces only).
+ * A dual-stack client on node-0 calls a dual-stack server on node-1 by its IPv6 address and by
+ * its IPv4 address, both enrolled (namespace labelled ambient from the start). Checked:
+ *  - both calls are served, and the server app sees the client's own address of that family
+ *    (ztunnel kept the source, as upstream does);
+ *  - on the underlay the IPv6 call is HBONE: nothing to the server's app port, TLS 1.3 on
+ *    [server]:15008 with both workload certificates and the CONNECT `:authority` in upstream's
+ *    bracketed form `[v6]:8080` (decrypted with Node's own key log), no payload in clear;
+ *  - the server's ztunnel logged the connection with the client's SPIFFE identity and the v6
+ *    destination;
+ *  - an AuthorizationPolicy with an IPv6 ipBlock decides on the IPv6 connection: a DENY of the
+ *    client's /128 denies the v6 call and leaves the v4 one alone; an ALLOW of the client pods'
+ *    IPv6 /64 admits v6 and denies v4.
+ * Root only; about 15 s per backend.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { up } from "../../src/local/cluster.js";
+import { type Cluster, call, captureUnderlay, componentLog, down, enrolled, planFor, until } from "./harness.js";
+import { hboneConnections, packets } from "./wire.js";
+
+const root = process.getuid?.() === 0;
+const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-dual-"));
+const cluster = `d${process.pid % 100000}`;
+const keylog = path.join(work, "tls-keys.log");
+if (root) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --tls-keylog=${keylog}`.trim();
+const BACKENDS = ["ebpf", "nftables"] as const;
+const plan = (backend: string) => ({ ...planFor(`${cluster}${backend[0]}`), ipFamily: "dual" as const });
+const stateOf = (backend: string) => path.join(work, `state-${backend}`);
+const ID = (sa: string) => `spiffe://cluster.local/ns/dual/sa/${sa}`;
+
+after(async () => {
+  if (!root) return;
+  for (const b of BACKENDS) await down(stateOf(b), plan(b));
+  rmSync(work, { recursive: true, force: true });
+});
+
+// Listens on "::" (both families); answers with the peer address it saw.
+const SERVER = `"use strict";
+const http = require("node:http");
+http.createServer((req, res) => {
+  let body = "";
+  req.on("data", (d) => (body += d));
+  req.on("end", () => res.end("dual-payload-" + process.env.POD_NAME + " saw " + req.socket.remoteAddress + ": " + body + "\\n"));
+}).listen(8080, "::");
+`;
+
+const pod = (name: string, node: string, cmd: string) => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: dual, labels: { app: ${name} } }
+spec:
+  nodeName: ${node}
+  serviceAccountName: ${name}
+  containers: [{ name: c, command: ${cmd}, ports: [{ name: http, containerPort: 8080 }] }]
+---
+`;
+
+const APP = `apiVersion: v1
+kind: Namespace
+metadata: { name: dual, labels: { istio.io/dataplane-mode: ambient } }
+---
+${pod("client", "node-0", '["sleep", "infinity"]')}${pod("server", "node-1", '["node", "server.js"]')}`;
+
+function ips(c: Cluster, name: string): { v4: string; v6: string } {
+  const p = c.state.pods.find((x) => x.namespace === "dual" && x.name === name)!;
+  const v6 = (p.ips ?? []).find((ip) => ip.includes(":"));
+  assert.ok(v6, `pod dual/${name} has an IPv6 address: ${JSON.stringify(p.ips)}`);
+  return { v4: p.ip, v6 };
+}
+
+const policy = (c: Cluster, name: string, spec: string): { remove(): void } => {
+  const file = path.join(c.dir, "config", `test-${name}.yaml`);
+  writeFileSync(
+    file,
+    `apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: { name: ${name}, namespace: dual }\nspec:\n  selector: { matchLabels: { app: server } }\n${spec}\n`,
+  );
+  return { remove: () => unlinkSync(file) };
+};
+
+type Call = { ok: boolean; text: string; code: number };
+
+for (const backend of BACKENDS)
+  test(
+    `e2e dual stack (${backend}): IPv6 and IPv4 calls between dual-stack pods are HBONE with identities; IPv6 ipBlocks decide`,
+    { timeout: 240_000 },
+    async (t) => {
+      if (!root) {
+        console.warn(`!! SKIPPED e2e dual stack (${backend}): needs root (network namespaces, eBPF, nftables)`);
+        t.skip("needs root: network namespaces, eBPF, nftables");
+        return;
+      }
+      const stateDir = stateOf(backend);
+      const appDir = path.join(work, "app");
+      mkdirSync(appDir, { recursive: true });
+      writeFileSync(path.join(appDir, "server.js"), SERVER);
+      const r = await up({
+        dir: stateDir,
+        plan: plan(backend),
+        backend,
+        files: [{ path: path.join(appDir, "dual.yaml"), text: APP }],
+        readyTimeoutMs: 60_000,
+      });
+      assert.ok(r.ok, !r.ok ? r.error.message : "");
+      if (!r.ok) return;
+      const c: Cluster = { dir: stateDir, plan: plan(backend), state: r.value };
+      const dstLog = componentLog(c, "ztunnel-node-1");
+      await until(
+        "dual pods enrolled",
+        async () => {
+          const e = await enrolled(c);
+          return e.get("dual/client") === true && e.get("dual/server") === true ? true : undefined;
+        },
+        30_000,
+      );
+      const client = ips(c, "client");
+      const server = ips(c, "server");
+      assert.match(server.v6, /^fd00:5745:4654:101::/, "the server's IPv6 address is in node-1's ULA pod range");
+      const v6url = `http://[${server.v6}]:8080/`;
+      const v4url = `http://${server.v4}:8080/`;
+      const served = (x: Call, from: string, body: string): boolean =>
+        x.ok && x.text.startsWith(`dual-payload-server saw ${from}: ${body}`);
+      /** A denial carries the policy's signature: the server's ztunnel logs "connection denied" naming it. */
+      const denied = (what: string, url: string, policyName: string) => {
+        let last = "";
+        return until(
+          what,
+          async () => {
+            const at = dstLog.size();
+            const x = await call(c, "dual", url, "x");
+            const lines = dstLog
+              .since(at)
+              .split("\n")
+              .filter((l) => l.includes('"connection denied"'));
+            last = `curl ${x.code} ${x.text.trim()}; deny log: ${lines.join(" ") || "none"}`;
+            return !x.ok && lines.some((l) => l.includes(policyName)) ? true : undefined;
+          },
+          20_000,
+        ).catch((e: Error) => {
+          throw new Error(`${e.message}; last: ${last}`);
+        });
+      };
+
+      await t.test(
+        "IPv6 and IPv4 calls are HBONE on the wire with both identities ([v6]:port authority); the server sees the client's address of each family",
+        async () => {
+          const file = path.join(work, `${backend}.pcap`);
+          let v6: Call = { ok: false, text: "", code: -1 };
+          let v4: Call = { ok: false, text: "", code: -1 };
+          const at = dstLog.size();
+          const pcap = await captureUnderlay(c, file, async () => {
+            await until("v6 call served", async () => ((await call(c, "dual", v6url, "warmup")).ok ? true : undefined), 30_000);
+            v6 = await call(c, "dual", v6url, "req-dual-v6");
+            v4 = await call(c, "dual", v4url, "req-dual-v4");
+          });
+          assert.ok(served(v6, client.v6, "req-dual-v6"), `v6 served, the client's IPv6 kept as the source: ${v6.text}`);
+          assert.ok(served(v4, `::ffff:${client.v4}`, "req-dual-v4"), `v4 served, the client's IPv4 kept as the source: ${v4.text}`);
+          assert.ok(!pcap.includes("req-dual-v") && !pcap.includes("dual-payload"), "no payload in clear on the underlay");
+          for (const ip of [server.v6, server.v4])
+            assert.equal(await packets(file, `tcp and host ${ip} and port 8080`), 0, `nothing reached ${ip}'s app port over the underlay`);
+          assert.ok((await packets(file, `ip6 and tcp and host ${server.v6} and port 15008`)) > 0, "the server was reached on [v6]:15008");
+          assert.ok((await packets(file, `ip and tcp and host ${server.v4} and port 15008`)) > 0, "the server was reached on v4:15008");
+          const conns = await hboneConnections(file, keylog);
+          for (const [authority, addr] of [
+            [`[${server.v6}]:8080`, server.v6],
+            [`${server.v4}:8080`, server.v4],
+          ] as const) {
+            const to = conns.filter((x) => x.connects.includes(authority));
+            assert.ok(to.length > 0, `a decrypted CONNECT to ${authority}: ${JSON.stringify(conns)}`);
+            for (const x of to) {
+              assert.equal(x.server, addr, `the HBONE connection for ${authority} went to ${addr}`);
+              assert.equal(x.version, "0x0304");
+              assert.deepEqual(x.clientCertUris, [ID("client")]);
+              assert.deepEqual(x.serverCertUris, [ID("server")]);
+            }
+          }
+          // The server's ztunnel's access log (upstream's fields): the inbound IPv6 connection with the
+          // client's SPIFFE identity and IPv6 source.
+          let seen: Record<string, unknown>[] = [];
+          await until(
+            "the server's ztunnel logged the client's identity",
+            async () => {
+              seen = dstLog
+                .since(at)
+                .split("\n")
+                .filter((l) => l.includes('"connection complete"'))
+                .map((l) => JSON.parse(l) as Record<string, unknown>)
+                .filter((l) => l.direction === "inbound" && l["dst.workload"] === "server");
+              return seen.some(
+                (l) =>
+                  l["src.identity"] === ID("client") &&
+                  String(l["dst.addr"]).includes(server.v6) &&
+                  String(l["src.addr"]).includes(client.v6),
+              )
+                ? true
+                : undefined;
+            },
+            10_000,
+          ).catch((e: Error) => {
+            throw new Error(`${e.message}: inbound lines ${JSON.stringify(seen)}`);
+          });
+        },
+      );
+
+      await t.test("a DENY of the client's IPv6 /128 denies the IPv6 call only", async () => {
+        const p = policy(c, "deny-v6", `  action: DENY\n  rules: [{ from: [{ source: { ipBlocks: ["${client.v6}/128"] } }] }]`);
+        try {
+          await denied("v6 denied by dual/deny-v6", v6url, "dual/deny-v6");
+          const v4 = await call(c, "dual", v4url, "still-v4");
+          assert.ok(v4.ok, `the IPv4 call is not matched by an IPv6 block: ${v4.text}`);
+        } finally {
+          p.remove();
+        }
+        await until("v6 allowed again", async () => ((await call(c, "dual", v6url, "x")).ok ? true : undefined), 20_000);
+      });
+
+      await t.test("an ALLOW of the client pods' IPv6 /64 admits IPv6 and denies IPv4", async () => {
+        const cidr = `${client.v6.replace(/::[0-9a-f]+$/, "::")}/64`;
+        const p = policy(c, "allow-v6", `  action: ALLOW\n  rules: [{ from: [{ source: { ipBlocks: ["${cidr}"] } }] }]`);
+        try {
+          await denied("v4 denied under the IPv6-only ALLOW", v4url, "connection denied");
+          const v6 = await call(c, "dual", v6url, "allowed-v6");
+          assert.ok(served(v6, client.v6, "allowed-v6"), `the IPv6 client is inside ${cidr}: ${v6.text}`);
+        } finally {
+          p.remove();
+        }
+      });
+      await down(stateDir, c.plan);
+    },
+  );
