@@ -115,7 +115,8 @@ export function makePlan(o: PlanOptions): Result<ClusterPlan> {
   if (p <= u && u < p + o.nodes * 256) return bad("podBase", "pod CIDRs overlap the underlay");
   if (!o.pinRoot.startsWith("/sys/fs/bpf/") || o.pinRoot.includes("..")) return bad("pinRoot", `${o.pinRoot} must be under /sys/fs/bpf/`);
   const family = o.ipFamily ?? "ipv4";
-  if (!IP_FAMILY_MODES.includes(family)) return bad("ipFamily", `${JSON.stringify(o.ipFamily)} must be one of ${IP_FAMILY_MODES.join(", ")}`);
+  if (!IP_FAMILY_MODES.includes(family))
+    return bad("ipFamily", `${JSON.stringify(o.ipFamily)} must be one of ${IP_FAMILY_MODES.join(", ")}`);
   const ula = (o.ula ?? DEFAULT_ULA).toLowerCase();
   if (!/^fd[0-9a-f]{2}(:[0-9a-f]{1,4}){2}$/.test(ula))
     return bad("ula", `${JSON.stringify(o.ula)} must be a unique local /48 prefix as three groups (fdXX:XXXX:XXXX, inside fd00::/8)`);

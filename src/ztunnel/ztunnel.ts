@@ -215,15 +215,24 @@ export class Ztunnel {
       ["inbound plaintext", c.ports.inbound, (s) => void this.inbound.plaintext(s)],
       ["hbone", c.ports.hbone, (s) => this.hbone.adopt(s)],
     ];
+    // One IPv4 and one IPv6 (v6-only) listener per port, as upstream ztunnel binds both families;
+    // the capture hands each family's connections to its own listener. A node without IPv6 gets
+    // the IPv4 ones only (the CNI agent then refuses IPv6 pod addresses too).
     for (const [name, port, handler] of plan) {
-      const r = await listenTransparent({ host: "0.0.0.0", port, mark: c.ztunnelMark, allowHalfOpen: name !== "hbone" }, handler);
-      if (!r.ok)
-        throw new Error(
-          `ztunnel: ${name} capture listener 0.0.0.0:${port}: ${r.error.message} (capture mode needs root and the native addon: scripts/setup.sh)`,
-          { cause: r.error },
-        );
-      this.outboundServers.push(r.value);
-      log.info({ name, port }, "capture listener bound (transparent)");
+      for (const host of ["0.0.0.0", "::"]) {
+        const r = await listenTransparent({ host, port, mark: c.ztunnelMark, allowHalfOpen: name !== "hbone" }, handler);
+        if (!r.ok && host === "::" && (r.error.code === "EAFNOSUPPORT" || r.error.code === "EADDRNOTAVAIL")) {
+          log.warn({ name, port, err: r.error.message }, "no IPv6 in this namespace: IPv4 capture listener only");
+          continue;
+        }
+        if (!r.ok)
+          throw new Error(
+            `ztunnel: ${name} capture listener ${formatAddress({ ip: host, port })}: ${r.error.message} (capture mode needs root and the native addon: scripts/setup.sh)`,
+            { cause: r.error },
+          );
+        this.outboundServers.push(r.value);
+        log.info({ name, port, host }, "capture listener bound (transparent)");
+      }
     }
   }
 
