@@ -277,26 +277,6 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       }
     });
 
-    void test("IPv6: with ztunnel down a dual-stack pod's IPv6 connections fail and nothing arrives in clear", async () => {
-      if (!needV6()) return;
-      await enrollDual(a);
-      await enrollDual(b);
-      await topo.nodeAgent.request("ztunnelDown");
-      try {
-        await topo.served(c);
-        await topo.served(b);
-        const [out, inb] = await Promise.all([topo.connect(a, c.ip6!, 80, 1000), topo.connect(c, b.ip6!, 80, 1000)]);
-        assert.equal(out.ok, false, "outbound IPv6 must not bypass ztunnel");
-        assert.equal(inb.ok, false, "inbound IPv6 must not bypass ztunnel");
-        assert.deepEqual(await topo.served(c), [], "nothing reached c in clear");
-        assert.deepEqual(await topo.served(b), [], "nothing reached b in clear");
-      } finally {
-        await topo.nodeAgent.request("ztunnel", { ports: Object.values(PORTS), hbone: PORTS.hbone, mark: ZTUNNEL_MARK });
-        await unenrollDual(a);
-        await unenrollDual(b);
-      }
-    });
-
     void test("a non-enrolled pod's traffic is untouched", async () => {
       await enroll(c); // enrolled bystander: its programs/set entry must not affect a -> b
       try {
@@ -309,24 +289,29 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       }
     });
 
-    void test("with ztunnel down an enrolled pod's connections fail and nothing reaches the destination", async () => {
-      await enroll(a);
-      await enroll(b);
-      await topo.nodeAgent.request("ztunnelDown");
-      try {
-        await topo.served(c);
-        await topo.served(b);
-        const [out, inb] = await Promise.all([topo.connect(a, c.ip, 80, 1000), topo.connect(c, b.ip, 80, 1000)]);
-        assert.equal(out.ok, false, "outbound must not bypass ztunnel");
-        assert.equal(inb.ok, false, "inbound must not bypass ztunnel");
-        assert.deepEqual(await topo.served(c), [], "nothing reached c in clear");
-        assert.deepEqual(await topo.served(b), [], "nothing reached b in clear");
-      } finally {
-        await topo.nodeAgent.request("ztunnel", { ports: Object.values(PORTS), hbone: PORTS.hbone, mark: ZTUNNEL_MARK });
-        await unenroll(a);
-        await unenroll(b);
-      }
-    });
+    for (const family of ["IPv4", "IPv6"] as const)
+      void test(`with ztunnel down an enrolled pod's ${family} connections fail and nothing reaches the destination`, async () => {
+        if (family === "IPv6" && !needV6()) return;
+        // IPv6: dual-stack pods enrolled with both addresses, called at their IPv6 ones.
+        const addr = (p: Pod): string => (family === "IPv6" ? p.ip6! : p.ip);
+        const [on, off] = family === "IPv6" ? [enrollDual, unenrollDual] : [enroll, unenroll];
+        await on(a);
+        await on(b);
+        await topo.nodeAgent.request("ztunnelDown");
+        try {
+          await topo.served(c);
+          await topo.served(b);
+          const [out, inb] = await Promise.all([topo.connect(a, addr(c), 80, 1000), topo.connect(c, addr(b), 80, 1000)]);
+          assert.equal(out.ok, false, "outbound must not bypass ztunnel");
+          assert.equal(inb.ok, false, "inbound must not bypass ztunnel");
+          assert.deepEqual(await topo.served(c), [], "nothing reached c in clear");
+          assert.deepEqual(await topo.served(b), [], "nothing reached b in clear");
+        } finally {
+          await topo.nodeAgent.request("ztunnel", { ports: Object.values(PORTS), hbone: PORTS.hbone, mark: ZTUNNEL_MARK });
+          await off(a);
+          await off(b);
+        }
+      });
 
     void test(
       "eBPF: until the config map is marked ready, enrolled traffic is dropped, not passed",

@@ -47,6 +47,9 @@ function conn(from: { id?: ReturnType<typeof identity>; ip?: string }, port = 80
   };
 }
 
+/** A connection from `ip` to an IPv6 workload, port 8080. */
+const conn6 = (ip: string): AuthzConnection => conn({ ip }, 8080, "fd00::10");
+
 interface Case {
   readonly name: string;
   readonly policies: readonly Authorization[];
@@ -182,48 +185,48 @@ const cases: Case[] = [
     by: "foo/deny-all",
   },
   { name: "ipBlocks admit an address inside", policies: [allowIps], conn: conn({ ip: "203.0.113.7" }), allowed: true },
-  { name: "ipBlocks admit IPv6 inside", policies: [allowIps], conn: conn({ ip: "2001:db8:1::9" }, 8080, "fd00::10"), allowed: true },
+  { name: "ipBlocks admit IPv6 inside", policies: [allowIps], conn: conn6("2001:db8:1::9"), allowed: true },
   { name: "ipBlocks reject an address outside", policies: [allowIps], conn: conn({ ip: "198.51.100.7" }), allowed: false },
   { name: "ipBlocks match IPv4-mapped peers", policies: [allowIps], conn: conn({ ip: "::ffff:203.0.113.9" }), allowed: true },
   {
     name: "IPv6 ipBlocks reject an IPv6 address outside",
     policies: [allowIps],
-    conn: conn({ ip: "2001:db9::1" }, 8080, "fd00::10"),
+    conn: conn6("2001:db9::1"),
     allowed: false,
   },
   {
     name: "an IPv4 block never matches an IPv6 peer",
     policies: [allowNotIp],
-    conn: conn({ ip: "::a00:105" }, 8080, "fd00::10"),
+    conn: conn6("::a00:105"),
     allowed: true,
   },
   {
     name: "IPv6 notIpBlocks exclude the block",
     policies: [allowNotIp6],
-    conn: conn({ ip: "fd00:10:1::77" }, 8080, "fd00::10"),
+    conn: conn6("fd00:10:1::77"),
     allowed: false,
   },
   {
     name: "IPv6 notIpBlocks admit other IPv6 peers",
     policies: [allowNotIp6],
-    conn: conn({ ip: "fd00:10:2::77" }, 8080, "fd00::10"),
+    conn: conn6("fd00:10:2::77"),
     allowed: true,
   },
   { name: "IPv6 notIpBlocks admit IPv4 peers", policies: [allowNotIp6], conn: conn({ ip: "10.0.1.5" }), allowed: true },
   {
     name: "a DENY /128 block denies exactly that host (any text form)",
     policies: [denyIp6Host],
-    conn: conn({ ip: "FD00:10:1:0:0:0:0:5" }, 8080, "fd00::10"),
+    conn: conn6("FD00:10:1:0:0:0:0:5"),
     allowed: false,
     by: "foo/deny-ip6-host",
   },
   {
     name: "a DENY /128 block spares its neighbour",
     policies: [denyIp6Host],
-    conn: conn({ ip: "fd00:10:1::6" }, 8080, "fd00::10"),
+    conn: conn6("fd00:10:1::6"),
     allowed: true,
   },
-  { name: "::/0 admits every IPv6 peer", policies: [allowAnyV6], conn: conn({ ip: "2001:db8::1" }, 8080, "fd00::10"), allowed: true },
+  { name: "::/0 admits every IPv6 peer", policies: [allowAnyV6], conn: conn6("2001:db8::1"), allowed: true },
   { name: "::/0 does not admit IPv4 peers", policies: [allowAnyV6], conn: conn({ ip: "10.0.1.5" }), allowed: false },
   { name: "when destination.ip matches an IPv6 destination", policies: [allowDestIp6], conn: conn({}, 80, "fd00:10::a"), allowed: true },
   {
