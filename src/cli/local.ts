@@ -16,6 +16,7 @@ import { Argument, Command, Option } from "commander";
 import { defaultPlanOptions, down, labelNamespace, labelObject, setProcessEnabled, status, up } from "../local/cluster.js";
 import { apply, remove } from "../local/apply.js";
 import { startEcho } from "../local/echo.js";
+import { defaultIpFamily } from "../local/network.js";
 import { startClusterDns } from "../local/cluster-dns.js";
 import type { ManifestFile } from "../local/manifests.js";
 import { Supervisor } from "../local/supervisor.js";
@@ -66,7 +67,7 @@ function plan(v: LocalOptions) {
     underlay: v.underlay ?? d.underlay,
     podBase: v.podBase ?? d.podBase,
     pinRoot: v.pinRoot ?? d.pinRoot,
-    ...(v.ipFamily === "dual" ? { ipFamily: "dual" as const } : {}),
+    ipFamily: v.ipFamily === "ipv4" || v.ipFamily === "dual" ? v.ipFamily : defaultIpFamily(),
   };
 }
 
@@ -99,9 +100,10 @@ export function registerLocal(program: Command): void {
     .option("--nodes <n>", "number of nodes", String(d.nodes))
     .addOption(new Option("--backend <backend>", "capture backend").choices(["ebpf", "nftables"]).default(DEFAULT_BACKEND))
     .addOption(
-      new Option("--ip-family <family>", "pod addresses: ipv4, or dual (IPv4 and an IPv6 ULA address, captured in both)")
-        .choices(["ipv4", "dual"])
-        .default("ipv4"),
+      new Option(
+        "--ip-family <family>",
+        "pod addresses: ipv4, or dual (IPv4 and an IPv6 ULA address, captured in both); default dual when the host has IPv6",
+      ).choices(["ipv4", "dual"]),
     )
     .option("--name <cluster>", "cluster name", d.cluster)
     .addOption(dirOption());

@@ -5,6 +5,7 @@
  * and removal of all of it. Only namespaces named by the plan are created or changed; no route
  * leads out of them (the underlay bridge has no uplink and nothing is NATed outwards).
  */
+import { readFileSync } from "node:fs";
 import { readdir, rm, rmdir } from "node:fs/promises";
 import * as path from "node:path";
 import { type Result, ok, err } from "../common/result.js";
@@ -57,6 +58,19 @@ export async function buildNetwork(plan: ClusterPlan): Promise<Result<void>> {
     ]),
     u,
   );
+}
+
+/**
+ * `weft local up`'s default family: dual stack when this host gives new namespaces IPv6 (read
+ * only: `net.ipv6.conf.default.disable_ipv6` of the caller's namespace, absent when the kernel
+ * has no IPv6), else IPv4.
+ */
+export function defaultIpFamily(procSys = "/proc/sys"): "dual" | "ipv4" {
+  try {
+    return readFileSync(`${procSys}/net/ipv6/conf/default/disable_ipv6`, "utf8").trim() === "0" ? "dual" : "ipv4";
+  } catch {
+    return "ipv4";
+  }
 }
 
 /**
