@@ -401,7 +401,9 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
     for (const s of componentSpecs(o.dir, plan, o.backend, mesh.value)) await writeSpec(o.dir, s);
     const sup = await startSupervisor(o.dir);
     if (!sup.ok) return sup;
-    say(`control plane on ${plan.controlPlaneIp}:15012; ztunnel and cni-agent (${o.backend}) on every node`);
+    say(
+      `control plane on ${plan.controlPlaneIp}:15012; ztunnel and cni-agent (${o.backend}) on every node; pods ${plan.ipv6 ? `dual stack (IPv6 from ${plan.ipv6.underlayCidr.replace(/::\/64$/, "::/48")})` : "IPv4"}`,
+    );
     const wait = o.readyTimeoutMs ?? 30_000;
     const cpReady = await until(
       "control plane ready",
@@ -421,7 +423,7 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
       const rec = await startPod(o.dir, plan, pod);
       if (!rec.ok) return err(new Error(`pod ${pod.namespace}/${pod.name}: ${rec.error.message}`, { cause: rec.error }));
       pods.push(rec.value);
-      say(`pod ${pod.namespace}/${pod.name} on ${pod.node}: ${rec.value.ip} (veth ${rec.value.hostVeth})`);
+      say(`pod ${pod.namespace}/${pod.name} on ${pod.node}: ${(rec.value.ips ?? [rec.value.ip]).join(", ")} (veth ${rec.value.hostVeth})`);
     }
     const wpRecords: WaypointRecord[] = [];
     for (const w of waypoints.value) {
