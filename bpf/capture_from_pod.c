@@ -9,8 +9,8 @@
  *  4. otherwise the packet passes untouched.
  * IPv6 TCP takes the same decisions against weft_enrolled6 and ztunnel's IPv6 listeners
  * (weft_from_pod6); an IPv6 packet with extension headers from or to an enrolled pod is dropped.
- * UDP: with WEFT_CFG_DNS, an enrolled pod's IPv4 query to port 53 goes to ztunnel's DNS proxy;
- * other UDP (IPv6 DNS included) passes.
+ * UDP: with WEFT_CFG_DNS, an enrolled pod's query to port 53 (IPv4 or IPv6) goes to ztunnel's
+ * DNS proxy; other UDP passes.
  * A capture without a listener drops (fail closed).
  */
 #include <linux/bpf.h>
@@ -56,6 +56,12 @@ int weft_from_pod(struct __sk_buff *skb)
 	__u32 l4off;
 	int looped, v6;
 
+	if (weft_parse_udp6(skb, &f6, &l4off)) {
+		cfg = weft_get_config();
+		if (cfg && (cfg->flags & WEFT_CFG_DNS) && f6.dport == bpf_htons(53) && weft_is_enrolled6(&f6.saddr))
+			return weft_capture_dns6(skb, cfg, &f6, l4off);
+		return TC_ACT_OK;
+	}
 	if (weft_parse_udp4(skb, &f, &l4off)) {
 		cfg = weft_get_config();
 		if (cfg && (cfg->flags & WEFT_CFG_DNS) && f.dport == bpf_htons(53) && weft_is_enrolled(f.saddr))

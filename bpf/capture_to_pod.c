@@ -53,6 +53,21 @@ static __always_inline int weft_dns_reply(struct __sk_buff *skb, const struct we
 	return TC_ACT_OK;
 }
 
+static __always_inline int weft_dns_reply6(struct __sk_buff *skb, const struct weft_flow6 *f, __u32 l4off)
+{
+	struct weft_dns_key6 key = { .pod = f->daddr, .port = f->dport };
+	const struct weft_ip6 *nameserver = bpf_map_lookup_elem(&weft_dns_nat6, &key);
+	struct weft_ip6 ns;
+
+	if (!nameserver)
+		return TC_ACT_OK; /* not a reply to a captured query */
+	ns = *nameserver;
+	if (weft_udp6_rewrite(skb, l4off, ETH_HLEN + 8, &f->saddr, &ns, l4off + offsetof(struct udphdr, source), f->sport,
+			      bpf_htons(53)) < 0)
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
 /* A to-pod packet to capture: bounced to this veth's ingress with mark_loop (both families). */
 static __always_inline int weft_bounce(struct __sk_buff *skb, const struct weft_config *cfg)
 {
@@ -86,6 +101,12 @@ int weft_to_pod(struct __sk_buff *skb)
 	__u32 l4off;
 	int v6;
 
+	if (weft_parse_udp6(skb, &f6, &l4off)) {
+		cfg = weft_get_config();
+		if (cfg && (cfg->flags & WEFT_CFG_DNS) && f6.sport == bpf_htons(cfg->port_dns) && weft_is_enrolled6(&f6.daddr))
+			return weft_dns_reply6(skb, &f6, l4off);
+		return TC_ACT_OK;
+	}
 	if (weft_parse_udp4(skb, &f, &l4off)) {
 		cfg = weft_get_config();
 		/* ztunnel's reply may leave from any of the node's addresses (it answers from a wildcard

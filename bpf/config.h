@@ -22,8 +22,8 @@
 /* Entries of the DNS reply-rewrite table (one per in-flight query of a pod). */
 #define WEFT_MAX_DNS_FLOWS 8192
 
-/* Value of the single weft_config entry (key 0). 32 bytes, little-endian as the host writes it
- * (dns_addr: network byte order). */
+/* Value of the single weft_config entry (key 0). 48 bytes, little-endian as the host writes it
+ * (dns_addr, dns_addr6: network byte order). */
 struct weft_config {
 	__u32 mark_capture; /* set on captured packets: the fwmark rule routes them to the local table */
 	__u32 mark_ztunnel; /* SO_MARK of every ztunnel socket: packets carrying it are never captured */
@@ -36,6 +36,7 @@ struct weft_config {
 	__u16 port_dns;       /* 15053: ztunnel's DNS proxy (UDP), with WEFT_CFG_DNS */
 	__u16 pad;
 	__u32 dns_addr;       /* a local address of the node where ztunnel's DNS socket receives */
+	__u32 dns_addr6[4];   /* the same for IPv6 queries; all zero: IPv6 DNS is not captured */
 };
 
 /* An IPv6 address, network byte order (weft_enrolled6 key). */
@@ -46,6 +47,13 @@ struct weft_ip6 {
 /* weft_dns_nat key: a pod's query source (network byte order). */
 struct weft_dns_key {
 	__u32 pod;
+	__u16 port;
+	__u16 pad;
+};
+
+/* weft_dns_nat6 key: a pod's IPv6 query source (network byte order). */
+struct weft_dns_key6 {
+	struct weft_ip6 pod;
 	__u16 port;
 	__u16 pad;
 };

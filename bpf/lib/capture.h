@@ -23,6 +23,46 @@
 
 #ifndef BPF_F_CURRENT_NETNS
 #define BPF_F_CURRENT_NETNS (-1L)
+/* Rewrites a 16-byte address and a port of an IPv6 UDP packet, fixing the UDP checksum (IPv6 has no
+ * header checksum; the pseudo-header covers the address, 4 bytes at a time). */
+static __always_inline int weft_udp6_rewrite(struct __sk_buff *skb, __u32 l4off, __u32 addr_off, const struct weft_ip6 *old_ip,
+					     const struct weft_ip6 *new_ip, __u32 port_off, __u16 old_port, __u16 new_port)
+{
+	for (int i = 0; i < 4; i++)
+		if (bpf_l4_csum_replace(skb, l4off + 6, old_ip->a[i], new_ip->a[i], BPF_F_PSEUDO_HDR | sizeof(__u32)) < 0)
+			return -1;
+	if (bpf_l4_csum_replace(skb, l4off + 6, old_port, new_port, sizeof(new_port)) < 0 ||
+	    bpf_skb_store_bytes(skb, addr_off, new_ip, sizeof(*new_ip), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, port_off, &new_port, sizeof(new_port), 0) < 0)
+		return -1;
+	return 0;
+}
+
+static __always_inline int weft_has_dns6(const struct weft_config *cfg)
+{
+	return cfg->dns_addr6[0] | cfg->dns_addr6[1] | cfg->dns_addr6[2] | cfg->dns_addr6[3];
+}
+
+/* IPv6 DNS capture, as weft_capture_dns: the query goes to dns_addr6:port_dns, the asked
+ * nameserver is remembered in weft_dns_nat6. Without dns_addr6 the query is dropped (an enrolled
+ * pod's DNS never bypasses ztunnel's proxy once DNS capture is on). */
+static __always_inline int weft_capture_dns6(struct __sk_buff *skb, const struct weft_config *cfg, const struct weft_flow6 *f,
+					     __u32 l4off)
+{
+	struct weft_dns_key6 key = { .pod = f->saddr, .port = f->sport };
+	struct weft_ip6 nameserver = f->daddr;
+	struct weft_ip6 dns;
+
+	if (!weft_has_dns6(cfg))
+		return TC_ACT_SHOT;
+	__builtin_memcpy(&dns, cfg->dns_addr6, sizeof(dns));
+	if (bpf_map_update_elem(&weft_dns_nat6, &key, &nameserver, BPF_ANY) < 0)
+		return TC_ACT_SHOT;
+	if (weft_udp6_rewrite(skb, l4off, 14 + 24, &f->daddr, &dns, l4off + 2, f->dport, bpf_htons(cfg->port_dns)) < 0)
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
+}
+
 #endif
 
 static __always_inline void weft_set_mark(struct __sk_buff *skb, const struct weft_config *cfg, __u32 mark)

@@ -42,6 +42,14 @@ struct {
 	__type(value, __u32);
 } weft_dns_nat SEC(".maps");
 
+/* The same for IPv6 queries: a pod's IPv6 query source -> the IPv6 nameserver it asked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WEFT_MAX_DNS_FLOWS);
+	__type(key, struct weft_dns_key6);
+	__type(value, struct weft_ip6);
+} weft_dns_nat6 SEC(".maps");
+
 static __always_inline const struct weft_config *weft_get_config(void)
 {
 	__u32 zero = 0;

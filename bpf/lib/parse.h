@@ -116,4 +116,30 @@ static __always_inline int weft_parse_tcp6(struct __sk_buff *skb, struct weft_fl
 	return 1;
 }
 
+/* Returns 1 and fills *flow and *l4off for an IPv6 UDP packet whose UDP header follows the fixed
+ * header directly (DNS queries do; anything else is left alone). */
+static __always_inline int weft_parse_udp6(struct __sk_buff *skb, struct weft_flow6 *flow, __u32 *l4off)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6;
+	struct udphdr *udp;
+
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return 0;
+	ip6 = (void *)(eth + 1);
+	if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_UDP)
+		return 0;
+	udp = (void *)(ip6 + 1);
+	if ((void *)(udp + 1) > end)
+		return 0;
+	__builtin_memcpy(&flow->saddr, &ip6->saddr, sizeof(flow->saddr));
+	__builtin_memcpy(&flow->daddr, &ip6->daddr, sizeof(flow->daddr));
+	flow->sport = udp->source;
+	flow->dport = udp->dest;
+	*l4off = sizeof(*eth) + sizeof(*ip6);
+	return 1;
+}
+
 #endif

@@ -62,7 +62,8 @@ export interface NodeCapture {
    * backend needs it (it rewrites the destination), nftables redirects to the address of the
    * pod's host veth instead.
    */
-  readonly dns?: { readonly port: number; readonly address?: string };
+  /** `address` (IPv4) and `address6` (IPv6): where ztunnel's DNS socket receives each family's queries (eBPF). */
+  readonly dns?: { readonly port: number; readonly address?: string; readonly address6?: string };
 }
 
 /** One pod as the node agent knows it. */

@@ -15,7 +15,7 @@ void test("weft_config: encodes struct weft_config byte for byte and decodes bac
   assert.equal(b.length, CONFIG_VALUE_SIZE);
   assert.equal(
     b.toString("hex"),
-    "11010000" + "39050000" + "22020000" + "ff0f0000" + "993a" + "9e3a" + "a03a" + "0100" + "0000" + "0000" + "00000000",
+    "11010000" + "39050000" + "22020000" + "ff0f0000" + "993a" + "9e3a" + "a03a" + "0100" + "0000" + "0000" + "00000000" + "00".repeat(16),
   );
   assert.deepEqual(decodeConfig(b), { marks: node.value.marks, ports: node.value.ports, ready: true });
 });
@@ -25,9 +25,18 @@ void test("weft_config with DNS capture: flag WEFT_CFG_DNS and port_dns", () => 
   assert.ok(node.ok);
   if (!node.ok) return;
   const b = encodeConfig(node.value);
-  assert.equal(b.subarray(22).toString("hex"), "0300" + "cd3a" + "0000" + "c613000b");
+  assert.equal(b.subarray(22).toString("hex"), "0300" + "cd3a" + "0000" + "c613000b" + "00".repeat(16));
   assert.equal(decodeConfig(b).dnsPort, 15053);
   assert.equal(decodeConfig(b).dnsAddress, "198.19.0.11");
+  assert.equal(decodeConfig(b).dnsAddress6, undefined, "no IPv6 DNS address: IPv6 queries are not redirected");
+  const dual = validateNode({ instance: "n", dns: { port: 15053, address: "198.19.0.11", address6: "FD00:19:0::B" } });
+  assert.ok(dual.ok);
+  if (!dual.ok) return;
+  const b6 = encodeConfig(dual.value);
+  assert.equal(b6.subarray(32).toString("hex"), "fd00001900000000000000000000000b", "dns_addr6 in network order");
+  assert.equal(decodeConfig(b6).dnsAddress6, "fd00:19::b");
+  const bad6 = validateNode({ instance: "n", dns: { port: 15053, address6: "198.19.0.11" } });
+  assert.ok(!bad6.ok && /dns\.address6: "198\.19\.0\.11" is not an IPv6 address/.test(bad6.error.message));
   const bad = validateNode({ instance: "n", dns: { port: 15001 } });
   assert.ok(!bad.ok && /dns\.port: 15001 is one of the TCP capture ports/.test(bad.error.message));
 });

@@ -6,7 +6,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { formatIp, ipFromBytes, ipToBytes, parseIp } from "../common/net/ip.js";
 import type { NodeCapture } from "./backend.js";
 
-export const CONFIG_VALUE_SIZE = 32;
+export const CONFIG_VALUE_SIZE = 48;
 export const ENROLLED_KEY_SIZE = 4;
 /** weft_enrolled6: IPv6 pod addresses (16 bytes, network order). */
 export const ENROLLED6_KEY_SIZE = 16;
@@ -15,7 +15,7 @@ export const POD_ENROLLED = 0x1;
 export const CFG_READY = 0x1;
 export const CFG_DNS = 0x2;
 
-/** struct weft_config, host (little-endian) byte order, with WEFT_CFG_READY set. */
+/** struct weft_config, host (little-endian) byte order, with WEFT_CFG_READY set; dns_addr6 at 32-47. */
 export function encodeConfig(node: NodeCapture): Buffer {
   const b = Buffer.alloc(CONFIG_VALUE_SIZE);
   b.writeUInt32LE(node.marks.capture >>> 0, 0);
@@ -28,6 +28,7 @@ export function encodeConfig(node: NodeCapture): Buffer {
   b.writeUInt16LE(CFG_READY | (node.dns ? CFG_DNS : 0), 22);
   b.writeUInt16LE(node.dns?.port ?? 0, 24);
   if (node.dns?.address) ipKey(node.dns.address).copy(b, 28);
+  if (node.dns?.address6) ip6Key(node.dns.address6).copy(b, 32);
   return b;
 }
 
@@ -38,6 +39,8 @@ export interface DecodedConfig {
   /** The DNS capture port and address, when DNS capture is on. */
   readonly dnsPort?: number;
   readonly dnsAddress?: string;
+  /** The IPv6 DNS capture address; absent when all zero (IPv6 queries are not redirected). */
+  readonly dnsAddress6?: string;
 }
 
 export function decodeConfig(b: Buffer): DecodedConfig {
@@ -47,6 +50,7 @@ export function decodeConfig(b: Buffer): DecodedConfig {
     ports: { outbound: b.readUInt16LE(16), inboundPlaintext: b.readUInt16LE(18), hbone: b.readUInt16LE(20) },
     ready: (b.readUInt16LE(22) & CFG_READY) !== 0,
     ...((b.readUInt16LE(22) & CFG_DNS) !== 0 ? { dnsPort: b.readUInt16LE(24), dnsAddress: [...b.subarray(28, 32)].join(".") } : {}),
+    ...(b.subarray(32, 48).some((x) => x !== 0) ? { dnsAddress6: ipFromKey(b.subarray(32, 48)) } : {}),
   };
 }
 

@@ -44,7 +44,7 @@ export const FILTER_PREF = 21000;
 const PROG_FROM_POD = "weft_from_pod";
 const PROG_TO_POD = "weft_to_pod";
 /** Every map the programs share, pinned by the first load and reused by the second. */
-const PINNED_MAPS = ["weft_enrolled", "weft_enrolled6", "weft_config", "weft_dns_nat"] as const;
+const PINNED_MAPS = ["weft_enrolled", "weft_enrolled6", "weft_config", "weft_dns_nat", "weft_dns_nat6"] as const;
 type EnrolledMapName = "weft_enrolled" | "weft_enrolled6";
 
 /** Default folder of the built objects: <repo>/bpf/build. */

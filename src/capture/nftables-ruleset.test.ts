@@ -67,3 +67,14 @@ void test("nftables set listing: elements are read from nft's JSON", () => {
   assert.deepEqual(parseSetElements(json), ["198.19.1.2", "198.19.1.3"]);
   assert.deepEqual(parseSetElements(JSON.stringify({ nftables: [{ set: { name: "enrolled" } }] })), []);
 });
+
+void test("nftables ruleset: DNS capture redirects both families' port 53 of enrolled pods", () => {
+  const dns = validateNode({ instance: "n", dns: { port: 15053 } });
+  assert.ok(dns.ok);
+  const lines = renderRuleset(dns.ok ? dns.value : node)
+    .split("\n")
+    .map((l) => l.trim());
+  assert.ok(lines.includes("ip saddr @enrolled udp dport 53 redirect to :15053"));
+  assert.ok(lines.includes("ip6 saddr @enrolled6 udp dport 53 redirect to :15053"));
+  assert.ok(!renderRuleset(node).includes("chain dns"), "no DNS chain without DNS capture");
+});

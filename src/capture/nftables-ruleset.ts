@@ -2,7 +2,7 @@
  * The nftables backend's ruleset, rendered as an `nft -f` script. Pure.
  *
  * One table, `inet weft`, in the NODE namespace only, with the same rules for IPv4 (`ip`, set
- * `enrolled`) and IPv6 (`ip6`, set `enrolled6`); DNS capture is IPv4 only:
+ * `enrolled`) and IPv6 (`ip6`, set `enrolled6`):
  *  - prerouting (mangle priority): packets from ztunnel's sockets pass; packets of an existing
  *    transparent socket (ztunnel's accepted and upstream sockets; `socket wildcard 0`, Istio's
  *    `--nowildcard`: not its listeners on 0.0.0.0, which would take any forwarded packet to
@@ -88,6 +88,7 @@ ${
     ? `  chain dns {
     type nat hook prerouting priority dstnat; policy accept;
     ip saddr @${NFT_SET} udp dport 53 redirect to :${node.dns.port}
+    ip6 saddr @${NFT_SET6} udp dport 53 redirect to :${node.dns.port}
   }
 `
     : ""

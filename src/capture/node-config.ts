@@ -60,6 +60,9 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
     return bad("dns.port", `${input.dns.port} is one of the TCP capture ports`);
   if (input.dns?.address !== undefined && !isIPv4(input.dns.address))
     return bad("dns.address", `${JSON.stringify(input.dns.address)} is not an IPv4 address`);
+  const dns6 = input.dns?.address6 !== undefined ? canonicalIp(input.dns.address6) : undefined;
+  if (input.dns?.address6 !== undefined && (dns6 === undefined || !dns6.includes(":")))
+    return bad("dns.address6", `${JSON.stringify(input.dns.address6)} is not an IPv6 address`);
   if (input.netns !== undefined && (input.netns === "" || (!input.netns.startsWith("/") && !NAME.test(input.netns)))) {
     return bad("netns", `${JSON.stringify(input.netns)} is not a namespace name or path`);
   }
@@ -80,7 +83,13 @@ export function validateNode(input: NodeCaptureInput): Result<NodeCapture> {
       rulePriority,
       pinRoot: pinRoot.replace(/\/+$/, ""),
       ...(input.dns !== undefined
-        ? { dns: Object.freeze({ port: input.dns.port, ...(input.dns.address !== undefined ? { address: input.dns.address } : {}) }) }
+        ? {
+            dns: Object.freeze({
+              port: input.dns.port,
+              ...(input.dns.address !== undefined ? { address: input.dns.address } : {}),
+              ...(dns6 !== undefined ? { address6: dns6 } : {}),
+            }),
+          }
         : {}),
     }),
   );

@@ -51,7 +51,15 @@ async function runCniAgent(cmd: Command, argv: string[]): Promise<number> {
     instance: c.instance,
     pinRoot: c.pinRoot,
     ...(c.procSysDir !== undefined ? { procSysDir: c.procSysDir } : {}),
-    ...(c.dnsPort !== undefined ? { dns: { port: c.dnsPort, ...(c.dnsAddress ? { address: c.dnsAddress } : {}) } } : {}),
+    ...(c.dnsPort !== undefined
+      ? {
+          dns: {
+            port: c.dnsPort,
+            ...(c.dnsAddress ? { address: c.dnsAddress } : {}),
+            ...(c.dnsAddress6 ? { address6: c.dnsAddress6 } : {}),
+          },
+        }
+      : {}),
   });
   if (!backend.ok) return fail(backend.error.message, EXIT_USAGE);
   let source: ConfigSource;

@@ -314,7 +314,7 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string, mesh: L
         "--dns-capture-port",
         DNS_PROXY_PORT,
         "--dns-capture-address",
-        n.underlayIp,
+        n.ipv6 ? `${n.underlayIp},${n.ipv6.underlayIp}` : n.underlayIp,
       ],
       netns: n.netns,
       enter: "nsenter",

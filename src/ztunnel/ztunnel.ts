@@ -175,8 +175,14 @@ export class Ztunnel {
       }
       if (c.capture === "transparent") await this.listenCapture();
       if (this.dns) {
-        // Capture redirects pods' port 53 to the node's dns port: bind the wildcard address then.
-        const r = await this.dns.listen(c.capture === "transparent" ? "0.0.0.0" : c.bindAddress, c.ports.dns);
+        // Capture redirects pods' port 53 to the node's dns port: bind the wildcard address then,
+        // `::` (dual stack: IPv4 queries arrive as IPv4-mapped) so IPv6 pods' queries are served
+        // too; `0.0.0.0` when the namespace has no IPv6.
+        let r = c.capture === "transparent" ? await this.dns.listen("::", c.ports.dns) : await this.dns.listen(c.bindAddress, c.ports.dns);
+        if (!r.ok && c.capture === "transparent") {
+          log.warn({ err: r.error.message }, "dns proxy: no IPv6 wildcard, listening on 0.0.0.0 only");
+          r = await this.dns.listen("0.0.0.0", c.ports.dns);
+        }
         if (!r.ok) throw r.error;
       }
     } catch (e) {

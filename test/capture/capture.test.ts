@@ -20,6 +20,7 @@ const ZTUNNEL_MARK = 0x539;
 const DNS_PORT = 15053;
 /** A nameserver address nothing in the topology has: only the capture can answer for it. */
 const NAMESERVER = "198.19.7.53";
+const NAMESERVER6 = "fd00:19:7::53";
 const skipReason = !isRoot()
   ? "needs root: network namespaces, tc/nft and bpf()"
   : !nativeAvailable().ok
@@ -51,7 +52,7 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
           pinRoot: pinRoot(),
           ports: PORTS,
           marks: { ztunnel: ZTUNNEL_MARK },
-          dns: { port: DNS_PORT, address: GATEWAY },
+          dns: { port: DNS_PORT, address: GATEWAY, ...(topo.ipv6 ? { address6: GATEWAY6 } : {}) },
         }),
       );
     const enroll = async (p: Pod) => must(await backend.enroll({ name: p.name, ips: [p.ip], hostVeth: p.hostVeth }));
@@ -111,6 +112,33 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
         assert.equal((await topo.captured()).filter((e) => e.listener === DNS_PORT).length, 0);
       } finally {
         await unenroll(a);
+      }
+    });
+
+    void test("IPv6 DNS capture: an enrolled pod's query to an IPv6 nameserver reaches the DNS port; the answer comes back from that nameserver", async () => {
+      if (!needV6()) return;
+      await enrollDual(a);
+      try {
+        const r = await a.agent.request<{ ok: boolean; addresses?: string[]; error?: string }>("resolve", {
+          host: NAMESERVER6,
+          name: "svc6.test",
+        });
+        assert.deepEqual(
+          r,
+          { ok: true, addresses: ["198.19.9.9"] },
+          "Node's resolver accepted the reply: it came from the IPv6 nameserver's address",
+        );
+        const ev = (await topo.captured()).filter((e) => e.listener === DNS_PORT);
+        assert.deepEqual(
+          ev.map((e) => e.local),
+          ["dns:svc6.test"],
+        );
+        assert.ok(ev[0]!.remote.startsWith(`[${a.ip6}]:`), `the DNS proxy sees the pod's IPv6 address, saw ${ev[0]!.remote}`);
+        const plain = await b.agent.request<{ ok: boolean }>("resolve", { host: NAMESERVER6, name: "svc6.test", timeoutMs: 700 });
+        assert.equal(plain.ok, false, "a pod that is not enrolled is not captured");
+        assert.equal((await topo.captured()).filter((e) => e.listener === DNS_PORT).length, 0);
+      } finally {
+        await unenrollDual(a);
       }
     });
 

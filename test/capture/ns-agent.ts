@@ -209,8 +209,9 @@ interface Request {
 }
 
 /** The node's DNS stand-in for ztunnel's proxy: a real UDP DNS server; records each query's source. */
-async function dnsServer(port: number): Promise<void> {
-  const sock = dgram.createSocket("udp4");
+async function dnsServer(port: number, v6 = true): Promise<void> {
+  // "::" takes both families (as ztunnel's DNS proxy in capture mode); 0.0.0.0 without IPv6.
+  const sock = dgram.createSocket(v6 ? "udp6" : "udp4");
   sock.on("message", (msg, rinfo) => {
     const q = dnsPacket.decode(msg);
     const question = q.questions![0]!;
@@ -224,7 +225,15 @@ async function dnsServer(port: number): Promise<void> {
     });
     sock.send(reply, rinfo.port, rinfo.address);
   });
-  await new Promise<void>((resolve) => sock.bind(port, "0.0.0.0", () => resolve()));
+  const bound = await new Promise<boolean>((resolve) => {
+    sock.once("error", () => resolve(false));
+    sock.bind(port, v6 ? "::" : "0.0.0.0", () => resolve(true));
+  });
+  if (!bound) {
+    sock.close();
+    if (v6) return dnsServer(port, false);
+    throw new Error(`dns server: cannot bind port ${port}`);
+  }
 }
 
 async function resolveName(host: string, name: string, timeoutMs: number): Promise<{ ok: boolean; addresses?: string[]; error?: string }> {

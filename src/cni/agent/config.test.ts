@@ -1,7 +1,7 @@
 /** The node agent's Kubernetes node flags: plugin chaining dirs, health address, its DaemonSet. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { loadAgentConfig } from "./config.js";
+import { loadAgentConfig, parseDnsAddresses } from "./config.js";
 
 const base = ["--node", "n1", "--kubeconfig", "in-cluster"];
 
@@ -30,4 +30,22 @@ void test("chaining, health and DaemonSet flags: absent by default, parsed, bad 
   }
   const noKube = loadAgentConfig(["--node", "n1", "--config-dir", "/x", "--daemonset", "a/b"], {});
   assert.ok(!noKube.ok && /--daemonset needs --kubeconfig/.test(noKube.error.message));
+});
+
+void test("--dns-capture-address: an IPv4 and optionally an IPv6 address, one per family, either order", () => {
+  const cases: Array<[string | undefined, object | RegExp]> = [
+    [undefined, {}],
+    ["198.19.0.11", { dnsAddress: "198.19.0.11" }],
+    ["198.19.0.11,fd00:19::b", { dnsAddress: "198.19.0.11", dnsAddress6: "fd00:19::b" }],
+    ["fd00:19::b, 198.19.0.11", { dnsAddress: "198.19.0.11", dnsAddress6: "fd00:19::b" }],
+    ["fd00:19::b", { dnsAddress6: "fd00:19::b" }],
+    ["198.19.0.11,198.19.0.12", /two IPv4 addresses/],
+    ["fd00::1,fd00::2", /two IPv6 addresses/],
+    ["198.19.0.11,node", /--dns-capture-address: "node" is not an IP address/],
+  ];
+  for (const [text, want] of cases) {
+    const r = parseDnsAddresses(text);
+    if (want instanceof RegExp) assert.match(!r.ok ? r.error.message : "(accepted)", want, String(text));
+    else assert.deepEqual(r.ok ? r.value : r.error.message, want, String(text));
+  }
 });

@@ -2,6 +2,7 @@
  * `weft cni-agent` flags: the only reader of the node agent's flags and environment, defaults
  * beside each name; validated and frozen once.
  */
+import { isIPv4, isIPv6 } from "node:net";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { type Result, ok, err } from "../../common/result.js";
@@ -29,6 +30,8 @@ export interface AgentConfig {
   readonly dnsPort?: number;
   /** eBPF DNS capture: the node address ztunnel's DNS socket receives on. */
   readonly dnsAddress?: string;
+  /** The IPv6 DNS capture address (second element of --dns-capture-address). */
+  readonly dnsAddress6?: string;
   /**
    * Kubernetes node mode: install the plugin and chain it into the primary network configuration
    * of these host directories (mounted at the same paths), src/capture/chain-install.ts.
@@ -82,9 +85,10 @@ export const AGENT_FLAGS: readonly FlagSpec[] = [
   },
   {
     name: "dns-capture-address",
-    arg: "IP",
+    arg: "IP[,IPv6]",
     env: "WEFT_DNS_CAPTURE_ADDRESS",
-    description: "eBPF DNS capture: a local IPv4 address of the node where ztunnel's DNS port receives",
+    description:
+      "eBPF DNS capture: a local IPv4 address of the node where ztunnel's DNS port receives, and optionally an IPv6 one for IPv6 queries",
   },
   {
     name: "cni-conf-dir",
@@ -141,6 +145,8 @@ export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
   const dnsPort = dnsText === undefined ? undefined : Number(dnsText);
   if (dnsPort !== undefined && (!Number.isInteger(dnsPort) || dnsPort < 1 || dnsPort > 65535))
     return err(new Error(`cni-agent: --dns-capture-port: ${JSON.stringify(dnsText)} is not a port`));
+  const dnsAddrs = parseDnsAddresses(s("dns-capture-address") ?? env.WEFT_DNS_CAPTURE_ADDRESS);
+  if (!dnsAddrs.ok) return dnsAddrs;
   const confDir = s("cni-conf-dir") ?? env.WEFT_CNI_CONF_DIR;
   const binDir = s("cni-bin-dir") ?? env.WEFT_CNI_BIN_DIR ?? "/opt/cni/bin";
   const hostDir = s("host-runtime-dir") ?? env.WEFT_HOST_RUNTIME_DIR ?? "/opt/weft/cni";
@@ -180,9 +186,21 @@ export function loadAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv)
       ...((s("proc-sys-dir") ?? env.WEFT_PROC_SYS_DIR) ? { procSysDir: s("proc-sys-dir") ?? env.WEFT_PROC_SYS_DIR } : {}),
       teardownOnExit: v["teardown-on-exit"] === true,
       ...(dnsPort !== undefined ? { dnsPort } : {}),
-      ...((s("dns-capture-address") ?? env.WEFT_DNS_CAPTURE_ADDRESS)
-        ? { dnsAddress: s("dns-capture-address") ?? env.WEFT_DNS_CAPTURE_ADDRESS }
-        : {}),
+      ...dnsAddrs.value,
     }),
   );
+}
+
+/** `--dns-capture-address IPv4[,IPv6]`: at most one address per family, in either order. */
+export function parseDnsAddresses(text: string | undefined): Result<{ dnsAddress?: string; dnsAddress6?: string }> {
+  if (text === undefined || text === "") return ok({});
+  const out: { dnsAddress?: string; dnsAddress6?: string } = {};
+  for (const a of text.split(",").map((x) => x.trim())) {
+    const key = isIPv4(a) ? "dnsAddress" : isIPv6(a) ? "dnsAddress6" : undefined;
+    if (!key) return err(new Error(`cni-agent: --dns-capture-address: ${JSON.stringify(a)} is not an IP address`));
+    if (out[key] !== undefined)
+      return err(new Error(`cni-agent: --dns-capture-address: two ${key === "dnsAddress" ? "IPv4" : "IPv6"} addresses`));
+    out[key] = a;
+  }
+  return ok(out);
 }
