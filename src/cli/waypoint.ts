@@ -5,6 +5,7 @@
 import { loadWaypointConfig } from "../waypoint/config.js";
 import { startWaypoint } from "../waypoint/bootstrap.js";
 import { logger } from "../common/log.js";
+import { compactWhenReady } from "../common/heap-compact.js";
 
 const log = logger("cli.waypoint");
 
@@ -30,6 +31,9 @@ export async function runWaypoint(argv: string[]): Promise<number> {
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
-  await running.value.waypoint.stopped;
+  const component = running.value.waypoint;
+  const cancel = compactWhenReady(() => component.isReady(), log);
+  await component.stopped;
+  cancel();
   return 0;
 }

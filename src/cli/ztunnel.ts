@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { ZTUNNEL_FLAGS, loadZtunnelConfig } from "../ztunnel/config.js";
 import { startZtunnel } from "../ztunnel/bootstrap.js";
 import { logger } from "../common/log.js";
+import { compactWhenReady } from "../common/heap-compact.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, componentCommand, componentError } from "./command.js";
 
 const log = logger("cli.ztunnel");
@@ -53,6 +54,9 @@ async function runZtunnel(cmd: Command, argv: string[]): Promise<number> {
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
-  await running.value.ztunnel.stopped;
+  const component = running.value.ztunnel;
+  const cancel = compactWhenReady(() => component.isReady(), log);
+  await component.stopped;
+  cancel();
   return EXIT_OK;
 }

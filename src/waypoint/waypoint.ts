@@ -171,6 +171,11 @@ export class Waypoint {
     return ok(undefined);
   }
 
+  /** Listeners bound, certificate loaded, first configuration applied (what /healthz/ready answers). */
+  isReady(): boolean {
+    return this.gates.size === 0;
+  }
+
   /** The first full configuration arrived (xDS mode). */
   configSynced(): void {
     this.gates.delete("config");

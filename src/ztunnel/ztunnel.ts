@@ -242,6 +242,11 @@ export class Ztunnel {
     }
   }
 
+  /** Listeners bound, first configuration applied, certificates fetched (what /healthz/ready answers). */
+  isReady(): boolean {
+    return this.gates.size === 0;
+  }
+
   /** Marks the initial configuration as received (xDS mode calls this after the first full push). */
   configSynced(): void {
     this.gates.delete("config");
