@@ -13,7 +13,9 @@
  * is not configured"; `allow_missing` passes requests without tokens only; `requires_any` takes
  * the first passing child, `requires_all` needs all. No IO: keys are inline.
  */
-import { type JWTPayload, type JWTVerifyGetKey, createLocalJWKSet, decodeJwt, errors, jwtVerify } from "jose";
+import type * as Jose from "jose";
+import type { JWTPayload, JWTVerifyGetKey } from "jose";
+import { lazyModule } from "../../common/lazy-module.js";
 import { routeMatches } from "../route/match.js";
 import { headerValue, queryParams, type RequestFacts } from "../route/request.js";
 import type { JwtFilter, JwtLocation, JwtProvider, JwtRequirement } from "./jwt-types.js";
@@ -29,6 +31,9 @@ export type JwtOutcome =
       readonly principals: readonly string[];
     }
   | { readonly kind: "deny"; readonly status: 401; readonly body: string; readonly details: string; readonly wwwAuthenticate: string };
+
+/** jose (~80 modules) loads when the first token is checked: most waypoints have no JWT filter. */
+const jose = lazyModule<typeof Jose>("jose");
 
 const DEFAULT_LOCATIONS: readonly JwtLocation[] = [
   { kind: "header", name: "authorization", prefix: "Bearer " },
@@ -147,7 +152,7 @@ async function failure(v: Promise<Verified>): Promise<string> {
 
 function issuerOf(token: string): string | undefined {
   try {
-    const iss = decodeJwt(token).iss;
+    const iss = jose().decodeJwt(token).iss;
     return typeof iss === "string" ? iss : undefined;
   } catch {
     return undefined;
@@ -198,12 +203,12 @@ async function verifyToken(token: string, p: JwtProvider, audiences: readonly st
   if (token.split(".").length !== 3)
     return { ok: false, status: "Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections" };
   let keys = keySets.get(p);
-  if (!keys) keySets.set(p, (keys = createLocalJWKSet(p.jwks)));
+  if (!keys) keySets.set(p, (keys = jose().createLocalJWKSet(p.jwks)));
   try {
     const hit = cachedPayload(p, token, now);
     if (hit === "expired") return { ok: false, status: "Jwt is expired" };
     const payload =
-      hit ?? (await jwtVerify(token, keys, { clockTolerance: p.clockSkewSeconds, currentDate: new Date(now * 1000) })).payload;
+      hit ?? (await jose().jwtVerify(token, keys, { clockTolerance: p.clockSkewSeconds, currentDate: new Date(now * 1000) })).payload;
     if (!hit) remember(p, token, payload);
     if (p.requireExpiration && payload.exp === undefined) return { ok: false, status: "Jwt is missing exp claim" };
     if (audiences.length) {
@@ -250,6 +255,7 @@ function sameAudience(a: string, b: string): boolean {
 }
 
 function statusOf(e: unknown): string {
+  const { errors } = jose();
   if (e instanceof errors.JWTExpired) return "Jwt is expired";
   if (e instanceof errors.JWTClaimValidationFailed && e.claim === "nbf") return "Jwt not yet valid";
   if (e instanceof errors.JWKSNoMatchingKey) return "Jwks doesn't have key to match kid or alg from Jwt";

@@ -6,17 +6,28 @@
  * control plane sent it (routes/tracing.ts there), reached directly over TCP.
  * A span is built by span.ts; this only turns it into the SDK's ReadableSpan and hands it on.
  */
-import { SpanKind, SpanStatusCode, TraceFlags, type HrTime } from "@opentelemetry/api";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
-import { OTLPTraceExporter as GrpcExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
-import { OTLPTraceExporter as HttpExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import type * as OtelApi from "@opentelemetry/api";
+import type { HrTime } from "@opentelemetry/api";
+import type * as OtelSdk from "@opentelemetry/sdk-trace-base";
+import type { BatchSpanProcessor, ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import type * as OtelResources from "@opentelemetry/resources";
+import type * as OtlpGrpc from "@opentelemetry/exporter-trace-otlp-grpc";
+import type * as OtlpProto from "@opentelemetry/exporter-trace-otlp-proto";
+import { lazyModule } from "../../common/lazy-module.js";
 import { logger } from "../../common/log.js";
 import type { L7View } from "../envoy/store.js";
 import type { TracingConfig } from "../envoy/types.js";
 import type { SpanRecord } from "./span.js";
 
 const log = logger("waypoint.tracing");
+
+// The SDK and the exporters (~230 modules) load when the first span is exported, not at start:
+// most waypoints never trace.
+const api = lazyModule<typeof OtelApi>("@opentelemetry/api");
+const sdk = lazyModule<typeof OtelSdk>("@opentelemetry/sdk-trace-base");
+const resources = lazyModule<typeof OtelResources>("@opentelemetry/resources");
+const grpcExporter = lazyModule<typeof OtlpGrpc>("@opentelemetry/exporter-trace-otlp-grpc");
+const httpExporter = lazyModule<typeof OtlpProto>("@opentelemetry/exporter-trace-otlp-proto");
 
 export interface SpanSink {
   record(span: SpanRecord, tracing: TracingConfig): void;
@@ -28,6 +39,7 @@ const SCOPE = { name: "weft-waypoint", version: "1" };
 const hr = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
 
 export function readableSpan(s: SpanRecord, serviceName: string): ReadableSpan {
+  const { SpanKind, SpanStatusCode, TraceFlags } = api();
   const ctx = { traceId: s.traceId, spanId: s.spanId, traceFlags: TraceFlags.SAMPLED };
   return {
     name: s.name,
@@ -44,7 +56,7 @@ export function readableSpan(s: SpanRecord, serviceName: string): ReadableSpan {
     links: [],
     events: [],
     ended: true,
-    resource: resourceFromAttributes({ "service.name": serviceName }),
+    resource: resources().resourceFromAttributes({ "service.name": serviceName }),
     instrumentationScope: SCOPE,
     droppedAttributesCount: 0,
     droppedEventsCount: 0,
@@ -76,9 +88,13 @@ export class OtlpSpanSink implements SpanSink {
     if (!p) {
       const exporter: SpanExporter =
         c.kind === "grpc"
-          ? new GrpcExporter({ url: `http://${host}:${ep.port}` })
-          : new HttpExporter({ url: `http://${host}:${ep.port}${c.path}`, headers: { ...c.headers }, timeoutMillis: c.timeoutMs });
-      p = new BatchSpanProcessor(exporter, this.batch);
+          ? new (grpcExporter().OTLPTraceExporter)({ url: `http://${host}:${ep.port}` })
+          : new (httpExporter().OTLPTraceExporter)({
+              url: `http://${host}:${ep.port}${c.path}`,
+              headers: { ...c.headers },
+              timeoutMillis: c.timeoutMs,
+            });
+      p = new (sdk().BatchSpanProcessor)(exporter, this.batch);
       this.processors.set(key, p);
       log.info({ collector: `${c.kind} ${host}:${ep.port}`, cluster: c.cluster }, "exporting spans");
     }
