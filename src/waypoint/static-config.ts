@@ -13,7 +13,7 @@
  * static file and a control plane are held to the same rules; the whole file is rejected on
  * any error (each naming its resource and field), never half-applied. Pure.
  */
-import { parse as parseYaml } from "yaml";
+import { parseConfigText } from "../common/config-text.js";
 import { type Result, ok, err } from "../common/result.js";
 import { CLUSTER_TYPE_URL, ENDPOINT_TYPE_URL, LISTENER_TYPE_URL, ROUTE_TYPE_URL } from "../common/xds/envoy-proto.js";
 import type { ResourceError } from "../common/xds/resource-error.js";
@@ -36,7 +36,7 @@ const SECTIONS = [
 export function parseStaticWaypointConfig(text: string): Result<StaticWaypointConfig, ResourceError[]> {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseConfigText(text);
   } catch (e) {
     return err([{ resource: "<file>", field: "", reason: `not YAML/JSON: ${(e as Error).message}` }]);
   }

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { parse as parseYaml } from "yaml";
+import { parseConfigText } from "../common/config-text.js";
 import { canonicalIp, parseAddress, type SocketAddress } from "../common/net/addr.js";
 import { type Result, ok, err } from "../common/result.js";
 import { type FlagSpec, parseArgsOptions, shortParseError } from "../common/flags.js";
@@ -195,7 +195,7 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   if (staticFile) {
     let doc: unknown;
     try {
-      doc = parseYaml(readFileSync(staticFile, "utf8"));
+      doc = parseConfigText(readFileSync(staticFile, "utf8"));
     } catch (e) {
       return err(new Error(`ztunnel: config file ${staticFile}: ${(e as Error).message}`));
     }
