@@ -98,6 +98,21 @@ test("two ztunnels: metrics carry both SPIFFE identities and mutual_tls", async 
   assert.ok(received && Number(received.split(" ").at(-1)) >= "hello mesh".length, received);
 });
 
+test("two ztunnels: a SOCKS5 client that sends its request and FIN together gets the tunnel closed (fuzz corpus socks5/ipv4.bin)", async () => {
+  // Greeting, CONNECT 127.0.60.100:80 and FIN in one write: the FIN arrives while the listener
+  // is paused dialling; it used to be lost and the tunnel stayed open forever.
+  const s = net.connect({ host: proxy.host, port: proxy.port, localAddress: "127.0.60.11" });
+  s.on("error", () => {});
+  await once(s, "connect");
+  const got: Buffer[] = [];
+  s.on("data", (d: Buffer) => got.push(d));
+  s.end(Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 60, 100, 0, 80]));
+  const closed = await Promise.race([once(s, "close").then(() => true), new Promise((r) => setTimeout(() => r(false), 3000))]);
+  s.destroy();
+  assert.equal(closed, true, "the tunnel did not close after the client's FIN");
+  assert.deepEqual([...Buffer.concat(got)], [5, 0, 5, 0, 0, 1, 0, 0, 0, 0, 0, 0], "method reply, then CONNECT succeeded");
+});
+
 test("two ztunnels: a client that is not a local workload is refused", async () => {
   await assert.rejects(
     socksConnect({ proxy, localAddress: "127.0.60.99", target: { host: "127.0.60.100", port: 80 } }),

@@ -143,6 +143,11 @@ export function spliceDuplexes(a: Duplex, b: Duplex): Promise<SpliceOutcome> {
     }
     x.on("data", onData);
     y.on("data", onData);
+    // A side whose FIN came before the splice (a SOCKS5 client that sent its request and FIN in
+    // one go, a client that half-closed while its upstream was dialled) has emitted 'end'
+    // already: a paused net.Socket with an empty buffer still emits it. Pass that FIN on now,
+    // or the peer never sees it and the connection hangs (found by the fuzzer, test/fuzz).
+    for (const d of [x, y]) if (d.readableEnded) onEnd.call(d);
   });
 }
 

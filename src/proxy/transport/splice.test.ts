@@ -75,6 +75,48 @@ test("splice: half-close keeps the other direction open", async () => {
   }
 });
 
+test("splice: a FIN that arrived before the splice started is passed on (the side emitted 'end' while paused)", async () => {
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    const chunks: Buffer[] = [];
+    s.on("data", (d: Buffer) => chunks.push(d));
+    s.on("end", () => s.end(`got ${Buffer.concat(chunks).toString()}|`));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const results: Array<Promise<unknown>> = [];
+  // A proxy that reads a request line, pauses while it "dials" (as the SOCKS5 listener does),
+  // and splices once the upstream is connected; the client sent its request and FIN at once.
+  const proxy = net.createServer({ allowHalfOpen: true }, (inbound) => {
+    inbound.once("data", () => {
+      inbound.pause();
+      setTimeout(() => {
+        const upstream = net.connect({ port: (server.address() as net.AddressInfo).port, host: "127.0.0.1", allowHalfOpen: true });
+        upstream.once("connect", () => {
+          inbound.resume();
+          results.push(splice(inbound, upstream));
+        });
+      }, 50);
+    });
+  });
+  proxy.listen(0, "127.0.0.1");
+  await once(proxy, "listening");
+  const c = net.connect({ port: (proxy.address() as net.AddressInfo).port, host: "127.0.0.1", allowHalfOpen: true });
+  try {
+    const got: Buffer[] = [];
+    c.on("data", (d: Buffer) => got.push(d));
+    c.end("request");
+    const ended = await Promise.race([once(c, "end").then(() => true), new Promise((r) => setTimeout(() => r(false), 2000))]);
+    assert.equal(ended, true, "the upstream never saw the client's FIN, so it never answered and closed");
+    assert.equal(Buffer.concat(got).toString(), "got |");
+    c.destroy();
+    assert.deepEqual(await Promise.all(results), [{}]);
+  } finally {
+    c.destroy();
+    server.close();
+    proxy.close();
+  }
+});
+
 test("splice: a reset on one side destroys the other", async () => {
   let serverSide: net.Socket | undefined;
   const r = await relay((s) => {
