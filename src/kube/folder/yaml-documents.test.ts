@@ -41,6 +41,10 @@ void describe("parseConfigText", () => {
     ["an unclosed flow sequence (reported where the parser gave up)", "a: 1\n---\nb: [1,\n", 1, 4, /invalid YAML/],
     ["a duplicate key", "a: 1\na: 2\n", 0, 2, /invalid YAML/],
     ["bad indentation", "a:\n  b: 1\n c: 2\n", 0, 3, /invalid YAML/],
+    // Found by the fuzzer (test/fuzz): the yaml library stringified these keys with a process warning.
+    ["a flow-sequence key", "kind: A\nspec: { [a, b]: 1 }\n", 0, 2, /mapping key must be a string/],
+    ["an explicit map key", "kind: A\n---\nx: 1\n? { a: 1 }\n: 2\n", 1, 4, /mapping key must be a string/],
+    ["an alias to a list as a key", "a: &l [1]\n*l : 2\n", 0, 2, /mapping key must be a string/],
   ];
   for (const [name, text, document, line, reason] of broken) {
     void it(`fails the whole file on ${name}, naming document and line`, () => {

@@ -6,7 +6,7 @@
  * the file source can keep the file's previous good objects in force rather than applying
  * half of an edit. Duplicate mapping keys are a parse error (as `kubectl --validate=strict`).
  */
-import { LineCounter, parseAllDocuments } from "yaml";
+import { LineCounter, isAlias, isCollection, parseAllDocuments, visit, type Document } from "yaml";
 import type { Result } from "../../common/result.js";
 import { ok, err } from "../../common/result.js";
 import { isPlainObject } from "../validate/validate-schema.js";
@@ -56,6 +56,13 @@ export function parseConfigText(text: string): Result<RawObject[], ParseProblem>
       const at = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
       return err({ document: i, line: at, reason: `invalid YAML: ${e.message.split("\n")[0]}` });
     }
+    const badKey = collectionKey(doc);
+    if (badKey !== undefined)
+      return err({
+        document: i,
+        line: lc.linePos(badKey).line,
+        reason: "invalid config: a mapping key must be a string, not a list or a map",
+      });
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
@@ -81,6 +88,27 @@ export function parseConfigText(text: string): Result<RawObject[], ParseProblem>
     out.push({ value, document: i, line });
   }
   return ok(out);
+}
+
+/**
+ * The offset of the first mapping key that is a list or a map (`? [a]: b`, `{[a]: b}`), or an
+ * alias to one. Kubernetes reads YAML as JSON, whose keys are strings; the yaml library would
+ * stringify such a key with a process warning (found by the fuzzer, test/fuzz).
+ */
+function collectionKey(doc: Document.Parsed): number | undefined {
+  let at: number | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      const key = pair.key;
+      const target = isAlias(key) ? key.resolve(doc) : key;
+      if (isCollection(target) || (isAlias(key) && target === undefined)) {
+        at = (key as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return at;
 }
 
 /** Whether a value from YAML contains itself (a recursive alias); such a value cannot be an object. */
