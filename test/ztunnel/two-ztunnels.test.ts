@@ -113,6 +113,19 @@ test("two ztunnels: a SOCKS5 client that sends its request and FIN together gets
   assert.deepEqual([...Buffer.concat(got)], [5, 0, 5, 0, 0, 1, 0, 0, 0, 0, 0, 0], "method reply, then CONNECT succeeded");
 });
 
+test("two ztunnels: a SOCKS5 client that half-closes in the middle of its request is closed at once (fuzz corpus socks5/crash-1-0.bin)", async () => {
+  const s = net.connect({ host: proxy.host, port: proxy.port, localAddress: "127.0.60.11" });
+  s.on("error", () => {});
+  await once(s, "connect");
+  s.resume();
+  const t0 = Date.now();
+  s.end(Buffer.from([5, 1, 0, 5, 1, 0, 3, 30, ...Buffer.from("echo.default")])); // a domain name cut short
+  const closed = await Promise.race([once(s, "close").then(() => true), new Promise((r) => setTimeout(() => r(false), 3000))]);
+  s.destroy();
+  assert.equal(closed, true, "the listener waited for the rest of a request after the client's FIN");
+  assert.ok(Date.now() - t0 < 2000, "closed on the FIN, not at the handshake timeout");
+});
+
 test("two ztunnels: a client that is not a local workload is refused", async () => {
   await assert.rejects(
     socksConnect({ proxy, localAddress: "127.0.60.99", target: { host: "127.0.60.100", port: 80 } }),

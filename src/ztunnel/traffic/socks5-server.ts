@@ -46,6 +46,14 @@ export class Socks5Server {
     s.setTimeout(HANDSHAKE_TIMEOUT_MS, () => s.destroy());
     let buf = Buffer.alloc(0);
     let phase: "greeting" | "request" = "greeting";
+    // A FIN before the request is complete: the request can never complete (the listener allows
+    // half-open connections for the tunnel's sake). Close now rather than at the handshake
+    // timeout; found by the fuzzer (test/fuzz).
+    const onEarlyEnd = () => {
+      log.debug({ phase }, "socks5: client closed during the handshake");
+      s.destroy();
+    };
+    s.once("end", onEarlyEnd);
     const onData = (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       if (buf.length > MAX_HANDSHAKE_BYTES) return s.destroy();
@@ -64,6 +72,7 @@ export class Socks5Server {
       const r = parseRequest(buf);
       if (r.state === "more") return;
       s.off("data", onData);
+      s.off("end", onEarlyEnd);
       s.pause();
       s.setTimeout(0);
       if (r.state === "error") {
