@@ -45,6 +45,7 @@ void describe("parseConfigText", () => {
     ["a flow-sequence key", "kind: A\nspec: { [a, b]: 1 }\n", 0, 2, /mapping key must be a string/],
     ["an explicit map key", "kind: A\n---\nx: 1\n? { a: 1 }\n: 2\n", 1, 4, /mapping key must be a string/],
     ["an alias to a list as a key", "a: &l [1]\n*l : 2\n", 0, 2, /mapping key must be a string/],
+    ["a binary key", "kind: A\nspec: { !!binary aGk=: 1 }\n", 0, 2, /mapping key must be a string/],
   ];
   for (const [name, text, document, line, reason] of broken) {
     void it(`fails the whole file on ${name}, naming document and line`, () => {

@@ -6,7 +6,7 @@
  * the file source can keep the file's previous good objects in force rather than applying
  * half of an edit. Duplicate mapping keys are a parse error (as `kubectl --validate=strict`).
  */
-import { LineCounter, isAlias, isCollection, parseAllDocuments, visit, type Document } from "yaml";
+import { LineCounter, isAlias, isCollection, isScalar, parseAllDocuments, visit, type Document } from "yaml";
 import type { Result } from "../../common/result.js";
 import { ok, err } from "../../common/result.js";
 import { isPlainObject } from "../validate/validate-schema.js";
@@ -61,7 +61,7 @@ export function parseConfigText(text: string): Result<RawObject[], ParseProblem>
       return err({
         document: i,
         line: lc.linePos(badKey).line,
-        reason: "invalid config: a mapping key must be a string, not a list or a map",
+        reason: "invalid config: a mapping key must be a string, not a list, a map or binary",
       });
     let value: unknown;
     try {
@@ -91,8 +91,8 @@ export function parseConfigText(text: string): Result<RawObject[], ParseProblem>
 }
 
 /**
- * The offset of the first mapping key that is a list or a map (`? [a]: b`, `{[a]: b}`), or an
- * alias to one. Kubernetes reads YAML as JSON, whose keys are strings; the yaml library would
+ * The offset of the first mapping key that is a list or a map (`? [a]: b`, `{[a]: b}`), a
+ * tagged scalar that is not text (`!!binary a: b`), or an alias to one of those. Kubernetes reads YAML as JSON, whose keys are strings; the yaml library would
  * stringify such a key with a process warning (found by the fuzzer, test/fuzz).
  */
 function collectionKey(doc: Document.Parsed): number | undefined {
@@ -101,7 +101,8 @@ function collectionKey(doc: Document.Parsed): number | undefined {
     Pair(_, pair) {
       const key = pair.key;
       const target = isAlias(key) ? key.resolve(doc) : key;
-      if (isCollection(target) || (isAlias(key) && target === undefined)) {
+      const nonString = isScalar(target) && typeof target.value === "object" && target.value !== null; // `!!binary` and other tags
+      if (isCollection(target) || nonString || (isAlias(key) && target === undefined)) {
         at = (key as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
         return visit.BREAK;
       }
