@@ -23,6 +23,7 @@ import { generateKeyAndCsr } from "../../src/common/tls/csr.js";
 import { identity } from "../../src/common/spiffe.js";
 import type { KubeObject } from "../../src/kube/object.js";
 import type { Authorization } from "../../src/common/model/authorization.js";
+import { match } from "../../src/controlplane/translate/authorization-policy-match.js";
 import { FRAME, FLAG, CODE, connectHeaders, data, frame, headerBlock, ping, rstStream, settings, windowUpdate } from "../hbone/h2-raw.js";
 import { service, workload } from "../support/model.js";
 import { translateWaypoints } from "../support/waypoint-translate.js";
@@ -143,20 +144,6 @@ export async function seeds(): Promise<Record<string, Record<string, Buffer | st
     services: { "default/echo.default.svc.cluster.local": [{ servicePort: 80, targetPort: 8080 }] },
   });
   const svc = service({ name: "echo", vips: ["127.0.90.100"], ports: [{ servicePort: 80, targetPort: 8080 }] });
-  const none = {
-    namespaces: [],
-    notNamespaces: [],
-    principals: [],
-    notPrincipals: [],
-    sourceIps: [],
-    notSourceIps: [],
-    destinationIps: [],
-    notDestinationIps: [],
-    destinationPorts: [],
-    notDestinationPorts: [],
-    serviceAccounts: [],
-    notServiceAccounts: [],
-  };
   const authz: Authorization = {
     name: "allow-sleep",
     namespace: "default",
@@ -164,8 +151,8 @@ export async function seeds(): Promise<Record<string, Record<string, Buffer | st
     action: "ALLOW",
     dryRun: false,
     rules: [
-      { clauses: [{ matches: [{ ...none, principals: [{ exact: "cluster.local/ns/default/sa/sleep" }], destinationPorts: [8080] }] }] },
-      { clauses: [{ matches: [{ ...none, sourceIps: [{ address: "10.0.0.0", length: 8 }], notNamespaces: [{ prefix: "kube-" }] }] }] },
+      { clauses: [{ matches: [match({ principals: [{ exact: "cluster.local/ns/default/sa/sleep" }], destinationPorts: [8080] })] }] },
+      { clauses: [{ matches: [match({ sourceIps: [{ address: "10.0.0.0", length: 8 }], notNamespaces: [{ prefix: "kube-" }] })] }] },
     ],
   };
   const fixtures = path.resolve(__dirname, "../../../test/controlplane/fixtures/bookinfo");
