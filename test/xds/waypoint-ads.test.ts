@@ -296,7 +296,7 @@ void describe("control plane -> waypoint over delta ADS", () => {
     // Invalid: refused naming the field; no push; the last good config stays in force.
     writeFileSync(meshFile, meshWithSampling(200));
     const error = await until("the mesh config error", () => status().error);
-    assert.match(error, new RegExp(`^mesh config ${meshFile}: defaultConfig\\.tracing\\.sampling: 200 is not a percentage`));
+    assert.match(error, new RegExp(`^mesh config file ${meshFile}: defaultConfig\\.tracing\\.sampling: 200 is not a percentage`));
     assert.match(error, /keeping the last good mesh config/);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(c.pending(LISTENER_TYPE_URL), 0, "no listener push after an invalid mesh config");
