@@ -254,7 +254,7 @@ export class Waypoint {
         xdsAddress: c.xdsAddress,
         staticFile: c.staticFile,
       },
-      ready: this.gates.size === 0,
+      ready: this.isReady(),
       pendingReadiness: [...this.gates],
       envoy: this.l7.dump(),
       workloads: this.state._workloads.size,

@@ -315,7 +315,7 @@ export class Ztunnel {
         xdsAddress: c.xdsAddress,
         staticFile: c.staticFile,
       },
-      ready: this.gates.size === 0,
+      ready: this.isReady(),
       pendingReadiness: [...this.gates],
       workloads: [...this.state.workloads()].sort((a, b) => a.uid.localeCompare(b.uid)),
       services: [...this.state.services()].sort((a, b) => a.hostname.localeCompare(b.hostname)),
