@@ -71,7 +71,11 @@ export async function installCaptureRouting(node: NodeCapture): Promise<Result<{
       await removeCaptureRouting(node);
       return v6;
     }
-    await removeCaptureRouting(node).then(() => installFamily(node, "-4"));
+    // Whatever half of IPv6 got in goes; the IPv4 half is put back, and its failure is the caller's error.
+    const cleared = await removeCaptureRouting(node);
+    if (!cleared.ok) return cleared;
+    const again = await installFamily(node, "-4");
+    if (!again.ok) return again;
     log.warn(
       { netns: node.netns, err: v6.error.message },
       "IPv6 is disabled in the node namespace: only IPv4 pod addresses can be captured",
