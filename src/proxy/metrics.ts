@@ -7,7 +7,12 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import pkg from "../../package.json";
 import type { Baggage } from "./hbone/baggage.js";
-import { type ConnectionInfo, logComplete, logOpened } from "./access-log.js";
+import { type ConnectionInfo, accessLogFields, logComplete, logOpened } from "./access-log.js";
+
+/** Where ended connections go as spans (otlp-spans.ts ConnectionSpans), when tracing is on. */
+export interface ConnectionSpanSink {
+  ended(fields: Readonly<Record<string, string | number>>, startMs: number, endMs: number, error: boolean): void;
+}
 import type { Workload } from "../common/model/workload.js";
 import type { Service } from "../common/model/service.js";
 import type { Identity } from "../common/spiffe.js";
@@ -147,6 +152,8 @@ export class ZtunnelMetrics {
   private readonly failed: Counter<string>;
   private readonly xdsTerminations: Counter<string>;
   private certificates: () => ReadonlyArray<{ identity: string; notAfter?: string }> = () => [];
+  /** Connection spans (off unless set: `--tracing-otlp`). */
+  spans: ConnectionSpanSink | undefined;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     const labelNames = [...TCP_LABELS];
@@ -271,12 +278,12 @@ export class ZtunnelMetrics {
     if (!this.open.delete(t)) return;
     this.flush(t);
     this.closed.inc(t.labels);
-    if (t.info)
-      logComplete(t.labels, t.info, {
-        bytesRead: t.source.bytesRead,
-        bytesWritten: t.source.bytesWritten,
-        durationMs: Date.now() - t.startedAt,
-      });
+    if (t.info) {
+      const now = Date.now();
+      const end = { bytesRead: t.source.bytesRead, bytesWritten: t.source.bytesWritten, durationMs: now - t.startedAt };
+      logComplete(t.labels, t.info, end);
+      this.spans?.ended(accessLogFields(t.labels, t.info, end), t.startedAt, now, false);
+    }
   }
 
   /**
@@ -302,7 +309,12 @@ export class ZtunnelMetrics {
     this.opened.inc(labels);
     this.closed.inc(labels);
     this.failed.inc(labels);
-    if (info) logComplete(labels, info, { bytesRead: 0, bytesWritten: 0, durationMs: 0, error: error ?? labels.response_flags });
+    if (info) {
+      const end = { bytesRead: 0, bytesWritten: 0, durationMs: 0, error: error ?? labels.response_flags };
+      logComplete(labels, info, end);
+      const now = Date.now();
+      this.spans?.ended(accessLogFields(labels, info, end), now, now, true);
+    }
   }
 
   get openConnections(): number {

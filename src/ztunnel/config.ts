@@ -85,7 +85,12 @@ export interface ZtunnelConfig {
   readonly outboundTrafficPolicy?: OutboundTrafficPolicy;
   /** Plaintext from the node's own addresses: "skip" authorization (Istio's outcome, the default) or "enforce" it. */
   readonly nodeTrafficAuthz?: "skip" | "enforce";
+  /** Connection spans (weft's addition; off without): OTLP gRPC collector and the percent of connections sampled. */
+  readonly tracing?: { readonly collector: string; readonly samplingPercent: number };
 }
+
+/** Percent of connections given a span when --tracing-otlp is set (Istio's default defaultConfig.tracing.sampling). */
+export const DEFAULT_TRACING_SAMPLING = 1;
 
 export const DEFAULT_TRUST_DOMAIN = "cluster.local";
 export const DEFAULT_CLUSTER_ID = "Kubernetes";
@@ -180,6 +185,19 @@ export const ZTUNNEL_FLAGS: readonly FlagSpec[] = [
     default: `0x${DEFAULT_ZTUNNEL_MARK.toString(16)}`,
     description: "SO_MARK on capture listeners and upstream sockets",
   },
+  {
+    name: "tracing-otlp",
+    arg: "HOST:PORT",
+    env: "WEFT_TRACING_OTLP",
+    description: "export one span per connection over OTLP gRPC to this collector (weft's addition; off without)",
+  },
+  {
+    name: "tracing-sampling",
+    arg: "PERCENT",
+    env: "WEFT_TRACING_SAMPLING",
+    default: String(DEFAULT_TRACING_SAMPLING),
+    description: "with --tracing-otlp: percent of connections given a span, [0, 100]",
+  },
 ];
 
 export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Result<ZtunnelConfig> {
@@ -257,6 +275,13 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const policy = values["outbound-traffic-policy"] ?? env.WEFT_OUTBOUND_TRAFFIC_POLICY ?? "ALLOW_ANY";
   if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY")
     return err(new Error(`ztunnel: outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, not ${JSON.stringify(policy)}`));
+  const collector = values["tracing-otlp"] ?? env.WEFT_TRACING_OTLP;
+  if (collector !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s/]+):\d{1,5}$/.test(collector))
+    return err(new Error(`ztunnel: tracing-otlp must be HOST:PORT, not ${JSON.stringify(collector)}`));
+  const samplingText = values["tracing-sampling"] ?? env.WEFT_TRACING_SAMPLING ?? String(DEFAULT_TRACING_SAMPLING);
+  const sampling = Number(samplingText);
+  if (samplingText.trim() === "" || !Number.isFinite(sampling) || sampling < 0 || sampling > 100)
+    return err(new Error(`ztunnel: tracing-sampling must be a percentage in [0, 100], not ${JSON.stringify(samplingText)}`));
   const trustDomain = values["trust-domain"] ?? env.TRUST_DOMAIN ?? s?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const config: ZtunnelConfig = {
     node,
@@ -276,6 +301,7 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
     clusterDomain: values["cluster-domain"] ?? env.CLUSTER_DOMAIN ?? "cluster.local",
     outboundTrafficPolicy: policy,
     nodeTrafficAuthz: nodeAuthz,
+    ...(collector ? { tracing: { collector, samplingPercent: sampling } } : {}),
     ...(caDir ? { caDir } : {}),
     ...(xdsAddress ? { xdsAddress } : {}),
     ...(tokenFile ? { tokenFile } : {}),

@@ -21,6 +21,7 @@ import { HboneServer } from "../proxy/hbone/server.js";
 import { HbonePool } from "../proxy/hbone/pool.js";
 import type { HboneSettings } from "../proxy/hbone/settings.js";
 import { ZtunnelMetrics } from "../proxy/metrics.js";
+import type { ConnectionSpans } from "../proxy/otlp-spans.js";
 import type { ServerResponse } from "node:http";
 import { AdminServers, adminRoutes, metricsRoutes, readinessRoutes } from "../common/admin/servers.js";
 import { Outbound } from "./traffic/outbound.js";
@@ -52,6 +53,8 @@ export class Ztunnel {
   readonly state = new ProxyState();
   readonly mutator = new StateMutator(this.state);
   readonly metrics = new ZtunnelMetrics();
+  /** Connection spans, with --tracing-otlp (the OpenTelemetry modules are loaded only then). */
+  private spans: ConnectionSpans | undefined;
   readonly connections = new ConnectionRegistry();
   readonly certs: CertificateManager;
   readonly pool: HbonePool;
@@ -145,6 +148,12 @@ export class Ztunnel {
   async start(): Promise<Result<void>> {
     const c = this.config;
     try {
+      if (c.tracing) {
+        const { ConnectionSpans } = await import("../proxy/otlp-spans.js");
+        this.spans = new ConnectionSpans({ ...c.tracing, serviceName: `ztunnel.${c.node}` });
+        this.metrics.spans = this.spans;
+        log.info({ collector: c.tracing.collector, samplingPercent: c.tracing.samplingPercent }, "exporting connection spans");
+      }
       const hooks = {
         configDump: () => this.configDump(),
         pendingReadiness: () => [...this.gates],
@@ -337,6 +346,7 @@ export class Ztunnel {
       await Promise.allSettled([this.dns?.close(), this.socks.close(), this.hbone.close(deadline), this.pool.close(deadline)]);
       this.certs.close();
       await this.admin.close();
+      await this.spans?.close();
       log.info("ztunnel stopped");
       this.markStopped();
     })();

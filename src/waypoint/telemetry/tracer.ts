@@ -6,27 +6,19 @@
  * control plane sent it (routes/tracing.ts there), reached directly over TCP.
  * A span is built by span.ts; this only turns it into the SDK's ReadableSpan and hands it on.
  */
-import type * as OtelApi from "@opentelemetry/api";
-import type { HrTime } from "@opentelemetry/api";
-import type * as OtelSdk from "@opentelemetry/sdk-trace-base";
 import type { BatchSpanProcessor, ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
-import type * as OtelResources from "@opentelemetry/resources";
-import type * as OtlpGrpc from "@opentelemetry/exporter-trace-otlp-grpc";
 import type * as OtlpProto from "@opentelemetry/exporter-trace-otlp-proto";
 import { lazyModule } from "../../common/lazy-module.js";
 import { logger } from "../../common/log.js";
+import { otelSdk, otlpGrpc, readableSpan as toReadable } from "../../proxy/otlp-spans.js";
 import type { L7View } from "../envoy/store.js";
 import type { TracingConfig } from "../envoy/types.js";
 import type { SpanRecord } from "./span.js";
 
 const log = logger("waypoint.tracing");
 
-// The SDK and the exporters (~230 modules) load when the first span is exported, not at start:
-// most waypoints never trace.
-const api = lazyModule<typeof OtelApi>("@opentelemetry/api");
-const sdk = lazyModule<typeof OtelSdk>("@opentelemetry/sdk-trace-base");
-const resources = lazyModule<typeof OtelResources>("@opentelemetry/resources");
-const grpcExporter = lazyModule<typeof OtlpGrpc>("@opentelemetry/exporter-trace-otlp-grpc");
+// Loaded when the first span is exported, not at start (most waypoints never trace); the SDK
+// and the gRPC exporter are otlp-spans.ts's lazy modules.
 const httpExporter = lazyModule<typeof OtlpProto>("@opentelemetry/exporter-trace-otlp-proto");
 
 export interface SpanSink {
@@ -36,33 +28,8 @@ export interface SpanSink {
 
 const SCOPE = { name: "weft-waypoint", version: "1" };
 
-const hr = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
-
-export function readableSpan(s: SpanRecord, serviceName: string): ReadableSpan {
-  const { SpanKind, SpanStatusCode, TraceFlags } = api();
-  const ctx = { traceId: s.traceId, spanId: s.spanId, traceFlags: TraceFlags.SAMPLED };
-  return {
-    name: s.name,
-    kind: SpanKind.SERVER,
-    spanContext: () => ctx,
-    ...(s.parentSpanId
-      ? { parentSpanContext: { traceId: s.traceId, spanId: s.parentSpanId, traceFlags: TraceFlags.SAMPLED, isRemote: true } }
-      : {}),
-    startTime: hr(s.startMs),
-    endTime: hr(s.endMs),
-    duration: hr(Math.max(0, s.endMs - s.startMs)),
-    status: { code: s.error ? SpanStatusCode.ERROR : SpanStatusCode.UNSET },
-    attributes: { ...s.attributes },
-    links: [],
-    events: [],
-    ended: true,
-    resource: resources().resourceFromAttributes({ "service.name": serviceName }),
-    instrumentationScope: SCOPE,
-    droppedAttributesCount: 0,
-    droppedEventsCount: 0,
-    droppedLinksCount: 0,
-  };
-}
+/** The span as the SDK's ReadableSpan (the conversion is shared with ztunnel's connection spans). */
+export const readableSpan = (s: SpanRecord, serviceName: string): ReadableSpan => toReadable(s, serviceName, SCOPE);
 
 export class OtlpSpanSink implements SpanSink {
   private readonly processors = new Map<string, BatchSpanProcessor>();
@@ -88,13 +55,13 @@ export class OtlpSpanSink implements SpanSink {
     if (!p) {
       const exporter: SpanExporter =
         c.kind === "grpc"
-          ? new (grpcExporter().OTLPTraceExporter)({ url: `http://${host}:${ep.port}` })
+          ? new (otlpGrpc().OTLPTraceExporter)({ url: `http://${host}:${ep.port}` })
           : new (httpExporter().OTLPTraceExporter)({
               url: `http://${host}:${ep.port}${c.path}`,
               headers: { ...c.headers },
               timeoutMillis: c.timeoutMs,
             });
-      p = new (sdk().BatchSpanProcessor)(exporter, this.batch);
+      p = new (otelSdk().BatchSpanProcessor)(exporter, this.batch);
       this.processors.set(key, p);
       log.info({ collector: `${c.kind} ${host}:${ep.port}`, cluster: c.cluster }, "exporting spans");
     }
