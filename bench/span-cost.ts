@@ -65,7 +65,11 @@ async function main(): Promise<void> {
     JSON.stringify({
       receivers: { otlp: { protocols: { grpc: { endpoint: `127.0.0.1:${port}` } } } },
       exporters: { debug: { verbosity: "basic" } },
-      service: { telemetry: { metrics: { level: "none" } }, pipelines: { traces: { receivers: ["otlp"], exporters: ["debug"] } } },
+      // Log sampling off: the debug exporter logs one line per batch, which zap would otherwise thin out.
+      service: {
+        telemetry: { metrics: { level: "none" }, logs: { sampling: { enabled: false } } },
+        pipelines: { traces: { receivers: ["otlp"], exporters: ["debug"] } },
+      },
     }),
   );
   let out = "";
@@ -102,15 +106,14 @@ async function main(): Promise<void> {
     const count = () => [...out.matchAll(/"spans": (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
     for (const deadline = Date.now() + 5000; count() < N + 2000 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
     const received = count();
-    if (process.env.BENCH_SPAN_DEBUG)
-      console.log(
-        out
-          .split("\n")
-          .filter((l) => l.includes("spans"))
-          .slice(0, 5)
-          .join("\n"),
-        out.split("\n").filter((l) => l.includes("spans")).length,
-      );
+    console.log(
+      out
+        .split("\n")
+        .filter((l) => l.includes("spans"))
+        .slice(0, 5)
+        .join("\n"),
+      out.split("\n").filter((l) => l.includes("spans")).length,
+    );
     console.log(`connection span cost (${N} spans, OTLP gRPC to a real collector on loopback; this process's CPU)`);
     console.log("| case | CPU us per connection |");
     console.log("| --- | ---: |");
