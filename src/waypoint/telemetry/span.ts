@@ -7,17 +7,10 @@
  * (`http.method`, `http.url`, `http.status_code`, `upstream_cluster`, `istio.canonical_service`,
  * `istio.namespace`, `guid:x-request-id`, `response_flags`, `peer.address`, `component: proxy`).
  */
-export interface SpanRecord {
-  readonly traceId: string;
-  readonly spanId: string;
-  readonly parentSpanId?: string;
-  readonly name: string;
-  readonly startMs: number;
-  readonly endMs: number;
-  /** OpenTelemetry status: error for a 5xx answer or a gRPC failure. */
-  readonly error: boolean;
-  readonly attributes: Readonly<Record<string, string | number>>;
-}
+import type { SpanFields } from "../../proxy/otlp-spans.js";
+
+/** A finished span (status error for a 5xx answer or a gRPC failure); the shape ztunnel's spans share. */
+export type SpanRecord = SpanFields;
 
 export interface SpanFacts {
   readonly traceparent: string | undefined;
