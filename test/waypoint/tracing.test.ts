@@ -15,8 +15,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -31,12 +30,12 @@ import { OTEL_TRACER_NAME, OTEL_TRACER_TYPE_URL } from "../../src/common/xds/env
 import { ECHO_SERVICE, EchoServer, grpcServer, sourceBoundRelay } from "./backend.js";
 import { IP, services, staticFile, workloads } from "./fixture.js";
 import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
+import { Collector } from "../support/otelcol.js";
 
 const COLLECTOR_IP = "127.0.62.41";
 const GRPC_CLUSTER = "outbound|4317||otel-collector.observability.svc.cluster.local";
 const HTTP_CLUSTER = "outbound|4318||otel-collector.observability.svc.cluster.local";
 const work = mkdtempSync(path.join(tmpdir(), "weft-tracing-"));
-const REPO = path.join(__dirname, "..", "..", "..");
 
 /** The fixture's Envoy config, with tracing on both HTTP listeners and the collector's clusters. */
 function tracedStaticFile(): string {
@@ -85,79 +84,14 @@ function tracedStaticFile(): string {
   return stringify(doc);
 }
 
-interface CollectedSpan {
-  traceId: string;
-  parentId: string;
-  id: string;
-  name: string;
-  kind: string;
-  attributes: Record<string, string>;
-  service: string;
-}
-
-let collectorOut = "";
-
-/** Spans in the debug exporter's detailed output (one `Span #N` block each, after its resource). */
-function spans(): CollectedSpan[] {
-  const out: CollectedSpan[] = [];
-  for (const batch of collectorOut.split(/ResourceSpans #\d+/).slice(1)) {
-    const service = /service\.name: Str\(([^)]*)\)/.exec(batch)?.[1] ?? "";
-    for (const block of batch.split(/Span #\d+/).slice(1)) {
-      const field = (n: string) => new RegExp(`${n}[ \\t]*:[ \\t]*(\\S*)`).exec(block)?.[1] ?? "";
-      const attributes: Record<string, string> = {};
-      for (const m of block.matchAll(/-> ([\w.:-]+): \w+\(([^)]*)\)/g)) attributes[m[1]!] = m[2]!;
-      out.push({
-        traceId: field("Trace ID"),
-        parentId: field("Parent ID"),
-        id: field("\\n[ \\t]*ID"),
-        name: field("Name"),
-        kind: field("Kind"),
-        attributes,
-        service,
-      });
-    }
-  }
-  return out;
-}
-
-async function spanWith(f: (s: CollectedSpan) => boolean, what: string): Promise<CollectedSpan> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const s = spans().find(f);
-    if (s) return s;
-    if (Date.now() > deadline) throw new Error(`no span ${what} in the collector's output:\n${collectorOut.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-let collector: ChildProcess;
+let collector: Collector;
 let za: Ztunnel, zb: Ztunnel, wp: Waypoint;
 const echo = new EchoServer("echo-v1");
 const echo2 = new EchoServer("echo-v2");
 let grpcSrv: grpc.Server;
 
 before(async () => {
-  const bin = execFileSync("bash", [path.join(REPO, "scripts", "otelcol.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
-    .trim()
-    .split("\n")
-    .pop()!;
-  const cfg = path.join(work, "otelcol.yaml");
-  writeFileSync(
-    cfg,
-    stringify({
-      receivers: { otlp: { protocols: { grpc: { endpoint: `${COLLECTOR_IP}:4317` }, http: { endpoint: `${COLLECTOR_IP}:4318` } } } },
-      exporters: { debug: { verbosity: "detailed" } },
-      service: { telemetry: { metrics: { level: "none" } }, pipelines: { traces: { receivers: ["otlp"], exporters: ["debug"] } } },
-    }),
-  );
-  collector = spawn(bin, ["--config", `file:${cfg}`], { stdio: ["ignore", "pipe", "pipe"] });
-  collector.stdout!.on("data", (d: Buffer) => (collectorOut += d.toString()));
-  collector.stderr!.on("data", (d: Buffer) => (collectorOut += d.toString()));
-  const ready = Date.now() + 20_000;
-  while (!collectorOut.includes("Everything is ready")) {
-    if (Date.now() > ready || collector.exitCode !== null) throw new Error(`collector did not start:\n${collectorOut}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  collector = await Collector.start(work, { grpc: `${COLLECTOR_IP}:4317`, http: `${COLLECTOR_IP}:4318` });
 
   const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
   assert.ok(ca.ok);
@@ -192,7 +126,7 @@ after(async () => {
   echo2.close();
   grpcSrv?.forceShutdown();
   await Promise.all([za?.stop(), zb?.stop(), wp?.stop()]);
-  collector?.kill("SIGKILL");
+  collector?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -216,7 +150,7 @@ test("tracing: a sampled client trace gets the waypoint's server span, exported 
   const [, t, hop, flags] = r.seen.headers["traceparent"]!.split("-");
   assert.equal(t, trace);
   assert.equal(flags, "01");
-  const s = await spanWith((x) => x.traceId === trace, `for trace ${trace}`);
+  const s = await collector.spanWith((x) => x.traceId === trace, `for trace ${trace}`);
   assert.equal(s.parentId, clientSpan, "the client's span is the parent");
   assert.equal(s.id, hop, "the span id is the one the backend received");
   assert.equal(s.kind, "Server");
@@ -235,7 +169,7 @@ test("tracing: a request without trace context starts a sampled trace; an unsamp
   const fresh = await get("/fresh", {});
   const [, t, hop, flags] = fresh.seen.headers["traceparent"]!.split("-");
   assert.equal(flags, "01", "random_sampling 100: sampled");
-  const s = await spanWith((x) => x.traceId === t, "for the new trace");
+  const s = await collector.spanWith((x) => x.traceId === t, "for the new trace");
   assert.equal(s.id, hop);
   assert.equal(s.parentId, "", "a root span");
   const quiet = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -244,9 +178,9 @@ test("tracing: a request without trace context starts a sampled trace; an unsamp
   // A later sampled request's span arriving proves the exporter flushed past the unsampled one.
   const later = "cccccccccccccccccccccccccccccccc";
   await get("/later", { traceparent: `00-${later}-dddddddddddddddd-01` });
-  await spanWith((x) => x.traceId === later, "for the later trace");
+  await collector.spanWith((x) => x.traceId === later, "for the later trace");
   assert.equal(
-    spans().some((x) => x.traceId === quiet),
+    collector.spans().some((x) => x.traceId === quiet),
     false,
     "no span for a trace the client did not sample",
   );
@@ -275,7 +209,7 @@ test("tracing: the gRPC listener's spans arrive over OTLP/HTTP with the gRPC sta
     c.close();
     relay.close();
   }
-  const s = await spanWith((x) => x.traceId === trace, "for the gRPC call");
+  const s = await collector.spanWith((x) => x.traceId === trace, "for the gRPC call");
   assert.equal(s.attributes["grpc.status_code"], "0");
   assert.equal(s.attributes["http.method"], "POST");
 });

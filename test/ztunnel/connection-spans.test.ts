@@ -12,8 +12,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { once } from "node:events";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { CertificateAuthority } from "../../src/ca/ca.js";
@@ -24,9 +23,9 @@ import type { Authorization } from "../../src/common/model/authorization.js";
 import { staticZtunnelConfig } from "../support/ztunnel-config.js";
 import { service, workload } from "../support/model.js";
 import { exchange, socksConnect, SocksError } from "../support/socks.js";
+import { Collector } from "../support/otelcol.js";
 
 const COLLECTOR = "127.0.63.40:4317";
-const REPO = path.join(__dirname, "..", "..", "..");
 const work = mkdtempSync(path.join(tmpdir(), "weft-conn-spans-"));
 const SVC = "default/echo.default.svc.cluster.local";
 const sleep = workload({ name: "sleep", addresses: ["127.0.63.11"], node: "node-a", serviceAccount: "sleep" });
@@ -40,68 +39,12 @@ const echoW = workload({
 const services = [service({ name: "echo", vips: ["127.0.63.100"], ports: [{ servicePort: 80, targetPort: 8080 }] })];
 const proxy = { host: "127.0.63.1", port: 15080 };
 
-let collector: ChildProcess;
-let out = "";
+let collector: Collector;
 let za: Ztunnel, zb: Ztunnel;
 let echo: net.Server;
 
-interface Collected {
-  service: string;
-  name: string;
-  kind: string;
-  status: string;
-  attributes: Record<string, string>;
-}
-
-/** Spans in the debug exporter's detailed output. */
-function collected(): Collected[] {
-  const spans: Collected[] = [];
-  for (const batch of out.split(/ResourceSpans #\d+/).slice(1)) {
-    const service = /service\.name: Str\(([^)]*)\)/.exec(batch)?.[1] ?? "";
-    for (const block of batch.split(/Span #\d+/).slice(1)) {
-      const field = (n: string) => new RegExp(`${n}[ \\t]*:[ \\t]*(\\S*)`).exec(block)?.[1] ?? "";
-      const attributes: Record<string, string> = {};
-      for (const m of block.matchAll(/-> ([\w.:-]+): \w+\(([^)]*)\)/g)) attributes[m[1]!] = m[2]!;
-      spans.push({
-        service,
-        name: /\n\s*Name\s*:\s*(.*)/.exec(block)?.[1]?.trim() ?? "",
-        kind: field("Kind"),
-        status: field("Status code"),
-        attributes,
-      });
-    }
-  }
-  return spans;
-}
-
-async function until<T>(what: string, f: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}; collector output:\n${out.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 before(async () => {
-  const bin = execFileSync("bash", [path.join(REPO, "scripts", "otelcol.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })
-    .trim()
-    .split("\n")
-    .pop()!;
-  const cfg = path.join(work, "otelcol.yaml");
-  writeFileSync(
-    cfg,
-    JSON.stringify({
-      receivers: { otlp: { protocols: { grpc: { endpoint: COLLECTOR } } } },
-      exporters: { debug: { verbosity: "detailed" } },
-      service: { telemetry: { metrics: { level: "none" } }, pipelines: { traces: { receivers: ["otlp"], exporters: ["debug"] } } },
-    }),
-  );
-  collector = spawn(bin, ["--config", `file:${cfg}`], { stdio: ["ignore", "pipe", "pipe"] });
-  collector.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  collector.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  await until("collector ready", () => (out.includes("Everything is ready") ? true : undefined));
+  collector = await Collector.start(work, { grpc: COLLECTOR });
 
   const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
   assert.ok(ca.ok);
@@ -125,7 +68,7 @@ before(async () => {
 after(async () => {
   echo?.close();
   await Promise.all([za?.stop(), zb?.stop()]);
-  collector?.kill("SIGTERM");
+  collector?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -134,7 +77,7 @@ test("connection spans: one CLIENT span from the sampling ztunnel, the access lo
   assert.equal(await exchange(s, "hello spans"), "hello spans");
   s.end();
   await once(s, "close");
-  const span = await until("node-a's outbound span", () => collected().find((x) => x.service === "ztunnel.node-a"));
+  const span = await collector.spanWith((x) => x.service === "ztunnel.node-a", "from node-a");
   assert.equal(span.kind, "Client");
   assert.equal(span.name, "outbound echo.default.svc.cluster.local");
   assert.equal(span.attributes.direction, "outbound");
@@ -151,7 +94,7 @@ test("connection spans: one CLIENT span from the sampling ztunnel, the access lo
   assert.notEqual(span.status, "Error");
   // node-b samples 0 %: no span of its own for the same connection.
   await new Promise((r) => setTimeout(r, 1500));
-  assert.equal(collected().filter((x) => x.service === "ztunnel.node-b").length, 0, "sampling 0: no span");
+  assert.equal(collector.spans().filter((x) => x.service === "ztunnel.node-b").length, 0, "sampling 0: no span");
 });
 
 test("connection spans: a denied connection is an inbound SERVER span with error status and the deny", async () => {
@@ -176,7 +119,7 @@ test("connection spans: a denied connection is an inbound SERVER span with error
       (e: unknown) => e instanceof SocksError,
     );
     await full.flush();
-    const span = await until("node-b's inbound span", () => collected().find((x) => x.service === "ztunnel.node-b"));
+    const span = await collector.spanWith((x) => x.service === "ztunnel.node-b", "from node-b");
     assert.equal(span.kind, "Server");
     assert.equal(span.attributes.direction, "inbound");
     assert.equal(span.status, "Error");
