@@ -28,14 +28,25 @@ export interface SpliceOutcome {
 }
 
 /**
- * Tears a Duplex down after the other side failed. Deliberately `destroy()`, not
- * `resetAndDestroy()`: on Node 20 resetting a socket that is still being written to was seen to
- * leave the event loop spinning at full CPU after the tunnel closed (reproduced in
- * test/hbone/tunnel.test.ts under the test runner). The kernel still answers RST when unread
- * data is pending, which is the case that matters for a reset tunnel.
+ * Tears a Duplex down after the other side failed. A TCP socket is reset (`resetAndDestroy()`:
+ * SO_LINGER 0, the kernel sends RST), so the application on it sees ECONNRESET and can tell a
+ * truncated stream from a complete one, as upstream ztunnel resets the downstream socket when
+ * its tunnel fails (test/ztunnel/resets.test.ts). Except while its FIN is still pending (ended,
+ * not yet finished): libuv refuses to reset a stream with a shutdown in flight (EINVAL), and
+ * Node then never closes the handle, leaking the descriptor and spinning the process at exit
+ * (seen on Node 20 and 24); such a socket is destroyed, as is anything that is not a TCP socket
+ * (an HTTP/2 stream, a pipe).
  */
 export function resetDuplex(d: Duplex): void {
-  if (!d.destroyed) d.destroy();
+  if (d.destroyed) return;
+  if (d instanceof Socket && !d.connecting && !(d.writableEnded && !d.writableFinished) && isTcpHandle(d)) d.resetAndDestroy();
+  else d.destroy();
+}
+
+function isTcpHandle(s: Socket): boolean {
+  // resetAndDestroy throws ERR_INVALID_HANDLE_TYPE for anything but a TCP handle.
+  const h = (s as unknown as { _handle?: { constructor?: { name?: string } } })._handle;
+  return h?.constructor?.name === "TCP";
 }
 
 /**
@@ -66,10 +77,15 @@ function isH2(d: Duplex): d is Http2Stream & Side {
   return "rstCode" in d && "session" in d;
 }
 
-/** An HTTP/2 stream is reset (RST_STREAM CANCEL); anything else destroyed. */
+/**
+ * An HTTP/2 stream is reset, a TCP socket too (`resetDuplex`). The stream is destroyed with an
+ * error, which makes Node send RST_STREAM(INTERNAL_ERROR) and nothing before it:
+ * `stream.close(code)` would first end the writable side, so the peer got END_STREAM (a clean
+ * end, passed on to its application as a FIN) and only then the RST_STREAM.
+ */
 function teardown(d: Side): void {
   if (isH2(d)) {
-    if (!d.destroyed) d.close(h2.NGHTTP2_CANCEL);
+    if (!d.destroyed) d.destroy(new Error("hbone: the other side of the tunnel failed"));
   } else resetDuplex(d);
 }
 
@@ -92,7 +108,11 @@ function onDrain(this: Side): void {
 
 function onEnd(this: Side): void {
   const peer = this[kPeer];
-  if (peer && !peer.destroyed && !peer.writableEnded) peer.end();
+  if (!peer || peer.destroyed) return;
+  // Node ends an HTTP/2 stream's readable side also when the stream is reset (RST_STREAM, or
+  // its session gone): that is a truncation, to be passed on as one, not as a FIN.
+  if (isH2(this) && this.rstCode !== undefined && this.rstCode !== h2.NGHTTP2_NO_ERROR) teardown(peer);
+  else if (!peer.writableEnded) peer.end();
 }
 
 function onError(this: Side, e: Error): void {
