@@ -30,6 +30,7 @@ import { Socks5Server } from "./traffic/socks5-server.js";
 import { ConnectionRegistry } from "./traffic/connections.js";
 import { PerWorkloadHboneListeners } from "./hbone-listeners.js";
 import { type Dialer, PlainDialer, TransparentDialer } from "../proxy/transport/dialer.js";
+import { FdLimitWatch } from "../proxy/transport/fd-limit.js";
 import { explainFromState, stateAuthorizer } from "./traffic/authorizer.js";
 import type { Authorize } from "./traffic/inbound-admission.js";
 import { DnsForwarder } from "./dns/forwarder.js";
@@ -69,6 +70,16 @@ export class Ztunnel {
   private readonly admin = new AdminServers();
   private readonly hboneListeners: PerWorkloadHboneListeners;
   private readonly outboundServers: net.Server[] = [];
+  /** Says in the log when the open-file limit refuses connections (the event loop refuses them silently). */
+  private readonly fdWatch = new FdLimitWatch({
+    onEvent: (e) =>
+      e.kind === "exhausted"
+        ? log.warn(
+            { openFiles: e.open, limit: e.limit },
+            "open-file limit reached: new connections (outbound and inbound) are refused at once until some close; raise RLIMIT_NOFILE (LimitNOFILE, ulimit -n)",
+          )
+        : log.info({ openFiles: e.open, limit: e.limit }, "below the open-file limit again: accepting new connections"),
+  });
   /** Current certificate per identity URI, for synchronous selection at TLS accept. */
   private readonly certByIdentity = new Map<string, WorkloadCertificate>();
   private readonly gates = new Set<string>(["listeners", "config", "certificates"]);
@@ -199,6 +210,7 @@ export class Ztunnel {
       return err(e as Error);
     }
     this.gates.delete("listeners");
+    this.fdWatch.start();
     if (c.static) {
       const r = this.mutator.applyAddresses(
         [
@@ -340,6 +352,7 @@ export class Ztunnel {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       log.info({ drainSeconds: this.config.drainSeconds }, "ztunnel stopping");
+      this.fdWatch.stop();
       this.hboneListeners.close();
       for (const s of this.outboundServers) s.close();
       const deadline = this.config.drainSeconds * 1000;
