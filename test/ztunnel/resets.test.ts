@@ -90,7 +90,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const [a, b] of relayed) (a.destroy(), b.destroy());
+  for (const pair of relayed) for (const s of pair) s.destroy();
   relay?.close();
   for (const s of servers) s.close();
   await Promise.all([za?.stop(), zb?.stop()]);
@@ -118,7 +118,9 @@ async function roundTrip(s: net.Socket, text: string): Promise<void> {
     let seen = "";
     const onData = (d: Buffer) => {
       seen += d.toString();
-      if (seen.includes(text)) (s.off("data", onData), resolve());
+      if (!seen.includes(text)) return;
+      s.off("data", onData);
+      resolve();
     };
     s.on("data", onData);
   });
