@@ -8,7 +8,7 @@
  */
 import net from "node:net";
 import { type Result, ok, err } from "../../common/result.js";
-import { type SocketAddress, formatAddress, sameFamily, wildcardFor } from "../../common/net/addr.js";
+import { type SocketAddress, canonicalIp, formatAddress, sameFamily, wildcardFor } from "../../common/net/addr.js";
 import { connectTransparent } from "../../common/native/native.js";
 import { PortCursor } from "./source-ports.js";
 
@@ -95,20 +95,34 @@ function connectOnce(req: DialRequest, timeoutMs: number, localAddress?: string,
 }
 
 /**
+ * The source address of a transparent upstream connection, pure. The original client's IP is
+ * kept (`spoof`) when it is of the destination's family (a dual-stack pod calling over IPv6 is
+ * seen by its IPv6 address) and is not the destination itself; otherwise the wildcard of the
+ * destination's family, so the kernel picks a node address.
+ *
+ * Hairpin (the client is the destination: a pod whose Service picked itself): a SYN from the
+ * pod's own IP to that IP would reach the pod as a packet from itself (IPv4 drops it as a
+ * martian source; IPv6 takes it, but the pod answers its own address over `lo`, never back to
+ * ztunnel), so the connect times out. Upstream ztunnel's `freebind_connect` does the same:
+ * "dest and source are the same, connect directly" (docs/ztunnel.md "Hairpin").
+ */
+export function transparentSource(sourceIp: string | undefined, target: string, spoof: boolean): string {
+  if (!spoof || !sourceIp || !sameFamily(sourceIp, target)) return wildcardFor(target);
+  return canonicalIp(sourceIp) === canonicalIp(target) ? wildcardFor(target) : sourceIp;
+}
+
+/**
  * Capture mode: transparent, marked sockets (native addon). With `spoofSource`, the upstream
- * connection leaves from the original client's IP, so the workload sees who called it; the
- * replies come back through the node, where the redirection hands them to this socket.
+ * connection leaves from the original client's IP (see `transparentSource`), so the workload
+ * sees who called it; the replies come back through the node, where the redirection hands them
+ * to this socket.
  */
 export class TransparentDialer implements Dialer {
   constructor(private readonly opts: { mark: number; timeoutMs: number; spoofSource: boolean }) {}
 
   async dial(req: DialRequest): Promise<Result<net.Socket>> {
     const r = await connectTransparent({
-      // The client's IP is kept when it is of the destination's family (a dual-stack pod calling
-      // over IPv6 is seen by its IPv6 address); otherwise the kernel picks a node address.
-      source: {
-        ip: this.opts.spoofSource && req.sourceIp && sameFamily(req.sourceIp, req.target.ip) ? req.sourceIp : wildcardFor(req.target.ip),
-      },
+      source: { ip: transparentSource(req.sourceIp, req.target.ip, this.opts.spoofSource) },
       destination: req.target,
       mark: this.opts.mark,
       timeoutMs: req.timeoutMs ?? this.opts.timeoutMs,
