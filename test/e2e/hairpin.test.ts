@@ -7,7 +7,8 @@
  * Checked, in IPv4 and IPv6:
  *  - a Service whose only endpoint is the caller: served by the caller, as mTLS (the source and
  *    destination reporters both count it `mutual_tls`, with `self` on both ends) and logged on
- *    the inbound side with the caller's SPIFFE identity;
+ *    the inbound side with the caller's SPIFFE identity and address; the app sees a node address
+ *    (weft's ztunnel is in the node's namespace; upstream's in-pod one gives the pod's own IP);
  *  - a Service with the caller and a pod on the other node: every call is served, by both;
  *  - the pod's own IP: served directly inside the pod, not captured (Istio's CNI accepts
  *    `-o lo`), so ztunnel never sees it;
@@ -150,6 +151,14 @@ for (const backend of BACKENDS)
             const x = await callFromSelf(c, target, `hairpin-${family}`);
             assert.ok(x.ok && x.text.startsWith("hp-self saw "), `served by the caller itself: ${x.text}`);
             assert.ok(x.text.includes(`: hairpin-${family}`), `the body arrived: ${x.text}`);
+            // ztunnel runs in the node's namespace: the app sees the connection from a node address
+            // (upstream's in-pod ztunnel dials inside the pod's namespace, so there the pod's own IP).
+            const seen = (/^hp-self saw (\S+):/.exec(x.text)?.[1] ?? "").replace(/^::ffff:/, "");
+            const nodeAddrs = await sh("ip", ["netns", "exec", c.state.nodes[0]!.netns, "ip", "-o", "addr", "show"]);
+            assert.ok(
+              seen !== self[family] && nodeAddrs.stdout.includes(` ${seen}/`),
+              `the app saw a node-0 address, ${seen}: ${nodeAddrs.stdout}`,
+            );
             const after = await ztunnelMetrics(c, 0);
             for (const reporter of ["source", "destination"]) {
               const n = (m: string) => counterSum(m, "istio_tcp_connections_opened_total", { ...labels, reporter });
