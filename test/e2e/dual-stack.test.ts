@@ -17,11 +17,22 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { up } from "../../src/local/cluster.js";
-import { type Cluster, call, captureUnderlay, componentLog, down, enrolled, planFor, until } from "./harness.js";
+import {
+  type Cluster,
+  call,
+  captureUnderlay,
+  componentLog,
+  down,
+  dualIps,
+  peerEchoServer,
+  planFor,
+  until,
+  untilDenied,
+  upApp,
+} from "./harness.js";
 import { hboneConnections, packets } from "./wire.js";
 
 const root = process.getuid?.() === 0;
@@ -40,16 +51,6 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-// Listens on "::" (both families); answers with the peer address it saw.
-const SERVER = `"use strict";
-const http = require("node:http");
-http.createServer((req, res) => {
-  let body = "";
-  req.on("data", (d) => (body += d));
-  req.on("end", () => res.end("dual-payload-" + process.env.POD_NAME + " saw " + req.socket.remoteAddress + ": " + body + "\\n"));
-}).listen(8080, "::");
-`;
-
 const pod = (name: string, node: string, cmd: string) => `apiVersion: v1
 kind: Pod
 metadata: { name: ${name}, namespace: dual, labels: { app: ${name} } }
@@ -65,13 +66,6 @@ kind: Namespace
 metadata: { name: dual, labels: { istio.io/dataplane-mode: ambient } }
 ---
 ${pod("client", "node-0", '["sleep", "infinity"]')}${pod("server", "node-1", '["node", "server.js"]')}`;
-
-function ips(c: Cluster, name: string): { v4: string; v6: string } {
-  const p = c.state.pods.find((x) => x.namespace === "dual" && x.name === name)!;
-  const v6 = (p.ips ?? []).find((ip) => ip.includes(":"));
-  assert.ok(v6, `pod dual/${name} has an IPv6 address: ${JSON.stringify(p.ips)}`);
-  return { v4: p.ip, v6 };
-}
 
 const policy = (c: Cluster, name: string, spec: string): { remove(): void } => {
   const file = path.join(c.dir, "config", `test-${name}.yaml`);
@@ -94,56 +88,26 @@ for (const backend of BACKENDS)
         t.skip("needs root: network namespaces, eBPF, nftables");
         return;
       }
-      const stateDir = stateOf(backend);
-      const appDir = path.join(work, "app");
-      mkdirSync(appDir, { recursive: true });
-      writeFileSync(path.join(appDir, "server.js"), SERVER);
-      const r = await up({
-        dir: stateDir,
+      const c = await upApp({
+        work,
+        stateDir: stateOf(backend),
         plan: plan(backend),
         backend,
-        files: [{ path: path.join(appDir, "dual.yaml"), text: APP }],
-        readyTimeoutMs: 60_000,
+        server: peerEchoServer("dual-payload-"),
+        yaml: APP,
+        pods: ["dual/client", "dual/server"],
       });
-      assert.ok(r.ok, !r.ok ? r.error.message : "");
-      if (!r.ok) return;
-      const c: Cluster = { dir: stateDir, plan: plan(backend), state: r.value };
       const dstLog = componentLog(c, "ztunnel-node-1");
-      await until(
-        "dual pods enrolled",
-        async () => {
-          const e = await enrolled(c);
-          return e.get("dual/client") === true && e.get("dual/server") === true ? true : undefined;
-        },
-        30_000,
-      );
-      const client = ips(c, "client");
-      const server = ips(c, "server");
+      const client = dualIps(c, "dual", "client");
+      const server = dualIps(c, "dual", "server");
       assert.match(server.v6, /^fd00:5745:4654:101::/, "the server's IPv6 address is in node-1's ULA pod range");
       const v6url = `http://[${server.v6}]:8080/`;
       const v4url = `http://${server.v4}:8080/`;
       const served = (x: Call, from: string, body: string): boolean =>
         x.ok && x.text.startsWith(`dual-payload-server saw ${from}: ${body}`);
       /** A denial carries the policy's signature: the server's ztunnel logs "connection denied" naming it. */
-      const denied = (what: string, url: string, policyName: string) => {
-        let last = "";
-        return until(
-          what,
-          async () => {
-            const at = dstLog.size();
-            const x = await call(c, "dual", url, "x");
-            const lines = dstLog
-              .since(at)
-              .split("\n")
-              .filter((l) => l.includes('"connection denied"'));
-            last = `curl ${x.code} ${x.text.trim()}; deny log: ${lines.join(" ") || "none"}`;
-            return !x.ok && lines.some((l) => l.includes(policyName)) ? true : undefined;
-          },
-          20_000,
-        ).catch((e: Error) => {
-          throw new Error(`${e.message}; last: ${last}`);
-        });
-      };
+      const denied = (what: string, url: string, policyName: string) =>
+        untilDenied(what, dstLog, () => call(c, "dual", url, "x"), policyName);
 
       await t.test(
         "IPv6 and IPv4 calls are HBONE on the wire with both identities ([v6]:port authority); the server sees the client's address of each family",
@@ -229,6 +193,6 @@ for (const backend of BACKENDS)
           p.remove();
         }
       });
-      await down(stateDir, c.plan);
+      await down(c.dir, c.plan);
     },
   );

@@ -96,13 +96,22 @@ export function sh(cmd: string, args: readonly string[], timeoutMs = 10_000): Pr
 export const podNetns = (c: Cluster, ns: string, name: string): string => `${PREFIX}${c.plan.cluster}-pod-${ns}-${name}`;
 export const podIp = (c: Cluster, ns: string, name: string): string => c.state.pods.find((p) => p.namespace === ns && p.name === name)!.ip;
 
-/** curl from a pod (as `kubectl exec`), POSTing a body; resolves with the response or the failure. */
+/** Both addresses of a pod of a dual-stack cluster; fails the test when it has no IPv6 one. */
+export function dualIps(c: Cluster, ns: string, name: string): { v4: string; v6: string } {
+  const p = c.state.pods.find((x) => x.namespace === ns && x.name === name);
+  const v6 = (p?.ips ?? []).find((ip) => ip.includes(":"));
+  if (!p || !v6) throw new Error(`pod ${ns}/${name} has an IPv6 address: ${JSON.stringify(p?.ips)}`);
+  return { v4: p.ip, v6 };
+}
+
+/** curl from a pod (as `kubectl exec`; `fromPod` default `client`), POSTing a body; resolves with the response or the failure. */
 export async function call(
   c: Cluster,
   fromNs: string,
   url: string,
   body: string,
   timeoutS = 3,
+  fromPod = "client",
 ): Promise<{
   ok: boolean;
   text: string;
@@ -110,7 +119,7 @@ export async function call(
 }> {
   const r = await sh(
     "ip",
-    ["netns", "exec", podNetns(c, fromNs, "client"), "curl", "-sS", "--max-time", String(timeoutS), "-d", body, url],
+    ["netns", "exec", podNetns(c, fromNs, fromPod), "curl", "-sS", "--max-time", String(timeoutS), "-d", body, url],
     (timeoutS + 3) * 1000,
   );
   return { ok: r.code === 0, text: r.code === 0 ? r.stdout : r.stderr, code: r.code };
@@ -153,7 +162,12 @@ export function counterSum(text: string, name: string, labels: Readonly<Record<s
 }
 
 /** A component's log (STATE/logs/NAME.log): its size now, and what was written after an offset. */
-export function componentLog(c: Cluster, name: string): { size(): number; since(offset: number): string } {
+export interface ComponentLog {
+  size(): number;
+  since(offset: number): string;
+}
+
+export function componentLog(c: Cluster, name: string): ComponentLog {
   const file = path.join(c.dir, "logs", `${name}.log`);
   return {
     size: () => (existsSync(file) ? statSync(file).size : 0),
@@ -306,3 +320,81 @@ spec:
   containers: [{ name: c, command: ${cmd}, ports: [{ containerPort: 8080 }] }]
 ---
 `;
+
+/**
+ * An app server for the pods of one test (written as server.js beside the YAML): listens on
+ * "::" (both families) on 8080 and answers `<prefix><pod> saw <peer address>: <body>`.
+ */
+export const peerEchoServer = (prefix: string): string => `"use strict";
+const http = require("node:http");
+http.createServer((req, res) => {
+  let body = "";
+  req.on("data", (d) => (body += d));
+  req.on("end", () => res.end("${prefix}" + process.env.POD_NAME + " saw " + req.socket.remoteAddress + ": " + body + "\\n"));
+}).listen(8080, "::");
+`;
+
+/**
+ * `weft local up` of one app (`yaml`, with `server` as its server.js) in `stateDir`, then waits
+ * until every pod of `pods` (`ns/name`) is enrolled. Throws naming what failed.
+ */
+export async function upApp(o: {
+  readonly work: string;
+  readonly stateDir: string;
+  readonly plan: PlanOptions;
+  readonly backend: "ebpf" | "nftables";
+  readonly server: string;
+  readonly yaml: string;
+  readonly pods: readonly string[];
+}): Promise<Cluster> {
+  const appDir = path.join(o.work, "app");
+  mkdirSync(appDir, { recursive: true });
+  writeFileSync(path.join(appDir, "server.js"), o.server);
+  const r = await up({
+    dir: o.stateDir,
+    plan: o.plan,
+    backend: o.backend,
+    files: [{ path: path.join(appDir, "app.yaml"), text: o.yaml }],
+    readyTimeoutMs: 60_000,
+  });
+  if (!r.ok) throw r.error;
+  const c: Cluster = { dir: o.stateDir, plan: o.plan, state: r.value };
+  await until(
+    `pods ${o.pods.join(", ")} enrolled`,
+    async () => {
+      const e = await enrolled(c);
+      return o.pods.every((k) => e.get(k) === true) ? true : undefined;
+    },
+    30_000,
+  );
+  return c;
+}
+
+/**
+ * Waits until `attempt` fails with the denial's signature: a `connection denied` line naming
+ * `signature` in `log`, written during that very attempt. The error names the last attempt.
+ */
+export async function untilDenied(
+  what: string,
+  log: ComponentLog,
+  attempt: () => Promise<{ ok: boolean; code: number; text: string }>,
+  signature: string,
+): Promise<void> {
+  let last = "";
+  await until(
+    what,
+    async () => {
+      const at = log.size();
+      const x = await attempt();
+      const lines = log
+        .since(at)
+        .split("\n")
+        .filter((l) => l.includes('"connection denied"'));
+      last = `curl ${x.code} ${x.text.trim()}; deny log: ${lines.join(" ") || "none"}`;
+      return !x.ok && lines.some((l) => l.includes(signature)) ? true : undefined;
+    },
+    20_000,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; last: ${last}`);
+  });
+}
