@@ -106,6 +106,7 @@ export class Ztunnel {
         : new PlainDialer({ bindSource: true, timeoutMs: 10_000 }));
     this.hbone = new HboneServer({
       certificateFor: (ip) => this.certificateFor(ip),
+      awaitCertificateFor: (ip) => this.awaitCertificateFor(ip),
       trustDomains: [config.trustDomain],
       handler: (req) => this.inbound.hbone(req),
       // ztunnel's illegal_ports: a tunnel into ztunnel's own listeners would nest (SelfCall).
@@ -297,9 +298,22 @@ export class Ztunnel {
   }
 
   private certificateFor(localIp: string): WorkloadCertificate | undefined {
+    const w = this.localWorkload(localIp);
+    return w && this.certByIdentity.get(workloadIdentityUri(w));
+  }
+
+  /** A local workload's certificate not issued yet (the pod was enrolled a moment ago): its fetch. */
+  private awaitCertificateFor(localIp: string): Promise<WorkloadCertificate | undefined> | undefined {
+    const w = this.localWorkload(localIp);
+    if (!w) return undefined;
+    const id = parseUri(workloadIdentityUri(w));
+    if (!id.ok) return undefined;
+    return this.certs.get(id.value).then((r) => (r.ok ? r.value : undefined));
+  }
+
+  private localWorkload(localIp: string): Workload | undefined {
     const w = this.state.workloadByAddress(this.config.network, localIp);
-    if (!w || w.node !== this.config.node) return undefined;
-    return this.certByIdentity.get(workloadIdentityUri(w));
+    return w && w.node === this.config.node ? w : undefined;
   }
 
   /** GET /authz/explain?src=IP&principal=td/ns/N/sa/S&dst=IP&port=N (principal omitted: plaintext). */

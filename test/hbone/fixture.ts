@@ -51,6 +51,7 @@ export async function startServer(opts: {
   ip?: string;
   /** Overrides the default "opts.cert on `ip`, nothing elsewhere" certificate lookup. */
   certificateFor?: (localIp: string) => WorkloadCertificate | undefined;
+  awaitCertificateFor?: (localIp: string) => Promise<WorkloadCertificate | undefined> | undefined;
   illegalPorts?: readonly number[];
 }): Promise<ServerFixture> {
   const ip = opts.ip ?? SERVER_IP;
@@ -58,6 +59,7 @@ export async function startServer(opts: {
   let handler: HboneHandler = connectToTarget;
   const server = new HboneServer({
     certificateFor: opts.certificateFor ?? ((local) => (local === ip ? opts.cert : undefined)),
+    ...(opts.awaitCertificateFor ? { awaitCertificateFor: opts.awaitCertificateFor } : {}),
     trustDomains: opts.trustDomains ?? ["cluster.local"],
     handler: (req) => {
       calls.push(req);

@@ -80,9 +80,20 @@ class ZtunnelProcess {
   static async start(node: string, ip: string, limited: boolean): Promise<ZtunnelProcess> {
     const args = [MAIN_JS, "ztunnel", "--node", node, "--config", path.join(dir, "static.json"), "--ca-dir", path.join(dir, "ca")];
     args.push("--bind-address", ip, "--drain-seconds", "0");
-    const proc = limited ? spawn("prlimit", [`--nofile=${LIMIT}:${LIMIT}`, process.execPath, ...args]) : spawn(process.execPath, args);
+    // Without NODE_TEST_CONTEXT: a node process that inherits it from the test runner writes
+    // nothing to its stdout (it takes itself for a test file).
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    const proc = limited
+      ? spawn("prlimit", [`--nofile=${LIMIT}:${LIMIT}`, process.execPath, ...args], { env })
+      : spawn(process.execPath, args, { env });
     const z = new ZtunnelProcess(proc);
-    await z.logged("ztunnel started", 20_000);
+    try {
+      await z.logged("ztunnel started", 20_000);
+    } catch (e) {
+      proc.kill("SIGKILL");
+      throw e;
+    }
     return z;
   }
 
@@ -137,7 +148,10 @@ function tunnel(): Promise<Outcome> {
 for (const side of ["outbound", "inbound"] as const) {
   test(`open-file limit on the ${side} side: new connections refused at once, logged, served again after`, async () => {
     const za = await ZtunnelProcess.start("node-a", "127.0.67.1", side === "outbound");
-    const zb = await ZtunnelProcess.start("node-b", "127.0.67.2", side === "inbound");
+    const zb = await ZtunnelProcess.start("node-b", "127.0.67.2", side === "inbound").catch(async (e: unknown) => {
+      await za.stop();
+      throw e;
+    });
     const limited = side === "outbound" ? za : zb;
     const open: net.Socket[] = [];
     try {

@@ -76,6 +76,13 @@ export type HboneHandler = (req: HboneStreamRequest) => Promise<HboneDecision>;
 export interface HboneServerOptions {
   /** Certificate for the workload owning a local IP; undefined closes the connection. */
   readonly certificateFor: (localIp: string) => WorkloadCertificate | undefined;
+  /**
+   * When `certificateFor` has none yet: the certificate being fetched for a local workload that
+   * owns the IP (a pod enrolled a moment ago), awaited before the handshake for at most the
+   * handshake timeout, as upstream ztunnel's inbound waits for its certificate fetch; undefined
+   * when the IP is no local workload's (closed at once).
+   */
+  readonly awaitCertificateFor?: (localIp: string) => Promise<WorkloadCertificate | undefined> | undefined;
   /** SPIFFE trust domains accepted from clients (the mesh's own). */
   readonly trustDomains: readonly string[];
   readonly handler: HboneHandler;
@@ -217,13 +224,36 @@ export class HboneServer {
     socket.once("close", () => this.sockets.delete(socket));
     const local = addressOf(socket.localAddress, socket.localPort);
     const remote = addressOf(socket.remoteAddress, socket.remotePort);
-    const cert = this.opts.certificateFor(local.ip);
-    if (!cert) {
+    const noCertificate = (why: string) => {
       this.rejected++;
-      log.warn({ local: local.ip, remote: remote.ip }, "hbone: no workload certificate for local address, closing connection");
+      log.warn({ local: local.ip, remote: remote.ip, reason: why }, "hbone: no workload certificate for local address, closing connection");
       socket.destroy();
-      return;
-    }
+    };
+    const cert = this.opts.certificateFor(local.ip);
+    if (cert) return this.handshake(socket, cert, local, remote);
+    const pending = this.opts.awaitCertificateFor?.(local.ip);
+    if (!pending) return noCertificate("not a local workload's address");
+    // The client's ClientHello waits in the socket (nothing reads it yet) while the certificate
+    // of a just-enrolled workload is fetched; bounded by the handshake timeout.
+    const waitMs = this.settings.handshakeTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)));
+    void Promise.race([pending, timeout]).then(
+      (c) => {
+        clearTimeout(timer);
+        if (socket.destroyed) return;
+        if (this.closing) return void socket.destroy();
+        if (!c) return noCertificate(`certificate not available within ${waitMs} ms`);
+        this.handshake(socket, c, local, remote);
+      },
+      (e: Error) => {
+        clearTimeout(timer);
+        if (!socket.destroyed) noCertificate(e.message);
+      },
+    );
+  }
+
+  private handshake(socket: net.Socket, cert: WorkloadCertificate, local: SocketAddress, remote: SocketAddress): void {
     socket.setNoDelay(true);
     const tlsSocket = new tls.TLSSocket(socket, serverTlsOptions(cert));
     let settled = false;
