@@ -14,17 +14,34 @@ export type UpstreamAdmission =
   /** `gone`: the downstream closed while the request was pending (no answer to send). */
   | { readonly ok: false; readonly reason: string; readonly gone?: boolean };
 
-/** `closed` resolves when the downstream goes away: a pending request then gives up its place. */
-export async function admitUpstream(rt: ProxyRuntime, up: Upstream, h1: boolean, closed: Promise<void>): Promise<UpstreamAdmission> {
+/**
+ * `closed` is asked only for a pending request: it resolves when the downstream goes away, and
+ * the pending request then gives up its place. Admitted at once (the common case), the answer
+ * is synchronous: no promise and no close listener per request.
+ */
+export function admitUpstream(
+  rt: ProxyRuntime,
+  up: Upstream,
+  h1: boolean,
+  closed: () => Promise<void>,
+): UpstreamAdmission | Promise<UpstreamAdmission> {
   const a = rt.clusters.admit(up.cluster, up.endpoint, h1);
   if (!a.ok) return a;
   if (!a.pending) return { ok: true, done: a.done };
-  const gone = await Promise.race([a.pending.then(() => false), closed.then(() => true)]);
+  return waitAdmitted(a.pending, a.done, closed());
+}
+
+async function waitAdmitted(
+  pending: Promise<unknown>,
+  done: (o: Outcome | undefined) => void,
+  closed: Promise<void>,
+): Promise<UpstreamAdmission> {
+  const gone = await Promise.race([pending.then(() => false), closed.then(() => true)]);
   if (gone) {
-    a.done(undefined);
+    done(undefined);
     return { ok: false, reason: "downstream closed while pending", gone: true };
   }
-  return { ok: true, done: a.done };
+  return { ok: true, done };
 }
 
 /** Resolves when the downstream response closes (a pending admission then gives up). */

@@ -12,7 +12,7 @@
  * draining connections on the old listener; weft is stricter, docs/authorization.md).
  */
 import { toUri } from "../../common/spiffe.js";
-import { type AuthzReport, runChain, runNetworkChain } from "../authz/chain.js";
+import { type AuthzHttpFilter, type AuthzReport, runChain, runNetworkChain } from "../authz/chain.js";
 import type { AuthzDenial } from "../authz/types.js";
 import type { RequestFacts } from "../route/request.js";
 import type { BodyRead } from "../authz/chain.js";
@@ -64,17 +64,36 @@ export type AuthzStep =
     }
   | (AuthzDenial & { readonly report: AuthzReport });
 
-export async function authorizeRequest(
+/** The step of a listener without HTTP filters before the router: nothing checked, nothing changed. */
+export const NO_AUTHZ: AuthzStep = Object.freeze({ kind: "pass" });
+
+/**
+ * The HTTP filters before the router (JWT, RBAC, ext_authz) of the listener in force now. A
+ * listener without any answers NO_AUTHZ synchronously (no promise per request); the request's
+ * headers are then unchanged.
+ */
+export function authorizeRequest(
   rt: ProxyRuntime,
   ctx: TunnelContext,
   facts: RequestFacts,
   req: DownstreamRequest,
   opts: { readonly upgrade?: boolean; readonly now?: () => number } = {},
+): AuthzStep | Promise<AuthzStep> {
+  const f = (rt.l7.listenerFor(ctx.target.ip, ctx.target.port) ?? ctx.listener).filter;
+  if (f.kind !== "http" || f.authz.length === 0) return NO_AUTHZ;
+  return runHttpFilters(rt, ctx, f.authz, facts, req, opts);
+}
+
+async function runHttpFilters(
+  rt: ProxyRuntime,
+  ctx: TunnelContext,
+  authz: readonly AuthzHttpFilter[],
+  facts: RequestFacts,
+  req: DownstreamRequest,
+  opts: { readonly upgrade?: boolean; readonly now?: () => number },
 ): Promise<AuthzStep> {
   const now = opts.now ?? Date.now;
   const headers = req.headers as Record<string, string | string[] | undefined>;
-  const f = (rt.l7.listenerFor(ctx.target.ip, ctx.target.port) ?? ctx.listener).filter;
-  if (f.kind !== "http" || f.authz.length === 0) return { kind: "pass" };
   // One read of the body per request, however many ext_authz filters ask (the first one's limits).
   let buffered: Promise<BufferedBody> | undefined;
   const body = async (x: ExtAuthzFilter): Promise<BodyRead> => {
@@ -86,7 +105,7 @@ export async function authorizeRequest(
     if (b.kind === "too_large") return b;
     return { kind: "body", body: { bytes: Buffer.concat(b.chunks), complete: b.kind === "body" && b.complete } };
   };
-  const v = await runChain(f.authz, {
+  const v = await runChain(authz, {
     facts,
     peerPrincipal: toUri(ctx.peer),
     clientIp: ctx.client.ip,

@@ -21,7 +21,7 @@ import { httpLabels } from "../telemetry/labels.js";
 import { FAULT_ABORT_BODY, decideFault, grpcLocalReply, grpcStatusOfHttp } from "../resilience/fault.js";
 import { RATE_LIMITED_BODY } from "../resilience/rate-limit.js";
 import { requestTimeouts } from "../resilience/timeout.js";
-import { type AuthzStep, authorizeRequest, authzLogFields, withAuthzResponseHeaders } from "./authz-step.js";
+import { type AuthzStep, NO_AUTHZ, authorizeRequest, authzLogFields, withAuthzResponseHeaders } from "./authz-step.js";
 import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext } from "./context.js";
 import { type ProxyFailure, failureResponse } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
@@ -195,9 +195,11 @@ export async function handleRequest(
     x.finish();
   });
   // The HTTP filters before the router (JWT, RBAC) may answer, or change headers routing sees.
-  x.authz = await authorizeRequest(rt, ctx, facts, req);
+  const authz = authorizeRequest(rt, ctx, facts, req);
+  x.authz = authz instanceof Promise ? await authz : authz;
   if (x.authz.kind === "deny") return respondDenied(x, req, res, x.authz);
-  facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
+  // The filters may have set or removed headers; without any (NO_AUTHZ) the facts stand.
+  if (x.authz !== NO_AUTHZ) facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
   const d = decide(
     { view: rt.l7, endpoints: rt.clusters, random: rt.random, originalDestination: ctx.target },
     routeTableOf(rt, ctx),
@@ -358,7 +360,7 @@ async function forward(
   x.upstreamPath = d.path;
   x.levels = d.levels;
   x.setCookie = d.setCookie;
-  const admitted = await admitUpstream(rt, d.upstream, !h2, closedPromise(res));
+  const admitted = await admitUpstream(rt, d.upstream, !h2, () => closedPromise(res));
   // A client that left while its request was pending is logged as DC by the close handler.
   if (!admitted.ok) return admitted.gone ? undefined : failLate(x, req, res, "UO", admitted.reason);
   x.upstreamDone = admitted.done;

@@ -116,15 +116,16 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
   };
   const whenComplete = (f: () => void) => (req.readableEnded ? f() : req.once("end", f));
   // Envoy's route timeout spans from the end of the downstream request to the end of the response.
-  whenComplete(() => {
-    if (timeouts.globalMs <= 0 || over) return;
-    globalTimer = setTimeout(() => {
+  if (timeouts.globalMs > 0)
+    whenComplete(() => {
       if (over) return;
-      p.fail("UT", `no complete response within ${timeouts.globalMs} ms`);
-      current?.discard();
-    }, timeouts.globalMs);
-    globalTimer.unref();
-  });
+      globalTimer = setTimeout(() => {
+        if (over) return;
+        p.fail("UT", `no complete response within ${timeouts.globalMs} ms`);
+        current?.discard();
+      }, timeouts.globalMs);
+      globalTimer.unref();
+    });
   res.once("close", () => {
     if (globalTimer) clearTimeout(globalTimer);
     if (!over) current?.discard();
@@ -139,17 +140,22 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
     const a = attempt(p, upstream, headers, body);
     current = a;
     let perTry: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<Settled>((resolve) => {
-      if (timeouts.perTryMs <= 0) return;
-      whenComplete(() => {
-        perTry = setTimeout(
-          () => resolve({ ok: false, outcome: { kind: "failure", failure: "UT", refused: false }, reason: "per-try timeout" }),
-          timeouts.perTryMs,
-        );
-        perTry.unref();
-      });
-    });
-    const r = await Promise.race([a.settled, timedOut]);
+    // Without a per-try timeout the attempt's own outcome is awaited alone (no race, no timer per request).
+    const r =
+      timeouts.perTryMs > 0
+        ? await Promise.race([
+            a.settled,
+            new Promise<Settled>((resolve) =>
+              whenComplete(() => {
+                perTry = setTimeout(
+                  () => resolve({ ok: false, outcome: { kind: "failure", failure: "UT", refused: false }, reason: "per-try timeout" }),
+                  timeouts.perTryMs,
+                );
+                perTry.unref();
+              }),
+            ),
+          ])
+        : await a.settled;
     if (perTry) clearTimeout(perTry);
     endRetry();
     if (over) return a.discard();
@@ -187,7 +193,7 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
       const cluster = upstream.cluster;
       const ep = retryEndpoint(policy!, tried, () => (set ? rt.clusters.pick(cluster, set) : undefined));
       if (ep) upstream = { cluster: upstream.cluster, endpoint: ep };
-      const admitted = await admitUpstream(rt, upstream, !p.h2, closedPromise(res));
+      const admitted = await admitUpstream(rt, upstream, !p.h2, () => closedPromise(res));
       if (over || !admitted.ok) {
         if (admitted.ok) admitted.done(undefined);
         endRetry();
