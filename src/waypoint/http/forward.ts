@@ -17,7 +17,8 @@ import { type Decision, type Upstream, decide } from "../route/decide.js";
 import { isGrpc } from "../route/match.js";
 import type { RequestFacts } from "../route/request.js";
 import { type HeaderMap, mutateHeaders } from "../route/rewrite.js";
-import { httpLabels } from "../telemetry/labels.js";
+import type { RequestTelemetry } from "../telemetry/labels.js";
+import type { AccessLogEntry } from "../telemetry/access-log.js";
 import { FAULT_ABORT_BODY, decideFault, grpcLocalReply, grpcStatusOfHttp } from "../resilience/fault.js";
 import { RATE_LIMITED_BODY } from "../resilience/rate-limit.js";
 import { requestTimeouts } from "../resilience/timeout.js";
@@ -54,6 +55,8 @@ export function requestFacts(req: DownstreamRequest): RequestFacts {
     headers: h,
   };
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Per-request bookkeeping for telemetry (also used by upgrade.ts). */
 export class Exchange {
@@ -98,7 +101,7 @@ export class Exchange {
     const ep = this.upstream?.endpoint;
     const destination = ep ? rt.state.workloadByAddress(rt.network, ep.ip) : undefined;
     const grpc = isGrpc(String(this.facts.headers["content-type"] ?? ""));
-    const labels = httpLabels({
+    const telemetry: RequestTelemetry = {
       ...(this.ctx.source ? { source: this.ctx.source } : {}),
       sourceIdentity: this.ctx.peer,
       ...(this.upstream ? { cluster: this.upstream.cluster, endpoint: this.upstream.endpoint } : {}),
@@ -107,37 +110,43 @@ export class Exchange {
       status: this.status,
       ...(this.grpcStatus !== undefined ? { grpcStatus: this.grpcStatus } : {}),
       flags: this.flags,
-    });
+    };
     const duration = Date.now() - this.start;
-    rt.metrics.request(labels, duration, this.requestBytes, this.responseBytes);
+    rt.metrics.requestOn(this.ctx, telemetry, duration, this.requestBytes, this.responseBytes);
     reportSpanOf(this, duration);
+    // Built by assignment in the log's field order (no object spread per optional field, ~25 per request).
     const ua = this.facts.headers["user-agent"];
-    rt.accessLog({
+    // (The required fields follow below, before the entry is handed on.)
+    const e = {
       start_time: new Date(this.start).toISOString(),
       method: this.facts.method,
       path: this.facts.path,
-      ...(this.upstreamPath !== undefined ? { upstream_path: this.upstreamPath } : {}),
-      protocol: this.protocol,
-      response_code: this.status,
-      response_flags: this.flags || "-",
-      response_code_details: this.details,
-      bytes_received: this.requestBytes,
-      bytes_sent: this.responseBytes,
-      duration,
-      ...(this.upstreamTime !== undefined ? { upstream_service_time: this.upstreamTime } : {}),
-      ...(typeof ua === "string" ? { user_agent: ua } : {}),
-      request_id: this.requestId,
-      authority: this.facts.authority,
-      ...(ep ? { upstream_host: formatAddress(ep), upstream_cluster: this.upstream!.cluster.name } : {}),
-      route_name: this.routeName,
-      downstream_local_address: formatAddress(this.ctx.target),
-      downstream_remote_address: formatAddress(this.ctx.client),
-      downstream_peer_principal: toUri(this.ctx.peer),
-      ...(destination ? { upstream_peer_principal: workloadIdentityUri(destination) } : {}),
-      ...(this.grpcStatus !== undefined ? { grpc_status: this.grpcStatus } : {}),
-      ...(this.traceparent ? { traceparent: this.traceparent } : {}),
-      ...authzLogFields(this.authz && "report" in this.authz ? this.authz.report : undefined),
-    });
+    } as Mutable<AccessLogEntry>;
+    if (this.upstreamPath !== undefined) e.upstream_path = this.upstreamPath;
+    e.protocol = this.protocol;
+    e.response_code = this.status;
+    e.response_flags = this.flags || "-";
+    e.response_code_details = this.details;
+    e.bytes_received = this.requestBytes;
+    e.bytes_sent = this.responseBytes;
+    e.duration = duration;
+    if (this.upstreamTime !== undefined) e.upstream_service_time = this.upstreamTime;
+    if (typeof ua === "string") e.user_agent = ua;
+    e.request_id = this.requestId;
+    e.authority = this.facts.authority;
+    if (ep) {
+      e.upstream_host = formatAddress(ep);
+      e.upstream_cluster = this.upstream!.cluster.name;
+    }
+    e.route_name = this.routeName;
+    e.downstream_local_address = formatAddress(this.ctx.target);
+    e.downstream_remote_address = formatAddress(this.ctx.client);
+    e.downstream_peer_principal = toUri(this.ctx.peer);
+    if (destination) e.upstream_peer_principal = workloadIdentityUri(destination);
+    if (this.grpcStatus !== undefined) e.grpc_status = this.grpcStatus;
+    if (this.traceparent) e.traceparent = this.traceparent;
+    const report = this.authz && "report" in this.authz ? this.authz.report : undefined;
+    rt.accessLog(report ? Object.assign(e, authzLogFields(report)) : e);
   }
 }
 

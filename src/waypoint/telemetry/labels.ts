@@ -66,3 +66,18 @@ export function httpLabels(t: RequestTelemetry): HttpLabels {
     connection_security_policy: d?.tunnelProtocol === "HBONE" ? "mutual_tls" : UNKNOWN,
   };
 }
+
+/** Whether two requests get the same labels: the same objects (workloads, identity, cluster, endpoint) and values. */
+export function sameTelemetry(a: RequestTelemetry, b: RequestTelemetry): boolean {
+  return (
+    a.status === b.status &&
+    a.flags === b.flags &&
+    a.protocol === b.protocol &&
+    a.grpcStatus === b.grpcStatus &&
+    a.endpoint === b.endpoint &&
+    a.destination === b.destination &&
+    a.cluster === b.cluster &&
+    a.source === b.source &&
+    a.sourceIdentity === b.sourceIdentity
+  );
+}

@@ -7,8 +7,8 @@
  * Prometheus output gives them (label cluster_name, as Istio's stats tags extract it).
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { HTTP_LABELS, type HttpLabels } from "./labels.js";
-import { RequestSeries } from "./series.js";
+import { HTTP_LABELS, type HttpLabels, type RequestTelemetry, httpLabels, sameTelemetry } from "./labels.js";
+import { RequestSeries, type SeriesHandle } from "./series.js";
 
 /** Istio's (proxy) default buckets. */
 export const DURATION_BUCKETS = [
@@ -23,6 +23,7 @@ export class WaypointMetrics {
     { name: "istio_request_bytes", help: "Request sizes (headers and body)", buckets: BYTE_BUCKETS },
     { name: "istio_response_bytes", help: "Response sizes (headers and body)", buckets: BYTE_BUCKETS },
   ]);
+  private readonly lastByTunnel = new WeakMap<object, { readonly t: RequestTelemetry; readonly series: SeriesHandle }>();
   private readonly overflow: Record<"pending" | "cx" | "retry", Counter<"cluster_name">>;
   private readonly ejections: Counter<"cluster_name">;
   /** Set by the assembly: ejected hosts per cluster, read at scrape time. */
@@ -68,5 +69,21 @@ export class WaypointMetrics {
   /** Records one finished request. */
   request(labels: HttpLabels, durationMs: number, requestBytes: number, responseBytes: number): void {
     this.series.record(labels, [durationMs, requestBytes, responseBytes]);
+  }
+
+  /**
+   * Records one finished request of a tunnel (any object that lives as long as it: the
+   * TunnelContext). The tunnel's last label set stays bound (prom-client's "children"): a
+   * request whose parts are the same objects and values as the previous one on its tunnel, the
+   * usual case on a keep-alive or HTTP/2 connection, reuses it instead of building and hashing
+   * 25 labels again (~2.3 us per request measured alone).
+   */
+  requestOn(tunnel: object, t: RequestTelemetry, durationMs: number, requestBytes: number, responseBytes: number): void {
+    let last = this.lastByTunnel.get(tunnel);
+    if (!last || !sameTelemetry(last.t, t)) {
+      last = { t, series: this.series.bind(httpLabels(t)) };
+      this.lastByTunnel.set(tunnel, last);
+    }
+    this.series.observe(last.series, [durationMs, requestBytes, responseBytes]);
   }
 }

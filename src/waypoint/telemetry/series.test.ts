@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Counter, Histogram, Registry } from "prom-client";
-import { HTTP_LABELS } from "./labels.js";
+import { HTTP_LABELS, httpLabels } from "./labels.js";
+import { identity } from "../../common/spiffe.js";
+import type { Endpoint } from "../envoy/types.js";
 import { BYTE_BUCKETS, DURATION_BUCKETS, WaypointMetrics } from "./metrics.js";
 
 // Keys in an order other than HTTP_LABELS' (as httpLabels builds them): rendering keeps the caller's order.
@@ -58,4 +60,41 @@ test("RequestSeries renders exactly what prom-client's own Counter and Histogram
     assert.equal(await ours.registry.getSingleMetricAsString(m.name), await reference.getSingleMetricAsString(m.name), m.name);
   ours.registry.resetMetrics();
   assert.doesNotMatch(await ours.registry.metrics(), /istio_requests_total\{/);
+});
+
+test("requestOn (the tunnel's bound label set) renders what request renders, across label changes, tunnels and a reset", async () => {
+  const bound = new WaypointMetrics({ defaultMetrics: false });
+  const plain = new WaypointMetrics({ defaultMetrics: false });
+  const peer = identity("cluster.local", "bm", "client");
+  const cluster = {
+    name: "outbound|80||wp.bm.svc.cluster.local",
+    service: { host: "wp.bm.svc.cluster.local", namespace: "bm", name: "wp" },
+  };
+  const endpoints = ["10.0.0.7", "10.0.0.8"].map((ip) => ({ ip, port: 80, weight: 1, healthy: true, priority: 0 }) as never as Endpoint);
+  const tunnels = [{}, {}];
+  const seq: Array<[number, number, number, string]> = [
+    [0, 0, 200, ""],
+    [0, 0, 200, ""],
+    [1, 0, 200, ""],
+    [0, 1, 200, ""],
+    [0, 1, 503, "UF"],
+    [0, 1, 503, "UF"],
+    [1, 0, 200, ""],
+    [0, 0, 200, ""],
+  ];
+  const run = async (n: number) => {
+    for (const [ti, ei, status, flags] of seq.slice(0, n)) {
+      const t = { sourceIdentity: peer, cluster: cluster as never, endpoint: endpoints[ei]!, protocol: "http" as const, status, flags };
+      bound.requestOn(tunnels[ti]!, t, 3, 100, 200);
+      plain.request(httpLabels(t), 3, 100, 200);
+    }
+    assert.equal(await bound.registry.metrics(), await plain.registry.metrics());
+  };
+  await run(seq.length);
+  assert.match(await bound.registry.metrics(), /istio_requests_total\{[^}]*response_code="503"[^}]*\} 2/);
+  // After a reset, a handle bound before it counts from zero (prom-client's reset drops the series).
+  bound.registry.resetMetrics();
+  plain.registry.resetMetrics();
+  await run(2);
+  assert.match(await bound.registry.metrics(), /istio_requests_total\{[^}]*response_code="200"[^}]*\} 2\n/);
 });

@@ -12,6 +12,7 @@ import type { Registry } from "prom-client";
 type Labels = Readonly<Record<string, string>>;
 
 interface Series {
+  readonly key: string;
   readonly labels: Labels;
   count: number;
   /** Per metric (duration, request bytes, response bytes): sum and per-bucket counts (last = +Inf). */
@@ -35,6 +36,11 @@ interface ExportedMetric {
   reset(): void;
 }
 
+/** A bound label set (RequestSeries.bind); opaque to callers. */
+export interface SeriesHandle {
+  readonly labels: Labels;
+}
+
 export interface HistogramSpec {
   readonly name: string;
   readonly help: string;
@@ -52,12 +58,22 @@ export class RequestSeries {
 
   /** Records one request: the counter +1 and one observation per histogram. */
   record(labels: Labels, values: readonly [number, number, number]): void {
+    this.observe(this.bind(labels), values);
+  }
+
+  /**
+   * The series of `labels`, to record into with `observe` while its label set holds (a caller that
+   * sees the same labels request after request skips building the key of 25 values each time).
+   * A handle outlives a registry reset: `observe` then records into a new series of its labels.
+   */
+  bind(labels: Labels): SeriesHandle {
     let key = "";
     for (const n of this.labelNames) key += `${labels[n] ?? ""}\u0001`;
     let s = this.series.get(key);
     if (!s) {
       // The caller's key order, as prom-client keeps it (it renders labels in that order).
       s = {
+        key,
         labels: { ...labels },
         count: 0,
         sums: [0, 0, 0],
@@ -65,6 +81,14 @@ export class RequestSeries {
       };
       this.series.set(key, s);
     }
+    return s;
+  }
+
+  /** Records one request into a bound series: the counter +1 and one observation per histogram. */
+  observe(handle: SeriesHandle, values: readonly [number, number, number]): void {
+    let s = handle as Series;
+    // A handle from before a reset: its label set starts again from zero, as prom-client's does.
+    if (this.series.get(s.key) !== s) s = this.bind(s.labels) as Series;
     s.count++;
     for (let i = 0; i < 3; i++) {
       const v = values[i]!;
