@@ -45,7 +45,7 @@ export function routeTableOf(rt: ProxyRuntime, ctx: TunnelContext): RouteTable |
   return f.routes.kind === "inline" ? f.routes.table : rt.l7.routeTable(f.routes.name);
 }
 
-export function requestFacts(req: DownstreamRequest): RequestFacts {
+export function requestFacts(req: DownstreamRequest, sourceIp?: string): RequestFacts {
   const h = req.headers as Record<string, string | string[] | undefined>;
   return {
     method: req.method ?? "GET",
@@ -53,6 +53,7 @@ export function requestFacts(req: DownstreamRequest): RequestFacts {
     path: req.url ?? "/",
     scheme: "http",
     headers: h,
+    ...(sourceIp !== undefined ? { sourceIp } : {}),
   };
 }
 
@@ -189,7 +190,7 @@ export async function handleRequest(
   res: DownstreamResponse,
   h2: boolean,
 ): Promise<void> {
-  let facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
+  let facts = requestFacts(req, ctx.client.ip);
   const x = new Exchange(rt, ctx, facts, h2 ? "HTTP/2" : `HTTP/${req.httpVersion}`);
   x.requestBytes = headerBytes(req.headers as Record<string, string>);
   req.on("data", (c: Buffer) => (x.requestBytes += c.length));
@@ -208,7 +209,7 @@ export async function handleRequest(
   x.authz = authz instanceof Promise ? await authz : authz;
   if (x.authz.kind === "deny") return respondDenied(x, req, res, x.authz);
   // The filters may have set or removed headers; without any (NO_AUTHZ) the facts stand.
-  if (x.authz !== NO_AUTHZ) facts = { ...requestFacts(req), sourceIp: ctx.client.ip };
+  if (x.authz !== NO_AUTHZ) facts = requestFacts(req, ctx.client.ip);
   const d = decide(
     { view: rt.l7, endpoints: rt.clusters, random: rt.random, originalDestination: ctx.target },
     routeTableOf(rt, ctx),
@@ -384,7 +385,11 @@ async function forward(
   const bodyPrefix = x.authz?.kind === "pass" ? x.authz.bodyPrefix : undefined;
   for (const m of d.mirrors) mirror(rt, ctx, req, m, d, headers, h2, bodyPrefix);
   const grpc = isGrpc(String(req.headers["content-type"] ?? ""));
-  const timeouts = requestTimeouts({ ...d, ...(d.retry ? { perTryTimeoutMs: d.retry.perTryTimeoutMs } : {}) }, grpc, req.headers);
+  const timeouts = requestTimeouts(
+    { timeoutMs: d.timeoutMs, maxGrpcTimeoutMs: d.maxGrpcTimeoutMs, perTryTimeoutMs: d.retry?.perTryTimeoutMs },
+    grpc,
+    req.headers,
+  );
   await sendUpstream({
     x,
     rt,

@@ -12,14 +12,22 @@ import { pathOnly } from "./request.js";
 
 export type HeaderMap = Record<string, string | string[]>;
 
-/** Applies `levels` (innermost first) to a copy of `headers` (lower-case names). */
+/**
+ * Applies `levels` (innermost first) to a copy of `headers` (lower-case names); when no level
+ * mutates this side, `headers` itself is returned (no copy per request): pass a map the caller
+ * owns (every caller passes endToEnd's fresh one or a literal).
+ */
 export function mutateHeaders(headers: Readonly<HeaderMap>, levels: readonly HeaderMutations[], side: "request" | "response"): HeaderMap {
-  const out: HeaderMap = { ...headers };
+  let out: HeaderMap | undefined;
   for (const m of levels) {
-    for (const name of side === "request" ? m.requestRemove : m.responseRemove) delete out[name];
-    for (const add of side === "request" ? m.requestAdd : m.responseAdd) addHeader(out, add);
+    const remove = side === "request" ? m.requestRemove : m.responseRemove;
+    const add = side === "request" ? m.requestAdd : m.responseAdd;
+    if (remove.length === 0 && add.length === 0) continue;
+    out ??= { ...headers };
+    for (const name of remove) delete out[name];
+    for (const a of add) addHeader(out, a);
   }
-  return out;
+  return out ?? (headers as HeaderMap);
 }
 
 function addHeader(h: HeaderMap, a: HeaderAdd): void {
