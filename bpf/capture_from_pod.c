@@ -12,6 +12,11 @@
  * UDP: with WEFT_CFG_DNS, an enrolled pod's query to port 53 (IPv4 or IPv6) goes to ztunnel's
  * DNS proxy; other UDP passes.
  * A capture without a listener drops (fail closed).
+ *
+ * On a bridge port (weft_ports entry) TCP to capture (either family) is not assigned here: it is marked
+ * (mark_capture, or mark_loop kept for a bounced packet), addressed to the bridge itself
+ * (weft_pass_up) and assigned by capture_bridge.c on the bridge device, where the same
+ * decisions are taken (docs/capture.md, "Bridge CNIs").
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -25,32 +30,27 @@
 static __always_inline int weft_from_pod6(struct __sk_buff *skb, const struct weft_flow6 *f, int parsed)
 {
 	const struct weft_config *cfg = weft_get_config();
+	const struct weft_port *port;
 	int looped;
 
 	if (!cfg || parsed < 0)
 		/* Not configured (yet), or TCP behind extension headers: fail closed for enrolled pods. */
 		return weft_is_enrolled6(&f->saddr) || weft_is_enrolled6(&f->daddr) ? TC_ACT_SHOT : TC_ACT_OK;
 	looped = (skb->mark & cfg->mark_mask) == (cfg->mark_loop & cfg->mark_mask);
+	port = weft_get_port(skb->ifindex);
+	if (port)
+		return weft_defer_to_bridge(skb, cfg, port, looped, !looped && weft_is_enrolled6(&f->saddr),
+					    looped && weft_is_enrolled6(&f->daddr));
 	if (looped)
 		weft_set_mark(skb, cfg, 0);
-	if (weft_assign_established6(skb, cfg, f))
-		return TC_ACT_OK;
-	if (looped) {
-		if (!weft_is_enrolled6(&f->daddr))
-			return TC_ACT_SHOT;
-		if (f->dport == bpf_htons(cfg->port_hbone))
-			return weft_assign_listener6(skb, cfg, f, cfg->port_hbone);
-		return weft_assign_listener6(skb, cfg, f, cfg->port_inbound);
-	}
-	if (weft_is_enrolled6(&f->saddr))
-		return weft_assign_listener6(skb, cfg, f, cfg->port_outbound);
-	return TC_ACT_OK;
+	return weft_capture_tcp6(skb, cfg, f, looped);
 }
 
 SEC("tc")
 int weft_from_pod(struct __sk_buff *skb)
 {
 	const struct weft_config *cfg;
+	const struct weft_port *port;
 	struct weft_flow f;
 	struct weft_flow6 f6;
 	__u32 l4off;
@@ -59,13 +59,13 @@ int weft_from_pod(struct __sk_buff *skb)
 	if (weft_parse_udp6(skb, &f6, &l4off)) {
 		cfg = weft_get_config();
 		if (cfg && (cfg->flags & WEFT_CFG_DNS) && f6.dport == bpf_htons(53) && weft_is_enrolled6(&f6.saddr))
-			return weft_capture_dns6(skb, cfg, &f6, l4off);
+			return weft_pass_up(skb, weft_get_port(skb->ifindex), weft_capture_dns6(skb, cfg, &f6, l4off));
 		return TC_ACT_OK;
 	}
 	if (weft_parse_udp4(skb, &f, &l4off)) {
 		cfg = weft_get_config();
 		if (cfg && (cfg->flags & WEFT_CFG_DNS) && f.dport == bpf_htons(53) && weft_is_enrolled(f.saddr))
-			return weft_capture_dns(skb, cfg, &f, l4off);
+			return weft_pass_up(skb, weft_get_port(skb->ifindex), weft_capture_dns(skb, cfg, &f, l4off));
 		return TC_ACT_OK;
 	}
 	v6 = weft_parse_tcp6(skb, &f6);
@@ -79,22 +79,12 @@ int weft_from_pod(struct __sk_buff *skb)
 		return weft_is_enrolled(f.saddr) || weft_is_enrolled(f.daddr) ? TC_ACT_SHOT : TC_ACT_OK;
 
 	looped = (skb->mark & cfg->mark_mask) == (cfg->mark_loop & cfg->mark_mask);
+	port = weft_get_port(skb->ifindex);
+	if (port)
+		return weft_defer_to_bridge(skb, cfg, port, looped, !looped && weft_is_enrolled(f.saddr), looped && weft_is_enrolled(f.daddr));
 	if (looped)
 		weft_set_mark(skb, cfg, 0);
-
-	if (weft_assign_established(skb, cfg, &f))
-		return TC_ACT_OK;
-
-	if (looped) {
-		if (!weft_is_enrolled(f.daddr))
-			return TC_ACT_SHOT; /* only to-pod programs of enrolled pods bounce packets */
-		if (f.dport == bpf_htons(cfg->port_hbone))
-			return weft_assign_listener(skb, cfg, &f, cfg->port_hbone);
-		return weft_assign_listener(skb, cfg, &f, cfg->port_inbound);
-	}
-	if (weft_is_enrolled(f.saddr))
-		return weft_assign_listener(skb, cfg, &f, cfg->port_outbound);
-	return TC_ACT_OK;
+	return weft_capture_tcp(skb, cfg, &f, looped);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -8,7 +8,8 @@
  * sockets that use this pod's IP as their source.
  *
  * ztunnel's own packets (SO_MARK = mark_ztunnel on all its sockets) enter the pod untouched.
- * IPv6 TCP to a pod in weft_enrolled6 is bounced the same way (weft_to_pod6).
+ * IPv6 TCP to a pod in weft_enrolled6 is bounced the same way (weft_to_pod6), on a bridge port
+ * too (weft_bounce_macs).
  *
  * DNS capture: ztunnel's UDP reply (source port port_dns) to a pod query remembered by
  * capture_from_pod.c gets the asked nameserver's address and port 53 as its source, checksums
@@ -26,18 +27,24 @@
 #include "lib/parse.h"
 #include "lib/capture.h"
 
-/* Makes the frame look as if the pod sent it (destination MAC = the veth's own), otherwise the
- * stack would see PACKET_OTHERHOST on ingress and drop it. */
-static __always_inline int weft_swap_macs(struct __sk_buff *skb)
+/* Makes the bounced frame look as if the pod sent it to the node. Routed veth: the MACs are
+ * swapped (destination = the veth's own, which sent it), otherwise the stack would see
+ * PACKET_OTHERHOST on ingress and drop it. Bridge port: source = the pod's MAC (what the bridge
+ * has learnt on this port), destination = the port's own (a local address of the bridge, and
+ * the veth's, so the redirect computes PACKET_HOST), so the bridge passes it up. */
+static __always_inline int weft_bounce_macs(struct __sk_buff *skb, const struct weft_port *port)
 {
 	__u8 macs[2 * ETH_ALEN];
-	__u8 swapped[2 * ETH_ALEN];
+	__u8 out[2 * ETH_ALEN];
 
 	if (bpf_skb_load_bytes(skb, 0, macs, sizeof(macs)) < 0)
 		return -1;
-	__builtin_memcpy(swapped, macs + ETH_ALEN, ETH_ALEN);
-	__builtin_memcpy(swapped + ETH_ALEN, macs, ETH_ALEN);
-	return bpf_skb_store_bytes(skb, 0, swapped, sizeof(swapped), 0);
+	if (port)
+		__builtin_memcpy(out, port->mac, ETH_ALEN);
+	else
+		__builtin_memcpy(out, macs + ETH_ALEN, ETH_ALEN);
+	__builtin_memcpy(out + ETH_ALEN, macs, ETH_ALEN);
+	return bpf_skb_store_bytes(skb, 0, out, sizeof(out), 0);
 }
 
 static __always_inline int weft_dns_reply(struct __sk_buff *skb, const struct weft_flow *f, __u32 l4off)
@@ -71,7 +78,7 @@ static __always_inline int weft_dns_reply6(struct __sk_buff *skb, const struct w
 /* A to-pod packet to capture: bounced to this veth's ingress with mark_loop (both families). */
 static __always_inline int weft_bounce(struct __sk_buff *skb, const struct weft_config *cfg)
 {
-	if (weft_swap_macs(skb) < 0)
+	if (weft_bounce_macs(skb, weft_get_port(skb->ifindex)) < 0)
 		return TC_ACT_SHOT;
 	weft_set_mark(skb, cfg, cfg->mark_loop);
 	return bpf_redirect(skb->ifindex, BPF_F_INGRESS);

@@ -19,6 +19,12 @@
 #define WEFT_CFG_READY 0x1 /* the agent finished writing this entry; until then enrolled traffic is dropped */
 #define WEFT_CFG_DNS 0x2   /* capture enrolled pods' UDP port 53 to ztunnel's DNS proxy (port_dns) */
 
+/* How many bridge ports (host veths enslaved to a bridge) one node can hold in weft_ports. */
+#define WEFT_MAX_PORTS 4096
+
+/* weft_ports value bits. */
+#define WEFT_PORT_BRIDGED 0x1 /* the host veth is a bridge port: assigned frames must be passed up */
+
 /* Entries of the DNS reply-rewrite table (one per in-flight query of a pod). */
 #define WEFT_MAX_DNS_FLOWS 8192
 
@@ -56,6 +62,16 @@ struct weft_dns_key6 {
 	struct weft_ip6 pod;
 	__u16 port;
 	__u16 pad;
+};
+
+/* weft_ports value: an enrolled pod's host veth that is a bridge port (key: its ifindex). 8 bytes.
+ * `mac` is that veth's own address, a local entry of the bridge's forwarding table: a frame
+ * carrying it as destination is passed up to the node's IP stack by the bridge instead of being
+ * switched to another port. (Not the bridge's own address: without one set explicitly it follows
+ * the lowest port address and changes as pods come and go.) */
+struct weft_port {
+	__u8 mac[6];
+	__u16 flags; /* WEFT_PORT_* */
 };
 
 #endif

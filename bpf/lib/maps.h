@@ -1,4 +1,4 @@
-/* weft capture: the maps shared by the programs. Both are pinned by the loader (bpftool
+/* weft capture: the maps shared by the programs. All are pinned by the loader (bpftool
  * pinmaps / map ... pinned) under <pin root>/<instance>/maps/, so every program and the node
  * agent see the same instances.
  */
@@ -49,6 +49,22 @@ struct {
 	__type(key, struct weft_dns_key6);
 	__type(value, struct weft_ip6);
 } weft_dns_nat6 SEC(".maps");
+
+/* Enrolled pods' host veths that are bridge ports: ifindex -> struct weft_port. A veth without
+ * an entry is a routed veth (ptp and the like), handled as before. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WEFT_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct weft_port);
+} weft_ports SEC(".maps");
+
+static __always_inline const struct weft_port *weft_get_port(__u32 ifindex)
+{
+	const struct weft_port *p = bpf_map_lookup_elem(&weft_ports, &ifindex);
+
+	return p && (p->flags & WEFT_PORT_BRIDGED) ? p : 0;
+}
 
 static __always_inline const struct weft_config *weft_get_config(void)
 {

@@ -1,6 +1,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { CONFIG_VALUE_SIZE, decodeConfig, encodeConfig, enrolledKey, enrolledValue, ip6Key, ipFromKey, ipKey } from "./ebpf-maps.js";
+import {
+  CONFIG_VALUE_SIZE,
+  decodeConfig,
+  encodeConfig,
+  enrolledKey,
+  enrolledValue,
+  ip6Key,
+  ipFromKey,
+  ipKey,
+  portKey,
+  portValue,
+} from "./ebpf-maps.js";
 import { validateNode } from "./node-config.js";
 
 void test("weft_config: encodes struct weft_config byte for byte and decodes back", () => {
@@ -57,4 +68,9 @@ void test("weft_enrolled6: IPv6 keys are the 16 address bytes in network order; 
   assert.deepEqual([...enrolledKey("198.19.1.2").key], [198, 19, 1, 2]);
   assert.equal(enrolledKey("fd00::2").map, "weft_enrolled6");
   assert.equal(enrolledKey("fd00::2").key.length, 16);
+});
+
+void test("weft_ports: key is the ifindex in host order, value struct weft_port (MAC, then WEFT_PORT_BRIDGED)", () => {
+  assert.equal(portKey(0x1234).toString("hex"), "34120000");
+  assert.equal(portValue("3e:35:23:bd:c6:12").toString("hex"), "3e3523bdc612" + "0100");
 });

@@ -83,3 +83,22 @@ export function enrolledValue(flags = POD_ENROLLED): Buffer {
   b.writeUInt32LE(flags >>> 0, 0);
   return b;
 }
+
+export const PORT_KEY_SIZE = 4;
+export const PORT_VALUE_SIZE = 8;
+export const PORT_BRIDGED = 0x1;
+
+/** weft_ports key: the host veth's ifindex (host byte order, as the program reads skb->ifindex). */
+export function portKey(ifindex: number): Buffer {
+  const b = Buffer.alloc(PORT_KEY_SIZE);
+  b.writeUInt32LE(ifindex >>> 0, 0);
+  return b;
+}
+
+/** struct weft_port: the veth's own MAC ("aa:bb:..") and WEFT_PORT_BRIDGED. */
+export function portValue(mac: string): Buffer {
+  const b = Buffer.alloc(PORT_VALUE_SIZE);
+  Buffer.from(mac.split(":").map((x) => parseInt(x, 16))).copy(b, 0);
+  b.writeUInt16LE(PORT_BRIDGED, 6);
+  return b;
+}

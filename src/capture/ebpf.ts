@@ -6,11 +6,15 @@
  * capture routing and turns off TCP early demux in the node namespace (an early-demuxed packet
  * of a foreign-address socket would otherwise be dropped by ip_forward before it reaches the
  * pod veth where capture happens).
+ * setup() also installs the conntrack bypass (conntrack-bypass.ts): captured TCP of both families
+ * is untracked, so kube-proxy's DNAT cannot rewrite what the programs assigned to ztunnel.
  * enroll(): attaches capture_from_pod at tc ingress and capture_to_pod at tc egress of the pod's
  * host veth (fixed preference FILTER_PREF, `tc filter replace`, so re-enrolling is a no-op),
- * allows local source addresses on that veth (node processes' bounced packets), then puts the
- * pod IPs into weft_enrolled (IPv4) and weft_enrolled6 (IPv6) through the addon: the map update
- * is what turns capture on.
+ * allows local source addresses on that veth (node processes' bounced packets), records in
+ * weft_ports whether the veth is a bridge port (host-link.ts; then the bridge device accepts
+ * local sources too and gets capture_bridge at its ingress), then puts the pod IPs into
+ * weft_enrolled (IPv4) and weft_enrolled6 (IPv6) through the addon: the map update is what turns
+ * capture on.
  * teardown() and cleanupStale(): remove weft's filters from every device of the node namespace,
  * the routing, and the pin folder, whether or not this process created them.
  */
@@ -26,11 +30,17 @@ import {
   ENROLLED6_KEY_SIZE,
   ENROLLED_KEY_SIZE,
   ENROLLED_VALUE_SIZE,
+  PORT_KEY_SIZE,
+  PORT_VALUE_SIZE,
   encodeConfig,
   enrolledKey,
   enrolledValue,
   ipFromKey,
+  portKey,
+  portValue,
 } from "./ebpf-maps.js";
+import { installConntrackBypass, removeConntrackBypass } from "./conntrack-bypass.js";
+import { type HostLink, inspectHostLink } from "./host-link.js";
 import { run } from "../common/exec.js";
 import { validatePod } from "./node-config.js";
 import { Serial } from "./serial.js";
@@ -41,10 +51,14 @@ const log = logger("cni.redirect.ebpf");
 
 /** tc filter preference of weft's filters: how they are found again, also after a crash. */
 export const FILTER_PREF = 21000;
-const PROG_FROM_POD = "weft_from_pod";
-const PROG_TO_POD = "weft_to_pod";
-/** Every map the programs share, pinned by the first load and reused by the second. */
-const PINNED_MAPS = ["weft_enrolled", "weft_enrolled6", "weft_config", "weft_dns_nat", "weft_dns_nat6"] as const;
+/** The programs (object in bpf/build, pin name). */
+const PROGRAMS = [
+  { object: "capture_from_pod.o", pin: "from_pod" },
+  { object: "capture_to_pod.o", pin: "to_pod" },
+  { object: "capture_bridge.o", pin: "bridge" },
+] as const;
+/** Every map the programs share, pinned by the first load and reused by the others. */
+const PINNED_MAPS = ["weft_enrolled", "weft_enrolled6", "weft_config", "weft_dns_nat", "weft_dns_nat6", "weft_ports"] as const;
 type EnrolledMapName = "weft_enrolled" | "weft_enrolled6";
 
 /** Default folder of the built objects: <repo>/bpf/build. */
@@ -56,6 +70,7 @@ export const defaultObjectDir = path.resolve(
 export class EbpfBackend implements RedirectBackend {
   readonly kind = "ebpf" as const;
   private readonly enrolledMaps = new Map<EnrolledMapName, PinnedMap>();
+  private portsMap: PinnedMap | undefined;
   /** False once setup found IPv6 disabled in the node namespace: IPv6 addresses are then refused. */
   private ipv6 = true;
   private readonly serial = new Serial();
@@ -81,13 +96,11 @@ export class EbpfBackend implements RedirectBackend {
   private async setupNow(): Promise<Result<void>> {
     const fs = await ensureBpffs();
     if (!fs.ok) return fs;
-    const objs = [PROG_FROM_POD, PROG_TO_POD].map((p) =>
-      path.join(this.objectDir, p === PROG_FROM_POD ? "capture_from_pod.o" : "capture_to_pod.o"),
-    );
-    for (const o of objs) {
+    for (const p of PROGRAMS) {
+      const o = path.join(this.objectDir, p.object);
       if (!existsSync(o)) return err(new Error(`ebpf capture: ${o} is missing: run scripts/setup.sh (make -C bpf)`));
     }
-    const loaded = await this.loadPrograms(objs[0]!, objs[1]!);
+    const loaded = await this.loadPrograms();
     if (!loaded.ok) return loaded;
     const cfg = PinnedMap.open(path.join(this.pinDir, "maps", "weft_config"), 4, CONFIG_VALUE_SIZE);
     if (!cfg.ok) return cfg;
@@ -97,43 +110,40 @@ export class EbpfBackend implements RedirectBackend {
     const routing = await installCaptureRouting(this.node);
     if (!routing.ok) return routing;
     this.ipv6 = routing.value.ipv6;
+    const bypass = await installConntrackBypass(this.node);
+    if (!bypass.ok) return bypass;
     const demux = await setSysctl(this.node, "net.ipv4.tcp_early_demux", 0);
     if (!demux.ok) return demux;
     log.info({ pinDir: this.pinDir, netns: this.node.netns }, "ebpf capture ready");
     return ok(undefined);
   }
 
-  /** Loads and pins both programs unless a complete set is already pinned (idempotent). */
-  private async loadPrograms(fromObj: string, toObj: string): Promise<Result<void>> {
+  /**
+   * Loads and pins the programs unless a complete set is already pinned (idempotent). The first
+   * one pins the maps; the others reuse them, so every program and the agent share one set.
+   */
+  private async loadPrograms(): Promise<Result<void>> {
     const d = this.pinDir;
-    const pins = ["from_pod", "to_pod", ...PINNED_MAPS.map((m) => `maps/${m}`)].map((p) => path.join(d, p));
+    const pins = [...PROGRAMS.map((p) => p.pin), ...PINNED_MAPS.map((m) => `maps/${m}`)].map((p) => path.join(d, p));
     if (pins.every((p) => existsSync(p))) return ok(undefined);
     await rm(d, { recursive: true, force: true });
     await mkdir(path.join(d, "maps"), { recursive: true });
-    const from = await run("bpftool", [
-      "prog",
-      "load",
-      fromObj,
-      path.join(d, "from_pod"),
-      "type",
-      "classifier",
-      "pinmaps",
-      path.join(d, "maps"),
-    ]);
-    const to = from.ok
-      ? await run("bpftool", [
-          "prog",
-          "load",
-          toObj,
-          path.join(d, "to_pod"),
-          "type",
-          "classifier",
-          ...PINNED_MAPS.flatMap((m) => ["map", "name", m, "pinned", path.join(d, "maps", m)]),
-        ])
-      : from;
-    if (!to.ok) {
-      await rm(d, { recursive: true, force: true });
-      return err(new Error(`ebpf capture: loading programs: ${to.error.message}`, { cause: to.error }));
+    for (const [i, p] of PROGRAMS.entries()) {
+      const maps =
+        i === 0 ? ["pinmaps", path.join(d, "maps")] : PINNED_MAPS.flatMap((m) => ["map", "name", m, "pinned", path.join(d, "maps", m)]);
+      const r = await run("bpftool", [
+        "prog",
+        "load",
+        path.join(this.objectDir, p.object),
+        path.join(d, p.pin),
+        "type",
+        "classifier",
+        ...maps,
+      ]);
+      if (!r.ok) {
+        await rm(d, { recursive: true, force: true });
+        return err(new Error(`ebpf capture: loading programs: ${r.error.message}`, { cause: r.error }));
+      }
     }
     return ok(undefined);
   }
@@ -164,6 +174,68 @@ export class EbpfBackend implements RedirectBackend {
     return ok(out);
   }
 
+  private ports(): Result<PinnedMap> {
+    if (!this.portsMap) {
+      const m = PinnedMap.open(path.join(this.pinDir, "maps", "weft_ports"), PORT_KEY_SIZE, PORT_VALUE_SIZE);
+      if (!m.ok) return err(new Error(`ebpf capture: not set up (${m.error.message})`, { cause: m.error }));
+      this.portsMap = m.value;
+    }
+    return ok(this.portsMap);
+  }
+
+  /**
+   * Records how the veth is attached: a bridge port gets its weft_ports entry (the programs then
+   * address assigned frames to the bridge itself) and accept_local on the bridge device (bounced
+   * packets of node processes arrive there); a routed veth has no entry (a stale one of a reused
+   * ifindex is deleted).
+   */
+  private async recordLink(link: HostLink): Promise<Result<void>> {
+    const ports = this.ports();
+    if (!ports.ok) return ports;
+    if (!link.bridge) {
+      ports.value.delete(portKey(link.ifindex));
+      return ok(undefined);
+    }
+    const local = await setSysctl(this.node, `net.ipv4.conf.${link.bridge}.accept_local`, 1);
+    if (!local.ok) return local;
+    // The bridge's own program first: a port entry makes the port defer to it.
+    const q = await this.ensureClsact(link.bridge);
+    if (!q.ok) return q;
+    const attached = await run("tc", this.filterArgs(link.bridge, "ingress", "bridge"), this.ns);
+    if (!attached.ok) return err(attached.error);
+    await this.collectPorts(ports.value);
+    return ports.value.update(portKey(link.ifindex), portValue(link.mac));
+  }
+
+  /** `tc filter replace` of a pinned program at weft's preference: attaching again is a no-op. */
+  private filterArgs(dev: string, dir: "ingress" | "egress", pin: string): string[] {
+    return [
+      "filter",
+      "replace",
+      "dev",
+      dev,
+      dir,
+      "pref",
+      String(FILTER_PREF),
+      "handle",
+      "1",
+      "bpf",
+      "da",
+      "object-pinned",
+      path.join(this.pinDir, pin),
+    ];
+  }
+
+  /** Deletes weft_ports entries of veths that are gone (pods deleted before or without unenroll). */
+  private async collectPorts(ports: PinnedMap): Promise<void> {
+    const keys = ports.keys();
+    if (!keys.ok || keys.value.length === 0) return;
+    const links = await run("ip", ["-j", "link", "show"], this.ns);
+    if (!links.ok) return;
+    const alive = new Set((JSON.parse(links.value.stdout) as Array<{ ifindex: number }>).map((l) => l.ifindex));
+    for (const k of keys.value) if (!alive.has(k.readUInt32LE(0))) ports.delete(k);
+  }
+
   enroll(pod: PodCapture): Promise<Result<void>> {
     return this.serial.run(() => this.enrollNow(pod));
   }
@@ -177,42 +249,8 @@ export class EbpfBackend implements RedirectBackend {
     const dev = pod.hostVeth;
     const who = `pod ${pod.name ?? dev}`;
     const steps: Array<[string, string[]]> = [
-      [
-        "tc",
-        [
-          "filter",
-          "replace",
-          "dev",
-          dev,
-          "ingress",
-          "pref",
-          String(FILTER_PREF),
-          "handle",
-          "1",
-          "bpf",
-          "da",
-          "object-pinned",
-          path.join(this.pinDir, "from_pod"),
-        ],
-      ],
-      [
-        "tc",
-        [
-          "filter",
-          "replace",
-          "dev",
-          dev,
-          "egress",
-          "pref",
-          String(FILTER_PREF),
-          "handle",
-          "1",
-          "bpf",
-          "da",
-          "object-pinned",
-          path.join(this.pinDir, "to_pod"),
-        ],
-      ],
+      ["tc", this.filterArgs(dev, "ingress", "from_pod")],
+      ["tc", this.filterArgs(dev, "egress", "to_pod")],
     ];
     const q = await this.ensureClsact(dev);
     if (!q.ok) return err(new Error(`${who}: ${q.error.message}`, { cause: q.error }));
@@ -225,6 +263,10 @@ export class EbpfBackend implements RedirectBackend {
     };
     const local = await setSysctl(this.node, `net.ipv4.conf.${dev}.accept_local`, 1);
     if (!local.ok) return rollback(local.error);
+    const link = await inspectHostLink(this.node, dev);
+    if (!link.ok) return rollback(link.error);
+    const recorded = await this.recordLink(link.value);
+    if (!recorded.ok) return rollback(recorded.error);
     for (const [cmd, args] of steps) {
       const r = await run(cmd, args, this.ns);
       if (!r.ok) return rollback(r.error);
@@ -307,6 +349,8 @@ export class EbpfBackend implements RedirectBackend {
   private async cleanupNow(): Promise<Result<string[]>> {
     for (const m of this.enrolledMaps.values()) m.close();
     this.enrolledMaps.clear();
+    this.portsMap?.close();
+    this.portsMap = undefined;
     const removed: string[] = [];
     const links = await run("ip", ["-o", "link", "show"], this.ns);
     if (!links.ok) return err(links.error);
@@ -318,6 +362,9 @@ export class EbpfBackend implements RedirectBackend {
     const routing = await removeCaptureRouting(this.node);
     if (!routing.ok) return routing;
     removed.push(...routing.value);
+    const bypass = await removeConntrackBypass(this.node);
+    if (!bypass.ok) return bypass;
+    removed.push(...bypass.value);
     if (existsSync(this.pinDir)) {
       await rm(this.pinDir, { recursive: true, force: true });
       removed.push(`pins ${this.pinDir}`);
@@ -362,7 +409,7 @@ export class EbpfBackend implements RedirectBackend {
 
 /** True if `tc filter show` output holds weft's filter (our preference and program name). */
 export function isWeftFilter(tcOutput: string): boolean {
-  return tcOutput.split("\n").some((l) => l.includes(`pref ${FILTER_PREF} `) && /name weft_(from|to)_pod/.test(l));
+  return tcOutput.split("\n").some((l) => l.includes(`pref ${FILTER_PREF} `) && /name weft_(from_pod|to_pod|bridge)/.test(l));
 }
 
 /** Interface names from `ip -o link show` (the `@peer` suffix removed). */

@@ -38,8 +38,39 @@ function must<T>(r: { ok: true; value: T } | { ok: false; error: Error }): T {
   return r.value;
 }
 
-for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
-  void describe(`capture with the ${kind} backend`, { skip: skipReason }, () => {
+/** Service addresses (one per family) that only the kube-proxy stand-in's DNAT knows. */
+const SERVICE_IP = "198.19.5.1";
+const SERVICE_IP6 = "fd00:19:5::1";
+
+/**
+ * A stand-in for kube-proxy, named as one: kube-proxy's iptables mode DNATs a ClusterIP to an
+ * endpoint in nat PREROUTING (pods) and OUTPUT (node processes, ztunnel), priority -100, which
+ * is what this table does, in the node namespace only.
+ */
+function kubeProxyStandIn(endpoint: Pod): string {
+  const rules = [`ip daddr ${SERVICE_IP} tcp dport 80 dnat ip to ${endpoint.ip}:80`];
+  if (endpoint.ip6) rules.push(`ip6 daddr ${SERVICE_IP6} tcp dport 80 dnat ip6 to [${endpoint.ip6}]:80`);
+  const body = rules.join("\n    ");
+  return `table inet wefttest_kube_proxy {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    ${body}
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    ${body}
+  }
+}
+`;
+}
+
+for (const [network, kind] of [
+  ["ptp", "ebpf"],
+  ["ptp", "nftables"],
+  ["bridge", "ebpf"],
+  ["bridge", "nftables"],
+] as Array<["ptp" | "bridge", BackendKind]>) {
+  void describe(`capture with the ${kind} backend, ${network} pod network`, { skip: skipReason }, () => {
     let topo: Topology;
     let backend: RedirectBackend;
     let a: Pod, b: Pod, c: Pod;
@@ -73,7 +104,7 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
     before(async () => {
       await removeNetnsWithPrefix(NS_PREFIX);
       cleanStalePins();
-      topo = await Topology.create();
+      topo = await Topology.create(network);
       ({ a, b, c } = topo.pods);
       for (const p of [a, b, c]) await p.agent.request("listen", { port: 80 });
       await topo.remoteAgent.request("listen", { port: 80 });
@@ -305,6 +336,48 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
       }
     });
 
+    void test("under kube-proxy's DNAT an enrolled pod's Service connection reaches ztunnel with the Service address (both families)", async () => {
+      const ns = { netns: topo.node.name };
+      must(await run("nft", ["-f", "-"], { ...ns, input: kubeProxyStandIn(b) }));
+      // As on a node, the Service range has a route (here towards the uplink) before the DNAT.
+      must(await run("ip", ["route", "replace", `${SERVICE_IP}/32`, "dev", topo.uplink], ns));
+      if (topo.ipv6) must(await run("ip", ["-6", "route", "replace", `${SERVICE_IP6}/128`, "dev", topo.uplink], ns));
+      else console.warn("!! SKIPPING the IPv6 half of the kube-proxy test: IPv6 is disabled in the created namespaces");
+      if (topo.ipv6) await enrollDual(a);
+      else await enroll(a);
+      try {
+        const plain = await topo.connect(c, SERVICE_IP, 80);
+        assert.match(plain.data ?? "", new RegExp(`^b saw ${esc(c.ip)}:`), "the stand-in DNATs for a pod that is not enrolled");
+        const r = await topo.connect(a, SERVICE_IP, 80);
+        assert.equal(r.ok, true, r.error);
+        assert.match(r.data ?? "", new RegExp(`^via ztunnel: b saw ${esc(a.ip)}:`));
+        const want: Array<[number, string]> = [[PORTS.outbound, `${SERVICE_IP}:80`]];
+        if (topo.ipv6) {
+          const plain6 = await topo.connect(c, SERVICE_IP6, 80);
+          assert.match(
+            plain6.data ?? "",
+            new RegExp(`^b saw \\[${esc(c.ip6!)}\\]:`),
+            "IPv6: the stand-in DNATs a pod that is not enrolled",
+          );
+          const r6 = await topo.connect(a, SERVICE_IP6, 80);
+          assert.equal(r6.ok, true, r6.error);
+          assert.match(r6.data ?? "", new RegExp(`^via ztunnel: b saw \\[${esc(a.ip6!)}\\]:`));
+          want.push([PORTS.outbound, v6(SERVICE_IP6, 80)]);
+        }
+        assert.deepEqual(
+          (await topo.captured()).map((e) => [e.listener, e.local]),
+          want,
+          "ztunnel saw the Service, not the endpoint the DNAT would have chosen",
+        );
+      } finally {
+        if (topo.ipv6) await unenrollDual(a);
+        else await unenroll(a);
+        await run("nft", ["delete", "table", "inet", "wefttest_kube_proxy"], ns);
+        await run("ip", ["route", "del", `${SERVICE_IP}/32`], ns);
+        if (topo.ipv6) await run("ip", ["-6", "route", "del", `${SERVICE_IP6}/128`], ns);
+      }
+    });
+
     void test("a non-enrolled pod's traffic is untouched", async () => {
       await enroll(c); // enrolled bystander: its programs/set entry must not affect a -> b
       try {
@@ -388,11 +461,13 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
           must(await backend.dump())
             .attached.map((x) => x.dev)
             .sort(),
-          [a, b, c].map((p) => p.hostVeth).sort(),
+          [...[a, b, c].map((p) => p.hostVeth), ...(topo.bridge ? [topo.bridge] : [])].sort(),
+          "each host veth, and on a bridge network the bridge device (ingress)",
         );
       await Promise.all([a, b, c].map((p) => unenroll(p)));
       const d = must(await backend.dump());
-      assert.deepEqual([d.enrolled, d.attached], [[], []]);
+      // The bridge device's program stays until teardown: it only acts on frames its ports marked.
+      assert.deepEqual([d.enrolled, d.attached.map((x) => x.dev)], [[], kind === "ebpf" && topo.bridge ? [topo.bridge] : []]);
     });
 
     void test("a bad pod is rejected with the field named and nothing applied", async () => {
@@ -435,9 +510,9 @@ for (const kind of ["ebpf", "nftables"] as BackendKind[]) {
 
 async function assertNothingLeft(topo: Topology, pinRoot: string, pods: Pod[]): Promise<void> {
   const ns = { netns: topo.node.name };
-  for (const p of pods) {
-    const q = await run("tc", ["qdisc", "show", "dev", p.hostVeth], ns);
-    assert.equal(q.ok && q.value.stdout.includes("clsact"), false, `clsact left on ${p.hostVeth}`);
+  for (const dev of [...pods.map((p) => p.hostVeth), ...(topo.bridge ? [topo.bridge] : [])]) {
+    const q = await run("tc", ["qdisc", "show", "dev", dev], ns);
+    assert.equal(q.ok && q.value.stdout.includes("clsact"), false, `clsact left on ${dev}`);
   }
   for (const f of ["-4", "-6"]) {
     const rules = await run("ip", [f, "rule", "show"], ns);
@@ -446,6 +521,6 @@ async function assertNothingLeft(topo: Topology, pinRoot: string, pods: Pod[]): 
     assert.equal(table.ok && table.value.stdout.trim() !== "", false, `local table left (ip ${f})`);
   }
   const nft = await run("nft", ["list", "tables"], ns);
-  assert.equal(nft.ok && /table (ip|inet) weft\b/.test(nft.value.stdout), false, "nft table left");
+  assert.equal(nft.ok && /^table (ip|inet) weft(_ebpf)?$/m.test(nft.value.stdout), false, "nft table left");
   assert.equal(existsSync(`${pinRoot}/node`), false, "pins left");
 }

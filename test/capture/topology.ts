@@ -1,11 +1,13 @@
 /**
  * The capture tests' topology: a "node" namespace and three "pod" namespaces wired like the
- * ptp CNI plugin (pod /32 on eth0, host veth in the node with a /32 route), each with an
- * ns-agent process, plus the agent in the node that plays ztunnel, and a "remote" namespace
- * behind an uplink veth (198.19.2.0/24) standing for another node or an outside host. Names start with
- * `wefttest-cap-`, addresses are in 198.19.0.0/16 (RFC 2544 range). Dual stack when IPv6 is
- * enabled in the created namespaces: every pod also has a ULA address in fd00:19:1::/64 (gateway
- * fd00:19::1 on each host veth, as ptp does), the uplink is fd00:19:2::/64.
+ * ptp CNI plugin (pod /32 on eth0, host veth in the node with a /32 route) or, with
+ * `network: "bridge"`, like the bridge CNI plugin (host veths enslaved to one bridge holding the
+ * gateway address, pods on one /23 subnet, and /47 for IPv6), each with an ns-agent process, plus
+ * the agent in the node that plays ztunnel, and a "remote" namespace behind an uplink veth
+ * (198.19.2.0/24) standing for another node or an outside host. Names start with `wefttest-cap-`,
+ * addresses are in 198.19.0.0/16 (RFC 2544 range). Dual stack when IPv6 is enabled in the created
+ * namespaces: every pod also has a ULA address in fd00:19:1::/64 (gateway fd00:19::1 on each host
+ * veth as ptp does, or on the bridge), the uplink is fd00:19:2::/64.
  */
 import type { ChildProcess } from "node:child_process";
 import * as path from "node:path";
@@ -85,12 +87,16 @@ export class Topology {
     readonly remoteAgent: Agent,
     /** Whether the namespaces have IPv6 (pods are dual-stack then); tests needing it skip loudly otherwise. */
     readonly ipv6: boolean,
+    /** The node's uplink veth (towards the "remote" namespace). */
+    readonly uplink: string,
+    /** The bridge device with `network: "bridge"`. */
+    readonly bridge: string | undefined,
     private readonly all: Netns[],
     private readonly agents: Agent[],
   ) {}
 
   /** Builds everything; on a failure half-way, removes what it created and rethrows. */
-  static async create(): Promise<Topology> {
+  static async create(network: "ptp" | "bridge" = "ptp"): Promise<Topology> {
     const id = runId();
     const created: Netns[] = [];
     const agents: Agent[] = [];
@@ -106,18 +112,29 @@ export class Topology {
       created.push(node);
       const ipv6 = await ipv6Enabled(node);
       if (!ipv6) console.warn("!! capture topology: IPv6 is disabled in the created namespaces: IPv4 only, IPv6 tests skip");
+      const bridge = `wc${id}br`;
+      if (network === "bridge") {
+        await node.exec("ip", ["link", "add", bridge, "type", "bridge"]);
+        await node.exec("ip", ["addr", "add", `${GATEWAY}/23`, "dev", bridge]);
+        if (ipv6) await node.exec("ip", ["-6", "addr", "add", `${GATEWAY6}/47`, "dev", bridge, "nodad"]);
+        await node.exec("ip", ["link", "set", bridge, "up"]);
+        await node.sysctl("net.ipv4.ip_forward", 1);
+        if (ipv6) await node.sysctl("net.ipv6.conf.all.forwarding", 1);
+      }
       const pods = {} as Record<"a" | "b" | "c", Pod>;
       const names = ["a", "b", "c"] as const;
       for (const [i, name] of names.entries()) {
         const ns = await Netns.create(`${NS_PREFIX}${id}-${name}`);
         created.push(ns);
         const pod = { ip: `198.19.1.${i + 2}`, ip6: ipv6 ? `fd00:19:1::${i + 2}` : undefined, hostVeth: `wc${id}${name}` };
-        await ptpPod(node, ns, {
-          podIp: pod.ip,
-          gatewayIp: GATEWAY,
-          hostVeth: pod.hostVeth,
-          ...(pod.ip6 ? { ipv6: { podIp: pod.ip6, gatewayIp: GATEWAY6 } } : {}),
-        });
+        if (network === "bridge") await bridgePod(node, ns, bridge, pod);
+        else
+          await ptpPod(node, ns, {
+            podIp: pod.ip,
+            gatewayIp: GATEWAY,
+            hostVeth: pod.hostVeth,
+            ...(pod.ip6 ? { ipv6: { podIp: pod.ip6, gatewayIp: GATEWAY6 } } : {}),
+          });
         pods[name] = { name, ns, ...pod, agent: await start(ns, name) };
       }
       const remote = await Netns.create(`${NS_PREFIX}${id}-remote`);
@@ -133,7 +150,8 @@ export class Topology {
       }
       const remoteAgent = await start(remote, "remote");
       const nodeAgent = await start(node, "node");
-      return new Topology(id, node, nodeAgent, pods, remoteAgent, ipv6, created, agents);
+      const bridgeDev = network === "bridge" ? bridge : undefined;
+      return new Topology(id, node, nodeAgent, pods, remoteAgent, ipv6, `wc${id}u`, bridgeDev, created, agents);
     } catch (e) {
       for (const a of agents) a.stop();
       for (const ns of created) await ns.destroy();
@@ -159,5 +177,23 @@ export class Topology {
   async destroy(): Promise<void> {
     for (const a of this.agents) a.stop();
     for (const ns of this.all) await ns.destroy();
+  }
+}
+
+/** A pod as the bridge CNI plugin wires it: eth0 on the bridge's subnet, default via the bridge. */
+async function bridgePod(
+  node: Netns,
+  pod: Netns,
+  bridge: string,
+  p: { ip: string; ip6: string | undefined; hostVeth: string },
+): Promise<void> {
+  await vethPair({ ns: node, ifname: p.hostVeth }, { ns: pod, ifname: "eth0" });
+  await node.exec("ip", ["link", "set", p.hostVeth, "master", bridge]);
+  await pod.exec("ip", ["addr", "add", `${p.ip}/23`, "dev", "eth0"]);
+  await pod.exec("ip", ["route", "add", "default", "via", GATEWAY, "dev", "eth0"]);
+  if (p.ip6) {
+    // nodad: usable at once; /47 holds the gateway (fd00:19::1) and the pods (fd00:19:1::/64) alike.
+    await pod.exec("ip", ["-6", "addr", "add", `${p.ip6}/47`, "dev", "eth0", "nodad"]);
+    await pod.exec("ip", ["-6", "route", "add", "default", "via", GATEWAY6, "dev", "eth0"]);
   }
 }
