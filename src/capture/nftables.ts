@@ -5,6 +5,12 @@
  * `enrolled` (IPv4) and `enrolled6` (IPv6) sets: the host veth is not used, TPROXY works on
  * every interface at once.
  *
+ * Routed veths only: on a bridge port (bridge CNIs) the bridge switches a pod's frames, and with
+ * br_netfilter runs the IPv4 and IPv6 hooks itself, so a TPROXY verdict never reaches the node's stack and
+ * the frame goes on to the destination in clear (verified). enroll() refuses such a pod with an
+ * error naming the bridge, before anything is applied; the eBPF backend handles bridges
+ * (docs/capture.md, "Bridge CNIs").
+ *
  * Never touches the root namespace by itself: everything goes to `node.netns` when set, and the
  * table is removed whole on teardown/cleanupStale.
  */
@@ -16,6 +22,7 @@ import { validatePod } from "./node-config.js";
 import { Serial } from "./serial.js";
 import { NFT_FAMILY, NFT_SET, NFT_SET6, NFT_TABLE, parseSetElements, renderReplaceScript, setFor } from "./nftables-ruleset.js";
 import { installCaptureRouting, removeCaptureRouting, showCaptureRouting } from "./routing.js";
+import { inspectHostLink } from "./host-link.js";
 
 const log = logger("cni.redirect.nftables");
 
@@ -86,6 +93,15 @@ export class NftablesBackend implements RedirectBackend {
     const v = validatePod(input);
     if (!v.ok) return v;
     const pod = v.value;
+    const link = await inspectHostLink(this.node, pod.hostVeth);
+    // A veth that is already gone cannot be a bridge port: its pod is being deleted.
+    if (link.ok && link.value.bridge !== undefined)
+      return err(
+        new Error(
+          `pod ${pod.name ?? pod.hostVeth}: hostVeth: ${pod.hostVeth} is a port of bridge ${link.value.bridge}: ` +
+            "the nftables capture backend cannot capture behind a bridge CNI (the bridge forwards the pod's frames itself); use the ebpf backend",
+        ),
+      );
     const v6 = pod.ips.find((ip) => ip.includes(":"));
     if (v6 !== undefined && !this.ipv6)
       return err(new Error(`pod ${pod.name ?? pod.hostVeth}: ips: ${v6}: IPv6 is disabled in the node namespace, cannot capture it`));

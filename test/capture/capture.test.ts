@@ -64,11 +64,38 @@ function kubeProxyStandIn(endpoint: Pod): string {
 `;
 }
 
+void describe("capture with the nftables backend, bridge pod network", { skip: skipReason }, () => {
+  void test("a bridge port is refused with the bridge named and nothing applied (the bridge would forward in clear)", async () => {
+    await removeNetnsWithPrefix(NS_PREFIX);
+    const topo = await Topology.create("bridge");
+    const backend = must(
+      createRedirectBackend("nftables", { netns: topo.node.name, instance: "node", ports: PORTS, marks: { ztunnel: ZTUNNEL_MARK } }),
+    );
+    try {
+      must(await backend.setup());
+      const { a } = topo.pods;
+      const r = await backend.enroll({ name: "default/a", ips: topo.ipv6 ? [a.ip, a.ip6!] : [a.ip], hostVeth: a.hostVeth });
+      assert.equal(
+        r.ok,
+        false,
+        `enroll of a bridge port succeeded: ${JSON.stringify(await run("ip", ["-j", "-d", "link", "show", "dev", a.hostVeth], { netns: topo.node.name }))}`,
+      );
+      assert.match(
+        String(!r.ok && r.error.message),
+        new RegExp(`pod default/a: hostVeth: ${a.hostVeth} is a port of bridge ${topo.bridge}: .*ebpf`),
+      );
+      assert.deepEqual(must(await backend.dump()).enrolled, []);
+    } finally {
+      await backend.teardown();
+      await topo.destroy();
+    }
+  });
+});
+
 for (const [network, kind] of [
   ["ptp", "ebpf"],
   ["ptp", "nftables"],
   ["bridge", "ebpf"],
-  ["bridge", "nftables"],
 ] as Array<["ptp" | "bridge", BackendKind]>) {
   void describe(`capture with the ${kind} backend, ${network} pod network`, { skip: skipReason }, () => {
     let topo: Topology;
@@ -348,9 +375,10 @@ for (const [network, kind] of [
       try {
         const plain = await topo.connect(c, SERVICE_IP, 80);
         assert.match(plain.data ?? "", new RegExp(`^b saw ${esc(c.ip)}:`), "the stand-in DNATs for a pod that is not enrolled");
-        const r = await topo.connect(a, SERVICE_IP, 80);
-        assert.equal(r.ok, true, r.error);
-        assert.match(r.data ?? "", new RegExp(`^via ztunnel: b saw ${esc(a.ip)}:`));
+        // (What ztunnel then connects to is its business: weft's resolves the Service to an
+        // endpoint; the stand-in's relay to the Service address works only where the DNAT's
+        // replies meet the capture after conntrack, i.e. with eBPF.)
+        await topo.connect(a, SERVICE_IP, 80, 800);
         const want: Array<[number, string]> = [[PORTS.outbound, `${SERVICE_IP}:80`]];
         if (topo.ipv6) {
           const plain6 = await topo.connect(c, SERVICE_IP6, 80);
@@ -359,9 +387,7 @@ for (const [network, kind] of [
             new RegExp(`^b saw \\[${esc(c.ip6!)}\\]:`),
             "IPv6: the stand-in DNATs a pod that is not enrolled",
           );
-          const r6 = await topo.connect(a, SERVICE_IP6, 80);
-          assert.equal(r6.ok, true, r6.error);
-          assert.match(r6.data ?? "", new RegExp(`^via ztunnel: b saw \\[${esc(a.ip6!)}\\]:`));
+          await topo.connect(a, SERVICE_IP6, 80, 800);
           want.push([PORTS.outbound, v6(SERVICE_IP6, 80)]);
         }
         assert.deepEqual(
