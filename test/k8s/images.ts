@@ -23,9 +23,14 @@ export function ensureImages(log: (l: string) => void): TestbedImage[] {
   if (given) return readIndex(path.join(given, "images.json"));
   const index = path.join(dir, "images.json");
   // Rebuilt when anything an image is made of is newer than the last build: every compiled file (tsc is incremental and
-  // rewrites only what changed, so dist/src/cli/main.js alone missed a changed ztunnel or CNI agent), the C sources, the lock.
+  // rewrites only what changed, so dist/src/cli/main.js alone missed a changed ztunnel or CNI agent), the BPF objects,
+  // the C sources, the lock.
   const inputs = ["images/pause.c", "images/echo-server.c", "package-lock.json"].map((i) => path.join(repo, i));
-  const newest = Math.max(newestIn(path.join(repo, "dist/src")), ...inputs.map((i) => statSync(i).mtimeMs));
+  const newest = Math.max(
+    newestIn(path.join(repo, "dist/src")),
+    newestIn(path.join(repo, "bpf/build")),
+    ...inputs.map((i) => statSync(i).mtimeMs),
+  );
   const stale = !existsSync(index) || statSync(index).mtimeMs < newest;
   if (stale) {
     const t0 = Date.now();

@@ -175,8 +175,8 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
   };
 
   before(async () => {
-    // ptp, not the bridge: weft's capture does not work on bridge ports yet (docs/kubernetes.md, "Known limits").
-    tb = await startTestbed({ nodes: 2, podNetwork: "ptp" });
+    // The bridge CNI (Debian's bridge + host-local), the test bed's default primary network (issue 15, item 6).
+    tb = await startTestbed({ nodes: 2 });
     [clientNode, serverNode] = tb.nodes.map((n) => n.name) as [string, string];
     for (const n of tb.nodes) baseline.set(n.name, await nodeSnapshot(tb, n.name));
     lap("test bed up");
@@ -202,8 +202,8 @@ void describe("weft installed on the real Kubernetes test bed", { skip, timeout:
 
   step("weft install: the control plane, and a ztunnel and a CNI agent on every node, Ready", async () => {
     const weftImage = tb.images.find((i) => i.name === "weft")!.ref;
-    // The default capture backend (nftables): only its ruleset keeps kube-proxy's DNAT off captured packets (notrack);
-    // the eBPF backend's tc programs also run before that DNAT (docs/kubernetes.md, Prerequisites).
+    // The default capture backend (eBPF): bridge ports defer to its program on the bridge device, and captured TCP is
+    // untracked, so kube-proxy's DNAT leaves a ClusterIP to ztunnel (docs/capture.md, "Bridge CNIs").
     const r = await weft(["install", `--image=${weftImage}`, "--timeout=4m"]);
     assert.match(r.stdout, /weft installed and ready/);
     lap("installed");

@@ -41,8 +41,8 @@ export const CNI_PLUGINS = ["bridge", "ptp", "host-local", "loopback", "portmap"
 
 /**
  * The primary pod network: `bridge` (bridge `wtb0`, the default) or `ptp` (one routed veth per
- * pod, the node's end holding the pod range's gateway address). weft's capture needs `ptp`: on a
- * bridge port the host veth's ingress goes to the bridge, not the node's IP stack (docs/kubernetes.md, "Known limits").
+ * pod, the node's end holding the pod range's gateway address). weft's eBPF capture works on both
+ * (docs/capture.md, "Bridge CNIs"); the nftables backend only on `ptp`.
  */
 export type PodNetwork = "bridge" | "ptp";
 export const DEBIAN_CNI_DIR = "/usr/lib/cni";

@@ -59,9 +59,9 @@ export function defaultManifestOptions(): ManifestOptions {
     namespace: DEFAULT_NAMESPACE,
     image: DEFAULT_IMAGE,
     imagePullPolicy: "IfNotPresent",
-    // nftables: its ruleset keeps captured TCP out of conntrack, so kube-proxy's DNAT cannot
-    // rewrite a Service address first; the eBPF programs have no such bypass yet (docs/kubernetes.md).
-    captureBackend: "nftables",
+    // eBPF, like `weft local`: it captures on routed-veth and bridge CNIs alike and keeps captured
+    // TCP out of conntrack (kube-proxy's DNAT); nftables cannot capture behind a bridge (docs/kubernetes.md).
+    captureBackend: "ebpf",
     cniConfDir: "/etc/cni/net.d",
     cniBinDir: "/opt/cni/bin",
     trustDomain: "cluster.local",
