@@ -1,7 +1,7 @@
 /**
  * `weft local ...` argument handling; the work is in src/local/cluster.ts and supervisor.ts.
  *
- *   weft local up [--nodes 2] [--backend ebpf|nftables] [--ip-family ipv4|dual] [--dir STATE] [--name local] FILES|DIRS...
+ *   weft local up [--nodes 2] [--backend ebpf|nftables] [--ip-family ipv4|dual|ipv6] [--dir STATE] [--name local] FILES|DIRS...
  *   weft local down|status [--dir STATE]
  *   weft local label namespace NAME | service NS/NAME | pod NS/NAME  key=value|key- ...
  *   weft local apply|delete FILES|DIRS...    add/replace or remove config objects (routes, waypoint Gateways)
@@ -19,6 +19,7 @@ import { startEcho } from "../local/echo.js";
 import { defaultIpFamily } from "../local/network.js";
 import { startClusterDns } from "../local/cluster-dns.js";
 import type { ManifestFile } from "../local/manifests.js";
+import type { IpFamilyMode } from "../local/plan.js";
 import { Supervisor } from "../local/supervisor.js";
 import { CliError, EXIT_OK, EXIT_USAGE, action, examples, subcommand } from "./command.js";
 import { DEFAULT_LOCAL_DIR, localDir } from "./targets.js";
@@ -67,7 +68,7 @@ function plan(v: LocalOptions) {
     underlay: v.underlay ?? d.underlay,
     podBase: v.podBase ?? d.podBase,
     pinRoot: v.pinRoot ?? d.pinRoot,
-    ipFamily: v.ipFamily === "ipv4" || v.ipFamily === "dual" ? v.ipFamily : defaultIpFamily(),
+    ipFamily: v.ipFamily === "ipv4" || v.ipFamily === "dual" || v.ipFamily === "ipv6" ? (v.ipFamily as IpFamilyMode) : defaultIpFamily(),
   };
 }
 
@@ -102,8 +103,8 @@ export function registerLocal(program: Command): void {
     .addOption(
       new Option(
         "--ip-family <family>",
-        "pod addresses: ipv4, or dual (IPv4 and an IPv6 ULA address, captured in both); default dual when the host has IPv6",
-      ).choices(["ipv4", "dual"]),
+        "pod addresses: ipv4, dual (IPv4 and an IPv6 ULA address, captured in both) or ipv6 (the IPv6 ULA address only); default dual when the host has IPv6",
+      ).choices(["ipv4", "dual", "ipv6"]),
     )
     .option("--name <cluster>", "cluster name", d.cluster)
     .addOption(dirOption());
@@ -226,22 +227,33 @@ export function registerLocal(program: Command): void {
   });
 
   const dns = subcommand(local, "dns", "the cluster DNS (a pod's nameserver): A records of the Services, NXDOMAIN otherwise")
-    .requiredOption("--listen <ip:port>", "address to serve on (UDP and TCP)")
-    .requiredOption("--zone <file>", "JSON: name -> IPv4 addresses");
-  action(dns, async (v: { listen: string; zone: string }) => {
-    const i = v.listen.lastIndexOf(":");
-    const port = Number(v.listen.slice(i + 1));
-    if (i < 0 || !Number.isInteger(port) || port < 1 || port > 65535)
-      throw new CliError(`--listen: ${v.listen} is not IP:PORT`, EXIT_USAGE);
+    .requiredOption(
+      "--listen <ip:port>",
+      "address to serve on (UDP and TCP; repeatable; IPv6 as [ip]:port)",
+      (x: string, prev: string[] = []) => [...prev, x],
+    )
+    .requiredOption("--zone <file>", "JSON: name -> addresses (IPv4 and IPv6)");
+  action(dns, async (v: { listen: string[]; zone: string }) => {
+    const at: { host: string; port: number }[] = [];
+    for (const l of v.listen) {
+      const i = l.lastIndexOf(":");
+      const port = Number(l.slice(i + 1));
+      if (i < 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw new CliError(`--listen: ${l} is not IP:PORT`, EXIT_USAGE);
+      at.push({ host: l.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port });
+    }
     const zone = JSON.parse(await readFile(v.zone, "utf8")) as Record<string, string[]>;
-    const s = await startClusterDns(v.listen.slice(0, i), port, zone);
-    if (!s.ok) throw new CliError(s.error.message);
-    process.stdout.write(`cluster dns on ${v.listen}: ${Object.keys(zone).length} names\n`);
+    const servers = [];
+    for (const a of at) {
+      const s = await startClusterDns(a.host, a.port, zone);
+      if (!s.ok) throw new CliError(s.error.message);
+      servers.push(s.value);
+    }
+    process.stdout.write(`cluster dns on ${v.listen.join(", ")}: ${Object.keys(zone).length} names\n`);
     await new Promise<void>((resolve) => {
       process.once("SIGTERM", resolve);
       process.once("SIGINT", resolve);
     });
-    await s.value.close();
+    for (const s of servers) await s.close();
     return EXIT_OK;
   });
 

@@ -51,11 +51,12 @@ export async function removeResolvConfs(prefix: string): Promise<string[]> {
   return out;
 }
 
-/** name -> IPv4 addresses: the Services with a cluster IP. */
+/** name -> addresses (IPv4 and IPv6): the Services with a cluster IP. */
 export function clusterZone(services: readonly LocalService[], clusterDomain = CLUSTER_DOMAIN): Record<string, string[]> {
   const zone: Record<string, string[]> = {};
   for (const s of services) {
-    if (s.clusterIP && net.isIPv4(s.clusterIP)) zone[`${s.name}.${s.namespace}.svc.${clusterDomain}`] = [s.clusterIP];
+    const ips = (s.clusterIPs ?? (s.clusterIP ? [s.clusterIP] : [])).filter((ip) => net.isIP(ip) !== 0);
+    if (ips.length > 0) zone[`${s.name}.${s.namespace}.svc.${clusterDomain}`] = ips;
   }
   return zone;
 }
@@ -80,8 +81,13 @@ export function clusterAnswer(zone: Readonly<Record<string, readonly string[]>>,
     id: q.id ?? 0,
     flags: dnsPacket.AUTHORITATIVE_ANSWER | rd,
     questions: [question],
+    // A for the IPv4 cluster IP, AAAA for the IPv6 one (dual stack); other types: no data.
     answers:
-      question.type === "A" ? ips.map((data) => ({ type: "A" as const, name: question.name, ttl: 30, class: "IN" as const, data })) : [],
+      question.type === "A" || question.type === "AAAA"
+        ? ips
+            .filter((ip) => net.isIPv6(ip) === (question.type === "AAAA"))
+            .map((data) => ({ type: question.type as "A" | "AAAA", name: question.name, ttl: 30, class: "IN" as const, data }))
+        : [],
   });
 }
 
@@ -94,7 +100,7 @@ export async function startClusterDns(
   port: number,
   zone: Readonly<Record<string, readonly string[]>>,
 ): Promise<Result<ClusterDns>> {
-  const udp = dgram.createSocket("udp4");
+  const udp = net.isIPv6(host) ? dgram.createSocket({ type: "udp6", ipv6Only: true }) : dgram.createSocket("udp4");
   const e1 = await new Promise<Error | undefined>((resolve) => {
     udp.once("error", resolve);
     udp.bind(port, host, () => resolve(undefined));

@@ -37,6 +37,7 @@ import { renderServiceNat, vipRules } from "./service-nat.js";
 import { WEFT_NODE_FLAGS } from "../common/node-flags.js";
 import { type ProcSpec, type PidRecord, isAlive, readPids, readSpecs, signalRecord, writeSpec, processStart } from "./supervisor.js";
 import { type WaypointContext, type WaypointPlan, planWaypoints, STATUS_PORT } from "./waypoints.js";
+import { missingCertificates, unknownPodAddresses } from "./settled.js";
 
 export interface UpOptions {
   readonly dir: string;
@@ -67,7 +68,8 @@ export interface ClusterState {
   readonly controlPlane: string;
   readonly nodes: readonly { readonly name: string; readonly netns: string; readonly ip: string; readonly podCidr: string }[];
   readonly pods: readonly PodRecord[];
-  readonly services: readonly { readonly name: string; readonly vip?: string }[];
+  /** `vip` the primary cluster IP; `vips` every one when there are two (dual stack). */
+  readonly services: readonly { readonly name: string; readonly vip?: string; readonly vips?: readonly string[] }[];
   /** Waypoint Gateways (`ns/name`) and their pods (absent in state files of older versions). */
   readonly waypoints?: readonly WaypointRecord[];
 }
@@ -147,7 +149,9 @@ export function getAgentStatus(socketPath: string): Promise<Result<AgentStatus>>
   });
 }
 
-function conflist(dir: string, n: NodePlan): ConfList {
+function conflist(dir: string, plan: ClusterPlan, n: NodePlan): ConfList {
+  const v4 = plan.podFamilies.includes("ipv4");
+  const v6 = n.ipv6 && plan.podFamilies.includes("ipv6") ? n.ipv6 : undefined;
   return {
     cniVersion: "1.0.0",
     name: "weft-local",
@@ -158,11 +162,12 @@ function conflist(dir: string, n: NodePlan): ConfList {
         ipam: {
           type: "host-local",
           // Dual stack: one range per family, as a dual-stack Kubernetes node's host-local config.
+          // IPv6 only: the IPv6 range alone.
           ranges: [
-            [{ subnet: n.podCidr, gateway: n.podGateway }],
-            ...(n.ipv6 ? [[{ subnet: n.ipv6.podCidr, gateway: n.ipv6.podGateway }]] : []),
+            ...(v4 ? [[{ subnet: n.podCidr, gateway: n.podGateway }]] : []),
+            ...(v6 ? [[{ subnet: v6.podCidr, gateway: v6.podGateway }]] : []),
           ],
-          routes: [{ dst: "0.0.0.0/0" }, ...(n.ipv6 ? [{ dst: "::/0" }] : [])],
+          routes: [...(v4 ? [{ dst: "0.0.0.0/0" }] : []), ...(v6 ? [{ dst: "::/0" }] : [])],
           dataDir: path.join(p(dir).ipam, n.name),
         },
       },
@@ -252,7 +257,17 @@ function componentSpecs(dir: string, plan: ClusterPlan, backend: string, mesh: L
   // The cluster DNS (CoreDNS's part): pods' resolv.conf names it; ztunnels forward to it.
   specs.push({
     name: "cluster-dns",
-    argv: [node, MAIN_JS, "local", "dns", "--listen", `${cp}:53`, "--zone", path.join(dir, "dns-zone.json")],
+    argv: [
+      node,
+      MAIN_JS,
+      "local",
+      "dns",
+      "--listen",
+      `${cp}:53`,
+      ...(plan.ipv6 ? ["--listen", `[${plan.ipv6.controlPlaneIp}]:53`] : []),
+      "--zone",
+      path.join(dir, "dns-zone.json"),
+    ],
     netns: plan.underlayNetns,
     enter: "nsenter",
     env,
@@ -369,6 +384,16 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
   if (!waypoints.ok) return waypoints;
   const mesh = meshConfigOf(m.passthrough);
   if (!mesh.ok) return mesh;
+  // A cluster IP of a family the pods do not have could never be reached: refused, naming it.
+  for (const s of m.services) {
+    const off = s.clusterIPs?.find((ip) => !plan.podFamilies.includes(ip.includes(":") ? "ipv6" : "ipv4"));
+    if (off)
+      return err(
+        new Error(
+          `Service ${s.namespace}/${s.name}: spec.clusterIPs: ${off} is ${off.includes(":") ? "IPv6" : "IPv4"} but the cluster's pods are ${plan.podFamilies.join(" and ")} only (--ip-family)`,
+        ),
+      );
+  }
   const cleaned = await down(o.dir, o.plan);
   if (cleaned.length) say(`cleaned up a previous run: ${cleaned.length} objects`);
   const dirs = p(o.dir);
@@ -386,7 +411,8 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
     for (const w of waypoints.value) tokens.push(await waypointToken(o.dir, w));
     await writeFile(dirs.tokens, JSON.stringify(tokens), { mode: 0o600 });
     await installPlugin(dirs.cniBin);
-    for (const n of plan.nodes) await writeAtomic(path.join(dirs.cni, `${n.name}.conflist`), JSON.stringify(conflist(o.dir, n), null, 1));
+    for (const n of plan.nodes)
+      await writeAtomic(path.join(dirs.cni, `${n.name}.conflist`), JSON.stringify(conflist(o.dir, plan, n), null, 1));
     // The API server's view: namespaces and the user's objects first, pods as they are created.
     for (const [name, labels] of m.namespaces)
       await writeAtomic(path.join(dirs.namespaces, `${name}.yaml`), toYaml(namespaceObject(name, labels)));
@@ -402,7 +428,7 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
     const sup = await startSupervisor(o.dir);
     if (!sup.ok) return sup;
     say(
-      `control plane on ${plan.controlPlaneIp}:15012; ztunnel and cni-agent (${o.backend}) on every node; pods ${plan.ipv6 ? `dual stack (IPv6 from ${plan.ipv6.underlayCidr.replace(/::\/64$/, "::/48")})` : "IPv4"}`,
+      `control plane on ${plan.controlPlaneIp}:15012; ztunnel and cni-agent (${o.backend}) on every node; pods ${plan.ipv6 ? `${plan.podFamilies.includes("ipv4") ? "dual stack" : "IPv6 only"} (IPv6 from ${plan.ipv6.underlayCidr.replace(/::\/64$/, "::/48")})` : "IPv4"}`,
     );
     const wait = o.readyTimeoutMs ?? 30_000;
     const cpReady = await until(
@@ -438,7 +464,7 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
       });
       say(`waypoint ${w.gateway.namespace}/${w.gateway.name}: pod ${w.pod.name} on ${w.pod.node}: ${rec.value.ip} (${w.identity})`);
     }
-    const ips = new Map(pods.map((x) => [`${x.namespace}/${x.name}`, x.ip]));
+    const ips = new Map(pods.map((x) => [`${x.namespace}/${x.name}`, x.ips ?? [x.ip]]));
     const nat = renderServiceNat(vipRules(m.services, m.pods, ips), nodeCaptureDefaults.marks.capture, nodeCaptureDefaults.marks.mask);
     for (const n of plan.nodes) {
       const r = await applyNft(n.netns, nat);
@@ -452,6 +478,8 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
       );
       if (!z.ok) return z;
     }
+    const settled = await waitSettled(plan, pods, wait);
+    if (!settled.ok) return settled;
     for (const w of wpRecords) {
       const ready = await waitWaypointReady(
         plan,
@@ -467,7 +495,11 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
       nodes: plan.nodes.map((n) => ({ name: n.name, netns: n.netns, ip: n.underlayIp, podCidr: n.podCidr })),
       pods,
       services: [
-        ...m.services.map((s) => ({ name: `${s.namespace}/${s.name}`, ...(s.clusterIP ? { vip: s.clusterIP } : {}) })),
+        ...m.services.map((s) => ({
+          name: `${s.namespace}/${s.name}`,
+          ...(s.clusterIP ? { vip: s.clusterIP } : {}),
+          ...(s.clusterIPs && s.clusterIPs.length > 1 ? { vips: s.clusterIPs } : {}),
+        })),
         ...waypoints.value.map((w) => ({ name: `${w.service.namespace}/${w.service.name}` })),
       ],
       waypoints: wpRecords,
@@ -484,6 +516,38 @@ export async function up(o: UpOptions): Promise<Result<ClusterState>> {
     await down(o.dir, o.plan);
   }
   return result;
+}
+
+/**
+ * Waits until every ztunnel knows every pod by all its addresses and holds the certificates of
+ * its node's enrolled pods (settled.ts says why: before that, a call to a pod's address is
+ * passthrough in plaintext, or reset). The error names the ztunnel and what it still lacks.
+ */
+async function waitSettled(plan: ClusterPlan, pods: readonly PodRecord[], timeoutMs: number): Promise<Result<void>> {
+  const deadline = Date.now() + timeoutMs;
+  for (const n of plan.nodes) {
+    let missing: string[] = ["(no config dump yet)"];
+    for (;;) {
+      const d = await httpGetIn(n.netns, `http://${n.underlayIp}:15000/config_dump`, 2);
+      if (d.ok) {
+        try {
+          const dump: unknown = JSON.parse(d.value);
+          missing = [...unknownPodAddresses(dump, pods), ...missingCertificates(dump, n.name)];
+        } catch (e) {
+          missing = [`(config dump is not JSON: ${(e as Error).message})`];
+        }
+      }
+      if (missing.length === 0) break;
+      if (Date.now() > deadline)
+        return err(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ztunnel on ${n.name} to know the pods and hold their certificates: missing ${missing.join(", ")}`,
+          ),
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return ok(undefined);
 }
 
 export async function startPod(dir: string, plan: ClusterPlan, pod: LocalPod): Promise<Result<PodRecord>> {
@@ -504,7 +568,7 @@ export async function startPod(dir: string, plan: ClusterPlan, pod: LocalPod): P
     cniPath: [p(dir).cniBin, "/usr/lib/cni"],
     hostNetns: node.netns,
   };
-  const res = await cniAdd(conflist(dir, node), args);
+  const res = await cniAdd(conflist(dir, plan, node), args);
   if (!res.ok) return res;
   // IPv4 first: status.podIP stays the IPv4 address on a dual-stack cluster, as kubelet orders
   // podIPs by the cluster's primary family (IPv4 here).
@@ -513,7 +577,12 @@ export async function startPod(dir: string, plan: ClusterPlan, pod: LocalPod): P
   const hostVeth = res.value.interfaces?.find((i) => !i.sandbox)?.name;
   if (!ip || !hostVeth) return err(new Error(`cni ADD result has no IP or host interface: ${JSON.stringify(res.value)}`));
   await writeAtomic(podFile(dir, pod), toYaml(podObject(pod, { podIP: ip, podIPs: ips, ready: true })));
-  await writePodResolvConf(netns, pod.namespace, plan.controlPlaneIp);
+  // An IPv6-only pod asks the cluster DNS on the control plane's IPv6 address.
+  await writePodResolvConf(
+    netns,
+    pod.namespace,
+    plan.ipv6 && !plan.podFamilies.includes("ipv4") ? plan.ipv6.controlPlaneIp : plan.controlPlaneIp,
+  );
   for (const s of podSpecs(pod, netns, ip)) await writeSpec(dir, s);
   return ok({ namespace: pod.namespace, name: pod.name, node: pod.node, netns, containerId, ip, ips, hostVeth, result: res.value });
 }
@@ -551,7 +620,7 @@ async function cniDelPod(dir: string, plan: ClusterPlan, pod: PodRecord): Promis
   const node = plan.nodes.find((n) => n.name === pod.node);
   if (!node) return;
   await cniDel(
-    conflist(dir, node),
+    conflist(dir, plan, node),
     {
       containerId: pod.containerId,
       netns: `/run/netns/${pod.netns}`,
@@ -707,7 +776,7 @@ export async function status(dir: string): Promise<Result<string>> {
       `${`${pod.namespace}/${pod.name}`.padEnd(32)} ${pod.node.padEnd(9)} ${pod.ip.padEnd(15)} ${enrolled.get(`${pod.namespace}/${pod.name}`) ?? "unknown"}`,
     );
   lines.push("", "SERVICE                          VIP");
-  for (const s of state.services) lines.push(`${s.name.padEnd(32)} ${s.vip ?? "-"}`);
+  for (const s of state.services) lines.push(`${s.name.padEnd(32)} ${(s.vips ?? (s.vip ? [s.vip] : [])).join(", ") || "-"}`);
   lines.push("", "PROCESS                          PID      RESTARTS");
   const pids = await readPids(dir);
   for (const [name, spec] of await readSpecs(dir)) {

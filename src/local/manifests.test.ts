@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { applyLabelEdits, podObject, readManifests } from "./manifests.js";
+import { applyLabelEdits, podObject, readManifests, serviceClusterIPs } from "./manifests.js";
 
 const nodes = ["node-0", "node-1"];
 const deployment = `apiVersion: apps/v1
@@ -69,6 +69,7 @@ spec: {}
     namespace: "demo",
     name: "one",
     clusterIP: "198.19.207.1",
+    clusterIPs: ["198.19.207.1"],
     selector: { app: "one" },
     ports: [{ port: 80, targetPort: "web", protocol: "TCP" }],
   });
@@ -102,4 +103,38 @@ test("applyLabelEdits: kubectl label syntax", () => {
   assert.deepEqual(applyLabelEdits({ a: "1" }, ["b=2", "a-"]), { ok: true, value: { b: "2" } });
   assert.ok(!applyLabelEdits({}, ["=x"]).ok);
   assert.ok(!applyLabelEdits({}, ["a=b c"]).ok);
+});
+
+test("serviceClusterIPs: clusterIP / clusterIPs / ipFamilies as Kubernetes holds them (dual stack)", () => {
+  const w = "a.yaml#0 (Service demo/s)";
+  const good: [Record<string, unknown>, string[]][] = [
+    [{}, []],
+    [{ clusterIP: "None" }, []],
+    [{ clusterIP: "10.0.0.1" }, ["10.0.0.1"]],
+    [{ clusterIP: "fd00::1" }, ["fd00::1"]],
+    [{ clusterIP: "10.0.0.1", clusterIPs: ["10.0.0.1", "fd00::1"], ipFamilies: ["IPv4", "IPv6"] }, ["10.0.0.1", "fd00::1"]],
+    [{ clusterIPs: ["fd00::1", "10.0.0.1"], ipFamilyPolicy: "PreferDualStack" }, ["fd00::1", "10.0.0.1"]],
+    [{ clusterIP: "None", clusterIPs: ["None"], ipFamilies: ["IPv4"] }, []],
+  ];
+  for (const [spec, want] of good) {
+    const r = serviceClusterIPs(spec, w);
+    assert.ok(r.ok, `${JSON.stringify(spec)}: ${!r.ok ? r.error.message : ""}`);
+    assert.deepEqual(r.value, want, JSON.stringify(spec));
+  }
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ clusterIP: "10.0.0.300" }, /spec\.clusterIP: "10\.0\.0\.300" is not an IP address/],
+    [{ clusterIPs: "10.0.0.1" }, /spec\.clusterIPs: must be a list/],
+    [{ clusterIPs: ["10.0.0.1", "nope"] }, /spec\.clusterIPs\[1\]: "nope" is not an IP address/],
+    [{ clusterIPs: ["10.0.0.1", "10.0.0.2"] }, /at most one address per family/],
+    [{ clusterIPs: ["10.0.0.1", "fd00::1", "fd00::2"] }, /at most one address per family/],
+    [{ clusterIP: "10.0.0.1", clusterIPs: ["10.0.0.2", "fd00::1"] }, /clusterIPs\[0\]: 10\.0\.0\.2 must equal spec\.clusterIP 10\.0\.0\.1/],
+    [{ clusterIPs: ["10.0.0.1", "fd00::1"], ipFamilies: ["IPv6", "IPv4"] }, /spec\.ipFamilies: .* does not match/],
+    [{ clusterIPs: ["10.0.0.1"], ipFamilies: ["IPv5"] }, /spec\.ipFamilies: must be a list/],
+  ];
+  for (const [spec, msg] of bad) {
+    const r = serviceClusterIPs(spec, w);
+    assert.ok(!r.ok, JSON.stringify(spec));
+    assert.match(r.error.message, msg);
+    assert.ok(r.error.message.startsWith(w), r.error.message);
+  }
 });

@@ -12,7 +12,7 @@
  * Errors name the file, document and field; nothing is run when any document is bad.
  */
 import { createHash } from "node:crypto";
-import { isIPv4 } from "node:net";
+import { isIP, isIPv4 } from "node:net";
 import { dirname } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { type Result, ok, err } from "../common/result.js";
@@ -44,7 +44,10 @@ export interface LocalPod {
 export interface LocalService {
   readonly namespace: string;
   readonly name: string;
+  /** The primary cluster IP (`spec.clusterIP`, = `clusterIPs[0]`). */
   readonly clusterIP?: string;
+  /** Every cluster IP, primary first, at most one per family (`spec.clusterIPs`, dual stack). */
+  readonly clusterIPs?: readonly string[];
   readonly selector: Readonly<Labels>;
   readonly ports: readonly { readonly port: number; readonly targetPort: number | string; readonly protocol: string }[];
 }
@@ -211,13 +214,8 @@ export function readManifests(files: readonly ManifestFile[], nodes: readonly st
         const spec = isObj(o.spec) ? o.spec : {};
         const selector = strMap(spec.selector, "spec.selector", w);
         if (!selector.ok) return selector;
-        if (spec.clusterIP !== undefined && spec.clusterIP !== "None" && !(typeof spec.clusterIP === "string" && isIPv4(spec.clusterIP))) {
-          return err(
-            new Error(
-              `${w}: spec.clusterIP: ${JSON.stringify(spec.clusterIP)} is not an IPv4 address (the local cluster assigns none itself)`,
-            ),
-          );
-        }
+        const cips = serviceClusterIPs(spec, w);
+        if (!cips.ok) return cips;
         const ports: { port: number; targetPort: number | string; protocol: string }[] = [];
         for (const [j, p] of (Array.isArray(spec.ports) ? spec.ports : []).entries()) {
           if (!isObj(p) || !Number.isInteger(p.port)) return err(new Error(`${w}: spec.ports[${j}].port: required integer`));
@@ -233,7 +231,7 @@ export function readManifests(files: readonly ManifestFile[], nodes: readonly st
         services.push({
           namespace: ns,
           name,
-          ...(typeof spec.clusterIP === "string" && spec.clusterIP !== "None" ? { clusterIP: spec.clusterIP } : {}),
+          ...(cips.value.length > 0 ? { clusterIP: cips.value[0]!, clusterIPs: cips.value } : {}),
           selector: selector.value,
           ports,
         });
@@ -335,4 +333,40 @@ export function expandVars(s: string, env: Readonly<Record<string, string>>): st
   return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string | undefined) =>
     m === "$$" ? "$" : name !== undefined && name in env ? env[name]! : m,
   );
+}
+
+const FAMILY = (ip: string): "IPv4" | "IPv6" => (isIPv4(ip) ? "IPv4" : "IPv6");
+
+/**
+ * A Service's cluster IPs as Kubernetes holds them (the local cluster assigns none itself):
+ * `clusterIP` and/or `clusterIPs` (dual stack: at most one per family, `clusterIPs[0]` the same
+ * as `clusterIP`), each an IPv4 or IPv6 literal; `ipFamilies`, when given, names their families
+ * in the same order. "None" (headless) or nothing: []. Errors name the Service and field.
+ */
+export function serviceClusterIPs(spec: Record<string, unknown>, w: string): Result<string[]> {
+  const one = spec.clusterIP;
+  if (one !== undefined && one !== "None" && !(typeof one === "string" && isIP(one) !== 0))
+    return err(new Error(`${w}: spec.clusterIP: ${JSON.stringify(one)} is not an IP address (the local cluster assigns none itself)`));
+  let ips: string[] = typeof one === "string" && one !== "None" ? [one] : [];
+  if (spec.clusterIPs !== undefined) {
+    const list = spec.clusterIPs;
+    if (!Array.isArray(list) || list.some((x) => typeof x !== "string"))
+      return err(new Error(`${w}: spec.clusterIPs: must be a list of addresses`));
+    const given = (list as string[]).filter((x) => x !== "None");
+    for (const [i, ip] of given.entries())
+      if (isIP(ip) === 0) return err(new Error(`${w}: spec.clusterIPs[${i}]: ${JSON.stringify(ip)} is not an IP address`));
+    if (given.length > 2 || (given.length === 2 && FAMILY(given[0]!) === FAMILY(given[1]!)))
+      return err(new Error(`${w}: spec.clusterIPs: at most one address per family (dual stack), got ${given.join(", ")}`));
+    if (ips.length > 0 && given.length > 0 && given[0] !== ips[0])
+      return err(new Error(`${w}: spec.clusterIPs[0]: ${given[0]} must equal spec.clusterIP ${ips[0]}`));
+    if (given.length > 0) ips = given;
+  }
+  if (spec.ipFamilies !== undefined) {
+    const fams = spec.ipFamilies;
+    if (!Array.isArray(fams) || fams.some((f) => f !== "IPv4" && f !== "IPv6"))
+      return err(new Error(`${w}: spec.ipFamilies: must be a list of "IPv4" and "IPv6"`));
+    if (ips.length > 0 && (fams.length !== ips.length || fams.some((f, i) => f !== FAMILY(ips[i]!))))
+      return err(new Error(`${w}: spec.ipFamilies: ${JSON.stringify(fams)} does not match the cluster IPs ${ips.join(", ")}`));
+  }
+  return ok(ips);
 }

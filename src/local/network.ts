@@ -32,7 +32,7 @@ export async function buildNetwork(plan: ClusterPlan): Promise<Result<void>> {
   const made = await createNetns(u);
   if (!made.ok) return made;
   if (plan.ipv6) {
-    const v6 = await requireIpv6(u);
+    const v6 = await requireIpv6(u, plan.podFamilies.includes("ipv4") ? "dual" : "ipv6");
     if (!v6.ok) return v6;
   }
   const r = await cmds(
@@ -78,12 +78,12 @@ export function defaultIpFamily(procSys = "/proc/sys"): "dual" | "ipv4" {
  * (`net.ipv6.conf.default.disable_ipv6`); weft never changes the root namespace, so a host that
  * turns IPv6 off gets a clear error instead of a half-built cluster.
  */
-async function requireIpv6(netns: string): Promise<Result<void>> {
+async function requireIpv6(netns: string, plan6Label: string): Promise<Result<void>> {
   const r = await run("sysctl", ["-n", "net.ipv6.conf.all.disable_ipv6"], { netns });
   if (r.ok && r.value.stdout.trim() === "0") return ok(undefined);
   return err(
     new Error(
-      `local cluster: ipFamily dual: IPv6 is disabled in the cluster's namespaces (${r.ok ? `net.ipv6.conf.all.disable_ipv6=${r.value.stdout.trim()}` : r.error.message}); the host forbids it, use ipFamily ipv4`,
+      `local cluster: ipFamily ${plan6Label}: IPv6 is disabled in the cluster's namespaces (${r.ok ? `net.ipv6.conf.all.disable_ipv6=${r.value.stdout.trim()}` : r.error.message}); the host forbids it, use ipFamily ipv4`,
     ),
   );
 }

@@ -29,7 +29,7 @@ test("plan: rejects bad options naming the field", () => {
     [{ underlay: "198.18.0.5" }, /underlay/],
     [{ podBase: "198.18.0.0" }, /podBase.*overlap/],
     [{ pinRoot: "/tmp/pins" }, /pinRoot/],
-    [{ ipFamily: "ipv7" as never }, /ipFamily: "ipv7" must be one of ipv4, dual/],
+    [{ ipFamily: "ipv7" as never }, /ipFamily: "ipv7" must be one of ipv4, dual, ipv6/],
     [{ ipFamily: "dual", ula: "2001:db8:1" }, /ula: "2001:db8:1" must be a unique local \/48/],
     [{ ipFamily: "dual", ula: "fd00::" }, /ula/],
   ];
@@ -59,4 +59,15 @@ test("plan: dual stack adds a ULA /64 underlay and a /64 of pods per node; IPv4-
   assert.ok(v4.ok);
   assert.equal(v4.value.ipv6, undefined);
   assert.equal(v4.value.nodes[0]!.ipv6, undefined);
+  assert.deepEqual(v4.value.podFamilies, ["ipv4"]);
+  assert.deepEqual(r.value.podFamilies, ["ipv4", "ipv6"]);
+});
+
+test("plan: IPv6 only keeps both families on the underlay (nodes, control plane) and gives pods IPv6 alone", () => {
+  const r = makePlan({ ...planDefaults, nodes: 2, ipFamily: "ipv6" });
+  assert.ok(r.ok);
+  assert.deepEqual(r.value.podFamilies, ["ipv6"]);
+  assert.deepEqual(r.value.ipv6, { underlayCidr: "fd00:5745:4654::/64", controlPlaneIp: "fd00:5745:4654::1" });
+  assert.equal(r.value.nodes[1]!.ipv6?.podCidr, "fd00:5745:4654:101::/64");
+  assert.equal(r.value.controlPlaneIp, "198.18.0.1", "the control plane keeps its IPv4 underlay address");
 });

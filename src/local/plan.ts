@@ -17,6 +17,11 @@
  * fd00:5745:4654::/48, "WEFT"): underlay `<ula>::/64` (control plane `::1`, node n
  * `::<11+n hex>`), node n's pods `<ula>:<100+n hex>::/64` with gateway `::1`. Only ever
  * inside the cluster's own namespaces.
+ *
+ * IPv6 only (`ipFamily: "ipv6"`): the same two layouts, but pods get only their IPv6 address
+ * (an IPv6-only pod network, as a Kubernetes cluster with `--service-cluster-ip-range` and pod
+ * CIDRs of IPv6 only); the nodes and the control plane keep both families on the underlay
+ * (infrastructure, like dual-stack hosts under an IPv6-only cluster).
  */
 import { isIPv4 } from "node:net";
 import { type Result, ok, err } from "../common/result.js";
@@ -33,14 +38,14 @@ export interface PlanOptions {
   readonly podBase: string;
   /** BPF pin root (pins go to <pinRoot>/<cluster>-<node>). */
   readonly pinRoot: string;
-  /** `ipv4` (default) or `dual`: pods also get an IPv6 ULA address (Kubernetes dual-stack). */
+  /** `ipv4` (default), `dual` (pods also get an IPv6 ULA address: Kubernetes dual stack) or `ipv6` (pods get only that). */
   readonly ipFamily?: IpFamilyMode;
   /** The ULA /48 of dual stack, as `fdXX:XXXX:XXXX` (three groups). */
   readonly ula?: string;
 }
 
-export type IpFamilyMode = "ipv4" | "dual";
-export const IP_FAMILY_MODES: readonly IpFamilyMode[] = ["ipv4", "dual"];
+export type IpFamilyMode = "ipv4" | "dual" | "ipv6";
+export const IP_FAMILY_MODES: readonly IpFamilyMode[] = ["ipv4", "dual", "ipv6"];
 export const DEFAULT_ULA = "fd00:5745:4654";
 
 /** One node's IPv6 half (dual stack). */
@@ -84,8 +89,10 @@ export interface ClusterPlan {
   /** Bridge address; the control plane's. */
   readonly controlPlaneIp: string;
   readonly nodes: readonly NodePlan[];
-  /** Dual stack only: the underlay's IPv6 /64 and the bridge's (control plane's) IPv6 address. */
+  /** Dual stack and IPv6 only: the underlay's IPv6 /64 and the bridge's (control plane's) IPv6 address. */
   readonly ipv6?: { readonly underlayCidr: string; readonly controlPlaneIp: string };
+  /** The pods' address families: IPv4, both (dual stack) or IPv6 only. */
+  readonly podFamilies: readonly ("ipv4" | "ipv6")[];
 }
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
@@ -132,7 +139,7 @@ export function makePlan(o: PlanOptions): Result<ClusterPlan> {
       podCidr: `${toIp(p + n * 256)}/24`,
       podGateway: toIp(p + n * 256 + 1),
       instance: `${o.cluster}-node-${n}`,
-      ...(family === "dual"
+      ...(family !== "ipv4"
         ? {
             ipv6: {
               underlayIp: `${ula}::${(11 + n).toString(16)}`,
@@ -150,7 +157,8 @@ export function makePlan(o: PlanOptions): Result<ClusterPlan> {
     underlayCidr: `${o.underlay}/24`,
     controlPlaneIp: toIp(u + 1),
     nodes,
-    ...(family === "dual" ? { ipv6: { underlayCidr: `${ula}::/64`, controlPlaneIp: `${ula}::1` } } : {}),
+    ...(family !== "ipv4" ? { ipv6: { underlayCidr: `${ula}::/64`, controlPlaneIp: `${ula}::1` } } : {}),
+    podFamilies: family === "ipv4" ? ["ipv4"] : family === "dual" ? ["ipv4", "ipv6"] : ["ipv6"],
   });
 }
 

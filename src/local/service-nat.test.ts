@@ -27,9 +27,9 @@ const svc: LocalService = {
 test("vipRules: endpoints are selected pods with an IP, named target ports resolved; UDP skipped", () => {
   const pods = [pod("a", { app: "web" }), pod("b", { app: "web" }), pod("c", { app: "db" }), pod("d", { app: "web" })];
   const ips = new Map([
-    ["demo/a", "198.19.201.2"],
-    ["demo/b", "198.19.202.2"],
-    ["demo/c", "198.19.201.3"],
+    ["demo/a", ["198.19.201.2"]],
+    ["demo/b", ["198.19.202.2"]],
+    ["demo/c", ["198.19.201.3"]],
   ]);
   assert.deepEqual(vipRules([svc], pods, ips), [
     {
@@ -66,8 +66,33 @@ test("renderServiceNat: skips captured packets first, then one random choice per
   const first = lines.findIndex((l) => l.startsWith("ip daddr 198.19.207.1 tcp dport 80 jump svc0"));
   assert.ok(skip > 0 && first > skip, "the capture-mark rule comes before any DNAT");
   assert.ok(lines.includes("numgen random mod 2 vmap { 0 : jump svc0e0, 1 : jump svc0e1 }"));
-  assert.ok(lines.includes("meta l4proto tcp dnat to 198.19.202.2:8080"));
-  assert.ok(lines.includes("meta l4proto tcp dnat to 198.19.201.3:9090"));
   assert.ok(!text.includes("198.19.207.3"), "a VIP without endpoints gets no rule");
-  assert.match(text, /^table ip weft-svc\ndelete table ip weft-svc\n/, "replaces the previous table atomically");
+  assert.match(text, /^table inet weft-svc\ndelete table inet weft-svc\n/, "replaces the previous table atomically");
+  assert.ok(lines.includes("meta l4proto tcp dnat ip to 198.19.202.2:8080"));
+  assert.ok(lines.includes("meta l4proto tcp dnat ip to 198.19.201.3:9090"));
+});
+
+test("vipRules, dual stack: each cluster IP goes to the endpoints' addresses of its own family", () => {
+  const dual: LocalService = { ...svc, clusterIP: "198.19.207.1", clusterIPs: ["198.19.207.1", "fd00:5745:4654:ffff::1"] };
+  const pods = [pod("a", { app: "web" }), pod("b", { app: "web" })];
+  const ips = new Map([
+    ["demo/a", ["198.19.201.2", "fd00:5745:4654:100::2"]],
+    ["demo/b", ["198.19.202.2"]], // IPv4 only: no IPv6 endpoint
+  ]);
+  assert.deepEqual(vipRules([dual], pods, ips), [
+    {
+      vip: "198.19.207.1",
+      port: 80,
+      endpoints: [
+        { ip: "198.19.201.2", port: 8080 },
+        { ip: "198.19.202.2", port: 8080 },
+      ],
+    },
+    { vip: "fd00:5745:4654:ffff::1", port: 80, endpoints: [{ ip: "fd00:5745:4654:100::2", port: 8080 }] },
+  ]);
+  const text = renderServiceNat(vipRules([dual], pods, ips), 0x111, 0xfff);
+  const lines = text.split("\n").map((l) => l.trim());
+  assert.ok(lines.includes("ip daddr 198.19.207.1 tcp dport 80 jump svc0"), text);
+  assert.ok(lines.includes("ip6 daddr fd00:5745:4654:ffff::1 tcp dport 80 jump svc1"), text);
+  assert.ok(lines.includes("meta l4proto tcp dnat ip6 to [fd00:5745:4654:100::2]:8080"), text);
 });

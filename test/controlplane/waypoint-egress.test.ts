@@ -81,10 +81,16 @@ void describe("egress through a waypoint: ServiceEntry hosts", () => {
     const svc = [...mesh.services.values()].find((s) => s.hostname === "httpbin.org")!;
     const vip = svc.addresses[0]!.address;
     assert.match(vip, /^240\.240\./);
+    // istiod allocates an IPv6 address too (2001:2::/48): the listener matches both.
+    const vip6 = svc.addresses[1]!.address;
+    assert.match(vip6, /^2001:2::/);
     const l = res.listeners.find((x) => x.name === "inbound-vip|80|http|httpbin.org")!;
     assert.ok(l, res.listeners.map((x) => x.name).join(","));
     const decoded = roundTrip(LISTENER_TYPE_URL, listenerKind, l, l.name) as DecodedListenerLike;
-    assert.deepEqual(decoded.addresses, [{ ip: vip, port: 80 }]);
+    assert.deepEqual(decoded.addresses, [
+      { ip: vip, port: 80 },
+      { ip: vip6, port: 80 },
+    ]);
     const rt = res.routes.find((r) => r.name === l.name)!;
     const table = roundTrip(ROUTE_TYPE_URL, routeKind, rt, rt.name) as RouteTable;
     const route = table.virtualHosts[0]!.routes[0]!;

@@ -16,6 +16,42 @@ export async function packets(pcap: string, filter = ""): Promise<number> {
   return r.stdout.split("\n").filter((l) => l.trim()).length;
 }
 
+/**
+ * The packets in `pcap` matching `filter`, one line each, for a failure message that explains
+ * itself: time, source and destination, TCP flags, sequence numbers, payload length and, where
+ * there is a payload, its first bytes (hex and printable ASCII). At most `max` packets.
+ */
+export async function describePackets(pcap: string, filter: string, max = 24): Promise<string> {
+  const r = await sh("tcpdump", ["-nn", "-tt", "-X", "-r", pcap, filter], 30_000);
+  if (r.code !== 0) return `tcpdump -r ${pcap} ${filter}: ${r.stderr.trim()}`;
+  const out: string[] = [];
+  let hex: string[] = [];
+  const flush = () => {
+    if (out.length === 0) return;
+    // tcpdump -X dumps the whole packet (hex and ASCII); the IPv4/IPv6 and TCP headers end by
+    // offset 0x30-0x48, so the lines from 0x30 to 0x6f hold the payload's first bytes.
+    const body = hex.slice(3, 7).map((l) =>
+      l
+        .replace(/^\s*0x[0-9a-f]+:\s+/, "")
+        .replace(/\s+/g, " ")
+        .trim(),
+    );
+    if (body.length > 0) out[out.length - 1] += ` | ${body.join(" | ")}`;
+    hex = [];
+  };
+  for (const line of r.stdout.split("\n")) {
+    if (!line.trim()) continue;
+    if (/^\s+0x[0-9a-f]+:/.test(line)) hex.push(line);
+    else {
+      flush();
+      if (out.length >= max) break;
+      out.push(line.trim());
+    }
+  }
+  flush();
+  return out.join("\n");
+}
+
 /** One TCP connection to port 15008 as tshark decrypted it. */
 export interface HboneConnection {
   readonly client: string;

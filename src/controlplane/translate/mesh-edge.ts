@@ -66,8 +66,8 @@ export class MeshEdge {
 
   constructor(private readonly cfg: TranslateConfig) {}
 
-  /** The auto-allocated VIP of a host in a namespace, if it has one. */
-  vipOf(namespace: string, host: string): string | undefined {
+  /** The auto-allocated VIPs (IPv4, IPv6) of a host in a namespace, if it has them. */
+  vipOf(namespace: string, host: string): readonly string[] | undefined {
     return this.vips.get(`${namespace}/${host}`);
   }
 

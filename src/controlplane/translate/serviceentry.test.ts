@@ -52,14 +52,15 @@ const ext = se("ext", {
 void describe("ServiceEntry -> Service (one per host)", () => {
   const cases: Array<[string, KubeObject[], string, (s: Service | undefined) => void]> = [
     [
-      "DNS without addresses: an auto-allocated VIP in 240.240.0.0/16, TLS port",
+      "DNS without addresses: auto-allocated VIPs in 240.240.0.0/16 and 2001:2::/48 (istiod allocates both), TLS port",
       [ext],
       "shop/api.example.com",
       (s) => {
         assert.ok(s);
         assert.equal(s.name, "ext");
-        assert.equal(s.addresses.length, 1);
+        assert.equal(s.addresses.length, 2);
         assert.match(s.addresses[0]!.address, /^240\.240\.\d+\.\d+$/);
+        assert.match(s.addresses[1]!.address, /^2001:2::[0-9a-f]{1,4}$/);
         assert.deepEqual(s.ports, [{ servicePort: 443, targetPort: 443, appProtocol: "TLS" }]);
         assert.equal(s.loadBalancing, undefined);
       },
@@ -386,17 +387,26 @@ void describe("VIP allocation", () => {
     const a = new VipAllocator();
     const keys = Array.from({ length: 2000 }, (_, i) => `ns/h${i}.example.com`);
     const m = a.sync(keys);
-    const ips = [...m.values()];
+    const ips = [...m.values()].map((x) => x[0]!);
+    const ip6s = [...m.values()].map((x) => x[1]!);
     assert.equal(new Set(ips).size, keys.length);
+    assert.equal(new Set(ip6s).size, keys.length);
     for (const ip of ips) {
       assert.match(ip, /^240\.240\.\d+\.\d+$/);
       assert.notEqual(ip, "240.240.0.0");
       assert.notEqual(ip, "240.240.255.255");
     }
+    // IPv6 from the same slot: 240.240.A.B <-> 2001:2::(A*256+B), never 2001:2:: itself.
+    for (const [v4, v6] of m.values()) {
+      const [, , a3, a4] = v4!.split(".").map(Number);
+      assert.equal(v6, `2001:2::${(a3! * 256 + a4!).toString(16)}`);
+    }
+    assert.deepEqual(a.get(keys[0]!), m.get(keys[0]!));
+    assert.equal(a.get("ns/unknown.example.com"), undefined);
     const again = new VipAllocator().sync([...keys].reverse());
     assert.deepEqual(new Map([...again].sort()), new Map([...m].sort()));
     const kept = a.sync(keys.slice(0, 10));
-    for (const k of keys.slice(0, 10)) assert.equal(kept.get(k), m.get(k));
+    for (const k of keys.slice(0, 10)) assert.deepEqual(kept.get(k), m.get(k));
   });
 });
 

@@ -146,8 +146,8 @@ export function seAppProtocol(protocol: string | undefined): AppProtocol {
 export interface ServiceEntryContext {
   readonly nsLabels: Readonly<Record<string, string>>;
   readonly waypoints: WaypointIndex;
-  /** Auto-allocated VIP per `ns/host`. */
-  readonly vips: ReadonlyMap<string, string>;
+  /** Auto-allocated VIPs per `ns/host` (IPv4, IPv6). */
+  readonly vips: ReadonlyMap<string, readonly string[]>;
 }
 
 export function translateServiceEntryServices(cfg: TranslateConfig, se: KubeObject, ctx: ServiceEntryContext): Service[] {
@@ -163,7 +163,7 @@ export function translateServiceEntryServices(cfg: TranslateConfig, se: KubeObje
   const namespaceOnly = v.exportTo.length > 0 && v.exportTo.every((x) => x === "." || x === ns);
   return v.hosts.map((host) => {
     const auto = ctx.vips.get(`${ns}/${host}`);
-    const addresses = v.addresses.length > 0 ? v.addresses : auto ? [auto] : [];
+    const addresses = v.addresses.length > 0 ? v.addresses : (auto ?? []);
     return {
       name: se.metadata.name,
       namespace: ns,
