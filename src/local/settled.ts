@@ -11,7 +11,13 @@
  * client learns a pod's address from the same published status istiod reads; in the local
  * cluster the tests and users read it from the state file at once, so `up` returns only once the
  * mesh has caught up (found by test/e2e/dual-stack.test.ts failing in a loaded CI run; see
- * docs/local.md "Readiness").
+ * docs/local-cluster.md "How `up` proceeds").
+ *
+ * The certificates: until a ztunnel holds the certificate of a pod on its node, a first HBONE
+ * connection to the pod waits for the CA (the HBONE server waits for a fetch in flight, bounded
+ * by its handshake timeout); `up` waits for them too, so the cluster it hands over is ready
+ * rather than ready after a CA round trip (before the server learned to wait, such a first call
+ * was reset: found by test/e2e/settled.test.ts).
  */
 import { canonicalIp } from "../common/net/addr.js";
 

@@ -24,6 +24,7 @@ import {
   type Cluster,
   call,
   captureUnderlay,
+  clientServerYaml,
   componentLog,
   down,
   dualIps,
@@ -33,7 +34,7 @@ import {
   untilDenied,
   upApp,
 } from "./harness.js";
-import { hboneConnections, packets } from "./wire.js";
+import { describePackets, hboneConnections, packets } from "./wire.js";
 
 const root = process.getuid?.() === 0;
 const work = mkdtempSync(path.join(tmpdir(), "weft-e2e-dual-"));
@@ -51,21 +52,31 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const pod = (name: string, node: string, cmd: string) => `apiVersion: v1
-kind: Pod
-metadata: { name: ${name}, namespace: dual, labels: { app: ${name} } }
+/** A dual-stack Service in front of the server (Kubernetes' form: clusterIPs, ipFamilies, PreferDualStack). */
+const VIP4 = "198.19.207.60";
+const VIP6 = "fd00:5745:4654:ff00::60";
+const APP = `${clientServerYaml("dual")}apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: dual }
 spec:
-  nodeName: ${node}
-  serviceAccountName: ${name}
-  containers: [{ name: c, command: ${cmd}, ports: [{ name: http, containerPort: 8080 }] }]
+  clusterIP: ${VIP4}
+  clusterIPs: [${VIP4}, "${VIP6}"]
+  ipFamilies: [IPv4, IPv6]
+  ipFamilyPolicy: PreferDualStack
+  selector: { app: server }
+  ports: [{ name: http, port: 80, targetPort: 8080 }]
 ---
-`;
-
-const APP = `apiVersion: v1
+apiVersion: v1
 kind: Namespace
-metadata: { name: dual, labels: { istio.io/dataplane-mode: ambient } }
+metadata: { name: plain }
 ---
-${pod("client", "node-0", '["sleep", "infinity"]')}${pod("server", "node-1", '["node", "server.js"]')}`;
+apiVersion: v1
+kind: Pod
+metadata: { name: client, namespace: plain, labels: { app: plain-client } }
+spec:
+  nodeName: node-0
+  containers: [{ name: c, command: ["sleep", "infinity"] }]
+`;
 
 const policy = (c: Cluster, name: string, spec: string): { remove(): void } => {
   const file = path.join(c.dir, "config", `test-${name}.yaml`);
@@ -98,6 +109,7 @@ for (const backend of BACKENDS)
         pods: ["dual/client", "dual/server"],
       });
       const dstLog = componentLog(c, "ztunnel-node-1");
+      const srcLog = componentLog(c, "ztunnel-node-0");
       const client = dualIps(c, "dual", "client");
       const server = dualIps(c, "dual", "server");
       assert.match(server.v6, /^fd00:5745:4654:101::/, "the server's IPv6 address is in node-1's ULA pod range");
@@ -116,16 +128,30 @@ for (const backend of BACKENDS)
           let v6: Call = { ok: false, text: "", code: -1 };
           let v4: Call = { ok: false, text: "", code: -1 };
           const at = dstLog.size();
+          const srcAt = srcLog.size();
           const pcap = await captureUnderlay(c, file, async () => {
-            await until("v6 call served", async () => ((await call(c, "dual", v6url, "warmup")).ok ? true : undefined), 30_000);
+            await until("v6 call served", async () => ((await call(c, "dual", v6url, "req-dual-v6-warmup")).ok ? true : undefined), 30_000);
             v6 = await call(c, "dual", v6url, "req-dual-v6");
             v4 = await call(c, "dual", v4url, "req-dual-v4");
           });
           assert.ok(served(v6, client.v6, "req-dual-v6"), `v6 served, the client's IPv6 kept as the source: ${v6.text}`);
           assert.ok(served(v4, `::ffff:${client.v4}`, "req-dual-v4"), `v4 served, the client's IPv4 kept as the source: ${v4.text}`);
+          for (const ip of [server.v6, server.v4]) {
+            const filter = `tcp and host ${ip} and port 8080`;
+            const n = await packets(file, filter);
+            // A failure says what crossed: each packet, and the connections both ztunnels logged.
+            const why = async () => {
+              const logged = (log: typeof dstLog, from: number) =>
+                log
+                  .since(from)
+                  .split("\n")
+                  .filter((l) => l.includes('"connection complete"') || l.includes('"level":50') || l.includes('"level":40'))
+                  .join("\n");
+              return `packets (${filter}):\n${await describePackets(file, filter)}\nztunnel-node-0:\n${logged(srcLog, srcAt)}\nztunnel-node-1:\n${logged(dstLog, at)}`;
+            };
+            assert.equal(n, 0, n === 0 ? "" : `nothing reached ${ip}'s app port over the underlay: ${n} packets\n${await why()}`);
+          }
           assert.ok(!pcap.includes("req-dual-v") && !pcap.includes("dual-payload"), "no payload in clear on the underlay");
-          for (const ip of [server.v6, server.v4])
-            assert.equal(await packets(file, `tcp and host ${ip} and port 8080`), 0, `nothing reached ${ip}'s app port over the underlay`);
           assert.ok((await packets(file, `ip6 and tcp and host ${server.v6} and port 15008`)) > 0, "the server was reached on [v6]:15008");
           assert.ok((await packets(file, `ip and tcp and host ${server.v4} and port 15008`)) > 0, "the server was reached on v4:15008");
           const conns = await hboneConnections(file, keylog);
@@ -181,6 +207,51 @@ for (const backend of BACKENDS)
         }
         await until("v6 allowed again", async () => ((await call(c, "dual", v6url, "x")).ok ? true : undefined), 20_000);
       });
+
+      await t.test(
+        "a dual-stack Service: ztunnel balances its IPv6 and IPv4 cluster IPs (an endpoint of the VIP's family), the service NAT DNATs both for a pod outside the mesh",
+        async () => {
+          const at0 = srcLog.size();
+          const v6 = await call(c, "dual", `http://[${VIP6}]/`, "via-vip6");
+          const v4 = await call(c, "dual", `http://${VIP4}/`, "via-vip4");
+          // The server sees the client's address of the family ztunnel reached it by: IPv6 for the IPv6 VIP.
+          assert.ok(served(v6, client.v6, "via-vip6"), `the IPv6 VIP is served over an IPv6 endpoint: ${v6.code} ${v6.text}`);
+          assert.ok(served(v4, `::ffff:${client.v4}`, "via-vip4"), `the IPv4 VIP is served over an IPv4 endpoint: ${v4.code} ${v4.text}`);
+          let out: Record<string, unknown>[] = [];
+          await until(
+            "the client's ztunnel logged both VIP calls as HBONE to the endpoint of their family",
+            async () => {
+              out = srcLog
+                .since(at0)
+                .split("\n")
+                .filter((l) => l.includes('"connection complete"'))
+                .map((l) => JSON.parse(l) as Record<string, unknown>)
+                .filter((l) => l.direction === "outbound");
+              const by = (vip: string, hbone: string) =>
+                out.some(
+                  (l) =>
+                    String(l["dst.addr"]).includes(vip) &&
+                    l["dst.hbone_addr"] === hbone &&
+                    l["dst.service"] === "web.dual.svc.cluster.local",
+                );
+              return by(VIP6, `[${server.v6}]:8080`) && by(VIP4, `${server.v4}:8080`) ? true : undefined;
+            },
+            10_000,
+          ).catch((e: Error) => {
+            throw new Error(`${e.message}: outbound lines ${JSON.stringify(out)}`);
+          });
+          const plain6 = await call(c, "plain", `http://[${VIP6}]/`, "plain-vip6");
+          const plain4 = await call(c, "plain", `http://${VIP4}/`, "plain-vip4");
+          assert.ok(
+            plain6.ok && plain6.text.includes("plain-vip6"),
+            `a pod outside the mesh reaches the IPv6 VIP (service NAT): ${plain6.code} ${plain6.text}`,
+          );
+          assert.ok(
+            plain4.ok && plain4.text.includes("plain-vip4"),
+            `a pod outside the mesh reaches the IPv4 VIP (service NAT): ${plain4.code} ${plain4.text}`,
+          );
+        },
+      );
 
       await t.test("an ALLOW of the client pods' IPv6 /64 admits IPv6 and denies IPv4", async () => {
         const cidr = `${client.v6.replace(/::[0-9a-f]+$/, "::")}/64`;

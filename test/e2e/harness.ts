@@ -321,6 +321,13 @@ spec:
 ---
 `;
 
+/** An ambient namespace `ns` with `client` (sleep) on node-0 and `server` (server.js) on node-1. */
+export const clientServerYaml = (ns: string): string => `apiVersion: v1
+kind: Namespace
+metadata: { name: ${ns}, labels: { istio.io/dataplane-mode: ambient } }
+---
+${podYaml(ns, "client", "node-0", "app: client", '["sleep", "infinity"]')}${podYaml(ns, "server", "node-1", "app: server", '["node", "server.js"]')}`;
+
 /**
  * An app server for the pods of one test (written as server.js beside the YAML): listens on
  * "::" (both families) on 8080 and answers `<prefix><pod> saw <peer address>: <body>`.

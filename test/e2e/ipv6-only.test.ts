@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { call, captureUnderlay, componentLog, down, planFor, twoPodApp, upWithApp, until } from "./harness.js";
+import { call, captureUnderlay, clientServerYaml, componentLog, down, peerEchoServer, planFor, upApp, until } from "./harness.js";
 import { describePackets, packets } from "./wire.js";
 
 const root = process.getuid?.() === 0;
@@ -30,9 +30,9 @@ after(async () => {
 });
 
 const VIP6 = "fd00:5745:4654:ff00::70";
-const { server: SERVER, app: TWO_PODS } = twoPodApp("v6only", "v6only-payload");
-const APP = `${TWO_PODS}---
-apiVersion: v1
+const SERVER = peerEchoServer("v6only-payload-");
+const TWO_PODS = clientServerYaml("v6only");
+const APP = `${TWO_PODS}apiVersion: v1
 kind: Service
 metadata: { name: web, namespace: v6only }
 spec:
@@ -55,7 +55,15 @@ for (const backend of BACKENDS)
         return;
       }
       const stateDir = stateOf(backend);
-      const c = await upWithApp({ dir: stateDir, work, plan: plan(backend), backend, server: SERVER, app: APP });
+      const c = await upApp({
+        work,
+        stateDir,
+        plan: plan(backend),
+        backend,
+        server: SERVER,
+        yaml: APP,
+        pods: ["v6only/client", "v6only/server"],
+      });
       const pod = (name: string) => c.state.pods.find((p) => p.namespace === "v6only" && p.name === name)!;
       const client = pod("client");
       const server = pod("server");

@@ -21,7 +21,7 @@ import { up } from "../../src/local/cluster.js";
 import { makePlan } from "../../src/local/plan.js";
 import { readPids } from "../../src/local/supervisor.js";
 import { httpGetIn } from "../../src/local/network.js";
-import { type Cluster, call, captureUnderlay, down, planFor, twoPodApp } from "./harness.js";
+import { type Cluster, call, captureUnderlay, clientServerYaml, down, peerEchoServer, planFor } from "./harness.js";
 import { describePackets, packets } from "./wire.js";
 
 const root = process.getuid?.() === 0;
@@ -37,7 +37,8 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const { server: SERVER, app: APP } = twoPodApp("settled", "settled-payload");
+const SERVER = peerEchoServer("settled-payload-");
+const APP = clientServerYaml("settled");
 
 /** Freezes the control plane once every ztunnel answers ready; resolves with the thaw time. */
 async function freezeWhenZtunnelsReady(thawAfterMs: number): Promise<{ frozeAt: number; thawedAt: number }> {
