@@ -9,45 +9,76 @@ const node = (() => {
   return r.value;
 })();
 
-void test("nftables ruleset: ztunnel's packets pass first, then existing transparent sockets, then TPROXY each followed by a drop", () => {
-  const lines = renderRuleset(node)
-    .split("\n")
-    .map((l) => l.trim());
-  const pre = lines.slice(lines.indexOf("chain prerouting {"), lines.indexOf("chain output {"));
-  const order = [
-    "meta mark & 0xfff == 0x539 accept",
-    "socket transparent 1 socket wildcard 0 meta mark set meta mark & 0xfffff000 | 0x111 accept",
-    "ip saddr @enrolled meta l4proto tcp tproxy ip to :15001 meta mark set meta mark & 0xfffff000 | 0x111 accept",
-    "ip saddr @enrolled drop",
-    "ip daddr @enrolled tcp dport 15008 tproxy ip to :15008 meta mark set meta mark & 0xfffff000 | 0x111 accept",
-    "ip daddr @enrolled tcp dport 15008 drop",
-    "ip daddr @enrolled meta l4proto tcp tproxy ip to :15006 meta mark set meta mark & 0xfffff000 | 0x111 accept",
-    "ip daddr @enrolled drop",
-    "ip6 saddr @enrolled6 meta l4proto tcp tproxy ip6 to :15001 meta mark set meta mark & 0xfffff000 | 0x111 accept",
-    "ip6 saddr @enrolled6 drop",
-    "ip6 daddr @enrolled6 tcp dport 15008 tproxy ip6 to :15008 meta mark set meta mark & 0xfffff000 | 0x111 accept",
-    "ip6 daddr @enrolled6 tcp dport 15008 drop",
-    "ip6 daddr @enrolled6 meta l4proto tcp tproxy ip6 to :15006 meta mark set meta mark & 0xfffff000 | 0x111 accept",
-    "ip6 daddr @enrolled6 drop",
-  ];
-  const at = order.map((l) => pre.indexOf(l));
+/** The rules of one chain, in order (trimmed lines between `chain NAME {` and its `}`). */
+function chain(lines: string[], name: string): string[] {
+  const from = lines.indexOf(`chain ${name} {`);
+  assert.ok(from >= 0, `chain ${name} missing`);
+  return lines.slice(from + 1, lines.indexOf("}", from));
+}
+
+function assertInOrder(rules: string[], order: string[], what: string): void {
+  const at = order.map((l) => rules.indexOf(l));
   assert.ok(
     at.every((i) => i >= 0),
-    `missing rule: ${order[at.indexOf(-1)]}`,
+    `${what}: missing rule: ${order[at.indexOf(-1)]}`,
   );
   assert.deepEqual(
     at,
     [...at].sort((x, y) => x - y),
-    "rules in fail-closed order",
+    `${what}: rules in fail-closed order`,
   );
+}
+
+void test("nftables ruleset: ztunnel's packets pass first, then existing transparent sockets, then TPROXY each followed by a drop", () => {
+  const lines = renderRuleset(node)
+    .split("\n")
+    .map((l) => l.trim());
+  const mark = "meta mark set meta mark & 0xfffff000 | 0x111";
+  // Outbound before any DNAT (the Service address the pod used), inbound after it (the endpoint).
+  const pre = chain(lines, "prerouting");
+  assert.equal(pre[0], "type filter hook prerouting priority mangle; policy accept;");
+  assertInOrder(
+    pre,
+    [
+      "meta mark & 0xfff == 0x539 accept",
+      `socket transparent 1 socket wildcard 0 ${mark} accept`,
+      `ip saddr @enrolled meta l4proto tcp tproxy ip to :15001 ${mark} accept`,
+      "ip saddr @enrolled drop",
+      `ip6 saddr @enrolled6 meta l4proto tcp tproxy ip6 to :15001 ${mark} accept`,
+      "ip6 saddr @enrolled6 drop",
+    ],
+    "prerouting",
+  );
+  assert.ok(!pre.some((l) => l.includes("daddr")), "no inbound rule before the DNAT");
+  const inbound = chain(lines, "inbound");
+  assert.equal(inbound[0], "type filter hook prerouting priority dstnat + 10; policy accept;", "after kube-proxy's DNAT");
+  assertInOrder(
+    inbound,
+    [
+      "meta mark & 0xfff == 0x539 accept",
+      `socket transparent 1 socket wildcard 0 ${mark} accept`,
+      "ip saddr @enrolled accept",
+      "ip6 saddr @enrolled6 accept",
+      `ip daddr @enrolled tcp dport 15008 tproxy ip to :15008 ${mark} accept`,
+      "ip daddr @enrolled tcp dport 15008 drop",
+      `ip daddr @enrolled meta l4proto tcp tproxy ip to :15006 ${mark} accept`,
+      "ip daddr @enrolled drop",
+      `ip6 daddr @enrolled6 tcp dport 15008 tproxy ip6 to :15008 ${mark} accept`,
+      "ip6 daddr @enrolled6 tcp dport 15008 drop",
+      `ip6 daddr @enrolled6 meta l4proto tcp tproxy ip6 to :15006 ${mark} accept`,
+      "ip6 daddr @enrolled6 drop",
+    ],
+    "inbound",
+  );
+  assert.ok(!inbound.some((l) => l.includes("== 0x111")), "not skipped by the capture mark: node processes' rerouted packets carry it");
+  assert.equal(chain(lines, "output")[0], "type route hook output priority -90; policy accept;", "after the output DNAT (-100)");
   assert.ok(lines.includes("ip daddr @enrolled meta mark set meta mark & 0xfffff000 | 0x111"), "node processes rerouted through lo");
   assert.ok(
     lines.includes("ip6 daddr @enrolled6 meta mark set meta mark & 0xfffff000 | 0x111"),
     "node processes rerouted through lo (IPv6)",
   );
   // Untracked before any NAT (raw priority): kube-proxy's DNAT must not turn a captured Service address into an endpoint.
-  const raw = lines.slice(lines.indexOf("chain raw {"), lines.indexOf("chain prerouting {"));
-  assert.deepEqual(raw.slice(1, 4), [
+  assert.deepEqual(chain(lines, "raw"), [
     "type filter hook prerouting priority raw; policy accept;",
     "ip saddr @enrolled meta l4proto tcp notrack",
     "ip6 saddr @enrolled6 meta l4proto tcp notrack",

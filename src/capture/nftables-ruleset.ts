@@ -3,20 +3,30 @@
  *
  * One table, `inet weft`, in the NODE namespace only, with the same rules for IPv4 (`ip`, set
  * `enrolled`) and IPv6 (`ip6`, set `enrolled6`):
- *  - prerouting (mangle priority): packets from ztunnel's sockets pass; packets of an existing
- *    transparent socket (ztunnel's accepted and upstream sockets; `socket wildcard 0`, Istio's
- *    `--nowildcard`: not its listeners on 0.0.0.0, which would take any forwarded packet to
- *    15001/15006/15008, e.g. HBONE to a waypoint pod on this node) get the capture mark; a TCP
- *    packet from an enrolled pod is TPROXYed to the outbound port, one to an enrolled pod to the
- *    HBONE port (destination port = HBONE) or the inbound-plaintext port. If TPROXY finds no
- *    listener the rule does not match and the next rule drops: fail closed.
+ *  - prerouting (mangle priority, before any DNAT): packets from ztunnel's sockets pass; packets
+ *    of an existing transparent socket (ztunnel's accepted and upstream sockets; `socket
+ *    wildcard 0`, Istio's `--nowildcard`: not its listeners on 0.0.0.0, which would take any
+ *    forwarded packet to 15001/15006/15008, e.g. HBONE to a waypoint pod on this node) get the
+ *    capture mark; a TCP packet from an enrolled pod is TPROXYed to the outbound port (the
+ *    destination the pod used, a Service address included). If TPROXY finds no listener the rule
+ *    does not match and the next rule drops: fail closed.
+ *  - inbound (prerouting, dstnat + 10: AFTER kube-proxy's DNAT): ztunnel's packets pass,
+ *    existing transparent sockets as above, then enrolled pods' packets pass (the first chain
+ *    captured or dropped each; not by the capture mark: node processes' rerouted packets carry it
+ *    already); a TCP packet to an enrolled pod goes to the HBONE port (destination port = HBONE) or the
+ *    inbound-plaintext port, each followed by a drop. After the DNAT so that a client outside
+ *    the mesh calling an enrolled pod's Service address (ClusterIP, NodePort) is captured: before
+ *    it, the destination is the Service, not the pod, and the DNATed packet went on to the pod in
+ *    clear (test/capture's kube-proxy stand-in showed it). Istio's ztunnel sees the same: its
+ *    capture runs in the pod's namespace, after the node's kube-proxy.
  *  - raw (raw priority): an enrolled pod's TCP is not tracked, so no NAT applies to it: kube-proxy's
  *    DNAT (nat prerouting) would otherwise rewrite a Service address to an endpoint after TPROXY
  *    chose ztunnel, and ztunnel would see the endpoint (found by test/k8s/install.test.ts: the
  *    connection was reset), where Istio's ztunnel sees the Service (its capture runs in the pod's
  *    namespace, before kube-proxy). Replies to ztunnel's inbound connections are untracked too.
- *  - output (route hook): node processes' TCP to an enrolled pod (not ztunnel's, by its socket
- *    mark) gets the capture mark, so it is rerouted through lo and captured by prerouting.
+ *  - output (route hook, priority -90: after the output DNAT at -100): node processes' TCP to an
+ *    enrolled pod (not ztunnel's, by its socket mark), also through a Service address, gets the
+ *    capture mark, so it is rerouted through lo and captured by the inbound chain.
  *  - dns (nat, dstnat priority), with DNS capture: an enrolled pod's UDP to port 53 is
  *    redirected to ztunnel's DNS port on the address of the interface it came in on (the pod's
  *    host veth); conntrack gives the replies the asked nameserver's address back.
@@ -30,6 +40,9 @@ export const NFT_FAMILY = "inet";
 export const NFT_SET = "enrolled";
 /** Set of enrolled IPv6 pod addresses. */
 export const NFT_SET6 = "enrolled6";
+
+/** The output chain runs after kube-proxy's output DNAT (nat output, priority -100). */
+const OUTPUT_PRIORITY = -90;
 
 const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
 
@@ -74,9 +87,15 @@ ${each((l3, set) => [`${l3} saddr @${set} meta l4proto tcp notrack`])}
     meta l4proto != tcp accept
     ${fromZtunnel} accept
     socket transparent 1 socket wildcard 0 ${setMark} accept
+${each((l3, set) => [`${l3} saddr @${set} meta l4proto tcp tproxy ${l3} to :${p.outbound} ${setMark} accept`, `${l3} saddr @${set} drop`])}
+  }
+  chain inbound {
+    type filter hook prerouting priority dstnat + 10; policy accept;
+    meta l4proto != tcp accept
+    ${fromZtunnel} accept
+    socket transparent 1 socket wildcard 0 ${setMark} accept
+${each((l3, set) => [`${l3} saddr @${set} accept`])}
 ${each((l3, set) => [
-  `${l3} saddr @${set} meta l4proto tcp tproxy ${l3} to :${p.outbound} ${setMark} accept`,
-  `${l3} saddr @${set} drop`,
   `${l3} daddr @${set} tcp dport ${p.hbone} tproxy ${l3} to :${p.hbone} ${setMark} accept`,
   `${l3} daddr @${set} tcp dport ${p.hbone} drop`,
   `${l3} daddr @${set} meta l4proto tcp tproxy ${l3} to :${p.inboundPlaintext} ${setMark} accept`,
@@ -93,7 +112,7 @@ ${
 `
     : ""
 }  chain output {
-    type route hook output priority mangle; policy accept;
+    type route hook output priority ${OUTPUT_PRIORITY}; policy accept;
     meta l4proto != tcp accept
     ${fromZtunnel} accept
 ${each((l3, set) => [`${l3} daddr @${set} ${setMark}`])}

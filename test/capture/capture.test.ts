@@ -363,16 +363,32 @@ for (const [network, kind] of [
       }
     });
 
-    void test("under kube-proxy's DNAT an enrolled pod's Service connection reaches ztunnel with the Service address (both families)", async () => {
+    /**
+     * Runs `body` under the kube-proxy stand-in (DNAT of the Service addresses to pod b) with
+     * `pod` enrolled (both families when the namespaces have IPv6), then removes all of it.
+     */
+    const underKubeProxy = async (pod: Pod, body: () => Promise<void>): Promise<void> => {
       const ns = { netns: topo.node.name };
       must(await run("nft", ["-f", "-"], { ...ns, input: kubeProxyStandIn(b) }));
       // As on a node, the Service range has a route (here towards the uplink) before the DNAT.
       must(await run("ip", ["route", "replace", `${SERVICE_IP}/32`, "dev", topo.uplink], ns));
       if (topo.ipv6) must(await run("ip", ["-6", "route", "replace", `${SERVICE_IP6}/128`, "dev", topo.uplink], ns));
-      else console.warn("!! SKIPPING the IPv6 half of the kube-proxy test: IPv6 is disabled in the created namespaces");
-      if (topo.ipv6) await enrollDual(a);
-      else await enroll(a);
+      else console.warn("!! SKIPPING the IPv6 half of a kube-proxy test: IPv6 is disabled in the created namespaces");
+      if (topo.ipv6) await enrollDual(pod);
+      else await enroll(pod);
       try {
+        await body();
+      } finally {
+        if (topo.ipv6) await unenrollDual(pod);
+        else await unenroll(pod);
+        await run("nft", ["delete", "table", "inet", "wefttest_kube_proxy"], ns);
+        await run("ip", ["route", "del", `${SERVICE_IP}/32`], ns);
+        if (topo.ipv6) await run("ip", ["-6", "route", "del", `${SERVICE_IP6}/128`], ns);
+      }
+    };
+
+    void test("under kube-proxy's DNAT an enrolled pod's Service connection reaches ztunnel with the Service address (both families)", () =>
+      underKubeProxy(a, async () => {
         const plain = await topo.connect(c, SERVICE_IP, 80);
         assert.match(plain.data ?? "", new RegExp(`^b saw ${esc(c.ip)}:`), "the stand-in DNATs for a pod that is not enrolled");
         // (What ztunnel then connects to is its business: weft's resolves the Service to an
@@ -395,14 +411,33 @@ for (const [network, kind] of [
           want,
           "ztunnel saw the Service, not the endpoint the DNAT would have chosen",
         );
-      } finally {
-        if (topo.ipv6) await unenrollDual(a);
-        else await unenroll(a);
-        await run("nft", ["delete", "table", "inet", "wefttest_kube_proxy"], ns);
-        await run("ip", ["route", "del", `${SERVICE_IP}/32`], ns);
-        if (topo.ipv6) await run("ip", ["-6", "route", "del", `${SERVICE_IP6}/128`], ns);
-      }
-    });
+      }));
+
+    void test("under kube-proxy's DNAT a non-enrolled pod's and a node process's connection to an enrolled pod's Service address is captured inbound (both families)", () =>
+      // The DNAT picks the enrolled pod b as the endpoint; ztunnel must see the connection on its
+      // inbound listener with b's address (as Istio's, whose capture runs in b's namespace, after
+      // the node's kube-proxy), not let it reach b in clear.
+      underKubeProxy(b, async () => {
+        const calls: Array<[Pod | "node", string, RegExp, string]> = [
+          [c, SERVICE_IP, new RegExp(`^via ztunnel: b saw ${esc(c.ip)}:`), `${b.ip}:80`],
+          ["node", SERVICE_IP, /^via ztunnel: b saw /, `${b.ip}:80`],
+        ];
+        if (topo.ipv6)
+          calls.push(
+            [c, SERVICE_IP6, new RegExp(`^via ztunnel: b saw \\[${esc(c.ip6!)}\\]:`), v6(b, 80)],
+            ["node", SERVICE_IP6, /^via ztunnel: b saw \[/, v6(b, 80)],
+          );
+        for (const [from, service, want, local] of calls) {
+          const who = `${typeof from === "string" ? from : from.name} -> ${service}`;
+          const r = await topo.connect(from, service, 80);
+          assert.match(r.data ?? "", want, `${who}: ${r.error ?? r.data}`);
+          assert.deepEqual(
+            (await topo.captured()).map((e) => [e.listener, e.local]),
+            [[PORTS.inboundPlaintext, local]],
+            `${who}: ztunnel's inbound listener took it, with the endpoint's address`,
+          );
+        }
+      }));
 
     void test("a non-enrolled pod's traffic is untouched", async () => {
       await enroll(c); // enrolled bystander: its programs/set entry must not affect a -> b

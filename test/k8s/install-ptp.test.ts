@@ -3,7 +3,9 @@
  * bridge CNI with the default eBPF backend): one node on Debian's ptp plugin (routed veths) and
  * `weft install --capture-backend nftables`. An enrolled client's call to a ClusterIP (kube-proxy
  * DNATs it outside the capture, conntrack bypass) is served through ztunnel: the node's ztunnel
- * counts it with both SPIFFE identities and the server sees the client's pod IP; `weft uninstall`
+ * counts it with both SPIFFE identities and the server sees the client's pod IP; a node process's
+ * call to the same ClusterIP (a client outside the mesh) is served (the inbound capture runs after
+ * kube-proxy's DNAT); `weft uninstall`
  * leaves no nftables table of weft on the node. Both pods on one node, so no underlay proof here
  * (install.test.ts has it). Root only; skips loudly otherwise. Takes both locks:
  * flock /tmp/weft-test.lock flock /tmp/weft-testbed.lock.
@@ -66,6 +68,15 @@ void describe("weft install --capture-backend nftables on a ptp (routed veth) te
     await eventually("the client's call counted by ztunnel with both SPIFFE ids", 60_000, async () => {
       const out = await call(echo, "/peer");
       return out.startsWith("HTTP/1.1 200 OK") && out.includes(`peer=${clientIp}:`) && (await openedClientToEcho()) > 0 ? true : undefined;
+    });
+    // A client outside the mesh calling the enrolled echo's ClusterIP: a node process, whose call
+    // kube-proxy DNATs in nat output. The inbound capture runs after that DNAT, so ztunnel's
+    // inbound listener takes it. (When it ran first it saw the ClusterIP and let the SYN reach
+    // echo directly, and echo's untracked reply was captured as outbound: test/capture's
+    // kube-proxy stand-in showed such calls time out.)
+    await eventually("a node process's ClusterIP call to the enrolled echo is served", 60_000, async () => {
+      const out = await tb.exec(node, ["curl", "-s", "-i", "-m", "5", `http://${echo}/node`]).catch((e: Error) => e.message);
+      return out.startsWith("HTTP/1.1 200 OK") ? true : undefined;
     });
     await weft(["uninstall", "--purge", "--timeout=4m"]);
     assert.doesNotMatch(await tb.exec(node, ["nft", "list", "tables"]), /weft/, "no nftables table of weft left on the node");
