@@ -2,8 +2,8 @@
   "targets": [
     {
       "target_name": "weft_native",
-      "sources": ["weft_native.c"],
-      "cflags": ["-Wall", "-Wextra", "-Werror", "-std=gnu11"]
+      "sources": ["weft_native.c", "hbone_server.c"],
+      "cflags": ["-Wall", "-Wextra", "-Werror", "-std=gnu11", "-Wno-deprecated-declarations"]
     }
   ]
 }

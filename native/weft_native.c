@@ -34,6 +34,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hbone_server.h"
+
 #ifndef IP_TRANSPARENT
 #define IP_TRANSPARENT 19
 #endif
@@ -611,6 +613,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "bpfMapNextKey", NULL, bpf_map_next_key, NULL, NULL, NULL, napi_enumerable, NULL },
 	};
 	CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+	hbone_server_init(env, exports);
 	return exports;
 }
 

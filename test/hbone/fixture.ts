@@ -9,12 +9,20 @@ import type { Duplex } from "node:stream";
 import { makeTestPki, type TestPki } from "../support/pki.js";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
 import type { SocketAddress } from "../../src/common/net/addr.js";
-import { type HboneDecision, type HboneHandler, type HboneStreamRequest, HboneServer } from "../../src/proxy/hbone/server.js";
+import type { HboneDecision, HboneHandler, HboneStreamRequest } from "../../src/proxy/hbone/server.js";
+import { type HboneInboundServer, createHboneServer, parseHboneEngine } from "../../src/proxy/hbone/engine.js";
 import type { HboneSettings } from "../../src/proxy/hbone/settings.js";
 
 export const SERVER_IP = "127.0.20.1";
 export const UPSTREAM_IP = "127.0.20.2";
 export const CLIENT_IP = "127.0.20.5";
+
+/** The engine the HBONE server fixtures run on: WEFT_HBONE_ENGINE=native|node (default node). */
+export const TEST_ENGINE = (() => {
+  const e = parseHboneEngine(process.env.WEFT_HBONE_ENGINE, "WEFT_HBONE_ENGINE");
+  if (!e.ok) throw e.error;
+  return e.value;
+})();
 
 let pkiPromise: Promise<TestPki> | undefined;
 /** One PKI per test file (key generation is the slow part). */
@@ -36,7 +44,7 @@ export async function connectToTarget(req: HboneStreamRequest): Promise<HboneDec
 }
 
 export interface ServerFixture {
-  readonly server: HboneServer;
+  readonly server: HboneInboundServer;
   readonly address: SocketAddress;
   readonly cert: WorkloadCertificate;
   /** Handler calls seen so far. */
@@ -57,7 +65,7 @@ export async function startServer(opts: {
   const ip = opts.ip ?? SERVER_IP;
   const calls: HboneStreamRequest[] = [];
   let handler: HboneHandler = connectToTarget;
-  const server = new HboneServer({
+  const server = createHboneServer({
     certificateFor: opts.certificateFor ?? ((local) => (local === ip ? opts.cert : undefined)),
     ...(opts.awaitCertificateFor ? { awaitCertificateFor: opts.awaitCertificateFor } : {}),
     trustDomains: opts.trustDomains ?? ["cluster.local"],
@@ -67,7 +75,7 @@ export async function startServer(opts: {
     },
     ...(opts.settings ? { settings: opts.settings } : {}),
     ...(opts.illegalPorts ? { illegalPorts: opts.illegalPorts } : {}),
-  });
+  }, TEST_ENGINE);
   const address = await server.listen(ip, 0);
   return { server, address, cert: opts.cert, calls, setHandler: (h) => (handler = h) };
 }

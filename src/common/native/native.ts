@@ -59,6 +59,11 @@ function addon(): Result<RawAddon, NativeError> {
   return cached;
 }
 
+/** The addon's exports, for modules that declare their own part of it (hbone/native-addon.ts). */
+export function addonExports(): Result<unknown, NativeError> {
+  return addon();
+}
+
 /** Whether the addon is built and loadable (tests use it to skip loudly). */
 export function nativeAvailable(): Result<void, NativeError> {
   const a = addon();

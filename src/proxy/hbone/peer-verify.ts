@@ -108,14 +108,22 @@ export function checkClientLeafProfile(leaf: X509Certificate): Result<void, Hbon
 
 /** Checks the peer's chain against the roots of the certificate we presented; returns the leaf. */
 export function verifyPeerChain(socket: TLSSocket, local: WorkloadCertificate, now = new Date()): Result<X509Certificate, HboneError> {
-  const roots = rootsOf(local);
-  if (!roots.ok) return roots;
   let chain: X509Certificate[];
   try {
     chain = peerChain(socket);
   } catch (e) {
     return err(new HboneError("HBONE_TLS", `hbone: peer certificate: ${(e as Error).message}`, { cause: e }));
   }
+  return verifyChain(chain, local, now);
+}
+
+/**
+ * The same check for a chain (leaf first) read elsewhere, e.g. the DER certificates the native
+ * engine's OpenSSL received (src/proxy/hbone/native-server.ts).
+ */
+export function verifyChain(chain: readonly X509Certificate[], local: WorkloadCertificate, now = new Date()): Result<X509Certificate, HboneError> {
+  const roots = rootsOf(local);
+  if (!roots.ok) return roots;
   if (chain.length === 0) return err(new HboneError("HBONE_TLS", "hbone: peer presented no certificate"));
   let cache = verifiedCache.get(local);
   if (!cache) verifiedCache.set(local, (cache = new Map()));
@@ -123,7 +131,7 @@ export function verifyPeerChain(socket: TLSSocket, local: WorkloadCertificate, n
   const hit = cache.get(key);
   const t = now.getTime();
   if (hit && t >= hit.notBefore && t <= hit.notAfter) return ok(chain[0]!);
-  const path = verifyPath(chain, roots.value, now);
+  const path = verifyPath([...chain], roots.value, now);
   if (!path.ok) return err(new HboneError("HBONE_TLS", `hbone: peer certificate: ${path.error.message}`, { cause: path.error }));
   const profile = checkClientLeafProfile(chain[0]!);
   if (!profile.ok) return profile;

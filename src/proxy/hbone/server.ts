@@ -55,9 +55,22 @@ export interface HboneStreamRequest {
   readonly localAddress: SocketAddress;
   /** The client's address (a ztunnel, or a waypoint). */
   readonly remoteAddress: SocketAddress;
-  readonly stream: http2.ServerHttp2Stream;
+  readonly stream: HboneStreamHandle;
+  /**
+   * Bytes of the tunnel as the client sees them (bytesRead: received from the client), kept by the
+   * engine when it carries the bytes itself (native engine); absent on the Node engine, where the
+   * upstream socket's own counters are the figure.
+   */
+  readonly tunnelBytes?: { readonly bytesRead: number; readonly bytesWritten: number };
   /** Aborted if the client resets the stream or the connection drops before a decision. */
   readonly signal: AbortSignal;
+}
+
+/** What a handler may do to the stream it decides on: Node's ServerHttp2Stream, or the native engine's handle. */
+export interface HboneStreamHandle {
+  readonly destroyed: boolean;
+  /** RST_STREAM with `code` (NO_ERROR when omitted, after the answer). */
+  close(code?: number): void;
 }
 
 export type HboneDecision =
@@ -110,6 +123,8 @@ export interface HboneServerStats {
   readonly streamsRejected: Readonly<Record<number, number>>;
   /** Streams reset with REFUSED_STREAM because the connection's dial budget was spent. */
   readonly streamsRefused: number;
+  /** Streams refused alone (REFUSED_STREAM) past SETTINGS_MAX_CONCURRENT_STREAMS (native engine; Node's ends the connection). */
+  readonly streamsRefusedOverLimit: number;
   /** Streams the client reset before their answer. */
   readonly streamsResetEarly: number;
   /** Connections closed with GOAWAY(ENHANCE_YOUR_CALM) for resetting too many streams early. */
@@ -495,6 +510,7 @@ export class HboneServer {
       streamsTotal: this.streamsTotal,
       streamsRejected: { ...this.rejectedByStatus },
       streamsRefused: this.refused,
+      streamsRefusedOverLimit: 0,
       streamsResetEarly: this.resetEarly,
       connectionsCalmed: this.calmed,
       protocolErrorsKept: this.protocolErrorsKept,
