@@ -54,6 +54,7 @@
 #define HB_HEADERS_MAX (16 * 1024)
 #define HB_DATA_MAX (256 * 1024)
 #define HB_MAX_SLOTS (1 << 20)
+#define HB_DRAIN_MS 1000
 #define HB_NGHTTP2_STREAMS_LIMIT (1u << 30)
 
 enum conn_state { CS_HANDSHAKE, CS_H2, CS_DEAD };
@@ -124,6 +125,7 @@ struct hb_conn {
 	int busy;
 	int fatal;
 	int released;
+	int draining; /* GOAWAY sent, write side shut: discarding input until EOF or a deadline */
 	int tls_want_write; /* SSL_read needs the socket writable */
 	int write_blocked;  /* SSL_write waits for the socket writable */
 	uint32_t active;
@@ -336,7 +338,7 @@ static void conn_leave(struct hb_conn *c)
 			conn_close(c, c->close_reason[0] ? c->close_reason : "protocol error");
 	}
 	c->busy = 0;
-	if (c->state == CS_DEAD)
+	if (c->state == CS_DEAD && !c->draining)
 		conn_release(c);
 }
 
@@ -806,6 +808,8 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 
 static void conn_poll_cb(uv_poll_t *h, int status, int events);
 static void conn_timer_cb(uv_timer_t *t);
+static void drain_cb(uv_poll_t *h, int status, int events);
+static void drain_timer_cb(uv_timer_t *t);
 
 static void conn_poll_update(struct hb_conn *c)
 {
@@ -1187,6 +1191,44 @@ static void conn_handle_closed(uv_handle_t *h)
 		free(c);
 }
 
+static void drain_finish(struct hb_conn *c)
+{
+	if (!c->draining)
+		return;
+	c->draining = 0;
+	uv_poll_stop(&c->poll);
+	uv_timer_stop(&c->timer);
+	close(c->fd);
+	c->fd = -1;
+	conn_release(c);
+}
+
+static void drain_cb(uv_poll_t *h, int status, int events)
+{
+	struct hb_conn *c = h->data;
+	(void)events;
+	if (status < 0) {
+		drain_finish(c);
+		return;
+	}
+	for (;;) {
+		ssize_t n = read(c->fd, read_buf, sizeof(read_buf));
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		drain_finish(c);
+		return;
+	}
+}
+
+static void drain_timer_cb(uv_timer_t *t)
+{
+	drain_finish(t->data);
+}
+
 /* Tears the connection down now: every stream's upstream reset, events queued, fd closed. */
 static void conn_close(struct hb_conn *c, const char *reason)
 {
@@ -1194,11 +1236,13 @@ static void conn_close(struct hb_conn *c, const char *reason)
 	struct hb_event *e;
 	if (c->state == CS_DEAD)
 		return;
+	int goaway_sent = 0;
 	if (c->h2 && c->state == CS_H2 && !c->write_blocked) {
 		/* A last best-effort flush (GOAWAY nghttp2 queued) without blocking. */
 		c->fatal = 0;
 		conn_flush(c);
 		c->fatal = 1;
+		goaway_sent = !c->write_blocked && c->out_off == c->out_len && !c->ext_len && !srv->closed;
 	}
 	c->state = CS_DEAD;
 	while (c->streams) {
@@ -1220,12 +1264,20 @@ static void conn_close(struct hb_conn *c, const char *reason)
 	c->out = NULL;
 	c->ext = NULL;
 	c->ext_len = 0;
-	if (c->fd >= 0) {
+	uv_timer_stop(&c->timer);
+	if (c->fd >= 0 && goaway_sent) {
+		/* Lingering close: closing with the peer's unread bytes queued would send a RST, which can
+		 * make the peer drop our GOAWAY unread. Shut our side, discard input briefly, then close. */
+		shutdown(c->fd, SHUT_WR);
+		c->draining = 1;
+		c->poll_events = UV_READABLE;
+		uv_poll_start(&c->poll, UV_READABLE, drain_cb);
+		uv_timer_start(&c->timer, drain_timer_cb, HB_DRAIN_MS, 0);
+	} else if (c->fd >= 0) {
 		uv_poll_stop(&c->poll);
 		close(c->fd);
 		c->fd = -1;
 	}
-	uv_timer_stop(&c->timer);
 	if (srv->slots[c->slot] == c) {
 		srv->slots[c->slot] = NULL;
 		srv->free_slots[srv->nfree++] = c->slot;

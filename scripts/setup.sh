@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(clang llvm libbpf-dev bpftool nftables iproute2 containernetworking-plugins tcpdump tshark
       stunnel4 nginx-light haproxy etcd-server iperf3 wrk nghttp2-client bind9-dnsutils make gcc g++ python3 openssl
-      chromium prometheus containerd runc iptables util-linux)
+      chromium prometheus containerd runc iptables util-linux libnghttp2-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@
  * default beside its name; the result is validated, frozen and logged once at start-up.
  * Precedence: flag > environment > static config file > default.
  */
+import { type HboneEngine, parseHboneEngine } from "../proxy/hbone/engine.js";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseConfigText } from "../common/config-text.js";
@@ -87,6 +88,8 @@ export interface ZtunnelConfig {
   readonly nodeTrafficAuthz?: "skip" | "enforce";
   /** Connection spans (weft's addition; off without): OTLP gRPC collector and the percent of connections sampled. */
   readonly tracing?: { readonly collector: string; readonly samplingPercent: number };
+  /** Which engine carries inbound HBONE (docs/hbone.md "Native engine"); default node. */
+  readonly hboneEngine?: HboneEngine;
 }
 
 /** Percent of connections given a span when --tracing-otlp is set (Istio's default defaultConfig.tracing.sampling). */
@@ -177,6 +180,13 @@ export const ZTUNNEL_FLAGS: readonly FlagSpec[] = [
     env: "WEFT_NODE_TRAFFIC_AUTHZ",
     default: "skip",
     description: "plaintext from the node's own addresses (kubelet probes): skip L4 policy as Istio does, or enforce it",
+  },
+  {
+    name: "hbone-engine",
+    arg: "node|native",
+    env: "WEFT_HBONE_ENGINE",
+    default: "node",
+    description: "inbound HBONE (15008) on Node's TLS/http2, or on the addon's native OpenSSL + nghttp2 data path (docs/hbone.md)",
   },
   {
     name: "ztunnel-mark",
@@ -272,6 +282,8 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const nodeAuthz = values["node-traffic-authz"] ?? env.WEFT_NODE_TRAFFIC_AUTHZ ?? "skip";
   if (nodeAuthz !== "skip" && nodeAuthz !== "enforce")
     return err(new Error(`ztunnel: node-traffic-authz must be skip or enforce, not ${JSON.stringify(nodeAuthz)}`));
+  const engine = parseHboneEngine(values["hbone-engine"] ?? env.WEFT_HBONE_ENGINE, "ztunnel: hbone-engine");
+  if (!engine.ok) return engine;
   const policy = values["outbound-traffic-policy"] ?? env.WEFT_OUTBOUND_TRAFFIC_POLICY ?? "ALLOW_ANY";
   if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY")
     return err(new Error(`ztunnel: outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY, not ${JSON.stringify(policy)}`));
@@ -302,6 +314,7 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
     outboundTrafficPolicy: policy,
     nodeTrafficAuthz: nodeAuthz,
     ...(collector ? { tracing: { collector, samplingPercent: sampling } } : {}),
+    hboneEngine: engine.value,
     ...(caDir ? { caDir } : {}),
     ...(xdsAddress ? { xdsAddress } : {}),
     ...(tokenFile ? { tokenFile } : {}),

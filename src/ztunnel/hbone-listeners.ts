@@ -6,7 +6,7 @@
  */
 import net from "node:net";
 import { logger } from "../common/log.js";
-import type { HboneServer } from "../proxy/hbone/server.js";
+import type { HboneInboundServer } from "../proxy/hbone/engine.js";
 
 const log = logger("ztunnel.hbone-listeners");
 
@@ -14,7 +14,7 @@ export class PerWorkloadHboneListeners {
   private readonly servers = new Map<string, net.Server>();
 
   constructor(
-    private readonly hbone: HboneServer,
+    private readonly hbone: Pick<HboneInboundServer, "adopt">,
     private readonly port: number,
   ) {}
 

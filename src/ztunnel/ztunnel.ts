@@ -17,7 +17,7 @@ import { ProxyState } from "../proxy/state/state.js";
 import { StateMutator } from "../proxy/state/mutator.js";
 import { CertificateManager } from "../proxy/identity/manager.js";
 import type { CaClient } from "../proxy/identity/ca-client.js";
-import { HboneServer } from "../proxy/hbone/server.js";
+import { type HboneInboundServer, createHboneServer } from "../proxy/hbone/engine.js";
 import { HbonePool } from "../proxy/hbone/pool.js";
 import type { HboneSettings } from "../proxy/hbone/settings.js";
 import { ZtunnelMetrics } from "../proxy/metrics.js";
@@ -59,7 +59,7 @@ export class Ztunnel {
   readonly connections = new ConnectionRegistry();
   readonly certs: CertificateManager;
   readonly pool: HbonePool;
-  readonly hbone: HboneServer;
+  readonly hbone: HboneInboundServer;
   readonly outbound: Outbound;
   readonly inbound: Inbound;
   /** The DNS proxy, when `dnsProxy` is on. */
@@ -104,15 +104,18 @@ export class Ztunnel {
       (config.capture === "transparent"
         ? new TransparentDialer({ mark: config.ztunnelMark, timeoutMs: 10_000, spoofSource: true })
         : new PlainDialer({ bindSource: true, timeoutMs: 10_000 }));
-    this.hbone = new HboneServer({
-      certificateFor: (ip) => this.certificateFor(ip),
-      awaitCertificateFor: (ip) => this.awaitCertificateFor(ip),
-      trustDomains: [config.trustDomain],
-      handler: (req) => this.inbound.hbone(req),
-      // ztunnel's illegal_ports: a tunnel into ztunnel's own listeners would nest (SelfCall).
-      illegalPorts: [config.ports.outbound, config.ports.inbound, config.ports.hbone, config.ports.socks5],
-      ...(runtime.hboneSettings ? { settings: runtime.hboneSettings } : {}),
-    });
+    this.hbone = createHboneServer(
+      {
+        certificateFor: (ip) => this.certificateFor(ip),
+        awaitCertificateFor: (ip) => this.awaitCertificateFor(ip),
+        trustDomains: [config.trustDomain],
+        handler: (req) => this.inbound.hbone(req),
+        // ztunnel's illegal_ports: a tunnel into ztunnel's own listeners would nest (SelfCall).
+        illegalPorts: [config.ports.outbound, config.ports.inbound, config.ports.hbone, config.ports.socks5],
+        ...(runtime.hboneSettings ? { settings: runtime.hboneSettings } : {}),
+      },
+      config.hboneEngine ?? "node",
+    );
     const ctx = {
       state: this.state,
       node: config.node,

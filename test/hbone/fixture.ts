@@ -65,17 +65,20 @@ export async function startServer(opts: {
   const ip = opts.ip ?? SERVER_IP;
   const calls: HboneStreamRequest[] = [];
   let handler: HboneHandler = connectToTarget;
-  const server = createHboneServer({
-    certificateFor: opts.certificateFor ?? ((local) => (local === ip ? opts.cert : undefined)),
-    ...(opts.awaitCertificateFor ? { awaitCertificateFor: opts.awaitCertificateFor } : {}),
-    trustDomains: opts.trustDomains ?? ["cluster.local"],
-    handler: (req) => {
-      calls.push(req);
-      return handler(req);
+  const server = createHboneServer(
+    {
+      certificateFor: opts.certificateFor ?? ((local) => (local === ip ? opts.cert : undefined)),
+      ...(opts.awaitCertificateFor ? { awaitCertificateFor: opts.awaitCertificateFor } : {}),
+      trustDomains: opts.trustDomains ?? ["cluster.local"],
+      handler: (req) => {
+        calls.push(req);
+        return handler(req);
+      },
+      ...(opts.settings ? { settings: opts.settings } : {}),
+      ...(opts.illegalPorts ? { illegalPorts: opts.illegalPorts } : {}),
     },
-    ...(opts.settings ? { settings: opts.settings } : {}),
-    ...(opts.illegalPorts ? { illegalPorts: opts.illegalPorts } : {}),
-  }, TEST_ENGINE);
+    TEST_ENGINE,
+  );
   const address = await server.listen(ip, 0);
   return { server, address, cert: opts.cert, calls, setHandler: (h) => (handler = h) };
 }

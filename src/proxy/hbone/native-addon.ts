@@ -26,7 +26,13 @@ export interface NativeHboneAddon {
   hboneContext(chainPem: string, keyPem: string, rootsPem: string): NativeContextHandle;
   hboneServer(
     options: NativeServerOptions,
-    onConnection: (conn: number, localIp: string, localPort: number, remoteIp: string, remotePort: number) => NativeContextHandle | undefined,
+    onConnection: (
+      conn: number,
+      localIp: string,
+      localPort: number,
+      remoteIp: string,
+      remotePort: number,
+    ) => NativeContextHandle | undefined,
     onSecure: (conn: number, alpn: string, chain: Buffer[]) => boolean,
     onStream: (conn: number, stream: number, method: string, authority: string, headers: string[]) => void,
     onStreamEnd: (conn: number, stream: number, bytesIn: number, bytesOut: number, code: number, answered: boolean) => void,
@@ -66,7 +72,9 @@ export function nativeContextFor(addon: NativeHboneAddon, cert: WorkloadCertific
     try {
       ctx = addon.hboneContext(cert.chainPem.join("\n"), cert.keyPem, cert.rootsPem.join("\n"));
     } catch (e) {
-      return err(new NativeError(`hbone native context for ${cert.chainPem.length} certificate(s): ${(e as Error).message}`, "ETLS", { cause: e }));
+      return err(
+        new NativeError(`hbone native context for ${cert.chainPem.length} certificate(s): ${(e as Error).message}`, "ETLS", { cause: e }),
+      );
     }
     contexts.set(cert, ctx);
   }

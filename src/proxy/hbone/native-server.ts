@@ -179,7 +179,8 @@ export class NativeHboneServer {
     const h = (socket as unknown as { _handle?: { fd?: number; readStop?: () => number } })._handle;
     const fd = h?.fd;
     if (this.closing || socket.destroyed || typeof fd !== "number" || fd < 0 || socket.readableLength > 0) {
-      if (!this.closing) log.warn({ remote: socket.remoteAddress }, "hbone native: cannot take over the accepted socket (no fd, or bytes already read)");
+      if (!this.closing)
+        log.warn({ remote: socket.remoteAddress }, "hbone native: cannot take over the accepted socket (no fd, or bytes already read)");
       this.rejected++;
       socket.destroy();
       return;
@@ -226,7 +227,8 @@ export class NativeHboneServer {
       calmed: false,
     });
     if (!cert) {
-      if (!this.closing) log.warn({ local: local.ip, remote: remote.ip }, "hbone: no workload certificate for local address, closing connection");
+      if (!this.closing)
+        log.warn({ local: local.ip, remote: remote.ip }, "hbone: no workload certificate for local address, closing connection");
       return undefined;
     }
     const ctx = nativeContextFor(this.addon, cert);

@@ -121,7 +121,11 @@ export function verifyPeerChain(socket: TLSSocket, local: WorkloadCertificate, n
  * The same check for a chain (leaf first) read elsewhere, e.g. the DER certificates the native
  * engine's OpenSSL received (src/proxy/hbone/native-server.ts).
  */
-export function verifyChain(chain: readonly X509Certificate[], local: WorkloadCertificate, now = new Date()): Result<X509Certificate, HboneError> {
+export function verifyChain(
+  chain: readonly X509Certificate[],
+  local: WorkloadCertificate,
+  now = new Date(),
+): Result<X509Certificate, HboneError> {
   const roots = rootsOf(local);
   if (!roots.ok) return roots;
   if (chain.length === 0) return err(new HboneError("HBONE_TLS", "hbone: peer presented no certificate"));

@@ -124,7 +124,8 @@ export class Inbound {
         ...(derivedSource ? { derivedSource } : {}),
         mtls: isMutualTls(req.security),
       }),
-      new ClientSideBytes(upstream),
+      // The native engine counts the tunnel's bytes itself (the upstream socket is handed to it).
+      req.tunnelBytes ?? new ClientSideBytes(upstream),
       { ...base, policy: "allow" },
     );
     // The closures below are kept for the tunnel's lifetime: they must not capture `req`.
