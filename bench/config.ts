@@ -5,7 +5,9 @@
  */
 import { err, ok, type Result } from "../src/common/result.js";
 
-export const PEER_NAMES = ["direct", "stunnel", "ztunnel"] as const;
+export const PEER_NAMES = ["direct", "stunnel", "ztunnel", "ztunnel-native"] as const;
+/** Measured when BENCH_PEERS is not set; ztunnel-native (inbound HBONE on the native engine) only on request. */
+export const DEFAULT_PEERS = ["direct", "stunnel", "ztunnel"] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export interface BenchConfig {
@@ -48,7 +50,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Result<BenchConfig> {
     }
     return v;
   };
-  const peersRaw = env.BENCH_PEERS ?? PEER_NAMES.join(",");
+  const peersRaw = env.BENCH_PEERS ?? DEFAULT_PEERS.join(",");
   const peers: PeerName[] = [];
   for (const p of peersRaw
     .split(",")

@@ -16,13 +16,18 @@ import { machineInfo } from "./machine.js";
 import { directPeer } from "./peers/direct.js";
 import type { Peer } from "./peers/peer.js";
 import { stunnelPeer } from "./peers/stunnel.js";
-import { ztunnelPeer } from "./peers/ztunnel.js";
+import { ztunnelNativePeer, ztunnelPeer } from "./peers/ztunnel.js";
 import { installCleanupHooks, openFileLimit } from "./proc.js";
 import { buildTable, renderText, runCaveats, type PeerResult } from "./report.js";
 import { renderBenchmarksDoc } from "./report-markdown.js";
 import { runSchedule, type Entry } from "./run.js";
 
-const PEERS: Record<PeerName, Peer> = { direct: directPeer, stunnel: stunnelPeer, ztunnel: ztunnelPeer };
+const PEERS: Record<PeerName, Peer> = {
+  direct: directPeer,
+  stunnel: stunnelPeer,
+  ztunnel: ztunnelPeer,
+  "ztunnel-native": ztunnelNativePeer,
+};
 
 async function main(): Promise<number> {
   const cfgR = loadConfig(process.env);

@@ -21,13 +21,19 @@ import { err, ok, type Result } from "../../src/common/result.js";
 import { makeTempDir, removeTempDir, runSync, spawnChild, stopChild, type Child } from "../proc.js";
 import type { Peer, RunningPeer } from "./peer.js";
 
-const CLIENT = "127.0.50.21";
-const SERVER = "127.0.50.22";
-const VIP = "127.0.50.100";
-const NODES = [
-  { node: "node-a", bindAddress: "127.0.50.11" },
-  { node: "node-b", bindAddress: "127.0.50.12" },
-] as const;
+/** The pair's addresses in 127.0.<net>.0/24 (each pair its own, so two pairs can run in one bench). */
+function pairAddresses(net: number) {
+  const p = `127.0.${net}`;
+  return {
+    CLIENT: `${p}.21`,
+    SERVER: `${p}.22`,
+    VIP: `${p}.100`,
+    NODES: [
+      { node: "node-a", bindAddress: `${p}.11` },
+      { node: "node-b", bindAddress: `${p}.12` },
+    ],
+  } as const;
+}
 const READY_PORT = 15021;
 const READY_TIMEOUT_MS = 20_000;
 
@@ -36,7 +42,8 @@ const WEFT_MAIN = resolve(__dirname, "..", "..", "src", "cli", "main.js");
 
 /** The static config of one node's ztunnel. Only the client's node (node-a) has the outbound
  * listener on the VIP: two processes cannot bind the same address, and node-b only serves HBONE. */
-export function ztunnelConfig(node: string, bindAddress: string, caDir: string): Record<string, unknown> {
+export function ztunnelConfig(node: string, bindAddress: string, caDir: string, net = 50): Record<string, unknown> {
+  const { CLIENT, SERVER, VIP } = pairAddresses(net);
   return {
     node,
     trustDomain: "cluster.local",
@@ -76,66 +83,73 @@ export function ztunnelConfig(node: string, bindAddress: string, caDir: string):
   };
 }
 
-export const ztunnelPeer: Peer = {
-  name: "ztunnel",
-  async start(): Promise<Result<RunningPeer>> {
-    if (!existsSync(WEFT_MAIN)) return err(new Error(`ztunnel: ${WEFT_MAIN} not found (the weft command is not built yet)`));
-    const dir = makeTempDir("ztunnel");
-    const children: Child[] = [];
-    const stop = async (): Promise<void> => {
-      await Promise.all(children.map((c) => stopChild(c, 5000)));
-      children.length = 0;
-      removeTempDir(dir);
-    };
-    const caDir = join(dir, "ca");
-    const ca = runSync(process.execPath, [WEFT_MAIN, "ca", "init", "--dir", caDir]);
-    if (!ca.ok) {
-      await stop();
-      return err(new Error(`ztunnel: weft ca init: ${ca.error.message}`));
-    }
-    for (const n of NODES) {
-      const file = join(dir, `${n.node}.yaml`);
-      writeFileSync(file, stringify(ztunnelConfig(n.node, n.bindAddress, caDir)));
-      // Per-connection info logs would be 10k lines in the memory phase and real CPU in the
-      // connection-rate phase; warnings still show in the error output.
-      // weft's V8 flags, as every weft launcher passes them (src/common/node-flags.ts).
-      const child = spawnChild(`ztunnel ${n.node}`, process.execPath, [...WEFT_NODE_FLAGS, WEFT_MAIN, "ztunnel", "--config", file], {
-        env: { ...process.env, WEFT_LOG: process.env.WEFT_LOG ?? "warn" },
-      });
-      if (!child.ok) {
+export const ztunnelPeer: Peer = ztunnelPairPeer("ztunnel", "node", 50);
+/** The same pair with inbound HBONE on the native engine (`--hbone-engine native`, docs/hbone.md). */
+export const ztunnelNativePeer: Peer = ztunnelPairPeer("ztunnel-native", "native", 51);
+
+function ztunnelPairPeer(name: string, engine: "node" | "native", net: number): Peer {
+  const { CLIENT, SERVER, VIP, NODES } = pairAddresses(net);
+  return {
+    name,
+    async start(): Promise<Result<RunningPeer>> {
+      if (!existsSync(WEFT_MAIN)) return err(new Error(`ztunnel: ${WEFT_MAIN} not found (the weft command is not built yet)`));
+      const dir = makeTempDir("ztunnel");
+      const children: Child[] = [];
+      const stop = async (): Promise<void> => {
+        await Promise.all(children.map((c) => stopChild(c, 5000)));
+        children.length = 0;
+        removeTempDir(dir);
+      };
+      const caDir = join(dir, "ca");
+      const ca = runSync(process.execPath, [WEFT_MAIN, "ca", "init", "--dir", caDir]);
+      if (!ca.ok) {
         await stop();
-        return child;
+        return err(new Error(`ztunnel: weft ca init: ${ca.error.message}`));
       }
-      children.push(child.value);
-    }
-    for (const [i, n] of NODES.entries()) {
-      const ready = await waitReady(n.bindAddress, children[i]!);
-      if (!ready.ok) {
-        await stop();
-        return ready;
-      }
-    }
-    const [a, b] = children as [Child, Child];
-    return ok({
-      target: { host: VIP, port: 80 },
-      clientAddress: CLIENT,
-      upstream: { host: SERVER, port: 5201 },
-      proxies: [
-        { role: "ztunnel node-a (client side)", pid: a.pid },
-        { role: "ztunnel node-b (server side)", pid: b.pid },
-      ],
-      description: `weft ztunnel pair (node ${process.version}), HBONE over TLS 1.3 mutual auth, ECDSA P-256`,
-      check: () => {
-        for (const c of [a, b]) {
-          if (c.exited() != null) return err(new Error(`${c.name} exited (${c.exited()}): ${c.output().trim().slice(-800)}`));
+      for (const n of NODES) {
+        const file = join(dir, `${n.node}.yaml`);
+        writeFileSync(file, stringify(ztunnelConfig(n.node, n.bindAddress, caDir, net)));
+        // Per-connection info logs would be 10k lines in the memory phase and real CPU in the
+        // connection-rate phase; warnings still show in the error output.
+        // weft's V8 flags, as every weft launcher passes them (src/common/node-flags.ts).
+        const child = spawnChild(`ztunnel ${n.node}`, process.execPath, [...WEFT_NODE_FLAGS, WEFT_MAIN, "ztunnel", "--config", file], {
+          env: { ...process.env, WEFT_LOG: process.env.WEFT_LOG ?? "warn", WEFT_HBONE_ENGINE: engine },
+        });
+        if (!child.ok) {
+          await stop();
+          return child;
         }
-        return ok(undefined);
-      },
-      verify: () => countMutualTls(NODES[0].bindAddress),
-      stop,
-    });
-  },
-};
+        children.push(child.value);
+      }
+      for (const [i, n] of NODES.entries()) {
+        const ready = await waitReady(n.bindAddress, children[i]!);
+        if (!ready.ok) {
+          await stop();
+          return ready;
+        }
+      }
+      const [a, b] = children as [Child, Child];
+      return ok({
+        target: { host: VIP, port: 80 },
+        clientAddress: CLIENT,
+        upstream: { host: SERVER, port: 5201 },
+        proxies: [
+          { role: "ztunnel node-a (client side)", pid: a.pid },
+          { role: "ztunnel node-b (server side)", pid: b.pid },
+        ],
+        description: `weft ztunnel pair (node ${process.version}), HBONE over TLS 1.3 mutual auth, ECDSA P-256`,
+        check: () => {
+          for (const c of [a, b]) {
+            if (c.exited() != null) return err(new Error(`${c.name} exited (${c.exited()}): ${c.output().trim().slice(-800)}`));
+          }
+          return ok(undefined);
+        },
+        verify: () => countMutualTls(NODES[0].bindAddress),
+        stop,
+      });
+    },
+  };
+}
 
 const METRICS_PORT = 15020;
 

@@ -29,6 +29,8 @@ export function staticZtunnelConfig(
     ztunnelMark: 0x539,
     xdsSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
     static: { settings: {}, ...contents },
+    // WEFT_HBONE_ENGINE=native runs the in-process ztunnels' inbound HBONE on the native engine.
+    ...(process.env.WEFT_HBONE_ENGINE === "native" ? { hboneEngine: "native" as const } : {}),
     ...over,
   };
 }
