@@ -22,7 +22,8 @@ import { logger } from "../../common/log.js";
 import { type Identity, toUri } from "../../common/spiffe.js";
 import type { WorkloadCertificate } from "../../common/tls/types.js";
 import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net/addr.js";
-import { parseAuthority, parseForwarded } from "./headers.js";
+import { parseForwarded } from "./headers.js";
+import { checkConnect } from "./connect-check.js";
 import { TokenBucket } from "./budget.js";
 import { verifyChain } from "./peer-verify.js";
 import type { ConnectionSecurity } from "./connection-security.js";
@@ -285,13 +286,10 @@ export class NativeHboneServer {
     conn.streams.set(sid, st);
     this.streamsTotal++;
     this.openStreams++;
-    if (method !== "CONNECT") return this.reply(conn, sid, st, 400, `method ${method} not allowed, only CONNECT`);
-    const target = parseAuthority(authority);
-    if (!target.ok) return this.reply(conn, sid, st, 400, target.error.message);
-    const port = target.value.port;
-    if (port === conn.local.port || this.illegalPorts.has(port)) {
-      log.info({ peer: toUri(conn.peer), authority }, "hbone: CONNECT to a proxy listener port refused (self call)");
-      return this.reply(conn, sid, st, 400, `CONNECT ${authority}: port ${port} is a proxy listener (self call)`);
+    const target = checkConnect(method, authority, conn.local.port, this.illegalPorts);
+    if (!target.ok) {
+      if (target.selfCall) log.info({ peer: toUri(conn.peer), authority }, "hbone: CONNECT to a proxy listener port refused (self call)");
+      return this.reply(conn, sid, st, target.status, target.reason);
     }
     if (conn.calmed) return this.refuse(conn, sid, st);
     if (!conn.dials.take(Date.now())) {
@@ -304,7 +302,7 @@ export class NativeHboneServer {
     const req: HboneStreamRequest = {
       method,
       authority,
-      target: target.value,
+      target: target.target,
       headers,
       forwarded: parseForwarded(headers["forwarded"]),
       peerIdentity: conn.peer,

@@ -25,7 +25,8 @@ import { logger } from "../../common/log.js";
 import { type Identity, toUri } from "../../common/spiffe.js";
 import type { WorkloadCertificate } from "../../common/tls/types.js";
 import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net/addr.js";
-import { type ForwardedInfo, headerValue, parseAuthority, parseForwarded } from "./headers.js";
+import { type ForwardedInfo, headerValue, parseForwarded } from "./headers.js";
+import { checkConnect } from "./connect-check.js";
 import { TokenBucket } from "./budget.js";
 import { startKeepalive } from "./keepalive.js";
 import { guardSession } from "./session-guard.js";
@@ -363,20 +364,17 @@ export class HboneServer {
     if (!conn) return this.reply(stream, 503, "unknown connection");
     conn.streams++;
     const method = headerValue(headers, ":method") ?? "";
-    if (method !== "CONNECT") return this.reply(stream, 400, `method ${method} not allowed, only CONNECT`);
     const authority = headerValue(headers, ":authority") ?? "";
-    const target = parseAuthority(authority);
-    if (!target.ok) return this.reply(stream, 400, target.error.message);
-    const port = target.value.port;
-    if (port === conn.local.port || this.illegalPorts.has(port)) {
-      log.info({ peer: toUri(conn.peer), authority }, "hbone: CONNECT to a proxy listener port refused (self call)");
-      return this.reply(stream, 400, `CONNECT ${authority}: port ${port} is a proxy listener (self call)`);
+    const target = checkConnect(method, authority, conn.local.port, this.illegalPorts);
+    if (!target.ok) {
+      if (target.selfCall) log.info({ peer: toUri(conn.peer), authority }, "hbone: CONNECT to a proxy listener port refused (self call)");
+      return this.reply(stream, target.status, target.reason);
     }
     if (conn.calmed) return this.refuse(stream);
     const req: HboneStreamRequest = {
       method,
       authority,
-      target: target.value,
+      target: target.target,
       headers,
       forwarded: parseForwarded(headers["forwarded"]),
       peerIdentity: conn.peer,
