@@ -228,6 +228,8 @@ export class NativeHboneServer {
       calmed: false,
     });
     if (!cert) {
+      // Not yet: awaitCertificateFor (a just-enrolled workload's certificate still being fetched)
+      // is not supported by this engine; the connection is closed and the client's retry finds it.
       if (!this.closing)
         log.warn({ local: local.ip, remote: remote.ip }, "hbone: no workload certificate for local address, closing connection");
       return undefined;
