@@ -98,9 +98,9 @@ for (const backend of BACKENDS)
       });
       const zlog = componentLog(c, "ztunnel-node-0");
       const self = dualIps(c, "hp", "self");
-      // Enrolled is not yet served: node-1's ztunnel closes HBONE to a pod whose certificate it
-      // has not fetched yet ("no workload certificate for local address"), a start-up race
-      // unrelated to hairpin. Wait for it, so the multi Service's cross-node calls count.
+      // The cross-node pod must answer before the multi Service's calls are counted. `up` now
+      // waits for every ztunnel to know every pod, and the HBONE server waits for a
+      // just-enrolled pod's certificate (docs/hbone.md); this check stays as a precondition.
       const other = dualIps(c, "hp", "other");
       for (const ip of [other.v4, other.v6])
         await until(
