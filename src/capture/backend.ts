@@ -10,7 +10,9 @@
  *  - ztunnel's own sockets carry `marks.ztunnel` (SO_MARK) and are never captured;
  *  - fail closed: with no listener, captured connections fail; they never pass in clear;
  *  - every operation is idempotent and all-or-nothing; teardown() and cleanupStale() remove
- *    everything the backend ever created in the node namespace (and its BPF pins).
+ *    everything the backend ever created in the node namespace (and its BPF pins);
+ *  - setup() over the state of a run of the same version() keeps every capture applied, so a
+ *    node agent restart leaves no window in which enrolled pods are not captured.
  */
 import type { Result } from "../common/result.js";
 
@@ -105,5 +107,11 @@ export interface RedirectBackend {
   teardown(): Promise<Result<void>>;
   /** Removes what a crashed run of this node instance left behind; returns what it removed. */
   cleanupStale(): Promise<Result<string[]>>;
+  /**
+   * What the node-level state this build installs is: a restarted node agent keeps (adopts) the
+   * captures a previous run left only when that run's backend kind and version are this one's, and
+   * otherwise cleans them up first (cleanupStale). Same version: setup() keeps what is applied.
+   */
+  version(): Promise<Result<string>>;
   dump(): Promise<Result<CaptureDump>>;
 }

@@ -18,6 +18,7 @@
  * teardown() and cleanupStale(): remove weft's filters from every device of the node namespace,
  * the routing, and the pin folder, whether or not this process created them.
  */
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, rmdir } from "node:fs/promises";
 import * as path from "node:path";
@@ -344,6 +345,26 @@ export class EbpfBackend implements RedirectBackend {
 
   cleanupStale(): Promise<Result<string[]>> {
     return this.serial.run(() => this.cleanupNow());
+  }
+
+  /**
+   * The programs' and the node configuration's identity: a digest of the three objects, the map
+   * names they pin and the validated node config. setup() keeps pinned programs as they are, so
+   * only a run of the same objects and config may be adopted; after an upgrade or a config change
+   * the agent cleans up and loads anew.
+   */
+  async version(): Promise<Result<string>> {
+    const h = createHash("sha256");
+    h.update(JSON.stringify(this.node)).update(PINNED_MAPS.join(","));
+    for (const p of PROGRAMS) {
+      const o = path.join(this.objectDir, p.object);
+      try {
+        h.update(p.pin).update(await readFile(o));
+      } catch (e) {
+        return err(new Error(`ebpf capture: ${o}: ${(e as Error).message}: run scripts/setup.sh (make -C bpf)`));
+      }
+    }
+    return ok(`ebpf/${h.digest("hex").slice(0, 16)}`);
   }
 
   private async cleanupNow(): Promise<Result<string[]>> {

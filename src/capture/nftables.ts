@@ -14,6 +14,7 @@
  * Never touches the root namespace by itself: everything goes to `node.netns` when set, and the
  * table is removed whole on teardown/cleanupStale.
  */
+import { createHash } from "node:crypto";
 import { logger } from "../common/log.js";
 import { type Result, ok, err } from "../common/result.js";
 import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "./backend.js";
@@ -148,6 +149,15 @@ export class NftablesBackend implements RedirectBackend {
 
   cleanupStale(): Promise<Result<string[]>> {
     return this.serial.run(() => this.cleanupNow());
+  }
+
+  /**
+   * The node configuration's digest: setup() replaces the whole ruleset atomically with the
+   * enrolled sets kept, so a table of any earlier build is adoptable, but routing installed for
+   * another table or priority would be left behind: a config change cleans up first.
+   */
+  version(): Promise<Result<string>> {
+    return Promise.resolve(ok(`nftables/${createHash("sha256").update(JSON.stringify(this.node)).digest("hex").slice(0, 16)}`));
   }
 
   private async cleanupNow(): Promise<Result<string[]>> {

@@ -24,6 +24,11 @@ class FakeBackend implements RedirectBackend {
   readonly captured = new Map<string, PodCapture>();
   failEnroll = false;
   cleanups = 0;
+  enrolls = 0;
+  /** Host veths released, in order (unenroll or cleanupStale). */
+  readonly released: string[] = [];
+  /** What version() answers: changing it stands for an upgrade of the programs. */
+  versionValue = "fake/1";
   constructor() {
     const n = validateNode({ instance: "fake" });
     if (!n.ok) throw n.error;
@@ -34,10 +39,12 @@ class FakeBackend implements RedirectBackend {
   }
   enroll(pod: PodCapture): Promise<Result<void>> {
     if (this.failEnroll) return Promise.resolve(err(new Error("fake: enroll refused")));
+    this.enrolls++;
     this.captured.set(pod.hostVeth, pod);
     return Promise.resolve(ok(undefined));
   }
   unenroll(pod: PodCapture): Promise<Result<void>> {
+    this.released.push(pod.hostVeth);
     this.captured.delete(pod.hostVeth);
     return Promise.resolve(ok(undefined));
   }
@@ -48,11 +55,15 @@ class FakeBackend implements RedirectBackend {
   cleanupStale(): Promise<Result<string[]>> {
     this.cleanups++;
     const had = [...this.captured.keys()];
+    this.released.push(...had);
     this.captured.clear();
     return Promise.resolve(ok(had));
   }
   dump(): Promise<Result<CaptureDump>> {
     return Promise.resolve(err(new Error("fake: no dump")));
+  }
+  version(): Promise<Result<string>> {
+    return Promise.resolve(ok(this.versionValue));
   }
 }
 
@@ -140,12 +151,56 @@ test("agent: an ADD whose capture fails is refused (the runtime retries), and th
   await until("api captured by the periodic reconcile", () => backend.captured.has("vapi"));
 });
 
-test("agent: sandboxes survive an agent restart (state file) and are re-applied after cleanupStale", async () => {
-  assert.match(readFileSync(stateFile, "utf8"), /"vweb"/);
+test("agent: a restart of the same backend version keeps the captures (no window), then re-enrolls every desired pod", async () => {
+  type State = { capture?: { backend: string; version: string; applied: { key: string }[] } };
+  const read = (): State => JSON.parse(readFileSync(stateFile, "utf8")) as State;
+  // The state file is written after the round that enrolled api (the previous test saw the capture itself).
+  await until("the state file lists both captures", () => read().capture?.applied.length === 2);
+  const state = read();
+  assert.deepEqual(
+    { backend: state.capture?.backend, version: state.capture?.version, applied: state.capture?.applied.map((c) => c.key).sort() },
+    { backend: "ebpf", version: "fake/1", applied: ["demo/api", "demo/web"] },
+    "the state file records the applied captures with the backend's kind and version",
+  );
   await agent.stop();
-  const before = backend.cleanups;
+  const cleanups = backend.cleanups;
+  const enrolls = backend.enrolls;
+  const released = backend.released.length;
   assert.ok((await startAgent()).ok);
-  assert.equal(backend.cleanups, before + 1, "start cleans what a previous run left");
+  assert.equal(backend.cleanups, cleanups, "nothing cleaned up");
+  assert.ok(backend.captured.has("vweb") && backend.captured.has("vapi"), "captures still in place right after start");
+  await until("both pods enrolled again by the first reconcile", () => backend.enrolls >= enrolls + 2);
+  assert.deepEqual(backend.released.slice(released), [], "no pod released at any point of the restart");
+  assert.deepEqual(
+    agent.status().pods.map((p) => `${p.key}:${p.applied}`),
+    ["demo/api:true", "demo/db:false", "demo/web:true"],
+  );
+});
+
+test("agent: a restart on another backend version (an upgrade) cleans the previous run's state up, then re-applies", async () => {
+  await agent.stop();
+  const cleanups = backend.cleanups;
+  backend.versionValue = "fake/2";
+  try {
+    assert.ok((await startAgent()).ok);
+    assert.equal(backend.cleanups, cleanups + 1, "start cleans what a run of another version left");
+    await until("captures re-applied", () => backend.captured.has("vweb") && backend.captured.has("vapi"));
+    await until("the state file names the new version", () => readFileSync(stateFile, "utf8").includes('"version": "fake/2"'));
+  } finally {
+    backend.versionValue = "fake/1";
+    await agent.stop();
+    assert.ok((await startAgent()).ok);
+  }
+});
+
+test("agent: a state file whose capture section is malformed is not trusted (clean up, re-apply)", async () => {
+  await agent.stop();
+  const s = JSON.parse(readFileSync(stateFile, "utf8")) as { capture: { applied: unknown[] } };
+  s.capture.applied.push({ key: "demo/x", hostVeth: 7 });
+  writeFileSync(stateFile, JSON.stringify(s));
+  const cleanups = backend.cleanups;
+  assert.ok((await startAgent()).ok);
+  assert.equal(backend.cleanups, cleanups + 1);
   await until("captures re-applied", () => backend.captured.has("vweb") && backend.captured.has("vapi"));
 });
 

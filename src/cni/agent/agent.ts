@@ -3,15 +3,21 @@
  * objects from a ConfigSource) and makes the redirection backend hold exactly the captures
  * enrollment.ts decides, live: a label change re-plans, no pod restart is involved.
  *
- * Lifecycle: start() removes what a crashed agent left (backend.cleanupStale), sets the backend
- * up, restores the sandboxes it knew (state file; sandboxes whose netns is gone are dropped),
- * starts the config source and the socket, and reconciles once the source has synced. stop()
- * leaves the captures in place unless asked to tear down: an agent restart must not open a
- * window where enrolled pods talk in clear.
+ * Lifecycle: start() restores the sandboxes it knew (state file; sandboxes whose netns is gone
+ * are dropped) and the captures the previous run applied: when that run's backend kind and
+ * version (backend.version()) are this one's, the kernel state is kept as it is (adopted) and
+ * the first reconcile after the source has synced releases what is no longer desired and
+ * enrolls every desired pod again (idempotent); otherwise (no state, another backend, an
+ * upgrade) it removes what the previous run left (backend.cleanupStale) first. Then it sets the
+ * backend up, starts the config source and the socket, and reconciles once the source has
+ * synced. stop() leaves the captures in place unless asked to tear down. Together: an agent
+ * restart of the same build opens no window in which enrolled pods talk in clear.
  *
  * Invariants: reconciles never overlap (one chain); a failed enroll leaves the pod out of
- * `applied`, so the next reconcile (at the latest the periodic one) retries it; the state file
- * is written atomically after each CNI change.
+ * `applied`, so the next reconcile (at the latest the periodic one) retries it; after a restart
+ * every desired pod is re-enrolled until one round succeeds whole; the state file (sandboxes,
+ * and the applied captures with the backend's kind and version) is written atomically after
+ * each change.
  */
 import * as http from "node:http";
 import { existsSync } from "node:fs";
@@ -22,7 +28,7 @@ import { type Result, ok, err } from "../../common/result.js";
 import type { ConfigSink, ConfigSource } from "../../kube/source.js";
 import type { RedirectBackend } from "../../capture/backend.js";
 import { AGENT_PATH, type AgentReply, type AgentStatus, type PodEvent } from "../../capture/agent-api.js";
-import { type Capture, plan } from "./enrollment.js";
+import { type Capture, plan, planAfterRestart } from "./enrollment.js";
 import { PodTable, type SandboxRecord } from "./pod-table.js";
 
 const log = logger("cni.agent");
@@ -49,20 +55,44 @@ export class NodeAgent {
   private syncWaiters: (() => void)[] = [];
   private lastError?: string;
   private stopped = false;
+  /** The backend's version() at start, written to the state file with the applied captures. */
+  private version = "";
+  /** Set when start() adopted the previous run's captures: re-enroll every desired pod until a round succeeds. */
+  private verifyAll = false;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.table = new PodTable(opts.node);
   }
 
   async start(): Promise<Result<void>> {
-    const stale = await this.opts.backend.cleanupStale();
-    if (!stale.ok)
-      return err(new Error(`cni-agent: cleaning a previous run's capture state: ${stale.error.message}`, { cause: stale.error }));
-    if (stale.value.length) log.info({ removed: stale.value }, "removed stale capture state");
-    const setup = await this.opts.backend.setup();
-    if (!setup.ok)
-      return err(new Error(`cni-agent: backend ${this.opts.backend.kind} setup: ${setup.error.message}`, { cause: setup.error }));
-    this.table.restore(await this.loadState());
+    const backend = this.opts.backend;
+    const version = await backend.version();
+    if (!version.ok) return err(new Error(`cni-agent: backend ${backend.kind}: ${version.error.message}`, { cause: version.error }));
+    this.version = version.value;
+    const saved = await this.loadState();
+    const prev = saved.capture;
+    if (prev && prev.backend === backend.kind && prev.version === this.version) {
+      for (const c of prev.applied) this.applied.set(c.key, c);
+      this.verifyAll = true;
+      log.info(
+        { backend: backend.kind, version: this.version, pods: prev.applied.length },
+        "kept the previous run's captures (same backend and version)",
+      );
+    } else {
+      if (prev)
+        log.warn(
+          { previous: `${prev.backend} ${prev.version}`, now: `${backend.kind} ${this.version}`, pods: prev.applied.length },
+          "the previous run's captures are of another backend or version: removed, and re-applied once the config source has synced",
+        );
+      const stale = await backend.cleanupStale();
+      if (!stale.ok)
+        return err(new Error(`cni-agent: cleaning a previous run's capture state: ${stale.error.message}`, { cause: stale.error }));
+      if (stale.value.length) log.info({ removed: stale.value }, "removed stale capture state");
+    }
+    const setup = await backend.setup();
+    if (!setup.ok) return err(new Error(`cni-agent: backend ${backend.kind} setup: ${setup.error.message}`, { cause: setup.error }));
+    this.table.restore(saved.sandboxes);
     const listening = await this.listen();
     if (!listening.ok) return listening;
     const sink: ConfigSink = {
@@ -93,6 +123,7 @@ export class NodeAgent {
     this.server?.closeAllConnections();
     await this.opts.source.stop();
     await this.chain;
+    await this.saving;
     if (opts.teardown) {
       const t = await this.opts.backend.teardown();
       if (!t.ok) log.warn({ error: t.error.message }, "teardown failed");
@@ -128,7 +159,8 @@ export class NodeAgent {
 
   private async reconcileOnce(): Promise<void> {
     if (this.stopped || !this.synced) return;
-    const p = plan(this.table.desired(), this.applied);
+    const p = this.verifyAll ? planAfterRestart(this.table.desired(), this.applied) : plan(this.table.desired(), this.applied);
+    const before = JSON.stringify([...this.applied]);
     let failure: string | undefined;
     for (const c of p.unenroll) {
       const r = await this.opts.backend.unenroll({ name: c.key, hostVeth: c.hostVeth, ips: c.ips });
@@ -147,7 +179,11 @@ export class NodeAgent {
     if (failure) {
       this.lastError = failure;
       log.warn({ error: failure }, "reconcile incomplete; will retry");
-    } else this.lastError = undefined;
+    } else {
+      this.lastError = undefined;
+      this.verifyAll = false;
+    }
+    if (JSON.stringify([...this.applied]) !== before) await this.saveState();
   }
 
   private waitSynced(ms: number): Promise<boolean> {
@@ -219,29 +255,69 @@ export class NodeAgent {
     });
   }
 
-  private async loadState(): Promise<SandboxRecord[]> {
+  private async loadState(): Promise<SavedState> {
     let text: string;
     try {
       text = await readFile(this.opts.stateFile, "utf8");
     } catch {
-      return [];
+      return { sandboxes: [] };
     }
-    try {
-      const records = (JSON.parse(text) as { sandboxes?: SandboxRecord[] }).sandboxes ?? [];
-      // A sandbox whose namespace is gone was deleted while the agent was down.
-      return records.filter((r) => typeof r?.containerId === "string" && (!r.netns || existsSync(r.netns)));
-    } catch (e) {
-      log.warn({ file: this.opts.stateFile, error: (e as Error).message }, "state file unreadable; starting empty");
-      return [];
+    const parsed = parseState(text);
+    if (!parsed.ok) {
+      log.warn({ file: this.opts.stateFile, error: parsed.error.message }, "state file unreadable; starting empty");
+      return { sandboxes: [] };
     }
+    // A sandbox whose namespace is gone was deleted while the agent was down.
+    return { ...parsed.value, sandboxes: parsed.value.sandboxes.filter((r) => !r.netns || existsSync(r.netns)) };
   }
 
-  private async saveState(): Promise<void> {
-    const tmp = `${this.opts.stateFile}.tmp`;
-    await mkdir(path.dirname(this.opts.stateFile), { recursive: true });
-    await writeFile(tmp, JSON.stringify({ node: this.opts.node, sandboxes: this.table.sandboxRecords() }, null, 1));
-    await rename(tmp, this.opts.stateFile);
+  /** Writes the state file atomically; writes are serialised (a CNI event and a reconcile may both save), each with the state of its turn. */
+  private saveState(): Promise<void> {
+    const write = async (): Promise<void> => {
+      const tmp = `${this.opts.stateFile}.tmp`;
+      await mkdir(path.dirname(this.opts.stateFile), { recursive: true });
+      const capture = { backend: this.opts.backend.kind, version: this.version, applied: [...this.applied.values()] };
+      await writeFile(tmp, JSON.stringify({ node: this.opts.node, sandboxes: this.table.sandboxRecords(), capture }, null, 1));
+      await rename(tmp, this.opts.stateFile);
+    };
+    const next = this.saving.then(write, write);
+    this.saving = next.catch(() => undefined);
+    return next;
   }
+}
+
+/** The agent's state file: the CNI sandboxes it knows and the captures it applied, with their backend. */
+export interface SavedState {
+  readonly sandboxes: SandboxRecord[];
+  readonly capture?: { readonly backend: string; readonly version: string; readonly applied: readonly Capture[] };
+}
+
+/**
+ * Reads a state file. Sandboxes without a container id are dropped (as before); a `capture`
+ * section that is not exactly of the expected shape is dropped whole, which makes the next
+ * start clean up and re-apply rather than trust it.
+ */
+export function parseState(text: string): Result<SavedState> {
+  let o: { sandboxes?: unknown; capture?: unknown };
+  try {
+    o = JSON.parse(text) as typeof o;
+  } catch (e) {
+    return err(new Error(`not JSON: ${(e as Error).message}`));
+  }
+  if (typeof o !== "object" || o === null) return err(new Error("not an object"));
+  const sandboxes = (Array.isArray(o.sandboxes) ? (o.sandboxes as SandboxRecord[]) : []).filter((r) => typeof r?.containerId === "string");
+  const c = o.capture as { backend?: unknown; version?: unknown; applied?: unknown } | undefined;
+  const isCapture = (x: unknown): x is Capture => {
+    const y = x as Capture;
+    return (
+      typeof y?.key === "string" && typeof y.hostVeth === "string" && Array.isArray(y.ips) && y.ips.every((ip) => typeof ip === "string")
+    );
+  };
+  const capture =
+    c && typeof c.backend === "string" && typeof c.version === "string" && Array.isArray(c.applied) && c.applied.every(isCapture)
+      ? { backend: c.backend, version: c.version, applied: c.applied }
+      : undefined;
+  return ok(capture ? { sandboxes, capture } : { sandboxes });
 }
 
 /** Validates a plugin event at the socket edge. */

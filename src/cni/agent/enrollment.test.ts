@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { type Capture, type PodFacts, decide, plan } from "./enrollment.js";
+import { type Capture, type PodFacts, decide, plan, planAfterRestart } from "./enrollment.js";
 
 const cni = { containerId: "c", netns: "/run/netns/p", hostInterface: "veth1", ips: ["198.19.200.5"] };
 const pod = (o: Partial<PodFacts> = {}): PodFacts => ({
@@ -139,4 +139,30 @@ test("plan: applying a plan always yields exactly the desired captures (all comb
       combos++;
     }
   assert.equal(combos, total * total);
+});
+
+test("planAfterRestart: releases what the previous run applied and is no longer desired, and enrolls every desired pod again", () => {
+  const c = (key: string, veth: string, ip: string): Capture => ({ key, hostVeth: veth, ips: [ip] });
+  const adopted = new Map([
+    ["a", c("a", "v1", "198.19.200.2")],
+    ["b", c("b", "v2", "198.19.200.3")],
+    ["d", c("d", "v4", "198.19.200.5")],
+  ]);
+  const desired = new Map([
+    ["d", c("d", "v9", "198.19.200.5")],
+    ["a", c("a", "v1", "198.19.200.2")],
+    ["c", c("c", "v3", "198.19.200.4")],
+  ]);
+  const p = planAfterRestart(desired, adopted);
+  assert.deepEqual(
+    p.unenroll.map((x) => `${x.key}:${x.hostVeth}`),
+    ["b:v2", "d:v4"],
+    "released: gone from desired, or changed (the adopted capture is the one removed)",
+  );
+  assert.deepEqual(
+    p.enroll.map((x) => `${x.key}:${x.hostVeth}`),
+    ["a:v1", "c:v3", "d:v9"],
+    "every desired pod, also the unchanged one the state file says is applied",
+  );
+  assert.deepEqual(planAfterRestart(new Map(), new Map()), { enroll: [], unenroll: [] });
 });

@@ -73,3 +73,16 @@ export function plan(desired: ReadonlyMap<string, Capture>, applied: ReadonlyMap
   const byKey = (a: Capture, b: Capture): number => a.key.localeCompare(b.key);
   return { enroll: enroll.sort(byKey), unenroll: unenroll.sort(byKey) };
 }
+
+/**
+ * The first round after a restart that kept the previous run's captures (`adopted`, from the
+ * state file): what is no longer desired is unenrolled as `plan` would, and every desired pod is
+ * enrolled again, also those the state file lists as applied. Enrolling is idempotent, so this
+ * costs a no-op per pod where the kernel still holds the capture, and restores it where the
+ * kernel lost it (a node reboot with the state file kept, pins removed by hand): the state file
+ * is trusted for what to release, never for what is captured.
+ */
+export function planAfterRestart(desired: ReadonlyMap<string, Capture>, adopted: ReadonlyMap<string, Capture>): Plan {
+  const byKey = (a: Capture, b: Capture): number => a.key.localeCompare(b.key);
+  return { enroll: [...desired.values()].sort(byKey), unenroll: plan(desired, adopted).unenroll };
+}
