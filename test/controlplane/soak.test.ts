@@ -7,10 +7,11 @@
  * flag accepts (60 s), so they renew about every 30 s.
  *
  * Schedule (70 s of load, then on until each identity has rotated twice, at most 120 s): kill
- * at 10 s, restart at 15 s; kill at 24 s (just before the first renewals, which then have to retry until the control plane is back), restart at 31 s. Every
- * connection's outcome is counted; the test requires zero failures, at least two certificate
- * rotations per identity, and, after the second restart, a pod added to the folder becoming
- * reachable (both ztunnels resubscribed).
+ * at 10 s, restart at 15 s; kill at 24 s (just before the first renewals, which then have to
+ * retry until the control plane is back), restart at 31 s. Every connection's outcome is
+ * counted; the test requires zero failures, at least two certificate rotations per identity,
+ * and, after the second restart, a pod added to the folder becoming reachable (both ztunnels
+ * resubscribed).
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
