@@ -44,7 +44,9 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     const child = execFile(file, argv, { timeout: opts.timeoutMs ?? 15_000, maxBuffer: 16 << 20 }, (e, stdout, stderr) => {
       if (e) {
         const code = typeof e.code === "number" ? e.code : null;
-        const detail = stderr.trim() || e.message;
+        // A command killed by the timeout says so (execFile's own message only repeats the command line).
+        const timedOut = e.killed && code === null ? `killed after ${opts.timeoutMs ?? 15_000} ms (timeout)` : "";
+        const detail = [stderr.trim(), timedOut].filter(Boolean).join("; ") || e.message;
         resolve(err(new CommandError(`${[cmd, ...args].join(" ")}${opts.netns ? ` (netns ${opts.netns})` : ""}: ${detail}`, code, stderr)));
       } else {
         resolve(ok({ stdout, stderr }));

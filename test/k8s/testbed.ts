@@ -412,7 +412,8 @@ async function startNode(
     "-c",
     script,
   ]);
-  const exec = (argv: string[]): Promise<string> => sh("nsenter", [`--net=/run/netns/${n.netns}`, `--mount=${n.mountNs}`, "--", ...argv]);
+  const exec = (argv: string[], timeoutMs?: number): Promise<string> =>
+    sh("nsenter", [`--net=/run/netns/${n.netns}`, `--mount=${n.mountNs}`, "--", ...argv], undefined, timeoutMs);
   const start = (name: string, argv: string[]): Daemon => {
     const d = new Daemon({ name: `${n.name}/${name}`, argv, netns: n.netns, mountNs: n.mountNs, log: f(`${n.name}-${name}.log`) }).start();
     daemons.push(d);
@@ -422,7 +423,8 @@ async function startNode(
   const containerd = start("containerd", ["containerd", "--config", s("containerd.toml")]);
   const ctr = ["ctr", "--address", t.NODE_CONTAINERD_SOCK, "-n", "k8s.io"];
   await containerd.waitUntil("serving", 30_000, async () => (await exec([...ctr, "version"])).includes("Server"));
-  for (const img of images) await exec([...ctr, "images", "import", img.file]);
+  // The weft image is ~60 MB: unpacking it took more than exec's default 15 s on a loaded CI machine.
+  for (const img of images) await exec([...ctr, "images", "import", img.file], 180_000);
   writeFileSync(s("kubelet.yaml"), t.kubeletConfig(n));
   const kubelet = start("kubelet", [
     bins.kubelet,

@@ -12,8 +12,8 @@ import { readdir } from "node:fs/promises";
 import { run, netnsPath } from "../../src/common/exec.js";
 
 /** Throws with the command's stderr: test set-up failures should fail the test loudly. */
-export async function sh(cmd: string, args: readonly string[], netns?: string): Promise<string> {
-  const r = await run(cmd, args, netns ? { netns } : {});
+export async function sh(cmd: string, args: readonly string[], netns?: string, timeoutMs?: number): Promise<string> {
+  const r = await run(cmd, args, { ...(netns ? { netns } : {}), ...(timeoutMs ? { timeoutMs } : {}) });
   if (!r.ok) throw r.error;
   return r.value.stdout;
 }
