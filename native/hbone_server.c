@@ -817,7 +817,8 @@ static void conn_poll_update(struct hb_conn *c)
 	if (c->state == CS_DEAD)
 		return;
 	if (c->state == CS_HANDSHAKE) {
-		want = c->tls_want_write ? UV_WRITABLE : UV_READABLE;
+		/* Deferred (no SSL yet): the ClientHello waits in the socket until JS has a certificate. */
+		want = !c->ssl ? 0 : c->tls_want_write ? UV_WRITABLE : UV_READABLE;
 	} else {
 		if (!c->h2 || nghttp2_session_want_read(c->h2))
 			want |= UV_READABLE;
@@ -1168,7 +1169,8 @@ static void conn_timer_cb(uv_timer_t *t)
 	conn_enter(c);
 	if (c->state == CS_HANDSHAKE) {
 		char why[80];
-		snprintf(why, sizeof(why), "tls handshake not done within %u ms", c->srv->handshake_timeout_ms);
+		snprintf(why, sizeof(why), c->ssl ? "tls handshake not done within %u ms" : "certificate not available within %u ms",
+			 c->srv->handshake_timeout_ms);
 		set_fatal(c, why);
 	} else if (c->state == CS_H2) {
 		if (c->ping_outstanding && now_ms(c->srv) - c->ping_sent_ms >= c->srv->ping_timeout_ms) {
@@ -1322,7 +1324,22 @@ static struct hb_stream *stream_lookup(struct hb_conn *c, int32_t sid)
 	return nghttp2_session_get_stream_user_data(c->h2, sid);
 }
 
-/* A new TCP connection (accepted here, or adopted from Node): ask JS for its certificate. */
+/* Starts the TLS handshake with `ctx` (none: closed with `why`); the handshake deadline runs from accept. */
+static void conn_tls_start(struct hb_conn *c, SSL_CTX *ctx, const char *why)
+{
+	if (!ctx || !(c->ssl = SSL_new(ctx)) || !SSL_set_fd(c->ssl, c->fd)) {
+		set_fatal(c, ctx ? "tls setup failed" : why);
+		return;
+	}
+	SSL_set_accept_state(c->ssl);
+	conn_handshake(c);
+	conn_poll_update(c);
+}
+
+/* A new TCP connection (accepted here, or adopted from Node): ask JS for its certificate. JS
+ * answers a secure context (handshake now), true (wait: hboneStartTls later, within the
+ * handshake deadline; the certificate of a just-enrolled workload is being fetched) or nothing
+ * (closed). */
 static void conn_begin(struct hb_server *srv, int fd)
 {
 	struct sockaddr_storage la, ra;
@@ -1334,6 +1351,7 @@ static void conn_begin(struct hb_server *srv, int fd)
 	napi_handle_scope scope;
 	napi_value argv[5], res;
 	SSL_CTX *ctx = NULL;
+	bool wait = false;
 
 	if (srv->closed || set_nonblock(fd) < 0 || getsockname(fd, (void *)&la, &ll) < 0 || getpeername(fd, (void *)&ra, &rl) < 0 ||
 	    addr_text(&la, lip, sizeof(lip), &lport) < 0 || addr_text(&ra, rip, sizeof(rip), &rport) < 0) {
@@ -1398,21 +1416,21 @@ static void conn_begin(struct hb_server *srv, int fd)
 		napi_typeof(env, res, &t);
 		if (t == napi_external)
 			napi_get_value_external(env, res, (void **)&ctx);
+		else if (t == napi_boolean)
+			napi_get_value_bool(env, res, &wait);
 	}
 	napi_close_handle_scope(env, scope);
 	if (c->state == CS_DEAD) {
 		conn_leave(c);
 		return;
 	}
-	if (!ctx || !(c->ssl = SSL_new(ctx)) || !SSL_set_fd(c->ssl, fd)) {
-		set_fatal(c, ctx ? "tls setup failed" : "no workload certificate for the local address");
+	uv_timer_start(&c->timer, conn_timer_cb, srv->handshake_timeout_ms, 0);
+	if (!ctx && wait) {
+		conn_poll_update(c);
 		conn_leave(c);
 		return;
 	}
-	SSL_set_accept_state(c->ssl);
-	uv_timer_start(&c->timer, conn_timer_cb, srv->handshake_timeout_ms, 0);
-	conn_handshake(c);
-	conn_poll_update(c);
+	conn_tls_start(c, ctx, "no workload certificate for the local address");
 	conn_leave(c);
 }
 
@@ -1808,6 +1826,41 @@ static napi_value hb_dup(napi_env env, napi_callback_info info)
 	return out;
 }
 
+/* hboneStartTls(server, connId, context | null, reason) -> boolean: the answer to a connection
+ * onConnection deferred; null closes it with `reason`. False when it is gone (closed at its
+ * handshake deadline, or by the client) or was not waiting. */
+static napi_value hb_start_tls(napi_env env, napi_callback_info info)
+{
+	size_t argc = 4;
+	napi_value argv[4], out;
+	struct hb_server *srv;
+	struct hb_conn *c;
+	double cid;
+	SSL_CTX *ctx = NULL;
+	napi_valuetype t = napi_undefined;
+	char why[128] = "no workload certificate for the local address";
+	size_t wl;
+
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	if (argc < 4 || !(srv = server_of(env, argv[0])) || napi_get_value_double(env, argv[1], &cid) != napi_ok ||
+	    napi_typeof(env, argv[2], &t) != napi_ok || (t != napi_external && t != napi_null) ||
+	    (t == napi_external && napi_get_value_external(env, argv[2], (void **)&ctx) != napi_ok)) {
+		throw_msg(env, "EINVAL", "weft_native hbone: hboneStartTls(server, connId, context | null, reason)");
+		return NULL;
+	}
+	napi_get_value_string_utf8(env, argv[3], why, sizeof(why), &wl);
+	c = conn_lookup(srv, cid);
+	if (!c || c->state != CS_HANDSHAKE || c->ssl || c->fatal) {
+		napi_get_boolean(env, false, &out);
+		return out;
+	}
+	conn_enter(c);
+	conn_tls_start(c, srv->closed ? NULL : ctx, srv->closed ? "server shutting down" : why);
+	conn_leave(c);
+	napi_get_boolean(env, true, &out);
+	return out;
+}
+
 static int reply_status(struct hb_conn *c, struct hb_stream *s, uint32_t status)
 {
 	char st[8];
@@ -2053,6 +2106,7 @@ void hbone_server_init(napi_env env, napi_value exports)
 		{ "hboneUnlisten", NULL, hb_unlisten, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "hboneAdopt", NULL, hb_adopt, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "hboneDupFd", NULL, hb_dup, NULL, NULL, NULL, napi_enumerable, NULL },
+		{ "hboneStartTls", NULL, hb_start_tls, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "hboneAnswer", NULL, hb_answer, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "hboneReset", NULL, hb_reset, NULL, NULL, NULL, napi_enumerable, NULL },
 		{ "hboneGoaway", NULL, hb_goaway, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -32,7 +32,7 @@ export interface NativeHboneAddon {
       localPort: number,
       remoteIp: string,
       remotePort: number,
-    ) => NativeContextHandle | undefined,
+    ) => NativeContextHandle | true | undefined,
     onSecure: (conn: number, alpn: string, chain: Buffer[]) => boolean,
     onStream: (conn: number, stream: number, method: string, authority: string, headers: string[]) => void,
     onStreamEnd: (conn: number, stream: number, bytesIn: number, bytesOut: number, code: number, answered: boolean) => void,
@@ -42,6 +42,8 @@ export interface NativeHboneAddon {
   hboneUnlisten(server: NativeServerHandle, id: number): void;
   hboneAdopt(server: NativeServerHandle, fd: number): void;
   hboneDupFd(fd: number): number;
+  /** The answer to a connection onConnection deferred (returned true): a context starts TLS, null closes it with `reason`. */
+  hboneStartTls(server: NativeServerHandle, conn: number, ctx: NativeContextHandle | null, reason: string): boolean;
   hboneAnswer(server: NativeServerHandle, conn: number, stream: number, status: number, fd: number, initial: Buffer | null): boolean;
   hboneReset(server: NativeServerHandle, conn: number, stream: number, code: number): void;
   hboneGoaway(server: NativeServerHandle, conn: number, code: number, graceful: boolean): void;

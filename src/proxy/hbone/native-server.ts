@@ -38,7 +38,7 @@ import type {
   HboneStreamHandle,
   HboneStreamRequest,
 } from "./server.js";
-import { type NativeHboneAddon, type NativeServerHandle, nativeContextFor, nativeHbone } from "./native-addon.js";
+import { type NativeContextHandle, type NativeHboneAddon, type NativeServerHandle, nativeContextFor, nativeHbone } from "./native-addon.js";
 
 const log = logger("ztunnel.hbone.native");
 
@@ -48,7 +48,8 @@ interface Conn {
   readonly id: number;
   readonly local: SocketAddress;
   readonly remote: SocketAddress;
-  readonly cert: WorkloadCertificate | undefined;
+  /** Set later when the connection waits for a just-enrolled workload's certificate. */
+  cert: WorkloadCertificate | undefined;
   readonly openedAt: number;
   readonly dials: TokenBucket;
   readonly earlyResets: TokenBucket;
@@ -227,19 +228,53 @@ export class NativeHboneServer {
       streams: new Map(),
       calmed: false,
     });
-    if (!cert) {
-      // Not yet: awaitCertificateFor (a just-enrolled workload's certificate still being fetched)
-      // is not supported by this engine; the connection is closed and the client's retry finds it.
-      if (!this.closing)
-        log.warn({ local: local.ip, remote: remote.ip }, "hbone: no workload certificate for local address, closing connection");
+    if (cert) return this.contextFor(cert, local);
+    if (this.closing) return undefined;
+    const pending = this.opts.awaitCertificateFor?.(local.ip);
+    if (!pending) {
+      log.warn({ local: local.ip, remote: remote.ip }, "hbone: no workload certificate for local address, closing connection");
       return undefined;
     }
+    this.awaitCertificate(id, local, pending);
+    return true;
+  }
+
+  private contextFor(cert: WorkloadCertificate, local: SocketAddress): NativeContextHandle | undefined {
     const ctx = nativeContextFor(this.addon, cert);
-    if (!ctx.ok) {
-      log.error({ err: ctx.error.message, local: local.ip }, "hbone native: workload certificate unusable, closing connection");
-      return undefined;
-    }
-    return ctx.value;
+    if (ctx.ok) return ctx.value;
+    log.error({ err: ctx.error.message, local: local.ip }, "hbone native: workload certificate unusable, closing connection");
+    return undefined;
+  }
+
+  /**
+   * A just-enrolled workload's certificate is still being fetched: the addon holds the
+   * connection (its ClientHello unread) until hboneStartTls, and closes it itself at the
+   * handshake deadline, as the Node engine's server.ts waits.
+   */
+  private awaitCertificate(id: number, local: SocketAddress, pending: Promise<WorkloadCertificate | undefined>): void {
+    const waitMs = this.settings.handshakeTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), waitMs)));
+    const answer = (cert: WorkloadCertificate | undefined, why: string): void => {
+      clearTimeout(timer);
+      const conn = this.conns.get(id);
+      if (!conn) return; // closed meanwhile (deadline, client gone, server closed)
+      const ctx = cert && !this.closing ? this.contextFor(cert, local) : undefined;
+      if (ctx) conn.cert = cert;
+      else
+        log.warn(
+          { local: local.ip, remote: conn.remote.ip, reason: why },
+          "hbone: no workload certificate for local address, closing connection",
+        );
+      this.addon.hboneStartTls(this.handle, id, ctx ?? null, ctx ? "" : why);
+    };
+    void Promise.race([pending, timeout]).then(
+      (c) =>
+        c === "timeout"
+          ? answer(undefined, `certificate not available within ${waitMs} ms`)
+          : answer(c, c ? "workload certificate unusable" : "no certificate issued for the workload"),
+      (e: Error) => answer(undefined, `certificate fetch failed: ${e.message}`),
+    );
   }
 
   private onSecure(id: number, alpn: string, ders: Buffer[]): boolean {
