@@ -66,4 +66,5 @@ echo "== HBONE tests against the native engine (WEFT_HBONE_ENGINE=native)"
 WEFT_HBONE_ENGINE=native node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec \
   dist/test/hbone/tunnel.test.js dist/test/hbone/pool.test.js dist/test/hbone/security.test.js dist/test/hbone/edge.test.js \
   dist/test/hbone/client-cert.test.js dist/test/hbone/native-edge.test.js dist/test/hbone/cert-wait.test.js \
+  dist/test/hbone/refused-retry.test.js \
   dist/test/ztunnel/two-ztunnels.test.js dist/test/fuzz/fuzz.test.js

@@ -204,6 +204,7 @@ export function openTunnel(
           new HboneError(
             "HBONE_STREAM",
             `hbone: connect ${target}: stream closed before a response (rst code ${stream.rstCode ?? "none"})`,
+            { refusedStream: stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM },
           ),
         ),
       );

@@ -24,12 +24,18 @@ export type HboneErrorCode =
 
 export class HboneError extends CodedError<HboneErrorCode> {
   override readonly name = "HboneError";
-  constructor(code: HboneErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+  constructor(code: HboneErrorCode, message: string, options?: { cause?: unknown; status?: number; refusedStream?: boolean }) {
     super(code, message, options);
     if (options?.status !== undefined) this.status = options.status;
+    if (options?.refusedStream) this.refusedStream = true;
   }
   /** HTTP status of an HBONE_STATUS failure. */
   readonly status?: number;
+  /**
+   * HBONE_STREAM: the server reset the CONNECT with REFUSED_STREAM before answering, i.e. it did
+   * not process it (RFC 9113 §8.7: safe to retry, e.g. on another connection).
+   */
+  readonly refusedStream?: true;
 }
 
 const HINT_15008 = "maybe a NetworkPolicy or firewall is blocking HBONE port 15008";

@@ -10,7 +10,11 @@
  *   more than its limit;
  * - a connection leaves the pool when its session closes for any reason (GOAWAY, ping timeout,
  *   reset, error) and takes no new streams once it received GOAWAY;
- * - a connection with no streams for `poolIdleTimeoutMs` is closed; every timer is unref'd.
+ * - a connection with no streams for `poolIdleTimeoutMs` is closed; every timer is unref'd;
+ * - a CONNECT the server refused unprocessed (REFUSED_STREAM: its per-connection dial budget
+ *   or stream limit) is retried once, and the refusing connection takes no new streams for
+ *   `REFUSING_BACKOFF_MS` (its open tunnels go on), so the retry and the streams after it go to
+ *   another connection (dialled if needed) instead of failing the tunnel.
  */
 import type http2 from "node:http2";
 import { logger } from "../../common/log.js";
@@ -26,6 +30,11 @@ import { type ConnectionLoad, pickConnection, poolKey, streamLimit } from "./poo
 import { type HboneSettings, HBONE_PORT, settingsOrThrow } from "./settings.js";
 
 const log = logger("ztunnel.hbone.pool");
+
+/** How long a connection that answered REFUSED_STREAM takes no new streams (servers' budgets refill per second). */
+export const REFUSING_BACKOFF_MS = 1_000;
+/** Attempts per tunnel: the first, and one retry after a REFUSED_STREAM. */
+const CONNECT_ATTEMPTS = 2;
 
 /** Where and as whom to tunnel. */
 export interface PoolTarget {
@@ -62,6 +71,8 @@ export interface PoolStats {
   readonly connectionsClosed: number;
   readonly connectFailures: number;
   readonly streamsOpened: number;
+  /** CONNECTs the server refused unprocessed (REFUSED_STREAM), each retried once on another connection. */
+  readonly streamsRefused: number;
 }
 
 export interface PoolDumpEntry {
@@ -88,6 +99,8 @@ class Pooled implements ConnectionLoad {
   draining = false;
   idleSince: number | undefined = Date.now();
   idleTimer: NodeJS.Timeout | undefined;
+  /** Until then no new streams: the server refused one (REFUSED_STREAM). */
+  refusingUntil = 0;
   readonly openedAt = Date.now();
   constructor(
     readonly id: number,
@@ -99,7 +112,7 @@ class Pooled implements ConnectionLoad {
     return this.conn.session;
   }
   get limit(): number {
-    if (this.session.destroyed || this.session.closed) return 0;
+    if (this.session.destroyed || this.session.closed || this.refusingUntil > Date.now()) return 0;
     return streamLimit(this.poolMax, this.session.remoteSettings?.maxConcurrentStreams);
   }
 }
@@ -119,6 +132,7 @@ export class HbonePool {
   private closedCount = 0;
   private failures = 0;
   private streamsOpened = 0;
+  private refusals = 0;
 
   constructor(
     settings?: Partial<HboneSettings>,
@@ -136,21 +150,31 @@ export class HbonePool {
       destination,
       ...(target.sourceIp !== undefined ? { sourceIp: target.sourceIp } : {}),
     });
-    const slot = await this.acquire(key, { ...target, destination });
-    if (!slot.ok) return slot;
-    const c = slot.value;
-    const r = await openTunnel(c.session, req, signal);
-    if (!r.ok) {
+    for (let attempt = 1; ; attempt++) {
+      const slot = await this.acquire(key, { ...target, destination });
+      if (!slot.ok) return slot;
+      const c = slot.value;
+      const r = await openTunnel(c.session, req, signal);
+      if (r.ok) {
+        this.track(c, r.value);
+        return r;
+      }
       this.release(c);
-      return r;
+      if (!r.error.refusedStream) return r;
+      c.refusingUntil = Date.now() + REFUSING_BACKOFF_MS;
+      this.refusals++;
+      if (attempt >= CONNECT_ATTEMPTS) return r;
+      log.debug({ destination: formatAddress(destination) }, "hbone: stream refused by the server, retrying on another connection");
     }
+  }
+
+  private track(c: Pooled, stream: http2.ClientHttp2Stream): void {
     this.streamsOpened++;
     this.observer.streamOpened?.(c.info);
-    r.value.once("close", () => {
+    stream.once("close", () => {
       this.release(c);
       this.observer.streamClosed?.(c.info);
     });
-    return r;
   }
 
   /** Reserves a stream slot on a connection for `key`, dialling one if none has room. */
@@ -271,6 +295,7 @@ export class HbonePool {
       connectionsClosed: this.closedCount,
       connectFailures: this.failures,
       streamsOpened: this.streamsOpened,
+      streamsRefused: this.refusals,
     };
   }
 
