@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,6 +57,13 @@
 #define HB_MAX_SLOTS (1 << 20)
 #define HB_DRAIN_MS 1000
 #define HB_NGHTTP2_STREAMS_LIMIT (1u << 30)
+/* Returning freed memory after a burst (docs/hbone.md "Native engine", flood memory): once the
+ * live connections + streams fall to a quarter of a peak of at least HB_TRIM_PEAK, malloc_trim(0)
+ * runs HB_TRIM_DELAY_MS later (the frees of closing handles land first), at most once per
+ * HB_TRIM_INTERVAL_MS. */
+#define HB_TRIM_PEAK 256
+#define HB_TRIM_DELAY_MS 250
+#define HB_TRIM_INTERVAL_MS 2000
 
 enum conn_state { CS_HANDSHAKE, CS_H2, CS_DEAD };
 enum stream_state { SS_HEADERS, SS_ASKED, SS_TUNNEL, SS_REPLIED, SS_REFUSED };
@@ -160,6 +168,10 @@ struct hb_server {
 	uint32_t stream_window, conn_window, max_frame, max_streams;
 	uint32_t ping_interval_ms, ping_timeout_ms, handshake_timeout_ms;
 	int closed;
+	uint32_t live, peak; /* connections + streams allocated, and their peak since the last trim */
+	uv_timer_t trim_timer;
+	int trim_timer_open;
+	uint64_t last_trim_ms;
 };
 
 static uint8_t read_buf[HB_READ_BUF];
@@ -342,6 +354,35 @@ static void conn_leave(struct hb_conn *c)
 		conn_release(c);
 }
 
+/* ---------- returning memory after bursts ---------- */
+
+static void trim_cb(uv_timer_t *t)
+{
+	struct hb_server *srv = t->data;
+	uint64_t now = uv_now(srv->loop);
+	if (srv->last_trim_ms && now - srv->last_trim_ms < HB_TRIM_INTERVAL_MS) {
+		uv_timer_start(t, trim_cb, HB_TRIM_INTERVAL_MS - (now - srv->last_trim_ms), 0);
+		return;
+	}
+	malloc_trim(0);
+	srv->last_trim_ms = uv_now(srv->loop);
+	srv->peak = srv->live;
+}
+
+static void live_add(struct hb_server *srv)
+{
+	if (++srv->live > srv->peak)
+		srv->peak = srv->live;
+}
+
+static void live_drop(struct hb_server *srv)
+{
+	if (srv->live)
+		srv->live--;
+	if (srv->trim_timer_open && srv->peak >= HB_TRIM_PEAK && srv->live * 4 <= srv->peak && !uv_is_active((uv_handle_t *)&srv->trim_timer))
+		uv_timer_start(&srv->trim_timer, trim_cb, HB_TRIM_DELAY_MS, 0);
+}
+
 /* ---------- streams ---------- */
 
 static void stream_free_cb(uv_handle_t *h)
@@ -369,6 +410,7 @@ static void stream_unlink(struct hb_stream *s)
 static void stream_destroy(struct hb_stream *s, int reset)
 {
 	stream_unlink(s);
+	live_drop(s->conn->srv);
 	if (s->up_fd >= 0) {
 		if (s->up_poll_init)
 			uv_poll_stop(&s->up_poll);
@@ -606,6 +648,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
 	s->conn = c;
 	s->id = frame->hd.stream_id;
 	s->up_fd = -1;
+	live_add(c->srv);
 	s->next = c->streams;
 	if (c->streams)
 		c->streams->prev = s;
@@ -1294,6 +1337,7 @@ static void conn_release(struct hb_conn *c)
 	if (c->released)
 		return;
 	c->released = 1;
+	live_drop(c->srv);
 	c->handles = 2;
 	c->poll.data = c;
 	uv_close((uv_handle_t *)&c->poll, conn_handle_closed);
@@ -1390,6 +1434,7 @@ static void conn_begin(struct hb_server *srv, int fd)
 		return;
 	}
 	slot = srv->free_slots[--srv->nfree];
+	live_add(srv);
 	c->srv = srv;
 	c->slot = slot;
 	c->gen = ++srv->gen & 0x3fffffff;
@@ -1665,6 +1710,10 @@ static napi_value hb_server(napi_env env, napi_callback_info info)
 		return NULL;
 	}
 	napi_get_uv_event_loop(env, &srv->loop);
+	uv_timer_init(srv->loop, &srv->trim_timer);
+	uv_unref((uv_handle_t *)&srv->trim_timer);
+	srv->trim_timer.data = srv;
+	srv->trim_timer_open = 1;
 	napi_create_reference(env, argv[1], 1, &srv->cb_conn);
 	napi_create_reference(env, argv[2], 1, &srv->cb_secure);
 	napi_create_reference(env, argv[3], 1, &srv->cb_stream);
@@ -2076,6 +2125,11 @@ static napi_value hb_close(napi_env env, napi_callback_info info)
 		return NULL;
 	napi_get_value_bool(env, argv[1], &force);
 	srv->closed = 1;
+	if (srv->trim_timer_open) {
+		srv->trim_timer_open = 0;
+		uv_timer_stop(&srv->trim_timer);
+		uv_close((uv_handle_t *)&srv->trim_timer, NULL);
+	}
 	while (srv->listeners) {
 		struct hb_listener *l = srv->listeners;
 		srv->listeners = l->next;
