@@ -5,37 +5,29 @@
  * to a new pod were reset. An address that is no local workload's is still closed at once.
  * Real TLS and HTTP/2 on 127.0.20.0/24 (fixture.ts).
  */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
 import { HbonePool, type PoolTarget } from "../../src/proxy/hbone/pool.js";
-import { echo, readAll, startServer, startTcp, testPki } from "./fixture.js";
+import { readAll, startServer, withClientServerEcho } from "./fixture.js";
 
-let serverCert: WorkloadCertificate;
-let clientCert: WorkloadCertificate;
-let echoUp: Awaited<ReturnType<typeof startTcp>>;
-
-before(async () => {
-  const pki = await testPki();
-  serverCert = await pki.certFor("default", "server");
-  clientCert = await pki.certFor("default", "client");
-  echoUp = await startTcp(echo);
-});
-
-after(async () => {
-  await echoUp.close();
-});
+const t = withClientServerEcho();
 
 async function attempt(
   awaitCertificateFor: (ip: string) => Promise<WorkloadCertificate | undefined> | undefined,
   handshakeTimeoutMs = 5_000,
 ): Promise<{ ok: boolean; ms: number; rejected: number; error?: string }> {
-  const f = await startServer({ cert: serverCert, certificateFor: () => undefined, awaitCertificateFor, settings: { handshakeTimeoutMs } });
+  const f = await startServer({
+    cert: t.serverCert,
+    certificateFor: () => undefined,
+    awaitCertificateFor,
+    settings: { handshakeTimeoutMs },
+  });
   const pool = new HbonePool();
-  const target: PoolTarget = { source: clientCert, expected: [serverCert.identity], destination: f.address };
+  const target: PoolTarget = { source: t.clientCert, expected: [t.serverCert.identity], destination: f.address };
   const t0 = Date.now();
   try {
-    const r = await pool.connect(target, { target: echoUp.address });
+    const r = await pool.connect(target, { target: t.echoUp.address });
     const ms = Date.now() - t0;
     if (!r.ok) return { ok: false, ms, rejected: f.server.stats().connectionsRejected, error: r.error.message };
     r.value.end("through");
@@ -48,7 +40,7 @@ async function attempt(
 }
 
 test("the certificate issued 400 ms after the client connected: the connection waits and the tunnel works", async () => {
-  const r = await attempt(() => new Promise((resolve) => setTimeout(() => resolve(serverCert), 400)));
+  const r = await attempt(() => new Promise((resolve) => setTimeout(() => resolve(t.serverCert), 400)));
   assert.ok(r.ok, r.error);
   assert.ok(r.ms >= 350, `the handshake waited for the certificate (${r.ms} ms)`);
   assert.equal(r.rejected, 0);

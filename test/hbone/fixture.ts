@@ -5,6 +5,7 @@
  * Everything listens on 127.0.20.0/24 with ephemeral ports.
  */
 import net from "node:net";
+import { after, before } from "node:test";
 import type { Duplex } from "node:stream";
 import { makeTestPki, type TestPki } from "../support/pki.js";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
@@ -127,4 +128,26 @@ export async function eventually(cond: () => boolean, ms = 3_000): Promise<boole
     await new Promise((r) => setTimeout(r, 10));
   }
   return cond();
+}
+
+/** What most client-and-server tests start from: the two workloads' certificates and an echo upstream. */
+export interface ClientServerEcho {
+  readonly serverCert: WorkloadCertificate;
+  readonly clientCert: WorkloadCertificate;
+  readonly echoUp: Awaited<ReturnType<typeof startTcp>>;
+}
+
+/** Registers before/after hooks that fill in (and close) a ClientServerEcho; read it inside tests. */
+export function withClientServerEcho(): ClientServerEcho {
+  const ctx = {} as { -readonly [K in keyof ClientServerEcho]: ClientServerEcho[K] };
+  before(async () => {
+    const pki = await testPki();
+    ctx.serverCert = await pki.certFor("default", "server");
+    ctx.clientCert = await pki.certFor("default", "client");
+    ctx.echoUp = await startTcp(echo);
+  });
+  after(async () => {
+    await ctx.echoUp?.close();
+  });
+  return ctx;
 }

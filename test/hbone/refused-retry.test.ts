@@ -8,36 +8,22 @@
  * 20 quick tunnels need four connections. Real TLS and HTTP/2 on 127.0.20.0/24 (fixture.ts), on
  * the engine WEFT_HBONE_ENGINE names.
  */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import http2 from "node:http2";
-import type { WorkloadCertificate } from "../../src/common/tls/types.js";
 import { HbonePool, type PoolTarget } from "../../src/proxy/hbone/pool.js";
-import { echo, readAll, startServer, startTcp, testPki } from "./fixture.js";
+import { readAll, startServer, withClientServerEcho } from "./fixture.js";
 
-let serverCert: WorkloadCertificate;
-let clientCert: WorkloadCertificate;
-let echoUp: Awaited<ReturnType<typeof startTcp>>;
-
-before(async () => {
-  const pki = await testPki();
-  serverCert = await pki.certFor("default", "server");
-  clientCert = await pki.certFor("default", "client");
-  echoUp = await startTcp(echo);
-});
-
-after(async () => {
-  await echoUp.close();
-});
+const t = withClientServerEcho();
 
 test("tunnels past a connection's dial budget go to another connection instead of failing", async () => {
-  const f = await startServer({ cert: serverCert, settings: { connectBurst: 5, connectsPerSecond: 1 } });
+  const f = await startServer({ cert: t.serverCert, settings: { connectBurst: 5, connectsPerSecond: 1 } });
   const pool = new HbonePool();
-  const target: PoolTarget = { source: clientCert, expected: [serverCert.identity], destination: f.address };
+  const target: PoolTarget = { source: t.clientCert, expected: [t.serverCert.identity], destination: f.address };
   try {
     const failures: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const r = await pool.connect(target, { target: echoUp.address });
+      const r = await pool.connect(target, { target: t.echoUp.address });
       if (!r.ok) {
         failures.push(r.error.message);
         continue;
@@ -59,16 +45,16 @@ test("tunnels past a connection's dial budget go to another connection instead o
 });
 
 test("a tunnel refused on its retry too fails with the refusal: two attempts, two connections, no more", async () => {
-  const f = await startServer({ cert: serverCert });
+  const f = await startServer({ cert: t.serverCert });
   // Every CONNECT is reset with REFUSED_STREAM before its answer, on whichever connection.
   f.setHandler((req) => {
     req.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     return Promise.resolve({ kind: "reject", status: 503, reason: "refused by the test" });
   });
   const pool = new HbonePool();
-  const target: PoolTarget = { source: clientCert, expected: [serverCert.identity], destination: f.address };
+  const target: PoolTarget = { source: t.clientCert, expected: [t.serverCert.identity], destination: f.address };
   try {
-    const r = await pool.connect(target, { target: echoUp.address });
+    const r = await pool.connect(target, { target: t.echoUp.address });
     assert.equal(r.ok, false);
     assert.equal(r.ok ? undefined : r.error.refusedStream, true, "the refusal is reported as such");
     assert.equal(f.calls.length, 2, "one retry, not more");
