@@ -17,8 +17,8 @@ import { ProxyState } from "../proxy/state/state.js";
 import { StateMutator } from "../proxy/state/mutator.js";
 import { CertificateManager } from "../proxy/identity/manager.js";
 import type { CaClient } from "../proxy/identity/ca-client.js";
-import { type HboneInboundServer, createHboneServer } from "../proxy/hbone/engine.js";
-import { HbonePool } from "../proxy/hbone/pool.js";
+import { type HboneInboundServer, type OutboundTunnel, createHbonePool, createHboneServer } from "../proxy/hbone/engine.js";
+import type { HbonePool } from "../proxy/hbone/pool.js";
 import type { HboneSettings } from "../proxy/hbone/settings.js";
 import { ZtunnelMetrics } from "../proxy/metrics.js";
 import type { ConnectionSpans } from "../proxy/otlp-spans.js";
@@ -58,7 +58,7 @@ export class Ztunnel {
   private spans: ConnectionSpans | undefined;
   readonly connections = new ConnectionRegistry();
   readonly certs: CertificateManager;
-  readonly pool: HbonePool;
+  readonly pool: HbonePool<OutboundTunnel>;
   readonly hbone: HboneInboundServer;
   readonly outbound: Outbound;
   readonly inbound: Inbound;
@@ -96,7 +96,7 @@ export class Ztunnel {
   ) {
     this.certs = new CertificateManager(runtime.caClient, { rootsPem: runtime.rootsPem, ttlSeconds: config.certTtlSeconds });
     this.certs.onCertificate((cert) => this.certByIdentity.set(toUri(cert.identity), cert));
-    this.pool = new HbonePool(runtime.hboneSettings);
+    this.pool = createHbonePool(runtime.hboneSettings, config.hboneEngine ?? "node");
     this.metrics.observe({ certificates: () => this.certs.dump() });
     this.authorize = stateAuthorizer(this.state);
     const dialer =

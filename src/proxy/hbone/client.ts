@@ -12,7 +12,6 @@ import tls from "node:tls";
 import { logger } from "../../common/log.js";
 import { type Result, ok, err } from "../../common/result.js";
 import type { Identity } from "../../common/spiffe.js";
-import type { WorkloadCertificate } from "../../common/tls/types.js";
 import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net/addr.js";
 import { HboneError, connectError, connectTimeout, tlsError } from "./errors.js";
 import { type TunnelRequest, connectHeaders } from "./headers.js";
@@ -20,20 +19,12 @@ import { type HboneSettings, h2Settings } from "./settings.js";
 import { guardSession } from "./session-guard.js";
 import { clientTlsOptions } from "./tls-context.js";
 import { type ConnectionSecurity, recordSessionSecurity, securityOf } from "./connection-security.js";
+import type { PoolDialOptions } from "./pool-connection.js";
 
 const log = logger("ztunnel.hbone.client");
 
-export interface DialOptions {
-  /** The destination's HBONE address (workload IP, port 15008). */
-  readonly destination: SocketAddress;
-  /** Certificate of the source workload, presented to the server. */
-  readonly source: WorkloadCertificate;
-  /** Identities the server may present (the destination workload's, or its waypoint's). */
-  readonly expected: readonly Identity[];
-  /** Source IP to bind (the source workload's IP when spoofing it is wanted). */
-  readonly localAddress?: string;
-  readonly settings: HboneSettings;
-}
+/** What dialHbone needs (the pool's dial options). */
+export type DialOptions = PoolDialOptions;
 
 /** An established HBONE connection. */
 export interface HboneConnection {

@@ -1,12 +1,20 @@
 /**
  * Which engine carries inbound HBONE (docs/hbone.md "Native engine"): `node` (Node's TLSSocket
  * and http2, server.ts; the default) or `native` (the addon's OpenSSL + nghttp2 data path,
- * native-server.ts). Both take the same options and handler and make the same decisions.
+ * native-server.ts), and the same for the outbound pool's connections (client.ts through
+ * node-connection.ts, or native-client.ts). Both take the same options and make the same
+ * decisions; only the tunnel object differs (`OutboundTunnel`).
  */
 import type { HboneServerOptions } from "./server.js";
 import { HboneServer } from "./server.js";
 import { NativeHboneServer } from "./native-server.js";
+import type { ClientHttp2Stream } from "node:http2";
 import { type Result, ok, err } from "../../common/result.js";
+import { HbonePool, type PoolObserver } from "./pool.js";
+import { NativeHboneClient, NativeTunnel } from "./native-client.js";
+import { type HboneSettings, settingsOrThrow } from "./settings.js";
+import type { ConnectionSecurity } from "./connection-security.js";
+import { sessionSecurity } from "./connection-security.js";
 
 export type HboneEngine = "node" | "native";
 export const HBONE_ENGINES: readonly HboneEngine[] = ["node", "native"];
@@ -22,4 +30,23 @@ export function parseHboneEngine(v: string | undefined, field: string): Result<H
 
 export function createHboneServer(opts: HboneServerOptions, engine: HboneEngine = "node"): HboneInboundServer {
   return engine === "native" ? new NativeHboneServer(opts) : new HboneServer(opts);
+}
+
+/** A tunnel from the pool: Node's HTTP/2 stream, or a native tunnel to splice a socket with. */
+export type OutboundTunnel = ClientHttp2Stream | NativeTunnel;
+
+/** The outbound HBONE pool on `engine`; the pool's decisions are the same on both. */
+export function createHbonePool(
+  settings: Partial<HboneSettings> | undefined,
+  engine: HboneEngine = "node",
+  observer?: PoolObserver,
+): HbonePool<OutboundTunnel> {
+  if (engine === "node") return new HbonePool<ClientHttp2Stream>(settings, observer) as HbonePool<OutboundTunnel>;
+  const client = new NativeHboneClient(settingsOrThrow(settings));
+  return new HbonePool<NativeTunnel>(settings, observer, (opts) => client.dial(opts)) as unknown as HbonePool<OutboundTunnel>;
+}
+
+/** The TLS record of the connection a tunnel rides (for `connection_security_policy`). */
+export function tunnelSecurity(t: OutboundTunnel): ConnectionSecurity | undefined {
+  return t instanceof NativeTunnel ? t.security : sessionSecurity(t.session);
 }

@@ -39,6 +39,7 @@ import type {
   HboneStreamRequest,
 } from "./server.js";
 import { type NativeContextHandle, type NativeHboneAddon, type NativeServerHandle, nativeContextFor, nativeHbone } from "./native-addon.js";
+import { takeOverSocket } from "./native-fd.js";
 
 const log = logger("ztunnel.hbone.native");
 
@@ -373,7 +374,7 @@ export class NativeHboneServer {
       onClose?.({ error: new Error("hbone: stream closed before the tunnel was established") });
       return;
     }
-    const taken = this.takeOver(upstream);
+    const taken = takeOverSocket(this.addon, upstream, "upstream");
     if (!taken.ok) {
       resetDuplex(upstream);
       onClose?.({ error: new Error(taken.reason) });
@@ -386,23 +387,6 @@ export class NativeHboneServer {
       return;
     }
     if (onClose) st.onClose = onClose;
-  }
-
-  /** The upstream socket's fd, duplicated, and whatever Node had read from it; Node's socket closed. */
-  private takeOver(upstream: Duplex): { ok: true; fd: number; initial: Buffer | null } | { ok: false; reason: string } {
-    const h = (upstream as unknown as { _handle?: { fd?: number; readStop?: () => number } })._handle;
-    const fd = h?.fd;
-    if (typeof fd !== "number" || fd < 0) return { ok: false, reason: "native engine: upstream is not a socket with an fd" };
-    h?.readStop?.();
-    const initial = upstream.readableLength > 0 ? (upstream.read() as Buffer | null) : null;
-    let dup: number;
-    try {
-      dup = this.addon.hboneDupFd(fd);
-    } catch (e) {
-      return { ok: false, reason: `native engine: upstream fd: ${(e as Error).message}` };
-    }
-    upstream.destroy();
-    return { ok: true, fd: dup, initial };
   }
 
   private onStreamEnd(id: number, sid: number, bytesIn: number, bytesOut: number, code: number, answered: boolean): void {

@@ -15,6 +15,10 @@
  *   or stream limit) is retried once, and the refusing connection takes no new streams for
  *   `REFUSING_BACKOFF_MS` (its open tunnels go on), so the retry and the streams after it go to
  *   another connection (dialled if needed) instead of failing the tunnel.
+ *
+ * The connections themselves come from a `PoolDialer` (pool-connection.ts): Node's http2 by
+ * default, the native engine's client with `createHbonePool(..., "native")` (engine.ts); the
+ * tunnel type `T` is the engine's (an http2 stream, or a native tunnel).
  */
 import type http2 from "node:http2";
 import { logger } from "../../common/log.js";
@@ -22,10 +26,10 @@ import { type Result, ok, err } from "../../common/result.js";
 import { type Identity, toUri } from "../../common/spiffe.js";
 import type { WorkloadCertificate } from "../../common/tls/types.js";
 import { type SocketAddress, formatAddress } from "../../common/net/addr.js";
-import { type HboneConnection, dialHbone, openTunnel } from "./client.js";
 import { HboneError } from "./errors.js";
 import type { TunnelRequest } from "./headers.js";
-import { startKeepalive } from "./keepalive.js";
+import { dialNodeConnection } from "./node-connection.js";
+import type { PoolConnection, PoolDialer } from "./pool-connection.js";
 import { type ConnectionLoad, pickConnection, poolKey, streamLimit } from "./pool-key.js";
 import { type HboneSettings, HBONE_PORT, settingsOrThrow } from "./settings.js";
 
@@ -93,8 +97,9 @@ export interface PoolDumpEntry {
   }[];
 }
 
-class Pooled implements ConnectionLoad {
+class Pooled<T> implements ConnectionLoad {
   active = 0;
+  ended = false;
   total = 0;
   draining = false;
   idleSince: number | undefined = Date.now();
@@ -104,28 +109,25 @@ class Pooled implements ConnectionLoad {
   readonly openedAt = Date.now();
   constructor(
     readonly id: number,
-    readonly conn: HboneConnection,
+    readonly conn: PoolConnection<T>,
     readonly info: ConnectionInfo,
     private readonly poolMax: number,
   ) {}
-  get session(): http2.ClientHttp2Session {
-    return this.conn.session;
-  }
   get limit(): number {
-    if (this.session.destroyed || this.session.closed || this.refusingUntil > Date.now()) return 0;
-    return streamLimit(this.poolMax, this.session.remoteSettings?.maxConcurrentStreams);
+    if (this.ended || this.conn.closed || this.refusingUntil > Date.now()) return 0;
+    return streamLimit(this.poolMax, this.conn.peerMaxConcurrentStreams());
   }
 }
 
-interface Entry {
+interface Entry<T> {
   readonly target: Omit<PoolTarget, "source">;
-  readonly conns: Pooled[];
-  dialing?: Promise<Result<Pooled, HboneError>>;
+  readonly conns: Pooled<T>[];
+  dialing?: Promise<Result<Pooled<T>, HboneError>>;
 }
 
-export class HbonePool {
+export class HbonePool<T = http2.ClientHttp2Stream> {
   private readonly settings: HboneSettings;
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, Entry<T>>();
   private nextId = 1;
   private closed = false;
   private opened = 0;
@@ -137,12 +139,13 @@ export class HbonePool {
   constructor(
     settings?: Partial<HboneSettings>,
     private readonly observer: PoolObserver = {},
+    private readonly dialer: PoolDialer<T> = dialNodeConnection as unknown as PoolDialer<T>,
   ) {
     this.settings = settingsOrThrow(settings);
   }
 
   /** Opens a tunnel: a stream on a pooled (or new) connection, answered 200 by the server. */
-  async connect(target: PoolTarget, req: TunnelRequest, signal?: AbortSignal): Promise<Result<http2.ClientHttp2Stream, HboneError>> {
+  async connect(target: PoolTarget, req: TunnelRequest, signal?: AbortSignal): Promise<Result<T, HboneError>> {
     const destination = { ip: target.destination.ip, port: target.destination.port ?? HBONE_PORT };
     const key = poolKey({
       sourceIdentity: target.source.identity,
@@ -154,7 +157,7 @@ export class HbonePool {
       const slot = await this.acquire(key, { ...target, destination });
       if (!slot.ok) return slot;
       const c = slot.value;
-      const r = await openTunnel(c.session, req, signal);
+      const r = await c.conn.open(req, signal);
       if (r.ok) {
         this.track(c, r.value);
         return r;
@@ -168,17 +171,17 @@ export class HbonePool {
     }
   }
 
-  private track(c: Pooled, stream: http2.ClientHttp2Stream): void {
+  private track(c: Pooled<T>, tunnel: T): void {
     this.streamsOpened++;
     this.observer.streamOpened?.(c.info);
-    stream.once("close", () => {
+    c.conn.onTunnelClosed(tunnel, () => {
       this.release(c);
       this.observer.streamClosed?.(c.info);
     });
   }
 
   /** Reserves a stream slot on a connection for `key`, dialling one if none has room. */
-  private async acquire(key: string, target: PoolTarget & { destination: SocketAddress }): Promise<Result<Pooled, HboneError>> {
+  private async acquire(key: string, target: PoolTarget & { destination: SocketAddress }): Promise<Result<Pooled<T>, HboneError>> {
     for (;;) {
       if (this.closed) return err(new HboneError("HBONE_CLOSED", "hbone: pool is closed"));
       let entry = this.entries.get(key);
@@ -207,8 +210,12 @@ export class HbonePool {
   }
 
   /** Dials and adds a connection with one slot already reserved for the dialler. */
-  private async dial(key: string, entry: Entry, target: PoolTarget & { destination: SocketAddress }): Promise<Result<Pooled, HboneError>> {
-    const r = await dialHbone({
+  private async dial(
+    key: string,
+    entry: Entry<T>,
+    target: PoolTarget & { destination: SocketAddress },
+  ): Promise<Result<Pooled<T>, HboneError>> {
+    const r = await this.dialer({
       destination: target.destination,
       source: target.source,
       expected: target.expected,
@@ -222,7 +229,7 @@ export class HbonePool {
       return r;
     }
     if (this.closed) {
-      r.value.session.destroy();
+      r.value.destroy();
       return err(new HboneError("HBONE_CLOSED", "hbone: pool is closed"));
     }
     const conn = r.value;
@@ -236,21 +243,13 @@ export class HbonePool {
     entry.conns.push(p);
     this.opened++;
     this.observer.connectionOpened?.(info);
-    let closeError: Error | undefined;
-    conn.session.on("error", (e) => (closeError ??= e));
-    conn.session.once("goaway", () => (p.draining = true));
-    conn.session.once("close", () => this.evict(key, entry, p, closeError));
-    startKeepalive(conn.session, {
-      intervalMs: this.settings.pingIntervalMs,
-      timeoutMs: this.settings.pingTimeoutMs,
-      onTimeout: () =>
-        log.info({ destination: formatAddress(target.destination) }, "hbone: server stopped answering pings, dropping connection"),
-    });
+    conn.onGoaway(() => (p.draining = true));
+    conn.onClose((error) => this.evict(key, entry, p, error));
     this.reserve(p);
     return ok(p);
   }
 
-  private reserve(p: Pooled): void {
+  private reserve(p: Pooled<T>): void {
     p.active++;
     p.total++;
     p.idleSince = undefined;
@@ -258,21 +257,22 @@ export class HbonePool {
     p.idleTimer = undefined;
   }
 
-  private release(p: Pooled): void {
+  private release(p: Pooled<T>): void {
     p.active--;
     if (p.active > 0 || p.draining) return;
     p.idleSince = Date.now();
     p.idleTimer = setTimeout(() => {
       if (p.active === 0) {
         p.draining = true;
-        p.session.close();
+        p.conn.close();
       }
     }, this.settings.poolIdleTimeoutMs);
     p.idleTimer.unref();
   }
 
-  private evict(key: string, entry: Entry, p: Pooled, error?: Error): void {
+  private evict(key: string, entry: Entry<T>, p: Pooled<T>, error?: Error): void {
     p.draining = true;
+    p.ended = true;
     if (p.idleTimer) clearTimeout(p.idleTimer);
     const i = entry.conns.indexOf(p);
     if (i >= 0) entry.conns.splice(i, 1);
@@ -334,10 +334,10 @@ export class HbonePool {
     for (const c of all) {
       c.draining = true;
       if (c.idleTimer) clearTimeout(c.idleTimer);
-      if (!c.session.closed) c.session.close();
+      c.conn.close();
     }
     const started = Date.now();
-    while (all.some((c) => !c.session.destroyed) && Date.now() - started < deadlineMs) await new Promise((r) => setTimeout(r, 20));
-    for (const c of all) c.session.destroy();
+    while (all.some((c) => !c.ended) && Date.now() - started < deadlineMs) await new Promise((r) => setTimeout(r, 20));
+    for (const c of all) if (!c.ended) c.conn.destroy();
   }
 }

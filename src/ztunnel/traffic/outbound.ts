@@ -18,11 +18,13 @@ import { logger } from "../../common/log.js";
 import type { StateView } from "../../proxy/state/state.js";
 import { buildOutboundRoute, type OutboundRoute } from "./outbound-route.js";
 import type { HbonePool } from "../../proxy/hbone/pool.js";
+import { type OutboundTunnel, tunnelSecurity } from "../../proxy/hbone/engine.js";
+import { NativeTunnel } from "../../proxy/hbone/native-client.js";
 import type { CertificateManager } from "../../proxy/identity/manager.js";
 import type { Dialer } from "../../proxy/transport/dialer.js";
 import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import { ignoreError, spliceStream } from "../../proxy/hbone/splice.js";
-import { isMutualTls, sessionSecurity } from "../../proxy/hbone/connection-security.js";
+import { isMutualTls } from "../../proxy/hbone/connection-security.js";
 import { splice } from "../../proxy/transport/splice.js";
 import { baggageHeader } from "../../proxy/hbone/baggage.js";
 import type { ConnectionInfo } from "../../proxy/access-log.js";
@@ -34,7 +36,7 @@ export interface OutboundDeps {
   readonly node: string;
   readonly network: string;
   readonly certs: CertificateManager;
-  readonly pool: HbonePool;
+  readonly pool: HbonePool<OutboundTunnel>;
   readonly dialer: Dialer;
   readonly metrics: ZtunnelMetrics;
   /** Istio's outboundTrafficPolicy; default ALLOW_ANY. */
@@ -52,7 +54,8 @@ export interface OutboundFailure {
 }
 
 export interface Established {
-  readonly upstream: Duplex;
+  /** A socket (passthrough), Node's HTTP/2 stream, or a native tunnel (native engine). */
+  readonly upstream: Duplex | NativeTunnel;
   readonly route: OutboundRoute;
   readonly source: Workload;
   /** Splices the client with the upstream and accounts the connection; resolves when both closed. */
@@ -141,11 +144,17 @@ export class Outbound {
       );
       return err({ reason: stream.error.message, socksReply: refused });
     }
-    const h2 = stream.value;
-    return ok(this.established(source, route, h2, isMutualTls(sessionSecurity(h2.session)), connectionInfo(client, target, source, route)));
+    const tunnel = stream.value;
+    return ok(this.established(source, route, tunnel, isMutualTls(tunnelSecurity(tunnel)), connectionInfo(client, target, source, route)));
   }
 
-  private established(source: Workload, route: OutboundRoute, upstream: Duplex, mtls: boolean, info: ConnectionInfo): Established {
+  private established(
+    source: Workload,
+    route: OutboundRoute,
+    upstream: Duplex | NativeTunnel,
+    mtls: boolean,
+    info: ConnectionInfo,
+  ): Established {
     const metrics = this.d.metrics;
     return {
       upstream,
@@ -162,10 +171,16 @@ export class Outbound {
             ...(route.kind !== "reject" && route.service ? { service: route.service } : {}),
             mtls,
           }),
-          client,
+          // A native tunnel takes the client's socket over and counts its bytes itself.
+          upstream instanceof NativeTunnel ? upstream : client,
           info,
         );
-        const spliced = route.kind === "hbone" ? spliceStream(upstream as ClientHttp2Stream, client) : splice(client, upstream);
+        const spliced =
+          upstream instanceof NativeTunnel
+            ? upstream.splice(client)
+            : route.kind === "hbone"
+              ? spliceStream(upstream as ClientHttp2Stream, client)
+              : splice(client, upstream);
         return spliced.then(finished.bind(null, done, source.name));
       },
     };

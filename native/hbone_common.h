@@ -1,0 +1,68 @@
+/* Pieces of the native HBONE engine that the client (hbone_client.c) uses and the server
+ * (hbone_server.c) can share: socket helpers, the JavaScript call glue, and one connection's
+ * TLS + HTTP/2 wire (the coalescing write loop and the read loop between OpenSSL and nghttp2).
+ * docs/hbone.md "Native engine". */
+#ifndef WEFT_HBONE_COMMON_H
+#define WEFT_HBONE_COMMON_H
+#ifndef NAPI_VERSION
+#define NAPI_VERSION 8
+#endif
+#include <node_api.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <openssl/ssl.h>
+#include <nghttp2/nghttp2.h>
+
+#define HB_WIRE_OUT_CAP (64 * 1024)
+#define HB_WIRE_READ_BUF (64 * 1024)
+
+int hb_set_nonblock(int fd);
+void hb_set_nodelay(int fd);
+/* Closes a TCP socket so the peer sees a reset (RST), not a clean FIN. */
+void hb_close_reset(int fd);
+int hb_addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, uint32_t *port);
+/* A literal IPv4/IPv6 address and port as a sockaddr; returns its length, 0 if not literal. */
+socklen_t hb_addr_parse(const char *ip, uint32_t port, struct sockaddr_storage *ss);
+const char *hb_errno_name(int e);
+/* Calls a JS callback with a callback scope (promise jobs run afterwards); NULL on exception. */
+napi_value hb_call_js(napi_env env, napi_async_context actx, napi_ref ref, size_t argc, napi_value *argv);
+/* The peer's chain as an array of DER Buffers (leaf first), at most 10. */
+napi_value hb_peer_chain(napi_env env, SSL *ssl);
+
+/* One connection's TLS + HTTP/2 byte plumbing. */
+struct hb_wire {
+	int fd;
+	SSL *ssl;
+	nghttp2_session *h2;
+	uint8_t *out; /* HB_WIRE_OUT_CAP coalescing buffer */
+	size_t out_len, out_off;
+	const uint8_t *ext; /* a large frame written without the copy */
+	size_t ext_len;
+	int write_blocked;  /* SSL_write waits for the socket writable */
+	int tls_want_write; /* SSL_read needs the socket writable */
+	int fatal;
+	char close_reason[128];
+};
+
+void hb_wire_fatal(struct hb_wire *w, const char *why);
+/* Writes what nghttp2 has queued through TLS until it would block; sets fatal on errors and when
+ * the session wants neither to read nor to write. */
+void hb_wire_flush(struct hb_wire *w);
+/* Reads TLS records into nghttp2 until OpenSSL wants more bytes. */
+void hb_wire_read(struct hb_wire *w);
+/* The uv_poll events the wire needs now (UV_READABLE / UV_WRITABLE). */
+int hb_wire_events(struct hb_wire *w);
+
+/* A byte buffer with a read offset, bounded (pending bytes for a slow reader). */
+struct hb_buf {
+	uint8_t *p;
+	size_t len, off, cap;
+};
+int hb_buf_append(struct hb_buf *b, const uint8_t *data, size_t n, size_t limit);
+void hb_buf_free(struct hb_buf *b);
+static inline size_t hb_buf_live(const struct hb_buf *b)
+{
+	return b->len - b->off;
+}
+#endif
