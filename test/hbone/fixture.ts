@@ -13,6 +13,9 @@ import type { SocketAddress } from "../../src/common/net/addr.js";
 import type { HboneDecision, HboneHandler, HboneStreamRequest } from "../../src/proxy/hbone/server.js";
 import { type HboneInboundServer, createHboneServer, parseHboneEngine } from "../../src/proxy/hbone/engine.js";
 import type { HboneSettings } from "../../src/proxy/hbone/settings.js";
+import { type OutboundTunnel, createHbonePool } from "../../src/proxy/hbone/engine.js";
+import { NativeTunnel } from "../../src/proxy/hbone/native-client.js";
+import type { HbonePool, PoolObserver } from "../../src/proxy/hbone/pool.js";
 
 export const SERVER_IP = "127.0.20.1";
 export const UPSTREAM_IP = "127.0.20.2";
@@ -150,4 +153,31 @@ export function withClientServerEcho(): ClientServerEcho {
     await ctx.echoUp?.close();
   });
   return ctx;
+}
+
+/** The outbound pool on TEST_ENGINE (WEFT_HBONE_ENGINE=native: the native client). */
+export function testPool(settings?: Partial<HboneSettings>, observer?: PoolObserver): HbonePool<OutboundTunnel> {
+  return createHbonePool(settings, TEST_ENGINE, observer);
+}
+
+const nativeOf = new WeakMap<Duplex, NativeTunnel>();
+
+/** A pool tunnel as a Duplex: Node's stream itself, or a native tunnel spliced with a socket pair. */
+export function tunnelDuplex(t: OutboundTunnel): Duplex {
+  if (!(t instanceof NativeTunnel)) return t;
+  const d = t.duplex();
+  nativeOf.set(d, t);
+  return d;
+}
+
+/** Resets a tunnel from the client side (RST_STREAM(CANCEL)). */
+export function resetTunnel(d: Duplex): void {
+  const n = nativeOf.get(d);
+  if (n) n.destroy();
+  else (d as unknown as { close(code: number): void }).close(0x8);
+}
+
+/** The HTTP/2 code a tunnel's stream ended with (0 = a clean end). */
+export function tunnelRstCode(d: Duplex): number {
+  return nativeOf.get(d)?.rstCode ?? (d as unknown as { rstCode?: number }).rstCode ?? 0;
 }

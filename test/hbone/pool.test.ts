@@ -8,11 +8,12 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import type { ClientHttp2Stream } from "node:http2";
+import type { Duplex } from "node:stream";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
-import { type ConnectionInfo, HbonePool, type PoolTarget } from "../../src/proxy/hbone/pool.js";
+import type { ConnectionInfo, HbonePool, PoolTarget } from "../../src/proxy/hbone/pool.js";
+import type { OutboundTunnel } from "../../src/proxy/hbone/engine.js";
 import type { HboneSettings } from "../../src/proxy/hbone/settings.js";
-import { echo, eventually, readAll, startServer, startTcp, testPki, type ServerFixture } from "./fixture.js";
+import { echo, eventually, readAll, startServer, startTcp, testPki, testPool, tunnelDuplex, type ServerFixture } from "./fixture.js";
 
 let serverCert: WorkloadCertificate;
 let clientCert: WorkloadCertificate;
@@ -38,19 +39,19 @@ function target(source = clientCert, port = f.address.port): PoolTarget {
   return { source, expected: [serverCert.identity], destination: { ip: f.address.ip, port } };
 }
 
-async function open(pool: HbonePool, t = target()): Promise<ClientHttp2Stream> {
+async function open(pool: HbonePool<OutboundTunnel>, t = target()): Promise<Duplex> {
   const r = await pool.connect(t, { target: echoUp.address });
   if (!r.ok) throw r.error;
-  return r.value;
+  return tunnelDuplex(r.value);
 }
 
-async function finish(s: ClientHttp2Stream): Promise<void> {
+async function finish(s: Duplex): Promise<void> {
   s.end("bye");
   assert.equal((await readAll(s)).toString(), "bye");
 }
 
-function newPool(settings: Partial<HboneSettings> = {}, events: string[] = []): HbonePool {
-  return new HbonePool(settings, {
+function newPool(settings: Partial<HboneSettings> = {}, events: string[] = []): HbonePool<OutboundTunnel> {
+  return testPool(settings, {
     connectionOpened: (c: ConnectionInfo) => events.push(`opened ${c.key.split("|")[0]}`),
     connectionClosed: (_c, e) => events.push(`closed${e ? ` ${e.name}` : ""}`),
     connectFailed: (_k, e) => events.push(`failed ${e.code}`),

@@ -8,26 +8,41 @@ import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import type net from "node:net";
-import type { ClientHttp2Stream } from "node:http2";
+import type { Duplex } from "node:stream";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
-import { HbonePool, type PoolTarget } from "../../src/proxy/hbone/pool.js";
+import type { HbonePool, PoolTarget } from "../../src/proxy/hbone/pool.js";
+import type { OutboundTunnel } from "../../src/proxy/hbone/engine.js";
 import { type TunnelRequest } from "../../src/proxy/hbone/headers.js";
-import { connectToTarget, echo, eventually, readAll, startServer, startTcp, testPki, type ServerFixture, UPSTREAM_IP } from "./fixture.js";
+import {
+  connectToTarget,
+  echo,
+  eventually,
+  readAll,
+  resetTunnel,
+  startServer,
+  startTcp,
+  testPki,
+  testPool,
+  tunnelDuplex,
+  tunnelRstCode,
+  type ServerFixture,
+  UPSTREAM_IP,
+} from "./fixture.js";
 
 let serverCert: WorkloadCertificate;
 let clientCert: WorkloadCertificate;
 let f: ServerFixture;
-let pool: HbonePool;
+let pool: HbonePool<OutboundTunnel>;
 let echoUp: Awaited<ReturnType<typeof startTcp>>;
 
 function target(): PoolTarget {
   return { source: clientCert, expected: [serverCert.identity], destination: f.address };
 }
 
-async function tunnel(req: TunnelRequest): Promise<ClientHttp2Stream> {
+async function tunnel(req: TunnelRequest): Promise<Duplex> {
   const r = await pool.connect(target(), req);
   if (!r.ok) throw r.error;
-  return r.value;
+  return tunnelDuplex(r.value);
 }
 
 before(async () => {
@@ -35,7 +50,7 @@ before(async () => {
   serverCert = await pki.certFor("default", "server");
   clientCert = await pki.certFor("default", "client");
   f = await startServer({ cert: serverCert });
-  pool = new HbonePool();
+  pool = testPool();
   echoUp = await startTcp(echo);
 });
 
@@ -169,7 +184,7 @@ describe("hbone tunnel data path", () => {
       upstreamSocket!.resume();
       t.end();
       assert.ok(await eventually(() => drainedBytes === accepted, 10_000), `upstream got ${drainedBytes} of ${accepted}`);
-      t.close();
+      t.destroy();
     } finally {
       await up.close();
     }
@@ -180,9 +195,10 @@ describe("hbone tunnel data path", () => {
     try {
       const t = await tunnel({ target: up.address });
       const closed = new Promise<void>((r) => t.once("close", r));
+      t.on("error", () => {});
       t.write("trigger");
       await closed;
-      assert.notEqual(t.rstCode, 0, "stream should end with RST_STREAM, not a clean END_STREAM");
+      assert.notEqual(tunnelRstCode(t), 0, "stream should end with RST_STREAM, not a clean END_STREAM");
     } finally {
       await up.close();
     }
@@ -194,7 +210,7 @@ describe("hbone tunnel data path", () => {
       const t = await tunnel({ target: up.address });
       t.write("x");
       assert.ok(await eventually(() => up.sockets.size === 1));
-      t.close(0x8); // CANCEL
+      resetTunnel(t); // RST_STREAM(CANCEL)
       assert.ok(await eventually(() => up.sockets.size === 0), "upstream socket should be closed after RST_STREAM");
     } finally {
       await up.close();
@@ -249,8 +265,9 @@ describe("hbone CONNECT answers", () => {
     const answeredAt = Date.now();
     assert.ok(r.ok);
     assert.ok(connectedAt > 0 && answeredAt >= connectedAt);
-    r.value.end();
-    await readAll(r.value);
+    const d = tunnelDuplex(r.value);
+    d.end();
+    await readAll(d);
   });
 
   test("the handler sees an abort when the client gives up before the decision", async () => {

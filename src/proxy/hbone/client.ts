@@ -15,7 +15,7 @@ import type { Identity } from "../../common/spiffe.js";
 import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net/addr.js";
 import { HboneError, connectError, connectTimeout, tlsError } from "./errors.js";
 import { type TunnelRequest, connectHeaders } from "./headers.js";
-import { type HboneSettings, h2Settings } from "./settings.js";
+import { h2Settings } from "./settings.js";
 import { guardSession } from "./session-guard.js";
 import { clientTlsOptions } from "./tls-context.js";
 import { type ConnectionSecurity, recordSessionSecurity, securityOf } from "./connection-security.js";

@@ -19,6 +19,7 @@ import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net
 import { HboneError, connectError, connectTimeout, tlsError } from "./errors.js";
 import { type TunnelRequest, connectHeaders } from "./headers.js";
 import type { ConnectionSecurity } from "./connection-security.js";
+import { PingTimeoutError } from "./keepalive.js";
 import { type NativeContextHandle, type NativeHboneAddon, nativeContextFor, nativeHbone } from "./native-addon.js";
 import { takeOverSocket } from "./native-fd.js";
 import type { PoolConnection, PoolDialOptions } from "./pool-connection.js";
@@ -69,6 +70,13 @@ const EV_CONN_END = 6;
 const PHASE_CONNECT = 0;
 const PHASE_TLS = 1;
 const ETIMEDOUT = 110;
+
+/** Why a connection closed, as the Node engine reports it (none for an ordinary end). */
+function closeError(target: string, reason: string): Error | undefined {
+  if (reason === "closed by the pool" || reason === "session ended") return undefined;
+  if (reason.startsWith("no ping answer")) return new PingTimeoutError(`hbone: ${reason}, dropping connection`);
+  return new Error(`hbone: connection ${target}: ${reason}`);
+}
 
 function closedEarly(target: string): HboneError {
   return tlsError(target, new Error("connection closed by the server right after the handshake (was our certificate refused?)"));
@@ -263,7 +271,8 @@ class NativeConnection implements PoolConnection<NativeTunnel> {
     const flat: string[] = [];
     for (const [name, value] of Object.entries(headers.value)) flat.push(name, String(value));
     const sid = this.ended ? -1 : this.addon.hboneClientOpen(this.client.handle, this.id, flat);
-    if (sid < 0) return Promise.resolve(err(new HboneError("HBONE_STREAM", `hbone: connect ${target}: cannot open stream: connection closed`)));
+    if (sid < 0)
+      return Promise.resolve(err(new HboneError("HBONE_STREAM", `hbone: connect ${target}: cannot open stream: connection closed`)));
     const t = new NativeTunnel(this, sid);
     this.tunnels.set(sid, t);
     return t.wait(signal, target);
@@ -329,7 +338,7 @@ class NativeConnection implements PoolConnection<NativeTunnel> {
           this.dialed = undefined;
           return;
         }
-        this.closeFn?.(text === "closed by the pool" || text === "session ended" ? undefined : new Error(`hbone: connection ${this.target}: ${text}`));
+        this.closeFn?.(closeError(this.target, text));
         return;
     }
   }

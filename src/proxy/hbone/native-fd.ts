@@ -13,7 +13,8 @@ export type TakenOver = { ok: true; fd: number; initial: Buffer | null } | { ok:
 export function takeOverSocket(addon: Pick<NativeHboneAddon, "hboneDupFd">, socket: Duplex, what: string): TakenOver {
   const h = (socket as unknown as { _handle?: { fd?: number; readStop?: () => number } })._handle;
   const fd = h?.fd;
-  if (socket.destroyed || typeof fd !== "number" || fd < 0) return { ok: false, reason: `native engine: ${what} is not a socket with an fd` };
+  if (socket.destroyed || typeof fd !== "number" || fd < 0)
+    return { ok: false, reason: `native engine: ${what} is not a socket with an fd` };
   h?.readStop?.();
   const initial = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
   let dup: number;

@@ -17,7 +17,6 @@
 import type net from "node:net";
 import { X509Certificate } from "node:crypto";
 import http2 from "node:http2";
-import type { Duplex } from "node:stream";
 import { logger } from "../../common/log.js";
 import { type Identity, toUri } from "../../common/spiffe.js";
 import type { WorkloadCertificate } from "../../common/tls/types.js";

@@ -61,7 +61,8 @@ export async function dialNodeConnection(opts: PoolDialOptions): Promise<Result<
   startKeepalive(r.value.session, {
     intervalMs: opts.settings.pingIntervalMs,
     timeoutMs: opts.settings.pingTimeoutMs,
-    onTimeout: () => log.info({ destination: formatAddress(opts.destination) }, "hbone: server stopped answering pings, dropping connection"),
+    onTimeout: () =>
+      log.info({ destination: formatAddress(opts.destination) }, "hbone: server stopped answering pings, dropping connection"),
   });
   return ok(new NodePoolConnection(r.value));
 }
