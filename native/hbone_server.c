@@ -48,6 +48,7 @@
 #include <openssl/x509.h>
 #include <nghttp2/nghttp2.h>
 
+#include "hbone_common.h"
 #include "hbone_server.h"
 
 #define HB_READ_BUF (64 * 1024)
@@ -183,50 +184,9 @@ static void throw_msg(napi_env env, const char *code, const char *msg)
 	napi_throw_error(env, code, msg);
 }
 
-static int set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -1;
-	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-static void set_nodelay(int fd)
-{
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-/* Closes a TCP socket so the peer sees a reset (RST), not a clean FIN. */
-static void close_reset(int fd)
-{
-	struct linger l = { .l_onoff = 1, .l_linger = 0 };
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	close(fd);
-}
-
 static uint64_t now_ms(struct hb_server *srv)
 {
 	return uv_now(srv->loop);
-}
-
-static int addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, uint32_t *port)
-{
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const void *)ss;
-		if (!inet_ntop(AF_INET, &a->sin_addr, ip, iplen))
-			return -1;
-		*port = ntohs(a->sin_port);
-		return 0;
-	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const void *)ss;
-		if (!inet_ntop(AF_INET6, &a->sin6_addr, ip, iplen))
-			return -1;
-		*port = ntohs(a->sin6_port);
-		return 0;
-	}
-	return -1;
 }
 
 /* ---------- events to JavaScript ---------- */
@@ -251,27 +211,6 @@ static napi_value conn_id_value(napi_env env, struct hb_conn *c)
 	napi_value v;
 	napi_create_double(env, (double)c->gen * HB_MAX_SLOTS + c->slot, &v);
 	return v;
-}
-
-/* Calls a JS callback with a callback scope (so promise jobs run afterwards). */
-static napi_value call_js(struct hb_server *srv, napi_ref ref, size_t argc, napi_value *argv)
-{
-	napi_env env = srv->env;
-	napi_value fn, recv, result = NULL;
-	if (napi_get_reference_value(env, ref, &fn) != napi_ok || !fn)
-		return NULL;
-	napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
-	if (napi_make_callback(env, srv->actx, recv, fn, argc, argv, &result) != napi_ok) {
-		bool pending = false;
-		napi_is_exception_pending(env, &pending);
-		if (pending) {
-			napi_value ex;
-			napi_get_and_clear_last_exception(env, &ex);
-			napi_fatal_exception(env, ex);
-		}
-		return NULL;
-	}
-	return result;
 }
 
 static void deliver(struct hb_conn *c, struct hb_event *e)
@@ -306,16 +245,16 @@ static void deliver(struct hb_conn *c, struct hb_event *e)
 			p += n + 1;
 		}
 		argv[4] = arr;
-		call_js(srv, srv->cb_stream, 5, argv);
+		hb_call_js(srv->env, srv->actx, srv->cb_stream, 5, argv);
 	} else if (e->kind == EV_STREAM_END) {
 		napi_create_double(env, e->bytes_in, &argv[2]);
 		napi_create_double(env, e->bytes_out, &argv[3]);
 		napi_create_uint32(env, e->code, &argv[4]);
 		napi_get_boolean(env, e->answered, &argv[5]);
-		call_js(srv, srv->cb_stream_end, 6, argv);
+		hb_call_js(srv->env, srv->actx, srv->cb_stream_end, 6, argv);
 	} else {
 		napi_create_string_utf8(env, e->text, NAPI_AUTO_LENGTH, &argv[1]);
-		call_js(srv, srv->cb_conn_end, 2, argv);
+		hb_call_js(srv->env, srv->actx, srv->cb_conn_end, 2, argv);
 	}
 	napi_close_handle_scope(env, scope);
 }
@@ -415,7 +354,7 @@ static void stream_destroy(struct hb_stream *s, int reset)
 		if (s->up_poll_init)
 			uv_poll_stop(&s->up_poll);
 		if (reset)
-			close_reset(s->up_fd);
+			hb_close_reset(s->up_fd);
 		else
 			close(s->up_fd);
 		s->up_fd = -1;
@@ -1123,7 +1062,7 @@ static int conn_secure(struct hb_conn *c)
 		}
 	}
 	argv[2] = arr;
-	res = call_js(srv, srv->cb_secure, 3, argv);
+	res = hb_call_js(srv->env, srv->actx, srv->cb_secure, 3, argv);
 	if (res) {
 		napi_valuetype t;
 		napi_typeof(env, res, &t);
@@ -1397,8 +1336,8 @@ static void conn_begin(struct hb_server *srv, int fd)
 	SSL_CTX *ctx = NULL;
 	bool wait = false;
 
-	if (srv->closed || set_nonblock(fd) < 0 || getsockname(fd, (void *)&la, &ll) < 0 || getpeername(fd, (void *)&ra, &rl) < 0 ||
-	    addr_text(&la, lip, sizeof(lip), &lport) < 0 || addr_text(&ra, rip, sizeof(rip), &rport) < 0) {
+	if (srv->closed || hb_set_nonblock(fd) < 0 || getsockname(fd, (void *)&la, &ll) < 0 || getpeername(fd, (void *)&ra, &rl) < 0 ||
+	    hb_addr_text(&la, lip, sizeof(lip), &lport) < 0 || hb_addr_text(&ra, rip, sizeof(rip), &rport) < 0) {
 		close(fd);
 		return;
 	}
@@ -1446,7 +1385,7 @@ static void conn_begin(struct hb_server *srv, int fd)
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;
 	uv_unref((uv_handle_t *)&c->timer);
-	set_nodelay(fd);
+	hb_set_nodelay(fd);
 
 	napi_open_handle_scope(env, &scope);
 	argv[0] = conn_id_value(env, c);
@@ -1455,7 +1394,7 @@ static void conn_begin(struct hb_server *srv, int fd)
 	napi_create_string_utf8(env, rip, NAPI_AUTO_LENGTH, &argv[3]);
 	napi_create_uint32(env, rport, &argv[4]);
 	conn_enter(c);
-	res = call_js(srv, srv->cb_conn, 5, argv);
+	res = hb_call_js(srv->env, srv->actx, srv->cb_conn, 5, argv);
 	if (res) {
 		napi_valuetype t;
 		napi_typeof(env, res, &t);
@@ -1962,7 +1901,7 @@ static napi_value hb_answer(napi_env env, napi_callback_info info)
 	s = c ? stream_lookup(c, sid) : NULL;
 	if (!s || s->state != SS_ASKED) {
 		if (fd >= 0)
-			close_reset(fd);
+			hb_close_reset(fd);
 		napi_get_boolean(env, false, &out);
 		return out;
 	}
@@ -1970,12 +1909,12 @@ static napi_value hb_answer(napi_env env, napi_callback_info info)
 	if (status == 200 && fd >= 0) {
 		nghttp2_nv nv = { (uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE };
 		nghttp2_data_provider dp;
-		if (set_nonblock(fd) < 0 || uv_poll_init_socket(srv->loop, &s->up_poll, fd) != 0) {
-			close_reset(fd);
+		if (hb_set_nonblock(fd) < 0 || uv_poll_init_socket(srv->loop, &s->up_poll, fd) != 0) {
+			hb_close_reset(fd);
 			reply_status(c, s, 503);
 			goto done;
 		}
-		set_nodelay(fd);
+		hb_set_nodelay(fd);
 		s->up_fd = fd;
 		s->up_poll_init = 1;
 		s->up_poll.data = s;
@@ -2008,7 +1947,7 @@ static napi_value hb_answer(napi_env env, napi_callback_info info)
 		ok = true;
 	} else {
 		if (fd >= 0)
-			close_reset(fd);
+			hb_close_reset(fd);
 		ok = reply_status(c, s, status) == 0;
 	}
 done:
