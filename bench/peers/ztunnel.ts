@@ -84,7 +84,7 @@ export function ztunnelConfig(node: string, bindAddress: string, caDir: string, 
 }
 
 export const ztunnelPeer: Peer = ztunnelPairPeer("ztunnel", "node", 50);
-/** The same pair with inbound HBONE on the native engine (`--hbone-engine native`, docs/hbone.md). */
+/** The same pair on the native HBONE engine (`--hbone-engine native`: the inbound server and the outbound pool, docs/hbone.md). */
 export const ztunnelNativePeer: Peer = ztunnelPairPeer("ztunnel-native", "native", 51);
 
 function ztunnelPairPeer(name: string, engine: "node" | "native", net: number): Peer {

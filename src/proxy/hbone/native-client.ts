@@ -353,6 +353,13 @@ class NativeConnection implements PoolConnection<NativeTunnel> {
   }
 }
 
+/**
+ * Clients with open connections. The addon's client state is freed when its handle is collected,
+ * and its connections' callbacks use it: a pool dropped without close() must not let that happen
+ * while a connection is still open.
+ */
+const live = new Set<NativeHboneClient>();
+
 /** A pool's native HBONE client: its connections, the addon's callbacks routed to them. */
 export class NativeHboneClient {
   readonly addon: Addon;
@@ -393,11 +400,13 @@ export class NativeHboneClient {
     }
     const conn = new NativeConnection(this, id, opts.destination, opts.expected, this.settings.connectTimeoutMs);
     this.conns.set(id, conn);
+    live.add(this);
     return new Promise((resolve) => (conn.dialed = resolve));
   }
 
   forget(id: number): void {
     this.conns.delete(id);
+    if (this.conns.size === 0) live.delete(this);
   }
 
   private onSecure(id: number, alpn: string, ders: Buffer[]): boolean {
