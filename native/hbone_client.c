@@ -37,7 +37,6 @@
 
 #include <openssl/err.h>
 
-#define HC_DATA_MAX (256 * 1024)
 #define HC_MAX_SLOTS (1 << 20)
 #define HC_HEADERS_MAX 64
 
@@ -66,6 +65,7 @@ struct hc_stream {
 	int server_ended;
 	int app_wr_shut;
 	int app_eof;
+	int end_queued; /* CEV_STREAM_END queued (once, after the last byte reached the application) */
 	int app_fd;
 	uv_poll_t poll;
 	int poll_init;
@@ -248,7 +248,11 @@ static void stream_destroy(struct hc_stream *s, int reset)
 
 static void queue_stream_end(struct hc_stream *s, uint32_t code)
 {
-	struct hc_event *e = ev_new(s->conn, CEV_STREAM_END, s->id, NULL);
+	struct hc_event *e;
+	if (s->end_queued)
+		return;
+	s->end_queued = 1;
+	e = ev_new(s->conn, CEV_STREAM_END, s->id, NULL);
 	if (!e)
 		return;
 	e->n1 = s->app_read;
@@ -334,12 +338,15 @@ static void app_poll_cb(uv_poll_t *h, int status, int events)
 	if ((events & UV_WRITABLE) && hb_buf_live(&s->pend) && app_drain(s) < 0) {
 		app_failed(s);
 		if (s->h2_closed) {
+			/* The stream ended cleanly, but the application did not take its last bytes. */
+			queue_stream_end(s, NGHTTP2_CANCEL);
 			stream_destroy(s, 1);
 			goto out;
 		}
 	}
 	if (s->h2_closed) {
 		if (!hb_buf_live(&s->pend)) {
+			queue_stream_end(s, NGHTTP2_NO_ERROR);
 			stream_destroy(s, 0);
 			goto out;
 		}
@@ -407,21 +414,6 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 		nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
 		return NGHTTP2_ERR_DEFERRED;
 	}
-}
-
-static ssize_t read_length_cb(nghttp2_session *session, uint8_t frame_type, int32_t stream_id, int32_t session_window,
-			      int32_t stream_window, uint32_t remote_max_frame_size, void *user_data)
-{
-	int32_t n = session_window < stream_window ? session_window : stream_window;
-	(void)session;
-	(void)frame_type;
-	(void)stream_id;
-	(void)user_data;
-	if ((uint32_t)n > remote_max_frame_size)
-		n = (int32_t)remote_max_frame_size;
-	if (n > HC_DATA_MAX)
-		n = HC_DATA_MAX;
-	return n < 1 ? 1 : n;
 }
 
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
@@ -524,7 +516,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
 			return 0;
 	}
 	/* Before the hand-over, or the application is slow: kept until written (bounded by our window). */
-	if (hb_buf_append(&s->pend, data, len, (size_t)c->cli->stream_window + HC_DATA_MAX) < 0) {
+	if (hb_buf_append(&s->pend, data, len, (size_t)c->cli->stream_window + HB_DATA_FRAME_MAX) < 0) {
 		nghttp2_session_consume(session, stream_id, len);
 		nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_FLOW_CONTROL_ERROR);
 		return 0;
@@ -542,7 +534,10 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 		return 0;
 	nghttp2_session_set_stream_user_data(session, stream_id, NULL);
 	s->h2_closed = 1;
-	queue_stream_end(s, error_code);
+	/* A clean end with bytes still on their way to the application is reported once they are
+	 * written (app_poll_cb), so the counts and the outcome are final. */
+	if (error_code != NGHTTP2_NO_ERROR || !s->attached || !hb_buf_live(&s->pend))
+		queue_stream_end(s, error_code);
 	if (error_code != NGHTTP2_NO_ERROR || !s->attached) {
 		if (hb_buf_live(&s->pend))
 			nghttp2_session_consume_connection(session, hb_buf_live(&s->pend));
@@ -598,7 +593,7 @@ static int h2_start(struct hc_conn *c)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, read_length_cb);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, hb_data_length_cb);
 	if (nghttp2_option_new(&opt)) {
 		nghttp2_session_callbacks_del(cbs);
 		return -1;
@@ -797,8 +792,7 @@ static void conn_close(struct hc_conn *c)
 	c->state = CC_DEAD;
 	while (c->streams) {
 		struct hc_stream *s = c->streams;
-		if (!s->h2_closed)
-			queue_stream_end(s, NGHTTP2_CANCEL);
+		queue_stream_end(s, NGHTTP2_CANCEL);
 		s->h2_closed = 1;
 		stream_destroy(s, 1);
 	}
@@ -917,18 +911,6 @@ static void client_finalize(napi_env env, void *data, void *hint)
 	free(cli);
 }
 
-static int opt_u32(napi_env env, napi_value o, const char *name, uint32_t *out)
-{
-	napi_value v;
-	if (napi_get_named_property(env, o, name, &v) != napi_ok || napi_get_value_uint32(env, v, out) != napi_ok) {
-		char msg[120];
-		snprintf(msg, sizeof(msg), "weft_native hbone client: option %s must be a non-negative integer", name);
-		throw_msg(env, "EINVAL", msg);
-		return -1;
-	}
-	return 0;
-}
-
 /* hboneClient(options, onSecure(conn, alpn, chain) -> boolean, onEvent(kind, conn, stream, n1, n2, n3, text)) */
 static napi_value hc_client_new(napi_env env, napi_callback_info info)
 {
@@ -945,11 +927,11 @@ static napi_value hc_client_new(napi_env env, napi_callback_info info)
 	if (!cli)
 		return NULL;
 	cli->env = env;
-	if (opt_u32(env, argv[0], "streamWindow", &cli->stream_window) || opt_u32(env, argv[0], "connectionWindow", &cli->conn_window) ||
-	    opt_u32(env, argv[0], "maxFrame", &cli->max_frame) || opt_u32(env, argv[0], "pingIntervalMs", &cli->ping_interval_ms) ||
-	    opt_u32(env, argv[0], "pingTimeoutMs", &cli->ping_timeout_ms) ||
-	    opt_u32(env, argv[0], "handshakeTimeoutMs", &cli->handshake_timeout_ms) ||
-	    opt_u32(env, argv[0], "connectTimeoutMs", &cli->connect_timeout_ms)) {
+	if (hb_opt_u32(env, argv[0], "hbone client", "streamWindow", &cli->stream_window) || hb_opt_u32(env, argv[0], "hbone client", "connectionWindow", &cli->conn_window) ||
+	    hb_opt_u32(env, argv[0], "hbone client", "maxFrame", &cli->max_frame) || hb_opt_u32(env, argv[0], "hbone client", "pingIntervalMs", &cli->ping_interval_ms) ||
+	    hb_opt_u32(env, argv[0], "hbone client", "pingTimeoutMs", &cli->ping_timeout_ms) ||
+	    hb_opt_u32(env, argv[0], "hbone client", "handshakeTimeoutMs", &cli->handshake_timeout_ms) ||
+	    hb_opt_u32(env, argv[0], "hbone client", "connectTimeoutMs", &cli->connect_timeout_ms)) {
 		free(cli);
 		return NULL;
 	}

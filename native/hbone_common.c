@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,6 +127,33 @@ napi_value hb_call_js(napi_env env, napi_async_context actx, napi_ref ref, size_
 		return NULL;
 	}
 	return result;
+}
+
+int hb_opt_u32(napi_env env, napi_value o, const char *what, const char *name, uint32_t *out)
+{
+	napi_value v;
+	if (napi_get_named_property(env, o, name, &v) != napi_ok || napi_get_value_uint32(env, v, out) != napi_ok) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "weft_native %s: option %s must be a non-negative integer", what, name);
+		napi_throw_error(env, "EINVAL", msg);
+		return -1;
+	}
+	return 0;
+}
+
+ssize_t hb_data_length_cb(nghttp2_session *session, uint8_t frame_type, int32_t stream_id, int32_t session_window,
+			  int32_t stream_window, uint32_t remote_max_frame_size, void *user_data)
+{
+	int32_t n = session_window < stream_window ? session_window : stream_window;
+	(void)session;
+	(void)frame_type;
+	(void)stream_id;
+	(void)user_data;
+	if ((uint32_t)n > remote_max_frame_size)
+		n = (int32_t)remote_max_frame_size;
+	if (n > HB_DATA_FRAME_MAX)
+		n = HB_DATA_FRAME_MAX;
+	return n < 1 ? 1 : n;
 }
 
 napi_value hb_peer_chain(napi_env env, SSL *ssl)

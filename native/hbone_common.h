@@ -16,6 +16,8 @@
 
 #define HB_WIRE_OUT_CAP (64 * 1024)
 #define HB_WIRE_READ_BUF (64 * 1024)
+/* Largest DATA frame payload we send (nghttp2's default would be 16 KiB whatever the peer allows). */
+#define HB_DATA_FRAME_MAX (256 * 1024)
 
 int hb_set_nonblock(int fd);
 void hb_set_nodelay(int fd);
@@ -27,6 +29,12 @@ socklen_t hb_addr_parse(const char *ip, uint32_t port, struct sockaddr_storage *
 const char *hb_errno_name(int e);
 /* Calls a JS callback with a callback scope (promise jobs run afterwards); NULL on exception. */
 napi_value hb_call_js(napi_env env, napi_async_context actx, napi_ref ref, size_t argc, napi_value *argv);
+/* options[name] as a uint32; throws (EINVAL, naming `what` and the field) and returns -1 otherwise. */
+int hb_opt_u32(napi_env env, napi_value o, const char *what, const char *name, uint32_t *out);
+/* nghttp2's DATA length callback: as large as both windows and the peer's MAX_FRAME_SIZE allow,
+ * at most HB_DATA_FRAME_MAX. */
+ssize_t hb_data_length_cb(nghttp2_session *session, uint8_t frame_type, int32_t stream_id, int32_t session_window,
+			  int32_t stream_window, uint32_t remote_max_frame_size, void *user_data);
 /* The peer's chain as an array of DER Buffers (leaf first), at most 10. */
 napi_value hb_peer_chain(napi_env env, SSL *ssl);
 
