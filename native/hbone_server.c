@@ -559,21 +559,6 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 	}
 }
 
-static ssize_t read_length_cb(nghttp2_session *session, uint8_t frame_type, int32_t stream_id, int32_t session_window,
-			      int32_t stream_window, uint32_t remote_max_frame_size, void *user_data)
-{
-	(void)session;
-	(void)frame_type;
-	(void)stream_id;
-	(void)user_data;
-	int32_t n = session_window < stream_window ? session_window : stream_window;
-	if ((uint32_t)n > remote_max_frame_size)
-		n = (int32_t)remote_max_frame_size;
-	if (n > HB_DATA_MAX)
-		n = HB_DATA_MAX;
-	return n < 1 ? 1 : n;
-}
-
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
 	struct hb_conn *c = user_data;
@@ -1001,7 +986,7 @@ static int h2_start(struct hb_conn *c)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, read_length_cb);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, hb_data_length_cb);
 	if (nghttp2_option_new(&opt)) {
 		nghttp2_session_callbacks_del(cbs);
 		return -1;
@@ -1607,18 +1592,6 @@ static void server_finalize(napi_env env, void *data, void *hint)
 	free(srv);
 }
 
-static int opt_u32(napi_env env, napi_value o, const char *name, uint32_t *out)
-{
-	napi_value v;
-	if (napi_get_named_property(env, o, name, &v) != napi_ok || napi_get_value_uint32(env, v, out) != napi_ok) {
-		char msg[120];
-		snprintf(msg, sizeof(msg), "weft_native hbone: option %s must be a non-negative integer", name);
-		throw_msg(env, "EINVAL", msg);
-		return -1;
-	}
-	return 0;
-}
-
 /* hboneServer(options, onConnection, onSecure, onStream, onStreamEnd, onConnectionEnd) */
 static napi_value hb_server(napi_env env, napi_callback_info info)
 {
@@ -1635,10 +1608,10 @@ static napi_value hb_server(napi_env env, napi_callback_info info)
 	if (!srv)
 		return NULL;
 	srv->env = env;
-	if (opt_u32(env, argv[0], "streamWindow", &srv->stream_window) || opt_u32(env, argv[0], "connectionWindow", &srv->conn_window) ||
-	    opt_u32(env, argv[0], "maxFrame", &srv->max_frame) || opt_u32(env, argv[0], "maxStreams", &srv->max_streams) ||
-	    opt_u32(env, argv[0], "pingIntervalMs", &srv->ping_interval_ms) || opt_u32(env, argv[0], "pingTimeoutMs", &srv->ping_timeout_ms) ||
-	    opt_u32(env, argv[0], "handshakeTimeoutMs", &srv->handshake_timeout_ms)) {
+	if (hb_opt_u32(env, argv[0], "hbone", "streamWindow", &srv->stream_window) || hb_opt_u32(env, argv[0], "hbone", "connectionWindow", &srv->conn_window) ||
+	    hb_opt_u32(env, argv[0], "hbone", "maxFrame", &srv->max_frame) || hb_opt_u32(env, argv[0], "hbone", "maxStreams", &srv->max_streams) ||
+	    hb_opt_u32(env, argv[0], "hbone", "pingIntervalMs", &srv->ping_interval_ms) || hb_opt_u32(env, argv[0], "hbone", "pingTimeoutMs", &srv->ping_timeout_ms) ||
+	    hb_opt_u32(env, argv[0], "hbone", "handshakeTimeoutMs", &srv->handshake_timeout_ms)) {
 		free(srv);
 		return NULL;
 	}
