@@ -4,7 +4,8 @@
  * TCP sockets on both ends: an application connection accepted on CLIENT_IP is handed to the
  * tunnel as the ztunnel's outbound does. Covers echo and byte counts, half-close both ways,
  * pool reuse, the server identity check (SAN mismatch refused before any CONNECT), non-200
- * answers, connect failures, GOAWAY draining, and resets both ways (truncation is a reset).
+ * answers, connect failures, GOAWAY draining, resets both ways (truncation is a reset), and a
+ * rotated certificate reaching new connections only.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -236,6 +237,26 @@ describe("hbone native client", () => {
     } finally {
       await pool.close(200);
       await up.close();
+    }
+  });
+
+  test("a rotated certificate (a new object) is used by new connections; open ones keep theirs", async () => {
+    // Same identity, another CA: its roots do not verify this server, so a connection made with it fails.
+    const rotated = await (await testPki()).other.certFor("default", "client");
+    const pool = nativePool({ poolMaxStreamsPerConnection: 1 });
+    try {
+      const t = await tunnel(pool);
+      const { app, accepted } = await appConnection();
+      void t.splice(accepted);
+      const r = await pool.connect(target({ source: rotated }), { target: echoUp.address });
+      assert.ok(!r.ok);
+      assert.equal(r.error.code, "HBONE_TLS", "the second connection was made with the rotated certificate's context");
+      const got = readAll(app);
+      app.end("old");
+      assert.equal((await got).toString(), "old", "the open tunnel keeps its connection");
+      assert.equal(pool.stats().connectionsOpened, 1);
+    } finally {
+      await pool.close(200);
     }
   });
 
