@@ -8,11 +8,20 @@ import { Option } from "commander";
 import { action, examples, subcommand } from "../command.js";
 import { defaultManifestOptions } from "./manifests.js";
 import type { InstallOpts, UninstallOpts } from "./run.js";
+// Loads no client library (it does so lazily, on the first request).
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "../../kube/client/kube-request-timeout.js";
+
+const DEFAULT_REQUEST_TIMEOUT = `${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s`;
 
 function targetOptions(cmd: Command): Command {
   return cmd
     .option("--kubeconfig <file>", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
-    .option("--context <name>", "kubeconfig context (default: its current-context)");
+    .option("--context <name>", "kubeconfig context (default: its current-context)")
+    .option(
+      "--request-timeout <duration>",
+      "bound of each API request; one that times out is tried again (3 tries in all), a wait's check counts as failed",
+      DEFAULT_REQUEST_TIMEOUT,
+    );
 }
 
 function waitOptions(cmd: Command, what: string): Command {

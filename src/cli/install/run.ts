@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { connect, type KubeConnection } from "../../kube/apply/connect.js";
 import {
   type KubeObject,
+  type RetryOptions,
   applyObject,
   deleteObject,
   listByLabel,
@@ -21,6 +22,7 @@ import {
   waitReady,
 } from "../../kube/apply/apply.js";
 import { WAITED_KINDS } from "../../kube/apply/readiness.js";
+import { isRequestTimeout } from "../../kube/client/kube-error.js";
 import { CliError, EXIT_OK } from "../command.js";
 import { INSTALL_SELECTOR, MANAGED_BY, MANAGED_BY_LABEL, PART_OF, PART_OF_LABEL, inApplyOrder } from "./manifest.js";
 import { CA_SECRET, CNI_AGENT, type ManifestOptions, defaultManifestOptions, renderManifests } from "./manifests.js";
@@ -36,6 +38,7 @@ export const FIELD_MANAGER = "weft-install";
 export interface TargetOpts {
   kubeconfig?: string;
   context?: string;
+  requestTimeout: string;
 }
 
 export interface InstallOpts extends TargetOpts {
@@ -99,16 +102,39 @@ function waitSettings(o: { wait: string | boolean; timeout: string }): { wait: b
 }
 
 async function cluster(o: TargetOpts): Promise<KubeConnection> {
-  const c = await connect(o);
-  if (!c.ok) throw new CliError(c.error.message);
+  const t = parseDurationMs(o.requestTimeout, "--request-timeout");
+  if (!t.ok) throw new CliError(t.error.message, 2);
+  if (t.value <= 0) throw new CliError(`--request-timeout ${JSON.stringify(o.requestTimeout)}: must be more than 0`, 2);
+  const c = await connect({
+    ...(o.kubeconfig !== undefined ? { kubeconfig: o.kubeconfig } : {}),
+    ...(o.context !== undefined ? { context: o.context } : {}),
+    requestTimeoutMs: t.value,
+  });
+  if (!c.ok) throw new CliError(timeoutHint(c.error));
   say(`cluster ${c.value.describe}, Kubernetes ${c.value.serverVersion}`);
   return c.value;
+}
+
+/** Progress lines for requests that timed out: retried ones, and failed checks of a wait. */
+const retry: RetryOptions = {
+  onRetry: (message, attempt, attempts) =>
+    say(
+      attempts !== undefined
+        ? `  ${message}: trying again (attempt ${attempt + 1}/${attempts})`
+        : `  ${message}: counted as a failed check, still waiting`,
+    ),
+};
+
+function timeoutHint(e: Error): string {
+  return isRequestTimeout(e)
+    ? `${e.message} (the API server did not answer in time: overloaded or unreachable? --request-timeout sets the bound)`
+    : e.message;
 }
 
 const ours = (x: KubeObject | undefined): boolean =>
   x?.metadata.labels?.[PART_OF_LABEL] === PART_OF && x.metadata.labels[MANAGED_BY_LABEL] === MANAGED_BY;
 const unwrap = <T>(r: { ok: true; value: T } | { ok: false; error: Error }): T => {
-  if (!r.ok) throw new CliError(r.error.message);
+  if (!r.ok) throw new CliError(timeoutHint(r.error));
   return r.value;
 };
 
@@ -134,22 +160,22 @@ export async function runInstall(o: InstallOpts): Promise<number> {
   const first = ordered.filter((x) => x.kind === "CustomResourceDefinition" || x.kind === "Namespace");
   for (const x of first) {
     // A CRD or the Namespace that exists and is not weft's (Istio's CRDs, a namespace the user made) is left as it is.
-    const cur = unwrap(await readObject(c.objects, x));
+    const cur = unwrap(await readObject(c.objects, x, retry));
     if (cur && !ours(cur)) {
       report(refOf(x), "kept (exists, not created by weft)");
       continue;
     }
-    report(refOf(x), unwrap(await applyObject(c.objects, x, FIELD_MANAGER)));
+    report(refOf(x), unwrap(await applyObject(c.objects, x, FIELD_MANAGER, retry)));
     applied.push(x);
   }
   await ensureCa(c, mo, report, applied);
   for (const x of ordered.filter((y) => !first.includes(y))) {
-    report(refOf(x), unwrap(await applyObject(c.objects, x, FIELD_MANAGER)));
+    report(refOf(x), unwrap(await applyObject(c.objects, x, FIELD_MANAGER, retry)));
     applied.push(x);
   }
-  for (const s of unwrap(await strays(c.objects, applied, INSTALL_SELECTOR))) {
+  for (const s of unwrap(await strays(c.objects, applied, INSTALL_SELECTOR, retry))) {
     if (s.kind === "CustomResourceDefinition") continue; // CRDs are removed only by uninstall --purge
-    unwrap(await deleteObject(c.objects, s));
+    unwrap(await deleteObject(c.objects, s, retry));
     report(refOf(s), "pruned (no longer part of the install)");
   }
   const summary = Object.entries(counts)
@@ -163,7 +189,7 @@ export async function runInstall(o: InstallOpts): Promise<number> {
   }
   say(`waiting for readiness (timeout ${Math.round(timeoutMs / 1000)} s)`);
   const waited = applied.filter((x) => WAITED_KINDS.includes(x.kind));
-  const r = await waitReady(c.objects, waited, { timeoutMs, onProgress: (ref, st) => say(`  ${ref}: ${st.detail}`) });
+  const r = await waitReady(c.objects, waited, { ...retry, timeoutMs, onProgress: (ref, st) => say(`  ${ref}: ${st.detail}`) });
   if (!r.ok)
     throw new CliError(
       `${r.error.message} (applied: ${summary}; see kubectl -n ${mo.namespace} get pods, docs/kubernetes.md#troubleshooting)`,
@@ -180,15 +206,15 @@ async function ensureCa(
   applied: KubeObject[],
 ): Promise<void> {
   const probe = { apiVersion: "v1", kind: "Secret", metadata: { name: CA_SECRET, namespace: mo.namespace } } as KubeObject;
-  let secret = unwrap(await readObject(c.objects, probe));
+  let secret = unwrap(await readObject(c.objects, probe, retry));
   if (!secret) {
     secret = unwrap(await newCaSecret(mo.namespace, mo.trustDomain));
-    unwrap(await applyObject(c.objects, secret, FIELD_MANAGER));
+    unwrap(await applyObject(c.objects, secret, FIELD_MANAGER, retry));
     report(refOf(secret), "created (a new self-signed mesh root)");
   } else report(refOf(probe), ours(secret) ? "unchanged" : "kept (exists: a plugged-in CA)");
   if (ours(secret)) applied.push({ ...probe, metadata: { ...probe.metadata } });
   const cm = unwrap(rootConfigMap(secret, mo.namespace));
-  report(refOf(cm), unwrap(await applyObject(c.objects, cm, FIELD_MANAGER)));
+  report(refOf(cm), unwrap(await applyObject(c.objects, cm, FIELD_MANAGER, retry)));
   applied.push(cm);
 }
 
@@ -217,13 +243,13 @@ export async function runUninstall(o: UninstallOpts): Promise<number> {
     ...(o.purge ? [["apiextensions.k8s.io/v1", "CustomResourceDefinition"] as [string, string]] : []),
   ];
   const found: KubeObject[] = [];
-  for (const [apiVersion, kind] of kinds) found.push(...unwrap(await listByLabel(c.objects, apiVersion, kind, INSTALL_SELECTOR)));
+  for (const [apiVersion, kind] of kinds) found.push(...unwrap(await listByLabel(c.objects, apiVersion, kind, INSTALL_SELECTOR, retry)));
   if (!found.length) {
     say("nothing to uninstall: no object labelled " + INSTALL_SELECTOR);
     return EXIT_OK;
   }
   const del = async (xs: KubeObject[]): Promise<void> => {
-    for (const x of xs) say(`  ${refOf(x)} ${unwrap(await deleteObject(c.objects, x))}`);
+    for (const x of xs) say(`  ${refOf(x)} ${unwrap(await deleteObject(c.objects, x, retry))}`);
   };
   const workloads = found.filter((x) => WORKLOADS.includes(x.kind));
   await del(workloads);
@@ -237,7 +263,7 @@ export async function runUninstall(o: UninstallOpts): Promise<number> {
       await waitNone(
         c.objects,
         { ...sel, labelSelector: INSTALL_SELECTOR },
-        { timeoutMs: left(), onProgress: (r, s) => say(`  ${r}: ${s.detail}`) },
+        { ...retry, timeoutMs: left(), onProgress: (r, s) => say(`  ${r}: ${s.detail}`) },
       ),
     );
   }
@@ -246,11 +272,15 @@ export async function runUninstall(o: UninstallOpts): Promise<number> {
     // A Namespace finishes deleting when the namespace controller has emptied it: not waited for (a CRD's
     // cleanup runs in the API server itself, so CRDs are).
     const rest = found.filter((x) => x.kind !== "Namespace");
-    unwrapWait(await waitGone(c.objects, rest, { timeoutMs: left() }));
+    say(`waiting for the ${rest.length} deleted objects to be gone`);
+    // What is still there is worth a line (terminating, a finalizer pending); each object gone is not.
+    unwrapWait(
+      await waitGone(c.objects, rest, { ...retry, timeoutMs: left(), onProgress: (r, st) => st.ready || say(`  ${r}: ${st.detail}`) }),
+    );
   }
   const crdsLeft = o.purge
     ? []
-    : unwrap(await listByLabel(c.objects, "apiextensions.k8s.io/v1", "CustomResourceDefinition", INSTALL_SELECTOR));
+    : unwrap(await listByLabel(c.objects, "apiextensions.k8s.io/v1", "CustomResourceDefinition", INSTALL_SELECTOR, retry));
   say(
     `weft uninstalled: ${found.length} objects deleted${crdsLeft.length ? `; ${crdsLeft.length} CRDs kept (weft uninstall --purge removes them)` : ""}`,
   );
@@ -260,6 +290,6 @@ export async function runUninstall(o: UninstallOpts): Promise<number> {
 function unwrapWait(r: { ok: true } | { ok: false; error: Error }): void {
   if (!r.ok)
     throw new CliError(
-      `${r.error.message} (weft's ${CNI_AGENT} pods remove the CNI config on their nodes; see docs/kubernetes.md#troubleshooting)`,
+      `${timeoutHint(r.error)} (weft's ${CNI_AGENT} pods remove the CNI config on their nodes; see docs/kubernetes.md#troubleshooting)`,
     );
 }

@@ -5,12 +5,21 @@
  * status subresource as JSON merge patches carrying the resourceVersion they were computed from
  * (a concurrent change answers 409 and the next pass recomputes).
  *
- * Every failure is a Result naming the object; nothing here throws.
+ * Every failure is a Result naming the object; nothing here throws. Every request is bounded by
+ * the client facade's per-request timeout (kube/client/kube-request-timeout.ts).
  */
-import { ApiException, CustomObjectsApi, KubeConfig, KubernetesObjectApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import {
+  ApiException,
+  CustomObjectsApi,
+  KubeConfig,
+  type KubernetesObjectApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
 import type { KubeObject } from "../../kube/object.js";
 import { type Result, ok, err } from "../../common/result.js";
 import { FIELD_MANAGER } from "./labels.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS, timedClient, timedObjectApi } from "../../kube/client/kube-request-timeout.js";
 
 /** A custom resource's address for status writes. */
 export interface StatusTarget {
@@ -65,9 +74,9 @@ export class KubeWriter {
   private readonly custom: CustomObjectsApi;
   private readonly mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
-  constructor(kc: KubeConfig) {
-    this.objects = KubernetesObjectApi.makeApiClient(kc);
-    this.custom = kc.makeApiClient(CustomObjectsApi);
+  constructor(kc: KubeConfig, requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS) {
+    this.objects = timedObjectApi(kc, requestTimeoutMs);
+    this.custom = timedClient(kc, CustomObjectsApi, requestTimeoutMs);
   }
 
   /** Server-side apply of `obj` (all fields it names become ours, conflicts forced). */

@@ -1,17 +1,22 @@
 /**
  * A connection to the cluster of a kubeconfig (@kubernetes/client-node: its kubeconfig loader
  * handles contexts, exec and OIDC auth), checked once with GET /version so a bad kubeconfig or
- * an unreachable API server is one clear line before anything is changed.
+ * an unreachable API server is one clear line before anything is changed. Every request on it
+ * (that check included) is bounded by `requestTimeoutMs` (kube/client/kube-request-timeout.ts).
  */
 import { KubeConfig, VersionApi } from "@kubernetes/client-node";
 import { ApplyObjectApi } from "./object-api.js";
 import { type Result, ok, err } from "../../common/result.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS, timedClient } from "../client/kube-request-timeout.js";
+import { KubeError } from "../client/kube-error.js";
 
 export interface KubeTarget {
   /** A kubeconfig file, or "in-cluster" (the pod's service account); default $KUBECONFIG or ~/.kube/config. */
   readonly kubeconfig?: string;
   /** A context of that kubeconfig; default its current-context. */
   readonly context?: string;
+  /** The bound of each request; default DEFAULT_REQUEST_TIMEOUT_MS (30 s). */
+  readonly requestTimeoutMs?: number;
 }
 
 export interface KubeConnection {
@@ -20,6 +25,7 @@ export interface KubeConnection {
   /** `context (server)`, for progress lines. */
   readonly describe: string;
   readonly serverVersion: string;
+  readonly requestTimeoutMs: number;
 }
 
 /** Loads the kubeconfig and asks the API server its version; every failure names the file, context or server. */
@@ -43,16 +49,24 @@ export async function connect(t: KubeTarget): Promise<Result<KubeConnection>> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) return err(new Error(`kubeconfig ${where}: context ${JSON.stringify(kc.getCurrentContext())} names no cluster`));
   const describe = `${kc.getCurrentContext()} (${cluster.server})`;
+  const requestTimeoutMs = t.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   try {
-    const v = await kc.makeApiClient(VersionApi).getCode();
-    return ok({ config: kc, objects: ApplyObjectApi.fromConfig(kc), describe, serverVersion: v.gitVersion });
+    const v = await timedClient(kc, VersionApi, requestTimeoutMs).getCode();
+    return ok({
+      config: kc,
+      objects: ApplyObjectApi.fromConfig(kc, requestTimeoutMs),
+      describe,
+      serverVersion: v.gitVersion,
+      requestTimeoutMs,
+    });
   } catch (e) {
-    return err(new Error(`cluster ${describe}: ${oneLine(e)}`));
+    return err(new Error(`cluster ${describe}: ${oneLine(e)}`, { cause: e }));
   }
 }
 
 /** client-node errors carry the HTTP body and headers in the message: keep the first line, or the Status message. */
 export function oneLine(e: unknown): string {
+  if (e instanceof KubeError) return e.message;
   const x = e as { code?: number; body?: unknown; message?: string; cause?: { code?: string; message?: string } };
   if (typeof x.code === "number" && x.body !== undefined) {
     const body = typeof x.body === "string" ? safeJson(x.body) : x.body;

@@ -6,12 +6,16 @@
  * was silently dropped, so weft's CRDs reached the API server without it and every Istio or
  * Gateway API object's spec was pruned or refused ("strict decoding error: unknown field
  * spec.action"). Found by test/k8s/install.test.ts.
+ *
+ * Every request it makes is bounded by the client facade's per-request timeout
+ * (kube/client/kube-request-timeout.ts).
  */
 import { KubernetesObjectApi, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { timedClient } from "../client/kube-request-timeout.js";
 
 export class ApplyObjectApi extends KubernetesObjectApi {
-  static fromConfig(kc: KubeConfig): ApplyObjectApi {
-    const api = kc.makeApiClient(ApplyObjectApi);
+  static fromConfig(kc: KubeConfig, requestTimeoutMs: number): ApplyObjectApi {
+    const api = timedClient(kc, ApplyObjectApi, requestTimeoutMs);
     api.setDefaultNamespace(kc);
     return api;
   }

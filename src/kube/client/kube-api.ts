@@ -5,9 +5,10 @@
  * JSON `request` for paths without a typed call (list pages, status subresources by path).
  *
  * All three go through the library's authentication (tokens, token files, client certificates,
- * exec credential plugins, OIDC) and TLS. `request` returns `KubeError` values with stable codes
- * instead of throwing: `transport` (no answer, including a failing credential plugin), `status`
- * (an error answer; HTTP code and the Status `reason` kept), `decode` (not JSON), `aborted`.
+ * exec credential plugins, OIDC) and TLS, and every request of all three is bounded by the
+ * facade's per-request timeout (kube-request-timeout.ts; default 30 s, `request` takes its own).
+ * `request` returns `KubeError` values (kube-error.ts) instead of throwing; the typed clients and
+ * `objects` throw them (a timeout) or the library's ApiException (an error answer).
  * Raw answers are the API server's JSON as sent: the typed clients' models turn timestamps into
  * Dates and drop fields they do not know, which the store and validators must not see.
  */
@@ -17,27 +18,15 @@ import { ok, err } from "../../common/result.js";
 import type { KubeClientConfig } from "./kube-config.js";
 import { serverOf } from "./kube-config.js";
 import { clientNode } from "./kube-lib.js";
+import { KubeError } from "./kube-error.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS, TimedHttpLibrary, timedClient, timedObjectApi } from "./kube-request-timeout.js";
 
-export type KubeErrorCode = "transport" | "status" | "decode" | "aborted";
-
-export class KubeError extends Error {
-  constructor(
-    readonly code: KubeErrorCode,
-    message: string,
-    /** HTTP status (for `status`), or the `code` of a watch ERROR event's Status. */
-    readonly httpStatus?: number,
-    /** The Status `reason` (e.g. `NotFound`, `Expired`, `Gone`) when the server sent one. */
-    readonly reason?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "KubeError";
-  }
-}
+export { KubeError, type KubeErrorCode, isRequestTimeout } from "./kube-error.js";
 
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 export interface RequestOptions {
+  /** This request's bound instead of the facade's. */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
   /** Body media type; default JSON, `application/merge-patch+json` for PATCH. */
@@ -48,6 +37,8 @@ export interface KubeApi {
   readonly config: KubeConfig;
   /** The API server URL, for messages. */
   readonly server: string;
+  /** The bound of each request (typed clients, `objects`, `request` without its own). */
+  readonly requestTimeoutMs: number;
   /** A typed client, e.g. `api(k8s.AuthenticationV1Api)` (load the class with `clientNode()`). */
   api<T extends ApiType>(ctor: ApiConstructor<T>): T;
   /** Generic create/read/list/patch/replace/delete of any kind by apiVersion and kind. */
@@ -56,19 +47,26 @@ export interface KubeApi {
   request<T>(method: Method, path: string, body?: unknown, opts?: RequestOptions): Promise<Result<T, KubeError>>;
 }
 
-export function kubeApi(config: KubeClientConfig): KubeApi {
-  const lib = clientNode();
+export interface KubeApiOptions {
+  /** Default DEFAULT_REQUEST_TIMEOUT_MS (30 s). */
+  readonly requestTimeoutMs?: number;
+}
+
+export function kubeApi(config: KubeClientConfig, o: KubeApiOptions = {}): KubeApi {
   const server = serverOf(config);
+  const requestTimeoutMs = o.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   let objects: KubernetesObjectApi | undefined;
   return {
     config,
     server,
-    api: (ctor) => config.makeApiClient(ctor),
+    requestTimeoutMs,
+    api: (ctor) => timedClient(config, ctor, requestTimeoutMs),
     get objects() {
-      objects ??= lib.KubernetesObjectApi.makeApiClient(config);
+      objects ??= timedObjectApi(config, requestTimeoutMs);
       return objects;
     },
-    request: (method, path, body, opts = {}) => rawRequest(config, server, method, path, body, opts),
+    request: (method, path, body, opts = {}) =>
+      rawRequest(config, server, method, path, body, { ...opts, timeoutMs: opts.timeoutMs ?? requestTimeoutMs }),
   };
 }
 
@@ -85,7 +83,7 @@ async function rawRequest<T>(
   method: Method,
   path: string,
   body: unknown,
-  opts: RequestOptions,
+  opts: RequestOptions & { timeoutMs: number },
 ): Promise<Result<T, KubeError>> {
   const lib = clientNode();
   const what = `${method} ${path}`;
@@ -95,31 +93,19 @@ async function rawRequest<T>(
     ctx.setHeaderParam("Content-Type", opts.contentType ?? (method === "PATCH" ? "application/merge-patch+json" : "application/json"));
     ctx.setBody(JSON.stringify(body));
   }
-  const signals = [opts.signal, opts.timeoutMs !== undefined ? AbortSignal.timeout(opts.timeoutMs) : undefined].filter(
-    (s): s is AbortSignal => s !== undefined,
-  );
-  if (signals.length > 0) ctx.setSignal(AbortSignal.any(signals));
+  if (opts.signal) ctx.setSignal(opts.signal);
   let status: number;
   let text: string;
   try {
     await config.applySecurityAuthentication(ctx);
-    const res = await new lib.IsomorphicFetchHttpLibrary().send(ctx).toPromise();
+    const res = await new TimedHttpLibrary(opts.timeoutMs).send(ctx).toPromise();
     status = res.httpStatusCode;
     text = await res.body.text();
   } catch (e) {
-    const aborted = opts.signal?.aborted === true;
-    const timedOut = (e as { name?: string }).name === "TimeoutError";
-    return err(
-      new KubeError(
-        aborted ? "aborted" : "transport",
-        `${what}: ${timedOut ? `no answer within ${opts.timeoutMs} ms` : causeChain(e)}`,
-        undefined,
-        undefined,
-        {
-          cause: e,
-        },
-      ),
-    );
+    if (opts.signal?.aborted === true)
+      return err(new KubeError("aborted", `${what}: ${causeChain(e)}`, undefined, undefined, { cause: e }));
+    if (e instanceof KubeError) return err(e);
+    return err(new KubeError("transport", `${what}: ${causeChain(e)}`, undefined, undefined, { cause: e }));
   } finally {
     // applySecurityAuthentication makes a fresh undici Agent per request: close it so its idle
     // keep-alive socket does not outlive the request (it would never be reused).
