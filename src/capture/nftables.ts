@@ -2,8 +2,13 @@
  * The nftables redirection backend (docs/capture.md, "nftables backend"): TPROXY in the node
  * namespace for hosts where tc eBPF cannot be used. Same contract as the eBPF backend
  * (backend.ts); the ruleset is in nftables-ruleset.ts. Enrolling a pod adds its IPs to the
- * `enrolled` (IPv4) and `enrolled6` (IPv6) sets: the host veth is not used, TPROXY works on
- * every interface at once.
+ * `enrolled` (IPv4) and `enrolled6` (IPv6) sets (TPROXY works on every interface at once); the
+ * host veth is only inspected, and must be there.
+ *
+ * Fail closed: an enrollment that cannot be completed (the veth cannot be inspected, the sets
+ * cannot be read, an `nft add element` fails) is refused with an error naming the pod, the node
+ * namespace and the step, and what the call had added is deleted again. Addresses that were
+ * enrolled before the call (a re-enroll) are left: the agent still counts them applied.
  *
  * Routed veths only: on a bridge port (bridge CNIs) the bridge switches a pod's frames, and with
  * br_netfilter runs the IPv4 and IPv6 hooks itself, so a TPROXY verdict never reaches the node's stack and
@@ -94,30 +99,60 @@ export class NftablesBackend implements RedirectBackend {
     const v = validatePod(input);
     if (!v.ok) return v;
     const pod = v.value;
+    const who = `pod ${pod.name ?? pod.hostVeth}`;
+    const where = this.node.netns !== undefined ? `node netns ${this.node.netns}` : "the agent's own netns";
+    // Fail closed: any step that cannot be completed refuses the enrollment, naming the step.
+    const refused = (step: string, e: Error, note = ""): Result<void> =>
+      err(new Error(`${who}: enroll refused: ${step} (${where}): ${e.message}${note}`, { cause: e }));
     const link = await inspectHostLink(this.node, pod.hostVeth);
-    // A veth that is already gone cannot be a bridge port: its pod is being deleted.
-    if (link.ok && link.value.bridge !== undefined)
+    if (!link.ok) return refused(`checking host veth ${pod.hostVeth}`, link.error, "; nothing applied");
+    if (link.value.bridge !== undefined)
       return err(
         new Error(
-          `pod ${pod.name ?? pod.hostVeth}: hostVeth: ${pod.hostVeth} is a port of bridge ${link.value.bridge}: ` +
+          `${who}: hostVeth: ${pod.hostVeth} is a port of bridge ${link.value.bridge}: ` +
             "the nftables capture backend cannot capture behind a bridge CNI (the bridge forwards the pod's frames itself); use the ebpf backend",
         ),
       );
     const v6 = pod.ips.find((ip) => ip.includes(":"));
     if (v6 !== undefined && !this.ipv6)
-      return err(new Error(`pod ${pod.name ?? pod.hostVeth}: ips: ${v6}: IPv6 is disabled in the node namespace, cannot capture it`));
-    // One nft command per set: a dual-stack pod whose IPv6 half fails is rolled back whole.
-    const added = await this.changeElements("add", pod, pod.ips);
-    if (!added.ok) {
-      await this.changeElements(
-        "delete",
-        pod,
-        pod.ips.filter((ip) => !ip.includes(":")),
+      return err(new Error(`${who}: ips: ${v6}: IPv6 is disabled in the node namespace, cannot capture it`));
+    const before = await this.elements();
+    if (!before.ok) return refused("reading the enrolled sets", before.error, "; nothing applied");
+    if (before.value === undefined)
+      return refused(
+        "reading the enrolled sets",
+        new Error(`no table ${NFT_FAMILY} ${NFT_TABLE}: capture is not set up`),
+        "; nothing applied",
       );
-      return added;
+    const present = new Set(before.value);
+    // What this call adds is what a failure takes back: addresses enrolled before (a re-enroll) stay,
+    // as the agent still counts them applied.
+    const added: string[] = [];
+    for (const set of [NFT_SET, NFT_SET6]) {
+      const members = pod.ips.filter((ip) => setFor(ip) === set && !present.has(ip));
+      if (members.length === 0) continue;
+      // One command per set: each all or nothing.
+      const r = await run("nft", ["add", "element", NFT_FAMILY, NFT_TABLE, set, `{ ${members.join(", ")} }`], this.ns);
+      if (!r.ok) return refused(`adding ${members.join(", ")} to set ${set}`, r.error, await this.rollBack(added));
+      added.push(...members);
     }
     log.info({ pod: pod.name, ips: pod.ips }, "enrolled");
     return ok(undefined);
+  }
+
+  /** Deletes what a failed enroll added; says how that went, for the enroll's error. */
+  private async rollBack(added: readonly string[]): Promise<string> {
+    if (added.length === 0) return "; nothing applied";
+    const failed: string[] = [];
+    for (const set of [NFT_SET, NFT_SET6]) {
+      const members = added.filter((ip) => setFor(ip) === set);
+      if (members.length === 0) continue;
+      const r = await run("nft", ["delete", "element", NFT_FAMILY, NFT_TABLE, set, `{ ${members.join(", ")} }`], this.ns);
+      if (!r.ok) failed.push(r.error.message);
+    }
+    return failed.length === 0
+      ? `; rolled back (${added.join(", ")} removed again)`
+      : `; ROLLBACK FAILED, ${added.join(", ")} may still be captured: ${failed.join("; ")}`;
   }
 
   unenroll(pod: PodCapture): Promise<Result<void>> {

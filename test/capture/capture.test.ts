@@ -9,6 +9,7 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { PinnedMap, nativeAvailable } from "../../src/common/native/native.js";
 import { CONFIG_VALUE_SIZE } from "../../src/capture/ebpf-maps.js";
+import { parseSetElements } from "../../src/capture/nftables-ruleset.js";
 import type { RedirectBackend } from "../../src/capture/backend.js";
 import { run } from "../../src/common/exec.js";
 import { type BackendKind, createRedirectBackend } from "../../src/capture/index.js";
@@ -536,15 +537,59 @@ for (const [network, kind] of [
       assert.equal(zoned.ok, false);
       assert.match(String(!zoned.ok && zoned.error.message), /pod default\/zoned: ips: "fe80::1%eth0" is not an IPv4 or IPv6 address/);
       assert.deepEqual(must(await backend.dump()).enrolled, [], "nothing applied");
+      // A host veth that cannot be inspected: refused by both backends (fail closed), nothing applied.
       const noDev = await backend.enroll({ name: "default/ghost", ips: ["198.19.1.50"], hostVeth: "wcnosuchdev" });
-      if (kind === "ebpf") {
-        assert.equal(noDev.ok, false);
-        assert.match(String(!noDev.ok && noDev.error.message), /pod default\/ghost/);
-        assert.deepEqual(must(await backend.dump()).enrolled, []);
-      } else {
-        must(await backend.unenroll({ name: "default/ghost", ips: ["198.19.1.50"], hostVeth: "wcnosuchdev" }));
-      }
+      assert.equal(noDev.ok, false, "enroll of a pod whose host veth does not exist succeeded");
+      assert.match(String(!noDev.ok && noDev.error.message), /pod default\/ghost/);
+      if (kind === "nftables")
+        assert.match(
+          String(!noDev.ok && noDev.error.message),
+          new RegExp(
+            `^pod default/ghost: enroll refused: checking host veth wcnosuchdev \\(node netns ${topo.node.name}\\): link wcnosuchdev: .*does not exist.*; nothing applied$`,
+          ),
+        );
+      assert.deepEqual(must(await backend.dump()).enrolled, []);
     });
+
+    void test(
+      "nftables: an enrollment that fails halfway is refused naming the step and rolled back; what was enrolled before stays",
+      { skip: kind !== "nftables" && "nftables only" },
+      async () => {
+        if (!needV6()) return;
+        const ns = { netns: topo.node.name };
+        const setElements = async (set: string): Promise<string[]> => {
+          const r = must(await run("nft", ["-j", "list", "set", "inet", "weft", set], ns));
+          return parseSetElements(r.stdout);
+        };
+        await enroll(a);
+        // Break the IPv6 half from outside: without its rules the set can be replaced by one of IPv4
+        // addresses, which still lists but refuses the IPv6 add.
+        must(await run("nft", ["flush", "table", "inet", "weft"], ns));
+        must(await run("nft", ["delete", "set", "inet", "weft", "enrolled6"], ns));
+        must(await run("nft", ["add", "set", "inet", "weft", "enrolled6", "{ type ipv4_addr; }"], ns));
+        try {
+          const fresh = await backend.enroll(dual(b));
+          assert.equal(fresh.ok, false);
+          assert.match(
+            String(!fresh.ok && fresh.error.message),
+            new RegExp(
+              `^pod ${esc(b.name)}: enroll refused: adding ${esc(b.ip6!)} to set enrolled6 \\(node netns ${topo.node.name}\\): .*; rolled back \\(${esc(b.ip)} removed again\\)$`,
+              "s", // nft's error spans lines
+            ),
+          );
+          assert.deepEqual(await setElements("enrolled"), [a.ip], "b's IPv4 half was taken back");
+          // A re-enroll that fails leaves what was there before it.
+          const again = await backend.enroll(dual(a));
+          assert.equal(again.ok, false);
+          assert.match(String(!again.ok && again.error.message), /; nothing applied$/);
+          assert.deepEqual(await setElements("enrolled"), [a.ip], "a stays enrolled as before");
+        } finally {
+          must(await backend.setup()); // the table whole again, a's address in it
+          await unenroll(a);
+        }
+        assert.deepEqual(must(await backend.dump()).enrolled, []);
+      },
+    );
 
     void test("teardown leaves no filter, pin, table or rule behind, and a stale setup is cleaned by cleanupStale", async () => {
       await enroll(a);
