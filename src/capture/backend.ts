@@ -12,7 +12,10 @@
  *  - every operation is idempotent and all-or-nothing; teardown() and cleanupStale() remove
  *    everything the backend ever created in the node namespace (and its BPF pins);
  *  - setup() over the state of a run of the same version() keeps every capture applied, so a
- *    node agent restart leaves no window in which enrolled pods are not captured.
+ *    node agent restart leaves no window in which enrolled pods are not captured;
+ *  - cleanupStale() also removes what the other backend left (an agent that crashed with one
+ *    backend and restarts with the other), through the `StaleCleaner` of that backend that
+ *    createRedirectBackend (index.ts) hands it; only weft's own state either way.
  */
 import type { Result } from "../common/result.js";
 
@@ -94,6 +97,12 @@ export interface CaptureDump {
   readonly ruleset?: string;
 }
 
+/** What start-up cleanup needs of a backend: removing a crashed run's state (the other backend's, for cleanupStale). */
+export interface StaleCleaner {
+  readonly kind: "ebpf" | "nftables";
+  cleanupStale(): Promise<Result<string[]>>;
+}
+
 export interface RedirectBackend {
   readonly kind: "ebpf" | "nftables";
   readonly node: NodeCapture;
@@ -105,7 +114,10 @@ export interface RedirectBackend {
   unenroll(pod: PodCapture): Promise<Result<void>>;
   /** Removes everything the backend created. Idempotent. */
   teardown(): Promise<Result<void>>;
-  /** Removes what a crashed run of this node instance left behind; returns what it removed. */
+  /**
+   * Removes what a crashed run of this node instance left behind, of this backend and of the
+   * others it was given (an earlier run with another backend); returns what it removed.
+   */
   cleanupStale(): Promise<Result<string[]>>;
   /**
    * What the node-level state this build installs is: a restarted node agent keeps (adopts) the

@@ -16,7 +16,8 @@
  * weft_enrolled (IPv4) and weft_enrolled6 (IPv6) through the addon: the map update is what turns
  * capture on.
  * teardown() and cleanupStale(): remove weft's filters from every device of the node namespace,
- * the routing, and the pin folder, whether or not this process created them.
+ * the routing, and the pin folder, whether or not this process created them; cleanupStale()
+ * also runs the other backends' cleanup it was given (index.ts).
  */
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -25,7 +26,7 @@ import * as path from "node:path";
 import { logger } from "../common/log.js";
 import { PinnedMap } from "../common/native/native.js";
 import { type Result, ok, err } from "../common/result.js";
-import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "./backend.js";
+import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend, StaleCleaner } from "./backend.js";
 import {
   CONFIG_VALUE_SIZE,
   ENROLLED6_KEY_SIZE,
@@ -47,6 +48,7 @@ import { validatePod } from "./node-config.js";
 import { Serial } from "./serial.js";
 import { setSysctl } from "./sysctl.js";
 import { installCaptureRouting, removeCaptureRouting, showCaptureRouting } from "./routing.js";
+import { cleanupWithOthers } from "./stale-cleanup.js";
 
 const log = logger("cni.redirect.ebpf");
 
@@ -76,9 +78,11 @@ export class EbpfBackend implements RedirectBackend {
   private ipv6 = true;
   private readonly serial = new Serial();
 
+  /** `others`: the other backends' cleaners, run by cleanupStale (never by teardown). */
   constructor(
     readonly node: NodeCapture,
     private readonly objectDir = defaultObjectDir,
+    private readonly others: readonly StaleCleaner[] = [],
   ) {}
 
   /** <pinRoot>/<instance>: everything pinned for this node instance. */
@@ -344,7 +348,7 @@ export class EbpfBackend implements RedirectBackend {
   }
 
   cleanupStale(): Promise<Result<string[]>> {
-    return this.serial.run(() => this.cleanupNow());
+    return this.serial.run(() => cleanupWithOthers(() => this.cleanupNow(), this.others));
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * Choosing a redirection backend: `createRedirectBackend("ebpf" | "nftables", config)` validates
- * the node configuration (node-config.ts) and returns the backend, not yet set up.
+ * the node configuration (node-config.ts) and returns the backend, not yet set up, its
+ * cleanupStale() also removing what the other backend may have left on this node.
  */
 import { type Result, ok, err } from "../common/result.js";
 import type { RedirectBackend } from "./backend.js";
@@ -21,11 +22,12 @@ export function createRedirectBackend(
     return err(
       new Error("capture config: dns.address: required by the eBPF backend (a local IPv4 address of the node for ztunnel's DNS socket)"),
     );
+  // Start-up cleanup removes the other backend's leftovers too (a crash with one, a restart with the other).
   switch (kind) {
     case "ebpf":
-      return ok(new EbpfBackend(node.value, opts.bpfObjectDir));
+      return ok(new EbpfBackend(node.value, opts.bpfObjectDir, [new NftablesBackend(node.value)]));
     case "nftables":
-      return ok(new NftablesBackend(node.value));
+      return ok(new NftablesBackend(node.value, [new EbpfBackend(node.value, opts.bpfObjectDir)]));
     default:
       return err(new Error(`capture config: backend: ${JSON.stringify(kind)} is not one of ebpf, nftables`));
   }

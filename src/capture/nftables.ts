@@ -22,13 +22,14 @@
 import { createHash } from "node:crypto";
 import { logger } from "../common/log.js";
 import { type Result, ok, err } from "../common/result.js";
-import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend } from "./backend.js";
+import type { CaptureDump, NodeCapture, PodCapture, RedirectBackend, StaleCleaner } from "./backend.js";
 import { run } from "../common/exec.js";
 import { validatePod } from "./node-config.js";
 import { Serial } from "./serial.js";
 import { NFT_FAMILY, NFT_SET, NFT_SET6, NFT_TABLE, parseSetElements, renderReplaceScript, setFor } from "./nftables-ruleset.js";
 import { installCaptureRouting, removeCaptureRouting, showCaptureRouting } from "./routing.js";
 import { inspectHostLink } from "./host-link.js";
+import { cleanupWithOthers } from "./stale-cleanup.js";
 
 const log = logger("cni.redirect.nftables");
 
@@ -36,7 +37,11 @@ export class NftablesBackend implements RedirectBackend {
   readonly kind = "nftables" as const;
   private readonly serial = new Serial();
 
-  constructor(readonly node: NodeCapture) {}
+  /** `others`: the other backends' cleaners, run by cleanupStale (never by teardown). */
+  constructor(
+    readonly node: NodeCapture,
+    private readonly others: readonly StaleCleaner[] = [],
+  ) {}
 
   private get ns(): { netns?: string } {
     return this.node.netns ? { netns: this.node.netns } : {};
@@ -183,7 +188,7 @@ export class NftablesBackend implements RedirectBackend {
   }
 
   cleanupStale(): Promise<Result<string[]>> {
-    return this.serial.run(() => this.cleanupNow());
+    return this.serial.run(() => cleanupWithOthers(() => this.cleanupNow(), this.others));
   }
 
   /**

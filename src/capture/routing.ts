@@ -24,12 +24,19 @@ function opts(node: NodeCapture): { netns?: string } {
   return node.netns ? { netns: node.netns } : {};
 }
 
-/** Removes every rule at our priority (ip rule add does not deduplicate) and flushes the table, both families. */
+/** weft's rule: priority, capture mark and table, as added and as deleted (only that rule, nothing else at its priority). */
+function ruleArgs(node: NodeCapture): string[] {
+  const m = node.marks;
+  const mark = `0x${m.capture.toString(16)}/0x${m.mask.toString(16)}`;
+  return ["pref", String(node.rulePriority), "fwmark", mark, "lookup", String(node.routeTable)];
+}
+
+/** Removes every copy of weft's rule (ip rule add does not deduplicate) and flushes its table, both families. */
 export async function removeCaptureRouting(node: NodeCapture): Promise<Result<string[]>> {
   const removed: string[] = [];
   for (const f of FAMILIES) {
     for (let i = 0; i < 64; i++) {
-      const r = await run("ip", [f, "rule", "del", "pref", String(node.rulePriority)], opts(node));
+      const r = await run("ip", [f, "rule", "del", ...ruleArgs(node)], opts(node));
       if (!r.ok) break;
       removed.push(`ip ${f} rule pref ${node.rulePriority}`);
     }
@@ -44,15 +51,9 @@ export async function removeCaptureRouting(node: NodeCapture): Promise<Result<st
 }
 
 async function installFamily(node: NodeCapture, f: Family): Promise<Result<void>> {
-  const m = node.marks;
   const route = await run("ip", [f, "route", "replace", "local", ANY[f], "dev", "lo", "table", String(node.routeTable)], opts(node));
   if (!route.ok) return err(route.error);
-  const mark = `0x${m.capture.toString(16)}/0x${m.mask.toString(16)}`;
-  const rule = await run(
-    "ip",
-    [f, "rule", "add", "pref", String(node.rulePriority), "fwmark", mark, "lookup", String(node.routeTable)],
-    opts(node),
-  );
+  const rule = await run("ip", [f, "rule", "add", ...ruleArgs(node)], opts(node));
   return rule.ok ? ok(undefined) : err(rule.error);
 }
 

@@ -5,11 +5,16 @@
  * otherwise.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { PinnedMap, nativeAvailable } from "../../src/common/native/native.js";
 import { CONFIG_VALUE_SIZE } from "../../src/capture/ebpf-maps.js";
 import { parseSetElements } from "../../src/capture/nftables-ruleset.js";
+import { isWeftFilter } from "../../src/capture/ebpf.js";
+import { NodeAgent } from "../../src/cni/agent/agent.js";
+import { FileSource } from "../../src/kube/folder/file-source.js";
 import type { RedirectBackend } from "../../src/capture/backend.js";
 import { run } from "../../src/common/exec.js";
 import { type BackendKind, createRedirectBackend } from "../../src/capture/index.js";
@@ -103,9 +108,9 @@ for (const [network, kind] of [
     let backend: RedirectBackend;
     let a: Pod, b: Pod, c: Pod;
     const pinRoot = () => `/sys/fs/bpf/${NS_PREFIX}${topo.id}`;
-    const make = (): RedirectBackend =>
+    const make = (k: BackendKind = kind): RedirectBackend =>
       must(
-        createRedirectBackend(kind, {
+        createRedirectBackend(k, {
           netns: topo.node.name,
           instance: "node",
           pinRoot: pinRoot(),
@@ -590,6 +595,76 @@ for (const [network, kind] of [
         assert.deepEqual(must(await backend.dump()).enrolled, []);
       },
     );
+
+    void test("agent start-up after a crash with the other backend removes that backend's leftovers too, and nothing that is not weft's", async () => {
+      const other: BackendKind = kind === "ebpf" ? "nftables" : "ebpf";
+      const ns = { netns: topo.node.name };
+      must(await backend.teardown());
+      // Not weft's, so kept: an nft table, an ip rule at weft's priority with another selector, another instance's pins.
+      const pref = String(backend.node.rulePriority);
+      must(await run("nft", ["add", "table", "inet", "wefttest_keep"], ns));
+      must(await run("ip", ["rule", "add", "pref", pref, "fwmark", "0x7", "lookup", "main"], ns));
+      mkdirSync(`${pinRoot()}/other-instance`, { recursive: true });
+      const dir = mkdtempSync(path.join(tmpdir(), "wefttest-agent-"));
+      try {
+        // The crash: the other backend set up and capturing pod a, never torn down.
+        const crashed = make(other);
+        must(await crashed.setup());
+        if (!(other === "nftables" && topo.bridge)) must(await crashed.enroll({ name: a.name, ips: [a.ip], hostVeth: a.hostVeth }));
+        // The restart with this backend: the real agent's start (cleanupStale, then setup), an empty config.
+        const fresh = make();
+        const agent = new NodeAgent({
+          node: "node",
+          socketPath: path.join(dir, "cni.sock"),
+          stateFile: path.join(dir, "state.json"),
+          backend: fresh,
+          source: new FileSource({ dir }),
+          resyncMs: 0,
+        });
+        must(await agent.start());
+        await agent.stop(); // captures stay, as on an agent restart
+        backend = fresh;
+        const tables = must(await run("nft", ["list", "tables"], ns)).stdout;
+        if (other === "ebpf") {
+          for (const dev of [a.hostVeth, ...(topo.bridge ? [topo.bridge] : [])]) {
+            for (const dir of ["ingress", "egress"]) {
+              const f = await run("tc", ["filter", "show", "dev", dev, dir], ns);
+              assert.equal(f.ok && isWeftFilter(f.value.stdout), false, `eBPF filter left on ${dev} ${dir}`);
+            }
+          }
+          assert.doesNotMatch(tables, /^table inet weft_ebpf$/m, "the eBPF backend's conntrack bypass table is gone");
+          assert.equal(existsSync(`${pinRoot()}/node`), false, "the eBPF backend's pins are gone");
+        } else {
+          assert.doesNotMatch(tables, /^table inet weft$/m, "the nftables backend's table is gone");
+        }
+        for (const f of ["-4", "-6"]) {
+          const rules = must(await run("ip", [f, "rule", "show", "pref", pref], ns)).stdout;
+          assert.equal(
+            rules.split("\n").filter((l) => /lookup 133/.test(l)).length,
+            1,
+            `one capture rule (this backend's), ip ${f}: ${rules}`,
+          );
+        }
+        // Kept: what is not weft's.
+        assert.match(tables, /^table inet wefttest_keep$/m);
+        assert.match(must(await run("ip", ["rule", "show", "pref", pref], ns)).stdout, /fwmark 0x7 lookup main/);
+        assert.equal(existsSync(`${pinRoot()}/other-instance`), true, "another instance's pins are kept");
+        // Pod a is not enrolled with the new backend: its traffic goes direct, nothing captures it.
+        const r = await topo.connect(a, b.ip, 80);
+        assert.match(r.data ?? "", new RegExp(`^b saw ${esc(a.ip)}:`), r.error);
+        assert.deepEqual(await topo.captured(), []);
+        // And capture works with the new backend.
+        await enroll(a);
+        assert.match((await topo.connect(a, b.ip, 80)).data ?? "", /^via ztunnel: /);
+        await topo.captured();
+        await unenroll(a);
+      } finally {
+        await run("nft", ["delete", "table", "inet", "wefttest_keep"], ns);
+        await run("ip", ["rule", "del", "pref", pref, "fwmark", "0x7", "lookup", "main"], ns);
+        rmSync(`${pinRoot()}/other-instance`, { recursive: true, force: true });
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
 
     void test("teardown leaves no filter, pin, table or rule behind, and a stale setup is cleaned by cleanupStale", async () => {
       await enroll(a);
