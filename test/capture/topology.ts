@@ -12,7 +12,7 @@
 import type { ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import * as readline from "node:readline";
-import { Netns, ipv6Enabled, ptpPod, runId, vethPair } from "../support/netns.js";
+import { Netns, ipv6Enabled, ptpPod, runId, settleIpv6, vethPair } from "../support/netns.js";
 
 export const NS_PREFIX = "wefttest-cap-";
 export const GATEWAY = "198.19.0.1";
@@ -148,6 +148,8 @@ export class Topology {
         await remote.exec("ip", ["-6", "addr", "add", `${REMOTE6}/64`, "dev", "eth0", "nodad"]);
         await remote.exec("ip", ["-6", "route", "add", "default", "via", UPLINK_NODE6]);
       }
+      // Tests start right away: the first IPv6 connection must not wait for duplicate address detection.
+      if (ipv6) for (const ns of created) await settleIpv6(ns);
       const remoteAgent = await start(remote, "remote");
       const nodeAgent = await start(node, "node");
       const bridgeDev = network === "bridge" ? bridge : undefined;

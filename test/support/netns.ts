@@ -125,6 +125,24 @@ export async function ptpPod(node: Netns, pod: Netns, o: PtpPodOptions): Promise
   }
 }
 
+/**
+ * Waits until no IPv6 address of the namespace is tentative (duplicate address detection done),
+ * as the CNI plugins' SettleAddresses does. Why it matters: a node sends a neighbour solicitation
+ * for a packet whose source is not its own (a forwarded packet, a transparent socket's reply)
+ * only from the interface's link-local address, and not at all while that one is tentative, so
+ * for a second or two after a veth comes up such packets wait for neighbour resolution (a TCP
+ * connect with a short timeout fails).
+ */
+export async function settleIpv6(ns: Netns, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const tentative = (await ns.exec("ip", ["-6", "-o", "addr", "show", "tentative"])).trim();
+    if (tentative === "") return;
+    if (Date.now() > deadline) throw new Error(`netns ${ns.name}: IPv6 addresses still tentative after ${timeoutMs} ms: ${tentative}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Whether IPv6 is enabled in a namespace (new namespaces inherit the host's default; some hosts turn it off). */
 export async function ipv6Enabled(ns: Netns): Promise<boolean> {
   try {
