@@ -3,7 +3,6 @@
  * per-tunnel facts (which listener, who the client is) and the waypoint's runtime handles.
  */
 import type http from "node:http";
-import type http2 from "node:http2";
 import type { Duplex } from "node:stream";
 import type { SpanSink } from "../telemetry/tracer.js";
 import type { Workload } from "../../common/model/workload.js";
@@ -20,9 +19,10 @@ import type { AccessLogSink } from "../telemetry/access-log.js";
 import type { WaypointMetrics } from "../telemetry/metrics.js";
 import type { TraceIds } from "./trace.js";
 import type { UpstreamConnections } from "./upstream.js";
+import type { H2Request, H2Response } from "./downstream-h2.js";
 
-export type DownstreamRequest = http.IncomingMessage | http2.Http2ServerRequest;
-export type DownstreamResponse = http.ServerResponse | http2.Http2ServerResponse;
+export type DownstreamRequest = http.IncomingMessage | H2Request;
+export type DownstreamResponse = http.ServerResponse | H2Response;
 
 /** One HBONE tunnel from a client ztunnel. */
 export interface TunnelContext {

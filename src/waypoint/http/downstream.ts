@@ -4,7 +4,8 @@
  * `emit("connection")`), chosen by the listener's HCM codec_type: HTTP1, HTTP2, or AUTO, which
  * sniffs the first bytes for the HTTP/2 connection preface ("PRI * HTTP/2.0...", prior
  * knowledge) and otherwise speaks HTTP/1.1 (keep-alive, chunked, Upgrade). The tunnel's facts
- * (listener, client identity) travel with the stream to every request on it.
+ * (listener, client identity) travel with the stream to every request on it. HTTP/2 requests
+ * are served on the core stream API (downstream-h2.ts), not Node's compatibility layer.
  */
 import http from "node:http";
 import http2 from "node:http2";
@@ -14,6 +15,7 @@ import type { ProxyRuntime, TunnelContext } from "./context.js";
 import { handleRequest } from "./forward.js";
 import { handleUpgrade } from "./upgrade.js";
 import { buffersOnly } from "./buffers-only.js";
+import { h2Exchange } from "./downstream-h2.js";
 
 const log = logger("waypoint.downstream");
 
@@ -48,15 +50,16 @@ export class Downstream {
       log.debug({ err: e }, "malformed HTTP/1.1 from client");
       if (!socket.destroyed) socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     });
+    // No "request" listener: Node's compatibility layer is installed only with one.
     this.h2 = http2.createServer({});
     this.h2.on("session", (s) => {
-      if (this.adopting) this.contexts.set(s, this.adopting);
+      const ctx = this.adopting;
       s.on("error", (e) => log.debug({ err: e }, "downstream h2 session error"));
-    });
-    this.h2.on("request", (req, res) => {
-      const ctx = this.contexts.get(req.stream.session as object);
-      if (!ctx) return void res.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-      void handleRequest(rt, ctx, req, res, true);
+      s.on("stream", (stream, headers) => {
+        if (!ctx) return void stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        const x = h2Exchange(stream, headers);
+        if (x) void handleRequest(rt, ctx, x.req, x.res, true);
+      });
     });
   }
 

@@ -1,6 +1,6 @@
 /**
- * One HTTP request through the waypoint, for HTTP/1.1 and HTTP/2 downstreams alike (Node's
- * HTTP/2 compatibility API gives both the same shape): decide (route/decide.ts), then answer
+ * One HTTP request through the waypoint, for HTTP/1.1 and HTTP/2 downstreams alike (the HTTP/2
+ * stream wrapped in downstream-h2.ts has IncomingMessage / ServerResponse's shape): decide (route/decide.ts), then answer
  * locally or forward to the chosen endpoint over a reused upstream connection of the protocol
  * the cluster's HttpProtocolOptions choose (HTTP/1.1 by default, HTTP/2, or the downstream's),
  * streaming both bodies and relaying trailers (gRPC); fire the mirrors; record one access log
@@ -31,6 +31,7 @@ import { spanOf } from "../telemetry/span.js";
 import { admitUpstream, closedPromise, outcomeOf } from "./admission.js";
 import type { Outcome } from "../upstream/cluster-policies.js";
 import { sendUpstream, upstreamH2 } from "./upstream-request.js";
+import { H2Response } from "./downstream-h2.js";
 
 const log = logger("waypoint.forward");
 
@@ -268,8 +269,8 @@ function respondLocally(x: Exchange, req: DownstreamRequest, res: DownstreamResp
   x.details = f?.details ?? (d.location ? "redirect" : "direct_response");
   if (d.cluster && !x.upstream) log.debug({ cluster: d.cluster.name, reason: d.reason }, "local reply");
   req.resume();
-  sendHead(res, d.status, headers);
   x.responseBytes = headerBytes(headers) + Buffer.byteLength(body);
+  sendHead(res, d.status, headers);
   res.end(body);
 }
 
@@ -296,8 +297,8 @@ function respondDenied(x: Exchange, req: DownstreamRequest, res: DownstreamRespo
   }
   const headers = { ...a.headers, "content-type": "text/plain", "content-length": String(Buffer.byteLength(a.body)) };
   x.status = a.status;
-  sendHead(res, a.status, headers);
   x.responseBytes = headerBytes(headers) + Buffer.byteLength(a.body);
+  sendHead(res, a.status, headers);
   res.end(a.body);
 }
 
@@ -308,8 +309,10 @@ function grpcMessage(text: string): string {
     .join("");
 }
 
+/** The head of a local answer (an HTTP/2 head takes `headers` as its header block: count them first). */
 function sendHead(res: DownstreamResponse, status: number, headers: HeaderMap): void {
-  (res as http.ServerResponse).writeHead(status, headers);
+  if (res instanceof H2Response) res.writeHead(status, headers);
+  else res.writeHead(status, headers);
 }
 
 function failLate(x: Exchange, req: DownstreamRequest, res: DownstreamResponse, kind: ProxyFailure, reason: string): void {
@@ -353,8 +356,8 @@ function localReply(
     "content-length": String(Buffer.byteLength(body)),
   });
   x.status = status;
-  sendHead(res, status, headers);
   x.responseBytes = headerBytes(headers) + Buffer.byteLength(body);
+  sendHead(res, status, headers);
   res.end(body);
 }
 

@@ -10,7 +10,7 @@
  * Invariant: when this resolves, the request is paused and no 'data' listener of this module is
  * left, so no chunk is emitted before the next consumer attaches.
  */
-import http2 from "node:http2";
+import { H2Request } from "./downstream-h2.js";
 import type { DownstreamRequest } from "./context.js";
 
 export type BufferedBody =
@@ -22,7 +22,7 @@ export type BufferedBody =
 /** Whether the request carries a body (Envoy: its headers did not end the stream). */
 export function hasRequestBody(req: DownstreamRequest): boolean {
   if (req.readableEnded) return false;
-  if (req instanceof http2.Http2ServerRequest) return !req.stream.endAfterHeaders;
+  if (req instanceof H2Request) return !req.stream.endAfterHeaders;
   const h = req.headers;
   if (h["transfer-encoding"] !== undefined) return true;
   const n = Number(h["content-length"] ?? 0);

@@ -30,6 +30,7 @@ import { type AuthzStep, withAuthzResponseHeaders } from "./authz-step.js";
 import { type ProxyFailure, classifyUpstreamError } from "./errors.js";
 import { endToEnd, headerBytes } from "./hop.js";
 import { ConnectFailure } from "./upstream.js";
+import { H2Response } from "./downstream-h2.js";
 import type { RetryGrant } from "../upstream/circuit-breaker.js";
 import type { Outcome } from "../upstream/cluster-policies.js";
 
@@ -287,14 +288,14 @@ function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: Repla
         if (out["grpc-status"] !== undefined) x.grpcStatus = String(out["grpc-status"]);
         x.status = h.status;
         x.responseBytes += headerBytes(out);
-        if (p.h2) (res as http2.Http2ServerResponse).stream.respond({ ...out, ":status": h.status }, { endStream: true });
+        if (res instanceof H2Response) res.stream.respond({ ...out, ":status": h.status }, { endStream: true });
         else {
           (res as http.ServerResponse).writeHead(h.status, out);
           res.end();
         }
         return;
       }
-      relayHead(x, res, h.status, h.headers);
+      relayHead(x, res, h.status, h.headers, true);
       st.on("data", (c: Buffer) => {
         x.responseBytes += c.length;
         if (!(res as http.ServerResponse).write(c)) {
@@ -304,7 +305,7 @@ function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: Repla
       });
       st.once("end", () => {
         if (trailers?.["grpc-status"] !== undefined) x.grpcStatus = String(trailers["grpc-status"]);
-        if (trailers && Object.keys(trailers).length) (res as http2.Http2ServerResponse).addTrailers(trailers);
+        if (trailers && Object.keys(trailers).length) res.addTrailers(trailers);
         res.end();
       });
       st.once("error", (e) => p.fail(classifyUpstreamError(e), e.message));
@@ -356,14 +357,22 @@ function h1Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: Repla
   };
 }
 
-function relayHead(x: UpstreamRecord, res: DownstreamResponse, status: number, upstreamHeaders: Record<string, unknown>): void {
+/** `trailers`: the upstream may send trailers (HTTP/2), so an HTTP/2 downstream's stream waits for them. */
+function relayHead(
+  x: UpstreamRecord,
+  res: DownstreamResponse,
+  status: number,
+  upstreamHeaders: Record<string, unknown>,
+  trailers = false,
+): void {
   if (res.headersSent || res.writableEnded || !x.upstream) return;
   const h = withAuthzResponseHeaders(x.authz, mutateHeaders(endToEnd(upstreamHeaders as Record<string, string>), x.levels, "response"));
   if (x.setCookie) h["set-cookie"] = [...toList(h["set-cookie"]), x.setCookie];
   if (h["grpc-status"] !== undefined) x.grpcStatus = String(h["grpc-status"]);
   x.status = status;
   x.responseBytes += headerBytes(h);
-  (res as http.ServerResponse).writeHead(status, h);
+  if (res instanceof H2Response) res.writeHead(status, h, trailers);
+  else res.writeHead(status, h);
 }
 
 function toList(v: string | readonly string[] | undefined): string[] {

@@ -7,7 +7,16 @@
  * (past the limit, the first attempt still gets it). Backpressure follows the attached
  * attempt; with none attached (during a back-off) the downstream is paused.
  */
-import type { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
+
+/** What is read of the downstream request: a Readable, or the HTTP/2 stream's wrapper (http/downstream-h2.ts). */
+export interface BodySource {
+  on(event: "data", f: (c: Buffer) => void): unknown;
+  once(event: "end", f: () => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  readonly readableEnded: boolean;
+}
 
 /** Envoy's default per-connection buffer limit, which bounds what a retry can replay. */
 export const RETRY_BUFFER_LIMIT = 1 << 20;
@@ -29,7 +38,7 @@ export class ReplayBody {
   private sink: Writable | undefined;
 
   constructor(
-    private readonly req: Readable,
+    private readonly req: BodySource,
     private readonly limit = RETRY_BUFFER_LIMIT,
     /** Bytes already read from `req` by an earlier filter (ext_authz's with_request_body): sent first. */
     prefix: readonly Buffer[] = [],
