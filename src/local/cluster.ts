@@ -34,7 +34,7 @@ import { type ClusterPlan, type NodePlan, type PlanOptions, makePlan, netnsPrefi
 import { clusterZone, removeResolvConfs, writePodResolvConf } from "./cluster-dns.js";
 import { type LocalMeshConfig, meshConfigOf } from "./mesh-config.js";
 import { renderServiceNat, vipRules } from "./service-nat.js";
-import { WEFT_NODE_FLAGS } from "../common/node-flags.js";
+import { WEFT_NODE_FLAGS, nodeFlagsFor } from "../common/node-flags.js";
 import { type ProcSpec, type PidRecord, isAlive, readPids, readSpecs, signalRecord, writeSpec, processStart } from "./supervisor.js";
 import { type WaypointContext, type WaypointPlan, planWaypoints, STATUS_PORT } from "./waypoints.js";
 import { missingCertificates, unknownPodAddresses } from "./settled.js";
@@ -355,7 +355,7 @@ export function podSpecs(pod: LocalPod, netns: string, ip: string): ProcSpec[] {
     const argv = c.argv.map((a) => expandVars(a, env));
     return {
       name: `pod-${pod.namespace}-${pod.name}-${c.name}`,
-      argv: argv[0] === "weft" ? [process.execPath, ...WEFT_NODE_FLAGS, MAIN_JS, ...argv.slice(1)] : argv,
+      argv: argv[0] === "weft" ? [process.execPath, ...nodeFlagsFor(argv[1], process.env), MAIN_JS, ...argv.slice(1)] : argv,
       netns,
       enter: "ip-netns",
       env,

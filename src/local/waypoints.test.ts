@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { expandVars } from "./manifests.js";
 import { objectFile, podSpecs, MAIN_JS } from "./cluster.js";
-import { WEFT_NODE_FLAGS } from "../common/node-flags.js";
+import { nodeFlagsFor } from "../common/node-flags.js";
 import { type WaypointContext, planWaypoints, waypointGateways, waypointPodName } from "./waypoints.js";
 
 const ctx: WaypointContext = {
@@ -135,7 +135,8 @@ test("pods: $(VAR) expands as in Kubernetes and `weft` runs this weft", () => {
   assert.ok(w.ok);
   const [spec] = podSpecs(w.value[0]!.pod, "ns-x", "198.18.10.7");
   assert.ok(spec);
-  assert.deepEqual(spec.argv.slice(0, 3 + WEFT_NODE_FLAGS.length), [process.execPath, ...WEFT_NODE_FLAGS, MAIN_JS, "waypoint"]);
+  const flags = nodeFlagsFor("waypoint", process.env);
+  assert.deepEqual(spec.argv.slice(0, 3 + flags.length), [process.execPath, ...flags, MAIN_JS, "waypoint"]);
   assert.deepEqual(spec.argv.slice(-6), ["--node", w.value[0]!.pod.node, "--pod-name", w.value[0]!.pod.name, "--pod-ip", "198.18.10.7"]);
   assert.equal(spec.env.INSTANCE_IP, "198.18.10.7");
   assert.equal(spec.env.POD_NAMESPACE, "bookinfo");
