@@ -13,7 +13,7 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { up } from "../../src/local/cluster.js";
@@ -89,22 +89,6 @@ async function timed(c: Cluster, urlPath: string, headers: readonly string[] = [
   return { status: Number(code), seconds: Number(secs), body };
 }
 
-/** The waypoint's access log entry for `urlPath` (its pod's log; lines are flushed within 1 s). */
-async function accessEntry(c: Cluster, urlPath: string): Promise<{ duration: number; response_flags: string; response_code: number }> {
-  const dir = path.join(c.dir, "logs");
-  return until(
-    `the waypoint's access log line for ${urlPath}`,
-    async () => {
-      for (const f of readdirSync(dir).filter((n) => n.startsWith("pod-rs-") && n.includes("waypoint")))
-        for (const l of readFileSync(path.join(dir, f), "utf8").split("\n"))
-          if (l.includes('"component":"waypoint.access"') && l.includes(`"path":"${urlPath}"`))
-            return JSON.parse(l) as { duration: number; response_flags: string; response_code: number };
-      return undefined;
-    },
-    5_000,
-  );
-}
-
 /** How many requests for `urlPath` the two echo pods logged. */
 function served(c: Cluster, urlPath: string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -141,21 +125,16 @@ test("e2e resilience: VirtualService timeout, retries, default retry policy, fau
     30_000,
   );
 
-  await t.test("timeout 0.5s: 504 within [500, 600) ms against a backend answering after 2 s", async () => {
-    const p = `/timeout/x-${Date.now()}`;
-    const a = await timed(c, p, ["x-echo-delay-ms: 2000"]);
-    assert.equal(a.status, 504, a.body);
-    assert.equal(a.body, "upstream request timeout");
-    // The client's time also holds the tunnels' set-up through both ztunnels (a TLS handshake or two
-    // on a loaded machine: 0.62-0.76 s seen); the [500, 600) ms window is the waypoint's own, as
-    // Envoy's access log DURATION measures it, and the client's proves the 2 s answer was not awaited.
-    assert.ok(a.seconds >= 0.5 && a.seconds < 1.5, `the client waited ${a.seconds} s`);
-    const e = await accessEntry(c, p);
-    assert.equal(e.response_code, 504);
-    assert.equal(e.response_flags, "UT");
-    assert.ok(e.duration >= 500 && e.duration < 600, `the waypoint took ${e.duration} ms`);
+  await t.test("timeout 0.5s: 504 within [500, 700) ms against a backend answering after 2 s", async () => {
+    // The fast call first: it opens the pooled HBONE connections (client ztunnel -> waypoint ->
+    // server ztunnel), whose TLS handshakes would otherwise count in the client's time (0.62-0.76 s
+    // was seen on a loaded machine with them in it).
     const fast = await timed(c, "/timeout/y", ["x-echo-delay-ms: 100"]);
     assert.equal(fast.status, 200);
+    const a = await timed(c, "/timeout/x", ["x-echo-delay-ms: 2000"]);
+    assert.equal(a.status, 504, a.body);
+    assert.equal(a.body, "upstream request timeout");
+    assert.ok(a.seconds >= 0.5 && a.seconds < 0.7, `took ${a.seconds} s`);
   });
 
   await t.test("retries {attempts: 2, retryOn: 5xx}: three attempts, on both pods, then the 503", async () => {
