@@ -13,7 +13,7 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { up } from "../../src/local/cluster.js";
@@ -229,5 +229,13 @@ spec:
         new RegExp(`istio_requests_total\\{[^}]*response_code="${code}"[^}]*response_flags="${flags}"`),
         `${code} ${flags}`,
       );
+  });
+
+  await t.test("the waypoint's and the ztunnels' logs carry no Node deprecation warning", () => {
+    // grpc-js sent the control plane's IP as the TLS server name (DEP0123, RFC 6066) until
+    // channel.ts chose a DNS name for IP addresses.
+    const dir = path.join(c.dir, "logs");
+    for (const f of readdirSync(dir).filter((n) => n.startsWith("ztunnel-") || (n.startsWith("pod-rs-") && n.includes("waypoint"))))
+      assert.doesNotMatch(readFileSync(path.join(dir, f), "utf8"), /DeprecationWarning/, f);
   });
 });

@@ -11,7 +11,7 @@ import { type Result, ok, err } from "../../common/result.js";
 import { type Identity, toUri } from "../../common/spiffe.js";
 import { IMPERSONATED_IDENTITY, createCertificateMethod, type CertificateResponse } from "../../common/xds/ca-wire.js";
 import type { CaClient } from "./ca-client.js";
-import { CHANNEL_OPTIONS, type ControlPlaneTarget, authMetadata, controlPlaneCredentials } from "../xds/channel.js";
+import { type ControlPlaneTarget, authMetadata, channelOptions, controlPlaneCredentials } from "../xds/channel.js";
 
 export interface GrpcCaClientOptions {
   readonly target: ControlPlaneTarget;
@@ -25,7 +25,7 @@ export class GrpcCaClient implements CaClient {
   private readonly client: Client;
 
   constructor(private readonly opts: GrpcCaClientOptions) {
-    this.client = new Client(opts.target.address, controlPlaneCredentials(opts.target), CHANNEL_OPTIONS);
+    this.client = new Client(opts.target.address, controlPlaneCredentials(opts.target), channelOptions(opts.target));
   }
 
   async createCertificate(csrPem: string, identity: Identity, ttlSeconds: number): Promise<Result<string[]>> {

@@ -6,6 +6,7 @@
  * rotated token is picked up.
  */
 import { type ChannelCredentials, Metadata, credentials } from "@grpc/grpc-js";
+import { isIP } from "node:net";
 import type { PeerCertificate } from "node:tls";
 import { parseSubjectAltName } from "../../common/tls/san.js";
 
@@ -44,9 +45,32 @@ export async function authMetadata(t: ControlPlaneTarget, extra: Record<string, 
   return md;
 }
 
-export const CHANNEL_OPTIONS = {
+const CHANNEL_OPTIONS = {
   // The initial state of a type arrives as one message (about 180 B per workload).
   "grpc.max_receive_message_length": 256 * 1024 * 1024,
   "grpc.keepalive_time_ms": 30_000,
   "grpc.keepalive_timeout_ms": 10_000,
 } as const;
+
+/**
+ * The TLS server name (SNI) to send when the control plane is addressed by an IP: grpc-js would
+ * send the IP itself, which RFC 6066 forbids and Node warns about (DEP0123) in every ztunnel and
+ * waypoint that dials an IP. The expected SAN when it is a DNS name; for a SPIFFE id
+ * `spiffe://<td>/ns/<ns>/sa/<sa>`, `<sa>.<ns>.svc` (istiod's Service by Istio's naming); otherwise
+ * none (grpc-js's default). Only SNI: the certificate is checked against `expectedSan` whatever
+ * name is sent (checkServerIdentity ignores the host), and weft's control plane does not pick its
+ * certificate by SNI.
+ */
+export function serverNameFor(t: ControlPlaneTarget): string | undefined {
+  const host = t.address.startsWith("[") ? t.address.slice(1, t.address.indexOf("]")) : t.address.replace(/:\d+$/, "");
+  if (t.insecure || isIP(host) === 0) return undefined;
+  if (!t.expectedSan.includes("://")) return t.expectedSan;
+  const m = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(t.expectedSan);
+  return m ? `${m[2]}.${m[1]}.svc` : undefined;
+}
+
+/** The gRPC channel options of a control plane connection (xDS and CA alike). */
+export function channelOptions(t: ControlPlaneTarget): Record<string, string | number> {
+  const name = serverNameFor(t);
+  return name ? { ...CHANNEL_OPTIONS, "grpc.ssl_target_name_override": name } : { ...CHANNEL_OPTIONS };
+}

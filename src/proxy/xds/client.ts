@@ -16,7 +16,7 @@ import { type DeltaRequest, type IncomingDeltaResponse, deltaAdsClientMethod } f
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from "../../common/xds/proto.js";
 import { applyDelta, nackDetail } from "./apply-response.js";
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs } from "./backoff.js";
-import { CHANNEL_OPTIONS, type ControlPlaneTarget, authMetadata, controlPlaneCredentials } from "./channel.js";
+import { type ControlPlaneTarget, authMetadata, channelOptions, controlPlaneCredentials } from "./channel.js";
 import type { XdsHandler } from "./handler.js";
 import { type XdsSubscription, ztunnelSubscriptions } from "./subscription.js";
 
@@ -79,7 +79,7 @@ export class XdsClient {
     if (subs.length === 0) throw new Error("xds client: subscriptions: at least one type is required");
     this.subs = new Map(subs.map((s) => [s.typeUrl, s]));
     this.known = new Map(subs.map((s) => [s.typeUrl, new Map()]));
-    this.client = new Client(opts.target.address, controlPlaneCredentials(opts.target), CHANNEL_OPTIONS);
+    this.client = new Client(opts.target.address, controlPlaneCredentials(opts.target), channelOptions(opts.target));
   }
 
   start(): void {
