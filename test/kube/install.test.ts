@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { kubeBinaries } from "./binaries.js";
 import { startKubeCluster, type KubeCluster } from "./apiserver.js";
 import { connect, type KubeConnection } from "../../src/kube/apply/connect.js";
-import { applyObject, listByLabel, readObject, type KubeObject } from "../../src/kube/apply/apply.js";
+import { applyObject, deleteObject, listByLabel, readObject, waitGone, waitReady, type KubeObject } from "../../src/kube/apply/apply.js";
 import { refOf } from "../../src/kube/apply/ref.js";
 import { renderManifests } from "../../src/cli/install/manifests.js";
 import { renderCrds } from "../../src/cli/install/crds.js";
@@ -301,5 +301,60 @@ void describe("the committed plain manifests with kubectl (the path without weft
     const un = await weft(["uninstall", "--purge", "--kubeconfig", c2.kubeconfigPath]);
     assert.equal(un.code, 0, `weft uninstall exited ${un.code} after ${Date.now() - started} ms: ${un.stderr}\n${un.stdout}`);
     assert.deepEqual(await installed(k.value), ["Namespace istio-system (terminating)"]);
+  });
+});
+
+void describe("waiting for a deleted CRD (the API server's own cleanup)", () => {
+  void test("a CRD held terminating shows its cleanup condition, is queued again every interval, and is gone once its objects are", async (t) => {
+    const n = need(t);
+    if (!n) return;
+    const crd: KubeObject = {
+      apiVersion: "apiextensions.k8s.io/v1",
+      kind: "CustomResourceDefinition",
+      metadata: { name: "holds.test.weft.io" },
+      spec: {
+        group: "test.weft.io",
+        scope: "Cluster",
+        names: { plural: "holds", singular: "hold", kind: "Hold", listKind: "HoldList" },
+        versions: [{ name: "v1", served: true, storage: true, schema: { openAPIV3Schema: { type: "object" } } }],
+      },
+    } as KubeObject;
+    assert.ok((await applyObject(n.k.objects, crd, "weft-test")).ok);
+    assert.ok((await waitReady(n.k.objects, [crd], { timeoutMs: 30_000, pollMs: 200 })).ok, "established");
+    // An object with a finalizer nobody removes holds the CRD's cleanup (and so the CRD) until the test lets go.
+    const hold = { apiVersion: "test.weft.io/v1", kind: "Hold", metadata: { name: "h", finalizers: ["test.weft.io/hold"] } } as KubeObject;
+    const created = await applyObject(n.k.objects, hold, "weft-test");
+    assert.ok(created.ok, created.ok ? "" : created.error.message);
+    assert.ok((await deleteObject(n.k.objects, crd)).ok);
+
+    const progress: string[] = [];
+    const requeued: string[] = [];
+    const waited = waitGone(n.k.objects, [crd], {
+      timeoutMs: 90_000,
+      pollMs: 200,
+      crdRequeueAfterMs: 1000,
+      onProgress: (_r, s) => progress.push(s.detail),
+      onRequeue: (r, e) => requeued.push(e ? `${r}: ${e}` : r),
+    });
+    await new Promise((r) => setTimeout(r, 3500));
+    const held = await readObject(n.k.objects, crd);
+    assert.ok(held.ok && held.value, "still there, held by the object");
+    const annotations = (held.value.metadata.annotations ?? {}) as Record<string, string>;
+    assert.match(annotations["weft.io/cleanup-requeued-at"] ?? "", /^\d{4}-\d\d-\d\dT/, "the nudge reached the API server");
+    assert.ok(requeued.length >= 2, `queued again about once a second: ${requeued.join(", ")}`);
+    assert.ok(
+      requeued.every((x) => x === "CustomResourceDefinition holds.test.weft.io"),
+      requeued.join(", "),
+    );
+    assert.ok(
+      progress.some((p) => p.startsWith("terminating (InstanceDeletion")),
+      `the cleanup's condition is shown: ${progress.join(" | ")}`,
+    );
+    // Let go: the API server's cleanup finishes (it polls its objects every 5 s) and the wait ends.
+    await n.k.objects.mergePatch(hold, { metadata: { finalizers: null } });
+    const r = await waited;
+    assert.ok(r.ok, r.ok ? "" : r.error.message);
+    const gone = await readObject(n.k.objects, crd);
+    assert.ok(gone.ok && gone.value === undefined);
   });
 });

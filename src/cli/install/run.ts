@@ -275,7 +275,13 @@ export async function runUninstall(o: UninstallOpts): Promise<number> {
     say(`waiting for the ${rest.length} deleted objects to be gone`);
     // What is still there is worth a line (terminating, a finalizer pending); each object gone is not.
     unwrapWait(
-      await waitGone(c.objects, rest, { ...retry, timeoutMs: left(), onProgress: (r, st) => st.ready || say(`  ${r}: ${st.detail}`) }),
+      await waitGone(c.objects, rest, {
+        ...retry,
+        timeoutMs: left(),
+        onProgress: (r, st) => st.ready || say(`  ${r}: ${st.detail}`),
+        onRequeue: (r, e) =>
+          say(e ? `  ${r}: could not queue its cleanup again: ${e}` : `  ${r}: cleanup stalled in the API server, queued again`),
+      }),
     );
   }
   const crdsLeft = o.purge

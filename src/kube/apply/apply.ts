@@ -18,6 +18,7 @@ import type { ApplyObjectApi } from "./object-api.js";
 import { httpStatus, oneLine } from "./connect.js";
 import { type Readiness, readiness } from "./readiness.js";
 import { refOf } from "./ref.js";
+import { CRD_REQUEUE_ANNOTATION, CrdRequeuePlan, terminatingDetail } from "./crd-cleanup.js";
 import { isRequestTimeout } from "../client/kube-error.js";
 
 export interface KubeObject extends KubernetesObject {
@@ -222,16 +223,37 @@ export function waitReady(api: KubernetesObjectApi, objects: readonly KubeObject
   });
 }
 
-/** Waits until every object is gone. */
-export function waitGone(api: KubernetesObjectApi, objects: readonly KubeObject[], o: WaitOptions): Promise<Result<void>> {
+export interface WaitGoneOptions extends WaitOptions {
+  /** A deleted CRD still terminating this long is queued again in the API server (crd-cleanup.ts); default 10 s. */
+  readonly crdRequeueAfterMs?: number;
+  /** A stalled CRD cleanup was nudged (`error`: the nudge failed; the wait goes on). */
+  readonly onRequeue?: (ref: string, error?: string) => void;
+}
+
+/**
+ * Waits until every object is gone. A CRD whose cleanup in the API server stalls (crd-cleanup.ts)
+ * is nudged every `crdRequeueAfterMs`; a failed nudge is reported, never the end of the wait.
+ */
+export function waitGone(api: ApplyObjectApi, objects: readonly KubeObject[], o: WaitGoneOptions): Promise<Result<void>> {
+  const plan = new CrdRequeuePlan(o.crdRequeueAfterMs);
+  const now = o.now ?? Date.now;
   return waitFor(objects, o, async (x) => {
     const cur = await readObject(api, x, { attempts: 1 });
     if (!cur.ok) return cur;
-    return ok(
-      cur.value
-        ? { ready: false, detail: cur.value.metadata.deletionTimestamp ? "terminating" : "still there" }
-        : { ready: true, detail: "gone" },
-    );
+    const v = cur.value;
+    if (!v) return ok({ ready: true, detail: "gone" });
+    const ref = refOf(x);
+    if (plan.due(ref, v, now())) {
+      try {
+        await api.mergePatch(header(v), { metadata: { annotations: { [CRD_REQUEUE_ANNOTATION]: new Date(now()).toISOString() } } });
+        o.onRequeue?.(ref);
+      } catch (e) {
+        // Gone meanwhile is what the wait is for; anything else (e.g. no patch permission) is only reported.
+        if (httpStatus(e) !== 404) o.onRequeue?.(ref, oneLine(e));
+      }
+    }
+    if (!v.metadata.deletionTimestamp) return ok({ ready: false, detail: "still there" });
+    return ok({ ready: false, detail: v.kind === "CustomResourceDefinition" ? terminatingDetail(v) : "terminating" });
   });
 }
 

@@ -31,4 +31,14 @@ export class ApplyObjectApi extends KubernetesObjectApi {
     ctx.setBody(JSON.stringify(o));
     return this.requestPromise(ctx);
   }
+
+  /** JSON merge patch (RFC 7386) of `patch` onto the object `o` names, sent as given. */
+  async mergePatch(o: KubernetesObject, patch: object): Promise<KubernetesObject> {
+    const path = await this.specUriPath(o, "patch");
+    const ctx = this.configuration.baseServer.makeRequestContext(path, "PATCH");
+    ctx.setHeaderParam("Accept", "application/json");
+    ctx.setHeaderParam("Content-Type", "application/merge-patch+json");
+    ctx.setBody(JSON.stringify(patch));
+    return this.requestPromise(ctx);
+  }
 }
