@@ -5,16 +5,19 @@
  * A CRD is deleted in two steps inside kube-apiserver: the delete sets its deletionTimestamp,
  * and the API server's own CRD finalizer controller (apiextensions-apiserver
  * `pkg/controller/finalizer/crd_finalizer.go`) deletes the CRD's objects and removes the
- * `customresourcecleanup.apiextensions.k8s.io` finalizer, after which the CRD is gone. That
- * controller works from an informer cache: when its status write conflicts with a newer version
- * of the CRD it returns without retrying ("we'll get called again"), and it skips update events
- * whose only difference is its own Terminating condition. When the event it waits for never
- * comes, the CRD stays Terminating until the informer's resync, every 5 minutes. Seen here:
- * `weft uninstall --purge` on the test bed's real API server, one CRD of fifteen Terminating for
- * more than 100 s with no object of its kind left (CI, 2026-12-02).
+ * `customresourcecleanup.apiextensions.k8s.io` finalizer, after which the CRD is gone. When that
+ * controller fails, it queues the CRD again with exponential backoff (5 ms doubling per failure,
+ * up to 1000 s). Seen here, right after CRDs are created or deleted: the Terminating condition
+ * `InstanceDeletionFailed: could not list instances: storage is (re)initializing`, repeated while
+ * the kind's storage is rebuilt, so the backoff grows and the CRD stays Terminating for minutes
+ * with no object of its kind left (`weft uninstall --purge` in CI, 2026-12-02: one CRD of fifteen
+ * past 100 s; a repro of 30 install/uninstall rounds hit it in 4). A second way to stall: on a
+ * conflicting status write the controller returns without retrying ("we'll get called again"),
+ * and it skips update events whose only difference is its own Terminating condition.
  *
  * The nudge: a metadata-only change (an annotation with the time) is an update event that differs
- * in more than the Terminating condition, so the controller queues the CRD again at once. It is
+ * in more than the Terminating condition, so the controller queues the CRD again at once, outside
+ * the backoff. In the repro, the four stalled rounds finished about 13 s after the delete. It is
  * harmless when nothing was stalled: the controller then finds its work done or does it again.
  */
 /** What these decisions read of an object (apply.ts's KubeObject is one). */
