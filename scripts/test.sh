@@ -61,11 +61,13 @@ echo "   floors held (lines 95 %; branches 85 % for decisions and the waypoint's
 mapfile -t integration < <(find dist/test -name '*.test.js' | sort)
 flock /tmp/weft-testbed.lock node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec "${integration[@]}"
 # The native HBONE engine (--hbone-engine native, not the default yet; docs/hbone.md "Native engine"):
-# the HBONE data path (server and, through the pool, the native client), hostile-peer, reset and fuzz
-# tests once more against it.
+# the HBONE data path (server and, through the pool, the native client), terminated tunnels,
+# hostile-peer, reset and fuzz tests, and the in-process waypoint suite (test/waypoint: both of the
+# waypoint's HBONE sides) once more against it.
 echo "== HBONE tests against the native engine (WEFT_HBONE_ENGINE=native)"
 WEFT_HBONE_ENGINE=native node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec \
   dist/test/hbone/tunnel.test.js dist/test/hbone/pool.test.js dist/test/hbone/security.test.js dist/test/hbone/edge.test.js \
   dist/test/hbone/client-cert.test.js dist/test/hbone/native-edge.test.js dist/test/hbone/native-client.test.js \
-  dist/test/hbone/cert-wait.test.js dist/test/hbone/refused-retry.test.js \
-  dist/test/ztunnel/two-ztunnels.test.js dist/test/ztunnel/resets.test.js dist/test/fuzz/fuzz.test.js
+  dist/test/hbone/cert-wait.test.js dist/test/hbone/refused-retry.test.js dist/test/hbone/terminate.test.js \
+  dist/test/ztunnel/two-ztunnels.test.js dist/test/ztunnel/resets.test.js dist/test/fuzz/fuzz.test.js \
+  dist/test/waypoint/*.test.js

@@ -249,9 +249,18 @@ export function controlPlaneSpec(dir: string, plan: ClusterPlan, tokensRev = 0):
 /** ztunnel's DNS proxy port; the agents redirect pods' UDP port 53 there (docs/mesh-edge.md). */
 const DNS_PROXY_PORT = "15053";
 
+/**
+ * What weft's own processes in the cluster (ztunnels, waypoint pods) take from the launcher's
+ * environment: WEFT_HBONE_ENGINE (node | native; checked by each component), so one variable runs
+ * the whole cluster's HBONE on the native engine (docs/local-cluster.md).
+ */
+function inheritedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  return env.WEFT_HBONE_ENGINE ? { WEFT_HBONE_ENGINE: env.WEFT_HBONE_ENGINE } : {};
+}
+
 function componentSpecs(dir: string, plan: ClusterPlan, backend: string, mesh: LocalMeshConfig): ProcSpec[] {
   const node = process.execPath;
-  const env = { WEFT_LOG: process.env.WEFT_LOG ?? "info" };
+  const env = { WEFT_LOG: process.env.WEFT_LOG ?? "info", ...inheritedEnv(process.env) };
   const cp = plan.controlPlaneIp;
   const specs: ProcSpec[] = [controlPlaneSpec(dir, plan)];
   // The cluster DNS (CoreDNS's part): pods' resolv.conf names it; ztunnels forward to it.
@@ -353,6 +362,7 @@ export function podSpecs(pod: LocalPod, netns: string, ip: string): ProcSpec[] {
     for (const [k, v] of Object.entries(c.env)) env[k] = expandVars(v, env);
     Object.assign(env, downward);
     const argv = c.argv.map((a) => expandVars(a, env));
+    if (argv[0] === "weft") Object.assign(env, inheritedEnv(process.env));
     return {
       name: `pod-${pod.namespace}-${pod.name}-${c.name}`,
       argv: argv[0] === "weft" ? [process.execPath, ...nodeFlagsFor(argv[1], process.env), MAIN_JS, ...argv.slice(1)] : argv,

@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { canonicalIp, parseAddress, type SocketAddress } from "../common/net/addr.js";
 import { type Result, ok, err } from "../common/result.js";
+import { type HboneEngine, parseHboneEngine } from "../proxy/hbone/engine.js";
 import { type StaticWaypointConfig, parseStaticWaypointConfig } from "./static-config.js";
 
 export const DEFAULT_TRUST_DOMAIN = "cluster.local";
@@ -53,6 +54,11 @@ export interface WaypointConfig {
   readonly drainSeconds: number;
   readonly staticFile?: string;
   readonly static?: StaticWaypointConfig;
+  /**
+   * Which engine terminates the HBONE tunnels and carries the upstream ones (`--hbone-engine`,
+   * WEFT_HBONE_ENGINE; default node, as the ztunnel's): docs/waypoint.md "Native engine".
+   */
+  readonly hboneEngine?: HboneEngine;
 }
 
 const FLAGS = {
@@ -78,6 +84,7 @@ const FLAGS = {
   "ca-dir": { type: "string" }, // WEFT_CA_DIR
   "cert-ttl": { type: "string" }, // WEFT_CERT_TTL_SECONDS
   "drain-seconds": { type: "string" }, // WEFT_DRAIN_SECONDS
+  "hbone-engine": { type: "string" }, // WEFT_HBONE_ENGINE: node | native
 } as const;
 
 export function loadWaypointConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Result<WaypointConfig> {
@@ -118,6 +125,8 @@ export function loadWaypointConfig(argv: readonly string[], env: NodeJS.ProcessE
   if (!ttl.ok) return ttl;
   const drain = num("drain-seconds", v["drain-seconds"] ?? env.WEFT_DRAIN_SECONDS, DEFAULT_DRAIN_SECONDS, 0);
   if (!drain.ok) return drain;
+  const engine = parseHboneEngine(v["hbone-engine"] ?? env.WEFT_HBONE_ENGINE, "waypoint: --hbone-engine");
+  if (!engine.ok) return engine;
   const podIpText = v["pod-ip"] ?? env.INSTANCE_IP;
   const podIp = podIpText === undefined ? undefined : canonicalIp(podIpText);
   if (podIpText !== undefined && !podIp) return fail(`--pod-ip must be an IP address, not ${JSON.stringify(podIpText)}`);
@@ -169,6 +178,7 @@ export function loadWaypointConfig(argv: readonly string[], env: NodeJS.ProcessE
     drainSeconds: drain.value,
     ...(staticFile ? { staticFile } : {}),
     ...(stat ? { static: stat } : {}),
+    hboneEngine: engine.value,
   };
   return ok(Object.freeze(config));
 }

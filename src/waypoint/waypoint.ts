@@ -21,8 +21,9 @@ import { ProxyState } from "../proxy/state/state.js";
 import { StateMutator } from "../proxy/state/mutator.js";
 import { CertificateManager } from "../proxy/identity/manager.js";
 import type { CaClient } from "../proxy/identity/ca-client.js";
-import { type HboneDecision, type HboneStreamRequest, HboneServer } from "../proxy/hbone/server.js";
-import { HbonePool } from "../proxy/hbone/pool.js";
+import type { HboneDecision, HboneStreamRequest } from "../proxy/hbone/server.js";
+import type { HbonePool } from "../proxy/hbone/pool.js";
+import { type HboneInboundServer, type OutboundTunnel, createHboneServer, createHbonePool, tunnelDuplex } from "../proxy/hbone/engine.js";
 import type { HboneSettings } from "../proxy/hbone/settings.js";
 import { trustedClientAddress } from "../proxy/hbone/client-address.js";
 import type { WaypointConfig } from "./config.js";
@@ -63,8 +64,8 @@ export class Waypoint {
   readonly metrics = new WaypointMetrics();
   readonly identity: Identity;
   readonly certs: CertificateManager;
-  readonly pool: HbonePool;
-  readonly hbone: HboneServer;
+  readonly pool: HbonePool<OutboundTunnel>;
+  readonly hbone: HboneInboundServer;
   readonly upstreams = new UpstreamConnections();
   /** Per-cluster load balancing, circuit breakers and outlier detection (config dump `clusterPolicies`). */
   readonly clusters: ClusterPolicies;
@@ -91,7 +92,8 @@ export class Waypoint {
     this.certs.onCertificate((c) => {
       if (toUri(c.identity) === toUri(this.identity)) this.cert = c;
     });
-    this.pool = new HbonePool(runtime.hboneSettings);
+    const engine = config.hboneEngine ?? "node";
+    this.pool = createHbonePool(runtime.hboneSettings, engine);
     const random = runtime.random ?? Math.random;
     const clusters = new ClusterPolicies(random, Date.now, {
       ejected: (cluster, e) => {
@@ -128,13 +130,16 @@ export class Waypoint {
       self: { name: config.name, namespace: config.namespace, ...(config.podIp ? { ip: config.podIp } : {}) },
     };
     this.downstream = new Downstream(this.rt);
-    this.hbone = new HboneServer({
-      // One identity: whatever local address the client dialled, the waypoint presents its own.
-      certificateFor: () => this.cert,
-      trustDomains: [config.trustDomain],
-      handler: (req) => this.onTunnel(req),
-      ...(runtime.hboneSettings ? { settings: runtime.hboneSettings } : {}),
-    });
+    this.hbone = createHboneServer(
+      {
+        // One identity: whatever local address the client dialled, the waypoint presents its own.
+        certificateFor: () => this.cert,
+        trustDomains: [config.trustDomain],
+        handler: (req) => this.onTunnel(req),
+        ...(runtime.hboneSettings ? { settings: runtime.hboneSettings } : {}),
+      },
+      engine,
+    );
   }
 
   /** Binds admin, metrics, readiness and HBONE, applies the static config if any, fetches the certificate. */
@@ -192,11 +197,11 @@ export class Waypoint {
       if (!direct) return { kind: "reject", status: 503, reason: `no listener for ${req.authority} at this waypoint` };
       if (this.isOwnAddress(req.target.ip))
         return { kind: "reject", status: 400, reason: `${req.authority} is this waypoint: refusing a loop` };
-      return { kind: "terminate", serve: (stream) => serveOriginalDst(this.rt, this.downstream, stream, tunnel, direct.chains) };
+      return { kind: "terminate", serve: (t) => serveOriginalDst(this.rt, this.downstream, t, tunnel, direct.chains) };
     }
     const ctx: TunnelContext = { listener, ...tunnel };
     if (listener.filter.kind === "tcp") return tcpPassthrough(this.rt, ctx, listener.filter.cluster);
-    return { kind: "terminate", serve: (stream) => this.downstream.serve(stream, ctx) };
+    return { kind: "terminate", serve: (t) => this.downstream.serve(t.stream, ctx) };
   }
 
   /** Whether `ip` is one of this waypoint's own addresses (its pod IP, or the HBONE listen address). */
@@ -220,7 +225,7 @@ export class Waypoint {
         { source: cert.value, expected: [expected.value], destination: { ip: ep.ip }, ...(sourceIp ? { sourceIp } : {}) },
         { target: { ip: ep.ip, port: ep.port }, forwardedFor: client, ...(host ? { host } : {}) },
       );
-      return r.ok ? ok(r.value) : err(r.error);
+      return r.ok ? ok(tunnelDuplex(r.value)) : err(r.error);
     }
     return new Promise((resolve) => {
       const s = net.connect({ host: ep.ip, port: ep.port, noDelay: true, ...(sourceIp ? { localAddress: sourceIp } : {}) });

@@ -36,6 +36,8 @@ export function staticWaypointConfig(
     drainSeconds: 1,
     staticFile: "fixture.ts",
     ...(resources ? { static: resources } : {}),
+    // WEFT_HBONE_ENGINE=native runs the in-process waypoints' HBONE (both sides) on the native engine.
+    ...(process.env.WEFT_HBONE_ENGINE === "native" ? { hboneEngine: "native" as const } : {}),
     ...over,
   };
 }

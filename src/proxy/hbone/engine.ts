@@ -9,6 +9,7 @@ import type { HboneServerOptions } from "./server.js";
 import { HboneServer } from "./server.js";
 import { NativeHboneServer } from "./native-server.js";
 import type { ClientHttp2Stream } from "node:http2";
+import type { Duplex } from "node:stream";
 import { type Result, ok, err } from "../../common/result.js";
 import { HbonePool, type PoolObserver } from "./pool.js";
 import { NativeHboneClient, NativeTunnel } from "./native-client.js";
@@ -44,6 +45,15 @@ export function createHbonePool(
   if (engine === "node") return new HbonePool<ClientHttp2Stream>(settings, observer) as HbonePool<OutboundTunnel>;
   const client = new NativeHboneClient(settingsOrThrow(settings));
   return new HbonePool<NativeTunnel>(settings, observer, (opts) => client.dial(opts)) as unknown as HbonePool<OutboundTunnel>;
+}
+
+/**
+ * A pooled tunnel as a Node Duplex, for users that speak a protocol over it (the waypoint's HTTP
+ * clients): Node's HTTP/2 stream as it is, a native tunnel through a socket pair (a Node socket
+ * on a native handle, so Node's HTTP parser reads it without a JavaScript stream in between).
+ */
+export function tunnelDuplex(t: OutboundTunnel): Duplex {
+  return t instanceof NativeTunnel ? t.duplex() : t;
 }
 
 /** The TLS record of the connection a tunnel rides (for `connection_security_policy`). */

@@ -46,6 +46,8 @@ export interface NativeHboneAddon {
   hboneStartTls(server: NativeServerHandle, conn: number, ctx: NativeContextHandle | null, reason: string): boolean;
   hboneAnswer(server: NativeServerHandle, conn: number, stream: number, status: number, fd: number, initial: Buffer | null): boolean;
   hboneReset(server: NativeServerHandle, conn: number, stream: number, code: number): void;
+  /** An AF_UNIX stream socket pair (non-blocking, CLOEXEC): one end for the addon, one for a Node socket. */
+  hboneSocketPair(): [number, number];
   hboneGoaway(server: NativeServerHandle, conn: number, code: number, graceful: boolean): void;
   hboneStreamBytes(server: NativeServerHandle, conn: number, stream: number): [number, number] | null;
   hboneClose(server: NativeServerHandle, force: boolean): void;

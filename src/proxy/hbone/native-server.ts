@@ -12,9 +12,11 @@
  * (onStream, onStreamEnd); a stream reset in the same read as its HEADERS reaches this class
  * only as an unanswered end (it costs no dial). Differences from the Node engine: a stream
  * past SETTINGS_MAX_CONCURRENT_STREAMS is refused alone (REFUSED_STREAM) instead of ending the
- * connection; `terminate` decisions (the waypoint) are not supported (answered 503).
+ * connection. A `terminate` decision (the waypoint) gets the tunnel as a socket on one end of a
+ * socket pair that the addon splices with the stream.
  */
-import type net from "node:net";
+import net from "node:net";
+import fs from "node:fs";
 import { X509Certificate } from "node:crypto";
 import http2 from "node:http2";
 import { logger } from "../../common/log.js";
@@ -27,7 +29,7 @@ import { TokenBucket } from "./budget.js";
 import { verifyChain } from "./peer-verify.js";
 import type { ConnectionSecurity } from "./connection-security.js";
 import { type HboneSettings, settingsOrThrow } from "./settings.js";
-import { type SpliceOutcome, resetDuplex } from "./splice.js";
+import { type SpliceOutcome, ignoreError, resetDuplex } from "./splice.js";
 import { acceptClient } from "./tls-context.js";
 import type {
   HboneDecision,
@@ -36,6 +38,7 @@ import type {
   HboneServerStats,
   HboneStreamHandle,
   HboneStreamRequest,
+  TerminatedTunnel,
 } from "./server.js";
 import { type NativeContextHandle, type NativeHboneAddon, type NativeServerHandle, nativeContextFor, nativeHbone } from "./native-addon.js";
 import { takeOverSocket } from "./native-fd.js";
@@ -363,10 +366,7 @@ export class NativeHboneServer {
     }
     st.abort = undefined;
     if (decision.kind === "reject") return this.reply(conn, sid, st, decision.status, decision.reason);
-    if (decision.kind === "terminate") {
-      log.warn({ authority: req.authority }, "hbone native: terminating tunnels (waypoint) needs the node engine");
-      return this.reply(conn, sid, st, 503, "terminate not supported by the native engine");
-    }
+    if (decision.kind === "terminate") return this.terminate(conn, sid, st, decision.serve);
     const { upstream, onClose } = decision;
     if (st.ended) {
       resetDuplex(upstream);
@@ -386,6 +386,43 @@ export class NativeHboneServer {
       return;
     }
     if (onClose) st.onClose = onClose;
+  }
+
+  /**
+   * A terminated tunnel (the waypoint): the addon splices the stream with one end of a socket
+   * pair, as with an upstream, and `serve` gets the other end as a Node socket on a native handle
+   * (Node's HTTP parser then reads it without a JavaScript stream in between). A client's reset
+   * or a lost connection reaches the socket as an error; `reset` is RST_STREAM.
+   */
+  private terminate(conn: Conn, sid: number, st: StreamState, serve: (t: TerminatedTunnel) => void): void {
+    if (st.ended) return;
+    let pair: [number, number];
+    try {
+      pair = this.addon.hboneSocketPair();
+    } catch (e) {
+      return this.reply(conn, sid, st, 503, `native engine: socket pair: ${(e as Error).message}`);
+    }
+    const [ours, theirs] = pair;
+    st.answered = true;
+    // The addon owns `ours` from here, also when it refuses (the stream ended meanwhile).
+    if (!this.addon.hboneAnswer(this.handle, conn.id, sid, 200, ours, null)) {
+      st.handle.destroyed = true;
+      closeFd(theirs);
+      return;
+    }
+    const socket = new net.Socket({ fd: theirs, readable: true, writable: true, allowHalfOpen: true });
+    socket.on("error", ignoreError); // surfaces to the user's own listeners; never uncaught
+    st.onClose = (outcome) => {
+      if (outcome.error && !socket.destroyed) socket.destroy(outcome.error);
+    };
+    const handle = st.handle;
+    serve({
+      stream: socket,
+      reset: (code) => {
+        socket.destroy();
+        handle.close(code);
+      },
+    });
   }
 
   private onStreamEnd(id: number, sid: number, bytesIn: number, bytesOut: number, code: number, answered: boolean): void {
@@ -482,5 +519,13 @@ export class NativeHboneServer {
     const started = Date.now();
     while (this.conns.size > 0 && Date.now() - started < deadlineMs) await new Promise((r) => setTimeout(r, 20));
     this.addon.hboneClose(this.handle, true);
+  }
+}
+
+function closeFd(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
   }
 }

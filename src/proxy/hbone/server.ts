@@ -80,10 +80,20 @@ export type HboneDecision =
   /** Answer 200 and splice the stream with `upstream` (already connected, half-open allowed). */
   | { readonly kind: "tunnel"; readonly upstream: Duplex; readonly onClose?: (outcome: SpliceOutcome) => void }
   /**
-   * Answer 200 and hand the stream itself to `serve` (the waypoint terminates the tunnel and
-   * speaks HTTP inside it); `serve` owns the stream from then on.
+   * Answer 200 and hand the tunnel's bytes to `serve` (the waypoint terminates the tunnel and
+   * speaks HTTP inside it); `serve` owns them from then on.
    */
-  | { readonly kind: "terminate"; readonly serve: (stream: http2.ServerHttp2Stream) => void };
+  | { readonly kind: "terminate"; readonly serve: (tunnel: TerminatedTunnel) => void };
+
+/**
+ * A tunnel the handler terminates: its bytes as a Duplex (Node's ServerHttp2Stream, or on the
+ * native engine one end of a socket pair the addon splices with the stream; both half-open) and
+ * `reset`, the RST_STREAM with `code` that ends it as a failure (ending `stream` is a clean end).
+ */
+export interface TerminatedTunnel {
+  readonly stream: Duplex;
+  reset(code: number): void;
+}
 
 export type HboneHandler = (req: HboneStreamRequest) => Promise<HboneDecision>;
 
@@ -435,7 +445,7 @@ export class HboneServer {
         stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
         return;
       }
-      decision.serve(stream);
+      decision.serve({ stream, reset: (code) => stream.close(code) });
       return;
     }
     const { upstream, onClose } = decision;

@@ -8,9 +8,9 @@
  * detection timeout (Istio's default protocolDetectionTimeout 0s): a server-first protocol on a
  * workload port waits for its client, as in Istio.
  */
-import type http2 from "node:http2";
 import { logger } from "../../common/log.js";
-import { spliceStream } from "../../proxy/hbone/splice.js";
+import type { TerminatedTunnel } from "../../proxy/hbone/server.js";
+import { spliceDuplexes } from "../../proxy/hbone/splice.js";
 import type { DecodedOriginalDst } from "../envoy/decode.js";
 import { needsDetection, selectChain } from "../envoy/filter-chain.js";
 import type { ProxyRuntime, TunnelContext } from "./context.js";
@@ -20,43 +20,52 @@ import { tcpClosed, tcpDenied, tcpUpstream } from "./tcp.js";
 
 const log = logger("waypoint.direct");
 
+/** RST_STREAM codes (RFC 9113 §7). */
+const NO_ERROR = 0x0;
+const CANCEL = 0x8;
+
 /** The tunnel's facts before a chain is chosen (the listener is set per chain). */
 export type DirectTunnel = Omit<TunnelContext, "listener">;
 
 export function serveOriginalDst(
   rt: ProxyRuntime,
   downstream: Downstream,
-  stream: http2.ServerHttp2Stream,
+  terminated: TerminatedTunnel,
   tunnel: DirectTunnel,
   candidates: DecodedOriginalDst["chains"],
 ): void {
+  const stream = terminated.stream;
   stream.on("error", (e) => log.debug({ err: e }, "direct tunnel stream error"));
   const dispatch = (detected: Detected | undefined) => {
     const detectedHttp = detected && detected !== "none" ? detected : undefined;
     const chain = selectChain(candidates, tunnel.target.ip, tunnel.target.port, detectedHttp);
     if (!chain) {
       log.info({ target: tunnel.target, detected }, "no filter chain matches the connection: closed");
-      return void stream.close(0x8);
+      return void terminated.reset(CANCEL);
     }
     const ctx: TunnelContext = { ...tunnel, listener: { name: chain.name, addresses: [tunnel.target], filter: chain.filter } };
     if (chain.filter.kind === "http") {
-      downstream.serve(stream, ctx);
-      stream.resume();
+      downstream.serve(stream, ctx); // resumes the stream the inspector paused
       return;
     }
     const cluster = chain.filter.cluster;
-    if (tcpDenied(rt, ctx)) return void stream.close(0x8);
+    if (tcpDenied(rt, ctx)) return void terminated.reset(CANCEL);
     const started = Date.now();
     void tcpUpstream(rt, ctx, cluster).then((up) => {
       if (!up.ok) {
         log.info({ target: tunnel.target, reason: up.error }, "direct tcp_proxy failed");
-        return void stream.close(0x8);
+        return void terminated.reset(CANCEL);
       }
       if (stream.destroyed) {
         up.value.done();
         return void up.value.upstream.destroy();
       }
-      void spliceStream(stream, up.value.upstream).then(tcpClosed(ctx, cluster, up.value, started));
+      const closed = tcpClosed(ctx, cluster, up.value, started);
+      void spliceDuplexes(stream, up.value.upstream).then((outcome) => {
+        // A failed upstream is a reset of the tunnel, not a clean end (both engines).
+        if (outcome.error) terminated.reset(CANCEL);
+        closed(outcome);
+      });
       stream.resume(); // paused for the inspector; the splice reads with 'data' listeners
     });
   };
@@ -72,7 +81,7 @@ export function serveOriginalDst(
   const onEnd = () => {
     stream.off("data", onData);
     log.debug({ target: tunnel.target, bytes: seen.length }, "tunnel ended before its protocol was detected");
-    stream.close();
+    terminated.reset(NO_ERROR);
   };
   const decided = (d: Detected) => {
     stream.off("data", onData);

@@ -9,6 +9,7 @@
  */
 import http from "node:http";
 import http2 from "node:http2";
+import net from "node:net";
 import type { Duplex } from "node:stream";
 import { logger } from "../../common/log.js";
 import type { ProxyRuntime, TunnelContext } from "./context.js";
@@ -87,6 +88,7 @@ export class Downstream {
     const onEnd = () => stream.destroy();
     stream.on("data", onData);
     stream.once("end", onEnd);
+    stream.resume(); // paused by an inspector before (direct.ts)
   }
 
   private feed(stream: Duplex, ctx: TunnelContext, kind: "h1" | "h2"): void {
@@ -100,6 +102,10 @@ export class Downstream {
       } finally {
         this.adopting = undefined;
       }
+      // A socket on a native handle (the native engine's tunnels): the HTTP/2 session reads the
+      // handle itself and takes the bytes the sniff put back from the socket's buffer on the next
+      // tick; resuming would hand those bytes to 'data' listeners instead, i.e. to nobody.
+      if (stream instanceof net.Socket) return;
     }
     stream.resume();
   }
