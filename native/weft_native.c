@@ -36,6 +36,7 @@
 
 #include "hbone_server.h"
 #include "hbone_client.h"
+#include "upstream_dial.h"
 
 #ifndef IP_TRANSPARENT
 #define IP_TRANSPARENT 19
@@ -616,6 +617,7 @@ static napi_value init(napi_env env, napi_value exports)
 	CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
 	hbone_server_init(env, exports);
 	hbone_client_init(env, exports);
+	upstream_dial_init(env, exports);
 	return exports;
 }
 

@@ -17,6 +17,7 @@
  */
 import net from "node:net";
 import fs from "node:fs";
+import type { Duplex } from "node:stream";
 import { X509Certificate } from "node:crypto";
 import http2 from "node:http2";
 import { logger } from "../../common/log.js";
@@ -42,6 +43,7 @@ import type {
 } from "./server.js";
 import { type NativeContextHandle, type NativeHboneAddon, type NativeServerHandle, nativeContextFor, nativeHbone } from "./native-addon.js";
 import { takeOverSocket } from "./native-fd.js";
+import { UpstreamFd } from "../transport/upstream-fd.js";
 
 const log = logger("ztunnel.hbone.native");
 
@@ -352,6 +354,7 @@ export class NativeHboneServer {
       stream: st.handle,
       tunnelBytes: st.bytes,
       signal: abort.signal,
+      upstreamForm: "fd",
     };
     void this.decide(conn, sid, st, req);
   }
@@ -369,17 +372,24 @@ export class NativeHboneServer {
     if (decision.kind === "terminate") return this.terminate(conn, sid, st, decision.serve);
     const { upstream, onClose } = decision;
     if (st.ended) {
-      resetDuplex(upstream);
+      if (upstream instanceof UpstreamFd) upstream.reset();
+      else resetDuplex(upstream);
       onClose?.({ error: new Error("hbone: stream closed before the tunnel was established") });
       return;
     }
-    const taken = takeOverSocket(this.addon, upstream, "upstream");
+    // The handler's own dial (Dialer.dialFd) is the fd as is; a socket (a handler that dials in
+    // Node, e.g. tests) is taken over: its fd duplicated and Node's socket destroyed.
+    const taken =
+      upstream instanceof UpstreamFd
+        ? { ok: true as const, fd: upstream.take(), initial: null }
+        : takeOverSocket(this.addon, upstream, "upstream");
     if (!taken.ok) {
-      resetDuplex(upstream);
+      resetDuplex(upstream as Duplex);
       onClose?.({ error: new Error(taken.reason) });
       return this.reply(conn, sid, st, 503, taken.reason);
     }
     st.answered = true;
+    // hboneAnswer owns the fd whatever it returns (closed with a reset if the stream is gone).
     if (!this.addon.hboneAnswer(this.handle, conn.id, sid, 200, taken.fd, taken.initial)) {
       st.handle.destroyed = true;
       onClose?.({ error: new Error("hbone: stream closed before the tunnel was established") });

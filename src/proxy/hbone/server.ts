@@ -35,6 +35,7 @@ import { type ConnectionSecurity, securityOf } from "./connection-security.js";
 import { type HboneSettings, h2Settings, settingsOrThrow } from "./settings.js";
 import { type SpliceOutcome, resetDuplex, spliceStream } from "./splice.js";
 import { acceptClient, serverTlsOptions } from "./tls-context.js";
+import { UpstreamFd } from "../transport/upstream-fd.js";
 
 const log = logger("ztunnel.hbone.server");
 
@@ -65,6 +66,11 @@ export interface HboneStreamRequest {
   readonly tunnelBytes?: { readonly bytesRead: number; readonly bytesWritten: number };
   /** Aborted if the client resets the stream or the connection drops before a decision. */
   readonly signal: AbortSignal;
+  /**
+   * The upstream form the engine takes: "fd" on the native engine (a descriptor the addon
+   * dialled, `Dialer.dialFd`: no Node socket per tunnel), a socket (Duplex) when absent.
+   */
+  readonly upstreamForm?: "fd";
 }
 
 /** What a handler may do to the stream it decides on: Node's ServerHttp2Stream, or the native engine's handle. */
@@ -77,8 +83,11 @@ export interface HboneStreamHandle {
 export type HboneDecision =
   /** Answer `status` and end the stream. */
   | { readonly kind: "reject"; readonly status: 400 | 401 | 503; readonly reason: string }
-  /** Answer 200 and splice the stream with `upstream` (already connected, half-open allowed). */
-  | { readonly kind: "tunnel"; readonly upstream: Duplex; readonly onClose?: (outcome: SpliceOutcome) => void }
+  /**
+   * Answer 200 and splice the stream with `upstream` (already connected, half-open allowed): a
+   * socket, or on an engine asking for `upstreamForm: "fd"` a descriptor the engine takes over.
+   */
+  | { readonly kind: "tunnel"; readonly upstream: Duplex | UpstreamFd; readonly onClose?: (outcome: SpliceOutcome) => void }
   /**
    * Answer 200 and hand the tunnel's bytes to `serve` (the waypoint terminates the tunnel and
    * speaks HTTP inside it); `serve` owns them from then on.
@@ -448,7 +457,9 @@ export class HboneServer {
       decision.serve({ stream, reset: (code) => stream.close(code) });
       return;
     }
-    const { upstream, onClose } = decision;
+    const { onClose } = decision;
+    // This engine splices sockets; a descriptor (not asked for here) is wrapped rather than refused.
+    const upstream = decision.upstream instanceof UpstreamFd ? decision.upstream.toSocket() : decision.upstream;
     if (stream.destroyed || stream.closed) {
       resetDuplex(upstream);
       onClose?.({ error: new Error("hbone: stream closed before the tunnel was established") });

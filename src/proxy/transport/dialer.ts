@@ -5,12 +5,19 @@
  * loopback any 127.x address is local, which the tests use to keep client IPs); with capture a
  * transparent, marked socket (native addon) so the pod sees the original client address and
  * the redirection does not capture ztunnel's own packets again.
+ *
+ * Each dialer gives the connection in two forms: `dial` a Node socket (the Node HBONE engine,
+ * plaintext inbound, passthrough), `dialFd` a connected descriptor the addon dialled, with no
+ * Node socket at any point (the native HBONE engine's inbound tunnels, native-dial.ts). Both
+ * forms keep the same source address, port cursor, timeout, abort and error wording.
  */
 import net from "node:net";
 import { type Result, ok, err } from "../../common/result.js";
 import { type SocketAddress, canonicalIp, formatAddress, sameFamily, wildcardFor } from "../../common/net/addr.js";
 import { connectTransparent } from "../../common/native/native.js";
 import { PortCursor } from "./source-ports.js";
+import { nativeDial } from "./native-dial.js";
+import type { UpstreamFd } from "./upstream-fd.js";
 
 export interface DialRequest {
   readonly target: SocketAddress;
@@ -23,7 +30,12 @@ export interface DialRequest {
 
 export interface Dialer {
   dial(req: DialRequest): Promise<Result<net.Socket>>;
+  /** The same connection as a descriptor dialled by the addon (the native HBONE engine's upstream). */
+  dialFd(req: DialRequest): Promise<Result<UpstreamFd>>;
 }
+
+/** One connect attempt from `localAddress`:`localPort` (absent: unbound; port 0: the kernel's). */
+type Attempt<T> = (timeoutMs: number, localAddress?: string, localPort?: number) => Promise<Result<T>>;
 
 /** Bind-before-connect attempts on explicit ports before leaving the choice to the kernel. */
 const EXPLICIT_PORT_ATTEMPTS = 8;
@@ -39,18 +51,45 @@ export class PlainDialer implements Dialer {
 
   constructor(private readonly opts: { bindSource: boolean; timeoutMs: number } = { bindSource: false, timeoutMs: 10_000 }) {}
 
-  async dial(req: DialRequest): Promise<Result<net.Socket>> {
+  dial(req: DialRequest): Promise<Result<net.Socket>> {
+    return this.withSourcePort(req, (t, ip, port) => connectOnce(req, t, ip, port));
+  }
+
+  dialFd(req: DialRequest): Promise<Result<UpstreamFd>> {
+    return this.withSourcePort(req, (t, ip, port) => connectFdOnce(req, t, ip === undefined ? undefined : { ip, port: port ?? 0 }));
+  }
+
+  private async withSourcePort<T>(req: DialRequest, attempt: Attempt<T>): Promise<Result<T>> {
     const timeoutMs = req.timeoutMs ?? this.opts.timeoutMs;
     // A client of the other family (IPv4 client, IPv6 destination) cannot be kept as the source.
     const sourceIp = this.opts.bindSource && req.sourceIp && sameFamily(req.sourceIp, req.target.ip) ? req.sourceIp : undefined;
-    if (!sourceIp) return connectOnce(req, timeoutMs);
+    if (!sourceIp) return attempt(timeoutMs);
     const deadline = Date.now() + timeoutMs;
     for (let i = 0; i < EXPLICIT_PORT_ATTEMPTS; i++) {
-      const r = await connectOnce(req, Math.max(1, deadline - Date.now()), sourceIp, this.ports.take());
+      const r = await attempt(Math.max(1, deadline - Date.now()), sourceIp, this.ports.take());
       if (r.ok || !portTaken(r.error)) return r;
     }
-    return connectOnce(req, Math.max(1, deadline - Date.now()), sourceIp, 0);
+    return attempt(Math.max(1, deadline - Date.now()), sourceIp, 0);
   }
+}
+
+/** One addon connect; errors worded as connectOnce's ("connect <target>: ..."), the errno in `cause`. */
+async function connectFdOnce(
+  req: DialRequest,
+  timeoutMs: number,
+  source?: { ip: string; port: number },
+  transparent?: { mark: number },
+): Promise<Result<UpstreamFd>> {
+  const r = await nativeDial({
+    target: req.target,
+    timeoutMs,
+    ...(source ? { source } : {}),
+    ...(transparent ? { transparent } : {}),
+    ...(req.signal ? { signal: req.signal } : {}),
+  });
+  if (r.ok) return r;
+  const e = r.error as Error & { code?: string };
+  return err(new Error(`connect ${formatAddress(req.target)}: ${e.message}`, e.code ? { cause: e } : {}));
 }
 
 function portTaken(e: Error): boolean {
@@ -131,5 +170,15 @@ export class TransparentDialer implements Dialer {
     if (!r.ok) return err(new Error(`connect ${formatAddress(req.target)}: ${r.error.message}`, { cause: r.error }));
     r.value.setNoDelay(true);
     return ok(r.value);
+  }
+
+  /** The same transparent, marked connection, dialled by the addon without the thread pool or a Node socket. */
+  dialFd(req: DialRequest): Promise<Result<UpstreamFd>> {
+    return connectFdOnce(
+      req,
+      req.timeoutMs ?? this.opts.timeoutMs,
+      { ip: transparentSource(req.sourceIp, req.target.ip, this.opts.spoofSource), port: 0 },
+      { mark: this.opts.mark },
+    );
   }
 }

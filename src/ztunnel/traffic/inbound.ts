@@ -11,6 +11,8 @@ import { logger } from "../../common/log.js";
 import { admitHbone, admitPlaintext, type ConnectionFacts, type InboundContext } from "./inbound-admission.js";
 import type { HboneDecision, HboneHandler, HboneStreamRequest } from "../../proxy/hbone/server.js";
 import type { Dialer } from "../../proxy/transport/dialer.js";
+import { UpstreamFd } from "../../proxy/transport/upstream-fd.js";
+import type { Result } from "../../common/result.js";
 import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import type { ConnectionRegistry } from "./connections.js";
 import { ignoreError, resetDuplex } from "../../proxy/hbone/splice.js";
@@ -87,7 +89,9 @@ export class Inbound {
       );
       return { kind: "reject", status: decision.status, reason: decision.reason };
     }
-    const up = await this.d.dialer.dial({ target: decision.upstream, sourceIp: client.ip, signal: req.signal });
+    // The native engine takes a descriptor the addon dialled (no Node socket per tunnel).
+    const dial = { target: decision.upstream, sourceIp: client.ip, signal: req.signal };
+    const up: Result<Upstream> = req.upstreamForm === "fd" ? await this.d.dialer.dialFd(dial) : await this.d.dialer.dial(dial);
     if (!up.ok) {
       log.info({ dst: formatAddress(decision.upstream), err: up.error.message }, "inbound upstream connect failed");
       metrics.connectionRejected(
@@ -124,8 +128,8 @@ export class Inbound {
         ...(derivedSource ? { derivedSource } : {}),
         mtls: isMutualTls(req.security),
       }),
-      // The native engine counts the tunnel's bytes itself (the upstream socket is handed to it).
-      req.tunnelBytes ?? new ClientSideBytes(upstream),
+      // The native engine counts the tunnel's bytes itself (the upstream is handed to it).
+      req.tunnelBytes ?? (upstream instanceof UpstreamFd ? NO_BYTES : new ClientSideBytes(upstream)),
       { ...base, policy: "allow" },
     );
     // The closures below are kept for the tunnel's lifetime: they must not capture `req`.
@@ -224,8 +228,19 @@ class ClientSideBytes {
   }
 }
 
-/** Closes an admitted tunnel that policy now denies: the HBONE stream and its upstream. */
-function closeTunnel(stream: HboneStreamRequest["stream"], upstream: Duplex): void {
+/** A tunnel's upstream: a Node socket, or (native engine) a descriptor handed to the engine. */
+type Upstream = net.Socket | UpstreamFd;
+
+/** Byte counts of an upstream no one counts (a descriptor on an engine without tunnelBytes: none does that). */
+const NO_BYTES = Object.freeze({ bytesRead: 0, bytesWritten: 0 });
+
+/**
+ * Closes an admitted tunnel that policy now denies: the HBONE stream and its upstream. A
+ * descriptor already handed to the native engine is closed by it (the stream's reset closes the
+ * upstream with a TCP RST), so only one still owned is reset here.
+ */
+function closeTunnel(stream: HboneStreamRequest["stream"], upstream: Duplex | UpstreamFd): void {
   if (!stream.destroyed) stream.close();
-  resetDuplex(upstream);
+  if (upstream instanceof UpstreamFd) upstream.reset();
+  else resetDuplex(upstream);
 }
