@@ -15,6 +15,7 @@ import { staticZtunnelConfig } from "../support/ztunnel-config.js";
 import type { Authorization } from "../../src/common/model/authorization.js";
 import { service, workload } from "../support/model.js";
 import { exchange, socksConnect, SocksError } from "../support/socks.js";
+import { nativeDialStats } from "../../src/proxy/transport/native-dial.js";
 
 const SVC = "default/echo.default.svc.cluster.local";
 const workloads = [
@@ -239,4 +240,27 @@ test("two ztunnels: an authorization policy denies new connections and closes op
   assert.ok(zb.mutator.applyAuthorizations([], ["default/deny-sleep"]).ok);
   const again = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } });
   assert.equal(await exchange(again, "allowed again"), "allowed again");
+});
+
+test("two ztunnels: on the native engine the inbound upstream is the addon's descriptor, never a Node socket", async (t) => {
+  if (zb.config.hboneEngine !== "native") return t.skip("node engine: the upstream is a Node socket (WEFT_HBONE_ENGINE=native runs this)");
+  // Every Node socket connecting to the workload goes through Socket.prototype.connect.
+  const proto = net.Socket.prototype as unknown as { connect: (...a: unknown[]) => unknown };
+  const original = proto.connect;
+  let nodeConnects = 0;
+  proto.connect = function (this: unknown, ...a: unknown[]) {
+    const o = (Array.isArray(a[0]) ? a[0][0] : a[0]) as { port?: number } | undefined;
+    if (o?.port === 8080) nodeConnects++;
+    return original.apply(this, a);
+  };
+  const before = nativeDialStats()!;
+  try {
+    const s = await socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } });
+    assert.equal(await exchange(s, "no node socket"), "no node socket");
+  } finally {
+    proto.connect = original;
+  }
+  assert.equal(nodeConnects, 0, "no Node socket connected to the workload");
+  assert.equal(nativeDialStats()!.connected - before.connected, 1, "the addon dialled the upstream");
+  assert.equal(seenPeers.at(-1), "127.0.60.11", "bound to the client's IP");
 });

@@ -121,10 +121,14 @@ class NativeUpstreamDialer {
   }
 }
 
-/** Node's wording ("connect ECONNREFUSED 10.0.0.1:80", "bind EADDRINUSE ... - Local (...)"), so logs read alike. */
+/**
+ * Node's wording, so logs read alike: "connect ECONNREFUSED 10.0.0.1:80", with " - Local
+ * (ip:port)" when an explicit source port was bound; "bind EADDRINUSE <source ip:port>".
+ */
 function errnoError(code: string, syscall: string, opts: NativeDialOptions): NativeError {
   const { target, source } = opts;
-  const local = source && syscall === "bind" ? ` - Local (${source.ip}:${source.port ?? 0})` : "";
+  if (syscall === "bind" && source) return new NativeError(`bind ${code} ${source.ip}:${source.port ?? 0}`, code);
+  const local = source?.port ? ` - Local (${source.ip}:${source.port})` : "";
   return new NativeError(`${syscall} ${code} ${target.ip}:${target.port}${local}`, code);
 }
 
