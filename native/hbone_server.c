@@ -110,6 +110,7 @@ struct hb_stream {
 	int hdr_overflow;
 	int has_method, has_authority;
 	int rst_after_reply;
+	int up_reset; /* JavaScript reset the tunnel (policy close): the upstream gets a TCP RST */
 	char method[32];
 	char authority[300];
 };
@@ -759,7 +760,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 			s->pend_off = s->pend_len = 0;
 		}
 	}
-	if (error_code != NGHTTP2_NO_ERROR) {
+	if (error_code != NGHTTP2_NO_ERROR || s->up_reset) {
 		stream_destroy(s, 1);
 		return 0;
 	}
@@ -1953,6 +1954,8 @@ static napi_value hb_reset(napi_env env, napi_callback_info info)
 	conn_enter(c);
 	if (s->state == SS_ASKED)
 		s->state = code == NGHTTP2_REFUSED_STREAM ? SS_REFUSED : SS_REPLIED;
+	else if (s->state == SS_TUNNEL)
+		s->up_reset = 1; /* as the Node engine's resetDuplex: even RST_STREAM(NO_ERROR) resets the upstream */
 	nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, sid, code);
 	conn_flush(c);
 	conn_leave(c);

@@ -42,6 +42,8 @@ function config(node: string, bindAddress: string): ZtunnelConfig {
 let za: Ztunnel, zb: Ztunnel;
 let echo: net.Server;
 const seenPeers: string[] = [];
+/** Errors the workload's sockets saw (a policy close must reach it as a reset). */
+const upstreamErrors: string[] = [];
 
 before(async () => {
   const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
@@ -55,7 +57,7 @@ before(async () => {
   }
   echo = net.createServer({ allowHalfOpen: true }, (s) => {
     seenPeers.push(String(s.remoteAddress));
-    s.on("error", () => {}); // resets are expected when a policy closes a connection
+    s.on("error", (e: NodeJS.ErrnoException) => upstreamErrors.push(String(e.code))); // a policy close resets
     s.pipe(s);
   });
   echo.listen(8080, "127.0.60.21");
@@ -217,8 +219,20 @@ test("two ztunnels: an authorization policy denies new connections and closes op
     ],
   };
   const closed = once(open, "close");
+  const resetsBefore = upstreamErrors.filter((c) => c === "ECONNRESET").length;
   assert.ok(zb.mutator.applyAuthorizations([deny], []).ok);
   await closed;
+  const reset = await new Promise<boolean>((res) => {
+    const t0 = Date.now();
+    const poll = () =>
+      upstreamErrors.filter((c) => c === "ECONNRESET").length > resetsBefore
+        ? res(true)
+        : Date.now() - t0 > 2_000
+          ? res(false)
+          : setTimeout(poll, 20);
+    poll();
+  });
+  assert.ok(reset, "the workload's side of the closed tunnel was reset (TCP RST), not ended with a FIN");
   const deniedBefore = await destinationCount("DENY");
   await assert.rejects(
     socksConnect({ proxy, localAddress: "127.0.60.11", target: { host: "127.0.60.100", port: 80 } }),
