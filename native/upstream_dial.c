@@ -310,6 +310,14 @@ static napi_value ud_dial(napi_env env, napi_callback_info info)
 		failed = "setsockopt(SO_MARK)";
 		goto fail;
 	}
+	/* As libuv's bind (Node's localAddress/localPort): SO_REUSEADDR, so an explicit source port
+	 * can be shared with other processes' connections from the same IP to other destinations
+	 * (the 4-tuples differ); without it every bound port of theirs is EADDRINUSE here, and ours
+	 * theirs (the capture mode's transparent sockets bind port 0, as connectTransparent does). */
+	if (sl && !transparent && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
+		failed = "setsockopt(SO_REUSEADDR)";
+		goto fail;
+	}
 	if (sl && bind(fd, (struct sockaddr *)&ss, sl) < 0) {
 		failed = "bind";
 		goto fail;

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { once } from "node:events";
 import { PlainDialer } from "../../src/proxy/transport/dialer.js";
-import { nativeDialStats } from "../../src/proxy/transport/native-dial.js";
+import { nativeDial, nativeDialStats } from "../../src/proxy/transport/native-dial.js";
 import type { UpstreamFd } from "../../src/proxy/transport/upstream-fd.js";
 import { addonExports, nativeAvailable } from "../../src/common/native/native.js";
 import { createHboneServer, type HboneInboundServer } from "../../src/proxy/hbone/engine.js";
@@ -148,6 +148,27 @@ describe("native upstream dial (Dialer.dialFd)", { skip: noAddon }, () => {
       new RegExp(`^connect ${UP_IP}:${port}: connect ECONNREFUSED ${UP_IP}:${port} - Local \\(${CLIENT_IP}:\\d+\\)$`),
     );
     assert.equal((viaFd.error.cause as { code?: string }).code, "ECONNREFUSED");
+  });
+
+  test("an explicit source port in use by a Node socket to another destination is shared (SO_REUSEADDR, as libuv binds)", async () => {
+    const other = net.createServer((s) => s.destroy());
+    other.listen(0, UP_IP);
+    await once(other, "listening");
+    const node = net.connect({ host: UP_IP, port: (other.address() as net.AddressInfo).port, localAddress: CLIENT_IP });
+    node.on("error", () => {});
+    await once(node, "connect");
+    try {
+      const r = await nativeDial({
+        target: { ip: UP_IP, port: upPort },
+        source: { ip: CLIENT_IP, port: node.localPort! },
+        timeoutMs: 2_000,
+      });
+      assert.ok(r.ok, !r.ok ? r.error.message : "");
+      assert.equal(await echoOver(r.value, "shared port"), "shared port");
+    } finally {
+      node.destroy();
+      other.close();
+    }
   });
 
   test("a bad source address fails at once (EADDRNOTAVAIL after the port retries), no dial left in flight", async () => {
