@@ -258,6 +258,8 @@ void hb_wire_flush(struct hb_wire *w)
 			got = 1;
 			if (w->out_len + (size_t)d <= HB_WIRE_OUT_CAP) {
 				memcpy(w->out + w->out_len, p, (size_t)d);
+				if (w->frame_hook)
+					w->frame_hook(w->hook_arg, w->out + w->out_len, (size_t)d);
 				w->out_len += (size_t)d;
 			} else {
 				w->ext = p;

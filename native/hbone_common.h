@@ -51,6 +51,10 @@ struct hb_wire {
 	int tls_want_write; /* SSL_read needs the socket writable */
 	int fatal;
 	char close_reason[128];
+	/* Optional: sees every frame copied into `out` (whole, `n` bytes, before encryption) and may
+	 * rewrite it in place without changing its length; the server's SETTINGS rewrite. */
+	void (*frame_hook)(void *arg, uint8_t *frame, size_t n);
+	void *hook_arg;
 };
 
 void hb_wire_fatal(struct hb_wire *w, const char *why);

@@ -14,8 +14,12 @@
  * Single-threaded: every fd is driven by uv_poll on the Node event loop; JavaScript is called
  * only at "safe points" (never from inside an nghttp2 call), from a per-connection event queue.
  *
- * Bounds: SSL reads go through one static 64 KiB buffer; a connection's coalescing write buffer
- * is 64 KiB; bytes from the client waiting for a slow upstream are at most the stream's
+ * Wire: the TLS + HTTP/2 read and coalescing write loops are hbone_common.c's (hb_wire, shared
+ * with the client), with the SETTINGS rewrite below as its frame hook; client bytes waiting for
+ * a slow upstream are an hb_buf.
+ *
+ * Bounds: SSL reads go through the wire's one static 64 KiB buffer; a connection's coalescing
+ * write buffer is 64 KiB; bytes from the client waiting for a slow upstream are at most the stream's
  * advertised window (nghttp2 manual flow control: a byte is consumed, and its window given back,
  * only once written upstream), so a connection holds at most its connection window of them.
  * Header blocks are bounded by nghttp2's max header list (64 KiB) and our own copy by
@@ -51,10 +55,8 @@
 #include "hbone_common.h"
 #include "hbone_server.h"
 
-#define HB_READ_BUF (64 * 1024)
-#define HB_OUT_CAP (64 * 1024)
+#define HB_DISCARD_BUF (16 * 1024)
 #define HB_HEADERS_MAX (16 * 1024)
-#define HB_DATA_MAX (256 * 1024)
 #define HB_MAX_SLOTS (1 << 20)
 #define HB_DRAIN_MS 1000
 #define HB_NGHTTP2_STREAMS_LIMIT (1u << 30)
@@ -102,8 +104,7 @@ struct hb_stream {
 	int up_events;
 	uint8_t *first; /* upstream bytes read before the hand-over (by Node), sent first */
 	size_t first_len, first_off;
-	uint8_t *pend; /* client -> upstream bytes the upstream has not taken yet */
-	size_t pend_len, pend_off, pend_cap;
+	struct hb_buf pend; /* client -> upstream bytes the upstream has not taken yet (bounded) */
 	double bytes_in, bytes_out;
 	char *hdr; /* collected header block for the EV_STREAM event */
 	size_t hdr_len;
@@ -119,31 +120,23 @@ struct hb_conn {
 	struct hb_server *srv;
 	uint32_t slot;
 	uint32_t gen;
-	int fd;
+	/* fd, SSL, nghttp2 session, the coalescing output buffer, fatal + close reason: the TLS and
+	 * HTTP/2 wire loop shared with the client (hbone_common.c), our SETTINGS rewrite as its hook */
+	struct hb_wire w;
 	enum conn_state state;
 	uv_poll_t poll;
 	int poll_events;
 	uv_timer_t timer;
 	int handles; /* open uv handles; freed when 0 after release */
-	SSL *ssl;
-	nghttp2_session *h2;
-	uint8_t *out;
-	size_t out_len, out_off;
-	const uint8_t *ext;
-	size_t ext_len;
 	int settings_patched;
 	int busy;
-	int fatal;
 	int released;
 	int draining; /* GOAWAY sent, write side shut: discarding input until EOF or a deadline */
-	int tls_want_write; /* SSL_read needs the socket writable */
-	int write_blocked;  /* SSL_write waits for the socket writable */
 	uint32_t active;
 	uint64_t ping_sent_ms;
 	int ping_outstanding;
 	struct hb_stream *streams;
 	struct hb_event *ev_head, *ev_tail;
-	char close_reason[128];
 };
 
 struct hb_listener {
@@ -176,7 +169,8 @@ struct hb_server {
 	uint64_t last_trim_ms;
 };
 
-static uint8_t read_buf[HB_READ_BUF];
+/* Input of a lingering close, thrown away (the wire has its own read buffer). */
+static uint8_t discard_buf[HB_DISCARD_BUF];
 
 /* ---------- small helpers ---------- */
 
@@ -223,7 +217,7 @@ static void deliver(struct hb_conn *c, struct hb_event *e)
 
 	/* A stream reset in the same read as its HEADERS (rapid reset) never reaches JavaScript as a
 	 * request: only its end arrives, unanswered, so it costs no dial. */
-	if (e->kind == EV_STREAM && (srv->closed || c->state == CS_DEAD || !nghttp2_session_get_stream_user_data(c->h2, e->stream_id)))
+	if (e->kind == EV_STREAM && (srv->closed || c->state == CS_DEAD || !nghttp2_session_get_stream_user_data(c->w.h2, e->stream_id)))
 		return;
 	napi_open_handle_scope(env, &scope);
 	argv[0] = conn_id_value(env, c);
@@ -277,8 +271,8 @@ static void conn_leave(struct hb_conn *c)
 		c->busy--;
 		return;
 	}
-	if (c->fatal && c->state != CS_DEAD)
-		conn_close(c, c->close_reason[0] ? c->close_reason : "protocol error");
+	if (c->w.fatal && c->state != CS_DEAD)
+		conn_close(c, c->w.close_reason[0] ? c->w.close_reason : "protocol error");
 	while (c->ev_head) {
 		struct hb_event *e = c->ev_head;
 		c->ev_head = e->next;
@@ -286,8 +280,8 @@ static void conn_leave(struct hb_conn *c)
 			c->ev_tail = NULL;
 		deliver(c, e);
 		free(e);
-		if (c->fatal && c->state != CS_DEAD)
-			conn_close(c, c->close_reason[0] ? c->close_reason : "protocol error");
+		if (c->w.fatal && c->state != CS_DEAD)
+			conn_close(c, c->w.close_reason[0] ? c->w.close_reason : "protocol error");
 	}
 	c->busy = 0;
 	if (c->state == CS_DEAD && !c->draining)
@@ -328,7 +322,7 @@ static void live_drop(struct hb_server *srv)
 static void stream_free_cb(uv_handle_t *h)
 {
 	struct hb_stream *s = h->data;
-	free(s->pend);
+	hb_buf_free(&s->pend);
 	free(s->hdr);
 	free(s->first);
 	free(s);
@@ -364,7 +358,7 @@ static void stream_destroy(struct hb_stream *s, int reset)
 		s->up_poll.data = s;
 		uv_close((uv_handle_t *)&s->up_poll, stream_free_cb);
 	} else {
-		free(s->pend);
+		hb_buf_free(&s->pend);
 		free(s->hdr);
 		free(s->first);
 		free(s);
@@ -399,19 +393,19 @@ static void up_set_events(struct hb_stream *s, int events)
 /* Gives `n` received bytes back to the client's windows (stream and connection). */
 static void consume(struct hb_stream *s, size_t n)
 {
-	if (!n || !s->conn->h2)
+	if (!n || !s->conn->w.h2)
 		return;
 	if (s->h2_closed)
-		nghttp2_session_consume_connection(s->conn->h2, n);
+		nghttp2_session_consume_connection(s->conn->w.h2, n);
 	else
-		nghttp2_session_consume(s->conn->h2, s->id, n);
+		nghttp2_session_consume(s->conn->w.h2, s->id, n);
 }
 
 /* Writes pending client bytes upstream; returns -1 on a write error. */
 static int up_drain(struct hb_stream *s)
 {
-	while (s->pend_off < s->pend_len) {
-		ssize_t w = write(s->up_fd, s->pend + s->pend_off, s->pend_len - s->pend_off);
+	while (hb_buf_live(&s->pend) > 0) {
+		ssize_t w = write(s->up_fd, s->pend.p + s->pend.off, hb_buf_live(&s->pend));
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -419,17 +413,14 @@ static int up_drain(struct hb_stream *s)
 				break;
 			return -1;
 		}
-		s->pend_off += (size_t)w;
+		s->pend.off += (size_t)w;
 		s->bytes_in += (double)w;
 		consume(s, (size_t)w);
 	}
-	if (s->pend_off == s->pend_len) {
-		s->pend_off = s->pend_len = 0;
-		if (s->pend_cap > 64 * 1024) {
-			free(s->pend);
-			s->pend = NULL;
-			s->pend_cap = 0;
-		}
+	if (hb_buf_live(&s->pend) == 0) {
+		s->pend.off = s->pend.len = 0;
+		if (s->pend.cap > 64 * 1024)
+			hb_buf_free(&s->pend);
 		if (s->client_ended && !s->up_wr_shut) {
 			shutdown(s->up_fd, SHUT_WR);
 			s->up_wr_shut = 1;
@@ -438,32 +429,10 @@ static int up_drain(struct hb_stream *s)
 	return 0;
 }
 
+/* Bounded by the stream window: the client cannot send more than we gave back. */
 static int pend_append(struct hb_stream *s, const uint8_t *data, size_t len)
 {
-	size_t live = s->pend_len - s->pend_off;
-	if (s->pend_off && live)
-		memmove(s->pend, s->pend + s->pend_off, live);
-	s->pend_len = live;
-	s->pend_off = 0;
-	if (live + len > s->pend_cap) {
-		size_t cap = s->pend_cap ? s->pend_cap : 16 * 1024;
-		/* Bounded by the stream window: the client cannot send more than we gave back. */
-		size_t limit = (size_t)s->conn->srv->stream_window + HB_DATA_MAX;
-		while (cap < live + len)
-			cap *= 2;
-		if (cap > limit)
-			cap = limit;
-		if (live + len > cap)
-			return -1;
-		uint8_t *p = realloc(s->pend, cap);
-		if (!p)
-			return -1;
-		s->pend = p;
-		s->pend_cap = cap;
-	}
-	memcpy(s->pend + s->pend_len, data, len);
-	s->pend_len += len;
-	return 0;
+	return hb_buf_append(&s->pend, data, len, (size_t)s->conn->srv->stream_window + HB_DATA_FRAME_MAX);
 }
 
 static void up_poll_cb(uv_poll_t *h, int status, int events)
@@ -474,11 +443,11 @@ static void up_poll_cb(uv_poll_t *h, int status, int events)
 	conn_enter(c);
 	if (status < 0)
 		events = UV_READABLE | UV_WRITABLE;
-	if ((events & UV_WRITABLE) && s->pend_len > s->pend_off) {
+	if ((events & UV_WRITABLE) && hb_buf_live(&s->pend) > 0) {
 		if (up_drain(s) < 0) {
-			if (!s->h2_closed && c->h2)
-				nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
-			s->pend_off = s->pend_len = 0;
+			if (!s->h2_closed && c->w.h2)
+				nghttp2_submit_rst_stream(c->w.h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+			s->pend.off = s->pend.len = 0;
 			if (s->h2_closed) {
 				stream_destroy(s, 1);
 				goto out;
@@ -486,7 +455,7 @@ static void up_poll_cb(uv_poll_t *h, int status, int events)
 		}
 	}
 	if (s->h2_closed) {
-		if (s->pend_len == s->pend_off) {
+		if (hb_buf_live(&s->pend) == 0) {
 			stream_destroy(s, 0);
 			goto out;
 		}
@@ -495,10 +464,10 @@ static void up_poll_cb(uv_poll_t *h, int status, int events)
 	}
 	{
 		int want = 0;
-		if (s->pend_len > s->pend_off)
+		if (hb_buf_live(&s->pend) > 0)
 			want |= UV_WRITABLE;
-		if ((events & UV_READABLE) && c->h2) {
-			nghttp2_session_resume_data(c->h2, s->id);
+		if ((events & UV_READABLE) && c->w.h2) {
+			nghttp2_session_resume_data(c->w.h2, s->id);
 		} else if (s->up_events & UV_READABLE) {
 			want |= UV_READABLE;
 		}
@@ -656,7 +625,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 		return 0;
 	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
 		s->client_ended = 1;
-		if (s->state == SS_TUNNEL && s->up_fd >= 0 && s->pend_len == s->pend_off && !s->up_wr_shut) {
+		if (s->state == SS_TUNNEL && s->up_fd >= 0 && hb_buf_live(&s->pend) == 0 && !s->up_wr_shut) {
 			shutdown(s->up_fd, SHUT_WR);
 			s->up_wr_shut = 1;
 		}
@@ -708,7 +677,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
 		nghttp2_session_consume(session, stream_id, len);
 		return 0;
 	}
-	if (s->state == SS_TUNNEL && s->up_fd >= 0 && s->pend_len == s->pend_off) {
+	if (s->state == SS_TUNNEL && s->up_fd >= 0 && hb_buf_live(&s->pend) == 0) {
 		while (len) {
 			ssize_t w = write(s->up_fd, data, len);
 			if (w < 0) {
@@ -754,17 +723,17 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 	s->h2_closed = 1;
 	queue_stream_end(s, error_code);
 	/* Bytes the upstream has not taken yet: they count against the connection window only. */
-	if (s->pend_len > s->pend_off) {
+	if (hb_buf_live(&s->pend) > 0) {
 		if (error_code != NGHTTP2_NO_ERROR || s->state != SS_TUNNEL) {
-			nghttp2_session_consume_connection(session, s->pend_len - s->pend_off);
-			s->pend_off = s->pend_len = 0;
+			nghttp2_session_consume_connection(session, hb_buf_live(&s->pend));
+			s->pend.off = s->pend.len = 0;
 		}
 	}
 	if (error_code != NGHTTP2_NO_ERROR || s->up_reset) {
 		stream_destroy(s, 1);
 		return 0;
 	}
-	if (s->pend_len > s->pend_off) {
+	if (hb_buf_live(&s->pend) > 0) {
 		up_set_events(s, UV_WRITABLE);
 		return 0;
 	}
@@ -786,12 +755,9 @@ static void conn_poll_update(struct hb_conn *c)
 		return;
 	if (c->state == CS_HANDSHAKE) {
 		/* Deferred (no SSL yet): the ClientHello waits in the socket until JS has a certificate. */
-		want = !c->ssl ? 0 : c->tls_want_write ? UV_WRITABLE : UV_READABLE;
+		want = !c->w.ssl ? 0 : c->w.tls_want_write ? UV_WRITABLE : UV_READABLE;
 	} else {
-		if (!c->h2 || nghttp2_session_want_read(c->h2))
-			want |= UV_READABLE;
-		if (c->write_blocked || c->tls_want_write)
-			want |= UV_WRITABLE;
+		want = hb_wire_events(&c->w);
 	}
 	if (want != c->poll_events) {
 		c->poll_events = want;
@@ -802,36 +768,11 @@ static void conn_poll_update(struct hb_conn *c)
 	}
 }
 
-static void set_fatal(struct hb_conn *c, const char *why)
+/* The wire's frame hook: patches our SETTINGS_MAX_CONCURRENT_STREAMS into the first SETTINGS
+ * frame nghttp2 wrote, before it is encrypted (frames are whole when copied: checked here). */
+static void patch_settings(void *arg, uint8_t *f, size_t n)
 {
-	if (!c->fatal) {
-		c->fatal = 1;
-		if (why != c->close_reason)
-			snprintf(c->close_reason, sizeof(c->close_reason), "%s", why);
-	}
-}
-
-/* Writes through TLS; returns bytes written, 0 when it would block, -1 on error. */
-static ssize_t tls_write(struct hb_conn *c, const uint8_t *p, size_t n)
-{
-	int w;
-	ERR_clear_error();
-	w = SSL_write(c->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
-	if (w > 0)
-		return w;
-	switch (SSL_get_error(c->ssl, w)) {
-	case SSL_ERROR_WANT_WRITE:
-	case SSL_ERROR_WANT_READ:
-		c->write_blocked = 1;
-		return 0;
-	default:
-		return -1;
-	}
-}
-
-/* Patches our SETTINGS_MAX_CONCURRENT_STREAMS into the first SETTINGS frame nghttp2 wrote. */
-static void patch_settings(struct hb_conn *c, uint8_t *f, size_t n)
-{
+	struct hb_conn *c = arg;
 	size_t len, i;
 	if (c->settings_patched || n < 9)
 		return;
@@ -853,100 +794,16 @@ static void patch_settings(struct hb_conn *c, uint8_t *f, size_t n)
 
 static void conn_flush(struct hb_conn *c)
 {
-	if (c->state != CS_H2 || !c->h2 || c->fatal)
+	if (c->state != CS_H2 || !c->w.h2 || c->w.fatal)
 		return;
-	c->write_blocked = 0;
-	for (;;) {
-		ssize_t w;
-		if (c->out_off < c->out_len) {
-			w = tls_write(c, c->out + c->out_off, c->out_len - c->out_off);
-			if (w < 0) {
-				set_fatal(c, "tls write failed");
-				return;
-			}
-			if (w == 0)
-				break;
-			c->out_off += (size_t)w;
-			continue;
-		}
-		c->out_off = c->out_len = 0;
-		if (c->ext_len) {
-			w = tls_write(c, c->ext, c->ext_len);
-			if (w < 0) {
-				set_fatal(c, "tls write failed");
-				return;
-			}
-			if (w == 0)
-				break;
-			c->ext += w;
-			c->ext_len -= (size_t)w;
-			continue;
-		}
-		int got = 0;
-		while (c->out_len < HB_OUT_CAP) {
-			const uint8_t *p;
-			ssize_t d = nghttp2_session_mem_send(c->h2, &p);
-			if (d < 0) {
-				set_fatal(c, nghttp2_strerror((int)d));
-				return;
-			}
-			if (d == 0)
-				break;
-			got = 1;
-			if (c->out_len + (size_t)d <= HB_OUT_CAP) {
-				memcpy(c->out + c->out_len, p, (size_t)d);
-				patch_settings(c, c->out + c->out_len, (size_t)d);
-				c->out_len += (size_t)d;
-			} else {
-				c->ext = p;
-				c->ext_len = (size_t)d;
-				break;
-			}
-		}
-		if (!got)
-			break;
-	}
-	if (!c->write_blocked && !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2))
-		set_fatal(c, c->close_reason[0] ? c->close_reason : "session ended");
+	hb_wire_flush(&c->w);
 	conn_poll_update(c);
 }
 
 static void conn_read_h2(struct hb_conn *c)
 {
-	/* Until OpenSSL wants more bytes: a round limit would strand records OpenSSL already read. */
-	while (c->state == CS_H2 && !c->fatal) {
-		int n;
-		ERR_clear_error();
-		n = SSL_read(c->ssl, read_buf, sizeof(read_buf));
-		if (n > 0) {
-			ssize_t rv = nghttp2_session_mem_recv(c->h2, read_buf, (size_t)n);
-			if (rv < 0) {
-				/* nghttp2 queued its GOAWAY already for protocol errors; send it, then close. */
-				snprintf(c->close_reason, sizeof(c->close_reason), "http2: %s", nghttp2_strerror((int)rv));
-				if (rv != NGHTTP2_ERR_CALLBACK_FAILURE && rv != NGHTTP2_ERR_NOMEM)
-					nghttp2_session_terminate_session(c->h2, NGHTTP2_PROTOCOL_ERROR);
-				conn_flush(c);
-				set_fatal(c, c->close_reason);
-				return;
-			}
-			c->tls_want_write = 0;
-			continue;
-		}
-		switch (SSL_get_error(c->ssl, n)) {
-		case SSL_ERROR_WANT_READ:
-			c->tls_want_write = 0;
-			return;
-		case SSL_ERROR_WANT_WRITE:
-			c->tls_want_write = 1;
-			return;
-		case SSL_ERROR_ZERO_RETURN:
-			set_fatal(c, "peer closed the connection");
-			return;
-		default:
-			set_fatal(c, "connection lost");
-			return;
-		}
-	}
+	if (c->state == CS_H2)
+		hb_wire_read(&c->w);
 }
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in, unsigned int inlen, void *arg)
@@ -976,8 +833,10 @@ static int h2_start(struct hb_conn *c)
 	nghttp2_settings_entry iv[4];
 	int rv;
 
-	c->out = malloc(HB_OUT_CAP);
-	if (!c->out)
+	c->w.out = malloc(HB_WIRE_OUT_CAP);
+	c->w.frame_hook = patch_settings;
+	c->w.hook_arg = c;
+	if (!c->w.out)
 		return -1;
 	if (nghttp2_session_callbacks_new(&cbs))
 		return -1;
@@ -993,7 +852,7 @@ static int h2_start(struct hb_conn *c)
 		return -1;
 	}
 	nghttp2_option_set_no_auto_window_update(opt, 1);
-	rv = nghttp2_session_server_new2(&c->h2, cbs, c, opt);
+	rv = nghttp2_session_server_new2(&c->w.h2, cbs, c, opt);
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cbs);
 	if (rv)
@@ -1003,10 +862,10 @@ static int h2_start(struct hb_conn *c)
 	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, srv->stream_window };
 	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_FRAME_SIZE, srv->max_frame };
 	iv[3] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
-	if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 4))
+	if (nghttp2_submit_settings(c->w.h2, NGHTTP2_FLAG_NONE, iv, 4))
 		return -1;
 	if (srv->conn_window > 65535)
-		nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, (int32_t)srv->conn_window);
+		nghttp2_session_set_local_window_size(c->w.h2, NGHTTP2_FLAG_NONE, 0, (int32_t)srv->conn_window);
 	c->state = CS_H2;
 	return 0;
 }
@@ -1025,13 +884,13 @@ static int conn_secure(struct hb_conn *c)
 	uint32_t n = 0;
 	int ok = 0;
 
-	SSL_get0_alpn_selected(c->ssl, &alpn, &alpnlen);
+	SSL_get0_alpn_selected(c->w.ssl, &alpn, &alpnlen);
 	napi_open_handle_scope(env, &scope);
 	argv[0] = conn_id_value(env, c);
 	napi_create_string_utf8(env, alpn ? (const char *)alpn : "", alpn ? alpnlen : 0, &argv[1]);
 	napi_create_array(env, &arr);
-	leaf = SSL_get0_peer_certificate(c->ssl);
-	chain = SSL_get_peer_cert_chain(c->ssl); /* server side: without the leaf */
+	leaf = SSL_get0_peer_certificate(c->w.ssl);
+	chain = SSL_get_peer_cert_chain(c->w.ssl); /* server side: without the leaf */
 	if (leaf) {
 		int i, cnt = chain ? sk_X509_num(chain) : 0;
 		for (i = -1; i < cnt && n < 10; i++) {
@@ -1066,21 +925,21 @@ static void conn_handshake(struct hb_conn *c)
 {
 	int r;
 	ERR_clear_error();
-	r = SSL_do_handshake(c->ssl);
+	r = SSL_do_handshake(c->w.ssl);
 	if (r == 1) {
-		c->tls_want_write = 0;
+		c->w.tls_want_write = 0;
 		if (c->srv->closed) {
-			set_fatal(c, "server shutting down");
+			hb_wire_fatal(&c->w, "server shutting down");
 			return;
 		}
 		if (!conn_secure(c)) {
-			set_fatal(c, "peer refused");
+			hb_wire_fatal(&c->w, "peer refused");
 			return;
 		}
 		if (c->state == CS_DEAD)
 			return;
 		if (h2_start(c) < 0) {
-			set_fatal(c, "http2 session setup failed");
+			hb_wire_fatal(&c->w, "http2 session setup failed");
 			return;
 		}
 		uv_timer_stop(&c->timer);
@@ -1090,23 +949,23 @@ static void conn_handshake(struct hb_conn *c)
 		conn_read_h2(c);
 		return;
 	}
-	switch (SSL_get_error(c->ssl, r)) {
+	switch (SSL_get_error(c->w.ssl, r)) {
 	case SSL_ERROR_WANT_READ:
-		c->tls_want_write = 0;
+		c->w.tls_want_write = 0;
 		break;
 	case SSL_ERROR_WANT_WRITE:
-		c->tls_want_write = 1;
+		c->w.tls_want_write = 1;
 		break;
 	default: {
 		char buf[120];
 		unsigned long e = ERR_peek_last_error();
 		if (e) {
 			ERR_error_string_n(e, buf, sizeof(buf));
-			snprintf(c->close_reason, sizeof(c->close_reason), "tls: %s", buf);
+			snprintf(c->w.close_reason, sizeof(c->w.close_reason), "tls: %s", buf);
 		} else {
-			snprintf(c->close_reason, sizeof(c->close_reason), "closed during the tls handshake");
+			snprintf(c->w.close_reason, sizeof(c->w.close_reason), "closed during the tls handshake");
 		}
-		set_fatal(c, c->close_reason);
+		hb_wire_fatal(&c->w, c->w.close_reason);
 	}
 	}
 }
@@ -1117,11 +976,11 @@ static void conn_poll_cb(uv_poll_t *h, int status, int events)
 	(void)events;
 	conn_enter(c);
 	if (status < 0) {
-		set_fatal(c, "socket error");
+		hb_wire_fatal(&c->w, "socket error");
 	} else if (c->state == CS_HANDSHAKE) {
 		conn_handshake(c);
 	} else if (c->state == CS_H2) {
-		if ((events & UV_WRITABLE) && c->tls_want_write)
+		if ((events & UV_WRITABLE) && c->w.tls_want_write)
 			conn_read_h2(c);
 		if (events & UV_READABLE)
 			conn_read_h2(c);
@@ -1137,17 +996,17 @@ static void conn_timer_cb(uv_timer_t *t)
 	conn_enter(c);
 	if (c->state == CS_HANDSHAKE) {
 		char why[80];
-		snprintf(why, sizeof(why), c->ssl ? "tls handshake not done within %u ms" : "certificate not available within %u ms",
+		snprintf(why, sizeof(why), c->w.ssl ? "tls handshake not done within %u ms" : "certificate not available within %u ms",
 			 c->srv->handshake_timeout_ms);
-		set_fatal(c, why);
+		hb_wire_fatal(&c->w, why);
 	} else if (c->state == CS_H2) {
 		if (c->ping_outstanding && now_ms(c->srv) - c->ping_sent_ms >= c->srv->ping_timeout_ms) {
-			set_fatal(c, "client stopped answering pings");
+			hb_wire_fatal(&c->w, "client stopped answering pings");
 		} else if (!c->ping_outstanding) {
 			uint8_t payload[8] = { 'w', 'e', 'f', 't', 'p', 'i', 'n', 'g' };
 			c->ping_outstanding = 1;
 			c->ping_sent_ms = now_ms(c->srv);
-			nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, payload);
+			nghttp2_submit_ping(c->w.h2, NGHTTP2_FLAG_NONE, payload);
 			conn_flush(c);
 		}
 	}
@@ -1168,8 +1027,8 @@ static void drain_finish(struct hb_conn *c)
 	c->draining = 0;
 	uv_poll_stop(&c->poll);
 	uv_timer_stop(&c->timer);
-	close(c->fd);
-	c->fd = -1;
+	close(c->w.fd);
+	c->w.fd = -1;
 	conn_release(c);
 }
 
@@ -1182,7 +1041,7 @@ static void drain_cb(uv_poll_t *h, int status, int events)
 		return;
 	}
 	for (;;) {
-		ssize_t n = read(c->fd, read_buf, sizeof(read_buf));
+		ssize_t n = read(c->w.fd, discard_buf, sizeof(discard_buf));
 		if (n > 0)
 			continue;
 		if (n < 0 && errno == EINTR)
@@ -1207,12 +1066,12 @@ static void conn_close(struct hb_conn *c, const char *reason)
 	if (c->state == CS_DEAD)
 		return;
 	int goaway_sent = 0;
-	if (c->h2 && c->state == CS_H2 && !c->write_blocked) {
+	if (c->w.h2 && c->state == CS_H2 && !c->w.write_blocked) {
 		/* A last best-effort flush (GOAWAY nghttp2 queued) without blocking. */
-		c->fatal = 0;
+		c->w.fatal = 0;
 		conn_flush(c);
-		c->fatal = 1;
-		goaway_sent = !c->write_blocked && c->out_off == c->out_len && !c->ext_len && !srv->closed;
+		c->w.fatal = 1;
+		goaway_sent = !c->w.write_blocked && c->w.out_off == c->w.out_len && !c->w.ext_len && !srv->closed;
 	}
 	c->state = CS_DEAD;
 	while (c->streams) {
@@ -1222,31 +1081,31 @@ static void conn_close(struct hb_conn *c, const char *reason)
 		s->h2_closed = 1;
 		stream_destroy(s, 1);
 	}
-	if (c->h2) {
-		nghttp2_session_del(c->h2);
-		c->h2 = NULL;
+	if (c->w.h2) {
+		nghttp2_session_del(c->w.h2);
+		c->w.h2 = NULL;
 	}
-	if (c->ssl) {
-		SSL_free(c->ssl);
-		c->ssl = NULL;
+	if (c->w.ssl) {
+		SSL_free(c->w.ssl);
+		c->w.ssl = NULL;
 	}
-	free(c->out);
-	c->out = NULL;
-	c->ext = NULL;
-	c->ext_len = 0;
+	free(c->w.out);
+	c->w.out = NULL;
+	c->w.ext = NULL;
+	c->w.ext_len = 0;
 	uv_timer_stop(&c->timer);
-	if (c->fd >= 0 && goaway_sent) {
+	if (c->w.fd >= 0 && goaway_sent) {
 		/* Lingering close: closing with the peer's unread bytes queued would send a RST, which can
 		 * make the peer drop our GOAWAY unread. Shut our side, discard input briefly, then close. */
-		shutdown(c->fd, SHUT_WR);
+		shutdown(c->w.fd, SHUT_WR);
 		c->draining = 1;
 		c->poll_events = UV_READABLE;
 		uv_poll_start(&c->poll, UV_READABLE, drain_cb);
 		uv_timer_start(&c->timer, drain_timer_cb, HB_DRAIN_MS, 0);
-	} else if (c->fd >= 0) {
+	} else if (c->w.fd >= 0) {
 		uv_poll_stop(&c->poll);
-		close(c->fd);
-		c->fd = -1;
+		close(c->w.fd);
+		c->w.fd = -1;
 	}
 	if (srv->slots[c->slot] == c) {
 		srv->slots[c->slot] = NULL;
@@ -1288,19 +1147,19 @@ static struct hb_conn *conn_lookup(struct hb_server *srv, double id)
 
 static struct hb_stream *stream_lookup(struct hb_conn *c, int32_t sid)
 {
-	if (!c->h2 || sid <= 0)
+	if (!c->w.h2 || sid <= 0)
 		return NULL;
-	return nghttp2_session_get_stream_user_data(c->h2, sid);
+	return nghttp2_session_get_stream_user_data(c->w.h2, sid);
 }
 
 /* Starts the TLS handshake with `ctx` (none: closed with `why`); the handshake deadline runs from accept. */
 static void conn_tls_start(struct hb_conn *c, SSL_CTX *ctx, const char *why)
 {
-	if (!ctx || !(c->ssl = SSL_new(ctx)) || !SSL_set_fd(c->ssl, c->fd)) {
-		set_fatal(c, ctx ? "tls setup failed" : why);
+	if (!ctx || !(c->w.ssl = SSL_new(ctx)) || !SSL_set_fd(c->w.ssl, c->w.fd)) {
+		hb_wire_fatal(&c->w, ctx ? "tls setup failed" : why);
 		return;
 	}
-	SSL_set_accept_state(c->ssl);
+	SSL_set_accept_state(c->w.ssl);
 	conn_handshake(c);
 	conn_poll_update(c);
 }
@@ -1363,7 +1222,7 @@ static void conn_begin(struct hb_server *srv, int fd)
 	c->srv = srv;
 	c->slot = slot;
 	c->gen = ++srv->gen & 0x3fffffff;
-	c->fd = fd;
+	c->w.fd = fd;
 	c->state = CS_HANDSHAKE;
 	srv->slots[slot] = c;
 	uv_poll_init_socket(srv->loop, &c->poll, fd);
@@ -1812,7 +1671,7 @@ static napi_value hb_start_tls(napi_env env, napi_callback_info info)
 	}
 	napi_get_value_string_utf8(env, argv[3], why, sizeof(why), &wl);
 	c = conn_lookup(srv, cid);
-	if (!c || c->state != CS_HANDSHAKE || c->ssl || c->fatal) {
+	if (!c || c->state != CS_HANDSHAKE || c->w.ssl || c->w.fatal) {
 		napi_get_boolean(env, false, &out);
 		return out;
 	}
@@ -1831,10 +1690,10 @@ static int reply_status(struct hb_conn *c, struct hb_stream *s, uint32_t status)
 	nv = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)st, 7, strlen(st), NGHTTP2_NV_FLAG_NONE };
 	s->state = SS_REPLIED;
 	/* Release buffered request bytes; the client may keep sending, so the stream is reset too. */
-	if (s->pend_len > s->pend_off)
-		consume(s, s->pend_len - s->pend_off);
-	s->pend_off = s->pend_len = 0;
-	if (nghttp2_submit_response(c->h2, s->id, &nv, 1, NULL))
+	if (hb_buf_live(&s->pend) > 0)
+		consume(s, hb_buf_live(&s->pend));
+	s->pend.off = s->pend.len = 0;
+	if (nghttp2_submit_response(c->w.h2, s->id, &nv, 1, NULL))
 		return -1;
 	/* RST_STREAM(NO_ERROR) once the answer is on the wire (on_frame_send), if the client still sends. */
 	s->rst_after_reply = 1;
@@ -1895,24 +1754,24 @@ static napi_value hb_answer(napi_env env, napi_callback_info info)
 		s->state = SS_TUNNEL;
 		dp.source.ptr = s;
 		dp.read_callback = data_read_cb;
-		if (nghttp2_submit_response(c->h2, s->id, &nv, 1, &dp)) {
-			nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+		if (nghttp2_submit_response(c->w.h2, s->id, &nv, 1, &dp)) {
+			nghttp2_submit_rst_stream(c->w.h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
 			goto done;
 		}
 		/* Bytes Node had already read from the upstream socket go out first (data_read_cb). */
 		if (initlen) {
 			s->first = malloc(initlen);
 			if (!s->first) {
-				nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+				nghttp2_submit_rst_stream(c->w.h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
 				goto done;
 			}
 			memcpy(s->first, init, initlen);
 			s->first_len = initlen;
 		}
-		if (s->pend_len > s->pend_off) {
+		if (hb_buf_live(&s->pend) > 0) {
 			if (up_drain(s) < 0)
-				nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
-			else if (s->pend_len > s->pend_off)
+				nghttp2_submit_rst_stream(c->w.h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+			else if (hb_buf_live(&s->pend) > 0)
 				up_set_events(s, UV_WRITABLE);
 		} else if (s->client_ended && !s->up_wr_shut) {
 			shutdown(fd, SHUT_WR);
@@ -1956,7 +1815,7 @@ static napi_value hb_reset(napi_env env, napi_callback_info info)
 		s->state = code == NGHTTP2_REFUSED_STREAM ? SS_REFUSED : SS_REPLIED;
 	else if (s->state == SS_TUNNEL)
 		s->up_reset = 1; /* as the Node engine's resetDuplex: even RST_STREAM(NO_ERROR) resets the upstream */
-	nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, sid, code);
+	nghttp2_submit_rst_stream(c->w.h2, NGHTTP2_FLAG_NONE, sid, code);
 	conn_flush(c);
 	conn_leave(c);
 	return NULL;
@@ -1983,15 +1842,15 @@ static napi_value hb_goaway(napi_env env, napi_callback_info info)
 		return NULL;
 	conn_enter(c);
 	if (c->state != CS_H2) {
-		set_fatal(c, "closed");
+		hb_wire_fatal(&c->w, "closed");
 	} else if (graceful) {
-		nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2), code, NULL, 0);
+		nghttp2_submit_goaway(c->w.h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->w.h2), code, NULL, 0);
 		conn_flush(c);
 	} else {
-		snprintf(c->close_reason, sizeof(c->close_reason), "closed by the server (GOAWAY %u)", code);
-		nghttp2_session_terminate_session(c->h2, code);
+		snprintf(c->w.close_reason, sizeof(c->w.close_reason), "closed by the server (GOAWAY %u)", code);
+		nghttp2_session_terminate_session(c->w.h2, code);
 		conn_flush(c);
-		set_fatal(c, c->close_reason);
+		hb_wire_fatal(&c->w, c->w.close_reason);
 	}
 	conn_leave(c);
 	return NULL;
@@ -2056,9 +1915,9 @@ static napi_value hb_close(napi_env env, napi_callback_info info)
 			continue;
 		conn_enter(c);
 		if (force || c->state != CS_H2) {
-			set_fatal(c, "server closed");
+			hb_wire_fatal(&c->w, "server closed");
 		} else {
-			nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2), NGHTTP2_NO_ERROR, NULL, 0);
+			nghttp2_submit_goaway(c->w.h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->w.h2), NGHTTP2_NO_ERROR, NULL, 0);
 			conn_flush(c);
 		}
 		conn_leave(c);
