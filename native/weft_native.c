@@ -37,6 +37,7 @@
 #include "hbone_server.h"
 #include "hbone_client.h"
 #include "upstream_dial.h"
+#include "tcp_accept.h"
 
 #ifndef IP_TRANSPARENT
 #define IP_TRANSPARENT 19
@@ -618,6 +619,7 @@ static napi_value init(napi_env env, napi_value exports)
 	hbone_server_init(env, exports);
 	hbone_client_init(env, exports);
 	upstream_dial_init(env, exports);
+	tcp_accept_init(env, exports);
 	return exports;
 }
 

@@ -31,6 +31,7 @@ import { ConnectionRegistry } from "./traffic/connections.js";
 import { PerWorkloadHboneListeners } from "./hbone-listeners.js";
 import { type Dialer, PlainDialer, TransparentDialer } from "../proxy/transport/dialer.js";
 import { FdLimitWatch } from "../proxy/transport/fd-limit.js";
+import { NativeListener, type NativeListenerStats } from "../proxy/transport/native-listener.js";
 import { explainFromState, stateAuthorizer } from "./traffic/authorizer.js";
 import type { Authorize } from "./traffic/inbound-admission.js";
 import { DnsForwarder } from "./dns/forwarder.js";
@@ -70,6 +71,8 @@ export class Ztunnel {
   private readonly admin = new AdminServers();
   private readonly hboneListeners: PerWorkloadHboneListeners;
   private readonly outboundServers: net.Server[] = [];
+  /** Outbound listeners accepting in the addon (native engine): connections reach Outbound as fds. */
+  private readonly nativeListeners: NativeListener[] = [];
   /** Says in the log when the open-file limit refuses connections (the event loop refuses them silently). */
   private readonly fdWatch = new FdLimitWatch({
     onEvent: (e) =>
@@ -190,6 +193,15 @@ export class Ztunnel {
       const socks = await this.socks.listen(c.bindAddress, c.ports.socks5);
       log.info({ address: `${socks.address}:${socks.port}` }, "socks5 listening");
       for (const target of c.outboundListeners) {
+        if (this.acceptsNatively()) {
+          const l = NativeListener.listen(
+            { host: target.ip, port: target.port },
+            (fd, _local, remote) => void this.outbound.handleAccepted(fd, remote, target),
+          );
+          if (!l.ok) throw new Error(`ztunnel: outbound listener ${formatAddress(target)}: ${l.error.message}`, { cause: l.error });
+          this.nativeListeners.push(l.value);
+          continue;
+        }
         const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => void this.outbound.handle(s, target));
         await new Promise<void>((resolve, reject) => {
           server.once("error", (e) => reject(new Error(`ztunnel: outbound listener ${formatAddress(target)}: ${e.message}`, { cause: e })));
@@ -232,6 +244,30 @@ export class Ztunnel {
   }
 
   /**
+   * Whether plain TCP outbound listeners accept in the addon (docs/hbone.md "Client side", the
+   * accept): on the native engine, whose tunnels attach an accepted fd as it is. SOCKS5 stays on
+   * Node (it parses a handshake first), as do the inbound plaintext and HBONE capture listeners.
+   */
+  private acceptsNatively(): boolean {
+    return this.config.hboneEngine === "native";
+  }
+
+  /** Counters of the natively accepting outbound listeners, summed (zeros without any). */
+  nativeAcceptStats(): Omit<NativeListenerStats, "listening"> & { listeners: number } {
+    const sum = { listeners: 0, accepted: 0, refusedAtFdLimit: 0, errors: 0, pauses: 0 };
+    for (const l of this.nativeListeners) {
+      const s = l.stats();
+      if (!s.listening) continue;
+      sum.listeners++;
+      sum.accepted += s.accepted;
+      sum.refusedAtFdLimit += s.refusedAtFdLimit;
+      sum.errors += s.errors;
+      sum.pauses += s.pauses;
+    }
+    return sum;
+  }
+
+  /**
    * Capture mode: IP_TRANSPARENT, marked wildcard listeners that the redirection (eBPF or
    * nftables) feeds. Each accepted socket's local address is the original destination.
    */
@@ -251,6 +287,25 @@ export class Ztunnel {
     // the IPv4 ones only (the CNI agent then refuses IPv6 pod addresses too).
     for (const [name, port, handler] of plan) {
       for (const host of ["0.0.0.0", "::"]) {
+        if (name === "outbound" && this.acceptsNatively()) {
+          // The accepted connection's local address is the original destination, as on Node's listener.
+          const n = NativeListener.listen(
+            { host, port, transparent: { mark: c.ztunnelMark } },
+            (fd, local, remote) => void this.outbound.handleAccepted(fd, remote, local),
+          );
+          if (!n.ok && host === "::" && (n.error.code === "EAFNOSUPPORT" || n.error.code === "EADDRNOTAVAIL")) {
+            log.warn({ name, port, err: n.error.message }, "no IPv6 in this namespace: IPv4 capture listener only");
+            continue;
+          }
+          if (!n.ok)
+            throw new Error(
+              `ztunnel: ${name} capture listener ${formatAddress({ ip: host, port })}: ${n.error.message} (capture mode needs root and the native addon: scripts/setup.sh)`,
+              { cause: n.error },
+            );
+          this.nativeListeners.push(n.value);
+          log.info({ name, port, host, accept: "native" }, "capture listener bound (transparent)");
+          continue;
+        }
         const r = await listenTransparent({ host, port, mark: c.ztunnelMark, allowHalfOpen: name !== "hbone" }, handler);
         if (!r.ok && host === "::" && (r.error.code === "EAFNOSUPPORT" || r.error.code === "EADDRNOTAVAIL")) {
           log.warn({ name, port, err: r.error.message }, "no IPv6 in this namespace: IPv4 capture listener only");
@@ -361,6 +416,7 @@ export class Ztunnel {
       certificates: this.certs.dump(),
       hboneListeners: this.hboneListeners.bound,
       pool: this.pool.dump(),
+      ...(this.nativeListeners.length ? { outboundAccept: this.nativeAcceptStats() } : {}),
       inbound: { ...this.hbone.stats(), trackedConnections: this.connections.size },
     };
   }
@@ -372,6 +428,7 @@ export class Ztunnel {
       this.fdWatch.stop();
       this.hboneListeners.close();
       for (const s of this.outboundServers) s.close();
+      for (const l of this.nativeListeners) l.close();
       const deadline = this.config.drainSeconds * 1000;
       await Promise.allSettled([this.dns?.close(), this.socks.close(), this.hbone.close(deadline), this.pool.close(deadline)]);
       this.certs.close();

@@ -128,9 +128,7 @@ export async function listenTransparent(
   opts: TransparentListenOptions,
   onConnection?: (s: net.Socket) => void,
 ): Promise<Result<net.Server, NativeError>> {
-  const fd = call(`listen transparent ${opts.host}:${opts.port}`, (a) =>
-    a.listenTransparent(opts.host, opts.port, opts.backlog ?? 511, (opts.mark ?? 0) >>> 0),
-  );
+  const fd = listenTransparentFd(opts);
   if (!fd.ok) return fd;
   // noDelay: a proxy relays small writes (HTTP/2 HEADERS, then DATA) as they come; with Nagle the
   // second waits for the peer's delayed ACK (40 ms on Linux) at every request-response turn.
@@ -146,6 +144,16 @@ export async function listenTransparent(
       resolve(ok(server));
     });
   });
+}
+
+/**
+ * The listening fd of a transparent listener (as `listenTransparent`, but not handed to Node):
+ * for the native accept (src/proxy/transport/native-listener.ts), which takes it over.
+ */
+export function listenTransparentFd(opts: Omit<TransparentListenOptions, "allowHalfOpen">): Result<number, NativeError> {
+  return call(`listen transparent ${opts.host}:${opts.port}`, (a) =>
+    a.listenTransparent(opts.host, opts.port, opts.backlog ?? 511, (opts.mark ?? 0) >>> 0),
+  );
 }
 
 export interface TransparentConnectOptions {

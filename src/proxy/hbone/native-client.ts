@@ -190,6 +190,15 @@ export class NativeTunnel {
     return this.attach(taken.fd, taken.initial);
   }
 
+  /**
+   * Splices a connection accepted in the addon (native-listener.ts) with the tunnel: no Node
+   * socket ever existed for it. The addon owns `fd` from here, also when the stream ended
+   * meanwhile (then the application is reset). Resolves as `splice`.
+   */
+  attachFd(fd: number): Promise<SpliceOutcome> {
+    return this.attach(fd, null);
+  }
+
   private attach(fd: number, initial: Buffer | null): Promise<SpliceOutcome> {
     const done = new Promise<SpliceOutcome>((r) => (this.spliced = r));
     // The addon owns fd from here, also when it refuses (the stream ended meanwhile).

@@ -28,6 +28,7 @@ import { isMutualTls } from "../../proxy/hbone/connection-security.js";
 import { splice } from "../../proxy/transport/splice.js";
 import { baggageHeader } from "../../proxy/hbone/baggage.js";
 import type { ConnectionInfo } from "../../proxy/access-log.js";
+import { resetFd, socketFromFd } from "../../proxy/transport/native-listener.js";
 
 const log = logger("ztunnel.outbound");
 
@@ -58,8 +59,11 @@ export interface Established {
   readonly upstream: Duplex | NativeTunnel;
   readonly route: OutboundRoute;
   readonly source: Workload;
-  /** Splices the client with the upstream and accounts the connection; resolves when both closed. */
-  run(client: net.Socket): Promise<void>;
+  /**
+   * Splices the client with the upstream and accounts the connection; resolves when both closed.
+   * The client is a Node socket, or the fd of a connection accepted in the addon (native engine).
+   */
+  run(client: net.Socket | number): Promise<void>;
 }
 
 export class Outbound {
@@ -162,19 +166,22 @@ export class Outbound {
       source,
       // Not async, and the completion is a bound module function: nothing of this connection
       // but what the splice needs stays referenced while it runs (docs/hbone.md "Performance").
-      run: (client: net.Socket) => {
-        const done = metrics.connectionOpened(
-          tcpLabels({
-            reporter: "source",
-            source,
-            ...(route.kind !== "reject" && route.destination ? { destination: route.destination } : {}),
-            ...(route.kind !== "reject" && route.service ? { service: route.service } : {}),
-            mtls,
-          }),
-          // A native tunnel takes the client's socket over and counts its bytes itself.
-          upstream instanceof NativeTunnel ? upstream : client,
-          info,
-        );
+      run: (accepted: net.Socket | number) => {
+        const labels = tcpLabels({
+          reporter: "source",
+          source,
+          ...(route.kind !== "reject" && route.destination ? { destination: route.destination } : {}),
+          ...(route.kind !== "reject" && route.service ? { service: route.service } : {}),
+          mtls,
+        });
+        // A natively accepted fd goes to a native tunnel as it is; any other upstream needs a Node socket.
+        if (typeof accepted === "number" && upstream instanceof NativeTunnel) {
+          const done = metrics.connectionOpened(labels, upstream, info);
+          return upstream.attachFd(accepted).then(finished.bind(null, done, source.name));
+        }
+        const client = typeof accepted === "number" ? acceptedSocket(accepted) : accepted;
+        // A native tunnel takes the client's socket over and counts its bytes itself.
+        const done = metrics.connectionOpened(labels, upstream instanceof NativeTunnel ? upstream : client, info);
         const spliced =
           upstream instanceof NativeTunnel
             ? upstream.splice(client)
@@ -184,6 +191,27 @@ export class Outbound {
         return spliced.then(finished.bind(null, done, source.name));
       },
     };
+  }
+
+  /**
+   * A connection accepted in the addon (native engine, native-listener.ts): the same decision as
+   * `handle` on the fd and its addresses, without a Node socket unless a rare path needs one
+   * (captured DNS over TCP, passthrough). A refusal resets the connection. Unlike `handle`, a
+   * client that goes away while the tunnel is being opened is noticed only at the attach (its
+   * EOF or reset then ends the tunnel), not by aborting the open.
+   */
+  async handleAccepted(fd: number, from: SocketAddress, target: SocketAddress): Promise<void> {
+    if (target.port === 53 && this.d.dnsTcp && this.sourceWorkload(from.ip)) {
+      this.d.dnsTcp(acceptedSocket(fd));
+      return;
+    }
+    const r = await this.connect(from, target);
+    if (!r.ok) {
+      log.info({ src: formatAddress(from), dst: formatAddress(target), reason: r.error.reason }, "outbound connection refused");
+      resetFd(fd);
+      return;
+    }
+    return r.value.run(fd);
   }
 
   /** For listeners whose accepted socket's local address is the original destination. */
@@ -215,6 +243,13 @@ export class Outbound {
     }
     return r.value.run(client);
   }
+}
+
+/** A natively accepted fd as a Node socket (rare paths), set up as `handle` sets its sockets up. */
+function acceptedSocket(fd: number): net.Socket {
+  const s = socketFromFd(fd);
+  s.on("error", ignoreError);
+  return s;
 }
 
 function finished(done: () => void, source: string, outcome: { readonly error?: Error }): void {
