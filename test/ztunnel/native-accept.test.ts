@@ -16,6 +16,9 @@ import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
 import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import { staticZtunnelConfig } from "../support/ztunnel-config.js";
 import { service, workload } from "../support/model.js";
+import { isRoot } from "../support/netns.js";
+import { socketOptions } from "../../src/common/native/native.js";
+import { NativeListener, resetFd } from "../../src/proxy/transport/native-listener.js";
 
 const CLIENT = "127.0.68.11";
 const POD = "127.0.68.21";
@@ -229,3 +232,30 @@ test("native accept: ztunnel stop closes the listeners", async () => {
   const [e] = (await once(s, "error")) as [NodeJS.ErrnoException];
   assert.equal(e.code, "ECONNREFUSED");
 });
+
+test(
+  "native accept: a transparent listener (capture's kind) hands over the fd with its mark and the destination as local address",
+  { skip: isRoot() ? false : "needs root (IP_TRANSPARENT)" },
+  async () => {
+    const seen: { fd: number; local: string; remote: string }[] = [];
+    const l = NativeListener.listen({ host: "127.0.68.120", port: 0, transparent: { mark: 0x539 } }, (fd, local, remote) =>
+      seen.push({ fd, local: `${local.ip}:${local.port}`, remote: `${remote.ip}:${remote.port}` }),
+    );
+    assert.ok(l.ok, !l.ok ? l.error.message : "");
+    try {
+      const s = net.connect({ host: "127.0.68.120", port: l.value.address.port, localAddress: CLIENT });
+      await once(s, "connect");
+      await until("the accept", () => seen.length === 1);
+      assert.equal(seen[0]!.local, `127.0.68.120:${l.value.address.port}`);
+      assert.equal(seen[0]!.remote, `${CLIENT}:${s.localPort}`);
+      const opts = socketOptions(seen[0]!.fd);
+      assert.ok(opts.ok, !opts.ok ? opts.error.message : "");
+      assert.equal(opts.value.mark, 0x539, "the accepted connection carries the listener's mark");
+      resetFd(seen[0]!.fd);
+      assert.deepEqual(await ending(s), { kind: "error", code: "ECONNRESET" });
+      assert.equal(l.value.stats().accepted, 1);
+    } finally {
+      l.value.close();
+    }
+  },
+);

@@ -193,20 +193,23 @@ export class NativeTunnel {
   /**
    * Splices a connection accepted in the addon (native-listener.ts) with the tunnel: no Node
    * socket ever existed for it. The addon owns `fd` from here, also when the stream ended
-   * meanwhile (then the application is reset). Resolves as `splice`.
+   * meanwhile (then the application is reset). `onEnd` is called once, as `splice` resolves.
    */
-  attachFd(fd: number): Promise<SpliceOutcome> {
-    return this.attach(fd, null);
+  attachFd(fd: number, onEnd: (o: SpliceOutcome) => void): void {
+    this.attachWith(fd, null, onEnd);
   }
 
   private attach(fd: number, initial: Buffer | null): Promise<SpliceOutcome> {
-    const done = new Promise<SpliceOutcome>((r) => (this.spliced = r));
+    return new Promise<SpliceOutcome>((r) => this.attachWith(fd, initial, r));
+  }
+
+  private attachWith(fd: number, initial: Buffer | null, onEnd: (o: SpliceOutcome) => void): void {
+    this.spliced = onEnd;
     // The addon owns fd from here, also when it refuses (the stream ended meanwhile).
     if (!this.conn.attach(this.id, fd, initial) && this.spliced) {
-      this.spliced({ error: new Error("hbone: stream closed before the tunnel was spliced") });
       this.spliced = undefined;
+      onEnd({ error: new Error("hbone: stream closed before the tunnel was spliced") });
     }
-    return done;
   }
 
   /**

@@ -59,11 +59,14 @@ export interface Established {
   readonly upstream: Duplex | NativeTunnel;
   readonly route: OutboundRoute;
   readonly source: Workload;
+  /** Splices the client with the upstream and accounts the connection; resolves when both closed. */
+  run(client: net.Socket): Promise<void>;
   /**
-   * Splices the client with the upstream and accounts the connection; resolves when both closed.
-   * The client is a Node socket, or the fd of a connection accepted in the addon (native engine).
+   * The same for a connection accepted in the addon (native engine): its fd is attached to a
+   * native tunnel as it is (wrapped in a Node socket for any other upstream); the end is
+   * accounted when it comes, with nothing to wait for.
    */
-  run(client: net.Socket | number): Promise<void>;
+  runAccepted(fd: number): void;
 }
 
 export class Outbound {
@@ -160,35 +163,38 @@ export class Outbound {
     info: ConnectionInfo,
   ): Established {
     const metrics = this.d.metrics;
+    const labels = () =>
+      tcpLabels({
+        reporter: "source",
+        source,
+        ...(route.kind !== "reject" && route.destination ? { destination: route.destination } : {}),
+        ...(route.kind !== "reject" && route.service ? { service: route.service } : {}),
+        mtls,
+      });
+    // Not async, and the completion is a bound module function: nothing of this connection
+    // but what the splice needs stays referenced while it runs (docs/hbone.md "Performance").
+    const run = (client: net.Socket) => {
+      // A native tunnel takes the client's socket over and counts its bytes itself.
+      const done = metrics.connectionOpened(labels(), upstream instanceof NativeTunnel ? upstream : client, info);
+      const spliced =
+        upstream instanceof NativeTunnel
+          ? upstream.splice(client)
+          : route.kind === "hbone"
+            ? spliceStream(upstream as ClientHttp2Stream, client)
+            : splice(client, upstream);
+      return spliced.then(finished.bind(null, done, source.name));
+    };
     return {
       upstream,
       route,
       source,
-      // Not async, and the completion is a bound module function: nothing of this connection
-      // but what the splice needs stays referenced while it runs (docs/hbone.md "Performance").
-      run: (accepted: net.Socket | number) => {
-        const labels = tcpLabels({
-          reporter: "source",
-          source,
-          ...(route.kind !== "reject" && route.destination ? { destination: route.destination } : {}),
-          ...(route.kind !== "reject" && route.service ? { service: route.service } : {}),
-          mtls,
-        });
-        // A natively accepted fd goes to a native tunnel as it is; any other upstream needs a Node socket.
-        if (typeof accepted === "number" && upstream instanceof NativeTunnel) {
-          const done = metrics.connectionOpened(labels, upstream, info);
-          return upstream.attachFd(accepted).then(finished.bind(null, done, source.name));
-        }
-        const client = typeof accepted === "number" ? acceptedSocket(accepted) : accepted;
-        // A native tunnel takes the client's socket over and counts its bytes itself.
-        const done = metrics.connectionOpened(labels, upstream instanceof NativeTunnel ? upstream : client, info);
-        const spliced =
-          upstream instanceof NativeTunnel
-            ? upstream.splice(client)
-            : route.kind === "hbone"
-              ? spliceStream(upstream as ClientHttp2Stream, client)
-              : splice(client, upstream);
-        return spliced.then(finished.bind(null, done, source.name));
+      run,
+      runAccepted: (fd: number) => {
+        // Any other upstream than a native tunnel (passthrough) needs a Node socket.
+        if (!(upstream instanceof NativeTunnel)) return void run(acceptedSocket(fd));
+        const done = metrics.connectionOpened(labels(), upstream, info);
+        // No promise per tunnel: the tunnel calls the bound completion at its end.
+        upstream.attachFd(fd, finished.bind(null, done, source.name));
       },
     };
   }
@@ -211,7 +217,7 @@ export class Outbound {
       resetFd(fd);
       return;
     }
-    return r.value.run(fd);
+    r.value.runAccepted(fd);
   }
 
   /** For listeners whose accepted socket's local address is the original destination. */
