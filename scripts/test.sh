@@ -69,5 +69,6 @@ WEFT_HBONE_ENGINE=native node --test --test-concurrency=1 --test-timeout=300000 
   dist/test/hbone/tunnel.test.js dist/test/hbone/pool.test.js dist/test/hbone/security.test.js dist/test/hbone/edge.test.js \
   dist/test/hbone/client-cert.test.js dist/test/hbone/native-edge.test.js dist/test/hbone/native-client.test.js \
   dist/test/hbone/cert-wait.test.js dist/test/hbone/refused-retry.test.js dist/test/hbone/terminate.test.js \
-  dist/test/ztunnel/two-ztunnels.test.js dist/test/ztunnel/resets.test.js dist/test/fuzz/fuzz.test.js \
+  dist/test/ztunnel/two-ztunnels.test.js dist/test/ztunnel/resets.test.js dist/test/ztunnel/native-accept.test.js \
+  dist/test/ztunnel/fd-limit.test.js dist/test/fuzz/fuzz.test.js \
   dist/test/waypoint/*.test.js
