@@ -107,6 +107,7 @@ for (const backend of BACKENDS)
         server: peerEchoServer("dual-payload-"),
         yaml: APP,
         pods: ["dual/client", "dual/server"],
+        serving: ["dual/server"],
       });
       const dstLog = componentLog(c, "ztunnel-node-1");
       const srcLog = componentLog(c, "ztunnel-node-0");

@@ -95,6 +95,7 @@ for (const backend of BACKENDS)
         server: peerEchoServer("hp-"),
         yaml: APP,
         pods: ["hp/self", "hp/other"],
+        serving: ["hp/self", "hp/other"],
       });
       const zlog = componentLog(c, "ztunnel-node-0");
       const self = dualIps(c, "hp", "self");

@@ -343,7 +343,9 @@ http.createServer((req, res) => {
 
 /**
  * `weft local up` of one app (`yaml`, with `server` as its server.js) in `stateDir`, then waits
- * until every pod of `pods` (`ns/name`) is enrolled. Throws naming what failed.
+ * until every pod of `pods` (`ns/name`) is enrolled and every pod of `serving` listens on 8080
+ * (its server.js started: under CI's load a Node start takes seconds, and a call before it is
+ * refused by the app, which the client sees as a reset). Throws naming what failed.
  */
 export async function upApp(o: {
   readonly work: string;
@@ -353,6 +355,7 @@ export async function upApp(o: {
   readonly server: string;
   readonly yaml: string;
   readonly pods: readonly string[];
+  readonly serving: readonly string[];
 }): Promise<Cluster> {
   const appDir = path.join(o.work, "app");
   mkdirSync(appDir, { recursive: true });
@@ -374,6 +377,17 @@ export async function upApp(o: {
     },
     30_000,
   );
+  for (const k of o.serving) {
+    const [ns, name] = k.split("/") as [string, string];
+    await until(
+      `pod ${k}'s server.js listening on 8080`,
+      async () => {
+        const r = await sh("ip", ["netns", "exec", podNetns(c, ns, name), "ss", "-Hltn", "sport = :8080"]);
+        return r.code === 0 && r.stdout.trim() ? true : undefined;
+      },
+      30_000,
+    );
+  }
   return c;
 }
 

@@ -63,6 +63,7 @@ for (const backend of BACKENDS)
         server: SERVER,
         yaml: APP,
         pods: ["v6only/client", "v6only/server"],
+        serving: ["v6only/server"],
       });
       const pod = (name: string) => c.state.pods.find((p) => p.namespace === "v6only" && p.name === name)!;
       const client = pod("client");
