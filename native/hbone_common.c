@@ -110,6 +110,24 @@ const char *hb_errno_name(int e)
 	}
 }
 
+void hb_rethrow_fatal(napi_env env)
+{
+	bool pending = false;
+	napi_is_exception_pending(env, &pending);
+	if (pending) {
+		napi_value ex;
+		napi_get_and_clear_last_exception(env, &ex);
+		napi_fatal_exception(env, ex);
+	}
+}
+
+void hb_set_num(napi_env env, napi_value o, const char *name, double v)
+{
+	napi_value x;
+	napi_create_double(env, v, &x);
+	napi_set_named_property(env, o, name, x);
+}
+
 napi_value hb_call_js(napi_env env, napi_async_context actx, napi_ref ref, size_t argc, napi_value *argv)
 {
 	napi_value fn, recv, result = NULL;
@@ -117,13 +135,7 @@ napi_value hb_call_js(napi_env env, napi_async_context actx, napi_ref ref, size_
 		return NULL;
 	napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
 	if (napi_make_callback(env, actx, recv, fn, argc, argv, &result) != napi_ok) {
-		bool pending = false;
-		napi_is_exception_pending(env, &pending);
-		if (pending) {
-			napi_value ex;
-			napi_get_and_clear_last_exception(env, &ex);
-			napi_fatal_exception(env, ex);
-		}
+		hb_rethrow_fatal(env);
 		return NULL;
 	}
 	return result;

@@ -14,6 +14,13 @@
 #include <openssl/ssl.h>
 #include <nghttp2/nghttp2.h>
 
+#ifndef IP_TRANSPARENT
+#define IP_TRANSPARENT 19
+#endif
+#ifndef IPV6_TRANSPARENT
+#define IPV6_TRANSPARENT 75
+#endif
+
 #define HB_WIRE_OUT_CAP (64 * 1024)
 #define HB_WIRE_READ_BUF (64 * 1024)
 /* Largest DATA frame payload we send (nghttp2's default would be 16 KiB whatever the peer allows). */
@@ -28,6 +35,11 @@ int hb_addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen, uint
 socklen_t hb_addr_parse(const char *ip, uint32_t port, struct sockaddr_storage *ss);
 const char *hb_errno_name(int e);
 /* Calls a JS callback with a callback scope (promise jobs run afterwards); NULL on exception. */
+/* An exception a callback left pending is fatal: Node reports it as uncaught, as it would a throw
+ * from an event handler. */
+void hb_rethrow_fatal(napi_env env);
+/* o[name] = v as a JS number (stats objects). */
+void hb_set_num(napi_env env, napi_value o, const char *name, double v);
 napi_value hb_call_js(napi_env env, napi_async_context actx, napi_ref ref, size_t argc, napi_value *argv);
 /* options[name] as a uint32; throws (EINVAL, naming `what` and the field) and returns -1 otherwise. */
 int hb_opt_u32(napi_env env, napi_value o, const char *what, const char *name, uint32_t *out);

@@ -148,13 +148,7 @@ static void ta_deliver(struct ta_listener *l, int fd, const char *lip, uint32_t 
 	napi_create_string_latin1(env, rip, NAPI_AUTO_LENGTH, &argv[3]);
 	napi_create_uint32(env, rport, &argv[4]);
 	if (napi_call_function(env, recv, fn, 5, argv, NULL) != napi_ok) {
-		bool pending = false;
-		napi_is_exception_pending(env, &pending);
-		if (pending) {
-			napi_value ex;
-			napi_get_and_clear_last_exception(env, &ex);
-			napi_fatal_exception(env, ex);
-		}
+		hb_rethrow_fatal(env);
 	}
 	napi_close_handle_scope(env, hs);
 }
@@ -393,13 +387,6 @@ static napi_value ta_close_js(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
-static void set_num(napi_env env, napi_value o, const char *name, double v)
-{
-	napi_value x;
-	napi_create_double(env, v, &x);
-	napi_set_named_property(env, o, name, x);
-}
-
 /* tcpAcceptorStats(handle) -> { accepted, refusedAtFdLimit, errors, pauses, listening } */
 static napi_value ta_stats(napi_env env, napi_callback_info info)
 {
@@ -410,10 +397,10 @@ static napi_value ta_stats(napi_env env, napi_callback_info info)
 	if (argc < 1 || !(l = listener_of(env, argv[0])))
 		return NULL;
 	napi_create_object(env, &out);
-	set_num(env, out, "accepted", l->accepted);
-	set_num(env, out, "refusedAtFdLimit", l->refused);
-	set_num(env, out, "errors", l->errors);
-	set_num(env, out, "pauses", l->pauses);
+	hb_set_num(env, out, "accepted", l->accepted);
+	hb_set_num(env, out, "refusedAtFdLimit", l->refused);
+	hb_set_num(env, out, "errors", l->errors);
+	hb_set_num(env, out, "pauses", l->pauses);
 	napi_get_boolean(env, !l->closed, &b);
 	napi_set_named_property(env, out, "listening", b);
 	return out;

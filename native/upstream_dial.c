@@ -32,12 +32,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#ifndef IP_TRANSPARENT
-#define IP_TRANSPARENT 19
-#endif
-#ifndef IPV6_TRANSPARENT
-#define IPV6_TRANSPARENT 75
-#endif
 
 /* Ids are gen * UD_SLOT_SPACE + slot: exact in a double while gen < 2^31. */
 #define UD_SLOT_SPACE (1u << 21)
@@ -402,13 +396,6 @@ static napi_value ud_close(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
-static void set_num(napi_env env, napi_value o, const char *name, double v)
-{
-	napi_value n;
-	napi_create_double(env, v, &n);
-	napi_set_named_property(env, o, name, n);
-}
-
 /* upstreamDialStats(dialer) -> { started, connected, failed, timedOut, cancelled, inFlight } */
 static napi_value ud_stats(napi_env env, napi_callback_info info)
 {
@@ -420,12 +407,12 @@ static napi_value ud_stats(napi_env env, napi_callback_info info)
 	if (argc < 1 || !(d = dialer_of(env, argv[0])))
 		return NULL;
 	napi_create_object(env, &o);
-	set_num(env, o, "started", d->started);
-	set_num(env, o, "connected", d->connected);
-	set_num(env, o, "failed", d->failed);
-	set_num(env, o, "timedOut", d->timed_out);
-	set_num(env, o, "cancelled", d->cancelled);
-	set_num(env, o, "inFlight", d->in_flight);
+	hb_set_num(env, o, "started", d->started);
+	hb_set_num(env, o, "connected", d->connected);
+	hb_set_num(env, o, "failed", d->failed);
+	hb_set_num(env, o, "timedOut", d->timed_out);
+	hb_set_num(env, o, "cancelled", d->cancelled);
+	hb_set_num(env, o, "inFlight", d->in_flight);
 	return o;
 }
 

@@ -38,13 +38,7 @@
 #include "hbone_client.h"
 #include "upstream_dial.h"
 #include "tcp_accept.h"
-
-#ifndef IP_TRANSPARENT
-#define IP_TRANSPARENT 19
-#endif
-#ifndef IPV6_TRANSPARENT
-#define IPV6_TRANSPARENT 75
-#endif
+#include "hbone_common.h" /* IP_TRANSPARENT / IPV6_TRANSPARENT where libc lacks them */
 
 #define CHECK(call)                                                      \
 	do {                                                             \
