@@ -61,7 +61,13 @@ void describe("weft install --capture-backend nftables on a ptp (routed veth) te
     await tb.kubectl(["apply", "-f", "-"], sampleApp(image("sample-app"), node, node));
     await tb.kubectl(["rollout", "status", "-n", MESH_NS, "deploy/client", "deploy/echo", "--timeout=180s"]);
     const echo = (await tb.kubectlJson<{ spec: { clusterIP: string } }>(["get", "svc", "-n", MESH_NS, "echo"])).spec.clusterIP;
-    assert.match(await call(echo, "/plain"), /^HTTP\/1\.1 200 OK/, "served before enrollment");
+    // kube-proxy programs the Service's DNAT asynchronously after its endpoints turn ready, so
+    // the first call right after the rollout can still meet no rule (CI saw its connect time out).
+    await eventually("served before enrollment", 30_000, async () => {
+      const out = await call(echo, "/plain");
+      if (!out.startsWith("HTTP/1.1 200 OK")) throw new Error(out);
+      return true;
+    });
     await tb.kubectl(["label", "namespace", MESH_NS, "istio.io/dataplane-mode=ambient"]);
     const clientIp = (await tb.kubectlJson<{ items: { status: { podIP: string } }[] }>(["get", "pods", "-n", MESH_NS, "-l", "app=client"]))
       .items[0]!.status.podIP;
