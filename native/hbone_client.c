@@ -416,6 +416,22 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 	}
 }
 
+/* How much of the application's bytes a DATA frame may carry: small unless more is waiting. */
+static ssize_t data_length_cb(nghttp2_session *session, uint8_t frame_type, int32_t stream_id, int32_t session_window,
+			      int32_t stream_window, uint32_t remote_max_frame_size, void *user_data)
+{
+	struct hc_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+	size_t readable = 0;
+	(void)frame_type;
+	(void)user_data;
+	if (s) {
+		readable = hb_buf_live(&s->first);
+		if (s->attached && !s->app_eof)
+			readable += hb_fd_readable(s->app_fd);
+	}
+	return hb_data_length(session_window, stream_window, remote_max_frame_size, readable);
+}
+
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
 		     const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
 {
@@ -586,14 +602,13 @@ static int h2_start(struct hc_conn *c)
 	nghttp2_settings_entry iv[3];
 	int rv;
 
-	c->w.out = malloc(HB_WIRE_OUT_CAP);
-	if (!c->w.out || nghttp2_session_callbacks_new(&cbs))
+	if (nghttp2_session_callbacks_new(&cbs))
 		return -1;
 	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, hb_data_length_cb);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, data_length_cb);
 	if (nghttp2_option_new(&opt)) {
 		nghttp2_session_callbacks_del(cbs);
 		return -1;
@@ -804,8 +819,7 @@ static void conn_close(struct hc_conn *c)
 		SSL_free(c->w.ssl);
 		c->w.ssl = NULL;
 	}
-	free(c->w.out);
-	c->w.out = NULL;
+	hb_wire_release_out(&c->w);
 	c->w.ext = NULL;
 	c->w.ext_len = 0;
 	uv_timer_stop(&c->timer);

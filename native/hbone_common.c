@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -17,6 +18,33 @@
 #include <openssl/x509.h>
 
 static uint8_t wire_read_buf[HB_WIRE_READ_BUF];
+/* The coalescing buffer is a connection's only while it holds bytes SSL_write has not taken (a
+ * blocked write must be retried with the same buffer); a drained one goes back here. One spare
+ * serves every connection of the loop, so an idle connection holds none (64 KiB each before;
+ * docs/hbone.md "Measured", 2026-12-03 tunmem). */
+static uint8_t *wire_spare_out;
+
+static uint8_t *wire_out_get(void)
+{
+	uint8_t *p = wire_spare_out;
+	if (p) {
+		wire_spare_out = NULL;
+		return p;
+	}
+	return malloc(HB_WIRE_OUT_CAP);
+}
+
+void hb_wire_release_out(struct hb_wire *w)
+{
+	if (w->out) {
+		if (!wire_spare_out)
+			wire_spare_out = w->out;
+		else
+			free(w->out);
+	}
+	w->out = NULL;
+	w->out_len = w->out_off = 0;
+}
 
 int hb_set_nonblock(int fd)
 {
@@ -153,18 +181,25 @@ int hb_opt_u32(napi_env env, napi_value o, const char *what, const char *name, u
 	return 0;
 }
 
-ssize_t hb_data_length_cb(nghttp2_session *session, uint8_t frame_type, int32_t stream_id, int32_t session_window,
-			  int32_t stream_window, uint32_t remote_max_frame_size, void *user_data)
+size_t hb_fd_readable(int fd)
+{
+	int n = 0;
+	if (fd < 0 || ioctl(fd, FIONREAD, &n) < 0 || n < 0)
+		return 0;
+	return (size_t)n;
+}
+
+ssize_t hb_data_length(int32_t session_window, int32_t stream_window, uint32_t remote_max_frame_size, size_t readable)
 {
 	int32_t n = session_window < stream_window ? session_window : stream_window;
-	(void)session;
-	(void)frame_type;
-	(void)stream_id;
-	(void)user_data;
 	if ((uint32_t)n > remote_max_frame_size)
 		n = (int32_t)remote_max_frame_size;
 	if (n > HB_DATA_FRAME_MAX)
 		n = HB_DATA_FRAME_MAX;
+	/* nghttp2 grows the session's frame buffer to the length asked for, before the read, and keeps
+	 * it: asking 256 KiB for a 1-byte read cost every connection 256 KiB for its life. */
+	if (readable <= HB_DATA_FRAME_SMALL && n > HB_DATA_FRAME_SMALL)
+		n = HB_DATA_FRAME_SMALL;
 	return n < 1 ? 1 : n;
 }
 
@@ -269,6 +304,10 @@ void hb_wire_flush(struct hb_wire *w)
 				break;
 			got = 1;
 			if (w->out_len + (size_t)d <= HB_WIRE_OUT_CAP) {
+				if (!w->out && !(w->out = wire_out_get())) {
+					hb_wire_fatal(w, "out of memory");
+					return;
+				}
 				memcpy(w->out + w->out_len, p, (size_t)d);
 				if (w->frame_hook)
 					w->frame_hook(w->hook_arg, w->out + w->out_len, (size_t)d);
@@ -282,6 +321,8 @@ void hb_wire_flush(struct hb_wire *w)
 		if (!got)
 			break;
 	}
+	if (w->out && w->out_off == w->out_len)
+		hb_wire_release_out(w);
 	if (!w->write_blocked && !nghttp2_session_want_read(w->h2) && !nghttp2_session_want_write(w->h2))
 		hb_wire_fatal(w, w->close_reason[0] ? w->close_reason : "session ended");
 }

@@ -25,6 +25,8 @@
 #define HB_WIRE_READ_BUF (64 * 1024)
 /* Largest DATA frame payload we send (nghttp2's default would be 16 KiB whatever the peer allows). */
 #define HB_DATA_FRAME_MAX (256 * 1024)
+/* nghttp2's own frame buffer payload (NGHTTP2_MAX_PAYLOADLEN): a DATA frame up to this size needs no larger buffer. */
+#define HB_DATA_FRAME_SMALL 16384
 
 int hb_set_nonblock(int fd);
 void hb_set_nodelay(int fd);
@@ -43,10 +45,13 @@ void hb_set_num(napi_env env, napi_value o, const char *name, double v);
 napi_value hb_call_js(napi_env env, napi_async_context actx, napi_ref ref, size_t argc, napi_value *argv);
 /* options[name] as a uint32; throws (EINVAL, naming `what` and the field) and returns -1 otherwise. */
 int hb_opt_u32(napi_env env, napi_value o, const char *what, const char *name, uint32_t *out);
-/* nghttp2's DATA length callback: as large as both windows and the peer's MAX_FRAME_SIZE allow,
- * at most HB_DATA_FRAME_MAX. */
-ssize_t hb_data_length_cb(nghttp2_session *session, uint8_t frame_type, int32_t stream_id, int32_t session_window,
-			  int32_t stream_window, uint32_t remote_max_frame_size, void *user_data);
+/* The DATA length for nghttp2's length callback: as large as both windows and the peer's
+ * MAX_FRAME_SIZE allow, at most HB_DATA_FRAME_MAX, but HB_DATA_FRAME_SMALL when no more than that
+ * is `readable` from the source (so an interactive connection's frame buffer stays nghttp2's
+ * default 16 KiB and only a bulk one grows to HB_DATA_FRAME_MAX). */
+ssize_t hb_data_length(int32_t session_window, int32_t stream_window, uint32_t remote_max_frame_size, size_t readable);
+/* Bytes queued for reading on a socket (FIONREAD); 0 on error. */
+size_t hb_fd_readable(int fd);
 /* The peer's chain as an array of DER Buffers (leaf first), at most 10. */
 napi_value hb_peer_chain(napi_env env, SSL *ssl);
 
@@ -55,7 +60,7 @@ struct hb_wire {
 	int fd;
 	SSL *ssl;
 	nghttp2_session *h2;
-	uint8_t *out; /* HB_WIRE_OUT_CAP coalescing buffer */
+	uint8_t *out; /* HB_WIRE_OUT_CAP coalescing buffer, held only while it has unwritten bytes */
 	size_t out_len, out_off;
 	const uint8_t *ext; /* a large frame written without the copy */
 	size_t ext_len;
@@ -70,6 +75,8 @@ struct hb_wire {
 };
 
 void hb_wire_fatal(struct hb_wire *w, const char *why);
+/* Gives the coalescing buffer back (connection end); the wire takes one again when it needs it. */
+void hb_wire_release_out(struct hb_wire *w);
 /* Writes what nghttp2 has queued through TLS until it would block; sets fatal on errors and when
  * the session wants neither to read nor to write. */
 void hb_wire_flush(struct hb_wire *w);

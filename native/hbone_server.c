@@ -87,6 +87,16 @@ struct hb_event {
 	char text[];
 };
 
+/* A request's header block while it is collected (the EV_STREAM event is built from it), freed
+ * once the request is asked: an open tunnel keeps none of it (~350 B per stream before). */
+struct hb_req {
+	size_t hdr_len;
+	int overflow;
+	char method[32];
+	char authority[300];
+	char hdr[]; /* name \0 value \0 pairs, at most HB_HEADERS_MAX */
+};
+
 struct hb_stream {
 	struct hb_conn *conn;
 	struct hb_stream *prev, *next;
@@ -106,14 +116,9 @@ struct hb_stream {
 	size_t first_len, first_off;
 	struct hb_buf pend; /* client -> upstream bytes the upstream has not taken yet (bounded) */
 	double bytes_in, bytes_out;
-	char *hdr; /* collected header block for the EV_STREAM event */
-	size_t hdr_len;
-	int hdr_overflow;
-	int has_method, has_authority;
+	struct hb_req *req; /* the request's headers while they are collected; freed once asked */
 	int rst_after_reply;
 	int up_reset; /* JavaScript reset the tunnel (policy close): the upstream gets a TCP RST */
-	char method[32];
-	char authority[300];
 };
 
 struct hb_conn {
@@ -323,7 +328,7 @@ static void stream_free_cb(uv_handle_t *h)
 {
 	struct hb_stream *s = h->data;
 	hb_buf_free(&s->pend);
-	free(s->hdr);
+	free(s->req);
 	free(s->first);
 	free(s);
 }
@@ -359,7 +364,7 @@ static void stream_destroy(struct hb_stream *s, int reset)
 		uv_close((uv_handle_t *)&s->up_poll, stream_free_cb);
 	} else {
 		hb_buf_free(&s->pend);
-		free(s->hdr);
+		free(s->req);
 		free(s->first);
 		free(s);
 	}
@@ -529,6 +534,22 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 	}
 }
 
+/* How much of the upstream's bytes a DATA frame may carry: small unless more is waiting. */
+static ssize_t data_length_cb(nghttp2_session *session, uint8_t frame_type, int32_t stream_id, int32_t session_window,
+			      int32_t stream_window, uint32_t remote_max_frame_size, void *user_data)
+{
+	struct hb_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+	size_t readable = 0;
+	(void)frame_type;
+	(void)user_data;
+	if (s) {
+		readable = s->first_len - s->first_off;
+		if (!s->up_eof)
+			readable += hb_fd_readable(s->up_fd);
+	}
+	return hb_data_length(session_window, stream_window, remote_max_frame_size, readable);
+}
+
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
 	struct hb_conn *c = user_data;
@@ -563,6 +584,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 		     const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
 {
 	struct hb_stream *s;
+	struct hb_req *r;
 	(void)flags;
 	(void)user_data;
 	if (frame->hd.type != NGHTTP2_HEADERS)
@@ -570,40 +592,40 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 	s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
 	if (!s || s->state != SS_HEADERS)
 		return 0;
+	if (!s->req) {
+		s->req = malloc(sizeof(*s->req) + HB_HEADERS_MAX);
+		if (!s->req)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		memset(s->req, 0, sizeof(*s->req)); /* the header bytes are written before they are read */
+	}
+	r = s->req;
 	if (namelen == 7 && !memcmp(name, ":method", 7)) {
-		if (valuelen >= sizeof(s->method))
-			valuelen = sizeof(s->method) - 1;
-		memcpy(s->method, value, valuelen);
-		s->method[valuelen] = 0;
-		s->has_method = 1;
+		if (valuelen >= sizeof(r->method))
+			valuelen = sizeof(r->method) - 1;
+		memcpy(r->method, value, valuelen);
+		r->method[valuelen] = 0;
 		return 0;
 	}
 	if (namelen == 10 && !memcmp(name, ":authority", 10)) {
-		if (valuelen >= sizeof(s->authority)) {
-			s->hdr_overflow = 1;
+		if (valuelen >= sizeof(r->authority)) {
+			r->overflow = 1;
 			return 0;
 		}
-		memcpy(s->authority, value, valuelen);
-		s->authority[valuelen] = 0;
-		s->has_authority = 1;
+		memcpy(r->authority, value, valuelen);
+		r->authority[valuelen] = 0;
 		return 0;
 	}
-	if (s->hdr_len + namelen + valuelen + 2 > HB_HEADERS_MAX) {
-		s->hdr_overflow = 1;
+	if (r->hdr_len + namelen + valuelen + 2 > HB_HEADERS_MAX) {
+		r->overflow = 1;
 		return 0;
-	}
-	if (!s->hdr) {
-		s->hdr = malloc(HB_HEADERS_MAX);
-		if (!s->hdr)
-			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	/* NUL inside a value cannot reach us: nghttp2's HTTP messaging checks refuse it. */
-	memcpy(s->hdr + s->hdr_len, name, namelen);
-	s->hdr_len += namelen;
-	s->hdr[s->hdr_len++] = 0;
-	memcpy(s->hdr + s->hdr_len, value, valuelen);
-	s->hdr_len += valuelen;
-	s->hdr[s->hdr_len++] = 0;
+	memcpy(r->hdr + r->hdr_len, name, namelen);
+	r->hdr_len += namelen;
+	r->hdr[r->hdr_len++] = 0;
+	memcpy(r->hdr + r->hdr_len, value, valuelen);
+	r->hdr_len += valuelen;
+	r->hdr[r->hdr_len++] = 0;
 	return 0;
 }
 
@@ -631,24 +653,27 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 		}
 	}
 	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST && s->state == SS_HEADERS) {
-		size_t ml = strlen(s->method), al = strlen(s->authority);
+		struct hb_req *r = s->req;
+		const char *method = r ? r->method : "", *authority = r ? r->authority : "";
+		size_t ml = strlen(method), al = strlen(authority), hl = r ? r->hdr_len : 0;
 		struct hb_event *e;
-		if (s->hdr_overflow) {
+		if (r && r->overflow) {
 			s->state = SS_REPLIED;
+			free(s->req);
+			s->req = NULL;
 			nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
 			return 0;
 		}
-		e = ev_new(c, EV_STREAM, ml + 1 + al + 1 + s->hdr_len);
+		e = ev_new(c, EV_STREAM, ml + 1 + al + 1 + hl);
 		if (!e)
 			return NGHTTP2_ERR_CALLBACK_FAILURE;
 		e->stream_id = s->id;
-		memcpy(e->text, s->method, ml + 1);
-		memcpy(e->text + ml + 1, s->authority, al + 1);
-		if (s->hdr_len)
-			memcpy(e->text + ml + 1 + al + 1, s->hdr, s->hdr_len);
-		free(s->hdr);
-		s->hdr = NULL;
-		s->hdr_len = 0;
+		memcpy(e->text, method, ml + 1);
+		memcpy(e->text + ml + 1, authority, al + 1);
+		if (hl)
+			memcpy(e->text + ml + 1 + al + 1, r->hdr, hl);
+		free(s->req);
+		s->req = NULL;
 		s->state = SS_ASKED;
 	}
 	return 0;
@@ -833,11 +858,8 @@ static int h2_start(struct hb_conn *c)
 	nghttp2_settings_entry iv[4];
 	int rv;
 
-	c->w.out = malloc(HB_WIRE_OUT_CAP);
 	c->w.frame_hook = patch_settings;
 	c->w.hook_arg = c;
-	if (!c->w.out)
-		return -1;
 	if (nghttp2_session_callbacks_new(&cbs))
 		return -1;
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
@@ -846,7 +868,7 @@ static int h2_start(struct hb_conn *c)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, hb_data_length_cb);
+	nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, data_length_cb);
 	if (nghttp2_option_new(&opt)) {
 		nghttp2_session_callbacks_del(cbs);
 		return -1;
@@ -1089,8 +1111,7 @@ static void conn_close(struct hb_conn *c, const char *reason)
 		SSL_free(c->w.ssl);
 		c->w.ssl = NULL;
 	}
-	free(c->w.out);
-	c->w.out = NULL;
+	hb_wire_release_out(&c->w);
 	c->w.ext = NULL;
 	c->w.ext_len = 0;
 	uv_timer_stop(&c->timer);
