@@ -83,7 +83,9 @@ export function logComplete(
   info: ConnectionInfo,
   end: { bytesRead: number; bytesWritten: number; durationMs: number; error?: string },
 ): void {
-  const fields = accessLogFields(l, info, end);
-  if (end.error) log.error(fields, "connection complete");
-  else log.info(fields, "connection complete");
+  // The fields are built only when the line is written: the bench and most deployments run at
+  // warn, where building them per connection was measurable CPU at ~1000 connections/s.
+  if (end.error) {
+    if (log.isLevelEnabled("error")) log.error(accessLogFields(l, info, end), "connection complete");
+  } else if (log.isLevelEnabled("info")) log.info(accessLogFields(l, info, end), "connection complete");
 }

@@ -8,6 +8,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import pkg from "../../package.json";
 import type { Baggage } from "./hbone/baggage.js";
 import { type ConnectionInfo, accessLogFields, logComplete, logOpened } from "./access-log.js";
+import { CounterFamily, labelSet, type LabelSet } from "./counter-family.js";
 
 /** Where ended connections go as spans (otlp-spans.ts ConnectionSpans), when tracing is on. */
 export interface ConnectionSpanSink {
@@ -107,7 +108,8 @@ export interface ByteSource {
 const INTERN_LIMIT = 10_000;
 
 interface Tracked {
-  labels: TcpLabels;
+  /** The interned label set (shared by every connection with the same labels). */
+  set: LabelSet<TcpLabels>;
   source: ByteSource;
   reportedRead: number;
   reportedWritten: number;
@@ -143,53 +145,42 @@ export const BUILD_COMPONENT = "ztunnel";
 
 export class ZtunnelMetrics {
   readonly registry = new Registry();
-  private readonly opened: Counter<string>;
-  private readonly closed: Counter<string>;
-  private readonly received: Counter<string>;
-  private readonly sent: Counter<string>;
+  private readonly opened: CounterFamily;
+  private readonly closed: CounterFamily;
+  private readonly received: CounterFamily;
+  private readonly sent: CounterFamily;
   private readonly open = new Set<Tracked>();
-  private readonly labelSets = new Map<string, TcpLabels>();
-  private readonly failed: Counter<string>;
+  private readonly labelSets = new Map<string, LabelSet<TcpLabels>>();
+  private readonly setOf = new WeakMap<TcpLabels, LabelSet<TcpLabels>>();
+  private readonly failed: CounterFamily;
   private readonly xdsTerminations: Counter<string>;
   private certificates: () => ReadonlyArray<{ identity: string; notAfter?: string }> = () => [];
   /** Connection spans (off unless set: `--tracing-otlp`). */
   spans: ConnectionSpanSink | undefined;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    const labelNames = [...TCP_LABELS];
     const flush = () => this.flushAll();
-    this.opened = new Counter({
-      name: "istio_tcp_connections_opened_total",
-      help: "Total TCP connections opened",
-      labelNames,
-      registers: [this.registry],
-    });
-    this.closed = new Counter({
-      name: "istio_tcp_connections_closed_total",
-      help: "Total TCP connections closed",
-      labelNames,
-      registers: [this.registry],
-    });
-    this.received = new Counter({
-      name: "istio_tcp_received_bytes_total",
-      help: "Bytes received by the proxy from the connection's client side",
-      labelNames,
-      registers: [this.registry],
-      collect: flush,
-    });
-    this.sent = new Counter({
-      name: "istio_tcp_sent_bytes_total",
-      help: "Bytes sent by the proxy to the connection's client side",
-      labelNames,
-      registers: [this.registry],
-      collect: flush,
-    });
-    this.failed = new Counter({
-      name: "istio_tcp_connections_failed_total",
-      help: "Total TCP connections that failed: denied by policy or their upstream could not be reached",
-      labelNames,
-      registers: [this.registry],
-    });
+    // The istio_tcp_* counters are bumped per connection event: CounterFamily (no hashing of the
+    // 23 labels per increment), rendered as prom-client's Counter would.
+    this.opened = new CounterFamily("istio_tcp_connections_opened_total", "Total TCP connections opened", 0).register(this.registry);
+    this.closed = new CounterFamily("istio_tcp_connections_closed_total", "Total TCP connections closed", 1).register(this.registry);
+    this.received = new CounterFamily(
+      "istio_tcp_received_bytes_total",
+      "Bytes received by the proxy from the connection's client side",
+      2,
+      flush,
+    ).register(this.registry);
+    this.sent = new CounterFamily(
+      "istio_tcp_sent_bytes_total",
+      "Bytes sent by the proxy to the connection's client side",
+      3,
+      flush,
+    ).register(this.registry);
+    this.failed = new CounterFamily(
+      "istio_tcp_connections_failed_total",
+      "Total TCP connections that failed: denied by policy or their upstream could not be reached",
+      4,
+    ).register(this.registry);
     new Gauge({ name: "istio_build", help: "Istio component build info", labelNames: ["component", "tag"], registers: [this.registry] })
       .labels(BUILD_COMPONENT, `weft-${pkg.version}`)
       .set(1);
@@ -238,7 +229,7 @@ export class ZtunnelMetrics {
     const out: OpenConnection[] = [];
     for (const t of this.open) {
       if (!t.info) continue;
-      const l = t.labels;
+      const l = t.set.labels;
       const k = (v: string) => (v === "unknown" ? "" : v);
       out.push({
         direction: l.reporter === "source" ? "outbound" : "inbound",
@@ -263,12 +254,12 @@ export class ZtunnelMetrics {
 
   /** Counts an opened connection; call the returned function exactly once when it closes. */
   connectionOpened(labels: TcpLabels, bytes: ByteSource, info?: ConnectionInfo): () => void {
-    const t: Tracked = { labels: this.intern(labels), source: bytes, reportedRead: 0, reportedWritten: 0, startedAt: Date.now() };
+    const t: Tracked = { set: this.intern(labels), source: bytes, reportedRead: 0, reportedWritten: 0, startedAt: Date.now() };
     if (info) {
       t.info = info;
-      logOpened(t.labels, info);
+      logOpened(t.set.labels, info);
     }
-    this.opened.inc(t.labels);
+    this.opened.inc(t.set);
     this.open.add(t);
     return () => this.closeTracked(t);
   }
@@ -277,43 +268,57 @@ export class ZtunnelMetrics {
   private closeTracked(t: Tracked): void {
     if (!this.open.delete(t)) return;
     this.flush(t);
-    this.closed.inc(t.labels);
+    this.closed.inc(t.set);
     if (t.info) {
       const now = Date.now();
       const end = { bytesRead: t.source.bytesRead, bytesWritten: t.source.bytesWritten, durationMs: now - t.startedAt };
-      logComplete(t.labels, t.info, end);
-      this.spans?.ended(accessLogFields(t.labels, t.info, end), t.startedAt, now, false);
+      logComplete(t.set.labels, t.info, end);
+      if (this.spans) this.spans.ended(accessLogFields(t.set.labels, t.info, end), t.startedAt, now, false);
     }
   }
 
   /**
-   * The one shared object for a label set: an open connection keeps a reference to its labels
-   * for its lifetime, and 10k connections between the same workloads then share one object
-   * instead of each holding 23 properties (docs/hbone.md "Performance"). prom-client keeps an
-   * entry per label set anyway, so this grows no faster than the counters; it is reset if it
-   * ever holds more than INTERN_LIMIT sets.
+   * The one shared label set for these labels: an open connection keeps a reference to it for
+   * its lifetime, and 10k connections between the same workloads then share one object instead
+   * of each holding 23 properties (docs/hbone.md "Performance"); it also holds the counters'
+   * cells, so counting is no lookup. The counters keep an entry per label set anyway, so this
+   * grows no faster than they do; it is reset if it ever holds more than INTERN_LIMIT sets (a
+   * new set for the same labels then finds the counters' cells by its key).
    */
-  private intern(labels: TcpLabels): TcpLabels {
+  private intern(labels: TcpLabels): LabelSet<TcpLabels> {
+    // A caller that keeps its label objects (outbound: one per source/destination records) is
+    // answered by identity, without building the key of 23 values.
+    const same = this.setOf.get(labels);
+    if (same) return same;
+    const set = this.internByKey(labels);
+    this.setOf.set(labels, set);
+    return set;
+  }
+
+  private internByKey(labels: TcpLabels): LabelSet<TcpLabels> {
     let key = "";
     for (const name of TCP_LABELS) key += labels[name] + "\u0000";
     const known = this.labelSets.get(key);
     if (known) return known;
     if (this.labelSets.size >= INTERN_LIMIT) this.labelSets.clear();
-    const frozen = Object.freeze({ ...labels });
-    this.labelSets.set(key, frozen);
-    return frozen;
+    const set = labelSet(TCP_LABELS, Object.freeze({ ...labels }));
+    this.labelSets.set(set.key, set);
+    return set;
   }
 
   /** Connections refused before they carried data (e.g. denied by policy): opened and closed at once. */
   connectionRejected(labels: TcpLabels, info?: ConnectionInfo, error?: string): void {
-    this.opened.inc(labels);
-    this.closed.inc(labels);
-    this.failed.inc(labels);
+    const set = this.intern(labels);
+    this.opened.inc(set);
+    this.closed.inc(set);
+    this.failed.inc(set);
     if (info) {
       const end = { bytesRead: 0, bytesWritten: 0, durationMs: 0, error: error ?? labels.response_flags };
       logComplete(labels, info, end);
-      const now = Date.now();
-      this.spans?.ended(accessLogFields(labels, info, end), now, now, true);
+      if (this.spans) {
+        const now = Date.now();
+        this.spans.ended(accessLogFields(labels, info, end), now, now, true);
+      }
     }
   }
 
@@ -328,8 +333,8 @@ export class ZtunnelMetrics {
   private flush(t: Tracked): void {
     const r = t.source.bytesRead - t.reportedRead;
     const w = t.source.bytesWritten - t.reportedWritten;
-    if (r > 0) this.received.inc(t.labels, r);
-    if (w > 0) this.sent.inc(t.labels, w);
+    if (r > 0) this.received.inc(t.set, r);
+    if (w > 0) this.sent.inc(t.set, w);
     t.reportedRead += Math.max(r, 0);
     t.reportedWritten += Math.max(w, 0);
   }

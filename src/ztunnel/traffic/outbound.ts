@@ -10,6 +10,7 @@ import type net from "node:net";
 import type { Duplex } from "node:stream";
 import type { ClientHttp2Stream } from "node:http2";
 import type { Workload } from "../../common/model/workload.js";
+import type { Service } from "../../common/model/service.js";
 import { workloadIdentityUri } from "../../common/model/workload.js";
 import { type SocketAddress, canonicalIp, formatAddress } from "../../common/net/addr.js";
 import { type Result, ok, err } from "../../common/result.js";
@@ -22,7 +23,7 @@ import { type OutboundTunnel, tunnelSecurity } from "../../proxy/hbone/engine.js
 import { NativeTunnel } from "../../proxy/hbone/native-client.js";
 import type { CertificateManager } from "../../proxy/identity/manager.js";
 import type { Dialer } from "../../proxy/transport/dialer.js";
-import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
+import { type TcpLabels, type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import { ignoreError, spliceStream } from "../../proxy/hbone/splice.js";
 import { isMutualTls } from "../../proxy/hbone/connection-security.js";
 import { splice } from "../../proxy/transport/splice.js";
@@ -31,6 +32,49 @@ import type { ConnectionInfo } from "../../proxy/access-log.js";
 import { resetFd, socketFromFd } from "../../proxy/transport/native-listener.js";
 
 const log = logger("ztunnel.outbound");
+
+/*
+ * Per-connection facts that depend only on state records, cached by record: a Workload or
+ * Service is replaced, never changed, when xDS updates it (proxy/state/mutator.ts), so an entry
+ * keyed by the object is right for as long as the object is reachable, and goes with it. The
+ * decisions themselves (route, identities, labels) are the same pure functions as before; this
+ * only skips rebuilding their strings for every connection of the same source and destination.
+ */
+const sourceFacts = new WeakMap<Workload, { readonly id: Result<Identity>; readonly baggage: string }>();
+function factsOf(w: Workload): { readonly id: Result<Identity>; readonly baggage: string } {
+  let f = sourceFacts.get(w);
+  if (!f) sourceFacts.set(w, (f = { id: identityOf(w), baggage: baggageHeader(w) }));
+  return f;
+}
+/** Parsed expected identities by URI; bounded (cleared when full: identities are few). */
+const parsedIdentities = new Map<string, Identity | undefined>();
+function parsedIdentity(uri: string): Identity | undefined {
+  if (parsedIdentities.has(uri)) return parsedIdentities.get(uri);
+  if (parsedIdentities.size >= 4096) parsedIdentities.clear();
+  const id = parseUri(uri);
+  const v = id.ok ? id.value : undefined;
+  parsedIdentities.set(uri, v);
+  return v;
+}
+/** The source reporter's labels per (source, destination, service, mTLS) records. */
+const NONE = {};
+const labelCache = new WeakMap<Workload, WeakMap<object, WeakMap<object, [TcpLabels?, TcpLabels?]>>>();
+function sourceLabels(source: Workload, destination: Workload | undefined, service: Service | undefined, mtls: boolean): TcpLabels {
+  let byDest = labelCache.get(source);
+  if (!byDest) labelCache.set(source, (byDest = new WeakMap()));
+  let byService = byDest.get(destination ?? NONE);
+  if (!byService) byDest.set(destination ?? NONE, (byService = new WeakMap()));
+  let pair = byService.get(service ?? NONE);
+  if (!pair) byService.set(service ?? NONE, (pair = []));
+  const i = mtls ? 1 : 0;
+  return (pair[i] ??= tcpLabels({
+    reporter: "source",
+    source,
+    ...(destination ? { destination } : {}),
+    ...(service ? { service } : {}),
+    mtls,
+  }));
+}
 
 export interface OutboundDeps {
   readonly state: StateView;
@@ -115,14 +159,15 @@ export class Outbound {
       const sock = s.value;
       return ok(this.established(source, route, sock, false, connectionInfo(client, target, source, route)));
     }
-    const sourceId = identityOf(source);
+    const facts = factsOf(source);
+    const sourceId = facts.id;
     if (!sourceId.ok) return err({ reason: sourceId.error.message, socksReply: 0x01 });
     const cert = await this.d.certs.get(sourceId.value);
     if (!cert.ok) return err({ reason: `no certificate for ${workloadIdentityUri(source)}: ${cert.error.message}`, socksReply: 0x01 });
     const expected: Identity[] = [];
     for (const uri of route.expectedIdentities) {
-      const id = parseUri(uri);
-      if (id.ok) expected.push(id.value);
+      const id = parsedIdentity(uri);
+      if (id) expected.push(id);
     }
     const stream = await this.d.pool.connect(
       { source: cert.value, expected, destination: route.hboneAddress },
@@ -131,7 +176,7 @@ export class Outbound {
         forwardedFor: client,
         ...(route.service ? { host: route.service.hostname } : {}),
         // Upstream ztunnel's baggage, so the receiving side can label a source it does not know.
-        baggage: baggageHeader(source),
+        baggage: facts.baggage,
       },
       signal,
     );
@@ -164,13 +209,12 @@ export class Outbound {
   ): Established {
     const metrics = this.d.metrics;
     const labels = () =>
-      tcpLabels({
-        reporter: "source",
+      sourceLabels(
         source,
-        ...(route.kind !== "reject" && route.destination ? { destination: route.destination } : {}),
-        ...(route.kind !== "reject" && route.service ? { service: route.service } : {}),
+        route.kind !== "reject" ? route.destination : undefined,
+        route.kind !== "reject" ? route.service : undefined,
         mtls,
-      });
+      );
     // Not async, and the completion is a bound module function: nothing of this connection
     // but what the splice needs stays referenced while it runs (docs/hbone.md "Performance").
     const run = (client: net.Socket) => {
