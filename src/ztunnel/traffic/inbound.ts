@@ -13,7 +13,10 @@ import type { HboneDecision, HboneHandler, HboneStreamRequest } from "../../prox
 import type { Dialer } from "../../proxy/transport/dialer.js";
 import { UpstreamFd } from "../../proxy/transport/upstream-fd.js";
 import type { Result } from "../../common/result.js";
-import { type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
+import { type TcpLabels, type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
+import type { Workload } from "../../common/model/workload.js";
+import type { Service } from "../../common/model/service.js";
+import type { Identity } from "../../common/spiffe.js";
 import type { ConnectionRegistry } from "./connections.js";
 import { ignoreError, resetDuplex } from "../../proxy/hbone/splice.js";
 import { isMutualTls } from "../../proxy/hbone/connection-security.js";
@@ -27,6 +30,43 @@ import type { ConnectionInfo } from "../../proxy/access-log.js";
 import { guessInboundService } from "./inbound-service.js";
 
 const log = logger("ztunnel.inbound");
+
+/*
+ * The destination reporter's labels of an admitted tunnel, cached by the records they are made
+ * of: the peer's identity (one object per HBONE connection, shared by its streams), the
+ * destination and source workloads and the service (state records, replaced, never changed, on
+ * an xDS update). The labels are tcpLabels' as before; the cache only skips rebuilding 23
+ * strings per tunnel. Weak, so nothing outlives its records.
+ */
+const NONE = {};
+const labelCache = new WeakMap<object, WeakMap<Workload, WeakMap<object, WeakMap<object, [TcpLabels?, TcpLabels?]>>>>();
+function destinationLabels(
+  source: Workload | undefined,
+  peer: Identity | undefined,
+  destination: Workload,
+  service: Service | undefined,
+  mtls: boolean,
+): TcpLabels {
+  const labels = () =>
+    tcpLabels({
+      reporter: "destination",
+      ...(source ? { source } : {}),
+      sourceIdentity: peer,
+      destination,
+      ...(service ? { service } : {}),
+      mtls,
+    });
+  if (!peer) return labels();
+  let byDest = labelCache.get(peer);
+  if (!byDest) labelCache.set(peer, (byDest = new WeakMap()));
+  let byService = byDest.get(destination);
+  if (!byService) byDest.set(destination, (byService = new WeakMap()));
+  let bySource = byService.get(service ?? NONE);
+  if (!bySource) byService.set(service ?? NONE, (bySource = new WeakMap()));
+  let pair = bySource.get(source ?? NONE);
+  if (!pair) bySource.set(source ?? NONE, (pair = []));
+  return (pair[mtls ? 1 : 0] ??= labels());
+}
 
 export interface InboundDeps {
   readonly ctx: InboundContext;
@@ -119,15 +159,16 @@ export class Inbound {
       sourceIdentity: req.peerIdentity,
     };
     const done = metrics.connectionOpened(
-      tcpLabels({
-        reporter: "destination",
-        ...(source ? { source } : {}),
-        sourceIdentity: req.peerIdentity,
-        destination: decision.workload,
-        ...(service ? { service } : {}),
-        ...(derivedSource ? { derivedSource } : {}),
-        mtls: isMutualTls(req.security),
-      }),
+      derivedSource
+        ? tcpLabels({
+            reporter: "destination",
+            sourceIdentity: req.peerIdentity,
+            destination: decision.workload,
+            ...(service ? { service } : {}),
+            derivedSource,
+            mtls: isMutualTls(req.security),
+          })
+        : destinationLabels(source, req.peerIdentity, decision.workload, service, isMutualTls(req.security)),
       // The native engine counts the tunnel's bytes itself (the upstream is handed to it).
       req.tunnelBytes ?? (upstream instanceof UpstreamFd ? NO_BYTES : new ClientSideBytes(upstream)),
       { ...base, policy: "allow" },
