@@ -17,6 +17,11 @@ case "$(uname -m)" in
 esac
 WEFT_NODE_DIR=${WEFT_NODE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.runtime/node-v$WEFT_NODE_VERSION-linux-$WEFT_NODE_ARCH}
 export WEFT_NODE_VERSION WEFT_NODE_DIR
+# node-gyp's headers: the pinned runtime's include/node (with Node's bundled OpenSSL headers,
+# matching the OpenSSL the addon resolves from the node binary). As an environment variable,
+# because node-gyp takes npm's `nodedir` config over its own --nodedir flag, and a machine's
+# npmrc may set one (this machine kind's says nodedir=/usr: Debian's Node 20 headers).
+export npm_config_nodedir="$WEFT_NODE_DIR"
 case ":$PATH:" in
   *":$WEFT_NODE_DIR/bin:"*) ;;
   *) export PATH="$WEFT_NODE_DIR/bin:$PATH" ;;
