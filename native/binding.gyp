@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "weft_native",
-      "sources": ["weft_native.c", "hbone_server.c", "hbone_client.c", "hbone_common.c", "upstream_dial.c", "tcp_accept.c"],
+      "sources": ["weft_native.c", "hbone_server.c", "hbone_client.c", "hbone_common.c", "upstream_dial.c", "tcp_accept.c", "tls_keylog.c"],
       "cflags": ["-Wall", "-Wextra", "-Werror", "-std=gnu11", "-Wno-deprecated-declarations"],
       "conditions": [
         ["weft_asan==1", {

@@ -38,6 +38,7 @@
 #include "hbone_client.h"
 #include "upstream_dial.h"
 #include "tcp_accept.h"
+#include "tls_keylog.h"
 #include "hbone_common.h" /* IP_TRANSPARENT / IPV6_TRANSPARENT where libc lacks them */
 
 #define CHECK(call)                                                      \
@@ -614,6 +615,7 @@ static napi_value init(napi_env env, napi_value exports)
 	hbone_client_init(env, exports);
 	upstream_dial_init(env, exports);
 	tcp_accept_init(env, exports);
+	tls_keylog_init(env, exports);
 	return exports;
 }
 

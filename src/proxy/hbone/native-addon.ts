@@ -7,6 +7,10 @@
 import type { WorkloadCertificate } from "../../common/tls/types.js";
 import { type Result, ok, err } from "../../common/result.js";
 import { NativeError, addonExports } from "../../common/native/native.js";
+import { logger } from "../../common/log.js";
+import { processTlsKeylogFile } from "./native-keylog.js";
+
+const log = logger("proxy.hbone.native");
 
 /** Opaque handles owned by the addon. */
 export type NativeServerHandle = { readonly __nativeHboneServer: unique symbol };
@@ -24,6 +28,8 @@ export interface NativeServerOptions {
 
 export interface NativeHboneAddon {
   hboneContext(chainPem: string, keyPem: string, rootsPem: string): NativeContextHandle;
+  /** Appends the key log lines of every handshake made from `ctx` to `path` (Node's `--tls-keylog`; native-keylog.ts). */
+  hboneContextKeylog?(ctx: NativeContextHandle, path: string): void;
   hboneServer(
     options: NativeServerOptions,
     onConnection: (
@@ -81,6 +87,21 @@ export function nativeContextFor(addon: NativeHboneAddon, cert: WorkloadCertific
       );
     }
     contexts.set(cert, ctx);
+    keylogTo(addon, ctx);
   }
   return ok(ctx);
+}
+
+let keylogFailed = false;
+
+/** Node's `--tls-keylog` for the native contexts too; a file that cannot be written is logged once, TLS goes on. */
+function keylogTo(addon: NativeHboneAddon, ctx: NativeContextHandle): void {
+  const file = processTlsKeylogFile();
+  if (!file || keylogFailed) return;
+  try {
+    addon.hboneContextKeylog?.(ctx, file);
+  } catch (e) {
+    keylogFailed = true;
+    log.warn({ file, err: (e as Error).message }, "tls key log: cannot append to the file; the native engine writes none");
+  }
 }
