@@ -32,6 +32,7 @@ import { PerWorkloadHboneListeners } from "./hbone-listeners.js";
 import { type Dialer, PlainDialer, TransparentDialer } from "../proxy/transport/dialer.js";
 import { FdLimitWatch } from "../proxy/transport/fd-limit.js";
 import { NativeListener, type NativeListenerStats } from "../proxy/transport/native-listener.js";
+import { nativeDialStats } from "../proxy/transport/native-dial.js";
 import { explainFromState, stateAuthorizer } from "./traffic/authorizer.js";
 import type { Authorize } from "./traffic/inbound-admission.js";
 import { DnsForwarder } from "./dns/forwarder.js";
@@ -407,6 +408,7 @@ export class Ztunnel {
         ports: c.ports,
         xdsAddress: c.xdsAddress,
         staticFile: c.staticFile,
+        hboneEngine: c.hboneEngine ?? "node",
       },
       ready: this.isReady(),
       pendingReadiness: [...this.gates],
@@ -417,6 +419,8 @@ export class Ztunnel {
       hboneListeners: this.hboneListeners.bound,
       pool: this.pool.dump(),
       ...(this.nativeListeners.length ? { outboundAccept: this.nativeAcceptStats() } : {}),
+      // The addon's upstream dials (the native engine's inbound tunnels; docs/hbone.md "The upstream dial").
+      ...(this.acceptsNatively() ? { upstreamDial: nativeDialStats() ?? null } : {}),
       inbound: { ...this.hbone.stats(), trackedConnections: this.connections.size },
     };
   }

@@ -150,6 +150,68 @@ export async function ztunnelMetrics(c: Cluster, node: number): Promise<string> 
   return r.stdout;
 }
 
+/** A ztunnel's config dump (admin port 15000), fetched from inside its node. */
+export async function ztunnelDump(c: Cluster, node: number): Promise<Record<string, unknown>> {
+  const n = c.state.nodes[node]!;
+  const r = await sh("ip", ["netns", "exec", n.netns, "curl", "-sS", "--max-time", "3", `http://${n.ip}:15000/config_dump`]);
+  if (r.code !== 0) throw new Error(`config dump of ztunnel on ${n.name}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+/**
+ * The HBONE engine the cluster's ztunnels run: this process's WEFT_HBONE_ENGINE, which `weft local
+ * up` passes down (scripts/test.sh runs the capture e2e files once more with it set to native).
+ */
+export const HBONE_ENGINE: "native" | "node" = process.env.WEFT_HBONE_ENGINE === "native" ? "native" : "node";
+
+/** Per node: the engine its ztunnel reports, and the addon's accept and upstream-dial counters (0 on the Node engine). */
+export interface NativeCounters {
+  readonly engine: string;
+  /** Captured outbound connections accepted in the addon (transparent listeners of 15001). */
+  readonly accepted: number;
+  /** Inbound tunnels' upstreams dialled by the addon (transparent, marked, spoofed source) and connected. */
+  readonly dialled: number;
+}
+
+export async function nativeCounters(c: Cluster): Promise<NativeCounters[]> {
+  return Promise.all(
+    c.state.nodes.map(async (_, i) => {
+      const d = (await ztunnelDump(c, i)) as {
+        config?: { hboneEngine?: string };
+        outboundAccept?: { accepted?: number };
+        upstreamDial?: { connected?: number } | null;
+      };
+      return { engine: d.config?.hboneEngine ?? "?", accepted: d.outboundAccept?.accepted ?? 0, dialled: d.upstreamDial?.connected ?? 0 };
+    }),
+  );
+}
+
+/**
+ * That the calls made since `before` took the engine's own paths: on the native engine, at least
+ * `accepted[i]` connections accepted by node i's addon listeners and `dialled[i]` upstreams dialled
+ * by its addon (a pass on a Node fallback would count none); on the Node engine, that every
+ * ztunnel says so. Returns the counters now, for the next window.
+ */
+export async function assertEnginePaths(
+  c: Cluster,
+  before: readonly NativeCounters[],
+  want: { readonly accepted?: readonly number[]; readonly dialled?: readonly number[] },
+): Promise<NativeCounters[]> {
+  const now = await nativeCounters(c);
+  now.forEach((n, i) => {
+    const name = c.state.nodes[i]!.name;
+    if (n.engine !== HBONE_ENGINE) throw new Error(`ztunnel on ${name} runs the ${n.engine} engine, not ${HBONE_ENGINE}`);
+    if (HBONE_ENGINE !== "native") return;
+    const acc = n.accepted - (before[i]?.accepted ?? 0);
+    const dia = n.dialled - (before[i]?.dialled ?? 0);
+    if (acc < (want.accepted?.[i] ?? 0))
+      throw new Error(`ztunnel on ${name}: ${acc} captured connections accepted in the addon, want >= ${want.accepted?.[i]}`);
+    if (dia < (want.dialled?.[i] ?? 0))
+      throw new Error(`ztunnel on ${name}: ${dia} upstreams dialled by the addon, want >= ${want.dialled?.[i]}`);
+  });
+  return now;
+}
+
 /** Sum of a counter's samples whose label set contains every `labels` pair. */
 export function counterSum(text: string, name: string, labels: Readonly<Record<string, string>>): number {
   let sum = 0;

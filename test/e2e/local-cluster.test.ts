@@ -21,12 +21,14 @@ import { isAlive, readPids, type PidRecord } from "../../src/local/supervisor.js
 import {
   type Cluster,
   PREFIX,
+  assertEnginePaths,
   call,
   captureUnderlay,
   counterSum,
   down,
   enrolled,
   leftovers,
+  nativeCounters,
   planFor,
   podIp,
   podPids,
@@ -122,6 +124,7 @@ for (const backend of ["ebpf", "nftables"] as const) {
       const remote = podIp(c, "mesh", "remote");
       // The capture starts before the first mesh call, so it holds the HBONE handshakes.
       const file = path.join(work, `p${pcapN++}.pcap`);
+      const engines = await nativeCounters(c);
       const pcap = await captureUnderlay(c, file, async () => {
         await until("mesh calls served", async () => ((await call(c, "mesh", `http://${remote}:8080/`, "warmup")).ok ? true : undefined));
         mesh = await callsFrom(c, "mesh");
@@ -129,6 +132,10 @@ for (const backend of ["ebpf", "nftables"] as const) {
       });
       assertServed(mesh, "mesh");
       assertServed(plain, "plain");
+      // On the native engine the client's 3+ captured connections were accepted by node-0's addon
+      // listeners and the upstreams dialled transparently by the addon on both nodes (same-node and
+      // cross-node); a pass on a Node fallback path would count none.
+      await assertEnginePaths(c, engines, { accepted: [4, 0], dialled: [1, 1] });
       // Positive control first: the capture sees this window's traffic (the plaintext namespace).
       assert.ok(pcap.includes(`${MARK("plain")}remote: req-plain-cross`), "the non-enrolled namespace still crosses in clear");
       assert.ok(!pcap.includes(MARK("mesh")) && !pcap.includes("req-mesh-"), "no enrolled payload in clear on the underlay");
