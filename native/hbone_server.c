@@ -55,6 +55,15 @@
 #include "hbone_common.h"
 #include "hbone_server.h"
 
+/* RFC 8879 certificate compression off (hb_context); OpenSSL 3.2's bits where the headers are older. */
+#ifdef SSL_OP_NO_TX_CERTIFICATE_COMPRESSION
+#define HB_SSL_OP_NO_TX_CERT_COMPRESSION SSL_OP_NO_TX_CERTIFICATE_COMPRESSION
+#define HB_SSL_OP_NO_RX_CERT_COMPRESSION SSL_OP_NO_RX_CERTIFICATE_COMPRESSION
+#else
+#define HB_SSL_OP_NO_TX_CERT_COMPRESSION ((uint64_t)1 << 32)
+#define HB_SSL_OP_NO_RX_CERT_COMPRESSION ((uint64_t)1 << 33)
+#endif
+
 #define HB_DISCARD_BUF (16 * 1024)
 #define HB_HEADERS_MAX (16 * 1024)
 #define HB_MAX_SLOTS (1 << 20)
@@ -1377,6 +1386,11 @@ static napi_value hb_context(napi_env env, napi_callback_info info)
 		goto fail;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+	/* No RFC 8879 certificate compression, neither offered nor sent: Node's TLS (the Node engine)
+	 * uses none, so both engines put the same handshake on the wire (the OpenSSL we run with,
+	 * Node's 3.5, would otherwise compress the client certificate between two native peers).
+	 * The bits are OpenSSL 3.2's; headers older than that (Debian's 3.0) lack the names. */
+	SSL_CTX_set_options(ctx, HB_SSL_OP_NO_TX_CERT_COMPRESSION | HB_SSL_OP_NO_RX_CERT_COMPRESSION);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
