@@ -5,7 +5,10 @@
  * record every accepted socket's local (= original destination) and remote address, and relay
  * to the original destination over a transparent, ztunnel-marked socket that keeps the client's
  * source IP (so the relay itself must not be captured again). Not a fake: the sockets and the
- * kernel paths are the production ones; only the HBONE listener answers a fixed line.
+ * kernel paths are the production ones; only the HBONE listener answers a fixed line. With
+ * WEFT_HBONE_ENGINE=native the capture listeners and the relay's dial are the native engine's
+ * (NativeListener's transparent accept and TransparentDialer.dialFd, both in the addon; the
+ * descriptors are then wrapped in Node sockets only to relay), so the same table runs on both.
  *
  * Requests:  {"id":1,"op":"listen","port":80}
  *            {"id":2,"op":"connect","host":"198.19.1.3","port":80,"timeoutMs":1500}
@@ -22,6 +25,11 @@ import * as dgram from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import dnsPacket from "dns-packet";
 import { connectTransparent, listenTransparent } from "../../src/common/native/native.js";
+import { NativeListener, socketFromFd } from "../../src/proxy/transport/native-listener.js";
+import { TransparentDialer } from "../../src/proxy/transport/dialer.js";
+
+/** The native engine's accept and upstream dial (WEFT_HBONE_ENGINE=native), or Node's sockets. */
+const NATIVE = process.env.WEFT_HBONE_ENGINE === "native";
 
 interface Event {
   readonly kind: "accepted";
@@ -33,7 +41,7 @@ interface Event {
 const name = process.argv[2] ?? "agent";
 const events: Event[] = [];
 const servers = new Map<number, net.Server>();
-let ztunnel: net.Server[] = [];
+let ztunnel: Array<net.Server | NativeListener> = [];
 
 /** `ip:port`, `[ipv6]:port`; IPv4-mapped addresses of dual-stack servers folded to IPv4. */
 const addr = (ip: string | undefined, port: number | undefined): string => {
@@ -93,7 +101,7 @@ function onCaptured(listener: number, hbone: number, mark: number, s: net.Socket
     return;
   }
   s.pause();
-  void connectTransparent({ source: { ip: remote.ip }, destination: local, mark, timeoutMs: 2000, allowHalfOpen: true }).then((up) => {
+  void dialTransparent(remote.ip, local, mark).then((up) => {
     if (!up.ok) {
       s.end(`relay failed: ${up.error.code}\n`);
       return;
@@ -106,8 +114,36 @@ function onCaptured(listener: number, hbone: number, mark: number, s: net.Socket
   });
 }
 
+/** The relay's upstream: from the client's IP, transparent and marked; the errno as `code`. */
+async function dialTransparent(
+  sourceIp: string,
+  destination: { ip: string; port: number },
+  mark: number,
+): Promise<{ ok: true; value: net.Socket } | { ok: false; error: { code?: string } }> {
+  if (!NATIVE) return connectTransparent({ source: { ip: sourceIp }, destination, mark, timeoutMs: 2000, allowHalfOpen: true });
+  const r = await new TransparentDialer({ mark, timeoutMs: 2000, spoofSource: true }).dialFd({ target: destination, sourceIp });
+  if (!r.ok) return { ok: false, error: { code: (r.error.cause as { code?: string } | undefined)?.code ?? r.error.message } };
+  return { ok: true, value: r.value.toSocket() };
+}
+
+/** A native transparent capture listener (the native engine's outbound capture accept), or undefined without IPv6. */
+function listenNative(host: string, port: number, hbone: number, mark: number): NativeListener | undefined {
+  const n = NativeListener.listen({ host, port, transparent: { mark } }, (fd) => onCaptured(port, hbone, mark, socketFromFd(fd)));
+  if (n.ok) return n.value;
+  if (host === "::" && (n.error.code === "EAFNOSUPPORT" || n.error.code === "EADDRNOTAVAIL")) return undefined;
+  throw n.error;
+}
+
 async function startZtunnel(ports: number[], hbone: number, mark: number): Promise<void> {
   if (ztunnel.length > 0) return;
+  if (NATIVE) {
+    for (const port of ports)
+      for (const host of ["0.0.0.0", "::"]) {
+        const n = listenNative(host, port, hbone, mark);
+        if (n) ztunnel.push(n);
+      }
+    return;
+  }
   // As ztunnel: one IPv4 and one IPv6 (v6-only) listener per port; the IPv6 one only if the namespace has IPv6.
   for (const port of ports) {
     const srv = await listenTransparent({ host: "0.0.0.0", port, mark, allowHalfOpen: true }, (s) => onCaptured(port, hbone, mark, s));
@@ -120,7 +156,9 @@ async function startZtunnel(ports: number[], hbone: number, mark: number): Promi
 }
 
 async function stopZtunnel(): Promise<void> {
-  await Promise.all(ztunnel.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  await Promise.all(
+    ztunnel.map((s) => (s instanceof NativeListener ? s.close() : new Promise<void>((resolve) => s.close(() => resolve())))),
+  );
   ztunnel = [];
 }
 

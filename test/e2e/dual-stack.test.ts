@@ -22,12 +22,14 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import {
   type Cluster,
+  assertEnginePaths,
   call,
   captureUnderlay,
   clientServerYaml,
   componentLog,
   down,
   dualIps,
+  nativeCounters,
   peerEchoServer,
   planFor,
   until,
@@ -130,6 +132,7 @@ for (const backend of BACKENDS)
           let v4: Call = { ok: false, text: "", code: -1 };
           const at = dstLog.size();
           const srcAt = srcLog.size();
+          const engines = await nativeCounters(c);
           const pcap = await captureUnderlay(c, file, async () => {
             await until("v6 call served", async () => ((await call(c, "dual", v6url, "req-dual-v6-warmup")).ok ? true : undefined), 30_000);
             v6 = await call(c, "dual", v6url, "req-dual-v6");
@@ -137,6 +140,9 @@ for (const backend of BACKENDS)
           });
           assert.ok(served(v6, client.v6, "req-dual-v6"), `v6 served, the client's IPv6 kept as the source: ${v6.text}`);
           assert.ok(served(v4, `::ffff:${client.v4}`, "req-dual-v4"), `v4 served, the client's IPv4 kept as the source: ${v4.text}`);
+          // Native engine: both families accepted by node-0's addon capture listeners, both upstreams
+          // dialled by node-1's addon from the client's own address (the source checked above).
+          await assertEnginePaths(c, engines, { accepted: [3, 0], dialled: [0, 3] });
           for (const ip of [server.v6, server.v4]) {
             const filter = `tcp and host ${ip} and port 8080`;
             const n = await packets(file, filter);

@@ -23,11 +23,13 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import {
   type Cluster,
+  assertEnginePaths,
   call,
   componentLog,
   counterSum,
   down,
   dualIps,
+  nativeCounters,
   peerEchoServer,
   planFor,
   podYaml,
@@ -116,6 +118,7 @@ for (const backend of BACKENDS)
           async () => {
             const labels = { source_workload: "self", destination_workload: "self", connection_security_policy: "mutual_tls" };
             const before = await ztunnelMetrics(c, 0);
+            const engines = await nativeCounters(c);
             const at = zlog.size();
             const target = url(VIP.self[family], 80);
             await until(
@@ -137,6 +140,9 @@ for (const backend of BACKENDS)
               seen !== self[family] && nodeAddrs.stdout.includes(` ${seen}/`),
               `the app saw a node-0 address, ${seen}: ${nodeAddrs.stdout}`,
             );
+            // Native engine: accepted by node-0's addon listener and dialled by its addon from a node
+            // address (the hairpin rule of transparentSource, on dialFd).
+            await assertEnginePaths(c, engines, { accepted: [2, 0], dialled: [2, 0] });
             const after = await ztunnelMetrics(c, 0);
             for (const reporter of ["source", "destination"]) {
               const n = (m: string) => counterSum(m, "istio_tcp_connections_opened_total", { ...labels, reporter });

@@ -13,7 +13,19 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { call, captureUnderlay, clientServerYaml, componentLog, down, peerEchoServer, planFor, upApp, until } from "./harness.js";
+import {
+  assertEnginePaths,
+  call,
+  captureUnderlay,
+  clientServerYaml,
+  componentLog,
+  down,
+  nativeCounters,
+  peerEchoServer,
+  planFor,
+  upApp,
+  until,
+} from "./harness.js";
 import { describePackets, packets } from "./wire.js";
 
 const root = process.getuid?.() === 0;
@@ -76,6 +88,7 @@ for (const backend of BACKENDS)
       const at = srcLog.size();
       const file = path.join(work, `${backend}.pcap`);
       const calls: Record<string, { ok: boolean; text: string; code: number }> = {};
+      const engines = await nativeCounters(c);
       const pcap = await captureUnderlay(c, file, async () => {
         calls.ip = await call(c, "v6only", `http://[${server.ip}]:8080/`, "req-v6only-ip");
         calls.vip = await call(c, "v6only", `http://[${VIP6}]/`, "req-v6only-vip");
@@ -86,6 +99,8 @@ for (const backend of BACKENDS)
           x.ok && x.text.startsWith(`v6only-payload-server saw ${client.ip}: req-v6only-${how}`),
           `by ${how}: served, the client's IPv6 kept as the source: ${x.code} ${x.text}`,
         );
+      // Native engine: the IPv6 capture listener's accept and the IPv6 transparent dial ran in the addon.
+      await assertEnginePaths(c, engines, { accepted: [3, 0], dialled: [0, 3] });
       const filter = `tcp and host ${server.ip} and port 8080`;
       const n = await packets(file, filter);
       assert.equal(n, 0, n === 0 ? "" : `nothing to the app port on the underlay: ${n} packets\n${await describePackets(file, filter)}`);
