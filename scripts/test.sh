@@ -60,19 +60,22 @@ echo "   floors held (lines 95 %; branches 85 % for decisions and the waypoint's
 # (flock /tmp/weft-test.lock npm test), never the other order.
 mapfile -t integration < <(find dist/test -name '*.test.js' | sort)
 flock /tmp/weft-testbed.lock node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec "${integration[@]}"
-# The native HBONE engine (--hbone-engine native, not the default yet; docs/hbone.md "Native engine"):
-# the HBONE data path (server and, through the pool, the native client), terminated tunnels,
-# hostile-peer, reset and fuzz tests, and the in-process waypoint suite (test/waypoint: both of the
-# waypoint's HBONE sides) once more against it; and, under capture (both backends, about 2 min), the
-# local cluster's L4 e2e files whose calls take the native capture accept and the transparent
-# upstream dial in IPv4, IPv6 and hairpin (they check the addon's counters) and the capture table
-# with the stand-in ztunnel on those native sockets.
-echo "== HBONE tests against the native engine (WEFT_HBONE_ENGINE=native)"
-WEFT_HBONE_ENGINE=native node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec \
+# The other HBONE engine of each component (docs/hbone.md "Native engine"): the run above has the
+# ztunnels on `native` (their default) and the waypoints on `node` (theirs). Once more on the Node
+# engine: the HBONE data path (server and pool), hostile-peer, reset and fuzz tests, the in-process
+# ztunnel pair, and under capture (both backends) the local cluster's L4 e2e files in IPv4, IPv6 and
+# hairpin (they check which engine each ztunnel reports) and the capture table with the stand-in
+# ztunnel on Node's sockets, and terminated tunnels. Then the in-process waypoint suite
+# (test/waypoint: both of the waypoint's HBONE sides) on the native engine.
+echo "== HBONE and L4 tests on the Node engine (WEFT_HBONE_ENGINE=node)"
+WEFT_HBONE_ENGINE=node node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec \
   dist/test/hbone/tunnel.test.js dist/test/hbone/pool.test.js dist/test/hbone/security.test.js dist/test/hbone/edge.test.js \
-  dist/test/hbone/client-cert.test.js dist/test/hbone/native-edge.test.js dist/test/hbone/native-client.test.js \
-  dist/test/hbone/cert-wait.test.js dist/test/hbone/refused-retry.test.js dist/test/hbone/terminate.test.js \
-  dist/test/ztunnel/two-ztunnels.test.js dist/test/ztunnel/resets.test.js dist/test/ztunnel/native-accept.test.js \
-  dist/test/ztunnel/fd-limit.test.js dist/test/fuzz/fuzz.test.js dist/test/waypoint/*.test.js \
+  dist/test/hbone/client-cert.test.js dist/test/hbone/cert-wait.test.js dist/test/hbone/refused-retry.test.js \
+  dist/test/hbone/terminate.test.js dist/test/hbone/native-client.test.js \
+  dist/test/ztunnel/two-ztunnels.test.js dist/test/ztunnel/resets.test.js dist/test/ztunnel/native-accept.test.js dist/test/ztunnel/fd-limit.test.js \
+  dist/test/fuzz/fuzz.test.js \
   dist/test/e2e/local-cluster.test.js dist/test/e2e/dual-stack.test.js dist/test/e2e/hairpin.test.js \
   dist/test/capture/capture.test.js
+echo "== waypoint tests on the native engine (WEFT_HBONE_ENGINE=native)"
+WEFT_HBONE_ENGINE=native node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec \
+  dist/test/waypoint/*.test.js

@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { canonicalIp, parseAddress, type SocketAddress } from "../common/net/addr.js";
 import { type Result, ok, err } from "../common/result.js";
-import { type HboneEngine, parseHboneEngine } from "../proxy/hbone/engine.js";
+import { type HboneEngine, WAYPOINT_DEFAULT_ENGINE, parseHboneEngine } from "../proxy/hbone/engine.js";
 import { type StaticWaypointConfig, parseStaticWaypointConfig } from "./static-config.js";
 
 export const DEFAULT_TRUST_DOMAIN = "cluster.local";
@@ -56,7 +56,7 @@ export interface WaypointConfig {
   readonly static?: StaticWaypointConfig;
   /**
    * Which engine terminates the HBONE tunnels and carries the upstream ones (`--hbone-engine`,
-   * WEFT_HBONE_ENGINE; default node, as the ztunnel's): docs/waypoint.md "Native engine".
+   * WEFT_HBONE_ENGINE; default node, unlike the ztunnel's): docs/waypoint.md "Native engine".
    */
   readonly hboneEngine?: HboneEngine;
 }
@@ -125,7 +125,7 @@ export function loadWaypointConfig(argv: readonly string[], env: NodeJS.ProcessE
   if (!ttl.ok) return ttl;
   const drain = num("drain-seconds", v["drain-seconds"] ?? env.WEFT_DRAIN_SECONDS, DEFAULT_DRAIN_SECONDS, 0);
   if (!drain.ok) return drain;
-  const engine = parseHboneEngine(v["hbone-engine"] ?? env.WEFT_HBONE_ENGINE, "waypoint: --hbone-engine");
+  const engine = parseHboneEngine(v["hbone-engine"] ?? env.WEFT_HBONE_ENGINE, "waypoint: --hbone-engine", WAYPOINT_DEFAULT_ENGINE);
   if (!engine.ok) return engine;
   const podIpText = v["pod-ip"] ?? env.INSTANCE_IP;
   const podIp = podIpText === undefined ? undefined : canonicalIp(podIpText);

@@ -23,7 +23,14 @@ import { CertificateManager } from "../proxy/identity/manager.js";
 import type { CaClient } from "../proxy/identity/ca-client.js";
 import type { HboneDecision, HboneStreamRequest } from "../proxy/hbone/server.js";
 import type { HbonePool } from "../proxy/hbone/pool.js";
-import { type HboneInboundServer, type OutboundTunnel, createHboneServer, createHbonePool, tunnelDuplex } from "../proxy/hbone/engine.js";
+import {
+  type HboneInboundServer,
+  type OutboundTunnel,
+  WAYPOINT_DEFAULT_ENGINE,
+  createHboneServer,
+  createHbonePool,
+  tunnelDuplex,
+} from "../proxy/hbone/engine.js";
 import type { HboneSettings } from "../proxy/hbone/settings.js";
 import { trustedClientAddress } from "../proxy/hbone/client-address.js";
 import type { WaypointConfig } from "./config.js";
@@ -92,7 +99,7 @@ export class Waypoint {
     this.certs.onCertificate((c) => {
       if (toUri(c.identity) === toUri(this.identity)) this.cert = c;
     });
-    const engine = config.hboneEngine ?? "node";
+    const engine = config.hboneEngine ?? WAYPOINT_DEFAULT_ENGINE;
     this.pool = createHbonePool(runtime.hboneSettings, engine);
     const random = runtime.random ?? Math.random;
     const clusters = new ClusterPolicies(random, Date.now, {

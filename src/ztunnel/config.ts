@@ -3,7 +3,7 @@
  * default beside its name; the result is validated, frozen and logged once at start-up.
  * Precedence: flag > environment > static config file > default.
  */
-import { type HboneEngine, parseHboneEngine } from "../proxy/hbone/engine.js";
+import { type HboneEngine, ZTUNNEL_DEFAULT_ENGINE, parseHboneEngine } from "../proxy/hbone/engine.js";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseConfigText } from "../common/config-text.js";
@@ -185,8 +185,9 @@ export const ZTUNNEL_FLAGS: readonly FlagSpec[] = [
     name: "hbone-engine",
     arg: "node|native",
     env: "WEFT_HBONE_ENGINE",
-    default: "node",
-    description: "inbound HBONE (15008) on Node's TLS/http2, or on the addon's native OpenSSL + nghttp2 data path (docs/hbone.md)",
+    default: ZTUNNEL_DEFAULT_ENGINE,
+    description:
+      "HBONE (15008 and the outbound pool) on the addon's native OpenSSL + nghttp2 data path, or on Node's TLS/http2 (docs/hbone.md)",
   },
   {
     name: "ztunnel-mark",
@@ -282,7 +283,7 @@ export function loadZtunnelConfig(argv: readonly string[], env: NodeJS.ProcessEn
   const nodeAuthz = values["node-traffic-authz"] ?? env.WEFT_NODE_TRAFFIC_AUTHZ ?? "skip";
   if (nodeAuthz !== "skip" && nodeAuthz !== "enforce")
     return err(new Error(`ztunnel: node-traffic-authz must be skip or enforce, not ${JSON.stringify(nodeAuthz)}`));
-  const engine = parseHboneEngine(values["hbone-engine"] ?? env.WEFT_HBONE_ENGINE, "ztunnel: hbone-engine");
+  const engine = parseHboneEngine(values["hbone-engine"] ?? env.WEFT_HBONE_ENGINE, "ztunnel: hbone-engine", ZTUNNEL_DEFAULT_ENGINE);
   if (!engine.ok) return engine;
   const policy = values["outbound-traffic-policy"] ?? env.WEFT_OUTBOUND_TRAFFIC_POLICY ?? "ALLOW_ANY";
   if (policy !== "ALLOW_ANY" && policy !== "REGISTRY_ONLY")

@@ -17,7 +17,13 @@ import { ProxyState } from "../proxy/state/state.js";
 import { StateMutator } from "../proxy/state/mutator.js";
 import { CertificateManager } from "../proxy/identity/manager.js";
 import type { CaClient } from "../proxy/identity/ca-client.js";
-import { type HboneInboundServer, type OutboundTunnel, createHbonePool, createHboneServer } from "../proxy/hbone/engine.js";
+import {
+  type HboneInboundServer,
+  type OutboundTunnel,
+  ZTUNNEL_DEFAULT_ENGINE,
+  createHbonePool,
+  createHboneServer,
+} from "../proxy/hbone/engine.js";
 import type { HbonePool } from "../proxy/hbone/pool.js";
 import type { HboneSettings } from "../proxy/hbone/settings.js";
 import { ZtunnelMetrics } from "../proxy/metrics.js";
@@ -100,7 +106,7 @@ export class Ztunnel {
   ) {
     this.certs = new CertificateManager(runtime.caClient, { rootsPem: runtime.rootsPem, ttlSeconds: config.certTtlSeconds });
     this.certs.onCertificate((cert) => this.certByIdentity.set(toUri(cert.identity), cert));
-    this.pool = createHbonePool(runtime.hboneSettings, config.hboneEngine ?? "node");
+    this.pool = createHbonePool(runtime.hboneSettings, config.hboneEngine ?? ZTUNNEL_DEFAULT_ENGINE);
     this.metrics.observe({ certificates: () => this.certs.dump() });
     this.authorize = stateAuthorizer(this.state);
     const dialer =
@@ -118,7 +124,7 @@ export class Ztunnel {
         illegalPorts: [config.ports.outbound, config.ports.inbound, config.ports.hbone, config.ports.socks5],
         ...(runtime.hboneSettings ? { settings: runtime.hboneSettings } : {}),
       },
-      config.hboneEngine ?? "node",
+      config.hboneEngine ?? ZTUNNEL_DEFAULT_ENGINE,
     );
     const ctx = {
       state: this.state,
@@ -408,7 +414,7 @@ export class Ztunnel {
         ports: c.ports,
         xdsAddress: c.xdsAddress,
         staticFile: c.staticFile,
-        hboneEngine: c.hboneEngine ?? "node",
+        hboneEngine: c.hboneEngine ?? ZTUNNEL_DEFAULT_ENGINE,
       },
       ready: this.isReady(),
       pendingReadiness: [...this.gates],

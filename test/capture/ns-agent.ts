@@ -27,9 +27,11 @@ import dnsPacket from "dns-packet";
 import { connectTransparent, listenTransparent } from "../../src/common/native/native.js";
 import { NativeListener, socketFromFd } from "../../src/proxy/transport/native-listener.js";
 import { TransparentDialer } from "../../src/proxy/transport/dialer.js";
+import { ZTUNNEL_DEFAULT_ENGINE } from "../../src/proxy/hbone/engine.js";
+import { testEngine } from "../support/engine.js";
 
-/** The native engine's accept and upstream dial (WEFT_HBONE_ENGINE=native), or Node's sockets. */
-const NATIVE = process.env.WEFT_HBONE_ENGINE === "native";
+/** The native engine's accept and upstream dial (WEFT_HBONE_ENGINE, default the ztunnel's), or Node's sockets. */
+const NATIVE = testEngine(ZTUNNEL_DEFAULT_ENGINE) === "native";
 
 interface Event {
   readonly kind: "accepted";

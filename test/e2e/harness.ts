@@ -20,6 +20,8 @@ import {
   type ClusterState,
 } from "../../src/local/cluster.js";
 import type { PlanOptions } from "../../src/local/plan.js";
+import { type HboneEngine, ZTUNNEL_DEFAULT_ENGINE } from "../../src/proxy/hbone/engine.js";
+import { testEngine } from "../support/engine.js";
 
 export const PREFIX = "wefttest-loc-";
 
@@ -160,9 +162,10 @@ export async function ztunnelDump(c: Cluster, node: number): Promise<Record<stri
 
 /**
  * The HBONE engine the cluster's ztunnels run: this process's WEFT_HBONE_ENGINE, which `weft local
- * up` passes down (scripts/test.sh runs the capture e2e files once more with it set to native).
+ * up` passes down, or the ztunnel's default (scripts/test.sh runs the capture e2e files once more
+ * on the other engine).
  */
-export const HBONE_ENGINE: "native" | "node" = process.env.WEFT_HBONE_ENGINE === "native" ? "native" : "node";
+export const HBONE_ENGINE: HboneEngine = testEngine(ZTUNNEL_DEFAULT_ENGINE);
 
 /** Per node: the engine its ztunnel reports, and the addon's accept and upstream-dial counters (0 on the Node engine). */
 export interface NativeCounters {

@@ -11,7 +11,8 @@ import { makeTestPki, type TestPki } from "../support/pki.js";
 import type { WorkloadCertificate } from "../../src/common/tls/types.js";
 import type { SocketAddress } from "../../src/common/net/addr.js";
 import type { HboneDecision, HboneHandler, HboneStreamRequest } from "../../src/proxy/hbone/server.js";
-import { type HboneInboundServer, createHboneServer, parseHboneEngine } from "../../src/proxy/hbone/engine.js";
+import { type HboneInboundServer, ZTUNNEL_DEFAULT_ENGINE, createHboneServer } from "../../src/proxy/hbone/engine.js";
+import { testEngine } from "../support/engine.js";
 import type { HboneSettings } from "../../src/proxy/hbone/settings.js";
 import { type OutboundTunnel, createHbonePool } from "../../src/proxy/hbone/engine.js";
 import { NativeTunnel } from "../../src/proxy/hbone/native-client.js";
@@ -21,12 +22,8 @@ export const SERVER_IP = "127.0.20.1";
 export const UPSTREAM_IP = "127.0.20.2";
 export const CLIENT_IP = "127.0.20.5";
 
-/** The engine the HBONE server fixtures run on: WEFT_HBONE_ENGINE=native|node (default node). */
-export const TEST_ENGINE = (() => {
-  const e = parseHboneEngine(process.env.WEFT_HBONE_ENGINE, "WEFT_HBONE_ENGINE");
-  if (!e.ok) throw e.error;
-  return e.value;
-})();
+/** The engine the HBONE server fixtures run on: WEFT_HBONE_ENGINE=native|node (default: the ztunnel's). */
+export const TEST_ENGINE = testEngine(ZTUNNEL_DEFAULT_ENGINE);
 
 let pkiPromise: Promise<TestPki> | undefined;
 /** One PKI per test file (key generation is the slow part). */

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import type { Service } from "../../src/common/model/service.js";
 import type { Workload } from "../../src/common/model/workload.js";
+import { WAYPOINT_DEFAULT_ENGINE } from "../../src/proxy/hbone/engine.js";
 import type { WaypointConfig } from "../../src/waypoint/config.js";
+import { testEngine } from "./engine.js";
 import type { StaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { Waypoint } from "../../src/waypoint/waypoint.js";
 
@@ -36,8 +38,8 @@ export function staticWaypointConfig(
     drainSeconds: 1,
     staticFile: "fixture.ts",
     ...(resources ? { static: resources } : {}),
-    // WEFT_HBONE_ENGINE=native runs the in-process waypoints' HBONE (both sides) on the native engine.
-    ...(process.env.WEFT_HBONE_ENGINE === "native" ? { hboneEngine: "native" as const } : {}),
+    // WEFT_HBONE_ENGINE=node|native picks the in-process waypoints' engine (both sides; default: the waypoint's).
+    hboneEngine: testEngine(WAYPOINT_DEFAULT_ENGINE),
     ...over,
   };
 }

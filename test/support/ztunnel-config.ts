@@ -5,7 +5,9 @@
  */
 import assert from "node:assert/strict";
 import type { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
+import { ZTUNNEL_DEFAULT_ENGINE } from "../../src/proxy/hbone/engine.js";
 import { DEFAULT_PORTS, type ZtunnelConfig } from "../../src/ztunnel/config.js";
+import { testEngine } from "./engine.js";
 import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import type { StaticConfig } from "../../src/ztunnel/static-config.js";
 
@@ -29,8 +31,8 @@ export function staticZtunnelConfig(
     ztunnelMark: 0x539,
     xdsSan: "spiffe://cluster.local/ns/istio-system/sa/istiod",
     static: { settings: {}, ...contents },
-    // WEFT_HBONE_ENGINE=native runs the in-process ztunnels' inbound HBONE on the native engine.
-    ...(process.env.WEFT_HBONE_ENGINE === "native" ? { hboneEngine: "native" as const } : {}),
+    // WEFT_HBONE_ENGINE=node|native picks the in-process ztunnels' engine (default: the ztunnel's).
+    hboneEngine: testEngine(ZTUNNEL_DEFAULT_ENGINE),
     ...over,
   };
 }

@@ -1,9 +1,12 @@
 /**
  * Which engine carries inbound HBONE (docs/hbone.md "Native engine"): `node` (Node's TLSSocket
- * and http2, server.ts; the default) or `native` (the addon's OpenSSL + nghttp2 data path,
- * native-server.ts), and the same for the outbound pool's connections (client.ts through
- * node-connection.ts, or native-client.ts). Both take the same options and make the same
- * decisions; only the tunnel object differs (`OutboundTunnel`).
+ * and http2, server.ts) or `native` (the addon's OpenSSL + nghttp2 data path, native-server.ts),
+ * and the same for the outbound pool's connections (client.ts through node-connection.ts, or
+ * native-client.ts). Both take the same options and make the same decisions; only the tunnel
+ * object differs (`OutboundTunnel`). Each component has its own default: the ztunnel's is
+ * `native` (its connection rate, throughput and memory targets hold there), the waypoint's `node`
+ * (its HTTP stack reads Node sockets, and the socket pair a native tunnel needs costs it more
+ * CPU than the engine saves: docs/waypoint.md "Native engine").
  */
 import type { HboneServerOptions } from "./server.js";
 import { HboneServer } from "./server.js";
@@ -19,17 +22,20 @@ import { sessionSecurity } from "./connection-security.js";
 
 export type HboneEngine = "node" | "native";
 export const HBONE_ENGINES: readonly HboneEngine[] = ["node", "native"];
+export const ZTUNNEL_DEFAULT_ENGINE: HboneEngine = "native";
+export const WAYPOINT_DEFAULT_ENGINE: HboneEngine = "node";
 
 /** What a component needs from an inbound HBONE server, whichever engine. */
 export type HboneInboundServer = Pick<HboneServer, "listen" | "adopt" | "stats" | "dump" | "close">;
 
-export function parseHboneEngine(v: string | undefined, field: string): Result<HboneEngine> {
-  if (v === undefined || v === "") return ok("node");
+/** `v` (a flag or WEFT_HBONE_ENGINE) as an engine; unset or empty is the component's `fallback`. */
+export function parseHboneEngine(v: string | undefined, field: string, fallback: HboneEngine): Result<HboneEngine> {
+  if (v === undefined || v === "") return ok(fallback);
   if ((HBONE_ENGINES as readonly string[]).includes(v)) return ok(v as HboneEngine);
   return err(new Error(`${field}: ${JSON.stringify(v)} is not an HBONE engine (want ${HBONE_ENGINES.join(" or ")})`));
 }
 
-export function createHboneServer(opts: HboneServerOptions, engine: HboneEngine = "node"): HboneInboundServer {
+export function createHboneServer(opts: HboneServerOptions, engine: HboneEngine): HboneInboundServer {
   return engine === "native" ? new NativeHboneServer(opts) : new HboneServer(opts);
 }
 
@@ -39,7 +45,7 @@ export type OutboundTunnel = ClientHttp2Stream | NativeTunnel;
 /** The outbound HBONE pool on `engine`; the pool's decisions are the same on both. */
 export function createHbonePool(
   settings: Partial<HboneSettings> | undefined,
-  engine: HboneEngine = "node",
+  engine: HboneEngine,
   observer?: PoolObserver,
 ): HbonePool<OutboundTunnel> {
   if (engine === "node") return new HbonePool<ClientHttp2Stream>(settings, observer) as HbonePool<OutboundTunnel>;
