@@ -6,8 +6,11 @@
 import { err, ok, type Result } from "../src/common/result.js";
 
 export const PEER_NAMES = ["direct", "stunnel", "ztunnel", "ztunnel-native"] as const;
-/** Measured when BENCH_PEERS is not set; ztunnel-native (inbound HBONE on the native engine) only on request. */
-export const DEFAULT_PEERS = ["direct", "stunnel", "ztunnel"] as const;
+/**
+ * Measured when BENCH_PEERS is not set: both ztunnel pairs, `ztunnel-native` (the ztunnel's
+ * default engine) and `ztunnel` (`--hbone-engine node`).
+ */
+export const DEFAULT_PEERS = ["direct", "stunnel", "ztunnel-native", "ztunnel"] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
 
 export interface BenchConfig {
@@ -16,7 +19,7 @@ export interface BenchConfig {
   readonly seconds: number;
   /** BENCH_ROUNDS (3): each timed phase is split into this many rounds that alternate the peers. */
   readonly rounds: number;
-  /** BENCH_PEERS (direct,stunnel,ztunnel): which paths to measure, in this order. */
+  /** BENCH_PEERS (direct,stunnel,ztunnel-native,ztunnel): which paths to measure, in this order. */
   readonly peers: readonly PeerName[];
   /** BENCH_RPS (1000): request rate of the latency phase. */
   readonly rps: number;

@@ -1,9 +1,10 @@
 /**
  * From measurements to the comparison table: pure functions, no IO. Each row is one metric;
- * the columns are the peers (each with its ratio against direct TCP), the ratio of ztunnel to
- * stunnel, and the target the project set for ztunnel with whether this run met it. Missing
- * figures (a peer that failed to start, a phase that errored) show as "-" and never count as a
- * met target.
+ * the columns are the baselines (each with its ratio against direct TCP) and, per ztunnel pair
+ * measured (`ztunnel-native`: the default engine; `ztunnel`: the Node engine), its figure, its
+ * ratio to stunnel and the target the project set for ztunnel (issue 14) with whether this run
+ * met it. Missing figures (a peer that failed to start, a phase that errored) show as "-" and
+ * never count as a met target.
  */
 import type { ConnectRateResult } from "./load/connect-rate.js";
 import type { LatencyResult } from "./load/latency.js";
@@ -72,18 +73,25 @@ function verdict(met: boolean | null, text: string): { text: string; met: boolea
   return { text: `${text}: ${met === null ? "n/a" : met ? "met" : "MISSED"}`, met };
 }
 
-export function metrics(directP99: Num): readonly Metric[] {
+export function metrics(directP99: Num, directP50: Num): readonly Metric[] {
   const added = (r: PeerResult): Num => (r.latency && directP99 !== null ? r.latency.fromSend.p99Us - directP99 : null);
+  const addedP50 = (r: PeerResult): Num => (r.latency && directP50 !== null ? r.latency.fromSend.p50Us - directP50 : null);
   const mem = (r: PeerResult): readonly ProxyMemory[] | null => (r.memory && r.memory.proxies.length ? r.memory.proxies : null);
   return [
     {
       name: "throughput, 1 conn (Gbit/s)",
       value: (r) => (r.throughput ? r.throughput.bitsPerSecond / 1e9 : null),
       format: (v) => v.toFixed(2),
-      target: (z, s) => verdict(z === null || s === null ? null : z >= s, ">= stunnel"),
+      target: (z, s) => verdict(z === null || s === null ? null : z >= 1.1 * s, ">= 1.1x stunnel"),
     },
     { name: "latency p50 (us)", value: (r) => r.latency?.fromSend.p50Us ?? null, format: (v) => v.toFixed(0) },
     { name: "latency p99 (us)", value: (r) => r.latency?.fromSend.p99Us ?? null, format: (v) => v.toFixed(0) },
+    {
+      name: "added p50 vs direct (us)",
+      value: addedP50,
+      format: (v) => v.toFixed(0),
+      target: (z, s) => verdict(z === null || s === null ? null : z <= s, "<= stunnel's"),
+    },
     {
       name: "added p99 vs direct (us)",
       value: added,
@@ -92,7 +100,12 @@ export function metrics(directP99: Num): readonly Metric[] {
     },
     { name: "latency p99.9 (us)", value: (r) => r.latency?.fromSend.p999Us ?? null, format: (v) => v.toFixed(0) },
     { name: "p99 from schedule (us)", value: (r) => r.latency?.fromSchedule.p99Us ?? null, format: (v) => v.toFixed(0) },
-    { name: "new connections/s", value: (r) => r.connectRate?.perSecond ?? null, format: (v) => v.toFixed(0) },
+    {
+      name: "new connections/s",
+      value: (r) => r.connectRate?.perSecond ?? null,
+      format: (v) => v.toFixed(0),
+      target: (z, s) => verdict(z === null || s === null ? null : z >= 5 * s, ">= 5x stunnel"),
+    },
     {
       name: "idle RSS, largest proxy (MB)",
       value: (r) => {
@@ -132,24 +145,32 @@ export function metrics(directP99: Num): readonly Metric[] {
 
 const ratio = (a: Num, b: Num): string => (a === null || b === null || b === 0 ? "-" : `${(a / b).toFixed(2)}x`);
 
+/** The ztunnel pairs a table can show, in column order: the default (native) engine first. */
+export const ZTUNNEL_PEERS = ["ztunnel-native", "ztunnel"] as const;
+
 /** The comparison table; `results` in any order, looked up by peer name. */
 export function buildTable(results: readonly PeerResult[]): Table {
   const by = (name: string): PeerResult | undefined => results.find((r) => r.peer === name);
   const d = by("direct");
   const s = by("stunnel");
-  const z = by("ztunnel");
-  const directP99 = d?.latency?.fromSend.p99Us ?? null;
+  const zs = ZTUNNEL_PEERS.map((name) => ({ name, r: by(name) })).filter((z) => z.r !== undefined);
   const rows: string[][] = [];
-  for (const m of metrics(directP99)) {
+  for (const m of metrics(d?.latency?.fromSend.p99Us ?? null, d?.latency?.fromSend.p50Us ?? null)) {
     const v = (r: PeerResult | undefined): Num => (r ? m.value(r) : null);
     const dv = v(d);
     const sv = v(s);
-    const zv = v(z);
     const cell = (x: Num, withRatio: boolean): string =>
       x === null ? "-" : withRatio && dv !== null && dv !== 0 ? `${m.format(x)} (${ratio(x, dv)})` : m.format(x);
-    rows.push([m.name, cell(dv, false), cell(sv, true), cell(zv, true), ratio(zv, sv), m.target ? m.target(zv, sv, dv).text : ""]);
+    const row = [m.name, cell(dv, false), cell(sv, true)];
+    for (const z of zs) {
+      const zv = v(z.r);
+      row.push(cell(zv, true), ratio(zv, sv), m.target ? m.target(zv, sv, dv).text : "");
+    }
+    rows.push(row);
   }
-  return { headers: ["metric", "direct", "stunnel (x direct)", "ztunnel (x direct)", "ztunnel/stunnel", "ztunnel target"], rows };
+  const headers = ["metric", "direct", "stunnel (x direct)"];
+  for (const z of zs) headers.push(`${z.name} (x direct)`, `${z.name}/stunnel`, `${z.name} target`);
+  return { headers, rows };
 }
 
 /** Fixed-width text rendering for the terminal. */
