@@ -107,15 +107,32 @@ export interface ByteSource {
 
 const INTERN_LIMIT = 10_000;
 
-interface Tracked {
-  /** The interned label set (shared by every connection with the same labels). */
-  set: LabelSet<TcpLabels>;
-  source: ByteSource;
-  reportedRead: number;
-  reportedWritten: number;
-  /** For the access log and `/connections`; absent when the caller gave no addresses. */
-  info?: ConnectionInfo;
-  startedAt: number;
+/** An open connection's record in the metrics, as `connectionOpened` returns it. */
+export interface TcpConnectionRecord {
+  /** Counts the connection's end and writes its access-log line; later calls do nothing. */
+  close(): void;
+}
+
+/**
+ * One open connection, kept by the metrics (its bytes flushed into the counters) and handed to
+ * its caller as the handle that ends it: one fixed-shape object per open connection, every field
+ * set in the constructor, no closure over the call (docs/hbone.md "Server side per tunnel").
+ */
+class Tracked implements TcpConnectionRecord {
+  reportedRead = 0;
+  reportedWritten = 0;
+  readonly startedAt = Date.now();
+  constructor(
+    private readonly metrics: ZtunnelMetrics,
+    /** The interned label set (shared by every connection with the same labels). */
+    readonly set: LabelSet<TcpLabels>,
+    readonly source: ByteSource,
+    /** For the access log and `/connections`; absent when the caller gave no addresses. */
+    readonly info: ConnectionInfo | undefined,
+  ) {}
+  close(): void {
+    this.metrics.connectionClosed(this);
+  }
 }
 
 /** One open connection as ztunnel's `/connections` lists it (`weft ztunnel-config connections`). */
@@ -252,20 +269,18 @@ export class ZtunnelMetrics {
     return out;
   }
 
-  /** Counts an opened connection; call the returned function exactly once when it closes. */
-  connectionOpened(labels: TcpLabels, bytes: ByteSource, info?: ConnectionInfo): () => void {
-    const t: Tracked = { set: this.intern(labels), source: bytes, reportedRead: 0, reportedWritten: 0, startedAt: Date.now() };
-    if (info) {
-      t.info = info;
-      logOpened(t.set.labels, info);
-    }
+  /** Counts an opened connection; call the returned record's `close()` when it closes. */
+  connectionOpened(labels: TcpLabels, bytes: ByteSource, info?: ConnectionInfo): TcpConnectionRecord {
+    const t = new Tracked(this, this.intern(labels), bytes, info);
+    if (info) logOpened(t.set.labels, info);
     this.opened.inc(t.set);
     this.open.add(t);
-    return () => this.closeTracked(t);
+    return t;
   }
 
-  // Idempotent: the function connectionOpened returned may be called more than once.
-  private closeTracked(t: Tracked): void {
+  /** `TcpConnectionRecord.close()`: idempotent, a record closed before (or not this registry's) is ignored. */
+  connectionClosed(record: TcpConnectionRecord): void {
+    const t = record as Tracked;
     if (!this.open.delete(t)) return;
     this.flush(t);
     this.closed.inc(t.set);

@@ -58,24 +58,28 @@ interface Conn {
   readonly openedAt: number;
   readonly dials: TokenBucket;
   readonly earlyResets: TokenBucket;
-  readonly streams: Map<number, StreamState>;
+  readonly streams: Map<number, NativeStream>;
+  /** The last stream's `:authority`: a tunnel's access-log record keeps the connection's one string, not a copy per stream. */
+  authority: string;
   peer?: Identity;
   security?: ConnectionSecurity;
   calmed: boolean;
 }
 
-interface StreamState {
-  answered: boolean;
-  ended: boolean;
-  abort?: AbortController;
-  onClose?: (outcome: SpliceOutcome) => void;
-  readonly handle: NativeStream;
-  readonly bytes: NativeTunnelBytes;
-}
-
-/** The handler's view of one native stream: close() resets it. */
+/**
+ * One delivered stream, and the only JavaScript object the server keeps per open tunnel: the
+ * handler's handle (`close()` resets it), the tunnel's live byte counts (bytesRead: from the
+ * client; frozen at its end) and the server's state. Every field is set in the constructor, so
+ * the object keeps its shape (no out-of-object property store) when the decision fills in
+ * `abort` and `onClose` (docs/hbone.md "Server side per tunnel").
+ */
 class NativeStream implements HboneStreamHandle {
   destroyed = false;
+  answered = false;
+  ended = false;
+  abort: AbortController | undefined = undefined;
+  onClose: ((outcome: SpliceOutcome) => void) | undefined = undefined;
+  final: [number, number] | undefined = undefined;
   constructor(
     private readonly server: NativeHboneServer,
     readonly conn: number,
@@ -84,19 +88,8 @@ class NativeStream implements HboneStreamHandle {
   close(code: number = NGHTTP2_NO_ERROR): void {
     if (!this.destroyed) this.server.resetStream(this.conn, this.id, code);
   }
-}
-
-/** Live byte counts of a native tunnel (bytesRead: from the client), frozen at its end. */
-class NativeTunnelBytes {
-  final: [number, number] | undefined;
-  constructor(
-    private readonly addon: NativeHboneAddon,
-    private readonly handle: NativeServerHandle,
-    private readonly conn: number,
-    private readonly id: number,
-  ) {}
   private now(): [number, number] {
-    return this.final ?? this.addon.hboneStreamBytes(this.handle, this.conn, this.id) ?? [0, 0];
+    return this.final ?? this.server.streamBytes(this.conn, this.id) ?? [0, 0];
   }
   get bytesRead(): number {
     return this.now()[0];
@@ -231,6 +224,7 @@ export class NativeHboneServer {
       dials: new TokenBucket(st.connectBurst, st.connectsPerSecond, now),
       earlyResets: new TokenBucket(st.earlyResetBurst, st.earlyResetsPerSecond, now),
       streams: new Map(),
+      authority: "",
       calmed: false,
     });
     if (cert) return this.contextFor(cert, local);
@@ -316,15 +310,12 @@ export class NativeHboneServer {
     } else log.debug({ remote: conn.remote.ip, reason }, "hbone native: connection closed");
   }
 
-  private onStream(id: number, sid: number, method: string, authority: string, flat: string[]): void {
+  private onStream(id: number, sid: number, method: string, authorityIn: string, flat: string[]): void {
     const conn = this.conns.get(id);
     if (!conn?.peer || !conn.security) return this.resetStream(id, sid, NGHTTP2_CANCEL);
-    const st: StreamState = {
-      answered: false,
-      ended: false,
-      handle: new NativeStream(this, id, sid),
-      bytes: new NativeTunnelBytes(this.addon, this.handle, id, sid),
-    };
+    // The addon makes a new string per stream; the tunnels of a connection mostly share one.
+    const authority = authorityIn === conn.authority ? conn.authority : (conn.authority = authorityIn);
+    const st = new NativeStream(this, id, sid);
     conn.streams.set(sid, st);
     this.streamsTotal++;
     this.openStreams++;
@@ -351,15 +342,15 @@ export class NativeHboneServer {
       security: conn.security,
       localAddress: conn.local,
       remoteAddress: conn.remote,
-      stream: st.handle,
-      tunnelBytes: st.bytes,
+      stream: st,
+      tunnelBytes: st,
       signal: abort.signal,
       upstreamForm: "fd",
     };
     void this.decide(conn, sid, st, req);
   }
 
-  private async decide(conn: Conn, sid: number, st: StreamState, req: HboneStreamRequest): Promise<void> {
+  private async decide(conn: Conn, sid: number, st: NativeStream, req: HboneStreamRequest): Promise<void> {
     let decision: HboneDecision;
     try {
       decision = await this.opts.handler(req);
@@ -391,7 +382,7 @@ export class NativeHboneServer {
     st.answered = true;
     // hboneAnswer owns the fd whatever it returns (closed with a reset if the stream is gone).
     if (!this.addon.hboneAnswer(this.handle, conn.id, sid, 200, taken.fd, taken.initial)) {
-      st.handle.destroyed = true;
+      st.destroyed = true;
       onClose?.({ error: new Error("hbone: stream closed before the tunnel was established") });
       return;
     }
@@ -404,7 +395,7 @@ export class NativeHboneServer {
    * (Node's HTTP parser then reads it without a JavaScript stream in between). A client's reset
    * or a lost connection reaches the socket as an error; `reset` is RST_STREAM.
    */
-  private terminate(conn: Conn, sid: number, st: StreamState, serve: (t: TerminatedTunnel) => void): void {
+  private terminate(conn: Conn, sid: number, st: NativeStream, serve: (t: TerminatedTunnel) => void): void {
     if (st.ended) return;
     let pair: [number, number];
     try {
@@ -416,7 +407,7 @@ export class NativeHboneServer {
     st.answered = true;
     // The addon owns `ours` from here, also when it refuses (the stream ended meanwhile).
     if (!this.addon.hboneAnswer(this.handle, conn.id, sid, 200, ours, null)) {
-      st.handle.destroyed = true;
+      st.destroyed = true;
       closeFd(theirs);
       return;
     }
@@ -425,12 +416,11 @@ export class NativeHboneServer {
     st.onClose = (outcome) => {
       if (outcome.error && !socket.destroyed) socket.destroy(outcome.error);
     };
-    const handle = st.handle;
     serve({
       stream: socket,
       reset: (code) => {
         socket.destroy();
-        handle.close(code);
+        st.close(code);
       },
     });
   }
@@ -448,8 +438,8 @@ export class NativeHboneServer {
     conn!.streams.delete(sid);
     this.openStreams--;
     st.ended = true;
-    st.handle.destroyed = true;
-    st.bytes.final = [bytesIn, bytesOut];
+    st.destroyed = true;
+    st.final = [bytesIn, bytesOut];
     if (!st.answered) {
       st.abort?.abort(new Error("hbone: stream closed before the tunnel was established"));
       this.onEarlyReset(conn!);
@@ -471,18 +461,23 @@ export class NativeHboneServer {
     this.addon.hboneGoaway(this.handle, conn.id, NGHTTP2_ENHANCE_YOUR_CALM, false);
   }
 
+  /** A stream's [bytes from the client, bytes to the client] while the addon has it. */
+  streamBytes(conn: number, sid: number): [number, number] | null {
+    return this.addon.hboneStreamBytes(this.handle, conn, sid);
+  }
+
   /** RST_STREAM for a stream (policy close, refusals). */
   resetStream(conn: number, sid: number, code: number): void {
     this.addon.hboneReset(this.handle, conn, sid, code);
   }
 
-  private refuse(conn: Conn, sid: number, st: StreamState): void {
+  private refuse(conn: Conn, sid: number, st: NativeStream): void {
     this.refused++;
     st.answered = true;
     this.resetStream(conn.id, sid, NGHTTP2_REFUSED_STREAM);
   }
 
-  private reply(conn: Conn, sid: number, st: StreamState, status: number, reason: string): void {
+  private reply(conn: Conn, sid: number, st: NativeStream, status: number, reason: string): void {
     this.rejectedByStatus[status] = (this.rejectedByStatus[status] ?? 0) + 1;
     log.debug({ status, reason }, "hbone: stream rejected");
     if (st.ended) return;

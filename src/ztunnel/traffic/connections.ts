@@ -9,20 +9,28 @@ import { logger } from "../../common/log.js";
 
 const log = logger("ztunnel.connections");
 
-interface OpenConnection {
-  readonly facts: ConnectionFacts;
+/**
+ * An admitted connection as the registry keeps it: the facts it was admitted with (evaluated
+ * again as they are), its destination workload's uid, and how to close it. The caller's own
+ * per-connection record can be this entry (inbound's HBONE tunnel is), so tracking a connection
+ * allocates nothing.
+ */
+export interface OpenInbound extends ConnectionFacts {
   readonly workloadUid: string;
-  readonly close: (reason: string) => void;
+  close(reason: string): void;
 }
 
 export class ConnectionRegistry {
-  private readonly open = new Set<OpenConnection>();
+  private readonly open = new Set<OpenInbound>();
 
-  /** Registers an admitted connection; the returned function unregisters it. */
-  track(facts: ConnectionFacts, workload: Workload, close: (reason: string) => void): () => void {
-    const c: OpenConnection = { facts, workloadUid: workload.uid, close };
+  /** Registers an admitted connection until `untrack`. */
+  track(c: OpenInbound): void {
     this.open.add(c);
-    return () => this.open.delete(c);
+  }
+
+  /** Unregisters a connection (at its end); one closed by `reevaluate` is already gone. */
+  untrack(c: OpenInbound): void {
+    this.open.delete(c);
   }
 
   get size(): number {
@@ -34,12 +42,12 @@ export class ConnectionRegistry {
     let closed = 0;
     for (const c of [...this.open]) {
       const w = lookup(c.workloadUid);
-      const decision = w ? authorize(c.facts, w) : { allowed: false, reason: "destination workload was removed" };
+      const decision = w ? authorize(c, w) : { allowed: false, reason: "destination workload was removed" };
       if (decision.allowed) continue;
       this.open.delete(c);
       closed++;
       log.info(
-        { src: c.facts.sourceIp, dst: `${c.facts.destinationIp}:${c.facts.destinationPort}`, reason: decision.reason },
+        { src: c.sourceIp, dst: `${c.destinationIp}:${c.destinationPort}`, reason: decision.reason },
         "closing connection denied by the new policy",
       );
       c.close(decision.reason);

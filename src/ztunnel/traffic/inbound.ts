@@ -5,19 +5,18 @@
  * connection so a policy change can close it.
  */
 import type net from "node:net";
-import type { Duplex } from "node:stream";
 import { canonicalIp, formatAddress, type SocketAddress } from "../../common/net/addr.js";
 import { logger } from "../../common/log.js";
-import { admitHbone, admitPlaintext, type ConnectionFacts, type InboundContext } from "./inbound-admission.js";
-import type { HboneDecision, HboneHandler, HboneStreamRequest } from "../../proxy/hbone/server.js";
+import { admitHbone, admitPlaintext, type InboundContext, type InboundDecision } from "./inbound-admission.js";
+import type { HboneDecision, HboneHandler, HboneStreamHandle, HboneStreamRequest } from "../../proxy/hbone/server.js";
 import type { Dialer } from "../../proxy/transport/dialer.js";
 import { UpstreamFd } from "../../proxy/transport/upstream-fd.js";
 import type { Result } from "../../common/result.js";
-import { type TcpLabels, type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
+import { type TcpConnectionRecord, type TcpLabels, type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import type { Workload } from "../../common/model/workload.js";
 import type { Service } from "../../common/model/service.js";
 import type { Identity } from "../../common/spiffe.js";
-import type { ConnectionRegistry } from "./connections.js";
+import type { ConnectionRegistry, OpenInbound } from "./connections.js";
 import { ignoreError, resetDuplex } from "../../proxy/hbone/splice.js";
 import { isMutualTls } from "../../proxy/hbone/connection-security.js";
 import { trustedClientAddress } from "../../proxy/hbone/client-address.js";
@@ -93,13 +92,14 @@ export class Inbound {
     const source = ctx.state.workloadByAddress(ctx.network, client.ip);
     const derivedSource = source ? undefined : parseBaggage(req.headers["baggage"]);
     // Plain data, no closure: nothing kept for the tunnel's lifetime may capture `req`.
-    const base: ConnectionInfo = {
+    const refused = (policy: string | undefined): ConnectionInfo => ({
       src: formatAddress(client),
       dst: formatAddress(req.localAddress),
       hboneAddr: req.authority,
       ...(source ? { srcName: source.name } : {}),
       ...(decision.workload ? { dstName: decision.workload.name } : {}),
-    };
+      ...(policy !== undefined ? { policy } : {}),
+    });
     const service = decision.workload
       ? guessInboundService(
           (k) => ctx.state.serviceByKey(k),
@@ -124,7 +124,7 @@ export class Inbound {
           mtls: isMutualTls(req.security),
           responseFlags: decision.status === 401 ? "DENY" : "CONNECT",
         }),
-        decision.status === 401 ? { ...base, policy: `deny: ${decision.reason}` } : base,
+        refused(decision.status === 401 ? `deny: ${decision.reason}` : undefined),
         `${decision.status === 401 ? "connection closed due to policy rejection" : `rejected with ${decision.status}`}: ${decision.reason}`,
       );
       return { kind: "reject", status: decision.status, reason: decision.reason };
@@ -145,20 +145,14 @@ export class Inbound {
           mtls: isMutualTls(req.security),
           responseFlags: "CONNECT",
         }),
-        { ...base, policy: "allow" },
+        refused("allow"),
         `upstream connect failed: ${up.error.message}`,
       );
       return { kind: "reject", status: 503, reason: up.error.message };
     }
     const upstream = up.value;
-    const facts: ConnectionFacts = {
-      sourceIp: client.ip,
-      sourcePort: client.port,
-      destinationIp: decision.upstream.ip,
-      destinationPort: decision.upstream.port,
-      sourceIdentity: req.peerIdentity,
-    };
-    const done = metrics.connectionOpened(
+    const tunnel = new InboundTunnel(this.d.connections, req, sharedIp(client.ip, source), client.port, decision, source?.name, upstream);
+    tunnel.record = metrics.connectionOpened(
       derivedSource
         ? tcpLabels({
             reporter: "destination",
@@ -171,18 +165,10 @@ export class Inbound {
         : destinationLabels(source, req.peerIdentity, decision.workload, service, isMutualTls(req.security)),
       // The native engine counts the tunnel's bytes itself (the upstream is handed to it).
       req.tunnelBytes ?? (upstream instanceof UpstreamFd ? NO_BYTES : new ClientSideBytes(upstream)),
-      { ...base, policy: "allow" },
+      tunnel,
     );
-    // The closures below are kept for the tunnel's lifetime: they must not capture `req`.
-    const untrack = this.d.connections.track(facts, decision.workload, closeTunnel.bind(null, req.stream, upstream));
-    return {
-      kind: "tunnel",
-      upstream,
-      onClose: () => {
-        untrack();
-        done();
-      },
-    };
+    this.d.connections.track(tunnel);
+    return { kind: "tunnel", upstream, onClose: tunnel.ended.bind(tunnel) };
   };
 
   /** Captured plaintext (15006): the accepted socket's local address is the destination. */
@@ -239,17 +225,21 @@ export class Inbound {
       client,
       info("allow"),
     );
-    const untrack = this.d.connections.track(
-      { sourceIp: from.ip, sourcePort: from.port, destinationIp: destination.ip, destinationPort: destination.port },
-      decision.workload,
-      () => {
+    const open: OpenInbound = {
+      sourceIp: from.ip,
+      sourcePort: from.port,
+      destinationIp: destination.ip,
+      destinationPort: destination.port,
+      workloadUid: decision.workload.uid,
+      close: () => {
         resetDuplex(client);
         resetDuplex(upstream);
       },
-    );
+    };
+    this.d.connections.track(open);
     await splice(client, upstream);
-    untrack();
-    done();
+    this.d.connections.untrack(open);
+    done.close();
   }
 }
 
@@ -272,16 +262,80 @@ class ClientSideBytes {
 /** A tunnel's upstream: a Node socket, or (native engine) a descriptor handed to the engine. */
 type Upstream = net.Socket | UpstreamFd;
 
+type AdmittedHbone = Extract<InboundDecision, { ok: true }>;
+
 /** Byte counts of an upstream no one counts (a descriptor on an engine without tunnelBytes: none does that). */
 const NO_BYTES = Object.freeze({ bytesRead: 0, bytesWritten: 0 });
 
+/** The source IP as the source workload's own string when it is one of its addresses (a parsed `forwarded` address is a new string per tunnel). */
+function sharedIp(ip: string, source: Workload | undefined): string {
+  if (source) for (const a of source.addresses) if (a === ip) return a;
+  return ip;
+}
+
 /**
- * Closes an admitted tunnel that policy now denies: the HBONE stream and its upstream. A
- * descriptor already handed to the native engine is closed by it (the stream's reset closes the
- * upstream with a TCP RST), so only one still owned is reset here.
+ * One admitted HBONE tunnel while it is open, and the one record inbound keeps for it (docs/hbone.md
+ * "Server side per tunnel"): the facts it was admitted with (its entry in the registry, evaluated
+ * again on a policy change), its access-log record (`ConnectionInfo`; `src` and `dst` formatted
+ * only when a line or `/connections` reads them) and what a policy close resets. Fixed fields
+ * copied out of the request: it must not keep `req` (the headers, the abort signal).
  */
-function closeTunnel(stream: HboneStreamRequest["stream"], upstream: Duplex | UpstreamFd): void {
-  if (!stream.destroyed) stream.close();
-  if (upstream instanceof UpstreamFd) upstream.reset();
-  else resetDuplex(upstream);
+class InboundTunnel implements OpenInbound, ConnectionInfo {
+  readonly destinationIp: string;
+  readonly destinationPort: number;
+  readonly sourceIdentity: Identity;
+  readonly workloadUid: string;
+  readonly hboneAddr: string;
+  readonly dstName: string;
+  readonly policy = "allow";
+  /** The metrics' record, set right after construction (it is given this object as its ConnectionInfo). */
+  record: TcpConnectionRecord | undefined = undefined;
+  private readonly local: SocketAddress;
+  private readonly stream: HboneStreamHandle;
+
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    req: HboneStreamRequest,
+    readonly sourceIp: string,
+    readonly sourcePort: number,
+    decision: AdmittedHbone,
+    readonly srcName: string | undefined,
+    private readonly upstream: Upstream,
+  ) {
+    // admitHbone admits only a target on the connection's own destination IP: the same string,
+    // which the connection's streams share.
+    this.destinationIp = req.localAddress.ip;
+    this.destinationPort = decision.upstream.port;
+    this.sourceIdentity = req.peerIdentity;
+    this.workloadUid = decision.workload.uid;
+    this.hboneAddr = req.authority;
+    this.dstName = decision.workload.name;
+    this.local = req.localAddress;
+    this.stream = req.stream;
+  }
+
+  get src(): string {
+    return formatAddress({ ip: this.sourceIp, port: this.sourcePort });
+  }
+
+  get dst(): string {
+    return formatAddress(this.local);
+  }
+
+  /**
+   * Policy now denies the tunnel: the HBONE stream and its upstream are closed. A descriptor
+   * already handed to the native engine is closed by it (the stream's reset closes the upstream
+   * with a TCP RST), so only one still owned is reset here.
+   */
+  close(): void {
+    if (!this.stream.destroyed) this.stream.close();
+    if (this.upstream instanceof UpstreamFd) this.upstream.reset();
+    else resetDuplex(this.upstream);
+  }
+
+  /** The engine's end of the tunnel (the decision's `onClose`). */
+  ended(): void {
+    this.registry.untrack(this);
+    this.record?.close();
+  }
 }

@@ -23,7 +23,7 @@ import { type OutboundTunnel, tunnelSecurity } from "../../proxy/hbone/engine.js
 import { NativeTunnel } from "../../proxy/hbone/native-client.js";
 import type { CertificateManager } from "../../proxy/identity/manager.js";
 import type { Dialer } from "../../proxy/transport/dialer.js";
-import { type TcpLabels, type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
+import { type TcpConnectionRecord, type TcpLabels, type ZtunnelMetrics, tcpLabels } from "../../proxy/metrics.js";
 import { ignoreError, spliceStream } from "../../proxy/hbone/splice.js";
 import { isMutualTls } from "../../proxy/hbone/connection-security.js";
 import { splice } from "../../proxy/transport/splice.js";
@@ -302,8 +302,8 @@ function acceptedSocket(fd: number): net.Socket {
   return s;
 }
 
-function finished(done: () => void, source: string, outcome: { readonly error?: Error }): void {
-  done();
+function finished(done: TcpConnectionRecord, source: string, outcome: { readonly error?: Error }): void {
+  done.close();
   if (outcome.error) log.debug({ err: outcome.error.message, source }, "outbound connection ended with an error");
 }
 
