@@ -811,17 +811,7 @@ static void conn_close(struct hc_conn *c)
 		s->h2_closed = 1;
 		stream_destroy(s, 1);
 	}
-	if (c->w.h2) {
-		nghttp2_session_del(c->w.h2);
-		c->w.h2 = NULL;
-	}
-	if (c->w.ssl) {
-		SSL_free(c->w.ssl);
-		c->w.ssl = NULL;
-	}
-	hb_wire_release_out(&c->w);
-	c->w.ext = NULL;
-	c->w.ext_len = 0;
+	hb_wire_free(&c->w);
 	uv_timer_stop(&c->timer);
 	uv_poll_stop(&c->poll);
 	if (c->w.fd >= 0) {

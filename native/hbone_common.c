@@ -46,6 +46,21 @@ void hb_wire_release_out(struct hb_wire *w)
 	w->out_len = w->out_off = 0;
 }
 
+void hb_wire_free(struct hb_wire *w)
+{
+	if (w->h2) {
+		nghttp2_session_del(w->h2);
+		w->h2 = NULL;
+	}
+	if (w->ssl) {
+		SSL_free(w->ssl);
+		w->ssl = NULL;
+	}
+	hb_wire_release_out(w);
+	w->ext = NULL;
+	w->ext_len = 0;
+}
+
 int hb_set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

@@ -77,6 +77,9 @@ struct hb_wire {
 void hb_wire_fatal(struct hb_wire *w, const char *why);
 /* Gives the coalescing buffer back (connection end); the wire takes one again when it needs it. */
 void hb_wire_release_out(struct hb_wire *w);
+/* Connection end: frees the HTTP/2 session and the SSL and gives the coalescing buffer back (a
+ * large frame not yet written is dropped with the session); the fd is its owner's to close. */
+void hb_wire_free(struct hb_wire *w);
 /* Writes what nghttp2 has queued through TLS until it would block; sets fatal on errors and when
  * the session wants neither to read nor to write. */
 void hb_wire_flush(struct hb_wire *w);

@@ -1112,17 +1112,7 @@ static void conn_close(struct hb_conn *c, const char *reason)
 		s->h2_closed = 1;
 		stream_destroy(s, 1);
 	}
-	if (c->w.h2) {
-		nghttp2_session_del(c->w.h2);
-		c->w.h2 = NULL;
-	}
-	if (c->w.ssl) {
-		SSL_free(c->w.ssl);
-		c->w.ssl = NULL;
-	}
-	hb_wire_release_out(&c->w);
-	c->w.ext = NULL;
-	c->w.ext_len = 0;
+	hb_wire_free(&c->w);
 	uv_timer_stop(&c->timer);
 	if (c->w.fd >= 0 && goaway_sent) {
 		/* Lingering close: closing with the peer's unread bytes queued would send a RST, which can
