@@ -70,6 +70,7 @@ struct hc_stream {
 	uv_poll_t poll;
 	int poll_init;
 	int events;
+	struct hb_src src; /* the application fd as the DATA source (hbone_common.h) */
 	struct hb_buf first; /* application bytes Node had read before the hand-over, sent first */
 	struct hb_buf pend;  /* server -> application bytes the application has not taken yet */
 	double app_read, app_written;
@@ -353,14 +354,14 @@ static void app_poll_cb(uv_poll_t *h, int status, int events)
 		app_set_events(s, UV_WRITABLE);
 		goto out;
 	}
-	{
-		int want = hb_buf_live(&s->pend) ? UV_WRITABLE : 0;
-		if ((events & UV_READABLE) && c->w.h2)
-			nghttp2_session_resume_data(c->w.h2, s->id);
-		else if (s->events & UV_READABLE)
-			want |= UV_READABLE;
-		app_set_events(s, want);
-	}
+	if ((events & UV_READABLE) && c->w.h2 && hb_src_ready(&s->src))
+		nghttp2_session_resume_data(c->w.h2, s->id);
+	/* The DATA source reads in this flush; UV_READABLE stays on when it defers again. */
+	conn_flush(c);
+	if (!s->h2_closed)
+		app_set_events(s, (hb_buf_live(&s->pend) ? UV_WRITABLE : 0) | (s->src.waiting ? UV_READABLE : 0));
+	conn_leave(c);
+	return;
 out:
 	conn_flush(c);
 	conn_leave(c);
@@ -392,8 +393,8 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
 		return 0;
 	}
-	for (;;) {
-		ssize_t n = read(s->app_fd, buf, length);
+	{
+		ssize_t n = hb_src_read(&s->src, s->app_fd, buf, length);
 		if (n > 0) {
 			s->app_read += (double)n;
 			return n;
@@ -403,9 +404,7 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 			*data_flags |= NGHTTP2_DATA_FLAG_EOF;
 			return 0;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		if (n == HB_SRC_WAIT) {
 			app_set_events(s, s->events | UV_READABLE);
 			return NGHTTP2_ERR_DEFERRED;
 		}
@@ -427,7 +426,7 @@ static ssize_t data_length_cb(nghttp2_session *session, uint8_t frame_type, int3
 	if (s) {
 		readable = hb_buf_live(&s->first);
 		if (s->attached && !s->app_eof)
-			readable += hb_fd_readable(s->app_fd);
+			readable += hb_src_readable(&s->src);
 	}
 	return hb_data_length(session_window, stream_window, remote_max_frame_size, readable);
 }

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -196,12 +195,47 @@ int hb_opt_u32(napi_env env, napi_value o, const char *what, const char *name, u
 	return 0;
 }
 
-size_t hb_fd_readable(int fd)
+ssize_t hb_src_read(struct hb_src *r, int fd, uint8_t *buf, size_t length)
 {
-	int n = 0;
-	if (fd < 0 || ioctl(fd, FIONREAD, &n) < 0 || n < 0)
-		return 0;
-	return (size_t)n;
+	if (r->drained) {
+		r->drained = 0;
+		r->bulk = 0;
+		r->waiting = 1;
+		return HB_SRC_WAIT;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, length);
+		if (n > 0) {
+			r->drained = (size_t)n < length;
+			r->bulk = !r->drained;
+			return n;
+		}
+		if (n == 0) {
+			r->bulk = 0;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		r->bulk = 0;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			r->waiting = 1;
+			return HB_SRC_WAIT;
+		}
+		return -1;
+	}
+}
+
+int hb_src_ready(struct hb_src *r)
+{
+	int was = r->waiting;
+	r->waiting = 0;
+	r->drained = 0;
+	return was;
+}
+
+size_t hb_src_readable(const struct hb_src *r)
+{
+	return r->bulk ? (size_t)HB_DATA_FRAME_SMALL + 1 : 0;
 }
 
 ssize_t hb_data_length(int32_t session_window, int32_t stream_window, uint32_t remote_max_frame_size, size_t readable)

@@ -50,8 +50,31 @@ int hb_opt_u32(napi_env env, napi_value o, const char *what, const char *name, u
  * is `readable` from the source (so an interactive connection's frame buffer stays nghttp2's
  * default 16 KiB and only a bulk one grows to HB_DATA_FRAME_MAX). */
 ssize_t hb_data_length(int32_t session_window, int32_t stream_window, uint32_t remote_max_frame_size, size_t readable);
-/* Bytes queued for reading on a socket (FIONREAD); 0 on error. */
-size_t hb_fd_readable(int fd);
+/* A tunnel's byte source: the socket nghttp2's DATA source reads straight into its frames (the
+ * client's application fd, the server's upstream fd). The stream's uv_poll has UV_READABLE while,
+ * and only while, `waiting` (the DATA source deferred because the socket had nothing): the poll
+ * callback resumes the stream and leaves UV_READABLE on when the source defers again in the same
+ * flush, so a ping-pong tunnel costs no epoll_ctl per message (libuv's uv_poll_start is a
+ * DEL + ADD; docs/hbone.md "Round-trip latency"). A short read marks the socket `drained`: the
+ * next read callback defers without the read(2) that would only say EAGAIN (the poll is
+ * level-triggered: bytes that came in since wake it up at once). `bulk`: the last read filled its
+ * frame, so more is likely waiting (hb_src_readable), where a FIONREAD per frame was asked before. */
+struct hb_src {
+	unsigned waiting : 1;
+	unsigned drained : 1;
+	unsigned bulk : 1;
+};
+#define HB_SRC_WAIT (-2)
+/* Reads at most `length` bytes from `fd`: n > 0 bytes, 0 at EOF, HB_SRC_WAIT when the DATA source
+ * is to defer until the socket is readable (`waiting` set; the caller asks for UV_READABLE), -1 on
+ * a read error (errno set). */
+ssize_t hb_src_read(struct hb_src *r, int fd, uint8_t *buf, size_t length);
+/* The poll reported the socket readable: clears `waiting` and `drained`; true when the DATA source
+ * was waiting for it (the caller resumes it: nghttp2_session_resume_data). */
+int hb_src_ready(struct hb_src *r);
+/* What hb_data_length may take as readable from the socket: more than a small frame when the
+ * last read filled its frame, else 0. */
+size_t hb_src_readable(const struct hb_src *r);
 /* The peer's chain as an array of DER Buffers (leaf first), at most 10. */
 napi_value hb_peer_chain(napi_env env, SSL *ssl);
 

@@ -121,6 +121,7 @@ struct hb_stream {
 	uv_poll_t up_poll;
 	int up_poll_init;
 	int up_events;
+	struct hb_src src; /* the upstream fd as the DATA source (hbone_common.h) */
 	uint8_t *first; /* upstream bytes read before the hand-over (by Node), sent first */
 	size_t first_len, first_off;
 	struct hb_buf pend; /* client -> upstream bytes the upstream has not taken yet (bounded) */
@@ -476,17 +477,14 @@ static void up_poll_cb(uv_poll_t *h, int status, int events)
 		up_set_events(s, UV_WRITABLE);
 		goto out;
 	}
-	{
-		int want = 0;
-		if (hb_buf_live(&s->pend) > 0)
-			want |= UV_WRITABLE;
-		if ((events & UV_READABLE) && c->w.h2) {
-			nghttp2_session_resume_data(c->w.h2, s->id);
-		} else if (s->up_events & UV_READABLE) {
-			want |= UV_READABLE;
-		}
-		up_set_events(s, want);
-	}
+	if ((events & UV_READABLE) && c->w.h2 && hb_src_ready(&s->src))
+		nghttp2_session_resume_data(c->w.h2, s->id);
+	/* The DATA source reads in this flush; UV_READABLE stays on when it defers again. */
+	conn_flush(c);
+	if (!s->h2_closed)
+		up_set_events(s, (hb_buf_live(&s->pend) > 0 ? UV_WRITABLE : 0) | (s->src.waiting ? UV_READABLE : 0));
+	conn_leave(c);
+	return;
 out:
 	conn_flush(c);
 	conn_leave(c);
@@ -519,8 +517,8 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
 		return 0;
 	}
-	for (;;) {
-		ssize_t n = read(s->up_fd, buf, length);
+	{
+		ssize_t n = hb_src_read(&s->src, s->up_fd, buf, length);
 		if (n > 0) {
 			s->bytes_out += (double)n;
 			return n;
@@ -530,9 +528,7 @@ static ssize_t data_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 			*data_flags |= NGHTTP2_DATA_FLAG_EOF;
 			return 0;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		if (n == HB_SRC_WAIT) {
 			up_set_events(s, s->up_events | UV_READABLE);
 			return NGHTTP2_ERR_DEFERRED;
 		}
@@ -554,7 +550,7 @@ static ssize_t data_length_cb(nghttp2_session *session, uint8_t frame_type, int3
 	if (s) {
 		readable = s->first_len - s->first_off;
 		if (!s->up_eof)
-			readable += hb_fd_readable(s->up_fd);
+			readable += hb_src_readable(&s->src);
 	}
 	return hb_data_length(session_window, stream_window, remote_max_frame_size, readable);
 }

@@ -178,12 +178,57 @@ describe("hbone tunnel data path", () => {
       // loop would push 256 MiB.
       assert.ok(accepted < 32 * 1024 * 1024, `sender was not held back: ${accepted} bytes accepted`);
       assert.ok(accepted >= 4 * 1024 * 1024, `the stream window should have been usable: ${accepted} bytes`);
+      // Held back, nothing may spin: the native client's application socket stays readable with
+      // no window left, and its poll must then not watch it (a busy loop here costs a CPU).
+      const cpu0 = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, 500));
+      const cpu = process.cpuUsage(cpu0);
+      assert.ok(cpu.user + cpu.system < 150_000, `busy while held back: ${(cpu.user + cpu.system) / 1000} ms of CPU in 500 ms`);
       // Releasing the upstream lets everything through.
       let drainedBytes = 0;
       upstreamSocket!.on("data", (c: Buffer) => (drainedBytes += c.length));
       upstreamSocket!.resume();
       t.end();
       assert.ok(await eventually(() => drainedBytes === accepted, 10_000), `upstream got ${drainedBytes} of ${accepted}`);
+      t.destroy();
+    } finally {
+      await up.close();
+    }
+  });
+
+  test("backpressure: a client that stops reading stops the upstream sender within the flow-control windows", async () => {
+    let written = 0;
+    let stop = false;
+    let upstreamSocket: net.Socket | undefined;
+    const up = await startTcp((s) => {
+      upstreamSocket = s;
+      const chunk = Buffer.alloc(64 * 1024);
+      const pump = (): void => {
+        while (!stop && written < 256 * 1024 * 1024) {
+          written += chunk.length;
+          if (!s.write(chunk)) return void s.once("drain", pump);
+        }
+      };
+      pump();
+    });
+    try {
+      const t = await tunnel({ target: up.address });
+      t.pause();
+      await new Promise((r) => setTimeout(r, 1500));
+      const held = written;
+      assert.ok(held < 32 * 1024 * 1024, `upstream sender was not held back: ${held} bytes written`);
+      assert.ok(held >= 4 * 1024 * 1024, `the stream window should have been usable: ${held} bytes`);
+      // The native server's upstream socket stays readable with no window left: no busy loop.
+      const cpu0 = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, 500));
+      const cpu = process.cpuUsage(cpu0);
+      assert.ok(cpu.user + cpu.system < 150_000, `busy while held back: ${(cpu.user + cpu.system) / 1000} ms of CPU in 500 ms`);
+      stop = true;
+      let got = 0;
+      t.on("data", (c: Buffer) => (got += c.length));
+      t.resume();
+      upstreamSocket!.end();
+      assert.ok(await eventually(() => got === written, 10_000), `client got ${got} of ${written}`);
       t.destroy();
     } finally {
       await up.close();
