@@ -226,7 +226,8 @@ function push<T>(m: Map<Entry, T[]>, e: Entry, v: T): void {
   else m.set(e, [v]);
 }
 
-async function startEcho(peer: RunningPeer): Promise<Result<Child>> {
+/** Starts the echo server `peer`'s upstream address needs (its own process), once it listens. */
+export async function startEcho(peer: RunningPeer): Promise<Result<Child>> {
   const child = spawnChild("echo server", process.execPath, [ECHO_SERVER, peer.upstream.host, String(peer.upstream.port)]);
   if (!child.ok) return child;
   const up = await waitForOutput(child.value, /^listening$/m);

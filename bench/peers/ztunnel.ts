@@ -87,12 +87,16 @@ export const ztunnelPeer: Peer = ztunnelPairPeer("ztunnel", "node", 50);
 /** The same pair on the native HBONE engine (`--hbone-engine native`: the inbound server and the outbound pool, docs/hbone.md). */
 export const ztunnelNativePeer: Peer = ztunnelPairPeer("ztunnel-native", "native", 51);
 
-function ztunnelPairPeer(name: string, engine: "node" | "native", net: number): Peer {
+/**
+ * A ztunnel pair on `engine` in 127.0.<net>.0/24, started from the weft command at `weftMain`
+ * (this tree's by default; bench/pingpong.ts passes another checkout's to compare builds).
+ */
+export function ztunnelPairPeer(name: string, engine: "node" | "native", net: number, weftMain = WEFT_MAIN): Peer {
   const { CLIENT, SERVER, VIP, NODES } = pairAddresses(net);
   return {
     name,
     async start(): Promise<Result<RunningPeer>> {
-      if (!existsSync(WEFT_MAIN)) return err(new Error(`ztunnel: ${WEFT_MAIN} not found (the weft command is not built yet)`));
+      if (!existsSync(weftMain)) return err(new Error(`ztunnel: ${weftMain} not found (the weft command is not built yet)`));
       const dir = makeTempDir("ztunnel");
       const children: Child[] = [];
       const stop = async (): Promise<void> => {
@@ -101,7 +105,7 @@ function ztunnelPairPeer(name: string, engine: "node" | "native", net: number): 
         removeTempDir(dir);
       };
       const caDir = join(dir, "ca");
-      const ca = runSync(process.execPath, [WEFT_MAIN, "ca", "init", "--dir", caDir]);
+      const ca = runSync(process.execPath, [weftMain, "ca", "init", "--dir", caDir]);
       if (!ca.ok) {
         await stop();
         return err(new Error(`ztunnel: weft ca init: ${ca.error.message}`));
@@ -112,7 +116,7 @@ function ztunnelPairPeer(name: string, engine: "node" | "native", net: number): 
         // Per-connection info logs would be 10k lines in the memory phase and real CPU in the
         // connection-rate phase; warnings still show in the error output.
         // weft's V8 flags, as every weft launcher passes them (src/common/node-flags.ts).
-        const child = spawnChild(`ztunnel ${n.node}`, process.execPath, [...WEFT_NODE_FLAGS, WEFT_MAIN, "ztunnel", "--config", file], {
+        const child = spawnChild(`ztunnel ${n.node}`, process.execPath, [...WEFT_NODE_FLAGS, weftMain, "ztunnel", "--config", file], {
           env: { ...process.env, WEFT_LOG: process.env.WEFT_LOG ?? "warn", WEFT_HBONE_ENGINE: engine },
         });
         if (!child.ok) {
