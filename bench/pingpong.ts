@@ -15,7 +15,8 @@
  * Peers: PINGPONG_PEERS (direct,stunnel,ztunnel-native; any of direct, stunnel, ztunnel,
  * ztunnel-native). PINGPONG_BASE=<another weft checkout, built> adds "ztunnel-native-base":
  * the native pair started from that tree, for before/after pairs in one run.
- * The load average is printed at the start and the end.
+ * Also printed: each proxy's CPU time per round trip (less disturbed by other load on the
+ * machine than the latencies), and the load average at the start and the end.
  */
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -25,7 +26,7 @@ import { directPeer } from "./peers/direct.js";
 import type { Peer, RunningPeer } from "./peers/peer.js";
 import { stunnelPeer } from "./peers/stunnel.js";
 import { ztunnelNativePeer, ztunnelPairPeer, ztunnelPeer } from "./peers/ztunnel.js";
-import { installCleanupHooks, stopChild, waitQuiet, type Child } from "./proc.js";
+import { installCleanupHooks, readCpuMs, stopChild, waitQuiet, type Child } from "./proc.js";
 import { startEcho } from "./run.js";
 import { summarize, type LatencySummary } from "./stats.js";
 
@@ -83,6 +84,8 @@ interface Entry {
   readonly echo: Child;
   readonly trips: number[];
   readonly connects: number[];
+  /** CPU time (ms) each proxy of the path used during the recorded round trips. */
+  readonly tripCpuMs: number[];
 }
 
 function load(): string {
@@ -127,7 +130,14 @@ async function main(): Promise<number> {
         continue;
       }
       console.log(`${p.name}: ${started.value.description}`);
-      entries.push({ name: p.name, peer: started.value, echo: echo.value, trips: [], connects: [] });
+      entries.push({
+        name: p.name,
+        peer: started.value,
+        echo: echo.value,
+        trips: [],
+        connects: [],
+        tripCpuMs: started.value.proxies.map(() => 0),
+      });
     }
     const pids = entries.flatMap((e) => e.peer.proxies.map((x) => x.pid));
     const perRoundTrips = Math.ceil(cfg.trips / cfg.rounds);
@@ -140,7 +150,9 @@ async function main(): Promise<number> {
     for (let round = 0; round < cfg.rounds; round++) {
       for (const e of entries) {
         await waitQuiet(pids, 10_000);
+        const cpu0 = e.peer.proxies.map((x) => readCpuMs(x.pid));
         const t = await roundTrips(e.peer.target, e.peer.clientAddress, perRoundTrips, cfg.bytes);
+        e.peer.proxies.forEach((x, i) => (e.tripCpuMs[i]! += (readCpuMs(x.pid) ?? 0) - (cpu0[i] ?? 0)));
         if (t.ok) e.trips.push(...t.value);
         else {
           console.log(`${e.name}: round trips, round ${round + 1}: ${t.error.message}`);
@@ -167,6 +179,12 @@ async function main(): Promise<number> {
   const refConnects = ref && ref.connects.length ? summarize(ref.connects) : null;
   console.log(`\nround trip, ${cfg.bytes} B, concurrency 1, one connection (ratios x stunnel):`);
   for (const e of entries) if (e.trips.length) console.log(row(e.name, summarize(e.trips), refTrips));
+  console.log(`CPU per round trip of each proxy (from /proc/<pid>/stat, 10 ms ticks over all rounds):`);
+  for (const e of entries)
+    if (e.trips.length && e.peer.proxies.length)
+      console.log(
+        `  ${e.name.padEnd(20)} ${e.peer.proxies.map((x, i) => `${x.role}: ${((e.tripCpuMs[i]! * 1000) / e.trips.length).toFixed(1)} us`).join(", ")}`,
+      );
   if (cfg.connects > 0) {
     console.log(`new connection to first echo, one at a time (ratios x stunnel):`);
     for (const e of entries) if (e.connects.length) console.log(row(e.name, summarize(e.connects), refConnects));
