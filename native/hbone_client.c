@@ -67,10 +67,10 @@ struct hc_stream {
 	int app_eof;
 	int end_queued; /* CEV_STREAM_END queued (once, after the last byte reached the application) */
 	int app_fd;
+	struct hb_src src; /* the application fd as the DATA source (hbone_common.h); fills the hole before the poll */
 	uv_poll_t poll;
 	int poll_init;
 	int events;
-	struct hb_src src; /* the application fd as the DATA source (hbone_common.h) */
 	struct hb_buf first; /* application bytes Node had read before the hand-over, sent first */
 	struct hb_buf pend;  /* server -> application bytes the application has not taken yet */
 	double app_read, app_written;

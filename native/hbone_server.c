@@ -118,10 +118,10 @@ struct hb_stream {
 	int up_eof;
 	int up_closing;
 	int up_fd;
+	struct hb_src src; /* the upstream fd as the DATA source (hbone_common.h); fills the hole before the poll */
 	uv_poll_t up_poll;
 	int up_poll_init;
 	int up_events;
-	struct hb_src src; /* the upstream fd as the DATA source (hbone_common.h) */
 	uint8_t *first; /* upstream bytes read before the hand-over (by Node), sent first */
 	size_t first_len, first_off;
 	struct hb_buf pend; /* client -> upstream bytes the upstream has not taken yet (bounded) */
