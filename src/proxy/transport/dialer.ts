@@ -44,7 +44,9 @@ const EXPLICIT_PORT_ATTEMPTS = 8;
  * Plain sockets; `bindSource` keeps the client's IP when it is local (loopback set-ups). A
  * bound source gets its port from a round-robin cursor (see source-ports.ts: the kernel's own
  * choice slows to ~100 connects/s once thousands of TIME_WAIT ports exist on that IP); a port
- * in use (EADDRINUSE, EADDRNOTAVAIL) is skipped, and after a few the kernel chooses.
+ * in use (EADDRINUSE, EADDRNOTAVAIL) is skipped, and after a few the kernel chooses. A client IP
+ * that is not local (a peer ztunnel on another host: bind says EADDRNOTAVAIL) is not kept: the
+ * kernel chooses the source (found by the upstream ztunnel interop test, test/interop).
  */
 export class PlainDialer implements Dialer {
   private readonly ports = new PortCursor();
@@ -67,6 +69,7 @@ export class PlainDialer implements Dialer {
     const deadline = Date.now() + timeoutMs;
     for (let i = 0; i < EXPLICIT_PORT_ATTEMPTS; i++) {
       const r = await attempt(Math.max(1, deadline - Date.now()), sourceIp, this.ports.take());
+      if (!r.ok && sourceNotLocal(r.error)) return attempt(Math.max(1, deadline - Date.now()));
       if (r.ok || !portTaken(r.error)) return r;
     }
     return attempt(Math.max(1, deadline - Date.now()), sourceIp, 0);
@@ -90,6 +93,12 @@ async function connectFdOnce(
   if (r.ok) return r;
   const e = r.error as Error & { code?: string };
   return err(new Error(`connect ${formatAddress(req.target)}: ${e.message}`, e.code ? { cause: e } : {}));
+}
+
+/** bind(2) refused the source address itself: it is not an address of this host. */
+function sourceNotLocal(e: Error): boolean {
+  const c = e.cause as (NodeJS.ErrnoException & { message?: string }) | undefined;
+  return c?.code === "EADDRNOTAVAIL" && (c.syscall === "bind" || (c.message ?? "").startsWith("bind "));
 }
 
 function portTaken(e: Error): boolean {
