@@ -39,6 +39,11 @@ export class Agent {
       this.pending.get(msg.id)?.(msg);
       this.pending.delete(msg.id);
     });
+    // A dead agent fails what waits on it (otherwise the test hangs with nothing left to run).
+    child.once("exit", (code, signal) => {
+      for (const reply of this.pending.values()) reply({ ok: false, error: `agent exited (${signal ?? code})` });
+      this.pending.clear();
+    });
   }
 
   async request<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
