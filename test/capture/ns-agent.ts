@@ -20,7 +20,6 @@
  * Replies:   {"id":1,"ok":true,"value":...} | {"id":1,"ok":false,"error":"ECONNREFUSED: ..."}
  */
 import * as net from "node:net";
-import * as readline from "node:readline";
 import * as dgram from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import dnsPacket from "dns-packet";
@@ -29,6 +28,7 @@ import { NativeListener, socketFromFd } from "../../src/proxy/transport/native-l
 import { TransparentDialer } from "../../src/proxy/transport/dialer.js";
 import { ZTUNNEL_DEFAULT_ENGINE } from "../../src/proxy/hbone/engine.js";
 import { testEngine } from "../support/engine.js";
+import { serveJsonLines } from "../support/json-lines-agent.js";
 
 /** The native engine's accept and upstream dial (WEFT_HBONE_ENGINE, default the ztunnel's), or Node's sockets. */
 const NATIVE = testEngine(ZTUNNEL_DEFAULT_ENGINE) === "native";
@@ -315,19 +315,4 @@ async function handle(req: Request): Promise<unknown> {
   }
 }
 
-const rl = readline.createInterface({ input: process.stdin });
-rl.on("line", (line) => {
-  let req: Request;
-  try {
-    req = JSON.parse(line) as Request;
-  } catch {
-    return;
-  }
-  handle(req).then(
-    (value) => process.stdout.write(`${JSON.stringify({ id: req.id, ok: true, value: value ?? null })}\n`),
-    (e: unknown) =>
-      process.stdout.write(`${JSON.stringify({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) })}\n`),
-  );
-});
-rl.on("close", () => process.exit(0));
-process.stdout.write(`${JSON.stringify({ id: 0, ok: true, value: "ready" })}\n`);
+serveJsonLines(handle);

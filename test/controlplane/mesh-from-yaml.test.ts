@@ -21,6 +21,7 @@ import { GrpcCaClient } from "../../src/proxy/identity/grpc-ca-client.js";
 import { identity } from "../../src/common/spiffe.js";
 import { generateKeyAndCsr } from "../../src/common/tls/csr.js";
 import { spiffeIdentityOfCert } from "../../src/common/tls/san.js";
+import { until } from "../support/until.js";
 
 const dir = mkdtempSync(path.join(tmpdir(), "weft-cp-"));
 const configDir = path.join(dir, "config");
@@ -46,21 +47,6 @@ status:
 }
 
 const write = (name: string, text: string) => writeFileSync(path.join(configDir, name), text);
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function call(payload: string): Promise<string> {
   const s = await socksConnect({

@@ -3,8 +3,8 @@
  * upstream-ztunnel.test.ts): echo servers that record who connected, SOCKS5 clients through
  * either ztunnel, and HTTP GETs of admin endpoints that listen only inside the namespace
  * (upstream ztunnel's config dump is on its localhost). Driven over JSON lines on stdin/stdout
- * with the capture tests' Agent (test/capture/topology.ts); replies carry `id`, `ok` and
- * `value` or `error`, and the line `{"id":0}` says the agent is ready.
+ * with the capture tests' Agent (test/capture/topology.ts), protocol in
+ * test/support/json-lines-agent.ts.
  *
  * Requests:  {"id":1,"op":"echo","host":"198.19.216.21","port":8080}
  *            {"id":2,"op":"peers"}   (remote addresses seen by the echo servers, then cleared)
@@ -15,8 +15,8 @@
  *            {"id":4,"op":"get","url":"http://127.0.0.1:15000/config_dump"} -> {"status":200,"body":"..."}
  */
 import * as net from "node:net";
-import * as readline from "node:readline";
 import { exchange, socksConnect, SocksError } from "../support/socks.js";
+import { serveJsonLines } from "../support/json-lines-agent.js";
 
 interface Request {
   readonly id: number;
@@ -95,19 +95,4 @@ async function handle(req: Request): Promise<unknown> {
   }
 }
 
-const rl = readline.createInterface({ input: process.stdin });
-rl.on("line", (line) => {
-  let req: Request;
-  try {
-    req = JSON.parse(line) as Request;
-  } catch {
-    return;
-  }
-  handle(req).then(
-    (value) => process.stdout.write(`${JSON.stringify({ id: req.id, ok: true, value: value ?? null })}\n`),
-    (e: unknown) =>
-      process.stdout.write(`${JSON.stringify({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) })}\n`),
-  );
-});
-rl.on("close", () => process.exit(0));
-process.stdout.write(`${JSON.stringify({ id: 0, ok: true })}\n`);
+serveJsonLines(handle);

@@ -20,6 +20,9 @@
  * a namespace-wide DENY of port 8081 from sleep and up, so each side's 8081 is refused by the
  * ztunnel in front of it: weft decides for echo, upstream decides for up-0.
  *
+ * WEFT_INTEROP_VERBOSE=1 prints each step, WEFT_INTEROP_KEEP=1 keeps the logs folder,
+ * WEFT_INTEROP_PCAP=1 captures HBONE on the veth with weft's TLS key log beside it.
+ *
  * Per engine (weft's ztunnel restarted with `--hbone-engine node`, then `native`):
  *   1. upstream ztunnel ACKed Address and Authorization (no NACK), knows weft's pods and the
  *      policy, and holds the certificate weft's CA issued for spiffe://.../sa/up;
@@ -39,6 +42,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Netns, isRoot, removeNetnsWithPrefix, runId, vethPair } from "../support/netns.js";
 import { Agent } from "../capture/topology.js";
+import { until as untilSupport } from "../support/until.js";
 
 const UPSTREAM = process.env.WEFT_UPSTREAM_ZTUNNEL ?? "";
 const SKIP_REASON = !UPSTREAM
@@ -75,19 +79,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** WEFT_INTEROP_VERBOSE=1: each step on stderr as it starts (the processes' logs are in `dir`). */
 const step = (what: string) => process.env.WEFT_INTEROP_VERBOSE && console.error(`${new Date().toISOString()} interop: ${what}`);
 
+/** Waits as test/support/until.ts does, announcing the step and naming the logs folder on failure. */
 async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
   step(`waiting for ${what}`);
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)} (logs in ${dir})`);
-    await sleep(200);
+  try {
+    return await untilSupport(what, f, timeoutMs, 200);
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (logs in ${dir})`, { cause: e });
   }
 }
 
@@ -101,6 +99,15 @@ spec:
   containers: [{ name: app, image: local }]
 status: { phase: Running, podIP: ${ip}, podIPs: [{ ip: ${ip} }], conditions: [{ type: Ready, status: "True" }] }
 `;
+}
+
+/**
+ * weft's processes log at info (under node --test its logger would default to warn); with
+ * WEFT_INTEROP_PCAP=1 they append their TLS secrets to `<dir>/keylog.txt`.
+ */
+function weftEnv(): NodeJS.ProcessEnv {
+  const keylog = process.env.WEFT_INTEROP_PCAP ? { NODE_OPTIONS: `--tls-keylog=${path.join(dir, "keylog.txt")}` } : {};
+  return { ...process.env, WEFT_LOG: "info", ...keylog };
 }
 
 /** Starts a process inside a namespace, its output in `<dir>/<log>.log`. */
@@ -128,6 +135,10 @@ async function get(agent: Agent, url: string): Promise<string> {
   if (r.status !== 200) throw new Error(`GET ${url}: ${r.status} ${r.body.slice(0, 200)}`);
   return r.body;
 }
+
+/** Whether the counter `name` with `labels` is higher in `now` than in `before`. */
+const grew = (before: string, now: string, name: string, labels: readonly string[]) =>
+  counter(now, name, labels) > counter(before, name, labels);
 
 /** Sum of the Prometheus samples of `name` whose labels contain every one of `labels`. */
 function counter(text: string, name: string, labels: readonly string[]): number {
@@ -205,8 +216,12 @@ spec:
     await agentU.request("echo", { host: UP, port });
   }
 
-  // The processes log at info (under node --test weft's logger would default to warn).
-  const weftEnv = { ...process.env, WEFT_LOG: "info" };
+  if (process.env.WEFT_INTEROP_PCAP) {
+    // HBONE on the veth, decryptable with weft's key log (both engines write it, docs/hbone.md).
+    startIn(nsW, "tcpdump", "tcpdump", ["-i", `zi${id}w`, "-U", "--immediate-mode", "-w", path.join(dir, "hbone.pcap"), "tcp port 15008"]);
+    await sleep(500);
+  }
+
   startIn(
     nsW,
     "controlplane",
@@ -225,7 +240,7 @@ spec:
       "--monitor",
       `${WEFT}:15014`,
     ],
-    weftEnv,
+    weftEnv(),
   );
   await until("control plane ready", () => get(agentW, `http://${WEFT}:15014/ready`));
 
@@ -258,6 +273,7 @@ spec:
 });
 
 after(async () => {
+  if (process.env.WEFT_INTEROP_PCAP) await sleep(500); // tcpdump writes the last packets
   for (const c of children.reverse()) await stop(c);
   for (const a of agents) a.stop();
   for (const ns of namespaces) await ns.destroy();
@@ -313,7 +329,7 @@ for (const engine of ENGINES) {
           "--drain-seconds",
           "0",
         ],
-        { ...process.env, WEFT_LOG: "info" },
+        weftEnv(),
       );
       try {
         await until("weft ztunnel ready", () => get(agentW, `http://${WEFT}:15021/healthz/ready`));
@@ -384,7 +400,7 @@ for (const engine of ENGINES) {
           `source_principal="${SA("default", "up")}"`,
         ];
         assert.ok(
-          counter(um, "istio_tcp_connections_opened_total", upSource) > counter(upBefore, "istio_tcp_connections_opened_total", upSource),
+          grew(upBefore, um, "istio_tcp_connections_opened_total", upSource),
           `upstream's client did not record weft's SAN:\n${um}`,
         );
 
@@ -400,7 +416,7 @@ for (const engine of ENGINES) {
           `destination_principal="${SA("default", "up")}"`,
         ];
         assert.ok(
-          counter(um, "istio_tcp_connections_opened_total", upDest) > counter(upBefore, "istio_tcp_connections_opened_total", upDest),
+          grew(upBefore, um, "istio_tcp_connections_opened_total", upDest),
           `upstream's server did not record weft's client SAN:\n${um}`,
         );
         wm = await weftMetrics();
@@ -451,7 +467,7 @@ for (const engine of ENGINES) {
         );
         assert.ok(
           // Upstream counts a denied connection as failed (not opened); weft counts it as opened with DENY.
-          counter(um, "istio_tcp_connections_failed_total", upDeny) > counter(upBefore, "istio_tcp_connections_failed_total", upDeny),
+          grew(upBefore, um, "istio_tcp_connections_failed_total", upDeny),
           `upstream did not count the denial of weft's connection:\n${um}`,
         );
         // The same client's allowed port still works: the refusal is the policy, not a broken path.
