@@ -48,6 +48,8 @@ export const TCP_LABELS = [
 export type TcpLabels = Record<(typeof TCP_LABELS)[number], string>;
 
 const UNKNOWN = "unknown";
+/** `response_flags` of a connection with no outcome yet (upstream's ResponseFlags::None). */
+const NO_FLAGS = "-";
 
 /** Pure: Istio's label set for one connection, from what ztunnel knows of both ends. */
 export function tcpLabels(p: {
@@ -94,7 +96,7 @@ export function tcpLabels(p: {
     destination_canonical_revision: d?.canonicalRevision ?? UNKNOWN,
     destination_cluster: d?.clusterId ?? UNKNOWN,
     request_protocol: "tcp",
-    response_flags: p.responseFlags ?? "-",
+    response_flags: p.responseFlags ?? NO_FLAGS,
     connection_security_policy: p.mtls ? "mutual_tls" : "unknown",
   };
 }
@@ -321,10 +323,15 @@ export class ZtunnelMetrics {
     return set;
   }
 
-  /** Connections refused before they carried data (e.g. denied by policy): opened and closed at once. */
+  /**
+   * Connections refused before they carried data (e.g. denied by policy): opened and closed at
+   * once. As upstream ztunnel (its ConnectionResult is built, and counted opened, before the
+   * policy check or the upstream connect): opened with the flags of an open connection ("-"),
+   * closed and failed with the outcome's (`labels.response_flags`: DENY, CONNECT).
+   */
   connectionRejected(labels: TcpLabels, info?: ConnectionInfo, error?: string): void {
     const set = this.intern(labels);
-    this.opened.inc(set);
+    this.opened.inc(labels.response_flags === NO_FLAGS ? set : this.intern({ ...labels, response_flags: NO_FLAGS }));
     this.closed.inc(set);
     this.failed.inc(set);
     if (info) {

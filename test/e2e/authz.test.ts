@@ -76,13 +76,13 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
     until(`${what}: allowed`, async () => ((await f()).ok ? true : undefined), 20_000);
   // A failed call is not yet a denial: a dead pod, a timeout or a broken tunnel fail too. A
   // denial must carry the policy's signature: the destination ztunnel (node-1, where `remote`
-  // runs) counts the connection with response_flags="DENY" and logs "connection denied" (naming
+  // runs) counts the connection failed with response_flags="DENY" and logs "connection denied" (naming
   // the DENY policy, when one decided); the source ztunnel, for a mesh client, was answered
   // HBONE 401; and the client saw its connection reset by the proxy, not a timeout.
   const dstLog = componentLog(c, "ztunnel-node-1");
   const srcLog = componentLog(c, "ztunnel-node-0");
   const deniedCount = async (sourceNs: string) =>
-    counterSum(await ztunnelMetrics(c, 1), "istio_tcp_connections_opened_total", {
+    counterSum(await ztunnelMetrics(c, 1), "istio_tcp_connections_failed_total", {
       reporter: "destination",
       response_flags: "DENY",
       destination_workload: "remote",
@@ -123,7 +123,7 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
 
   await t.test("a failure that is not a denial (nothing listening on the port) does not carry the DENY signature", async () => {
     const before = await deniedCount("mesh");
-    const refusedBefore = counterSum(await ztunnelMetrics(c, 1), "istio_tcp_connections_opened_total", {
+    const refusedBefore = counterSum(await ztunnelMetrics(c, 1), "istio_tcp_connections_failed_total", {
       reporter: "destination",
       response_flags: "CONNECT",
       destination_workload: "remote",
@@ -133,7 +133,7 @@ test("e2e authz (ebpf): Istio policies enforced by ztunnel on a live local clust
     const m = await ztunnelMetrics(c, 1);
     assert.equal(await deniedCount("mesh"), before, "not counted as DENY");
     assert.ok(
-      counterSum(m, "istio_tcp_connections_opened_total", {
+      counterSum(m, "istio_tcp_connections_failed_total", {
         reporter: "destination",
         response_flags: "CONNECT",
         destination_workload: "remote",

@@ -450,11 +450,16 @@ for (const engine of ENGINES) {
         );
         wm = await weftMetrics();
         assert.ok(
-          counter(wm, "istio_tcp_connections_opened_total", [
+          counter(wm, "istio_tcp_connections_failed_total", [
             'reporter="destination"',
             'response_flags="DENY"',
             `source_principal="${SA("default", "up")}"`,
-          ]) >= 1,
+          ]) >= 1 &&
+            counter(wm, "istio_tcp_connections_opened_total", [
+              'reporter="destination"',
+              'response_flags="DENY"',
+              `source_principal="${SA("default", "up")}"`,
+            ]) === 0,
           `weft did not count the denial of upstream's connection:\n${wm}`,
         );
         um = await upstreamMetrics();
@@ -466,7 +471,7 @@ for (const engine of ENGINES) {
             .join(" | ")}`,
         );
         assert.ok(
-          // Upstream counts a denied connection as failed (not opened); weft counts it as opened with DENY.
+          // Both count a denied connection opened with response_flags "-", closed and failed with DENY.
           grew(upBefore, um, "istio_tcp_connections_failed_total", upDeny),
           `upstream did not count the denial of weft's connection:\n${um}`,
         );

@@ -151,6 +151,19 @@ test("telemetry: a policy deny counts as failed with response_flags DENY on both
   assert.equal(inb?.destination_service, "echo.default.svc.cluster.local");
   const out = (await samples(za, "istio_tcp_connections_failed_total")).find((l) => l.reporter === "source");
   assert.equal(out?.response_flags, "DENY", "the source side learns the deny from the 401");
+  // As upstream ztunnel: opened is counted when the connection is, before its outcome, so with "-".
+  for (const [z, reporter] of [
+    [zb, "destination"],
+    [za, "source"],
+  ] as const) {
+    const opened = (await samples(z, "istio_tcp_connections_opened_total")).filter((l) => l.reporter === reporter);
+    assert.ok(opened.length > 0, `${reporter}: opened counted`);
+    assert.deepEqual(
+      opened.filter((l) => l.response_flags !== "-").map((l) => l.response_flags),
+      [],
+      `${reporter}: opened carries no outcome`,
+    );
+  }
 });
 
 test("telemetry: build info, certificate expiry and conventional process metrics", async () => {

@@ -160,11 +160,11 @@ test("two ztunnels: readiness, config dump and admin endpoints", async () => {
   assert.equal((await fetch("http://127.0.60.2:15020/stats/prometheus")).status, 200);
 });
 
-/** Destination-side connections from sleep to echo with these response flags. */
+/** Destination-side failed connections from sleep to echo with these response flags. */
 async function destinationCount(flags: string): Promise<number> {
   let n = 0;
   for (const line of (await zb.metrics.registry.metrics()).split("\n")) {
-    if (!line.startsWith("istio_tcp_connections_opened_total{") || !line.includes('reporter="destination"')) continue;
+    if (!line.startsWith("istio_tcp_connections_failed_total{") || !line.includes('reporter="destination"')) continue;
     if (!line.includes(`response_flags="${flags}"`) || !line.includes('source_principal="spiffe://cluster.local/ns/default/sa/sleep"'))
       continue;
     n += Number(line.slice(line.lastIndexOf(" ") + 1));
