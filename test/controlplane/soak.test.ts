@@ -24,6 +24,7 @@ import path from "node:path";
 import { loadZtunnelConfig } from "../../src/ztunnel/config.js";
 import { startZtunnel, type RunningZtunnel } from "../../src/ztunnel/bootstrap.js";
 import { exchange, socksConnect } from "../support/socks.js";
+import { until } from "../support/until.js";
 
 const NET = "127.0.91";
 const CP = `${NET}.1:15012`;
@@ -64,21 +65,6 @@ status: { phase: Running, podIP: ${ip}, podIPs: [{ ip: ${ip} }], conditions: [{ 
 const write = (name: string, text: string) => writeFileSync(path.join(configDir, name), text);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${String(last)}`);
-    await sleep(100);
-  }
-}
-
 async function startControlPlane(): Promise<void> {
   const out = createWriteStream(cpLog, { flags: "a" });
   const child = spawn(
@@ -102,7 +88,7 @@ async function startControlPlane(): Promise<void> {
   child.stdout.pipe(out);
   child.stderr.pipe(out);
   cp = child;
-  await until("control plane ready", async () => ((await fetch(`http://${MONITOR}/ready`)).status === 200 ? true : undefined));
+  await until("control plane ready", async () => ((await fetch(`http://${MONITOR}/ready`)).status === 200 ? true : undefined), 20_000);
 }
 
 async function killControlPlane(): Promise<void> {
@@ -178,7 +164,7 @@ spec: { clusterIP: ${NET}.${svc === "echo" ? 100 : 101}, selector: { app: ${svc}
   }
   await echoOn(`${NET}.21`);
   await echoOn(`${NET}.22`);
-  await until("echo reachable", () => call("echo.soak.svc.cluster.local", "warm-up").catch(() => undefined));
+  await until("echo reachable", () => call("echo.soak.svc.cluster.local", "warm-up").catch(() => undefined), 20_000);
 });
 
 after(async () => {
@@ -246,7 +232,11 @@ test("soak: new tunnels keep working while the control plane is killed twice and
   // Both ztunnels resubscribed after the second restart: a pod added now becomes reachable.
   write("late.yaml", pod("late", "node-b", `${NET}.22`, "late"));
   assert.equal(
-    await until("a pod added after the restarts reachable", () => call("late.soak.svc.cluster.local", "late").catch(() => undefined)),
+    await until(
+      "a pod added after the restarts reachable",
+      () => call("late.soak.svc.cluster.local", "late").catch(() => undefined),
+      20_000,
+    ),
     "late",
   );
 });
