@@ -141,7 +141,9 @@ ip netns exec "${NS_PREFIX}-node0" curl -sS --max-time 3 http://198.18.0.11:1500
 
 if [ "$DASHBOARD" != off ]; then
   bold "5b. the live service graph: weft dashboard"
-  weft dashboard --dir "$STATE" --listen "$DASHBOARD" --interval 2 >"$STATE/logs/dashboard.log" 2>&1 &
+  # node itself in the background (not the `weft` function, whose subshell's pid would be $!
+  # and whose node child would outlive cleanup's kill).
+  node dist/src/cli/main.js dashboard --dir "$STATE" --listen "$DASHBOARD" --interval 2 >"$STATE/logs/dashboard.log" 2>&1 &
   DASH_PID=$!
   wait_for "the dashboard" 10 curl -sSf --max-time 1 "http://$DASHBOARD/healthz" || die "weft dashboard did not start (see $STATE/logs/dashboard.log)"
   say "open http://$DASHBOARD/ : workloads, services, rates, mTLS and denies, refreshed every 2 s"
