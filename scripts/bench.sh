@@ -47,6 +47,7 @@ section() {
   { echo; echo "## $title"; echo; echo '```'; grep -v '^{"level"' "$out"; echo '```'; } >> docs/benchmarks.md
   rm -f "$out"
 }
+section "Round-trip latency at concurrency 1: direct, stunnel, ztunnel pairs (ping-pong)" node dist/bench/pingpong.js
 section "CA: key, CSR and signing cost per certificate" node dist/bench/ca-sign.js 100
 section "Control plane: delta xDS push (10k pods, 1k services, 100 ztunnel clients)" node --expose-gc dist/bench/xds-push.js
 section "L4 authorization: evaluation cost (decisions/s)" node dist/bench/authz-evaluate.js
