@@ -140,26 +140,39 @@ export class Supervisor {
   private readonly procs = new Map<string, Running>();
   private timer?: NodeJS.Timeout;
   private scanning = false;
+  /**
+   * Set once shutdown begins: no scan goes on and nothing starts after it. A scan in flight
+   * (awaiting a pid file of an earlier start) would otherwise make a record for a spec that
+   * stopAll never saw, or for one whose record an exit just deleted, and start a process that
+   * outlives the supervisor.
+   */
+  private stopped = false;
 
   constructor(private readonly state: string) {}
 
-  async run(): Promise<void> {
+  /** Runs until SIGTERM or SIGINT, or until `until` aborts; then stops every process. */
+  async run(until?: AbortSignal): Promise<void> {
     const d = dirs(this.state);
     for (const x of [d.procs, d.pids, d.logs]) await mkdir(x, { recursive: true });
     await new Promise<void>((resolve) => {
       const stop = (): void => {
+        if (this.stopped) return;
+        this.stopped = true;
+        process.off("SIGTERM", stop);
+        process.off("SIGINT", stop);
         if (this.timer) clearInterval(this.timer);
         void this.stopAll().then(resolve);
       };
       process.once("SIGTERM", stop);
       process.once("SIGINT", stop);
+      until?.addEventListener("abort", stop, { once: true });
       this.timer = setInterval(() => void this.scan(), 250);
       void this.scan();
     });
   }
 
   private async scan(): Promise<void> {
-    if (this.scanning) return;
+    if (this.scanning || this.stopped) return;
     this.scanning = true;
     try {
       const specs = await readSpecs(this.state);
@@ -179,6 +192,7 @@ export class Supervisor {
           r = { spec: s, key: JSON.stringify(s), restarts: 0, backoffMs: 500, nextStart: 0, startedAt: 0, stopping: false };
           this.procs.set(name, r);
         }
+        if (this.stopped) return;
         if (!r.child && !r.stopping && now >= r.nextStart) await this.start(r);
       }
     } finally {
@@ -187,6 +201,8 @@ export class Supervisor {
   }
 
   private async start(r: Running): Promise<void> {
+    // No await between this check and the spawn: a child exists before stopAll can look.
+    if (this.stopped) return;
     const s = r.spec;
     const argv = s.netns
       ? s.enter === "ip-netns"
