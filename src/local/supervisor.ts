@@ -192,7 +192,6 @@ export class Supervisor {
           r = { spec: s, key: JSON.stringify(s), restarts: 0, backoffMs: 500, nextStart: 0, startedAt: 0, stopping: false };
           this.procs.set(name, r);
         }
-        if (this.stopped) return;
         if (!r.child && !r.stopping && now >= r.nextStart) await this.start(r);
       }
     } finally {

@@ -18,6 +18,7 @@ import { StateMutator } from "../proxy/state/mutator.js";
 import { CertificateManager } from "../proxy/identity/manager.js";
 import type { CaClient } from "../proxy/identity/ca-client.js";
 import {
+  type HboneEngine,
   type HboneInboundServer,
   type OutboundTunnel,
   ZTUNNEL_DEFAULT_ENGINE,
@@ -99,14 +100,17 @@ export class Ztunnel {
   readonly stopped: Promise<void> = new Promise((r) => (this.markStopped = r));
   private syncing: Promise<void> = Promise.resolve();
   private readonly extraDumps = new Map<string, () => unknown>();
+  /** The HBONE engine of the server, the pool and the outbound accept: the config's, else the ztunnel's default. */
+  readonly engine: HboneEngine;
 
   constructor(
     readonly config: ZtunnelConfig,
     private readonly runtime: ZtunnelRuntime,
   ) {
+    this.engine = config.hboneEngine ?? ZTUNNEL_DEFAULT_ENGINE;
     this.certs = new CertificateManager(runtime.caClient, { rootsPem: runtime.rootsPem, ttlSeconds: config.certTtlSeconds });
     this.certs.onCertificate((cert) => this.certByIdentity.set(toUri(cert.identity), cert));
-    this.pool = createHbonePool(runtime.hboneSettings, config.hboneEngine ?? ZTUNNEL_DEFAULT_ENGINE);
+    this.pool = createHbonePool(runtime.hboneSettings, this.engine);
     this.metrics.observe({ certificates: () => this.certs.dump() });
     this.authorize = stateAuthorizer(this.state);
     const dialer =
@@ -124,7 +128,7 @@ export class Ztunnel {
         illegalPorts: [config.ports.outbound, config.ports.inbound, config.ports.hbone, config.ports.socks5],
         ...(runtime.hboneSettings ? { settings: runtime.hboneSettings } : {}),
       },
-      config.hboneEngine ?? ZTUNNEL_DEFAULT_ENGINE,
+      this.engine,
     );
     const ctx = {
       state: this.state,
@@ -256,7 +260,7 @@ export class Ztunnel {
    * Node (it parses a handshake first), as do the inbound plaintext and HBONE capture listeners.
    */
   private acceptsNatively(): boolean {
-    return this.config.hboneEngine === "native";
+    return this.engine === "native";
   }
 
   /** Counters of the natively accepting outbound listeners, summed (zeros without any). */
@@ -414,7 +418,7 @@ export class Ztunnel {
         ports: c.ports,
         xdsAddress: c.xdsAddress,
         staticFile: c.staticFile,
-        hboneEngine: c.hboneEngine ?? ZTUNNEL_DEFAULT_ENGINE,
+        hboneEngine: this.engine,
       },
       ready: this.isReady(),
       pendingReadiness: [...this.gates],

@@ -257,7 +257,7 @@ test("two ztunnels: an authorization policy denies new connections and closes op
 });
 
 test("two ztunnels: on the native engine the inbound upstream is the addon's descriptor, never a Node socket", async (t) => {
-  if (zb.config.hboneEngine !== "native") return t.skip("node engine: the upstream is a Node socket (WEFT_HBONE_ENGINE=native runs this)");
+  if (zb.engine !== "native") return t.skip("node engine: the upstream is a Node socket (WEFT_HBONE_ENGINE=native runs this)");
   // Every Node socket connecting to the workload goes through Socket.prototype.connect.
   const proto = net.Socket.prototype as unknown as { connect: (...a: unknown[]) => unknown };
   const original = proto.connect;
