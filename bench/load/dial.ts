@@ -9,13 +9,18 @@
  * connect() reuse TIME_WAIT tuples (net.ipv4.tcp_tw_reuse, on for loopback by default) as it
  * does for unbound sockets. A port that is taken (EADDRINUSE: a listener; EADDRNOTAVAIL: a live
  * connection with the same four-tuple) is skipped.
+ *
+ * The range lies below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by
+ * default), which stays for programs that bind port 0 from the same address: iperf3's client
+ * (`-B`) does, and after a connection-rate phase had left every port of that range in TIME_WAIT
+ * it failed with "Address already in use" (direct TCP at ~12,000 connections/s fills it in 3 s).
  */
 import { connect, type Socket } from "node:net";
 import { err, ok, type Result } from "../../src/common/result.js";
 import type { HostPort } from "../peers/peer.js";
 
-const FIRST_PORT = 20_000;
-const LAST_PORT = 60_999;
+const FIRST_PORT = 1_024;
+const LAST_PORT = 32_767;
 const MAX_ATTEMPTS = 32;
 
 const nextPort = new Map<string, number>();
