@@ -17,8 +17,13 @@ import { handleRequest } from "./forward.js";
 import { handleUpgrade } from "./upgrade.js";
 import { buffersOnly } from "./buffers-only.js";
 import { h2Exchange } from "./downstream-h2.js";
+import { BAD_REQUEST, H1Connection } from "./downstream-h1.js";
 
 const log = logger("waypoint.downstream");
+
+/** Node's server options for HTTP/1.1, which the lean codec (downstream-h1.ts) keeps as well. */
+const KEEP_ALIVE_TIMEOUT_MS = 60_000;
+const HEADERS_TIMEOUT_MS = 60_000;
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -37,11 +42,14 @@ export class Downstream {
   private adopting: TunnelContext | undefined;
 
   constructor(private readonly rt: ProxyRuntime) {
-    this.h1 = http.createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }, (req, res) => {
-      const ctx = this.contexts.get(req.socket);
-      if (!ctx) return void res.destroy();
-      void handleRequest(rt, ctx, req, res, false);
-    });
+    this.h1 = http.createServer(
+      { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0 },
+      (req, res) => {
+        const ctx = this.contexts.get(req.socket);
+        if (!ctx) return void res.destroy();
+        void handleRequest(rt, ctx, req, res, false);
+      },
+    );
     this.h1.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const ctx = this.contexts.get(req.socket);
       if (!ctx) return void socket.destroy();
@@ -49,7 +57,7 @@ export class Downstream {
     });
     this.h1.on("clientError", (e, socket) => {
       log.debug({ err: e }, "malformed HTTP/1.1 from client");
-      if (!socket.destroyed) socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+      if (!socket.destroyed) socket.end(BAD_REQUEST);
     });
     // No "request" listener: Node's compatibility layer is installed only with one.
     this.h2 = http2.createServer({});
@@ -93,8 +101,14 @@ export class Downstream {
 
   private feed(stream: Duplex, ctx: TunnelContext, kind: "h1" | "h2"): void {
     if (kind === "h1") {
-      this.contexts.set(stream, ctx);
-      this.h1.emit("connection", stream);
+      new H1Connection(
+        stream,
+        {
+          request: (req, res) => void handleRequest(this.rt, ctx, req, res, false),
+          handoff: (rest) => this.toNodeH1(stream, ctx, rest),
+        },
+        { keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS, headersTimeoutMs: HEADERS_TIMEOUT_MS },
+      );
     } else {
       this.adopting = ctx;
       try {
@@ -107,6 +121,15 @@ export class Downstream {
       // tick; resuming would hand those bytes to 'data' listeners instead, i.e. to nobody.
       if (stream instanceof net.Socket) return;
     }
+    stream.resume();
+  }
+
+  /** Node's HTTP/1.1 server serves the rest of the stream: what the lean codec does not (downstream-h1.ts). */
+  private toNodeH1(stream: Duplex, ctx: TunnelContext, rest: Buffer): void {
+    stream.pause();
+    if (rest.length) stream.unshift(rest);
+    this.contexts.set(stream, ctx);
+    this.h1.emit("connection", stream);
     stream.resume();
   }
 
