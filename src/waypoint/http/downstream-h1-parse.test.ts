@@ -159,6 +159,9 @@ const CHUNKED: ReadonlyArray<readonly [string, string, { body: string; rest: str
   ["a trailer without a colon", "0\r\nbad\r\n\r\n", "error"],
   ["a trailer with a control byte", "0\r\nx: a\x01\r\n\r\n", "error"],
   ["an extension without a name", "1;=a\r\na\r\n0\r\n\r\n", "error"],
+  // llhttp refuses these in trailers (found by the fuzz target h1-request).
+  ["content-length in the trailers", "1\r\na\r\n0\r\nContent-Length: 13\r\n\r\n", "error"],
+  ["transfer-encoding in the trailers", "1\r\na\r\n0\r\ntransfer-encoding: chunked\r\n\r\n", "error"],
 ];
 
 for (const [name, wire, want] of CHUNKED) {

@@ -316,11 +316,18 @@ function chunkExtensions(buf: Buffer, i: number, end: number): string | undefine
   return undefined;
 }
 
+/**
+ * Trailer names llhttp reads with its header rules (framing and connection): it refuses some
+ * in trailers (content-length, transfer-encoding: found by the fuzzer), so all are refused here.
+ */
+const FRAMING_TRAILERS: ReadonlySet<string> = new Set(["content-length", "transfer-encoding", "connection", "proxy-connection", "upgrade"]);
+
 /** A trailer line `buf[pos..end)` (no CRLF) as a header line; the reason it is malformed, or undefined. */
 function headerLineError(buf: Buffer, pos: number, end: number): string | undefined {
   let i = pos;
   while (i < end && TOKEN[buf[i]!]) i++;
   if (i === pos || i === end || buf[i] !== 0x3a) return "malformed trailer line";
+  if (i - pos <= 17 && FRAMING_TRAILERS.has(buf.toString("latin1", pos, i).toLowerCase())) return "a framing header in the trailers";
   for (i++; i < end; i++) if (!VALUE[buf[i]!]) return "trailer value byte outside the lean codec's set";
   return undefined;
 }
