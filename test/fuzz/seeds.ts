@@ -5,7 +5,8 @@
  * WINDOW_UPDATE, RST_STREAM, from test/hbone/h2-raw.ts), real TLS ClientHellos, delta xDS
  * responses (Address, Authorization and the waypoint's Envoy resources from the bookinfo
  * fixture's translation) and requests, CA requests with a real CSR, and config YAML. Run with
- * `npm run fuzz -- --write-seeds`; the output is checked in (crash-* files are kept).
+ * `npm run fuzz -- --write-seeds`; the output is checked in (crash-* files are kept). HTTP/1.1
+ * requests for the waypoint's lean codec are written out by hand (the codec has no encoder).
  */
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -134,6 +135,23 @@ items:
     ports: [{ name: http, port: 8080, protocol: TCP }]
 `,
   "anchors.json": `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"demo","labels":{"istio.io/dataplane-mode":"ambient"}}}`,
+};
+
+/** Requests the waypoint's lean HTTP/1.1 codec serves: bodies by length and chunked (extensions, trailers), pipelining. */
+const H1_REQUESTS: Record<string, string> = {
+  "get.txt":
+    "GET /productpage?u=1 HTTP/1.1\r\nHost: reviews.default.svc.cluster.local:9080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n" +
+    "x-request-id: 6b1f2c1e-1\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n",
+  "post-length.txt":
+    'POST /api/v1/items HTTP/1.1\r\nhost: svc:8080\r\ncontent-type: application/json\r\ncontent-length: 13\r\n\r\n{"a":1,"b":2}',
+  "put-chunked.txt":
+    'PUT /upload HTTP/1.1\r\nhost: svc\r\ntransfer-encoding: chunked\r\n\r\n5;name=val\r\nhello\r\n6;q="a b"\r\n world\r\n0\r\nx-checksum: 1\r\n\r\n',
+  "pipelined.txt":
+    "GET /1 HTTP/1.1\r\nhost: svc\r\n\r\nHEAD /2 HTTP/1.1\r\nhost: svc\r\nconnection: keep-alive\r\n\r\n" +
+    "DELETE /3 HTTP/1.1\r\nhost: svc\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+  "options.txt":
+    "OPTIONS /x HTTP/1.1\r\nhost: svc\r\nte: trailers\r\ncookie: a=1; b=2\r\nauthorization: Bearer abc.def.ghi\r\nx-empty:\r\nx-tabs:\t a\tb \r\n\r\n",
+  "patch-empty.txt": "PATCH /p HTTP/1.1\r\nHost: svc\r\nContent-Length: 0\r\n\r\n",
 };
 
 export async function seeds(): Promise<Record<string, Record<string, Buffer | string>>> {
@@ -276,6 +294,7 @@ export async function seeds(): Promise<Record<string, Record<string, Buffer | st
         metadata: { ImpersonatedIdentity: "spiffe://cluster.local/ns/demo/sa/sleep" },
       }),
     },
+    "h1-request": H1_REQUESTS,
     yaml: {
       ...Object.fromEntries(readdirSync(fixtures).map((f) => [`bookinfo-${f}`, readFileSync(path.join(fixtures, f))])),
       ...YAML,

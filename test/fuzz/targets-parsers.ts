@@ -2,7 +2,8 @@
  * Fuzz targets run in process against the pure parsers and decoders at weft's edges: HBONE
  * CONNECT authorities and `forwarded` headers, SOCKS5 greetings and requests, delta xDS
  * responses as ztunnel and the waypoint apply them (every resource decoded, then applied to a
- * real state mutator), and config YAML through the control plane's own validator chain.
+ * real state mutator), config YAML through the control plane's own validator chain, and the
+ * waypoint's lean HTTP/1.1 request parser against llhttp (target-h1.ts).
  *
  * Oracle for each: no exception escapes (an expected failure is a Result), every error names its
  * resource or object and field and gives a reason, and what is accepted is self-consistent (a
@@ -26,6 +27,7 @@ import { policyValidator } from "../../src/controlplane/policies.js";
 import type { KubeObject } from "../../src/kube/object.js";
 import { isPlainObject } from "../../src/kube/validate/validate-schema.js";
 import type { FuzzTarget } from "./runner.js";
+import { h1RequestTarget } from "./target-h1.js";
 
 function named(errors: readonly ResourceError[], what: string): void {
   assert.ok(errors.length > 0, `${what}: a failure without errors`);
@@ -179,4 +181,4 @@ export const yamlTarget: FuzzTarget = {
   },
 };
 
-export const parserTargets: readonly FuzzTarget[] = [authorityTarget, socks5Target, xdsTarget, yamlTarget];
+export const parserTargets: readonly FuzzTarget[] = [authorityTarget, socks5Target, xdsTarget, yamlTarget, h1RequestTarget];
