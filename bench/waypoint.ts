@@ -165,8 +165,12 @@ interface Acc {
   h1Lat: string[];
   h2Lat: string[];
   cpuMs: number;
+  /** Of cpuMs, the HTTP/1.1 (wrk) phases'. */
+  h1CpuMs: number;
   /** CPU of both ztunnels during the throughput phases (mesh paths). */
   ztCpuMs: number;
+  /** Of ztCpuMs, the HTTP/1.1 phases'. */
+  h1ZtCpuMs: number;
   errors: string[];
 }
 
@@ -269,7 +273,7 @@ async function main(): Promise<number> {
     const ztunnelPids = ["ztunnel-node-0", "ztunnel-node-1"].map((n) => pids.get(n)?.pid).filter((x): x is number => x !== undefined);
     const idleRss = new Map(paths.map((p) => [p.name, pidOf(p) ? rssTreeKb(pidOf(p)!) : undefined]));
     const acc = new Map<string, Acc>(
-      paths.map((p) => [p.name, { h1: [], h2: [], h1Lat: [], h2Lat: [], cpuMs: 0, ztCpuMs: 0, errors: [] }]),
+      paths.map((p) => [p.name, { h1: [], h2: [], h1Lat: [], h2Lat: [], cpuMs: 0, h1CpuMs: 0, ztCpuMs: 0, h1ZtCpuMs: 0, errors: [] }]),
     );
     console.log(
       `waypoint bench: ${paths.map((p) => p.name).join(", ")}; ${ROUNDS} rounds; throughput ${SECONDS} s per path and protocol, latency ${LAT_SECONDS} s at concurrency 1`,
@@ -284,6 +288,8 @@ async function main(): Promise<number> {
         const zt0 = ztPids.reduce((t, z) => t + cpuTreeMs(z), 0);
         const w = await run(ns, "wrk", ["-t1", "-c32", `-d${SECONDS}s`, "--latency", `http://${p.vip}/`], (SECONDS + 20) * 1000);
         const wr = parseWrk(w.out);
+        if (pid) a.h1CpuMs += cpuTreeMs(pid) - cpu0;
+        a.h1ZtCpuMs += ztPids.reduce((t, z) => t + cpuTreeMs(z), 0) - zt0;
         if (wr.ok) a.h1.push(wr.value);
         else a.errors.push(`h1: ${wr.error.message}`);
         const h = await run(
@@ -405,6 +411,14 @@ async function main(): Promise<number> {
       if (!a || !n || !paths.find((p) => p.name === r.path && p.ns === "bm")) continue;
       const us = (ms: number) => ((ms * 1000) / n).toFixed(0);
       console.log(`  ${r.path.padEnd(20)} L7 proxy ${r.proxyCpuS !== undefined ? us(a.cpuMs) : "-"} us, both ztunnels ${us(a.ztCpuMs)} us`);
+      // Per protocol: each phase's CPU over its own requests (h2load's 500 ms warm-up is in the h2 CPU, not its count).
+      const per = (ms: number, reqs: number | undefined) => (reqs ? ((ms * 1000) / reqs).toFixed(0) : "-");
+      const h1n = r.h1?.requests;
+      const h2n = r.h2?.requests;
+      console.log(
+        `  ${"".padEnd(20)} h1: L7 proxy ${per(a.h1CpuMs, h1n)} us, both ztunnels ${per(a.h1ZtCpuMs, h1n)} us; ` +
+          `h2: L7 proxy ${per(a.cpuMs - a.h1CpuMs, h2n)} us, both ztunnels ${per(a.ztCpuMs - a.h1ZtCpuMs, h2n)} us`,
+      );
     }
     console.log("idle RSS of the L7 proxy process (tree):");
     for (const [name, kb] of idleRss) if (kb) console.log(`  ${name.padEnd(20)} ${(kb / 1024).toFixed(1)} MB`);
