@@ -257,7 +257,12 @@ export class H1Response extends EventEmitter {
     if (!this.sent) {
       this.sent = true;
       out = b.length ? Buffer.concat([this.head!, b]) : this.head!;
-    } else if (!last && b.length === 0) return true;
+    } else if (b.length === 0) {
+      // Nothing left to write: no empty write (an empty DATA frame on a tunnel stream); as
+      // OutgoingMessage.end, finished on the next tick.
+      if (last) process.nextTick(() => this.isClosed || this.onFinish());
+      return true;
+    }
     return this.wire.write(out, last, last ? (e) => e || this.onFinish() : undefined);
   }
 
