@@ -4,95 +4,69 @@ import { ChunkedDecoder, HEAD_LIMIT, parseHead } from "./downstream-h1-parse.js"
 
 const b = (s: string) => Buffer.from(s, "latin1");
 
-/** Heads the lean codec serves: what it reads from each. */
-const ACCEPTED: ReadonlyArray<{
-  readonly name: string;
-  readonly head: string;
-  readonly method: string;
-  readonly url: string;
-  readonly headers: Record<string, string>;
-  readonly body: unknown;
-  readonly keepAlive: boolean;
-}> = [
-  {
-    name: "a GET with no body",
-    head: "GET /a?b=c HTTP/1.1\r\nHost: svc\r\n\r\n",
-    method: "GET",
-    url: "/a?b=c",
-    headers: { host: "svc" },
-    body: { kind: "none" },
-    keepAlive: true,
-  },
-  {
-    name: "values trimmed of OWS, inner whitespace kept, empty values",
-    head: "GET / HTTP/1.1\r\nhost: x \t \r\nx-a:\t a \t b\t \r\nx-e:\r\n\r\n",
-    method: "GET",
-    url: "/",
-    headers: { host: "x", "x-a": "a \t b", "x-e": "" },
-    body: { kind: "none" },
-    keepAlive: true,
-  },
-  {
-    name: "content-length 0 is no body",
-    head: "POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n",
-    method: "POST",
-    url: "/p",
-    headers: { host: "x", "content-length": "0" },
-    body: { kind: "none" },
-    keepAlive: true,
-  },
-  {
-    name: "content-length with leading zeros (llhttp reads it as decimal)",
-    head: "PUT /p HTTP/1.1\r\nhost: x\r\nContent-Length: 007\r\n\r\n",
-    method: "PUT",
-    url: "/p",
-    headers: { host: "x", "content-length": "007" },
-    body: { kind: "length", length: 7 },
-    keepAlive: true,
-  },
-  {
-    name: "chunked",
-    head: "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n",
-    method: "POST",
-    url: "/",
-    headers: { host: "x", "transfer-encoding": "chunked" },
-    body: { kind: "chunked" },
-    keepAlive: true,
-  },
-  {
-    name: "connection: close ends keep-alive",
-    head: "GET / HTTP/1.1\r\nhost: x\r\nConnection: keep-alive, Close\r\n\r\n",
-    method: "GET",
-    url: "/",
-    headers: { host: "x", connection: "keep-alive, Close" },
-    body: { kind: "none" },
-    keepAlive: false,
-  },
-  {
-    name: "HEAD",
-    head: "HEAD /h HTTP/1.1\r\nhost: x\r\n\r\n",
-    method: "HEAD",
-    url: "/h",
-    headers: { host: "x" },
-    body: { kind: "none" },
-    keepAlive: true,
-  },
+type Body = { kind: "none" } | { kind: "length"; length: number } | { kind: "chunked" };
+const NONE: Body = { kind: "none" };
+
+/** Heads the lean codec serves: [name, head, url, headers, body framing, keep-alive]; the method is the head's first word. */
+const ACCEPTED: ReadonlyArray<readonly [string, string, string, Record<string, string>, Body, boolean]> = [
+  ["a GET with no body", "GET /a?b=c HTTP/1.1\r\nHost: svc\r\n\r\n", "/a?b=c", { host: "svc" }, NONE, true],
+  [
+    "values trimmed of OWS, inner whitespace kept, empty values",
+    "GET / HTTP/1.1\r\nhost: x \t \r\nx-a:\t a \t b\t \r\nx-e:\r\n\r\n",
+    "/",
+    { host: "x", "x-a": "a \t b", "x-e": "" },
+    NONE,
+    true,
+  ],
+  [
+    "content-length 0 is no body",
+    "POST /p HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n",
+    "/p",
+    { host: "x", "content-length": "0" },
+    NONE,
+    true,
+  ],
+  [
+    "content-length with leading zeros (llhttp reads it as decimal)",
+    "PUT /p HTTP/1.1\r\nhost: x\r\nContent-Length: 007\r\n\r\n",
+    "/p",
+    { host: "x", "content-length": "007" },
+    { kind: "length", length: 7 },
+    true,
+  ],
+  [
+    "chunked",
+    "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n",
+    "/",
+    { host: "x", "transfer-encoding": "chunked" },
+    { kind: "chunked" },
+    true,
+  ],
+  [
+    "connection: close ends keep-alive",
+    "GET / HTTP/1.1\r\nhost: x\r\nConnection: keep-alive, Close\r\n\r\n",
+    "/",
+    { host: "x", connection: "keep-alive, Close" },
+    NONE,
+    false,
+  ],
+  ["HEAD", "HEAD /h HTTP/1.1\r\nhost: x\r\n\r\n", "/h", { host: "x" }, NONE, true],
 ];
 
-for (const c of ACCEPTED) {
-  test(`h1 parse: serves ${c.name}`, () => {
-    const r = parseHead(b(c.head));
+for (const [name, head, url, headers, body, keepAlive] of ACCEPTED) {
+  test(`h1 parse: serves ${name}`, () => {
+    const r = parseHead(b(head));
     assert.equal(r.kind, "head");
     if (r.kind !== "head") return;
-    assert.equal(r.consumed, c.head.length);
-    assert.equal(r.head.method, c.method);
-    assert.equal(r.head.url, c.url);
-    assert.deepEqual(r.head.headers, c.headers);
-    assert.deepEqual(r.head.body, c.body);
-    assert.equal(r.head.keepAlive, c.keepAlive);
+    assert.equal(r.consumed, head.length);
+    assert.equal(r.head.method, head.slice(0, head.indexOf(" ")));
+    assert.equal(r.head.url, url);
+    assert.deepEqual(r.head.headers, headers);
+    assert.deepEqual(r.head.body, body);
+    assert.equal(r.head.keepAlive, keepAlive);
   });
-  test(`h1 parse: no prefix of ${c.name} is a head (split at every byte)`, () => {
-    for (let n = 0; n < c.head.length; n++) assert.equal(parseHead(b(c.head.slice(0, n))).kind, "more", `prefix of ${n} bytes`);
+  test(`h1 parse: no prefix of ${name} is a head (split at every byte)`, () => {
+    for (let n = 0; n < head.length; n++) assert.equal(parseHead(b(head.slice(0, n))).kind, "more", `prefix of ${n} bytes`);
   });
 }
 
