@@ -6,6 +6,9 @@
  * knowledge) and otherwise speaks HTTP/1.1 (keep-alive, chunked, Upgrade). The tunnel's facts
  * (listener, client identity) travel with the stream to every request on it. HTTP/2 requests
  * are served on the core stream API (downstream-h2.ts), not Node's compatibility layer.
+ * HTTP/1.1 is served by the lean codec (downstream-h1.ts); the first request it does not serve
+ * (Upgrade, CONNECT, Expect, a malformed head, ...) and the rest of that connection go to the
+ * shared Node HTTP/1.1 server, which answers them as it always did.
  */
 import http from "node:http";
 import http2 from "node:http2";
