@@ -145,7 +145,9 @@ export const h1RequestTarget: FuzzTarget = {
     const body = leanBody(r.head, input.subarray(r.consumed));
     // The message alone (as far as the lean codec reads it), then a sentinel request.
     const message = input.subarray(0, body ? r.consumed + body.wire : input.length);
-    const node = await llhttpRead(message, body !== undefined);
+    // After `connection: close` llhttp takes any further byte as an error: no sentinel then.
+    const sentinel = body !== undefined && r.head.keepAlive;
+    const node = await llhttpRead(message, sentinel);
     assert.ok(node, `accepted a head llhttp rejects: ${JSON.stringify(input.subarray(0, r.consumed).toString("latin1"))}`);
     assert.equal(node.method, r.head.method);
     assert.equal(node.url, r.head.url);
@@ -153,6 +155,6 @@ export const h1RequestTarget: FuzzTarget = {
     assert.deepEqual(node.rawHeaders, r.head.rawHeaders);
     if (!body) return;
     assert.equal(node.body, body.body, "llhttp read another body");
-    assert.equal(node.next, "/next", "llhttp did not find the next request where the lean codec ends the message");
+    if (sentinel) assert.equal(node.next, "/next", "llhttp did not find the next request where the lean codec ends the message");
   },
 };
