@@ -92,6 +92,13 @@ function codedError(code: string, message: string): TypeError {
   return Object.assign(new TypeError(message), { code });
 }
 
+/** Node's checkIsHttpToken: one or more tchar. */
+function validName(name: string): boolean {
+  if (name.length === 0) return false;
+  for (let i = 0; i < name.length; i++) if (!TOKEN[name.charCodeAt(i)]) return false;
+  return true;
+}
+
 /** Node's checkInvalidHeaderChar: HTAB, SP to "~", and obs-text. */
 function validValue(v: string): boolean {
   for (let i = 0; i < v.length; i++) {
@@ -118,9 +125,9 @@ function headerLines(headers: OutgoingHttpHeaders, what: string): HeaderLines {
   let connectionClose = false;
   for (const name in headers) {
     const v = headers[name];
+    // Node's ServerResponse throws ERR_HTTP_INVALID_HEADER_VALUE here; an absent header is skipped instead.
     if (v === undefined) continue;
-    for (let i = 0; i < name.length; i++)
-      if (!TOKEN[name.charCodeAt(i)]) throw codedError("ERR_INVALID_HTTP_TOKEN", `${what} name must be a valid HTTP token ["${name}"]`);
+    if (!validName(name)) throw codedError("ERR_INVALID_HTTP_TOKEN", `${what} name must be a valid HTTP token ["${name}"]`);
     const values = Array.isArray(v) ? v : [v];
     for (const x of values) {
       const s = String(x);
