@@ -63,10 +63,40 @@ export function failureResponse(kind: ProxyFailure, reason: string): FailureResp
   }
 }
 
+/**
+ * undici's error codes (its lib/core/errors.js), each mapped to the flag Node's HTTP/1.1 client
+ * produced for the same event, so the waypoint's flags did not change with the client:
+ * - UND_ERR_SOCKET: the connection ended or closed under the request ("other side closed",
+ *   "closed"); Node said "socket hang up" (ECONNRESET) before the head, 'aborted' after it: UR.
+ * - HPE_INVALID_EOF_STATE: the connection ended inside a body that declared its length
+ *   (`connection: close` responses); Node's 'aborted': UR.
+ * - UND_ERR_RES_CONTENT_LENGTH_MISMATCH: the body ended short of its content-length: UR.
+ * - UND_ERR_HEADERS_OVERFLOW: a response head over the size limit (Node's HPE_HEADER_OVERFLOW): UPE.
+ * - UND_ERR_REQ_CONTENT_LENGTH_MISMATCH, UND_ERR_INFO (undici closed the connection itself),
+ *   UND_ERR_CLOSED / UND_ERR_DESTROYED (the pool was closed), UND_ERR_INVALID_ARG /
+ *   UND_ERR_NOT_SUPPORTED (a header undici refuses): UC, as any unknown error.
+ * Other HPE_* codes are llhttp's parser errors, as in Node: UPE; so is undici's HTTPParserError
+ * without a code (a response that does not start as HTTP/1.1, Node's HPE_INVALID_CONSTANT).
+ */
+export const UNDICI_FLAGS: ReadonlyMap<string, "UPE" | "UR" | "UC"> = new Map([
+  ["UND_ERR_SOCKET", "UR"],
+  ["HPE_INVALID_EOF_STATE", "UR"],
+  ["UND_ERR_RES_CONTENT_LENGTH_MISMATCH", "UR"],
+  ["UND_ERR_HEADERS_OVERFLOW", "UPE"],
+  ["UND_ERR_REQ_CONTENT_LENGTH_MISMATCH", "UC"],
+  ["UND_ERR_INFO", "UC"],
+  ["UND_ERR_CLOSED", "UC"],
+  ["UND_ERR_DESTROYED", "UC"],
+  ["UND_ERR_INVALID_ARG", "UC"],
+  ["UND_ERR_NOT_SUPPORTED", "UC"],
+]);
+
 /** Classifies an upstream error after the connection was up: reset vs closed vs malformed. */
 export function classifyUpstreamError(e: Error & { code?: string }): "UPE" | "UR" | "UC" {
   const code = e.code ?? "";
-  if (code === "HPE_INVALID_CONSTANT" || code.startsWith("HPE_") || code === "ERR_HTTP2_PROTOCOL_ERROR") return "UPE";
+  const undici = UNDICI_FLAGS.get(code);
+  if (undici) return undici;
+  if (code.startsWith("HPE_") || code === "ERR_HTTP2_PROTOCOL_ERROR" || e.name === "HTTPParserError") return "UPE";
   if (code === "ECONNRESET" || code === "ERR_HTTP2_STREAM_ERROR") return "UR";
   return "UC";
 }
