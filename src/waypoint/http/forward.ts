@@ -7,7 +7,7 @@
  * entry and Istio's metrics when the exchange is over.
  * Failures map to statuses and response flags only through errors.ts.
  */
-import http from "node:http";
+import { PassThrough } from "node:stream";
 import { logger } from "../../common/log.js";
 import { formatAddress } from "../../common/net/addr.js";
 import { toUri } from "../../common/spiffe.js";
@@ -25,7 +25,8 @@ import { requestTimeouts } from "../resilience/timeout.js";
 import { type AuthzStep, NO_AUTHZ, authorizeRequest, authzLogFields, withAuthzResponseHeaders } from "./authz-step.js";
 import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext } from "./context.js";
 import { type ProxyFailure, failureResponse } from "./errors.js";
-import { endToEnd, headerBytes } from "./hop.js";
+import { endToEnd, h1RequestHeaders, headerBytes } from "./hop.js";
+import { hasRequestBody } from "./request-body.js";
 import { propagate } from "./trace.js";
 import { spanOf } from "../telemetry/span.js";
 import { admitUpstream, closedPromise, outcomeOf } from "./admission.js";
@@ -463,16 +464,20 @@ function mirror(
     });
     return;
   }
-  const up = http.request({
-    agent: rt.upstreams.agent(key, open, m.cluster),
-    method: req.method,
-    path: d.path,
-    headers: { ...headers, host: authority },
-    setHost: false,
-  });
-  up.on("response", (r) => r.resume());
-  up.on("error", (e) => log.debug({ err: e.message, cluster: m.cluster.name }, "mirror request failed"));
-  feed(up);
+  // The mirror's answer is read and dropped; undici's pool is the request path's (upstream.ts).
+  const sink = bodyPrefix.length > 0 || hasRequestBody(req) ? new PassThrough() : null;
+  const fail = (e: Error) => log.debug({ err: e.message, cluster: m.cluster.name }, "mirror request failed");
+  rt.upstreams.pool(key, open, m.cluster).dispatch(
+    { method: req.method ?? "GET", path: d.path, headers: h1RequestHeaders(headers, authority), body: sink },
+    {
+      onRequestStart: () => {},
+      onResponseStart: () => {},
+      onResponseData: () => {},
+      onResponseEnd: () => {},
+      onResponseError: (_c, e) => fail(e),
+    },
+  );
+  if (sink) feed(sink);
 }
 
 /** Envoy's shadow host: `-shadow` appended to the host, before any port. */

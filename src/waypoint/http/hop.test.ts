@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { endToEnd, headerBytes } from "./hop.js";
+import { announcesTrailers, endToEnd, h1RequestHeaders, headerBytes } from "./hop.js";
 
 test("endToEnd drops hop-by-hop, pseudo and connection-named headers, keeps te only as trailers", () => {
   const cases: [string, Record<string, string | string[] | undefined>, Record<string, string | string[]>][] = [
@@ -23,4 +23,21 @@ test("headerBytes counts name, value and 4 separator bytes per header line", () 
   assert.equal(headerBytes({}), 0);
   assert.equal(headerBytes({ a: "bc" }), 1 + 2 + 4);
   assert.equal(headerBytes({ a: ["b", "cd"], n: 200, u: undefined }), 1 + 1 + 4 + (1 + 2 + 4) + (1 + 3 + 4));
+});
+
+test("h1RequestHeaders adds host and drops expect (answered downstream), keeping the rest", () => {
+  const cases: [string, Record<string, string | string[]>, Record<string, string | string[]>][] = [
+    ["plain", { accept: "*/*" }, { accept: "*/*", host: "a:80" }],
+    ["expect", { expect: "100-continue", "content-length": "3" }, { "content-length": "3", host: "a:80" }],
+    ["host replaced", { host: "old" }, { host: "a:80" }],
+  ];
+  for (const [name, h, want] of cases) assert.deepEqual(h1RequestHeaders(h, "a:80"), want, name);
+  const h = { expect: "100-continue" };
+  h1RequestHeaders(h, "a");
+  assert.deepEqual(h, { expect: "100-continue" }, "the input is not changed");
+});
+
+test("announcesTrailers: a trailer header in the response head", () => {
+  assert.equal(announcesTrailers({ trailer: "x-checksum" }), true);
+  assert.equal(announcesTrailers({ "transfer-encoding": "chunked" }), false);
 });

@@ -59,3 +59,19 @@ export function headerBytes(h: Record<string, string | string[] | undefined | nu
   }
   return n;
 }
+
+/**
+ * The headers of an HTTP/1.1 upstream request (undici): the end-to-end ones with `host`. An
+ * `expect` is not forwarded: the downstream server answered 100-continue itself (Node's server
+ * and Envoy's default, proxy_100_continue off, do), and undici refuses to send one.
+ */
+export function h1RequestHeaders(h: HeaderMap, authority: string): HeaderMap {
+  const out: HeaderMap = { ...h, host: authority };
+  if (out["expect"] !== undefined) delete out["expect"];
+  return out;
+}
+
+/** Whether a response head announces trailers (RFC 9110 6.6.2 `trailer`); an HTTP/2 downstream then waits for them. */
+export function announcesTrailers(h: Record<string, unknown>): boolean {
+  return h["trailer"] !== undefined;
+}

@@ -15,8 +15,10 @@
  * one covers every attempt and back-off and answers 504 UT; a per-try timeout ends one attempt
  * (retriable under 5xx / gateway-error / reset). Exhausted retries add URX to the flags.
  */
-import http from "node:http";
+import type http from "node:http";
 import http2 from "node:http2";
+import { PassThrough } from "node:stream";
+import type { Dispatcher } from "undici";
 import { formatAddress } from "../../common/net/addr.js";
 import type { Cluster, Endpoint, HeaderMutations } from "../envoy/types.js";
 import type { Decision, Upstream } from "../route/decide.js";
@@ -28,7 +30,8 @@ import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext
 import { admitUpstream, closedPromise, outcomeOf } from "./admission.js";
 import { type AuthzStep, withAuthzResponseHeaders } from "./authz-step.js";
 import { type ProxyFailure, classifyUpstreamError } from "./errors.js";
-import { endToEnd, headerBytes } from "./hop.js";
+import { announcesTrailers, endToEnd, h1RequestHeaders, headerBytes } from "./hop.js";
+import { hasRequestBody } from "./request-body.js";
 import { ConnectFailure } from "./upstream.js";
 import { H2Response } from "./downstream-h2.js";
 import type { RetryGrant } from "../upstream/circuit-breaker.js";
@@ -89,6 +92,8 @@ const REFUSED_STREAM = http2.constants.NGHTTP2_REFUSED_STREAM;
 export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
   const { x, rt, req, res, d, timeouts } = plan;
   const policy = d.retry;
+  /** Whether the request has body bytes to send (decided before anything reads the body). */
+  const bodied = (plan.bodyPrefix?.length ?? 0) > 0 || hasRequestBody(req);
   const body = new ReplayBody(req, undefined, plan.bodyPrefix);
   const tried: Endpoint[] = [];
   let upstream = d.upstream;
@@ -138,7 +143,7 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
     x.upstream = upstream;
     tried.push(upstream.endpoint);
     retrySlot?.attempting();
-    const a = attempt(p, upstream, headers, body);
+    const a = attempt(p, upstream, headers, body, bodied);
     current = a;
     let perTry: NodeJS.Timeout | undefined;
     // Without a per-try timeout the attempt's own outcome is awaited alone (no race, no timer per request).
@@ -233,8 +238,8 @@ function failure(failure: Extract<AttemptOutcome, { kind: "failure" }>["failure"
   return { ok: false, outcome: { kind: "failure", failure, refused }, reason };
 }
 
-function attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody): Attempt {
-  return upstreamH2(u.cluster, p.h2) ? h2Attempt(p, u, headers, body) : h1Attempt(p, u, headers, body);
+function attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody, bodied: boolean): Attempt {
+  return upstreamH2(u.cluster, p.h2) ? h2Attempt(p, u, headers, body) : h1Attempt(p, u, headers, body, bodied);
 }
 
 function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody): Attempt {
@@ -316,45 +321,116 @@ function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: Repla
   };
 }
 
-function h1Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody): Attempt {
-  const { rt, req, res, d } = p;
-  const { key, open } = tunnelOf(p, u);
-  const agent = rt.upstreams.agent(key, open, u.cluster);
-  const up = http.request({ agent, method: req.method, path: d.path, headers: { ...headers, host: d.authority }, setHost: false });
-  rt.upstreams.limit(up, u.cluster);
-  let response: http.IncomingMessage | undefined;
-  const settled = new Promise<Settled>((resolve) => {
-    up.once("response", (r) => {
-      response = r;
-      resolve({ ok: true, head: { status: r.statusCode ?? 502, headers: r.headers, endStream: false } });
+function h1Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody, bodied: boolean): Attempt {
+  return new H1Attempt(p, u, headers, body, bodied);
+}
+
+/** Why an attempt's undici request is aborted (its error report is then ignored). */
+const DISCARDED = new Error("upstream attempt discarded");
+
+/**
+ * One HTTP/1.1 attempt on the key's undici pool (upstream.ts), as undici's dispatch handler:
+ * the first final response head settles it (1xx heads are dropped, as Node's client did); the
+ * body is held, the parser paused, until commit() relays it or discard() aborts the request.
+ * undici may deliver bytes while paused (a peer that closes is drained to the end), so whatever
+ * arrives before commit is kept in order (chunks, then the end or the error) and replayed.
+ */
+class H1Attempt implements Attempt, Dispatcher.DispatchHandler {
+  readonly settled: Promise<Settled>;
+  private resolve!: (s: Settled) => void;
+  private controller: Dispatcher.DispatchController | undefined;
+  private head: Head | undefined;
+  private committed = false;
+  private discarded = false;
+  /** Waiting for the downstream's drain (at most one listener). */
+  private draining = false;
+  private held: Buffer[] | undefined;
+  private trailers: Record<string, string | string[] | undefined> | undefined;
+  private error: (Error & { code?: string }) | undefined;
+
+  constructor(
+    private readonly p: UpstreamPlan,
+    u: Upstream,
+    headers: HeaderMap,
+    replay: ReplayBody,
+    bodied: boolean,
+  ) {
+    this.settled = new Promise((r) => (this.resolve = r));
+    const { key, open } = tunnelOf(p, u);
+    const pool = p.rt.upstreams.pool(key, open, u.cluster);
+    // A bodiless request goes without a stream (most requests): undici writes the head alone.
+    const sink = bodied ? new PassThrough() : null;
+    const method = p.req.method ?? "GET";
+    // undici closes a connection after HEAD (a guard against servers that send a body); Node's client kept it.
+    const reset = method === "HEAD" ? { reset: false } : {};
+    pool.dispatch({ method, path: p.d.path, headers: h1RequestHeaders(headers, p.d.authority), body: sink, ...reset }, this);
+    if (sink) replay.attach(sink);
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.discarded) c.abort(DISCARDED);
+  }
+
+  onResponseStart(c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    if (status < 200) return;
+    this.head = { status, headers: headers as http.IncomingHttpHeaders, endStream: false };
+    if (!this.committed) c.pause();
+    this.resolve({ ok: true, head: this.head });
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.committed) this.relay(c, chunk);
+    else (this.held ??= []).push(chunk);
+  }
+
+  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
+    if (this.committed) this.finish(trailers);
+    else this.trailers = trailers;
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, e: Error & { code?: string }): void {
+    if (this.discarded) return;
+    if (!this.head) return this.resolve(failure(e instanceof ConnectFailure ? "UF" : classifyUpstreamError(e), e.message));
+    if (this.committed) this.p.fail(classifyUpstreamError(e), e.message);
+    else this.error = e;
+  }
+
+  discard(): void {
+    this.discarded = true;
+    this.resolve(failure("UC", "discarded"));
+    this.controller?.abort(DISCARDED);
+  }
+
+  commit(): void {
+    const h = this.head!;
+    this.committed = true;
+    relayHead(this.p.x, this.p.res, h.status, h.headers, announcesTrailers(h.headers));
+    const c = this.controller!;
+    const held = this.held;
+    this.held = undefined;
+    if (held) for (const chunk of held) this.relay(c, chunk);
+    if (this.error) this.p.fail(classifyUpstreamError(this.error), this.error.message);
+    else if (this.trailers) this.finish(this.trailers);
+    else if (!this.draining) c.resume();
+  }
+
+  private relay(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.p.x.responseBytes += chunk.length;
+    if ((this.p.res as http.ServerResponse).write(chunk) || this.draining) return;
+    this.draining = true;
+    c.pause();
+    this.p.res.once("drain", () => {
+      this.draining = false;
+      c.resume();
     });
-    up.once("error", (e: Error & { code?: string }) =>
-      resolve(failure(e instanceof ConnectFailure ? "UF" : classifyUpstreamError(e), e.message)),
-    );
-  });
-  body.attach(up);
-  return {
-    settled,
-    discard() {
-      if (response) response.destroy();
-      up.destroy();
-    },
-    commit() {
-      const r = response!;
-      const x = p.x;
-      relayHead(x, res, r.statusCode ?? 502, r.headers);
-      r.on("data", (c: Buffer) => {
-        x.responseBytes += c.length;
-        if (!(res as http.ServerResponse).write(c)) {
-          r.pause();
-          res.once("drain", () => r.resume());
-        }
-      });
-      r.once("end", () => res.end());
-      r.once("aborted", () => p.fail("UR", "upstream closed mid-response"));
-      up.on("error", (e) => p.fail(classifyUpstreamError(e), e.message));
-    },
-  };
+  }
+
+  private finish(trailers: Record<string, string | string[] | undefined>): void {
+    const t = endToEnd(trailers);
+    if (Object.keys(t).length) this.p.res.addTrailers(t);
+    this.p.res.end();
+  }
 }
 
 /** `trailers`: the upstream may send trailers (HTTP/2), so an HTTP/2 downstream's stream waits for them. */

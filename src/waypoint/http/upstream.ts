@@ -1,17 +1,25 @@
 /**
  * Upstream connections of the waypoint, reused across requests: per (endpoint, downstream
- * client) an HTTP/1.1 keep-alive agent and an HTTP/2 session, each carried by a tunnel from
- * `TunnelOpener` (HBONE through the shared pool to `<endpoint IP>:15008`, or plain TCP to a
+ * client) an HTTP/1.1 keep-alive pool (undici) and an HTTP/2 session, each carried by a tunnel
+ * from `TunnelOpener` (HBONE through the shared pool to `<endpoint IP>:15008`, or plain TCP to a
  * workload that is not in the mesh). The client is part of the key because the HBONE CONNECT
  * carries `forwarded: for=<client>` (Istio), which is per connection.
  *
+ * HTTP/1.1 is undici's client (docs/dependencies.md): its connector is handed the tunnel this
+ * module opens, whatever it is (a TCP socket, the native engine's socket-pair socket, or Node's
+ * HTTP/2 stream of an HBONE tunnel, which undici drives as the Duplex it is, strings turned into
+ * Buffers by buffers-only.ts). The ext_authz HTTP check stays on Node's client (`agent`): it
+ * forwards the downstream's headers as they are, and undici refuses some of them by name
+ * (`expect`, `connection`, `keep-alive`, `transfer-encoding`, `upgrade`).
+ *
  * The cluster's connection settings apply per key: `connect_timeout` bounds each tunnel dial,
  * `max_requests_per_connection` retires a connection after that many requests (HTTP/1.1: the
- * last one is sent without keep-alive; HTTP/2: the session leaves the cache and closes once its
- * streams end), `idle_timeout` replaces IDLE_MS for idle keep-alive connections.
+ * last one is sent with `connection: close`; HTTP/2: the session leaves the cache and closes once
+ * its streams end), `idle_timeout` replaces IDLE_MS for idle keep-alive connections (a server's
+ * `keep-alive: timeout=N` hint shortens it to N-1 s, as Node's Agent does).
  *
  * Invariants: at most one HTTP/2 session dial in flight per key; a session leaves the cache
- * when it closes or receives GOAWAY; agents and sessions idle for IDLE_MS are released; a
+ * when it closes or receives GOAWAY; pools, agents and sessions idle for IDLE_MS are released; a
  * failed tunnel (or one slower than the connect timeout) is an error tagged "UF" (connect
  * failure) for errors.ts.
  */
@@ -19,6 +27,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import type { Duplex } from "node:stream";
 import type { Socket } from "node:net";
+import { type Dispatcher, Pool } from "undici";
 import { logger } from "../../common/log.js";
 import type { Result } from "../../common/result.js";
 import type { Cluster } from "../envoy/types.js";
@@ -62,8 +71,9 @@ export function dialWithTimeout(open: TunnelOpener, timeoutMs: number): Promise<
 }
 
 /**
- * http.Agent calls these on pooled sockets; an HTTP/2 stream (the HBONE tunnel) has no
- * keep-alive, Nagle or ref counting of its own (the HBONE session has), so they are no-ops.
+ * http.Agent calls these on pooled sockets (undici and http2.connect call only those that
+ * exist); an HTTP/2 stream (the HBONE tunnel) has no keep-alive, Nagle or ref counting of its
+ * own (the HBONE session has), so they are no-ops.
  */
 export function socketLike(d: Duplex): Socket {
   const s = buffersOnly(d) as Duplex & Partial<Socket>;
@@ -74,7 +84,15 @@ export function socketLike(d: Duplex): Socket {
   return s as Socket;
 }
 
+/** The origin undici is given; never dialled (the connector opens tunnels), never sent (requests carry `host`). */
+const ORIGIN = "http://upstream";
+/** Node's Agent reuses a connection until 1 s before the server's announced keep-alive timeout; so does the pool. */
+const KEEP_ALIVE_HINT_MARGIN_MS = 1_000;
+
 interface Entry {
+  /** HTTP/1.1 connections of the request path and mirrors. */
+  pool?: Pool;
+  /** HTTP/1.1 connections of ext_authz HTTP checks (Node's client; see the header). */
   agent?: http.Agent;
   session?: http2.ClientHttp2Session;
   /** Streams started on `session` (max_requests_per_connection). */
@@ -88,8 +106,6 @@ export class UpstreamConnections {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
   private opened = 0;
-  /** Requests sent per HTTP/1.1 connection (max_requests_per_connection). */
-  private readonly perSocket = new WeakMap<object, number>();
 
   constructor() {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
@@ -106,7 +122,30 @@ export class UpstreamConnections {
     return e;
   }
 
-  /** A keep-alive agent whose connections are tunnels from `open`. */
+  /** A keep-alive pool (undici) whose connections are tunnels from `open`; one request per connection at a time. */
+  pool(key: string, open: TunnelOpener, settings?: ConnectionSettings): Dispatcher {
+    const e = this.entry(key, settings);
+    if (e.pool) return e.pool;
+    const max = settings?.httpOptions.maxRequestsPerConnection;
+    e.pool = new Pool(ORIGIN, {
+      connect: (_o, cb) => {
+        void this.dial(open, settings).then((r) => (r.ok ? cb(null, r.value) : cb(r.error, null)));
+      },
+      connections: null,
+      pipelining: 1,
+      // Node's client has no header or body timeout: the route's timeouts (resilience/timeout.ts) are the only ones.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: e.idleMs,
+      keepAliveMaxTimeout: e.idleMs,
+      keepAliveTimeoutThreshold: KEEP_ALIVE_HINT_MARGIN_MS,
+      // undici counts as the retired Agent did: the max-th request goes with `connection: close`.
+      ...(max ? { maxRequestsPerClient: max } : {}),
+    });
+    return e.pool;
+  }
+
+  /** A keep-alive agent whose connections are tunnels from `open` (ext_authz HTTP checks). */
   agent(key: string, open: TunnelOpener, settings?: ConnectionSettings): http.Agent {
     const e = this.entry(key, settings);
     if (e.agent) return e.agent;
@@ -116,27 +155,19 @@ export class UpstreamConnections {
       _o,
       cb,
     ) => {
-      void dialWithTimeout(open, settings?.connectTimeoutMs ?? 0).then((r) => {
-        if (!r.ok) return cb(new ConnectFailure(r.error.message, { cause: r.error }));
-        this.opened++;
-        cb(null, socketLike(r.value));
-      });
+      void this.dial(open, settings).then((r) => (r.ok ? cb(null, r.value) : cb(r.error)));
       return undefined;
     };
     e.agent = agent;
     return agent;
   }
 
-  /** Counts one HTTP/1.1 request on its connection; the connection's last allowed request goes without keep-alive. */
-  limit(req: http.ClientRequest, settings?: ConnectionSettings): void {
-    const max = settings?.httpOptions.maxRequestsPerConnection;
-    if (!max) return;
-    req.once("socket", (s) => {
-      const n = (this.perSocket.get(s) ?? 0) + 1;
-      this.perSocket.set(s, n);
-      // Before the head is stored: `connection: close`; after: the socket is closed at the response end.
-      if (n >= max) req.shouldKeepAlive = false;
-    });
+  /** One HTTP/1.1 connection: a tunnel within the connect timeout, counted, or a ConnectFailure. */
+  private async dial(open: TunnelOpener, settings?: ConnectionSettings): Promise<Result<Socket, ConnectFailure>> {
+    const r = await dialWithTimeout(open, settings?.connectTimeoutMs ?? 0);
+    if (!r.ok) return { ok: false, error: new ConnectFailure(r.error.message, { cause: r.error }) };
+    this.opened++;
+    return { ok: true, value: socketLike(r.value) };
   }
 
   /** An HTTP/2 session (prior knowledge) over a tunnel from `open`, shared by concurrent requests; call once per stream. */
@@ -191,7 +222,9 @@ export class UpstreamConnections {
     for (const [k, e] of this.entries) {
       if (now - e.lastUsed < e.idleMs) continue;
       const agentBusy = e.agent && (Object.keys(e.agent.sockets).length > 0 || Object.keys(e.agent.requests).length > 0);
-      if (agentBusy) continue;
+      const poolBusy = e.pool && e.pool.stats.size > 0;
+      if (agentBusy || poolBusy) continue;
+      e.pool?.close().catch(() => {});
       e.agent?.destroy();
       e.session?.close();
       this.entries.delete(k);
@@ -201,6 +234,7 @@ export class UpstreamConnections {
   close(): void {
     clearInterval(this.sweeper);
     for (const e of this.entries.values()) {
+      e.pool?.destroy().catch(() => {});
       e.agent?.destroy();
       e.session?.destroy();
     }

@@ -1,0 +1,244 @@
+/**
+ * The waypoint's HTTP/1.1 upstream client against a backend that writes raw bytes, in one
+ * process on loopback (127.0.65.0/24, no root): a client workload behind a real ztunnel, the
+ * waypoint from a static file with one cluster whose endpoint (outside the mesh) answers each
+ * request as its path asks: a plain keep-alive answer, a 103 before the answer, HEAD and 204
+ * answers, chunked trailers, a connection closed mid-body (with and without `connection: close`)
+ * or before any response, and bytes that are not HTTP. Shows: a pooled connection is reused
+ * (and counted once in connectionsOpened), 1xx heads are dropped, bodiless answers keep the
+ * connection, trailers reach the client, and each failure gets the status and response flag the
+ * waypoint gave with Node's client (UR for a close, UPE for a malformed answer).
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import net from "node:net";
+import { stringify } from "yaml";
+import { CertificateAuthority } from "../../src/ca/ca.js";
+import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
+import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
+import { staticZtunnelConfig } from "../support/ztunnel-config.js";
+import { service, workload } from "../support/model.js";
+import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
+import { Waypoint } from "../../src/waypoint/waypoint.js";
+import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
+import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
+
+const IP = {
+  zt: "127.0.65.1",
+  client: "127.0.65.11",
+  backend: "127.0.65.21",
+  waypoint: "127.0.65.31",
+  vip: "127.0.65.100",
+  waypointVip: "127.0.65.101",
+};
+const HOST = "raw.default.svc.cluster.local";
+const WAYPOINT = { kind: "hostname" as const, namespace: "default", hostname: "waypoint.default.svc.cluster.local", hboneMtlsPort: 15008 };
+
+const ok = (extra = "") => `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${extra}\r\nok`;
+/** What the backend writes for a request path; `close`: the connection is destroyed after the bytes. */
+const ANSWERS: Record<string, { bytes: string; close?: boolean }> = {
+  "/reuse": { bytes: ok() },
+  "/early-hints": { bytes: `HTTP/1.1 103 Early Hints\r\nlink: </style.css>\r\n\r\n${ok()}` },
+  "/head": { bytes: "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\n" },
+  "/no-content": { bytes: "HTTP/1.1 204 No Content\r\n\r\n" },
+  "/trailers": {
+    bytes: "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n\r\n2\r\nok\r\n0\r\nx-checksum: abc\r\n\r\n",
+  },
+  "/mid-body": { bytes: "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nten bytes.", close: true },
+  "/mid-body-close": { bytes: "HTTP/1.1 200 OK\r\ncontent-length: 100\r\nconnection: close\r\n\r\nten bytes.", close: true },
+  "/hang-up": { bytes: "", close: true },
+  "/garbage": { bytes: "NOT HTTP AT ALL\r\n\r\n", close: true },
+};
+
+/** Answers each request head from ANSWERS; counts connections. */
+class RawBackend {
+  connections = 0;
+  private readonly server = net.createServer((s) => {
+    this.connections++;
+    let buf = "";
+    s.on("error", () => {});
+    s.on("data", (c: Buffer) => {
+      buf += c.toString("latin1");
+      for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
+        const head = buf.slice(0, end);
+        buf = buf.slice(end + 4);
+        const a = ANSWERS[head.split(" ")[1] ?? ""] ?? { bytes: "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n" };
+        s.write(a.bytes);
+        if (a.close) s.destroy();
+      }
+    });
+  });
+  listen(): Promise<void> {
+    return new Promise((r) => this.server.listen(8080, IP.backend, () => r()));
+  }
+  close(): void {
+    this.server.close();
+  }
+}
+
+const staticFile = stringify({
+  static_resources: {
+    listeners: [
+      {
+        name: "raw",
+        address: { socket_address: { address: IP.vip, port_value: 80 } },
+        filter_chains: [
+          {
+            filters: [
+              {
+                name: "envoy.filters.network.http_connection_manager",
+                typed_config: {
+                  "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                  stat_prefix: "raw",
+                  codec_type: "HTTP1",
+                  route_config: {
+                    name: "raw",
+                    virtual_hosts: [
+                      { name: "raw", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "raw", timeout: "0s" } }] },
+                    ],
+                  },
+                  http_filters: [
+                    {
+                      name: "envoy.filters.http.router",
+                      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
+                    },
+                  ],
+                },
+              },
+            ],
+          },
+        ],
+      },
+    ],
+    clusters: [
+      {
+        name: "raw",
+        type: "STATIC",
+        connect_timeout: "2s",
+        metadata: { filter_metadata: { istio: { services: [{ host: HOST, name: "raw", namespace: "default" }] } } },
+        load_assignment: {
+          cluster_name: "raw",
+          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: IP.backend, port_value: 8080 } } } }] }],
+        },
+      },
+    ],
+  },
+});
+
+const parsed = parseStaticWaypointConfig(staticFile);
+const workloads = [
+  workload({ name: "client", addresses: [IP.client], node: "node-a" }),
+  workload({
+    name: "waypoint",
+    addresses: [IP.waypoint],
+    node: "node-w",
+    services: { "default/waypoint.default.svc.cluster.local": [{ servicePort: 15008, targetPort: 15008 }] },
+  }),
+];
+const services = [
+  service({ name: "raw", vips: [IP.vip], ports: [{ servicePort: 80, targetPort: 8080 }], waypoint: WAYPOINT }),
+  service({ name: "waypoint", vips: [IP.waypointVip], ports: [{ servicePort: 15008, targetPort: 15008 }] }),
+];
+
+let zt: Ztunnel, wp: Waypoint;
+const backend = new RawBackend();
+const access: AccessLogEntry[] = [];
+
+before(async () => {
+  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.error));
+  const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
+  assert.ok(ca.ok);
+  const client = new LocalCaClient(ca.value);
+  zt = new Ztunnel(staticZtunnelConfig("node-a", IP.zt, { workloads, services }, { outboundListeners: [{ ip: IP.vip, port: 80 }] }), {
+    caClient: client,
+    rootsPem: client.rootsPem,
+  });
+  const z = await zt.start();
+  assert.ok(z.ok, !z.ok ? z.error.message : "");
+  const cfg = staticWaypointConfig(IP.waypoint, parsed.ok ? parsed.value : undefined, {
+    podName: "waypoint-0",
+    staticFile: "upstream-h1.test.ts",
+  });
+  wp = new Waypoint(cfg, { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e) });
+  await startWithAddresses(wp, workloads, services);
+  await backend.listen();
+});
+
+after(async () => {
+  backend.close();
+  await Promise.all([zt.stop(), wp.stop()]);
+});
+
+interface Reply {
+  status: number;
+  body: string;
+  trailers: http.IncomingHttpHeaders;
+  /** The response ended short (the client saw the connection reset mid-body). */
+  aborted: boolean;
+}
+
+function send(path: string, method = "GET"): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    // A fresh connection per request: a reset answer must not take the next request with it.
+    const req = http.request({ host: IP.vip, port: 80, path, method, localAddress: IP.client, agent: false }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      const done = (aborted: boolean) => resolve({ status: res.statusCode ?? 0, body, trailers: res.trailers, aborted });
+      res.on("end", () => done(false));
+      res.on("error", () => done(true));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** The access log entry of the last request to `path` (the log is written as the exchange ends). */
+async function logged(path: string): Promise<AccessLogEntry> {
+  for (let i = 0; i < 50; i++) {
+    const e = access.filter((a) => a.path === path).at(-1);
+    if (e) return e;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no access log entry for ${path}`);
+}
+
+test("upstream h1: sequential requests reuse one pooled connection, counted once in connectionsOpened", async () => {
+  const conns = backend.connections;
+  const opened = wp.upstreams.stats().connectionsOpened;
+  for (let i = 0; i < 4; i++) assert.deepEqual(await send("/reuse"), { status: 200, body: "ok", trailers: {}, aborted: false });
+  assert.equal(backend.connections - conns, 1, "one upstream connection for four requests");
+  assert.equal(wp.upstreams.stats().connectionsOpened - opened, 1);
+});
+
+test("upstream h1: a 103 before the answer is dropped; HEAD and 204 answers keep the connection", async () => {
+  assert.deepEqual(await send("/early-hints"), { status: 200, body: "ok", trailers: {}, aborted: false });
+  const conns = backend.connections;
+  assert.equal((await send("/head", "HEAD")).status, 200);
+  assert.equal((await send("/no-content")).status, 204);
+  assert.equal((await send("/reuse")).body, "ok");
+  assert.equal(backend.connections, conns, "the bodiless answers left the pooled connection usable");
+});
+
+test("upstream h1: chunked trailers reach the HTTP/1.1 client", async () => {
+  const r = await send("/trailers");
+  assert.equal(r.body, "ok");
+  assert.deepEqual(r.trailers, { "x-checksum": "abc" });
+});
+
+test("upstream h1: a connection closed mid-body resets the downstream and is logged UR", async () => {
+  for (const path of ["/mid-body", "/mid-body-close"]) {
+    const r = await send(path);
+    assert.equal(r.status, 200, path);
+    assert.ok(r.aborted || r.body.length < 100, `${path}: the client did not get a complete body`);
+    assert.equal((await logged(path)).response_flags, "UR", path);
+  }
+});
+
+test("upstream h1: a close before any response is 503 UR; bytes that are not HTTP are 502 UPE", async () => {
+  assert.equal((await send("/hang-up")).status, 503);
+  assert.equal((await logged("/hang-up")).response_flags, "UR");
+  const g = await send("/garbage");
+  assert.equal(g.status, 502, JSON.stringify(await logged("/garbage")));
+  assert.equal((await logged("/garbage")).response_flags, "UPE");
+});
