@@ -12,19 +12,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { stringify } from "yaml";
-import { CertificateAuthority } from "../../src/ca/ca.js";
-import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
-import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
-import { staticZtunnelConfig } from "../support/ztunnel-config.js";
-import { service, workload } from "../support/model.js";
-import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
-import { Waypoint } from "../../src/waypoint/waypoint.js";
-import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
+import { type MeshWithWaypoint, http1Listener, startMeshWithWaypoint } from "../support/waypoint-config.js";
+import type { Waypoint } from "../../src/waypoint/waypoint.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 
 const IP = { zt: "127.0.64.1", client: "127.0.64.11", waypoint: "127.0.64.31", vip: "127.0.64.100", waypointVip: "127.0.64.101" };
 const HOST = "app.default.svc.cluster.local";
-const WAYPOINT = { kind: "hostname" as const, namespace: "default", hostname: "waypoint.default.svc.cluster.local", hboneMtlsPort: 15008 };
 const backendIp = (i: number) => `127.0.64.${21 + i}`;
 
 /** A backend that counts requests and answers per its current mode. */
@@ -79,49 +72,16 @@ const route = (prefix: string, c: string, extra: Record<string, unknown> = {}) =
 const staticFile = stringify({
   static_resources: {
     listeners: [
-      {
-        name: "app",
-        address: { socket_address: { address: IP.vip, port_value: 80 } },
-        filter_chains: [
-          {
-            filters: [
-              {
-                name: "envoy.filters.network.http_connection_manager",
-                typed_config: {
-                  "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                  stat_prefix: "app",
-                  codec_type: "HTTP1",
-                  route_config: {
-                    name: "app",
-                    virtual_hosts: [
-                      {
-                        name: "app",
-                        domains: ["*"],
-                        routes: [
-                          route("/rr", "rr"),
-                          route("/lr", "lr"),
-                          route("/hash", "hash", { hash_policy: [{ header: { header_name: "x-user" } }] }),
-                          route("/cookie", "hash", { hash_policy: [{ cookie: { name: "sticky", ttl: "60s", path: "/" } }] }),
-                          route("/outlier", "outlier"),
-                          route("/alone", "alone"),
-                          route("/cb", "cb"),
-                          route("/twice", "twice"),
-                        ],
-                      },
-                    ],
-                  },
-                  http_filters: [
-                    {
-                      name: "envoy.filters.http.router",
-                      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
-                    },
-                  ],
-                },
-              },
-            ],
-          },
-        ],
-      },
+      http1Listener("app", IP.vip, [
+        route("/rr", "rr"),
+        route("/lr", "lr"),
+        route("/hash", "hash", { hash_policy: [{ header: { header_name: "x-user" } }] }),
+        route("/cookie", "hash", { hash_policy: [{ cookie: { name: "sticky", ttl: "60s", path: "/" } }] }),
+        route("/outlier", "outlier"),
+        route("/alone", "alone"),
+        route("/cb", "cb"),
+        route("/twice", "twice"),
+      ]),
     ],
     clusters: [
       cluster("rr", [0, 1, 2], { lb_policy: "ROUND_ROBIN" }),
@@ -148,41 +108,17 @@ const staticFile = stringify({
   },
 });
 
-const parsed = parseStaticWaypointConfig(staticFile);
-const workloads = [
-  workload({ name: "client", addresses: [IP.client], node: "node-a" }),
-  workload({
-    name: "waypoint",
-    addresses: [IP.waypoint],
-    node: "node-w",
-    services: { "default/waypoint.default.svc.cluster.local": [{ servicePort: 15008, targetPort: 15008 }] },
-  }),
-];
-const services = [
-  service({ name: "app", vips: [IP.vip], ports: [{ servicePort: 80, targetPort: 8080 }], waypoint: WAYPOINT }),
-  service({ name: "waypoint", vips: [IP.waypointVip], ports: [{ servicePort: 15008, targetPort: 15008 }] }),
-];
-
-let zt: Ztunnel, wp: Waypoint;
+let zt: MeshWithWaypoint["zt"], wp: Waypoint;
 const access: AccessLogEntry[] = [];
 
 before(async () => {
-  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.error));
-  const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
-  assert.ok(ca.ok);
-  const client = new LocalCaClient(ca.value);
-  zt = new Ztunnel(staticZtunnelConfig("node-a", IP.zt, { workloads, services }, { outboundListeners: [{ ip: IP.vip, port: 80 }] }), {
-    caClient: client,
-    rootsPem: client.rootsPem,
-  });
-  const z = await zt.start();
-  assert.ok(z.ok, !z.ok ? z.error.message : "");
-  const cfg = staticWaypointConfig(IP.waypoint, parsed.ok ? parsed.value : undefined, {
-    podName: "waypoint-0",
-    staticFile: "resilience-upstream.test.ts",
-  });
-  wp = new Waypoint(cfg, { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e) });
-  await startWithAddresses(wp, workloads, services);
+  ({ zt, wp } = await startMeshWithWaypoint({
+    ip: IP,
+    service: "app",
+    staticFile,
+    name: "resilience-upstream.test.ts",
+    accessLog: (e) => access.push(e),
+  }));
   for (const [i, b] of backends.entries()) await b.listen(backendIp(i));
 });
 

@@ -14,14 +14,8 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import { stringify } from "yaml";
-import { CertificateAuthority } from "../../src/ca/ca.js";
-import { LocalCaClient } from "../../src/proxy/identity/ca-client.js";
-import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
-import { staticZtunnelConfig } from "../support/ztunnel-config.js";
-import { service, workload } from "../support/model.js";
-import { startWithAddresses, staticWaypointConfig } from "../support/waypoint-config.js";
-import { Waypoint } from "../../src/waypoint/waypoint.js";
-import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
+import { type MeshWithWaypoint, http1Listener, startMeshWithWaypoint } from "../support/waypoint-config.js";
+import type { Waypoint } from "../../src/waypoint/waypoint.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 
 const IP = {
@@ -33,7 +27,6 @@ const IP = {
   waypointVip: "127.0.65.101",
 };
 const HOST = "raw.default.svc.cluster.local";
-const WAYPOINT = { kind: "hostname" as const, namespace: "default", hostname: "waypoint.default.svc.cluster.local", hboneMtlsPort: 15008 };
 
 const ok = (extra = "") => `HTTP/1.1 200 OK\r\ncontent-length: 2\r\n${extra}\r\nok`;
 /** What the backend writes for a request path; `close`: the connection is destroyed after the bytes. */
@@ -79,38 +72,7 @@ class RawBackend {
 
 const staticFile = stringify({
   static_resources: {
-    listeners: [
-      {
-        name: "raw",
-        address: { socket_address: { address: IP.vip, port_value: 80 } },
-        filter_chains: [
-          {
-            filters: [
-              {
-                name: "envoy.filters.network.http_connection_manager",
-                typed_config: {
-                  "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                  stat_prefix: "raw",
-                  codec_type: "HTTP1",
-                  route_config: {
-                    name: "raw",
-                    virtual_hosts: [
-                      { name: "raw", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "raw", timeout: "0s" } }] },
-                    ],
-                  },
-                  http_filters: [
-                    {
-                      name: "envoy.filters.http.router",
-                      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
-                    },
-                  ],
-                },
-              },
-            ],
-          },
-        ],
-      },
-    ],
+    listeners: [http1Listener("raw", IP.vip, [{ match: { prefix: "/" }, route: { cluster: "raw", timeout: "0s" } }])],
     clusters: [
       {
         name: "raw",
@@ -126,42 +88,18 @@ const staticFile = stringify({
   },
 });
 
-const parsed = parseStaticWaypointConfig(staticFile);
-const workloads = [
-  workload({ name: "client", addresses: [IP.client], node: "node-a" }),
-  workload({
-    name: "waypoint",
-    addresses: [IP.waypoint],
-    node: "node-w",
-    services: { "default/waypoint.default.svc.cluster.local": [{ servicePort: 15008, targetPort: 15008 }] },
-  }),
-];
-const services = [
-  service({ name: "raw", vips: [IP.vip], ports: [{ servicePort: 80, targetPort: 8080 }], waypoint: WAYPOINT }),
-  service({ name: "waypoint", vips: [IP.waypointVip], ports: [{ servicePort: 15008, targetPort: 15008 }] }),
-];
-
-let zt: Ztunnel, wp: Waypoint;
+let zt: MeshWithWaypoint["zt"], wp: Waypoint;
 const backend = new RawBackend();
 const access: AccessLogEntry[] = [];
 
 before(async () => {
-  assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.error));
-  const ca = await CertificateAuthority.createSelfSigned({ trustDomain: "cluster.local" });
-  assert.ok(ca.ok);
-  const client = new LocalCaClient(ca.value);
-  zt = new Ztunnel(staticZtunnelConfig("node-a", IP.zt, { workloads, services }, { outboundListeners: [{ ip: IP.vip, port: 80 }] }), {
-    caClient: client,
-    rootsPem: client.rootsPem,
-  });
-  const z = await zt.start();
-  assert.ok(z.ok, !z.ok ? z.error.message : "");
-  const cfg = staticWaypointConfig(IP.waypoint, parsed.ok ? parsed.value : undefined, {
-    podName: "waypoint-0",
-    staticFile: "upstream-h1.test.ts",
-  });
-  wp = new Waypoint(cfg, { caClient: client, rootsPem: client.rootsPem, accessLog: (e) => access.push(e) });
-  await startWithAddresses(wp, workloads, services);
+  ({ zt, wp } = await startMeshWithWaypoint({
+    ip: IP,
+    service: "raw",
+    staticFile,
+    name: "upstream-h1.test.ts",
+    accessLog: (e) => access.push(e),
+  }));
   await backend.listen();
 });
 
