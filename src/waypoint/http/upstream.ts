@@ -16,7 +16,8 @@
  * `max_requests_per_connection` retires a connection after that many requests (HTTP/1.1: the
  * last one is sent with `connection: close`; HTTP/2: the session leaves the cache and closes once
  * its streams end), `idle_timeout` replaces IDLE_MS for idle keep-alive connections (a server's
- * `keep-alive: timeout=N` hint shortens it to N-1 s, as Node's Agent does).
+ * `keep-alive: timeout=N` hint shortens it to N-1 s, as Node's Agent does). An HTTP/1.1 pool
+ * keeps every idle connection until then (no bound like the Agent's maxFreeSockets 64).
  *
  * Invariants: at most one HTTP/2 session dial in flight per key; a session leaves the cache
  * when it closes or receives GOAWAY; pools, agents and sessions idle for IDLE_MS are released; a
