@@ -130,8 +130,16 @@ export async function startMeshWithWaypoint(opts: {
   return { zt, wp };
 }
 
-/** A static-file listener on `vip:80`: an HTTP/1.1 connection manager named `name` with `routes` in one catch-all virtual host and the router filter. */
-export function http1Listener(name: string, vip: string, routes: readonly Record<string, unknown>[]): Record<string, unknown> {
+/**
+ * A static-file listener on `vip:80`: an HTTP connection manager named `name` (codec HTTP/1.1, or
+ * `codec`) with `routes` in one catch-all virtual host and the router filter.
+ */
+export function httpListener(
+  name: string,
+  vip: string,
+  routes: readonly Record<string, unknown>[],
+  codec: "HTTP1" | "AUTO" = "HTTP1",
+): Record<string, unknown> {
   return {
     name,
     address: { socket_address: { address: vip, port_value: 80 } },
@@ -143,7 +151,7 @@ export function http1Listener(name: string, vip: string, routes: readonly Record
             typed_config: {
               "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
               stat_prefix: name,
-              codec_type: "HTTP1",
+              codec_type: codec,
               route_config: { name, virtual_hosts: [{ name, domains: ["*"], routes }] },
               http_filters: [
                 {

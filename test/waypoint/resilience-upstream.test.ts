@@ -12,7 +12,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { stringify } from "yaml";
-import { type MeshWithWaypoint, http1Listener, startMeshWithWaypoint } from "../support/waypoint-config.js";
+import { type MeshWithWaypoint, httpListener, startMeshWithWaypoint } from "../support/waypoint-config.js";
 import type { Waypoint } from "../../src/waypoint/waypoint.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 
@@ -72,7 +72,7 @@ const route = (prefix: string, c: string, extra: Record<string, unknown> = {}) =
 const staticFile = stringify({
   static_resources: {
     listeners: [
-      http1Listener("app", IP.vip, [
+      httpListener("app", IP.vip, [
         route("/rr", "rr"),
         route("/lr", "lr"),
         route("/hash", "hash", { hash_policy: [{ header: { header_name: "x-user" } }] }),

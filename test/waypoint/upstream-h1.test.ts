@@ -6,15 +6,17 @@
  * answers, chunked trailers, a connection closed mid-body (with and without `connection: close`)
  * or before any response, and bytes that are not HTTP. Shows: a pooled connection is reused
  * (and counted once in connectionsOpened), 1xx heads are dropped, bodiless answers keep the
- * connection, trailers reach the client, and each failure gets the status and response flag the
- * waypoint gave with Node's client (UR for a close, UPE for a malformed answer).
+ * connection, trailers reach HTTP/1.1 and HTTP/2 clients (the listener's codec is AUTO), and
+ * each failure gets the status and response flag the waypoint gave with Node's client (UR for a
+ * close, UPE for a malformed answer).
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import http2 from "node:http2";
 import net from "node:net";
 import { stringify } from "yaml";
-import { type MeshWithWaypoint, http1Listener, startMeshWithWaypoint } from "../support/waypoint-config.js";
+import { type MeshWithWaypoint, httpListener, startMeshWithWaypoint } from "../support/waypoint-config.js";
 import type { Waypoint } from "../../src/waypoint/waypoint.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 
@@ -72,7 +74,7 @@ class RawBackend {
 
 const staticFile = stringify({
   static_resources: {
-    listeners: [http1Listener("raw", IP.vip, [{ match: { prefix: "/" }, route: { cluster: "raw", timeout: "0s" } }])],
+    listeners: [httpListener("raw", IP.vip, [{ match: { prefix: "/" }, route: { cluster: "raw", timeout: "0s" } }], "AUTO")],
     clusters: [
       {
         name: "raw",
@@ -162,6 +164,27 @@ test("upstream h1: chunked trailers reach the HTTP/1.1 client", async () => {
   const r = await send("/trailers");
   assert.equal(r.body, "ok");
   assert.deepEqual(r.trailers, { "x-checksum": "abc" });
+});
+
+test("upstream h1: announced chunked trailers reach an HTTP/2 client as trailers", async () => {
+  const session = http2.connect(`http://${IP.vip}:80`, {
+    createConnection: () => net.connect({ host: IP.vip, port: 80, localAddress: IP.client }),
+  });
+  try {
+    const got = await new Promise<{ body: string; trailers: http2.IncomingHttpHeaders }>((resolve, reject) => {
+      const st = session.request({ ":path": "/trailers" });
+      let body = "";
+      let trailers: http2.IncomingHttpHeaders = {};
+      st.on("data", (c: Buffer) => (body += c.toString()));
+      st.on("trailers", (t) => (trailers = t));
+      st.on("end", () => resolve({ body, trailers }));
+      st.on("error", reject);
+    });
+    assert.equal(got.body, "ok");
+    assert.equal(got.trailers["x-checksum"], "abc");
+  } finally {
+    session.close();
+  }
 });
 
 test("upstream h1: a connection closed mid-body resets the downstream and is logged UR", async () => {
