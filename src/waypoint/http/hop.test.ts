@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { announcesTrailers, endToEnd, h1RequestHeaders, headerBytes } from "./hop.js";
+import { announcesTrailers, endToEnd, h1RequestHeaders, headerBytes, joinRepeated } from "./hop.js";
 
 test("endToEnd drops hop-by-hop, pseudo and connection-named headers, keeps te only as trailers", () => {
   const cases: [string, Record<string, string | string[] | undefined>, Record<string, string | string[]>][] = [
@@ -40,4 +40,19 @@ test("h1RequestHeaders adds host and drops expect (answered downstream), keeping
 test("announcesTrailers: a trailer header in the response head", () => {
   assert.equal(announcesTrailers({ trailer: "x-checksum" }), true);
   assert.equal(announcesTrailers({ "transfer-encoding": "chunked" }), false);
+});
+
+test("joinRepeated presents repeated header lines as Node's IncomingMessage did", () => {
+  const cases: [string, Record<string, string | string[]>, Record<string, string | string[]>][] = [
+    ["no repeats", { a: "1", "set-cookie": ["x=1"] }, { a: "1", "set-cookie": ["x=1"] }],
+    ["a list header joins with a comma", { vary: ["accept", "origin"] }, { vary: "accept, origin" }],
+    ["set-cookie stays a list", { "set-cookie": ["a=1", "b=2"] }, { "set-cookie": ["a=1", "b=2"] }],
+    [
+      "a single-valued header keeps the first",
+      { "content-type": ["text/plain", "text/html"], location: ["/a", "/b"] },
+      { "content-type": "text/plain", location: "/a" },
+    ],
+    ["cookie joins with a semicolon", { cookie: ["a=1", "b=2"] }, { cookie: "a=1; b=2" }],
+  ];
+  for (const [name, h, want] of cases) assert.deepEqual(joinRepeated(h), want, name);
 });

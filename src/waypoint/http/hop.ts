@@ -75,3 +75,41 @@ export function h1RequestHeaders(h: HeaderMap, authority: string): HeaderMap {
 export function announcesTrailers(h: Record<string, unknown>): boolean {
   return h["trailer"] !== undefined;
 }
+
+/** Headers of which Node's HTTP/1.1 parser keeps only the first value (lib/_http_incoming.js `matchKnownFields`). */
+const FIRST_ONLY = new Set([
+  "content-type",
+  "content-length",
+  "user-agent",
+  "referer",
+  "host",
+  "authorization",
+  "proxy-authorization",
+  "if-modified-since",
+  "if-unmodified-since",
+  "from",
+  "location",
+  "max-forwards",
+  "retry-after",
+  "etag",
+  "last-modified",
+  "server",
+  "age",
+  "expires",
+]);
+
+/**
+ * Repeated response header lines as Node's IncomingMessage presents them (undici gives each
+ * repeated name an array): `set-cookie` stays a list, the single-valued headers above keep their
+ * first value, `cookie` joins with "; ", any other with ", ". Relayed heads and trailers keep
+ * the shape they had with Node's client (an HTTP/2 downstream refuses a list for a single-valued
+ * header). Changes `h` in place; a head without repeats (the common case) is only looked at.
+ */
+export function joinRepeated(h: Record<string, string | string[] | undefined>): Record<string, string | string[] | undefined> {
+  for (const k in h) {
+    const v = h[k];
+    if (!Array.isArray(v) || k === "set-cookie") continue;
+    h[k] = FIRST_ONLY.has(k) ? v[0] : v.join(k === "cookie" ? "; " : ", ");
+  }
+  return h;
+}

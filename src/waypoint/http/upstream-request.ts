@@ -30,7 +30,7 @@ import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext
 import { admitUpstream, closedPromise, outcomeOf } from "./admission.js";
 import { type AuthzStep, withAuthzResponseHeaders } from "./authz-step.js";
 import { type ProxyFailure, classifyUpstreamError } from "./errors.js";
-import { announcesTrailers, endToEnd, h1RequestHeaders, headerBytes } from "./hop.js";
+import { announcesTrailers, endToEnd, h1RequestHeaders, headerBytes, joinRepeated } from "./hop.js";
 import { hasRequestBody } from "./request-body.js";
 import { ConnectFailure } from "./upstream.js";
 import { H2Response } from "./downstream-h2.js";
@@ -374,7 +374,7 @@ class H1Attempt implements Attempt, Dispatcher.DispatchHandler {
 
   onResponseStart(c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
     if (status < 200) return;
-    this.head = { status, headers: headers as http.IncomingHttpHeaders, endStream: false };
+    this.head = { status, headers: joinRepeated(headers) as http.IncomingHttpHeaders, endStream: false };
     if (!this.committed) c.pause();
     this.resolve({ ok: true, head: this.head });
   }
@@ -427,7 +427,7 @@ class H1Attempt implements Attempt, Dispatcher.DispatchHandler {
   }
 
   private finish(trailers: Record<string, string | string[] | undefined>): void {
-    const t = endToEnd(trailers);
+    const t = endToEnd(joinRepeated(trailers));
     if (Object.keys(t).length) this.p.res.addTrailers(t);
     this.p.res.end();
   }
