@@ -192,8 +192,7 @@ export async function handleRequest(
   res: DownstreamResponse,
   h2: boolean,
 ): Promise<void> {
-  let facts = requestFacts(req, ctx.client.ip);
-  const x = new Exchange(rt, ctx, facts, h2 ? "HTTP/2" : `HTTP/${req.httpVersion}`);
+  const x = new Exchange(rt, ctx, requestFacts(req, ctx.client.ip), h2 ? "HTTP/2" : `HTTP/${req.httpVersion}`);
   x.requestBytes = headerBytes(req.headers as Record<string, string>);
   req.on("data", (c: Buffer) => (x.requestBytes += c.length));
   // No body byte may flow before the upstream (or a mirror) is attached: pipe() resumes.
@@ -206,6 +205,20 @@ export async function handleRequest(
     }
     x.finish();
   });
+  try {
+    await route(x, req, res, h2);
+  } catch (e) {
+    // A bug in the request path must not take the waypoint (an unhandled rejection ends the
+    // process) or leave the client waiting: the request is answered 500, or reset once its head is out.
+    log.error({ err: e, route: x.routeName }, "request path failed");
+    failInternal(x, req, res);
+  }
+}
+
+/** The filters, the route decision and the answer: local, or forwarded upstream. */
+async function route(x: Exchange, req: DownstreamRequest, res: DownstreamResponse, h2: boolean): Promise<void> {
+  const { rt, ctx } = x;
+  let facts = x.facts;
   // The HTTP filters before the router (JWT, RBAC) may answer, or change headers routing sees.
   const authz = authorizeRequest(rt, ctx, facts, req);
   x.authz = authz instanceof Promise ? await authz : authz;
@@ -331,6 +344,18 @@ function failLate(x: Exchange, req: DownstreamRequest, res: DownstreamResponse, 
   }
   req.resume();
   localReply(x, res, f.status, f.body);
+}
+
+/** After an exception in the request path: 500 (Envoy's internal error has no response flag), or a reset once the head went out. */
+function failInternal(x: Exchange, req: DownstreamRequest, res: DownstreamResponse): void {
+  x.details = "internal_error";
+  if (res.headersSent || res.destroyed) {
+    x.status ||= 500;
+    res.destroy();
+    return;
+  }
+  req.resume();
+  localReply(x, res, 500, "");
 }
 
 /** A local answer; to a gRPC request, Envoy's form: trailers-only, grpc-status from the HTTP status (or given). */
