@@ -26,7 +26,7 @@ import { type AuthzStep, NO_AUTHZ, authorizeRequest, authzLogFields, withAuthzRe
 import type { DownstreamRequest, DownstreamResponse, ProxyRuntime, TunnelContext } from "./context.js";
 import { type ProxyFailure, failureResponse } from "./errors.js";
 import { endToEnd, h1RequestHeaders, headerBytes } from "./hop.js";
-import { hasRequestBody } from "./request-body.js";
+import { sendsBody } from "./request-body.js";
 import { propagate } from "./trace.js";
 import { spanOf } from "../telemetry/span.js";
 import { admitUpstream, closedPromise, outcomeOf } from "./admission.js";
@@ -490,7 +490,7 @@ function mirror(
     return;
   }
   // The mirror's answer is read and dropped; undici's pool is the request path's (upstream.ts).
-  const sink = bodyPrefix.length > 0 || hasRequestBody(req) ? new PassThrough() : null;
+  const sink = sendsBody(req, bodyPrefix) ? new PassThrough() : null;
   const fail = (e: Error) => log.debug({ err: e.message, cluster: m.cluster.name }, "mirror request failed");
   rt.upstreams.pool(key, open, m.cluster).dispatch(
     { method: req.method ?? "GET", path: d.path, headers: h1RequestHeaders(headers, authority), body: sink },

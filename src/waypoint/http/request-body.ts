@@ -29,6 +29,11 @@ export function hasRequestBody(req: DownstreamRequest): boolean {
   return Number.isFinite(n) && n > 0;
 }
 
+/** Whether body bytes go upstream: a body prefix the HTTP filters read ahead (ext_authz), or the request's own body. */
+export function sendsBody(req: DownstreamRequest, prefix: readonly Buffer[] = []): boolean {
+  return prefix.length > 0 || hasRequestBody(req);
+}
+
 export function bufferRequestBody(req: DownstreamRequest, maxBytes: number, allowPartial: boolean): Promise<BufferedBody> {
   if (!hasRequestBody(req)) return Promise.resolve({ kind: "none" });
   return new Promise((resolve) => {

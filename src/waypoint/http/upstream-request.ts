@@ -31,7 +31,7 @@ import { admitUpstream, closedPromise, outcomeOf } from "./admission.js";
 import { type AuthzStep, withAuthzResponseHeaders } from "./authz-step.js";
 import { type ProxyFailure, classifyUpstreamError } from "./errors.js";
 import { announcesTrailers, endToEnd, h1RequestHeaders, headerBytes, joinRepeated } from "./hop.js";
-import { hasRequestBody } from "./request-body.js";
+import { sendsBody } from "./request-body.js";
 import { ConnectFailure } from "./upstream.js";
 import { H2Response } from "./downstream-h2.js";
 import type { RetryGrant } from "../upstream/circuit-breaker.js";
@@ -93,7 +93,7 @@ export async function sendUpstream(plan: UpstreamPlan): Promise<void> {
   const { x, rt, req, res, d, timeouts } = plan;
   const policy = d.retry;
   /** Whether the request has body bytes to send (decided before anything reads the body). */
-  const bodied = (plan.bodyPrefix?.length ?? 0) > 0 || hasRequestBody(req);
+  const bodied = sendsBody(req, plan.bodyPrefix);
   const body = new ReplayBody(req, undefined, plan.bodyPrefix);
   const tried: Endpoint[] = [];
   let upstream = d.upstream;

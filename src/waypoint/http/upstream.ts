@@ -163,7 +163,7 @@ export class UpstreamConnections {
     return agent;
   }
 
-  /** One HTTP/1.1 connection: a tunnel within the connect timeout, counted, or a ConnectFailure. */
+  /** One upstream connection (HTTP/1.1 or an HTTP/2 session's): a tunnel within the connect timeout, counted, or a ConnectFailure. */
   private async dial(open: TunnelOpener, settings?: ConnectionSettings): Promise<Result<Socket, ConnectFailure>> {
     const r = await dialWithTimeout(open, settings?.connectTimeoutMs ?? 0);
     if (!r.ok) return { ok: false, error: new ConnectFailure(r.error.message, { cause: r.error }) };
@@ -193,10 +193,9 @@ export class UpstreamConnections {
     if (e.session && !e.session.closed && !e.session.destroyed) return { ok: true, value: e.session };
     if (e.dialing) return e.dialing;
     e.dialing = (async (): Promise<Result<http2.ClientHttp2Session, Error>> => {
-      const t = await dialWithTimeout(open, settings?.connectTimeoutMs ?? 0);
-      if (!t.ok) return { ok: false, error: new ConnectFailure(t.error.message, { cause: t.error }) };
-      this.opened++;
-      const session = http2.connect("http://upstream", { createConnection: () => socketLike(t.value) });
+      const t = await this.dial(open, settings);
+      if (!t.ok) return t;
+      const session = http2.connect("http://upstream", { createConnection: () => t.value });
       session.on("error", (err) => log.debug({ err, key }, "upstream h2 session error"));
       const drop = () => {
         if (e.session === session) e.session = undefined;
