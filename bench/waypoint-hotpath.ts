@@ -34,21 +34,45 @@ const CONCURRENCY = Number(process.env.WEFT_HOTPATH_CONCURRENCY ?? 32);
 const H2 = process.env.WEFT_HOTPATH_PROTO === "h2";
 const ACCESS_LOG = process.env.WEFT_HOTPATH_ACCESS_LOG !== "off";
 
-/** Two connected in-memory Duplex ends (a fake socket pair: bytes written to one are read from the other). */
+/**
+ * Two connected in-memory Duplex ends (a fake socket pair: bytes written to one are read from the
+ * other). Like a socket's, the bytes written in one turn of the event loop arrive together in
+ * the next: delivering them synchronously let whole request chains run without the loop ever
+ * reaching its check phase, so undici's setImmediate that returns a connection to its pool
+ * never ran and every request opened a new connection (an artifact this bench measured until
+ * 2026-12-04: 40% of its profile was undici's scan of thousands of pooled connections).
+ */
 function duplexPair(): [Duplex, Duplex] {
   const ends: Duplex[] = [];
-  const mk = (peer: () => Duplex) =>
-    new Duplex({
+  const mk = (peer: () => Duplex) => {
+    let pending: Buffer[] | undefined;
+    let ended = false;
+    const deliver = () => {
+      const chunks = pending!;
+      pending = undefined;
+      const p = peer();
+      if (chunks.length) p.push(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      if (ended) p.push(null);
+    };
+    const later = () => {
+      if (pending) return;
+      pending = [];
+      setImmediate(deliver);
+    };
+    return new Duplex({
       read() {},
       write(chunk: Buffer, _enc, cb) {
-        peer().push(chunk);
+        later();
+        pending!.push(chunk);
         cb();
       },
       final(cb) {
-        peer().push(null);
+        later();
+        ended = true;
         cb();
       },
     });
+  };
   ends.push(
     mk(() => ends[1]!),
     mk(() => ends[0]!),
