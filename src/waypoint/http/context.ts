@@ -20,9 +20,9 @@ import type { WaypointMetrics } from "../telemetry/metrics.js";
 import type { TraceIds } from "./trace.js";
 import type { UpstreamConnections } from "./upstream.js";
 import type { H2Request, H2Response } from "./downstream-h2.js";
-import type { H1Request, H1Response } from "./downstream-h1-message.js";
+import type { H1AnyRequest, H1Response } from "./downstream-h1-message.js";
 
-export type DownstreamRequest = http.IncomingMessage | H1Request | H2Request;
+export type DownstreamRequest = http.IncomingMessage | H1AnyRequest | H2Request;
 export type DownstreamResponse = http.ServerResponse | H1Response | H2Response;
 
 /** One HBONE tunnel from a client ztunnel. */

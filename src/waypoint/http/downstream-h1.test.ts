@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { type Duplex, duplexPair } from "node:stream";
 import { BAD_REQUEST, H1Connection } from "./downstream-h1.js";
-import type { H1Request, H1Response } from "./downstream-h1-message.js";
+import type { H1AnyRequest, H1Request, H1Response } from "./downstream-h1-message.js";
 import { HEAD_LIMIT, parseHead } from "./downstream-h1-parse.js";
 
-type Req = http.IncomingMessage | H1Request;
+type Req = http.IncomingMessage | H1AnyRequest;
 type Res = http.ServerResponse | H1Response;
 type Respond = (req: Req, res: Res, body: string) => void;
 
@@ -288,7 +288,8 @@ test("h1 codec: request body backpressure pauses the stream; an unread body is d
       request: (req, res) => {
         served.push(req.url);
         if (!first) {
-          first = { req, res };
+          // A POST with a body: the Readable form.
+          first = { req: req as H1Request, res };
           req.pause();
           return;
         }
@@ -327,8 +328,10 @@ test("h1 codec: the stream's end aborts a request in flight (aborted, then close
     server,
     {
       request: (req, res) => {
-        req.on("aborted", () => events.push("aborted"));
-        req.on("close", () => events.push("req close"));
+        // A POST with a body: the Readable form.
+        const r = req as H1Request;
+        r.on("aborted", () => events.push("aborted"));
+        r.on("close", () => events.push("req close"));
         res.once("close", () => events.push(`res close finished=${res.writableFinished}`));
         req.resume();
       },
@@ -355,4 +358,27 @@ test("h1 codec: an idle connection is destroyed after the keep-alive timeout; a 
   assert.ok(Date.now() - started < 1000, "closed by the keep-alive timeout, not by the test");
   const partial = leanPair(echo("lean"), nodeServer(echo("node")), opts);
   assert.match(await talk(partial, [b("GET / HTTP/1.1\r\nhost")], 1000), /^HTTP\/1.1 408 Request Timeout\r\n/);
+});
+
+test("h1 codec: a bodiless request is the light form: 'end' then 'close' on the next tick, never 'data'; off() removes", async () => {
+  const { H1BodilessRequest } = await import("./downstream-h1-message.js");
+  const head = parseHead(b("GET /x?y HTTP/1.1\r\nhost: h\r\n\r\n"), 0);
+  assert.equal(head.kind, "head");
+  if (head.kind !== "head") return;
+  const req = new H1BodilessRequest(head.head);
+  const events: string[] = [];
+  const dropped = () => events.push("dropped");
+  req.on("data", () => events.push("data"));
+  req.once("end", () => events.push(`end ended=${req.readableEnded}`));
+  req.on("close", () => events.push("close"));
+  req.on("end", dropped);
+  req.off("end", dropped);
+  assert.equal(req.readableEnded, false);
+  assert.deepEqual([req.method, req.url, req.headers.host, req.complete], ["GET", "/x?y", "h", true]);
+  req.pause().resume();
+  await new Promise((r) => process.nextTick(r));
+  assert.deepEqual(events, ["end ended=true", "close"]);
+  req.on("end", () => events.push("late end"));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(events, ["end ended=true", "close"], "a listener added after the end is not called (the event is over)");
 });

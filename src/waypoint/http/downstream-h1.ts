@@ -26,7 +26,7 @@
 import type { Duplex } from "node:stream";
 import { logger } from "../../common/log.js";
 import { type BodyFraming, ChunkedDecoder, parseHead } from "./downstream-h1-parse.js";
-import { H1Request, H1Response, type H1Wire } from "./downstream-h1-message.js";
+import { type H1AnyRequest, H1BodilessRequest, H1Request, H1Response, type H1Wire } from "./downstream-h1-message.js";
 
 const log = logger("waypoint.downstream");
 
@@ -42,7 +42,7 @@ const EMPTY = Buffer.alloc(0);
 
 export interface H1Handlers {
   /** Serves one request (forward.ts handleRequest). */
-  request(req: H1Request, res: H1Response): void;
+  request(req: H1AnyRequest, res: H1Response): void;
   /** The stream is detached from this codec: serve it, starting with `rest`, on Node's server. */
   handoff(rest: Buffer, reason: string): void;
 }
@@ -60,7 +60,7 @@ export class H1Connection implements H1Wire {
   private buf: Buffer = EMPTY;
   private pos = 0;
   private state: "head" | "exchange" | "gone" = "head";
-  private req: H1Request | undefined;
+  private req: H1AnyRequest | undefined;
   private res: H1Response | undefined;
   private body: Body;
   private responded = false;
@@ -110,7 +110,8 @@ export class H1Connection implements H1Wire {
         if (r.kind === "more") return this.flow();
         if (r.kind === "handoff") return this.handoff(r.reason);
         this.pos += r.consumed;
-        this.start(r.head.body, new H1Request(r.head, this), new H1Response(this, r.head));
+        const req = r.head.body.kind === "none" ? new H1BodilessRequest(r.head) : new H1Request(r.head, this);
+        this.start(r.head.body, req, new H1Response(this, r.head));
         continue;
       }
       if (this.body && !this.bodyFull) {
@@ -121,7 +122,7 @@ export class H1Connection implements H1Wire {
     }
   }
 
-  private start(framing: BodyFraming, req: H1Request, res: H1Response): void {
+  private start(framing: BodyFraming, req: H1AnyRequest, res: H1Response): void {
     this.state = "exchange";
     this.req = req;
     this.res = res;
@@ -140,7 +141,8 @@ export class H1Connection implements H1Wire {
   /** Moves body bytes from the buffer to the request; false: nothing more can be done now. */
   private readBodyBytes(): boolean {
     const body = this.body!;
-    const req = this.req!;
+    // A body is being read: the request is a Readable of it.
+    const req = this.req as H1Request;
     if (this.pos >= this.buf.length) return false;
     if (body.kind === "length") {
       const end = Math.min(this.buf.length, this.pos + body.left);
@@ -173,7 +175,8 @@ export class H1Connection implements H1Wire {
   private bodyDone(): void {
     this.body = undefined;
     this.bodyFull = false;
-    if (!this.req!.destroyed) this.req!.finishBody();
+    const req = this.req as H1Request;
+    if (!req.destroyed) req.finishBody();
     if (this.responded) this.next();
   }
 
