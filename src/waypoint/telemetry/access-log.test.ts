@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import pino from "pino";
-import { type AccessLogEntry, accessLogLine } from "./access-log.js";
+import { type AccessLogEntry, accessLogLine, isoTime } from "./access-log.js";
 
 const NOW = Date.UTC(2026, 11, 2, 13, 45, 6, 789);
 
@@ -91,4 +91,9 @@ test("accessLogLine is one JSON line with the entry's fields after the logger's"
   assert.equal(parsed["time"], "2026-12-02T13:45:06.789Z");
   assert.equal(parsed["msg"], "access");
   assert.equal(parsed["route_name"], "default");
+});
+
+test("isoTime is Date's toISOString for every value, repeated or alternating", () => {
+  const values = [0, 1, 1, 2, 1, 2, 3, 1_796_409_782_971, 1_796_409_782_971, 1_796_409_782_972, 1_796_409_782_971, 86_400_000];
+  for (const ms of values) assert.equal(isoTime(ms), new Date(ms).toISOString(), String(ms));
 });

@@ -108,7 +108,22 @@ function rootStream(): { write(s: string): unknown; flushSync?(): void } {
  */
 export function accessLogLine(e: AccessLogEntry, pid: number, nowMs: number): string {
   const fields = JSON.stringify(e);
-  return `{"level":30,"time":"${new Date(nowMs).toISOString()}","pid":${pid},"component":"waypoint.access"${fields.length > 2 ? `,${fields.slice(1, -1)}` : ""},"msg":"access"}\n`;
+  return `{"level":30,"time":"${isoTime(nowMs)}","pid":${pid},"component":"waypoint.access"${fields.length > 2 ? `,${fields.slice(1, -1)}` : ""},"msg":"access"}\n`;
+}
+
+/** The last two times formatted (a request's start and its log time are usually two of a few milliseconds). */
+const isoCache: [number, string, number, string] = [NaN, "", NaN, ""];
+
+/** `new Date(ms).toISOString()`, remembered for the last two values of `ms`. */
+export function isoTime(ms: number): string {
+  if (ms === isoCache[0]) return isoCache[1];
+  if (ms === isoCache[2]) return isoCache[3];
+  const text = new Date(ms).toISOString();
+  isoCache[2] = isoCache[0];
+  isoCache[3] = isoCache[1];
+  isoCache[0] = ms;
+  isoCache[1] = text;
+  return text;
 }
 
 let sink: AccessLogSink | undefined;
