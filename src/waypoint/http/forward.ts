@@ -431,7 +431,9 @@ async function forward(
   x.upstreamPath = d.path;
   x.levels = d.levels;
   x.setCookie = d.setCookie;
-  const admitted = await admitUpstream(rt, d.upstream, !h2, () => closedPromise(res));
+  // Admitted at once (the common case), the answer is synchronous: no await, no microtask.
+  const admission = admitUpstream(rt, d.upstream, !h2, () => closedPromise(res));
+  const admitted = admission instanceof Promise ? await admission : admission;
   // A client that left while its request was pending is logged as DC by the close handler.
   if (!admitted.ok) return admitted.gone ? undefined : failLate(x, req, res, "UO", admitted.reason);
   x.upstreamDone = admitted.done;

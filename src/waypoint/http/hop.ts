@@ -19,8 +19,10 @@ const HOP = new Set([
 ]);
 
 /** Header names a `connection` header lists (lower-case), or undefined without one. */
-function connectionNamed(v: string | string[] | undefined): Set<string> | undefined {
+function connectionNamed(v: string | string[] | undefined): ReadonlySet<string> | undefined {
   if (v === undefined) return undefined;
+  // The common value names only a hop-by-hop header already dropped (keep-alive is in HOP): no Set per message.
+  if (v === "keep-alive" || v === "Keep-Alive") return undefined;
   const named = new Set<string>();
   for (const t of String(v).split(",")) {
     const n = t.trim().toLowerCase();
