@@ -87,25 +87,27 @@ type Listener = (...args: never[]) => void;
  * read; "data" never. abort() has nothing to abort (the request is complete), as H1Request's.
  */
 export class H1BodilessRequest {
-  readonly method: string;
-  readonly url: string;
   readonly httpVersion = "1.1";
-  readonly httpVersionMajor = 1;
-  readonly httpVersionMinor = 1;
-  readonly headers: Record<string, string>;
-  readonly rawHeaders: string[];
   readonly complete = true;
   readonly destroyed = false;
   private ended = false;
   /** "end" and "close" listeners in order, each with its event; emptied when they ran. */
   private listeners: { event: "end" | "close"; f: Listener }[] = [];
 
-  constructor(head: RequestHead) {
-    this.method = head.method;
-    this.url = head.url;
-    this.headers = head.headers;
-    this.rawHeaders = head.rawHeaders;
+  constructor(private readonly head: RequestHead) {
     process.nextTick(endBodiless, this);
+  }
+
+  get method(): string {
+    return this.head.method;
+  }
+
+  get url(): string {
+    return this.head.url;
+  }
+
+  get headers(): Record<string, string> {
+    return this.head.headers;
   }
 
   get readableEnded(): boolean {
