@@ -345,6 +345,8 @@ class H1Attempt implements Attempt, Dispatcher.DispatchHandler {
   /** Waiting for the downstream's drain (at most one listener). */
   private draining = false;
   private held: Buffer[] | undefined;
+  /** The whole response went downstream (undici completed the request). */
+  private relayed = false;
   private trailers: Record<string, string | string[] | undefined> | undefined;
   private error: (Error & { code?: string }) | undefined;
 
@@ -397,6 +399,8 @@ class H1Attempt implements Attempt, Dispatcher.DispatchHandler {
   }
 
   discard(): void {
+    // The exchange's close discards its attempt; one whose response was relayed to its end has nothing left to abort.
+    if (this.relayed) return;
     this.discarded = true;
     this.resolve(failure("UC", "discarded"));
     this.controller?.abort(DISCARDED);
@@ -427,6 +431,7 @@ class H1Attempt implements Attempt, Dispatcher.DispatchHandler {
   }
 
   private finish(trailers: Record<string, string | string[] | undefined>): void {
+    this.relayed = true;
     const t = endToEnd(joinRepeated(trailers));
     if (Object.keys(t).length) this.p.res.addTrailers(t);
     this.p.res.end();
