@@ -18,7 +18,7 @@ import { ok } from "../src/common/result.js";
 import { ProxyState } from "../src/proxy/state/state.js";
 import { L7Store } from "../src/waypoint/envoy/store.js";
 import { decodeFromJson } from "../src/waypoint/envoy/from-json.js";
-import { CLUSTER_TYPE_URL, LISTENER_TYPE_URL } from "../src/common/xds/envoy-proto.js";
+import { CLUSTER_TYPE_URL, FILE_ACCESS_LOG_TYPE_URL, LISTENER_TYPE_URL } from "../src/common/xds/envoy-proto.js";
 import { ClusterPolicies } from "../src/waypoint/upstream/cluster-policies.js";
 import { Downstream } from "../src/waypoint/http/downstream.js";
 import { UpstreamConnections, socketLike } from "../src/waypoint/http/upstream.js";
@@ -112,6 +112,17 @@ function store(): L7Store {
                   ],
                 },
                 http_filters: [ROUTER],
+                // Istio's `envoy` provider (a Telemetry accessLogging entry), JSON lines: weft's access log cost is measured only when on.
+                ...(ACCESS_LOG
+                  ? {
+                      access_log: [
+                        {
+                          name: "envoy.access_loggers.file",
+                          typed_config: { "@type": FILE_ACCESS_LOG_TYPE_URL, path: "/dev/stdout", log_format: { json_format: {} } },
+                        },
+                      ],
+                    }
+                  : {}),
               },
             },
           ],

@@ -56,6 +56,14 @@ extensionProviders:
       ["defaultConfig: { tracing: { sampling: 200 } }", /defaultConfig\.tracing\.sampling: 200 is not a percentage/],
       ["defaultProviders: { tracing: otel }", /defaultProviders\.tracing: want a list/],
       ["enableTracing: maybe", /enableTracing: want true or false/],
+      ["accessLogFile: stdout", /accessLogFile: "stdout" is not an absolute path/],
+      ["accessLogEncoding: XML", /accessLogEncoding: "XML" is not TEXT or JSON/],
+      ["defaultProviders: { accessLogging: envoy }", /defaultProviders\.accessLogging: want a list of provider names/],
+      ["extensionProviders: [{ name: f, envoyFileAccessLog: { path: log } }]", /extensionProviders\[0\]\.envoyFileAccessLog\.path: "log"/],
+      [
+        "extensionProviders: [{ name: f, envoyFileAccessLog: { logFormat: { text: a, labels: {} } } }]",
+        /envoyFileAccessLog\.logFormat: text and labels exclude each other/,
+      ],
       ["- a list", /want a mapping of MeshConfig fields/],
       ["a: [", /not YAML/],
     ];
@@ -65,5 +73,47 @@ extensionProviders:
       assert.match(r.error.message, /^mesh config m\.yaml: /);
       assert.match(r.error.message, want, text);
     }
+  });
+
+  void it("access logging: off by default (Istio's), the built-in envoy provider, file providers, accessLogFile and encoding", () => {
+    assert.deepEqual(
+      [DEFAULT_MESH_CONFIG.accessLogFile, DEFAULT_MESH_CONFIG.accessLogEncoding, DEFAULT_MESH_CONFIG.defaultAccessLogProviders],
+      ["", "TEXT", []],
+    );
+    assert.deepEqual(DEFAULT_MESH_CONFIG.accessLogProviders, [
+      { name: "envoy", path: "/dev/stdout", encoding: "TEXT", customFormat: false },
+    ]);
+    const r = parseMeshConfig(
+      `accessLogFile: /dev/stdout
+accessLogEncoding: JSON
+defaultProviders: { accessLogging: [json] }
+extensionProviders:
+  - name: json
+    envoyFileAccessLog: { path: /dev/stdout, logFormat: { labels: {} } }
+  - name: custom
+    envoyFileAccessLog: { path: /var/log/a.log, logFormat: { text: "%START_TIME%\\n" } }
+`,
+      "mesh.yaml",
+    );
+    assert.ok(r.ok, !r.ok ? r.error.message : "");
+    assert.deepEqual(
+      [r.value.accessLogFile, r.value.accessLogEncoding, r.value.defaultAccessLogProviders],
+      ["/dev/stdout", "JSON", ["json"]],
+    );
+    assert.deepEqual(
+      r.value.accessLogProviders.map((p) => [p.name, p.path, p.encoding, p.customFormat]),
+      [
+        ["json", "/dev/stdout", "JSON", false],
+        ["custom", "/var/log/a.log", "TEXT", true],
+        ["envoy", "/dev/stdout", "TEXT", false],
+      ],
+    );
+    const own = parseMeshConfig("extensionProviders: [{ name: envoy, envoyFileAccessLog: { path: /tmp/e.log } }]", "m.yaml");
+    assert.ok(own.ok);
+    assert.deepEqual(
+      own.value.accessLogProviders.map((p) => p.path),
+      ["/tmp/e.log"],
+      "a provider named envoy replaces the built-in one",
+    );
   });
 });

@@ -8,6 +8,11 @@
  * `defaultProviders.tracing`, `enableTracing` (default true), and
  * `defaultConfig.tracing.sampling` (percent, default 1, Istio's default); `envoyExtAuthzHttp` and
  * `envoyExtAuthzGrpc` providers (mesh-config-ext-authz.ts; a bad one is kept with its errors).
+ * Access logging: `accessLogFile` (empty, Istio's default: no access log), `accessLogEncoding`
+ * (TEXT, Istio's default, or JSON), `accessLogFormat` (kept to be reported: weft writes Istio's
+ * default format), `defaultProviders.accessLogging`, and `envoyFileAccessLog` providers (`path`,
+ * `logFormat.text` / `logFormat.labels`); Istio's built-in provider `envoy` (`/dev/stdout`, TEXT)
+ * is there unless a provider of that name replaces it.
  */
 import { parse } from "yaml";
 import { type Result, ok, err } from "../common/result.js";
@@ -22,6 +27,24 @@ export interface OtelProvider {
   readonly http?: { readonly path: string; readonly timeoutMs: number; readonly headers: Readonly<Record<string, string>> };
 }
 
+/** An `envoyFileAccessLog` extension provider: where and how access lines are written. */
+export interface FileAccessLogProvider {
+  readonly name: string;
+  readonly path: string;
+  /** `logFormat.labels` -> JSON; `logFormat.text` or none -> TEXT (Istio's rule). */
+  readonly encoding: "TEXT" | "JSON";
+  /** A custom `logFormat.text` or non-empty `labels` was given (weft writes Istio's default fields instead; reported). */
+  readonly customFormat: boolean;
+}
+
+/** Istio's built-in `envoy` provider (its default MeshConfig's extensionProviders): stdout, default TEXT format. */
+export const ENVOY_ACCESS_LOG_PROVIDER: FileAccessLogProvider = Object.freeze({
+  name: "envoy",
+  path: "/dev/stdout",
+  encoding: "TEXT",
+  customFormat: false,
+});
+
 export interface MeshConfig {
   readonly extensionProviders: readonly OtelProvider[];
   /** External authorization providers (CUSTOM AuthorizationPolicy). */
@@ -30,6 +53,14 @@ export interface MeshConfig {
   readonly enableTracing: boolean;
   /** Percent of new traces sampled when no Telemetry resource says (defaultConfig.tracing.sampling). */
   readonly defaultSamplingPercent: number;
+  /** `envoyFileAccessLog` providers, `envoy` (built in or replaced) included. */
+  readonly accessLogProviders: readonly FileAccessLogProvider[];
+  readonly defaultAccessLogProviders: readonly string[];
+  /** The legacy mesh-wide access log (no Telemetry, no default provider): "" is off (Istio's default). */
+  readonly accessLogFile: string;
+  readonly accessLogEncoding: "TEXT" | "JSON";
+  /** `accessLogFormat` ("" for Istio's default format). */
+  readonly accessLogFormat: string;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({
@@ -38,6 +69,11 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = Object.freeze({
   defaultTracingProviders: [],
   enableTracing: true,
   defaultSamplingPercent: 1,
+  accessLogProviders: [ENVOY_ACCESS_LOG_PROVIDER],
+  defaultAccessLogProviders: [],
+  accessLogFile: "",
+  accessLogEncoding: "TEXT",
+  accessLogFormat: "",
 });
 
 export type Obj = Record<string, unknown>;
@@ -74,6 +110,7 @@ export function meshConfigOf(doc: Obj, file: string): Result<MeshConfig> {
   const bad = (field: string, why: string) => problems.push(`${field}: ${why}`);
   const providers: OtelProvider[] = [];
   const extAuthz: ExtAuthzProvider[] = [];
+  const fileLogs: FileAccessLogProvider[] = [];
   const seen = new Set<string>();
   const list = doc.extensionProviders ?? [];
   if (!Array.isArray(list)) bad("extensionProviders", "want a list");
@@ -85,6 +122,11 @@ export function meshConfigOf(doc: Obj, file: string): Result<MeshConfig> {
       seen.add(p.name);
       const ea = parseExtAuthzProvider(p.name, p, at);
       if (ea) return void extAuthz.push(ea);
+      if (p.envoyFileAccessLog !== undefined) {
+        const f = fileAccessLogProvider(p.name, p.envoyFileAccessLog, `${at}.envoyFileAccessLog`, bad);
+        if (f) fileLogs.push(f);
+        return;
+      }
       if (p.opentelemetry === undefined) return; // other provider kinds (zipkin, ...) are not weft's concern here
       const o = p.opentelemetry;
       if (!isObj(o)) return void bad(`${at}.opentelemetry`, "want a mapping");
@@ -110,15 +152,24 @@ export function meshConfigOf(doc: Obj, file: string): Result<MeshConfig> {
       providers.push({ name: p.name, service: o.service, port, ...(http ? { http } : {}) });
     });
   const dp = doc.defaultProviders;
-  let defaults: string[] = [];
-  if (dp !== undefined) {
-    if (!isObj(dp)) bad("defaultProviders", "want a mapping");
-    else if (dp.tracing !== undefined) {
-      if (!Array.isArray(dp.tracing) || dp.tracing.some((n) => typeof n !== "string"))
-        bad("defaultProviders.tracing", "want a list of provider names");
-      else defaults = dp.tracing as string[];
-    }
-  }
+  const names = (field: "tracing" | "accessLogging"): string[] => {
+    if (!isObj(dp) || dp[field] === undefined) return [];
+    const v = dp[field];
+    if (Array.isArray(v) && v.every((n) => typeof n === "string")) return v as string[];
+    bad(`defaultProviders.${field}`, "want a list of provider names");
+    return [];
+  };
+  if (dp !== undefined && !isObj(dp)) bad("defaultProviders", "want a mapping");
+  const defaults = names("tracing");
+  const defaultAccessLogging = names("accessLogging");
+  const accessLogFile = doc.accessLogFile ?? "";
+  if (typeof accessLogFile !== "string" || (accessLogFile !== "" && !accessLogFile.startsWith("/")))
+    bad("accessLogFile", `${JSON.stringify(doc.accessLogFile)} is not an absolute path (e.g. /dev/stdout)`);
+  const accessLogEncoding = doc.accessLogEncoding ?? "TEXT";
+  if (accessLogEncoding !== "TEXT" && accessLogEncoding !== "JSON")
+    bad("accessLogEncoding", `${JSON.stringify(doc.accessLogEncoding)} is not TEXT or JSON`);
+  const accessLogFormat = doc.accessLogFormat ?? "";
+  if (typeof accessLogFormat !== "string") bad("accessLogFormat", "want a format string");
   const enableTracing = doc.enableTracing ?? true;
   if (typeof enableTracing !== "boolean") bad("enableTracing", "want true or false");
   let sampling = 1;
@@ -136,6 +187,33 @@ export function meshConfigOf(doc: Obj, file: string): Result<MeshConfig> {
       defaultTracingProviders: defaults,
       enableTracing: enableTracing as boolean,
       defaultSamplingPercent: sampling,
+      accessLogProviders: fileLogs.some((f) => f.name === ENVOY_ACCESS_LOG_PROVIDER.name)
+        ? fileLogs
+        : [...fileLogs, ENVOY_ACCESS_LOG_PROVIDER],
+      defaultAccessLogProviders: defaultAccessLogging,
+      accessLogFile: accessLogFile as string,
+      accessLogEncoding: accessLogEncoding as "TEXT" | "JSON",
+      accessLogFormat: accessLogFormat as string,
     }),
   );
+}
+
+/** An `envoyFileAccessLog` provider: `path` (absolute), `logFormat` with `text` or `labels` (JSON). */
+function fileAccessLogProvider(
+  name: string,
+  v: unknown,
+  at: string,
+  bad: (field: string, why: string) => void,
+): FileAccessLogProvider | undefined {
+  if (!isObj(v)) return void bad(at, "want a mapping");
+  const path = v.path ?? "/dev/stdout";
+  if (typeof path !== "string" || !path.startsWith("/")) return void bad(`${at}.path`, `${JSON.stringify(v.path)} is not an absolute path`);
+  const f = v.logFormat;
+  if (f !== undefined && !isObj(f)) return void bad(`${at}.logFormat`, "want a mapping");
+  if (f?.text !== undefined && typeof f.text !== "string") return void bad(`${at}.logFormat.text`, "want a format string");
+  if (f?.labels !== undefined && !isObj(f.labels)) return void bad(`${at}.logFormat.labels`, "want a mapping of label to format");
+  if (f?.text !== undefined && f.labels !== undefined) return void bad(`${at}.logFormat`, "text and labels exclude each other");
+  const encoding = f?.labels !== undefined ? "JSON" : "TEXT";
+  const customFormat = (typeof f?.text === "string" && f.text !== "") || (isObj(f?.labels) && Object.keys(f.labels).length > 0);
+  return { name, path, encoding, customFormat };
 }

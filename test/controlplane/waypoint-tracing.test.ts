@@ -3,7 +3,9 @@
  * and a Telemetry resource, through the real config store, mesh model and waypoint translator,
  * encoded with Envoy's protos and decoded by the waypoint's own decoder. The waypoint is sent
  * Envoy's OpenTelemetry tracer on each HTTP listener and the collector Service's cluster with
- * its endpoints; a provider that is not a mesh Service is reported and traces nothing.
+ * its endpoints; a provider that is not a mesh Service is reported and traces nothing. Access
+ * logging the same way: off by default (Istio's), Envoy's FileAccessLog in the HCM `access_log`
+ * when a Telemetry or the mesh config's accessLogFile enables it.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -44,14 +46,14 @@ extensionProviders:
     opentelemetry: { service: collector.example.com, port: 4317 }
 `;
 
-function translate(extra: string) {
+function translate(extra: string, meshText = MESH) {
   const docs = [readFileSync(path.join(fixtures, "app.yaml"), "utf8"), COLLECTOR, extra]
     .flatMap((t) => parseAllDocuments(t).map((d) => d.toJS() as KubeObject))
     .filter(Boolean);
   const validate = objectValidator();
   const store = new ConfigStore((o, origin) => validate(o, origin));
   store.apply(docs.map((object) => ({ type: "upsert" as const, object, origin: { source: "test" } })));
-  const m = parseMeshConfig(MESH, "mesh.yaml");
+  const m = parseMeshConfig(meshText, "mesh.yaml");
   assert.ok(m.ok);
   const cfg = translateConfig({ mesh: m.value });
   const mesh = new MeshModel(store, cfg);
@@ -61,14 +63,15 @@ function translate(extra: string) {
   return { t, wp: t.waypoints.get("bookinfo/waypoint")! };
 }
 
-function decodedTracing(wp: ReturnType<typeof translate>["wp"]) {
+function decodedFilter(wp: ReturnType<typeof translate>["wp"]) {
   const l = wp.listeners.find((x) => x.name === L)!;
   const bytes = listenerKind.encode({ value: l, scopes: ["bookinfo/waypoint"] } as never);
   const d = decodeEnvoyResource(LISTENER_TYPE_URL, bytes, L);
   assert.ok(d.ok, JSON.stringify(!d.ok && d.error));
-  const r = d.value as { kind: string; value: { filter: { kind: string; tracing?: unknown } } };
-  return r.value.filter.tracing;
+  const r = d.value as { kind: string; value: { filter: { kind: string; tracing?: unknown; accessLog?: unknown } } };
+  return r.value.filter;
 }
+const decodedTracing = (wp: ReturnType<typeof translate>["wp"]) => decodedFilter(wp).tracing;
 
 void describe("waypoint tracing: Telemetry + mesh config -> Envoy -> the waypoint's decoder", () => {
   void it("the mesh's default provider (gRPC) at Istio's default 1 %, with the collector's cluster and endpoint", () => {
@@ -123,6 +126,63 @@ spec: { tracing: [{ providers: [{ name: nowhere }] }] }
       ['extensionProviders["nowhere"].opentelemetry.service'],
     );
     assert.equal(decodedTracing(wp), undefined);
+    assert.ok(wp.routes.some((r) => r.name === L));
+  });
+});
+
+void describe("waypoint access logging: Telemetry + mesh config -> Envoy's HCM access_log -> the waypoint's decoder", () => {
+  const telemetry = (ns: string, name: string, spec: string) => `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: ${name}, namespace: ${ns} }
+spec: ${spec}
+`;
+
+  void it("Istio's default: no access_log on any listener", () => {
+    const { t, wp } = translate("");
+    assert.deepEqual(t.problems, []);
+    assert.equal(decodedFilter(wp).accessLog, undefined);
+    const l = wp.listeners.find((x) => x.name === L)!;
+    assert.equal(l.filter?.kind === "http" && l.filter.accessLog, undefined);
+  });
+
+  void it("a mesh-wide Telemetry naming envoy: FileAccessLog /dev/stdout with Istio's text format, on every HTTP chain", () => {
+    const { t, wp } = translate(telemetry("istio-system", "mesh-default", "{ accessLogging: [{ providers: [{ name: envoy }] }] }"));
+    assert.deepEqual(t.problems, []);
+    assert.deepEqual(decodedFilter(wp).accessLog, [{ path: "/dev/stdout", encoding: "TEXT" }]);
+    const http = wp.listeners.filter((l) => l.filter?.kind === "http" || l.chains?.some((c) => c.filter.kind === "http"));
+    for (const l of http)
+      for (const f of l.chains ? l.chains.map((c) => c.filter) : [l.filter!])
+        if (f.kind === "http") assert.deepEqual(f.accessLog, [{ path: "/dev/stdout", encoding: "TEXT" }], l.name);
+    // The bytes carry istiod's shape: envoy.access_loggers.file with the text format.
+    const bytes = listenerKind.encode({ value: wp.listeners.find((x) => x.name === L)!, scopes: [] } as never);
+    assert.ok(Buffer.from(bytes).includes("envoy.access_loggers.file"));
+    assert.ok(Buffer.from(bytes).includes("%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"));
+  });
+
+  void it("meshConfig accessLogFile + JSON; a targetRefs Telemetry disabling it wins", () => {
+    const mesh = `${MESH}accessLogFile: /dev/stdout\naccessLogEncoding: JSON\n`;
+    const { t, wp } = translate("", mesh);
+    assert.deepEqual(t.problems, []);
+    assert.deepEqual(decodedFilter(wp).accessLog, [{ path: "/dev/stdout", encoding: "JSON" }]);
+    const off = translate(
+      telemetry(
+        "bookinfo",
+        "wp-off",
+        "{ targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: waypoint }], accessLogging: [{ disabled: true }] }",
+      ),
+      mesh,
+    );
+    assert.deepEqual(off.t.problems, []);
+    assert.equal(decodedFilter(off.wp).accessLog, undefined);
+  });
+
+  void it("an unknown provider is reported naming the Telemetry and field; the waypoint logs nothing and still routes", () => {
+    const { t, wp } = translate(telemetry("bookinfo", "ns", "{ accessLogging: [{ providers: [{ name: otel }] }] }"));
+    assert.deepEqual(
+      t.problems.map((p) => `${p.object} ${p.field}`),
+      ["Telemetry bookinfo/ns spec.accessLogging[].providers[].name"],
+    );
+    assert.equal(decodedFilter(wp).accessLog, undefined);
     assert.ok(wp.routes.some((r) => r.name === L));
   });
 });

@@ -17,7 +17,7 @@ import {
   rbacFilters,
 } from "../../src/controlplane/translate/waypoint-rbac.js";
 import type { ExtAuthzLookup } from "../../src/controlplane/translate/waypoint-ext-authz.js";
-import type { Listener, ListenerFilter } from "../../src/controlplane/translate/routes/envoy-types.js";
+import type { Listener, ListenerAccessLog, ListenerFilter } from "../../src/controlplane/translate/routes/envoy-types.js";
 import { listenerJson } from "../../src/controlplane/xds/envoy-kinds.js";
 import { type DecodedListener, decodeEnvoyResource } from "../../src/waypoint/envoy/decode.js";
 
@@ -55,6 +55,8 @@ export function controlPlaneListener(
     tcp?: boolean;
     /** The mesh config's ext authz providers (CUSTOM). */
     extAuthz?: ExtAuthzLookup;
+    /** The HCM's access log (as a Telemetry enabling it gives; none by default, Istio's). */
+    accessLog?: readonly ListenerAccessLog[];
   } = {},
 ): { listener: VipListener; problems: RbacProblem[] } {
   const target = opts.target ?? TARGET;
@@ -102,7 +104,14 @@ export function controlPlaneListener(
       name,
       address,
       additionalAddresses: [],
-      filter: { kind: "http", statPrefix: name, codecType: "AUTO", routeConfigName: name, httpFilters: [...(jwt ? [jwt] : []), ...rbac] },
+      filter: {
+        kind: "http",
+        statPrefix: name,
+        codecType: "AUTO",
+        routeConfigName: name,
+        httpFilters: [...(jwt ? [jwt] : []), ...rbac],
+        ...(opts.accessLog ? { accessLog: opts.accessLog } : {}),
+      },
     },
   };
 }

@@ -17,6 +17,7 @@ import { Ztunnel } from "../../src/ztunnel/ztunnel.js";
 import { parseStaticWaypointConfig } from "../../src/waypoint/static-config.js";
 import type { AccessLogEntry } from "../../src/waypoint/telemetry/access-log.js";
 import { staticZtunnelConfig } from "./ztunnel-config.js";
+import { ACCESS_LOG_JSON } from "./access-log.js";
 import { service, workload } from "./model.js";
 
 export function staticWaypointConfig(
@@ -132,7 +133,7 @@ export async function startMeshWithWaypoint(opts: {
 
 /**
  * A static-file listener on `vip:80`: an HTTP connection manager named `name` (codec HTTP/1.1, or
- * `codec`) with `routes` in one catch-all virtual host and the router filter.
+ * `codec`) with `routes` in one catch-all virtual host and the router filter; access log on (its tests read it).
  */
 export function httpListener(
   name: string,
@@ -159,6 +160,7 @@ export function httpListener(
                   typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" },
                 },
               ],
+              access_log: ACCESS_LOG_JSON,
             },
           },
         ],

@@ -13,6 +13,7 @@
  * access log. Loopback only (the fixture's 127.0.62.0/24; run under the shared lock).
  */
 import { test, before, after } from "node:test";
+import { ACCESS_LOG } from "../support/access-log.js";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { once } from "node:events";
@@ -198,6 +199,7 @@ function echoListener(meshYaml: string, provider: string, extra: KubeObject[] = 
     ip: IP.echoVip,
     port: 80,
     extAuthz: extAuthzLookup(mesh.value, store, "cluster.local"),
+    accessLog: ACCESS_LOG,
   });
   assert.deepEqual(problems, []);
   return { name: HTTP_LISTENER, value: { kind: "listener" as const, value: overTheWire(listener) } };

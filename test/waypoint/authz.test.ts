@@ -10,6 +10,7 @@
  * 127.0.62.0/24; run under the shared lock).
  */
 import { test, before, after } from "node:test";
+import { ACCESS_LOG } from "../support/access-log.js";
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -86,7 +87,7 @@ function echoPolicies(): KubeObject[] {
 }
 
 function listenerFor(objects: KubeObject[], target: typeof echoTarget, name: string, ip: string, port: number) {
-  const { listener, problems } = controlPlaneListener(objects, { target, jwks: resolver.lookup, name, ip, port });
+  const { listener, problems } = controlPlaneListener(objects, { target, jwks: resolver.lookup, name, ip, port, accessLog: ACCESS_LOG });
   assert.deepEqual(problems, []);
   return { name, value: { kind: "listener" as const, value: overTheWire(listener) } };
 }

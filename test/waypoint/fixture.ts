@@ -6,6 +6,7 @@
  * file of Envoy resources (the same decoder as xDS).
  */
 import { stringify } from "yaml";
+import { ACCESS_LOG_JSON } from "../support/access-log.js";
 import { service, workload } from "../support/model.js";
 
 export const IP = {
@@ -157,6 +158,7 @@ const direct = {
                 ],
               },
               http_filters: [ROUTER],
+              access_log: ACCESS_LOG_JSON,
             },
           }
         : {
@@ -190,6 +192,7 @@ export const staticFile = stringify({
                   codec_type: "AUTO",
                   rds: { route_config_name: HTTP_LISTENER, config_source: { ads: {} } },
                   http_filters: [ROUTER],
+                  access_log: ACCESS_LOG_JSON,
                   upgrade_configs: [{ upgrade_type: "websocket" }],
                 },
               },
@@ -222,6 +225,7 @@ export const staticFile = stringify({
                     ],
                   },
                   http_filters: [ROUTER],
+                  access_log: ACCESS_LOG_JSON,
                 },
               },
             ],

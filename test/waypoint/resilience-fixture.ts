@@ -8,6 +8,7 @@
  * it refuses the connection (UF).
  */
 import { stringify } from "yaml";
+import { ACCESS_LOG_JSON } from "../support/access-log.js";
 import { service, workload } from "../support/model.js";
 import { protocolOptions } from "./fixture.js";
 
@@ -131,7 +132,14 @@ const listener = (name: string, ip: string, port: number, codec: string, routes:
       filters: [
         {
           name: "envoy.filters.network.http_connection_manager",
-          typed_config: { "@type": HCM, stat_prefix: name, codec_type: codec, ...routes, http_filters: FILTERS },
+          typed_config: {
+            "@type": HCM,
+            stat_prefix: name,
+            codec_type: codec,
+            ...routes,
+            http_filters: FILTERS,
+            access_log: ACCESS_LOG_JSON,
+          },
         },
       ],
     },

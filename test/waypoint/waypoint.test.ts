@@ -505,3 +505,30 @@ test("waypoint: workload-addressed non-HTTP bytes take the direct-tcp chain; oth
     await other.close();
   }
 });
+
+test("waypoint: no access log without the HCM's access_log (Istio's default); one entry per request with it", async () => {
+  assert.ok(parsed.ok);
+  const name = "inbound-vip|80|http|echo.default.svc.cluster.local";
+  const logged = parsed.value.resources.get("listener")!.find((l) => l.name === name)!;
+  assert.equal(logged.value.kind, "listener");
+  const l = logged.value.value as { filter: { kind: string; accessLog?: unknown } };
+  assert.ok(l.filter.accessLog, "the fixture's listener logs (access_log: /dev/stdout)");
+  const { accessLog: _on, ...quiet } = l.filter;
+  const silent = { name, value: { ...logged.value, value: { ...l, filter: quiet } } } as typeof logged;
+  // A new connection per request: an open one keeps the listener it was accepted with while it drains.
+  const fresh = new http.Agent({ keepAlive: false });
+  try {
+    assert.ok(wp.l7.apply("listener", [silent], []).ok);
+    const before = access.length;
+    for (let i = 0; i < 3; i++) assert.equal((await get(`/quiet/${i}`, { agent: fresh })).status, 200);
+    assert.equal(access.length, before, "no entry is built without access_log");
+  } finally {
+    assert.ok(wp.l7.apply("listener", [logged], []).ok);
+  }
+  const before = access.length;
+  for (let i = 0; i < 3; i++) assert.equal((await get(`/logged/${i}`, { agent: fresh })).status, 200);
+  assert.deepEqual(
+    access.slice(before).map((e) => [e.path, e.response_code]),
+    [0, 1, 2].map((i) => [`/logged/${i}`, 200]),
+  );
+});

@@ -1,6 +1,7 @@
 /**
  * Envoy's xDS v3 resource types for the waypoint (Listener, RouteConfiguration, Cluster,
- * ClusterLoadAssignment, and the HTTP connection manager / TCP proxy filter configs they embed),
+ * ClusterLoadAssignment, and the HTTP connection manager / TCP proxy filter configs and access
+ * loggers they embed),
  * loaded from the .proto files that @grpc/grpc-js-xds ships (deps/envoy-api, xds, googleapis,
  * protoc-gen-validate). weft writes none of these files itself: the waypoint's config is exactly
  * Envoy's, so it can be read with Envoy's own protos and an Envoy could be driven by weft's
@@ -35,6 +36,11 @@ export const HTTP_PROTOCOL_OPTIONS_KEY = "envoy.extensions.upstreams.http.v3.Htt
 export const HTTP_PROTOCOL_OPTIONS_TYPE_URL = `type.googleapis.com/${HTTP_PROTOCOL_OPTIONS_KEY}`;
 export const FAULT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault";
 export const LOCAL_RATE_LIMIT_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+/** HCM `access_log` loggers (config.accesslog.v3.AccessLog typed_config): a file (istiod's, `/dev/stdout` included), or stdout. */
+export const FILE_ACCESS_LOG_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
+export const FILE_ACCESS_LOG_NAME = "envoy.access_loggers.file";
+export const STDOUT_ACCESS_LOG_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
+export const STDOUT_ACCESS_LOG_NAME = "envoy.access_loggers.stdout";
 
 const FILES = [
   "envoy/config/listener/v3/listener.proto",
@@ -57,6 +63,8 @@ const FILES = [
   "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto",
   "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
   "envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto",
+  "envoy/extensions/access_loggers/file/v3/file.proto",
+  "envoy/extensions/access_loggers/stream/v3/stream.proto",
 ];
 
 const INCLUDE_DIRS = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"];
@@ -78,6 +86,8 @@ export interface EnvoyTypes {
   readonly HttpInspector: protobuf.Type;
   readonly HTTPFault: protobuf.Type;
   readonly LocalRateLimit: protobuf.Type;
+  readonly FileAccessLog: protobuf.Type;
+  readonly StdoutAccessLog: protobuf.Type;
 }
 
 /** The folder of the .proto files shipped by @grpc/grpc-js-xds. */
@@ -129,6 +139,8 @@ export function envoyTypes(): EnvoyTypes {
     HttpInspector: t("envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"),
     HTTPFault: t("envoy.extensions.filters.http.fault.v3.HTTPFault"),
     LocalRateLimit: t("envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"),
+    FileAccessLog: t("envoy.extensions.access_loggers.file.v3.FileAccessLog"),
+    StdoutAccessLog: t("envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"),
   };
   return cached;
 }

@@ -27,14 +27,18 @@ import {
   HTTP_INSPECTOR_TYPE_URL,
   HTTP_PROTOCOL_OPTIONS_KEY,
   HTTP_PROTOCOL_OPTIONS_TYPE_URL,
+  FILE_ACCESS_LOG_NAME,
+  FILE_ACCESS_LOG_TYPE_URL,
   envoyTypes,
 } from "../../common/xds/envoy-proto.js";
+import { ISTIO_JSON_LABELS, ISTIO_TEXT_FORMAT } from "../translate/routes/access-log.js";
 import type {
   Cluster,
   ClusterLoadAssignment,
   ClusterTraffic,
   HttpFilterConfig,
   Listener,
+  ListenerAccessLog,
   ListenerFilter,
   ListenerTracing,
   RouteConfiguration,
@@ -87,6 +91,15 @@ function tracingJson(tr: ListenerTracing): Json {
     },
     randomSampling: { value: tr.samplingPercent },
   };
+}
+
+/** HttpConnectionManager.access_log: one file access logger per entry with Istio's default format, as istiod writes it. */
+function accessLogJson(a: ListenerAccessLog): Json {
+  const t = envoyTypes();
+  const logFormat =
+    a.encoding === "JSON" ? { jsonFormat: struct(ISTIO_JSON_LABELS) } : { textFormatSource: { inlineString: ISTIO_TEXT_FORMAT } };
+  const cfg = t.FileAccessLog.fromObject({ path: a.path, logFormat });
+  return { name: FILE_ACCESS_LOG_NAME, typedConfig: any(FILE_ACCESS_LOG_TYPE_URL, t.FileAccessLog.encode(cfg).finish()) };
 }
 
 /** An HTTP or network filter with its config packed as the Envoy message its type URL names. */
@@ -143,6 +156,7 @@ function networkFiltersJson(f: ListenerFilter): Json[] {
               },
             ],
             ...(f.tracing ? { tracing: tracingJson(f.tracing) } : {}),
+            ...(f.accessLog ? { accessLog: f.accessLog.map(accessLogJson) } : {}),
           }),
         ).finish(),
       ),

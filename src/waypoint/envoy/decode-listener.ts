@@ -4,7 +4,7 @@
  * are matched per tunnel (`filter_chain_match` prefix_ranges / destination_port /
  * application_protocols, with the HTTP inspector). A chain's filters are an HTTP connection
  * manager (codec, RDS name or inline route_config, HTTP filters: jwt_authn and rbac in any
- * order, then the router last; upgrade types) or network RBAC filters and a TCP proxy (one
+ * order, then the router last; upgrade types; tracing; access loggers) or network RBAC filters and a TCP proxy (one
  * cluster). The filters' typed_config (google.protobuf.Any) is unpacked with Envoy's own types. Pure.
  */
 import { type Result, ok, err } from "../../common/result.js";
@@ -30,6 +30,7 @@ import { RBAC_FILTER_NAME, decodeRbacFilter } from "../authz/decode-rbac.js";
 import { EXT_AUTHZ_FILTER_NAME, decodeExtAuthzFilter } from "../authz/decode-ext-authz.js";
 import { routeTable } from "./decode-route.js";
 import { decodeTracing } from "./decode-tracing.js";
+import { decodeAccessLog } from "./decode-access-log.js";
 import { Decoding, type Obj, arr, join, num, obj, str, wrapped } from "./fields.js";
 import { unpackAny } from "./any.js";
 import type { CidrRange, Codec, FilterChain, Listener, ListenerAddress, ListenerFilter, OriginalDstListener } from "./types.js";
@@ -227,8 +228,8 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
   d.only(
     o,
     path,
-    ["statPrefix", "codecType", "rds", "routeConfig", "httpFilters", "upgradeConfigs", "tracing"],
-    ["useRemoteAddress", "xffNumTrustedHops", "generateRequestId", "accessLog", "normalizePath", "mergeSlashes", "serverName"],
+    ["statPrefix", "codecType", "rds", "routeConfig", "httpFilters", "upgradeConfigs", "tracing", "accessLog"],
+    ["useRemoteAddress", "xffNumTrustedHops", "generateRequestId", "normalizePath", "mergeSlashes", "serverName"],
   );
   const codec = CODECS[str(o.codecType) ?? "AUTO"];
   if (!codec) d.fail(join(path, "codec_type"), `${String(o.codecType)} is not supported (AUTO, HTTP1, HTTP2)`);
@@ -294,6 +295,7 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
     if (enabled && str(u.upgradeType)) upgrades.push(str(u.upgradeType)!.toLowerCase());
   });
   const tracing = o.tracing !== undefined ? decodeTracing(d, obj(o.tracing) ?? {}, join(path, "tracing")) : undefined;
+  const accessLog = o.accessLog !== undefined ? decodeAccessLog(d, o.accessLog, join(path, "access_log")) : undefined;
   if (!codec || !routes) return undefined;
   return {
     kind: "http",
@@ -306,5 +308,6 @@ function hcm(d: Decoding, o: Obj, path: string): HttpFilter | undefined {
     rateLimitFilter,
     filterOrder: order,
     ...(tracing ? { tracing } : {}),
+    ...(accessLog?.length ? { accessLog } : {}),
   };
 }

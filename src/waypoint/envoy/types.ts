@@ -211,6 +211,17 @@ export interface TracingConfig {
       };
 }
 
+/**
+ * One HCM `access_log` entry (decode-access-log.ts): where the lines go (`/dev/stdout`: the
+ * waypoint's stdout, batched with its other output; another path: that file, appended) and their
+ * encoding (TEXT: Istio's default text format; JSON: weft's JSON line, a superset of Istio's
+ * default JSON labels). No entry: no access log (Istio's default).
+ */
+export interface AccessLogTarget {
+  readonly path: string;
+  readonly encoding: "TEXT" | "JSON";
+}
+
 /** HCM `codec_type`. */
 export type Codec = "AUTO" | "HTTP1" | "HTTP2";
 
@@ -222,6 +233,8 @@ export type ListenerFilter =
       /** `rds.route_config_name`, or the inline `route_config`. */
       readonly routes: { readonly kind: "rds"; readonly name: string } | { readonly kind: "inline"; readonly table: RouteTable };
       readonly tracing?: TracingConfig;
+      /** HCM `access_log`; absent: no access log line is built (Istio's default). */
+      readonly accessLog?: readonly AccessLogTarget[];
     }
   | { readonly kind: "tcp"; readonly statPrefix: string; readonly cluster: string };
 

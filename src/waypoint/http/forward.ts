@@ -121,6 +121,9 @@ export class Exchange {
     const duration = Date.now() - this.start;
     rt.metrics.requestOn(this.ctx, telemetry, duration, this.requestBytes, this.responseBytes);
     reportSpanOf(this, duration);
+    // No HCM access_log (Istio's default): no entry is built at all.
+    const to = this.ctx.listener.filter.kind === "http" ? this.ctx.listener.filter.accessLog : undefined;
+    if (!to) return;
     // Built by assignment in the log's field order (no object spread per optional field, ~25 per request).
     const ua = this.facts.headers["user-agent"];
     // (The required fields follow below, before the entry is handed on.)
@@ -154,7 +157,7 @@ export class Exchange {
     if (this.grpcStatus !== undefined) e.grpc_status = this.grpcStatus;
     if (this.traceparent) e.traceparent = this.traceparent;
     const report = this.authz && "report" in this.authz ? this.authz.report : undefined;
-    rt.accessLog(report ? Object.assign(e, authzLogFields(report)) : e);
+    rt.accessLog(report ? Object.assign(e, authzLogFields(report)) : e, to);
   }
 }
 

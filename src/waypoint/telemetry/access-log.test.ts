@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import pino from "pino";
-import { type AccessLogEntry, accessLogLine, isoTime } from "./access-log.js";
+import { type AccessLogEntry, accessLogLine, accessLogText, isoTime, pinoAccessLog } from "./access-log.js";
 
 const NOW = Date.UTC(2026, 11, 2, 13, 45, 6, 789);
 
@@ -96,4 +99,37 @@ test("accessLogLine is one JSON line with the entry's fields after the logger's"
 test("isoTime is Date's toISOString for every value, repeated or alternating", () => {
   const values = [0, 1, 1, 2, 1, 2, 3, 1_796_409_782_971, 1_796_409_782_971, 1_796_409_782_972, 1_796_409_782_971, 86_400_000];
   for (const ms of values) assert.equal(isoTime(ms), new Date(ms).toISOString(), String(ms));
+});
+
+test("accessLogText is Istio's default TEXT line: its fields in order, `-` for what is unset", () => {
+  assert.equal(
+    accessLogText(base),
+    `[${base.start_time}] "${base.method} ${base.path} ${base.protocol}" ${base.response_code} ${base.response_flags} ${base.response_code_details} - "-" ` +
+      `${base.bytes_received} ${base.bytes_sent} ${base.duration} ${base.upstream_service_time ?? "-"} "-" "${base.user_agent ?? "-"}" "${base.request_id}" ` +
+      `"${base.authority}" "${base.upstream_host ?? "-"}" ${base.upstream_cluster ?? "-"} - ${base.downstream_local_address} ${base.downstream_remote_address} - ${base.route_name}\n`,
+  );
+  const local = accessLogText({
+    ...base,
+    response_flags: "",
+    upstream_host: undefined,
+    upstream_cluster: undefined,
+    user_agent: undefined,
+  });
+  assert.match(local, / 200 - /);
+  assert.match(local, / "-" "-" "6f1c/);
+  assert.match(local, / "-" - - 198\.19\.207\.65:80 /);
+});
+
+test("pinoAccessLog appends to a file path in the encoding asked, batched and flushed on its timer", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "weft-alog-"));
+  const file = path.join(dir, "access.log");
+  pinoAccessLog(base, [
+    { path: file, encoding: "TEXT" },
+    { path: file, encoding: "JSON" },
+  ]);
+  await new Promise((r) => setTimeout(r, 1300));
+  const lines = readFileSync(file, "utf8").split("\n");
+  assert.equal(lines[0], accessLogText(base).trimEnd());
+  assert.equal((JSON.parse(lines[1]!) as { msg: string }).msg, "access");
+  rmSync(dir, { recursive: true, force: true });
 });

@@ -1,10 +1,17 @@
 /**
- * One structured access log line per request (pino, component "waypoint.access"), with the
- * fields of Envoy's default access log format plus the route name, cluster, response flags and
- * both principals. The sink is injectable so tests can read the entries they caused.
+ * One access log line per request, when the listener's HCM has `access_log` (Istio's default is
+ * none: the waypoint builds no entry at all then, forward.ts). JSON: a structured line (pino's
+ * format, component "waypoint.access") with the fields of Istio's default JSON format plus the
+ * response code details, both principals and the authorization results; TEXT: Istio's default
+ * text format (ISTIO_TEXT_FORMAT). `/dev/stdout` lines are batched into the root logger's writer;
+ * another path is a file the lines are appended to, batched the same way. The sink is injectable
+ * so tests can read the entries they caused.
  */
+import { createWriteStream } from "node:fs";
 import pino from "pino";
 import { rootLogger } from "../../common/log.js";
+import { STDOUT_PATH } from "../envoy/decode-access-log.js";
+import type { AccessLogTarget } from "../envoy/types.js";
 
 export interface AccessLogEntry {
   readonly start_time: string;
@@ -42,7 +49,8 @@ export interface AccessLogEntry {
   readonly ext_authz?: readonly { readonly result: string; readonly policy?: string }[];
 }
 
-export type AccessLogSink = (e: AccessLogEntry) => void;
+/** Writes one request's entry to the listener's access loggers (never called without one). */
+export type AccessLogSink = (e: AccessLogEntry, to: readonly AccessLogTarget[]) => void;
 
 /** Lines wait until this many characters collected (Envoy's file access log flushes at 64 KiB)... */
 const FLUSH_CHARS = 64 * 1024;
@@ -126,14 +134,42 @@ export function isoTime(ms: number): string {
   return text;
 }
 
-let sink: AccessLogSink | undefined;
+const dash = (v: string | number | undefined): string => (v === undefined || v === "" ? "-" : String(v));
 
-function batchedAccessLog(): AccessLogSink {
-  // The level is read once, as pino's child logger did.
-  if (!rootLogger.isLevelEnabled("info")) return () => {};
-  const lines = new BatchedLines(rootStream());
-  const pid = process.pid;
-  return (e) => lines.write(accessLogLine(e, pid, Date.now()));
+/**
+ * Istio's default TEXT line (its EnvoyTextLogFormat, what `accessLogEncoding: TEXT` and the
+ * `envoy` provider write):
+ * `[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE%
+ * %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS%
+ * "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION%
+ * %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%"
+ * "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW%
+ * %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS%
+ * %REQUESTED_SERVER_NAME% %ROUTE_NAME%`. What weft does not track (termination details, transport
+ * failure reason, X-Forwarded-For, upstream local address, SNI) is `-`, as Envoy writes an unset value.
+ */
+export function accessLogText(e: AccessLogEntry): string {
+  return `[${e.start_time}] "${e.method} ${e.path} ${e.protocol}" ${e.response_code} ${dash(e.response_flags)} ${dash(e.response_code_details)} - "-" ${e.bytes_received} ${e.bytes_sent} ${e.duration} ${dash(e.upstream_service_time)} "-" "${dash(e.user_agent)}" "${dash(e.request_id)}" "${dash(e.authority)}" "${dash(e.upstream_host)}" ${dash(e.upstream_cluster)} - ${dash(e.downstream_local_address)} ${dash(e.downstream_remote_address)} - ${dash(e.route_name)}\n`;
 }
 
-export const pinoAccessLog: AccessLogSink = (e) => (sink ??= batchedAccessLog())(e);
+/** One batch per path: stdout shares the root logger's writer (and its level: no lines below info); a file is appended to. */
+const writers = new Map<string, BatchedLines | undefined>();
+
+function writerFor(path: string): BatchedLines | undefined {
+  if (writers.has(path)) return writers.get(path);
+  let w: BatchedLines | undefined;
+  if (path === STDOUT_PATH) w = rootLogger.isLevelEnabled("info") ? new BatchedLines(rootStream()) : undefined;
+  else {
+    const file = createWriteStream(path, { flags: "a" });
+    file.once("error", (e) => rootLogger.warn({ component: "waypoint.access", path, err: e.message }, "access log file unwritable"));
+    w = new BatchedLines(file);
+  }
+  writers.set(path, w);
+  return w;
+}
+
+const pid = process.pid;
+
+export const pinoAccessLog: AccessLogSink = (e, to) => {
+  for (const t of to) writerFor(t.path)?.write(t.encoding === "JSON" ? accessLogLine(e, pid, Date.now()) : accessLogText(e));
+};

@@ -182,6 +182,12 @@ export interface ListenerTracing {
       };
 }
 
+/** One HttpConnectionManager.access_log entry: a file access logger (`/dev/stdout` included), as istiod writes it (routes/access-log.ts). */
+export interface ListenerAccessLog {
+  readonly path: string;
+  readonly encoding: "TEXT" | "JSON";
+}
+
 /** An HTTP filter before the router (jwt_authn, rbac); `config` is protobufjs JSON of `typeUrl`'s message. */
 export interface HttpFilterConfig {
   readonly name: string;
@@ -198,6 +204,8 @@ export type ListenerFilter =
       readonly routeConfigName?: string;
       readonly routeConfig?: RouteConfiguration;
       readonly tracing?: ListenerTracing;
+      /** Absent: no access log (Istio's default; telemetry.ts accessLoggingFor). */
+      readonly accessLog?: readonly ListenerAccessLog[];
       /** In order, before the router (authorization; see translate/waypoint-rbac.ts). */
       readonly httpFilters?: readonly HttpFilterConfig[];
     }

@@ -37,6 +37,7 @@ import type {
   ClusterLoadAssignment,
   HttpFilterConfig,
   Listener,
+  ListenerAccessLog,
   Route,
   RouteConfiguration,
   WaypointResources,
@@ -54,7 +55,7 @@ import { LOCAL_RATE_LIMIT_KIND, RATE_LIMIT_FILTER, rateLimitFor } from "./rateli
 import { listenerName, objectName, objectOrder, portProtocol } from "./names.js";
 import { byPrecedence, compareGrpc, compareHttp } from "./precedence.js";
 import { translateVirtualService, virtualServiceApplies } from "./virtualservice.js";
-import { TELEMETRY_KIND, tracingFor } from "../telemetry.js";
+import { TELEMETRY_KIND, accessLoggingFor, telemetryChain, tracingFor } from "../telemetry.js";
 import { listenerTracing } from "./tracing.js";
 import { addExtAuthzClusters } from "../waypoint-ext-authz.js";
 import { ENCAP, directListener, workloadsBoundTo } from "./workload-traffic.js";
@@ -83,6 +84,8 @@ export interface WaypointTranslation {
 /** Keeps each route object's last good translation per listener (see header). */
 export class WaypointTranslator {
   private readonly lastGood = new Map<string, readonly unknown[]>();
+  /** Each Telemetry's last readable `accessLogging` (telemetry.ts accessLoggingFor). */
+  private readonly lastGoodLogging: Parameters<typeof accessLoggingFor>[3] = new Map();
 
   translate(inputs: WaypointInputs): WaypointTranslation {
     const { cfg, store } = inputs;
@@ -97,13 +100,18 @@ export class WaypointTranslator {
       { waypoint: Waypoint; listeners: Listener[]; routes: RouteConfiguration[]; clusters: Map<string, ClusterRef> }
     >();
     for (const w of byHost.values()) out.set(`${w.namespace}/${w.name}`, { waypoint: w, listeners: [], routes: [], clusters: new Map() });
-    // Tracing per waypoint (Telemetry + mesh config): on each HTTP listener, with its collector's cluster.
+    // Tracing and access logging per waypoint (Telemetry + mesh config): on each HTTP listener,
+    // tracing with its collector's cluster.
     const telemetries = store.list(TELEMETRY_KIND);
     const tracing = new Map<string, ReturnType<typeof listenerTracing>>();
+    const accessLog = new Map<string, { accessLog?: ListenerAccessLog[] }>();
     for (const w of byHost.values()) {
-      const t = tracingFor(cfg.mesh, telemetries, cfg.rootNamespace, w, problems);
+      const chain = telemetryChain(telemetries, cfg.rootNamespace, w, problems);
+      const t = tracingFor(cfg.mesh, chain, w, problems);
       const lt = t ? listenerTracing(cfg, store, t, problems) : undefined;
       tracing.set(`${w.namespace}/${w.name}`, lt);
+      const logs = accessLoggingFor(cfg.mesh, chain, problems, this.lastGoodLogging).map(({ path, encoding }) => ({ path, encoding }));
+      accessLog.set(`${w.namespace}/${w.name}`, logs.length ? { accessLog: logs } : {});
       if (lt) out.get(`${w.namespace}/${w.name}`)!.clusters.set(lt.cluster[0], lt.cluster[1]);
     }
     const httpRoutes = store.list(HTTPROUTE_KIND);
@@ -179,6 +187,7 @@ export class WaypointTranslator {
               codecType: proto.codec,
               routeConfigName: name,
               ...(tracing.get(`${w.namespace}/${w.name}`) ? { tracing: tracing.get(`${w.namespace}/${w.name}`)!.tracing } : {}),
+              ...accessLog.get(`${w.namespace}/${w.name}`),
               ...authzFilters(inputs, {
                 waypointNamespace: w.namespace,
                 waypointName: w.name,
@@ -298,6 +307,7 @@ export class WaypointTranslator {
       const direct = directListener(host, workloadsBoundTo(inputs.workloads.values(), w.namespace, host), w.address.hboneMtlsPort, {
         http: inputs.httpFilters?.({ ...self, registry: "Kubernetes" }) ?? [],
         network: inputs.httpFilters?.({ ...self, registry: "Kubernetes" }, "tcp") ?? [],
+        ...accessLog.get(key),
       });
       if (direct) clusters.push(ENCAP);
       waypoints.set(key, { listeners: direct ? [...acc.listeners, direct] : acc.listeners, routes: acc.routes, clusters, endpoints });

@@ -22,7 +22,7 @@
  * tracing headers, and the L7 policies of the waypoint's filters.
  */
 import type { Workload } from "../../../common/model/workload.js";
-import type { Cluster, FilterChain, HttpFilterConfig, Listener, RouteConfiguration } from "./envoy-types.js";
+import type { Cluster, FilterChain, HttpFilterConfig, Listener, ListenerAccessLog, RouteConfiguration } from "./envoy-types.js";
 import { clusterPolicy } from "./cluster-policy.js";
 
 export const ENCAP_CLUSTER = "encap";
@@ -64,10 +64,11 @@ export const ENCAP: Cluster = {
   subset: "",
 };
 
-/** The authorization filters of the direct chains: HTTP filters before the router, network RBAC before the tcp_proxy. */
+/** The authorization filters of the direct chains: HTTP filters before the router, network RBAC before the tcp_proxy; the HTTP chain's access log. */
 export interface DirectFilters {
   readonly http: readonly HttpFilterConfig[];
   readonly network: readonly HttpFilterConfig[];
+  readonly accessLog?: readonly ListenerAccessLog[];
 }
 
 /**
@@ -94,6 +95,7 @@ export function directListener(
         codecType: "AUTO",
         routeConfig: ENCAP_ROUTES,
         ...(filters.http.length ? { httpFilters: filters.http } : {}),
+        ...(filters.accessLog?.length ? { accessLog: filters.accessLog } : {}),
       },
     },
     {
