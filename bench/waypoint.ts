@@ -19,7 +19,9 @@
  * all of them alike. Also: requests per CPU-second of each L7 proxy process, and the waypoint's
  * idle RSS. Targets (benchmark, not test): waypoint >= 0.5x nginx req/s, >= 4000 req/s per core
  * (Istio's published waypoint cost), idle RSS < 60 MB; and what the resilience features cost
- * (waypoint+resilience over waypoint, same run). Root only; bounded (~2 minutes).
+ * (waypoint+resilience over waypoint, same run). The waypoint runs with Istio's default, no
+ * access log (nginx runs with `access_log off`); its outcome counts come from its own
+ * istio_requests_total. Root only; bounded (~2 minutes).
  * BENCH_L7_SECONDS (default 3) sets the length of each throughput measurement.
  */
 import { execFile } from "node:child_process";
@@ -28,6 +30,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { MAIN_JS, up } from "../src/local/cluster.js";
 import { readPids } from "../src/local/supervisor.js";
+import { METRICS_PORT } from "../src/local/waypoints.js";
 import { down, planFor, podNetns, sh, until, type Cluster } from "../test/e2e/harness.js";
 import { makeBenchPki } from "./peers/openssl-certs.js";
 import { readCpuMs, readRssKb } from "./proc.js";
@@ -38,7 +41,7 @@ import {
   haproxyConf,
   nginxBackendConf,
   nginxProxyConf,
-  accessLogOutcomes,
+  metricsOutcomes,
   h2loadCounters,
   parseH2load,
   parseH2loadLog,
@@ -376,16 +379,20 @@ async function main(): Promise<number> {
       }
     }
     if (wpPod) {
-      // The waypoint's own account of every request (warm-up, latency and wrk's cut-off ones included).
-      try {
-        const o = accessLogOutcomes(readFileSync(path.join(stateDir, "logs", `pod-bm-${wpPod.name}-istio-proxy.log`), "utf8"));
-        for (const [proto, v] of o)
-          console.log(
-            `   waypoint access log, ${proto}: ${v.requests} requests, not 200: ${[...v.other].map(([k, n]) => `${n} x ${k}`).join(", ") || "none"}`,
-          );
-      } catch {
-        /* no log */
-      }
+      // The waypoint's own account of every request (warm-up, latency and wrk's cut-off ones
+      // included), from its metrics: it runs with Istio's default, no access log (as nginx runs
+      // with access_log off). Scraped inside the waypoint pod's netns, at its metrics port.
+      const m = await run(
+        podNetns(c, "bm", wpPod.name),
+        "curl",
+        ["-sf", "--max-time", "5", `http://${wpPod.ip}:${METRICS_PORT}/metrics`],
+        10_000,
+      );
+      if (m.code !== 0) console.log(`   waypoint metrics: not scraped (curl exit ${m.code})`);
+      for (const [svc, v] of metricsOutcomes(m.out))
+        console.log(
+          `   waypoint istio_requests_total, ${svc}: ${v.requests} requests, not 200: ${[...v.other].map(([k, n]) => `${n} x ${k}`).join(", ") || "none"}`,
+        );
     }
     if (!withWaypoint) rows.push({ path: "waypoint", error: "`weft waypoint` is not in this build (issue 8, waypoint-dp)" });
     console.log(`\n${renderRows(rows)}\n`);

@@ -175,24 +175,28 @@ export function parseH2loadLog(text: string): Result<LatencySummary & { failed: 
   return ok({ ...summarize(lat), failed });
 }
 
-/** The waypoint's access log lines (JSON, `msg: "access"`): requests per protocol and the answers that were not a 200 without flags. */
-export function accessLogOutcomes(text: string): Map<string, { requests: number; other: Map<string, number> }> {
+/**
+ * The waypoint's own count of requests from its Prometheus text (`istio_requests_total`,
+ * reporter waypoint): per destination service name, the requests and those that were not a 200
+ * without flags, by `code flags`. The waypoint runs with Istio's default (no access log), so the
+ * bench reads its metrics, as an Istio operator would.
+ */
+export function metricsOutcomes(text: string): Map<string, { requests: number; other: Map<string, number> }> {
   const out = new Map<string, { requests: number; other: Map<string, number> }>();
   for (const line of text.split("\n")) {
-    if (!line.includes('"msg":"access"')) continue;
-    let e: { protocol?: unknown; response_code?: unknown; response_flags?: unknown };
-    try {
-      e = JSON.parse(line) as typeof e;
-    } catch {
-      continue;
-    }
-    const proto = String(e.protocol);
-    const o = out.get(proto) ?? { requests: 0, other: new Map<string, number>() };
-    out.set(proto, o);
-    o.requests++;
-    if (e.response_code === 200 && e.response_flags === "-") continue;
-    const k = `${String(e.response_code)} ${String(e.response_flags)}`;
-    o.other.set(k, (o.other.get(k) ?? 0) + 1);
+    const m = /^istio_requests_total\{([^}]*)\}\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels = new Map([...m[1]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]));
+    const n = Number(m[2]);
+    if (!Number.isFinite(n) || n <= 0) continue;
+    const svc = labels.get("destination_service_name") ?? "unknown";
+    const o = out.get(svc) ?? { requests: 0, other: new Map<string, number>() };
+    out.set(svc, o);
+    o.requests += n;
+    const code = labels.get("response_code") ?? "";
+    const flags = labels.get("response_flags") ?? "-";
+    if (code === "200" && flags === "-") continue;
+    o.other.set(`${code} ${flags}`, (o.other.get(`${code} ${flags}`) ?? 0) + n);
   }
   return out;
 }

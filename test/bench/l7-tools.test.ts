@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  accessLogOutcomes,
+  metricsOutcomes,
   haproxyConf,
   nginxProxyConf,
   parseH2load,
@@ -145,20 +145,26 @@ test("bench l7: the table shows ratios against nginx, haproxy and direct, and ad
   assert.equal(perCore({ path: "x" }), undefined);
 });
 
-test("bench l7: the waypoint's access log is counted per protocol, answers other than a plain 200 by code and flags", () => {
-  const line = (protocol: string, code: number, flags: string) =>
-    JSON.stringify({ level: 30, component: "waypoint.access", protocol, response_code: code, response_flags: flags, msg: "access" });
+test("bench l7: the waypoint's istio_requests_total is counted per service, answers other than a plain 200 by code and flags", () => {
+  const series = (svc: string, code: string, flags: string, n: number, proto = "http") =>
+    `istio_requests_total{reporter="waypoint",source_workload="client",destination_service="${svc}.bm.svc.cluster.local",destination_service_name="${svc}",request_protocol="${proto}",response_code="${code}",grpc_response_status="",response_flags="${flags}",connection_security_policy="mutual_tls"} ${n}`;
   const text = [
-    line("HTTP/2", 200, "-"),
-    line("HTTP/2", 200, "-"),
-    line("HTTP/1.1", 0, "DC"),
-    '{"msg":"other"}',
-    "not json",
-    line("HTTP/2", 503, "UF"),
+    "# HELP istio_requests_total Requests handled by the waypoint",
+    "# TYPE istio_requests_total counter",
+    series("wp", "200", "-", 1000),
+    series("wp", "200", "-", 20, "grpc"),
+    series("wp", "0", "DC", 2),
+    series("wpr", "200", "-", 500),
+    series("wpr", "503", "UF", 3),
+    series("wpr", "503", "URX", 0),
+    'istio_request_bytes_sum{destination_service_name="wp"} 9999',
+    "not a metric",
   ].join("\n");
-  const o = accessLogOutcomes(text);
-  assert.deepEqual([...o.keys()].sort(), ["HTTP/1.1", "HTTP/2"]);
-  assert.equal(o.get("HTTP/2")!.requests, 3);
-  assert.deepEqual([...o.get("HTTP/2")!.other], [["503 UF", 1]]);
-  assert.deepEqual([...o.get("HTTP/1.1")!.other], [["0 DC", 1]]);
+  const o = metricsOutcomes(text);
+  assert.deepEqual([...o.keys()].sort(), ["wp", "wpr"]);
+  assert.equal(o.get("wp")!.requests, 1022);
+  assert.deepEqual([...o.get("wp")!.other], [["0 DC", 2]]);
+  assert.equal(o.get("wpr")!.requests, 503);
+  assert.deepEqual([...o.get("wpr")!.other], [["503 UF", 3]]);
+  assert.deepEqual(metricsOutcomes(""), new Map());
 });
