@@ -15,7 +15,8 @@
  * routing; the destination ztunnel sees the waypoint's identity; an L7 AuthorizationPolicy and a
  * RequestAuthentication targeting the waypoint (403/401: a JWT-required route with valid,
  * tampered, expired, wrong-issuer and missing tokens; a DENY winning over a matching ALLOW; a
- * policy change applied to an open keep-alive connection's next request). Root only; ~2 minutes. The
+ * policy change applied to an open keep-alive connection's next request); no access log until a
+ * Telemetry enables it (then Istio's TEXT line per request). Root only; ~2 minutes. The
  * cluster's logs are kept in $TMPDIR/weft-e2e-waypoint-logs.
  */
 import { test, after } from "node:test";
@@ -196,6 +197,14 @@ spec:
     - backendRefs: [{ name: echo-v1, port: 80 }]
 `;
 
+/** Access logging mesh-wide with Istio's built-in provider (Istio's docs: "Telemetry API" access logging). */
+const TELEMETRY = `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: { name: mesh-default, namespace: istio-system }
+spec:
+  accessLogging: [{ providers: [{ name: envoy }] }]
+`;
+
 const SPLIT = `apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: echo, namespace: wp }
@@ -233,6 +242,22 @@ test("e2e waypoint: attachment, Gateway API and Istio routing, reports, identity
     assert.ok((await labelObject(c.dir, "service", "wp/echo", ["istio.io/use-waypoint=waypoint"])).ok);
     await eventually("echo via waypoint", async () => (await via(`http://${VIP.echo}/`)) === wp);
     assert.equal(await via(`http://${VIP.v1}/`), client);
+  });
+
+  await t.test("access log: none by default (Istio's); a Telemetry naming the envoy provider makes the waypoint log", async () => {
+    const pod = c.state.pods.find((p) => p.namespace === "wp" && p.name.startsWith("waypoint-") && p.name.length === 14)!;
+    const log = path.join(c.dir, "logs", `pod-wp-${pod.name}-istio-proxy.log`);
+    const quiet = `/quiet/${Date.now()}`;
+    assert.equal((await curl(c, "wp", `http://${VIP.echo}${quiet}`)).status, 200);
+    await new Promise((r) => setTimeout(r, 1500)); // past the access log's 1 s flush
+    assert.ok(!readFileSync(log, "utf8").includes(quiet), "no access line without a Telemetry");
+    await applyYaml(c, "telemetry.yaml", TELEMETRY);
+    const tag = `/logged/${Date.now()}`;
+    // Istio's default TEXT line: [start] "GET path HTTP/1.1" 200 - via_upstream ...
+    await eventually("the waypoint logs the request", async () => {
+      await curl(c, "wp", `http://${VIP.echo}${tag}`);
+      return readFileSync(log, "utf8").includes(`"GET ${tag} HTTP/1.1" 200 - via_upstream`);
+    });
   });
 
   await t.test("use-waypoint on the namespace: every service; `none` on a service opts it out", async () => {
