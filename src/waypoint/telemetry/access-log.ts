@@ -152,13 +152,17 @@ export function accessLogText(e: AccessLogEntry): string {
   return `[${e.start_time}] "${e.method} ${e.path} ${e.protocol}" ${e.response_code} ${dash(e.response_flags)} ${dash(e.response_code_details)} - "-" ${e.bytes_received} ${e.bytes_sent} ${e.duration} ${dash(e.upstream_service_time)} "-" "${dash(e.user_agent)}" "${dash(e.request_id)}" "${dash(e.authority)}" "${dash(e.upstream_host)}" ${dash(e.upstream_cluster)} - ${dash(e.downstream_local_address)} ${dash(e.downstream_remote_address)} - ${dash(e.route_name)}\n`;
 }
 
-/** One batch per path: stdout shares the root logger's writer (and its level: no lines below info); a file is appended to. */
-const writers = new Map<string, BatchedLines | undefined>();
+/**
+ * One batch per path: stdout shares the root logger's writer, a file is appended to. Configured
+ * access logging writes whatever the log level (Envoy's access log does not follow its log level;
+ * the config that enabled it is the switch).
+ */
+const writers = new Map<string, BatchedLines>();
 
-function writerFor(path: string): BatchedLines | undefined {
-  if (writers.has(path)) return writers.get(path);
-  let w: BatchedLines | undefined;
-  if (path === STDOUT_PATH) w = rootLogger.isLevelEnabled("info") ? new BatchedLines(rootStream()) : undefined;
+function writerFor(path: string): BatchedLines {
+  let w = writers.get(path);
+  if (w) return w;
+  if (path === STDOUT_PATH) w = new BatchedLines(rootStream());
   else {
     const file = createWriteStream(path, { flags: "a" });
     file.once("error", (e) => rootLogger.warn({ component: "waypoint.access", path, err: e.message }, "access log file unwritable"));
@@ -171,5 +175,5 @@ function writerFor(path: string): BatchedLines | undefined {
 const pid = process.pid;
 
 export const pinoAccessLog: AccessLogSink = (e, to) => {
-  for (const t of to) writerFor(t.path)?.write(t.encoding === "JSON" ? accessLogLine(e, pid, Date.now()) : accessLogText(e));
+  for (const t of to) writerFor(t.path).write(t.encoding === "JSON" ? accessLogLine(e, pid, Date.now()) : accessLogText(e));
 };
