@@ -25,7 +25,8 @@ test("an exception in the request path answers 500 and is logged, and the waypoi
     accessLog: (e: AccessLogEntry) => void logged.push(e),
   } as unknown as ProxyRuntime;
   const ctx = {
-    listener: { filter: { kind: "http", filterOrder: [], authz: [] } },
+    // Access logging on (the HCM's access_log), as Istio's Telemetry accessLogging would configure it.
+    listener: { filter: { kind: "http", filterOrder: [], authz: [], accessLog: [{ path: "/dev/stdout", encoding: "JSON" }] } },
     target: { ip: "10.96.0.1", port: 80 },
     client: { ip: "10.0.0.2", port: 40000 },
     peer: identity("cluster.local", "default", "client"),
