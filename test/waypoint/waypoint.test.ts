@@ -424,6 +424,27 @@ test("waypoint: the upstream protocol is the cluster's (HttpProtocolOptions), no
   }
 });
 
+test("waypoint: a GET with a body reaches an HTTP/2 upstream with its body (Node would end a GET's stream at its HEADERS)", async () => {
+  for (const [method, path] of [
+    ["GET", "/proto/h2/get-body"],
+    ["POST", "/proto/h2/post-body"],
+    ["DELETE", "/proto/h2/delete-body"],
+  ] as const) {
+    const r = await get(path, { method, body: "twelve bytes", headers: { "content-length": "12" } });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.json().proto, "HTTP/2");
+    let seen = echo.v1.seen.findLast((x) => x.path === path);
+    for (let i = 0; i < 50 && seen?.body === undefined; i++) {
+      await new Promise((res) => setTimeout(res, 20));
+      seen = echo.v1.seen.findLast((x) => x.path === path);
+    }
+    assert.equal(seen?.body, "twelve bytes", `${method}: the upstream got the body`);
+  }
+  // A bodiless request still ends with its HEADERS (no empty DATA frame).
+  const bare = await get("/proto/h2/bare", { method: "POST" });
+  assert.equal(bare.status, 200, bare.body);
+});
+
 /**
  * What a client ztunnel does for a pod with a workload waypoint: HBONE to the waypoint with the
  * pod's own address as authority (the in-process test cannot also capture a backend's own

@@ -510,13 +510,17 @@ function mirror(
     void rt.upstreams.session(key, open, m.cluster).then((s) => {
       if (!s.ok) return log.debug({ err: s.error.message, cluster: m.cluster.name }, "mirror connect failed");
       try {
-        const st = s.value.request({
-          ...headers,
-          ":method": req.method ?? "GET",
-          ":path": d.path,
-          ":authority": authority,
-          ":scheme": "http",
-        });
+        // endStream explicit, as the request path's (upstream-request.ts): a GET may carry a body.
+        const st = s.value.request(
+          {
+            ...headers,
+            ":method": req.method ?? "GET",
+            ":path": d.path,
+            ":authority": authority,
+            ":scheme": "http",
+          },
+          { endStream: !sendsBody(req, bodyPrefix) },
+        );
         st.on("error", () => {});
         st.resume();
         feed(st);

@@ -239,10 +239,10 @@ function failure(failure: Extract<AttemptOutcome, { kind: "failure" }>["failure"
 }
 
 function attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody, bodied: boolean): Attempt {
-  return upstreamH2(u.cluster, p.h2) ? h2Attempt(p, u, headers, body) : h1Attempt(p, u, headers, body, bodied);
+  return upstreamH2(u.cluster, p.h2) ? h2Attempt(p, u, headers, body, bodied) : h1Attempt(p, u, headers, body, bodied);
 }
 
-function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody): Attempt {
+function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody, bodied: boolean): Attempt {
   const { rt, req, res, d } = p;
   let stream: http2.ClientHttp2Stream | undefined;
   let discarded = false;
@@ -254,13 +254,17 @@ function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: Repla
     if (!s.ok) return failure("UF", s.error.message);
     if (discarded) return failure("UC", "discarded");
     try {
-      stream = s.value.request({
-        ...headers,
-        ":method": req.method ?? "GET",
-        ":path": d.path,
-        ":authority": d.authority,
-        ":scheme": "http",
-      });
+      // endStream explicit: Node ends a GET's (or HEAD's) stream at its HEADERS by default, and a GET may carry a body.
+      stream = s.value.request(
+        {
+          ...headers,
+          ":method": req.method ?? "GET",
+          ":path": d.path,
+          ":authority": d.authority,
+          ":scheme": "http",
+        },
+        { endStream: !bodied },
+      );
     } catch (e) {
       return failure("UC", (e as Error).message);
     }
