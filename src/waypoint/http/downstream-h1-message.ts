@@ -34,6 +34,7 @@ export interface H1Wire {
   readonly keepAliveTimeoutS: number;
 }
 
+/** A request with a body (content-length or chunked); a bodiless one is an H1BodilessRequest. */
 export class H1Request extends Readable {
   readonly method: string;
   readonly url: string;
@@ -54,7 +55,6 @@ export class H1Request extends Readable {
     this.url = head.url;
     this.headers = head.headers;
     this.rawHeaders = head.rawHeaders;
-    if (head.body.kind === "none") this.finishBody();
   }
 
   override _read(): void {
