@@ -31,7 +31,7 @@ import { propagate } from "./trace.js";
 import { spanOf } from "../telemetry/span.js";
 import { admitUpstream, closedPromise, outcomeOf } from "./admission.js";
 import type { Outcome } from "../upstream/cluster-policies.js";
-import { sendUpstream, upstreamH2 } from "./upstream-request.js";
+import { h2Request, sendUpstream, upstreamH2 } from "./upstream-request.js";
 import { H2Response } from "./downstream-h2.js";
 
 const log = logger("waypoint.forward");
@@ -510,17 +510,7 @@ function mirror(
     void rt.upstreams.session(key, open, m.cluster).then((s) => {
       if (!s.ok) return log.debug({ err: s.error.message, cluster: m.cluster.name }, "mirror connect failed");
       try {
-        // endStream explicit, as the request path's (upstream-request.ts): a GET may carry a body.
-        const st = s.value.request(
-          {
-            ...headers,
-            ":method": req.method ?? "GET",
-            ":path": d.path,
-            ":authority": authority,
-            ":scheme": "http",
-          },
-          { endStream: !sendsBody(req, bodyPrefix) },
-        );
+        const st = h2Request(s.value, headers, req.method ?? "GET", d.path, authority, sendsBody(req, bodyPrefix));
         st.on("error", () => {});
         st.resume();
         feed(st);

@@ -242,6 +242,24 @@ function attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayB
   return upstreamH2(u.cluster, p.h2) ? h2Attempt(p, u, headers, body, bodied) : h1Attempt(p, u, headers, body, bodied);
 }
 
+/**
+ * An upstream HTTP/2 request stream (the request path's and the mirrors'). endStream is explicit:
+ * Node ends a GET's (or HEAD's) stream at its HEADERS by default, and a GET may carry a body.
+ */
+export function h2Request(
+  session: http2.ClientHttp2Session,
+  headers: HeaderMap,
+  method: string,
+  path: string,
+  authority: string,
+  bodied: boolean,
+): http2.ClientHttp2Stream {
+  return session.request(
+    { ...headers, ":method": method, ":path": path, ":authority": authority, ":scheme": "http" },
+    { endStream: !bodied },
+  );
+}
+
 function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: ReplayBody, bodied: boolean): Attempt {
   const { rt, req, res, d } = p;
   let stream: http2.ClientHttp2Stream | undefined;
@@ -254,17 +272,7 @@ function h2Attempt(p: UpstreamPlan, u: Upstream, headers: HeaderMap, body: Repla
     if (!s.ok) return failure("UF", s.error.message);
     if (discarded) return failure("UC", "discarded");
     try {
-      // endStream explicit: Node ends a GET's (or HEAD's) stream at its HEADERS by default, and a GET may carry a body.
-      stream = s.value.request(
-        {
-          ...headers,
-          ":method": req.method ?? "GET",
-          ":path": d.path,
-          ":authority": d.authority,
-          ":scheme": "http",
-        },
-        { endStream: !bodied },
-      );
+      stream = h2Request(s.value, headers, req.method ?? "GET", d.path, d.authority, bodied);
     } catch (e) {
       return failure("UC", (e as Error).message);
     }
